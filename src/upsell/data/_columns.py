@@ -1,0 +1,188 @@
+"""Normalising raw columns (ids, numbers, timestamps) with row-precise errors.
+
+Private helpers shared by the Transactions and Catalog constructors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from upsell.data.ids import IdIndex, _to_id_array
+from upsell.exceptions import UpsellDataError
+
+
+def row_label(pos: int, order_ids: Any = None) -> str:
+    """Human row label: 1-based data row, with the order id when known."""
+    label = f"row {pos + 1:,}"
+    if order_ids is not None:
+        try:
+            label += f" (order {order_ids[pos]!r})"
+        except (IndexError, TypeError):
+            pass
+    return label
+
+
+def as_array(values: Any, name: str) -> np.ndarray:
+    """One-dimensional numpy view of a column (lists, tuples, arrays, pandas/arrow columns)."""
+    if isinstance(values, np.ndarray):
+        arr = values
+    elif hasattr(values, "to_numpy"):
+        arr = values.to_numpy()
+    else:
+        try:
+            seq = list(values)
+        except TypeError:
+            raise UpsellDataError(
+                f"column `{name}` must be a sequence or array; got {type(values).__name__}"
+            ) from None
+        arr = np.empty(len(seq), dtype=object)
+        arr[:] = seq
+        arr = _tighten(arr)
+    if arr.ndim != 1:
+        raise UpsellDataError(f"column `{name}` must be one-dimensional; got shape {arr.shape}")
+    return arr
+
+
+def _tighten(arr: np.ndarray) -> np.ndarray:
+    """Give an object array built from a Python list a concrete dtype when it is uniform."""
+    if arr.size == 0:
+        return arr
+    types = {type(v) for v in arr}
+    if types <= {int}:
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:
+            return arr
+    if types <= {float, int}:
+        return arr.astype(np.float64)
+    if types <= {str}:
+        return arr.astype(str)
+    return arr
+
+
+def missing_mask(arr: np.ndarray) -> np.ndarray:
+    """True where an id column holds no value: None, NaN, NaT or an empty/blank string."""
+    kind = arr.dtype.kind
+    if kind == "f":
+        return np.isnan(arr)
+    if kind == "U":
+        return np.char.str_len(np.char.strip(arr)) == 0
+    if kind == "S":
+        return np.char.str_len(np.char.strip(arr)) == 0
+    if kind == "O":
+        return np.fromiter(
+            (v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
+             or (v.__class__.__name__ in ("NAType", "NaTType"))
+             for v in arr),
+            dtype=bool, count=arr.size,
+        )
+    return np.zeros(arr.size, dtype=bool)
+
+
+def ids_with_missing(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (valid_ids, missing_mask): ids of the present rows, normalised to int64 or str."""
+    miss = missing_mask(values)
+    present = values[~miss] if miss.any() else values
+    try:
+        ids = _to_id_array(present, name)
+    except UpsellDataError as exc:
+        raise UpsellDataError(f"column {exc}") from None
+    return ids, miss
+
+
+def factorize_column(values: Any, name: str, index: IdIndex | None = None,
+                     ) -> tuple[np.ndarray, IdIndex | None, np.ndarray, np.ndarray]:
+    """Encode an id column.
+
+    Returns
+    -------
+    codes : int64 array, -1 where missing or unknown
+    index : the IdIndex of distinct ids (None when ``index`` was given)
+    missing : bool mask of rows with no id
+    unknown : bool mask of rows whose id is not in the given ``index``
+    """
+    arr = as_array(values, name)
+    ids, miss = ids_with_missing(arr, name)
+    codes = np.full(arr.size, -1, dtype=np.int64)
+    unknown = np.zeros(arr.size, dtype=bool)
+    if index is None:
+        out_index, sub = IdIndex.factorize(ids, name=name)
+        codes[~miss] = sub
+        return codes, out_index, miss, unknown
+    if ids.size and (ids.dtype.kind == "i") != (index.kind == "int"):
+        got = "int" if ids.dtype.kind == "i" else "str"
+        raise UpsellDataError(
+            f"column `{name}` holds {got} ids but the given {name} index holds {index.kind} ids"
+        )
+    sub = index.encode(ids, unknown="mask")
+    codes[~miss] = sub
+    unknown[~miss] = sub < 0
+    return codes, None, miss, unknown
+
+
+def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
+            ) -> np.ndarray:
+    """Convert a numeric column to float64; unparseable entries raise or become NaN."""
+    arr = as_array(values, name)
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64, copy=False)
+    if arr.dtype.kind == "b":
+        raise UpsellDataError(f"column `{name}` must be numeric; got booleans")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
+    out = np.empty(arr.size, dtype=np.float64)
+    bad = np.zeros(arr.size, dtype=bool)
+    for i, v in enumerate(arr):
+        if v is None or (isinstance(v, str) and not v.strip()):
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            if invalid == "raise":
+                raise UpsellDataError(
+                    f"{row_label(i)}: `{name}` {v!r} is not a number"
+                ) from None
+            out[i] = np.nan
+            bad[i] = True
+    if bad.any():
+        rows_bad[f"{name} not a number"] = bad
+    return out
+
+
+def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
+               ) -> np.ndarray:
+    """Convert a time column to datetime64[s]; unparseable entries raise or become NaT."""
+    arr = as_array(values, name)
+    kind = arr.dtype.kind
+    if kind == "M":
+        return arr.astype("datetime64[s]")
+    if kind in "iuf":
+        raise UpsellDataError(
+            f"column `{name}` holds numbers ({arr.dtype}); pass datetime64 values or "
+            f"ISO 8601 strings such as '2011-12-09 12:50:00'"
+        )
+    try:
+        return arr.astype("datetime64[s]")
+    except (TypeError, ValueError, OverflowError):
+        pass
+    out = np.empty(arr.size, dtype="datetime64[s]")
+    bad = np.zeros(arr.size, dtype=bool)
+    for i, v in enumerate(arr):
+        try:
+            out[i] = np.datetime64(v, "s") if v is not None else np.datetime64("NaT")
+        except (TypeError, ValueError, OverflowError):
+            if invalid == "raise":
+                raise UpsellDataError(
+                    f"{row_label(i)}: `{name}` {v!r} is not a timestamp (expected ISO 8601, "
+                    f"e.g. '2011-12-09 12:50:00')"
+                ) from None
+            out[i] = np.datetime64("NaT")
+            bad[i] = True
+    if bad.any():
+        rows_bad[f"{name} not a timestamp"] = bad
+    return out

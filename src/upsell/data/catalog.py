@@ -1,0 +1,450 @@
+"""Per-item attributes: names, families and tiers, prices and costs, stock, kinds, features."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from upsell.data import _columns as C
+from upsell.data.ids import IdIndex
+from upsell.data.io import maybe_int_ids, open_text
+from upsell.exceptions import UpsellDataError
+
+__all__ = ["KINDS", "Catalog"]
+
+#: Item kinds the handbook distinguishes.
+KINDS = ("product", "accessory", "warranty", "subscription", "value_pack", "bundle")
+
+_TEXT = ("name", "category", "family", "kind", "attaches_to")
+_NUMERIC = ("tier", "price", "cost", "stock", "pack_size")
+_KNOWN = ("item", *_TEXT, *_NUMERIC, "exclusive")
+
+
+class Catalog:
+    """Item attributes aligned to an :class:`~upsell.data.IdIndex` of items.
+
+    Columns (all optional but ``item``):
+
+    ======================  ===========================================================
+    ``name``                display name (default: the id as text)
+    ``category``            category label ("" when unknown)
+    ``family``              product family: the items of one upgrade ladder
+    ``tier``                ordinal tier inside the family (1 = entry); NaN when unknown
+    ``price``, ``cost``     list price and unit cost; NaN when unknown
+    ``stock``               units in stock; NaN when unknown (treated as available)
+    ``kind``                one of :data:`KINDS` (default "product")
+    ``pack_size``           units per pack (default 1); value packs have more
+    ``exclusive``           bool: premium-only / limited items
+    ``attaches_to``         for accessories, warranties and plans: the family they serve
+    other numeric columns   features (e.g. ``storage_gb``) used to judge an upgrade's value
+    other text columns      kept as ``attributes``
+    ======================  ===========================================================
+
+    Parameters
+    ----------
+    items : IdIndex
+        Item ids, in the order of every column.
+    **columns : array-like
+        The columns above, each of length ``len(items)``; unknown numeric columns
+        become ``features`` and unknown text columns ``attributes``.
+
+    Raises
+    ------
+    UpsellDataError
+        Duplicate items, negative price, cost, stock or pack size, an unknown kind,
+        a tier that is not a whole number or has no family, columns of the wrong length.
+
+    Examples
+    --------
+    >>> cat = Catalog.from_records([
+    ...     {"item": "P1", "family": "phone", "tier": 1, "price": 300, "cost": 200},
+    ...     {"item": "P2", "family": "phone", "tier": 2, "price": 450, "cost": 280},
+    ...     {"item": "C1", "kind": "accessory", "attaches_to": "phone", "price": 20, "cost": 5},
+    ... ])
+    >>> len(cat), cat.items.ids.tolist()
+    (3, ['C1', 'P1', 'P2'])
+    >>> cat.margin.tolist()
+    [15.0, 100.0, 170.0]
+    >>> cat.row("P2")["tier"]
+    2.0
+    """
+
+    __slots__ = ("_cols", "attributes", "features", "items")
+
+    items: IdIndex
+    features: Mapping[str, np.ndarray]
+    attributes: Mapping[str, np.ndarray]
+
+    def __init__(self, items: IdIndex, **columns: Any) -> None:
+        n = len(items)
+        cols: dict[str, np.ndarray] = {}
+        features: dict[str, np.ndarray] = {}
+        attributes: dict[str, np.ndarray] = {}
+        for key, values in columns.items():
+            if values is None:
+                continue
+            arr = C.as_array(values, key)
+            if arr.size != n:
+                raise UpsellDataError(
+                    f"catalog column `{key}` has {arr.size} values; there are {n} items"
+                )
+            if key in _TEXT:
+                cols[key] = _text(arr)
+            elif key in _NUMERIC:
+                cols[key] = _catalog_numbers(arr, key, items)
+            elif key == "exclusive":
+                cols[key] = _bools(arr, key, items)
+            else:
+                num = _try_numbers(arr)
+                if num is not None:
+                    features[key] = num
+                else:
+                    attributes[key] = _text(arr)
+        ids_text = items.ids.astype(str)
+        cols.setdefault("name", ids_text)
+        for key in ("category", "family", "attaches_to"):
+            cols.setdefault(key, np.full(n, "", dtype=str))
+        cols.setdefault("kind", np.full(n, "product", dtype="<U11"))
+        for key in ("tier", "price", "cost", "stock"):
+            cols.setdefault(key, np.full(n, np.nan))
+        cols.setdefault("pack_size", np.ones(n))
+        cols.setdefault("exclusive", np.zeros(n, dtype=bool))
+        _check(items, cols)
+        for a in (*cols.values(), *features.values(), *attributes.values()):
+            a.flags.writeable = False
+        self.items = items
+        self._cols = cols
+        self.features = MappingProxyType(features)
+        self.attributes = MappingProxyType(attributes)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_arrays(cls, *, item: Any, **columns: Any) -> Catalog:
+        """Build a catalog from one array-like per column.
+
+        Examples
+        --------
+        >>> Catalog.from_arrays(item=[1, 2], price=[9.5, 12.0]).price.tolist()
+        [9.5, 12.0]
+        """
+        arr = C.as_array(item, "item")
+        ids, miss = C.ids_with_missing(arr, "item")
+        if miss.any():
+            raise UpsellDataError(f"catalog row {int(np.flatnonzero(miss)[0]) + 1}: `item` is empty")
+        index = IdIndex(ids, name="item")  # raises on duplicates
+        order = np.argsort(ids, kind="stable")
+        index = IdIndex(ids[order], name="item")
+        cols = {k: C.as_array(v, k)[order] if v is not None else None for k, v in columns.items()}
+        for k, v in cols.items():
+            if v is not None and v.size != order.size:
+                raise UpsellDataError(
+                    f"catalog column `{k}` has {v.size} values; there are {order.size} items"
+                )
+        return cls(index, **cols)
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Catalog:
+        """Build a catalog from dicts, one per item (missing keys are unknown values).
+
+        Examples
+        --------
+        >>> Catalog.from_records([{"item": "a", "kind": "warranty"}]).kind.tolist()
+        ['warranty']
+        """
+        rows = list(records)
+        if not rows:
+            raise UpsellDataError("catalog has no items: `records` is empty")
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        if "item" not in keys:
+            raise UpsellDataError("catalog records need an `item` key")
+        cols: dict[str, list[Any]] = {k: [r.get(k) for r in rows] for k in keys}
+        return cls.from_arrays(**cols)
+
+    @classmethod
+    def from_pandas(cls, frame: Any, *, columns: Mapping[str, str] | None = None) -> Catalog:
+        """Build a catalog from a DataFrame; ``columns`` maps catalog names to frame columns.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> Catalog.from_pandas(pd.DataFrame({"sku": ["a"], "price": [1.0]}),
+        ...                     columns={"item": "sku"}).items.ids.tolist()
+        ['a']
+        """
+        rename = {v: k for k, v in (columns or {}).items()}
+        data = {rename.get(str(c), str(c)): frame[c].to_numpy() for c in frame.columns}
+        if "item" not in data:
+            raise UpsellDataError(
+                f"no `item` column in the DataFrame: map one with columns={{'item': ...}}; "
+                f"it has {', '.join(repr(str(c)) for c in frame.columns)}"
+            )
+        return cls.from_arrays(**data)
+
+    @classmethod
+    def read_csv(cls, path: Any, *, columns: Mapping[str, str] | None = None,
+                 delimiter: str = ",", encoding: str = "utf-8") -> Catalog:
+        """Read a catalog CSV with a header (gzip accepted); ``columns`` maps names to headers.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "cat.csv")
+        >>> _ = open(p, "w").write("item,price,storage_gb\\nA,10,64\\nB,15,128\\n")
+        >>> cat = Catalog.read_csv(p)
+        >>> cat.price.tolist(), cat.features["storage_gb"].tolist()
+        ([10.0, 15.0], [64.0, 128.0])
+        """
+        label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+        rename = {v: k for k, v in (columns or {}).items()}
+        with open_text(path, encoding) as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                raise UpsellDataError(f"catalog {label} is empty")
+            names = [rename.get(h.strip().lstrip("\ufeff"), h.strip().lstrip("\ufeff"))
+                     for h in header]
+            if "item" not in names:
+                raise UpsellDataError(
+                    f"catalog {label} has no `item` column: map one with columns={{'item': ...}}; "
+                    f"it has {', '.join(repr(h) for h in header)}"
+                )
+            rows = []
+            for i, row in enumerate(reader, start=1):
+                if not row:
+                    continue
+                if len(row) != len(names):
+                    raise UpsellDataError(
+                        f"catalog {label} row {i}: has {len(row)} fields; the header has {len(names)}"
+                    )
+                rows.append(row)
+        if not rows:
+            raise UpsellDataError(f"catalog {label} has a header but no items")
+        data: dict[str, Any] = {}
+        for j, name in enumerate(names):
+            col = np.array([r[j] for r in rows], dtype=str)
+            data[name] = maybe_int_ids(np.char.strip(col)) if name == "item" else col
+        return cls.from_arrays(**data)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        fams = len(set(self.family.tolist()) - {""})
+        return (f"Catalog(items={len(self):,}, families={fams:,}, "
+                f"features={list(self.features)})")
+
+    def column(self, name: str) -> np.ndarray:
+        """Return one column (read-only array) by name: a standard column, feature or attribute.
+
+        Examples
+        --------
+        >>> Catalog.from_arrays(item=["a"], color=["red"]).column("color").tolist()
+        ['red']
+        """
+        if name in self._cols:
+            return self._cols[name]
+        if name in self.features:
+            return self.features[name]
+        if name in self.attributes:
+            return self.attributes[name]
+        known = [*self._cols, *self.features, *self.attributes]
+        raise UpsellDataError(f"catalog has no column {name!r}; it has {', '.join(known)}")
+
+    name = property(lambda self: self._cols["name"], doc="Display names.")
+    category = property(lambda self: self._cols["category"], doc="Category labels.")
+    family = property(lambda self: self._cols["family"], doc="Family labels.")
+    kind = property(lambda self: self._cols["kind"], doc="Item kinds.")
+    attaches_to = property(lambda self: self._cols["attaches_to"],
+                           doc="Family an accessory, warranty or plan serves.")
+    tier = property(lambda self: self._cols["tier"], doc="Tier inside the family (NaN unknown).")
+    price = property(lambda self: self._cols["price"], doc="List price (NaN unknown).")
+    cost = property(lambda self: self._cols["cost"], doc="Unit cost (NaN unknown).")
+    stock = property(lambda self: self._cols["stock"], doc="Units in stock (NaN unknown).")
+    pack_size = property(lambda self: self._cols["pack_size"], doc="Units per pack.")
+    exclusive = property(lambda self: self._cols["exclusive"], doc="Exclusive items.")
+
+    @property
+    def margin(self) -> np.ndarray:
+        """price - cost per item (NaN where either is unknown)."""
+        return self.price - self.cost
+
+    @property
+    def in_stock(self) -> np.ndarray:
+        """True where stock is unknown or positive."""
+        s = self.stock
+        return np.isnan(s) | (s > 0)
+
+    def row(self, item: Any) -> dict[str, Any]:
+        """All attributes of one item as a dict.
+
+        Examples
+        --------
+        >>> Catalog.from_arrays(item=["a"], price=[2.5]).row("a")["price"]
+        2.5
+        """
+        i = self.items.index(item)
+        out: dict[str, Any] = {"item": self.items.ids[i].item()}
+        for src in (self._cols, self.features, self.attributes):
+            for k, v in src.items():
+                out[k] = v[i].item()
+        return out
+
+    def align(self, items: IdIndex) -> Catalog:
+        """This catalog re-indexed to ``items``; items it lacks get unknown values.
+
+        Examples
+        --------
+        >>> cat = Catalog.from_arrays(item=["a", "b"], price=[1.0, 2.0])
+        >>> cat.align(IdIndex(["b", "z"])).price.tolist()
+        [2.0, nan]
+        """
+        pos = self.items.encode(items.ids, unknown="mask")
+        have = pos >= 0
+        src = np.maximum(pos, 0)
+        cols: dict[str, Any] = {}
+        for k, v in (*self._cols.items(), *self.features.items(), *self.attributes.items()):
+            if v.dtype.kind == "f":
+                out = np.where(have, v[src], np.nan)
+            elif v.dtype.kind == "b":
+                out = np.where(have, v[src], False)
+            else:
+                fill = "product" if k == "kind" else ""
+                out = np.where(have, v[src], fill)
+                if k == "name":
+                    out = np.where(have, out, items.ids.astype(str))
+            cols[k] = out
+        if not have.all():
+            cols["pack_size"] = np.where(have, cols["pack_size"], 1.0)
+            cols["tier"] = np.where(have, cols["tier"], np.nan)
+        return Catalog(items, **cols)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """All columns as arrays (for saving); features prefixed ``f:``, attributes ``a:``.
+
+        Examples
+        --------
+        >>> "f:w" in Catalog.from_arrays(item=["a"], w=[1.0]).to_arrays()
+        True
+        """
+        out = dict(self._cols)
+        out.update({f"f:{k}": v for k, v in self.features.items()})
+        out.update({f"a:{k}": v for k, v in self.attributes.items()})
+        return out
+
+    @classmethod
+    def from_saved(cls, items: IdIndex, arrays: Mapping[str, np.ndarray]) -> Catalog:
+        """Rebuild a catalog from :meth:`to_arrays` output.
+
+        Examples
+        --------
+        >>> cat = Catalog.from_arrays(item=["a"], price=[3.0], w=[1.0])
+        >>> Catalog.from_saved(cat.items, cat.to_arrays()).features["w"].tolist()
+        [1.0]
+        """
+        cols = {k.split(":", 1)[-1]: v for k, v in arrays.items()}
+        return cls(items, **cols)
+
+    def to_pandas(self) -> Any:
+        """One row per item (needs pandas).
+
+        Examples
+        --------
+        >>> Catalog.from_arrays(item=["a"]).to_pandas().shape[0]
+        1
+        """
+        from upsell._extras import require
+
+        pd = require("pandas", "Catalog.to_pandas")
+        data = {"item": self.items.ids, **self._cols, **self.features, **self.attributes}
+        return pd.DataFrame(data)
+
+
+def _text(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind == "U":
+        return arr
+    out = np.empty(arr.size, dtype=object)
+    out[:] = ["" if (v is None or (isinstance(v, float) and v != v)) else str(v) for v in arr]
+    return out.astype(str) if out.size else np.array([], dtype=str)
+
+
+def _try_numbers(arr: np.ndarray) -> np.ndarray | None:
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "b":
+        return None
+    try:
+        vals = [np.nan if (v is None or (isinstance(v, str) and not v.strip())) else float(v)
+                for v in arr]
+    except (TypeError, ValueError):
+        return None
+    return np.array(vals, dtype=np.float64)
+
+
+def _catalog_numbers(arr: np.ndarray, key: str, items: IdIndex) -> np.ndarray:
+    out = _try_numbers(arr)
+    if out is None:
+        for i, v in enumerate(arr):
+            try:
+                if not (v is None or (isinstance(v, str) and not v.strip())):
+                    float(v)
+            except (TypeError, ValueError):
+                raise UpsellDataError(
+                    f"catalog item {items.ids[i].item()!r}: `{key}` {v!r} is not a number"
+                ) from None
+        raise UpsellDataError(f"catalog column `{key}` is not numeric")
+    return out
+
+
+def _bools(arr: np.ndarray, key: str, items: IdIndex) -> np.ndarray:
+    if arr.dtype.kind == "b":
+        return arr.astype(bool)
+    truthy = {"1", "true", "yes", "y", "t"}
+    falsy = {"0", "false", "no", "n", "f", "", "none", "nan"}
+    out = np.zeros(arr.size, dtype=bool)
+    for i, v in enumerate(arr):
+        s = str(v).strip().lower()
+        if s in truthy:
+            out[i] = True
+        elif s not in falsy:
+            raise UpsellDataError(
+                f"catalog item {items.ids[i].item()!r}: `{key}` {v!r} is not true/false"
+            )
+    return out
+
+
+def _check(items: IdIndex, cols: dict[str, np.ndarray]) -> None:
+    def fail(mask: np.ndarray, what: str, column: str) -> None:
+        i = int(np.flatnonzero(mask)[0])
+        raise UpsellDataError(
+            f"catalog item {items.ids[i].item()!r}: `{column}` {cols[column][i].item()!r} {what}"
+        )
+
+    for key in ("price", "cost", "stock"):
+        v = cols[key]
+        bad = v < 0
+        if bad.any():
+            fail(bad, "is negative", key)
+        if np.isinf(v).any():
+            fail(np.isinf(v), "is infinite", key)
+    ps = cols["pack_size"]
+    bad = ~(ps > 0) | np.isinf(ps)
+    if bad.any():
+        fail(bad, "must be a positive number", "pack_size")
+    tier = cols["tier"]
+    has_tier = ~np.isnan(tier)
+    bad = has_tier & ((tier != np.round(tier)) | np.isinf(tier))
+    if bad.any():
+        fail(bad, "must be a whole number", "tier")
+    bad = has_tier & (np.char.str_len(cols["family"]) == 0)
+    if bad.any():
+        fail(bad, "is given but the item has no `family`", "tier")
+    kind = cols["kind"]
+    bad = ~np.isin(kind, KINDS)
+    if bad.any():
+        fail(bad, f"is not a known kind ({', '.join(KINDS)})", "kind")

@@ -1,0 +1,357 @@
+"""Stable maps between external ids and contiguous int32 indices."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from upsell.exceptions import UnknownIdError, UpsellDataError
+
+IdKind = Literal["str", "int"]
+
+
+def _to_id_array(values: Any, name: str) -> np.ndarray:
+    """Normalise a collection of ids to an int64 or str numpy array, refusing mixed types."""
+    if isinstance(values, np.ndarray):
+        arr = values
+    else:
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            values = [values]
+        seq = list(values)
+        types = {type(v) for v in seq}
+        if types and all(issubclass(t, str) for t in types):
+            return np.array(seq, dtype=str) if seq else np.array([], dtype=str)
+        if types and all(issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_))
+                         for t in types):
+            try:
+                return np.array(seq, dtype=np.int64)
+            except OverflowError:
+                big = next(v for v in seq if not -(2**63) <= int(v) < 2**63)
+                raise UpsellDataError(
+                    f"`{name}` id {big} does not fit in 64 bits; pass ids as strings"
+                ) from None
+        if not seq:
+            return np.array([], dtype=np.int64)
+        arr = np.empty(len(seq), dtype=object)
+        arr[:] = seq
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    kind = arr.dtype.kind
+    if kind in "iu":
+        if kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise UpsellDataError(f"`{name}` ids do not fit in 64 bits; pass them as strings")
+        return arr.astype(np.int64, copy=False)
+    if kind == "U":
+        return arr
+    if kind == "S":
+        return np.char.decode(arr, "utf-8")
+    if kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise UpsellDataError(
+                f"`{name}` ids must be integers or strings; position {pos} holds {arr[pos]!r}"
+            )
+        return arr.astype(np.int64)
+    if kind == "b":
+        raise UpsellDataError(f"`{name}` ids must be integers or strings; got booleans")
+    if kind == "O":
+        return _object_ids(arr, name)
+    raise UpsellDataError(f"`{name}` ids must be integers or strings; got dtype {arr.dtype}")
+
+
+def _object_ids(arr: np.ndarray, name: str) -> np.ndarray:
+    is_str = np.fromiter((isinstance(v, str) for v in arr), dtype=bool, count=arr.size)
+    if is_str.all():
+        return arr.astype(str)
+    is_int = np.fromiter(
+        (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in arr),
+        dtype=bool, count=arr.size,
+    )
+    if is_int.all():
+        return arr.astype(np.int64)
+    if (is_str | is_int).all():
+        s, i = int(np.flatnonzero(is_str)[0]), int(np.flatnonzero(is_int)[0])
+        raise UpsellDataError(
+            f"`{name}` ids mix strings and integers (position {s} is {arr[s]!r}, "
+            f"position {i} is {arr[i]!r}); convert them to one type"
+        )
+    pos = int(np.flatnonzero(~(is_str | is_int))[0])
+    raise UpsellDataError(
+        f"`{name}` ids must be integers or strings; position {pos} holds {arr[pos]!r} "
+        f"({type(arr[pos]).__name__})"
+    )
+
+
+class IdIndex:
+    """A stable, read-only map between external ids and contiguous int32 indices.
+
+    Ids are all strings or all integers; a mix is an error. Index ``i`` stands for
+    ``ids[i]``. Lookups go both ways and are vectorised; a single-id lookup
+    (:meth:`index`) is a dictionary hit, fit for a per-request serving path.
+
+    Parameters
+    ----------
+    ids : sequence of str or int
+        Unique external ids, in index order.
+    name : str, default "id"
+        What the ids are ("customer", "item", ...), used in error messages.
+
+    Raises
+    ------
+    UpsellDataError
+        If ids repeat, mix strings and integers, or are of another type.
+
+    Examples
+    --------
+    >>> idx = IdIndex(["b", "a", "c"], name="item")
+    >>> len(idx), idx.kind, idx.index("a")
+    (3, 'str', 1)
+    >>> idx.encode(["c", "b"]).tolist()
+    [2, 0]
+    >>> idx.decode([0, 2]).tolist()
+    ['b', 'c']
+    >>> idx.encode(["zz", "a"], unknown="mask").tolist()
+    [-1, 1]
+    """
+
+    __slots__ = ("_dict", "_ids", "_lock", "_name", "_sorted", "_sorter")
+
+    def __init__(self, ids: Sequence[Any] | np.ndarray, *, name: str = "id") -> None:
+        arr = _to_id_array(ids, name)
+        if arr.size > np.iinfo(np.int32).max:
+            raise UpsellDataError(f"`{name}` index holds {arr.size} ids; at most 2**31-1 fit")
+        sorter = np.argsort(arr, kind="stable")
+        srt = arr[sorter]
+        if srt.size > 1:
+            dup = np.flatnonzero(srt[1:] == srt[:-1])
+            if dup.size:
+                raise UpsellDataError(
+                    f"`{name}` ids must be unique; {srt[dup[0]]!r} appears more than once"
+                )
+        arr = arr.copy()
+        arr.flags.writeable = False
+        srt.flags.writeable = False
+        self._ids = arr
+        self._sorter = sorter.astype(np.int32)
+        self._sorted = srt
+        self._name = name
+        self._dict: dict[Any, int] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def factorize(cls, values: Any, *, name: str = "id") -> tuple[IdIndex, np.ndarray]:
+        """Build an index of the sorted distinct values and return it with each value's code.
+
+        Sorting makes the index independent of row order.
+
+        Parameters
+        ----------
+        values : array-like of str or int
+            Ids, repeats allowed.
+        name : str
+            What the ids are, for messages.
+
+        Returns
+        -------
+        index : IdIndex
+        codes : ndarray of int32, same length as ``values``
+
+        Examples
+        --------
+        >>> idx, codes = IdIndex.factorize(["x", "y", "x"], name="item")
+        >>> idx.ids.tolist(), codes.tolist()
+        (['x', 'y'], [0, 1, 0])
+        """
+        arr = _to_id_array(values, name)
+        uniq, codes = np.unique(arr, return_inverse=True)
+        return cls(uniq, name=name), codes.astype(np.int32).reshape(-1)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """External ids in index order (read-only array of int64 or str)."""
+        return self._ids
+
+    @property
+    def kind(self) -> IdKind:
+        """``"int"`` or ``"str"``."""
+        return "int" if self._ids.dtype.kind == "i" else "str"
+
+    @property
+    def name(self) -> str:
+        """What the ids are, e.g. ``"item"``."""
+        return self._name
+
+    def __len__(self) -> int:
+        return int(self._ids.size)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._ids.tolist())
+
+    def __contains__(self, value: object) -> bool:
+        return self._lookup().get(self._key(value), -1) >= 0 if self._kind_ok(value) else False
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IdIndex):
+            return NotImplemented
+        return (self.kind == other.kind and len(self) == len(other)
+                and bool(np.array_equal(self._ids, other._ids)))
+
+    def __hash__(self) -> int:
+        return hash((self.kind, len(self), self._ids[:8].tobytes()))
+
+    def __repr__(self) -> str:
+        head = ", ".join(repr(v) for v in self._ids[:3].tolist())
+        more = ", ..." if len(self) > 3 else ""
+        return f"IdIndex(name={self._name!r}, n={len(self)}, ids=[{head}{more}])"
+
+    def _kind_ok(self, value: object) -> bool:
+        if self.kind == "str":
+            return isinstance(value, (str, np.str_))
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+    @staticmethod
+    def _key(value: Any) -> Any:
+        return value.item() if isinstance(value, np.generic) else value
+
+    def _lookup(self) -> dict[Any, int]:
+        d = self._dict
+        if d is None:
+            with self._lock:
+                if self._dict is None:
+                    self._dict = {v: i for i, v in enumerate(self._ids.tolist())}
+                d = self._dict
+        return d
+
+    def index(self, value: Any) -> int:
+        """Return the index of one external id.
+
+        Raises
+        ------
+        UnknownIdError
+            If the id is not in the index (or is of the wrong type).
+
+        Examples
+        --------
+        >>> IdIndex([10, 20]).index(20)
+        1
+        """
+        if not self._kind_ok(value):
+            raise UnknownIdError(
+                f"{self._name} {value!r} is a {type(value).__name__} but this index holds "
+                f"{self.kind} ids"
+            )
+        pos = self._lookup().get(self._key(value))
+        if pos is None:
+            raise UnknownIdError(f"{self._name} {value!r} is not in the {self._name} index")
+        return pos
+
+    def encode(self, values: Any, *,
+               unknown: Literal["raise", "mask", "skip"] = "raise") -> np.ndarray:
+        """Map external ids to int32 indices, vectorised.
+
+        Parameters
+        ----------
+        values : id or array-like of ids
+        unknown : {"raise", "mask", "skip"}, default "raise"
+            What to do with ids not in the index: raise :class:`UnknownIdError`
+            naming the first one, return -1 in their place, or leave them out.
+
+        Returns
+        -------
+        ndarray of int32
+
+        Examples
+        --------
+        >>> IdIndex([3, 1, 2]).encode([2, 9, 3], unknown="skip").tolist()
+        [2, 0]
+        """
+        if unknown not in ("raise", "mask", "skip"):
+            raise UpsellDataError(f"`unknown` must be one of 'raise', 'mask', 'skip'; got {unknown!r}")
+        arr = _to_id_array(values, self._name)
+        if arr.size == 0:
+            return np.empty(0, dtype=np.int32)
+        if (arr.dtype.kind == "i") != (self.kind == "int"):
+            if unknown == "raise" or len(self) > 0:
+                got = "str" if arr.dtype.kind == "U" else "int"
+                raise UnknownIdError(
+                    f"{self._name} ids are {got} but this index holds {self.kind} ids "
+                    f"(first given: {arr[0]!r})"
+                )
+        if len(self) == 0:
+            found = np.zeros(arr.size, dtype=bool)
+            pos = np.zeros(arr.size, dtype=np.intp)
+        else:
+            pos = np.searchsorted(self._sorted, arr)
+            pos_c = np.minimum(pos, len(self) - 1)
+            found = self._sorted[pos_c] == arr
+            pos = pos_c
+        out = np.where(found, self._sorter[pos], -1).astype(np.int32)
+        if not found.all():
+            if unknown == "raise":
+                first = arr[int(np.flatnonzero(~found)[0])]
+                n_bad = int((~found).sum())
+                more = f" ({n_bad} unknown in all)" if n_bad > 1 else ""
+                raise UnknownIdError(
+                    f"{self._name} {first.item()!r} is not in the {self._name} index{more}"
+                )
+            if unknown == "skip":
+                out = out[found]
+        return out
+
+    def decode(self, indices: Any) -> np.ndarray:
+        """Map int indices back to external ids.
+
+        Raises
+        ------
+        UpsellDataError
+            If an index is out of range.
+
+        Examples
+        --------
+        >>> IdIndex(["a", "b"]).decode(np.array([1, 1, 0])).tolist()
+        ['b', 'b', 'a']
+        """
+        idx = np.asarray(indices)
+        if idx.size and idx.dtype.kind not in "iu":
+            raise UpsellDataError(f"{self._name} indices must be integers; got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            bad = idx[(idx < 0) | (idx >= len(self))].reshape(-1)[0]
+            raise UpsellDataError(
+                f"{self._name} index {int(bad)} is out of range for {len(self)} ids"
+            )
+        return self._ids[idx]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable description (used by model files).
+
+        Examples
+        --------
+        >>> IdIndex.from_json(IdIndex([5, 7], name="item").to_json()) == IdIndex([5, 7])
+        True
+        """
+        return {"name": self._name, "kind": self.kind, "ids": self._ids.tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IdIndex:
+        """Rebuild an index written by :meth:`to_json`.
+
+        Examples
+        --------
+        >>> IdIndex.from_json({"name": "c", "kind": "str", "ids": ["x"]}).ids.tolist()
+        ['x']
+        """
+        try:
+            kind, ids, name = data["kind"], data["ids"], data.get("name", "id")
+        except (KeyError, TypeError) as exc:
+            raise UpsellDataError(f"id index description is malformed: {exc!r}") from None
+        if kind == "int":
+            arr = np.array(ids, dtype=np.int64) if ids else np.array([], dtype=np.int64)
+        elif kind == "str":
+            arr = np.array(ids, dtype=str) if ids else np.array([], dtype=str)
+        else:
+            raise UpsellDataError(f"id index kind must be 'int' or 'str'; got {kind!r}")
+        return cls(arr, name=str(name))

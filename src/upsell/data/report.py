@@ -1,0 +1,120 @@
+"""What happened to every input row: read, kept, repaired, dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+def _frozen(d: Mapping[str, int] | None) -> Mapping[str, int]:
+    return MappingProxyType({k: int(v) for k, v in (d or {}).items() if int(v) != 0})
+
+
+@dataclass(frozen=True, slots=True)
+class DataReport:
+    """Counts of the rows an input held and what was done with them, by reason.
+
+    ``rows_read == rows_kept + sum(dropped.values())`` always holds. ``repaired``
+    counts kept rows that were changed (a row can be repaired for one reason at
+    most once per reason); ``flagged`` counts kept rows worth knowing about that
+    were left as they were (anonymous orders, duplicate lines kept, returns kept).
+
+    Parameters
+    ----------
+    rows_read : int
+        Data rows in the input (a header is not a row).
+    rows_kept : int
+        Rows that became order lines.
+    repaired : mapping of str to int
+        Kept rows changed, by reason.
+    dropped : mapping of str to int
+        Rows left out, by reason.
+    flagged : mapping of str to int
+        Kept rows worth knowing about, by reason.
+    source : str
+        Where the rows came from (a path, ``"pandas"``, ...).
+
+    Examples
+    --------
+    >>> r = DataReport(rows_read=10, rows_kept=8, dropped={"zero quantity": 2},
+    ...                repaired={"customer filled from its order": 1})
+    >>> r.rows_read == r.rows_kept + r.n_dropped
+    True
+    >>> print(r)  # doctest: +NORMALIZE_WHITESPACE
+    DataReport: 10 rows read, 8 kept, 1 repaired, 2 dropped
+      dropped   zero quantity: 2
+      repaired  customer filled from its order: 1
+    """
+
+    rows_read: int
+    rows_kept: int
+    repaired: Mapping[str, int] = field(default_factory=dict)
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    flagged: Mapping[str, int] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "repaired", _frozen(self.repaired))
+        object.__setattr__(self, "dropped", _frozen(self.dropped))
+        object.__setattr__(self, "flagged", _frozen(self.flagged))
+        if self.rows_read != self.rows_kept + sum(self.dropped.values()):
+            raise ValueError(
+                f"DataReport does not add up: {self.rows_read} read != {self.rows_kept} kept "
+                f"+ {sum(self.dropped.values())} dropped"
+            )
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped, all reasons together."""
+        return sum(self.dropped.values())
+
+    @property
+    def n_repaired(self) -> int:
+        """Row repairs, all reasons together."""
+        return sum(self.repaired.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, for JSON.
+
+        Examples
+        --------
+        >>> DataReport(rows_read=1, rows_kept=1).to_dict()["rows_kept"]
+        1
+        """
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "repaired": dict(self.repaired),
+            "dropped": dict(self.dropped),
+            "flagged": dict(self.flagged),
+        }
+
+    def __str__(self) -> str:
+        src = f" ({self.source})" if self.source else ""
+        lines = [
+            f"DataReport{src}: {self.rows_read:,} rows read, {self.rows_kept:,} kept, "
+            f"{self.n_repaired:,} repaired, {self.n_dropped:,} dropped"
+        ]
+        for title, d in (("dropped", self.dropped), ("repaired", self.repaired),
+                         ("flagged", self.flagged)):
+            for reason, n in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {title:<9} {reason}: {n:,}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td>{escape(t)}</td><td>{escape(r)}</td><td>{n:,}</td></tr>"
+            for t, d in (("dropped", self.dropped), ("repaired", self.repaired),
+                         ("flagged", self.flagged))
+            for r, n in sorted(d.items())
+        )
+        return (
+            f"<b>DataReport</b> {escape(self.source)}: {self.rows_read:,} rows read, "
+            f"{self.rows_kept:,} kept<table><tr><th></th><th>reason</th><th>rows</th></tr>"
+            f"{rows}</table>"
+        )

@@ -1,0 +1,1123 @@
+"""Order lines: the columnar, immutable data every other module works on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from upsell._validation import check_choice
+from upsell.data import _columns as C
+from upsell.data.ids import IdIndex
+from upsell.data.report import DataReport
+from upsell.exceptions import UpsellDataError
+
+if TYPE_CHECKING:
+    from upsell.data.io import ColumnMap
+
+__all__ = ["ROLES", "OrderTable", "Transactions"]
+
+#: Column roles Transactions understands, in their canonical order.
+ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel")
+
+ReturnsPolicy = Literal["net", "drop", "keep", "raise"]
+Policy3 = Literal["keep", "drop", "raise"]
+InvalidPolicy = Literal["raise", "drop"]
+Weighting = Literal["count", "binary", "units", "value", "bm25", "tfidf"]
+
+_RETURNS = ("net", "drop", "keep", "raise")
+_KEEP_DROP_RAISE = ("keep", "drop", "raise")
+_INVALID = ("raise", "drop")
+_WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
+
+
+@dataclass
+class _Prepared:
+    """Raw columns after id encoding and type conversion, before the cleaning rules.
+
+    Internal hand-over format between readers (csv, pandas, arrow, arrays) and
+    :meth:`Transactions._from_prepared`. Codes are int64 with -1 for missing.
+    """
+
+    n: int
+    order: np.ndarray
+    order_index: IdIndex
+    item: np.ndarray
+    item_index: IdIndex
+    customer: np.ndarray | None = None
+    customer_index: IdIndex | None = None
+    quantity: np.ndarray | None = None
+    price: np.ndarray | None = None
+    time: np.ndarray | None = None
+    channel: np.ndarray | None = None
+    channel_index: IdIndex | None = None
+    # rows already found unusable by the reader (value set to NaN/NaT/-1), by reason
+    bad: dict[str, np.ndarray] = field(default_factory=dict)
+    # rows whose item is not in a fixed item index given by the caller
+    unknown_item: np.ndarray | None = None
+    unknown_customer: np.ndarray | None = None
+    fixed_items: bool = False
+    fixed_customers: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTable:
+    """One row per order: customer, time, number of lines, units and value.
+
+    Attributes
+    ----------
+    order : ndarray of int32
+        Order index (into ``Transactions.orders``).
+    customer : ndarray of int32
+        Customer index, -1 for anonymous orders.
+    time : ndarray of datetime64[s]
+        Time of the order's first line (NaT when the data have no time).
+    lines, units, value : ndarray
+        Line count, summed quantity, and summed quantity x unit price (NaN when the
+        data have no price). Returns kept as negative lines reduce units and value.
+    order_ids : ndarray
+        External order ids, aligned with ``order``.
+
+    Examples
+    --------
+    >>> tx = Transactions.from_arrays(order=["o1", "o1", "o2"], item=["a", "b", "a"],
+    ...                               quantity=[1, 2, 1], price=[2.0, 1.0, 2.0])
+    >>> t = tx.order_table()
+    >>> t.units.tolist(), t.value.tolist()
+    ([3.0, 1.0], [4.0, 2.0])
+    """
+
+    order: np.ndarray
+    customer: np.ndarray
+    time: np.ndarray
+    lines: np.ndarray
+    units: np.ndarray
+    value: np.ndarray
+    order_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.order.size)
+
+    def to_pandas(self) -> Any:
+        """Return a DataFrame with one row per order (needs pandas).
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 1], item=["a", "b"])
+        >>> list(tx.order_table().to_pandas().columns)
+        ['order', 'customer', 'time', 'lines', 'units', 'value']
+        """
+        from upsell._extras import require
+
+        pd = require("pandas", "OrderTable.to_pandas")
+        return pd.DataFrame({
+            "order": self.order_ids, "customer": self.customer, "time": self.time,
+            "lines": self.lines, "units": self.units, "value": self.value,
+        })
+
+
+def _readonly(a: np.ndarray | None) -> np.ndarray | None:
+    if a is not None:
+        a.flags.writeable = False
+    return a
+
+
+class Transactions:
+    """Order lines as columnar numpy arrays, cleaned by documented rules and immutable.
+
+    Build one with :meth:`read_csv`, :meth:`from_pandas`, :meth:`from_arrow`,
+    :meth:`from_records` or :meth:`from_arrays`. Only ``order`` and ``item`` are
+    required; ``customer``, ``quantity`` (default 1), ``price``, ``time`` and
+    ``channel`` are optional, and a feature that needs a missing one says so.
+
+    Lines are held sorted by (order, item) with the ids of each kind mapped to
+    contiguous int32 indices through :class:`~upsell.data.IdIndex` (``tx.orders``,
+    ``tx.items``, ``tx.customers``), sorted by id, so the same lines in any row
+    order give identical arrays and matrices.
+
+    Cleaning rules (each a keyword of every constructor; counts in ``tx.report``):
+
+    ``returns`` ("net")
+        A return is a line with negative quantity or an order whose id starts with
+        ``cancel_prefix``. "net" subtracts each customer's returned quantity of an
+        item from their latest purchases of it (lines returned in full are dropped,
+        partly returned ones repaired) and drops the return lines; "drop" drops
+        return lines only; "keep" keeps them as negative lines; "raise" refuses them.
+    ``anonymous`` ("keep")
+        Lines with no customer: keep (customer -1, left out of per-customer
+        views), drop, or raise. A line with no customer in an order whose other
+        lines name one is given that customer (repaired).
+    ``bad_prices`` ("drop")
+        Unit price zero or negative: drop, keep, or raise.
+    ``duplicates`` ("keep")
+        Lines identical in every column: keep (flagged), drop all but one, or raise.
+    ``invalid`` ("raise")
+        Missing ids, unparseable or non-finite numbers and timestamps, items not
+        in a given item index: raise an :class:`~upsell.exceptions.UpsellDataError`
+        naming row, column and value, or drop the row (counted).
+
+    Lines with quantity zero are always dropped and counted.
+
+    Examples
+    --------
+    >>> tx = Transactions.from_arrays(
+    ...     order=["o1", "o1", "o2", "C9"], item=["tea", "mug", "tea", "mug"],
+    ...     customer=["ann", "ann", "bob", "ann"], quantity=[1, 1, 2, -1],
+    ...     price=[3.0, 8.0, 3.0, 8.0], cancel_prefix="C")
+    >>> len(tx), tx.items.ids.tolist()
+    (2, ['tea'])
+    >>> print(tx.report)  # doctest: +NORMALIZE_WHITESPACE
+    DataReport (arrays): 4 rows read, 2 kept, 0 repaired, 2 dropped
+      dropped   fully returned: 1
+      dropped   return netted against a purchase: 1
+    >>> tx.customer_items().toarray().tolist()
+    [[1.0], [1.0]]
+    """
+
+    __slots__ = ("_cache", "_cols", "_lock", "channels", "customers", "items", "orders", "report")
+
+    orders: IdIndex
+    items: IdIndex
+    customers: IdIndex
+    channels: IdIndex | None
+    report: DataReport
+
+    def __init__(self, *, order: np.ndarray, item: np.ndarray, customer: np.ndarray | None,
+                 quantity: np.ndarray, price: np.ndarray | None, time: np.ndarray | None,
+                 channel: np.ndarray | None, orders: IdIndex, items: IdIndex,
+                 customers: IdIndex, channels: IdIndex | None, report: DataReport) -> None:
+        """Low-level constructor over already-clean, sorted arrays; use the ``from_*`` methods."""
+        self._cols: dict[str, np.ndarray | None] = {
+            "order": _readonly(order), "item": _readonly(item),
+            "customer": _readonly(customer), "quantity": _readonly(quantity),
+            "price": _readonly(price), "time": _readonly(time), "channel": _readonly(channel),
+        }
+        self.orders = orders
+        self.items = items
+        self.customers = customers
+        self.channels = channels
+        self.report = report
+        self._cache: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ columns
+    @property
+    def order(self) -> np.ndarray:
+        """Order index of each line (int32)."""
+        return self._cols["order"]  # type: ignore[return-value]
+
+    @property
+    def item(self) -> np.ndarray:
+        """Item index of each line (int32)."""
+        return self._cols["item"]  # type: ignore[return-value]
+
+    @property
+    def customer(self) -> np.ndarray:
+        """Customer index of each line (int32, -1 for anonymous orders).
+
+        Raises
+        ------
+        UpsellDataError
+            If the data have no customer column.
+        """
+        return self.require("customer", "per-customer data")
+
+    @property
+    def quantity(self) -> np.ndarray:
+        """Quantity of each line (float64; 1 when the input had no quantity column)."""
+        return self._cols["quantity"]  # type: ignore[return-value]
+
+    @property
+    def price(self) -> np.ndarray:
+        """Unit price of each line (float64). Raises if the data have no price column."""
+        return self.require("price", "prices")
+
+    @property
+    def time(self) -> np.ndarray:
+        """Timestamp of each line (datetime64[s]). Raises if the data have no time column."""
+        return self.require("time", "timestamps")
+
+    @property
+    def channel(self) -> np.ndarray:
+        """Channel index of each line (int32). Raises if the data have no channel column."""
+        return self.require("channel", "channels")
+
+    def has(self, column: str) -> bool:
+        """Whether the optional column (customer, price, time, channel) is present.
+
+        Examples
+        --------
+        >>> Transactions.from_arrays(order=[1], item=[2]).has("price")
+        False
+        """
+        if column not in ROLES:
+            raise UpsellDataError(f"`column` must be one of {', '.join(ROLES)}; got {column!r}")
+        return self._cols[column] is not None
+
+    def require(self, column: str, feature: str) -> np.ndarray:
+        """Return an optional column, or raise a clear error naming the feature that needs it.
+
+        Examples
+        --------
+        >>> Transactions.from_arrays(order=[1], item=[2]).require("time", "split_at")
+        Traceback (most recent call last):
+        ...
+        upsell.exceptions.UpsellDataError: split_at needs the `time` column, which these transactions do not have; map it with columns={'time': ...}
+        """
+        arr = self._cols.get(column)
+        if arr is None:
+            raise UpsellDataError(
+                f"{feature} needs the `{column}` column, which these transactions do not have; "
+                f"map it with columns={{'{column}': ...}}"
+            )
+        return arr
+
+    def __len__(self) -> int:
+        return int(self.order.size)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(lines, orders, items)."""
+        return (len(self), len(self.orders), len(self.items))
+
+    def __repr__(self) -> str:
+        cols = [c for c in ROLES if self._cols[c] is not None]
+        return (
+            f"Transactions(lines={len(self):,}, orders={len(self.orders):,}, "
+            f"items={len(self.items):,}, customers={len(self.customers):,}, "
+            f"columns={cols})"
+        )
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_arrays(
+        cls, *, order: Any, item: Any, customer: Any = None, quantity: Any = None,
+        price: Any = None, time: Any = None, channel: Any = None,
+        returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
+        bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
+        invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
+        item_index: IdIndex | None = None, customer_index: IdIndex | None = None,
+        source: str = "arrays",
+    ) -> Transactions:
+        """Build Transactions from one array-like per column.
+
+        Parameters
+        ----------
+        order, item : array-like of str or int
+            Order and item id of each line (required).
+        customer : array-like, optional
+            Customer id; None, NaN or "" mark an anonymous line.
+        quantity : array-like of numbers, optional
+            Units per line; 1 when omitted.
+        price : array-like of numbers, optional
+            Unit price.
+        time : array-like of datetime64, datetime or ISO 8601 strings, optional
+        channel : array-like of str or int, optional
+        returns, anonymous, bad_prices, duplicates, invalid : str
+            Cleaning rules; see the class docstring.
+        cancel_prefix : str, optional
+            Order ids starting with it are cancellations (Online Retail uses "C").
+        item_index, customer_index : IdIndex, optional
+            Fixed id universes (a Catalog's items, a model's customers). Lines with
+            other ids follow ``invalid``.
+        source : str
+            Label for the report.
+
+        Returns
+        -------
+        Transactions
+
+        Raises
+        ------
+        UpsellDataError
+            For columns of different lengths, no rows, and bad values under
+            ``invalid="raise"``.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"],
+        ...                               customer=["x", "x", None])
+        >>> tx.baskets().toarray().tolist()
+        [[1.0, 1.0], [1.0, 0.0]]
+        >>> dict(tx.report.flagged)
+        {'anonymous (no customer)': 1}
+        """
+        invalid = check_choice(invalid, "invalid", _INVALID)  # type: ignore[assignment]
+        cols = {"order": order, "item": item, "customer": customer, "quantity": quantity,
+                "price": price, "time": time, "channel": channel}
+        arrays = {k: C.as_array(v, k) for k, v in cols.items() if v is not None}
+        lengths = {k: v.size for k, v in arrays.items()}
+        if len(set(lengths.values())) > 1:
+            desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
+            raise UpsellDataError(f"columns must have the same length; got {desc}")
+        prep = _prepare(arrays, invalid=invalid, item_index=item_index,
+                        customer_index=customer_index, source=source)
+        return cls._from_prepared(
+            prep, returns=returns, anonymous=anonymous, bad_prices=bad_prices,
+            duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix,
+            order_labels=arrays["order"],
+        )
+
+    @classmethod
+    def from_records(cls, records: Iterable[Any], *, columns: ColumnMap | None = None,
+                     **options: Any) -> Transactions:
+        """Build Transactions from an iterable of mappings (or tuples in ``ROLES`` order).
+
+        Parameters
+        ----------
+        records : iterable of dict or tuple
+            One order line each. Dicts are read through ``columns`` (role -> key,
+            default: the role names themselves); tuples are taken in the order
+            order, item, customer, quantity, price, time, channel.
+        columns : mapping, optional
+            Role -> key in each record.
+        **options
+            Cleaning rules and other keywords of :meth:`from_arrays`.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_records([
+        ...     {"InvoiceNo": "1", "StockCode": "A"}, {"InvoiceNo": "1", "StockCode": "B"}],
+        ...     columns={"order": "InvoiceNo", "item": "StockCode"})
+        >>> tx.shape
+        (2, 1, 2)
+        """
+        from upsell.data.io import records_to_columns
+
+        return cls.from_arrays(**records_to_columns(records, columns), **{
+            "source": "records", **options})
+
+    @classmethod
+    def from_pandas(cls, frame: Any, *, columns: ColumnMap | None = None,
+                    **options: Any) -> Transactions:
+        """Build Transactions from a pandas DataFrame.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+        columns : mapping, optional
+            Role -> column name, e.g. ``{"order": "InvoiceNo", "item": "StockCode"}``;
+            roles not given are looked up under their own names.
+        **options
+            Cleaning rules and other keywords of :meth:`from_arrays`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"order": [1, 1, 2], "item": ["a", "b", "b"]})
+        >>> Transactions.from_pandas(df).shape
+        (3, 2, 2)
+        """
+        from upsell.data.io import frame_columns
+
+        return cls.from_arrays(**frame_columns(frame, columns, kind="pandas"),
+                               **{"source": "pandas", **options})
+
+    @classmethod
+    def from_arrow(cls, table: Any, *, columns: ColumnMap | None = None,
+                   **options: Any) -> Transactions:
+        """Build Transactions from a pyarrow Table or RecordBatch.
+
+        Parameters
+        ----------
+        table : pyarrow.Table or pyarrow.RecordBatch
+        columns : mapping, optional
+            Role -> column name.
+        **options
+            Cleaning rules and other keywords of :meth:`from_arrays`.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> t = pa.table({"order": ["o1", "o2"], "item": ["a", "a"]})
+        >>> Transactions.from_arrow(t).shape
+        (2, 2, 1)
+        """
+        from upsell.data.io import frame_columns
+
+        return cls.from_arrays(**frame_columns(table, columns, kind="arrow"),
+                               **{"source": "arrow", **options})
+
+    @classmethod
+    def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
+                 encoding: str = "utf-8", header: bool = True, **options: Any) -> Transactions:
+        """Read order lines from a CSV file (plain or gzip), streaming it in blocks.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file; a name ending in ``.gz`` (or gzip content) is decompressed.
+        columns : mapping, optional
+            Role -> header name (or 0-based position when ``header=False``).
+            Roles not given are looked up under their own names.
+        delimiter : str, default ","
+        encoding : str, default "utf-8"
+        header : bool, default True
+            Whether the first line names the columns.
+        **options
+            Cleaning rules and other keywords of :meth:`from_arrays`.
+
+        Returns
+        -------
+        Transactions
+
+        Raises
+        ------
+        UpsellDataError
+            Missing file or column, empty file, malformed rows, bad values.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp(); p = os.path.join(d, "orders.csv")
+        >>> _ = open(p, "w").write("InvoiceNo,StockCode,Quantity\\n1,A,2\\n1,B,1\\n2,A,1\\n")
+        >>> tx = Transactions.read_csv(p, columns={"order": "InvoiceNo", "item": "StockCode",
+        ...                                        "quantity": "Quantity"})
+        >>> tx.shape, tx.report.rows_read
+        ((3, 2, 2), 3)
+        """
+        from upsell.data.io import read_csv_prepared
+
+        invalid = options.get("invalid", "raise")
+        check_choice(invalid, "invalid", _INVALID)
+        prep = read_csv_prepared(path, columns=columns, delimiter=delimiter,
+                                 encoding=encoding, header=header, invalid=invalid,
+                                 item_index=options.pop("item_index", None),
+                                 customer_index=options.pop("customer_index", None))
+        options.pop("source", None)
+        return cls._from_prepared(prep, **options)
+
+    # ------------------------------------------------------------------ cleaning
+    @classmethod
+    def _from_prepared(
+        cls, prep: _Prepared, *, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
+        bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
+        invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
+        order_labels: np.ndarray | None = None,
+    ) -> Transactions:
+        check_choice(returns, "returns", _RETURNS)
+        check_choice(anonymous, "anonymous", _KEEP_DROP_RAISE)
+        check_choice(bad_prices, "bad_prices", _KEEP_DROP_RAISE)
+        check_choice(duplicates, "duplicates", _KEEP_DROP_RAISE)
+        check_choice(invalid, "invalid", _INVALID)
+        if cancel_prefix is not None and (not isinstance(cancel_prefix, str) or not cancel_prefix):
+            raise UpsellDataError(f"`cancel_prefix` must be a non-empty string; got {cancel_prefix!r}")
+        n = prep.n
+        if n == 0:
+            raise UpsellDataError(f"no order lines in {prep.source or 'the input'}: it has no data rows")
+        return _Cleaner(prep, order_labels).run(
+            returns=returns, anonymous=anonymous, bad_prices=bad_prices,
+            duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix)
+
+    # ------------------------------------------------------------------ cached views
+    def _cached(self, key: Any, build: Callable[[], Any]) -> Any:
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        value = build()
+        with self._lock:
+            return self._cache.setdefault(key, value)
+
+    def baskets(self) -> sp.csr_matrix:
+        """Orders x items binary CSR matrix (float32): 1 where the order holds the item.
+
+        Lines with negative quantity (returns kept with ``returns="keep"``) do not
+        count. Computed once and cached; treat it as read-only.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "b"])
+        >>> tx.baskets().toarray().tolist()
+        [[1.0, 1.0], [0.0, 1.0]]
+        """
+        return self._cached("baskets", self._build_baskets)
+
+    def _build_baskets(self) -> sp.csr_matrix:
+        keep = self.quantity > 0
+        rows, cols = self.order[keep], self.item[keep]
+        m = sp.csr_matrix(
+            (np.ones(rows.size, dtype=np.float32), (rows, cols)),
+            shape=(len(self.orders), len(self.items)),
+        )
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return _freeze_csr(m)
+
+    def customer_items(self, weighting: Weighting = "count", *, bm25_k1: float = 100.0,
+                       bm25_b: float = 0.8) -> sp.csr_matrix:
+        """Customers x items CSR matrix (float32) of purchase strength.
+
+        Parameters
+        ----------
+        weighting : {"count", "binary", "units", "value", "bm25", "tfidf"}
+            "count": number of orders in which the customer bought the item;
+            "binary": 1 if ever bought; "units": summed quantity; "value": summed
+            quantity x price; "bm25" and "tfidf": the count matrix reweighted
+            (BM25 with ``bm25_k1`` and ``bm25_b``; TF-IDF with sqrt term frequency),
+            items as terms and customers as documents.
+        bm25_k1, bm25_b : float
+            BM25 parameters.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Shape (len(customers), len(items)); anonymous lines are left out and
+            cells whose net total is not positive are not stored.
+
+        Notes
+        -----
+        BM25 (Robertson & Zaragoza 2009): ``w = c (k1 + 1) / (k1 L + c) * idf`` with
+        ``L = 1 - b + b n_u / mean(n)``, ``n_u`` the customer's total count and
+        ``idf = log(N) - log(1 + df)``, ``N`` customers and ``df`` the item's buyers.
+        TF-IDF: ``w = sqrt(c) * idf`` with the same idf.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"],
+        ...                               customer=["x", "x", "x"], quantity=[2, 1, 1])
+        >>> tx.customer_items().toarray().tolist(), tx.customer_items("units").toarray().tolist()
+        ([[2.0, 1.0]], [[3.0, 1.0]])
+        """
+        check_choice(weighting, "weighting", _WEIGHTINGS)
+        if weighting in ("bm25", "tfidf"):
+            key = (weighting, float(bm25_k1), float(bm25_b))
+            return self._cached(key, lambda: self._reweight(weighting, bm25_k1, bm25_b))
+        return self._cached(("ci", weighting), lambda: self._build_customer_items(weighting))
+
+    def _build_customer_items(self, weighting: str) -> sp.csr_matrix:
+        cust = self.require("customer", f"customer_items(weighting={weighting!r})")
+        known = cust >= 0
+        shape = (len(self.customers), len(self.items))
+        if weighting in ("count", "binary"):
+            # one count per (order, item) with positive net quantity; lines are sorted by
+            # (order, item) so repeated lines of one order are adjacent
+            o, i, q = self.order, self.item, self.quantity
+            first = np.ones(o.size, dtype=bool)
+            first[1:] = (o[1:] != o[:-1]) | (i[1:] != i[:-1])
+            group = np.cumsum(first) - 1
+            net = np.bincount(group, weights=q)
+            pos = (net > 0)[group] & first & known
+            data = np.ones(int(pos.sum()), dtype=np.float32)
+            m = sp.csr_matrix((data, (cust[pos], i[pos])), shape=shape)
+        else:
+            w = self.quantity if weighting == "units" else self.quantity * self.require(
+                "price", "customer_items(weighting='value')")
+            m = sp.csr_matrix((w[known], (cust[known], self.item[known])), shape=shape,
+                              dtype=np.float64)
+        m.sum_duplicates()
+        m.data[m.data < 0] = 0
+        m.eliminate_zeros()
+        m = m.astype(np.float32)
+        if weighting == "binary":
+            m.data[:] = 1.0
+        m.sort_indices()
+        return _freeze_csr(m)
+
+    def _reweight(self, weighting: str, k1: float, b: float) -> sp.csr_matrix:
+        base = self.customer_items("count").tocoo()
+        n_rows = max(base.shape[0], 1)
+        df = np.bincount(base.col, minlength=base.shape[1])
+        idf = np.log(n_rows) - np.log1p(df)
+        data = base.data.astype(np.float64)
+        if weighting == "tfidf":
+            data = np.sqrt(data) * idf[base.col]
+        else:
+            row_sums = np.bincount(base.row, weights=data, minlength=base.shape[0])
+            avg = row_sums.mean() if row_sums.size else 1.0
+            length = (1.0 - b) + b * row_sums / (avg if avg > 0 else 1.0)
+            data = data * (k1 + 1.0) / (k1 * length[base.row] + data) * idf[base.col]
+        m = sp.csr_matrix((data.astype(np.float32), (base.row, base.col)), shape=base.shape)
+        m.eliminate_zeros()
+        m.sort_indices()
+        return _freeze_csr(m)
+
+    def order_table(self) -> OrderTable:
+        """Per-order summary: customer, time, lines, units and value.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=["a", "b", "a"], item=[1, 1, 2],
+        ...                               time=["2011-01-02", "2011-01-01", "2011-01-02"])
+        >>> t = tx.order_table()
+        >>> t.order_ids.tolist(), t.lines.tolist(), str(t.time[1])
+        (['a', 'b'], [2, 1], '2011-01-01T00:00:00')
+        """
+        return self._cached("order_table", self._build_order_table)
+
+    def _build_order_table(self) -> OrderTable:
+        n_orders = len(self.orders)
+        o = self.order
+        starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+        present = o[starts]
+        lines = np.zeros(n_orders, dtype=np.int64)
+        lines[present] = np.diff(np.r_[starts, o.size])
+        units = np.bincount(o, weights=self.quantity, minlength=n_orders)
+        if self.has("price"):
+            value = np.bincount(o, weights=self.quantity * self.price, minlength=n_orders)
+        else:
+            value = np.full(n_orders, np.nan)
+        customer = np.full(n_orders, -1, dtype=np.int32)
+        if self.has("customer"):
+            customer[present] = self.customer[starts]
+        time = np.full(n_orders, np.datetime64("NaT"), dtype="datetime64[s]")
+        if self.has("time"):
+            time[present] = np.minimum.reduceat(self.time, starts)
+        # every order in the index has at least one line, so `present` covers them all
+        order = np.arange(n_orders, dtype=np.int32)
+        return OrderTable(
+            order=_readonly(order), customer=_readonly(customer), time=_readonly(time),  # type: ignore[arg-type]
+            lines=_readonly(lines), units=_readonly(units), value=_readonly(value),  # type: ignore[arg-type]
+            order_ids=self.orders.ids,
+        )
+
+    # ------------------------------------------------------------------ subsets
+    def filter(self, mask: np.ndarray | None = None, *, customers: Any = None, items: Any = None,
+               orders: Any = None, start: Any = None, end: Any = None,
+               channels: Any = None) -> Transactions:
+        """Keep the lines that pass every condition given; id indexes are kept unchanged.
+
+        Keeping the indexes means matrices of a subset line up with those of the
+        whole (same shape), which train/test splits need.
+
+        Parameters
+        ----------
+        mask : bool array of length ``len(tx)``, optional
+        customers, items, orders, channels : iterable of external ids, optional
+            Keep lines whose id is among them (unknown ids are an error).
+        start, end : datetime-like, optional
+            Keep lines with ``start <= time < end``.
+
+        Returns
+        -------
+        Transactions
+            With a report counting the lines filtered out.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 2, 3], item=["a", "b", "a"])
+        >>> sub = tx.filter(items=["a"])
+        >>> len(sub), sub.items == tx.items
+        (2, True)
+        """
+        keep = np.ones(len(self), dtype=bool)
+        if mask is not None:
+            m = np.asarray(mask)
+            if m.dtype != bool or m.shape != (len(self),):
+                raise UpsellDataError(
+                    f"`mask` must be a boolean array of length {len(self)}; "
+                    f"got dtype {m.dtype} and shape {m.shape}"
+                )
+            keep &= m
+        for name, idx_name, values in (("customers", "customer", customers),
+                                       ("items", "item", items), ("orders", "order", orders),
+                                       ("channels", "channel", channels)):
+            if values is None:
+                continue
+            index = {"customer": self.customers, "item": self.items, "order": self.orders,
+                     "channel": self.channels}[idx_name]
+            column = self.require(idx_name, f"filter({name}=...)") if idx_name in (
+                "customer", "channel") else self._cols[idx_name]
+            assert index is not None and column is not None
+            codes = index.encode(values)
+            sel = np.zeros(len(index), dtype=bool)
+            sel[codes] = True
+            keep &= np.where(column >= 0, sel[np.maximum(column, 0)], False)
+        if start is not None or end is not None:
+            t = self.require("time", "filter(start=..., end=...)")
+            if start is not None:
+                keep &= t >= _as_time(start, "start")
+            if end is not None:
+                keep &= t < _as_time(end, "end")
+        return self._subset(keep, "filtered out")
+
+    def split_at(self, time: Any) -> tuple[Transactions, Transactions]:
+        """Split into lines before ``time`` and lines at or after it.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 2], item=["a", "b"],
+        ...                               time=["2011-01-01", "2011-02-01"])
+        >>> before, after = tx.split_at("2011-01-15")
+        >>> len(before), len(after)
+        (1, 1)
+        """
+        t = self.require("time", "split_at")
+        at = _as_time(time, "time")
+        early = t < at
+        return self._subset(early, "at or after the split"), self._subset(~early, "before the split")
+
+    def _subset(self, keep: np.ndarray, reason: str) -> Transactions:
+        n_out = int((~keep).sum())
+        report = DataReport(rows_read=len(self), rows_kept=len(self) - n_out,
+                            dropped={reason: n_out}, source="subset")
+        cols = {k: (v[keep] if v is not None else None) for k, v in self._cols.items()}
+        return Transactions(
+            order=cols["order"], item=cols["item"], customer=cols["customer"],  # type: ignore[arg-type]
+            quantity=cols["quantity"], price=cols["price"], time=cols["time"],  # type: ignore[arg-type]
+            channel=cols["channel"], orders=self.orders, items=self.items,
+            customers=self.customers, channels=self.channels, report=report,
+        )
+
+    def to_pandas(self) -> Any:
+        """One row per order line with external ids (needs pandas).
+
+        Examples
+        --------
+        >>> Transactions.from_arrays(order=[1], item=["a"]).to_pandas().columns.tolist()
+        ['order', 'item', 'quantity']
+        """
+        from upsell._extras import require
+
+        pd = require("pandas", "Transactions.to_pandas")
+        data: dict[str, Any] = {"order": self.orders.ids[self.order],
+                                "item": self.items.ids[self.item]}
+        if self.has("customer"):
+            c = self.customer
+            ids = np.empty(c.size, dtype=object)
+            ids[:] = None
+            ids[c >= 0] = self.customers.ids[c[c >= 0]]
+            data["customer"] = ids
+        data["quantity"] = self.quantity
+        for col in ("price", "time"):
+            if self.has(col):
+                data[col] = self._cols[col]
+        if self.channels is not None and self.has("channel"):
+            data["channel"] = self.channels.ids[self.channel]
+        return pd.DataFrame(data)
+
+
+
+def _prepare(arrays: dict[str, np.ndarray], *, invalid: str, item_index: IdIndex | None,
+             customer_index: IdIndex | None, source: str) -> _Prepared:
+    """Encode ids and convert values of raw columns (all of one length) into a _Prepared."""
+    n = int(arrays["order"].size)
+    bad: dict[str, np.ndarray] = {}
+    o_codes, o_index, _, _ = C.factorize_column(arrays["order"], "order")
+    i_codes, i_index, _, i_unknown = C.factorize_column(arrays["item"], "item", item_index)
+    prep = _Prepared(
+        n=n, order=o_codes, order_index=o_index,  # type: ignore[arg-type]
+        item=i_codes, item_index=item_index if item_index is not None else i_index,  # type: ignore[arg-type]
+        unknown_item=i_unknown, fixed_items=item_index is not None, bad=bad, source=source,
+    )
+    if "customer" in arrays:
+        c_codes, c_index, _, c_unknown = C.factorize_column(
+            arrays["customer"], "customer", customer_index)
+        prep.customer = c_codes
+        prep.customer_index = customer_index if customer_index is not None else c_index
+        prep.unknown_customer = c_unknown
+        prep.fixed_customers = customer_index is not None
+    if "quantity" in arrays:
+        prep.quantity = C.numbers(arrays["quantity"], "quantity", invalid=invalid, rows_bad=bad)
+    if "price" in arrays:
+        prep.price = C.numbers(arrays["price"], "price", invalid=invalid, rows_bad=bad)
+    if "time" in arrays:
+        prep.time = C.timestamps(arrays["time"], "time", invalid=invalid, rows_bad=bad)
+    if "channel" in arrays:
+        ch_codes, ch_index, _, _ = C.factorize_column(arrays["channel"], "channel")
+        prep.channel, prep.channel_index = ch_codes, ch_index
+    return prep
+
+def _as_time(value: Any, name: str) -> np.datetime64:
+    try:
+        out = np.datetime64(value, "s")
+    except (TypeError, ValueError, OverflowError):
+        raise UpsellDataError(
+            f"`{name}` must be a datetime or ISO 8601 string; got {value!r}"
+        ) from None
+    if np.isnat(out):
+        raise UpsellDataError(f"`{name}` must be a datetime or ISO 8601 string; got {value!r}")
+    return out
+
+
+def _freeze_csr(m: sp.csr_matrix) -> sp.csr_matrix:
+    m.indices = m.indices.astype(np.int32, copy=False)
+    m.indptr = m.indptr.astype(np.int32 if m.nnz < 2**31 else np.int64, copy=False)
+    for a in (m.data, m.indices, m.indptr):
+        a.flags.writeable = False
+    return m
+
+
+class _Cleaner:
+    """Applies the cleaning rules to prepared columns and counts what it did."""
+
+    def __init__(self, prep: _Prepared, order_labels: np.ndarray | None) -> None:
+        self.p = prep
+        self.n = prep.n
+        self.keep = np.ones(prep.n, dtype=bool)
+        self.dropped: dict[str, int] = {}
+        self.repaired: dict[str, int] = {}
+        self.flagged: dict[str, int] = {}
+        self.order_labels = order_labels
+
+    def label(self, pos: int) -> str:
+        lab = f"row {pos + 1:,}"
+        code = int(self.p.order[pos])
+        if code >= 0:
+            lab += f" (order {self.p.order_index.ids[code]!r})"
+        return lab
+
+    def apply(self, mask: np.ndarray, reason: str, policy: str, what: Callable[[int], str],
+              flag: str | None = None) -> None:
+        """Drop, flag or refuse the still-kept rows in ``mask``."""
+        m = mask & self.keep
+        count = int(m.sum())
+        if not count:
+            return
+        if policy == "raise":
+            pos = int(np.flatnonzero(m)[0])
+            more = f" ({count:,} such rows)" if count > 1 else ""
+            raise UpsellDataError(f"{self.label(pos)}: {what(pos)}{more}")
+        if policy == "drop":
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
+            self.keep &= ~m
+        else:
+            key = flag or reason
+            self.flagged[key] = self.flagged.get(key, 0) + count
+
+    def run(self, *, returns: str, anonymous: str, bad_prices: str, duplicates: str,
+            invalid: str, cancel_prefix: str | None) -> Transactions:
+        p = self.p
+        for reason, mask in p.bad.items():
+            self.apply(mask, reason, "drop", lambda i: reason)
+        hint = "; pass invalid='drop' to drop such rows"
+        self.apply(p.order < 0, "order id missing", invalid,
+                   lambda i: f"`order` is empty{hint}")
+        item_missing = (p.item < 0) & ~(p.unknown_item if p.unknown_item is not None else False)
+        self.apply(item_missing, "item id missing", invalid,
+                   lambda i: f"`item` is empty{hint}")
+        if p.unknown_item is not None and p.unknown_item.any():
+            self.apply(p.unknown_item, "item not in the item index", invalid,
+                       lambda i: f"`item` is not in the given item index{hint}")
+        if p.unknown_customer is not None and p.unknown_customer.any():
+            self.apply(p.unknown_customer, "customer not in the customer index", invalid,
+                       lambda i: f"`customer` is not in the given customer index{hint}")
+        qty = p.quantity if p.quantity is not None else np.ones(self.n)
+        self.apply(~np.isfinite(qty), "quantity missing or not finite", invalid,
+                   lambda i: f"`quantity` {qty[i]!r} is missing or not finite{hint}")
+        if p.price is not None:
+            price = p.price
+            self.apply(~np.isfinite(price), "price missing or not finite", invalid,
+                       lambda i: f"`price` {price[i]!r} is missing or not finite{hint}")
+        if p.time is not None:
+            tm = p.time
+            self.apply(np.isnat(tm), "time missing", invalid,
+                       lambda i: f"`time` is missing or not a timestamp{hint}")
+        self.apply(qty == 0, "zero quantity", "drop", lambda i: "zero quantity")
+        if p.price is not None:
+            price = p.price
+            self.apply(price <= 0, "price zero or negative", bad_prices,
+                       lambda i: f"`price` {price[i]!r} is zero or negative; pass "
+                       f"bad_prices='drop' or 'keep'")
+        customer = p.customer
+        if customer is not None:
+            customer = self.fill_customers(customer)
+            self.apply(customer < 0, "anonymous (no customer)", anonymous,
+                       lambda i: "no customer (anonymous order); pass anonymous='keep' or 'drop'")
+        qty = qty.astype(np.float64, copy=True)
+        is_return = qty < 0
+        if cancel_prefix is not None:
+            ids = p.order_index.ids
+            if ids.dtype.kind == "U":
+                cancel = np.char.startswith(ids, cancel_prefix)
+                in_cancel = np.zeros(self.n, dtype=bool)
+                ok = p.order >= 0
+                in_cancel[ok] = cancel[p.order[ok]]
+                is_return |= in_cancel
+                qty[in_cancel] = -np.abs(qty[in_cancel])
+        if returns == "net":
+            self.net_returns(qty, is_return, customer)
+        else:
+            self.apply(is_return, "return or cancellation", returns if returns != "keep" else "keep",
+                       lambda i: f"return or cancellation (quantity {qty[i]:g}); pass "
+                       f"returns='net', 'drop' or 'keep'",
+                       flag="return or cancellation kept")
+        return self.finish(qty, customer, duplicates)
+
+    def fill_customers(self, customer: np.ndarray) -> np.ndarray:
+        p = self.p
+        kept = self.keep & (p.order >= 0)
+        o = p.order[kept]
+        c = customer[kept]
+        n_orders = len(p.order_index)
+        has = c >= 0
+        if not has.any():
+            return customer
+        lo = np.full(n_orders, np.iinfo(np.int64).max)
+        hi = np.full(n_orders, -1)
+        np.minimum.at(lo, o[has], c[has])
+        np.maximum.at(hi, o[has], c[has])
+        conflict = (hi >= 0) & (lo != hi)
+        if conflict.any():
+            bad = int(np.flatnonzero(conflict)[0])
+            cids = p.customer_index.ids if p.customer_index is not None else None
+            a, b = (cids[lo[bad]], cids[hi[bad]]) if cids is not None else (lo[bad], hi[bad])
+            raise UpsellDataError(
+                f"order {p.order_index.ids[bad]!r} has lines of two customers ({a!r} and {b!r}); "
+                f"an order belongs to one customer, check the `order` and `customer` columns"
+            )
+        fill = (customer < 0) & self.keep & (p.order >= 0)
+        fill[fill] = hi[p.order[fill]] >= 0
+        if fill.any():
+            customer = customer.copy()
+            customer[fill] = hi[p.order[fill]]
+            self.repaired["customer filled from its order"] = int(fill.sum())
+        return customer
+
+    def net_returns(self, qty: np.ndarray, is_return: np.ndarray,
+                    customer: np.ndarray | None) -> None:
+        p = self.p
+        ret = is_return & self.keep
+        if not ret.any():
+            return
+        purchase = ~is_return & self.keep
+        if customer is None:
+            matchable = np.zeros(self.n, dtype=bool)
+            key = np.full(self.n, -1, dtype=np.int64)
+        else:
+            matchable = customer >= 0
+            n_items = np.int64(max(len(p.item_index), 1))
+            key = np.where(matchable, customer.astype(np.int64) * n_items + p.item, -1)
+        ret_keys, ret_inv = np.unique(key[ret & matchable], return_inverse=True)
+        returned = np.bincount(ret_inv, weights=-qty[ret & matchable], minlength=ret_keys.size)
+        # purchases of the keys that saw returns, latest first
+        cand = purchase & matchable
+        cand[cand] = np.isin(key[cand], ret_keys)
+        rows = np.flatnonzero(cand)
+        if rows.size:
+            t = (p.time[rows].astype(np.int64) if p.time is not None
+                 else np.zeros(rows.size, dtype=np.int64))
+            order = np.lexsort((-rows, -t, key[rows]))
+            rows = rows[order]
+            k = key[rows]
+            q = qty[rows]
+            group_start = np.r_[True, k[1:] != k[:-1]]
+            csum = np.cumsum(q)
+            base = np.maximum.accumulate(np.where(group_start, csum - q, 0))
+            cum_incl = csum - base
+            total_ret = returned[np.searchsorted(ret_keys, k)]
+            consumed = np.minimum(cum_incl, total_ret) - np.minimum(cum_incl - q, total_ret)
+            remaining = q - consumed
+            full = remaining <= 1e-12
+            part = ~full & (consumed > 0)
+            if full.any():
+                self.dropped["fully returned"] = int(full.sum())
+                self.keep[rows[full]] = False
+            if part.any():
+                self.repaired["quantity reduced by a return"] = int(part.sum())
+                qty[rows[part]] = remaining[part]
+            matched_keys = np.unique(k)
+        else:
+            matched_keys = np.empty(0, dtype=np.int64)
+        netted = ret & matchable
+        netted[netted] = np.isin(key[netted], matched_keys)
+        unmatched = ret & ~netted
+        if netted.any():
+            self.dropped["return netted against a purchase"] = int(netted.sum())
+        if unmatched.any():
+            self.dropped["return without a matching purchase"] = int(unmatched.sum())
+        self.keep &= ~ret
+
+    def finish(self, qty: np.ndarray, customer: np.ndarray | None,
+               duplicates: str) -> Transactions:
+        p = self.p
+        keep = self.keep
+        if not keep.any():
+            reasons = ", ".join(f"{r}: {n:,}" for r, n in self.dropped.items())
+            raise UpsellDataError(
+                f"no order lines left in {p.source or 'the input'} after cleaning "
+                f"({p.n:,} rows read; dropped {reasons})"
+            )
+        rows = np.flatnonzero(keep)
+        o_codes, orders = _compact(p.order[rows], p.order_index)
+        if p.fixed_items:
+            i_codes, items = p.item[rows].astype(np.int32), p.item_index
+        else:
+            i_codes, items = _compact(p.item[rows], p.item_index)
+        q = qty[rows]
+        price = p.price[rows] if p.price is not None else None
+        time = p.time[rows] if p.time is not None else None
+        cust = None
+        customers = IdIndex(np.array([], dtype=np.int64), name="customer")
+        if customer is not None and p.customer_index is not None:
+            if p.fixed_customers:
+                cust, customers = customer[rows].astype(np.int32), p.customer_index
+            else:
+                cust, customers = _compact(customer[rows], p.customer_index)
+        chan = channels = None
+        if p.channel is not None and p.channel_index is not None:
+            chan, channels = _compact(p.channel[rows], p.channel_index)
+        # canonical order: by (order, item), ties by the remaining columns
+        key = o_codes.astype(np.int64) * max(len(items), 1) + i_codes
+        perm = np.argsort(key, kind="stable")
+        skey = key[perm]
+        tie = np.zeros(skey.size, dtype=bool)
+        tie[1:] = skey[1:] == skey[:-1]
+        tie[:-1] |= tie[1:]
+        cols = [c for c in (q, price, time.astype(np.int64) if time is not None else None,
+                            cust, chan) if c is not None]
+        if tie.any():
+            pos = np.flatnonzero(tie)
+            sub = perm[pos]
+            sub_order = np.lexsort([c[sub] for c in reversed(cols)] + [key[sub]])
+            perm[pos] = sub[sub_order]
+        arrays = [o_codes, i_codes, *cols]
+        arrays = [a[perm] for a in arrays]
+        o_codes, i_codes = arrays[0], arrays[1]
+        q = q[perm]
+        price = price[perm] if price is not None else None
+        time = time[perm] if time is not None else None
+        cust = cust[perm] if cust is not None else None
+        chan = chan[perm] if chan is not None else None
+        if tie.any():
+            same = np.ones(o_codes.size - 1, dtype=bool)
+            for a in arrays:
+                same &= a[1:] == a[:-1]
+            dup = np.r_[False, same]
+            n_dup = int(dup.sum())
+            if n_dup:
+                if duplicates == "raise":
+                    pos = int(perm[np.flatnonzero(dup)[0]])
+                    raise UpsellDataError(
+                        f"{self.label(int(rows[pos]))}: duplicate line (identical in every column "
+                        f"to an earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'"
+                    )
+                if duplicates == "drop":
+                    self.dropped["duplicate line"] = n_dup
+                    k2 = ~dup
+                    o_codes, i_codes, q = o_codes[k2], i_codes[k2], q[k2]
+                    price = price[k2] if price is not None else None
+                    time = time[k2] if time is not None else None
+                    cust = cust[k2] if cust is not None else None
+                    chan = chan[k2] if chan is not None else None
+                else:
+                    self.flagged["duplicate line"] = n_dup
+        report = DataReport(rows_read=p.n, rows_kept=int(o_codes.size), repaired=self.repaired,
+                            dropped=self.dropped, flagged=self.flagged, source=p.source)
+        return Transactions(
+            order=o_codes.astype(np.int32), item=i_codes.astype(np.int32),
+            customer=cust.astype(np.int32) if cust is not None else None,
+            quantity=np.ascontiguousarray(q, dtype=np.float64), price=price, time=time,
+            channel=chan.astype(np.int32) if chan is not None else None,
+            orders=orders, items=items, customers=customers, channels=channels, report=report,
+        )
+
+
+def _compact(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
+    """Re-index codes to the ids actually used, keeping the index's (sorted) id order.
+
+    Codes of -1 (anonymous) stay -1.
+    """
+    valid = codes >= 0
+    used = np.zeros(len(index), dtype=bool)
+    used[codes[valid]] = True
+    if used.all():
+        return codes.astype(np.int32), index
+    new_pos = np.cumsum(used) - 1
+    out = np.where(valid, new_pos[np.maximum(codes, 0)], -1).astype(np.int32)
+    return out, IdIndex(index.ids[used], name=index.name)

@@ -1,0 +1,123 @@
+"""Exceptions and warnings raised by upsell.
+
+Every exception derives from :class:`UpsellError` *and* from the builtin that
+matches its meaning, so ``except ValueError`` keeps working for callers that
+do not know upsell.
+
+Examples
+--------
+>>> from upsell.exceptions import UpsellDataError, UpsellError
+>>> issubclass(UpsellDataError, ValueError) and issubclass(UpsellDataError, UpsellError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConvergenceError",
+    "MissingExtraError",
+    "ModelFileError",
+    "NotFittedError",
+    "UnknownIdError",
+    "UpsellDataError",
+    "UpsellError",
+    "UpsellMemoryError",
+    "UpsellWarning",
+]
+
+
+class UpsellError(Exception):
+    """Base class of every error upsell raises.
+
+    Examples
+    --------
+    >>> try:
+    ...     raise UpsellError("something went wrong")
+    ... except UpsellError as exc:
+    ...     print(exc)
+    something went wrong
+    """
+
+
+class UpsellDataError(UpsellError, ValueError):
+    """Input data or an argument is malformed; the message names the row, column or argument.
+
+    Examples
+    --------
+    >>> isinstance(UpsellDataError("row 3: quantity 'x' is not a number"), ValueError)
+    True
+    """
+
+
+class UnknownIdError(UpsellDataError, KeyError):
+    """An external id (customer, item, order) is not in the index.
+
+    Examples
+    --------
+    >>> err = UnknownIdError("item 'X9' is not in the item index")
+    >>> isinstance(err, KeyError), str(err)
+    (True, "item 'X9' is not in the item index")
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message again
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFittedError(UpsellError, AttributeError):
+    """A model was used before ``fit``.
+
+    Examples
+    --------
+    >>> isinstance(NotFittedError("ALS is not fitted yet; call fit first"), AttributeError)
+    True
+    """
+
+
+class ConvergenceError(UpsellError, RuntimeError):
+    """An iterative fit did not converge; the message gives advice.
+
+    Examples
+    --------
+    >>> isinstance(ConvergenceError("BG/NBD fit did not converge"), RuntimeError)
+    True
+    """
+
+
+class ModelFileError(UpsellError, OSError):
+    """A saved model file is missing, truncated, corrupted or of an unknown format version.
+
+    Examples
+    --------
+    >>> isinstance(ModelFileError("model.npz is truncated"), OSError)
+    True
+    """
+
+
+class UpsellMemoryError(UpsellError, MemoryError):
+    """A computation would need more memory than allowed; the message names the parameter to change.
+
+    Examples
+    --------
+    >>> isinstance(UpsellMemoryError("needs 40 GB; raise min_support"), MemoryError)
+    True
+    """
+
+
+class MissingExtraError(UpsellError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` command.
+
+    Examples
+    --------
+    >>> isinstance(MissingExtraError('pip install "upsell[pandas]"'), ImportError)
+    True
+    """
+
+
+class UpsellWarning(UserWarning):
+    """Warnings from upsell (always issued with ``stacklevel=2``).
+
+    Examples
+    --------
+    >>> issubclass(UpsellWarning, UserWarning)
+    True
+    """
