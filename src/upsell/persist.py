@@ -45,10 +45,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], writer: Any) -> None:
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "x.bin")
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
     >>> atomic_write_bytes(p, lambda fh: fh.write(b"ok"))
-    >>> open(p, "rb").read()
+    >>> p.read_bytes()
     b'ok'
     """
     target = os.fspath(path)

@@ -114,6 +114,8 @@ class Catalog:
             cols.setdefault(key, np.full(n, np.nan))
         cols.setdefault("pack_size", np.ones(n))
         cols.setdefault("exclusive", np.zeros(n, dtype=bool))
+        cols["kind"] = np.where(np.char.str_len(cols["kind"]) == 0, "product", cols["kind"])
+        cols["pack_size"] = np.where(np.isnan(cols["pack_size"]), 1.0, cols["pack_size"])
         _check(items, cols)
         for a in (*cols.values(), *features.values(), *attributes.values()):
             a.flags.writeable = False
@@ -192,9 +194,9 @@ class Catalog:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "cat.csv")
-        >>> _ = open(p, "w").write("item,price,storage_gb\\nA,10,64\\nB,15,128\\n")
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "cat.csv"
+        >>> _ = p.write_text("item,price,storage_gb\\nA,10,64\\nB,15,128\\n")
         >>> cat = Catalog.read_csv(p)
         >>> cat.price.tolist(), cat.features["storage_gb"].tolist()
         ([10.0, 15.0], [64.0, 128.0])

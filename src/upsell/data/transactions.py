@@ -473,9 +473,9 @@ class Transactions:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> d = tempfile.mkdtemp(); p = os.path.join(d, "orders.csv")
-        >>> _ = open(p, "w").write("InvoiceNo,StockCode,Quantity\\n1,A,2\\n1,B,1\\n2,A,1\\n")
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.csv"
+        >>> _ = p.write_text("InvoiceNo,StockCode,Quantity\\n1,A,2\\n1,B,1\\n2,A,1\\n")
         >>> tx = Transactions.read_csv(p, columns={"order": "InvoiceNo", "item": "StockCode",
         ...                                        "quantity": "Quantity"})
         >>> tx.shape, tx.report.rows_read
