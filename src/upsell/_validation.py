@@ -135,7 +135,7 @@ def support_count(min_support: Any, n: int, name: str = "min_support") -> int:
     msg = f"`{name}` must be in (0, 1] or a positive count; got {min_support!r}"
     if isinstance(min_support, bool) or not isinstance(min_support, numbers.Real):
         raise UpsellDataError(msg)
-    if isinstance(min_support, numbers.Integral) and min_support >= 1:
+    if isinstance(min_support, numbers.Integral) and int(min_support) >= 1:
         return int(min_support)
     value = float(min_support)
     if not math.isfinite(value) or value <= 0 or value > 1:

@@ -115,7 +115,7 @@ def write_model(path: str | os.PathLike[str], *, kind: str, params: Mapping[str,
         raise ModelFileError(f"model metadata is not JSON-serialisable: {exc}") from None
     payload = dict(clean)
     payload[_META] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    atomic_write_bytes(path, lambda fh: np.savez(fh, **payload))
+    atomic_write_bytes(path, lambda fh: np.savez(fh, **payload))  # type: ignore[arg-type]
 
 
 def _json_default(obj: Any) -> Any:
@@ -152,7 +152,7 @@ def read_model(path: str | os.PathLike[str], *, kind: str | tuple[str, ...]
     if not os.path.isfile(target):
         raise ModelFileError(f"model file {target!r} does not exist")
     try:
-        with np.load(target, allow_pickle=False) as npz:
+        with open(target, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             names = list(npz.files)
             if _META not in names:
                 raise ModelFileError(f"{target!r} is not an upsell model file (no metadata)")

@@ -13,12 +13,17 @@ from upsell.data.ids import IdIndex, _to_id_array
 from upsell.exceptions import UpsellDataError
 
 
+def py(value: Any) -> Any:
+    """A numpy scalar as the Python value, so messages show 2 rather than np.int64(2)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def row_label(pos: int, order_ids: Any = None) -> str:
     """Human row label: 1-based data row, with the order id when known."""
     label = f"row {pos + 1:,}"
     if order_ids is not None:
         try:
-            label += f" (order {order_ids[pos]!r})"
+            label += f" (order {py(order_ids[pos])!r})"
         except (IndexError, TypeError):
             pass
     return label
@@ -50,6 +55,8 @@ def _tighten(arr: np.ndarray) -> np.ndarray:
     if arr.size == 0:
         return arr
     types = {type(v) for v in arr}
+    if types <= {bool}:
+        return arr.astype(bool)
     if types <= {int}:
         try:
             return arr.astype(np.int64)
@@ -145,7 +152,7 @@ def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndar
         except (TypeError, ValueError):
             if invalid == "raise":
                 raise UpsellDataError(
-                    f"{row_label(i)}: `{name}` {v!r} is not a number"
+                    f"{row_label(i)}: `{name}` {py(v)!r} is not a number"
                 ) from None
             out[i] = np.nan
             bad[i] = True
@@ -178,7 +185,7 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
         except (TypeError, ValueError, OverflowError):
             if invalid == "raise":
                 raise UpsellDataError(
-                    f"{row_label(i)}: `{name}` {v!r} is not a timestamp (expected ISO 8601, "
+                    f"{row_label(i)}: `{name}` {py(v)!r} is not a timestamp (expected ISO 8601, "
                     f"e.g. '2011-12-09 12:50:00')"
                 ) from None
             out[i] = np.datetime64("NaT")

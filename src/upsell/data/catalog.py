@@ -107,6 +107,7 @@ class Catalog:
                     attributes[key] = _text(arr)
         ids_text = items.ids.astype(str)
         cols.setdefault("name", ids_text)
+        cols["name"] = np.where(np.char.str_len(cols["name"]) == 0, ids_text, cols["name"])
         for key in ("category", "family", "attaches_to"):
             cols.setdefault(key, np.full(n, "", dtype=str))
         cols.setdefault("kind", np.full(n, "product", dtype="<U11"))
@@ -138,15 +139,19 @@ class Catalog:
         ids, miss = C.ids_with_missing(arr, "item")
         if miss.any():
             raise UpsellDataError(f"catalog row {int(np.flatnonzero(miss)[0]) + 1}: `item` is empty")
-        index = IdIndex(ids, name="item")  # raises on duplicates
+        IdIndex(ids, name="item")  # raises on duplicates, naming the id
         order = np.argsort(ids, kind="stable")
         index = IdIndex(ids[order], name="item")
-        cols = {k: C.as_array(v, k)[order] if v is not None else None for k, v in columns.items()}
-        for k, v in cols.items():
-            if v is not None and v.size != order.size:
+        cols: dict[str, Any] = {}
+        for k, v in columns.items():
+            if v is None:
+                continue
+            arr = C.as_array(v, k)
+            if arr.size != order.size:
                 raise UpsellDataError(
-                    f"catalog column `{k}` has {v.size} values; there are {order.size} items"
+                    f"catalog column `{k}` has {arr.size} values; there are {order.size} items"
                 )
+            cols[k] = arr[order]
         return cls(index, **cols)
 
     @classmethod
@@ -397,7 +402,7 @@ def _catalog_numbers(arr: np.ndarray, key: str, items: IdIndex) -> np.ndarray:
                     float(v)
             except (TypeError, ValueError):
                 raise UpsellDataError(
-                    f"catalog item {items.ids[i].item()!r}: `{key}` {v!r} is not a number"
+                    f"catalog item {items.ids[i].item()!r}: `{key}` {C.py(v)!r} is not a number"
                 ) from None
         raise UpsellDataError(f"catalog column `{key}` is not numeric")
     return out
@@ -415,7 +420,7 @@ def _bools(arr: np.ndarray, key: str, items: IdIndex) -> np.ndarray:
             out[i] = True
         elif s not in falsy:
             raise UpsellDataError(
-                f"catalog item {items.ids[i].item()!r}: `{key}` {v!r} is not true/false"
+                f"catalog item {items.ids[i].item()!r}: `{key}` {C.py(v)!r} is not true/false"
             )
     return out
 

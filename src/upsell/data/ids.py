@@ -23,6 +23,7 @@ def _to_id_array(values: Any, name: str) -> np.ndarray:
         seq = list(values)
         types = {type(v) for v in seq}
         if types and all(issubclass(t, str) for t in types):
+            _refuse_nul(seq, name)
             return np.array(seq, dtype=str) if seq else np.array([], dtype=str)
         if types and all(issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_))
                          for t in types):
@@ -66,6 +67,7 @@ def _to_id_array(values: Any, name: str) -> np.ndarray:
 def _object_ids(arr: np.ndarray, name: str) -> np.ndarray:
     is_str = np.fromiter((isinstance(v, str) for v in arr), dtype=bool, count=arr.size)
     if is_str.all():
+        _refuse_nul(arr.tolist(), name)
         return arr.astype(str)
     is_int = np.fromiter(
         (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in arr),
@@ -84,6 +86,13 @@ def _object_ids(arr: np.ndarray, name: str) -> np.ndarray:
         f"`{name}` ids must be integers or strings; position {pos} holds {arr[pos]!r} "
         f"({type(arr[pos]).__name__})"
     )
+
+
+def _refuse_nul(values: list[str], name: str) -> None:
+    # numpy's fixed-width strings drop trailing NUL characters, which would merge distinct ids
+    if any("\x00" in v for v in values):
+        bad = next(v for v in values if "\x00" in v)
+        raise UpsellDataError(f"`{name}` id {bad!r} contains a NUL character, which ids may not hold")
 
 
 class IdIndex:
@@ -130,7 +139,7 @@ class IdIndex:
             dup = np.flatnonzero(srt[1:] == srt[:-1])
             if dup.size:
                 raise UpsellDataError(
-                    f"`{name}` ids must be unique; {srt[dup[0]]!r} appears more than once"
+                    f"`{name}` ids must be unique; {srt[dup[0]].item()!r} appears more than once"
                 )
         arr = arr.copy()
         arr.flags.writeable = False

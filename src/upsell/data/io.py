@@ -7,18 +7,17 @@ import gzip
 import io
 import os
 from collections.abc import Iterable, Mapping
-from typing import IO, TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from upsell.data import _columns as C
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
 if TYPE_CHECKING:
     from upsell.data.transactions import _Prepared
 
-ColumnMap = Mapping[str, Union[str, int]]
+ColumnMap = Mapping[str, str | int]
 
 _ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel")
 _REQUIRED = ("order", "item")

@@ -859,7 +859,7 @@ class _Cleaner:
         lab = f"row {pos + 1:,}"
         code = int(self.p.order[pos])
         if code >= 0:
-            lab += f" (order {self.p.order_index.ids[code]!r})"
+            lab += f" (order {C.py(self.p.order_index.ids[code])!r})"
         return lab
 
     def apply(self, mask: np.ndarray, reason: str, policy: str, what: Callable[[int], str],
@@ -899,11 +899,11 @@ class _Cleaner:
                        lambda i: f"`customer` is not in the given customer index{hint}")
         qty = p.quantity if p.quantity is not None else np.ones(self.n)
         self.apply(~np.isfinite(qty), "quantity missing or not finite", invalid,
-                   lambda i: f"`quantity` {qty[i]!r} is missing or not finite{hint}")
+                   lambda i: f"`quantity` {C.py(qty[i])!r} is missing or not finite{hint}")
         if p.price is not None:
             price = p.price
             self.apply(~np.isfinite(price), "price missing or not finite", invalid,
-                       lambda i: f"`price` {price[i]!r} is missing or not finite{hint}")
+                       lambda i: f"`price` {C.py(price[i])!r} is missing or not finite{hint}")
         if p.time is not None:
             tm = p.time
             self.apply(np.isnat(tm), "time missing", invalid,
@@ -912,7 +912,7 @@ class _Cleaner:
         if p.price is not None:
             price = p.price
             self.apply(price <= 0, "price zero or negative", bad_prices,
-                       lambda i: f"`price` {price[i]!r} is zero or negative; pass "
+                       lambda i: f"`price` {C.py(price[i])!r} is zero or negative; pass "
                        f"bad_prices='drop' or 'keep'")
         customer = p.customer
         if customer is not None:
@@ -957,8 +957,9 @@ class _Cleaner:
             bad = int(np.flatnonzero(conflict)[0])
             cids = p.customer_index.ids if p.customer_index is not None else None
             a, b = (cids[lo[bad]], cids[hi[bad]]) if cids is not None else (lo[bad], hi[bad])
+            a, b = C.py(a), C.py(b)
             raise UpsellDataError(
-                f"order {p.order_index.ids[bad]!r} has lines of two customers ({a!r} and {b!r}); "
+                f"order {C.py(p.order_index.ids[bad])!r} has lines of two customers ({a!r} and {b!r}); "
                 f"an order belongs to one customer, check the `order` and `customer` columns"
             )
         fill = (customer < 0) & self.keep & (p.order >= 0)
@@ -992,7 +993,14 @@ class _Cleaner:
         if rows.size:
             t = (p.time[rows].astype(np.int64) if p.time is not None
                  else np.zeros(rows.size, dtype=np.int64))
-            order = np.lexsort((-rows, -t, key[rows]))
+            # latest first; ties broken by content, never by row position, so that the
+            # result does not depend on the input's row order
+            ties = [-p.order[rows], -qty[rows]]
+            if p.price is not None:
+                ties.insert(0, -p.price[rows])
+            if p.channel is not None:
+                ties.insert(0, -p.channel[rows])
+            order = np.lexsort((*ties, -t, key[rows]))
             rows = rows[order]
             k = key[rows]
             q = qty[rows]

@@ -1,0 +1,90 @@
+"""Catalog: columns, defaults, validation, alignment, round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from upsell.data import KINDS, Catalog, IdIndex
+from upsell.exceptions import UpsellDataError
+
+
+def small() -> Catalog:
+    return Catalog.from_records([
+        {"item": "P1", "name": "Phone", "family": "phone", "tier": 1, "price": 300, "cost": 200,
+         "stock": 5, "storage_gb": 64},
+        {"item": "P2", "name": "Phone Pro", "family": "phone", "tier": 2, "price": 450,
+         "cost": 280, "stock": 0, "storage_gb": 128, "exclusive": True},
+        {"item": "W1", "kind": "warranty", "attaches_to": "phone", "price": 49, "cost": 10},
+        {"item": "V1", "kind": "value_pack", "pack_size": 3, "price": 20, "color": "red"},
+    ])
+
+
+def test_columns_defaults_and_features():
+    cat = small()
+    assert cat.items.ids.tolist() == ["P1", "P2", "V1", "W1"]
+    assert cat.kind.tolist() == ["product", "product", "value_pack", "warranty"]
+    assert cat.name.tolist()[2:] == ["V1", "W1"]
+    assert np.isnan(cat.tier[2]) and cat.tier[1] == 2
+    assert cat.pack_size.tolist() == [1, 1, 3, 1]
+    assert cat.in_stock.tolist() == [True, False, True, True]
+    assert cat.exclusive.tolist() == [False, True, False, False]
+    assert list(cat.features) == ["storage_gb"]
+    assert cat.attributes["color"].tolist() == ["", "", "red", ""]
+    assert cat.row("W1")["attaches_to"] == "phone"
+    assert set(KINDS) >= set(cat.kind.tolist())
+    assert "items=4" in repr(cat)
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({"item": "A", "price": -1}, r"catalog item 'A': `price` -1.0 is negative"),
+    ({"item": "A", "cost": -1}, r"`cost` -1.0 is negative"),
+    ({"item": "A", "stock": -3}, r"`stock` -3.0 is negative"),
+    ({"item": "A", "tier": 2}, r"`tier` 2.0 is given but the item has no `family`"),
+    ({"item": "A", "family": "f", "tier": 1.5}, r"`tier` 1.5 must be a whole number"),
+    ({"item": "A", "kind": "gadget"}, r"`kind` 'gadget' is not a known kind"),
+    ({"item": "A", "pack_size": 0}, r"`pack_size` 0.0 must be a positive number"),
+    ({"item": "A", "price": "cheap"}, r"catalog item 'A': `price` 'cheap' is not a number"),
+    ({"item": "A", "exclusive": "maybe"}, r"`exclusive` 'maybe' is not true/false"),
+])
+def test_validation_names_item_column_and_value(record, message):
+    with pytest.raises(UpsellDataError, match=message):
+        Catalog.from_records([record])
+
+
+def test_duplicates_and_missing_items_refused():
+    with pytest.raises(UpsellDataError, match="'A' appears more than once"):
+        Catalog.from_arrays(item=["A", "A"])
+    with pytest.raises(UpsellDataError, match="catalog row 2: `item` is empty"):
+        Catalog.from_arrays(item=["A", None])
+    with pytest.raises(UpsellDataError, match="has 1 values; there are 2 items"):
+        Catalog.from_arrays(item=["A", "B"], price=[1.0])
+    with pytest.raises(UpsellDataError, match="no column 'zzz'"):
+        small().column("zzz")
+
+
+def test_align_fills_unknown_items():
+    cat = small().align(IdIndex(["W1", "NEW"]))
+    assert cat.items.ids.tolist() == ["W1", "NEW"]
+    assert cat.price[0] == 49 and np.isnan(cat.price[1])
+    assert cat.kind.tolist() == ["warranty", "product"]
+    assert cat.name.tolist() == ["W1", "NEW"]
+    assert cat.pack_size.tolist() == [1.0, 1.0]
+
+
+def test_csv_pandas_and_saved_round_trips(tmp_path):
+    pd = pytest.importorskip("pandas")
+    cat = small()
+    df = cat.to_pandas()
+    again = Catalog.from_pandas(df)
+    np.testing.assert_array_equal(again.price, cat.price)
+    path = tmp_path / "cat.csv"
+    df.to_csv(path, index=False)
+    from_csv = Catalog.read_csv(path)
+    np.testing.assert_array_equal(from_csv.tier, cat.tier)
+    assert from_csv.kind.tolist() == cat.kind.tolist()
+    saved = Catalog.from_saved(cat.items, cat.to_arrays())
+    np.testing.assert_array_equal(saved.features["storage_gb"], cat.features["storage_gb"])
+    assert saved.attributes["color"].tolist() == cat.attributes["color"].tolist()
+    with pytest.raises(UpsellDataError, match="no `item` column"):
+        Catalog.from_pandas(pd.DataFrame({"sku": ["a"]}))

@@ -1,0 +1,342 @@
+"""Transactions: cleaning rules, reports, views, constructors and row-order independence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from upsell.data import IdIndex, Transactions
+from upsell.exceptions import UpsellDataError
+
+lines = st.lists(
+    st.tuples(
+        st.sampled_from(["o1", "o2", "o3", "o4", "C5"]),   # order ("C" = cancellation)
+        st.sampled_from(["a", "b", "c", "d"]),             # item
+        st.sampled_from(["x", "y", "z", None]),             # customer (None = anonymous)
+        st.sampled_from([-2, -1, 0, 1, 2, 3]),              # quantity
+        st.sampled_from([0.0, 1.5, 2.0, -1.0]),             # price
+        st.sampled_from(["2011-01-01", "2011-01-02 10:00", "2011-02-01"]),
+    ),
+    min_size=1, max_size=30,
+)
+
+
+def build(rows, **options):
+    cols = list(zip(*rows, strict=True))
+    return Transactions.from_arrays(
+        order=list(cols[0]), item=list(cols[1]), customer=list(cols[2]),
+        quantity=list(cols[3]), price=list(cols[4]), time=list(cols[5]), **options)
+
+
+def consistent_orders(rows):
+    """Give each order one customer, as real data do (the rest of the dirt stays)."""
+    owner: dict[str, object] = {}
+    out = []
+    for r in rows:
+        cust = owner.setdefault(r[0], r[2])
+        out.append((r[0], r[1], cust, *r[3:]))
+    return out
+
+
+OPTIONS = st.fixed_dictionaries({
+    "returns": st.sampled_from(["net", "drop", "keep"]),
+    "anonymous": st.sampled_from(["keep", "drop"]),
+    "bad_prices": st.sampled_from(["keep", "drop"]),
+    "duplicates": st.sampled_from(["keep", "drop"]),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines, st.randoms(use_true_random=False), OPTIONS)
+def test_any_row_order_gives_same_data(rows, rnd, options):
+    rows = consistent_orders(rows)
+    shuffled = rows[:]
+    rnd.shuffle(shuffled)
+    try:
+        a = build(rows, cancel_prefix="C", **options)
+    except UpsellDataError:
+        with pytest.raises(UpsellDataError):
+            build(shuffled, cancel_prefix="C", **options)
+        return
+    b = build(shuffled, cancel_prefix="C", **options)
+    assert a.items == b.items and a.orders == b.orders and a.customers == b.customers
+    for col in ("order", "item", "customer", "quantity", "price", "time"):
+        np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
+    assert (a.baskets() != b.baskets()).nnz == 0
+    for w in ("count", "units", "value", "bm25"):
+        np.testing.assert_allclose(a.customer_items(w).toarray(), b.customer_items(w).toarray())
+    assert a.report.to_dict() == b.report.to_dict()
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines, OPTIONS)
+def test_report_always_adds_up(rows, options):
+    rows = consistent_orders(rows)
+    try:
+        tx = build(rows, cancel_prefix="C", **options)
+    except UpsellDataError as exc:
+        assert "no order lines left" in str(exc)
+        return
+    r = tx.report
+    assert r.rows_read == len(rows)
+    assert r.rows_kept == len(tx)
+    assert r.rows_read == r.rows_kept + sum(r.dropped.values())
+    assert (tx.quantity != 0).all()
+    if options["returns"] != "keep":
+        assert (tx.quantity > 0).all()
+
+
+def test_net_returns_reduce_latest_purchases_first():
+    tx = Transactions.from_arrays(
+        order=["o1", "o2", "C3", "o4"], item=["a", "a", "a", "b"],
+        customer=["x", "x", "x", "y"], quantity=[2, 3, -4, 1],
+        time=["2011-01-01", "2011-01-05", "2011-01-06", "2011-01-01"], cancel_prefix="C")
+    # 4 returned: the 3 of o2 (latest) fully, then 1 of the 2 of o1
+    assert tx.orders.ids.tolist() == ["o1", "o4"]
+    assert tx.quantity.tolist() == [1.0, 1.0]
+    assert dict(tx.report.dropped) == {"fully returned": 1, "return netted against a purchase": 1}
+    assert dict(tx.report.repaired) == {"quantity reduced by a return": 1}
+
+
+def test_return_without_purchase_and_anonymous_return_are_counted():
+    tx = Transactions.from_arrays(order=["o1", "o2", "o3"], item=["a", "b", "a"],
+                                  customer=["x", "x", None], quantity=[1, -1, -1])
+    assert len(tx) == 1
+    assert tx.report.dropped["return without a matching purchase"] == 2
+
+
+def test_returns_keep_stays_out_of_baskets_but_counts_in_order_value():
+    tx = Transactions.from_arrays(order=["1", "C2"], item=["a", "a"], customer=["x", "x"],
+                                  quantity=[2, 1], price=[5.0, 5.0], cancel_prefix="C",
+                                  returns="keep")
+    assert tx.quantity.tolist() == [2.0, -1.0]
+    assert tx.baskets().toarray().tolist() == [[1.0], [0.0]]
+    assert tx.order_table().value.tolist() == [10.0, -5.0]
+    assert tx.customer_items("units").toarray().tolist() == [[1.0]]
+    assert tx.report.flagged["return or cancellation kept"] == 1
+
+
+def test_customer_filled_from_its_order_and_conflicts_refused():
+    tx = Transactions.from_arrays(order=[1, 1], item=["a", "b"], customer=["x", None])
+    assert tx.customer.tolist() == [0, 0]
+    assert tx.report.repaired["customer filled from its order"] == 1
+    with pytest.raises(UpsellDataError, match=r"order 1 has lines of two customers \('x' and 'y'\)"):
+        Transactions.from_arrays(order=[1, 1], item=["a", "b"], customer=["x", "y"])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"order": ["o1", ""], "item": ["a", "b"]}, r"row 2: `order` is empty"),
+    ({"order": ["o1", None], "item": ["a", "b"]}, r"row 2: `order` is empty"),
+    ({"order": ["o1", "o2"], "item": ["a", None]}, r"row 2 \(order 'o2'\): `item` is empty"),
+    ({"order": [1, 2], "item": ["a", "b"], "quantity": [1, "x"]}, r"row 2: `quantity` 'x' is not a number"),
+    ({"order": [1, 2], "item": ["a", "b"], "quantity": [1, float("nan")]}, r"row 2 \(order 2\): `quantity` nan is missing"),
+    ({"order": [1, 2], "item": ["a", "b"], "price": [1.0, float("inf")]}, r"row 2 \(order 2\): `price` inf is missing or not finite"),
+    ({"order": [1, 2], "item": ["a", "b"], "time": ["2011-01-01", "2011-13-01"]}, r"row 2: `time` '2011-13-01' is not a timestamp"),
+    ({"order": [1, 2], "item": ["a", "b"], "time": ["2011-01-01", None]}, r"row 2 \(order 2\): `time` is missing"),
+    ({"order": [1, 2], "item": ["a", "b"], "time": [1, 2]}, r"column `time` holds numbers"),
+    ({"order": [1, 2], "item": ["a"]}, r"same length; got order=2, item=1"),
+    ({"order": [], "item": []}, r"no data rows"),
+    ({"order": [1, 2], "item": ["a", 3]}, r"mix strings and integers"),
+    ({"order": [1, 2], "item": ["a", "b"], "quantity": [True, False]}, r"`quantity` must be numeric"),
+    ({"order": [1, 2], "item": ["a", "b"], "quantity": [1, 0]}, None),
+    ({"order": [1], "item": ["a"], "quantity": [0]}, r"no order lines left .* zero quantity: 1"),
+])
+def test_malformed_input_names_row_and_column(kwargs, message):
+    if message is None:
+        tx = Transactions.from_arrays(**kwargs)
+        assert tx.report.dropped["zero quantity"] == 1
+        return
+    with pytest.raises(UpsellDataError, match=message):
+        Transactions.from_arrays(**kwargs)
+
+
+@pytest.mark.parametrize(("option", "kwargs", "message"), [
+    ({"returns": "raise"}, {"quantity": [1, -1]}, r"row 2 \(order 2\): return or cancellation"),
+    ({"anonymous": "raise"}, {"customer": ["x", None]}, r"row 2 \(order 2\): no customer"),
+    ({"bad_prices": "raise"}, {"price": [1.0, 0.0]}, r"row 2 \(order 2\): `price` 0.0 is zero"),
+    ({"duplicates": "raise"}, {}, None),
+])
+def test_raise_policies(option, kwargs, message):
+    base = {"order": [1, 2], "item": ["a", "b"]}
+    if message is None:  # duplicates: make line 2 a copy of line 1
+        with pytest.raises(UpsellDataError, match=r"row 2 \(order 1\): duplicate line"):
+            Transactions.from_arrays(order=[1, 1], item=["a", "a"], **option)
+        return
+    with pytest.raises(UpsellDataError, match=message):
+        Transactions.from_arrays(**base, **kwargs, **option)
+
+
+def test_invalid_drop_counts_every_reason():
+    tx = Transactions.from_arrays(
+        order=[1, 2, 3, None, 5], item=["a", "b", None, "d", "e"],
+        quantity=[1, "x", 1, 1, float("nan")], invalid="drop")
+    assert len(tx) == 1
+    assert dict(tx.report.dropped) == {
+        "quantity not a number": 1, "item id missing": 1, "order id missing": 1,
+        "quantity missing or not finite": 1}
+
+
+def test_bad_policy_names_are_refused():
+    with pytest.raises(UpsellDataError, match="`returns` must be one of"):
+        Transactions.from_arrays(order=[1], item=[1], returns="nett")
+    with pytest.raises(UpsellDataError, match="`cancel_prefix` must be a non-empty string"):
+        Transactions.from_arrays(order=[1], item=[1], cancel_prefix="")
+
+
+def test_fixed_item_index():
+    items = IdIndex(["a", "b", "c"], name="item")
+    tx = Transactions.from_arrays(order=[1, 2], item=["c", "a"], item_index=items)
+    assert tx.items is items
+    assert tx.baskets().shape == (2, 3)
+    with pytest.raises(UpsellDataError, match=r"row 2 \(order 2\): `item` is not in the given item index"):
+        Transactions.from_arrays(order=[1, 2], item=["c", "z"], item_index=items)
+    tx = Transactions.from_arrays(order=[1, 2], item=["c", "z"], item_index=items, invalid="drop")
+    assert tx.report.dropped["item not in the item index"] == 1
+
+
+def test_customer_items_weightings_match_formulas():
+    tx = Transactions.from_arrays(
+        order=[1, 1, 2, 3, 4], item=["a", "b", "a", "a", "b"], customer=["x", "x", "x", "y", "y"],
+        quantity=[2, 1, 3, 1, 4], price=[1.0, 10.0, 1.0, 1.0, 10.0])
+    assert tx.customer_items("count").toarray().tolist() == [[2, 1], [1, 1]]
+    assert tx.customer_items("binary").toarray().tolist() == [[1, 1], [1, 1]]
+    assert tx.customer_items("units").toarray().tolist() == [[5, 1], [1, 4]]
+    assert tx.customer_items("value").toarray().tolist() == [[5, 10], [1, 40]]
+    counts = np.array([[2.0, 1.0], [1.0, 1.0]])
+    idf = np.log(2) - np.log1p(np.array([2.0, 2.0]))
+    np.testing.assert_allclose(tx.customer_items("tfidf").toarray(), np.sqrt(counts) * idf,
+                               rtol=1e-6)
+    k1, b = 100.0, 0.8
+    length = (1 - b) + b * counts.sum(1) / counts.sum(1).mean()
+    bm25 = counts * (k1 + 1) / (k1 * length[:, None] + counts) * idf
+    np.testing.assert_allclose(tx.customer_items("bm25").toarray(), bm25, rtol=1e-5)
+    with pytest.raises(UpsellDataError, match="`weighting` must be one of"):
+        tx.customer_items("tf")
+
+
+def test_views_are_cached_and_read_only():
+    tx = Transactions.from_arrays(order=[1, 2], item=["a", "b"], customer=["x", "y"])
+    assert tx.baskets() is tx.baskets()
+    assert tx.customer_items() is tx.customer_items()
+    with pytest.raises(ValueError):
+        tx.baskets().data[0] = 5
+    with pytest.raises(ValueError):
+        tx.item[0] = 1
+
+
+def test_missing_optional_columns_say_which_feature_needs_them():
+    tx = Transactions.from_arrays(order=[1], item=["a"])
+    with pytest.raises(UpsellDataError, match=r"customer_items\(weighting='count'\) needs the `customer` column"):
+        tx.customer_items()
+    with pytest.raises(UpsellDataError, match="split_at needs the `time` column"):
+        tx.split_at("2011-01-01")
+    with pytest.raises(UpsellDataError, match="needs the `price` column"):
+        tx.price  # noqa: B018
+    assert tx.quantity.tolist() == [1.0]
+
+
+def test_filter_and_split_keep_indexes_and_never_overlap():
+    tx = Transactions.from_arrays(
+        order=[1, 2, 3, 4], item=["a", "b", "a", "c"], customer=["x", "y", "x", "z"],
+        time=["2011-01-01", "2011-01-10", "2011-02-01", "2011-03-01"])
+    before, after = tx.split_at("2011-02-01")
+    assert len(before) + len(after) == len(tx)
+    assert set(before.order.tolist()).isdisjoint(after.order.tolist())
+    assert (before.time < np.datetime64("2011-02-01")).all()
+    assert before.items == tx.items and after.customers == tx.customers
+    assert before.customer_items().shape == tx.customer_items().shape
+    assert before.report.dropped == {"at or after the split": 2}
+    sub = tx.filter(customers=["x"], start="2011-01-15")
+    assert sub.order.tolist() == [2]
+    with pytest.raises(UpsellDataError, match="`mask` must be a boolean array of length 4"):
+        tx.filter(np.array([1, 0]))
+    with pytest.raises(KeyError, match="customer 'nobody'"):
+        tx.filter(customers=["nobody"])
+    with pytest.raises(UpsellDataError, match="`start` must be a datetime"):
+        tx.filter(start="soon")
+
+
+def test_order_table():
+    tx = Transactions.from_arrays(
+        order=["b", "a", "a"], item=[1, 1, 2], customer=["x", None, None],
+        quantity=[1, 2, 3], price=[2.0, 1.0, 1.0],
+        time=["2011-01-02", "2011-01-01 10:00", "2011-01-01 09:00"])
+    t = tx.order_table()
+    assert t.order_ids.tolist() == ["a", "b"]
+    assert t.customer.tolist() == [-1, 0]
+    assert t.lines.tolist() == [2, 1]
+    assert t.units.tolist() == [5.0, 1.0]
+    assert t.value.tolist() == [5.0, 2.0]
+    assert str(t.time[0]) == "2011-01-01T09:00:00"
+    df = t.to_pandas()
+    assert len(df) == 2
+
+
+def test_other_constructors_agree_with_from_arrays():
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    data = {"InvoiceNo": ["1", "1", "2"], "StockCode": ["a", "b", "a"],
+            "CustomerID": [17850.0, 17850.0, np.nan], "Qty": [1, 2, 1],
+            "When": pd.to_datetime(["2011-01-01", "2011-01-01", "2011-01-03"])}
+    cols = {"order": "InvoiceNo", "item": "StockCode", "customer": "CustomerID",
+            "quantity": "Qty", "time": "When"}
+    df = pd.DataFrame(data)
+    a = Transactions.from_pandas(df, columns=cols)
+    b = Transactions.from_arrow(pa.Table.from_pandas(df), columns=cols)
+    c = Transactions.from_records(df.to_dict("records"), columns=cols)
+    ref = Transactions.from_arrays(order=["1", "1", "2"], item=["a", "b", "a"],
+                                   customer=[17850, 17850, None], quantity=[1, 2, 1],
+                                   time=["2011-01-01", "2011-01-01", "2011-01-03"])
+    for tx in (a, b, c):
+        assert tx.customers.ids.tolist() == [17850]
+        for col in ("order", "item", "customer", "quantity", "time"):
+            np.testing.assert_array_equal(getattr(tx, col), getattr(ref, col))
+    with pytest.raises(UpsellDataError, match="no `item` column in the DataFrame"):
+        Transactions.from_pandas(df[["InvoiceNo"]], columns={"order": "InvoiceNo"})
+    with pytest.raises(UpsellDataError, match="column 'Nope' \\(for `price`\\) is not in the DataFrame"):
+        Transactions.from_pandas(df, columns={**cols, "price": "Nope"})
+    with pytest.raises(UpsellDataError, match="unknown role 'sku'"):
+        Transactions.from_pandas(df, columns={"sku": "StockCode"})
+    t = Transactions.from_records([("o1", "a"), ("o1", "b")])
+    assert t.shape == (2, 1, 2)
+    round_trip = a.to_pandas()
+    assert round_trip["customer"].tolist()[:2] == [17850, 17850]
+
+
+def test_csv_basic_and_errors(tmp_path):
+    p = tmp_path / "orders.csv"
+    p.write_text("order,item,quantity,price,time\n1,A,2,1.5,2011-01-01 10:00:00\n"
+                 "1,B,1,3,2011-01-01 10:00:00\n2,A,1,1.5,2011-01-02 09:00:00\n")
+    tx = Transactions.read_csv(p)
+    assert tx.shape == (3, 2, 2)
+    assert tx.orders.kind == "int"
+    assert tx.order_table().value.tolist() == [6.0, 1.5]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(UpsellDataError, match="is empty"):
+        Transactions.read_csv(empty)
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("order,item\n")
+    with pytest.raises(UpsellDataError, match="header but no data rows"):
+        Transactions.read_csv(header_only)
+    with pytest.raises(UpsellDataError, match=r"column 'sku' \(for `item`\) is not in .*orders.csv"):
+        Transactions.read_csv(p, columns={"item": "sku"})
+    with pytest.raises(UpsellDataError, match="does not exist"):
+        Transactions.read_csv(tmp_path / "missing.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order,item,quantity\n1,A,2\n2,B,abc\n")
+    with pytest.raises(UpsellDataError, match=r"row 2\b.*`quantity` 'abc' is not a number"):
+        Transactions.read_csv(bad)
+    short = tmp_path / "short.csv"
+    short.write_text("order,item,quantity\n1,A,2\n2,B\n")
+    with pytest.raises(UpsellDataError, match=r"row 2\b.*has 2 fields; the header has 3"):
+        Transactions.read_csv(short)
+
+
+def test_repr_and_report_text():
+    tx = Transactions.from_arrays(order=[1, 1], item=["a", "a"], duplicates="drop")
+    assert "lines=1" in repr(tx)
+    assert "duplicate line: 1" in str(tx.report)
+    assert "<table>" in tx.report._repr_html_()
