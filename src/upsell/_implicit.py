@@ -1,0 +1,153 @@
+"""The one adapter that calls ``implicit``; every other module goes through it.
+
+implicit's rules, applied here once:
+
+* input is a ``scipy.sparse.csr_matrix`` (other formats make implicit convert
+  and warn), float32 for the factor models; item-item kNN takes float64,
+  because its Cython kernel is compiled for the double-precision layout that
+  implicit's own weighting helpers produce;
+* BLAS threads are pinned to one with :mod:`threadpoolctl` while implicit runs
+  (its models warn, and run many times slower, when OpenBLAS or MKL use a
+  thread pool of their own); implicit's own ``num_threads`` then parallelises;
+* its progress bar is shown only when the caller passes ``show_progress=True``;
+* the GPU is never used, so results do not depend on the machine;
+* ``random_state`` is passed through, so fits are repeatable (BPR only with
+  ``num_threads=1``: its Hogwild updates race otherwise).
+
+The functions return plain numpy / scipy arrays (copies owned by upsell), not
+implicit's model objects, whose ``recommend`` is not guaranteed thread-safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+__all__ = ["fit_als", "fit_bpr", "item_knn"]
+
+
+def _csr(matrix: sp.spmatrix | sp.sparray, dtype: type) -> sp.csr_matrix:
+    """A writeable canonical CSR copy: implicit's Cython needs writeable buffers."""
+    out = sp.csr_matrix(matrix, dtype=dtype, copy=True)
+    out.indices = out.indices.astype(np.int32, copy=False)
+    out.indptr = out.indptr.astype(np.int32, copy=False)
+    return out
+
+
+def fit_als(user_items: Any, *, factors: int, regularization: float, alpha: float,
+            iterations: int, use_cg: bool, random_state: int | None, num_threads: int,
+            show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Fit implicit's CPU ``AlternatingLeastSquares``; return (user_factors, item_factors).
+
+    Parameters
+    ----------
+    user_items : sparse matrix, shape (n_users, n_items)
+        Confidence values (already weighted).
+    factors, regularization, alpha, iterations, use_cg, random_state, num_threads
+        Passed to implicit unchanged.
+    show_progress : bool, default False
+        Show implicit's progress bar.
+
+    Returns
+    -------
+    user_factors : ndarray of float32, shape (n_users, factors)
+    item_factors : ndarray of float32, shape (n_items, factors)
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.random(20, 10, density=0.3, format="csr", random_state=0)
+    >>> U, V = fit_als(X, factors=4, regularization=0.1, alpha=1.0, iterations=3,
+    ...                use_cg=True, random_state=0, num_threads=1)
+    >>> U.shape, V.shape, V.dtype.name
+    ((20, 4), (10, 4), 'float32')
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    X = _csr(user_items, np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        # built inside the limit: the constructor checks the BLAS thread count and warns
+        model = AlternatingLeastSquares(
+            factors=factors, regularization=regularization, alpha=alpha, dtype=np.float32,
+            use_cg=use_cg, iterations=iterations, calculate_training_loss=False,
+            num_threads=num_threads, random_state=random_state,
+        )
+        model.fit(X, show_progress=show_progress)
+    return (np.array(model.user_factors, dtype=np.float32, copy=True),
+            np.array(model.item_factors, dtype=np.float32, copy=True))
+
+
+def fit_bpr(user_items: Any, *, factors: int, learning_rate: float, regularization: float,
+            iterations: int, verify_negative_samples: bool, random_state: int | None,
+            num_threads: int, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Fit implicit's CPU ``BayesianPersonalizedRanking``; return (user_factors, item_factors).
+
+    implicit appends a bias column: item factors end with the item bias and user
+    factors with a constant 1, so ``user @ item`` includes the bias.
+
+    Returns
+    -------
+    user_factors : ndarray of float32, shape (n_users, factors + 1)
+    item_factors : ndarray of float32, shape (n_items, factors + 1)
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.random(20, 10, density=0.3, format="csr", random_state=0)
+    >>> U, V = fit_bpr(X, factors=4, learning_rate=0.05, regularization=0.01, iterations=3,
+    ...                verify_negative_samples=True, random_state=0, num_threads=1)
+    >>> U.shape, V.shape, float(U[0, -1])
+    ((20, 5), (10, 5), 1.0)
+    """
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    X = _csr(user_items, np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = BayesianPersonalizedRanking(
+            factors=factors, learning_rate=learning_rate, regularization=regularization,
+            dtype=np.float32, iterations=iterations,
+            verify_negative_samples=verify_negative_samples, num_threads=num_threads,
+            random_state=random_state,
+        )
+        model.fit(X, show_progress=show_progress)
+    return (np.array(model.user_factors, dtype=np.float32, copy=True),
+            np.array(model.item_factors, dtype=np.float32, copy=True))
+
+
+def item_knn(weighted: Any, *, n_neighbors: int, num_threads: int,
+             show_progress: bool = False) -> sp.csr_matrix:
+    """Top ``n_neighbors`` dot-product neighbours of every item (implicit's ``all_pairs_knn``).
+
+    Parameters
+    ----------
+    weighted : sparse matrix, shape (n_users, n_items)
+        Already weighted / normalised user x item matrix; the similarity of items
+        ``i`` and ``j`` is the dot product of columns ``i`` and ``j``.
+    n_neighbors : int
+        Neighbours kept per item (the item itself included).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of float32, shape (n_items, n_items)
+        Row ``i`` holds item ``i``'s neighbours.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=float))
+    >>> item_knn(X, n_neighbors=2, num_threads=1).toarray().tolist()
+    [[2.0, 2.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    from implicit._nearest_neighbours import all_pairs_knn
+
+    W = _csr(weighted, np.float64)
+    with threadpool_limits(limits=1, user_api="blas"):
+        sim = all_pairs_knn(W, int(n_neighbors), num_threads=num_threads,
+                            show_progress=show_progress)
+    out = sp.csr_matrix(sim, dtype=np.float32)
+    out.sum_duplicates()
+    out.sort_indices()
+    return out

@@ -1,0 +1,172 @@
+"""Model-specific checks: brute-force twins, fold-in against implicit, properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular
+from upsell.exceptions import UpsellDataError, UpsellMemoryError
+
+from .conftest import random_matrix
+
+
+def test_ease_matches_dense_closed_form() -> None:
+    X = random_matrix(40, 9, 0.25, seed=5)
+    Xb = (X.toarray() > 0).astype(float)
+    lam = 3.0
+    P = np.linalg.inv(Xb.T @ Xb + lam * np.eye(9))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    m = EASE(regularization=lam, n_neighbors=9).fit(X)
+    got = m.neighbors_.toarray()
+    np.testing.assert_allclose(got, np.where(B > 0, B, 0.0), rtol=1e-5, atol=1e-6)
+    # served scores are the truncated-B scores of the basket
+    basket = [0, 3]
+    recs = m.recommend(baskets=[basket], k=9, exclude_owned=False)
+    expected = np.where(B > 0, B, 0.0)[basket].sum(axis=0)
+    idx = recs.indices(0)
+    np.testing.assert_allclose(recs.request_scores(0), expected[idx], rtol=1e-5, atol=1e-6)
+
+
+def test_ease_float32_path_and_memory_error() -> None:
+    with pytest.raises(UpsellMemoryError, match="max_items"):
+        EASE(max_items=10).fit(random_matrix(30, 12, 0.2, seed=0))
+
+
+def test_als_fold_in_matches_implicit_recalculate_user() -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    X = random_matrix(80, 25, 0.15, seed=2)
+    m = ALS(factors=6, iterations=5, regularization=0.1, alpha=3.0, num_threads=1).fit(
+        X, weighting="count")
+    with threadpool_limits(1, "blas"):
+        ref = AlternatingLeastSquares(factors=6, regularization=0.1, alpha=3.0)
+    ref.item_factors = m.item_factors_.copy()
+    ref.user_factors = m.user_factors_.copy()
+    row = sp.csr_matrix(([2.0, 1.0, 1.0], ([0, 0, 0], [1, 4, 7])), shape=(1, 25),
+                        dtype=np.float32)
+    with threadpool_limits(1, "blas"):
+        expected = ref.recalculate_user(0, row)
+    got = m._user_vector(m._parse_requests(None, [[1, 1, 4, 7]], None)[2][0])
+    np.testing.assert_allclose(got, expected, rtol=2e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize("cls", [ALS, BPR])
+def test_deterministic_with_random_state(cls: type) -> None:
+    X = random_matrix(60, 20, 0.15, seed=4)
+    a = cls(factors=6, iterations=5, random_state=3).fit(X)
+    b = cls(factors=6, iterations=5, random_state=3).fit(X)
+    np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
+    assert not a.item_factors_.flags.writeable
+
+
+def test_knn_matches_brute_force_cosine() -> None:
+    X = random_matrix(50, 12, 0.2, seed=8)
+    m = ItemKNN(similarity="cosine", n_neighbors=12, num_threads=1).fit(X)
+    D = X.toarray().astype(float)
+    n = np.linalg.norm(D, axis=0)
+    n[n == 0] = 1
+    S = (D / n).T @ (D / n)
+    np.testing.assert_allclose(m.neighbors_.toarray(), S, rtol=1e-5, atol=1e-6)
+    recs = m.recommend(customers=[3], k=12, exclude_owned=False)
+    expected = D[3] @ S
+    np.testing.assert_allclose(recs.request_scores(0), expected[recs.indices(0)], rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_popular_modes(shop_tx) -> None:  # type: ignore[no-untyped-def]
+    m = Popular().fit(shop_tx)
+    top = m.recommend(baskets=[[]], k=3)
+    assert top.indices(0).tolist() == np.argsort(-m.popularity_, kind="stable")[:3].tolist()
+    pers = Popular(mode="personal").fit(shop_tx)
+    cid = shop_tx.customers.ids[0]
+    H = shop_tx.customer_items()
+    n_owned = H.indptr[1] - H.indptr[0]
+    got = pers.recommend(customers=[cid], k=n_owned + 2, exclude_owned=False)
+    owned = set(H.indices[H.indptr[0]:H.indptr[1]].tolist())
+    assert set(got.indices(0)[:n_owned].tolist()) == owned
+    seg = {c: ("a" if i % 2 else "b") for i, c in enumerate(shop_tx.customers.ids.tolist()[:50])}
+    s = Popular(mode="segment").fit(shop_tx, segments=seg)
+    assert s.segments_ is not None and s.segments_.ids.tolist() == ["a", "b"]
+    with pytest.raises(UpsellDataError, match="segments"):
+        Popular(mode="segment").fit(shop_tx)
+    with pytest.raises(UpsellDataError, match="time"):
+        Popular(mode="decayed").fit(H)
+    with pytest.raises(UpsellDataError, match="mode"):
+        Popular(mode="nope").fit(H)
+
+
+MODEL_FACTORIES = [
+    lambda: ALS(factors=4, iterations=2, num_threads=1),
+    lambda: BPR(factors=4, iterations=3),
+    lambda: ItemKNN(n_neighbors=5, num_threads=1),
+    lambda: ItemKNN(similarity="bm25", n_neighbors=5, num_threads=1),
+    lambda: EASE(regularization=5.0, n_neighbors=5),
+    lambda: Popular(mode="personal"),
+]
+
+
+@st.composite
+def small_matrices(draw: st.DrawFn) -> sp.csr_matrix:
+    n_c = draw(st.integers(1, 12))
+    n_i = draw(st.integers(1, 10))
+    cells = draw(st.lists(st.tuples(st.integers(0, n_c - 1), st.integers(0, n_i - 1),
+                                    st.integers(1, 4)), min_size=1, max_size=40))
+    r, c, v = zip(*cells, strict=False)
+    return sp.csr_matrix((np.array(v, dtype=np.float32), (r, c)), shape=(n_c, n_i))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(X=small_matrices(), which=st.integers(0, len(MODEL_FACTORIES) - 1),
+       k=st.integers(1, 12), exclude_owned=st.booleans(), data=st.data())
+def test_recommend_properties(X: sp.csr_matrix, which: int, k: int, exclude_owned: bool,
+                              data: st.DataObject) -> None:
+    model = MODEL_FACTORIES[which]().fit(X)
+    n_c, n_i = X.shape
+    excl = data.draw(st.lists(st.integers(0, n_i - 1), max_size=3))
+    cand = data.draw(st.none() | st.lists(st.integers(0, n_i - 1), max_size=n_i))
+    basket = data.draw(st.lists(st.integers(0, n_i - 1), max_size=4))
+    recs = model.recommend(customers=list(range(n_c)), k=k, exclude_owned=exclude_owned,
+                           exclude=excl, candidates=cand)
+    brecs = model.recommend(baskets=[basket], k=k, exclude_owned=exclude_owned, exclude=excl,
+                            candidates=cand)
+    pool = set(range(n_i)) if cand is None else set(cand)
+    for r in range(n_c):
+        idx = recs.indices(r).tolist()
+        sc = recs.request_scores(r)
+        banned = set(excl) | (set(X[r].indices.tolist()) if exclude_owned else set())
+        assert len(idx) == len(set(idx)) == min(k, len(pool - banned))
+        assert set(idx) <= pool - banned
+        assert np.all(np.diff(sc) <= 0)
+    bidx = brecs.indices(0).tolist()
+    banned = set(excl) | (set(basket) if exclude_owned else set())
+    assert len(bidx) == min(k, len(pool - banned)) and set(bidx) <= pool - banned
+    assert np.all(np.diff(brecs.request_scores(0)) <= 0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(X=small_matrices(), which=st.integers(0, len(MODEL_FACTORIES) - 1))
+def test_save_load_property(X: sp.csr_matrix, which: int, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    model = MODEL_FACTORIES[which]().fit(X)
+    path = tmp_path_factory.mktemp("m") / "m.npz"
+    model.save(path)
+    back = type(model).load(path)
+    ids = list(range(X.shape[0]))
+    a, b = model.recommend(customers=ids, k=5), back.recommend(customers=ids, k=5)
+    assert a.lists() == b.lists()
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+@settings(max_examples=10, deadline=None)
+@given(X=small_matrices(), seed=st.integers(0, 10))
+def test_row_order_does_not_matter_for_item_models(X: sp.csr_matrix, seed: int) -> None:
+    perm = np.random.default_rng(seed).permutation(X.shape[0])
+    a = ItemKNN(n_neighbors=5, num_threads=1).fit(X)
+    b = ItemKNN(n_neighbors=5, num_threads=1).fit(X[perm])
+    np.testing.assert_allclose(a.neighbors_.toarray(), b.neighbors_.toarray(), rtol=1e-5,
+                               atol=1e-6)
