@@ -1,0 +1,240 @@
+"""Offer conversion: accepted / presented with Wilson intervals, and revenue per offer shown.
+
+The offer log is any table of events. Until :class:`upsell.recommend.OfferLog`
+exists, pass a mapping of equal-length arrays or a pandas DataFrame with these
+columns (the contract OfferLog will hand over, e.g. via an ``events()`` or
+``to_dict()`` method returning exactly this mapping):
+
+===============  =========  ==================================================
+column           required   meaning
+===============  =========  ==================================================
+``event``        yes        "presented", "accepted" or "declined"
+``kind``         by="kind"  offer kind: "cross_sell", "upsell", "bundle", ...
+``channel``      by=...     channel the offer was shown in ("web", "app", ...)
+``customer``     segments   customer id (for ``by="segment"``)
+``item``         no         offered item id
+``offer_id``     no         id tying an offer's events together
+``time``         no         event time
+``revenue``      no         revenue of an accepted offer (0 / NaN elsewhere)
+===============  =========  ==================================================
+
+Each ``presented`` row is one offer shown; each ``accepted`` row one offer
+taken. ``declined`` rows are counted but do not enter the rate (an offer shown
+and ignored is neither accepted nor declined).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from upsell.exceptions import UpsellDataError
+from upsell.kpi._common import (
+    as_label_array,
+    encode_labels,
+    mapping_or_array,
+    wilson_interval,
+    z_value,
+)
+
+__all__ = ["EVENTS", "OFFER_LOG_COLUMNS", "ConversionResult", "conversion"]
+
+#: Event names an offer log may hold.
+EVENTS = ("presented", "accepted", "declined")
+#: Columns :func:`conversion` reads from an offer log (only ``event`` is required).
+OFFER_LOG_COLUMNS = ("event", "kind", "channel", "customer", "item", "offer_id", "time",
+                     "revenue")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionResult:
+    """Offer conversion per group (one group "all" when not grouped).
+
+    Attributes
+    ----------
+    by : str or None
+    groups : ndarray
+    presented, accepted, declined : ndarray of int64
+    rate : ndarray of float64
+        accepted / presented (NaN with nothing presented).
+    low, high : ndarray of float64
+        Wilson score interval of the rate at ``confidence``.
+    revenue : ndarray of float64
+        Revenue of accepted offers.
+    revenue_per_offer : ndarray of float64
+        revenue / presented.
+    confidence : float
+
+    Examples
+    --------
+    >>> r = conversion({"event": ["presented", "presented", "accepted"]})
+    >>> r.to_pandas()[["presented", "accepted", "rate"]].values.tolist()
+    [[2.0, 1.0, 0.5]]
+    """
+
+    by: str | None
+    groups: np.ndarray
+    presented: np.ndarray
+    accepted: np.ndarray
+    declined: np.ndarray
+    rate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    revenue: np.ndarray
+    revenue_per_offer: np.ndarray
+    confidence: float
+
+    def __len__(self) -> int:
+        return int(self.rate.size)
+
+    def to_pandas(self) -> Any:
+        """One row per group (needs pandas)."""
+        from upsell._extras import require
+
+        pd = require("pandas", "ConversionResult.to_pandas")
+        return pd.DataFrame({
+            self.by or "group": self.groups, "presented": self.presented,
+            "accepted": self.accepted, "declined": self.declined, "rate": self.rate,
+            "low": self.low, "high": self.high, "revenue": self.revenue,
+            "revenue_per_offer": self.revenue_per_offer,
+        })
+
+
+def _columns(offer_log: Any) -> dict[str, np.ndarray]:
+    if hasattr(offer_log, "to_offer_table"):  # the OfferLog hand-over, when it exists
+        offer_log = offer_log.to_offer_table()
+    if isinstance(offer_log, Mapping):
+        cols = {str(k): np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v)
+                for k, v in offer_log.items()}
+    elif hasattr(offer_log, "columns") and hasattr(offer_log, "to_numpy"):
+        cols = {str(c): offer_log[c].to_numpy() for c in offer_log.columns}
+    else:
+        raise UpsellDataError(
+            "`offer_log` must be a mapping of equal-length arrays or a DataFrame with an "
+            f"'event' column; got {type(offer_log).__name__}")
+    if "event" not in cols:
+        raise UpsellDataError(
+            f"`offer_log` needs an 'event' column ({', '.join(EVENTS)}); "
+            f"it has {', '.join(repr(c) for c in cols) or 'no columns'}")
+    lengths = {k: v.shape[0] if v.ndim else 1 for k, v in cols.items()}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
+        raise UpsellDataError(f"`offer_log` columns must have the same length; got {desc}")
+    return cols
+
+
+def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
+               confidence: float = 0.95) -> ConversionResult:
+    """Conversion rate of offers: accepted / presented, overall or by group.
+
+    Parameters
+    ----------
+    offer_log : mapping of arrays or pandas.DataFrame
+        Events with the columns listed in the module docstring.
+    by : str, optional
+        "kind", "channel", "segment", or any other column of the log (e.g. "item").
+    segments : mapping or array-like, optional
+        With ``by="segment"``: customer id -> label, or one label per event row.
+        Events of customers without a label are left out.
+    confidence : float, default 0.95
+        Level of the Wilson intervals.
+
+    Returns
+    -------
+    ConversionResult
+
+    Raises
+    ------
+    UpsellDataError
+        Unknown events (naming the row and value), missing columns, a group with
+        more acceptances than presentations.
+
+    Notes
+    -----
+    ``rate = accepted / presented`` with the Wilson (1927) score interval
+    ``(p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)``, which stays
+    inside [0, 1] and behaves at rates near 0 or 1 where the Wald interval fails.
+    Revenue per offer shown = revenue of accepted offers / presented.
+
+    Examples
+    --------
+    >>> log = {"event": ["presented"] * 4 + ["accepted", "accepted", "declined"],
+    ...        "kind": ["upsell", "upsell", "cross_sell", "cross_sell", "upsell",
+    ...                 "cross_sell", "upsell"],
+    ...        "revenue": [0, 0, 0, 0, 30.0, 12.0, 0]}
+    >>> r = conversion(log, by="kind")
+    >>> r.groups.tolist(), r.rate.tolist(), r.revenue_per_offer.tolist()
+    (['cross_sell', 'upsell'], [0.5, 0.5], [6.0, 15.0])
+    >>> bool(r.low[0] < 0.5 < r.high[0])
+    True
+    """
+    z = z_value(confidence)
+    cols = _columns(offer_log)
+    event = np.asarray(cols["event"]).astype(str)
+    n = event.size
+    bad = ~np.isin(event, EVENTS)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        v = cols["event"][i]
+        v = v.item() if isinstance(v, np.generic) else v
+        raise UpsellDataError(
+            f"offer_log row {i}: `event` {v!r} is not one of {', '.join(EVENTS)}")
+    if by is None:
+        if segments is not None:
+            raise UpsellDataError("`segments` is only used with by='segment'; got by=None")
+        codes = np.zeros(n, dtype=np.int64)
+        groups = np.array(["all"])
+    elif by == "segment":
+        if segments is None:
+            raise UpsellDataError("by='segment' needs `segments` (customer id -> label)")
+        if isinstance(segments, Mapping) or (hasattr(segments, "items") and not isinstance(
+                segments, np.ndarray) and "customer" in cols):
+            if "customer" not in cols:
+                raise UpsellDataError("by='segment' with a mapping needs a 'customer' column")
+            cust = cols["customer"]
+            uniq, inv = np.unique(cust.astype(str) if cust.dtype.kind == "O" else cust,
+                                  return_inverse=True)
+            lab_u, has_u = mapping_or_array(
+                {(str(k) if cust.dtype.kind == "O" else k): v for k, v in segments.items()},
+                uniq, "segments")
+            labels, has = lab_u[inv.reshape(-1)], has_u[inv.reshape(-1)]
+        else:
+            labels, has = mapping_or_array(segments, np.arange(n), "segments")
+        codes = np.full(n, -1, dtype=np.int64)
+        groups, sub = encode_labels(as_label_array(labels[has]))
+        codes[has] = sub
+    else:
+        if not isinstance(by, str) or by not in cols or by == "event":
+            raise UpsellDataError(
+                f"`by` must be None, 'segment' or a column of the offer log "
+                f"({', '.join(c for c in cols if c != 'event')}); got {by!r}")
+        groups, codes = encode_labels(as_label_array(cols[by]))
+    k = groups.size
+    keep = codes >= 0
+    cnt = {e: np.bincount(codes[keep & (event == e)], minlength=k).astype(np.int64)
+           for e in EVENTS}
+    if "revenue" in cols:
+        rev_all = np.asarray(cols["revenue"], dtype=np.float64)
+        rev_all = np.where(np.isnan(rev_all), 0.0, rev_all)
+        acc = keep & (event == "accepted")
+        revenue = np.bincount(codes[acc], weights=rev_all[acc], minlength=k)
+    else:
+        revenue = np.full(k, np.nan)
+    pres, accd = cnt["presented"], cnt["accepted"]
+    over = accd > pres
+    if over.any():
+        g = int(np.flatnonzero(over)[0])
+        raise UpsellDataError(
+            f"offer_log group {groups[g]!r}: {int(accd[g])} accepted but only {int(pres[g])} "
+            f"presented events; log a 'presented' event for every offer shown")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(pres > 0, accd / np.maximum(pres, 1), np.nan)
+        rpo = np.where(pres > 0, revenue / np.maximum(pres, 1), np.nan)
+    low, high = wilson_interval(accd, pres, z)
+    return ConversionResult(by=by, groups=groups, presented=pres, accepted=accd,
+                            declined=cnt["declined"], rate=rate, low=low, high=high,
+                            revenue=revenue, revenue_per_offer=rpo,
+                            confidence=float(confidence))

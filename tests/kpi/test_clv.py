@@ -1,0 +1,288 @@
+"""CLV: rfm_summary, the BG/NBD, Pareto/NBD and Gamma-Gamma models, CDNOW reference values."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from upsell import Transactions
+from upsell.exceptions import ConvergenceError, ModelFileError, NotFittedError, UpsellDataError
+from upsell.kpi import (
+    BetaGeo,
+    GammaGamma,
+    ParetoNBD,
+    customer_lifetime_value,
+    historic_clv,
+    rfm_summary,
+    simple_clv,
+)
+
+BG_PUB = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+PNBD_PUB = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+GG_PUB = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+
+
+def cdnow_transactions(path: Path) -> Transactions:
+    """CDNOW_sample.txt as Transactions: one order per line.
+
+    Eight lines have $0.00; ``bad_prices="keep"`` keeps them because they are
+    purchases (they count as purchase days in the published summaries).
+    """
+    raw = np.loadtxt(path, dtype=np.int64, usecols=(0, 2, 3))
+    dollars = np.loadtxt(path, usecols=(4,))
+    d = raw[:, 1]
+    dates = np.array([f"{v // 10000:04d}-{v // 100 % 100:02d}-{v % 100:02d}" for v in d],
+                     dtype="datetime64[D]")
+    return Transactions.from_arrays(
+        order=np.arange(raw.shape[0]), item=np.zeros(raw.shape[0], dtype=np.int64),
+        customer=raw[:, 0], quantity=raw[:, 2], price=dollars / raw[:, 2], time=dates,
+        bad_prices="keep")
+
+
+@functools.lru_cache(maxsize=1)
+def _cdnow_summary(path: str):
+    return rfm_summary(cdnow_transactions(Path(path)), calibration_end="1997-09-30",
+                       observation_end="1998-06-30")
+
+
+@pytest.fixture
+def cdnow(cdnow_sample_path: Path):
+    return _cdnow_summary(str(cdnow_sample_path))
+
+
+# ---------------------------------------------------------------------------- CDNOW
+@pytest.mark.realdata
+def test_cdnow_summary_matches_the_published_one(cdnow):
+    assert len(cdnow) == 2357
+    assert int((cdnow.frequency > 0).sum()) == 946
+    i = int(np.flatnonzero(cdnow.customers == 4)[0])   # the first customer of the file
+    assert (cdnow.frequency[i], round(cdnow.recency[i], 2), round(cdnow.T[i], 2)) == (2, 30.43, 38.86)
+    assert cdnow.duration_holdout == pytest.approx(39.0)
+
+
+@pytest.mark.realdata
+def test_cdnow_bgnbd_reproduces_fader_hardie_lee(cdnow):
+    m = BetaGeo().fit(cdnow)
+    for k, v in BG_PUB.items():
+        assert round(m.params_[k], 3) == v, k
+    assert m.log_likelihood_ == pytest.approx(-9582.4, abs=0.05)
+    ex = m.expected_purchases([1, 3, 32, 78])
+    np.testing.assert_allclose(ex, [0.0532, 0.1506, 1.0437, 1.8576], atol=5e-4)
+    ce = m.conditional_expected_purchases(39, frequency=[2], recency=[30.43], T=[38.86])
+    assert round(float(ce[0]), 3) == 1.226
+
+
+@pytest.mark.realdata
+def test_cdnow_pareto_nbd_reproduces_published(cdnow):
+    m = ParetoNBD().fit(cdnow)
+    for k, v in PNBD_PUB.items():
+        assert round(m.params_[k], 3) == v, k
+    assert m.log_likelihood_ == pytest.approx(-9595.0, abs=0.05)
+
+
+@pytest.mark.realdata
+def test_cdnow_gamma_gamma_reproduces_fader_hardie_2013(cdnow):
+    m = GammaGamma().fit(cdnow)
+    assert m.n_customers_ == 946
+    assert (round(m.params_["p"], 2), round(m.params_["q"], 2),
+            round(m.params_["gamma"], 2)) == (6.25, 3.74, 15.44)
+
+
+@pytest.mark.realdata
+def test_cdnow_weights_give_the_same_fit(cdnow):
+    a = BetaGeo().fit(cdnow)
+    x, t, T = cdnow.frequency, cdnow.recency, cdnow.T
+    b = BetaGeo().fit(frequency=np.r_[x, x[:10]], recency=np.r_[t, t[:10]], T=np.r_[T, T[:10]],
+                      weights=np.r_[np.ones(x.size), np.zeros(10)])
+    for k in a.params_:
+        assert a.params_[k] == pytest.approx(b.params_[k], rel=1e-6)
+
+
+# ---------------------------------------------------------------------------- rfm_summary
+def _small_tx() -> Transactions:
+    return Transactions.from_arrays(
+        order=[1, 2, 3, 4, 5, 6], item=["a"] * 6, customer=["x", "x", "x", "y", "y", "z"],
+        price=[10.0, 4.0, 6.0, 3.0, 5.0, 1.0],
+        time=["2020-01-01T09:00", "2020-01-08T10:00", "2020-01-08T18:00", "2020-01-03",
+              "2020-02-10", "2020-02-01"])
+
+
+def test_rfm_summary_by_hand():
+    s = rfm_summary(_small_tx(), calibration_end="2020-01-29", observation_end="2020-02-26",
+                    freq="D")
+    # z's first purchase is after calibration_end: left out
+    assert s.customers.tolist() == ["x", "y"]
+    assert s.frequency.tolist() == [1, 0]          # x's two orders of Jan 8 merge into one day
+    assert s.recency.tolist() == [7.0, 0.0]
+    assert s.T.tolist() == [28.0, 26.0]
+    assert s.monetary_value.tolist() == [10.0, 0.0]
+    assert s.frequency_holdout is not None and s.frequency_holdout.tolist() == [0, 1]
+    assert s.monetary_value_holdout is not None and s.monetary_value_holdout.tolist() == [0.0, 5.0]
+    assert s.duration_holdout == 28.0
+    df = s.to_pandas()
+    assert list(df.index) == ["x", "y"] and "frequency_holdout" in df
+
+
+def test_rfm_summary_rejects_bad_arguments():
+    tx = _small_tx()
+    with pytest.raises(UpsellDataError, match="observation_end"):
+        rfm_summary(tx, calibration_end="2020-02-01", observation_end="2020-01-01")
+    with pytest.raises(UpsellDataError, match="`freq`"):
+        rfm_summary(tx, calibration_end="2020-02-01", freq="fortnight")
+    with pytest.raises(UpsellDataError, match="calibration_end"):
+        rfm_summary(tx, calibration_end="not a date")
+    with pytest.raises(UpsellDataError, match="time"):
+        rfm_summary(Transactions.from_arrays(order=[1], item=["a"], customer=["x"]),
+                    calibration_end="2020-01-01")
+
+
+def test_rfm_summary_is_row_order_invariant():
+    tx = _small_tx()
+    df = tx.to_pandas().sample(frac=1.0, random_state=3)
+    tx2 = Transactions.from_pandas(df)
+    a = rfm_summary(tx, calibration_end="2020-01-29")
+    b = rfm_summary(tx2, calibration_end="2020-01-29")
+    for f in ("frequency", "recency", "T", "monetary_value"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+
+
+# ---------------------------------------------------------------------------- models
+@functools.lru_cache(maxsize=1)
+def _sim():
+    truth = BetaGeo.from_params(**BG_PUB)
+    rng = np.random.default_rng(5)
+    T = rng.integers(1, 274, 20_000) / 7.0
+    d = truth.sample(T.size, T=T, random_state=6)
+    d["recency"] = np.floor(d["recency"] * 7) / 7      # a daily grid, as real data have
+    return d
+
+
+def test_bgnbd_recovers_simulated_parameters():
+    m = BetaGeo().fit(_sim())
+    assert m.n_unique_ < m.n_customers_ / 2          # fitted over distinct rows
+    for k, v in BG_PUB.items():
+        assert m.params_[k] == pytest.approx(v, rel=0.25), k
+
+
+def test_probability_of_purchases_sums_to_one_and_matches_the_mean():
+    for m in (BetaGeo.from_params(**BG_PUB), ParetoNBD.from_params(**PNBD_PUB)):
+        n = np.arange(400)
+        p = m.probability_of_purchases(n, 39.0)
+        assert p.sum() == pytest.approx(1.0, abs=1e-8)
+        assert (p * n).sum() == pytest.approx(float(m.expected_purchases(39.0)), rel=1e-6)
+
+
+def test_pareto_conditional_expectation_by_hand():
+    m = ParetoNBD.from_params(r=1.0, alpha=1.0, s=2.0, beta=1.0)
+    # x = 0, T = 1: E[Y(t)] = (r/(alpha+T)) (beta+T)/(s-1) (1 - ((beta+T)/(beta+T+t))^(s-1)) P(alive)
+    pa = float(m.probability_alive(frequency=[0], recency=[0], T=[1.0])[0])
+    e = float(m.conditional_expected_purchases(2.0, frequency=[0], recency=[0], T=[1.0])[0])
+    assert e == pytest.approx(0.5 * 2.0 * (1 - 2.0 / 4.0) * pa)
+
+
+def test_not_fitted_and_params():
+    m = BetaGeo(penalizer_coef=0.1)
+    assert m.get_params() == {"penalizer_coef": 0.1, "max_iter": 2000}
+    assert "BetaGeo(penalizer_coef=0.1" in repr(m)
+    with pytest.raises(NotFittedError):
+        m.expected_purchases(1.0)
+    with pytest.raises(NotFittedError):
+        GammaGamma().expected_spend(frequency=[1], monetary_value=[2.0])
+
+
+def test_invalid_summaries_are_named():
+    with pytest.raises(UpsellDataError, match="`recency` must be in \\[0, T\\]; position 1"):
+        BetaGeo().fit(frequency=[1, 1], recency=[1.0, 5.0], T=[2.0, 4.0])
+    with pytest.raises(UpsellDataError, match="`frequency` must be a whole number"):
+        BetaGeo().fit(frequency=[1.5], recency=[1.0], T=[2.0])
+    with pytest.raises(UpsellDataError, match="`penalizer_coef`"):
+        BetaGeo(penalizer_coef=-1).fit(_sim())
+
+
+def test_convergence_error_with_advice():
+    # nobody repeats: the likelihood has no interior maximum
+    with pytest.raises(ConvergenceError, match="repeat"):
+        BetaGeo().fit(frequency=[0, 0, 0], recency=[0, 0, 0], T=[5.0, 6.0, 7.0])
+    # everyone repeats at the end of an equal window: parameters diverge
+    with pytest.raises(ConvergenceError, match="penalizer_coef"):
+        BetaGeo(max_iter=50).fit(frequency=[3, 3, 3, 3], recency=[10.0] * 4, T=[10.0] * 4)
+
+
+def test_save_load_round_trip(tmp_path):
+    m = BetaGeo().fit(_sim())
+    p = tmp_path / "bg.npz"
+    m.save(p)
+    m2 = BetaGeo.load(p)
+    assert m2.params_ == m.params_ and m2.log_likelihood_ == m.log_likelihood_
+    with pytest.raises(ModelFileError, match="BetaGeo"):
+        ParetoNBD.load(p)
+    gg = GammaGamma.from_params(**GG_PUB)
+    gg.save(tmp_path / "gg.npz")
+    assert GammaGamma.load(tmp_path / "gg.npz").params_ == gg.params_
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=st.integers(0, 40), frac=st.floats(0, 1), T=st.floats(0.1, 200),
+       which=st.sampled_from(["bg", "pnbd"]))
+def test_probability_alive_in_unit_interval(x, frac, T, which):
+    m = (BetaGeo.from_params(**BG_PUB) if which == "bg" else ParetoNBD.from_params(**PNBD_PUB))
+    t_x = frac * T if x > 0 else 0.0
+    p = m.probability_alive(frequency=[x], recency=[t_x], T=[T])
+    assert 0.0 <= p[0] <= 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(ts=st.lists(st.floats(0, 500), min_size=2, max_size=10),
+       which=st.sampled_from(["bg", "pnbd"]), x=st.integers(0, 10))
+def test_expected_purchases_non_decreasing_in_t(ts, which, x):
+    m = (BetaGeo.from_params(**BG_PUB) if which == "bg" else ParetoNBD.from_params(**PNBD_PUB))
+    t = np.sort(np.asarray(ts))
+    e = m.expected_purchases(t)
+    assert np.all(np.diff(e) >= -1e-12)
+    ce = np.array([m.conditional_expected_purchases(tt, frequency=[x], recency=[min(x, 1) * 20.0],
+                                                    T=[30.0])[0] for tt in t])
+    assert np.all(np.diff(ce) >= -1e-12)
+
+
+# ---------------------------------------------------------------------------- value
+def test_gamma_gamma_expected_spend_by_hand():
+    gg = GammaGamma.from_params(**GG_PUB)
+    e = gg.expected_spend(frequency=[0, 3], monetary_value=[0.0, 20.0])
+    assert e[0] == pytest.approx(6.25 * 15.44 / 2.74)
+    assert e[1] == pytest.approx(6.25 * (15.44 + 60.0) / (18.75 + 2.74))
+
+
+def test_customer_lifetime_value_discounting():
+    bg = BetaGeo.from_params(**BG_PUB)
+    kw = {"frequency": [2, 0], "recency": [30.43, 0.0], "T": [38.86, 38.86]}
+    undiscounted = customer_lifetime_value(bg, spend=[10.0, 10.0], horizon=39, step=13, **kw)
+    direct = 10.0 * bg.conditional_expected_purchases(39, **kw)
+    np.testing.assert_allclose(undiscounted, direct)
+    discounted = customer_lifetime_value(bg, spend=10.0, horizon=39, step=13,
+                                         discount_rate=0.05, **kw)
+    assert np.all(discounted < undiscounted)
+    gg = GammaGamma.from_params(**GG_PUB)
+    v = gg.customer_lifetime_value(bg, horizon=39, step=13, margin=0.5,
+                                   monetary_value=[40.0, 0.0], **kw)
+    np.testing.assert_allclose(
+        v, 0.5 * gg.expected_spend(frequency=[2, 0], monetary_value=[40.0, 0.0]) * direct / 10.0)
+
+
+def test_historic_and_simple_clv():
+    tx = _small_tx()
+    h = historic_clv(tx, margin=0.5)
+    assert h.customers.tolist() == ["x", "y", "z"]
+    assert h.orders.tolist() == [3, 2, 1]
+    assert h.revenue.tolist() == [20.0, 8.0, 1.0]
+    assert h.value.tolist() == [10.0, 4.0, 0.5]
+    assert historic_clv(tx, end="2020-01-05").revenue.tolist() == [10.0, 3.0, 0.0]
+    assert float(simple_clv(atv=100, frequency=2, margin=0.25, lifetime=4)) == 200.0
+    v = float(simple_clv(atv=100, frequency=2, margin=0.25, lifetime=2, discount_rate=0.1))
+    assert v == pytest.approx(50 / 1.1 + 50 / 1.21)
+    with pytest.raises(UpsellDataError, match="`margin`"):
+        simple_clv(atv=1, frequency=1, margin=2, lifetime=1)
