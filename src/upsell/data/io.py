@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+import itertools
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
@@ -21,6 +24,8 @@ ColumnMap = Mapping[str, str | int]
 
 _ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel")
 _REQUIRED = ("order", "item")
+
+logger = logging.getLogger("upsell")
 
 
 def resolve_columns(available: list[str], columns: ColumnMap | None, *,
@@ -140,8 +145,8 @@ def _arrow_column(col: Any, role: str) -> np.ndarray:
     return np.asarray(col.to_numpy(zero_copy_only=False))
 
 
-def open_text(path: Any, encoding: str = "utf-8") -> IO[str]:
-    """Open a text file, decompressing gzip content whatever the file name."""
+def open_binary(path: Any) -> IO[bytes]:
+    """Open a file for reading bytes, decompressing gzip content whatever the file name."""
     try:
         fspath = os.fspath(path)
     except TypeError:
@@ -152,8 +157,12 @@ def open_text(path: Any, encoding: str = "utf-8") -> IO[str]:
         raise UpsellDataError(f"`path` {fspath!r} is a directory, not a file")
     with open(fspath, "rb") as fh:
         magic = fh.read(2)
-    raw: IO[bytes] = gzip.open(fspath, "rb") if magic == b"\x1f\x8b" else open(fspath, "rb")
-    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+    return gzip.open(fspath, "rb") if magic == b"\x1f\x8b" else open(fspath, "rb")
+
+
+def open_text(path: Any, encoding: str = "utf-8") -> IO[str]:
+    """Open a text file, decompressing gzip content whatever the file name."""
+    return io.TextIOWrapper(open_binary(path), encoding=encoding, newline="")
 
 
 def maybe_int_ids(values: np.ndarray) -> np.ndarray:
@@ -187,14 +196,47 @@ def maybe_int_ids(values: np.ndarray) -> np.ndarray:
 def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None) -> _Prepared:
-    """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`."""
+    """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
+
+    Uses the vectorised reader of :mod:`upsell.data._csv`; the few inputs it
+    cannot split exactly (see there) are read by :func:`_read_csv_reference`,
+    which defines the semantics both follow.
+    """
+    from upsell.data import _csv
+
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise UpsellDataError(f"`delimiter` must be a single character; got {delimiter!r}")
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
+    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    try:
+        with open_binary(path) as raw:
+            return _csv.read_prepared(
+                raw, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
+                header=header, invalid=invalid, item_index=item_index,
+                customer_index=customer_index)
+    except _csv._Fallback as why:
+        logger.debug("%s: reading with the csv module (%s)", label, why)
+    return _read_csv_reference(path, columns=columns, delimiter=delimiter, encoding=encoding,
+                               header=header, invalid=invalid, item_index=item_index,
+                               customer_index=customer_index)
+
+
+def _read_csv_reference(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
+                        header: bool, invalid: str, item_index: IdIndex | None = None,
+                        customer_index: IdIndex | None = None) -> _Prepared:
+    """Read a CSV file with the stdlib csv module: slow, and the definition of the semantics."""
     from upsell.data.transactions import _prepare
 
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise UpsellDataError(f"`delimiter` must be a single character; got {delimiter!r}")
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     try:
-        fh = open_text(path, encoding)
+        # a UTF-8 byte order mark is not data, with or without a header
+        sig = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        fh = open_text(path, sig)
     except LookupError:
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     with fh:
@@ -239,10 +281,28 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     for role, values in cols.items():
         arr = np.array(values, dtype=str)
         if role in ("order", "item", "customer", "channel"):
-            arr = maybe_int_ids(np.char.strip(arr))
+            arr = _csv_ids(arr)
         arrays[role] = arr
     return _prepare(arrays, invalid=invalid, item_index=item_index,
                     customer_index=customer_index, source=label)
+
+
+def _csv_ids(values: np.ndarray) -> np.ndarray:
+    """Strip id strings and turn them into integers when every non-blank one is plain.
+
+    Blank cells are missing ids (anonymous customers), not values, so they do not
+    keep a column of integer ids as strings; they come back as None.
+    """
+    arr = np.char.strip(values)
+    blank = np.char.str_len(arr) == 0
+    if not blank.any() or blank.all():
+        return maybe_int_ids(arr)
+    ints = maybe_int_ids(arr[~blank])
+    if ints.dtype.kind != "i":
+        return arr
+    out = np.empty(arr.size, dtype=object)
+    out[~blank] = ints.tolist()
+    return out
 
 
 def _positional(columns: ColumnMap | None, header: bool) -> ColumnMap | None:
@@ -266,9 +326,6 @@ def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str 
     split on any whitespace otherwise. Empty lines are empty baskets.
     """
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-    basket: list[int] = []
-    items: list[str] = []
-    n = 0
     try:
         with open_text(path, encoding) as fh:
             text = fh.read()
@@ -276,17 +333,102 @@ def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str 
         raise UpsellDataError(
             f"{label} is not valid {encoding} text ({exc.reason} at byte {exc.start})"
         ) from None
+    except LookupError:
+        raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     lines = text.splitlines()
+    n = len(lines)
+    if n == 0:
+        raise UpsellDataError(f"{label} is empty: no baskets")
     if delimiter is None:
         sample = next((ln for ln in lines if ln.strip()), "")
         delimiter = "," if "," in sample else ""
-    for n, line in enumerate(lines, start=1):
-        parts = line.split(delimiter) if delimiter else line.split()
-        for p in parts:
-            if delimiter and p == "":
-                continue
-            basket.append(n - 1)
-            items.append(p)
-    if n == 0:
-        raise UpsellDataError(f"{label} is empty: no baskets")
-    return np.array(basket, dtype=np.int64), np.array(items, dtype=str), n
+    # one C-level split per line and one list build: no per-item Python work
+    if delimiter:
+        parts = [ln.split(delimiter) if ln else [] for ln in lines]
+    else:
+        parts = [ln.split() for ln in lines]
+    counts = np.fromiter(map(len, parts), dtype=np.int64, count=n)
+    flat = list(itertools.chain.from_iterable(parts))
+    items = np.array(flat, dtype=str) if flat else np.array([], dtype=str)
+    basket = np.repeat(np.arange(n, dtype=np.int64), counts)
+    if delimiter and items.size:
+        # "a,,b" and trailing commas hold empty labels: not items
+        keep = np.char.str_len(items) > 0
+        if not keep.all():
+            items, basket = items[keep], basket[keep]
+    return basket, maybe_int_ids(items), n
+
+
+def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
+              chunk: int = 1_000_000) -> None:
+    """Write order lines with external ids as CSV (gzip when the name ends in .gz), atomically.
+
+    Columns are order, item, then customer, quantity, price, time, channel when
+    present, headed by their role names or by ``columns`` (role -> header name).
+    Numbers are written in their shortest round-tripping form, times as ISO 8601,
+    anonymous customers as empty cells; ids holding the delimiter, a quote or a
+    line break are quoted.
+    """
+    from upsell.persist import atomic_write_bytes
+
+    names = dict(columns or {})
+    unknown = sorted(set(names) - set(_ROLES))
+    if unknown:
+        raise UpsellDataError(
+            f"`columns` has unknown role {unknown[0]!r}; roles are {', '.join(_ROLES)}"
+        )
+    roles = [r for r in _ROLES if r in ("order", "item", "quantity") or tx.has(r)]
+    head = ",".join(_quote_cells(np.array([str(names.get(r, r)) for r in roles])).tolist())
+    id_text = {"order": _quote_cells(tx.orders.ids.astype(str)),
+               "item": _quote_cells(tx.items.ids.astype(str))}
+    if tx.has("customer"):
+        # one spare slot at the end holds the empty cell of anonymous lines (code -1)
+        id_text["customer"] = np.append(_quote_cells(tx.customers.ids.astype(str)), "")
+    if tx.has("channel") and tx.channels is not None:
+        id_text["channel"] = _quote_cells(tx.channels.ids.astype(str))
+
+    def cells(role: str, lo: int, hi: int) -> np.ndarray:
+        if role in id_text:
+            return id_text[role][getattr(tx, role)[lo:hi]]
+        if role == "time":
+            return np.datetime_as_string(tx.time[lo:hi], unit="s")
+        return _number_text(getattr(tx, role)[lo:hi])
+
+    def write(fh: Any) -> None:
+        out = (gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=6, mtime=0)
+               if os.fspath(path).endswith(".gz") else fh)
+        try:
+            out.write((head + "\n").encode("utf-8"))
+            for lo in range(0, len(tx), chunk):
+                hi = min(lo + chunk, len(tx))
+                line = cells(roles[0], lo, hi)
+                for role in roles[1:]:
+                    line = np.strings.add(np.strings.add(line, ","), cells(role, lo, hi))
+                out.write(("\n".join(line.tolist()) + "\n").encode("utf-8"))
+        finally:
+            if out is not fh:
+                out.close()
+
+    atomic_write_bytes(path, write)
+
+
+def _quote_cells(text: np.ndarray) -> np.ndarray:
+    """CSV-quote the cells that hold a comma, a quote or a line break."""
+    need = np.zeros(text.size, dtype=bool)
+    for ch in (",", '"', "\n", "\r"):
+        need |= np.strings.find(text, ch) >= 0
+    if not need.any():
+        return text
+    out = text.astype(object)
+    out[need] = ['"' + t.replace('"', '""') + '"' for t in text[need].tolist()]
+    return out.astype(str)
+
+
+def _number_text(values: np.ndarray) -> np.ndarray:
+    """Shortest round-tripping text of float64 values; whole numbers without ".0"."""
+    whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2.0**53)
+    text = values.astype(str)
+    if whole.any():
+        text = text.astype(f"U{max(text.dtype.itemsize // 4, 20)}")
+        text[whole] = values[whole].astype(np.int64).astype(str)
+    return text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -791,6 +791,40 @@ class Transactions:
             data["channel"] = self.channels.ids[self.channel]
         return pd.DataFrame(data)
 
+    def to_csv(self, path: Any, columns: ColumnMap | None = None) -> None:
+        """Write the order lines, with external ids, as a CSV file that :meth:`read_csv` reads back.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Target file; a name ending in ``.gz`` is gzip-compressed. Written to a
+            temporary file first and renamed, so a failed write leaves no partial file.
+        columns : mapping, optional
+            Role -> header name (default: the role names); pass the same mapping
+            to :meth:`read_csv`.
+
+        Notes
+        -----
+        Columns: order, item, quantity, and customer, price, time, channel when
+        present. Anonymous lines have an empty customer cell, numbers their
+        shortest exact text, times ISO 8601. String ids that all look like plain
+        integers come back as integer ids.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "lines.csv.gz"
+        >>> tx = Transactions.from_arrays(order=[7, 7, 8], item=["a", "b", "a"],
+        ...                               customer=[1, 1, None], price=[2.5, 1.0, 2.5])
+        >>> tx.to_csv(p)
+        >>> back = Transactions.read_csv(p)
+        >>> back.items == tx.items, back.price.tolist() == tx.price.tolist()
+        (True, True)
+        """
+        from upsell.data.io import write_csv
+
+        write_csv(self, path, columns)
+
 
 
 def _prepare(arrays: dict[str, np.ndarray], *, invalid: str, item_index: IdIndex | None,
@@ -884,7 +918,7 @@ class _Cleaner:
             invalid: str, cancel_prefix: str | None) -> Transactions:
         p = self.p
         for reason, mask in p.bad.items():
-            self.apply(mask, reason, "drop", lambda i: reason)
+            self.apply(mask, reason, "drop", str)  # already NaN'd by the reader; never raises
         hint = "; pass invalid='drop' to drop such rows"
         self.apply(p.order < 0, "order id missing", invalid,
                    lambda i: f"`order` is empty{hint}")
@@ -1074,8 +1108,7 @@ class _Cleaner:
             sub = perm[pos]
             sub_order = np.lexsort([c[sub] for c in reversed(cols)] + [key[sub]])
             perm[pos] = sub[sub_order]
-        arrays = [o_codes, i_codes, *cols]
-        arrays = [a[perm] for a in arrays]
+        arrays: list[np.ndarray] = [a[perm] for a in (o_codes, i_codes, *cols)]
         o_codes, i_codes = arrays[0], arrays[1]
         q = q[perm]
         price = price[perm] if price is not None else None
@@ -1090,9 +1123,9 @@ class _Cleaner:
             n_dup = int(dup.sum())
             if n_dup:
                 if duplicates == "raise":
-                    pos = int(perm[np.flatnonzero(dup)[0]])
+                    first = int(perm[np.flatnonzero(dup)[0]])
                     raise UpsellDataError(
-                        f"{self.label(int(rows[pos]))}: duplicate line (identical in every column "
+                        f"{self.label(int(rows[first]))}: duplicate line (identical in every column "
                         f"to an earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'"
                     )
                 if duplicates == "drop":

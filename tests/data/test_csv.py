@@ -1,0 +1,301 @@
+"""The vectorised CSV reader (upsell.data._csv) against the stdlib reference, and to_csv."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from upsell.data import _csv
+from upsell.data import io as uio
+from upsell.data.ids import IdIndex
+from upsell.data.transactions import Transactions
+from upsell.exceptions import UpsellDataError
+
+OPTS = {"columns": None, "delimiter": ",", "encoding": "utf-8", "header": True}
+
+
+@contextmanager
+def block_size(n: int):
+    """Make the fast reader read tiny chunks, so records cross block boundaries."""
+    old = _csv._BLOCK
+    _csv._BLOCK = n
+    try:
+        yield
+    finally:
+        _csv._BLOCK = old
+
+
+def fast(path: Path, *, invalid: str = "raise", **kw: Any):
+    opts = {**OPTS, **kw}
+    with uio.open_binary(path) as raw:
+        return _csv.read_prepared(raw, label=str(path), invalid=invalid, item_index=None,
+                                  customer_index=None, **opts)
+
+
+def reference(path: Path, *, invalid: str = "raise", **kw: Any):
+    return uio._read_csv_reference(path, invalid=invalid, **{**OPTS, **kw})
+
+
+def outcome(read, path: Path, invalid: str, **kw: Any):
+    """Transactions built from a reader's output, or the UpsellDataError it raised."""
+    try:
+        return Transactions._from_prepared(read(path, invalid=invalid, **kw), invalid=invalid)
+    except UpsellDataError as exc:
+        return exc
+
+
+def row_of(message: str) -> str | None:
+    m = re.search(r"row ([\d,]+)", message)
+    return m.group(1) if m else None
+
+
+def assert_same(a: Any, b: Any) -> None:
+    if isinstance(b, Exception) or isinstance(a, Exception):
+        assert isinstance(a, UpsellDataError) and isinstance(b, UpsellDataError), (a, b)
+        assert row_of(str(a)) == row_of(str(b)), (str(a), str(b))
+        return
+    assert a.shape == b.shape
+    for col in ("order", "item", "customer", "quantity", "price", "time", "channel"):
+        assert a.has(col) == b.has(col) if col != "order" and col != "item" else True
+        x, y = a._cols[col], b._cols[col]
+        if x is None or y is None:
+            assert x is None and y is None, col
+            continue
+        assert x.dtype == y.dtype, col
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), col
+    for name in ("orders", "items", "customers"):
+        ia, ib = getattr(a, name), getattr(b, name)
+        assert ia == ib, (name, ia, ib)
+        assert ia.ids.tolist() == ib.ids.tolist()
+    assert a.report.rows_read == b.report.rows_read
+    assert dict(a.report.dropped) == dict(b.report.dropped)
+    assert dict(a.report.repaired) == dict(b.report.repaired)
+    assert dict(a.report.flagged) == dict(b.report.flagged)
+
+
+# ---------------------------------------------------------------- random files
+_id_text = st.one_of(
+    st.integers(0, 10**6).map(str),
+    st.sampled_from(["007", "12.0", "-4", " 5 ", "x", "a,b", 'q"t', "line\nbreak", "é", "Z9"]),
+    st.text(alphabet='ab ,"\n0', min_size=1, max_size=4),
+)
+_number_text = st.one_of(
+    st.integers(-3, 9).map(str),
+    st.sampled_from(["1.5", "2.", ".25", "1e2", "-0", " 3 ", "", "1_0", "nan", "abc", "1e400"]),
+    st.floats(0.01, 1e6, allow_nan=False).map(repr),
+)
+_time_text = st.sampled_from(["2011-12-09 12:50:00", "2011-12-09T12:50", "2011-12-09",
+                              "2011-12-10 08:00:00", "", "2011-02-30", "soon", "2011-12"])
+
+
+@st.composite
+def csv_files(draw: Any, header: bool = True) -> tuple[str, str]:
+    roles = ["order", "item", *draw(st.lists(
+        st.sampled_from(["customer", "quantity", "price", "time", "extra"]), unique=True))]
+    roles = draw(st.permutations(roles))
+    int_ids = draw(st.booleans())
+    n = draw(st.integers(1, 12))
+    orders = [str(draw(st.integers(1, 4))) for _ in range(n)]
+    rows = []
+    for i in range(n):
+        row = []
+        for role in roles:
+            if role == "order":
+                value = orders[i] if int_ids else draw(_id_text)
+            elif role == "item":
+                value = str(draw(st.integers(1, 5))) if int_ids else draw(_id_text)
+            elif role == "customer":
+                value = draw(st.sampled_from(["", "10", "11", "12", "c1", "10.0"])) \
+                    if not int_ids else draw(st.sampled_from(["", "10", "11"]))
+            elif role in ("quantity", "price"):
+                value = draw(_number_text)
+            elif role == "time":
+                value = draw(_time_text)
+            else:
+                value = draw(st.text(alphabet='xy ,"\r\n', max_size=3))
+            row.append(value)
+        rows.append(row)
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    lines = []
+    for row in [roles, *rows] if header else rows:
+        cells = []
+        for v in row:
+            must = any(c in v for c in ',"\n\r')
+            if must or draw(st.integers(0, 5)) == 0:
+                v = '"' + v.replace('"', '""') + '"'
+            cells.append(v)
+        lines.append(",".join(cells))
+        if draw(st.integers(0, 6)) == 0:
+            lines.append(draw(st.sampled_from(["", "  "])))
+    text = newline.join(lines) + (newline if draw(st.booleans()) else "")
+    if draw(st.booleans()):
+        text = "\ufeff" + text
+    return text, draw(st.sampled_from(["raise", "drop"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=csv_files(), chunk=st.sampled_from([5, 64, 1 << 24]))
+def test_fast_reader_matches_reference(tmp_path_factory, case, chunk):
+    text, invalid = case
+    path = tmp_path_factory.mktemp("twin") / "f.csv"
+    path.write_bytes(text.encode("utf-8"))
+    with block_size(chunk):
+        got = outcome(fast, path, invalid)
+    assert_same(got, outcome(reference, path, invalid))
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=csv_files(header=False))
+def test_fast_reader_without_header_matches_reference(tmp_path_factory, case):
+    text, invalid = case
+    path = tmp_path_factory.mktemp("nohead") / "f.csv"
+    path.write_bytes(text.encode("utf-8"))
+    cols = {"order": 0, "item": 1}
+    assert_same(outcome(fast, path, invalid, header=False, columns=cols),
+                outcome(reference, path, invalid, header=False, columns=cols))
+
+
+def test_whole_files_cross_blocks_identically(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 3000
+    lines = ["order,item,customer,quantity,price,time"]
+    for i in range(n):
+        cust = "" if (i // 3) % 10 == 0 else str(100 + (i // 3) % 29)
+        item = rng.choice(["A", '"B,1"', "C C", '"say ""hi"""', "1234567890ABC"])
+        lines.append(f"{i // 3},{item},{cust},{rng.integers(-1, 5)},{rng.integers(1, 999) / 100},"
+                     f"2011-12-{1 + i % 28:02d} 10:{i % 60:02d}:00")
+    path = tmp_path / "big.csv"
+    path.write_text("\r\n".join(lines), encoding="utf-8")
+    with block_size(1000):
+        got = outcome(fast, path, "raise")
+    assert_same(got, outcome(reference, path, "raise"))
+    assert isinstance(got, Transactions) and got.customers.kind == "int"
+
+
+# ---------------------------------------------------------------- malformed input
+def write(tmp_path: Path, text: str, name: str = "f.csv") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode("utf-8"))
+    return p
+
+
+def test_wrong_field_count_names_row_and_line(tmp_path):
+    p = write(tmp_path, 'order,item,quantity\n1,"a\nb",2\n\n2,B\n')
+    with pytest.raises(UpsellDataError, match=r"f\.csv row 2 \(line 5\): has 2 fields; the header has 3"):
+        Transactions.read_csv(p)
+    with pytest.raises(UpsellDataError, match=r"row 2 \(line 5\)"):
+        reference(p)
+
+
+def test_bad_number_names_row_order_column_and_value(tmp_path):
+    p = write(tmp_path, "order,item,quantity\n1,A,2\nX7,B,abc\n")
+    with pytest.raises(UpsellDataError,
+                       match=r"row 2 \(order 'X7'\): `quantity` 'abc' is not a number"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, invalid="drop")
+    assert tx.report.dropped == {"quantity not a number": 1}
+
+
+def test_bad_price_and_timestamp(tmp_path):
+    p = write(tmp_path, "order,item,price,time\n1,A,1.5,2011-01-01\n2,B,2,2011-02-30\n")
+    with pytest.raises(UpsellDataError,
+                       match=r"row 2 \(order 2\): `time` '2011-02-30' is not a timestamp"):
+        Transactions.read_csv(p)
+    assert Transactions.read_csv(p, invalid="drop").report.dropped == {
+        "time not a timestamp": 1}
+    p2 = write(tmp_path, "order,item,price\n1,A,1.5\n2,B,1.2.3\n", "g.csv")
+    with pytest.raises(UpsellDataError, match=r"row 2 \(order 2\): `price` '1.2.3'"):
+        Transactions.read_csv(p2)
+
+
+def test_invalid_utf8_names_line_and_byte(tmp_path):
+    p = tmp_path / "f.csv"
+    p.write_bytes(b"order,item\n1,A\n2,\xff\n")
+    with pytest.raises(UpsellDataError, match=r"f\.csv line 3 is not valid utf-8 text .*byte 17"):
+        Transactions.read_csv(p)
+    assert Transactions.read_csv(p, encoding="latin-1").items.ids.tolist() == ["A", "ÿ"]
+
+
+def test_empty_header_only_and_missing_column(tmp_path):
+    with pytest.raises(UpsellDataError, match="is empty: no header and no data rows"):
+        Transactions.read_csv(write(tmp_path, "", "e.csv"))
+    with pytest.raises(UpsellDataError, match="is empty"):
+        Transactions.read_csv(write(tmp_path, "\ufeff", "bom.csv"))
+    with pytest.raises(UpsellDataError, match="has a header but no data rows"):
+        Transactions.read_csv(write(tmp_path, "order,item\r\n\r\n", "h.csv"))
+    with pytest.raises(UpsellDataError, match=r"no `item` column in .*m\.csv"):
+        Transactions.read_csv(write(tmp_path, "order,sku\n1,a\n", "m.csv"))
+    with pytest.raises(UpsellDataError, match=r"column 'Sku' \(for `item`\) is not in"):
+        Transactions.read_csv(write(tmp_path, "order,sku\n1,a\n", "m.csv"),
+                              columns={"item": "Sku"})
+    with pytest.raises(UpsellDataError, match="not a known text encoding"):
+        Transactions.read_csv(write(tmp_path, "order,item\n1,a\n", "x.csv"), encoding="nope")
+
+
+# ---------------------------------------------------------------- options and formats
+def test_gzip_by_magic_bom_crlf_and_delimiter(tmp_path):
+    text = "\ufefforder;item;customer\r\n1;a;7\r\n1;b;7\r\n2;a;\r\n"
+    p = tmp_path / "plain_name.csv"
+    with gzip.open(p, "wb") as fh:
+        fh.write(text.encode("utf-8"))
+    tx = Transactions.read_csv(p, delimiter=";")
+    assert tx.shape == (3, 2, 2)
+    assert tx.customers.ids.tolist() == [7]  # blank customer is missing, ids stay int
+    assert tx.customer.tolist() == [0, 0, -1]
+
+
+def test_header_false_positions_and_fixed_item_index(tmp_path):
+    p = write(tmp_path, "1\tA\t2\n2\tZ\t1\n")
+    tx = Transactions.read_csv(p, header=False, delimiter="\t",
+                               columns={"order": 0, "item": 1, "quantity": 2},
+                               item_index=IdIndex(["A", "B"]), invalid="drop")
+    assert tx.items.ids.tolist() == ["A", "B"]
+    assert tx.report.dropped == {"item not in the item index": 1}
+    with pytest.raises(UpsellDataError, match="holds str ids but the given item index holds int"):
+        Transactions.read_csv(p, header=False, delimiter="\t",
+                              columns={"order": 0, "item": 1}, item_index=IdIndex([1, 2]))
+
+
+def test_lenient_quoting_falls_back_to_reference(tmp_path):
+    p = write(tmp_path, 'order,item\n1,ab"c\n2,"x"y\n')
+    with pytest.raises(_csv._Fallback):
+        fast(p)
+    tx = Transactions.read_csv(p)
+    assert tx.items.ids.tolist() == ['ab"c', "xy"]
+
+
+def test_ids_follow_the_integer_rule(tmp_path):
+    p = write(tmp_path, "order,item\n17850.0,007\n 12 ,7\n")
+    tx = Transactions.read_csv(p)
+    assert tx.orders.ids.tolist() == [12, 17850]
+    assert tx.items.ids.tolist() == ["007", "7"]
+
+
+# ---------------------------------------------------------------- to_csv
+def test_to_csv_round_trips(tmp_path):
+    tx = Transactions.from_arrays(
+        order=["o1", "o1", "o2", "o3"], item=["a,b", 'say "x"', "a,b", "c"],
+        customer=[5, 5, None, 6], quantity=[1, 2.5, 3, 1], price=[0.1, 2.0, 1e-7, 3.0],
+        time=["2011-12-09 12:50:00", "2011-12-09 12:50:00", "2011-12-10", "2012-01-01"],
+        channel=["web", "web", "shop", "web"])
+    for name in ("t.csv", "t.csv.gz"):
+        tx.to_csv(tmp_path / name)
+        back = Transactions.read_csv(tmp_path / name)
+        for col in ("order", "item", "customer", "quantity", "price", "time", "channel"):
+            assert np.array_equal(back._cols[col], tx._cols[col]), col
+        assert back.items == tx.items and back.customers == tx.customers
+    with gzip.open(tmp_path / "t.csv.gz", "rt") as fh:
+        assert fh.readline() == "order,item,customer,quantity,price,time,channel\n"
+    cols = {"order": "InvoiceNo", "item": "StockCode"}
+    tx.to_csv(tmp_path / "named.csv", columns=cols)
+    assert Transactions.read_csv(tmp_path / "named.csv", columns=cols).shape == tx.shape
+    with pytest.raises(UpsellDataError, match="unknown role 'sku'"):
+        tx.to_csv(tmp_path / "x.csv", columns={"sku": "x"})
