@@ -1,0 +1,731 @@
+"""The handbook's four customer types, scored from behaviour and explained."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from upsell.data.catalog import Catalog
+from upsell.data.ids import IdIndex
+from upsell.data.transactions import Transactions
+from upsell.exceptions import UpsellDataError
+from upsell.persist import read_model, write_model
+from upsell.segments._base import Estimator, SegmentSummary, summarise
+from upsell.segments._features import (
+    _F,
+    FEATURES,
+    HistoryReader,
+    ItemTable,
+    as_time,
+    check_customers,
+    customer_sums,
+    default_at,
+    features_from_sums,
+    features_one,
+    item_table,
+    table_for,
+)
+
+__all__ = ["EVIDENCE", "PERSONAS", "PersonaAssignment", "PersonaAssignments", "Personas"]
+
+#: The handbook's customer types, in the order of score columns.
+PERSONAS = ("new", "frequent", "price_sensitive", "premium")
+
+#: Default evidence: persona -> feature -> signed weight. A positive weight means a
+#: high value is evidence for the persona, a negative one a low value.
+EVIDENCE: Mapping[str, Mapping[str, float]] = MappingProxyType({
+    "new": MappingProxyType({"tenure_days": -3.0, "orders": -1.0}),
+    "frequent": MappingProxyType({"orders": 1.0, "orders_per_month": 1.0,
+                                  "subscription_share": 0.5}),
+    "price_sensitive": MappingProxyType({"discount_share": 1.0, "low_tier_share": 1.0,
+                                         "value_pack_share": 0.5, "price_position": -1.0}),
+    "premium": MappingProxyType({"high_tier_share": 1.0, "tier_position": 1.0, "aov": 1.0,
+                                 "exclusive_share": 0.5}),
+})
+
+_P = {p: k for k, p in enumerate(PERSONAS)}
+
+
+# ---------------------------------------------------------------------- results
+@dataclass(frozen=True, slots=True)
+class PersonaAssignment:
+    """The persona of one customer, its four scores and why.
+
+    Attributes
+    ----------
+    persona : str
+    scores : dict of str to float
+        Score in [0, 1] per persona.
+    decisive : tuple of (feature, value, evidence)
+        The (up to two) features that weighed most for the winning persona.
+    reason : str
+        The same as one short sentence.
+    features : dict of str to float
+        The customer's full feature vector.
+
+    Examples
+    --------
+    >>> a = PersonaAssignment("new", {"new": 1.0}, (), "new: no purchase history", {})
+    >>> a.persona, a.reason
+    ('new', 'new: no purchase history')
+    """
+
+    persona: str
+    scores: dict[str, float]
+    decisive: tuple[tuple[str, float, float], ...]
+    reason: str
+    features: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaAssignments:
+    """The persona of many customers, their scores and the features that decided.
+
+    Attributes
+    ----------
+    customers : ndarray
+        External customer ids.
+    persona : ndarray of str
+    scores : ndarray of float32, shape (n, 4)
+        Scores in [0, 1], columns in :data:`PERSONAS` order.
+    monetary : ndarray of float64
+        Net value per customer (for revenue shares).
+    decisive : ndarray of int8, shape (n, 2)
+        Index into :data:`~upsell.segments.FEATURES` of the two features that
+        weighed most for the winning persona (-1 when none, e.g. no history).
+    decisive_values : ndarray of float64, shape (n, 2)
+        Their values.
+    midpoints : dict
+        persona -> feature -> the value at which the feature's evidence is 0.5,
+        used to phrase the reasons.
+
+    Examples
+    --------
+    >>> from upsell.datasets import make_shop
+    >>> shop = make_shop(n_customers=60, n_items=40, n_orders=240)
+    >>> res = Personas().fit(shop.transactions, catalog=shop.catalog).predict()
+    >>> len(res) == 60, sorted(set(res.persona.tolist())) <= sorted(PERSONAS)
+    (True, True)
+    """
+
+    customers: np.ndarray
+    persona: np.ndarray
+    scores: np.ndarray
+    monetary: np.ndarray
+    decisive: np.ndarray
+    decisive_values: np.ndarray
+    midpoints: Mapping[str, Mapping[str, float]]
+
+    def __len__(self) -> int:
+        return int(self.customers.size)
+
+    def reasons(self) -> np.ndarray:
+        """One short sentence per customer saying what decided the persona.
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=60, n_items=40, n_orders=240)
+        >>> res = Personas().fit(shop.transactions, catalog=shop.catalog).predict()
+        >>> str(res.reasons()[0]).split(":")[0] == res.persona[0]
+        True
+        """
+        out = np.empty(len(self), dtype=object)
+        pers = self.persona.tolist()
+        codes = self.decisive.tolist()
+        vals = self.decisive_values.tolist()
+        for i in range(len(self)):
+            out[i] = _reason(pers[i], codes[i], vals[i], self.midpoints)
+        return out.astype(str) if out.size else np.array([], dtype=str)
+
+    def summary(self) -> SegmentSummary:
+        """Persona sizes and revenue shares.
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=60, n_items=40, n_orders=240)
+        >>> s = Personas().fit(shop.transactions, catalog=shop.catalog).predict().summary()
+        >>> int(s.customers.sum())
+        60
+        """
+        return summarise(self.persona, self.monetary, order=PERSONAS)
+
+    def to_pandas(self) -> Any:
+        """One row per customer: persona, the four scores and the reason (needs pandas).
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=60, n_items=40, n_orders=240)
+        >>> df = Personas().fit(shop.transactions, catalog=shop.catalog).predict().to_pandas()
+        >>> df.columns.tolist()[:3]
+        ['customer', 'persona', 'score_new']
+        """
+        from upsell._extras import require
+
+        pd = require("pandas", "PersonaAssignments.to_pandas")
+        data: dict[str, Any] = {"customer": self.customers, "persona": self.persona}
+        for k, p in enumerate(PERSONAS):
+            data[f"score_{p}"] = self.scores[:, k]
+        data["reason"] = self.reasons()
+        return pd.DataFrame(data)
+
+    def _repr_html_(self) -> str:
+        reasons = self.reasons()[:10]
+        rows = "".join(
+            f"<tr><td>{escape(str(self.customers[i]))}</td><td>{escape(str(self.persona[i]))}"
+            f"</td><td>{escape(str(reasons[i]))}</td></tr>" for i in range(min(len(self), 10)))
+        return (f"<b>PersonaAssignments</b> of {len(self):,} customers<table><tr><th>customer"
+                f"</th><th>persona</th><th>reason</th></tr>{rows}</table>")
+
+
+def _reason(persona: str, codes: Sequence[int], values: Sequence[float],
+            midpoints: Mapping[str, Mapping[str, float]]) -> str:
+    parts = []
+    for code, value in zip(codes, values, strict=True):
+        if code < 0:
+            continue
+        name = FEATURES[code]
+        mid = midpoints.get(persona, {}).get(name, math.nan)
+        side = "above" if value > mid else "below" if value < mid else "at"
+        parts.append(f"{name} {value:.3g} ({side} {mid:.3g})")
+    if not parts:
+        return f"{persona}: no purchase history"
+    return f"{persona}: " + ", ".join(parts)
+
+
+# ---------------------------------------------------------------------- validation
+def _check_quantiles(q: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in q)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (0.0 <= lo < hi <= 1.0):
+        raise UpsellDataError(
+            f"`quantiles` must be two numbers 0 <= low < high <= 1; got {q!r}")
+    return lo, hi
+
+
+def _check_evidence(evidence: Any) -> dict[str, dict[str, float]]:
+    if evidence is None:
+        return {p: dict(v) for p, v in EVIDENCE.items()}
+    if not isinstance(evidence, Mapping) or set(evidence) != set(PERSONAS):
+        raise UpsellDataError(
+            f"`evidence` must map each of {', '.join(PERSONAS)} to feature weights; "
+            f"got {evidence!r}")
+    out: dict[str, dict[str, float]] = {}
+    for p in PERSONAS:
+        terms = evidence[p]
+        if not isinstance(terms, Mapping) or not terms:
+            raise UpsellDataError(
+                f"`evidence[{p!r}]` must be a non-empty mapping of feature -> weight; "
+                f"got {terms!r}")
+        out[p] = {}
+        for name, w in terms.items():
+            if name not in _F:
+                raise UpsellDataError(
+                    f"`evidence[{p!r}]` names unknown feature {name!r}; features are "
+                    f"{', '.join(FEATURES)}")
+            if (isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w)
+                    or w == 0):
+                raise UpsellDataError(
+                    f"`evidence[{p!r}][{name!r}]` must be a non-zero number; got {w!r}")
+            out[p][str(name)] = float(w)
+    return out
+
+
+def _check_thresholds(thresholds: Any) -> dict[str, dict[str, tuple[float, float]]]:
+    """Normalise user thresholds to persona -> feature -> (low, high)."""
+    if thresholds is None:
+        return {}
+    if not isinstance(thresholds, Mapping):
+        raise UpsellDataError(f"`thresholds` must be a mapping or None; got {thresholds!r}")
+
+    def pair(key: str, v: Any) -> tuple[float, float]:
+        try:
+            lo, hi = (float(x) for x in v)
+        except (TypeError, ValueError):
+            lo = hi = math.nan
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise UpsellDataError(
+                f"`thresholds[{key!r}]` must be two numbers low < high; got {v!r}")
+        return lo, hi
+
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for key, v in thresholds.items():
+        if key in PERSONAS and isinstance(v, Mapping):
+            for name, pv in v.items():
+                if name not in _F:
+                    raise UpsellDataError(f"`thresholds[{key!r}]` names unknown feature {name!r}")
+                out.setdefault(key, {})[str(name)] = pair(f"{key}][{name}", pv)
+        elif key in _F:
+            for p in PERSONAS:
+                out.setdefault(p, {})[str(key)] = pair(str(key), v)
+        else:
+            raise UpsellDataError(
+                f"`thresholds` keys must be personas ({', '.join(PERSONAS)}) or features; "
+                f"got {key!r}")
+    return out
+
+
+# ---------------------------------------------------------------------- scoring
+def _learn(x: np.ndarray, weight: float, q: tuple[float, float]) -> tuple[float, float]:
+    """Thresholds (low, high) of one evidence term from the values' quantiles."""
+    v = x[np.isfinite(x)]
+    if v.size == 0:
+        return (0.0, 0.0)
+    if weight > 0:
+        lo, hi = np.quantile(v, [q[0], q[1]])
+        if hi - lo <= 1e-12:
+            # zero-inflated feature: judge the values above the mass point among themselves
+            above = v[v > lo]
+            hi = np.quantile(above, q[1]) if above.size else lo
+    else:
+        lo, hi = np.quantile(v, [1.0 - q[1], 1.0 - q[0]])
+        if hi - lo <= 1e-12:
+            below = v[v < hi]
+            lo = np.quantile(below, 1.0 - q[1]) if below.size else hi
+    return float(lo), float(hi)
+
+
+def _evidence(x: np.ndarray, lo: float, hi: float, weight: float) -> np.ndarray:
+    """Logistic evidence: 0.5 at the midpoint, 0.88 at the far threshold; NaN stays NaN."""
+    if not hi > lo:
+        return np.where(np.isfinite(x), 0.5, np.nan)
+    z = np.clip((x - (lo + hi) / 2.0) / ((hi - lo) / 4.0), -50.0, 50.0)
+    e = 1.0 / (1.0 + np.exp(-z))
+    return e if weight > 0 else 1.0 - e
+
+
+def _evidence_one(x: float, lo: float, hi: float, weight: float) -> float:
+    if x != x:
+        return math.nan
+    if not hi > lo:
+        return 0.5
+    z = min(max((x - (lo + hi) / 2.0) / ((hi - lo) / 4.0), -50.0), 50.0)
+    e = 1.0 / (1.0 + math.exp(-z))
+    return e if weight > 0 else 1.0 - e
+
+
+def _weighted(X: np.ndarray, terms: Sequence[tuple[int, float, float, float]]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean evidence of ``terms`` (feature, weight, low, high) over the rows of
+    ``X``, ignoring missing features; and each term's contribution (-1 when missing)."""
+    n = X.shape[0]
+    num = np.zeros(n)
+    den = np.zeros(n)
+    c = np.full((n, len(terms)), -1.0)
+    for j, (f, w, lo, hi) in enumerate(terms):
+        e = _evidence(X[:, f], lo, hi, w)
+        ok = np.isfinite(e)
+        num += np.where(ok, abs(w) * e, 0.0)
+        den += np.where(ok, abs(w), 0.0)
+        c[:, j] = np.where(ok, abs(w) * e, -1.0)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), c
+
+
+class _Scorer:
+    """Scores features with fixed evidence weights and thresholds (both paths)."""
+
+    def __init__(self, evidence: Mapping[str, Mapping[str, float]],
+                 thresholds: Mapping[str, Mapping[str, tuple[float, float]]]) -> None:
+        self.terms = [[(_F[name], w, *thresholds[p][name]) for name, w in evidence[p].items()]
+                      for p in PERSONAS]
+
+    def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n = X.shape[0]
+        S = np.zeros((n, len(PERSONAS)))
+        contrib: list[np.ndarray] = []
+        for k, terms in enumerate(self.terms):
+            S[:, k], c = _weighted(X, terms)
+            contrib.append(c)
+        history = X[:, _F["orders"]] > 0
+        S[~history] = 0.0
+        S[~history, _P["new"]] = 1.0
+        win = S.argmax(axis=1)
+        decisive = np.full((n, 2), -1, dtype=np.int8)
+        values = np.full((n, 2), np.nan)
+        for k, terms in enumerate(self.terms):
+            rows = np.flatnonzero((win == k) & history)
+            if not rows.size:
+                continue
+            feats = np.array([t[0] for t in terms], dtype=np.int8)
+            weights = np.array([abs(t[1]) for t in terms])
+            c = contrib[k][rows]
+            top = np.argsort(-c, axis=1, kind="stable")[:, :2]
+            for j in range(min(2, len(terms))):
+                cj = np.take_along_axis(c, top[:, j:j + 1], 1)[:, 0]
+                # the runner-up is named only when it is evidence for the persona too
+                ok = cj >= (0 if j == 0 else 0.5 * weights[top[:, j]])
+                code = np.where(ok, feats[top[:, j]], -1)
+                decisive[rows, j] = code
+                values[rows, j] = np.where(code >= 0, X[rows, np.maximum(code, 0)], np.nan)
+        return S, win, decisive, values
+
+    def score_one(self, x: Sequence[float]) -> tuple[list[float], int, list[tuple[int, float]]]:
+        if not x[_F["orders"]] > 0:
+            return [1.0, 0.0, 0.0, 0.0], 0, []
+        scores = []
+        contribs = []
+        for terms in self.terms:
+            num = den = 0.0
+            c = []
+            for f, w, lo, hi in terms:
+                e = _evidence_one(x[f], lo, hi, w)
+                if e == e:
+                    num += abs(w) * e
+                    den += abs(w)
+                    c.append((abs(w) * e, f, e))
+            scores.append(num / den if den > 0 else 0.0)
+            contribs.append(c)
+        win = max(range(len(scores)), key=lambda k: (scores[k], -k))
+        top = sorted(contribs[win], key=lambda t: -t[0])[:2]
+        return scores, win, [(f, x[f]) for j, (_, f, e) in enumerate(top) if j == 0 or e >= 0.5]
+
+
+# ---------------------------------------------------------------------- the model
+class Personas(Estimator):
+    """Score customers on the handbook's four types and assign the best one, with reasons.
+
+    Every customer gets a score in [0, 1] for ``new``, ``frequent``,
+    ``price_sensitive`` and ``premium``: the weighted mean of the evidence of the
+    features in ``evidence``, where a feature's evidence is a logistic curve that
+    is 0.5 midway between two thresholds and 0.88 at the far one. Thresholds are
+    quantiles of the fitted customers' own values (``quantiles``), or given in
+    ``thresholds``. The highest score wins; a customer with no history is "new".
+
+    Parameters
+    ----------
+    quantiles : (float, float), default (0.5, 0.9)
+        For a "high is evidence" feature the thresholds are these quantiles of its
+        values; for a "low is evidence" feature, ``1 - high`` and ``1 - low``. The
+        ``new`` thresholds are learned over every customer with history, the others
+        over the customers who do not look new (new score < 0.5), so recent
+        customers do not distort what "frequent" means. For a feature with a mass
+        point (most customers never buy a value pack), the high threshold is taken
+        among the values beyond it.
+    thresholds : mapping, optional
+        Fixed thresholds overriding learned ones: ``{feature: (low, high)}`` for every
+        persona using it, or ``{persona: {feature: (low, high)}}``.
+    evidence : mapping, optional
+        ``{persona: {feature: weight}}`` for all four personas; the sign says whether
+        high (+) or low (-) values are evidence. Default :data:`EVIDENCE`: new from
+        short tenure and few orders; frequent from order count, orders per month and
+        subscriptions; price-sensitive from discounted, lowest-tier and value-pack
+        lines and low price position; premium from high-tier lines, tier position,
+        spend per order and exclusive items.
+    at : datetime or str, optional
+        Reference time of ``fit`` (default: the day after the last line).
+
+    Attributes
+    ----------
+    customers_ : IdIndex
+        Fitted customers.
+    items_ : IdIndex
+        Items known at fit (the per-item lookups used by :meth:`assign`).
+    thresholds_ : mapping
+        persona -> feature -> (low, high) used.
+    at_ : numpy.datetime64
+    assignments_ : PersonaAssignments
+        The fitted customers' personas.
+
+    Examples
+    --------
+    >>> from upsell.datasets import make_shop
+    >>> shop = make_shop(n_customers=200, n_items=60, n_orders=800, random_state=0)
+    >>> model = Personas().fit(shop.transactions, catalog=shop.catalog)
+    >>> model
+    Personas()
+    >>> res = model.predict()
+    >>> res.scores.shape, float(res.scores.min()) >= 0
+    ((200, 4), True)
+    >>> model.assign(history=None).persona
+    'new'
+    """
+
+    _fitted_attr = "assignments_"
+
+    def __init__(self, *, quantiles: tuple[float, float] = (0.5, 0.9),
+                 thresholds: Mapping[str, Any] | None = None,
+                 evidence: Mapping[str, Mapping[str, float]] | None = None,
+                 at: Any = None) -> None:
+        self.quantiles = quantiles
+        self.thresholds = thresholds
+        self.evidence = evidence
+        self.at = at
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, tx: Transactions, catalog: Catalog | None = None) -> Personas:
+        """Learn thresholds from ``tx`` and assign every customer.
+
+        Parameters
+        ----------
+        tx : Transactions
+            Needs ``customer`` and ``time`` (``price`` for money and discounts).
+        catalog : Catalog, optional
+            Tiers, families, kinds, pack sizes and list prices; without it the
+            tier, kind and exclusive features are missing and only the rest count.
+
+        Returns
+        -------
+        Personas
+            ``self``.
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=100, n_items=60, n_orders=400)
+        >>> m = Personas().fit(shop.transactions, catalog=shop.catalog)
+        >>> sorted(m.thresholds_) == sorted(PERSONAS)
+        True
+        """
+        q = _check_quantiles(self.quantiles)
+        evidence = _check_evidence(self.evidence)
+        fixed = _check_thresholds(self.thresholds)
+        if not isinstance(tx, Transactions):
+            raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+        if catalog is not None and not isinstance(catalog, Catalog):
+            raise UpsellDataError(
+                f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
+        tx.require("customer", "Personas.fit")
+        tx.require("time", "Personas.fit")
+        when = default_at(tx) if self.at is None else as_time(self.at)
+        table = item_table(tx, catalog)
+        X = features_from_sums(customer_sums(tx, table, when), when)
+        history = X[:, _F["orders"]] > 0
+        thresholds: dict[str, dict[str, tuple[float, float]]] = {}
+        # "new" first, over everyone with history; the rest over established customers
+        thresholds["new"] = {
+            name: fixed.get("new", {}).get(name) or _learn(X[history, _F[name]], w, q)
+            for name, w in evidence["new"].items()}
+        new_scores = _weighted(X, [(_F[name], w, *thresholds["new"][name])
+                                   for name, w in evidence["new"].items()])[0]
+        established = history & (new_scores < 0.5)
+        base = established if established.sum() >= 2 else history
+        for p in PERSONAS[1:]:
+            thresholds[p] = {
+                name: fixed.get(p, {}).get(name) or _learn(X[base, _F[name]], w, q)
+                for name, w in evidence[p].items()}
+        self._set_state(
+            customers=tx.customers, items=tx.items, table=table, at=when,
+            thresholds=thresholds, evidence=evidence)
+        self.assignments_ = self._assign_matrix(X, tx.customers.ids)
+        return self
+
+    def _set_state(self, *, customers: IdIndex, items: IdIndex, table: ItemTable,
+                   at: np.datetime64, thresholds: Mapping[str, Mapping[str, tuple[float, float]]],
+                   evidence: Mapping[str, Mapping[str, float]]) -> None:
+        for name in ItemTable.__slots__:
+            getattr(table, name).flags.writeable = False
+        self.customers_ = customers
+        self.items_ = items
+        self.item_table_ = table
+        self.at_ = at
+        self.thresholds_ = MappingProxyType({
+            p: MappingProxyType({k: (float(v[0]), float(v[1])) for k, v in t.items()})
+            for p, t in thresholds.items()})
+        self.evidence_ = MappingProxyType({p: MappingProxyType(dict(t))
+                                           for p, t in evidence.items()})
+        self._scorer = _Scorer(self.evidence_, self.thresholds_)
+        self._reader = HistoryReader(items, table)
+        self._midpoints = MappingProxyType({
+            p: MappingProxyType({k: (lo + hi) / 2.0 for k, (lo, hi) in t.items()})
+            for p, t in self.thresholds_.items()})
+
+    def _assign_matrix(self, X: np.ndarray, customers: np.ndarray) -> PersonaAssignments:
+        S, win, decisive, values = self._scorer.score(X)
+        out = PersonaAssignments(
+            customers=customers, persona=np.asarray(PERSONAS)[win],
+            scores=S.astype(np.float32), monetary=X[:, _F["monetary"]].copy(),
+            decisive=decisive, decisive_values=values, midpoints=self._midpoints)
+        for a in (out.persona, out.scores, out.monetary, out.decisive, out.decisive_values):
+            a.flags.writeable = False
+        return out
+
+    # ------------------------------------------------------------------ use
+    def predict(self, tx: Transactions | None = None, *, customers: Any = None,
+                at: Any = None) -> PersonaAssignments:
+        """Personas of many customers: the fitted ones, or those of new transactions.
+
+        Parameters
+        ----------
+        tx : Transactions, optional
+            Score the customers of these transactions (with the fitted thresholds;
+            items unknown at fit count as plain lines). Default: the fitted ones.
+        customers : id or sequence of ids, optional
+            Only these customers (default: all), in the order given.
+        at : datetime or str, optional
+            Reference time for ``tx`` (default: the day after its last line).
+
+        Returns
+        -------
+        PersonaAssignments
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        UnknownIdError
+            For a customer id that is not there.
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=100, n_items=60, n_orders=400)
+        >>> m = Personas().fit(shop.transactions, catalog=shop.catalog)
+        >>> m.predict(customers=["C0000001"]).persona.shape
+        (1,)
+        """
+        self._check_fitted()
+        if tx is None:
+            res = self.assignments_
+            index = self.customers_
+        else:
+            if not isinstance(tx, Transactions):
+                raise UpsellDataError(f"`tx` must be Transactions or None; got {type(tx).__name__}")
+            tx.require("customer", "Personas.predict")
+            when = default_at(tx) if at is None else as_time(at)
+            table = table_for(self.items_, self.item_table_, tx.items)
+            X = features_from_sums(customer_sums(tx, table, when), when)
+            res = self._assign_matrix(X, tx.customers.ids)
+            index = tx.customers
+        if customers is None:
+            return res
+        one = np.ndim(customers) == 0
+        idx = check_customers(index, [customers] if one else customers)
+        return PersonaAssignments(
+            customers=res.customers[idx], persona=res.persona[idx], scores=res.scores[idx],
+            monetary=res.monetary[idx], decisive=res.decisive[idx],
+            decisive_values=res.decisive_values[idx], midpoints=res.midpoints)
+
+    def assign(self, history: Any = None, *, at: Any = None) -> PersonaAssignment:
+        """The persona of one live customer from their order lines, in microseconds.
+
+        Parameters
+        ----------
+        history : mapping or sequence, optional
+            The customer's lines: a mapping of columns (``item`` and ``time``
+            required; ``order``, ``quantity`` (default 1) and ``price`` optional)
+            or a sequence of per-line mappings with those keys. Times are datetimes,
+            ISO strings or epoch seconds. None or empty: no history, so "new".
+        at : datetime or str, optional
+            Reference time (default: now).
+
+        Returns
+        -------
+        PersonaAssignment
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=100, n_items=60, n_orders=400)
+        >>> m = Personas().fit(shop.transactions, catalog=shop.catalog)
+        >>> item = shop.catalog.items.ids[0]
+        >>> a = m.assign(history={"item": [item, item], "order": [1, 2],
+        ...                       "time": ["2023-02-01", "2024-06-01"]}, at="2025-01-01")
+        >>> a.persona in PERSONAS, a.features["orders"]
+        (True, 2.0)
+        """
+        self._check_fitted()
+        when = np.datetime64("now", "s") if at is None else as_time(at)
+        at_s = float(when.astype(np.int64))
+        x = features_one(self._reader.sums(history, at_s), at_s)
+        scores, win, top = self._scorer.score_one(x)
+        persona = PERSONAS[win]
+        codes = [f for f, _ in top]
+        values = [v for _, v in top]
+        return PersonaAssignment(
+            persona=persona, scores=dict(zip(PERSONAS, scores, strict=True)),
+            decisive=tuple((FEATURES[f], float(v), _evidence_one(
+                v, *self.thresholds_[persona][FEATURES[f]],
+                self.evidence_[persona][FEATURES[f]])) for f, v in top),
+            reason=_reason(persona, codes, values, self._midpoints),
+            features=dict(zip(FEATURES, x, strict=True)))
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to one ``.npz`` file (no pickle), atomically.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=60, n_items=40, n_orders=240)
+        >>> m = Personas().fit(shop.transactions, catalog=shop.catalog)
+        >>> p = os.path.join(tempfile.mkdtemp(), "personas.npz")
+        >>> m.save(p)
+        >>> bool((Personas.load(p).predict().persona == m.predict().persona).all())
+        True
+        """
+        self._check_fitted()
+        res = self.assignments_
+        arrays = {
+            "customers": self.customers_.ids, "items": self.items_.ids,
+            "persona": np.argmax(res.persona[:, None] == np.asarray(PERSONAS)[None, :],
+                                 axis=1).astype(np.int8),
+            "scores": res.scores, "monetary": res.monetary, "decisive": res.decisive,
+            "decisive_values": res.decisive_values, **self.item_table_.arrays()}
+        write_model(path, kind="Personas", params=_json_params(self.get_params()),
+                    arrays=arrays,
+                    meta={"at": str(self.at_),
+                          "thresholds": {p: {k: list(v) for k, v in t.items()}
+                                         for p, t in self.thresholds_.items()},
+                          "evidence": {p: dict(t) for p, t in self.evidence_.items()}})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Personas:
+        """Read a model written by :meth:`save`.
+
+        Examples
+        --------
+        >>> Personas.load("/nonexistent.npz")
+        Traceback (most recent call last):
+        ...
+        upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
+        """
+        doc, arrays = read_model(path, kind="Personas")
+        params = dict(doc["params"])
+        if params.get("quantiles") is not None:
+            params["quantiles"] = tuple(params["quantiles"])
+        model = cls(**params)
+        meta = doc["meta"]
+        customers = IdIndex(arrays["customers"], name="customer")
+        model._set_state(
+            customers=customers, items=IdIndex(arrays["items"], name="item"),
+            table=ItemTable.from_arrays(arrays), at=np.datetime64(meta["at"], "s"),
+            thresholds={p: {k: (v[0], v[1]) for k, v in t.items()}
+                        for p, t in meta["thresholds"].items()},
+            evidence=meta["evidence"])
+        res = PersonaAssignments(
+            customers=customers.ids, persona=np.asarray(PERSONAS)[arrays["persona"]],
+            scores=arrays["scores"], monetary=arrays["monetary"], decisive=arrays["decisive"],
+            decisive_values=arrays["decisive_values"], midpoints=model._midpoints)
+        for a in (res.persona, res.scores, res.monetary, res.decisive, res.decisive_values):
+            a.flags.writeable = False
+        model.assignments_ = res
+        return model
+
+
+def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, Mapping):
+            out[k] = {str(a): (dict(b) if isinstance(b, Mapping) else
+                               list(b) if isinstance(b, (tuple, list)) else b)
+                      for a, b in v.items()}
+        elif isinstance(v, tuple):
+            out[k] = list(v)
+        elif v is not None and not isinstance(v, (str, int, float, bool)):
+            out[k] = str(v)
+        else:
+            out[k] = v
+    return out
