@@ -1,0 +1,156 @@
+"""frequent_itemsets: brute-force twins, invariants, code paths and guard rails."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from upsell import Transactions
+from upsell.bundles import _mining, frequent_itemsets
+from upsell.exceptions import UpsellDataError, UpsellMemoryError
+
+from ._brute import brute_closed, brute_itemsets, brute_maximal
+
+baskets_st = st.lists(st.sets(st.integers(0, 7), min_size=1, max_size=6), min_size=1, max_size=25)
+
+
+def _tx(baskets: list[set[int]]) -> Transactions:
+    order = [b for b, items in enumerate(baskets) for _ in items]
+    item = [i for items in baskets for i in sorted(items)]
+    return Transactions.from_arrays(order=order, item=item)
+
+
+def _as_dict(fi) -> dict[tuple[int, ...], int]:
+    return dict(zip(fi.tuples(), fi.counts.tolist(), strict=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(baskets=baskets_st, min_count=st.integers(1, 4), kind=st.sampled_from(["all", "closed", "maximal"]))
+def test_equals_brute_force(baskets, min_count, kind):
+    fi = frequent_itemsets(_tx(baskets), min_support=min_count, kind=kind)
+    want = brute_itemsets(baskets, min_count)
+    if kind == "closed":
+        want = {s: want[s] for s in brute_closed(want)}
+    elif kind == "maximal":
+        want = {s: want[s] for s in brute_maximal(want)}
+    assert _as_dict(fi) == want
+    assert len(fi) == len(want)
+
+
+@settings(max_examples=30, deadline=None)
+@given(baskets=baskets_st, min_count=st.integers(1, 3), max_len=st.integers(1, 3),
+       min_len=st.integers(1, 3))
+def test_length_bounds(baskets, min_count, max_len, min_len):
+    if min_len > max_len:
+        min_len, max_len = max_len, min_len
+    fi = frequent_itemsets(_tx(baskets), min_support=min_count, min_len=min_len, max_len=max_len)
+    want = {s: c for s, c in brute_itemsets(baskets, min_count, max_len).items()
+            if len(s) >= min_len}
+    assert _as_dict(fi) == want
+    assert ((fi.lengths >= min_len) & (fi.lengths <= max_len)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(baskets=baskets_st, min_count=st.integers(1, 3))
+def test_support_never_exceeds_subsets(baskets, min_count):
+    found = _as_dict(frequent_itemsets(_tx(baskets), min_support=min_count))
+    for s, c in found.items():
+        for j in range(len(s)):
+            sub = s[:j] + s[j + 1:]
+            if sub:
+                assert found[sub] >= c
+
+
+@settings(max_examples=30, deadline=None)
+@given(baskets=baskets_st, seed=st.integers(0, 2**32 - 1))
+def test_independent_of_basket_and_item_order(baskets, seed):
+    rng = np.random.default_rng(seed)
+    fi = frequent_itemsets(_tx(baskets), min_support=1)
+    order = [b for b, items in enumerate(baskets) for _ in items]
+    item = [i for items in baskets for i in items]
+    perm = rng.permutation(len(order))
+    # relabel orders too: basket b becomes b' under a random bijection
+    relabel = rng.permutation(len(baskets))
+    tx2 = Transactions.from_arrays(order=[int(relabel[order[p]]) for p in perm],
+                                   item=[item[p] for p in perm])
+    fi2 = frequent_itemsets(tx2, min_support=1)
+    assert fi.tuples() == fi2.tuples()
+    assert fi.counts.tolist() == fi2.counts.tolist()
+
+
+def _random_baskets(seed: int, n: int = 300, m: int = 25) -> list[set[int]]:
+    rng = np.random.default_rng(seed)
+    pop = rng.dirichlet(np.full(m, 0.3))
+    return [set(rng.choice(m, size=int(rng.integers(1, 9)), p=pop).tolist()) for _ in range(n)]
+
+
+@pytest.mark.parametrize("path", ["default", "product", "chunked", "sparse_keys", "all_small"])
+def test_code_paths_agree_with_brute_force(monkeypatch, path):
+    if path in ("product", "all_small"):
+        monkeypatch.setattr(_mining, "_MAX_DENSE_PAIRS", 0)
+        monkeypatch.setattr(_mining, "_PRODUCT_BLOCK", 7)
+    if path in ("chunked", "all_small"):
+        monkeypatch.setattr(_mining, "_CHUNK_PAIRS", 5)
+    if path in ("sparse_keys", "all_small"):
+        monkeypatch.setattr(_mining, "_MAX_DENSE_KEYS", 0)
+    for seed in range(4):
+        baskets = _random_baskets(seed)
+        for min_count in (3, 12):
+            fi = frequent_itemsets(_tx(baskets), min_support=min_count)
+            assert _as_dict(fi) == brute_itemsets(baskets, min_count)
+
+
+def test_sparse_input_counts_empty_rows_and_ignores_values():
+    m = sp.csr_matrix(np.array([[2, 0, 1], [0, 0, 0], [5, 0, 3], [1, 1, 0]], dtype=float))
+    fi = frequent_itemsets(m, min_support=0.5)
+    assert fi.n_baskets == 4 and fi.min_count == 2
+    assert _as_dict(fi) == {(0,): 3, (2,): 2, (0, 2): 2}
+    assert fi.items.ids.tolist() == [0, 1, 2]
+
+
+def test_effective_count_is_ceil_of_fraction():
+    baskets = [{0, 1}] * 8 + [{0}] * 2 + [{2}] * 9835
+    fi = frequent_itemsets(_tx(baskets), min_support=0.001)
+    assert fi.min_count == math.ceil(0.001 * len(baskets)) == 10
+    assert (0, 1) not in _as_dict(fi)
+
+
+def test_to_pandas_and_repr():
+    fi = frequent_itemsets(_tx([{1, 2}, {1, 2}, {1}]), min_support=2)
+    df = fi.to_pandas()
+    assert df.columns.tolist() == ["items", "count", "support", "length"]
+    assert df["items"].tolist() == [(1,), (2,), (1, 2)]
+    assert df["support"].round(4).tolist() == [1.0, 0.6667, 0.6667]
+    assert "Itemsets(n=3" in repr(fi) and "<table>" in fi._repr_html_()
+
+
+def test_guard_rail_names_max_itemsets_and_a_support_that_fits():
+    baskets = [set(range(12))] * 5 + [{0, 1}] * 20
+    with pytest.raises(UpsellMemoryError, match=r"`max_itemsets`=100.*min_support >= ") as err:
+        frequent_itemsets(_tx(baskets), min_support=2, max_itemsets=100)
+    # the suggested count really fits
+    count = int(str(err.value).split("a count of ")[1].rstrip(")"))
+    assert len(frequent_itemsets(_tx(baskets), min_support=count, max_itemsets=100)) <= 100
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"min_support": 0}, "`min_support`"),
+    ({"min_support": 1.5}, "`min_support`"),
+    ({"min_len": 0}, "`min_len`"),
+    ({"max_len": 0}, "`max_len`"),
+    ({"kind": "open"}, "`kind`"),
+    ({"max_itemsets": 0}, "`max_itemsets`"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(UpsellDataError, match=match):
+        frequent_itemsets(_tx([{1}]), **kwargs)
+
+
+def test_bad_input_type():
+    with pytest.raises(UpsellDataError, match="`baskets` must be Transactions"):
+        frequent_itemsets([[1, 2]])

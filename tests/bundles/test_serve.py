@@ -1,0 +1,123 @@
+"""BundleRecommender and suggest_bundles."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from upsell import Catalog, Transactions
+from upsell.bundles import BundleRecommender, association_rules, frequent_itemsets, suggest_bundles
+from upsell.exceptions import ModelFileError, UpsellDataError
+
+
+def _rules(seed=0, n=400, m=15, min_conf=0.1):
+    rng = np.random.default_rng(seed)
+    pop = rng.dirichlet(np.full(m, 0.5))
+    order, item = [], []
+    for b in range(n):
+        for i in set(rng.choice(m, size=int(rng.integers(1, 6)), p=pop).tolist()):
+            order.append(b)
+            item.append(f"i{i:02d}")
+    tx = Transactions.from_arrays(order=order, item=item)
+    fi = frequent_itemsets(tx, min_support=4)
+    return fi, association_rules(fi, min_confidence=min_conf, consequent_len=2)
+
+
+FI, RULES = _rules()
+REC = BundleRecommender(RULES, metric="lift")
+IDS = RULES.items.ids.tolist()
+
+
+def _naive(rules, basket, k, exclude, metric):
+    best = {}
+    score = getattr(rules, metric)
+    for r in range(len(rules)):
+        if set(rules.antecedent(r)) <= set(basket):
+            for it in rules.consequent(r):
+                if it in basket or it in exclude:
+                    continue
+                if it not in best or score[r] > best[it]:
+                    best[it] = score[r]
+    return sorted(best.items(), key=lambda e: (-e[1], IDS.index(e[0])))[:k]
+
+
+@settings(max_examples=60, deadline=None)
+@given(basket=st.lists(st.sampled_from(IDS), max_size=6), exclude=st.lists(st.sampled_from(IDS),
+       max_size=3), k=st.integers(1, 8), metric=st.sampled_from(["lift", "confidence", "jaccard"]))
+def test_recommend_matches_a_scan_of_all_rules(basket, exclude, k, metric):
+    rec = REC if metric == "lift" else BundleRecommender(RULES, metric=metric)
+    out = rec.recommend(basket=[*basket, "unknown-item"], k=k, exclude=exclude)
+    assert len(out) <= k
+    assert not set(out.items.tolist()) & (set(basket) | set(exclude))
+    assert len(set(out.items.tolist())) == len(out)
+    assert (np.diff(out.scores) <= 0).all()
+    want = _naive(RULES, basket, k, exclude, metric)
+    assert [(i, round(s, 9)) for i, s in zip(out.items.tolist(), out.scores.tolist(), strict=True)
+            ] == [(i, round(float(s), 9)) for i, s in want]
+    for item, r, ante in zip(out.items.tolist(), out.rules.tolist(), out.antecedents, strict=True):
+        assert set(ante) <= set(basket) and item in RULES.consequent(r)
+        assert RULES.antecedent(r) == ante
+
+
+def test_save_load_round_trip(tmp_path):
+    path = tmp_path / "fbt.npz"
+    REC.save(path)
+    back = BundleRecommender.load(path)
+    assert back.get_params() == REC.get_params()
+    for basket in (IDS[:1], IDS[2:5], IDS[::3]):
+        a, b = REC.recommend(basket, k=5), back.recommend(basket, k=5)
+        assert a.items.tolist() == b.items.tolist() and np.array_equal(a.scores, b.scores)
+        assert a.antecedents == b.antecedents
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ModelFileError):
+        BundleRecommender.load(path)
+
+
+def test_threads_share_one_recommender():
+    baskets = [IDS[i:i + 3] for i in range(len(IDS) - 3)]
+    want = [REC.recommend(b, k=4).items.tolist() for b in baskets]
+    errors = []
+
+    def work():
+        for _ in range(20):
+            if [REC.recommend(b, k=4).items.tolist() for b in baskets] != want:
+                errors.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_bad_arguments():
+    with pytest.raises(UpsellDataError, match="`metric`"):
+        BundleRecommender(RULES, metric="p_value")
+    with pytest.raises(UpsellDataError, match="`rules`"):
+        BundleRecommender(FI)
+    with pytest.raises(UpsellDataError, match="`k`"):
+        REC.recommend(IDS[:2], k=0)
+
+
+def test_suggest_bundles_ranks_by_lift_and_revenue():
+    prices = {i: float(n + 1) for n, i in enumerate(IDS)}
+    cat = Catalog.from_arrays(item=list(prices), price=list(prices.values()))
+    b = suggest_bundles(FI, cat, k=50)
+    assert 0 < len(b) <= 50
+    assert (np.diff(b.lift) <= 1e-12).all() and (b.lift >= 1).all()
+    n = FI.n_baskets
+    for items, cnt, lift, price in zip(b.items, b.count, b.lift, b.list_price, strict=True):
+        assert 2 <= len(items) <= 3
+        assert price == sum(prices[i] for i in items)
+        single = dict(zip(FI.tuples(), FI.counts.tolist(), strict=True))
+        assert np.isclose(lift, (cnt / n) / np.prod([single[(i,)] / n for i in items]))
+    assert np.allclose(b.joint_revenue, b.count * b.list_price)
+    by_rev = suggest_bundles(FI, cat, k=10, rank_by="revenue", sizes=(2,))
+    assert (np.diff(by_rev.joint_revenue) <= 0).all()
+    assert all(len(i) == 2 for i in by_rev.items)
+    assert by_rev.to_pandas().shape == (len(by_rev), 6)
