@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from upsell import Transactions
+from upsell.datasets import load_cdnow
 from upsell.exceptions import ConvergenceError, ModelFileError, NotFittedError, UpsellDataError
 from upsell.kpi import (
     BetaGeo,
@@ -21,32 +22,16 @@ from upsell.kpi import (
     rfm_summary,
     simple_clv,
 )
+from upsell.kpi import clv as clv_module
 
 BG_PUB = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 PNBD_PUB = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 GG_PUB = {"p": 6.25, "q": 3.74, "gamma": 15.44}
 
 
-def cdnow_transactions(path: Path) -> Transactions:
-    """CDNOW_sample.txt as Transactions: one order per line.
-
-    Eight lines have $0.00; ``bad_prices="keep"`` keeps them because they are
-    purchases (they count as purchase days in the published summaries).
-    """
-    raw = np.loadtxt(path, dtype=np.int64, usecols=(0, 2, 3))
-    dollars = np.loadtxt(path, usecols=(4,))
-    d = raw[:, 1]
-    dates = np.array([f"{v // 10000:04d}-{v // 100 % 100:02d}-{v % 100:02d}" for v in d],
-                     dtype="datetime64[D]")
-    return Transactions.from_arrays(
-        order=np.arange(raw.shape[0]), item=np.zeros(raw.shape[0], dtype=np.int64),
-        customer=raw[:, 0], quantity=raw[:, 2], price=dollars / raw[:, 2], time=dates,
-        bad_prices="keep")
-
-
 @functools.lru_cache(maxsize=1)
 def _cdnow_summary(path: str):
-    return rfm_summary(cdnow_transactions(Path(path)), calibration_end="1997-09-30",
+    return rfm_summary(load_cdnow(path), calibration_end="1997-09-30",
                        observation_end="1998-06-30")
 
 
@@ -101,6 +86,27 @@ def test_cdnow_weights_give_the_same_fit(cdnow):
                       weights=np.r_[np.ones(x.size), np.zeros(10)])
     for k in a.params_:
         assert a.params_[k] == pytest.approx(b.params_[k], rel=1e-6)
+
+
+@pytest.mark.realdata
+def test_cdnow_sample_loads_as_the_published_data(cdnow_sample_path):
+    tx = load_cdnow(cdnow_sample_path)
+    assert tx.report.rows_read == tx.report.rows_kept == 6919                     # every line kept, the $0.00 ones too
+    assert dict(tx.report.flagged)["price zero or negative"] == 8
+
+
+@pytest.mark.realdata
+def test_cdnow_master_loads_and_fits(cdnow_master_path):
+    # no published figures for the master file: it loads, every model converges, and the
+    # estimates sit near those of its 1/10 sample (which reproduce the papers)
+    s = rfm_summary(load_cdnow(cdnow_master_path), calibration_end="1997-09-30")
+    assert len(s) == 23_570
+    assert 9_000 < int((s.frequency > 0).sum()) < 10_000
+    for model, pub in ((BetaGeo(), BG_PUB), (ParetoNBD(), PNBD_PUB), (GammaGamma(), GG_PUB)):
+        model.fit(s)
+        assert np.isfinite(model.log_likelihood_)
+        for k, v in pub.items():
+            assert model.params_[k] == pytest.approx(v, rel=0.25), (type(model).__name__, k)
 
 
 # ---------------------------------------------------------------------------- rfm_summary
@@ -167,6 +173,79 @@ def test_bgnbd_recovers_simulated_parameters():
     assert m.n_unique_ < m.n_customers_ / 2          # fitted over distinct rows
     for k, v in BG_PUB.items():
         assert m.params_[k] == pytest.approx(v, rel=0.25), k
+
+
+def _gg_naive_negll(z, x, m):
+    p, q, g = np.exp(z)
+    from scipy.special import gammaln
+    return -np.sum(gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(g)
+                   + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(g + m * x))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gamma_gamma_newton_matches_a_naive_maximisation(seed):
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 8, 300).astype(float)
+    nu = rng.gamma(3.0, 1 / 30.0, x.size)
+    m = np.round(rng.gamma(5.0 * x, 1 / (nu * x)), 2)           # cents, so rows repeat
+    m = np.r_[m, m[:50]]
+    x = np.r_[x, x[:50]]
+    gg = GammaGamma().fit(frequency=x, monetary_value=m)
+    assert gg.n_unique_ < x.size and gg.n_iter_ < 20
+    ref = minimize(_gg_naive_negll, np.log([2.0, 3.0, 30.0]), args=(x, m), method="Nelder-Mead",
+                   options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000})
+    for k, v in zip(("p", "q", "gamma"), np.exp(ref.x), strict=True):
+        assert gg.params_[k] == pytest.approx(v, rel=1e-5), k
+    assert gg.log_likelihood_ == pytest.approx(-ref.fun, rel=1e-10)
+
+
+def test_bgnbd_hessian_matches_differences_of_the_gradient():
+    d = _sim()
+    g = clv_module._group_rows([d["frequency"].astype(float), d["recency"], d["T"]],
+                               [True, False, False])
+    rows = clv_module._Rows.build(g, 0.3)
+    m, p = BetaGeo(), np.array([0.35, 1.3, 0.7, 2.1])
+    _, _, h = m._loglik_grad_hess(p, rows)
+    num = np.empty((4, 4))
+    for i in range(4):
+        e = np.zeros(4)
+        e[i] = 1e-6 * p[i]
+        num[:, i] = (m._loglik_and_grad(p + e, rows, True)[1]
+                     - m._loglik_and_grad(p - e, rows, True)[1]) / (2 * e[i])
+    np.testing.assert_allclose(h, num, rtol=1e-6, atol=1e-6 * np.abs(h).max())
+
+
+def test_gamma_gamma_falls_back_and_explains_divergence():
+    # identical spends: no spread across customers, q and gamma run to infinity
+    with pytest.raises(ConvergenceError, match="penalizer_coef"):
+        GammaGamma().fit(frequency=[1, 2, 3, 4] * 5, monetary_value=[10.0] * 20)
+    # a penalty keeps the fit finite
+    gg = GammaGamma(penalizer_coef=0.01).fit(frequency=[1, 2, 3, 4] * 5,
+                                              monetary_value=[10.0] * 20)
+    assert all(np.isfinite(v) for v in gg.params_.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.0, 1 / 7, 2 / 7, 0.1, 0.3,
+                                                                    0.1 + 0.2, 5e-324, 40.0]),
+                               st.sampled_from([1.0, 3 / 7, 38.86, 38.86 + 1e-13])),
+                     min_size=1, max_size=40),
+       weighted=st.booleans(), small_keys=st.booleans())
+def test_grouping_is_exact(data, weighted, small_keys):
+    x, t, T = (np.array(c, dtype=np.float64) for c in zip(*data, strict=True))
+    w = np.arange(1.0, x.size + 1) if weighted else None
+    with pytest.MonkeyPatch.context() as mp:
+        if small_keys:                                   # the lexsort path
+            mp.setattr(clv_module, "_MAX_KEY", 1)
+        g = clv_module._group_rows([x, t, T], [True, False, False], w)
+    want: dict[tuple[float, float, float], float] = {}
+    for i, row in enumerate(zip(x.tolist(), t.tolist(), T.tolist(), strict=True)):
+        want[row] = want.get(row, 0.0) + (1.0 if w is None else float(w[i]))
+    cols = [g.column(j).tolist() for j in range(3)]
+    got = dict(zip(zip(*cols, strict=True), g.w.tolist(), strict=True))
+    assert got == want and len(cols[0]) == len(want)
 
 
 def test_probability_of_purchases_sums_to_one_and_matches_the_mean():

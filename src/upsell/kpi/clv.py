@@ -1,10 +1,13 @@
 """Customer lifetime value: RFM summaries, historic and simple CLV, BG/NBD, Pareto/NBD, Gamma-Gamma.
 
 The probabilistic models follow the papers closely and are fitted by maximum
-likelihood with :func:`scipy.optimize.minimize` over log-parameters. The
-likelihood is evaluated once per *distinct* ``(x, t_x, T)`` row, weighted by
-how many customers share it, so a million customers whose times lie on a daily
-grid cost about as much as the few thousand distinct rows they produce.
+likelihood over log-parameters: BG/NBD and Gamma-Gamma by damped Newton steps
+on their analytic gradient and Hessian (with :func:`scipy.optimize.minimize`'s
+BFGS as the fallback), Pareto/NBD with BFGS on numerical gradients. The likelihood is evaluated once
+per *distinct* ``(x, t_x, T)`` row, weighted by how many customers share it, so
+a million customers whose times lie on a daily grid cost about as much as the
+hundred thousand distinct rows they produce. The grouping is exact: rows merge
+only when their floats are equal.
 
 References
 ----------
@@ -465,15 +468,97 @@ def _times(t: Any, name: str = "t") -> np.ndarray:
     return a
 
 
-def _unique_rows(*cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Distinct rows of aligned columns, each row's position among them, and their counts."""
-    codes = np.zeros(cols[0].size, dtype=np.int64)
-    for c in cols:
-        u, inv = np.unique(c, return_inverse=True)
-        codes = codes * np.int64(u.size) + inv.reshape(-1)
-    _, first, inv_rows, counts = np.unique(codes, return_index=True, return_inverse=True,
-                                           return_counts=True)
-    return [c[first] for c in cols], inv_rows.reshape(-1), counts.astype(np.float64)
+def _distinct(col: np.ndarray, whole: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of ``col`` and each entry's index among them (exact).
+
+    Whole numbers >= 0 below 2**20 (frequencies, packed codes) are ranked by
+    counting. Other values are sorted once (:func:`numpy.unique` without an
+    inverse, which needs no argsort); when ``v -> rint((v - min) / step)``, with
+    ``step`` the smallest gap between distinct values, is one-to-one on them (times
+    on a daily or hourly grid), every entry is ranked through a lookup table.
+    The map is monotone, so it is one-to-one exactly when the mapped distinct
+    values are strictly increasing: equal codes then mean equal floats. Otherwise
+    :func:`numpy.unique` ranks them with an argsort.
+    """
+    if whole and col.size and float(col.max()) < (1 << 20):
+        ci = col.astype(np.int64)
+        present = np.bincount(ci) > 0
+        rank = np.cumsum(present) - 1
+        return np.flatnonzero(present).astype(col.dtype), rank[ci]
+    u = np.unique(col)
+    if u.size == 1:
+        return u, np.zeros(col.size, dtype=np.int64)
+    lo = u[0]
+    step = float(np.min(np.diff(u)))
+    if step > 0 and float(u[-1] - lo) < step * (1 << 20):
+        ku = np.rint((u - lo) / step).astype(np.int64)
+        if np.all(np.diff(ku) > 0):
+            lut = np.zeros(int(ku[-1]) + 1, dtype=np.int64)
+            lut[ku] = np.arange(u.size)
+            return u, lut[np.rint((col - lo) / step).astype(np.int64)]
+    u, inv = np.unique(col, return_inverse=True)
+    return u, inv.reshape(-1)
+
+
+#: Packed rank keys must stay below this (int64, with a bit to spare).
+_MAX_KEY = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Distinct rows of aligned columns: per column its sorted distinct values and,
+    per distinct row, the index of its value among them; and each row's weight."""
+
+    values: list[np.ndarray]
+    codes: list[np.ndarray]
+    w: np.ndarray
+
+    def column(self, j: int) -> np.ndarray:
+        return self.values[j][self.codes[j]]
+
+    def subset(self, keep: np.ndarray) -> _Groups:
+        return _Groups(self.values, [c[keep] for c in self.codes], self.w[keep])
+
+
+def _group_rows(cols: list[np.ndarray], whole: list[bool],
+                weights: np.ndarray | None = None) -> _Groups:
+    """Group customers into distinct rows of ``cols``, exactly (no rounding of values).
+
+    Each column is replaced by the dense rank of its value; the ranks are packed
+    into one int64 key, so a single sort of integers (:func:`numpy.unique`) finds
+    the distinct rows, and the ranks are unpacked from the distinct keys. Two rows
+    share a key exactly when every column holds equal floats. When the ranks do not
+    fit in 63 bits, a :func:`numpy.lexsort` of the ranks does the same job.
+    """
+    values, codes = zip(*(_distinct(c, wh) for c, wh in zip(cols, whole, strict=True)),
+                        strict=True)
+    sizes = [max(v.size, 1) for v in values]
+    n = cols[0].size
+    if math.prod(sizes) < _MAX_KEY:
+        key = codes[0].astype(np.int64)
+        w: np.ndarray
+        for c, k in zip(codes[1:], sizes[1:], strict=True):
+            key = key * k + c
+        if weights is None:
+            ukey, counts = np.unique(key, return_counts=True)
+            w = counts.astype(np.float64)
+        else:
+            ukey, inv = np.unique(key, return_inverse=True)
+            w = np.bincount(inv.reshape(-1), weights=weights, minlength=ukey.size)
+        out: list[np.ndarray] = []
+        for k in sizes[:0:-1]:
+            ukey, rem = np.divmod(ukey, k)
+            out.append(rem)
+        out.append(ukey)
+        return _Groups(list(values), out[::-1], w)
+    order = np.lexsort(codes[::-1])
+    sorted_codes = [c[order] for c in codes]
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.any([np.diff(c) != 0 for c in sorted_codes], axis=0)
+    starts = np.flatnonzero(new)
+    wts = np.ones(n) if weights is None else weights[order]
+    w = np.add.reduceat(wts, starts)
+    return _Groups(list(values), [c[starts] for c in sorted_codes], w)
 
 
 def _wdot(a: np.ndarray, b: np.ndarray) -> float:
@@ -509,18 +594,17 @@ class _Rows:
     xT_i: np.ndarray
 
     @classmethod
-    def build(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> _Rows:
-        xs, xi = np.unique(x, return_inverse=True)
-        ts, ti = np.unique(t_x, return_inverse=True)
-        Ts, Ti = np.unique(T, return_inverse=True)
-        xi, ti, Ti = xi.reshape(-1), ti.reshape(-1), Ti.reshape(-1)
-        _, f1, i1 = np.unique(xi.astype(np.int64) * ts.size + ti, return_index=True,
-                               return_inverse=True)[:3]
-        _, f2, i2 = np.unique(xi.astype(np.int64) * Ts.size + Ti, return_index=True,
-                               return_inverse=True)[:3]
-        return cls(x=x, t_x=t_x, T=T, w=w, xs=xs, xi=xi, ts=ts, ti=ti, Ts=Ts, Ti=Ti,
-                   xt_x=x[f1], xt_t=t_x[f1], xt_i=i1.reshape(-1), xT_x=x[f2], xT_T=T[f2],
-                   xT_i=i2.reshape(-1))
+    def build(cls, g: _Groups, scale: float) -> _Rows:
+        """Rows from grouped ``(x, t_x, T)`` with times multiplied by ``scale``."""
+        (xs, ts, Ts), (xi, ti, Ti) = g.values, g.codes
+        ts, Ts = ts * scale, Ts * scale
+        x, t_x, T = xs[xi], ts[ti], Ts[Ti]
+        # the pairs (x, t_x) and (x, T) as packed rank keys, unpacked after np.unique
+        k1, i1 = _distinct(xi * ts.size + ti, whole=True)
+        k2, i2 = _distinct(xi * Ts.size + Ti, whole=True)
+        return cls(x=x, t_x=t_x, T=T, w=g.w, xs=xs, xi=xi, ts=ts, ti=ti, Ts=Ts, Ti=Ti,
+                   xt_x=xs[k1 // ts.size], xt_t=ts[k1 % ts.size], xt_i=i1,
+                   xT_x=xs[k2 // Ts.size], xT_T=Ts[k2 % Ts.size], xT_i=i2)
 
 
 # ---------------------------------------------------------------------------- model base
@@ -612,6 +696,54 @@ class _Model:
                 f"raise `max_iter`, or {advice}")
         return z
 
+    def _newton(self, fun: Callable[..., Any], z0: np.ndarray, *, advice: str) -> np.ndarray:
+        """Minimise by damped Newton steps over log-parameters, else fall back to BFGS.
+
+        ``fun(z, 2)`` returns the objective, its gradient and Hessian. Each step
+        solves with the Hessian's eigenvalues replaced by their absolute values
+        (so a step never climbs where the Hessian is indefinite), is capped at 2
+        in log space and halved until the objective decreases enough (Armijo). A
+        few steps reach the optimum to rounding; when they do not (a step cannot
+        decrease the objective, parameters leave exp(+-12), 50 steps pass) the
+        fit restarts from the last point with :meth:`_optimize`, which raises
+        ``ConvergenceError`` with ``advice`` if that fails too.
+        """
+        _, max_iter = self._check_init()
+        z = np.asarray(z0, dtype=np.float64).copy()
+        with np.errstate(all="ignore"):
+            f, g, h = fun(z, 2)
+            for it in range(1, min(max_iter, 50) + 1):
+                if h is None or not (np.isfinite(f) and np.all(np.isfinite(h))):
+                    break
+                ev, vec = np.linalg.eigh(h)
+                scale = float(np.max(np.abs(ev)))
+                step = -vec @ ((vec.T @ g) / np.maximum(np.abs(ev), 1e-10 * max(scale, 1e-300)))
+                big = float(np.max(np.abs(step)))
+                if big > 2.0:
+                    step *= 2.0 / big
+                slope = float(g @ step)
+                t, accepted = 1.0, False
+                while t > 1e-8:
+                    f_new, g_new, h_new = fun(z + t * step, 2)
+                    if f_new <= f + 1e-4 * t * slope:
+                        accepted = True
+                        break
+                    t *= 0.5
+                if not accepted:
+                    break
+                z = z + t * step
+                f, g, h = f_new, g_new, h_new
+                if np.any(np.abs(z) > 12):
+                    break
+                # converged: the gradient is at rounding level and the Hessian shows a
+                # strict minimum (mean objective of O(1), so 1e-9 is near machine precision
+                # after summing thousands of rows)
+                if float(np.max(np.abs(g))) < 1e-9 and h is not None \
+                        and float(np.linalg.eigvalsh(h)[0]) > 0:
+                    self.n_iter_ = it
+                    return z
+        return self._optimize(lambda v: fun(v, 1), z, jac=True, advice=advice)
+
     @classmethod
     def from_params(cls: type[_M], **params: float) -> _M:
         """A model with the given parameters, as if fitted (e.g. published estimates).
@@ -685,7 +817,12 @@ class _CountModel(_Model):
                     T: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _loglik_grad_hess(self, p: np.ndarray, rows: _Rows
+                          ) -> tuple[float, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
     _analytic_grad: ClassVar[bool] = True
+    _analytic_hess: ClassVar[bool] = False
     _advice: ClassVar[str] = ""
 
     def fit(self: _M, data: Any = None, *, frequency: Any = None, recency: Any = None,
@@ -729,32 +866,46 @@ class _CountModel(_Model):
             raise ConvergenceError(
                 f"{type(self).__name__} cannot be fitted: no customer made a repeat purchase "
                 "(all frequency == 0); lengthen the calibration period")
-        (ux, ut, uT), inv, counts = _unique_rows(x, t_x, tt)
         # distinct rows, weighted by how many customers (or how much weight) they stand for
-        uw = counts if weights is None else np.bincount(inv, weights=w0, minlength=ux.size)
-        keep = uw > 0
-        ux, ut, uT, uw = ux[keep], ut[keep], uT[keep], uw[keep]
+        groups = _group_rows([x, t_x, tt], [True, False, False],
+                             None if weights is None else w0)
+        if weights is not None:
+            groups = groups.subset(groups.w > 0)
+        uw = groups.w
         n_total = float(uw.sum())
         # rescale time so that the largest T is 10: keeps alpha and beta near 1
-        scale = 10.0 / float(uT.max())
-        sut, suT = ut * scale, uT * scale
+        scale = 10.0 / float(groups.values[2][groups.codes[2]].max())
         tp = [i for i, n in enumerate(self._param_names) if n in self._time_params]
-        rows = _Rows.build(ux, sut, suT, uw)
+        rows = _Rows.build(groups, scale)
+        ux, ut, uT = groups.column(0), groups.column(1), groups.column(2)
 
-        def fun(z: np.ndarray) -> Any:
+        def fun(z: np.ndarray, order: int = 1) -> Any:
             p = np.exp(z)
-            ll, g = self._loglik_and_grad(p, rows, self._analytic_grad)
+            g: np.ndarray | None
+            h: np.ndarray | None = None
+            if order == 2:
+                ll, g, h = self._loglik_grad_hess(p, rows)
+            else:
+                ll, g = self._loglik_and_grad(p, rows, self._analytic_grad)
             f = -ll / n_total + pen * float(np.sum(p ** 2))
             if not self._analytic_grad:
                 return f if np.isfinite(f) else 1e300
             assert g is not None
             gz = -g * p / n_total + pen * 2 * p ** 2
             if not np.isfinite(f):
-                return 1e300, np.zeros_like(z)
-            return f, gz
+                return (1e300, np.zeros_like(z)) if order == 1 else (1e300, np.zeros_like(z), None)
+            if order == 1:
+                return f, gz
+            # chain rule to log-parameters: d2/dz_i dz_j = p_i p_j H_ij + [i = j] p_i g_i
+            assert h is not None
+            hz = -(h * np.outer(p, p) + np.diag(g * p)) / n_total + np.diag(pen * 4 * p ** 2)
+            return f, gz, hz
 
         z0 = np.zeros(len(self._param_names))
-        z = self._optimize(fun, z0, jac=self._analytic_grad, advice=self._advice)
+        if self._analytic_hess:
+            z = self._newton(fun, z0, advice=self._advice)
+        else:
+            z = self._optimize(fun, z0, jac=self._analytic_grad, advice=self._advice)
         p = np.exp(z)
         p[tp] /= scale
         self.params_ = dict(zip(self._param_names, p.tolist(), strict=True))
@@ -836,8 +987,9 @@ class BetaGeo(_CountModel):
           + 1{x>0} B(a+1, b+x-1)/B(a, b) * G(r+x) alpha^r / (G(r) (alpha+t_x)^(r+x))
 
     evaluated in log form with ``logaddexp``; the gradient in ``(r, alpha, a, b)``
-    is analytic (digamma functions), and the fit runs over log-parameters with
-    L-BFGS-B on the distinct rows. Predictions: E[X(t)] (eq. 7), P(X(t) = n)
+    and Hessian are analytic (digamma and trigamma functions), and the fit runs
+    damped Newton steps over log-parameters on the distinct rows (about 7 steps;
+    BFGS takes over when a step fails). Predictions: E[X(t)] (eq. 7), P(X(t) = n)
     (eq. 8), E[Y(t) | x, t_x, T] (eq. 10), and P(alive) from Fader, Hardie & Lee's
     note "Computing P(alive) Using the BG/NBD Model" (2008):
     ``1 / (1 + 1{x>0} a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))``.
@@ -857,6 +1009,7 @@ class BetaGeo(_CountModel):
 
     _param_names = ("r", "alpha", "a", "b")
     _time_params = ("alpha",)
+    _analytic_hess = True
     _advice = ("check that `freq` gives sensible time units and that enough customers repeat; "
                "a small `penalizer_coef` (e.g. 0.01) stabilises thin data")
 
@@ -910,6 +1063,55 @@ class BetaGeo(_CountModel):
             inv_b = np.where(xs > 0, 1.0 / np.maximum(b + xs - 1, 1e-300), 0.0)[xi]
         db = _wdot(w, special.digamma(b + xs)[xi] + dab - w2 * inv_b) - wsum * special.digamma(b)
         return ll, np.array([dr, dalpha, da, db])
+
+    def _loglik_grad_hess(self, p: np.ndarray, rows: _Rows
+                          ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Log-likelihood, gradient and Hessian in ``(r, alpha, a, b)``.
+
+        With ``tail = logaddexp(c1, c2)`` and ``w2 = expit(c2 - c1)``, ``w1 = 1 - w2``:
+        ``d2 tail = w1 d2c1 + w2 d2c2 + w1 w2 (dc2 - dc1)(dc2 - dc1)^T``; the terms in
+        x alone (gamma functions) and the constants add their trigamma terms.
+        """
+        r, alpha, a, b = p
+        x, w, xs, xi = rows.x, rows.w, rows.xs, rows.xi
+        ll, g = self._loglik_and_grad(p, rows, True)
+        assert g is not None
+        rx = r + x
+        la_T = np.log(alpha + rows.Ts)[rows.Ti]
+        la_t = np.log(alpha + rows.ts)[rows.ti]
+        i_T = (1.0 / (alpha + rows.Ts))[rows.Ti]
+        i_t = (1.0 / (alpha + rows.ts))[rows.ti]
+        with np.errstate(divide="ignore"):
+            inv_bx = np.where(xs > 0, 1.0 / np.maximum(b + xs - 1, 1e-300), 0.0)
+            lb = np.where(xs > 0, np.log(a) + np.log(inv_bx), -np.inf)[xi]
+        d = lb - rx * (la_t - la_T)
+        w2 = special.expit(d)
+        w1 = 1.0 - w2
+        ww = w * w1 * w2
+        ib = inv_bx[xi]
+        # dc2 - dc1 per parameter
+        dr, dal = la_T - la_t, rx * (i_T - i_t)
+        da, db = np.where(xs > 0, 1.0 / a, 0.0)[xi], -ib
+        diffs = (dr, dal, da, db)
+        h = np.empty((4, 4))
+        for i in range(4):
+            for j in range(i, 4):
+                h[i, j] = h[j, i] = _wdot(ww, diffs[i] * diffs[j])
+        wsum = float(w.sum())
+        t_rx = special.polygamma(1, r + xs)[xi]
+        t_abx = special.polygamma(1, a + b + xs)[xi]
+        t_bx = special.polygamma(1, b + xs)[xi]
+        t_ab = float(special.polygamma(1, a + b))
+        h[0, 0] += _wdot(w, t_rx) - wsum * float(special.polygamma(1, r))
+        h[0, 1] += -_wdot(w, w1 * i_T + w2 * i_t) + wsum / alpha
+        h[1, 0] = h[0, 1]
+        h[1, 1] += _wdot(w * rx, w1 * i_T * i_T + w2 * i_t * i_t) - wsum * r / alpha ** 2
+        h[2, 2] += -_wdot(w, t_abx) - _wdot(w, w2) / a ** 2 + wsum * t_ab
+        h[2, 3] += -_wdot(w, t_abx) + wsum * t_ab
+        h[3, 2] = h[2, 3]
+        h[3, 3] += (_wdot(w, t_bx - t_abx + w2 * ib * ib)
+                    + wsum * (t_ab - float(special.polygamma(1, b))))
+        return ll, g, h
 
     def sample(self, n_customers: int, *, T: Any,
                random_state: int | np.random.Generator | None = None) -> dict[str, np.ndarray]:
@@ -1319,7 +1521,11 @@ class GammaGamma(_Model):
         f(m | p, q, gamma, x) = G(px+q) / (G(px) G(q)) * gamma^q m^(px-1) x^(px)
                                 / (gamma + m x)^(px+q)
 
-    fitted with analytic gradients. Expected spend given ``(x, m)`` (eq. 5):
+    fitted over the distinct ``(x, m)`` rows, weighted by their counts, by damped
+    Newton steps in ``log(p, q, gamma)`` with the analytic gradient and Hessian
+    (digamma and trigamma functions, evaluated once per distinct ``x``); it
+    usually converges in 5-8 steps, and falls back to BFGS when a step fails.
+    Expected spend given ``(x, m)`` (eq. 5):
     ``E[M | p, q, gamma, m, x] = p (gamma + m x) / (p x + q - 1)``; for ``x = 0``
     the population mean ``p gamma / (q - 1)``.
 
@@ -1360,43 +1566,70 @@ class GammaGamma(_Model):
             raise ConvergenceError(
                 f"GammaGamma needs at least 2 customers with a repeat purchase and positive "
                 f"spend; got {int(use.sum())}")
-        (ux, um), _, w = _unique_rows(x[use], m[use])
+        groups = _group_rows([x[use], m[use]], [True, False])
+        (xs, ms), (xi, mi), w = groups.values, groups.codes, groups.w
+        ux, um = xs[xi], ms[mi]
         scale = 10.0 / float(np.median(um))  # spend in units near 10 keeps gamma near 1
-        sm = um * scale
         n_total = float(w.sum())
-        xs, xi = np.unique(ux, return_inverse=True)
-        log_m, log_x = np.log(sm), np.log(ux)
+        # per-row constants; functions of x alone are evaluated per distinct x
+        log_xm = (np.log(ms * scale)[mi] + np.log(xs)[xi])
+        sxm = ms[mi] * scale * ux
+        wx = w * ux
+        cw = np.bincount(xi, weights=w, minlength=xs.size)      # weight per distinct x
+        cwx, cwx2 = cw * xs, cw * xs * xs
+        lm_const = float(_wdot(w, np.log(ms * scale)[mi]))      # sum w log m
 
-        def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
-            p, q, g = np.exp(z)
-            px = p * ux
-            lgm = np.log(g + sm * ux)
-            ll_rows = (special.gammaln(p * xs + q)[xi] - special.gammaln(p * xs)[xi]
-                       - special.gammaln(q) + q * np.log(g) + (px - 1) * log_m + px * log_x
-                       - (px + q) * lgm)
-            ll = float(_wdot(w, ll_rows))
-            dpq = special.digamma(p * xs + q)[xi]
-            dp = ux * (dpq - special.digamma(p * xs)[xi] + log_m + log_x - lgm)
-            dq = dpq - special.digamma(q) + np.log(g) - lgm
-            dg = q / g - (px + q) / (g + sm * ux)
-            grad = np.array([_wdot(w, dp), _wdot(w, dq), _wdot(w, dg)])
+        def fun(z: np.ndarray, order: int = 1) -> Any:
+            """Mean negative log-likelihood (+ penalty) in log-parameters, its
+            gradient, and with ``order=2`` its Hessian."""
             pz = np.exp(z)
+            p, q, g = pz
+            pxs = p * xs
+            lgm = np.log(g + sxm)
+            ll = (_wdot(cw, special.gammaln(pxs + q) - special.gammaln(pxs))
+                  + n_total * (q * math.log(g) - special.gammaln(q))
+                  + p * _wdot(wx, log_xm) - lm_const - _wdot(w * (p * ux + q), lgm))
             f = -ll / n_total + pen * float(np.sum(pz ** 2))
             if not np.isfinite(f):
-                return 1e300, np.zeros_like(z)
-            return f, -grad * pz / n_total + pen * 2 * pz ** 2
+                return (1e300, np.zeros(3)) if order == 1 else (1e300, np.zeros(3), None)
+            d_pq = special.digamma(pxs + q)
+            d_px = special.digamma(pxs)
+            inv = 1.0 / (g + sxm)
+            sw_inv = _wdot(w, inv)
+            lp = (_wdot(cwx, d_pq - d_px) + _wdot(wx, log_xm) - _wdot(wx, lgm))
+            lq = (_wdot(cw, d_pq) - n_total * (special.digamma(q) - math.log(g))
+                  - _wdot(w, lgm))
+            lg = n_total * q / g - p * _wdot(wx, inv) - q * sw_inv
+            grad_p = np.array([lp, lq, lg])
+            gz = -grad_p * pz / n_total + pen * 2 * pz ** 2
+            if order == 1:
+                return f, gz
+            t_pq = special.polygamma(1, pxs + q)
+            t_px = special.polygamma(1, pxs)
+            inv2 = inv * inv
+            hpp = _wdot(cwx2, t_pq - t_px)
+            hpq = _wdot(cwx, t_pq)
+            hpg = -_wdot(wx, inv)
+            hqq = _wdot(cw, t_pq) - n_total * float(special.polygamma(1, q))
+            hqg = n_total / g - sw_inv
+            hgg = -n_total * q / g ** 2 + p * _wdot(wx, inv2) + q * _wdot(w, inv2)
+            h = np.array([[hpp, hpq, hpg], [hpq, hqq, hqg], [hpg, hqg, hgg]])
+            # chain rule to log-parameters: d2/dz_i dz_j = th_i th_j H_ij + [i = j] th_i g_i
+            hz = -(h * np.outer(pz, pz) + np.diag(grad_p * pz)) / n_total \
+                + np.diag(pen * 4 * pz ** 2)
+            return f, gz, hz
 
         # start where E[spend] = p gamma / (q - 1) matches the mean spend (q = 3, p = 2)
-        mean_spend = float(np.sum(w * sm) / n_total)
+        mean_spend = float(_wdot(w, ms[mi] * scale) / n_total)
         z0 = np.log([2.0, 3.0, max(mean_spend, 1e-3)])
-        z = self._optimize(fun, z0, jac=True, advice=(
-            "spend may not follow the Gamma-Gamma assumptions (check for outliers, "
-            "zero-value orders and a correlation between frequency and spend); try a small "
-            "`penalizer_coef`"))
+        advice = ("spend may not follow the Gamma-Gamma assumptions (check for outliers, "
+                  "zero-value orders and a correlation between frequency and spend); try a "
+                  "small `penalizer_coef`")
+        z = self._newton(fun, z0, advice=advice)
         p, q, g = np.exp(z)
         g /= scale
         self.params_ = {"p": float(p), "q": float(q), "gamma": float(g)}
-        self.log_likelihood_ = float(np.sum(w * self._row_loglik(ux, um)))
+        self.log_likelihood_ = float(_wdot(w, self._row_loglik(ux, um)))
         self.n_customers_ = round(n_total)
         self.n_unique_ = int(ux.size)
         return self

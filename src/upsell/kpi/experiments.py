@@ -208,7 +208,10 @@ def ab_test(control: Any, treatment: Any, *, metric: str = "atv", alpha: float =
     se = math.sqrt(vc + vt)
     if se > 0:
         tstat = diff / se
-        df = (vc + vt) ** 2 / (vc ** 2 / (c.size - 1) + vt ** 2 / (t.size - 1))
+        # Welch-Satterthwaite in shares of the variance: tiny variances would underflow
+        # when squared
+        sc, st = vc / (vc + vt), vt / (vc + vt)
+        df = 1.0 / (sc ** 2 / (c.size - 1) + st ** 2 / (t.size - 1))
         p = float(2 * stats.t.sf(abs(tstat), df))
         half = float(stats.t.ppf(1 - alpha / 2, df)) * se
     else:
