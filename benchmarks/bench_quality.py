@@ -9,12 +9,22 @@ next basket at or after it (``upsell.evaluate.temporal_split``). Two regimes:
     owned items are excluded (``exclude_train_items=True``, ``exclude_owned=True``).
 
 Metrics @10 (recall, NDCG, hit rate, catalog coverage) from ``upsell.evaluate.metrics_at_k``.
-"Repeat+ItemKNN" is a blend built here: the customer's ``--repeat-slots`` most
-bought items, then ItemKNN's list without owned items.
+"RepeatN+model" is a naive slot blend built here: the customer's
+``--repeat-slots`` most bought items, then the model's list without owned
+items. ``RepeatBlend`` (upsell.cf) blends at the score level.
+
+``--tune`` first searches RepeatBlend's ``cf_weight`` x ``popularity_weight`` x
+``half_life_days`` on a
+validation split inside the training period only (train before ``--val-at``,
+validate on the next basket from ``--val-at`` to ``--at``), regime (a), and
+prints that grid; the test tables then use the library defaults.
 
 Usage::
 
     python benchmarks/bench_quality.py ../shared/data/online-retail/online_retail_2010-12_to_2011-09.csv.gz
+    python benchmarks/bench_quality.py PATH --tune     # the validation grid first
+
+JSON goes to ``benchmarks/out/`` (gitignored).
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from upsell._results import Recommendations
-from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular
+from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular, RepeatBlend
 from upsell.datasets import load_online_retail
 from upsell.evaluate import metrics_at_k, temporal_split
 
@@ -50,6 +60,41 @@ def blend(repeat: Recommendations, cf: Recommendations, k: int, slots: int) -> R
                                       items=repeat.items)
 
 
+def tune_blend(tx: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """RepeatBlend grid, regime (a), on a split inside the training period only."""
+    train = temporal_split(tx, at=args.at, target="next_basket").train
+    val = temporal_split(train, at=args.val_at, target="next_basket")
+    req = val.requests
+    rel = val.relevant[req]
+    cids = train.customers.ids[req]
+    print(f"\ntuning on train < {args.val_at}, validation = next basket in "
+          f"[{args.val_at}, {args.at}): {req.size:,} customers", flush=True)
+    print(f"{'half-life':>10}{'cf_weight':>10}{'pop_w':>10}" + "".join(f"{m:>10}" for m in METRICS[:3]),
+          flush=True)
+    grid: list[dict[str, Any]] = []
+    base = Popular(mode="personal").fit(val.train)
+    recs = base.recommend(customers=cids, k=args.k, exclude_owned=False)
+    ref = metrics_at_k(recs, rel, args.k, metrics=METRICS)
+    print(f"{'personal popularity':>20}" + "".join(f"{ref[m]:>10.4f}" for m in METRICS[:3]))
+    for half_life in (90.0, 365.0):
+        for weight in (0.0, 0.25, 0.5, 1.0):
+            for pop_w in (0.5, 1.0):
+                model = RepeatBlend(cf_weight=weight, popularity_weight=pop_w,
+                                    half_life_days=half_life,
+                                    num_threads=args.threads).fit(val.train)
+                recs = model.recommend(customers=cids, k=args.k, exclude_owned=False)
+                res = metrics_at_k(recs, rel, args.k, metrics=METRICS)
+                grid.append({"half_life_days": half_life, "cf_weight": weight,
+                             "popularity_weight": pop_w, **res})
+                print(f"{half_life:>10.0f}{weight:>10.2f}{pop_w:>10.2f}"
+                      + "".join(f"{res[m]:>10.4f}" for m in METRICS[:3]), flush=True)
+    best = max(grid, key=lambda r: r["recall"] + r["ndcg"])
+    print(f"best (recall + NDCG): half_life_days={best['half_life_days']}, "
+          f"cf_weight={best['cf_weight']}, popularity_weight={best['popularity_weight']}",
+          flush=True)
+    return {"personal": ref, "grid": grid, "best": best, "n_requests": int(req.size)}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("path", type=Path)
@@ -57,7 +102,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--repeat-slots", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("bench_quality.json"))
+    ap.add_argument("--tune", action="store_true", help="RepeatBlend grid on a validation split")
+    ap.add_argument("--val-at", default="2011-07-01")
+    ap.add_argument("--out", type=Path,
+                    default=Path(__file__).parent / "out" / "bench_quality.json")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -75,6 +123,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "BPR": lambda: BPR(num_threads=args.threads),
     }
     out: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "regimes": {}}
+    if args.tune:
+        out["tuning"] = tune_blend(tx, args)
+    models["RepeatBlend"] = lambda: RepeatBlend(num_threads=args.threads)
     for regime, exclude_train in (("a", False), ("b", True)):
         split = temporal_split(tx, at=args.at, target="next_basket",
                                exclude_train_items=exclude_train)
@@ -108,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 row = "".join(f"{table[name][m]:>10.4f}" for m in METRICS)
                 print(f"{name:<24}{row}", flush=True)
         out["regimes"][regime] = {"n_requests": int(req.size), "table": table}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     return out
 

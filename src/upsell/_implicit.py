@@ -9,6 +9,9 @@ implicit's rules, applied here once:
 * BLAS threads are pinned to one with :mod:`threadpoolctl` while implicit runs
   (its models warn, and run many times slower, when OpenBLAS or MKL use a
   thread pool of their own); implicit's own ``num_threads`` then parallelises;
+* BLAS pinning is reference-counted (:func:`blas_single_thread`): threadpoolctl's
+  limits are process-wide, so two threads entering and leaving their own limits
+  at once could otherwise restore each other's values in the wrong order;
 * its progress bar is shown only when the caller passes ``show_progress=True``;
 * the GPU is never used, so results do not depend on the machine;
 * ``random_state`` is passed through, so fits are repeatable (BPR only with
@@ -20,13 +23,52 @@ implicit's model objects, whose ``recommend`` is not guaranteed thread-safe.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-__all__ = ["fit_als", "fit_bpr", "item_knn"]
+__all__ = ["blas_single_thread", "fit_als", "fit_bpr", "item_knn", "topk"]
+
+
+class _Pin:
+    """Shared state of :func:`blas_single_thread` (one per process)."""
+
+    lock = threading.Lock()
+    depth = 0
+    limiter: Any = None
+
+
+@contextmanager
+def blas_single_thread() -> Iterator[None]:
+    """Keep BLAS at one thread while any caller is inside (thread-safe, re-entrant).
+
+    The first caller to enter sets the limit and the last to leave restores the
+    original thread counts; callers in between share the limit.
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_info
+    >>> with blas_single_thread():
+    ...     all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+    True
+    """
+    with _Pin.lock:
+        if _Pin.depth == 0:
+            _Pin.limiter = threadpool_limits(limits=1, user_api="blas")
+        _Pin.depth += 1
+    try:
+        yield
+    finally:
+        with _Pin.lock:
+            _Pin.depth -= 1
+            if _Pin.depth == 0:
+                _Pin.limiter.restore_original_limits()
+                _Pin.limiter = None
 
 
 def _csr(matrix: sp.spmatrix | sp.sparray, dtype: type) -> sp.csr_matrix:
@@ -68,7 +110,7 @@ def fit_als(user_items: Any, *, factors: int, regularization: float, alpha: floa
     from implicit.cpu.als import AlternatingLeastSquares
 
     X = _csr(user_items, np.float32)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_single_thread():
         # built inside the limit: the constructor checks the BLAS thread count and warns
         model = AlternatingLeastSquares(
             factors=factors, regularization=regularization, alpha=alpha, dtype=np.float32,
@@ -105,7 +147,7 @@ def fit_bpr(user_items: Any, *, factors: int, learning_rate: float, regularizati
     from implicit.cpu.bpr import BayesianPersonalizedRanking
 
     X = _csr(user_items, np.float32)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_single_thread():
         model = BayesianPersonalizedRanking(
             factors=factors, learning_rate=learning_rate, regularization=regularization,
             dtype=np.float32, iterations=iterations,
@@ -144,10 +186,62 @@ def item_knn(weighted: Any, *, n_neighbors: int, num_threads: int,
     from implicit._nearest_neighbours import all_pairs_knn
 
     W = _csr(weighted, np.float64)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_single_thread():
         sim = all_pairs_knn(W, int(n_neighbors), num_threads=num_threads,
                             show_progress=show_progress)
     out = sp.csr_matrix(sim, dtype=np.float32)
     out.sum_duplicates()
     out.sort_indices()
     return out
+
+
+#: score implicit's ``topk`` gives filtered items: ``-finfo(float32).max``
+TOPK_FILTERED = float(-np.finfo(np.float32).max)
+
+
+def topk(item_factors: np.ndarray, query: np.ndarray, k: int, *,
+         filter_items: np.ndarray | None = None, num_threads: int = 0
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` items of every query row by dot product (implicit's C++ ``topk``).
+
+    implicit scores blocks of 100 query rows (one GEMM each, BLAS pinned to one
+    thread) on ``num_threads`` OpenMP threads and selects each row's top ``k``
+    with a heap in C++.
+
+    Parameters
+    ----------
+    item_factors : ndarray of float32, shape (n_items, f)
+    query : ndarray of float32, shape (n_queries, f)
+    k : int
+        At most ``n_items`` (implicit zero-fills slots beyond the catalog).
+    filter_items : ndarray of int, optional
+        Item positions scored :data:`TOPK_FILTERED` for every query.
+    num_threads : int, default 0
+        OpenMP threads (0: all cores).
+
+    Returns
+    -------
+    ids : ndarray of int32, shape (n_queries, k)
+    scores : ndarray of float32, shape (n_queries, k)
+        Each row by score descending; among equal scores the order is implicit's
+        (not upsell's popularity tie-break: callers re-rank ties).
+
+    Examples
+    --------
+    >>> Y = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    >>> q = np.array([[2, 1], [0, 1]], dtype=np.float32)
+    >>> ids, s = topk(Y, q, 2, num_threads=1)
+    >>> ids.tolist(), s.tolist()
+    ([[2, 0], [2, 1]], [[3.0, 2.0], [1.0, 1.0]])
+    """
+    from implicit.cpu.topk import topk as _topk
+
+    if not 1 <= k <= item_factors.shape[0]:
+        raise ValueError(f"k must be in [1, {item_factors.shape[0]}]; got {k}")
+    Y = np.ascontiguousarray(item_factors, dtype=np.float32)
+    Q = np.ascontiguousarray(query, dtype=np.float32)
+    filt = None if filter_items is None or filter_items.size == 0 else (
+        np.asarray(filter_items, dtype=np.int64))
+    with blas_single_thread():
+        ids, scores = _topk(Y, Q, int(k), filter_items=filt, num_threads=int(num_threads))
+    return np.asarray(ids, dtype=np.int32), np.asarray(scores, dtype=np.float32)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from upsell import Transactions
-from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular
+from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular, RepeatBlend
 
 
 def random_matrix(n_customers: int, n_items: int, density: float, seed: int) -> sp.csr_matrix:
@@ -36,6 +36,9 @@ MODELS = {
     "popular-personal": lambda: Popular(mode="personal"),
     "popular-decayed": lambda: Popular(mode="decayed", half_life_days=10.0),
     "popular-segment": lambda: Popular(mode="segment"),
+    "blend": lambda: RepeatBlend(n_neighbors=20, num_threads=1),
+    "blend-cf-only": lambda: RepeatBlend(cf_weight=5.0, half_life_days=7.0, similarity="cosine",
+                                         n_neighbors=20, num_threads=1),
 }
 
 

@@ -170,3 +170,68 @@ def test_row_order_does_not_matter_for_item_models(X: sp.csr_matrix, seed: int) 
     b = ItemKNN(n_neighbors=5, num_threads=1).fit(X[perm])
     np.testing.assert_allclose(a.neighbors_.toarray(), b.neighbors_.toarray(), rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("model_cls", ["ALS", "BPR"])
+def test_dense_batch_kernel_matches_numpy(model_cls: str, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """implicit's top-k kernel path gives numpy's lists, ties broken by popularity."""
+    from upsell import cf
+    from upsell.cf import base
+
+    from .conftest import random_matrix
+
+    X = random_matrix(300, 400, 0.03, seed=5)
+    model = getattr(cf, model_cls)(factors=8, iterations=5, num_threads=1).fit(X)
+    # small integers: every dot product is exact whatever the GEMM blocking, so ties are
+    # real ties (duplicated items), some across the top-k boundary
+    rng = np.random.default_rng(0)
+    U = rng.integers(-3, 4, model.user_factors_.shape).astype(np.float32)
+    V = rng.integers(-3, 4, model.item_factors_.shape).astype(np.float32)
+    V[200:260] = V[0]
+    model._set_factors(U, V)
+    users = list(range(300))
+    cases = [dict(), dict(exclude_owned=False), dict(exclude=list(range(0, 400, 3))),
+             dict(candidates=list(range(0, 400, 2)), exclude=[0, 2, 4])]
+    for kw in cases:
+        fast = model.recommend(customers=users, k=10, **kw)
+        monkeypatch.setattr(base, "_MAX_HEAP_K", 0)
+        slow = model.recommend(customers=users, k=10, **kw)
+        monkeypatch.undo()
+        assert fast.lists() == slow.lists(), kw
+        np.testing.assert_allclose(fast.scores, slow.scores, rtol=1e-5, atol=1e-6)
+
+
+def test_item_knn_batch_matches_one_by_one() -> None:
+    from upsell.cf import CFModel
+
+    from .conftest import random_matrix
+
+    X = random_matrix(200, 300, 0.03, seed=2)
+    model = ItemKNN(similarity="cosine", n_neighbors=15, num_threads=1).fit(X)
+    u = np.arange(200)
+    for kw in (dict(exclude_owned=True, excl=None, cand=None),
+               dict(exclude_owned=False, excl=np.arange(0, 300, 7, dtype=np.int32),
+                    cand=np.arange(0, 300, 2, dtype=np.int32))):
+        fast = model._users_chunk(u, 10, kw["exclude_owned"], kw["excl"], kw["cand"])
+        slow = CFModel._users_chunk(model, u, 10, kw["exclude_owned"], kw["excl"], kw["cand"])
+        for a, b in zip(fast, slow, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_repeat_blend_owned_first_and_decay() -> None:
+    from upsell import Transactions
+    from upsell.cf import RepeatBlend
+
+    tx = Transactions.from_arrays(
+        order=[1, 1, 2, 3, 4, 4, 5], item=["a", "b", "a", "c", "b", "c", "d"],
+        customer=["x", "x", "x", "y", "y", "y", "z"],
+        time=np.array(["2011-01-01", "2011-01-01", "2011-06-01", "2011-06-01",
+                       "2011-06-02", "2011-06-02", "2011-06-03"], dtype="datetime64[D]"))
+    m = RepeatBlend(half_life_days=30.0, n_neighbors=5, num_threads=1).fit(tx)
+    # a: once recently and once long ago; b: long ago only -> a first, then b
+    assert m.recommend(customers="x", k=2, exclude_owned=False).item_ids(0).tolist() == [
+        "a", "b"]
+    assert "a" not in m.recommend(customers="x", k=3).item_ids(0).tolist()
+    with pytest.raises(UpsellDataError, match="cf_weight"):
+        RepeatBlend(cf_weight=-1.0).fit(tx)

@@ -1,6 +1,7 @@
 """Collaborative filtering: "customers like you bought" and "bought with this".
 
-Every model has the same interface (:class:`CFModel`): ``fit(tx or matrix)``,
+Models: ALS, BPR, ItemKNN, EASE, Popular and RepeatBlend (repeat purchases
+plus item neighbours). Every model has the same interface (:class:`CFModel`): ``fit(tx or matrix)``,
 ``recommend(customers=... | baskets=..., k=...)`` returning
 :class:`~upsell._results.Recommendations`, ``recommend_all``, ``similar_items``,
 ``save`` / ``load``. Fitted models are read-only and thread-safe.
@@ -16,9 +17,10 @@ Examples
 
 from upsell.cf.als import ALS
 from upsell.cf.base import WEIGHTINGS, CFModel
+from upsell.cf.blend import RepeatBlend
 from upsell.cf.bpr import BPR
 from upsell.cf.ease import EASE
 from upsell.cf.knn import ItemKNN
 from upsell.cf.popular import Popular
 
-__all__ = ["ALS", "BPR", "EASE", "WEIGHTINGS", "CFModel", "ItemKNN", "Popular"]
+__all__ = ["ALS", "BPR", "EASE", "WEIGHTINGS", "CFModel", "ItemKNN", "Popular", "RepeatBlend"]

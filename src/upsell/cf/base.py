@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
+from upsell import _implicit
 from upsell._results import Recommendations
 from upsell._validation import as_csr, check_choice, check_float, check_int, check_k
 from upsell.data.ids import IdIndex
@@ -45,6 +46,9 @@ __all__ = ["WEIGHTINGS", "CFModel"]
 WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
 
 _M = TypeVar("_M", bound="CFModel")
+
+# wider top-k requests than this (customers owning hundreds of items) are ranked by numpy
+_MAX_HEAP_K = 512
 
 
 # --------------------------------------------------------------------------- weighting
@@ -380,7 +384,8 @@ class CFModel:
     # ------------------------------------------------------------------ recommend
     def recommend(self, customers: Any = None, *, baskets: Any = None, k: int = 10,
                   exclude_owned: bool = True, exclude: Any = None, candidates: Any = None,
-                  history: Any = None, batch_size: int = 1024) -> Recommendations:
+                  history: Any = None, batch_size: int = 1024,
+                  num_threads: int = 0) -> Recommendations:
         """Top-``k`` items for each customer or basket.
 
         Parameters
@@ -405,8 +410,14 @@ class CFModel:
             customer's grown history, or an unseen customer's whole history, is
             folded in without refitting; the model itself is not changed.
         batch_size : int, default 1024
-            Requests scored together in the dense batch path (memory bound:
-            ``batch_size x n_items`` float32 scores at a time).
+            Requests scored together in the batch path (several fit-time
+            customers, no ``history``).
+        num_threads : int, default 0
+            Threads of the batch path (0: one per CPU core). ALS and BPR score
+            in implicit's multithreaded C++ top-k kernel (``100 x n_items``
+            float32 scores per thread at a time); the other models score
+            ``batch_size`` customers per chunk. A single request always runs on
+            the calling thread.
 
         Returns
         -------
@@ -433,6 +444,7 @@ class CFModel:
         if not isinstance(exclude_owned, bool):
             raise UpsellDataError(f"`exclude_owned` must be True or False; got {exclude_owned!r}")
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        num_threads = check_int(num_threads, "num_threads", minimum=0) or (os.cpu_count() or 1)
         excl = self._item_set(exclude, "exclude")
         cand = self._item_set(candidates, "candidates")
         if customers is not None and baskets is None and history is None:
@@ -440,7 +452,7 @@ class CFModel:
             if len(ids) > 1:
                 users = self._encode_customers(ids)
                 return self._recommend_users(np.asarray(ids), users, k, exclude_owned, excl,
-                                             cand, batch_size)
+                                             cand, batch_size, num_threads)
         req_ids, kind, reqs = self._parse_requests(customers, baskets, history)
         idx_lists, score_lists = self._rank_requests(reqs, k, exclude_owned, excl, cand,
                                                      batch_size)
@@ -463,11 +475,9 @@ class CFModel:
                       num_threads: int = 0) -> Recommendations:
         """Top-``k`` items for every customer seen at fit, scored in chunks.
 
-        Working memory is bounded by ``batch_size`` and ``num_threads`` (dense
-        models hold one ``batch_size x n_items`` float32 score block per thread);
-        the result holds at most ``k`` items per customer. Arguments as in
-        :meth:`recommend`; ``num_threads`` chunks are scored at once (0: one per
-        CPU core; numpy releases the GIL in the heavy steps).
+        Working memory is bounded by ``batch_size`` and ``num_threads``; the
+        result holds at most ``k`` items per customer. Arguments as in
+        :meth:`recommend` (``num_threads``: 0 means one per CPU core).
 
         Examples
         --------
@@ -495,14 +505,12 @@ class CFModel:
         def chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             u = users[bounds[0]:bounds[1]]
             if self._dense:
-                return self._dense_chunk(u, k, exclude_owned, excl, cand)
-            il, sl = self._sparse_chunk(u, k, exclude_owned, excl, cand)
-            return (np.array([x.size for x in il], dtype=np.int64),
-                    np.concatenate(il) if il else np.empty(0, np.int32),
-                    np.concatenate(sl) if sl else np.empty(0, np.float32))
+                return self._dense_chunk(u, k, exclude_owned, excl, cand, num_threads)
+            return self._users_chunk(u, k, exclude_owned, excl, cand)
 
         bounds = list(iter_chunks(users.size, batch_size))
-        if num_threads > 1 and len(bounds) > 1:
+        # dense models parallelise inside implicit's kernel; the others over chunks
+        if num_threads > 1 and len(bounds) > 1 and not self._dense:
             with ThreadPoolExecutor(max_workers=num_threads) as pool:
                 parts = list(pool.map(chunk, bounds))
         else:
@@ -520,30 +528,93 @@ class CFModel:
             items=self.items_)
 
     def _dense_chunk(self, u: np.ndarray, k: int, exclude_owned: bool,
-                     excl: np.ndarray | None, cand: np.ndarray | None
+                     excl: np.ndarray | None, cand: np.ndarray | None, num_threads: int = 1
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top ``k`` of fit-time customers ``u`` by ``U @ Y.T``: (counts, items, scores).
+
+        Each row asks implicit's C++ kernel for ``k + 1 + n_owned`` items (rounded
+        up to a power of two, so a chunk makes few calls), drops owned ones and
+        keeps the first ``k``. The kernel's order among equal scores is its own,
+        so a row whose ``k``-th and ``k+1``-th remaining scores are equal, or
+        whose request is too wide for a heap, is ranked again exactly by numpy
+        (:func:`_topk_rows`): the result is the same as scoring every row with
+        numpy, popularity tie-break included.
+        """
         Y = self._item_factors()
         Yc = Y if cand is None else Y[cand]
         rank = self._fb_rank if cand is None else self._fb_rank[cand]
         n_c = Yc.shape[0]
-        if n_c == 0:
+        if n_c == 0 or u.size == 0:
             return (np.zeros(u.size, np.int64), np.empty(0, np.int32),
                     np.empty(0, np.float32))
+        kk = min(k, n_c)
         users_f = self._user_matrix(u)
-        S = users_f @ Yc.T
+        o_rows = o_cols = np.empty(0, np.int64)
         if exclude_owned:
             sub = self.history_[u]
-            rows = np.repeat(np.arange(u.size), np.diff(sub.indptr))
-            cols = sub.indices
+            o_rows = np.repeat(np.arange(u.size), np.diff(sub.indptr))
+            o_cols = sub.indices.astype(np.int64)
             if cand is not None:
-                pos = np.minimum(np.searchsorted(cand, cols), n_c - 1)
-                ok = cand[pos] == cols
-                rows, cols = rows[ok], pos[ok]
-            S[rows, cols] = -np.inf
+                pos = np.minimum(np.searchsorted(cand, o_cols), n_c - 1)
+                ok = cand[pos] == o_cols
+                o_rows, o_cols = o_rows[ok], pos[ok].astype(np.int64)
+        filt = None
         if excl is not None and excl.size:
-            pos = excl if cand is None else np.flatnonzero(np.isin(cand, excl))
-            S[:, pos] = -np.inf
-        return _topk_rows(S, min(k, n_c), rank, cand)
+            filt = excl.astype(np.int64) if cand is None else np.flatnonzero(np.isin(cand, excl))
+        n_owned = np.bincount(o_rows, minlength=u.size)
+        width = np.maximum(kk + 1 + n_owned, 16)
+        width = (1 << np.ceil(np.log2(width)).astype(np.int64)).astype(np.int64)
+        exact = width > min(_MAX_HEAP_K, n_c // 4)
+        owned_keys = o_rows * n_c + o_cols          # sorted: rows ascending, columns sorted
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for w in np.unique(width[~exact]).tolist():
+            rows = np.flatnonzero((width == w) & ~exact)
+            ids, sc = _implicit.topk(Yc, users_f[rows], int(w), filter_items=filt,
+                                     num_threads=num_threads)
+            valid = sc > _implicit.TOPK_FILTERED
+            if owned_keys.size:
+                keys = rows[:, None] * n_c + ids
+                at = np.minimum(np.searchsorted(owned_keys, keys), owned_keys.size - 1)
+                valid &= owned_keys[at] != keys
+            seen = np.cumsum(valid, axis=1)
+            n_valid = np.minimum(seen[:, -1], kk + 1)
+            # the k-th and (k+1)-th remaining scores tie: implicit's pick may differ from ours
+            full = np.flatnonzero(n_valid == kk + 1)
+            at_k = np.argmax(seen[full] >= kk, axis=1)
+            at_k1 = np.argmax(seen[full] >= kk + 1, axis=1)
+            tie = np.zeros(rows.size, dtype=bool)
+            tie[full] = sc[full, at_k] == sc[full, at_k1]
+            exact[rows[tie]] = True
+            keep = valid & (seen <= kk) & ~tie[:, None]
+            r_idx, c_idx = np.nonzero(keep)
+            parts.append((rows[r_idx], ids[r_idx, c_idx], sc[r_idx, c_idx]))
+        slow = np.flatnonzero(exact)
+        if slow.size:
+            S = users_f[slow] @ Yc.T
+            if o_rows.size:
+                sel = np.isin(o_rows, slow)
+                S[np.searchsorted(slow, o_rows[sel]), o_cols[sel]] = -np.inf
+            if filt is not None:
+                S[:, filt] = -np.inf
+            cnt, it, scs = _topk_rows(S, kk, rank, None)
+            parts.append((np.repeat(slow, cnt), it, scs))
+        rows = np.concatenate([p[0] for p in parts])
+        items = np.concatenate([p[1] for p in parts]).astype(np.int64)
+        scores = np.concatenate([p[2] for p in parts]).astype(np.float32)
+        order = np.lexsort((rank[items], -scores, rows))
+        rows, items, scores = rows[order], items[order], scores[order]
+        counts = np.bincount(rows, minlength=u.size).astype(np.int64)
+        out = items.astype(np.int32) if cand is None else cand[items]
+        return counts, out.astype(np.int32), scores
+
+    def _users_chunk(self, u: np.ndarray, k: int, exclude_owned: bool,
+                     excl: np.ndarray | None, cand: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sparse models: top ``k`` of fit-time customers ``u`` as (counts, items, scores)."""
+        il, sl = self._sparse_chunk(u, k, exclude_owned, excl, cand)
+        return (np.array([x.size for x in il], dtype=np.int64),
+                np.concatenate(il) if il else np.empty(0, np.int32),
+                np.concatenate(sl) if sl else np.empty(0, np.float32))
 
     def _user_matrix(self, u: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -817,6 +888,44 @@ def _topk_rows(S: np.ndarray, k: int, rank: np.ndarray, cand: np.ndarray | None
         items = cand[items]
     return (np.minimum(counts, k).astype(np.int64), items.astype(np.int32),
             vals[keep].astype(np.float32))
+
+
+def _ragged_topk(rows: np.ndarray, vals: np.ndarray, tiebreak: np.ndarray, n_rows: int,
+                 k: int) -> np.ndarray:
+    """Positions of each row's ``k`` best ``vals``, rows in order, best first, ties by ``tiebreak``.
+
+    ``rows`` must be non-decreasing (entries grouped by row, as in CSR order).
+    Like :func:`_topk_rows` for ragged rows: each long row is cut into up to
+    ``4k`` blocks (``np.maximum.reduceat``); the ``k``-th largest block maximum
+    is at most the row's ``k``-th value, so only entries at or above it are sorted.
+
+    Examples
+    --------
+    >>> rows = np.array([0, 0, 0, 1, 1])
+    >>> vals = np.array([1.0, 3.0, 3.0, 5.0, 4.0], dtype=np.float32)
+    >>> _ragged_topk(rows, vals, np.array([0, 2, 1, 0, 0]), 2, 2).tolist()
+    [2, 1, 3, 4]
+    """
+    if rows.size == 0:
+        return np.empty(0, dtype=np.int64)
+    counts = np.bincount(rows, minlength=n_rows)
+    starts = np.cumsum(counts) - counts
+    n_blocks = np.minimum(counts, 4 * k)
+    has = n_blocks > 0
+    b_rows = np.repeat(np.flatnonzero(has), n_blocks[has])
+    b_start = np.cumsum(n_blocks) - n_blocks
+    j = np.arange(b_rows.size) - b_start[b_rows]
+    bounds = starts[b_rows] + (j * counts[b_rows]) // n_blocks[b_rows]
+    grid = np.full((n_rows, 4 * k), -np.inf, dtype=np.float32)
+    grid[b_rows, j] = np.maximum.reduceat(vals, bounds)
+    thresh = np.partition(grid, 3 * k, axis=1)[:, 3 * k]   # k-th largest block maximum
+    thresh[counts <= k] = -np.inf
+    cand = np.flatnonzero(vals >= thresh[rows])
+    cand = cand[np.lexsort((tiebreak[cand], -vals[cand], rows[cand]))]
+    c_rows = rows[cand]
+    c_counts = np.bincount(c_rows, minlength=n_rows)
+    pos = np.arange(cand.size) - np.repeat(np.cumsum(c_counts) - c_counts, c_counts)
+    return cand[pos < k]
 
 
 def _fit_input(data: Any, weighting: str) -> tuple[sp.csr_matrix, IdIndex, IdIndex]:

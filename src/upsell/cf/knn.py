@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from upsell import _implicit
 from upsell._validation import check_choice, check_int
-from upsell.cf.base import CFModel, _Request, check_positive, gather_rows
+from upsell.cf.base import CFModel, _ragged_topk, _Request, check_positive, gather_rows
 
 __all__ = ["ItemKNN", "NeighborModel"]
 
@@ -37,24 +37,58 @@ class NeighborModel(CFModel):
         # float64 copy for the batch product: sums then match gather_rows' float64 sums
         self._nb64 = sp.csr_matrix(S, dtype=np.float64)
 
-    def _sparse_chunk(self, u: np.ndarray, k: int, exclude_owned: bool,
-                      excl: np.ndarray | None, cand: np.ndarray | None
-                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _users_chunk(self, u: np.ndarray, k: int, exclude_owned: bool,
+                     excl: np.ndarray | None, cand: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vectorised batch: one sparse product, masks and a ragged top-k for the chunk.
+
+        Same ranking as one request at a time (score > 0 descending, popularity
+        tie-break); only lists left short by the neighbour scores go through the
+        per-request fill from the fallback order.
+        """
         H = self.history_[u]
-        W = sp.csr_matrix(self._weighter.matrix(H), dtype=np.float64)
-        S = sp.csr_matrix(W @ self._nb64)
-        out_i: list[np.ndarray] = []
-        out_s: list[np.ndarray] = []
+        n_items = H.shape[1]
+        S = self._batch_scores(u, H)
+        if exclude_owned and H.nnz:
+            # owned entries pushed far below 0, so the "score > 0" rule drops them
+            owned = sp.csr_matrix((np.full(H.nnz, -1e30), H.indices, H.indptr), shape=H.shape)
+            S = sp.csr_matrix(S + owned)
+        vals = S.data.astype(np.float32)
+        keep = vals > 0
+        if (excl is not None and excl.size) or cand is not None:
+            allowed = np.zeros(n_items, dtype=bool) if cand is not None else np.ones(
+                n_items, dtype=bool)
+            if cand is not None:
+                allowed[cand] = True
+            if excl is not None and excl.size:
+                allowed[excl] = False
+            keep &= allowed[S.indices]
+        rows = np.repeat(np.arange(u.size), np.diff(S.indptr))[keep]
+        cols = S.indices[keep].astype(np.int64)
+        vals = vals[keep]
+        top = _ragged_topk(rows, vals, self._fb_rank[cols], u.size, k)
+        t_rows, t_cols, t_vals = rows[top], cols[top].astype(np.int32), vals[top]
+        counts = np.bincount(t_rows, minlength=u.size).astype(np.int64)
+        short = np.flatnonzero(counts < k)
+        if short.size == 0:
+            return counts, t_cols, t_vals
+        # a short list is filled from the fallback order: per request, as in recommend()
+        idx_l = np.split(t_cols, np.cumsum(counts)[:-1])
+        sc_l = np.split(t_vals, np.cumsum(counts)[:-1])
         fb = (self._fb_order, self._fb_rank, self._fb_scores)
-        for r in range(u.size):
-            lo, hi = S.indptr[r], S.indptr[r + 1]
-            owned = H.indices[H.indptr[r]:H.indptr[r + 1]]
-            req = _Request(int(u[r]), owned, H.data[H.indptr[r]:H.indptr[r + 1]], False)
-            i, sc = self._rank_sparse(S.indices[lo:hi], S.data[lo:hi].astype(np.float32), k,
-                                      self._banned(req, exclude_owned, excl), cand, *fb)
-            out_i.append(i)
-            out_s.append(sc)
-        return out_i, out_s
+        for r in short.tolist():
+            lo, hi = H.indptr[r], H.indptr[r + 1]
+            req = _Request(int(u[r]), H.indices[lo:hi], H.data[lo:hi], False)
+            idx_l[r], sc_l[r] = self._rank_sparse(idx_l[r], sc_l[r], k,
+                                                  self._banned(req, exclude_owned, excl),
+                                                  cand, *fb)
+        return (np.array([x.size for x in idx_l], dtype=np.int64),
+                np.concatenate(idx_l).astype(np.int32), np.concatenate(sc_l))
+
+    def _batch_scores(self, u: np.ndarray, H: sp.csr_matrix) -> sp.csr_matrix:
+        """Scores of fit-time customers ``u`` (history rows ``H``) as CSR (float64)."""
+        W = sp.csr_matrix(self._weighter.matrix(H), dtype=np.float64)
+        return sp.csr_matrix(W @ self._nb64)
 
     def _sparse_scores(self, req: _Request, weights: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
