@@ -291,3 +291,90 @@ def test_beats_rule_baselines_on_held_out_upgrades(big_shop):
     hit = hits / n
     assert n > 200
     assert hit[0] > hit[1] and hit[0] > hit[2]
+
+
+# ---------------------------------------------------------------------- scale: shares, memory
+def _naive_shares(lc, li, lt, seg, e_src, e_tgt, n_seg):
+    """Per edge (b -> t): customers who came back after buying b (had) and chose t (took)."""
+    n_e = e_src.size
+    took, had = np.zeros(n_e), np.zeros(n_e)
+    took_s, had_s = np.zeros((n_seg, n_e)), np.zeros((n_seg, n_e))
+    for c in np.unique(lc).tolist():
+        mine = lc == c
+        first = {i: lt[mine & (li == i)].min() for i in np.unique(li[mine]).tolist()}
+        last = {i: lt[mine & (li == i)].max() for i in first}
+        for b in first:
+            es = np.flatnonzero(e_src == b)
+            if not es.size:
+                continue
+            t_took = [last.get(int(e_tgt[e]), -1) > first[b] for e in es]
+            came_back = any(t_took) or last[b] > first[b]
+            for e, tk in zip(es.tolist(), t_took, strict=True):
+                took[e] += tk
+                had[e] += came_back
+                if seg[c] >= 0:
+                    took_s[seg[c], e] += tk
+                    had_s[seg[c], e] += came_back
+    return took, had, took_s, had_s
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 7))
+def test_offer_shares_chunked_match_naive_twin(seed, chunk):
+    from upsell.tiers.ranker import _offer_shares, _pair_table
+
+    rng = np.random.default_rng(seed)
+    n_items, n_cust, n_seg = 6, 5, 2
+    n = int(rng.integers(1, 40))
+    lc, li, lt = (rng.integers(0, n_cust, n), rng.integers(0, n_items, n),
+                  rng.integers(0, 10, n))
+    seg = rng.integers(-1, n_seg, n_cust)
+    e_src = np.sort(rng.integers(0, n_items, int(rng.integers(0, 12))))
+    e_tgt = rng.integers(0, n_items, e_src.size)
+    e_indptr = np.r_[0, np.cumsum(np.bincount(e_src, minlength=n_items))]
+    got = _offer_shares(*_pair_table(lc, li, lt, n_items), seg, e_indptr, e_tgt, n_items,
+                        n_seg, chunk)
+    for g, w in zip(got, _naive_shares(lc, li, lt, seg, e_src, e_tgt, n_seg), strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_memory_estimate_raises_naming_the_parameter():
+    from upsell.exceptions import UpsellMemoryError
+
+    shop = make_shop(n_customers=200, n_items=80, n_orders=2000, random_state=1)
+    with pytest.raises(UpsellMemoryError, match=r"`max_memory_gb`=0\.0001"):
+        UpsellRanker(max_memory_gb=1e-4).fit(shop.transactions, shop.catalog)
+    wide = make_shop(n_customers=500, n_items=2000, n_orders=3000, random_state=1)
+    many = wide.transactions.customers.ids        # one segment per customer
+    with pytest.raises(UpsellMemoryError, match="fewer segment labels"):
+        UpsellRanker(max_memory_gb=0.05).fit(wide.transactions, wide.catalog, segments=many)
+    with pytest.raises(UpsellDataError, match="max_memory_gb"):
+        UpsellRanker(max_memory_gb=0).fit(shop.transactions, shop.catalog)
+
+
+# ---------------------------------------------------------------------- CF affinity
+def test_cf_affinity_scores_candidates_through_the_model_api():
+    from upsell.cf import EASE, ItemKNN
+    from upsell.tiers import AffinityScorer, CFAffinity
+
+    shop = make_shop(n_customers=300, n_items=80, n_orders=3000, random_state=2)
+    tx, cat = shop.transactions, shop.catalog
+    for model in (ItemKNN().fit(tx), EASE().fit(tx)):
+        aff = CFAffinity(model)
+        assert isinstance(aff, AffinityScorer)
+        cid = tx.customers.ids[3]
+        items = cat.items.ids[[5, 1, 40, 5]]
+        s = aff.score(cid, items)
+        assert s.shape == (4,) and s[0] == s[3]
+        rec = model.recommend(customers=cid, k=len(model.items_), exclude_owned=False)
+        full = dict(zip(rec.to_pandas()["item"], rec.to_pandas()["score"], strict=True))
+        np.testing.assert_allclose(s, [full.get(i, 0.0) for i in items], rtol=1e-6)
+        np.testing.assert_array_equal(aff.score("nobody", items), np.zeros(4))
+        np.testing.assert_array_equal(aff.score(cid, np.array(["no-such-item"])), [0.0])
+    up = UpsellRanker(affinity=CFAffinity(ItemKNN().fit(tx))).fit(tx, cat)
+    assert "cf_affinity" in up.coef_
+    assert len(up.rank(customer=tx.customers.ids[0])) <= 3
+    with pytest.raises(NotFittedError):
+        CFAffinity(ItemKNN())
+    with pytest.raises(UpsellDataError, match="recommend"):
+        CFAffinity(object())

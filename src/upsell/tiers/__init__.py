@@ -16,6 +16,7 @@ from upsell.tiers.ranker import (
     DEFAULT_PRICE_JUMP,
     OBJECTIVES,
     AffinityScorer,
+    CFAffinity,
     UpsellRanker,
     Upsells,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "EDGE_KINDS",
     "OBJECTIVES",
     "AffinityScorer",
+    "CFAffinity",
     "Ladders",
     "LogGain",
     "LogisticFit",

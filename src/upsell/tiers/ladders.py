@@ -434,16 +434,30 @@ def _pack_edges(cat: Catalog) -> tuple[np.ndarray, np.ndarray]:
 def _plan_edges(cat: Catalog) -> tuple[np.ndarray, np.ndarray]:
     plans = np.flatnonzero((cat.kind == "subscription")
                            & (np.char.str_len(cat.attaches_to) > 0))
-    src: list[np.ndarray] = []
-    base_ok = ~np.isin(cat.kind, ("subscription", "warranty"))
-    for p in plans.tolist():
-        a = cat.attaches_to[p]
-        s = np.flatnonzero(base_ok & ((cat.family == a) | (cat.category == a)))
-        src.append(np.c_[s, np.full(s.size, p)])
-    if not src:
+    if not plans.size:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    pairs = np.concatenate(src).astype(np.int64)
-    return pairs[:, 0], pairs[:, 1]
+    n = len(cat)
+    # one code space for family names, category names and plan targets: a plan joins
+    # the items whose family or category code equals its target's code
+    _, code = np.unique(np.concatenate([cat.family, cat.category, cat.attaches_to[plans]]),
+                        return_inverse=True)
+    code = code.astype(np.int64)
+    base = np.flatnonzero(~np.isin(cat.kind, ("subscription", "warranty")))
+    n_codes = int(code.max()) + 1
+    att = code[2 * n:]
+    src: list[np.ndarray] = []
+    tgt: list[np.ndarray] = []
+    for col in (code[base], code[n + base]):
+        order = np.argsort(col, kind="stable")
+        ptr = np.zeros(n_codes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(col, minlength=n_codes), out=ptr[1:])
+        cnt = ptr[att + 1] - ptr[att]
+        pos = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(
+            ptr[att], cnt)
+        src.append(base[order[pos]])
+        tgt.append(np.repeat(plans, cnt))
+    key = np.unique(np.concatenate(tgt) * n + np.concatenate(src))  # plan by plan, bases sorted
+    return key % n, key // n
 
 
 def _alternative_edges(category: np.ndarray, family: np.ndarray, tier: np.ndarray,

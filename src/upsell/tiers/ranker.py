@@ -31,7 +31,13 @@ from upsell._validation import check_choice, check_float, check_int, check_k
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
-from upsell.exceptions import ModelFileError, NotFittedError, UnknownIdError, UpsellDataError
+from upsell.exceptions import (
+    ModelFileError,
+    NotFittedError,
+    UnknownIdError,
+    UpsellDataError,
+    UpsellMemoryError,
+)
 from upsell.persist import read_model, write_model
 from upsell.tiers.ladders import EDGE_KINDS, Ladders, LogGain, ValueFunction, build_ladders
 from upsell.tiers.propensity import (
@@ -42,7 +48,8 @@ from upsell.tiers.propensity import (
     reliability_table,
 )
 
-__all__ = ["DEFAULT_PRICE_JUMP", "OBJECTIVES", "AffinityScorer", "UpsellRanker", "Upsells"]
+__all__ = ["DEFAULT_PRICE_JUMP", "OBJECTIVES", "AffinityScorer", "CFAffinity", "UpsellRanker",
+           "Upsells"]
 
 #: Objectives ``UpsellRanker`` ranks by.
 OBJECTIVES = ("margin", "revenue", "probability")
@@ -72,6 +79,99 @@ class AffinityScorer(Protocol):
     """
 
     def score(self, customer: Any, items: np.ndarray) -> np.ndarray: ...
+
+
+class CFAffinity:
+    """A fitted :mod:`upsell.cf` model (ALS, BPR, ItemKNN, EASE, ...) as the ranker's affinity.
+
+    ``score(customer, items)`` asks the model, through its public
+    ``recommend(customers=customer, candidates=items, k=len(items),
+    exclude_owned=False)``, for the customer's score of just those items: a
+    factor model takes dot products with the few candidate vectors, a neighbour
+    model sums the similarities of the customer's own items, so a call costs
+    nothing proportional to the catalog.
+
+    Parameters
+    ----------
+    model : upsell.cf.CFModel
+        A fitted model; its customer and item ids must be those of the ranker's data.
+    unknown : float, default 0.0
+        Score of customers the model does not know and of items it never saw
+        (items it knows but scores nothing for the customer get the model's own
+        fallback score, 0 for the built-in models).
+
+    Raises
+    ------
+    UpsellDataError
+        When ``model`` has no ``recommend`` method.
+    NotFittedError
+        When ``model`` is not fitted.
+
+    Notes
+    -----
+    The scale of the scores does not matter: the propensity model standardises
+    its features and learns the weight of this one (``coef_["cf_affinity"]``).
+    ``fit`` calls ``score`` once per customer with upgrade chances.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from upsell.cf import ItemKNN
+    >>> knn = ItemKNN(similarity="cosine").fit(
+    ...     sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]])))
+    >>> aff = CFAffinity(knn)
+    >>> s = aff.score(0, np.array([2, 1, 7]))
+    >>> bool(s[0] > 0), float(s[2])
+    (True, 0.0)
+    >>> isinstance(aff, AffinityScorer)
+    True
+    """
+
+    def __init__(self, model: Any, *, unknown: float = 0.0) -> None:
+        if not callable(getattr(model, "recommend", None)):
+            raise UpsellDataError(
+                f"`model` must be a fitted upsell.cf model with recommend(); got "
+                f"{type(model).__name__}")
+        if not hasattr(model, "items_") or not hasattr(model, "customers_"):
+            raise NotFittedError(f"{type(model).__name__} is not fitted yet; call fit first")
+        self.model = model
+        self.unknown = check_float(unknown, "unknown")
+
+    def __repr__(self) -> str:
+        return f"CFAffinity({type(self.model).__name__})"
+
+    def score(self, customer: Any, items: np.ndarray) -> np.ndarray:
+        """The model's score of ``customer`` for each of ``items`` (external ids).
+
+        Parameters
+        ----------
+        customer : customer id
+        items : array of item ids, shape (n,)
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+        """
+        m = self.model
+        items = np.asarray(items).reshape(-1)
+        out = np.full(items.size, self.unknown, dtype=np.float64)
+        if not items.size or customer is None or customer not in m.customers_:
+            return out
+        idx = m.items_.encode(items, unknown="mask").astype(np.int64)
+        known = np.flatnonzero(idx >= 0)
+        if not known.size:
+            return out
+        want = np.unique(idx[known])
+        rec = m.recommend(customers=customer, candidates=m.items_.ids[want], k=int(want.size),
+                          exclude_owned=False)
+        got = np.asarray(rec.item_index[rec.indptr[0]:rec.indptr[1]], dtype=np.int64)
+        val = np.asarray(rec.scores[rec.indptr[0]:rec.indptr[1]], dtype=np.float64)
+        srt = np.argsort(got)
+        got, val = got[srt], val[srt]
+        at = np.minimum(np.searchsorted(got, idx[known]), max(got.size - 1, 0))
+        hit = got[at] == idx[known] if got.size else np.zeros(known.size, dtype=bool)
+        out[known[hit]] = val[at[hit]]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +374,13 @@ class UpsellRanker:
         Folds (by customer) for the out-of-fold predictions behind :meth:`reliability`.
     random_state : int, default 0
         Seed of the fold assignment.
+    max_memory_gb : float, default 4.0
+        Working memory ``fit`` may use, in GB, on top of its inputs. It is estimated
+        from the number of order lines, candidate offers and segments before any large
+        allocation; a fit that would need more raises
+        :class:`~upsell.exceptions.UpsellMemoryError` naming what to change. The
+        (customer, base, candidate) combinations behind the shares are processed in
+        chunks sized from this budget, so it bounds them too.
 
     Attributes
     ----------
@@ -305,7 +412,8 @@ class UpsellRanker:
                  kinds: tuple[str, ...] = EDGE_KINDS, band_ratio: float = 1.15,
                  max_alternatives: int = 3, prior_strength: float = 3.0, l2: float = 1.0,
                  affinity: AffinityScorer | Callable[..., Any] | None = None,
-                 n_folds: int = 5, random_state: int = 0) -> None:
+                 n_folds: int = 5, random_state: int = 0,
+                 max_memory_gb: float = 4.0) -> None:
         self.objective = objective
         self.price_jump = price_jump
         self.min_value = min_value
@@ -319,6 +427,7 @@ class UpsellRanker:
         self.affinity = affinity
         self.n_folds = n_folds
         self.random_state = random_state
+        self.max_memory_gb = max_memory_gb
 
     # ------------------------------------------------------------------ params
     def get_params(self) -> dict[str, Any]:
@@ -380,6 +489,8 @@ class UpsellRanker:
         p["l2"] = check_float(self.l2, "l2", low=0)
         p["n_folds"] = check_int(self.n_folds, "n_folds", minimum=2, maximum=50)
         p["random_state"] = check_int(self.random_state, "random_state", minimum=0)
+        p["max_memory_gb"] = check_float(self.max_memory_gb, "max_memory_gb", low=0,
+                                         low_open=True)
         a = self.affinity
         if a is not None and not (callable(a) or callable(getattr(a, "score", None))):
             raise UpsellDataError(
@@ -545,6 +656,8 @@ class UpsellRanker:
             best_r[has] = rj[has]
         e_indptr = np.zeros(n_items + 1, dtype=np.int64)
         np.cumsum(np.bincount(e_src, minlength=n_items), out=e_indptr[1:])
+        chunk = _check_memory(n_lines=li.size, n_items=n_items, n_edges=e_src.size,
+                              n_seg=n_seg, budget_gb=p["max_memory_gb"])
 
         # ---- upgrade chances, customer evidence, segment affinity, price position
         ev, firsts = ladder_chances(lc, li, lt, lo, fam, level, rep, top)
@@ -586,8 +699,12 @@ class UpsellRanker:
         prior_ev = seg_rate_loo[ec]
         r_loo = (up_c[ec] - y + a * prior_ev) / (ch_c[ec] - 1.0 + a)
         key_cf = fc * max(n_fam, 1) + ff
-        fpos = dict(zip(key_cf.tolist(), posv.tolist(), strict=True))
-        own = np.array([fpos.get(k, np.nan) for k in (ec * max(n_fam, 1) + ev.family).tolist()])
+        o_cf = np.argsort(key_cf)
+        key_cf, posv_s = key_cf[o_cf], posv[o_cf]
+        q_cf = ec * max(n_fam, 1) + ev.family
+        at_cf = np.minimum(np.searchsorted(key_cf, q_cf), max(key_cf.size - 1, 0))
+        own = (np.where(key_cf[at_cf] == q_cf, posv_s[at_cf], np.nan) if key_cf.size
+               else np.full(n_ev, np.nan))
         has_own = ~np.isnan(own)
         pos_loo = (pos_sum[ec] - np.where(has_own, own, 0.0) + mu_pos) / (
             pos_cnt[ec] - has_own + 1.0)
@@ -634,8 +751,10 @@ class UpsellRanker:
         w, b0 = model.raw_coef()
 
         # ---- shares of customers who took each offer (triples), kind offsets
-        took_e, had_e, took_se, had_se = _offer_shares(lc, li, lt, seg, e_indptr, e_tgt,
-                                                       n_items, n_seg)
+        pair_key, pair_first, pair_last = _pair_table(lc, li, lt, n_items)
+        took_e, had_e, took_se, had_se = _offer_shares(pair_key, pair_first, pair_last, seg,
+                                                       e_indptr, e_tgt, n_items, n_seg, chunk)
+        del pair_first, pair_last
         kind_took = np.bincount(e_kind, weights=took_e, minlength=4)
         kind_had = np.bincount(e_kind, weights=had_e, minlength=4)
         kind_share = (kind_took + 1.0) / (kind_had + 2.0)
@@ -661,7 +780,7 @@ class UpsellRanker:
                          + [self._jump_for("")])
 
         # ---- per customer: owned items, bases for customer-only requests, engagement
-        own_key = np.unique(lc * n_items + li)
+        own_key = pair_key
         own_c = own_key // n_items
         own_i = own_key % n_items
         own_ptr = np.zeros(n_cust + 1, dtype=np.int64)
@@ -688,18 +807,23 @@ class UpsellRanker:
         line = line.astype(np.int64)
         n_line = line_names.size
         is_lad = fam[li] >= 0
-        co = np.unique(np.c_[lc, lo, line[li]], axis=0) if lc.size else np.zeros((0, 3), int)
-        co_lad = (np.unique(np.c_[lc[is_lad], lo[is_lad], line[li[is_lad]]], axis=0)
-                  if is_lad.any() else np.zeros((0, 3), int))
-        ords = np.unique(np.c_[lc, lo], axis=0) if lc.size else np.zeros((0, 2), int)
-        ords_lad = (np.unique(np.c_[lc[is_lad], lo[is_lad]], axis=0) if is_lad.any()
-                    else np.zeros((0, 2), int))
+        # an order belongs to one customer (Transactions checks it), so (order, line)
+        # keys stand for (customer, order, line) triples
+        ord_c = np.full(len(tx.orders), -1, dtype=np.int64)
+        ord_c[lo] = lc
+        co = _order_lines(lo, line[li], n_line, ord_c)
+        co_lad = _order_lines(lo[is_lad], line[li[is_lad]], n_line, ord_c)
+        u_o = _sorted_unique(lo)
+        ords = np.c_[ord_c[u_o], u_o]
+        u_o = _sorted_unique(lo[is_lad])
+        ords_lad = np.c_[ord_c[u_o], u_o]
+        del u_o, ord_c
         lad_base = fam[b_i] >= 0
         eng = np.empty(b_i.size)
         for mask, cnt, orders in ((~lad_base, co, ords), (lad_base, co_lad, ords_lad)):
             n_o = np.bincount(orders[:, 0], minlength=n_cust).astype(np.float64)
             pop_l = np.bincount(cnt[:, 2], minlength=n_line) / max(orders.shape[0], 1)
-            ck, cc = np.unique(cnt[:, 0] * n_line + cnt[:, 2], return_counts=True)
+            ck, cc = _sorted_unique(cnt[:, 0] * n_line + cnt[:, 2], counts=True)
             bk = b_c[mask] * n_line + line[b_i[mask]]
             if ck.size:
                 pk = np.minimum(np.searchsorted(ck, bk), ck.size - 1)
@@ -1087,50 +1211,125 @@ def _group_first_mask(keys: np.ndarray) -> np.ndarray:
     return np.r_[True, keys[1:] != keys[:-1]] if keys.size else np.zeros(0, dtype=bool)
 
 
-def _offer_shares(lc: np.ndarray, li: np.ndarray, lt: np.ndarray, seg: np.ndarray,
-                  e_indptr: np.ndarray, e_tgt: np.ndarray, n_items: int, n_seg: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _sorted_unique(a: np.ndarray, counts: bool = False) -> Any:
+    """``np.unique`` of a large int array by one in-place sort (no hash table, no inverse)."""
+    a = np.sort(a)
+    start = _group_first_mask(a)
+    u = a[start]
+    if not counts:
+        return u
+    return u, np.diff(np.r_[np.flatnonzero(start), a.size])
+
+
+def _order_lines(lo: np.ndarray, ln: np.ndarray, n_line: int, ord_c: np.ndarray
+                 ) -> np.ndarray:
+    """Distinct (customer, order, line) rows, as an (n, 3) int64 array sorted by order."""
+    key = _sorted_unique(lo * n_line + ln)
+    o = key // n_line
+    return np.c_[ord_c[o], o, key % n_line]
+
+
+#: Working bytes per order line in fit (line arrays, sorts and keys): tracemalloc peaks
+#: of 210-240 on make_shop at 100k-1M customers, plus a margin.
+_BYTES_PER_LINE = 300
+#: Bytes per (customer, base, candidate) combination in one chunk of the shares.
+_BYTES_PER_COMBO = 96
+
+
+def _check_memory(*, n_lines: int, n_items: int, n_edges: int, n_seg: int,
+                  budget_gb: float) -> int:
+    """Estimate fit's working memory; raise when over budget, else the chunk size in combos."""
+    seg_bytes = 8 * (n_seg + 1) * (n_items + 6 * n_edges)
+    fixed = _BYTES_PER_LINE * n_lines + seg_bytes + 64 * n_edges
+    budget = budget_gb * 1e9
+    chunk = int(min(max(0.1 * budget / _BYTES_PER_COMBO, 2**16), 2**23))
+    need = fixed + chunk * _BYTES_PER_COMBO
+    if need > budget:
+        why = (f"{n_seg:,} segment labels x {n_edges:,} candidate offers take "
+               f"~{seg_bytes / 1e9:.1f} GB; pass fewer segment labels (`segments`) or "
+               if seg_bytes > 0.5 * fixed else
+               f"{n_lines:,} order lines take ~{_BYTES_PER_LINE * n_lines / 1e9:.1f} GB; "
+               f"fit on a sample of customers or a shorter period, or ")
+        raise UpsellMemoryError(
+            f"UpsellRanker.fit needs ~{need / 1e9:.1f} GB of working memory, more than "
+            f"`max_memory_gb`={budget_gb:g}: {why}raise `max_memory_gb` if the memory is there")
+    return chunk
+
+
+def _pair_table(lc: np.ndarray, li: np.ndarray, lt: np.ndarray, n_items: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (customer, item) keys ``c * n_items + i``, sorted, with first and last time."""
+    if not lc.size:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, e
+    key = lc * n_items + li
+    order = np.argsort(key)
+    key = key[order]
+    ts = lt[order]
+    del order
+    start = np.flatnonzero(_group_first_mask(key))
+    return key[start], np.minimum.reduceat(ts, start), np.maximum.reduceat(ts, start)
+
+
+def _offer_shares(ukey: np.ndarray, first_t: np.ndarray, last_t: np.ndarray, seg: np.ndarray,
+                  e_indptr: np.ndarray, e_tgt: np.ndarray, n_items: int, n_seg: int,
+                  chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate edge (b -> t): customers who came back after buying b, and who chose t.
 
     A customer *had the chance* at edge (b, t) when, after their first purchase
     of b, they bought b again or any candidate of b; they *took* it when t is
     among those later purchases. Counted globally and per segment.
+
+    ``ukey``, ``first_t``, ``last_t`` come from :func:`_pair_table`. "Had" depends
+    only on the (customer, base) pair, so it is counted per base (and per segment
+    and base) and spread to the base's edges; only the (customer, base, candidate)
+    combinations needed to find "took" are built, ``chunk`` at a time, and only
+    the taken ones are counted.
     """
     n_e = e_tgt.size
     zeros = np.zeros(n_e)
-    if not lc.size or not n_e:
+    if not ukey.size or not n_e:
         return zeros, zeros, np.zeros((n_seg, n_e)), np.zeros((n_seg, n_e))
-    key = lc * n_items + li
-    srt = np.lexsort((lt, key))
-    key_s, t_s = key[srt], lt[srt]
-    start = _group_first_mask(key_s)
-    ukey = key_s[start]
-    first_t = t_s[start]
-    end = np.r_[np.flatnonzero(start)[1:], key_s.size] - 1
-    last_t = t_s[end]
-    pc, pb = ukey // n_items, ukey % n_items
+    pb = ukey % n_items
     ncand = e_indptr[pb + 1] - e_indptr[pb]
-    has = ncand > 0
-    pc, pb, pf, pl, ncand = pc[has], pb[has], first_t[has], last_t[has], ncand[has]
-    rep = np.repeat(np.arange(pc.size), ncand)
-    e = np.arange(rep.size) - np.repeat(np.cumsum(ncand) - ncand, ncand) + e_indptr[pb][rep]
-    tkey = pc[rep] * n_items + e_tgt[e]
-    pos = np.clip(np.searchsorted(ukey, tkey), 0, ukey.size - 1)
-    took = (ukey[pos] == tkey) & (last_t[pos] > pf[rep])
-    any_took = np.zeros(pc.size, dtype=bool)
-    np.logical_or.at(any_took, rep, took)
-    had_pair = any_took | (pl > pf)
-    had = had_pair[rep]
-    took_e = np.bincount(e, weights=took, minlength=n_e)
-    had_e = np.bincount(e, weights=had, minlength=n_e)
-    took_se = np.zeros((n_seg, n_e))
-    had_se = np.zeros((n_seg, n_e))
+    has = np.flatnonzero(ncand > 0)
+    had_pair = np.zeros(has.size, dtype=bool)
+    took_e = np.zeros(n_e)
+    took_flat = np.zeros(n_seg * n_e) if n_seg else np.zeros(0)
+    cum = np.cumsum(ncand[has])
+    lo = 0
+    while lo < has.size:
+        done = int(cum[lo - 1]) if lo else 0
+        hi = max(int(np.searchsorted(cum, done + chunk, side="right")), lo + 1)
+        idx = has[lo:hi]
+        nc = ncand[idx]
+        pc = ukey[idx] // n_items
+        rep = np.repeat(np.arange(idx.size), nc)
+        e = (np.arange(rep.size) - np.repeat(np.cumsum(nc) - nc, nc)
+             + np.repeat(e_indptr[pb[idx]], nc))
+        tkey = pc[rep] * n_items + e_tgt[e]
+        at = np.minimum(np.searchsorted(ukey, tkey), ukey.size - 1)
+        took = (ukey[at] == tkey) & (last_t[at] > first_t[idx][rep])
+        del tkey, at
+        rt, et = rep[took], e[took]
+        took_e += np.bincount(et, minlength=n_e)
+        any_took = np.bincount(rt, minlength=idx.size) > 0
+        had_pair[lo:hi] = any_took | (last_t[idx] > first_t[idx])
+        if n_seg:
+            st = seg[pc[rt]]
+            ok = st >= 0
+            took_flat += np.bincount(st[ok] * n_e + et[ok], minlength=n_seg * n_e)
+        lo = hi
+    e_src = np.repeat(np.arange(n_items), np.diff(e_indptr))
+    hb = pb[has]
+    had_e = np.bincount(hb, weights=had_pair, minlength=n_items)[e_src]
+    took_se: np.ndarray = np.zeros((n_seg, n_e))
+    had_se: np.ndarray = np.zeros((n_seg, n_e))
     if n_seg:
-        s = seg[pc[rep]]
+        took_se = took_flat.reshape(n_seg, n_e)
+        s = seg[ukey[has] // n_items]
         ok = s >= 0
-        flat = s[ok] * n_e + e[ok]
-        took_se = np.bincount(flat, weights=took[ok], minlength=n_seg * n_e).reshape(
-            n_seg, n_e).astype(np.float64)
-        had_se = np.bincount(flat, weights=had[ok], minlength=n_seg * n_e).reshape(
-            n_seg, n_e).astype(np.float64)
+        had_sb = np.bincount(s[ok] * n_items + hb[ok], weights=had_pair[ok],
+                             minlength=n_seg * n_items).reshape(n_seg, n_items)
+        had_se = had_sb[:, e_src]
     return took_e, had_e, took_se, had_se
