@@ -1,0 +1,222 @@
+"""Serving benchmark: one Recommender over a make_shop catalog, every rule on.
+
+Builds a shop with ``upsell.datasets.make_shop``, fits the sources (bundle rules,
+purchase sequences, item-KNN, the tier upsell ranker, personas), builds a
+Recommender with every rule (owned, stock, frequency caps on an SQLite offer
+log, margin weight, inventory push, diversity by family and category, a
+promoted item with a slot quota), saves it, then in a fresh child process
+loads it and measures load time, resident memory, single-request latency
+(p50 / p99 / max) and throughput with 1 and 2 threads.
+
+    python benchmarks/bench_serving.py                       # 1M customers, 50k items
+    python benchmarks/bench_serving.py --customers 200000 --items 20000 --orders 960000
+
+There is no peer library to compare with (no open-source package serves
+blended, rule-filtered offers); the targets are p99 < 2 ms and load < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+OUT = Path(__file__).with_name("out")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def build(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    import upsell as us
+    from upsell.bundles import (
+        BundleRecommender,
+        association_rules,
+        frequent_itemsets,
+        sequence_rules,
+    )
+    from upsell.cf import ItemKNN
+    from upsell.recommend import (
+        Diversity,
+        FrequencyCap,
+        InStock,
+        InventoryPush,
+        MarginWeight,
+        NotOwned,
+        OfferLog,
+        Promote,
+    )
+    from upsell.segments import Personas
+    from upsell.tiers import UpsellRanker
+
+    times: dict[str, float] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        times[name] = time.perf_counter() - t
+        print(f"  {name:<18} {times[name]:8.1f} s   rss {rss_mb():8,.0f} MB", flush=True)
+        return out
+
+    shop = timed("make_shop", lambda: us.datasets.make_shop(
+        n_customers=args.customers, n_items=args.items, n_orders=args.orders,
+        random_state=args.seed))
+    tx, cat = shop.transactions, shop.catalog
+    print(f"  {tx}", flush=True)
+    personas = timed("personas", lambda: Personas().fit(tx, catalog=cat))
+    n_orders = len(tx.orders)
+    rules = timed("association_rules", lambda: association_rules(frequent_itemsets(
+        tx, min_support=max(20, n_orders // 100_000), max_len=2), min_confidence=0.02))
+    seq = timed("sequence_rules", lambda: sequence_rules(
+        tx, within="60D", min_support=max(20, len(tx.customers) // 20_000)))
+    knn = timed("item_knn", lambda: ItemKNN(similarity="cosine", n_neighbors=50).fit(tx))
+    ranker = timed("upsell_ranker", lambda: UpsellRanker().fit(tx, cat, segments=personas))
+    log = OfferLog.sqlite(os.path.join(os.path.dirname(path), "offers.db"))
+    rng = np.random.default_rng(args.seed)
+    cust_ids = tx.customers.ids
+    item_ids = cat.items.ids
+    for _ in range(2000):  # some history for the frequency caps to read
+        log.record("presented", customer=cust_ids[rng.integers(len(cust_ids))].item(),
+                   item=item_ids[rng.integers(len(item_ids))].item(), time="2024-12-20")
+    promoted = [item_ids[i].item() for i in rng.choice(len(item_ids), 20, replace=False)]
+    rec = timed("recommender", lambda: us.Recommender(
+        catalog=cat, cross_sell=[BundleRecommender(rules), knn, seq], upsell=ranker,
+        segments=personas, history=tx, offer_log=log,
+        rules=[NotOwned(), InStock(), FrequencyCap(), MarginWeight(), InventoryPush(),
+               Diversity(by="family", max_per=1), Diversity(by="category", max_per=3),
+               Promote(promoted, slots=1)]))
+    print(f"  {rec}", flush=True)
+    timed("save", lambda: rec.save(path))
+    size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    return {"fit_seconds": times, "rules": len(rules), "sequence_rules": len(seq),
+            "lines": len(tx), "orders": n_orders, "customers": len(tx.customers),
+            "items": len(cat), "saved_mb": size / 2**20}
+
+
+def serve(path: str, n_requests: int, seed: int) -> dict[str, Any]:
+    """Run in a fresh process: load, then time requests."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    rss0 = rss_mb()
+    t = time.perf_counter()
+    from upsell.recommend import Recommender
+
+    rec = Recommender.load(path)
+    load_s = time.perf_counter() - t
+    rss_loaded = rss_mb()
+    rng = np.random.default_rng(seed)
+    hist = rec.history_
+    assert hist is not None
+    cust = hist.customers.ids
+    pop_items = rec.popularity_.candidates(  # type: ignore[union-attr]
+        __import__("upsell.recommend", fromlist=["Request"]).Request(
+            None, False, (), (), (), None, None, "web", np.datetime64("2025-01-01")), 500)
+    pop = [c.item for c in pop_items]
+    moments = (None, "product_page", "cart", "checkout", "post_purchase")
+    reqs: list[dict[str, Any]] = []
+    for j in range(n_requests):
+        c = None if j % 10 == 0 else cust[rng.integers(cust.size)].item()
+        owned = hist.owned(c)[0] if c is not None else ()
+        if owned and j % 3:
+            basket = [owned[rng.integers(len(owned))]]
+        else:
+            basket = [pop[rng.integers(len(pop))]] if j % 2 else []
+        reqs.append({"customer": c, "basket": basket, "k": 5, "moment": moments[j % 5],
+                     "channel": ("web", "email", "store")[j % 3], "fill": j % 4 == 0,
+                     "at": "2025-01-05T10:00:00"})
+    for r in reqs[:200]:  # warm-up: lazy id dictionaries, caches
+        rec.recommend(**r)
+    lat = np.empty(len(reqs))
+    n_offers = 0
+    for j, r in enumerate(reqs):
+        t = time.perf_counter_ns()
+        out = rec.recommend(**r)
+        lat[j] = (time.perf_counter_ns() - t) / 1e6
+        n_offers += len(out)
+    thr = {}
+    for threads in (1, 2):
+        parts = [reqs[i::threads] for i in range(threads)]
+
+        def run(part: list[dict[str, Any]]) -> None:
+            for r in part:
+                rec.recommend(**r)
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, parts))
+        thr[threads] = len(reqs) / (time.perf_counter() - t)
+    return {"load_seconds": load_s, "rss_before_mb": rss0, "rss_loaded_mb": rss_loaded,
+            "rss_after_mb": rss_mb(),
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "requests": len(reqs), "mean_offers": n_offers / len(reqs),
+            "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+            "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()),
+            "by_moment_p99_ms": {str(m): float(np.percentile(lat[i::5], 99))
+                                 for i, m in enumerate(moments)},
+            "throughput_rps": {str(k): v for k, v in thr.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--items", type=int, default=50_000)
+    ap.add_argument("--orders", type=int, default=4_800_000)
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dir", help="work folder (default: a temporary one)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(serve(args.child, args.requests, args.seed)), flush=True)
+        return
+    work = args.dir or tempfile.mkdtemp(prefix="bench-serving-")
+    path = os.path.join(work, "recommender")
+    print(f"building: {args.customers:,} customers, {args.items:,} items, "
+          f"{args.orders:,} orders", flush=True)
+    info = build(args, path)
+    print("serving from a fresh process ...", flush=True)
+    res = subprocess.run([sys.executable, __file__, "--child", path, "--requests",
+                          str(args.requests), "--seed", str(args.seed)],
+                         capture_output=True, text=True, check=True)
+    line = next(x for x in res.stdout.splitlines() if x.startswith("RESULT "))
+    out = {**info, **json.loads(line[7:]), "args": vars(args)}
+    print()
+    print(f"{out['customers']:,} customers x {out['items']:,} items, {out['lines']:,} lines; "
+          f"{out['rules']:,} rules, {out['sequence_rules']:,} sequence rules; "
+          f"saved {out['saved_mb']:,.0f} MB")
+    print("| measure | value | target |")
+    print("|---|---:|---:|")
+    print(f"| latency p50 | {out['p50_ms']:.2f} ms | |")
+    print(f"| latency p99 | {out['p99_ms']:.2f} ms | < 2 ms |")
+    print(f"| latency max | {out['max_ms']:.2f} ms | |")
+    print(f"| throughput, 1 thread | {out['throughput_rps']['1']:,.0f} req/s | |")
+    print(f"| throughput, 2 threads | {out['throughput_rps']['2']:,.0f} req/s | |")
+    print(f"| load from disk | {out['load_seconds']:.2f} s | < 2 s |")
+    print(f"| resident memory after load | {out['rss_loaded_mb']:,.0f} MB | |")
+    print(f"| peak resident memory (serving process) | {out['max_rss_mb']:,.0f} MB | |")
+    print("p99 by moment (ms): " + ", ".join(f"{k}: {v:.2f}"
+                                             for k, v in out["by_moment_p99_ms"].items()))
+    OUT.mkdir(exist_ok=True)
+    target = OUT / "bench_serving.json"
+    target.write_text(json.dumps(out, indent=1))
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1065 @@
+"""The Recommender: one offer list per request from every source, under business rules.
+
+Per request: resolve the customer (owned items, segment) -> ask each source for
+candidates -> drop raw scores under the source's ``min_score`` -> normalise
+each source's scores within the request -> blend with ``weights`` -> keep what
+fits the moment -> add the segment's opportunity bonus -> run the rules in
+order (filters, re-rankers) -> pick the best ``k`` under diversity limits and
+slot quotas -> optionally fill from popularity -> explain and render cues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from upsell._validation import check_choice, check_float, check_int, check_k
+from upsell.data.catalog import Catalog
+from upsell.data.ids import IdIndex
+from upsell.data.transactions import Transactions
+from upsell.exceptions import ModelFileError, UnknownIdError, UpsellDataError
+from upsell.persist import read_model, write_model
+from upsell.recommend._core import (
+    Candidate,
+    CandidateSource,
+    Evidence,
+    Offer,
+    OfferList,
+    OfferPool,
+    PoolItem,
+    Reason,
+    Request,
+    Rule,
+)
+from upsell.recommend._files import MANIFEST, file_digest, write_directory
+from upsell.recommend.explain import CHANNELS, CueTemplates, money
+from upsell.recommend.filters import (
+    Exclude,
+    FrequencyCap,
+    InStock,
+    NotOwned,
+    check_where,
+    rule_from_config,
+    rule_to_config,
+)
+from upsell.recommend.history import CustomerHistory, SegmentMap, as_segment_map
+from upsell.recommend.moments import Moment, MomentPolicy
+from upsell.recommend.offerlog import OfferLog, SQLiteOfferLog
+from upsell.recommend.sources import (
+    BundleSource,
+    CFSource,
+    PopularitySource,
+    SequenceSource,
+    UpsellSource,
+    as_source,
+    source_types,
+)
+
+__all__ = ["NORMALIZATIONS", "Recommender"]
+
+#: How scores of one source are put on a common [0, 1] scale within a request.
+NORMALIZATIONS = ("max", "minmax", "rank")
+_FORMAT = 1
+_STYLE = {BundleSource: "bundle", CFSource: "cf", UpsellSource: "upsell",
+          SequenceSource: "sequence", PopularitySource: "popular"}
+
+
+def _now() -> np.datetime64:
+    return np.datetime64(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "s")
+
+
+def _as_time(value: Any, name: str) -> np.datetime64:
+    if value is None:
+        return _now()
+    try:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        t = np.datetime64(value, "s")
+    except (ValueError, TypeError):
+        raise UpsellDataError(f"`{name}` must be a datetime or ISO string; got {value!r}") from None
+    if np.isnat(t):
+        raise UpsellDataError(f"`{name}` must be a time; got {value!r}")
+    return t
+
+
+def _scalar_id(value: Any) -> bool:
+    return isinstance(value, (str, int, np.integer, np.str_)) and not isinstance(value, bool)
+
+
+def _id_tuple(values: Any, name: str) -> tuple[Any, ...]:
+    if values is None:
+        return ()
+    if _scalar_id(values):
+        values = [values]
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if not isinstance(values, Iterable):
+        raise UpsellDataError(f"`{name}` must be a list of item ids; got {values!r}")
+    out = []
+    for v in values:
+        if not _scalar_id(v):
+            raise UpsellDataError(f"`{name}` must hold item ids (str or int); got {v!r}")
+        out.append(v.item() if isinstance(v, np.generic) else v)
+    return tuple(dict.fromkeys(out))
+
+
+class Recommender:
+    """One offer list per request, from every source, under the shop's business rules.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        Every item that may be offered (kinds, families, tiers, prices, costs, stock).
+    cross_sell : sequence of sources, default ()
+        Candidate sources (:class:`CandidateSource`) or fitted models wrapped
+        automatically: :class:`~upsell.bundles.BundleRecommender` ->
+        :class:`BundleSource`, an upsell.cf model -> :class:`CFSource`,
+        :class:`~upsell.bundles.SequenceRules` -> :class:`SequenceSource`.
+    upsell : UpsellRanker or source, optional
+        Its candidates are upsells.
+    segments : Personas, mapping, SegmentMap or labels, optional
+        Customer -> segment (labels aligned to the history's customers are accepted).
+    opportunity : OpportunityMatrix, optional
+        Which kinds to favour per segment; default the handbook's matrix when
+        ``segments`` is given.
+    rules : sequence of Rule, optional
+        Filters and re-rankers in the order they run. Default
+        ``[NotOwned(), InStock()]`` (plus ``FrequencyCap()`` when ``offer_log`` is given).
+    weights : mapping of source name to float, optional
+        Blending weight per source (default 1 each).
+    min_score : float or mapping of source name to float, optional
+        Relevance floor on each source's *raw* score: candidates below it are
+        never shown, even when fewer than ``k`` offers remain.
+    normalize : {"max", "minmax", "rank"}, default "max"
+        Per-source normalisation within a request before blending (see Notes).
+    cue_templates : mapping or CueTemplates, optional
+        Overrides of the cue templates (see :class:`~upsell.recommend.CueTemplates`).
+    moments : MomentPolicy or mapping, optional
+        Which kinds fit which moment; default :class:`~upsell.recommend.MomentPolicy`.
+    history : Transactions or CustomerHistory, optional
+        What customers own and when (owned-item filter, sequence timing) and, from
+        Transactions, the per-segment popularity used for unknown customers and fill.
+    popularity : PopularitySource, optional
+        Popularity for ``fill=True`` (default: fitted from ``history``).
+    offer_log : OfferLog, optional
+        Read by frequency caps.
+    segment_boost : float, default 0.25
+        Score bonus for an offer matching its segment's strategy.
+    default_probability : float, default 0.02
+        P(accept) used for expected revenue and margin when no source gives one.
+    candidates_per_source : int, default 30
+        Candidates asked of each source per request.
+
+    Notes
+    -----
+    Normalisation, per source and request, over the candidates left after the
+    ``min_score`` floor: "max" divides by the largest score (scores <= 0 become
+    0), so a source's best candidate gets 1 and ratios are kept; "minmax" maps
+    the range onto [0, 1] (a single candidate gets 1); "rank" gives
+    ``1 - r / n`` to the ``r``-th best of ``n``. The blended relevance of an item
+    is the sum over the sources proposing it of ``weight * normalised``, so
+    agreement between sources counts. The final score adds the segment bonus
+    and every rule's adjustment; :attr:`Offer.components` lists each part.
+
+    Examples
+    --------
+    >>> from upsell import Catalog
+    >>> cat = Catalog.from_records([
+    ...     {"item": "tea", "kind": "product", "price": 4.0, "cost": 2.0},
+    ...     {"item": "mug", "kind": "accessory", "price": 8.0, "cost": 3.0, "stock": 5},
+    ...     {"item": "pot", "kind": "accessory", "price": 20.0, "cost": 9.0, "stock": 0}])
+    >>> class Pairs:
+    ...     name = "pairs"
+    ...     def candidates(self, request, n):
+    ...         if "tea" not in request.basket:
+    ...             return []
+    ...         return [Candidate("pot", 3.0, detail={"because": ("tea",)}),
+    ...                 Candidate("mug", 2.0, detail={"because": ("tea",)})]
+    >>> rec = Recommender(catalog=cat, cross_sell=[Pairs()])
+    >>> offers = rec.recommend(basket=["tea"], k=2, moment="cart", at="2024-01-01")
+    >>> [(o.item, o.kind, round(o.score, 3)) for o in offers], offers.removed
+    ([('mug', 'cross_sell', 0.667)], {'in_stock': 1})
+    >>> offers[0].reason.rules
+    (('moment', 'accessory fits cart'), ('not_owned', 'passed'), ('in_stock', 'passed'))
+    """
+
+    def __init__(self, *, catalog: Catalog, cross_sell: Sequence[Any] = (), upsell: Any = None,
+                 segments: Any = None, opportunity: Any = None,
+                 rules: Sequence[Rule] | None = None, weights: Mapping[str, float] | None = None,
+                 min_score: float | Mapping[str, float] | None = None, normalize: str = "max",
+                 cue_templates: Mapping[Any, Any] | CueTemplates | None = None,
+                 moments: MomentPolicy | Mapping[str, Any] | None = None, history: Any = None,
+                 popularity: PopularitySource | None = None, offer_log: OfferLog | None = None,
+                 segment_boost: float = 0.25, default_probability: float = 0.02,
+                 candidates_per_source: int = 30) -> None:
+        self.catalog = catalog
+        self.cross_sell = tuple(cross_sell)
+        self.upsell = upsell
+        self.segments = segments
+        self.opportunity = opportunity
+        self.rules = rules
+        self.weights = weights
+        self.min_score = min_score
+        self.normalize = normalize
+        self.cue_templates = cue_templates
+        self.moments = moments
+        self.history = history
+        self.popularity = popularity
+        self.offer_log = offer_log
+        self.segment_boost = segment_boost
+        self.default_probability = default_probability
+        self.candidates_per_source = candidates_per_source
+        self._setup()
+
+    # ------------------------------------------------------------------ validation
+    def _setup(self) -> None:
+        from upsell.segments import OpportunityMatrix
+
+        cat = self.catalog
+        if not isinstance(cat, Catalog):
+            raise UpsellDataError(f"`catalog` must be a Catalog; got {type(cat).__name__}")
+        if isinstance(self.cross_sell, (str, bytes)):
+            raise UpsellDataError("`cross_sell` must be a list of sources; got a string")
+        sources: list[CandidateSource] = [as_source(s) for s in self.cross_sell]
+        up = None if self.upsell is None else as_source(self.upsell, upsell=True)
+        if up is not None:
+            sources.append(up)
+        names = [s.name for s in sources]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise UpsellDataError(f"source names must be unique; {sorted(dup)[0]!r} repeats "
+                                  f"(pass name=... to the adapters)")
+        self.sources_: tuple[CandidateSource, ...] = tuple(sources)
+        self._upsell_name = None if up is None else up.name
+        self._styles = {s.name: _STYLE.get(type(s), str(getattr(s, "cue_style", "default")))
+                        for s in sources}
+        # history, segments, popularity
+        hist = self.history
+        tx: Transactions | None = None
+        if isinstance(hist, Transactions):
+            tx = hist
+            hist = CustomerHistory.from_transactions(hist, cat)
+        elif hist is not None and not isinstance(hist, CustomerHistory):
+            raise UpsellDataError(f"`history` must be Transactions or a CustomerHistory; "
+                                  f"got {type(hist).__name__}")
+        if hist is not None and hist.items != cat.items:
+            raise UpsellDataError("`history` was built for another catalog; rebuild it with "
+                                  "CustomerHistory.from_transactions(tx, catalog)")
+        self.history_: CustomerHistory | None = hist
+        self.segments_: SegmentMap | None = as_segment_map(self.segments, hist)
+        pop = self.popularity
+        if pop is None and tx is not None:
+            pop = PopularitySource.fit(tx, cat, segments=self.segments_, name="popular")
+        if pop is not None and not isinstance(pop, PopularitySource):
+            raise UpsellDataError(f"`popularity` must be a PopularitySource; got "
+                                  f"{type(pop).__name__}")
+        self.popularity_: PopularitySource | None = pop
+        opp = self.opportunity
+        if opp is None and self.segments_ is not None:
+            opp = OpportunityMatrix()
+        if opp is not None and not isinstance(opp, OpportunityMatrix):
+            opp = OpportunityMatrix.from_json(opp) if isinstance(opp, Mapping) else None
+            if opp is None:
+                raise UpsellDataError(f"`opportunity` must be an OpportunityMatrix; got "
+                                      f"{type(self.opportunity).__name__}")
+        self.opportunity_ = opp
+        # rules
+        if self.rules is None:
+            rules: list[Any] = [NotOwned(), InStock()]
+            if self.offer_log is not None:
+                rules.append(FrequencyCap())
+        else:
+            if isinstance(self.rules, (str, bytes)) or not isinstance(self.rules, Iterable):
+                raise UpsellDataError(f"`rules` must be a list of rules; got {self.rules!r}")
+            rules = list(self.rules)
+        bound = []
+        for r in rules:
+            if not isinstance(r, Rule):
+                raise UpsellDataError(
+                    f"`rules` entries need a `name` and apply(pool, request); got {r!r}")
+            b = getattr(r, "bind", None)
+            bound.append(b(cat) if callable(b) else r)
+        self.rules_: tuple[Any, ...] = tuple(bound)
+        if self.offer_log is not None and not isinstance(self.offer_log, OfferLog):
+            raise UpsellDataError(f"`offer_log` must be an OfferLog; got "
+                                  f"{type(self.offer_log).__name__}")
+        # scores
+        w = dict(self.weights or {})
+        for n, v in w.items():
+            if n not in names:
+                raise UpsellDataError(f"`weights` names source {n!r}, which is not one of "
+                                      f"{', '.join(map(repr, names)) or 'no sources'}")
+            check_float(v, f"weights[{n!r}]", low=0)
+        self.weights_ = {n: float(w.get(n, 1.0)) for n in names}
+        ms = self.min_score
+        if ms is None:
+            floors: dict[str, float] = {}
+        elif isinstance(ms, Mapping):
+            floors = {}
+            for n, v in ms.items():
+                if n not in names and n != "popular":
+                    raise UpsellDataError(f"`min_score` names source {n!r}, which is not one of "
+                                          f"{', '.join(map(repr, names))}")
+                floors[n] = check_float(v, f"min_score[{n!r}]")
+        else:
+            v = check_float(ms, "min_score")
+            floors = {n: v for n in names}
+        self.min_score_ = floors
+        self.normalize_ = check_choice(self.normalize, "normalize", NORMALIZATIONS)
+        ct = self.cue_templates
+        self.cues_ = ct if isinstance(ct, CueTemplates) else CueTemplates(ct)
+        mp = self.moments
+        self.moments_ = mp if isinstance(mp, MomentPolicy) else (
+            MomentPolicy() if mp is None else MomentPolicy.from_dict(mp))
+        self.segment_boost_ = check_float(self.segment_boost, "segment_boost", low=0)
+        self.default_probability_ = check_float(self.default_probability, "default_probability",
+                                                low=0, high=1)
+        self.n_candidates_ = check_int(self.candidates_per_source, "candidates_per_source",
+                                       minimum=1)
+        # per-item lookups used on every request
+        fam = cat.family
+        tier = cat.tier
+        top = np.zeros(len(cat), dtype=bool)
+        has = (fam != "") & ~np.isnan(tier)
+        if has.any():
+            fams, inv = np.unique(fam[has], return_inverse=True)
+            mx = np.full(fams.size, -np.inf)
+            np.maximum.at(mx, inv, tier[has])
+            top[np.flatnonzero(has)] = tier[has] >= mx[inv]
+        top.flags.writeable = False
+        self._top_tier = top
+        self._margin = cat.margin
+        self._kinds: list[str] = cat.kind.tolist()
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, as given.
+
+        Examples
+        --------
+        >>> from upsell import Catalog
+        >>> Recommender(catalog=Catalog.from_records([{"item": "a"}])).get_params()["normalize"]
+        'max'
+        """
+        keys = ("catalog", "cross_sell", "upsell", "segments", "opportunity", "rules", "weights",
+                "min_score", "normalize", "cue_templates", "moments", "history", "popularity",
+                "offer_log", "segment_boost", "default_probability", "candidates_per_source")
+        return {k: getattr(self, k) for k in keys}
+
+    def __repr__(self) -> str:
+        srcs = ", ".join(f"{s.name}" for s in self.sources_)
+        rules = ", ".join(r.name for r in self.rules_)
+        return (f"Recommender(items={len(self.catalog):,}, sources=[{srcs}], rules=[{rules}], "
+                f"segments={'yes' if self.segments_ is not None else 'no'})")
+
+    # ------------------------------------------------------------------ requests
+    def _request(self, customer: Any, basket: tuple[Any, ...], channel: str,
+                 moment: str | None, context: Mapping[str, Any], at: np.datetime64
+                 ) -> tuple[Request, Moment | None]:
+        if customer is not None and not _scalar_id(customer):
+            raise UpsellDataError(f"`customer` must be an id (str or int) or None; got "
+                                  f"{customer!r}")
+        if isinstance(customer, np.generic):
+            customer = customer.item()
+        mom = None if moment is None else self.moments_[moment]
+        owned: tuple[Any, ...] = ()
+        times: tuple[np.datetime64, ...] = ()
+        known = False
+        if self.history_ is not None and customer is not None:
+            r = self.history_.row(customer)
+            if r >= 0:
+                known = True
+                owned, times = self.history_.owned(customer)
+        seg = self.segments_.segment_of(customer) if self.segments_ is not None else None
+        req = Request(customer=customer, known=known, basket=basket, owned=owned,
+                      owned_time=times, segment=seg, moment=moment, channel=channel, at=at,
+                      timed=bool(mom.timed) if mom is not None else False,
+                      context=context)
+        return req, mom
+
+    def _check_common(self, k: Any, channel: Any, moment: Any, context: Any, fill: Any,
+                      exclude: Any, where: Any) -> tuple[int, str, Mapping[str, Any], list[Any]]:
+        k = check_k(k)
+        channel = check_choice(channel, "channel", CHANNELS)
+        if moment is not None:
+            self.moments_[moment]  # raises naming the moments there are
+        if context is None:
+            context = {}
+        if not isinstance(context, Mapping):
+            raise UpsellDataError(f"`context` must be a mapping or None; got {context!r}")
+        if not isinstance(fill, bool):
+            raise UpsellDataError(f"`fill` must be True or False; got {fill!r}")
+        if fill and self.popularity_ is None:
+            raise UpsellDataError("fill=True needs popularity: build the Recommender with "
+                                  "history=<Transactions> or popularity=<PopularitySource>")
+        extra: list[Any] = []
+        ex = _id_tuple(exclude, "exclude")
+        if ex:
+            extra.append(Exclude(ex))
+        w = check_where(where, self.catalog)
+        if w is not None:
+            extra.append(w)
+        return k, channel, context, extra
+
+    def recommend(self, customer: Any = None, *, basket: Any = (), k: int = 5,
+                  channel: str = "web", moment: str | None = None,
+                  context: Mapping[str, Any] | None = None, fill: bool = False,
+                  exclude: Any = None, where: Mapping[str, Any] | None = None,
+                  at: Any = None) -> OfferList:
+        """The offers for one request, best first.
+
+        Parameters
+        ----------
+        customer : id, optional
+            None (anonymous) and customers unknown to the history work: they get
+            the basket-based sources and their segment's popularity.
+        basket : list of item ids, default ()
+            Items in the basket, or the item on the product page.
+        k : int, default 5
+            At most this many offers; fewer when fewer pass the rules and floors.
+        channel : {"web", "email", "store"}, default "web"
+            Selects the cue wording.
+        moment : {"product_page", "cart", "checkout", "post_purchase"} or None
+            Moment of the journey (see the moment policy); None: every kind fits.
+        context : mapping, optional
+            Passed to sources and rules unchanged.
+        fill : bool, default False
+            Top up from popularity within the segment when fewer than ``k``
+            offers remain (fill offers still pass every rule).
+        exclude : list of item ids, optional
+            Never offer these in this request.
+        where : mapping, optional
+            Catalog predicates for this request, e.g. ``{"category": ["Audio"],
+            "price": (None, 50), "kind": ["accessory"]}`` (see :class:`Where`).
+        at : datetime or ISO string, optional
+            Time of the request (default now): frequency caps and timing.
+
+        Returns
+        -------
+        OfferList
+            A list of :class:`Offer` with ``removed`` counts per rule.
+
+        Raises
+        ------
+        UpsellDataError
+            For malformed arguments (the message names the argument).
+
+        Examples
+        --------
+        >>> from upsell import Catalog
+        >>> cat = Catalog.from_records([{"item": "a"}, {"item": "b", "category": "x"}])
+        >>> class Two:
+        ...     name = "two"
+        ...     def candidates(self, request, n):
+        ...         return [Candidate("a", 2.0), Candidate("b", 1.0)]
+        >>> rec = Recommender(catalog=cat, cross_sell=[Two()])
+        >>> [o.item for o in rec.recommend(k=5, where={"category": ["x"]})]
+        ['b']
+        >>> print(rec.recommend(k=1, channel="store")[0].cue)
+        Suggest a.
+        """
+        k, channel, context, extra = self._check_common(k, channel, moment, context, fill,
+                                                        exclude, where)
+        bk = _id_tuple(basket, "basket")
+        req, mom = self._request(customer, bk, channel, moment, context, _as_time(at, "at"))
+        return self._serve(req, mom, k, fill, extra)
+
+    def recommend_batch(self, customers: Any = None, *, k: int = 5, channel: str = "email",
+                        moment: str | None = "post_purchase",
+                        context: Mapping[str, Any] | None = None, fill: bool = False,
+                        exclude: Any = None, where: Mapping[str, Any] | None = None,
+                        at: Any = None) -> Iterator[tuple[Any, OfferList]]:
+        """Offers for many customers (e-mail campaigns), one at a time: memory stays bounded.
+
+        With the default moment "post_purchase" the sequence source times offers
+        by the lags customers typically wait (``Offer.due`` says when), so a
+        follow-up e-mail offers what customers buy next, when they buy it.
+
+        Parameters
+        ----------
+        customers : iterable of ids, optional
+            Default: every customer of the history.
+        k, channel, moment, context, fill, exclude, where, at
+            As in :meth:`recommend`; ``at`` is the send time, the same for all.
+
+        Yields
+        ------
+        (customer, OfferList)
+            Customers with no offers are yielded with an empty list.
+
+        Examples
+        --------
+        >>> from upsell import Catalog
+        >>> cat = Catalog.from_records([{"item": "a"}])
+        >>> class One:
+        ...     name = "one"
+        ...     def candidates(self, request, n):
+        ...         return [Candidate("a", 1.0)]
+        >>> rec = Recommender(catalog=cat, cross_sell=[One()])
+        >>> [(c, [o.item for o in offers]) for c, offers in
+        ...  rec.recommend_batch(["x", "y"], moment=None)]
+        [('x', ['a']), ('y', ['a'])]
+        """
+        k, channel, context, extra = self._check_common(k, channel, moment, context, fill,
+                                                        exclude, where)
+        when = _as_time(at, "at")
+        if customers is None:
+            if self.history_ is None:
+                raise UpsellDataError("recommend_batch needs `customers` when the recommender "
+                                      "has no history")
+            ids: Iterable[Any] = self.history_.customers
+        elif _scalar_id(customers):
+            ids = [customers]
+        else:
+            ids = customers
+        return self._batch(ids, k, channel, moment, context, fill, extra, when)
+
+    def _batch(self, ids: Iterable[Any], k: int, channel: str, moment: str | None,
+               context: Mapping[str, Any], fill: bool, extra: list[Any], when: np.datetime64
+               ) -> Iterator[tuple[Any, OfferList]]:
+        for cid in ids:
+            req, mom = self._request(cid, (), channel, moment, context, when)
+            yield cid, self._serve(req, mom, k, fill, extra)
+
+    # ------------------------------------------------------------------ the pipeline
+    def _pool_from_sources(self, req: Request, mom: Moment | None, removed: dict[str, int]
+                           ) -> dict[int, PoolItem]:
+        cat_index = self.catalog.items
+        kinds = self._kinds
+        pool: dict[int, PoolItem] = {}
+        n = self.n_candidates_
+        for src in self.sources_:
+            if mom is not None and mom.sources is not None and src.name not in mom.sources:
+                continue
+            got = src.candidates(req, n)
+            floor = self.min_score_.get(src.name)
+            is_up = src.name == self._upsell_name
+            kept: list[tuple[int, Candidate]] = []
+            for c in list(got)[:n]:
+                if not isinstance(c, Candidate):
+                    raise UpsellDataError(f"source {src.name!r} returned {c!r}; sources must "
+                                          f"return Candidate objects")
+                s = float(c.score)
+                if s != s or s in (float("inf"), float("-inf")):
+                    continue
+                if floor is not None and s < floor:
+                    removed["min_score"] = removed.get("min_score", 0) + 1
+                    continue
+                try:
+                    idx = cat_index.index(c.item)
+                except UnknownIdError:
+                    removed["not_in_catalog"] = removed.get("not_in_catalog", 0) + 1
+                    continue
+                if mom is not None:
+                    kind = "upsell" if (is_up or c.kind == "upsell") else "cross_sell"
+                    if not mom.allows(kind, kinds[idx]):
+                        removed["moment"] = removed.get("moment", 0) + 1
+                        continue
+                kept.append((idx, c))
+            if not kept:
+                continue
+            norm = self._normalise([c.score for _, c in kept])
+            w = self.weights_[src.name]
+            for (idx, c), z in zip(kept, norm, strict=True):
+                ev = Evidence(src.name, float(c.score), z, w, c.detail)
+                kind = "upsell" if (is_up or c.kind == "upsell") else "cross_sell"
+                item = pool.get(idx)
+                if item is None:
+                    item = PoolItem(idx, c.item, kind, 0.0)
+                    pool[idx] = item
+                elif ev.contribution > max((e.contribution for e in item.evidence),
+                                           default=-1.0):
+                    item.kind = kind
+                if any(e.source == src.name for e in item.evidence):
+                    continue  # a source repeating an item: its best (first) proposal counts
+                item.evidence.append(ev)
+                item.components[f"source:{src.name}"] = ev.contribution
+                item.score += ev.contribution
+        return pool
+
+    def _normalise(self, scores: list[float]) -> list[float]:
+        how = self.normalize_
+        if how == "max":
+            top = max(scores)
+            return [max(s, 0.0) / top if top > 0 else 0.0 for s in scores]
+        if how == "minmax":
+            lo, hi = min(scores), max(scores)
+            return [(s - lo) / (hi - lo) if hi > lo else 1.0 for s in scores]
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        out = [0.0] * len(scores)
+        for r, i in enumerate(order):
+            out[i] = 1.0 - r / len(scores)
+        return out
+
+    def _prepare(self, pool: dict[int, PoolItem], req: Request, mom: Moment | None,
+                 removed: dict[str, int]) -> None:
+        """Moment gate, segment bonus, money: the steps before the rules."""
+        if not pool:
+            return
+        cat = self.catalog
+        idx = np.fromiter(pool.keys(), dtype=np.int64, count=len(pool))
+        kinds = cat.kind[idx].tolist()
+        price = cat.price[idx].tolist()
+        margin = self._margin[idx].tolist()
+        excl = cat.exclusive[idx].tolist()
+        top = self._top_tier[idx].tolist()
+        opp = self.opportunity_
+        seg = req.segment
+        strategies = opp[seg] if (opp is not None and seg is not None and seg in opp) else None
+        for j, i in enumerate(idx.tolist()):
+            c = pool[i]
+            if mom is not None:
+                if not mom.allows(c.kind, kinds[j]):
+                    del pool[i]
+                    removed["moment"] = removed.get("moment", 0) + 1
+                    continue
+                c.effects.append(("moment", f"{kinds[j]} fits {req.moment}"))
+            if strategies is not None and self.segment_boost_ > 0:
+                st = strategies[c.kind]
+                if (kinds[j] in st.kinds and (not st.exclusive or excl[j])
+                        and (not st.top_tier or top[j])):
+                    c.score += self.segment_boost_
+                    c.components["segment"] = self.segment_boost_
+                    c.strategy = st.label or "/".join(st.kinds)
+                    c.effects.append(("segment", f"+{self.segment_boost_:.3f} favoured for "
+                                                 f"{seg}: {c.strategy}"))
+            p = max((float(e.detail["probability"]) for e in c.evidence
+                     if "probability" in e.detail), default=self.default_probability_)
+            c.probability = p
+            up = next((e.detail for e in c.evidence if "margin_gain" in e.detail), None)
+            if up is not None and c.kind == "upsell":
+                c.revenue = float(up.get("price_diff", price[j]))
+                c.margin = float(up["margin_gain"])
+            else:
+                c.revenue = float(price[j])
+                c.margin = float(margin[j])
+
+    def _run_rules(self, pool: OfferPool, req: Request, extra: list[Any]) -> None:
+        for rule in (*extra, *self.rules_):
+            if len(pool) == 0:
+                break
+            rule.apply(pool, req)
+
+    def _select(self, ordered: list[PoolItem], k: int, chosen: list[PoolItem],
+                limits: list[Any], quotas: list[Any], counts: dict[str, dict[Any, int]],
+                removed: dict[str, int]) -> None:
+        for c in ordered:
+            if len(chosen) >= k:
+                break
+            blocked = None
+            keys = []
+            for name, key, max_per in limits:
+                kv = key(c)
+                keys.append(kv)
+                if kv is not None and counts.setdefault(name, {}).get(kv, 0) >= max_per:
+                    blocked = name
+                    break
+            if blocked is None:
+                for name, member, slots in quotas:
+                    if member(c) and counts.setdefault(name, {}).get(True, 0) >= slots:
+                        blocked = name
+                        break
+            if blocked is not None:
+                removed[blocked] = removed.get(blocked, 0) + 1
+                continue
+            for (name, _key, max_per), kv in zip(limits, keys, strict=True):
+                if kv is not None:
+                    d = counts[name]
+                    d[kv] = d.get(kv, 0) + 1
+                    c.effects.append((name, f"{kv}: {d[kv]} of {max_per}"))
+                else:
+                    c.effects.append((name, "passed"))
+            for name, member, _slots in quotas:
+                if member(c):
+                    d = counts.setdefault(name, {})
+                    d[True] = d.get(True, 0) + 1
+            chosen.append(c)
+
+    def _serve(self, req: Request, mom: Moment | None, k: int, fill: bool, extra: list[Any]
+               ) -> OfferList:
+        removed: dict[str, int] = {}
+        items = self._pool_from_sources(req, mom, removed)
+        for rule in self.rules_:
+            inj = getattr(rule, "injected", None)
+            if callable(inj):
+                for item in inj(req):
+                    try:
+                        i = self.catalog.items.index(item)
+                    except UnknownIdError:
+                        continue
+                    if i not in items:
+                        p = PoolItem(i, self.catalog.items.ids[i].item(), "cross_sell", 0.0)
+                        p.evidence.append(Evidence("promotion", 0.0, 0.0, 0.0, {}))
+                        items[i] = p
+        self._prepare(items, req, mom, removed)
+        pool = OfferPool(list(items.values()), catalog=self.catalog, k=k,
+                         offer_log=self.offer_log)
+        self._run_rules(pool, req, extra)
+        for name, n in pool.removed.items():
+            removed[name] = removed.get(name, 0) + n
+        ordered = sorted(pool, key=lambda c: (-c.score, c.index))
+        chosen: list[PoolItem] = []
+        counts: dict[str, dict[Any, int]] = {}
+        self._select(ordered, k, chosen, pool.limits, pool.quotas, counts, removed)
+        if fill and len(chosen) < k:
+            self._fill(req, mom, k, chosen, set(items), extra, counts, removed)
+        return OfferList([self._offer(c, req) for c in chosen], removed=removed)
+
+    def _fill(self, req: Request, mom: Moment | None, k: int, chosen: list[PoolItem],
+              seen: set[int], extra: list[Any], counts: dict[str, dict[Any, int]],
+              removed: dict[str, int]) -> None:
+        pop = self.popularity_
+        assert pop is not None
+        order, buyers, size = pop.ranked(req.segment)
+        if order.size == 0:
+            return
+        # cheap, vectorised pre-selection (the rules still decide): kinds the moment allows,
+        # known stock > 0, not seen, not in the basket or owned
+        ok = np.ones(order.size, dtype=bool)
+        if mom is not None:
+            ok &= np.isin(self.catalog.kind[order], mom.cross_sell)
+        stock = self.catalog.stock[order]
+        ok &= ~(stock <= 0)
+        skip = set(seen)
+        for ids in (req.basket, req.owned):
+            for x in ids:
+                try:
+                    skip.add(self.catalog.items.index(x))
+                except UnknownIdError:
+                    pass
+        if skip:
+            ok &= ~np.isin(order, np.fromiter(skip, dtype=np.int64, count=len(skip)))
+        pos = np.flatnonzero(ok)
+        top = float(buyers[0]) if buyers.size else 0.0
+        last = chosen[-1].score if chosen else None
+        start, step = 0, 4 * k
+        cat_ids = self.catalog.items.ids
+        seg = req.segment
+        while len(chosen) < k and start < pos.size:
+            fresh: dict[int, PoolItem] = {}
+            for j in pos[start:start + step].tolist():
+                i = int(order[j])
+                b = float(buyers[j])
+                p = PoolItem(i, cat_ids[i].item(), "cross_sell", 0.0)
+                z = b / top if top > 0 else 0.0
+                p.evidence.append(Evidence("popular", b, z, 0.1,
+                                           {"share": b / size, "segment": seg}))
+                p.components["fill"] = 0.1 * z
+                p.score = 0.1 * z
+                p.fill = True
+                fresh[i] = p
+            start += step
+            step *= 4
+            self._prepare(fresh, req, mom, removed)
+            # fill does not get the segment bonus: it is not a relevance signal
+            for p in fresh.values():
+                if "segment" in p.components:
+                    p.score -= p.components.pop("segment")
+                    p.effects = [e for e in p.effects if e[0] != "segment"]
+            pool = OfferPool(list(fresh.values()), catalog=self.catalog, k=k,
+                             offer_log=self.offer_log)
+            self._run_rules(pool, req, extra)
+            for name, m in pool.removed.items():
+                removed[name] = removed.get(name, 0) + m
+            ordered = sorted(pool, key=lambda c: (-c.score, c.index))
+            for p in ordered:
+                if last is not None and p.score > last:
+                    p.components["fill_cap"] = last - p.score
+                    p.score = last
+                p.effects.append(("fill", "popular in segment (fill)"))
+            before = len(chosen)
+            self._select(ordered, k, chosen, pool.limits, pool.quotas, counts, removed)
+            if len(chosen) > before:
+                last = chosen[-1].score
+
+    # ------------------------------------------------------------------ explain
+    def _offer(self, c: PoolItem, req: Request) -> Offer:
+        cat = self.catalog
+        i = c.index
+        ev = tuple(sorted(c.evidence, key=lambda e: -e.contribution))
+        primary = ev[0] if ev else None
+        if c.fill:
+            style = "popular"
+        elif c.promoted and (primary is None or primary.source == "promotion"):
+            style = "promoted"
+        elif primary is not None:
+            style = self._styles.get(primary.source, "default")
+        else:
+            style = "default"
+        detail: Mapping[str, Any] = primary.detail if primary is not None else {}
+        due = next((e.detail["due"] for e in ev if "due" in e.detail), None) \
+            if req.timed else None
+        values = self._cue_values(c, req, detail, due)
+        cue = self.cues_.render(req.channel, style, values)
+        parts = []
+        for e in ev:
+            txt = f"{e.source} {e.raw:.3g}"
+            because = e.detail.get("because")
+            if because:
+                txt += f" (after {', '.join(map(str, because))})"
+            parts.append(txt)
+        summary = " + ".join(parts) or "no source"
+        if c.strategy:
+            summary += f"; favoured for {req.segment}: {c.strategy}"
+        if req.moment:
+            summary += f"; moment {req.moment}"
+        reason = Reason(summary=summary, evidence=ev, segment=req.segment, strategy=c.strategy,
+                        moment=req.moment, rules=tuple(c.effects))
+        return Offer(
+            item=c.item, name=str(cat.name[i]), kind=c.kind, item_kind=str(cat.kind[i]),
+            score=float(c.score), components=dict(c.components),
+            sources=tuple(e.source for e in ev), probability=float(c.probability),
+            expected_revenue=float(c.expected_revenue), expected_margin=float(c.expected_margin),
+            reason=reason, cue=cue, channel=req.channel, moment=req.moment,
+            due=due if isinstance(due, np.datetime64) else None)
+
+    def _name(self, item: Any) -> str:
+        try:
+            return str(self.catalog.name[self.catalog.items.index(item)])
+        except UnknownIdError:
+            return str(item)
+
+    def _cue_values(self, c: PoolItem, req: Request, detail: Mapping[str, Any],
+                    due: Any) -> dict[str, str]:
+        cat = self.catalog
+        i = c.index
+        v: dict[str, str] = {
+            "name": str(cat.name[i]), "item": str(c.item), "price": money(float(cat.price[i])),
+            "category": str(cat.category[i]),
+            "segment": (req.segment or "").replace("_", " "), "strategy": c.strategy or "",
+        }
+        because = detail.get("because")
+        if because:
+            v["because"] = " and ".join(self._name(b) for b in because)
+        if "base" in detail:
+            v["base"] = self._name(detail["base"])
+        if "price_diff" in detail:
+            v["price_diff"] = money(float(detail["price_diff"]))
+        if "share" in detail:
+            v["share_pct"] = f"{float(detail['share']) * 100:.0f}%"
+        if "lag_days" in detail:
+            lag = float(detail["lag_days"])
+            v["lag_days"] = f"{lag:.0f}"
+            if isinstance(due, np.datetime64):
+                start = int(due.astype("datetime64[s]").astype(np.int64)) - round(lag * 86400)
+                age = (int(req.at.astype("datetime64[s]").astype(np.int64)) - start) / 86400.0
+                v["age_days"] = f"{max(age, 0.0):.0f}"
+        if isinstance(due, np.datetime64) and not np.isnat(due):
+            v["due"] = str(due.astype("datetime64[D]"))
+        if detail.get("cue"):
+            v["source_cue"] = str(detail["cue"])
+        return v
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole recommender as one directory of ``.npz`` + JSON files, atomically.
+
+        The directory holds ``recommender.json`` (format version, parameters,
+        rules, moments, cue templates, opportunity matrix, file sizes and
+        SHA-256), ``catalog.npz``, ``history.npz``, ``segments.npz``,
+        ``popularity.npz`` and one file per source under ``sources/``. It is
+        written next to ``path``, flushed to disk and swapped in, replacing an
+        existing saved recommender atomically.
+
+        Raises
+        ------
+        UpsellDataError
+            A source without ``save``/``load`` (or not registered), or a rule that
+            cannot be saved; the message names it.
+        ModelFileError
+            The folder does not exist, or ``path`` is something else than a saved
+            recommender.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from upsell import Catalog
+        >>> rec = Recommender(catalog=Catalog.from_records([{"item": "a"}]))
+        >>> p = os.path.join(tempfile.mkdtemp(), "rec")
+        >>> rec.save(p)
+        >>> sorted(os.listdir(p))
+        ['catalog.npz', 'recommender.json']
+        """
+        types = source_types()
+        plan = []
+        for pos, s in enumerate(self.sources_):
+            cls = type(s)
+            if not (callable(getattr(s, "save", None)) and callable(getattr(cls, "load", None))):
+                raise UpsellDataError(
+                    f"source {s.name!r} ({cls.__name__}) cannot be saved: it has no save(path) "
+                    f"and load(path); add them and register the class with "
+                    f"upsell.recommend.register_source, or rebuild the recommender in code")
+            if types.get(cls.__qualname__) is not cls:
+                raise UpsellDataError(
+                    f"source {s.name!r} ({cls.__name__}) cannot be saved: register its class "
+                    f"with upsell.recommend.register_source so that load can rebuild it")
+            get_config = getattr(s, "get_config", None)
+            cfg = get_config() if callable(get_config) else {}
+            plan.append((f"sources/{pos:02d}_{s.name}.npz", s, cfg))
+        rules = [rule_to_config(r) for r in self.rules_]
+        log = self.offer_log
+        log_doc = {"sqlite": os.path.abspath(log.path), "table": log.table} \
+            if isinstance(log, SQLiteOfferLog) else None
+        cat = self.catalog
+
+        def fill(tmp: str) -> None:
+            write_model(os.path.join(tmp, "catalog.npz"), kind="Catalog", params={},
+                        arrays={"items": cat.items.ids,
+                                **{f"c:{k}": v for k, v in cat.to_arrays().items()}},
+                        meta={"item_kind": cat.items.kind})
+            if self.history_ is not None:
+                self.history_.save(os.path.join(tmp, "history.npz"))
+            if self.segments_ is not None:
+                self.segments_.save(os.path.join(tmp, "segments.npz"))
+            if self.popularity_ is not None:
+                self.popularity_.save(os.path.join(tmp, "popularity.npz"))
+            if plan:
+                os.mkdir(os.path.join(tmp, "sources"))
+            for rel, s, _cfg in plan:
+                s.save(os.path.join(tmp, rel))  # type: ignore[attr-defined]
+            files = {}
+            for root, _dirs, names in os.walk(tmp):
+                for n in names:
+                    full = os.path.join(root, n)
+                    rel = os.path.relpath(full, tmp).replace(os.sep, "/")
+                    files[rel] = {"size": os.path.getsize(full), "sha256": file_digest(full)}
+            doc = {
+                "format_version": _FORMAT, "kind": "Recommender",
+                "params": {"weights": self.weights_, "min_score": self.min_score_,
+                           "normalize": self.normalize_, "segment_boost": self.segment_boost_,
+                           "default_probability": self.default_probability_,
+                           "candidates_per_source": self.n_candidates_},
+                "sources": [{"type": type(s).__qualname__, "name": s.name, "config": cfg,
+                             "file": rel, "upsell": s.name == self._upsell_name}
+                            for rel, s, cfg in plan],
+                "rules": rules, "moments": self.moments_.to_dict(),
+                "cue_templates": self.cues_.to_dict(),
+                "opportunity": None if self.opportunity_ is None else self.opportunity_.to_dict(),
+                "offer_log": log_doc, "files": files,
+            }
+            try:
+                text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise UpsellDataError(f"recommender settings are not JSON-serialisable ({exc})") \
+                    from None
+            with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as fh:
+                fh.write(text)
+
+        write_directory(path, fill)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, offer_log: OfferLog | None = None,
+             verify: bool = True) -> Recommender:
+        """Read a recommender written by :meth:`save`; it gives identical offers.
+
+        Parameters
+        ----------
+        path : path-like
+            The directory.
+        offer_log : OfferLog, optional
+            The log for frequency caps. Default: the SQLite log the saved
+            recommender used (same file), else none.
+        verify : bool, default True
+            Check every file's SHA-256 against the manifest (each ``.npz`` also
+            checks its own arrays).
+
+        Raises
+        ------
+        ModelFileError
+            Missing, partial or corrupted directory, a newer format, unregistered
+            source or rule types.
+
+        Examples
+        --------
+        >>> Recommender.load("/nonexistent/rec")
+        Traceback (most recent call last):
+        ...
+        upsell.exceptions.ModelFileError: recommender directory '/nonexistent/rec' does not exist
+        """
+        root = os.fspath(path)
+        if not os.path.isdir(root):
+            raise ModelFileError(f"recommender directory {root!r} does not exist")
+        man = os.path.join(root, MANIFEST)
+        if not os.path.isfile(man):
+            raise ModelFileError(f"{root!r} is not a saved recommender or is partial: "
+                                 f"{MANIFEST} is missing")
+        try:
+            with open(man, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{man!r} is corrupted ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("kind") != "Recommender":
+            raise ModelFileError(f"{man!r} does not describe a Recommender")
+        version = doc.get("format_version")
+        if not isinstance(version, int) or not 1 <= version <= _FORMAT:
+            raise ModelFileError(f"{root!r} has format version {version!r}; this upsell reads "
+                                 f"up to {_FORMAT}: upgrade upsell to load it")
+        try:
+            files = dict(doc["files"])
+            for rel, info in files.items():
+                full = os.path.join(root, *rel.split("/"))
+                if not os.path.isfile(full):
+                    raise ModelFileError(f"{root!r} is partial: {rel} is missing")
+                if os.path.getsize(full) != int(info["size"]):
+                    raise ModelFileError(f"{root!r} is corrupted: {rel} has "
+                                         f"{os.path.getsize(full)} bytes, expected {info['size']}")
+                if verify and file_digest(full) != info["sha256"]:
+                    raise ModelFileError(f"{root!r} is corrupted: {rel} checksum mismatch")
+            return cls._from_doc(root, doc, files, offer_log)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, UpsellDataError) as exc:
+            raise ModelFileError(f"{root!r} is corrupted: its content does not make a "
+                                 f"Recommender ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_doc(cls, root: str, doc: dict[str, Any], files: dict[str, Any],
+                  offer_log: OfferLog | None) -> Recommender:
+        from upsell.segments import OpportunityMatrix
+
+        def p(rel: str) -> str:
+            return os.path.join(root, *rel.split("/"))
+
+        _, arrs = read_model(p("catalog.npz"), kind="Catalog")
+        items = IdIndex(arrs.pop("items"), name="item")
+        catalog = Catalog.from_saved(items, {k[2:]: v for k, v in arrs.items()})
+        history = CustomerHistory.load(p("history.npz")) if "history.npz" in files else None
+        if history is not None:
+            history = CustomerHistory(history.customers, items, history.last_bought)
+        segments = SegmentMap.load(p("segments.npz")) if "segments.npz" in files else None
+        popularity = PopularitySource.load(p("popularity.npz")) \
+            if "popularity.npz" in files else None
+        types = source_types()
+        cross: list[Any] = []
+        upsell = None
+        for s in doc["sources"]:
+            kls = types.get(s["type"])
+            if kls is None:
+                raise ModelFileError(
+                    f"{root!r}: source {s['name']!r} has type {s['type']!r}, which is not "
+                    f"registered; import its module and register_source(its class) first")
+            src = kls.load(p(s["file"]), **dict(s["config"]))  # type: ignore[attr-defined]
+            if s.get("upsell"):
+                upsell = src
+            else:
+                cross.append(src)
+        rules = [rule_from_config(r) for r in doc["rules"]]
+        log = offer_log
+        ld = doc.get("offer_log")
+        if log is None and isinstance(ld, dict) and ld.get("sqlite"):
+            if os.path.isdir(os.path.dirname(ld["sqlite"])):
+                log = SQLiteOfferLog(ld["sqlite"], table=ld.get("table", "upsell_offer_events"))
+        prm = doc["params"]
+        opp = doc.get("opportunity")
+        return cls(catalog=catalog, cross_sell=cross, upsell=upsell, segments=segments,
+                   opportunity=None if opp is None else OpportunityMatrix.from_json(opp),
+                   rules=rules, weights=prm["weights"], min_score=prm["min_score"] or None,
+                   normalize=prm["normalize"], cue_templates=doc["cue_templates"],
+                   moments=MomentPolicy.from_dict(doc["moments"]), history=history,
+                   popularity=popularity, offer_log=log, segment_boost=prm["segment_boost"],
+                   default_probability=prm["default_probability"],
+                   candidates_per_source=prm["candidates_per_source"])

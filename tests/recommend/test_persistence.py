@@ -1,0 +1,134 @@
+"""Save/load round trips, damaged directories, and eight threads against sequential calls."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import upsell as us
+from upsell.exceptions import ModelFileError, UpsellDataError
+from upsell.recommend import Candidate, OfferLog, Recommender, Where
+
+from .conftest import AT, build
+
+
+def requests(parts: Any, n: int = 40) -> list[dict[str, Any]]:
+    ids = parts.tx.customers.ids.tolist()
+    items = parts.cat.items.ids.tolist()
+    moments = (None, "product_page", "cart", "checkout", "post_purchase")
+    out = []
+    for j in range(n):
+        out.append({"customer": ids[j] if j % 5 else None,
+                    "basket": [items[(7 * j) % len(items)]] if j % 3 else [],
+                    "k": 1 + j % 6, "moment": moments[j % 5],
+                    "channel": ("web", "email", "store")[j % 3], "fill": j % 4 == 0, "at": AT})
+    return out
+
+
+def dump(rec: Recommender, reqs: list[dict[str, Any]]) -> list[Any]:
+    return [[o.to_dict() for o in rec.recommend(**r)] for r in reqs]
+
+
+def test_save_load_gives_identical_offers(parts: Any, tmp_path: Path) -> None:
+    rec = build(parts, weights={"bundles": 2.0, "itemknn": 0.5}, min_score={"itemknn": 0.01},
+                cue_templates={"web": {"bundle": "With {because}"}})
+    path = tmp_path / "rec"
+    rec.save(path)
+    names = sorted(os.listdir(path))
+    assert names == ["catalog.npz", "history.npz", "popularity.npz", "recommender.json",
+                     "segments.npz", "sources"]
+    back = Recommender.load(path, offer_log=OfferLog.in_memory())
+    reqs = requests(parts)
+    assert dump(back, reqs) == dump(rec, reqs)
+    assert [r.name for r in back.rules_] == [r.name for r in rec.rules_]
+    # saving again replaces the directory atomically; a second load still matches
+    back.save(path)
+    again = Recommender.load(path, verify=False, offer_log=OfferLog.in_memory())
+    assert dump(again, reqs[:10]) == dump(rec, reqs[:10])
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".upsell-")]
+
+
+def test_damaged_directories_raise_model_file_error(parts: Any, tmp_path: Path) -> None:
+    rec = build(parts, cross_sell=[parts.bundles], upsell=None)
+    good = tmp_path / "rec"
+    rec.save(good)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        Recommender.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFileError, match="partial"):
+        Recommender.load(tmp_path / "empty")
+    # a truncated source file
+    src = next((good / "sources").iterdir())
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="bytes"):
+        Recommender.load(good)
+    # same size, flipped byte: the checksum catches it
+    src.write_bytes(data[:-20] + bytes([data[-20] ^ 0xFF]) + data[-19:])
+    with pytest.raises(ModelFileError, match="checksum"):
+        Recommender.load(good)
+    with pytest.raises(ModelFileError):
+        Recommender.load(good, verify=False)  # the npz's own digest or zip check
+    src.write_bytes(data)
+    Recommender.load(good)
+    # a missing file
+    (good / "history.npz").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        Recommender.load(good)
+    # corrupted manifest, newer format
+    rec.save(good)
+    man = good / "recommender.json"
+    text = man.read_text()
+    man.write_text(text[:100])
+    with pytest.raises(ModelFileError, match="corrupted"):
+        Recommender.load(good)
+    doc = json.loads(text)
+    doc["format_version"] = 99
+    man.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="version"):
+        Recommender.load(good)
+
+
+def test_save_refuses_foreign_directories_and_unsavable_parts(parts: Any, tmp_path: Path) -> None:
+    rec = build(parts, cross_sell=[parts.bundles], upsell=None)
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "cat.jpg").write_bytes(b"x")
+    with pytest.raises(ModelFileError, match="refusing"):
+        rec.save(other)
+    assert (other / "cat.jpg").exists()
+
+    class Mine:
+        name = "mine"
+
+        def candidates(self, request: Any, n: int) -> list[Candidate]:
+            return []
+
+    with pytest.raises(UpsellDataError, match=r"'mine'.*save"):
+        build(parts, cross_sell=[Mine()]).save(tmp_path / "a")
+    with pytest.raises(UpsellDataError, match="function"):
+        build(parts, rules=[Where(price=lambda p: p < 10)]).save(tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_eight_threads_equal_sequential(parts: Any) -> None:
+    rec = build(parts)
+    reqs = requests(parts, 64) * 3
+    want = dump(rec, reqs)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda r: [o.to_dict() for o in rec.recommend(**r)], reqs))
+    assert got == want
+
+
+def test_sqlite_log_is_reopened_on_load(parts: Any, tmp_path: Path) -> None:
+    log = OfferLog.sqlite(tmp_path / "offers.db")
+    rec = build(parts, log=log, cross_sell=[parts.bundles], upsell=None)
+    rec.save(tmp_path / "rec")
+    back = Recommender.load(tmp_path / "rec")
+    assert isinstance(back.offer_log, us.recommend.SQLiteOfferLog)
+    assert back.offer_log.path == log.path

@@ -1,0 +1,325 @@
+"""Contract, property and brute-force tests of Recommender.recommend."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import upsell as us
+from upsell.exceptions import UpsellDataError
+from upsell.recommend import (
+    Candidate,
+    CueTemplates,
+    Diversity,
+    Exclude,
+    FrequencyCap,
+    InStock,
+    MomentPolicy,
+    NotOwned,
+    OfferList,
+    OfferLog,
+    Promote,
+    Recommender,
+)
+
+from .conftest import AT, build
+
+MOMENTS = (None, "product_page", "cart", "checkout", "post_purchase")
+
+
+def check_offers(rec: Recommender, offers: OfferList, *, k: int, customer: Any, basket: list[Any],
+                 moment: str | None, exclude: tuple[Any, ...] = (), where: Any = None) -> None:
+    cat = rec.catalog
+    assert isinstance(offers, OfferList)
+    assert len(offers) <= k
+    items = [o.item for o in offers]
+    assert len(set(items)) == len(items)
+    scores = [o.score for o in offers]
+    assert all(a >= b for a, b in itertools.pairwise(scores)), scores
+    owned = set(rec.history_.owned(customer)[0]) if rec.history_ is not None else set()
+    policy = rec.moments_
+    fam: Counter[str] = Counter()
+    catg: Counter[str] = Counter()
+    promoted = 0
+    for o in offers:
+        i = cat.items.index(o.item)
+        assert o.item not in basket
+        assert o.item not in exclude
+        if o.item in owned:
+            assert str(cat.kind[i]) == "value_pack"
+        s = cat.stock[i]
+        assert math.isnan(s) or s >= 1
+        if moment is not None:
+            assert policy[moment].allows(o.kind, str(cat.kind[i]))
+        assert o.reason.summary and o.reason.rules and o.cue
+        assert o.kind in ("cross_sell", "upsell")
+        assert math.isclose(o.score, sum(o.components.values()), rel_tol=1e-9, abs_tol=1e-9)
+        if cat.family[i]:
+            fam[str(cat.family[i])] += 1
+        if cat.category[i]:
+            catg[str(cat.category[i])] += 1
+        promoted += any(r == "promote" and "promoted slot" in e for r, e in o.reason.rules)
+        if where is not None:
+            assert where["price"][0] <= cat.price[i] <= where["price"][1]
+    assert max(fam.values(), default=0) <= 1
+    assert max(catg.values(), default=0) <= 3
+    assert promoted <= 1
+
+
+def test_contract_over_customers_moments_channels(parts: Any, rec: Recommender) -> None:
+    tx = parts.tx
+    customers = [*tx.customers.ids[:25].tolist(), None, "never-seen"]
+    n_offers = 0
+    for j, cust in enumerate(customers):
+        owned = rec.history_.owned(cust)[0] if cust is not None else ()
+        basket = list(owned[:1]) if j % 2 else [parts.cat.items.ids[j].item()]
+        moment = MOMENTS[j % len(MOMENTS)]
+        channel = ("web", "email", "store")[j % 3]
+        for fill in (False, True):
+            offers = rec.recommend(cust, basket=basket, k=5, moment=moment, channel=channel,
+                                   at=AT, fill=fill)
+            check_offers(rec, offers, k=5, customer=cust, basket=basket, moment=moment)
+            n_offers += len(offers)
+            if fill:
+                assert all(o.channel == channel for o in offers)
+    assert n_offers > 50
+
+
+def test_fill_only_when_asked_and_then_k(parts: Any) -> None:
+    rec = build(parts, rules=[NotOwned(), InStock(), Diversity(by="family", max_per=1)])
+    plain = rec.recommend(None, basket=[], k=6, at=AT)
+    assert len(plain) == 0  # anonymous, empty basket: no evidence, nothing shown
+    filled = rec.recommend(None, basket=[], k=6, at=AT, fill=True)
+    assert len(filled) == 6
+    assert all(o.sources == ("popular",) for o in filled)
+    assert all("fill" in o.components for o in filled)
+
+
+def test_unknown_and_anonymous_customers_get_segment_popularity(rec: Recommender) -> None:
+    a = rec.recommend("never-seen", basket=[], k=3, at=AT, fill=True)
+    b = rec.recommend(None, basket=[], k=3, at=AT, fill=True)
+    assert [o.item for o in a] == [o.item for o in b]
+    assert a[0].reason.segment == "new"
+
+
+def test_min_score_floor_hides_weak_offers_even_below_k(parts: Any) -> None:
+    rec0 = build(parts, rules=[NotOwned()], upsell=None, cross_sell=[parts.bundles])
+    basket = [parts.tx.items.ids[int(np.argmax(parts.tx.baskets().sum(axis=0)))].item()]
+    base = rec0.recommend(None, basket=basket, k=10, at=AT)
+    raw = sorted(e.raw for o in base for e in o.reason.evidence)
+    assert len(raw) >= 3
+    floor = raw[len(raw) // 2]
+    rec1 = build(parts, rules=[NotOwned()], upsell=None, cross_sell=[parts.bundles],
+                 min_score={"bundles": floor})
+    got = rec1.recommend(None, basket=basket, k=10, at=AT)
+    assert 0 < len(got) < len(base)
+    assert all(e.raw >= floor for o in got for e in o.reason.evidence)
+    assert got.removed["min_score"] >= 1
+
+
+def test_frequency_caps_from_the_log(parts: Any) -> None:
+    log = OfferLog.in_memory()
+    rec = build(parts, log=log, rules=[NotOwned(), FrequencyCap(max_presented=2, within_days=7,
+                                                               declined_days=30)])
+    cust = parts.tx.customers.ids[0].item()
+    first = rec.recommend(cust, k=3, at=AT)
+    assert first
+    top = first[0]
+    for day in ("2025-01-08", "2025-01-09"):
+        log.presented([top], customer=cust, time=day)
+    again = rec.recommend(cust, k=3, at=AT)
+    assert top.item not in [o.item for o in again]
+    assert again.removed["frequency_cap"] >= 1
+    later = rec.recommend(cust, k=3, at="2025-01-20")  # both showings are older than 7 days
+    assert top.item in [o.item for o in later]
+    oid = log.presented([later[1]], customer=cust, time="2025-01-20")[0]
+    log.declined(oid, time="2025-01-20")
+    assert later[1].item not in [o.item for o in rec.recommend(cust, k=3, at="2025-02-10")]
+    assert later[1].item in [o.item for o in rec.recommend(cust, k=3, at="2025-02-25")]
+
+
+def test_segment_strategy_is_favoured_and_visible(parts: Any, rec: Recommender) -> None:
+    seen = 0
+    for cust in parts.tx.customers.ids[:60].tolist():
+        for o in rec.recommend(cust, k=5, at=AT):
+            if "segment" in o.components:
+                seen += 1
+                assert o.reason.strategy
+                strat = rec.opportunity_.strategy(o.reason.segment, o.kind)
+                assert o.item_kind in strat.kinds
+    assert seen > 0
+
+
+def test_offers_have_money_reason_and_channel_cues(parts: Any, rec: Recommender) -> None:
+    cust = parts.tx.customers.ids[1].item()
+    web, email, store = (rec.recommend(cust, k=3, channel=c, at=AT) for c in
+                         ("web", "email", "store"))
+    assert [o.item for o in web] == [o.item for o in email] == [o.item for o in store]
+    for a, b, c in zip(web, email, store, strict=True):
+        assert len({a.cue, b.cue, c.cue}) == 3
+        assert b.cue.endswith(".")
+        assert a.expected_revenue == pytest.approx(a.probability * (
+            a.expected_revenue / a.probability))
+        d = a.to_dict()
+        assert d["reason"]["evidence"] and d["item"] == a.item
+
+
+def test_cue_templates_are_overridable(parts: Any) -> None:
+    rec = build(parts, cue_templates={"web": {"bundle": "Pairs with {because}!",
+                                              "cf": "Pick: {name}", "sequence": "Next: {name}",
+                                              "upsell": "Up: {name}", "default": "Try {name}"}})
+    offers = rec.recommend(parts.tx.customers.ids[2].item(), k=5, at=AT)
+    assert offers and all(o.cue.startswith(("Pairs with", "Pick:", "Next:", "Up:", "Try "))
+                          for o in offers if "fill" not in o.components)
+    with pytest.raises(UpsellDataError, match="price_usd"):
+        CueTemplates({"web": {"cf": "{price_usd}"}})
+
+
+def test_moment_policy_is_editable(parts: Any) -> None:
+    policy = MomentPolicy().with_moment("cart", cross_sell=("warranty",), upsell=())
+    rec = build(parts, moments=policy)
+    for cust in parts.tx.customers.ids[:20].tolist():
+        for o in rec.recommend(cust, k=5, moment="cart", at=AT):
+            assert o.kind == "cross_sell" and o.item_kind == "warranty"
+
+
+def test_batch_equals_single_requests_and_times_offers(parts: Any, rec: Recommender) -> None:
+    custs = parts.tx.customers.ids[:15].tolist()
+    batch = list(rec.recommend_batch(custs, k=4, at=AT))
+    assert [c for c, _ in batch] == custs
+    timed = 0
+    for c, offers in batch:
+        single = rec.recommend(c, k=4, channel="email", moment="post_purchase", at=AT)
+        assert [o.to_dict() for o in offers] == [o.to_dict() for o in single]
+        timed += sum(o.due is not None for o in offers)
+    assert timed > 0
+
+
+def test_where_and_exclude_per_request(parts: Any, rec: Recommender) -> None:
+    cust = parts.tx.customers.ids[5].item()
+    base = rec.recommend(cust, k=5, at=AT)
+    ex = tuple(o.item for o in base[:2])
+    where = {"price": (0.0, 20.0)}
+    got = rec.recommend(cust, k=5, at=AT, exclude=list(ex), where=where)
+    check_offers(rec, got, k=5, customer=cust, basket=[], moment=None, exclude=ex, where=where)
+    with pytest.raises(UpsellDataError, match="colour"):
+        rec.recommend(cust, where={"colour": ["red"]})
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"k": 0}, "`k`"), ({"channel": "sms"}, "`channel`"), ({"moment": "lunch"}, "`moment`"),
+    ({"basket": [1.5]}, "`basket`"), ({"fill": 1}, "`fill`"), ({"context": 3}, "`context`"),
+])
+def test_bad_arguments_name_the_argument(rec: Recommender, kwargs: dict[str, Any],
+                                         match: str) -> None:
+    with pytest.raises(UpsellDataError, match=match):
+        rec.recommend(**kwargs)
+
+
+def test_constructor_checks(parts: Any) -> None:
+    with pytest.raises(UpsellDataError, match="weights"):
+        build(parts, weights={"nope": 1.0})
+    with pytest.raises(UpsellDataError, match="unique"):
+        build(parts, cross_sell=[parts.knn, parts.knn])
+    with pytest.raises(UpsellDataError, match="normalize"):
+        build(parts, normalize="zscore")
+    with pytest.raises(UpsellDataError, match="cross_sell"):
+        build(parts, cross_sell=[object()])
+
+
+# --------------------------------------------------------------------------- properties
+class ListSource:
+    """A source returning a fixed scored list (proposals for the hypothesis tests)."""
+
+    def __init__(self, name: str, pairs: list[tuple[str, float]], kind: str = "cross_sell"):
+        self.name = name
+        self.pairs = pairs
+        self.kind = kind
+
+    def candidates(self, request: Any, n: int) -> list[Candidate]:
+        return [Candidate(i, s, self.kind) for i, s in self.pairs[:n]]
+
+
+def tiny_catalog(n: int, seed: int) -> us.Catalog:
+    rng = np.random.default_rng(seed)
+    return us.Catalog.from_arrays(
+        item=[f"i{j:02d}" for j in range(n)],
+        family=rng.choice(["", "f1", "f2", "f3"], n),
+        category=rng.choice(["a", "b"], n),
+        kind=rng.choice(["product", "accessory", "warranty"], n),
+        price=rng.uniform(1, 100, n).round(2), cost=rng.uniform(0, 1, n).round(2),
+        stock=rng.choice([0.0, 1.0, 5.0, 50.0, np.nan], n))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 25), k=st.integers(1, 8),
+       max_per=st.integers(1, 3), slots=st.integers(0, 2), n_sources=st.integers(1, 3),
+       normalize=st.sampled_from(["max", "minmax", "rank"]), fill=st.booleans(),
+       moment=st.sampled_from([None, "cart", "checkout", "post_purchase"]))
+def test_invariants_hold_for_any_input(seed: int, n: int, k: int, max_per: int, slots: int,
+                                       n_sources: int, normalize: str, fill: bool,
+                                       moment: str | None) -> None:
+    rng = np.random.default_rng(seed)
+    cat = tiny_catalog(n, seed)
+    ids = cat.items.ids.tolist()
+    sources = []
+    for s in range(n_sources):
+        pick = rng.choice(n, size=rng.integers(0, n + 1), replace=False)
+        pairs = [(ids[j], float(rng.normal())) for j in pick]
+        sources.append(ListSource(f"s{s}", pairs, "upsell" if s == 2 else "cross_sell"))
+    basket = [ids[j] for j in rng.choice(n, size=rng.integers(0, 3), replace=False)]
+    excluded = [ids[j] for j in rng.choice(n, size=rng.integers(0, 3), replace=False)]
+    promoted = [ids[j] for j in rng.choice(n, size=rng.integers(0, 4), replace=False)]
+    floor = float(rng.normal()) if rng.random() < 0.5 else None
+    tx = us.Transactions.from_arrays(order=np.arange(2 * n), item=ids + ids,
+                                     customer=[f"c{j % 4}" for j in range(2 * n)])
+    rec = Recommender(
+        catalog=cat, cross_sell=sources[:2], upsell=sources[2] if n_sources == 3 else None,
+        history=tx, normalize=normalize, min_score=floor,
+        rules=[NotOwned(), InStock(), Exclude(excluded), Diversity(by="family", max_per=max_per),
+               Promote(promoted, slots=slots, boost=float(rng.uniform(0, 2)),
+                       inject=bool(rng.random() < 0.5))])
+    offers = rec.recommend("c1", basket=basket, k=k, moment=moment, fill=fill, at=AT)
+    assert len(offers) <= k
+    got = [o.item for o in offers]
+    assert len(set(got)) == len(got)
+    owned = set(rec.history_.owned("c1")[0])
+    for o in offers:
+        i = cat.items.index(o.item)
+        assert o.item not in basket and o.item not in excluded and o.item not in owned
+        assert not (cat.stock[i] < 1)
+        assert o.reason.rules and o.reason.summary
+        if moment is not None:
+            assert rec.moments_[moment].allows(o.kind, str(cat.kind[i]))
+        if floor is not None and not o.components.get("fill"):
+            assert all(e.raw >= floor for e in o.reason.evidence if e.source.startswith("s"))
+    scores = [o.score for o in offers]
+    assert scores == sorted(scores, reverse=True)
+    fams = Counter(str(cat.family[cat.items.index(i)]) for i in got)
+    fams.pop("", None)
+    assert max(fams.values(), default=0) <= max_per
+    boosted = sum(any(r == "promote" and "promoted slot" in e for r, e in o.reason.rules) for o in offers)
+    assert boosted <= slots
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 30), k=st.integers(1, 10))
+def test_brute_force_twin_single_source(seed: int, n: int, k: int) -> None:
+    """One source, no rules but an exclusion: the top k by score (ties by catalog order)."""
+    rng = np.random.default_rng(seed)
+    cat = us.Catalog.from_arrays(item=[f"i{j:02d}" for j in range(n)])
+    ids = cat.items.ids.tolist()
+    pairs = [(ids[j], float(rng.integers(1, 5))) for j in rng.permutation(n)]
+    excluded = set(ids[j] for j in rng.choice(n, size=min(n, 2), replace=False))
+    rec = Recommender(catalog=cat, cross_sell=[ListSource("s", pairs)], rules=[Exclude(excluded)])
+    got = [o.item for o in rec.recommend(k=k, at=AT)]
+    top = max(s for _, s in pairs)
+    want = sorted(((-s / top, i) for i, s in pairs if i not in excluded))[:k]
+    assert got == [i for _, i in want]
