@@ -1,30 +1,223 @@
 """The ``upsell`` command line.
 
-``upsell demo`` builds the built-in demo shop and prints what upsell sees in it.
-``upsell inspect ORDERS.csv`` reads a user's order file and prints its data report.
+``upsell demo`` runs the whole handbook on the built-in demo shop and writes an
+HTML report; ``upsell report ORDERS.csv`` does the same on a user's own data.
+``mine``, ``segment``, ``kpi``, ``clv``, ``evaluate``, ``fit`` and ``recommend``
+each run one part and write CSV or JSON. ``inspect`` prints a file's data report.
+
+The work happens in the library (:func:`upsell.report.analyse` and the modules);
+this file only parses options, reads and writes files and shows progress.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import io
+import json
 import logging
+import os
+import shutil
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
 from upsell import __version__
-from upsell.data import Transactions
-from upsell.exceptions import UpsellError
+from upsell.data import Catalog, Transactions
+from upsell.exceptions import UpsellDataError, UpsellError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 _ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel")
+_MODEL_FORMAT = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and a hint), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Steps:
+    """Progress on stderr: one tqdm bar per step (elapsed time), silent with ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        if self.quiet:
+            yield
+            return
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, desc=what, bar_format="{desc}: {elapsed}", file=sys.stderr,
+                   leave=False, mininterval=1.0, delay=1.0)
+        try:
+            yield
+            bar.update(1)
+        finally:
+            bar.close()
+
+
+# ---------------------------------------------------------------------- reading
+def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    if text:
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            role, sep, header = part.partition("=")
+            role = role.strip()
+            if not sep or not header.strip():
+                raise UpsellDataError(
+                    f"--columns takes role=header pairs separated by commas; got {part!r}")
+            if role not in _ROLE_FLAGS:
+                raise UpsellDataError(
+                    f"--columns: unknown role {role!r}; roles are {', '.join(_ROLE_FLAGS)}")
+            columns[role] = header.strip()
+    for role in _ROLE_FLAGS:
+        value = getattr(args, role, None)
+        if value:
+            columns[role] = value
+    return columns
+
+
+@contextlib.contextmanager
+def _local_path(path: str) -> Iterator[str]:
+    """A file path for ``path``; ``-`` copies standard input to a temporary file."""
+    if path != "-":
+        if not os.path.exists(path):
+            raise UpsellDataError(f"file not found: {path}")
+        yield path
+        return
+    fd, tmp = tempfile.mkstemp(prefix="upsell-stdin-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            shutil.copyfileobj(sys.stdin.buffer, fh)
+        yield tmp
+    finally:
+        os.unlink(tmp)
+
+
+def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
+    columns = _parse_columns(getattr(args, "columns", None), args)
+    label = "standard input" if args.orders == "-" else os.path.basename(args.orders)
+    with _local_path(args.orders) as path, steps.step(f"reading {label}"):
+        return Transactions.read_csv(
+            path, columns=columns or None, delimiter=args.delimiter, encoding=args.encoding,
+            returns=args.returns, anonymous=args.anonymous, bad_prices=args.bad_prices,
+            duplicates=args.duplicates, invalid=args.invalid, cancel_prefix=args.cancel_prefix)
+
+
+def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
+    path = getattr(args, "catalog", None)
+    if not path:
+        return None
+    if not os.path.exists(path):
+        raise UpsellDataError(f"catalog file not found: {path}")
+    with steps.step(f"reading {os.path.basename(path)}"):
+        return Catalog.read_csv(path, delimiter=args.delimiter, encoding=args.encoding)
+
+
+def _read_scores(path: str) -> np.ndarray:
+    """NPS answers: a CSV with a ``score`` (or ``nps``) column, or one number per line."""
+    if not os.path.exists(path):
+        raise UpsellDataError(f"NPS file not found: {path}")
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise UpsellDataError(f"NPS file {path} is empty")
+    head = [h.strip().lower() for h in rows[0]]
+    col = next((head.index(n) for n in ("score", "nps") if n in head), None)
+    body = rows[1:] if col is not None else rows
+    col = col or 0
+    try:
+        return np.array([float(r[col]) for r in body])
+    except (ValueError, IndexError) as exc:
+        raise UpsellDataError(f"NPS file {path}: every answer must be a number 0-10 ({exc})") from exc
+
+
+def _read_offer_log(path: str) -> dict[str, np.ndarray]:
+    if not os.path.exists(path):
+        raise UpsellDataError(f"offer log file not found: {path}")
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        names = reader.fieldnames or []
+    if not rows:
+        raise UpsellDataError(f"offer log {path} has no rows")
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        values = [r[name] for r in rows]
+        try:
+            out[name] = np.array([float(v) for v in values])
+        except ValueError:
+            out[name] = np.array(values)
+    return out
+
+
+# ---------------------------------------------------------------------- writing
+def _records(obj: Any) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of a Table, a list of dicts, or a dict of equal-length arrays."""
+    from upsell.report import Table
+
+    if isinstance(obj, Table):
+        return list(obj.columns), [list(r) for r in obj.rows]
+    if isinstance(obj, dict):
+        cols = list(obj)
+        arrays = [np.asarray(obj[c]) for c in cols]
+        n = len(arrays[0]) if arrays else 0
+        return cols, [[a[i] for a in arrays] for i in range(n)]
+    cols = list(obj[0]) if obj else []
+    return cols, [[r.get(c) for c in cols] for r in obj]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def _write(obj: Any, args: argparse.Namespace, out: TextIO) -> None:
+    cols, rows = _records(obj)
+    target = getattr(args, "output", None)
+    fh = open(target, "w", encoding="utf-8", newline="") if target else out
+    try:
+        if args.format == "json":
+            data = [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in rows]
+            fh.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        else:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(cols)
+            for r in rows:
+                cells = []
+                for v in r:
+                    p = _plain(v)
+                    cells.append(" ".join(map(str, p)) if isinstance(p, list) else
+                                 ("" if p is None else p))
+                w.writerow(cells)
+    finally:
+        if target:
+            fh.close()
+    if target and not args.quiet:
+        sys.stderr.write(f"wrote {len(rows):,} rows to {target}\n")
+
+
+# ---------------------------------------------------------------------- commands
 def _facts(tx: Transactions, out: TextIO) -> None:
-    """Print a few facts about a Transactions object."""
     lines, orders, items = tx.shape
     out.write(f"  {lines:,} order lines, {orders:,} orders, {items:,} items")
     if tx.has("customer"):
@@ -41,35 +234,428 @@ def _facts(tx: Transactions, out: TextIO) -> None:
     out.write(f"  baskets with 2+ items: {np.mean(sizes >= 2):.1%}\n")
 
 
-def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from upsell.datasets import make_shop
+def _analyse_and_write(tx: Transactions, catalog: Catalog | None, args: argparse.Namespace,
+                       steps: _Steps, out: TextIO, source: str, **options: Any) -> int:
+    from upsell.report import analyse
 
-    shop = make_shop(n_customers=args.customers, random_state=args.seed)
-    tx = shop.transactions
-    out.write(f"upsell {__version__} demo shop (random_state={args.seed})\n\n")
-    out.write(str(tx.report) + "\n\n")
-    out.write("Facts:\n")
-    _facts(tx, out)
-    cat = shop.catalog
-    kinds, counts = np.unique(cat.kind, return_counts=True)
-    out.write("  catalog: " + ", ".join(f"{n:,} {k}" for k, n in zip(kinds, counts, strict=True)) + "\n")
-    personas, pc = np.unique(shop.truth.persona, return_counts=True)
-    out.write("  customers by handbook type: "
-              + ", ".join(f"{k} {n:,}" for k, n in zip(personas, pc, strict=True)) + "\n")
+    started = time.perf_counter()
+    analysis = analyse(tx, catalog, source=source, progress=not args.quiet,
+                       random_state=args.seed, **options)
+    with steps.step("writing the report"):
+        analysis.save_html(args.output, title=args.title, charts=not args.no_charts)
+    for line in analysis.summary():
+        out.write(line + "\n")
+    out.write(f"\nReport: {os.path.abspath(args.output)} "
+              f"({time.perf_counter() - started:.1f} s)\n")
     return 0
 
 
-def _cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
-    columns = {role: getattr(args, role) for role in _ROLE_FLAGS if getattr(args, role)}
-    tx = Transactions.read_csv(
-        args.orders, columns=columns or None, delimiter=args.delimiter,
-        encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
-        bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
-        cancel_prefix=args.cancel_prefix,
-    )
+def _cmd_demo(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell.datasets import make_shop
+
+    with steps.step("making the demo shop"):
+        shop = make_shop(n_customers=args.customers, n_orders=5 * args.customers,
+                         random_state=args.seed)
+    tx = shop.transactions
+    out.write(f"upsell {__version__} demo shop (random_state={args.seed})\n\n")
+    out.write(str(tx.report) + "\n\nFacts:\n")
+    _facts(tx, out)
+    out.write("\n")
+    return _analyse_and_write(tx, shop.catalog, args, steps, out, source="demo shop")
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    tx = _read_orders(args, steps)
+    catalog = _read_catalog(args, steps)
+    options: dict[str, Any] = {}
+    if args.nps:
+        options["nps_scores"] = _read_scores(args.nps)
+    if args.offer_log:
+        options["offer_log"] = _read_offer_log(args.offer_log)
+    source = "standard input" if args.orders == "-" else os.path.basename(args.orders)
+    return _analyse_and_write(tx, catalog, args, steps, out, source=source, **options)
+
+
+def _cmd_inspect(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    tx = _read_orders(args, steps)
     out.write(str(tx.report) + "\n\nFacts:\n")
     _facts(tx, out)
     return 0
+
+
+def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell import bundles
+
+    tx = _read_orders(args, steps)
+    if args.what == "sequences":
+        with steps.step("mining purchase sequences"):
+            seq = bundles.sequence_rules(tx, within=args.within, min_support=args.min_support,
+                                         min_confidence=args.min_confidence)
+        order = np.argsort(-seq.lift, kind="stable")[:args.top]
+        ids = seq.items.ids
+        data = {"first": ids[seq.first[order]] if seq.first.dtype.kind in "iu" else
+                seq.first[order],
+                "then": ids[seq.then[order]] if seq.then.dtype.kind in "iu" else seq.then[order],
+                "customers": seq.count[order], "support": seq.support[order],
+                "confidence": seq.confidence[order], "lift": seq.lift[order],
+                "median_lag_days": seq.median_lag_days[order]}
+        _write(data, args, out)
+        return 0
+    with steps.step("mining frequent itemsets"):
+        fi = bundles.frequent_itemsets(tx, min_support=args.min_support, max_len=args.max_len)
+    if args.what == "itemsets":
+        order = np.argsort(-fi.counts, kind="stable")[:args.top]
+        _write([{"itemset": list(fi.itemset(int(i))), "count": int(fi.counts[i]),
+                 "support": float(fi.support[i])} for i in order], args, out)
+        return 0
+    if args.what == "bundles":
+        catalog = _read_catalog(args, steps)
+        if catalog is None:
+            raise UpsellDataError("`upsell mine --what bundles` needs --catalog (list prices)")
+        b = bundles.suggest_bundles(fi, catalog, k=args.top)
+        _write([{"bundle": list(items), "count": int(c), "support": float(s), "lift": float(lf),
+                 "list_price": float(p)} for items, c, s, lf, p in zip(
+                     b.items, b.count, b.support, b.lift, b.list_price, strict=True)], args, out)
+        return 0
+    with steps.step("generating rules"):
+        rules = bundles.association_rules(fi, min_confidence=args.min_confidence)
+    order = np.argsort(-rules.lift, kind="stable")[:args.top]
+    _write([{"antecedent": list(rules.antecedent(int(r))),
+             "consequent": list(rules.consequent(int(r))), "count": int(rules.count[r]),
+             "support": float(rules.support[r]), "confidence": float(rules.confidence[r]),
+             "lift": float(rules.lift[r]), "p_adjusted": float(rules.p_adjusted[r])}
+            for r in order], args, out)
+    return 0
+
+
+def _cmd_segment(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell import segments
+
+    tx = _read_orders(args, steps)
+    catalog = _read_catalog(args, steps)
+    with steps.step(f"segmenting ({args.method})"):
+        if args.method == "rfm":
+            res: Any = segments.rfm(tx)
+            frame = {"customer": res.customers, "recency": res.recency,
+                     "frequency": res.frequency, "monetary": res.monetary, "r": res.r,
+                     "f": res.f, "m": res.m, "segment": res.segment}
+            summary = res.summary()
+        elif args.method == "clusters":
+            clusters = segments.Clusters(random_state=args.seed).fit(tx, catalog=catalog)
+            res = clusters.predict()
+            frame = {"customer": res.customers, "cluster": res.cluster, "segment": res.label}
+            summary = None
+        else:
+            personas = segments.Personas().fit(tx, catalog=catalog)
+            res = personas.predict()
+            frame = {"customer": res.customers, "segment": res.persona,
+                     "reason": res.reasons()}
+            summary = res.summary()
+    if args.summary:
+        if summary is None:
+            raise UpsellDataError("--summary is available for --method personas and rfm")
+        frame = {"segment": summary.segment, "customers": summary.customers,
+                 "customer_share": summary.customer_share, "revenue": summary.revenue,
+                 "revenue_share": summary.revenue_share}
+    _write(frame, args, out)
+    return 0
+
+
+def _cmd_kpi(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell import kpi
+
+    tx = _read_orders(args, steps)
+    catalog = _read_catalog(args, steps)
+    rows: list[dict[str, Any]] = []
+    funcs: list[tuple[str, Any]] = [("upt", kpi.upt)]
+    if tx.has("price"):
+        funcs.insert(0, ("atv", kpi.atv))
+    if catalog is not None:
+        funcs.append(("attach_rate", lambda t, by=None: kpi.attach_rate(t, catalog, by=by)))
+        funcs.append(("upsell_rate", lambda t, by=None: kpi.upsell_rate(t, catalog, by=by)))
+    with steps.step("computing KPIs"):
+        for name, f in funcs:
+            res = f(tx, by=args.by)
+            for g, v, nu, de in zip(res.groups.tolist(), res.value.tolist(),
+                                    res.numerator.tolist(), res.denominator.tolist(),
+                                    strict=True):
+                rows.append({"kpi": name, "group": str(g)[:10] if args.by else "all",
+                             "value": v, "numerator": nu, "denominator": de})
+        if args.nps:
+            r = kpi.nps(_read_scores(args.nps), invalid="drop")
+            rows.append({"kpi": "nps", "group": "all", "value": float(r.nps[0]),
+                         "numerator": int(r.promoters[0]) - int(r.detractors[0]),
+                         "denominator": int(r.n[0])})
+    _write(rows, args, out)
+    return 0
+
+
+def _cmd_clv(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell import kpi
+    from upsell.report.analysis import fit_clv_models
+
+    tx = _read_orders(args, steps)
+    if args.method == "historic":
+        with steps.step("historic CLV"):
+            t = kpi.historic_clv(tx, margin=args.margin)
+        _write({"customer": t.customers, "orders": t.orders, "revenue": t.revenue,
+                "clv": t.value}, args, out)
+        return 0
+    with steps.step("fitting BG/NBD and Gamma-Gamma"):
+        last = tx.require("time", "clv").max().astype("datetime64[D]")
+        s = kpi.rfm_summary(tx, calibration_end=last, freq="W")
+        keep = s.T > 0
+        x, r, big_t, m = s.frequency[keep], s.recency[keep], s.T[keep], s.monetary_value[keep]
+        bg, gg = fit_clv_models(x, r, big_t, m)
+        v = gg.customer_lifetime_value(bg, frequency=x, recency=r, T=big_t, monetary_value=m,
+                                       horizon=args.horizon, step=52.0 / 12,
+                                       discount_rate=args.discount_rate, margin=args.margin)
+        alive = bg.probability_alive(frequency=x, recency=r, T=big_t)
+        purchases = bg.conditional_expected_purchases(args.horizon, frequency=x, recency=r,
+                                                      T=big_t)
+    _write({"customer": s.customers[keep], "frequency": x, "recency_weeks": r, "T_weeks": big_t,
+            "p_alive": alive, "expected_purchases": purchases, "clv": v}, args, out)
+    return 0
+
+
+_CF_MODELS = ("popular", "itemknn", "als", "bpr", "ease")
+
+
+def _cf_model(name: str, seed: int) -> Any:
+    from upsell import cf
+
+    if name == "als":
+        return cf.ALS(random_state=seed)
+    if name == "bpr":
+        return cf.BPR(random_state=seed)
+    return {"popular": cf.Popular, "itemknn": cf.ItemKNN, "ease": cf.EASE}[name]()
+
+
+def _model_names(text: str) -> list[str]:
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in _CF_MODELS]
+    if bad or not names:
+        raise UpsellDataError(f"--models must name some of {', '.join(_CF_MODELS)}; got {text!r}")
+    return names
+
+
+def _cmd_evaluate(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell import evaluate
+
+    tx = _read_orders(args, steps)
+    catalog = _read_catalog(args, steps)
+    names = _model_names(args.models)
+    at: Any = args.at
+    with contextlib.suppress(ValueError):
+        at = float(args.at)
+    split = evaluate.temporal_split(tx, at=at, exclude_train_items=not args.repeat)
+    metrics = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
+    with steps.step(f"fitting and scoring {len(names)} models"):
+        comp = evaluate.compare({n: _cf_model(n, args.seed) for n in names}, split, k=args.k,
+                                metrics=metrics, n_bootstrap=args.bootstrap,
+                                random_state=args.seed, catalog=catalog)
+    rows = []
+    for i, m in enumerate(comp.models):
+        row: dict[str, Any] = {"model": m}
+        for j, met in enumerate(comp.metrics):
+            row[met] = float(comp.means[i, j])
+        for j, met in enumerate(comp.metrics):
+            if met != "coverage":
+                row[f"{met}_diff"] = float(comp.diff[i, j])
+                row[f"{met}_diff_low"] = float(comp.diff_low[i, j])
+                row[f"{met}_diff_high"] = float(comp.diff_high[i, j])
+        row["fit_seconds"] = float(comp.fit_seconds[i])
+        rows.append(row)
+    _write(rows, args, out)
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell import bundles, segments
+
+    tx = _read_orders(args, steps)
+    catalog = _read_catalog(args, steps)
+    os.makedirs(args.out, exist_ok=True)
+    parts: dict[str, str] = {}
+    with steps.step(f"fitting {args.model}"):
+        model = _cf_model(args.model, args.seed).fit(tx)
+        model.save(os.path.join(args.out, "cf.npz"))
+        parts["cf"] = "cf.npz"
+    with steps.step("mining bundle rules"):
+        n = len(tx.orders)
+        fi = bundles.frequent_itemsets(tx, min_support=max(args.min_support, 10 / max(n, 1)),
+                                       max_len=3)
+        rules = bundles.association_rules(fi, min_confidence=args.min_confidence)
+        if len(rules):
+            bundles.BundleRecommender(rules).save(os.path.join(args.out, "bundles.npz"))
+            parts["bundles"] = "bundles.npz"
+    personas = None
+    if tx.has("customer") and tx.has("time"):
+        with steps.step("fitting customer types"):
+            personas = segments.Personas().fit(tx, catalog=catalog)
+            personas.save(os.path.join(args.out, "personas.npz"))
+            parts["personas"] = "personas.npz"
+    if catalog is not None:
+        from upsell.tiers import UpsellRanker
+
+        with steps.step("fitting the upsell ranker"):
+            objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
+            up = UpsellRanker(objective=objective).fit(tx, catalog.align(tx.items),
+                                                      segments=personas)
+            up.save(os.path.join(args.out, "upsell.npz"))
+            parts["upsell"] = "upsell.npz"
+        names = {str(k): str(v) for k, v in zip(catalog.items.ids.tolist(),
+                                                catalog.name.tolist(), strict=True)}
+        parts["names"] = "names.json"
+        _atomic_json(os.path.join(args.out, "names.json"), names)
+    _atomic_json(os.path.join(args.out, "model.json"),
+                 {"format": "upsell-model-dir", "format_version": _MODEL_FORMAT,
+                  "upsell_version": __version__, "cf_model": args.model, "parts": parts,
+                  "trained_on": {"lines": len(tx), "orders": len(tx.orders),
+                                 "items": len(tx.items)}})
+    out.write(f"saved {', '.join(sorted(parts))} to {args.out}\n")
+    return 0
+
+
+def _atomic_json(path: str, data: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+class _ModelDir:
+    """The parts written by ``upsell fit``, loaded read-only."""
+
+    def __init__(self, folder: str) -> None:
+        from upsell.bundles import BundleRecommender
+        from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular
+
+        manifest = os.path.join(folder, "model.json")
+        if not os.path.isfile(manifest):
+            raise UpsellDataError(f"{folder} is not a model folder written by `upsell fit` "
+                                  "(no model.json)")
+        with open(manifest, encoding="utf-8") as fh:
+            meta = json.load(fh)
+        if meta.get("format") != "upsell-model-dir" or meta.get("format_version") != _MODEL_FORMAT:
+            raise UpsellDataError(f"{manifest}: unknown format {meta.get('format')!r} "
+                                  f"version {meta.get('format_version')!r}")
+        parts = meta["parts"]
+        cls: dict[str, Any] = {"als": ALS, "bpr": BPR, "ease": EASE, "itemknn": ItemKNN,
+                               "popular": Popular}
+        self.cf = cls[meta["cf_model"]].load(os.path.join(folder, parts["cf"]))
+        self.fbt = (BundleRecommender.load(os.path.join(folder, parts["bundles"]))
+                    if "bundles" in parts else None)
+        self.upsell = None
+        if "upsell" in parts:
+            from upsell.tiers import UpsellRanker
+
+            self.upsell = UpsellRanker.load(os.path.join(folder, parts["upsell"]))
+        self.names: dict[str, str] = {}
+        if "names" in parts:
+            with open(os.path.join(folder, parts["names"]), encoding="utf-8") as fh:
+                self.names = json.load(fh)
+
+
+def _coerce(ids: Any, values: list[str]) -> list[Any]:
+    """Command-line ids as the id index's kind (int ids stay ints)."""
+    if getattr(ids, "kind", "str") == "int":
+        try:
+            return [int(v) for v in values]
+        except ValueError:
+            return values
+    return values
+
+
+def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    if bool(args.model) == bool(args.orders):
+        raise UpsellDataError("give either ORDERS (fit now) or --model MODEL_DIR (from `upsell fit`)")
+    if args.model:
+        with steps.step("loading the model"):
+            md = _ModelDir(args.model)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            fit_args = argparse.Namespace(**{**vars(args), **dict.fromkeys(_ROLE_FLAGS),
+                                             "out": tmp, "model": args.cf_model})
+            _cmd_fit(fit_args, io.StringIO(), steps)
+            md = _ModelDir(tmp)
+    customers = [c.strip() for c in (args.customer or "").split(",") if c.strip()]
+    basket = [b.strip() for b in (args.basket or "").split(",") if b.strip()]
+    if not customers and not basket:
+        raise UpsellDataError("give --customer ID and/or --basket ITEM,ITEM")
+    basket_ids = _coerce(md.cf.items_, basket)
+    rows: list[dict[str, Any]] = []
+
+    def add(customer: Any, source: str, item: Any, score: float, reason: str) -> None:
+        rows.append({"customer": customer, "source": source, "item": item,
+                     "name": md.names.get(str(item), str(item)), "score": float(score),
+                     "reason": reason})
+
+    for cust in (_coerce(md.cf.customers_, customers) or [None]):
+        seen = set(basket_ids)
+        if md.fbt is not None and basket_ids:
+            for item, score, because in md.fbt.recommend(basket=basket_ids, k=args.k).to_list():
+                if item not in seen:
+                    seen.add(item)
+                    add(cust, "bundle", item, score,
+                        f"bought with {', '.join(map(str, because))} (lift {score:.1f})")
+        if cust is not None and cust in md.cf.customers_:
+            recs = md.cf.recommend(customers=[cust], k=args.k)
+            why = "customers like you bought it"
+        elif basket_ids:
+            recs = md.cf.recommend(baskets=[basket_ids], k=args.k)
+            why = "goes with the basket"
+        else:
+            raise UpsellDataError(f"unknown customer {cust!r} and no --basket to go on")
+        for item, score in zip(recs.item_ids(0).tolist(), recs.request_scores(0).tolist(),
+                               strict=True):
+            if item not in seen:
+                seen.add(item)
+                add(cust, "personalised", item, score, why)
+        if md.upsell is not None:
+            known = cust is not None and cust in md.upsell.customers_
+            up = md.upsell.rank(basket=basket_ids or None, customer=cust if known else None,
+                                k=args.k) if (basket_ids or known) else None
+            if up is not None:
+                for item, kind, score, cue in zip(up.item.tolist(), up.kind.tolist(),
+                                                  up.score.tolist(), up.cue.tolist(), strict=True):
+                    add(cust, f"upsell:{kind}", item, score, cue)
+    _write(rows, args, out)
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True) -> None:
+    p.add_argument("orders", help="order lines CSV (gzip accepted); - reads standard input")
+    if catalog:
+        p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
+                       "family, tier, price, cost, kind, ...)")
+    p.add_argument("--columns", metavar="ROLE=HEADER,...",
+                   help="map roles (order, item, customer, quantity, price, time, channel) "
+                        "to your headers, e.g. order=InvoiceNo,item=StockCode")
+    for role in _ROLE_FLAGS:
+        p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)
+    p.add_argument("--delimiter", default=",")
+    p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])
+    p.add_argument("--anonymous", default="keep", choices=["keep", "drop", "raise"])
+    p.add_argument("--bad-prices", default="drop", choices=["keep", "drop", "raise"])
+    p.add_argument("--duplicates", default="keep", choices=["keep", "drop", "raise"])
+    p.add_argument("--invalid", default="raise", choices=["raise", "drop"],
+                   help="bad values: stop with the row and column (raise) or drop the row")
+    p.add_argument("--cancel-prefix", default=None, help='e.g. "C" for Online Retail')
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="csv", choices=["csv", "json"])
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default="upsell-report.html", metavar="HTML",
+                   help="report file (default upsell-report.html)")
+    p.add_argument("--title", default="upsell report")
+    p.add_argument("--no-charts", action="store_true", help="tables only (no matplotlib)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,62 +665,161 @@ def build_parser() -> argparse.ArgumentParser:
     --------
     >>> build_parser().parse_args(["demo", "--seed", "3"]).seed
     3
+    >>> build_parser().parse_args(["mine", "orders.csv", "--format", "json"]).format
+    'json'
     """
-    parser = argparse.ArgumentParser(
-        prog="upsell", description="Cross-sell and upsell offers from a shop's order history.")
+    def common_options(suppress: bool) -> _Parser:
+        # sub-commands repeat the global options with suppressed defaults, so that
+        # `upsell --quiet demo` and `upsell demo --quiet` both work
+        p = _Parser(add_help=False)
+        kw: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors", **kw)
+        p.add_argument("--quiet", action="store_true", help="no progress output", **kw)
+        p.add_argument("--seed", type=int, help="random seed (default 0)",
+                       **(kw or {"default": 0}))
+        return p
+
+    common = common_options(True)
+    parser = _Parser(prog="upsell", parents=[common_options(False)],
+                     description="Cross-sell and upsell offers, segments and KPIs from a "
+                                 "shop's order history.")
     parser.add_argument("--version", action="version", version=f"upsell {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run upsell on the built-in demo shop")
-    demo.add_argument("--customers", type=int, default=2000, help="customers in the demo shop")
-    demo.add_argument("--seed", type=int, default=0, help="random seed of the demo shop")
-    demo.set_defaults(func=_cmd_demo)
+    def cmd(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
+        p.set_defaults(func=func)
+        return p
 
-    ins = sub.add_parser("inspect", help="read an order CSV and print its data report")
-    ins.add_argument("orders", help="order lines CSV (gzip accepted)")
-    for role in _ROLE_FLAGS:
-        ins.add_argument(f"--{role}", metavar="COLUMN", help=f"header of the {role} column")
-    ins.add_argument("--delimiter", default=",")
-    ins.add_argument("--encoding", default="utf-8")
-    ins.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])
-    ins.add_argument("--anonymous", default="keep", choices=["keep", "drop", "raise"])
-    ins.add_argument("--bad-prices", default="drop", choices=["keep", "drop", "raise"])
-    ins.add_argument("--duplicates", default="keep", choices=["keep", "drop", "raise"])
-    ins.add_argument("--invalid", default="raise", choices=["raise", "drop"])
-    ins.add_argument("--cancel-prefix", default=None, help='e.g. "C" for Online Retail')
-    ins.set_defaults(func=_cmd_inspect)
+    p = cmd("demo", _cmd_demo, "run the whole handbook on the built-in demo shop and write "
+                               "an HTML report")
+    p.add_argument("--customers", type=int, default=2000, help="customers in the demo shop")
+    _report_options(p)
+
+    p = cmd("report", _cmd_report, "run the whole handbook on your order file and write an "
+                                   "HTML report")
+    _data_options(p)
+    p.add_argument("--nps", metavar="CSV", help="survey answers 0-10 (a score column)")
+    p.add_argument("--offer-log", metavar="CSV",
+                   help="offer log (event, kind, revenue, ...) for the conversion card")
+    _report_options(p)
+
+    p = cmd("inspect", _cmd_inspect, "read an order file and print its data report")
+    _data_options(p, catalog=False)
+
+    p = cmd("mine", _cmd_mine, "products bought together: rules, itemsets, bundles, sequences")
+    _data_options(p)
+    p.add_argument("--what", default="rules",
+                   choices=["rules", "itemsets", "bundles", "sequences"])
+    p.add_argument("--min-support", type=float, default=0.01,
+                   help="share of orders (or customers for sequences), or a count >= 1")
+    p.add_argument("--min-confidence", type=float, default=0.1)
+    p.add_argument("--max-len", type=int, default=3)
+    p.add_argument("--within", default="90D", help="sequence window, e.g. 30D")
+    p.add_argument("--top", type=int, default=100, help="rows to write")
+    _output_options(p)
+
+    p = cmd("segment", _cmd_segment, "customer segments: handbook types, RFM or clusters")
+    _data_options(p)
+    p.add_argument("--method", default="personas", choices=["personas", "rfm", "clusters"])
+    p.add_argument("--summary", action="store_true", help="one row per segment")
+    _output_options(p)
+
+    p = cmd("kpi", _cmd_kpi, "ATV, UPT, attach and upsell rates (and NPS), overall or by period")
+    _data_options(p)
+    p.add_argument("--by", default=None, choices=["day", "week", "month", "channel"])
+    p.add_argument("--nps", metavar="CSV", help="survey answers 0-10")
+    _output_options(p)
+
+    p = cmd("clv", _cmd_clv, "customer lifetime value per customer")
+    _data_options(p, catalog=False)
+    p.add_argument("--method", default="model", choices=["model", "historic"],
+                   help="BG/NBD + Gamma-Gamma forecast, or revenue so far")
+    p.add_argument("--horizon", type=float, default=52.0, help="weeks ahead (model)")
+    p.add_argument("--discount-rate", type=float, default=0.01, help="per month (model)")
+    p.add_argument("--margin", type=float, default=1.0, help="margin rate applied to revenue")
+    _output_options(p)
+
+    p = cmd("evaluate", _cmd_evaluate, "compare recommenders on a temporal split")
+    _data_options(p)
+    p.add_argument("--models", default="popular,itemknn,als",
+                   help=f"comma-separated, from {', '.join(_CF_MODELS)}")
+    p.add_argument("--at", default="0.8", help="split time (ISO date) or share of orders")
+    p.add_argument("-k", "--k", type=int, default=10)
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates")
+    p.add_argument("--repeat", action="store_true",
+                   help="count repeat purchases as hits (default: new items only)")
+    _output_options(p)
+
+    p = cmd("fit", _cmd_fit, "fit and save the models behind `upsell recommend --model`")
+    _data_options(p)
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to write")
+    p.add_argument("--model", default="itemknn", choices=list(_CF_MODELS),
+                   help="collaborative-filtering model")
+    p.add_argument("--min-support", type=float, default=0.001)
+    p.add_argument("--min-confidence", type=float, default=0.1)
+
+    p = cmd("recommend", _cmd_recommend, "offers for a customer and/or a basket")
+    p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use --model)")
+    p.add_argument("--model", metavar="MODEL_DIR", help="folder written by `upsell fit`")
+    p.add_argument("--customer", metavar="ID[,ID...]")
+    p.add_argument("--basket", metavar="ITEM[,ITEM...]")
+    p.add_argument("-k", "--k", type=int, default=5)
+    p.add_argument("--catalog", metavar="CSV")
+    p.add_argument("--columns", metavar="ROLE=HEADER,...")
+    p.set_defaults(delimiter=",", encoding="utf-8", returns="net", anonymous="keep",
+                   bad_prices="drop", duplicates="keep", invalid="raise", cancel_prefix=None,
+                   cf_model="itemknn", min_support=0.001, min_confidence=0.1)
+    _output_options(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the ``upsell`` command; returns the exit code.
 
-    Errors in the user's data or options print one line to stderr and exit 2,
-    without a traceback unless ``--debug`` is given.
+    Errors in the user's data or options print one line to stderr and return 2
+    (1 for an unexpected error), without a traceback unless ``--debug`` is given.
 
     Examples
     --------
-    >>> import io
+    >>> import io, os, tempfile
     >>> buf = io.StringIO()
-    >>> main(["demo", "--customers", "200"], out=buf)
+    >>> report = os.path.join(tempfile.mkdtemp(), "r.html")
+    >>> main(["demo", "--customers", "200", "--quiet", "--no-charts", "-o", report], out=buf)
     0
-    >>> "DataReport" in buf.getvalue()
-    True
+    >>> "DataReport" in buf.getvalue(), os.path.exists(report)
+    (True, True)
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
     stream = out if out is not None else sys.stdout
     if args.debug:
         logging.basicConfig(level=logging.DEBUG)
+    steps = _Steps(args.quiet)
     try:
-        return int(args.func(args, stream))
+        return int(args.func(args, stream, steps))
+    except BrokenPipeError:
+        # the reader went away (`upsell ... | head`): stop quietly
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")
+        return 0
     except (UpsellError, OSError) as exc:
         if args.debug:
             raise
         sys.stderr.write(f"upsell: error: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("upsell: interrupted\n")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"upsell: error: {type(exc).__name__}: {exc} "
+                         "(run with --debug for the traceback)\n")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -177,6 +177,12 @@ class Comparison:
                 lines.append("  diff CI".ljust(width) + cells)
         return "\n".join(lines)
 
+    def plot(self, *, ax: Any = None) -> Any:
+        """Draw with matplotlib (one bar per model for each metric); see :func:`upsell.report.plots.plot_comparison`."""
+        from upsell.report.plots import plot_comparison
+
+        return plot_comparison(self, ax=ax)
+
     def _repr_html_(self) -> str:
         level = f"{self.confidence:.0%}"
         head = "".join(f"<th>{escape(m)}@{self.k}</th>" for m in self.metrics)

@@ -68,6 +68,12 @@ class KPIResult:
         return pd.DataFrame({self.by or "group": self.groups, "value": self.value,
                              "numerator": self.numerator, "denominator": self.denominator})
 
+    def plot(self, *, ax: Any = None) -> Any:
+        """Draw with matplotlib (a line for periods, bars for other groupings); see :func:`upsell.report.plots.plot_kpi`."""
+        from upsell.report.plots import plot_kpi
+
+        return plot_kpi(self, ax=ax)
+
     def _repr_html_(self) -> str:
         from html import escape
 

@@ -126,6 +126,12 @@ class SegmentSummary:
     def __str__(self) -> str:
         return self.to_markdown()
 
+    def plot(self, *, ax: Any = None) -> Any:
+        """Draw with matplotlib (shares of customers and of revenue per segment); see :func:`upsell.report.plots.plot_segments`."""
+        from upsell.report.plots import plot_segments
+
+        return plot_segments(self, ax=ax)
+
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{escape(h)}</th>" for h in (
             "segment", "customers", "% customers", "revenue", "% revenue"))

@@ -146,6 +146,12 @@ class RFMResult:
                           "frequency": self.frequency.astype(np.float64),
                           "monetary": self.monetary}, order=self.segments)
 
+    def plot(self, *, ax: Any = None) -> Any:
+        """Draw with matplotlib (the segment summary's shares of customers and revenue); see :func:`upsell.report.plots.plot_rfm`."""
+        from upsell.report.plots import plot_rfm
+
+        return plot_rfm(self, ax=ax)
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{escape(str(self.customers[i]))}</td><td>{self.recency[i]}</td>"

@@ -1,0 +1,1013 @@
+"""Run the handbook on a shop's order history: one call, one :class:`Analysis`.
+
+Each section (data, KPIs, segments, bundles, ladders, CLV, evaluation, offers)
+runs on its own: a section whose columns are missing is *skipped* with the reason,
+and one that fails is *failed* with the error, while the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import numpy as np
+
+from upsell.data import Catalog, Transactions
+from upsell.exceptions import ConvergenceError, UpsellDataError
+from upsell.report._tables import Chart, Table, fmt
+
+__all__ = ["SECTIONS", "Analysis", "Section", "analyse", "fit_clv_models"]
+
+_log = logging.getLogger("upsell")
+
+#: Section names, in report order, with their titles.
+SECTIONS: dict[str, str] = {
+    "data": "Data",
+    "kpis": "Key figures",
+    "atv_over_time": "ATV over time",
+    "segments": "Customer segments",
+    "opportunities": "Opportunity matrix",
+    "bundles": "Products bought together",
+    "ladders": "Upgrade ladders",
+    "clv": "Customer lifetime value",
+    "evaluation": "Offline evaluation",
+    "offers": "Example offers",
+}
+
+
+class _Skip(Exception):
+    """A section cannot run on these data (a missing column or catalog)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One part of an :class:`Analysis`: its status, tables, charts, figures and cost.
+
+    Attributes
+    ----------
+    name : str
+        Key in :data:`SECTIONS`.
+    title : str
+    status : {"ok", "skipped", "failed"}
+    note : str
+        Why a section was skipped or failed; a remark otherwise.
+    tables : tuple of Table
+    charts : tuple of Chart
+    values : dict
+        Headline numbers and fitted objects of the section (e.g. ``values["atv"]``).
+    seconds : float
+        Wall time of the section.
+    rss_mb, peak_mb : float
+        Resident memory of the process after the section, and its peak so far.
+
+    Examples
+    --------
+    >>> s = Section("data", "Data", "skipped", note="no rows")
+    >>> s.ok, s.to_pandas() is None
+    (False, True)
+    """
+
+    name: str
+    title: str
+    status: str
+    note: str = ""
+    tables: tuple[Table, ...] = ()
+    charts: tuple[Chart, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    rss_mb: float = 0.0
+    peak_mb: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the section ran."""
+        return self.status == "ok"
+
+    def to_pandas(self) -> Any:
+        """The section's first table as a DataFrame, or None when it has none."""
+        return self.tables[0].to_pandas() if self.tables else None
+
+    def plot(self, chart: int = 0, *, ax: Any = None) -> Any:
+        """Draw one of the section's charts with matplotlib and return the Axes.
+
+        Examples
+        --------
+        >>> Section("data", "Data", "ok").plot()
+        Traceback (most recent call last):
+        ...
+        IndexError: section 'data' has no chart 0 (it has 0)
+        """
+        if not 0 <= chart < len(self.charts):
+            raise IndexError(f"section {self.name!r} has no chart {chart} "
+                             f"(it has {len(self.charts)})")
+        from upsell.report import plots
+
+        spec = self.charts[chart]
+        return getattr(plots, spec.kind)(title=spec.title, ax=ax, **spec.kwargs)
+
+    def _repr_html_(self) -> str:
+        head = f"<b>{escape(self.title)}</b> ({escape(self.status)}, {self.seconds:.2f} s)"
+        note = f"<br><i>{escape(self.note)}</i>" if self.note else ""
+        return head + note + "".join(t.to_html(max_rows=10) for t in self.tables)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The result of :func:`analyse`: the sections in report order and what they ran on.
+
+    Attributes
+    ----------
+    sections : tuple of Section
+    source : str
+        Where the data came from (a file name, "demo shop", ...).
+    shape : tuple of int
+        (lines, orders, items, customers).
+    has_catalog : bool
+
+    Examples
+    --------
+    >>> from upsell.datasets import make_shop
+    >>> shop = make_shop(n_customers=150, n_items=60, n_orders=600, random_state=0)
+    >>> a = analyse(shop.transactions, shop.catalog, sections=["data", "kpis"])
+    >>> [s.status for s in a], a["kpis"].values["upt"] > 1
+    (['ok', 'ok'], True)
+    >>> a.to_pandas()["status"].tolist()
+    ['ok', 'ok']
+    """
+
+    sections: tuple[Section, ...]
+    source: str = ""
+    shape: tuple[int, int, int, int] = (0, 0, 0, 0)
+    has_catalog: bool = False
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(self.sections)
+
+    def __len__(self) -> int:
+        return len(self.sections)
+
+    def __contains__(self, name: object) -> bool:
+        return any(s.name == name for s in self.sections)
+
+    def __getitem__(self, name: str) -> Section:
+        for s in self.sections:
+            if s.name == name:
+                return s
+        raise KeyError(f"no section {name!r}; sections: {[s.name for s in self.sections]}")
+
+    def to_pandas(self) -> Any:
+        """One row per section: name, title, status, seconds, rss_mb, peak_mb, note (needs pandas)."""
+        from upsell._extras import require
+
+        pd = require("pandas", "Analysis.to_pandas")
+        return pd.DataFrame([{"section": s.name, "title": s.title, "status": s.status,
+                              "seconds": s.seconds, "rss_mb": s.rss_mb, "peak_mb": s.peak_mb,
+                              "note": s.note} for s in self.sections])
+
+    def summary(self) -> list[str]:
+        """A few lines for a terminal: the headline KPIs and each section's status.
+
+        Examples
+        --------
+        >>> Analysis(sections=(Section("data", "Data", "failed", note="boom"),)).summary()[-1]
+        '  Data: failed (boom)'
+        """
+        lines = []
+        if "kpis" in self and self["kpis"].ok:
+            v = self["kpis"].values
+            pct = ("attach_rate", "conversion")
+            parts = [f"{label} {v[key]:.1%}" if key in pct else f"{label} {fmt(v[key])}"
+                     for key, label in
+                     (("atv", "ATV"), ("upt", "UPT"), ("attach_rate", "attach rate"),
+                      ("conversion", "offer conversion"), ("nps", "NPS"))
+                     if v.get(key) is not None]
+            lines.append("Key figures: " + ", ".join(parts))
+        if "clv" in self and self["clv"].ok:
+            lines.append(f"Mean 12-month CLV: {fmt(self['clv'].values.get('mean_clv'))}")
+        if "evaluation" in self and self["evaluation"].ok:
+            ev = self["evaluation"].values
+            lines.append(f"Best recommender: {ev.get('best')} "
+                         f"(recall@{ev.get('k')} {fmt(ev.get('best_recall'))} vs popularity "
+                         f"{fmt(ev.get('popular_recall'))})")
+        lines.append("Sections:")
+        for s in self.sections:
+            extra = f" ({s.note})" if s.status != "ok" and s.note else ""
+            lines.append(f"  {s.title}: {s.status}{extra}")
+        return lines
+
+    def to_html(self, *, title: str = "upsell report", charts: bool = True) -> str:
+        """The self-contained HTML report (see :func:`upsell.report.render_html`)."""
+        from upsell.report.html import render_html
+
+        return render_html(self, title=title, charts=charts)
+
+    def save_html(self, path: str | os.PathLike[str], *, title: str = "upsell report",
+                  charts: bool = True) -> None:
+        """Write :meth:`to_html` to ``path`` atomically (temporary file + rename)."""
+        from upsell.report.html import write_html
+
+        write_html(self, path, title=title, charts=charts)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{escape(s.title)}</td><td>{escape(s.status)}</td>"
+            f"<td>{s.seconds:.2f}</td><td>{escape(s.note)}</td></tr>" for s in self.sections)
+        return (f"<b>Analysis</b> of {escape(self.source)}: {self.shape[0]:,} lines"
+                "<table><tr><th>section</th><th>status</th><th>seconds</th><th>note</th></tr>"
+                f"{rows}</table>")
+
+
+# ---------------------------------------------------------------------- context
+class _Context:
+    """What the sections share: the data, the options, and models fitted by earlier sections."""
+
+    def __init__(self, tx: Transactions, catalog: Catalog | None, options: dict[str, Any]) -> None:
+        self.tx = tx
+        self.catalog = catalog.align(tx.items) if catalog is not None else None
+        self.opt = options
+        self.shared: dict[str, Any] = {}
+        self.rng = np.random.default_rng(options["random_state"])
+
+    def need(self, *columns: str) -> None:
+        missing = [c for c in columns if not self.tx.has(c)]
+        if missing:
+            raise _Skip(f"the data have no {' or '.join(missing)} column")
+
+    def need_catalog(self, what: str) -> Catalog:
+        if self.catalog is None:
+            raise _Skip(f"{what} need a product catalog (--catalog)")
+        return self.catalog
+
+    def name(self, item_ids: Any) -> list[str]:
+        """Display names of items (catalog name when known, else the id)."""
+        ids = np.asarray(item_ids)
+        if self.catalog is None or ids.size == 0:
+            return [str(x) for x in ids.tolist()]
+        out = []
+        lookup = self.shared.setdefault("_name_lookup", {})
+        if not lookup:
+            lookup.update(zip(self.catalog.items.ids.tolist(), self.catalog.name.tolist(),
+                              strict=True))
+        for x in ids.tolist():
+            out.append(str(lookup.get(x, x)))
+        return out
+
+
+def _mem() -> tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    try:
+        with open("/proc/self/statm") as fh:
+            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        rss = float("nan")
+    return rss, peak
+
+
+# ---------------------------------------------------------------------- sections
+def _section_data(ctx: _Context) -> dict[str, Any]:
+    tx = ctx.tx
+    rep = tx.report
+    rows: list[tuple[str, Any]] = [
+        ("order lines kept", len(tx)), ("orders", len(tx.orders)), ("items", len(tx.items)),
+        ("customers", len(tx.customers) if tx.has("customer") else None),
+    ]
+    if tx.has("time"):
+        t = tx.time
+        rows.append(("period", f"{str(t.min())[:10]} to {str(t.max())[:10]}"))
+    rows.append(("rows read", rep.rows_read))
+    for attr in ("rows_repaired", "rows_dropped"):
+        if hasattr(rep, attr):
+            rows.append((attr.replace("_", " "), getattr(rep, attr)))
+    for group in ("dropped", "repaired", "flagged"):
+        for reason, n in dict(getattr(rep, group, {}) or {}).items():
+            rows.append((f"{group}: {reason}", int(n)))
+    cat = ctx.catalog
+    if cat is not None:
+        kinds, counts = np.unique(cat.kind, return_counts=True)
+        rows.append(("catalog", ", ".join(f"{n:,} {k}" for k, n in
+                                          zip(kinds.tolist(), counts.tolist(), strict=True))))
+    missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
+    note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
+    if cat is None:
+        note += " No catalog: tier, ladder and attach-rate sections are left out."
+    return {"tables": [Table("", ("what", "value"), tuple(rows))], "note": note.strip(),
+            "values": {"lines": len(tx), "orders": len(tx.orders)}}
+
+
+def _section_kpis(ctx: _Context) -> dict[str, Any]:
+    from upsell import kpi
+
+    tx = ctx.tx
+    values: dict[str, Any] = {}
+    rows: list[tuple[str, Any, str]] = []
+    if tx.has("price"):
+        values["atv"] = float(kpi.atv(tx))
+        rows.append(("ATV (average transaction value)", values["atv"], "net revenue per order"))
+    values["upt"] = float(kpi.upt(tx))
+    rows.append(("UPT (units per transaction)", values["upt"], "units per order"))
+    if ctx.catalog is not None:
+        try:
+            values["attach_rate"] = float(kpi.attach_rate(tx, ctx.catalog))
+            rows.append(("attach rate", values["attach_rate"],
+                         "orders with a product that also hold one of its attachments"))
+        except UpsellDataError as exc:
+            rows.append(("attach rate", None, str(exc)))
+    sizes = np.diff(tx.baskets().indptr)
+    values["multi_item_share"] = float(np.mean(sizes >= 2)) if sizes.size else float("nan")
+    rows.append(("orders with 2+ items", values["multi_item_share"], "cross-sell already happening"))
+    if ctx.opt.get("offer_log") is not None:
+        conv = kpi.conversion(ctx.opt["offer_log"])
+        values["conversion"] = float(conv.rate[0])
+        rows.append(("offer conversion", values["conversion"], "accepted / presented, offer log"))
+    if ctx.opt.get("nps_scores") is not None:
+        res = kpi.nps(ctx.opt["nps_scores"], invalid="drop")
+        values["nps"] = float(res.nps[0])
+        rows.append(("NPS", values["nps"], f"{int(res.n[0]):,} answers"))
+    return {"tables": [Table("", ("KPI", "value", "meaning"), tuple(rows))], "values": values}
+
+
+def _section_atv_over_time(ctx: _Context) -> dict[str, Any]:
+    from upsell import kpi
+
+    ctx.need("time", "price")
+    tx = ctx.tx
+    span = (tx.time.max() - tx.time.min()).astype("timedelta64[D]").astype(int)
+    by = "month" if span > 120 else ("week" if span > 21 else "day")
+    res = kpi.atv(tx, by=by)
+    labels = [str(g)[:10] for g in res.groups.tolist()]
+    rows = tuple((lab, float(v), int(n)) for lab, v, n in
+                 zip(labels, res.value.tolist(), res.denominator.tolist(), strict=True))
+    chart = Chart("line_chart", f"ATV by {by}",
+                  {"x": np.asarray(res.groups), "y": np.asarray(res.value),
+                   "ylabel": "ATV", "xlabel": by})
+    return {"tables": [Table(f"ATV by {by}", (by, "ATV", "orders"), rows)],
+            "charts": [chart], "values": {"by": by, "result": res}}
+
+
+def _section_segments(ctx: _Context) -> dict[str, Any]:
+    from upsell import segments
+
+    ctx.need("customer", "time")
+    tx = ctx.tx
+    model = segments.Personas().fit(tx, catalog=ctx.catalog)
+    ctx.shared["personas"] = model
+    summ = model.assignments_.summary()
+    tables = [_summary_table("Handbook customer types (personas)", summ)]
+    charts = [Chart("share_bars", "Customers and revenue by type",
+                    {"labels": summ.segment.tolist(),
+                     "customer_share": np.asarray(summ.customer_share),
+                     "revenue_share": np.asarray(summ.revenue_share)})]
+    values: dict[str, Any] = {"personas": summ}
+    if tx.has("price"):
+        r = segments.rfm(tx)
+        rs = r.summary()
+        values["rfm"] = rs
+        tables.append(_summary_table("RFM segments", rs))
+        charts.append(Chart("share_bars", "Customers and revenue by RFM segment",
+                            {"labels": rs.segment.tolist(),
+                             "customer_share": np.asarray(rs.customer_share),
+                             "revenue_share": np.asarray(rs.revenue_share)}))
+    return {"tables": tables, "charts": charts, "values": values}
+
+
+def _summary_table(title: str, summ: Any) -> Table:
+    rows = tuple((str(s), int(c), float(cs), float(rv), float(rs)) for s, c, cs, rv, rs in zip(
+        summ.segment.tolist(), summ.customers.tolist(), summ.customer_share.tolist(),
+        summ.revenue.tolist(), summ.revenue_share.tolist(), strict=True))
+    return Table(title, ("segment", "customers", "share of customers", "revenue",
+                         "share of revenue"), rows,
+                 percent=("share of customers", "share of revenue"))
+
+
+def _section_opportunities(ctx: _Context) -> dict[str, Any]:
+    from upsell.segments import OpportunityMatrix
+
+    matrix = ctx.opt.get("opportunity_matrix") or OpportunityMatrix()
+    sizes: dict[str, tuple[int, float]] = {}
+    personas = ctx.shared.get("personas")
+    if personas is not None:
+        summ = personas.assignments_.summary()
+        sizes = {str(s): (int(c), float(r)) for s, c, r in zip(
+            summ.segment.tolist(), summ.customers.tolist(), summ.revenue_share.tolist(),
+            strict=True)}
+    rows = []
+    for seg in matrix.segments:
+        cs, up = matrix.strategy(seg, "cross_sell"), matrix.strategy(seg, "upsell")
+        n, share = sizes.get(seg, (None, None))
+        rows.append((seg, n, share, cs.label or ", ".join(cs.kinds),
+                     up.label or ", ".join(up.kinds)))
+    note = ("" if sizes else "Segment sizes need a customer column; the matrix is the handbook's.")
+    return {"tables": [Table("", ("segment", "customers", "share of revenue", "cross-sell with",
+                                  "upsell with"), tuple(rows), percent=("share of revenue",))],
+            "note": note, "values": {"matrix": matrix}}
+
+
+def _section_bundles(ctx: _Context) -> dict[str, Any]:
+    from upsell import bundles
+
+    tx = ctx.tx
+    n_baskets = len(tx.orders)
+    min_support = max(float(ctx.opt["min_support"]), 20.0 / max(n_baskets, 1))
+    fi = bundles.frequent_itemsets(tx, min_support=min(min_support, 1.0), max_len=3)
+    rules = bundles.association_rules(fi, min_confidence=float(ctx.opt["min_confidence"]),
+                                      p_adjust="holm", max_p=0.05)
+    ctx.shared["rules"] = rules
+    if len(rules):
+        ctx.shared["bundle_recommender"] = bundles.BundleRecommender(rules)
+    order = np.argsort(-rules.lift, kind="stable")[:ctx.opt["top"]]
+    rows = []
+    for r in order.tolist():
+        ant, con = rules.rule(r)
+        rows.append((" + ".join(ctx.name(list(ant))), " + ".join(ctx.name(list(con))),
+                     float(rules.support[r]), float(rules.confidence[r]), float(rules.lift[r]),
+                     int(rules.count[r])))
+    tables = [Table("Top rules by lift: customers who buy the first also buy the second",
+                    ("if bought", "also buy", "support", "confidence", "lift", "orders"),
+                    tuple(rows), percent=("support", "confidence"),
+                    note=f"{len(fi):,} frequent itemsets at min support {min_support:.4g}; "
+                         f"{len(rules):,} rules with confidence >= {ctx.opt['min_confidence']} "
+                         "and Holm-adjusted p < 0.05.")]
+    charts = []
+    if len(rules):
+        charts.append(Chart("rules_scatter", "Rules: confidence against lift",
+                            {"confidence": np.asarray(rules.confidence),
+                             "lift": np.asarray(rules.lift),
+                             "support": np.asarray(rules.support)}))
+    if ctx.catalog is not None and len(fi):
+        b = bundles.suggest_bundles(fi, ctx.catalog, k=min(10, ctx.opt["top"]))
+        brow = tuple((" + ".join(ctx.name(list(items))), float(lift), int(cnt), float(price))
+                     for items, lift, cnt, price in zip(b.items, b.lift.tolist(),
+                                                        b.count.tolist(), b.list_price.tolist(),
+                                                        strict=True))
+        tables.append(Table("Bundle candidates", ("bundle", "lift", "orders with all",
+                                                  "list price"), brow))
+    return {"tables": tables, "charts": charts,
+            "values": {"n_rules": len(rules), "n_itemsets": len(fi)}}
+
+
+def _section_ladders(ctx: _Context) -> dict[str, Any]:
+    cat = ctx.need_catalog("upgrade ladders")
+    ctx.need("customer", "time")
+    tx = ctx.tx
+    family = cat.family
+    tier = cat.tier.astype(np.float64)
+    try:
+        from upsell.tiers import build_ladders
+
+        lad = build_ladders(cat)
+        family, tier = np.asarray(lad.family), np.asarray(lad.tier, dtype=np.float64)
+    except Exception as exc:  # the tiers module is young; fall back to the catalog's columns
+        _log.info("build_ladders failed (%s); using catalog tiers", exc)
+    on = (family != "") & np.isfinite(tier)
+    if not on.any():
+        raise _Skip("the catalog has no product families with tiers")
+    fam_index, fam_code = np.unique(family, return_inverse=True)
+    line = on[tx.item] & (tx.customer >= 0) & (tx.quantity > 0)
+    c = tx.customer[line].astype(np.int64)
+    f = fam_code[tx.item[line]].astype(np.int64)
+    t = tier[tx.item[line]]
+    when = tx.time[line]
+    key = c * len(fam_index) + f
+    order = np.lexsort((t, when, key))
+    key, t, f = key[order], t[order], f[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    starts = np.flatnonzero(first)
+    first_tier = t[starts]
+    max_tier = np.maximum.reduceat(t, starts)
+    fam_of = f[starts]
+    # only customers who entered below their family's top tier could move up
+    fam_top = np.full(len(fam_index), -np.inf)
+    np.maximum.at(fam_top, fam_code[on], tier[on])
+    can = first_tier < fam_top[fam_of]
+    first_tier, max_tier, fam_of = first_tier[can], max_tier[can], fam_of[can]
+    upgraded = max_tier > first_tier
+    if not upgraded.size:
+        raise _Skip("no customer bought below the top tier of a product family")
+    # take-up per (family, entry tier): share of customers starting there who later went higher
+    group = fam_of * 1000 + first_tier.astype(np.int64)
+    g, gi = np.unique(group, return_inverse=True)
+    n_start = np.bincount(gi)
+    n_up = np.bincount(gi, weights=upgraded.astype(np.float64))
+    overall = float(upgraded.mean()) if upgraded.size else float("nan")
+    fam_customers = np.bincount(fam_of, minlength=len(fam_index))
+    top_fams = np.argsort(-fam_customers, kind="stable")[:ctx.opt["top"]]
+    names = cat.name
+    price = cat.price
+    rows = []
+    for fi in top_fams.tolist():
+        members = np.flatnonzero((fam_code == fi) & on)
+        if fam_customers[fi] == 0 or np.unique(tier[members]).size < 2:
+            continue
+        members = members[np.lexsort((price[members], tier[members]))]
+        ladder = " → ".join(f"{names[m]} ({fmt(float(price[m]))})" for m in members[:5])
+        sel = (g // 1000) == fi
+        rates = [f"tier {int(tt)}: {n_up[j] / n_start[j]:.0%} of {int(n_start[j]):,}"
+                 for j, tt in zip(np.flatnonzero(sel).tolist(), (g[sel] % 1000).tolist(),
+                                  strict=True)]
+        fam_up = upgraded[fam_of == fi]
+        rows.append((str(fam_index[fi]), ladder, int(fam_customers[fi]),
+                     float(fam_up.mean()) if fam_up.size else None, "; ".join(rates)))
+    values: dict[str, Any] = {"take_up": overall}
+    note = ("Take-up: share of the customers whose first purchase in a family was at a tier "
+            "who later bought a higher tier of that family.")
+    tables = [Table("", ("family", "ladder (price)", "customers", "take-up",
+                         "take-up by entry tier"), tuple(rows), note=note,
+                    percent=("take-up",))]
+    charts = [Chart("bar_chart", "Upgrade take-up by entry tier (all families)",
+                    _take_up_by_tier(g % 1000, n_start, n_up))]
+    return {"tables": tables, "charts": charts, "values": values}
+
+
+def _take_up_by_tier(tiers: np.ndarray, n_start: np.ndarray, n_up: np.ndarray) -> dict[str, Any]:
+    u, inv = np.unique(tiers, return_inverse=True)
+    starts = np.bincount(inv, weights=n_start.astype(np.float64))
+    ups = np.bincount(inv, weights=n_up)
+    return {"labels": [f"from tier {int(x)}" for x in u.tolist()],
+            "values": np.where(starts > 0, ups / np.maximum(starts, 1), np.nan),
+            "ylabel": "take-up rate", "percent": True}
+
+
+def _section_clv(ctx: _Context) -> dict[str, Any]:
+    from upsell import kpi
+
+    ctx.need("customer", "time", "price")
+    tx = ctx.tx
+    last = tx.time.max().astype("datetime64[D]")
+    summ = kpi.rfm_summary(tx, calibration_end=last, freq="W")
+    keep = summ.T > 0
+    x, tx_, big_t, m = (summ.frequency[keep], summ.recency[keep], summ.T[keep],
+                        summ.monetary_value[keep])
+    margin = 1.0
+    if ctx.catalog is not None and np.isfinite(ctx.catalog.cost).any():
+        cost = ctx.catalog.cost[tx.item]
+        p, q = tx.price, tx.quantity
+        ok = np.isfinite(cost)
+        rev = float(np.sum(q[ok] * p[ok]))
+        if rev > 0:
+            margin = float(np.clip(np.sum(q[ok] * (p[ok] - cost[ok])) / rev, 0.0, 1.0))
+    try:
+        bg, gg = fit_clv_models(x, tx_, big_t, m)
+    except ConvergenceError as exc:
+        # a forecast is still wanted: each customer's run rate so far
+        spend = np.where(x > 0, m, 0.0) * x
+        clv = margin * spend / np.maximum(big_t, 1.0) * 52.0
+        note = (f"The purchase models did not converge ({exc}); CLV here is each customer's "
+                "run rate: repeat spend per week so far x 52 x margin.")
+        return _clv_result(clv, None, None, None, margin, summ.customers[keep], note)
+    clv = gg.customer_lifetime_value(bg, frequency=x, recency=tx_, T=big_t, monetary_value=m,
+                                     horizon=52.0, step=52.0 / 12, discount_rate=0.01,
+                                     margin=margin)
+    alive = bg.probability_alive(frequency=x, recency=tx_, T=big_t)
+    note = (f"{type(bg).__name__} purchases x Gamma-Gamma spend over 52 weeks, discounted 1% a "
+            "month, times the margin rate.")
+    return _clv_result(clv, alive, bg, gg, margin, summ.customers[keep], note)
+
+
+def _clv_result(clv: np.ndarray, alive: np.ndarray | None, bg: Any, gg: Any, margin: float,
+                customers: np.ndarray, note: str) -> dict[str, Any]:
+    q = np.percentile(clv, [10, 25, 50, 75, 90, 99])
+    rows: tuple[tuple[str, Any], ...] = (
+        ("customers modelled", int(clv.size)), ("margin rate used", margin),
+            ("mean 12-month CLV", float(clv.mean())), ("median", float(q[2])),
+            ("10th / 90th percentile", f"{fmt(float(q[0]))} / {fmt(float(q[4]))}"),
+            ("99th percentile", float(q[5])),
+            ("top 10% customers' share of CLV",
+             float(np.sort(clv)[::-1][:max(1, clv.size // 10)].sum() / max(clv.sum(), 1e-12))),
+            ("mean P(alive)", float(alive.mean()) if alive is not None else None))
+    if bg is not None:
+        rows = (*rows, (f"{type(bg).__name__} parameters",
+                        ", ".join(f"{k} {v:.3g}" for k, v in bg.params_.items())),
+                ("Gamma-Gamma parameters", ", ".join(f"{k} {v:.3g}" for k, v in
+                                                     gg.params_.items())))
+    return {"tables": [Table("", ("what", "value"), rows, note=note)],
+            "charts": [Chart("histogram", "12-month CLV per customer",
+                             {"values": clv, "xlabel": "CLV", "log": True})],
+            "values": {"mean_clv": float(clv.mean()), "median_clv": float(q[2]),
+                       "clv": clv, "customers": customers}}
+
+
+def fit_clv_models(frequency: Any, recency: Any, T: Any, monetary_value: Any) -> tuple[Any, Any]:
+    """Fit BG/NBD (else Pareto/NBD) and Gamma-Gamma, raising the L2 penalty until both converge.
+
+    Thin data (few repeat customers, almost no drop-out) make the unpenalised
+    fits run to the boundary; penalties of 0.001, 0.01 and 0.1 are tried in
+    turn, first with BG/NBD, then with Pareto/NBD.
+
+    Returns
+    -------
+    (BetaGeo or ParetoNBD, GammaGamma)
+
+    Raises
+    ------
+    ConvergenceError
+        When no penalty makes a fit converge.
+
+    Examples
+    --------
+    >>> import upsell as us
+    >>> tx = us.datasets.make_shop(n_customers=300, n_items=60, n_orders=1500).transactions
+    >>> s = us.kpi.rfm_summary(tx, calibration_end="2025-01-31")
+    >>> bg, gg = fit_clv_models(s.frequency, s.recency, s.T, s.monetary_value)
+    >>> sorted(bg.params_)
+    ['a', 'alpha', 'b', 'r']
+    """
+    from upsell import kpi
+
+    last: Exception | None = None
+    for model in (kpi.BetaGeo, kpi.ParetoNBD):
+        for pen in (0.001, 0.01, 0.1):
+            try:
+                bg = model(penalizer_coef=pen).fit(frequency=frequency, recency=recency, T=T)
+                gg = kpi.GammaGamma(penalizer_coef=pen).fit(frequency=frequency,
+                                                            monetary_value=monetary_value)
+                return bg, gg
+            except ConvergenceError as exc:
+                last = exc
+    assert last is not None
+    raise last
+
+
+def _section_evaluation(ctx: _Context) -> dict[str, Any]:
+    from upsell import cf, evaluate
+
+    ctx.need("customer", "time")
+    tx = ctx.tx
+    k = int(ctx.opt["k"])
+    split = evaluate.temporal_split(tx, at=0.8, exclude_train_items=True)
+    n_req = len(split.requests)
+    limit = int(ctx.opt["max_eval_customers"])
+    if n_req > limit:
+        pick = np.sort(ctx.rng.choice(n_req, size=limit, replace=False))
+        split = dataclasses.replace(split, requests=split.requests[pick])
+    models = {"popular": cf.Popular(),
+              "itemknn": cf.ItemKNN(),
+              "als": cf.ALS(factors=int(ctx.opt["factors"]),
+                            iterations=int(ctx.opt["iterations"]),
+                            random_state=ctx.opt["random_state"])}
+    metrics = ["precision", "recall", "ndcg", "hit_rate", "coverage"]
+    if ctx.catalog is not None and tx.has("price"):
+        metrics.append("revenue")
+    comp = evaluate.compare(models, split, k=k, metrics=metrics, baseline="popular",
+                            n_bootstrap=200, random_state=ctx.opt["random_state"],
+                            catalog=ctx.catalog)
+    rows = []
+    for i, name in enumerate(comp.models):
+        row: list[Any] = [name]
+        for j, _ in enumerate(comp.metrics):
+            row.append(float(comp.means[i, j]))
+        j = comp.metrics.index("recall")
+        row.append("baseline" if name == comp.baseline else
+                   f"{comp.diff[i, j]:+.3f} [{comp.diff_low[i, j]:+.3f}, {comp.diff_high[i, j]:+.3f}]")
+        rows.append(tuple(row))
+    rj = comp.metrics.index("recall")
+    best = comp.models[int(np.nanargmax(comp.means[:, rj]))]
+    # backtest offer log: the best model's top-k shown to each test customer,
+    # accepted when the customer bought the item in the test period
+    model = models[best]
+    ids = split.request_ids
+    recs = model.recommend(customers=ids, k=k, exclude_owned=True)
+    relevant = split.relevant_sets()
+    rel_by_id = {}
+    if len(relevant) == len(split.requests):
+        rel_by_id = dict(zip(ids.tolist(), relevant, strict=True))
+    else:  # relevant_sets follows the requests, but be safe
+        rel_by_id = dict(zip(ids.tolist(), relevant[:len(ids)], strict=False))
+    lists = recs.lists()
+    presented = sum(len(x) for x in lists)
+    accepted = sum(sum(1 for it in x if it in rel_by_id.get(c, ())) for c, x in
+                   zip(ids.tolist(), lists, strict=True))
+    ctx.shared["backtest_conversion"] = (accepted, presented)
+    ctx.shared["eval_models"] = models
+    note = (f"Temporal split at {str(split.at)[:10]}: models learn from the first 80% of orders "
+            f"and predict each customer's next order (items new to them), "
+            f"{len(split.requests):,} customers, k={k}. Last column: recall difference to "
+            f"popularity with its {comp.confidence:.0%} paired bootstrap interval.")
+    return {"tables": [Table("", ("model", *comp.metrics, "recall vs popular"), tuple(rows),
+                             note=note)],
+            "charts": [Chart("grouped_bars", f"Ranking quality @{k}",
+                             {"groups": list(comp.models),
+                              "series": {m: np.asarray(comp.means[:, comp.metrics.index(m)])
+                                         for m in ("precision", "recall", "ndcg", "hit_rate")}})],
+            "values": {"comparison": comp, "best": best, "k": k,
+                       "best_recall": float(comp.means[comp.models.index(best), rj]),
+                       "popular_recall": float(comp.means[comp.models.index("popular"), rj]),
+                       "backtest_conversion": accepted / presented if presented else None}}
+
+
+def _section_offers(ctx: _Context) -> dict[str, Any]:
+    ctx.need("customer")
+    tx = ctx.tx
+    n = int(ctx.opt["n_examples"])
+    cust = _example_customers(ctx, n)
+    ot = tx.order_table()
+    last_order: dict[int, int] = {}
+    has = ot.customer >= 0
+    if tx.has("time"):
+        o = np.lexsort((ot.time, ot.customer))
+    else:
+        o = np.argsort(ot.customer, kind="stable")
+    for pos in o[has[o]].tolist():
+        last_order[int(ot.customer[pos])] = int(ot.order[pos])
+    B = tx.baskets()
+    rows: list[tuple[Any, ...]] = []
+    note = ""
+    rec_error = None
+    try:
+        rows = _offers_with_recommender(ctx, cust, last_order, B)
+    except Exception as exc:  # the Recommender is young; fall back to the parts
+        rec_error = f"{type(exc).__name__}: {exc}"
+        _log.info("Recommender unavailable (%s); composing offers from the parts", rec_error)
+        rows = _offers_from_parts(ctx, cust, last_order, B)
+        note = ("Offers composed from the bundle rules, item-to-item CF and the upsell ranker "
+                f"(upsell.recommend.Recommender was not usable: {rec_error}).")
+    return {"tables": [Table("", ("customer", "type", "basket", "offer", "kind", "cue"),
+                             tuple(rows), note=note)],
+            "values": {"n": len(rows), "recommender_error": rec_error}}
+
+
+def _example_customers(ctx: _Context, n: int) -> list[int]:
+    tx = ctx.tx
+    counts = np.bincount(tx.customer[tx.customer >= 0], minlength=len(tx.customers))
+    personas = ctx.shared.get("personas")
+    chosen: list[int] = []
+    if personas is not None:
+        res = personas.assignments_
+        cidx = tx.customers.encode(res.customers)
+        for p in np.unique(res.persona).tolist():
+            cand = cidx[(res.persona == p) & (counts[cidx] >= 2)]
+            if cand.size:
+                chosen.append(int(cand[ctx.rng.integers(cand.size)]))
+    rest = np.flatnonzero(counts >= 2)
+    while len(chosen) < n and rest.size:
+        c = int(rest[ctx.rng.integers(rest.size)])
+        if c not in chosen:
+            chosen.append(c)
+        if len(chosen) >= rest.size:
+            break
+    return chosen[:n]
+
+
+def _persona_of(ctx: _Context, cid: Any) -> str:
+    personas = ctx.shared.get("personas")
+    if personas is None:
+        return ""
+    try:
+        return str(personas.predict(customers=[cid]).persona[0])
+    except Exception:
+        return ""
+
+
+def _basket_ids(ctx: _Context, c: int, last_order: dict[int, int], B: Any) -> list[Any]:
+    o = last_order.get(c)
+    if o is None:
+        return []
+    return ctx.tx.items.ids[B.indices[B.indptr[o]:B.indptr[o + 1]]].tolist()
+
+
+def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[int, int],
+                             B: Any) -> list[tuple[Any, ...]]:
+    from upsell.recommend import Recommender
+
+    if ctx.catalog is None:
+        raise _Skip("the Recommender needs a catalog")
+    cross = [m for m in (ctx.shared.get("bundle_recommender"), _knn(ctx)) if m is not None]
+    rec = Recommender(catalog=ctx.catalog, cross_sell=cross, upsell=_upsell_ranker(ctx),
+                      segments=ctx.shared.get("personas"), history=ctx.tx)
+    at = ctx.tx.time.max() if ctx.tx.has("time") else None
+    rows = []
+    for c in cust:
+        cid = ctx.tx.customers.ids[c]
+        basket = _basket_ids(ctx, c, last_order, B)
+        offers = rec.recommend(cid, basket=basket, k=3, channel="web", at=at)
+        for off in list(offers)[:3]:
+            rows.append((str(cid), _persona_of(ctx, cid), ", ".join(ctx.name(basket)),
+                         str(off.name or ctx.name([off.item])[0]), str(off.kind), str(off.cue)))
+    return rows
+
+
+def _knn(ctx: _Context) -> Any:
+    if "knn_full" not in ctx.shared:
+        from upsell.cf import ItemKNN
+
+        ctx.shared["knn_full"] = ItemKNN().fit(ctx.tx)
+    return ctx.shared["knn_full"]
+
+
+def _upsell_ranker(ctx: _Context) -> Any:
+    if "upsell_ranker" not in ctx.shared:
+        ranker = None
+        if ctx.catalog is not None:
+            from upsell.tiers import UpsellRanker
+
+            objective = "margin" if np.isfinite(ctx.catalog.cost).any() else "revenue"
+            ranker = UpsellRanker(objective=objective).fit(
+                ctx.tx, ctx.catalog, segments=ctx.shared.get("personas"))
+        ctx.shared["upsell_ranker"] = ranker
+    return ctx.shared["upsell_ranker"]
+
+
+def _offers_from_parts(ctx: _Context, cust: list[int], last_order: dict[int, int],
+                       B: Any) -> list[tuple[Any, ...]]:
+    tx = ctx.tx
+    fbt = ctx.shared.get("bundle_recommender")
+    knn = _knn(ctx)
+    try:
+        ranker = _upsell_ranker(ctx)
+    except Exception as exc:
+        _log.info("upsell ranker failed: %s", exc)
+        ranker = None
+    rows: list[tuple[Any, ...]] = []
+    for c in cust:
+        cid = tx.customers.ids[c]
+        basket = _basket_ids(ctx, c, last_order, B)
+        persona = _persona_of(ctx, cid)
+        bname = ", ".join(ctx.name(basket))
+        seen: set[Any] = set(basket)
+        if fbt is not None and basket:
+            r = fbt.recommend(basket=basket, k=2)
+            for item, score, because in r.to_list():
+                if item in seen:
+                    continue
+                seen.add(item)
+                rows.append((str(cid), persona, bname, ctx.name([item])[0], "cross-sell",
+                             f"Often bought with {', '.join(ctx.name(list(because)))} "
+                             f"({score:.1f}x more likely than usual)"))
+        recs = knn.recommend(customers=[cid], k=4, exclude_owned=True)
+        for item in recs.item_ids(0).tolist():
+            if item in seen:
+                continue
+            seen.add(item)
+            rows.append((str(cid), persona, bname, ctx.name([item])[0], "personalised",
+                         "Customers who buy what you buy also bought this"))
+            break
+        if ranker is not None:
+            try:
+                up = ranker.rank(customer=cid, k=1)
+            except Exception as exc:
+                _log.info("upsell rank failed for %r: %s", cid, exc)
+                up = None
+            if up is not None and len(up):
+                rows.append((str(cid), persona, bname, ctx.name([up.item[0]])[0],
+                             str(up.kind[0]), str(up.cue[0])))
+    return rows
+
+
+_RUNNERS: dict[str, Callable[[_Context], dict[str, Any]]] = {
+    "data": _section_data,
+    "kpis": _section_kpis,
+    "atv_over_time": _section_atv_over_time,
+    "segments": _section_segments,
+    "opportunities": _section_opportunities,
+    "bundles": _section_bundles,
+    "ladders": _section_ladders,
+    "clv": _section_clv,
+    "evaluation": _section_evaluation,
+    "offers": _section_offers,
+}
+
+
+def analyse(tx: Transactions, catalog: Catalog | None = None, *,
+            sections: Any = None, nps_scores: Any = None, offer_log: Any = None,
+            opportunity_matrix: Any = None, k: int = 10, min_support: float = 0.001,
+            min_confidence: float = 0.1, factors: int = 32, iterations: int = 10,
+            max_eval_customers: int = 20_000, n_examples: int = 5, top: int = 15,
+            random_state: int = 0, source: str = "",
+            progress: bool | Callable[[str], None] = False) -> Analysis:
+    """Run the handbook on order history: KPIs, segments, bundles, ladders, CLV, evaluation, offers.
+
+    Every section runs on its own. One that needs a column the data do not have
+    (customer, time, price) or a catalog is *skipped* with the reason; one that
+    raises is *failed* with the error message; the others still run.
+
+    Parameters
+    ----------
+    tx : Transactions
+    catalog : Catalog, optional
+        Without it the tier, ladder and attach-rate parts are left out.
+    sections : iterable of str, optional
+        Names from :data:`SECTIONS` to run (default all, in report order).
+    nps_scores : array-like of int, optional
+        Survey answers 0-10; adds the NPS card.
+    offer_log : mapping or DataFrame, optional
+        A real offer log (see :func:`upsell.kpi.conversion`); without it the
+        conversion card shows the backtest conversion of the evaluation section.
+    opportunity_matrix : OpportunityMatrix, optional
+        Default the handbook's.
+    k : int, default 10
+        List length of the evaluation.
+    min_support, min_confidence : float, default 0.001, 0.1
+        Itemset support (at least 20 orders are always required) and rule confidence.
+    factors, iterations : int, default 32, 10
+        ALS size in the evaluation.
+    max_eval_customers : int, default 20,000
+        Test customers scored in the evaluation (a random sample beyond that).
+    n_examples : int, default 5
+        Customers shown in the example offers (one per customer type first).
+    top : int, default 15
+        Rows in the top-N tables.
+    random_state : int, default 0
+    source : str, optional
+        Shown in the report header.
+    progress : bool or callable, default False
+        True shows a tqdm bar on stderr; a callable is called with each section name.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    UpsellDataError
+        Unknown section names.
+
+    Examples
+    --------
+    >>> from upsell.datasets import make_shop
+    >>> shop = make_shop(n_customers=200, n_items=60, n_orders=800, random_state=0)
+    >>> a = analyse(shop.transactions, sections=["kpis", "ladders"])
+    >>> a["ladders"].status, a["ladders"].note
+    ('skipped', 'upgrade ladders need a product catalog (--catalog)')
+    """
+    if not isinstance(tx, Transactions):
+        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    if catalog is not None and not isinstance(catalog, Catalog):
+        raise UpsellDataError(f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
+    names = list(SECTIONS) if sections is None else [str(s) for s in sections]
+    unknown = [s for s in names if s not in SECTIONS]
+    if unknown:
+        raise UpsellDataError(
+            f"`sections` must be names from {', '.join(SECTIONS)}; got {unknown!r}")
+    order = [s for s in SECTIONS if s in names]
+    options = {"k": k, "min_support": min_support, "min_confidence": min_confidence,
+               "factors": factors, "iterations": iterations,
+               "max_eval_customers": max_eval_customers, "n_examples": n_examples, "top": top,
+               "random_state": random_state, "nps_scores": nps_scores, "offer_log": offer_log,
+               "opportunity_matrix": opportunity_matrix}
+    ctx = _Context(tx, catalog, options)
+    # the KPI cards show the backtest conversion, which the evaluation computes
+    run_order = list(order)
+    if "kpis" in run_order and "evaluation" in run_order:
+        run_order.remove("kpis")
+        run_order.insert(run_order.index("evaluation") + 1, "kpis")
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(run_order), desc="analysis", unit="section", leave=False)
+    done: dict[str, Section] = {}
+    for name in run_order:
+        if bar is not None:
+            bar.set_description(SECTIONS[name])
+        elif callable(progress):
+            progress(name)
+        done[name] = _run(name, ctx)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if "kpis" in done and done["kpis"].ok and offer_log is None:
+        bc = ctx.shared.get("backtest_conversion")
+        if bc is not None and bc[1] > 0:
+            vals = dict(done["kpis"].values)
+            vals["conversion"] = bc[0] / bc[1]
+            vals["conversion_is_backtest"] = True
+            t = done["kpis"].tables[0]
+            rows = (*t.rows, ("offer conversion (backtest)", bc[0] / bc[1],
+                              f"{bc[0]:,} of {bc[1]:,} offers of the best model were bought "
+                              "in the test period"))
+            done["kpis"] = dataclasses.replace(done["kpis"], values=vals,
+                                               tables=(Table(t.title, t.columns, rows, t.note),))
+    lines, orders, items = tx.shape
+    return Analysis(sections=tuple(done[n] for n in order), source=source,
+                    shape=(lines, orders, items, len(tx.customers) if tx.has("customer") else 0),
+                    has_catalog=catalog is not None)
+
+
+def _run(name: str, ctx: _Context) -> Section:
+    start = time.perf_counter()
+    title = SECTIONS[name]
+    try:
+        out = _RUNNERS[name](ctx)
+        status, note = "ok", str(out.get("note", ""))
+    except _Skip as exc:
+        out, status, note = {}, "skipped", str(exc)
+    except MemoryError:
+        out, status, note = {}, "failed", "ran out of memory"
+    except Exception as exc:
+        _log.warning("report section %s failed", name, exc_info=True)
+        out, status, note = {}, "failed", f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    rss, peak = _mem()
+    _log.info("section %s: %s in %.2f s (rss %.0f MB, peak %.0f MB)", name, status, seconds,
+              rss, peak)
+    return Section(name=name, title=title, status=status, note=note,
+                   tables=tuple(out.get("tables", ())), charts=tuple(out.get("charts", ())),
+                   values=dict(out.get("values", {})), seconds=seconds, rss_mb=rss, peak_mb=peak)

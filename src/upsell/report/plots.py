@@ -1,0 +1,328 @@
+"""Charts of upsell results, drawn with matplotlib (the ``plots`` extra), imported only when called.
+
+Every function draws on ``ax`` when given and returns the Axes. Without ``ax`` it
+makes a new figure: through pyplot when pyplot is already imported (a notebook
+with inline plots shows it), otherwise as a bare :class:`matplotlib.figure.Figure`
+that touches no global state (``ax.figure`` holds it; :func:`to_svg` renders it).
+
+The ``plot_*`` functions take result objects (``KPIResult``, ``SegmentSummary``,
+``Rules``, ``Comparison``, ``CLVTable`` or an array of CLVs, ``RFMResult``); the
+others take plain arrays and are what the HTML report uses.
+
+Examples
+--------
+>>> import numpy as np
+>>> ax = bar_chart(["a", "b"], [1.0, 2.0], title="demo")  # doctest: +SKIP
+>>> to_svg(ax.figure).startswith("<svg")  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from upsell._extras import require
+
+__all__ = [
+    "bar_chart",
+    "grouped_bars",
+    "histogram",
+    "line_chart",
+    "plot_clv",
+    "plot_comparison",
+    "plot_kpi",
+    "plot_rfm",
+    "plot_rules",
+    "plot_segments",
+    "rules_scatter",
+    "share_bars",
+    "to_svg",
+]
+
+_BLUE, _ORANGE, _GREY = "#2f6db5", "#e08a2c", "#8a8f98"
+_PALETTE = (_BLUE, _ORANGE, "#3a9b6a", "#b5473a", "#7b5ea7", _GREY)
+
+
+def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
+    if ax is not None:
+        return ax
+    require("matplotlib", "plots")
+    if "matplotlib.pyplot" in sys.modules:
+        plt = sys.modules["matplotlib.pyplot"]
+        _, new = plt.subplots(figsize=figsize)
+        return new
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def _style(ax: Any, title: str, xlabel: str = "", ylabel: str = "") -> Any:
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=8)
+    return ax
+
+
+def _percent_axis(ax: Any, axis: str = "y") -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0))
+
+
+def _short(labels: Sequence[Any], width: int = 18) -> list[str]:
+    out = []
+    for x in labels:
+        s = str(x)
+        out.append(s if len(s) <= width else s[:width - 1] + "…")
+    return out
+
+
+# ---------------------------------------------------------------------- array-level charts
+def line_chart(x: Any, y: Any, *, title: str = "", xlabel: str = "", ylabel: str = "",
+               ax: Any = None) -> Any:
+    """A line over time (or any ordered x), with markers when there are few points.
+
+    Examples
+    --------
+    >>> ax = line_chart([1, 2, 3], [2.0, 3.0, 2.5], title="ATV")  # doctest: +SKIP
+    """
+    ax = _axes(ax, (7.0, 2.8))
+    xv = np.asarray(x)
+    yv = np.asarray(y, dtype=np.float64)
+    ax.plot(xv, yv, color=_BLUE, lw=1.8, marker="o" if yv.size <= 40 else None, ms=3)
+    if np.issubdtype(xv.dtype, np.datetime64):
+        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+        loc = AutoDateLocator()
+        ax.xaxis.set_major_locator(loc)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(loc))
+    ax.grid(axis="y", alpha=0.3)
+    return _style(ax, title, xlabel, ylabel)
+
+
+def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: str = "",
+              percent: bool = False, ax: Any = None) -> Any:
+    """Vertical bars, one per label.
+
+    Examples
+    --------
+    >>> ax = bar_chart(["a", "b"], [0.2, 0.5], percent=True)  # doctest: +SKIP
+    """
+    ax = _axes(ax, (6.0, 2.8))
+    v = np.asarray(values, dtype=np.float64)
+    pos = np.arange(v.size)
+    ax.bar(pos, np.nan_to_num(v), color=_BLUE)
+    ax.set_xticks(pos, _short(labels), rotation=0 if v.size <= 6 else 30,
+                  ha="center" if v.size <= 6 else "right")
+    if percent:
+        _percent_axis(ax)
+    ax.grid(axis="y", alpha=0.3)
+    return _style(ax, title, "", ylabel)
+
+
+def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *,
+               title: str = "", ax: Any = None) -> Any:
+    """Horizontal paired bars: each segment's share of customers and share of revenue.
+
+    Examples
+    --------
+    >>> ax = share_bars(["new", "premium"], [0.7, 0.3], [0.2, 0.8])  # doctest: +SKIP
+    """
+    n = len(labels)
+    ax = _axes(ax, (6.5, 0.45 * n + 1.2))
+    pos = np.arange(n)
+    ax.barh(pos - 0.2, np.nan_to_num(np.asarray(customer_share, dtype=float)), height=0.4,
+            color=_GREY, label="customers")
+    ax.barh(pos + 0.2, np.nan_to_num(np.asarray(revenue_share, dtype=float)), height=0.4,
+            color=_BLUE, label="revenue")
+    ax.set_yticks(pos, _short(labels, 22))
+    ax.invert_yaxis()
+    _percent_axis(ax, "x")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return _style(ax, title)
+
+
+def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str = "",
+                 ylabel: str = "", ax: Any = None) -> Any:
+    """Bars grouped by series (e.g. metrics) with one bar per group (e.g. model).
+
+    Examples
+    --------
+    >>> ax = grouped_bars(["popular", "als"], {"recall": [0.1, 0.2]})  # doctest: +SKIP
+    """
+    ax = _axes(ax, (7.0, 2.8))
+    names = list(series)
+    n_g = len(groups)
+    width = 0.8 / max(n_g, 1)
+    pos = np.arange(len(names))
+    for gi, g in enumerate(groups):
+        vals = [float(np.asarray(series[m], dtype=float)[gi]) for m in names]
+        ax.bar(pos + (gi - (n_g - 1) / 2) * width, np.nan_to_num(vals), width=width,
+               color=_PALETTE[gi % len(_PALETTE)], label=str(g))
+    ax.set_xticks(pos, names)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return _style(ax, title, "", ylabel)
+
+
+def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = False,
+              bins: int = 40, ax: Any = None) -> Any:
+    """Distribution of values (e.g. CLV per customer); ``log`` uses log-spaced bins.
+
+    Non-finite values are left out; with ``log``, so are values <= 0.
+
+    Examples
+    --------
+    >>> ax = histogram([1.0, 2.0, 2.5, 10.0], log=True)  # doctest: +SKIP
+    """
+    ax = _axes(ax, (6.5, 2.8))
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if log:
+        v = v[v > 0]
+    if v.size:
+        if log and v.min() < v.max():
+            edges = np.geomspace(v.min(), v.max(), bins + 1)
+            ax.set_xscale("log")
+        else:
+            edges = np.linspace(v.min(), v.max() if v.max() > v.min() else v.min() + 1, bins + 1)
+        ax.hist(v, bins=edges, color=_BLUE)
+        med = float(np.median(v))
+        ax.axvline(med, color=_ORANGE, lw=1.5, ls="--", label=f"median {med:,.0f}")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_ylabel("customers")
+    return _style(ax, title, xlabel)
+
+
+def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str = "",
+                  ax: Any = None) -> Any:
+    """Association rules as points: confidence against lift, size by support.
+
+    Examples
+    --------
+    >>> ax = rules_scatter([0.2, 0.5], [3.0, 1.5], [0.01, 0.02])  # doctest: +SKIP
+    """
+    ax = _axes(ax, (6.0, 3.0))
+    c = np.asarray(confidence, dtype=np.float64)
+    lf = np.asarray(lift, dtype=np.float64)
+    if support is None:
+        size = np.full(c.size, 12.0)
+    else:
+        s = np.asarray(support, dtype=np.float64)
+        size = 8.0 + 80.0 * (s / s.max() if s.size and s.max() > 0 else s)
+    ax.scatter(c, lf, s=size, alpha=0.5, color=_BLUE, edgecolors="none")
+    ax.axhline(1.0, color=_GREY, lw=1, ls=":")
+    _percent_axis(ax, "x")
+    if lf.size and np.nanmax(lf) / max(np.nanmin(lf), 1e-9) > 50:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    return _style(ax, title, "confidence", "lift")
+
+
+# ---------------------------------------------------------------------- result-level charts
+def plot_kpi(result: Any, *, ax: Any = None) -> Any:
+    """A :class:`~upsell.kpi.KPIResult`: a line for periods, bars for other groupings.
+
+    Examples
+    --------
+    >>> import upsell as us
+    >>> tx = us.datasets.make_shop(n_customers=100, n_items=50, n_orders=400).transactions
+    >>> ax = plot_kpi(us.kpi.atv(tx, by="month"))  # doctest: +SKIP
+    """
+    groups = np.asarray(result.groups)
+    title = f"{result.metric} by {result.by}" if result.by else str(result.metric)
+    if np.issubdtype(groups.dtype, np.datetime64):
+        return line_chart(groups, result.value, title=title, ylabel=result.metric, ax=ax)
+    return bar_chart(groups.tolist(), result.value, title=title, ylabel=result.metric, ax=ax)
+
+
+def plot_segments(summary: Any, *, ax: Any = None) -> Any:
+    """A :class:`~upsell.segments.SegmentSummary`: shares of customers and of revenue.
+
+    Examples
+    --------
+    >>> ax = plot_segments(us.segments.rfm(tx).summary())  # doctest: +SKIP
+    """
+    return share_bars(summary.segment.tolist(), summary.customer_share, summary.revenue_share,
+                      title="Customers and revenue by segment", ax=ax)
+
+
+def plot_rfm(result: Any, *, ax: Any = None) -> Any:
+    """An :class:`~upsell.segments.RFMResult`: its segment summary (see :func:`plot_segments`).
+
+    Examples
+    --------
+    >>> ax = plot_rfm(us.segments.rfm(tx))  # doctest: +SKIP
+    """
+    return plot_segments(result.summary(), ax=ax)
+
+
+def plot_rules(rules: Any, *, ax: Any = None) -> Any:
+    """:class:`~upsell.bundles.Rules`: confidence against lift, point size by support.
+
+    Examples
+    --------
+    >>> ax = plot_rules(rules)  # doctest: +SKIP
+    """
+    return rules_scatter(rules.confidence, rules.lift, rules.support,
+                         title=f"{len(rules):,} rules", ax=ax)
+
+
+def plot_comparison(comparison: Any, *, metrics: Sequence[str] | None = None,
+                    ax: Any = None) -> Any:
+    """An :class:`~upsell.evaluate.Comparison`: one bar per model for each metric.
+
+    Examples
+    --------
+    >>> ax = plot_comparison(us.evaluate.compare(models, split))  # doctest: +SKIP
+    """
+    names = [m for m in (metrics or comparison.metrics) if m in comparison.metrics]
+    series = {m: comparison.means[:, comparison.metrics.index(m)] for m in names}
+    return grouped_bars(list(comparison.models), series,
+                        title=f"Metrics @{comparison.k}", ax=ax)
+
+
+def plot_clv(values: Any, *, ax: Any = None) -> Any:
+    """CLV per customer (a :class:`~upsell.kpi.CLVTable` or an array) as a log histogram.
+
+    Examples
+    --------
+    >>> ax = plot_clv(us.kpi.historic_clv(tx))  # doctest: +SKIP
+    """
+    v = getattr(values, "value", values)
+    return histogram(v, title="CLV per customer", xlabel="CLV", log=True, ax=ax)
+
+
+# ---------------------------------------------------------------------- rendering
+_XML_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
+
+
+def to_svg(figure: Any, *, salt: str = "upsell") -> str:
+    """Render a figure as an inline ``<svg>`` element: text as paths (no fonts needed),
+    no XML prolog, ids salted with ``salt`` so several charts can share one page.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure  # doctest: +SKIP
+    >>> to_svg(Figure()).startswith("<svg")  # doctest: +SKIP
+    True
+    """
+    mpl = require("matplotlib", "charts")
+    buf = io.StringIO()
+    with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": salt}):
+        figure.savefig(buf, format="svg", metadata={"Date": None})
+    return _XML_HEAD.sub("", buf.getvalue(), count=1).strip()

@@ -1,0 +1,91 @@
+"""upsell.report.analysis: every section runs, degrades, or fails alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from upsell import Transactions
+from upsell.exceptions import UpsellDataError
+from upsell.report import SECTIONS, Analysis, Section, analyse
+
+
+def test_every_section_runs_on_the_demo_shop(full_analysis):
+    assert [s.name for s in full_analysis] == list(SECTIONS)
+    bad = {s.name: s.note for s in full_analysis if not s.ok}
+    assert bad == {}
+    kp = full_analysis["kpis"].values
+    assert kp["atv"] > 0 and kp["upt"] >= 1 and 0 <= kp["attach_rate"] <= 1
+    assert kp["nps"] == pytest.approx(100 * (4 - 1) / 6)
+    assert 0 <= kp["conversion"] <= 1 and kp["conversion_is_backtest"]
+    assert full_analysis["clv"].values["mean_clv"] > 0
+    ev = full_analysis["evaluation"].values
+    assert ev["comparison"].baseline == "popular"
+    assert 0 <= full_analysis["ladders"].values["take_up"] <= 1
+    assert len(full_analysis["offers"].tables[0]) > 0
+
+
+def test_sections_record_time_and_memory(full_analysis):
+    for s in full_analysis:
+        assert s.seconds >= 0 and s.peak_mb > 0
+
+
+def test_summary_and_tables(full_analysis):
+    text = "\n".join(full_analysis.summary())
+    assert "ATV" in text and "Best recommender" in text
+    assert full_analysis.to_pandas().shape[0] == len(SECTIONS)
+    assert full_analysis["bundles"].to_pandas().columns[0] == "if bought"
+    assert "<table>" in full_analysis._repr_html_()
+    assert "<b>" in full_analysis["segments"]._repr_html_()
+
+
+def test_no_catalog_leaves_out_tier_sections(small_shop):
+    a = analyse(small_shop.transactions, sections=["kpis", "ladders", "data"])
+    assert a["ladders"].status == "skipped" and "catalog" in a["ladders"].note
+    assert "attach_rate" not in a["kpis"].values
+    assert "No catalog" in a["data"].note
+
+
+def test_no_customer_column_leaves_out_cf_and_segments():
+    rng = np.random.default_rng(0)
+    n = 600
+    tx = Transactions.from_arrays(order=rng.integers(0, 150, n), item=rng.integers(0, 12, n),
+                                  price=rng.uniform(1, 9, n).round(2))
+    a = analyse(tx)
+    status = {s.name: s.status for s in a}
+    for name in ("segments", "evaluation", "clv", "offers", "atv_over_time", "ladders"):
+        assert status[name] == "skipped", name
+    assert status["kpis"] == status["bundles"] == status["data"] == "ok"
+    assert "customer" in a["segments"].note
+
+
+def test_a_failing_section_is_reported_not_raised(small_shop, monkeypatch):
+    from upsell.report import analysis as mod
+
+    def boom(ctx):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setitem(mod._RUNNERS, "bundles", boom)
+    a = analyse(small_shop.transactions, small_shop.catalog, sections=["bundles", "kpis"])
+    assert a["bundles"].status == "failed" and "kaboom" in a["bundles"].note
+    assert a["kpis"].ok
+
+
+def test_unknown_section_is_an_error(small_shop):
+    with pytest.raises(UpsellDataError, match="sections"):
+        analyse(small_shop.transactions, sections=["nope"])
+    with pytest.raises(UpsellDataError, match="Transactions"):
+        analyse("orders.csv")  # type: ignore[arg-type]
+
+
+def test_progress_callback_sees_every_section(small_shop):
+    seen: list[str] = []
+    analyse(small_shop.transactions, sections=["data", "kpis"], progress=seen.append)
+    assert seen == ["data", "kpis"]
+
+
+def test_section_lookup():
+    a = Analysis(sections=(Section("data", "Data", "ok"),))
+    assert "data" in a and "kpis" not in a and len(a) == 1
+    with pytest.raises(KeyError):
+        a["kpis"]

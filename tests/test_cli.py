@@ -1,0 +1,193 @@
+"""The ``upsell`` command: in process through ``main``, plus the installed console script."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from upsell.cli import build_parser, main
+from upsell.datasets import make_shop
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cli")
+    shop = make_shop(n_customers=250, n_items=70, n_orders=1200, random_state=2)
+    orders = folder / "orders.csv"
+    shop.transactions.to_csv(orders)
+    catalog = folder / "catalog.csv"
+    pd = pytest.importorskip("pandas")
+    frame = shop.catalog.to_pandas()
+    assert isinstance(frame, pd.DataFrame)
+    frame.to_csv(catalog, index=False)
+    renamed = folder / "renamed.csv"
+    text = orders.read_text().splitlines()
+    text[0] = text[0].replace("order", "InvoiceNo").replace("item", "StockCode")
+    renamed.write_text("\n".join(text) + "\n")
+    bad = folder / "bad.csv"
+    bad.write_text("order,item,price\n1,a,abc\n")
+    first = text[1].split(",")
+    return {"orders": orders, "catalog": catalog, "renamed": renamed, "bad": bad,
+            "folder": folder, "customer": first[2], "item": first[1]}
+
+
+def run(*argv: str) -> tuple[int, str]:
+    buf = io.StringIO()
+    code = main(["--quiet", *argv], out=buf)
+    return code, buf.getvalue()
+
+
+def test_demo_writes_the_report(tmp_path):
+    report = tmp_path / "demo.html"
+    code, text = run("demo", "--customers", "300", "-o", str(report))
+    assert code == 0
+    assert "DataReport" in text and "Key figures" in text and str(report) in text
+    page = report.read_text(encoding="utf-8")
+    assert 'data-section="offers"' in page
+
+
+def test_report_on_own_data_with_catalog(files, tmp_path):
+    report = tmp_path / "r.html"
+    nps = tmp_path / "nps.csv"
+    nps.write_text("score\n10\n9\n3\n")
+    code, text = run("report", str(files["orders"]), "--catalog", str(files["catalog"]),
+                     "--nps", str(nps), "-o", str(report), "--no-charts")
+    assert code == 0, text
+    page = report.read_text(encoding="utf-8")
+    assert "Upgrade ladders" in page and "NPS" in page
+    assert "Left out" not in page
+
+
+def test_report_without_catalog_says_what_is_left_out(files, tmp_path):
+    report = tmp_path / "r.html"
+    code, _ = run("report", str(files["renamed"]), "--columns",
+                  "order=InvoiceNo,item=StockCode", "-o", str(report), "--no-charts")
+    assert code == 0
+    page = report.read_text(encoding="utf-8")
+    assert "Left out: upgrade ladders need a product catalog" in page
+
+
+def test_mine_rules_csv_and_json(files, tmp_path):
+    code, text = run("mine", str(files["orders"]), "--min-support", "0.005", "--top", "5")
+    assert code == 0
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("antecedent,consequent,count,support,confidence,lift")
+    assert 1 < len(lines) <= 6
+    out = tmp_path / "rules.json"
+    code, _ = run("mine", str(files["orders"]), "--min-support", "0.005", "--format", "json",
+                  "-o", str(out))
+    rules = json.loads(out.read_text())
+    assert code == 0 and rules and {"antecedent", "lift"} <= set(rules[0])
+
+
+@pytest.mark.parametrize("what", ["itemsets", "sequences"])
+def test_mine_other_patterns(files, what):
+    code, text = run("mine", str(files["orders"]), "--what", what, "--min-support", "0.01",
+                     "--format", "json")
+    assert code == 0 and isinstance(json.loads(text), list)
+
+
+def test_mine_bundles_needs_a_catalog(files, capsys):
+    code, _ = run("mine", str(files["orders"]), "--what", "bundles")
+    assert code == 2 and "--catalog" in capsys.readouterr().err
+    code, text = run("mine", str(files["orders"]), "--what", "bundles", "--catalog",
+                     str(files["catalog"]), "--min-support", "0.005")
+    assert code == 0 and text.startswith("bundle,")
+
+
+@pytest.mark.parametrize("method", ["personas", "rfm"])
+def test_segment(files, method):
+    code, text = run("segment", str(files["orders"]), "--catalog", str(files["catalog"]),
+                     "--method", method, "--summary")
+    assert code == 0 and text.startswith("segment,customers,customer_share")
+
+
+def test_kpi_and_clv(files):
+    code, text = run("kpi", str(files["orders"]), "--catalog", str(files["catalog"]))
+    assert code == 0 and "atv,all" in text and "attach_rate,all" in text
+    code, text = run("kpi", str(files["orders"]), "--by", "month", "--format", "json")
+    assert code == 0 and len(json.loads(text)) > 12
+    code, text = run("clv", str(files["orders"]), "--method", "historic")
+    assert code == 0 and text.startswith("customer,orders,revenue,clv")
+    code, text = run("clv", str(files["orders"]))
+    assert code == 0 and text.startswith("customer,frequency")
+
+
+def test_evaluate(files):
+    code, text = run("evaluate", str(files["orders"]), "--models", "popular,itemknn",
+                     "--bootstrap", "0", "--format", "json")
+    rows = json.loads(text)
+    assert code == 0 and [r["model"] for r in rows] == ["popular", "itemknn"]
+
+
+def test_fit_then_recommend_from_the_saved_model(files, tmp_path):
+    model = tmp_path / "model"
+    code, text = run("fit", str(files["orders"]), "--catalog", str(files["catalog"]),
+                     "--out", str(model))
+    assert code == 0 and (model / "model.json").exists()
+    code, text = run("recommend", "--model", str(model), "--customer", files["customer"],
+                     "--basket", files["item"], "--format", "json")
+    offers = json.loads(text)
+    assert code == 0 and offers
+    assert {o["customer"] for o in offers} == {files["customer"]}
+    assert files["item"] not in {o["item"] for o in offers}
+    assert any(o["source"].startswith("upsell") for o in offers)
+
+
+def test_recommend_fits_on_the_fly_and_reads_stdin(files, monkeypatch):
+    data = files["orders"].read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, text = run("recommend", "-", "--basket", files["item"], "-k", "3")
+    assert code == 0 and text.startswith("customer,source,item")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "missing.csv"], "file not found: missing.csv"),
+    (["mine", "BAD"], "not a number"),
+    (["report", "ORDERS", "--columns", "colour=x"], "unknown role 'colour'"),
+    (["evaluate", "ORDERS", "--models", "magic"], "--models must name"),
+    (["recommend", "--customer", "x"], "give either ORDERS"),
+    (["recommend", "--model", "FOLDER"], "not a model folder"),
+    (["mine", "ORDERS", "--format", "xml"], "invalid choice: 'xml'"),
+])
+def test_errors_are_one_line_without_traceback(files, capsys, argv, message):
+    argv = [str(files["bad"]) if a == "BAD" else str(files["orders"]) if a == "ORDERS" else
+            str(files["folder"]) if a == "FOLDER" else a for a in argv]
+    code, _ = run(*argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(files):
+    from upsell.exceptions import UpsellDataError
+
+    with pytest.raises(UpsellDataError):
+        main(["--quiet", "--debug", "report", "missing.csv"], out=io.StringIO())
+
+
+def test_global_options_before_or_after_the_command():
+    assert build_parser().parse_args(["--quiet", "demo"]).quiet is True
+    assert build_parser().parse_args(["demo", "--quiet"]).quiet is True
+    assert build_parser().parse_args(["demo"]).quiet is False
+
+
+def test_console_script_and_module(files, tmp_path):
+    exe = Path(sys.executable).with_name("upsell")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "upsell"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([*cmd, "mine", str(files["orders"]), "--min-support", "0.005",
+                           "--top", "2"], capture_output=True, text=True, timeout=120, env=env,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("antecedent,")
+    done = subprocess.run([sys.executable, "-m", "upsell", "report", str(tmp_path / "no.csv")],
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"upsell: error: file not found: {tmp_path / 'no.csv'}"
