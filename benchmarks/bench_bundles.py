@@ -1,12 +1,22 @@
 """Frequent-itemset mining: upsell vs pyfim (fpgrowth, eclat), mlxtend (fpgrowth) and efficient-apriori.
 
-Every miner runs in its own subprocess on the same data: the subprocess loads the
-baskets into the miner's own input format (untimed), then times the mining call
-only (median of ``--repeat`` runs) and reports the peak resident memory of the
-process during mining (``VmHWM`` after resetting it through
-``/proc/self/clear_refs`` once the data are loaded; ``ru_maxrss`` where that is
-not possible) and the RSS just before mining; "+MB" is their difference. A miner that exceeds
-``--timeout`` seconds or ``--memory-gb`` is reported as such. Counts must agree.
+Every miner runs in its own subprocess on the same data. The subprocess parses the
+file with the same reader for every miner (``_read_lists``; ``--upsell-loader
+read_baskets`` uses upsell's own reader instead), converts it to the miner's input
+format (untimed), then times the mining call only (median of ``--repeat`` calls).
+Memory, the same way for every miner (Linux ``/proc/self/status``):
+
+* "peak MB": peak RSS of the whole child over its life (interpreter, imports, data,
+  mining): the larger of ``VmHWM`` before and after the reset below.
+* "mine MB": peak RSS of the whole child while mining (``VmHWM`` after resetting it
+  through ``/proc/self/clear_refs`` once the data are loaded).
+* "+MB": what mining added, "mine MB" minus the RSS just before the first call.
+
+Without ``clear_refs`` the reset is impossible and all three fall back to
+``ru_maxrss``. ``--rounds`` repeats the whole grid, miners interleaved (order rotated
+each round); the table holds medians over rounds, and the 1-minute load average is
+sampled before every worker. A miner that exceeds ``--timeout`` seconds or
+``--memory-gb`` is reported as such. Counts must agree.
 
 Peers (not dependencies of upsell)::
 
@@ -15,7 +25,7 @@ Peers (not dependencies of upsell)::
 Run::
 
     python benchmarks/bench_bundles.py --groceries ../shared/data/groceries/groceries.csv \\
-        --retail ../shared/data/fimi/retail.dat
+        --retail ../shared/data/fimi/retail.dat --rounds 3
 """
 
 from __future__ import annotations
@@ -73,14 +83,31 @@ def _reset_peak() -> bool:
         return False
 
 
-def worker(miner: str, path: str, support: float, repeat: int) -> dict[str, Any]:
+def worker(miner: str, path: str, support: float, repeat: int,
+           upsell_loader: str = "lists") -> dict[str, Any]:
     """Load the data for one miner, time its mining call, report count and memory."""
     if miner == "upsell":
-        from upsell.bundles import frequent_itemsets
-        from upsell.datasets import read_baskets
+        import numpy as np
+        import scipy.sparse as sp
 
-        tx = read_baskets(path)
-        data: Any = tx.baskets()
+        from upsell.bundles import frequent_itemsets
+
+        if upsell_loader == "read_baskets":
+            from upsell.datasets import read_baskets
+
+            data: Any = read_baskets(path).baskets()
+        else:
+            lists = _read_lists(path)
+            vocab: dict[str, int] = {}
+            cols = np.fromiter((vocab.setdefault(i, len(vocab)) for b in lists for i in b),
+                               dtype=np.int32)
+            lengths = np.fromiter((len(b) for b in lists), dtype=np.int64, count=len(lists))
+            indptr = np.zeros(len(lists) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=indptr[1:])
+            data = sp.csr_matrix((np.ones(cols.size, dtype=np.float32), cols, indptr),
+                                 shape=(len(lists), len(vocab)))
+            data.sort_indices()
+            del lists, vocab, cols, lengths, indptr
         n = data.shape[0]
 
         def run() -> int:
@@ -105,11 +132,11 @@ def worker(miner: str, path: str, support: float, repeat: int) -> dict[str, Any]
         n = len(lists)
         vocab = {it: i for i, it in enumerate(sorted({i for b in lists for i in b}))}
         rows = [r for r, b in enumerate(lists) for _ in b]
-        cols = [vocab[i] for b in lists for i in b]
-        m = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)),
+        cols_l = [vocab[i] for b in lists for i in b]
+        m = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols_l)),
                           shape=(n, len(vocab)))
         data = pd.DataFrame.sparse.from_spmatrix(m, columns=list(vocab))
-        del lists, rows, cols
+        del lists, rows, cols_l, m
 
         def run() -> int:
             return len(fpgrowth(data, min_support=support, use_colnames=False))
@@ -127,8 +154,9 @@ def worker(miner: str, path: str, support: float, repeat: int) -> dict[str, Any]
     import gc
 
     gc.collect()
-    reset = _reset_peak()
-    before = _status_mb("VmRSS") if reset else _maxrss_mb()
+    load_peak = _status_mb("VmHWM")
+    reset = load_peak is not None and _reset_peak()
+    before = (_status_mb("VmRSS") if reset else None) or _maxrss_mb()
     times = []
     count = -1
     for i in range(repeat):
@@ -137,25 +165,48 @@ def worker(miner: str, path: str, support: float, repeat: int) -> dict[str, Any]
         times.append(time.perf_counter() - t0)
         if i == 0 and times[0] > 10:
             break
+    mine_peak = (_status_mb("VmHWM") if reset else None) or _maxrss_mb()
     return {"miner": miner, "count": count, "n_baskets": n, "seconds": statistics.median(times),
-            "runs": len(times), "rss_before_mb": before,
-            "rss_peak_mb": (_status_mb("VmHWM") if reset else None) or _maxrss_mb(),
+            "times": times, "runs": len(times), "rss_before_mb": before,
+            "rss_peak_mb": mine_peak,
+            "child_peak_mb": max(mine_peak, load_peak or 0.0),
+            "added_mb": mine_peak - before,
             "peak_measure": "VmHWM after reset" if reset else "ru_maxrss", "status": "ok"}
 
 
 def _run_worker(miner: str, path: str, support: float, repeat: int, timeout: float,
-                memory_gb: float) -> dict[str, Any]:
+                memory_gb: float, upsell_loader: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", miner, "--data", path, "--support",
-           repr(support), "--repeat", str(repeat), "--memory-gb", str(memory_gb)]
+           repr(support), "--repeat", str(repeat), "--memory-gb", str(memory_gb),
+           "--upsell-loader", upsell_loader]
+    load = os.getloadavg()[0]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return {"miner": miner, "status": f"timeout > {timeout:g} s"}
+        return {"miner": miner, "status": f"timeout > {timeout:g} s", "load": load}
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
         status = "out of memory" if "MemoryError" in proc.stderr else f"failed: {tail[:80]}"
-        return {"miner": miner, "status": status}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"miner": miner, "status": status, "load": load}
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["load"] = load
+    return out
+
+
+_FIELDS = ("seconds", "child_peak_mb", "rss_peak_mb", "added_mb", "rss_before_mb")
+
+
+def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median over rounds of one miner on one case (a failure in any round is reported)."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    out = {"miner": runs[0]["miner"], "rounds": len(runs), "loads": [r["load"] for r in runs]}
+    if len(ok) < len(runs):
+        out["status"] = next(r["status"] for r in runs if r["status"] != "ok")
+        return out
+    out.update({f: statistics.median(r[f] for r in ok) for f in _FIELDS})
+    out.update({"count": ok[0]["count"], "counts": sorted({r["count"] for r in ok}),
+                "round_seconds": [r["seconds"] for r in ok], "status": "ok"})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,9 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--groceries", help="groceries.csv (arules)")
     ap.add_argument("--retail", help="retail.dat (FIMI)")
     ap.add_argument("--miners", nargs="+", default=list(MINERS), choices=MINERS)
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per miner (median)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed calls per worker (median)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="workers per miner and case, interleaved (median over rounds)")
+    ap.add_argument("--once", nargs="*", default=["efficient-apriori"], choices=MINERS,
+                    help="miners run in the first round only (slow, no target)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per miner and data set")
     ap.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap per miner")
+    ap.add_argument("--upsell-loader", default="lists", choices=("lists", "read_baskets"),
+                    help="how the upsell worker loads the file (lists: the peers' reader)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -175,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         cap = int(args.memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        print(json.dumps(worker(args.worker, args.data, args.support, args.repeat)))
+        print(json.dumps(worker(args.worker, args.data, args.support, args.repeat,
+                                args.upsell_loader)))
         return 0
 
     cases = []
@@ -185,39 +243,65 @@ def main(argv: list[str] | None = None) -> int:
         cases += [("retail", args.retail, s) for s in (0.01, 0.001, 0.0002)]
     if not cases:
         ap.error("give --groceries and/or --retail")
+    raw: dict[tuple[str, float, str], list[dict[str, Any]]] = {}
+    print(f"{'round':>5} {'data':<10} {'support':>8} {'miner':<18} {'itemsets':>9} {'seconds':>9} "
+          f"{'peak MB':>8} {'mine MB':>8} {'+MB':>7} {'load':>5}  status")
+    for rnd in range(args.rounds):
+        miners = [m for m in args.miners if rnd == 0 or m not in args.once]
+        shift = rnd % len(miners)
+        miners = miners[shift:] + miners[:shift]
+        for name, path, support in cases:
+            for miner in miners:
+                r = _run_worker(miner, path, support, args.repeat, args.timeout, args.memory_gb,
+                                args.upsell_loader)
+                raw.setdefault((name, support, miner), []).append(r)
+                if r["status"] == "ok":
+                    print(f"{rnd + 1:>5} {name:<10} {support:>8.4%} {miner:<18} {r['count']:>9,} "
+                          f"{r['seconds']:>9.3f} {r['child_peak_mb']:>8.0f} "
+                          f"{r['rss_peak_mb']:>8.0f} {r['added_mb']:>7.1f} {r['load']:>5.2f}  ok",
+                          flush=True)
+                else:
+                    print(f"{rnd + 1:>5} {name:<10} {support:>8.4%} {miner:<18} {'-':>9} "
+                          f"{'-':>9} {'-':>8} {'-':>8} {'-':>7} {r['load']:>5.2f}  {r['status']}",
+                          flush=True)
     results = []
+    for (name, support, _), runs in raw.items():
+        merged = _merge(runs)
+        merged.update({"data": name, "support": support})
+        results.append(merged)
+    loads = [r["load"] for runs in raw.values() for r in runs]
+    print(f"\nmedians over rounds; 1-min load average during the run: min {min(loads):.2f}, "
+          f"median {statistics.median(loads):.2f}, max {max(loads):.2f}")
     print(f"{'data':<10} {'support':>8} {'miner':<18} {'itemsets':>9} {'seconds':>9} "
-          f"{'peak MB':>8} {'+MB':>7}  status")
-    for name, path, support in cases:
-        for miner in args.miners:
-            r = _run_worker(miner, path, support, args.repeat, args.timeout, args.memory_gb)
-            r.update({"data": name, "support": support})
-            results.append(r)
-            if r["status"] == "ok":
-                print(f"{name:<10} {support:>8.4%} {miner:<18} {r['count']:>9,} "
-                      f"{r['seconds']:>9.3f} {r['rss_peak_mb']:>8.0f} "
-                      f"{r['rss_peak_mb'] - r['rss_before_mb']:>7.0f}  ok", flush=True)
-            else:
-                print(f"{name:<10} {support:>8.4%} {miner:<18} {'-':>9} {'-':>9} {'-':>8} "
-                      f"{'-':>7}  {r['status']}", flush=True)
-    print("\nratios (time: peer / upsell, > 1 means upsell is faster; memory: upsell / peer, "
-          "added peak RSS)")
+          f"{'peak MB':>8} {'mine MB':>8} {'+MB':>7}  status")
+    for r in results:
+        if r["status"] == "ok":
+            print(f"{r['data']:<10} {r['support']:>8.4%} {r['miner']:<18} {r['count']:>9,} "
+                  f"{r['seconds']:>9.3f} {r['child_peak_mb']:>8.0f} {r['rss_peak_mb']:>8.0f} "
+                  f"{r['added_mb']:>7.1f}  ok")
+        else:
+            print(f"{r['data']:<10} {r['support']:>8.4%} {r['miner']:<18} {'-':>9} {'-':>9} "
+                  f"{'-':>8} {'-':>8} {'-':>7}  {r['status']}")
+    print("\nratios of medians (time: peer / upsell, > 1 means upsell is faster; memory: "
+          "upsell / peer, for peak MB, mine MB and +MB)")
     summary = []
     for name, _, support in cases:
         here = {r["miner"]: r for r in results if r["data"] == name and r["support"] == support}
         up = here.get("upsell", {})
-        counts = {m: r["count"] for m, r in here.items() if r["status"] == "ok"}
-        agree = len(set(counts.values())) <= 1
+        counts = {m: r["counts"] for m, r in here.items() if r["status"] == "ok"}
+        agree = len({c for cs in counts.values() for c in cs}) <= 1
         row: dict[str, Any] = {"data": name, "support": support, "counts_agree": agree}
         parts = []
         for m, r in here.items():
             if m == "upsell" or r["status"] != "ok" or up.get("status") != "ok":
                 continue
-            tr = r["seconds"] / up["seconds"]
-            up_mem = max(up["rss_peak_mb"] - up["rss_before_mb"], 1.0)
-            peer_mem = max(r["rss_peak_mb"] - r["rss_before_mb"], 1.0)
-            row[m] = {"time_ratio": tr, "memory_ratio": up_mem / peer_mem}
-            parts.append(f"{m} {tr:.2f}x time, {up_mem / peer_mem:.2f}x mem")
+            ratios = {"time_ratio": r["seconds"] / up["seconds"],
+                      "peak_ratio": up["child_peak_mb"] / r["child_peak_mb"],
+                      "mine_ratio": up["rss_peak_mb"] / r["rss_peak_mb"],
+                      "added_ratio": max(up["added_mb"], 1.0) / max(r["added_mb"], 1.0)}
+            row[m] = ratios
+            parts.append(f"{m} {ratios['time_ratio']:.2f}x time, mem {ratios['peak_ratio']:.2f}"
+                         f"/{ratios['mine_ratio']:.2f}/{ratios['added_ratio']:.2f}x")
         summary.append(row)
         print(f"{name:<10} {support:>8.4%}  counts {'agree' if agree else 'DIFFER: ' + str(counts)}"
               f"; " + "; ".join(parts))
@@ -225,7 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     doc = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                        "platform": platform.platform()},
-           "command": " ".join(sys.argv), "results": results, "summary": summary}
+           "command": " ".join(sys.argv), "load_average": {"min": min(loads),
+                                                          "median": statistics.median(loads),
+                                                          "max": max(loads)},
+           "results": results, "raw": [r for runs in raw.values() for r in runs],
+           "summary": summary}
     target = out / "bench_bundles.json"
     target.write_text(json.dumps(doc, indent=2))
     print(f"\nwrote {target}")

@@ -154,3 +154,110 @@ def test_bad_arguments(kwargs, match):
 def test_bad_input_type():
     with pytest.raises(UpsellDataError, match="`baskets` must be Transactions"):
         frequent_itemsets([[1, 2]])
+
+
+# --- chunked miner: every chunking and counting path against the brute-force twin ---
+
+_TINY = {
+    "tiny_chunks": {"_CHUNK_PAIRS": 1},
+    "tiny_blocks": {"_BLOCK_ENTRIES": 1},
+    "sort_counting": {"_MAX_DENSE_KEYS": 0},
+    "key_cut": {"_MAX_DENSE_KEYS": 3, "_CHUNK_PAIRS": 40},
+    "everything_tiny": {"_CHUNK_PAIRS": 2, "_BLOCK_ENTRIES": 3, "_MAX_DENSE_KEYS": 2},
+}
+
+
+@pytest.mark.parametrize("sizes", list(_TINY), ids=list(_TINY))
+def test_tiny_chunk_sizes_agree_with_brute_force(monkeypatch, sizes):
+    for name, value in _TINY[sizes].items():
+        monkeypatch.setattr(_mining, name, value)
+    for seed in range(3):
+        baskets = _random_baskets(seed, n=120, m=12)
+        for min_count in (2, 9):
+            fi = frequent_itemsets(_tx(baskets), min_support=min_count)
+            assert _as_dict(fi) == brute_itemsets(baskets, min_count)
+            capped = frequent_itemsets(_tx(baskets), min_support=min_count, max_len=3)
+            assert _as_dict(capped) == brute_itemsets(baskets, min_count, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(baskets=baskets_st, min_count=st.integers(1, 3), chunk=st.integers(1, 6),
+       block=st.integers(1, 8), keys=st.integers(0, 6))
+def test_any_chunking_equals_brute_force(baskets, min_count, chunk, block, keys):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_mining, "_CHUNK_PAIRS", chunk)
+        mp.setattr(_mining, "_BLOCK_ENTRIES", block)
+        mp.setattr(_mining, "_MAX_DENSE_KEYS", keys)
+        fi = frequent_itemsets(_tx(baskets), min_support=min_count)
+    assert _as_dict(fi) == brute_itemsets(baskets, min_count)
+
+
+@settings(max_examples=50, deadline=None)
+@given(lengths=st.lists(st.integers(1, 5), min_size=1, max_size=20), seed=st.integers(0, 99))
+def test_ranges_equals_concatenated_aranges(lengths, seed):
+    rng = np.random.default_rng(seed)
+    start = rng.integers(-50, 50, size=len(lengths)).astype(np.int32)
+    length = np.array(lengths, dtype=np.int64)
+    want = np.concatenate([np.arange(s, s + n) for s, n in zip(start, length, strict=True)])
+    got = _mining._ranges(start, length, int(length.sum()))
+    assert got.dtype == np.int32
+    assert got.tolist() == want.tolist()
+
+
+def test_guard_rail_stops_inside_a_level_with_small_chunks(monkeypatch):
+    monkeypatch.setattr(_mining, "_CHUNK_PAIRS", 3)
+    baskets = [set(range(12))] * 5 + [{0, 1}] * 20
+    with pytest.raises(UpsellMemoryError, match=r"`max_itemsets`=100"):
+        frequent_itemsets(_tx(baskets), min_support=2, max_itemsets=100)
+
+
+def test_database_guard_names_max_len(monkeypatch):
+    monkeypatch.setattr(_mining, "_MAX_DB_ENTRIES", 10)
+    baskets = [set(range(6))] * 10
+    with pytest.raises(UpsellMemoryError, match=r"basket positions.*`max_len`=2"):
+        frequent_itemsets(_tx(baskets), min_support=2)
+    # the advice works
+    assert len(frequent_itemsets(_tx(baskets), min_support=2, max_len=2)) == 6 + 15
+
+
+def test_canonical_csr_is_read_in_place_and_other_forms_agree():
+    rng = np.random.default_rng(3)
+    dense = (rng.random((60, 9)) < 0.4).astype(np.float64)
+    canonical = sp.csr_matrix(dense)
+    want = _as_dict(frequent_itemsets(canonical, min_support=3))
+    # duplicates, unsorted indices, stored zeros, COO, int64 index arrays: same result
+    coo = canonical.tocoo()
+    rows = np.concatenate([coo.row, coo.row[:5], [0]])
+    cols = np.concatenate([coo.col, coo.col[:5], [8]])
+    vals = np.concatenate([coo.data, coo.data[:5], [0.0]])
+    messy = sp.csr_matrix((vals, (rows, cols)), shape=dense.shape)
+    ptr = canonical.indptr
+    unsorted = sp.csr_matrix(
+        (canonical.data, np.concatenate([canonical.indices[ptr[r]:ptr[r + 1]][::-1]
+                                         for r in range(dense.shape[0])]), ptr),
+        shape=dense.shape)
+    assert not unsorted.has_sorted_indices
+    big = sp.csr_matrix(canonical)
+    big.indptr, big.indices = big.indptr.astype(np.int64), big.indices.astype(np.int64)
+    for other in (messy, unsorted, coo, big, sp.csr_array(dense)):
+        assert _as_dict(frequent_itemsets(other, min_support=3)) == want
+    with_zero = sp.csr_matrix(canonical, copy=True)
+    with_zero.data[0] = 0.0
+    assert _as_dict(frequent_itemsets(with_zero, min_support=3)) == _as_dict(
+        frequent_itemsets(sp.csr_matrix(with_zero.toarray()), min_support=3))
+    with_nan = sp.csr_matrix(canonical, copy=True)
+    with_nan.data[0] = np.nan
+    with pytest.raises(UpsellDataError, match="non-finite"):
+        frequent_itemsets(with_nan, min_support=3)
+
+
+def test_canonical_csr_skips_the_copy(monkeypatch):
+    from upsell.bundles import itemsets
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("as_csr called on canonical input")
+
+    monkeypatch.setattr(itemsets, "as_csr", no_copy)
+    m = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 1]], dtype=np.float32))
+    assert _as_dict(frequent_itemsets(m, min_support=2)) == {
+        (0,): 3, (1,): 2, (2,): 2, (0, 1): 2, (0, 2): 2}

@@ -137,11 +137,25 @@ class Itemsets:
                 f"<th>support</th></tr>{rows}</table>")
 
 
+def _reusable(data: Any) -> bool:
+    """Whether sparse ``data`` is already CSR as the miner reads it (no copy needed).
+
+    That is: sorted indices without duplicates, and every stored value finite and
+    non-zero (anything else goes through :func:`~upsell._validation.as_csr`, which
+    drops stored zeros and rejects non-finite values).
+    """
+    if data.format != "csr" or data.ndim != 2 or not data.has_canonical_format:
+        return False
+    values = data.data
+    return bool(np.isfinite(values).all() and values.all())
+
+
 def _as_baskets(data: Any) -> tuple[sp.csr_matrix, IdIndex]:
     if isinstance(data, Transactions):
         return data.baskets(), data.items
     if sp.issparse(data):
-        csr = as_csr(data, "baskets")
+        # the miner only reads the structure: skip the canonicalising copy when it is a no-op
+        csr = data if _reusable(data) else as_csr(data, "baskets")
         return csr, IdIndex(np.arange(csr.shape[1], dtype=np.int64), name="item")
     raise UpsellDataError(
         f"`baskets` must be Transactions or a scipy sparse orders x items matrix; "
@@ -192,11 +206,17 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
     -----
     The support of an itemset :math:`X` is :math:`s(X) = |\\{t : X \\subseteq t\\}| / N`.
     Mining is level-wise on a prefix tree (Eclat's prefix classes, Zaki 2000):
-    pairs are counted with one sparse product :math:`B^T B`; a level ``k + 1``
-    is counted by enumerating, in one vectorised pass, all pairs of level-``k``
-    itemsets of one prefix class inside each basket (its conditional database) and
-    ``bincount``-ing them. Work is proportional to the occurrences of the
-    candidates in the data, with a fixed number of numpy calls per level.
+    level ``k + 1`` is counted by enumerating all pairs of level-``k`` itemsets
+    of one prefix class inside each basket (the level's conditional database)
+    and ``bincount``-ing them. The pairs are processed in chunks of a bounded
+    number of pairs and counters, grouped by their first itemset, so the working
+    memory stays near the size of the conditional database whatever the number
+    of candidates. Work is proportional to the occurrences of the candidates in
+    the data, with a fixed number of numpy calls per chunk.
+
+    A canonical CSR input (sorted indices, no duplicates, every stored value
+    finite and non-zero) is read in place; any other sparse input is first
+    converted to one, once.
 
     Examples
     --------

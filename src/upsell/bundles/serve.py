@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import check_choice, check_int, check_k
+from upsell._validation import check_choice, check_float, check_int, check_k
 from upsell.bundles.itemsets import Itemsets
 from upsell.bundles.rules import METRICS, Rules
 from upsell.data.catalog import Catalog
@@ -333,6 +333,7 @@ def suggest_bundles(itemsets: Itemsets, catalog: Catalog, *, sizes: tuple[int, .
         raise UpsellDataError(f"`catalog` must be a Catalog; got {type(catalog).__name__}")
     sizes = tuple(check_int(s, "sizes", minimum=2) for s in sizes)
     k = check_k(k)
+    min_lift = check_float(min_lift, "min_lift", low=0)
     rank_by = check_choice(rank_by, "rank_by", ("lift", "revenue"))
     lat = itemsets.lattice
     price = catalog.align(itemsets.items).price
