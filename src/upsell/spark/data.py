@@ -1,0 +1,625 @@
+"""Order lines as a Spark DataFrame, cleaned by the rules of :class:`~upsell.data.Transactions`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from upsell._validation import check_choice
+from upsell.data.ids import IdIndex
+from upsell.data.io import resolve_columns
+from upsell.data.report import DataReport
+from upsell.data.transactions import ROLES, Transactions
+from upsell.exceptions import UpsellDataError
+from upsell.spark._session import check_frame, pyspark_modules
+
+__all__ = ["SparkTransactions", "from_spark"]
+
+_RETURNS = ("net", "drop", "keep", "raise")
+_KDR = ("keep", "drop", "raise")
+_INVALID = ("raise", "drop")
+_HINT = "; pass invalid='drop' to drop such rows"
+# returns netted within this much of the purchased quantity count as returned in full
+_EPS = 1e-12
+
+
+class SparkTransactions:
+    """Cleaned order lines in a Spark DataFrame, with the cleaning report of the local engine.
+
+    Build one with :func:`from_spark`. ``frame`` holds one row per kept line with
+    the canonical columns ``order``, ``item`` and ``quantity`` (double), plus
+    ``customer``, ``price`` (double), ``time`` (long: seconds since 1970-01-01
+    UTC) and ``channel`` when they were mapped. Ids keep their Spark type (string
+    or long). Every ``upsell.spark`` step reads this frame; the id maps
+    (:attr:`items`, :attr:`customers`) are collected once, when first needed.
+
+    Attributes
+    ----------
+    frame : pyspark.sql.DataFrame
+        The cleaned lines (persisted; :meth:`unpersist` frees them).
+    report : DataReport
+        Rows read, kept, repaired, dropped and flagged, by reason: the same
+        counts the local engine reports for the same rows.
+    roles : tuple of str
+        The roles present, in :data:`~upsell.data.transactions.ROLES` order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from upsell.spark import from_spark, local_session
+    >>> spark = local_session()  # doctest: +SKIP
+    >>> df = spark.createDataFrame(pd.DataFrame(  # doctest: +SKIP
+    ...     {"InvoiceNo": ["1", "1", "C2"], "StockCode": ["a", "b", "a"],
+    ...      "CustomerID": ["x", "x", "x"], "Quantity": [2, 1, -1]}))
+    >>> stx = from_spark(df, columns={"order": "InvoiceNo", "item": "StockCode",  # doctest: +SKIP
+    ...                               "customer": "CustomerID", "quantity": "Quantity"},
+    ...                  cancel_prefix="C")
+    >>> stx.report.rows_kept, stx.report.repaired  # doctest: +SKIP
+    (2, mappingproxy({'quantity reduced by a return': 1}))
+    >>> SparkTransactions.__name__
+    'SparkTransactions'
+    """
+
+    def __init__(self, frame: Any, report: DataReport, roles: tuple[str, ...],
+                 stage: Any = None) -> None:
+        """Low-level constructor over an already-clean frame; use :func:`from_spark`."""
+        self.frame = frame
+        self.report = report
+        self.roles = roles
+        self._stage = stage
+        self._cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (f"SparkTransactions(lines={self.report.rows_kept:,}, "
+                f"columns={list(self.roles)})")
+
+    def has(self, role: str) -> bool:
+        """Whether the optional column (customer, price, time, channel) is present.
+
+        Examples
+        --------
+        >>> SparkTransactions(None, DataReport(rows_read=1, rows_kept=1),
+        ...                   ("order", "item", "quantity")).has("price")
+        False
+        """
+        if role not in ROLES:
+            raise UpsellDataError(f"`column` must be one of {', '.join(ROLES)}; got {role!r}")
+        return role in self.roles
+
+    def require(self, role: str, feature: str) -> None:
+        """Raise the local engine's error when ``feature`` needs a column that is absent.
+
+        Examples
+        --------
+        >>> SparkTransactions(None, DataReport(rows_read=1, rows_kept=1),
+        ...                   ("order", "item", "quantity")).require("time", "rfm")
+        Traceback (most recent call last):
+        ...
+        upsell.exceptions.UpsellDataError: rfm needs the `time` column, which these transactions do not have; map it with columns={'time': ...}
+        """
+        if not self.has(role):
+            raise UpsellDataError(
+                f"{feature} needs the `{role}` column, which these transactions do not have; "
+                f"map it with columns={{'{role}': ...}}")
+
+    def _index(self, role: str) -> IdIndex:
+        if role not in self._cache:
+            F, _ = pyspark_modules(f"SparkTransactions.{role}s")
+            col = F.col(role)
+            rows = (self.frame.where(col.isNotNull()).select(col).distinct().orderBy(col)
+                    .collect())
+            self._cache[role] = ids_to_index([r[0] for r in rows], role)
+        out: IdIndex = self._cache[role]
+        return out
+
+    @property
+    def items(self) -> IdIndex:
+        """Item ids of the kept lines, sorted (the local ``tx.items``); collected once."""
+        return self._index("item")
+
+    @property
+    def customers(self) -> IdIndex:
+        """Customer ids of the kept lines, sorted (the local ``tx.customers``); collected once."""
+        self.require("customer", "customers")
+        return self._index("customer")
+
+    @property
+    def n_orders(self) -> int:
+        """Number of orders left after cleaning (``len(tx.orders)``)."""
+        if "n_orders" not in self._cache:
+            self._cache["n_orders"] = int(self.frame.select("order").distinct().count())
+        return int(self._cache["n_orders"])
+
+    def index_frame(self, role: str) -> Any:
+        """A Spark DataFrame ``(role, <role>_index)`` giving each id its local index.
+
+        The index is the position in :attr:`items` / :attr:`customers` (ids sorted),
+        numbered in Spark by a row number over the sorted distinct ids.
+
+        Examples
+        --------
+        >>> SparkTransactions.index_frame.__name__
+        'index_frame'
+        """
+        F, _ = pyspark_modules("index_frame")
+        from pyspark.sql import Window
+
+        index = self._index(role)  # the same sort, collected: checks the orders agree
+        col = F.col(role)
+        w = Window.orderBy(col)
+        frame = (self.frame.where(col.isNotNull()).select(col).distinct()
+                 .withColumn(f"{role}_index", (F.row_number().over(w) - 1).cast("int")))
+        del index
+        return frame
+
+    def order_frame(self) -> Any:
+        """One row per order: ``order``, ``customer``, ``time``, ``lines``, ``units``, ``value``.
+
+        The Spark form of :meth:`Transactions.order_table` (``time`` the first line's,
+        ``value`` NaN without prices).
+
+        Examples
+        --------
+        >>> SparkTransactions.order_frame.__name__
+        'order_frame'
+        """
+        F, _ = pyspark_modules("order_frame")
+        aggs = [F.count(F.lit(1)).alias("lines"), F.sum("quantity").alias("units")]
+        if self.has("price"):
+            aggs.append(F.sum(F.col("quantity") * F.col("price")).alias("value"))
+        else:
+            aggs.append(F.lit(float("nan")).alias("value"))
+        aggs.append(F.max("customer").alias("customer") if self.has("customer")
+                    else F.lit(None).alias("customer"))
+        aggs.append(F.min("time").alias("time") if self.has("time")
+                    else F.lit(None).cast("long").alias("time"))
+        if self.has("channel"):
+            aggs.append(F.min("channel").alias("channel"))
+        return self.frame.groupBy("order").agg(*aggs)
+
+    def to_local(self, *, fraction: float | None = None, seed: int = 0) -> Transactions:
+        """Collect the cleaned lines into a local :class:`~upsell.data.Transactions`.
+
+        Parameters
+        ----------
+        fraction : float, optional
+            Keep about this share of the customers (all their lines; a hash of the
+            customer id with ``seed`` decides), e.g. to fit a
+            :class:`~upsell.segments.Personas` model on a sample. Anonymous lines
+            are kept with the same share of orders. Default: every line.
+        seed : int, default 0
+
+        Returns
+        -------
+        Transactions
+            Its ``report`` is this object's report when every line is collected.
+
+        Examples
+        --------
+        >>> stx = from_spark(df)  # doctest: +SKIP
+        >>> stx.to_local().shape == (len(stx.frame.collect()), stx.n_orders, len(stx.items))  # doctest: +SKIP
+        True
+        >>> SparkTransactions.to_local.__name__
+        'to_local'
+        """
+        F, _ = pyspark_modules("to_local")
+        frame = self.frame
+        if fraction is not None:
+            if not 0 < float(fraction) <= 1:
+                raise UpsellDataError(f"`fraction` must be in (0, 1]; got {fraction!r}")
+            key = (F.coalesce(F.col("customer").cast("string"), F.col("order").cast("string"))
+                   if self.has("customer") else F.col("order").cast("string"))
+            bucket = F.pmod(F.hash(key, F.lit(int(seed))), F.lit(1_000_000))
+            frame = frame.where(bucket < F.lit(round(float(fraction) * 1_000_000)))
+        rows = frame.select(*self.roles).collect()
+        if not rows:
+            raise UpsellDataError("no order lines to collect (the sample is empty)")
+        cols = list(zip(*rows, strict=True))
+        data: dict[str, Any] = {}
+        for role, values in zip(self.roles, cols, strict=True):
+            if role == "time":
+                data[role] = np.array(values, dtype=np.int64).astype("datetime64[s]")
+            elif role in ("quantity", "price"):
+                data[role] = np.array(values, dtype=np.float64)
+            else:
+                arr = np.empty(len(values), dtype=object)
+                arr[:] = list(values)
+                data[role] = arr
+        tx = Transactions.from_arrays(**data, returns="keep", anonymous="keep",
+                                      bad_prices="keep", duplicates="keep", source="spark")
+        if fraction is None:
+            tx.report = self.report
+        return tx
+
+    def unpersist(self) -> None:
+        """Release the cached frames (the object is unusable afterwards).
+
+        Examples
+        --------
+        >>> SparkTransactions.unpersist.__name__
+        'unpersist'
+        """
+        for f in (self.frame, self._stage):
+            if f is not None:
+                f.unpersist()
+
+
+def ids_to_index(ids: list[Any], name: str) -> IdIndex:
+    """An IdIndex over ids collected from Spark in sorted order (checked to agree with numpy's)."""
+    index = IdIndex(ids, name=name)
+    srt = index.ids
+    if srt.size > 1 and not bool(np.all(srt[1:] > srt[:-1])):
+        # Spark sorted in another collation than numpy: refuse rather than misalign factors
+        raise UpsellDataError(
+            f"`{name}` ids sort differently in Spark and numpy (a non-binary collation?); "
+            f"cast them to plain strings or integers")
+    return index
+
+
+# ---------------------------------------------------------------------- cleaning
+def _id_column(F: Any, T: Any, df: Any, name: str, role: str) -> tuple[Any, Any]:
+    """(value, missing) columns for an id column: strings or integers, as the local engine."""
+    dt = df.schema[name].dataType
+    col = F.col(f"`{name}`")
+    if isinstance(dt, T.StringType):
+        return col, col.isNull() | (F.trim(col) == "")
+    if isinstance(dt, (T.IntegerType, T.LongType, T.ShortType, T.ByteType)):
+        return col.cast("long"), col.isNull()
+    if isinstance(dt, (T.DoubleType, T.FloatType, T.DecimalType)):
+        bad = df.where(col.isNotNull() & ~F.isnan(col.cast("double"))
+                       & (col.cast("double") != F.floor(col.cast("double")))).limit(1).collect()
+        if bad:
+            raise UpsellDataError(
+                f"`{role}` ids must be integers or strings; column {name!r} holds {bad[0][0]!r}")
+        missing = col.isNull() | F.isnan(col.cast("double"))
+        return F.when(~missing, col.cast("long")), missing
+    raise UpsellDataError(
+        f"`{role}` ids must be integers or strings; column {name!r} is {dt.simpleString()}")
+
+
+def _number_column(F: Any, T: Any, df: Any, name: str, role: str) -> tuple[Any, Any]:
+    """(double value, unparseable) for a numeric column; strings are parsed like float()."""
+    dt = df.schema[name].dataType
+    col = F.col(f"`{name}`")
+    if isinstance(dt, T.BooleanType):
+        raise UpsellDataError(f"column `{role}` must be numeric; got booleans")
+    if isinstance(dt, T.NumericType):
+        return col.cast("double"), F.lit(False)
+    if isinstance(dt, T.StringType):
+        parsed = F.expr(f"try_cast(`{name}` AS DOUBLE)")
+        blank = col.isNull() | (F.trim(col) == "")
+        return parsed, ~blank & parsed.isNull()
+    raise UpsellDataError(f"column `{role}` must be numeric; column {name!r} is {dt.simpleString()}")
+
+
+def _time_column(F: Any, T: Any, df: Any, name: str) -> tuple[Any, Any]:
+    """(epoch seconds, unparseable) for a time column."""
+    dt = df.schema[name].dataType
+    col = F.col(f"`{name}`")
+    if isinstance(dt, T.TimestampType):
+        return F.unix_seconds(col), F.lit(False)
+    if isinstance(dt, T.DateType):
+        return F.unix_date(col).cast("long") * 86400, F.lit(False)
+    if type(dt).__name__ == "TimestampNTZType":
+        parsed = F.expr(f"try_cast(cast(`{name}` AS STRING) AS TIMESTAMP)")
+        return F.unix_seconds(parsed), F.lit(False)
+    if isinstance(dt, T.StringType):
+        parsed = F.expr(f"try_cast(`{name}` AS TIMESTAMP)")
+        blank = col.isNull() | (F.trim(col) == "")
+        return F.unix_seconds(parsed), ~blank & parsed.isNull()
+    if isinstance(dt, T.NumericType):
+        raise UpsellDataError(
+            f"column `time` holds numbers ({dt.simpleString()}); pass timestamps or "
+            f"ISO 8601 strings such as '2011-12-09 12:50:00'")
+    raise UpsellDataError(f"column `time` must hold timestamps; column {name!r} is {dt.simpleString()}")
+
+
+def from_spark(df: Any, *, columns: Mapping[str, str | int] | None = None,
+               returns: str = "net", anonymous: str = "keep", bad_prices: str = "drop",
+               duplicates: str = "keep", invalid: str = "raise",
+               cancel_prefix: str | None = None, source: str = "spark",
+               persist: bool = True) -> SparkTransactions:
+    """Clean order lines held in a Spark DataFrame by the rules of the local engine.
+
+    The same column mapping as :meth:`Transactions.read_csv` and the same cleaning
+    rules, applied in the same order with the same counts in the report, computed
+    by Spark (three shuffles: by order, by (customer, item), by line).
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+        One row per order line, e.g. ``spark.read.parquet("s3://.../lines/")``.
+    columns : mapping, optional
+        Role -> column name (or 0-based position); roles not given are looked up
+        under their own names. ``order`` and ``item`` are required.
+    returns, anonymous, bad_prices, duplicates, invalid, cancel_prefix
+        The cleaning rules of :class:`~upsell.data.Transactions` (defaults too).
+    source : str, default "spark"
+        Label for the report.
+    persist : bool, default True
+        Cache the cleaned lines (memory, spilling to disk): every later step reads them.
+
+    Returns
+    -------
+    SparkTransactions
+
+    Raises
+    ------
+    UpsellDataError
+        As the local engine: bad values under ``invalid="raise"``, an order with
+        two customers, refused returns, anonymous lines, bad prices or duplicates,
+        no rows, no rows left. Messages name the order instead of the row number
+        (Spark rows have no position).
+
+    Notes
+    -----
+    Ids keep their Spark type: string ids stay strings (blank ones are missing),
+    integer ids integers; a column of integral doubles is read as integers. Number
+    columns given as strings are parsed with Spark's ``try_cast`` and time strings
+    as ISO 8601 in the session time zone (set ``spark.sql.session.timeZone`` to
+    UTC, as :func:`local_session` does, for the times the local engine reads).
+    Times are kept to the second.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from upsell.spark import local_session
+    >>> spark = local_session()  # doctest: +SKIP
+    >>> df = spark.createDataFrame(pd.DataFrame({"order": ["o1", "o1", "o2"],  # doctest: +SKIP
+    ...     "item": ["tea", "mug", "tea"], "price": [3.0, 0.0, 3.0]}))
+    >>> print(from_spark(df).report)  # doctest: +SKIP
+    DataReport (spark): 3 rows read, 2 kept, 0 repaired, 1 dropped
+      dropped   price zero or negative: 1
+    >>> from_spark([1, 2])
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `df` must be a Spark DataFrame; got list
+    """
+    df = check_frame(df)
+    F, T = pyspark_modules("from_spark")
+    check_choice(returns, "returns", _RETURNS)
+    check_choice(anonymous, "anonymous", _KDR)
+    check_choice(bad_prices, "bad_prices", _KDR)
+    check_choice(duplicates, "duplicates", _KDR)
+    check_choice(invalid, "invalid", _INVALID)
+    if cancel_prefix is not None and (not isinstance(cancel_prefix, str) or not cancel_prefix):
+        raise UpsellDataError(f"`cancel_prefix` must be a non-empty string; got {cancel_prefix!r}")
+    names = list(df.columns)
+    pos = resolve_columns(names, columns, source="the Spark DataFrame")
+    col_of = {role: names[p] for role, p in pos.items()}
+
+    cols: dict[str, Any] = {}
+    flags: dict[str, Any] = {}
+    missing: dict[str, Any] = {}
+    for role in ("order", "item", "customer", "channel"):
+        if role in col_of:
+            cols[role], missing[role] = _id_column(F, T, df, col_of[role], role)
+    bad: list[tuple[str, Any]] = []
+    for role in ("quantity", "price"):
+        if role in col_of:
+            cols[role], unparsed = _number_column(F, T, df, col_of[role], role)
+            bad.append((f"{role} not a number", unparsed))
+    if "quantity" not in cols:
+        cols["quantity"] = F.lit(1.0)
+    if "time" in col_of:
+        cols["time"], unparsed = _time_column(F, T, df, col_of["time"])
+        bad.append(("time not a timestamp", unparsed))
+    roles = tuple(r for r in ROLES if r in cols)
+    # the raw text of a number or time, for the message when it does not parse
+    raw = {r: F.col(f"`{col_of[r]}`").cast("string") for r in ("quantity", "price", "time")
+           if r in col_of}
+
+    sel = [cols[r].alias(r) for r in roles]
+    sel += [F.col(f"`{col_of['order']}`").cast("string").alias("_order_text")]
+    sel += [m.alias(f"_miss_{r}") for r, m in missing.items()]
+    sel += [b.alias(f"_bad{j}") for j, (_, b) in enumerate(bad)]
+    sel += [v.alias(f"_raw_{r}") for r, v in raw.items()]
+    base = df.select(*sel)
+
+    def finite(c: Any) -> Any:
+        return (c.isNotNull() & ~F.isnan(c) & (c != float("inf")) & (c != float("-inf")))
+
+    # the rules before customers are filled, in the local engine's order:
+    # (reason, condition, policy, flag label, what for a raise message)
+    rules: list[tuple[str, Any, str, str | None, str]] = []
+    for j, (reason, _) in enumerate(bad):
+        role = reason.split(" ")[0]
+        rules.append((reason, F.col(f"_bad{j}"), invalid, None,
+                      f"`{role}` {{raw_{role}}} is not a "
+                      f"{'timestamp' if role == 'time' else 'number'}"))
+    rules.append(("order id missing", F.col("_miss_order"), invalid, None,
+                  f"`order` is empty{_HINT}"))
+    rules.append(("item id missing", F.col("_miss_item"), invalid, None, f"`item` is empty{_HINT}"))
+    rules.append(("quantity missing or not finite", ~finite(F.col("quantity")), invalid, None,
+                  f"`quantity` {{raw_quantity}} is missing or not finite{_HINT}"))
+    if "price" in roles:
+        rules.append(("price missing or not finite", ~finite(F.col("price")), invalid, None,
+                      f"`price` {{raw_price}} is missing or not finite{_HINT}"))
+    if "time" in roles:
+        rules.append(("time missing", F.col("time").isNull(), invalid, None,
+                      f"`time` is missing or not a timestamp{_HINT}"))
+    rules.append(("zero quantity", F.col("quantity") == 0, "drop", None, "zero quantity"))
+    if "price" in roles:
+        rules.append(("price zero or negative", F.col("price") <= 0, bad_prices, None,
+                      "`price` {raw_price} is zero or negative; pass bad_prices='drop' or 'keep'"))
+
+    code = None
+    for r, (_, cond, policy, _, _) in enumerate(rules):
+        if policy == "keep":
+            continue
+        code = (F.when(cond, F.lit(r)) if code is None else code.when(cond, F.lit(r)))
+    drop1 = code.otherwise(F.lit(None).cast("int")) if code is not None else F.lit(None)
+    stage = base.withColumn("_drop", drop1.cast("int"))
+    kept = F.col("_drop").isNull()
+    for r, (reason, cond, policy, _, _) in enumerate(rules):
+        if policy == "keep":
+            flags[reason] = (F.col("_drop").isNull() | (F.col("_drop") > r)) & cond
+            # a flag counts the rows still kept at its step: materialise it now
+            stage = stage.withColumn(f"_flag{len(flags) - 1}", flags[reason])
+
+    from pyspark.sql import Window
+
+    n_pre = len(rules)
+    has_customer = "customer" in roles
+    if has_customer:
+        w_order = Window.partitionBy("order")
+        in_kept = F.when(kept, F.col("customer"))
+        stage = (stage.withColumn("_cmin", F.min(in_kept).over(w_order))
+                 .withColumn("_cmax", F.max(in_kept).over(w_order)))
+        fill = kept & F.col("customer").isNull() & F.col("_cmax").isNotNull()
+        stage = (stage.withColumn("_conflict", kept & (F.col("_cmin") != F.col("_cmax")))
+                 .withColumn("_filled", fill)
+                 .withColumn("customer", F.when(fill, F.col("_cmax")).otherwise(F.col("customer"))))
+        anon = F.col("customer").isNull()
+        if anonymous == "keep":
+            flags["anonymous (no customer)"] = kept & anon
+            stage = stage.withColumn(f"_flag{len(flags) - 1}", kept & anon)
+        else:
+            stage = stage.withColumn("_drop", F.when(kept & anon, F.lit(n_pre))
+                                     .otherwise(F.col("_drop")))
+    kept = F.col("_drop").isNull()
+    # returns: negative lines and lines of cancellation orders
+    order_is_str = isinstance(df.schema[col_of["order"]].dataType, T.StringType)
+    if cancel_prefix is not None and order_is_str:
+        cancel = F.coalesce(F.col("order").startswith(cancel_prefix), F.lit(False))
+        stage = stage.withColumn("quantity", F.when(cancel, -F.abs(F.col("quantity")))
+                                 .otherwise(F.col("quantity")))
+    stage = stage.withColumn("_ret", kept & (F.col("quantity") < 0))
+    ret = F.col("_ret")
+    code_ret, code_full, code_net, code_unmatched = n_pre + 1, n_pre + 2, n_pre + 3, n_pre + 4
+    if returns != "net":
+        if returns == "keep":
+            flags["return or cancellation kept"] = ret
+            stage = stage.withColumn(f"_flag{len(flags) - 1}", ret)
+        else:
+            stage = stage.withColumn("_drop", F.when(ret, F.lit(code_ret)).otherwise(F.col("_drop")))
+    else:
+        matchable = F.col("customer").isNotNull() if has_customer else F.lit(False)
+        key = ["customer", "item"] if has_customer else ["item"]
+        w_key = Window.partitionBy(*key)
+        purchase = kept & ~ret & matchable
+        stage = stage.withColumn(
+            "_returned", F.sum(F.when(ret & matchable, -F.col("quantity")).otherwise(0.0))
+            .over(w_key)).withColumn(
+            "_n_ret", F.sum(F.when(ret & matchable, 1).otherwise(0)).over(w_key))
+        stage = stage.withColumn("_cand", purchase & (F.col("_n_ret") > 0))
+        # latest purchase first; ties broken by content, as the local engine does
+        order_by = [F.col("_cand").desc()]
+        if "time" in roles:
+            order_by.append(F.col("time").desc())
+        order_by += [F.col("quantity").desc(), F.col("order").desc()]
+        if "price" in roles:
+            order_by.append(F.col("price").desc())
+        if "channel" in roles:
+            order_by.append(F.col("channel").desc_nulls_last())
+        w_cum = w_key.orderBy(*order_by).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        q = F.col("quantity")
+        cum = F.sum(F.when(F.col("_cand"), q)).over(w_cum)
+        stage = (stage.withColumn("_cum", cum)
+                 .withColumn("_n_cand", F.sum(F.col("_cand").cast("int")).over(w_key)))
+        tot = F.col("_returned")
+        consumed = F.least(F.col("_cum"), tot) - F.least(F.col("_cum") - q, tot)
+        stage = stage.withColumn("_consumed", F.when(F.col("_cand"), consumed))
+        remaining = q - F.col("_consumed")
+        full = F.col("_cand") & (remaining <= _EPS)
+        part = F.col("_cand") & ~(remaining <= _EPS) & (F.col("_consumed") > 0)
+        stage = (stage.withColumn("_part", part).withColumn("_full", full)
+                 .withColumn("quantity", F.when(F.col("_part"), remaining).otherwise(q))
+                 .withColumn("_drop", F.when(F.col("_full"), F.lit(code_full))
+                             .when(ret & matchable & (F.col("_n_cand") > 0), F.lit(code_net))
+                             .when(ret, F.lit(code_unmatched))
+                             .otherwise(F.col("_drop"))))
+    flag_cols = {reason: f"_flag{j}" for j, reason in enumerate(flags)}
+    stage = stage.drop(*[c for c in ("_cmin", "_cmax", "_returned", "_n_ret", "_cum", "_n_cand",
+                                     "_consumed", "_full") if c in stage.columns])
+    if persist:
+        stage = stage.persist()
+
+    # one job counts every reason
+    aggs = [F.count(F.lit(1)).alias("n")]
+    aggs += [F.sum(F.col(c).cast("long")).alias(c) for c in flag_cols.values()]
+    if has_customer:
+        aggs += [F.sum(F.col("_filled").cast("long")).alias("_filled"),
+                 F.sum(F.col("_conflict").cast("long")).alias("_conflict")]
+    if "_part" in stage.columns:
+        aggs.append(F.sum(F.col("_part").cast("long")).alias("_part"))
+    counts = {r["_drop"]: r for r in stage.groupBy("_drop").agg(*aggs).collect()}
+    n_read = sum(int(r["n"]) for r in counts.values())
+    if n_read == 0:
+        raise UpsellDataError(f"no order lines in {source}: it has no data rows")
+
+    def total(name: str) -> int:
+        return sum(int(r[name] or 0) for r in counts.values())
+
+    def n_code(c: int) -> int:
+        return int(counts[c]["n"]) if c in counts else 0
+
+    def example(cond: Any, what: str) -> None:
+        row = stage.where(cond).select(
+            "_order_text", *[f"_raw_{r}" for r in raw]).limit(1).collect()[0]
+        n = stage.where(cond).count()
+        more = f" ({n:,} such rows)" if n > 1 else ""
+        text = what.format(**{f"raw_{r}": repr(row[f"_raw_{r}"]) for r in raw})
+        raise UpsellDataError(f"order {row['_order_text']!r}: {text}{more}")
+
+    for r, (_, _, policy, _, what) in enumerate(rules):
+        if policy == "raise" and n_code(r):
+            if r < len(bad):  # the local reader refuses these at once, without the hint
+                what = what.replace(_HINT, "")
+            example(F.col("_drop") == r, what)
+    if has_customer and total("_conflict"):
+        row = stage.where(F.col("_conflict")).select("_order_text").limit(1).collect()[0]
+        raise UpsellDataError(
+            f"order {row[0]!r} has lines of two customers; an order belongs to one customer, "
+            f"check the `order` and `customer` columns")
+    if has_customer and anonymous == "raise" and n_code(n_pre):
+        example(F.col("_drop") == n_pre,
+                "no customer (anonymous order); pass anonymous='keep' or 'drop'")
+    if returns == "raise" and n_code(code_ret):
+        example(F.col("_drop") == code_ret,
+                "return or cancellation; pass returns='net', 'drop' or 'keep'")
+
+    dropped: dict[str, int] = {}
+    for r, (reason, _, policy, _, _) in enumerate(rules):
+        if policy == "drop" and n_code(r):
+            dropped[reason] = dropped.get(reason, 0) + n_code(r)
+    if has_customer and anonymous == "drop":
+        dropped["anonymous (no customer)"] = n_code(n_pre)
+    if returns == "drop":
+        dropped["return or cancellation"] = n_code(code_ret)
+    dropped["fully returned"] = n_code(code_full)
+    dropped["return netted against a purchase"] = n_code(code_net)
+    dropped["return without a matching purchase"] = n_code(code_unmatched)
+    flagged = {reason: total(c) for reason, c in flag_cols.items()}
+    repaired: dict[str, int] = {}
+    if has_customer:
+        repaired["customer filled from its order"] = total("_filled")
+    if "_part" in stage.columns:
+        repaired["quantity reduced by a return"] = total("_part")
+    n_kept = n_code(None)  # type: ignore[arg-type]
+    if n_kept == 0:
+        reasons = ", ".join(f"{r}: {n:,}" for r, n in dropped.items() if n)
+        raise UpsellDataError(f"no order lines left in {source} after cleaning "
+                              f"({n_read:,} rows read; dropped {reasons})")
+    clean = stage.where(F.col("_drop").isNull()).select(*roles)
+    groups = clean.groupBy(*roles).count().where(F.col("count") > 1)
+    n_dup = int(groups.agg(F.sum(F.col("count") - 1)).collect()[0][0] or 0)
+    if n_dup:
+        if duplicates == "raise":
+            row = groups.limit(1).collect()[0]
+            raise UpsellDataError(
+                f"order {row['order']!r}: duplicate line (identical in every column to an earlier "
+                f"one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'")
+        if duplicates == "drop":
+            dropped["duplicate line"] = n_dup
+            clean = clean.dropDuplicates()
+            n_kept -= n_dup
+            if persist:
+                clean = clean.persist()
+        else:
+            flagged["duplicate line"] = n_dup
+    report = DataReport(rows_read=n_read, rows_kept=n_kept, repaired=repaired, dropped=dropped,
+                        flagged=flagged, source=source)
+    return SparkTransactions(clean, report, roles, stage=stage if persist else None)
