@@ -81,7 +81,8 @@ def test_wrong_kind_and_newer_version(tmp_path):
     meta["format_version"] = FORMAT_VERSION + 1
     raw = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(p, w=w, ids=ids, __meta__=raw)
-    with pytest.raises(ModelFileError, match="format version 2; this upsell reads versions up to 1"):
+    with pytest.raises(ModelFileError, match=f"format version {FORMAT_VERSION + 1}; this upsell "
+                                             f"reads versions up to {FORMAT_VERSION}"):
         read_model(p, kind="Demo")
 
 
@@ -90,3 +91,111 @@ def test_missing_file_and_folder(tmp_path):
         read_model(tmp_path / "nope.npz", kind="Demo")
     with pytest.raises(ModelFileError, match=r"folder .* does not exist"):
         save(tmp_path / "no" / "m.npz")
+
+
+# ---------------------------------------------------------------- id maps as arrays
+from upsell import IdIndex  # noqa: E402
+from upsell.persist import index_arrays, index_from_arrays  # noqa: E402
+
+
+@pytest.mark.parametrize("ids", [["c9", "a", "ü-7", "b"], [30, -2, 7, 2**40], []])
+def test_index_arrays_round_trip_through_a_file(tmp_path, ids):
+    index = IdIndex(np.array(ids, dtype=np.int64 if ids and isinstance(ids[0], int) else str),
+                    name="customer")
+    p = tmp_path / "m.npz"
+    write_model(p, kind="Demo", params={}, arrays={**index_arrays(index, "customers"),
+                                                   "x": np.arange(3)})
+    _, arrays = read_model(p, kind="Demo")
+    back = index_from_arrays(arrays, "customers", name="customer")
+    assert back == index and back.kind == index.kind and back.name == "customer"
+    assert sorted(arrays) == ["x"]  # the id arrays are taken out
+    for v in ids:
+        assert back.index(v) == index.index(v)
+    assert back.encode(ids, unknown="mask").tolist() == list(range(len(ids)))
+
+
+def test_index_from_arrays_shares_an_equal_index_and_collects_new_ones():
+    customers = IdIndex(["b", "a", "c"], name="customer")
+    items = IdIndex([3, 1], name="item")
+    got = index_from_arrays(index_arrays(customers, "c"), "c", name="customer",
+                            ids=[items, customers])
+    assert got is customers
+    pool: list[IdIndex] = [items]
+    other = IdIndex(["x", "y"], name="customer")
+    first = index_from_arrays(index_arrays(other, "c"), "c", name="customer", ids=pool)
+    assert first == other and first is not other and pool == [items, first]
+    again = index_from_arrays(index_arrays(other, "c"), "c", name="customer", ids=pool)
+    assert again is first  # the second component gets the first one's index
+    # same length, different ids: not shared
+    diff = index_from_arrays(index_arrays(IdIndex(["x", "z"]), "c"), "c", name="customer",
+                             ids=pool)
+    assert diff is not first and diff.ids.tolist() == ["x", "z"]
+
+
+def test_index_from_arrays_reads_version_1_layouts():
+    legacy_json = IdIndex([5, 7], name="customer").to_json()
+    assert index_from_arrays({}, "customers", name="customer",
+                             legacy=legacy_json).ids.tolist() == [5, 7]
+    # version 1 array files: ids without the permutation
+    arrs = {"customers": np.array(["b", "a"])}
+    assert index_from_arrays(arrs, "customers", name="customer").index("a") == 1
+    shared = IdIndex([5, 7])
+    assert index_from_arrays({}, "c", name="customer", legacy=legacy_json,
+                             ids=[shared]) is shared
+    with pytest.raises(ModelFileError, match="no customer ids"):
+        index_from_arrays({}, "customers", name="customer")
+
+
+@pytest.mark.parametrize("damage", ["repeat", "unsorted", "range", "shape"])
+def test_damaged_id_arrays_are_refused(damage):
+    arrs = index_arrays(IdIndex(["a", "b", "c"]), "ids")
+    if damage == "repeat":
+        arrs["ids"] = np.array(["a", "a", "c"])
+    elif damage == "unsorted":
+        arrs["ids.sorter"] = np.array([2, 1, 0], dtype=np.int32)
+    elif damage == "range":
+        arrs["ids.sorter"] = np.array([0, 1, 3], dtype=np.int32)
+    else:
+        arrs["ids.sorter"] = np.array([0, 1], dtype=np.int32)
+    with pytest.raises(ModelFileError):
+        index_from_arrays(arrs, "ids", name="item")
+
+
+def test_verify_false_skips_only_the_array_digest(tmp_path):
+    p = tmp_path / "m.npz"
+    save(p)
+    with zipfile.ZipFile(p) as z:
+        meta = json.loads(np.lib.format.read_array(z.open("__meta__.npy")).tobytes())
+        w = np.lib.format.read_array(z.open("w.npy"))
+        ids = np.lib.format.read_array(z.open("ids.npy"))
+    w[0, 0] = 99.0  # content changed, digest kept: only verify=True notices
+    raw = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(p, w=w, ids=ids, __meta__=raw)
+    with pytest.raises(ModelFileError, match="checksum"):
+        read_model(p, kind="Demo")
+    _, arrays = read_model(p, kind="Demo", verify=False)
+    assert arrays["w"][0, 0] == 99.0
+
+
+def test_mmap_gives_read_only_views_of_the_file(tmp_path, monkeypatch):
+    import upsell.persist as persist
+
+    monkeypatch.setattr(persist, "_MMAP_MIN_BYTES", 0)
+    p = tmp_path / "m.npz"
+    big = np.arange(50_000, dtype=np.float64).reshape(100, 500)
+    fortran = np.asfortranarray(big[:, :7])
+    write_model(p, kind="Demo", params={}, arrays={"big": big, "f": fortran,
+                                                   "s": np.array(["x", "yz"])})
+    _, plain = read_model(p, kind="Demo")
+    _, mapped = read_model(p, kind="Demo", mmap=True)
+    for name, arr in plain.items():
+        np.testing.assert_array_equal(mapped[name], arr)
+        assert mapped[name].dtype == arr.dtype
+        assert not mapped[name].flags.writeable
+        assert type(mapped[name]) is np.ndarray  # not np.memmap: no per-operation overhead
+    assert mapped["f"].flags.f_contiguous
+    # a truncated file is refused, not mapped past its end
+    data = p.read_bytes()
+    p.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ModelFileError, match="truncated or corrupted"):
+        read_model(p, kind="Demo", mmap=True)

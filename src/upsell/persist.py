@@ -6,27 +6,43 @@ format version, the model kind, its parameters and id maps. It is loaded with
 ``allow_pickle=False``: object arrays are refused, so loading never runs code.
 Writes go to a temporary file in the same folder, are flushed to disk and
 renamed over the target, so a crash mid-save leaves the previous file intact.
+
+Id maps (:class:`~upsell.data.IdIndex`) are stored as arrays, not JSON: the
+ids in index order plus the permutation that sorts them (``<key>`` and
+``<key>.sorter``, see :func:`index_arrays`), so loading a million ids is a
+read and a linear check instead of JSON parsing and a sort, and components
+loaded together can share one index (:func:`index_from_arrays`, ``ids=``).
+Version 1 files (ids as JSON lists or without a sorter) still load.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap as _mmap
 import os
+import struct
 import tempfile
+import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from upsell.data.ids import IdIndex
 from upsell.exceptions import ModelFileError
 
-__all__ = ["FORMAT_VERSION", "atomic_write_bytes", "read_model", "write_model"]
+__all__ = ["FORMAT_VERSION", "atomic_write_bytes", "index_arrays", "index_from_arrays",
+           "read_model", "write_model"]
 
 #: Version of the model file layout; files with a larger version are refused.
-FORMAT_VERSION = 1
+#: 2: id maps stored as arrays with their sort permutation (1: JSON lists).
+FORMAT_VERSION = 2
 _META = "__meta__"
+_SORTER = ".sorter"
+#: Arrays at least this large are memory-mapped by ``read_model(..., mmap=True)``.
+_MMAP_MIN_BYTES = 1 << 16
 
 
 def _digest(arrays: Mapping[str, np.ndarray]) -> str:
@@ -126,9 +142,27 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
-def read_model(path: str | os.PathLike[str], *, kind: str | tuple[str, ...]
+def read_model(path: str | os.PathLike[str], *, kind: str | tuple[str, ...],
+               verify: bool = True, mmap: bool = False
                ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Load a file written by :func:`write_model`, checking kind, version and integrity.
+
+    Parameters
+    ----------
+    path : path-like
+    kind : str or tuple of str
+        Model class name(s) accepted.
+    verify : bool, default True
+        Check the SHA-256 of the arrays against the one saved in the file. A
+        caller that has already checked a digest of the whole file (as
+        :meth:`upsell.Recommender.load` does with its manifest) passes False so
+        that no byte is hashed twice; the zip structure is still checked.
+    mmap : bool, default False
+        Memory-map arrays of 64 KiB or more read-only instead of copying them
+        into memory (files are stored uncompressed, so each array is a slice of
+        the file). Loading then costs no copy, and processes serving the same
+        files share the pages. Mapped arrays are read-only; the file's CRC-32s
+        are not checked for them, so pair it with ``verify`` or a manifest digest.
 
     Returns
     -------
@@ -157,10 +191,12 @@ def read_model(path: str | os.PathLike[str], *, kind: str | tuple[str, ...]
             if _META not in names:
                 raise ModelFileError(f"{target!r} is not an upsell model file (no metadata)")
             text = npz[_META].tobytes().decode("utf-8")
-            arrays = {n: npz[n] for n in names if n != _META}
+            mapped = _map_members(fh, npz.zip) if mmap else {}
+            arrays = {n: mapped[n] if n in mapped else npz[n] for n in names if n != _META}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError, KeyError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError, KeyError,
+            struct.error) as exc:
         raise ModelFileError(
             f"model file {target!r} is truncated or corrupted ({type(exc).__name__}: {exc})"
         ) from None
@@ -181,6 +217,179 @@ def read_model(path: str | os.PathLike[str], *, kind: str | tuple[str, ...]
         raise ModelFileError(
             f"model file {target!r} holds a {doc.get('kind')!r} model, not {' or '.join(kinds)}"
         )
-    if doc.get("arrays_sha256") != _digest(arrays):
+    if verify and doc.get("arrays_sha256") != _digest(arrays):
         raise ModelFileError(f"model file {target!r} is corrupted (array checksum mismatch)")
     return doc, arrays
+
+
+def _map_members(fh: Any, zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    """Read-only arrays viewing the file's pages, for the large stored ``.npy`` members."""
+    mm: _mmap.mmap | None = None
+    out: dict[str, np.ndarray] = {}
+    for info in zf.infolist():
+        if (info.compress_type != zipfile.ZIP_STORED or info.file_size < _MMAP_MIN_BYTES
+                or not info.filename.endswith(".npy")):
+            continue
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"bad local header for {info.filename!r}")
+        n_name, n_extra = struct.unpack("<HH", local[26:30])
+        start = info.header_offset + 30 + n_name + n_extra
+        fh.seek(start)
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            continue
+        if dtype.hasobject:
+            raise ValueError(f"{info.filename!r} holds objects, which are never loaded")
+        offset = fh.tell()
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if offset - start + nbytes != info.file_size:
+            raise zipfile.BadZipFile(f"member {info.filename!r} has an inconsistent size")
+        if mm is None:
+            mm = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
+        if offset + nbytes > len(mm):
+            raise EOFError(f"member {info.filename!r} runs past the end of the file")
+        out[info.filename[:-4]] = np.ndarray(shape, dtype=dtype, buffer=mm, offset=offset,
+                                             order="F" if fortran else "C")
+    return out
+
+
+def index_arrays(index: IdIndex, key: str) -> dict[str, np.ndarray]:
+    """The arrays that store an id map in a model file: ids and their sort permutation.
+
+    Parameters
+    ----------
+    index : IdIndex
+    key : str
+        Array name of the ids; the permutation is stored as ``key + ".sorter"``.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``{key: ids in index order, key + ".sorter": int32 positions that sort them}``,
+        ready to merge into the ``arrays`` of :func:`write_model`.
+
+    Examples
+    --------
+    >>> from upsell import IdIndex
+    >>> arrs = index_arrays(IdIndex(["b", "a", "c"], name="item"), "items")
+    >>> sorted(arrs), arrs["items.sorter"].tolist()
+    (['items', 'items.sorter'], [1, 0, 2])
+    """
+    return {key: index.ids, key + _SORTER: np.argsort(index.ids, kind="stable").astype(np.int32)}
+
+
+def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,
+                      ids: Iterable[IdIndex] = (), legacy: Any = None) -> IdIndex:
+    """Rebuild an id map saved by :func:`index_arrays`, reusing an equal index when given one.
+
+    Removes ``key`` and ``key + ".sorter"`` from ``arrays``. With the sort
+    permutation saved, nothing is sorted: one linear pass checks that the ids
+    are unique and the permutation sorts them. No dictionary is built (lookups
+    use binary search until a caller asks for a dictionary-backed lookup).
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray
+        As returned by :func:`read_model`; the id arrays are popped.
+    key : str
+        Array name used when saving.
+    name : str
+        What the ids are ("customer", "item"), for messages.
+    ids : iterable of IdIndex, optional
+        Indexes already loaded (by the other components of a recommender, say).
+        When one holds exactly the saved ids, it is returned instead of a new
+        index, so one million customer ids are held once, not once per component.
+        When ``ids`` is a list, an index built here is appended to it, so the
+        components loaded after this one can share it too.
+    legacy : array-like or dict, optional
+        What version 1 files stored instead (a plain id array, or the JSON of
+        :meth:`IdIndex.to_json`); used when ``key`` is absent.
+
+    Returns
+    -------
+    IdIndex
+
+    Raises
+    ------
+    ModelFileError
+        The ids repeat, the permutation does not sort them, or neither the
+        arrays nor ``legacy`` hold the ids.
+
+    Examples
+    --------
+    >>> from upsell import IdIndex
+    >>> shared = IdIndex([10, 30, 20], name="customer")
+    >>> arrs = index_arrays(shared, "customers")
+    >>> index_from_arrays(dict(arrs), "customers", name="customer") == shared
+    True
+    >>> index_from_arrays(dict(arrs), "customers", name="customer", ids=[shared]) is shared
+    True
+    >>> index_from_arrays({}, "items", name="item", legacy=["a", "b"]).ids.tolist()
+    ['a', 'b']
+    """
+    stored = arrays.pop(key, None)
+    sorter = arrays.pop(key + _SORTER, None)
+    if stored is None:
+        if legacy is None:
+            raise ModelFileError(f"the file holds no {name} ids ({key!r})")
+        if isinstance(legacy, Mapping):
+            index = IdIndex.from_json(dict(legacy))
+        else:
+            index = IdIndex(legacy, name=name)
+        found = _shared(index.ids, ids)
+    else:
+        found = _shared(stored, ids)
+        if found is None:
+            if sorter is None:  # version 1: ids without their permutation
+                index = IdIndex(np.asarray(stored), name=name)
+            else:
+                index = _from_parts(np.asarray(stored), np.asarray(sorter), name)
+    if found is not None:
+        return found
+    if isinstance(ids, list):
+        ids.append(index)
+    return index
+
+
+def _shared(stored: np.ndarray, candidates: Iterable[IdIndex]) -> IdIndex | None:
+    for cand in candidates:
+        have = cand.ids
+        if (have.shape == stored.shape and have.dtype.kind == stored.dtype.kind
+                and np.array_equal(have, stored)):
+            return cand
+    return None
+
+
+def _from_parts(stored: np.ndarray, sorter: np.ndarray, name: str) -> IdIndex:
+    if stored.ndim != 1 or stored.dtype.kind not in "iU" or sorter.shape != stored.shape \
+            or sorter.dtype.kind not in "iu":
+        raise ModelFileError(f"the saved {name} ids are malformed")
+    n = stored.size
+    if n and (int(sorter.min()) < 0 or int(sorter.max()) >= n):
+        raise ModelFileError(f"the saved {name} id permutation is out of range")
+    ids = np.asarray(stored, dtype=np.int64 if stored.dtype.kind == "i" else stored.dtype)
+    srt = ids[sorter]
+    if n > 1 and not bool(np.all(srt[1:] > srt[:-1])):
+        raise ModelFileError(f"the saved {name} ids repeat or their permutation does not sort "
+                             f"them")
+    ids.flags.writeable = False
+    srt.flags.writeable = False
+    try:
+        # the constructor's argsort and duplicate scan are what the check above replaced
+        out = IdIndex.__new__(IdIndex)
+        out._ids = ids
+        out._sorter = np.asarray(sorter, dtype=np.int32)
+        out._sorted = srt
+        out._name = name
+        out._dict = None
+        out._lock = threading.Lock()
+        out.kind  # noqa: B018 - fails early if IdIndex's layout changed
+    except AttributeError:  # pragma: no cover - IdIndex changed its private layout
+        return IdIndex(ids, name=name)
+    return out

@@ -132,3 +132,98 @@ def test_sqlite_log_is_reopened_on_load(parts: Any, tmp_path: Path) -> None:
     back = Recommender.load(tmp_path / "rec")
     assert isinstance(back.offer_log, us.recommend.SQLiteOfferLog)
     assert back.offer_log.path == log.path
+
+
+def _downgrade(root: Path) -> None:
+    """Rewrite a saved recommender in the version-1 layout (ids as JSON or bare arrays)."""
+    import hashlib
+    import zipfile
+
+    import numpy as np
+
+    from upsell import IdIndex
+    from upsell.persist import _digest
+
+    man = root / "recommender.json"
+    doc = json.loads(man.read_text())
+    for rel in doc["files"]:
+        f = root / rel
+        if not rel.endswith(".npz"):
+            continue
+        with zipfile.ZipFile(f) as z:
+            arrays = {n[:-4]: np.lib.format.read_array(z.open(n)) for n in z.namelist()}
+        meta = json.loads(arrays.pop("__meta__").tobytes())
+        for key in [k for k in arrays if k.endswith(".sorter")]:
+            del arrays[key]
+        if meta["kind"] in ("ItemKNN", "BundleRecommender"):  # version 1 kept these in JSON
+            for key, name in (("customers", "customer"), ("items", "item")):
+                if key in arrays:
+                    meta["meta"][key] = IdIndex(arrays.pop(key), name=name).to_json()
+        meta["format_version"] = 1
+        meta["arrays_sha256"] = _digest(arrays)
+        raw = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with open(f, "wb") as fh:
+            np.savez(fh, **arrays, __meta__=raw)
+        doc["files"][rel] = {"size": f.stat().st_size,
+                             "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+    man.write_text(json.dumps(doc))
+
+
+def test_version_1_directories_still_load(parts: Any, tmp_path: Path) -> None:
+    rec = build(parts)
+    path = tmp_path / "rec"
+    rec.save(path)
+    _downgrade(path)
+    knn = path / "sources" / "01_itemknn.npz"
+    assert "customers" in json.loads(
+        __import__("numpy").load(knn)["__meta__"].tobytes())["meta"]
+    back = Recommender.load(path, offer_log=OfferLog.in_memory())
+    reqs = requests(parts)
+    assert dump(back, reqs) == dump(rec, reqs)
+    assert back.history_ is not None and back.segments_ is not None
+    assert back.segments_.customers is back.history_.customers  # shared even from old files
+
+
+def test_load_shares_one_customer_and_one_item_map(parts: Any, tmp_path: Path) -> None:
+    rec = build(parts)
+    rec.save(tmp_path / "rec")
+    back = Recommender.load(tmp_path / "rec", offer_log=OfferLog.in_memory())
+    hist, seg = back.history_, back.segments_
+    assert hist is not None and seg is not None
+    by_name = {s.name: s for s in back.sources_}
+    knn, ranker = by_name["itemknn"].model, by_name["upsell"].ranker  # type: ignore[attr-defined]
+    assert seg.customers is hist.customers
+    assert knn.customers_ is hist.customers and ranker.customers_ is hist.customers
+    assert hist.items is back.catalog.items
+    assert back.popularity_ is not None and back.popularity_.items is back.catalog.items
+    # the customer map stays dictionary-free: requests look customers up by binary search
+    back.recommend(parts.tx.customers.ids[3].item(), basket=[parts.cat.items.ids[0].item()],
+                   k=5, at=AT)
+    back.recommend(parts.tx.customers.ids[4].item(), k=5, moment="post_purchase", fill=True,
+                   at=AT)
+    assert hist.customers._dict is None
+    # large arrays are read-only maps of the files, not copies
+    assert not hist.last_bought.indices.flags.writeable
+
+
+def test_user_sources_without_load_options_still_load(parts: Any, tmp_path: Path) -> None:
+    from upsell.recommend import register_source
+
+    @register_source
+    class Fixed:
+        name = "fixed"
+
+        def candidates(self, request: Any, n: int) -> list[Candidate]:
+            return [Candidate(parts.cat.items.ids[1].item(), 1.0)]
+
+        def save(self, path: Any) -> None:
+            Path(path).write_text("{}")
+
+        @classmethod
+        def load(cls, path: Any) -> Fixed:
+            return cls()
+
+    rec = build(parts, cross_sell=[Fixed()], upsell=None)
+    rec.save(tmp_path / "rec")
+    back = Recommender.load(tmp_path / "rec", offer_log=OfferLog.in_memory())
+    assert [s.name for s in back.sources_] == ["fixed"]

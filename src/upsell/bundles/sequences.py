@@ -155,7 +155,8 @@ def sequence_rules(tx: Transactions, *, within: Any = "90D", min_support: float 
     c, item, t = cust[ok].astype(np.int64), tx.item[ok].astype(np.int64), time[ok]
     m = len(tx.items)
     if c.size == 0:
-        raise UpsellDataError("sequence_rules needs lines with a customer; every line is anonymous")
+        raise UpsellDataError("`tx` has no lines with a customer (every line is anonymous); "
+                              "sequence_rules needs customers")
     # first purchase of each (customer, item)
     order = np.lexsort((t, item, c))
     c, item, t = c[order], item[order], t[order]

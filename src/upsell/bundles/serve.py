@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from upsell.bundles.rules import METRICS, Rules
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
-from upsell.persist import read_model, write_model
+from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 
 __all__ = ["BasketRecommendation", "BundleRecommender", "Bundles", "suggest_bundles"]
 
@@ -214,22 +215,34 @@ class BundleRecommender:
         write_model(path, kind="BundleRecommender", params=self.get_params(),
                     arrays={"antecedent_indptr": self._a_ptr, "antecedent_index": self._a_idx,
                             "consequent_indptr": self._c_ptr, "consequent_index": self._c_idx,
-                            "score": self._score},
-                    meta={"items": self.items.to_json()})
+                            "score": self._score, **index_arrays(self.items, "items")},
+                    meta={})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> BundleRecommender:
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False) -> BundleRecommender:
         """Read a recommender written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+        ids : sequence of IdIndex, optional
+            Id maps already loaded; one equal to the saved item map is reused.
+        verify : bool, default True
+            Check the arrays' SHA-256 (False when the caller checked the file).
+        mmap : bool, default False
+            Memory-map the large arrays read-only (see :func:`upsell.persist.read_model`).
 
         Raises
         ------
         ModelFileError
             Missing, corrupted or foreign file.
         """
-        doc, arrays = read_model(path, kind="BundleRecommender")
+        doc, arrays = read_model(path, kind="BundleRecommender", verify=verify, mmap=mmap)
         self = cls.__new__(cls)
         self.metric = check_choice(doc["params"].get("metric"), "metric", _SCORE_METRICS)
-        self.items = IdIndex.from_json(doc["meta"]["items"])
+        self.items = index_from_arrays(arrays, "items", name="item", ids=ids,
+                                       legacy=doc["meta"].get("items"))
         self._build(arrays["antecedent_indptr"], arrays["antecedent_index"],
                     arrays["consequent_indptr"], arrays["consequent_index"], arrays["score"])
         return self

@@ -7,8 +7,33 @@ from typing import Any, ClassVar
 import numpy as np
 
 from upsell.cf.base import CFModel, _Request
+from upsell.exceptions import UpsellMemoryError
 
-__all__ = ["FactorModel"]
+__all__ = ["FactorModel", "check_factor_memory"]
+
+#: Largest factor model ALS and BPR allocate (bytes), checked before implicit runs.
+MAX_FACTOR_BYTES = 8 * 2**30
+
+
+def check_factor_memory(n_users: int, n_items: int, factors: int) -> None:
+    """Refuse factor matrices that would not fit, before anything is allocated.
+
+    Counts the float32 user and item factors twice (implicit's copy and ours)
+    and the float64 ``factors x factors`` Gram matrix of fold-in.
+
+    Examples
+    --------
+    >>> check_factor_memory(1000, 100, 64)
+    >>> check_factor_memory(10**6, 10**5, 10**6)
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellMemoryError: `factors`=1000000 needs about 15,646 GiB for 1,000,000 customers and 100,000 items (limit 8 GiB); lower `factors`
+    """
+    need = 2 * 4 * (n_users + n_items) * factors + 8 * factors * factors
+    if need > MAX_FACTOR_BYTES:
+        raise UpsellMemoryError(
+            f"`factors`={factors} needs about {need / 2**30:,.0f} GiB for {n_users:,} customers "
+            f"and {n_items:,} items (limit {MAX_FACTOR_BYTES // 2**30} GiB); lower `factors`")
 
 
 class FactorModel(CFModel):

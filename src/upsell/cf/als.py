@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from upsell import _implicit
 from upsell._validation import check_int
-from upsell.cf._factors import FactorModel
+from upsell.cf._factors import FactorModel, check_factor_memory
 from upsell.cf.base import check_positive
 
 __all__ = ["ALS"]
@@ -93,6 +93,7 @@ class ALS(FactorModel):
             check_int(self.random_state, "random_state", minimum=0)
 
     def _fit_model(self, X: sp.csr_matrix, *, data: Any, show_progress: bool) -> None:
+        check_factor_memory(X.shape[0], X.shape[1], int(self.factors))
         U, V = _implicit.fit_als(
             X, factors=self.factors, regularization=self.regularization, alpha=self.alpha,
             iterations=self.iterations, use_cg=bool(self.use_cg),

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell import _implicit
+from upsell._lookup import position
 from upsell._results import Recommendations
 from upsell._validation import as_csr, check_choice, check_float, check_int, check_k
 from upsell.data.ids import IdIndex
@@ -37,8 +38,9 @@ from upsell.exceptions import (
     NotFittedError,
     UnknownIdError,
     UpsellDataError,
+    UpsellMemoryError,
 )
-from upsell.persist import read_model, write_model
+from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 
 __all__ = ["WEIGHTINGS", "CFModel"]
 
@@ -321,7 +323,7 @@ class CFModel:
                     f"got {len(hist)}")
         H = self.history_
         for r, cid in enumerate(ids):
-            u = self.customers_.index(cid) if cid in self.customers_ else -1
+            u = position(self.customers_, cid)
             extra = hist[r] if hist is not None else []
             if u < 0 and hist is None:
                 raise UnknownIdError(
@@ -440,7 +442,7 @@ class CFModel:
         [[2]]
         """
         self._check_fitted()
-        k = check_k(k)
+        k = min(check_k(k), len(self.items_))  # no list is longer than the catalog
         if not isinstance(exclude_owned, bool):
             raise UpsellDataError(f"`exclude_owned` must be True or False; got {exclude_owned!r}")
         batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -488,7 +490,7 @@ class CFModel:
         [[1], [0], [1]]
         """
         self._check_fitted()
-        k = check_k(k)
+        k = min(check_k(k), len(self.items_))  # no list is longer than the catalog
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         num_threads = check_int(num_threads, "num_threads", minimum=0) or (os.cpu_count() or 1)
         excl = self._item_set(exclude, "exclude")
@@ -508,6 +510,8 @@ class CFModel:
                 return self._dense_chunk(u, k, exclude_owned, excl, cand, num_threads)
             return self._users_chunk(u, k, exclude_owned, excl, cand)
 
+        _check_batch_memory(min(batch_size, users.size), len(self.items_),
+                            num_threads if not self._dense else 1)
         bounds = list(iter_chunks(users.size, batch_size))
         # dense models parallelise inside implicit's kernel; the others over chunks
         if num_threads > 1 and len(bounds) > 1 and not self._dense:
@@ -734,7 +738,7 @@ class CFModel:
         [[1, 2]]
         """
         self._check_fitted()
-        k = check_k(k)
+        k = min(check_k(k), len(self.items_))
         ids = _id_list(items, "items")
         idx = self.items_.encode(ids) if ids else np.empty(0, np.int32)
         cand = self._item_set(candidates, "candidates")
@@ -783,17 +787,30 @@ class CFModel:
         H = self.history_
         arrays = {"history_indptr": np.asarray(H.indptr, dtype=np.int64),
                   "history_indices": H.indices, "history_data": H.data,
-                  "weighter_idf": self._weighter.idf}
+                  "weighter_idf": self._weighter.idf,
+                  **index_arrays(self.customers_, "customers"),
+                  **index_arrays(self.items_, "items")}
         arrays.update({f"m_{k}": v for k, v in self._model_arrays().items()})
-        meta = {"customers": self.customers_.to_json(), "items": self.items_.to_json(),
-                "weighting": self.weighting_, "avg_len": self._weighter.avg_len,
+        meta = {"weighting": self.weighting_, "avg_len": self._weighter.avg_len,
                 "model": self._model_meta()}
         write_model(path, kind=type(self).__name__, params=self.get_params(), arrays=arrays,
                     meta=meta)
 
     @classmethod
-    def load(cls: type[_M], path: str | os.PathLike[str]) -> _M:
+    def load(cls: type[_M], path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False) -> _M:
         """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+        ids : sequence of IdIndex, optional
+            Id maps already loaded (by a recommender's other parts); one equal to
+            the saved customer or item map is reused instead of a copy.
+        verify : bool, default True
+            Check the arrays' SHA-256 (False when the caller checked the file).
+        mmap : bool, default False
+            Memory-map the large arrays read-only (see :func:`upsell.persist.read_model`).
 
         Raises
         ------
@@ -808,12 +825,14 @@ class CFModel:
         ...
         upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
         """
-        doc, arrays = read_model(path, kind=cls.__name__)
+        doc, arrays = read_model(path, kind=cls.__name__, verify=verify, mmap=mmap)
         try:
             model = cls(**doc["params"])
             meta = doc["meta"]
-            customers = IdIndex.from_json(meta["customers"])
-            items = IdIndex.from_json(meta["items"])
+            customers = index_from_arrays(arrays, "customers", name="customer", ids=ids,
+                                          legacy=meta.get("customers"))
+            items = index_from_arrays(arrays, "items", name="item", ids=ids,
+                                      legacy=meta.get("items"))
             H = sp.csr_matrix((arrays["history_data"], arrays["history_indices"],
                                arrays["history_indptr"]), shape=(len(customers), len(items)))
             weighter = _Weighter(meta["weighting"], arrays["weighter_idf"],
@@ -831,6 +850,26 @@ class CFModel:
 
 
 # --------------------------------------------------------------------------- helpers
+#: Largest score block the batch path holds at once, over all its threads (bytes).
+MAX_BATCH_BYTES = 4 * 2**30
+
+
+def _check_batch_memory(rows: int, n_items: int, threads: int) -> None:
+    """Refuse a batch whose dense score block would not fit, before scoring it.
+
+    A chunk holds ``rows x n_items`` float32 scores plus as much again in masks
+    and top-k temporaries, once per worker thread.
+    """
+    need = 8 * rows * n_items * max(threads, 1)
+    if need > MAX_BATCH_BYTES:
+        fits = max(MAX_BATCH_BYTES // (8 * n_items * max(threads, 1)), 1)
+        raise UpsellMemoryError(
+            f"`batch_size`={rows:,} x {n_items:,} items x {max(threads, 1)} thread(s) needs "
+            f"{need / 2**30:,.1f} GiB of scores at once (limit "
+            f"{MAX_BATCH_BYTES / 2**30:.0f} GiB); lower `batch_size` (to {fits:,} or less) "
+            f"or `num_threads`")
+
+
 def _same_kind(ids: Sequence[Any], index: IdIndex) -> bool:
     first = ids[0]
     if index.kind == "str":

@@ -25,7 +25,8 @@ class NeighborModel(CFModel):
     neighbors_: sp.csr_matrix
 
     def _set_neighbors(self, S: sp.csr_matrix) -> None:
-        S = sp.csr_matrix(S, dtype=np.float32)
+        # saved arrays may be read-only memory maps; the clean-up below works in place
+        S = sp.csr_matrix(S, dtype=np.float32, copy=not S.data.flags.writeable)
         S.data[~(S.data > 0)] = 0
         S.eliminate_zeros()
         S.sort_indices()

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from upsell._lookup import position
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
-from upsell.exceptions import ModelFileError, UnknownIdError, UpsellDataError
-from upsell.persist import read_model, write_model
+from upsell.exceptions import ModelFileError, UpsellDataError
+from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 
 __all__ = ["CustomerHistory", "SegmentMap"]
 
@@ -110,12 +111,7 @@ class CustomerHistory:
 
     def row(self, customer: Any) -> int:
         """Position of a customer, or -1 when unknown (or None)."""
-        if customer is None:
-            return -1
-        try:
-            return self.customers.index(customer)
-        except UnknownIdError:
-            return -1
+        return position(self.customers, customer)
 
     def owned_index(self, r: int) -> tuple[np.ndarray, np.ndarray]:
         """(catalog positions, latest purchase seconds) of customer row ``r``, latest first."""
@@ -148,18 +144,24 @@ class CustomerHistory:
         """
         m = self.last_bought
         write_model(path, kind="CustomerHistory", params={},
-                    arrays={"customers": self.customers.ids, "items": self.items.ids,
+                    arrays={**index_arrays(self.customers, "customers"),
+                            **index_arrays(self.items, "items"),
                             "indptr": np.asarray(m.indptr, np.int64), "indices": m.indices,
                             "data": np.asarray(m.data, np.int64)},
                     meta={})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CustomerHistory:
-        """Read a file written by :meth:`save` (ModelFileError when damaged)."""
-        _, a = read_model(path, kind="CustomerHistory")
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False) -> CustomerHistory:
+        """Read a file written by :meth:`save` (ModelFileError when damaged).
+
+        ``ids``: id maps already loaded, reused when equal to the saved ones;
+        ``verify``, ``mmap``: as in :func:`upsell.persist.read_model`.
+        """
+        _, a = read_model(path, kind="CustomerHistory", verify=verify, mmap=mmap)
         try:
-            customers = IdIndex(a["customers"], name="customer")
-            items = IdIndex(a["items"], name="item")
+            customers = index_from_arrays(a, "customers", name="customer", ids=ids)
+            items = index_from_arrays(a, "items", name="item", ids=ids)
             m = sp.csr_matrix((a["data"], a["indices"], a["indptr"]),
                               shape=(len(customers), len(items)))
             return cls(customers, items, m)
@@ -285,12 +287,10 @@ class SegmentMap:
 
     def segment_of(self, customer: Any) -> str | None:
         """The segment of one customer (``unknown`` for unknown and None)."""
-        if customer is None:
+        r = position(self.customers, customer)
+        if r < 0:
             return self.unknown
-        try:
-            code = int(self.codes[self.customers.index(customer)])
-        except UnknownIdError:
-            return self.unknown
+        code = int(self.codes[r])
         return self.labels[code] if code >= 0 else self.unknown
 
     def labels_for(self, customers: IdIndex) -> np.ndarray:
@@ -318,15 +318,17 @@ class SegmentMap:
         'x'
         """
         write_model(path, kind="SegmentMap", params={},
-                    arrays={"customers": self.customers.ids, "codes": self.codes},
+                    arrays={**index_arrays(self.customers, "customers"), "codes": self.codes},
                     meta={"labels": list(self.labels), "unknown": self.unknown})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SegmentMap:
-        """Read a file written by :meth:`save`."""
-        doc, a = read_model(path, kind="SegmentMap")
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False) -> SegmentMap:
+        """Read a file written by :meth:`save` (``ids``, ``verify``, ``mmap`` as in
+        :meth:`CustomerHistory.load`)."""
+        doc, a = read_model(path, kind="SegmentMap", verify=verify, mmap=mmap)
         try:
-            return cls(IdIndex(a["customers"], name="customer"), a["codes"],
+            return cls(index_from_arrays(a, "customers", name="customer", ids=ids), a["codes"],
                        doc["meta"]["labels"], doc["meta"]["unknown"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"segment file {os.fspath(path)!r} is corrupted ({exc})") from None

@@ -11,6 +11,7 @@ slot quotas -> optionally fill from popularity -> explain and render cues.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,8 +23,8 @@ from upsell._validation import check_choice, check_float, check_int, check_k
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
-from upsell.exceptions import ModelFileError, UnknownIdError, UpsellDataError
-from upsell.persist import read_model, write_model
+from upsell.exceptions import ModelFileError, UpsellDataError
+from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 from upsell.recommend._core import (
     Candidate,
     CandidateSource,
@@ -85,6 +86,17 @@ def _as_time(value: Any, name: str) -> np.datetime64:
     if np.isnat(t):
         raise UpsellDataError(f"`{name}` must be a time; got {value!r}")
     return t
+
+
+def _accepted(fn: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword options that a source class's ``load`` declares (user classes may not)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {k: v for k, v in options.items()
+            if k in params and params[k].kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)}
 
 
 def _scalar_id(value: Any) -> bool:
@@ -335,6 +347,14 @@ class Recommender:
         self._top_tier = top
         self._margin = cat.margin
         self._kinds: list[str] = cat.kind.tolist()
+        # catalog position of each item id: a plain dict (catalog-size, built once) serves the
+        # per-candidate lookups of every request
+        self._item_pos: dict[Any, int] = dict(zip(cat.items.ids.tolist(), range(len(cat)),
+                                                  strict=True))
+        self._item_type: type | tuple[type, ...] = str if cat.items.kind == "str" else int
+        # popularity fill: per (segment, moment kinds) the ranking already restricted to the
+        # kinds the moment allows and to items in stock, so a request does no catalog-size work
+        self._fill_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float, float]] = {}
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters, as given.
@@ -528,7 +548,7 @@ class Recommender:
     # ------------------------------------------------------------------ the pipeline
     def _pool_from_sources(self, req: Request, mom: Moment | None, removed: dict[str, int]
                            ) -> dict[int, PoolItem]:
-        cat_index = self.catalog.items
+        item_pos = self._pos
         kinds = self._kinds
         pool: dict[int, PoolItem] = {}
         n = self.n_candidates_
@@ -549,9 +569,8 @@ class Recommender:
                 if floor is not None and s < floor:
                     removed["min_score"] = removed.get("min_score", 0) + 1
                     continue
-                try:
-                    idx = cat_index.index(c.item)
-                except UnknownIdError:
+                idx = item_pos(c.item)
+                if idx < 0:
                     removed["not_in_catalog"] = removed.get("not_in_catalog", 0) + 1
                     continue
                 if mom is not None:
@@ -687,11 +706,8 @@ class Recommender:
             inj = getattr(rule, "injected", None)
             if callable(inj):
                 for item in inj(req):
-                    try:
-                        i = self.catalog.items.index(item)
-                    except UnknownIdError:
-                        continue
-                    if i not in items:
+                    i = self._pos(item)
+                    if i >= 0 and i not in items:
                         p = PoolItem(i, self.catalog.items.ids[i].item(), "cross_sell", 0.0)
                         p.evidence.append(Evidence("promotion", 0.0, 0.0, 0.0, {}))
                         items[i] = p
@@ -709,37 +725,66 @@ class Recommender:
             self._fill(req, mom, k, chosen, set(items), extra, counts, removed)
         return OfferList([self._offer(c, req) for c in chosen], removed=removed)
 
+    def _pos(self, item: Any) -> int:
+        """Catalog position of an item id; -1 when unknown or of the other id type."""
+        if not isinstance(item, self._item_type) or isinstance(item, bool):
+            if not isinstance(item, np.generic):
+                return -1
+            item = item.item()
+            if not isinstance(item, self._item_type) or isinstance(item, bool):
+                return -1
+        return self._item_pos.get(item, -1)
+
+    def _fill_ranking(self, segment: str | None, mom: Moment | None
+                      ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(eligible catalog positions best first, their buyers, best buyers, segment size).
+
+        Eligible: a kind the moment allows as cross-sell and no known stock <= 0.
+        Computed once per segment and moment, then cached (requests only read it).
+        """
+        key = (segment, None if mom is None else mom.cross_sell)
+        got = self._fill_cache.get(key)
+        if got is None:
+            pop = self.popularity_
+            assert pop is not None
+            order, buyers, size = pop.ranked(segment)
+            top = float(buyers[0]) if buyers.size else 0.0
+            ok = ~(self.catalog.stock[order] <= 0)
+            if mom is not None:
+                ok &= np.isin(self.catalog.kind[order], mom.cross_sell)
+            order, buyers = order[ok].astype(np.int64), buyers[ok]
+            order.flags.writeable = False
+            buyers.flags.writeable = False
+            got = (order, buyers, top, size)
+            self._fill_cache[key] = got  # a race only computes the same value twice
+        return got
+
     def _fill(self, req: Request, mom: Moment | None, k: int, chosen: list[PoolItem],
               seen: set[int], extra: list[Any], counts: dict[str, dict[Any, int]],
               removed: dict[str, int]) -> None:
-        pop = self.popularity_
-        assert pop is not None
-        order, buyers, size = pop.ranked(req.segment)
+        order, buyers, top, size = self._fill_ranking(req.segment, mom)
         if order.size == 0:
             return
-        # cheap, vectorised pre-selection (the rules still decide): kinds the moment allows,
-        # known stock > 0, not seen, not in the basket or owned
-        ok = np.ones(order.size, dtype=bool)
-        if mom is not None:
-            ok &= np.isin(self.catalog.kind[order], mom.cross_sell)
-        stock = self.catalog.stock[order]
-        ok &= ~(stock <= 0)
         skip = set(seen)
         for ids in (req.basket, req.owned):
             for x in ids:
-                try:
-                    skip.add(self.catalog.items.index(x))
-                except UnknownIdError:
-                    pass
-        if skip:
-            ok &= ~np.isin(order, np.fromiter(skip, dtype=np.int64, count=len(skip)))
-        pos = np.flatnonzero(ok)
-        top = float(buyers[0]) if buyers.size else 0.0
+                i = self._pos(x)
+                if i >= 0:
+                    skip.add(i)
+        skip_arr = np.fromiter(skip, dtype=np.int64, count=len(skip))
         last = chosen[-1].score if chosen else None
         start, step = 0, 4 * k
         cat_ids = self.catalog.items.ids
         seg = req.segment
-        while len(chosen) < k and start < pos.size:
+        pos = np.empty(0, dtype=np.int64)
+        while len(chosen) < k:
+            # positions start .. start+step of the eligible ranking minus ``skip``: a prefix
+            # of start + step + len(skip) entries always holds them (no catalog-size work)
+            head = order[:start + step + skip_arr.size]
+            pos = np.flatnonzero(~np.isin(head, skip_arr)) if skip_arr.size else \
+                np.arange(head.size)
+            if start >= pos.size:
+                break
             fresh: dict[int, PoolItem] = {}
             for j in pos[start:start + step].tolist():
                 i = int(order[j])
@@ -818,10 +863,8 @@ class Recommender:
             due=due if isinstance(due, np.datetime64) else None)
 
     def _name(self, item: Any) -> str:
-        try:
-            return str(self.catalog.name[self.catalog.items.index(item)])
-        except UnknownIdError:
-            return str(item)
+        i = self._pos(item)
+        return str(self.catalog.name[i]) if i >= 0 else str(item)
 
     def _cue_values(self, c: PoolItem, req: Request, detail: Mapping[str, Any],
                     due: Any) -> dict[str, str]:
@@ -908,7 +951,7 @@ class Recommender:
 
         def fill(tmp: str) -> None:
             write_model(os.path.join(tmp, "catalog.npz"), kind="Catalog", params={},
-                        arrays={"items": cat.items.ids,
+                        arrays={**index_arrays(cat.items, "items"),
                                 **{f"c:{k}": v for k, v in cat.to_arrays().items()}},
                         meta={"item_kind": cat.items.kind})
             if self.history_ is not None:
@@ -964,8 +1007,21 @@ class Recommender:
             The log for frequency caps. Default: the SQLite log the saved
             recommender used (same file), else none.
         verify : bool, default True
-            Check every file's SHA-256 against the manifest (each ``.npz`` also
-            checks its own arrays).
+            Check every file's SHA-256 against the manifest; each byte is hashed
+            once (the ``.npz`` files then skip their own array digests). False
+            skips hashing: sizes, the zip structure and the arrays' shapes are
+            still checked, so truncation is caught but not every flipped byte.
+
+        Notes
+        -----
+        Large arrays are memory-mapped read-only rather than copied (the files
+        are uncompressed ``.npz``), and the customer and item id maps are loaded
+        once and shared by the history, the segments and every source. The
+        files must stay in place while the recommender is used; saving a new
+        recommender over the directory is safe (on POSIX the mapped files live
+        on until the old recommender is gone). A server that loads once and then
+        serves should call :func:`gc.freeze` after loading, so that garbage
+        collections do not walk the loaded objects on every request.
 
         Raises
         ------
@@ -1024,14 +1080,21 @@ class Recommender:
         def p(rel: str) -> str:
             return os.path.join(root, *rel.split("/"))
 
-        _, arrs = read_model(p("catalog.npz"), kind="Catalog")
-        items = IdIndex(arrs.pop("items"), name="item")
+        # the manifest has checked each file's SHA-256 (when asked): no second digest
+        opts: dict[str, Any] = {"verify": False, "mmap": True}
+        _, arrs = read_model(p("catalog.npz"), kind="Catalog", **opts)
+        items = index_from_arrays(arrs, "items", name="item")
         catalog = Catalog.from_saved(items, {k[2:]: v for k, v in arrs.items()})
-        history = CustomerHistory.load(p("history.npz")) if "history.npz" in files else None
-        if history is not None:
+        # one customer map and one item map, shared by every part that holds an equal one
+        shared: list[IdIndex] = [items]
+        opts["ids"] = shared
+        history = CustomerHistory.load(p("history.npz"), **opts) \
+            if "history.npz" in files else None
+        if history is not None and history.items is not items:
             history = CustomerHistory(history.customers, items, history.last_bought)
-        segments = SegmentMap.load(p("segments.npz")) if "segments.npz" in files else None
-        popularity = PopularitySource.load(p("popularity.npz")) \
+        segments = SegmentMap.load(p("segments.npz"), **opts) \
+            if "segments.npz" in files else None
+        popularity = PopularitySource.load(p("popularity.npz"), **opts) \
             if "popularity.npz" in files else None
         types = source_types()
         cross: list[Any] = []
@@ -1042,7 +1105,9 @@ class Recommender:
                 raise ModelFileError(
                     f"{root!r}: source {s['name']!r} has type {s['type']!r}, which is not "
                     f"registered; import its module and register_source(its class) first")
-            src = kls.load(p(s["file"]), **dict(s["config"]))  # type: ignore[attr-defined]
+            load = kls.load  # type: ignore[attr-defined]
+            accepted = _accepted(load, opts)
+            src = load(p(s["file"]), **dict(s["config"]), **accepted)
             if s.get("upsell"):
                 upsell = src
             else:

@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from upsell._lookup import position
 from upsell._validation import check_float, check_int
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError
-from upsell.persist import read_model, write_model
+from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 from upsell.recommend._core import Candidate, CandidateSource, Request
 
 __all__ = [
@@ -142,11 +143,13 @@ class BundleSource:
         self.recommender.save(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **config: Any) -> BundleSource:
-        """Load a source saved by :meth:`save`."""
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False, **config: Any) -> BundleSource:
+        """Load a source saved by :meth:`save` (``ids``, ``verify``, ``mmap``: see
+        :meth:`~upsell.bundles.BundleRecommender.load`)."""
         from upsell.bundles import BundleRecommender
 
-        return cls(BundleRecommender.load(path), **config)
+        return cls(BundleRecommender.load(path, ids=ids, verify=verify, mmap=mmap), **config)
 
 
 # ---------------------------------------------------------------------- CF
@@ -201,12 +204,12 @@ class CFSource:
         m = self.model
         basket = _known(m.items_, request.basket)
         cust = request.customer
-        if cust is not None and cust in m.customers_:
+        if cust is not None and position(m.customers_, cust) >= 0:
             recs = m.recommend(customers=[cust], k=n, exclude_owned=self.exclude_owned,
                                exclude=basket or None,
-                               history=[basket] if basket else None)
+                               history=[basket] if basket else None, num_threads=1)
         elif basket:
-            recs = m.recommend(baskets=[basket], k=n, exclude_owned=True)
+            recs = m.recommend(baskets=[basket], k=n, exclude_owned=True, num_threads=1)
         else:
             return []
         items = recs.item_ids(0).tolist()
@@ -224,13 +227,16 @@ class CFSource:
         self.model.save(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, model: str = "", **config: Any) -> CFSource:
-        """Load a source saved by :meth:`save` (``model`` names the upsell.cf class)."""
+    def load(cls, path: str | os.PathLike[str], *, model: str = "",
+             ids: Sequence[IdIndex] = (), verify: bool = True, mmap: bool = False,
+             **config: Any) -> CFSource:
+        """Load a source saved by :meth:`save` (``model`` names the upsell.cf class;
+        ``ids``, ``verify``, ``mmap``: see :meth:`upsell.cf.CFModel.load`)."""
         import upsell.cf as cf
 
         if model not in cf.__all__ or model in ("CFModel", "WEIGHTINGS"):
             raise ModelFileError(f"unknown CF model class {model!r} in {os.fspath(path)!r}")
-        return cls(getattr(cf, model).load(path), **config)
+        return cls(getattr(cf, model).load(path, ids=ids, verify=verify, mmap=mmap), **config)
 
 
 # ---------------------------------------------------------------------- upsell
@@ -283,7 +289,7 @@ class UpsellSource:
         cust = request.customer
         if basket:
             ups = r.rank(basket=basket, customer=cust, segment=request.segment, k=n)
-        elif cust is not None and cust in r.customers_:
+        elif cust is not None and position(r.customers_, cust) >= 0:
             ups = r.rank(customer=cust, k=n)
         else:
             return []
@@ -308,11 +314,13 @@ class UpsellSource:
         self.ranker.save(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **config: Any) -> UpsellSource:
-        """Load a source saved by :meth:`save`."""
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False, **config: Any) -> UpsellSource:
+        """Load a source saved by :meth:`save` (``ids``, ``verify``, ``mmap``: see
+        :meth:`~upsell.tiers.UpsellRanker.load`)."""
         from upsell.tiers import UpsellRanker
 
-        return cls(UpsellRanker.load(path), **config)
+        return cls(UpsellRanker.load(path, ids=ids, verify=verify, mmap=mmap), **config)
 
 
 # ---------------------------------------------------------------------- sequences
@@ -386,15 +394,22 @@ class SequenceSource:
         seeds = list(request.basket) + list(request.owned)
         if not seeds:
             return []
-        times = [at] * len(request.basket) + [
-            int(t.astype("datetime64[s]").astype(np.int64)) if not np.isnat(t) else at
-            for t in request.owned_time]
         ids = self.items
-        known = [j for j, x in enumerate(seeds) if x in ids]
-        if not known:
+        try:
+            code = ids.encode(seeds, unknown="mask")
+        except UpsellDataError:  # ids of another type (or mixed): none of them is known
             return []
-        a = ids.encode([seeds[j] for j in known]).astype(np.int64)
-        t_a = np.array([times[j] for j in known], dtype=np.int64)
+        known = code >= 0
+        if not known.any():
+            return []
+        a = code[known].astype(np.int64)
+        t_all = np.full(len(seeds), at, dtype=np.int64)
+        m = min(len(request.owned), len(request.owned_time))
+        if m:  # owned items without a known time count as bought now
+            owned_t = np.array(request.owned_time[:m], dtype="datetime64[s]")
+            b = len(request.basket)
+            t_all[b:b + m] = np.where(np.isnat(owned_t), at, owned_t.astype(np.int64))
+        t_a = t_all[known]
         lo, hi = self._ptr[a], self._ptr[a + 1]
         lens = hi - lo
         total = int(lens.sum())
@@ -430,16 +445,19 @@ class SequenceSource:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the rules the source uses to one ``.npz``."""
         write_model(path, kind="SequenceSource", params=self.get_config(),
-                    arrays={"items": self.items.ids, "first": self._first, "then": self._then,
-                            "confidence": self._conf, "lag": self._lag}, meta={})
+                    arrays={**index_arrays(self.items, "items"), "first": self._first,
+                            "then": self._then, "confidence": self._conf, "lag": self._lag},
+                    meta={})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **config: Any) -> SequenceSource:
-        """Read a source written by :meth:`save`."""
-        doc, a = read_model(path, kind="SequenceSource")
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False, **config: Any) -> SequenceSource:
+        """Read a source written by :meth:`save` (``ids``: id maps already loaded, reused
+        when equal; ``verify``, ``mmap``: as in :func:`upsell.persist.read_model`)."""
+        doc, a = read_model(path, kind="SequenceSource", verify=verify, mmap=mmap)
         params = {**doc["params"], **config}
         try:
-            items = IdIndex(a.pop("items"), name="item")
+            items = index_from_arrays(a, "items", name="item", ids=ids)
             return cls((items, a), **params)
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelFileError(f"sequence source {os.fspath(path)!r} is corrupted ({exc})") \
@@ -582,16 +600,19 @@ class PopularitySource:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write to one ``.npz``."""
         write_model(path, kind="PopularitySource", params={"name": self.name},
-                    arrays={"items": self.items.ids, "order": self._order,
+                    arrays={**index_arrays(self.items, "items"), "order": self._order,
                             "buyers": self._buyers, "size": self._size},
                     meta={"labels": list(self.labels)})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **config: Any) -> PopularitySource:
-        """Read a source written by :meth:`save`."""
-        doc, a = read_model(path, kind="PopularitySource")
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False, **config: Any) -> PopularitySource:
+        """Read a source written by :meth:`save` (``ids``, ``verify``, ``mmap``: as in
+        :meth:`SequenceSource.load`)."""
+        doc, a = read_model(path, kind="PopularitySource", verify=verify, mmap=mmap)
         try:
-            return cls(IdIndex(a["items"], name="item"), doc["meta"]["labels"], a["order"],
+            return cls(index_from_arrays(a, "items", name="item", ids=ids), doc["meta"]["labels"],
+                       a["order"],
                        a["buyers"], a["size"], **{**doc["params"], **config})
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelFileError(f"popularity source {os.fspath(path)!r} is corrupted ({exc})") \

@@ -17,7 +17,7 @@ from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
-from upsell.persist import read_model, write_model
+from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 from upsell.segments._base import Estimator, SegmentSummary, summarise
 from upsell.segments._features import (
     _F,
@@ -669,7 +669,7 @@ class Personas(Estimator):
         self._check_fitted()
         res = self.assignments_
         arrays = {
-            "customers": self.customers_.ids, "items": self.items_.ids,
+            **index_arrays(self.customers_, "customers"), **index_arrays(self.items_, "items"),
             "persona": np.argmax(res.persona[:, None] == np.asarray(PERSONAS)[None, :],
                                  axis=1).astype(np.int8),
             "scores": res.scores, "monetary": res.monetary, "decisive": res.decisive,
@@ -682,8 +682,20 @@ class Personas(Estimator):
                           "evidence": {p: dict(t) for p, t in self.evidence_.items()}})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Personas:
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False) -> Personas:
         """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+        ids : sequence of IdIndex, optional
+            Id maps already loaded; one equal to the saved customer or item map
+            is reused instead of a copy.
+        verify : bool, default True
+            Check the arrays' SHA-256 (False when the caller checked the file).
+        mmap : bool, default False
+            Memory-map the large arrays read-only (see :func:`upsell.persist.read_model`).
 
         Examples
         --------
@@ -692,15 +704,16 @@ class Personas(Estimator):
         ...
         upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
         """
-        doc, arrays = read_model(path, kind="Personas")
+        doc, arrays = read_model(path, kind="Personas", verify=verify, mmap=mmap)
         params = dict(doc["params"])
         if params.get("quantiles") is not None:
             params["quantiles"] = tuple(params["quantiles"])
         model = cls(**params)
         meta = doc["meta"]
-        customers = IdIndex(arrays["customers"], name="customer")
+        customers = index_from_arrays(arrays, "customers", name="customer", ids=ids)
+        items = index_from_arrays(arrays, "items", name="item", ids=ids)
         model._set_state(
-            customers=customers, items=IdIndex(arrays["items"], name="item"),
+            customers=customers, items=items,
             table=ItemTable.from_arrays(arrays), at=np.datetime64(meta["at"], "s"),
             thresholds={p: {k: (v[0], v[1]) for k, v in t.items()}
                         for p, t in meta["thresholds"].items()},

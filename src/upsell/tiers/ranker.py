@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.special import expit, logit
 
+from upsell._lookup import position
 from upsell._validation import check_choice, check_float, check_int, check_k
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
@@ -34,11 +35,10 @@ from upsell.data.transactions import Transactions
 from upsell.exceptions import (
     ModelFileError,
     NotFittedError,
-    UnknownIdError,
     UpsellDataError,
     UpsellMemoryError,
 )
-from upsell.persist import read_model, write_model
+from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 from upsell.tiers.ladders import EDGE_KINDS, Ladders, LogGain, ValueFunction, build_ladders
 from upsell.tiers.propensity import (
     LogisticFit,
@@ -984,10 +984,7 @@ class UpsellRanker:
         a = self._a
         cust = -1
         if customer is not None:
-            try:
-                cust = self.customers_.index(customer)
-            except UnknownIdError:
-                cust = -1
+            cust = position(self.customers_, customer)
         seg = -1
         if cust >= 0:
             seg = int(a["cust_segment"][cust])
@@ -1134,7 +1131,7 @@ class UpsellRanker:
         arrays.update({
             "lad_family": lad.family, "lad_tier": lad.tier, "lad_inferred": lad.inferred,
             "lad_indptr": lad.indptr, "lad_target": lad.target, "lad_kind": lad.kind,
-            "items": self.items_.ids, "customers": self.customers_.ids,
+            **index_arrays(self.items_, "items"), **index_arrays(self.customers_, "customers"),
             "segments": self.segments_,
         })
         params = {k: v for k, v in self.get_params().items() if k not in ("value", "affinity")}
@@ -1149,7 +1146,9 @@ class UpsellRanker:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *,
-             affinity: AffinityScorer | Callable[..., Any] | None = None) -> UpsellRanker:
+             affinity: AffinityScorer | Callable[..., Any] | None = None,
+             ids: Sequence[IdIndex] = (), verify: bool = True,
+             mmap: bool = False) -> UpsellRanker:
         """Load a ranker written by :meth:`save`.
 
         Parameters
@@ -1157,6 +1156,13 @@ class UpsellRanker:
         path : path-like
         affinity : optional
             The CF affinity scorer, when the saved ranker was fitted with one.
+        ids : sequence of IdIndex, optional
+            Id maps already loaded; one equal to the saved customer or item map
+            is reused instead of a copy.
+        verify : bool, default True
+            Check the arrays' SHA-256 (False when the caller checked the file).
+        mmap : bool, default False
+            Memory-map the large arrays read-only (see :func:`upsell.persist.read_model`).
 
         Raises
         ------
@@ -1171,7 +1177,7 @@ class UpsellRanker:
         ...
         upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
         """
-        doc, arrs = read_model(path, kind="UpsellRanker")
+        doc, arrs = read_model(path, kind="UpsellRanker", verify=verify, mmap=mmap)
         params = dict(doc["params"])
         params["kinds"] = tuple(params["kinds"])
         meta = doc["meta"]
@@ -1180,9 +1186,9 @@ class UpsellRanker:
                 f"model file {os.fspath(path)!r} was fitted with an affinity scorer; "
                 f"pass it again: UpsellRanker.load(path, affinity=...)")
         obj = cls(**params, affinity=affinity)
-        items = IdIndex(arrs.pop("items"), name="item")
+        items = index_from_arrays(arrs, "items", name="item", ids=ids)
         obj.items_ = items
-        obj.customers_ = IdIndex(arrs.pop("customers"), name="customer")
+        obj.customers_ = index_from_arrays(arrs, "customers", name="customer", ids=ids)
         obj.segments_ = arrs.pop("segments").astype(str)
         lad = Ladders(items=items, family=arrs.pop("lad_family").astype(str),
                       tier=arrs.pop("lad_tier"), inferred=arrs.pop("lad_inferred"),
