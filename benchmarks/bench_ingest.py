@@ -2,7 +2,7 @@
 
 Makes (or takes with ``--csv``) an order-line CSV with the columns order, item,
 customer, quantity, price, time, then reads it in separate child processes so
-that each reader's peak memory (``ru_maxrss`` of the child) is its own:
+that each reader's peak memory (``VmHWM`` of the child) is its own:
 
 (a) ``upsell.Transactions.read_csv`` (parsing, id indexes, cleaning rules);
 (b) ``pandas.read_csv`` + ``pandas.factorize`` of order, item and customer +
@@ -37,17 +37,33 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 
-_CHILD_UPSELL = """
-import sys, time, resource
+# Peak resident memory of the child's own address space. ru_maxrss is not that: Linux
+# carries the parent's high-water mark across fork + exec, so a child started after
+# make_shop built the CSV would report the parent's gigabytes. VmHWM starts afresh at exec.
+_PEAK = """
+import resource
+def peak_kb():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+_CHILD_UPSELL = _PEAK + """
+import sys, time
 from upsell import Transactions
 t0 = time.perf_counter()
 tx = Transactions.read_csv(sys.argv[1])
 dt = time.perf_counter() - t0
-print(dt, tx.report.rows_read, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "-")
+print(dt, tx.report.rows_read, peak_kb(), "-")
 """
 
-_CHILD_PANDAS = """
-import sys, time, resource
+_CHILD_PANDAS = _PEAK + """
+import sys, time
 import pandas as pd
 t0 = time.perf_counter()
 df = pd.read_csv(sys.argv[1])
@@ -55,7 +71,7 @@ codes = {c: pd.factorize(df[c])[0] for c in ("order", "item", "customer")}
 t = pd.to_datetime(df["time"], format="ISO8601")
 dt = time.perf_counter() - t0
 storage = getattr(df["item"].dtype, "storage", str(df["item"].dtype))
-print(dt, len(df), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, storage)
+print(dt, len(df), peak_kb(), storage)
 """
 
 

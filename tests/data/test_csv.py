@@ -299,3 +299,125 @@ def test_to_csv_round_trips(tmp_path):
     assert Transactions.read_csv(tmp_path / "named.csv", columns=cols).shape == tx.shape
     with pytest.raises(UpsellDataError, match="unknown role 'sku'"):
         tx.to_csv(tmp_path / "x.csv", columns={"sku": "x"})
+
+
+# ---------------------------------------------------------------- fast paths
+@contextmanager
+def threads(n: int):
+    old = _csv._THREADS
+    _csv._THREADS = n
+    try:
+        yield
+    finally:
+        _csv._THREADS = old
+
+
+def _order_file(tmp_path: Path, n: int = 4000, blank_at: int | None = None) -> Path:
+    rng = np.random.default_rng(1)
+    lines = ["order,item,customer,quantity,price,time,channel"]
+    for i in range(n):
+        if i == blank_at:
+            lines.append("")
+        cust = "" if i % 7 == 0 else f"C{(i // 3) % 50:04d}"
+        lines.append(f"O{i // 3:07d},I{rng.integers(0, 300):05d},{cust},{rng.integers(-1, 4)},"
+                     f"{rng.integers(1, 99999) / 100},2011-12-{1 + i % 28:02d}T10:{i % 60:02d}:00,"
+                     f"{rng.choice(['web', 'store', 'app'])}")
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("blank_at", [None, 1234])
+def test_threaded_and_sequential_parses_agree_with_reference(tmp_path, blank_at):
+    path = _order_file(tmp_path, blank_at=blank_at)
+    want = outcome(reference, path, "raise")
+    for n in (1, 2):
+        with threads(n), block_size(4096):
+            assert_same(outcome(fast, path, "raise"), want)
+
+
+def test_errors_in_later_blocks_name_file_wide_row_and_line(tmp_path):
+    path = _order_file(tmp_path, n=3000)
+    lines = path.read_text().split("\n")
+    lines[2500] = lines[2500] + ",extra"
+    path.write_text("\n".join(lines))
+    for n in (1, 2):
+        with threads(n), block_size(2048), pytest.raises(
+                UpsellDataError, match=r"row 2,500 \(line 2,501\): has 8 fields"):
+            fast(path)
+    with pytest.raises(UpsellDataError, match=r"row 2,500 \(line 2,501\)"):
+        reference(path)
+
+
+def test_id_column_mixes_sorted_hashed_and_wide_blocks(tmp_path, monkeypatch):
+    # short sorted ids, short unsorted ids, then ids over 8 bytes, across many blocks
+    rows = [f"{o},{i}" for o, i in zip(range(100, 900), ["b", "a", "c", "aa"] * 200, strict=True)]
+    rows += [f"x{o % 13},item-number-{o % 17}" for o in range(600)]
+    path = tmp_path / "mix.csv"
+    path.write_text("order,item\n" + "\n".join(rows) + "\n")
+    want = outcome(reference, path, "raise")
+    with block_size(512):
+        assert_same(outcome(fast, path, "raise"), want)
+        monkeypatch.setattr(_csv, "_TABLE_MAX", 2)  # past it, blocks are sorted instead
+        assert_same(outcome(fast, path, "raise"), want)
+
+
+def test_text_ids_shortcut_keeps_the_reference_rules(tmp_path):
+    text = ("order,item,customer\n"
+            "O2,é-1,c 1\nO1,Z,\nO10,\" Z\",c2\nO3,a,c2\nO1,-,c 1\n")
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    got = outcome(fast, path, "raise")
+    assert_same(got, outcome(reference, path, "raise"))
+    assert got.items.ids.tolist() == ["-", "Z", "a", "é-1"]  # " Z" stripped onto "Z"
+    assert got.orders.ids.tolist() == ["O1", "O10", "O2", "O3"]
+
+
+@pytest.mark.parametrize("cells", [
+    ["1", "-2", "+3", "007", "-0", "0", "12"],
+    ["1.5", "-.25", "2.", "+.5", "-0.0", "107.99", "0.1", "3"],
+    ["999999999999999", "-123456789012345", "1234567890.12345"],   # 15 digits: exact path
+    ["9999999999999999", "12345678901234567", "0.1234567890123456789"],  # more: numpy's cast
+    ["", "1e5", " 3 ", "1_0", "nan", "-inf", "1.2.3", "abc", "-", ".", "+-1", "1-"],
+    ["12345678901234567890123", "1e400", "0x10", "٣"],
+])
+def test_numbers_match_float(cells):
+    raw = np.array([c.encode("utf-8") for c in cells])
+    values, bad, _ = _csv._numbers(raw)
+    for i, cell in enumerate(cells):
+        try:
+            want = float(cell) if cell.strip() else float("nan")
+        except ValueError:
+            assert i in bad.tolist(), cell
+            continue
+        assert i not in bad.tolist(), cell
+        got = values[i]
+        assert (got == want and np.signbit(got) == np.signbit(want)) or (
+            np.isnan(got) and np.isnan(want)), (cell, got, want)
+
+
+def test_fixed_width_timestamps_match_numpy():
+    rng = np.random.default_rng(2)
+    lo = np.datetime64("0000-01-01T00:00:00").astype(np.int64)
+    hi = np.datetime64("9999-12-31T23:59:59").astype(np.int64)
+    stamps = rng.integers(lo, hi, 20_000).astype("datetime64[s]")
+    text = np.datetime_as_string(stamps, unit="s").astype("S19")
+    for t in (text, np.char.replace(text, b"T", b" ")):
+        np.testing.assert_array_equal(_csv._fixed_timestamps(t), stamps)
+    leap = np.array([b"2000-02-29 23:59:59", b"2012-02-29T00:00:00"])
+    np.testing.assert_array_equal(_csv._fixed_timestamps(leap), leap.astype("datetime64[s]"))
+    for odd in [b"1900-02-29 00:00:00", b"2011-13-01 00:00:00", b"2011-12-09 24:00:00",
+                b"2011-12-09 12:00:60", b"2011-12-00 12:00:00", b"2011/12/09 12:00:00",
+                b"2011-12-09 1a:00:00"]:
+        assert _csv._fixed_timestamps(np.array([leap[0], odd])) is None, odd
+
+
+def test_timestamp_shapes_mixed_in_a_block(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("order,item,time\n1,a,2011-12-09 12:50:00\n2,b,2011-12-09T12:50\n"
+                    "3,c,2011-12-09\n4,d,2012-02-29T23:59:59\n5,e,2011-02-29 00:00:00\n")
+    with pytest.raises(UpsellDataError, match=r"row 5 \(order 5\): `time` '2011-02-29 00:00:00'"):
+        Transactions.read_csv(path)
+    got = outcome(fast, path, "drop")
+    assert_same(got, outcome(reference, path, "drop"))
+    assert str(got.time[1]) == "2011-12-09T12:50:00"

@@ -340,3 +340,46 @@ def test_repr_and_report_text():
     assert "lines=1" in repr(tx)
     assert "duplicate line: 1" in str(tx.report)
     assert "<table>" in tx.report._repr_html_()
+
+
+def test_netting_matches_per_key_totals_on_many_keys():
+    # brute force: per (customer, item), kept units = max(bought - returned, 0)
+    rng = np.random.default_rng(3)
+    n = 20_000
+    customer = rng.integers(0, 300, n)
+    item = rng.integers(0, 200, n)
+    order = np.arange(n) // 2
+    customer = customer[order * 2]  # one customer per order
+    qty = rng.integers(1, 5, n).astype(float)
+    qty[rng.random(n) < 0.1] *= -1
+    time = np.datetime64("2011-01-01") + rng.integers(0, 300, n).astype("timedelta64[D]")
+    tx = Transactions.from_arrays(order=order, item=item, customer=customer, quantity=qty,
+                                  time=time[order * 2])
+    bought: dict[tuple[int, int], float] = {}
+    back: dict[tuple[int, int], float] = {}
+    for c, i, q in zip(customer.tolist(), item.tolist(), qty.tolist(), strict=True):
+        book = bought if q > 0 else back
+        book[(c, i)] = book.get((c, i), 0) + abs(q)
+    kept: dict[tuple[int, int], float] = {}
+    cids, iids = tx.customers.ids[tx.customer], tx.items.ids[tx.item]
+    for c, i, q in zip(cids.tolist(), iids.tolist(), tx.quantity.tolist(), strict=True):
+        kept[(c, i)] = kept.get((c, i), 0) + q
+    want = {k: v - back.get(k, 0) for k, v in bought.items() if v - back.get(k, 0) > 0}
+    assert kept == want
+    r = tx.report
+    n_ret = int((qty < 0).sum())
+    assert r.dropped["return netted against a purchase"] + r.dropped.get(
+        "return without a matching purchase", 0) == n_ret
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_duplicate_raise_names_the_later_copy(shuffle):
+    """Sorted input skips the sort, shuffled input takes it; both name the same line."""
+    order = [1, 1, 2, 2, 2, 3]
+    item = ["a", "b", "a", "a", "a", "c"]
+    quantity = [1, 1, 2, 3, 2, 1]
+    idx = [5, 3, 0, 4, 2, 1] if shuffle else list(range(6))
+    later = max(idx.index(2), idx.index(4)) + 1  # the copies of each other are rows 2 and 4
+    with pytest.raises(UpsellDataError, match=rf"row {later} \(order 2\): duplicate line"):
+        Transactions.from_arrays(order=[order[i] for i in idx], item=[item[i] for i in idx],
+                                 quantity=[quantity[i] for i in idx], duplicates="raise")

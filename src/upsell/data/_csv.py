@@ -8,10 +8,17 @@ reproduces them exactly, block by block:
   block cut after the last line end that lies outside quotes;
 * line ends (``\\n``, ``\\r\\n``, ``\\r``) and delimiters are located with one
   comparison over the block, those inside quotes discarded by quote parity;
-* fields are gathered into fixed-width byte arrays; numbers and timestamps are
-  parsed by numpy's C casts (the same parsers the reference uses), id columns are
-  factorized on 8-byte integer keys or fixed-width bytes, and only the distinct
-  values are decoded and normalised the way the reference does.
+* a block without quotes or CRs whose lines all have every field is split by one
+  search for delimiters and line ends together (no per-line search);
+* fields are gathered into fixed-width byte arrays; plain decimals ("-12", "107.99")
+  are parsed by digit arithmetic and ``YYYY-MM-DD HH:MM:SS`` timestamps by date
+  arithmetic, both exactly as the reference's parsers read them, other text by
+  numpy's C casts (the parsers the reference uses); id columns of at most 8 bytes
+  become integer keys, factorized in one pass when a block is sorted and through a
+  hash table (:mod:`upsell.data._keys`) otherwise, wider ids per block with
+  ``np.unique``; only the distinct values are decoded and normalised the way the
+  reference does;
+* blocks after the header are parsed on two threads and taken in file order.
 
 Whatever the vectorised split cannot reproduce exactly (a quote inside an
 unquoted field, text after a closing quote, an unterminated quote, NUL bytes,
@@ -23,19 +30,27 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
-from collections.abc import Iterator
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 import numpy as np
 
+from upsell.data._keys import KeyTable
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
 _BLOCK = 1 << 24
+_THREADS = 2  # blocks parsed at once; numpy releases the GIL in the heavy kernels
 _MAX_GATHER = 256  # widest field gathered vectorised; the block is padded by this many bytes
 _CELLS_PER_GATHER = 1 << 23  # bounds the (rows x width) index matrix of one gather
 _QUOTE, _LF, _CR = 0x22, 0x0A, 0x0D
+_TABLE_MAX = 1 << 20  # distinct keys a hash table may hold before blocks are sorted instead
 _ID_ROLES = ("order", "item", "customer", "channel")
 # bytes that may appear in a number numpy's cast parses like float(); anything else goes
 # through float() cell by cell
@@ -106,7 +121,7 @@ def _last_record_end(data: bytes) -> int:
         i = max(data.rfind(b"\n", 0, hi), data.rfind(b"\r", 0, min(hi, hi_cr)))
         if i < 0:
             return -1
-        if data.count(b'"', 0, i) % 2 == 0:
+        if data.find(b'"', 0, i) < 0 or data.count(b'"', 0, i) % 2 == 0:
             return i + 1
         hi = i
 
@@ -132,30 +147,103 @@ def _gather(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarra
 
 def _keys8(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
     """Fields of at most 8 bytes as uint64 keys that sort like the bytes (zero padded)."""
-    window = np.ndarray(shape=(buf.size - 7,), dtype=">u8", buffer=buf, strides=(1,))
-    return window[start] & _KEEP_BYTES[length]
+    # native-order loads swapped in place: cheaper than arithmetic on a big-endian dtype
+    window = np.ndarray(shape=(buf.size - 7,), dtype=np.uint64, buffer=buf, strides=(1,))
+    keys = window[start]
+    if sys.byteorder == "little":
+        keys.byteswap(inplace=True)
+    keys &= _KEEP_BYTES[length]
+    return keys
+
+
+def _is_sorted(a: np.ndarray) -> bool:
+    return a.size < 2 or bool((a[1:] >= a[:-1]).all())
 
 
 class _IdColumn:
-    """Per-block distinct values and codes of one id column, merged at the end."""
+    """Codes of one id column, block by block, and its distinct values at the end.
+
+    Fields of at most 8 bytes become uint64 keys that sort like the bytes: a block
+    whose keys are already sorted (order numbers in a file grouped by order) is
+    factorized in one pass; other blocks go through a hash table shared by the
+    blocks, so no block is sorted. Wider fields are factorized per block with
+    ``np.unique``. :meth:`finish` sorts the distinct values of all blocks once.
+    """
 
     def __init__(self, role: str) -> None:
         self.role = role
-        self.uniques: list[np.ndarray] = []
-        self.codes: list[np.ndarray] = []
+        # per block: (distinct values, or None for codes into the hash table; codes)
+        self.parts: list[tuple[np.ndarray | None, np.ndarray]] = []
+        self.table: KeyTable | None = None
 
-    def add(self, buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> None:
-        if not length.size or int(length.max()) <= 8:
-            # big-endian 8-byte keys sort like the bytes, and integers sort fast
-            uk, inv = np.unique(_keys8(buf, start, length), return_inverse=True)
-            uniq = uk.astype(">u8").view("S8")
-        else:
+    @staticmethod
+    def split(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> tuple[Any, ...]:
+        """The per-block work that needs no shared state (safe on a worker thread).
+
+        Returns ``("wide", uniq, codes)`` or ``("sorted", uniq, codes)`` for
+        blocks factorized on their own, ``("keys", keys)`` for the hash table.
+        """
+        if length.size and int(length.max()) > 8:
             uniq, inv = np.unique(_gather(buf, start, length), return_inverse=True)
-        self.uniques.append(uniq)
-        self.codes.append(inv.astype(np.int32).reshape(-1))
+            return ("wide", uniq, inv.astype(np.int32).reshape(-1))
+        keys = _keys8(buf, start, length)
+        if _is_sorted(keys):
+            new = np.empty(keys.size, dtype=bool)
+            new[:1] = True
+            np.not_equal(keys[1:], keys[:-1], out=new[1:])
+            codes = np.cumsum(new, dtype=np.int32)
+            codes -= 1
+            return ("sorted", keys[new], codes)
+        return ("keys", keys)
+
+    def add(self, part: tuple[Any, ...]) -> None:
+        """Take one block's :meth:`split`, in block order."""
+        if part[0] != "keys":
+            self.parts.append((part[1], part[2]))
+            return
+        keys = part[1]
+        if self.table is None:
+            self.table = KeyTable()
+        if self.table.n > _TABLE_MAX:
+            # too many distinct values for a cache-friendly table: sort the block
+            uk, inv = np.unique(keys, return_inverse=True)
+            self.parts.append((uk, inv.astype(np.int32).reshape(-1)))
+            return
+        self.parts.append((None, self.table.encode(keys)))
+
+    def _distinct(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Sorted distinct values (S dtype), and where each part's codes land in them.
+
+        Returns the values, the map from the concatenated per-part values to them,
+        and each part's offset into that concatenation.
+        """
+        table = (self.table.keys_in_code_order() if self.table is not None
+                 else np.zeros(0, dtype=np.uint64))
+        pieces = [table]
+        offsets = []
+        for uniq, _ in self.parts:
+            if uniq is None:
+                offsets.append(0)
+            else:
+                offsets.append(sum(p.size for p in pieces))
+                pieces.append(uniq)
+        if all(p.dtype == np.uint64 for p in pieces):
+            keys = np.concatenate(pieces)
+            if _is_sorted(keys):  # a file sorted by this column: one pass
+                new = np.empty(keys.size, dtype=bool)
+                new[:1] = True
+                np.not_equal(keys[1:], keys[:-1], out=new[1:])
+                ginv = np.cumsum(new, dtype=np.int64) - 1
+                gk = keys[new]
+            else:
+                gk, ginv = np.unique(keys, return_inverse=True)
+            return gk.astype(">u8").view("S8"), ginv.reshape(-1), offsets
+        wide = [p.astype(">u8").view("S8") if p.dtype == np.uint64 else p for p in pieces]
+        gu, ginv = np.unique(np.concatenate(wide), return_inverse=True)
+        return gu, ginv.reshape(-1), offsets
 
     def finish(self, index: IdIndex | None) -> tuple[np.ndarray, IdIndex | None, np.ndarray]:
-        """Codes (int64, -1 missing or unknown), the index (None if given) and the unknown mask.
+        """Codes (int32, -1 missing or unknown), the index (None if given) and the unknown mask.
 
         Distinct values are normalised exactly as the reference normalises every
         value (strip, then integers when all are plain integers), so the result
@@ -163,31 +251,34 @@ class _IdColumn:
         """
         from upsell.data.io import maybe_int_ids
 
-        allu = np.concatenate(self.uniques) if self.uniques else np.zeros(0, dtype="S1")
-        if allu.itemsize <= 8:
-            keys = allu.astype("S8").view(">u8").astype(np.uint64)
-            gk, ginv = np.unique(keys, return_inverse=True)
-            gu = gk.astype(">u8").view("S8")
-        else:
-            gu, ginv = np.unique(allu, return_inverse=True)
+        gu, ginv, offsets = self._distinct()
         plain = _plain_integers(gu)
+        sorted_text = _sorted_text_ids(gu) if plain is None else None
         if plain is not None:
             # digits only, no leading zero: what io._csv_ids turns into int64, minus the
             # decode/strip/unique round trip over millions of distinct order numbers
             miss = plain < 0
             present = plain[~miss]
+        elif sorted_text is not None:
+            present, miss = sorted_text
         else:
             text = np.strings.decode(gu, "utf-8") if gu.size else np.zeros(0, dtype="U1")
             stripped = np.char.strip(text)
             # the reference's rule (io._csv_ids) applied to the distinct values only
             miss = np.char.str_len(stripped) == 0
             present = maybe_int_ids(stripped[~miss])
-        code_map = np.full(gu.size, -1, dtype=np.int64)
+        code_map = np.full(gu.size, -1, dtype=np.int32)
         unknown_map = np.zeros(gu.size, dtype=bool)
         out_index: IdIndex | None
         if index is None:
-            ids, sub = np.unique(present, return_inverse=True)
-            out_index = IdIndex(ids, name=self.role)
+            sub: np.ndarray
+            if present.size < 2 or bool((present[1:] > present[:-1]).all()):
+                # distinct byte strings in byte order are distinct ids in id order
+                out_index = IdIndex._from_sorted_unique(present, name=self.role)
+                sub = np.arange(present.size, dtype=np.int32)
+            else:
+                ids, sub = np.unique(present, return_inverse=True)
+                out_index = IdIndex(ids, name=self.role)
             code_map[~miss] = sub.reshape(-1)
         else:
             if present.size and (present.dtype.kind == "i") != (index.kind == "int"):
@@ -200,18 +291,60 @@ class _IdColumn:
             code_map[~miss] = sub
             unknown_map[~miss] = sub < 0
             out_index = None
-        ginv = ginv.reshape(-1)
-        n = sum(c.size for c in self.codes)
-        rows = np.empty(n, dtype=np.int64)
-        at = off = 0
-        for u, c in zip(self.uniques, self.codes, strict=True):
-            rows[at:at + c.size] = ginv[off + c]
+        part_code = code_map[ginv]  # concatenated per-part values -> final code
+        part_unknown = unknown_map[ginv] if index is not None else None
+        n = sum(c.size for _, c in self.parts)
+        codes = np.empty(n, dtype=np.int32)
+        unknown = np.zeros(n, dtype=bool)
+        at = 0
+        for (_, c), off in zip(self.parts, offsets, strict=True):
+            np.take(part_code[off:], c, out=codes[at:at + c.size])
+            if part_unknown is not None:
+                np.take(part_unknown[off:], c, out=unknown[at:at + c.size])
             at += c.size
-            off += u.size
-        self.uniques, self.codes = [], []
-        codes = code_map[rows]
-        unknown = unknown_map[rows] if index is not None else np.zeros(n, dtype=bool)
+        self.parts, self.table = [], None
         return codes, out_index, unknown
+
+
+class _BlockError(Exception):
+    """An error found in one block whose message needs the counts of the blocks before it."""
+
+    def __init__(self, make: Callable[[FastReader], UpsellDataError]) -> None:
+        super().__init__()
+        self.error = make
+
+
+class _Parsed:
+    """One block's rows, lines and converted columns, waiting for :meth:`FastReader.commit`."""
+
+    __slots__ = ("ids", "lines", "n", "rows", "values")
+
+    def __init__(self, n: int) -> None:
+        self.n = n  # bytes
+        self.rows = 0  # data rows
+        self.lines = 0  # physical line ends
+        self.ids: dict[str, tuple[Any, ...]] = {}
+        self.values: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _check_utf8(block: bytes) -> None:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason, start = exc.reason, exc.start
+        line = block.count(b"\n", 0, start) + 1
+        raise _BlockError(lambda rd: UpsellDataError(
+            f"{rd.label} line {rd.lines + line:,} is not valid {rd.encoding} text ({reason} "
+            f"at byte {rd.offset + start:,}); pass the right `encoding`"
+        )) from None
+
+
+def _field_count_error(rd: FastReader, *, row: int, line: int, fields: int, width: int
+                       ) -> UpsellDataError:
+    return UpsellDataError(
+        f"{rd.label} row {rd.rows + row:,} (line {rd.lines + line:,}): has {fields} fields; "
+        f"the header has {width}"
+    )
 
 
 class FastReader:
@@ -245,16 +378,41 @@ class FastReader:
     # ------------------------------------------------------------------ blocks
     def feed(self, block: bytes) -> None:
         """Parse one block of whole records (the last one may lack its line end)."""
+        self.commit(self.parse_or_error(block))
+
+    def parse_or_error(self, block: bytes) -> _Parsed | _BlockError:
+        """:meth:`parse`, with an error that needs the earlier blocks' counts as a value."""
+        try:
+            return self.parse(block)
+        except _BlockError as err:
+            return err
+
+    def parse(self, block: bytes) -> _Parsed:
+        """Split and convert one block; touches no shared state once the header is read.
+
+        Several blocks may be parsed at once on worker threads (numpy releases the
+        GIL in its kernels); :meth:`commit` then takes the results in block order.
+        """
         n = len(block)
+        out = _Parsed(n)
         if n == 0:
-            return
+            return out
         if block.find(b"\0") >= 0:
             raise _Fallback("NUL byte in the data")
         buf = np.frombuffer(block + bytes(_MAX_GATHER + 8), dtype=np.uint8)
         core = buf[:n]
         if core.max() >= 0x80:
-            self._check_utf8(block)
+            _check_utf8(block)
         has_q = block.find(b'"') >= 0
+        simple = None
+        if not has_q and self.width > 1 and block.find(b"\r") < 0:
+            simple = self._simple_fields(block, buf, core)
+        if simple is not None:
+            out.lines, col_starts, col_ends = simple
+            out.rows = int(col_starts[0].size)
+            for role, j in self.wanted:
+                self._convert(out, role, buf, col_starts[j], col_ends[j])
+            return out
         qpos = np.flatnonzero(core == _QUOTE) if has_q else np.zeros(0, dtype=np.intp)
         if has_q:
             self._check_quotes(buf, qpos, n)
@@ -297,25 +455,66 @@ class FastReader:
                 src = buf
                 if has_q:
                     src, fs, fe = _unquote(block, buf, qpos, fs, fe)
-                if role in _ID_ROLES:
-                    self.ids.setdefault(role, _IdColumn(role)).add(src, fs, fe - fs)
-                elif role == "time":
-                    self._keep(role, *_timestamps(_gather(src, fs, fe - fs)))
-                else:
-                    self._keep(role, *_numbers(_gather(src, fs, fe - fs)))
-        self.rows += m
-        self.lines += int(all_term.size)
-        self.offset += n
+                self._convert(out, role, src, fs, fe)
+        out.rows = m
+        out.lines = int(all_term.size)
+        return out
 
-    def _check_utf8(self, block: bytes) -> None:
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = self.lines + block.count(b"\n", 0, exc.start) + 1
-            raise UpsellDataError(
-                f"{self.label} line {line:,} is not valid {self.encoding} text ({exc.reason} "
-                f"at byte {self.offset + exc.start:,}); pass the right `encoding`"
-            ) from None
+    def _simple_fields(self, block: bytes, buf: np.ndarray, core: np.ndarray
+                       ) -> tuple[int, list[np.ndarray], list[np.ndarray]] | None:
+        """Field bounds of a block without quotes or CRs whose every line has all fields.
+
+        One search finds delimiters and line ends together; when every ``width``-th
+        of them is a line end and there are no others, the matrix of their positions
+        holds every field's end, with no per-line search. Returns the number of
+        line ends with each column's starts and ends, or None for the general path
+        (blank lines, wrong field counts, very long lines).
+        """
+        n = core.size
+        w = self.width
+        is_lf = core == _LF
+        lines = int(np.count_nonzero(is_lf))
+        is_lf |= core == self.delim
+        sep = np.flatnonzero(is_lf)
+        rows = lines
+        if core[-1] != _LF:  # last line of the file without a line end
+            sep = np.append(sep, n)
+            rows += 1
+        if rows == 0 or sep.size != rows * w:
+            return None
+        grid = sep.reshape(rows, w)
+        ends = grid[:, -1]
+        # every w-th separator a line end, as many as there are: no other line ends
+        if not (buf[ends[:rows - 1]] == _LF).all():
+            return None
+        line_start = np.empty(rows, dtype=np.intp)
+        line_start[0] = 0
+        line_start[1:] = ends[:-1] + 1
+        if int((ends - line_start).max()) > csv.field_size_limit():
+            return None
+        starts = [line_start] + [grid[:, j - 1] + 1 for j in range(1, w)]
+        return lines, starts, [grid[:, j] for j in range(w)]
+
+    def _convert(self, out: _Parsed, role: str, src: np.ndarray, fs: np.ndarray,
+                 fe: np.ndarray) -> None:
+        if role in _ID_ROLES:
+            out.ids[role] = _IdColumn.split(src, fs, fe - fs)
+        elif role == "time":
+            out.values[role] = _timestamps(_gather(src, fs, fe - fs))
+        else:
+            out.values[role] = _numbers(_gather(src, fs, fe - fs))
+
+    def commit(self, parsed: _Parsed | _BlockError) -> None:
+        """Take one block's results, in block order; raise its error with file-wide counts."""
+        if isinstance(parsed, _BlockError):
+            raise parsed.error(self)
+        for role, part in parsed.ids.items():
+            self.ids.setdefault(role, _IdColumn(role)).add(part)
+        for role, result in parsed.values.items():
+            self._keep(role, *result)
+        self.rows += parsed.rows
+        self.lines += parsed.lines
+        self.offset += parsed.n
 
     def _check_quotes(self, buf: np.ndarray, qpos: np.ndarray, n: int) -> None:
         """Refuse quoting the parity split would misread (the reference reads it leniently)."""
@@ -378,12 +577,10 @@ class FastReader:
                     raw = raw[1:-1].replace(b'""', b'"')
                 if not raw.decode("utf-8").strip():
                     continue
-            row = self.rows + int(ok[:r].sum()) + 1
-            line = self.lines + int(np.searchsorted(all_term, ends[r])) + 1
-            raise UpsellDataError(
-                f"{self.label} row {row:,} (line {line:,}): has {fields} fields; "
-                f"the header has {self.width}"
-            )
+            row = int(ok[:r].sum()) + 1
+            line = int(np.searchsorted(all_term, ends[r])) + 1
+            raise _BlockError(functools.partial(_field_count_error, row=row, line=line,
+                                                fields=fields, width=self.width))
         return ok
 
     def _keep(self, role: str, values: np.ndarray, bad: np.ndarray, raw: np.ndarray) -> None:
@@ -478,8 +675,76 @@ def _numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse fixed-width byte cells as float64 like ``float()``; blank cells are NaN.
 
     Returns the values, the positions of unparseable cells and the raw cells.
-    numpy's bytes-to-float cast accepts and rounds exactly what ``float()`` does on
-    such text; only blocks holding something it refuses go cell by cell.
+    Plain decimals are parsed by digit arithmetic (:func:`_plain_decimals`); the
+    other cells by numpy's cast, or cell by cell.
+    """
+    out, done = _plain_decimals(values)
+    if done.all():
+        return out, np.zeros(0, dtype=np.int64), values
+    rest = np.flatnonzero(~done)
+    if rest.size == values.size:
+        return _cast_numbers(values)
+    sub, bad, _ = _cast_numbers(values[rest])
+    out[rest] = sub
+    return out, rest[bad], values
+
+
+# 10**k for the number of fraction digits a plain decimal can have (15), and a spare
+_POW10 = 10.0 ** np.arange(18)
+
+
+def _plain_decimals(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse cells of the form ``[+-]digits[.digits]`` (at most 15 digits) and blank cells.
+
+    Returns the values (NaN for blanks) and a mask of the cells parsed; others are
+    left for the caller. With a mantissa below 2**53 and an exact power of ten,
+    one IEEE division is correctly rounded, so the result is exactly ``float()``'s
+    (Clinger's fast path), while a block costs a few passes over its bytes.
+    """
+    m, w = values.size, values.itemsize
+    out = np.full(m, np.nan)
+    if m == 0 or w > 24:
+        return out, np.zeros(m, dtype=bool)
+    # byte position x cell: every pass below reads contiguous memory
+    t = values.view(np.uint8).reshape(m, w).T.copy()
+    digit = t - np.uint8(0x30)
+    is_digit = digit < 10
+    digit *= is_digit
+    factor = is_digit * np.uint8(9)
+    factor += 1  # 10 at a digit, 1 elsewhere: dots and signs leave the mantissa alone
+    is_dot = t == 0x2E
+    first = t[0]
+    neg = first == 0x2D
+    ok = is_digit | is_dot
+    ok |= t == 0
+    ok[0] |= neg | (first == 0x2B)
+    acc = np.zeros(m)
+    n_digits = np.zeros(m, dtype=np.uint8)
+    n_dots = np.zeros(m, dtype=np.uint8)
+    dot_end = np.zeros(m, dtype=np.uint8)  # 1 + position of the dot, 0 without one
+    length = np.zeros(m, dtype=np.uint8)
+    for j in range(w):  # exact in float64: 15 digits stay below 2**53
+        acc *= factor[j]
+        acc += digit[j]
+        n_digits += is_digit[j]
+        n_dots += is_dot[j]
+        dot_end += is_dot[j] * np.uint8(j + 1)
+        length += t[j] != 0
+    done = ok.all(axis=0)
+    done &= n_dots <= 1
+    done &= n_digits >= 1
+    done &= n_digits <= 15
+    # (cells with two dots wrap around here; they are not done anyway)
+    acc /= _POW10[np.minimum(np.where(dot_end > 0, length - dot_end, 0), 17)]
+    np.negative(acc, out=acc, where=neg)
+    out[done] = acc[done]
+    return out, done | (length == 0)  # an empty cell is NaN, as the reference reads it
+
+
+def _cast_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """numpy's bytes-to-float cast, which accepts and rounds what ``float()`` does.
+
+    Only blocks holding something it refuses go cell by cell.
     """
     # "1e400" is inf for float() too, without a warning
     with np.errstate(over="ignore"):
@@ -513,6 +778,9 @@ def _timestamps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
     Blocks with a cell the cast refuses are parsed per distinct value.
     """
+    fixed = _fixed_timestamps(values)
+    if fixed is not None:
+        return fixed, np.zeros(0, dtype=np.int64), values
     try:
         return values.astype("datetime64[s]"), np.zeros(0, dtype=np.int64), values
     except (ValueError, TypeError, OverflowError):
@@ -533,11 +801,35 @@ def _timestamps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def read_prepared(raw: IO[bytes], *, label: str, columns: Any, delimiter: str, encoding: str,
                   header: bool, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None) -> Any:
-    """Read an open binary file into a ``_Prepared``; raises ``_Fallback`` when it cannot."""
+    """Read an open binary file into a ``_Prepared``; raises ``_Fallback`` when it cannot.
+
+    Blocks after the header are parsed on up to ``_THREADS`` worker threads while
+    this thread reads ahead and takes the results in order; at most a few blocks
+    are in flight, so memory stays bounded.
+    """
     reader = FastReader(label=label, delimiter=delimiter, encoding=encoding, header=header,
                         columns=columns)
-    for block, _ in record_blocks(utf8_chunks(raw, encoding, label)):
-        reader.feed(block)
+    blocks = record_blocks(utf8_chunks(raw, encoding, label))
+    threads = min(_THREADS, os.cpu_count() or 1)
+    if threads < 2:
+        for block, _ in blocks:
+            reader.feed(block)
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="upsell-csv") as pool:
+            pending: deque[Future[_Parsed | _BlockError]] = deque()
+            try:
+                for block, _ in blocks:
+                    if reader.roles is None:  # the header decides how every block is read
+                        reader.feed(block)
+                        continue
+                    pending.append(pool.submit(reader.parse_or_error, block))
+                    if len(pending) > threads:
+                        reader.commit(pending.popleft().result())
+                while pending:
+                    reader.commit(pending.popleft().result())
+            finally:
+                for fut in pending:
+                    fut.cancel()
     return reader.finish(invalid=invalid, item_index=item_index, customer_index=customer_index)
 
 
@@ -550,6 +842,9 @@ def _plain_integers(values: np.ndarray) -> np.ndarray | None:
     if values.size == 0 or values.itemsize > 18:
         return None
     mat = values.view(np.uint8).reshape(values.size, values.itemsize)
+    lead = mat[:, 0]
+    if not (((lead >= 0x30) & (lead <= 0x39)) | (lead == 0)).all():  # cheap early "no"
+        return None
     length = np.count_nonzero(mat, axis=1)
     digit = (mat >= 0x30) & (mat <= 0x39)
     if not (digit | (mat == 0)).all() or (digit.sum(axis=1) != length).any():
@@ -562,3 +857,89 @@ def _plain_integers(values: np.ndarray) -> np.ndarray | None:
     out = np.full(values.size, -1, dtype=np.int64)
     out[present] = values[present].astype(np.int64)
     return out
+
+
+# bytes a text id may start or end with for strip() to leave it alone: printable ASCII
+_EDGE_OK = np.zeros(256, dtype=bool)
+_EDGE_OK[0x21:0x7F] = True
+# bytes every integer-looking id is made of (io.maybe_int_ids: sign, digits, ".0")
+_INT_BYTES = np.zeros(256, dtype=bool)
+_INT_BYTES[list(b"0123456789-.")] = True
+_INT_BYTES[0] = True  # padding
+
+
+def _sorted_text_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Decoded ids of sorted distinct byte strings that normalise to themselves, else None.
+
+    Applies when no value has whitespace at either end (strip is a no-op) and some
+    value has a byte no integer id has (so the column stays text): then the
+    reference's strip / integer test / ``np.unique`` leave the values as they are,
+    and UTF-8 byte order is code point order, so the decoded values are already
+    sorted and distinct. Returns them with the mask of missing (empty) values.
+    """
+    if values.size == 0:
+        return None
+    w = values.itemsize
+    # only the first value can be b"" (it sorts first); the rest have a first byte
+    first = int(values[0] == b"")
+    mat = values.view(np.uint8).reshape(values.size, w)[first:]
+    if not _EDGE_OK[mat[:, 0]].all():
+        return None
+    last = np.count_nonzero(mat, axis=1) - 1  # NUL bytes never reach here (see feed)
+    if not _EDGE_OK[mat[np.arange(mat.shape[0]), last]].all():
+        return None
+    # one value with a byte no integer has keeps the column text; the first byte usually tells
+    if _INT_BYTES[mat[:, 0]].all() and _INT_BYTES[mat].all():
+        return None
+    miss = np.zeros(values.size, dtype=bool)
+    miss[:first] = True
+    if int(mat.max()) < 0x80:
+        # ASCII: each byte is its code point; widening is far cheaper than a decode
+        return mat.astype(np.uint32).view(f"U{w}").reshape(-1), miss
+    present = values[first:]
+    return np.strings.decode(present, "utf-8"), miss
+
+
+_DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
+
+
+def _fixed_timestamps(values: np.ndarray) -> np.ndarray | None:
+    """datetime64[s] of cells that are all ``YYYY-MM-DD HH:MM:SS`` (or ``T``), else None.
+
+    The digits are read by arithmetic on the byte matrix and the date turned into
+    days by the civil-calendar formula, instead of numpy's parser cell by cell.
+    Any cell of another shape or out of range (month 13, February 30, second 60)
+    returns None, so the caller's parser decides, as numpy's does for such text.
+    """
+    m = values.size
+    if values.itemsize != 19 or m == 0:
+        return None
+    t = values.view(np.uint8).reshape(m, 19).T.copy()  # byte position x cell
+    if not ((t[4] == 0x2D).all() and (t[7] == 0x2D).all() and (t[13] == 0x3A).all()
+            and (t[16] == 0x3A).all() and ((t[10] == 0x54) | (t[10] == 0x20)).all()):
+        return None
+    d = t[_DATE_DIGITS]
+    d -= np.uint8(0x30)
+    if (d > 9).any():
+        return None
+    pairs = d[0::2] * np.uint8(10)  # 7 two-digit numbers, each below 100
+    pairs += d[1::2]
+    p = pairs.astype(np.int32)
+    year = p[0] * 100 + p[1]
+    month, day, hour, minute, second = p[2], p[3], p[4], p[5], p[6]
+    ok = (month >= 1) & (month <= 12) & (day >= 1) & (hour < 24) & (minute < 60) & (second < 60)
+    if not ok.all():
+        return None
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if (day > _DAYS_IN_MONTH[month] + (leap & (month == 2))).any():
+        return None
+    # days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil)
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    days = (era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468).astype(np.int64)
+    seconds = days * 86400
+    seconds += hour * 3600 + minute * 60 + second
+    return seconds.view("datetime64[s]")

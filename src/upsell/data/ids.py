@@ -50,7 +50,7 @@ def _to_id_array(values: Any, name: str) -> np.ndarray:
     if kind == "S":
         return np.char.decode(arr, "utf-8")
     if kind == "f":
-        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= 2.0**63)
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             raise UpsellDataError(
@@ -150,6 +150,46 @@ class IdIndex:
         self._name = name
         self._dict: dict[Any, int] | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def _from_sorted_unique(cls, ids: np.ndarray, *, name: str = "id") -> IdIndex:
+        """Index over ids the caller has made strictly increasing (int64 or str array).
+
+        Skips the sort, the duplicate check and the copy of the public constructor;
+        the array is taken over and made read-only.
+        """
+        if ids.size > np.iinfo(np.int32).max:
+            raise UpsellDataError(f"`{name}` index holds {ids.size} ids; at most 2**31-1 fit")
+        self = cls.__new__(cls)
+        ids.flags.writeable = False
+        self._ids = ids
+        self._sorter = np.arange(ids.size, dtype=np.int32)
+        self._sorted = ids
+        self._name = name
+        self._dict = None
+        self._lock = threading.Lock()
+        return self
+
+    def _subset(self, keep: np.ndarray) -> IdIndex:
+        """Index of the ids where the boolean ``keep`` is True, in their order here.
+
+        The ids are known distinct and sorted already, so nothing is sorted again.
+        """
+        kept_sorted = keep[self._sorter]
+        new_pos = np.cumsum(keep, dtype=np.int32)
+        new_pos -= 1
+        out = IdIndex.__new__(IdIndex)
+        ids = self._ids[keep]
+        ids.flags.writeable = False
+        srt = self._sorted[kept_sorted]
+        srt.flags.writeable = False
+        out._ids = ids
+        out._sorter = new_pos[self._sorter[kept_sorted]]
+        out._sorted = srt
+        out._name = self._name
+        out._dict = None
+        out._lock = threading.Lock()
+        return out
 
     @classmethod
     def factorize(cls, values: Any, *, name: str = "id") -> tuple[IdIndex, np.ndarray]:

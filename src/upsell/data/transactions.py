@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from upsell._validation import check_choice
 from upsell.data import _columns as C
+from upsell.data._keys import KeyTable
 from upsell.data.ids import IdIndex
 from upsell.data.report import DataReport
 from upsell.exceptions import UpsellDataError
@@ -40,7 +41,7 @@ class _Prepared:
     """Raw columns after id encoding and type conversion, before the cleaning rules.
 
     Internal hand-over format between readers (csv, pandas, arrow, arrays) and
-    :meth:`Transactions._from_prepared`. Codes are int64 with -1 for missing.
+    :meth:`Transactions._from_prepared`. Codes are int32 or int64 with -1 for missing.
     """
 
     n: int
@@ -975,32 +976,33 @@ class _Cleaner:
 
     def fill_customers(self, customer: np.ndarray) -> np.ndarray:
         p = self.p
-        kept = self.keep & (p.order >= 0)
-        o = p.order[kept]
-        c = customer[kept]
-        n_orders = len(p.order_index)
-        has = c >= 0
-        if not has.any():
+        named = self.keep & (p.order >= 0) & (customer >= 0)
+        if not named.any():
             return customer
-        lo = np.full(n_orders, np.iinfo(np.int64).max)
-        hi = np.full(n_orders, -1)
-        np.minimum.at(lo, o[has], c[has])
-        np.maximum.at(hi, o[has], c[has])
-        conflict = (hi >= 0) & (lo != hi)
-        if conflict.any():
-            bad = int(np.flatnonzero(conflict)[0])
+        o = p.order[named]
+        c = customer[named]
+        # each order's customer: any of its named lines (a plain scatter, no ufunc.at);
+        # an order of two customers shows as a line that disagrees with it
+        owner = np.full(len(p.order_index), -1, dtype=customer.dtype)
+        owner[o] = c
+        disagree = owner[o] != c
+        if disagree.any():
+            bad = int(o[disagree].min())
+            theirs = c[o == bad]
+            lo, hi = theirs.min(), theirs.max()
             cids = p.customer_index.ids if p.customer_index is not None else None
-            a, b = (cids[lo[bad]], cids[hi[bad]]) if cids is not None else (lo[bad], hi[bad])
+            a, b = (cids[lo], cids[hi]) if cids is not None else (lo, hi)
             a, b = C.py(a), C.py(b)
             raise UpsellDataError(
                 f"order {C.py(p.order_index.ids[bad])!r} has lines of two customers ({a!r} and {b!r}); "
                 f"an order belongs to one customer, check the `order` and `customer` columns"
             )
+        del o, c, named
         fill = (customer < 0) & self.keep & (p.order >= 0)
-        fill[fill] = hi[p.order[fill]] >= 0
+        fill[fill] = owner[p.order[fill]] >= 0
         if fill.any():
             customer = customer.copy()
-            customer[fill] = hi[p.order[fill]]
+            customer[fill] = owner[p.order[fill]]
             self.repaired["customer filled from its order"] = int(fill.sum())
         return customer
 
@@ -1008,62 +1010,77 @@ class _Cleaner:
                     customer: np.ndarray | None) -> None:
         p = self.p
         ret = is_return & self.keep
-        if not ret.any():
+        n_ret = int(ret.sum())
+        if not n_ret:
             return
-        purchase = ~is_return & self.keep
-        if customer is None:
-            matchable = np.zeros(self.n, dtype=bool)
-            key = np.full(self.n, -1, dtype=np.int64)
-        else:
-            matchable = customer >= 0
-            n_items = np.int64(max(len(p.item_index), 1))
-            key = np.where(matchable, customer.astype(np.int64) * n_items + p.item, -1)
-        ret_keys, ret_inv = np.unique(key[ret & matchable], return_inverse=True)
-        returned = np.bincount(ret_inv, weights=-qty[ret & matchable], minlength=ret_keys.size)
-        # purchases of the keys that saw returns, latest first
-        cand = purchase & matchable
-        cand[cand] = np.isin(key[cand], ret_keys)
-        rows = np.flatnonzero(cand)
-        if rows.size:
-            t = (p.time[rows].astype(np.int64) if p.time is not None
-                 else np.zeros(rows.size, dtype=np.int64))
-            # latest first; ties broken by content, never by row position, so that the
-            # result does not depend on the input's row order
-            ties = [-p.order[rows], -qty[rows]]
-            if p.price is not None:
-                ties.insert(0, -p.price[rows])
-            if p.channel is not None:
-                ties.insert(0, -p.channel[rows])
-            order = np.lexsort((*ties, -t, key[rows]))
-            rows = rows[order]
-            k = key[rows]
-            q = qty[rows]
-            group_start = np.r_[True, k[1:] != k[:-1]]
-            csum = np.cumsum(q)
-            base = np.maximum.accumulate(np.where(group_start, csum - q, 0))
-            cum_incl = csum - base
-            total_ret = returned[np.searchsorted(ret_keys, k)]
-            consumed = np.minimum(cum_incl, total_ret) - np.minimum(cum_incl - q, total_ret)
-            remaining = q - consumed
-            full = remaining <= 1e-12
-            part = ~full & (consumed > 0)
-            if full.any():
-                self.dropped["fully returned"] = int(full.sum())
-                self.keep[rows[full]] = False
-            if part.any():
-                self.repaired["quantity reduced by a return"] = int(part.sum())
-                qty[rows[part]] = remaining[part]
-            matched_keys = np.unique(k)
-        else:
-            matched_keys = np.empty(0, dtype=np.int64)
-        netted = ret & matchable
-        netted[netted] = np.isin(key[netted], matched_keys)
-        unmatched = ret & ~netted
-        if netted.any():
-            self.dropped["return netted against a purchase"] = int(netted.sum())
-        if unmatched.any():
-            self.dropped["return without a matching purchase"] = int(unmatched.sum())
+        n_netted = 0
+        if customer is not None:
+            n_items = max(len(p.item_index), 1)
+            r_rows = np.flatnonzero(ret & (customer >= 0))
+            r_key = customer[r_rows].astype(np.int64) * n_items + p.item[r_rows]
+            ret_keys, ret_inv = np.unique(r_key, return_inverse=True)
+            ret_inv = ret_inv.reshape(-1)
+            returned = np.bincount(ret_inv, weights=-qty[r_rows], minlength=ret_keys.size)
+            rows, code = self._purchases_of(ret_keys, customer, is_return, n_items)
+            matched = np.zeros(ret_keys.size, dtype=bool)
+            if rows.size:
+                t = (p.time[rows].view(np.int64) if p.time is not None
+                     else np.zeros(rows.size, dtype=np.int64))
+                # latest first; ties broken by content, never by row position, so that the
+                # result does not depend on the input's row order
+                ties = [-p.order[rows], -qty[rows]]
+                if p.price is not None:
+                    ties.insert(0, -p.price[rows])
+                if p.channel is not None:
+                    ties.insert(0, -p.channel[rows])
+                order = np.lexsort((*ties, -t, code))
+                rows, code = rows[order], code[order]
+                q = qty[rows]
+                group_start = np.r_[True, code[1:] != code[:-1]]
+                csum = np.cumsum(q)
+                base = np.maximum.accumulate(np.where(group_start, csum - q, 0))
+                cum_incl = csum - base
+                total_ret = returned[code]
+                consumed = np.minimum(cum_incl, total_ret) - np.minimum(cum_incl - q, total_ret)
+                remaining = q - consumed
+                full = remaining <= 1e-12
+                part = ~full & (consumed > 0)
+                if full.any():
+                    self.dropped["fully returned"] = int(full.sum())
+                    self.keep[rows[full]] = False
+                if part.any():
+                    self.repaired["quantity reduced by a return"] = int(part.sum())
+                    qty[rows[part]] = remaining[part]
+                matched[code] = True
+            n_netted = int(matched[ret_inv].sum())
+        if n_netted:
+            self.dropped["return netted against a purchase"] = n_netted
+        if n_ret > n_netted:
+            self.dropped["return without a matching purchase"] = n_ret - n_netted
         self.keep &= ~ret
+
+    def _purchases_of(self, keys: np.ndarray, customer: np.ndarray, is_return: np.ndarray,
+                      n_items: int) -> tuple[np.ndarray, np.ndarray]:
+        """Kept purchase lines whose (customer, item) key is in ``keys``, with its position.
+
+        One hash lookup per purchase line, in slices to bound the temporaries: no
+        sort or ``np.isin`` over all lines when only a few keys saw returns.
+        """
+        table = KeyTable.of_unique(keys.view(np.uint64))
+        cand = ~is_return & self.keep & (customer >= 0)
+        found_rows, found_code = [], []
+        step = 1 << 20
+        for lo in range(0, self.n, step):
+            rows = np.flatnonzero(cand[lo:lo + step])
+            rows += lo
+            key = customer[rows].astype(np.int64)
+            key *= n_items
+            key += self.p.item[rows]
+            code = table.find(key.view(np.uint64))
+            hit = code >= 0
+            found_rows.append(rows[hit])
+            found_code.append(code[hit].astype(np.intp))
+        return np.concatenate(found_rows), np.concatenate(found_code)
 
     def finish(self, qty: np.ndarray, customer: np.ndarray | None,
                duplicates: str) -> Transactions:
@@ -1075,78 +1092,116 @@ class _Cleaner:
                 f"no order lines left in {p.source or 'the input'} after cleaning "
                 f"({p.n:,} rows read; dropped {reasons})"
             )
-        rows = np.flatnonzero(keep)
-        o_codes, orders = _compact(p.order[rows], p.order_index)
+        rows = None if keep.all() else np.flatnonzero(keep)
+
+        def take(a: np.ndarray) -> np.ndarray:
+            # a copy either way: columns end up read-only and may be the caller's arrays
+            return a.copy() if rows is None else a[rows]
+
+        def sel(a: np.ndarray) -> np.ndarray:
+            return a if rows is None else a[rows]
+
+        o_codes, orders = _compact(sel(p.order), p.order_index)
         if p.fixed_items:
-            i_codes, items = p.item[rows].astype(np.int32), p.item_index
+            i_codes, items = sel(p.item).astype(np.int32), p.item_index
         else:
-            i_codes, items = _compact(p.item[rows], p.item_index)
-        q = qty[rows]
-        price = p.price[rows] if p.price is not None else None
-        time = p.time[rows] if p.time is not None else None
+            i_codes, items = _compact(sel(p.item), p.item_index)
+        q = qty if rows is None else qty[rows]  # qty is run()'s own copy
+        price = take(p.price) if p.price is not None else None
+        time = take(p.time) if p.time is not None else None
         cust = None
         customers = IdIndex(np.array([], dtype=np.int64), name="customer")
         if customer is not None and p.customer_index is not None:
             if p.fixed_customers:
-                cust, customers = customer[rows].astype(np.int32), p.customer_index
+                cust, customers = sel(customer).astype(np.int32), p.customer_index
             else:
-                cust, customers = _compact(customer[rows], p.customer_index)
+                cust, customers = _compact(sel(customer), p.customer_index)
         chan = channels = None
         if p.channel is not None and p.channel_index is not None:
-            chan, channels = _compact(p.channel[rows], p.channel_index)
-        # canonical order: by (order, item), ties by the remaining columns
-        key = o_codes.astype(np.int64) * max(len(items), 1) + i_codes
-        perm = np.argsort(key, kind="stable")
-        skey = key[perm]
-        tie = np.zeros(skey.size, dtype=bool)
-        tie[1:] = skey[1:] == skey[:-1]
-        tie[:-1] |= tie[1:]
-        cols = [c for c in (q, price, time.astype(np.int64) if time is not None else None,
+            chan, channels = _compact(sel(p.channel), p.channel_index)
+        # canonical order: by (order, item), ties by the remaining columns, then by row
+        key = o_codes.astype(np.int64)
+        key *= max(len(items), 1)
+        key += i_codes
+        m = key.size
+        perm: np.ndarray | None = None
+        if m > 1 and not bool((key[1:] >= key[:-1]).all()):
+            # not stable: equal keys are put in row order below, with the other ties
+            perm = np.argsort(key)
+            key = key[perm]
+            o_codes, i_codes, q = o_codes[perm], i_codes[perm], q[perm]
+            price = price[perm] if price is not None else None
+            time = time[perm] if time is not None else None
+            cust = cust[perm] if cust is not None else None
+            chan = chan[perm] if chan is not None else None
+        same_key = key[1:] == key[:-1]
+        del key
+        cols = [c for c in (q, price, time.view(np.int64) if time is not None else None,
                             cust, chan) if c is not None]
-        if tie.any():
-            pos = np.flatnonzero(tie)
-            sub = perm[pos]
-            sub_order = np.lexsort([c[sub] for c in reversed(cols)] + [key[sub]])
-            perm[pos] = sub[sub_order]
-        arrays: list[np.ndarray] = [a[perm] for a in (o_codes, i_codes, *cols)]
-        o_codes, i_codes = arrays[0], arrays[1]
-        q = q[perm]
-        price = price[perm] if price is not None else None
-        time = time[perm] if time is not None else None
-        cust = cust[perm] if cust is not None else None
-        chan = chan[perm] if chan is not None else None
-        if tie.any():
-            same = np.ones(o_codes.size - 1, dtype=bool)
-            for a in arrays:
-                same &= a[1:] == a[:-1]
-            dup = np.r_[False, same]
-            n_dup = int(dup.sum())
-            if n_dup:
-                if duplicates == "raise":
-                    first = int(perm[np.flatnonzero(dup)[0]])
-                    raise UpsellDataError(
-                        f"{self.label(int(rows[first]))}: duplicate line (identical in every column "
-                        f"to an earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'"
-                    )
-                if duplicates == "drop":
-                    self.dropped["duplicate line"] = n_dup
-                    k2 = ~dup
-                    o_codes, i_codes, q = o_codes[k2], i_codes[k2], q[k2]
-                    price = price[k2] if price is not None else None
-                    time = time[k2] if time is not None else None
-                    cust = cust[k2] if cust is not None else None
-                    chan = chan[k2] if chan is not None else None
-                else:
-                    self.flagged["duplicate line"] = n_dup
+        dup_at = np.zeros(0, dtype=np.intp)
+        tie_pos = tie_src = None
+        if same_key.any():
+            # only lines sharing their (order, item) with another need the tie-break
+            tie = np.zeros(m, dtype=bool)
+            tie[1:] = same_key
+            tie[:-1] |= same_key
+            tie_pos = np.flatnonzero(tie)
+            del tie
+            src = perm[tie_pos] if perm is not None else tie_pos
+            # tie groups are runs in tie_pos; (lo, hi) are the neighbours within a group
+            pair = np.flatnonzero(same_key[tie_pos[:-1]])
+            lo, hi = tie_pos[pair], tie_pos[pair + 1]
+            # a column constant within every group (the customer, often the time or the
+            # price) cannot reorder a group: leave it out of the sort and the moves
+            # (bit for bit, so that 0.0 and -0.0 still move with their lines)
+            varying = [c for c in cols if not bool((_bits(c)[hi] == _bits(c)[lo]).all())]
+            group = np.empty(tie_pos.size, dtype=np.intp)
+            group[0] = 0
+            np.cumsum(~same_key[tie_pos[:-1]], out=group[1:])
+            sub = np.lexsort([src] + [c[tie_pos] for c in reversed(varying)] + [group])
+            tie_src = src[sub]
+            moved = tie_pos[sub]
+            for c in varying:
+                c[tie_pos] = c[moved]
+            # a duplicate equals the line before it in every column
+            equal = np.ones(pair.size, dtype=bool)
+            for c in varying:
+                equal &= c[hi] == c[lo]
+            dup_at = hi[equal]
+        n_dup = int(dup_at.size)
+        if n_dup:
+            if duplicates == "raise":
+                assert tie_pos is not None and tie_src is not None
+                first = int(tie_src[np.searchsorted(tie_pos, dup_at[0])])
+                row = first if rows is None else int(rows[first])
+                raise UpsellDataError(
+                    f"{self.label(row)}: duplicate line (identical in every column "
+                    f"to an earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'"
+                )
+            if duplicates == "drop":
+                self.dropped["duplicate line"] = n_dup
+                k2 = np.ones(m, dtype=bool)
+                k2[dup_at] = False
+                o_codes, i_codes, q = o_codes[k2], i_codes[k2], q[k2]
+                price = price[k2] if price is not None else None
+                time = time[k2] if time is not None else None
+                cust = cust[k2] if cust is not None else None
+                chan = chan[k2] if chan is not None else None
+            else:
+                self.flagged["duplicate line"] = n_dup
         report = DataReport(rows_read=p.n, rows_kept=int(o_codes.size), repaired=self.repaired,
                             dropped=self.dropped, flagged=self.flagged, source=p.source)
         return Transactions(
-            order=o_codes.astype(np.int32), item=i_codes.astype(np.int32),
-            customer=cust.astype(np.int32) if cust is not None else None,
+            order=o_codes.astype(np.int32, copy=False), item=i_codes.astype(np.int32, copy=False),
+            customer=cust.astype(np.int32, copy=False) if cust is not None else None,
             quantity=np.ascontiguousarray(q, dtype=np.float64), price=price, time=time,
-            channel=chan.astype(np.int32) if chan is not None else None,
+            channel=chan.astype(np.int32, copy=False) if chan is not None else None,
             orders=orders, items=items, customers=customers, channels=channels, report=report,
         )
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return a.view(np.int64) if a.dtype == np.float64 else a
 
 
 def _compact(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
@@ -1154,11 +1209,15 @@ def _compact(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
 
     Codes of -1 (anonymous) stay -1.
     """
-    valid = codes >= 0
     used = np.zeros(len(index), dtype=bool)
-    used[codes[valid]] = True
+    anonymous = bool(codes.size) and int(codes.min()) < 0
+    used[codes[codes >= 0] if anonymous else codes] = True
     if used.all():
         return codes.astype(np.int32), index
-    new_pos = np.cumsum(used) - 1
-    out = np.where(valid, new_pos[np.maximum(codes, 0)], -1).astype(np.int32)
-    return out, IdIndex(index.ids[used], name=index.name)
+    new_pos = np.cumsum(used, dtype=np.int32)
+    new_pos -= 1
+    if anonymous:
+        out = np.where(codes >= 0, new_pos[np.maximum(codes, 0)], -1).astype(np.int32)
+    else:
+        out = new_pos[codes]
+    return out, index._subset(used)
