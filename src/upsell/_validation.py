@@ -7,8 +7,10 @@ allowed and show what came.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import numbers
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -109,6 +111,76 @@ def check_float(value: Any, name: str, *, low: float | None = None, high: float 
     if bad:
         raise UpsellDataError(f"`{name}` must be a number{where}; got {value!r}")
     return out
+
+
+_UTC_OFFSET = re.compile(r"[T ]\d\d(:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)$")
+
+
+def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
+    """Convert a time to a naive UTC ``numpy.datetime64``; NaT when it cannot.
+
+    numpy has no time zones and only warns when given an offset, so times with
+    an offset (``"2024-06-01T00:00:00+05:00"``, ``"...Z"``, aware ``datetime``)
+    are converted to UTC here first. Callers turn NaT into an error naming
+    their argument.
+
+    Examples
+    --------
+    >>> to_datetime64("2024-06-01T05:00:00+05:00")
+    np.datetime64('2024-06-01T00:00:00')
+    >>> to_datetime64("2024-06-01", "D")
+    np.datetime64('2024-06-01')
+    >>> bool(np.isnat(to_datetime64("soon")))
+    True
+    """
+    u: Any = unit  # numpy's stubs want a literal unit
+    nat = np.datetime64("NaT", u)
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+        return nat
+    if isinstance(value, str):
+        text = value.strip()
+        if _UTC_OFFSET.search(text):
+            try:
+                value = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z")
+                                                   else text)
+            except ValueError:
+                return nat
+    if isinstance(value, _dt.datetime) and value.tzinfo is not None:
+        offset = value.utcoffset()
+        value = value.replace(tzinfo=None) - (offset or _dt.timedelta(0))
+    try:
+        return np.datetime64(value, u)
+    except (TypeError, ValueError, OverflowError):
+        return nat
+
+
+def as_floats(value: Any, name: str, *, ndim: int | None = None) -> np.ndarray:
+    """Convert numbers (scalar or array-like) to a float64 array, naming ``name`` when it cannot.
+
+    NaN and inf pass through: callers decide what non-finite values mean.
+    ``ndim=1`` flattens scalars and columns to one dimension.
+
+    Examples
+    --------
+    >>> as_floats([1, 2.5], "atv").tolist()
+    [1.0, 2.5]
+    >>> as_floats(["1", "two"], "atv")
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `atv` must be numbers; got ['1', 'two']
+    """
+    if isinstance(value, (str, bytes)):
+        raise UpsellDataError(f"`{name}` must be numbers; got {_short(value)}")
+    try:
+        out = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise UpsellDataError(f"`{name}` must be numbers; got {_short(value)}") from None
+    return out.reshape(-1) if ndim == 1 else out
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _num(x: float) -> str:

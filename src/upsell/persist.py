@@ -24,6 +24,7 @@ import os
 import struct
 import tempfile
 import threading
+import tokenize
 import zipfile
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -196,7 +197,7 @@ def read_model(path: str | os.PathLike[str], *, kind: str | tuple[str, ...],
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError, KeyError,
-            struct.error) as exc:
+            struct.error, NotImplementedError, tokenize.TokenError, SyntaxError) as exc:
         raise ModelFileError(
             f"model file {target!r} is truncated or corrupted ({type(exc).__name__}: {exc})"
         ) from None

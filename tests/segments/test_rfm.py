@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from upsell.data import Transactions
@@ -53,6 +53,8 @@ def twin(d: dict, at: np.datetime64, bins: int = 5) -> pd.DataFrame:
 @given(order_data())
 def test_against_pandas_twin(d):
     at = np.datetime64("2024-04-15T00:00:00")
+    # rfm refuses an `at` before every sale (its own test covers that); the twin needs one
+    assume(any(t < at for t in d["time"]))
     res = rfm(Transactions.from_arrays(**d), at=at)
     ref = twin(d, at)
     assert res.customers.tolist() == ref.index.tolist()

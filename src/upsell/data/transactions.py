@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from upsell._validation import check_choice
+from upsell._validation import check_choice, check_float, to_datetime64
 from upsell.data import _columns as C
 from upsell.data._keys import KeyTable
 from upsell.data.ids import IdIndex
@@ -120,6 +120,14 @@ class OrderTable:
             "order": self.order_ids, "customer": self.customer, "time": self.time,
             "lines": self.lines, "units": self.units, "value": self.value,
         })
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("OrderTable", {
+            "order": self.order_ids, "customer": self.customer, "time": self.time,
+            "lines": self.lines, "units": self.units, "value": self.value,
+        }, summary=f"{len(self):,} orders")
 
 
 def _readonly(a: np.ndarray | None) -> np.ndarray | None:
@@ -586,6 +594,8 @@ class Transactions:
         ([[2.0, 1.0]], [[3.0, 1.0]])
         """
         check_choice(weighting, "weighting", _WEIGHTINGS)
+        bm25_k1 = check_float(bm25_k1, "bm25_k1", low=0, low_open=True)
+        bm25_b = check_float(bm25_b, "bm25_b", low=0, high=1)
         if weighting in ("bm25", "tfidf"):
             key = (weighting, float(bm25_k1), float(bm25_b))
             return self._cached(key, lambda: self._reweight(weighting, bm25_k1, bm25_b))
@@ -654,7 +664,8 @@ class Transactions:
     def _build_order_table(self) -> OrderTable:
         n_orders = len(self.orders)
         o = self.order
-        starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+        # an empty subset (filter, split) has no line at all
+        starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]]) if o.size else np.empty(0, np.int64)
         present = o[starts]
         lines = np.zeros(n_orders, dtype=np.int64)
         lines[present] = np.diff(np.r_[starts, o.size])
@@ -669,7 +680,7 @@ class Transactions:
         time = np.full(n_orders, np.datetime64("NaT"), dtype="datetime64[s]")
         if self.has("time"):
             time[present] = np.minimum.reduceat(self.time, starts)
-        # every order in the index has at least one line, so `present` covers them all
+        # orders of the index with no line here (subsets keep the index) get 0 lines and NaT
         order = np.arange(n_orders, dtype=np.int32)
         return OrderTable(
             order=_readonly(order), customer=_readonly(customer), time=_readonly(time),  # type: ignore[arg-type]
@@ -859,12 +870,7 @@ def _prepare(arrays: dict[str, np.ndarray], *, invalid: str, item_index: IdIndex
     return prep
 
 def _as_time(value: Any, name: str) -> np.datetime64:
-    try:
-        out = np.datetime64(value, "s")
-    except (TypeError, ValueError, OverflowError):
-        raise UpsellDataError(
-            f"`{name}` must be a datetime or ISO 8601 string; got {value!r}"
-        ) from None
+    out = to_datetime64(value, "s")  # converts offsets to UTC; NaT when unparseable
     if np.isnat(out):
         raise UpsellDataError(f"`{name}` must be a datetime or ISO 8601 string; got {value!r}")
     return out

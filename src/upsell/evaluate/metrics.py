@@ -34,7 +34,7 @@ from upsell._validation import as_csr, check_choice, check_k
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import UpsellDataError, UpsellMemoryError
 
 __all__ = [
     "METRICS",
@@ -467,11 +467,16 @@ class _Encoded:
 
     def __init__(self, recommended: Any, relevant: Any, k: int) -> None:
         recs = _as_lists(recommended, "recommended")
+        need = 8 * len(recs) * k
+        if need > _MAX_TOP_BYTES:
+            raise UpsellMemoryError(
+                f"`k`={k} for {len(recs):,} lists needs a {need / 2**30:,.1f} GiB top-k matrix "
+                f"(limit {_MAX_TOP_BYTES / 2**30:.0f} GiB); lower `k`")
         vocab: dict[Any, int] = {}
         top = np.full((len(recs), k), -1, dtype=np.int64)
         for r, lst in enumerate(recs):
             for j, item in enumerate(lst[:k]):
-                top[r, j] = vocab.setdefault(item, len(vocab))
+                top[r, j] = vocab.setdefault(_hashable(item, "recommended", r), len(vocab))
         if relevant is None:
             rel_lists: list[Any] = [()] * len(recs)
         else:
@@ -483,8 +488,8 @@ class _Encoded:
                 )
         indptr = [0]
         indices: list[int] = []
-        for s in rel_lists:
-            codes = {vocab.setdefault(item, len(vocab)) for item in s}
+        for r, s in enumerate(rel_lists):
+            codes = {vocab.setdefault(_hashable(item, "relevant", r), len(vocab)) for item in s}
             indices.extend(sorted(codes))
             indptr.append(len(indices))
         n_items = max(len(vocab), 1)
@@ -495,6 +500,21 @@ class _Encoded:
         ids = np.empty(len(vocab), dtype=object)
         ids[:] = list(vocab)
         self.ids = ids
+
+
+#: Largest top-k matrix the list metrics build (bytes).
+_MAX_TOP_BYTES = 2 * 2**30
+
+
+def _hashable(item: Any, name: str, request: int) -> Any:
+    """An item id, or an UpsellDataError naming the argument for lists, arrays and dicts."""
+    try:
+        hash(item)
+    except TypeError:
+        raise UpsellDataError(
+            f"`{name}` entry {request} holds {type(item).__name__} {item!r}; items must be ids "
+            f"(strings or integers)") from None
+    return item
 
 
 def _as_lists(value: Any, name: str) -> list[Sequence[Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from upsell._validation import check_choice, check_float, check_int
+from upsell._validation import check_choice, check_float, check_int, to_datetime64
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
@@ -146,9 +146,16 @@ class Split:
 
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from upsell._display import MAX_ROWS, html_table
 
-        return f"<pre>{escape(repr(self))}</pre>"
+        shown = self.requests[:MAX_ROWS]
+        columns: dict[str, Any] = {
+            self.request_kind: self.request_ids[:MAX_ROWS],
+            "relevant": _rows_as_lists(self.relevant, shown, self.train)}
+        if self.query is not None:
+            columns["query"] = _rows_as_lists(self.query, shown, self.train)
+        return html_table("Split", columns, n_rows=len(self),
+                          summary=repr(self).removeprefix("Split(").removesuffix(")"))
 
 
 def _rows_as_lists(m: sp.csr_matrix, rows: np.ndarray, tx: Transactions) -> list[list[Any]]:
@@ -187,10 +194,7 @@ def _resolve_at(at: Any, order_times: np.ndarray) -> np.datetime64:
         q = check_float(at, "at", low=0, high=1, low_open=True, high_open=True)
         srt = np.sort(order_times)
         return srt[min(int(np.floor(q * srt.size)), srt.size - 1)]
-    try:
-        out = np.datetime64(at, "s")
-    except (TypeError, ValueError, OverflowError):
-        out = np.datetime64("NaT")
+    out = to_datetime64(at, "s")
     if np.isnat(out):
         raise UpsellDataError(
             f"`at` must be a datetime, an ISO 8601 string such as '2011-09-01', or a "

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from scipy import optimize, special
 
-from upsell._validation import check_float
+from upsell._validation import as_floats, check_float, to_datetime64
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ConvergenceError, NotFittedError, UpsellDataError
 from upsell.persist import read_model, write_model
@@ -131,12 +131,20 @@ class RFMSummary:
             data["duration_holdout"] = np.full(len(self), self.duration_holdout)
         return pd.DataFrame(data, index=pd.Index(self.customers, name="customer"))
 
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("RFMSummary", {
+            "customer": self.customers, "frequency": self.frequency, "recency": self.recency,
+            "T": self.T, "monetary_value": self.monetary_value,
+        }, summary=f"{len(self):,} customers, calibration to {self.calibration_end}, "
+                   f"time unit {self.freq}")
+
 
 def _as_day(value: Any, name: str) -> np.datetime64:
-    try:
-        out = np.datetime64(value, "D")
-    except (TypeError, ValueError, OverflowError):
-        raise UpsellDataError(f"`{name}` must be a date or ISO 8601 string; got {value!r}") from None
+    out = to_datetime64(value, "D")
+    if np.isnat(out):  # a time of day: keep its date
+        out = to_datetime64(value, "s").astype("datetime64[D]")
     if np.isnat(out):
         raise UpsellDataError(f"`{name}` must be a date or ISO 8601 string; got {value!r}")
     return out
@@ -226,6 +234,8 @@ def rfm_summary(tx: Transactions, *, calibration_end: Any, observation_end: Any 
     first = np.full(n_cust, np.iinfo(np.int64).max)
     np.minimum.at(first, dcust, dday)
     in_cal = first <= cal_end.astype(np.int64)
+    if not dday.size:
+        raise UpsellDataError("`tx` has no purchase by a known customer: nothing to summarise")
     if not in_cal.any():
         raise UpsellDataError(
             f"no customer purchases on or before `calibration_end` {cal_end}; "
@@ -300,6 +310,43 @@ class CLVTable:
         pd = require("pandas", "CLVTable.to_pandas")
         return pd.DataFrame({"orders": self.orders, "revenue": self.revenue, "value": self.value},
                             index=pd.Index(self.customers, name="customer"))
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        total = float(np.nansum(self.value))
+        return html_table("CLVTable", {
+            "customer": self.customers, "orders": self.orders, "revenue": self.revenue,
+            "value": self.value,
+        }, summary=f"{len(self):,} customers, total value {total:,.2f}")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the distribution of CLV per customer (log-spaced bins) with matplotlib; see :func:`upsell.report.plots.plot_clv`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_clv`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = historic_clv(tx).plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_clv
+
+        return plot_clv(self, ax=ax, **kwargs)
 
 
 def historic_clv(tx: Transactions, *, margin: float = 1.0, catalog: Any = None,
@@ -397,7 +444,7 @@ def simple_clv(*, atv: Any, frequency: Any, margin: Any, lifetime: Any,
     arrays = {}
     for name, v in (("atv", atv), ("frequency", frequency), ("margin", margin),
                     ("lifetime", lifetime)):
-        a = np.asarray(v, dtype=np.float64)
+        a = as_floats(v, name)
         if not np.all(np.isfinite(a)) or np.any(a < 0):
             raise UpsellDataError(f"`{name}` must be finite and >= 0; got {v!r}")
         arrays[name] = a
@@ -447,10 +494,7 @@ def _rfm_arrays(data: Any, frequency: Any, recency: Any, T: Any
 
 
 def _floats(v: Any, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(v, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise UpsellDataError(f"`{name}` must be numbers; got {v!r}") from None
+    a = as_floats(v, name, ndim=1)
     _first_bad(a, ~np.isfinite(a), name, "must be finite")
     return a
 
@@ -462,7 +506,7 @@ def _first_bad(a: np.ndarray, bad: np.ndarray, name: str, what: str) -> None:
 
 
 def _times(t: Any, name: str = "t") -> np.ndarray:
-    a = np.asarray(t, dtype=np.float64)
+    a = as_floats(t, name)
     if not np.all(np.isfinite(a)) or np.any(a < 0):
         raise UpsellDataError(f"`{name}` must be finite and >= 0; got {t!r}")
     return a
@@ -1658,7 +1702,11 @@ class GammaGamma(_Model):
                 f"expected spend is infinite for q <= 1 (fitted q = {q:.4g}); the spend data "
                 "are too heavy-tailed for the Gamma-Gamma model")
         mm = np.where(x > 0, m, 0.0)
-        return np.asarray(p * (g + mm * x) / (p * x + q - 1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(p * (g + mm * x) / (p * x + q - 1))
+        _first_bad(out, ~np.isfinite(out), "monetary_value",
+                   "is too large: the expected spend overflows float64")
+        return out
 
     def customer_lifetime_value(self, transaction_model: BetaGeo | ParetoNBD, data: Any = None,
                                 *, horizon: float, step: float = 1.0, discount_rate: float = 0.0,

@@ -80,6 +80,18 @@ class ABTestResult:
         pd = require("pandas", "ABTestResult.to_pandas")
         return pd.DataFrame([{f: getattr(self, f) for f in self.__dataclass_fields__}])
 
+    def _repr_html_(self) -> str:
+        from upsell._display import html_fields
+
+        verdict = "significant" if self.significant else "not significant"
+        return html_fields("ABTestResult", {f: getattr(self, f) for f in self.__dataclass_fields__},
+                           summary=f"{self.metric}: difference {self.difference:.4g}, "
+                                   f"p = {self.p_value:.3g} ({verdict} at {self.alpha:g})")
+
+
+#: Largest magnitude ab_test accepts: its square times the sample size stays finite.
+_MAX_VALUE = 1e150
+
 
 def _values(group: Any, name: str, metric: str) -> np.ndarray:
     if isinstance(group, Transactions):
@@ -102,6 +114,11 @@ def _values(group: Any, name: str, metric: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise UpsellDataError(f"`{name}` position {i} holds {a[i]!r}; values must be finite")
+    huge = np.abs(a) > _MAX_VALUE
+    if huge.any():  # means and variances of such values overflow float64
+        i = int(np.flatnonzero(huge)[0])
+        raise UpsellDataError(f"`{name}` position {i} holds {a[i]!r}; values beyond "
+                              f"{_MAX_VALUE:.0e} overflow the variance: rescale them")
     if a.size < 2:
         raise UpsellDataError(f"`{name}` needs at least 2 values; got {a.size}")
     return a

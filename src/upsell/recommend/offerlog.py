@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import check_choice, check_float
+from upsell._validation import check_choice, check_float, to_datetime64
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["EVENTS", "SCHEMA", "MemoryOfferLog", "OfferEvent", "OfferLog", "SQLOfferLog",
@@ -75,6 +75,31 @@ class OfferEvent:
     source: str
     revenue: float | None
 
+    def _row(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+    def to_pandas(self) -> Any:
+        """A one-row DataFrame of the event (``time`` in epoch seconds).
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> e = OfferEvent("o1", "presented", 0.0, "c1", "mug", "cross_sell", "web", "bundles", None)
+        >>> e.to_pandas().columns.tolist()[:3]
+        ['offer_id', 'event', 'time']
+        """
+        from upsell._display import data_frame
+
+        return data_frame({k: [v] for k, v in self._row().items()}, "OfferEvent.to_pandas")
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_fields
+
+        return html_fields("OfferEvent", self._row(), summary=f"{self.event} {self.item}")
+
 
 def _seconds(value: Any, name: str = "time") -> float:
     if value is None:
@@ -88,10 +113,10 @@ def _seconds(value: Any, name: str = "time") -> float:
             value = value.replace(tzinfo=dt.timezone.utc)
         return value.timestamp()
     if isinstance(value, str):
-        try:
-            return _seconds(np.datetime64(value), name)
-        except ValueError:
-            raise UpsellDataError(f"`{name}` {value!r} is not an ISO time") from None
+        t = to_datetime64(value, "us")  # converts offsets to UTC; NaT when unparseable
+        if np.isnat(t):
+            raise UpsellDataError(f"`{name}` {value!r} is not an ISO time")
+        return _seconds(t, name)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     raise UpsellDataError(f"`{name}` must be a datetime, numpy datetime64, ISO string or epoch "

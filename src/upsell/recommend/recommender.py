@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import check_choice, check_float, check_int, check_k
+from upsell._validation import check_choice, check_float, check_int, check_k, to_datetime64
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -77,14 +77,9 @@ def _now() -> np.datetime64:
 def _as_time(value: Any, name: str) -> np.datetime64:
     if value is None:
         return _now()
-    try:
-        if isinstance(value, dt.datetime) and value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        t = np.datetime64(value, "s")
-    except (ValueError, TypeError):
-        raise UpsellDataError(f"`{name}` must be a datetime or ISO string; got {value!r}") from None
+    t = to_datetime64(value, "s")  # converts offsets to UTC; NaT when unparseable
     if np.isnat(t):
-        raise UpsellDataError(f"`{name}` must be a time; got {value!r}")
+        raise UpsellDataError(f"`{name}` must be a datetime or ISO 8601 string; got {value!r}")
     return t
 
 

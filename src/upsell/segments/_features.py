@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._validation import to_datetime64
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -108,13 +109,13 @@ class CustomerFeatures:
         return pd.DataFrame(data)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{n}</th>" for n in ("customer", *self.names))
-        rows = "".join(
-            "<tr><td>" + "</td><td>".join(
-                [str(self.customers[i]), *(f"{v:.3g}" for v in self.values[i])]) + "</td></tr>"
-            for i in range(min(len(self), 10)))
-        return (f"<b>CustomerFeatures</b>: {len(self):,} customers at {self.at}"
-                f"<table><tr>{head}</tr>{rows}</table>")
+        from upsell._display import MAX_ROWS, html_table
+
+        part = self.values[:MAX_ROWS]
+        columns: dict[str, Any] = {"customer": self.customers}
+        columns.update({n: part[:, j] for j, n in enumerate(self.names)})
+        return html_table("CustomerFeatures", columns, n_rows=len(self),
+                          summary=f"{len(self):,} customers at {self.at}")
 
 
 # ---------------------------------------------------------------------- item tables
@@ -252,15 +253,16 @@ _SUMS = ("orders", "first", "last", "monetary", "lines", "disc", "tiered", "low"
 
 def default_at(tx: Transactions) -> np.datetime64:
     """The day after the last order line: the usual RFM reference time."""
-    last = tx.require("time", "customer features").max()
+    time = tx.require("time", "customer features")
+    if time.size == 0:
+        raise UpsellDataError("`tx` has no order lines: there is no last purchase to measure "
+                              "recency from (pass `at=` or more data)")
+    last = time.max()
     return (last.astype("datetime64[D]") + np.timedelta64(1, "D")).astype("datetime64[s]")
 
 
 def as_time(value: Any, name: str = "at") -> np.datetime64:
-    try:
-        out = np.datetime64(value, "s")
-    except (TypeError, ValueError, OverflowError):
-        out = np.datetime64("NaT")
+    out = to_datetime64(value, "s")
     if np.isnat(out):
         raise UpsellDataError(f"`{name}` must be a datetime or ISO 8601 string; got {value!r}")
     return out
@@ -461,7 +463,12 @@ class HistoryReader:
                 monetary += qty * price
             if qty <= 0:
                 continue
-            pos = lookup.get(item.item() if isinstance(item, np.generic) else item)
+            try:
+                pos = lookup.get(item.item() if isinstance(item, np.generic) else item)
+            except TypeError:  # a list, dict or array where an id belongs
+                raise UpsellDataError(
+                    f"`history` line {k}: item {item!r} is not an id (string or integer)"
+                ) from None
             s["lines"] += 1.0
             if pos is None:
                 continue

@@ -6,7 +6,6 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ from upsell._validation import check_int
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import UpsellDataError, UpsellMemoryError
 from upsell.persist import read_model, write_model
 from upsell.segments._base import Estimator
 from upsell.segments._features import (
@@ -124,12 +123,40 @@ class ClusterProfile:
         return pd.DataFrame(data)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{self.cluster[i]}</td><td>{escape(str(self.label[i]))}</td>"
-            f"<td>{self.size[i]:,}</td><td>{100 * self.revenue_share[i]:.1f}%</td></tr>"
-            for i in range(len(self)))
-        return ("<b>ClusterProfile</b><table><tr><th>cluster</th><th>label</th><th>size</th>"
-                f"<th>revenue</th></tr>{rows}</table>")
+        from upsell._display import html_table
+
+        return html_table("ClusterProfile", {
+            "cluster": self.cluster, "label": self.label, "size": self.size,
+            "share": self.share, "revenue_share": self.revenue_share,
+        }, max_rows=25, summary=f"{len(self):,} clusters, {int(self.size.sum()):,} customers")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw each cluster's share of customers and of revenue with matplotlib; see :func:`upsell.report.plots.plot_clusters`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_clusters`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = Clusters(k=3).fit(tx).profile_.plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_clusters
+
+        return plot_clusters(self, ax=ax, **kwargs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +204,29 @@ class ClusterAssignments:
         pd = require("pandas", "ClusterAssignments.to_pandas")
         return pd.DataFrame({"customer": self.customers, "cluster": self.cluster,
                              "label": self.label, "distance": self.distance})
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("ClusterAssignments", {
+            "customer": self.customers, "cluster": self.cluster, "label": self.label,
+            "distance": self.distance,
+        }, summary=f"{len(self):,} customers")
+
+
+#: Largest silhouette distance matrix Clusters builds (bytes).
+MAX_SILHOUETTE_BYTES = 2 * 2**30
+
+
+def _check_silhouette_memory(m: int) -> None:
+    """Refuse a silhouette sample whose m x m distances would not fit, before allocating them."""
+    need = 2 * 8 * m * m  # the float64 distances and one temporary of the same size
+    if need > MAX_SILHOUETTE_BYTES:
+        raise UpsellMemoryError(
+            f"choosing k on a sample of {m:,} customers needs {need / 2**30:,.1f} GiB for "
+            f"pairwise distances (limit {MAX_SILHOUETTE_BYTES / 2**30:.0f} GiB); lower "
+            f"`sample_size` (largest that fits: {int((MAX_SILHOUETTE_BYTES / 16) ** 0.5):,}) "
+            f"or give `k` as an integer")
 
 
 def _silhouette(X: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -364,6 +414,7 @@ class Clusters(Estimator):
         self.silhouette_: dict[int, float] = {}
         if len(ks) > 1:
             m = min(sample, Z.shape[0])
+            _check_silhouette_memory(m)
             pick = rng.choice(Z.shape[0], size=m, replace=False)
             Zs = Z[pick]
             for k in ks:

@@ -6,7 +6,6 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from html import escape
 from types import MappingProxyType
 from typing import Any
 
@@ -80,6 +79,31 @@ class Strategy:
             out["label"] = self.label
         out.update({f: True for f in _FLAGS if getattr(self, f)})
         return out
+
+    def _row(self) -> dict[str, Any]:
+        return {"label": self.label or ", ".join(self.kinds), "kinds": ", ".join(self.kinds),
+                "flags": ", ".join(f for f in _FLAGS if getattr(self, f))}
+
+    def to_pandas(self) -> Any:
+        """A one-row DataFrame: label (the kinds when unlabelled), kinds and true flags.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> Strategy(kinds=("bundle",), discounted=True).to_pandas().values.tolist()
+        [['bundle', 'bundle', 'discounted']]
+        """
+        from upsell._display import data_frame
+
+        return data_frame({k: [v] for k, v in self._row().items()}, "Strategy.to_pandas")
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_fields
+
+        return html_fields("Strategy", self._row())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Strategy:
@@ -314,8 +338,13 @@ class OpportunityMatrix:
         target = os.fspath(path)
         if not os.path.isfile(target):
             raise ModelFileError(f"opportunity matrix file {target!r} does not exist")
-        with open(target, "rb") as fh:
-            return cls.from_json(fh.read())
+        try:
+            with open(target, "rb") as fh:
+                return cls.from_json(fh.read())
+        except (UpsellDataError, OSError) as exc:
+            # a damaged file is a file problem, not an argument problem
+            raise ModelFileError(f"opportunity matrix file {target!r} is truncated, corrupted "
+                                 f"or too new: {exc}") from None
 
     # ------------------------------------------------------------------ display
     def to_pandas(self) -> Any:
@@ -348,14 +377,16 @@ class OpportunityMatrix:
         return f"OpportunityMatrix({body})"
 
     def _repr_html_(self) -> str:
-        def cell(s: Strategy) -> str:
-            flags = ", ".join(f for f in _FLAGS if getattr(s, f))
-            txt = escape(s.label or ", ".join(s.kinds))
-            detail = escape(", ".join(s.kinds) + (f"; {flags}" if flags else ""))
-            return f"{txt}<br><small>{detail}</small>"
+        from upsell._display import html_table
 
-        rows = "".join(
-            f"<tr><td>{escape(seg)}</td><td>{cell(v['cross_sell'])}</td>"
-            f"<td>{cell(v['upsell'])}</td></tr>" for seg, v in self.strategies.items())
-        return ("<table><tr><th>segment</th><th>cross-sell</th><th>upsell</th></tr>"
-                f"{rows}</table>")
+        def cell(s: Strategy) -> str:
+            row = s._row()
+            detail = row["kinds"] + (f"; {row['flags']}" if row["flags"] else "")
+            return f"{row['label']} ({detail})"
+
+        segs = list(self.strategies)
+        return html_table("OpportunityMatrix", {
+            "segment": segs,
+            "cross_sell": [cell(self.strategies[s]["cross_sell"]) for s in segs],
+            "upsell": [cell(self.strategies[s]["upsell"]) for s in segs],
+        }, max_rows=max(len(segs), 1), summary=f"{len(segs):,} segments")

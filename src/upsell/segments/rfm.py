@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from upsell._validation import check_int
+from upsell._validation import as_floats, check_int
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 from upsell.segments._base import SegmentSummary, summarise
@@ -146,21 +145,45 @@ class RFMResult:
                           "frequency": self.frequency.astype(np.float64),
                           "monetary": self.monetary}, order=self.segments)
 
-    def plot(self, *, ax: Any = None) -> Any:
-        """Draw with matplotlib (the segment summary's shares of customers and revenue); see :func:`upsell.report.plots.plot_rfm`."""
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the segment summary's shares of customers and of revenue with matplotlib; see :func:`upsell.report.plots.plot_rfm`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_rfm`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = rfm(tx).plot()  # doctest: +SKIP
+        """
         from upsell.report.plots import plot_rfm
 
-        return plot_rfm(self, ax=ax)
+        return plot_rfm(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{escape(str(self.customers[i]))}</td><td>{self.recency[i]}</td>"
-            f"<td>{self.frequency[i]}</td><td>{self.monetary[i]:,.2f}</td>"
-            f"<td>{self.r[i]}{self.f[i]}{self.m[i]}</td><td>{escape(str(self.segment[i]))}</td>"
-            "</tr>" for i in range(min(len(self), 10)))
-        return (f"<b>RFM</b> of {len(self):,} customers at {self.at}<table><tr><th>customer</th>"
-                "<th>recency</th><th>frequency</th><th>monetary</th><th>RFM</th><th>segment</th>"
-                f"</tr>{rows}</table>")
+        from upsell._display import MAX_ROWS, html_table
+
+        return html_table("RFMResult", {
+            "customer": self.customers, "recency": self.recency, "frequency": self.frequency,
+            "monetary": self.monetary,
+            "rfm": [f"{a}{b}{c}" for a, b, c in zip(self.r[:MAX_ROWS].tolist(),
+                                                     self.f[:MAX_ROWS].tolist(),
+                                                     self.m[:MAX_ROWS].tolist(), strict=True)],
+            "segment": self.segment,
+        }, n_rows=len(self), summary=f"{len(self):,} customers at {self.at}")
 
 
 def quantile_scores(values: Any, bins: int = 5) -> np.ndarray:
@@ -194,7 +217,7 @@ def quantile_scores(values: Any, bins: int = 5) -> np.ndarray:
     ([3], [1, 3, 5])
     """
     bins = check_int(bins, "bins", minimum=1, maximum=100)
-    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    x = as_floats(values, "values", ndim=1)
     if x.size == 0:
         return np.empty(0, dtype=np.int8)
     s = np.sort(x)
