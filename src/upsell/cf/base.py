@@ -17,7 +17,6 @@ order (most popular first), so ties and cold starts are deterministic.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell import _implicit
+from upsell._estimator import Estimator
 from upsell._lookup import position
 from upsell._results import Recommendations
 from upsell._validation import as_csr, check_choice, check_float, check_int, check_k
@@ -35,7 +35,6 @@ from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import (
     ModelFileError,
-    NotFittedError,
     UnknownIdError,
     UpsellDataError,
     UpsellMemoryError,
@@ -156,7 +155,7 @@ def _basket_lists(value: Any, name: str) -> list[list[Any]]:
 
 
 # --------------------------------------------------------------------------- the base
-class CFModel:
+class CFModel(Estimator):
     """Base class of the collaborative-filtering models (ALS, BPR, ItemKNN, EASE, Popular).
 
     Subclasses store their keyword-only constructor arguments unchanged and
@@ -186,40 +185,12 @@ class CFModel:
     weighting_: str
     popularity_: np.ndarray
 
-    # ------------------------------------------------------------------ params
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters as a dict.
-
-        Examples
-        --------
-        >>> from upsell.cf import EASE
-        >>> EASE(regularization=10.0).get_params()["regularization"]
-        10.0
-        """
-        return {name: getattr(self, name) for name in self._param_names()}
+    _fitted_attr = "history_"
 
     def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
-        parts = []
-        for name, value in self.get_params().items():
-            default = sig.parameters[name].default
-            if default is inspect.Parameter.empty or value != default:
-                parts.append(f"{name}={value!r}")
         fitted = "" if not self._is_fitted() else (
             f"  # fitted: {len(self.customers_):,} customers x {len(self.items_):,} items")
-        return f"{type(self).__name__}({', '.join(parts)}){fitted}"
-
-    def _is_fitted(self) -> bool:
-        return hasattr(self, "history_")
-
-    def _check_fitted(self) -> None:
-        if not self._is_fitted():
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
+        return f"{type(self).__name__}({self._repr_params()}){fitted}"
 
     # ------------------------------------------------------------------ fit
     def fit(self: _M, data: Any, *, weighting: str | None = None,

@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 import numpy as np
 
-from upsell.exceptions import NotFittedError
+from upsell._estimator import Estimator
 
-__all__ = ["SegmentSummary", "summarise"]
-
-
-class Estimator:
-    """scikit-learn habits: keyword-only parameters, ``get_params``, a readable repr."""
-
-    _fitted_attr = "customers_"
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as given."""
-        sig = inspect.signature(type(self).__init__)
-        return {name: getattr(self, name) for name in sig.parameters if name != "self"}
-
-    def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
-        shown = []
-        for name, par in sig.parameters.items():
-            if name == "self":
-                continue
-            value = getattr(self, name)
-            if par.default is inspect.Parameter.empty or not _same(value, par.default):
-                shown.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, self._fitted_attr):
-            raise NotFittedError(
-                f"{type(self).__name__} is not fitted yet; call fit(tx) first")
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return a is b
+__all__ = ["Estimator", "SegmentSummary", "summarise"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,20 +90,42 @@ class SegmentSummary:
     def __str__(self) -> str:
         return self.to_markdown()
 
-    def plot(self, *, ax: Any = None) -> Any:
-        """Draw with matplotlib (shares of customers and of revenue per segment); see :func:`upsell.report.plots.plot_segments`."""
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw each segment's share of customers and of revenue with matplotlib; see :func:`upsell.report.plots.plot_segments`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_segments`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = rfm(tx).summary().plot()  # doctest: +SKIP
+        """
         from upsell.report.plots import plot_segments
 
-        return plot_segments(self, ax=ax)
+        return plot_segments(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{escape(h)}</th>" for h in (
-            "segment", "customers", "% customers", "revenue", "% revenue"))
-        rows = "".join(
-            f"<tr><td>{escape(str(self.segment[i]))}</td><td>{int(self.customers[i]):,}</td>"
-            f"<td>{100 * self.customer_share[i]:.1f}</td><td>{self.revenue[i]:,.0f}</td>"
-            f"<td>{100 * self.revenue_share[i]:.1f}</td></tr>" for i in range(len(self)))
-        return f"<table><tr>{head}</tr>{rows}</table>"
+        from upsell._display import html_table
+
+        return html_table("SegmentSummary", {
+            "segment": self.segment, "customers": self.customers,
+            "customer_share": self.customer_share, "revenue": self.revenue,
+            "revenue_share": self.revenue_share,
+        }, max_rows=25, summary=f"{len(self):,} segments, {int(self.customers.sum()):,} customers")
 
 
 def summarise(segment: np.ndarray, revenue: np.ndarray,

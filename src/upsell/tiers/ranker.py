@@ -18,7 +18,6 @@ Fit learns, from a catalog and order history:
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from scipy.special import expit, logit
 
+from upsell._estimator import Estimator
 from upsell._lookup import position
 from upsell._validation import check_choice, check_float, check_int, check_k
 from upsell.data.catalog import Catalog
@@ -258,14 +258,40 @@ class Upsells:
         return pd.DataFrame({f: getattr(self, f) for f in names})
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from upsell._display import html_table
 
-        rows = "".join(f"<tr><td>{escape(str(i))}</td><td>{escape(str(k))}</td>"
-                       f"<td>{s:.3f}</td><td>{escape(str(c))}</td></tr>"
-                       for i, k, s, c in zip(self.item, self.kind, self.score, self.cue,
-                                             strict=True))
-        return ("<b>Upsells</b><table><tr><th>item</th><th>kind</th><th>score</th>"
-                f"<th>cue</th></tr>{rows}</table>")
+        return html_table("Upsells", {
+            "item": self.item, "base": self.base, "kind": self.kind, "score": self.score,
+            "probability": self.probability, "cue": self.cue,
+        }, summary=f"{len(self):,} offer(s)")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw each offer's score, best on top with matplotlib; see :func:`upsell.report.plots.plot_upsells`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_upsells`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = UpsellRanker().fit(tx, catalog).rank(item=base).plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_upsells
+
+        return plot_upsells(self, ax=ax, **kwargs)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -336,7 +362,7 @@ def _money(x: float) -> str:
 
 
 # ---------------------------------------------------------------------- the ranker
-class UpsellRanker:
+class UpsellRanker(Estimator):
     """Rank upgrades, value packs, plans and high-end alternatives by expected gain.
 
     Parameters
@@ -429,38 +455,8 @@ class UpsellRanker:
         self.random_state = random_state
         self.max_memory_gb = max_memory_gb
 
-    # ------------------------------------------------------------------ params
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as given.
-
-        Examples
-        --------
-        >>> UpsellRanker(objective="revenue").get_params()["objective"]
-        'revenue'
-        """
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
-
-    def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
-        shown = []
-        for name, par in sig.parameters.items():
-            if name == "self":
-                continue
-            v = getattr(self, name)
-            same = v is par.default
-            if not same:
-                try:
-                    same = bool(v == par.default)
-                except (TypeError, ValueError):
-                    same = False
-            if not same:
-                shown.append(f"{name}={v!r}")
-        return f"UpsellRanker({', '.join(shown)})"
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "ladders_"):
-            raise NotFittedError("UpsellRanker is not fitted yet; call fit(tx, catalog) first")
+    _fitted_attr = "ladders_"
+    _fit_hint = "fit(tx, catalog)"
 
     def _checked_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {}
