@@ -103,12 +103,12 @@ class Recommendations:
         })
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from upsell._display import head, html_table
 
-        rows = "".join(
-            f"<tr><td>{escape(str(self.requests[r]))}</td><td>"
-            f"{escape(', '.join(str(x) for x in self.item_ids(r)[:10]))}</td></tr>"
-            for r in range(min(len(self), 10))
-        )
-        return (f"<b>Recommendations</b> for {len(self)} {self.request_kind} request(s)"
-                f"<table><tr><th>{self.request_kind}</th><th>items</th></tr>{rows}</table>")
+        rows = head(len(self))
+        return html_table("Recommendations", {
+            self.request_kind: self.requests[:len(rows)],
+            "items": [self.item_ids(r) for r in rows],
+            "scores": [self.request_scores(r) for r in rows],
+        }, n_rows=len(self), summary=f"{len(self):,} {self.request_kind} request(s), "
+                                     f"{self.item_index.size:,} items in all")

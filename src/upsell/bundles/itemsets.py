@@ -127,14 +127,42 @@ class Itemsets:
                              "support": self.support, "length": self.lengths})
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from upsell._display import head, html_table
 
-        rows = "".join(
-            f"<tr><td>{escape(', '.join(str(x) for x in self.itemset(i)))}</td>"
-            f"<td>{int(self.counts[i])}</td><td>{self.counts[i] / self.n_baskets:.4g}</td></tr>"
-            for i in range(min(len(self), 10)))
-        return (f"<b>{escape(repr(self))}</b><table><tr><th>items</th><th>count</th>"
-                f"<th>support</th></tr>{rows}</table>")
+        rows = head(len(self))
+        return html_table("Itemsets", {
+            "items": [self.itemset(i) for i in rows], "count": self.counts[:len(rows)],
+            "support": self.counts[:len(rows)] / max(self.n_baskets, 1),
+        }, n_rows=len(self), summary=f"{len(self):,} {self.kind} itemsets in "
+                                     f"{self.n_baskets:,} baskets, min count {self.min_count:,}")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the most frequent itemsets (of 2+ items by default) as bars of support with matplotlib; see :func:`upsell.report.plots.plot_itemsets`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_itemsets`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = frequent_itemsets(tx, min_support=1).plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_itemsets
+
+        return plot_itemsets(self, ax=ax, **kwargs)
 
 
 def _reusable(data: Any) -> bool:

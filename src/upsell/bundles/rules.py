@@ -145,14 +145,42 @@ class Rules:
         return pd.DataFrame(cols)
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from upsell._display import head, html_table
 
-        rows = "".join(
-            f"<tr><td>{escape(str(self.antecedent(r)))}</td><td>{escape(str(self.consequent(r)))}"
-            f"</td><td>{self.support[r]:.4g}</td><td>{self.confidence[r]:.4g}</td>"
-            f"<td>{self.lift[r]:.4g}</td></tr>" for r in range(min(len(self), 10)))
-        return (f"<b>{escape(repr(self))}</b><table><tr><th>antecedent</th><th>consequent</th>"
-                f"<th>support</th><th>confidence</th><th>lift</th></tr>{rows}</table>")
+        rows = head(len(self))
+        return html_table("Rules", {
+            "antecedent": [self.antecedent(r) for r in rows],
+            "consequent": [self.consequent(r) for r in rows],
+            "support": self.support, "confidence": self.confidence, "lift": self.lift,
+        }, n_rows=len(self), summary=f"{len(self):,} rules from {self.n_baskets:,} baskets")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the rules as points of support against confidence, coloured by lift with matplotlib; see :func:`upsell.report.plots.plot_rules`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_rules`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = association_rules(itemsets).plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_rules
+
+        return plot_rules(self, ax=ax, **kwargs)
 
 
 def _fraction(value: float) -> Fraction:

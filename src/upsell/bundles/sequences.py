@@ -75,6 +75,16 @@ class SequenceRules:
                              "confidence": self.confidence, "lift": self.lift,
                              "median_lag_days": self.median_lag_days})
 
+    def _repr_html_(self) -> str:
+        from upsell._display import MAX_ROWS, html_table
+
+        ids = self.items.ids
+        return html_table("SequenceRules", {
+            "first": ids[self.first[:MAX_ROWS]], "then": ids[self.then[:MAX_ROWS]],
+            "count": self.count, "confidence": self.confidence, "lift": self.lift,
+            "median_lag_days": self.median_lag_days,
+        }, n_rows=len(self), summary=f"{len(self):,} rules over {self.n_customers:,} customers")
+
 
 def _window(within: Any) -> int:
     """The window in whole seconds."""

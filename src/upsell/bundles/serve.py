@@ -66,6 +66,13 @@ class BasketRecommendation:
         return pd.DataFrame({"item": self.items, "score": self.scores,
                              "because": list(self.antecedents)})
 
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("BasketRecommendation", {
+            "item": self.items, "score": self.scores, "because": self.antecedents,
+        }, summary=f"{len(self):,} complementary item(s)")
+
 
 class BundleRecommender:
     """Recommend complements of a basket from association rules, in microseconds.
@@ -297,6 +304,15 @@ class Bundles:
         return pd.DataFrame({"items": list(self.items), "count": self.count,
                              "support": self.support, "lift": self.lift,
                              "list_price": self.list_price, "joint_revenue": self.joint_revenue})
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("Bundles", {
+            "items": self.items, "count": self.count, "support": self.support,
+            "lift": self.lift, "list_price": self.list_price,
+            "joint_revenue": self.joint_revenue,
+        }, summary=f"{len(self):,} candidate bundle(s)")
 
 
 def suggest_bundles(itemsets: Itemsets, catalog: Catalog, *, sizes: tuple[int, ...] = (2, 3),

@@ -104,17 +104,34 @@ class DataReport:
                 lines.append(f"  {title:<9} {reason}: {n:,}")
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        from html import escape
+    def _rows(self) -> dict[str, list[Any]]:
+        rows = [(t, r, n) for t, d in (("dropped", self.dropped), ("repaired", self.repaired),
+                                       ("flagged", self.flagged))
+                for r, n in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return {"action": [r[0] for r in rows], "reason": [r[1] for r in rows],
+                "rows": [r[2] for r in rows]}
 
-        rows = "".join(
-            f"<tr><td>{escape(t)}</td><td>{escape(r)}</td><td>{n:,}</td></tr>"
-            for t, d in (("dropped", self.dropped), ("repaired", self.repaired),
-                         ("flagged", self.flagged))
-            for r, n in sorted(d.items())
-        )
-        return (
-            f"<b>DataReport</b> {escape(self.source)}: {self.rows_read:,} rows read, "
-            f"{self.rows_kept:,} kept<table><tr><th></th><th>reason</th><th>rows</th></tr>"
-            f"{rows}</table>"
-        )
+    def to_pandas(self) -> Any:
+        """One row per (action, reason): action ("dropped", "repaired", "flagged"), reason, rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> DataReport(rows_read=3, rows_kept=2, dropped={"zero quantity": 1}).to_pandas()
+            action         reason  rows
+        0  dropped  zero quantity     1
+        """
+        from upsell._display import data_frame
+
+        return data_frame(self._rows(), "DataReport.to_pandas")
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        src = f" from {self.source}" if self.source else ""
+        return html_table("DataReport", self._rows(), max_rows=25, summary=(
+            f"{self.rows_read:,} rows read{src}, {self.rows_kept:,} kept, "
+            f"{self.n_repaired:,} repaired, {self.n_dropped:,} dropped"))

@@ -160,6 +160,15 @@ class ShopTruth:
             "upgrade_chances": self.upgrade_chances, "upgrades": self.upgrades,
         })
 
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("ShopTruth", {
+            "customer": self.customers, "persona": self.persona, "p_upgrade": self.p_upgrade,
+            "home_family": self.home_family, "base_tier": self.base_tier,
+            "final_tier": self.final_tier, "n_orders": self.n_orders,
+        }, summary=f"ground truth of {len(self):,} customers and {self.items.size:,} items")
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Shop:
@@ -193,6 +202,29 @@ class Shop:
         return (f"Shop(customers={len(tx.customers):,}, items={len(self.catalog):,}, "
                 f"orders={len(tx.orders):,}, lines={len(tx):,}, "
                 f"random_state={self.params.get('random_state')})")
+
+    def to_pandas(self) -> Any:
+        """The shop's order lines, as :meth:`Transactions.to_pandas <upsell.data.Transactions.to_pandas>` gives them.
+
+        The catalog and the truth have their own ``to_pandas``.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> shop = make_shop(n_customers=50, n_items=40, n_orders=150)
+        >>> len(shop.to_pandas()) == len(shop.transactions)
+        True
+        """
+        return self.transactions.to_pandas()
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        facts = self.describe().splitlines()
+        return html_table("Shop", {"fact": facts[1:]}, summary=facts[0].removeprefix("Shop: "))
 
     def describe(self) -> str:
         """A few facts about the shop, one per line.

@@ -7,7 +7,6 @@ import math
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 import numpy as np
@@ -177,30 +176,52 @@ class Comparison:
                 lines.append("  diff CI".ljust(width) + cells)
         return "\n".join(lines)
 
-    def plot(self, *, ax: Any = None) -> Any:
-        """Draw with matplotlib (one bar per model for each metric); see :func:`upsell.report.plots.plot_comparison`."""
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw one bar per model for each metric with matplotlib; see :func:`upsell.report.plots.plot_comparison`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_comparison`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = compare(models, split).plot()  # doctest: +SKIP
+        """
         from upsell.report.plots import plot_comparison
 
-        return plot_comparison(self, ax=ax)
+        return plot_comparison(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
-        level = f"{self.confidence:.0%}"
-        head = "".join(f"<th>{escape(m)}@{self.k}</th>" for m in self.metrics)
-        rows = []
-        for i, name in enumerate(self.models):
-            cells = []
-            for j in range(len(self.metrics)):
-                cell = f"{self.means[i, j]:.4f}"
-                if name != self.baseline and np.isfinite(self.diff_low[i, j]):
-                    cell += (f"<br><small>Δ {self.diff[i, j]:+.4f} "
-                             f"[{self.diff_low[i, j]:+.4f}, {self.diff_high[i, j]:+.4f}]</small>")
-                cells.append(f"<td>{cell}</td>")
-            label = escape(name) + (" <i>(baseline)</i>" if name == self.baseline else "")
-            rows.append(f"<tr><th>{label}</th>{''.join(cells)}</tr>")
-        return (f"<b>Comparison</b> over {self.n_requests:,} requests; Δ = difference to "
-                f"{escape(self.baseline)} with its {level} paired bootstrap interval "
-                f"({self.n_bootstrap} replicates)"
-                f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>")
+        from upsell._display import html_table
+
+        def cell(i: int, j: int) -> str:
+            text = f"{self.means[i, j]:.4f}"
+            if self.models[i] != self.baseline and np.isfinite(self.diff_low[i, j]):
+                text += (f" (Δ {self.diff[i, j]:+.4f} "
+                         f"[{self.diff_low[i, j]:+.4f}, {self.diff_high[i, j]:+.4f}])")
+            return text
+
+        n = len(self.models)
+        columns: dict[str, Any] = {
+            "model": [m + (" (baseline)" if m == self.baseline else "") for m in self.models]}
+        columns.update({f"{m}@{self.k}": [cell(i, j) for i in range(n)]
+                        for j, m in enumerate(self.metrics)})
+        return html_table("Comparison", columns, max_rows=max(n, 1), summary=(
+            f"{self.n_requests:,} requests; Δ = difference to {self.baseline} with its "
+            f"{self.confidence:.0%} paired bootstrap interval ({self.n_bootstrap} replicates)"))
 
 
 def _fmt_interval(lo: float, hi: float) -> str:

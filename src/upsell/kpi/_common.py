@@ -68,19 +68,42 @@ class KPIResult:
         return pd.DataFrame({self.by or "group": self.groups, "value": self.value,
                              "numerator": self.numerator, "denominator": self.denominator})
 
-    def plot(self, *, ax: Any = None) -> Any:
-        """Draw with matplotlib (a line for periods, bars for other groupings); see :func:`upsell.report.plots.plot_kpi`."""
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the KPI (a line for periods, bars for other groupings) with matplotlib; see :func:`upsell.report.plots.plot_kpi`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_kpi`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = atv(tx, by="month").plot()  # doctest: +SKIP
+        """
         from upsell.report.plots import plot_kpi
 
-        return plot_kpi(self, ax=ax)
+        return plot_kpi(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from upsell._display import html_table
 
-        rows = "".join(f"<tr><td>{escape(str(g))}</td><td>{v:.4g}</td></tr>"
-                       for g, v in zip(self.groups[:20], self.value[:20], strict=False))
-        return (f"<b>{escape(self.metric)}</b> by {escape(str(self.by))}"
-                f"<table><tr><th>group</th><th>value</th></tr>{rows}</table>")
+        by = f" by {self.by}" if self.by else ""
+        return html_table(f"KPIResult {self.metric}{by}", {
+            self.by or "group": self.groups, "value": self.value,
+            "numerator": self.numerator, "denominator": self.denominator,
+        }, summary=f"{len(self):,} group(s)")
 
 
 def z_value(confidence: Any, name: str = "confidence") -> float:

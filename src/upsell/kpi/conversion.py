@@ -102,6 +102,43 @@ class ConversionResult:
             "revenue_per_offer": self.revenue_per_offer,
         })
 
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("ConversionResult", {
+            self.by or "group": self.groups, "presented": self.presented,
+            "accepted": self.accepted, "rate": self.rate, "low": self.low, "high": self.high,
+            "revenue": self.revenue,
+        }, summary=f"{len(self):,} group(s), {self.confidence:.0%} Wilson intervals")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the conversion rate per group with its interval with matplotlib; see :func:`upsell.report.plots.plot_conversion`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_conversion`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = conversion(offer_log, by="channel").plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_conversion
+
+        return plot_conversion(self, ax=ax, **kwargs)
+
 
 def _columns(offer_log: Any) -> dict[str, np.ndarray]:
     if hasattr(offer_log, "to_offer_table"):  # the OfferLog hand-over, when it exists

@@ -80,6 +80,43 @@ class NPSResult:
             "n_invalid": self.n_invalid,
         })
 
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("NPSResult", {
+            self.by or "group": self.groups, "n": self.n, "nps": self.nps, "low": self.low,
+            "high": self.high, "promoters": self.promoters, "passives": self.passives,
+            "detractors": self.detractors,
+        }, summary=f"{len(self):,} group(s), {self.confidence:.0%} intervals")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the NPS per group with its interval with matplotlib; see :func:`upsell.report.plots.plot_nps`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_nps`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = nps([10, 9, 3, 7]).plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_nps
+
+        return plot_nps(self, ax=ax, **kwargs)
+
 
 def _valid_mask(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scores as float (NaN where invalid) and the validity mask."""

@@ -340,6 +340,41 @@ class Offer:
             "moment": self.moment, "due": _jsonable(self.due) if self.due is not None else None,
         }
 
+    def _row(self) -> dict[str, Any]:
+        """The flat fields of one table row (the reason as its summary line)."""
+        return {"item": self.item, "name": self.name, "kind": self.kind,
+                "item_kind": self.item_kind, "score": self.score,
+                "probability": self.probability, "expected_revenue": self.expected_revenue,
+                "expected_margin": self.expected_margin, "sources": self.sources,
+                "reason": self.reason.summary, "cue": self.cue, "channel": self.channel,
+                "moment": self.moment, "due": self.due}
+
+    def to_pandas(self) -> Any:
+        """A one-row DataFrame of the offer (the reason as its summary; see :meth:`to_dict`).
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> o = Offer(item="mug", name="Mug", kind="cross_sell", item_kind="accessory",
+        ...           score=1.0, components={}, sources=("bundles",), probability=0.4,
+        ...           expected_revenue=3.2, expected_margin=2.0,
+        ...           reason=Reason("bundles", (), None, None, None, ()), cue="Goes with tea",
+        ...           channel="web", moment=None, due=None)
+        >>> o.to_pandas()[["item", "score", "cue"]].values.tolist()
+        [['mug', 1.0, 'Goes with tea']]
+        """
+        from upsell._display import data_frame
+
+        return data_frame({k: [v] for k, v in self._row().items()}, "Offer.to_pandas")
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_fields
+
+        return html_fields("Offer", self._row(), summary=f"{self.item} ({self.kind})")
+
 
 class OfferList(list):
     """The offers of one request (a plain ``list`` of :class:`Offer`) plus what rules removed.
@@ -361,6 +396,39 @@ class OfferList(list):
                  ) -> None:
         super().__init__(offers)
         self.removed: dict[str, int] = dict(removed or {})
+
+    def _columns(self) -> dict[str, list[Any]]:
+        rows = [o._row() for o in self]
+        names = list(rows[0]) if rows else ["item", "name", "kind", "item_kind", "score",
+                                            "probability", "expected_revenue",
+                                            "expected_margin", "sources", "reason", "cue",
+                                            "channel", "moment", "due"]
+        return {n: [r[n] for r in rows] for n in names}
+
+    def to_pandas(self) -> Any:
+        """One row per offer, best first: item, name, kinds, score, money, reason summary, cue.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> OfferList([], removed={"in_stock": 2}).to_pandas().shape
+        (0, 14)
+        """
+        from upsell._display import data_frame
+
+        return data_frame(self._columns(), "OfferList.to_pandas")
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        cols = self._columns()
+        removed = ", ".join(f"{k} {v:,}" for k, v in self.removed.items())
+        return html_table("OfferList", {k: cols[k] for k in (
+            "item", "name", "kind", "score", "probability", "cue")},
+            summary=f"{len(self):,} offer(s)" + (f"; removed: {removed}" if removed else ""))
 
 
 class PoolItem:

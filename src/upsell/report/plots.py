@@ -6,8 +6,11 @@ with inline plots shows it), otherwise as a bare :class:`matplotlib.figure.Figur
 that touches no global state (``ax.figure`` holds it; :func:`to_svg` renders it).
 
 The ``plot_*`` functions take result objects (``KPIResult``, ``SegmentSummary``,
-``Rules``, ``Comparison``, ``CLVTable`` or an array of CLVs, ``RFMResult``); the
-others take plain arrays and are what the HTML report uses.
+``RFMResult``, ``PersonaAssignments``, ``ClusterProfile``, ``Itemsets``, ``Rules``,
+``Comparison``, ``CLVTable`` or an array of CLVs, ``Ladders``, ``Upsells``,
+``Reliability``, ``ConversionResult``, ``NPSResult``), and those classes'
+``plot(ax=None, **kwargs)`` methods call them; the others take plain arrays and
+are what the HTML report uses.
 
 Examples
 --------
@@ -32,14 +35,23 @@ from upsell._extras import require
 __all__ = [
     "bar_chart",
     "grouped_bars",
+    "hbar_chart",
     "histogram",
     "line_chart",
+    "plot_clusters",
     "plot_clv",
     "plot_comparison",
+    "plot_conversion",
+    "plot_itemsets",
     "plot_kpi",
+    "plot_ladders",
+    "plot_nps",
+    "plot_personas",
+    "plot_reliability",
     "plot_rfm",
     "plot_rules",
     "plot_segments",
+    "plot_upsells",
     "rules_scatter",
     "share_bars",
     "to_svg",
@@ -92,8 +104,10 @@ def _short(labels: Sequence[Any], width: int = 18) -> list[str]:
 
 # ---------------------------------------------------------------------- array-level charts
 def line_chart(x: Any, y: Any, *, title: str = "", xlabel: str = "", ylabel: str = "",
-               ax: Any = None) -> Any:
+               ax: Any = None, **kwargs: Any) -> Any:
     """A line over time (or any ordered x), with markers when there are few points.
+
+    Further keyword arguments go to :meth:`matplotlib.axes.Axes.plot` (``color``, ...).
 
     Examples
     --------
@@ -102,7 +116,8 @@ def line_chart(x: Any, y: Any, *, title: str = "", xlabel: str = "", ylabel: str
     ax = _axes(ax, (7.0, 2.8))
     xv = np.asarray(x)
     yv = np.asarray(y, dtype=np.float64)
-    ax.plot(xv, yv, color=_BLUE, lw=1.8, marker="o" if yv.size <= 40 else None, ms=3)
+    ax.plot(xv, yv, **{"color": _BLUE, "linewidth": 1.8, "markersize": 3,
+                       "marker": "o" if yv.size <= 40 else None, **kwargs})
     if np.issubdtype(xv.dtype, np.datetime64):
         from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
@@ -114,8 +129,8 @@ def line_chart(x: Any, y: Any, *, title: str = "", xlabel: str = "", ylabel: str
 
 
 def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: str = "",
-              percent: bool = False, ax: Any = None) -> Any:
-    """Vertical bars, one per label.
+              percent: bool = False, ax: Any = None, **kwargs: Any) -> Any:
+    """Vertical bars, one per label; further keyword arguments go to ``Axes.bar``.
 
     Examples
     --------
@@ -124,7 +139,7 @@ def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: st
     ax = _axes(ax, (6.0, 2.8))
     v = np.asarray(values, dtype=np.float64)
     pos = np.arange(v.size)
-    ax.bar(pos, np.nan_to_num(v), color=_BLUE)
+    ax.bar(pos, np.nan_to_num(v), **{"color": _BLUE, **kwargs})
     ax.set_xticks(pos, _short(labels), rotation=0 if v.size <= 6 else 30,
                   ha="center" if v.size <= 6 else "right")
     if percent:
@@ -134,8 +149,10 @@ def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: st
 
 
 def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *,
-               title: str = "", ax: Any = None) -> Any:
+               title: str = "", ax: Any = None, **kwargs: Any) -> Any:
     """Horizontal paired bars: each segment's share of customers and share of revenue.
+
+    Further keyword arguments go to both ``Axes.barh`` calls.
 
     Examples
     --------
@@ -144,10 +161,10 @@ def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *
     n = len(labels)
     ax = _axes(ax, (6.5, 0.45 * n + 1.2))
     pos = np.arange(n)
-    ax.barh(pos - 0.2, np.nan_to_num(np.asarray(customer_share, dtype=float)), height=0.4,
-            color=_GREY, label="customers")
-    ax.barh(pos + 0.2, np.nan_to_num(np.asarray(revenue_share, dtype=float)), height=0.4,
-            color=_BLUE, label="revenue")
+    ax.barh(pos - 0.2, np.nan_to_num(np.asarray(customer_share, dtype=float)),
+            **{"height": 0.4, "color": _GREY, "label": "customers", **kwargs})
+    ax.barh(pos + 0.2, np.nan_to_num(np.asarray(revenue_share, dtype=float)),
+            **{"height": 0.4, "color": _BLUE, "label": "revenue", **kwargs})
     ax.set_yticks(pos, _short(labels, 22))
     ax.invert_yaxis()
     _percent_axis(ax, "x")
@@ -157,8 +174,10 @@ def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *
 
 
 def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str = "",
-                 ylabel: str = "", ax: Any = None) -> Any:
+                 ylabel: str = "", ax: Any = None, **kwargs: Any) -> Any:
     """Bars grouped by series (e.g. metrics) with one bar per group (e.g. model).
+
+    Further keyword arguments go to every ``Axes.bar`` call.
 
     Examples
     --------
@@ -171,8 +190,9 @@ def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str
     pos = np.arange(len(names))
     for gi, g in enumerate(groups):
         vals = [float(np.asarray(series[m], dtype=float)[gi]) for m in names]
-        ax.bar(pos + (gi - (n_g - 1) / 2) * width, np.nan_to_num(vals), width=width,
-               color=_PALETTE[gi % len(_PALETTE)], label=str(g))
+        ax.bar(pos + (gi - (n_g - 1) / 2) * width, np.nan_to_num(vals),
+               **{"width": width, "color": _PALETTE[gi % len(_PALETTE)], "label": str(g),
+                  **kwargs})
     ax.set_xticks(pos, names)
     ax.legend(fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
@@ -180,8 +200,10 @@ def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str
 
 
 def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = False,
-              bins: int = 40, ax: Any = None) -> Any:
+              bins: int = 40, ax: Any = None, **kwargs: Any) -> Any:
     """Distribution of values (e.g. CLV per customer); ``log`` uses log-spaced bins.
+
+    Further keyword arguments go to ``Axes.hist``.
 
     Non-finite values are left out; with ``log``, so are values <= 0.
 
@@ -200,7 +222,7 @@ def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = Fal
             ax.set_xscale("log")
         else:
             edges = np.linspace(v.min(), v.max() if v.max() > v.min() else v.min() + 1, bins + 1)
-        ax.hist(v, bins=edges, color=_BLUE)
+        ax.hist(v, **{"bins": edges, "color": _BLUE, **kwargs})
         med = float(np.median(v))
         ax.axvline(med, color=_ORANGE, lw=1.5, ls="--", label=f"median {med:,.0f}")
         ax.legend(fontsize=8, frameon=False)
@@ -209,8 +231,10 @@ def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = Fal
 
 
 def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str = "",
-                  ax: Any = None) -> Any:
+                  ax: Any = None, **kwargs: Any) -> Any:
     """Association rules as points: confidence against lift, size by support.
+
+    Further keyword arguments go to ``Axes.scatter``.
 
     Examples
     --------
@@ -224,7 +248,8 @@ def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str
     else:
         s = np.asarray(support, dtype=np.float64)
         size = 8.0 + 80.0 * (s / s.max() if s.size and s.max() > 0 else s)
-    ax.scatter(c, lf, s=size, alpha=0.5, color=_BLUE, edgecolors="none")
+    ax.scatter(c, lf, **{"s": size, "alpha": 0.5, "color": _BLUE, "edgecolors": "none",
+                         **kwargs})
     ax.axhline(1.0, color=_GREY, lw=1, ls=":")
     _percent_axis(ax, "x")
     if lf.size and np.nanmax(lf) / max(np.nanmin(lf), 1e-9) > 50:
@@ -233,8 +258,43 @@ def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str
     return _style(ax, title, "confidence", "lift")
 
 
+def hbar_chart(labels: Sequence[Any], values: Any, *, title: str = "", xlabel: str = "",
+               percent: bool = False, ax: Any = None, **kwargs: Any) -> Any:
+    """Horizontal bars, one per label, the first on top (for ranked lists).
+
+    Further keyword arguments go to ``Axes.barh``.
+
+    Examples
+    --------
+    >>> ax = hbar_chart(["tea + mug", "tea"], [0.3, 0.2], percent=True)  # doctest: +SKIP
+    """
+    ax = _axes(ax, (6.5, 0.3 * len(labels) + 1.2))
+    v = np.asarray(values, dtype=np.float64)
+    pos = np.arange(v.size)
+    ax.barh(pos, np.nan_to_num(v), **{"color": _BLUE, **kwargs})
+    ax.set_yticks(pos, _short(labels, 28))
+    ax.invert_yaxis()
+    if percent:
+        _percent_axis(ax, "x")
+    ax.grid(axis="x", alpha=0.3)
+    return _style(ax, title, xlabel)
+
+
+def _interval_bars(ax: Any, value: Any, low: Any, high: Any) -> None:
+    """Error bars from interval bounds over bars drawn at 0..n-1 (missing bounds: none)."""
+    v = np.asarray(value, dtype=np.float64)
+    lo = np.nan_to_num(v - np.asarray(low, dtype=np.float64))
+    hi = np.nan_to_num(np.asarray(high, dtype=np.float64) - v)
+    if v.size:
+        ax.errorbar(np.arange(v.size), np.nan_to_num(v), yerr=[lo, hi], fmt="none",
+                    ecolor=_GREY, capsize=3)
+
+
 # ---------------------------------------------------------------------- result-level charts
-def plot_kpi(result: Any, *, ax: Any = None) -> Any:
+# Every function takes the result, ``title`` (None: a default naming the result)
+# and ``ax``; further keyword arguments go to the matplotlib call drawing the data,
+# and the result classes' ``plot(ax=None, **kwargs)`` methods delegate here.
+def plot_kpi(result: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
     """A :class:`~upsell.kpi.KPIResult`: a line for periods, bars for other groupings.
 
     Examples
@@ -244,13 +304,17 @@ def plot_kpi(result: Any, *, ax: Any = None) -> Any:
     >>> ax = plot_kpi(us.kpi.atv(tx, by="month"))  # doctest: +SKIP
     """
     groups = np.asarray(result.groups)
-    title = f"{result.metric} by {result.by}" if result.by else str(result.metric)
+    if title is None:
+        title = f"{result.metric} by {result.by}" if result.by else str(result.metric)
     if np.issubdtype(groups.dtype, np.datetime64):
-        return line_chart(groups, result.value, title=title, ylabel=result.metric, ax=ax)
-    return bar_chart(groups.tolist(), result.value, title=title, ylabel=result.metric, ax=ax)
+        return line_chart(groups, result.value, title=title, ylabel=result.metric, ax=ax,
+                          **kwargs)
+    return bar_chart(groups.tolist(), result.value, title=title, ylabel=result.metric, ax=ax,
+                     **kwargs)
 
 
-def plot_segments(summary: Any, *, ax: Any = None) -> Any:
+def plot_segments(summary: Any, *, title: str | None = None, ax: Any = None,
+                  **kwargs: Any) -> Any:
     """A :class:`~upsell.segments.SegmentSummary`: shares of customers and of revenue.
 
     Examples
@@ -258,32 +322,101 @@ def plot_segments(summary: Any, *, ax: Any = None) -> Any:
     >>> ax = plot_segments(us.segments.rfm(tx).summary())  # doctest: +SKIP
     """
     return share_bars(summary.segment.tolist(), summary.customer_share, summary.revenue_share,
-                      title="Customers and revenue by segment", ax=ax)
+                      title="Customers and revenue by segment" if title is None else title,
+                      ax=ax, **kwargs)
 
 
-def plot_rfm(result: Any, *, ax: Any = None) -> Any:
+def plot_rfm(result: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
     """An :class:`~upsell.segments.RFMResult`: its segment summary (see :func:`plot_segments`).
 
     Examples
     --------
     >>> ax = plot_rfm(us.segments.rfm(tx))  # doctest: +SKIP
     """
-    return plot_segments(result.summary(), ax=ax)
+    return plot_segments(result.summary(), title=title, ax=ax, **kwargs)
 
 
-def plot_rules(rules: Any, *, ax: Any = None) -> Any:
-    """:class:`~upsell.bundles.Rules`: confidence against lift, point size by support.
+def plot_personas(assignments: Any, *, title: str | None = None, ax: Any = None,
+                  **kwargs: Any) -> Any:
+    """:class:`~upsell.segments.PersonaAssignments`: customers and revenue per persona.
+
+    Examples
+    --------
+    >>> ax = plot_personas(us.segments.Personas().fit(tx).predict())  # doctest: +SKIP
+    """
+    return plot_segments(assignments.summary(), ax=ax, **kwargs,
+                         title="Customers and revenue by persona" if title is None else title)
+
+
+def plot_clusters(profile: Any, *, title: str | None = None, ax: Any = None,
+                  **kwargs: Any) -> Any:
+    """A :class:`~upsell.segments.ClusterProfile`: each cluster's share of customers and revenue.
+
+    Examples
+    --------
+    >>> ax = plot_clusters(us.segments.Clusters(k=3).fit(tx).profile_)  # doctest: +SKIP
+    """
+    labels = [f"{c}: {lab}" for c, lab in zip(profile.cluster.tolist(), profile.label.tolist(),
+                                               strict=True)]
+    return share_bars(labels, profile.share, profile.revenue_share, ax=ax, **kwargs,
+                      title="Customers and revenue by cluster" if title is None else title)
+
+
+def plot_itemsets(itemsets: Any, *, n: int = 15, min_len: int = 2, title: str | None = None,
+                  ax: Any = None, **kwargs: Any) -> Any:
+    """:class:`~upsell.bundles.Itemsets`: the ``n`` most frequent itemsets as bars of support.
+
+    Only itemsets of at least ``min_len`` items are drawn (any length when none is
+    that long), so the chart shows what sells together rather than best sellers.
+
+    Examples
+    --------
+    >>> ax = plot_itemsets(us.bundles.frequent_itemsets(tx, min_support=0.01))  # doctest: +SKIP
+    """
+    support = np.asarray(itemsets.support, dtype=np.float64)
+    pos = np.flatnonzero(np.asarray(itemsets.lengths) >= min_len)
+    if pos.size == 0:
+        pos = np.arange(support.size)
+    top = pos[np.argsort(-support[pos], kind="stable")[:n]]
+    labels = [" + ".join(str(x) for x in itemsets.itemset(int(i))) for i in top]
+    if title is None:
+        title = f"Top {top.size} of {len(itemsets):,} itemsets"
+    return hbar_chart(labels, support[top], title=title, xlabel="support", percent=True,
+                      ax=ax, **kwargs)
+
+
+def plot_rules(rules: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
+    """:class:`~upsell.bundles.Rules`: support against confidence, coloured by lift.
+
+    The support axis is logarithmic when supports span more than two decades.
+    Passing ``color`` draws every point in it, without the lift colour bar.
 
     Examples
     --------
     >>> ax = plot_rules(rules)  # doctest: +SKIP
     """
-    return rules_scatter(rules.confidence, rules.lift, rules.support,
-                         title=f"{len(rules):,} rules", ax=ax)
+    ax = _axes(ax, (6.0, 3.2))
+    s = np.asarray(rules.support, dtype=np.float64)
+    c = np.asarray(rules.confidence, dtype=np.float64)
+    lf = np.asarray(rules.lift, dtype=np.float64)
+    style: dict[str, Any] = {"s": 14.0, "alpha": 0.8, "edgecolors": "none"}
+    coloured = "color" not in kwargs and "c" not in kwargs and lf.size > 0
+    if coloured:
+        style.update(c=lf, cmap="viridis")
+    points = ax.scatter(s, c, **{**style, **kwargs})
+    if coloured:
+        ax.figure.colorbar(points, ax=ax, label="lift")
+    if s.size and s.min() > 0 and s.max() / s.min() > 100:
+        ax.set_xscale("log")
+    _percent_axis(ax, "x")
+    _percent_axis(ax, "y")
+    ax.grid(alpha=0.3)
+    return _style(ax, f"{len(rules):,} rules" if title is None else title, "support",
+                  "confidence")
 
 
 def plot_comparison(comparison: Any, *, metrics: Sequence[str] | None = None,
-                    ax: Any = None) -> Any:
+                    title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
     """An :class:`~upsell.evaluate.Comparison`: one bar per model for each metric.
 
     Examples
@@ -292,19 +425,108 @@ def plot_comparison(comparison: Any, *, metrics: Sequence[str] | None = None,
     """
     names = [m for m in (metrics or comparison.metrics) if m in comparison.metrics]
     series = {m: comparison.means[:, comparison.metrics.index(m)] for m in names}
-    return grouped_bars(list(comparison.models), series,
-                        title=f"Metrics @{comparison.k}", ax=ax)
+    return grouped_bars(list(comparison.models), series, ax=ax, **kwargs,
+                        title=f"Metrics @{comparison.k}" if title is None else title)
 
 
-def plot_clv(values: Any, *, ax: Any = None) -> Any:
-    """CLV per customer (a :class:`~upsell.kpi.CLVTable` or an array) as a log histogram.
+def plot_clv(values: Any, *, log: bool = True, title: str | None = None, ax: Any = None,
+             **kwargs: Any) -> Any:
+    """CLV per customer (a :class:`~upsell.kpi.CLVTable` or an array) as a histogram.
+
+    With ``log`` (the default) bins are log-spaced and customers with a CLV of
+    0 or less are left out.
 
     Examples
     --------
     >>> ax = plot_clv(us.kpi.historic_clv(tx))  # doctest: +SKIP
     """
     v = getattr(values, "value", values)
-    return histogram(v, title="CLV per customer", xlabel="CLV", log=True, ax=ax)
+    return histogram(v, xlabel="CLV", log=log, ax=ax, **kwargs,
+                     title="CLV per customer" if title is None else title)
+
+
+def plot_ladders(ladders: Any, *, title: str | None = None, ax: Any = None,
+                 **kwargs: Any) -> Any:
+    """:class:`~upsell.tiers.Ladders`: how many offers of each kind the catalog supports.
+
+    Examples
+    --------
+    >>> ax = plot_ladders(us.tiers.build_ladders(catalog))  # doctest: +SKIP
+    """
+    from upsell.tiers.ladders import EDGE_KINDS
+
+    counts = np.bincount(np.asarray(ladders.kind, dtype=np.int64), minlength=len(EDGE_KINDS))
+    if title is None:
+        title = f"Upsell offers by kind ({len(ladders.items):,} items)"
+    return bar_chart(list(EDGE_KINDS), counts, title=title, ylabel="offers", ax=ax, **kwargs)
+
+
+def plot_upsells(upsells: Any, *, title: str | None = None, ax: Any = None,
+                 **kwargs: Any) -> Any:
+    """:class:`~upsell.tiers.Upsells`: each offer's score, best on top.
+
+    Examples
+    --------
+    >>> ax = plot_upsells(us.tiers.UpsellRanker().fit(tx, catalog).rank(item=base))  # doctest: +SKIP
+    """
+    labels = [f"{i} ({k})" for i, k in zip(upsells.item.tolist(), upsells.kind.tolist(),
+                                           strict=True)]
+    return hbar_chart(labels, upsells.score, title="Upsell offers" if title is None else title,
+                      xlabel="score", ax=ax, **kwargs)
+
+
+def plot_reliability(reliability: Any, *, title: str | None = None, ax: Any = None,
+                     **kwargs: Any) -> Any:
+    """A :class:`~upsell.tiers.Reliability` table as a calibration curve against the diagonal.
+
+    Examples
+    --------
+    >>> ax = plot_reliability(us.tiers.reliability_table(y, p))  # doctest: +SKIP
+    """
+    ax = _axes(ax, (4.0, 3.6))
+    ax.plot([0.0, 1.0], [0.0, 1.0], color=_GREY, linestyle=":", linewidth=1)
+    ax.plot(reliability.mean_predicted, reliability.observed,
+            **{"color": _BLUE, "marker": "o", "markersize": 4, **kwargs})
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    _percent_axis(ax, "x")
+    _percent_axis(ax, "y")
+    ax.grid(alpha=0.3)
+    if title is None:
+        title = f"Calibration (ECE {reliability.ece:.3f})"
+    return _style(ax, title, "predicted", "observed")
+
+
+def plot_conversion(result: Any, *, title: str | None = None, ax: Any = None,
+                    **kwargs: Any) -> Any:
+    """A :class:`~upsell.kpi.ConversionResult`: rate per group with its Wilson interval.
+
+    Examples
+    --------
+    >>> ax = plot_conversion(us.kpi.conversion(offer_log, by="channel"))  # doctest: +SKIP
+    """
+    if title is None:
+        title = f"Offer conversion by {result.by}" if result.by else "Offer conversion"
+    ax = bar_chart(np.asarray(result.groups).tolist(), result.rate, title=title,
+                   ylabel="conversion", percent=True, ax=ax, **kwargs)
+    _interval_bars(ax, result.rate, result.low, result.high)
+    return ax
+
+
+def plot_nps(result: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
+    """An :class:`~upsell.kpi.NPSResult`: NPS per group with its confidence interval.
+
+    Examples
+    --------
+    >>> ax = plot_nps(us.kpi.nps([10, 9, 3, 7]))  # doctest: +SKIP
+    """
+    if title is None:
+        title = f"NPS by {result.by}" if result.by else "NPS"
+    ax = bar_chart(np.asarray(result.groups).tolist(), result.nps, title=title, ylabel="NPS",
+                   ax=ax, **kwargs)
+    _interval_bars(ax, result.nps, result.low, result.high)
+    ax.axhline(0.0, color=_GREY, linewidth=1)
+    return ax
 
 
 # ---------------------------------------------------------------------- rendering

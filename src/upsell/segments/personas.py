@@ -7,7 +7,6 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from types import MappingProxyType
 from typing import Any
 
@@ -83,6 +82,33 @@ class PersonaAssignment:
     decisive: tuple[tuple[str, float, float], ...]
     reason: str
     features: dict[str, float]
+
+    def _row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"persona": self.persona, "reason": self.reason}
+        row.update({f"score_{p}": s for p, s in self.scores.items()})
+        return row
+
+    def to_pandas(self) -> Any:
+        """A one-row DataFrame: persona, reason and one ``score_<persona>`` column per score.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> a = PersonaAssignment("new", {"new": 1.0}, (), "new: no purchase history", {})
+        >>> a.to_pandas().columns.tolist()
+        ['persona', 'reason', 'score_new']
+        """
+        from upsell._display import data_frame
+
+        return data_frame({k: [v] for k, v in self._row().items()}, "PersonaAssignment.to_pandas")
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_fields
+
+        return html_fields("PersonaAssignment", self._row(), summary=self.persona)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +206,43 @@ class PersonaAssignments:
         return pd.DataFrame(data)
 
     def _repr_html_(self) -> str:
-        reasons = self.reasons()[:10]
-        rows = "".join(
-            f"<tr><td>{escape(str(self.customers[i]))}</td><td>{escape(str(self.persona[i]))}"
-            f"</td><td>{escape(str(reasons[i]))}</td></tr>" for i in range(min(len(self), 10)))
-        return (f"<b>PersonaAssignments</b> of {len(self):,} customers<table><tr><th>customer"
-                f"</th><th>persona</th><th>reason</th></tr>{rows}</table>")
+        from upsell._display import MAX_ROWS, html_table
+
+        head = self.customers[:MAX_ROWS]
+        part = PersonaAssignments(head, self.persona[:MAX_ROWS], self.scores[:MAX_ROWS],
+                                  self.monetary[:MAX_ROWS], self.decisive[:MAX_ROWS],
+                                  self.decisive_values[:MAX_ROWS], self.midpoints)
+        return html_table("PersonaAssignments", {
+            "customer": head, "persona": part.persona, "reason": part.reasons(),
+        }, n_rows=len(self), summary=f"{len(self):,} customers")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw customers and revenue per persona with matplotlib; see :func:`upsell.report.plots.plot_personas`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_personas`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = Personas().fit(tx).predict().plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_personas
+
+        return plot_personas(self, ax=ax, **kwargs)
 
 
 def _reason(persona: str, codes: Sequence[int], values: Sequence[float],

@@ -150,11 +150,46 @@ class Ladders:
         })
 
     def _repr_html_(self) -> str:
+        from upsell._display import MAX_ROWS, html_table
+
+        src, tgt = self.source[:MAX_ROWS], self.target[:MAX_ROWS]
         counts = np.bincount(self.kind, minlength=len(EDGE_KINDS))
-        cells = "".join(f"<tr><td>{k}</td><td>{int(n):,}</td></tr>"
-                        for k, n in zip(EDGE_KINDS, counts, strict=True))
-        return (f"<b>Ladders</b>: {len(self.items):,} items, {int(self.inferred.sum()):,} "
-                f"inferred tiers<table><tr><th>kind</th><th>edges</th></tr>{cells}</table>")
+        return html_table("Ladders", {
+            "base": self.items.ids[src], "target": self.items.ids[tgt],
+            "kind": np.asarray(EDGE_KINDS)[self.kind[:MAX_ROWS]],
+            "base_tier": self.tier[src], "target_tier": self.tier[tgt],
+        }, n_rows=len(self), summary=f"{len(self.items):,} items, "
+                                     f"{int(self.inferred.sum()):,} inferred tiers; offers: "
+                                     + ", ".join(f"{k} {int(n):,}"
+                                                 for k, n in zip(EDGE_KINDS, counts, strict=True)))
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw how many offers of each kind the catalog supports with matplotlib; see :func:`upsell.report.plots.plot_ladders`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_ladders`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = build_ladders(catalog).plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_ladders
+
+        return plot_ladders(self, ax=ax, **kwargs)
 
 
 def build_ladders(catalog: Catalog, *, band_ratio: float = 1.15,

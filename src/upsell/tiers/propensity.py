@@ -72,6 +72,37 @@ class LogisticFit:
         w = self.coef / self.scale
         return w, float(self.intercept - w @ self.mean)
 
+    def _columns(self) -> dict[str, Any]:
+        return {"feature": np.arange(self.coef.size), "coef": self.coef,
+                "raw_coef": self.raw_coef()[0], "mean": self.mean, "scale": self.scale}
+
+    def to_pandas(self) -> Any:
+        """One row per feature (by position): coef (standardised), raw_coef, mean and scale.
+
+        The intercept, convergence and iteration count are attributes.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> m = fit_logistic(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1]))
+        >>> m.to_pandas().columns.tolist()
+        ['feature', 'coef', 'raw_coef', 'mean', 'scale']
+        """
+        from upsell._display import data_frame
+
+        return data_frame(self._columns(), "LogisticFit.to_pandas")
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        state = "converged" if self.converged else "not converged"
+        return html_table("LogisticFit", self._columns(), n_rows=self.coef.size, summary=(
+            f"{self.coef.size:,} feature(s), intercept {self.intercept:.4g}, {state} "
+            f"in {self.n_iter} iteration(s)"))
+
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, *, l2: float = 1.0,
                  sample_weight: np.ndarray | None = None, max_iter: int = 200) -> LogisticFit:
@@ -211,6 +242,43 @@ class Reliability:
         return pd.DataFrame({"bin_low": self.bin_low, "bin_high": self.bin_high,
                              "mean_predicted": self.mean_predicted,
                              "observed": self.observed, "count": self.count})
+
+    def _repr_html_(self) -> str:
+        from upsell._display import html_table
+
+        return html_table("Reliability", {
+            "bin_low": self.bin_low, "bin_high": self.bin_high,
+            "mean_predicted": self.mean_predicted, "observed": self.observed,
+            "count": self.count,
+        }, max_rows=25, summary=f"{len(self):,} bins, ECE {self.ece:.4f}")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the calibration curve against the diagonal with matplotlib; see :func:`upsell.report.plots.plot_reliability`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot is used only if already imported).
+        **kwargs
+            ``title`` and the other options of :func:`~upsell.report.plots.plot_reliability`;
+            the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        MissingExtraError
+            If matplotlib (the ``plots`` extra) is not installed.
+
+        Examples
+        --------
+        >>> ax = reliability_table(y, p).plot()  # doctest: +SKIP
+        """
+        from upsell.report.plots import plot_reliability
+
+        return plot_reliability(self, ax=ax, **kwargs)
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, *, n_bins: int = 10,
