@@ -189,8 +189,10 @@ def item_knn(weighted: Any, *, n_neighbors: int, num_threads: int,
     with blas_single_thread():
         sim = all_pairs_knn(W, int(n_neighbors), num_threads=num_threads,
                             show_progress=show_progress)
-    out = sp.csr_matrix(sim, dtype=np.float32)
-    out.sum_duplicates()
+    # all_pairs_knn returns COO without repeated (row, col) pairs; COO -> CSR sums
+    # duplicates anyway and leaves each row's columns sorted
+    out = sp.coo_matrix(sim).tocsr()
+    out.data = out.data.astype(np.float32)
     out.sort_indices()
     return out
 

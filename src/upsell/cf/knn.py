@@ -177,30 +177,32 @@ class ItemKNN(NeighborModel):
         self._set_neighbors(S)
 
 def _item_weights(X: sp.csr_matrix, similarity: str, k1: float, b: float) -> sp.csr_matrix:
-    """Customers x items matrix whose column dot products are the item similarities."""
-    C = sp.csc_matrix(X, dtype=np.float64)
-    if similarity == "cosine":
-        data = C.data.copy()
-    elif similarity == "tfidf":
-        # customers are the terms: idf of a customer falls with the number of items bought
-        n_items = max(C.shape[1], 1)
-        df = np.bincount(C.indices, minlength=C.shape[0])
-        idf = np.log(n_items) - np.log1p(df)
-        data = np.sqrt(C.data) * idf[C.indices]
-    else:
-        n_items = max(C.shape[1], 1)
-        df = np.bincount(C.indices, minlength=C.shape[0])
-        idf = np.log(n_items) - np.log1p(df)
-        col_sums = np.asarray(C.sum(axis=0)).ravel()
-        avg = col_sums.mean() if col_sums.size and col_sums.mean() > 0 else 1.0
-        length = (1.0 - b) + b * col_sums / avg
-        cols = np.repeat(np.arange(C.shape[1]), np.diff(C.indptr))
-        data = C.data * (k1 + 1.0) / (k1 * length[cols] + C.data) * idf[C.indices]
-    data = np.maximum(data, 0.0)  # a negative idf would make similarities negative
-    W = sp.csc_matrix((data, C.indices, C.indptr), shape=C.shape)
+    """Customers x items matrix whose column dot products are the item similarities.
+
+    Everything is computed on the CSR arrays in O(nnz) numpy passes (no CSC copy):
+    items are the documents and customers the terms.
+    """
+    X = sp.csr_matrix(X)
+    n_rows, n_items = X.shape
+    data = X.data.astype(np.float64)
+    cols = X.indices
+    if similarity != "cosine":
+        # a customer's document frequency is the number of items they bought
+        df = np.diff(X.indptr).astype(np.float64)
+        idf = np.log(max(n_items, 1)) - np.log1p(df)
+        idf_of = np.repeat(idf, np.diff(X.indptr))
+        if similarity == "tfidf":
+            data = np.sqrt(data) * idf_of
+        else:
+            col_sums = np.bincount(cols, weights=data, minlength=n_items)
+            avg = col_sums.mean() if col_sums.size and col_sums.mean() > 0 else 1.0
+            length = (1.0 - b) + b * col_sums / avg
+            data = data * (k1 + 1.0) / (k1 * length[cols] + data) * idf_of
+        np.maximum(data, 0.0, out=data)  # a negative idf would make similarities negative
     if similarity in ("cosine", "tfidf"):
-        norms = np.sqrt(np.asarray(W.multiply(W).sum(axis=0)).ravel())
+        norms = np.sqrt(np.bincount(cols, weights=data * data, minlength=n_items))
         norms[norms == 0] = 1.0
-        W = sp.csc_matrix(W.multiply(1.0 / norms[None, :]))
+        data /= norms[cols]
+    W = sp.csr_matrix((data, cols, X.indptr), shape=X.shape)
     W.eliminate_zeros()
-    return W.tocsr()
+    return W
