@@ -183,7 +183,7 @@ def _item_weights(X: sp.csr_matrix, similarity: str, k1: float, b: float) -> sp.
     items are the documents and customers the terms.
     """
     X = sp.csr_matrix(X)
-    n_rows, n_items = X.shape
+    n_items = X.shape[1]
     data = X.data.astype(np.float64)
     cols = X.indices
     if similarity != "cosine":
