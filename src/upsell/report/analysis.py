@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from upsell.data import Catalog, Transactions
-from upsell.exceptions import ConvergenceError, UpsellDataError
+from upsell.exceptions import ConvergenceError, UpsellDataError, UpsellError
 from upsell.report._tables import Chart, Table, fmt
 
 __all__ = ["SECTIONS", "Analysis", "Section", "analyse", "fit_clv_models"]
@@ -464,7 +464,7 @@ def _section_ladders(ctx: _Context) -> dict[str, Any]:
 
         lad = build_ladders(cat)
         family, tier = np.asarray(lad.family), np.asarray(lad.tier, dtype=np.float64)
-    except Exception as exc:  # the tiers module is young; fall back to the catalog's columns
+    except UpsellError as exc:  # ladders refused this catalog: fall back to its own columns
         _log.info("build_ladders failed (%s); using catalog tiers", exc)
     on = (family != "") & np.isfinite(tier)
     if not on.any():
@@ -722,7 +722,7 @@ def _section_offers(ctx: _Context) -> dict[str, Any]:
     rec_error = None
     try:
         rows = _offers_with_recommender(ctx, cust, last_order, B)
-    except Exception as exc:  # the Recommender is young; fall back to the parts
+    except UpsellError as exc:  # the Recommender refused this data: compose from the parts
         rec_error = f"{type(exc).__name__}: {exc}"
         _log.info("Recommender unavailable (%s); composing offers from the parts", rec_error)
         rows = _offers_from_parts(ctx, cust, last_order, B)
@@ -761,7 +761,7 @@ def _persona_of(ctx: _Context, cid: Any) -> str:
         return ""
     try:
         return str(personas.predict(customers=[cid]).persona[0])
-    except Exception:
+    except UpsellError:  # a customer the personas never saw: no persona to show
         return ""
 
 
