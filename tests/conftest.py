@@ -6,9 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from threadpoolctl import threadpool_limits
 
 _limits = threadpool_limits(limits=1, user_api="blas")
+
+# Hypothesis: no per-example deadline anywhere (a shared 2-core machine makes wall-clock deadlines
+# flaky), and in CI (CI=true) a derandomised run, so a submission's result does not depend on luck.
+settings.register_profile("dev", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True,
+                          print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("UPSELL_SHARED_DATA", ROOT.parent / "shared" / "data"))
