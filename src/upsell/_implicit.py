@@ -190,10 +190,9 @@ def item_knn(weighted: Any, *, n_neighbors: int, num_threads: int,
         sim = all_pairs_knn(W, int(n_neighbors), num_threads=num_threads,
                             show_progress=show_progress)
     # all_pairs_knn returns COO without repeated (row, col) pairs; COO -> CSR sums
-    # duplicates anyway and leaves each row's columns sorted
+    # duplicates anyway and leaves each row's columns sorted (no sort_indices needed)
     out = sp.coo_matrix(sim).tocsr()
     out.data = out.data.astype(np.float32)
-    out.sort_indices()
     return out
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import io
 import json
 import logging
 import os
@@ -34,7 +33,6 @@ from upsell.exceptions import UpsellDataError, UpsellError
 __all__ = ["build_parser", "main"]
 
 _ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel")
-_MODEL_FORMAT = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -470,91 +468,49 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     return 0
 
 
-def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalog | None,
+                     steps: _Steps) -> Any:
+    """Fit the parts (bundle rules, a CF model, customer types, upsell ranker) into a Recommender."""
     from upsell import bundles, segments
+    from upsell.recommend import Recommender
 
-    tx = _read_orders(args, steps)
-    catalog = _read_catalog(args, steps)
-    os.makedirs(args.out, exist_ok=True)
-    parts: dict[str, str] = {}
-    with steps.step(f"fitting {args.model}"):
-        model = _cf_model(args.model, args.seed).fit(tx)
-        model.save(os.path.join(args.out, "cf.npz"))
-        parts["cf"] = "cf.npz"
+    cross: list[Any] = []
     with steps.step("mining bundle rules"):
         n = len(tx.orders)
         fi = bundles.frequent_itemsets(tx, min_support=max(args.min_support, 10 / max(n, 1)),
                                        max_len=3)
         rules = bundles.association_rules(fi, min_confidence=args.min_confidence)
         if len(rules):
-            bundles.BundleRecommender(rules).save(os.path.join(args.out, "bundles.npz"))
-            parts["bundles"] = "bundles.npz"
+            cross.append(bundles.BundleRecommender(rules))
+    if tx.has("customer"):
+        with steps.step(f"fitting {args.model}"):
+            cross.append(_cf_model(args.model, args.seed).fit(tx))
     personas = None
     if tx.has("customer") and tx.has("time"):
         with steps.step("fitting customer types"):
             personas = segments.Personas().fit(tx, catalog=catalog)
-            personas.save(os.path.join(args.out, "personas.npz"))
-            parts["personas"] = "personas.npz"
+    # without a catalog the recommender still needs the items it may offer
+    cat = catalog.align(tx.items) if catalog is not None else Catalog.from_arrays(
+        item=tx.items.ids)
+    ranker = None
     if catalog is not None:
         from upsell.tiers import UpsellRanker
 
         with steps.step("fitting the upsell ranker"):
             objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
-            up = UpsellRanker(objective=objective).fit(tx, catalog.align(tx.items),
-                                                      segments=personas)
-            up.save(os.path.join(args.out, "upsell.npz"))
-            parts["upsell"] = "upsell.npz"
-        names = {str(k): str(v) for k, v in zip(catalog.items.ids.tolist(),
-                                                catalog.name.tolist(), strict=True)}
-        parts["names"] = "names.json"
-        _atomic_json(os.path.join(args.out, "names.json"), names)
-    _atomic_json(os.path.join(args.out, "model.json"),
-                 {"format": "upsell-model-dir", "format_version": _MODEL_FORMAT,
-                  "upsell_version": __version__, "cf_model": args.model, "parts": parts,
-                  "trained_on": {"lines": len(tx), "orders": len(tx.orders),
-                                 "items": len(tx.items)}})
-    out.write(f"saved {', '.join(sorted(parts))} to {args.out}\n")
+            ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
+    return Recommender(catalog=cat, cross_sell=cross, upsell=ranker, segments=personas,
+                       history=tx if tx.has("customer") else None)
+
+
+def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    tx = _read_orders(args, steps)
+    catalog = _read_catalog(args, steps)
+    rec = _fit_recommender(args, tx, catalog, steps)
+    with steps.step("saving"):
+        rec.save(args.out)
+    out.write(f"saved {rec!r} to {args.out}\n")
     return 0
-
-
-def _atomic_json(path: str, data: Any) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
-
-
-class _ModelDir:
-    """The parts written by ``upsell fit``, loaded read-only."""
-
-    def __init__(self, folder: str) -> None:
-        from upsell.bundles import BundleRecommender
-        from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular
-
-        manifest = os.path.join(folder, "model.json")
-        if not os.path.isfile(manifest):
-            raise UpsellDataError(f"{folder} is not a model folder written by `upsell fit` "
-                                  "(no model.json)")
-        with open(manifest, encoding="utf-8") as fh:
-            meta = json.load(fh)
-        if meta.get("format") != "upsell-model-dir" or meta.get("format_version") != _MODEL_FORMAT:
-            raise UpsellDataError(f"{manifest}: unknown format {meta.get('format')!r} "
-                                  f"version {meta.get('format_version')!r}")
-        parts = meta["parts"]
-        cls: dict[str, Any] = {"als": ALS, "bpr": BPR, "ease": EASE, "itemknn": ItemKNN,
-                               "popular": Popular}
-        self.cf = cls[meta["cf_model"]].load(os.path.join(folder, parts["cf"]))
-        self.fbt = (BundleRecommender.load(os.path.join(folder, parts["bundles"]))
-                    if "bundles" in parts else None)
-        self.upsell = None
-        if "upsell" in parts:
-            from upsell.tiers import UpsellRanker
-
-            self.upsell = UpsellRanker.load(os.path.join(folder, parts["upsell"]))
-        self.names: dict[str, str] = {}
-        if "names" in parts:
-            with open(os.path.join(folder, parts["names"]), encoding="utf-8") as fh:
-                self.names = json.load(fh)
 
 
 def _coerce(ids: Any, values: list[str]) -> list[Any]:
@@ -568,58 +524,30 @@ def _coerce(ids: Any, values: list[str]) -> list[Any]:
 
 
 def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell.recommend import Recommender
+
     if bool(args.model) == bool(args.orders):
         raise UpsellDataError("give either ORDERS (fit now) or --model MODEL_DIR (from `upsell fit`)")
-    if args.model:
-        with steps.step("loading the model"):
-            md = _ModelDir(args.model)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            fit_args = argparse.Namespace(**{**vars(args), **dict.fromkeys(_ROLE_FLAGS),
-                                             "out": tmp, "model": args.cf_model})
-            _cmd_fit(fit_args, io.StringIO(), steps)
-            md = _ModelDir(tmp)
     customers = [c.strip() for c in (args.customer or "").split(",") if c.strip()]
     basket = [b.strip() for b in (args.basket or "").split(",") if b.strip()]
     if not customers and not basket:
         raise UpsellDataError("give --customer ID and/or --basket ITEM,ITEM")
-    basket_ids = _coerce(md.cf.items_, basket)
+    if args.model:
+        with steps.step("loading the model"):
+            rec = Recommender.load(args.model)
+    else:
+        tx = _read_orders(args, steps)
+        fit_args = argparse.Namespace(**{**vars(args), "model": args.cf_model})
+        rec = _fit_recommender(fit_args, tx, _read_catalog(args, steps), steps)
+    basket_ids = _coerce(rec.catalog.items, basket)
+    known = rec.history_.customers if rec.history_ is not None else None
     rows: list[dict[str, Any]] = []
-
-    def add(customer: Any, source: str, item: Any, score: float, reason: str) -> None:
-        rows.append({"customer": customer, "source": source, "item": item,
-                     "name": md.names.get(str(item), str(item)), "score": float(score),
-                     "reason": reason})
-
-    for cust in (_coerce(md.cf.customers_, customers) or [None]):
-        seen = set(basket_ids)
-        if md.fbt is not None and basket_ids:
-            for item, score, because in md.fbt.recommend(basket=basket_ids, k=args.k).to_list():
-                if item not in seen:
-                    seen.add(item)
-                    add(cust, "bundle", item, score,
-                        f"bought with {', '.join(map(str, because))} (lift {score:.1f})")
-        if cust is not None and cust in md.cf.customers_:
-            recs = md.cf.recommend(customers=[cust], k=args.k)
-            why = "customers like you bought it"
-        elif basket_ids:
-            recs = md.cf.recommend(baskets=[basket_ids], k=args.k)
-            why = "goes with the basket"
-        else:
-            raise UpsellDataError(f"unknown customer {cust!r} and no --basket to go on")
-        for item, score in zip(recs.item_ids(0).tolist(), recs.request_scores(0).tolist(),
-                               strict=True):
-            if item not in seen:
-                seen.add(item)
-                add(cust, "personalised", item, score, why)
-        if md.upsell is not None:
-            known = cust is not None and cust in md.upsell.customers_
-            up = md.upsell.rank(basket=basket_ids or None, customer=cust if known else None,
-                                k=args.k) if (basket_ids or known) else None
-            if up is not None:
-                for item, kind, score, cue in zip(up.item.tolist(), up.kind.tolist(),
-                                                  up.score.tolist(), up.cue.tolist(), strict=True):
-                    add(cust, f"upsell:{kind}", item, score, cue)
+    for cust in (_coerce(known, customers) or [None]):
+        for offer in rec.recommend(cust, basket=basket_ids, k=args.k,
+                                   channel=args.cue_channel):
+            rows.append({"customer": cust, "item": offer.item, "name": offer.name,
+                         "kind": offer.kind, "source": "+".join(offer.sources),
+                         "score": float(offer.score), "cue": offer.cue})
     _write(rows, args, out)
     return 0
 
@@ -765,6 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customer", metavar="ID[,ID...]")
     p.add_argument("--basket", metavar="ITEM[,ITEM...]")
     p.add_argument("-k", "--k", type=int, default=5)
+    p.add_argument("--cue-channel", default="web", choices=["web", "email", "store"],
+                   help="channel the cue is worded for (default: web)")
     p.add_argument("--catalog", metavar="CSV")
     p.add_argument("--columns", metavar="ROLE=HEADER,...")
     p.set_defaults(delimiter=",", encoding="utf-8", returns="net", anonymous="keep",

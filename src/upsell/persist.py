@@ -57,8 +57,12 @@ def _digest(arrays: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], writer: Any) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], writer: Any, *,
+                       mode: int | None = None) -> None:
     """Call ``writer(fileobj)`` on a temporary file, then rename it over ``path``.
+
+    The temporary file is private (``0o600``); ``mode`` sets other permission
+    bits before the rename (e.g. ``0o644`` for a file others may read).
 
     Examples
     --------
@@ -78,6 +82,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], writer: Any) -> None:
             writer(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
@@ -282,7 +288,8 @@ def index_arrays(index: IdIndex, key: str) -> dict[str, np.ndarray]:
     >>> sorted(arrs), arrs["items.sorter"].tolist()
     (['items', 'items.sorter'], [1, 0, 2])
     """
-    return {key: index.ids, key + _SORTER: np.argsort(index.ids, kind="stable").astype(np.int32)}
+    # the index keeps the int32 permutation that sorts its (unique) ids: no sort on save
+    return {key: index.ids, key + _SORTER: index._sorter}
 
 
 def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,

@@ -89,11 +89,8 @@ def _random_baskets(seed: int, n: int = 300, m: int = 25) -> list[set[int]]:
     return [set(rng.choice(m, size=int(rng.integers(1, 9)), p=pop).tolist()) for _ in range(n)]
 
 
-@pytest.mark.parametrize("path", ["default", "product", "chunked", "sparse_keys", "all_small"])
+@pytest.mark.parametrize("path", ["default", "chunked", "sparse_keys", "all_small"])
 def test_code_paths_agree_with_brute_force(monkeypatch, path):
-    if path in ("product", "all_small"):
-        monkeypatch.setattr(_mining, "_MAX_DENSE_PAIRS", 0)
-        monkeypatch.setattr(_mining, "_PRODUCT_BLOCK", 7)
     if path in ("chunked", "all_small"):
         monkeypatch.setattr(_mining, "_CHUNK_PAIRS", 5)
     if path in ("sparse_keys", "all_small"):

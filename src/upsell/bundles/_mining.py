@@ -49,10 +49,6 @@ _MAX_DENSE_KEYS = 1 << 19
 _BLOCK_ENTRIES = 1 << 20
 # largest conditional database kept between levels (int32 entries)
 _MAX_DB_ENTRIES = 1 << 28
-# No longer read: pairs are no longer counted with a sparse product B^T B. Kept only so
-# that tests written for that path (they monkeypatch these names) still resolve.
-_MAX_DENSE_PAIRS = 1 << 23
-_PRODUCT_BLOCK = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)

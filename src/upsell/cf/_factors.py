@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from upsell.cf.base import CFModel, _Request
+from upsell._validation import check_int
+from upsell.cf.base import CFModel, _Request, check_positive
 from upsell.exceptions import UpsellMemoryError
 
 __all__ = ["FactorModel", "check_factor_memory"]
@@ -48,6 +49,21 @@ class FactorModel(CFModel):
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray
+
+    # parameters ALS and BPR share (each stores them in its own keyword-only __init__)
+    factors: int
+    regularization: float
+    iterations: int
+    num_threads: int
+    random_state: int | None
+
+    def _check_factor_params(self) -> None:
+        check_int(self.factors, "factors", minimum=1)
+        check_positive(self.regularization, "regularization")
+        check_int(self.iterations, "iterations", minimum=1)
+        check_int(self.num_threads, "num_threads", minimum=0)
+        if self.random_state is not None:
+            check_int(self.random_state, "random_state", minimum=0)
 
     def _set_factors(self, U: np.ndarray, V: np.ndarray) -> None:
         U = np.ascontiguousarray(U, dtype=np.float32)

@@ -7,10 +7,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from upsell import _implicit
-from upsell._validation import check_choice, check_int
 from upsell.cf.base import _Request, check_positive, gather_rows
-from upsell.cf.knn import _SIMILARITIES, NeighborModel, _item_weights
+from upsell.cf.knn import NeighborModel
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
@@ -109,18 +107,11 @@ class RepeatBlend(NeighborModel):
                     or v < 0:
                 raise UpsellDataError(f"`{name}` must be a finite number >= 0; got {v!r}")
         check_positive(self.half_life_days, "half_life_days")
-        check_choice(self.similarity, "similarity", _SIMILARITIES)
-        check_int(self.n_neighbors, "n_neighbors", minimum=1)
-        check_positive(self.bm25_k1, "bm25_k1")
-        check_positive(self.bm25_b, "bm25_b")
-        check_int(self.num_threads, "num_threads", minimum=0)
+        self._check_knn_params()
 
     # ------------------------------------------------------------------ fit
     def _fit_model(self, X: sp.csr_matrix, *, data: Any, show_progress: bool) -> None:
-        W = _item_weights(X, self.similarity, float(self.bm25_k1), float(self.bm25_b))
-        S = _implicit.item_knn(W, n_neighbors=int(self.n_neighbors),
-                               num_threads=int(self.num_threads), show_progress=show_progress)
-        self._set_neighbors(S)
+        self._fit_knn(X, show_progress=show_progress)
         self._set_decayed(self._decayed_values(data))
 
     def _decayed_values(self, data: Any) -> np.ndarray:

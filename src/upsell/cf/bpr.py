@@ -8,7 +8,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell import _implicit
-from upsell._validation import check_int
 from upsell.cf._factors import FactorModel, check_factor_memory
 from upsell.cf.base import check_positive
 
@@ -78,14 +77,9 @@ class BPR(FactorModel):
         self.random_state = random_state
 
     def _validate_params(self) -> None:
-        check_int(self.factors, "factors", minimum=1)
+        self._check_factor_params()
         check_positive(self.learning_rate, "learning_rate")
-        check_positive(self.regularization, "regularization")
         check_positive(self.fold_in_regularization, "fold_in_regularization")
-        check_int(self.iterations, "iterations", minimum=1)
-        check_int(self.num_threads, "num_threads", minimum=0)
-        if self.random_state is not None:
-            check_int(self.random_state, "random_state", minimum=0)
 
     def _fit_model(self, X: sp.csr_matrix, *, data: Any, show_progress: bool) -> None:
         check_factor_memory(X.shape[0], X.shape[1], int(self.factors))

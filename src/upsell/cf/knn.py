@@ -35,8 +35,28 @@ class NeighborModel(CFModel):
         for a in (S.data, S.indices, S.indptr):
             a.flags.writeable = False
         self.neighbors_ = S
-        # float64 copy for the batch product: sums then match gather_rows' float64 sums
-        self._nb64 = sp.csr_matrix(S, dtype=np.float64)
+        self._nb64: sp.csr_matrix | None = None  # built by the first batch (_batch_scores)
+
+    # shared by the models with ItemKNN's parameters (similarity, n_neighbors,
+    # bm25_k1, bm25_b, num_threads): ItemKNN and RepeatBlend
+    similarity: str
+    n_neighbors: int
+    bm25_k1: float
+    bm25_b: float
+    num_threads: int
+
+    def _check_knn_params(self) -> None:
+        check_choice(self.similarity, "similarity", _SIMILARITIES)
+        check_int(self.n_neighbors, "n_neighbors", minimum=1)
+        check_positive(self.bm25_k1, "bm25_k1")
+        check_positive(self.bm25_b, "bm25_b")
+        check_int(self.num_threads, "num_threads", minimum=0)
+
+    def _fit_knn(self, X: sp.csr_matrix, *, show_progress: bool) -> None:
+        W = _item_weights(X, self.similarity, float(self.bm25_k1), float(self.bm25_b))
+        S = _implicit.item_knn(W, n_neighbors=int(self.n_neighbors),
+                               num_threads=int(self.num_threads), show_progress=show_progress)
+        self._set_neighbors(S)
 
     def _users_chunk(self, u: np.ndarray, k: int, exclude_owned: bool,
                      excl: np.ndarray | None, cand: np.ndarray | None
@@ -89,6 +109,10 @@ class NeighborModel(CFModel):
     def _batch_scores(self, u: np.ndarray, H: sp.csr_matrix) -> sp.csr_matrix:
         """Scores of fit-time customers ``u`` (history rows ``H``) as CSR (float64)."""
         W = sp.csr_matrix(self._weighter.matrix(H), dtype=np.float64)
+        if self._nb64 is None:
+            # float64 copy for the batch product: sums then match gather_rows' float64 sums;
+            # a race builds it twice, harmlessly (same values)
+            self._nb64 = sp.csr_matrix(self.neighbors_, dtype=np.float64)
         return sp.csr_matrix(W @ self._nb64)
 
     def _sparse_scores(self, req: _Request, weights: np.ndarray
@@ -108,7 +132,6 @@ class NeighborModel(CFModel):
         n = len(self.items_)
         self._set_neighbors(sp.csr_matrix(
             (arrays["nb_data"], arrays["nb_indices"], arrays["nb_indptr"]), shape=(n, n)))
-
 
 
 class ItemKNN(NeighborModel):
@@ -164,17 +187,10 @@ class ItemKNN(NeighborModel):
         self.num_threads = num_threads
 
     def _validate_params(self) -> None:
-        check_choice(self.similarity, "similarity", _SIMILARITIES)
-        check_int(self.n_neighbors, "n_neighbors", minimum=1)
-        check_positive(self.bm25_k1, "bm25_k1")
-        check_positive(self.bm25_b, "bm25_b")
-        check_int(self.num_threads, "num_threads", minimum=0)
+        self._check_knn_params()
 
     def _fit_model(self, X: sp.csr_matrix, *, data: Any, show_progress: bool) -> None:
-        W = _item_weights(X, self.similarity, float(self.bm25_k1), float(self.bm25_b))
-        S = _implicit.item_knn(W, n_neighbors=int(self.n_neighbors),
-                               num_threads=int(self.num_threads), show_progress=show_progress)
-        self._set_neighbors(S)
+        self._fit_knn(X, show_progress=show_progress)
 
 def _item_weights(X: sp.csr_matrix, similarity: str, k1: float, b: float) -> sp.csr_matrix:
     """Customers x items matrix whose column dot products are the item similarities.

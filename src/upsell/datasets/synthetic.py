@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import check_float, check_int
+from upsell._validation import check_float, check_int, to_datetime64
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions, _Prepared
@@ -370,10 +370,7 @@ def _check_params(**kw: Any) -> dict[str, Any]:
     p["persona_shares"] = tuple(float(x) for x in arr / arr.sum())
     days = []
     for name in ("start", "end"):
-        try:
-            d = np.datetime64(kw[name], "D")
-        except (TypeError, ValueError):
-            d = np.datetime64("NaT")
+        d = to_datetime64(kw[name], "D")
         if np.isnat(d):
             raise UpsellDataError(f"`{name}` must be an ISO date such as '2023-01-01'; "
                                   f"got {kw[name]!r}")

@@ -33,9 +33,10 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from scipy import optimize, special
 
+from upsell._estimator import Estimator
 from upsell._validation import as_floats, check_float, to_datetime64
 from upsell.data.transactions import Transactions
-from upsell.exceptions import ConvergenceError, NotFittedError, UpsellDataError
+from upsell.exceptions import ConvergenceError, UpsellDataError
 from upsell.persist import read_model, write_model
 
 __all__ = [
@@ -159,6 +160,18 @@ def _freq_days(freq: Any) -> float:
         f"`freq` must be one of 'D', 'W', 'M', 'Y' or a positive number of days; got {freq!r}")
 
 
+def _window(calibration_end: Any, observation_end: Any, freq: str | float
+            ) -> tuple[float, np.datetime64, np.datetime64 | None]:
+    """Days per time unit and the checked calibration / observation end days of a summary."""
+    unit = _freq_days(freq)
+    cal_end = _as_day(calibration_end, "calibration_end")
+    obs_end = None if observation_end is None else _as_day(observation_end, "observation_end")
+    if obs_end is not None and obs_end <= cal_end:
+        raise UpsellDataError(
+            f"`observation_end` must be after `calibration_end` ({cal_end}); got {obs_end}")
+    return unit, cal_end, obs_end
+
+
 def rfm_summary(tx: Transactions, *, calibration_end: Any, observation_end: Any = None,
                 freq: str | float = "W") -> RFMSummary:
     """Summarise each customer's purchases as ``(x, t_x, T)`` and mean repeat spend.
@@ -209,12 +222,7 @@ def rfm_summary(tx: Transactions, *, calibration_end: Any, observation_end: Any 
     """
     if not isinstance(tx, Transactions):
         raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
-    unit = _freq_days(freq)
-    cal_end = _as_day(calibration_end, "calibration_end")
-    obs_end = None if observation_end is None else _as_day(observation_end, "observation_end")
-    if obs_end is not None and obs_end <= cal_end:
-        raise UpsellDataError(
-            f"`observation_end` must be after `calibration_end` ({cal_end}); got {obs_end}")
+    unit, cal_end, obs_end = _window(calibration_end, observation_end, freq)
     tx.require("customer", "rfm_summary")
     tx.require("time", "rfm_summary")
     ot = tx.order_table()
@@ -652,10 +660,12 @@ class _Rows:
 
 
 # ---------------------------------------------------------------------------- model base
-class _Model:
+class _Model(Estimator):
     """Shared fitting, parameter access, persistence and repr of the CLV models."""
 
-    _param_names: ClassVar[tuple[str, ...]] = ()
+    _fitted_attr = "params_"
+
+    _model_params: ClassVar[tuple[str, ...]] = ()
     _time_params: ClassVar[tuple[str, ...]] = ()  # parameters measured in time units
     params_: dict[str, float]
     log_likelihood_: float
@@ -668,19 +678,19 @@ class _Model:
         self.max_iter = max_iter
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters, as scikit-learn's ``get_params``."""
-        return {"penalizer_coef": self.penalizer_coef, "max_iter": self.max_iter}
+        """Constructor parameters, as scikit-learn's ``get_params`` (``deep`` changes nothing)."""
+        return super().get_params()
 
     def __repr__(self) -> str:
+        # every parameter, then the fitted ones: unlike the Estimator repr
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         fitted = ""
         if hasattr(self, "params_"):
             fitted = " fitted: " + ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
         return f"{type(self).__name__}({args}){fitted}"
 
-    def _check_fitted(self) -> dict[str, float]:
-        if not hasattr(self, "params_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
+    def _check_fitted(self) -> dict[str, float]:  # type: ignore[override]
+        super()._check_fitted()
         return self.params_
 
     def _check_init(self) -> tuple[float, int]:
@@ -731,7 +741,7 @@ class _Model:
         # data are rescaled to O(10) before the fit, so sensible parameters lie well
         # inside exp(+-12); beyond it the likelihood has no interior maximum
         if np.any(np.abs(z) > 12):
-            params = dict(zip(self._param_names, np.exp(z).tolist(), strict=True))
+            params = dict(zip(self._model_params, np.exp(z).tolist(), strict=True))
             raise ConvergenceError(
                 f"{name} fit diverged: parameters {params} run to 0 or infinity; {advice}")
         if not res.success:
@@ -797,7 +807,7 @@ class _Model:
         >>> BetaGeo.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426).params_["a"]
         0.793
         """
-        names = cls._param_names
+        names = cls._model_params
         if set(params) != set(names):
             raise UpsellDataError(
                 f"{cls.__name__}.from_params needs exactly {', '.join(names)}; "
@@ -824,8 +834,8 @@ class _Model:
         """
         params = self._check_fitted()
         write_model(path, kind=type(self).__name__, params=self.get_params(),
-                    arrays={"params": np.array([params[n] for n in self._param_names])},
-                    meta={"param_names": list(self._param_names),
+                    arrays={"params": np.array([params[n] for n in self._model_params])},
+                    meta={"param_names": list(self._model_params),
                           "log_likelihood": self.log_likelihood_,
                           "n_customers": self.n_customers_, "n_unique": self.n_unique_,
                           "n_iter": self.n_iter_})
@@ -919,7 +929,7 @@ class _CountModel(_Model):
         n_total = float(uw.sum())
         # rescale time so that the largest T is 10: keeps alpha and beta near 1
         scale = 10.0 / float(groups.values[2][groups.codes[2]].max())
-        tp = [i for i, n in enumerate(self._param_names) if n in self._time_params]
+        tp = [i for i, n in enumerate(self._model_params) if n in self._time_params]
         rows = _Rows.build(groups, scale)
         ux, ut, uT = groups.column(0), groups.column(1), groups.column(2)
 
@@ -945,14 +955,14 @@ class _CountModel(_Model):
             hz = -(h * np.outer(p, p) + np.diag(g * p)) / n_total + np.diag(pen * 4 * p ** 2)
             return f, gz, hz
 
-        z0 = np.zeros(len(self._param_names))
+        z0 = np.zeros(len(self._model_params))
         if self._analytic_hess:
             z = self._newton(fun, z0, advice=self._advice)
         else:
             z = self._optimize(fun, z0, jac=self._analytic_grad, advice=self._advice)
         p = np.exp(z)
         p[tp] /= scale
-        self.params_ = dict(zip(self._param_names, p.tolist(), strict=True))
+        self.params_ = dict(zip(self._model_params, p.tolist(), strict=True))
         self.log_likelihood_ = float(np.sum(uw * self._row_loglik(p, ux, ut, uT)))
         self.n_customers_ = round(n_total)
         self.n_unique_ = int(ux.size)
@@ -960,7 +970,7 @@ class _CountModel(_Model):
 
     def _p(self) -> np.ndarray:
         params = self._check_fitted()
-        return np.array([params[n] for n in self._param_names])
+        return np.array([params[n] for n in self._model_params])
 
     def log_likelihood(self, data: Any = None, *, frequency: Any = None, recency: Any = None,
                        T: Any = None) -> np.ndarray:
@@ -1051,7 +1061,7 @@ class BetaGeo(_CountModel):
     True
     """
 
-    _param_names = ("r", "alpha", "a", "b")
+    _model_params = ("r", "alpha", "a", "b")
     _time_params = ("alpha",)
     _analytic_hess = True
     _advice = ("check that `freq` gives sensible time units and that enough customers repeat; "
@@ -1360,7 +1370,7 @@ class ParetoNBD(_CountModel):
     True
     """
 
-    _param_names = ("r", "alpha", "s", "beta")
+    _model_params = ("r", "alpha", "s", "beta")
     _time_params = ("alpha", "beta")
     _analytic_grad = False
     _advice = BetaGeo._advice
@@ -1586,7 +1596,7 @@ class GammaGamma(_Model):
     True
     """
 
-    _param_names = ("p", "q", "gamma")
+    _model_params = ("p", "q", "gamma")
 
     def fit(self, data: Any = None, *, frequency: Any = None,
             monetary_value: Any = None) -> GammaGamma:
@@ -1679,7 +1689,7 @@ class GammaGamma(_Model):
         return self
 
     def _row_loglik(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-        p, q, g = (self.params_[k] for k in self._param_names)
+        p, q, g = (self.params_[k] for k in self._model_params)
         px = p * x
         return (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q)
                 + q * np.log(g) + (px - 1) * np.log(m) + px * np.log(x)
@@ -1695,7 +1705,7 @@ class GammaGamma(_Model):
         >>> gg.expected_spend(frequency=[0, 2], monetary_value=[0.0, 40.0]).round(2).tolist()
         [35.22, 39.14]
         """
-        p, q, g = (self._check_fitted()[k] for k in self._param_names)
+        p, q, g = (self._check_fitted()[k] for k in self._model_params)
         x, m = _spend_arrays(data, frequency, monetary_value)
         if q <= 1:
             raise UpsellDataError(

@@ -260,6 +260,15 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
         revenue = np.bincount(codes[acc], weights=rev_all[acc], minlength=k)
     else:
         revenue = np.full(k, np.nan)
+    return _from_counts(by, groups, cnt, revenue, z, confidence)
+
+
+def _from_counts(by: str | None, groups: np.ndarray, cnt: dict[str, np.ndarray],
+                 revenue: np.ndarray, z: float, confidence: float) -> ConversionResult:
+    """Rates, intervals and revenue per offer from per-group event counts.
+
+    Shared with :func:`upsell.spark.conversion`, which counts in Spark.
+    """
     pres, accd = cnt["presented"], cnt["accepted"]
     over = accd > pres
     if over.any():

@@ -220,8 +220,15 @@ def nps(scores: Any, *, by: Any = None, invalid: str = "raise",
     n = np.bincount(c, minlength=k).astype(np.int64)
     pro = np.bincount(c[sv >= 9], minlength=k).astype(np.int64)
     det = np.bincount(c[sv <= 6], minlength=k).astype(np.int64)
-    pas = n - pro - det
     n_invalid = np.bincount(codes[~ok & (codes >= 0)], minlength=k).astype(np.int64)
+    return _from_counts(by_name, groups, n, pro, det, n_invalid, z, confidence)
+
+
+def _from_counts(by: str | None, groups: np.ndarray, n: np.ndarray, pro: np.ndarray,
+                 det: np.ndarray, n_invalid: np.ndarray, z: float, confidence: float
+                 ) -> NPSResult:
+    """Shares, score and interval from per-group counts (shared with :func:`upsell.spark.nps`)."""
+    pas = n - pro - det
     with np.errstate(invalid="ignore", divide="ignore"):
         nf = np.where(n > 0, n, 1).astype(np.float64)
         pp, pd_, pa = pro / nf, det / nf, pas / nf
@@ -234,6 +241,6 @@ def nps(scores: Any, *, by: Any = None, invalid: str = "raise",
     empty = n == 0
     for a in (pp, pd_, pa, score, low, high):
         a[empty] = np.nan
-    return NPSResult(by=by_name, groups=groups, n=n, promoters=pro, passives=pas, detractors=det,
+    return NPSResult(by=by, groups=groups, n=n, promoters=pro, passives=pas, detractors=det,
                      promoter_share=pp, passive_share=pa, detractor_share=pd_, nps=score,
                      low=low, high=high, n_invalid=n_invalid, confidence=float(confidence))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._estimator import Estimator
 from upsell._validation import check_choice, check_float, check_int, check_k, to_datetime64
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
@@ -115,7 +116,7 @@ def _id_tuple(values: Any, name: str) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(out))
 
 
-class Recommender:
+class Recommender(Estimator):
     """One offer list per request, from every source, under the shop's business rules.
 
     Parameters
@@ -292,6 +293,9 @@ class Recommender:
             b = getattr(r, "bind", None)
             bound.append(b(cat) if callable(b) else r)
         self.rules_: tuple[Any, ...] = tuple(bound)
+        # rules that inject items (promotions), found once instead of on every request
+        self._injectors: tuple[Any, ...] = tuple(
+            inj for inj in (getattr(r, "injected", None) for r in bound) if callable(inj))
         if self.offer_log is not None and not isinstance(self.offer_log, OfferLog):
             raise UpsellDataError(f"`offer_log` must be an OfferLog; got "
                                   f"{type(self.offer_log).__name__}")
@@ -351,20 +355,7 @@ class Recommender:
         # kinds the moment allows and to items in stock, so a request does no catalog-size work
         self._fill_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float, float]] = {}
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as given.
-
-        Examples
-        --------
-        >>> from upsell import Catalog
-        >>> Recommender(catalog=Catalog.from_records([{"item": "a"}])).get_params()["normalize"]
-        'max'
-        """
-        keys = ("catalog", "cross_sell", "upsell", "segments", "opportunity", "rules", "weights",
-                "min_score", "normalize", "cue_templates", "moments", "history", "popularity",
-                "offer_log", "segment_boost", "default_probability", "candidates_per_source")
-        return {k: getattr(self, k) for k in keys}
-
+    # get_params comes from Estimator; the repr summarises the built state instead
     def __repr__(self) -> str:
         srcs = ", ".join(f"{s.name}" for s in self.sources_)
         rules = ", ".join(r.name for r in self.rules_)
@@ -697,15 +688,13 @@ class Recommender:
                ) -> OfferList:
         removed: dict[str, int] = {}
         items = self._pool_from_sources(req, mom, removed)
-        for rule in self.rules_:
-            inj = getattr(rule, "injected", None)
-            if callable(inj):
-                for item in inj(req):
-                    i = self._pos(item)
-                    if i >= 0 and i not in items:
-                        p = PoolItem(i, self.catalog.items.ids[i].item(), "cross_sell", 0.0)
-                        p.evidence.append(Evidence("promotion", 0.0, 0.0, 0.0, {}))
-                        items[i] = p
+        for inj in self._injectors:
+            for item in inj(req):
+                i = self._pos(item)
+                if i >= 0 and i not in items:
+                    p = PoolItem(i, self.catalog.items.ids[i].item(), "cross_sell", 0.0)
+                    p.evidence.append(Evidence("promotion", 0.0, 0.0, 0.0, {}))
+                    items[i] = p
         self._prepare(items, req, mom, removed)
         pool = OfferPool(list(items.values()), catalog=self.catalog, k=k,
                          offer_log=self.offer_log)

@@ -496,7 +496,7 @@ def _section_ladders(ctx: _Context) -> dict[str, Any]:
     g, gi = np.unique(group, return_inverse=True)
     n_start = np.bincount(gi)
     n_up = np.bincount(gi, weights=upgraded.astype(np.float64))
-    overall = float(upgraded.mean()) if upgraded.size else float("nan")
+    overall = float(upgraded.mean())
     fam_customers = np.bincount(fam_of, minlength=len(fam_index))
     top_fams = np.argsort(-fam_customers, kind="stable")[:ctx.opt["top"]]
     names = cat.name
@@ -675,7 +675,6 @@ def _section_evaluation(ctx: _Context) -> dict[str, Any]:
     ids = split.request_ids
     recs = model.recommend(customers=ids, k=k, exclude_owned=True)
     relevant = split.relevant_sets()
-    rel_by_id = {}
     if len(relevant) == len(split.requests):
         rel_by_id = dict(zip(ids.tolist(), relevant, strict=True))
     else:  # relevant_sets follows the requests, but be safe
@@ -685,7 +684,6 @@ def _section_evaluation(ctx: _Context) -> dict[str, Any]:
     accepted = sum(sum(1 for it in x if it in rel_by_id.get(c, ())) for c, x in
                    zip(ids.tolist(), lists, strict=True))
     ctx.shared["backtest_conversion"] = (accepted, presented)
-    ctx.shared["eval_models"] = models
     note = (f"Temporal split at {str(split.at)[:10]}: models learn from the first 80% of orders "
             f"and predict each customer's next order (items new to them), "
             f"{len(split.requests):,} customers, k={k}. Last column: recall difference to "
@@ -716,21 +714,10 @@ def _section_offers(ctx: _Context) -> dict[str, Any]:
         o = np.argsort(ot.customer, kind="stable")
     for pos in o[has[o]].tolist():
         last_order[int(ot.customer[pos])] = int(ot.order[pos])
-    B = tx.baskets()
-    rows: list[tuple[Any, ...]] = []
-    note = ""
-    rec_error = None
-    try:
-        rows = _offers_with_recommender(ctx, cust, last_order, B)
-    except UpsellError as exc:  # the Recommender refused this data: compose from the parts
-        rec_error = f"{type(exc).__name__}: {exc}"
-        _log.info("Recommender unavailable (%s); composing offers from the parts", rec_error)
-        rows = _offers_from_parts(ctx, cust, last_order, B)
-        note = ("Offers composed from the bundle rules, item-to-item CF and the upsell ranker "
-                f"(upsell.recommend.Recommender was not usable: {rec_error}).")
+    rows = _offers_with_recommender(ctx, cust, last_order, tx.baskets())
     return {"tables": [Table("", ("customer", "type", "basket", "offer", "kind", "cue"),
-                             tuple(rows), note=note)],
-            "values": {"n": len(rows), "recommender_error": rec_error}}
+                             tuple(rows))],
+            "values": {"n": len(rows)}}
 
 
 def _example_customers(ctx: _Context, n: int) -> list[int]:
@@ -776,10 +763,11 @@ def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[in
                              B: Any) -> list[tuple[Any, ...]]:
     from upsell.recommend import Recommender
 
-    if ctx.catalog is None:
-        raise _Skip("the Recommender needs a catalog")
+    # without a catalog the recommender still needs the items it may offer
+    catalog = ctx.catalog if ctx.catalog is not None else Catalog.from_arrays(
+        item=ctx.tx.items.ids)
     cross = [m for m in (ctx.shared.get("bundle_recommender"), _knn(ctx)) if m is not None]
-    rec = Recommender(catalog=ctx.catalog, cross_sell=cross, upsell=_upsell_ranker(ctx),
+    rec = Recommender(catalog=catalog, cross_sell=cross, upsell=_upsell_ranker(ctx),
                       segments=ctx.shared.get("personas"), history=ctx.tx)
     at = ctx.tx.time.max() if ctx.tx.has("time") else None
     rows = []
@@ -812,52 +800,6 @@ def _upsell_ranker(ctx: _Context) -> Any:
                 ctx.tx, ctx.catalog, segments=ctx.shared.get("personas"))
         ctx.shared["upsell_ranker"] = ranker
     return ctx.shared["upsell_ranker"]
-
-
-def _offers_from_parts(ctx: _Context, cust: list[int], last_order: dict[int, int],
-                       B: Any) -> list[tuple[Any, ...]]:
-    tx = ctx.tx
-    fbt = ctx.shared.get("bundle_recommender")
-    knn = _knn(ctx)
-    try:
-        ranker = _upsell_ranker(ctx)
-    except Exception as exc:
-        _log.info("upsell ranker failed: %s", exc)
-        ranker = None
-    rows: list[tuple[Any, ...]] = []
-    for c in cust:
-        cid = tx.customers.ids[c]
-        basket = _basket_ids(ctx, c, last_order, B)
-        persona = _persona_of(ctx, cid)
-        bname = ", ".join(ctx.name(basket))
-        seen: set[Any] = set(basket)
-        if fbt is not None and basket:
-            r = fbt.recommend(basket=basket, k=2)
-            for item, score, because in r.to_list():
-                if item in seen:
-                    continue
-                seen.add(item)
-                rows.append((str(cid), persona, bname, ctx.name([item])[0], "cross-sell",
-                             f"Often bought with {', '.join(ctx.name(list(because)))} "
-                             f"({score:.1f}x more likely than usual)"))
-        recs = knn.recommend(customers=[cid], k=4, exclude_owned=True)
-        for item in recs.item_ids(0).tolist():
-            if item in seen:
-                continue
-            seen.add(item)
-            rows.append((str(cid), persona, bname, ctx.name([item])[0], "personalised",
-                         "Customers who buy what you buy also bought this"))
-            break
-        if ranker is not None:
-            try:
-                up = ranker.rank(customer=cid, k=1)
-            except Exception as exc:
-                _log.info("upsell rank failed for %r: %s", cid, exc)
-                up = None
-            if up is not None and len(up):
-                rows.append((str(cid), persona, bname, ctx.name([up.item[0]])[0],
-                             str(up.kind[0]), str(up.cue[0])))
-    return rows
 
 
 _RUNNERS: dict[str, Callable[[_Context], dict[str, Any]]] = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import tempfile
 from html import escape
 from typing import TYPE_CHECKING
 
 from upsell import __version__
+from upsell.persist import atomic_write_bytes
 from upsell.report._tables import Chart, fmt
 
 if TYPE_CHECKING:
@@ -213,15 +213,4 @@ def write_html(analysis: Analysis, path: str | os.PathLike[str], *, title: str =
     True
     """
     text = render_html(analysis, title=title, charts=charts)
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".upsell-report-", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")), mode=0o644)

@@ -444,6 +444,12 @@ class HistoryReader:
         self.items = items
         self.rows = table.rows()
 
+    def features(self, history: Any, at: Any = None) -> list[float]:
+        """The feature vector (:data:`FEATURES` order) of ``history`` at ``at`` (default: now)."""
+        when = np.datetime64("now", "s") if at is None else as_time(at)
+        at_s = float(when.astype(np.int64))
+        return features_one(self.sums(history, at_s), at_s)
+
     def sums(self, history: Any, at_s: float) -> dict[str, float]:
         lookup = self.items._lookup()
         recs = _history_records(history)

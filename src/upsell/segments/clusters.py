@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,6 @@ from upsell.segments._features import (
     customer_sums,
     default_at,
     features_from_sums,
-    features_one,
     item_table,
     table_for,
 )
@@ -399,12 +397,14 @@ class Clusters(Estimator):
         self.log_ = np.array([FEATURES[c] in _LOG for c in cols], dtype=bool)
         raw = Xh[:, cols].copy()
         raw[:, self.log_] = np.log1p(np.maximum(raw[:, self.log_], 0.0))
-        with warnings.catch_warnings():
-            # an all-NaN column (no tiers without a catalog) has no median: filled with 0
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fill = np.nanmedian(raw, axis=0)
-        self.fill_ = np.where(np.isfinite(fill), fill, 0.0)
         miss = ~np.isfinite(raw)
+        # an all-NaN column (no tiers without a catalog) has no median: filled with 0
+        fill = np.zeros(raw.shape[1])
+        some = ~miss.all(axis=0)
+        if some.any():
+            med = np.nanmedian(raw[:, some], axis=0)
+            fill[some] = np.where(np.isfinite(med), med, 0.0)
+        self.fill_ = fill
         raw[miss] = np.broadcast_to(self.fill_, raw.shape)[miss]
         self.center_ = raw.mean(axis=0)
         sd = raw.std(axis=0)
@@ -530,9 +530,7 @@ class Clusters(Estimator):
         True
         """
         self._check_fitted()
-        when = np.datetime64("now", "s") if at is None else as_time(at)
-        at_s = float(when.astype(np.int64))
-        x = np.array([features_one(self._reader.sums(history, at_s), at_s)])
+        x = np.array([self._reader.features(history, at)])
         label, _ = _nearest(self._transform(x), self.centroids_)
         c = int(label[0])
         return c, str(self.profile_.label[c])

@@ -28,7 +28,6 @@ from upsell.segments._features import (
     customer_sums,
     default_at,
     features_from_sums,
-    features_one,
     item_table,
     table_for,
 )
@@ -693,9 +692,7 @@ class Personas(Estimator):
         (True, 2.0)
         """
         self._check_fitted()
-        when = np.datetime64("now", "s") if at is None else as_time(at)
-        at_s = float(when.astype(np.int64))
-        x = features_one(self._reader.sums(history, at_s), at_s)
+        x = self._reader.features(history, at)
         scores, win, top = self._scorer.score_one(x)
         persona = PERSONAS[win]
         codes = [f for f, _ in top]

@@ -10,11 +10,13 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.catalog import Catalog
 from upsell.exceptions import UpsellDataError
-from upsell.kpi._common import KPIResult, wilson_interval, z_value
+from upsell.kpi._common import KPIResult, z_value
 from upsell.kpi.basket import ATTACH_KINDS, BY
-from upsell.kpi.clv import RFMSummary, _as_day, _freq_days
+from upsell.kpi.clv import RFMSummary, _window
 from upsell.kpi.conversion import EVENTS, ConversionResult
+from upsell.kpi.conversion import _from_counts as _conversion_from_counts
 from upsell.kpi.nps import NPSResult
+from upsell.kpi.nps import _from_counts as _nps_from_counts
 from upsell.spark._session import check_frame, pyspark_modules
 from upsell.spark.data import SparkTransactions
 
@@ -267,23 +269,8 @@ def nps(df: Any, *, score: str = "score", by: str | None = None, invalid: str = 
     pro = np.array([int(r["pro"] or 0) for r in rows], dtype=np.int64)
     det = np.array([int(r["det"] or 0) for r in rows], dtype=np.int64)
     n_invalid = np.array([int(r["bad"] or 0) for r in rows], dtype=np.int64)
-    pas = n - pro - det
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nf = np.where(n > 0, n, 1).astype(np.float64)
-        pp, pd_, pa = pro / nf, det / nf, pas / nf
-        diff = pp - pd_
-        var = np.maximum(pp + pd_ - diff ** 2, 0.0) / nf
-        value = 100.0 * diff
-        half = 100.0 * z * np.sqrt(var)
-        low = np.clip(value - half, -100.0, 100.0)
-        high = np.clip(value + half, -100.0, 100.0)
-    empty = n == 0
-    for a in (pp, pd_, pa, value, low, high):
-        a[empty] = np.nan
-    return NPSResult(by=None if by is None else "segment", groups=groups, n=n, promoters=pro,
-                     passives=pas, detractors=det, promoter_share=pp, passive_share=pa,
-                     detractor_share=pd_, nps=value, low=low, high=high, n_invalid=n_invalid,
-                     confidence=float(confidence))
+    return _nps_from_counts(None if by is None else "segment", groups, n, pro, det, n_invalid, z,
+                            confidence)
 
 
 def conversion(df: Any, *, by: str | None = None, confidence: float = 0.95) -> ConversionResult:
@@ -341,20 +328,7 @@ def conversion(df: Any, *, by: str | None = None, confidence: float = 0.95) -> C
         revenue = np.array([float(r["rev"] or 0.0) for r in rows], dtype=np.float64)
     else:
         revenue = np.full(len(rows), np.nan)
-    pres, accd = cnt["presented"], cnt["accepted"]
-    over = accd > pres
-    if over.any():
-        g = int(np.flatnonzero(over)[0])
-        raise UpsellDataError(
-            f"offer_log group {groups[g]!r}: {int(accd[g])} accepted but only {int(pres[g])} "
-            f"presented events; log a 'presented' event for every offer shown")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(pres > 0, accd / np.maximum(pres, 1), np.nan)
-        rpo = np.where(pres > 0, revenue / np.maximum(pres, 1), np.nan)
-    low, high = wilson_interval(accd, pres, z)
-    return ConversionResult(by=by, groups=groups, presented=pres, accepted=accd,
-                            declined=cnt["declined"], rate=rate, low=low, high=high,
-                            revenue=revenue, revenue_per_offer=rpo, confidence=float(confidence))
+    return _conversion_from_counts(by, groups, cnt, revenue, z, confidence)
 
 
 def rfm_summary(stx: SparkTransactions, *, calibration_end: Any, observation_end: Any = None,
@@ -389,12 +363,7 @@ def rfm_summary(stx: SparkTransactions, *, calibration_end: Any, observation_end
     """
     stx = _check(stx, "rfm_summary")
     F, _ = pyspark_modules("rfm_summary")
-    unit = _freq_days(freq)
-    cal_end = _as_day(calibration_end, "calibration_end")
-    obs_end = None if observation_end is None else _as_day(observation_end, "observation_end")
-    if obs_end is not None and obs_end <= cal_end:
-        raise UpsellDataError(
-            f"`observation_end` must be after `calibration_end` ({cal_end}); got {obs_end}")
+    unit, cal_end, obs_end = _window(calibration_end, observation_end, freq)
     stx.require("customer", "rfm_summary")
     stx.require("time", "rfm_summary")
     cal = int(cal_end.astype(np.int64))
