@@ -1,9 +1,14 @@
 """Frequent-itemset mining: upsell vs pyfim (fpgrowth, eclat), mlxtend (fpgrowth) and efficient-apriori.
 
 Every miner runs in its own subprocess on the same data. The subprocess parses the
-file with the same reader for every miner (``_read_lists``; ``--upsell-loader
-read_baskets`` uses upsell's own reader instead), converts it to the miner's input
-format (untimed), then times the mining call only (median of ``--repeat`` calls).
+file with the same reader for every miner (``_read_lists``), converts it to the
+miner's input format (untimed), then times the mining call only (median of
+``--repeat`` calls). Two upsell rows: "upsell" mines ``Transactions`` built from
+the lists before timing (its native input, as mlxtend gets its data frame built
+before timing); "upsell-lists" is handed the lists as they are, like pyfim, so
+indexing the item ids is inside its timed call, as it is inside pyfim's.
+``--upsell-loader`` changes what the "upsell" row mines (``csr``: a scipy CSR
+matrix; ``read_baskets``: upsell's own reader). Neither row imports scipy.
 Memory, the same way for every miner (Linux ``/proc/self/status``):
 
 * "peak MB": peak RSS of the whole child over its life (interpreter, imports, data,
@@ -43,7 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MINERS = ("upsell", "pyfim-fpgrowth", "pyfim-eclat", "mlxtend-fpgrowth", "efficient-apriori")
+MINERS = ("upsell", "upsell-lists", "pyfim-fpgrowth", "pyfim-eclat", "mlxtend-fpgrowth", "efficient-apriori")
 
 
 def _read_lists(path: str) -> list[list[str]]:
@@ -86,17 +91,19 @@ def _reset_peak() -> bool:
 def worker(miner: str, path: str, support: float, repeat: int,
            upsell_loader: str = "lists") -> dict[str, Any]:
     """Load the data for one miner, time its mining call, report count and memory."""
-    if miner == "upsell":
-        import numpy as np
-        import scipy.sparse as sp
-
+    if miner.startswith("upsell"):
         from upsell.bundles import frequent_itemsets
 
-        if upsell_loader == "read_baskets":
+        data: Any
+        loader = "lists" if miner == "upsell-lists" else upsell_loader
+        if loader == "read_baskets":
             from upsell.datasets import read_baskets
 
-            data: Any = read_baskets(path).baskets()
-        else:
+            data = read_baskets(path)
+        elif loader == "csr":
+            import numpy as np
+            import scipy.sparse as sp
+
             lists = _read_lists(path)
             vocab: dict[str, int] = {}
             cols = np.fromiter((vocab.setdefault(i, len(vocab)) for b in lists for i in b),
@@ -108,7 +115,25 @@ def worker(miner: str, path: str, support: float, repeat: int,
                                  shape=(len(lists), len(vocab)))
             data.sort_indices()
             del lists, vocab, cols, lengths, indptr
-        n = data.shape[0]
+        elif loader == "tx":
+            # upsell's own input, built before timing (as mlxtend's data frame is)
+            import itertools
+
+            import numpy as np
+
+            from upsell import Transactions
+
+            lists = _read_lists(path)
+            sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+            data = Transactions.from_arrays(
+                order=np.repeat(np.arange(len(lists)), sizes),
+                item=list(itertools.chain.from_iterable(lists)))
+            del lists, sizes
+        else:
+            # the peers' input, as pyfim takes it: indexing the items is part of the call
+            data = _read_lists(path)
+        n = len(data) if isinstance(data, list) else (
+            len(data.orders) if hasattr(data, "orders") else data.shape[0])
 
         def run() -> int:
             return len(frequent_itemsets(data, min_support=support, max_itemsets=50_000_000))
@@ -221,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="miners run in the first round only (slow, no target)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per miner and data set")
     ap.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap per miner")
-    ap.add_argument("--upsell-loader", default="lists", choices=("lists", "read_baskets"),
-                    help="how the upsell worker loads the file (lists: the peers' reader)")
+    ap.add_argument("--upsell-loader", default="tx",
+                    choices=("tx", "lists", "csr", "read_baskets"),
+                    help="what the 'upsell' worker mines: tx (Transactions.from_arrays over the "
+                         "peers' lists, built before timing), lists (the lists as they are), csr "
+                         "(a scipy CSR matrix built before timing) or read_baskets (upsell's own "
+                         "reader); the 'upsell-lists' worker always mines the lists")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -287,24 +316,27 @@ def main(argv: list[str] | None = None) -> int:
     summary = []
     for name, _, support in cases:
         here = {r["miner"]: r for r in results if r["data"] == name and r["support"] == support}
-        up = here.get("upsell", {})
         counts = {m: r["counts"] for m, r in here.items() if r["status"] == "ok"}
         agree = len({c for cs in counts.values() for c in cs}) <= 1
         row: dict[str, Any] = {"data": name, "support": support, "counts_agree": agree}
         parts = []
-        for m, r in here.items():
-            if m == "upsell" or r["status"] != "ok" or up.get("status") != "ok":
-                continue
-            ratios = {"time_ratio": r["seconds"] / up["seconds"],
-                      "peak_ratio": up["child_peak_mb"] / r["child_peak_mb"],
-                      "mine_ratio": up["rss_peak_mb"] / r["rss_peak_mb"],
-                      "added_ratio": max(up["added_mb"], 1.0) / max(r["added_mb"], 1.0)}
-            row[m] = ratios
-            parts.append(f"{m} {ratios['time_ratio']:.2f}x time, mem {ratios['peak_ratio']:.2f}"
-                         f"/{ratios['mine_ratio']:.2f}/{ratios['added_ratio']:.2f}x")
+        for ours in ("upsell", "upsell-lists"):
+            up = here.get(ours, {})
+            for m, r in here.items():
+                if m.startswith("upsell") or r["status"] != "ok" or up.get("status") != "ok":
+                    continue
+                ratios = {"time_ratio": r["seconds"] / up["seconds"],
+                          "peak_ratio": up["child_peak_mb"] / r["child_peak_mb"],
+                          "mine_ratio": up["rss_peak_mb"] / r["rss_peak_mb"],
+                          "added_ratio": max(up["added_mb"], 1.0) / max(r["added_mb"], 1.0)}
+                row[f"{ours} vs {m}"] = ratios
+                parts.append(f"{ours} vs {m} {ratios['time_ratio']:.2f}x time, mem "
+                             f"{ratios['peak_ratio']:.2f}/{ratios['mine_ratio']:.2f}/"
+                             f"{ratios['added_ratio']:.2f}x")
         summary.append(row)
-        print(f"{name:<10} {support:>8.4%}  counts {'agree' if agree else 'DIFFER: ' + str(counts)}"
-              f"; " + "; ".join(parts))
+        print(f"{name:<10} {support:>8.4%}  counts {'agree' if agree else 'DIFFER: ' + str(counts)}")
+        for part in parts:
+            print(f"    {part}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),

@@ -11,13 +11,16 @@ import datetime as _dt
 import math
 import numbers
 import re
+import sys
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from upsell.exceptions import UpsellDataError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 def check_choice(value: Any, name: str, allowed: Collection[str]) -> str:
@@ -219,6 +222,25 @@ def support_count(min_support: Any, n: int, name: str = "min_support") -> int:
     return max(count, 1)
 
 
+def is_sparse(obj: Any) -> bool:
+    """Whether ``obj`` is a scipy sparse matrix or array, without importing scipy.
+
+    An object can only be one if ``scipy.sparse`` has been imported already, so a
+    process that never touches scipy (mining plain lists of baskets) does not pay
+    for loading it.
+
+    Examples
+    --------
+    >>> is_sparse([[1, 2]])
+    False
+    >>> import scipy.sparse as sp
+    >>> is_sparse(sp.eye(2, format="csr"))
+    True
+    """
+    module = sys.modules.get("scipy.sparse")
+    return module is not None and bool(module.issparse(obj))
+
+
 def as_csr(matrix: Any, name: str = "matrix") -> sp.csr_matrix:
     """Convert any scipy sparse matrix or array to canonical CSR.
 
@@ -233,12 +255,14 @@ def as_csr(matrix: Any, name: str = "matrix") -> sp.csr_matrix:
     >>> m.toarray().tolist(), m.dtype.name, m.nnz
     ([[0.0, 3.0], [0.0, 0.0]], 'float32', 1)
     """
-    if not sp.issparse(matrix):
+    if not is_sparse(matrix):
         raise UpsellDataError(
             f"`{name}` must be a scipy sparse matrix or Transactions; got {type(matrix).__name__}"
         )
     if matrix.ndim != 2:
         raise UpsellDataError(f"`{name}` must be 2-dimensional; got shape {matrix.shape}")
+    import scipy.sparse as sp  # local: scipy loads only for sparse input
+
     out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     out.sum_duplicates()
     out.eliminate_zeros()

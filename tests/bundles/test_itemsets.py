@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -148,9 +150,84 @@ def test_bad_arguments(kwargs, match):
         frequent_itemsets(_tx([{1}]), **kwargs)
 
 
-def test_bad_input_type():
-    with pytest.raises(UpsellDataError, match="`baskets` must be Transactions"):
-        frequent_itemsets([[1, 2]])
+@pytest.mark.parametrize(("data", "match"), [
+    ("milk bread", "`baskets` must be Transactions, a scipy sparse"),
+    ({"a": ["milk"]}, "got dict"),
+    (np.array([[1, 2]]), "got ndarray"),
+    (42, "got int"),
+    ([["milk"], "bread"], "`baskets` item 1 must be a collection of item ids; got str"),
+    ([["milk"], 7], "`baskets` item 1 must be a collection"),
+    ([["milk"], [["nested"]]], "`baskets` item 1 holds an unhashable item id"),
+    ([["milk"], [1]], "`item` ids .*strings"),
+])
+def test_bad_input_type(data, match):
+    with pytest.raises(UpsellDataError, match=match):
+        frequent_itemsets(data)
+
+
+def test_data_frame_is_refused_not_iterated():
+    class Frame:
+        columns = ("order", "item")
+
+        def __iter__(self):
+            return iter(self.columns)
+
+    with pytest.raises(UpsellDataError, match="got Frame"):
+        frequent_itemsets(Frame())
+
+
+@settings(max_examples=40, deadline=None)
+@given(baskets=st.lists(st.lists(st.sampled_from("abcdefg"), max_size=6), min_size=1,
+                        max_size=25),
+       min_count=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_lists_of_baskets_equal_brute_force_in_any_order(baskets, min_count, seed):
+    """Lists (repeats, empty baskets, any order) give the brute-force counts by item id."""
+    fi = frequent_itemsets(baskets, min_support=min_count)
+    assert _as_dict(fi) == brute_itemsets([set(b) for b in baskets], min_count)
+    assert list(fi.items.ids) == sorted({i for b in baskets for i in b})
+    rng = np.random.default_rng(seed)
+    shuffled = [list(rng.permutation(b)) if b else [] for b in baskets]
+    shuffled = [shuffled[i] for i in rng.permutation(len(shuffled))]
+    again = frequent_itemsets(iter(tuple(b) for b in shuffled), min_support=min_count)
+    assert again.tuples() == fi.tuples()
+    assert again.counts.tolist() == fi.counts.tolist()
+    # a fraction counts the empty baskets too
+    if min_count <= len(baskets):
+        frac = frequent_itemsets(baskets, min_support=min_count / len(baskets))
+        assert _as_dict(frac) == _as_dict(fi)
+
+
+def test_lists_of_integer_ids_and_only_empty_baskets():
+    fi = frequent_itemsets([[10, 2], [2], [10, 2, 2]], min_support=2)
+    assert fi.tuples() == [(2,), (10,), (2, 10)]
+    assert fi.items.kind == "int"
+    empty = frequent_itemsets([[], []], min_support=1)
+    assert len(empty) == 0
+
+
+def test_lists_are_mined_without_importing_scipy():
+    """The memory target against pyfim depends on it: scipy alone costs ~25 MB."""
+    code = (
+        "import sys\n"
+        "import upsell\n"
+        "from upsell.bundles import frequent_itemsets\n"
+        "fi = frequent_itemsets([['a', 'b'], ['a', 'b', 'c'], ['a']], min_support=2)\n"
+        "assert fi.tuples() == [('a',), ('b',), ('a', 'b')], fi.tuples()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize("bits", [1, 3, 16])
+def test_radix_order_is_a_stable_sort(monkeypatch, bits):
+    monkeypatch.setattr(_mining, "_DIGIT_BITS", bits)
+    rng = np.random.default_rng(bits)
+    for n_keys in (1, 2, 5, 70_000):
+        keys = rng.integers(0, n_keys, 500).astype(np.int32)
+        assert _mining._stable_order(keys, n_keys).tolist() == np.argsort(
+            keys, kind="stable").tolist()
 
 
 # --- chunked miner: every chunking and counting path against the brute-force twin ---

@@ -12,8 +12,8 @@ Layout of the search (a prefix tree stored level by level):
   fewer than two are dropped). Rows are *class-major*: sorted by prefix, then
   basket. A pair of entries ``a < b`` inside a row is an occurrence of the
   level-``k + 1`` candidate ``(a, b)`` (the Eclat prefix join).
-* Entries are put in ``(node, basket)`` order by scipy's CSR -> CSC transpose
-  (a counting sort). Every entry then owns the *suffix* of its row (the entries
+* Entries are put in ``(node, basket)`` order by a stable counting sort on the
+  node (a CSR -> CSC transpose in numpy alone: mining never imports scipy). Every entry then owns the *suffix* of its row (the entries
   after it), and the candidates whose first node lies in a range of nodes
   are the pairs of a contiguous run of entries. Such runs are cut into *chunks*
   of at most ``_CHUNK_PAIRS`` pairs; a chunk is counted with one ``bincount``
@@ -37,16 +37,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from upsell.exceptions import UpsellMemoryError
 
 # pairs of entries enumerated per chunk: bounds the working memory at about 30 bytes x this
-_CHUNK_PAIRS = 1 << 17
+_CHUNK_PAIRS = 1 << 16
 # largest key space counted with a dense bincount in one chunk (8 + 4 bytes per key)
 _MAX_DENSE_KEYS = 1 << 19
-# entries of the conditional database transposed at once (about 16 bytes each)
-_BLOCK_ENTRIES = 1 << 20
+# entries of the conditional database put in node order at once (about 30 bytes each)
+_BLOCK_ENTRIES = 1 << 18
+# bits per pass of the radix sort that puts entries in node order (numpy radix-sorts uint16)
+_DIGIT_BITS = 16
 # largest conditional database kept between levels (int32 entries)
 _MAX_DB_ENTRIES = 1 << 28
 
@@ -226,13 +227,22 @@ def _level_pass(db_ptr: np.ndarray, ent: np.ndarray, parent: np.ndarray, min_cou
         block = ent[lo:hi]
         nb0 = int(block.min())
         nb1 = int(block.max()) + 1
-        csc = sp.csr_matrix((np.arange(lo, hi, dtype=np.int32), block - np.int32(nb0),
-                             db_ptr[r0:r1 + 1] - db_ptr[r0]), shape=(r1 - r0, nb1 - nb0)).tocsc()
-        pos = csc.data
-        # length of the suffix each entry owns in its row
-        suffix = np.take(db_ptr[r0 + 1:r1 + 1], csc.indices) - pos - 1
-        node_ptr = csc.indptr
-        del csc
+        keys = block - np.int32(nb0)
+        # entries in (node, basket) order: a stable counting sort by node (rows are
+        # contiguous, so ties stay in basket order)
+        order = _stable_order(keys, nb1 - nb0).astype(np.int32)
+        node_ptr: np.ndarray = np.zeros(nb1 - nb0 + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys, minlength=nb1 - nb0), out=node_ptr[1:])
+        del keys
+        # length of the suffix each entry owns in its row: its row's end minus itself
+        row_end = np.repeat(db_ptr[r0 + 1:r1 + 1], np.diff(db_ptr[r0:r1 + 1]))
+        suffix = np.take(row_end, order)
+        del row_end
+        pos = order
+        pos += np.int32(lo)
+        suffix -= pos
+        suffix -= 1
+        del order
         owns = suffix > 0
         kept = np.zeros(owns.size + 1, dtype=np.int32)
         np.cumsum(owns, out=kept[1:])
@@ -347,11 +357,31 @@ def _count_chunk(out: _Next, ent: np.ndarray, pos: np.ndarray, suffix: np.ndarra
     out.entries += int(new_id.size)
 
 
+def _stable_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Positions of ``keys`` (ints in ``[0, n_keys)``) sorted by key, ties in position order.
+
+    A least-significant-digit radix sort on ``_DIGIT_BITS``-bit digits: numpy's
+    stable sort of 16-bit integers is a counting (radix) sort, linear in the number
+    of keys, so a block of nodes takes one or two passes.
+    """
+    mask = (1 << _DIGIT_BITS) - 1
+    order: np.ndarray | None = None
+    for shift in range(0, max(int(n_keys - 1).bit_length(), 1), _DIGIT_BITS):
+        part = keys if order is None else np.take(keys, order)
+        digit = ((part >> shift) & mask) if shift or n_keys > mask + 1 else part
+        step = np.argsort(digit.astype(np.uint16), kind="stable")
+        order = step if order is None else np.take(order, step)
+    assert order is not None
+    return order
+
+
 def _sort_rows(ptr: np.ndarray, ent: np.ndarray, n_cols: int) -> np.ndarray:
-    """``ent`` sorted within each row: two counting sorts (scipy's CSR -> CSC -> CSR)."""
-    mat = sp.csr_matrix((np.zeros(ent.size, dtype=np.int8), ent, ptr),
-                        shape=(ptr.size - 1, n_cols))
-    return mat.tocsc().tocsr().indices.astype(np.int32, copy=False)
+    """``ent`` (distinct within each row) sorted within each row of the CSR structure ``ptr``."""
+    keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64) * n_cols, np.diff(ptr))
+    keys += ent
+    keys.sort()
+    keys %= n_cols
+    return keys.astype(np.int32)
 
 
 def _in_item_order(mined: Lattice) -> Lattice:

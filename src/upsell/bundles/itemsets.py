@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, count
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from upsell._validation import as_csr, check_choice, check_int, support_count
+from upsell._validation import as_csr, check_choice, check_int, is_sparse, support_count
 from upsell.bundles._mining import Lattice, mine
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -178,16 +179,81 @@ def _reusable(data: Any) -> bool:
     return bool(np.isfinite(values).all() and values.all())
 
 
-def _as_baskets(data: Any) -> tuple[sp.csr_matrix, IdIndex]:
+def _as_baskets(data: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, int], IdIndex]:
+    """The input as a binary CSR structure (indptr, indices, shape) and its item id map."""
     if isinstance(data, Transactions):
-        return data.baskets(), data.items
-    if sp.issparse(data):
+        indptr, indices = data._basket_structure()
+        return indptr, indices, (len(data.orders), len(data.items)), data.items
+    if is_sparse(data):
         # the miner only reads the structure: skip the canonicalising copy when it is a no-op
         csr = data if _reusable(data) else as_csr(data, "baskets")
-        return csr, IdIndex(np.arange(csr.shape[1], dtype=np.int64), name="item")
-    raise UpsellDataError(
-        f"`baskets` must be Transactions or a scipy sparse orders x items matrix; "
-        f"got {type(data).__name__}")
+        return (csr.indptr, csr.indices, csr.shape,
+                IdIndex(np.arange(csr.shape[1], dtype=np.int64), name="item"))
+    if (isinstance(data, (str, bytes, Mapping, np.ndarray)) or hasattr(data, "columns")
+            or not isinstance(data, Iterable)):
+        raise UpsellDataError(
+            f"`baskets` must be Transactions, a scipy sparse orders x items matrix or a list "
+            f"of baskets (each a list of item ids); got {type(data).__name__}")
+    return _from_lists(data)
+
+
+_COLLECTIONS = (list, tuple, set, frozenset)
+_ADD_BLOCK = 1 << 18
+
+
+def _from_lists(baskets: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, tuple[int, int], IdIndex]:
+    """Baskets given as collections of item ids, as a binary CSR structure.
+
+    Items are indexed in sorted id order (so the result does not depend on the order
+    of baskets or of items in them); an item repeated in one basket counts once.
+    The item ids are hashed once each, in C (``map`` over ``dict.setdefault``).
+    """
+    rows = baskets if isinstance(baskets, (list, tuple)) else list(baskets)
+    if not set(map(type, rows)) <= set(_COLLECTIONS):
+        for pos, basket in enumerate(rows):
+            if isinstance(basket, (str, bytes, Mapping)) or not isinstance(basket, Collection):
+                raise UpsellDataError(
+                    f"`baskets` item {pos} must be a collection of item ids; got "
+                    f"{type(basket).__name__} {basket!r:.60}")
+    n = len(rows)
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+    total = int(lengths.sum())
+    code_type = np.int32 if total < 2**31 else np.int64
+    # each id's code is the position of its first occurrence (no list of all ids is built)
+    vocab: dict[Any, int] = {}
+    try:
+        codes = np.fromiter(map(vocab.setdefault, chain.from_iterable(rows), count()),
+                            dtype=code_type, count=total)
+    except TypeError:
+        flat = chain.from_iterable(rows)
+        at, bad = next((i, item) for i, item in enumerate(flat) if not isinstance(item, Hashable))
+        basket = int(np.searchsorted(np.cumsum(lengths), at, side="right"))
+        raise UpsellDataError(f"`baskets` item {basket} holds an unhashable item id "
+                              f"{bad!r:.60}") from None
+    items, rank = IdIndex.factorize(list(vocab), name="item")
+    remap = np.empty(codes.size, dtype=codes.dtype)
+    remap[np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))] = rank
+    del vocab
+    m = max(len(items), 1)
+    # (basket, item) keys sorted: items sorted within each basket, repeats adjacent
+    # codes -> item indices, in place (every code is a valid position of remap)
+    idx = np.take(remap, codes, out=codes, mode="clip")
+    del remap
+    keys = np.repeat(np.arange(n, dtype=np.int64) * m, lengths)
+    for start in range(0, total, _ADD_BLOCK):
+        # in blocks: adding an int32 array to an int64 one would cast all of it at once
+        keys[start:start + _ADD_BLOCK] += idx[start:start + _ADD_BLOCK]
+    del codes, idx
+    keys.sort()
+    first = np.ones(keys.size, dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    if not first.all():
+        keys = keys[first]
+        lengths = np.bincount(keys // m, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    keys %= m
+    return indptr, keys.astype(np.int32), (n, len(items)), items
 
 
 def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int = 1,
@@ -197,9 +263,14 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
 
     Parameters
     ----------
-    baskets : Transactions or scipy sparse matrix, shape (n_baskets, n_items)
-        Orders as baskets (:meth:`Transactions.baskets`), or any sparse matrix whose
-        stored non-zeros mark the items of each row. Never densified.
+    baskets : Transactions, scipy sparse matrix or iterable of baskets
+        Orders as baskets (:meth:`Transactions.baskets`); any sparse matrix of shape
+        (n_baskets, n_items) whose stored non-zeros mark the items of each row (item
+        ids are the column numbers; never densified); or baskets as collections of
+        item ids (all strings or all integers), e.g. ``[["milk", "bread"], ["milk"]]``:
+        items are then indexed in sorted id order, an item repeated in a basket counts
+        once and empty baskets count towards ``n_baskets``. Lists are mined without
+        importing scipy.
     min_support : float or int, default 0.01
         A fraction in (0, 1] of the baskets, or an absolute count >= 1. The
         effective count is ``ceil(min_support * n_baskets)`` (computed without
@@ -255,9 +326,11 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
     ([('bread',), ('milk',), ('bread', 'milk')], [2, 3, 2])
     >>> frequent_itemsets(tx, min_support=2, kind="closed").tuples()
     [('milk',), ('bread', 'milk')]
+    >>> frequent_itemsets([["milk", "bread", "eggs"], ["milk", "bread"], ["milk"]],
+    ...                   min_support=0.5).tuples()
+    [('bread',), ('milk',), ('bread', 'milk')]
     """
-    csr, items = _as_baskets(baskets)
-    n, m = csr.shape
+    indptr, indices, (n, m), items = _as_baskets(baskets)
     if n == 0:
         raise UpsellDataError("`baskets` holds no baskets")
     min_count = support_count(min_support, n)
@@ -266,7 +339,7 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
         max_len = check_int(max_len, "max_len", minimum=min_len)
     max_itemsets = check_int(max_itemsets, "max_itemsets", minimum=1)
     kind = check_choice(kind, "kind", _KINDS)
-    lat = mine(csr.indptr, csr.indices, (n, m), min_count, max_len, max_itemsets)
+    lat = mine(indptr, indices, (n, m), min_count, max_len, max_itemsets)
     return _from_lattice(lat, items, min_len=min_len, kind=kind)
 
 

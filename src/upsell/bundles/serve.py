@@ -15,7 +15,6 @@ from upsell.bundles.rules import METRICS, Rules
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
-from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
 
 __all__ = ["BasketRecommendation", "BundleRecommender", "Bundles", "suggest_bundles"]
 
@@ -219,6 +218,8 @@ class BundleRecommender:
         >>> BundleRecommender.load(p).recommend(["a"]).items.tolist()
         ['b']
         """
+        from upsell.persist import index_arrays, write_model  # local: not loaded by mining
+
         write_model(path, kind="BundleRecommender", params=self.get_params(),
                     arrays={"antecedent_indptr": self._a_ptr, "antecedent_index": self._a_idx,
                             "consequent_indptr": self._c_ptr, "consequent_index": self._c_idx,
@@ -245,6 +246,8 @@ class BundleRecommender:
         ModelFileError
             Missing, corrupted or foreign file.
         """
+        from upsell.persist import index_from_arrays, read_model
+
         doc, arrays = read_model(path, kind="BundleRecommender", verify=verify, mmap=mmap)
         self = cls.__new__(cls)
         self.metric = check_choice(doc["params"].get("metric"), "metric", _SCORE_METRICS)

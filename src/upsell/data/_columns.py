@@ -5,11 +5,12 @@ Private helpers shared by the Transactions and Catalog constructors.
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
 import numpy as np
 
-from upsell.data.ids import IdIndex, _to_id_array
+from upsell.data.ids import IdIndex, _refuse_nul, _to_id_array
 from upsell.exceptions import UpsellDataError
 
 
@@ -110,6 +111,10 @@ def factorize_column(values: Any, name: str, index: IdIndex | None = None,
     missing : bool mask of rows with no id
     unknown : bool mask of rows whose id is not in the given ``index``
     """
+    if index is None and isinstance(values, (list, tuple)):
+        fast = _factorize_list(values, name)
+        if fast is not None:
+            return fast
     arr = as_array(values, name)
     ids, miss = ids_with_missing(arr, name)
     codes = np.full(arr.size, -1, dtype=np.int64)
@@ -193,3 +198,46 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
     if bad.any():
         rows_bad[f"{name} not a timestamp"] = bad
     return out
+
+
+def _factorize_list(values: list[Any] | tuple[Any, ...], name: str,
+                    ) -> tuple[np.ndarray, IdIndex, np.ndarray, np.ndarray] | None:
+    """:func:`factorize_column` for a Python list of all-str or all-int ids, by hashing.
+
+    Each value is hashed once, in C (``map`` over ``dict.setdefault``); only the
+    distinct ids are then checked, sorted and turned into an array, so no object
+    or fixed-width string array of the whole column is built. Returns None for any
+    other content (None, floats, mixed types, unhashable values), which the general
+    path handles and reports.
+    """
+    vocab: dict[Any, int] = {}
+    try:
+        first = np.fromiter(map(vocab.setdefault, values, count()), dtype=np.int64,
+                            count=len(values))
+    except TypeError:
+        return None
+    keys = list(vocab)
+    kinds = set(map(type, keys))
+    if kinds <= {str}:
+        _refuse_nul(keys, name)
+        blank = np.fromiter((not k.strip() for k in keys), dtype=bool, count=len(keys))
+        present = [k for k, b in zip(keys, blank, strict=True) if not b]
+        ids = np.array(present, dtype=str) if present else np.array([], dtype=str)
+    elif kinds <= {int}:
+        try:
+            ids = np.array(keys, dtype=np.int64)
+        except OverflowError:
+            return None
+        blank = np.zeros(len(keys), dtype=bool)
+    else:
+        return None
+    index, sub = IdIndex.factorize(ids, name=name)
+    # code of every distinct value, at the position of its first occurrence
+    remap = np.empty(len(values), dtype=np.int64)
+    at = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
+    code_of = np.full(len(keys), -1, dtype=np.int64)
+    code_of[~blank] = sub
+    remap[at] = code_of
+    codes = np.take(remap, first)
+    miss = codes < 0
+    return codes, index, miss, np.zeros(len(values), dtype=bool)

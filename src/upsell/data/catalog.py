@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
@@ -12,7 +11,6 @@ import numpy as np
 
 from upsell.data import _columns as C
 from upsell.data.ids import IdIndex
-from upsell.data.io import maybe_int_ids, open_text
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["KINDS", "Catalog"]
@@ -208,6 +206,10 @@ class Catalog:
         """
         label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
         rename = {v: k for k, v in (columns or {}).items()}
+        import csv  # local: csv and gzip load on use, not with `import upsell`
+
+        from upsell.data.io import maybe_int_ids, open_text
+
         with open_text(path, encoding) as fh:
             reader = csv.reader(fh, delimiter=delimiter)
             header = next(reader, None)

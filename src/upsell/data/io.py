@@ -24,6 +24,8 @@ ColumnMap = Mapping[str, str | int]
 
 _ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel")
 _REQUIRED = ("order", "item")
+# lines of a basket file split at once (bounds the per-item Python objects alive)
+_BASKET_BLOCK = 1 << 16
 
 logger = logging.getLogger("upsell")
 
@@ -317,13 +319,16 @@ def _chain(first: list[list[str]], rest: Iterable[list[str]]) -> Iterable[list[s
 
 
 def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str = "utf-8",
-                      ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Read a one-basket-per-line file; return (basket number per item, item labels, n lines).
+                      ) -> tuple[np.ndarray, list[Any], int]:
+    """Read a one-basket-per-line file; return (basket number per item, item ids, n lines).
 
     Items inside a basket are separated by ``delimiter`` (auto: comma when the
     first non-empty line has one, else whitespace). Labels keep their inner
     and trailing spaces for comma files (Groceries has "cream cheese "), are
-    split on any whitespace otherwise. Empty lines are empty baskets.
+    split on any whitespace otherwise. Empty lines are empty baskets. The item
+    ids come back as a Python list sharing one object per distinct id (ints when
+    every label is a plain integer, see :func:`maybe_int_ids`), which
+    :meth:`Transactions.from_arrays` hashes without building a string array.
     """
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     try:
@@ -336,27 +341,49 @@ def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str 
     except LookupError:
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     lines = text.splitlines()
+    del text
     n = len(lines)
     if n == 0:
         raise UpsellDataError(f"{label} is empty: no baskets")
     if delimiter is None:
         sample = next((ln for ln in lines if ln.strip()), "")
         delimiter = "," if "," in sample else ""
-    # one C-level split per line and one list build: no per-item Python work
-    if delimiter:
-        parts = [ln.split(delimiter) if ln else [] for ln in lines]
-    else:
-        parts = [ln.split() for ln in lines]
-    counts = np.fromiter(map(len, parts), dtype=np.int64, count=n)
-    flat = list(itertools.chain.from_iterable(parts))
-    items = np.array(flat, dtype=str) if flat else np.array([], dtype=str)
-    basket = np.repeat(np.arange(n, dtype=np.int64), counts)
-    if delimiter and items.size:
-        # "a,,b" and trailing commas hold empty labels: not items
-        keep = np.char.str_len(items) > 0
-        if not keep.all():
-            items, basket = items[keep], basket[keep]
-    return basket, maybe_int_ids(items), n
+    # blocks of lines: one C-level split per line, each label hashed once (map over
+    # dict.setdefault; its code is the position of its first occurrence), so only the
+    # distinct labels are kept as objects
+    vocab: dict[str, int] = {}
+    position = itertools.count()
+    counts: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    for b0 in range(0, n, _BASKET_BLOCK):
+        block = lines[b0:b0 + _BASKET_BLOCK]
+        parts = ([ln.split(delimiter) if ln else [] for ln in block] if delimiter
+                 else [ln.split() for ln in block])
+        size = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        counts.append(size)
+        codes.append(np.fromiter(map(vocab.setdefault, itertools.chain.from_iterable(parts),
+                                     position), dtype=np.int64, count=int(size.sum())))
+    del lines
+    first = np.concatenate(codes)
+    del codes
+    basket = np.repeat(np.arange(n, dtype=np.int64), np.concatenate(counts))
+    labels = list(vocab)
+    at = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
+    del vocab
+    which = np.empty(first.size, dtype=np.int64)
+    which[at] = np.arange(at.size)
+    which = np.take(which, first)
+    del first
+    if "" in labels:
+        # "a,,b" and trailing commas hold empty labels: not items (and no bar to int ids)
+        empty = labels.index("")
+        keep = which != empty
+        which, basket = which[keep], basket[keep]
+        labels[empty] = next((x for x in labels if x), "0")  # any label: its rows are gone
+    distinct = maybe_int_ids(np.array(labels, dtype=str)) if labels else np.array([], dtype=str)
+    ids = np.empty(distinct.size, dtype=object)
+    ids[:] = distinct.tolist()
+    return basket, ids[which].tolist(), n
 
 
 def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,

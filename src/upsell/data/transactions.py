@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from upsell._validation import check_choice, check_float, to_datetime64
 from upsell.data import _columns as C
@@ -18,9 +17,13 @@ from upsell.data.report import DataReport
 from upsell.exceptions import UpsellDataError
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     from upsell.data.io import ColumnMap
 
 __all__ = ["ROLES", "OrderTable", "Transactions"]
+
+_ID_ROLES = frozenset({"order", "item", "customer", "channel"})
 
 #: Column roles Transactions understands, in their canonical order.
 ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel")
@@ -359,8 +362,11 @@ class Transactions:
         invalid = check_choice(invalid, "invalid", _INVALID)  # type: ignore[assignment]
         cols = {"order": order, "item": item, "customer": customer, "quantity": quantity,
                 "price": price, "time": time, "channel": channel}
-        arrays = {k: C.as_array(v, k) for k, v in cols.items() if v is not None}
-        lengths = {k: v.size for k, v in arrays.items()}
+        # id columns given as Python lists are hashed as they are (C.factorize_column's
+        # fast path): no object or string array of the whole column is built
+        arrays = {k: v if k in _ID_ROLES and isinstance(v, (list, tuple)) else C.as_array(v, k)
+                  for k, v in cols.items() if v is not None}
+        lengths = {k: len(v) for k, v in arrays.items()}
         if len(set(lengths.values())) > 1:
             desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
             raise UpsellDataError(f"columns must have the same length; got {desc}")
@@ -369,7 +375,6 @@ class Transactions:
         return cls._from_prepared(
             prep, returns=returns, anonymous=anonymous, bad_prices=bad_prices,
             duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix,
-            order_labels=arrays["order"],
         )
 
     @classmethod
@@ -507,7 +512,6 @@ class Transactions:
         cls, prep: _Prepared, *, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
         bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
         invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
-        order_labels: np.ndarray | None = None,
     ) -> Transactions:
         check_choice(returns, "returns", _RETURNS)
         check_choice(anonymous, "anonymous", _KEEP_DROP_RAISE)
@@ -519,7 +523,7 @@ class Transactions:
         n = prep.n
         if n == 0:
             raise UpsellDataError(f"no order lines in {prep.source or 'the input'}: it has no data rows")
-        return _Cleaner(prep, order_labels).run(
+        return _Cleaner(prep).run(
             returns=returns, anonymous=anonymous, bad_prices=bad_prices,
             duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix)
 
@@ -548,15 +552,36 @@ class Transactions:
         return self._cached("baskets", self._build_baskets)
 
     def _build_baskets(self) -> sp.csr_matrix:
-        keep = self.quantity > 0
-        rows, cols = self.order[keep], self.item[keep]
-        m = sp.csr_matrix(
-            (np.ones(rows.size, dtype=np.float32), (rows, cols)),
-            shape=(len(self.orders), len(self.items)),
-        )
-        m.sum_duplicates()
-        m.data[:] = 1.0
+        import scipy.sparse as sp  # local: `import upsell` does not load scipy
+
+        indptr, indices = self._basket_structure()
+        m = sp.csr_matrix((np.ones(indices.size, dtype=np.float32), indices, indptr),
+                          shape=(len(self.orders), len(self.items)))
         return _freeze_csr(m)
+
+    def _basket_structure(self) -> tuple[np.ndarray, np.ndarray]:
+        """The CSR structure of :meth:`baskets` (indptr, sorted indices), built with numpy alone.
+
+        Lines are sorted by (order, item), so one pass drops the returns and the
+        repeated items of an order. Cached and read-only; the bundle miner reads
+        it without importing scipy.
+        """
+        def build() -> tuple[np.ndarray, np.ndarray]:
+            keep = self.quantity > 0
+            rows, cols = self.order[keep], self.item[keep]
+            first = np.ones(rows.size, dtype=bool)
+            first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+            if not first.all():
+                rows, cols = rows[first], cols[first]
+            indptr = np.zeros(len(self.orders) + 1,
+                              dtype=np.int32 if rows.size < 2**31 else np.int64)
+            np.cumsum(np.bincount(rows, minlength=len(self.orders)), out=indptr[1:])
+            indices = cols.astype(np.int32)
+            indptr.flags.writeable = False
+            indices.flags.writeable = False
+            return indptr, indices
+
+        return self._cached("basket_structure", build)
 
     def customer_items(self, weighting: Weighting = "count", *, bm25_k1: float = 100.0,
                        bm25_b: float = 0.8) -> sp.csr_matrix:
@@ -602,6 +627,8 @@ class Transactions:
         return self._cached(("ci", weighting), lambda: self._build_customer_items(weighting))
 
     def _build_customer_items(self, weighting: str) -> sp.csr_matrix:
+        import scipy.sparse as sp  # local: `import upsell` does not load scipy
+
         cust = self.require("customer", f"customer_items(weighting={weighting!r})")
         known = cust >= 0
         shape = (len(self.customers), len(self.items))
@@ -631,6 +658,8 @@ class Transactions:
         return _freeze_csr(m)
 
     def _reweight(self, weighting: str, k1: float, b: float) -> sp.csr_matrix:
+        import scipy.sparse as sp  # local: `import upsell` does not load scipy
+
         base = self.customer_items("count").tocoo()
         n_rows = max(base.shape[0], 1)
         df = np.bincount(base.col, minlength=base.shape[1])
@@ -839,10 +868,13 @@ class Transactions:
 
 
 
-def _prepare(arrays: dict[str, np.ndarray], *, invalid: str, item_index: IdIndex | None,
+def _prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
              customer_index: IdIndex | None, source: str) -> _Prepared:
-    """Encode ids and convert values of raw columns (all of one length) into a _Prepared."""
-    n = int(arrays["order"].size)
+    """Encode ids and convert values of raw columns (all of one length) into a _Prepared.
+
+    Id columns may still be Python lists (see :func:`upsell.data._columns.factorize_column`).
+    """
+    n = len(arrays["order"])
     bad: dict[str, np.ndarray] = {}
     o_codes, o_index, _, _ = C.factorize_column(arrays["order"], "order")
     i_codes, i_index, _, i_unknown = C.factorize_column(arrays["item"], "item", item_index)
@@ -887,14 +919,13 @@ def _freeze_csr(m: sp.csr_matrix) -> sp.csr_matrix:
 class _Cleaner:
     """Applies the cleaning rules to prepared columns and counts what it did."""
 
-    def __init__(self, prep: _Prepared, order_labels: np.ndarray | None) -> None:
+    def __init__(self, prep: _Prepared) -> None:
         self.p = prep
         self.n = prep.n
         self.keep = np.ones(prep.n, dtype=bool)
         self.dropped: dict[str, int] = {}
         self.repaired: dict[str, int] = {}
         self.flagged: dict[str, int] = {}
-        self.order_labels = order_labels
 
     def label(self, pos: int) -> str:
         lab = f"row {pos + 1:,}"

@@ -1,0 +1,63 @@
+"""The hashing fast path for Python lists of ids agrees with the general column path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from upsell import Transactions
+from upsell.data import _columns
+from upsell.exceptions import UpsellDataError
+
+
+def _general(values, name="item"):
+    # the general path: what factorize_column does for anything but a list or tuple
+    return _columns.factorize_column(np.array(values, dtype=object), name)
+
+
+def _same(a, b):
+    codes_a, index_a, miss_a, unknown_a = a
+    codes_b, index_b, miss_b, unknown_b = b
+    assert codes_a.tolist() == codes_b.tolist()
+    assert index_a.ids.tolist() == index_b.ids.tolist()
+    assert miss_a.tolist() == miss_b.tolist()
+    assert unknown_a.tolist() == unknown_b.tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b ", " b", "", "  ", "c", "ü"]), min_size=1, max_size=30))
+def test_string_lists_match_the_general_path(values):
+    if not any(v.strip() for v in values):
+        return
+    fast = _columns.factorize_column(values, "item")
+    assert _columns._factorize_list(values, "item") is not None
+    _same(fast, _general(values))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=30))
+def test_int_lists_match_the_general_path(values):
+    _same(_columns.factorize_column(tuple(values), "order"), _general(values, "order"))
+
+
+@pytest.mark.parametrize("values", [
+    ["a", None, "b"], [1, 2.0], [1, "a"], [True, False], [2**70, 1], [["x"], "y"], [1.5, 2.5],
+])
+def test_other_content_takes_the_general_path(values):
+    assert _columns._factorize_list(values, "item") is None
+
+
+def test_nul_and_mixed_ids_are_refused_with_the_column_name():
+    with pytest.raises(UpsellDataError, match="NUL"):
+        _columns.factorize_column(["a", "b\x00"], "item")
+    with pytest.raises(UpsellDataError, match="item"):
+        Transactions.from_arrays(order=[1, 2], item=[1, "a"])
+
+
+def test_from_arrays_on_lists_reports_blank_items():
+    tx = Transactions.from_arrays(order=[1, 1, 2, 2], item=["a", " ", "b", "a"], invalid="drop")
+    assert tx.items.ids.tolist() == ["a", "b"]
+    assert tx.report.n_dropped == 1
+    assert tx.report.rows_kept == 3
