@@ -50,6 +50,8 @@ _M = TypeVar("_M", bound="CFModel")
 
 # wider top-k requests than this (customers owning hundreds of items) are ranked by numpy
 _MAX_HEAP_K = 512
+# narrowest request to implicit's top-k heap: up to here its cost hardly depends on the width
+_MIN_HEAP_K = 16
 
 
 # --------------------------------------------------------------------------- weighting
@@ -507,10 +509,10 @@ class CFModel(Estimator):
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top ``k`` of fit-time customers ``u`` by ``U @ Y.T``: (counts, items, scores).
 
-        Each row asks implicit's C++ kernel for ``k + 1 + n_owned`` items (rounded
-        up to a power of two, so a chunk makes few calls), drops owned ones and
-        keeps the first ``k``. The kernel's order among equal scores is its own,
-        so a row whose ``k``-th and ``k+1``-th remaining scores are equal, or
+        Rows with few owned items ask implicit's C++ kernel for 16 items (at least
+        ``k + 1``), drop the owned ones and keep the first ``k``; the others hand
+        their owned items to the kernel as a per-row filter (two calls per chunk).
+        The kernel's order among equal scores is its own, so a row whose ``k``-th and ``k+1``-th remaining scores are equal, or
         whose request is too wide for a heap, is ranked again exactly by numpy
         (:func:`_topk_rows`): the result is the same as scoring every row with
         numpy, popularity tie-break included.
@@ -537,17 +539,27 @@ class CFModel(Estimator):
         if excl is not None and excl.size:
             filt = excl.astype(np.int64) if cand is None else np.flatnonzero(np.isin(cand, excl))
         n_owned = np.bincount(o_rows, minlength=u.size)
-        width = np.maximum(kk + 1 + n_owned, 16)
-        width = (1 << np.ceil(np.log2(width)).astype(np.int64)).astype(np.int64)
-        exact = width > min(_MAX_HEAP_K, n_c // 4)
+        # rows whose owned items fit in the slack of a 16-wide heap over-ask and drop
+        # them; the others hand them to the kernel as a per-row filter and ask k + 1
+        width = np.maximum(kk + 1, _MIN_HEAP_K)
+        over = kk + 1 + n_owned <= width
+        exact = np.full(u.size, width > min(_MAX_HEAP_K, n_c // 4))
         owned_keys = o_rows * n_c + o_cols          # sorted: rows ascending, columns sorted
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for w in np.unique(width[~exact]).tolist():
-            rows = np.flatnonzero((width == w) & ~exact)
-            ids, sc = _implicit.topk(Yc, users_f[rows], int(w), filter_items=filt,
-                                     num_threads=num_threads)
+        for filtered in (False, True):
+            rows = np.flatnonzero((over != filtered) & ~exact)
+            if rows.size == 0:
+                continue
+            per_row = None
+            if filtered:
+                sel = np.repeat(~over & ~exact, n_owned)
+                ptr = np.zeros(rows.size + 1, dtype=np.int64)
+                np.cumsum(n_owned[rows], out=ptr[1:])
+                per_row = (ptr, o_cols[sel])
+            ids, sc = _implicit.topk(Yc, users_f[rows], int(width), filter_items=filt,
+                                     filter_query_items=per_row, num_threads=num_threads)
             valid = sc > _implicit.TOPK_FILTERED
-            if owned_keys.size:
+            if owned_keys.size and not filtered:
                 keys = rows[:, None] * n_c + ids
                 at = np.minimum(np.searchsorted(owned_keys, keys), owned_keys.size - 1)
                 valid &= owned_keys[at] != keys
