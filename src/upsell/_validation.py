@@ -222,6 +222,24 @@ def support_count(min_support: Any, n: int, name: str = "min_support") -> int:
     return max(count, 1)
 
 
+def is_one_id(value: Any) -> bool:
+    """Whether an ids argument holds a single id rather than a collection of them.
+
+    Unlike ``np.ndim(value) == 0`` it never converts a list to an array, so a list
+    holding bytes, huge integers or mixed values is answered (and then refused by
+    the id lookup with a clear message) instead of raising from numpy.
+
+    Examples
+    --------
+    >>> is_one_id("C1"), is_one_id(7), is_one_id(["C1"]), is_one_id(np.array(3))
+    (True, True, False, True)
+    """
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0
+    return isinstance(value, (str, bytes, numbers.Number, np.generic)) or value is None or not (
+        isinstance(value, Collection) or hasattr(value, "__iter__"))
+
+
 def is_sparse(obj: Any) -> bool:
     """Whether ``obj`` is a scipy sparse matrix or array, without importing scipy.
 

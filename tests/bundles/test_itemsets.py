@@ -159,6 +159,7 @@ def test_bad_arguments(kwargs, match):
     ([["milk"], 7], "`baskets` item 1 must be a collection"),
     ([["milk"], [["nested"]]], "`baskets` item 1 holds an unhashable item id"),
     ([["milk"], [1]], "`item` ids .*strings"),
+    ([[1, 2], [True]], "booleans"),
 ])
 def test_bad_input_type(data, match):
     with pytest.raises(UpsellDataError, match=match):

@@ -44,9 +44,15 @@ def test_int_lists_match_the_general_path(values):
 
 @pytest.mark.parametrize("values", [
     ["a", None, "b"], [1, 2.0], [1, "a"], [True, False], [2**70, 1], [["x"], "y"], [1.5, 2.5],
+    [1, True], [0, False, 2], [1, 1.0],
 ])
 def test_other_content_takes_the_general_path(values):
     assert _columns._factorize_list(values, "item") is None
+
+
+def test_booleans_equal_to_ids_are_not_merged_into_them():
+    with pytest.raises(UpsellDataError, match=r"position 1 holds True \(bool\)"):
+        Transactions.from_arrays(order=[1, 2], item=[1, True])
 
 
 def test_nul_and_mixed_ids_are_refused_with_the_column_name():

@@ -230,6 +230,9 @@ def _from_lists(baskets: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, tuple[i
         basket = int(np.searchsorted(np.cumsum(lengths), at, side="right"))
         raise UpsellDataError(f"`baskets` item {basket} holds an unhashable item id "
                               f"{bad!r:.60}") from None
+    if not set(map(type, chain.from_iterable(rows))).isdisjoint((bool, np.bool_)):
+        # True == 1 and False == 0 would have shared a key with those ids
+        raise UpsellDataError("`baskets` item ids must be strings or integers; got booleans")
     items, rank = IdIndex.factorize(list(vocab), name="item")
     remap = np.empty(codes.size, dtype=codes.dtype)
     remap[np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))] = rank

@@ -217,7 +217,8 @@ def _factorize_list(values: list[Any] | tuple[Any, ...], name: str,
     except TypeError:
         return None
     keys = list(vocab)
-    kinds = set(map(type, keys))
+    # the types of every value, not of the distinct keys: True == 1 and 1.0 == 1 share a key
+    kinds = set(map(type, values))
     if kinds <= {str}:
         _refuse_nul(keys, name)
         blank = np.fromiter((not k.strip() for k in keys), dtype=bool, count=len(keys))

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.cluster.vq import ClusterError, kmeans2
 from scipy.spatial.distance import cdist
 
-from upsell._validation import check_int
+from upsell._validation import check_int, is_one_id
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -511,7 +511,7 @@ class Clusters(Estimator):
             X = features_from_sums(customer_sums(tx, table, when), when)
             labels, dist = _nearest(self._transform(X), self.centroids_)
         idx = (np.arange(len(src)) if customers is None else
-               check_customers(src, [customers] if np.ndim(customers) == 0 else customers))
+               check_customers(src, [customers] if is_one_id(customers) else customers))
         return ClusterAssignments(customers=src.ids[idx], cluster=labels[idx].astype(np.int32),
                                   label=self.profile_.label[labels[idx]], distance=dist[idx])
 

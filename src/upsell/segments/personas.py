@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._validation import is_one_id
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -656,7 +657,7 @@ class Personas(Estimator):
             index = tx.customers
         if customers is None:
             return res
-        one = np.ndim(customers) == 0
+        one = is_one_id(customers)
         idx = check_customers(index, [customers] if one else customers)
         return PersonaAssignments(
             customers=res.customers[idx], persona=res.persona[idx], scores=res.scores[idx],

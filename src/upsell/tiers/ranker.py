@@ -28,7 +28,7 @@ from scipy.special import expit, logit
 
 from upsell._estimator import Estimator
 from upsell._lookup import position
-from upsell._validation import check_choice, check_float, check_int, check_k
+from upsell._validation import check_choice, check_float, check_int, check_k, is_one_id
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -897,7 +897,7 @@ class UpsellRanker(Estimator):
         if customers is None:
             term = a["cust_term"]
         else:
-            one = np.ndim(customers) == 0
+            one = is_one_id(customers)
             idx = self.customers_.encode([customers] if one else customers)
             term = a["cust_term"][idx]
         return np.asarray(expit(term + a["mean_edge_term"][0]), dtype=np.float64)
