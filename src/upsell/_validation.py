@@ -236,8 +236,7 @@ def is_one_id(value: Any) -> bool:
     """
     if isinstance(value, np.ndarray):
         return value.ndim == 0
-    return isinstance(value, (str, bytes, numbers.Number, np.generic)) or value is None or not (
-        isinstance(value, Collection) or hasattr(value, "__iter__"))
+    return isinstance(value, (str, bytes)) or not hasattr(value, "__iter__")
 
 
 def is_sparse(obj: Any) -> bool:

@@ -48,7 +48,7 @@ WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
 
 _M = TypeVar("_M", bound="CFModel")
 
-# wider top-k requests than this (customers owning hundreds of items) are ranked by numpy
+# wider top-k requests than this (k in the hundreds) are ranked by numpy
 _MAX_HEAP_K = 512
 # narrowest request to implicit's top-k heap: up to here its cost hardly depends on the width
 _MIN_HEAP_K = 16
@@ -512,10 +512,10 @@ class CFModel(Estimator):
         Rows with few owned items ask implicit's C++ kernel for 16 items (at least
         ``k + 1``), drop the owned ones and keep the first ``k``; the others hand
         their owned items to the kernel as a per-row filter (two calls per chunk).
-        The kernel's order among equal scores is its own, so a row whose ``k``-th and ``k+1``-th remaining scores are equal, or
-        whose request is too wide for a heap, is ranked again exactly by numpy
-        (:func:`_topk_rows`): the result is the same as scoring every row with
-        numpy, popularity tie-break included.
+        The kernel's order among equal scores is its own, so a row whose ``k``-th
+        and ``k+1``-th remaining scores are equal, or any row when ``k`` is too wide
+        for a heap, is ranked again exactly by numpy (:func:`_topk_rows`): the result
+        is the same as scoring every row with numpy, popularity tie-break included.
         """
         Y = self._item_factors()
         Yc = Y if cand is None else Y[cand]
