@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, count
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from upsell._validation import as_csr, check_choice, check_int, is_sparse, support_count
 from upsell.bundles._mining import Lattice, mine
-from upsell.data.ids import IdIndex
+from upsell.data.ids import FirstSeen, IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
@@ -206,7 +206,7 @@ def _from_lists(baskets: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, tuple[i
 
     Items are indexed in sorted id order (so the result does not depend on the order
     of baskets or of items in them); an item repeated in one basket counts once.
-    The item ids are hashed once each, in C (``map`` over ``dict.setdefault``).
+    The item ids are hashed once each (:class:`~upsell.data.ids.FirstSeen`).
     """
     rows = baskets if isinstance(baskets, (list, tuple)) else list(baskets)
     if not set(map(type, rows)) <= set(_COLLECTIONS):
@@ -219,11 +219,9 @@ def _from_lists(baskets: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, tuple[i
     lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n)
     total = int(lengths.sum())
     code_type = np.int32 if total < 2**31 else np.int64
-    # each id's code is the position of its first occurrence (no list of all ids is built)
-    vocab: dict[Any, int] = {}
+    seen = FirstSeen()
     try:
-        codes = np.fromiter(map(vocab.setdefault, chain.from_iterable(rows), count()),
-                            dtype=code_type, count=total)
+        codes = seen.codes(chain.from_iterable(rows), total, code_type)
     except TypeError:
         flat = chain.from_iterable(rows)
         at, bad = next((i, item) for i, item in enumerate(flat) if not isinstance(item, Hashable))
@@ -233,15 +231,11 @@ def _from_lists(baskets: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, tuple[i
     if not set(map(type, chain.from_iterable(rows))).isdisjoint((bool, np.bool_)):
         # True == 1 and False == 0 would have shared a key with those ids
         raise UpsellDataError("`baskets` item ids must be strings or integers; got booleans")
-    items, rank = IdIndex.factorize(list(vocab), name="item")
-    remap = np.empty(codes.size, dtype=codes.dtype)
-    remap[np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))] = rank
-    del vocab
+    items, rank = IdIndex.factorize(seen.distinct, name="item")
+    idx = seen.recode(codes, rank.astype(code_type), in_place=True)
+    del seen
     m = max(len(items), 1)
     # (basket, item) keys sorted: items sorted within each basket, repeats adjacent
-    # codes -> item indices, in place (every code is a valid position of remap)
-    idx = np.take(remap, codes, out=codes, mode="clip")
-    del remap
     keys = np.repeat(np.arange(n, dtype=np.int64) * m, lengths)
     for start in range(0, total, _ADD_BLOCK):
         # in blocks: adding an int32 array to an int64 one would cast all of it at once

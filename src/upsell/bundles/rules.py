@@ -216,6 +216,24 @@ def _adjust(p: np.ndarray, method: str | None) -> np.ndarray:
     return out
 
 
+def _rule_args(min_confidence: Any, min_lift: Any, min_len: Any, max_len: Any,
+               consequent_len: Any, p_adjust: Any, max_p: Any
+               ) -> tuple[float, float | None, int, int | None, int, str | None, float | None]:
+    """The checked arguments of :func:`association_rules` (shared with the Spark engine)."""
+    min_confidence = check_float(min_confidence, "min_confidence", low=0, high=1)
+    if min_lift is not None:
+        min_lift = check_float(min_lift, "min_lift", low=0)
+    min_len = check_int(min_len, "min_len", minimum=2)
+    if max_len is not None:
+        max_len = check_int(max_len, "max_len", minimum=min_len)
+    consequent_len = check_int(consequent_len, "consequent_len", minimum=1)
+    if p_adjust is not None:
+        p_adjust = check_choice(p_adjust, "p_adjust", ("holm", "bh"))
+    if max_p is not None:
+        max_p = check_float(max_p, "max_p", low=0, high=1)
+    return min_confidence, min_lift, min_len, max_len, consequent_len, p_adjust, max_p
+
+
 def association_rules(itemsets: Itemsets, *, min_confidence: float = 0.8,
                       min_lift: float | None = None, min_len: int = 2, max_len: int | None = None,
                       consequent_len: int = 1, p_adjust: str | None = "holm",
@@ -294,17 +312,8 @@ def association_rules(itemsets: Itemsets, *, min_confidence: float = 0.8,
     if not isinstance(itemsets, Itemsets):
         raise UpsellDataError(
             f"`itemsets` must be the Itemsets from frequent_itemsets; got {type(itemsets).__name__}")
-    min_confidence = check_float(min_confidence, "min_confidence", low=0, high=1)
-    if min_lift is not None:
-        min_lift = check_float(min_lift, "min_lift", low=0)
-    min_len = check_int(min_len, "min_len", minimum=2)
-    if max_len is not None:
-        max_len = check_int(max_len, "max_len", minimum=min_len)
-    consequent_len = check_int(consequent_len, "consequent_len", minimum=1)
-    if p_adjust is not None:
-        p_adjust = check_choice(p_adjust, "p_adjust", ("holm", "bh"))
-    if max_p is not None:
-        max_p = check_float(max_p, "max_p", low=0, high=1)
+    min_confidence, min_lift, min_len, max_len, consequent_len, p_adjust, max_p = _rule_args(
+        min_confidence, min_lift, min_len, max_len, consequent_len, p_adjust, max_p)
 
     lat = itemsets.lattice
     n = lat.n_baskets

@@ -5,12 +5,11 @@ Private helpers shared by the Transactions and Catalog constructors.
 
 from __future__ import annotations
 
-from itertools import count
 from typing import Any
 
 import numpy as np
 
-from upsell.data.ids import IdIndex, _refuse_nul, _to_id_array
+from upsell.data.ids import FirstSeen, IdIndex, _refuse_nul, _to_id_array
 from upsell.exceptions import UpsellDataError
 
 
@@ -210,13 +209,12 @@ def _factorize_list(values: list[Any] | tuple[Any, ...], name: str,
     other content (None, floats, mixed types, unhashable values), which the general
     path handles and reports.
     """
-    vocab: dict[Any, int] = {}
+    seen = FirstSeen()
     try:
-        first = np.fromiter(map(vocab.setdefault, values, count()), dtype=np.int64,
-                            count=len(values))
+        first = seen.codes(values, len(values))
     except TypeError:
         return None
-    keys = list(vocab)
+    keys = seen.distinct
     # the types of every value, not of the distinct keys: True == 1 and 1.0 == 1 share a key
     kinds = set(map(type, values))
     if kinds <= {str}:
@@ -233,12 +231,8 @@ def _factorize_list(values: list[Any] | tuple[Any, ...], name: str,
     else:
         return None
     index, sub = IdIndex.factorize(ids, name=name)
-    # code of every distinct value, at the position of its first occurrence
-    remap = np.empty(len(values), dtype=np.int64)
-    at = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
     code_of = np.full(len(keys), -1, dtype=np.int64)
     code_of[~blank] = sub
-    remap[at] = code_of
-    codes = np.take(remap, first)
+    codes = seen.recode(first, code_of)
     miss = codes < 0
     return codes, index, miss, np.zeros(len(values), dtype=bool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
@@ -404,3 +405,55 @@ class IdIndex:
         else:
             raise UpsellDataError(f"id index kind must be 'int' or 'str'; got {kind!r}")
         return cls(arr, name=str(name))
+
+
+class FirstSeen:
+    """Codes for ids hashed once each, in C (``map`` over ``dict.setdefault``).
+
+    :meth:`codes` gives every value the position of its first occurrence among all
+    values seen so far (call it once or block by block); :attr:`distinct` lists the
+    distinct values in that order; :meth:`recode` turns the positions into any
+    code per distinct value (e.g. its index in a sorted :class:`IdIndex`). Only the
+    distinct values are kept as Python objects, so no object or string array of
+    a whole column is built.
+
+    Examples
+    --------
+    >>> seen = FirstSeen()
+    >>> first = seen.codes(["b", "a", "b"], 3)
+    >>> first.tolist(), seen.distinct
+    ([0, 1, 0], ['b', 'a'])
+    >>> seen.recode(first, np.array([1, 0])).tolist()
+    [1, 0, 1]
+    """
+
+    __slots__ = ("_n", "_position", "_vocab")
+
+    def __init__(self) -> None:
+        self._vocab: dict[Any, int] = {}
+        self._position = itertools.count()
+        self._n = 0
+
+    def codes(self, values: Iterable[Any], n: int, dtype: Any = np.int64) -> np.ndarray:
+        """First-occurrence positions of the ``n`` ``values``; TypeError if one is unhashable."""
+        out = np.fromiter(map(self._vocab.setdefault, values, self._position), dtype=dtype,
+                          count=n)
+        self._n += n
+        return out
+
+    @property
+    def distinct(self) -> list[Any]:
+        """The distinct values, in order of first occurrence."""
+        return list(self._vocab)
+
+    def recode(self, first: np.ndarray, code_of: np.ndarray, *, in_place: bool = False
+               ) -> np.ndarray:
+        """``code_of[j]`` for each value whose first-occurrence code is that of distinct ``j``.
+
+        ``in_place`` writes the result over ``first`` (same dtype as ``code_of``).
+        """
+        remap = np.empty(self._n, dtype=code_of.dtype)
+        remap[np.fromiter(self._vocab.values(), dtype=np.int64, count=len(self._vocab))] = code_of
+        if in_place:
+            return np.take(remap, first, out=first, mode="clip")
+        return np.take(remap, first)

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from upsell.data.ids import IdIndex
+from upsell.data.ids import FirstSeen, IdIndex
 from upsell.exceptions import UpsellDataError
 
 if TYPE_CHECKING:
@@ -348,11 +348,9 @@ def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str 
     if delimiter is None:
         sample = next((ln for ln in lines if ln.strip()), "")
         delimiter = "," if "," in sample else ""
-    # blocks of lines: one C-level split per line, each label hashed once (map over
-    # dict.setdefault; its code is the position of its first occurrence), so only the
+    # blocks of lines: one C-level split per line, each label hashed once, so only the
     # distinct labels are kept as objects
-    vocab: dict[str, int] = {}
-    position = itertools.count()
+    seen = FirstSeen()
     counts: list[np.ndarray] = []
     codes: list[np.ndarray] = []
     for b0 in range(0, n, _BASKET_BLOCK):
@@ -361,19 +359,14 @@ def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str 
                  else [ln.split() for ln in block])
         size = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         counts.append(size)
-        codes.append(np.fromiter(map(vocab.setdefault, itertools.chain.from_iterable(parts),
-                                     position), dtype=np.int64, count=int(size.sum())))
+        codes.append(seen.codes(itertools.chain.from_iterable(parts), int(size.sum())))
     del lines
     first = np.concatenate(codes)
     del codes
     basket = np.repeat(np.arange(n, dtype=np.int64), np.concatenate(counts))
-    labels = list(vocab)
-    at = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
-    del vocab
-    which = np.empty(first.size, dtype=np.int64)
-    which[at] = np.arange(at.size)
-    which = np.take(which, first)
-    del first
+    labels = seen.distinct
+    which = seen.recode(first, np.arange(len(labels), dtype=np.int64), in_place=True)
+    del first, seen
     if "" in labels:
         # "a,,b" and trailing commas hold empty labels: not items (and no bar to int ids)
         empty = labels.index("")

@@ -12,7 +12,7 @@ import numpy as np
 from upsell._validation import check_choice, check_float, check_int, support_count
 from upsell.bundles._mining import Lattice
 from upsell.bundles.itemsets import Itemsets, _from_lattice
-from upsell.bundles.rules import METRICS, Rules, _fraction
+from upsell.bundles.rules import METRICS, Rules, _fraction, _rule_args
 from upsell.bundles.sequences import SequenceRules, _window
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
@@ -273,17 +273,8 @@ def association_rules(itemsets: SparkItemsets, *, min_confidence: float = 0.8,
     F, T = pyspark_modules("association_rules")
     from pyspark.sql import Window
 
-    min_confidence = check_float(min_confidence, "min_confidence", low=0, high=1)
-    if min_lift is not None:
-        min_lift = check_float(min_lift, "min_lift", low=0)
-    min_len = check_int(min_len, "min_len", minimum=2)
-    if max_len is not None:
-        max_len = check_int(max_len, "max_len", minimum=min_len)
-    consequent_len = check_int(consequent_len, "consequent_len", minimum=1)
-    if p_adjust is not None:
-        p_adjust = check_choice(p_adjust, "p_adjust", ("holm", "bh"))
-    if max_p is not None:
-        max_p = check_float(max_p, "max_p", low=0, high=1)
+    min_confidence, min_lift, min_len, max_len, consequent_len, p_adjust, max_p = _rule_args(
+        min_confidence, min_lift, min_len, max_len, consequent_len, p_adjust, max_p)
     local = itemsets.itemsets
     lat = local.lattice
     n = lat.n_baskets
