@@ -83,14 +83,33 @@ class ConvergenceError(UpsellError, RuntimeError):
     """
 
 
-class ModelFileError(UpsellError, OSError):
-    """A saved model file is missing, truncated, corrupted or of an unknown format version.
+class ModelFileError(UpsellError, ValueError, OSError):
+    """A saved model file is missing, truncated, corrupted, hostile or of an unknown format version.
+
+    A model folder is untrusted input: everything read from it is checked, and
+    whatever does not pass raises this error. ``file`` names the file,
+    ``member`` the array or JSON entry inside it (None when the file as a whole
+    is at fault) and ``problem`` what is wrong; the message says all three.
+    It is a ``ValueError`` (bad content) and, for callers written against
+    earlier versions, still an ``OSError``.
 
     Examples
     --------
-    >>> isinstance(ModelFileError("model.npz is truncated"), OSError)
-    True
+    >>> err = ModelFileError("model file 'm.npz', member 'scores': holds NaN",
+    ...                      file="m.npz", member="scores", problem="holds NaN")
+    >>> isinstance(err, ValueError), isinstance(err, OSError), err.member
+    (True, True, 'scores')
     """
+
+    def __init__(self, message: str = "", *, file: str | None = None,
+                 member: str | None = None, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.member = member
+        self.problem = problem if problem is not None else message
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror) pairs
+        return str(self.args[0]) if self.args else ""
 
 
 class UpsellMemoryError(UpsellError, MemoryError):
