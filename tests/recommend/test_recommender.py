@@ -94,13 +94,63 @@ def test_contract_over_customers_moments_channels(parts: Any, rec: Recommender) 
 
 def test_fill_only_when_asked_and_then_k(parts: Any) -> None:
     rec = build(parts, rules=[NotOwned(), InStock(), Diversity(by="family", max_per=1)])
-    plain = rec.recommend(None, basket=[], k=6, at=AT)
-    assert len(plain) == 0  # anonymous, empty basket: no evidence, nothing shown
+    plain = rec.recommend(None, basket=[], k=6, at=AT, fill=False)
+    assert len(plain) == 0  # anonymous, empty basket, no fill: nothing shown, and said why
+    assert "anonymous" in plain.note and "fill=False" in plain.note
     filled = rec.recommend(None, basket=[], k=6, at=AT, fill=True)
     assert len(filled) == 6
     assert all(o.sources == ("popular",) for o in filled)
     assert all("fill" in o.components for o in filled)
+    assert all("(fill)" in o.reason.summary for o in filled)
 
+
+def test_cold_requests_get_popular_fill_by_default(parts: Any, rec: Recommender) -> None:
+    # the documented behaviour: unknown or anonymous customer and an empty basket -> popular
+    # items of the segment, with a reason and a note; the same list as fill=True
+    for cust in (None, "never-seen", 10**9):
+        auto = rec.recommend(cust, basket=[], k=4, at=AT)
+        asked = rec.recommend(cust, basket=[], k=4, at=AT, fill=True)
+        assert [o.item for o in auto] == [o.item for o in asked]
+        assert len(auto) == 4
+        filled = [o for o in auto if "fill" in o.components]  # the rest: injected promotions
+        assert len(filled) >= 3
+        assert all("popular" in o.reason.summary and "(fill)" in o.reason.summary
+                   for o in filled)
+        assert "basket is empty" in auto.note and "popular" in auto.note
+    # a known customer is not cold: no fill unless asked, and no note when there are offers
+    known = parts.tx.customers.ids[0].item()
+    offers = rec.recommend(known, k=4, at=AT)
+    assert not any(o.reason.rules and ("fill", "popular in segment (fill)") in o.reason.rules
+                   for o in offers)
+    assert offers.note == "" or not offers
+
+
+def test_ids_as_a_web_request_sends_them() -> None:
+    # int customer and item ids (Online Retail's CustomerID; a numeric StockCode): the
+    # spellings a web request or a spreadsheet sends find them
+    rng = np.random.default_rng(0)
+    n = 400
+    order = np.arange(n) // 3
+    cust = 17000 + order % 40
+    item = 22000 + rng.integers(0, 15, n)
+    tx = us.Transactions.from_arrays(order=order, item=item, customer=cust,
+                                     time=np.datetime64("2024-01-01") + order)
+    cat = us.Catalog.from_arrays(item=np.arange(22000, 22015))
+    rec = Recommender(catalog=cat, cross_sell=[us.cf.ItemKNN().fit(tx)], history=tx)
+    want = [o.item for o in rec.recommend(17003, k=4, at=AT)]
+    assert want and rec.recommend(17003, k=4, at=AT).note == ""
+    for spelling in ("17003", " 17003 ", "17003.0", 17003.0, np.int64(17003)):
+        got = rec.recommend(spelling, k=4, at=AT)
+        assert [o.item for o in got] == want, spelling
+        assert got.note == ""
+    by_basket = [o.item for o in rec.recommend(basket=[22001], k=4, at=AT)]
+    assert by_basket
+    assert [o.item for o in rec.recommend(basket=["22001"], k=4, at=AT)] == by_basket
+    assert 22001 not in [o.item for o in rec.recommend(17003, k=4, at=AT, exclude=["22001"])]
+    ((cid, offers),) = rec.recommend_batch(["17003"], k=4, at=AT, moment=None, channel="web")
+    assert cid == "17003" and [o.item for o in offers] == want
+    unknown = rec.recommend("99999", k=4, at=AT)
+    assert "99999" in unknown.note and "not in the history" in unknown.note
 
 def test_unknown_and_anonymous_customers_get_segment_popularity(rec: Recommender) -> None:
     a = rec.recommend("never-seen", basket=[], k=3, at=AT, fill=True)

@@ -296,7 +296,7 @@ class CFModel(Estimator):
                     f"got {len(hist)}")
         H = self.history_
         for r, cid in enumerate(ids):
-            u = position(self.customers_, cid)
+            u = _lookup_one(self.customers_, cid)
             extra = hist[r] if hist is not None else []
             if u < 0 and hist is None:
                 raise UnknownIdError(
@@ -326,8 +326,7 @@ class CFModel(Estimator):
         """Known item ids -> (sorted unique indices, occurrence counts); unknown ids are ignored."""
         if not item_ids:
             return np.empty(0, np.int32), np.empty(0, np.float32)
-        idx = self.items_.encode(list(item_ids), unknown="skip") if _same_kind(
-            item_ids, self.items_) else np.empty(0, np.int32)
+        idx = _encode_known(self.items_, list(item_ids))
         uniq, counts = np.unique(idx, return_counts=True)
         return uniq.astype(np.int32), counts.astype(np.float32)
 
@@ -335,9 +334,9 @@ class CFModel(Estimator):
         if value is None:
             return None
         ids = _id_list(value, name)
-        if not ids or not _same_kind(ids, self.items_):
+        if not ids:
             return np.empty(0, np.int32)
-        return np.unique(self.items_.encode(ids, unknown="skip")).astype(np.int32)
+        return np.unique(_encode_known(self.items_, ids)).astype(np.int32)
 
     # ------------------------------------------------------------------ scoring hooks
     def _user_vector(self, req: _Request) -> np.ndarray | None:
@@ -851,6 +850,27 @@ def _check_batch_memory(rows: int, n_items: int, threads: int) -> None:
             f"{need / 2**30:,.1f} GiB of scores at once (limit "
             f"{MAX_BATCH_BYTES / 2**30:.0f} GiB); lower `batch_size` (to {fits:,} or less) "
             f"or `num_threads`")
+
+
+def _lookup_one(index: IdIndex, value: Any) -> int:
+    """Position of one id, or -1: the binary search first, then :meth:`IdIndex.encode`, which
+    also matches the spellings a web request sends ("17850" or "17850.0" for int ids)."""
+    pos = position(index, value)
+    if pos >= 0 or value is None or isinstance(value, (bool, np.bool_)):
+        return pos
+    try:
+        return int(index.encode([value], unknown="mask")[0])
+    except (UpsellDataError, TypeError, ValueError, OverflowError):
+        return -1
+
+
+def _encode_known(index: IdIndex, ids: list[Any]) -> np.ndarray:
+    """Positions of the known ids (unknown ones and ids no spelling of which the index holds
+    are left out)."""
+    try:
+        return index.encode(ids, unknown="skip")
+    except UpsellDataError:  # ids of another kind that IdIndex cannot read as its own
+        return np.empty(0, np.int32)
 
 
 def _same_kind(ids: Sequence[Any], index: IdIndex) -> bool:

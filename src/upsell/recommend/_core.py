@@ -14,8 +14,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from upsell._lookup import position
 from upsell.data.catalog import Catalog
-from upsell.exceptions import UpsellDataError
+from upsell.data.ids import IdIndex
+from upsell.exceptions import UpsellDataError, UpsellError
 
 __all__ = [
     "OFFER_KINDS",
@@ -35,6 +37,27 @@ __all__ = [
 OFFER_KINDS = ("cross_sell", "upsell")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _as_indexed(index: IdIndex | None, value: Any) -> Any:
+    """``value`` as ``index`` holds it ("17850", " 17850 ", "17850.0" -> 17850 for int ids;
+    22423 -> "22423" for str ids), or unchanged when the index does not know it.
+
+    Goes through :meth:`IdIndex.encode`, so requests accept every spelling the id
+    index accepts; the binary search of :func:`position` answers the usual case
+    (the id already has the index's type) without building anything.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if index is None or value is None or len(index) == 0:
+        return value
+    if position(index, value) >= 0:
+        return value
+    try:
+        code = int(index.encode([value], unknown="mask")[0])
+    except (UpsellError, TypeError, ValueError, OverflowError):
+        return value
+    return index.ids[code].item() if code >= 0 else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,18 +407,23 @@ class OfferList(list):
     removed : dict of str to int
         Candidates each rule (or the ``min_score`` floor, the moment policy)
         took out, for monitoring how invasive or restrictive the rules are.
+    note : str
+        What a caller should know about the request, in one sentence ("" when
+        nothing): e.g. that the customer is unknown to the history and the
+        offers are popular items (fill), or why the list is empty.
 
     Examples
     --------
     >>> offers = OfferList([], removed={"in_stock": 2})
-    >>> offers == [], offers.removed
-    (True, {'in_stock': 2})
+    >>> offers == [], offers.removed, offers.note
+    (True, {'in_stock': 2}, '')
     """
 
-    def __init__(self, offers: Sequence[Offer] = (), *, removed: Mapping[str, int] | None = None
-                 ) -> None:
+    def __init__(self, offers: Sequence[Offer] = (), *, removed: Mapping[str, int] | None = None,
+                 note: str = "") -> None:
         super().__init__(offers)
         self.removed: dict[str, int] = dict(removed or {})
+        self.note: str = str(note)
 
     def _columns(self) -> dict[str, list[Any]]:
         rows = [o._row() for o in self]
@@ -428,7 +456,8 @@ class OfferList(list):
         removed = ", ".join(f"{k} {v:,}" for k, v in self.removed.items())
         return html_table("OfferList", {k: cols[k] for k in (
             "item", "name", "kind", "score", "probability", "cue")},
-            summary=f"{len(self):,} offer(s)" + (f"; removed: {removed}" if removed else ""))
+            summary=f"{len(self):,} offer(s)" + (f"; removed: {removed}" if removed else "")
+            + (f"; {self.note}" if self.note else ""))
 
 
 class PoolItem:

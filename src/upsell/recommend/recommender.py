@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from upsell._estimator import Estimator
+from upsell._lookup import position
 from upsell._validation import check_choice, check_float, check_int, check_k, to_datetime64
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
@@ -37,6 +38,7 @@ from upsell.recommend._core import (
     Reason,
     Request,
     Rule,
+    _as_indexed,
 )
 from upsell.recommend._files import MANIFEST, file_digest, write_directory
 from upsell.recommend.explain import CHANNELS, CueTemplates, money
@@ -96,10 +98,16 @@ def _accepted(fn: Any, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _scalar_id(value: Any) -> bool:
-    return isinstance(value, (str, int, np.integer, np.str_)) and not isinstance(value, bool)
+    """An id as callers send them: str, int, or a whole float ("17850.0" from a spreadsheet)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (str, int, np.integer, np.str_)):
+        return True
+    return isinstance(value, (float, np.floating)) and bool(np.isfinite(value)) \
+        and float(value) == int(value)
 
 
-def _id_tuple(values: Any, name: str) -> tuple[Any, ...]:
+def _id_tuple(values: Any, name: str, index: IdIndex | None = None) -> tuple[Any, ...]:
     if values is None:
         return ()
     if _scalar_id(values):
@@ -112,8 +120,16 @@ def _id_tuple(values: Any, name: str) -> tuple[Any, ...]:
     for v in values:
         if not _scalar_id(v):
             raise UpsellDataError(f"`{name}` must hold item ids (str or int); got {v!r}")
-        out.append(v.item() if isinstance(v, np.generic) else v)
+        out.append(_as_indexed(index, v))
     return tuple(dict.fromkeys(out))
+
+
+def _names(names: Sequence[str], limit: int = 3, total: int | None = None) -> str:
+    """Up to ``limit`` names, then "…and N more" (long baskets stay one readable line)."""
+    n = len(names) if total is None else total
+    if n <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} \u2026and {n - limit:,} more"
 
 
 class Recommender(Estimator):
@@ -369,8 +385,7 @@ class Recommender(Estimator):
         if customer is not None and not _scalar_id(customer):
             raise UpsellDataError(f"`customer` must be an id (str or int) or None; got "
                                   f"{customer!r}")
-        if isinstance(customer, np.generic):
-            customer = customer.item()
+        customer = self._customer_id(customer)
         mom = None if moment is None else self.moments_[moment]
         owned: tuple[Any, ...] = ()
         times: tuple[np.datetime64, ...] = ()
@@ -387,6 +402,18 @@ class Recommender(Estimator):
                       context=context)
         return req, mom
 
+    def _customer_id(self, customer: Any) -> Any:
+        """The customer id as the history (else the segment map) holds it; unchanged if unknown."""
+        if customer is None:
+            return None
+        for index in (None if self.history_ is None else self.history_.customers,
+                      None if self.segments_ is None else self.segments_.customers):
+            if index is not None:
+                got = _as_indexed(index, customer)
+                if got is not customer or position(index, got) >= 0:
+                    return got
+        return customer.item() if isinstance(customer, np.generic) else customer
+
     def _check_common(self, k: Any, channel: Any, moment: Any, context: Any, fill: Any,
                       exclude: Any, where: Any) -> tuple[int, str, Mapping[str, Any], list[Any]]:
         k = check_k(k)
@@ -397,13 +424,13 @@ class Recommender(Estimator):
             context = {}
         if not isinstance(context, Mapping):
             raise UpsellDataError(f"`context` must be a mapping or None; got {context!r}")
-        if not isinstance(fill, bool):
-            raise UpsellDataError(f"`fill` must be True or False; got {fill!r}")
+        if fill is not None and not isinstance(fill, bool):
+            raise UpsellDataError(f"`fill` must be None, True or False; got {fill!r}")
         if fill and self.popularity_ is None:
             raise UpsellDataError("fill=True needs popularity: build the Recommender with "
                                   "history=<Transactions> or popularity=<PopularitySource>")
         extra: list[Any] = []
-        ex = _id_tuple(exclude, "exclude")
+        ex = _id_tuple(exclude, "exclude", self.catalog.items)
         if ex:
             extra.append(Exclude(ex))
         w = check_where(where, self.catalog)
@@ -413,7 +440,7 @@ class Recommender(Estimator):
 
     def recommend(self, customer: Any = None, *, basket: Any = (), k: int = 5,
                   channel: str = "web", moment: str | None = None,
-                  context: Mapping[str, Any] | None = None, fill: bool = False,
+                  context: Mapping[str, Any] | None = None, fill: bool | None = None,
                   exclude: Any = None, where: Mapping[str, Any] | None = None,
                   at: Any = None) -> OfferList:
         """The offers for one request, best first.
@@ -421,10 +448,15 @@ class Recommender(Estimator):
         Parameters
         ----------
         customer : id, optional
-            None (anonymous) and customers unknown to the history work: they get
-            the basket-based sources and their segment's popularity.
+            As a web request sends it: for int customer ids, ``"17850"``,
+            ``" 17850 "`` and ``"17850.0"`` find 17850 (every spelling
+            :meth:`IdIndex.encode` accepts). None (anonymous) and customers
+            unknown to the history work: they get the basket-based sources and,
+            with an empty basket, their segment's popularity (see ``fill``);
+            :attr:`OfferList.note` then says that the customer is unknown.
         basket : list of item ids, default ()
-            Items in the basket, or the item on the product page.
+            Items in the basket, or the item on the product page (ids matched
+            like ``customer``).
         k : int, default 5
             At most this many offers; fewer when fewer pass the rules and floors.
         channel : {"web", "email", "store"}, default "web"
@@ -433,9 +465,15 @@ class Recommender(Estimator):
             Moment of the journey (see the moment policy); None: every kind fits.
         context : mapping, optional
             Passed to sources and rules unchanged.
-        fill : bool, default False
+        fill : bool or None, default None
             Top up from popularity within the segment when fewer than ``k``
-            offers remain (fill offers still pass every rule).
+            offers remain (fill offers still pass every rule; their reason says
+            "popular ... (fill)"). None: only for a *cold* request, a customer
+            unknown to the history (or anonymous) with an empty basket, which
+            no other source can serve; True: always; False: never (a cold
+            request then gets an empty list and a :attr:`OfferList.note`).
+            Needs popularity (``history=`` Transactions or ``popularity=``);
+            with None and no popularity, nothing is filled.
         exclude : list of item ids, optional
             Never offer these in this request.
         where : mapping, optional
@@ -470,13 +508,13 @@ class Recommender(Estimator):
         """
         k, channel, context, extra = self._check_common(k, channel, moment, context, fill,
                                                         exclude, where)
-        bk = _id_tuple(basket, "basket")
+        bk = _id_tuple(basket, "basket", self.catalog.items)
         req, mom = self._request(customer, bk, channel, moment, context, _as_time(at, "at"))
         return self._serve(req, mom, k, fill, extra)
 
     def recommend_batch(self, customers: Any = None, *, k: int = 5, channel: str = "email",
                         moment: str | None = "post_purchase",
-                        context: Mapping[str, Any] | None = None, fill: bool = False,
+                        context: Mapping[str, Any] | None = None, fill: bool | None = None,
                         exclude: Any = None, where: Mapping[str, Any] | None = None,
                         at: Any = None) -> Iterator[tuple[Any, OfferList]]:
         """Offers for many customers (e-mail campaigns), one at a time: memory stays bounded.
@@ -488,7 +526,8 @@ class Recommender(Estimator):
         Parameters
         ----------
         customers : iterable of ids, optional
-            Default: every customer of the history.
+            Default: every customer of the history. Ids are matched as in
+            :meth:`recommend` ("17850" finds 17850) and yielded as given.
         k, channel, moment, context, fill, exclude, where, at
             As in :meth:`recommend`; ``at`` is the send time, the same for all.
 
@@ -525,7 +564,8 @@ class Recommender(Estimator):
         return self._batch(ids, k, channel, moment, context, fill, extra, when)
 
     def _batch(self, ids: Iterable[Any], k: int, channel: str, moment: str | None,
-               context: Mapping[str, Any], fill: bool, extra: list[Any], when: np.datetime64
+               context: Mapping[str, Any], fill: bool | None, extra: list[Any],
+               when: np.datetime64
                ) -> Iterator[tuple[Any, OfferList]]:
         for cid in ids:
             req, mom = self._request(cid, (), channel, moment, context, when)
@@ -684,8 +724,8 @@ class Recommender(Estimator):
                     d[True] = d.get(True, 0) + 1
             chosen.append(c)
 
-    def _serve(self, req: Request, mom: Moment | None, k: int, fill: bool, extra: list[Any]
-               ) -> OfferList:
+    def _serve(self, req: Request, mom: Moment | None, k: int, fill: bool | None,
+               extra: list[Any]) -> OfferList:
         removed: dict[str, int] = {}
         items = self._pool_from_sources(req, mom, removed)
         for inj in self._injectors:
@@ -705,9 +745,32 @@ class Recommender(Estimator):
         chosen: list[PoolItem] = []
         counts: dict[str, dict[Any, int]] = {}
         self._select(ordered, k, chosen, pool.limits, pool.quotas, counts, removed)
+        cold = not req.known and not req.basket
+        if fill is None:
+            fill = cold and self.popularity_ is not None
+        n_chosen = len(chosen)
         if fill and len(chosen) < k:
             self._fill(req, mom, k, chosen, set(items), extra, counts, removed)
-        return OfferList([self._offer(c, req) for c in chosen], removed=removed)
+        return OfferList([self._offer(c, req) for c in chosen], removed=removed,
+                         note=self._note(req, cold, fill, len(chosen) - n_chosen, len(chosen)))
+
+    def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int) -> str:
+        """One sentence on what the caller should know about this request."""
+        if not cold:
+            return "" if n else "no source had an offer that passed the rules"
+        who = "an anonymous visitor" if req.customer is None else (
+            f"customer {req.customer!r} is not in the history" if self.history_ is not None
+            else f"customer {req.customer!r}: the recommender has no history")
+        seg = f" of segment {req.segment!r}" if req.segment else ""
+        if n_filled:
+            return f"{who} and the basket is empty: {n_filled} popular item(s){seg} (fill)"
+        if n:
+            return f"{who} and the basket is empty"
+        if self.popularity_ is None:
+            return f"{who} and the basket is empty: no popularity to fill from"
+        if not fill:
+            return f"{who} and the basket is empty: nothing shown (fill=False)"
+        return f"{who} and the basket is empty: every popular item was filtered out"
 
     def _pos(self, item: Any) -> int:
         """Catalog position of an item id; -1 when unknown or of the other id type."""
@@ -826,10 +889,14 @@ class Recommender(Estimator):
         cue = self.cues_.render(req.channel, style, values)
         parts = []
         for e in ev:
-            txt = f"{e.source} {e.raw:.3g}"
+            if c.fill and e.source == "popular" and "share" in e.detail:
+                who = f"{req.segment} customers" if req.segment else "customers"
+                txt = f"popular: bought by {float(e.detail['share']):.1%} of {who} (fill)"
+            else:
+                txt = f"{e.source} {e.raw:.3g}"
             because = e.detail.get("because")
             if because:
-                txt += f" (after {', '.join(map(str, because))})"
+                txt += f" (after {_names([self._name(b) for b in because[:4]], total=len(because))})"
             parts.append(txt)
         summary = " + ".join(parts) or "no source"
         if c.strategy:
@@ -861,7 +928,12 @@ class Recommender(Estimator):
         }
         because = detail.get("because")
         if because:
-            v["because"] = " and ".join(self._name(b) for b in because)
+            names = [self._name(b) for b in because[:4]]
+            if len(because) > 3:  # a long basket: the first two and a count, one readable line
+                v["because"] = f"{names[0]}, {names[1]} and {len(because) - 2:,} more"
+            else:
+                v["because"] = " and ".join(names) if len(names) <= 2 else \
+                    f"{names[0]}, {names[1]} and {names[2]}"
         if "base" in detail:
             v["base"] = self._name(detail["base"])
         if "price_diff" in detail:

@@ -20,7 +20,7 @@ from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError
 from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
-from upsell.recommend._core import Candidate, CandidateSource, Request
+from upsell.recommend._core import Candidate, CandidateSource, Request, _as_indexed
 
 __all__ = [
     "BundleSource",
@@ -75,7 +75,15 @@ def source_types() -> dict[str, type]:
 
 
 def _known(index: IdIndex, ids: Sequence[Any]) -> list[Any]:
-    return [i for i in ids if i in index]
+    return [i for i in (_as_indexed(index, v) for v in ids) if i in index]
+
+
+def _customer(index: IdIndex, customer: Any) -> Any:
+    """The customer id as the model holds it, or None when the model does not know it."""
+    if customer is None:
+        return None
+    got = _as_indexed(index, customer)
+    return got if position(index, got) >= 0 else None
 
 
 # ---------------------------------------------------------------------- bundles
@@ -203,8 +211,8 @@ class CFSource:
         """The model's top ``n`` for the customer or basket."""
         m = self.model
         basket = _known(m.items_, request.basket)
-        cust = request.customer
-        if cust is not None and position(m.customers_, cust) >= 0:
+        cust = _customer(m.customers_, request.customer)
+        if cust is not None:
             recs = m.recommend(customers=[cust], k=n, exclude_owned=self.exclude_owned,
                                exclude=basket or None,
                                history=[basket] if basket else None, num_threads=1)
@@ -286,10 +294,10 @@ class UpsellSource:
         """Upgrades, value packs, plans and alternatives for the basket or owned items."""
         r = self.ranker
         basket = _known(r.items_, request.basket)
-        cust = request.customer
+        cust = _customer(r.customers_, request.customer)
         if basket:
             ups = r.rank(basket=basket, customer=cust, segment=request.segment, k=n)
-        elif cust is not None and position(r.customers_, cust) >= 0:
+        elif cust is not None:
             ups = r.rank(customer=cust, k=n)
         else:
             return []

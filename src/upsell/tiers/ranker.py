@@ -18,6 +18,8 @@ Fit learns, from a catalog and order history:
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -981,6 +983,10 @@ class UpsellRanker(Estimator):
         cust = -1
         if customer is not None:
             cust = position(self.customers_, customer)
+            if cust < 0 and not isinstance(customer, (bool, np.bool_)):
+                # the spellings a web request sends ("17850", "17850.0" for int ids)
+                with contextlib.suppress(UpsellDataError, TypeError, ValueError):
+                    cust = int(self.customers_.encode([customer], unknown="mask")[0])
         seg = -1
         if cust >= 0:
             seg = int(a["cust_segment"][cust])
