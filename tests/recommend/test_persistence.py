@@ -125,13 +125,42 @@ def test_eight_threads_equal_sequential(parts: Any) -> None:
     assert got == want
 
 
-def test_sqlite_log_is_reopened_on_load(parts: Any, tmp_path: Path) -> None:
+def test_sqlite_log_is_not_opened_on_load(parts: Any, tmp_path: Path) -> None:
+    """Loading has no side effect: the saved log is named, not opened; the caller attaches it."""
     log = OfferLog.sqlite(tmp_path / "offers.db")
     rec = build(parts, log=log, cross_sell=[parts.bundles], upsell=None)
     rec.save(tmp_path / "rec")
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()}
     back = Recommender.load(tmp_path / "rec")
-    assert isinstance(back.offer_log, us.recommend.SQLiteOfferLog)
-    assert back.offer_log.path == log.path
+    assert back.offer_log is None
+    assert back.saved_offer_log_ == {"sqlite": str(log.path), "table": log.table}
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()} == before
+    again = Recommender.load(tmp_path / "rec", offer_log=OfferLog.sqlite(
+        back.saved_offer_log_["sqlite"]))
+    assert isinstance(again.offer_log, us.recommend.SQLiteOfferLog)
+    assert again.offer_log.path == log.path
+
+
+def test_load_never_creates_the_saved_database(parts: Any, tmp_path: Path) -> None:
+    """A manifest pointing its offer log at another database leaves that database untouched."""
+    import sqlite3
+
+    rec = build(parts, cross_sell=[parts.bundles], upsell=None)
+    rec.save(tmp_path / "rec")
+    victim = tmp_path / "victim.db"
+    con = sqlite3.connect(victim)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    data = victim.read_bytes()
+    man = tmp_path / "rec" / "recommender.json"
+    doc = json.loads(man.read_text("utf-8"))
+    doc["offer_log"] = {"sqlite": str(victim), "table": "upsell_offer_events"}
+    man.write_text(json.dumps(doc), "utf-8")
+    doc["offer_log"] = {"sqlite": str(tmp_path / "new.db"), "table": "x"}
+    Recommender.load(tmp_path / "rec")
+    assert victim.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec", "victim.db"]
 
 
 def _downgrade(root: Path) -> None:

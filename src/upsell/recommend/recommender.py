@@ -26,7 +26,15 @@ from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError
-from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
+from upsell.persist import (
+    fail,
+    index_arrays,
+    index_from_arrays,
+    read_json,
+    read_model,
+    resolve_inside,
+    write_model,
+)
 from upsell.recommend._core import (
     Candidate,
     CandidateSource,
@@ -95,6 +103,57 @@ def _accepted(fn: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items()
             if k in params and params[k].kind in (inspect.Parameter.KEYWORD_ONLY,
                                                   inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+
+
+#: The parts a saved recommender may hold besides its sources (catalog.npz always).
+_PARTS = ("catalog.npz", "history.npz", "segments.npz", "popularity.npz")
+
+
+def _raise(exc: Exception) -> Any:
+    raise exc
+
+
+def _checked_files(root: str, man: str, doc: dict[str, Any], verify: bool) -> dict[str, str]:
+    """The manifest's ``files``, each confined to the folder, present, of its size and digest.
+
+    Returns relative name -> resolved path. A part the folder holds but the
+    manifest does not list is refused too: an emptied or trimmed ``files``
+    would otherwise load a recommender without its history or segments.
+    """
+    files = doc.get("files")
+    if not isinstance(files, dict):
+        raise fail(man, "files", "must be an object of file name -> size and sha256")
+    out: dict[str, str] = {}
+    for rel, info in files.items():
+        full = resolve_inside(root, rel, what="`files` entry")
+        if not (isinstance(info, dict) and type(info.get("size")) is int
+                and info["size"] >= 0 and isinstance(info.get("sha256"), str)):
+            raise fail(man, f"files[{rel!r}]", "needs an integer size and a sha256 string")
+        if not os.path.isfile(full):
+            raise ModelFileError(f"{root!r} is partial: {rel} is missing", file=full,
+                                 member=rel, problem="missing")
+        size = os.path.getsize(full)
+        if size != info["size"]:
+            raise ModelFileError(f"{root!r} is corrupted: {rel} has {size} bytes, expected "
+                                 f"{info['size']}", file=full, problem="size mismatch")
+        if verify and file_digest(full) != info["sha256"]:
+            raise ModelFileError(f"{root!r} is corrupted: {rel} checksum mismatch", file=full,
+                                 problem="checksum mismatch")
+        out[rel] = full
+    if "catalog.npz" not in out:
+        raise ModelFileError(f"{root!r} is partial: the manifest does not list catalog.npz",
+                             file=man, member="files", problem="catalog.npz not listed")
+    present = [p for p in _PARTS if os.path.lexists(os.path.join(root, p))]
+    src_dir = os.path.join(root, "sources")
+    if os.path.isdir(src_dir) and not os.path.islink(src_dir):
+        present += [f"sources/{n}" for n in sorted(os.listdir(src_dir)) if n.endswith(".npz")]
+    unlisted = [p for p in present if p not in out]
+    if unlisted:
+        raise ModelFileError(
+            f"{root!r}: the folder holds {', '.join(unlisted)} but the manifest's `files` does "
+            f"not list it: an edited or mixed-up manifest; refusing to load without it",
+            file=man, member="files", problem=f"{unlisted[0]} not listed")
+    return out
 
 
 def _scalar_id(value: Any) -> bool:
@@ -1055,18 +1114,32 @@ class Recommender(Estimator):
              verify: bool = True) -> Recommender:
         """Read a recommender written by :meth:`save`; it gives identical offers.
 
+        The folder is untrusted input (see ``docs/hardening.md``): every path the
+        manifest names must stay inside it (``..``, absolute paths and symbolic
+        links that lead out are refused), every file the recommender needs must
+        be listed and present, every array and parameter is checked as strictly
+        as after a fresh fit, decompression is bounded, and loading has no side
+        effect: nothing is written, no database is opened, nothing goes over the
+        network.
+
         Parameters
         ----------
         path : path-like
             The directory.
         offer_log : OfferLog, optional
-            The log for frequency caps. Default: the SQLite log the saved
-            recommender used (same file), else none.
+            The log for frequency caps. Attach it here: the SQLite log the saved
+            recommender used is not opened on load (opening a database named in
+            a file can create or change it). Its location, as saved, is in
+            ``saved_offer_log_`` (``{"sqlite": path, "table": name}`` or None), so
+            a caller who trusts the folder can reopen it with
+            ``OfferLog.sqlite(rec.saved_offer_log_["sqlite"])``.
         verify : bool, default True
             Check every file's SHA-256 against the manifest; each byte is hashed
             once (the ``.npz`` files then skip their own array digests). False
-            skips hashing: sizes, the zip structure and the arrays' shapes are
-            still checked, so truncation is caught but not every flipped byte.
+            skips hashing: sizes, the zip structure and every array's contents
+            are still checked, so truncation and hostile contents are caught but
+            not every flipped byte. The checksums sit in the same folder, so they
+            catch damage, not a deliberate edit: the content checks do that.
 
         Notes
         -----
@@ -1082,8 +1155,10 @@ class Recommender(Estimator):
         Raises
         ------
         ModelFileError
-            Missing, partial or corrupted directory, a newer format, unregistered
-            source or rule types.
+            Missing, partial, corrupted or hostile directory (a path leaving it, a
+            file it holds but the manifest does not list, contents a fit could not
+            have produced), a newer format, unregistered source or rule types.
+            The message names the file, the entry and the problem.
 
         Examples
         --------
@@ -1094,93 +1169,114 @@ class Recommender(Estimator):
         """
         root = os.fspath(path)
         if not os.path.isdir(root):
-            raise ModelFileError(f"recommender directory {root!r} does not exist")
+            raise ModelFileError(f"recommender directory {root!r} does not exist", file=root,
+                                 problem="does not exist")
         man = os.path.join(root, MANIFEST)
         if not os.path.isfile(man):
             raise ModelFileError(f"{root!r} is not a saved recommender or is partial: "
-                                 f"{MANIFEST} is missing")
+                                 f"{MANIFEST} is missing", file=man, problem="missing")
         try:
-            with open(man, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{man!r} is corrupted ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("kind") != "Recommender":
-            raise ModelFileError(f"{man!r} does not describe a Recommender")
-        version = doc.get("format_version")
-        if not isinstance(version, int) or not 1 <= version <= _FORMAT:
-            raise ModelFileError(f"{root!r} has format version {version!r}; this upsell reads "
-                                 f"up to {_FORMAT}: upgrade upsell to load it")
-        try:
-            files = dict(doc["files"])
-            for rel, info in files.items():
-                full = os.path.join(root, *rel.split("/"))
-                if not os.path.isfile(full):
-                    raise ModelFileError(f"{root!r} is partial: {rel} is missing")
-                if os.path.getsize(full) != int(info["size"]):
-                    raise ModelFileError(f"{root!r} is corrupted: {rel} has "
-                                         f"{os.path.getsize(full)} bytes, expected {info['size']}")
-                if verify and file_digest(full) != info["sha256"]:
-                    raise ModelFileError(f"{root!r} is corrupted: {rel} checksum mismatch")
+            doc = read_json(man)
+            if not isinstance(doc, dict) or doc.get("kind") != "Recommender":
+                raise fail(man, "kind", "does not describe a Recommender")
+            version = doc.get("format_version")
+            if type(version) is not int or not 1 <= version <= _FORMAT:
+                raise ModelFileError(
+                    f"{root!r} has format version {version!r}; this upsell reads up to "
+                    f"{_FORMAT}: upgrade upsell to load it", file=man, member="format_version",
+                    problem=f"format version {version!r}")
+            files = _checked_files(root, man, doc, verify)
             return cls._from_doc(root, doc, files, offer_log)
-        except ModelFileError:
+        except ModelFileError as exc:
+            if exc.file is None:  # raised without knowing the folder (resolve_inside, rules)
+                raise ModelFileError(f"{root!r}: {exc}", file=man, member=exc.member,
+                                     problem=exc.problem) from None
             raise
-        except (KeyError, TypeError, ValueError, IndexError, UpsellDataError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
+                RecursionError, UpsellDataError) as exc:
             raise ModelFileError(f"{root!r} is corrupted: its content does not make a "
-                                 f"Recommender ({type(exc).__name__}: {exc})") from None
+                                 f"Recommender ({type(exc).__name__}: {exc})", file=root,
+                                 problem=f"{type(exc).__name__}: {exc}") from None
 
     @classmethod
-    def _from_doc(cls, root: str, doc: dict[str, Any], files: dict[str, Any],
+    def _from_doc(cls, root: str, doc: dict[str, Any], files: dict[str, str],
                   offer_log: OfferLog | None) -> Recommender:
         from upsell.segments import OpportunityMatrix
 
-        def p(rel: str) -> str:
-            return os.path.join(root, *rel.split("/"))
-
+        man = os.path.join(root, MANIFEST)
         # the manifest has checked each file's SHA-256 (when asked): no second digest
         opts: dict[str, Any] = {"verify": False, "mmap": True}
-        _, arrs = read_model(p("catalog.npz"), kind="Catalog", **opts)
+        cat_file = files["catalog.npz"]
+        _, arrs = read_model(cat_file, kind="Catalog", **opts)
         items = index_from_arrays(arrs, "items", name="item")
         catalog = Catalog.from_saved(items, {k[2:]: v for k, v in arrs.items()})
         # one customer map and one item map, shared by every part that holds an equal one
         shared: list[IdIndex] = [items]
         opts["ids"] = shared
-        history = CustomerHistory.load(p("history.npz"), **opts) \
+        history = CustomerHistory.load(files["history.npz"], **opts) \
             if "history.npz" in files else None
         if history is not None and history.items is not items:
+            if history.items != items:
+                raise fail(files["history.npz"], "items", "holds other items than the catalog")
             history = CustomerHistory(history.customers, items, history.last_bought)
-        segments = SegmentMap.load(p("segments.npz"), **opts) \
+        segments = SegmentMap.load(files["segments.npz"], **opts) \
             if "segments.npz" in files else None
-        popularity = PopularitySource.load(p("popularity.npz"), **opts) \
+        popularity = PopularitySource.load(files["popularity.npz"], **opts) \
             if "popularity.npz" in files else None
         types = source_types()
         cross: list[Any] = []
         upsell = None
-        for s in doc["sources"]:
+        specs = doc.get("sources")
+        if not isinstance(specs, list):
+            raise fail(man, "sources", "must be a list")
+        for pos, s in enumerate(specs):
+            if not (isinstance(s, dict) and isinstance(s.get("type"), str)
+                    and isinstance(s.get("name"), str) and isinstance(s.get("file"), str)
+                    and isinstance(s.get("config", {}), dict)
+                    and isinstance(s.get("upsell", False), bool)):
+                raise fail(man, f"sources[{pos}]", "needs a type, a name and a file (strings), "
+                                                   "a config object and an upsell flag")
             kls = types.get(s["type"])
             if kls is None:
                 raise ModelFileError(
                     f"{root!r}: source {s['name']!r} has type {s['type']!r}, which is not "
-                    f"registered; import its module and register_source(its class) first")
+                    f"registered; import its module and register_source(its class) first",
+                    file=man, member=f"sources[{pos}]", problem="unregistered source type")
+            if s["file"] not in files:
+                raise fail(man, f"sources[{pos}]", f"names the file {s['file']!r}, which the "
+                                                   f"manifest's `files` does not list")
             load = kls.load  # type: ignore[attr-defined]
             accepted = _accepted(load, opts)
-            src = load(p(s["file"]), **dict(s["config"]), **accepted)
+            src = load(files[s["file"]], **dict(s.get("config", {})), **accepted)
             if s.get("upsell"):
+                if upsell is not None:
+                    raise fail(man, f"sources[{pos}]", "a second upsell source")
                 upsell = src
             else:
                 cross.append(src)
-        rules = [rule_from_config(r) for r in doc["rules"]]
-        log = offer_log
+        if not isinstance(doc.get("rules"), list):
+            raise fail(man, "rules", "must be a list")
+        rules = [rule_from_config(r) if isinstance(r, dict)
+                 else _raise(fail(man, "rules", f"entry {r!r} is not an object"))
+                 for r in doc["rules"]]
         ld = doc.get("offer_log")
-        if log is None and isinstance(ld, dict) and ld.get("sqlite"):
-            if os.path.isdir(os.path.dirname(ld["sqlite"])):
-                log = SQLiteOfferLog(ld["sqlite"], table=ld.get("table", "upsell_offer_events"))
+        saved_log = None
+        if isinstance(ld, dict) and isinstance(ld.get("sqlite"), str):
+            saved_log = {"sqlite": ld["sqlite"], "table": str(ld.get("table",
+                                                                     "upsell_offer_events"))}
+        for key in ("params", "moments", "cue_templates"):
+            if not isinstance(doc.get(key), dict):
+                raise fail(man, key, "must be an object")
         prm = doc["params"]
         opp = doc.get("opportunity")
-        return cls(catalog=catalog, cross_sell=cross, upsell=upsell, segments=segments,
-                   opportunity=None if opp is None else OpportunityMatrix.from_json(opp),
-                   rules=rules, weights=prm["weights"], min_score=prm["min_score"] or None,
-                   normalize=prm["normalize"], cue_templates=doc["cue_templates"],
-                   moments=MomentPolicy.from_dict(doc["moments"]), history=history,
-                   popularity=popularity, offer_log=log, segment_boost=prm["segment_boost"],
-                   default_probability=prm["default_probability"],
-                   candidates_per_source=prm["candidates_per_source"])
+        rec = cls(catalog=catalog, cross_sell=cross, upsell=upsell, segments=segments,
+                  opportunity=None if opp is None else OpportunityMatrix.from_json(opp),
+                  rules=rules, weights=prm["weights"], min_score=prm["min_score"] or None,
+                  normalize=prm["normalize"], cue_templates=doc["cue_templates"],
+                  moments=MomentPolicy.from_dict(doc["moments"]), history=history,
+                  popularity=popularity, offer_log=offer_log,
+                  segment_boost=prm["segment_boost"],
+                  default_probability=prm["default_probability"],
+                  candidates_per_source=prm["candidates_per_source"])
+        rec.saved_offer_log_ = saved_log
+        return rec
