@@ -724,11 +724,14 @@ def check_index(a: Any, n: int, *, file: str | os.PathLike[str], member: str,
                        shape=shape, low=-1 if allow_missing else 0, high=n - 1)
 
 
-def check_params(model: Any, params: Any, *, file: str | os.PathLike[str]) -> Any:
+def check_params(model: Any, params: Any, *, file: str | os.PathLike[str],
+                 fit_state: Mapping[str, Any] | None = None) -> Any:
     """Rebuild an estimator from saved parameters and run its own parameter checks.
 
     ``model`` is the class; ``params`` the saved mapping. The estimator's
     ``_validate_params`` (the checks ``fit`` runs) must accept them.
+    ``fit_state``: attributes ``fit`` would have set before its checks (the
+    check may read them); removed again afterwards.
 
     Examples
     --------
@@ -744,7 +747,14 @@ def check_params(model: Any, params: Any, *, file: str | os.PathLike[str]) -> An
         obj = model(**params)
         validate = getattr(obj, "_validate_params", None)
         if callable(validate):
-            validate()
+            state = dict(fit_state or {})
+            for k, v in state.items():
+                setattr(obj, k, v)
+            try:
+                validate()
+            finally:
+                for k in state:
+                    delattr(obj, k)
     except ModelFileError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:

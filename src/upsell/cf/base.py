@@ -39,7 +39,17 @@ from upsell.exceptions import (
     UpsellDataError,
     UpsellMemoryError,
 )
-from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
+from upsell.persist import (
+    check_array,
+    check_csr,
+    check_index,
+    check_params,
+    fail,
+    index_arrays,
+    index_from_arrays,
+    read_model,
+    write_model,
+)
 
 __all__ = ["WEIGHTINGS", "CFModel"]
 
@@ -808,27 +818,77 @@ class CFModel(Estimator):
         upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
         """
         doc, arrays = read_model(path, kind=cls.__name__, verify=verify, mmap=mmap)
+        f = os.fspath(path)
+        # the file is untrusted: parameters through fit's checks, arrays as after a fit
+        meta = doc["meta"]
+        saved = meta.get("model")
+        model = check_params(cls, doc["params"], file=f, fit_state={
+            "_segments_arg": saved.get("segments") if isinstance(saved, dict) else None})
         try:
-            model = cls(**doc["params"])
-            meta = doc["meta"]
             customers = index_from_arrays(arrays, "customers", name="customer", ids=ids,
                                           legacy=meta.get("customers"))
             items = index_from_arrays(arrays, "items", name="item", ids=ids,
                                       legacy=meta.get("items"))
-            H = sp.csr_matrix((arrays["history_data"], arrays["history_indices"],
-                               arrays["history_indptr"]), shape=(len(customers), len(items)))
-            weighter = _Weighter(meta["weighting"], arrays["weighter_idf"],
-                                 float(meta["avg_len"]))
+            n_c, n_i = len(customers), len(items)
+            H = check_csr(arrays, "history_", (n_c, n_i), file=f, low=0)
+            weighting = meta.get("weighting")
+            if weighting not in WEIGHTINGS:
+                raise fail(f, "weighting", f"must be one of {', '.join(WEIGHTINGS)}; got "
+                                           f"{weighting!r}")
+            idf = check_array(arrays.get("weighter_idf"), file=f, member="weighter_idf",
+                              ndim=1, low=0, shape=(n_i,) if weighting in ("bm25", "tfidf")
+                              else None)
+            avg_len = meta.get("avg_len")
+            if type(avg_len) not in (int, float) or not 0 < avg_len < float("inf"):
+                raise fail(f, "avg_len", f"must be a positive finite number; got {avg_len!r}")
+            model_arrays = {k[2:]: v for k, v in arrays.items() if k.startswith("m_")}
+            _check_model_arrays(model_arrays, n_c, n_i, H.nnz, f)
+            if not isinstance(meta.get("model", {}), dict):
+                raise fail(f, "model", "must be a JSON object")
+            weighter = _Weighter(weighting, idf, float(avg_len))
             model._set_common(H, customers, items, weighter)
-            model._restore({k[2:]: v for k, v in arrays.items() if k.startswith("m_")},
-                           meta["model"])
+            model._restore(model_arrays, meta.get("model", {}))
+            seg = getattr(model, "segments_", None)
+            if seg is not None and len(seg) != model_arrays["seg_scores"].shape[0]:
+                raise fail(f, "m_seg_scores", "does not match the saved segments")
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                OverflowError) as exc:
             raise ModelFileError(
-                f"model file {os.fspath(path)!r} is corrupted: its content does not make a "
-                f"{cls.__name__} ({type(exc).__name__}: {exc})") from None
+                f"model file {f!r} is corrupted: its content does not make a "
+                f"{cls.__name__} ({type(exc).__name__}: {exc})", file=f,
+                problem=f"{type(exc).__name__}: {exc}") from None
         return model
+
+
+def _check_model_arrays(m: dict[str, np.ndarray], n_c: int, n_i: int, nnz: int,
+                        f: str) -> None:
+    """The learned arrays of a loaded model, checked as strictly as after a fit."""
+    if any(k.startswith("nb_") for k in m):
+        check_csr(m, "nb_", (n_i, n_i), file=f)
+    if "user_factors" in m or "item_factors" in m:
+        U = check_array(m.get("user_factors"), file=f, member="m_user_factors",
+                        shape=(n_c, None), low=-_FACTOR_LIMIT, high=_FACTOR_LIMIT)
+        V = check_array(m.get("item_factors"), file=f, member="m_item_factors",
+                        shape=(n_i, U.shape[1]), low=-_FACTOR_LIMIT, high=_FACTOR_LIMIT)
+        if V.shape[1] < 1:
+            raise fail(f, "m_item_factors", "has no factors")
+    if "scores" in m:
+        check_array(m["scores"], file=f, member="m_scores", shape=(n_i,), low=0)
+        seg = check_array(m.get("seg_scores"), file=f, member="m_seg_scores",
+                          shape=(None, n_i), low=0)
+        check_index(m.get("seg_codes"), seg.shape[0], file=f, member="m_seg_codes",
+                    shape=(n_c,), allow_missing=True)
+    if "decayed" in m:
+        check_array(m["decayed"], file=f, member="m_decayed", shape=(nnz,), low=0)
+    for k, v in m.items():  # anything else: plain finite real numbers
+        check_array(v, file=f, member="m_" + k, kind="fb")
+
+
+#: Largest absolute latent factor accepted on load: float32 dot products of
+#: vectors this large stay finite for any realistic number of factors.
+_FACTOR_LIMIT = 1e15
 
 
 # --------------------------------------------------------------------------- helpers
