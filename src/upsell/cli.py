@@ -390,7 +390,6 @@ def _cmd_kpi(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
 
 def _cmd_clv(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import kpi
-    from upsell.report.analysis import fit_clv_models
 
     tx = _read_orders(args, steps)
     if args.method == "historic":
@@ -399,20 +398,14 @@ def _cmd_clv(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         _write({"customer": t.customers, "orders": t.orders, "revenue": t.revenue,
                 "clv": t.value}, args, out)
         return 0
-    with steps.step("fitting BG/NBD and Gamma-Gamma"):
-        last = tx.require("time", "clv").max().astype("datetime64[D]")
-        s = kpi.rfm_summary(tx, calibration_end=last, freq="W")
-        keep = s.T > 0
-        x, r, big_t, m = s.frequency[keep], s.recency[keep], s.T[keep], s.monetary_value[keep]
-        bg, gg = fit_clv_models(x, r, big_t, m)
-        v = gg.customer_lifetime_value(bg, frequency=x, recency=r, T=big_t, monetary_value=m,
-                                       horizon=args.horizon, step=52.0 / 12,
-                                       discount_rate=args.discount_rate, margin=args.margin)
-        alive = bg.probability_alive(frequency=x, recency=r, T=big_t)
-        purchases = bg.conditional_expected_purchases(args.horizon, frequency=x, recency=r,
-                                                      T=big_t)
-    _write({"customer": s.customers[keep], "frequency": x, "recency_weeks": r, "T_weeks": big_t,
-            "p_alive": alive, "expected_purchases": purchases, "clv": v}, args, out)
+    with steps.step("fitting the purchase and spend models"):
+        f = kpi.clv_forecast(tx, horizon=args.horizon, step=52.0 / 12,
+                             discount_rate=args.discount_rate, margin=args.margin, freq="W")
+    # which models, and why (e.g. a fallback when Gamma-Gamma's mean spend is infinite)
+    sys.stderr.write(f"upsell clv: {f.method}. {f.note}\n")
+    _write({"customer": f.customers, "frequency": f.frequency, "recency_weeks": f.recency,
+            "T_weeks": f.T, "p_alive": f.p_alive, "expected_purchases": f.expected_purchases,
+            "expected_spend": f.expected_spend, "clv": f.clv}, args, out)
     return 0
 
 

@@ -24,6 +24,7 @@ from upsell.kpi.clv import (
 )
 from upsell.kpi.conversion import OFFER_LOG_COLUMNS, ConversionResult, conversion
 from upsell.kpi.experiments import ABTestResult, ab_test, sample_size
+from upsell.kpi.forecast import ClvForecast, clv_forecast
 from upsell.kpi.nps import NPSResult, nps
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ABTestResult",
     "BetaGeo",
     "CLVTable",
+    "ClvForecast",
     "ConversionResult",
     "GammaGamma",
     "KPIResult",
@@ -40,6 +42,7 @@ __all__ = [
     "ab_test",
     "attach_rate",
     "atv",
+    "clv_forecast",
     "conversion",
     "cross_sell_rate",
     "customer_lifetime_value",

@@ -495,7 +495,11 @@ def _rfm_arrays(data: Any, frequency: Any, recency: Any, T: Any
             f"`frequency`, `recency` and `T` must have the same length; "
             f"got {x.size}, {t_x.size}, {tt.size}")
     _first_bad(x, (x < 0) | (x != np.round(x)), "frequency", "must be a whole number >= 0")
-    _first_bad(tt, tt <= 0, "T", "must be > 0")
+    # T = 0 is a customer whose first purchase is on the calibration end day (rfm_summary
+    # keeps them): x = t_x = 0 and the likelihood factor is 1, so they add nothing to a
+    # fit, and their predictions are those of a new customer
+    _first_bad(tt, tt < 0, "T", "must be >= 0")
+    _first_bad(tt, (tt == 0) & (x > 0), "T", "must be > 0 when frequency > 0")
     _first_bad(t_x, (t_x < 0) | (t_x > tt * (1 + 1e-12)), "recency", "must be in [0, T]")
     _first_bad(t_x, (x == 0) & (t_x != 0), "recency", "must be 0 when frequency is 0")
     return x, t_x, tt
@@ -836,7 +840,9 @@ class _Model(Estimator):
         write_model(path, kind=type(self).__name__, params=self.get_params(),
                     arrays={"params": np.array([params[n] for n in self._model_params])},
                     meta={"param_names": list(self._model_params),
-                          "log_likelihood": self.log_likelihood_,
+                          # JSON has no NaN: a model made by from_params has no likelihood
+                          "log_likelihood": (self.log_likelihood_
+                                             if math.isfinite(self.log_likelihood_) else None),
                           "n_customers": self.n_customers_, "n_unique": self.n_unique_,
                           "n_iter": self.n_iter_})
 
@@ -853,7 +859,8 @@ class _Model(Estimator):
         model = cls(**doc["params"])
         meta = doc["meta"]
         model.params_ = dict(zip(meta["param_names"], arrays["params"].tolist(), strict=True))
-        model.log_likelihood_ = float(meta["log_likelihood"])
+        ll = meta["log_likelihood"]
+        model.log_likelihood_ = math.nan if ll is None else float(ll)
         model.n_customers_ = int(meta["n_customers"])
         model.n_unique_ = int(meta["n_unique"])
         model.n_iter_ = int(meta["n_iter"])
