@@ -14,12 +14,25 @@ from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError
-from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
+from upsell.persist import (
+    check_array,
+    check_csr,
+    check_index,
+    fail,
+    index_arrays,
+    index_from_arrays,
+    read_model,
+    write_model,
+)
 
 __all__ = ["CustomerHistory", "SegmentMap"]
 
 _NAT = np.datetime64("NaT", "s")
 
+
+#: Purchase times a saved history may hold: seconds of years 1 to 9999 (-1 = unknown).
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
 
 class CustomerHistory:
     """Per customer: the catalog items bought and the time of the latest purchase of each.
@@ -159,14 +172,19 @@ class CustomerHistory:
         ``verify``, ``mmap``: as in :func:`upsell.persist.read_model`.
         """
         _, a = read_model(path, kind="CustomerHistory", verify=verify, mmap=mmap)
+        f = os.fspath(path)
         try:
             customers = index_from_arrays(a, "customers", name="customer", ids=ids)
             items = index_from_arrays(a, "items", name="item", ids=ids)
-            m = sp.csr_matrix((a["data"], a["indices"], a["indptr"]),
-                              shape=(len(customers), len(items)))
+            # untrusted file: purchase times are whole seconds of years 1..9999 (-1: unknown)
+            check_array(a.get("data"), file=f, member="data", kind="i", ndim=1,
+                        low=_MIN_SECONDS, high=_MAX_SECONDS)
+            m = check_csr(a, "", (len(customers), len(items)), file=f)
             return cls(customers, items, m)
         except (KeyError, ValueError, TypeError) as exc:
-            raise ModelFileError(f"history file {os.fspath(path)!r} is corrupted ({exc})") from None
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"history file {f!r} is corrupted ({exc})", file=f) from None
 
 
 class SegmentMap:
@@ -327,11 +345,19 @@ class SegmentMap:
         """Read a file written by :meth:`save` (``ids``, ``verify``, ``mmap`` as in
         :meth:`CustomerHistory.load`)."""
         doc, a = read_model(path, kind="SegmentMap", verify=verify, mmap=mmap)
+        f = os.fspath(path)
         try:
-            return cls(index_from_arrays(a, "customers", name="customer", ids=ids), a["codes"],
-                       doc["meta"]["labels"], doc["meta"]["unknown"])
+            labels = doc["meta"]["labels"]
+            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+                raise fail(f, "labels", "must be a list of strings")
+            customers = index_from_arrays(a, "customers", name="customer", ids=ids)
+            codes = check_index(a.get("codes"), len(labels), file=f, member="codes",
+                                shape=(len(customers),), allow_missing=True)
+            return cls(customers, codes, labels, doc["meta"]["unknown"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"segment file {os.fspath(path)!r} is corrupted ({exc})") from None
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"segment file {f!r} is corrupted ({exc})", file=f) from None
 
 
 def as_segment_map(segments: Any, history: CustomerHistory | None) -> SegmentMap | None:

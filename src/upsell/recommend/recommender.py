@@ -27,6 +27,7 @@ from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError
 from upsell.persist import (
+    check_array,
     fail,
     index_arrays,
     index_from_arrays,
@@ -1209,6 +1210,11 @@ class Recommender(Estimator):
         cat_file = files["catalog.npz"]
         _, arrs = read_model(cat_file, kind="Catalog", **opts)
         items = index_from_arrays(arrs, "items", name="item")
+        for key, col in arrs.items():  # the Catalog constructor checks values and meaning
+            if not key.startswith("c:"):
+                raise fail(cat_file, key, "is not a catalog column")
+            check_array(col, file=cat_file, member=key, kind="fbU", shape=(len(items),),
+                        finite=False)
         catalog = Catalog.from_saved(items, {k[2:]: v for k, v in arrs.items()})
         # one customer map and one item map, shared by every part that holds an equal one
         shared: list[IdIndex] = [items]

@@ -19,7 +19,15 @@ from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError
-from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
+from upsell.persist import (
+    check_array,
+    check_index,
+    fail,
+    index_arrays,
+    index_from_arrays,
+    read_model,
+    write_model,
+)
 from upsell.recommend._core import Candidate, CandidateSource, Request, _as_indexed
 
 __all__ = [
@@ -464,11 +472,21 @@ class SequenceSource:
         when equal; ``verify``, ``mmap``: as in :func:`upsell.persist.read_model`)."""
         doc, a = read_model(path, kind="SequenceSource", verify=verify, mmap=mmap)
         params = {**doc["params"], **config}
+        f = os.fspath(path)
         try:
             items = index_from_arrays(a, "items", name="item", ids=ids)
+            # untrusted file: rule arrays checked as sequence_rules would have made them
+            n = check_array(a.get("first"), file=f, member="first", kind="i", ndim=1).shape[0]
+            for key in ("first", "then"):
+                check_index(a.get(key), len(items), file=f, member=key, shape=(n,))
+            check_array(a.get("confidence"), file=f, member="confidence", shape=(n,), low=0,
+                        high=1)
+            check_array(a.get("lag"), file=f, member="lag", shape=(n,), low=0)
             return cls((items, a), **params)
         except (KeyError, ValueError, TypeError) as exc:
-            raise ModelFileError(f"sequence source {os.fspath(path)!r} is corrupted ({exc})") \
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"sequence source {f!r} is corrupted ({exc})", file=f) \
                 from None
 
 
@@ -618,12 +636,22 @@ class PopularitySource:
         """Read a source written by :meth:`save` (``ids``, ``verify``, ``mmap``: as in
         :meth:`SequenceSource.load`)."""
         doc, a = read_model(path, kind="PopularitySource", verify=verify, mmap=mmap)
+        f = os.fspath(path)
         try:
-            return cls(index_from_arrays(a, "items", name="item", ids=ids), doc["meta"]["labels"],
-                       a["order"],
-                       a["buyers"], a["size"], **{**doc["params"], **config})
+            items = index_from_arrays(a, "items", name="item", ids=ids)
+            labels = doc["meta"]["labels"]
+            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+                raise fail(f, "labels", "must be a list of strings")
+            # untrusted file: positions into the catalog (-1 pads), counts finite and >= 0
+            order = check_index(a.get("order"), len(items), file=f, member="order",
+                                shape=(len(labels) + 1, None), allow_missing=True)
+            check_array(a.get("buyers"), file=f, member="buyers", shape=order.shape, low=0)
+            check_array(a.get("size"), file=f, member="size", shape=(len(labels) + 1,), low=0)
+            return cls(items, labels, order, a["buyers"], a["size"], **{**doc["params"], **config})
         except (KeyError, ValueError, TypeError) as exc:
-            raise ModelFileError(f"popularity source {os.fspath(path)!r} is corrupted ({exc})") \
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"popularity source {f!r} is corrupted ({exc})", file=f) \
                 from None
 
 
