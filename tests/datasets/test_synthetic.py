@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -256,3 +258,60 @@ def test_any_small_shop_is_consistent(n_customers: int, n_items: int, extra: int
 def test_bad_arguments_name_the_argument(kwargs: dict, match: str) -> None:
     with pytest.raises(UpsellDataError, match=match):
         make_shop(**kwargs)
+
+
+# ---------------------------------------------------------------------- offer sanity (issue 17)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n_items=st.integers(60, 300))
+def test_names_read_like_products(seed: int, n_items: int) -> None:
+    cat = make_shop(n_customers=60, n_items=n_items, n_orders=200, random_state=seed).catalog
+    names = cat.name.tolist()
+    assert len(set(names)) == len(names)  # one name per item
+    for name in names:
+        words = name.split()
+        assert all(a != b for a, b in itertools.pairwise(words)), name  # "Refill Refill"
+        assert name == name.strip() and "  " not in name
+        assert not name.startswith(("Gift", "Refill", "Case")), name  # says what it belongs to
+    for i in np.flatnonzero(cat.kind == "value_pack").tolist():
+        assert f"{int(cat.pack_size[i])}-pack" in names[i]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000))
+def test_add_ons_are_bought_only_with_or_after_their_own_product(seed: int) -> None:
+    # no "Kitchen Case -> Laptops Case" pairs from the generator: an add-on (case, refill,
+    # value pack, warranty) in an order goes with a product of its family in that order or
+    # an earlier one of the same customer
+    # without returns: a returned product leaves its kept warranty alone in the lines
+    shop = make_shop(n_customers=150, n_items=120, n_orders=900, random_state=seed,
+                     return_rate=0.0)
+    tx, cat = shop.transactions, shop.catalog
+    row = cat.items.encode(tx.items.ids)[tx.item]
+    kind = cat.kind[row]
+    attach = cat.attaches_to[row]
+    family = cat.family[row]
+    tier = cat.tier[row]
+    owns: dict[object, set[str]] = {}
+    order_fams: dict[int, set[str]] = {}
+    sold = tx.quantity > 0
+    product = ~np.isnan(tier)
+    bundle = kind == "bundle"  # a bundle holds its family's product
+    for o, f in zip(tx.order[product | bundle].tolist(),
+                    np.where(bundle, attach, family)[product | bundle].tolist(), strict=True):
+        order_fams.setdefault(o, set()).add(f)
+    seq = np.lexsort((tx.order, tx.time))  # time order (orders of one time stay together)
+    cust = tx.customer if tx.has("customer") else np.full(tx.shape[0], -1)
+    checked = 0
+    for j in seq.tolist():
+        if not sold[j]:
+            continue
+        o, c = int(tx.order[j]), int(cust[j])
+        here = order_fams.get(o, set())
+        if c >= 0:
+            owns.setdefault(c, set()).update(here)
+        if kind[j] in ("accessory", "value_pack", "warranty") and attach[j] and \
+                attach[j] in set(cat.family.tolist()):
+            have = here | (owns.get(c, set()) if c >= 0 else set())
+            assert attach[j] in have, (o, tx.items.ids[tx.item[j]], attach[j])
+            checked += 1
+    assert checked > 50

@@ -373,3 +373,73 @@ def test_brute_force_twin_single_source(seed: int, n: int, k: int) -> None:
     top = max(s for _, s in pairs)
     want = sorted(((-s / top, i) for i, s in pairs if i not in excluded))[:k]
     assert got == [i for _, i in want]
+
+
+# ---------------------------------------------------------------------- offer sanity (issue 17)
+def _upgrade_base(cat: Any, item: Any, held: list[Any]) -> int:
+    """Catalog position of the nearest lower tier of ``item``'s family among ``held``, or -1."""
+    i = cat.items.index(item)
+    if not cat.family[i] or np.isnan(cat.tier[i]):
+        return -1
+    below = [cat.items.index(h) for h in held]
+    below = [b for b in below if cat.family[b] == cat.family[i] and cat.tier[b] < cat.tier[i]]
+    return max(below, key=lambda b: (cat.tier[b], cat.price[b])) if below else -1
+
+
+def test_upgrades_are_upsells_and_price_sensitive_customers_stay_within_their_jump(
+        parts: Any) -> None:
+    from upsell.tiers import UpsellRanker
+
+    limit = 1.3
+    ranker = UpsellRanker(price_jump={"price_sensitive": limit, "default": 2.5}).fit(
+        parts.tx, parts.cat, segments=parts.personas)
+    rec = build(parts, upsell=ranker, rules=[NotOwned(), InStock()])
+    cat = parts.cat
+    seg = parts.personas.predict()
+    n_upgrades = n_sensitive = 0
+    for cust, label in zip(seg.customers.tolist(), seg.persona.tolist(), strict=True):
+        owned = list(rec.history_.owned(cust)[0])
+        for basket in ([], owned[:1]):
+            for fill in (False, True):
+                offers = rec.recommend(cust, basket=basket, k=8, at=AT, fill=fill)
+                for o in offers:
+                    b = _upgrade_base(cat, o.item, owned + basket)
+                    if b < 0:
+                        continue
+                    n_upgrades += 1
+                    assert o.kind == "upsell", (cust, o.item, o.sources)
+                    if label == "price_sensitive":
+                        n_sensitive += 1
+                        ratio = cat.price[cat.items.index(o.item)] / cat.price[b]
+                        assert ratio <= limit + 1e-9, (cust, o.item, ratio)
+    assert n_upgrades > 20 and n_sensitive > 0
+
+
+def test_a_cf_upgrade_above_the_limit_is_dropped_and_said(parts: Any) -> None:
+    # a source that only proposes the top tier of a family the customer owns at tier 1
+    from upsell.tiers import UpsellRanker
+
+    cat = parts.cat
+    fam = next(f for f in np.unique(cat.family[~np.isnan(cat.tier)]).tolist()
+               if (cat.family == f).sum() >= 3)
+    rows = np.flatnonzero(cat.family == fam)
+    lo, hi = rows[np.argmin(cat.tier[rows])], rows[np.argmax(cat.tier[rows])]
+    ratio = cat.price[hi] / cat.price[lo]
+    top_id, base_id = cat.items.ids[hi].item(), cat.items.ids[lo].item()
+
+    class Top:
+        name = "top"
+
+        def candidates(self, request: Any, n: int) -> list[Candidate]:
+            return [Candidate(top_id, 1.0)]
+
+    ranker = UpsellRanker(price_jump=float(ratio) * 0.9).fit(parts.tx, cat)
+    rec = us.Recommender(catalog=cat, cross_sell=[Top()], upsell=ranker)
+    offers = rec.recommend(basket=[base_id], k=3, at=AT, fill=False)
+    assert top_id not in [o.item for o in offers]
+    assert offers.removed.get("price_jump") == 1
+    ok = us.Recommender(catalog=cat, cross_sell=[Top()],
+                        upsell=UpsellRanker(price_jump=float(ratio) * 1.1).fit(parts.tx, cat))
+    got = [o for o in ok.recommend(basket=[base_id], k=3, at=AT, fill=False) if o.item == top_id]
+    assert got and got[0].kind == "upsell"
+    assert ("upgrade", f"a higher tier of {cat.name[lo]}") in got[0].reason.rules

@@ -189,7 +189,7 @@ class Shop:
     --------
     >>> shop = make_shop(n_customers=100, n_items=60, n_orders=400)
     >>> shop  # doctest: +ELLIPSIS
-    Shop(customers=100, items=60, orders=4..., lines=..., random_state=0)
+    Shop(customers=100, items=60, orders=..., lines=..., random_state=0)
     """
 
     transactions: Transactions
@@ -233,7 +233,7 @@ class Shop:
         --------
         >>> print(make_shop(n_customers=100, n_items=60, n_orders=400).describe())
         ... # doctest: +ELLIPSIS
-        Shop: 100 customers, 60 items (... families), 4... orders, ... order lines
+        Shop: 100 customers, 60 items (... families), ... orders, ... order lines
         ...
         """
         tx, cat, truth = self.transactions, self.catalog, self.truth
@@ -562,13 +562,19 @@ def _make_catalog(rng: np.random.Generator, n_items: int, n_clusters: int) -> _C
     family = np.where(fam_of >= 0, family_labels[np.maximum(fam_of, 0)], "")
     attaches_to = np.where(attach >= 0, fam_names[np.maximum(attach, 0)],
                            np.where(attach <= -2, cat_names[np.maximum(-2 - attach, 0)], ""))
-    owner = np.where(fam_of >= 0, family,
-                     np.where(attach >= 0, attaches_to, cat_names[cat_of]))
+    # add-ons are named after the product they go with ("Phones 01 Refill", not the refill
+    # line's own family label + "Refill")
+    owner = np.where(attach >= 0, attaches_to,
+                     np.where(fam_of >= 0, family, cat_names[cat_of]))
     misc_no = np.arange(n) - offs["misc"] + 1
-    owner = np.where(suffix == "gift", np.char.add("Gift ", misc_no.astype(str)), owner)
+    owner = np.where(suffix == "gift", np.char.add(np.char.add(cat_names[cat_of], " Gift "),
+                                                   misc_no.astype(str)), owner)
     name = np.char.add(np.char.add(owner.astype(str), " "),
                        np.where(suffix == "gift", "", suffix.astype(str)))
     name = np.char.strip(name)
+    r = has_pack
+    name[fam_pack[r]] = [f"{fam_names[f]} Refill {int(k)}-pack"
+                         for f, k in zip(fams[r].tolist(), pack_size[r].tolist(), strict=True)]
 
     # ids: shuffle so ids carry no structure
     perm = rng.permutation(n)                 # final position -> struct position
@@ -594,9 +600,10 @@ def _make_catalog(rng: np.random.Generator, n_items: int, n_clusters: int) -> _C
     fam_taste = fam_pop[None, :] * aff[:, fam_cat]
     fam_taste /= fam_taste.sum(axis=1, keepdims=True)
     pop = np.exp(rng.normal(0, 1.0, size=n))
-    fillable = (kind == "product") | (kind == "accessory")
-    # tiered products are bought only in primary orders, where the upgrade process runs
-    fillable &= ~excl & np.isnan(tier)
+    # fillers are stand-alone products: tiered products are bought only in primary orders
+    # (where the upgrade process runs), and add-ons (cases, refills) only with or after
+    # their own product, so the data never pair one family's case with another's
+    fillable = (kind == "product") & ~excl & np.isnan(tier)
     taste = np.where(fillable[None, :], pop[None, :] * aff[:, cat_of], 0.0)
     taste /= taste.sum(axis=1, keepdims=True)
     kind_code = np.where(kind == "product", 0, np.where(kind == "accessory", 1, 2))
@@ -808,6 +815,9 @@ def _make_orders(rng: np.random.Generator, cat: _Cat, p: dict[str, Any]) -> Shop
     ch = _draw(rng, np.cumsum(_CHANNEL_P, axis=1), O_pers)
     ch[anon] = np.where(rng.random(n_anon) < 0.8, 1, 2)
     sec = O_day * _DAY + rng.integers(8 * 3600, 22 * 3600, size=n_o)
+    # a customer's orders keep their order within a day too (the first order, which buys the
+    # home product, must not land after a same-day follow-up buying its case)
+    sec[:n_ko] = sec[:n_ko][np.lexsort((sec[:n_ko], O_cust[:n_ko]))]
     O_pers = np.where(anon, 0, O_pers)
     del oc, j, pers_o, fam_o, tier_o, home_o, revisit, typ, day, first_in_family
 

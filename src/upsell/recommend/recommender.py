@@ -320,6 +320,9 @@ class Recommender(Estimator):
                                   f"(pass name=... to the adapters)")
         self.sources_: tuple[CandidateSource, ...] = tuple(sources)
         self._upsell_name = None if up is None else up.name
+        # the upsell ranker's price-jump limit per segment also bounds upgrades other sources
+        # propose (a CF model offering a dearer tier of an owned family)
+        self._jump_for = getattr(getattr(up, "ranker", None), "price_jump_for", None)
         self._styles = {s.name: _STYLE.get(type(s), str(getattr(s, "cue_style", "default")))
                         for s in sources}
         # history, segments, popularity
@@ -420,6 +423,7 @@ class Recommender(Estimator):
             top[np.flatnonzero(has)] = tier[has] >= mx[inv]
         top.flags.writeable = False
         self._top_tier = top
+        self._tiered = has
         self._margin = cat.margin
         self._kinds: list[str] = cat.kind.tolist()
         # catalog position of each item id: a plain dict (catalog-size, built once) serves the
@@ -707,6 +711,11 @@ class Recommender(Estimator):
             return
         cat = self.catalog
         idx = np.fromiter(pool.keys(), dtype=np.int64, count=len(pool))
+        if (req.basket or req.owned) and self._tiered[idx].any():
+            self._label_upgrades(pool, idx, req, removed)
+            if not pool:
+                return
+            idx = np.fromiter(pool.keys(), dtype=np.int64, count=len(pool))
         kinds = cat.kind[idx].tolist()
         price = cat.price[idx].tolist()
         margin = self._margin[idx].tolist()
@@ -742,6 +751,41 @@ class Recommender(Estimator):
             else:
                 c.revenue = float(price[j])
                 c.margin = float(margin[j])
+
+    def _label_upgrades(self, pool: dict[int, PoolItem], idx: np.ndarray, req: Request,
+                        removed: dict[str, int]) -> None:
+        """A dearer tier of a family the customer owns (or has in the basket) is an upsell,
+        whichever source proposed it; above the segment's price-jump limit it is dropped."""
+        cat = self.catalog
+        fam, tier, price = cat.family, cat.tier, cat.price
+        held: dict[str, list[int]] = {}  # family -> catalog positions held
+        for x in (*req.basket, *req.owned):
+            i = self._pos(x)
+            if i >= 0 and self._tiered[i]:
+                held.setdefault(str(fam[i]), []).append(i)
+        if not held:
+            return
+        limit = self._jump_for(req.segment) if self._jump_for is not None else None
+        for i in idx[self._tiered[idx]].tolist():
+            c = pool[i]
+            bases = held.get(str(fam[i]))
+            if not bases:
+                continue
+            below = [b for b in bases if tier[b] < tier[i]]
+            if not below:
+                continue
+            base = max(below, key=lambda b: (tier[b], price[b]))  # the nearest rung below
+            ratio = float(price[i] / price[base]) if price[base] > 0 else float("nan")
+            if limit is not None and ratio == ratio and ratio > limit:
+                del pool[i]
+                removed["price_jump"] = removed.get("price_jump", 0) + 1
+                continue
+            if c.kind != "upsell":
+                c.kind = "upsell"
+                c.effects.append(("upgrade", f"a higher tier of {self._name_at(base)}"))
+
+    def _name_at(self, i: int) -> str:
+        return str(self.catalog.name[i])
 
     def _run_rules(self, pool: OfferPool, req: Request, extra: list[Any]) -> None:
         for rule in (*extra, *self.rules_):

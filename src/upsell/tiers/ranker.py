@@ -19,7 +19,6 @@ Fit learns, from a catalog and order history:
 from __future__ import annotations
 
 import contextlib
-
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -500,6 +499,22 @@ class UpsellRanker(Estimator):
         if isinstance(pj, Mapping):
             return float(pj.get(label, pj.get("default", DEFAULT_PRICE_JUMP)))
         return float(pj)
+
+    def price_jump_for(self, segment: str | None = None) -> float:
+        """The largest price ratio (target / base) offered to a segment's customers.
+
+        The same limit :meth:`rank` applies; the :class:`~upsell.recommend.Recommender`
+        holds upgrades proposed by other sources (a CF model offering a higher
+        tier of an owned family) to it too.
+
+        Examples
+        --------
+        >>> UpsellRanker(price_jump={"price_sensitive": 1.3}).price_jump_for("price_sensitive")
+        1.3
+        >>> UpsellRanker(price_jump={"price_sensitive": 1.3}).price_jump_for("premium")
+        2.0
+        """
+        return self._jump_for("" if segment is None else str(segment))
 
     def _affinity(self, customer: Any, items: np.ndarray) -> np.ndarray:
         a = self.affinity
