@@ -63,7 +63,9 @@ def test_one_persona_each_scores_in_range_and_reasons(fitted, shop):
     assert np.array_equal(np.asarray(PERSONAS)[res.scores.argmax(axis=1)], res.persona)
     reasons = res.reasons()
     assert all(r.startswith(p + ":") for r, p in zip(reasons, res.persona, strict=True))
-    assert (res.decisive[:, 0] >= 0).all()
+    # every customer with history has a reason: a feature for the persona, or a weak fit
+    named = res.decisive[:, 0] >= 0
+    assert all("weak fit" in r for r in reasons[~named])
     s = res.summary()
     assert s.customers.sum() == len(res) and s.segment.tolist() == list(PERSONAS)
     assert abs(np.nansum(s.revenue_share) - 1) < 1e-9
@@ -213,3 +215,63 @@ def test_property_one_persona_each_and_row_order(d, rnd):
     res2 = Personas().fit(tx2).predict()
     assert np.array_equal(res.persona, res2.persona)
     np.testing.assert_array_equal(res.scores, res2.scores)
+
+
+def _assert_reasons_agree_with_labels(model: Personas, res) -> None:
+    """Every named feature is evidence for the label: past its midpoint on the side
+    the persona's weight says ("above" for +, "below" for -), and the text says so."""
+    from upsell.segments import FEATURES
+
+    reasons = res.reasons()
+    for i, persona in enumerate(res.persona.tolist()):
+        assert reasons[i].startswith(persona + ":")
+        for code, value in zip(res.decisive[i].tolist(), res.decisive_values[i].tolist(),
+                               strict=True):
+            if code < 0:
+                continue
+            name = FEATURES[code]
+            weight = model.evidence_[persona][name]
+            lo, hi = model.thresholds_[persona][name]
+            mid = (lo + hi) / 2
+            assert (value - mid) * weight > 0, (persona, name, value, mid, reasons[i])
+            side = "above" if weight > 0 else "below"
+            assert f"{name} {value:.3g} ({side} " in reasons[i], reasons[i]
+        if res.decisive[i, 0] < 0:
+            assert "weak fit" in reasons[i] or "no purchase history" in reasons[i]
+
+
+@pytest.mark.parametrize("with_catalog", [True, False])
+def test_reasons_never_contradict_labels_on_the_demo(shop, with_catalog):
+    model = Personas().fit(shop.transactions, catalog=shop.catalog if with_catalog else None)
+    _assert_reasons_agree_with_labels(model, model.predict())
+
+
+@settings(max_examples=30, deadline=None)
+@given(small_shops(), st.sampled_from([(0.5, 0.9), (0.2, 0.6), (0.0, 1.0)]))
+def test_property_reasons_agree_with_labels(d, quantiles):
+    tx = Transactions.from_arrays(**d)
+    model = Personas(quantiles=quantiles).fit(tx)
+    res = model.predict()
+    _assert_reasons_agree_with_labels(model, res)
+    # the one-customer path phrases the same reasons
+    for c in res.customers[:3].tolist():
+        lines = [i for i in range(len(d["customer"])) if d["customer"][i] == c]
+        hist = {k: [d[k][i] for i in lines] for k in ("item", "order", "price", "time")}
+        one = model.assign(history=hist, at=model.at_)
+        assert one.persona == str(res.persona[res.customers == c][0])
+        assert one.reason == str(res.reasons()[res.customers == c][0])
+
+
+def test_estimator_to_pandas_and_plot_delegate(fitted):
+    pytest.importorskip("pandas")
+    df = fitted.to_pandas()
+    assert df.shape[0] == len(fitted.customers_) and "reason" in df
+
+
+def test_new_means_different_things_in_personas_and_rfm(shop):
+    from upsell.segments import rfm
+
+    personas = Personas().fit(shop.transactions, catalog=shop.catalog).predict()
+    segments = rfm(shop.transactions)
+    assert "new" not in set(segments.segment.tolist())
+    assert int((segments.segment == "recent").sum()) < int((personas.persona == "new").sum())

@@ -16,7 +16,7 @@ COLUMNS = {"order": "InvoiceNo", "item": "StockCode", "customer": "CustomerID",
 # docs/segments.md, at 2011-10-01 (the day after the last line)
 RFM_TABLE = {  # segment: (customers, revenue share %)
     "champions": (379, 43.2), "loyal": (555, 28.7), "potential loyalist": (429, 6.9),
-    "new": (168, 1.4), "promising": (146, 1.1), "need attention": (304, 4.5),
+    "recent": (168, 1.4), "promising": (146, 1.1), "need attention": (304, 4.5),
     "about to sleep": (206, 1.5), "at risk": (464, 6.7), "cannot lose": (27, 1.0),
     "hibernating": (352, 1.9), "lost": (580, 3.0),
 }

@@ -127,7 +127,7 @@ def test_default_map_covers_grid_once():
     names, table = _grid(RFM_SEGMENTS, 5)
     assert len(names) == 11 and (table >= 0).all()
     assert names[table[4, 4]] == "champions" and names[table[0, 0]] == "lost"
-    assert names[table[0, 4]] == "cannot lose" and names[table[4, 0]] == "new"
+    assert names[table[0, 4]] == "cannot lose" and names[table[4, 0]] == "recent"
     assert names[table[2, 2]] == "need attention"
 
 

@@ -17,7 +17,17 @@ from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
-from upsell.persist import index_arrays, index_from_arrays, read_model, write_model
+from upsell.persist import (
+    CONTENT_ERRORS,
+    check_array,
+    check_index,
+    corrupted,
+    fail,
+    index_arrays,
+    index_from_arrays,
+    read_model,
+    write_model,
+)
 from upsell.segments._base import Estimator, SegmentSummary, summarise
 from upsell.segments._features import (
     _F,
@@ -168,8 +178,12 @@ class PersonaAssignments:
         pers = self.persona.tolist()
         codes = self.decisive.tolist()
         vals = self.decisive_values.tolist()
+        win = np.argmax(self.persona[:, None] == np.asarray(PERSONAS)[None, :], axis=1)
+        score = self.scores[np.arange(len(self)), win].tolist()
+        # no history: scored (1, 0, 0, 0) with nothing decisive (see _Scorer.score)
+        history = (np.asarray(self.scores)[:, 1:] != 0).any(axis=1).tolist()
         for i in range(len(self)):
-            out[i] = _reason(pers[i], codes[i], vals[i], self.midpoints)
+            out[i] = _reason(pers[i], codes[i], vals[i], self.midpoints, score[i], history[i])
         return out.astype(str) if out.size else np.array([], dtype=str)
 
     def summary(self) -> SegmentSummary:
@@ -246,7 +260,10 @@ class PersonaAssignments:
 
 
 def _reason(persona: str, codes: Sequence[int], values: Sequence[float],
-            midpoints: Mapping[str, Mapping[str, float]]) -> str:
+            midpoints: Mapping[str, Mapping[str, float]], score: float = math.nan,
+            history: bool = True) -> str:
+    """The named features are evidence for ``persona`` (past the midpoint on its side);
+    a customer with none is said to be the nearest type, a weak fit."""
     parts = []
     for code, value in zip(codes, values, strict=True):
         if code < 0:
@@ -256,7 +273,10 @@ def _reason(persona: str, codes: Sequence[int], values: Sequence[float],
         side = "above" if value > mid else "below" if value < mid else "at"
         parts.append(f"{name} {value:.3g} ({side} {mid:.3g})")
     if not parts:
-        return f"{persona}: no purchase history"
+        if not history:
+            return f"{persona}: no purchase history"
+        return (f"{persona}: nearest type, weak fit (score {score:.2f}); "
+                "no feature past its midpoint")
     return f"{persona}: " + ", ".join(parts)
 
 
@@ -417,13 +437,14 @@ class _Scorer:
                 continue
             feats = np.array([t[0] for t in terms], dtype=np.int8)
             weights = np.array([abs(t[1]) for t in terms])
-            c = contrib[k][rows]
-            top = np.argsort(-c, axis=1, kind="stable")[:, :2]
+            # a feature is named only when it is evidence *for* the persona (past its
+            # midpoint on the persona's side), the strongest first: naming the largest
+            # contribution whatever its side gave "premium: aov 449 (below 468)"
+            margin = contrib[k][rows] - 0.5 * weights
+            top = np.argsort(-margin, axis=1, kind="stable")[:, :2]
             for j in range(min(2, len(terms))):
-                cj = np.take_along_axis(c, top[:, j:j + 1], 1)[:, 0]
-                # the runner-up is named only when it is evidence for the persona too
-                ok = cj >= (0 if j == 0 else 0.5 * weights[top[:, j]])
-                code = np.where(ok, feats[top[:, j]], -1)
+                mj = np.take_along_axis(margin, top[:, j:j + 1], 1)[:, 0]
+                code = np.where(mj > 0, feats[top[:, j]], -1)
                 decisive[rows, j] = code
                 values[rows, j] = np.where(code >= 0, X[rows, np.maximum(code, 0)], np.nan)
         return S, win, decisive, values
@@ -445,8 +466,10 @@ class _Scorer:
             scores.append(num / den if den > 0 else 0.0)
             contribs.append(c)
         win = max(range(len(scores)), key=lambda k: (scores[k], -k))
-        top = sorted(contribs[win], key=lambda t: -t[0])[:2]
-        return scores, win, [(f, x[f]) for j, (_, f, e) in enumerate(top) if j == 0 or e >= 0.5]
+        # as in score: only evidence for the persona, strongest (weight x (e - 0.5)) first
+        top = sorted(((c - 0.5 * c / e if e > 0 else -1.0, f, e) for c, f, e in contribs[win]
+                      if e > 0.5), key=lambda t: -t[0])[:2]
+        return scores, win, [(f, x[f]) for _, f, _ in top]
 
 
 # ---------------------------------------------------------------------- the model
@@ -703,8 +726,30 @@ class Personas(Estimator):
             decisive=tuple((FEATURES[f], float(v), _evidence_one(
                 v, *self.thresholds_[persona][FEATURES[f]],
                 self.evidence_[persona][FEATURES[f]])) for f, v in top),
-            reason=_reason(persona, codes, values, self._midpoints),
+            reason=_reason(persona, codes, values, self._midpoints, scores[win],
+                           bool(x[_F["orders"]] > 0)),
             features=dict(zip(FEATURES, x, strict=True)))
+
+    def to_pandas(self) -> Any:
+        """The fitted customers' personas, scores and reasons: ``predict().to_pandas()``.
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=60, n_items=40, n_orders=240)
+        >>> Personas().fit(shop.transactions).to_pandas().shape[0]
+        60
+        """
+        return self.predict().to_pandas()
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Customers and revenue per persona: ``predict().plot()`` (needs matplotlib).
+
+        Examples
+        --------
+        >>> ax = Personas().fit(tx).plot()  # doctest: +SKIP
+        """
+        return self.predict().plot(ax=ax, **kwargs)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -760,27 +805,75 @@ class Personas(Estimator):
         upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
         """
         doc, arrays = read_model(path, kind="Personas", verify=verify, mmap=mmap)
-        params = dict(doc["params"])
-        if params.get("quantiles") is not None:
-            params["quantiles"] = tuple(params["quantiles"])
-        model = cls(**params)
-        meta = doc["meta"]
-        customers = index_from_arrays(arrays, "customers", name="customer", ids=ids)
-        items = index_from_arrays(arrays, "items", name="item", ids=ids)
-        model._set_state(
-            customers=customers, items=items,
-            table=ItemTable.from_arrays(arrays), at=np.datetime64(meta["at"], "s"),
-            thresholds={p: {k: (v[0], v[1]) for k, v in t.items()}
-                        for p, t in meta["thresholds"].items()},
-            evidence=meta["evidence"])
-        res = PersonaAssignments(
-            customers=customers.ids, persona=np.asarray(PERSONAS)[arrays["persona"]],
-            scores=arrays["scores"], monetary=arrays["monetary"], decisive=arrays["decisive"],
-            decisive_values=arrays["decisive_values"], midpoints=model._midpoints)
-        for a in (res.persona, res.scores, res.monetary, res.decisive, res.decisive_values):
-            a.flags.writeable = False
+        f = os.fspath(path)
+        try:
+            params = dict(doc["params"])
+            if params.get("quantiles") is not None:
+                params["quantiles"] = tuple(params["quantiles"])
+            model = cls(**params)
+            # untrusted file: parameters through fit's checks, state as a fit leaves it
+            _check_quantiles(model.quantiles)
+            _check_thresholds(model.thresholds)
+            meta = doc["meta"]
+            evidence = _check_evidence(meta["evidence"])
+            thresholds = _saved_thresholds(meta["thresholds"], evidence, f)
+            at = np.datetime64(meta["at"], "s") if isinstance(meta["at"], str) else None
+            if at is None or np.isnat(at):
+                raise fail(f, "at", f"must be an ISO time; got {meta['at']!r}")
+            customers = index_from_arrays(arrays, "customers", name="customer", ids=ids)
+            items = index_from_arrays(arrays, "items", name="item", ids=ids)
+            n, m = len(customers), len(items)
+            for key in ItemTable.__slots__:
+                real = key in ("ref_price", "tier_pos", "price_pos")
+                check_array(arrays.get(f"item_{key}"), file=f, member=f"item_{key}",
+                            kind="f" if real else "b", shape=(m,), finite=False)
+                if real and np.isinf(arrays[f"item_{key}"]).any():
+                    raise fail(f, f"item_{key}", "holds inf")
+            check_index(arrays.get("persona"), len(PERSONAS), file=f, member="persona",
+                        shape=(n,))
+            check_array(arrays.get("scores"), file=f, member="scores", shape=(n, len(PERSONAS)))
+            check_array(arrays.get("monetary"), file=f, member="monetary", shape=(n,))
+            check_index(arrays.get("decisive"), len(_F), file=f, member="decisive",
+                        shape=(n, 2), allow_missing=True)
+            dv = check_array(arrays.get("decisive_values"), file=f, member="decisive_values",
+                             shape=(n, 2), finite=False)
+            if np.isinf(dv).any():
+                raise fail(f, "decisive_values", "holds inf")
+            model._set_state(
+                customers=customers, items=items, table=ItemTable.from_arrays(arrays), at=at,
+                thresholds=thresholds, evidence=evidence)
+            res = PersonaAssignments(
+                customers=customers.ids, persona=np.asarray(PERSONAS)[arrays["persona"]],
+                scores=arrays["scores"], monetary=arrays["monetary"],
+                decisive=arrays["decisive"], decisive_values=arrays["decisive_values"],
+                midpoints=model._midpoints)
+            for a in (res.persona, res.scores, res.monetary, res.decisive, res.decisive_values):
+                a.flags.writeable = False
+        except CONTENT_ERRORS as exc:
+            raise corrupted(f, "Personas", exc) from None
         model.assignments_ = res
         return model
+
+
+def _saved_thresholds(saved: Any, evidence: Mapping[str, Mapping[str, float]],
+                      f: str) -> dict[str, dict[str, tuple[float, float]]]:
+    """Thresholds read from a file: every evidence feature of every persona, finite low <= high."""
+    if not isinstance(saved, Mapping):
+        raise fail(f, "thresholds", "must be an object")
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for p in PERSONAS:
+        t = saved.get(p)
+        if not isinstance(t, Mapping):
+            raise fail(f, "thresholds", f"has no thresholds for {p!r}")
+        out[p] = {}
+        for name in evidence[p]:
+            v = t.get(name)
+            if not (isinstance(v, list) and len(v) == 2 and all(
+                    type(x) in (int, float) and math.isfinite(x) for x in v) and v[0] <= v[1]):
+                raise fail(f, "thresholds", f"{p}.{name} must be two finite numbers "
+                                            f"low <= high; got {v!r}")
+            out[p][name] = (float(v[0]), float(v[1]))
+    return out
 
 
 def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ _DAY = 86_400
 #: 25 cells of the 5 x 5 grid belongs to exactly one segment::
 #:
 #:            F=1             F=2 F=3            F=4 F=5
-#:     R=5    new             potential loyalist champions
+#:     R=5    recent          potential loyalist champions
 #:     R=4    promising       potential loyalist loyal
 #:     R=3    about to sleep  (F=3: need attention) loyal
 #:     R=2    hibernating     at risk (F=3, 4)   cannot lose (F=5)
@@ -34,7 +34,9 @@ RFM_SEGMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "champions": ("5[4-5]",),
     "loyal": ("[3-4][4-5]",),
     "potential loyalist": ("[4-5][2-3]",),
-    "new": ("51",),
+    # one order, very recently; named "new" in upsell 0.1, renamed so that it does not
+    # clash with the persona "new" (short tenure, which includes repeat buyers)
+    "recent": ("51",),
     "promising": ("41",),
     "need attention": ("33",),
     "about to sleep": ("3[1-2]",),
@@ -304,6 +306,13 @@ def rfm(tx: Transactions, at: Any = None, bins: int = 5,
     ties share a score (every one-order customer gets F = 1) and a customer whose
     last purchase is more recent never gets a lower R score. Segments follow the RF grid popularised by RFM
     practitioners (champions ... lost); M is reported but does not enter it.
+
+    The cell R=5, F=1 (one order, very recently) is the segment "recent". In
+    upsell 0.1 it was called "new", which clashed with the persona "new" of
+    :class:`Personas` (short tenure, repeat buyers included: 611 customers of
+    ``make_shop(random_state=0)`` against 38 here). The old name is one mapping away:
+    ``rfm(tx, score_map={("new" if k == "recent" else k): v for k, v in
+    RFM_SEGMENTS.items()})``.
 
     Examples
     --------
