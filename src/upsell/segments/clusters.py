@@ -16,7 +16,15 @@ from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellMemoryError
-from upsell.persist import read_model, write_model
+from upsell.persist import (
+    CONTENT_ERRORS,
+    check_array,
+    check_index,
+    corrupted,
+    fail,
+    read_model,
+    write_model,
+)
 from upsell.segments._base import Estimator
 from upsell.segments._features import (
     _F,
@@ -580,26 +588,77 @@ class Clusters(Estimator):
         upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
         """
         doc, a = read_model(path, kind="Clusters")
-        params = dict(doc["params"])
-        params["k_range"] = tuple(params["k_range"])
-        model = cls(**params)
-        meta = doc["meta"]
-        model.centroids_ = a["centroids"]
-        model.center_, model.scale_, model.fill_ = a["center"], a["scale"], a["fill"]
-        model.columns_, model.log_ = a["columns"], a["log"]
-        model.labels_, model.distances_ = a["labels"], a["distances"]
-        model.customers_ = IdIndex(a["customers"], name="customer")
-        model.items_ = IdIndex(a["items"], name="item")
-        model.item_table_ = ItemTable.from_arrays(a)
-        model._reader = HistoryReader(model.items_, model.item_table_)
-        model.k_ = int(meta["k"])
-        model.inertia_ = float(meta["inertia"])
-        model.at_ = np.datetime64(meta["at"], "s")
-        model.silhouette_ = {int(k): float(v) for k, v in meta["silhouette"].items()}
-        model.profile_ = ClusterProfile(
-            cluster=np.arange(model.k_, dtype=np.int64), label=a["p_label"], size=a["p_size"],
-            share=a["p_share"], revenue_share=a["p_revenue_share"], means=a["p_means"],
-            names=FEATURES)
+        f = os.fspath(path)
+        try:
+            params = dict(doc["params"])
+            params["k_range"] = tuple(params["k_range"])
+            model = cls(**params)
+            # untrusted file: parameters through fit's checks, arrays as a fit leaves them
+            cols = model._columns()
+            for name in ("random_state", "n_init", "max_iter"):
+                check_int(getattr(model, name), name, minimum=0 if name == "random_state" else 1)
+            check_int(model.sample_size, "sample_size", minimum=10)
+            meta = doc["meta"]
+            k = meta["k"]
+            if type(k) is not int or k < 1:
+                raise fail(f, "k", f"must be a positive integer; got {k!r}")
+            width = len(cols)
+            columns = check_index(a.get("columns"), len(FEATURES), file=f, member="columns",
+                                  shape=(width,))
+            if not np.array_equal(columns, cols):
+                raise fail(f, "columns", "do not match the saved `features` parameter")
+            check_array(a.get("centroids"), file=f, member="centroids", shape=(k, width))
+            check_array(a.get("center"), file=f, member="center", shape=(width,))
+            check_array(a.get("scale"), file=f, member="scale", shape=(width,), low=1e-300)
+            check_array(a.get("fill"), file=f, member="fill", shape=(width,))
+            check_array(a.get("log"), file=f, member="log", kind="b", shape=(width,))
+            for key in ("customers", "items"):
+                check_array(a.get(key), file=f, member=key, kind="iU", ndim=1)
+            customers = IdIndex(a["customers"], name="customer")
+            items = IdIndex(a["items"], name="item")
+            n, m = len(customers), len(items)
+            check_index(a.get("labels"), k, file=f, member="labels", shape=(n,))
+            check_array(a.get("distances"), file=f, member="distances", shape=(n,), low=0)
+            for key in ItemTable.__slots__:
+                real = key in ("ref_price", "tier_pos", "price_pos")
+                col = check_array(a.get(f"item_{key}"), file=f, member=f"item_{key}",
+                                  kind="f" if real else "b", shape=(m,), finite=False)
+                if real and np.isinf(col).any():
+                    raise fail(f, f"item_{key}", "holds inf")
+            check_array(a.get("p_label"), file=f, member="p_label", kind="U", shape=(k,))
+            check_array(a.get("p_size"), file=f, member="p_size", kind="i", shape=(k,), low=0)
+            for key in ("p_share", "p_revenue_share"):
+                check_array(a.get(key), file=f, member=key, shape=(k,), finite=False)
+            check_array(a.get("p_means"), file=f, member="p_means", shape=(k, len(FEATURES)),
+                        finite=False)
+            inertia = meta["inertia"]
+            if type(inertia) not in (int, float) or not 0 <= inertia < float("inf"):
+                raise fail(f, "inertia", f"must be a finite number >= 0; got {inertia!r}")
+            at = np.datetime64(meta["at"], "s") if isinstance(meta["at"], str) else None
+            if at is None or np.isnat(at):
+                raise fail(f, "at", f"must be an ISO time; got {meta['at']!r}")
+            sil = meta["silhouette"]
+            if not isinstance(sil, dict) or not all(
+                    type(v) in (int, float) and -1 <= v <= 1 for v in sil.values()):
+                raise fail(f, "silhouette", "must map k to a number in [-1, 1]")
+            model.centroids_ = a["centroids"]
+            model.center_, model.scale_, model.fill_ = a["center"], a["scale"], a["fill"]
+            model.columns_, model.log_ = a["columns"], a["log"]
+            model.labels_, model.distances_ = a["labels"], a["distances"]
+            model.customers_ = customers
+            model.items_ = items
+            model.item_table_ = ItemTable.from_arrays(a)
+            model._reader = HistoryReader(model.items_, model.item_table_)
+            model.k_ = k
+            model.inertia_ = float(inertia)
+            model.at_ = at
+            model.silhouette_ = {int(key): float(v) for key, v in sil.items()}
+            model.profile_ = ClusterProfile(
+                cluster=np.arange(model.k_, dtype=np.int64), label=a["p_label"],
+                size=a["p_size"], share=a["p_share"], revenue_share=a["p_revenue_share"],
+                means=a["p_means"], names=FEATURES)
+        except CONTENT_ERRORS as exc:
+            raise corrupted(f, "Clusters", exc) from None
         return model
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from upsell.data.catalog import KINDS
 from upsell.exceptions import ModelFileError, UnknownIdError, UpsellDataError
-from upsell.persist import atomic_write_bytes
+from upsell.persist import CONTENT_ERRORS, atomic_write_bytes, read_json
 
 __all__ = ["OpportunityMatrix", "Strategy"]
 
@@ -338,13 +338,17 @@ class OpportunityMatrix:
         target = os.fspath(path)
         if not os.path.isfile(target):
             raise ModelFileError(f"opportunity matrix file {target!r} does not exist")
+        # untrusted file: size and nesting bounded, NaN and repeated keys refused
+        doc = read_json(target)
         try:
-            with open(target, "rb") as fh:
-                return cls.from_json(fh.read())
-        except (UpsellDataError, OSError) as exc:
+            if isinstance(doc, dict) and (type(doc.get("format_version", 1)) is not int):
+                raise UpsellDataError(f"format version {doc['format_version']!r} is not an "
+                                      f"integer")
+            return cls.from_json(doc)
+        except (UpsellDataError, *CONTENT_ERRORS) as exc:
             # a damaged file is a file problem, not an argument problem
             raise ModelFileError(f"opportunity matrix file {target!r} is truncated, corrupted "
-                                 f"or too new: {exc}") from None
+                                 f"or too new: {exc}", file=target, problem=str(exc)) from None
 
     # ------------------------------------------------------------------ display
     def to_pandas(self) -> Any:
