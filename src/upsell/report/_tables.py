@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-__all__ = ["Chart", "Table", "fmt"]
+__all__ = ["MAX_MARKS", "Chart", "Table", "fmt", "fmt_pct", "shorten_list"]
+
+#: Most marks (points, bars, line vertices) one report chart draws; beyond it the
+#: data are sampled, binned or aggregated and the chart's note says so.
+MAX_MARKS = 2_000
+
+# a cell longer than this is cut with an ellipsis: a table stays readable
+_MAX_CELL = 240
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -31,12 +38,62 @@ def fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return "–"
+        if abs(value) >= 1e15:
+            return f"{value:.3g}"
         if abs(value) >= 1000:
             return f"{value:,.0f}"
         if abs(value) >= 100:
             return f"{value:.1f}"
         return f"{value:.{digits}g}" if value != 0 else "0"
     return str(value)
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """Format a share as a percentage, "n/a" when missing or not finite.
+
+    ``digits`` decimals, but shares below 1% keep two significant digits so
+    small supports stay distinguishable.
+
+    Examples
+    --------
+    >>> fmt_pct(0.1234), fmt_pct(float("nan")), fmt_pct(None), fmt_pct(float("inf"))
+    ('12.3%', 'n/a', 'n/a', 'n/a')
+    >>> fmt_pct(0.0028), fmt_pct(0.003378), fmt_pct(0.0000123), fmt_pct(0.0)
+    ('0.28%', '0.34%', '0.0012%', '0.0%')
+    """
+    if value is None or isinstance(value, bool):
+        return "n/a"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    if v != v or v in (float("inf"), float("-inf")):
+        return "n/a"
+    if 0 < abs(v) < 0.01:
+        return f"{100 * v:.2g}%"
+    return f"{v:.{digits}%}"
+
+
+def shorten_list(names: Any, limit: int = 5, sep: str = ", ") -> str:
+    """Join the first ``limit`` names and count the rest: "a, b, c …and 74 more".
+
+    Examples
+    --------
+    >>> shorten_list(["tea", "mug"]), shorten_list(list("abcdefg"), 3)
+    ('tea, mug', 'a, b, c …and 4 more')
+    >>> shorten_list([])
+    '–'
+    """
+    names = [str(x) for x in names]
+    if not names:
+        return "–"
+    head = sep.join(names[:limit])
+    rest = len(names) - limit
+    return f"{head} …and {rest:,} more" if rest > 0 else head
+
+
+def _cut(text: str, limit: int = _MAX_CELL) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +108,21 @@ class Table:
         One tuple per row, aligned with ``columns``.
     note : str
         A sentence shown under the table.
+    percent : tuple of str
+        Columns shown as percentages.
+    total : int, optional
+        Rows of the full result when ``rows`` hold only its top rows; the page
+        then says "+ N more" (default: ``len(rows)``).
+    unit : str
+        What a row is, for that line ("rules", "customers"; default "rows").
 
     Examples
     --------
     >>> t = Table("Top", ("item", "lift"), (("a<b>", 2.5),))
     >>> "&lt;b&gt;" in t._repr_html_(), t.to_pandas().shape
     (True, (1, 2))
+    >>> "+ 99 more rules" in Table("", ("a",), ((1,),), total=100, unit="rules").to_html()
+    True
     """
 
     title: str
@@ -64,6 +130,8 @@ class Table:
     rows: tuple[tuple[Any, ...], ...]
     note: str = ""
     percent: tuple[str, ...] = ()
+    total: int | None = None
+    unit: str = "rows"
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -85,31 +153,38 @@ class Table:
         """
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
-    def to_html(self, max_rows: int = 50) -> str:
-        """An escaped HTML ``<table>`` (numbers right-aligned)."""
+    def to_html(self, max_rows: int = 25) -> str:
+        """An escaped HTML ``<table>`` of the first ``max_rows`` rows, with "+ N more" after.
+
+        Numbers are right-aligned, percentages and missing values never read
+        "nan", long cells are cut, and the table scrolls sideways inside its
+        own box on a narrow screen instead of widening the page.
+
+        Examples
+        --------
+        >>> html = Table("", ("x", "share"), ((1, float("nan")),), percent=("share",)).to_html()
+        >>> "nan" in html, "n/a" in html, 'class="scroll"' in html
+        (False, True, True)
+        """
         head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
         pct = [c in self.percent for c in self.columns]
         body = []
-        for row in self.rows[:max_rows]:
+        shown = self.rows[:max_rows]
+        for row in shown:
             cells = []
             for v, p in zip(row, pct, strict=True):
                 num = isinstance(v, (int, float)) and not isinstance(v, bool)
                 cls = ' class="num"' if num else ""
-                text = f"{v:.1%}" if p and num and v == v else fmt(v)
-                cells.append(f"<td{cls}>{escape(text)}</td>")
+                text = fmt_pct(v) if p and num else fmt(v)
+                cells.append(f"<td{cls}>{escape(_cut(text))}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
-        more = (f'<p class="note">{len(self.rows) - max_rows:,} more rows not shown.</p>'
-                if len(self.rows) > max_rows else "")
+        total = len(self.rows) if self.total is None else max(int(self.total), len(shown))
+        rest = total - len(shown)
+        more = (f'<p class="more">+ {rest:,} more {escape(self.unit)}</p>' if rest > 0 else "")
         note = f'<p class="note">{escape(self.note)}</p>' if self.note else ""
         cap = f"<caption>{escape(self.title)}</caption>" if self.title else ""
-        table = (f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-                 f"</tbody></table>{more}")
-        if len(self.rows) > 16:
-            # long tables fold away (native <details>, no script)
-            label = escape(self.title or "table")
-            table = (f"<details><summary>{label}: {len(self.rows):,} rows</summary>"
-                     f"{table}</details>")
-        return table + note
+        return (f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{''.join(body)}</tbody></table></div>{more}{note}")
 
     def _repr_html_(self) -> str:
         return self.to_html(max_rows=20)
@@ -120,6 +195,9 @@ class Chart:
     """A chart to draw at render time: the name of a function in :mod:`upsell.report.plots`
     and its keyword arguments (plain arrays), so analysis never imports matplotlib.
 
+    ``note`` is the caption under the chart: what was drawn when the data were
+    sampled, binned or aggregated to stay within :data:`MAX_MARKS` marks.
+
     Examples
     --------
     >>> Chart("bar_chart", "Sizes", {"labels": ["a"], "values": [1.0]}).kind
@@ -129,3 +207,4 @@ class Chart:
     kind: str
     title: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    note: str = ""

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from upsell.data import Catalog, Transactions
-from upsell.exceptions import ConvergenceError, UpsellDataError, UpsellError
-from upsell.report._tables import Chart, Table, fmt
+from upsell.exceptions import ConvergenceError, UpsellDataError, UpsellError, UpsellMemoryError
+from upsell.report._tables import MAX_MARKS, Chart, Table, fmt, fmt_pct, shorten_list
 
 __all__ = ["SECTIONS", "Analysis", "Section", "analyse", "fit_clv_models"]
 
@@ -183,14 +183,14 @@ class Analysis:
         if "kpis" in self and self["kpis"].ok:
             v = self["kpis"].values
             pct = ("attach_rate", "conversion")
-            parts = [f"{label} {v[key]:.1%}" if key in pct else f"{label} {fmt(v[key])}"
+            parts = [f"{label} {fmt_pct(v[key])}" if key in pct else f"{label} {_num(v[key])}"
                      for key, label in
                      (("atv", "ATV"), ("upt", "UPT"), ("attach_rate", "attach rate"),
                       ("conversion", "offer conversion"), ("nps", "NPS"))
-                     if v.get(key) is not None]
+                     if key in v]
             lines.append("Key figures: " + ", ".join(parts))
         if "clv" in self and self["clv"].ok:
-            lines.append(f"Mean 12-month CLV: {fmt(self['clv'].values.get('mean_clv'))}")
+            lines.append(f"Mean 12-month CLV: {_num(self['clv'].values.get('mean_clv'))}")
         if "evaluation" in self and self["evaluation"].ok:
             ev = self["evaluation"].values
             lines.append(f"Best recommender: {ev.get('best')} "
@@ -224,6 +224,12 @@ class Analysis:
                 f"{rows}</table>")
 
 
+def _num(value: Any) -> str:
+    """:func:`fmt`, but "n/a" instead of a dash for a missing number (terminal summary)."""
+    text = fmt(value)
+    return "n/a" if text == "–" else text
+
+
 # ---------------------------------------------------------------------- context
 class _Context:
     """What the sections share: the data, the options, and models fitted by earlier sections."""
@@ -245,19 +251,81 @@ class _Context:
             raise _Skip(f"{what} need a product catalog (--catalog)")
         return self.catalog
 
-    def name(self, item_ids: Any) -> list[str]:
-        """Display names of items (catalog name when known, else the id)."""
-        ids = np.asarray(item_ids)
-        if self.catalog is None or ids.size == 0:
-            return [str(x) for x in ids.tolist()]
-        out = []
-        lookup = self.shared.setdefault("_name_lookup", {})
-        if not lookup:
-            lookup.update(zip(self.catalog.items.ids.tolist(), self.catalog.name.tolist(),
-                              strict=True))
-        for x in ids.tolist():
-            out.append(str(lookup.get(x, x)))
+    @property
+    def items_catalog(self) -> Catalog:
+        """The given catalog, else one derived from the lines (names, median unit prices)."""
+        if "items_catalog" not in self.shared:
+            self.shared["items_catalog"] = (self.catalog if self.catalog is not None
+                                            else _derived_catalog(self.tx))
+        cat: Catalog = self.shared["items_catalog"]
+        return cat
+
+    def labels(self) -> dict[Any, str]:
+        """External item id -> display label, "name (id)" when a name is known."""
+        if "_labels" not in self.shared:
+            ids = self.tx.items.ids
+            names = _item_names(self.tx, self.catalog)
+            text = ids.astype(str)
+            lab = {}
+            if names is not None:
+                named = (names != text) & (np.char.str_len(names.astype(str)) > 0)
+                lab = {i: f"{n} ({t})" for i, n, t, has in
+                       zip(ids.tolist(), names.tolist(), text.tolist(), named.tolist(),
+                           strict=True) if has}
+            self.shared["_labels"] = lab
+        out: dict[Any, str] = self.shared["_labels"]
         return out
+
+    def name(self, item_ids: Any) -> list[str]:
+        """Display labels of items: "name (id)" when a name is known, else the id."""
+        lab = self.labels()
+        return [lab.get(x, str(x)) for x in np.asarray(item_ids).tolist()]
+
+
+def _item_names(tx: Transactions, catalog: Catalog | None) -> np.ndarray | None:
+    """Names aligned with ``tx.items``: the catalog's, else the lines' name column, else None."""
+    if catalog is not None:
+        return np.asarray(catalog.name).astype(str)
+    if _has(tx, "name") and hasattr(tx, "item_names"):
+        return np.asarray(tx.item_names()).astype(str)
+    return None
+
+
+def _has(tx: Transactions, column: str) -> bool:
+    try:
+        return bool(tx.has(column))
+    except UpsellDataError:  # a role this version of the data layer does not know
+        return False
+
+
+def _derived_catalog(tx: Transactions) -> Catalog:
+    """A catalog for shops without one: the lines' product names and median unit prices."""
+    if hasattr(Catalog, "from_transactions"):
+        cat: Catalog = Catalog.from_transactions(tx)
+        return cat.align(tx.items)
+    cols: dict[str, Any] = {}
+    names = _item_names(tx, None)
+    if names is not None:
+        cols["name"] = names
+    if tx.has("price"):
+        cols["price"] = _median_by(tx.item, tx.price, len(tx.items))
+    return Catalog.from_arrays(item=tx.items.ids, **cols)
+
+
+def _median_by(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``value`` per group 0..n-1 (NaN for empty groups), one sort, no Python loop."""
+    ok = np.isfinite(value) & (value > 0)
+    g, v = group[ok], value[ok]
+    order = np.lexsort((v, g))
+    g, v = g[order], v[order]
+    counts = np.bincount(g, minlength=n)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    out = np.full(n, np.nan)
+    has = counts > 0
+    lo = starts[has] + (counts[has] - 1) // 2
+    hi = starts[has] + counts[has] // 2
+    out[has] = (v[lo] + v[hi]) / 2.0
+    return out
 
 
 def _mem() -> tuple[float, float]:
@@ -294,10 +362,17 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         kinds, counts = np.unique(cat.kind, return_counts=True)
         rows.append(("catalog", ", ".join(f"{n:,} {k}" for k, n in
                                           zip(kinds.tolist(), counts.tolist(), strict=True))))
+    if cat is not None:
+        rows.append(("product names", "from the catalog"))
+    elif _item_names(tx, None) is not None:
+        rows.append(("product names", "from the name column (most frequent name per item)"))
+    else:
+        rows.append(("product names", "none in the data: items are shown by id"))
     missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
     note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
     if cat is None:
-        note += " No catalog: tier, ladder and attach-rate sections are left out."
+        note += (" No catalog: tier, ladder and attach-rate sections are left out; names and "
+                 "prices come from the order lines.")
     return {"tables": [Table("", ("what", "value"), tuple(rows))], "note": note.strip(),
             "values": {"lines": len(tx), "orders": len(tx.orders)}}
 
@@ -314,24 +389,39 @@ def _section_kpis(ctx: _Context) -> dict[str, Any]:
     values["upt"] = float(kpi.upt(tx))
     rows.append(("UPT (units per transaction)", values["upt"], "units per order"))
     if ctx.catalog is not None:
+        why = ""
         try:
-            values["attach_rate"] = float(kpi.attach_rate(tx, ctx.catalog))
-            rows.append(("attach rate", values["attach_rate"],
-                         "orders with a product that also hold one of its attachments"))
+            rate = float(kpi.attach_rate(tx, ctx.catalog))
         except UpsellDataError as exc:
-            rows.append(("attach rate", None, str(exc)))
+            rate, why = float("nan"), str(exc)
+        if not np.isfinite(rate):
+            why = why or "no order holds a product that has attachments in the catalog"
+            values["attach_rate"], values["attach_rate_why"] = None, why
+            rows.append(("attach rate", "n/a", why))
+        else:
+            values["attach_rate"] = rate
+            rows.append(("attach rate", fmt_pct(rate),
+                         "orders with a product that also hold one of its attachments"))
     sizes = np.diff(tx.baskets().indptr)
-    values["multi_item_share"] = float(np.mean(sizes >= 2)) if sizes.size else float("nan")
-    rows.append(("orders with 2+ items", values["multi_item_share"], "cross-sell already happening"))
+    if sizes.size:
+        values["multi_item_share"] = float(np.mean(sizes >= 2))
+        rows.append(("orders with 2+ items", fmt_pct(values["multi_item_share"]),
+                     "cross-sell already happening"))
     if ctx.opt.get("offer_log") is not None:
         conv = kpi.conversion(ctx.opt["offer_log"])
         values["conversion"] = float(conv.rate[0])
-        rows.append(("offer conversion", values["conversion"], "accepted / presented, offer log"))
+        rows.append(("offer conversion", fmt_pct(values["conversion"]), "accepted / presented, offer log"))
     if ctx.opt.get("nps_scores") is not None:
         res = kpi.nps(ctx.opt["nps_scores"], invalid="drop")
         values["nps"] = float(res.nps[0])
         rows.append(("NPS", values["nps"], f"{int(res.n[0]):,} answers"))
-    return {"tables": [Table("", ("KPI", "value", "meaning"), tuple(rows))], "values": values}
+    for key in ("atv", "upt"):
+        if key in values and not np.isfinite(values[key]):
+            values[key], values[f"{key}_why"] = None, "no order with a positive net value"
+    rows = [(label, "n/a" if isinstance(v, float) and not np.isfinite(v) else v, meaning)
+            for label, v, meaning in rows]
+    return {"tables": [Table("", ("KPI", "value", "meaning"), tuple(rows),
+                             percent=())], "values": values}
 
 
 def _section_atv_over_time(ctx: _Context) -> dict[str, Any]:
@@ -410,47 +500,203 @@ def _section_opportunities(ctx: _Context) -> dict[str, Any]:
             "note": note, "values": {"matrix": matrix}}
 
 
+def _mine(ctx: _Context) -> tuple[Any, str]:
+    """Frequent itemsets (up to 3 items) within the report's budget, and a sentence saying how.
+
+    ``min_support="auto"`` takes the lowest support whose itemsets stay within
+    ``max_itemsets``; at least 20 orders must hold an itemset either way, so
+    rules rest on more than a handful of orders.
+    """
+    from upsell import bundles
+
+    tx = ctx.tx
+    n = max(len(tx.orders), 1)
+    budget = int(ctx.opt["max_itemsets"])
+    floor = min(20.0 / n, 1.0)
+    given = ctx.opt["min_support"]
+    if isinstance(given, str) and given == "auto":
+        auto: Any = "auto"
+        try:
+            fi = bundles.frequent_itemsets(tx, min_support=auto, max_itemsets=budget,
+                                           max_len=3)
+            how = f"the lowest support within a budget of {budget:,} itemsets"
+        except UpsellDataError:  # an upsell without automatic support: halve the guess
+            fi, how = _mine_within(tx, floor, budget), (
+                f"raised from 20 orders until within a budget of {budget:,} itemsets")
+        if _support_of(fi, n) < floor:
+            fi = bundles.frequent_itemsets(tx, min_support=floor, max_len=3)
+            how += ", but at least 20 orders"
+        return fi, how
+    fi = _mine_within(tx, max(float(given), floor), budget)
+    return fi, "as given (at least 20 orders)"
+
+
+def _mine_within(tx: Transactions, support: float, budget: int) -> Any:
+    from upsell import bundles
+
+    while True:
+        try:
+            return bundles.frequent_itemsets(tx, min_support=min(support, 1.0), max_len=3,
+                                             max_itemsets=budget)
+        except UpsellMemoryError:
+            if support >= 1.0:
+                raise
+            support *= 1.5
+
+
+def _support_of(fi: Any, n_baskets: int) -> float:
+    """Effective minimum support of an Itemsets result (its field, else its rarest itemset)."""
+    ms = getattr(fi, "min_support", None)
+    if ms is not None:
+        return float(ms)
+    return float(fi.min_count) / max(int(fi.n_baskets), 1)
+
+
+def _rules(ctx: _Context, fi: Any) -> Any:
+    """Rules with redundant ones pruned (when this upsell can), Holm-adjusted p < 0.05."""
+    from upsell import bundles
+
+    kw: dict[str, Any] = {"min_confidence": float(ctx.opt["min_confidence"]),
+                          "p_adjust": "holm", "max_p": 0.05}
+    try:
+        return bundles.association_rules(fi, prune=True, max_rules=ctx.opt["max_rules"], **kw)
+    except TypeError:  # an upsell without rule pruning and budgets
+        return bundles.association_rules(fi, **kw)
+
+
+def _top_rules(rules: Any, k: int) -> np.ndarray:
+    """Positions of the ``k`` best rules by lift, at most one per item set, and no item in
+    more than two of them, so the table shows different ideas rather than variants of one."""
+    if len(rules) == 0:
+        return np.empty(0, dtype=np.int64)
+    pool = np.argsort(-np.asarray(rules.lift), kind="stable")[:max(50 * k, 1000)]
+    seen_sets: set[tuple[int, ...]] = set()
+    uses: dict[int, int] = {}
+    chosen: list[int] = []
+    ai, ap = rules.antecedent_index, rules.antecedent_indptr
+    ci, cp = rules.consequent_index, rules.consequent_indptr
+    for r in pool.tolist():
+        items = (*ai[ap[r]:ap[r + 1]].tolist(), *ci[cp[r]:cp[r + 1]].tolist())
+        key = tuple(sorted(items))
+        if key in seen_sets or any(uses.get(i, 0) >= 2 for i in items):
+            continue
+        seen_sets.add(key)
+        for i in items:
+            uses[i] = uses.get(i, 0) + 1
+        chosen.append(r)
+        if len(chosen) == k:
+            break
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def _diverse_bundles(fi: Any, catalog: Catalog, k: int) -> Any:
+    """Bundle candidates of different product lines: each one shares no item, no catalog
+    family and no strong pair (lift above half its own) with a bundle ranked above it."""
+    from upsell import bundles
+
+    pool = bundles.suggest_bundles(fi, catalog, k=max(20 * k, 200))
+    if len(pool) == 0:
+        return pool, []
+    cat = catalog
+    family = np.asarray(cat.family).astype(str)
+    fam = (dict(zip(cat.items.ids.tolist(), family.tolist(), strict=True))
+           if (np.char.str_len(family) > 0).any() else {})
+    pair_lift = _pair_lifts(fi)
+    picked: list[int] = []
+    used_items: set[Any] = set()
+    used_fams: set[str] = set()
+    for j, items in enumerate(pool.items):
+        if used_items.intersection(items):
+            continue
+        fams = {fam.get(i, "") for i in items} - {""}
+        if fams & used_fams:
+            continue
+        bar = float(pool.lift[j]) / 2.0
+        if any(pair_lift.get((min(a, b), max(a, b)), 0.0) > bar
+               for p in picked for a in pool.items[p] for b in items):
+            continue
+        picked.append(j)
+        used_items.update(items)
+        used_fams.update(fams)
+        if len(picked) == k:
+            break
+    return pool, picked
+
+
+def _pair_lifts(fi: Any) -> dict[tuple[Any, Any], float]:
+    """Lift of every frequent pair, keyed by sorted external ids."""
+    lat = fi.lattice
+    if lat.depth < 2:
+        return {}
+    mat = lat.level_items(2)
+    n = lat.n_baskets
+    lift = lat.counts[1] / n / np.prod(lat.item_counts[mat] / n, axis=1)
+    ids = fi.items.ids
+    a, b = ids[mat[:, 0]].tolist(), ids[mat[:, 1]].tolist()
+    return {(min(x, y), max(x, y)): float(v) for x, y, v in zip(a, b, lift.tolist(), strict=True)}
+
+
 def _section_bundles(ctx: _Context) -> dict[str, Any]:
     from upsell import bundles
 
     tx = ctx.tx
-    n_baskets = len(tx.orders)
-    min_support = max(float(ctx.opt["min_support"]), 20.0 / max(n_baskets, 1))
-    fi = bundles.frequent_itemsets(tx, min_support=min(min_support, 1.0), max_len=3)
-    rules = bundles.association_rules(fi, min_confidence=float(ctx.opt["min_confidence"]),
-                                      p_adjust="holm", max_p=0.05)
+    n_baskets = max(len(tx.orders), 1)
+    fi, how = _mine(ctx)
+    support = _support_of(fi, n_baskets)
+    rules = _rules(ctx, fi)
     ctx.shared["rules"] = rules
     if len(rules):
         ctx.shared["bundle_recommender"] = bundles.BundleRecommender(rules)
-    order = np.argsort(-rules.lift, kind="stable")[:ctx.opt["top"]]
+    top = int(ctx.opt["top"])
+    order = _top_rules(rules, top)
     rows = []
     for r in order.tolist():
         ant, con = rules.rule(r)
         rows.append((" + ".join(ctx.name(list(ant))), " + ".join(ctx.name(list(con))),
                      float(rules.support[r]), float(rules.confidence[r]), float(rules.lift[r]),
                      int(rules.count[r])))
+    pruned = getattr(rules, "n_pruned", None)
+    pruned_text = f", after pruning {pruned:,} redundant ones" if pruned else ""
+    note = (f"{len(fi):,} frequent itemsets of up to 3 items at min support "
+            f"{fmt_pct(support)} ({int(fi.min_count):,} of {n_baskets:,} orders; "
+            f"support {how}); {len(rules):,} rules with confidence >= "
+            f"{float(ctx.opt['min_confidence']):.0%} and Holm-adjusted p < 0.05{pruned_text}. "
+            "Shown: the best by lift, one rule per item set, no product in more than two.")
     tables = [Table("Top rules by lift: customers who buy the first also buy the second",
                     ("if bought", "also buy", "support", "confidence", "lift", "orders"),
-                    tuple(rows), percent=("support", "confidence"),
-                    note=f"{len(fi):,} frequent itemsets at min support {min_support:.4g}; "
-                         f"{len(rules):,} rules with confidence >= {ctx.opt['min_confidence']} "
-                         "and Holm-adjusted p < 0.05.")]
+                    tuple(rows), percent=("support", "confidence"), note=note,
+                    total=len(rules), unit="rules")]
     charts = []
     if len(rules):
-        charts.append(Chart("rules_scatter", "Rules: confidence against lift",
-                            {"confidence": np.asarray(rules.confidence),
-                             "lift": np.asarray(rules.lift),
-                             "support": np.asarray(rules.support)}))
-    if ctx.catalog is not None and len(fi):
-        b = bundles.suggest_bundles(fi, ctx.catalog, k=min(10, ctx.opt["top"]))
-        brow = tuple((" + ".join(ctx.name(list(items))), float(lift), int(cnt), float(price))
-                     for items, lift, cnt, price in zip(b.items, b.lift.tolist(),
-                                                        b.count.tolist(), b.list_price.tolist(),
-                                                        strict=True))
+        charts.append(_rules_chart(ctx, rules))
+    if len(fi):
+        pool, picked = _diverse_bundles(fi, ctx.items_catalog, min(10, top))
+        brow = tuple((" + ".join(ctx.name(list(pool.items[j]))), float(pool.lift[j]),
+                      int(pool.count[j]), float(pool.list_price[j])) for j in picked)
         tables.append(Table("Bundle candidates", ("bundle", "lift", "orders with all",
-                                                  "list price"), brow))
+                                                  "list price"), brow,
+                            note="Sets of 2-3 products bought together more often than "
+                                 "chance, one per product line: a candidate shares no "
+                                 "product, catalog family or strongly linked pair with one "
+                                 "above it."))
     return {"tables": tables, "charts": charts,
-            "values": {"n_rules": len(rules), "n_itemsets": len(fi)}}
+            "values": {"n_rules": len(rules), "n_itemsets": len(fi), "min_support": support,
+                       "support_chosen": how}}
+
+
+def _rules_chart(ctx: _Context, rules: Any) -> Chart:
+    n = len(rules)
+    conf, lift, sup = (np.asarray(rules.confidence), np.asarray(rules.lift),
+                       np.asarray(rules.support))
+    if n > MAX_MARKS:
+        pick = np.sort(ctx.rng.choice(n, size=MAX_MARKS, replace=False))
+        conf, lift, sup = conf[pick], lift[pick], sup[pick]
+        note = (f"{MAX_MARKS:,} of {n:,} rules drawn, a random sample; "
+                "point size = support.")
+    else:
+        note = f"All {n:,} rules; point size = support."
+    return Chart("rules_scatter", "Rules: confidence against lift",
+                 {"confidence": conf, "lift": lift, "support": sup}, note=note)
 
 
 def _section_ladders(ctx: _Context) -> dict[str, Any]:
@@ -535,63 +781,105 @@ def _take_up_by_tier(tiers: np.ndarray, n_start: np.ndarray, n_up: np.ndarray) -
             "ylabel": "take-up rate", "percent": True}
 
 
+def _margin_rate(ctx: _Context) -> float:
+    """The catalog's margin rate (revenue-weighted), 1 without costs."""
+    tx = ctx.tx
+    if ctx.catalog is None or not np.isfinite(ctx.catalog.cost).any():
+        return 1.0
+    cost = ctx.catalog.cost[tx.item]
+    p, q = tx.price, tx.quantity
+    ok = np.isfinite(cost)
+    rev = float(np.sum(q[ok] * p[ok]))
+    if rev <= 0:
+        return 1.0
+    return float(np.clip(np.sum(q[ok] * (p[ok] - cost[ok])) / rev, 0.0, 1.0))
+
+
 def _section_clv(ctx: _Context) -> dict[str, Any]:
     from upsell import kpi
 
     ctx.need("customer", "time", "price")
+    margin = _margin_rate(ctx)
+    forecast = getattr(kpi, "clv_forecast", None)
+    if forecast is not None:
+        res = forecast(ctx.tx, horizon=52.0, step=52.0 / 12, discount_rate=0.01, margin=margin,
+                       freq="W")
+        clv = np.asarray(res.clv, dtype=np.float64)
+        note = (f"Method: {res.method}. {res.note}".strip() if res.note
+                else f"Method: {res.method}, over 52 weeks, discounted 1% a month, times the "
+                     "margin rate.")
+        alive = np.asarray(res.p_alive, dtype=np.float64) if res.p_alive is not None else None
+        return _clv_result(clv, alive, None, None, margin, np.asarray(res.customers), note,
+                           method=str(res.method))
+    return _clv_models(ctx, margin)
+
+
+def _clv_models(ctx: _Context, margin: float) -> dict[str, Any]:
+    """CLV from BG/NBD x Gamma-Gamma, falling back to the run rate when they cannot give one."""
+    from upsell import kpi
+
     tx = ctx.tx
     last = tx.time.max().astype("datetime64[D]")
     summ = kpi.rfm_summary(tx, calibration_end=last, freq="W")
     keep = summ.T > 0
     x, tx_, big_t, m = (summ.frequency[keep], summ.recency[keep], summ.T[keep],
                         summ.monetary_value[keep])
-    margin = 1.0
-    if ctx.catalog is not None and np.isfinite(ctx.catalog.cost).any():
-        cost = ctx.catalog.cost[tx.item]
-        p, q = tx.price, tx.quantity
-        ok = np.isfinite(cost)
-        rev = float(np.sum(q[ok] * p[ok]))
-        if rev > 0:
-            margin = float(np.clip(np.sum(q[ok] * (p[ok] - cost[ok])) / rev, 0.0, 1.0))
+    why = ""
+    clv = np.full(x.shape, np.nan)
     try:
         bg, gg = fit_clv_models(x, tx_, big_t, m)
-    except ConvergenceError as exc:
+        clv = gg.customer_lifetime_value(bg, frequency=x, recency=tx_, T=big_t,
+                                         monetary_value=m, horizon=52.0, step=52.0 / 12,
+                                         discount_rate=0.01, margin=margin)
+    except (ConvergenceError, UpsellDataError) as exc:
+        why = str(exc)
+    if why or not np.isfinite(clv).all():
         # a forecast is still wanted: each customer's run rate so far
         spend = np.where(x > 0, m, 0.0) * x
         clv = margin * spend / np.maximum(big_t, 1.0) * 52.0
-        note = (f"The purchase models did not converge ({exc}); CLV here is each customer's "
-                "run rate: repeat spend per week so far x 52 x margin.")
-        return _clv_result(clv, None, None, None, margin, summ.customers[keep], note)
-    clv = gg.customer_lifetime_value(bg, frequency=x, recency=tx_, T=big_t, monetary_value=m,
-                                     horizon=52.0, step=52.0 / 12, discount_rate=0.01,
-                                     margin=margin)
+        note = (f"The purchase and spend models cannot forecast these data ({why or 'non-finite'} "
+                "values); CLV here is each customer's run rate: repeat spend per week so far "
+                "x 52 x margin.")
+        return _clv_result(clv, None, None, None, margin, summ.customers[keep], note,
+                           method="run rate")
     alive = bg.probability_alive(frequency=x, recency=tx_, T=big_t)
     note = (f"{type(bg).__name__} purchases x Gamma-Gamma spend over 52 weeks, discounted 1% a "
             "month, times the margin rate.")
-    return _clv_result(clv, alive, bg, gg, margin, summ.customers[keep], note)
+    return _clv_result(clv, alive, bg, gg, margin, summ.customers[keep], note,
+                       method=f"{type(bg).__name__} x Gamma-Gamma")
 
 
 def _clv_result(clv: np.ndarray, alive: np.ndarray | None, bg: Any, gg: Any, margin: float,
-                customers: np.ndarray, note: str) -> dict[str, Any]:
-    q = np.percentile(clv, [10, 25, 50, 75, 90, 99])
+                customers: np.ndarray, note: str, method: str = "") -> dict[str, Any]:
+    finite = np.isfinite(clv)
+    if not finite.any():
+        raise _Skip("no customer has a finite CLV forecast")
+    c = clv[finite]
+    q = np.percentile(c, [10, 25, 50, 75, 90, 99])
+    top_share = (float(np.sort(c)[::-1][:max(1, c.size // 10)].sum() / c.sum())
+                 if c.sum() > 0 else None)
     rows: tuple[tuple[str, Any], ...] = (
-        ("customers modelled", int(clv.size)), ("margin rate used", margin),
-            ("mean 12-month CLV", float(clv.mean())), ("median", float(q[2])),
-            ("10th / 90th percentile", f"{fmt(float(q[0]))} / {fmt(float(q[4]))}"),
-            ("99th percentile", float(q[5])),
-            ("top 10% customers' share of CLV",
-             float(np.sort(clv)[::-1][:max(1, clv.size // 10)].sum() / max(clv.sum(), 1e-12))),
-            ("mean P(alive)", float(alive.mean()) if alive is not None else None))
+        ("method", method or "–"),
+        ("customers modelled", int(c.size)), ("margin rate used", margin),
+        ("mean 12-month CLV", float(c.mean())), ("median", float(q[2])),
+        ("10th / 90th percentile", f"{fmt(float(q[0]))} / {fmt(float(q[4]))}"),
+        ("99th percentile", float(q[5])),
+        ("top 10% customers' share of CLV", fmt_pct(top_share)))
+    if alive is not None and np.isfinite(alive).any():
+        rows = (*rows, ("mean P(alive)", float(np.nanmean(alive))))
     if bg is not None:
         rows = (*rows, (f"{type(bg).__name__} parameters",
                         ", ".join(f"{k} {v:.3g}" for k, v in bg.params_.items())),
                 ("Gamma-Gamma parameters", ", ".join(f"{k} {v:.3g}" for k, v in
                                                      gg.params_.items())))
+    n_pos = int(np.sum(c > 0))
+    chart_note = (f"{n_pos:,} customers with a CLV above 0, in 40 log-spaced bins"
+                  + (f"; {c.size - n_pos:,} at 0 or below not drawn." if n_pos < c.size else "."))
     return {"tables": [Table("", ("what", "value"), rows, note=note)],
             "charts": [Chart("histogram", "12-month CLV per customer",
-                             {"values": clv, "xlabel": "CLV", "log": True})],
-            "values": {"mean_clv": float(clv.mean()), "median_clv": float(q[2]),
-                       "clv": clv, "customers": customers}}
+                             {"values": c, "xlabel": "CLV", "log": True}, note=chart_note)],
+            "values": {"mean_clv": float(c.mean()), "median_clv": float(q[2]),
+                       "clv": clv, "customers": customers, "method": method}}
 
 
 def fit_clv_models(frequency: Any, recency: Any, T: Any, monetary_value: Any) -> tuple[Any, Any]:
@@ -653,11 +941,12 @@ def _section_evaluation(ctx: _Context) -> dict[str, Any]:
                             iterations=int(ctx.opt["iterations"]),
                             random_state=ctx.opt["random_state"])}
     metrics = ["precision", "recall", "ndcg", "hit_rate", "coverage"]
-    if ctx.catalog is not None and tx.has("price"):
+    catalog = ctx.items_catalog
+    if tx.has("price") and np.isfinite(catalog.price).any():
         metrics.append("revenue")
     comp = evaluate.compare(models, split, k=k, metrics=metrics, baseline="popular",
                             n_bootstrap=200, random_state=ctx.opt["random_state"],
-                            catalog=ctx.catalog)
+                            catalog=catalog)
     rows = []
     for i, name in enumerate(comp.models):
         row: list[Any] = [name]
@@ -704,41 +993,57 @@ def _section_offers(ctx: _Context) -> dict[str, Any]:
     ctx.need("customer")
     tx = ctx.tx
     n = int(ctx.opt["n_examples"])
-    cust = _example_customers(ctx, n)
     ot = tx.order_table()
-    last_order: dict[int, int] = {}
     has = ot.customer >= 0
     if tx.has("time"):
         o = np.lexsort((ot.time, ot.customer))
     else:
         o = np.argsort(ot.customer, kind="stable")
-    for pos in o[has[o]].tolist():
-        last_order[int(ot.customer[pos])] = int(ot.order[pos])
-    rows = _offers_with_recommender(ctx, cust, last_order, tx.baskets())
-    return {"tables": [Table("", ("customer", "type", "basket", "offer", "kind", "cue"),
-                             tuple(rows))],
-            "values": {"n": len(rows)}}
+    o = o[has[o]]
+    # each customer's last order: the last position of its run in the sorted table
+    cust_sorted = ot.customer[o]
+    last_pos = np.flatnonzero(np.r_[cust_sorted[1:] != cust_sorted[:-1], True])
+    last_order = dict(zip(cust_sorted[last_pos].tolist(), ot.order[o[last_pos]].tolist(),
+                          strict=True))
+    B = tx.baskets()
+    orders_per_customer = np.bincount(ot.customer[has], minlength=len(tx.customers))
+    cust = _example_customers(ctx, n, last_order, np.diff(B.indptr), orders_per_customer)
+    rows = _offers_with_recommender(ctx, cust, last_order, B)
+    note = ("One customer of each type first, then others at random, among customers with 2+ "
+            "orders whose last order has a typical size; each is offered up to 3 products "
+            "given that order.")
+    return {"tables": [Table("", ("customer", "type", "last order", "offer", "kind", "cue"),
+                             tuple(rows), note=note)],
+            "values": {"n": len(rows), "customers": [str(ctx.tx.customers.ids[c])
+                                                      for c in cust]}}
 
 
-def _example_customers(ctx: _Context, n: int) -> list[int]:
+def _example_customers(ctx: _Context, n: int, last_order: dict[int, int],
+                       sizes: np.ndarray, counts: np.ndarray) -> list[int]:
     tx = ctx.tx
-    counts = np.bincount(tx.customer[tx.customer >= 0], minlength=len(tx.customers))
+    # typical baskets: 2 items up to the 90th percentile of order sizes
+    last = np.full(len(tx.customers), -1, dtype=np.int64)
+    if last_order:
+        last[np.fromiter(last_order, dtype=np.int64)] = np.fromiter(last_order.values(),
+                                                                    dtype=np.int64)
+    size_last = np.where(last >= 0, sizes[np.maximum(last, 0)], 0)
+    cap = max(2.0, float(np.percentile(sizes, 90))) if sizes.size else 2.0
+    good = (counts >= 2) & (size_last >= 2) & (size_last <= cap)
+    if not good.any():
+        good = counts >= 1
     personas = ctx.shared.get("personas")
     chosen: list[int] = []
     if personas is not None:
         res = personas.assignments_
         cidx = tx.customers.encode(res.customers)
         for p in np.unique(res.persona).tolist():
-            cand = cidx[(res.persona == p) & (counts[cidx] >= 2)]
+            cand = cidx[(res.persona == p) & good[cidx]]
             if cand.size:
                 chosen.append(int(cand[ctx.rng.integers(cand.size)]))
-    rest = np.flatnonzero(counts >= 2)
-    while len(chosen) < n and rest.size:
-        c = int(rest[ctx.rng.integers(rest.size)])
-        if c not in chosen:
-            chosen.append(c)
-        if len(chosen) >= rest.size:
-            break
+    rest = np.setdiff1d(np.flatnonzero(good), np.asarray(chosen, dtype=np.int64))
+    if rest.size and len(chosen) < n:
+        extra = ctx.rng.choice(rest, size=min(n - len(chosen), rest.size), replace=False)
+        chosen.extend(int(c) for c in extra.tolist())
     return chosen[:n]
 
 
@@ -763,21 +1068,22 @@ def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[in
                              B: Any) -> list[tuple[Any, ...]]:
     from upsell.recommend import Recommender
 
-    # without a catalog the recommender still needs the items it may offer
-    catalog = ctx.catalog if ctx.catalog is not None else Catalog.from_arrays(
-        item=ctx.tx.items.ids)
     cross = [m for m in (ctx.shared.get("bundle_recommender"), _knn(ctx)) if m is not None]
-    rec = Recommender(catalog=catalog, cross_sell=cross, upsell=_upsell_ranker(ctx),
+    rec = Recommender(catalog=ctx.items_catalog, cross_sell=cross, upsell=_upsell_ranker(ctx),
                       segments=ctx.shared.get("personas"), history=ctx.tx)
     at = ctx.tx.time.max() if ctx.tx.has("time") else None
     rows = []
     for c in cust:
         cid = ctx.tx.customers.ids[c]
         basket = _basket_ids(ctx, c, last_order, B)
-        offers = rec.recommend(cid, basket=basket, k=3, channel="web", at=at)
-        for off in list(offers)[:3]:
-            rows.append((str(cid), _persona_of(ctx, cid), ", ".join(ctx.name(basket)),
-                         str(off.name or ctx.name([off.item])[0]), str(off.kind), str(off.cue)))
+        offers = list(rec.recommend(cid, basket=basket, k=3, channel="web", at=at))[:3]
+        who, persona, shown = str(cid), _persona_of(ctx, cid), shorten_list(ctx.name(basket), 4)
+        if not offers:
+            rows.append((who, persona, shown, "no offer", "", ""))
+        for i, off in enumerate(offers):
+            first = i == 0
+            rows.append((who if first else "", persona if first else "", shown if first else "",
+                         ctx.name([off.item])[0], str(off.kind), str(off.cue)))
     return rows
 
 
@@ -818,8 +1124,9 @@ _RUNNERS: dict[str, Callable[[_Context], dict[str, Any]]] = {
 
 def analyse(tx: Transactions, catalog: Catalog | None = None, *,
             sections: Any = None, nps_scores: Any = None, offer_log: Any = None,
-            opportunity_matrix: Any = None, k: int = 10, min_support: float = 0.001,
-            min_confidence: float = 0.1, factors: int = 32, iterations: int = 10,
+            opportunity_matrix: Any = None, k: int = 10, min_support: float | str = "auto",
+            min_confidence: float = 0.1, max_itemsets: int = 100_000,
+            max_rules: int | None = None, factors: int = 32, iterations: int = 10,
             max_eval_customers: int = 20_000, n_examples: int = 5, top: int = 15,
             random_state: int = 0, source: str = "",
             progress: bool | Callable[[str], None] = False) -> Analysis:
@@ -845,8 +1152,17 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
         Default the handbook's.
     k : int, default 10
         List length of the evaluation.
-    min_support, min_confidence : float, default 0.001, 0.1
-        Itemset support (at least 20 orders are always required) and rule confidence.
+    min_support : "auto" or float, default "auto"
+        Itemset support. "auto": the lowest support whose frequent itemsets (up to
+        3 items) stay within ``max_itemsets``. At least 20 orders are always
+        required. The report shows the support used.
+    min_confidence : float, default 0.1
+        Rule confidence.
+    max_itemsets : int, default 100,000
+        Budget of frequent itemsets (with ``"auto"``, it sets the support; with a
+        number, the support is raised until the itemsets fit).
+    max_rules : int, optional
+        Budget of rules (see :func:`upsell.bundles.association_rules`).
     factors, iterations : int, default 32, 10
         ALS size in the evaluation.
     max_eval_customers : int, default 20,000
@@ -888,7 +1204,16 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
         raise UpsellDataError(
             f"`sections` must be names from {', '.join(SECTIONS)}; got {unknown!r}")
     order = [s for s in SECTIONS if s in names]
+    if not (isinstance(min_support, str) and min_support == "auto"):
+        try:
+            ok = 0 < float(min_support) <= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise UpsellDataError(
+                f'`min_support` must be "auto" or in (0, 1]; got {min_support!r}')
     options = {"k": k, "min_support": min_support, "min_confidence": min_confidence,
+               "max_itemsets": max_itemsets, "max_rules": max_rules,
                "factors": factors, "iterations": iterations,
                "max_eval_customers": max_eval_customers, "n_examples": n_examples, "top": top,
                "random_state": random_state, "nps_scores": nps_scores, "offer_log": offer_log,
@@ -922,7 +1247,7 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
             vals["conversion"] = bc[0] / bc[1]
             vals["conversion_is_backtest"] = True
             t = done["kpis"].tables[0]
-            rows = (*t.rows, ("offer conversion (backtest)", bc[0] / bc[1],
+            rows = (*t.rows, ("offer conversion (backtest)", fmt_pct(bc[0] / bc[1]),
                               f"{bc[0]:,} of {bc[1]:,} offers of the best model were bought "
                               "in the test period"))
             done["kpis"] = dataclasses.replace(done["kpis"], values=vals,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from html import escape
 from typing import TYPE_CHECKING
 
 from upsell import __version__
 from upsell.persist import atomic_write_bytes
-from upsell.report._tables import Chart, fmt
+from upsell.report._tables import Chart, fmt, fmt_pct
 
 if TYPE_CHECKING:
     from upsell.report.analysis import Analysis, Section
@@ -25,8 +26,9 @@ header { background: var(--ink); color: #fff; padding: 18px 28px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: #c9ced6; font-size: 13px; }
 nav { padding: 8px 28px; background:#fff; border-bottom:1px solid var(--line);
-      font-size: 13px; position: sticky; top: 0; z-index: 1; }
-nav a { color: var(--accent); text-decoration: none; margin-right: 14px; white-space: nowrap; }
+      font-size: 13px; position: sticky; top: 0; z-index: 1; display: flex; flex-wrap: wrap;
+      gap: 4px 14px; }
+nav a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 main { max-width: 1100px; margin: 0 auto; padding: 8px 20px 40px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
           padding: 14px 20px 16px; margin: 16px 0; }
@@ -40,17 +42,34 @@ section.skipped h2, section.failed h2 { color: var(--muted); }
 .card .label { font-size: 12px; color: var(--muted); }
 .card .value { font-size: 24px; font-weight: 600; margin-top: 2px; }
 .card .sub { font-size: 11px; color: var(--muted); }
+.card .value.na { color: var(--muted); }
+.scroll { overflow-x: auto; max-width: 100%; -webkit-overflow-scrolling: touch; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; width: 100%; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left;
          vertical-align: top; }
-th { background: #f1f3f6; font-weight: 600; }
+td { overflow-wrap: break-word; }
+th { background: #f1f3f6; font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.note { color: var(--muted); font-size: 12px; margin: 2px 0 8px; }
-.charts { display: flex; flex-wrap: wrap; gap: 12px; }
-.chart { flex: 0 1 520px; max-width: 100%; }
-details { margin: 6px 0; } summary { cursor: pointer; color: var(--accent); font-size: 13px; }
-.chart svg { width: 100%; height: auto; }
+.note, .more { color: var(--muted); font-size: 12px; margin: 2px 0 8px; }
+.more { font-style: italic; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 460px), 1fr));
+          gap: 12px; }
+figure.chart { margin: 0; min-width: 0; }
+.chart .plot { overflow-x: auto; }
+.chart svg { display: block; width: 100%; min-width: 340px; height: auto; }
+figcaption { color: var(--muted); font-size: 12px; margin-top: 2px; }
+@media (max-width: 600px) {
+  header, nav { padding-left: 12px; padding-right: 12px; }
+  nav { flex-wrap: nowrap; overflow-x: auto; }
+  .scroll table { width: max-content; min-width: 100%; }
+  td { max-width: 15em; }
+  .chart svg { min-width: 560px; }
+  main { padding: 4px 8px 24px; }
+  section { padding: 10px 10px 12px; }
+  table { font-size: 12px; }
+  th, td { padding: 3px 5px; }
+}
 footer { text-align: center; color: var(--muted); font-size: 12px; padding: 10px; }
 """
 
@@ -67,37 +86,52 @@ def _cards(analysis: Analysis) -> str:
     cards = []
     kp = analysis["kpis"].values if "kpis" in analysis and analysis["kpis"].ok else {}
     for key, label, sub, pct in _CARD_KEYS:
-        if kp.get(key) is None:
+        if key not in kp:
             continue
-        v = float(kp[key])
-        text = f"{v:.1%}" if pct else fmt(v)
+        v = kp[key]
+        finite = v is not None and math.isfinite(float(v))
+        if not finite:
+            cards.append(_card(label, "n/a", str(kp.get(f"{key}_why") or "cannot be computed "
+                                                 "on these data"), na=True))
+            continue
+        text = fmt_pct(v) if pct else fmt(float(v))
         if key == "conversion" and kp.get("conversion_is_backtest"):
             sub = "backtest: offers bought later"
         cards.append(_card(label, text, sub))
     if "clv" in analysis and analysis["clv"].ok:
         cv = analysis["clv"].values
+        method = str(cv.get("method") or "")
         cards.append(_card("CLV (12 months)", fmt(cv["mean_clv"]),
-                           f"mean; median {fmt(cv['median_clv'])}"))
+                           f"mean; median {fmt(cv['median_clv'])}"
+                           + (f"; {method}" if method else "")))
     if "ladders" in analysis and analysis["ladders"].ok:
-        cards.append(_card("Upgrade take-up", f"{analysis['ladders'].values['take_up']:.1%}",
+        cards.append(_card("Upgrade take-up", fmt_pct(analysis["ladders"].values["take_up"]),
                            "customers who moved up a tier"))
+    if "bundles" in analysis and analysis["bundles"].ok:
+        bv = analysis["bundles"].values
+        cards.append(_card("Bundle rules", fmt(bv.get("n_rules")),
+                           f"min support {fmt_pct(bv.get('min_support'))}"))
     if not cards:
         return ""
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _card(label: str, value: str, sub: str) -> str:
+def _card(label: str, value: str, sub: str, *, na: bool = False) -> str:
+    cls = "value na" if na else "value"
     return (f'<div class="card"><div class="label">{escape(label)}</div>'
-            f'<div class="value">{escape(value)}</div><div class="sub">{escape(sub)}</div></div>')
+            f'<div class="{cls}">{escape(value)}</div><div class="sub">{escape(sub)}</div></div>')
 
 
-def _chart_svg(chart: Chart, salt: str) -> str:
+def _chart_svg(chart: Chart, salt: str, wide: bool) -> str:
     from upsell.report import plots
 
     func = getattr(plots, chart.kind)
     ax = func(title=chart.title, **chart.kwargs)
     fig = ax.figure
     try:
+        if wide:  # alone in its section: as wide as the page, text at the same size
+            w, h = fig.get_size_inches()
+            fig.set_size_inches(max(w, 10.0), h)
         return plots.to_svg(fig, salt=salt)
     finally:
         fig.clear()
@@ -109,12 +143,16 @@ def _charts_html(section: Section, enabled: bool, why: str) -> str:
     if not enabled:
         return f'<p class="note">{escape(why)}</p>' if why else ""
     parts = []
+    wide = len(section.charts) == 1
     for i, chart in enumerate(section.charts):
         try:
-            svg = _chart_svg(chart, f"{section.name}{i}")
+            svg = _chart_svg(chart, f"{section.name}{i}", wide)
         except Exception as exc:  # a chart must never take the report down
-            svg = f'<p class="omitted">Chart not drawn: {escape(type(exc).__name__)}: {escape(str(exc))}</p>'
-        parts.append(f'<div class="chart" role="img" aria-label="{escape(chart.title)}">{svg}</div>')
+            svg = (f'<p class="omitted">Chart not drawn: {escape(type(exc).__name__)}: '
+                   f'{escape(str(exc))}</p>')
+        cap = f"<figcaption>{escape(chart.note)}</figcaption>" if chart.note else ""
+        parts.append(f'<figure class="chart" role="img" aria-label="{escape(chart.title)}">'
+                     f'<div class="plot">{svg}</div>{cap}</figure>')
     return f'<div class="charts">{"".join(parts)}</div>'
 
 

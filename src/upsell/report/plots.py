@@ -231,9 +231,11 @@ def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = Fal
 
 
 def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str = "",
-                  ax: Any = None, **kwargs: Any) -> Any:
+                  max_points: int | None = 2_000, ax: Any = None, **kwargs: Any) -> Any:
     """Association rules as points: confidence against lift, size by support.
 
+    At most ``max_points`` points are drawn (an evenly spaced subset beyond it;
+    None draws all), so the chart stays small whatever the number of rules.
     Further keyword arguments go to ``Axes.scatter``.
 
     Examples
@@ -243,10 +245,14 @@ def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str
     ax = _axes(ax, (6.0, 3.0))
     c = np.asarray(confidence, dtype=np.float64)
     lf = np.asarray(lift, dtype=np.float64)
-    if support is None:
+    s = None if support is None else np.asarray(support, dtype=np.float64)
+    if max_points is not None and c.size > max_points:
+        pick = np.linspace(0, c.size - 1, max_points).astype(np.int64)
+        c, lf = c[pick], lf[pick]
+        s = None if s is None else s[pick]
+    if s is None:
         size = np.full(c.size, 12.0)
     else:
-        s = np.asarray(support, dtype=np.float64)
         size = 8.0 + 80.0 * (s / s.max() if s.size and s.max() > 0 else s)
     ax.scatter(c, lf, **{"s": size, "alpha": 0.5, "color": _BLUE, "edgecolors": "none",
                          **kwargs})
