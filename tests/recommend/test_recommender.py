@@ -443,3 +443,25 @@ def test_a_cf_upgrade_above_the_limit_is_dropped_and_said(parts: Any) -> None:
     got = [o for o in ok.recommend(basket=[base_id], k=3, at=AT, fill=False) if o.item == top_id]
     assert got and got[0].kind == "upsell"
     assert ("upgrade", f"a higher tier of {cat.name[lo]}") in got[0].reason.rules
+
+
+@pytest.mark.parametrize("where, match", [
+    ({"price": "x"}, r"`where\['price'\]`: column 'price' is numeric.*got 'x'"),
+    ({"price": (50, 10)}, r"range \(50, 10\) is empty"),
+    ({"price": ["cheap"]}, r"numeric.*got 'cheap'"),
+    ({"category": "Audoi"}, r"'Audoi' is not a value of column 'category'"),
+    ({"category": 3}, r"column 'category' holds text; got 3"),
+    ({"category": []}, r"empty list"),
+    ({"colour": "red"}, r"catalog has no column 'colour'"),
+])
+def test_where_that_can_never_match_is_an_error_naming_field_and_value(
+        rec: Recommender, where: Any, match: str) -> None:
+    with pytest.raises(UpsellDataError, match=match):
+        rec.recommend(basket=[rec.catalog.items.ids[0].item()], k=3, at=AT, where=where)
+
+
+def test_where_with_some_unknown_values_still_serves(rec: Recommender) -> None:
+    cat = rec.catalog
+    real = str(cat.category[0])
+    offers = rec.recommend(None, k=5, at=AT, where={"category": [real, "no such category"]})
+    assert all(cat.category[cat.items.index(o.item)] == real for o in offers)

@@ -378,3 +378,23 @@ def test_cf_affinity_scores_candidates_through_the_model_api():
         CFAffinity(ItemKNN())
     with pytest.raises(UpsellDataError, match="recommend"):
         CFAffinity(object())
+
+
+def test_a_catalog_sharing_no_item_with_the_orders_is_refused() -> None:
+    from upsell import Catalog, Transactions
+    from upsell.exceptions import UpsellDataError
+    from upsell.tiers import UpsellRanker
+
+    cat = Catalog.from_records([
+        {"item": "s", "family": "f", "tier": 1, "price": 100.0, "cost": 80.0},
+        {"item": "l", "family": "f", "tier": 2, "price": 150.0, "cost": 90.0}])
+    tx = Transactions.from_arrays(order=[1, 2, 3], item=["x", "y", "x"],
+                                  customer=["a", "a", "b"],
+                                  time=["2024-01-01", "2024-02-01", "2024-01-05"])
+    with pytest.raises(UpsellDataError, match=r"share no item.*'s'.*'x'"):
+        UpsellRanker().fit(tx, cat)
+    half = Transactions.from_arrays(order=[1, 2, 3, 4], item=["s", "l", "x", "s"],
+                                    customer=["a", "a", "b", "b"],
+                                    time=["2024-01-01", "2024-02-01", "2024-01-05",
+                                          "2024-01-06"])
+    assert UpsellRanker().fit(half, cat).catalog_coverage_ == 0.75

@@ -5,7 +5,7 @@ frequency caps. Each is a :class:`~upsell.recommend.Rule`; the ones shown record
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -234,6 +234,11 @@ class Where:
             raise UpsellDataError("`Where` needs at least one condition, e.g. price=(0, 50)")
         self.conditions = dict(conditions)
 
+    def bind(self, catalog: Any) -> Where:
+        """Check the conditions against the catalog (see :func:`check_where`); returns self."""
+        check_where(self, catalog)
+        return self
+
     def keeps(self, catalog: Any, index: int) -> bool:
         """Whether item ``index`` of ``catalog`` satisfies every condition."""
         for col, spec in self.conditions.items():
@@ -287,8 +292,80 @@ def _matches(col: str, value: Any, spec: Any) -> bool:
     return bool(py == spec)
 
 
-def check_where(where: Any, catalog: Any) -> Where | None:
-    """Validate a request's ``where=`` mapping against the catalog's columns."""
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _check_condition(col: str, spec: Any, values: np.ndarray,
+                     known: Callable[[], frozenset[Any]] | None = None) -> None:
+    """Refuse a condition that can never match the column's type (``price="x"``) or names
+    only values the column does not have (a misspelled category), instead of an empty list."""
+    if callable(spec):
+        return
+    arg = f"`where[{col!r}]`"
+    kind = values.dtype.kind
+    if isinstance(spec, (set, frozenset)):
+        spec = list(spec)
+    many = isinstance(spec, (tuple, list))
+    items = list(spec) if many else [spec]
+    if many and not items:
+        raise UpsellDataError(f"{arg} is an empty list: it would match no item")
+    if kind == "f":
+        if many and len(items) == 2 and all(s is None or _is_real(s) for s in items):
+            lo, hi = items
+            if any(s is not None and s != s for s in items):
+                raise UpsellDataError(f"{arg} range bounds must be numbers or None; got {spec!r}")
+            if lo is not None and hi is not None and lo > hi:
+                raise UpsellDataError(f"{arg} range ({lo!r}, {hi!r}) is empty: low > high")
+            return
+        bad = [s for s in items if not _is_real(s) or s != s]
+        if bad:
+            raise UpsellDataError(
+                f"{arg}: column {col!r} is numeric; give a (low, high) range, a number or a "
+                f"list of numbers; got {bad[0]!r}")
+        return
+    if kind == "b":
+        bad = [s for s in items if not isinstance(s, (bool, np.bool_))]
+        if bad:
+            raise UpsellDataError(f"{arg}: column {col!r} holds True/False; got {bad[0]!r}")
+        return
+    bad = [s for s in items if not isinstance(s, (str, np.str_))] if kind == "U" else []
+    if bad:
+        raise UpsellDataError(f"{arg}: column {col!r} holds text; got {bad[0]!r}")
+    if known is not None and kind == "U":
+        have = known()
+        if not any(s in have for s in items):
+            shown = ", ".join(repr(v) for v in sorted(have)[:8])
+            more = ", ..." if len(have) > 8 else ""
+            raise UpsellDataError(
+                f"{arg}: {', '.join(map(repr, items[:3]))} "
+                f"{'is' if len(items) == 1 else 'are'} not a value of column {col!r} "
+                f"(it has {shown}{more})")
+
+
+def check_where(where: Any, catalog: Any,
+                values: dict[str, frozenset[Any]] | None = None) -> Where | None:
+    """Validate a request's ``where=`` mapping against the catalog's columns.
+
+    A condition on an unknown column, of the wrong type for its column (text for a
+    numeric column), an empty range or list, or naming only values a text column
+    does not have raises :class:`UpsellDataError` naming the column and the value:
+    such a request would otherwise silently get no offers. ``values`` caches each
+    text column's distinct values between requests (the recommender passes one).
+
+    Examples
+    --------
+    >>> from upsell import Catalog
+    >>> cat = Catalog.from_records([{"item": "a", "price": 5.0, "category": "x"}])
+    >>> check_where({"price": "x"}, cat)
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `where['price']`: column 'price' is numeric; give a (low, high) range, a number or a list of numbers; got 'x'
+    >>> check_where({"category": "y"}, cat)
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `where['category']`: 'y' is not a value of column 'category' (it has 'x')
+    """
     if where is None:
         return None
     if isinstance(where, Where):
@@ -300,8 +377,18 @@ def check_where(where: Any, catalog: Any) -> Where | None:
     else:
         raise UpsellDataError(
             f"`where` must be a mapping of catalog column -> condition; got {where!r}")
-    for col in rule.conditions:
-        catalog.column(col)  # raises naming the column and the ones there are
+    cache = {} if values is None else values
+    for col, spec in rule.conditions.items():
+        arr = catalog.column(col)  # raises naming the column and the ones there are
+
+        def known(col: str = col, arr: np.ndarray = arr) -> frozenset[Any]:
+            got = cache.get(col)
+            if got is None:
+                got = frozenset(np.unique(arr).tolist())
+                cache[col] = got  # a race only computes the same set twice
+            return got
+
+        _check_condition(col, spec, arr, known)
     return rule
 
 

@@ -434,6 +434,8 @@ class Recommender(Estimator):
         # popularity fill: per (segment, moment kinds) the ranking already restricted to the
         # kinds the moment allows and to items in stock, so a request does no catalog-size work
         self._fill_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float, float]] = {}
+        # distinct values of the text columns `where=` conditions named (checked per request)
+        self._where_values: dict[str, frozenset[Any]] = {}
 
     # get_params comes from Estimator; the repr summarises the built state instead
     def __repr__(self) -> str:
@@ -497,7 +499,7 @@ class Recommender(Estimator):
         ex = _id_tuple(exclude, "exclude", self.catalog.items)
         if ex:
             extra.append(Exclude(ex))
-        w = check_where(where, self.catalog)
+        w = check_where(where, self.catalog, self._where_values)
         if w is not None:
             extra.append(w)
         return k, channel, context, extra
@@ -543,6 +545,9 @@ class Recommender(Estimator):
         where : mapping, optional
             Catalog predicates for this request, e.g. ``{"category": ["Audio"],
             "price": (None, 50), "kind": ["accessory"]}`` (see :class:`Where`).
+            A condition that cannot match (text for a numeric column, an empty
+            range, only values a text column does not have) raises instead of
+            returning no offers.
         at : datetime or ISO string, optional
             Time of the request (default now): frequency caps and timing.
 
@@ -554,7 +559,8 @@ class Recommender(Estimator):
         Raises
         ------
         UpsellDataError
-            For malformed arguments (the message names the argument).
+            For malformed arguments (the message names the argument), and a
+            ``where`` condition that can never match (it names the column and value).
 
         Examples
         --------

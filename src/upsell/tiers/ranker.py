@@ -419,6 +419,9 @@ class UpsellRanker(Estimator):
         Segment labels known at fit.
     n_events_ : int
         Upgrade chances the propensity model was fitted on.
+    catalog_coverage_ : float
+        Share of the customers' order lines whose item is in the catalog (set by
+        :meth:`fit`; a catalog sharing no item with the orders raises instead).
 
     Examples
     --------
@@ -549,7 +552,11 @@ class UpsellRanker(Estimator):
         Raises
         ------
         UpsellDataError
-            Bad parameters, inputs of the wrong type, missing columns.
+            Bad parameters, inputs of the wrong type, missing columns, and a
+            catalog that shares no item with the orders (a wrong item column, or
+            ids spelled differently): the ranker would learn nothing. A partial
+            overlap is allowed; ``catalog_coverage_`` is the share of the
+            customers' order lines whose item is in the catalog.
 
         Examples
         --------
@@ -583,6 +590,14 @@ class UpsellRanker(Estimator):
         lt = tx.time.astype("datetime64[s]").astype(np.int64)
         lo = tx.order.astype(np.int64)
         ok = (li >= 0) & (lc >= 0) & (tx.quantity > 0)
+        sold = (lc >= 0) & (tx.quantity > 0)
+        if sold.any() and not ok.any():
+            raise UpsellDataError(
+                f"the catalog and the orders share no item: catalog items "
+                f"{', '.join(map(repr, catalog.items.ids[:3].tolist()))}, ... and ordered items "
+                f"{', '.join(map(repr, tx.items.ids[:3].tolist()))}, ...; check the catalog's "
+                f"item column (and that both spell ids alike)")
+        self.catalog_coverage_ = float(ok.sum() / sold.sum()) if sold.any() else float("nan")
         li, lc, lt, lo = li[ok], lc[ok], lt[ok], lo[ok]
 
         # ---- ladder levels
