@@ -129,3 +129,70 @@ def test_kpis_invariant_to_row_order(seed, n):
         np.testing.assert_array_equal(ra.groups, rb.groups)
         np.testing.assert_allclose(ra.numerator, rb.numerator)
         np.testing.assert_allclose(ra.denominator, rb.denominator)
+
+
+# ---------------------------------------------------------------------------- n/a, never a silent 0
+NO_KINDS = Catalog.from_records([{"item": i, "family": "f", "tier": 1}
+                                 for i in ("P1", "P2", "L1", "C1", "W1")])
+NOTHING = Catalog.from_records([{"item": i} for i in ("P1", "P2", "L1", "C1", "W1")])
+NO_MATCH = Catalog.from_records([
+    {"item": "P1", "family": "phone"}, {"item": "C1", "kind": "accessory",
+                                        "attaches_to": "laptop"}])
+
+
+@pytest.mark.parametrize("catalog, kpi, why", [
+    (NO_KINDS, attach_rate, "no item as an attachment"),
+    (NOTHING, attach_rate, "no item as a primary product"),
+    (NO_MATCH, attach_rate, "names the family of a primary"),
+    (NO_KINDS, upsell_rate, "more than one tier"),
+    (NOTHING, upsell_rate, "no item a tier"),
+])
+def test_a_kpi_the_catalog_cannot_express_is_nan_with_a_reason(catalog, kpi, why):
+    for by in (None, "month"):
+        r = kpi(_tx(), catalog, by=by)
+        assert np.isnan(r.value).all() and not r.defined.any()
+        assert r.note.startswith(f"{r.metric} is n/a: ") and why in r.note
+
+
+def test_defined_kpis_have_no_note_and_real_zeros_stay_zero():
+    for kpi in (attach_rate, upsell_rate):
+        r = kpi(_tx(), CAT)
+        assert r.note == "" and r.defined.all()
+    # laptops with warranties exist in the catalog, this order took none: a real 0
+    tx = Transactions.from_arrays(order=[1, 1], item=["L1", "C1"])
+    r = attach_rate(tx, CAT)
+    assert float(r) == 0.0 and r.note == ""
+
+
+def test_empty_groups_are_nan_and_counted_in_the_note():
+    r = upsell_rate(_tx(), CAT, by="day")
+    assert int(np.isnan(r.value).sum()) == 3
+    assert "n/a for 3 of 5 groups" in r.note and "no upsell opportunity" in r.note
+    r = attach_rate(Transactions.from_arrays(order=[1], item=["C1"]), CAT)
+    assert np.isnan(r.value).all() and "no order holds a primary product" in r.note
+
+
+def test_make_shop_rates_are_defined():
+    from upsell.datasets import make_shop
+
+    shop = make_shop(n_customers=300, n_items=60, n_orders=1500, random_state=0)
+    for kpi in (attach_rate, upsell_rate):
+        r = kpi(shop.transactions, shop.catalog)
+        assert r.defined.all() and 0 < float(r) < 1 and r.note == ""
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.sampled_from(["P1", "P2", "L1", "C1", "W1"]),
+                          st.sampled_from(["a", "b"])),
+                min_size=1, max_size=25),
+       st.sampled_from([CAT, NO_KINDS, NOTHING, NO_MATCH]), st.sampled_from([None, "month"]))
+def test_property_nan_if_and_only_if_explained(lines, catalog, by):
+    # an order is one customer's, on one day
+    tx = Transactions.from_arrays(
+        order=[f"{c}{o}" for o, _, c in lines], item=[i for _, i, _ in lines],
+        customer=[c for *_, c in lines],
+        time=[np.datetime64("2024-01-01") + np.timedelta64(o, "D") for o, *_ in lines])
+    for kpi in (attach_rate, upsell_rate):
+        r = kpi(tx, catalog, by=by)
+        assert (r.note != "") == bool(np.isnan(r.value).any())
+        assert np.all(np.isnan(r.value) | ((r.value >= 0) & (r.value <= 1)))

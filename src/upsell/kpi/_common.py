@@ -32,9 +32,13 @@ class KPIResult:
         Group labels, sorted (periods as datetime64: a day, the Monday of a week,
         a month).
     value : ndarray of float64
-        The KPI per group (NaN where the denominator is 0).
+        The KPI per group (NaN where the denominator is 0: not computable, never 0).
     numerator, denominator : ndarray of float64
         What was divided (e.g. revenue and orders for ATV).
+    note : str
+        Empty when every value is defined; else why some (or all) are NaN, e.g.
+        "attach_rate is n/a: the catalog names no attachment ...". Show it instead
+        of "nan".
 
     Examples
     --------
@@ -50,9 +54,22 @@ class KPIResult:
     value: np.ndarray
     numerator: np.ndarray
     denominator: np.ndarray
+    note: str = ""
 
     def __len__(self) -> int:
         return int(self.value.size)
+
+    @property
+    def defined(self) -> np.ndarray:
+        """Boolean per group: the KPI could be computed (its denominator is not 0).
+
+        Examples
+        --------
+        >>> KPIResult("atv", None, np.array(["all"]), np.array([np.nan]), np.array([0.0]),
+        ...           np.array([0.0]), "atv is n/a: no orders").defined.tolist()
+        [False]
+        """
+        return np.asarray(np.isfinite(self.value))
 
     def __float__(self) -> float:
         if self.value.size != 1:
@@ -65,8 +82,10 @@ class KPIResult:
         from upsell._extras import require
 
         pd = require("pandas", "KPIResult.to_pandas")
-        return pd.DataFrame({self.by or "group": self.groups, "value": self.value,
-                             "numerator": self.numerator, "denominator": self.denominator})
+        df = pd.DataFrame({self.by or "group": self.groups, "value": self.value,
+                           "numerator": self.numerator, "denominator": self.denominator})
+        df.attrs["note"] = self.note
+        return df
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw the KPI (a line for periods, bars for other groupings) with matplotlib; see :func:`upsell.report.plots.plot_kpi`.
@@ -103,7 +122,7 @@ class KPIResult:
         return html_table(f"KPIResult {self.metric}{by}", {
             self.by or "group": self.groups, "value": self.value,
             "numerator": self.numerator, "denominator": self.denominator,
-        }, summary=f"{len(self):,} group(s)")
+        }, summary=f"{len(self):,} group(s)" + (f". {self.note}" if self.note else ""))
 
 
 def z_value(confidence: Any, name: str = "confidence") -> float:

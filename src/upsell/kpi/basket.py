@@ -99,14 +99,30 @@ def _order_groups(tx: Transactions, by: str | None, segments: Any
 
 
 def _ratio(metric: str, by: str | None, codes: np.ndarray, groups: np.ndarray,
-           num: np.ndarray, den: np.ndarray) -> KPIResult:
+           num: np.ndarray, den: np.ndarray, *, empty: str = "no orders",
+           undefined: str = "") -> KPIResult:
+    """``num / den`` summed per group; NaN (with a ``note`` saying why) where the
+    denominator is 0 (``empty`` says what that means), and everywhere when the data
+    cannot express the KPI at all (``undefined``, e.g. a catalog without attachments,
+    where a 0 would read as "nobody attached")."""
     keep = codes >= 0
     k = groups.size
     n = np.bincount(codes[keep], weights=num[keep], minlength=k).astype(np.float64)
     d = np.bincount(codes[keep], weights=den[keep], minlength=k).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         v = np.where(d > 0, n / np.where(d > 0, d, 1.0), np.nan)
-    return KPIResult(metric=metric, by=by, groups=groups, value=v, numerator=n, denominator=d)
+    note = ""
+    if undefined:
+        v = np.full(k, np.nan)
+        note = f"{metric} is n/a: {undefined}"
+    elif k == 0:
+        note = f"{metric} is n/a: no order falls in any group"
+    elif not (d > 0).all():
+        bad = int((~(d > 0)).sum())
+        where = "" if by is None else f" for {bad:,} of {k:,} groups"
+        note = f"{metric} is n/a{where}: {empty}"
+    return KPIResult(metric=metric, by=by, groups=groups, value=v, numerator=n, denominator=d,
+                     note=note)
 
 
 def atv(tx: Transactions, *, by: str | None = None, segments: Any = None) -> KPIResult:
@@ -159,7 +175,8 @@ def revenue_per_order(tx: Transactions, *, by: str | None = None,
     ('revenue_per_order', 5.0, [10.0])
     """
     r = atv(tx, by=by, segments=segments)
-    return KPIResult("revenue_per_order", r.by, r.groups, r.value, r.numerator, r.denominator)
+    return KPIResult("revenue_per_order", r.by, r.groups, r.value, r.numerator, r.denominator,
+                     r.note.replace("atv", "revenue_per_order", 1))
 
 
 def upt(tx: Transactions, *, by: str | None = None, segments: Any = None) -> KPIResult:
@@ -251,7 +268,23 @@ def attach_rate(tx: Transactions, catalog: Catalog, *, by: str | None = None,
     both = np.asarray((has_p.multiply(has_a) > 0).sum(axis=1)).ravel() > 0
     any_p = np.asarray(has_p.sum(axis=1)).ravel() > 0
     return _ratio("attach_rate", by, codes, groups, both.astype(np.float64),
-                  any_p.astype(np.float64))
+                  any_p.astype(np.float64), undefined=_attach_undefined(catalog),
+                  empty="no order holds a primary product")
+
+
+def _attach_undefined(catalog: Catalog) -> str:
+    """Why the whole catalog (not only the items sold) makes an attach rate meaningless:
+    then 0 would not mean "offered, not taken" but "impossible"."""
+    primary = (catalog.kind == "product") & (np.char.str_len(catalog.family) > 0)
+    attach = np.isin(catalog.kind, ATTACH_KINDS) & (np.char.str_len(catalog.attaches_to) > 0)
+    if not primary.any():
+        return "the catalog marks no item as a primary product (kind 'product' with a family)"
+    if not attach.any():
+        return ("the catalog marks no item as an attachment (kind "
+                f"{', '.join(ATTACH_KINDS)} with `attaches_to` naming a family)")
+    if not np.isin(catalog.attaches_to[attach], catalog.family[primary]).any():
+        return "no attachment's `attaches_to` names the family of a primary product"
+    return ""
 
 
 def cross_sell_rate(tx: Transactions, catalog: Catalog | None = None, *, by: str | None = None,
@@ -361,6 +394,7 @@ def upsell_rate(tx: Transactions, catalog: Catalog, *, by: str | None = None,
     ot = tx.order_table()
     tier = cat.tier
     _, fam = np.unique(cat.family, return_inverse=True)
+    undefined = _upsell_undefined(catalog)
     line_ok = (tx.quantity > 0) & ~np.isnan(tier[tx.item]) & (tx.customer >= 0)
     rows = np.flatnonzero(line_ok)
     n_orders = len(tx.orders)
@@ -391,4 +425,24 @@ def upsell_rate(tx: Transactions, catalog: Catalog, *, by: str | None = None,
         is_up = has_prev & (best > np.where(has_prev, prev, np.inf))
         np.maximum.at(opp, og[has_prev], 1.0)
         np.maximum.at(up, og[is_up], 1.0)
-    return _ratio("upsell_rate", by, codes, groups, up, opp)
+    return _ratio("upsell_rate", by, codes, groups, up, opp, undefined=undefined,
+                  empty="no customer bought a tiered item of a family they had bought before "
+                        "(no upsell opportunity)")
+
+
+def _upsell_undefined(catalog: Catalog) -> str:
+    """Why the catalog makes an upsell rate meaningless: no tiers, or no family with two
+    tiers to move between."""
+    tier = catalog.tier
+    tiered = ~np.isnan(tier)
+    if not tiered.any():
+        return "the catalog gives no item a tier"
+    _, fam = np.unique(catalog.family[tiered], return_inverse=True)
+    fam = fam.reshape(-1)
+    high = np.full(int(fam.max(initial=0)) + 1, -np.inf)
+    low = np.full(high.size, np.inf)
+    np.maximum.at(high, fam, tier[tiered])
+    np.minimum.at(low, fam, tier[tiered])
+    if not np.any(high > low):
+        return "no product family of the catalog has items of more than one tier"
+    return ""
