@@ -37,7 +37,14 @@ from upsell._estimator import Estimator
 from upsell._validation import as_floats, check_float, to_datetime64
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ConvergenceError, UpsellDataError
-from upsell.persist import read_model, write_model
+from upsell.persist import (
+    CONTENT_ERRORS,
+    check_array,
+    corrupted,
+    fail,
+    read_model,
+    write_model,
+)
 
 __all__ = [
     "BetaGeo",
@@ -856,15 +863,37 @@ class _Model(Estimator):
             Missing or corrupted file, or a file holding another model kind.
         """
         doc, arrays = read_model(path, kind=cls.__name__)
-        model = cls(**doc["params"])
-        meta = doc["meta"]
-        model.params_ = dict(zip(meta["param_names"], arrays["params"].tolist(), strict=True))
-        ll = meta["log_likelihood"]
-        model.log_likelihood_ = math.nan if ll is None else float(ll)
-        model.n_customers_ = int(meta["n_customers"])
-        model.n_unique_ = int(meta["n_unique"])
-        model.n_iter_ = int(meta["n_iter"])
+        f = os.fspath(path)
+        try:
+            model = cls(**doc["params"])
+            model._check_init()  # untrusted file: parameters through fit's checks
+            meta = doc["meta"]
+            names = meta["param_names"]
+            if not isinstance(names, list) or sorted(names) != sorted(cls._model_params):
+                raise fail(f, "param_names", f"must name {', '.join(cls._model_params)}; got "
+                                             f"{names!r}")
+            # a fit's parameters are positive and finite; bounded so predictions cannot overflow
+            values = check_array(arrays.get("params"), file=f, member="params",
+                                 shape=(len(names),), low=1e-300, high=_MAX_PARAM)
+            model.params_ = dict(zip(names, values.astype(float).tolist(), strict=True))
+            ll = meta["log_likelihood"]
+            if ll is not None and (type(ll) not in (int, float) or not math.isfinite(ll)):
+                raise fail(f, "log_likelihood", f"must be a finite number or null; got {ll!r}")
+            model.log_likelihood_ = math.nan if ll is None else float(ll)
+            for key in ("n_customers", "n_unique", "n_iter"):
+                if type(meta[key]) is not int or meta[key] < 0:
+                    raise fail(f, key, f"must be an integer >= 0; got {meta[key]!r}")
+            model.n_customers_ = meta["n_customers"]
+            model.n_unique_ = meta["n_unique"]
+            model.n_iter_ = meta["n_iter"]
+        except CONTENT_ERRORS as exc:
+            raise corrupted(f, cls.__name__, exc) from None
         return model
+
+
+#: Largest model parameter accepted on load (shape and scale parameters of fitted
+#: BG/NBD, Pareto/NBD and Gamma-Gamma models are many orders of magnitude smaller).
+_MAX_PARAM = 1e12
 
 
 class _CountModel(_Model):
