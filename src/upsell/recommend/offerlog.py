@@ -13,6 +13,7 @@ seconds since 1970-01-01 UTC (double precision).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import numbers
 import os
 import re
@@ -28,8 +29,8 @@ import numpy as np
 from upsell._validation import check_choice, check_float, to_datetime64
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["EVENTS", "SCHEMA", "MemoryOfferLog", "OfferEvent", "OfferLog", "SQLOfferLog",
-           "SQLiteOfferLog"]
+__all__ = ["EVENTS", "SCHEMA", "TIME_RANGE", "MemoryOfferLog", "OfferEvent", "OfferLog",
+           "SQLOfferLog", "SQLiteOfferLog"]
 
 #: Event names.
 EVENTS = ("presented", "accepted", "declined")
@@ -101,6 +102,23 @@ class OfferEvent:
         return html_fields("OfferEvent", self._row(), summary=f"{self.event} {self.item}")
 
 
+#: Event times an offer log holds, in epoch seconds: 1970-01-01 up to 2200-01-01 UTC.
+#: A time outside is a unit mix-up (milliseconds or nanoseconds for seconds) or garbage.
+TIME_RANGE = (0.0, 7_258_118_400.0)
+
+
+def _event_time(value: Any) -> float:
+    """An event's time in epoch seconds; refuses times outside :data:`TIME_RANGE`."""
+    t = _seconds(value, "time")
+    lo, hi = TIME_RANGE
+    if not (math.isfinite(t) and lo <= t < hi):
+        raise UpsellDataError(
+            f"`time` {value!r} is outside the times an offer log holds (1970-01-01 to "
+            f"2200-01-01 UTC, epoch seconds {lo:.0f} to {hi:.0f}); epoch milliseconds or "
+            f"nanoseconds must be divided by 1e3 or 1e9")
+    return t
+
+
 def _seconds(value: Any, name: str = "time") -> float:
     if value is None:
         return dt.datetime.now(dt.timezone.utc).timestamp()
@@ -118,7 +136,11 @@ def _seconds(value: Any, name: str = "time") -> float:
             raise UpsellDataError(f"`{name}` {value!r} is not an ISO time")
         return _seconds(t, name)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
+        t = float(value)
+        if math.isnan(t) or (math.isinf(t) and name != "since"):
+            raise UpsellDataError(f"`{name}` must be a finite number of epoch seconds; got "
+                                  f"{value!r}")
+        return t
     raise UpsellDataError(f"`{name}` must be a datetime, numpy datetime64, ISO string or epoch "
                           f"seconds; got {value!r}")
 
@@ -179,6 +201,10 @@ class OfferLog:
     def _history(self, customer: str, since: float) -> list[tuple[str, str, float]]:
         raise NotImplementedError
 
+    def _offer_events(self, offer_id: str) -> list[str]:
+        """The events logged so far for one offer id, oldest first."""
+        return [e.event for e in self.events() if e.offer_id == offer_id]
+
     def events(self) -> list[OfferEvent]:
         """Every event, oldest first."""
         raise NotImplementedError
@@ -210,15 +236,37 @@ class OfferLog:
         """
         row = self._row(event, item=item, customer=customer, kind=kind, channel=channel,
                         source=source, offer_id=offer_id, time=time, revenue=revenue)
+        if offer_id is not None:
+            self._check_new(str(row[0]), event)
         self._insert([row])
         return str(row[0])
+
+    def _check_new(self, offer_id: str, event: str) -> None:
+        """Refuse a second presentation or a second outcome (accepted/declined) of one offer.
+
+        An offer is presented once and then accepted or declined at most once: a
+        log holding both answers would make every conversion figure ambiguous, so
+        the contradiction is refused when it is recorded, not found by the KPIs.
+        (Two processes answering the same offer at the same instant can still both
+        write; :func:`upsell.kpi.conversion` then names the offer.)
+        """
+        seen = self._offer_events(offer_id)
+        if event == "presented" and "presented" in seen:
+            raise UpsellDataError(f"`offer_id` {offer_id!r} was already presented; record a new "
+                                  f"offer (offer_id=None) to show it again")
+        if event != "presented":
+            done = [e for e in seen if e != "presented"]
+            if done:
+                raise UpsellDataError(
+                    f"`offer_id` {offer_id!r} was already {done[0]}; an offer is accepted or "
+                    f"declined once (record a new presentation to offer it again)")
 
     def _row(self, event: str, *, item: Any, customer: Any, kind: str, channel: str, source: str,
              offer_id: str | None, time: Any, revenue: float | None) -> tuple[Any, ...]:
         check_choice(event, "event", EVENTS)
         oid = uuid.uuid4().hex if offer_id is None else _text(offer_id, "offer_id")
         rev = None if revenue is None else check_float(revenue, "revenue")
-        return (oid, event, _seconds(time), _text(customer, "customer", optional=True),
+        return (oid, event, _event_time(time), _text(customer, "customer", optional=True),
                 _text(item, "item"), str(_text(kind, "kind")), str(_text(channel, "channel")),
                 str(source), rev)
 
@@ -243,7 +291,7 @@ class OfferLog:
         >>> len(OfferLog.in_memory().presented([o], customer="c"))
         1
         """
-        t = _seconds(time)
+        t = _event_time(time)
         rows = [self._row("presented", item=o.item, customer=customer, kind=o.kind,
                           channel=channel or o.channel, source="+".join(o.sources),
                           offer_id=None, time=t, revenue=None) for o in offers]
@@ -256,6 +304,7 @@ class OfferLog:
         first = self._find(oid)
         if first is None:
             raise UpsellDataError(f"`offer_id` {oid!r} was never presented in this offer log")
+        self._check_new(oid, event)
         self._insert([self._row(event, item=first.item, customer=first.customer,
                                 kind=first.kind, channel=first.channel, source=first.source,
                                 offer_id=oid, time=time, revenue=revenue)])
@@ -347,6 +396,7 @@ class MemoryOfferLog(OfferLog):
         self._rows: list[OfferEvent] = []
         self._by_customer: dict[str, list[tuple[str, str, float]]] = {}
         self._first: dict[str, OfferEvent] = {}
+        self._by_offer: dict[str, list[str]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryOfferLog(events={len(self._rows):,})"
@@ -359,9 +409,14 @@ class MemoryOfferLog(OfferLog):
                 if e.customer is not None:
                     self._by_customer.setdefault(e.customer, []).append((e.item, e.event, e.time))
                 self._first.setdefault(e.offer_id, e)
+                self._by_offer.setdefault(e.offer_id, []).append(e.event)
 
     def _find(self, offer_id: str) -> OfferEvent | None:
         return self._first.get(offer_id)
+
+    def _offer_events(self, offer_id: str) -> list[str]:
+        with self._lock:
+            return list(self._by_offer.get(offer_id, ()))
 
     def _history(self, customer: str, since: float) -> list[tuple[str, str, float]]:
         with self._lock:
@@ -513,6 +568,10 @@ class SQLOfferLog(OfferLog):
                             f"AND event = ? ORDER BY time", [offer_id, "presented"])
         return _event(rows[0]) if rows else None
 
+    def _offer_events(self, offer_id: str) -> list[str]:
+        return [str(r[0]) for r in self._select(
+            "SELECT event FROM {table} WHERE offer_id = ? ORDER BY time", [offer_id])]
+
     def _history(self, customer: str, since: float) -> list[tuple[str, str, float]]:
         rows = self._select("SELECT item, event, time FROM {table} WHERE customer = ? AND "
                             "time >= ? ORDER BY time", [customer, since])
@@ -569,14 +628,28 @@ class SQLiteOfferLog(SQLOfferLog):
             raise UpsellDataError(f"`path` {self.path!r}: folder {folder!r} does not exist")
         self.timeout = check_float(timeout, "timeout", low=0)
         self.synchronous = check_choice(synchronous, "synchronous", ("NORMAL", "FULL"))
-        super().__init__(connect=self._open, paramstyle="qmark", table=table, create=True)
+        _check_sqlite_file(self.path)
+        try:
+            super().__init__(connect=self._open, paramstyle="qmark", table=table, create=True)
+        except sqlite3.Error as exc:
+            raise UpsellDataError(f"`path` {self.path!r} cannot hold an offer log "
+                                  f"({type(exc).__name__}: {exc})") from None
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout)
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout)
+        except sqlite3.Error as exc:
+            raise UpsellDataError(f"`path` {self.path!r}: cannot open the SQLite offer log "
+                                  f"({exc})") from None
         return conn
 
     def _prepare(self, conn: Any) -> None:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise UpsellDataError(f"`path` {self.path!r} is not a usable SQLite database "
+                                  f"({exc})") from None
         if str(mode).lower() != "wal":
             raise UpsellDataError(f"SQLite file {self.path!r} cannot use WAL mode (got {mode!r})")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -585,3 +658,23 @@ class SQLiteOfferLog(SQLOfferLog):
     def journal_mode(self) -> str:
         """The database's journal mode ("wal")."""
         return str(self._run(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0]))
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(path: str) -> None:
+    """Refuse a folder or an existing file that is not an SQLite database, before opening it."""
+    if os.path.isdir(path):
+        raise UpsellDataError(f"`path` {path!r} is a folder; give a database file name")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise UpsellDataError(f"`path` {path!r} is not a regular file")
+    if os.path.isfile(path) and os.path.getsize(path) > 0:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise UpsellDataError(f"`path` {path!r} cannot be read ({exc})") from None
+        if head != _SQLITE_MAGIC:
+            raise UpsellDataError(f"`path` {path!r} exists and is not an SQLite database; "
+                                  f"refusing to write an offer log into it")
