@@ -11,9 +11,10 @@ Examples
 --------
 >>> print(html_table("Rules", {"item": ["<script>", "b"], "lift": [2.5, 1.0]},
 ...                  summary="2 rules"))  # doctest: +NORMALIZE_WHITESPACE
-<div class="upsell-result"><p><b>Rules</b>: 2 rules</p><table><thead><tr><th>item</th>\
-<th>lift</th></tr></thead><tbody><tr><td>&lt;script&gt;</td><td style="text-align:right">2.5\
-</td></tr><tr><td>b</td><td style="text-align:right">1</td></tr></tbody></table></div>
+<div class="upsell-result" style="overflow-x:auto"><p><b>Rules</b>: 2 rules</p><table><thead>\
+<tr><th>item</th><th>lift</th></tr></thead><tbody><tr><td>&lt;script&gt;</td>\
+<td style="text-align:right">2.5</td></tr><tr><td>b</td><td style="text-align:right">1</td></tr>\
+</tbody></table></div>
 """
 
 from __future__ import annotations
@@ -166,8 +167,9 @@ def html_table(title: str, columns: Mapping[str, Any], *, summary: str = "",
     line = f"<b>{escape(title)}</b>" + (f": {escape(summary)}" if summary else "")
     foot = (f"<p><small>first {shown:,} of {n_all:,} rows</small></p>" if n_all > shown
             else "")
-    return (f'<div class="upsell-result"><p>{line}</p><table><thead><tr>{heads}</tr></thead>'
-            f"<tbody>{body}</tbody></table>{foot}</div>")
+    # a wide result scrolls inside its own box instead of widening a notebook page
+    return (f'<div class="upsell-result" style="overflow-x:auto"><p>{line}</p><table><thead>'
+            f"<tr>{heads}</tr></thead><tbody>{body}</tbody></table>{foot}</div>")
 
 
 def html_fields(title: str, fields: Mapping[str, Any], *, summary: str = "") -> str:

@@ -564,12 +564,19 @@ def _rules(ctx: _Context, fi: Any) -> Any:
         return bundles.association_rules(fi, **kw)
 
 
-def _top_rules(rules: Any, k: int) -> np.ndarray:
-    """Positions of the ``k`` best rules by lift, at most one per item set, and no item in
-    more than two of them, so the table shows different ideas rather than variants of one."""
+def _top_rules(rules: Any, k: int) -> tuple[Any, np.ndarray]:
+    """The ``k`` best rules by lift, at most one per item set, and no item in more than
+    two of them, so the table shows different ideas rather than variants of one.
+
+    Returns the rules the positions refer to (the best rules, one per item set, when
+    :meth:`Rules.top` exists) and the positions in order.
+    """
     if len(rules) == 0:
-        return np.empty(0, dtype=np.int64)
-    pool = np.argsort(-np.asarray(rules.lift), kind="stable")[:max(50 * k, 1000)]
+        return rules, np.empty(0, dtype=np.int64)
+    n_pool = max(50 * k, 1000)
+    if hasattr(rules, "top"):
+        rules = rules.top(n_pool, by="lift", distinct=True)
+    pool = np.argsort(-np.asarray(rules.lift), kind="stable")[:n_pool]
     seen_sets: set[tuple[int, ...]] = set()
     uses: dict[int, int] = {}
     chosen: list[int] = []
@@ -586,7 +593,7 @@ def _top_rules(rules: Any, k: int) -> np.ndarray:
         chosen.append(r)
         if len(chosen) == k:
             break
-    return np.asarray(chosen, dtype=np.int64)
+    return rules, np.asarray(chosen, dtype=np.int64)
 
 
 def _diverse_bundles(fi: Any, catalog: Catalog, k: int) -> Any:
@@ -648,13 +655,13 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
     if len(rules):
         ctx.shared["bundle_recommender"] = bundles.BundleRecommender(rules)
     top = int(ctx.opt["top"])
-    order = _top_rules(rules, top)
+    best, order = _top_rules(rules, top)
     rows = []
     for r in order.tolist():
-        ant, con = rules.rule(r)
+        ant, con = best.rule(r)
         rows.append((" + ".join(ctx.name(list(ant))), " + ".join(ctx.name(list(con))),
-                     float(rules.support[r]), float(rules.confidence[r]), float(rules.lift[r]),
-                     int(rules.count[r])))
+                     float(best.support[r]), float(best.confidence[r]), float(best.lift[r]),
+                     int(best.count[r])))
     pruned = getattr(rules, "n_pruned", None)
     pruned_text = f", after pruning {pruned:,} redundant ones" if pruned else ""
     note = (f"{len(fi):,} frequent itemsets of up to 3 items at min support "
@@ -692,9 +699,9 @@ def _rules_chart(ctx: _Context, rules: Any) -> Chart:
         pick = np.sort(ctx.rng.choice(n, size=MAX_MARKS, replace=False))
         conf, lift, sup = conf[pick], lift[pick], sup[pick]
         note = (f"{MAX_MARKS:,} of {n:,} rules drawn, a random sample; "
-                "point size = support.")
+                "point size = support (thirds).")
     else:
-        note = f"All {n:,} rules; point size = support."
+        note = f"All {n:,} rules; point size = support (thirds)."
     return Chart("rules_scatter", "Rules: confidence against lift",
                  {"confidence": conf, "lift": lift, "support": sup}, note=note)
 

@@ -61,10 +61,10 @@ figure.chart { margin: 0; min-width: 0; }
 figcaption { color: var(--muted); font-size: 12px; margin-top: 2px; }
 @media (max-width: 600px) {
   header, nav { padding-left: 12px; padding-right: 12px; }
-  nav { flex-wrap: nowrap; overflow-x: auto; }
+  nav { position: static; }
   .scroll table { width: max-content; min-width: 100%; }
-  td { max-width: 15em; }
-  .chart svg { min-width: 560px; }
+  td { max-width: 12em; }
+  .chart svg { min-width: 520px; }
   main { padding: 4px 8px 24px; }
   section { padding: 10px 10px 12px; }
   table { font-size: 12px; }
