@@ -1,22 +1,36 @@
-"""Ingest benchmark: ``Transactions.read_csv`` against ``pandas.read_csv`` + ``factorize``.
+"""Ingest benchmark: ``Transactions.read_csv`` against pandas and raw pyarrow, same run.
 
-Makes (or takes with ``--csv``) an order-line CSV with the columns order, item,
-customer, quantity, price, time, then reads it in separate child processes so
-that each reader's peak memory (``VmHWM`` of the child) is its own:
+Reads order-line CSV files in separate child processes so that each reader's
+peak memory (``VmHWM`` of the child) is its own. The inputs are, by default:
 
-(a) ``upsell.Transactions.read_csv`` (parsing, id indexes, cleaning rules);
-(b) ``pandas.read_csv`` + ``pandas.factorize`` of order, item and customer +
-    ``pandas.to_datetime`` of time (parsing and id codes only, no cleaning).
+* ``make_shop``: a CSV written by :func:`upsell.datasets.make_shop` (ids like
+  ``O0000001``, ISO times with ``T``, a channel column);
+* ``numpy``: an Online-Retail-shaped CSV written with numpy alone (integer
+  orders and customers, 3% anonymous lines, 2% returns);
+* ``online-retail``: the real UCI Online Retail file when it is present
+  (``../shared/data/online-retail/...csv.gz``, or ``--real PATH``).
 
-Each reader runs ``--repeats`` times; the table shows the median lines/second,
-the largest peak memory and the ratios upsell / pandas. Results go to
-``benchmarks/out/bench_ingest.json``.
+Readers:
+
+(a) ``upsell``: ``upsell.Transactions.read_csv`` (parsing, id indexes, cleaning rules);
+(b) ``upsell-baseline`` (with ``--baseline-src DIR``): the same call on another
+    source tree, e.g. the commit before the pyarrow reader, for a before/after
+    ratio measured in the same run;
+(c) ``pandas``: ``pandas.read_csv`` + ``pandas.factorize`` of the id columns +
+    ``pandas.to_datetime`` of time (parsing and id codes only, no cleaning);
+(d) ``pyarrow``: ``pyarrow.csv.read_csv`` + ``dictionary_encode`` of the id
+    columns (parsing and id codes only, no cleaning, time left to pyarrow's
+    own inference).
+
+Each reader runs ``--repeats`` times, interleaved; the table shows the median
+seconds, lines per second, the largest peak memory and the ratios to upsell.
+Results go to ``benchmarks/out/bench_ingest.json``.
 
 Usage::
 
-    python benchmarks/bench_ingest.py --lines 10000000
+    python benchmarks/bench_ingest.py --lines 3000000
+    python benchmarks/bench_ingest.py --lines 3000000 --baseline-src /tmp/old/src
     python benchmarks/bench_ingest.py --csv orders.csv
-    python benchmarks/bench_ingest.py --lines 10000000 --generator numpy  # no make_shop
 """
 
 from __future__ import annotations
@@ -36,12 +50,18 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
+REAL = (HERE.parent.parent / "shared" / "data" / "online-retail"
+        / "online_retail_2010-12_to_2011-09.csv.gz")
+REAL_COLUMNS = {"order": "InvoiceNo", "item": "StockCode", "quantity": "Quantity",
+                "time": "InvoiceDate", "price": "UnitPrice", "customer": "CustomerID",
+                "channel": "Country"}
+ID_ROLES = ("order", "item", "customer", "channel")
 
 # Peak resident memory of the child's own address space. ru_maxrss is not that: Linux
 # carries the parent's high-water mark across fork + exec, so a child started after
 # make_shop built the CSV would report the parent's gigabytes. VmHWM starts afresh at exec.
 _PEAK = """
-import resource
+import json, resource, sys, time
 def peak_kb():
     try:
         with open("/proc/self/status") as fh:
@@ -51,27 +71,37 @@ def peak_kb():
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+path, columns = sys.argv[1], json.loads(sys.argv[2])
+ids = [columns[r] for r in ("order", "item", "customer", "channel") if r in columns]
 """
 
 _CHILD_UPSELL = _PEAK + """
-import sys, time
 from upsell import Transactions
 t0 = time.perf_counter()
-tx = Transactions.read_csv(sys.argv[1])
+tx = Transactions.read_csv(path, columns=columns)
 dt = time.perf_counter() - t0
 print(dt, tx.report.rows_read, peak_kb(), "-")
 """
 
 _CHILD_PANDAS = _PEAK + """
-import sys, time
 import pandas as pd
 t0 = time.perf_counter()
-df = pd.read_csv(sys.argv[1])
-codes = {c: pd.factorize(df[c])[0] for c in ("order", "item", "customer")}
-t = pd.to_datetime(df["time"], format="ISO8601")
+df = pd.read_csv(path, usecols=list(columns.values()))
+codes = {c: pd.factorize(df[c])[0] for c in ids}
+t = pd.to_datetime(df[columns["time"]], format="ISO8601")
 dt = time.perf_counter() - t0
-storage = getattr(df["item"].dtype, "storage", str(df["item"].dtype))
+col = df[columns["item"]]
+storage = getattr(col.dtype, "storage", str(col.dtype))
 print(dt, len(df), peak_kb(), storage)
+"""
+
+_CHILD_PYARROW = _PEAK + """
+import pyarrow.csv as pc, pyarrow.compute as pcc
+t0 = time.perf_counter()
+t = pc.read_csv(path, convert_options=pc.ConvertOptions(include_columns=list(columns.values())))
+codes = {c: pcc.dictionary_encode(t.column(c)) for c in ids}
+dt = time.perf_counter() - t0
+print(dt, t.num_rows, peak_kb(), str(t.schema.field(columns["time"]).type).replace(" ", ""))
 """
 
 
@@ -114,88 +144,121 @@ def make_csv_numpy(path: Path, lines: int, seed: int = 0) -> None:
 
 
 def make_csv(path: Path, lines: int, generator: str) -> str:
-    """Write the benchmark CSV; return the generator used."""
-    if generator in ("auto", "make_shop"):
-        try:
-            from upsell.datasets import make_shop
-        except ImportError:
-            if generator == "make_shop":
-                raise
-        else:
-            # about 2.1 lines per order (make_shop's docstring)
-            n_orders = max(2_000, round(lines / 2.08))
-            shop = make_shop(n_customers=max(2_000, n_orders // 20), n_items=5_000,
-                             n_orders=n_orders, random_state=0)
-            shop.transactions.to_csv(path)
-            return "make_shop"
+    """Write the benchmark CSV with ``generator`` ("make_shop" or "numpy"); return its name."""
+    if generator == "make_shop":
+        from upsell.datasets import make_shop
+
+        # about 2.1 lines per order (make_shop's docstring)
+        n_orders = max(2_000, round(lines / 2.08))
+        shop = make_shop(n_customers=max(2_000, n_orders // 20), n_items=5_000,
+                         n_orders=n_orders, random_state=0)
+        shop.transactions.to_csv(path)
+        return "make_shop"
     make_csv_numpy(path, lines)
     return "numpy"
 
 
-def run_child(code: str, csv_path: Path) -> dict[str, float | str]:
+def header_columns(path: Path) -> dict[str, str]:
+    """Role -> column for a generated file (its headers are the role names)."""
+    import gzip
+
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        head = fh.readline().strip().split(",")
+    return {h: h for h in head if h in ("order", "item", "customer", "quantity", "price",
+                                         "time", "channel")}
+
+
+def run_child(code: str, csv_path: Path, columns: dict[str, str],
+              pythonpath: str | None = None) -> dict[str, float | str]:
     """Run one reader in a fresh interpreter; return its time, lines and peak memory."""
-    out = subprocess.run([sys.executable, "-c", code, str(csv_path)], check=True,
-                         capture_output=True, text=True).stdout.split()
-    seconds, lines, maxrss_kb, storage = float(out[0]), int(out[1]), int(out[2]), out[3]
-    return {"seconds": seconds, "lines": lines, "peak_mb": maxrss_kb / 1024,
-            "storage": storage}
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code, str(csv_path), json.dumps(columns)],
+                         check=True, capture_output=True, text=True, env=env).stdout.split()
+    seconds, lines, maxrss_kb, note = float(out[0]), int(out[1]), int(out[2]), out[3]
+    return {"seconds": seconds, "lines": lines, "peak_mb": maxrss_kb / 1024, "note": note}
+
+
+def bench_file(label: str, csv_path: Path, columns: dict[str, str], repeats: int,
+               baseline: str | None) -> dict[str, dict[str, object]]:
+    readers: list[tuple[str, str, str | None]] = [("upsell", _CHILD_UPSELL, None)]
+    if baseline:
+        readers.append(("upsell-baseline", _CHILD_UPSELL, baseline))
+    readers += [("pandas", _CHILD_PANDAS, None), ("pyarrow", _CHILD_PYARROW, None)]
+    runs: dict[str, list[dict[str, float | str]]] = {name: [] for name, _, _ in readers}
+    for _ in range(repeats):  # interleaved, so load changes hit all alike
+        for name, code, pp in readers:
+            runs[name].append(run_child(code, csv_path, columns, pp))
+    summary: dict[str, dict[str, object]] = {}
+    for name, rs in runs.items():
+        secs = statistics.median(float(r["seconds"]) for r in rs)
+        lines = int(rs[0]["lines"])
+        summary[name] = {"median_s": secs, "lines_per_s": lines / secs,
+                         "peak_mb": max(float(r["peak_mb"]) for r in rs), "lines": lines,
+                         "note": rs[0]["note"], "runs": rs}
+    up = summary["upsell"]
+    size = csv_path.stat().st_size / 1e6
+    print(f"\n{label}: {csv_path.name} ({size:,.0f} MB, {up['lines']:,} lines), "
+          f"median of {repeats}")
+    print(f"{'reader':<18} {'median s':>9} {'lines/s':>12} {'peak MB':>9} "
+          f"{'speed vs upsell':>16} {'memory vs upsell':>17}")
+    for name, s in summary.items():
+        print(f"{name:<18} {s['median_s']:>9.2f} {s['lines_per_s']:>12,.0f} "
+              f"{s['peak_mb']:>9,.0f} {s['lines_per_s'] / up['lines_per_s']:>16.2f} "  # type: ignore[operator]
+              f"{s['peak_mb'] / up['peak_mb']:>17.2f}")  # type: ignore[operator]
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--csv", type=Path, help="read this CSV instead of making one")
-    parser.add_argument("--lines", type=int, default=10_000_000)
+    parser.add_argument("--csv", type=Path, action="append", default=[],
+                        help="read this CSV (headers = role names) instead of generating")
+    parser.add_argument("--lines", type=int, default=3_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--generator", choices=("auto", "make_shop", "numpy"), default="auto")
-    parser.add_argument("--keep", action="store_true", help="keep the generated CSV")
+    parser.add_argument("--generator", choices=("both", "make_shop", "numpy", "none"),
+                        default="both")
+    parser.add_argument("--real", type=Path, default=REAL,
+                        help="the Online Retail file (skipped when absent)")
+    parser.add_argument("--baseline-src", help="another source tree to time as a peer")
+    parser.add_argument("--keep", action="store_true", help="keep the generated CSVs")
     args = parser.parse_args(argv)
     OUT.mkdir(exist_ok=True)
-    made = args.csv is None
-    csv_path = args.csv or OUT / f"orders_{args.lines}.csv"
-    generator = "given"
-    if made:
+    inputs: list[tuple[str, Path, dict[str, str], bool]] = []
+    gens = {"both": ["make_shop", "numpy"], "none": []}.get(args.generator, [args.generator])
+    if args.csv:
+        gens = []
+        inputs += [(p.stem, p, header_columns(p), False) for p in args.csv]
+    for gen in gens:
+        path = OUT / f"orders_{gen}_{args.lines}.csv"
         t0 = time.perf_counter()
-        generator = make_csv(csv_path, args.lines, args.generator)
-        print(f"wrote {csv_path} ({csv_path.stat().st_size / 1e6:,.0f} MB) with {generator} "
+        make_csv(path, args.lines, gen)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:,.0f} MB) with {gen} "
               f"in {time.perf_counter() - t0:.1f} s")
-    results: dict[str, list[dict[str, float | str]]] = {"upsell": [], "pandas": []}
+        inputs.append((gen, path, header_columns(path), not args.keep))
+    if args.real and args.real.exists():
+        inputs.append(("online-retail", args.real, REAL_COLUMNS, False))
+    elif args.real:
+        print(f"skipping the real file: {args.real} is absent")
+    results = {}
     try:
-        for _ in range(args.repeats):  # interleaved, so load changes hit both alike
-            results["upsell"].append(run_child(_CHILD_UPSELL, csv_path))
-            results["pandas"].append(run_child(_CHILD_PANDAS, csv_path))
+        for label, path, columns, _ in inputs:
+            results[label] = bench_file(label, path, columns, args.repeats, args.baseline_src)
     finally:
-        if made and not args.keep:
-            csv_path.unlink(missing_ok=True)
-    summary = {}
-    for name, runs in results.items():
-        secs = statistics.median(float(r["seconds"]) for r in runs)
-        lines = int(runs[0]["lines"])
-        summary[name] = {"median_s": secs, "lines_per_s": lines / secs,
-                         "peak_mb": max(float(r["peak_mb"]) for r in runs),
-                         "lines": lines, "runs": runs}
-    up, pd_ = summary["upsell"], summary["pandas"]
-    storage = results["pandas"][0]["storage"]
-    print(f"\n{'reader':<44} {'lines/s (median)':>17} {'peak MB':>9}")
-    print(f"{'upsell Transactions.read_csv':<44} {up['lines_per_s']:>17,.0f} "
-          f"{up['peak_mb']:>9,.0f}")
-    print(f"{'pandas read_csv + factorize + to_datetime':<44} {pd_['lines_per_s']:>17,.0f} "
-          f"{pd_['peak_mb']:>9,.0f}")
-    print(f"{'ratio upsell / pandas':<44} {up['lines_per_s'] / pd_['lines_per_s']:>17.2f} "
-          f"{up['peak_mb'] / pd_['peak_mb']:>9.2f}")
-    print(f"(pandas string storage: {storage}; upsell rows read {up['lines']:,}, "
-          f"pandas rows {pd_['lines']:,})")
+        for _, path, _, remove in inputs:
+            if remove:
+                path.unlink(missing_ok=True)
     import pandas
+    import pyarrow
 
     record = {
-        "csv": str(csv_path), "generator": generator, "repeats": args.repeats,
-        "python": platform.python_version(), "numpy": np.__version__,
-        "pandas": pandas.__version__, "pandas_string_storage": storage,
-        "cpus": os.cpu_count(), "results": summary,
-        "ratio_speed": up["lines_per_s"] / pd_["lines_per_s"],
-        "ratio_peak_memory": up["peak_mb"] / pd_["peak_mb"],
+        "repeats": args.repeats, "lines": args.lines, "python": platform.python_version(),
+        "numpy": np.__version__, "pandas": pandas.__version__, "pyarrow": pyarrow.__version__,
+        "cpus": os.cpu_count(), "baseline_src": args.baseline_src, "results": results,
         "parent_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    (OUT / "bench_ingest.json").write_text(json.dumps(record, indent=2))
+    (OUT / "bench_ingest.json").write_text(json.dumps(record, indent=2, default=str))
     return 0
 
 

@@ -133,17 +133,86 @@ def factorize_column(values: Any, name: str, index: IdIndex | None = None,
     return codes, None, miss, unknown
 
 
+def _kind_check(arr: np.ndarray, name: str, want: str) -> None:
+    """Refuse dtypes that would silently turn into something else."""
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise UpsellDataError(
+            f"column `{name}` holds complex numbers ({arr.dtype}); pass real numbers")
+    if kind == "m":
+        raise UpsellDataError(
+            f"column `{name}` holds time spans ({arr.dtype}), not {want}; pass "
+            f"{'datetime64 values or ISO 8601 strings' if want == 'timestamps' else 'numbers'}")
+    if kind == "O" and arr.size:
+        odd = next((v for v in arr.tolist() if isinstance(v, (complex, np.complexfloating))
+                    or type(v).__name__ in ("timedelta", "Timedelta")), None)
+        if odd is not None:
+            raise UpsellDataError(
+                f"column `{name}` holds {type(odd).__name__} values ({odd!r}), not {want}")
+
+
+def parse_numbers(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 of distinct number texts as ``float()`` reads them; blank is NaN, not bad.
+
+    Returns the values and the mask of texts that are not numbers.
+
+    Examples
+    --------
+    >>> v, bad = parse_numbers(np.array(["1.5", " 2 ", "", "abc"]))
+    >>> v[:2].tolist(), bad.tolist()
+    ([1.5, 2.0], [False, False, False, True])
+    """
+    out = np.full(text.size, np.nan)
+    bad = np.zeros(text.size, dtype=bool)
+    for i, v in enumerate(text.tolist()):
+        if not v.strip():
+            continue
+        try:
+            out[i] = float(v)
+        except ValueError:
+            bad[i] = True
+    return out, bad
+
+
+def parse_times(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """datetime64[s] of distinct time texts (ISO 8601, UTC offsets converted); blank is NaT.
+
+    Returns the values and the mask of texts that are not timestamps. No numpy
+    warning escapes for offsets: they are converted to UTC first.
+
+    Examples
+    --------
+    >>> v, bad = parse_times(np.array(["2011-12-09 12:50:00+01:00", "", "soon"]))
+    >>> str(v[0]), bad.tolist()
+    ('2011-12-09T11:50:00', [False, False, True])
+    """
+    from upsell._validation import to_datetime64
+
+    out = np.full(text.size, np.datetime64("NaT"), dtype="datetime64[s]")
+    bad = np.zeros(text.size, dtype=bool)
+    for i, v in enumerate(text.tolist()):
+        if not v.strip():
+            continue
+        t = to_datetime64(v, "s")
+        if np.isnat(t):
+            bad[i] = True
+        else:
+            out[i] = t
+    return out, bad
+
+
 def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
             ) -> np.ndarray:
     """Convert a numeric column to float64; unparseable entries raise or become NaN."""
     arr = as_array(values, name)
+    _kind_check(arr, name, "numbers")
     if arr.dtype.kind in "iuf":
         return arr.astype(np.float64, copy=False)
     if arr.dtype.kind == "b":
         raise UpsellDataError(f"column `{name}` must be numeric; got booleans")
     try:
         return arr.astype(np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     out = np.empty(arr.size, dtype=np.float64)
     bad = np.zeros(arr.size, dtype=bool)
@@ -153,7 +222,7 @@ def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndar
             continue
         try:
             out[i] = float(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             if invalid == "raise":
                 raise UpsellDataError(
                     f"{row_label(i)}: `{name}` {py(v)!r} is not a number"
@@ -167,36 +236,58 @@ def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndar
 
 def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
                ) -> np.ndarray:
-    """Convert a time column to datetime64[s]; unparseable entries raise or become NaT."""
+    """Convert a time column to datetime64[s]; unparseable entries raise or become NaT.
+
+    Strings with UTC offsets are converted to UTC (no numpy warning); time spans
+    (timedelta) and numbers are refused.
+    """
+    from upsell._validation import to_datetime64
+
     arr = as_array(values, name)
+    _kind_check(arr, name, "timestamps")
     kind = arr.dtype.kind
     if kind == "M":
         return arr.astype("datetime64[s]")
-    if kind in "iuf":
+    if kind in "iufb":
         raise UpsellDataError(
             f"column `{name}` holds numbers ({arr.dtype}); pass datetime64 values or "
             f"ISO 8601 strings such as '2011-12-09 12:50:00'"
         )
-    try:
-        return arr.astype("datetime64[s]")
-    except (TypeError, ValueError, OverflowError):
-        pass
+    if kind == "U" and not _may_have_offset(arr):
+        try:
+            return arr.astype("datetime64[s]")
+        except (TypeError, ValueError, OverflowError):
+            pass
     out = np.empty(arr.size, dtype="datetime64[s]")
     bad = np.zeros(arr.size, dtype=bool)
     for i, v in enumerate(arr):
-        try:
-            out[i] = np.datetime64(v, "s") if v is not None else np.datetime64("NaT")
-        except (TypeError, ValueError, OverflowError):
+        if v is None or (isinstance(v, str) and not v.strip()) or (
+                isinstance(v, float) and v != v) or type(v).__name__ == "NaTType":
+            out[i] = np.datetime64("NaT")
+            continue
+        t = to_datetime64(v, "s")
+        if np.isnat(t):
             if invalid == "raise":
                 raise UpsellDataError(
                     f"{row_label(i)}: `{name}` {py(v)!r} is not a timestamp (expected ISO 8601, "
                     f"e.g. '2011-12-09 12:50:00')"
-                ) from None
-            out[i] = np.datetime64("NaT")
+                )
             bad[i] = True
+        out[i] = t
     if bad.any():
         rows_bad[f"{name} not a timestamp"] = bad
     return out
+
+
+def _may_have_offset(arr: np.ndarray) -> bool:
+    """Whether a time text may end in a UTC offset or Z (numpy would warn on it)."""
+    if arr.size == 0 or arr.dtype.itemsize // 4 <= 10:
+        return False
+    tail = np.array([v[10:] for v in arr.tolist()]) if arr.size <= 64 else None
+    if tail is None:
+        return bool((np.char.find(arr, "+", 10) >= 0).any() or np.char.endswith(
+            np.char.strip(arr), "Z").any() or (np.char.rfind(arr, "-") > 10).any())
+    return any(("+" in t) or t.strip().endswith("Z") or ("-" in t) for t in tail.tolist())
 
 
 def _factorize_list(values: list[Any] | tuple[Any, ...], name: str,

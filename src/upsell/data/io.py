@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import codecs
-import csv
 import gzip
 import io
 import itertools
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 ColumnMap = Mapping[str, str | int]
 
-_ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel")
+_ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value")
 _REQUIRED = ("order", "item")
 # lines of a basket file split at once (bounds the per-item Python objects alive)
 _BASKET_BLOCK = 1 << 16
@@ -195,115 +195,106 @@ def maybe_int_ids(values: np.ndarray) -> np.ndarray:
     return body.astype(np.int64)[inv.reshape(-1)]
 
 
+def read_source(path: Any, encoding: str, label: str) -> bytes:
+    """The whole file as UTF-8 bytes: gzip (by magic bytes) inflated, a BOM dropped.
+
+    Other encodings are decoded and re-encoded; text that is not valid in
+    ``encoding`` raises an :class:`UpsellDataError` naming the byte offset. A
+    truncated or damaged gzip stream raises one too (never a raw ``EOFError``).
+    UTF-8 content is checked later, by the parser, only where it is read.
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
+    with open_binary(path) as fh:
+        try:
+            data = fh.read()
+        except (EOFError, OSError, zlib.error) as exc:
+            raise UpsellDataError(
+                f"{label} is a truncated or damaged gzip file ({exc}); nothing was read"
+            ) from None
+    if name in ("utf-8", "utf-8-sig"):
+        return data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UpsellDataError(
+            f"{label} line {line:,} is not valid {encoding} text ({exc.reason} at byte "
+            f"{exc.start:,}); pass the right `encoding`"
+        ) from None
+    return text.lstrip("\ufeff").encode("utf-8", "surrogatepass")
+
+
+def utf8_error(data: bytes, label: str, encoding: str) -> UpsellDataError:
+    """The error for UTF-8 content that is not valid, naming its line and byte offset."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return UpsellDataError(
+            f"{label} line {line:,} is not valid {encoding} text ({exc.reason} at byte "
+            f"{exc.start:,}); pass the right `encoding`"
+        )
+    return UpsellDataError(f"{label} is not valid {encoding} text; pass the right `encoding`")
+
+
 def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None) -> _Prepared:
     """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
 
-    Uses the vectorised reader of :mod:`upsell.data._csv`; the few inputs it
-    cannot split exactly (see there) are read by :func:`_read_csv_reference`,
-    which defines the semantics both follow.
+    Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
+    follow upsell's own rules, column by column.
     """
-    from upsell.data import _csv
+    from upsell.data import _arrow
 
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise UpsellDataError(f"`delimiter` must be a single character; got {delimiter!r}")
-    try:
-        codecs.lookup(encoding)
-    except (LookupError, TypeError):
-        raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
+    if (not isinstance(delimiter, str) or len(delimiter) != 1 or not delimiter.isascii()
+            or delimiter in '"\r\n\0'):
+        raise UpsellDataError(
+            f"`delimiter` must be a single ASCII character other than a quote or a line "
+            f"break; got {delimiter!r}")
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-    try:
-        with open_binary(path) as raw:
-            return _csv.read_prepared(
-                raw, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
-                header=header, invalid=invalid, item_index=item_index,
-                customer_index=customer_index)
-    except _csv._Fallback as why:
-        logger.debug("%s: reading with the csv module (%s)", label, why)
-    return _read_csv_reference(path, columns=columns, delimiter=delimiter, encoding=encoding,
-                               header=header, invalid=invalid, item_index=item_index,
-                               customer_index=customer_index)
+    # no local name holds the bytes: the parser drops them once pyarrow has read them
+    return _arrow.read_prepared(read_source(path, encoding, label), label=label, columns=columns, delimiter=delimiter,
+                              encoding=encoding, header=header, invalid=invalid,
+                              item_index=item_index, customer_index=customer_index)
 
 
-def _read_csv_reference(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
-                        header: bool, invalid: str, item_index: IdIndex | None = None,
-                        customer_index: IdIndex | None = None) -> _Prepared:
-    """Read a CSV file with the stdlib csv module: slow, and the definition of the semantics."""
-    from upsell.data.transactions import _prepare
+def strip_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Strip id strings; return them with the mask of those that changed.
 
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise UpsellDataError(f"`delimiter` must be a single character; got {delimiter!r}")
-    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-    try:
-        # a UTF-8 byte order mark is not data, with or without a header
-        sig = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-        fh = open_text(path, sig)
-    except LookupError:
-        raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
-    with fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        try:
-            first = next(reader, None)
-            if first is None:
-                raise UpsellDataError(f"{label} is empty: no header and no data rows")
-            if header:
-                names = [h.strip().lstrip("\ufeff") for h in first]
-                pending: list[list[str]] = []
-            else:
-                names = [str(i) for i in range(len(first))]
-                pending = [first]
-            roles = resolve_columns(names, _positional(columns, header), source=label)
-            width = len(names)
-            wanted = list(roles.items())
-            cols: dict[str, list[str]] = {role: [] for role, _ in wanted}
-            row_no = 0
-            for row in _chain(pending, reader):
-                row_no += 1
-                if len(row) != width:
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        row_no -= 1
-                        continue
-                    raise UpsellDataError(
-                        f"{label} row {row_no:,} (line {reader.line_num:,}): has {len(row)} "
-                        f"fields; the header has {width}"
-                    )
-                for role, pos in wanted:
-                    cols[role].append(row[pos])
-        except UnicodeDecodeError as exc:
-            raise UpsellDataError(
-                f"{label} is not valid {encoding} text ({exc.reason} at byte {exc.start}); "
-                f"pass the right `encoding`"
-            ) from None
-        except csv.Error as exc:
-            raise UpsellDataError(f"{label} line {reader.line_num:,}: {exc}") from None
-    if row_no == 0:
-        raise UpsellDataError(f"{label} has a header but no data rows")
-    arrays: dict[str, np.ndarray] = {}
-    for role, values in cols.items():
-        arr = np.array(values, dtype=str)
-        if role in ("order", "item", "customer", "channel"):
-            arr = _csv_ids(arr)
-        arrays[role] = arr
-    return _prepare(arrays, invalid=invalid, item_index=item_index,
-                    customer_index=customer_index, source=label)
-
-
-def _csv_ids(values: np.ndarray) -> np.ndarray:
-    """Strip id strings and turn them into integers when every non-blank one is plain.
-
-    Blank cells are missing ids (anonymous customers), not values, so they do not
-    keep a column of integer ids as strings; they come back as None.
+    Examples
+    --------
+    >>> ids, changed = strip_ids(np.array([" 7", "a"]))
+    >>> ids.tolist(), changed.tolist()
+    (['7', 'a'], [True, False])
     """
     arr = np.char.strip(values)
-    blank = np.char.str_len(arr) == 0
-    if not blank.any() or blank.all():
-        return maybe_int_ids(arr)
-    ints = maybe_int_ids(arr[~blank])
-    if ints.dtype.kind != "i":
-        return arr
-    out = np.empty(arr.size, dtype=object)
-    out[~blank] = ints.tolist()
+    return arr, np.char.str_len(arr) != np.char.str_len(values)
+
+
+#: Customer id texts read as "no customer" (anonymous), case-insensitive, besides blanks:
+#: what databases, spreadsheets and ``str(None)`` / ``str(float("nan"))`` write for none.
+NULL_CUSTOMERS = ("nan", "null", "none", "na", "n/a", "#n/a", "nil")
+
+
+def null_markers(values: np.ndarray) -> np.ndarray:
+    """True where a (stripped) customer id text is one of :data:`NULL_CUSTOMERS`.
+
+    Examples
+    --------
+    >>> null_markers(np.array(["NULL", "17850", "nan", "None"])).tolist()
+    [True, False, True, True]
+    """
+    if values.dtype.kind != "U" or values.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    short = np.char.str_len(values) <= 4
+    out = np.zeros(values.size, dtype=bool)
+    if short.any():
+        low = np.char.lower(values[short])
+        out[short] = np.isin(low, np.array(NULL_CUSTOMERS))
     return out
 
 
@@ -311,11 +302,6 @@ def _positional(columns: ColumnMap | None, header: bool) -> ColumnMap | None:
     if header or columns is None:
         return columns
     return {k: (str(v) if isinstance(v, int) else v) for k, v in columns.items()}
-
-
-def _chain(first: list[list[str]], rest: Iterable[list[str]]) -> Iterable[list[str]]:
-    yield from first
-    yield from rest
 
 
 def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str = "utf-8",
@@ -397,7 +383,8 @@ def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
         raise UpsellDataError(
             f"`columns` has unknown role {unknown[0]!r}; roles are {', '.join(_ROLES)}"
         )
-    roles = [r for r in _ROLES if r in ("order", "item", "quantity") or tx.has(r)]
+    roles = [r for r in _ROLES if r in ("order", "item", "quantity")
+             or (r != "value" and tx.has(r))]
     head = ",".join(_quote_cells(np.array([str(names.get(r, r)) for r in roles])).tolist())
     id_text = {"order": _quote_cells(tx.orders.ids.astype(str)),
                "item": _quote_cells(tx.items.ids.astype(str))}
@@ -407,7 +394,12 @@ def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
     if tx.has("channel") and tx.channels is not None:
         id_text["channel"] = _quote_cells(tx.channels.ids.astype(str))
 
+    if tx.has("name"):
+        id_text["name"] = _quote_cells(tx.item_names())
+
     def cells(role: str, lo: int, hi: int) -> np.ndarray:
+        if role == "name":
+            return id_text["name"][tx.item[lo:hi]]
         if role in id_text:
             return id_text[role][getattr(tx, role)[lo:hi]]
         if role == "time":

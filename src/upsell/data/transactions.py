@@ -33,6 +33,15 @@ Policy3 = Literal["keep", "drop", "raise"]
 InvalidPolicy = Literal["raise", "drop"]
 Weighting = Literal["count", "binary", "units", "value", "bm25", "tfidf"]
 
+#: Largest absolute quantity and unit price accepted (larger ones follow ``invalid``): far
+#: beyond any real order line, and small enough that sums of quantity x price over
+#: billions of lines stay finite in float64.
+MAX_QUANTITY = 1e12
+MAX_PRICE = 1e12
+#: Plausible range of order times, [TIME_MIN, TIME_MAX); others follow ``invalid``.
+TIME_MIN = np.datetime64("1900-01-01T00:00:00", "s")
+TIME_MAX = np.datetime64("2200-01-01T00:00:00", "s")
+
 _RETURNS = ("net", "drop", "keep", "raise")
 _KEEP_DROP_RAISE = ("keep", "drop", "raise")
 _INVALID = ("raise", "drop")
@@ -67,6 +76,13 @@ class _Prepared:
     fixed_items: bool = False
     fixed_customers: bool = False
     source: str = ""
+    # product name per line (codes into name_index, -1 missing) and line totals
+    name: np.ndarray | None = None
+    name_index: IdIndex | None = None
+    value: np.ndarray | None = None
+    # rows changed while reading (ids stripped, null markers read as anonymous), by reason;
+    # counted as repaired among the rows kept
+    repairs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,8 @@ class OrderTable:
         data have no price). Returns kept as negative lines reduce units and value.
     order_ids : ndarray
         External order ids, aligned with ``order``.
+    customer_ids : ndarray of object
+        External customer ids, aligned with ``order`` (None for anonymous orders).
 
     Examples
     --------
@@ -103,6 +121,7 @@ class OrderTable:
     units: np.ndarray
     value: np.ndarray
     order_ids: np.ndarray
+    customer_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.order.size)
@@ -112,23 +131,29 @@ class OrderTable:
 
         Examples
         --------
-        >>> tx = Transactions.from_arrays(order=[1, 1], item=["a", "b"])
-        >>> list(tx.order_table().to_pandas().columns)
-        ['order', 'customer', 'time', 'lines', 'units', 'value']
+        >>> tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"],
+        ...                               customer=["c7", "c7", None])
+        >>> df = tx.order_table().to_pandas()
+        >>> list(df.columns), df["customer"].iloc[0], bool(df["customer"].isna().iloc[1])
+        (['order', 'customer', 'time', 'lines', 'units', 'value'], 'c7', True)
         """
         from upsell._extras import require
 
         pd = require("pandas", "OrderTable.to_pandas")
         return pd.DataFrame({
-            "order": self.order_ids, "customer": self.customer, "time": self.time,
+            "order": self.order_ids, "customer": self._customers(), "time": self.time,
             "lines": self.lines, "units": self.units, "value": self.value,
         })
+
+    def _customers(self) -> np.ndarray:
+        """External customer ids (None where anonymous), or the indices when unknown."""
+        return self.customer_ids if self.customer_ids is not None else self.customer
 
     def _repr_html_(self) -> str:
         from upsell._display import html_table
 
         return html_table("OrderTable", {
-            "order": self.order_ids, "customer": self.customer, "time": self.time,
+            "order": self.order_ids, "customer": self._customers(), "time": self.time,
             "lines": self.lines, "units": self.units, "value": self.value,
         }, summary=f"{len(self):,} orders")
 
@@ -191,7 +216,8 @@ class Transactions:
     [[1.0], [1.0]]
     """
 
-    __slots__ = ("_cache", "_cols", "_lock", "channels", "customers", "items", "orders", "report")
+    __slots__ = ("_cache", "_cols", "_lock", "_names", "channels", "customers", "items", "orders",
+                 "report")
 
     orders: IdIndex
     items: IdIndex
@@ -202,7 +228,8 @@ class Transactions:
     def __init__(self, *, order: np.ndarray, item: np.ndarray, customer: np.ndarray | None,
                  quantity: np.ndarray, price: np.ndarray | None, time: np.ndarray | None,
                  channel: np.ndarray | None, orders: IdIndex, items: IdIndex,
-                 customers: IdIndex, channels: IdIndex | None, report: DataReport) -> None:
+                 customers: IdIndex, channels: IdIndex | None, report: DataReport,
+                 names: np.ndarray | None = None) -> None:
         """Low-level constructor over already-clean, sorted arrays; use the ``from_*`` methods."""
         self._cols: dict[str, np.ndarray | None] = {
             "order": _readonly(order), "item": _readonly(item),
@@ -214,6 +241,8 @@ class Transactions:
         self.customers = customers
         self.channels = channels
         self.report = report
+        # one product name per item (aligned with ``items``; "" where unknown), or None
+        self._names = _readonly(names)
         self._cache: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
@@ -260,16 +289,41 @@ class Transactions:
         return self.require("channel", "channels")
 
     def has(self, column: str) -> bool:
-        """Whether the optional column (customer, price, time, channel) is present.
+        """Whether the optional column (customer, price, time, channel, name) is present.
+
+        ``"name"`` means product names were read (the ``name`` role).
 
         Examples
         --------
         >>> Transactions.from_arrays(order=[1], item=[2]).has("price")
         False
         """
+        if column == "name":
+            return self._names is not None
         if column not in ROLES:
-            raise UpsellDataError(f"`column` must be one of {', '.join(ROLES)}; got {column!r}")
+            raise UpsellDataError(
+                f"`column` must be one of {', '.join(ROLES)}, name; got {column!r}")
         return self._cols[column] is not None
+
+    def item_names(self) -> np.ndarray:
+        """Product name of each item, aligned with ``tx.items`` (str array).
+
+        The most frequent name among the item's lines (ties: the first in
+        alphabetical order); the item id as text where no name is known (no
+        ``name`` column, or no name on any of the item's lines).
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 2, 3, 3], item=["a", "a", "a", "b"],
+        ...                               name=["Mug", "Mug", "mug", None])
+        >>> tx.items.ids.tolist(), tx.item_names().tolist()
+        (['a', 'b'], ['Mug', 'b'])
+        """
+        ids = self.items.ids.astype(str)
+        if self._names is None:
+            return ids
+        names = self._names
+        return np.where(np.char.str_len(names) > 0, names, ids) if names.size else ids
 
     def require(self, column: str, feature: str) -> np.ndarray:
         """Return an optional column, or raise a clear error naming the feature that needs it.
@@ -309,8 +363,8 @@ class Transactions:
     @classmethod
     def from_arrays(
         cls, *, order: Any, item: Any, customer: Any = None, quantity: Any = None,
-        price: Any = None, time: Any = None, channel: Any = None,
-        returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
+        price: Any = None, time: Any = None, channel: Any = None, name: Any = None,
+        value: Any = None, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
         bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
         invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
         item_index: IdIndex | None = None, customer_index: IdIndex | None = None,
@@ -330,6 +384,13 @@ class Transactions:
             Unit price.
         time : array-like of datetime64, datetime or ISO 8601 strings, optional
         channel : array-like of str or int, optional
+        name : array-like of str, optional
+            Product name (description) of each line; :meth:`item_names` keeps the
+            most frequent one per item.
+        value : array-like of numbers, optional
+            Line total (quantity x unit price), for data without unit prices: when
+            ``price`` is not given, unit price = value / quantity. Ignored when
+            ``price`` is given.
         returns, anonymous, bad_prices, duplicates, invalid : str
             Cleaning rules; see the class docstring.
         cancel_prefix : str, optional
@@ -361,10 +422,11 @@ class Transactions:
         """
         invalid = check_choice(invalid, "invalid", _INVALID)  # type: ignore[assignment]
         cols = {"order": order, "item": item, "customer": customer, "quantity": quantity,
-                "price": price, "time": time, "channel": channel}
+                "price": price, "time": time, "channel": channel, "name": name, "value": value}
         # id columns given as Python lists are hashed as they are (C.factorize_column's
         # fast path): no object or string array of the whole column is built
-        arrays = {k: v if k in _ID_ROLES and isinstance(v, (list, tuple)) else C.as_array(v, k)
+        arrays = {k: v if k in _ID_ROLES and isinstance(v, (list, tuple)) and k != "name"
+                  else C.as_array(v, k)
                   for k, v in cols.items() if v is not None}
         lengths = {k: len(v) for k, v in arrays.items()}
         if len(set(lengths.values())) > 1:
@@ -704,8 +766,11 @@ class Transactions:
         else:
             value = np.full(n_orders, np.nan)
         customer = np.full(n_orders, -1, dtype=np.int32)
+        customer_ids = np.full(n_orders, None, dtype=object)
         if self.has("customer"):
             customer[present] = self.customer[starts]
+            named = customer >= 0
+            customer_ids[named] = self.customers.ids[customer[named]].tolist()
         time = np.full(n_orders, np.datetime64("NaT"), dtype="datetime64[s]")
         if self.has("time"):
             time[present] = np.minimum.reduceat(self.time, starts)
@@ -714,7 +779,7 @@ class Transactions:
         return OrderTable(
             order=_readonly(order), customer=_readonly(customer), time=_readonly(time),  # type: ignore[arg-type]
             lines=_readonly(lines), units=_readonly(units), value=_readonly(value),  # type: ignore[arg-type]
-            order_ids=self.orders.ids,
+            order_ids=self.orders.ids, customer_ids=customer_ids,
         )
 
     # ------------------------------------------------------------------ subsets
@@ -803,6 +868,7 @@ class Transactions:
             quantity=cols["quantity"], price=cols["price"], time=cols["time"],  # type: ignore[arg-type]
             channel=cols["channel"], orders=self.orders, items=self.items,
             customers=self.customers, channels=self.channels, report=report,
+            names=self._names,
         )
 
     def to_pandas(self) -> Any:
@@ -824,6 +890,8 @@ class Transactions:
             ids[:] = None
             ids[c >= 0] = self.customers.ids[c[c >= 0]]
             data["customer"] = ids
+        if self._names is not None:
+            data["name"] = self.item_names()[self.item]
         data["quantity"] = self.quantity
         for col in ("price", "time"):
             if self.has(col):
@@ -886,6 +954,16 @@ def _prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None
     if "customer" in arrays:
         c_codes, c_index, _, c_unknown = C.factorize_column(
             arrays["customer"], "customer", customer_index)
+        if c_index is not None and c_index.kind == "str":
+            from upsell.data.io import null_markers
+
+            marker = null_markers(np.char.strip(c_index.ids))
+            if marker.any():
+                hit = np.zeros(c_codes.size, dtype=bool)
+                known = c_codes >= 0
+                hit[known] = marker[c_codes[known]]
+                c_codes = np.where(hit, -1, c_codes)
+                prep.repairs["customer id 'NULL', 'nan', 'None' ... read as anonymous"] = hit
         prep.customer = c_codes
         prep.customer_index = customer_index if customer_index is not None else c_index
         prep.unknown_customer = c_unknown
@@ -899,6 +977,14 @@ def _prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None
     if "channel" in arrays:
         ch_codes, ch_index, _, _ = C.factorize_column(arrays["channel"], "channel")
         prep.channel, prep.channel_index = ch_codes, ch_index
+    if "name" in arrays:
+        nm_codes, nm_index, _, _ = C.factorize_column(arrays["name"], "name")
+        assert nm_index is not None
+        if nm_index.kind == "int":  # names that are all numbers are names all the same
+            nm_index = IdIndex(nm_index.ids.astype(str), name="name")
+        prep.name, prep.name_index = nm_codes, nm_index
+    if "value" in arrays:
+        prep.value = C.numbers(arrays["value"], "value", invalid=invalid, rows_bad=bad)
     return prep
 
 def _as_time(value: Any, name: str) -> np.datetime64:
@@ -958,6 +1044,13 @@ class _Cleaner:
         for reason, mask in p.bad.items():
             self.apply(mask, reason, "drop", str)  # already NaN'd by the reader; never raises
         hint = "; pass invalid='drop' to drop such rows"
+        if p.price is None and p.value is not None:
+            # line totals only: unit price = value / quantity (zero quantities are dropped
+            # below; their price is only kept finite so that the drop is what counts them)
+            q0 = p.quantity if p.quantity is not None else np.ones(self.n)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                p.price = np.where(q0 != 0, p.value / np.where(q0 != 0, q0, 1.0),
+                                   np.where(np.isfinite(p.value), 0.0, np.nan))
         self.apply(p.order < 0, "order id missing", invalid,
                    lambda i: f"`order` is empty{hint}")
         item_missing = (p.item < 0) & ~(p.unknown_item if p.unknown_item is not None else False)
@@ -976,10 +1069,19 @@ class _Cleaner:
             price = p.price
             self.apply(~np.isfinite(price), "price missing or not finite", invalid,
                        lambda i: f"`price` {C.py(price[i])!r} is missing or not finite{hint}")
+        self.apply(np.abs(qty) > MAX_QUANTITY, "quantity out of range", invalid,
+                   lambda i: f"`quantity` {C.py(qty[i])!r} is beyond +-{MAX_QUANTITY:.0e}{hint}")
+        if p.price is not None:
+            price = p.price
+            self.apply(np.abs(price) > MAX_PRICE, "price out of range", invalid,
+                       lambda i: f"`price` {C.py(price[i])!r} is beyond +-{MAX_PRICE:.0e}{hint}")
         if p.time is not None:
             tm = p.time
             self.apply(np.isnat(tm), "time missing", invalid,
                        lambda i: f"`time` is missing or not a timestamp{hint}")
+            self.apply((tm < TIME_MIN) | (tm >= TIME_MAX), "time out of range", invalid,
+                       lambda i: f"`time` {str(tm[i])!r} is outside the plausible range "
+                       f"[{TIME_MIN}, {TIME_MAX}){hint}")
         self.apply(qty == 0, "zero quantity", "drop", lambda i: "zero quantity")
         if p.price is not None:
             price = p.price
@@ -1123,6 +1225,10 @@ class _Cleaner:
                duplicates: str) -> Transactions:
         p = self.p
         keep = self.keep
+        for reason, mask in p.repairs.items():
+            count = int((mask & keep).sum())
+            if count:
+                self.repaired[reason] = self.repaired.get(reason, 0) + count
         if not keep.any():
             reasons = ", ".join(f"{r}: {n:,}" for r, n in self.dropped.items())
             raise UpsellDataError(
@@ -1156,6 +1262,9 @@ class _Cleaner:
         chan = channels = None
         if p.channel is not None and p.channel_index is not None:
             chan, channels = _compact(sel(p.channel), p.channel_index)
+        names = None
+        if p.name is not None and p.name_index is not None:
+            names = _item_names(i_codes, sel(p.name), len(items), p.name_index)
         # canonical order: by (order, item), ties by the remaining columns, then by row
         key = o_codes.astype(np.int64)
         key *= max(len(items), 1)
@@ -1234,7 +1343,27 @@ class _Cleaner:
             quantity=np.ascontiguousarray(q, dtype=np.float64), price=price, time=time,
             channel=chan.astype(np.int32, copy=False) if chan is not None else None,
             orders=orders, items=items, customers=customers, channels=channels, report=report,
+            names=names,
         )
+
+
+def _item_names(item: np.ndarray, name: np.ndarray, n_items: int, index: IdIndex) -> np.ndarray:
+    """Most frequent name per item (ties: the first in sorted order); "" where none."""
+    text = index.ids.astype(str)
+    out = np.full(n_items, "", dtype=text.dtype if text.size else "U1")
+    ok = name >= 0
+    if not ok.any():
+        return out
+    n_names = max(len(index), 1)
+    key = item[ok].astype(np.int64) * n_names + name[ok]
+    uk, cnt = np.unique(key, return_counts=True)
+    it, nm = uk // n_names, uk % n_names
+    order = np.lexsort((nm, -cnt, it))
+    it, nm = it[order], nm[order]
+    first = np.ones(it.size, dtype=bool)
+    first[1:] = it[1:] != it[:-1]
+    out[it[first]] = text[nm[first]]
+    return out
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

@@ -1,0 +1,465 @@
+"""CSV parsing by ``pyarrow.csv`` behind :meth:`Transactions.read_csv`, upsell's rules after it.
+
+pyarrow splits the file (quotes, CRLF, threads) and converts the clean columns
+in C++: id columns as dictionaries (only the distinct values are looked at
+afterwards), quantity and price as float64, time as ISO 8601 ``timestamp[s]``.
+A column that pyarrow's strict converters refuse is read again as text and
+converted by upsell's own rules on its distinct values (``float()`` for numbers,
+ISO 8601 with UTC offsets for times), so a dirty file costs a second parse while
+a clean one costs one.
+
+What pyarrow would accept but upsell does not:
+
+* a row with the wrong number of fields: an error naming its data row and
+  physical line (found again with the csv module, only when there is one);
+* a quoted field that never closes: pyarrow swallows the rest of the file into
+  it; when the rows found do not account for every physical line, the file is
+  scanned for a quote that opens a field and never closes, an error naming its line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import numpy as np
+
+from upsell.data.ids import IdIndex
+from upsell.exceptions import UpsellDataError
+
+_ID_ROLES = ("order", "item", "customer", "channel", "name")
+_NUMBER_ROLES = ("quantity", "price", "value")
+_BLOCK = 1 << 24  # pyarrow's block size: bounds the per-thread buffers
+
+
+def _pa() -> tuple[Any, Any, Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    return pa, pc, pacsv
+
+
+def _header(data: bytes, delimiter: str, header: bool) -> list[str]:
+    """The first record's fields (the header names, or the width without a header)."""
+    end = 0
+    while True:  # the first line end outside quotes
+        nl = data.find(b"\n", end)
+        if nl < 0:
+            nl = len(data)
+            break
+        if data.count(b'"', 0, nl) % 2 == 0:
+            break
+        end = nl + 1
+    text = data[:nl].decode("utf-8", "replace")
+    first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    if header:
+        return [h.strip().lstrip("\ufeff") for h in first]
+    return [str(i) for i in range(len(first))]
+
+
+def _line_ends(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _locate_bad_row(data: bytes, label: str, delimiter: str, width: int, header: bool
+                    ) -> UpsellDataError:
+    """The error for the first row with the wrong number of fields (csv module, error path)."""
+    text = data.decode("utf-8", "replace")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if header:
+        next(reader, None)
+    row_no = 0
+    for row in reader:
+        if len(row) == width:
+            row_no += 1
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        return UpsellDataError(
+            f"{label} row {row_no + 1:,} (line {reader.line_num:,}): has {len(row)} fields; "
+            f"the header has {width}"
+        )
+    return UpsellDataError(f"{label}: a row has the wrong number of fields")
+
+
+def _unterminated_quote(data: bytes, delimiter: str) -> int | None:
+    """Line number of a quote that opens a field and never closes, else None."""
+    d = re.escape(delimiter.encode("ascii"))
+    pattern = re.compile(rb'(?:\A|(?<=[' + d + rb'\r\n]))"(?:[^"]|"")*("?)')
+    last = None
+    for m in pattern.finditer(data):
+        last = m
+    if last is not None and not last.group(1):
+        return _line_ends(data[:last.start()]) + 1
+    return None
+
+
+class _Read:
+    """One pyarrow read of the wanted columns, with the rows it skipped."""
+
+    def __init__(self, data: bytes, *, label: str, delimiter: str, encoding: str,
+                 header: bool, width: int, wanted: dict[str, int], text_roles: set[str]
+                 ) -> None:
+        pa, pc, pacsv = _pa()
+        self.bad: list[Any] = []
+        names = [f"c{i}" for i in range(width)]
+        types: dict[str, Any] = {}
+        for role, pos in wanted.items():
+            if role in _ID_ROLES or role in text_roles:
+                # plain strings, hashed afterwards: pyarrow's dictionary conversion while
+                # parsing is slower than one dictionary_encode of the whole column
+                types[names[pos]] = pa.string()
+            elif role in _NUMBER_ROLES:
+                types[names[pos]] = pa.float64()
+            else:
+                types[names[pos]] = pa.timestamp("s")
+        include = sorted(set(names[p] for p in wanted.values()), key=names.index)
+        has_quotes = data.find(b'"') >= 0
+
+        def handler(row: Any) -> str:
+            body = row.text.strip()
+            if body and body != '""':
+                self.bad.append(row)
+            return "skip"
+
+        read = pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
+                                 block_size=_BLOCK)
+        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=has_quotes,
+                                   invalid_row_handler=handler)
+        convert = pacsv.ConvertOptions(column_types=types, include_columns=include,
+                                       strings_can_be_null=False, null_values=[""],
+                                       quoted_strings_can_be_null=False, check_utf8=True)
+        from upsell.data.io import utf8_error
+
+        try:
+            self.table = pacsv.read_csv(pa.py_buffer(data), read_options=read,
+                                        parse_options=parse, convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            msg = str(exc)
+            if "UTF8" in msg or "UTF-8" in msg or "utf8" in msg:
+                raise utf8_error(data, label, encoding) from None
+            if "conversion error" in msg.lower() or "timestamp" in msg.lower():
+                raise _Redo(msg) from None
+            if "Empty CSV file" in msg or "empty" in msg.lower():
+                raise UpsellDataError(f"{label} has a header but no data rows") from None
+            raise UpsellDataError(f"{label}: {msg}") from None
+        if self.bad:
+            raise _locate_bad_row(data, label, delimiter, width, header)
+        if has_quotes:
+            lines = _line_ends(data) + (0 if data.endswith((b"\n", b"\r")) else 1)
+            if self.table.num_rows + int(header) != lines:
+                line = _unterminated_quote(data, delimiter)
+                if line is not None:
+                    raise UpsellDataError(
+                        f"{label} line {line:,}: a quoted field opens here and never closes "
+                        f"(unterminated quote); nothing was read"
+                    )
+        self.names = names
+        self.pc = pc
+
+
+class _Redo(Exception):
+    """pyarrow's strict converters refused a value: read the value columns as text."""
+
+
+def read_prepared(data: bytes, *, label: str, columns: Any, delimiter: str, encoding: str,
+                  header: bool, invalid: str, item_index: IdIndex | None,
+                  customer_index: IdIndex | None) -> Any:
+    """Parse UTF-8 CSV bytes into a ``_Prepared`` (see the module docstring)."""
+    from upsell.data.io import _positional, resolve_columns
+    from upsell.data.transactions import _Prepared
+
+    if not data[:1 << 16].strip() and not data.strip():
+        raise UpsellDataError(f"{label} is empty: no header and no data rows")
+    names = _header(data, delimiter, header)
+    roles = resolve_columns(names, _positional(columns, header), source=label)
+    width = len(names)
+    try:
+        rd = _Read(data, label=label, delimiter=delimiter, encoding=encoding, header=header,
+                   width=width, wanted=roles, text_roles=set())
+    except _Redo:
+        text = {r for r in roles if r in _NUMBER_ROLES or r == "time"}
+        rd = _Read(data, label=label, delimiter=delimiter, encoding=encoding, header=header,
+                   width=width, wanted=roles, text_roles=text)
+    del data
+    table = rd.table
+    n = table.num_rows
+    if n == 0:
+        raise UpsellDataError(f"{label} has a header but no data rows")
+    cols = {role: table.column(rd.names[pos]) for role, pos in roles.items()}
+    del table, rd
+    prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),
+                     item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
+                     source=label)
+    prep.order, o_index, _ = _ids(cols.pop("order"), "order", None, prep)
+    assert o_index is not None
+    prep.order_index = o_index
+    prep.item, i_index, prep.unknown_item = _ids(cols.pop("item"), "item", item_index, prep)
+    prep.item_index = item_index if item_index is not None else i_index  # type: ignore[assignment]
+    prep.fixed_items = item_index is not None
+    if "customer" in cols:
+        c_codes, c_index, c_unknown = _ids(cols.pop("customer"), "customer", customer_index,
+                                           prep)
+        prep.customer = c_codes
+        prep.customer_index = customer_index if customer_index is not None else c_index
+        prep.unknown_customer = c_unknown
+        prep.fixed_customers = customer_index is not None
+    if "channel" in cols:
+        prep.channel, prep.channel_index, _ = _ids(cols.pop("channel"), "channel", None, prep)
+    if "name" in cols:
+        prep.name, prep.name_index, _ = _ids(cols.pop("name"), "name", None, prep, text=True)
+    first_bad: dict[str, tuple[int, str]] = {}
+    for role in ("quantity", "price", "value", "time"):
+        if role in cols:
+            values, bad_mask, first = _values(cols.pop(role), role)
+            setattr(prep, role, values)
+            if bad_mask is not None:
+                what = "not a timestamp" if role == "time" else "not a number"
+                prep.bad[f"{role} {what}"] = bad_mask
+                first_bad[role] = first  # type: ignore[assignment]
+    if invalid == "raise" and first_bad:
+        from upsell.data import _columns as C
+
+        role = next(r for r in ("quantity", "price", "value", "time") if r in first_bad)
+        row, raw = first_bad[role]
+        what = "not a timestamp" if role == "time" else "not a number"
+        expected = " (expected ISO 8601, e.g. '2011-12-09 12:50:00')" if role == "time" else ""
+        raise UpsellDataError(
+            f"{C.row_label(row, _order_ids(prep))}: `{role}` {raw!r} is {what}{expected}; "
+            f"pass invalid='drop' to drop such rows"
+        )
+    return prep
+
+
+class _OrderIds:
+    """Order id of a row, looked up lazily (for one message)."""
+
+    def __init__(self, prep: Any) -> None:
+        self.prep = prep
+
+    def __getitem__(self, pos: int) -> Any:
+        code = int(self.prep.order[pos])
+        if code < 0:
+            raise IndexError(pos)
+        return self.prep.order_index.ids[code]
+
+
+def _order_ids(prep: Any) -> _OrderIds:
+    return _OrderIds(prep)
+
+
+_INT_ID = r"^-?(0|[1-9][0-9]{0,17})(\.0)?$"  # io.maybe_int_ids's rule
+
+
+# Arrays go between numpy and pyarrow through their buffers: pyarrow's own converters
+# (pa.array, pa.scalar, to_numpy with copies) import pandas, a quarter second per process.
+_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+                "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
+                "uint64": np.uint64, "double": np.float64}
+
+
+def _numpy(arr: Any) -> np.ndarray:
+    """A primitive pyarrow array without nulls as a read-only numpy view of its buffer."""
+    n = len(arr)
+    dtype = _NUMPY_TYPES[str(arr.type)]
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset:arr.offset + n]
+
+
+def _with_nulls(arr: Any, dtype: Any, fill: Any) -> np.ndarray:
+    """A primitive pyarrow array as a numpy copy, ``fill`` where it is null."""
+    n, off = len(arr), arr.offset
+    bufs = arr.buffers()
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    out = np.frombuffer(bufs[1], dtype=dtype)[off:off + n].copy()
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8), bitorder="little")
+        out[~bits[off:off + n].astype(bool)] = fill
+    return out
+
+
+def _arrow_ints(values: np.ndarray) -> Any:
+    pa, _, _ = _pa()
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), values.size, [None, pa.py_buffer(values)])
+
+
+def _arrow_mask(mask: np.ndarray) -> Any:
+    pa, _, _ = _pa()
+    bits = np.packbits(mask, bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), mask.size, [None, pa.py_buffer(bits)])
+
+
+def _increasing(arr: Any) -> bool:
+    """Whether a pyarrow string array is strictly increasing (so its values are distinct)."""
+    _, pc, _ = _pa()
+    n = len(arr)
+    return n < 2 or bool(pc.all(pc.less(arr.slice(0, n - 1), arr.slice(1))).as_py())
+
+
+def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
+    """Row codes (int32) into candidate values (pyarrow strings); whether they may repeat.
+
+    A column grouped in runs (order numbers of a file written order by order) is
+    cut at the value changes, without hashing; other columns are dictionary-encoded
+    in one hash pass (the chunks share one growing memo table, so the last
+    chunk's dictionary holds every value).
+    """
+    _, pc, _ = _pa()
+    if col.num_chunks == 0:  # never: read_prepared refuses files without rows first
+        raise UpsellDataError("no rows")
+    whole = col.combine_chunks() if col.num_chunks > 1 else col.chunk(0)
+    n = len(whole)
+    if n > 2:
+        change = pc.not_equal(whole.slice(1), whole.slice(0, n - 1))
+        n_runs = 1 + int(pc.sum(change).as_py() or 0)
+        if n_runs * 4 <= n * 3:  # enough repeats in a row to pay off
+            new = np.empty(n, dtype=bool)
+            new[0] = True
+            new[1:] = np.unpackbits(np.frombuffer(change.buffers()[1], dtype=np.uint8),
+                                    bitorder="little")[change.offset:change.offset + n - 1]
+            codes = np.cumsum(new, dtype=np.int32)
+            codes -= 1
+            return codes, whole.take(_arrow_ints(np.flatnonzero(new))), True
+    if n == 0:
+        return np.zeros(0, np.int32), whole, False
+    enc = pc.dictionary_encode(whole)
+    return _numpy(enc.indices).astype(np.int32, copy=False), enc.dictionary, False
+
+
+def _strings(arr: Any, role: str) -> np.ndarray:
+    """A pyarrow string array as a numpy str array, without a Python object per value."""
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype="U1")
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
+    base = int(offsets[0])
+    end = int(offsets[-1])
+    data = (np.frombuffer(bufs[2], dtype=np.uint8)[base:end] if bufs[2] is not None
+            else np.zeros(0, np.uint8))
+    lengths = np.diff(offsets)
+    w = max(int(lengths.max()), 1)
+    if data.size and not data.all():
+        raise UpsellDataError(f"a `{role}` value contains a NUL character, which ids may not hold")
+    padded = np.zeros(data.size + w, dtype=np.uint8)
+    padded[:data.size] = data
+    window = np.ndarray(shape=(padded.size - w + 1,), dtype=f"S{w}", buffer=padded,
+                        strides=(1,))
+    out = window[offsets[:-1] - base]
+    if (lengths != w).any():
+        mat = out.view(np.uint8).reshape(n, w)
+        mat *= np.arange(w) < lengths[:, None]
+    if not data.size or int(data.max()) < 0x80:
+        # ASCII: each byte is its code point; widening is far cheaper than a decode
+        return out.view(np.uint8).reshape(n, w).astype(np.uint32).view(f"U{w}").reshape(-1)
+    return np.strings.decode(out, "utf-8")
+
+
+def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = False
+         ) -> tuple[np.ndarray, IdIndex | None, np.ndarray]:
+    """Codes (int32, -1 missing or unknown), the index (None if given), the unknown mask.
+
+    Only the distinct values of the column are normalised, in pyarrow: stripped
+    (rows whose id had spaces around it are counted as repaired), blank = missing,
+    customer null markers ("NULL", "nan", ...) = anonymous (counted), integers when
+    every id is a plain integer (:func:`upsell.data.io.maybe_int_ids`'s rule).
+    """
+    from upsell.data.io import null_markers
+
+    pa, pc, _ = _pa()
+    codes, values, may_repeat = _distinct_source(col)
+    stripped = pc.utf8_trim_whitespace(values)
+    slen = _numpy(pc.binary_length(stripped))
+    rlen = _numpy(pc.binary_length(values))
+    miss = slen == 0
+    if role == "customer" and len(values):
+        short = np.flatnonzero((slen <= 4) & ~miss)
+        if short.size:
+            marker = np.zeros(len(values), dtype=bool)
+            marker[short] = null_markers(_strings(stripped.take(_arrow_ints(short)), role))
+            if marker.any():
+                prep.repairs["customer id 'NULL', 'nan', 'None' ... read as anonymous"] = \
+                    marker[codes]
+                miss |= marker
+    changed = (slen != rlen) & ~miss
+    if changed.any():
+        prep.repairs[f"{role} id stripped of surrounding spaces"] = changed[codes]
+        may_repeat = True
+    present = stripped.filter(_arrow_mask(~miss)) if miss.any() else stripped
+    ids: np.ndarray
+    if (not text and len(present)
+            and pc.all(pc.match_substring_regex(present, _INT_ID)).as_py()):
+        ints = _numpy(pc.cast(pc.replace_substring_regex(present, r"\.0$", ""), pa.int64()))
+        if ints.size < 2 or bool((ints[1:] > ints[:-1]).all()):
+            ids, inv = ints, np.arange(ints.size)
+        else:
+            ids, inv = np.unique(ints, return_inverse=True)
+            inv = inv.reshape(-1)
+    elif _increasing(present):
+        ids, inv = _strings(present, role), np.arange(len(present))
+    else:
+        if may_repeat:
+            enc = pc.dictionary_encode(present)
+            distinct, first = enc.dictionary, _numpy(enc.indices)
+        else:
+            distinct, first = present, np.arange(len(present))
+        order = _numpy(pc.array_sort_indices(distinct))
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        inv = rank[first]
+        ids = _strings(distinct.take(_arrow_ints(order)), role)
+    code_map = np.full(len(values), -1, dtype=np.int32)
+    unknown_map = np.zeros(len(values), dtype=bool)
+    out_index: IdIndex | None = None
+    if index is None:
+        out_index = IdIndex._from_sorted_unique(ids, name=role)
+        code_map[~miss] = inv
+    else:
+        if ids.size and (ids.dtype.kind == "i") != (index.kind == "int"):
+            got = "int" if ids.dtype.kind == "i" else "str"
+            raise UpsellDataError(
+                f"column `{role}` holds {got} ids but the given {role} index holds "
+                f"{index.kind} ids"
+            )
+        sub = index.encode(ids, unknown="mask") if ids.size else np.zeros(0, np.int32)
+        code_map[~miss] = sub[inv]
+        unknown_map[~miss] = sub[inv] < 0
+    out = code_map[codes]
+    unknown = unknown_map[codes] if index is not None else np.zeros(out.size, dtype=bool)
+    return out, out_index, unknown
+
+
+def _values(col: Any, role: str) -> tuple[np.ndarray, np.ndarray | None, tuple[int, str] | None]:
+    """float64 or datetime64[s] values of a column; for text columns also the bad rows.
+
+    Returns the values (NaN / NaT where blank or bad), the mask of bad rows (None
+    when there is none) and the first bad row with its text.
+    """
+    pa, _, _ = _pa()
+    if not pa.types.is_string(col.type):
+        if role == "time":  # NaT is int64's minimum
+            parts = [_with_nulls(c, np.int64, np.iinfo(np.int64).min) for c in col.chunks]
+            out = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            return out.view("datetime64[s]"), None, None
+        parts = [_with_nulls(c, np.float64, np.nan) for c in col.chunks]
+        return (np.concatenate(parts) if parts else np.zeros(0)), None, None
+    codes, values, _ = _distinct_source(col)
+    raw = _strings(values, role)
+    from upsell.data import _columns as C
+
+    if role == "time":
+        parsed, bad = C.parse_times(raw)
+    else:
+        parsed, bad = C.parse_numbers(raw)
+    values = parsed[codes]
+    if not bad.any():
+        return values, None, None
+    rows_bad = bad[codes]
+    first = int(np.flatnonzero(rows_bad)[0])
+    return values, rows_bad, (first, str(raw[codes[first]]))
