@@ -497,9 +497,9 @@ def clv_forecast(transactions: Transactions, *, horizon: float = 52.0, step: flo
     clv = margin * spend * disc
     unit = _UNIT_NAMES.get(freq, f"units of {unit_days:g} days") if isinstance(freq, str) \
         else f"units of {unit_days:g} days"
+    discount = f"discounted {d:.3g} per {step:.3g} {unit}" if d > 0 else "undiscounted"
     note = (f"{purchases.note} {spend_note} CLV: expected spend x expected purchases over "
-            f"the next {horizon:g} {unit}, discounted {d:.3g} per {step:.3g} {unit}, "
-            f"x margin {margin:g}.")
+            f"the next {horizon:g} {unit}, {discount}, x margin {margin:g}.")
     freq_name = freq if isinstance(freq, str) and freq in FREQ_DAYS else f"{unit_days:g}D"
     return ClvForecast(
         customers=s.customers, frequency=s.frequency, recency=t_x, T=T,
