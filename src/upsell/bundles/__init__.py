@@ -13,7 +13,7 @@ Examples
 """
 
 from upsell.bundles.itemsets import Itemsets, frequent_itemsets
-from upsell.bundles.rules import METRICS, Rules, association_rules, rule_metrics
+from upsell.bundles.rules import METRICS, Rules, association_rules, fisher_p_value, rule_metrics
 from upsell.bundles.sequences import SequenceRules, sequence_rules
 from upsell.bundles.serve import BasketRecommendation, BundleRecommender, Bundles, suggest_bundles
 
@@ -26,6 +26,7 @@ __all__ = [
     "Rules",
     "SequenceRules",
     "association_rules",
+    "fisher_p_value",
     "frequent_itemsets",
     "rule_metrics",
     "sequence_rules",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from upsell.bundles.itemsets import Itemsets
 from upsell.bundles.rules import METRICS, Rules
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import ModelFileError, UpsellDataError
 
 __all__ = ["BasketRecommendation", "BundleRecommender", "Bundles", "suggest_bundles"]
 
@@ -78,10 +79,12 @@ class BundleRecommender:
 
     Every rule whose antecedent lies inside the basket fires; each consequent item
     not in the basket is scored by the best ``metric`` among the rules recommending
-    it. Rules are indexed by antecedent (a tuple of sorted item indices), and a
-    request walks only the basket subsets that are prefixes of some antecedent, so
-    a call never scans the rule list. The object is read-only after construction
-    and safe to share between threads.
+    it. The rules are compiled into a compact index built with array operations: a
+    prefix tree of the antecedents (one sorted key array per antecedent length) and,
+    per antecedent, its consequent items, best first. A request looks up, one
+    antecedent length at a time, only the basket subsets that extend a prefix found
+    at the previous length, so a call never scans the rule list. The object is
+    read-only after construction and safe to share between threads.
 
     Parameters
     ----------
@@ -89,6 +92,28 @@ class BundleRecommender:
         From :func:`~upsell.bundles.association_rules`.
     metric : str, default "lift"
         Score of a rule: any metric of :data:`~upsell.bundles.METRICS` except the p-values.
+    max_consequents : int, optional
+        Keep at most this many consequent items per antecedent (its best ones).
+        Default: no per-antecedent limit beyond the one ``max_entries`` implies.
+    max_entries : int, optional
+        Budget of (antecedent, item) entries kept (about 16 bytes each in memory
+        and in the saved file). Default: 64 per item of the catalogue the rules
+        know (``64 * len(rules.items)``, at least 10,000), so the model grows with
+        the shop's range, not with how low the support was set. When over budget,
+        every antecedent keeps its best entry before any keeps its second, and so
+        on (shorter antecedents first at equal rank, which fire more often).
+
+    Attributes
+    ----------
+    n_rules_ : int
+        Rules the recommender was built from.
+    n_entries_ : int
+        (antecedent, item) entries kept after removing redundant ones (an entry
+        scoring no better than the same item from a sub-antecedent changes no
+        result) and applying the budget.
+    n_dropped_ : int
+        Entries cut by ``max_consequents`` / ``max_entries`` (lossy); redundant
+        ones are not counted.
 
     Examples
     --------
@@ -102,49 +127,142 @@ class BundleRecommender:
     [('cake', 0.6666666666666666, ('tea',)), ('mug', 0.6666666666666666, ('tea',))]
     """
 
-    def __init__(self, rules: Rules, *, metric: str = "lift") -> None:
+    def __init__(self, rules: Rules, *, metric: str = "lift", max_consequents: int | None = None,
+                 max_entries: int | None = None) -> None:
         if not isinstance(rules, Rules):
             raise UpsellDataError(f"`rules` must be Rules; got {type(rules).__name__}")
         self.metric = check_choice(metric, "metric", _SCORE_METRICS)
+        self.max_consequents = (None if max_consequents is None else
+                                check_int(max_consequents, "max_consequents", minimum=1))
+        self.max_entries = (None if max_entries is None else
+                            check_int(max_entries, "max_entries", minimum=1))
         self.items = rules.items
         score = np.asarray(getattr(rules, self.metric), dtype=np.float64)
-        self._build(rules.antecedent_indptr, rules.antecedent_index, rules.consequent_indptr,
-                    rules.consequent_index, score)
+        self._compile(rules.antecedent_indptr, rules.antecedent_index, rules.consequent_indptr,
+                      rules.consequent_index, score)
 
-    def _build(self, a_ptr: np.ndarray, a_idx: np.ndarray, c_ptr: np.ndarray,
-               c_idx: np.ndarray, score: np.ndarray) -> None:
-        self._a_ptr, self._a_idx = a_ptr.astype(np.int64), a_idx.astype(np.int32)
-        self._c_ptr, self._c_idx = c_ptr.astype(np.int64), c_idx.astype(np.int32)
+    # ------------------------------------------------------------------ building
+    def _budget(self) -> int:
+        if self.max_entries is not None:
+            return self.max_entries
+        return max(10_000, 64 * len(self.items))
+
+    def _compile(self, a_ptr: np.ndarray, a_idx: np.ndarray, c_ptr: np.ndarray,
+                 c_idx: np.ndarray, score: np.ndarray) -> None:
+        """Build the index from rule arrays (CSR antecedents and consequents, one score each)."""
+        m = max(len(self.items), 1)
+        a_ptr = np.asarray(a_ptr, dtype=np.int64)
+        c_ptr = np.asarray(c_ptr, dtype=np.int64)
+        a_idx = np.asarray(a_idx, dtype=np.int64)
+        n_rules = a_ptr.size - 1
+        a_len = np.diff(a_ptr)
+        # the prefix tree of the antecedents, level by level: node keys parent * m + item
+        rule_node = np.full(n_rules, -1, dtype=np.int64)
+        parents: list[np.ndarray] = []
+        items: list[np.ndarray] = []
+        offset = 0
+        depth = int(a_len.max()) if n_rules else 0
+        for j in range(1, depth + 1):
+            rows = np.flatnonzero(a_len >= j)
+            item = a_idx[a_ptr[rows] + j - 1]
+            parent = rule_node[rows] if j > 1 else np.full(rows.size, -1, dtype=np.int64)
+            key = (parent + 1) * m + item
+            uniq, inv = np.unique(key, return_inverse=True)
+            parents.append(uniq // m - 1)
+            items.append(uniq % m)
+            rule_node[rows] = offset + inv.reshape(-1)
+            offset += uniq.size
+        n_nodes = offset
+        # entries: one per (rule, consequent item), on the rule's antecedent node
+        c_len = np.diff(c_ptr)
+        e_rule = np.repeat(np.arange(n_rules, dtype=np.int64), c_len)
+        e_item = np.asarray(c_idx, dtype=np.int64)
+        e_node = rule_node[e_rule]
         # an undefined metric (NaN) ranks below every defined one
-        self._score = np.where(np.isnan(score), -np.inf, score).astype(np.float64)
-        a = a_idx.tolist()
-        ap = a_ptr.tolist()
-        c = c_idx.tolist()
-        cp = c_ptr.tolist()
-        s = self._score.tolist()
-        groups: dict[tuple[int, ...], list[tuple[float, int, int]]] = {}
-        prefixes: set[tuple[int, ...]] = set()
-        for r in range(len(ap) - 1):
-            ante = tuple(a[ap[r]:ap[r + 1]])
-            for j in range(1, len(ante)):
-                prefixes.add(ante[:j])
-            bucket = groups.setdefault(ante, [])
-            for item in c[cp[r]:cp[r + 1]]:
-                bucket.append((s[r], item, r))
-        for bucket in groups.values():
-            bucket.sort(key=lambda e: (-e[0], e[1]))
-        self._index = {ante: tuple(b) for ante, b in groups.items()}
-        self._prefixes = frozenset(prefixes)
-        self._max_len = max((len(a) for a in groups), default=0)
+        e_score = np.where(np.isnan(score), -np.inf, score)[e_rule].astype(np.float64)
+        # best rule per (node, item): score, then the earliest rule
+        order = np.lexsort((e_rule, -e_score, e_item, e_node))
+        e_node, e_item, e_score, e_rule = (e_node[order], e_item[order], e_score[order],
+                                           e_rule[order])
+        first = np.ones(e_node.size, dtype=bool)
+        first[1:] = (e_node[1:] != e_node[:-1]) | (e_item[1:] != e_item[:-1])
+        e_node, e_item, e_score, e_rule = e_node[first], e_item[first], e_score[first], e_rule[first]
+        level_ptr = np.zeros(len(parents) + 1, dtype=np.int64)
+        np.cumsum([p.size for p in parents], out=level_ptr[1:])
+        node_parent = np.concatenate(parents) if parents else np.empty(0, dtype=np.int64)
+        node_item = np.concatenate(items) if items else np.empty(0, dtype=np.int64)
+        node_level = np.repeat(np.arange(1, len(parents) + 1), np.diff(level_ptr))
+        keep = ~_redundant_entries(node_parent, node_item, node_level, level_ptr, m,
+                                   e_node, e_item, e_score)
+        e_node, e_item, e_score, e_rule = e_node[keep], e_item[keep], e_score[keep], e_rule[keep]
+        # ranks within each antecedent, best first
+        order = np.lexsort((e_item, -e_score, e_node))
+        e_node, e_item, e_score, e_rule = e_node[order], e_item[order], e_score[order], e_rule[order]
+        start = np.flatnonzero(np.r_[True, e_node[1:] != e_node[:-1]]) if e_node.size else \
+            np.empty(0, dtype=np.int64)
+        rank = np.arange(e_node.size) - np.repeat(start, np.diff(np.r_[start, e_node.size]))
+        kept = np.ones(e_node.size, dtype=bool)
+        if self.max_consequents is not None:
+            kept &= rank < self.max_consequents
+        budget = self._budget()
+        if int(kept.sum()) > budget:
+            cand = np.flatnonzero(kept)
+            pick = np.lexsort((-e_score[cand], node_level[e_node[cand]], rank[cand]))[:budget]
+            kept[:] = False
+            kept[cand[pick]] = True
+        n_dropped = int(e_node.size - kept.sum())
+        e_node, e_item, e_score, e_rule = e_node[kept], e_item[kept], e_score[kept], e_rule[kept]
+        # only nodes holding entries and their ancestors stay; renumber them
+        need = np.zeros(n_nodes, dtype=bool)
+        need[e_node] = True
+        for j in range(len(parents), 1, -1):
+            lo, hi = int(level_ptr[j - 1]), int(level_ptr[j])
+            sub = np.flatnonzero(need[lo:hi]) + lo
+            need[node_parent[sub]] = True
+        new_id = np.cumsum(need) - 1
+        node_parent = np.where(node_parent >= 0, new_id[np.maximum(node_parent, 0)], -1)[need]
+        node_item = node_item[need]
+        level_ptr = np.r_[0, np.cumsum([int(need[level_ptr[j]:level_ptr[j + 1]].sum())
+                                         for j in range(len(parents))])].astype(np.int64)
+        e_node = new_id[e_node]
+        node_ptr = np.zeros(int(need.sum()) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(e_node, minlength=node_ptr.size - 1), out=node_ptr[1:])
+        self._set_index(node_parent, node_item, level_ptr, node_ptr, e_item, e_score, e_rule,
+                        n_rules, n_dropped)
+
+    def _set_index(self, node_parent: np.ndarray, node_item: np.ndarray, level_ptr: np.ndarray,
+                   node_ptr: np.ndarray, e_item: np.ndarray, e_score: np.ndarray,
+                   e_rule: np.ndarray, n_rules: int, n_dropped: int) -> None:
+        m = max(len(self.items), 1)
+        self._node_parent = node_parent.astype(np.int32)
+        self._node_item = node_item.astype(np.int32)
+        self._level_ptr = level_ptr.astype(np.int64)
+        self._node_ptr = node_ptr.astype(np.int64)
+        self._e_item = e_item.astype(np.int32)
+        self._e_score = e_score.astype(np.float64)
+        self._e_rule = e_rule.astype(np.int32 if n_rules < 2**31 else np.int64)
+        self.n_rules_ = int(n_rules)
+        self.n_entries_ = int(self._e_item.size)
+        self.n_dropped_ = int(n_dropped)
+        # lookup keys per level, and which nodes have children (worth extending)
+        self._keys = [(self._node_parent[lo:hi].astype(np.int64) + 1) * m + self._node_item[lo:hi]
+                      for lo, hi in zip(self._level_ptr[:-1].tolist(), self._level_ptr[1:].tolist(),
+                                        strict=True)]
+        has_child = np.zeros(self._node_item.size, dtype=bool)
+        inner = self._node_parent[self._node_parent >= 0]
+        has_child[inner] = True
+        self._has_child = has_child
 
     def __repr__(self) -> str:
-        return (f"BundleRecommender(metric={self.metric!r}, rules={self._score.size:,}, "
-                f"antecedents={len(self._index):,})")
+        return (f"BundleRecommender(metric={self.metric!r}, rules={self.n_rules_:,}, "
+                f"entries={self.n_entries_:,}, antecedents={int((np.diff(self._node_ptr) > 0).sum()):,})")
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (``metric``)."""
-        return {"metric": self.metric}
+        """Constructor parameters (``metric``, ``max_consequents``, ``max_entries``)."""
+        return {"metric": self.metric, "max_consequents": self.max_consequents,
+                "max_entries": self.max_entries}
 
+    # ------------------------------------------------------------------ serving
     def recommend(self, basket: Any, *, k: int = 5, exclude: Any = None) -> BasketRecommendation:
         """Complementary items for one basket, best first.
 
@@ -173,38 +291,74 @@ class BundleRecommender:
         (['b'], 0)
         """
         k = check_k(k)
-        held = sorted(set(self.items.encode(_as_list(basket), unknown="skip").tolist()))
-        banned = set(held)
+        held = np.unique(self.items.encode(_as_list(basket), unknown="skip")).astype(np.int64)
+        banned = held
         if exclude is not None:
-            banned.update(self.items.encode(_as_list(exclude), unknown="skip").tolist())
-        best: dict[int, tuple[float, int]] = {}
-        index, prefixes, max_len = self._index, self._prefixes, self._max_len
-        # depth-first over basket subsets that are prefixes of some antecedent
-        stack: list[tuple[tuple[int, ...], int]] = [((), 0)]
-        while stack:
-            prefix, start = stack.pop()
-            for pos in range(start, len(held)):
-                cand = (*prefix, held[pos])
-                for score, item, rule in index.get(cand, ()):
-                    if item in banned:
-                        continue
-                    old = best.get(item)
-                    if old is None or score > old[0]:
-                        best[item] = (score, rule)
-                if len(cand) < max_len and cand in prefixes:
-                    stack.append((cand, pos + 1))
-        ranked = sorted(best.items(), key=lambda e: (-e[1][0], e[0]))[:k]
-        idx = np.array([e[0] for e in ranked], dtype=np.int32)
-        rules = np.array([e[1][1] for e in ranked], dtype=np.int64)
+            banned = np.union1d(held, self.items.encode(_as_list(exclude), unknown="skip"))
+        m = max(len(self.items), 1)
+        fired: list[np.ndarray] = []
+        front = np.empty(0, dtype=np.int64)
+        front_pos = np.empty(0, dtype=np.int64)
+        for j, keys in enumerate(self._keys):
+            if j == 0:
+                cand_parent = np.full(held.size, -1, dtype=np.int64)
+                cand_pos = np.arange(held.size, dtype=np.int64)
+            else:
+                # every frontier prefix extended by each later basket item
+                later = held.size - 1 - front_pos
+                ok = later > 0
+                front, front_pos, later = front[ok], front_pos[ok], later[ok]
+                if front.size == 0:
+                    break
+                cand_parent = np.repeat(front, later)
+                cand_pos = _ranges(front_pos + 1, later)
+            want = (cand_parent + 1) * m + held[cand_pos]
+            at = np.searchsorted(keys, want)
+            at_c = np.minimum(at, keys.size - 1)
+            hit = keys[at_c] == want
+            node = at_c[hit] + int(self._level_ptr[j])
+            fired.append(node)
+            ext = self._has_child[node]
+            front, front_pos = node[ext], cand_pos[hit][ext]
+            if front.size == 0:
+                break
+        nodes = np.concatenate(fired) if fired else np.empty(0, dtype=np.int64)
+        lo, hi = self._node_ptr[nodes], self._node_ptr[nodes + 1]
+        some = hi > lo
+        nodes, lo, hi = nodes[some], lo[some], hi[some]
+        pos = _ranges(lo, hi - lo)
+        item = self._e_item[pos]
+        ok = ~np.isin(item, banned, assume_unique=False) if banned.size else np.ones(item.size, bool)
+        pos, item = pos[ok], item[ok]
+        score = self._e_score[pos]
+        rule = self._e_rule[pos].astype(np.int64)
+        owner = np.repeat(nodes, hi - lo)[ok]
+        # best per item (ties: earliest rule), then best first (ties: item index)
+        order = np.lexsort((rule, -score, item))
+        item, score, rule, owner = item[order], score[order], rule[order], owner[order]
+        first = np.ones(item.size, dtype=bool)
+        first[1:] = item[1:] != item[:-1]
+        item, score, rule, owner = item[first], score[first], rule[first], owner[first]
+        top = np.lexsort((item, -score))[:k]
         ids = self.items.ids
-        ants = tuple(tuple(ids[self._a_idx[self._a_ptr[r]:self._a_ptr[r + 1]]].tolist())
-                     for r in rules.tolist())
-        return BasketRecommendation(items=ids[idx], scores=np.array([e[1][0] for e in ranked],
-                                                                     dtype=np.float64),
-                                    antecedents=ants, rules=rules)
+        ants = tuple(tuple(ids[self._path(int(v))].tolist()) for v in owner[top].tolist())
+        return BasketRecommendation(items=ids[item[top]], scores=score[top].astype(np.float64),
+                                    antecedents=ants, rules=rule[top])
 
+    def _path(self, node: int) -> list[int]:
+        """Item indices of the antecedent a node stands for, in order."""
+        out = []
+        while node >= 0:
+            out.append(int(self._node_item[node]))
+            node = int(self._node_parent[node])
+        return out[::-1]
+
+    # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the recommender to one ``.npz`` file (arrays + JSON, no pickle), atomically.
+
+        Only the index is written (antecedent tree, consequent items, scores and rule
+        positions in compact dtypes), not the rules.
 
         Examples
         --------
@@ -221,15 +375,17 @@ class BundleRecommender:
         from upsell.persist import index_arrays, write_model  # local: not loaded by mining
 
         write_model(path, kind="BundleRecommender", params=self.get_params(),
-                    arrays={"antecedent_indptr": self._a_ptr, "antecedent_index": self._a_idx,
-                            "consequent_indptr": self._c_ptr, "consequent_index": self._c_idx,
-                            "score": self._score, **index_arrays(self.items, "items")},
-                    meta={})
+                    arrays={"node_parent": self._node_parent, "node_item": self._node_item,
+                            "level_ptr": self._level_ptr, "node_ptr": self._node_ptr,
+                            "entry_item": self._e_item, "entry_score": self._e_score,
+                            "entry_rule": self._e_rule, **index_arrays(self.items, "items")},
+                    meta={"index_version": _INDEX_VERSION, "n_rules": self.n_rules_,
+                          "n_dropped": self.n_dropped_})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
              verify: bool = True, mmap: bool = False) -> BundleRecommender:
-        """Read a recommender written by :meth:`save`.
+        """Read a recommender written by :meth:`save`, checking the index it holds.
 
         Parameters
         ----------
@@ -244,18 +400,191 @@ class BundleRecommender:
         Raises
         ------
         ModelFileError
-            Missing, corrupted or foreign file.
+            Missing, corrupted or foreign file, or an index that is not consistent
+            (a member of the wrong shape or type, an item or node out of range,
+            unsorted keys, NaN scores); the message names the file and member.
         """
         from upsell.persist import index_from_arrays, read_model
 
         doc, arrays = read_model(path, kind="BundleRecommender", verify=verify, mmap=mmap)
+        where = os.fspath(path)
         self = cls.__new__(cls)
-        self.metric = check_choice(doc["params"].get("metric"), "metric", _SCORE_METRICS)
-        self.items = index_from_arrays(arrays, "items", name="item", ids=ids,
-                                       legacy=doc["meta"].get("items"))
-        self._build(arrays["antecedent_indptr"], arrays["antecedent_index"],
-                    arrays["consequent_indptr"], arrays["consequent_index"], arrays["score"])
+        params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
+        meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+        try:
+            self.metric = check_choice(params.get("metric"), "metric", _SCORE_METRICS)
+            mc, me = params.get("max_consequents"), params.get("max_entries")
+            self.max_consequents = None if mc is None else check_int(mc, "max_consequents", minimum=1)
+            self.max_entries = None if me is None else check_int(me, "max_entries", minimum=1)
+        except UpsellDataError as exc:
+            raise ModelFileError(f"model file {where!r}: parameters: {exc}") from None
+        try:
+            self.items = index_from_arrays(arrays, "items", name="item", ids=ids,
+                                           legacy=meta.get("items"))
+        except UpsellDataError as exc:
+            raise ModelFileError(f"model file {where!r}: member 'items': {exc}") from None
+        if "antecedent_indptr" in arrays:  # files of upsell <= 0.x: the rules themselves
+            legacy = _checked(arrays, where, ("antecedent_indptr", "antecedent_index",
+                                              "consequent_indptr", "consequent_index", "score"))
+            self._check_rule_arrays(legacy, where)
+            self._compile(legacy["antecedent_indptr"], legacy["antecedent_index"],
+                          legacy["consequent_indptr"], legacy["consequent_index"],
+                          legacy["score"])
+            return self
+        got = _checked(arrays, where, _INDEX_MEMBERS)
+        n_rules = meta.get("n_rules")
+        if isinstance(n_rules, bool) or not isinstance(n_rules, int) or n_rules < 0:
+            raise ModelFileError(f"model file {where!r}: metadata 'n_rules' must be a count; "
+                                 f"got {n_rules!r}")
+        n_dropped = meta.get("n_dropped", 0)
+        if isinstance(n_dropped, bool) or not isinstance(n_dropped, int) or n_dropped < 0:
+            raise ModelFileError(f"model file {where!r}: metadata 'n_dropped' must be a count; "
+                                 f"got {n_dropped!r}")
+        _check_index(got, len(self.items), n_rules, where)
+        self._set_index(got["node_parent"], got["node_item"], got["level_ptr"], got["node_ptr"],
+                        got["entry_item"], got["entry_score"], got["entry_rule"], n_rules,
+                        n_dropped)
         return self
+
+    def _check_rule_arrays(self, a: dict[str, np.ndarray], where: str) -> None:
+        m = len(self.items)
+        for ptr_name, idx_name in (("antecedent_indptr", "antecedent_index"),
+                                   ("consequent_indptr", "consequent_index")):
+            ptr, idx = a[ptr_name], a[idx_name]
+            if ptr.size < 1 or ptr[0] != 0 or (np.diff(ptr) < 1).any() or ptr[-1] != idx.size:
+                _bad(where, ptr_name, "is not a valid pointer array (starts at 0, each row "
+                     "non-empty, ends at the length of its index)")
+            if idx.size and (idx.min() < 0 or idx.max() >= m):
+                _bad(where, idx_name, f"holds item indices outside [0, {m})")
+        if a["antecedent_indptr"].size != a["consequent_indptr"].size:
+            _bad(where, "consequent_indptr", "has another number of rules than antecedent_indptr")
+        if a["score"].shape != (a["antecedent_indptr"].size - 1,):
+            _bad(where, "score", "must hold one score per rule")
+        if np.isnan(a["score"]).any():
+            _bad(where, "score", "holds NaN")
+
+
+_INDEX_VERSION = 2
+_INDEX_MEMBERS = ("node_parent", "node_item", "level_ptr", "node_ptr", "entry_item",
+                  "entry_score", "entry_rule")
+
+
+def _bad(where: str, member: str, problem: str) -> NoReturn:
+    raise ModelFileError(f"model file {where!r}: member {member!r} {problem}")
+
+
+def _checked(arrays: dict[str, np.ndarray], where: str, names: tuple[str, ...]
+             ) -> dict[str, np.ndarray]:
+    """The named members, each present, 1-d and numeric (integer, or float for scores)."""
+    out = {}
+    for name in names:
+        if name not in arrays:
+            _bad(where, name, "is missing")
+        arr = arrays[name]
+        floats = name in ("entry_score", "score")
+        if arr.ndim != 1 or arr.dtype.kind not in ("f" if floats else "iu"):
+            _bad(where, name, f"must be a 1-d {'float' if floats else 'integer'} array; got "
+                 f"{arr.dtype} of shape {arr.shape}")
+        out[name] = arr if floats else arr.astype(np.int64)
+    return out
+
+
+def _check_index(a: dict[str, np.ndarray], n_items: int, n_rules: int, where: str) -> None:
+    """Ranges, shapes and order of a saved index, so a request can trust it."""
+    parent, item, level_ptr, node_ptr = a["node_parent"], a["node_item"], a["level_ptr"], a["node_ptr"]
+    n_nodes = item.size
+    if parent.size != n_nodes:
+        _bad(where, "node_parent", f"has {parent.size:,} entries for {n_nodes:,} nodes")
+    if (level_ptr.size < 1 or level_ptr[0] != 0 or level_ptr[-1] != n_nodes
+            or (np.diff(level_ptr) < 0).any()):
+        _bad(where, "level_ptr", f"must rise from 0 to the {n_nodes:,} nodes")
+    if n_nodes and (item.min() < 0 or item.max() >= n_items):
+        _bad(where, "node_item", f"holds item indices outside [0, {n_items:,})")
+    m = max(n_items, 1)
+    for j in range(level_ptr.size - 1):
+        lo, hi = int(level_ptr[j]), int(level_ptr[j + 1])
+        par = parent[lo:hi]
+        plo, phi = (-1, 0) if j == 0 else (int(level_ptr[j - 1]), lo)
+        if par.size and (par.min() < plo or par.max() >= max(phi, plo + 1) or
+                         (j > 0 and par.min() < plo)):
+            _bad(where, "node_parent", f"points outside the previous level at level {j + 1}")
+        keys = (par + 1) * m + item[lo:hi]
+        if (np.diff(keys) <= 0).any():
+            _bad(where, "node_item", f"keys of level {j + 1} are not strictly increasing")
+    e_item, score, rule = a["entry_item"], a["entry_score"], a["entry_rule"]
+    n_e = e_item.size
+    if score.size != n_e or rule.size != n_e:
+        _bad(where, "entry_score" if score.size != n_e else "entry_rule",
+             f"must have one value per entry ({n_e:,})")
+    if (node_ptr.size != n_nodes + 1 or (n_nodes + 1 and node_ptr[0] != 0)
+            or node_ptr[-1] != n_e or (np.diff(node_ptr) < 0).any()):
+        _bad(where, "node_ptr", f"must rise from 0 to the {n_e:,} entries, one step per node")
+    if n_e and (e_item.min() < 0 or e_item.max() >= n_items):
+        _bad(where, "entry_item", f"holds item indices outside [0, {n_items:,})")
+    if np.isnan(score).any():
+        _bad(where, "entry_score", "holds NaN")
+    if n_e and (rule.min() < 0 or rule.max() >= n_rules):
+        _bad(where, "entry_rule", f"holds rule positions outside [0, {n_rules:,})")
+
+
+def _redundant_entries(node_parent: np.ndarray, node_item: np.ndarray, node_level: np.ndarray,
+                       level_ptr: np.ndarray, m: int, e_node: np.ndarray, e_item: np.ndarray,
+                       e_score: np.ndarray) -> np.ndarray:
+    """Entries (X, y) for which some (X', y), X' a non-empty proper subset of X, scores >= them.
+
+    Whenever X lies in a basket so does X', so such an entry never changes a result.
+    Antecedents are read from the tree, subsets looked up one length at a time.
+    """
+    out = np.zeros(e_node.size, dtype=bool)
+    depth = level_ptr.size - 1
+    if depth < 2 or e_node.size == 0:
+        return out
+    keys = [(node_parent[lo:hi] + 1) * m + node_item[lo:hi]
+            for lo, hi in zip(level_ptr[:-1].tolist(), level_ptr[1:].tolist(), strict=True)]
+    e_key = e_node * m + e_item  # sorted: entries are in (node, item) order
+    lev = node_level[e_node]
+    for L in range(2, depth + 1):
+        rows = np.flatnonzero(lev == L)
+        if rows.size == 0:
+            continue
+        # the antecedent items of these entries, column by column
+        mat = np.empty((rows.size, L), dtype=np.int64)
+        node = e_node[rows]
+        for j in range(L - 1, -1, -1):
+            mat[:, j] = node_item[node]
+            node = node_parent[node]
+        for size in range(1, L):
+            for cols in itertools.combinations(range(L), size):
+                sub = np.full(rows.size, -1, dtype=np.int64)
+                for j, col in enumerate(cols):
+                    want = (sub + 1) * m + mat[:, col]
+                    ks = keys[j]
+                    at = np.minimum(np.searchsorted(ks, want), max(ks.size - 1, 0))
+                    hit = (ks[at] == want) if ks.size else np.zeros(rows.size, dtype=bool)
+                    if j:
+                        hit &= sub >= 0
+                    sub = np.where(hit, at + level_ptr[j], -1)
+                want = sub * m + e_item[rows]
+                at = np.minimum(np.searchsorted(e_key, want), e_key.size - 1)
+                hit = (sub >= 0) & (e_key[at] == want)
+                out[rows[hit]] |= e_score[at[hit]] >= e_score[rows[hit]]
+    return out
+
+
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(start, length)])`` (lengths >= 0)."""
+    length = np.asarray(length, dtype=np.int64)
+    total = int(length.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    keep = length > 0
+    start, length = np.asarray(start, dtype=np.int64)[keep], length[keep]
+    out = np.ones(total, dtype=np.int64)
+    out[0] = start[0]
+    off = np.cumsum(length[:-1])
+    out[off] = start[1:] - start[:-1] - length[:-1] + 1
+    np.cumsum(out, out=out)
+    return out
 
 
 def _as_list(values: Any) -> list[Any]:

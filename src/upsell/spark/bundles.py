@@ -194,18 +194,23 @@ def frequent_itemsets(stx: SparkTransactions, *, min_support: float = 0.01, min_
 
 
 def _fisher_udf(F: Any, T: Any) -> Any:
-    """Column function: one-sided Fisher p-value P(H >= n_xy), computed by scipy on the executors."""
+    """Column function: one-sided Fisher p-value P(H >= n_xy), computed on the executors
+    by :func:`upsell.bundles.fisher_p_value` (the local engine's function, so equal bits)."""
     def sf(xy: Any, n: Any, y: Any, x: Any) -> Any:
-        from scipy.stats import hypergeom
+        from upsell.bundles import fisher_p_value
 
-        p = hypergeom.sf(np.asarray(xy) - 1, np.asarray(n), np.asarray(y), np.asarray(x))
-        return np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+        xy, n, y, x = (np.atleast_1d(np.asarray(v)) for v in (xy, n, y, x))
+        out = np.empty(xy.size, dtype=np.float64)
+        for total in np.unique(n).tolist():
+            at = np.flatnonzero(n == total)
+            out[at] = fisher_p_value(xy[at], x[at], y[at], int(total))
+        return out
 
     try:
         import pandas as pd  # noqa: F401
         import pyarrow  # noqa: F401
     except ImportError:  # no Arrow: a row-at-a-time UDF gives the same numbers, slower
-        return F.udf(lambda xy, n, y, x: float(sf(xy, n, y, x)), T.DoubleType())
+        return F.udf(lambda xy, n, y, x: float(sf(xy, n, y, x)[0]), T.DoubleType())
 
     # unannotated on purpose: pyspark reads annotations as pandas types, and the
     # module's postponed annotations would not resolve
@@ -250,8 +255,8 @@ def association_rules(itemsets: SparkItemsets, *, min_confidence: float = 0.8,
     thresholds are applied on integer counts in decimal arithmetic (``n_xy q >=
     p n_x`` for a threshold ``p / q``), never on float ratios. Every metric is a
     Spark column with the local formula in the same operation order (IEEE
-    doubles, so equal to the last bit); the Fisher p-value is scipy's
-    ``hypergeom.sf`` in a vectorised UDF on the executors; the Holm and
+    doubles, so equal to the last bit); the Fisher p-value is
+    :func:`upsell.bundles.fisher_p_value` in a vectorised UDF on the executors; the Holm and
     Benjamini-Hochberg adjustments are running maxima / minima over a window
     ordered by p-value (ties in rule order, as the local stable sort). That window
     has no partition key, so the rule table passes through one task: rule tables
