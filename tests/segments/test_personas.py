@@ -11,6 +11,7 @@ from upsell.data import Transactions
 from upsell.datasets import make_shop
 from upsell.exceptions import ModelFileError, NotFittedError, UnknownIdError, UpsellDataError
 from upsell.segments import PERSONAS, Personas
+from upsell.segments.personas import _num
 
 
 def confusion(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -66,6 +67,7 @@ def test_one_persona_each_scores_in_range_and_reasons(fitted, shop):
     # every customer with history has a reason: a feature for the persona, or a weak fit
     named = res.decisive[:, 0] >= 0
     assert all("weak fit" in r for r in reasons[~named])
+    assert not any("e+" in r for r in reasons)
     s = res.summary()
     assert s.customers.sum() == len(res) and s.segment.tolist() == list(PERSONAS)
     assert abs(np.nansum(s.revenue_share) - 1) < 1e-9
@@ -235,9 +237,13 @@ def _assert_reasons_agree_with_labels(model: Personas, res) -> None:
             mid = (lo + hi) / 2
             assert (value - mid) * weight > 0, (persona, name, value, mid, reasons[i])
             side = "above" if weight > 0 else "below"
-            assert f"{name} {value:.3g} ({side} " in reasons[i], reasons[i]
+            assert f"{name} {_num(value)} ({side} " in reasons[i], reasons[i]
         if res.decisive[i, 0] < 0:
             assert "weak fit" in reasons[i] or "no purchase history" in reasons[i]
+        score = float(res.scores[i, PERSONAS.index(persona)])
+        history = "no purchase history" not in reasons[i]
+        weak = history and (score < 0.5 or res.decisive[i, 0] < 0)
+        assert ("weak fit" in reasons[i]) == weak, reasons[i]
 
 
 @pytest.mark.parametrize("with_catalog", [True, False])

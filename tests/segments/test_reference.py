@@ -20,7 +20,7 @@ RFM_TABLE = {  # segment: (customers, revenue share %)
     "about to sleep": (206, 1.5), "at risk": (464, 6.7), "cannot lose": (27, 1.0),
     "hibernating": (352, 1.9), "lost": (580, 3.0),
 }
-PERSONA_SIZES = {"new": 964, "frequent": 637, "price_sensitive": 1223, "premium": 786}
+PERSONA_SIZES = {"new": 1193, "frequent": 696, "price_sensitive": 833, "premium": 888}
 
 
 @pytest.fixture
@@ -48,3 +48,14 @@ def test_persona_sizes(retail):
     for seg, n in zip(s.segment, s.customers, strict=True):
         want = PERSONA_SIZES[str(seg)]
         assert abs(int(n) - want) <= max(3, 0.02 * want), seg
+
+
+def test_persona_reasons_are_readable(retail):
+    model = Personas().fit(retail)
+    reasons = model.predict().reasons()
+    assert not any("e+" in r or "nan" in r for r in reasons)
+    # the discount feature means something: most lines are at the item's usual price
+    share = model.predict().decisive_values
+    assert np.isfinite(share).any()
+    _, hi = model.thresholds_["price_sensitive"]["discount_share"]
+    assert hi < 0.9

@@ -271,13 +271,27 @@ def _reason(persona: str, codes: Sequence[int], values: Sequence[float],
         name = FEATURES[code]
         mid = midpoints.get(persona, {}).get(name, math.nan)
         side = "above" if value > mid else "below" if value < mid else "at"
-        parts.append(f"{name} {value:.3g} ({side} {mid:.3g})")
+        parts.append(f"{name} {_num(value)} ({side} {_num(mid)})")
     if not parts:
         if not history:
             return f"{persona}: no purchase history"
         return (f"{persona}: nearest type, weak fit (score {score:.2f}); "
                 "no feature past its midpoint")
+    if score < 0.5:
+        # the best of four, but the evidence on balance is against it
+        return f"{persona}: weak fit (score {score:.2f}); " + ", ".join(parts)
     return f"{persona}: " + ", ".join(parts)
+
+
+def _num(v: float) -> str:
+    """Three significant digits without an exponent for values people read (1,080 not
+    1.08e+03)."""
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 0.001 or a == 0:
+        return f"{v:.3g}"
+    return f"{v:.2e}"
 
 
 # ---------------------------------------------------------------------- validation
