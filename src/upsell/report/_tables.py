@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -92,6 +93,10 @@ def shorten_list(names: Any, limit: int = 5, sep: str = ", ") -> str:
     return f"{head} …and {rest:,} more" if rest > 0 else head
 
 
+# numbers already formatted as text ("12.5%", "n/a") are aligned like numbers
+_NUMERIC_TEXT = re.compile(r"^(?:[-+]?[\d,]*\.?\d+%?|n/a)$")
+
+
 def _cut(text: str, limit: int = _MAX_CELL) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -174,8 +179,8 @@ class Table:
             cells = []
             for v, p in zip(row, pct, strict=True):
                 num = isinstance(v, (int, float)) and not isinstance(v, bool)
-                cls = ' class="num"' if num else ""
                 text = fmt_pct(v) if p and num else fmt(v)
+                cls = ' class="num"' if num or _NUMERIC_TEXT.match(text) else ""
                 cells.append(f"<td{cls}>{escape(_cut(text))}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         total = len(self.rows) if self.total is None else max(int(self.total), len(shown))

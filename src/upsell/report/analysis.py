@@ -501,7 +501,8 @@ def _section_opportunities(ctx: _Context) -> dict[str, Any]:
 
 
 def _mine(ctx: _Context) -> tuple[Any, str]:
-    """Frequent itemsets (up to 3 items) within the report's budget, and a sentence saying how.
+    """Frequent itemsets (up to 3 items) within the report's budget, and a phrase saying how
+    the support was chosen.
 
     ``min_support="auto"`` takes the lowest support whose itemsets stay within
     ``max_itemsets``; at least 20 orders must hold an itemset either way, so
@@ -519,29 +520,37 @@ def _mine(ctx: _Context) -> tuple[Any, str]:
         try:
             fi = bundles.frequent_itemsets(tx, min_support=auto, max_itemsets=budget,
                                            max_len=3)
-            how = f"the lowest support within a budget of {budget:,} itemsets"
-        except UpsellDataError:  # an upsell without automatic support: halve the guess
-            fi, how = _mine_within(tx, floor, budget), (
-                f"raised from 20 orders until within a budget of {budget:,} itemsets")
+            how = f"chosen automatically: the lowest within a budget of {budget:,} itemsets"
+        except UpsellDataError:  # an upsell without automatic support: raise a floor
+            fi, raised = _mine_within(tx, floor, budget)
+            how = (f"chosen: the lowest tried from 20 orders up within a budget of "
+                   f"{budget:,} itemsets" if raised else "the floor of 20 orders")
         if _support_of(fi, n) < floor:
             fi = bundles.frequent_itemsets(tx, min_support=floor, max_len=3)
-            how += ", but at least 20 orders"
+            how = (f"20 orders, the floor (the budget of {budget:,} itemsets would allow "
+                   "less)")
         return fi, how
-    fi = _mine_within(tx, max(float(given), floor), budget)
-    return fi, "as given (at least 20 orders)"
+    start = max(float(given), floor)
+    fi, raised = _mine_within(tx, start, budget)
+    how = (f"given {float(given):.3g}, raised to fit the budget of {budget:,} itemsets"
+           if raised else "as given" if start == float(given) else "the floor of 20 orders")
+    return fi, how
 
 
-def _mine_within(tx: Transactions, support: float, budget: int) -> Any:
+def _mine_within(tx: Transactions, support: float, budget: int) -> tuple[Any, bool]:
+    """Itemsets at ``support``, raised by half each time they exceed ``budget``."""
     from upsell import bundles
 
+    raised = False
     while True:
         try:
             return bundles.frequent_itemsets(tx, min_support=min(support, 1.0), max_len=3,
-                                             max_itemsets=budget)
+                                             max_itemsets=budget), raised
         except UpsellMemoryError:
             if support >= 1.0:
                 raise
             support *= 1.5
+            raised = True
 
 
 def _support_of(fi: Any, n_baskets: int) -> float:
@@ -666,7 +675,7 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
     pruned_text = f", after pruning {pruned:,} redundant ones" if pruned else ""
     note = (f"{len(fi):,} frequent itemsets of up to 3 items at min support "
             f"{fmt_pct(support)} ({int(fi.min_count):,} of {n_baskets:,} orders; "
-            f"support {how}); {len(rules):,} rules with confidence >= "
+            f"{how}); {len(rules):,} rules with confidence >= "
             f"{float(ctx.opt['min_confidence']):.0%} and Holm-adjusted p < 0.05{pruned_text}. "
             "Shown: the best by lift, one rule per item set, no product in more than two.")
     tables = [Table("Top rules by lift: customers who buy the first also buy the second",
@@ -685,7 +694,9 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
                             note="Sets of 2-3 products bought together more often than "
                                  "chance, one per product line: a candidate shares no "
                                  "product, catalog family or strongly linked pair with one "
-                                 "above it."))
+                                 "above it. Lift: how many times more often the whole set "
+                                 "is bought together than if its products sold "
+                                 "independently (larger for 3 products than for 2)."))
     return {"tables": tables, "charts": charts,
             "values": {"n_rules": len(rules), "n_itemsets": len(fi), "min_support": support,
                        "support_chosen": how}}

@@ -107,10 +107,6 @@ def _cards(analysis: Analysis) -> str:
     if "ladders" in analysis and analysis["ladders"].ok:
         cards.append(_card("Upgrade take-up", fmt_pct(analysis["ladders"].values["take_up"]),
                            "customers who moved up a tier"))
-    if "bundles" in analysis and analysis["bundles"].ok:
-        bv = analysis["bundles"].values
-        cards.append(_card("Bundle rules", fmt(bv.get("n_rules")),
-                           f"min support {fmt_pct(bv.get('min_support'))}"))
     if not cards:
         return ""
     return f'<div class="cards">{"".join(cards)}</div>'
