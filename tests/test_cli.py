@@ -93,11 +93,19 @@ def test_mine_other_patterns(files, what):
     assert code == 0 and isinstance(json.loads(text), list)
 
 
-def test_mine_bundles_needs_a_catalog(files, capsys):
-    code, _ = run("mine", str(files["orders"]), "--what", "bundles")
+def test_mine_bundles_needs_list_prices(files, capsys, tmp_path):
+    no_price = tmp_path / "no_price.csv"
+    rows = files["orders"].read_text().splitlines()
+    head = rows[0].split(",")
+    keep = [i for i, h in enumerate(head) if h != "price"]
+    no_price.write_text("\n".join(",".join(r.split(",")[i] for i in keep) for r in rows) + "\n")
+    code, _ = run("mine", str(no_price), "--what", "bundles")
     assert code == 2 and "--catalog" in capsys.readouterr().err
     code, text = run("mine", str(files["orders"]), "--what", "bundles", "--catalog",
                      str(files["catalog"]), "--min-support", "0.005")
+    assert code == 0 and text.startswith("bundle,")
+    # without a catalog the lines' own prices make the list prices
+    code, text = run("mine", str(files["orders"]), "--what", "bundles", "--min-support", "0.005")
     assert code == 0 and text.startswith("bundle,")
 
 
@@ -191,3 +199,117 @@ def test_console_script_and_module(files, tmp_path):
                           capture_output=True, text=True, timeout=120, env=env, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == f"upsell: error: file not found: {tmp_path / 'no.csv'}"
+
+
+# ---------------------------------------------------------------------- output for people
+def test_numbers_are_rounded_and_precision_is_an_option(files):
+    from upsell.cli import _round
+
+    assert _round(425431.61199999985, 4, money=True) == 425431.61
+    assert _round(425431.61199999985, 4, money=False) == 425432.0
+    assert _round(0.123456789, 4, money=False) == 0.1235
+    assert _round(0.123456789, None, money=False) == 0.123456789
+    code, text = run("kpi", str(files["orders"]), "--format", "json")
+    rows = json.loads(text)
+    for r in rows:
+        for v in r.values():
+            if isinstance(v, float):
+                assert len(repr(v).replace("-", "").replace(".", "").lstrip("0")) <= 8, r
+    code, full = run("kpi", str(files["orders"]), "--format", "json", "--precision", "full")
+    assert code == 0 and len(json.loads(full)) == len(rows)
+    code, _ = run("kpi", str(files["orders"]), "--precision", "0")
+    assert code == 2
+
+
+def test_truncated_output_says_how_much_and_top_0_writes_all(files, capsys):
+    code, text = run("mine", str(files["orders"]), "--what", "itemsets", "--min-support",
+                     "0.005", "--top", "3")
+    err = capsys.readouterr().err
+    assert code == 0 and len(text.strip().splitlines()) == 4
+    assert "wrote 3 of " in err and "rows" in err and "--top 0" in err
+    total = int(err.split(" of ")[1].split(" rows")[0].replace(",", ""))
+    code, text = run("mine", str(files["orders"]), "--what", "itemsets", "--min-support",
+                     "0.005", "--top", "0")
+    assert code == 0 and len(text.strip().splitlines()) == total + 1
+    assert "of" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("top", ["-5", "x"])
+def test_bad_top_is_an_error(files, capsys, top):
+    code, _ = run("mine", str(files["orders"]), "--top", top)
+    assert code == 2 and "--top" in capsys.readouterr().err
+
+
+def test_rules_are_distinct_and_pruned_by_default(files):
+    code, text = run("mine", str(files["orders"]), "--min-support", "0.003", "--top", "20",
+                     "--format", "json")
+    rules = json.loads(text)
+    assert code == 0 and rules
+    sets = [frozenset(r["antecedent"]) | frozenset(r["consequent"]) for r in rules]
+    assert len(set(sets)) == len(sets)  # no permutations of one item set
+
+
+def test_baskets_files_are_read_with_format_baskets(tmp_path, capsys):
+    path = tmp_path / "baskets.csv"
+    lines = ["whole milk,rolls/buns,yogurt", "whole milk,yogurt", "soda,rolls/buns",
+             "whole milk,rolls/buns", "cream cheese ,whole milk,yogurt"] * 20
+    path.write_text("\n".join(lines) + "\n")
+    code, text = run("mine", str(path), "--format", "baskets", "--min-support", "0.1")
+    assert code == 0 and text.startswith("antecedent,consequent")
+    assert "whole milk" in text
+    code, text = run("mine", str(path), "--input-format", "baskets", "--what", "itemsets",
+                     "--format", "json", "--min-support", "0.1")
+    assert code == 0 and any(r["itemset"] == ["cream cheese "] for r in json.loads(text))
+    code, text = run("inspect", str(path), "--format", "baskets")
+    assert code == 0 and "100 orders" in text
+
+
+def test_progress_only_on_a_terminal(files, capsys):
+    code = main(["mine", str(files["orders"]), "--min-support", "0.005", "--top", "2"],
+                out=io.StringIO())
+    assert code == 0
+    assert "\r" not in capsys.readouterr().err  # stderr is not a terminal under pytest
+
+
+def test_names_are_shown_when_the_data_know_them(tmp_path):
+    path = tmp_path / "named.csv"
+    rows = ["InvoiceNo,StockCode,Description,Quantity,UnitPrice,CustomerID,InvoiceDate"]
+    names = {"A1": "RED MUG", "B2": "TEA TOWEL", "C3": "TEAPOT"}
+    for o in range(60):
+        items = ["A1", "B2"] if o % 3 else ["A1", "B2", "C3"]
+        for it in items:
+            rows.append(f"{1000 + o},{it},{names[it]},1,2.50,{17000 + o % 7},"
+                        f"2011-0{1 + o % 9}-01 10:00")
+    path.write_text("\n".join(rows) + "\n")
+    cols = ("order=InvoiceNo,item=StockCode,name=Description,quantity=Quantity,price=UnitPrice,"
+            "customer=CustomerID,time=InvoiceDate")
+    code, text = run("mine", str(path), "--columns", cols, "--min-support", "0.2",
+                     "--format", "json")
+    rules = json.loads(text)
+    assert code == 0 and rules
+    assert {"antecedent_names", "consequent_names"} <= set(rules[0])
+    assert set(rules[0]["antecedent_names"]) <= set(names.values())
+    model = tmp_path / "model"
+    code, text = run("fit", str(path), "--columns", cols, "--out", str(model))
+    assert code == 0
+    code, text = run("recommend", "--model", str(model), "--basket", "A1", "--format", "json")
+    offers = json.loads(text)
+    assert code == 0 and offers
+    assert all(o["name"] in names.values() for o in offers)
+    assert all("B2" not in o["cue"] and "A1" not in o["cue"] for o in offers)
+
+
+def test_recommend_unknown_customer_is_never_silent(files, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert run("fit", str(files["orders"]), "--out", str(model))[0] == 0
+    capsys.readouterr()
+    code, text = run("recommend", "--model", str(model), "--customer", "99999", "-k", "3")
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "99999" in err and "not in the history" in err and "popular" in err
+    assert len(text.strip().splitlines()) == 4  # header + 3 popular items
+    code, text = run("recommend", "--model", str(model), "--customer", "99999", "--no-fill")
+    err = capsys.readouterr().err
+    assert code == 0 and "99999" in err and "fill=False" in err
+    assert text.strip().splitlines() == [
+        "customer,item,name,kind,source,score,cue,reason"]

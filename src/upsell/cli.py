@@ -16,6 +16,7 @@ import contextlib
 import csv
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -32,7 +33,13 @@ from upsell.exceptions import UpsellDataError, UpsellError
 
 __all__ = ["build_parser", "main"]
 
-_ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel")
+_ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel", "name",
+               "value")
+#: Columns written as money (two decimals); other floats keep ``--precision`` significant digits.
+_MONEY = frozenset({"revenue", "monetary", "price", "list_price", "clv", "expected_spend",
+                    "atv", "expected_revenue", "expected_margin", "margin", "price_diff",
+                    "margin_gain", "spend"})
+_MONEY_KPIS = frozenset({"atv"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,11 +49,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _progress_wanted(quiet: bool) -> bool:
+    """Progress bars only for a person watching a terminal: never in logs, pipes or files
+    (tqdm's carriage returns clutter them)."""
+    if quiet:
+        return False
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
+
 class _Steps:
-    """Progress on stderr: one tqdm bar per step (elapsed time), silent with ``--quiet``."""
+    """Progress on stderr: one tqdm bar per step (elapsed time), only on a terminal and
+    never with ``--quiet``."""
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+        self.quiet = not _progress_wanted(quiet)
 
     @contextlib.contextmanager
     def step(self, what: str) -> Iterator[None]:
@@ -107,11 +127,20 @@ def _local_path(path: str) -> Iterator[str]:
 def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
     columns = _parse_columns(getattr(args, "columns", None), args)
     label = "standard input" if args.orders == "-" else os.path.basename(args.orders)
+    if getattr(args, "input_format", "lines") == "baskets":
+        from upsell.datasets import read_baskets
+
+        if columns:
+            raise UpsellDataError("--columns goes with order-line files; a baskets file "
+                                  "(--format baskets) has one basket of item labels per line")
+        with _local_path(args.orders) as path, steps.step(f"reading {label}"):
+            return read_baskets(path, args.delimiter, encoding=args.encoding)
     with _local_path(args.orders) as path, steps.step(f"reading {label}"):
         return Transactions.read_csv(
-            path, columns=columns or None, delimiter=args.delimiter, encoding=args.encoding,
-            returns=args.returns, anonymous=args.anonymous, bad_prices=args.bad_prices,
-            duplicates=args.duplicates, invalid=args.invalid, cancel_prefix=args.cancel_prefix)
+            path, columns=columns or None, delimiter=args.delimiter or ",",
+            encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
+            bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
+            cancel_prefix=args.cancel_prefix)
 
 
 def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
@@ -121,7 +150,7 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
     if not os.path.exists(path):
         raise UpsellDataError(f"catalog file not found: {path}")
     with steps.step(f"reading {os.path.basename(path)}"):
-        return Catalog.read_csv(path, delimiter=args.delimiter, encoding=args.encoding)
+        return Catalog.read_csv(path, delimiter=args.delimiter or ",", encoding=args.encoding)
 
 
 def _read_scores(path: str) -> np.ndarray:
@@ -177,40 +206,77 @@ def _records(obj: Any) -> tuple[list[str], list[list[Any]]]:
     return cols, [[r.get(c) for c in cols] for r in obj]
 
 
-def _plain(v: Any) -> Any:
+def _round(x: float, digits: int | None, money: bool) -> float:
+    """``digits`` significant digits, never dropping integer digits (425431.61199999985 ->
+    425432 at 4); money keeps two decimals (425431.61). None: unchanged."""
+    if digits is None or x == 0 or not math.isfinite(x):
+        return x
+    if money:
+        return round(x, 2) + 0.0
+    mag = math.floor(math.log10(abs(x)))
+    return round(x, max(digits - 1 - mag, 0)) + 0.0
+
+
+def _plain(v: Any, digits: int | None = None, money: bool = False) -> Any:
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, float) and v != v:
-        return None
+    if isinstance(v, float):
+        if v != v or v in (math.inf, -math.inf):
+            return None
+        r = _round(v, digits, money)
+        # a rounded whole number reads as one (7076259, not 7076259.0)
+        return int(r) if digits is not None and r.is_integer() and abs(r) < 2**53 else r
     if isinstance(v, (tuple, list)):
-        return [_plain(x) for x in v]
-    if isinstance(v, (str, int, float, bool)) or v is None:
+        return [_plain(x, digits, money) for x in v]
+    if isinstance(v, (str, int, bool)) or v is None:
         return v
     return str(v)
 
 
-def _write(obj: Any, args: argparse.Namespace, out: TextIO) -> None:
+def _write(obj: Any, args: argparse.Namespace, out: TextIO, *, total: int | None = None
+           ) -> None:
+    """Write a table as CSV or JSON; ``total``: rows before ``--top`` cut the output (the
+    cut is then said on stderr, "100 of 2,960 rows", so CSV and JSON stay plain data)."""
     cols, rows = _records(obj)
     target = getattr(args, "output", None)
+    digits = getattr(args, "precision", None)
+    money = [c in _MONEY for c in cols]
+    # KPI tables: the value (and numerator) of a money KPI is money
+    kpi_col = cols.index("kpi") if "kpi" in cols else -1
+    kpi_money = [c in ("value", "numerator") for c in cols]
+
+    def flags(r: list[Any]) -> list[bool]:
+        if kpi_col >= 0 and r[kpi_col] in _MONEY_KPIS:
+            return [m or k for m, k in zip(money, kpi_money, strict=True)]
+        return money
+
     fh = open(target, "w", encoding="utf-8", newline="") if target else out
     try:
         if args.format == "json":
-            data = [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in rows]
+            data = [{c: _plain(v, digits, m) for c, v, m in zip(cols, r, flags(r), strict=True)}
+                    for r in rows]
             fh.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         else:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(cols)
             for r in rows:
                 cells = []
-                for v in r:
-                    p = _plain(v)
-                    cells.append(" ".join(map(str, p)) if isinstance(p, list) else
+                for v, m in zip(r, flags(r), strict=True):
+                    p = _plain(v, digits, m)
+                    # " + ": item labels may hold spaces ("red/blush wine")
+                    cells.append(" + ".join(map(str, p)) if isinstance(p, list) else
                                  ("" if p is None else p))
                 w.writerow(cells)
     finally:
         if target:
             fh.close()
-    if target and not args.quiet:
+    cut = total is not None and total > len(rows)
+    if cut:
+        # said even with --quiet: it is about the data, not progress
+        where = f" to {target}" if target else ""
+        sys.stderr.write(f"upsell: wrote {len(rows):,} of {total:,} rows{where} "
+                         f"(--top 0 writes all)\n")
+    elif target and not args.quiet:
         sys.stderr.write(f"wrote {len(rows):,} rows to {target}\n")
 
 
@@ -237,7 +303,7 @@ def _analyse_and_write(tx: Transactions, catalog: Catalog | None, args: argparse
     from upsell.report import analyse
 
     started = time.perf_counter()
-    analysis = analyse(tx, catalog, source=source, progress=not args.quiet,
+    analysis = analyse(tx, catalog, source=source, progress=_progress_wanted(args.quiet),
                        random_state=args.seed, **options)
     with steps.step("writing the report"):
         analysis.save_html(args.output, title=args.title, charts=not args.no_charts)
@@ -281,48 +347,135 @@ def _cmd_inspect(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     return 0
 
 
+def _item_namer(tx: Transactions) -> Any:
+    """A function item ids -> product names when the data know names, else None."""
+    try:
+        known = tx.has("name")
+    except UpsellError:  # an upsell without the name role
+        known = False
+    if not known:
+        return None
+    names = dict(zip(tx.items.ids.tolist(), tx.item_names().tolist(), strict=True))
+    return lambda ids: [names.get(i, str(i)) for i in ids]
+
+
+def _derived_catalog(tx: Transactions) -> Catalog:
+    """The catalog the lines imply (names, median unit prices) for shops without one."""
+    derive = getattr(Catalog, "from_transactions", None)
+    if derive is not None:
+        return derive(tx)
+    # a data layer without Catalog.from_transactions: names and median unit prices here
+    cols: dict[str, Any] = {"item": tx.items.ids}
+    with contextlib.suppress(UpsellError):
+        if tx.has("name"):
+            cols["name"] = tx.item_names()
+    if tx.has("price"):
+        ok = (tx.quantity > 0) & np.isfinite(tx.price) & (tx.price > 0)
+        item, price = tx.item[ok], tx.price[ok]
+        order = np.lexsort((price, item))
+        item, price = item[order], price[order]
+        n = np.bincount(item, minlength=len(tx.items))
+        start = np.r_[0, np.cumsum(n)[:-1]]
+        med = np.full(len(tx.items), np.nan)
+        has = n > 0
+        lo = start[has] + (n[has] - 1) // 2
+        hi = start[has] + n[has] // 2
+        med[has] = (price[lo] + price[hi]) / 2
+        cols["price"] = med
+    return Catalog.from_arrays(**cols)
+
+
+def _support_note(obj: Any, what: str, args: argparse.Namespace) -> None:
+    """Say the support that auto chose (the budget, not a magic threshold, decided it)."""
+    if getattr(obj, "support_chosen", "given") == "auto" and not args.quiet:
+        sup = float(getattr(obj, "min_support", float("nan")))
+        sys.stderr.write(f"upsell: --min-support auto chose {sup:.4g} ({len(obj):,} {what})\n")
+
+
 def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import bundles
 
     tx = _read_orders(args, steps)
+    names = _item_namer(tx)
+    top = args.top or None  # 0: every row
     if args.what == "sequences":
+        support = 0.01 if args.min_support == "auto" else args.min_support
         with steps.step("mining purchase sequences"):
-            seq = bundles.sequence_rules(tx, within=args.within, min_support=args.min_support,
+            seq = bundles.sequence_rules(tx, within=args.within, min_support=support,
                                          min_confidence=args.min_confidence)
-        order = np.argsort(-seq.lift, kind="stable")[:args.top]
+        order = np.argsort(-seq.lift, kind="stable")[:top]
         ids = seq.items.ids
-        data = {"first": ids[seq.first[order]] if seq.first.dtype.kind in "iu" else
-                seq.first[order],
-                "then": ids[seq.then[order]] if seq.then.dtype.kind in "iu" else seq.then[order],
-                "customers": seq.count[order], "support": seq.support[order],
-                "confidence": seq.confidence[order], "lift": seq.lift[order],
-                "median_lag_days": seq.median_lag_days[order]}
-        _write(data, args, out)
+        first = ids[seq.first[order]] if seq.first.dtype.kind in "iu" else seq.first[order]
+        then = ids[seq.then[order]] if seq.then.dtype.kind in "iu" else seq.then[order]
+        data: dict[str, Any] = {"first": first, "then": then}
+        if names is not None:
+            data["first_name"] = np.array(names(first.tolist()), dtype=object)
+            data["then_name"] = np.array(names(then.tolist()), dtype=object)
+        data.update({"customers": seq.count[order], "support": seq.support[order],
+                     "confidence": seq.confidence[order], "lift": seq.lift[order],
+                     "median_lag_days": seq.median_lag_days[order]})
+        _write(data, args, out, total=len(seq.lift))
         return 0
     with steps.step("mining frequent itemsets"):
         fi = bundles.frequent_itemsets(tx, min_support=args.min_support, max_len=args.max_len)
+    _support_note(fi, "itemsets", args)
+
+    def named(row: dict[str, Any], key: str, ids: Sequence[Any]) -> None:
+        row[key] = list(ids)
+        if names is not None:
+            row[f"{key}_names"] = names(ids)
+
     if args.what == "itemsets":
-        order = np.argsort(-fi.counts, kind="stable")[:args.top]
-        _write([{"itemset": list(fi.itemset(int(i))), "count": int(fi.counts[i]),
-                 "support": float(fi.support[i])} for i in order], args, out)
+        order = np.argsort(-fi.counts, kind="stable")[:top]
+        rows = []
+        for i in order.tolist():
+            row: dict[str, Any] = {}
+            named(row, "itemset", fi.itemset(i))
+            row.update(count=int(fi.counts[i]), support=float(fi.support[i]))
+            rows.append(row)
+        _write(rows, args, out, total=len(fi.counts))
         return 0
     if args.what == "bundles":
         catalog = _read_catalog(args, steps)
         if catalog is None:
-            raise UpsellDataError("`upsell mine --what bundles` needs --catalog (list prices)")
-        b = bundles.suggest_bundles(fi, catalog, k=args.top)
-        _write([{"bundle": list(items), "count": int(c), "support": float(s), "lift": float(lf),
-                 "list_price": float(p)} for items, c, s, lf, p in zip(
-                     b.items, b.count, b.support, b.lift, b.list_price, strict=True)], args, out)
+            if not tx.has("price"):
+                raise UpsellDataError("`upsell mine --what bundles` needs list prices: give "
+                                      "--catalog, or order lines with a price (or value) column")
+            catalog = _derived_catalog(tx)
+        b = bundles.suggest_bundles(fi, catalog, k=top or len(fi.counts))
+        rows = []
+        for items, c, sup, lf, pr in zip(b.items, b.count, b.support, b.lift, b.list_price,
+                                         strict=True):
+            row = {}
+            named(row, "bundle", items)
+            row.update(count=int(c), support=float(sup), lift=float(lf), list_price=float(pr))
+            rows.append(row)
+        _write(rows, args, out)
         return 0
     with steps.step("generating rules"):
-        rules = bundles.association_rules(fi, min_confidence=args.min_confidence)
-    order = np.argsort(-rules.lift, kind="stable")[:args.top]
-    _write([{"antecedent": list(rules.antecedent(int(r))),
-             "consequent": list(rules.consequent(int(r))), "count": int(rules.count[r]),
-             "support": float(rules.support[r]), "confidence": float(rules.confidence[r]),
-             "lift": float(rules.lift[r]), "p_adjusted": float(rules.p_adjusted[r])}
-            for r in order], args, out)
+        rules = bundles.association_rules(fi, min_confidence=args.min_confidence,
+                                          prune=args.prune)
+    total = len(rules)
+    if top is not None and hasattr(rules, "top"):
+        # one rule per item set: the table shows different ideas, not permutations of one
+        shown = rules.top(top, by="lift", distinct=True)
+        order = np.arange(len(shown))
+    else:
+        shown = rules
+        order = np.argsort(-rules.lift, kind="stable")[:top]
+    rows = []
+    for r in order.tolist():
+        row = {}
+        named(row, "antecedent", shown.antecedent(r))
+        named(row, "consequent", shown.consequent(r))
+        row.update(count=int(shown.count[r]), support=float(shown.support[r]),
+                   confidence=float(shown.confidence[r]), lift=float(shown.lift[r]),
+                   p_adjusted=float(shown.p_adjusted[r]))
+        rows.append(row)
+    if names is not None:  # ids first, then names, then the numbers
+        rows = [{k: r[k] for k in ("antecedent", "consequent", "antecedent_names",
+                                   "consequent_names", *list(r)[4:])} for r in rows]
+    _write(rows, args, out, total=total)
     return 0
 
 
@@ -410,6 +563,10 @@ def _cmd_clv(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
 
 
 _CF_MODELS = ("popular", "itemknn", "als", "bpr", "ease")
+#: Rules ``upsell fit`` generates at most (the most confident; a memory guard for a low explicit
+#: ``--min-support``). The model's size is bounded by the bundle index's own entry budget, which
+#: keeps every antecedent's best items first; cutting rules by confidence would lose coverage.
+_MAX_RULES = 2_000_000
 
 
 def _cf_model(name: str, seed: int) -> Any:
@@ -463,18 +620,30 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
 
 def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalog | None,
                      steps: _Steps) -> Any:
-    """Fit the parts (bundle rules, a CF model, customer types, upsell ranker) into a Recommender."""
+    """Fit the parts (bundle rules, a CF model, customer types, upsell ranker) into a Recommender.
+
+    Mining runs under budgets (``--min-support auto``: the lowest support whose
+    item sets stay within the itemset budget; ``--max-rules``), so the fit time
+    and the model size follow the budgets, not the shop's basket sizes. Without
+    a catalog, one is derived from the lines (names, median unit prices), so
+    offers and cues show product names and prices.
+    """
     from upsell import bundles, segments
     from upsell.recommend import Recommender
 
     cross: list[Any] = []
     with steps.step("mining bundle rules"):
-        n = len(tx.orders)
-        fi = bundles.frequent_itemsets(tx, min_support=max(args.min_support, 10 / max(n, 1)),
-                                       max_len=3)
-        rules = bundles.association_rules(fi, min_confidence=args.min_confidence)
+        support: Any = args.min_support
+        if support != "auto":  # a count floor keeps rules out of a handful of orders
+            support = max(float(support), 10 / max(len(tx.orders), 1))
+        fi = bundles.frequent_itemsets(tx, min_support=support, max_len=3)
+        # redundant rules add nothing the index would keep; the rule budget is a memory guard
+        # (it cuts by confidence), the index's own entry budget sizes the model
+        rules = bundles.association_rules(fi, min_confidence=args.min_confidence,
+                                          max_rules=args.max_rules or None, prune=True)
         if len(rules):
             cross.append(bundles.BundleRecommender(rules))
+    _support_note(fi, "itemsets", args)
     if tx.has("customer"):
         with steps.step(f"fitting {args.model}"):
             cross.append(_cf_model(args.model, args.seed).fit(tx))
@@ -482,9 +651,8 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
     if tx.has("customer") and tx.has("time"):
         with steps.step("fitting customer types"):
             personas = segments.Personas().fit(tx, catalog=catalog)
-    # without a catalog the recommender still needs the items it may offer
-    cat = catalog.align(tx.items) if catalog is not None else Catalog.from_arrays(
-        item=tx.items.ids)
+    # without a catalog, the lines give the items, their names and prices
+    cat = catalog.align(tx.items) if catalog is not None else _derived_catalog(tx)
     ranker = None
     if catalog is not None:
         from upsell.tiers import UpsellRanker
@@ -502,12 +670,14 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     rec = _fit_recommender(args, tx, catalog, steps)
     with steps.step("saving"):
         rec.save(args.out)
-    out.write(f"saved {rec!r} to {args.out}\n")
+    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(args.out) for f in fs)
+    out.write(f"saved {rec!r} to {args.out} ({size / 1e6:,.1f} MB)\n")
     return 0
 
 
 def _coerce(ids: Any, values: list[str]) -> list[Any]:
-    """Command-line ids as the id index's kind (int ids stay ints)."""
+    """Command-line ids as the id index's kind (int ids stay ints); the library matches
+    "17850" to 17850 too, this only keeps the ids in the output as the data spell them."""
     if getattr(ids, "kind", "str") == "int":
         try:
             return [int(v) for v in values]
@@ -533,30 +703,101 @@ def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         fit_args = argparse.Namespace(**{**vars(args), "model": args.cf_model})
         rec = _fit_recommender(fit_args, tx, _read_catalog(args, steps), steps)
     basket_ids = _coerce(rec.catalog.items, basket)
+    unknown_items = [b for b in basket_ids if b not in rec.catalog.items]
+    if unknown_items:
+        sys.stderr.write(f"upsell: basket item(s) not in the catalog, ignored: "
+                         f"{', '.join(map(str, unknown_items[:5]))}"
+                         f"{' ...' if len(unknown_items) > 5 else ''}\n")
     known = rec.history_.customers if rec.history_ is not None else None
     rows: list[dict[str, Any]] = []
     for cust in (_coerce(known, customers) or [None]):
-        for offer in rec.recommend(cust, basket=basket_ids, k=args.k,
-                                   channel=args.cue_channel):
+        offers = rec.recommend(cust, basket=basket_ids, k=args.k, channel=args.cue_channel,
+                               fill=args.fill)
+        if offers.note:  # an unknown customer, an empty list: never silent
+            sys.stderr.write(f"upsell: {offers.note}\n")
+        for offer in offers:
             rows.append({"customer": cust, "item": offer.item, "name": offer.name,
                          "kind": offer.kind, "source": "+".join(offer.sources),
-                         "score": float(offer.score), "cue": offer.cue})
-    _write(rows, args, out)
+                         "score": float(offer.score), "cue": offer.cue,
+                         "reason": offer.reason.summary})
+    _write(rows or {c: [] for c in ("customer", "item", "name", "kind", "source", "score",
+                                     "cue", "reason")}, args, out)
     return 0
 
 
 # ---------------------------------------------------------------------- parser
-def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True) -> None:
-    p.add_argument("orders", help="order lines CSV (gzip accepted); - reads standard input")
+def _count(text: str) -> int:
+    """A row count >= 0 (``--top``: 0 means every row)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 writes every row); got {n}")
+    return n
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {n}")
+    return n
+
+
+def _support_arg(text: str) -> float | str:
+    """``auto`` (a budget of item sets decides) or a share in (0, 1] / a count >= 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be auto, a share in (0, 1] or a count >= 1; got {text!r}") from None
+    if not v > 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(
+            f"must be auto, a share in (0, 1] or a count >= 1; got {text!r}")
+    return v
+
+
+def _precision_arg(text: str) -> int | None:
+    if text.strip().lower() in ("full", "none"):
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of significant digits >= 1, or full; got {text!r}") from None
+    if not 1 <= n <= 17:
+        raise argparse.ArgumentTypeError(f"must be 1..17 or full; got {n}")
+    return n
+
+
+def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
+                  format_flag: bool = True) -> None:
+    p.add_argument("orders", help="order lines CSV (gzip accepted), or one basket per line "
+                                  "with --format baskets; - reads standard input")
     if catalog:
         p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
                        "family, tier, price, cost, kind, ...)")
     p.add_argument("--columns", metavar="ROLE=HEADER,...",
-                   help="map roles (order, item, customer, quantity, price, time, channel) "
-                        "to your headers, e.g. order=InvoiceNo,item=StockCode")
+                   help="map roles (order, item, customer, quantity, price, time, channel, "
+                        "name, value) to your headers, e.g. order=InvoiceNo,item=StockCode,"
+                        "name=Description; value= is a line total (unit price = value / "
+                        "quantity)")
     for role in _ROLE_FLAGS:
         p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)
-    p.add_argument("--delimiter", default=",")
+    p.add_argument("--input-format", default="lines", choices=["lines", "baskets"],
+                   help="ORDERS holds order lines with a header (default) or one basket of "
+                        "item labels per line (Groceries, FIMI .dat)")
+    if format_flag:  # commands without an output format: --format names the input's
+        p.add_argument("--format", dest="input_format", choices=["lines", "baskets"],
+                       help="same as --input-format")
+    p.add_argument("--delimiter", default=None,
+                   help="field separator (default: a comma; for --format baskets: a comma "
+                        "when the first line has one, else whitespace)")
     p.add_argument("--encoding", default="utf-8")
     p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])
     p.add_argument("--anonymous", default="keep", choices=["keep", "drop", "raise"])
@@ -568,7 +809,12 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True) -> None:
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", default="csv", choices=["csv", "json"])
+    p.add_argument("--format", default="csv", choices=["csv", "json", "baskets"],
+                   help="output csv (default) or json; `baskets` reads ORDERS as one basket "
+                        "per line (same as --input-format baskets) and writes csv")
+    p.add_argument("--precision", type=_precision_arg, default=4, metavar="DIGITS",
+                   help="significant digits of numbers (default 4; money columns keep two "
+                        "decimals); full: unrounded")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
 
 
@@ -629,31 +875,38 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p, catalog=False)
 
     p = cmd("mine", _cmd_mine, "products bought together: rules, itemsets, bundles, sequences")
-    _data_options(p)
+    _data_options(p, format_flag=False)
     p.add_argument("--what", default="rules",
                    choices=["rules", "itemsets", "bundles", "sequences"])
-    p.add_argument("--min-support", type=float, default=0.01,
-                   help="share of orders (or customers for sequences), or a count >= 1")
+    p.add_argument("--min-support", type=_support_arg, default="auto",
+                   help="auto (default: the lowest support whose item sets fit the budget), "
+                        "a share of orders (or customers for sequences; auto means 0.01 "
+                        "there), or a count >= 1")
     p.add_argument("--min-confidence", type=float, default=0.1)
-    p.add_argument("--max-len", type=int, default=3)
+    p.add_argument("--max-len", type=_positive, default=3)
+    p.add_argument("--no-prune", dest="prune", action="store_false",
+                   help="keep redundant rules (a longer antecedent that adds nothing over a "
+                        "shorter one); default: pruned")
     p.add_argument("--within", default="90D", help="sequence window, e.g. 30D")
-    p.add_argument("--top", type=int, default=100, help="rows to write")
+    p.add_argument("--top", type=_count, default=100,
+                   help="rows to write (default 100; rules: the best by lift, one per item "
+                        "set); 0 writes every row")
     _output_options(p)
 
     p = cmd("segment", _cmd_segment, "customer segments: handbook types, RFM or clusters")
-    _data_options(p)
+    _data_options(p, format_flag=False)
     p.add_argument("--method", default="personas", choices=["personas", "rfm", "clusters"])
     p.add_argument("--summary", action="store_true", help="one row per segment")
     _output_options(p)
 
     p = cmd("kpi", _cmd_kpi, "ATV, UPT, attach and upsell rates (and NPS), overall or by period")
-    _data_options(p)
+    _data_options(p, format_flag=False)
     p.add_argument("--by", default=None, choices=["day", "week", "month", "channel"])
     p.add_argument("--nps", metavar="CSV", help="survey answers 0-10")
     _output_options(p)
 
     p = cmd("clv", _cmd_clv, "customer lifetime value per customer")
-    _data_options(p, catalog=False)
+    _data_options(p, catalog=False, format_flag=False)
     p.add_argument("--method", default="model", choices=["model", "historic"],
                    help="BG/NBD + Gamma-Gamma forecast, or revenue so far")
     p.add_argument("--horizon", type=float, default=52.0, help="weeks ahead (model)")
@@ -662,7 +915,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(p)
 
     p = cmd("evaluate", _cmd_evaluate, "compare recommenders on a temporal split")
-    _data_options(p)
+    _data_options(p, format_flag=False)
     p.add_argument("--models", default="popular,itemknn,als",
                    help=f"comma-separated, from {', '.join(_CF_MODELS)}")
     p.add_argument("--at", default="0.8", help="split time (ISO date) or share of orders")
@@ -677,8 +930,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to write")
     p.add_argument("--model", default="itemknn", choices=list(_CF_MODELS),
                    help="collaborative-filtering model")
-    p.add_argument("--min-support", type=float, default=0.001)
+    p.add_argument("--min-support", type=_support_arg, default="auto",
+                   help="bundle rules: auto (default: the lowest support whose item sets fit "
+                        "the budget), a share of orders or a count")
     p.add_argument("--min-confidence", type=float, default=0.1)
+    p.add_argument("--max-rules", type=_count, default=_MAX_RULES,
+                   help=f"rule budget while mining, the most confident kept (default "
+                        f"{_MAX_RULES:,}; 0: none); the saved bundle index has its own budget")
 
     p = cmd("recommend", _cmd_recommend, "offers for a customer and/or a basket")
     p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use --model)")
@@ -688,11 +946,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int, default=5)
     p.add_argument("--cue-channel", default="web", choices=["web", "email", "store"],
                    help="channel the cue is worded for (default: web)")
+    p.add_argument("--fill", action=argparse.BooleanOptionalAction, default=None,
+                   help="top up with popular items of the customer's segment (default: only "
+                        "for an unknown customer with no basket, said on stderr)")
     p.add_argument("--catalog", metavar="CSV")
     p.add_argument("--columns", metavar="ROLE=HEADER,...")
-    p.set_defaults(delimiter=",", encoding="utf-8", returns="net", anonymous="keep",
+    p.set_defaults(delimiter=None, encoding="utf-8", returns="net", anonymous="keep",
                    bad_prices="drop", duplicates="keep", invalid="raise", cancel_prefix=None,
-                   cf_model="itemknn", min_support=0.001, min_confidence=0.1)
+                   cf_model="itemknn", min_support="auto", min_confidence=0.1,
+                   max_rules=_MAX_RULES, input_format="lines")
     _output_options(p)
     return parser
 
@@ -719,6 +981,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     stream = out if out is not None else sys.stdout
+    if getattr(args, "format", None) == "baskets":  # the input's format, named on --format
+        args.input_format, args.format = "baskets", "csv"
     if args.debug:
         logging.basicConfig(level=logging.DEBUG)
     steps = _Steps(args.quiet)
