@@ -244,7 +244,9 @@ class _Context:
     def need(self, *columns: str) -> None:
         missing = [c for c in columns if not self.tx.has(c)]
         if missing:
-            raise _Skip(f"the data have no {' or '.join(missing)} column")
+            listed = (missing[0] if len(missing) == 1
+                      else ", ".join(missing[:-1]) + " or " + missing[-1])
+            raise _Skip(f"the data have no {listed} column")
 
     def need_catalog(self, what: str) -> Catalog:
         if self.catalog is None:
@@ -371,8 +373,10 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
     missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
     note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
     if cat is None:
-        note += (" No catalog: tier, ladder and attach-rate sections are left out; names and "
-                 "prices come from the order lines.")
+        derived = [w for w, ok in (("names", _item_names(tx, None) is not None),
+                                   ("prices", tx.has("price"))) if ok]
+        note += " No catalog: tier, ladder and attach-rate sections are left out"
+        note += (f"; {' and '.join(derived)} come from the order lines." if derived else ".")
     return {"tables": [Table("", ("what", "value"), tuple(rows))], "note": note.strip(),
             "values": {"lines": len(tx), "orders": len(tx.orders)}}
 
