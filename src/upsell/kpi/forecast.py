@@ -461,8 +461,11 @@ def clv_forecast(transactions: Transactions, *, horizon: float = 52.0, step: flo
     spend_name = "Gamma-Gamma"
     params = dict(purchases.params)
     why = ""
+    # a customer whose repeat days net to <= 0 (returns) predicts from m = 0: the
+    # population's spend shrunk by their x, not a negative spend
+    m = np.maximum(s.monetary_value, 0.0)
     try:
-        gg = GammaGamma().fit(frequency=x, monetary_value=s.monetary_value)
+        gg = GammaGamma().fit(frequency=x, monetary_value=m)
     except ConvergenceError as exc:
         why = ("Gamma-Gamma's maximum-likelihood fit diverged (parameters run to 0 or "
                "infinity)" if "diverged" in str(exc) else
@@ -470,7 +473,7 @@ def clv_forecast(transactions: Transactions, *, horizon: float = 52.0, step: flo
     else:
         q = gg.params_["q"]
         if q > 1:
-            spend = gg.expected_spend(frequency=x, monetary_value=s.monetary_value)
+            spend = gg.expected_spend(frequency=x, monetary_value=m)
             params["Gamma-Gamma"] = dict(gg.params_)
             spend_note = f"Spend: Gamma-Gamma ({_fmt_params(gg.params_)})."
         else:
