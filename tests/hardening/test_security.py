@@ -63,7 +63,9 @@ def hostile_html(hostile_shop, tmp_path_factory) -> Path:
 def test_report_escapes_every_data_string(hostile_html):
     html = hostile_html.read_text("utf-8")
     assert "<script" not in html.lower()  # the report has no scripts at all
-    for bad in ("<img", "onerror=alert", "</style><b>", "<i>"):
+    # "onerror=alert" itself may appear as escaped text (ids are shown next to names);
+    # the markup that would run it may not
+    for bad in ("<img", "</style><b>", "<i>"):
         assert bad not in html, bad
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     # wherever an id with an <img> tag is shown, it is shown escaped

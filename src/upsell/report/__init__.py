@@ -15,9 +15,9 @@ Examples
 [('data', 'ok'), ('segments', 'ok')]
 """
 
-from upsell.report._tables import Chart, Table
+from upsell.report._tables import MAX_MARKS, Chart, Table
 from upsell.report.analysis import SECTIONS, Analysis, Section, analyse
 from upsell.report.html import render_html, write_html
 
-__all__ = ["SECTIONS", "Analysis", "Chart", "Section", "Table", "analyse", "render_html",
-           "write_html"]
+__all__ = ["MAX_MARKS", "SECTIONS", "Analysis", "Chart", "Section", "Table", "analyse",
+           "render_html", "write_html"]

@@ -414,10 +414,14 @@ def _section_kpis(ctx: _Context) -> dict[str, Any]:
     if ctx.opt.get("offer_log") is not None:
         conv = kpi.conversion(ctx.opt["offer_log"])
         values["conversion"] = float(conv.rate[0])
+        if not np.isfinite(values["conversion"]):
+            values["conversion_why"] = "the offer log has no presented offer"
         rows.append(("offer conversion", fmt_pct(values["conversion"]), "accepted / presented, offer log"))
     if ctx.opt.get("nps_scores") is not None:
         res = kpi.nps(ctx.opt["nps_scores"], invalid="drop")
         values["nps"] = float(res.nps[0])
+        if not np.isfinite(values["nps"]):
+            values["nps_why"] = "no valid survey answer (0-10)"
         rows.append(("NPS", values["nps"], f"{int(res.n[0]):,} answers"))
     for key in ("atv", "upt"):
         if key in values and not np.isfinite(values[key]):
