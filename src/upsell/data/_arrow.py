@@ -64,6 +64,16 @@ def _line_ends(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
+def _count_line_ends(chunk: bytes) -> int:
+    """:func:`_line_ends` with numpy (bytes.count is slow on large chunks)."""
+    a = np.frombuffer(chunk, dtype=np.uint8)
+    ends = int(np.count_nonzero(a == 0x0A))
+    if chunk.find(b"\r") >= 0:
+        cr = a == 0x0D
+        ends += int(np.count_nonzero(cr)) - int(np.count_nonzero(cr[:-1] & (a[1:] == 0x0A)))
+    return ends
+
+
 def _locate_bad_row(data: bytes, label: str, delimiter: str, width: int, header: bool
                     ) -> UpsellDataError:
     """The error for the first row with the wrong number of fields (csv module, error path)."""
@@ -97,10 +107,77 @@ def _unterminated_quote(data: bytes, delimiter: str) -> int | None:
     return None
 
 
+class Source:
+    """The CSV content: UTF-8 bytes in memory, or a plain UTF-8 file pyarrow streams itself.
+
+    A plain file is never held in memory whole: one streaming pass finds what
+    the parser's settings and the checks need (blank file, quotes, line ends).
+    """
+
+    _SCAN = 1 << 24
+
+    def __init__(self, *, data: bytes | None = None, path: str | None = None) -> None:
+        self.data, self.path = data, path
+        self.blank = True
+        self.quotes = False
+        self.lines = 0  # physical lines, the last one counted without a line end too
+        if data is not None:
+            self.blank = not data[:1 << 16].strip() and not data.strip()
+            self.quotes = data.find(b'"') >= 0
+            if self.quotes:
+                ends = _line_ends(data)
+                self.lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
+            return
+        assert path is not None
+        ends = 0
+        last = b""
+        tail_cr = False
+        with open(path, "rb") as fh:
+            first = True
+            while True:
+                chunk = fh.read(self._SCAN)
+                if not chunk:
+                    break
+                if first and chunk.startswith(b"\xef\xbb\xbf"):
+                    chunk = chunk[3:]
+                first = False
+                if self.blank and chunk.strip():
+                    self.blank = False
+                if not self.quotes and chunk.find(b'"') >= 0:
+                    self.quotes = True
+                # a CR LF split between two chunks is one line end
+                ends += _count_line_ends(chunk) - (1 if tail_cr and chunk[:1] == b"\n" else 0)
+                tail_cr = chunk[-1:] == b"\r"
+                last = chunk[-1:]
+        self.lines = ends + (0 if last in (b"\n", b"\r", b"") else 1)
+
+    def head(self) -> bytes:
+        """The first bytes (at least the first record, as far as headers go), BOM dropped."""
+        if self.data is not None:
+            return self.data[:1 << 20]
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            head = fh.read(1 << 20)
+        return head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+
+    def whole(self) -> bytes:
+        """All the bytes (error paths only), BOM dropped."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+    def arrow(self) -> Any:
+        pa, _, _ = _pa()
+        return pa.py_buffer(self.data) if self.data is not None else pa.OSFile(self.path)
+
+
 class _Read:
     """One pyarrow read of the wanted columns, with the rows it skipped."""
 
-    def __init__(self, data: bytes, *, label: str, delimiter: str, encoding: str,
+    def __init__(self, src: Source, *, label: str, delimiter: str, encoding: str,
                  header: bool, width: int, wanted: dict[str, int], text_roles: set[str]
                  ) -> None:
         pa, pc, pacsv = _pa()
@@ -117,7 +194,7 @@ class _Read:
             else:
                 types[names[pos]] = pa.timestamp("s")
         include = sorted(set(names[p] for p in wanted.values()), key=names.index)
-        has_quotes = data.find(b'"') >= 0
+        has_quotes = src.quotes
 
         def handler(row: Any) -> str:
             body = row.text.strip()
@@ -135,28 +212,27 @@ class _Read:
         from upsell.data.io import utf8_error
 
         try:
-            self.table = pacsv.read_csv(pa.py_buffer(data), read_options=read,
-                                        parse_options=parse, convert_options=convert)
+            self.table = pacsv.read_csv(src.arrow(), read_options=read, parse_options=parse,
+                                        convert_options=convert)
         except pa.ArrowInvalid as exc:
             msg = str(exc)
             if "UTF8" in msg or "UTF-8" in msg or "utf8" in msg:
-                raise utf8_error(data, label, encoding) from None
+                raise utf8_error(src.whole(), label, encoding) from None
             if "conversion error" in msg.lower() or "timestamp" in msg.lower():
                 raise _Redo(msg) from None
             if "Empty CSV file" in msg or "empty" in msg.lower():
                 raise UpsellDataError(f"{label} has a header but no data rows") from None
             raise UpsellDataError(f"{label}: {msg}") from None
         if self.bad:
-            raise _locate_bad_row(data, label, delimiter, width, header)
-        if has_quotes:
-            lines = _line_ends(data) + (0 if data.endswith((b"\n", b"\r")) else 1)
-            if self.table.num_rows + int(header) != lines:
-                line = _unterminated_quote(data, delimiter)
-                if line is not None:
-                    raise UpsellDataError(
-                        f"{label} line {line:,}: a quoted field opens here and never closes "
-                        f"(unterminated quote); nothing was read"
-                    )
+            raise _locate_bad_row(src.whole(), label, delimiter, width, header)
+        if has_quotes and self.table.num_rows + int(header) != src.lines:
+            # some record spans lines or a line was blank: look for a quote that never closes
+            line = _unterminated_quote(src.whole(), delimiter)
+            if line is not None:
+                raise UpsellDataError(
+                    f"{label} line {line:,}: a quoted field opens here and never closes "
+                    f"(unterminated quote); nothing was read"
+                )
         self.names = names
         self.pc = pc
 
@@ -165,41 +241,46 @@ class _Redo(Exception):
     """pyarrow's strict converters refused a value: read the value columns as text."""
 
 
-def read_prepared(data: bytes, *, label: str, columns: Any, delimiter: str, encoding: str,
-                  header: bool, invalid: str, item_index: IdIndex | None,
+def read_prepared(data: bytes | Source, *, label: str, columns: Any, delimiter: str,
+                  encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None) -> Any:
-    """Parse UTF-8 CSV bytes into a ``_Prepared`` (see the module docstring)."""
+    """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring)."""
     from upsell.data.io import _positional, resolve_columns
     from upsell.data.transactions import _Prepared
 
-    if not data[:1 << 16].strip() and not data.strip():
+    src = data if isinstance(data, Source) else Source(data=data)
+    del data
+    if src.blank:
         raise UpsellDataError(f"{label} is empty: no header and no data rows")
-    names = _header(data, delimiter, header)
+    names = _header(src.head(), delimiter, header)
     roles = resolve_columns(names, _positional(columns, header), source=label)
     width = len(names)
     try:
-        rd = _Read(data, label=label, delimiter=delimiter, encoding=encoding, header=header,
+        rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
                    width=width, wanted=roles, text_roles=set())
     except _Redo:
         text = {r for r in roles if r in _NUMBER_ROLES or r == "time"}
-        rd = _Read(data, label=label, delimiter=delimiter, encoding=encoding, header=header,
+        rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
                    width=width, wanted=roles, text_roles=text)
-    del data
+    del src
     table = rd.table
     n = table.num_rows
     if n == 0:
         raise UpsellDataError(f"{label} has a header but no data rows")
     cols = {role: table.column(rd.names[pos]) for role, pos in roles.items()}
     del table, rd
+    pool = _pa()[0].default_memory_pool()
     prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
                      source=label)
     prep.order, o_index, _ = _ids(cols.pop("order"), "order", None, prep)
     assert o_index is not None
     prep.order_index = o_index
+    pool.release_unused()  # each column's text, once converted
     prep.item, i_index, prep.unknown_item = _ids(cols.pop("item"), "item", item_index, prep)
     prep.item_index = item_index if item_index is not None else i_index  # type: ignore[assignment]
     prep.fixed_items = item_index is not None
+    pool.release_unused()  # each column's text, once converted
     if "customer" in cols:
         c_codes, c_index, c_unknown = _ids(cols.pop("customer"), "customer", customer_index,
                                            prep)
@@ -220,6 +301,9 @@ def read_prepared(data: bytes, *, label: str, columns: Any, delimiter: str, enco
                 what = "not a timestamp" if role == "time" else "not a number"
                 prep.bad[f"{role} {what}"] = bad_mask
                 first_bad[role] = first  # type: ignore[assignment]
+    # the columns are numpy arrays now; hand the parser's freed buffers back to the OS
+    # before the cleaning rules allocate theirs
+    pool.release_unused()
     if invalid == "raise" and first_bad:
         from upsell.data import _columns as C
 
@@ -361,6 +445,15 @@ def _strings(arr: Any, role: str) -> np.ndarray:
     return np.strings.decode(out, "utf-8")
 
 
+def _all_ints(values: Any) -> bool:
+    """Whether every value is a plain integer id (a sample first: text ids fail fast)."""
+    _, pc, _ = _pa()
+    for part in (values.slice(0, 1000), values):
+        if not pc.all(pc.match_substring_regex(part, _INT_ID)).as_py():
+            return False
+    return True
+
+
 def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = False
          ) -> tuple[np.ndarray, IdIndex | None, np.ndarray]:
     """Codes (int32, -1 missing or unknown), the index (None if given), the unknown mask.
@@ -393,8 +486,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
         may_repeat = True
     present = stripped.filter(_arrow_mask(~miss)) if miss.any() else stripped
     ids: np.ndarray
-    if (not text and len(present)
-            and pc.all(pc.match_substring_regex(present, _INT_ID)).as_py()):
+    if not text and len(present) and _all_ints(present):
         ints = _numpy(pc.cast(pc.replace_substring_regex(present, r"\.0$", ""), pa.int64()))
         if ints.size < 2 or bool((ints[1:] > ints[:-1]).all()):
             ids, inv = ints, np.arange(ints.size)

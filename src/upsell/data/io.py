@@ -256,6 +256,17 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
             f"`delimiter` must be a single ASCII character other than a quote or a line "
             f"break; got {delimiter!r}")
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    try:
+        utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except (LookupError, TypeError):
+        raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
+    with open_binary(path) as fh:
+        plain = not isinstance(fh, gzip.GzipFile)
+    if utf8 and plain:  # pyarrow streams the file itself: it is never in memory whole
+        return _arrow.read_prepared(
+            _arrow.Source(path=os.fspath(path)), label=label, columns=columns,
+            delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
+            item_index=item_index, customer_index=customer_index)
     # no local name holds the bytes: the parser drops them once pyarrow has read them
     return _arrow.read_prepared(read_source(path, encoding, label), label=label, columns=columns, delimiter=delimiter,
                               encoding=encoding, header=header, invalid=invalid,
