@@ -453,8 +453,10 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         _write(rows, args, out)
         return 0
     with steps.step("generating rules"):
+        # a table for people shows significant rules only (Holm-adjusted Fisher p <= --max-p):
+        # at an automatic support, rare pairs seen twice would otherwise top it by lift
         rules = bundles.association_rules(fi, min_confidence=args.min_confidence,
-                                          prune=args.prune)
+                                          prune=args.prune, max_p=args.max_p or None)
     total = len(rules)
     if top is not None and hasattr(rules, "top"):
         # one rule per item set: the table shows different ideas, not permutations of one
@@ -567,6 +569,8 @@ _CF_MODELS = ("popular", "itemknn", "als", "bpr", "ease")
 #: ``--min-support``). The model's size is bounded by the bundle index's own entry budget, which
 #: keeps every antecedent's best items first; cutting rules by confidence would lose coverage.
 _MAX_RULES = 2_000_000
+#: Rules shown to people and served are significant: Holm-adjusted Fisher p-value at most this.
+_MAX_P = 0.05
 
 
 def _cf_model(name: str, seed: int) -> Any:
@@ -640,7 +644,8 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         # redundant rules add nothing the index would keep; the rule budget is a memory guard
         # (it cuts by confidence), the index's own entry budget sizes the model
         rules = bundles.association_rules(fi, min_confidence=args.min_confidence,
-                                          max_rules=args.max_rules or None, prune=True)
+                                          max_rules=args.max_rules or None, prune=True,
+                                          max_p=_MAX_P)
         if len(rules):
             cross.append(bundles.BundleRecommender(rules))
     _support_note(fi, "itemsets", args)
@@ -759,6 +764,16 @@ def _support_arg(text: str) -> float | str:
     if not v > 0 or not math.isfinite(v):
         raise argparse.ArgumentTypeError(
             f"must be auto, a share in (0, 1] or a count >= 1; got {text!r}")
+    return v
+
+
+def _p_value(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a p-value in [0, 1]; got {text!r}") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must be a p-value in [0, 1]; got {text!r}")
     return v
 
 
@@ -884,6 +899,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "there), or a count >= 1")
     p.add_argument("--min-confidence", type=float, default=0.1)
     p.add_argument("--max-len", type=_positive, default=3)
+    p.add_argument("--max-p", type=_p_value, default=_MAX_P,
+                   help=f"rules: largest Holm-adjusted Fisher p-value shown (default {_MAX_P}; "
+                        f"0: no test)")
     p.add_argument("--no-prune", dest="prune", action="store_false",
                    help="keep redundant rules (a longer antecedent that adds nothing over a "
                         "shorter one); default: pruned")
