@@ -336,3 +336,48 @@ def test_canonical_csr_skips_the_copy(monkeypatch):
     m = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 1]], dtype=np.float32))
     assert _as_dict(frequent_itemsets(m, min_support=2)) == {
         (0,): 3, (1,): 2, (2,): 2, (0, 1): 2, (0, 2): 2}
+
+
+# ---------------------------------------------------------------- min_support="auto" (issue 17)
+@settings(max_examples=60, deadline=None)
+@given(baskets=st.lists(st.sets(st.integers(0, 9), min_size=1, max_size=7), min_size=2,
+                        max_size=30),
+       budget=st.integers(1, 60), max_len=st.sampled_from([None, 2, 3]))
+def test_auto_support_is_the_lowest_within_budget(baskets, budget, max_len):
+    n_all = {c: len(brute_itemsets(baskets, c, max_len)) for c in range(1, len(baskets) + 2)}
+    fi = frequent_itemsets(_tx(baskets), min_support="auto", max_itemsets=budget,
+                           max_len=max_len)
+    assert fi.support_chosen == "auto"
+    assert fi.min_count >= 2
+    assert fi.min_support == fi.min_count / len(baskets)
+    assert len(fi) == n_all[fi.min_count] <= budget
+    assert _as_dict(fi) == brute_itemsets(baskets, fi.min_count, max_len)
+    if fi.min_count > 2:  # the next lower support is reachable: it must be over budget
+        assert n_all[fi.min_count - 1] > budget
+
+
+def test_auto_default_budget_and_given_support_recorded():
+    baskets = [{0, 1, 2}, {0, 1}, {1, 2}, {0, 2, 3}] * 5
+    fi = frequent_itemsets(_tx(baskets), min_support="auto")
+    assert fi.min_count == 2 and fi.support_chosen == "auto"  # far within 100,000
+    given = frequent_itemsets(_tx(baskets), min_support=0.25)
+    assert given.support_chosen == "given" and given.min_support == given.min_count / 20
+    assert "given" in repr(given)
+    with pytest.raises(UpsellDataError, match="'auto'"):
+        frequent_itemsets(_tx(baskets), min_support="lowest")
+
+
+def test_auto_never_materialises_the_explosion():
+    # 40 baskets of the same 30 items: 2^30 frequent itemsets at any count up to 40;
+    # only the count above 40 (nothing frequent) is within a budget of 1,000
+    baskets = [set(range(30))] * 40 + [{31}]
+    fi = frequent_itemsets(_tx(baskets), min_support="auto", max_itemsets=1_000)
+    assert fi.min_count == 41 and len(fi) == 0
+
+
+def test_min_support_one_is_a_count_and_one_point_zero_is_everything():
+    baskets = [{0, 1}, {0}, {0, 2}]
+    assert frequent_itemsets(_tx(baskets), min_support=1).min_count == 1
+    full = frequent_itemsets(_tx(baskets), min_support=1.0)
+    assert full.min_count == 3 and full.tuples() == [(0,)]
+    assert frequent_itemsets(_tx(baskets), min_support=2.0).min_count == 2

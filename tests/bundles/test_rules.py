@@ -156,3 +156,128 @@ def test_bad_arguments(kwargs, match):
         association_rules(fi, **kwargs)
     with pytest.raises(UpsellDataError, match="`itemsets`"):
         association_rules([(0, 1)])
+
+
+# ---------------------------------------------------------------- p-values, pruning, budgets, top
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 200_000), data=st.data())
+def test_fisher_p_value_equals_scipy(n, data):
+    from scipy.stats import hypergeom
+
+    from upsell.bundles import fisher_p_value
+
+    size = 40
+    nx = np.array(data.draw(st.lists(st.integers(1, n), min_size=size, max_size=size)))
+    ny = np.array(data.draw(st.lists(st.integers(1, n), min_size=size, max_size=size)))
+    lo, hi = np.maximum(0, nx + ny - n), np.minimum(nx, ny)
+    u = np.array(data.draw(st.lists(st.floats(0, 1), min_size=size, max_size=size)))
+    nxy = lo + np.floor(u * (hi - lo + 1)).clip(0, hi - lo).astype(np.int64)
+    got = fisher_p_value(nxy, nx, ny, n)
+    want = np.clip(hypergeom.sf(nxy - 1, n, ny, nx), 0, 1)
+    assert ((got >= 0) & (got <= 1)).all()
+    ok = want > 1e-280  # scipy's own sum is inexact far below that
+    assert np.allclose(got[ok], want[ok], rtol=1e-9, atol=0)
+    assert (got[~ok] < 1e-270).all()
+
+
+def test_fisher_p_value_edges():
+    from upsell.bundles import fisher_p_value
+
+    # n_xy at the bottom of the support: certain; at the top: one table of C(5, 3)
+    got = fisher_p_value([0, 5, 3, 2], [5, 5, 3, 3], [5, 5, 3, 3], 5)
+    assert got[:2].tolist() == [1.0, 1.0] and math.isclose(got[2], 0.1, rel_tol=1e-13)
+    assert math.isclose(got[3], 0.7, rel_tol=1e-13)
+    assert fisher_p_value([], [], [], 10).shape == (0,)
+
+
+def _rule_set(rules):
+    return {rules.rule(r) for r in range(len(rules))}
+
+
+@settings(max_examples=50, deadline=None)
+@given(baskets=baskets_st, min_count=st.integers(1, 3),
+       min_conf=st.sampled_from([0.0, 0.3, 0.6]), consequent_len=st.integers(1, 2))
+def test_pruned_rules_are_a_subset_and_pruned_ones_are_redundant(baskets, min_count, min_conf,
+                                                                 consequent_len):
+    fi = frequent_itemsets(_tx(baskets), min_support=min_count)
+    full = association_rules(fi, min_confidence=min_conf, consequent_len=consequent_len)
+    pruned = association_rules(fi, min_confidence=min_conf, consequent_len=consequent_len,
+                               prune=True)
+    kept, every = _rule_set(pruned), _rule_set(full)
+    assert kept <= every
+    assert pruned.n_pruned == len(every) - len(kept) and full.n_pruned == 0
+    count = {s: sum(1 for b in baskets if set(s) <= b) for s in
+             {tuple(sorted(set(x) | set(y))) for x, y in every} | {x for x, _ in every}}
+
+    def cnt(items):
+        items = tuple(sorted(items))
+        return count.get(items) or sum(1 for b in baskets if set(items) <= b)
+
+    for x, y in every:
+        nxy, nx = cnt((*x, *y)), cnt(x)
+        general = [s for size in range(1, len(x)) for s in itertools.combinations(x, size)]
+        redundant = any(cnt((*s, *y)) * nx >= nxy * cnt(s) for s in general)
+        assert ((x, y) not in kept) == redundant
+
+
+@settings(max_examples=40, deadline=None)
+@given(baskets=baskets_st, max_rules=st.integers(1, 30))
+def test_max_rules_keeps_the_most_confident(baskets, max_rules):
+    fi = frequent_itemsets(_tx(baskets), min_support=1)
+    full = association_rules(fi, min_confidence=0.2)
+    cut = association_rules(fi, min_confidence=0.2, max_rules=max_rules)
+    assert len(cut) == min(max_rules, len(full))
+    assert _rule_set(cut) <= _rule_set(full)
+    if len(full) > max_rules:
+        assert cut.min_confidence == cut.confidence.min() >= 0.2
+        dropped = _rule_set(full) - _rule_set(cut)
+        worst = min(cut.confidence)
+        conf = dict(zip([full.rule(r) for r in range(len(full))], full.confidence, strict=True))
+        assert all(conf[r] <= worst for r in dropped)
+    else:
+        assert cut.min_confidence == 0.2
+
+
+@settings(max_examples=40, deadline=None)
+@given(baskets=baskets_st, k=st.integers(1, 12),
+       by=st.sampled_from(["lift", "confidence", "support", "p_value", "count"]))
+def test_top_distinct_one_rule_per_itemset_best_first(baskets, k, by):
+    fi = frequent_itemsets(_tx(baskets), min_support=1)
+    rules = association_rules(fi, min_confidence=0.0, consequent_len=2)
+    top = rules.top(k, by=by)
+    unions = [frozenset(top.antecedent(r) + top.consequent(r)) for r in range(len(top))]
+    assert len(set(unions)) == len(unions)
+    assert len(top) == min(k, len({frozenset(a + c) for a, c in _rule_set(rules)}))
+    value = np.asarray(getattr(top, by), dtype=float)
+    sign = 1 if by.startswith("p_") else -1
+    assert (np.diff(sign * value) >= 0).all()
+    # each kept rule is the best of its item set
+    best = {}
+    for r in range(len(rules)):
+        key = frozenset(rules.antecedent(r) + rules.consequent(r))
+        v = sign * float(getattr(rules, by)[r])
+        best[key] = min(best.get(key, np.inf), v)
+    for u, v in zip(unions, value, strict=True):
+        assert sign * v == best[u]
+    plain = rules.top(k, by=by, distinct=False)
+    assert len(plain) == min(k, len(rules))
+
+
+def test_select_and_new_fields():
+    baskets = [{0, 1, 2}] * 4 + [{0, 1}] * 3 + [{2}] * 3
+    fi = frequent_itemsets(_tx(baskets), min_support=2)
+    rules = association_rules(fi, min_confidence=0)
+    assert rules.min_support == fi.min_count / 10 and rules.min_confidence == 0.0
+    sub = rules.select([2, 0])
+    assert [sub.rule(0), sub.rule(1)] == [rules.rule(2), rules.rule(0)]
+    assert sub.lift.tolist() == [rules.lift[2], rules.lift[0]]
+    assert len(rules.select(np.zeros(len(rules), dtype=bool))) == 0
+    assert rules.select([-1]).rule(0) == rules.rule(len(rules) - 1)
+    with pytest.raises(UpsellDataError, match="`indices`"):
+        rules.select([len(rules)])
+    with pytest.raises(UpsellDataError, match="`by`"):
+        rules.top(3, by="colour")
+    with pytest.raises(UpsellDataError, match="`max_rules`"):
+        association_rules(fi, max_rules=0)
+    with pytest.raises(UpsellDataError, match="`prune`"):
+        association_rules(fi, prune="yes")

@@ -121,3 +121,99 @@ def test_suggest_bundles_ranks_by_lift_and_revenue():
     assert (np.diff(by_rev.joint_revenue) <= 0).all()
     assert all(len(i) == 2 for i in by_rev.items)
     assert by_rev.to_pandas().shape == (len(by_rev), 6)
+
+
+# ---------------------------------------------------------------- compact index (issue 17)
+def _write(path, arrays, meta=None, params=None):
+    from upsell.persist import write_model
+
+    write_model(path, kind="BundleRecommender", params=params or {"metric": "lift"},
+                arrays=arrays, meta=meta if meta is not None else {"n_rules": len(RULES)})
+
+
+def _saved_arrays(tmp_path):
+    from upsell.persist import read_model
+
+    path = tmp_path / "ok.npz"
+    REC.save(path)
+    doc, arrays = read_model(path, kind="BundleRecommender")
+    return doc, {k: np.array(v) for k, v in arrays.items()}
+
+
+@pytest.mark.parametrize(("member", "change", "match"), [
+    ("entry_item", lambda a: a.__setitem__(0, 10_000), "entry_item"),
+    ("entry_score", lambda a: a.__setitem__(0, np.nan), "entry_score"),
+    ("entry_rule", lambda a: a.__setitem__(0, -1), "entry_rule"),
+    ("node_item", lambda a: a.__setitem__(slice(0, 2), a[1::-1].copy()), "node_item"),
+    ("node_parent", lambda a: a.__setitem__(-1, 10**6), "node_parent"),
+    ("node_ptr", lambda a: a.__setitem__(-1, a[-1] + 5), "node_ptr"),
+    ("level_ptr", lambda a: a.__setitem__(-1, a[-1] - 1), "level_ptr"),
+])
+def test_load_rejects_inconsistent_index(tmp_path, member, change, match):
+    doc, arrays = _saved_arrays(tmp_path)
+    change(arrays[member])
+    path = tmp_path / "bad.npz"
+    _write(path, arrays, meta=doc["meta"], params=doc["params"])
+    with pytest.raises(ModelFileError, match=f"{match}.*|.*{match}") as err:
+        BundleRecommender.load(path)
+    assert "bad.npz" in str(err.value)
+
+
+def test_load_rejects_missing_member_and_bad_metadata(tmp_path):
+    doc, arrays = _saved_arrays(tmp_path)
+    path = tmp_path / "bad.npz"
+    _write(path, {k: v for k, v in arrays.items() if k != "entry_rule"}, meta=doc["meta"])
+    with pytest.raises(ModelFileError, match="'entry_rule' is missing"):
+        BundleRecommender.load(path)
+    _write(path, {**arrays, "entry_score": arrays["entry_score"].reshape(1, -1)},
+           meta=doc["meta"])
+    with pytest.raises(ModelFileError, match="entry_score"):
+        BundleRecommender.load(path)
+    _write(path, arrays, meta={**doc["meta"], "n_rules": "many"})
+    with pytest.raises(ModelFileError, match="n_rules"):
+        BundleRecommender.load(path)
+
+
+def test_old_files_holding_the_rules_still_load(tmp_path):
+    from upsell.persist import index_arrays
+
+    path = tmp_path / "old.npz"
+    score = RULES.lift
+    _write(path, {"antecedent_indptr": RULES.antecedent_indptr,
+                  "antecedent_index": RULES.antecedent_index,
+                  "consequent_indptr": RULES.consequent_indptr,
+                  "consequent_index": RULES.consequent_index,
+                  "score": np.where(np.isnan(score), -np.inf, score),
+                  **index_arrays(RULES.items, "items")}, meta={})
+    old = BundleRecommender.load(path)
+    for basket in (IDS[:1], IDS[2:5], IDS[::3]):
+        a, b = REC.recommend(basket, k=6), old.recommend(basket, k=6)
+        assert a.items.tolist() == b.items.tolist() and np.array_equal(a.scores, b.scores)
+
+
+@settings(max_examples=30, deadline=None)
+@given(basket=st.lists(st.sampled_from(IDS), min_size=1, max_size=6),
+       budget=st.integers(1, 60), per=st.one_of(st.none(), st.integers(1, 4)))
+def test_budget_bounds_the_index_and_results_stay_true(basket, budget, per):
+    rec = BundleRecommender(RULES, max_entries=budget, max_consequents=per)
+    assert rec.n_entries_ <= budget
+    out = rec.recommend(basket, k=5)
+    assert not set(out.items.tolist()) & set(basket)
+    assert (np.diff(out.scores) <= 0).all()
+    for item, score, r, ante in zip(out.items.tolist(), out.scores.tolist(), out.rules.tolist(),
+                                    out.antecedents, strict=True):
+        assert RULES.antecedent(r) == ante and set(ante) <= set(basket)
+        assert item in RULES.consequent(r) and score == RULES.lift[r]
+    # the full index's best item is kept when every antecedent keeps its best entry
+    full = REC.recommend(basket, k=1)
+    if per is None and budget >= REC.n_entries_:
+        assert out.items[:1].tolist() == full.items.tolist()
+
+
+def test_redundant_entries_are_dropped_without_changing_results():
+    rec = BundleRecommender(RULES, metric="confidence")
+    n_expanded = int(np.diff(RULES.consequent_indptr).sum())
+    assert rec.n_entries_ < n_expanded and rec.n_dropped_ == 0
+    assert "entries=" in repr(rec)
+    with pytest.raises(UpsellDataError, match="`max_entries`"):
+        BundleRecommender(RULES, max_entries=0)

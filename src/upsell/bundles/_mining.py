@@ -34,6 +34,7 @@ number of itemsets in it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,6 +122,14 @@ class Lattice:
         ok = node >= 0
         out[ok] = self.counts[k - 1][node[ok]]
         return out
+
+
+class OverBudget(UpsellMemoryError):
+    """More itemsets are frequent than the budget allows; ``counts`` holds those found so far."""
+
+    def __init__(self, message: str, counts: list[np.ndarray]) -> None:
+        super().__init__(message)
+        self.counts = counts
 
 
 def _suggest(counts: list[np.ndarray], limit: int, n: int) -> str:
@@ -415,6 +424,72 @@ def _in_item_order(mined: Lattice) -> Lattice:
                    item_counts=mined.item_counts, complete=mined.complete)
 
 
+def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
+               max_len: int | None, budget: int, floor: int) -> Lattice:
+    """Mine at the lowest count (>= ``floor``) whose frequent itemsets number at most ``budget``.
+
+    The number of frequent itemsets never rises with the count, so the lowest count
+    within budget is found by search. A probe mines with the budget as its limit, so
+    a count that is too low stops as soon as the budget is exceeded (never
+    materialising the explosion), and the counts it found prove a lower bound: if
+    more than ``budget`` of them reach ``c``, every count up to ``c`` is over budget.
+    The search rises from the bound the single items give, geometrically until a
+    probe fits, then bisects (geometric means) between the highest count known to
+    be over budget and the lowest known to fit. The result is the lattice of the
+    probe that fitted at the answer.
+    """
+    n, m = shape
+    item_counts = np.bincount(indices, minlength=m)
+    desc = np.sort(item_counts)[::-1]
+    lo = max(1, min(floor, n))  # smallest count not known to be over budget
+    if desc.size > budget:
+        lo = max(lo, int(desc[budget]) + 1)
+    hi: int | None = None  # lowest count known to fit
+    fit: Lattice | None = None
+    c = lo
+    while True:
+        try:
+            lat = mine(indptr, indices, shape, c, max_len, budget)
+        except OverBudget as exc:
+            found = np.concatenate(exc.counts) if exc.counts else np.empty(0, dtype=np.int64)
+            bound = c + 1
+            if found.size > budget:
+                bound = max(bound, int(np.partition(found, found.size - budget - 1)
+                                       [found.size - budget - 1]) + 1)
+            lo = bound
+        else:
+            hi, fit = c, lat
+        if hi is not None and lo >= hi:
+            assert fit is not None
+            return fit
+        if hi is None:
+            c = max(lo, 4 * c)
+            continue
+        assert fit is not None
+        guess = _extrapolate(fit, hi, budget)
+        mid = math.isqrt(lo * hi)
+        # trust the power-law guess while it lands inside the open range, else bisect
+        c = guess if guess is not None and lo <= guess < hi else mid
+        c = max(lo, min(hi - 1, c))
+
+
+def _extrapolate(fit: Lattice, hi: int, budget: int) -> int | None:
+    """The count where the number of frequent itemsets would reach ``budget``, by a power law.
+
+    The lattice mined at ``hi`` gives the exact number ``f(c)`` for every count
+    ``c >= hi``; a line through ``log f`` against ``log c`` at ``hi`` and ``2 hi``,
+    continued below ``hi``, guesses where ``f`` reaches the budget (rounded up, so
+    the guess tends to fit).
+    """
+    counts = np.sort(np.concatenate(fit.counts)) if fit.counts else np.empty(0, dtype=np.int64)
+    f1 = counts.size
+    f2 = counts.size - int(np.searchsorted(counts, 2 * hi))
+    if f1 == 0 or f2 == 0 or f2 >= f1 or f1 >= budget:
+        return None
+    slope = math.log(f1 / f2) / math.log(2.0)
+    return math.ceil(hi * (f1 / budget) ** (1.0 / slope))
+
+
 def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_count: int,
          max_len: int | None, max_itemsets: int) -> Lattice:
     """Mine every itemset of ``min_count`` or more baskets from a binary CSR structure.
@@ -432,9 +507,9 @@ def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_co
     counts = [item_counts[freq]]
     total = int(freq.size)
     if total > max_itemsets:
-        raise UpsellMemoryError(
+        raise OverBudget(
             f"{total:,} single items are frequent, more than `max_itemsets`={max_itemsets:,}; "
-            f"raise `max_itemsets` or use {_suggest(counts, max_itemsets, n)}")
+            f"raise `max_itemsets` or use {_suggest(counts, max_itemsets, n)}", counts)
 
     def done() -> Lattice:
         mined = Lattice(n_items=m, n_baskets=n, min_count=min_count, parents=tuple(parents),
@@ -462,10 +537,10 @@ def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_co
         level_counts = np.concatenate(nxt.counts)
         total += nxt.found
         if total > max_itemsets:
-            raise UpsellMemoryError(
+            raise OverBudget(
                 f"more than `max_itemsets`={max_itemsets:,} frequent itemsets ({total:,} up to "
                 f"length {k + 1}); raise `max_itemsets` or use "
-                f"{_suggest([*counts, level_counts], max_itemsets, n)}")
+                f"{_suggest([*counts, level_counts], max_itemsets, n)}", [*counts, level_counts])
         parents.append(np.concatenate(nxt.parent))
         last.append(last[-1][np.concatenate(nxt.sib)])
         counts.append(level_counts)
@@ -473,9 +548,9 @@ def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_co
         if not build:
             break
         if nxt.entries > _MAX_DB_ENTRIES:
-            raise UpsellMemoryError(
+            raise OverBudget(
                 f"the frequent {k}-itemsets cover more than {_MAX_DB_ENTRIES:,} basket "
                 f"positions, too many to mine longer itemsets in memory; use "
-                f"{_suggest(counts, total // 2, n)} or `max_len`={k}")
+                f"{_suggest(counts, total // 2, n)} or `max_len`={k}", [])
         db_ptr, ent = nxt.database()
     return done()

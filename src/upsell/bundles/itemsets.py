@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from upsell._validation import as_csr, check_choice, check_int, is_sparse, support_count
-from upsell.bundles._mining import Lattice, mine
+from upsell.bundles._mining import Lattice, auto_count, mine
 from upsell.data.ids import FirstSeen, IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
@@ -45,6 +45,10 @@ class Itemsets:
         The effective minimum count, ``ceil(min_support * n_baskets)``.
     kind : {"all", "closed", "maximal"}
         Which frequent itemsets are listed.
+    min_support : float
+        The effective minimum support, ``min_count / n_baskets``.
+    support_chosen : {"given", "auto"}
+        Whether ``min_support`` was given or found by ``min_support="auto"``.
     lattice : Lattice
         Every frequent itemset up to the mined length, whatever ``kind`` and
         ``min_len`` list; :func:`~upsell.bundles.association_rules` reads subset
@@ -68,6 +72,12 @@ class Itemsets:
     min_count: int
     kind: str
     lattice: Lattice = field(repr=False, compare=False)
+    min_support: float = float("nan")
+    support_chosen: str = "given"
+
+    def __post_init__(self) -> None:
+        if self.min_support != self.min_support and self.n_baskets:  # NaN: not given
+            object.__setattr__(self, "min_support", self.min_count / self.n_baskets)
 
     def __len__(self) -> int:
         return int(self.counts.size)
@@ -75,6 +85,7 @@ class Itemsets:
     def __repr__(self) -> str:
         longest = int(self.lengths.max()) if len(self) else 0
         return (f"Itemsets(n={len(self):,}, kind={self.kind!r}, min_count={self.min_count}, "
+                f"min_support={self.min_support:.4g} ({self.support_chosen}), "
                 f"n_baskets={self.n_baskets:,}, longest={longest})")
 
     @property
@@ -253,8 +264,14 @@ def _from_lists(baskets: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, tuple[i
     return indptr, keys.astype(np.int32), (n, len(items)), items
 
 
-def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int = 1,
-                      max_len: int | None = None, max_itemsets: int = 5_000_000,
+#: Budget of ``min_support="auto"`` when ``max_itemsets`` is not given.
+AUTO_BUDGET = 100_000
+#: Memory guard of an explicit ``min_support`` when ``max_itemsets`` is not given.
+GUARD = 5_000_000
+
+
+def frequent_itemsets(baskets: Any, *, min_support: float | int | str = 0.01, min_len: int = 1,
+                      max_len: int | None = None, max_itemsets: int | None = None,
                       kind: str = "all") -> Itemsets:
     """Find every set of items held by at least ``min_support`` of the baskets, with exact counts.
 
@@ -268,18 +285,26 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
         items are then indexed in sorted id order, an item repeated in a basket counts
         once and empty baskets count towards ``n_baskets``. Lists are mined without
         importing scipy.
-    min_support : float or int, default 0.01
+    min_support : float, int or "auto", default 0.01
         A fraction in (0, 1] of the baskets, or an absolute count >= 1. The
         effective count is ``ceil(min_support * n_baskets)`` (computed without
-        floating-point drift: 0.001 of 9,835 baskets is 10).
+        floating-point drift: 0.001 of 9,835 baskets is 10). The type decides
+        between the two at 1: the int ``1`` is a count (every itemset seen once),
+        the float ``1.0`` is 100% (itemsets in every basket); a float above 1 with
+        no fractional part (``25.0``) is a count too. ``"auto"``: the lowest
+        support whose frequent itemsets number at most ``max_itemsets``, at a
+        count of at least 2 (an itemset seen in one basket is no pattern); see Notes.
     min_len : int, default 1
         Shortest itemset listed. Shorter ones are still mined (rules need them).
     max_len : int, optional
         Longest itemset mined; unlimited by default.
-    max_itemsets : int, default 5,000,000
-        Stop with :class:`~upsell.exceptions.UpsellMemoryError` as soon as more
-        frequent itemsets than this are found (about 50 bytes each), naming a
-        support that would fit.
+    max_itemsets : int, optional
+        With a given ``min_support``: a memory guard, default 5,000,000; stop with
+        :class:`~upsell.exceptions.UpsellMemoryError` as soon as more frequent
+        itemsets than this are found (about 50 bytes each), naming a support that
+        would fit. With ``min_support="auto"``: the budget, default 100,000. Both
+        count every frequent itemset mined up to ``max_len`` (before ``kind`` and
+        ``min_len`` choose what is listed, so the list is never longer).
     kind : {"all", "closed", "maximal"}, default "all"
         "closed": only itemsets no superset of which has the same count;
         "maximal": only itemsets no superset of which is frequent. Both are judged
@@ -288,7 +313,9 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
     Returns
     -------
     Itemsets
-        Ordered by length, then lexicographically by item index.
+        Ordered by length, then lexicographically by item index;
+        ``min_support`` holds the effective support, ``support_chosen`` says
+        whether it was given or found.
 
     Raises
     ------
@@ -314,6 +341,18 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
     finite and non-zero) is read in place; any other sparse input is first
     converted to one, once.
 
+    ``min_support="auto"`` replaces a threshold tuned by hand with a budget. The
+    number of frequent itemsets never rises with the support, so the lowest
+    support within budget is found by search over counts: each probe mines with
+    the budget as its limit and stops as soon as it is exceeded, so a too-low
+    support never materialises its explosion; the counts such a probe found
+    prove that every support up to the budget-th largest of them is over budget
+    too. The search starts at the bound the single items give, doubles the count
+    until a probe fits and then bisects; the lattice of the fitting probe is the
+    result (a few probes, each at most about the cost of mining ``max_itemsets``
+    itemsets). The count found is the lowest within budget: one basket fewer
+    would exceed it (unless it is the floor of 2).
+
     Examples
     --------
     >>> tx = Transactions.from_arrays(order=[1, 1, 1, 2, 2, 3],
@@ -326,21 +365,35 @@ def frequent_itemsets(baskets: Any, *, min_support: float = 0.01, min_len: int =
     >>> frequent_itemsets([["milk", "bread", "eggs"], ["milk", "bread"], ["milk"]],
     ...                   min_support=0.5).tuples()
     [('bread',), ('milk',), ('bread', 'milk')]
+    >>> auto = frequent_itemsets(tx, min_support="auto", max_itemsets=2)
+    >>> auto.min_count, auto.support_chosen, auto.tuples()
+    (3, 'auto', [('milk',)])
     """
     indptr, indices, (n, m), items = _as_baskets(baskets)
     if n == 0:
         raise UpsellDataError("`baskets` holds no baskets")
-    min_count = support_count(min_support, n)
+    auto = isinstance(min_support, str)
+    if auto and min_support != "auto":
+        raise UpsellDataError(f"`min_support` must be in (0, 1], a positive count or 'auto'; "
+                              f"got {min_support!r}")
+    min_count = 0 if auto else support_count(min_support, n)
     min_len = check_int(min_len, "min_len", minimum=1)
     if max_len is not None:
         max_len = check_int(max_len, "max_len", minimum=min_len)
+    if max_itemsets is None:
+        max_itemsets = AUTO_BUDGET if auto else GUARD
     max_itemsets = check_int(max_itemsets, "max_itemsets", minimum=1)
     kind = check_choice(kind, "kind", _KINDS)
-    lat = mine(indptr, indices, (n, m), min_count, max_len, max_itemsets)
-    return _from_lattice(lat, items, min_len=min_len, kind=kind)
+    if auto:
+        lat = auto_count(indptr, indices, (n, m), max_len, max_itemsets, floor=2)
+    else:
+        lat = mine(indptr, indices, (n, m), min_count, max_len, max_itemsets)
+    return _from_lattice(lat, items, min_len=min_len, kind=kind,
+                         support_chosen="auto" if auto else "given")
 
 
-def _from_lattice(lat: Lattice, items: IdIndex, *, min_len: int, kind: str) -> Itemsets:
+def _from_lattice(lat: Lattice, items: IdIndex, *, min_len: int, kind: str,
+                  support_chosen: str = "given") -> Itemsets:
     keep = [np.ones(c.size, dtype=bool) for c in lat.counts]
     if kind != "all":
         for k in range(2, lat.depth + 1):
@@ -368,4 +421,5 @@ def _from_lattice(lat: Lattice, items: IdIndex, *, min_len: int, kind: str) -> I
     flat = np.concatenate(mats).astype(np.int32) if mats else np.empty(0, dtype=np.int32)
     counts = np.concatenate(cnts) if cnts else np.empty(0, dtype=np.int64)
     return Itemsets(items=items, indptr=indptr, item_index=flat, counts=counts.astype(np.int64),
-                    n_baskets=lat.n_baskets, min_count=lat.min_count, kind=kind, lattice=lat)
+                    n_baskets=lat.n_baskets, min_count=lat.min_count, kind=kind, lattice=lat,
+                    min_support=lat.min_count / max(lat.n_baskets, 1), support_chosen=support_chosen)

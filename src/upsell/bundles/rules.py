@@ -703,6 +703,8 @@ _S0, _S1, _S2, _S3, _S4 = 1 / 12, 1 / 360, 1 / 1260, 1 / 1680, 1 / 1188
 # terms of the tail sum evaluated per rule and pass: the first passes are short because
 # most rules of interest sit far in the tail, where a few terms reach full precision
 _TAIL_BLOCKS = (8, 16, 32, 64)
+# rules per chunk of the p-value computation (bounds its temporaries to a few MB)
+_P_CHUNK = 1 << 15
 
 
 def _stirlerr_table() -> np.ndarray:
@@ -849,9 +851,19 @@ def fisher_p_value(n_xy: Any, n_x: Any, n_y: Any, n: int) -> np.ndarray:
     a = np.asarray(n_xy, dtype=np.int64).reshape(-1)
     draws = np.asarray(n_x, dtype=np.int64).reshape(-1)
     good = np.asarray(n_y, dtype=np.int64).reshape(-1)
+    if not a.size == draws.size == good.size:
+        raise UpsellDataError(f"`n_xy`, `n_x` and `n_y` must have the same length; got "
+                              f"{a.size}, {draws.size} and {good.size}")
     out = np.empty(a.size, dtype=np.float64)
-    if a.size == 0:
-        return out
+    # in chunks: the tail sums hold (rules x terms) temporaries
+    for lo in range(0, a.size, _P_CHUNK):
+        hi = lo + _P_CHUNK
+        out[lo:hi] = _fisher(a[lo:hi], draws[lo:hi], good[lo:hi], n)
+    return out
+
+
+def _fisher(a: np.ndarray, draws: np.ndarray, good: np.ndarray, n: int) -> np.ndarray:
+    out = np.empty(a.size, dtype=np.float64)
     lo = np.maximum(0, draws + good - n)
     hi = np.minimum(draws, good)
     out[a <= lo] = 1.0

@@ -291,10 +291,11 @@ class BundleRecommender:
         (['b'], 0)
         """
         k = check_k(k)
-        held = np.unique(self.items.encode(_as_list(basket), unknown="skip")).astype(np.int64)
-        banned = held
+        known = set(self.items.encode(_as_list(basket), unknown="skip").tolist())
+        held = np.array(sorted(known), dtype=np.int64)
         if exclude is not None:
-            banned = np.union1d(held, self.items.encode(_as_list(exclude), unknown="skip"))
+            known.update(self.items.encode(_as_list(exclude), unknown="skip").tolist())
+        banned = np.array(sorted(known), dtype=np.int64)
         m = max(len(self.items), 1)
         fired: list[np.ndarray] = []
         front = np.empty(0, dtype=np.int64)
@@ -328,7 +329,11 @@ class BundleRecommender:
         nodes, lo, hi = nodes[some], lo[some], hi[some]
         pos = _ranges(lo, hi - lo)
         item = self._e_item[pos]
-        ok = ~np.isin(item, banned, assume_unique=False) if banned.size else np.ones(item.size, bool)
+        if banned.size:
+            at = np.searchsorted(banned, item)
+            ok = banned[np.minimum(at, banned.size - 1)] != item
+        else:
+            ok = np.ones(item.size, dtype=bool)
         pos, item = pos[ok], item[ok]
         score = self._e_score[pos]
         rule = self._e_rule[pos].astype(np.int64)
