@@ -274,9 +274,9 @@ def test_progress_only_on_a_terminal(files, capsys):
 def test_names_are_shown_when_the_data_know_them(tmp_path):
     path = tmp_path / "named.csv"
     rows = ["InvoiceNo,StockCode,Description,Quantity,UnitPrice,CustomerID,InvoiceDate"]
-    names = {"A1": "RED MUG", "B2": "TEA TOWEL", "C3": "TEAPOT"}
+    names = {"A1": "RED MUG", "B2": "TEA TOWEL", "C3": "TEAPOT", "D4": "TEA CADDY"}
     for o in range(60):
-        items = ["A1", "B2"] if o % 3 else ["A1", "B2", "C3"]
+        items = ["A1", "B2"] if o % 2 else ["C3", "D4"]
         for it in items:
             rows.append(f"{1000 + o},{it},{names[it]},1,2.50,{17000 + o % 7},"
                         f"2011-0{1 + o % 9}-01 10:00")
