@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from upsell.data import IdIndex
@@ -59,11 +59,67 @@ def test_unknown_ids_raise_mask_or_skip():
         idx.index("z")
     assert idx.encode(["z", "y"], unknown="mask").tolist() == [-1, 1]
     assert idx.encode(["z", "y"], unknown="skip").tolist() == [1]
-    with pytest.raises(UnknownIdError, match="str but this index holds int"):
-        IdIndex([1, 2]).index("1")
-    with pytest.raises(UnknownIdError):
-        IdIndex([1, 2]).encode(["1"])
-    assert 1 not in IdIndex(["1"])
+    with pytest.raises(UnknownIdError, match="names no int id"):
+        IdIndex([1, 2]).index("x")
+    with pytest.raises(UnknownIdError, match="'3' is not in"):
+        IdIndex([1, 2]).encode(["3"])
+    assert IdIndex([1, 2]).encode(["3", "x", 2.5], unknown="mask").tolist() == [-1, -1, -1]
+
+
+# ---------------------------------------------------------------- ids as a request sends them
+def test_ids_as_a_web_request_sends_them():
+    idx = IdIndex([12346, 17850], name="customer")
+    for sent in ["17850", " 17850", "17850 ", "17850.0", 17850.0, np.float64(17850.0),
+                 np.int32(17850), "17850.00"]:
+        assert idx.index(sent) == 1, sent
+        assert sent in idx
+    for sent in [17850.5, "17850.5", "017850", "+17850", "1.785e4", "", True, None, b"17850",
+                 float("nan"), float("inf"), "17850x"]:
+        assert sent not in idx, sent
+        with pytest.raises(UnknownIdError):
+            idx.index(sent)
+    assert idx.encode(["17850", 12346, 17850.0, "x"], unknown="mask").tolist() == [1, 0, 1, -1]
+    text = IdIndex(["22423", "85123A"], name="item")
+    assert text.index(22423) == 0 and 22423 in text and 22423.0 in text
+    assert text.index(" 85123A ") == 1
+    assert text.encode([22423, "85123A", " 85123A"]).tolist() == [0, 1, 1]
+    assert 22424 not in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=20, unique=True),
+       pick=st.integers(0, 19), form=st.sampled_from(["int", "str", "pad", "dot0", "float"]))
+def test_int_ids_found_in_every_form(ids, pick, form):
+    idx = IdIndex(ids)
+    target = ids[pick % len(ids)]
+    sent = {"int": target, "str": str(target), "pad": f"  {target} ", "dot0": f"{target}.0",
+            "float": float(target)}[form]
+    if form == "float" and float(target) != target:
+        return  # not representable: no float names it
+    assert idx.index(sent) == ids.index(target)
+    assert idx.encode([sent]).tolist() == [ids.index(target)]
+    assert sent in idx
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(st.integers(-10**6, 10**6), min_size=1, max_size=20, unique=True),
+       probe=st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                       st.text(max_size=8)))
+def test_lookups_agree_and_unknown_stays_unknown(ids, probe):
+    """index, encode and `in` agree; only values that name an id find one."""
+    idx = IdIndex(ids)
+    found = probe in idx
+    got = idx.encode([probe], unknown="mask").tolist()[0]
+    try:
+        pos = idx.index(probe)
+    except UnknownIdError:
+        pos = -1
+    assert (pos >= 0) == found and pos == got
+    if found:
+        assert float(str(probe).strip()) == ids[pos]
+    text = IdIndex([str(i) for i in ids])
+    if isinstance(probe, int):
+        assert (probe in text) == (probe in ids)
 
 
 def test_decode_out_of_range_is_clear():

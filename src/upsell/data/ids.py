@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
@@ -12,6 +14,44 @@ import numpy as np
 from upsell.exceptions import UnknownIdError, UpsellDataError
 
 IdKind = Literal["str", "int"]
+
+# an integer id as text: optional minus, no leading zero ("007" is a text id), optional ".0"
+# (spreadsheets write 17850 as "17850.0")
+_INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})(?:\.0+)?")
+_MAX_INT = 2**63
+
+
+def _as_int_key(value: Any) -> int | None:
+    """An id given as text or float, as the int id it names; None when it names none."""
+    if isinstance(value, (str, np.str_)):
+        text = value.strip()
+        if not _INT_TEXT.fullmatch(text):
+            return None
+        return int(text.split(".", 1)[0])
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if math.isfinite(f) and f.is_integer() and abs(f) < _MAX_INT:
+            return int(f)
+    return None
+
+
+def _as_str_key(value: Any) -> str | None:
+    """An id given as an int (or integral float), as the text id it names; None otherwise."""
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if math.isfinite(f) and f.is_integer() and abs(f) < _MAX_INT:
+            return str(int(f))
+    return None
 
 
 def _to_id_array(values: Any, name: str) -> np.ndarray:
@@ -242,7 +282,7 @@ class IdIndex:
         return iter(self._ids.tolist())
 
     def __contains__(self, value: object) -> bool:
-        return self._lookup().get(self._key(value), -1) >= 0 if self._kind_ok(value) else False
+        return self._find(value) is not None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, IdIndex):
@@ -276,26 +316,55 @@ class IdIndex:
                 d = self._dict
         return d
 
+    def _find(self, value: Any) -> int | None:
+        """Position of one id as a caller may send it (see :meth:`index`), or None."""
+        d = self._lookup()
+        if self._kind_ok(value):  # the exact id: one dictionary hit
+            pos = d.get(self._key(value))
+            if pos is not None:
+                return pos
+        try:
+            key: Any = (_as_int_key(value) if self._ids.dtype.kind == "i"
+                        else _as_str_key(value))
+        except (TypeError, ValueError):
+            return None
+        if key is None:
+            return None
+        pos = d.get(key)
+        if pos is None and isinstance(key, str) and key != key.strip():
+            pos = d.get(key.strip())
+        return pos
+
     def index(self, value: Any) -> int:
         """Return the index of one external id.
+
+        Ids are found as a web request or a spreadsheet sends them: for an index of
+        int ids, the texts ``"17850"``, ``" 17850 "``, ``"17850.0"`` and the float
+        ``17850.0`` find 17850 (a float with a fractional part, a text with a
+        leading zero or other characters find nothing); for an index of text ids,
+        the int ``22423`` finds ``"22423"`` and surrounding spaces are ignored when
+        the exact text is not there.
 
         Raises
         ------
         UnknownIdError
-            If the id is not in the index (or is of the wrong type).
+            If the id is not in the index.
 
         Examples
         --------
-        >>> IdIndex([10, 20]).index(20)
+        >>> IdIndex([10, 17850]).index(" 17850.0")
         1
+        >>> IdIndex(["22423", "85123A"]).index(22423)
+        0
         """
-        if not self._kind_ok(value):
-            raise UnknownIdError(
-                f"{self._name} {value!r} is a {type(value).__name__} but this index holds "
-                f"{self.kind} ids"
-            )
-        pos = self._lookup().get(self._key(value))
+        pos = self._find(value)
         if pos is None:
+            if not self._kind_ok(value) and (
+                    _as_int_key(value) if self.kind == "int" else _as_str_key(value)) is None:
+                raise UnknownIdError(
+                    f"{self._name} {value!r} is a {type(value).__name__} that names no "
+                    f"{self.kind} id; this index holds {self.kind} ids"
+                )
             raise UnknownIdError(f"{self._name} {value!r} is not in the {self._name} index")
         return pos
 
@@ -321,16 +390,14 @@ class IdIndex:
         """
         if unknown not in ("raise", "mask", "skip"):
             raise UpsellDataError(f"`unknown` must be one of 'raise', 'mask', 'skip'; got {unknown!r}")
-        arr = _to_id_array(values, self._name)
+        try:
+            arr = _to_id_array(values, self._name)
+        except UpsellDataError:
+            arr = None  # mixed kinds, fractional floats: looked up one by one below
+        if arr is None or (arr.size and ((arr.dtype.kind == "i") != (self.kind == "int"))):
+            return self._encode_loose(values, unknown)
         if arr.size == 0:
             return np.empty(0, dtype=np.int32)
-        if (arr.dtype.kind == "i") != (self.kind == "int"):
-            if unknown == "raise" or len(self) > 0:
-                got = "str" if arr.dtype.kind == "U" else "int"
-                raise UnknownIdError(
-                    f"{self._name} ids are {got} but this index holds {self.kind} ids "
-                    f"(first given: {arr[0]!r})"
-                )
         if len(self) == 0:
             found = np.zeros(arr.size, dtype=bool)
             pos = np.zeros(arr.size, dtype=np.intp)
@@ -340,6 +407,12 @@ class IdIndex:
             found = self._sorted[pos_c] == arr
             pos = pos_c
         out = np.where(found, self._sorter[pos], -1).astype(np.int32)
+        if not found.all() and arr.dtype.kind == "U":
+            # " 85123A" finds "85123A": spaces are retried only where the exact text missed
+            miss = np.flatnonzero(~found)
+            retry = self._encode_exact(np.char.strip(arr[miss]))
+            out[miss] = retry
+            found[miss] = retry >= 0
         if not found.all():
             if unknown == "raise":
                 first = arr[int(np.flatnonzero(~found)[0])]
@@ -350,6 +423,46 @@ class IdIndex:
                 )
             if unknown == "skip":
                 out = out[found]
+        return out
+
+    def _encode_exact(self, arr: np.ndarray) -> np.ndarray:
+        """Positions of ids of this index's kind; -1 where absent."""
+        if len(self) == 0 or arr.size == 0:
+            return np.full(arr.size, -1, dtype=np.int32)
+        pos = np.minimum(np.searchsorted(self._sorted, arr), len(self) - 1)
+        found = self._sorted[pos] == arr
+        return np.where(found, self._sorter[pos], -1).astype(np.int32)
+
+    def _encode_loose(self, values: Any, unknown: str) -> np.ndarray:
+        """:meth:`encode` for ids of the other kind or of mixed kinds, one distinct id at a time."""
+        if isinstance(values, np.ndarray):
+            seq = values.reshape(-1).tolist()
+        elif isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            seq = [values]
+        else:
+            seq = list(values)
+        cache: dict[Any, int] = {}
+        out = np.empty(len(seq), dtype=np.int32)
+        for i, v in enumerate(seq):
+            try:
+                key = (type(v), v)
+                pos = cache.get(key)
+                if pos is None:
+                    found = self._find(v)
+                    pos = cache[key] = -1 if found is None else found
+            except TypeError:  # unhashable: an id of no kind
+                pos = -1
+            out[i] = pos
+        missing = out < 0
+        if missing.any():
+            if unknown == "raise":
+                first = seq[int(np.flatnonzero(missing)[0])]
+                n_bad = int(missing.sum())
+                more = f" ({n_bad} unknown in all)" if n_bad > 1 else ""
+                raise UnknownIdError(
+                    f"{self._name} {first!r} is not in the {self._name} index{more}")
+            if unknown == "skip":
+                out = out[~missing]
         return out
 
     def decode(self, indices: Any) -> np.ndarray:
