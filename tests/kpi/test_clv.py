@@ -365,3 +365,28 @@ def test_historic_and_simple_clv():
     assert v == pytest.approx(50 / 1.1 + 50 / 1.21)
     with pytest.raises(UpsellDataError, match="`margin`"):
         simple_clv(atv=1, frequency=1, margin=2, lifetime=1)
+
+
+def test_bgnbd_conditional_expectation_is_finite_for_heavy_buyers():
+    """Eq. 10 as written overflows to NaN for x in the hundreds; the Euler-transformed
+    form used agrees with it wherever it is finite."""
+    from scipy import special
+
+    bg = BetaGeo.from_params(r=1.1, alpha=13.4, a=0.029, b=0.51)
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.integers(0, 60, 300), [300, 1500, 2000]].astype(float)
+    T = np.r_[rng.uniform(1, 100, 300), [100.0, 100.0, 100.0]]
+    t_x = np.where(x > 0, np.r_[rng.uniform(0, 1, 300), [1.0, 0.99, 0.999]] * T, 0.0)
+    r, alpha, a, b = (bg.params_[k] for k in ("r", "alpha", "a", "b"))
+    broke = False
+    for t in (1.0, 13.0, 52.0):
+        got = bg.conditional_expected_purchases(t, frequency=x, recency=t_x, T=T)
+        assert np.all(np.isfinite(got)) and np.all(got >= 0)
+        with np.errstate(all="ignore"):
+            h = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+            naive = ((a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * h)
+                     * bg.probability_alive(frequency=x, recency=t_x, T=T))
+        ok = np.isfinite(naive)
+        broke |= not ok.all()
+        np.testing.assert_allclose(got[ok], naive[ok], rtol=1e-9, atol=1e-12)
+    assert broke            # the naive form does break on these customers

@@ -1330,8 +1330,14 @@ class BetaGeo(_CountModel):
         x, t_x, tt = _rfm_arrays(data, frequency, recency, T)
         t = float(_times(t))
         am1 = a - 1 if abs(a - 1) > 1e-9 else 1e-9
-        h = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + tt + t))
-        num = (a + b + x - 1) / am1 * (1 - ((alpha + tt) / (alpha + tt + t)) ** (r + x) * h)
+        # eq. 10 has ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z), z = t/(alpha+T+t),
+        # which overflows to inf * 0 = NaN for heavy buyers (x in the hundreds). Euler's
+        # transformation 2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z) turns the product
+        # into (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z): small numerator parameters, a large
+        # denominator one, a series that converges fast whatever x.
+        one_z = (alpha + tt) / (alpha + tt + t)
+        h = special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, t / (alpha + tt + t))
+        num = (a + b + x - 1) / am1 * (1 - one_z ** (a - 1) * h)
         return np.asarray(num * self.probability_alive(frequency=x, recency=t_x, T=tt))
 
     def probability_alive(self, data: Any = None, *, frequency: Any = None,
