@@ -21,6 +21,7 @@ KINDS = ("product", "accessory", "warranty", "subscription", "value_pack", "bund
 _TEXT = ("name", "category", "family", "kind", "attaches_to")
 _NUMERIC = ("tier", "price", "cost", "stock", "pack_size")
 _KNOWN = ("item", *_TEXT, *_NUMERIC, "exclusive")
+_MAX_PRICE = 1e12  # as Transactions: far beyond real prices, sums stay finite
 
 
 class Catalog:
@@ -171,6 +172,53 @@ class Catalog:
         return cls.from_arrays(**cols)
 
     @classmethod
+    def from_transactions(cls, transactions: Any) -> Catalog:
+        """Derive a catalog from order lines, for shops that have none.
+
+        Items are the transactions' items; ``name`` is :meth:`Transactions.item_names`
+        (the most frequent product name of the item's lines, the id where none is
+        known); ``price`` is the median unit price over the item's purchase lines
+        (positive quantity and price), NaN for an item without one. Every other
+        column takes its default (no family, tier, cost or stock).
+
+        Parameters
+        ----------
+        transactions : Transactions
+
+        Returns
+        -------
+        Catalog
+
+        Examples
+        --------
+        >>> from upsell.data import Transactions
+        >>> tx = Transactions.from_arrays(order=[1, 2, 3, 3], item=["a", "a", "a", "b"],
+        ...                               price=[2.0, 3.0, 10.0, 1.5],
+        ...                               name=["Mug", "Mug", "Mug", "Tea"])
+        >>> cat = Catalog.from_transactions(tx)
+        >>> cat.name.tolist(), cat.price.tolist()
+        (['Mug', 'Tea'], [3.0, 1.5])
+        """
+        tx = transactions
+        if not hasattr(tx, "items") or not hasattr(tx, "item_names"):
+            raise UpsellDataError(
+                f"`transactions` must be Transactions; got {type(tx).__name__}")
+        n = len(tx.items)
+        price = np.full(n, np.nan)
+        if tx.has("price"):
+            p, q, it = tx.price, tx.quantity, tx.item
+            ok = (q > 0) & np.isfinite(p) & (p > 0)
+            order = np.lexsort((p[ok], it[ok]))
+            pp = p[ok][order]
+            counts = np.bincount(it[ok], minlength=n)
+            starts = np.cumsum(counts) - counts
+            has = counts > 0
+            lo = starts[has] + (counts[has] - 1) // 2
+            hi = starts[has] + counts[has] // 2
+            price[has] = (pp[lo] + pp[hi]) / 2
+        return cls(tx.items, name=tx.item_names(), price=price)
+
+    @classmethod
     def from_pandas(cls, frame: Any, *, columns: Mapping[str, str] | None = None) -> Catalog:
         """Build a catalog from a DataFrame; ``columns`` maps catalog names to frame columns.
 
@@ -182,7 +230,9 @@ class Catalog:
         ['a']
         """
         rename = {v: k for k, v in (columns or {}).items()}
-        data = {rename.get(str(c), str(c)): frame[c].to_numpy() for c in frame.columns}
+        names = [rename.get(str(c), str(c)) for c in frame.columns]
+        _refuse_duplicates(names, "the DataFrame")
+        data = {name: frame.iloc[:, j].to_numpy() for j, name in enumerate(names)}
         if "item" not in data:
             raise UpsellDataError(
                 f"no `item` column in the DataFrame: map one with columns={{'item': ...}}; "
@@ -207,16 +257,28 @@ class Catalog:
         label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
         rename = {v: k for k, v in (columns or {}).items()}
         import csv  # local: csv and gzip load on use, not with `import upsell`
+        import io
 
-        from upsell.data.io import maybe_int_ids, open_text
+        from upsell.data.io import maybe_int_ids, read_source, utf8_error
 
-        with open_text(path, encoding) as fh:
+        if not isinstance(delimiter, str) or len(delimiter) != 1:
+            raise UpsellDataError(f"`delimiter` must be a single character; got {delimiter!r}")
+        # gzip by magic bytes (truncated: a clear error), `encoding` checked with the byte
+        # offset of the first bad byte, a BOM dropped
+        raw = read_source(path, encoding, f"catalog {label}")
+        try:
+            text = raw.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise utf8_error(raw, f"catalog {label}", encoding) from None
+        del raw
+        with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh, delimiter=delimiter)
             header = next(reader, None)
             if header is None:
                 raise UpsellDataError(f"catalog {label} is empty")
             names = [rename.get(h.strip().lstrip("\ufeff"), h.strip().lstrip("\ufeff"))
                      for h in header]
+            _refuse_duplicates(names, f"catalog {label}")
             if "item" not in names:
                 raise UpsellDataError(
                     f"catalog {label} has no `item` column: map one with columns={{'item': ...}}; "
@@ -395,7 +457,22 @@ def _try_numbers(arr: np.ndarray) -> np.ndarray | None:
     return np.array(vals, dtype=np.float64)
 
 
+def _refuse_duplicates(names: list[str], source: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UpsellDataError(
+                f"{source} has two columns named {name!r}; rename one (which to read would "
+                f"be a guess)"
+            )
+        seen.add(name)
+
+
 def _catalog_numbers(arr: np.ndarray, key: str, items: IdIndex) -> np.ndarray:
+    if arr.dtype.kind in "cm":
+        raise UpsellDataError(
+            f"catalog column `{key}` holds {'complex numbers' if arr.dtype.kind == 'c' else 'time spans'} "
+            f"({arr.dtype}); pass real numbers")
     out = _try_numbers(arr)
     if out is None:
         for i, v in enumerate(arr):
@@ -445,11 +522,18 @@ def _check(items: IdIndex, cols: dict[str, np.ndarray]) -> None:
     bad = ~(ps > 0) | np.isinf(ps)
     if bad.any():
         fail(bad, "must be a positive number", "pack_size")
+    for key in ("price", "cost"):
+        bad = np.abs(cols[key]) > _MAX_PRICE
+        if bad.any():
+            fail(bad, f"is beyond {_MAX_PRICE:.0e}", key)
     tier = cols["tier"]
     has_tier = ~np.isnan(tier)
     bad = has_tier & ((tier != np.round(tier)) | np.isinf(tier))
     if bad.any():
         fail(bad, "must be a whole number", "tier")
+    bad = has_tier & (tier < 1)
+    if bad.any():
+        fail(bad, "must be 1 or more (1 = entry tier)", "tier")
     bad = has_tier & (np.char.str_len(cols["family"]) == 0)
     if bad.any():
         fail(bad, "is given but the item has no `family`", "tier")

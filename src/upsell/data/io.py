@@ -60,9 +60,9 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                     f"column {name!r} (for `{role}`) is not in {source}; it has "
                     f"{', '.join(repr(a) for a in available[:20])}"
                 )
-            out[role] = available.index(name)
+            out[role] = _only(available, name, role, source)
         elif role in available:
-            out[role] = available.index(role)
+            out[role] = _only(available, role, role, source)
     for role in _REQUIRED:
         if role not in out:
             raise UpsellDataError(
@@ -70,6 +70,38 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                 f"it has {', '.join(repr(a) for a in available[:20])}"
             )
     return out
+
+
+def _only(available: list[str], name: str, role: str, source: str) -> int:
+    """Position of the one column called ``name``; two of that name are an error."""
+    pos = available.index(name)
+    if name in available[pos + 1:]:
+        raise UpsellDataError(
+            f"{source} has two columns named {name!r} (for `{role}`); rename one, since "
+            f"which to read would be a guess"
+        )
+    return pos
+
+
+def check_options(options: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    """Refuse keyword arguments ``where`` does not take, suggesting the close match.
+
+    Examples
+    --------
+    >>> check_options({"retruns": "drop"}, ["returns", "invalid"], "Transactions.read_csv")
+    Traceback (most recent call last):
+    ...
+    TypeError: Transactions.read_csv() got an unexpected keyword argument 'retruns'; did you mean 'returns'?
+    """
+    allowed = list(allowed)
+    for key in options:
+        if key not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else (
+                f"; it takes {', '.join(sorted(allowed))}")
+            raise TypeError(f"{where}() got an unexpected keyword argument {key!r}{hint}")
 
 
 def records_to_columns(records: Iterable[Any], columns: ColumnMap | None) -> dict[str, Any]:
@@ -328,15 +360,14 @@ def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str 
     :meth:`Transactions.from_arrays` hashes without building a string array.
     """
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    # gzip by magic bytes (a truncated stream is a clear error), a BOM dropped, the
+    # byte offset named when the text is not valid in `encoding`
+    raw = read_source(path, encoding, label)
     try:
-        with open_text(path, encoding) as fh:
-            text = fh.read()
-    except UnicodeDecodeError as exc:
-        raise UpsellDataError(
-            f"{label} is not valid {encoding} text ({exc.reason} at byte {exc.start})"
-        ) from None
-    except LookupError:
-        raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
+        text = raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise utf8_error(raw, label, encoding) from None
+    del raw
     lines = text.splitlines()
     del text
     n = len(lines)

@@ -42,6 +42,10 @@ MAX_PRICE = 1e12
 TIME_MIN = np.datetime64("1900-01-01T00:00:00", "s")
 TIME_MAX = np.datetime64("2200-01-01T00:00:00", "s")
 
+#: Keywords the readers pass on to from_arrays (cleaning rules and id universes).
+_OPTIONS = ("returns", "anonymous", "bad_prices", "duplicates", "invalid", "cancel_prefix",
+            "item_index", "customer_index", "source")
+
 _RETURNS = ("net", "drop", "keep", "raise")
 _KEEP_DROP_RAISE = ("keep", "drop", "raise")
 _INVALID = ("raise", "drop")
@@ -463,8 +467,9 @@ class Transactions:
         >>> tx.shape
         (2, 1, 2)
         """
-        from upsell.data.io import records_to_columns
+        from upsell.data.io import check_options, records_to_columns
 
+        check_options(options, _OPTIONS, "Transactions.from_records")
         return cls.from_arrays(**records_to_columns(records, columns), **{
             "source": "records", **options})
 
@@ -489,8 +494,9 @@ class Transactions:
         >>> Transactions.from_pandas(df).shape
         (3, 2, 2)
         """
-        from upsell.data.io import frame_columns
+        from upsell.data.io import check_options, frame_columns
 
+        check_options(options, _OPTIONS, "Transactions.from_pandas")
         return cls.from_arrays(**frame_columns(frame, columns, kind="pandas"),
                                **{"source": "pandas", **options})
 
@@ -514,8 +520,9 @@ class Transactions:
         >>> Transactions.from_arrow(t).shape
         (2, 2, 1)
         """
-        from upsell.data.io import frame_columns
+        from upsell.data.io import check_options, frame_columns
 
+        check_options(options, _OPTIONS, "Transactions.from_arrow")
         return cls.from_arrays(**frame_columns(table, columns, kind="arrow"),
                                **{"source": "arrow", **options})
 
@@ -557,8 +564,9 @@ class Transactions:
         >>> tx.shape, tx.report.rows_read
         ((3, 2, 2), 3)
         """
-        from upsell.data.io import read_csv_prepared
+        from upsell.data.io import check_options, read_csv_prepared
 
+        check_options(options, _OPTIONS, "Transactions.read_csv")
         invalid = options.get("invalid", "raise")
         check_choice(invalid, "invalid", _INVALID)
         prep = read_csv_prepared(path, columns=columns, delimiter=delimiter,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell.data.io import open_text, read_basket_lines
+from upsell.data.io import check_options, read_basket_lines, read_source
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
@@ -21,6 +21,13 @@ ONLINE_RETAIL_COLUMNS = {
     "order": "InvoiceNo", "item": "StockCode", "quantity": "Quantity", "time": "InvoiceDate",
     "price": "UnitPrice", "customer": "CustomerID", "channel": "Country",
 }
+
+
+_BASKET_OPTIONS = ("returns", "anonymous", "bad_prices", "duplicates", "invalid",
+                   "item_index", "source")
+_READ_OPTIONS = ("columns", "delimiter", "encoding", "header", "returns", "anonymous",
+                 "bad_prices", "duplicates", "invalid", "cancel_prefix", "item_index",
+                 "customer_index", "source")
 
 
 def _label(path: Any) -> str:
@@ -65,6 +72,7 @@ def read_baskets(path: Any, delimiter: str | None = None, *, encoding: str = "ut
     >>> tx.shape, tx.items.ids.tolist()
     ((4, 2, 3), ['bread', 'cream cheese ', 'milk'])
     """
+    check_options(options, _BASKET_OPTIONS, "read_baskets")
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
         raise UpsellDataError(f"`delimiter` must be a single character or None; got {delimiter!r}")
     basket, items, n_lines = read_basket_lines(path, delimiter=delimiter, encoding=encoding)
@@ -112,6 +120,7 @@ def load_online_retail(path: Any, **options: Any) -> Transactions:
       repaired  quantity reduced by a return: 1
       flagged   anonymous (no customer): 1
     """
+    check_options(options, _READ_OPTIONS, "load_online_retail")
     columns = dict(ONLINE_RETAIL_COLUMNS)
     columns.update(options.pop("columns", None) or {})
     options.setdefault("cancel_prefix", "C")
@@ -165,13 +174,14 @@ def load_cdnow(path: Any, **options: Any) -> Transactions:
     >>> dict(tx.report.flagged)
     {'price zero or negative': 1}
     """
+    check_options(options, _BASKET_OPTIONS, "load_cdnow")
     label = _label(path)
-    with open_text(path, "ascii") as fh:
-        try:
-            text = fh.read()
-        except UnicodeDecodeError as exc:
-            raise UpsellDataError(
-                f"{label} is not a CDNOW text file (byte {exc.start} is not ASCII)") from None
+    raw = read_source(path, "utf-8", label)  # gzip by magic bytes; truncated: a clear error
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise UpsellDataError(
+            f"{label} is not a CDNOW text file (byte {exc.start} is not ASCII)") from None
     lines = text.splitlines()
     first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if first is None:
