@@ -84,6 +84,15 @@ def test_top_rules_table_says_how_many_more(dense_analysis):
     assert f"+ {more:,} more rules" in page
 
 
+def test_best_sellers_are_named_and_counted(dense_analysis, dense_shop):
+    t = dense_analysis["kpis"].tables[1]
+    assert len(t.rows) == 15 and t.total == len(dense_shop.items)
+    assert f"+ {len(dense_shop.items) - 15:,} more products" in t.to_html()
+    assert "(SKU" in t.rows[0][0]
+    orders = [r[1] for r in t.rows]
+    assert orders == sorted(orders, reverse=True)
+
+
 def test_top_rules_are_different_ideas(dense_analysis):
     rows = dense_analysis["bundles"].tables[0].rows
     sets = [frozenset([*r[0].split(" + "), *r[1].split(" + ")]) for r in rows]

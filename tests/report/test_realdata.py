@@ -70,6 +70,9 @@ def test_names_are_shown(report):
     assert all(re.search(r"[A-Z]{3,}.* \(\w+\)$", r[0]) for r in a["bundles"].tables[1].rows)
     offers = a["offers"].tables[0].rows
     assert all(re.search(r"[A-Z]{3,}", r[3]) for r in offers)
+    best = [r[0] for r in a["kpis"].tables[1].rows]
+    assert "WHITE HANGING HEART T-LIGHT HOLDER (85123A)" in best
+    assert any(b.startswith("JUMBO BAG RED RETROSPOT") for b in best)
 
 
 def test_bundle_candidates_are_diverse(report):

@@ -428,8 +428,36 @@ def _section_kpis(ctx: _Context) -> dict[str, Any]:
             values[key], values[f"{key}_why"] = None, "no order with a positive net value"
     rows = [(label, "n/a" if isinstance(v, float) and not np.isfinite(v) else v, meaning)
             for label, v, meaning in rows]
-    return {"tables": [Table("", ("KPI", "value", "meaning"), tuple(rows),
-                             percent=())], "values": values}
+    return {"tables": [Table("", ("KPI", "value", "meaning"), tuple(rows)),
+                       _best_sellers(ctx)], "values": values}
+
+
+def _best_sellers(ctx: _Context) -> Table:
+    """The products in the most orders, with units and revenue."""
+    tx = ctx.tx
+    n_items = len(tx.items)
+    B = tx.baskets()
+    in_orders = np.bincount(B.indices, minlength=n_items)
+    units = np.bincount(tx.item, weights=tx.quantity, minlength=n_items)
+    top = np.argsort(-in_orders, kind="stable")[:int(ctx.opt["top"])]
+    top = top[in_orders[top] > 0]
+    names = ctx.name(tx.items.ids[top])
+    n_orders = max(len(tx.orders), 1)
+    cols: tuple[str, ...] = ("product", "orders", "share of orders", "units")
+    revenue = None
+    if tx.has("price"):
+        revenue = np.bincount(tx.item, weights=tx.quantity * tx.price, minlength=n_items)
+        cols = (*cols, "revenue")
+    rows = []
+    for name, i in zip(names, top.tolist(), strict=True):
+        row: tuple[Any, ...] = (name, int(in_orders[i]), float(in_orders[i] / n_orders),
+                                float(units[i]))
+        if revenue is not None:
+            row = (*row, float(revenue[i]))
+        rows.append(row)
+    return Table("Best sellers: the products in the most orders", cols, tuple(rows),
+                 percent=("share of orders",), total=int(np.sum(in_orders > 0)),
+                 unit="products")
 
 
 def _section_atv_over_time(ctx: _Context) -> dict[str, Any]:
@@ -1276,8 +1304,9 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
             rows = (*t.rows, ("offer conversion (backtest)", fmt_pct(bc[0] / bc[1]),
                               f"{bc[0]:,} of {bc[1]:,} offers of the best model were bought "
                               "in the test period"))
-            done["kpis"] = dataclasses.replace(done["kpis"], values=vals,
-                                               tables=(Table(t.title, t.columns, rows, t.note),))
+            done["kpis"] = dataclasses.replace(
+                done["kpis"], values=vals,
+                tables=(dataclasses.replace(t, rows=rows), *done["kpis"].tables[1:]))
     lines, orders, items = tx.shape
     return Analysis(sections=tuple(done[n] for n in order), source=source,
                     shape=(lines, orders, items, len(tx.customers) if tx.has("customer") else 0),
