@@ -23,6 +23,20 @@ each round); the table holds medians over rounds, and the 1-minute load average 
 sampled before every worker. A miner that exceeds ``--timeout`` seconds or
 ``--memory-gb`` is reported as such. Counts must agree.
 
+Rules mode (``--rules PATH`` to the Online Retail CSV): association rules at support
+0.3%, confidence 10%, at most 3 items, upsell (``frequent_itemsets`` +
+``association_rules``, every metric and the Fisher p-values with Holm's adjustment)
+against pyfim's ``fpgrowth(target="r")``, which mines and generates in one C call.
+Both get the same baskets (invoices of stock codes, cancellations and returns out)
+built before timing; the table prints both rule counts and rules per second.
+Semantics differ: pyfim's default rule support is the support of the *antecedent*
+alone, and it also reports rules with an empty antecedent, so with ``supp=0.3`` it
+keeps every rule whose body is in 0.3% of the baskets, however rare the rule (about
+17 million on this file). ``mode="o"`` (the "original" definition: support of body
+and head together, as arules and upsell) with ``zmin=2`` (no empty antecedent) gives
+the same rules as upsell: the row "pyfim-fpgrowth-o" is the one compared.
+"pyfim-default" (one run, counted only) shows the other semantics.
+
 Peers (not dependencies of upsell)::
 
     pip install pyfim mlxtend efficient-apriori
@@ -31,6 +45,8 @@ Run::
 
     python benchmarks/bench_bundles.py --groceries ../shared/data/groceries/groceries.csv \\
         --retail ../shared/data/fimi/retail.dat --rounds 3
+    python benchmarks/bench_bundles.py --rules \\
+        ../shared/data/online-retail/online_retail_2010-12_to_2011-09.csv.gz --rounds 3
 """
 
 from __future__ import annotations
@@ -49,6 +65,10 @@ from pathlib import Path
 from typing import Any
 
 MINERS = ("upsell", "upsell-lists", "pyfim-fpgrowth", "pyfim-eclat", "mlxtend-fpgrowth", "efficient-apriori")
+RULE_MINERS = ("upsell", "pyfim-fpgrowth-o", "pyfim-default")
+_RULE_CASE = {"support": 0.003, "confidence": 0.1, "max_len": 3}
+_OR_COLUMNS = {"order": "InvoiceNo", "item": "StockCode", "customer": "CustomerID",
+               "quantity": "Quantity", "price": "UnitPrice", "time": "InvoiceDate"}
 
 
 def _read_lists(path: str) -> list[list[str]]:
@@ -199,6 +219,130 @@ def worker(miner: str, path: str, support: float, repeat: int,
             "peak_measure": "VmHWM after reset" if reset else "ru_maxrss", "status": "ok"}
 
 
+def rules_worker(miner: str, path: str, repeat: int) -> dict[str, Any]:
+    """Rules from the Online Retail baskets: upsell vs pyfim, data prepared before timing."""
+    import upsell as us
+
+    tx = us.Transactions.read_csv(path, columns=_OR_COLUMNS, cancel_prefix="C")
+    case = _RULE_CASE
+    n = len(tx.orders)
+    stage: dict[str, float] = {}
+    if miner == "upsell":
+        from upsell.bundles import association_rules, frequent_itemsets
+
+        def run() -> int:
+            t0 = time.perf_counter()
+            fi = frequent_itemsets(tx, min_support=case["support"], max_len=case["max_len"])
+            t1 = time.perf_counter()
+            rules = association_rules(fi, min_confidence=case["confidence"])
+            stage.update(mine=t1 - t0, rules=time.perf_counter() - t1, itemsets=len(fi))
+            return len(rules)
+    else:
+        import fim
+
+        csr = tx.baskets()
+        ids = tx.items.ids[csr.indices].tolist()
+        ptr = csr.indptr.tolist()
+        data = [ids[ptr[i]:ptr[i + 1]] for i in range(n)]
+        kwargs: dict[str, Any] = (
+            {"mode": "o", "zmin": 2} if miner == "pyfim-fpgrowth-o" else {})
+
+        def run() -> int:
+            return len(fim.fpgrowth(data, target="r", supp=100 * case["support"],
+                                    conf=100 * case["confidence"], zmax=case["max_len"],
+                                    report="abhc", **kwargs))
+    import gc
+
+    gc.collect()
+    if miner == "upsell":
+        run()  # warm-up: imports (scipy.special for the p-values) stay out of the timing
+    load_peak = _status_mb("VmHWM")
+    reset = load_peak is not None and _reset_peak()
+    before = (_status_mb("VmRSS") if reset else None) or _maxrss_mb()
+    times = []
+    count = -1
+    for i in range(repeat if miner != "pyfim-default" else 1):
+        t0 = time.perf_counter()
+        count = run()
+        times.append(time.perf_counter() - t0)
+        if i == 0 and times[0] > 10:
+            break
+    peak = (_status_mb("VmHWM") if reset else None) or _maxrss_mb()
+    secs = statistics.median(times)
+    return {"miner": miner, "count": count, "n_baskets": n, "seconds": secs, "times": times,
+            "rules_per_s": count / secs, "rss_before_mb": before, "rss_peak_mb": peak,
+            "child_peak_mb": max(peak, load_peak or 0.0), "added_mb": peak - before,
+            "stages": stage, "status": "ok"}
+
+
+def _rules_main(args: argparse.Namespace) -> int:
+    raw: dict[str, list[dict[str, Any]]] = {}
+    print(f"rules on {args.rules}: support {_RULE_CASE['support']:.1%}, confidence "
+          f"{_RULE_CASE['confidence']:.0%}, at most {_RULE_CASE['max_len']} items")
+    print(f"{'round':>5} {'miner':<18} {'rules':>11} {'seconds':>8} {'rules/s':>10} "
+          f"{'peak MB':>8} {'+MB':>7} {'load':>5}  status")
+    for rnd in range(args.rounds):
+        miners = [m for m in RULE_MINERS if rnd == 0 or m != "pyfim-default"]
+        shift = rnd % len(miners)
+        for miner in miners[shift:] + miners[:shift]:
+            cmd = [sys.executable, __file__, "--worker", miner, "--data", args.rules,
+                   "--rules-worker", "--repeat", str(args.repeat), "--memory-gb",
+                   str(args.memory_gb)]
+            load = os.getloadavg()[0]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                                      check=False)
+                if proc.returncode != 0:
+                    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                    r: dict[str, Any] = {"miner": miner, "status": f"failed: {tail[:80]}"}
+                else:
+                    r = json.loads(proc.stdout.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                r = {"miner": miner, "status": f"timeout > {args.timeout:g} s"}
+            r["load"] = load
+            raw.setdefault(miner, []).append(r)
+            if r["status"] == "ok":
+                extra = ""
+                if r.get("stages"):
+                    st = r["stages"]
+                    extra = (f"  (mining {st['mine']:.3f} s, {st['itemsets']:,} itemsets; "
+                             f"rules {st['rules']:.3f} s)")
+                print(f"{rnd + 1:>5} {miner:<18} {r['count']:>11,} {r['seconds']:>8.3f} "
+                      f"{r['rules_per_s']:>10,.0f} {r['child_peak_mb']:>8.0f} "
+                      f"{r['added_mb']:>7.1f} {load:>5.2f}  ok{extra}", flush=True)
+            else:
+                print(f"{rnd + 1:>5} {miner:<18} {'-':>11} {'-':>8} {'-':>10} {'-':>8} "
+                      f"{'-':>7} {load:>5.2f}  {r['status']}", flush=True)
+    med = {}
+    for miner, runs in raw.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        if ok:
+            med[miner] = {"count": ok[0]["count"],
+                          "seconds": statistics.median(r["seconds"] for r in ok),
+                          "peak_mb": statistics.median(r["child_peak_mb"] for r in ok),
+                          "rounds": len(ok)}
+    print("\nmedians over rounds")
+    for miner, r in med.items():
+        print(f"{miner:<18} {r['count']:>11,} rules {r['seconds']:>8.3f} s "
+              f"{r['count'] / r['seconds']:>10,.0f} rules/s  peak {r['peak_mb']:.0f} MB")
+    summary: dict[str, Any] = {}
+    if "upsell" in med and "pyfim-fpgrowth-o" in med:
+        up, pf = med["upsell"], med["pyfim-fpgrowth-o"]
+        ratio = (up["count"] / up["seconds"]) / (pf["count"] / pf["seconds"])
+        summary = {"rules_per_s_ratio": ratio, "counts_agree": up["count"] == pf["count"]}
+        print(f"\nupsell rules/s / pyfim (mode 'o') rules/s = {ratio:.2f} (target >= 0.5); "
+              f"counts {'agree' if up['count'] == pf['count'] else 'DIFFER'} "
+              f"({up['count']:,} vs {pf['count']:,})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "bench_bundles_rules.json"
+    target.write_text(json.dumps({"command": " ".join(sys.argv), "case": _RULE_CASE,
+                                  "medians": med, "summary": summary,
+                                  "raw": [r for runs in raw.values() for r in runs]}, indent=2))
+    print(f"wrote {target}")
+    return 0
+
+
 def _run_worker(miner: str, path: str, support: float, repeat: int, timeout: float,
                 memory_gb: float, upsell_loader: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", miner, "--data", path, "--support",
@@ -252,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
                          "peers' lists, built before timing), lists (the lists as they are), csr "
                          "(a scipy CSR matrix built before timing) or read_baskets (upsell's own "
                          "reader); the 'upsell-lists' worker always mines the lists")
+    ap.add_argument("--rules", help="Online Retail CSV: rules mode (upsell vs pyfim rules)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    ap.add_argument("--rules-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--support", type=float, help=argparse.SUPPRESS)
@@ -261,9 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         cap = int(args.memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        if args.rules_worker:
+            print(json.dumps(rules_worker(args.worker, args.data, args.repeat)))
+            return 0
         print(json.dumps(worker(args.worker, args.data, args.support, args.repeat,
                                 args.upsell_loader)))
         return 0
+    if args.rules:
+        return _rules_main(args)
 
     cases = []
     if args.groceries:

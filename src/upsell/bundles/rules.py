@@ -342,9 +342,15 @@ def _ratio_at_least(num: np.ndarray, den: np.ndarray, threshold: Fraction) -> np
         ratio = num / den
     out = ratio >= t
     close = np.flatnonzero(np.abs(ratio - t) <= 1e-9 * max(abs(t), 1.0))
+    if close.size == 0:
+        return out
     p, q = threshold.numerator, threshold.denominator
-    for i in close.tolist():
-        out[i] = int(num[i]) * q >= p * int(den[i])
+    n_c, d_c = num[close], den[close]
+    if int(np.abs(n_c).max()) * q < 2**62 and p * int(np.abs(d_c).max()) < 2**62:
+        out[close] = n_c.astype(np.int64) * q >= p * d_c.astype(np.int64)
+    else:  # products beyond int64: Python integers
+        for i in close.tolist():
+            out[i] = int(num[i]) * q >= p * int(den[i])
     return out
 
 
@@ -676,6 +682,19 @@ def rule_metrics(n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n: int
     >>> float(m["confidence"][0]), float(m["lift"][0]), round(float(m["leverage"][0]), 4)
     (0.8, 4.0, 0.06)
     """
+    n_xy, n_x, n_y = (np.asarray(v).reshape(-1) for v in (n_xy, n_x, n_y))
+    size = n_xy.size
+    out = {name: np.empty(size, dtype=np.float64) for name in METRICS[:-1]}
+    # in chunks: each formula makes temporaries as long as its input
+    for lo in range(0, size, _METRIC_CHUNK):
+        hi = min(lo + _METRIC_CHUNK, size)
+        part = _metrics(n_xy[lo:hi], n_x[lo:hi], n_y[lo:hi], n)
+        for name, values in part.items():
+            out[name][lo:hi] = values
+    return out
+
+
+def _metrics(n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n: int) -> dict[str, np.ndarray]:
     xy = np.asarray(n_xy, dtype=np.float64)
     x = np.asarray(n_x, dtype=np.float64)
     y = np.asarray(n_y, dtype=np.float64)
@@ -705,6 +724,8 @@ _S0, _S1, _S2, _S3, _S4 = 1 / 12, 1 / 360, 1 / 1260, 1 / 1680, 1 / 1188
 _TAIL_BLOCKS = (8, 16, 32, 64)
 # rules per chunk of the p-value computation (bounds its temporaries to a few MB)
 _P_CHUNK = 1 << 15
+# rules per chunk of the other metrics
+_METRIC_CHUNK = 1 << 18
 
 
 def _stirlerr_table() -> np.ndarray:

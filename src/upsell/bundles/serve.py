@@ -180,38 +180,35 @@ class BundleRecommender:
         e_node = rule_node[e_rule]
         # an undefined metric (NaN) ranks below every defined one
         e_score = np.where(np.isnan(score), -np.inf, score)[e_rule].astype(np.float64)
-        # best rule per (node, item): score, then the earliest rule
-        order = np.lexsort((e_rule, -e_score, e_item, e_node))
-        e_node, e_item, e_score, e_rule = (e_node[order], e_item[order], e_score[order],
-                                           e_rule[order])
-        first = np.ones(e_node.size, dtype=bool)
-        first[1:] = (e_node[1:] != e_node[:-1]) | (e_item[1:] != e_item[:-1])
-        e_node, e_item, e_score, e_rule = e_node[first], e_item[first], e_score[first], e_rule[first]
         level_ptr = np.zeros(len(parents) + 1, dtype=np.int64)
         np.cumsum([p.size for p in parents], out=level_ptr[1:])
         node_parent = np.concatenate(parents) if parents else np.empty(0, dtype=np.int64)
         node_item = np.concatenate(items) if items else np.empty(0, dtype=np.int64)
         node_level = np.repeat(np.arange(1, len(parents) + 1), np.diff(level_ptr))
+        # best first within each antecedent (ties: item, then the earliest rule)
+        order = np.lexsort((e_rule, e_item, -e_score, e_node))
+        e_node, e_item, e_score, e_rule = (e_node[order], e_item[order], e_score[order],
+                                           e_rule[order])
+        del order
+        if (c_len > 1).any():
+            # one entry per (antecedent, item): its best rule (the first in this order)
+            key = e_node * m + e_item
+            _, first = np.unique(key, return_index=True)
+            keep = np.zeros(key.size, dtype=bool)
+            keep[first] = True
+            e_node, e_item, e_score, e_rule = e_node[keep], e_item[keep], e_score[keep], e_rule[keep]
+        budget = self._budget()
+        n_entries = e_node.size
+        # lossy cuts first to a generous 4x the budget, so the lossless pass below stays cheap
+        kept = self._cut(e_node, e_score, node_level, 4 * budget)
+        e_node, e_item, e_score, e_rule = e_node[kept], e_item[kept], e_score[kept], e_rule[kept]
         keep = ~_redundant_entries(node_parent, node_item, node_level, level_ptr, m,
                                    e_node, e_item, e_score)
+        n_redundant = int((~keep).sum())
         e_node, e_item, e_score, e_rule = e_node[keep], e_item[keep], e_score[keep], e_rule[keep]
-        # ranks within each antecedent, best first
-        order = np.lexsort((e_item, -e_score, e_node))
-        e_node, e_item, e_score, e_rule = e_node[order], e_item[order], e_score[order], e_rule[order]
-        start = np.flatnonzero(np.r_[True, e_node[1:] != e_node[:-1]]) if e_node.size else \
-            np.empty(0, dtype=np.int64)
-        rank = np.arange(e_node.size) - np.repeat(start, np.diff(np.r_[start, e_node.size]))
-        kept = np.ones(e_node.size, dtype=bool)
-        if self.max_consequents is not None:
-            kept &= rank < self.max_consequents
-        budget = self._budget()
-        if int(kept.sum()) > budget:
-            cand = np.flatnonzero(kept)
-            pick = np.lexsort((-e_score[cand], node_level[e_node[cand]], rank[cand]))[:budget]
-            kept[:] = False
-            kept[cand[pick]] = True
-        n_dropped = int(e_node.size - kept.sum())
+        kept = self._cut(e_node, e_score, node_level, budget)
         e_node, e_item, e_score, e_rule = e_node[kept], e_item[kept], e_score[kept], e_rule[kept]
+        n_dropped = n_entries - n_redundant - int(e_node.size)
         # only nodes holding entries and their ancestors stay; renumber them
         need = np.zeros(n_nodes, dtype=bool)
         need[e_node] = True
@@ -229,6 +226,28 @@ class BundleRecommender:
         np.cumsum(np.bincount(e_node, minlength=node_ptr.size - 1), out=node_ptr[1:])
         self._set_index(node_parent, node_item, level_ptr, node_ptr, e_item, e_score, e_rule,
                         n_rules, n_dropped)
+
+    def _cut(self, e_node: np.ndarray, e_score: np.ndarray, node_level: np.ndarray,
+             budget: int) -> np.ndarray:
+        """Entries kept by ``max_consequents`` and a budget; entries in (node, best first) order.
+
+        Over budget, every antecedent keeps its best entry before any keeps its second,
+        shorter antecedents first at equal rank, then higher scores.
+        """
+        n = e_node.size
+        kept = np.ones(n, dtype=bool)
+        if n == 0:
+            return kept
+        start = np.flatnonzero(np.r_[True, e_node[1:] != e_node[:-1]])
+        rank = np.arange(n) - np.repeat(start, np.diff(np.r_[start, n]))
+        if self.max_consequents is not None:
+            kept &= rank < self.max_consequents
+        if int(kept.sum()) > budget:
+            cand = np.flatnonzero(kept)
+            pick = np.lexsort((-e_score[cand], node_level[e_node[cand]], rank[cand]))[:budget]
+            kept[:] = False
+            kept[cand[pick]] = True
+        return kept
 
     def _set_index(self, node_parent: np.ndarray, node_item: np.ndarray, level_ptr: np.ndarray,
                    node_ptr: np.ndarray, e_item: np.ndarray, e_score: np.ndarray,
@@ -546,7 +565,8 @@ def _redundant_entries(node_parent: np.ndarray, node_item: np.ndarray, node_leve
         return out
     keys = [(node_parent[lo:hi] + 1) * m + node_item[lo:hi]
             for lo, hi in zip(level_ptr[:-1].tolist(), level_ptr[1:].tolist(), strict=True)]
-    e_key = e_node * m + e_item  # sorted: entries are in (node, item) order
+    by_key = np.argsort(e_node * m + e_item, kind="stable")
+    e_key = (e_node * m + e_item)[by_key]
     lev = node_level[e_node]
     for L in range(2, depth + 1):
         rows = np.flatnonzero(lev == L)
@@ -572,7 +592,7 @@ def _redundant_entries(node_parent: np.ndarray, node_item: np.ndarray, node_leve
                 want = sub * m + e_item[rows]
                 at = np.minimum(np.searchsorted(e_key, want), e_key.size - 1)
                 hit = (sub >= 0) & (e_key[at] == want)
-                out[rows[hit]] |= e_score[at[hit]] >= e_score[rows[hit]]
+                out[rows[hit]] |= e_score[by_key[at[hit]]] >= e_score[rows[hit]]
     return out
 
 
