@@ -187,8 +187,9 @@ class Table:
         rest = total - len(shown)
         more = (f'<p class="more">+ {rest:,} more {escape(self.unit)}</p>' if rest > 0 else "")
         note = f'<p class="note">{escape(self.note)}</p>' if self.note else ""
-        cap = f"<caption>{escape(self.title)}</caption>" if self.title else ""
-        return (f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead>'
+        # the title stays outside the scrolling box, so a narrow screen shows all of it
+        cap = f'<p class="caption"><b>{escape(self.title)}</b></p>' if self.title else ""
+        return (f'{cap}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>{more}{note}")
 
     def _repr_html_(self) -> str:

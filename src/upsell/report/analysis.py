@@ -468,7 +468,7 @@ def _section_atv_over_time(ctx: _Context) -> dict[str, Any]:
     span = (tx.time.max() - tx.time.min()).astype("timedelta64[D]").astype(int)
     by = "month" if span > 120 else ("week" if span > 21 else "day")
     res = kpi.atv(tx, by=by)
-    labels = [str(g)[:10] for g in res.groups.tolist()]
+    labels = [str(g)[:7 if by == "month" else 10] for g in res.groups.tolist()]
     rows = tuple((lab, float(v), int(n)) for lab, v, n in
                  zip(labels, res.value.tolist(), res.denominator.tolist(), strict=True))
     chart = Chart("line_chart", f"ATV by {by}",

@@ -45,7 +45,7 @@ section.skipped h2, section.failed h2 { color: var(--muted); }
 .card .value.na { color: var(--muted); }
 .scroll { overflow-x: auto; max-width: 100%; -webkit-overflow-scrolling: touch; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; width: 100%; }
-caption { text-align: left; font-weight: 600; padding: 4px 0; }
+.caption { margin: 12px 0 0; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left;
          vertical-align: top; }
 td { overflow-wrap: break-word; }
