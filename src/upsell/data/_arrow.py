@@ -120,11 +120,13 @@ class Source:
         self.data, self.path = data, path
         self.blank = True
         self.quotes = False
+        self.odd_quotes = False  # an odd count: some quote is unpaired (or literal)
         self.lines = 0  # physical lines, the last one counted without a line end too
         if data is not None:
             self.blank = not data[:1 << 16].strip() and not data.strip()
             self.quotes = data.find(b'"') >= 0
             if self.quotes:
+                self.odd_quotes = data.count(b'"') % 2 == 1
                 ends = _line_ends(data)
                 self.lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
             return
@@ -132,6 +134,7 @@ class Source:
         ends = 0
         last = b""
         tail_cr = False
+        n_quotes = 0
         with open(path, "rb") as fh:
             first = True
             while True:
@@ -143,13 +146,15 @@ class Source:
                 first = False
                 if self.blank and chunk.strip():
                     self.blank = False
-                if not self.quotes and chunk.find(b'"') >= 0:
+                if chunk.find(b'"') >= 0:
                     self.quotes = True
+                    n_quotes += int(np.count_nonzero(np.frombuffer(chunk, np.uint8) == 0x22))
                 # a CR LF split between two chunks is one line end
                 ends += _count_line_ends(chunk) - (1 if tail_cr and chunk[:1] == b"\n" else 0)
                 tail_cr = chunk[-1:] == b"\r"
                 last = chunk[-1:]
         self.lines = ends + (0 if last in (b"\n", b"\r", b"") else 1)
+        self.odd_quotes = n_quotes % 2 == 1
 
     def head(self) -> bytes:
         """The first bytes (at least the first record, as far as headers go), BOM dropped."""
@@ -223,16 +228,18 @@ class _Read:
             if "Empty CSV file" in msg or "empty" in msg.lower():
                 raise UpsellDataError(f"{label} has a header but no data rows") from None
             raise UpsellDataError(f"{label}: {msg}") from None
-        if self.bad:
-            raise _locate_bad_row(src.whole(), label, delimiter, width, header)
-        if has_quotes and self.table.num_rows + int(header) != src.lines:
-            # some record spans lines or a line was blank: look for a quote that never closes
+        if has_quotes and (self.bad or src.odd_quotes
+                           or self.table.num_rows + int(header) != src.lines):
+            # some record spans lines, a line was blank or had the wrong number of fields:
+            # a quote that never closes would explain it, and is the error to report
             line = _unterminated_quote(src.whole(), delimiter)
             if line is not None:
                 raise UpsellDataError(
                     f"{label} line {line:,}: a quoted field opens here and never closes "
                     f"(unterminated quote); nothing was read"
                 )
+        if self.bad:
+            raise _locate_bad_row(src.whole(), label, delimiter, width, header)
         self.names = names
         self.pc = pc
 
