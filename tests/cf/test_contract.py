@@ -248,8 +248,15 @@ def test_fit_sparse_matrix_ids_are_positions(name: str) -> None:
     recs = model.recommend(customers=[0, 49], k=3)
     assert recs.requests.tolist() == [0, 49]
     check_lists(recs, 3)
+    # ids as a web request sends them find the int ids; an id no spelling of which is known raises
+    assert model.recommend(customers=["0", "49.0"], k=3).lists() == recs.lists()
+    assert model.recommend(customers="0", k=3).lists() == recs.lists()[:1]
     with pytest.raises(UnknownIdError):
-        model.recommend(customers=["0"])
+        model.recommend(customers=["x0"])
+    sim = model.similar_items(items=[3], k=2).lists()
+    assert model.similar_items(items=["3"], k=2).lists() == sim
+    assert model.recommend(baskets=[["3", "4"]], k=3).lists() == \
+        model.recommend(baskets=[[3, 4]], k=3).lists()
 
 
 def test_bad_arguments(fitted: dict) -> None:

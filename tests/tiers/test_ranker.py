@@ -398,3 +398,24 @@ def test_a_catalog_sharing_no_item_with_the_orders_is_refused() -> None:
                                     time=["2024-01-01", "2024-02-01", "2024-01-05",
                                           "2024-01-06"])
     assert UpsellRanker().fit(half, cat).catalog_coverage_ == 0.75
+
+
+def test_rank_takes_ids_as_a_web_request_sends_them() -> None:
+    from upsell import Catalog, Transactions
+    from upsell.tiers import UpsellRanker
+
+    cat = Catalog.from_records([
+        {"item": 101, "family": "f", "tier": 1, "price": 100.0, "cost": 80.0},
+        {"item": 102, "family": "f", "tier": 2, "price": 150.0, "cost": 90.0}])
+    tx = Transactions.from_arrays(order=[1, 2, 3, 4], item=[101, 102, 101, 101],
+                                  customer=[17850, 17850, 12347, 12347],
+                                  time=["2024-01-01", "2024-02-01", "2024-01-05",
+                                        "2024-03-01"])
+    up = UpsellRanker().fit(tx, cat)
+    want = up.rank(customer=12347, k=3)
+    assert want.item.tolist() == [102]
+    for spelling in ("12347", " 12347 ", "12347.0", 12347.0):
+        got = up.rank(customer=spelling, k=3)
+        assert got.item.tolist() == want.item.tolist() and np.allclose(got.score, want.score)
+    assert up.rank(item="101", k=3).item.tolist() == up.rank(item=101, k=3).item.tolist()
+    assert up.customer_propensity(["12347"]).tolist() == up.customer_propensity([12347]).tolist()
