@@ -383,3 +383,103 @@ def test_duplicate_raise_names_the_later_copy(shuffle):
     with pytest.raises(UpsellDataError, match=rf"row {later} \(order 2\): duplicate line"):
         Transactions.from_arrays(order=[order[i] for i in idx], item=[item[i] for i in idx],
                                  quantity=[quantity[i] for i in idx], duplicates="raise")
+
+
+# ---------------------------------------------------------------- names and line totals
+def test_names_most_frequent_per_item_and_ids_where_unknown():
+    tx = Transactions.from_arrays(order=[1, 2, 3, 4, 5], item=["a", "a", "a", "b", "c"],
+                                  name=["Mug", "mug", "Mug", None, ""])
+    assert tx.has("name")
+    assert tx.item_names().tolist() == ["Mug", "b", "c"]
+    plain = Transactions.from_arrays(order=[1], item=[7])
+    assert not plain.has("name") and plain.item_names().tolist() == ["7"]
+
+
+def test_names_survive_cleaning_subsets_and_csv(tmp_path):
+    tx = Transactions.from_arrays(
+        order=[1, 1, 2, 3], item=["a", "b", "c", "b"], customer=["x", "x", "y", "y"],
+        quantity=[1, 1, 0, 2], price=[1.0, 2.0, 3.0, 2.0], name=["A n", "B, n", "C n", "B, n"],
+        time=["2011-01-01", "2011-01-01", "2011-01-02", "2011-02-01"])
+    assert tx.items.ids.tolist() == ["a", "b"]  # c: zero quantity, dropped
+    assert tx.item_names().tolist() == ["A n", "B, n"]
+    before, after = tx.split_at("2011-01-15")
+    assert before.item_names().tolist() == after.item_names().tolist() == ["A n", "B, n"]
+    assert tx.filter(items=["b"]).item_names().tolist() == ["A n", "B, n"]
+    tx.to_csv(tmp_path / "n.csv")
+    back = Transactions.read_csv(tmp_path / "n.csv")
+    assert back.item_names().tolist() == ["A n", "B, n"]
+    assert "name" in tx.to_pandas().columns
+
+
+def test_value_role_gives_unit_prices(tmp_path):
+    tx = Transactions.from_arrays(order=[1, 1, 2, 3], item=["a", "b", "a", "c"],
+                                  quantity=[2, 4, 0, 5], value=[5.0, 2.0, 9.0, -5.0])
+    assert tx.price.tolist() == [2.5, 0.5]  # zero quantity dropped; negative price dropped
+    assert tx.report.dropped == {"zero quantity": 1, "price zero or negative": 1}
+    with pytest.raises(UpsellDataError, match="`price` nan is missing"):
+        Transactions.from_arrays(order=[1], item=["a"], quantity=[1], value=[float("nan")])
+    p = tmp_path / "v.csv"
+    p.write_text("Invoice,Sku,Qty,sales_value,Description\n1,A,2,7.0,Tea\n1,B,1,3.5,Mug\n")
+    got = Transactions.read_csv(p, columns={"order": "Invoice", "item": "Sku",
+                                            "quantity": "Qty", "value": "sales_value",
+                                            "name": "Description"})
+    assert got.price.tolist() == [3.5, 3.5] and got.item_names().tolist() == ["Tea", "Mug"]
+    import pandas as pd
+
+    df = pd.read_csv(p)
+    cols = {"order": "Invoice", "item": "Sku", "quantity": "Qty", "value": "sales_value",
+            "name": "Description"}
+    from_df = Transactions.from_pandas(df, columns=cols)
+    assert from_df.price.tolist() == [3.5, 3.5] and from_df.item_names().tolist() == ["Tea", "Mug"]
+    recs = Transactions.from_records(df.to_dict("records"), columns=cols)
+    assert recs.item_names().tolist() == ["Tea", "Mug"]
+
+
+def test_order_table_shows_external_customer_ids():
+    tx = Transactions.from_arrays(order=[1, 2, 3], item=["a", "a", "b"],
+                                  customer=[17850, None, 13047])
+    t = tx.order_table()
+    assert t.customer_ids.tolist() == [17850, None, 13047]
+    assert t.customer.tolist() == [1, -1, 0]
+
+
+def test_catalog_from_transactions_median_prices():
+    from upsell.data import Catalog
+
+    tx = Transactions.from_arrays(order=[1, 2, 3, 4, 5], item=["a", "a", "a", "a", "b"],
+                                  price=[1.0, 2.0, 4.0, 100.0, 3.0], name=["A"] * 4 + [None])
+    cat = Catalog.from_transactions(tx)
+    assert cat.items == tx.items
+    assert cat.price.tolist() == [3.0, 3.0] and cat.name.tolist() == ["A", "b"]
+    bare = Catalog.from_transactions(Transactions.from_arrays(order=[1], item=["z"]))
+    assert np.isnan(bare.price).all() and bare.name.tolist() == ["z"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["n1", "n2", "n3", None]),
+                                st.floats(0.5, 50).map(lambda x: round(x, 2))),
+                      min_size=1, max_size=25),
+       seed=st.integers(0, 2**16))
+def test_names_and_derived_prices_do_not_depend_on_row_order(lines, seed):
+    from upsell.data import Catalog
+
+    items = [f"i{it}" for it, _, _ in lines]
+    names = [nm for _, nm, _ in lines]
+    prices = [p for _, _, p in lines]
+    a = Transactions.from_arrays(order=list(range(len(lines))), item=items, name=names,
+                                 price=prices)
+    perm = np.random.default_rng(seed).permutation(len(lines))
+    b = Transactions.from_arrays(order=perm.tolist(), item=[items[i] for i in perm],
+                                 name=[names[i] for i in perm], price=[prices[i] for i in perm])
+    assert a.item_names().tolist() == b.item_names().tolist()
+    ca, cb = Catalog.from_transactions(a), Catalog.from_transactions(b)
+    assert ca.price.tolist() == cb.price.tolist()
+    for k, item in enumerate(a.items.ids.tolist()):
+        mine = [p for it, p in zip(items, prices, strict=True) if it == item]
+        assert ca.price[k] == pytest.approx(float(np.median(mine)))
+        counts: dict[str, int] = {}
+        for it, nm in zip(items, names, strict=True):
+            if it == item and nm:
+                counts[nm] = counts.get(nm, 0) + 1
+        want = min((-c, nm) for nm, c in counts.items())[1] if counts else item
+        assert a.item_names()[k] == want

@@ -126,8 +126,9 @@ class Source:
             self.blank = not data[:1 << 16].strip() and not data.strip()
             self.quotes = data.find(b'"') >= 0
             if self.quotes:
-                self.odd_quotes = data.count(b'"') % 2 == 1
-                ends = _line_ends(data)
+                a = np.frombuffer(data, dtype=np.uint8)
+                self.odd_quotes = int(np.count_nonzero(a == 0x22)) % 2 == 1
+                ends = _count_line_ends(data)
                 self.lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
             return
         assert path is not None
@@ -489,7 +490,8 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
                 miss |= marker
     changed = (slen != rlen) & ~miss
     if changed.any():
-        prep.repairs[f"{role} id stripped of surrounding spaces"] = changed[codes]
+        if not text:  # a product name's spaces are layout, not a repaired id
+            prep.repairs[f"{role} id stripped of surrounding spaces"] = changed[codes]
         may_repeat = True
     present = stripped.filter(_arrow_mask(~miss)) if miss.any() else stripped
     ids: np.ndarray

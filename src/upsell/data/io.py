@@ -239,13 +239,12 @@ def read_source(path: Any, encoding: str, label: str) -> bytes:
         name = codecs.lookup(encoding).name
     except (LookupError, TypeError):
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
-    with open_binary(path) as fh:
-        try:
-            data = fh.read()
-        except (EOFError, OSError, zlib.error) as exc:
-            raise UpsellDataError(
-                f"{label} is a truncated or damaged gzip file ({exc}); nothing was read"
-            ) from None
+    with open_binary(path) as fh:  # checks the path, detects gzip by its magic bytes
+        packed = isinstance(fh, gzip.GzipFile)
+    with open(os.fspath(path), "rb") as fh2:
+        raw = fh2.read()
+    data = _gunzip(raw, label) if packed else raw
+    del raw
     if name in ("utf-8", "utf-8-sig"):
         return data[3:] if data.startswith(codecs.BOM_UTF8) else data
     try:
@@ -257,6 +256,26 @@ def read_source(path: Any, encoding: str, label: str) -> bytes:
             f"{exc.start:,}); pass the right `encoding`"
         ) from None
     return text.lstrip("\ufeff").encode("utf-8", "surrogatepass")
+
+
+def _gunzip(raw: bytes, label: str) -> bytes:
+    """Inflate every gzip member in one C call each (faster than GzipFile's reads)."""
+    out = []
+    rest = raw
+    try:
+        while rest:
+            d = zlib.decompressobj(wbits=31)
+            out.append(d.decompress(rest))
+            if not d.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker")
+            rest = d.unused_data
+            if rest and not rest.lstrip(b"\0"):
+                break  # zero padding after the last member
+    except (EOFError, zlib.error) as exc:
+        raise UpsellDataError(
+            f"{label} is a truncated or damaged gzip file ({exc}); nothing was read"
+        ) from None
+    return out[0] if len(out) == 1 else b"".join(out)
 
 
 def utf8_error(data: bytes, label: str, encoding: str) -> UpsellDataError:
