@@ -288,9 +288,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Offer:
     """One offer to show: the item, its kind, score and parts, money, reason and sales cue.
+
+    Two offers are equal when every field is; an unknown amount (NaN, e.g. the
+    margin without costs) equals an unknown amount, so the same request gives
+    equal offers.
 
     Attributes
     ----------
@@ -349,6 +353,24 @@ class Offer:
     channel: str
     moment: str | None
     due: np.datetime64 | None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Offer):
+            return NotImplemented
+        for f in self.__slots__:
+            a, b = getattr(self, f), getattr(other, f)
+            if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+                continue
+            if isinstance(a, np.datetime64) or isinstance(b, np.datetime64):
+                if not (isinstance(a, np.datetime64) and isinstance(b, np.datetime64)
+                        and (a == b or (np.isnat(a) and np.isnat(b)))):
+                    return False
+                continue
+            if a != b:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field (for an HTTP response or a log line)."""
