@@ -471,9 +471,13 @@ def _section_atv_over_time(ctx: _Context) -> dict[str, Any]:
     labels = [str(g)[:7 if by == "month" else 10] for g in res.groups.tolist()]
     rows = tuple((lab, float(v), int(n)) for lab, v, n in
                  zip(labels, res.value.tolist(), res.denominator.tolist(), strict=True))
+    x, y = np.asarray(res.groups), np.asarray(res.value)
+    note = f"One point per {by}: net revenue / orders of that {by}."
+    if x.size > MAX_MARKS:  # decades of days or weeks: the latest periods only
+        x, y = x[-MAX_MARKS:], y[-MAX_MARKS:]
+        note += f" The last {MAX_MARKS:,} of {res.value.size:,} {by}s drawn."
     chart = Chart("line_chart", f"ATV by {by}",
-                  {"x": np.asarray(res.groups), "y": np.asarray(res.value),
-                   "ylabel": "ATV", "xlabel": by})
+                  {"x": x, "y": y, "ylabel": "ATV", "xlabel": by}, note=note)
     return {"tables": [Table(f"ATV by {by}", (by, "ATV", "orders"), rows)],
             "charts": [chart], "values": {"by": by, "result": res}}
 
@@ -490,7 +494,9 @@ def _section_segments(ctx: _Context) -> dict[str, Any]:
     charts = [Chart("share_bars", "Customers and revenue by type",
                     {"labels": summ.segment.tolist(),
                      "customer_share": np.asarray(summ.customer_share),
-                     "revenue_share": np.asarray(summ.revenue_share)})]
+                     "revenue_share": np.asarray(summ.revenue_share)},
+                    note=f"Shares of {int(np.sum(summ.customers)):,} customers and of their "
+                         "revenue.")]
     values: dict[str, Any] = {"personas": summ}
     if tx.has("price"):
         r = segments.rfm(tx)
@@ -500,7 +506,9 @@ def _section_segments(ctx: _Context) -> dict[str, Any]:
         charts.append(Chart("share_bars", "Customers and revenue by RFM segment",
                             {"labels": rs.segment.tolist(),
                              "customer_share": np.asarray(rs.customer_share),
-                             "revenue_share": np.asarray(rs.revenue_share)}))
+                             "revenue_share": np.asarray(rs.revenue_share)},
+                            note=f"RFM: segments from {r.bins}-level quantile scores of "
+                                 "recency, frequency and monetary value."))
     return {"tables": tables, "charts": charts, "values": values}
 
 
@@ -822,7 +830,9 @@ def _section_ladders(ctx: _Context) -> dict[str, Any]:
                          "take-up by entry tier"), tuple(rows), note=note,
                     percent=("take-up",))]
     charts = [Chart("bar_chart", "Upgrade take-up by entry tier (all families)",
-                    _take_up_by_tier(g % 1000, n_start, n_up))]
+                    _take_up_by_tier(g % 1000, n_start, n_up),
+                    note=f"{int(upgraded.size):,} customer-family pairs, pooled over all "
+                         "families by entry tier.")]
     return {"tables": tables, "charts": charts, "values": values}
 
 
@@ -1036,7 +1046,8 @@ def _section_evaluation(ctx: _Context) -> dict[str, Any]:
             "charts": [Chart("grouped_bars", f"Ranking quality @{k}",
                              {"groups": list(comp.models),
                               "series": {m: np.asarray(comp.means[:, comp.metrics.index(m)])
-                                         for m in ("precision", "recall", "ndcg", "hit_rate")}})],
+                                         for m in ("precision", "recall", "ndcg", "hit_rate")}},
+                             note=f"Means over {len(split.requests):,} test customers.")],
             "values": {"comparison": comp, "best": best, "k": k,
                        "best_recall": float(comp.means[comp.models.index(best), rj]),
                        "popular_recall": float(comp.means[comp.models.index("popular"), rj]),
