@@ -465,3 +465,29 @@ def test_where_with_some_unknown_values_still_serves(rec: Recommender) -> None:
     real = str(cat.category[0])
     offers = rec.recommend(None, k=5, at=AT, where={"category": [real, "no such category"]})
     assert all(cat.category[cat.items.index(o.item)] == real for o in offers)
+
+
+def test_reasons_and_cues_show_names_and_cut_long_baskets() -> None:
+    cat = us.Catalog.from_records(
+        [{"item": f"S{i:02d}", "name": f"Product {i}"} for i in range(12)]
+        + [{"item": "X", "name": "Mug", "price": 8.0}])
+    basket = [f"S{i:02d}" for i in range(12)]
+
+    class After:
+        name = "bundles_like"
+        cue_style = "bundle"
+
+        def candidates(self, request: Any, n: int) -> list[Candidate]:
+            return [Candidate("X", 1.0, detail={"because": tuple(request.basket)})]
+
+    for channel in ("web", "email", "store"):
+        (offer,) = Recommender(catalog=cat, cross_sell=[After()]).recommend(
+            basket=basket, k=1, channel=channel, at=AT)
+        assert offer.name == "Mug"
+        assert "S0" not in offer.reason.summary and "S0" not in offer.cue  # names, not codes
+        assert "Product 0, Product 1, Product 2 \u2026and 9 more" in offer.reason.summary
+        assert "Product 0, Product 1 and 10 more" in offer.cue
+        assert "Product 5" not in offer.cue + offer.reason.summary
+    (short,) = Recommender(catalog=cat, cross_sell=[After()]).recommend(
+        basket=basket[:2], k=1, at=AT)
+    assert short.cue == "Frequently bought with Product 0 and Product 1"
