@@ -419,3 +419,15 @@ def test_rank_takes_ids_as_a_web_request_sends_them() -> None:
         assert got.item.tolist() == want.item.tolist() and np.allclose(got.score, want.score)
     assert up.rank(item="101", k=3).item.tolist() == up.rank(item=101, k=3).item.tolist()
     assert up.customer_propensity(["12347"]).tolist() == up.customer_propensity([12347]).tolist()
+
+
+def test_cues_never_claim_that_nobody_chose_it() -> None:
+    from upsell.datasets import make_shop
+    from upsell.tiers import UpsellRanker
+
+    shop = make_shop(n_customers=300, n_items=90, n_orders=1500, random_state=4)
+    up = UpsellRanker().fit(shop.transactions, shop.catalog)
+    cues = [c for cust in shop.transactions.customers.ids[:150].tolist()
+            for c in up.rank(customer=cust, k=5).cue.tolist()]
+    assert cues
+    assert not [c for c in cues if " 0% of" in c or c.startswith("0% of")]

@@ -1124,12 +1124,13 @@ class UpsellRanker(Estimator):
             kd = int(kind[j])
             nm = str(names[tgt[j]])
             pb = float(price[base_of[j]])
-            pct = f"{share[j] * 100:.0f}% of {who} chose it"
+            # social proof only when there is some: "0% of customers like you chose it" repels
+            pct = f"; {share[j] * 100:.0f}% of {who} chose it" if share[j] >= 0.005 else ""
             if kd == 1:
                 saving = 1.0 - float(a["cand_ratio"][sel[j]])
-                cue = f"Save {saving * 100:.0f}% per unit with {nm}; {pct}"
+                cue = f"Save {saving * 100:.0f}% per unit with {nm}{pct}"
             elif kd == 2:
-                cue = f"Add {nm} for {_money(float(price[tgt[j]]))}; {pct}"
+                cue = f"Add {nm} for {_money(float(price[tgt[j]]))}{pct}"
             else:
                 verb = "Upgrade to" if kd == 0 else "Step up to"
                 rel = f" (+{diff[j] / pb * 100:.0f}%)" if pb > 0 else ""
@@ -1138,7 +1139,7 @@ class UpsellRanker(Estimator):
                 if bf >= 0:
                     label = _feature_label(self.feature_names_[bf])
                     cue += f": {_ratio_phrase(float(a['cand_best_ratio'][sel[j]]), label)}"
-                cue += f"; {pct}"
+                cue += pct
             cues.append(cue)
         return Upsells(
             item=ids[tgt], base=ids[base_of], kind=np.asarray(EDGE_KINDS)[kind],
