@@ -824,6 +824,10 @@ class CFModel(Estimator):
         saved = meta.get("model")
         model = check_params(cls, doc["params"], file=f, fit_state={
             "_segments_arg": saved.get("segments") if isinstance(saved, dict) else None})
+        for key, value in doc["params"].items():
+            # weights and rates this large overflow float32 scores; no fit leads to them
+            if type(value) is float and abs(value) > _PARAM_LIMIT:
+                raise fail(f, "params", f"`{key}` = {value!r} is beyond {_PARAM_LIMIT:g}")
         try:
             customers = index_from_arrays(arrays, "customers", name="customer", ids=ids,
                                           legacy=meta.get("customers"))
@@ -831,6 +835,7 @@ class CFModel(Estimator):
                                       legacy=meta.get("items"))
             n_c, n_i = len(customers), len(items)
             H = check_csr(arrays, "history_", (n_c, n_i), file=f, low=0)
+            check_array(H.data, file=f, member="history_data", high=_F32_MAX)
             weighting = meta.get("weighting")
             if weighting not in WEIGHTINGS:
                 raise fail(f, "weighting", f"must be one of {', '.join(WEIGHTINGS)}; got "
@@ -867,6 +872,7 @@ def _check_model_arrays(m: dict[str, np.ndarray], n_c: int, n_i: int, nnz: int,
     """The learned arrays of a loaded model, checked as strictly as after a fit."""
     if any(k.startswith("nb_") for k in m):
         check_csr(m, "nb_", (n_i, n_i), file=f)
+        check_array(m["nb_data"], file=f, member="m_nb_data", low=-_F32_MAX, high=_F32_MAX)
     if "user_factors" in m or "item_factors" in m:
         U = check_array(m.get("user_factors"), file=f, member="m_user_factors",
                         shape=(n_c, None), low=-_FACTOR_LIMIT, high=_FACTOR_LIMIT)
@@ -875,13 +881,15 @@ def _check_model_arrays(m: dict[str, np.ndarray], n_c: int, n_i: int, nnz: int,
         if V.shape[1] < 1:
             raise fail(f, "m_item_factors", "has no factors")
     if "scores" in m:
-        check_array(m["scores"], file=f, member="m_scores", shape=(n_i,), low=0)
+        check_array(m["scores"], file=f, member="m_scores", shape=(n_i,), low=0,
+                    high=_F32_MAX)
         seg = check_array(m.get("seg_scores"), file=f, member="m_seg_scores",
-                          shape=(None, n_i), low=0)
+                          shape=(None, n_i), low=0, high=_F32_MAX)
         check_index(m.get("seg_codes"), seg.shape[0], file=f, member="m_seg_codes",
                     shape=(n_c,), allow_missing=True)
     if "decayed" in m:
-        check_array(m["decayed"], file=f, member="m_decayed", shape=(nnz,), low=0)
+        check_array(m["decayed"], file=f, member="m_decayed", shape=(nnz,), low=0,
+                    high=_F32_MAX)
     for k, v in m.items():  # anything else: plain finite real numbers
         check_array(v, file=f, member="m_" + k, kind="fb")
 
@@ -889,6 +897,10 @@ def _check_model_arrays(m: dict[str, np.ndarray], n_c: int, n_i: int, nnz: int,
 #: Largest absolute latent factor accepted on load: float32 dot products of
 #: vectors this large stay finite for any realistic number of factors.
 _FACTOR_LIMIT = 1e15
+#: Largest real-valued model parameter (weight, rate, regularisation) accepted on load.
+_PARAM_LIMIT = 1e12
+#: Scores and similarities are served as float32: larger values would become inf.
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 # --------------------------------------------------------------------------- helpers
