@@ -262,72 +262,49 @@ class _Context:
         cat: Catalog = self.shared["items_catalog"]
         return cat
 
-    def labels(self) -> dict[Any, str]:
-        """External item id -> display label, "name (id)" when a name is known."""
-        if "_labels" not in self.shared:
-            ids = self.tx.items.ids
-            names = _item_names(self.tx, self.catalog)
-            text = ids.astype(str)
-            lab = {}
-            if names is not None:
-                named = (names != text) & (np.char.str_len(names.astype(str)) > 0)
-                lab = {i: f"{n} ({t})" for i, n, t, has in
-                       zip(ids.tolist(), names.tolist(), text.tolist(), named.tolist(),
-                           strict=True) if has}
-            self.shared["_labels"] = lab
-        out: dict[Any, str] = self.shared["_labels"]
+    def name(self, item_ids: Any) -> list[str]:
+        """Display labels of items: "name (id)" when a name is known, else the id.
+
+        Only the items asked for are labelled, so a catalog of millions costs nothing.
+        """
+        ids = np.asarray(item_ids)
+        if ids.size == 0:
+            return []
+        names = self.names()
+        text = [str(x) for x in ids.tolist()]
+        if names is None:
+            return text
+        pos = self.tx.items.encode(ids, unknown="mask")
+        out = []
+        for t, p in zip(text, pos.tolist(), strict=True):
+            n = str(names[p]) if p >= 0 else ""
+            out.append(f"{n} ({t})" if n and n != t else t)
         return out
 
-    def name(self, item_ids: Any) -> list[str]:
-        """Display labels of items: "name (id)" when a name is known, else the id."""
-        lab = self.labels()
-        return [lab.get(x, str(x)) for x in np.asarray(item_ids).tolist()]
+    def names(self) -> np.ndarray | None:
+        """Product names aligned with ``tx.items`` (see :func:`_item_names`)."""
+        if "_names" not in self.shared:
+            self.shared["_names"] = _item_names(self.tx, self.catalog)
+        out: np.ndarray | None = self.shared["_names"]
+        return out
 
 
 def _item_names(tx: Transactions, catalog: Catalog | None) -> np.ndarray | None:
-    """Names aligned with ``tx.items``: the catalog's, else the lines' name column, else None."""
-    if catalog is not None:
-        return np.asarray(catalog.name).astype(str)
-    if _has(tx, "name") and hasattr(tx, "item_names"):
-        return np.asarray(tx.item_names()).astype(str)
-    return None
-
-
-def _has(tx: Transactions, column: str) -> bool:
-    try:
-        return bool(tx.has(column))
-    except UpsellDataError:  # a role this version of the data layer does not know
-        return False
+    """Names aligned with ``tx.items``: the catalog's where it has one, else the order lines'
+    name column, else None (items are shown by id)."""
+    lines = np.asarray(tx.item_names()).astype(str) if tx.has("name") else None
+    if catalog is None:
+        return lines
+    names = np.asarray(catalog.name).astype(str)
+    if lines is not None:  # a catalog without a name for an item: the lines may have one
+        unnamed = (names == tx.items.ids.astype(str)) | (np.char.str_len(names) == 0)
+        names = np.where(unnamed, lines, names)
+    return names
 
 
 def _derived_catalog(tx: Transactions) -> Catalog:
     """A catalog for shops without one: the lines' product names and median unit prices."""
-    if hasattr(Catalog, "from_transactions"):
-        cat: Catalog = Catalog.from_transactions(tx)
-        return cat.align(tx.items)
-    cols: dict[str, Any] = {}
-    names = _item_names(tx, None)
-    if names is not None:
-        cols["name"] = names
-    if tx.has("price"):
-        cols["price"] = _median_by(tx.item, tx.price, len(tx.items))
-    return Catalog.from_arrays(item=tx.items.ids, **cols)
-
-
-def _median_by(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
-    """Median of ``value`` per group 0..n-1 (NaN for empty groups), one sort, no Python loop."""
-    ok = np.isfinite(value) & (value > 0)
-    g, v = group[ok], value[ok]
-    order = np.lexsort((v, g))
-    g, v = g[order], v[order]
-    counts = np.bincount(g, minlength=n)
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    out = np.full(n, np.nan)
-    has = counts > 0
-    lo = starts[has] + (counts[has] - 1) // 2
-    hi = starts[has] + counts[has] // 2
-    out[has] = (v[lo] + v[hi]) / 2.0
-    return out
+    return Catalog.from_transactions(tx).align(tx.items)
 
 
 def _mem() -> tuple[float, float]:
@@ -366,14 +343,14 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
                                           zip(kinds.tolist(), counts.tolist(), strict=True))))
     if cat is not None:
         rows.append(("product names", "from the catalog"))
-    elif _item_names(tx, None) is not None:
+    elif tx.has("name"):
         rows.append(("product names", "from the name column (most frequent name per item)"))
     else:
         rows.append(("product names", "none in the data: items are shown by id"))
     missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
     note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
     if cat is None:
-        derived = [w for w, ok in (("names", _item_names(tx, None) is not None),
+        derived = [w for w, ok in (("names", tx.has("name")),
                                    ("prices", tx.has("price"))) if ok]
         note += " No catalog: tier, ladder and attach-rate sections are left out"
         note += (f"; {' and '.join(derived)} come from the order lines." if derived else ".")
@@ -560,16 +537,9 @@ def _mine(ctx: _Context) -> tuple[Any, str]:
     floor = min(20.0 / n, 1.0)
     given = ctx.opt["min_support"]
     if isinstance(given, str) and given == "auto":
-        auto: Any = "auto"
-        try:
-            fi = bundles.frequent_itemsets(tx, min_support=auto, max_itemsets=budget,
-                                           max_len=3)
-            how = f"chosen automatically: the lowest within a budget of {budget:,} itemsets"
-        except UpsellDataError:  # an upsell without automatic support: raise a floor
-            fi, raised = _mine_within(tx, floor, budget)
-            how = (f"chosen: the lowest tried from 20 orders up within a budget of "
-                   f"{budget:,} itemsets" if raised else "the floor of 20 orders")
-        if _support_of(fi, n) < floor:
+        fi = bundles.frequent_itemsets(tx, min_support="auto", max_itemsets=budget, max_len=3)
+        how = f"chosen automatically: the lowest within a budget of {budget:,} itemsets"
+        if fi.min_support < floor:
             fi = bundles.frequent_itemsets(tx, min_support=floor, max_len=3)
             how = (f"20 orders, the floor (the budget of {budget:,} itemsets would allow "
                    "less)")
@@ -597,24 +567,13 @@ def _mine_within(tx: Transactions, support: float, budget: int) -> tuple[Any, bo
             raised = True
 
 
-def _support_of(fi: Any, n_baskets: int) -> float:
-    """Effective minimum support of an Itemsets result (its field, else its rarest itemset)."""
-    ms = getattr(fi, "min_support", None)
-    if ms is not None:
-        return float(ms)
-    return float(fi.min_count) / max(int(fi.n_baskets), 1)
-
-
 def _rules(ctx: _Context, fi: Any) -> Any:
     """Rules with redundant ones pruned (when this upsell can), Holm-adjusted p < 0.05."""
     from upsell import bundles
 
     kw: dict[str, Any] = {"min_confidence": float(ctx.opt["min_confidence"]),
                           "p_adjust": "holm", "max_p": 0.05}
-    try:
-        return bundles.association_rules(fi, prune=True, max_rules=ctx.opt["max_rules"], **kw)
-    except TypeError:  # an upsell without rule pruning and budgets
-        return bundles.association_rules(fi, **kw)
+    return bundles.association_rules(fi, prune=True, max_rules=ctx.opt["max_rules"], **kw)
 
 
 def _top_rules(rules: Any, k: int) -> tuple[Any, np.ndarray]:
@@ -626,10 +585,8 @@ def _top_rules(rules: Any, k: int) -> tuple[Any, np.ndarray]:
     """
     if len(rules) == 0:
         return rules, np.empty(0, dtype=np.int64)
-    n_pool = max(50 * k, 1000)
-    if hasattr(rules, "top"):
-        rules = rules.top(n_pool, by="lift", distinct=True)
-    pool = np.argsort(-np.asarray(rules.lift), kind="stable")[:n_pool]
+    rules = rules.top(max(50 * k, 1000), by="lift", distinct=True)
+    pool = np.arange(len(rules))
     seen_sets: set[tuple[int, ...]] = set()
     uses: dict[int, int] = {}
     chosen: list[int] = []
@@ -702,7 +659,7 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
     tx = ctx.tx
     n_baskets = max(len(tx.orders), 1)
     fi, how = _mine(ctx)
-    support = _support_of(fi, n_baskets)
+    support = float(fi.min_support)
     rules = _rules(ctx, fi)
     ctx.shared["rules"] = rules
     if len(rules):
@@ -715,7 +672,7 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
         rows.append((" + ".join(ctx.name(list(ant))), " + ".join(ctx.name(list(con))),
                      float(best.support[r]), float(best.confidence[r]), float(best.lift[r]),
                      int(best.count[r])))
-    pruned = getattr(rules, "n_pruned", None)
+    pruned = rules.n_pruned
     pruned_text = f", after pruning {pruned:,} redundant ones" if pruned else ""
     note = (f"{len(fi):,} frequent itemsets of up to 3 items at min support "
             f"{fmt_pct(support)} ({int(fi.min_count):,} of {n_baskets:,} orders; "
@@ -864,56 +821,18 @@ def _section_clv(ctx: _Context) -> dict[str, Any]:
 
     ctx.need("customer", "time", "price")
     margin = _margin_rate(ctx)
-    forecast = getattr(kpi, "clv_forecast", None)
-    if forecast is not None:
-        res = forecast(ctx.tx, horizon=52.0, step=52.0 / 12, discount_rate=0.01, margin=margin,
-                       freq="W")
-        clv = np.asarray(res.clv, dtype=np.float64)
-        note = (f"Method: {res.method}. {res.note}".strip() if res.note
-                else f"Method: {res.method}, over 52 weeks, discounted 1% a month, times the "
-                     "margin rate.")
-        alive = np.asarray(res.p_alive, dtype=np.float64) if res.p_alive is not None else None
-        return _clv_result(clv, alive, None, None, margin, np.asarray(res.customers), note,
-                           method=str(res.method))
-    return _clv_models(ctx, margin)
+    res = kpi.clv_forecast(ctx.tx, horizon=52.0, step=52.0 / 12, discount_rate=0.01,
+                           margin=margin, freq="W")
+    clv = np.asarray(res.clv, dtype=np.float64)
+    note = (f"Method: {res.method}. {res.note}".strip() if res.note
+            else f"Method: {res.method}, over 52 weeks, discounted 1% a month, times the "
+                 "margin rate.")
+    alive = np.asarray(res.p_alive, dtype=np.float64) if res.p_alive is not None else None
+    return _clv_result(clv, alive, margin, np.asarray(res.customers), note,
+                       method=str(res.method))
 
 
-def _clv_models(ctx: _Context, margin: float) -> dict[str, Any]:
-    """CLV from BG/NBD x Gamma-Gamma, falling back to the run rate when they cannot give one."""
-    from upsell import kpi
-
-    tx = ctx.tx
-    last = tx.time.max().astype("datetime64[D]")
-    summ = kpi.rfm_summary(tx, calibration_end=last, freq="W")
-    keep = summ.T > 0
-    x, tx_, big_t, m = (summ.frequency[keep], summ.recency[keep], summ.T[keep],
-                        summ.monetary_value[keep])
-    why = ""
-    clv = np.full(x.shape, np.nan)
-    try:
-        bg, gg = fit_clv_models(x, tx_, big_t, m)
-        clv = gg.customer_lifetime_value(bg, frequency=x, recency=tx_, T=big_t,
-                                         monetary_value=m, horizon=52.0, step=52.0 / 12,
-                                         discount_rate=0.01, margin=margin)
-    except (ConvergenceError, UpsellDataError) as exc:
-        why = str(exc)
-    if why or not np.isfinite(clv).all():
-        # a forecast is still wanted: each customer's run rate so far
-        spend = np.where(x > 0, m, 0.0) * x
-        clv = margin * spend / np.maximum(big_t, 1.0) * 52.0
-        note = (f"The purchase and spend models cannot forecast these data ({why or 'non-finite'} "
-                "values); CLV here is each customer's run rate: repeat spend per week so far "
-                "x 52 x margin.")
-        return _clv_result(clv, None, None, None, margin, summ.customers[keep], note,
-                           method="run rate")
-    alive = bg.probability_alive(frequency=x, recency=tx_, T=big_t)
-    note = (f"{type(bg).__name__} purchases x Gamma-Gamma spend over 52 weeks, discounted 1% a "
-            "month, times the margin rate.")
-    return _clv_result(clv, alive, bg, gg, margin, summ.customers[keep], note,
-                       method=f"{type(bg).__name__} x Gamma-Gamma")
-
-
-def _clv_result(clv: np.ndarray, alive: np.ndarray | None, bg: Any, gg: Any, margin: float,
+def _clv_result(clv: np.ndarray, alive: np.ndarray | None, margin: float,
                 customers: np.ndarray, note: str, method: str = "") -> dict[str, Any]:
     finite = np.isfinite(clv)
     if not finite.any():
@@ -931,11 +850,6 @@ def _clv_result(clv: np.ndarray, alive: np.ndarray | None, bg: Any, gg: Any, mar
         ("top 10% customers' share of CLV", fmt_pct(top_share)))
     if alive is not None and np.isfinite(alive).any():
         rows = (*rows, ("mean P(alive)", float(np.nanmean(alive))))
-    if bg is not None:
-        rows = (*rows, (f"{type(bg).__name__} parameters",
-                        ", ".join(f"{k} {v:.3g}" for k, v in bg.params_.items())),
-                ("Gamma-Gamma parameters", ", ".join(f"{k} {v:.3g}" for k, v in
-                                                     gg.params_.items())))
     n_pos = int(np.sum(c > 0))
     chart_note = (f"{n_pos:,} customers with a CLV above 0, in 40 log-spaced bins"
                   + (f"; {c.size - n_pos:,} at 0 or below not drawn." if n_pos < c.size else "."))
