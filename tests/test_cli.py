@@ -313,3 +313,19 @@ def test_recommend_unknown_customer_is_never_silent(files, tmp_path, capsys):
     assert code == 0 and "99999" in err and "fill=False" in err
     assert text.strip().splitlines() == [
         "customer,item,name,kind,source,score,cue,reason"]
+
+
+def test_mine_takes_names_from_the_catalog_and_bundles_are_significant(files):
+    code, text = run("mine", str(files["orders"]), "--catalog", str(files["catalog"]),
+                     "--min-support", "0.003", "--top", "5", "--format", "json")
+    rules = json.loads(text)
+    assert code == 0 and rules and "antecedent_names" in rules[0]
+    assert all(n != i for r in rules for n, i in zip(r["antecedent_names"], r["antecedent"],
+                                                     strict=True))
+    code, text = run("mine", str(files["orders"]), "--catalog", str(files["catalog"]),
+                     "--what", "bundles", "--top", "5", "--format", "json")
+    shown = json.loads(text)
+    code2, text2 = run("mine", str(files["orders"]), "--catalog", str(files["catalog"]),
+                       "--what", "bundles", "--top", "0", "--max-p", "0", "--format", "json")
+    assert code == 0 and code2 == 0 and len(json.loads(text2)) >= len(shown)
+    assert all("bundle_names" in b for b in shown)

@@ -347,15 +347,19 @@ def _cmd_inspect(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     return 0
 
 
-def _item_namer(tx: Transactions) -> Any:
-    """A function item ids -> product names when the data know names, else None."""
+def _item_namer(tx: Transactions, catalog: Catalog | None = None) -> Any:
+    """A function item ids -> product names when the lines' name column or the catalog know
+    names, else None."""
     try:
         known = tx.has("name")
     except UpsellError:  # an upsell without the name role
         known = False
-    if not known:
+    if known:
+        names = dict(zip(tx.items.ids.tolist(), tx.item_names().tolist(), strict=True))
+    elif catalog is not None and (catalog.name != catalog.items.ids.astype(str)).any():
+        names = dict(zip(catalog.items.ids.tolist(), catalog.name.tolist(), strict=True))
+    else:
         return None
-    names = dict(zip(tx.items.ids.tolist(), tx.item_names().tolist(), strict=True))
     return lambda ids: [names.get(i, str(i)) for i in ids]
 
 
@@ -396,7 +400,8 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import bundles
 
     tx = _read_orders(args, steps)
-    names = _item_namer(tx)
+    catalog = _read_catalog(args, steps)
+    names = _item_namer(tx, catalog)
     top = args.top or None  # 0: every row
     if args.what == "sequences":
         support = 0.01 if args.min_support == "auto" else args.min_support
@@ -436,21 +441,32 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         _write(rows, args, out, total=len(fi.counts))
         return 0
     if args.what == "bundles":
-        catalog = _read_catalog(args, steps)
         if catalog is None:
             if not tx.has("price"):
                 raise UpsellDataError("`upsell mine --what bundles` needs list prices: give "
                                       "--catalog, or order lines with a price (or value) column")
             catalog = _derived_catalog(tx)
-        b = bundles.suggest_bundles(fi, catalog, k=top or len(fi.counts))
+        b = bundles.suggest_bundles(fi, catalog, k=len(fi.counts), rank_by=args.rank_by)
+        keep = range(len(b.items))
+        if args.max_p:
+            # bundles shown are significant like rules: some rule over the set passes --max-p
+            # (at an automatic support, sets seen twice would otherwise top the table by lift)
+            sig = bundles.association_rules(fi, min_confidence=0.0, max_p=args.max_p,
+                                            min_len=2, max_len=3)
+            ok = {frozenset(sig.antecedent(r)) | frozenset(sig.consequent(r))
+                  for r in range(len(sig))}
+            keep = [i for i, items in enumerate(b.items) if frozenset(items) in ok]
+        total = len(keep)
         rows = []
-        for items, c, sup, lf, pr in zip(b.items, b.count, b.support, b.lift, b.list_price,
-                                         strict=True):
+        for i in list(keep)[:top]:
+            items, c, sup, lf, pr = (b.items[i], b.count[i], b.support[i], b.lift[i],
+                                     b.list_price[i])
             row = {}
             named(row, "bundle", items)
             row.update(count=int(c), support=float(sup), lift=float(lf), list_price=float(pr))
             rows.append(row)
-        _write(rows, args, out)
+        _write(rows or {c: [] for c in ("bundle", "count", "support", "lift", "list_price")},
+               args, out, total=total)
         return 0
     with steps.step("generating rules"):
         # a table for people shows significant rules only (Holm-adjusted Fisher p <= --max-p):
@@ -905,6 +921,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-prune", dest="prune", action="store_false",
                    help="keep redundant rules (a longer antecedent that adds nothing over a "
                         "shorter one); default: pruned")
+    p.add_argument("--rank-by", default="lift", choices=["lift", "revenue"],
+                   help="bundles: by lift (default) or by joint revenue")
     p.add_argument("--within", default="90D", help="sequence window, e.g. 30D")
     p.add_argument("--top", type=_count, default=100,
                    help="rows to write (default 100; rules: the best by lift, one per item "
