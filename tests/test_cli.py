@@ -329,3 +329,15 @@ def test_mine_takes_names_from_the_catalog_and_bundles_are_significant(files):
                        "--what", "bundles", "--top", "0", "--max-p", "0", "--format", "json")
     assert code == 0 and code2 == 0 and len(json.loads(text2)) >= len(shown)
     assert all("bundle_names" in b for b in shown)
+
+
+def test_line_totals_with_the_value_role(tmp_path):
+    path = tmp_path / "totals.csv"
+    rows = ["receipt,sku,qty,sales_value"]
+    for o in range(1, 41):
+        rows += [f"{o},A,2,10.00", f"{o},B,1,4.50"] if o % 2 else [f"{o},A,1,5.00"]
+    path.write_text("\n".join(rows) + "\n")
+    code, text = run("kpi", str(path), "--columns",
+                     "order=receipt,item=sku,quantity=qty,value=sales_value", "--format", "json")
+    atv = next(r for r in json.loads(text) if r["kpi"] == "atv")
+    assert code == 0 and atv["value"] == round((20 * 14.5 + 20 * 5.0) / 40, 2)
