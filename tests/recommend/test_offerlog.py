@@ -14,10 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from upsell.exceptions import UpsellDataError
 from upsell.kpi import OFFER_LOG_COLUMNS, conversion
 from upsell.recommend import MemoryOfferLog, OfferLog, SQLiteOfferLog, SQLOfferLog
+from upsell.recommend.offerlog import TIME_RANGE
 
 
 def fill_log(log: OfferLog) -> None:
@@ -167,3 +170,103 @@ def test_sqlite_log_threads_share_one_file(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(write, range(200)))
     assert len(set(ids)) == 200 and len(log) == 200
+
+
+# ---------------------------------------------------------------------------- hostile use
+_PROPERTY = settings(max_examples=40, deadline=None, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_PROPERTY
+@given(ops=st.lists(st.tuples(st.sampled_from(["present", "accept", "decline", "record_accept",
+                                               "record_present"]),
+                              st.integers(0, 3)), max_size=25),
+       backend=st.sampled_from(["memory", "sqlite"]))
+def test_an_offer_has_at_most_one_outcome(tmp_path_factory, ops, backend) -> None:
+    """Any sequence of answers: a second answer (or presentation) is refused when recorded."""
+    log: OfferLog = OfferLog.in_memory() if backend == "memory" else OfferLog.sqlite(
+        tmp_path_factory.mktemp("log") / "o.db")
+    ids: list[str] = []
+    t = 1_000.0
+    for op, k in ops:
+        t += 1.0
+        try:
+            if op == "present" or not ids:
+                ids.append(log.record("presented", item=f"i{k}", customer="c", time=t))
+            elif op == "record_present":
+                log.record("presented", item="x", customer="c", offer_id=ids[k % len(ids)],
+                           time=t)
+            elif op == "record_accept":
+                log.record("accepted", item="x", customer="c", offer_id=ids[k % len(ids)],
+                           time=t)
+            elif op == "accept":
+                log.accepted(ids[k % len(ids)], revenue=1.0, time=t)
+            else:
+                log.declined(ids[k % len(ids)], time=t)
+        except UpsellDataError as exc:
+            assert "offer_id" in str(exc)
+    per_offer: dict[str, list[str]] = {}
+    for e in log.events():
+        per_offer.setdefault(e.offer_id, []).append(e.event)
+    for events in per_offer.values():
+        assert events.count("presented") <= 1
+        assert len(events) - events.count("presented") <= 1
+    conversion(log)  # no raw exception from the KPIs either
+
+
+def test_accepted_twice_then_declined_is_refused_at_record_time() -> None:
+    log = OfferLog.in_memory()
+    oid = log.record("presented", item="a", customer="c", time=10.0)
+    log.accepted(oid, time=11.0)
+    with pytest.raises(UpsellDataError, match="already accepted"):
+        log.accepted(oid, time=12.0)
+    with pytest.raises(UpsellDataError, match="already accepted"):
+        log.declined(oid, time=13.0)
+    assert [e.event for e in log.events()] == ["presented", "accepted"]
+    assert float(conversion(log).rate[0]) == 1.0
+
+
+@_PROPERTY
+@given(t=st.one_of(st.floats(), st.integers(-10**30, 10**30)))
+def test_implausible_times_are_refused(t: Any) -> None:
+    log = OfferLog.in_memory()
+    lo, hi = TIME_RANGE
+    ok = bool(np.isfinite(float(t))) and lo <= float(t) < hi
+    try:
+        log.record("presented", item="a", time=t)
+    except UpsellDataError as exc:
+        assert not ok and "time" in str(exc)
+    else:
+        assert ok
+
+
+@pytest.mark.parametrize("t", [1e20, -1.0, float("nan"), float("inf"), 1_700_000_000_000,
+                               "10000-01-01", "1900-01-01"])
+def test_issue_time_examples_are_refused(t: Any) -> None:
+    with pytest.raises(UpsellDataError, match="time"):
+        OfferLog.in_memory().record("presented", item="a", time=t)
+
+
+@_PROPERTY
+@given(content=st.binary(max_size=200))
+def test_sqlite_on_a_file_that_is_not_a_database(tmp_path_factory, content: bytes) -> None:
+    p = tmp_path_factory.mktemp("f") / "offers.db"
+    p.write_bytes(content)
+    try:
+        log = OfferLog.sqlite(p)
+    except UpsellDataError as exc:
+        assert str(p) in str(exc)
+        assert p.read_bytes() == content  # nothing written into a file that is not ours
+        return
+    assert content == b""  # an empty file is a new database
+    assert len(log) == 0
+
+
+def test_sqlite_on_a_folder_or_a_text_file(tmp_path: Path) -> None:
+    with pytest.raises(UpsellDataError, match="folder"):
+        OfferLog.sqlite(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not a database\n" * 100, "utf-8")
+    with pytest.raises(UpsellDataError, match="not an SQLite database"):
+        OfferLog.sqlite(text)
+    assert text.read_text("utf-8").startswith("hello")
