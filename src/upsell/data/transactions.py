@@ -173,8 +173,10 @@ class Transactions:
 
     Build one with :meth:`read_csv`, :meth:`from_pandas`, :meth:`from_arrow`,
     :meth:`from_records` or :meth:`from_arrays`. Only ``order`` and ``item`` are
-    required; ``customer``, ``quantity`` (default 1), ``price``, ``time`` and
-    ``channel`` are optional, and a feature that needs a missing one says so.
+    required; ``customer``, ``quantity`` (default 1), ``price``, ``time``,
+    ``channel``, ``name`` (product name, see :meth:`item_names`) and ``value``
+    (line total: unit price = value / quantity when there is no ``price``) are
+    optional, and a feature that needs a missing one says so.
 
     Lines are held sorted by (order, item) with the ids of each kind mapped to
     contiguous int32 indices through :class:`~upsell.data.IdIndex` (``tx.orders``,
@@ -529,14 +531,15 @@ class Transactions:
     @classmethod
     def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
                  encoding: str = "utf-8", header: bool = True, **options: Any) -> Transactions:
-        """Read order lines from a CSV file (plain or gzip), streaming it in blocks.
+        """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
 
         Parameters
         ----------
         path : str or path-like
-            The file; a name ending in ``.gz`` (or gzip content) is decompressed.
+            The file; gzip content (whatever the name) is decompressed.
         columns : mapping, optional
-            Role -> header name (or 0-based position when ``header=False``).
+            Role -> header name (or 0-based position when ``header=False``); roles
+            are those of :meth:`from_arrays`, ``name`` and ``value`` included.
             Roles not given are looked up under their own names.
         delimiter : str, default ","
         encoding : str, default "utf-8"
@@ -552,7 +555,18 @@ class Transactions:
         Raises
         ------
         UpsellDataError
-            Missing file or column, empty file, malformed rows, bad values.
+            Missing file or column, a column name used twice, empty file, a row with
+            the wrong number of fields (row and line named), an unterminated quote,
+            text not valid in ``encoding`` (byte offset named), a truncated gzip
+            file, bad values under ``invalid="raise"``.
+        TypeError
+            A keyword that is not a cleaning rule (the close match is suggested).
+
+        Notes
+        -----
+        Ids are stripped (the rows changed are counted as repaired) and become
+        integers when every one is a plain integer; customer ids "NULL", "nan",
+        "None", "NA", "N/A" (any case) are anonymous lines, counted as repaired.
 
         Examples
         --------
