@@ -132,11 +132,7 @@ class Source:
                 self.lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
             return
         assert path is not None
-        ends = 0
-        last = b""
-        tail_cr = False
-        n_quotes = 0
-        with open(path, "rb") as fh:
+        with open(path, "rb") as fh:  # memchr-speed pass: anything to read, any quote?
             first = True
             while True:
                 chunk = fh.read(self._SCAN)
@@ -149,7 +145,23 @@ class Source:
                     self.blank = False
                 if chunk.find(b'"') >= 0:
                     self.quotes = True
-                    n_quotes += int(np.count_nonzero(np.frombuffer(chunk, np.uint8) == 0x22))
+                    break
+        if self.quotes:
+            self._count(path)
+
+    def _count(self, path: str) -> None:
+        """Physical lines and the parity of the quotes (files with quotes only)."""
+        ends = n_quotes = 0
+        last = b""
+        tail_cr = False
+        with open(path, "rb") as fh:
+            while True:
+                chunk = fh.read(self._SCAN)
+                if not chunk:
+                    break
+                if not self.blank or chunk.strip():
+                    self.blank = False
+                n_quotes += int(np.count_nonzero(np.frombuffer(chunk, np.uint8) == 0x22))
                 # a CR LF split between two chunks is one line end
                 ends += _count_line_ends(chunk) - (1 if tail_cr and chunk[:1] == b"\n" else 0)
                 tail_cr = chunk[-1:] == b"\r"
