@@ -447,7 +447,7 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
                                       "--catalog, or order lines with a price (or value) column")
             catalog = _derived_catalog(tx)
         b = bundles.suggest_bundles(fi, catalog, k=len(fi.counts), rank_by=args.rank_by)
-        keep = range(len(b.items))
+        keep: list[int] | range = range(len(b.items))
         if args.max_p:
             # bundles shown are significant like rules: some rule over the set passes --max-p
             # (at an automatic support, sets seen twice would otherwise top the table by lift)
