@@ -27,6 +27,7 @@ from upsell.recommend import (
     OfferLog,
     Promote,
     Recommender,
+    Where,
 )
 
 from .conftest import AT, build
@@ -491,3 +492,29 @@ def test_reasons_and_cues_show_names_and_cut_long_baskets() -> None:
     (short,) = Recommender(catalog=cat, cross_sell=[After()]).recommend(
         basket=basket[:2], k=1, at=AT)
     assert short.cue == "Frequently bought with Product 0 and Product 1"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(col=st.sampled_from(["price", "cost", "stock", "tier", "category", "kind", "family"]),
+       value=st.one_of(st.text(max_size=6), st.integers(-5, 500), st.floats(allow_nan=True),
+                       st.lists(st.text(max_size=4), max_size=3),
+                       st.tuples(st.floats(0, 500), st.floats(0, 500)), st.none()))
+def test_where_is_applied_or_refused_never_silently_impossible(rec: Recommender, col: str,
+                                                                value: Any) -> None:
+    cat = rec.catalog
+    numeric = cat.column(col).dtype.kind == "f"
+    try:
+        offers = rec.recommend(None, k=5, at=AT, where={col: value}, fill=True)
+    except UpsellDataError as exc:
+        assert col in str(exc)  # the message names the field
+        return
+    # accepted: the condition has the column's type, so it can match items
+    items = value if isinstance(value, list) else [value]
+    if numeric and not isinstance(value, tuple):
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+                   for v in items)
+    if not numeric:
+        assert all(isinstance(v, str) for v in items)
+        assert any(v in set(cat.column(col).tolist()) for v in items)
+    for o in offers:
+        assert Where(**{col: value}).keeps(cat, cat.items.index(o.item))
