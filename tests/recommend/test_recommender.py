@@ -518,3 +518,27 @@ def test_where_is_applied_or_refused_never_silently_impossible(rec: Recommender,
         assert any(v in set(cat.column(col).tolist()) for v in items)
     for o in offers:
         assert Where(**{col: value}).keeps(cat, cat.items.index(o.item))
+
+
+@pytest.fixture(scope="module")
+def int_rec() -> Recommender:
+    rng = np.random.default_rng(1)
+    order = np.arange(600) // 3
+    tx = us.Transactions.from_arrays(order=order, item=22000 + rng.integers(0, 20, 600),
+                                     customer=17000 + order % 60,
+                                     time=np.datetime64("2024-01-01") + order)
+    return Recommender(catalog=us.Catalog.from_arrays(item=np.arange(22000, 22020)),
+                       cross_sell=[us.cf.ItemKNN().fit(tx)], history=tx)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pos=st.integers(0, 59), spell=st.sampled_from(["str", "pad", "dot0", "float", "np"]))
+def test_any_spelling_of_a_known_id_gives_the_same_offers(int_rec: Recommender, pos: int,
+                                                          spell: str) -> None:
+    cid = int(int_rec.history_.customers.ids[pos])
+    sent = {"str": str(cid), "pad": f"  {cid} ", "dot0": f"{cid}.0", "float": float(cid),
+            "np": np.int32(cid)}[spell]
+    want = int_rec.recommend(cid, k=4, at=AT)
+    got = int_rec.recommend(sent, k=4, at=AT)
+    assert got == want and got.note == ""
