@@ -29,17 +29,18 @@ import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from upsell.data.ids import IdIndex
 from upsell.exceptions import ModelFileError
 
-__all__ = ["FORMAT_VERSION", "MAX_INFLATE_RATIO", "MAX_JSON_BYTES", "MAX_JSON_DEPTH",
-           "atomic_write_bytes", "check_array", "check_csr", "check_index", "check_params",
-           "fail", "index_arrays", "index_from_arrays", "load_json", "memory_budget",
-           "read_arrays", "read_json", "read_model", "resolve_inside", "write_model"]
+__all__ = ["CONTENT_ERRORS", "FORMAT_VERSION", "MAX_INFLATE_RATIO", "MAX_JSON_BYTES",
+           "MAX_JSON_DEPTH", "atomic_write_bytes", "check_array", "check_csr", "check_index",
+           "check_params", "corrupted", "fail", "index_arrays", "index_from_arrays", "load_json",
+           "memory_budget", "read_arrays", "read_json", "read_model", "resolve_inside",
+           "write_model"]
 
 #: Version of the model file layout; files with a larger version are refused.
 #: 2: id maps stored as arrays with their sort permutation (1: JSON lists).
@@ -288,6 +289,30 @@ def fail(file: str | os.PathLike[str], member: str | None, problem: str) -> Mode
     f = os.fspath(file)
     where = f"model file {f!r}" + ("" if member is None else f", member {member!r}")
     return ModelFileError(f"{where}: {problem}", file=f, member=member, problem=problem)
+
+
+#: The exceptions a loader turns into :class:`ModelFileError` via :func:`corrupted`.
+CONTENT_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
+                  RecursionError)
+
+
+def corrupted(file: str | os.PathLike[str], kind: str, exc: BaseException) -> ModelFileError:
+    """The error for saved contents that do not make a ``kind``; a ModelFileError passes through.
+
+    Loaders wrap their rebuilding code in ``except CONTENT_ERRORS as exc: raise
+    corrupted(path, "ALS", exc) from None``, so no raw exception escapes.
+
+    Examples
+    --------
+    >>> str(corrupted("m.npz", "ALS", KeyError("user_factors")))
+    "model file 'm.npz' is corrupted: its content does not make a ALS (KeyError: 'user_factors')"
+    """
+    if isinstance(exc, ModelFileError):
+        return exc
+    f = os.fspath(file)
+    problem = f"{type(exc).__name__}: {exc}"
+    return ModelFileError(f"model file {f!r} is corrupted: its content does not make a {kind} "
+                          f"({problem})", file=f, problem=problem)
 
 
 def resolve_inside(root: str | os.PathLike[str], rel: Any, *, what: str = "path") -> str:
@@ -542,7 +567,7 @@ def _read_members(fh: Any, zf: zipfile.ZipFile, target: str, size: int, budget: 
     out: dict[str, np.ndarray] = {}
     mm: _mmap.mmap | None = None
     for info, key, shape, fortran, dtype, header, nbytes in plan:
-        order = "F" if fortran else "C"
+        order: Literal["C", "F"] = "F" if fortran else "C"
         if mmap and info.compress_type == zipfile.ZIP_STORED and info.file_size >= _MMAP_MIN_BYTES:
             start = _data_start(fh, info, target, key)
             offset = start + header
@@ -555,7 +580,7 @@ def _read_members(fh: Any, zf: zipfile.ZipFile, target: str, size: int, budget: 
         buf = np.empty(nbytes, dtype=np.uint8)
         with zf.open(info) as stream:
             stream.read(header)
-            view = memoryview(buf)
+            view = buf.data
             got = 0
             while got < nbytes:
                 n = stream.readinto(view[got:got + _CHUNK])  # type: ignore[attr-defined]

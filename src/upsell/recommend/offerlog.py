@@ -136,11 +136,11 @@ def _seconds(value: Any, name: str = "time") -> float:
             raise UpsellDataError(f"`{name}` {value!r} is not an ISO time")
         return _seconds(t, name)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        t = float(value)
-        if math.isnan(t) or (math.isinf(t) and name != "since"):
+        secs = float(value)
+        if math.isnan(secs) or (math.isinf(secs) and name != "since"):
             raise UpsellDataError(f"`{name}` must be a finite number of epoch seconds; got "
                                   f"{value!r}")
-        return t
+        return secs
     raise UpsellDataError(f"`{name}` must be a datetime, numpy datetime64, ISO string or epoch "
                           f"seconds; got {value!r}")
 

@@ -1064,6 +1064,10 @@ class Recommender(Estimator):
         return v
 
     # ------------------------------------------------------------------ files
+    #: Where the offer log of a loaded recommender was when it was saved
+    #: (``{"sqlite": path, "table": name}``), or None; :meth:`load` never opens it.
+    saved_offer_log_: dict[str, str] | None = None
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the whole recommender as one directory of ``.npz`` + JSON files, atomically.
 
