@@ -11,7 +11,7 @@ from typing import Any
 
 from upsell.data.catalog import KINDS
 from upsell.exceptions import ModelFileError, UnknownIdError, UpsellDataError
-from upsell.persist import CONTENT_ERRORS, atomic_write_bytes, read_json
+from upsell.persist import CONTENT_ERRORS, atomic_write_bytes, load_json, read_json
 
 __all__ = ["OpportunityMatrix", "Strategy"]
 
@@ -295,10 +295,11 @@ class OpportunityMatrix:
         if isinstance(text, Mapping):
             doc: Any = text
         else:
-            try:
-                doc = json.loads(text)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise UpsellDataError(f"opportunity matrix JSON is malformed ({exc})") from None
+            try:  # bounded: size, nesting depth (no RecursionError), no NaN, no repeated key
+                doc = load_json(text, file="opportunity matrix JSON")
+            except ModelFileError as exc:
+                raise UpsellDataError(f"opportunity matrix JSON is malformed ({exc.problem})") \
+                    from None
         if not isinstance(doc, Mapping) or not isinstance(doc.get("segments"), Mapping):
             raise UpsellDataError("opportunity matrix JSON needs a 'segments' object")
         version = doc.get("format_version", _FORMAT)
