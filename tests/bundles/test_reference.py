@@ -61,3 +61,43 @@ def test_fimi_retail_counts(retail_path, support, expected):
     assert len(tx.orders) == 88162
     fi = frequent_itemsets(tx, min_support=support)
     assert len(fi) == expected
+
+
+def test_groceries_pruned_and_distinct_top_rules(groceries_path):
+    tx = _load(groceries_path)
+    fi = frequent_itemsets(tx, min_support=0.001)
+    full = association_rules(fi, min_confidence=0.8)
+    pruned = association_rules(fi, min_confidence=0.8, prune=True)
+    assert 0 < len(pruned) < len(full) == 410
+    assert pruned.n_pruned == len(full) - len(pruned)
+    assert {pruned.rule(r) for r in range(len(pruned))} <= {full.rule(r) for r in range(len(full))}
+    top = full.top(10, by="lift")
+    assert len({frozenset(top.antecedent(r) + top.consequent(r)) for r in range(10)}) == 10
+    assert top.rule(0) == (("liquor", "red/blush wine"), ("bottled beer",))
+
+
+def test_groceries_auto_support_within_budget(groceries_path):
+    tx = _load(groceries_path)
+    fi = frequent_itemsets(tx, min_support="auto", max_len=3)
+    assert fi.support_chosen == "auto" and len(fi) <= 100_000
+    below = frequent_itemsets(tx, min_support="auto", max_len=3, max_itemsets=len(fi) - 1)
+    assert below.min_count > fi.min_count
+
+
+def test_online_retail_bundle_index_is_small(online_retail_path, tmp_path):
+    import upsell as us
+
+    tx = us.Transactions.read_csv(online_retail_path, columns={
+        "order": "InvoiceNo", "item": "StockCode", "quantity": "Quantity",
+        "price": "UnitPrice"}, cancel_prefix="C")
+    rules = association_rules(frequent_itemsets(tx, min_support=0.002, max_len=3),
+                              min_confidence=0.1)
+    assert len(rules) > 500_000
+    rec = BundleRecommender(rules)
+    assert rec.n_entries_ <= max(10_000, 64 * len(tx.items))
+    path = tmp_path / "fbt.npz"
+    rec.save(path)
+    assert path.stat().st_size < 20 * rec.n_entries_ + 2**20
+    back = BundleRecommender.load(path)
+    basket = tx.items.ids[:3].tolist()
+    assert back.recommend(basket, k=5).items.tolist() == rec.recommend(basket, k=5).items.tolist()

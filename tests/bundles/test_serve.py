@@ -154,7 +154,7 @@ def test_load_rejects_inconsistent_index(tmp_path, member, change, match):
     change(arrays[member])
     path = tmp_path / "bad.npz"
     _write(path, arrays, meta=doc["meta"], params=doc["params"])
-    with pytest.raises(ModelFileError, match=f"{match}.*|.*{match}") as err:
+    with pytest.raises(ModelFileError, match=match) as err:
         BundleRecommender.load(path)
     assert "bad.npz" in str(err.value)
 
@@ -163,7 +163,7 @@ def test_load_rejects_missing_member_and_bad_metadata(tmp_path):
     doc, arrays = _saved_arrays(tmp_path)
     path = tmp_path / "bad.npz"
     _write(path, {k: v for k, v in arrays.items() if k != "entry_rule"}, meta=doc["meta"])
-    with pytest.raises(ModelFileError, match="'entry_rule' is missing"):
+    with pytest.raises(ModelFileError, match=r"'entry_rule'.*missing"):
         BundleRecommender.load(path)
     _write(path, {**arrays, "entry_score": arrays["entry_score"].reshape(1, -1)},
            meta=doc["meta"])

@@ -745,15 +745,14 @@ def _stirlerr(n: np.ndarray) -> np.ndarray:
     """``log(n!) - log(sqrt(2 pi n) (n / e)^n)`` for integer-valued ``n >= 1`` (Loader 2000)."""
     if not _STIRL:
         _STIRL.append(_stirlerr_table())
-    out = np.empty_like(n)
-    small = n <= 15
-    out[small] = _STIRL[0][n[small].astype(np.int64)]
-    b = n[~small]
-    nn = b * b
+    nn = n * n
     # Loader's series to the 1/n^9 term for every n > 15 (R stops earlier for large n
-    # to save time; the extra terms only add precision)
-    out[~small] = (_S0 - (_S1 - (_S2 - (_S3 - _S4 / nn) / nn) / nn) / nn) / b
-    return out
+    # to save time; the extra terms only add precision); a table below
+    series = (_S0 - (_S1 - (_S2 - (_S3 - _S4 / nn) / nn) / nn) / nn) / n
+    small = n <= 15
+    if small.any():
+        series = np.where(small, _STIRL[0][np.minimum(n, 15).astype(np.intp)], series)
+    return series
 
 
 def _bd0(x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -799,8 +798,15 @@ def _log_hypergeom_pmf(h: np.ndarray, good: np.ndarray, draws: np.ndarray, n: fl
     """Log pmf of the hypergeometric distribution as a ratio of binomial pmfs (R's ``dhyper``)."""
     p = draws / n
     q = (n - draws) / n
+    # the denominator's binomial sits at its mean (x = n p): both deviance terms vanish
+    inner = (draws > 0) & (draws < n)
+    nn = np.full(int(inner.sum()), n)
+    d = draws[inner]
+    log_den = np.zeros_like(h)
+    log_den[inner] = (_stirlerr(nn) - _stirlerr(d) - _stirlerr(nn - d)
+                      - 0.5 * (2 * _LN_SQRT_2PI + np.log(d) + np.log1p(-d / n)))
     return (_log_binom_pmf(h, good, p, q) + _log_binom_pmf(draws - h, n - good, p, q)
-            - _log_binom_pmf(draws, np.full_like(h, n), p, q))
+            - log_den)
 
 
 def _tail_sum(start: np.ndarray, good: np.ndarray, draws: np.ndarray, n: float, upper: bool
@@ -809,25 +815,36 @@ def _tail_sum(start: np.ndarray, good: np.ndarray, draws: np.ndarray, n: float, 
     total = np.ones(start.size)
     last = np.ones(start.size)
     h = start.copy()
-    rest = n - good - draws
+    # ratio of consecutive terms, (u - h)(v - h) / ((h + 1)(w + h)) for the upper tail and
+    # h (w + h) / ((u - h)(v - h)) with shifted constants for the lower one
+    if upper:
+        u, v, w = good, draws, n - good - draws + 1
+    else:
+        u, v, w = good + 1, draws + 1, n - good - draws
     act = np.arange(start.size)
     sign = 1.0 if upper else -1.0
     for width in itertools.chain(_TAIL_BLOCKS, itertools.repeat(_TAIL_BLOCKS[-1])):
         if act.size == 0:
             break
-        hh = h[act, None] + sign * np.arange(width, dtype=np.float64)
-        g, d, r = good[act, None], draws[act, None], rest[act, None]
-        # ratios of consecutive terms; denominators stay positive inside the support,
-        # numerators reach 0 at its end (and the clip keeps every later term at 0)
+        hh = np.arange(width, dtype=np.float64) * sign + h[act, None]
+        a = u[act, None] - hh
+        b = v[act, None] - hh
+        a *= b
+        np.add(hh, w[act, None], out=b)
+        # denominators stay positive inside the support; numerators reach 0 at its end
+        # (and the clip keeps every later term at 0)
         if upper:
-            ratio = (g - hh) * (d - hh) / ((hh + 1) * (r + hh + 1))
+            hh += 1.0
+            hh *= b
+            np.divide(a, hh, out=a)
         else:
-            ratio = hh * (r + hh) / ((g - hh + 1) * (d - hh + 1))
-        np.maximum(ratio, 0.0, out=ratio)
-        terms = np.cumprod(ratio, axis=1)
-        terms *= last[act, None]
-        total[act] += terms.sum(axis=1)
-        last[act] = terms[:, -1]
+            hh *= b
+            np.divide(hh, a, out=a)
+        np.maximum(a, 0.0, out=a)
+        np.cumprod(a, axis=1, out=a)
+        a *= last[act, None]
+        total[act] += a.sum(axis=1)
+        last[act] = a[:, -1]
         h[act] += sign * width
         act = act[last[act] > 1e-17 * total[act]]
     return total

@@ -15,7 +15,7 @@ from upsell.bundles.itemsets import Itemsets
 from upsell.bundles.rules import METRICS, Rules
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
-from upsell.exceptions import ModelFileError, UpsellDataError
+from upsell.exceptions import UpsellDataError
 
 __all__ = ["BasketRecommendation", "BundleRecommender", "Bundles", "suggest_bundles"]
 
@@ -428,10 +428,19 @@ class BundleRecommender:
             (a member of the wrong shape or type, an item or node out of range,
             unsorted keys, NaN scores); the message names the file and member.
         """
-        from upsell.persist import index_from_arrays, read_model
+        from upsell.persist import CONTENT_ERRORS, corrupted, read_model
 
         doc, arrays = read_model(path, kind="BundleRecommender", verify=verify, mmap=mmap)
-        where = os.fspath(path)
+        try:
+            return cls._from_file(doc, arrays, os.fspath(path), ids)
+        except CONTENT_ERRORS as exc:
+            raise corrupted(path, "BundleRecommender", exc) from None
+
+    @classmethod
+    def _from_file(cls, doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str,
+                   ids: Sequence[IdIndex]) -> BundleRecommender:
+        from upsell.persist import index_from_arrays
+
         self = cls.__new__(cls)
         params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
         meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
@@ -441,12 +450,12 @@ class BundleRecommender:
             self.max_consequents = None if mc is None else check_int(mc, "max_consequents", minimum=1)
             self.max_entries = None if me is None else check_int(me, "max_entries", minimum=1)
         except UpsellDataError as exc:
-            raise ModelFileError(f"model file {where!r}: parameters: {exc}") from None
+            _bad(where, "params", str(exc))
         try:
             self.items = index_from_arrays(arrays, "items", name="item", ids=ids,
                                            legacy=meta.get("items"))
         except UpsellDataError as exc:
-            raise ModelFileError(f"model file {where!r}: member 'items': {exc}") from None
+            _bad(where, "items", str(exc))
         if "antecedent_indptr" in arrays:  # files of upsell <= 0.x: the rules themselves
             legacy = _checked(arrays, where, ("antecedent_indptr", "antecedent_index",
                                               "consequent_indptr", "consequent_index", "score"))
@@ -458,12 +467,10 @@ class BundleRecommender:
         got = _checked(arrays, where, _INDEX_MEMBERS)
         n_rules = meta.get("n_rules")
         if isinstance(n_rules, bool) or not isinstance(n_rules, int) or n_rules < 0:
-            raise ModelFileError(f"model file {where!r}: metadata 'n_rules' must be a count; "
-                                 f"got {n_rules!r}")
+            _bad(where, "meta", f"'n_rules' must be a count; got {n_rules!r}")
         n_dropped = meta.get("n_dropped", 0)
         if isinstance(n_dropped, bool) or not isinstance(n_dropped, int) or n_dropped < 0:
-            raise ModelFileError(f"model file {where!r}: metadata 'n_dropped' must be a count; "
-                                 f"got {n_dropped!r}")
+            _bad(where, "meta", f"'n_dropped' must be a count; got {n_dropped!r}")
         _check_index(got, len(self.items), n_rules, where)
         self._set_index(got["node_parent"], got["node_item"], got["level_ptr"], got["node_ptr"],
                         got["entry_item"], got["entry_score"], got["entry_rule"], n_rules,
@@ -494,7 +501,9 @@ _INDEX_MEMBERS = ("node_parent", "node_item", "level_ptr", "node_ptr", "entry_it
 
 
 def _bad(where: str, member: str, problem: str) -> NoReturn:
-    raise ModelFileError(f"model file {where!r}: member {member!r} {problem}")
+    from upsell.persist import fail
+
+    raise fail(where, member, problem)
 
 
 def _checked(arrays: dict[str, np.ndarray], where: str, names: tuple[str, ...]
