@@ -404,6 +404,11 @@ def test_upgrades_are_upsells_and_price_sensitive_customers_stay_within_their_ju
             for fill in (False, True):
                 offers = rec.recommend(cust, basket=basket, k=8, at=AT, fill=fill)
                 for o in offers:
+                    i = cat.items.index(o.item)
+                    if cat.family[i] and not np.isnan(cat.tier[i]):
+                        held = [cat.items.index(h) for h in owned + basket]
+                        assert not any(cat.family[h] == cat.family[i] and cat.tier[h] > cat.tier[i]
+                                       for h in held), (cust, o.item)  # never a downgrade
                     b = _upgrade_base(cat, o.item, owned + basket)
                     if b < 0:
                         continue

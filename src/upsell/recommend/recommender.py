@@ -761,7 +761,8 @@ class Recommender(Estimator):
     def _label_upgrades(self, pool: dict[int, PoolItem], idx: np.ndarray, req: Request,
                         removed: dict[str, int]) -> None:
         """A dearer tier of a family the customer owns (or has in the basket) is an upsell,
-        whichever source proposed it; above the segment's price-jump limit it is dropped."""
+        whichever source proposed it; above the segment's price-jump limit it is dropped, and
+        so is a lower tier than one held (a downgrade is neither a complement nor an upsell)."""
         cat = self.catalog
         fam, tier, price = cat.family, cat.tier, cat.price
         held: dict[str, list[int]] = {}  # family -> catalog positions held
@@ -779,6 +780,9 @@ class Recommender(Estimator):
                 continue
             below = [b for b in bases if tier[b] < tier[i]]
             if not below:
+                if any(tier[b] > tier[i] for b in bases):
+                    del pool[i]
+                    removed["downgrade"] = removed.get("downgrade", 0) + 1
                 continue
             base = max(below, key=lambda b: (tier[b], price[b]))  # the nearest rung below
             ratio = float(price[i] / price[base]) if price[base] > 0 else float("nan")
