@@ -7,9 +7,21 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from upsell.exceptions import ModelFileError
-from upsell.persist import FORMAT_VERSION, read_model, write_model
+from upsell.persist import (
+    FORMAT_VERSION,
+    check_array,
+    check_csr,
+    check_index,
+    load_json,
+    read_arrays,
+    read_model,
+    resolve_inside,
+    write_model,
+)
 
 
 def save(path):
@@ -199,3 +211,105 @@ def test_mmap_gives_read_only_views_of_the_file(tmp_path, monkeypatch):
     p.write_bytes(data[:len(data) // 2])
     with pytest.raises(ModelFileError, match="truncated or corrupted"):
         read_model(p, kind="Demo", mmap=True)
+
+
+# ---------------------------------------------------------------------------- untrusted input
+
+
+def test_model_file_error_names_file_member_and_problem(tmp_path):
+    p = tmp_path / "m.npz"
+    write_model(p, kind="Demo", params={}, arrays={"w": np.array([1.0, np.nan])})
+    _, arrays = read_model(p, kind="Demo")
+    with pytest.raises(ModelFileError) as info:
+        check_array(arrays["w"], file=p, member="w")
+    err = info.value
+    assert err.file == str(p) and err.member == "w" and err.problem == "holds NaN or inf"
+    assert str(p) in str(err) and "'w'" in str(err)
+    assert isinstance(err, ValueError) and isinstance(err, OSError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab'),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c,
+                                                                        max_size=3),
+                    max_leaves=30))
+def test_json_depth_counts_only_brackets_outside_strings(value):
+    text = json.dumps(value)
+
+    def depth(v):
+        if isinstance(v, list):
+            return 1 + max((depth(x) for x in v), default=0)
+        if isinstance(v, dict):
+            return 1 + max((depth(x) for x in v.values()), default=0)
+        return 0
+
+    if depth(value) <= 64:
+        assert load_json(text, file="x.json") == value
+    else:
+        with pytest.raises(ModelFileError, match="nested"):
+            load_json(text, file="x.json")
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": Infinity}', '{"a": 1, "a": 2}',
+                                  '{"a": ', "\udcff", "[" * 65 + "]" * 65])
+def test_hostile_json_is_a_model_file_error(text):
+    with pytest.raises(ModelFileError):
+        load_json(text.encode("utf-8", "surrogatepass"), file="x.json")
+
+
+def test_json_size_is_bounded():
+    with pytest.raises(ModelFileError, match="exceeds the limit"):
+        load_json(b"[" + b"1," * 100 + b"1]", file="x.json", max_bytes=50)
+
+
+@pytest.mark.parametrize("rel", ["../x", "/etc/passwd", "a/../../x", "", ".", "a//b", "a\\b",
+                                 "C:/x", "a\x00b", 7, None, "x" * 5000])
+def test_resolve_inside_refuses(tmp_path, rel):
+    with pytest.raises(ModelFileError):
+        resolve_inside(tmp_path, rel)
+
+
+def test_resolve_inside_follows_symlinks(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "in.npz").write_bytes(b"")
+    (root / "ok").symlink_to(root / "in.npz")
+    (root / "out").symlink_to(tmp_path)
+    assert resolve_inside(root, "ok") == str((root / "in.npz").resolve())
+    with pytest.raises(ModelFileError, match="leaves"):
+        resolve_inside(root, "out/x.npz")
+
+
+def test_check_csr_refuses_every_malformed_part():
+    good = {"indptr": np.array([0, 1, 2]), "indices": np.array([0, 2]), "data": np.ones(2)}
+    assert check_csr(good, "", (2, 3), file="m").nnz == 2
+    bad = [("indptr", np.array([1, 1, 2])), ("indptr", np.array([0, 3, 2])),
+           ("indptr", np.array([0, 1])), ("indices", np.array([0, 3])),
+           ("indices", np.array([0, -1])), ("indices", np.array([0.0, 1.0])),
+           ("data", np.array([1.0, np.inf])), ("data", np.array([1 + 1j, 1])),
+           ("data", np.array(["a", "b"])), ("data", np.ones(3))]
+    for key, value in bad:
+        with pytest.raises(ModelFileError, match=key):
+            check_csr({**good, key: value}, "", (2, 3), file="m")
+
+
+def test_check_index_allows_minus_one_only_when_asked():
+    check_index(np.array([-1, 0, 1]), 2, file="m", member="c", allow_missing=True)
+    with pytest.raises(ModelFileError, match="below"):
+        check_index(np.array([-1, 0]), 2, file="m", member="c")
+
+
+def test_repeated_member_and_crc_mismatch_are_refused(tmp_path):
+    p = tmp_path / "dup.npz"
+    write_model(p, kind="Demo", params={}, arrays={"w": np.arange(3.0)})
+    with zipfile.ZipFile(p, "a") as zf, pytest.warns(UserWarning):
+        zf.writestr("w.npy", zf.read("w.npy"))
+    with pytest.raises(ModelFileError, match="twice"):
+        read_arrays(p)
+    q = tmp_path / "crc.npz"
+    write_model(q, kind="Demo", params={}, arrays={"w": np.arange(1000.0)})
+    data = bytearray(q.read_bytes())
+    data[data.index(b"w.npy") + 400] ^= 0x01  # inside w's data, past its header
+    q.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="corrupted"):
+        read_arrays(q)
