@@ -442,8 +442,8 @@ class BundleRecommender:
         from upsell.persist import index_from_arrays
 
         self = cls.__new__(cls)
-        params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
-        meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+        params: dict[str, Any] = doc["params"] if isinstance(doc.get("params"), dict) else {}
+        meta: dict[str, Any] = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
         try:
             self.metric = check_choice(params.get("metric"), "metric", _SCORE_METRICS)
             mc, me = params.get("max_consequents"), params.get("max_entries")

@@ -365,7 +365,8 @@ def _collect_rules(local: Itemsets, rows: list[Any], p_adjust: str | None) -> Ru
     a_idx, a_ptr = flat("x")
     c_idx, c_ptr = flat("y")
     ints = {c: np.array([int(r[c]) for r in rows], dtype=np.int64) for c in ("n_xy", "n_x", "n_y")}
-    metrics = {c: np.array([r[c] for r in rows], dtype=np.float64) for c in METRICS}
+    metrics: dict[str, Any] = {c: np.array([r[c] for r in rows], dtype=np.float64)
+                               for c in METRICS}
     return Rules(items=items, antecedent_indptr=a_ptr, antecedent_index=a_idx,
                  consequent_indptr=c_ptr, consequent_index=c_idx, count=ints["n_xy"],
                  count_antecedent=ints["n_x"], count_consequent=ints["n_y"],
