@@ -387,7 +387,7 @@ def _upgrade_base(cat: Any, item: Any, held: list[Any]) -> int:
     return max(below, key=lambda b: (cat.tier[b], cat.price[b])) if below else -1
 
 
-def test_upgrades_are_upsells_and_price_sensitive_customers_stay_within_their_jump(
+def test_offer_sanity_upgrades_add_ons_and_price_jumps(
         parts: Any) -> None:
     from upsell.tiers import UpsellRanker
 
@@ -397,7 +397,7 @@ def test_upgrades_are_upsells_and_price_sensitive_customers_stay_within_their_ju
     rec = build(parts, upsell=ranker, rules=[NotOwned(), InStock()])
     cat = parts.cat
     seg = parts.personas.predict()
-    n_upgrades = n_sensitive = 0
+    n_upgrades = n_sensitive = n_add_ons = 0
     for cust, label in zip(seg.customers.tolist(), seg.persona.tolist(), strict=True):
         owned = list(rec.history_.owned(cust)[0])
         for basket in ([], owned[:1]):
@@ -405,6 +405,13 @@ def test_upgrades_are_upsells_and_price_sensitive_customers_stay_within_their_ju
                 offers = rec.recommend(cust, basket=basket, k=8, at=AT, fill=fill)
                 for o in offers:
                     i = cat.items.index(o.item)
+                    serves = str(cat.attaches_to[i])
+                    if serves and serves in set(cat.family.tolist()):  # an add-on: its product
+                        held_fams = {str(cat.family[cat.items.index(h)]) for h in owned + basket}
+                        held_fams |= {str(cat.attaches_to[cat.items.index(h)])
+                                      for h in owned + basket}
+                        assert serves in held_fams, (cust, o.item, serves)
+                        n_add_ons += 1
                     if cat.family[i] and not np.isnan(cat.tier[i]):
                         held = [cat.items.index(h) for h in owned + basket]
                         assert not any(cat.family[h] == cat.family[i] and cat.tier[h] > cat.tier[i]
@@ -418,7 +425,7 @@ def test_upgrades_are_upsells_and_price_sensitive_customers_stay_within_their_ju
                         n_sensitive += 1
                         ratio = cat.price[cat.items.index(o.item)] / cat.price[b]
                         assert ratio <= limit + 1e-9, (cust, o.item, ratio)
-    assert n_upgrades > 20 and n_sensitive > 0
+    assert n_upgrades > 20 and n_sensitive > 0 and n_add_ons > 20
 
 
 def test_a_cf_upgrade_above_the_limit_is_dropped_and_said(parts: Any) -> None:

@@ -424,6 +424,13 @@ class Recommender(Estimator):
         top.flags.writeable = False
         self._top_tier = top
         self._tiered = has
+        # add-ons that name the family they serve (cases, refills, warranties): offered only to
+        # customers who hold something of that family (an attaches_to that is no family, e.g. a
+        # category a plan serves, is not checked)
+        att = cat.attaches_to
+        needs = (att != "") & np.isin(att, fam[fam != ""])
+        needs.flags.writeable = False
+        self._needs_family = needs
         self._margin = cat.margin
         self._kinds: list[str] = cat.kind.tolist()
         # catalog position of each item id: a plain dict (catalog-size, built once) serves the
@@ -717,6 +724,11 @@ class Recommender(Estimator):
             return
         cat = self.catalog
         idx = np.fromiter(pool.keys(), dtype=np.int64, count=len(pool))
+        if self._needs_family[idx].any():
+            self._drop_orphan_add_ons(pool, idx, req, removed)
+            if not pool:
+                return
+            idx = np.fromiter(pool.keys(), dtype=np.int64, count=len(pool))
         if (req.basket or req.owned) and self._tiered[idx].any():
             self._label_upgrades(pool, idx, req, removed)
             if not pool:
@@ -757,6 +769,23 @@ class Recommender(Estimator):
             else:
                 c.revenue = float(price[j])
                 c.margin = float(margin[j])
+
+    def _drop_orphan_add_ons(self, pool: dict[int, PoolItem], idx: np.ndarray, req: Request,
+                             removed: dict[str, int]) -> None:
+        """An add-on for a family the customer holds nothing of (no "Kitchen 03 Case" for a
+        customer without a Kitchen 03) is dropped: counted in ``removed["needs_product"]``."""
+        cat = self.catalog
+        fam, att = cat.family, cat.attaches_to
+        held: set[str] = set()
+        for x in (*req.basket, *req.owned):
+            i = self._pos(x)
+            if i >= 0:
+                held.add(str(fam[i]))
+                held.add(str(att[i]))  # a bundle or an add-on of the family counts as holding it
+        for i in idx[self._needs_family[idx]].tolist():
+            if str(att[i]) not in held:
+                del pool[i]
+                removed["needs_product"] = removed.get("needs_product", 0) + 1
 
     def _label_upgrades(self, pool: dict[int, PoolItem], idx: np.ndarray, req: Request,
                         removed: dict[str, int]) -> None:
