@@ -31,7 +31,10 @@ from upsell.exceptions import UpsellDataError
 
 _ID_ROLES = ("order", "item", "customer", "channel", "name")
 _NUMBER_ROLES = ("quantity", "price", "value")
-_BLOCK = 1 << 24  # pyarrow's block size: bounds the per-thread buffers
+_BLOCK = 1 << 24  # pyarrow's block size for files it streams: bounds the per-thread buffers
+# for bytes already in memory (gzip, other encodings) smaller blocks keep the parser's own
+# buffers small next to them
+_BLOCK_IN_MEMORY = 1 << 20
 
 
 def _pa() -> tuple[Any, Any, Any]:
@@ -220,8 +223,9 @@ class _Read:
                 self.bad.append(row)
             return "skip"
 
+        block = _BLOCK if src.data is None else min(_BLOCK, _BLOCK_IN_MEMORY)
         read = pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
-                                 block_size=_BLOCK)
+                                 block_size=block)
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=has_quotes,
                                    invalid_row_handler=handler)
         convert = pacsv.ConvertOptions(column_types=types, include_columns=include,
@@ -261,13 +265,15 @@ class _Redo(Exception):
     """pyarrow's strict converters refused a value: read the value columns as text."""
 
 
-def read_prepared(data: bytes | Source, *, label: str, columns: Any, delimiter: str,
+def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
                   encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None) -> Any:
     """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring)."""
     from upsell.data.io import _positional, resolve_columns
     from upsell.data.transactions import _Prepared
 
+    if isinstance(data, list):  # [source]: the caller keeps no reference to the bytes
+        data = data.pop()
     src = data if isinstance(data, Source) else Source(data=data)
     del data
     if src.blank:

@@ -318,8 +318,8 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
             _arrow.Source(path=os.fspath(path)), label=label, columns=columns,
             delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
             item_index=item_index, customer_index=customer_index)
-    # no local name holds the bytes: the parser drops them once pyarrow has read them
-    return _arrow.read_prepared(read_source(path, encoding, label), label=label, columns=columns, delimiter=delimiter,
+    # handed over in a list the parser empties: no frame holds the bytes once pyarrow has them
+    return _arrow.read_prepared([read_source(path, encoding, label)], label=label, columns=columns, delimiter=delimiter,
                               encoding=encoding, header=header, invalid=invalid,
                               item_index=item_index, customer_index=customer_index)
 
