@@ -71,6 +71,18 @@ def test_a_failing_section_is_reported_not_raised(small_shop, monkeypatch):
     assert a["kpis"].ok
 
 
+def test_data_a_part_refuses_leave_the_section_out():
+    rng = np.random.default_rng(0)
+    one_day = Transactions.from_arrays(
+        order=np.repeat(np.arange(100), 3), item=rng.integers(0, 10, 300),
+        customer=np.repeat(rng.integers(0, 20, 100), 3), price=np.ones(300),
+        time=np.full(300, np.datetime64("2024-01-01")))
+    a = analyse(one_day, sections=["evaluation", "kpis"])
+    assert a["evaluation"].status == "skipped"
+    assert a["evaluation"].note.startswith("these data do not allow it (")
+    assert a["kpis"].ok
+
+
 def test_unknown_section_is_an_error(small_shop):
     with pytest.raises(UpsellDataError, match="sections"):
         analyse(small_shop.transactions, sections=["nope"])
