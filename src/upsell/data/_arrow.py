@@ -412,6 +412,16 @@ def _increasing(arr: Any) -> bool:
     return n < 2 or bool(pc.all(pc.less(arr.slice(0, n - 1), arr.slice(1))).as_py())
 
 
+def _few_runs(arr: Any) -> bool:
+    """Whether neighbouring values repeat often enough (runs at most 3/4 of the values)."""
+    _, pc, _ = _pa()
+    n = len(arr)
+    if n < 3:
+        return False
+    changes = int(pc.sum(pc.not_equal(arr.slice(1), arr.slice(0, n - 1))).as_py() or 0)
+    return (1 + changes) * 4 <= n * 3
+
+
 def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
     """Row codes (int32) into candidate values (pyarrow strings); whether they may repeat.
 
@@ -425,7 +435,8 @@ def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
         raise UpsellDataError("no rows")
     whole = col.combine_chunks() if col.num_chunks > 1 else col.chunk(0)
     n = len(whole)
-    if n > 2:
+    # a sample first: a column without runs (item codes) goes straight to hashing
+    if n > 2 and _few_runs(whole.slice(0, min(n, 1 << 16))):
         change = pc.not_equal(whole.slice(1), whole.slice(0, n - 1))
         n_runs = 1 + int(pc.sum(change).as_py() or 0)
         if n_runs * 4 <= n * 3:  # enough repeats in a row to pay off

@@ -1294,8 +1294,9 @@ class _Cleaner:
         m = key.size
         perm: np.ndarray | None = None
         if m > 1 and not bool((key[1:] >= key[:-1]).all()):
-            # not stable: equal keys are put in row order below, with the other ties
-            perm = np.argsort(key)
+            # stable only for speed (timsort uses the runs files come in, e.g. grouped by
+            # order); equal keys are put in row order below anyway, with the other ties
+            perm = np.argsort(key, kind="stable")
             key = key[perm]
             o_codes, i_codes, q = o_codes[perm], i_codes[perm], q[perm]
             price = price[perm] if price is not None else None
