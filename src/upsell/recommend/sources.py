@@ -645,7 +645,8 @@ class PopularitySource:
             # untrusted file: positions into the catalog (-1 pads), counts finite and >= 0
             order = check_index(a.get("order"), len(items), file=f, member="order",
                                 shape=(len(labels) + 1, None), allow_missing=True)
-            check_array(a.get("buyers"), file=f, member="buyers", shape=order.shape, low=0)
+            check_array(a.get("buyers"), file=f, member="buyers", shape=order.shape, low=0,
+                        high=float(np.finfo(np.float32).max))  # served as float32
             check_array(a.get("size"), file=f, member="size", shape=(len(labels) + 1,), low=0)
             return cls(items, labels, order, a["buyers"], a["size"], **{**doc["params"], **config})
         except (KeyError, ValueError, TypeError) as exc:
