@@ -161,3 +161,20 @@ def test_cdnow_master(cdnow_master_path: Path) -> None:
     assert len(tx.customers) == 23_570 and len(tx) == 69_659
     assert tx.report.flagged["price zero or negative"] == 80
     assert np.all(tx.quantity > 0)
+
+
+def test_loaders_name_themselves_for_a_misspelled_keyword(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+                 "1,A,1,2011-01-01 10:00:00,1.0,17850,UK\n")
+    with pytest.raises(TypeError, match=r"load_online_retail\(\) .*'retruns'; did you mean 'returns'"):
+        load_online_retail(p, retruns="drop")
+    assert load_online_retail(p, columns={"name": "StockCode"}).item_names().tolist() == ["A"]
+
+
+def test_truncated_gzip_cdnow_is_a_clear_error(tmp_path):
+    data = gzip.compress(b" 00004 0001 19970101  2   29.33\r\n" * 50)
+    p = tmp_path / "CDNOW_sample.txt"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UpsellDataError, match="truncated or damaged gzip"):
+        load_cdnow(p)
