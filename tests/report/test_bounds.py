@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from upsell import Catalog, Transactions
 from upsell.report import Chart, Table, analyse, render_html
@@ -204,3 +206,24 @@ def test_bad_min_support_is_an_error(dense_shop):
 
     with pytest.raises(UpsellDataError, match="min_support"):
         analyse(dense_shop, sections=["bundles"], min_support="lots")
+
+
+@given(n=st.integers(0, 300), max_rows=st.integers(1, 60),
+       total_extra=st.integers(0, 10_000),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()))
+def test_table_rows_and_more_line(n, max_rows, total_extra, value):
+    t = Table("", ("x", "share"), tuple((i, value) for i in range(n)), percent=("share",),
+              total=n + total_extra, unit="rules")
+    page = t.to_html(max_rows=max_rows)
+    shown = min(n, max_rows)
+    assert page.count("<tr>") == shown + 1
+    rest = n + total_extra - shown
+    assert (f"+ {rest:,} more rules" in page) == (rest > 0)
+    assert no_nan_or_inf(visible_text(page)) == []
+
+
+@given(names=st.lists(st.text(max_size=20), max_size=200), limit=st.integers(1, 10))
+def test_shorten_list_counts_every_name(names, limit):
+    text = shorten_list(names, limit)
+    rest = len(names) - limit
+    assert text.endswith(f"…and {rest:,} more") == (rest > 0)

@@ -61,6 +61,8 @@ def fmt_pct(value: Any, digits: int = 1) -> str:
     ('12.3%', 'n/a', 'n/a', 'n/a')
     >>> fmt_pct(0.0028), fmt_pct(0.003378), fmt_pct(0.0000123), fmt_pct(0.0)
     ('0.28%', '0.34%', '0.0012%', '0.0%')
+    >>> fmt_pct(1.7e308)
+    '1.70e+310%'
     """
     if value is None or isinstance(value, bool):
         return "n/a"
@@ -72,6 +74,9 @@ def fmt_pct(value: Any, digits: int = 1) -> str:
         return "n/a"
     if 0 < abs(v) < 0.01:
         return f"{100 * v:.2g}%"
+    if abs(v) >= 1e6:  # absurd shares, written without overflowing 100 * v
+        mantissa, exponent = f"{v:.2e}".split("e")
+        return f"{mantissa}e{int(exponent) + 2:+d}%"
     return f"{v:.{digits}%}"
 
 
