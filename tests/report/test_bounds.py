@@ -212,8 +212,8 @@ def test_bad_min_support_is_an_error(dense_shop):
        total_extra=st.integers(0, 10_000),
        value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()))
 def test_table_rows_and_more_line(n, max_rows, total_extra, value):
-    t = Table("", ("x", "share"), tuple((i, value) for i in range(n)), percent=("share",),
-              total=n + total_extra, unit="rules")
+    t = Table("", ("x", "share", "value"), tuple((i, value, value) for i in range(n)),
+              percent=("share",), total=n + total_extra, unit="rules")
     page = t.to_html(max_rows=max_rows)
     shown = min(n, max_rows)
     assert page.count("<tr>") == shown + 1
