@@ -341,3 +341,17 @@ def test_line_totals_with_the_value_role(tmp_path):
                      "order=receipt,item=sku,quantity=qty,value=sales_value", "--format", "json")
     atv = next(r for r in json.loads(text) if r["kpi"] == "atv")
     assert code == 0 and atv["value"] == round((20 * 14.5 + 20 * 5.0) / 40, 2)
+
+
+def test_top_rules_show_different_ideas(files):
+    code, text = run("mine", str(files["orders"]), "--min-support", "0.002", "--top", "15",
+                     "--format", "json")
+    rules = json.loads(text)
+    assert code == 0 and rules
+    from collections import Counter
+
+    seen = Counter(i for r in rules for i in {*r["antecedent"], *r["consequent"]})
+    assert max(seen.values()) <= 2
+    code, text = run("mine", str(files["orders"]), "--min-support", "0.002", "--top", "15",
+                     "--max-per-item", "0", "--format", "json")
+    assert code == 0 and len(json.loads(text)) >= len(rules)

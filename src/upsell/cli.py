@@ -474,8 +474,23 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         rules = bundles.association_rules(fi, min_confidence=args.min_confidence,
                                           prune=args.prune, max_p=args.max_p or None)
     total = len(rules)
-    if top is not None and hasattr(rules, "top"):
-        # one rule per item set: the table shows different ideas, not permutations of one
+    if top is not None and args.max_per_item:
+        # one rule per item set (no permutations of one), and each item in at most
+        # --max-per-item rows, so the top of the table shows different ideas, not one family
+        shown = rules.top(len(rules), by="lift", distinct=True)
+        seen: dict[Any, int] = {}
+        picked: list[int] = []
+        for r in range(len(shown)):
+            items = (*shown.antecedent(r), *shown.consequent(r))
+            if any(seen.get(i, 0) >= args.max_per_item for i in items):
+                continue
+            for i in items:
+                seen[i] = seen.get(i, 0) + 1
+            picked.append(r)
+            if len(picked) == top:
+                break
+        order = np.asarray(picked, dtype=np.int64)
+    elif top is not None:
         shown = rules.top(top, by="lift", distinct=True)
         order = np.arange(len(shown))
     else:
@@ -918,6 +933,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-p", type=_p_value, default=_MAX_P,
                    help=f"rules: largest Holm-adjusted Fisher p-value shown (default {_MAX_P}; "
                         f"0: no test)")
+    p.add_argument("--max-per-item", type=_count, default=2, metavar="N",
+                   help="rules: show an item in at most N of the top rows (default 2; 0: no "
+                        "limit), so the table is not one product family's permutations")
     p.add_argument("--no-prune", dest="prune", action="store_false",
                    help="keep redundant rules (a longer antecedent that adds nothing over a "
                         "shorter one); default: pruned")
