@@ -31,6 +31,7 @@ from upsell.exceptions import UpsellDataError
 
 _ID_ROLES = ("order", "item", "customer", "channel", "name")
 _NUMBER_ROLES = ("quantity", "price", "value")
+_THREADS = 2  # columns converted at once after parsing
 _BLOCK = 1 << 24  # pyarrow's block size for files it streams: bounds the per-thread buffers
 # for bytes already in memory (gzip, other encodings) smaller blocks keep the parser's own
 # buffers small next to them
@@ -272,10 +273,10 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     from upsell.data.io import _positional, resolve_columns
     from upsell.data.transactions import _Prepared
 
-    if isinstance(data, list):  # [source]: the caller keeps no reference to the bytes
-        data = data.pop()
-    src = data if isinstance(data, Source) else Source(data=data)
+    given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data
+    src = given if isinstance(given, Source) else Source(data=given)
+    del given
     if src.blank:
         raise UpsellDataError(f"{label} is empty: no header and no data rows")
     names = _header(src.head(), delimiter, header)
@@ -299,34 +300,47 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
                      source=label)
-    prep.order, o_index, _ = _ids(cols.pop("order"), "order", None, prep)
+    # columns are converted two at a time: pyarrow's kernels and most numpy ones release
+    # the GIL, and each column's work is its own (repairs go to distinct keys)
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="upsell-csv") as ex:
+        for role, index, as_text in (("order", None, False), ("item", item_index, False),
+                                     ("customer", customer_index, False),
+                                     ("channel", None, False), ("name", None, True)):
+            if role in cols:
+                jobs[role] = ex.submit(_ids, cols.pop(role), role, index, prep, text=as_text)
+        for role in ("quantity", "price", "value", "time"):
+            if role in cols:
+                jobs[role] = ex.submit(_values, cols.pop(role), role)
+        done = {role: job.result() for role, job in jobs.items()}
+    prep.order, o_index, _ = done["order"]
     assert o_index is not None
     prep.order_index = o_index
-    pool.release_unused()  # each column's text, once converted
-    prep.item, i_index, prep.unknown_item = _ids(cols.pop("item"), "item", item_index, prep)
-    prep.item_index = item_index if item_index is not None else i_index  # type: ignore[assignment]
+    prep.item, i_index, prep.unknown_item = done["item"]
+    prep.item_index = item_index if item_index is not None else i_index
     prep.fixed_items = item_index is not None
-    pool.release_unused()  # each column's text, once converted
-    if "customer" in cols:
-        c_codes, c_index, c_unknown = _ids(cols.pop("customer"), "customer", customer_index,
-                                           prep)
+    if "customer" in done:
+        c_codes, c_index, c_unknown = done["customer"]
         prep.customer = c_codes
         prep.customer_index = customer_index if customer_index is not None else c_index
         prep.unknown_customer = c_unknown
         prep.fixed_customers = customer_index is not None
-    if "channel" in cols:
-        prep.channel, prep.channel_index, _ = _ids(cols.pop("channel"), "channel", None, prep)
-    if "name" in cols:
-        prep.name, prep.name_index, _ = _ids(cols.pop("name"), "name", None, prep, text=True)
+    if "channel" in done:
+        prep.channel, prep.channel_index, _ = done["channel"]
+    if "name" in done:
+        prep.name, prep.name_index, _ = done["name"]
     first_bad: dict[str, tuple[int, str]] = {}
     for role in ("quantity", "price", "value", "time"):
-        if role in cols:
-            values, bad_mask, first = _values(cols.pop(role), role)
+        if role in done:
+            values, bad_mask, first = done[role]
             setattr(prep, role, values)
             if bad_mask is not None:
                 what = "not a timestamp" if role == "time" else "not a number"
                 prep.bad[f"{role} {what}"] = bad_mask
-                first_bad[role] = first  # type: ignore[assignment]
+                first_bad[role] = first
+    del done, jobs
     # the columns are numpy arrays now; hand the parser's freed buffers back to the OS
     # before the cleaning rules allocate theirs
     pool.release_unused()
