@@ -391,7 +391,7 @@ def test_a_catalog_sharing_no_item_with_the_orders_is_refused() -> None:
     tx = Transactions.from_arrays(order=[1, 2, 3], item=["x", "y", "x"],
                                   customer=["a", "a", "b"],
                                   time=["2024-01-01", "2024-02-01", "2024-01-05"])
-    with pytest.raises(UpsellDataError, match=r"share no item.*'s'.*'x'"):
+    with pytest.raises(UpsellDataError, match=r"`tx` and `catalog` share no item.*'s'.*'x'"):
         UpsellRanker().fit(tx, cat)
     half = Transactions.from_arrays(order=[1, 2, 3, 4], item=["s", "l", "x", "s"],
                                     customer=["a", "a", "b", "b"],

@@ -603,7 +603,8 @@ class UpsellRanker(Estimator):
         sold = (lc >= 0) & (tx.quantity > 0)
         if sold.any() and not ok.any():
             raise UpsellDataError(
-                f"the catalog and the orders share no item: catalog items "
+                f"`tx` and `catalog` share no item (no order line is for a catalog item): "
+                f"catalog items "
                 f"{', '.join(map(repr, catalog.items.ids[:3].tolist()))}, ... and ordered items "
                 f"{', '.join(map(repr, tx.items.ids[:3].tolist()))}, ...; check the catalog's "
                 f"item column (and that both spell ids alike)")
