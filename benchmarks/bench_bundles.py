@@ -23,8 +23,10 @@ each round); the table holds medians over rounds, and the 1-minute load average 
 sampled before every worker. A miner that exceeds ``--timeout`` seconds or
 ``--memory-gb`` is reported as such. Counts must agree.
 
-Rules mode (``--rules PATH`` to the Online Retail CSV): association rules at support
-0.3%, confidence 10%, at most 3 items, upsell (``frequent_itemsets`` +
+Rules mode (``--rules PATH`` to the Online Retail CSV, plus ``--groceries`` /
+``--retail`` when given): association rules (Online Retail at support 0.3%, confidence
+10%, at most 3 items; Groceries at 0.1% / 80%, arules' 410 rules; FIMI retail at 0.1% /
+50%), upsell (``frequent_itemsets`` +
 ``association_rules``, every metric and the Fisher p-values with Holm's adjustment)
 against pyfim's ``fpgrowth(target="r")``, which mines and generates in one C call.
 Both get the same baskets (invoices of stock codes, cancellations and returns out)
@@ -66,7 +68,10 @@ from typing import Any
 
 MINERS = ("upsell", "upsell-lists", "pyfim-fpgrowth", "pyfim-eclat", "mlxtend-fpgrowth", "efficient-apriori")
 RULE_MINERS = ("upsell", "pyfim-fpgrowth-o", "pyfim-default")
-_RULE_CASE = {"support": 0.003, "confidence": 0.1, "max_len": 3}
+# rule cases per data set: (support, confidence, longest rule); Online Retail as in issue 17,
+# Groceries as arules' published 410 rules, FIMI retail at 0.1% (7,589 itemsets)
+_RULE_CASES = {"online-retail": (0.003, 0.1, 3), "groceries": (0.001, 0.8, None),
+               "retail": (0.001, 0.5, None)}
 _OR_COLUMNS = {"order": "InvoiceNo", "item": "StockCode", "customer": "CustomerID",
                "quantity": "Quantity", "price": "UnitPrice", "time": "InvoiceDate"}
 
@@ -219,12 +224,17 @@ def worker(miner: str, path: str, support: float, repeat: int,
             "peak_measure": "VmHWM after reset" if reset else "ru_maxrss", "status": "ok"}
 
 
-def rules_worker(miner: str, path: str, repeat: int) -> dict[str, Any]:
-    """Rules from the Online Retail baskets: upsell vs pyfim, data prepared before timing."""
+def rules_worker(miner: str, path: str, repeat: int, case: str) -> dict[str, Any]:
+    """Rules from one data set: upsell vs pyfim, data prepared before timing."""
     import upsell as us
 
-    tx = us.Transactions.read_csv(path, columns=_OR_COLUMNS, cancel_prefix="C")
-    case = _RULE_CASE
+    if case == "online-retail":
+        tx = us.Transactions.read_csv(path, columns=_OR_COLUMNS, cancel_prefix="C")
+    else:
+        from upsell.datasets import read_baskets
+
+        tx = read_baskets(path)
+    support, confidence, max_len = _RULE_CASES[case]
     n = len(tx.orders)
     stage: dict[str, float] = {}
     if miner == "upsell":
@@ -232,9 +242,9 @@ def rules_worker(miner: str, path: str, repeat: int) -> dict[str, Any]:
 
         def run() -> int:
             t0 = time.perf_counter()
-            fi = frequent_itemsets(tx, min_support=case["support"], max_len=case["max_len"])
+            fi = frequent_itemsets(tx, min_support=support, max_len=max_len)
             t1 = time.perf_counter()
-            rules = association_rules(fi, min_confidence=case["confidence"])
+            rules = association_rules(fi, min_confidence=confidence)
             stage.update(mine=t1 - t0, rules=time.perf_counter() - t1, itemsets=len(fi))
             return len(rules)
     else:
@@ -246,10 +256,13 @@ def rules_worker(miner: str, path: str, repeat: int) -> dict[str, Any]:
         data = [ids[ptr[i]:ptr[i + 1]] for i in range(n)]
         kwargs: dict[str, Any] = (
             {"mode": "o", "zmin": 2} if miner == "pyfim-fpgrowth-o" else {})
+        if max_len is not None:  # pyfim refuses zmax=None
+            kwargs["zmax"] = max_len
 
         def run() -> int:
-            return len(fim.fpgrowth(data, target="r", supp=100 * case["support"],
-                                    conf=100 * case["confidence"], zmax=case["max_len"],
+            # pyfim's percentages: the same effective count as upsell's ceil(support * n)
+            count = math.ceil(support * n - 1e-9)
+            return len(fim.fpgrowth(data, target="r", supp=-count, conf=100 * confidence,
                                     report="abhc", **kwargs))
     import gc
 
@@ -279,74 +292,84 @@ def rules_worker(miner: str, path: str, repeat: int) -> dict[str, Any]:
 
 
 def _rules_main(args: argparse.Namespace) -> int:
-    raw: dict[str, list[dict[str, Any]]] = {}
-    print(f"rules on {args.rules}: support {_RULE_CASE['support']:.1%}, confidence "
-          f"{_RULE_CASE['confidence']:.0%}, at most {_RULE_CASE['max_len']} items")
-    print(f"{'round':>5} {'miner':<18} {'rules':>11} {'seconds':>8} {'cpu s':>7} {'rules/s':>10} "
-          f"{'peak MB':>8} {'+MB':>7} {'load':>5}  status")
+    cases = [(name, path) for name, path in (("online-retail", args.rules),
+                                               ("groceries", args.groceries),
+                                               ("retail", args.retail)) if path]
+    raw: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    print(f"{'round':>5} {'data':<13} {'miner':<18} {'rules':>11} {'seconds':>8} {'cpu s':>7} "
+          f"{'rules/s':>10} {'peak MB':>8} {'+MB':>7} {'load':>5}  status")
     for rnd in range(args.rounds):
         miners = [m for m in RULE_MINERS if rnd == 0 or m != "pyfim-default"]
         shift = rnd % len(miners)
-        for miner in miners[shift:] + miners[:shift]:
-            cmd = [sys.executable, __file__, "--worker", miner, "--data", args.rules,
-                   "--rules-worker", "--repeat", str(args.repeat), "--memory-gb",
-                   str(args.memory_gb)]
-            load = os.getloadavg()[0]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
-                                      check=False)
-                if proc.returncode != 0:
-                    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                    r: dict[str, Any] = {"miner": miner, "status": f"failed: {tail[:80]}"}
+        for name, path in cases:
+            for miner in miners[shift:] + miners[:shift]:
+                if miner == "pyfim-default" and name != "online-retail":
+                    continue
+                cmd = [sys.executable, __file__, "--worker", miner, "--data", path,
+                       "--rules-worker", name, "--repeat", str(args.repeat), "--memory-gb",
+                       str(args.memory_gb)]
+                load = os.getloadavg()[0]
+                try:
+                    proc = subprocess.run(cmd, capture_output=True, text=True,
+                                          timeout=args.timeout, check=False)
+                    if proc.returncode != 0:
+                        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                        r: dict[str, Any] = {"miner": miner, "status": f"failed: {tail[:80]}"}
+                    else:
+                        r = json.loads(proc.stdout.strip().splitlines()[-1])
+                except subprocess.TimeoutExpired:
+                    r = {"miner": miner, "status": f"timeout > {args.timeout:g} s"}
+                r["load"] = load
+                raw.setdefault((name, miner), []).append(r)
+                if r["status"] == "ok":
+                    extra = ""
+                    if r.get("stages"):
+                        st = r["stages"]
+                        extra = (f"  (mining {st['mine']:.3f} s, {st['itemsets']:,} itemsets; "
+                                 f"rules {st['rules']:.3f} s)")
+                    print(f"{rnd + 1:>5} {name:<13} {miner:<18} {r['count']:>11,} "
+                          f"{r['seconds']:>8.3f} {r['cpu_seconds']:>7.3f} "
+                          f"{r['rules_per_s']:>10,.0f} {r['child_peak_mb']:>8.0f} "
+                          f"{r['added_mb']:>7.1f} {load:>5.2f}  ok{extra}", flush=True)
                 else:
-                    r = json.loads(proc.stdout.strip().splitlines()[-1])
-            except subprocess.TimeoutExpired:
-                r = {"miner": miner, "status": f"timeout > {args.timeout:g} s"}
-            r["load"] = load
-            raw.setdefault(miner, []).append(r)
-            if r["status"] == "ok":
-                extra = ""
-                if r.get("stages"):
-                    st = r["stages"]
-                    extra = (f"  (mining {st['mine']:.3f} s, {st['itemsets']:,} itemsets; "
-                             f"rules {st['rules']:.3f} s)")
-                print(f"{rnd + 1:>5} {miner:<18} {r['count']:>11,} {r['seconds']:>8.3f} "
-                      f"{r['cpu_seconds']:>7.3f} {r['rules_per_s']:>10,.0f} {r['child_peak_mb']:>8.0f} "
-                      f"{r['added_mb']:>7.1f} {load:>5.2f}  ok{extra}", flush=True)
-            else:
-                print(f"{rnd + 1:>5} {miner:<18} {'-':>11} {'-':>8} {'-':>7} {'-':>10} {'-':>8} "
-                      f"{'-':>7} {load:>5.2f}  {r['status']}", flush=True)
-    med = {}
-    for miner, runs in raw.items():
+                    print(f"{rnd + 1:>5} {name:<13} {miner:<18} {'-':>11} {'-':>8} {'-':>7} "
+                          f"{'-':>10} {'-':>8} {'-':>7} {load:>5.2f}  {r['status']}", flush=True)
+    med: dict[str, dict[str, Any]] = {}
+    for (name, miner), runs in raw.items():
         ok = [r for r in runs if r["status"] == "ok"]
         if ok:
-            med[miner] = {"count": ok[0]["count"],
-                          "seconds": statistics.median(r["seconds"] for r in ok),
-                          "cpu_seconds": statistics.median(r["cpu_seconds"] for r in ok),
-                          "peak_mb": statistics.median(r["child_peak_mb"] for r in ok),
-                          "rounds": len(ok)}
-    print("\nmedians over rounds")
-    for miner, r in med.items():
-        print(f"{miner:<18} {r['count']:>11,} rules {r['seconds']:>8.3f} s (cpu "
-              f"{r['cpu_seconds']:.3f} s) {r['count'] / r['seconds']:>10,.0f} rules/s  "
-              f"peak {r['peak_mb']:.0f} MB")
+            med.setdefault(name, {})[miner] = {
+                "count": ok[0]["count"], "rounds": len(ok),
+                "seconds": statistics.median(r["seconds"] for r in ok),
+                "cpu_seconds": statistics.median(r["cpu_seconds"] for r in ok),
+                "peak_mb": statistics.median(r["child_peak_mb"] for r in ok)}
+    print("\nmedians over rounds (support, confidence, longest rule: "
+          + "; ".join(f"{n} {_RULE_CASES[n]}" for n, _ in cases) + ")")
     summary: dict[str, Any] = {}
-    if "upsell" in med and "pyfim-fpgrowth-o" in med:
-        up, pf = med["upsell"], med["pyfim-fpgrowth-o"]
-        ratio = (up["count"] / up["seconds"]) / (pf["count"] / pf["seconds"])
-        cpu_ratio = (up["count"] / up["cpu_seconds"]) / (pf["count"] / pf["cpu_seconds"])
-        summary = {"rules_per_s_ratio": ratio, "cpu_ratio": cpu_ratio,
-                   "counts_agree": up["count"] == pf["count"]}
-        print(f"\nupsell rules/s / pyfim (mode 'o') rules/s = {ratio:.2f} wall, {cpu_ratio:.2f} "
-              f"CPU time (target >= 0.5); "
-              f"counts {'agree' if up['count'] == pf['count'] else 'DIFFER'} "
-              f"({up['count']:,} vs {pf['count']:,})")
+    for name, rows in med.items():
+        for miner, r in rows.items():
+            print(f"{name:<13} {miner:<18} {r['count']:>11,} rules {r['seconds']:>8.3f} s (cpu "
+                  f"{r['cpu_seconds']:.3f} s) {r['count'] / r['seconds']:>10,.0f} rules/s  "
+                  f"peak {r['peak_mb']:.0f} MB")
+        if "upsell" in rows and "pyfim-fpgrowth-o" in rows:
+            up, pf = rows["upsell"], rows["pyfim-fpgrowth-o"]
+            ratio = (up["count"] / up["seconds"]) / (pf["count"] / pf["seconds"])
+            cpu_ratio = (up["count"] / up["cpu_seconds"]) / (pf["count"] / pf["cpu_seconds"])
+            summary[name] = {"rules_per_s_ratio": ratio, "cpu_ratio": cpu_ratio,
+                             "peak_ratio": up["peak_mb"] / pf["peak_mb"],
+                             "counts_agree": up["count"] == pf["count"]}
+            print(f"    upsell rules/s / pyfim (mode 'o') rules/s = {ratio:.2f} wall, "
+                  f"{cpu_ratio:.2f} CPU time (target >= 0.5); peak memory "
+                  f"{up['peak_mb'] / pf['peak_mb']:.2f}x; counts "
+                  f"{'agree' if up['count'] == pf['count'] else 'DIFFER'} "
+                  f"({up['count']:,} vs {pf['count']:,})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "bench_bundles_rules.json"
-    target.write_text(json.dumps({"command": " ".join(sys.argv), "case": _RULE_CASE,
+    target.write_text(json.dumps({"command": " ".join(sys.argv), "cases": _RULE_CASES,
                                   "medians": med, "summary": summary,
-                                  "raw": [r for runs in raw.values() for r in runs]}, indent=2))
+                                  "raw": [{"data": k[0], **r} for k, runs in raw.items()
+                                          for r in runs]}, indent=2))
     print(f"wrote {target}")
     return 0
 
@@ -404,9 +427,10 @@ def main(argv: list[str] | None = None) -> int:
                          "peers' lists, built before timing), lists (the lists as they are), csr "
                          "(a scipy CSR matrix built before timing) or read_baskets (upsell's own "
                          "reader); the 'upsell-lists' worker always mines the lists")
-    ap.add_argument("--rules", help="Online Retail CSV: rules mode (upsell vs pyfim rules)")
+    ap.add_argument("--rules", help="Online Retail CSV: rules mode (upsell vs pyfim rules), "
+                                    "also on --groceries / --retail when given")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
-    ap.add_argument("--rules-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--rules-worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--support", type=float, help=argparse.SUPPRESS)
@@ -416,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         cap = int(args.memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         if args.rules_worker:
-            print(json.dumps(rules_worker(args.worker, args.data, args.repeat)))
+            print(json.dumps(rules_worker(args.worker, args.data, args.repeat,
+                                          args.rules_worker)))
             return 0
         print(json.dumps(worker(args.worker, args.data, args.support, args.repeat,
                                 args.upsell_loader)))
