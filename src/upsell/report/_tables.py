@@ -194,7 +194,7 @@ class Table:
         note = f'<p class="note">{escape(self.note)}</p>' if self.note else ""
         # the title stays outside the scrolling box, so a narrow screen shows all of it
         cap = f'<p class="caption"><b>{escape(self.title)}</b></p>' if self.title else ""
-        return (f'{cap}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        return (f'{cap}<div class="scroll" style="overflow-x:auto"><table><thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>{more}{note}")
 
     def _repr_html_(self) -> str:
