@@ -146,7 +146,8 @@ class Itemsets:
             "items": [self.itemset(i) for i in rows], "count": self.counts[:len(rows)],
             "support": self.counts[:len(rows)] / max(self.n_baskets, 1),
         }, n_rows=len(self), summary=f"{len(self):,} {self.kind} itemsets in "
-                                     f"{self.n_baskets:,} baskets, min count {self.min_count:,}")
+                                     f"{self.n_baskets:,} baskets, min count {self.min_count:,} "
+                                     f"(support {self.min_support:.4g}, {self.support_chosen})")
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw the most frequent itemsets (of 2+ items by default) as bars of support with matplotlib; see :func:`upsell.report.plots.plot_itemsets`.
