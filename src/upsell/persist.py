@@ -407,10 +407,9 @@ def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES,
     upsell.exceptions.ModelFileError: model file '/nonexistent.json': does not exist
     """
     target = os.fspath(path)
+    _regular_file(target)
     try:
         with open(target, "rb") as fh:
-            if not os.path.isfile(target):
-                raise fail(target, None, "is not a regular file")
             data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise fail(target, None, "does not exist") from None
@@ -419,6 +418,16 @@ def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES,
     except OSError as exc:
         raise fail(target, None, f"cannot be read ({type(exc).__name__}: {exc})") from None
     return load_json(data, file=target, max_bytes=max_bytes, max_depth=max_depth)
+
+
+def _regular_file(target: str) -> None:
+    """Refuse what is not a regular file before opening it (a FIFO would block, a device never end)."""
+    if not os.path.lexists(target):
+        raise fail(target, None, "does not exist")
+    if os.path.isdir(target):
+        raise fail(target, None, "is a directory, not a file")
+    if not os.path.isfile(target):
+        raise fail(target, None, "is not a regular file")
 
 
 def _no_constant(name: str) -> Any:
@@ -434,30 +443,43 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _json_depth(raw: bytes) -> int:
-    """Deepest bracket nesting outside strings, in O(n) numpy passes (no recursion)."""
-    b = np.frombuffer(raw, dtype=np.uint8)
-    if not b.size or not ((b == ord("[")) | (b == ord("{"))).any():
-        return 0
-    # a quote opens or closes a string unless escaped by an odd run of backslashes
-    quote = np.flatnonzero(b == ord('"'))
-    if quote.size:
+def _json_depth(raw: bytes, chunk: int = 1 << 22) -> int:
+    """Deepest bracket nesting outside strings: O(n) numpy passes over 4 MB chunks, no recursion.
+
+    A quote opens or closes a string unless an odd run of backslashes precedes it; the
+    string state, the depth and a trailing backslash run carry over between chunks, so the
+    temporary arrays stay a few times the chunk size whatever the document's size.
+    """
+    b_all = np.frombuffer(raw, dtype=np.uint8)
+    n_open = int(np.count_nonzero((b_all == ord("[")) | (b_all == ord("{"))))
+    if n_open <= MAX_JSON_DEPTH:  # cannot nest deeper than it opens: nothing to scan
+        return n_open
+    in_str, depth, deepest, carry_bs = False, 0, 0, 0
+    for start in range(0, b_all.size, chunk):
+        b = b_all[start:start + chunk]
+        n = b.size
         bs = b == ord("\\")
-        # backslashes directly before each quote: run length ending at quote-1
-        last_non = np.maximum.accumulate(np.where(bs, -1, np.arange(b.size)))
-        before = quote - 1
-        n_bs = np.where(before >= 0, before - last_non[np.maximum(before, 0)], 0)
-        real = quote[n_bs % 2 == 0]
-        inside = np.zeros(b.size + 1, dtype=np.int64)
-        np.add.at(inside, real, 1)
-        in_str = (np.cumsum(inside)[:-1] % 2 == 1)
-    else:
-        in_str = np.zeros(b.size, dtype=bool)
-    step = np.zeros(b.size, dtype=np.int64)
-    step[(b == ord("[")) | (b == ord("{"))] = 1
-    step[(b == ord("]")) | (b == ord("}"))] = -1
-    step[in_str] = 0
-    return int(np.cumsum(step).max(initial=0))
+        quote = np.flatnonzero(b == ord('"'))
+        toggles = np.zeros(n + 1, dtype=np.int32)
+        if quote.size:
+            last_non = np.maximum.accumulate(np.where(bs, -1, np.arange(n, dtype=np.int64)))
+            before = quote - 1
+            run = np.where(before >= 0, before - last_non[np.maximum(before, 0)], 0)
+            run = run + np.where((before < 0) | (last_non[np.maximum(before, 0)] < 0),
+                                 carry_bs, 0)
+            toggles[quote[run % 2 == 0]] = 1
+        inside = (np.cumsum(toggles[:-1]) + int(in_str)) % 2 == 1
+        step = np.zeros(n, dtype=np.int32)
+        step[(b == ord("[")) | (b == ord("{"))] = 1
+        step[(b == ord("]")) | (b == ord("}"))] = -1
+        step[inside] = 0
+        levels = np.cumsum(step, dtype=np.int64) + depth
+        deepest = max(deepest, int(levels.max(initial=depth)))
+        depth = int(levels[-1]) if n else depth
+        in_str = bool(inside[-1]) if n else in_str
+        tail = n - 1 - int(np.flatnonzero(~bs)[-1]) if (~bs).any() else n + carry_bs
+        carry_bs = tail
+    return deepest
 
 
 def read_arrays(path: str | os.PathLike[str], *, mmap: bool = False,
@@ -503,6 +525,7 @@ def read_arrays(path: str | os.PathLike[str], *, mmap: bool = False,
     """
     target = os.fspath(path)
     budget = memory_budget() if max_bytes is None else int(max_bytes)
+    _regular_file(target)
     try:
         with open(target, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
