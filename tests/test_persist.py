@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -313,3 +314,24 @@ def test_repeated_member_and_crc_mismatch_are_refused(tmp_path):
     q.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="corrupted"):
         read_arrays(q)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(['[', ']', '{', '}', '"', '\\', 'a', ',']), max_size=300),
+       st.integers(1, 17))
+def test_json_depth_is_the_same_in_any_chunking(chars, chunk):
+    from upsell.persist import _json_depth
+
+    raw = ("[" * 70 + "".join(chars) + "]" * 70).encode()
+    assert _json_depth(raw, chunk=chunk) == _json_depth(raw, chunk=len(raw) + 1)
+
+
+def test_fifo_and_devices_are_refused_without_blocking(tmp_path):
+    from upsell.persist import read_json
+
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    for reader in (read_json, read_arrays):
+        for target in (fifo, "/dev/zero", tmp_path):
+            with pytest.raises(ModelFileError, match=r"regular file|directory"):
+                reader(target)
