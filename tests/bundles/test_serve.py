@@ -217,3 +217,13 @@ def test_redundant_entries_are_dropped_without_changing_results():
     assert "entries=" in repr(rec)
     with pytest.raises(UpsellDataError, match="`max_entries`"):
         BundleRecommender(RULES, max_entries=0)
+
+
+def test_no_rules_gives_an_empty_index_that_round_trips(tmp_path):
+    tx = Transactions.from_arrays(order=[1, 2, 3], item=["a", "b", "c"])
+    rules = association_rules(frequent_itemsets(tx, min_support=1), min_confidence=0.5)
+    rec = BundleRecommender(rules)
+    assert len(rules) == 0 and len(rec.recommend(["a"])) == 0
+    rec.save(tmp_path / "empty.npz")
+    back = BundleRecommender.load(tmp_path / "empty.npz")
+    assert back.n_entries_ == 0 and len(back.recommend(["a", "b"], k=3)) == 0
