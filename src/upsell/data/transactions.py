@@ -1229,6 +1229,14 @@ class _Cleaner:
         """
         table = KeyTable.of_unique(keys.view(np.uint64))
         cand = ~is_return & self.keep & (customer >= 0)
+        # only lines of a customer and of an item that saw a return can match: two
+        # gathers of flags leave most lines out of the hash lookups
+        cust_flag = np.zeros(int(customer.max()) + 1 if customer.size else 1, dtype=bool)
+        cust_flag[keys // n_items] = True
+        item_flag = np.zeros(n_items, dtype=bool)
+        item_flag[keys % n_items] = True
+        cand &= cust_flag[np.maximum(customer, 0)]
+        cand &= item_flag[self.p.item]
         found_rows, found_code = [], []
         step = 1 << 20
         for lo in range(0, self.n, step):
