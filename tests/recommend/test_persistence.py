@@ -131,7 +131,8 @@ def test_sqlite_log_is_not_opened_on_load(parts: Any, tmp_path: Path) -> None:
     rec = build(parts, log=log, cross_sell=[parts.bundles], upsell=None)
     rec.save(tmp_path / "rec")
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()}
-    back = Recommender.load(tmp_path / "rec")
+    with pytest.warns(us.UpsellWarning, match="frequency caps are off"):
+        back = Recommender.load(tmp_path / "rec")
     assert back.offer_log is None
     assert back.saved_offer_log_ == {"sqlite": str(log.path), "table": log.table}
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()} == before
@@ -157,8 +158,8 @@ def test_load_never_creates_the_saved_database(parts: Any, tmp_path: Path) -> No
     doc = json.loads(man.read_text("utf-8"))
     doc["offer_log"] = {"sqlite": str(victim), "table": "upsell_offer_events"}
     man.write_text(json.dumps(doc), "utf-8")
-    doc["offer_log"] = {"sqlite": str(tmp_path / "new.db"), "table": "x"}
-    Recommender.load(tmp_path / "rec")
+    with pytest.warns(us.UpsellWarning, match="frequency caps are off"):
+        Recommender.load(tmp_path / "rec")
     assert victim.read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec", "victim.db"]
 

@@ -1220,7 +1220,9 @@ class Recommender(Estimator):
             a file can create or change it). Its location, as saved, is in
             ``saved_offer_log_`` (``{"sqlite": path, "table": name}`` or None), so
             a caller who trusts the folder can reopen it with
-            ``OfferLog.sqlite(rec.saved_offer_log_["sqlite"])``.
+            ``OfferLog.sqlite(rec.saved_offer_log_["sqlite"])``. Loading such a
+            recommender without ``offer_log`` warns (:class:`UpsellWarning`) when
+            its rules include a frequency cap, which then caps nothing.
         verify : bool, default True
             Check every file's SHA-256 against the manifest; each byte is hashed
             once (the ``.npz`` files then skip their own array digests). False
@@ -1274,7 +1276,7 @@ class Recommender(Estimator):
                     f"{_FORMAT}: upgrade upsell to load it", file=man, member="format_version",
                     problem=f"format version {version!r}")
             files = _checked_files(root, man, doc, verify)
-            return cls._from_doc(root, doc, files, offer_log)
+            rec = cls._from_doc(root, doc, files, offer_log)
         except ModelFileError as exc:
             if exc.file is None:  # raised without knowing the folder (resolve_inside, rules)
                 raise ModelFileError(f"{root!r}: {exc}", file=man, member=exc.member,
@@ -1285,6 +1287,18 @@ class Recommender(Estimator):
             raise ModelFileError(f"{root!r} is corrupted: its content does not make a "
                                  f"Recommender ({type(exc).__name__}: {exc})", file=root,
                                  problem=f"{type(exc).__name__}: {exc}") from None
+        if offer_log is None and rec.saved_offer_log_ is not None and any(
+                isinstance(r, FrequencyCap) for r in rec.rules_):
+            import warnings
+
+            from upsell.exceptions import UpsellWarning
+
+            warnings.warn(
+                f"{root!r} was saved with the SQLite offer log "
+                f"{rec.saved_offer_log_['sqlite']!r}; load does not open it, so its frequency "
+                f"caps are off: pass offer_log=OfferLog.sqlite(rec.saved_offer_log_['sqlite']) "
+                f"(or another log) to keep them", UpsellWarning, stacklevel=2)
+        return rec
 
     @classmethod
     def _from_doc(cls, root: str, doc: dict[str, Any], files: dict[str, str],
