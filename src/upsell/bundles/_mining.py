@@ -433,10 +433,9 @@ def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
     a count that is too low stops as soon as the budget is exceeded (never
     materialising the explosion), and the counts it found prove a lower bound: if
     more than ``budget`` of them reach ``c``, every count up to ``c`` is over budget.
-    The search rises from the bound the single items give, geometrically until a
-    probe fits, then bisects (geometric means) between the highest count known to
-    be over budget and the lowest known to fit. The result is the lattice of the
-    probe that fitted at the answer.
+    The search keeps the lowest count known to fit and the highest known to be over
+    budget; see :func:`_extrapolate` and the loop for how the next count is chosen.
+    The result is the lattice of the probe that fitted at the answer.
     """
     n, m = shape
     item_counts = np.bincount(indices, minlength=m)
@@ -446,7 +445,11 @@ def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
         lo = max(lo, int(desc[budget]) + 1)
     hi: int | None = None  # lowest count known to fit
     fit: Lattice | None = None
-    c = lo
+    fits: list[tuple[int, int]] = []  # (count, itemsets) of the probes that fitted
+    # first probe: the count of the k-th most frequent item, k^2 / 2 = budget (the pairs of
+    # the k most frequent items alone would fill the budget); high counts are cheap to mine
+    k = min(desc.size, max(1, math.isqrt(2 * budget)))
+    c = max(lo, int(desc[k - 1]) if desc.size else lo)
     while True:
         try:
             lat = mine(indptr, indices, shape, c, max_len, budget)
@@ -459,6 +462,7 @@ def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
             lo = bound
         else:
             hi, fit = c, lat
+            fits.append((c, sum(int(x.size) for x in lat.counts)))
         if hi is not None and lo >= hi:
             assert fit is not None
             return fit
@@ -466,28 +470,53 @@ def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
             c = max(lo, 4 * c)
             continue
         assert fit is not None
-        guess = _extrapolate(fit, hi, budget)
-        mid = math.isqrt(lo * hi)
-        # trust the power-law guess while it lands inside the open range, else bisect
-        c = guess if guess is not None and lo <= guess < hi else mid
+        f_hi = dict(fits)[hi]
+        if 5 * f_hi >= 4 * budget:
+            # close to the budget: one basket fewer is the likely answer's proof
+            c = hi - 1
+        elif c == hi:
+            # just fitted: aim where the curve reaches the budget
+            guess = _extrapolate(fit, hi, budget, fits)
+            c = guess if guess is not None and lo <= guess < hi else math.isqrt(lo * hi)
+        else:
+            # just failed: the guess aimed too low; bisect the open range
+            c = math.isqrt(lo * hi)
         c = max(lo, min(hi - 1, c))
 
 
-def _extrapolate(fit: Lattice, hi: int, budget: int) -> int | None:
-    """The count where the number of frequent itemsets would reach ``budget``, by a power law.
+def _extrapolate(fit: Lattice, hi: int, budget: int, fits: list[tuple[int, int]]) -> int | None:
+    """The count where the number of frequent itemsets ``f`` would reach ``budget``.
 
-    The lattice mined at ``hi`` gives the exact number ``f(c)`` for every count
-    ``c >= hi``; a line through ``log f`` against ``log c`` at ``hi`` and ``2 hi``,
-    continued below ``hi``, guesses where ``f`` reaches the budget (rounded up, so
-    the guess tends to fit).
+    The lattice mined at ``hi`` gives ``f(c)`` exactly for every ``c >= hi``; with the
+    other probes that fitted, a parabola in ``log f`` against ``log c`` through the
+    three lowest of these points (``f`` bends upwards as the count falls, so a straight
+    line would aim too low) is continued below ``hi`` to where ``f = budget``. The
+    guess is rounded up, so it tends to fit; None when the points do not allow one.
     """
-    counts = np.sort(np.concatenate(fit.counts)) if fit.counts else np.empty(0, dtype=np.int64)
-    f1 = counts.size
-    f2 = counts.size - int(np.searchsorted(counts, 2 * hi))
-    if f1 == 0 or f2 == 0 or f2 >= f1 or f1 >= budget:
+    counts = np.sort(np.concatenate(fit.counts)) if fit.counts else np.empty(0, np.int64)
+    points = {c: f for c, f in fits if c >= hi}
+    for c in (math.ceil(hi * 1.25), math.ceil(hi * 1.5), 2 * hi):
+        points.setdefault(c, counts.size - int(np.searchsorted(counts, c)))
+    low = sorted((c, f) for c, f in points.items() if f > 0)[:3]
+    if len(low) < 3 or low[0][1] >= budget or not low[0][1] > low[1][1] > low[2][1]:
         return None
-    slope = math.log(f1 / f2) / math.log(2.0)
-    return math.ceil(hi * (f1 / budget) ** (1.0 / slope))
+    x = np.log([c for c, _ in low])
+    y = np.log([f for _, f in low])
+    a2, a1, a0 = np.polyfit(x, y, 2)
+    target = math.log(budget)
+    # the root of a2 x^2 + a1 x + a0 = target below x[0] on the falling branch
+    disc = a1 * a1 - 4 * a2 * (a0 - target)
+    if abs(a2) < 1e-12:
+        root = (target - a0) / a1 if a1 < 0 else None
+    elif disc < 0:
+        root = None
+    else:
+        roots = [(-a1 - math.sqrt(disc)) / (2 * a2), (-a1 + math.sqrt(disc)) / (2 * a2)]
+        below = [r for r in roots if r < x[0] and 2 * a2 * r + a1 < 0]
+        root = max(below) if below else None
+    if root is None or not math.isfinite(root):
+        return None
+    return math.ceil(math.exp(root))
 
 
 def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_count: int,

@@ -348,10 +348,13 @@ def frequent_itemsets(baskets: Any, *, min_support: float | int | str = 0.01, mi
     the budget as its limit and stops as soon as it is exceeded, so a too-low
     support never materialises its explosion; the counts such a probe found
     prove that every support up to the budget-th largest of them is over budget
-    too. The search starts at the bound the single items give, doubles the count
-    until a probe fits and then bisects; the lattice of the fitting probe is the
-    result (a few probes, each at most about the cost of mining ``max_itemsets``
-    itemsets). The count found is the lowest within budget: one basket fewer
+    too. The first probe is the count of the k-th most frequent item, with
+    k^2 / 2 = budget; after a fit the next count is aimed by a parabola through
+    log(itemsets) against log(count), after a failure the range is bisected, and
+    when a fit is within 80% of the budget one basket fewer is probed next. The
+    lattice of the fitting probe is the result (5 to 8 probes on Online Retail,
+    FIMI retail and Groceries, each at most about the cost of mining
+    ``max_itemsets`` itemsets). The count found is the lowest within budget: one basket fewer
     would exceed it (unless it is the floor of 2).
 
     Examples
