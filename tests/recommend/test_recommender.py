@@ -554,3 +554,27 @@ def test_any_spelling_of_a_known_id_gives_the_same_offers(int_rec: Recommender, 
     want = int_rec.recommend(cid, k=4, at=AT)
     got = int_rec.recommend(sent, k=4, at=AT)
     assert got == want and got.note == ""
+
+
+def test_cold_requests_share_one_computation_but_not_a_frequency_cap(parts: Any) -> None:
+    log = OfferLog.in_memory()
+    rec = build(parts, log=log)  # all rules, FrequencyCap(max_presented=2, within_days=7)
+    fresh = build(parts, log=OfferLog.in_memory())
+    a = rec.recommend("cold-a", k=4, at=AT)
+    b = rec.recommend("cold-b", k=4, at=AT)  # served from the cache
+    assert a == b and a == list(fresh.recommend("cold-b", k=4, at=AT))
+    assert "'cold-a'" in a.note and "'cold-b'" in b.note and a.removed == b.removed
+    # a customer unknown to the history but with logged offers is capped, not cached
+    top = a[0].item
+    for t in ("2025-01-09T10:00:00", "2025-01-09T11:00:00"):
+        log.record("presented", item=top, customer="cold-c", time=t)
+    c = rec.recommend("cold-c", k=4, at=AT)
+    assert top not in [o.item for o in c] and c.removed.get("frequency_cap") == 1
+    assert [o.item for o in rec.recommend("cold-d", k=4, at=AT)] == [o.item for o in a]
+    # request rules are part of the key
+    w = rec.recommend("cold-e", k=4, at=AT, exclude=[top])
+    assert top not in [o.item for o in w]
+    assert [o.item for o in rec.recommend("cold-f", k=4, at=AT)] == [o.item for o in a]
+    # other k, channel, moment: other entries
+    assert len(rec.recommend("cold-g", k=2, at=AT)) == 2
+    assert rec.recommend("cold-h", k=4, at=AT, channel="store")[0].channel == "store"

@@ -53,6 +53,13 @@ def _as_indexed(index: IdIndex | None, value: Any) -> Any:
         return value
     if position(index, value) >= 0:
         return value
+    if index.kind == "str" and isinstance(value, str):
+        # text for text ids: only surrounding spaces can differ (the usual unknown customer
+        # costs one more binary search, not a lookup table)
+        stripped = value.strip()
+        return stripped if stripped != value and position(index, stripped) >= 0 else value
+    if index.kind == "int" and isinstance(value, int):
+        return value  # an int for int ids: the binary search was the whole lookup
     try:
         code = int(index.encode([value], unknown="mask")[0])
     except (UpsellError, TypeError, ValueError, OverflowError):

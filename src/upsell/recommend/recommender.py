@@ -56,6 +56,7 @@ from upsell.recommend.filters import (
     FrequencyCap,
     InStock,
     NotOwned,
+    Where,
     check_where,
     rule_from_config,
     rule_to_config,
@@ -63,6 +64,7 @@ from upsell.recommend.filters import (
 from upsell.recommend.history import CustomerHistory, SegmentMap, as_segment_map
 from upsell.recommend.moments import Moment, MomentPolicy
 from upsell.recommend.offerlog import OfferLog, SQLiteOfferLog
+from upsell.recommend.rerank import Diversity, InventoryPush, MarginWeight, Promote
 from upsell.recommend.sources import (
     BundleSource,
     CFSource,
@@ -78,6 +80,11 @@ __all__ = ["NORMALIZATIONS", "Recommender"]
 #: How scores of one source are put on a common [0, 1] scale within a request.
 NORMALIZATIONS = ("max", "minmax", "rank")
 _FORMAT = 1
+_COLD_CACHE_SIZE = 256
+#: Rules whose effect on a cold request (no customer history, empty basket) does not depend on
+#: the customer; FrequencyCap is judged per request (events logged for the customer or not).
+_COLD_SAFE_RULES = (NotOwned, InStock, Exclude, Where, MarginWeight, InventoryPush, Diversity,
+                    Promote)
 _STYLE = {BundleSource: "bundle", CFSource: "cf", UpsellSource: "upsell",
           SequenceSource: "sequence", PopularitySource: "popular"}
 
@@ -441,6 +448,8 @@ class Recommender(Estimator):
         # popularity fill: per (segment, moment kinds) the ranking already restricted to the
         # kinds the moment allows and to items in stock, so a request does no catalog-size work
         self._fill_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float, float]] = {}
+        # offers of cold requests per segment, moment, channel, k and request rules (_cold_key)
+        self._cold_cache: dict[tuple[Any, ...], tuple[tuple[Offer, ...], dict[str, int], int]] = {}
         # distinct values of the text columns `where=` conditions named (checked per request)
         self._where_values: dict[str, frozenset[Any]] = {}
 
@@ -867,10 +876,50 @@ class Recommender(Estimator):
                     d[True] = d.get(True, 0) + 1
             chosen.append(c)
 
+    def _cold_key(self, req: Request, k: int, extra: list[Any]) -> tuple[Any, ...] | None:
+        """Cache key of a cold request's offers, or None when they may depend on the customer.
+
+        A cold request (unknown or anonymous customer, empty basket, no context) whose
+        sources proposed nothing gets the segment's popular items through the rules: the
+        same offers for every such customer of a segment, unless a rule reads the customer
+        (a frequency cap with events logged for them) or is not one of the built-in,
+        customer-independent rules. Campaigns over many unknown customers then cost one
+        pipeline run per segment instead of one per customer.
+        """
+        if req.context:
+            return None
+        extra_key = []
+        for r in (*extra, *self.rules_):
+            if isinstance(r, FrequencyCap):
+                if req.customer is not None and self.offer_log is not None and \
+                        self.offer_log.history(req.customer):
+                    return None
+                continue
+            if type(r) not in _COLD_SAFE_RULES:  # exact types: a subclass may read the customer
+                return None
+            if isinstance(r, Where):
+                if any(callable(v) for v in r.conditions.values()):
+                    return None
+                extra_key.append(("where", repr(sorted(r.conditions.items(), key=str))))
+            elif isinstance(r, Exclude):
+                extra_key.append(("exclude", repr(r.to_config())))
+        return (req.segment, req.moment, req.channel, k, tuple(extra_key))
+
     def _serve(self, req: Request, mom: Moment | None, k: int, fill: bool | None,
                extra: list[Any]) -> OfferList:
         removed: dict[str, int] = {}
         items = self._pool_from_sources(req, mom, removed)
+        cold = not req.known and not req.basket
+        if fill is None:
+            fill = cold and self.popularity_ is not None
+        key = self._cold_key(req, k, extra) if (cold and fill and not items and not removed) \
+            else None
+        if key is not None:
+            hit = self._cold_cache.get(key)
+            if hit is not None:
+                offers, was_removed, n_filled = hit
+                return OfferList(offers, removed=dict(was_removed),
+                                 note=self._note(req, cold, fill, n_filled, len(offers)))
         for inj in self._injectors:
             for item in inj(req):
                 i = self._pos(item)
@@ -888,14 +937,17 @@ class Recommender(Estimator):
         chosen: list[PoolItem] = []
         counts: dict[str, dict[Any, int]] = {}
         self._select(ordered, k, chosen, pool.limits, pool.quotas, counts, removed)
-        cold = not req.known and not req.basket
-        if fill is None:
-            fill = cold and self.popularity_ is not None
         n_chosen = len(chosen)
         if fill and len(chosen) < k:
             self._fill(req, mom, k, chosen, set(items), extra, counts, removed)
-        return OfferList([self._offer(c, req) for c in chosen], removed=removed,
-                         note=self._note(req, cold, fill, len(chosen) - n_chosen, len(chosen)))
+        offers = [self._offer(c, req) for c in chosen]
+        n_filled = len(chosen) - n_chosen
+        if key is not None:
+            if len(self._cold_cache) >= _COLD_CACHE_SIZE:
+                self._cold_cache.clear()  # bounded: many distinct where/exclude keys
+            self._cold_cache[key] = (tuple(offers), dict(removed), n_filled)
+        return OfferList(offers, removed=removed,
+                         note=self._note(req, cold, fill, n_filled, len(chosen)))
 
     def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int) -> str:
         """One sentence on what the caller should know about this request."""
