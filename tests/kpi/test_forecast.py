@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from upsell import Transactions
 from upsell.datasets import load_cdnow, make_shop
@@ -194,3 +196,60 @@ def test_cli_clv_on_online_retail_exits_0_with_a_note(online_retail_path: Path,
     assert lines[0].startswith("customer,frequency")
     assert len(lines) > 3000
     assert "nan" not in out.getvalue() and "inf" not in out.getvalue()
+
+
+def test_lognormal_spend_matches_a_naive_twin():
+    from upsell.kpi.forecast import _lognormal_spend
+
+    rng = np.random.default_rng(4)
+    n = 40
+    cust = rng.integers(0, n, 300)
+    value = np.exp(rng.normal(3, 1, 300)) * np.exp(rng.normal(0, 0.7, n))[cust]
+    value[:5] = -1.0                                   # returns: left out and counted
+    spend, params, n_bad = _lognormal_spend(cust, value, n + 2)   # 2 customers without days
+    assert n_bad == 5
+    logs: dict[int, list[float]] = {}
+    for c, v in zip(cust.tolist(), value.tolist(), strict=True):
+        if v > 0:
+            logs.setdefault(c, []).append(float(np.log(v)))
+    means = {c: sum(v) / len(v) for c, v in logs.items()}
+    ss = sum(sum((y - means[c]) ** 2 for y in v) for c, v in logs.items())
+    sigma2 = ss / sum(len(v) - 1 for v in logs.values())
+    mu = sum(means.values()) / len(means)
+    tau2 = max(sum((m - mu) ** 2 for m in means.values()) / len(means)
+               - sum(sigma2 / len(v) for v in logs.values()) / len(logs), 0.0)
+    assert params["mu"] == pytest.approx(mu) and params["sigma"] ** 2 == pytest.approx(sigma2)
+    assert params["tau"] ** 2 == pytest.approx(tau2)
+    for c in range(n + 2):
+        k = len(logs.get(c, []))
+        cred = tau2 / (tau2 + sigma2 / k) if k else 0.0
+        m = mu + cred * (means.get(c, mu) - mu)
+        v = (1 - cred) * tau2
+        assert spend[c] == pytest.approx(np.exp(m + (v + sigma2) / 2), rel=1e-10)
+
+
+# few examples: on a handful of customers the fits often fail, and a failing fit's
+# simplex polish takes a second or two
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 300),
+                          st.floats(0.5, 5000.0, allow_nan=False)), min_size=2, max_size=60),
+       st.randoms(use_true_random=False))
+def test_property_defined_values_independent_of_row_order(lines, rnd):
+    def build(rows):
+        return Transactions.from_arrays(
+            order=[f"c{c}d{d}" for c, d, _ in rows], item=["a"] * len(rows),
+            customer=[f"c{c}" for c, _, _ in rows], price=[p for *_, p in rows],
+            time=[np.datetime64("2020-01-01") + np.timedelta64(d, "D") for _, d, _ in rows])
+
+    # one price per (customer, day) order so that shuffling cannot merge lines differently
+    seen: dict[tuple[int, int], float] = {}
+    rows = [(c, d, seen.setdefault((c, d), p)) for c, d, p in lines]
+    f = clv_forecast(build(rows))
+    _check(f)
+    shuffled = rows[:]
+    rnd.shuffle(shuffled)
+    g = clv_forecast(build(shuffled))
+    assert f.method == g.method
+    order = np.argsort(g.customers)
+    np.testing.assert_array_equal(f.customers, g.customers[order])
+    np.testing.assert_allclose(f.clv, g.clv[order], rtol=1e-6, atol=1e-9)

@@ -1333,11 +1333,18 @@ class BetaGeo(_CountModel):
         # eq. 10 has ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z), z = t/(alpha+T+t),
         # which overflows to inf * 0 = NaN for heavy buyers (x in the hundreds). Euler's
         # transformation 2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z) turns the product
-        # into (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z): small numerator parameters, a large
-        # denominator one, a series that converges fast whatever x.
+        # into (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), whose series converges fast
+        # whatever x, but overflows in turn for a very large `a`; each row takes the form
+        # that is finite.
         one_z = (alpha + tt) / (alpha + tt + t)
-        h = special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, t / (alpha + tt + t))
-        num = (a + b + x - 1) / am1 * (1 - one_z ** (a - 1) * h)
+        z = t / (alpha + tt + t)
+        with np.errstate(all="ignore"):
+            prod = one_z ** (r + x) * special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+            bad = ~np.isfinite(prod)
+            if bad.any():
+                prod[bad] = (one_z[bad] ** (a - 1)
+                             * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x[bad] - 1, z[bad]))
+        num = (a + b + x - 1) / am1 * (1 - prod)
         return np.asarray(num * self.probability_alive(frequency=x, recency=t_x, T=tt))
 
     def probability_alive(self, data: Any = None, *, frequency: Any = None,

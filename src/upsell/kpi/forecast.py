@@ -49,6 +49,11 @@ __all__ = ["ClvForecast", "clv_forecast"]
 #: BG/NBD (4 parameters) must gain over its no-drop-out limit NBD (2) to be preferred.
 _LR_MARGIN = 0.5 * 5.991
 
+#: Iteration limit of the fallback fits: a fit that needs more on data where BG/NBD has
+#: already failed is not one to trust, and the simplex polish of a failing fit is what
+#: costs time (seconds on a few customers at the default 2000).
+_FALLBACK_ITER = 300
+
 _UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
 
 
@@ -250,13 +255,13 @@ def _purchase_model(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> _Purchases
     candidates: list[tuple[float, int, Any, str]] = []
     with_nbd = True
     try:
-        nbd = _NBD().fit(**kw)
+        nbd = _NBD(max_iter=_FALLBACK_ITER).fit(**kw)
         candidates.append((nbd.log_likelihood_, 1, nbd, "NBD"))
     except ConvergenceError:
         with_nbd = False
     for pen in (0.001, 0.01, 0.1):
         try:
-            pbg = BetaGeo(penalizer_coef=pen).fit(**kw)
+            pbg = BetaGeo(penalizer_coef=pen, max_iter=_FALLBACK_ITER).fit(**kw)
         except ConvergenceError:
             continue
         candidates.append((pbg.log_likelihood_, 0, pbg, f"BG/NBD (L2 penalty {pen:g})"))
@@ -495,8 +500,9 @@ def clv_forecast(transactions: Transactions, *, horizon: float = 52.0, step: flo
         if n_bad:
             spend_note += f" {n_bad:,} purchase days with a net value <= 0 were left out of it."
 
-    expected = purchases.cum(horizon)
-    disc = _discounted(purchases.cum, horizon, step, d, shape)
+    # a model's expectation is >= 0; rounding in 1 - (...) can leave -1e-11
+    expected = np.maximum(purchases.cum(horizon), 0.0)
+    disc = np.maximum(_discounted(purchases.cum, horizon, step, d, shape), 0.0)
     clv = margin * spend * disc
     unit = _UNIT_NAMES.get(freq, f"units of {unit_days:g} days") if isinstance(freq, str) \
         else f"units of {unit_days:g} days"
