@@ -186,7 +186,8 @@ class BundleRecommender:
         node_item = np.concatenate(items) if items else np.empty(0, dtype=np.int64)
         node_level = np.repeat(np.arange(1, len(parents) + 1), np.diff(level_ptr))
         # best first within each antecedent (ties: item, then the earliest rule)
-        order = np.lexsort((e_rule, e_item, -e_score, e_node))
+        # (entries are in rule order and the sort is stable: ties stay in rule order)
+        order = np.lexsort((e_item, -e_score, e_node))
         e_node, e_item, e_score, e_rule = (e_node[order], e_item[order], e_score[order],
                                            e_rule[order])
         del order
@@ -243,10 +244,16 @@ class BundleRecommender:
         if self.max_consequents is not None:
             kept &= rank < self.max_consequents
         if int(kept.sum()) > budget:
-            cand = np.flatnonzero(kept)
-            pick = np.lexsort((-e_score[cand], node_level[e_node[cand]], rank[cand]))[:budget]
-            kept[:] = False
-            kept[cand[pick]] = True
+            # the ranks kept whole, then the best of the rank that straddles the budget
+            per_rank = np.bincount(rank[kept])
+            whole = np.cumsum(per_rank)
+            cut = int(np.searchsorted(whole, budget, side="right"))  # first rank not whole
+            room = budget - (int(whole[cut - 1]) if cut else 0)
+            edge = np.flatnonzero(kept & (rank == cut))
+            kept &= rank < cut
+            if room > 0 and edge.size:
+                pick = np.lexsort((-e_score[edge], node_level[e_node[edge]]))[:room]
+                kept[edge[pick]] = True
         return kept
 
     def _set_index(self, node_parent: np.ndarray, node_item: np.ndarray, level_ptr: np.ndarray,
