@@ -253,3 +253,22 @@ def test_property_defined_values_independent_of_row_order(lines, rnd):
     order = np.argsort(g.customers)
     np.testing.assert_array_equal(f.customers, g.customers[order])
     np.testing.assert_allclose(f.clv, g.clv[order], rtol=1e-6, atol=1e-9)
+
+
+def test_cli_clv_falls_back_with_exit_0_on_heavy_tailed_spend(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]):
+    from upsell.cli import main
+
+    tx = _shop(dropout=False, spend_tail=0.7)
+    path = tmp_path / "orders.csv"
+    ids, times = tx.customers.ids[tx.customer], tx.time.astype("datetime64[s]")
+    with open(path, "w") as fh:
+        fh.write("order,item,customer,price,time\n")
+        for i in range(len(tx.order)):
+            fh.write(f"o{tx.orders.ids[tx.order[i]]},a,c{ids[i]},{float(tx.price[i])!r},{times[i]}\n")
+    out = io.StringIO()
+    assert main(["clv", str(path), "--quiet"], out=out) == 0
+    err = capsys.readouterr().err
+    assert "log-normal spend" in err and "q = " in err
+    header = out.getvalue().splitlines()[0]
+    assert header.split(",")[-2:] == ["expected_spend", "clv"]
