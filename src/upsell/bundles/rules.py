@@ -257,9 +257,15 @@ class Rules:
         key = np.where(np.isnan(key), np.inf, key)
         order = np.argsort(key, kind="stable")
         if distinct and order.size:
-            group = self.itemset_keys()[order]
-            _, first = np.unique(group, return_index=True)
-            order = order[np.sort(first)]
+            # item sets of the best few rules first; widen until k distinct ones are found
+            m = min(4 * k, order.size)
+            while True:
+                group = self.select(order[:m]).itemset_keys()
+                _, first = np.unique(group, return_index=True)
+                if first.size >= k or m == order.size:
+                    order = order[:m][np.sort(first)]
+                    break
+                m = min(4 * m, order.size)
         return self.select(order[:k])
 
     def _tuples(self, ptr: np.ndarray, idx: np.ndarray) -> list[tuple[Any, ...]]:
