@@ -547,7 +547,10 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
     present = stripped.filter(_arrow_mask(~miss)) if miss.any() else stripped
     ids: np.ndarray
     if not text and len(present) and _all_ints(present):
-        ints = _numpy(pc.cast(pc.replace_substring_regex(present, r"\.0$", ""), pa.int64()))
+        # "17850.0" is 17850 (spreadsheets); most columns have no such value to rewrite
+        plain = (pc.replace_substring_regex(present, r"\.0$", "")
+                 if pc.any(pc.ends_with(present, pattern=".0")).as_py() else present)
+        ints = _numpy(pc.cast(plain, pa.int64()))
         if ints.size < 2 or bool((ints[1:] > ints[:-1]).all()):
             ids, inv = ints, np.arange(ints.size)
         else:

@@ -1335,7 +1335,11 @@ class _Cleaner:
             group = np.empty(tie_pos.size, dtype=np.intp)
             group[0] = 0
             np.cumsum(~same_key[tie_pos[:-1]], out=group[1:])
-            sub = np.lexsort([src] + [c[tie_pos] for c in reversed(varying)] + [group])
+            # by group, then the varying columns, then row: lexsort is stable and tie_pos runs
+            # in row order within a group (src increases there: perm is a stable sort), so
+            # the row needs no key of its own
+            sub = (np.lexsort([c[tie_pos] for c in reversed(varying)] + [group]) if varying
+                   else np.arange(tie_pos.size))
             tie_src = src[sub]
             moved = tie_pos[sub]
             for c in varying:
