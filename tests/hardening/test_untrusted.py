@@ -586,3 +586,28 @@ def test_resolve_inside_never_leaves_the_folder(tmp_path_factory, rel):
         assert exc.problem
         return
     assert Path(full).is_relative_to(root.resolve()) and Path(full) != root.resolve()
+
+
+# ---------------------------------------------------------------------------- real data
+@pytest.mark.realdata
+def test_models_fitted_on_online_retail_pass_the_load_checks(online_retail_path, tmp_path):
+    """The content checks refuse nothing a real fit produces (no false alarms)."""
+    from upsell.cf import ALS, EASE, ItemKNN, Popular, RepeatBlend
+
+    tx = us.datasets.load_online_retail(online_retail_path)
+    cat = us.Catalog.from_transactions(tx)
+    personas = Personas().fit(tx, catalog=cat)
+    fitted = [ALS(factors=8, iterations=2, random_state=0).fit(tx), ItemKNN().fit(tx),
+              EASE(max_items=5000).fit(tx), Popular().fit(tx), RepeatBlend().fit(tx), personas,
+              Clusters(k=4).fit(tx, catalog=cat), UpsellRanker().fit(tx, cat, segments=personas)]
+    for model in fitted:
+        p = tmp_path / f"{type(model).__name__}.npz"
+        model.save(p)
+        type(model).load(p)
+    rec = us.Recommender(catalog=cat, cross_sell=[fitted[1]], upsell=fitted[-1],
+                         segments=personas, history=tx)
+    rec.save(tmp_path / "rec")
+    back = us.Recommender.load(tmp_path / "rec")
+    customer = tx.customers.ids[0]
+    assert [o.item for o in back.recommend(customer, k=5)] == \
+        [o.item for o in rec.recommend(customer, k=5)]
