@@ -13,6 +13,16 @@ ids in index order plus the permutation that sorts them (``<key>`` and
 read and a linear check instead of JSON parsing and a sort, and components
 loaded together can share one index (:func:`index_from_arrays`, ``ids=``).
 Version 1 files (ids as JSON lists or without a sorter) still load.
+
+A model file is untrusted input (docs/hardening.md, "Trust model"). Reading is
+bounded: :func:`read_arrays` checks every ``.npy`` header (dtype, shape, size
+against a budget, inflate ratio) before reading or inflating a byte, and
+:func:`load_json` bounds size and nesting. The checkers :func:`check_array`,
+:func:`check_csr`, :func:`check_index` and :func:`check_params` let each
+model's ``load`` check its contents as strictly as a fit leaves them, and
+:func:`resolve_inside` confines paths named in a manifest to the model folder.
+Every failure is a :class:`~upsell.exceptions.ModelFileError` naming the file,
+the member and the problem (:func:`fail`, :func:`corrupted`).
 """
 
 from __future__ import annotations
