@@ -1231,7 +1231,8 @@ class _Cleaner:
         cand = ~is_return & self.keep & (customer >= 0)
         # only lines of a customer and of an item that saw a return can match: two
         # gathers of flags leave most lines out of the hash lookups
-        cust_flag = np.zeros(int(customer.max()) + 1 if customer.size else 1, dtype=bool)
+        cust_flag = np.zeros(max(int(customer.max()) + 1, 1) if customer.size else 1,
+                             dtype=bool)
         cust_flag[keys // n_items] = True
         item_flag = np.zeros(n_items, dtype=bool)
         item_flag[keys % n_items] = True
@@ -1267,10 +1268,6 @@ class _Cleaner:
             )
         rows = None if keep.all() else np.flatnonzero(keep)
 
-        def take(a: np.ndarray) -> np.ndarray:
-            # a copy either way: columns end up read-only and may be the caller's arrays
-            return a.copy() if rows is None else a[rows]
-
         def sel(a: np.ndarray) -> np.ndarray:
             return a if rows is None else a[rows]
 
@@ -1279,19 +1276,6 @@ class _Cleaner:
             i_codes, items = sel(p.item).astype(np.int32), p.item_index
         else:
             i_codes, items = _compact(sel(p.item), p.item_index)
-        q = qty if rows is None else qty[rows]  # qty is run()'s own copy
-        price = take(p.price) if p.price is not None else None
-        time = take(p.time) if p.time is not None else None
-        cust = None
-        customers = IdIndex(np.array([], dtype=np.int64), name="customer")
-        if customer is not None and p.customer_index is not None:
-            if p.fixed_customers:
-                cust, customers = sel(customer).astype(np.int32), p.customer_index
-            else:
-                cust, customers = _compact(sel(customer), p.customer_index)
-        chan = channels = None
-        if p.channel is not None and p.channel_index is not None:
-            chan, channels = _compact(sel(p.channel), p.channel_index)
         names = None
         if p.name is not None and p.name_index is not None:
             names = _item_names(i_codes, sel(p.name), len(items), p.name_index)
@@ -1306,11 +1290,30 @@ class _Cleaner:
             # order); equal keys are put in row order below anyway, with the other ties
             perm = np.argsort(key, kind="stable")
             key = key[perm]
-            o_codes, i_codes, q = o_codes[perm], i_codes[perm], q[perm]
-            price = price[perm] if price is not None else None
-            time = time[perm] if time is not None else None
-            cust = cust[perm] if cust is not None else None
-            chan = chan[perm] if chan is not None else None
+            o_codes, i_codes = o_codes[perm], i_codes[perm]
+        # the other columns in one gather each: kept rows in canonical order
+        idx = rows if perm is None else (perm if rows is None else rows[perm])
+
+        def take(a: np.ndarray) -> np.ndarray:
+            # a copy either way: columns end up read-only and may be the caller's arrays
+            return a.copy() if idx is None else a[idx]
+
+        q = qty if idx is None else qty[idx]  # qty is run()'s own copy
+        price = take(p.price) if p.price is not None else None
+        time = take(p.time) if p.time is not None else None
+        cust = None
+        customers = IdIndex(np.array([], dtype=np.int64), name="customer")
+        if customer is not None and p.customer_index is not None:
+            c_sel = customer if idx is None else customer[idx]
+            if p.fixed_customers:
+                cust, customers = c_sel.astype(np.int32), p.customer_index
+            else:
+                # compaction keeps the index's id order: the same whatever the row order
+                cust, customers = _compact(c_sel, p.customer_index)
+        chan = channels = None
+        if p.channel is not None and p.channel_index is not None:
+            chan, channels = _compact(p.channel if idx is None else p.channel[idx],
+                                      p.channel_index)
         same_key = key[1:] == key[:-1]
         del key
         cols = [c for c in (q, price, time.view(np.int64) if time is not None else None,
