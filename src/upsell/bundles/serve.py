@@ -274,6 +274,7 @@ class BundleRecommender:
         self._keys = [(self._node_parent[lo:hi].astype(np.int64) + 1) * m + self._node_item[lo:hi]
                       for lo, hi in zip(self._level_ptr[:-1].tolist(), self._level_ptr[1:].tolist(),
                                         strict=True)]
+        self._ante_cache: dict[int, tuple[Any, ...]] = {}
         has_child = np.zeros(self._node_item.size, dtype=bool)
         inner = self._node_parent[self._node_parent >= 0]
         has_child[inner] = True
@@ -351,6 +352,9 @@ class BundleRecommender:
                 break
         nodes = np.concatenate(fired) if fired else np.empty(0, dtype=np.int64)
         lo, hi = self._node_ptr[nodes], self._node_ptr[nodes + 1]
+        # an antecedent's entries are best first: past its first k + |banned| they hold no
+        # item of the top k (k better unbanned items of that antecedent come before them)
+        hi = np.minimum(hi, lo + (k + banned.size))
         some = hi > lo
         nodes, lo, hi = nodes[some], lo[some], hi[some]
         pos = _ranges(lo, hi - lo)
@@ -372,17 +376,24 @@ class BundleRecommender:
         item, score, rule, owner = item[first], score[first], rule[first], owner[first]
         top = np.lexsort((item, -score))[:k]
         ids = self.items.ids
-        ants = tuple(tuple(ids[self._path(int(v))].tolist()) for v in owner[top].tolist())
+        ants = tuple(self._antecedent(v) for v in owner[top].tolist())
         return BasketRecommendation(items=ids[item[top]], scores=score[top].astype(np.float64),
                                     antecedents=ants, rules=rule[top])
 
-    def _path(self, node: int) -> list[int]:
-        """Item indices of the antecedent a node stands for, in order."""
-        out = []
-        while node >= 0:
-            out.append(int(self._node_item[node]))
-            node = int(self._node_parent[node])
-        return out[::-1]
+    def _antecedent(self, node: int) -> tuple[Any, ...]:
+        """External ids of the antecedent a node stands for (cached: requests repeat them)."""
+        got = self._ante_cache.get(node)
+        if got is None:
+            path = []
+            at = node
+            while at >= 0:
+                path.append(int(self._node_item[at]))
+                at = int(self._node_parent[at])
+            got = tuple(self.items.ids[path[::-1]].tolist())
+            # a plain dict: setting a key is atomic, so threads at worst compute one twice
+            if len(self._ante_cache) < _ANTE_CACHE:
+                self._ante_cache[node] = got
+        return got
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -503,6 +514,8 @@ class BundleRecommender:
 
 
 _INDEX_VERSION = 2
+# antecedents kept as tuples of ids for the reasons of later requests
+_ANTE_CACHE = 1 << 16
 _INDEX_MEMBERS = ("node_parent", "node_item", "level_ptr", "node_ptr", "entry_item",
                   "entry_score", "entry_rule")
 
