@@ -37,12 +37,80 @@ _BLOCK = 1 << 24  # pyarrow's block size for files it streams: bounds the per-th
 _BLOCK_IN_MEMORY = 1 << 20
 
 
+class _Kernels:
+    """The pyarrow compute kernels used here, called through ``pyarrow._compute``.
+
+    ``import pyarrow.compute`` generates a Python wrapper for each of its hundreds
+    of functions (a tenth of a second per process); ``call_function`` needs none.
+    Array methods such as ``take`` and ``filter`` import it, so they are called here too.
+    """
+
+    def __init__(self) -> None:
+        import pyarrow._compute as c
+
+        self._c = c
+
+    def _call(self, name: str, *args: Any, options: Any = None) -> Any:
+        return self._c.call_function(name, list(args), options)
+
+    def not_equal(self, a: Any, b: Any) -> Any:
+        return self._call("not_equal", a, b)
+
+    def less(self, a: Any, b: Any) -> Any:
+        return self._call("less", a, b)
+
+    def sum(self, a: Any) -> Any:
+        return self._call("sum", a)
+
+    def all(self, a: Any) -> Any:
+        return self._call("all", a)
+
+    def any(self, a: Any) -> Any:
+        return self._call("any", a)
+
+    def take(self, a: Any, indices: Any) -> Any:
+        return self._call("take", a, indices)
+
+    def filter(self, a: Any, mask: Any) -> Any:
+        return self._call("filter", a, mask)
+
+    def dictionary_encode(self, a: Any) -> Any:
+        return self._call("dictionary_encode", a)
+
+    def array_sort_indices(self, a: Any) -> Any:
+        return self._call("array_sort_indices", a)
+
+    def utf8_trim_whitespace(self, a: Any) -> Any:
+        return self._call("utf8_trim_whitespace", a)
+
+    def binary_length(self, a: Any) -> Any:
+        return self._call("binary_length", a)
+
+    def match_substring_regex(self, a: Any, pattern: str) -> Any:
+        return self._call("match_substring_regex", a,
+                          options=self._c.MatchSubstringOptions(pattern))
+
+    def ends_with(self, a: Any, pattern: str) -> Any:
+        return self._call("ends_with", a, options=self._c.MatchSubstringOptions(pattern))
+
+    def replace_substring_regex(self, a: Any, pattern: str, replacement: str) -> Any:
+        return self._call("replace_substring_regex", a,
+                          options=self._c.ReplaceSubstringOptions(pattern, replacement))
+
+    def cast(self, a: Any, target: Any) -> Any:
+        return self._call("cast", a, options=self._c.CastOptions.safe(target))
+
+
+_KERNELS: list[_Kernels] = []
+
+
 def _pa() -> tuple[Any, Any, Any]:
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    return pa, pc, pacsv
+    if not _KERNELS:
+        _KERNELS.append(_Kernels())
+    return pa, _KERNELS[0], pacsv
 
 
 def _header(data: bytes, delimiter: str, header: bool) -> list[str]:
@@ -441,7 +509,7 @@ def _sorted_runs(arr: Any) -> bool:
     new[0] = True
     new[1:] = np.unpackbits(np.frombuffer(change.buffers()[1], dtype=np.uint8),
                             bitorder="little")[change.offset:change.offset + n - 1]
-    return _increasing(arr.take(_arrow_ints(np.flatnonzero(new))))
+    return _increasing(pc.take(arr, _arrow_ints(np.flatnonzero(new))))
 
 
 def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
@@ -468,7 +536,7 @@ def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
                                     bitorder="little")[change.offset:change.offset + n - 1]
             codes = np.cumsum(new, dtype=np.int32)
             codes -= 1
-            return codes, whole.take(_arrow_ints(np.flatnonzero(new))), True
+            return codes, pc.take(whole, _arrow_ints(np.flatnonzero(new))), True
     if n == 0:
         return np.zeros(0, np.int32), whole, False
     enc = pc.dictionary_encode(whole)
@@ -534,7 +602,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
         short = np.flatnonzero((slen <= 4) & ~miss)
         if short.size:
             marker = np.zeros(len(values), dtype=bool)
-            marker[short] = null_markers(_strings(stripped.take(_arrow_ints(short)), role))
+            marker[short] = null_markers(_strings(pc.take(stripped, _arrow_ints(short)), role))
             if marker.any():
                 prep.repairs["customer id 'NULL', 'nan', 'None' ... read as anonymous"] = \
                     marker[codes]
@@ -544,7 +612,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
         if not text:  # a product name's spaces are layout, not a repaired id
             prep.repairs[f"{role} id stripped of surrounding spaces"] = changed[codes]
         may_repeat = True
-    present = stripped.filter(_arrow_mask(~miss)) if miss.any() else stripped
+    present = pc.filter(stripped, _arrow_mask(~miss)) if miss.any() else stripped
     ids: np.ndarray
     if not text and len(present) and _all_ints(present):
         # "17850.0" is 17850 (spreadsheets); most columns have no such value to rewrite
@@ -568,7 +636,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
         rank = np.empty(order.size, dtype=np.int64)
         rank[order] = np.arange(order.size)
         inv = rank[first]
-        ids = _strings(distinct.take(_arrow_ints(order)), role)
+        ids = _strings(pc.take(distinct, _arrow_ints(order)), role)
     code_map = np.full(len(values), -1, dtype=np.int32)
     unknown_map = np.zeros(len(values), dtype=bool)
     out_index: IdIndex | None = None
