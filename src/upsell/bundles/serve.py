@@ -317,7 +317,7 @@ class BundleRecommender:
         >>> rec.recommend(basket=["a"]).items.tolist(), len(rec.recommend(["a"], exclude=["b"]))
         (['b'], 0)
         """
-        k = check_k(k)
+        k = min(check_k(k), len(self.items))  # a longer list than the items cannot fill
         known = set(self.items.encode(_as_list(basket), unknown="skip").tolist())
         held = np.array(sorted(known), dtype=np.int64)
         if exclude is not None:

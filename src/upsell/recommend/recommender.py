@@ -917,9 +917,9 @@ class Recommender(Estimator):
         if key is not None:
             hit = self._cold_cache.get(key)
             if hit is not None:
-                offers, was_removed, n_filled = hit
-                return OfferList(offers, removed=dict(was_removed),
-                                 note=self._note(req, cold, fill, n_filled, len(offers)))
+                cached, was_removed, n_filled = hit
+                return OfferList(cached, removed=dict(was_removed),
+                                 note=self._note(req, cold, fill, n_filled, len(cached)))
         for inj in self._injectors:
             for item in inj(req):
                 i = self._pos(item)
