@@ -560,16 +560,24 @@ def _cmd_kpi(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     with steps.step("computing KPIs"):
         for name, f in funcs:
             res = f(tx, by=args.by)
+            note = getattr(res, "note", "")
+            if note and not args.quiet:
+                sys.stderr.write(f"upsell kpi: {note}\n")
             for g, v, nu, de in zip(res.groups.tolist(), res.value.tolist(),
                                     res.numerator.tolist(), res.denominator.tolist(),
                                     strict=True):
+                # a KPI that cannot be computed is written as n/a with the reason, never 0.0
+                defined = v == v
                 rows.append({"kpi": name, "group": str(g)[:10] if args.by else "all",
-                             "value": v, "numerator": nu, "denominator": de})
+                             "value": v if defined else "n/a",
+                             "numerator": nu if defined else "",
+                             "denominator": de if defined else "",
+                             "note": "" if defined else (note or "not computable")})
         if args.nps:
             r = kpi.nps(_read_scores(args.nps), invalid="drop")
             rows.append({"kpi": "nps", "group": "all", "value": float(r.nps[0]),
                          "numerator": int(r.promoters[0]) - int(r.detractors[0]),
-                         "denominator": int(r.n[0])})
+                         "denominator": int(r.n[0]), "note": ""})
     _write(rows, args, out)
     return 0
 
