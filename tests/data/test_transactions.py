@@ -483,3 +483,18 @@ def test_names_and_derived_prices_do_not_depend_on_row_order(lines, seed):
                 counts[nm] = counts.get(nm, 0) + 1
         want = min((-c, nm) for nm, c in counts.items())[1] if counts else item
         assert a.item_names()[k] == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=30),
+       n_keys=st.integers(0, 3), seed=st.integers(0, 2**16))
+def test_group_order_is_lexsort(sizes, n_keys, seed):
+    from upsell.data.transactions import _group_order
+
+    rng = np.random.default_rng(seed)
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    pool = np.array([-0.0, 0.0, 1.5, -2.0, 3.0, np.inf])
+    keys = [rng.choice(pool, group.size) if j % 2 == 0 else rng.integers(-3, 3, group.size)
+            for j in range(n_keys)]
+    want = np.lexsort([*reversed(keys), group]) if keys else np.arange(group.size)
+    assert _group_order(group, keys).tolist() == want.tolist()

@@ -1341,8 +1341,7 @@ class _Cleaner:
             # by group, then the varying columns, then row: lexsort is stable and tie_pos runs
             # in row order within a group (src increases there: perm is a stable sort), so
             # the row needs no key of its own
-            sub = (np.lexsort([c[tie_pos] for c in reversed(varying)] + [group]) if varying
-                   else np.arange(tie_pos.size))
+            sub = _group_order(group, [c[tie_pos] for c in varying])
             tie_src = src[sub]
             moved = tie_pos[sub]
             for c in varying:
@@ -1402,6 +1401,32 @@ def _item_names(item: np.ndarray, name: np.ndarray, n_items: int, index: IdIndex
     first[1:] = it[1:] != it[:-1]
     out[it[first]] = text[nm[first]]
     return out
+
+
+def _group_order(group: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
+    """``np.lexsort([*reversed(keys), group])``: by group, then each key in turn, stably.
+
+    Faster for the usual few keys: each key becomes its rank among its values
+    (one sort), and group and ranks are packed into one int64 sorted once (the
+    groups come in order, which the stable sort's runs use). Falls back to
+    lexsort when they do not fit in 63 bits.
+    """
+    if not keys:
+        return np.arange(group.size)
+    ranks, widths = [], []
+    bits = int(group.max()).bit_length() if group.size else 0
+    for k in keys:
+        uniq, r = np.unique(k, return_inverse=True)
+        ranks.append(r.reshape(-1))
+        widths.append(max(int(uniq.size - 1).bit_length(), 1))
+        bits += widths[-1]
+    if bits > 62:
+        return np.lexsort([*reversed(keys), group])
+    packed = group.astype(np.int64)
+    for r, width in zip(ranks, widths, strict=True):
+        packed <<= width
+        packed |= r
+    return np.argsort(packed, kind="stable")
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
