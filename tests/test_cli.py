@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -125,6 +126,16 @@ def test_kpi_and_clv(files):
     assert code == 0 and text.startswith("customer,orders,revenue,clv")
     code, text = run("clv", str(files["orders"]))
     assert code == 0 and text.startswith("customer,frequency")
+
+
+def test_kpi_that_cannot_be_computed_is_na_with_its_reason(files, tmp_path):
+    pd = pytest.importorskip("pandas")
+    plain = tmp_path / "plain_catalog.csv"      # no kinds: nothing is an attachment
+    pd.read_csv(files["catalog"])[["item", "price"]].to_csv(plain, index=False)
+    code, text = run("kpi", str(files["orders"]), "--catalog", str(plain))
+    row = next(r for r in csv.DictReader(io.StringIO(text)) if r["kpi"] == "attach_rate")
+    assert code == 0 and row["value"] == "n/a" and row["numerator"] == ""
+    assert "attach" in row["note"]
 
 
 def test_evaluate(files):
