@@ -1,0 +1,317 @@
+"""The layer rules of ``upsell``, checked on the package's own imports.
+
+An ast scan of ``src/upsell`` (imports inside functions included, ``if TYPE_CHECKING:``
+blocks excluded) gives the module graph; the tests below check three rules on it:
+
+* nothing below ``report``/``cli`` imports them (the view and the command line sit on top);
+* no cycle between packages;
+* no private name (a ``_name`` module below a package, or a ``_name`` object) is imported
+  across a package boundary. The top-level private modules (``upsell._validation``,
+  ``upsell._display`` ...) are the library-wide internals every package may use.
+
+Each rule has an allowlist of today's known violations (issue 19). The lists may only
+shrink: a new violation fails, and so does an allowlisted one that is gone (delete it from
+the list in the same commit that fixes it, so the list stays exact).
+
+Run ``python tests/test_architecture.py`` to print the package graph and the violations.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "upsell"
+
+# layer of each package (a package is ``upsell.<first name>``); higher layers may import lower
+# ones, never the reverse. ``upsell`` itself (the facade ``__init__``) is left out of the checks.
+CORE = 0  # top-level modules: exceptions, persist, _validation, _display, _results, ...
+LAYERS = {
+    "upsell.data": 1,
+    # top-level modules that build on data.ids: the shared result and lookup types and the
+    # model files sit beside data, not below it
+    "upsell.persist": 1,
+    "upsell._lookup": 1,
+    "upsell._results": 1,
+    "upsell.datasets": 2,
+    "upsell.bundles": 2,
+    "upsell.cf": 2,
+    "upsell.segments": 2,
+    "upsell.tiers": 2,
+    "upsell.kpi": 2,
+    "upsell.evaluate": 2,
+    "upsell.recommend": 3,
+    "upsell.spark": 3,
+    "upsell.report": 4,
+    "upsell.cli": 4,
+    "upsell.serve": 4,
+    "upsell.__main__": 4,
+}
+
+# -- allowlists: today's violations, to be removed by issue 19 (never add to them) ----------
+# (importer module, imported module)
+UPWARD_ALLOWED = {
+    # result .plot() methods import the plot functions of report lazily (issue 19, target 1:
+    # the plot functions move beside their domain, report re-exports them)
+    ("upsell.bundles.itemsets", "upsell.report.plots"),
+    ("upsell.bundles.rules", "upsell.report.plots"),
+    ("upsell.evaluate.compare", "upsell.report.plots"),
+    ("upsell.kpi._common", "upsell.report.plots"),
+    ("upsell.kpi.clv", "upsell.report.plots"),
+    ("upsell.kpi.conversion", "upsell.report.plots"),
+    ("upsell.kpi.forecast", "upsell.report.plots"),
+    ("upsell.kpi.nps", "upsell.report.plots"),
+    ("upsell.segments._base", "upsell.report.plots"),
+    ("upsell.segments.clusters", "upsell.report.plots"),
+    ("upsell.segments.personas", "upsell.report.plots"),
+    ("upsell.segments.rfm", "upsell.report.plots"),
+    ("upsell.tiers.ladders", "upsell.report.plots"),
+    ("upsell.tiers.propensity", "upsell.report.plots"),
+    ("upsell.tiers.ranker", "upsell.report.plots"),
+}
+# sorted pairs of packages that reach each other through imports. All but data/persist are
+# the one circle report -> {bundles, kpi, segments, tiers, evaluate, recommend} -> report made
+# by the plot imports above; data <-> persist is atomic_write_bytes (data) vs IdIndex (persist).
+CYCLES_ALLOWED = {
+    ("upsell.bundles", "upsell.evaluate"),
+    ("upsell.bundles", "upsell.kpi"),
+    ("upsell.bundles", "upsell.recommend"),
+    ("upsell.bundles", "upsell.report"),
+    ("upsell.bundles", "upsell.segments"),
+    ("upsell.bundles", "upsell.tiers"),
+    ("upsell.data", "upsell.persist"),
+    ("upsell.evaluate", "upsell.kpi"),
+    ("upsell.evaluate", "upsell.recommend"),
+    ("upsell.evaluate", "upsell.report"),
+    ("upsell.evaluate", "upsell.segments"),
+    ("upsell.evaluate", "upsell.tiers"),
+    ("upsell.kpi", "upsell.recommend"),
+    ("upsell.kpi", "upsell.report"),
+    ("upsell.kpi", "upsell.segments"),
+    ("upsell.kpi", "upsell.tiers"),
+    ("upsell.recommend", "upsell.report"),
+    ("upsell.recommend", "upsell.segments"),
+    ("upsell.recommend", "upsell.tiers"),
+    ("upsell.report", "upsell.segments"),
+    ("upsell.report", "upsell.tiers"),
+    ("upsell.segments", "upsell.tiers"),
+}
+# (importer, "module:name"): what spark reuses from the local engines (issue 19, target 4) and
+# datasets.synthetic building Transactions from data's private _Prepared
+PRIVATE_ALLOWED = {
+    ("upsell.datasets.synthetic", "upsell.data.transactions:_Prepared"),
+    ("upsell.spark.bundles", "upsell.bundles._mining:Lattice"),
+    ("upsell.spark.bundles", "upsell.bundles.itemsets:_from_lattice"),
+    ("upsell.spark.bundles", "upsell.bundles.rules:_fraction"),
+    ("upsell.spark.bundles", "upsell.bundles.rules:_rule_args"),
+    ("upsell.spark.bundles", "upsell.bundles.sequences:_window"),
+    ("upsell.spark.cf", "upsell.cf.base:_Weighter"),
+    ("upsell.spark.kpi", "upsell.kpi._common:KPIResult"),
+    ("upsell.spark.kpi", "upsell.kpi._common:z_value"),
+    ("upsell.spark.kpi", "upsell.kpi.clv:_window"),
+    ("upsell.spark.kpi", "upsell.kpi.conversion:_from_counts"),
+    ("upsell.spark.kpi", "upsell.kpi.nps:_from_counts"),
+    ("upsell.spark.segments", "upsell.segments._features:CustomerFeatures"),
+    ("upsell.spark.segments", "upsell.segments._features:DISCOUNT_TOLERANCE"),
+    ("upsell.spark.segments", "upsell.segments._features:FEATURES"),
+    ("upsell.spark.segments", "upsell.segments._features:ItemTable"),
+    ("upsell.spark.segments", "upsell.segments._features:_SUMS"),
+    ("upsell.spark.segments", "upsell.segments._features:as_time"),
+    ("upsell.spark.segments", "upsell.segments._features:features_from_sums"),
+    ("upsell.spark.segments", "upsell.segments._features:item_table"),
+    ("upsell.spark.segments", "upsell.segments._features:table_for"),
+    ("upsell.spark.segments", "upsell.segments.rfm:_grid"),
+}
+# --------------------------------------------------------------------------------------------
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _walk(node: ast.AST) -> Iterator[ast.AST]:
+    """All nodes below ``node`` except the bodies of ``if TYPE_CHECKING:``."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for other in child.orelse:
+                yield other
+                yield from _walk(other)
+            continue
+        yield child
+        yield from _walk(child)
+
+
+def scan(src: Path = SRC) -> dict[str, list[tuple[str, str | None]]]:
+    """Map each module to its ``(imported module, imported name or None)`` pairs in upsell."""
+    modules = {module_name(p): p for p in sorted(src.rglob("*.py"))}
+    graph: dict[str, list[tuple[str, str | None]]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges: list[tuple[str, str | None]] = []
+        for node in _walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges += [(a.name, None) for a in node.names if a.name.split(".")[0] == "upsell"]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[: len(base) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if target.split(".")[0] != "upsell":
+                    continue
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    if sub in modules:  # ``from upsell.x import module``
+                        edges.append((sub, None))
+                    else:
+                        edges.append((target, alias.name))
+        graph[name] = edges
+    return graph
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def layer_of(module: str) -> int | None:
+    package = package_of(module)
+    if package == "upsell":
+        return None
+    return LAYERS.get(package, CORE)
+
+
+def upward_imports(graph: dict[str, list[tuple[str, str | None]]]) -> set[tuple[str, str]]:
+    """Imports of a package in a higher layer (report, cli and serve are the top one)."""
+    found = set()
+    for module, edges in graph.items():
+        low = layer_of(module)
+        if low is None:
+            continue
+        for target, _ in edges:
+            high = layer_of(target)
+            if package_of(target) == package_of(module) or high is None:
+                continue
+            if high > low:
+                found.add((module, target))
+    return found
+
+
+def package_graph(graph: dict[str, list[tuple[str, str | None]]]) -> dict[str, set[str]]:
+    packages: dict[str, set[str]] = defaultdict(set)
+    for module, edges in graph.items():
+        source = package_of(module)
+        if source == "upsell":
+            continue
+        packages[source]
+        for target, _ in edges:
+            if package_of(target) not in (source, "upsell"):
+                packages[source].add(package_of(target))
+    return packages
+
+
+def package_cycles(graph: dict[str, list[tuple[str, str | None]]]) -> set[tuple[str, str]]:
+    """Sorted pairs of packages that reach each other."""
+    packages = package_graph(graph)
+    reach: dict[str, set[str]] = {}
+    for start in packages:
+        seen: set[str] = set()
+        stack = list(packages[start])
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                stack.extend(packages.get(node, ()))
+        reach[start] = seen
+    return {(a, b) for a in packages for b in reach[a] if a < b and a in reach.get(b, ())}
+
+
+def _private(part: str) -> bool:
+    return part.startswith("_") and not part.startswith("__")
+
+
+def private_imports(graph: dict[str, list[tuple[str, str | None]]]) -> set[tuple[str, str]]:
+    """``(importer, "module:name")`` for private names taken from another package."""
+    found = set()
+    for module, edges in graph.items():
+        for target, name in edges:
+            package = package_of(target)
+            if package in (package_of(module), "upsell") or _private(package.split(".")[-1]):
+                continue  # same package, the facade, or a top-level shared internal
+            below = target.split(".")[2:]
+            if any(_private(p) for p in below) or (name is not None and _private(name)):
+                found.add((module, f"{target}:{name or ''}"))
+    return found
+
+
+def _check(found: set[tuple[str, str]], allowed: set[tuple[str, str]], what: str) -> None:
+    new = sorted(found - allowed)
+    gone = sorted(allowed - found)
+    message = []
+    if new:
+        message.append(f"new {what} (not allowed, see docs/architecture.md):")
+        message += [f"  {a} -> {b}" for a, b in new]
+    if gone:
+        message.append(f"fixed {what}: delete from the allowlist in tests/test_architecture.py:")
+        message += [f"  {a} -> {b}" for a, b in gone]
+    assert not message, "\n".join(message)
+
+
+def test_scan_sees_the_package() -> None:
+    graph = scan()
+    assert "upsell.data.transactions" in graph
+    assert ("upsell.exceptions", None) in {(t, None) for t, _ in graph["upsell.data.transactions"]}
+
+
+def test_no_upward_imports() -> None:
+    _check(upward_imports(scan()), UPWARD_ALLOWED, "upward imports")
+
+
+def test_no_package_cycles() -> None:
+    _check(package_cycles(scan()), CYCLES_ALLOWED, "package cycles")
+
+
+def test_no_private_names_across_packages() -> None:
+    _check(private_imports(scan()), PRIVATE_ALLOWED, "private cross-package imports")
+
+
+def test_allowlists_only_name_modules_that_exist() -> None:
+    graph = scan()
+    for module, _ in UPWARD_ALLOWED | PRIVATE_ALLOWED:
+        assert module in graph, module
+
+
+def main() -> None:  # pragma: no cover - a report for people
+    graph = scan()
+    n_edges = sum(len(e) for e in graph.values())
+    print(f"{len(graph)} modules, {n_edges} imports of upsell modules")
+    print("\npackage graph (layer: package -> packages it imports):")
+    packages = package_graph(graph)
+    for package in sorted(packages, key=lambda p: (LAYERS.get(p, CORE), p)):
+        targets = ", ".join(sorted(packages[package])) or "-"
+        print(f"  {LAYERS.get(package, CORE)}: {package} -> {targets}")
+    for title, found in (
+        ("upward imports", upward_imports(graph)),
+        ("package cycles", package_cycles(graph)),
+        ("private cross-package imports", private_imports(graph)),
+    ):
+        print(f"\n{title}: {len(found)}")
+        for a, b in sorted(found):
+            print(f"  {a} -> {b}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
