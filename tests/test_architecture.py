@@ -99,31 +99,11 @@ CYCLES_ALLOWED = {
     ("upsell.report", "upsell.tiers"),
     ("upsell.segments", "upsell.tiers"),
 }
-# (importer, "module:name"): what spark reuses from the local engines (issue 19, target 4) and
-# datasets.synthetic building Transactions from data's private _Prepared
+# (importer, "module:name"): datasets.synthetic builds Transactions from data's private _Prepared
+# (left to the data work of issue 19). Spark reuses the local engines through the documented
+# internal modules bundles.engine, cf.engine, kpi.engine and segments.engine.
 PRIVATE_ALLOWED = {
     ("upsell.datasets.synthetic", "upsell.data.transactions:_Prepared"),
-    ("upsell.spark.bundles", "upsell.bundles._mining:Lattice"),
-    ("upsell.spark.bundles", "upsell.bundles.itemsets:_from_lattice"),
-    ("upsell.spark.bundles", "upsell.bundles.rules:_fraction"),
-    ("upsell.spark.bundles", "upsell.bundles.rules:_rule_args"),
-    ("upsell.spark.bundles", "upsell.bundles.sequences:_window"),
-    ("upsell.spark.cf", "upsell.cf.base:_Weighter"),
-    ("upsell.spark.kpi", "upsell.kpi._common:KPIResult"),
-    ("upsell.spark.kpi", "upsell.kpi._common:z_value"),
-    ("upsell.spark.kpi", "upsell.kpi.clv:_window"),
-    ("upsell.spark.kpi", "upsell.kpi.conversion:_from_counts"),
-    ("upsell.spark.kpi", "upsell.kpi.nps:_from_counts"),
-    ("upsell.spark.segments", "upsell.segments._features:CustomerFeatures"),
-    ("upsell.spark.segments", "upsell.segments._features:DISCOUNT_TOLERANCE"),
-    ("upsell.spark.segments", "upsell.segments._features:FEATURES"),
-    ("upsell.spark.segments", "upsell.segments._features:ItemTable"),
-    ("upsell.spark.segments", "upsell.segments._features:_SUMS"),
-    ("upsell.spark.segments", "upsell.segments._features:as_time"),
-    ("upsell.spark.segments", "upsell.segments._features:features_from_sums"),
-    ("upsell.spark.segments", "upsell.segments._features:item_table"),
-    ("upsell.spark.segments", "upsell.segments._features:table_for"),
-    ("upsell.spark.segments", "upsell.segments.rfm:_grid"),
 }
 # --------------------------------------------------------------------------------------------
 

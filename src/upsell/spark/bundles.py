@@ -10,10 +10,14 @@ from typing import Any
 import numpy as np
 
 from upsell._validation import check_choice, check_float, check_int, support_count
-from upsell.bundles._mining import Lattice
-from upsell.bundles.itemsets import Itemsets, _from_lattice
-from upsell.bundles.rules import METRICS, Rules, _fraction, _rule_args
-from upsell.bundles.sequences import SequenceRules, _window
+from upsell.bundles.engine import Lattice
+from upsell.bundles.engine import exact_fraction as _fraction
+from upsell.bundles.engine import itemsets_from_lattice as _from_lattice
+from upsell.bundles.engine import rule_args as _rule_args
+from upsell.bundles.engine import sequence_window as _window
+from upsell.bundles.itemsets import Itemsets
+from upsell.bundles.rules import METRICS, Rules
+from upsell.bundles.sequences import SequenceRules
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 from upsell.spark._session import pyspark_modules

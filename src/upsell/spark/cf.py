@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from upsell._validation import check_choice, check_int
 from upsell.cf.als import ALS
-from upsell.cf.base import WEIGHTINGS, _Weighter, check_positive
+from upsell.cf.base import WEIGHTINGS, check_positive
+from upsell.cf.engine import Weighter as _Weighter
 from upsell.exceptions import NotFittedError, UpsellDataError
 from upsell.spark._session import pyspark_modules
 from upsell.spark.data import SparkTransactions
@@ -213,7 +214,7 @@ class SparkALS:
 
 def _weight(F: Any, raw: Any, weighting: str, n_rows: int, k1: float = 100.0,
             b: float = 0.8) -> Any:
-    """The model input of :class:`upsell.cf.base._Weighter`, computed in Spark."""
+    """The model input of :class:`upsell.cf.engine.Weighter`, computed in Spark."""
     c = F.col("c")
     if weighting in ("count", "units", "value"):
         return raw.withColumn("w", c.cast("float"))

@@ -10,13 +10,14 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.catalog import Catalog
 from upsell.exceptions import UpsellDataError
-from upsell.kpi._common import KPIResult, z_value
 from upsell.kpi.basket import ATTACH_KINDS, BY
-from upsell.kpi.clv import RFMSummary, _window
+from upsell.kpi.clv import RFMSummary
 from upsell.kpi.conversion import EVENTS, ConversionResult
-from upsell.kpi.conversion import _from_counts as _conversion_from_counts
+from upsell.kpi.engine import KPIResult, z_value
+from upsell.kpi.engine import clv_window as _window
+from upsell.kpi.engine import conversion_from_counts as _conversion_from_counts
+from upsell.kpi.engine import nps_from_counts as _nps_from_counts
 from upsell.kpi.nps import NPSResult
-from upsell.kpi.nps import _from_counts as _nps_from_counts
 from upsell.spark._session import check_frame, pyspark_modules
 from upsell.spark.data import SparkTransactions
 

@@ -11,8 +11,7 @@ from upsell._validation import check_int
 from upsell.data.catalog import Catalog
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
-from upsell.segments._features import (
-    _SUMS,
+from upsell.segments.engine import (
     DISCOUNT_TOLERANCE,
     FEATURES,
     CustomerFeatures,
@@ -22,8 +21,10 @@ from upsell.segments._features import (
     item_table,
     table_for,
 )
+from upsell.segments.engine import FEATURE_SUMS as _SUMS
+from upsell.segments.engine import rfm_grid as _grid
 from upsell.segments.personas import PersonaAssignments, Personas
-from upsell.segments.rfm import RFM_SEGMENTS, RFMResult, _grid, quantile_scores
+from upsell.segments.rfm import RFM_SEGMENTS, RFMResult, quantile_scores
 from upsell.spark._session import pyspark_modules
 from upsell.spark.data import SparkTransactions
 
