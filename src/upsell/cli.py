@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -141,6 +142,47 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
             encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
             bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
             cancel_prefix=args.cancel_prefix)
+
+
+def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) -> None:
+    """Refuse, in the command line's words, a command whose data lack ``roles``: a baskets
+    file holds only items, order lines need the column mapped with ``--columns``."""
+    missing = [r for r in roles if not tx.has(r)]
+    if not missing:
+        return
+    cols = ", ".join(missing)
+    if "price" in missing:  # a line total gives the unit price too
+        cols += " (or value, a line total)"
+    if getattr(args, "input_format", "lines") == "baskets":
+        raise UpsellDataError(
+            f"{what} needs {cols} columns; a baskets file (--format baskets) holds only the "
+            "items of each basket: give order lines with those columns (--columns "
+            + ",".join(f"{r}=HEADER" for r in missing) + ")")
+    raise UpsellDataError(
+        f"{what} needs the {cols} column{'s' if len(missing) > 1 else ''}, which "
+        f"{os.path.basename(args.orders) if args.orders != '-' else 'standard input'} does not "
+        "have mapped: name it with --columns " + ",".join(f"{r}=HEADER" for r in missing))
+
+
+_LIBRARY_WORDS = (
+    (re.compile(r"columns=\{'(\w+)': \.\.\.\}"), r"--columns \1=HEADER"),
+    (re.compile(r"invalid='drop'"), "--invalid drop"),
+    (re.compile(r"the right `encoding`"), "the right --encoding"),
+)
+
+
+def _cli_words(message: str) -> str:
+    """An error of the library in the command line's words: ``columns={'order': ...}`` reads
+    ``--columns order=HEADER``, ``invalid='drop'`` reads ``--invalid drop``.
+
+    Examples
+    --------
+    >>> _cli_words("no `order` column: map one with columns={'order': ...}; pass invalid='drop'")
+    'no `order` column: map one with --columns order=HEADER; pass --invalid drop'
+    """
+    for pattern, words in _LIBRARY_WORDS:
+        message = pattern.sub(words, message)
+    return message
 
 
 def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
@@ -396,6 +438,23 @@ def _support_note(obj: Any, what: str, args: argparse.Namespace) -> None:
         sys.stderr.write(f"upsell: --min-support auto chose {sup:.4g} ({len(obj):,} {what})\n")
 
 
+def _why_no_rules(tx: Transactions, fi: Any, args: argparse.Namespace) -> str:
+    """Why mining found no rule: single-item orders, no item set of two at the support,
+    or none passing the confidence and significance thresholds."""
+    sizes = np.diff(tx.baskets().indptr)
+    if not (sizes >= 2).any():
+        return (f"no order holds two or more items ({len(tx.orders):,} orders), so nothing "
+                "is bought together")
+    pairs = int(np.count_nonzero(fi.lengths >= 2)) if len(fi) else 0
+    where = (f"at support {float(fi.min_support):.4g} ({int(fi.min_count):,} of "
+             f"{len(tx.orders):,} orders)")
+    if pairs == 0:
+        return (f"no set of two or more items is frequent {where}; lower --min-support")
+    return (f"none of {pairs:,} frequent item sets of 2+ items {where} gives a rule with "
+            f"confidence >= {args.min_confidence:g} and Holm-adjusted p <= {args.max_p:g}; "
+            "lower --min-confidence or raise --max-p")
+
+
 def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import bundles
 
@@ -408,6 +467,10 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         with steps.step("mining purchase sequences"):
             seq = bundles.sequence_rules(tx, within=args.within, min_support=support,
                                          min_confidence=args.min_confidence)
+        if len(seq.lift) == 0:
+            sys.stderr.write(f"upsell: no sequence rules: no pair of products is bought one "
+                             f"after the other within {args.within} by {support:g} of the "
+                             "customers or more; lower --min-support or widen --within\n")
         order = np.argsort(-seq.lift, kind="stable")[:top]
         ids = seq.items.ids
         first = ids[seq.first[order]] if seq.first.dtype.kind in "iu" else seq.first[order]
@@ -431,6 +494,10 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
             row[f"{key}_names"] = names(ids)
 
     if args.what == "itemsets":
+        if len(fi) == 0:
+            sys.stderr.write(f"upsell: no itemsets: no item is in {int(fi.min_count):,} or "
+                             f"more of the {len(tx.orders):,} orders (the support "
+                             f"{float(fi.min_support):.4g}); lower --min-support\n")
         order = np.argsort(-fi.counts, kind="stable")[:top]
         rows = []
         for i in order.tolist():
@@ -438,7 +505,8 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
             named(row, "itemset", fi.itemset(i))
             row.update(count=int(fi.counts[i]), support=float(fi.support[i]))
             rows.append(row)
-        _write(rows, args, out, total=len(fi.counts))
+        _write(rows or {c: [] for c in ("itemset", "count", "support")}, args, out,
+               total=len(fi.counts))
         return 0
     if args.what == "bundles":
         if catalog is None:
@@ -446,7 +514,7 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
                 raise UpsellDataError("`upsell mine --what bundles` needs list prices: give "
                                       "--catalog, or order lines with a price (or value) column")
             catalog = _derived_catalog(tx)
-        b = bundles.suggest_bundles(fi, catalog, k=len(fi.counts), rank_by=args.rank_by)
+        b = bundles.suggest_bundles(fi, catalog, k=max(len(fi.counts), 1), rank_by=args.rank_by)
         keep: list[int] | range = range(len(b.items))
         if args.max_p:
             # bundles shown are significant like rules: some rule over the set passes --max-p
@@ -457,6 +525,8 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
                   for r in range(len(sig))}
             keep = [i for i, items in enumerate(b.items) if frozenset(items) in ok]
         total = len(keep)
+        if total == 0:
+            sys.stderr.write(f"upsell: no bundles: {_why_no_rules(tx, fi, args)}\n")
         rows = []
         for i in list(keep)[:top]:
             items, c, sup, lf, pr = (b.items[i], b.count[i], b.support[i], b.lift[i],
@@ -474,6 +544,11 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         rules = bundles.association_rules(fi, min_confidence=args.min_confidence,
                                           prune=args.prune, max_p=args.max_p or None)
     total = len(rules)
+    if total == 0:  # an empty table says why, never a crash or a bare header
+        sys.stderr.write(f"upsell: no rules: {_why_no_rules(tx, fi, args)}\n")
+        _write({c: [] for c in ("antecedent", "consequent", "count", "support", "confidence",
+                                "lift", "p_adjusted")}, args, out)
+        return 0
     if top is not None and args.max_per_item:
         # one rule per item set (no permutations of one), and each item in at most
         # --max-per-item rows, so the top of the table shows different ideas, not one family
@@ -516,6 +591,7 @@ def _cmd_segment(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import segments
 
     tx = _read_orders(args, steps)
+    _need(tx, args, "`upsell segment`", "customer", "time")
     catalog = _read_catalog(args, steps)
     with steps.step(f"segmenting ({args.method})"):
         if args.method == "rfm":
@@ -586,6 +662,8 @@ def _cmd_clv(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import kpi
 
     tx = _read_orders(args, steps)
+    _need(tx, args, "`upsell clv`", "customer",
+          *(("time", "price") if args.method == "model" else ("price",)))
     if args.method == "historic":
         with steps.step("historic CLV"):
             t = kpi.historic_clv(tx, margin=args.margin)
@@ -634,6 +712,7 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import evaluate
 
     tx = _read_orders(args, steps)
+    _need(tx, args, "`upsell evaluate`", "customer", "time")
     catalog = _read_catalog(args, steps)
     names = _model_names(args.models)
     at: Any = args.at
@@ -1058,7 +1137,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except (UpsellError, OSError) as exc:
         if args.debug:
             raise
-        sys.stderr.write(f"upsell: error: {exc}\n")
+        sys.stderr.write(f"upsell: error: {_cli_words(str(exc))}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("upsell: interrupted\n")

@@ -215,6 +215,10 @@ def test_table_rows_and_more_line(n, max_rows, total_extra, value):
     t = Table("", ("x", "share", "value"), tuple((i, value, value) for i in range(n)),
               percent=("share",), total=n + total_extra, unit="rules")
     page = t.to_html(max_rows=max_rows)
+    assert no_nan_or_inf(visible_text(page)) == []
+    if n + total_extra == 0:  # no empty table: a sentence says there is nothing
+        assert "<table" not in page and "No rules: none in these data." in page
+        return
     shown = min(n, max_rows)
     assert page.count("<tr>") == shown + 1
     rest = n + total_extra - shown

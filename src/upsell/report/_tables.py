@@ -24,6 +24,8 @@ def fmt(value: Any, digits: int = 3) -> str:
     --------
     >>> fmt(1234567), fmt(0.123456), fmt(float("nan")), fmt("a<b")
     ('1,234,567', '0.123', '–', 'a<b')
+    >>> fmt(969.0), fmt(969.5), fmt(2.0), fmt(-3.0)
+    ('969', '969.5', '2', '-3')
     """
     if value is None:
         return "–"
@@ -41,7 +43,8 @@ def fmt(value: Any, digits: int = 3) -> str:
             return "–"
         if abs(value) >= 1e15:
             return f"{value:.3g}"
-        if abs(value) >= 1000:
+        if abs(value) >= 1000 or (value.is_integer() and value != 0):
+            # whole numbers read as counts, whatever their dtype (969 units, not 969.0)
             return f"{value:,.0f}"
         if abs(value) >= 100:
             return f"{value:.1f}"
@@ -125,6 +128,9 @@ class Table:
         then says "+ N more" (default: ``len(rows)``).
     unit : str
         What a row is, for that line ("rules", "customers"; default "rows").
+    empty : str
+        Why there are no rows, shown instead of an empty table (default: "none in
+        these data").
 
     Examples
     --------
@@ -133,6 +139,8 @@ class Table:
     (True, (1, 2))
     >>> "+ 99 more rules" in Table("", ("a",), ((1,),), total=100, unit="rules").to_html()
     True
+    >>> Table("Top", ("a",), (), unit="rules", empty="one item per order").to_html()
+    '<p class="caption"><b>Top</b></p><p class="note">No rules: one item per order.</p>'
     """
 
     title: str
@@ -142,6 +150,7 @@ class Table:
     percent: tuple[str, ...] = ()
     total: int | None = None
     unit: str = "rows"
+    empty: str = ""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -176,6 +185,12 @@ class Table:
         >>> "nan" in html, "n/a" in html, 'class="scroll"' in html
         (False, True, True)
         """
+        # the title stays outside the scrolling box, so a narrow screen shows all of it
+        cap = f'<p class="caption"><b>{escape(self.title)}</b></p>' if self.title else ""
+        note = f'<p class="note">{escape(self.note)}</p>' if self.note else ""
+        if not self.rows and not self.total:  # no empty table: say why there is nothing
+            why = (self.empty or "none in these data").rstrip(".")
+            return f'{cap}<p class="note">No {escape(self.unit)}: {escape(why)}.</p>{note}'
         head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
         pct = [c in self.percent for c in self.columns]
         body = []
@@ -191,9 +206,6 @@ class Table:
         total = len(self.rows) if self.total is None else max(int(self.total), len(shown))
         rest = total - len(shown)
         more = (f'<p class="more">+ {rest:,} more {escape(self.unit)}</p>' if rest > 0 else "")
-        note = f'<p class="note">{escape(self.note)}</p>' if self.note else ""
-        # the title stays outside the scrolling box, so a narrow screen shows all of it
-        cap = f'<p class="caption"><b>{escape(self.title)}</b></p>' if self.title else ""
         return (f'{cap}<div class="scroll" style="overflow-x:auto"><table><thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>{more}{note}")
 

@@ -679,10 +679,11 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
             f"{how}); {len(rules):,} rules with confidence >= "
             f"{float(ctx.opt['min_confidence']):.0%} and Holm-adjusted p < 0.05{pruned_text}. "
             "Shown: the best by lift, one rule per item set, no product in more than two.")
+    why = _why_no_rules(ctx, fi) if len(rules) == 0 else ""
     tables = [Table("Top rules by lift: customers who buy the first also buy the second",
                     ("if bought", "also buy", "support", "confidence", "lift", "orders"),
                     tuple(rows), percent=("support", "confidence"), note=note,
-                    total=len(rules), unit="rules")]
+                    total=len(rules), unit="rules", empty=why)]
     charts = []
     if len(rules):
         charts.append(_rules_chart(ctx, rules))
@@ -697,10 +698,27 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
                                  "product, catalog family or strongly linked pair with one "
                                  "above it. Lift: how many times more often the whole set "
                                  "is bought together than if its products sold "
-                                 "independently (larger for 3 products than for 2)."))
+                                 "independently (larger for 3 products than for 2).",
+                            unit="bundle candidates",
+                            empty=why if len(rules) == 0 else
+                            "no set of 2-3 products is bought together more often than "
+                            "chance at this support"))
     return {"tables": tables, "charts": charts,
             "values": {"n_rules": len(rules), "n_itemsets": len(fi), "min_support": support,
                        "support_chosen": how}}
+
+
+def _why_no_rules(ctx: _Context, fi: Any) -> str:
+    """Why the rules table would be empty (said instead of an empty table)."""
+    tx = ctx.tx
+    if not (np.diff(tx.baskets().indptr) >= 2).any():
+        return "no order holds two or more products, so nothing is bought together"
+    if not (np.asarray(fi.lengths) >= 2).any():
+        return (f"no set of two or more products is in {int(fi.min_count):,} or more of the "
+                f"{len(tx.orders):,} orders (the minimum support); with so few orders no "
+                "rule rests on enough of them")
+    return (f"no rule reaches confidence >= {float(ctx.opt['min_confidence']):.0%} with "
+            "Holm-adjusted p < 0.05")
 
 
 def _rules_chart(ctx: _Context, rules: Any) -> Chart:

@@ -1,0 +1,108 @@
+"""The command line on shops unlike Online Retail: single-item orders, baskets files without
+customers, files missing a column. Every command either works and says why a table is empty,
+or stops with an error in the command line's words (``--columns order=HEADER``, never
+``columns={'order': ...}``)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from upsell.cli import main
+
+
+def run(*argv: str) -> tuple[int, str]:
+    buf = io.StringIO()
+    code = main(["--quiet", *argv], out=buf)
+    return code, buf.getvalue()
+
+
+@pytest.fixture
+def single(tmp_path: Path) -> Path:
+    """Orders of one line each (a CDNOW-like shop: nothing is bought together)."""
+    path = tmp_path / "single.csv"
+    rows = ["order,item,customer,quantity,price,time"]
+    for i in range(60):
+        rows.append(f"{i},{'abc'[i % 3]},{i % 12},1,{5 + i % 4}.5,2011-0{1 + i % 9}-1{i % 10}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("what", ["rules", "itemsets", "bundles", "sequences"])
+def test_mine_on_single_item_orders_writes_a_header_and_says_why(single, what, capsys):
+    code, text = run("mine", str(single), "--what", what)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    header = text.splitlines()[0]
+    assert header.split(",")[0] in ("antecedent", "itemset", "bundle", "first")
+    if what in ("rules", "bundles"):
+        assert len(text.splitlines()) == 1
+        assert "no order holds two or more items" in err
+
+
+def test_mine_itemsets_above_every_item_says_lower_the_support(single, capsys):
+    code, text = run("mine", str(single), "--what", "itemsets", "--min-support", "0.9")
+    err = capsys.readouterr().err
+    assert code == 0
+    assert text.splitlines() == ["itemset,count,support"]
+    assert "no itemsets" in err and "lower --min-support" in err
+
+
+def test_rules_that_fail_the_thresholds_are_said(tmp_path, capsys):
+    path = tmp_path / "pairs.csv"
+    rows = ["order,item"] + [f"{o},{i}" for o in range(40) for i in ("a", "b", "c")[: 1 + o % 3]]
+    path.write_text("\n".join(rows) + "\n")
+    code, text = run("mine", str(path), "--min-confidence", "1", "--max-p", "1e-12")
+    err = capsys.readouterr().err
+    assert code == 0 and len(text.splitlines()) == 1
+    assert "no rules" in err and "confidence >= 1" in err
+
+
+@pytest.mark.parametrize("command", ["clv", "segment", "evaluate"])
+def test_baskets_file_refused_for_customer_commands_in_cli_words(tmp_path, command, capsys):
+    path = tmp_path / "baskets.csv"
+    path.write_text("milk,bread\nbeer\nmilk,eggs,bread\n")
+    code, _ = run(command, str(path), "--format", "baskets")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "baskets file (--format baskets)" in err and "customer" in err
+    assert "columns={" not in err
+
+
+def test_missing_column_errors_name_the_cli_option(tmp_path, capsys):
+    path = tmp_path / "cdnow.csv"
+    path.write_text("customer,date,cds,value\n1,1997-01-01,1,11.77\n")
+    code, _ = run("inspect", str(path), "--columns", "customer=customer,time=date")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--columns order=HEADER" in err and "columns={" not in err
+
+
+def test_bad_value_error_names_the_cli_option(tmp_path, capsys):
+    path = tmp_path / "us.csv"
+    path.write_text("order,item,time\n1,a,12/1/2010 8:26\n")
+    code, _ = run("inspect", str(path))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'12/1/2010 8:26'" in err and "--invalid drop" in err and "invalid='drop'" not in err
+
+
+def test_clv_without_a_price_says_value_works_too(single, tmp_path, capsys):
+    path = tmp_path / "noprice.csv"
+    lines = single.read_text().splitlines()
+    path.write_text("\n".join(",".join(r.split(",")[:4] + r.split(",")[5:]) for r in lines))
+    code, _ = run("clv", str(path))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "price (or value, a line total)" in err and "--columns price=HEADER" in err
+
+
+def test_report_on_single_item_orders_says_why_rules_are_empty(single, tmp_path):
+    report = tmp_path / "r.html"
+    code, _ = run("report", str(single), "-o", str(report), "--no-charts")
+    assert code == 0
+    page = report.read_text(encoding="utf-8")
+    assert "No rules: no order holds two or more products" in page
+    assert "<th>if bought</th>" not in page  # no empty table
