@@ -14,6 +14,7 @@ import importlib
 import logging
 from typing import Any
 
+from upsell._results import Recommendations
 from upsell.data import KINDS, Catalog, DataReport, IdIndex, OrderTable, Transactions
 from upsell.exceptions import (
     ConvergenceError,
@@ -44,6 +45,7 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "OrderTable",
+    "Recommendations",
     "Transactions",
     "UnknownIdError",
     "UpsellDataError",

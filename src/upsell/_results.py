@@ -1,4 +1,8 @@
-"""Result containers shared by every recommender: ranked item lists of ragged length."""
+"""Result containers shared by every recommender: ranked item lists of ragged length.
+
+The public name is :class:`upsell.Recommendations` (also :class:`upsell.cf.Recommendations`);
+this module stays importable for code written against it.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ class Recommendations:
 
     Examples
     --------
+    >>> from upsell import IdIndex, Recommendations
     >>> recs = Recommendations.from_lists(["c1", "c2"], [[2, 0], [1]], [[0.9, 0.5], [0.7]],
     ...                                   items=IdIndex(["a", "b", "c"]))
     >>> len(recs), recs.item_ids(0).tolist(), recs.lists()

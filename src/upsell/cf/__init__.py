@@ -3,7 +3,7 @@
 Models: ALS, BPR, ItemKNN, EASE, Popular and RepeatBlend (repeat purchases
 plus item neighbours). Every model has the same interface (:class:`CFModel`): ``fit(tx or matrix)``,
 ``recommend(customers=... | baskets=..., k=...)`` returning
-:class:`~upsell._results.Recommendations`, ``recommend_all``, ``similar_items``,
+:class:`~upsell.Recommendations`, ``recommend_all``, ``similar_items``,
 ``save`` / ``load``. Fitted models are read-only and thread-safe.
 
 Examples
@@ -15,6 +15,7 @@ Examples
 [[1, 2]]
 """
 
+from upsell._results import Recommendations
 from upsell.cf.als import ALS
 from upsell.cf.base import WEIGHTINGS, CFModel
 from upsell.cf.blend import RepeatBlend
@@ -23,4 +24,14 @@ from upsell.cf.ease import EASE
 from upsell.cf.knn import ItemKNN
 from upsell.cf.popular import Popular
 
-__all__ = ["ALS", "BPR", "EASE", "WEIGHTINGS", "CFModel", "ItemKNN", "Popular", "RepeatBlend"]
+__all__ = [
+    "ALS",
+    "BPR",
+    "EASE",
+    "WEIGHTINGS",
+    "CFModel",
+    "ItemKNN",
+    "Popular",
+    "Recommendations",
+    "RepeatBlend",
+]

@@ -455,7 +455,7 @@ def compare(models: Mapping[str, Any], train: Transactions | Split,
 
     Examples
     --------
-    >>> from upsell._results import Recommendations
+    >>> from upsell import Recommendations
     >>> from upsell.evaluate import temporal_split
     >>> class TopItems:
     ...     def fit(self, train):
