@@ -608,7 +608,8 @@ def _read_members(fh: Any, zf: zipfile.ZipFile, target: str, size: int, budget: 
                 raise fail(target, key, "runs past the end of the file")
             if mm is None:
                 mm = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
-            out[key] = np.ndarray(shape, dtype=dtype, buffer=mm, offset=offset, order=order)
+            out[key] = _native(np.ndarray(shape, dtype=dtype, buffer=mm, offset=offset,
+                                          order=order))
             continue
         buf = np.empty(nbytes, dtype=np.uint8)
         with zf.open(info) as stream:
@@ -622,8 +623,19 @@ def _read_members(fh: Any, zf: zipfile.ZipFile, target: str, size: int, budget: 
                 got += n
             if stream.read(1):  # reaching the end checks the CRC-32 too
                 raise fail(target, key, "holds more bytes than its header declares")
-        out[key] = np.ndarray(shape, dtype=dtype, buffer=buf, order=order)
+        out[key] = _native(np.ndarray(shape, dtype=dtype, buffer=buf, order=order))
     return out
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    """``a`` in the machine's byte order (a big-endian member must not leak ``>f8`` into results).
+
+    A byte-swapped array holds the same values, but its dtype would travel into
+    results (``dtype='>U6'``) and into pyarrow, which refuses byte-swapped data.
+    """
+    if a.dtype.isnative:
+        return a
+    return a.astype(a.dtype.newbyteorder("="))
 
 
 def _header(stream: Any, target: str, key: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
@@ -718,11 +730,13 @@ def check_array(a: Any, *, file: str | os.PathLike[str], member: str, kind: str 
         if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
             raise fail(file, member, "holds NaN or inf")
         if low is not None or high is not None:
-            lo, hi = a.min(), a.max()
+            # compared as Python numbers: a float16 member against a bound like 1e12
+            # overflows numpy's cast (RuntimeWarning), and uint64 vs float loses digits
+            lo, hi = a.min().item(), a.max().item()
             if low is not None and lo < low:
-                raise fail(file, member, f"holds {lo.item()!r}, below {low!r}")
+                raise fail(file, member, f"holds {lo!r}, below {low!r}")
             if high is not None and hi > high:
-                raise fail(file, member, f"holds {hi.item()!r}, above {high!r}")
+                raise fail(file, member, f"holds {hi!r}, above {high!r}")
     return a
 
 

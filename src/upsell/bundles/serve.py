@@ -538,6 +538,8 @@ def _checked(arrays: dict[str, np.ndarray], where: str, names: tuple[str, ...]
         if arr.ndim != 1 or arr.dtype.kind not in ("f" if floats else "iu"):
             _bad(where, name, f"must be a 1-d {'float' if floats else 'integer'} array; got "
                  f"{arr.dtype} of shape {arr.shape}")
+        if not floats and arr.dtype.kind == "u" and arr.size and int(arr.max()) > 2**62:
+            _bad(where, name, f"holds {int(arr.max())}, beyond any index")  # would wrap to < 0
         out[name] = arr if floats else arr.astype(np.int64)
     return out
 

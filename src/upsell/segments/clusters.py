@@ -626,7 +626,8 @@ class Clusters(Estimator):
                 if real and np.isinf(col).any():
                     raise fail(f, f"item_{key}", "holds inf")
             check_array(a.get("p_label"), file=f, member="p_label", kind="U", shape=(k,))
-            check_array(a.get("p_size"), file=f, member="p_size", kind="i", shape=(k,), low=0)
+            check_array(a.get("p_size"), file=f, member="p_size", kind="i", shape=(k,), low=0,
+                        high=n)
             for key in ("p_share", "p_revenue_share"):
                 check_array(a.get(key), file=f, member=key, shape=(k,), finite=False)
             check_array(a.get("p_means"), file=f, member="p_means", shape=(k, len(FEATURES)),

@@ -1,0 +1,173 @@
+"""Cases an independent hostile run added after issue 18 (classes, not single examples).
+
+- Model files: a member stored big-endian, as float16, or as uint64 beyond int64 holds the
+  same (or a hostile) value in another representation: it must load with native dtypes
+  and give the same answer, or be refused with ``ModelFileError``; no numpy warning.
+- Hand-made offer logs for ``kpi.conversion``: repeated answers, acceptances without a
+  presentation, hostile revenue, columns that are not one-dimensional and groups without
+  a label give an ``UpsellDataError`` naming the row, never a raw exception.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from upsell.exceptions import ModelFileError, UpsellDataError, UpsellError
+from upsell.kpi import conversion
+from upsell.persist import check_array
+
+from .test_untrusted import MODELS, PROPERTY, _model_params, _rewrite, saved  # noqa: F401
+
+REPRESENTATIONS = ("bigendian", "fortran", "float16", "uint64_max")
+
+
+def _represent(a: np.ndarray, how: str) -> np.ndarray | None:
+    if how == "bigendian" and a.dtype.itemsize > 1:
+        return a.astype(a.dtype.newbyteorder(">"))
+    if how == "fortran" and a.ndim == 2:
+        return np.asfortranarray(a)
+    if how == "float16" and a.dtype.kind == "f":
+        return a.astype(np.float16) if np.abs(a).max(initial=0) < 6e4 else None
+    if how == "uint64_max" and a.dtype.kind in "iu" and a.size:
+        out = a.astype(np.uint64)
+        out.reshape(-1)[0] = np.iinfo(np.uint64).max
+        return out
+    return None
+
+
+def _dtypes(x: Any) -> list[np.dtype]:
+    """Every array dtype inside a served result (dataclasses, tuples, lists)."""
+    if isinstance(x, np.ndarray):
+        return [x.dtype]
+    if isinstance(x, (tuple, list)):
+        return [d for v in x for d in _dtypes(v)]
+    slots = getattr(type(x), "__slots__", ()) or getattr(x, "__dict__", {})
+    return [d for name in slots for d in _dtypes(getattr(x, name, None))]
+
+
+@pytest.mark.parametrize("name", _model_params())
+@PROPERTY
+@given(data=st.data())
+def test_any_member_in_another_representation_loads_the_same_or_is_refused(
+        world, saved, tmp_path, name, data):  # noqa: F811
+    good, load, serve = saved[name]
+    with np.load(good, allow_pickle=False) as npz:
+        members = {n: npz[n] for n in npz.files if n != "__meta__"}
+    member = data.draw(st.sampled_from(sorted(members)), label="member")
+    how = data.draw(st.sampled_from(REPRESENTATIONS), label="representation")
+    new = _represent(members[member], how)
+    if new is None:
+        return
+    bad = tmp_path / f"{name}-r.npz"
+    shutil.copy(good, bad)
+    _rewrite(bad, lambda d, arrs: arrs.__setitem__(member, new))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            model = load(bad)
+        except ModelFileError as exc:
+            assert str(exc)
+            return
+        try:
+            got = serve(model, world)
+        except UpsellError:
+            return
+    assert all(d.isnative for d in _dtypes(got)), f"{name}.{member} {how}: {_dtypes(got)}"
+    if how in ("bigendian", "fortran"):  # same values: same answer
+        assert repr(got) == repr(serve(load(good), world)), f"{name}.{member} {how}"
+
+
+@given(values=st.lists(st.floats(width=16, allow_nan=False, allow_infinity=False),
+                       min_size=1, max_size=20),
+       low=st.one_of(st.none(), st.floats(-1e300, 1e300)),
+       high=st.one_of(st.none(), st.floats(-1e300, 1e300)))
+def test_check_array_bounds_never_warn(values, low, high):
+    """A float16 member against a bound such as 1e12 overflowed numpy's cast (RuntimeWarning)."""
+    a = np.array(values, dtype=np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            check_array(a, file="m.npz", member="x", low=low, high=high)
+        except ModelFileError as exc:
+            assert "member 'x'" in str(exc)
+
+
+def test_saved_counts_and_tree_positions_beyond_their_range_are_refused(world, tmp_path):
+    p = tmp_path / "c.npz"
+    world.clusters.save(p)
+    _rewrite(p, lambda d, a: a.__setitem__("p_size", np.full(a["p_size"].shape, 10**9)))
+    with pytest.raises(ModelFileError, match="p_size"):
+        type(world.clusters).load(p)
+    p = tmp_path / "b.npz"
+    world.bundles.save(p)
+    _rewrite(p, lambda d, a: a.__setitem__("node_parent", _represent(a["node_parent"],
+                                                                      "uint64_max")))
+    with pytest.raises(ModelFileError, match="node_parent"):
+        type(world.bundles).load(p)
+
+
+# ---------------------------------------------------------------------------- offer logs
+EVENT = st.sampled_from(["presented", "accepted", "declined"])
+REVENUE = st.one_of(st.floats(), st.integers(-10**6, 10**6), st.text(max_size=3), st.none(),
+                    st.complex_numbers(max_magnitude=10))
+
+
+@PROPERTY
+@given(rows=st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), EVENT,
+                               st.sampled_from(["upsell", "cross_sell", None]), REVENUE),
+                     max_size=12),
+       by=st.sampled_from([None, "kind"]), frame=st.booleans())
+def test_conversion_on_any_hand_made_log_names_the_row(rows, by, frame):
+    log: Any = {"offer_id": [r[0] for r in rows], "event": [r[1] for r in rows],
+                "kind": [r[2] for r in rows], "revenue": [r[3] for r in rows]}
+    if frame:
+        log = pd.DataFrame(log) if rows else pd.DataFrame({k: pd.Series([], dtype=object)
+                                                           for k in log})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            r = conversion(log, by=by)
+        except UpsellDataError as exc:
+            msg = str(exc)
+            assert re.search(r"row \d+", msg), msg
+            assert "np.str_" not in msg and "np.float64" not in msg, msg
+            return
+    assert (r.accepted <= r.presented).all()
+    answered: dict[str, int] = {}
+    for oid, ev, *_ in rows:  # every offer answered at most once when it was accepted
+        if oid is not None and ev != "presented":
+            answered[oid] = answered.get(oid, 0) + 1
+    assert all(n <= 1 for n in answered.values())
+
+
+@pytest.mark.parametrize("log, match", [
+    ({"offer_id": ["a", "a", "a"], "event": ["presented", "accepted", "accepted"]},
+     r"row 2: offer_id 'a' was already answered at row 1"),
+    ({"offer_id": ["a", "a", "a"], "event": ["presented", "accepted", "declined"]},
+     r"row 2: offer_id 'a' was already answered"),
+    ({"event": ["presented", "accepted", "accepted"], "kind": ["upsell"] * 3},
+     r"row 2: 2 accepted but only 1 presented"),
+    ({"event": ["presented", "accepted"], "revenue": [0, "x"]}, r"row 1: `revenue` 'x'"),
+    ({"event": ["presented", "accepted"], "revenue": [0, 1 + 1j]}, r"row 1: `revenue`"),
+    ({"event": ["presented", "accepted"], "revenue": [0, np.inf]}, r"row 1: `revenue` inf"),
+    ({"event": np.array([["presented", "accepted"]])}, r"column 'event' must be one-dim"),
+    (pd.DataFrame([["presented", "accepted"]], columns=["event", "event"]),
+     r"must not repeat a column"),
+])
+def test_conversion_hand_made_log_errors(log, match):
+    with pytest.raises(UpsellDataError, match=match):
+        conversion(log)
+
+
+def test_conversion_group_without_label_names_the_row():
+    with pytest.raises(UpsellDataError, match=r"row 1: `kind` has no value"):
+        conversion({"event": ["presented", "presented"], "kind": ["upsell", None]}, by="kind")
