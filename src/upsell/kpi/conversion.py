@@ -152,6 +152,11 @@ def _columns(offer_log: Any) -> dict[str, np.ndarray]:
         raise UpsellDataError(
             "`offer_log` must be a mapping of equal-length arrays or a DataFrame with an "
             f"'event' column; got {type(offer_log).__name__}")
+    for name, col in cols.items():
+        if col.ndim != 1:  # a scalar, a 2-D array, or a DataFrame with a repeated column
+            raise UpsellDataError(
+                f"`offer_log` column {name!r} must be one-dimensional (one value per event; "
+                f"a DataFrame must not repeat a column name); got shape {col.shape}")
     if "event" not in cols:
         raise UpsellDataError(
             f"`offer_log` needs an 'event' column ({', '.join(EVENTS)}); "
@@ -248,19 +253,98 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
             raise UpsellDataError(
                 f"`by` must be None, 'segment' or a column of the offer log "
                 f"({', '.join(c for c in cols if c != 'event')}); got {by!r}")
-        groups, codes = encode_labels(as_label_array(cols[by]))
+        col = cols[by]
+        if col.dtype.kind in "OfcM":  # a row without a label would be dropped or unsortable
+            missing = np.array([v is None or (isinstance(v, float) and v != v)
+                                or (isinstance(v, np.generic) and bool(np.isnan(v)))
+                                if not isinstance(v, (str, bytes)) else False
+                                for v in col.tolist()], dtype=bool) if col.dtype.kind == "O" \
+                else (np.isnat(col) if col.dtype.kind == "M" else np.isnan(col))
+            if missing.any():
+                i = int(np.flatnonzero(missing)[0])
+                raise UpsellDataError(f"offer_log row {i}: `{by}` has no value ({col[i]!r}); "
+                                      f"every event needs one to be grouped by {by!r}")
+        groups, codes = encode_labels(as_label_array(col))
     k = groups.size
     keep = codes >= 0
+    if "offer_id" in cols:
+        _check_offer_ids(cols["offer_id"], event)
     cnt = {e: np.bincount(codes[keep & (event == e)], minlength=k).astype(np.int64)
            for e in EVENTS}
+    over = cnt["accepted"] > cnt["presented"]
+    if over.any():  # name the first acceptance beyond the group's presentations
+        g = int(np.flatnonzero(over)[0])
+        rows = np.flatnonzero(keep & (codes == g) & (event == "accepted"))
+        i = int(rows[int(cnt["presented"][g])])
+        label = groups[g].item() if isinstance(groups[g], np.generic) else groups[g]
+        where = "" if by is None else f" ({by} {label!r})"
+        raise UpsellDataError(
+            f"offer_log row {i}: {int(cnt['presented'][g]) + 1} accepted but only "
+            f"{int(cnt['presented'][g])} presented events{where} by this row; log a "
+            f"'presented' event for every offer shown, and accept an offer at most once")
     if "revenue" in cols:
-        rev_all = np.asarray(cols["revenue"], dtype=np.float64)
-        rev_all = np.where(np.isnan(rev_all), 0.0, rev_all)
+        rev_all = _revenue(cols["revenue"])
         acc = keep & (event == "accepted")
         revenue = np.bincount(codes[acc], weights=rev_all[acc], minlength=k)
     else:
         revenue = np.full(k, np.nan)
     return _from_counts(by, groups, cnt, revenue, z, confidence)
+
+
+def _check_offer_ids(ids: np.ndarray, event: np.ndarray) -> None:
+    """Each offer id presented at most once and answered (accepted or declined) at most once."""
+    key = ids.astype(str) if ids.dtype.kind == "O" else ids
+    # rows without an id (None, NaN, "") tie nothing together: not compared
+    if ids.dtype.kind == "O":
+        has = np.array([not (v is None or v == "" or (isinstance(v, float) and v != v))
+                        for v in ids.tolist()], dtype=bool)
+    elif ids.dtype.kind == "f":
+        has = ~np.isnan(ids)
+    elif ids.dtype.kind in "US":
+        has = ids != ids.dtype.type()
+    else:
+        has = np.ones(ids.size, dtype=bool)
+    for what, mask in (("presented", has & (event == "presented")),
+                       ("answered", has & ((event == "accepted") | (event == "declined")))):
+        rows = np.flatnonzero(mask)
+        if rows.size < 2:
+            continue
+        order = np.argsort(key[rows], kind="stable")
+        sk = key[rows][order]
+        dup = np.flatnonzero(sk[1:] == sk[:-1])
+        if dup.size:
+            # the later of the first repeated pair, in row order
+            first, second = np.sort(rows[order[[dup[0], dup[0] + 1]]])
+            v = ids[second].item() if isinstance(ids[second], np.generic) else ids[second]
+            raise UpsellDataError(
+                f"offer_log row {int(second)}: offer_id {v!r} was already {what} at row "
+                f"{int(first)} ({event[first]}); an offer is presented once and accepted or "
+                f"declined at most once")
+
+
+def _revenue(values: np.ndarray) -> np.ndarray:
+    """Revenue as float64: NaN means none (0); text, complex and infinite values are refused."""
+    if values.dtype.kind == "c":
+        i = int(np.flatnonzero(np.imag(values) != 0)[0]) if (np.imag(values) != 0).any() else 0
+        raise UpsellDataError(f"offer_log row {i}: `revenue` must be real numbers; "
+                              f"got {values[i].item()!r}")
+    try:
+        rev = values.astype(np.float64) if values.dtype.kind in "biuf" else np.array(
+            [float(v) if v is not None else np.nan for v in values.tolist()], dtype=np.float64)
+    except (TypeError, ValueError):
+        for i, v in enumerate(values.tolist()):
+            try:
+                if isinstance(v, complex):
+                    raise TypeError(v)
+                float(v) if v is not None else None
+            except (TypeError, ValueError):
+                raise UpsellDataError(f"offer_log row {i}: `revenue` {v!r} is not a number"
+                                      ) from None
+        raise  # pragma: no cover - some value failed above
+    if np.isinf(rev).any():
+        i = int(np.flatnonzero(np.isinf(rev))[0])
+        raise UpsellDataError(f"offer_log row {i}: `revenue` {float(rev[i])!r} is not finite")
+    return np.where(np.isnan(rev), 0.0, rev)
 
 
 def _from_counts(by: str | None, groups: np.ndarray, cnt: dict[str, np.ndarray],
