@@ -1407,18 +1407,33 @@ def _group_order(group: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
     """``np.lexsort([*reversed(keys), group])``: by group, then each key in turn, stably.
 
     Faster for the usual few keys: each key becomes its rank among its values
-    (one sort), and group and ranks are packed into one int64 sorted once (the
-    groups come in order, which the stable sort's runs use). Falls back to
+    (its offset from the minimum when the values are integers in a small range,
+    else one sort), and group and ranks are packed into one int64 sorted once
+    (the groups come in order, which the stable sort's runs use). Falls back to
     lexsort when they do not fit in 63 bits.
     """
     if not keys:
         return np.arange(group.size)
     ranks, widths = [], []
     bits = int(group.max()).bit_length() if group.size else 0
+    same_group = group[1:] == group[:-1]
     for k in keys:
-        uniq, r = np.unique(k, return_inverse=True)
-        ranks.append(r.reshape(-1))
-        widths.append(max(int(uniq.size - 1).bit_length(), 1))
+        # only groups where the key varies need its rank; elsewhere any constant will do
+        varies = np.zeros(int(group.max()) + 1 if group.size else 0, dtype=bool)
+        varies[group[1:][same_group & (k[1:] != k[:-1])]] = True
+        rows = varies[group]
+        part = k[rows] if not bool(rows.all()) else k
+        r_part, width = _offset_rank(part)
+        if r_part is None:
+            uniq, r_part = np.unique(part, return_inverse=True)
+            r_part, width = r_part.reshape(-1), int(uniq.size - 1).bit_length()
+        if part is k:
+            r = r_part
+        else:
+            r = np.zeros(k.size, dtype=np.int64)
+            r[rows] = r_part
+        ranks.append(r)
+        widths.append(max(width, 1))
         bits += widths[-1]
     if bits > 62:
         return np.lexsort([*reversed(keys), group])
@@ -1427,6 +1442,31 @@ def _group_order(group: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
         packed <<= width
         packed |= r
     return np.argsort(packed, kind="stable")
+
+
+def _offset_rank(k: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """``k - k.min()`` as int64 with its bit width when ``k`` holds integers spanning < 2**32.
+
+    Orders like the rank among the values (equal values, 0.0 and -0.0 included,
+    get equal offsets) without a sort; ``(None, 0)`` for other values.
+    """
+    if not k.size or k.dtype.kind not in "fiu":
+        return None, 0
+    lo, hi = k.min(), k.max()
+    if k.dtype.kind == "f":
+        # integers below 2**52 in size: exact in float64, and so is their difference
+        if not (lo > -2.0**52 and hi < 2.0**52 and hi - lo < 2**32):
+            return None, 0
+        if not bool((k == np.floor(k)).all()):
+            return None, 0
+        r = k - lo
+        return r.astype(np.int64), int(hi - lo).bit_length()
+    span = int(hi) - int(lo)
+    if span >= 2**32:
+        return None, 0
+    r = k.astype(np.int64)
+    r -= int(lo)
+    return r, span.bit_length()
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
