@@ -106,3 +106,32 @@ def test_report_on_single_item_orders_says_why_rules_are_empty(single, tmp_path)
     page = report.read_text(encoding="utf-8")
     assert "No rules: no order holds two or more products" in page
     assert "<th>if bought</th>" not in page  # no empty table
+
+
+@pytest.fixture
+def one_day(tmp_path: Path) -> Path:
+    """A shop of one day: nobody has bought twice, the later customers are all new."""
+    path = tmp_path / "day.csv"
+    rows = ["order,item,customer,price,time"]
+    for o in range(30):
+        for i in range(1 + o % 3):
+            rows.append(f"{o},{'abcdef'[(o + i) % 6]},{o},2.5,2011-03-01 {8 + o // 3:02d}:00")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_report_on_one_day_says_why_clv_and_evaluation_are_left_out(one_day, tmp_path):
+    report = tmp_path / "r.html"
+    code, text = run("report", str(one_day), "-o", str(report), "--no-charts")
+    assert code == 0
+    assert "Mean 12-month CLV" not in text  # not a CLV of 0 for everyone
+    assert "Customer lifetime value: skipped (no customer bought on two different days" in text
+    assert "Offline evaluation: skipped (none of the" in text and "had bought before" in text
+
+
+def test_evaluate_with_nothing_to_score_says_why_and_what_to_try(single, capsys):
+    # every customer keeps buying the same 3 items: nothing new after the split
+    code, _ = run("evaluate", str(single))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "nothing to evaluate" in err and "--repeat" in err

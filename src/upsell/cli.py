@@ -719,6 +719,20 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     with contextlib.suppress(ValueError):
         at = float(args.at)
     split = evaluate.temporal_split(tx, at=at, exclude_train_items=not args.repeat)
+    if len(split.requests) == 0:
+        when = str(split.at)[:16] if split.at is not None else args.at
+        named = tx.customer >= 0
+        later = ((tx.time >= split.at) & named if split.at is not None
+                 else np.zeros_like(named))
+        buyers = np.unique(tx.customer[later])
+        known = int(np.intersect1d(buyers, tx.customer[named & ~later]).size)
+        why = (f"{buyers.size:,} named customers bought after the split ({when})"
+               + (", none of whom had bought before it; move the split with --at"
+                  if buyers.size and not known else
+                  f", {known:,} of them returning, none buying a product new to them (count "
+                  "repeat purchases with --repeat)" if known and not args.repeat else
+                  "; move the split with --at"))
+        raise UpsellDataError(f"nothing to evaluate: {why}")
     metrics = ["precision", "recall", "ndcg", "map", "hit_rate", "coverage"]
     with steps.step(f"fitting and scoring {len(names)} models"):
         comp = evaluate.compare({n: _cf_model(n, args.seed) for n in names}, split, k=args.k,

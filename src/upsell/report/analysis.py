@@ -841,6 +841,13 @@ def _section_clv(ctx: _Context) -> dict[str, Any]:
     margin = _margin_rate(ctx)
     res = kpi.clv_forecast(ctx.tx, horizon=52.0, step=52.0 / 12, discount_rate=0.01,
                            margin=margin, freq="W")
+    if not (np.asarray(res.frequency) > 0).any():
+        # every forecast would be 0 from a run rate of 0: not a CLV, a lack of history
+        t = ctx.tx.time
+        days = int((t.max() - t.min()) // np.timedelta64(1, "D")) + 1
+        raise _Skip(f"no customer bought on two different days in the {days:,} day"
+                    f"{'s' if days > 1 else ''} of history, so future purchases cannot be "
+                    "estimated")
     clv = np.asarray(res.clv, dtype=np.float64)
     note = (f"Method: {res.method}. {res.note}".strip() if res.note
             else f"Method: {res.method}, over 52 weeks, discounted 1% a month, times the "
@@ -919,6 +926,23 @@ def fit_clv_models(frequency: Any, recency: Any, T: Any, monetary_value: Any) ->
     raise last
 
 
+def _why_no_test_requests(tx: Transactions, split: Any) -> str:
+    """Why a temporal split leaves nothing to score (said instead of an error)."""
+    at = str(split.at)[:16] if split.at is not None else "the split"
+    named = tx.customer >= 0
+    later = (tx.time >= split.at) & named if split.at is not None else np.zeros_like(named)
+    buyers = np.unique(tx.customer[later])
+    known = np.intersect1d(buyers, tx.customer[named & ~later]).size
+    where = f"after {at} (the last 20% of orders)"
+    if buyers.size == 0:
+        return f"no named customer bought {where}, so there is nothing to predict"
+    if known == 0:
+        return (f"none of the {buyers.size:,} customers who bought {where} had bought "
+                "before it, so no model has a history to predict from")
+    return (f"none of the {known:,} returning customers who bought {where} bought a product "
+            "new to them, and the evaluation scores new products only")
+
+
 def _section_evaluation(ctx: _Context) -> dict[str, Any]:
     from upsell import cf, evaluate
 
@@ -927,6 +951,8 @@ def _section_evaluation(ctx: _Context) -> dict[str, Any]:
     k = int(ctx.opt["k"])
     split = evaluate.temporal_split(tx, at=0.8, exclude_train_items=True)
     n_req = len(split.requests)
+    if n_req == 0:
+        raise _Skip(_why_no_test_requests(tx, split))
     limit = int(ctx.opt["max_eval_customers"])
     if n_req > limit:
         pick = np.sort(ctx.rng.choice(n_req, size=limit, replace=False))
