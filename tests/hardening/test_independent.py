@@ -171,3 +171,52 @@ def test_conversion_hand_made_log_errors(log, match):
 def test_conversion_group_without_label_names_the_row():
     with pytest.raises(UpsellDataError, match=r"row 1: `kind` has no value"):
         conversion({"event": ["presented", "presented"], "kind": ["upsell", None]}, by="kind")
+
+
+# ---------------------------------------------------------------------------- OfferLog
+def _logs(tmp_path: Any) -> list[Any]:
+    import sqlite3
+
+    from upsell.recommend import OfferLog
+
+    return [OfferLog.in_memory(), OfferLog.sqlite(tmp_path / "log.db"),
+            OfferLog.from_connection(sqlite3.connect(":memory:", check_same_thread=False))]
+
+
+NOT_OFFERS = st.one_of(st.none(), st.text(max_size=3), st.integers(),
+                       st.lists(st.one_of(st.text(max_size=3), st.integers(), st.none(),
+                                          st.dictionaries(st.text(max_size=2), st.integers())),
+                                min_size=1, max_size=3))
+
+
+@PROPERTY
+@given(offers=NOT_OFFERS)
+def test_presented_refuses_anything_but_offers(tmp_path, offers):
+    for log in _logs(tmp_path):
+        with pytest.raises(UpsellDataError, match="offers"):
+            log.presented(offers, customer="c", time="2024-01-01")
+        assert len(log) == 0
+
+
+@pytest.mark.parametrize("when", [pd.NaT, np.datetime64("NaT"), "not a time"])
+def test_event_time_nat_is_refused_by_every_backend(tmp_path, when):
+    for log in _logs(tmp_path):
+        with pytest.raises(UpsellDataError, match="time"):
+            log.record("presented", item="i", time=when)
+
+
+def test_offer_log_constructors_name_themselves_and_their_arguments(tmp_path):
+    import sqlite3
+
+    from upsell.recommend import OfferLog
+
+    with pytest.raises(TypeError, match=r"OfferLog\.sqlite\(\)"):
+        OfferLog.sqlite(tmp_path / "a.db", tabel="x")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"OfferLog\.from_connection\(\)"):
+        OfferLog.from_connection(sqlite3.connect(":memory:"), paramstyl="qmark")  # type: ignore[call-arg]
+    for bad in ("not a connection", 5, object()):
+        with pytest.raises(UpsellDataError, match="connection"):
+            OfferLog.from_connection(bad)
+    for path in (None, b"x.db", "", "a\x00b", 3.5):
+        with pytest.raises(UpsellDataError, match="path"):
+            OfferLog.sqlite(path)  # type: ignore[arg-type]

@@ -127,9 +127,14 @@ def _seconds(value: Any, name: str = "time") -> float:
             raise UpsellDataError(f"`{name}` must be a time; got NaT")
         return float(value.astype("datetime64[us]").astype(np.int64)) / 1e6
     if isinstance(value, dt.datetime):
+        if value != value:  # pandas.NaT is a datetime too
+            raise UpsellDataError(f"`{name}` must be a time; got NaT")
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
-        return value.timestamp()
+        try:
+            return value.timestamp()
+        except (ValueError, OverflowError, OSError) as exc:
+            raise UpsellDataError(f"`{name}` {value!r} is not a usable time ({exc})") from None
     if isinstance(value, str):
         t = to_datetime64(value, "us")  # converts offsets to UTC; NaT when unparseable
         if np.isnat(t):
@@ -182,14 +187,18 @@ class OfferLog:
         return MemoryOfferLog()
 
     @staticmethod
-    def sqlite(path: str | os.PathLike[str], **options: Any) -> SQLiteOfferLog:
+    def sqlite(path: str | os.PathLike[str], *, table: str = _TABLE, timeout: float = 30.0,
+               synchronous: str = "NORMAL") -> SQLiteOfferLog:
         """A log in an SQLite database file (created when missing); see :class:`SQLiteOfferLog`."""
-        return SQLiteOfferLog(path, **options)
+        return SQLiteOfferLog(path, table=table, timeout=timeout, synchronous=synchronous)
 
     @staticmethod
-    def from_connection(connection: Any = None, **options: Any) -> SQLOfferLog:
+    def from_connection(connection: Any = None, *, connect: Callable[[], Any] | None = None,
+                        paramstyle: str = "qmark", table: str = _TABLE, create: bool = True
+                        ) -> SQLOfferLog:
         """A log in any DB-API 2.0 database; see :class:`SQLOfferLog`."""
-        return SQLOfferLog(connection, **options)
+        return SQLOfferLog(connection, connect=connect, paramstyle=paramstyle, table=table,
+                           create=create)
 
     # ------------------------------------------------------------------ backend hooks
     def _insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -292,6 +301,17 @@ class OfferLog:
         1
         """
         t = _event_time(time)
+        if offers is None or isinstance(offers, (str, bytes)) or not hasattr(offers, "__iter__"):
+            raise UpsellDataError(f"`offers` must be an iterable of Offer (from "
+                                  f"Recommender.recommend); got {type(offers).__name__}")
+        offers = list(offers)
+        for i, o in enumerate(offers):
+            srcs = getattr(o, "sources", None)
+            if not all(hasattr(o, a) for a in ("item", "kind", "channel")) or not isinstance(
+                    srcs, (tuple, list)) or not all(isinstance(x, str) for x in srcs):
+                raise UpsellDataError(f"`offers` position {i}: expected an Offer (from "
+                                      f"Recommender.recommend); got {type(o).__name__} "
+                                      f"{str(o)[:80]!r}; use record() for single events")
         rows = [self._row("presented", item=o.item, customer=customer, kind=o.kind,
                           channel=channel or o.channel, source="+".join(o.sources),
                           offer_id=None, time=t, revenue=None) for o in offers]
@@ -468,6 +488,9 @@ class SQLOfferLog(OfferLog):
             raise UpsellDataError("give exactly one of `connection` and `connect`")
         if connect is not None and not callable(connect):
             raise UpsellDataError(f"`connect` must be callable; got {connect!r}")
+        if connection is not None and not callable(getattr(connection, "cursor", None)):
+            raise UpsellDataError(f"`connection` must be a DB-API 2.0 connection (with a "
+                                  f"cursor() method); got {type(connection).__name__}")
         self.paramstyle = check_choice(paramstyle, "paramstyle", _PARAMSTYLES)
         if not isinstance(table, str) or not _IDENT.fullmatch(table):
             raise UpsellDataError(
@@ -622,7 +645,11 @@ class SQLiteOfferLog(SQLOfferLog):
 
     def __init__(self, path: str | os.PathLike[str], *, table: str = _TABLE,
                  timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise UpsellDataError(f"`path` must be a file path; got {type(path).__name__}")
         self.path = os.fspath(path)
+        if not isinstance(self.path, str) or not self.path or "\x00" in self.path:
+            raise UpsellDataError(f"`path` must be a non-empty file path; got {self.path!r}")
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise UpsellDataError(f"`path` {self.path!r}: folder {folder!r} does not exist")
