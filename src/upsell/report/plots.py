@@ -24,12 +24,26 @@ from __future__ import annotations
 
 import io
 import re
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from upsell._charts import BLUE as _BLUE
+from upsell._charts import GREY as _GREY
+from upsell._charts import (
+    bar_chart,
+    grouped_bars,
+    hbar_chart,
+    histogram,
+    line_chart,
+    rules_scatter,
+    share_bars,
+)
+from upsell._charts import get_axes as _axes
+from upsell._charts import interval_bars as _interval_bars
+from upsell._charts import percent_axis as _percent_axis
+from upsell._charts import style as _style
 from upsell._extras import require
 
 __all__ = [
@@ -56,250 +70,6 @@ __all__ = [
     "share_bars",
     "to_svg",
 ]
-
-_BLUE, _ORANGE, _GREY = "#2f6db5", "#e08a2c", "#8a8f98"
-_PALETTE = (_BLUE, _ORANGE, "#3a9b6a", "#b5473a", "#7b5ea7", _GREY)
-
-
-def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
-    if ax is not None:
-        return ax
-    require("matplotlib", "plots")
-    if "matplotlib.pyplot" in sys.modules:
-        plt = sys.modules["matplotlib.pyplot"]
-        _, new = plt.subplots(figsize=figsize)
-        return new
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig.add_subplot()
-
-
-def _style(ax: Any, title: str, xlabel: str = "", ylabel: str = "") -> Any:
-    if title:
-        ax.set_title(title, fontsize=11, loc="left")
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=8)
-    return ax
-
-
-def _percent_axis(ax: Any, axis: str = "y") -> None:
-    from matplotlib.ticker import PercentFormatter
-
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0))
-
-
-def _short(labels: Sequence[Any], width: int = 18) -> list[str]:
-    out = []
-    for x in labels:
-        s = str(x)
-        out.append(s if len(s) <= width else s[:width - 1] + "…")
-    return out
-
-
-# ---------------------------------------------------------------------- array-level charts
-def line_chart(x: Any, y: Any, *, title: str = "", xlabel: str = "", ylabel: str = "",
-               ax: Any = None, **kwargs: Any) -> Any:
-    """A line over time (or any ordered x), with markers when there are few points.
-
-    Further keyword arguments go to :meth:`matplotlib.axes.Axes.plot` (``color``, ...).
-
-    Examples
-    --------
-    >>> ax = line_chart([1, 2, 3], [2.0, 3.0, 2.5], title="ATV")  # doctest: +SKIP
-    """
-    ax = _axes(ax, (7.0, 2.8))
-    xv = np.asarray(x)
-    yv = np.asarray(y, dtype=np.float64)
-    ax.plot(xv, yv, **{"color": _BLUE, "linewidth": 1.8, "markersize": 3,
-                       "marker": "o" if yv.size <= 40 else None, **kwargs})
-    if np.issubdtype(xv.dtype, np.datetime64):
-        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-        loc = AutoDateLocator()
-        ax.xaxis.set_major_locator(loc)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(loc))
-    ax.grid(axis="y", alpha=0.3)
-    return _style(ax, title, xlabel, ylabel)
-
-
-def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: str = "",
-              percent: bool = False, ax: Any = None, **kwargs: Any) -> Any:
-    """Vertical bars, one per label; further keyword arguments go to ``Axes.bar``.
-
-    Examples
-    --------
-    >>> ax = bar_chart(["a", "b"], [0.2, 0.5], percent=True)  # doctest: +SKIP
-    """
-    ax = _axes(ax, (6.0, 2.8))
-    v = np.asarray(values, dtype=np.float64)
-    pos = np.arange(v.size)
-    ax.bar(pos, np.nan_to_num(v), **{"color": _BLUE, **kwargs})
-    ax.set_xticks(pos, _short(labels), rotation=0 if v.size <= 6 else 30,
-                  ha="center" if v.size <= 6 else "right")
-    if percent:
-        _percent_axis(ax)
-    ax.grid(axis="y", alpha=0.3)
-    return _style(ax, title, "", ylabel)
-
-
-def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *,
-               title: str = "", ax: Any = None, **kwargs: Any) -> Any:
-    """Horizontal paired bars: each segment's share of customers and share of revenue.
-
-    Further keyword arguments go to both ``Axes.barh`` calls.
-
-    Examples
-    --------
-    >>> ax = share_bars(["new", "premium"], [0.7, 0.3], [0.2, 0.8])  # doctest: +SKIP
-    """
-    n = len(labels)
-    ax = _axes(ax, (6.5, 0.45 * n + 1.2))
-    pos = np.arange(n)
-    ax.barh(pos - 0.2, np.nan_to_num(np.asarray(customer_share, dtype=float)),
-            **{"height": 0.4, "color": _GREY, "label": "customers", **kwargs})
-    ax.barh(pos + 0.2, np.nan_to_num(np.asarray(revenue_share, dtype=float)),
-            **{"height": 0.4, "color": _BLUE, "label": "revenue", **kwargs})
-    ax.set_yticks(pos, _short(labels, 22))
-    ax.invert_yaxis()
-    _percent_axis(ax, "x")
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
-    return _style(ax, title)
-
-
-def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str = "",
-                 ylabel: str = "", ax: Any = None, **kwargs: Any) -> Any:
-    """Bars grouped by series (e.g. metrics) with one bar per group (e.g. model).
-
-    Further keyword arguments go to every ``Axes.bar`` call.
-
-    Examples
-    --------
-    >>> ax = grouped_bars(["popular", "als"], {"recall": [0.1, 0.2]})  # doctest: +SKIP
-    """
-    ax = _axes(ax, (7.0, 2.8))
-    names = list(series)
-    n_g = len(groups)
-    width = 0.8 / max(n_g, 1)
-    pos = np.arange(len(names))
-    for gi, g in enumerate(groups):
-        vals = [float(np.asarray(series[m], dtype=float)[gi]) for m in names]
-        ax.bar(pos + (gi - (n_g - 1) / 2) * width, np.nan_to_num(vals),
-               **{"width": width, "color": _PALETTE[gi % len(_PALETTE)], "label": str(g),
-                  **kwargs})
-    ax.set_xticks(pos, names)
-    ax.legend(fontsize=8, frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    return _style(ax, title, "", ylabel)
-
-
-def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = False,
-              bins: int = 40, ax: Any = None, **kwargs: Any) -> Any:
-    """Distribution of values (e.g. CLV per customer); ``log`` uses log-spaced bins.
-
-    Further keyword arguments go to ``Axes.hist``.
-
-    Non-finite values are left out; with ``log``, so are values <= 0.
-
-    Examples
-    --------
-    >>> ax = histogram([1.0, 2.0, 2.5, 10.0], log=True)  # doctest: +SKIP
-    """
-    ax = _axes(ax, (6.5, 2.8))
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if log:
-        v = v[v > 0]
-    if v.size:
-        if log and v.min() < v.max():
-            edges = np.geomspace(v.min(), v.max(), bins + 1)
-            ax.set_xscale("log")
-        else:
-            edges = np.linspace(v.min(), v.max() if v.max() > v.min() else v.min() + 1, bins + 1)
-        ax.hist(v, **{"bins": edges, "color": _BLUE, **kwargs})
-        med = float(np.median(v))
-        ax.axvline(med, color=_ORANGE, lw=1.5, ls="--", label=f"median {med:,.0f}")
-        ax.legend(fontsize=8, frameon=False)
-    ax.set_ylabel("customers")
-    return _style(ax, title, xlabel)
-
-
-def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str = "",
-                  max_points: int | None = 2_000, ax: Any = None, **kwargs: Any) -> Any:
-    """Association rules as points: confidence against lift, size by support.
-
-    At most ``max_points`` points are drawn (an evenly spaced subset beyond it;
-    None draws all), so the chart stays small whatever the number of rules.
-    Points come in three sizes, the thirds of support (plain markers, about
-    150 bytes each in SVG). Further keyword arguments go to ``Axes.plot``.
-
-    Examples
-    --------
-    >>> ax = rules_scatter([0.2, 0.5], [3.0, 1.5], [0.01, 0.02])  # doctest: +SKIP
-    """
-    ax = _axes(ax, (6.0, 3.0))
-    c = np.asarray(confidence, dtype=np.float64)
-    lf = np.asarray(lift, dtype=np.float64)
-    s = None if support is None else np.asarray(support, dtype=np.float64)
-    if max_points is not None and c.size > max_points:
-        pick = np.linspace(0, c.size - 1, max_points).astype(np.int64)
-        c, lf = c[pick], lf[pick]
-        s = None if s is None else s[pick]
-    if s is None or not s.size:
-        size_class = np.zeros(c.size, dtype=np.int64)
-    else:
-        size_class = np.digitize(s, np.nanquantile(s, [1 / 3, 2 / 3]), right=True)
-    for k, ms in enumerate((3.0, 4.5, 6.5)):
-        on = size_class == k
-        if on.any():
-            ax.plot(c[on], lf[on], **{"linestyle": "none", "marker": "o", "markersize": ms,
-                                      "alpha": 0.5, "color": _BLUE, "markeredgewidth": 0,
-                                      **kwargs})
-    ax.axhline(1.0, color=_GREY, lw=1, ls=":")
-    _percent_axis(ax, "x")
-    if lf.size and np.nanmax(lf) / max(np.nanmin(lf), 1e-9) > 50:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    return _style(ax, title, "confidence", "lift")
-
-
-def hbar_chart(labels: Sequence[Any], values: Any, *, title: str = "", xlabel: str = "",
-               percent: bool = False, ax: Any = None, **kwargs: Any) -> Any:
-    """Horizontal bars, one per label, the first on top (for ranked lists).
-
-    Further keyword arguments go to ``Axes.barh``.
-
-    Examples
-    --------
-    >>> ax = hbar_chart(["tea + mug", "tea"], [0.3, 0.2], percent=True)  # doctest: +SKIP
-    """
-    ax = _axes(ax, (6.5, 0.3 * len(labels) + 1.2))
-    v = np.asarray(values, dtype=np.float64)
-    pos = np.arange(v.size)
-    ax.barh(pos, np.nan_to_num(v), **{"color": _BLUE, **kwargs})
-    ax.set_yticks(pos, _short(labels, 28))
-    ax.invert_yaxis()
-    if percent:
-        _percent_axis(ax, "x")
-    ax.grid(axis="x", alpha=0.3)
-    return _style(ax, title, xlabel)
-
-
-def _interval_bars(ax: Any, value: Any, low: Any, high: Any) -> None:
-    """Error bars from interval bounds over bars drawn at 0..n-1 (missing bounds: none)."""
-    v = np.asarray(value, dtype=np.float64)
-    lo = np.nan_to_num(v - np.asarray(low, dtype=np.float64))
-    hi = np.nan_to_num(np.asarray(high, dtype=np.float64) - v)
-    if v.size:
-        ax.errorbar(np.arange(v.size), np.nan_to_num(v), yerr=[lo, hi], fmt="none",
-                    ecolor=_GREY, capsize=3)
-
 
 # ---------------------------------------------------------------------- result-level charts
 # Every function takes the result, ``title`` (None: a default naming the result)
