@@ -199,6 +199,26 @@ def _names(names: Sequence[str], limit: int = 3, total: int | None = None) -> st
     return f"{', '.join(names[:limit])} \u2026and {n - limit:,} more"
 
 
+def _score(v: float) -> str:
+    """A source's raw score as people read it: three significant digits, never an exponent
+    (26,600 not 2.66e+04; 0.000123 not 1.23e-04).
+
+    Examples
+    --------
+    >>> _score(26571.2), _score(7.114), _score(0.000123), _score(1e-300), _score(float("nan"))
+    ('26,571', '7.11', '0.000123', '~0', 'n/a')
+    """
+    v = float(v)
+    if v != v or v in (float("inf"), float("-inf")):
+        return "n/a"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if 0 < abs(v) < 1e-6:  # nothing people would read as different from 0
+        return "~0"
+    text = f"{v:.3g}"
+    return f"{v:.{max(3 - 1 - int(np.floor(np.log10(abs(v)))), 0)}f}" if "e" in text else text
+
+
 class Recommender(Estimator):
     """One offer list per request, from every source, under the shop's business rules.
 
@@ -1088,7 +1108,7 @@ class Recommender(Estimator):
                 who = f"{req.segment} customers" if req.segment else "customers"
                 txt = f"popular: bought by {float(e.detail['share']):.1%} of {who} (fill)"
             else:
-                txt = f"{e.source} {e.raw:.3g}"
+                txt = f"{e.source} {_score(e.raw)}"
             because = e.detail.get("because")
             if because:
                 txt += f" (after {_names([self._name(b) for b in because[:4]], total=len(because))})"
