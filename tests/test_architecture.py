@@ -56,8 +56,6 @@ LAYERS = {
 UPWARD_ALLOWED = {
     # result .plot() methods import the plot functions of report lazily (issue 19, target 1:
     # the plot functions move beside their domain, report re-exports them)
-    ("upsell.bundles.itemsets", "upsell.report.plots"),
-    ("upsell.bundles.rules", "upsell.report.plots"),
     ("upsell.evaluate.compare", "upsell.report.plots"),
     ("upsell.kpi._common", "upsell.report.plots"),
     ("upsell.kpi.clv", "upsell.report.plots"),
@@ -76,12 +74,6 @@ UPWARD_ALLOWED = {
 # the one circle report -> {bundles, kpi, segments, tiers, evaluate, recommend} -> report made
 # by the plot imports above; data <-> persist is atomic_write_bytes (data) vs IdIndex (persist).
 CYCLES_ALLOWED = {
-    ("upsell.bundles", "upsell.evaluate"),
-    ("upsell.bundles", "upsell.kpi"),
-    ("upsell.bundles", "upsell.recommend"),
-    ("upsell.bundles", "upsell.report"),
-    ("upsell.bundles", "upsell.segments"),
-    ("upsell.bundles", "upsell.tiers"),
     ("upsell.data", "upsell.persist"),
     ("upsell.evaluate", "upsell.kpi"),
     ("upsell.evaluate", "upsell.recommend"),

@@ -173,7 +173,7 @@ class Itemsets:
         --------
         >>> ax = frequent_itemsets(tx, min_support=1).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_itemsets
+        from upsell.bundles.plots import plot_itemsets
 
         return plot_itemsets(self, ax=ax, **kwargs)
 

@@ -331,7 +331,7 @@ class Rules:
         --------
         >>> ax = association_rules(itemsets).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_rules
+        from upsell.bundles.plots import plot_rules
 
         return plot_rules(self, ax=ax, **kwargs)
 
