@@ -12,9 +12,10 @@ figure: through pyplot when pyplot is already imported, otherwise as a bare
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -39,15 +40,43 @@ __all__ = [
     "style",
 ]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def matplotlib_keywords(func: _F) -> _F:
+    """Extra keywords go to matplotlib; one it does not know is a TypeError naming ``func``.
+
+    matplotlib raises ``AttributeError: Rectangle.set() got an unexpected keyword
+    argument 'colr'``, which names neither the call nor the right exception class.
+    """
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AttributeError as exc:
+            if "unexpected keyword argument" not in str(exc):
+                raise
+            raise TypeError(f"{func.__name__}() passes extra keywords to matplotlib, which "
+                            f"refused one: {exc}") from None
+    return cast(_F, wrapper)
+
+
 BLUE, ORANGE, GREY = "#2f6db5", "#e08a2c", "#8a8f98"
 PALETTE = (BLUE, ORANGE, "#3a9b6a", "#b5473a", "#7b5ea7", GREY)
 
 
 def get_axes(ax: Any, figsize: tuple[float, float]) -> Any:
     """``ax`` when given, else the Axes of a new figure of ``figsize`` inches."""
-    if ax is not None:
-        return ax
     require("matplotlib", "plots")
+    if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            from upsell.exceptions import UpsellDataError
+
+            raise UpsellDataError(f"`ax` must be a matplotlib Axes (or None for a new figure); "
+                                  f"got {type(ax).__name__}")
+        return ax
     if "matplotlib.pyplot" in sys.modules:
         plt = sys.modules["matplotlib.pyplot"]
         _, new = plt.subplots(figsize=figsize)
@@ -89,6 +118,7 @@ def short_labels(labels: Sequence[Any], width: int = 18) -> list[str]:
 
 
 # ---------------------------------------------------------------------- array-level charts
+@matplotlib_keywords
 def line_chart(x: Any, y: Any, *, title: str = "", xlabel: str = "", ylabel: str = "",
                ax: Any = None, **kwargs: Any) -> Any:
     """A line over time (or any ordered x), with markers when there are few points.
@@ -114,6 +144,7 @@ def line_chart(x: Any, y: Any, *, title: str = "", xlabel: str = "", ylabel: str
     return style(ax, title, xlabel, ylabel)
 
 
+@matplotlib_keywords
 def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: str = "",
               percent: bool = False, ax: Any = None, **kwargs: Any) -> Any:
     """Vertical bars, one per label; further keyword arguments go to ``Axes.bar``.
@@ -134,6 +165,7 @@ def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: st
     return style(ax, title, "", ylabel)
 
 
+@matplotlib_keywords
 def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *,
                title: str = "", ax: Any = None, **kwargs: Any) -> Any:
     """Horizontal paired bars: each segment's share of customers and share of revenue.
@@ -159,6 +191,7 @@ def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *
     return style(ax, title)
 
 
+@matplotlib_keywords
 def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str = "",
                  ylabel: str = "", ax: Any = None, **kwargs: Any) -> Any:
     """Bars grouped by series (e.g. metrics) with one bar per group (e.g. model).
@@ -185,6 +218,7 @@ def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str
     return style(ax, title, "", ylabel)
 
 
+@matplotlib_keywords
 def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = False,
               bins: int = 40, ax: Any = None, **kwargs: Any) -> Any:
     """Distribution of values (e.g. CLV per customer); ``log`` uses log-spaced bins.
@@ -216,6 +250,7 @@ def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = Fal
     return style(ax, title, xlabel)
 
 
+@matplotlib_keywords
 def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str = "",
                   max_points: int | None = 2_000, ax: Any = None, **kwargs: Any) -> Any:
     """Association rules as points: confidence against lift, size by support.
@@ -255,6 +290,7 @@ def rules_scatter(confidence: Any, lift: Any, support: Any = None, *, title: str
     return style(ax, title, "confidence", "lift")
 
 
+@matplotlib_keywords
 def hbar_chart(labels: Sequence[Any], values: Any, *, title: str = "", xlabel: str = "",
                percent: bool = False, ax: Any = None, **kwargs: Any) -> Any:
     """Horizontal bars, one per label, the first on top (for ranked lists).

@@ -220,3 +220,48 @@ def test_offer_log_constructors_name_themselves_and_their_arguments(tmp_path):
     for path in (None, b"x.db", "", "a\x00b", 3.5):
         with pytest.raises(UpsellDataError, match="path"):
             OfferLog.sqlite(path)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- plots
+PRIMITIVES = {
+    "line_chart": lambda p, **kw: p.line_chart([1, 2], [1.0, 2.0], **kw),
+    "bar_chart": lambda p, **kw: p.bar_chart(["a"], [1.0], **kw),
+    "hbar_chart": lambda p, **kw: p.hbar_chart(["a"], [1.0], **kw),
+    "share_bars": lambda p, **kw: p.share_bars(["a"], [0.5], [0.5], **kw),
+    "grouped_bars": lambda p, **kw: p.grouped_bars(["a"], {"s": [1.0]}, **kw),
+    "histogram": lambda p, **kw: p.histogram([1.0, 2.0, 3.0], **kw),
+    "rules_scatter": lambda p, **kw: p.rules_scatter([0.5, 0.6], [1.2, 2.0], **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+@PROPERTY
+@given(key=st.from_regex(r"[a-z]{2,8}_?[a-z]{0,4}", fullmatch=True),
+       ax=st.sampled_from([None, "ax", 5, [], object()]))
+def test_chart_keywords_and_axes_are_checked(name, key, ax):
+    """matplotlib's AttributeError for an unknown keyword and for a non-Axes ``ax`` escaped."""
+    pytest.importorskip("matplotlib")
+    from upsell.report import plots
+
+    draw = PRIMITIVES[name]
+    if ax is not None:
+        with pytest.raises(UpsellDataError, match="`ax` must be a matplotlib Axes"):
+            draw(plots, ax=ax)
+        return
+    try:
+        out = draw(plots, **{key: 1})
+    except TypeError as exc:
+        assert f"{name}()" in str(exc) and key in str(exc), str(exc)
+    except (UpsellError, ValueError):  # a known keyword with a value matplotlib refuses
+        pass
+    else:
+        import matplotlib.figure
+
+        assert isinstance(out.figure, matplotlib.figure.Figure)
+
+
+def test_result_plot_with_a_misspelled_keyword_is_a_type_error():
+    pytest.importorskip("matplotlib")
+    r = conversion({"event": ["presented", "accepted"], "kind": ["a", "a"]}, by="kind")
+    with pytest.raises(TypeError, match=r"bar_chart\(\).*'colr'"):
+        r.plot(colr="red")
