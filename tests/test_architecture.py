@@ -56,7 +56,6 @@ LAYERS = {
 UPWARD_ALLOWED = {
     # result .plot() methods import the plot functions of report lazily (issue 19, target 1:
     # the plot functions move beside their domain, report re-exports them)
-    ("upsell.evaluate.compare", "upsell.report.plots"),
     ("upsell.kpi._common", "upsell.report.plots"),
     ("upsell.kpi.clv", "upsell.report.plots"),
     ("upsell.kpi.conversion", "upsell.report.plots"),
@@ -75,11 +74,6 @@ UPWARD_ALLOWED = {
 # by the plot imports above; data <-> persist is atomic_write_bytes (data) vs IdIndex (persist).
 CYCLES_ALLOWED = {
     ("upsell.data", "upsell.persist"),
-    ("upsell.evaluate", "upsell.kpi"),
-    ("upsell.evaluate", "upsell.recommend"),
-    ("upsell.evaluate", "upsell.report"),
-    ("upsell.evaluate", "upsell.segments"),
-    ("upsell.evaluate", "upsell.tiers"),
     ("upsell.kpi", "upsell.recommend"),
     ("upsell.kpi", "upsell.report"),
     ("upsell.kpi", "upsell.segments"),

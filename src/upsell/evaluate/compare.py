@@ -200,7 +200,7 @@ class Comparison:
         --------
         >>> ax = compare(models, split).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_comparison
+        from upsell.evaluate.plots import plot_comparison
 
         return plot_comparison(self, ax=ax, **kwargs)
 

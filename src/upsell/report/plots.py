@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +45,7 @@ from upsell._charts import percent_axis as _percent_axis
 from upsell._charts import style as _style
 from upsell._extras import require
 from upsell.bundles.plots import plot_itemsets, plot_rules
+from upsell.evaluate.plots import plot_comparison
 
 __all__ = [
     "bar_chart",
@@ -142,20 +142,6 @@ def plot_clusters(profile: Any, *, title: str | None = None, ax: Any = None,
                                                strict=True)]
     return share_bars(labels, profile.share, profile.revenue_share, ax=ax, **kwargs,
                       title="Customers and revenue by cluster" if title is None else title)
-
-
-def plot_comparison(comparison: Any, *, metrics: Sequence[str] | None = None,
-                    title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
-    """An :class:`~upsell.evaluate.Comparison`: one bar per model for each metric.
-
-    Examples
-    --------
-    >>> ax = plot_comparison(us.evaluate.compare(models, split))  # doctest: +SKIP
-    """
-    names = [m for m in (metrics or comparison.metrics) if m in comparison.metrics]
-    series = {m: comparison.means[:, comparison.metrics.index(m)] for m in names}
-    return grouped_bars(list(comparison.models), series, ax=ax, **kwargs,
-                        title=f"Metrics @{comparison.k}" if title is None else title)
 
 
 def plot_clv(values: Any, *, log: bool = True, title: str | None = None, ax: Any = None,
