@@ -135,3 +135,31 @@ def test_evaluate_with_nothing_to_score_says_why_and_what_to_try(single, capsys)
     err = capsys.readouterr().err
     assert code == 2
     assert "nothing to evaluate" in err and "--repeat" in err
+
+
+def test_report_on_a_baskets_file_has_no_list_price_column_of_dashes(tmp_path):
+    path = tmp_path / "baskets.csv"
+    lines = [("milk,bread,butter" if b % 3 else "beer,chips") for b in range(90)]
+    lines += ["milk,eggs"] * 5
+    path.write_text("\n".join(lines) + "\n")
+    report = tmp_path / "r.html"
+    code, _ = run("report", str(path), "--format", "baskets", "-o", str(report), "--no-charts")
+    assert code == 0
+    page = report.read_text(encoding="utf-8")
+    assert "Bundle candidates" in page and "No prices in the data: list prices left out" in page
+    assert "<th>list price</th>" not in page
+
+
+def test_clv_chart_draws_from_a_thousandth_of_the_median():
+    """A lapsed customer's CLV of 1e-12 no longer stretches the log axis over 15 decades."""
+    import numpy as np
+
+    from upsell.report.analysis import _clv_result
+
+    clv = np.r_[np.full(50, 6.0), np.geomspace(10, 5000, 50), 1e-12, 0.0, 0.0]
+    out = _clv_result(clv, None, 1.0, np.arange(clv.size), "note")
+    chart = out["charts"][0]
+    drawn = np.asarray(chart.kwargs["values"])
+    assert drawn.min() >= 1e-3 * np.median(clv[clv > 0]) and drawn.size == 100
+    assert "1 above 0 but below a thousandth of the median; 2 at 0 or below not drawn" in chart.note
+    assert out["values"]["mean_clv"] == clv.mean()  # the figures keep every customer

@@ -691,9 +691,14 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
         pool, picked = _diverse_bundles(fi, ctx.items_catalog, min(10, top))
         brow = tuple((" + ".join(ctx.name(list(pool.items[j]))), float(pool.lift[j]),
                       int(pool.count[j]), float(pool.list_price[j])) for j in picked)
-        tables.append(Table("Bundle candidates", ("bundle", "lift", "orders with all",
-                                                  "list price"), brow,
-                            note="Sets of 2-3 products bought together more often than "
+        bcols: tuple[str, ...] = ("bundle", "lift", "orders with all", "list price")
+        priced = bool(np.isfinite([r[3] for r in brow]).any()) if brow else True
+        if not priced:  # no prices in the data: no column of dashes
+            brow, bcols = tuple(r[:3] for r in brow), bcols[:3]
+        tables.append(Table("Bundle candidates", bcols, brow,
+                            note=("" if priced else "No prices in the data: list prices "
+                                  "left out. ") +
+                                 "Sets of 2-3 products bought together more often than "
                                  "chance, one per product line: a candidate shares no "
                                  "product, catalog family or strongly linked pair with one "
                                  "above it. Lift: how many times more often the whole set "
@@ -875,12 +880,23 @@ def _clv_result(clv: np.ndarray, alive: np.ndarray | None, margin: float,
         ("top 10% customers' share of CLV", fmt_pct(top_share)))
     if alive is not None and np.isfinite(alive).any():
         rows = (*rows, ("mean P(alive)", float(np.nanmean(alive))))
-    n_pos = int(np.sum(c > 0))
-    chart_note = (f"{n_pos:,} customers with a CLV above 0, in 40 log-spaced bins"
-                  + (f"; {c.size - n_pos:,} at 0 or below not drawn." if n_pos < c.size else "."))
+    # log-spaced bins from the smallest CLV would stretch the axis over decades of
+    # practically-zero values (1e-12 for a lapsed customer): draw from a thousandth of the
+    # median up, and count the rest
+    pos = c[c > 0]
+    floor = 1e-3 * float(np.median(pos)) if pos.size else 0.0
+    drawn = pos[pos >= floor]
+    tiny = pos.size - drawn.size
+    chart_note = (f"{drawn.size:,} customers with a CLV above {'0' if not tiny else fmt(floor)}, "
+                  "in 40 log-spaced bins"
+                  + (f"; {tiny:,} above 0 but below a thousandth of the median"
+                     if tiny else "")
+                  + (f"; {c.size - pos.size:,} at 0 or below" if pos.size < c.size else "")
+                  + (" not drawn." if tiny or pos.size < c.size else "."))
     return {"tables": [Table("", ("what", "value"), rows, note=note)],
             "charts": [Chart("histogram", "12-month CLV per customer",
-                             {"values": c, "xlabel": "CLV", "log": True}, note=chart_note)],
+                             {"values": drawn, "xlabel": "CLV", "log": True},
+                             note=chart_note)],
             "values": {"mean_clv": float(c.mean()), "median_clv": float(q[2]),
                        "clv": clv, "customers": customers, "method": method}}
 
