@@ -56,11 +56,6 @@ LAYERS = {
 UPWARD_ALLOWED = {
     # result .plot() methods import the plot functions of report lazily (issue 19, target 1:
     # the plot functions move beside their domain, report re-exports them)
-    ("upsell.kpi._common", "upsell.report.plots"),
-    ("upsell.kpi.clv", "upsell.report.plots"),
-    ("upsell.kpi.conversion", "upsell.report.plots"),
-    ("upsell.kpi.forecast", "upsell.report.plots"),
-    ("upsell.kpi.nps", "upsell.report.plots"),
     ("upsell.segments._base", "upsell.report.plots"),
     ("upsell.segments.clusters", "upsell.report.plots"),
     ("upsell.segments.personas", "upsell.report.plots"),
@@ -74,10 +69,6 @@ UPWARD_ALLOWED = {
 # by the plot imports above; data <-> persist is atomic_write_bytes (data) vs IdIndex (persist).
 CYCLES_ALLOWED = {
     ("upsell.data", "upsell.persist"),
-    ("upsell.kpi", "upsell.recommend"),
-    ("upsell.kpi", "upsell.report"),
-    ("upsell.kpi", "upsell.segments"),
-    ("upsell.kpi", "upsell.tiers"),
     ("upsell.recommend", "upsell.report"),
     ("upsell.recommend", "upsell.segments"),
     ("upsell.recommend", "upsell.tiers"),

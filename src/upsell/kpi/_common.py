@@ -111,7 +111,7 @@ class KPIResult:
         --------
         >>> ax = atv(tx, by="month").plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_kpi
+        from upsell.kpi.plots import plot_kpi
 
         return plot_kpi(self, ax=ax, **kwargs)
 

@@ -359,7 +359,7 @@ class CLVTable:
         --------
         >>> ax = historic_clv(tx).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_clv
+        from upsell.kpi.plots import plot_clv
 
         return plot_clv(self, ax=ax, **kwargs)
 

@@ -135,7 +135,7 @@ class ConversionResult:
         --------
         >>> ax = conversion(offer_log, by="channel").plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_conversion
+        from upsell.kpi.plots import plot_conversion
 
         return plot_conversion(self, ax=ax, **kwargs)
 

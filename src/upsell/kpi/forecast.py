@@ -172,7 +172,7 @@ class ClvForecast:
         --------
         >>> ax = clv_forecast(tx).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_clv
+        from upsell.kpi.plots import plot_clv
 
         return plot_clv(self.clv, ax=ax, **kwargs)
 

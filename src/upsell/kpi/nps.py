@@ -113,7 +113,7 @@ class NPSResult:
         --------
         >>> ax = nps([10, 9, 3, 7]).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_nps
+        from upsell.kpi.plots import plot_nps
 
         return plot_nps(self, ax=ax, **kwargs)
 

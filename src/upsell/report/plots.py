@@ -40,12 +40,12 @@ from upsell._charts import (
     share_bars,
 )
 from upsell._charts import get_axes as _axes
-from upsell._charts import interval_bars as _interval_bars
 from upsell._charts import percent_axis as _percent_axis
 from upsell._charts import style as _style
 from upsell._extras import require
 from upsell.bundles.plots import plot_itemsets, plot_rules
 from upsell.evaluate.plots import plot_comparison
+from upsell.kpi.plots import plot_clv, plot_conversion, plot_kpi, plot_nps
 
 __all__ = [
     "bar_chart",
@@ -76,25 +76,6 @@ __all__ = [
 # Every function takes the result, ``title`` (None: a default naming the result)
 # and ``ax``; further keyword arguments go to the matplotlib call drawing the data,
 # and the result classes' ``plot(ax=None, **kwargs)`` methods delegate here.
-def plot_kpi(result: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
-    """A :class:`~upsell.kpi.KPIResult`: a line for periods, bars for other groupings.
-
-    Examples
-    --------
-    >>> import upsell as us
-    >>> tx = us.datasets.make_shop(n_customers=100, n_items=50, n_orders=400).transactions
-    >>> ax = plot_kpi(us.kpi.atv(tx, by="month"))  # doctest: +SKIP
-    """
-    groups = np.asarray(result.groups)
-    if title is None:
-        title = f"{result.metric} by {result.by}" if result.by else str(result.metric)
-    if np.issubdtype(groups.dtype, np.datetime64):
-        return line_chart(groups, result.value, title=title, ylabel=result.metric, ax=ax,
-                          **kwargs)
-    return bar_chart(groups.tolist(), result.value, title=title, ylabel=result.metric, ax=ax,
-                     **kwargs)
-
-
 def plot_segments(summary: Any, *, title: str | None = None, ax: Any = None,
                   **kwargs: Any) -> Any:
     """A :class:`~upsell.segments.SegmentSummary`: shares of customers and of revenue.
@@ -142,22 +123,6 @@ def plot_clusters(profile: Any, *, title: str | None = None, ax: Any = None,
                                                strict=True)]
     return share_bars(labels, profile.share, profile.revenue_share, ax=ax, **kwargs,
                       title="Customers and revenue by cluster" if title is None else title)
-
-
-def plot_clv(values: Any, *, log: bool = True, title: str | None = None, ax: Any = None,
-             **kwargs: Any) -> Any:
-    """CLV per customer (a :class:`~upsell.kpi.CLVTable` or an array) as a histogram.
-
-    With ``log`` (the default) bins are log-spaced and customers with a CLV of
-    0 or less are left out.
-
-    Examples
-    --------
-    >>> ax = plot_clv(us.kpi.historic_clv(tx))  # doctest: +SKIP
-    """
-    v = getattr(values, "value", values)
-    return histogram(v, xlabel="CLV", log=log, ax=ax, **kwargs,
-                     title="CLV per customer" if title is None else title)
 
 
 def plot_ladders(ladders: Any, *, title: str | None = None, ax: Any = None,
@@ -210,38 +175,6 @@ def plot_reliability(reliability: Any, *, title: str | None = None, ax: Any = No
     if title is None:
         title = f"Calibration (ECE {reliability.ece:.3f})"
     return _style(ax, title, "predicted", "observed")
-
-
-def plot_conversion(result: Any, *, title: str | None = None, ax: Any = None,
-                    **kwargs: Any) -> Any:
-    """A :class:`~upsell.kpi.ConversionResult`: rate per group with its Wilson interval.
-
-    Examples
-    --------
-    >>> ax = plot_conversion(us.kpi.conversion(offer_log, by="channel"))  # doctest: +SKIP
-    """
-    if title is None:
-        title = f"Offer conversion by {result.by}" if result.by else "Offer conversion"
-    ax = bar_chart(np.asarray(result.groups).tolist(), result.rate, title=title,
-                   ylabel="conversion", percent=True, ax=ax, **kwargs)
-    _interval_bars(ax, result.rate, result.low, result.high)
-    return ax
-
-
-def plot_nps(result: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
-    """An :class:`~upsell.kpi.NPSResult`: NPS per group with its confidence interval.
-
-    Examples
-    --------
-    >>> ax = plot_nps(us.kpi.nps([10, 9, 3, 7]))  # doctest: +SKIP
-    """
-    if title is None:
-        title = f"NPS by {result.by}" if result.by else "NPS"
-    ax = bar_chart(np.asarray(result.groups).tolist(), result.nps, title=title, ylabel="NPS",
-                   ax=ax, **kwargs)
-    _interval_bars(ax, result.nps, result.low, result.high)
-    ax.axhline(0.0, color=_GREY, linewidth=1)
-    return ax
 
 
 # ---------------------------------------------------------------------- rendering
