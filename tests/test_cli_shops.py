@@ -163,3 +163,11 @@ def test_clv_chart_draws_from_a_thousandth_of_the_median():
     assert drawn.min() >= 1e-3 * np.median(clv[clv > 0]) and drawn.size == 100
     assert "1 above 0 but below a thousandth of the median; 2 at 0 or below not drawn" in chart.note
     assert out["values"]["mean_clv"] == clv.mean()  # the figures keep every customer
+
+
+def test_a_baskets_file_read_as_order_lines_suggests_format_baskets(tmp_path, capsys):
+    path = tmp_path / "groceries.csv"
+    path.write_text("citrus fruit,margarine\nwhole milk\nyogurt,coffee\n")
+    code, _ = run("mine", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and "add --format baskets" in err

@@ -137,11 +137,20 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         with _local_path(args.orders) as path, steps.step(f"reading {label}"):
             return read_baskets(path, args.delimiter, encoding=args.encoding)
     with _local_path(args.orders) as path, steps.step(f"reading {label}"):
-        return Transactions.read_csv(
-            path, columns=columns or None, delimiter=args.delimiter or ",",
-            encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
-            bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
-            cancel_prefix=args.cancel_prefix)
+        try:
+            return Transactions.read_csv(
+                path, columns=columns or None, delimiter=args.delimiter or ",",
+                encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
+                bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
+                cancel_prefix=args.cancel_prefix)
+        except UpsellDataError as exc:
+            text = str(exc)
+            if not columns and (text.startswith("no `order` column")
+                                or text.startswith("no `item` column")):
+                # Groceries-like files have no header: one basket of item labels per line
+                raise UpsellDataError(f"{text}. If the file holds one basket of items per line, "
+                                      "add --format baskets") from exc
+            raise
 
 
 def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) -> None:
