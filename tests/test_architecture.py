@@ -56,10 +56,6 @@ LAYERS = {
 UPWARD_ALLOWED = {
     # result .plot() methods import the plot functions of report lazily (issue 19, target 1:
     # the plot functions move beside their domain, report re-exports them)
-    ("upsell.segments._base", "upsell.report.plots"),
-    ("upsell.segments.clusters", "upsell.report.plots"),
-    ("upsell.segments.personas", "upsell.report.plots"),
-    ("upsell.segments.rfm", "upsell.report.plots"),
     ("upsell.tiers.ladders", "upsell.report.plots"),
     ("upsell.tiers.propensity", "upsell.report.plots"),
     ("upsell.tiers.ranker", "upsell.report.plots"),
@@ -70,11 +66,8 @@ UPWARD_ALLOWED = {
 CYCLES_ALLOWED = {
     ("upsell.data", "upsell.persist"),
     ("upsell.recommend", "upsell.report"),
-    ("upsell.recommend", "upsell.segments"),
     ("upsell.recommend", "upsell.tiers"),
-    ("upsell.report", "upsell.segments"),
     ("upsell.report", "upsell.tiers"),
-    ("upsell.segments", "upsell.tiers"),
 }
 # (importer, "module:name"): datasets.synthetic builds Transactions from data's private _Prepared
 # (left to the data work of issue 19). Spark reuses the local engines through the documented

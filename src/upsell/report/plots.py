@@ -46,6 +46,7 @@ from upsell._extras import require
 from upsell.bundles.plots import plot_itemsets, plot_rules
 from upsell.evaluate.plots import plot_comparison
 from upsell.kpi.plots import plot_clv, plot_conversion, plot_kpi, plot_nps
+from upsell.segments.plots import plot_clusters, plot_personas, plot_rfm, plot_segments
 
 __all__ = [
     "bar_chart",
@@ -76,55 +77,6 @@ __all__ = [
 # Every function takes the result, ``title`` (None: a default naming the result)
 # and ``ax``; further keyword arguments go to the matplotlib call drawing the data,
 # and the result classes' ``plot(ax=None, **kwargs)`` methods delegate here.
-def plot_segments(summary: Any, *, title: str | None = None, ax: Any = None,
-                  **kwargs: Any) -> Any:
-    """A :class:`~upsell.segments.SegmentSummary`: shares of customers and of revenue.
-
-    Examples
-    --------
-    >>> ax = plot_segments(us.segments.rfm(tx).summary())  # doctest: +SKIP
-    """
-    return share_bars(summary.segment.tolist(), summary.customer_share, summary.revenue_share,
-                      title="Customers and revenue by segment" if title is None else title,
-                      ax=ax, **kwargs)
-
-
-def plot_rfm(result: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
-    """An :class:`~upsell.segments.RFMResult`: its segment summary (see :func:`plot_segments`).
-
-    Examples
-    --------
-    >>> ax = plot_rfm(us.segments.rfm(tx))  # doctest: +SKIP
-    """
-    return plot_segments(result.summary(), title=title, ax=ax, **kwargs)
-
-
-def plot_personas(assignments: Any, *, title: str | None = None, ax: Any = None,
-                  **kwargs: Any) -> Any:
-    """:class:`~upsell.segments.PersonaAssignments`: customers and revenue per persona.
-
-    Examples
-    --------
-    >>> ax = plot_personas(us.segments.Personas().fit(tx).predict())  # doctest: +SKIP
-    """
-    return plot_segments(assignments.summary(), ax=ax, **kwargs,
-                         title="Customers and revenue by persona" if title is None else title)
-
-
-def plot_clusters(profile: Any, *, title: str | None = None, ax: Any = None,
-                  **kwargs: Any) -> Any:
-    """A :class:`~upsell.segments.ClusterProfile`: each cluster's share of customers and revenue.
-
-    Examples
-    --------
-    >>> ax = plot_clusters(us.segments.Clusters(k=3).fit(tx).profile_)  # doctest: +SKIP
-    """
-    labels = [f"{c}: {lab}" for c, lab in zip(profile.cluster.tolist(), profile.label.tolist(),
-                                               strict=True)]
-    return share_bars(labels, profile.share, profile.revenue_share, ax=ax, **kwargs,
-                      title="Customers and revenue by cluster" if title is None else title)
-
-
 def plot_ladders(ladders: Any, *, title: str | None = None, ax: Any = None,
                  **kwargs: Any) -> Any:
     """:class:`~upsell.tiers.Ladders`: how many offers of each kind the catalog supports.

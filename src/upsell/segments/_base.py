@@ -114,7 +114,7 @@ class SegmentSummary:
         --------
         >>> ax = rfm(tx).summary().plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_segments
+        from upsell.segments.plots import plot_segments
 
         return plot_segments(self, ax=ax, **kwargs)
 

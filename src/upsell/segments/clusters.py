@@ -160,7 +160,7 @@ class ClusterProfile:
         --------
         >>> ax = Clusters(k=3).fit(tx).profile_.plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_clusters
+        from upsell.segments.plots import plot_clusters
 
         return plot_clusters(self, ax=ax, **kwargs)
 

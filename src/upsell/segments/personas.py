@@ -254,7 +254,7 @@ class PersonaAssignments:
         --------
         >>> ax = Personas().fit(tx).predict().plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_personas
+        from upsell.segments.plots import plot_personas
 
         return plot_personas(self, ax=ax, **kwargs)
 

@@ -171,7 +171,7 @@ class RFMResult:
         --------
         >>> ax = rfm(tx).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_rfm
+        from upsell.segments.plots import plot_rfm
 
         return plot_rfm(self, ax=ax, **kwargs)
 
