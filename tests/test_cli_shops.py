@@ -171,3 +171,20 @@ def test_a_baskets_file_read_as_order_lines_suggests_format_baskets(tmp_path, ca
     code, _ = run("mine", str(path))
     err = capsys.readouterr().err
     assert code == 2 and "add --format baskets" in err
+
+
+def test_report_on_a_one_product_shop_says_why_there_are_no_offers(tmp_path):
+    """CDNOW has customers, dates, units and spend but no item column: one product."""
+    path = tmp_path / "cdnow.csv"
+    rows = ["order,customer,time,quantity,value,item"]
+    for o in range(200):
+        rows.append(f"{o},{o % 40:05d},1997-{1 + o % 12:02d}-{1 + o % 28:02d},{1 + o % 3},"
+                    f"{10 + o % 17}.5,cd")
+    path.write_text("\n".join(rows) + "\n")
+    report = tmp_path / "r.html"
+    code, text = run("report", str(path), "-o", str(report), "--no-charts")
+    assert code == 0
+    assert "Example offers: skipped (none of the" in text
+    assert "already bought the shop's only product" in text
+    page = report.read_text(encoding="utf-8")
+    assert "no offer" not in page and "No rules: no order holds two or more products" in page

@@ -1048,6 +1048,15 @@ def _section_offers(ctx: _Context) -> dict[str, Any]:
     orders_per_customer = np.bincount(ot.customer[has], minlength=len(tx.customers))
     cust = _example_customers(ctx, n, last_order, np.diff(B.indptr), orders_per_customer)
     rows = _offers_with_recommender(ctx, cust, last_order, B)
+    if rows and all(r[3] == "no offer" for r in rows):
+        # a table of 'no offer' rows says nothing: say why instead
+        owned = np.diff(tx.customer_items("binary").indptr)[np.asarray(cust, dtype=np.int64)]
+        n_items = len(tx.items)
+        why = (("they already bought the shop's only product" if n_items == 1 else
+                f"they already bought every one of the shop's {n_items:,} products")
+               if (owned >= n_items).all() else
+               "no source has a product for them that passes the business rules")
+        raise _Skip(f"none of the {len(cust):,} example customers gets an offer: {why}")
     note = ("One customer of each type first, then others at random, among customers with 2+ "
             "orders whose last order has a typical size; each is offered up to 3 products "
             "given that order.")
