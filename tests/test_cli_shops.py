@@ -188,3 +188,25 @@ def test_report_on_a_one_product_shop_says_why_there_are_no_offers(tmp_path):
     assert "already bought the shop's only product" in text
     page = report.read_text(encoding="utf-8")
     assert "no offer" not in page and "No rules: no order holds two or more products" in page
+
+
+def test_recommend_on_orders_reads_them_like_fit_and_takes_customer_ids(tmp_path):
+    """`upsell recommend ORDERS --customer ID` read the id as the customer column's header,
+    and had no --delimiter/--encoding/--cancel-prefix for a shop's own export."""
+    path = tmp_path / "export.csv"
+    rows = ["Invoice;Article;Customer;Qty;Date;sales_value;Description"]
+    for o in range(120):
+        for i in range(1 + o % 3):
+            item = (o * 3 + i) % 20
+            rows.append(f"{o};A{item};C{o % 15};2;2011-{1 + o % 9:02d}-{1 + o % 27:02d};"
+                        f"{3 + item}.5;CAF\u00c9 {item}")
+    rows.append("C999;A1;C3;-2;2011-09-28;-9.0;CAF\u00c9 1")  # a cancellation
+    path.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    code, text = run("recommend", str(path), "--delimiter", ";", "--encoding", "latin-1",
+                     "--cancel-prefix", "C", "--customer", "C3", "-k", "2", "--columns",
+                     "order=Invoice,item=Article,customer=Customer,quantity=Qty,time=Date,"
+                     "value=sales_value,name=Description")
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].startswith("customer,item,name") and len(lines) == 3
+    assert all(line.startswith("C3,A") and "CAF\u00c9" in line for line in lines[1:])

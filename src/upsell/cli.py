@@ -101,7 +101,9 @@ def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, str]
                 raise UpsellDataError(
                     f"--columns: unknown role {role!r}; roles are {', '.join(_ROLE_FLAGS)}")
             columns[role] = header.strip()
-    for role in _ROLE_FLAGS:
+    # the hidden --order/--item/... header flags; `upsell recommend` has none (its --customer
+    # is a customer id, which used to be read as the customer column's header)
+    for role in _ROLE_FLAGS if getattr(args, "role_flags", True) else ():
         value = getattr(args, role, None)
         if value:
             columns[role] = value
@@ -177,6 +179,7 @@ _LIBRARY_WORDS = (
     (re.compile(r"columns=\{'(\w+)': \.\.\.\}"), r"--columns \1=HEADER"),
     (re.compile(r"invalid='drop'"), "--invalid drop"),
     (re.compile(r"the right `encoding`"), "the right --encoding"),
+    (re.compile(r"\bby='(\w+)'"), r"--by \1"),
 )
 
 
@@ -932,9 +935,14 @@ def _precision_arg(text: str) -> int | None:
 
 
 def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
-                  format_flag: bool = True) -> None:
-    p.add_argument("orders", help="order lines CSV (gzip accepted), or one basket per line "
-                                  "with --format baskets; - reads standard input")
+                  format_flag: bool = True, orders_optional: bool = False,
+                  role_flags: bool = True) -> None:
+    if orders_optional:  # recommend: ORDERS to fit on now, or a saved --model
+        p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use "
+                                                 "--model); read like `upsell fit` reads it")
+    else:
+        p.add_argument("orders", help="order lines CSV (gzip accepted), or one basket per "
+                                      "line with --format baskets; - reads standard input")
     if catalog:
         p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
                        "family, tier, price, cost, kind, ...)")
@@ -943,8 +951,10 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                         "name, value) to your headers, e.g. order=InvoiceNo,item=StockCode,"
                         "name=Description; value= is a line total (unit price = value / "
                         "quantity)")
-    for role in _ROLE_FLAGS:
-        p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)
+    if role_flags:
+        for role in _ROLE_FLAGS:
+            p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)
+    p.set_defaults(role_flags=role_flags)
     p.add_argument("--input-format", default="lines", choices=["lines", "baskets"],
                    help="ORDERS holds order lines with a header (default) or one basket of "
                         "item labels per line (Groceries, FIMI .dat)")
@@ -1103,7 +1113,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{_MAX_RULES:,}; 0: none); the saved bundle index has its own budget")
 
     p = cmd("recommend", _cmd_recommend, "offers for a customer and/or a basket")
-    p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use --model)")
+    # the same reading options as `upsell fit` (a semicolon, Latin-1 or Online Retail file
+    # could not be read here)
+    _data_options(p, format_flag=False, orders_optional=True, role_flags=False)
     p.add_argument("--model", metavar="MODEL_DIR", help="folder written by `upsell fit`")
     p.add_argument("--customer", metavar="ID[,ID...]")
     p.add_argument("--basket", metavar="ITEM[,ITEM...]")
@@ -1113,12 +1125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill", action=argparse.BooleanOptionalAction, default=None,
                    help="top up with popular items of the customer's segment (default: only "
                         "for an unknown customer with no basket, said on stderr)")
-    p.add_argument("--catalog", metavar="CSV")
-    p.add_argument("--columns", metavar="ROLE=HEADER,...")
-    p.set_defaults(delimiter=None, encoding="utf-8", returns="net", anonymous="keep",
-                   bad_prices="drop", duplicates="keep", invalid="raise", cancel_prefix=None,
-                   cf_model="itemknn", min_support="auto", min_confidence=0.1,
-                   max_rules=_MAX_RULES, input_format="lines")
+    p.set_defaults(cf_model="itemknn", min_support="auto", min_confidence=0.1,
+                   max_rules=_MAX_RULES)
     _output_options(p)
     return parser
 
