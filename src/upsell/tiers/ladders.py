@@ -32,11 +32,9 @@ from upsell._validation import check_float, check_int
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
+from upsell.tiers._kinds import EDGE_KINDS
 
 __all__ = ["EDGE_KINDS", "Ladders", "LogGain", "ValueFunction", "build_ladders"]
-
-#: Kinds of upsell edge, in the order of their integer codes.
-EDGE_KINDS = ("upgrade", "value_pack", "plan", "alternative")
 
 # items of these kinds never stand on a tier ladder themselves
 _OFF_LADDER = ("value_pack", "subscription", "warranty", "bundle")
@@ -187,7 +185,7 @@ class Ladders:
         --------
         >>> ax = build_ladders(catalog).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_ladders
+        from upsell.tiers.plots import plot_ladders
 
         return plot_ladders(self, ax=ax, **kwargs)
 

@@ -276,7 +276,7 @@ class Reliability:
         --------
         >>> ax = reliability_table(y, p).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_reliability
+        from upsell.tiers.plots import plot_reliability
 
         return plot_reliability(self, ax=ax, **kwargs)
 

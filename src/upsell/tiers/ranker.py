@@ -300,7 +300,7 @@ class Upsells:
         --------
         >>> ax = UpsellRanker().fit(tx, catalog).rank(item=base).plot()  # doctest: +SKIP
         """
-        from upsell.report.plots import plot_upsells
+        from upsell.tiers.plots import plot_upsells
 
         return plot_upsells(self, ax=ax, **kwargs)
 
