@@ -237,6 +237,26 @@ def test_whole_files_cross_blocks_identically(tmp_path):
     assert isinstance(got, Transactions) and got.customers.kind == "int"
 
 
+def test_quoted_line_breaks_across_blocks_read_again(tmp_path):
+    # pyarrow reads without newlines_in_values first; a block cut inside quotes makes
+    # it read again with it, never a wrong row
+    lines = ["order,item,note,quantity"]
+    for i in range(600):
+        note = '"two\nlines, and ""quotes"""' if i % 5 == 0 else "plain"
+        item = "Q" if i % 5 == 0 else f"I{i % 17}"
+        lines.append(f"{i // 2},{item},{note},{1 + i % 3}")
+    path = tmp_path / "notes.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cols = {"order": "order", "item": "item", "name": "note", "quantity": "quantity"}
+    for size in (300, 1 << 24):
+        with block_size(size):
+            got = Transactions.read_csv(path, columns=cols, duplicates="keep")
+        assert got.report.rows_read == 600
+        names = dict(zip(got.items.ids.tolist(), got.item_names().tolist(), strict=True))
+        assert names.pop("Q") == 'two\nlines, and "quotes"'
+        assert set(names.values()) == {"plain"}
+
+
 # ---------------------------------------------------------------- malformed input
 def write(tmp_path: Path, text: str, name: str = "f.csv") -> Path:
     p = tmp_path / name
