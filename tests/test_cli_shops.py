@@ -210,3 +210,16 @@ def test_recommend_on_orders_reads_them_like_fit_and_takes_customer_ids(tmp_path
     lines = text.splitlines()
     assert lines[0].startswith("customer,item,name") and len(lines) == 3
     assert all(line.startswith("C3,A") and "CAF\u00c9" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize(("header", "line", "says"), [
+    ("order,item,value", "1,a,\"15,3\"", "decimal commas"),
+    ("order,item,time", "1,a,12/1/2010 8:26", "day/month or month/day dates"),
+    ("order,item,time", "1,a,19970101", "YYYYMMDD"),
+])
+def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line, says):
+    path = tmp_path / "export.csv"
+    path.write_text(f"{header}\n{line}\n")
+    code, _ = run("inspect", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "row 1" in err

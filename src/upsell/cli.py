@@ -194,7 +194,23 @@ def _cli_words(message: str) -> str:
     """
     for pattern, words in _LIBRARY_WORDS:
         message = pattern.sub(words, message)
+    for pattern, hint in _FORMAT_HINTS:
+        if pattern.search(message):
+            message += hint
     return message
+
+
+#: Formats read nowhere (decimal commas, day/month dates): the error says what to convert.
+_FORMAT_HINTS = (
+    (re.compile(r"'[-+]?\d[\d.]*,\d+' is not a number"),
+     ". Numbers are read with a decimal point: decimal commas (1.234,5) need converting "
+     "(1234.5) before reading"),
+    (re.compile(r"'\d{1,2}[/.]\d{1,2}[/.]\d{2,4}[^']*' is not a timestamp"),
+     ". Dates are read as ISO 8601 (2010-12-01 08:26): day/month or month/day dates are "
+     "ambiguous and need converting before reading"),
+    (re.compile(r"'\d{8}(?:-01-01T00:00:00)?' is outside the plausible range"),
+     ". A date written YYYYMMDD (19970101) is not read as one yet: write it 1997-01-01"),
+)
 
 
 def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
