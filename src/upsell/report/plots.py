@@ -12,6 +12,12 @@ The ``plot_*`` functions take result objects (``KPIResult``, ``SegmentSummary``,
 ``plot(ax=None, **kwargs)`` methods call them; the others take plain arrays and
 are what the HTML report uses.
 
+This module gathers the charts under one name. The ``plot_*`` functions live beside their
+domain, in leaf modules that import only numpy and matplotlib (``upsell.bundles.plots``,
+``upsell.evaluate.plots``, ``upsell.kpi.plots``, ``upsell.segments.plots``,
+``upsell.tiers.plots``), and the array-level charts in ``upsell._charts``, so that nothing
+below the report imports it; they are the same functions under both names.
+
 Examples
 --------
 >>> import numpy as np
@@ -67,10 +73,7 @@ __all__ = [
     "to_svg",
 ]
 
-# ---------------------------------------------------------------------- result-level charts
-# Every function takes the result, ``title`` (None: a default naming the result)
-# and ``ax``; further keyword arguments go to the matplotlib call drawing the data,
-# and the result classes' ``plot(ax=None, **kwargs)`` methods delegate here.
+
 # ---------------------------------------------------------------------- rendering
 _XML_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
 
