@@ -366,7 +366,7 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     pool = _pa()[0].default_memory_pool()
     prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
-                     source=label)
+                     source=label, exact_ids=True)
     # columns one after the other, each column's text handed back to the OS once converted
     # (converting two at a time on threads measured no faster on 2 shared cores, and
     # held more memory)

@@ -87,6 +87,9 @@ class _Prepared:
     # rows changed while reading (ids stripped, null markers read as anonymous), by reason;
     # counted as repaired among the rows kept
     repairs: dict[str, np.ndarray] = field(default_factory=dict)
+    # every id of the indexes built from the data (not the fixed ones) occurs in some row:
+    # when every row is kept, they need no compaction
+    exact_ids: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1271,6 +1274,11 @@ class _Cleaner:
         def sel(a: np.ndarray) -> np.ndarray:
             return a if rows is None else a[rows]
 
+        def _compact(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
+            if rows is None and p.exact_ids:  # every id occurs in a kept row
+                return codes.astype(np.int32), index  # a copy, as _compact_codes gives
+            return _compact_codes(codes, index)
+
         o_codes, orders = _compact(sel(p.order), p.order_index)
         if p.fixed_items:
             i_codes, items = sel(p.item).astype(np.int32), p.item_index
@@ -1473,7 +1481,7 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return a.view(np.int64) if a.dtype == np.float64 else a
 
 
-def _compact(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
+def _compact_codes(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
     """Re-index codes to the ids actually used, keeping the index's (sorted) id order.
 
     Codes of -1 (anonymous) stay -1.
