@@ -689,8 +689,9 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
         charts.append(_rules_chart(ctx, rules))
     if len(fi):
         pool, picked = _diverse_bundles(fi, ctx.items_catalog, min(10, top))
-        brow = tuple((" + ".join(ctx.name(list(pool.items[j]))), float(pool.lift[j]),
-                      int(pool.count[j]), float(pool.list_price[j])) for j in picked)
+        brow: tuple[tuple[Any, ...], ...] = tuple(
+            (" + ".join(ctx.name(list(pool.items[j]))), float(pool.lift[j]),
+             int(pool.count[j]), float(pool.list_price[j])) for j in picked)
         bcols: tuple[str, ...] = ("bundle", "lift", "orders with all", "list price")
         priced = bool(np.isfinite([r[3] for r in brow]).any()) if brow else True
         if not priced:  # no prices in the data: no column of dashes
