@@ -265,3 +265,24 @@ def test_result_plot_with_a_misspelled_keyword_is_a_type_error():
     r = conversion({"event": ["presented", "accepted"], "kind": ["a", "a"]}, by="kind")
     with pytest.raises(TypeError, match=r"bar_chart\(\).*'colr'"):
         r.plot(colr="red")
+
+
+# ---------------------------------------------------------------------------- CLV models
+@pytest.mark.parametrize("model", ["betageo", "pareto"])
+@PROPERTY
+@given(f=st.one_of(st.integers(0, 10), st.integers(0, 10**13).map(float)),
+       T=st.floats(1e-300, 1e13), frac=st.floats(0.0, 1.0), t=st.floats(0.0, 1e13))
+def test_clv_predictions_are_finite_or_refused_for_any_customer(world, model, f, T, frac, t):
+    """ParetoNBD warned (inf - inf in its A0 term) from frequency 1,000 on; BetaGeo gave -1.6e-16."""
+    m = getattr(world, model)
+    r = T * frac if f > 0 else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            pred = m.predict(t, frequency=[f], recency=[r], T=[T])
+            alive = m.probability_alive(frequency=[f], recency=[r], T=[T])
+        except UpsellDataError as exc:
+            assert f > 1e12 or T > 1e12, str(exc)
+            return
+    assert np.isfinite(pred).all() and (pred >= 0).all(), pred
+    assert ((alive >= 0) & (alive <= 1)).all(), alive

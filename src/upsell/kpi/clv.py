@@ -482,6 +482,10 @@ def _column(data: Any, name: str) -> Any:
     return None
 
 
+#: Largest frequency or customer age (T) the CLV models take.
+_MAX_RFM = 1e12
+
+
 def _rfm_arrays(data: Any, frequency: Any, recency: Any, T: Any
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return validated float64 (x, t_x, T) from a summary/table or keyword arrays."""
@@ -502,6 +506,9 @@ def _rfm_arrays(data: Any, frequency: Any, recency: Any, T: Any
             f"`frequency`, `recency` and `T` must have the same length; "
             f"got {x.size}, {t_x.size}, {tt.size}")
     _first_bad(x, (x < 0) | (x != np.round(x)), "frequency", "must be a whole number >= 0")
+    # counts and times beyond 1e12 are not customer data (and overflow the closed forms)
+    _first_bad(x, x > _MAX_RFM, "frequency", f"must be at most {_MAX_RFM:g}")
+    _first_bad(tt, tt > _MAX_RFM, "T", f"must be at most {_MAX_RFM:g}")
     # T = 0 is a customer whose first purchase is on the calibration end day (rfm_summary
     # keeps them): x = t_x = 0 and the likelihood factor is 1, so they add nothing to a
     # fit, and their predictions are those of a new customer
@@ -1027,9 +1034,9 @@ class _CountModel(_Model):
     def predict(self, t: float, data: Any = None, *, frequency: Any = None,
                 recency: Any = None, T: Any = None) -> np.ndarray:
         """Expected purchases in the next ``t`` time units, per customer (alias of
-        :meth:`conditional_expected_purchases`)."""
-        return self.conditional_expected_purchases(t, data, frequency=frequency,
-                                                   recency=recency, T=T)
+        :meth:`conditional_expected_purchases`, clipped at 0 against rounding)."""
+        return np.maximum(self.conditional_expected_purchases(t, data, frequency=frequency,
+                                                              recency=recency, T=T), 0.0)
 
     def conditional_expected_purchases(self, t: float, data: Any = None, *,
                                        frequency: Any = None, recency: Any = None,
@@ -1436,8 +1443,10 @@ class ParetoNBD(_CountModel):
         z_T = abs(alpha - beta) / (big + T)
         lp1 = np.log(special.hyp2f1(rsx, b2, rsx + 1, z_t)) - rsx * np.log(big + t_x)
         lp2 = np.log(special.hyp2f1(rsx, b2, rsx + 1, z_T)) - rsx * np.log(big + T)
-        diff = np.minimum(lp2 - lp1, 0.0)
-        with np.errstate(divide="ignore"):
+        # both terms -inf (hyp2f1 underflows for a large frequency): A0 = 0, set below
+        with np.errstate(invalid="ignore"):
+            diff = np.minimum(lp2 - lp1, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
             out = lp1 + np.log(-np.expm1(diff))
         return np.where(lp2 >= lp1, -np.inf, out)
 
