@@ -281,3 +281,36 @@ def test_select_and_new_fields():
         association_rules(fi, max_rules=0)
     with pytest.raises(UpsellDataError, match="`prune`"):
         association_rules(fi, prune="yes")
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.sampled_from([0.0, 1e-300, 1e-12, 0.001, 0.01, 0.3, 0.5, 1.0]),
+                       min_size=1, max_size=60),
+       method=st.sampled_from(["holm", "bh"]))
+def test_adjustment_does_not_depend_on_the_order_of_ties(values, method):
+    from upsell.bundles.rules import _adjust
+
+    p = np.array(values)
+    got = _adjust(p, method)
+    # reference: the stable sort
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    ps = p[order]
+    if method == "holm":
+        adj = np.maximum.accumulate(ps * (m - np.arange(m)))
+    else:
+        adj = np.minimum.accumulate((ps * m / np.arange(1, m + 1))[::-1])[::-1]
+    want = np.empty(m)
+    want[order] = np.minimum(adj, 1.0)
+    assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("rows", [8, 16, 32, 64])
+def test_sum_rows_adds_as_numpy_sums_a_row(rows):
+    # the tail sums run with terms as rows; their total must keep numpy's order of additions
+    from upsell.bundles.rules import _sum_rows
+
+    rng = np.random.default_rng(rows)
+    for n in (1, 2, 7, 1000):
+        a = rng.random((rows, n)) * np.exp(rng.normal(0, 8, (rows, n)))
+        assert _sum_rows(a).tobytes() == np.ascontiguousarray(a.T).sum(axis=1).tobytes()

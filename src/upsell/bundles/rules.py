@@ -364,7 +364,10 @@ def _adjust(p: np.ndarray, method: str | None) -> np.ndarray:
     m = p.size
     if method is None or m == 0:
         return p.copy()
-    order = np.argsort(p, kind="stable")
+    # any sort does: equal p-values get equal adjusted ones (Holm's running max and BH's
+    # running min end a run of ties on the same value), so their order cannot show; the
+    # default sort is several times faster than the stable one
+    order = np.argsort(p)
     ps = p[order]
     if method == "holm":
         adj = np.maximum.accumulate(ps * (m - np.arange(m)))
@@ -550,7 +553,7 @@ def association_rules(itemsets: Itemsets, *, min_confidence: float = 0.8,
         rows = np.concatenate(rows_p)
         combo = np.concatenate(combo_p)
         # (itemset, consequent position) order: the order of the itemsets, then of the consequents
-        order = np.argsort(rows * len(combos) + combo, kind="stable")
+        order = _key_order(rows * len(combos) + combo, mat.shape[0] * len(combos))
         rows, combo = rows[order], combo[order]
         blocks.append(_Block(k, mat, combos, rows, combo, cxy[rows],
                              np.concatenate(cx_p)[order], np.concatenate(cy_p)[order]))
@@ -601,6 +604,15 @@ class _Block:
     cy: np.ndarray
 
 
+def _key_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """``argsort(keys)`` for distinct keys in ``[0, n_keys)``: a scatter when the range is small."""
+    if n_keys > 16 * keys.size + 4096:
+        return np.argsort(keys, kind="stable")
+    slot = np.full(n_keys, -1, dtype=np.int64)
+    slot[keys] = np.arange(keys.size, dtype=np.int64)
+    return np.compress(slot >= 0, slot)
+
+
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
@@ -635,7 +647,10 @@ def _assemble(blocks: list[_Block], *, antecedent: bool) -> tuple[np.ndarray, np
         length = width[b.combo]
         total = int(length.sum())
         pos = _ranges(start[b.combo], length, total)
-        flats.append(b.mat[np.repeat(b.rows, length), table[pos]])
+        # positions in the flattened itemset rows: one take instead of 2-d fancy indexing
+        src = np.repeat(b.rows.astype(np.int64) * b.k, length)
+        src += np.take(table, pos)
+        flats.append(np.take(b.mat.reshape(-1), src))
         lens.append(length)
     length = _cat(lens)
     ptr = np.zeros(length.size + 1, dtype=np.int64)
@@ -646,13 +661,13 @@ def _assemble(blocks: list[_Block], *, antecedent: bool) -> tuple[np.ndarray, np
 
 def _ranges(start: np.ndarray, length: np.ndarray, total: int) -> np.ndarray:
     """``concatenate([arange(s, s + n) for s, n in zip(start, length)])``; every ``n >= 1``."""
-    out = np.ones(total, dtype=np.int64)
     if total == 0:
-        return out
-    off = np.cumsum(length[:-1])
-    out[0] = start[0]
-    out[off] = start[1:] - start[:-1] - length[:-1] + 1
-    np.cumsum(out, out=out)
+        return np.ones(0, dtype=np.int64)
+    run_start = np.zeros(length.size, dtype=np.int64)
+    np.cumsum(length[:-1], out=run_start[1:])
+    # a repeat of each run's shift plus one arange (numpy's cumsum over ``total`` is slower)
+    out = np.repeat(start - run_start, length)
+    out += np.arange(total, dtype=np.int64)
     return out
 
 
@@ -806,7 +821,7 @@ def _log_hypergeom_pmf(h: np.ndarray, good: np.ndarray, draws: np.ndarray, n: fl
     q = (n - draws) / n
     # the denominator's binomial sits at its mean (x = n p): both deviance terms vanish
     inner = (draws > 0) & (draws < n)
-    nn = np.full(int(inner.sum()), n)
+    nn = np.full(1, n)  # the same population for every rule: its Stirling term once
     d = draws[inner]
     log_den = np.zeros_like(h)
     log_den[inner] = (_stirlerr(nn) - _stirlerr(d) - _stirlerr(nn - d)
@@ -832,11 +847,13 @@ def _tail_sum(start: np.ndarray, good: np.ndarray, draws: np.ndarray, n: float, 
     for width in itertools.chain(_TAIL_BLOCKS, itertools.repeat(_TAIL_BLOCKS[-1])):
         if act.size == 0:
             break
-        hh = np.arange(width, dtype=np.float64) * sign + h[act, None]
-        a = u[act, None] - hh
-        b = v[act, None] - hh
+        # one row per term, one column per rule: every numpy call runs along the rules
+        # (rows of a few terms would cost a loop call each)
+        hh = (np.arange(width, dtype=np.float64) * sign)[:, None] + h[act]
+        a = u[act] - hh
+        b = v[act] - hh
         a *= b
-        np.add(hh, w[act, None], out=b)
+        np.add(hh, w[act], out=b)
         # denominators stay positive inside the support; numerators reach 0 at its end
         # (and the clip keeps every later term at 0)
         if upper:
@@ -847,13 +864,27 @@ def _tail_sum(start: np.ndarray, good: np.ndarray, draws: np.ndarray, n: float, 
             hh *= b
             np.divide(hh, a, out=a)
         np.maximum(a, 0.0, out=a)
-        np.cumprod(a, axis=1, out=a)
-        a *= last[act, None]
-        total[act] += a.sum(axis=1)
-        last[act] = a[:, -1]
+        for j in range(1, width):  # the running product down the terms
+            np.multiply(a[j - 1], a[j], out=a[j])
+        a *= last[act]
+        total[act] += _sum_rows(a)
+        last[act] = a[-1]
         h[act] += sign * width
         act = act[last[act] > 1e-17 * total[act]]
     return total
+
+
+def _sum_rows(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` for 8 to 128 rows (a multiple of 8), added in the order numpy adds a row.
+
+    numpy sums a contiguous run of 8 to 128 values in 8 interleaved lanes, then pairs
+    the lanes; done down the columns here, so the tail sums keep their last bit.
+    """
+    lanes = a[:8].copy()
+    for i in range(8, a.shape[0], 8):
+        lanes += a[i:i + 8]
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5])
+                                                              + (lanes[6] + lanes[7]))
 
 
 def fisher_p_value(n_xy: Any, n_x: Any, n_y: Any, n: int) -> np.ndarray:
