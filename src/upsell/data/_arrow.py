@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import re
 from typing import Any
 
@@ -203,6 +204,37 @@ class Source:
                 self.lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
             return
         assert path is not None
+        if not self._mapped_scan(path):
+            self._scan(path)
+        if self.quotes:
+            self._count(path)
+
+    def _mapped_scan(self, path: str) -> bool:
+        """Any quote: memchr over the mapped file, no copy; False when not mappable or blank-headed.
+
+        The file is searched window by window, each window's pages dropped from
+        the process once searched, so that it never holds more of it than a read would.
+        """
+        try:
+            with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                start = 3 if m[:3] == b"\xef\xbb\xbf" else 0
+                if not m[start:start + (1 << 16)].strip():
+                    return False  # blank or nearly: the plain scan decides
+                self.blank = False
+                size = len(m)
+                for lo in range(0, size, self._SCAN):
+                    hi = min(lo + self._SCAN, size)
+                    found = m.find(b'"', max(lo, start), hi) >= 0
+                    if hasattr(m, "madvise"):
+                        m.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+                    if found:
+                        self.quotes = True
+                        break
+        except (OSError, ValueError):  # empty files, pipes, devices
+            return False
+        return True
+
+    def _scan(self, path: str) -> None:
         with open(path, "rb") as fh:  # memchr-speed pass: anything to read, any quote?
             first = True
             while True:
@@ -217,8 +249,6 @@ class Source:
                 if chunk.find(b'"') >= 0:
                     self.quotes = True
                     break
-        if self.quotes:
-            self._count(path)
 
     def _count(self, path: str) -> None:
         """Physical lines and the parity of the quotes (files with quotes only)."""
