@@ -489,13 +489,19 @@ def _numpy(arr: Any) -> np.ndarray:
     return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset:arr.offset + n]
 
 
-def _with_nulls(arr: Any, dtype: Any, fill: Any) -> np.ndarray:
-    """A primitive pyarrow array as a numpy copy, ``fill`` where it is null."""
+def _with_nulls(arr: Any, dtype: Any, fill: Any, copy: bool = True) -> np.ndarray:
+    """A primitive pyarrow array as a numpy copy, ``fill`` where it is null.
+
+    With ``copy=False`` an array without nulls comes as a read-only view of its buffer.
+    """
     n, off = len(arr), arr.offset
     bufs = arr.buffers()
     if n == 0:
         return np.zeros(0, dtype=dtype)
-    out = np.frombuffer(bufs[1], dtype=dtype)[off:off + n].copy()
+    out = np.frombuffer(bufs[1], dtype=dtype)[off:off + n]
+    if not copy and not arr.null_count:
+        return out
+    out = out.copy()
     if arr.null_count:
         bits = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8), bitorder="little")
         out[~bits[off:off + n].astype(bool)] = fill
@@ -696,12 +702,17 @@ def _values(col: Any, role: str) -> tuple[np.ndarray, np.ndarray | None, tuple[i
     """
     pa, _, _ = _pa()
     if not pa.types.is_string(col.type):
+        # several chunks: concatenate makes the one copy, chunks without nulls are views
+        views = col.num_chunks > 1
         if role == "time":  # NaT is int64's minimum
-            parts = [_with_nulls(c, np.int64, np.iinfo(np.int64).min) for c in col.chunks]
-            out = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            parts = [_with_nulls(c, np.int64, np.iinfo(np.int64).min, copy=not views)
+                     for c in col.chunks]
+            out = np.concatenate(parts) if views else (parts[0] if parts
+                                                       else np.zeros(0, np.int64))
             return out.view("datetime64[s]"), None, None
-        parts = [_with_nulls(c, np.float64, np.nan) for c in col.chunks]
-        return (np.concatenate(parts) if parts else np.zeros(0)), None, None
+        parts = [_with_nulls(c, np.float64, np.nan, copy=not views) for c in col.chunks]
+        return (np.concatenate(parts) if views else (parts[0] if parts else np.zeros(0))
+                ), None, None
     codes, values, _ = _distinct_source(col)
     raw = _strings(values, role)
     from upsell.data import _columns as C
