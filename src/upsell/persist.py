@@ -33,7 +33,6 @@ import math
 import mmap as _mmap
 import os
 import struct
-import tempfile
 import threading
 import tokenize
 import zipfile
@@ -43,6 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from upsell._atomic import atomic_write_bytes
 from upsell.data.ids import IdIndex
 from upsell.exceptions import ModelFileError
 
@@ -70,40 +70,6 @@ def _digest(arrays: Mapping[str, np.ndarray]) -> str:
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], writer: Any, *,
-                       mode: int | None = None) -> None:
-    """Call ``writer(fileobj)`` on a temporary file, then rename it over ``path``.
-
-    The temporary file is private (``0o600``); ``mode`` sets other permission
-    bits before the rename (e.g. ``0o644`` for a file others may read).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
-    >>> atomic_write_bytes(p, lambda fh: fh.write(b"ok"))
-    >>> p.read_bytes()
-    b'ok'
-    """
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(folder):
-        raise ModelFileError(f"cannot write {target!r}: folder {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".upsell-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_model(path: str | os.PathLike[str], *, kind: str, params: Mapping[str, Any],

@@ -436,7 +436,7 @@ def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
     anonymous customers as empty cells; ids holding the delimiter, a quote or a
     line break are quoted.
     """
-    from upsell.persist import atomic_write_bytes
+    from upsell._atomic import atomic_write_bytes
 
     names = dict(columns or {})
     unknown = sorted(set(names) - set(_ROLES))
