@@ -126,7 +126,7 @@ def test_report_on_one_day_says_why_clv_and_evaluation_are_left_out(one_day, tmp
     assert code == 0
     assert "Mean 12-month CLV" not in text  # not a CLV of 0 for everyone
     assert "Customer lifetime value: skipped (no customer bought on two different days" in text
-    assert "Offline evaluation: skipped (none of the" in text and "had bought before" in text
+    assert "Offline evaluation: skipped (every customer has a single order" in text
 
 
 def test_evaluate_with_nothing_to_score_says_why_and_what_to_try(single, capsys):
@@ -223,3 +223,19 @@ def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line,
     code, _ = run("inspect", str(path))
     err = capsys.readouterr().err
     assert code == 2 and says in err and "row 1" in err
+
+
+def test_evaluate_on_one_order_per_customer_says_so(tmp_path, capsys):
+    """Orders merged per customer (a B2B export): the lines of one order span months."""
+    path = tmp_path / "merged.csv"
+    rows = ["order,item,customer,time"]
+    for c in range(30):
+        for i in range(8):
+            rows.append(f"c{c},{'abcdefghij'[(c + i) % 10]},{c},2011-{1 + i:02d}-{1 + c % 27:02d}")
+    path.write_text("\n".join(rows) + "\n")
+    code, _ = run("evaluate", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and "every customer has a single order" in err
+    report = tmp_path / "r.html"
+    code, text = run("report", str(path), "-o", str(report), "--no-charts")
+    assert code == 0 and "Offline evaluation: skipped (every customer has a single order" in text

@@ -749,11 +749,15 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     split = evaluate.temporal_split(tx, at=at, exclude_train_items=not args.repeat)
     if len(split.requests) == 0:
         when = str(split.at)[:16] if split.at is not None else args.at
-        named = tx.customer >= 0
-        later = ((tx.time >= split.at) & named if split.at is not None
+        ot = tx.order_table()  # orders, not lines: a long order's lines span many times
+        named = ot.customer >= 0
+        later = ((ot.time >= split.at) & named if split.at is not None
                  else np.zeros_like(named))
-        buyers = np.unique(tx.customer[later])
-        known = int(np.intersect1d(buyers, tx.customer[named & ~later]).size)
+        buyers = np.unique(ot.customer[later])
+        known = int(np.intersect1d(buyers, ot.customer[named & ~later]).size)
+        if not named.any() or not (np.bincount(ot.customer[named]) >= 2).any():
+            raise UpsellDataError("nothing to evaluate: every customer has a single order, so "
+                                  "no model can learn from a customer's past orders")
         why = (f"{buyers.size:,} named customers bought after the split ({when})"
                + (", none of whom had bought before it; move the split with --at"
                   if buyers.size and not known else

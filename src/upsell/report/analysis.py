@@ -946,11 +946,16 @@ def fit_clv_models(frequency: Any, recency: Any, T: Any, monetary_value: Any) ->
 def _why_no_test_requests(tx: Transactions, split: Any) -> str:
     """Why a temporal split leaves nothing to score (said instead of an error)."""
     at = str(split.at)[:16] if split.at is not None else "the split"
-    named = tx.customer >= 0
-    later = (tx.time >= split.at) & named if split.at is not None else np.zeros_like(named)
-    buyers = np.unique(tx.customer[later])
-    known = np.intersect1d(buyers, tx.customer[named & ~later]).size
+    ot = tx.order_table()  # orders, not lines: a long order's lines span many times
+    named = ot.customer >= 0
+    later = (ot.time >= split.at) & named if split.at is not None else np.zeros_like(named)
+    buyers = np.unique(ot.customer[later])
+    known = np.intersect1d(buyers, ot.customer[named & ~later]).size
     where = f"after {at} (the last 20% of orders)"
+    repeat = named.any() and bool((np.bincount(ot.customer[named]) >= 2).any())
+    if not repeat:
+        return ("every customer has a single order, so no model can learn from a "
+                "customer's past orders")
     if buyers.size == 0:
         return f"no named customer bought {where}, so there is nothing to predict"
     if known == 0:
