@@ -1484,17 +1484,16 @@ def _bits(a: np.ndarray) -> np.ndarray:
 def _compact_codes(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
     """Re-index codes to the ids actually used, keeping the index's (sorted) id order.
 
-    Codes of -1 (anonymous) stay -1.
+    Codes of -1 (anonymous) stay -1. One scatter and one gather, through codes
+    shifted by one (-1 -> 0), so anonymous rows need no masks.
     """
-    used = np.zeros(len(index), dtype=bool)
-    anonymous = bool(codes.size) and int(codes.min()) < 0
-    used[codes[codes >= 0] if anonymous else codes] = True
-    if used.all():
+    plus = codes + 1
+    used = np.zeros(len(index) + 1, dtype=bool)
+    used[plus] = True
+    if used[1:].all():
         return codes.astype(np.int32), index
-    new_pos = np.cumsum(used, dtype=np.int32)
-    new_pos -= 1
-    if anonymous:
-        out = np.where(codes >= 0, new_pos[np.maximum(codes, 0)], -1).astype(np.int32)
-    else:
-        out = new_pos[codes]
-    return out, index._subset(used)
+    table = np.empty(used.size, dtype=np.int32)
+    table[0] = -1
+    np.cumsum(used[1:], dtype=np.int32, out=table[1:])
+    table[1:] -= 1
+    return table[plus], index._subset(used[1:])
