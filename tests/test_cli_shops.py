@@ -215,7 +215,6 @@ def test_recommend_on_orders_reads_them_like_fit_and_takes_customer_ids(tmp_path
 @pytest.mark.parametrize(("header", "line", "says"), [
     ("order,item,value", "1,a,\"15,3\"", "decimal commas"),
     ("order,item,time", "1,a,12/1/2010 8:26", "day/month or month/day dates"),
-    ("order,item,time", "1,a,19970101", "YYYYMMDD"),
 ])
 def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line, says):
     path = tmp_path / "export.csv"
@@ -223,6 +222,16 @@ def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line,
     code, _ = run("inspect", str(path))
     err = capsys.readouterr().err
     assert code == 2 and says in err and "row 1" in err
+
+
+def test_basic_iso_dates_are_read(tmp_path):
+    """CDNOW writes dates as YYYYMMDD (ISO 8601 basic form); a bad calendar date is an error."""
+    path = tmp_path / "cdnow.csv"
+    path.write_text("order,item,time\n1,a,19970101\n2,a,19970325\n")
+    code, text = run("inspect", str(path))
+    assert code == 0 and "1997-01-01 to 1997-03-25" in text
+    path.write_text("order,item,time\n1,a,19970231\n")
+    assert run("inspect", str(path))[0] == 2
 
 
 def test_evaluate_on_one_order_per_customer_says_so(tmp_path, capsys):

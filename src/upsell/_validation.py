@@ -135,6 +135,8 @@ def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
     np.datetime64('2024-06-01')
     >>> bool(np.isnat(to_datetime64("soon")))
     True
+    >>> to_datetime64("19970101")            # ISO 8601 basic form
+    np.datetime64('1997-01-01T00:00:00')
     """
     u: Any = unit  # numpy's stubs want a literal unit
     nat = np.datetime64("NaT", u)
@@ -142,7 +144,13 @@ def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
         return nat
     if isinstance(value, str):
         text = value.strip()
-        if _UTC_OFFSET.search(text):
+        if len(text) == 8 and text.isdigit():
+            # ISO 8601 basic date (CDNOW's 19970101): numpy would read the year 19,970,101
+            try:
+                value = _dt.datetime.strptime(text, "%Y%m%d")
+            except ValueError:
+                return nat
+        elif _UTC_OFFSET.search(text):
             try:
                 value = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z")
                                                    else text)

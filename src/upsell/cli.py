@@ -208,8 +208,6 @@ _FORMAT_HINTS = (
     (re.compile(r"'\d{1,2}[/.]\d{1,2}[/.]\d{2,4}[^']*' is not a timestamp"),
      ". Dates are read as ISO 8601 (2010-12-01 08:26): day/month or month/day dates are "
      "ambiguous and need converting before reading"),
-    (re.compile(r"'\d{8}(?:-01-01T00:00:00)?' is outside the plausible range"),
-     ". A date written YYYYMMDD (19970101) is not read as one yet: write it 1997-01-01"),
 )
 
 

@@ -248,6 +248,9 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
     kind = arr.dtype.kind
     if kind == "M":
         return arr.astype("datetime64[s]")
+    basic = _basic_dates(arr)
+    if basic is not None:
+        return basic
     if kind in "iufb":
         raise UpsellDataError(
             f"column `{name}` holds numbers ({arr.dtype}); pass datetime64 values or "
@@ -277,6 +280,33 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
     if bad.any():
         rows_bad[f"{name} not a timestamp"] = bad
     return out
+
+
+def _basic_dates(arr: np.ndarray) -> np.ndarray | None:
+    """ISO 8601 basic dates (``19970101``, as text or as integers) as datetime64[s], else None.
+
+    numpy reads the text ``"19970101"`` as the year 19,970,101 and a CSV reader makes the column
+    integers; a column is taken as basic dates only when every entry has eight digits forming a
+    real calendar date between 1900 and 2199 (epoch seconds with eight digits would all fall in
+    1970, so the two cannot be confused in practice).
+    """
+    if arr.size == 0 or arr.dtype.kind not in "iuU":
+        return None
+    if arr.dtype.kind == "U":
+        if arr.dtype.itemsize // 4 != 8 or not np.all(np.char.isdigit(arr)):
+            return None
+        num = arr.astype(np.int64)
+    else:
+        num = arr.astype(np.int64, copy=False)
+    year, month, day = num // 10000, num // 100 % 100, num % 100
+    if not (np.all((year >= 1900) & (year < 2200)) and np.all((month >= 1) & (month <= 12))
+            and np.all((day >= 1) & (day <= 31))):
+        return None
+    months = ((year - 1970) * 12 + (month - 1)).astype("datetime64[M]")
+    out = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    if np.any(out.astype("datetime64[M]") != months):  # 31 February and the like
+        return None
+    return out.astype("datetime64[s]")
 
 
 def _may_have_offset(arr: np.ndarray) -> bool:
