@@ -1089,14 +1089,22 @@ def gather_rows(M: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray
 
 
 def check_positive(value: Any, name: str) -> float:
-    """A finite number > 0 (parameter check shared by the models).
+    """A finite number in (0, 1e12] (parameter check shared by the models).
+
+    The upper bound is the one ``load`` applies to saved parameters, so that ``fit``
+    accepts nothing a saved model could not hold (``alpha=1e308`` overflows the
+    float32 confidence weights anyway).
 
     Examples
     --------
     >>> check_positive(0.5, "alpha")
     0.5
+    >>> check_positive(1e308, "alpha")
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `alpha` must be a number in (0, 1000000000000]; got 1e+308
     """
-    return check_float(value, name, low=0, low_open=True)
+    return check_float(value, name, low=0, low_open=True, high=_PARAM_LIMIT)
 
 
 def iter_chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
