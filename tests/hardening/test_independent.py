@@ -286,3 +286,52 @@ def test_clv_predictions_are_finite_or_refused_for_any_customer(world, model, f,
             return
     assert np.isfinite(pred).all() and (pred >= 0).all(), pred
     assert ((alive >= 0) & (alive <= 1)).all(), alive
+
+
+# ---------------------------------------------------------------------------- constructor parameters
+def _param_cases() -> list[Any]:
+    from upsell.cf import ALS, BPR, EASE, ItemKNN, RepeatBlend
+    from upsell.segments import Clusters
+    from upsell.tiers import UpsellRanker
+
+    return [(ALS, "num_threads"), (ALS, "iterations"), (BPR, "num_threads"),
+            (BPR, "learning_rate"), (ItemKNN, "n_neighbors"), (ItemKNN, "num_threads"),
+            (EASE, "n_neighbors"), (RepeatBlend, "cf_weight"), (RepeatBlend, "popularity_weight"),
+            (RepeatBlend, "half_life_days"), (RepeatBlend, "n_neighbors"),
+            (Clusters, "features"), (UpsellRanker, "kinds")]
+
+
+HOSTILE_PARAMS = st.one_of(st.integers(2**31, 2**200), st.floats(1e13, 1e308),
+                           st.floats(1e-320, 1e-300), st.booleans(), st.none(),
+                           st.complex_numbers(allow_nan=False, max_magnitude=5),
+                           st.floats(allow_nan=True).filter(lambda v: v != v))
+
+
+@pytest.mark.parametrize("cls, name", _param_cases(),
+                         ids=lambda v: v if isinstance(v, str) else v.__name__)
+@PROPERTY
+@given(value=HOSTILE_PARAMS)
+def test_any_hostile_constructor_parameter_is_refused_or_fits(world, cls, name, value):
+    """Huge ints overflowed C longs (OverflowError), 10**30 broke np.isfinite (TypeError),
+    implicit's ModelFitError escaped BPR, non-iterable ``features``/``kinds`` gave TypeError,
+    a tiny half-life warned. The fits run a few iterations only."""
+    from upsell.segments import Clusters
+    from upsell.tiers import UpsellRanker
+
+    small = {"iterations": 2} if name != "iterations" and "iterations" in \
+        cls.__init__.__code__.co_varnames else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            model = cls(**{name: value, **small})
+            if cls is Clusters:
+                model.fit(world.tx, catalog=world.cat)
+            elif cls is UpsellRanker:
+                model.fit(world.tx, world.cat)
+            else:
+                if name in ("iterations",) and isinstance(value, int) and value > 100:
+                    model._validate_params()  # would run for ever if accepted
+                    return
+                model.fit(world.tx)
+        except UpsellError as exc:
+            assert str(exc)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from upsell._validation import check_int
-from upsell.cf.base import CFModel, _Request, check_positive
+from upsell.cf.base import MAX_THREADS, CFModel, _Request, check_positive
 from upsell.exceptions import UpsellMemoryError
 
 __all__ = ["FactorModel", "check_factor_memory"]
@@ -60,8 +60,8 @@ class FactorModel(CFModel):
     def _check_factor_params(self) -> None:
         check_int(self.factors, "factors", minimum=1)
         check_positive(self.regularization, "regularization")
-        check_int(self.iterations, "iterations", minimum=1)
-        check_int(self.num_threads, "num_threads", minimum=0)
+        check_int(self.iterations, "iterations", minimum=1, maximum=2**31 - 1)
+        check_int(self.num_threads, "num_threads", minimum=0, maximum=MAX_THREADS)
         if self.random_state is not None:
             check_int(self.random_state, "random_state", minimum=0)
 

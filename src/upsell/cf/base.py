@@ -428,7 +428,8 @@ class CFModel(Estimator):
         if not isinstance(exclude_owned, bool):
             raise UpsellDataError(f"`exclude_owned` must be True or False; got {exclude_owned!r}")
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        num_threads = check_int(num_threads, "num_threads", minimum=0) or (os.cpu_count() or 1)
+        num_threads = check_int(num_threads, "num_threads", minimum=0,
+                                maximum=MAX_THREADS) or (os.cpu_count() or 1)
         excl = self._item_set(exclude, "exclude")
         cand = self._item_set(candidates, "candidates")
         if customers is not None and baskets is None and history is None:
@@ -474,7 +475,8 @@ class CFModel(Estimator):
         self._check_fitted()
         k = min(check_k(k), len(self.items_))  # no list is longer than the catalog
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        num_threads = check_int(num_threads, "num_threads", minimum=0) or (os.cpu_count() or 1)
+        num_threads = check_int(num_threads, "num_threads", minimum=0,
+                                maximum=MAX_THREADS) or (os.cpu_count() or 1)
         excl = self._item_set(exclude, "exclude")
         cand = self._item_set(candidates, "candidates")
         users = np.arange(len(self.customers_), dtype=np.int32)
@@ -899,6 +901,8 @@ def _check_model_arrays(m: dict[str, np.ndarray], n_c: int, n_i: int, nnz: int,
 _FACTOR_LIMIT = 1e15
 #: Largest real-valued model parameter (weight, rate, regularisation) accepted on load.
 _PARAM_LIMIT = 1e12
+#: Most threads a model or a request may ask for (thread counts are C ints).
+MAX_THREADS = 65_536
 #: Scores and similarities are served as float32: larger values would become inf.
 _F32_MAX = float(np.finfo(np.float32).max)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -103,9 +104,9 @@ class RepeatBlend(NeighborModel):
     def _validate_params(self) -> None:
         for name in ("cf_weight", "popularity_weight"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) \
-                    or v < 0:
-                raise UpsellDataError(f"`{name}` must be a finite number >= 0; got {v!r}")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
+                    or not 0 <= v <= 1e12:
+                raise UpsellDataError(f"`{name}` must be a number in [0, 1e12]; got {v!r}")
         check_positive(self.half_life_days, "half_life_days")
         self._check_knn_params()
 
@@ -129,7 +130,8 @@ class RepeatBlend(NeighborModel):
         pos = (net > 0)[group] & first & (cust >= 0)
         t = data.time.astype("datetime64[s]").astype(np.int64)
         age = (t.max() - t[pos]) / _DAY if t.size else np.empty(0)
-        w = 0.5 ** (age / float(self.half_life_days))
+        with np.errstate(over="ignore"):  # a tiny half-life: old lines weigh exactly 0
+            w = 0.5 ** (age / float(self.half_life_days))
         D = sp.csr_matrix((w, (cust[pos], i[pos])), shape=H.shape, dtype=np.float64)
         D.sum_duplicates()
         n = H.shape[1]

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from upsell import _implicit
 from upsell.cf._factors import FactorModel, check_factor_memory
 from upsell.cf.base import check_positive
+from upsell.exceptions import ConvergenceError
 
 __all__ = ["BPR"]
 
@@ -83,12 +84,19 @@ class BPR(FactorModel):
 
     def _fit_model(self, X: sp.csr_matrix, *, data: Any, show_progress: bool) -> None:
         check_factor_memory(X.shape[0], X.shape[1], int(self.factors))
-        U, V = _implicit.fit_bpr(
-            X, factors=self.factors, learning_rate=self.learning_rate,
-            regularization=self.regularization, iterations=self.iterations,
-            verify_negative_samples=bool(self.verify_negative_samples),
-            random_state=self.random_state, num_threads=self.num_threads,
-            show_progress=show_progress)
+        try:
+            U, V = _implicit.fit_bpr(
+                X, factors=self.factors, learning_rate=self.learning_rate,
+                regularization=self.regularization, iterations=self.iterations,
+                verify_negative_samples=bool(self.verify_negative_samples),
+                random_state=self.random_state, num_threads=self.num_threads,
+                show_progress=show_progress)
+        except Exception as exc:  # implicit's ModelFitError ("NaN encountered in factors")
+            if type(exc).__name__ != "ModelFitError":
+                raise
+            raise ConvergenceError(
+                f"BPR diverged ({exc}) with learning_rate={self.learning_rate!r} and "
+                f"regularization={self.regularization!r}; lower the learning rate") from None
         self._set_factors(U, V)
 
     def _fold_in_system(self) -> tuple[np.ndarray, float, float]:

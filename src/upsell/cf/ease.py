@@ -74,7 +74,7 @@ class EASE(NeighborModel):
 
     def _validate_params(self) -> None:
         check_positive(self.regularization, "regularization")
-        check_int(self.n_neighbors, "n_neighbors", minimum=1)
+        check_int(self.n_neighbors, "n_neighbors", minimum=1, maximum=2**31 - 1)
         check_int(self.max_items, "max_items", minimum=1)
 
     def _fit_model(self, X: sp.csr_matrix, *, data: Any, show_progress: bool) -> None:

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from upsell import _implicit
 from upsell._validation import check_choice, check_int
-from upsell.cf.base import CFModel, _ragged_topk, _Request, check_positive, gather_rows
+from upsell.cf.base import MAX_THREADS, CFModel, _ragged_topk, _Request, check_positive, gather_rows
 
 __all__ = ["ItemKNN", "NeighborModel"]
 
@@ -47,10 +47,10 @@ class NeighborModel(CFModel):
 
     def _check_knn_params(self) -> None:
         check_choice(self.similarity, "similarity", _SIMILARITIES)
-        check_int(self.n_neighbors, "n_neighbors", minimum=1)
+        check_int(self.n_neighbors, "n_neighbors", minimum=1, maximum=2**31 - 1)
         check_positive(self.bm25_k1, "bm25_k1")
         check_positive(self.bm25_b, "bm25_b")
-        check_int(self.num_threads, "num_threads", minimum=0)
+        check_int(self.num_threads, "num_threads", minimum=0, maximum=MAX_THREADS)
 
     def _fit_knn(self, X: sp.csr_matrix, *, show_progress: bool) -> None:
         W = _item_weights(X, self.similarity, float(self.bm25_k1), float(self.bm25_b))

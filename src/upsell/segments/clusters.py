@@ -329,7 +329,8 @@ class Clusters(Estimator):
     def _columns(self) -> np.ndarray:
         if self.features is None:
             return np.arange(len(FEATURES))
-        if isinstance(self.features, str) or not self.features:
+        if isinstance(self.features, (str, bytes)) or not hasattr(self.features, "__iter__") \
+                or len(list(self.features)) == 0:
             raise UpsellDataError(
                 f"`features` must be a non-empty sequence of feature names; got {self.features!r}")
         bad = [f for f in self.features if f not in _F]

@@ -488,6 +488,9 @@ class UpsellRanker(Estimator):
             raise UpsellDataError(f"`require_value` must be True or False; got {self.require_value!r}")
         if self.value is not None and not callable(self.value):
             raise UpsellDataError(f"`value` must be a callable value function; got {self.value!r}")
+        if not isinstance(self.kinds, str) and not hasattr(self.kinds, "__iter__"):
+            raise UpsellDataError(f"`kinds` must be a kind of offer or a sequence of them "
+                                  f"({', '.join(EDGE_KINDS)}); got {self.kinds!r}")
         kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
         if not kinds:
             raise UpsellDataError("`kinds` must name at least one kind of offer; got ()")
