@@ -88,3 +88,40 @@ def test_csv_pandas_and_saved_round_trips(tmp_path):
     assert saved.attributes["color"].tolist() == cat.attributes["color"].tolist()
     with pytest.raises(UpsellDataError, match="no `item` column"):
         Catalog.from_pandas(pd.DataFrame({"sku": ["a"]}))
+
+
+# ------------------------------------------------------- hostile catalog files (independent run)
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(n=st.integers(2, 12), broken=st.data())
+def test_catalog_unterminated_quote_is_an_error_naming_its_line(tmp_path_factory, n, broken):
+    """A quote that never closes must not swallow the rest of the file into one name."""
+    at = broken.draw(st.integers(0, n - 1))
+    lines = [f'i{k},{k + 1}.5,"Name {k}"' for k in range(n)]
+    lines[at] = f'i{at},{at + 1}.5,"Name {at}'
+    path = tmp_path_factory.mktemp("cat") / "cat.csv"
+    path.write_text("item,price,name\n" + "\n".join(lines) + "\n")
+    # the quote runs on into the next line: either it never closes (last row) or the csv
+    # reader finds a character where a delimiter must follow it; both name the row and line
+    with pytest.raises(UpsellDataError, match=rf"row {at + 1} \(line {at + 2}\)"):
+        Catalog.read_csv(path)
+
+
+def test_catalog_nul_and_overlong_fields_are_clear_errors(tmp_path):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"item,price\na\x00b,1\n")
+    with pytest.raises(UpsellDataError, match="line 2 holds a NUL"):
+        Catalog.read_csv(path)
+    path = tmp_path / "long.csv"
+    path.write_text("item,name\na," + "x" * 200_000 + "\n")
+    with pytest.raises(UpsellDataError, match=r"row 1 .*longer than the CSV reader's limit"):
+        Catalog.read_csv(path)
+
+
+def test_int_ids_beyond_64_bits_are_refused_by_name():
+    from upsell import Transactions
+
+    with pytest.raises(UpsellDataError, match="`customer` ids do not fit in 64 bits"):
+        Transactions.from_records([{"order": 1, "item": "a", "customer": 2**63}])

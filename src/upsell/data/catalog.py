@@ -271,9 +271,19 @@ class Catalog:
         except UnicodeDecodeError:
             raise utf8_error(raw, f"catalog {label}", encoding) from None
         del raw
+        nul = text.find("\x00")
+        if nul >= 0:
+            raise UpsellDataError(
+                f"catalog {label} line {text.count(chr(10), 0, nul) + 1:,} holds a NUL "
+                f"character (byte 0): not a text file, or a damaged one")
         with io.StringIO(text, newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
-            header = next(reader, None)
+            # strict: a quote that never closes is an error, not the rest of the file
+            # swallowed into one field
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
+            try:
+                header = next(reader, None)
+            except csv.Error as exc:
+                raise UpsellDataError(f"catalog {label} header: {exc}") from None
             if header is None:
                 raise UpsellDataError(f"catalog {label} is empty")
             names = [rename.get(h.strip().lstrip("\ufeff"), h.strip().lstrip("\ufeff"))
@@ -285,7 +295,20 @@ class Catalog:
                     f"it has {', '.join(repr(h) for h in header)}"
                 )
             rows = []
-            for i, row in enumerate(reader, start=1):
+            i, line = 0, reader.line_num + 1
+            while True:
+                i += 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    why = ("a quote opened here never closes" if "end of data" in str(exc)
+                           else "a field is longer than the CSV reader's limit"
+                           if "field larger" in str(exc) else str(exc))
+                    raise UpsellDataError(
+                        f"catalog {label} row {i:,} (line {line:,}): {why} ({exc})") from None
+                line = reader.line_num + 1
                 if not row:
                     continue
                 if len(row) != len(names):

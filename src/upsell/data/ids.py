@@ -115,7 +115,15 @@ def _object_ids(arr: np.ndarray, name: str) -> np.ndarray:
         dtype=bool, count=arr.size,
     )
     if is_int.all():
-        return arr.astype(np.int64)
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:
+            lim = np.iinfo(np.int64)
+            pos = next(i for i, v in enumerate(arr.tolist()) if not lim.min <= int(v) <= lim.max)
+            raise UpsellDataError(
+                f"`{name}` ids do not fit in 64 bits (position {pos} is {arr[pos]!r}); "
+                f"pass them as strings"
+            ) from None
     if (is_str | is_int).all():
         s, i = int(np.flatnonzero(is_str)[0]), int(np.flatnonzero(is_int)[0])
         raise UpsellDataError(
