@@ -267,6 +267,17 @@ def test_result_plot_with_a_misspelled_keyword_is_a_type_error():
         r.plot(colr="red")
 
 
+def test_every_result_plot_with_a_misspelled_keyword_is_a_type_error(world):
+    """Domain plot functions that call matplotlib themselves (rules: ax.scatter) too."""
+    pytest.importorskip("matplotlib")
+    import upsell as us
+
+    fi = us.bundles.frequent_itemsets(world.tx, min_support=0.01)
+    for result in (fi, us.bundles.association_rules(fi, min_confidence=0.1)):
+        with pytest.raises(TypeError, match="'colr'"):
+            result.plot(colr="red")
+
+
 # ---------------------------------------------------------------------------- CLV models
 @pytest.mark.parametrize("model", ["betageo", "pareto"])
 @PROPERTY

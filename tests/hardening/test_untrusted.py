@@ -469,6 +469,15 @@ def test_symlink_pointing_out_is_refused(world, saved_rec_copy, tmp_path):
         us.Recommender.load(saved_rec_copy)
 
 
+def test_a_manifest_symlinked_out_of_the_folder_is_refused(world, saved_rec_copy, tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    man = saved_rec_copy / "recommender.json"
+    shutil.move(man, outside)
+    man.symlink_to(outside)
+    with pytest.raises(ModelFileError, match="leaves the model folder"):
+        us.Recommender.load(saved_rec_copy)
+
+
 def test_a_symlinked_folder_itself_loads(world, saved_rec, tmp_path):
     link = tmp_path / "link"
     link.symlink_to(saved_rec, target_is_directory=True)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from upsell._charts import get_axes as _axes
-from upsell._charts import hbar_chart
+from upsell._charts import hbar_chart, matplotlib_keywords
 from upsell._charts import percent_axis as _percent_axis
 from upsell._charts import style as _style
 
@@ -45,6 +45,7 @@ def plot_itemsets(itemsets: Any, *, n: int = 15, min_len: int = 2, title: str | 
                       ax=ax, **kwargs)
 
 
+@matplotlib_keywords
 def plot_rules(rules: Any, *, title: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
     """:class:`~upsell.bundles.Rules`: support against confidence, coloured by lift.
 

@@ -1337,6 +1337,8 @@ class Recommender(Estimator):
         if not os.path.isfile(man):
             raise ModelFileError(f"{root!r} is not a saved recommender or is partial: "
                                  f"{MANIFEST} is missing", file=man, problem="missing")
+        # the manifest too must lie inside the folder (a symlink out of it is refused)
+        man = resolve_inside(root, MANIFEST, what="manifest")
         try:
             doc = read_json(man)
             if not isinstance(doc, dict) or doc.get("kind") != "Recommender":
