@@ -777,7 +777,7 @@ def check_params(model: Any, params: Any, *, file: str | os.PathLike[str],
     >>> check_params(ItemKNN, {"n_neighbors": -5}, file="m.npz")
     Traceback (most recent call last):
     ...
-    upsell.exceptions.ModelFileError: model file 'm.npz', member 'params': `n_neighbors` must be an integer >= 1; got -5
+    upsell.exceptions.ModelFileError: model file 'm.npz', member 'params': `n_neighbors` must be an integer in [1, 2147483647]; got -5
     """
     if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
         raise fail(file, "params", "must be a JSON object")
