@@ -47,7 +47,14 @@ class _Kernels:
     """
 
     def __init__(self) -> None:
-        import pyarrow._compute as c
+        try:
+            # the same objects pyarrow.compute re-exports (call_function and the option
+            # classes), without building its wrappers
+            import pyarrow._compute as c
+
+            c.call_function, c.MatchSubstringOptions, c.ReplaceSubstringOptions  # noqa: B018
+        except (ImportError, AttributeError):  # a pyarrow that moved them: the public module
+            import pyarrow.compute as c
 
         self._c = c
 
