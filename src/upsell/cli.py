@@ -431,32 +431,6 @@ def _item_namer(tx: Transactions, catalog: Catalog | None = None) -> Any:
     return lambda ids: [names.get(i, str(i)) for i in ids]
 
 
-def _derived_catalog(tx: Transactions) -> Catalog:
-    """The catalog the lines imply (names, median unit prices) for shops without one."""
-    derive = getattr(Catalog, "from_transactions", None)
-    if derive is not None:
-        return derive(tx)
-    # a data layer without Catalog.from_transactions: names and median unit prices here
-    cols: dict[str, Any] = {"item": tx.items.ids}
-    with contextlib.suppress(UpsellError):
-        if tx.has("name"):
-            cols["name"] = tx.item_names()
-    if tx.has("price"):
-        ok = (tx.quantity > 0) & np.isfinite(tx.price) & (tx.price > 0)
-        item, price = tx.item[ok], tx.price[ok]
-        order = np.lexsort((price, item))
-        item, price = item[order], price[order]
-        n = np.bincount(item, minlength=len(tx.items))
-        start = np.r_[0, np.cumsum(n)[:-1]]
-        med = np.full(len(tx.items), np.nan)
-        has = n > 0
-        lo = start[has] + (n[has] - 1) // 2
-        hi = start[has] + n[has] // 2
-        med[has] = (price[lo] + price[hi]) / 2
-        cols["price"] = med
-    return Catalog.from_arrays(**cols)
-
-
 def _support_note(obj: Any, what: str, args: argparse.Namespace) -> None:
     """Say the support that auto chose (the budget, not a magic threshold, decided it)."""
     if getattr(obj, "support_chosen", "given") == "auto" and not args.quiet:
@@ -539,7 +513,7 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
             if not tx.has("price"):
                 raise UpsellDataError("`upsell mine --what bundles` needs list prices: give "
                                       "--catalog, or order lines with a price (or value) column")
-            catalog = _derived_catalog(tx)
+            catalog = Catalog.from_transactions(tx)
         b = bundles.suggest_bundles(fi, catalog, k=max(len(fi.counts), 1), rank_by=args.rank_by)
         keep: list[int] | range = range(len(b.items))
         if args.max_p:
@@ -578,19 +552,8 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     if top is not None and args.max_per_item:
         # one rule per item set (no permutations of one), and each item in at most
         # --max-per-item rows, so the top of the table shows different ideas, not one family
-        shown = rules.top(len(rules), by="lift", distinct=True)
-        seen: dict[Any, int] = {}
-        picked: list[int] = []
-        for r in range(len(shown)):
-            items = (*shown.antecedent(r), *shown.consequent(r))
-            if any(seen.get(i, 0) >= args.max_per_item for i in items):
-                continue
-            for i in items:
-                seen[i] = seen.get(i, 0) + 1
-            picked.append(r)
-            if len(picked) == top:
-                break
-        order = np.asarray(picked, dtype=np.int64)
+        shown = rules.top(top, by="lift", distinct=True, max_per_item=args.max_per_item)
+        order = np.arange(len(shown))
     elif top is not None:
         shown = rules.top(top, by="lift", distinct=True)
         order = np.arange(len(shown))
@@ -819,7 +782,7 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         with steps.step("fitting customer types"):
             personas = segments.Personas().fit(tx, catalog=catalog)
     # without a catalog, the lines give the items, their names and prices
-    cat = catalog.align(tx.items) if catalog is not None else _derived_catalog(tx)
+    cat = catalog.align(tx.items) if catalog is not None else Catalog.from_transactions(tx)
     ranker = None
     if catalog is not None:
         from upsell.tiers import UpsellRanker

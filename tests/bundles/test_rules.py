@@ -263,6 +263,34 @@ def test_top_distinct_one_rule_per_itemset_best_first(baskets, k, by):
     assert len(plain) == min(k, len(rules))
 
 
+@settings(max_examples=40, deadline=None)
+@given(baskets=baskets_st, k=st.integers(1, 12), cap=st.integers(1, 3))
+def test_top_max_per_item_caps_every_item_and_is_greedy_by_rank(baskets, k, cap):
+    fi = frequent_itemsets(_tx(baskets), min_support=1)
+    rules = association_rules(fi, min_confidence=0.0)
+    top = rules.top(k, max_per_item=cap)
+    uses: dict = {}
+    for r in range(len(top)):
+        for i in top.antecedent(r) + top.consequent(r):
+            uses[i] = uses.get(i, 0) + 1
+    assert len(top) <= k and all(n <= cap for n in uses.values())
+    # greedy over the distinct ranking: the first rule is the best one, and a rule passed
+    # over would have pushed some item past the cap
+    ranked = rules.top(len(rules), distinct=True) if len(rules) else rules
+    kept = {top.rule(r) for r in range(len(top))}
+    seen: dict = {}
+    n_kept = 0
+    for r in range(len(ranked)):
+        items = ranked.antecedent(r) + ranked.consequent(r)
+        if ranked.rule(r) in kept:
+            for i in items:
+                seen[i] = seen.get(i, 0) + 1
+            n_kept += 1
+        elif n_kept < k:  # passed over only because some item was at the cap already
+            assert any(seen.get(i, 0) >= cap for i in items)
+    assert n_kept == len(top)
+
+
 def test_select_and_new_fields():
     baskets = [{0, 1, 2}] * 4 + [{0, 1}] * 3 + [{2}] * 3
     fi = frequent_itemsets(_tx(baskets), min_support=2)

@@ -218,7 +218,8 @@ class Rules:
             offset += int(new.sum())
         return out
 
-    def top(self, k: int = 10, *, by: str = "lift", distinct: bool = True) -> Rules:
+    def top(self, k: int = 10, *, by: str = "lift", distinct: bool = True,
+            max_per_item: int | None = None) -> Rules:
         """The ``k`` best rules by one metric, optionally one per item set.
 
         Parameters
@@ -233,6 +234,10 @@ class Rules:
             Keep at most one rule per item set ``X ∪ Y`` (its best one), so the table
             shows different ideas rather than permutations of one itemset
             (``{a, b} => c``, ``{a, c} => b``, ...).
+        max_per_item : int, optional
+            Each item in at most this many of the rules returned (a rule that would
+            exceed it is passed over for the next best), so one product line cannot
+            fill a table for people. None: no limit.
 
         Returns
         -------
@@ -247,11 +252,33 @@ class Rules:
         >>> rules = association_rules(frequent_itemsets(tx, min_support=1), min_confidence=0)
         >>> len(rules), len(rules.top(5)), rules.top(5).rule(0)
         (2, 1, (('b',), ('a',)))
+        >>> len(rules.top(5, distinct=False, max_per_item=1))
+        1
         """
         k = check_int(k, "k", minimum=1)
         by = check_choice(by, "by", (*METRICS, "count"))
         if not isinstance(distinct, bool):
             raise UpsellDataError(f"`distinct` must be True or False; got {distinct!r}")
+        if max_per_item is not None:
+            max_per_item = check_int(max_per_item, "max_per_item", minimum=1)
+            # the best rules (one per item set) in order, then a greedy pass over a bounded
+            # head of them (50 per rule asked for: enough for any table a person reads)
+            ranked = self.top(min(len(self), max(50 * k, 1000)), by=by,
+                              distinct=distinct) if len(self) else self
+            ai, ap = ranked.antecedent_index.tolist(), ranked.antecedent_indptr.tolist()
+            ci, cp = ranked.consequent_index.tolist(), ranked.consequent_indptr.tolist()
+            uses: dict[int, int] = {}
+            chosen: list[int] = []
+            for r in range(len(ranked)):
+                items = (*ai[ap[r]:ap[r + 1]], *ci[cp[r]:cp[r + 1]])
+                if any(uses.get(i, 0) >= max_per_item for i in items):
+                    continue
+                for i in items:
+                    uses[i] = uses.get(i, 0) + 1
+                chosen.append(r)
+                if len(chosen) == k:
+                    break
+            return ranked.select(np.asarray(chosen, dtype=np.int64))
         value = np.asarray(getattr(self, by), dtype=np.float64)
         key = value if by in _ASCENDING else -value
         key = np.where(np.isnan(key), np.inf, key)

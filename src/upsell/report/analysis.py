@@ -545,26 +545,12 @@ def _mine(ctx: _Context) -> tuple[Any, str]:
                    "less)")
         return fi, how
     start = max(float(given), floor)
-    fi, raised = _mine_within(tx, start, budget)
-    how = (f"given {float(given):.3g}, raised to fit the budget of {budget:,} itemsets"
-           if raised else "as given" if start == float(given) else "the floor of 20 orders")
-    return fi, how
-
-
-def _mine_within(tx: Transactions, support: float, budget: int) -> tuple[Any, bool]:
-    """Itemsets at ``support``, raised by half each time they exceed ``budget``."""
-    from upsell import bundles
-
-    raised = False
-    while True:
-        try:
-            return bundles.frequent_itemsets(tx, min_support=min(support, 1.0), max_len=3,
-                                             max_itemsets=budget), raised
-        except UpsellMemoryError:
-            if support >= 1.0:
-                raise
-            support *= 1.5
-            raised = True
+    try:
+        fi = bundles.frequent_itemsets(tx, min_support=start, max_len=3, max_itemsets=budget)
+    except UpsellMemoryError:  # over the budget: the lowest support within it, found by auto
+        fi = bundles.frequent_itemsets(tx, min_support="auto", max_itemsets=budget, max_len=3)
+        return fi, f"given {float(given):.3g}, raised to fit the budget of {budget:,} itemsets"
+    return fi, "as given" if start == float(given) else "the floor of 20 orders"
 
 
 def _rules(ctx: _Context, fi: Any) -> Any:
@@ -580,30 +566,12 @@ def _top_rules(rules: Any, k: int) -> tuple[Any, np.ndarray]:
     """The ``k`` best rules by lift, at most one per item set, and no item in more than
     two of them, so the table shows different ideas rather than variants of one.
 
-    Returns the rules the positions refer to (the best rules, one per item set, when
-    :meth:`Rules.top` exists) and the positions in order.
+    Returns the rules and the positions in order (all of them: the rules are the chosen ones).
     """
     if len(rules) == 0:
         return rules, np.empty(0, dtype=np.int64)
-    rules = rules.top(max(50 * k, 1000), by="lift", distinct=True)
-    pool = np.arange(len(rules))
-    seen_sets: set[tuple[int, ...]] = set()
-    uses: dict[int, int] = {}
-    chosen: list[int] = []
-    ai, ap = rules.antecedent_index, rules.antecedent_indptr
-    ci, cp = rules.consequent_index, rules.consequent_indptr
-    for r in pool.tolist():
-        items = (*ai[ap[r]:ap[r + 1]].tolist(), *ci[cp[r]:cp[r + 1]].tolist())
-        key = tuple(sorted(items))
-        if key in seen_sets or any(uses.get(i, 0) >= 2 for i in items):
-            continue
-        seen_sets.add(key)
-        for i in items:
-            uses[i] = uses.get(i, 0) + 1
-        chosen.append(r)
-        if len(chosen) == k:
-            break
-    return rules, np.asarray(chosen, dtype=np.int64)
+    rules = rules.top(k, by="lift", distinct=True, max_per_item=2)
+    return rules, np.arange(len(rules), dtype=np.int64)
 
 
 def _diverse_bundles(fi: Any, catalog: Catalog, k: int) -> Any:
