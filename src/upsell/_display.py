@@ -20,16 +20,17 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from upsell._extras import require
 
-__all__ = ["MAX_ROWS", "data_frame", "fmt", "head", "html_fields", "html_table"]
+__all__ = ["MAX_ROWS", "TableResult", "data_frame", "fmt", "head", "html_fields", "html_table"]
 
 #: Rows a result shows in a notebook; the rest is counted in a footer line.
 MAX_ROWS = 10
@@ -210,3 +211,87 @@ def data_frame(columns: Mapping[str, Any], feature: str, *, index: Any = None) -
     """
     pd = require("pandas", feature)
     return pd.DataFrame(dict(columns), index=index)
+
+
+class TableResult:
+    """Mixin giving a result ``to_pandas``, ``_repr_html_`` and ``plot`` from one column spec.
+
+    A result class sets ``_title`` (the bold name in a notebook) and implements
+    ``_columns(rows)``: the table's columns, for every row when ``rows`` is None or
+    for the positions in ``rows`` (a ``range`` of the first rows, so a notebook never
+    formats millions of rows). It may override ``_summary()`` (one plain-text line),
+    ``_n_rows()`` (default ``len(self)``) and ``_index()`` (a pandas index). A result
+    with a chart names its drawing function in ``_plot_function`` as
+    ``"module:function"``; the function lives in a leaf ``plots`` module beside the
+    domain and is imported only when a chart is drawn.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True, slots=True)
+    ... class Sizes(TableResult):
+    ...     values: tuple
+    ...     _title = "Sizes"
+    ...     def __len__(self):
+    ...         return len(self.values)
+    ...     def _columns(self, rows=None):
+    ...         vals = self.values if rows is None else [self.values[i] for i in rows]
+    ...         return {"size": list(vals)}
+    >>> Sizes((1, 2, 3)).to_pandas()["size"].tolist()
+    [1, 2, 3]
+    >>> "<b>Sizes</b>" in Sizes((1,))._repr_html_()
+    True
+    """
+
+    __slots__ = ()
+    _title: ClassVar[str] = ""
+    _plot_function: ClassVar[str] = ""
+
+    def _columns(self, rows: range | None = None) -> Mapping[str, Any]:
+        raise NotImplementedError(type(self).__name__ + "._columns")
+
+    def _summary(self) -> str:
+        return ""
+
+    def _n_rows(self) -> int:
+        return len(self)  # type: ignore[arg-type]
+
+    def _index(self) -> Any:
+        return None
+
+    def to_pandas(self) -> Any:
+        """The whole result as a pandas DataFrame, one row per table row (pandas extra).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns a notebook shows, for every row.
+        """
+        return data_frame(self._columns(None), f"{type(self).__name__}.to_pandas",
+                          index=self._index())
+
+    def _repr_html_(self) -> str:
+        n = self._n_rows()
+        return html_table(self._title or type(self).__name__, self._columns(head(n)),
+                          summary=self._summary(), n_rows=n)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the result with matplotlib (the ``plots`` extra).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; default a new figure (pyplot only if already imported).
+        **kwargs
+            ``title`` and the options of the drawing function named in the class
+            docstring; the rest go to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        if not self._plot_function:
+            raise AttributeError(f"{type(self).__name__} has no plot")
+        module, name = self._plot_function.split(":")
+        draw = getattr(importlib.import_module(module), name)
+        return draw(self, ax=ax, **kwargs)
