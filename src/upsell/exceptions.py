@@ -20,6 +20,7 @@ __all__ = [
     "NotFittedError",
     "UnknownIdError",
     "UpsellDataError",
+    "UpsellDeprecationWarning",
     "UpsellError",
     "UpsellMemoryError",
     "UpsellWarning",
@@ -138,5 +139,15 @@ class UpsellWarning(UserWarning):
     Examples
     --------
     >>> issubclass(UpsellWarning, UserWarning)
+    True
+    """
+
+
+class UpsellDeprecationWarning(UpsellWarning, DeprecationWarning):
+    """A name or keyword is deprecated; the message names its replacement.
+
+    Examples
+    --------
+    >>> issubclass(UpsellDeprecationWarning, DeprecationWarning)
     True
     """
