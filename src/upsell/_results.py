@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from upsell.data.ids import IdIndex
+from upsell.exceptions import UpsellDataError
 
 __all__ = ["Recommendations"]
 
@@ -38,6 +39,9 @@ class Recommendations:
         Scores, flat, non-increasing within each request.
     items : IdIndex
         The item id map used to translate indices to ids.
+    reasons : tuple of str, optional
+        Why each item was recommended, flat and aligned with ``item_index``
+        (e.g. the rule's antecedent in words); None when the recommender gives none.
 
     Examples
     --------
@@ -48,6 +52,10 @@ class Recommendations:
     (2, ['c', 'a'], [['c', 'a'], ['b']])
     >>> recs.to_pandas().columns.tolist()
     ['customer', 'item', 'score', 'rank']
+    >>> why = Recommendations.from_lists([0], [[1]], [[0.5]], items=IdIndex(["a", "b"]),
+    ...                                  request_kind="basket", reasons=[["bought with a"]])
+    >>> why.reasons_for(0), why.to_pandas().columns.tolist()
+    (('bought with a',), ['basket', 'item', 'score', 'rank', 'reason'])
     """
 
     requests: np.ndarray
@@ -56,11 +64,35 @@ class Recommendations:
     item_index: np.ndarray
     scores: np.ndarray
     items: IdIndex
+    reasons: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.reasons is not None and len(self.reasons) != self.item_index.size:
+            raise UpsellDataError(
+                f"`reasons` must hold one text per recommended item ({self.item_index.size:,}); "
+                f"got {len(self.reasons):,}")
 
     @classmethod
     def from_lists(cls, requests: Any, index_lists: list[Any], score_lists: list[Any], *,
-                   items: IdIndex, request_kind: str = "customer") -> Recommendations:
-        """Build from one list of item indices and one list of scores per request."""
+                   items: IdIndex, request_kind: str = "customer",
+                   reasons: list[Any] | None = None) -> Recommendations:
+        """Build from one list of item indices and one list of scores per request.
+
+        Parameters
+        ----------
+        requests : array-like
+            One request id per list.
+        index_lists, score_lists : list of array-like
+            Item indices and scores per request, best first.
+        items : IdIndex
+        request_kind : {"customer", "basket"}
+        reasons : list of list of str, optional
+            One reason text per item, per request (same lengths as ``index_lists``).
+
+        Returns
+        -------
+        Recommendations
+        """
         lengths = np.array([len(x) for x in index_lists], dtype=np.int64)
         indptr = np.zeros(lengths.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
@@ -68,9 +100,16 @@ class Recommendations:
                   if index_lists else np.empty(0, dtype=np.int32))
         flat_s = (np.concatenate([np.asarray(x, dtype=np.float32) for x in score_lists])
                   if score_lists else np.empty(0, dtype=np.float32))
+        flat_r = None
+        if reasons is not None:
+            if len(reasons) != len(index_lists) or any(
+                    len(w) != n for w, n in zip(reasons, lengths.tolist(), strict=True)):
+                raise UpsellDataError("`reasons` must hold one list per request, as long as its "
+                                       "item list")
+            flat_r = tuple(str(w) for per in reasons for w in per)
         return cls(requests=np.asarray(requests), request_kind=request_kind, indptr=indptr,
                    item_index=flat_i.astype(np.int32), scores=flat_s.astype(np.float32),
-                   items=items)
+                   items=items, reasons=flat_r)
 
     def __len__(self) -> int:
         return int(self.indptr.size - 1)
@@ -87,6 +126,13 @@ class Recommendations:
         """Scores for request ``r``."""
         return self.scores[self.indptr[r]:self.indptr[r + 1]]
 
+    def reasons_for(self, r: int) -> tuple[str, ...]:
+        """Reason texts for request ``r`` (empty strings when the recommender gives none)."""
+        n = int(self.indptr[r + 1] - self.indptr[r])
+        if self.reasons is None:
+            return ("",) * n
+        return self.reasons[int(self.indptr[r]):int(self.indptr[r + 1])]
+
     def lists(self) -> list[list[Any]]:
         """External item ids per request, as Python lists."""
         ids = self.items.ids[self.item_index].tolist()
@@ -94,18 +140,24 @@ class Recommendations:
         return [ids[ptr[r]:ptr[r + 1]] for r in range(len(self))]
 
     def to_pandas(self) -> Any:
-        """Long table: one row per (request, item) with columns request, item, score, rank."""
+        """Long table: one row per (request, item) with columns request, item, score, rank.
+
+        A ``reason`` column follows when the recommender gave reasons.
+        """
         from upsell._extras import require
 
         pd = require("pandas", "Recommendations.to_pandas")
         counts = np.diff(self.indptr)
         rank = np.arange(self.item_index.size) - np.repeat(self.indptr[:-1], counts) + 1
-        return pd.DataFrame({
+        columns: dict[str, Any] = {
             self.request_kind: np.repeat(self.requests, counts),
             "item": self.items.ids[self.item_index],
             "score": self.scores,
             "rank": rank,
-        })
+        }
+        if self.reasons is not None:
+            columns["reason"] = list(self.reasons)
+        return pd.DataFrame(columns)
 
     def _repr_html_(self) -> str:
         from upsell._display import head, html_table
@@ -115,5 +167,7 @@ class Recommendations:
             self.request_kind: self.requests[:len(rows)],
             "items": [self.item_ids(r) for r in rows],
             "scores": [self.request_scores(r) for r in rows],
+            **({"reasons": [self.reasons_for(r) for r in rows]} if self.reasons is not None
+               else {}),
         }, n_rows=len(self), summary=f"{len(self):,} {self.request_kind} request(s), "
                                      f"{self.item_index.size:,} items in all")
