@@ -191,9 +191,9 @@ def test_verify_false_skips_only_the_array_digest(tmp_path):
 
 
 def test_mmap_gives_read_only_views_of_the_file(tmp_path, monkeypatch):
-    import upsell.persist as persist
+    import upsell._model_files as _model_files
 
-    monkeypatch.setattr(persist, "_MMAP_MIN_BYTES", 0)
+    monkeypatch.setattr(_model_files, "_MMAP_MIN_BYTES", 0)
     p = tmp_path / "m.npz"
     big = np.arange(50_000, dtype=np.float64).reshape(100, 500)
     fortran = np.asfortranarray(big[:, :7])
