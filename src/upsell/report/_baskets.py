@@ -1,0 +1,299 @@
+"""Report sections on baskets: products bought together (itemsets, rules) and upgrade ladders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from upsell.data import Catalog
+from upsell.exceptions import UpsellError, UpsellMemoryError
+from upsell.report._context import _Context, _log, _Skip
+from upsell.report._tables import MAX_MARKS, Chart, Table, fmt, fmt_pct
+
+
+def _mine(ctx: _Context) -> tuple[Any, str]:
+    """Frequent itemsets (up to 3 items) within the report's budget, and a phrase saying how
+    the support was chosen.
+
+    ``min_support="auto"`` takes the lowest support whose itemsets stay within
+    ``max_itemsets``; at least 20 orders must hold an itemset either way, so
+    rules rest on more than a handful of orders.
+    """
+    from upsell import bundles
+
+    tx = ctx.tx
+    n = max(len(tx.orders), 1)
+    budget = int(ctx.opt["max_itemsets"])
+    floor = min(20.0 / n, 1.0)
+    given = ctx.opt["min_support"]
+    if isinstance(given, str) and given == "auto":
+        fi = bundles.frequent_itemsets(tx, min_support="auto", max_itemsets=budget, max_len=3)
+        how = f"chosen automatically: the lowest within a budget of {budget:,} itemsets"
+        if fi.min_support < floor:
+            fi = bundles.frequent_itemsets(tx, min_support=floor, max_len=3)
+            how = (f"20 orders, the floor (the budget of {budget:,} itemsets would allow "
+                   "less)")
+        return fi, how
+    start = max(float(given), floor)
+    try:
+        fi = bundles.frequent_itemsets(tx, min_support=start, max_len=3, max_itemsets=budget)
+    except UpsellMemoryError:  # over the budget: the lowest support within it, found by auto
+        fi = bundles.frequent_itemsets(tx, min_support="auto", max_itemsets=budget, max_len=3)
+        return fi, f"given {float(given):.3g}, raised to fit the budget of {budget:,} itemsets"
+    return fi, "as given" if start == float(given) else "the floor of 20 orders"
+
+
+def _rules(ctx: _Context, fi: Any) -> Any:
+    """Rules with redundant ones pruned (when this upsell can), Holm-adjusted p < 0.05."""
+    from upsell import bundles
+
+    kw: dict[str, Any] = {"min_confidence": float(ctx.opt["min_confidence"]),
+                          "p_adjust": "holm", "max_p": 0.05}
+    return bundles.association_rules(fi, prune=True, max_rules=ctx.opt["max_rules"], **kw)
+
+
+def _top_rules(rules: Any, k: int) -> tuple[Any, np.ndarray]:
+    """The ``k`` best rules by lift, at most one per item set, and no item in more than
+    two of them, so the table shows different ideas rather than variants of one.
+
+    Returns the rules and the positions in order (all of them: the rules are the chosen ones).
+    """
+    if len(rules) == 0:
+        return rules, np.empty(0, dtype=np.int64)
+    rules = rules.top(k, by="lift", distinct=True, max_per_item=2)
+    return rules, np.arange(len(rules), dtype=np.int64)
+
+
+def _diverse_bundles(fi: Any, catalog: Catalog, k: int) -> Any:
+    """Bundle candidates of different product lines: each one shares no item, no catalog
+    family and no strong pair (lift above half its own) with a bundle ranked above it."""
+    from upsell import bundles
+
+    pool = bundles.suggest_bundles(fi, catalog, k=max(20 * k, 200))
+    if len(pool) == 0:
+        return pool, []
+    cat = catalog
+    family = np.asarray(cat.family).astype(str)
+    fam = (dict(zip(cat.items.ids.tolist(), family.tolist(), strict=True))
+           if (np.char.str_len(family) > 0).any() else {})
+    pair_lift = _pair_lifts(fi)
+    picked: list[int] = []
+    used_items: set[Any] = set()
+    used_fams: set[str] = set()
+    for j, items in enumerate(pool.items):
+        if used_items.intersection(items):
+            continue
+        fams = {fam.get(i, "") for i in items} - {""}
+        if fams & used_fams:
+            continue
+        bar = float(pool.lift[j]) / 2.0
+        if any(pair_lift.get((min(a, b), max(a, b)), 0.0) > bar
+               for p in picked for a in pool.items[p] for b in items):
+            continue
+        picked.append(j)
+        used_items.update(items)
+        used_fams.update(fams)
+        if len(picked) == k:
+            break
+    return pool, picked
+
+
+def _pair_lifts(fi: Any) -> dict[tuple[Any, Any], float]:
+    """Lift of every frequent pair, keyed by sorted external ids."""
+    lat = fi.lattice
+    if lat.depth < 2:
+        return {}
+    mat = lat.level_items(2)
+    n = lat.n_baskets
+    lift = lat.counts[1] / n / np.prod(lat.item_counts[mat] / n, axis=1)
+    ids = fi.items.ids
+    a, b = ids[mat[:, 0]].tolist(), ids[mat[:, 1]].tolist()
+    return {(min(x, y), max(x, y)): float(v) for x, y, v in zip(a, b, lift.tolist(), strict=True)}
+
+
+def _section_bundles(ctx: _Context) -> dict[str, Any]:
+    from upsell import bundles
+
+    tx = ctx.tx
+    n_baskets = max(len(tx.orders), 1)
+    fi, how = _mine(ctx)
+    support = float(fi.min_support)
+    rules = _rules(ctx, fi)
+    ctx.shared["rules"] = rules
+    if len(rules):
+        ctx.shared["bundle_recommender"] = bundles.BundleRecommender(rules)
+    top = int(ctx.opt["top"])
+    best, order = _top_rules(rules, top)
+    rows = []
+    for r in order.tolist():
+        ant, con = best.rule(r)
+        rows.append((" + ".join(ctx.name(list(ant))), " + ".join(ctx.name(list(con))),
+                     float(best.support[r]), float(best.confidence[r]), float(best.lift[r]),
+                     int(best.count[r])))
+    pruned = rules.n_pruned
+    pruned_text = f", after pruning {pruned:,} redundant ones" if pruned else ""
+    note = (f"{len(fi):,} frequent itemsets of up to 3 items at min support "
+            f"{fmt_pct(support)} ({int(fi.min_count):,} of {n_baskets:,} orders; "
+            f"{how}); {len(rules):,} rules with confidence >= "
+            f"{float(ctx.opt['min_confidence']):.0%} and Holm-adjusted p < 0.05{pruned_text}. "
+            "Shown: the best by lift, one rule per item set, no product in more than two.")
+    why = _why_no_rules(ctx, fi) if len(rules) == 0 else ""
+    tables = [Table("Top rules by lift: customers who buy the first also buy the second",
+                    ("if bought", "also buy", "support", "confidence", "lift", "orders"),
+                    tuple(rows), percent=("support", "confidence"), note=note,
+                    total=len(rules), unit="rules", empty=why)]
+    charts = []
+    if len(rules):
+        charts.append(_rules_chart(ctx, rules))
+    if len(fi):
+        pool, picked = _diverse_bundles(fi, ctx.items_catalog, min(10, top))
+        brow: tuple[tuple[Any, ...], ...] = tuple(
+            (" + ".join(ctx.name(list(pool.items[j]))), float(pool.lift[j]),
+             int(pool.count[j]), float(pool.list_price[j])) for j in picked)
+        bcols: tuple[str, ...] = ("bundle", "lift", "orders with all", "list price")
+        priced = bool(np.isfinite([r[3] for r in brow]).any()) if brow else True
+        if not priced:  # no prices in the data: no column of dashes
+            brow, bcols = tuple(r[:3] for r in brow), bcols[:3]
+        tables.append(Table("Bundle candidates", bcols, brow,
+                            note=("" if priced else "No prices in the data: list prices "
+                                  "left out. ") +
+                                 "Sets of 2-3 products bought together more often than "
+                                 "chance, one per product line: a candidate shares no "
+                                 "product, catalog family or strongly linked pair with one "
+                                 "above it. Lift: how many times more often the whole set "
+                                 "is bought together than if its products sold "
+                                 "independently (larger for 3 products than for 2).",
+                            unit="bundle candidates",
+                            empty=why if len(rules) == 0 else
+                            "no set of 2-3 products is bought together more often than "
+                            "chance at this support"))
+    return {"tables": tables, "charts": charts,
+            "values": {"n_rules": len(rules), "n_itemsets": len(fi), "min_support": support,
+                       "support_chosen": how}}
+
+
+def _why_no_rules(ctx: _Context, fi: Any) -> str:
+    """Why the rules table would be empty (said instead of an empty table)."""
+    tx = ctx.tx
+    if not (np.diff(tx.baskets().indptr) >= 2).any():
+        return "no order holds two or more products, so nothing is bought together"
+    if not (np.asarray(fi.lengths) >= 2).any():
+        return (f"no set of two or more products is in {int(fi.min_count):,} or more of the "
+                f"{len(tx.orders):,} orders (the minimum support); with so few orders no "
+                "rule rests on enough of them")
+    return (f"no rule reaches confidence >= {float(ctx.opt['min_confidence']):.0%} with "
+            "Holm-adjusted p < 0.05")
+
+
+def _rules_chart(ctx: _Context, rules: Any) -> Chart:
+    n = len(rules)
+    conf, lift, sup = (np.asarray(rules.confidence), np.asarray(rules.lift),
+                       np.asarray(rules.support))
+    if n > MAX_MARKS:
+        pick = np.sort(ctx.rng.choice(n, size=MAX_MARKS, replace=False))
+        conf, lift, sup = conf[pick], lift[pick], sup[pick]
+        note = (f"{MAX_MARKS:,} of {n:,} rules drawn, a random sample; "
+                "point size = support (thirds).")
+    else:
+        note = f"All {n:,} rules; point size = support (thirds)."
+    return Chart("rules_scatter", "Rules: confidence against lift",
+                 {"confidence": conf, "lift": lift, "support": sup}, note=note)
+
+
+def _section_ladders(ctx: _Context) -> dict[str, Any]:
+    cat = ctx.need_catalog("upgrade ladders")
+    ctx.need("customer", "time")
+    tx = ctx.tx
+    family = cat.family
+    tier = cat.tier.astype(np.float64)
+    try:
+        from upsell.tiers import build_ladders
+
+        lad = build_ladders(cat)
+        family, tier = np.asarray(lad.family), np.asarray(lad.tier, dtype=np.float64)
+    except UpsellError as exc:  # ladders refused this catalog: fall back to its own columns
+        _log.info("build_ladders failed (%s); using catalog tiers", exc)
+    on = (family != "") & np.isfinite(tier)
+    if not on.any():
+        raise _Skip("the catalog has no product families with tiers")
+    fam_index, fam_code = np.unique(family, return_inverse=True)
+    line = on[tx.item] & (tx.customer >= 0) & (tx.quantity > 0)
+    c = tx.customer[line].astype(np.int64)
+    f = fam_code[tx.item[line]].astype(np.int64)
+    t = tier[tx.item[line]]
+    when = tx.time[line]
+    key = c * len(fam_index) + f
+    order = np.lexsort((t, when, key))
+    key, t, f = key[order], t[order], f[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    starts = np.flatnonzero(first)
+    first_tier = t[starts]
+    max_tier = np.maximum.reduceat(t, starts)
+    fam_of = f[starts]
+    # only customers who entered below their family's top tier could move up
+    fam_top = np.full(len(fam_index), -np.inf)
+    np.maximum.at(fam_top, fam_code[on], tier[on])
+    can = first_tier < fam_top[fam_of]
+    first_tier, max_tier, fam_of = first_tier[can], max_tier[can], fam_of[can]
+    upgraded = max_tier > first_tier
+    if not upgraded.size:
+        raise _Skip("no customer bought below the top tier of a product family")
+    # take-up per (family, entry tier): share of customers starting there who later went higher
+    group = fam_of * 1000 + first_tier.astype(np.int64)
+    g, gi = np.unique(group, return_inverse=True)
+    n_start = np.bincount(gi)
+    n_up = np.bincount(gi, weights=upgraded.astype(np.float64))
+    overall = float(upgraded.mean())
+    fam_customers = np.bincount(fam_of, minlength=len(fam_index))
+    top_fams = np.argsort(-fam_customers, kind="stable")[:ctx.opt["top"]]
+    names = cat.name
+    price = cat.price
+    rows = []
+    for fi in top_fams.tolist():
+        members = np.flatnonzero((fam_code == fi) & on)
+        if fam_customers[fi] == 0 or np.unique(tier[members]).size < 2:
+            continue
+        members = members[np.lexsort((price[members], tier[members]))]
+        ladder = " → ".join(f"{names[m]} ({fmt(float(price[m]))})" for m in members[:5])
+        sel = (g // 1000) == fi
+        rates = [f"tier {int(tt)}: {n_up[j] / n_start[j]:.0%} of {int(n_start[j]):,}"
+                 for j, tt in zip(np.flatnonzero(sel).tolist(), (g[sel] % 1000).tolist(),
+                                  strict=True)]
+        fam_up = upgraded[fam_of == fi]
+        rows.append((str(fam_index[fi]), ladder, int(fam_customers[fi]),
+                     float(fam_up.mean()) if fam_up.size else None, "; ".join(rates)))
+    values: dict[str, Any] = {"take_up": overall}
+    note = ("Take-up: share of the customers whose first purchase in a family was at a tier "
+            "who later bought a higher tier of that family.")
+    tables = [Table("", ("family", "ladder (price)", "customers", "take-up",
+                         "take-up by entry tier"), tuple(rows), note=note,
+                    percent=("take-up",))]
+    charts = [Chart("bar_chart", "Upgrade take-up by entry tier (all families)",
+                    _take_up_by_tier(g % 1000, n_start, n_up),
+                    note=f"{int(upgraded.size):,} customer-family pairs, pooled over all "
+                         "families by entry tier.")]
+    return {"tables": tables, "charts": charts, "values": values}
+
+
+def _take_up_by_tier(tiers: np.ndarray, n_start: np.ndarray, n_up: np.ndarray) -> dict[str, Any]:
+    u, inv = np.unique(tiers, return_inverse=True)
+    starts = np.bincount(inv, weights=n_start.astype(np.float64))
+    ups = np.bincount(inv, weights=n_up)
+    return {"labels": [f"from tier {int(x)}" for x in u.tolist()],
+            "values": np.where(starts > 0, ups / np.maximum(starts, 1), np.nan),
+            "ylabel": "take-up rate", "percent": True}
+
+
+def _margin_rate(ctx: _Context) -> float:
+    """The catalog's margin rate (revenue-weighted), 1 without costs."""
+    tx = ctx.tx
+    if ctx.catalog is None or not np.isfinite(ctx.catalog.cost).any():
+        return 1.0
+    cost = ctx.catalog.cost[tx.item]
+    p, q = tx.price, tx.quantity
+    ok = np.isfinite(cost)
+    rev = float(np.sum(q[ok] * p[ok]))
+    if rev <= 0:
+        return 1.0
+    return float(np.clip(np.sum(q[ok] * (p[ok] - cost[ok])) / rev, 0.0, 1.0))

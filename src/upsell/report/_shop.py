@@ -1,0 +1,214 @@
+"""Report sections on the shop as a whole: data, key figures, ATV over time, segments, opportunities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from upsell.exceptions import UpsellDataError
+from upsell.report._context import _Context
+from upsell.report._tables import MAX_MARKS, Chart, Table, fmt_pct
+
+
+# ---------------------------------------------------------------------- sections
+def _section_data(ctx: _Context) -> dict[str, Any]:
+    tx = ctx.tx
+    rep = tx.report
+    rows: list[tuple[str, Any]] = [
+        ("order lines kept", len(tx)), ("orders", len(tx.orders)), ("items", len(tx.items)),
+        ("customers", len(tx.customers) if tx.has("customer") else None),
+    ]
+    if tx.has("time"):
+        t = tx.time
+        rows.append(("period", f"{str(t.min())[:10]} to {str(t.max())[:10]}"))
+    rows.append(("rows read", rep.rows_read))
+    for attr in ("rows_repaired", "rows_dropped"):
+        if hasattr(rep, attr):
+            rows.append((attr.replace("_", " "), getattr(rep, attr)))
+    for group in ("dropped", "repaired", "flagged"):
+        for reason, n in dict(getattr(rep, group, {}) or {}).items():
+            rows.append((f"{group}: {reason}", int(n)))
+    cat = ctx.catalog
+    if cat is not None:
+        kinds, counts = np.unique(cat.kind, return_counts=True)
+        rows.append(("catalog", ", ".join(f"{n:,} {k}" for k, n in
+                                          zip(kinds.tolist(), counts.tolist(), strict=True))))
+    if cat is not None:
+        rows.append(("product names", "from the catalog"))
+    elif tx.has("name"):
+        rows.append(("product names", "from the name column (most frequent name per item)"))
+    else:
+        rows.append(("product names", "none in the data: items are shown by id"))
+    missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
+    note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
+    if cat is None:
+        derived = [w for w, ok in (("names", tx.has("name")),
+                                   ("prices", tx.has("price"))) if ok]
+        note += " No catalog: tier, ladder and attach-rate sections are left out"
+        note += (f"; {' and '.join(derived)} come from the order lines." if derived else ".")
+    return {"tables": [Table("", ("what", "value"), tuple(rows))], "note": note.strip(),
+            "values": {"lines": len(tx), "orders": len(tx.orders)}}
+
+
+def _section_kpis(ctx: _Context) -> dict[str, Any]:
+    from upsell import kpi
+
+    tx = ctx.tx
+    values: dict[str, Any] = {}
+    rows: list[tuple[str, Any, str]] = []
+    if tx.has("price"):
+        values["atv"] = float(kpi.atv(tx))
+        rows.append(("ATV (average transaction value)", values["atv"], "net revenue per order"))
+    values["upt"] = float(kpi.upt(tx))
+    rows.append(("UPT (units per transaction)", values["upt"], "units per order"))
+    if ctx.catalog is not None:
+        why = ""
+        try:
+            rate = float(kpi.attach_rate(tx, ctx.catalog))
+        except UpsellDataError as exc:
+            rate, why = float("nan"), str(exc)
+        if not np.isfinite(rate):
+            why = why or "no order holds a product that has attachments in the catalog"
+            values["attach_rate"], values["attach_rate_why"] = None, why
+            rows.append(("attach rate", "n/a", why))
+        else:
+            values["attach_rate"] = rate
+            rows.append(("attach rate", fmt_pct(rate),
+                         "orders with a product that also hold one of its attachments"))
+    sizes = np.diff(tx.baskets().indptr)
+    if sizes.size:
+        values["multi_item_share"] = float(np.mean(sizes >= 2))
+        rows.append(("orders with 2+ items", fmt_pct(values["multi_item_share"]),
+                     "cross-sell already happening"))
+    if ctx.opt.get("offer_log") is not None:
+        conv = kpi.conversion(ctx.opt["offer_log"])
+        values["conversion"] = float(conv.rate[0])
+        if not np.isfinite(values["conversion"]):
+            values["conversion_why"] = "the offer log has no presented offer"
+        rows.append(("offer conversion", fmt_pct(values["conversion"]), "accepted / presented, offer log"))
+    if ctx.opt.get("nps_scores") is not None:
+        res = kpi.nps(ctx.opt["nps_scores"], invalid="drop")
+        values["nps"] = float(res.nps[0])
+        if not np.isfinite(values["nps"]):
+            values["nps_why"] = "no valid survey answer (0-10)"
+        rows.append(("NPS", values["nps"], f"{int(res.n[0]):,} answers"))
+    for key in ("atv", "upt"):
+        if key in values and not np.isfinite(values[key]):
+            values[key], values[f"{key}_why"] = None, "no order with a positive net value"
+    rows = [(label, "n/a" if isinstance(v, float) and not np.isfinite(v) else v, meaning)
+            for label, v, meaning in rows]
+    return {"tables": [Table("", ("KPI", "value", "meaning"), tuple(rows)),
+                       _best_sellers(ctx)], "values": values}
+
+
+def _best_sellers(ctx: _Context) -> Table:
+    """The products in the most orders, with units and revenue."""
+    tx = ctx.tx
+    n_items = len(tx.items)
+    B = tx.baskets()
+    in_orders = np.bincount(B.indices, minlength=n_items)
+    units = np.bincount(tx.item, weights=tx.quantity, minlength=n_items)
+    top = np.argsort(-in_orders, kind="stable")[:int(ctx.opt["top"])]
+    top = top[in_orders[top] > 0]
+    names = ctx.name(tx.items.ids[top])
+    n_orders = max(len(tx.orders), 1)
+    cols: tuple[str, ...] = ("product", "orders", "share of orders", "units")
+    revenue = None
+    if tx.has("price"):
+        revenue = np.bincount(tx.item, weights=tx.quantity * tx.price, minlength=n_items)
+        cols = (*cols, "revenue")
+    rows = []
+    for name, i in zip(names, top.tolist(), strict=True):
+        row: tuple[Any, ...] = (name, int(in_orders[i]), float(in_orders[i] / n_orders),
+                                float(units[i]))
+        if revenue is not None:
+            row = (*row, float(revenue[i]))
+        rows.append(row)
+    return Table("Best sellers: the products in the most orders", cols, tuple(rows),
+                 percent=("share of orders",), total=int(np.sum(in_orders > 0)),
+                 unit="products")
+
+
+def _section_atv_over_time(ctx: _Context) -> dict[str, Any]:
+    from upsell import kpi
+
+    ctx.need("time", "price")
+    tx = ctx.tx
+    span = (tx.time.max() - tx.time.min()).astype("timedelta64[D]").astype(int)
+    by = "month" if span > 120 else ("week" if span > 21 else "day")
+    res = kpi.atv(tx, by=by)
+    labels = [str(g)[:7 if by == "month" else 10] for g in res.groups.tolist()]
+    rows = tuple((lab, float(v), int(n)) for lab, v, n in
+                 zip(labels, res.value.tolist(), res.denominator.tolist(), strict=True))
+    x, y = np.asarray(res.groups), np.asarray(res.value)
+    note = f"One point per {by}: net revenue / orders of that {by}."
+    if x.size > MAX_MARKS:  # decades of days or weeks: the latest periods only
+        x, y = x[-MAX_MARKS:], y[-MAX_MARKS:]
+        note += f" The last {MAX_MARKS:,} of {res.value.size:,} {by}s drawn."
+    chart = Chart("line_chart", f"ATV by {by}",
+                  {"x": x, "y": y, "ylabel": "ATV", "xlabel": by}, note=note)
+    return {"tables": [Table(f"ATV by {by}", (by, "ATV", "orders"), rows)],
+            "charts": [chart], "values": {"by": by, "result": res}}
+
+
+def _section_segments(ctx: _Context) -> dict[str, Any]:
+    from upsell import segments
+
+    ctx.need("customer", "time")
+    tx = ctx.tx
+    model = segments.Personas().fit(tx, catalog=ctx.catalog)
+    ctx.shared["personas"] = model
+    summ = model.assignments_.summary()
+    tables = [_summary_table("Handbook customer types (personas)", summ)]
+    charts = [Chart("share_bars", "Customers and revenue by type",
+                    {"labels": summ.segment.tolist(),
+                     "customer_share": np.asarray(summ.customer_share),
+                     "revenue_share": np.asarray(summ.revenue_share)},
+                    note=f"Shares of {int(np.sum(summ.customers)):,} customers and of their "
+                         "revenue.")]
+    values: dict[str, Any] = {"personas": summ}
+    if tx.has("price"):
+        r = segments.rfm(tx)
+        rs = r.summary()
+        values["rfm"] = rs
+        tables.append(_summary_table("RFM segments", rs))
+        charts.append(Chart("share_bars", "Customers and revenue by RFM segment",
+                            {"labels": rs.segment.tolist(),
+                             "customer_share": np.asarray(rs.customer_share),
+                             "revenue_share": np.asarray(rs.revenue_share)},
+                            note=f"RFM: segments from {r.bins}-level quantile scores of "
+                                 "recency, frequency and monetary value."))
+    return {"tables": tables, "charts": charts, "values": values}
+
+
+def _summary_table(title: str, summ: Any) -> Table:
+    rows = tuple((str(s), int(c), float(cs), float(rv), float(rs)) for s, c, cs, rv, rs in zip(
+        summ.segment.tolist(), summ.customers.tolist(), summ.customer_share.tolist(),
+        summ.revenue.tolist(), summ.revenue_share.tolist(), strict=True))
+    return Table(title, ("segment", "customers", "share of customers", "revenue",
+                         "share of revenue"), rows,
+                 percent=("share of customers", "share of revenue"))
+
+
+def _section_opportunities(ctx: _Context) -> dict[str, Any]:
+    from upsell.segments import OpportunityMatrix
+
+    matrix = ctx.opt.get("opportunity_matrix") or OpportunityMatrix()
+    sizes: dict[str, tuple[int, float]] = {}
+    personas = ctx.shared.get("personas")
+    if personas is not None:
+        summ = personas.assignments_.summary()
+        sizes = {str(s): (int(c), float(r)) for s, c, r in zip(
+            summ.segment.tolist(), summ.customers.tolist(), summ.revenue_share.tolist(),
+            strict=True)}
+    rows = []
+    for seg in matrix.segments:
+        cs, up = matrix.strategy(seg, "cross_sell"), matrix.strategy(seg, "upsell")
+        n, share = sizes.get(seg, (None, None))
+        rows.append((seg, n, share, cs.label or ", ".join(cs.kinds),
+                     up.label or ", ".join(up.kinds)))
+    note = ("" if sizes else "Segment sizes need a customer column; the matrix is the handbook's.")
+    return {"tables": [Table("", ("segment", "customers", "share of revenue", "cross-sell with",
+                                  "upsell with"), tuple(rows), percent=("share of revenue",))],
+            "note": note, "values": {"matrix": matrix}}
