@@ -22,7 +22,7 @@ from upsell.kpi import (
     rfm_summary,
     simple_clv,
 )
-from upsell.kpi import clv as clv_module
+from upsell.kpi import _likelihood as clv_module
 
 BG_PUB = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 PNBD_PUB = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}

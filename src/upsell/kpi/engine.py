@@ -8,8 +8,8 @@ a deprecation period; users call :mod:`upsell.kpi`.
 from __future__ import annotations
 
 from upsell.kpi._common import KPIResult, z_value
-from upsell.kpi.clv import _window as clv_window
 from upsell.kpi.conversion import _from_counts as conversion_from_counts
 from upsell.kpi.nps import _from_counts as nps_from_counts
+from upsell.kpi.rfm import _window as clv_window
 
 __all__ = ["KPIResult", "clv_window", "conversion_from_counts", "nps_from_counts", "z_value"]

@@ -29,19 +29,10 @@ from scipy import special
 from upsell._validation import check_float
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ConvergenceError, UpsellDataError
-from upsell.kpi.clv import (
-    FREQ_DAYS,
-    BetaGeo,
-    GammaGamma,
-    _as_day,
-    _CountModel,
-    _freq_days,
-    _rfm_arrays,
-    _Rows,
-    _times,
-    _wdot,
-    rfm_summary,
-)
+from upsell.kpi._likelihood import _CountModel, _rfm_arrays, _Rows, _times, _wdot
+from upsell.kpi.bgnbd import BetaGeo
+from upsell.kpi.gammagamma import GammaGamma
+from upsell.kpi.rfm import FREQ_DAYS, _as_day, _freq_days, rfm_summary
 
 __all__ = ["ClvForecast", "clv_forecast"]
 
