@@ -23,6 +23,8 @@ __all__ = [
     "UpsellDeprecationWarning",
     "UpsellError",
     "UpsellMemoryError",
+    "UpsellTypeError",
+    "UpsellValueError",
     "UpsellWarning",
 ]
 
@@ -47,6 +49,23 @@ class UpsellDataError(UpsellError, ValueError):
     --------
     >>> isinstance(UpsellDataError("row 3: quantity 'x' is not a number"), ValueError)
     True
+    """
+
+
+#: The name the shared validation helpers use for a bad value (the same class as UpsellDataError).
+UpsellValueError = UpsellDataError
+
+
+class UpsellTypeError(UpsellDataError, TypeError):
+    """An argument is of the wrong type; the message names it, what is allowed and what came.
+
+    It is also an :class:`UpsellDataError` (a ``ValueError``), as these errors were before.
+
+    Examples
+    --------
+    >>> err = UpsellTypeError("`tx` must be Transactions; got list")
+    >>> isinstance(err, TypeError), isinstance(err, ValueError)
+    (True, True)
     """
 
 

@@ -143,3 +143,11 @@ def test_ids_are_read_only():
 def test_nul_in_ids_refused():
     with pytest.raises(UpsellDataError, match="NUL"):
         IdIndex(["a", "a\x00"])
+
+
+def test_encode_against_an_empty_index_masks_or_raises() -> None:
+    empty = IdIndex([], name="customer")
+    assert empty.encode(["a", "b"], unknown="mask").tolist() == [-1, -1]
+    assert empty.encode([1], unknown="skip").tolist() == []
+    with pytest.raises(UnknownIdError, match="customer 'a' is not in the customer index"):
+        empty.encode(["a"])

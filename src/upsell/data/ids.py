@@ -406,15 +406,13 @@ class IdIndex:
             return self._encode_loose(values, unknown)
         if arr.size == 0:
             return np.empty(0, dtype=np.int32)
-        if len(self) == 0:
+        if len(self) == 0:  # nothing to find (and no position to gather from)
             found = np.zeros(arr.size, dtype=bool)
-            pos = np.zeros(arr.size, dtype=np.intp)
+            out = np.full(arr.size, -1, dtype=np.int32)
         else:
-            pos = np.searchsorted(self._sorted, arr)
-            pos_c = np.minimum(pos, len(self) - 1)
-            found = self._sorted[pos_c] == arr
-            pos = pos_c
-        out = np.where(found, self._sorter[pos], -1).astype(np.int32)
+            pos = np.minimum(np.searchsorted(self._sorted, arr), len(self) - 1)
+            found = self._sorted[pos] == arr
+            out = np.where(found, self._sorter[pos], -1).astype(np.int32)
         if not found.all() and arr.dtype.kind == "U":
             # " 85123A" finds "85123A": spaces are retried only where the exact text missed
             miss = np.flatnonzero(~found)
