@@ -32,7 +32,7 @@ from upsell.exceptions import ConvergenceError, UpsellDataError
 from upsell.kpi._likelihood import _CountModel, _rfm_arrays, _Rows, _times, _wdot
 from upsell.kpi.bgnbd import BetaGeo
 from upsell.kpi.gammagamma import GammaGamma
-from upsell.kpi.rfm import FREQ_DAYS, _as_day, _freq_days, rfm_summary
+from upsell.kpi.rfm import FREQ_DAYS, RFMSummary, _as_day, _freq_days, rfm_summary
 
 __all__ = ["ClvForecast", "clv_forecast"]
 
@@ -341,6 +341,45 @@ def _lognormal_spend(cust: np.ndarray, value: np.ndarray, n_customers: int
     return spend, params, n_bad
 
 
+def _spend_model(tx: Transactions, s: RFMSummary, cal_end: np.datetime64
+                 ) -> tuple[str, np.ndarray, dict[str, dict[str, float]], str]:
+    """Gamma-Gamma when defined, else the log-normal model: the spend model's name,
+    each summary customer's expected spend per purchase day, the fitted parameters
+    (model name -> parameters) and a note saying why."""
+    x = s.frequency.astype(np.float64)
+    why = ""
+    # a customer whose repeat days net to <= 0 (returns) predicts from m = 0: the
+    # population's spend shrunk by their x, not a negative spend
+    m = np.maximum(s.monetary_value, 0.0)
+    try:
+        gg = GammaGamma().fit(frequency=x, monetary_value=m)
+    except ConvergenceError as exc:
+        why = ("Gamma-Gamma's maximum-likelihood fit diverged (parameters run to 0 or "
+               "infinity)" if "diverged" in str(exc) else
+               f"Gamma-Gamma could not be fitted ({str(exc).split(';')[0]})")
+    else:
+        q = gg.params_["q"]
+        if q > 1:
+            return ("Gamma-Gamma", gg.expected_spend(frequency=x, monetary_value=m),
+                    {"Gamma-Gamma": dict(gg.params_)},
+                    f"Spend: Gamma-Gamma ({_fmt_params(gg.params_)}).")
+        why = (f"Gamma-Gamma's fitted q = {q:.3g} <= 1, so its expected spend is "
+               "infinite (spend per purchase is too heavy-tailed for the model)")
+    dc, dv = _purchase_days(tx, int(cal_end.astype(np.int64)))
+    # the summary's customers are those with a purchase day by calibration_end,
+    # in index order: exactly the distinct customers of these days
+    sel = np.unique(dc)
+    assert sel.size == len(s)
+    spend, lparams, n_bad = _lognormal_spend(np.searchsorted(sel, dc), dv, len(s))
+    note = (f"{why}; spend per purchase day is each customer's log-normal "
+            f"empirical-Bayes estimate: the mean log value of their purchase days, "
+            f"shrunk towards the population's ({_fmt_params(lparams)}), whose "
+            "mean is finite.")
+    if n_bad:
+        note += f" {n_bad:,} purchase days with a net value <= 0 were left out of it."
+    return "log-normal spend", spend, {"log-normal spend": lparams}, note
+
+
 def _discounted(cum: Callable[[float], np.ndarray], horizon: float, step: float,
                 d: float, shape: tuple[int, ...]) -> np.ndarray:
     """``sum_k [E[Y(t_k)] - E[Y(t_{k-1})]] / (1 + d)^k``, ``t_k = min(k step, horizon)``."""
@@ -452,44 +491,8 @@ def clv_forecast(transactions: Transactions, *, horizon: float = 52.0, step: flo
     shape = x.shape
 
     purchases = _purchase_model(x, t_x, T)
-
-    # spend: Gamma-Gamma when defined, else the log-normal model
-    spend_name = "Gamma-Gamma"
-    params = dict(purchases.params)
-    why = ""
-    # a customer whose repeat days net to <= 0 (returns) predicts from m = 0: the
-    # population's spend shrunk by their x, not a negative spend
-    m = np.maximum(s.monetary_value, 0.0)
-    try:
-        gg = GammaGamma().fit(frequency=x, monetary_value=m)
-    except ConvergenceError as exc:
-        why = ("Gamma-Gamma's maximum-likelihood fit diverged (parameters run to 0 or "
-               "infinity)" if "diverged" in str(exc) else
-               f"Gamma-Gamma could not be fitted ({str(exc).split(';')[0]})")
-    else:
-        q = gg.params_["q"]
-        if q > 1:
-            spend = gg.expected_spend(frequency=x, monetary_value=m)
-            params["Gamma-Gamma"] = dict(gg.params_)
-            spend_note = f"Spend: Gamma-Gamma ({_fmt_params(gg.params_)})."
-        else:
-            why = (f"Gamma-Gamma's fitted q = {q:.3g} <= 1, so its expected spend is "
-                   "infinite (spend per purchase is too heavy-tailed for the model)")
-    if why:
-        spend_name = "log-normal spend"
-        dc, dv = _purchase_days(tx, int(cal_end.astype(np.int64)))
-        # the summary's customers are those with a purchase day by calibration_end,
-        # in index order: exactly the distinct customers of these days
-        sel = np.unique(dc)
-        assert sel.size == len(s)
-        spend, lparams, n_bad = _lognormal_spend(np.searchsorted(sel, dc), dv, len(s))
-        params["log-normal spend"] = lparams
-        spend_note = (f"{why}; spend per purchase day is each customer's log-normal "
-                      f"empirical-Bayes estimate: the mean log value of their purchase days, "
-                      f"shrunk towards the population's ({_fmt_params(lparams)}), whose "
-                      "mean is finite.")
-        if n_bad:
-            spend_note += f" {n_bad:,} purchase days with a net value <= 0 were left out of it."
+    spend_name, spend, spend_params, spend_note = _spend_model(tx, s, cal_end)
+    params = {**purchases.params, **spend_params}
 
     # a model's expectation is >= 0; rounding in 1 - (...) can leave -1e-11
     expected = np.maximum(purchases.cum(horizon), 0.0)
