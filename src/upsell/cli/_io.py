@@ -1,0 +1,313 @@
+"""Files in and out of the command line: reading orders, catalogs, scores and offer logs; writing tables as CSV or JSON; progress lines; library errors in the command line's words."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+import numpy as np
+
+from upsell.data import Catalog, Transactions
+from upsell.exceptions import UpsellDataError
+
+_ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel", "name",
+               "value")
+
+#: Columns written as money (two decimals); other floats keep ``--precision`` significant digits.
+_MONEY = frozenset({"revenue", "monetary", "price", "list_price", "clv", "expected_spend",
+                    "atv", "expected_revenue", "expected_margin", "margin", "price_diff",
+                    "margin_gain", "spend"})
+
+_MONEY_KPIS = frozenset({"atv"})
+
+def _progress_wanted(quiet: bool) -> bool:
+    """Progress bars only for a person watching a terminal: never in logs, pipes or files
+    (tqdm's carriage returns clutter them)."""
+    if quiet:
+        return False
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
+class _Steps:
+    """Progress on stderr: one tqdm bar per step (elapsed time), only on a terminal and
+    never with ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = not _progress_wanted(quiet)
+
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        if self.quiet:
+            yield
+            return
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, desc=what, bar_format="{desc}: {elapsed}", file=sys.stderr,
+                   leave=False, mininterval=1.0, delay=1.0)
+        try:
+            yield
+            bar.update(1)
+        finally:
+            bar.close()
+
+# ---------------------------------------------------------------------- reading
+def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    if text:
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            role, sep, header = part.partition("=")
+            role = role.strip()
+            if not sep or not header.strip():
+                raise UpsellDataError(
+                    f"--columns takes role=header pairs separated by commas; got {part!r}")
+            if role not in _ROLE_FLAGS:
+                raise UpsellDataError(
+                    f"--columns: unknown role {role!r}; roles are {', '.join(_ROLE_FLAGS)}")
+            columns[role] = header.strip()
+    # the hidden --order/--item/... header flags; `upsell recommend` has none (its --customer
+    # is a customer id, which used to be read as the customer column's header)
+    for role in _ROLE_FLAGS if getattr(args, "role_flags", True) else ():
+        value = getattr(args, role, None)
+        if value:
+            columns[role] = value
+    return columns
+
+@contextlib.contextmanager
+def _local_path(path: str) -> Iterator[str]:
+    """A file path for ``path``; ``-`` copies standard input to a temporary file."""
+    if path != "-":
+        if not os.path.exists(path):
+            raise UpsellDataError(f"file not found: {path}")
+        yield path
+        return
+    fd, tmp = tempfile.mkstemp(prefix="upsell-stdin-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            shutil.copyfileobj(sys.stdin.buffer, fh)
+        yield tmp
+    finally:
+        os.unlink(tmp)
+
+def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
+    columns = _parse_columns(getattr(args, "columns", None), args)
+    label = "standard input" if args.orders == "-" else os.path.basename(args.orders)
+    if getattr(args, "input_format", "lines") == "baskets":
+        from upsell.datasets import read_baskets
+
+        if columns:
+            raise UpsellDataError("--columns goes with order-line files; a baskets file "
+                                  "(--format baskets) has one basket of item labels per line")
+        with _local_path(args.orders) as path, steps.step(f"reading {label}"):
+            return read_baskets(path, args.delimiter, encoding=args.encoding)
+    with _local_path(args.orders) as path, steps.step(f"reading {label}"):
+        try:
+            return Transactions.read_csv(
+                path, columns=columns or None, delimiter=args.delimiter or ",",
+                encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
+                bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
+                cancel_prefix=args.cancel_prefix)
+        except UpsellDataError as exc:
+            text = str(exc)
+            if not columns and (text.startswith("no `order` column")
+                                or text.startswith("no `item` column")):
+                # Groceries-like files have no header: one basket of item labels per line
+                raise UpsellDataError(f"{text}. If the file holds one basket of items per line, "
+                                      "add --format baskets") from exc
+            raise
+
+def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) -> None:
+    """Refuse, in the command line's words, a command whose data lack ``roles``: a baskets
+    file holds only items, order lines need the column mapped with ``--columns``."""
+    missing = [r for r in roles if not tx.has(r)]
+    if not missing:
+        return
+    cols = ", ".join(missing)
+    if "price" in missing:  # a line total gives the unit price too
+        cols += " (or value, a line total)"
+    if getattr(args, "input_format", "lines") == "baskets":
+        raise UpsellDataError(
+            f"{what} needs {cols} columns; a baskets file (--format baskets) holds only the "
+            "items of each basket: give order lines with those columns (--columns "
+            + ",".join(f"{r}=HEADER" for r in missing) + ")")
+    raise UpsellDataError(
+        f"{what} needs the {cols} column{'s' if len(missing) > 1 else ''}, which "
+        f"{os.path.basename(args.orders) if args.orders != '-' else 'standard input'} does not "
+        "have mapped: name it with --columns " + ",".join(f"{r}=HEADER" for r in missing))
+
+_LIBRARY_WORDS = (
+    (re.compile(r"columns=\{'(\w+)': \.\.\.\}"), r"--columns \1=HEADER"),
+    (re.compile(r"invalid='drop'"), "--invalid drop"),
+    (re.compile(r"the right `encoding`"), "the right --encoding"),
+    (re.compile(r"\bby='(\w+)'"), r"--by \1"),
+)
+
+def _cli_words(message: str) -> str:
+    """An error of the library in the command line's words: ``columns={'order': ...}`` reads
+    ``--columns order=HEADER``, ``invalid='drop'`` reads ``--invalid drop``.
+
+    Examples
+    --------
+    >>> _cli_words("no `order` column: map one with columns={'order': ...}; pass invalid='drop'")
+    'no `order` column: map one with --columns order=HEADER; pass --invalid drop'
+    """
+    for pattern, words in _LIBRARY_WORDS:
+        message = pattern.sub(words, message)
+    for pattern, hint in _FORMAT_HINTS:
+        if pattern.search(message):
+            message += hint
+    return message
+
+#: Formats read nowhere (decimal commas, day/month dates): the error says what to convert.
+_FORMAT_HINTS = (
+    (re.compile(r"'[-+]?\d[\d.]*,\d+' is not a number"),
+     ". Numbers are read with a decimal point: decimal commas (1.234,5) need converting "
+     "(1234.5) before reading"),
+    (re.compile(r"'\d{1,2}[/.]\d{1,2}[/.]\d{2,4}[^']*' is not a timestamp"),
+     ". Dates are read as ISO 8601 (2010-12-01 08:26): day/month or month/day dates are "
+     "ambiguous and need converting before reading"),
+)
+
+def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
+    path = getattr(args, "catalog", None)
+    if not path:
+        return None
+    if not os.path.exists(path):
+        raise UpsellDataError(f"catalog file not found: {path}")
+    with steps.step(f"reading {os.path.basename(path)}"):
+        return Catalog.read_csv(path, delimiter=args.delimiter or ",", encoding=args.encoding)
+
+def _read_scores(path: str) -> np.ndarray:
+    """NPS answers: a CSV with a ``score`` (or ``nps``) column, or one number per line."""
+    if not os.path.exists(path):
+        raise UpsellDataError(f"NPS file not found: {path}")
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise UpsellDataError(f"NPS file {path} is empty")
+    head = [h.strip().lower() for h in rows[0]]
+    col = next((head.index(n) for n in ("score", "nps") if n in head), None)
+    body = rows[1:] if col is not None else rows
+    col = col or 0
+    try:
+        return np.array([float(r[col]) for r in body])
+    except (ValueError, IndexError) as exc:
+        raise UpsellDataError(f"NPS file {path}: every answer must be a number 0-10 ({exc})") from exc
+
+def _read_offer_log(path: str) -> dict[str, np.ndarray]:
+    if not os.path.exists(path):
+        raise UpsellDataError(f"offer log file not found: {path}")
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        names = reader.fieldnames or []
+    if not rows:
+        raise UpsellDataError(f"offer log {path} has no rows")
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        values = [r[name] for r in rows]
+        try:
+            out[name] = np.array([float(v) for v in values])
+        except ValueError:
+            out[name] = np.array(values)
+    return out
+
+# ---------------------------------------------------------------------- writing
+def _records(obj: Any) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of a Table, a list of dicts, or a dict of equal-length arrays."""
+    from upsell.report import Table
+
+    if isinstance(obj, Table):
+        return list(obj.columns), [list(r) for r in obj.rows]
+    if isinstance(obj, dict):
+        cols = list(obj)
+        arrays = [np.asarray(obj[c]) for c in cols]
+        n = len(arrays[0]) if arrays else 0
+        return cols, [[a[i] for a in arrays] for i in range(n)]
+    cols = list(obj[0]) if obj else []
+    return cols, [[r.get(c) for c in cols] for r in obj]
+
+def _round(x: float, digits: int | None, money: bool) -> float:
+    """``digits`` significant digits, never dropping integer digits (425431.61199999985 ->
+    425432 at 4); money keeps two decimals (425431.61). None: unchanged."""
+    if digits is None or x == 0 or not math.isfinite(x):
+        return x
+    if money:
+        return round(x, 2) + 0.0
+    mag = math.floor(math.log10(abs(x)))
+    return round(x, max(digits - 1 - mag, 0)) + 0.0
+
+def _plain(v: Any, digits: int | None = None, money: bool = False) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float):
+        if v != v or v in (math.inf, -math.inf):
+            return None
+        r = _round(v, digits, money)
+        # a rounded whole number reads as one (7076259, not 7076259.0)
+        return int(r) if digits is not None and r.is_integer() and abs(r) < 2**53 else r
+    if isinstance(v, (tuple, list)):
+        return [_plain(x, digits, money) for x in v]
+    if isinstance(v, (str, int, bool)) or v is None:
+        return v
+    return str(v)
+
+def _write(obj: Any, args: argparse.Namespace, out: TextIO, *, total: int | None = None
+           ) -> None:
+    """Write a table as CSV or JSON; ``total``: rows before ``--top`` cut the output (the
+    cut is then said on stderr, "100 of 2,960 rows", so CSV and JSON stay plain data)."""
+    cols, rows = _records(obj)
+    target = getattr(args, "output", None)
+    digits = getattr(args, "precision", None)
+    money = [c in _MONEY for c in cols]
+    # KPI tables: the value (and numerator) of a money KPI is money
+    kpi_col = cols.index("kpi") if "kpi" in cols else -1
+    kpi_money = [c in ("value", "numerator") for c in cols]
+
+    def flags(r: list[Any]) -> list[bool]:
+        if kpi_col >= 0 and r[kpi_col] in _MONEY_KPIS:
+            return [m or k for m, k in zip(money, kpi_money, strict=True)]
+        return money
+
+    fh = open(target, "w", encoding="utf-8", newline="") if target else out
+    try:
+        if args.format == "json":
+            data = [{c: _plain(v, digits, m) for c, v, m in zip(cols, r, flags(r), strict=True)}
+                    for r in rows]
+            fh.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        else:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(cols)
+            for r in rows:
+                cells = []
+                for v, m in zip(r, flags(r), strict=True):
+                    p = _plain(v, digits, m)
+                    # " + ": item labels may hold spaces ("red/blush wine")
+                    cells.append(" + ".join(map(str, p)) if isinstance(p, list) else
+                                 ("" if p is None else p))
+                w.writerow(cells)
+    finally:
+        if target:
+            fh.close()
+    cut = total is not None and total > len(rows)
+    if cut:
+        # said even with --quiet: it is about the data, not progress
+        where = f" to {target}" if target else ""
+        sys.stderr.write(f"upsell: wrote {len(rows):,} of {total:,} rows{where} "
+                         f"(--top 0 writes all)\n")
+    elif target and not args.quiet:
+        sys.stderr.write(f"wrote {len(rows):,} rows to {target}\n")

@@ -1,0 +1,282 @@
+"""The argument parser of ``upsell``: options shared by the subcommands, argument types with one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, NoReturn
+
+from upsell import __version__
+from upsell.cli._commands import (
+    _CF_MODELS,
+    _MAX_P,
+    _MAX_RULES,
+    _cmd_clv,
+    _cmd_demo,
+    _cmd_evaluate,
+    _cmd_fit,
+    _cmd_inspect,
+    _cmd_kpi,
+    _cmd_mine,
+    _cmd_recommend,
+    _cmd_report,
+    _cmd_segment,
+)
+from upsell.cli._io import _ROLE_FLAGS
+
+__all__ = ["build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and a hint), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+# ---------------------------------------------------------------------- parser
+def _count(text: str) -> int:
+    """A row count >= 0 (``--top``: 0 means every row)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 writes every row); got {n}")
+    return n
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {n}")
+    return n
+
+def _support_arg(text: str) -> float | str:
+    """``auto`` (a budget of item sets decides) or a share in (0, 1] / a count >= 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be auto, a share in (0, 1] or a count >= 1; got {text!r}") from None
+    if not v > 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(
+            f"must be auto, a share in (0, 1] or a count >= 1; got {text!r}")
+    return v
+
+def _p_value(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a p-value in [0, 1]; got {text!r}") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must be a p-value in [0, 1]; got {text!r}")
+    return v
+
+def _precision_arg(text: str) -> int | None:
+    if text.strip().lower() in ("full", "none"):
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of significant digits >= 1, or full; got {text!r}") from None
+    if not 1 <= n <= 17:
+        raise argparse.ArgumentTypeError(f"must be 1..17 or full; got {n}")
+    return n
+
+def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
+                  format_flag: bool = True, orders_optional: bool = False,
+                  role_flags: bool = True) -> None:
+    if orders_optional:  # recommend: ORDERS to fit on now, or a saved --model
+        p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use "
+                                                 "--model); read like `upsell fit` reads it")
+    else:
+        p.add_argument("orders", help="order lines CSV (gzip accepted), or one basket per "
+                                      "line with --format baskets; - reads standard input")
+    if catalog:
+        p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
+                       "family, tier, price, cost, kind, ...)")
+    p.add_argument("--columns", metavar="ROLE=HEADER,...",
+                   help="map roles (order, item, customer, quantity, price, time, channel, "
+                        "name, value) to your headers, e.g. order=InvoiceNo,item=StockCode,"
+                        "name=Description; value= is a line total (unit price = value / "
+                        "quantity)")
+    if role_flags:
+        for role in _ROLE_FLAGS:
+            p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)
+    p.set_defaults(role_flags=role_flags)
+    p.add_argument("--input-format", default="lines", choices=["lines", "baskets"],
+                   help="ORDERS holds order lines with a header (default) or one basket of "
+                        "item labels per line (Groceries, FIMI .dat)")
+    if format_flag:  # commands without an output format: --format names the input's
+        p.add_argument("--format", dest="input_format", choices=["lines", "baskets"],
+                       help="same as --input-format")
+    p.add_argument("--delimiter", default=None,
+                   help="field separator (default: a comma; for --format baskets: a comma "
+                        "when the first line has one, else whitespace)")
+    p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])
+    p.add_argument("--anonymous", default="keep", choices=["keep", "drop", "raise"])
+    p.add_argument("--bad-prices", default="drop", choices=["keep", "drop", "raise"])
+    p.add_argument("--duplicates", default="keep", choices=["keep", "drop", "raise"])
+    p.add_argument("--invalid", default="raise", choices=["raise", "drop"],
+                   help="bad values: stop with the row and column (raise) or drop the row")
+    p.add_argument("--cancel-prefix", default=None, help='e.g. "C" for Online Retail')
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="csv", choices=["csv", "json", "baskets"],
+                   help="output csv (default) or json; `baskets` reads ORDERS as one basket "
+                        "per line (same as --input-format baskets) and writes csv")
+    p.add_argument("--precision", type=_precision_arg, default=4, metavar="DIGITS",
+                   help="significant digits of numbers (default 4; money columns keep two "
+                        "decimals); full: unrounded")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default="upsell-report.html", metavar="HTML",
+                   help="report file (default upsell-report.html)")
+    p.add_argument("--title", default="upsell report")
+    p.add_argument("--no-charts", action="store_true", help="tables only (no matplotlib)")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``upsell`` command.
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["demo", "--seed", "3"]).seed
+    3
+    >>> build_parser().parse_args(["mine", "orders.csv", "--format", "json"]).format
+    'json'
+    """
+    def common_options(suppress: bool) -> _Parser:
+        # sub-commands repeat the global options with suppressed defaults, so that
+        # `upsell --quiet demo` and `upsell demo --quiet` both work
+        p = _Parser(add_help=False)
+        kw: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors", **kw)
+        p.add_argument("--quiet", action="store_true", help="no progress output", **kw)
+        p.add_argument("--seed", type=int, help="random seed (default 0)",
+                       **(kw or {"default": 0}))
+        return p
+
+    common = common_options(True)
+    parser = _Parser(prog="upsell", parents=[common_options(False)],
+                     description="Cross-sell and upsell offers, segments and KPIs from a "
+                                 "shop's order history.")
+    parser.add_argument("--version", action="version", version=f"upsell {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def cmd(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    p = cmd("demo", _cmd_demo, "run the whole handbook on the built-in demo shop and write "
+                               "an HTML report")
+    p.add_argument("--customers", type=int, default=2000, help="customers in the demo shop")
+    _report_options(p)
+
+    p = cmd("report", _cmd_report, "run the whole handbook on your order file and write an "
+                                   "HTML report")
+    _data_options(p)
+    p.add_argument("--nps", metavar="CSV", help="survey answers 0-10 (a score column)")
+    p.add_argument("--offer-log", metavar="CSV",
+                   help="offer log (event, kind, revenue, ...) for the conversion card")
+    _report_options(p)
+
+    p = cmd("inspect", _cmd_inspect, "read an order file and print its data report")
+    _data_options(p, catalog=False)
+
+    p = cmd("mine", _cmd_mine, "products bought together: rules, itemsets, bundles, sequences")
+    _data_options(p, format_flag=False)
+    p.add_argument("--what", default="rules",
+                   choices=["rules", "itemsets", "bundles", "sequences"])
+    p.add_argument("--min-support", type=_support_arg, default="auto",
+                   help="auto (default: the lowest support whose item sets fit the budget), "
+                        "a share of orders (or customers for sequences; auto means 0.01 "
+                        "there), or a count >= 1")
+    p.add_argument("--min-confidence", type=float, default=0.1)
+    p.add_argument("--max-len", type=_positive, default=3)
+    p.add_argument("--max-p", type=_p_value, default=_MAX_P,
+                   help=f"rules: largest Holm-adjusted Fisher p-value shown (default {_MAX_P}; "
+                        f"0: no test)")
+    p.add_argument("--max-per-item", type=_count, default=2, metavar="N",
+                   help="rules: show an item in at most N of the top rows (default 2; 0: no "
+                        "limit), so the table is not one product family's permutations")
+    p.add_argument("--no-prune", dest="prune", action="store_false",
+                   help="keep redundant rules (a longer antecedent that adds nothing over a "
+                        "shorter one); default: pruned")
+    p.add_argument("--rank-by", default="lift", choices=["lift", "revenue"],
+                   help="bundles: by lift (default) or by joint revenue")
+    p.add_argument("--within", default="90D", help="sequence window, e.g. 30D")
+    p.add_argument("--top", type=_count, default=100,
+                   help="rows to write (default 100; rules: the best by lift, one per item "
+                        "set); 0 writes every row")
+    _output_options(p)
+
+    p = cmd("segment", _cmd_segment, "customer segments: handbook types, RFM or clusters")
+    _data_options(p, format_flag=False)
+    p.add_argument("--method", default="personas", choices=["personas", "rfm", "clusters"])
+    p.add_argument("--summary", action="store_true", help="one row per segment")
+    _output_options(p)
+
+    p = cmd("kpi", _cmd_kpi, "ATV, UPT, attach and upsell rates (and NPS), overall or by period")
+    _data_options(p, format_flag=False)
+    p.add_argument("--by", default=None, choices=["day", "week", "month", "channel"])
+    p.add_argument("--nps", metavar="CSV", help="survey answers 0-10")
+    _output_options(p)
+
+    p = cmd("clv", _cmd_clv, "customer lifetime value per customer")
+    _data_options(p, catalog=False, format_flag=False)
+    p.add_argument("--method", default="model", choices=["model", "historic"],
+                   help="BG/NBD + Gamma-Gamma forecast, or revenue so far")
+    p.add_argument("--horizon", type=float, default=52.0, help="weeks ahead (model)")
+    p.add_argument("--discount-rate", type=float, default=0.01, help="per month (model)")
+    p.add_argument("--margin", type=float, default=1.0, help="margin rate applied to revenue")
+    _output_options(p)
+
+    p = cmd("evaluate", _cmd_evaluate, "compare recommenders on a temporal split")
+    _data_options(p, format_flag=False)
+    p.add_argument("--models", default="popular,itemknn,als",
+                   help=f"comma-separated, from {', '.join(_CF_MODELS)}")
+    p.add_argument("--at", default="0.8", help="split time (ISO date) or share of orders")
+    p.add_argument("-k", "--k", type=int, default=10)
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates")
+    p.add_argument("--repeat", action="store_true",
+                   help="count repeat purchases as hits (default: new items only)")
+    _output_options(p)
+
+    p = cmd("fit", _cmd_fit, "fit and save the models behind `upsell recommend --model`")
+    _data_options(p)
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to write")
+    p.add_argument("--model", default="itemknn", choices=list(_CF_MODELS),
+                   help="collaborative-filtering model")
+    p.add_argument("--min-support", type=_support_arg, default="auto",
+                   help="bundle rules: auto (default: the lowest support whose item sets fit "
+                        "the budget), a share of orders or a count")
+    p.add_argument("--min-confidence", type=float, default=0.1)
+    p.add_argument("--max-rules", type=_count, default=_MAX_RULES,
+                   help=f"rule budget while mining, the most confident kept (default "
+                        f"{_MAX_RULES:,}; 0: none); the saved bundle index has its own budget")
+
+    p = cmd("recommend", _cmd_recommend, "offers for a customer and/or a basket")
+    # the same reading options as `upsell fit` (a semicolon, Latin-1 or Online Retail file
+    # could not be read here)
+    _data_options(p, format_flag=False, orders_optional=True, role_flags=False)
+    p.add_argument("--model", metavar="MODEL_DIR", help="folder written by `upsell fit`")
+    p.add_argument("--customer", metavar="ID[,ID...]")
+    p.add_argument("--basket", metavar="ITEM[,ITEM...]")
+    p.add_argument("-k", "--k", type=int, default=5)
+    p.add_argument("--cue-channel", default="web", choices=["web", "email", "store"],
+                   help="channel the cue is worded for (default: web)")
+    p.add_argument("--fill", action=argparse.BooleanOptionalAction, default=None,
+                   help="top up with popular items of the customer's segment (default: only "
+                        "for an unknown customer with no basket, said on stderr)")
+    p.set_defaults(cf_model="itemknn", min_support="auto", min_confidence=0.1,
+                   max_rules=_MAX_RULES)
+    _output_options(p)
+    return parser
