@@ -182,7 +182,7 @@ def test_dense_batch_kernel_matches_numpy(model_cls: str, density: float,
     owned items, and rows that hand them to the kernel as a per-row filter.
     """
     from upsell import cf
-    from upsell.cf import base
+    from upsell.cf import _topk
 
     from .conftest import random_matrix
 
@@ -203,7 +203,7 @@ def test_dense_batch_kernel_matches_numpy(model_cls: str, density: float,
              dict(candidates=list(range(0, 400, 2)), exclude=[0, 2, 4])]
     for kw in cases:
         fast = model.recommend(customers=users, k=10, **kw)
-        monkeypatch.setattr(base, "_MAX_HEAP_K", 0)
+        monkeypatch.setattr(_topk, "_MAX_HEAP_K", 0)
         slow = model.recommend(customers=users, k=10, **kw)
         monkeypatch.undo()
         assert fast.lists() == slow.lists(), kw

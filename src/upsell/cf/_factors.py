@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from upsell._validation import check_int
-from upsell.cf.base import MAX_THREADS, CFModel, _Request, check_positive
+from upsell.cf._request import _Request
+from upsell.cf.base import MAX_THREADS, CFModel, check_positive
 from upsell.exceptions import UpsellMemoryError
 
 __all__ = ["FactorModel", "check_factor_memory"]

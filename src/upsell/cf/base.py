@@ -18,27 +18,43 @@ order (most popular first), so ties and cold starts are deterministic.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from upsell import _implicit
 from upsell._estimator import Estimator
-from upsell._lookup import position
 from upsell._results import Recommendations
-from upsell._validation import as_csr, check_choice, check_float, check_int, check_k
-from upsell.data.ids import IdIndex
-from upsell.data.transactions import Transactions
-from upsell.exceptions import (
-    ModelFileError,
-    UnknownIdError,
-    UpsellDataError,
-    UpsellMemoryError,
+from upsell._validation import check_choice, check_float, check_int, check_k
+from upsell.cf._request import (
+    _basket_lists,
+    _encode_known,
+    _id_list,
+    _is_scalar_id,
+    _lookup_one,
+    _Request,
+    _same_kind,
+    count_items,
+    encode_customers,
+    item_set,
+    parse_requests,
 )
+from upsell.cf._topk import (
+    MAX_BATCH_BYTES,
+    _check_batch_memory,
+    _ragged_topk,
+    _top_positions,
+    _topk_rows,
+    dense_topk,
+    gather_rows,
+    iter_chunks,
+    rank_sparse,
+)
+from upsell.cf._weighting import WEIGHTINGS, _fit_input, _Weighter
+from upsell.data.ids import IdIndex
+from upsell.exceptions import ModelFileError, UpsellDataError
 from upsell.persist import (
     check_array,
     check_csr,
@@ -53,117 +69,12 @@ from upsell.persist import (
 
 __all__ = ["WEIGHTINGS", "CFModel"]
 
-#: Accepted values of ``fit(..., weighting=...)``.
-WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
+# moved to cf._weighting, cf._request and cf._topk; still importable from here
+_REEXPORTED = (MAX_BATCH_BYTES, _basket_lists, _check_batch_memory, _encode_known, _id_list,
+               _is_scalar_id, _lookup_one, _ragged_topk, _same_kind, _topk_rows, gather_rows,
+               iter_chunks)
 
 _M = TypeVar("_M", bound="CFModel")
-
-# wider top-k requests than this (k in the hundreds) are ranked by numpy
-_MAX_HEAP_K = 512
-# narrowest request to implicit's top-k heap: up to here its cost hardly depends on the width
-_MIN_HEAP_K = 16
-
-
-# --------------------------------------------------------------------------- weighting
-@dataclass(frozen=True)
-class _Weighter:
-    """Turns raw purchase counts into model input, for the fit matrix and for fold-in rows.
-
-    "count", "units", "value": values as they are; "binary": 1; "bm25" and
-    "tfidf": the formulas of :meth:`Transactions.customer_items`, with the idf
-    and mean length learned at fit, idf floored at 0 (an item bought by nearly
-    everyone carries no signal rather than a negative one).
-    """
-
-    kind: str
-    idf: np.ndarray
-    avg_len: float
-    k1: float = 100.0
-    b: float = 0.8
-
-    @classmethod
-    def learn(cls, raw: sp.csr_matrix, kind: str) -> _Weighter:
-        if kind in ("bm25", "tfidf"):
-            n_rows = max(raw.shape[0], 1)
-            df = np.bincount(raw.indices, minlength=raw.shape[1])
-            idf = np.maximum(np.log(n_rows) - np.log1p(df), 0.0)
-            sums = np.asarray(raw.sum(axis=1)).ravel()
-            avg = float(sums.mean()) if sums.size else 1.0
-            return cls(kind, idf.astype(np.float64), avg if avg > 0 else 1.0)
-        return cls(kind, np.empty(0), 1.0)
-
-    def row(self, idx: np.ndarray, val: np.ndarray) -> np.ndarray:
-        """Weights of one customer's (items, raw values); float64."""
-        v = val.astype(np.float64)
-        if self.kind == "binary":
-            w = np.ones_like(v)
-        elif self.kind == "tfidf":
-            w = np.sqrt(v) * self.idf[idx]
-        elif self.kind == "bm25":
-            length = (1.0 - self.b) + self.b * v.sum() / self.avg_len
-            w = v * (self.k1 + 1.0) / (self.k1 * length + v) * self.idf[idx]
-        else:
-            w = v
-        # rounded like matrix(), so one request and a batch see the same weights
-        return w.astype(np.float32).astype(np.float64)
-
-    def matrix(self, raw: sp.csr_matrix) -> sp.csr_matrix:
-        """Weighted copy of a raw CSR matrix (float32, no stored zeros)."""
-        out = sp.csr_matrix(raw, dtype=np.float64, copy=True)
-        if self.kind == "binary":
-            out.data[:] = 1.0
-        elif self.kind == "tfidf":
-            out.data = np.sqrt(out.data) * self.idf[out.indices]
-        elif self.kind == "bm25":
-            sums = np.asarray(raw.sum(axis=1)).ravel().astype(np.float64)
-            length = (1.0 - self.b) + self.b * sums / self.avg_len
-            rows = np.repeat(np.arange(raw.shape[0]), np.diff(raw.indptr))
-            out.data = (out.data * (self.k1 + 1.0) / (self.k1 * length[rows] + out.data)
-                        * self.idf[out.indices])
-        out = sp.csr_matrix(out, dtype=np.float32)
-        out.eliminate_zeros()
-        return out
-
-
-# --------------------------------------------------------------------------- requests
-@dataclass(frozen=True)
-class _Request:
-    """One parsed request: fit-time customer (or -1) and the raw history row to score."""
-
-    user: int
-    items: np.ndarray      # int32, sorted, unique
-    values: np.ndarray     # raw counts aligned with items
-    folded: bool           # the model must fold in (basket, unseen customer, grown history)
-
-
-def _is_scalar_id(x: Any) -> bool:
-    return isinstance(x, (str, bytes, int, np.integer, np.str_))
-
-
-def _id_list(value: Any, name: str) -> list[Any]:
-    if _is_scalar_id(value):
-        return [value]
-    if isinstance(value, np.ndarray):
-        return list(value.reshape(-1).tolist())
-    if isinstance(value, Iterable):
-        return list(value)
-    raise UpsellDataError(f"`{name}` must be an id or a list of ids; got {type(value).__name__}")
-
-
-def _basket_lists(value: Any, name: str) -> list[list[Any]]:
-    if _is_scalar_id(value) or not isinstance(value, Iterable):
-        raise UpsellDataError(
-            f"`{name}` must be a list of baskets, each a list of item ids; got {value!r}"
-        )
-    out: list[list[Any]] = []
-    for pos, b in enumerate(value):
-        if _is_scalar_id(b) or not isinstance(b, Iterable):
-            raise UpsellDataError(
-                f"`{name}` must be a list of baskets, each a list of item ids; "
-                f"position {pos} is {b!r} (wrap a single basket in a list: [[...]])"
-            )
-        out.append(list(b.tolist() if isinstance(b, np.ndarray) else b))
-    return out
 
 
 # --------------------------------------------------------------------------- the base
@@ -233,6 +144,7 @@ class CFModel(Estimator):
 
         Examples
         --------
+        >>> from upsell import Transactions
         >>> from upsell.cf import Popular
         >>> tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"],
         ...                               customer=["x", "x", "y"])
@@ -284,69 +196,15 @@ class CFModel(Estimator):
     # ------------------------------------------------------------------ requests
     def _parse_requests(self, customers: Any, baskets: Any, history: Any
                         ) -> tuple[np.ndarray, str, list[_Request]]:
-        if (customers is None) == (baskets is None):
-            raise UpsellDataError("pass exactly one of `customers` and `baskets`")
-        reqs: list[_Request] = []
-        if baskets is not None:
-            if history is not None:
-                raise UpsellDataError("`history` goes with `customers`, not `baskets`: "
-                                      "a basket is the whole history of its request")
-            lists = _basket_lists(baskets, "baskets")
-            for b in lists:
-                idx, val = self._count_items(b)
-                reqs.append(_Request(-1, idx, val, True))
-            return np.arange(len(lists), dtype=np.int64), "basket", reqs
-        ids = _id_list(customers, "customers")
-        hist: list[list[Any]] | None = None
-        if history is not None:
-            hist = _basket_lists(history, "history")
-            if len(hist) != len(ids):
-                raise UpsellDataError(
-                    f"`history` must hold one item list per customer ({len(ids)}); "
-                    f"got {len(hist)}")
-        H = self.history_
-        for r, cid in enumerate(ids):
-            u = _lookup_one(self.customers_, cid)
-            extra = hist[r] if hist is not None else []
-            if u < 0 and hist is None:
-                raise UnknownIdError(
-                    f"customer {cid!r} is not in the model's customer index; pass its "
-                    f"purchases with `history=` to fold it in, or use `baskets=`")
-            if u >= 0:
-                lo, hi = H.indptr[u], H.indptr[u + 1]
-                base_i, base_v = H.indices[lo:hi], H.data[lo:hi]
-            else:
-                base_i = np.empty(0, np.int32)
-                base_v = np.empty(0, np.float32)
-            if extra:
-                ei, ev = self._count_items(extra)
-                allv = np.concatenate([base_i, ei])
-                uniq, inv = np.unique(allv, return_inverse=True)
-                vals = np.bincount(inv, weights=np.concatenate([base_v, ev])).astype(np.float32)
-                reqs.append(_Request(u, uniq.astype(np.int32), vals, True))
-            else:
-                reqs.append(_Request(u, base_i, base_v, u < 0))
-        try:
-            req_ids = np.asarray(ids) if ids else self.customers_.ids[:0]
-        except (TypeError, ValueError):  # pragma: no cover - odd id objects
-            req_ids = np.array(ids, dtype=object)
-        return req_ids, "customer", reqs
+        return parse_requests(self.customers_, self.items_, self.history_, customers, baskets,
+                              history)
 
     def _count_items(self, item_ids: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Known item ids -> (sorted unique indices, occurrence counts); unknown ids are ignored."""
-        if not item_ids:
-            return np.empty(0, np.int32), np.empty(0, np.float32)
-        idx = _encode_known(self.items_, list(item_ids))
-        uniq, counts = np.unique(idx, return_counts=True)
-        return uniq.astype(np.int32), counts.astype(np.float32)
+        return count_items(self.items_, item_ids)
 
     def _item_set(self, value: Any, name: str) -> np.ndarray | None:
-        if value is None:
-            return None
-        ids = _id_list(value, name)
-        if not ids:
-            return np.empty(0, np.int32)
-        return np.unique(_encode_known(self.items_, ids)).astype(np.int32)
+        return item_set(self.items_, value, name)
 
     # ------------------------------------------------------------------ scoring hooks
     def _user_vector(self, req: _Request) -> np.ndarray | None:
@@ -445,15 +303,7 @@ class CFModel(Estimator):
                                           request_kind=kind)
 
     def _encode_customers(self, ids: list[Any]) -> np.ndarray:
-        if not _same_kind(ids, self.customers_):
-            self.customers_.index(ids[0])  # raises UnknownIdError naming the id and kind
-        users = self.customers_.encode(ids, unknown="mask")
-        if (users < 0).any():
-            cid = ids[int(np.flatnonzero(users < 0)[0])]
-            raise UnknownIdError(
-                f"customer {cid!r} is not in the model's customer index; pass its "
-                f"purchases with `history=` to fold it in, or use `baskets=`")
-        return users
+        return encode_customers(self.customers_, ids)
 
     def recommend_all(self, *, k: int = 10, exclude_owned: bool = True, exclude: Any = None,
                       candidates: Any = None, batch_size: int = 1024,
@@ -520,13 +370,8 @@ class CFModel(Estimator):
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top ``k`` of fit-time customers ``u`` by ``U @ Y.T``: (counts, items, scores).
 
-        Rows with few owned items ask implicit's C++ kernel for 16 items (at least
-        ``k + 1``), drop the owned ones and keep the first ``k``; the others hand
-        their owned items to the kernel as a per-row filter (two calls per chunk).
-        The kernel's order among equal scores is its own, so a row whose ``k``-th
-        and ``k+1``-th remaining scores are equal, or any row when ``k`` is too wide
-        for a heap, is ranked again exactly by numpy (:func:`_topk_rows`): the result
-        is the same as scoring every row with numpy, popularity tie-break included.
+        The owned items and exclusions go to :func:`upsell.cf._topk.dense_topk`, which
+        gives the same lists as scoring every row with numpy, popularity tie-break included.
         """
         Y = self._item_factors()
         Yc = Y if cand is None else Y[cand]
@@ -549,59 +394,8 @@ class CFModel(Estimator):
         filt = None
         if excl is not None and excl.size:
             filt = excl.astype(np.int64) if cand is None else np.flatnonzero(np.isin(cand, excl))
-        n_owned = np.bincount(o_rows, minlength=u.size)
-        # rows whose owned items fit in the slack of a 16-wide heap over-ask and drop
-        # them; the others hand them to the kernel as a per-row filter and ask k + 1
-        width = np.maximum(kk + 1, _MIN_HEAP_K)
-        over = kk + 1 + n_owned <= width
-        exact = np.full(u.size, width > min(_MAX_HEAP_K, n_c // 4))
-        owned_keys = o_rows * n_c + o_cols          # sorted: rows ascending, columns sorted
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for filtered in (False, True):
-            rows = np.flatnonzero((over != filtered) & ~exact)
-            if rows.size == 0:
-                continue
-            per_row = None
-            if filtered:
-                sel = np.repeat(~over & ~exact, n_owned)
-                ptr = np.zeros(rows.size + 1, dtype=np.int64)
-                np.cumsum(n_owned[rows], out=ptr[1:])
-                per_row = (ptr, o_cols[sel])
-            ids, sc = _implicit.topk(Yc, users_f[rows], int(width), filter_items=filt,
-                                     filter_query_items=per_row, num_threads=num_threads)
-            valid = sc > _implicit.TOPK_FILTERED
-            if owned_keys.size and not filtered:
-                keys = rows[:, None] * n_c + ids
-                at = np.minimum(np.searchsorted(owned_keys, keys), owned_keys.size - 1)
-                valid &= owned_keys[at] != keys
-            seen = np.cumsum(valid, axis=1)
-            n_valid = np.minimum(seen[:, -1], kk + 1)
-            # the k-th and (k+1)-th remaining scores tie: implicit's pick may differ from ours
-            full = np.flatnonzero(n_valid == kk + 1)
-            at_k = np.argmax(seen[full] >= kk, axis=1)
-            at_k1 = np.argmax(seen[full] >= kk + 1, axis=1)
-            tie = np.zeros(rows.size, dtype=bool)
-            tie[full] = sc[full, at_k] == sc[full, at_k1]
-            exact[rows[tie]] = True
-            keep = valid & (seen <= kk) & ~tie[:, None]
-            r_idx, c_idx = np.nonzero(keep)
-            parts.append((rows[r_idx], ids[r_idx, c_idx], sc[r_idx, c_idx]))
-        slow = np.flatnonzero(exact)
-        if slow.size:
-            S = users_f[slow] @ Yc.T
-            if o_rows.size:
-                sel = np.isin(o_rows, slow)
-                S[np.searchsorted(slow, o_rows[sel]), o_cols[sel]] = -np.inf
-            if filt is not None:
-                S[:, filt] = -np.inf
-            cnt, it, scs = _topk_rows(S, kk, rank, None)
-            parts.append((np.repeat(slow, cnt), it, scs))
-        rows = np.concatenate([p[0] for p in parts])
-        items = np.concatenate([p[1] for p in parts]).astype(np.int64)
-        scores = np.concatenate([p[2] for p in parts]).astype(np.float32)
-        order = np.lexsort((rank[items], -scores, rows))
-        rows, items, scores = rows[order], items[order], scores[order]
-        counts = np.bincount(rows, minlength=u.size).astype(np.int64)
+        counts, items, scores = dense_topk(Yc, users_f, kk, rank, o_rows, o_cols, filt,
+                                           num_threads)
         out = items.astype(np.int32) if cand is None else cand[items]
         return counts, out.astype(np.int32), scores
 
@@ -675,34 +469,7 @@ class CFModel(Estimator):
         items = top.astype(np.int32) if pool is None else pool[top]
         return items, scores[top].astype(np.float32)
 
-    @staticmethod
-    def _rank_sparse(items: np.ndarray, scores: np.ndarray, k: int, banned: np.ndarray,
-                     cand: np.ndarray | None, fb_order: np.ndarray, fb_rank: np.ndarray,
-                     fb_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keep = scores > 0
-        if banned.size:
-            keep &= ~np.isin(items, banned)
-        if cand is not None:
-            keep &= np.isin(items, cand)
-        items, scores = items[keep], scores[keep].astype(np.float32)
-        top = _top_positions(scores, min(k, items.size), fb_rank[items])
-        items, scores = items[top].astype(np.int32), scores[top]
-        need = k - items.size
-        if need <= 0:
-            return items, scores
-        taken = np.union1d(items, banned) if banned.size else np.sort(items)
-        if cand is None:
-            m = min(fb_order.size, need + taken.size)
-            pool = fb_order[:m]
-            pool = pool[~np.isin(pool, taken)][:need]
-        else:
-            pool = cand[~np.isin(cand, taken)]
-            if pool.size > need:
-                r = fb_rank[pool]
-                pool = pool[np.argpartition(r, need - 1)[:need]]
-            pool = pool[np.argsort(fb_rank[pool], kind="stable")]
-        return (np.concatenate([items, pool.astype(np.int32)]),
-                np.concatenate([scores, fb_scores[pool]]))
+    _rank_sparse = staticmethod(rank_sparse)
 
     # ------------------------------------------------------------------ similar items
     def similar_items(self, items: Any, *, k: int = 10, candidates: Any = None
@@ -907,191 +674,6 @@ MAX_THREADS = 65_536
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-# --------------------------------------------------------------------------- helpers
-#: Largest score block the batch path holds at once, over all its threads (bytes).
-MAX_BATCH_BYTES = 4 * 2**30
-
-
-def _check_batch_memory(rows: int, n_items: int, threads: int) -> None:
-    """Refuse a batch whose dense score block would not fit, before scoring it.
-
-    A chunk holds ``rows x n_items`` float32 scores plus as much again in masks
-    and top-k temporaries, once per worker thread.
-    """
-    need = 8 * rows * n_items * max(threads, 1)
-    if need > MAX_BATCH_BYTES:
-        fits = max(MAX_BATCH_BYTES // (8 * n_items * max(threads, 1)), 1)
-        raise UpsellMemoryError(
-            f"`batch_size`={rows:,} x {n_items:,} items x {max(threads, 1)} thread(s) needs "
-            f"{need / 2**30:,.1f} GiB of scores at once (limit "
-            f"{MAX_BATCH_BYTES / 2**30:.0f} GiB); lower `batch_size` (to {fits:,} or less) "
-            f"or `num_threads`")
-
-
-def _lookup_one(index: IdIndex, value: Any) -> int:
-    """Position of one id, or -1: the binary search first, then :meth:`IdIndex.encode`, which
-    also matches the spellings a web request sends ("17850" or "17850.0" for int ids)."""
-    pos = position(index, value)
-    if pos >= 0 or value is None or isinstance(value, (bool, np.bool_)):
-        return pos
-    try:
-        return int(index.encode([value], unknown="mask")[0])
-    except (UpsellDataError, TypeError, ValueError, OverflowError):
-        return -1
-
-
-def _encode_known(index: IdIndex, ids: list[Any]) -> np.ndarray:
-    """Positions of the known ids (unknown ones and ids no spelling of which the index holds
-    are left out)."""
-    try:
-        return index.encode(ids, unknown="skip")
-    except UpsellDataError:  # ids of another kind that IdIndex cannot read as its own
-        return np.empty(0, np.int32)
-
-
-def _same_kind(ids: Sequence[Any], index: IdIndex) -> bool:
-    first = ids[0]
-    if index.kind == "str":
-        return isinstance(first, (str, np.str_))
-    return isinstance(first, (int, np.integer)) and not isinstance(first, bool)
-
-
-def _top_positions(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
-    """Positions of the ``k`` best scores, best first; ties by ``tiebreak`` ascending.
-
-    Exact at the boundary: every score equal to the k-th best competes on the tie-break.
-    """
-    n = scores.size
-    if k <= 0 or n == 0:
-        return np.empty(0, dtype=np.int64)
-    if k < n:
-        kth = np.partition(scores, n - k)[n - k]
-        pos = np.flatnonzero(scores >= kth)
-    else:
-        pos = np.arange(n)
-    order = np.lexsort((tiebreak[pos], -scores[pos]))[:k]
-    return pos[order]
-
-
-def _topk_rows(S: np.ndarray, k: int, rank: np.ndarray, cand: np.ndarray | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top ``k`` of every row of a dense score block, -inf entries left out.
-
-    Returns (count per row, flat item positions, flat scores), rows in order,
-    best first, ties by ``rank``. Instead of an argpartition of every row, the
-    k-th largest of per-block maxima gives a threshold no larger than the row's
-    k-th score (the top-k block maxima are k distinct entries), so one pass of
-    comparisons leaves a handful of candidates per row to sort.
-    """
-    n, m = S.shape
-    n_blocks = max(min(m // max(4 * k, 1), 512), 1)
-    width = m // n_blocks
-    maxima = S[:, :n_blocks * width].reshape(n, n_blocks, width).max(axis=2)
-    if n_blocks * width < m:
-        maxima = np.concatenate([maxima, S[:, n_blocks * width:].max(axis=1)[:, None]], axis=1)
-    kb = min(k, maxima.shape[1])
-    thresh = np.partition(maxima, maxima.shape[1] - kb, axis=1)[:, maxima.shape[1] - kb]
-    if kb < k:  # fewer blocks than k: every entry of the row competes
-        thresh = np.full(n, -np.inf, dtype=S.dtype)
-    rows, cols = np.nonzero((thresh[:, None] <= S) & (-np.inf < S))
-    vals = S[rows, cols]
-    order = np.lexsort((rank[cols], -vals, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    counts = np.bincount(rows, minlength=n)
-    starts = np.cumsum(counts) - counts
-    pos_in_row = np.arange(rows.size) - np.repeat(starts, counts)
-    keep = pos_in_row < k
-    items = cols[keep]
-    if cand is not None:
-        items = cand[items]
-    return (np.minimum(counts, k).astype(np.int64), items.astype(np.int32),
-            vals[keep].astype(np.float32))
-
-
-def _ragged_topk(rows: np.ndarray, vals: np.ndarray, tiebreak: np.ndarray, n_rows: int,
-                 k: int) -> np.ndarray:
-    """Positions of each row's ``k`` best ``vals``, rows in order, best first, ties by ``tiebreak``.
-
-    ``rows`` must be non-decreasing (entries grouped by row, as in CSR order).
-    Like :func:`_topk_rows` for ragged rows: each long row is cut into up to
-    ``4k`` blocks (``np.maximum.reduceat``); the ``k``-th largest block maximum
-    is at most the row's ``k``-th value, so only entries at or above it are sorted.
-
-    Examples
-    --------
-    >>> rows = np.array([0, 0, 0, 1, 1])
-    >>> vals = np.array([1.0, 3.0, 3.0, 5.0, 4.0], dtype=np.float32)
-    >>> _ragged_topk(rows, vals, np.array([0, 2, 1, 0, 0]), 2, 2).tolist()
-    [2, 1, 3, 4]
-    """
-    if rows.size == 0:
-        return np.empty(0, dtype=np.int64)
-    counts = np.bincount(rows, minlength=n_rows)
-    starts = np.cumsum(counts) - counts
-    n_blocks = np.minimum(counts, 4 * k)
-    has = n_blocks > 0
-    b_rows = np.repeat(np.flatnonzero(has), n_blocks[has])
-    b_start = np.cumsum(n_blocks) - n_blocks
-    j = np.arange(b_rows.size) - b_start[b_rows]
-    bounds = starts[b_rows] + (j * counts[b_rows]) // n_blocks[b_rows]
-    grid = np.full((n_rows, 4 * k), -np.inf, dtype=np.float32)
-    grid[b_rows, j] = np.maximum.reduceat(vals, bounds)
-    thresh = np.partition(grid, 3 * k, axis=1)[:, 3 * k]   # k-th largest block maximum
-    thresh[counts <= k] = -np.inf
-    cand = np.flatnonzero(vals >= thresh[rows])
-    cand = cand[np.lexsort((tiebreak[cand], -vals[cand], rows[cand]))]
-    c_rows = rows[cand]
-    c_counts = np.bincount(c_rows, minlength=n_rows)
-    pos = np.arange(cand.size) - np.repeat(np.cumsum(c_counts) - c_counts, c_counts)
-    return cand[pos < k]
-
-
-def _fit_input(data: Any, weighting: str) -> tuple[sp.csr_matrix, IdIndex, IdIndex]:
-    if isinstance(data, Transactions):
-        source = (data.customer_items("units") if weighting == "units"
-                  else data.customer_items("value") if weighting == "value"
-                  else data.customer_items("count"))
-        raw = sp.csr_matrix(source, dtype=np.float32, copy=True)
-        return raw, data.customers, data.items
-    if weighting in ("units", "value"):
-        raise UpsellDataError(
-            f"`weighting`={weighting!r} needs Transactions (quantities and prices); "
-            f"a matrix already holds its values: use 'count'")
-    raw = as_csr(data, "data")
-    if raw.nnz and raw.data.min() < 0:
-        raise UpsellDataError(f"`data` must hold non-negative purchase counts; "
-                              f"found {float(raw.data.min())}")
-    n_c, n_i = raw.shape
-    return (raw, IdIndex(np.arange(n_c, dtype=np.int64), name="customer"),
-            IdIndex(np.arange(n_i, dtype=np.int64), name="item"))
-
-
-def gather_rows(M: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of ``weights[r] * M[rows[r]]`` as (sorted column indices, float32 sums).
-
-    Touches only the stored entries of the given rows (no catalog-size array).
-
-    Examples
-    --------
-    >>> M = sp.csr_matrix(np.array([[0, 1, 2], [3, 0, 1]], dtype=np.float32))
-    >>> c, v = gather_rows(M, np.array([0, 1]), np.array([1.0, 2.0]))
-    >>> c.tolist(), v.tolist()
-    ([0, 1, 2], [6.0, 1.0, 4.0])
-    """
-    starts = M.indptr[rows].astype(np.int64)
-    lens = M.indptr[rows + 1].astype(np.int64) - starts
-    total = int(lens.sum())
-    if total == 0:
-        return np.empty(0, np.int32), np.empty(0, np.float32)
-    offs = np.cumsum(lens) - lens
-    pos = np.repeat(starts - offs, lens) + np.arange(total)
-    cols = M.indices[pos]
-    vals = M.data[pos].astype(np.float64) * np.repeat(weights, lens)
-    uniq, inv = np.unique(cols, return_inverse=True)
-    return uniq.astype(np.int32), np.bincount(inv, weights=vals).astype(np.float32)
-
-
 def check_positive(value: Any, name: str) -> float:
     """A finite number in (0, 1e12] (parameter check shared by the models).
 
@@ -1110,14 +692,3 @@ def check_positive(value: Any, name: str) -> float:
     """
     return check_float(value, name, low=0, low_open=True, high=_PARAM_LIMIT)
 
-
-def iter_chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
-    """(start, stop) pairs covering 0..n in steps of ``size``.
-
-    Examples
-    --------
-    >>> list(iter_chunks(5, 2))
-    [(0, 2), (2, 4), (4, 5)]
-    """
-    for start in range(0, n, size):
-        yield start, min(start + size, n)

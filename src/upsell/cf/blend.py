@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from upsell.cf.base import _Request, check_positive, gather_rows
+from upsell.cf._request import _Request
+from upsell.cf._topk import gather_rows
+from upsell.cf.base import check_positive
 from upsell.cf.knn import NeighborModel
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError

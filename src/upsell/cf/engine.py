@@ -8,6 +8,6 @@ reuses. It may change between versions without a deprecation period; users pass
 
 from __future__ import annotations
 
-from upsell.cf.base import _Weighter as Weighter
+from upsell.cf._weighting import _Weighter as Weighter
 
 __all__ = ["Weighter"]

@@ -9,7 +9,9 @@ import scipy.sparse as sp
 
 from upsell import _implicit
 from upsell._validation import check_choice, check_int
-from upsell.cf.base import MAX_THREADS, CFModel, _ragged_topk, _Request, check_positive, gather_rows
+from upsell.cf._request import _Request
+from upsell.cf._topk import _ragged_topk, gather_rows
+from upsell.cf.base import MAX_THREADS, CFModel, check_positive
 
 __all__ = ["ItemKNN", "NeighborModel"]
 

@@ -9,7 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell._validation import check_choice
-from upsell.cf.base import CFModel, _Request, check_positive, gather_rows
+from upsell.cf._request import _Request
+from upsell.cf._topk import gather_rows
+from upsell.cf.base import CFModel, check_positive
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
