@@ -16,7 +16,7 @@ from upsell._validation import as_csr, check_float, check_int, check_k
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
-from upsell.evaluate.metrics import (
+from upsell.evaluate._core import (
     DEFAULT_METRICS,
     _context,
     _per_request,
