@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from upsell.data import IdIndex, Transactions
+from upsell.data import Catalog, IdIndex, Transactions
 from upsell.exceptions import UpsellDataError
 
 lines = st.lists(
@@ -498,3 +498,21 @@ def test_group_order_is_lexsort(sizes, n_keys, seed):
             for j in range(n_keys)]
     want = np.lexsort([*reversed(keys), group]) if keys else np.arange(group.size)
     assert _group_order(group, keys).tolist() == want.tolist()
+
+
+def test_times_of_filter_and_split_at_parse_like_every_time_argument():
+    """One parser (upsell._validation.as_time): offsets, datetimes, epoch seconds; no year 500."""
+    import datetime as dt
+
+    tx = Transactions.from_arrays(order=[1, 2], item=["a", "b"],
+                                  time=["2011-01-01T10:00", "2011-01-01T12:00"])
+    same = [tx.filter(start=s) for s in ("2011-01-01T12:30+01:00", "2011-01-01T11:30Z",
+                                         dt.datetime(2011, 1, 1, 11, 30),
+                                         np.datetime64("2011-01-01T11:30"), 1_293_881_400)]
+    assert [len(s) for s in same] == [1] * 5
+    assert [len(part) for part in tx.split_at(dt.date(2011, 1, 2))] == [2, 0]
+    for bad in ("0500-01-01", True, dt.timedelta(days=1)):
+        with pytest.raises(UpsellDataError, match="`end` must be a datetime"):
+            tx.filter(end=bad)
+    with pytest.raises(TypeError, match="`transactions` must be Transactions; got list"):
+        Catalog.from_transactions([])

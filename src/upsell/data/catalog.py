@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._validation import as_transactions
 from upsell.data import _columns as C
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
@@ -199,10 +200,7 @@ class Catalog:
         >>> cat.name.tolist(), cat.price.tolist()
         (['Mug', 'Tea'], [3.0, 1.5])
         """
-        tx = transactions
-        if not hasattr(tx, "items") or not hasattr(tx, "item_names"):
-            raise UpsellDataError(
-                f"`transactions` must be Transactions; got {type(tx).__name__}")
+        tx = as_transactions(transactions, "transactions")
         n = len(tx.items)
         price = np.full(n, np.nan)
         if tx.has("price"):

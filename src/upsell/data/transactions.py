@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from upsell._validation import check_choice, check_float, to_datetime64
+from upsell._validation import as_time, check_choice, check_float
 from upsell.data import _columns as C
 from upsell.data._keys import KeyTable
 from upsell.data.ids import IdIndex
@@ -862,9 +862,9 @@ class Transactions:
         if start is not None or end is not None:
             t = self.require("time", "filter(start=..., end=...)")
             if start is not None:
-                keep &= t >= _as_time(start, "start")
+                keep &= t >= as_time(start, "start")
             if end is not None:
-                keep &= t < _as_time(end, "end")
+                keep &= t < as_time(end, "end")
         return self._subset(keep, "filtered out")
 
     def split_at(self, time: Any) -> tuple[Transactions, Transactions]:
@@ -879,7 +879,7 @@ class Transactions:
         (1, 1)
         """
         t = self.require("time", "split_at")
-        at = _as_time(time, "time")
+        at = as_time(time, "time")
         early = t < at
         return self._subset(early, "at or after the split"), self._subset(~early, "before the split")
 
@@ -1011,13 +1011,6 @@ def _prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None
     if "value" in arrays:
         prep.value = C.numbers(arrays["value"], "value", invalid=invalid, rows_bad=bad)
     return prep
-
-def _as_time(value: Any, name: str) -> np.datetime64:
-    out = to_datetime64(value, "s")  # converts offsets to UTC; NaT when unparseable
-    if np.isnat(out):
-        raise UpsellDataError(f"`{name}` must be a datetime or ISO 8601 string; got {value!r}")
-    return out
-
 
 def _freeze_csr(m: sp.csr_matrix) -> sp.csr_matrix:
     m.indices = m.indices.astype(np.int32, copy=False)

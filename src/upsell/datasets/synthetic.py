@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import check_float, check_int, to_datetime64
+from upsell._validation import as_time, check_float, check_int
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions, _Prepared
@@ -370,11 +370,11 @@ def _check_params(**kw: Any) -> dict[str, Any]:
     p["persona_shares"] = tuple(float(x) for x in arr / arr.sum())
     days = []
     for name in ("start", "end"):
-        d = to_datetime64(kw[name], "D")
-        if np.isnat(d):
+        try:
+            days.append(as_time(kw[name], name, unit="D"))
+        except UpsellDataError:
             raise UpsellDataError(f"`{name}` must be an ISO date such as '2023-01-01'; "
-                                  f"got {kw[name]!r}")
-        days.append(d)
+                                  f"got {kw[name]!r}") from None
     if days[1] - days[0] < np.timedelta64(180, "D"):
         raise UpsellDataError(
             f"`end` must be at least 180 days after `start`; got start={kw['start']!r}, "

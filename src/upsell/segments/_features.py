@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import to_datetime64
+from upsell._validation import as_time as _parse_time
+from upsell._validation import as_transactions
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -282,10 +283,8 @@ def default_at(tx: Transactions) -> np.datetime64:
 
 
 def as_time(value: Any, name: str = "at") -> np.datetime64:
-    out = to_datetime64(value, "s")
-    if np.isnat(out):
-        raise UpsellDataError(f"`{name}` must be a datetime or ISO 8601 string; got {value!r}")
-    return out
+    """``at=`` as datetime64[s] (:func:`upsell._validation.as_time`; kept for the segmenters)."""
+    return _parse_time(value, name)
 
 
 def customer_sums(tx: Transactions, table: ItemTable, at: np.datetime64) -> dict[str, np.ndarray]:
@@ -438,8 +437,7 @@ def customer_features(tx: Transactions, catalog: Catalog | None = None, *,
     >>> f.column("discount_share").tolist()
     [0.5, 0.0]
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    as_transactions(tx, "tx")
     if catalog is not None and not isinstance(catalog, Catalog):
         raise UpsellDataError(f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
     tx.require("customer", "customer_features")
@@ -603,12 +601,11 @@ def _epoch(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     try:
-        t = np.datetime64(value, "s")
-    except (TypeError, ValueError, OverflowError):
-        t = np.datetime64("NaT")
-    if np.isnat(t):
+        t = _parse_time(value, "history")
+    except UpsellDataError:
         raise UpsellDataError(
-            f"`history` time must be a datetime, ISO 8601 string or epoch seconds; got {value!r}")
+            f"`history` time must be a datetime, ISO 8601 string or epoch seconds; "
+            f"got {value!r}") from None
     return float(t.astype(np.int64))
 
 
