@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from upsell._display import TableResult
 from upsell._validation import check_float
 from upsell.exceptions import UpsellDataError
 
@@ -17,7 +18,7 @@ __all__ = ["KPIResult", "encode_labels", "labels_of", "wilson_interval", "z_valu
 
 
 @dataclass(frozen=True, slots=True)
-class KPIResult:
+class KPIResult(TableResult):
     """A ratio KPI, overall or per group: ``value = numerator / denominator``.
 
     The shape is the same overall and grouped: overall is one group labelled "all".
@@ -40,6 +41,8 @@ class KPIResult:
         "attach_rate is n/a: the catalog names no attachment ...". Show it instead
         of "nan".
 
+    ``plot()`` draws :func:`upsell.kpi.plots.plot_kpi` (a line for periods, bars otherwise).
+
     Examples
     --------
     >>> r = KPIResult("atv", None, np.array(["all"]), np.array([12.5]), np.array([25.0]),
@@ -55,6 +58,9 @@ class KPIResult:
     numerator: np.ndarray
     denominator: np.ndarray
     note: str = ""
+
+    _title = "KPIResult"
+    _plot_function = "upsell.kpi.plots:plot_kpi"
 
     def __len__(self) -> int:
         return int(self.value.size)
@@ -77,52 +83,22 @@ class KPIResult:
                 f"{self.metric} has {self.value.size} groups; take `.value` instead of float()")
         return float(self.value[0])
 
-    def to_pandas(self) -> Any:
-        """One row per group: group, value, numerator, denominator (needs pandas)."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        return {self.by or "group": self.groups, "value": self.value,
+                "numerator": self.numerator, "denominator": self.denominator}
 
-        pd = require("pandas", "KPIResult.to_pandas")
-        df = pd.DataFrame({self.by or "group": self.groups, "value": self.value,
-                           "numerator": self.numerator, "denominator": self.denominator})
+    def _summary(self) -> str:
+        by = f" by {self.by}" if self.by else ""
+        return f"{self.metric}{by}, {len(self):,} group(s)" + (f". {self.note}" if self.note else "")
+
+    def to_pandas(self) -> Any:
+        """One row per group: group, value, numerator, denominator (needs pandas).
+
+        The note is kept in the frame's ``attrs["note"]``.
+        """
+        df = TableResult.to_pandas(self)
         df.attrs["note"] = self.note
         return df
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the KPI (a line for periods, bars for other groupings) with matplotlib; see :func:`upsell.report.plots.plot_kpi`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_kpi`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = atv(tx, by="month").plot()  # doctest: +SKIP
-        """
-        from upsell.kpi.plots import plot_kpi
-
-        return plot_kpi(self, ax=ax, **kwargs)
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        by = f" by {self.by}" if self.by else ""
-        return html_table(f"KPIResult {self.metric}{by}", {
-            self.by or "group": self.groups, "value": self.value,
-            "numerator": self.numerator, "denominator": self.denominator,
-        }, summary=f"{len(self):,} group(s)" + (f". {self.note}" if self.note else ""))
 
 
 def z_value(confidence: Any, name: str = "confidence") -> float:

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
+from upsell._extras import require
 from upsell._validation import as_floats, check_float
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
@@ -64,7 +66,7 @@ __all__ = [
 
 # ---------------------------------------------------------------------------- historic / simple
 @dataclass(frozen=True, slots=True)
-class CLVTable:
+class CLVTable(TableResult):
     """Per-customer value: historic CLV or a model's discounted forecast.
 
     Attributes
@@ -78,6 +80,9 @@ class CLVTable:
     value : ndarray of float64
         ``revenue`` x margin: the customer lifetime value.
 
+    ``to_pandas()`` gives one row per customer, indexed by customer id; ``plot()``
+    draws :func:`upsell.kpi.plots.plot_clv` (the distribution of CLV, log-spaced bins).
+
     Examples
     --------
     >>> t = CLVTable(np.array(["a"]), np.array([2]), np.array([10.0]), np.array([3.0]))
@@ -90,53 +95,23 @@ class CLVTable:
     revenue: np.ndarray
     value: np.ndarray
 
+    _title = "CLVTable"
+    _plot_function = "upsell.kpi.plots:plot_clv"
+
     def __len__(self) -> int:
         return int(self.value.size)
 
-    def to_pandas(self) -> Any:
-        """One row per customer, indexed by customer id (needs pandas)."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cols = {"orders": self.orders, "revenue": self.revenue, "value": self.value}
+        # a notebook shows the customer as a column; the frame has it as its index
+        return cols if rows is None else {"customer": self.customers, **cols}
 
-        pd = require("pandas", "CLVTable.to_pandas")
-        return pd.DataFrame({"orders": self.orders, "revenue": self.revenue, "value": self.value},
-                            index=pd.Index(self.customers, name="customer"))
+    def _index(self) -> Any:
+        pd = require("pandas", f"{type(self).__name__}.to_pandas")
+        return pd.Index(self.customers, name="customer")
 
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        total = float(np.nansum(self.value))
-        return html_table("CLVTable", {
-            "customer": self.customers, "orders": self.orders, "revenue": self.revenue,
-            "value": self.value,
-        }, summary=f"{len(self):,} customers, total value {total:,.2f}")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the distribution of CLV per customer (log-spaced bins) with matplotlib; see :func:`upsell.report.plots.plot_clv`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_clv`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = historic_clv(tx).plot()  # doctest: +SKIP
-        """
-        from upsell.kpi.plots import plot_clv
-
-        return plot_clv(self, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return f"{len(self):,} customers, total value {float(np.nansum(self.value)):,.2f}"
 
 
 def historic_clv(tx: Transactions, *, margin: float = 1.0, catalog: Any = None,

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell.exceptions import UpsellDataError
 from upsell.kpi._common import (
     as_label_array,
@@ -50,7 +51,7 @@ OFFER_LOG_COLUMNS = ("event", "kind", "channel", "customer", "item", "offer_id",
 
 
 @dataclass(frozen=True, slots=True)
-class ConversionResult:
+class ConversionResult(TableResult):
     """Offer conversion per group (one group "all" when not grouped).
 
     Attributes
@@ -67,6 +68,9 @@ class ConversionResult:
     revenue_per_offer : ndarray of float64
         revenue / presented.
     confidence : float
+
+    ``to_pandas()`` gives one row per group; ``plot()`` draws
+    :func:`upsell.kpi.plots.plot_conversion` (the rate with its interval).
 
     Examples
     --------
@@ -87,57 +91,23 @@ class ConversionResult:
     revenue_per_offer: np.ndarray
     confidence: float
 
+    _title = "ConversionResult"
+    _plot_function = "upsell.kpi.plots:plot_conversion"
+
     def __len__(self) -> int:
         return int(self.rate.size)
 
-    def to_pandas(self) -> Any:
-        """One row per group (needs pandas)."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cols = {self.by or "group": self.groups, "presented": self.presented,
+                "accepted": self.accepted, "declined": self.declined, "rate": self.rate,
+                "low": self.low, "high": self.high, "revenue": self.revenue,
+                "revenue_per_offer": self.revenue_per_offer}
+        if rows is not None:  # a notebook shows the main columns
+            del cols["declined"], cols["revenue_per_offer"]
+        return cols
 
-        pd = require("pandas", "ConversionResult.to_pandas")
-        return pd.DataFrame({
-            self.by or "group": self.groups, "presented": self.presented,
-            "accepted": self.accepted, "declined": self.declined, "rate": self.rate,
-            "low": self.low, "high": self.high, "revenue": self.revenue,
-            "revenue_per_offer": self.revenue_per_offer,
-        })
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("ConversionResult", {
-            self.by or "group": self.groups, "presented": self.presented,
-            "accepted": self.accepted, "rate": self.rate, "low": self.low, "high": self.high,
-            "revenue": self.revenue,
-        }, summary=f"{len(self):,} group(s), {self.confidence:.0%} Wilson intervals")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the conversion rate per group with its interval with matplotlib; see :func:`upsell.report.plots.plot_conversion`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_conversion`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = conversion(offer_log, by="channel").plot()  # doctest: +SKIP
-        """
-        from upsell.kpi.plots import plot_conversion
-
-        return plot_conversion(self, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return f"{len(self):,} group(s), {self.confidence:.0%} Wilson intervals"
 
 
 def _columns(offer_log: Any) -> dict[str, np.ndarray]:

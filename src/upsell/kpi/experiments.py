@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from upsell._display import TableResult, html_fields
 from upsell._validation import check_choice, check_float, check_int
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
@@ -20,7 +21,7 @@ METRICS = ("atv", "conversion", "revenue_per_customer")
 
 
 @dataclass(frozen=True, slots=True)
-class ABTestResult:
+class ABTestResult(TableResult):
     """Comparison of a treatment group with a control group.
 
     Attributes
@@ -45,6 +46,8 @@ class ABTestResult:
     n_control, n_treatment : int
     alpha : float
 
+    ``to_pandas()`` gives a one-row frame of every field.
+
     Examples
     --------
     >>> r = ab_test([10, 12, 11, 13], [14, 15, 13, 16], metric="atv", random_state=0)
@@ -68,25 +71,29 @@ class ABTestResult:
     n_treatment: int
     alpha: float
 
+    _title = "ABTestResult"
+
     @property
     def significant(self) -> bool:
         """Whether ``p_value < alpha``."""
         return bool(self.p_value < self.alpha)
 
-    def to_pandas(self) -> Any:
-        """One-row DataFrame of every field (needs pandas)."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        # one row: every field
+        return {f: [getattr(self, f)] for f in self.__dataclass_fields__}
 
-        pd = require("pandas", "ABTestResult.to_pandas")
-        return pd.DataFrame([{f: getattr(self, f) for f in self.__dataclass_fields__}])
+    def _n_rows(self) -> int:
+        return 1
+
+    def _summary(self) -> str:
+        verdict = "significant" if self.significant else "not significant"
+        return (f"{self.metric}: difference {self.difference:.4g}, "
+                f"p = {self.p_value:.3g} ({verdict} at {self.alpha:g})")
 
     def _repr_html_(self) -> str:
-        from upsell._display import html_fields
-
-        verdict = "significant" if self.significant else "not significant"
-        return html_fields("ABTestResult", {f: getattr(self, f) for f in self.__dataclass_fields__},
-                           summary=f"{self.metric}: difference {self.difference:.4g}, "
-                                   f"p = {self.p_value:.3g} ({verdict} at {self.alpha:g})")
+        # a (field, value) table of all 15 fields: more rows than a result table shows
+        return html_fields(self._title, {f: getattr(self, f) for f in self.__dataclass_fields__},
+                           summary=self._summary())
 
 
 #: Largest magnitude ab_test accepts: its square times the sample size stays finite.

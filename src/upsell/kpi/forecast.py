@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special
 
+from upsell._display import TableResult
+from upsell._extras import require
 from upsell._validation import check_float
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ConvergenceError, UpsellDataError
@@ -49,7 +51,7 @@ _UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
 
 
 @dataclass(frozen=True, slots=True)
-class ClvForecast:
+class ClvForecast(TableResult):
     """Per-customer CLV forecast and the models behind it (see :func:`clv_forecast`).
 
     Attributes
@@ -83,6 +85,9 @@ class ClvForecast:
         Time unit of ``recency``, ``T``, ``horizon`` and ``step``.
     calibration_end : numpy.datetime64 or None
 
+    ``to_pandas()`` gives one row per customer, indexed by customer id; ``plot()``
+    draws :func:`upsell.kpi.plots.plot_clv` (the distribution of CLV per customer).
+
     Examples
     --------
     >>> import upsell as us
@@ -90,6 +95,8 @@ class ClvForecast:
     >>> f = us.kpi.clv_forecast(tx)
     >>> len(f) == f.clv.size, f.method
     (True, 'BG/NBD x Gamma-Gamma')
+    >>> f.to_pandas().columns.tolist()[-3:]
+    ['expected_purchases', 'expected_spend', 'clv']
     """
 
     customers: np.ndarray
@@ -111,61 +118,33 @@ class ClvForecast:
     freq: str = "W"
     calibration_end: np.datetime64 | None = None
 
+    _title = "ClvForecast"
+    _plot_function = "upsell.kpi.plots:plot_clv"
+
     def __len__(self) -> int:
         return int(self.clv.size)
 
     @property
     def value(self) -> np.ndarray:
-        """The CLV per customer (the name :func:`upsell.report.plots.plot_clv` reads)."""
+        """The CLV per customer (the name :func:`upsell.kpi.plots.plot_clv` reads)."""
         return self.clv
 
-    def to_pandas(self) -> Any:
-        """One row per customer, indexed by customer id (needs pandas).
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        if rows is not None:  # a notebook shows the customer and the forecast
+            return {"customer": self.customers, "frequency": self.frequency,
+                    "p_alive": self.p_alive, "expected_purchases": self.expected_purchases,
+                    "expected_spend": self.expected_spend, "clv": self.clv}
+        return {"frequency": self.frequency, "recency": self.recency, "T": self.T,
+                "p_alive": self.p_alive, "expected_purchases": self.expected_purchases,
+                "expected_spend": self.expected_spend, "clv": self.clv}
 
-        Examples
-        --------
-        >>> import upsell as us
-        >>> tx = us.datasets.make_shop(n_customers=300, n_items=60, n_orders=1500).transactions
-        >>> us.kpi.clv_forecast(tx).to_pandas().columns.tolist()[-3:]
-        ['expected_purchases', 'expected_spend', 'clv']
-        """
-        from upsell._display import data_frame
+    def _index(self) -> Any:
+        pd = require("pandas", f"{type(self).__name__}.to_pandas")
+        return pd.Index(self.customers, name="customer")
 
-        return data_frame({
-            "customer": self.customers, "frequency": self.frequency, "recency": self.recency,
-            "T": self.T, "p_alive": self.p_alive, "expected_purchases": self.expected_purchases,
-            "expected_spend": self.expected_spend, "clv": self.clv,
-        }, "ClvForecast.to_pandas").set_index("customer")
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("ClvForecast", {
-            "customer": self.customers, "frequency": self.frequency,
-            "p_alive": self.p_alive, "expected_purchases": self.expected_purchases,
-            "expected_spend": self.expected_spend, "clv": self.clv,
-        }, summary=f"{len(self):,} customers, {self.method}, total CLV "
-                   f"{float(np.sum(self.clv)):,.2f}. {self.note}")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the distribution of CLV per customer; see :func:`upsell.report.plots.plot_clv`.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = clv_forecast(tx).plot()  # doctest: +SKIP
-        """
-        from upsell.kpi.plots import plot_clv
-
-        return plot_clv(self.clv, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return (f"{len(self):,} customers, {self.method}, total CLV "
+                f"{float(np.sum(self.clv)):,.2f}. {self.note}")
 
 
 # ---------------------------------------------------------------------------- NBD

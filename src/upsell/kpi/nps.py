@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._validation import check_choice
 from upsell.exceptions import UpsellDataError
 from upsell.kpi._common import as_label_array, encode_labels, labels_of, z_value
@@ -16,7 +17,7 @@ __all__ = ["NPSResult", "nps"]
 
 
 @dataclass(frozen=True, slots=True)
-class NPSResult:
+class NPSResult(TableResult):
     """NPS per group (one group "all" when not grouped).
 
     Attributes
@@ -36,6 +37,9 @@ class NPSResult:
     n_invalid : ndarray of int64
         Answers dropped as invalid (with ``invalid="drop"``).
     confidence : float
+
+    ``to_pandas()`` gives one row per group; ``plot()`` draws
+    :func:`upsell.kpi.plots.plot_nps` (the NPS with its interval).
 
     Examples
     --------
@@ -59,6 +63,9 @@ class NPSResult:
     n_invalid: np.ndarray
     confidence: float
 
+    _title = "NPSResult"
+    _plot_function = "upsell.kpi.plots:plot_nps"
+
     def __len__(self) -> int:
         return int(self.nps.size)
 
@@ -67,55 +74,17 @@ class NPSResult:
             raise UpsellDataError(f"NPS has {self.nps.size} groups; take `.nps` instead of float()")
         return float(self.nps[0])
 
-    def to_pandas(self) -> Any:
-        """One row per group (needs pandas)."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cols = {self.by or "group": self.groups, "n": self.n, "nps": self.nps, "low": self.low,
+                "high": self.high, "promoters": self.promoters, "passives": self.passives,
+                "detractors": self.detractors}
+        if rows is None:  # the frame has the shares and the invalid counts too
+            cols.update(promoter_share=self.promoter_share, passive_share=self.passive_share,
+                        detractor_share=self.detractor_share, n_invalid=self.n_invalid)
+        return cols
 
-        pd = require("pandas", "NPSResult.to_pandas")
-        return pd.DataFrame({
-            self.by or "group": self.groups, "n": self.n, "nps": self.nps, "low": self.low,
-            "high": self.high, "promoters": self.promoters, "passives": self.passives,
-            "detractors": self.detractors, "promoter_share": self.promoter_share,
-            "passive_share": self.passive_share, "detractor_share": self.detractor_share,
-            "n_invalid": self.n_invalid,
-        })
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("NPSResult", {
-            self.by or "group": self.groups, "n": self.n, "nps": self.nps, "low": self.low,
-            "high": self.high, "promoters": self.promoters, "passives": self.passives,
-            "detractors": self.detractors,
-        }, summary=f"{len(self):,} group(s), {self.confidence:.0%} intervals")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the NPS per group with its interval with matplotlib; see :func:`upsell.report.plots.plot_nps`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_nps`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = nps([10, 9, 3, 7]).plot()  # doctest: +SKIP
-        """
-        from upsell.kpi.plots import plot_nps
-
-        return plot_nps(self, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return f"{len(self):,} group(s), {self.confidence:.0%} intervals"
 
 
 def _valid_mask(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

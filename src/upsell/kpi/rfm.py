@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
+from upsell._extras import require
 from upsell._validation import to_datetime64
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
@@ -25,7 +27,7 @@ FREQ_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12.0, "Y": 365.
 
 
 @dataclass(frozen=True, slots=True)
-class RFMSummary:
+class RFMSummary(TableResult):
     """Per-customer repeat-purchase summary, the input of the CLV models.
 
     Attributes
@@ -52,6 +54,9 @@ class RFMSummary:
         Time unit: "D", "W", "M" (365.25/12 days) or "Y" (365.25 days).
     calibration_end, observation_end : numpy.datetime64 or None
 
+    ``to_pandas()`` gives one row per customer, indexed by customer id, with the
+    holdout columns when there is a holdout period.
+
     Examples
     --------
     >>> tx = Transactions.from_arrays(order=[1, 2, 3], item=["a"] * 3, customer=["x", "x", "y"],
@@ -59,6 +64,8 @@ class RFMSummary:
     >>> s = rfm_summary(tx, calibration_end="2020-01-29")
     >>> s.frequency.tolist(), s.recency.tolist(), s.T.tolist(), s.monetary_value.tolist()
     ([1, 0], [2.0, 0.0], [4.0, 3.0], [7.0, 0.0])
+    >>> s.to_pandas().columns.tolist()
+    ['frequency', 'recency', 'T', 'monetary_value']
     """
 
     customers: np.ndarray
@@ -74,38 +81,29 @@ class RFMSummary:
     calibration_end: np.datetime64
     observation_end: np.datetime64 | None
 
+    _title = "RFMSummary"
+
     def __len__(self) -> int:
         return int(self.frequency.size)
 
-    def to_pandas(self) -> Any:
-        """One row per customer, indexed by customer id (needs pandas).
-
-        Examples
-        --------
-        >>> tx = Transactions.from_arrays(order=[1], item=["a"], customer=["x"],
-        ...                               time=["2020-01-01"])
-        >>> rfm_summary(tx, calibration_end="2020-01-08").to_pandas().columns.tolist()
-        ['frequency', 'recency', 'T', 'monetary_value']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "RFMSummary.to_pandas")
-        data: dict[str, Any] = {"frequency": self.frequency, "recency": self.recency,
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cols: dict[str, Any] = {"frequency": self.frequency, "recency": self.recency,
                                 "T": self.T, "monetary_value": self.monetary_value}
+        if rows is not None:  # a notebook shows the customer as a column, not the holdout
+            return {"customer": self.customers, **cols}
         if self.frequency_holdout is not None:
-            data["frequency_holdout"] = self.frequency_holdout
-            data["monetary_value_holdout"] = self.monetary_value_holdout
-            data["duration_holdout"] = np.full(len(self), self.duration_holdout)
-        return pd.DataFrame(data, index=pd.Index(self.customers, name="customer"))
+            cols["frequency_holdout"] = self.frequency_holdout
+            cols["monetary_value_holdout"] = self.monetary_value_holdout
+            cols["duration_holdout"] = np.full(len(self), self.duration_holdout)
+        return cols
 
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
+    def _index(self) -> Any:
+        pd = require("pandas", f"{type(self).__name__}.to_pandas")
+        return pd.Index(self.customers, name="customer")
 
-        return html_table("RFMSummary", {
-            "customer": self.customers, "frequency": self.frequency, "recency": self.recency,
-            "T": self.T, "monetary_value": self.monetary_value,
-        }, summary=f"{len(self):,} customers, calibration to {self.calibration_end}, "
-                   f"time unit {self.freq}")
+    def _summary(self) -> str:
+        return (f"{len(self):,} customers, calibration to {self.calibration_end}, "
+                f"time unit {self.freq}")
 
 
 def _as_day(value: Any, name: str) -> np.datetime64:
