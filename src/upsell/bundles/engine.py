@@ -9,8 +9,8 @@ deprecation period; users call :mod:`upsell.bundles`.
 from __future__ import annotations
 
 from upsell.bundles._mining import Lattice
+from upsell.bundles._rulegen import _fraction as exact_fraction
 from upsell.bundles.itemsets import _from_lattice as itemsets_from_lattice
-from upsell.bundles.rules import _fraction as exact_fraction
 from upsell.bundles.rules import _rule_args as rule_args
 from upsell.bundles.sequences import _window as sequence_window
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from upsell._validation import check_choice, check_float, check_int
+from upsell.bundles._fisher import _sum_rows, fisher_p_value
+from upsell.bundles._rulegen import (
+    _assemble,
+    _cap,
+    _cat,
+    _fraction,
+    _generate,
+    _ratio_at_least,
+    _take,
+)
 from upsell.bundles.itemsets import Itemsets
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
@@ -19,6 +27,12 @@ __all__ = ["METRICS", "Rules", "association_rules", "fisher_p_value", "rule_metr
 #: Metric columns of :class:`Rules`, in ``to_pandas`` order.
 METRICS = ("support", "confidence", "coverage", "lift", "leverage", "conviction", "zhang",
            "jaccard", "certainty", "kulczynski", "p_value", "p_adjusted")
+
+# moved to bundles._fisher and bundles._rulegen; still importable from here
+_REEXPORTED = (_ratio_at_least, _sum_rows)
+
+# rules per chunk of the metrics other than the p-value
+_METRIC_CHUNK = 1 << 18
 
 # metrics where smaller is better (Rules.top)
 _ASCENDING = ("p_value", "p_adjusted")
@@ -363,30 +377,6 @@ class Rules:
         return plot_rules(self, ax=ax, **kwargs)
 
 
-def _fraction(value: float) -> Fraction:
-    # the decimal the user typed: 0.8 means 4/5, not the binary double just above it
-    return Fraction(repr(float(value))).limit_denominator(10**9)
-
-
-def _ratio_at_least(num: np.ndarray, den: np.ndarray, threshold: Fraction) -> np.ndarray:
-    """``num / den >= threshold`` decided exactly (integer arithmetic near the boundary)."""
-    t = float(threshold)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = num / den
-    out = ratio >= t
-    close = np.flatnonzero(np.abs(ratio - t) <= 1e-9 * max(abs(t), 1.0))
-    if close.size == 0:
-        return out
-    p, q = threshold.numerator, threshold.denominator
-    n_c, d_c = num[close], den[close]
-    if int(np.abs(n_c).max()) * q < 2**62 and p * int(np.abs(d_c).max()) < 2**62:
-        out[close] = n_c.astype(np.int64) * q >= p * d_c.astype(np.int64)
-    else:  # products beyond int64: Python integers
-        for i in close.tolist():
-            out[i] = int(num[i]) * q >= p * int(den[i])
-    return out
-
-
 def _adjust(p: np.ndarray, method: str | None) -> np.ndarray:
     m = p.size
     if method is None or m == 0:
@@ -541,65 +531,15 @@ def association_rules(itemsets: Itemsets, *, min_confidence: float = 0.8,
     conf_t = _fraction(min_confidence)
     lift_t = _fraction(min_lift) if min_lift is not None else None
     top = lat.depth if max_len is None else min(lat.depth, max_len)
-    blocks: list[_Block] = []
-    n_pruned = 0
-    for k in range(min_len, top + 1):
-        mat = lat.level_items(k)
-        cxy = lat.counts[k - 1]
-        combos = [cons for size in range(1, min(consequent_len, k - 1) + 1)
-                  for cons in itertools.combinations(range(k), size)]
-        rows_p: list[np.ndarray] = []
-        combo_p: list[np.ndarray] = []
-        cx_p: list[np.ndarray] = []
-        cy_p: list[np.ndarray] = []
-        for c, cons in enumerate(combos):
-            ante = [j for j in range(k) if j not in cons]
-            if cons == (k - 1,):
-                cx_all = lat.counts[k - 2][lat.parents[k - 1].astype(np.int64)]
-            else:
-                cx_all = lat.count_of(mat[:, ante])
-            rows = np.flatnonzero(_ratio_at_least(cxy, cx_all, conf_t))
-            cx = cx_all[rows]
-            del cx_all
-            sub = mat[rows]
-            cy = lat.count_of(sub[:, list(cons)])
-            if lift_t is not None:
-                ok = _ratio_at_least(cxy[rows] * n, cx * cy, lift_t)
-                rows, cx, cy, sub = rows[ok], cx[ok], cy[ok], sub[ok]
-            if prune and len(ante) >= 2:
-                red = _redundant(lat, sub, ante, list(cons), cxy[rows], cx)
-                n_pruned += int(red.sum())
-                ok = ~red
-                rows, cx, cy = rows[ok], cx[ok], cy[ok]
-            rows_p.append(rows)
-            combo_p.append(np.full(rows.size, c, dtype=np.int64))
-            cx_p.append(cx)
-            cy_p.append(cy)
-        if not rows_p:
-            continue
-        rows = np.concatenate(rows_p)
-        combo = np.concatenate(combo_p)
-        # (itemset, consequent position) order: the order of the itemsets, then of the consequents
-        order = _key_order(rows * len(combos) + combo, mat.shape[0] * len(combos))
-        rows, combo = rows[order], combo[order]
-        blocks.append(_Block(k, mat, combos, rows, combo, cxy[rows],
-                             np.concatenate(cx_p)[order], np.concatenate(cy_p)[order]))
+    blocks, n_pruned = _generate(lat, min_len, top, consequent_len, conf_t, lift_t,
+                                 bool(prune))
     cxy = _cat([b.cxy for b in blocks])
     cx = _cat([b.cx for b in blocks])
     cy = _cat([b.cy for b in blocks])
     eff_conf = float(min_confidence)
     if max_rules is not None and cxy.size > max_rules:
-        conf = cxy / cx
-        best = np.lexsort((np.arange(cxy.size), -cxy, -conf))[:max_rules]
-        keep = np.zeros(cxy.size, dtype=bool)
-        keep[best] = True
-        eff_conf = float(conf[best].min())
+        keep, eff_conf = _cap(blocks, cxy, cx, max_rules)
         cxy, cx, cy = cxy[keep], cx[keep], cy[keep]
-        at = 0
-        for b in blocks:
-            sel = keep[at:at + b.rows.size]
-            at += b.rows.size
-            b.rows, b.combo = b.rows[sel], b.combo[sel]
     a_flat, a_ptr = _assemble(blocks, antecedent=True)
     c_flat, c_ptr = _assemble(blocks, antecedent=False)
     del blocks
@@ -615,97 +555,6 @@ def association_rules(itemsets: Itemsets, *, min_confidence: float = 0.8,
                  consequent_indptr=c_ptr, consequent_index=c_flat, count=cxy,
                  count_antecedent=cx, count_consequent=cy, n_baskets=n, **metrics,
                  min_support=lat.min_count / n, min_confidence=eff_conf, n_pruned=n_pruned)
-
-
-@dataclass
-class _Block:
-    """The rules of one itemset length: itemset rows and consequent positions (combos)."""
-
-    k: int
-    mat: np.ndarray
-    combos: list[tuple[int, ...]]
-    rows: np.ndarray
-    combo: np.ndarray
-    cxy: np.ndarray
-    cx: np.ndarray
-    cy: np.ndarray
-
-
-def _key_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
-    """``argsort(keys)`` for distinct keys in ``[0, n_keys)``: a scatter when the range is small."""
-    if n_keys > 16 * keys.size + 4096:
-        return np.argsort(keys, kind="stable")
-    slot = np.full(n_keys, -1, dtype=np.int64)
-    slot[keys] = np.arange(keys.size, dtype=np.int64)
-    return np.compress(slot >= 0, slot)
-
-
-def _cat(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-
-
-def _redundant(lat: Any, sub: np.ndarray, ante: list[int], cons: list[int], cxy: np.ndarray,
-               cx: np.ndarray) -> np.ndarray:
-    """Rules with a more general rule (antecedent a non-empty proper subset) of >= confidence.
-
-    ``sub`` holds the rules' itemsets (sorted item rows); ``ante`` / ``cons`` are
-    column positions. Confidences compare exactly: ``n_SY n_X >= n_XY n_S``.
-    """
-    out = np.zeros(sub.shape[0], dtype=bool)
-    for size in range(1, len(ante)):
-        for part in itertools.combinations(ante, size):
-            n_s = lat.count_of(sub[:, list(part)])
-            n_sy = lat.count_of(sub[:, sorted((*part, *cons))])
-            out |= n_sy * cx >= cxy * n_s
-    return out
-
-
-def _assemble(blocks: list[_Block], *, antecedent: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Flat item indices and pointers of the antecedents (or consequents) of every rule."""
-    flats: list[np.ndarray] = []
-    lens: list[np.ndarray] = []
-    for b in blocks:
-        cols = [[j for j in range(b.k) if j not in cons] if antecedent else list(cons)
-                for cons in b.combos]
-        width = np.array([len(c) for c in cols], dtype=np.int64)
-        start = np.zeros(width.size, dtype=np.int64)
-        np.cumsum(width[:-1], out=start[1:])
-        table = np.array([j for c in cols for j in c], dtype=np.int64)
-        length = width[b.combo]
-        total = int(length.sum())
-        pos = _ranges(start[b.combo], length, total)
-        # positions in the flattened itemset rows: one take instead of 2-d fancy indexing
-        src = np.repeat(b.rows.astype(np.int64) * b.k, length)
-        src += np.take(table, pos)
-        flats.append(np.take(b.mat.reshape(-1), src))
-        lens.append(length)
-    length = _cat(lens)
-    ptr = np.zeros(length.size + 1, dtype=np.int64)
-    np.cumsum(length, out=ptr[1:])
-    flat = np.concatenate(flats).astype(np.int32) if flats else np.empty(0, dtype=np.int32)
-    return flat, ptr
-
-
-def _ranges(start: np.ndarray, length: np.ndarray, total: int) -> np.ndarray:
-    """``concatenate([arange(s, s + n) for s, n in zip(start, length)])``; every ``n >= 1``."""
-    if total == 0:
-        return np.ones(0, dtype=np.int64)
-    run_start = np.zeros(length.size, dtype=np.int64)
-    np.cumsum(length[:-1], out=run_start[1:])
-    # a repeat of each run's shift plus one arange (numpy's cumsum over ``total`` is slower)
-    out = np.repeat(start - run_start, length)
-    out += np.arange(total, dtype=np.int64)
-    return out
-
-
-def _take(flat: np.ndarray, ptr: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``idx`` of a CSR-like (flat, ptr) pair, vectorised."""
-    lengths = (ptr[1:] - ptr[:-1])[idx]
-    new_ptr = np.zeros(idx.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=new_ptr[1:])
-    starts = np.repeat(ptr[:-1][idx] - new_ptr[:-1], lengths)
-    pos = np.arange(int(new_ptr[-1]), dtype=np.int64) + starts
-    return flat[pos], new_ptr
 
 
 def rule_metrics(n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n: int
@@ -761,230 +610,3 @@ def _metrics(n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n: int) -> dict
     return {"support": s_xy, "confidence": conf, "coverage": s_x, "lift": lift,
             "leverage": lev, "conviction": conv, "zhang": zhang, "jaccard": jac,
             "certainty": cert, "kulczynski": kulc, "p_value": p}
-
-
-# ---------------------------------------------------------------- Fisher's exact test, vectorised
-_LN_SQRT_2PI = 0.918938533204672741780329736406
-# Loader's (2000) series for the Stirling-formula error, coefficients 1/12, 1/360, ...
-_S0, _S1, _S2, _S3, _S4 = 1 / 12, 1 / 360, 1 / 1260, 1 / 1680, 1 / 1188
-# terms of the tail sum evaluated per rule and pass: the first passes are short because
-# most rules of interest sit far in the tail, where a few terms reach full precision
-_TAIL_BLOCKS = (8, 16, 32, 64)
-# rules per chunk of the p-value computation (bounds its temporaries to a few MB)
-_P_CHUNK = 1 << 15
-# rules per chunk of the other metrics
-_METRIC_CHUNK = 1 << 18
-
-
-def _stirlerr_table() -> np.ndarray:
-    from scipy.special import gammaln
-
-    n = np.arange(16, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = gammaln(n + 1) - (n + 0.5) * np.log(n) + n - _LN_SQRT_2PI
-    out[0] = 0.0
-    return np.asarray(out, dtype=np.float64)
-
-
-_STIRL: list[np.ndarray] = []
-
-
-def _stirlerr(n: np.ndarray) -> np.ndarray:
-    """``log(n!) - log(sqrt(2 pi n) (n / e)^n)`` for integer-valued ``n >= 1`` (Loader 2000)."""
-    if not _STIRL:
-        _STIRL.append(_stirlerr_table())
-    nn = n * n
-    # Loader's series to the 1/n^9 term for every n > 15 (R stops earlier for large n
-    # to save time; the extra terms only add precision); a table below
-    series = (_S0 - (_S1 - (_S2 - (_S3 - _S4 / nn) / nn) / nn) / nn) / n
-    small = n <= 15
-    if small.any():
-        series = np.where(small, _STIRL[0][np.minimum(n, 15).astype(np.intp)], series)
-    return series
-
-
-def _bd0(x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``x log(x / m) + m - x`` without cancellation (Loader 2000); ``x > 0``, ``m > 0``."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = x * np.log(x / m) + m - x
-    near = np.flatnonzero(np.abs(x - m) < 0.1 * (x + m))
-    if near.size:
-        xn, mn = x[near], m[near]
-        v = (xn - mn) / (xn + mn)
-        s = (xn - mn) * v
-        ej = 2 * xn * v
-        v = v * v
-        for j in range(1, 1000):
-            ej = ej * v
-            s1 = s + ej / (2 * j + 1)
-            if np.array_equal(s1, s):
-                break
-            s = s1
-        out[near] = s
-    return out
-
-
-def _log_binom_pmf(x: np.ndarray, n: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Log binomial pmf in Loader's saddle-point form (as R's ``dbinom``); ``0 <= x <= n``."""
-    out = np.empty_like(x)
-    mid = (x > 0) & (x < n)
-    xm, nm = x[mid], n[mid]
-    lc = (_stirlerr(nm) - _stirlerr(xm) - _stirlerr(nm - xm)
-          - _bd0(xm, nm * p[mid]) - _bd0(nm - xm, nm * q[mid]))
-    out[mid] = lc - 0.5 * (2 * _LN_SQRT_2PI + np.log(xm) + np.log1p(-xm / nm))
-    zero = x == 0
-    pz, qz = p[zero], q[zero]
-    out[zero] = n[zero] * np.where(pz < 0.5, np.log1p(-pz), np.log(qz))
-    full = (x == n) & ~zero
-    pf, qf = p[full], q[full]
-    out[full] = n[full] * np.where(qf < 0.5, np.log1p(-qf), np.log(pf))
-    return out
-
-
-def _log_hypergeom_pmf(h: np.ndarray, good: np.ndarray, draws: np.ndarray, n: float
-                       ) -> np.ndarray:
-    """Log pmf of the hypergeometric distribution as a ratio of binomial pmfs (R's ``dhyper``)."""
-    p = draws / n
-    q = (n - draws) / n
-    # the denominator's binomial sits at its mean (x = n p): both deviance terms vanish
-    inner = (draws > 0) & (draws < n)
-    nn = np.full(1, n)  # the same population for every rule: its Stirling term once
-    d = draws[inner]
-    log_den = np.zeros_like(h)
-    log_den[inner] = (_stirlerr(nn) - _stirlerr(d) - _stirlerr(nn - d)
-                      - 0.5 * (2 * _LN_SQRT_2PI + np.log(d) + np.log1p(-d / n)))
-    return (_log_binom_pmf(h, good, p, q) + _log_binom_pmf(draws - h, n - good, p, q)
-            - log_den)
-
-
-def _tail_sum(start: np.ndarray, good: np.ndarray, draws: np.ndarray, n: float, upper: bool
-              ) -> np.ndarray:
-    """``sum_j pmf(start +- j) / pmf(start)`` over the tail away from the mode (terms <= 1)."""
-    total = np.ones(start.size)
-    last = np.ones(start.size)
-    h = start.copy()
-    # ratio of consecutive terms, (u - h)(v - h) / ((h + 1)(w + h)) for the upper tail and
-    # h (w + h) / ((u - h)(v - h)) with shifted constants for the lower one
-    if upper:
-        u, v, w = good, draws, n - good - draws + 1
-    else:
-        u, v, w = good + 1, draws + 1, n - good - draws
-    act = np.arange(start.size)
-    sign = 1.0 if upper else -1.0
-    for width in itertools.chain(_TAIL_BLOCKS, itertools.repeat(_TAIL_BLOCKS[-1])):
-        if act.size == 0:
-            break
-        # one row per term, one column per rule: every numpy call runs along the rules
-        # (rows of a few terms would cost a loop call each)
-        hh = (np.arange(width, dtype=np.float64) * sign)[:, None] + h[act]
-        a = u[act] - hh
-        b = v[act] - hh
-        a *= b
-        np.add(hh, w[act], out=b)
-        # denominators stay positive inside the support; numerators reach 0 at its end
-        # (and the clip keeps every later term at 0)
-        if upper:
-            hh += 1.0
-            hh *= b
-            np.divide(a, hh, out=a)
-        else:
-            hh *= b
-            np.divide(hh, a, out=a)
-        np.maximum(a, 0.0, out=a)
-        for j in range(1, width):  # the running product down the terms
-            np.multiply(a[j - 1], a[j], out=a[j])
-        a *= last[act]
-        total[act] += _sum_rows(a)
-        last[act] = a[-1]
-        h[act] += sign * width
-        act = act[last[act] > 1e-17 * total[act]]
-    return total
-
-
-def _sum_rows(a: np.ndarray) -> np.ndarray:
-    """``a.sum(axis=0)`` for 8 to 128 rows (a multiple of 8), added in the order numpy adds a row.
-
-    numpy sums a contiguous run of 8 to 128 values in 8 interleaved lanes, then pairs
-    the lanes; done down the columns here, so the tail sums keep their last bit.
-    """
-    lanes = a[:8].copy()
-    for i in range(8, a.shape[0], 8):
-        lanes += a[i:i + 8]
-    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5])
-                                                              + (lanes[6] + lanes[7]))
-
-
-def fisher_p_value(n_xy: Any, n_x: Any, n_y: Any, n: int) -> np.ndarray:
-    """One-sided Fisher exact test for positive association of ``X`` and ``Y``, vectorised.
-
-    Parameters
-    ----------
-    n_xy, n_x, n_y : array-like of int
-        Baskets holding both, ``X`` and ``Y``.
-    n : int
-        Number of baskets.
-
-    Returns
-    -------
-    ndarray of float64
-        :math:`P(H \\ge n_{XY})` for :math:`H` hypergeometric with population
-        :math:`N`, :math:`n_Y` successes and :math:`n_X` draws, in [0, 1].
-
-    Notes
-    -----
-    The probability of the first term is computed in log space with Loader's
-    (2000) saddle-point form of the binomial (the algorithm of R's ``dhyper``,
-    relative error near 1e-14 where :func:`scipy.special.gammaln` differences
-    lose digits for large ``N``). The tail is then summed from there with the
-    ratio of consecutive terms, all rules at once, in short passes: past the
-    mode the terms fall, and a rule stops once its next term adds less than
-    1e-17 of its sum. When ``n_xy`` lies at or below the mode the lower tail is
-    summed instead and ``p = 1 - P(H < n_xy)``. Each rule's result depends only
-    on its own counts (not on the other rules passed along).
-
-    Examples
-    --------
-    >>> [f"{p:.6g}" for p in fisher_p_value([8, 2], [10, 10], [20, 20], 100)]
-    ['2.37827e-05', '0.636951']
-    >>> from scipy.stats import hypergeom
-    >>> bool(np.isclose(fisher_p_value([3], [10], [20], 100)[0], hypergeom.sf(2, 100, 20, 10), rtol=1e-12))
-    True
-    """
-    a = np.asarray(n_xy, dtype=np.int64).reshape(-1)
-    draws = np.asarray(n_x, dtype=np.int64).reshape(-1)
-    good = np.asarray(n_y, dtype=np.int64).reshape(-1)
-    if not a.size == draws.size == good.size:
-        raise UpsellDataError(f"`n_xy`, `n_x` and `n_y` must have the same length; got "
-                              f"{a.size}, {draws.size} and {good.size}")
-    out = np.empty(a.size, dtype=np.float64)
-    # in chunks: the tail sums hold (rules x terms) temporaries
-    for lo in range(0, a.size, _P_CHUNK):
-        hi = lo + _P_CHUNK
-        out[lo:hi] = _fisher(a[lo:hi], draws[lo:hi], good[lo:hi], n)
-    return out
-
-
-def _fisher(a: np.ndarray, draws: np.ndarray, good: np.ndarray, n: int) -> np.ndarray:
-    out = np.empty(a.size, dtype=np.float64)
-    lo = np.maximum(0, draws + good - n)
-    hi = np.minimum(draws, good)
-    out[a <= lo] = 1.0
-    out[a > hi] = 0.0
-    inner = np.flatnonzero((a > lo) & (a <= hi))
-    if inner.size == 0:
-        return out
-    nf = float(n)
-    af = a[inner].astype(np.float64)
-    dr = draws[inner].astype(np.float64)
-    gd = good[inner].astype(np.float64)
-    up = af > np.floor((dr + 1) * (gd + 1) / (nf + 2))
-    start = np.where(up, af, af - 1)
-    log_first = _log_hypergeom_pmf(start, gd, dr, nf)
-    total = np.ones(inner.size)
-    for upper in (True, False):
-        rows = np.flatnonzero(up == upper)
-        if rows.size:
-            total[rows] = _tail_sum(start[rows], gd[rows], dr[rows], nf, upper)
-    log_tail = log_first + np.log(total)
-    out[inner] = np.where(up, np.exp(log_tail), -np.expm1(np.minimum(log_tail, 0.0)))
-    return np.clip(out, 0.0, 1.0)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from upsell._validation import check_float, support_count
-from upsell.bundles.rules import _fraction, _ratio_at_least
+from upsell.bundles._rulegen import _fraction, _ratio_at_least
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellMemoryError
