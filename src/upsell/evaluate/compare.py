@@ -494,51 +494,96 @@ def compare(models: Mapping[str, Any], train: Transactions | Split,
     if not isinstance(exclude_owned, bool):
         raise UpsellDataError(f"`exclude_owned` must be True or False; got {exclude_owned!r}")
     per_names = tuple(m for m in wanted if m != "coverage")
-    n_items = len(task.items)
     popularity = item_popularity(task.train, task.items) if "novelty" in wanted else None
-    ctx = _context(per_names, n_items, task.items, catalog, popularity)
-    n_req = len(task)
+    ctx = _context(per_names, len(task.items), task.items, catalog, popularity)
     keep_values = bool(per_names) and (n_bootstrap > 0 or keep_per_request)
-
-    n_mod, n_per = len(names), len(per_names)
-    sums = np.zeros((n_mod, n_per))
-    counts = np.zeros((n_mod, n_per))
-    values = [np.empty((n_req, n_per)) for _ in names] if keep_values else []
-    coverage = np.full(n_mod, np.nan)
-    fit_s = np.zeros(n_mod)
-    rec_s = np.zeros(n_mod)
-    remap: dict[int, np.ndarray] = {}
+    scores = _Scores(len(names), len(task), per_names, keep_values)
     for i, (name, model) in enumerate(zip(names, objs, strict=True)):
         if name not in given_fitted and not _is_fitted(model):
-            if not callable(getattr(model, "fit", None)):
-                raise UpsellDataError(f"model {name!r} is not fitted and has no fit method")
-            t0 = time.perf_counter()
-            out = model.fit(task.train)
-            fit_s[i] = time.perf_counter() - t0
-            model = out if out is not None else model
-            logger.info("compare: fitted %s in %.2f s", name, fit_s[i])
-        seen = np.zeros(n_items, dtype=bool)
-        for lo in range(0, n_req, batch_size):
-            hi = min(lo + batch_size, n_req)
-            t0 = time.perf_counter()
-            recs = task.recommend(model, lo, hi, k, exclude_owned)
-            rec_s[i] += time.perf_counter() - t0
-            top = _as_top(recs, name, hi - lo, k, task.items, remap)
-            seen[top[top >= 0]] = True
-            if not per_names:
-                continue
-            rel = task.relevant[task.rows[lo:hi]]
-            got = _per_request(top, rel, k, per_names, ctx)
-            block = np.column_stack([got[m] for m in per_names])
-            ok = ~np.isnan(block)
-            sums[i] += np.where(ok, block, 0.0).sum(axis=0)
-            counts[i] += ok.sum(axis=0)
-            if keep_values:
-                values[i][lo:hi] = block
-        coverage[i] = seen.sum() / n_items if n_items else math.nan
-        logger.info("compare: scored %s on %d requests in %.2f s", name, n_req, rec_s[i])
+            model = _fit(scores, i, name, model, task.train)
+        _score(scores, i, name, model, task, k, ctx, batch_size, exclude_owned)
+    means, diff, ci = _summarise(scores, wanted, names.index(baseline), n_bootstrap,
+                                 confidence, random_state)
+    for a in (means, diff, *ci):
+        a.flags.writeable = False
+    kept = ({n: scores.values[i] for i, n in enumerate(names)}
+            if keep_per_request and keep_values else None)
+    return Comparison(
+        models=tuple(names), metrics=wanted, k=k, baseline=baseline, means=means,
+        ci_low=ci[0], ci_high=ci[1], diff=diff, diff_low=ci[2], diff_high=ci[3],
+        diff_p=ci[4], n_requests=len(task), n_bootstrap=n_bootstrap if per_names else 0,
+        confidence=confidence, fit_seconds=scores.fit_s, recommend_seconds=scores.rec_s,
+        per_request=kept,
+    )
 
-    if keep_values:
+
+# ---------------------------------------------------------------------------- compare stages
+class _Scores:
+    """Running metric sums per model, and the per-request values when they are kept."""
+
+    def __init__(self, n_mod: int, n_req: int, per_names: tuple[str, ...],
+                 keep_values: bool) -> None:
+        n_per = len(per_names)
+        self.per_names = per_names
+        self.keep_values = keep_values
+        self.sums = np.zeros((n_mod, n_per))
+        self.counts = np.zeros((n_mod, n_per))
+        self.values = [np.empty((n_req, n_per)) for _ in range(n_mod)] if keep_values else []
+        self.coverage = np.full(n_mod, np.nan)
+        self.fit_s = np.zeros(n_mod)
+        self.rec_s = np.zeros(n_mod)
+        self.remap: dict[int, np.ndarray] = {}
+
+
+def _fit(scores: _Scores, i: int, name: str, model: Any, train: Transactions) -> Any:
+    """Fit model ``i`` on ``train``, timing it; returns what ``fit`` returned (or the model)."""
+    if not callable(getattr(model, "fit", None)):
+        raise UpsellDataError(f"model {name!r} is not fitted and has no fit method")
+    t0 = time.perf_counter()
+    out = model.fit(train)
+    scores.fit_s[i] = time.perf_counter() - t0
+    logger.info("compare: fitted %s in %.2f s", name, scores.fit_s[i])
+    return out if out is not None else model
+
+
+def _score(scores: _Scores, i: int, name: str, model: Any, task: _Task, k: int, ctx: Any,
+           batch_size: int, exclude_owned: bool) -> None:
+    """Score model ``i`` on every request in batches of ``batch_size``."""
+    n_items, n_req = len(task.items), len(task)
+    per_names = scores.per_names
+    seen = np.zeros(n_items, dtype=bool)
+    for lo in range(0, n_req, batch_size):
+        hi = min(lo + batch_size, n_req)
+        t0 = time.perf_counter()
+        recs = task.recommend(model, lo, hi, k, exclude_owned)
+        scores.rec_s[i] += time.perf_counter() - t0
+        top = _as_top(recs, name, hi - lo, k, task.items, scores.remap)
+        seen[top[top >= 0]] = True
+        if not per_names:
+            continue
+        rel = task.relevant[task.rows[lo:hi]]
+        got = _per_request(top, rel, k, per_names, ctx)
+        block = np.column_stack([got[m] for m in per_names])
+        ok = ~np.isnan(block)
+        scores.sums[i] += np.where(ok, block, 0.0).sum(axis=0)
+        scores.counts[i] += ok.sum(axis=0)
+        if scores.keep_values:
+            scores.values[i][lo:hi] = block
+    scores.coverage[i] = seen.sum() / n_items if n_items else math.nan
+    logger.info("compare: scored %s on %d requests in %.2f s", name, n_req, scores.rec_s[i])
+
+
+def _summarise(scores: _Scores, wanted: tuple[str, ...], b: int, n_bootstrap: int,
+               confidence: float, random_state: int
+               ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Means, differences to the baseline ``b`` and the bootstrap intervals.
+
+    Returns ``(means, diff, (ci_low, ci_high, diff_low, diff_high, diff_p))``, each of
+    shape (n_models, len(wanted)).
+    """
+    sums, counts, values, per_names = scores.sums, scores.counts, scores.values, scores.per_names
+    n_mod = sums.shape[0]
+    if scores.keep_values:
         # from the kept values, so the means do not depend on batch_size's summation order
         for i in range(n_mod):
             ok = ~np.isnan(values[i])
@@ -552,8 +597,7 @@ def compare(models: Mapping[str, Any], train: Transactions | Split,
     diff_p = np.full(shape, np.nan)
     cols = [per_names.index(m) if m != "coverage" else -1 for m in wanted]
     for j, c in enumerate(cols):
-        means[:, j] = coverage if c < 0 else per_means[:, c]
-    b = names.index(baseline)
+        means[:, j] = scores.coverage if c < 0 else per_means[:, c]
     diff = means - means[b]
     if n_bootstrap > 0 and per_names:
         rng = np.random.default_rng(random_state)
@@ -580,13 +624,4 @@ def compare(models: Mapping[str, Any], train: Transactions | Split,
         diff_low[b] = np.where(np.isnan(diff_low[b]), np.nan, 0.0)
         diff_high[b] = np.where(np.isnan(diff_high[b]), np.nan, 0.0)
         diff_p[b] = np.nan
-    for a in (means, ci_low, ci_high, diff, diff_low, diff_high, diff_p):
-        a.flags.writeable = False
-    kept = ({n: values[i] for i, n in enumerate(names)}
-            if keep_per_request and keep_values else None)
-    return Comparison(
-        models=tuple(names), metrics=wanted, k=k, baseline=baseline, means=means,
-        ci_low=ci_low, ci_high=ci_high, diff=diff, diff_low=diff_low, diff_high=diff_high,
-        diff_p=diff_p, n_requests=n_req, n_bootstrap=n_bootstrap if per_names else 0,
-        confidence=confidence, fit_seconds=fit_s, recommend_seconds=rec_s, per_request=kept,
-    )
+    return means, diff, (ci_low, ci_high, diff_low, diff_high, diff_p)
