@@ -55,7 +55,7 @@ def _check_offers(up: UpsellRanker, cat: Catalog, offers: Upsells, jump: float) 
     lad = up.ladders_
     items = cat.items
     assert len(offers) <= 3 and len(set(offers.item.tolist())) == len(offers)
-    assert np.all(np.diff(offers.score) <= 1e-12)
+    assert np.all(np.diff(offers.scores) <= 1e-12)
     for j in range(len(offers)):
         b, t = items.index(offers.base[j]), items.index(offers.item[j])
         kind = offers.kind[j]
@@ -89,7 +89,7 @@ def test_never_offers_lower_tier_out_of_stock_too_dear_or_valueless(shop, object
             _check_offers(up, cat, offers, limit)
             again = up.rank(item=item, customer=customer, k=3)
             assert offers.item.tolist() == again.item.tolist()
-            np.testing.assert_array_equal(offers.score, again.score)
+            np.testing.assert_array_equal(offers.scores, again.scores)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -105,7 +105,7 @@ def test_fit_is_deterministic_and_save_load_round_trips(shop, tmp_path_factory):
     for item in cat.items.ids.tolist():
         ra, rb, rc = (m.rank(item=item, customer="u1") for m in (a, b, c))
         assert ra.item.tolist() == rb.item.tolist() == rc.item.tolist()
-        np.testing.assert_array_equal(ra.score, rc.score)
+        np.testing.assert_array_equal(ra.scores, rc.scores)
         assert ra.cue.tolist() == rc.cue.tolist()
     np.testing.assert_array_equal(a.customer_propensity(), c.customer_propensity())
 
@@ -153,7 +153,7 @@ def test_dud_tier_never_offered_and_cue_reads_well():
     wider = UpsellRanker(price_jump=2.0).fit(tx, cat).rank(item="s", k=5)
     assert sorted(wider.item.tolist()) == ["l", "m"]           # but l adds value over s
     assert offers.cue[0].startswith("Upgrade to Medium for 40.00 more (+40%): twice the storage")
-    rec = offers.reasons()[0]
+    rec = offers.records()[0]
     assert rec["price_diff"] == pytest.approx(40.0)
     assert rec["margin_gain"] == pytest.approx(20.0)
     assert 0 < rec["probability"] < 1
@@ -321,7 +321,7 @@ def _naive_shares(lc, li, lt, seg, e_src, e_tgt, n_seg):
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(1, 7))
 def test_offer_shares_chunked_match_naive_twin(seed, chunk):
-    from upsell.tiers.ranker import _offer_shares, _pair_table
+    from upsell.tiers._fit import _offer_shares, _pair_table
 
     rng = np.random.default_rng(seed)
     n_items, n_cust, n_seg = 6, 5, 2
@@ -416,7 +416,7 @@ def test_rank_takes_ids_as_a_web_request_sends_them() -> None:
     assert want.item.tolist() == [102]
     for spelling in ("12347", " 12347 ", "12347.0", 12347.0):
         got = up.rank(customer=spelling, k=3)
-        assert got.item.tolist() == want.item.tolist() and np.allclose(got.score, want.score)
+        assert got.item.tolist() == want.item.tolist() and np.allclose(got.scores, want.scores)
     assert up.rank(item="101", k=3).item.tolist() == up.rank(item=101, k=3).item.tolist()
     assert up.customer_propensity(["12347"]).tolist() == up.customer_propensity([12347]).tolist()
 

@@ -49,7 +49,7 @@ def plot_upsells(upsells: Any, *, title: str | None = None, ax: Any = None,
     """
     labels = [f"{i} ({k})" for i, k in zip(upsells.item.tolist(), upsells.kind.tolist(),
                                            strict=True)]
-    return hbar_chart(labels, upsells.score, title="Upsell offers" if title is None else title,
+    return hbar_chart(labels, upsells.scores, title="Upsell offers" if title is None else title,
                       xlabel="score", ax=ax, **kwargs)
 
 
