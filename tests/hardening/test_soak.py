@@ -92,7 +92,7 @@ def _answer(v: Version, req: tuple[str, Any, Any]) -> Any:
         return [(o.item, o.kind, round(float(o.score), 5)) for o in offers], offers
     if kind == "rank":
         up = v.ranker.rank(basket[0], customer=cust, k=3)
-        return [(str(i), round(float(s), 5)) for i, s in zip(up.item, up.score, strict=True)], None
+        return [(str(i), round(float(s), 5)) for i, s in zip(up.item, up.scores, strict=True)], None
     sim = v.knn.similar_items([basket[0]], k=5)
     return [(str(i), round(float(s), 5)) for i, s in zip(sim.item_ids(0), sim.request_scores(0),
                                                          strict=True)], None

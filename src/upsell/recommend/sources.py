@@ -310,7 +310,7 @@ class UpsellSource:
         else:
             return []
         out = []
-        for row in ups.reasons():
+        for row in ups.records():
             detail: dict[str, Any] = {
                 "base": row["base"], "because": (row["base"],), "upsell_kind": row["kind"],
                 "probability": float(row["probability"]),
