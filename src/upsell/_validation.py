@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -358,6 +358,12 @@ def as_transactions(value: Any, name: str = "transactions") -> Transactions:
 _TIME_WHAT = "a datetime, date, ISO 8601 string or epoch seconds"
 
 
+@overload
+def as_time(value: Any, name: str, *, unit: str = ...,
+            allow_none: Literal[False] = ...) -> np.datetime64: ...
+@overload
+def as_time(value: Any, name: str, *, unit: str = ...,
+            allow_none: bool) -> np.datetime64 | None: ...
 def as_time(value: Any, name: str, *, unit: str = "s",
             allow_none: bool = False) -> np.datetime64 | None:
     """Parse one point in time to a naive UTC ``numpy.datetime64`` of ``unit``.
