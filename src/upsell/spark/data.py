@@ -390,114 +390,169 @@ def from_spark(df: Any, *, columns: Mapping[str, str | int] | None = None,
     pos = resolve_columns(names, columns, source="the Spark DataFrame")
     col_of = {role: names[p] for role, p in pos.items()}
 
-    cols: dict[str, Any] = {}
-    flags: dict[str, Any] = {}
-    missing: dict[str, Any] = {}
-    for role in ("order", "item", "customer", "channel"):
-        if role in col_of:
-            cols[role], missing[role] = _id_column(F, T, df, col_of[role], role)
-    bad: list[tuple[str, Any]] = []
-    for role in ("quantity", "price"):
-        if role in col_of:
-            cols[role], unparsed = _number_column(F, T, df, col_of[role], role)
-            bad.append((f"{role} not a number", unparsed))
-    if "quantity" not in cols:
-        cols["quantity"] = F.lit(1.0)
-    if "time" in col_of:
-        cols["time"], unparsed = _time_column(F, T, df, col_of["time"])
-        bad.append(("time not a timestamp", unparsed))
-    roles = tuple(r for r in ROLES if r in cols)
-    # the raw text of a number or time, for the message when it does not parse
-    raw = {r: F.col(f"`{col_of[r]}`").cast("string") for r in ("quantity", "price", "time")
-           if r in col_of}
+    job = _Cleaning(F, T, df, col_of)
+    job.row_rules(invalid, bad_prices)
+    job.mark_rows()
+    if job.has_customer:
+        job.fill_customers(anonymous)
+    order_is_str = isinstance(df.schema[col_of["order"]].dataType, T.StringType)
+    job.returns(returns, cancel_prefix if order_is_str else None)
+    job.stage = job.stage.drop(*[c for c in ("_cmin", "_cmax", "_returned", "_n_ret", "_cum",
+                                             "_n_cand", "_consumed", "_full")
+                                 if c in job.stage.columns])
+    if persist:
+        job.stage = job.stage.persist()
+    n_read, n_kept, dropped, flagged, repaired = job.count(source, anonymous, returns)
+    clean, n_kept = job.duplicates(duplicates, n_kept, dropped, flagged, persist)
+    report = DataReport(rows_read=n_read, rows_kept=n_kept, repaired=repaired, dropped=dropped,
+                        flagged=flagged, source=source)
+    return SparkTransactions(clean, report, job.roles, stage=job.stage if persist else None)
 
-    sel = [cols[r].alias(r) for r in roles]
-    sel += [F.col(f"`{col_of['order']}`").cast("string").alias("_order_text")]
-    sel += [m.alias(f"_miss_{r}") for r, m in missing.items()]
-    sel += [b.alias(f"_bad{j}") for j, (_, b) in enumerate(bad)]
-    sel += [v.alias(f"_raw_{r}") for r, v in raw.items()]
-    base = df.select(*sel)
 
-    def finite(c: Any) -> Any:
+class _Cleaning:
+    """The stages of :func:`from_spark` over one lazily built Spark plan.
+
+    Every line gets a ``_drop`` code (None: kept) and ``_flag<j>`` columns; the codes
+    are the positions in ``rules`` (the row rules, in the local engine's order), then
+    ``n_pre`` (anonymous) and ``n_pre + 1..4`` (returns: dropped, fully returned,
+    netted, unmatched).
+    """
+
+    def __init__(self, F: Any, T: Any, df: Any, col_of: dict[str, str]) -> None:
+        self.F, self.T = F, T
+        cols: dict[str, Any] = {}
+        missing: dict[str, Any] = {}
+        for role in ("order", "item", "customer", "channel"):
+            if role in col_of:
+                cols[role], missing[role] = _id_column(F, T, df, col_of[role], role)
+        bad: list[tuple[str, Any]] = []
+        for role in ("quantity", "price"):
+            if role in col_of:
+                cols[role], unparsed = _number_column(F, T, df, col_of[role], role)
+                bad.append((f"{role} not a number", unparsed))
+        if "quantity" not in cols:
+            cols["quantity"] = F.lit(1.0)
+        if "time" in col_of:
+            cols["time"], unparsed = _time_column(F, T, df, col_of["time"])
+            bad.append(("time not a timestamp", unparsed))
+        self.roles = tuple(r for r in ROLES if r in cols)
+        self.has_customer = "customer" in self.roles
+        # the raw text of a number or time, for the message when it does not parse
+        self.raw = {r: F.col(f"`{col_of[r]}`").cast("string")
+                    for r in ("quantity", "price", "time") if r in col_of}
+        self.bad = bad
+        sel = [cols[r].alias(r) for r in self.roles]
+        sel += [F.col(f"`{col_of['order']}`").cast("string").alias("_order_text")]
+        sel += [m.alias(f"_miss_{r}") for r, m in missing.items()]
+        sel += [b.alias(f"_bad{j}") for j, (_, b) in enumerate(bad)]
+        sel += [v.alias(f"_raw_{r}") for r, v in self.raw.items()]
+        self.stage = df.select(*sel)
+        # (reason, condition, policy, flag label, what for a raise message)
+        self.rules: list[tuple[str, Any, str, str | None, str]] = []
+        self.flags: dict[str, Any] = {}
+        self.counts: dict[Any, Any] = {}
+
+    def _finite(self, c: Any) -> Any:
+        F = self.F
         return (c.isNotNull() & ~F.isnan(c) & (c != float("inf")) & (c != float("-inf")))
 
-    # the rules before customers are filled, in the local engine's order:
-    # (reason, condition, policy, flag label, what for a raise message)
-    rules: list[tuple[str, Any, str, str | None, str]] = []
-    for j, (reason, _) in enumerate(bad):
-        role = reason.split(" ")[0]
-        rules.append((reason, F.col(f"_bad{j}"), invalid, None,
-                      f"`{role}` {{raw_{role}}} is not a "
-                      f"{'timestamp' if role == 'time' else 'number'}"))
-    rules.append(("order id missing", F.col("_miss_order"), invalid, None,
-                  f"`order` is empty{_HINT}"))
-    rules.append(("item id missing", F.col("_miss_item"), invalid, None, f"`item` is empty{_HINT}"))
-    rules.append(("quantity missing or not finite", ~finite(F.col("quantity")), invalid, None,
-                  f"`quantity` {{raw_quantity}} is missing or not finite{_HINT}"))
-    if "price" in roles:
-        rules.append(("price missing or not finite", ~finite(F.col("price")), invalid, None,
-                      f"`price` {{raw_price}} is missing or not finite{_HINT}"))
-    if "time" in roles:
-        rules.append(("time missing", F.col("time").isNull(), invalid, None,
-                      f"`time` is missing or not a timestamp{_HINT}"))
-    rules.append(("zero quantity", F.col("quantity") == 0, "drop", None, "zero quantity"))
-    if "price" in roles:
-        rules.append(("price zero or negative", F.col("price") <= 0, bad_prices, None,
-                      "`price` {raw_price} is zero or negative; pass bad_prices='drop' or 'keep'"))
+    def row_rules(self, invalid: str, bad_prices: str) -> None:
+        """The rules before customers are filled, in the local engine's order."""
+        F, roles, rules = self.F, self.roles, self.rules
+        for j, (reason, _) in enumerate(self.bad):
+            role = reason.split(" ")[0]
+            rules.append((reason, F.col(f"_bad{j}"), invalid, None,
+                          f"`{role}` {{raw_{role}}} is not a "
+                          f"{'timestamp' if role == 'time' else 'number'}"))
+        rules.append(("order id missing", F.col("_miss_order"), invalid, None,
+                      f"`order` is empty{_HINT}"))
+        rules.append(("item id missing", F.col("_miss_item"), invalid, None,
+                      f"`item` is empty{_HINT}"))
+        rules.append(("quantity missing or not finite", ~self._finite(F.col("quantity")),
+                      invalid, None, f"`quantity` {{raw_quantity}} is missing or not finite{_HINT}"))
+        if "price" in roles:
+            rules.append(("price missing or not finite", ~self._finite(F.col("price")), invalid,
+                          None, f"`price` {{raw_price}} is missing or not finite{_HINT}"))
+        if "time" in roles:
+            rules.append(("time missing", F.col("time").isNull(), invalid, None,
+                          f"`time` is missing or not a timestamp{_HINT}"))
+        rules.append(("zero quantity", F.col("quantity") == 0, "drop", None, "zero quantity"))
+        if "price" in roles:
+            rules.append(("price zero or negative", F.col("price") <= 0, bad_prices, None,
+                          "`price` {raw_price} is zero or negative; "
+                          "pass bad_prices='drop' or 'keep'"))
+        self.n_pre = len(rules)
+        n_pre = self.n_pre
+        self.code_ret, self.code_full = n_pre + 1, n_pre + 2
+        self.code_net, self.code_unmatched = n_pre + 3, n_pre + 4
 
-    code = None
-    for r, (_, cond, policy, _, _) in enumerate(rules):
-        if policy == "keep":
-            continue
-        code = (F.when(cond, F.lit(r)) if code is None else code.when(cond, F.lit(r)))
-    drop1 = code.otherwise(F.lit(None).cast("int")) if code is not None else F.lit(None)
-    stage = base.withColumn("_drop", drop1.cast("int"))
-    kept = F.col("_drop").isNull()
-    for r, (reason, cond, policy, _, _) in enumerate(rules):
-        if policy == "keep":
-            flags[reason] = (F.col("_drop").isNull() | (F.col("_drop") > r)) & cond
-            # a flag counts the rows still kept at its step: materialise it now
-            stage = stage.withColumn(f"_flag{len(flags) - 1}", flags[reason])
+    def _flag(self, reason: str, cond: Any) -> None:
+        # a flag counts the rows still kept at its step: materialise it now
+        self.flags[reason] = cond
+        self.stage = self.stage.withColumn(f"_flag{len(self.flags) - 1}", cond)
 
-    from pyspark.sql import Window
+    def mark_rows(self) -> None:
+        """``_drop``: the first row rule that drops or refuses a line; flags for kept rules."""
+        F = self.F
+        code = None
+        for r, (_, cond, policy, _, _) in enumerate(self.rules):
+            if policy == "keep":
+                continue
+            code = (F.when(cond, F.lit(r)) if code is None else code.when(cond, F.lit(r)))
+        drop1 = code.otherwise(F.lit(None).cast("int")) if code is not None else F.lit(None)
+        self.stage = self.stage.withColumn("_drop", drop1.cast("int"))
+        for r, (reason, cond, policy, _, _) in enumerate(self.rules):
+            if policy == "keep":
+                self._flag(reason, (F.col("_drop").isNull() | (F.col("_drop") > r)) & cond)
 
-    n_pre = len(rules)
-    has_customer = "customer" in roles
-    if has_customer:
+    def fill_customers(self, anonymous: str) -> None:
+        """An order's missing customer from its other lines; two customers are a conflict."""
+        from pyspark.sql import Window
+
+        F = self.F
+        kept = F.col("_drop").isNull()
         w_order = Window.partitionBy("order")
         in_kept = F.when(kept, F.col("customer"))
-        stage = (stage.withColumn("_cmin", F.min(in_kept).over(w_order))
+        stage = (self.stage.withColumn("_cmin", F.min(in_kept).over(w_order))
                  .withColumn("_cmax", F.max(in_kept).over(w_order)))
         fill = kept & F.col("customer").isNull() & F.col("_cmax").isNotNull()
         stage = (stage.withColumn("_conflict", kept & (F.col("_cmin") != F.col("_cmax")))
                  .withColumn("_filled", fill)
                  .withColumn("customer", F.when(fill, F.col("_cmax")).otherwise(F.col("customer"))))
+        self.stage = stage
         anon = F.col("customer").isNull()
         if anonymous == "keep":
-            flags["anonymous (no customer)"] = kept & anon
-            stage = stage.withColumn(f"_flag{len(flags) - 1}", kept & anon)
+            self._flag("anonymous (no customer)", kept & anon)
         else:
-            stage = stage.withColumn("_drop", F.when(kept & anon, F.lit(n_pre))
-                                     .otherwise(F.col("_drop")))
-    kept = F.col("_drop").isNull()
-    # returns: negative lines and lines of cancellation orders
-    order_is_str = isinstance(df.schema[col_of["order"]].dataType, T.StringType)
-    if cancel_prefix is not None and order_is_str:
-        cancel = F.coalesce(F.col("order").startswith(cancel_prefix), F.lit(False))
-        stage = stage.withColumn("quantity", F.when(cancel, -F.abs(F.col("quantity")))
-                                 .otherwise(F.col("quantity")))
-    stage = stage.withColumn("_ret", kept & (F.col("quantity") < 0))
-    ret = F.col("_ret")
-    code_ret, code_full, code_net, code_unmatched = n_pre + 1, n_pre + 2, n_pre + 3, n_pre + 4
-    if returns != "net":
+            self.stage = stage.withColumn("_drop", F.when(kept & anon, F.lit(self.n_pre))
+                                          .otherwise(F.col("_drop")))
+
+    def returns(self, returns: str, cancel_prefix: str | None) -> None:
+        """Negative lines and lines of cancellation orders: dropped, kept, or netted."""
+        F = self.F
+        kept = F.col("_drop").isNull()
+        stage = self.stage
+        if cancel_prefix is not None:
+            cancel = F.coalesce(F.col("order").startswith(cancel_prefix), F.lit(False))
+            stage = stage.withColumn("quantity", F.when(cancel, -F.abs(F.col("quantity")))
+                                     .otherwise(F.col("quantity")))
+        self.stage = stage.withColumn("_ret", kept & (F.col("quantity") < 0))
+        ret = F.col("_ret")
         if returns == "keep":
-            flags["return or cancellation kept"] = ret
-            stage = stage.withColumn(f"_flag{len(flags) - 1}", ret)
+            self._flag("return or cancellation kept", ret)
+        elif returns != "net":
+            self.stage = self.stage.withColumn(
+                "_drop", F.when(ret, F.lit(self.code_ret)).otherwise(F.col("_drop")))
         else:
-            stage = stage.withColumn("_drop", F.when(ret, F.lit(code_ret)).otherwise(F.col("_drop")))
-    else:
-        matchable = F.col("customer").isNotNull() if has_customer else F.lit(False)
-        key = ["customer", "item"] if has_customer else ["item"]
+            self._net_returns(kept, ret)
+
+    def _net_returns(self, kept: Any, ret: Any) -> None:
+        """Net returns against the latest purchases of the same (customer, item)."""
+        from pyspark.sql import Window
+
+        F, roles, stage = self.F, self.roles, self.stage
+        matchable = F.col("customer").isNotNull() if self.has_customer else F.lit(False)
+        key = ["customer", "item"] if self.has_customer else ["item"]
         w_key = Window.partitionBy(*key)
         purchase = kept & ~ret & matchable
         stage = stage.withColumn(
@@ -525,38 +580,23 @@ def from_spark(df: Any, *, columns: Mapping[str, str | int] | None = None,
         remaining = q - F.col("_consumed")
         full = F.col("_cand") & (remaining <= _EPS)
         part = F.col("_cand") & ~(remaining <= _EPS) & (F.col("_consumed") > 0)
-        stage = (stage.withColumn("_part", part).withColumn("_full", full)
-                 .withColumn("quantity", F.when(F.col("_part"), remaining).otherwise(q))
-                 .withColumn("_drop", F.when(F.col("_full"), F.lit(code_full))
-                             .when(ret & matchable & (F.col("_n_cand") > 0), F.lit(code_net))
-                             .when(ret, F.lit(code_unmatched))
-                             .otherwise(F.col("_drop"))))
-    flag_cols = {reason: f"_flag{j}" for j, reason in enumerate(flags)}
-    stage = stage.drop(*[c for c in ("_cmin", "_cmax", "_returned", "_n_ret", "_cum", "_n_cand",
-                                     "_consumed", "_full") if c in stage.columns])
-    if persist:
-        stage = stage.persist()
+        self.stage = (stage.withColumn("_part", part).withColumn("_full", full)
+                      .withColumn("quantity", F.when(F.col("_part"), remaining).otherwise(q))
+                      .withColumn("_drop", F.when(F.col("_full"), F.lit(self.code_full))
+                                  .when(ret & matchable & (F.col("_n_cand") > 0),
+                                        F.lit(self.code_net))
+                                  .when(ret, F.lit(self.code_unmatched))
+                                  .otherwise(F.col("_drop"))))
 
-    # one job counts every reason
-    aggs = [F.count(F.lit(1)).alias("n")]
-    aggs += [F.sum(F.col(c).cast("long")).alias(c) for c in flag_cols.values()]
-    if has_customer:
-        aggs += [F.sum(F.col("_filled").cast("long")).alias("_filled"),
-                 F.sum(F.col("_conflict").cast("long")).alias("_conflict")]
-    if "_part" in stage.columns:
-        aggs.append(F.sum(F.col("_part").cast("long")).alias("_part"))
-    counts = {r["_drop"]: r for r in stage.groupBy("_drop").agg(*aggs).collect()}
-    n_read = sum(int(r["n"]) for r in counts.values())
-    if n_read == 0:
-        raise UpsellDataError(f"no order lines in {source}: it has no data rows")
+    # ------------------------------------------------------------------ counting
+    def _total(self, name: str) -> int:
+        return sum(int(r[name] or 0) for r in self.counts.values())
 
-    def total(name: str) -> int:
-        return sum(int(r[name] or 0) for r in counts.values())
+    def _n_code(self, c: int | None) -> int:
+        return int(self.counts[c]["n"]) if c in self.counts else 0
 
-    def n_code(c: int) -> int:
-        return int(counts[c]["n"]) if c in counts else 0
-
-    def example(cond: Any, what: str) -> None:
+    def _example(self, cond: Any, what: str) -> None:
+        stage, raw = self.stage, self.raw
         row = stage.where(cond).select(
             "_order_text", *[f"_raw_{r}" for r in raw]).limit(1).collect()[0]
         n = stage.where(cond).count()
@@ -564,62 +604,86 @@ def from_spark(df: Any, *, columns: Mapping[str, str | int] | None = None,
         text = what.format(**{f"raw_{r}": repr(row[f"_raw_{r}"]) for r in raw})
         raise UpsellDataError(f"order {row['_order_text']!r}: {text}{more}")
 
-    for r, (_, _, policy, _, what) in enumerate(rules):
-        if policy == "raise" and n_code(r):
-            if r < len(bad):  # the local reader refuses these at once, without the hint
-                what = what.replace(_HINT, "")
-            example(F.col("_drop") == r, what)
-    if has_customer and total("_conflict"):
-        row = stage.where(F.col("_conflict")).select("_order_text").limit(1).collect()[0]
-        raise UpsellDataError(
-            f"order {row[0]!r} has lines of two customers; an order belongs to one customer, "
-            f"check the `order` and `customer` columns")
-    if has_customer and anonymous == "raise" and n_code(n_pre):
-        example(F.col("_drop") == n_pre,
-                "no customer (anonymous order); pass anonymous='keep' or 'drop'")
-    if returns == "raise" and n_code(code_ret):
-        example(F.col("_drop") == code_ret,
-                "return or cancellation; pass returns='net', 'drop' or 'keep'")
+    def count(self, source: str, anonymous: str, returns: str
+              ) -> tuple[int, int, dict[str, int], dict[str, int], dict[str, int]]:
+        """One job counts every reason; refused lines raise with an example order.
 
-    dropped: dict[str, int] = {}
-    for r, (reason, _, policy, _, _) in enumerate(rules):
-        if policy == "drop" and n_code(r):
-            dropped[reason] = dropped.get(reason, 0) + n_code(r)
-    if has_customer and anonymous == "drop":
-        dropped["anonymous (no customer)"] = n_code(n_pre)
-    if returns == "drop":
-        dropped["return or cancellation"] = n_code(code_ret)
-    dropped["fully returned"] = n_code(code_full)
-    dropped["return netted against a purchase"] = n_code(code_net)
-    dropped["return without a matching purchase"] = n_code(code_unmatched)
-    flagged = {reason: total(c) for reason, c in flag_cols.items()}
-    repaired: dict[str, int] = {}
-    if has_customer:
-        repaired["customer filled from its order"] = total("_filled")
-    if "_part" in stage.columns:
-        repaired["quantity reduced by a return"] = total("_part")
-    n_kept = n_code(None)  # type: ignore[arg-type]
-    if n_kept == 0:
-        reasons = ", ".join(f"{r}: {n:,}" for r, n in dropped.items() if n)
-        raise UpsellDataError(f"no order lines left in {source} after cleaning "
-                              f"({n_read:,} rows read; dropped {reasons})")
-    clean = stage.where(F.col("_drop").isNull()).select(*roles)
-    groups = clean.groupBy(*roles).count().where(F.col("count") > 1)
-    n_dup = int(groups.agg(F.sum(F.col("count") - 1)).collect()[0][0] or 0)
-    if n_dup:
-        if duplicates == "raise":
-            row = groups.limit(1).collect()[0]
+        Returns ``(rows read, rows kept, dropped, flagged, repaired)``.
+        """
+        F, stage, has_customer = self.F, self.stage, self.has_customer
+        flag_cols = {reason: f"_flag{j}" for j, reason in enumerate(self.flags)}
+        aggs = [F.count(F.lit(1)).alias("n")]
+        aggs += [F.sum(F.col(c).cast("long")).alias(c) for c in flag_cols.values()]
+        if has_customer:
+            aggs += [F.sum(F.col("_filled").cast("long")).alias("_filled"),
+                     F.sum(F.col("_conflict").cast("long")).alias("_conflict")]
+        if "_part" in stage.columns:
+            aggs.append(F.sum(F.col("_part").cast("long")).alias("_part"))
+        self.counts = {r["_drop"]: r for r in stage.groupBy("_drop").agg(*aggs).collect()}
+        n_read = sum(int(r["n"]) for r in self.counts.values())
+        if n_read == 0:
+            raise UpsellDataError(f"no order lines in {source}: it has no data rows")
+        n_code, n_pre = self._n_code, self.n_pre
+        for r, (_, _, policy, _, what) in enumerate(self.rules):
+            if policy == "raise" and n_code(r):
+                if r < len(self.bad):  # the local reader refuses these at once, without the hint
+                    what = what.replace(_HINT, "")
+                self._example(F.col("_drop") == r, what)
+        if has_customer and self._total("_conflict"):
+            row = stage.where(F.col("_conflict")).select("_order_text").limit(1).collect()[0]
             raise UpsellDataError(
-                f"order {row['order']!r}: duplicate line (identical in every column to an earlier "
-                f"one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'")
-        if duplicates == "drop":
-            dropped["duplicate line"] = n_dup
-            clean = clean.dropDuplicates()
-            n_kept -= n_dup
-            if persist:
-                clean = clean.persist()
-        else:
-            flagged["duplicate line"] = n_dup
-    report = DataReport(rows_read=n_read, rows_kept=n_kept, repaired=repaired, dropped=dropped,
-                        flagged=flagged, source=source)
-    return SparkTransactions(clean, report, roles, stage=stage if persist else None)
+                f"order {row[0]!r} has lines of two customers; an order belongs to one customer, "
+                f"check the `order` and `customer` columns")
+        if has_customer and anonymous == "raise" and n_code(n_pre):
+            self._example(F.col("_drop") == n_pre,
+                          "no customer (anonymous order); pass anonymous='keep' or 'drop'")
+        if returns == "raise" and n_code(self.code_ret):
+            self._example(F.col("_drop") == self.code_ret,
+                          "return or cancellation; pass returns='net', 'drop' or 'keep'")
+
+        dropped: dict[str, int] = {}
+        for r, (reason, _, policy, _, _) in enumerate(self.rules):
+            if policy == "drop" and n_code(r):
+                dropped[reason] = dropped.get(reason, 0) + n_code(r)
+        if has_customer and anonymous == "drop":
+            dropped["anonymous (no customer)"] = n_code(n_pre)
+        if returns == "drop":
+            dropped["return or cancellation"] = n_code(self.code_ret)
+        dropped["fully returned"] = n_code(self.code_full)
+        dropped["return netted against a purchase"] = n_code(self.code_net)
+        dropped["return without a matching purchase"] = n_code(self.code_unmatched)
+        flagged = {reason: self._total(c) for reason, c in flag_cols.items()}
+        repaired: dict[str, int] = {}
+        if has_customer:
+            repaired["customer filled from its order"] = self._total("_filled")
+        if "_part" in stage.columns:
+            repaired["quantity reduced by a return"] = self._total("_part")
+        n_kept = n_code(None)
+        if n_kept == 0:
+            reasons = ", ".join(f"{r}: {n:,}" for r, n in dropped.items() if n)
+            raise UpsellDataError(f"no order lines left in {source} after cleaning "
+                                  f"({n_read:,} rows read; dropped {reasons})")
+        return n_read, n_kept, dropped, flagged, repaired
+
+    def duplicates(self, duplicates: str, n_kept: int, dropped: dict[str, int],
+                   flagged: dict[str, int], persist: bool) -> tuple[Any, int]:
+        """The kept lines, with identical lines kept, dropped or refused; and their count."""
+        F, roles = self.F, self.roles
+        clean = self.stage.where(F.col("_drop").isNull()).select(*roles)
+        groups = clean.groupBy(*roles).count().where(F.col("count") > 1)
+        n_dup = int(groups.agg(F.sum(F.col("count") - 1)).collect()[0][0] or 0)
+        if n_dup:
+            if duplicates == "raise":
+                row = groups.limit(1).collect()[0]
+                raise UpsellDataError(
+                    f"order {row['order']!r}: duplicate line (identical in every column to an "
+                    f"earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'")
+            if duplicates == "drop":
+                dropped["duplicate line"] = n_dup
+                clean = clean.dropDuplicates()
+                n_kept -= n_dup
+                if persist:
+                    clean = clean.persist()
+            else:
+                flagged["duplicate line"] = n_dup
+        return clean, n_kept
