@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from upsell.data import Transactions
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import UpsellDataError, UpsellDeprecationWarning
 from upsell.spark import from_spark
 
 POLICIES = [
@@ -32,6 +32,21 @@ def test_report_and_lines_equal_local(dirty: tuple[Any, Any], options: dict[str,
         assert local.to_pandas().equals(back.to_pandas())
         assert stx.items == local.items and stx.customers == local.customers
         assert stx.n_orders == len(local.orders)
+    finally:
+        stx.unpersist()
+
+
+def test_to_local_sample_random_state_and_deprecated_seed(dirty: tuple[Any, Any]) -> None:
+    _, sdf = dirty
+    stx = from_spark(sdf, invalid="drop", cancel_prefix="C")
+    try:
+        a = stx.to_local(fraction=0.5, random_state=3)
+        with pytest.warns(UpsellDeprecationWarning, match="use `random_state`"):
+            b = stx.to_local(fraction=0.5, seed=3)
+        assert a.to_pandas().equals(b.to_pandas())
+        assert 0 < len(a.customers) < len(stx.customers)
+        with pytest.raises(UpsellDataError, match="random_state"):
+            stx.to_local(fraction=0.5, random_state=1, seed=3)
     finally:
         stx.unpersist()
 

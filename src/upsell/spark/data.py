@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ from upsell.data.ids import IdIndex
 from upsell.data.io import resolve_columns
 from upsell.data.report import DataReport
 from upsell.data.transactions import ROLES, Transactions
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import UpsellDataError, UpsellDeprecationWarning
 from upsell.spark._session import check_frame, pyspark_modules
 
 __all__ = ["SparkTransactions", "from_spark"]
@@ -179,17 +180,22 @@ class SparkTransactions:
             aggs.append(F.min("channel").alias("channel"))
         return self.frame.groupBy("order").agg(*aggs)
 
-    def to_local(self, *, fraction: float | None = None, seed: int = 0) -> Transactions:
+    def to_local(self, *, fraction: float | None = None, random_state: int = 0,
+                 seed: int | None = None) -> Transactions:
         """Collect the cleaned lines into a local :class:`~upsell.data.Transactions`.
 
         Parameters
         ----------
         fraction : float, optional
             Keep about this share of the customers (all their lines; a hash of the
-            customer id with ``seed`` decides), e.g. to fit a
+            customer id with ``random_state`` decides), e.g. to fit a
             :class:`~upsell.segments.Personas` model on a sample. Anonymous lines
             are kept with the same share of orders. Default: every line.
-        seed : int, default 0
+        random_state : int, default 0
+            Seed of the sample's hash; the same value keeps the same customers.
+        seed : int, optional
+            Deprecated alias of ``random_state`` (an
+            :class:`~upsell.exceptions.UpsellDeprecationWarning`).
 
         Returns
         -------
@@ -204,6 +210,14 @@ class SparkTransactions:
         >>> SparkTransactions.to_local.__name__
         'to_local'
         """
+        if seed is not None:
+            if random_state not in (0, seed):
+                raise UpsellDataError(
+                    f"pass `random_state` only (`seed` is its deprecated alias); got "
+                    f"random_state={random_state!r} and seed={seed!r}")
+            warnings.warn("`seed` is deprecated; use `random_state`", UpsellDeprecationWarning,
+                          stacklevel=2)
+            random_state = seed
         F, _ = pyspark_modules("to_local")
         frame = self.frame
         if fraction is not None:
@@ -211,7 +225,7 @@ class SparkTransactions:
                 raise UpsellDataError(f"`fraction` must be in (0, 1]; got {fraction!r}")
             key = (F.coalesce(F.col("customer").cast("string"), F.col("order").cast("string"))
                    if self.has("customer") else F.col("order").cast("string"))
-            bucket = F.pmod(F.hash(key, F.lit(int(seed))), F.lit(1_000_000))
+            bucket = F.pmod(F.hash(key, F.lit(int(random_state))), F.lit(1_000_000))
             frame = frame.where(bucket < F.lit(round(float(fraction) * 1_000_000)))
         rows = frame.select(*self.roles).collect()
         if not rows:
