@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
@@ -18,7 +19,7 @@ __all__ = ["Recommendations"]
 
 
 @dataclass(frozen=True, slots=True)
-class Recommendations:
+class Recommendations(TableResult):
     """Ranked items for each of several requests (customers or baskets), best first.
 
     Stored flat, like a CSR matrix: request ``r`` owns positions
@@ -50,7 +51,7 @@ class Recommendations:
     ...                                   items=IdIndex(["a", "b", "c"]))
     >>> len(recs), recs.item_ids(0).tolist(), recs.lists()
     (2, ['c', 'a'], [['c', 'a'], ['b']])
-    >>> recs.to_pandas().columns.tolist()
+    >>> recs.to_pandas().columns.tolist()  # one row per (request, item)
     ['customer', 'item', 'score', 'rank']
     >>> why = Recommendations.from_lists([0], [[1]], [[0.5]], items=IdIndex(["a", "b"]),
     ...                                  request_kind="basket", reasons=[["bought with a"]])
@@ -65,6 +66,8 @@ class Recommendations:
     scores: np.ndarray
     items: IdIndex
     reasons: tuple[str, ...] | None = None
+
+    _title = "Recommendations"
 
     def __post_init__(self) -> None:
         if self.reasons is not None and len(self.reasons) != self.item_index.size:
@@ -139,14 +142,19 @@ class Recommendations:
         ptr = self.indptr.tolist()
         return [ids[ptr[r]:ptr[r + 1]] for r in range(len(self))]
 
-    def to_pandas(self) -> Any:
-        """Long table: one row per (request, item) with columns request, item, score, rank.
-
-        A ``reason`` column follows when the recommender gave reasons.
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "Recommendations.to_pandas")
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        """The long table for ``to_pandas()``: one row per (request, item) with columns
+        request, item, score, rank (and ``reason`` when the recommender gave reasons);
+        a notebook shows one row per request instead."""
+        if rows is not None:
+            shown: dict[str, Any] = {
+                self.request_kind: self.requests[:len(rows)],
+                "items": [self.item_ids(r) for r in rows],
+                "scores": [self.request_scores(r) for r in rows],
+            }
+            if self.reasons is not None:
+                shown["reasons"] = [self.reasons_for(r) for r in rows]
+            return shown
         counts = np.diff(self.indptr)
         rank = np.arange(self.item_index.size) - np.repeat(self.indptr[:-1], counts) + 1
         columns: dict[str, Any] = {
@@ -157,17 +165,8 @@ class Recommendations:
         }
         if self.reasons is not None:
             columns["reason"] = list(self.reasons)
-        return pd.DataFrame(columns)
+        return columns
 
-    def _repr_html_(self) -> str:
-        from upsell._display import head, html_table
-
-        rows = head(len(self))
-        return html_table("Recommendations", {
-            self.request_kind: self.requests[:len(rows)],
-            "items": [self.item_ids(r) for r in rows],
-            "scores": [self.request_scores(r) for r in rows],
-            **({"reasons": [self.reasons_for(r) for r in rows]} if self.reasons is not None
-               else {}),
-        }, n_rows=len(self), summary=f"{len(self):,} {self.request_kind} request(s), "
-                                     f"{self.item_index.size:,} items in all")
+    def _summary(self) -> str:
+        return (f"{len(self):,} {self.request_kind} request(s), "
+                f"{self.item_index.size:,} items in all")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._validation import as_csr, check_choice, check_int, is_sparse, support_count
 from upsell.bundles._mining import Lattice, auto_count, mine
 from upsell.data.ids import FirstSeen, IdIndex
@@ -21,7 +22,7 @@ _KINDS = ("all", "closed", "maximal")
 
 
 @dataclass(frozen=True, slots=True)
-class Itemsets:
+class Itemsets(TableResult):
     """Frequent itemsets with exact counts, stored flat like a CSR matrix.
 
     Itemset ``i`` is ``item_index[indptr[i]:indptr[i + 1]]`` (sorted item
@@ -62,7 +63,16 @@ class Itemsets:
     (3, ('a', 'b'), 2)
     >>> fi.to_pandas()["support"].round(3).tolist()
     [1.0, 0.667, 0.667]
+    >>> fi.to_pandas().columns.tolist()
+    ['items', 'count', 'support', 'length']
+
+    ``to_pandas()`` gives one row per itemset (``items`` as tuples of ids, ``count``,
+    ``support``, ``length``); ``plot()`` draws the most frequent itemsets (of 2+ items
+    by default) as bars of support (:func:`upsell.bundles.plots.plot_itemsets`).
     """
+
+    _title = "Itemsets"
+    _plot_function = "upsell.bundles.plots:plot_itemsets"
 
     items: IdIndex
     indptr: np.ndarray
@@ -123,59 +133,17 @@ class Itemsets:
         ptr = self.indptr.tolist()
         return [tuple(ids[ptr[i]:ptr[i + 1]]) for i in range(len(self))]
 
-    def to_pandas(self) -> Any:
-        """One row per itemset: ``items`` (tuple of ids), ``count``, ``support``, ``length``.
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        if rows is None:
+            return {"items": self.tuples(), "count": self.counts, "support": self.support,
+                    "length": self.lengths}
+        n = len(rows)
+        return {"items": [self.itemset(i) for i in rows], "count": self.counts[:n],
+                "support": self.counts[:n] / max(self.n_baskets, 1)}
 
-        Examples
-        --------
-        >>> tx = Transactions.from_arrays(order=[1, 1], item=["x", "y"])
-        >>> frequent_itemsets(tx, min_support=1).to_pandas().columns.tolist()
-        ['items', 'count', 'support', 'length']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "Itemsets.to_pandas")
-        return pd.DataFrame({"items": self.tuples(), "count": self.counts,
-                             "support": self.support, "length": self.lengths})
-
-    def _repr_html_(self) -> str:
-        from upsell._display import head, html_table
-
-        rows = head(len(self))
-        return html_table("Itemsets", {
-            "items": [self.itemset(i) for i in rows], "count": self.counts[:len(rows)],
-            "support": self.counts[:len(rows)] / max(self.n_baskets, 1),
-        }, n_rows=len(self), summary=f"{len(self):,} {self.kind} itemsets in "
-                                     f"{self.n_baskets:,} baskets, min count {self.min_count:,} "
-                                     f"(support {self.min_support:.4g}, {self.support_chosen})")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the most frequent itemsets (of 2+ items by default) as bars of support with matplotlib; see :func:`upsell.report.plots.plot_itemsets`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_itemsets`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = frequent_itemsets(tx, min_support=1).plot()  # doctest: +SKIP
-        """
-        from upsell.bundles.plots import plot_itemsets
-
-        return plot_itemsets(self, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return (f"{len(self):,} {self.kind} itemsets in {self.n_baskets:,} baskets, min count "
+                f"{self.min_count:,} (support {self.min_support:.4g}, {self.support_chosen})")
 
 
 def _reusable(data: Any) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._validation import check_choice, check_float, check_int
 from upsell.bundles._fisher import _sum_rows, fisher_p_value
 from upsell.bundles._rulegen import (
@@ -39,7 +40,7 @@ _ASCENDING = ("p_value", "p_adjusted")
 
 
 @dataclass(frozen=True, slots=True)
-class Rules:
+class Rules(TableResult):
     """Association rules ``antecedent => consequent`` with their counts and metrics.
 
     Antecedents and consequents are stored flat like CSR matrices: rule ``r``
@@ -76,7 +77,16 @@ class Rules:
     >>> rules = association_rules(frequent_itemsets(tx, min_support=2), min_confidence=0.9)
     >>> len(rules), rules.rule(0), float(rules.lift[0])
     (1, (('b',), ('a',)), 1.0)
+    >>> rules.to_pandas().columns.tolist()[:5]
+    ['antecedent', 'consequent', 'count', 'support', 'confidence']
+
+    ``to_pandas()`` gives one row per rule (``antecedent``, ``consequent`` as tuples of
+    ids, ``count`` and every metric of :data:`METRICS`); ``plot()`` draws support
+    against confidence, coloured by lift (:func:`upsell.bundles.plots.plot_rules`).
     """
+
+    _title = "Rules"
+    _plot_function = "upsell.bundles.plots:plot_rules"
 
     items: IdIndex
     antecedent_indptr: np.ndarray
@@ -314,67 +324,24 @@ class Rules:
         p = ptr.tolist()
         return [tuple(ids[p[i]:p[i + 1]]) for i in range(len(self))]
 
-    def to_pandas(self) -> Any:
-        """One row per rule: ``antecedent``, ``consequent`` (tuples of ids), ``count`` and every metric.
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        if rows is None:
+            cols: dict[str, Any] = {
+                "antecedent": self._tuples(self.antecedent_indptr, self.antecedent_index),
+                "consequent": self._tuples(self.consequent_indptr, self.consequent_index),
+                "count": self.count,
+            }
+            for m in METRICS:
+                cols[m] = getattr(self, m)
+            return cols
+        n = len(rows)
+        return {"antecedent": [self.antecedent(r) for r in rows],
+                "consequent": [self.consequent(r) for r in rows],
+                "support": self.support[:n], "confidence": self.confidence[:n],
+                "lift": self.lift[:n]}
 
-        Examples
-        --------
-        >>> from upsell import Transactions
-        >>> from upsell.bundles import frequent_itemsets
-        >>> tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"])
-        >>> df = association_rules(frequent_itemsets(tx, min_support=1)).to_pandas()
-        >>> df.columns.tolist()[:5]
-        ['antecedent', 'consequent', 'count', 'support', 'confidence']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "Rules.to_pandas")
-        cols: dict[str, Any] = {
-            "antecedent": self._tuples(self.antecedent_indptr, self.antecedent_index),
-            "consequent": self._tuples(self.consequent_indptr, self.consequent_index),
-            "count": self.count,
-        }
-        for m in METRICS:
-            cols[m] = getattr(self, m)
-        return pd.DataFrame(cols)
-
-    def _repr_html_(self) -> str:
-        from upsell._display import head, html_table
-
-        rows = head(len(self))
-        return html_table("Rules", {
-            "antecedent": [self.antecedent(r) for r in rows],
-            "consequent": [self.consequent(r) for r in rows],
-            "support": self.support, "confidence": self.confidence, "lift": self.lift,
-        }, n_rows=len(self), summary=f"{len(self):,} rules from {self.n_baskets:,} baskets")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the rules as points of support against confidence, coloured by lift with matplotlib; see :func:`upsell.report.plots.plot_rules`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_rules`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = association_rules(itemsets).plot()  # doctest: +SKIP
-        """
-        from upsell.bundles.plots import plot_rules
-
-        return plot_rules(self, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return f"{len(self):,} rules from {self.n_baskets:,} baskets"
 
 
 def _adjust(p: np.ndarray, method: str | None) -> np.ndarray:

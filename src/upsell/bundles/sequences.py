@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._validation import check_float, support_count
 from upsell.bundles._rulegen import _fraction, _ratio_at_least
 from upsell.data.ids import IdIndex
@@ -21,7 +22,7 @@ _SECONDS = {"D": 86400, "W": 604800, "h": 3600, "H": 3600, "min": 60, "m": 60, "
 
 
 @dataclass(frozen=True, slots=True)
-class SequenceRules:
+class SequenceRules(TableResult):
     """Rules "bought A, later bought B", one per ordered item pair, ordered by (A, B).
 
     Attributes
@@ -47,6 +48,8 @@ class SequenceRules:
     >>> seq = sequence_rules(tx, within="30D", min_support=1)
     >>> seq.to_pandas()[["first", "then", "count", "median_lag_days"]].values.tolist()
     [['phone', 'case', 2, 6.0]]
+    >>> seq.to_pandas().columns.tolist()
+    ['first', 'then', 'count', 'support', 'confidence', 'lift', 'median_lag_days']
     """
 
     items: IdIndex
@@ -59,31 +62,28 @@ class SequenceRules:
     median_lag_days: np.ndarray
     n_customers: int
 
+    _title = "SequenceRules"
+
     def __len__(self) -> int:
         return int(self.count.size)
 
     def __repr__(self) -> str:
         return f"SequenceRules(n={len(self):,}, n_customers={self.n_customers:,})"
 
-    def to_pandas(self) -> Any:
-        """One row per rule: ``first``, ``then`` (ids), ``count``, ``support``, ``confidence``, ``lift``, ``median_lag_days``."""
-        from upsell._extras import require
-
-        pd = require("pandas", "SequenceRules.to_pandas")
-        return pd.DataFrame({"first": self.items.ids[self.first], "then": self.items.ids[self.then],
-                             "count": self.count, "support": self.support,
-                             "confidence": self.confidence, "lift": self.lift,
-                             "median_lag_days": self.median_lag_days})
-
-    def _repr_html_(self) -> str:
-        from upsell._display import MAX_ROWS, html_table
-
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        """Every column for ``to_pandas()``; the shown rows without ``support``."""
         ids = self.items.ids
-        return html_table("SequenceRules", {
-            "first": ids[self.first[:MAX_ROWS]], "then": ids[self.then[:MAX_ROWS]],
-            "count": self.count, "confidence": self.confidence, "lift": self.lift,
-            "median_lag_days": self.median_lag_days,
-        }, n_rows=len(self), summary=f"{len(self):,} rules over {self.n_customers:,} customers")
+        if rows is None:
+            return {"first": ids[self.first], "then": ids[self.then], "count": self.count,
+                    "support": self.support, "confidence": self.confidence, "lift": self.lift,
+                    "median_lag_days": self.median_lag_days}
+        n = len(rows)
+        return {"first": ids[self.first[:n]], "then": ids[self.then[:n]],
+                "count": self.count[:n], "confidence": self.confidence[:n],
+                "lift": self.lift[:n], "median_lag_days": self.median_lag_days[:n]}
+
+    def _summary(self) -> str:
+        return f"{len(self):,} rules over {self.n_customers:,} customers"
 
 
 def _window(within: Any) -> int:

@@ -6,10 +6,12 @@ import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, overload
 
 import numpy as np
 
+from upsell._display import TableResult
+from upsell._results import Recommendations
 from upsell._validation import check_choice, check_float, check_int, check_k
 from upsell.bundles.itemsets import Itemsets
 from upsell.bundles.rules import METRICS, Rules
@@ -23,7 +25,7 @@ _SCORE_METRICS = tuple(m for m in METRICS if m not in ("p_value", "p_adjusted"))
 
 
 @dataclass(frozen=True, slots=True)
-class BasketRecommendation:
+class BasketRecommendation(TableResult):
     """Complementary items for one basket, best first, each with the rule that fired.
 
     Attributes
@@ -43,6 +45,8 @@ class BasketRecommendation:
     ...                            antecedents=(("tea",),), rules=np.array([0]))
     >>> len(rec), rec.to_list()
     (1, [('mug', 2.0, ('tea',))])
+    >>> rec.reasons, rec.lists(), rec.to_pandas().columns.tolist()
+    (('bought with tea',), [['mug']], ['item', 'score', 'because'])
     """
 
     items: np.ndarray
@@ -50,28 +54,49 @@ class BasketRecommendation:
     antecedents: tuple[tuple[Any, ...], ...]
     rules: np.ndarray
 
+    _title = "BasketRecommendation"
+
     def __len__(self) -> int:
         return int(self.items.size)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why each item is recommended, in words: "bought with " and the rule's antecedent."""
+        return tuple(reason_text(a) for a in self.antecedents)
+
+    def lists(self) -> list[list[Any]]:
+        """The item ids as one list per request (one request): ``[[ids]]``, like
+        :meth:`upsell.Recommendations.lists`."""
+        return [self.items.tolist()]
 
     def to_list(self) -> list[tuple[Any, float, tuple[Any, ...]]]:
         """``(item, score, antecedent)`` triples, best first."""
         return [(i, float(s), a) for i, s, a in
                 zip(self.items.tolist(), self.scores.tolist(), self.antecedents, strict=True)]
 
-    def to_pandas(self) -> Any:
-        """One row per item: ``item``, ``score``, ``because`` (the antecedent)."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        n = len(self) if rows is None else len(rows)
+        return {"item": self.items[:n], "score": self.scores[:n],
+                "because": list(self.antecedents[:n])}
 
-        pd = require("pandas", "BasketRecommendation.to_pandas")
-        return pd.DataFrame({"item": self.items, "score": self.scores,
-                             "because": list(self.antecedents)})
+    def _summary(self) -> str:
+        return f"{len(self):,} complementary item(s)"
 
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
 
-        return html_table("BasketRecommendation", {
-            "item": self.items, "score": self.scores, "because": self.antecedents,
-        }, summary=f"{len(self):,} complementary item(s)")
+def reason_text(antecedent: Sequence[Any]) -> str:
+    """A rule's antecedent in words, as the reason of a recommendation.
+
+    Examples
+    --------
+    >>> reason_text(("tea",)), reason_text(("tea", "mug", "pot")), reason_text("abcd")
+    ('bought with tea', 'bought with tea, mug and pot', 'bought with a, b and 2 more')
+    """
+    names = [str(a) for a in antecedent]
+    if len(names) > 3:  # a long antecedent: the first two and a count, one readable line
+        return f"bought with {names[0]}, {names[1]} and {len(names) - 2:,} more"
+    if len(names) <= 2:
+        return "bought with " + " and ".join(names)
+    return f"bought with {names[0]}, {names[1]} and {names[2]}"
 
 
 class BundleRecommender:
@@ -290,23 +315,47 @@ class BundleRecommender:
                 "max_entries": self.max_entries}
 
     # ------------------------------------------------------------------ serving
-    def recommend(self, basket: Any, *, k: int = 5, exclude: Any = None) -> BasketRecommendation:
-        """Complementary items for one basket, best first.
+    @overload
+    def recommend(self, basket: Any, *, k: int = ..., exclude: Any = ...
+                  ) -> BasketRecommendation: ...
+
+    @overload
+    def recommend(self, basket: None = ..., *, baskets: Any = ..., customers: Any = ...,
+                  k: int = ..., exclude: Any = ...) -> Recommendations: ...
+
+    def recommend(self, basket: Any = None, *, baskets: Any = None, customers: Any = None,
+                  k: int = 5, exclude: Any = None) -> BasketRecommendation | Recommendations:
+        """Complementary items for one basket (or for several), best first.
 
         Parameters
         ----------
         basket : sequence of item ids
             Items in the basket; ids unknown to the rules are ignored.
+        baskets : sequence of sequences of item ids, optional
+            Several baskets at once (instead of ``basket``): the result is then an
+            :class:`upsell.Recommendations` with ``request_kind="basket"`` (requests
+            numbered 0..n-1) and each item's reason, the rule's antecedent in words.
+        customers : optional
+            Not served: the rules know no customer history, so passing it raises
+            (the argument exists so every recommender takes the same keywords).
         k : int, default 5
-            At most this many items.
+            At most this many items per basket.
         exclude : sequence of item ids, optional
-            Items never to recommend (out of stock, already offered, ...).
+            Items never to recommend (out of stock, already offered, ...); unknown
+            ids are ignored.
 
         Returns
         -------
-        BasketRecommendation
-            Never holds basket or excluded items; scores are non-increasing
-            (ties by item index); fewer than ``k`` items when fewer rules fire.
+        BasketRecommendation or Recommendations
+            ``BasketRecommendation`` for ``basket``, ``Recommendations`` for
+            ``baskets``. Never holds basket or excluded items; scores are
+            non-increasing (ties by item index); fewer than ``k`` items when fewer
+            rules fire.
+
+        Raises
+        ------
+        UpsellDataError
+            For ``customers=``, or not exactly one of ``basket`` and ``baskets``.
 
         Examples
         --------
@@ -316,13 +365,43 @@ class BundleRecommender:
         >>> rec = BundleRecommender(association_rules(frequent_itemsets(tx, min_support=1)))
         >>> rec.recommend(basket=["a"]).items.tolist(), len(rec.recommend(["a"], exclude=["b"]))
         (['b'], 0)
+        >>> many = rec.recommend(baskets=[["a"], ["b"], ["x"]])
+        >>> many.lists(), many.reasons_for(0)
+        ([['b'], ['a'], []], ('bought with a',))
         """
+        if customers is not None:
+            raise UpsellDataError("`customers`: BundleRecommender has no customer history; "
+                                  "pass baskets= (the customers' current baskets)")
+        if (basket is None) == (baskets is None):
+            raise UpsellDataError("pass exactly one of `basket` and `baskets` "
+                                  f"(got {'both' if basket is not None else 'neither'})")
         k = min(check_k(k), len(self.items))  # a longer list than the items cannot fill
+        ban = (set() if exclude is None
+               else set(self.items.encode(_as_list(exclude), unknown="skip").tolist()))
+        if basket is not None:
+            item, score, rule, owner = self._top(basket, ban, k)
+            ants = tuple(self._antecedent(v) for v in owner.tolist())
+            return BasketRecommendation(items=self.items.ids[item], scores=score,
+                                        antecedents=ants, rules=rule)
+        lists = _basket_lists(baskets)
+        idx: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        reasons: list[list[str]] = []
+        for b in lists:
+            item, score, _, owner = self._top(b, ban, k)
+            idx.append(item)
+            scores.append(score)
+            reasons.append([reason_text(self._antecedent(v)) for v in owner.tolist()])
+        return Recommendations.from_lists(np.arange(len(lists), dtype=np.int64), idx, scores,
+                                          items=self.items, request_kind="basket",
+                                          reasons=reasons)
+
+    def _top(self, basket: Any, exclude: set[int], k: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Top ``k`` of one basket: (item indices, scores, rule positions, antecedent nodes)."""
         known = set(self.items.encode(_as_list(basket), unknown="skip").tolist())
         held = np.array(sorted(known), dtype=np.int64)
-        if exclude is not None:
-            known.update(self.items.encode(_as_list(exclude), unknown="skip").tolist())
-        banned = np.array(sorted(known), dtype=np.int64)
+        banned = np.array(sorted(known | exclude), dtype=np.int64)
         m = max(len(self.items), 1)
         fired: list[np.ndarray] = []
         front = np.empty(0, dtype=np.int64)
@@ -375,10 +454,7 @@ class BundleRecommender:
         first[1:] = item[1:] != item[:-1]
         item, score, rule, owner = item[first], score[first], rule[first], owner[first]
         top = np.lexsort((item, -score))[:k]
-        ids = self.items.ids
-        ants = tuple(self._antecedent(v) for v in owner[top].tolist())
-        return BasketRecommendation(items=ids[item[top]], scores=score[top].astype(np.float64),
-                                    antecedents=ants, rules=rule[top])
+        return item[top], score[top].astype(np.float64), rule[top], owner[top]
 
     def _antecedent(self, node: int) -> tuple[Any, ...]:
         """External ids of the antecedent a node stands for (cached: requests repeat them)."""
@@ -643,6 +719,21 @@ def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
     return out
 
 
+def _basket_lists(value: Any) -> list[list[Any]]:
+    """``baskets=``: a sequence of baskets, each a sequence of item ids."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise UpsellDataError(f"`baskets` must be a list of baskets, each a list of item ids; "
+                              f"got {value!r}")
+    out: list[list[Any]] = []
+    for pos, b in enumerate(value):
+        if isinstance(b, (str, bytes)) or not hasattr(b, "__iter__"):
+            raise UpsellDataError(
+                f"`baskets` must be a list of baskets, each a list of item ids; position "
+                f"{pos} is {b!r} (a single basket goes to basket=, or wrap it: [[...]])")
+        out.append(_as_list(b))
+    return out
+
+
 def _as_list(values: Any) -> list[Any]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         return [values]
@@ -650,7 +741,7 @@ def _as_list(values: Any) -> list[Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class Bundles:
+class Bundles(TableResult):
     """Candidate product bundles, best first.
 
     Attributes
@@ -681,26 +772,19 @@ class Bundles:
     list_price: np.ndarray
     joint_revenue: np.ndarray
 
+    _title = "Bundles"
+
     def __len__(self) -> int:
         return len(self.items)
 
-    def to_pandas(self) -> Any:
-        """One row per bundle: ``items``, ``count``, ``support``, ``lift``, ``list_price``, ``joint_revenue``."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        n = len(self) if rows is None else len(rows)
+        return {"items": list(self.items[:n]), "count": self.count[:n],
+                "support": self.support[:n], "lift": self.lift[:n],
+                "list_price": self.list_price[:n], "joint_revenue": self.joint_revenue[:n]}
 
-        pd = require("pandas", "Bundles.to_pandas")
-        return pd.DataFrame({"items": list(self.items), "count": self.count,
-                             "support": self.support, "lift": self.lift,
-                             "list_price": self.list_price, "joint_revenue": self.joint_revenue})
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("Bundles", {
-            "items": self.items, "count": self.count, "support": self.support,
-            "lift": self.lift, "list_price": self.list_price,
-            "joint_revenue": self.joint_revenue,
-        }, summary=f"{len(self):,} candidate bundle(s)")
+    def _summary(self) -> str:
+        return f"{len(self):,} candidate bundle(s)"
 
 
 def suggest_bundles(itemsets: Itemsets, catalog: Catalog, *, sizes: tuple[int, ...] = (2, 3),
