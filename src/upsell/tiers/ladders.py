@@ -24,10 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._validation import check_float, check_int
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
@@ -45,8 +46,12 @@ _PACK_TOKEN = re.compile(r"^(\d+([.,]\d+)?(x|pcs|pc|ct|pk|pack)?|x\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
-class Ladders:
+class Ladders(TableResult):
     """Upgrade structure of a catalog: per-item tiers and an edge list of offers.
+
+    ``to_pandas()`` gives one row per edge: base, target, kind, and the family,
+    tier and inferred flag of each end; ``plot()`` draws the offers per kind
+    (:func:`upsell.tiers.plots.plot_ladders`).
 
     Edges of base item ``i`` are positions ``indptr[i]:indptr[i + 1]`` of
     ``target`` and ``kind``; inside a base they are sorted by kind code, then
@@ -80,6 +85,10 @@ class Ladders:
     [('m', 'upgrade'), ('l', 'upgrade')]
     >>> bool(lad.inferred.any())
     False
+    >>> cat2 = Catalog.from_arrays(item=["a", "b"], family=["f", "f"], price=[1.0, 3.0])
+    >>> build_ladders(cat2).to_pandas()[["base", "target", "kind", "target_inferred"]]
+      base target     kind  target_inferred
+    0    a      b  upgrade             True
     """
 
     items: IdIndex
@@ -89,6 +98,9 @@ class Ladders:
     indptr: np.ndarray
     target: np.ndarray
     kind: np.ndarray
+
+    _title: ClassVar[str] = "Ladders"
+    _plot_function: ClassVar[str] = "upsell.tiers.plots:plot_ladders"
 
     def __len__(self) -> int:
         return int(self.target.size)
@@ -124,70 +136,24 @@ class Ladders:
             out = [o for o in out if o[1] == kind]
         return out
 
-    def to_pandas(self) -> Any:
-        """One row per edge: base, target, kind, family and tier of each end (needs pandas).
-
-        Examples
-        --------
-        >>> cat = Catalog.from_arrays(item=["a", "b"], family=["f", "f"], price=[1.0, 3.0])
-        >>> build_ladders(cat).to_pandas()[["base", "target", "kind", "target_inferred"]]
-          base target     kind  target_inferred
-        0    a      b  upgrade             True
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "Ladders.to_pandas")
-        src = self.source
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        # the frame has both ends' family, tier and inference; a notebook shows tiers only
+        cut = slice(None) if rows is None else slice(rows.start, rows.stop)
+        src, tgt = self.source[cut], self.target[cut]
         ids = self.items.ids
-        return pd.DataFrame({
-            "base": ids[src], "target": ids[self.target],
-            "kind": np.asarray(EDGE_KINDS)[self.kind],
-            "base_family": self.family[src], "target_family": self.family[self.target],
-            "base_tier": self.tier[src], "target_tier": self.tier[self.target],
-            "base_inferred": self.inferred[src], "target_inferred": self.inferred[self.target],
-        })
+        cols = {"base": ids[src], "target": ids[tgt],
+                "kind": np.asarray(EDGE_KINDS)[self.kind[cut]]}
+        if rows is not None:
+            return {**cols, "base_tier": self.tier[src], "target_tier": self.tier[tgt]}
+        return {**cols, "base_family": self.family[src], "target_family": self.family[tgt],
+                "base_tier": self.tier[src], "target_tier": self.tier[tgt],
+                "base_inferred": self.inferred[src], "target_inferred": self.inferred[tgt]}
 
-    def _repr_html_(self) -> str:
-        from upsell._display import MAX_ROWS, html_table
-
-        src, tgt = self.source[:MAX_ROWS], self.target[:MAX_ROWS]
+    def _summary(self) -> str:
         counts = np.bincount(self.kind, minlength=len(EDGE_KINDS))
-        return html_table("Ladders", {
-            "base": self.items.ids[src], "target": self.items.ids[tgt],
-            "kind": np.asarray(EDGE_KINDS)[self.kind[:MAX_ROWS]],
-            "base_tier": self.tier[src], "target_tier": self.tier[tgt],
-        }, n_rows=len(self), summary=f"{len(self.items):,} items, "
-                                     f"{int(self.inferred.sum()):,} inferred tiers; offers: "
-                                     + ", ".join(f"{k} {int(n):,}"
-                                                 for k, n in zip(EDGE_KINDS, counts, strict=True)))
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw how many offers of each kind the catalog supports with matplotlib; see :func:`upsell.report.plots.plot_ladders`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_ladders`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = build_ladders(catalog).plot()  # doctest: +SKIP
-        """
-        from upsell.tiers.plots import plot_ladders
-
-        return plot_ladders(self, ax=ax, **kwargs)
+        return (f"{len(self.items):,} items, {int(self.inferred.sum()):,} inferred tiers; "
+                "offers: " + ", ".join(f"{k} {int(n):,}"
+                                       for k, n in zip(EDGE_KINDS, counts, strict=True)))
 
 
 def build_ladders(catalog: Catalog, *, band_ratio: float = 1.15,

@@ -11,12 +11,13 @@ checks how well predicted probabilities match observed rates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from upsell._display import TableResult
 from upsell._validation import check_choice, check_float, check_int
 from upsell.exceptions import UpsellDataError
 
@@ -24,8 +25,12 @@ __all__ = ["LogisticFit", "Reliability", "fit_logistic", "reliability_table"]
 
 
 @dataclass(frozen=True, slots=True)
-class LogisticFit:
+class LogisticFit(TableResult):
     """A fitted L2-regularised logistic model on standardised features.
+
+    ``to_pandas()`` gives one row per feature (by position): coef (standardised),
+    raw_coef, mean and scale; the intercept, convergence and iteration count are
+    attributes.
 
     Attributes
     ----------
@@ -43,6 +48,8 @@ class LogisticFit:
     >>> m = fit_logistic(X, np.array([0, 0, 1, 1]), l2=0.1)
     >>> bool(m.predict_proba(np.array([[3.0]]))[0] > 0.5)
     True
+    >>> m.to_pandas().columns.tolist()
+    ['feature', 'coef', 'raw_coef', 'mean', 'scale']
     """
 
     coef: np.ndarray
@@ -51,6 +58,8 @@ class LogisticFit:
     scale: np.ndarray
     converged: bool
     n_iter: int
+
+    _title: ClassVar[str] = "LogisticFit"
 
     def decision(self, X: np.ndarray) -> np.ndarray:
         """Linear score (log-odds) of raw feature rows ``X`` (n, n_features)."""
@@ -72,36 +81,19 @@ class LogisticFit:
         w = self.coef / self.scale
         return w, float(self.intercept - w @ self.mean)
 
-    def _columns(self) -> dict[str, Any]:
-        return {"feature": np.arange(self.coef.size), "coef": self.coef,
-                "raw_coef": self.raw_coef()[0], "mean": self.mean, "scale": self.scale}
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cut = slice(None) if rows is None else slice(rows.start, rows.stop)
+        return {"feature": np.arange(self.coef.size)[cut], "coef": self.coef[cut],
+                "raw_coef": self.raw_coef()[0][cut], "mean": self.mean[cut],
+                "scale": self.scale[cut]}
 
-    def to_pandas(self) -> Any:
-        """One row per feature (by position): coef (standardised), raw_coef, mean and scale.
+    def _n_rows(self) -> int:
+        return int(self.coef.size)
 
-        The intercept, convergence and iteration count are attributes.
-
-        Returns
-        -------
-        pandas.DataFrame
-
-        Examples
-        --------
-        >>> m = fit_logistic(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1]))
-        >>> m.to_pandas().columns.tolist()
-        ['feature', 'coef', 'raw_coef', 'mean', 'scale']
-        """
-        from upsell._display import data_frame
-
-        return data_frame(self._columns(), "LogisticFit.to_pandas")
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
+    def _summary(self) -> str:
         state = "converged" if self.converged else "not converged"
-        return html_table("LogisticFit", self._columns(), n_rows=self.coef.size, summary=(
-            f"{self.coef.size:,} feature(s), intercept {self.intercept:.4g}, {state} "
-            f"in {self.n_iter} iteration(s)"))
+        return (f"{self.coef.size:,} feature(s), intercept {self.intercept:.4g}, {state} "
+                f"in {self.n_iter} iteration(s)")
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, *, l2: float = 1.0,
@@ -181,8 +173,11 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, *, l2: float = 1.0,
 
 
 @dataclass(frozen=True, slots=True)
-class Reliability:
+class Reliability(TableResult):
     """Calibration of predicted probabilities: one row per bin of predicted value.
+
+    ``to_pandas()`` gives the table; ``plot()`` draws the calibration curve against
+    the diagonal (:func:`upsell.tiers.plots.plot_reliability`).
 
     Attributes
     ----------
@@ -200,6 +195,8 @@ class Reliability:
     >>> r = reliability_table(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.2]), n_bins=2)
     >>> r.observed.tolist(), r.count.tolist()
     ([0.0, 1.0], [2, 2])
+    >>> r.to_pandas().columns.tolist()
+    ['bin_low', 'bin_high', 'mean_predicted', 'observed', 'count']
     """
 
     bin_low: np.ndarray
@@ -207,6 +204,9 @@ class Reliability:
     mean_predicted: np.ndarray
     observed: np.ndarray
     count: np.ndarray
+
+    _title: ClassVar[str] = "Reliability"
+    _plot_function: ClassVar[str] = "upsell.tiers.plots:plot_reliability"
 
     def __len__(self) -> int:
         return int(self.count.size)
@@ -227,58 +227,14 @@ class Reliability:
         lines.append(f"ECE {self.ece:.4f}")
         return "\n".join(lines)
 
-    def to_pandas(self) -> Any:
-        """The table as a DataFrame (needs pandas).
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cut = slice(None) if rows is None else slice(rows.start, rows.stop)
+        return {"bin_low": self.bin_low[cut], "bin_high": self.bin_high[cut],
+                "mean_predicted": self.mean_predicted[cut], "observed": self.observed[cut],
+                "count": self.count[cut]}
 
-        Examples
-        --------
-        >>> r = reliability_table(np.array([0, 1]), np.array([0.2, 0.7]), n_bins=1)
-        >>> r.to_pandas().columns.tolist()
-        ['bin_low', 'bin_high', 'mean_predicted', 'observed', 'count']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "Reliability.to_pandas")
-        return pd.DataFrame({"bin_low": self.bin_low, "bin_high": self.bin_high,
-                             "mean_predicted": self.mean_predicted,
-                             "observed": self.observed, "count": self.count})
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("Reliability", {
-            "bin_low": self.bin_low, "bin_high": self.bin_high,
-            "mean_predicted": self.mean_predicted, "observed": self.observed,
-            "count": self.count,
-        }, max_rows=25, summary=f"{len(self):,} bins, ECE {self.ece:.4f}")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the calibration curve against the diagonal with matplotlib; see :func:`upsell.report.plots.plot_reliability`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_reliability`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = reliability_table(y, p).plot()  # doctest: +SKIP
-        """
-        from upsell.tiers.plots import plot_reliability
-
-        return plot_reliability(self, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return f"{len(self):,} bins, ECE {self.ece:.4f}"
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, *, n_bins: int = 10,
