@@ -22,7 +22,11 @@ from __future__ import annotations
 import csv
 import io
 import mmap
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -336,7 +340,7 @@ class _Read:
         convert = pacsv.ConvertOptions(column_types=types, include_columns=include,
                                        strings_can_be_null=False, null_values=[""],
                                        quoted_strings_can_be_null=False, check_utf8=True)
-        from upsell.data.io import utf8_error
+        from upsell.data._columns import utf8_error
 
         try:
             self.table = pacsv.read_csv(src.arrow(), read_options=read, parse_options=parse,
@@ -374,8 +378,8 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
                   encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None) -> Any:
     """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring)."""
-    from upsell.data.io import _positional, resolve_columns
-    from upsell.data.transactions import _Prepared
+    from upsell.data._clean import Prepared as _Prepared
+    from upsell.data._columns import _positional, resolve_columns
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data
@@ -404,19 +408,8 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
                      source=label, exact_ids=True)
-    # columns one after the other, each column's text handed back to the OS once converted
-    # (converting two at a time on threads measured no faster on 2 shared cores, and
-    # held more memory)
-    done: dict[str, Any] = {}
-    for role, index, as_text in (("order", None, False), ("item", item_index, False),
-                                 ("customer", customer_index, False),
-                                 ("channel", None, False), ("name", None, True)):
-        if role in cols:
-            done[role] = _ids(cols.pop(role), role, index, prep, text=as_text)
-            pool.release_unused()
-    for role in ("quantity", "price", "value", "time"):
-        if role in cols:
-            done[role] = _values(cols.pop(role), role)
+    done = _convert_columns(cols, prep, pool, item_index=item_index,
+                            customer_index=customer_index)
     prep.order, o_index, _ = done["order"]
     assert o_index is not None
     prep.order_index = o_index
@@ -458,6 +451,54 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
             f"pass invalid='drop' to drop such rows"
         )
     return prep
+
+
+def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
+                     item_index: IdIndex | None, customer_index: IdIndex | None
+                     ) -> dict[str, Any]:
+    """Each parsed column as numpy (codes and indexes for ids, values for the rest).
+
+    The columns are independent and pyarrow's kernels and numpy's sorts release the
+    GIL, so two columns convert at a time when the machine has two cores or more:
+    the largest (the hashed id columns) first, so the two workers finish together. A
+    column's text is dropped as soon as it is converted, so at most two columns'
+    intermediates are alive at once.
+    """
+    # each id column records its repairs apart; they are merged in the file's role order
+    # so the report reads the same however the threads ran
+    repairs = {role: SimpleNamespace(repairs={}) for role in _ID_ROLES}
+    jobs: list[tuple[str, Any]] = []
+    for role, index, as_text in (("item", item_index, False),
+                                 ("customer", customer_index, False),
+                                 ("order", None, False), ("name", None, True),
+                                 ("channel", None, False)):
+        if role in cols:
+            jobs.append((role, partial(_ids, cols.pop(role), role, index, repairs[role],
+                                       text=as_text)))
+    for role in ("time", "quantity", "price", "value"):
+        if role in cols:
+            jobs.append((role, partial(_values, cols.pop(role), role)))
+
+    def run(job: Any) -> Any:
+        out = job()
+        pool.release_unused()
+        return out
+
+    # results (and the first error) are taken in the sequential reader's role order
+    order = ("order", "item", "customer", "channel", "name", "quantity", "price", "value",
+             "time")
+    workers = min(2, os.cpu_count() or 1, len(jobs))
+    if workers < 2:
+        results = {role: run(job) for role, job in jobs}
+        done = {role: results[role] for role in order if role in results}
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upsell-csv") as ex:
+            futures = {role: ex.submit(run, job) for role, job in jobs}
+            del jobs
+            done = {role: futures[role].result() for role in order if role in futures}
+    for role in _ID_ROLES:
+        prep.repairs.update(repairs[role].repairs)
+    return done
 
 
 class _OrderIds:
@@ -633,7 +674,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
     customer null markers ("NULL", "nan", ...) = anonymous (counted), integers when
     every id is a plain integer (:func:`upsell.data.io.maybe_int_ids`'s rule).
     """
-    from upsell.data.io import null_markers
+    from upsell.data._columns import null_markers
 
     pa, pc, _ = _pa()
     codes, values, may_repeat = _distinct_source(col)
