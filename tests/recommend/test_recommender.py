@@ -274,15 +274,18 @@ def test_bad_arguments_name_the_argument(rec: Recommender, kwargs: dict[str, Any
         rec.recommend(**kwargs)
 
 
-def test_constructor_checks(parts: Any) -> None:
-    with pytest.raises(UpsellDataError, match="weights"):
-        build(parts, weights={"nope": 1.0})
-    with pytest.raises(UpsellDataError, match="unique"):
-        build(parts, cross_sell=[parts.knn, parts.knn])
-    with pytest.raises(UpsellDataError, match="normalize"):
-        build(parts, normalize="zscore")
-    with pytest.raises(UpsellDataError, match="cross_sell"):
-        build(parts, cross_sell=[object()])
+def test_parameter_checks_run_at_fit_and_first_use(parts: Any) -> None:
+    # the constructor only stores parameters (scikit-learn's habit); fit() or the first
+    # request assembles the pipeline and names the bad parameter
+    for kwargs, match in [({"weights": {"nope": 1.0}}, "weights"),
+                          ({"cross_sell": [parts.knn, parts.knn]}, "unique"),
+                          ({"normalize": "zscore"}, "normalize"),
+                          ({"cross_sell": [object()]}, "cross_sell")]:
+        rec = build(parts, **kwargs)
+        with pytest.raises(UpsellDataError, match=match):
+            rec.fit()
+        with pytest.raises(UpsellDataError, match=match):
+            rec.recommend(basket=[], k=3)
 
 
 # --------------------------------------------------------------------------- properties

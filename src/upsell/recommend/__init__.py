@@ -11,7 +11,7 @@ Examples
 >>> class Goes:
 ...     name = "goes_with"
 ...     cue_style = "bundle"
-...     def candidates(self, request, n):
+...     def candidates(self, request, k):
 ...         return [Candidate("mug", 0.9, detail={"because": ("tea",)}),
 ...                 Candidate("cup", 0.8, detail={"because": ("tea",)})]
 >>> rec = us.Recommender(catalog=cat, cross_sell=[Goes()],
@@ -36,6 +36,14 @@ from upsell.recommend._core import (
     Request,
     Rule,
 )
+from upsell.recommend.blending import (
+    NORMALIZATIONS,
+    Blend,
+    BlendRequest,
+    WeightedBlend,
+    blend_types,
+    register_blend,
+)
 from upsell.recommend.explain import CHANNELS, CUE_FIELDS, CUE_STYLES, CueTemplates
 from upsell.recommend.filters import (
     Exclude,
@@ -57,7 +65,7 @@ from upsell.recommend.offerlog import (
     SQLiteOfferLog,
     SQLOfferLog,
 )
-from upsell.recommend.recommender import NORMALIZATIONS, Recommender
+from upsell.recommend.recommender import Recommender
 from upsell.recommend.rerank import Diversity, InventoryPush, MarginWeight, Promote
 from upsell.recommend.sources import (
     BundleSource,
@@ -79,6 +87,8 @@ __all__ = [
     "NORMALIZATIONS",
     "OFFER_KINDS",
     "SCHEMA",
+    "Blend",
+    "BlendRequest",
     "BundleSource",
     "CFSource",
     "Candidate",
@@ -113,8 +123,11 @@ __all__ = [
     "SegmentMap",
     "SequenceSource",
     "UpsellSource",
+    "WeightedBlend",
     "Where",
     "as_source",
+    "blend_types",
+    "register_blend",
     "register_rule",
     "register_source",
     "rule_from_config",

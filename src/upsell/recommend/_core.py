@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._lookup import position
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
@@ -125,6 +126,9 @@ class Request:
         Whether the moment asks sources to time offers by purchase lags.
     context : mapping
         Free-form data from the caller, passed to sources and rules unchanged.
+    include_owned : bool, default False
+        The caller allows items the customer owns ("buy again" offers):
+        ``NotOwned`` lets them through and sources should not leave them out.
 
     Examples
     --------
@@ -146,6 +150,7 @@ class Request:
     at: np.datetime64
     timed: bool = False
     context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    include_owned: bool = False
 
 
 @runtime_checkable
@@ -153,8 +158,9 @@ class CandidateSource(Protocol):
     """Anything that proposes items for a request: rules, CF, the upsell ranker, your own class.
 
     A source has a ``name`` (unique within a recommender; it keys ``weights``
-    and ``min_score``) and ``candidates(request, n)`` returning at most ``n``
-    :class:`Candidate` objects. Sources must not keep per-request state: one
+    and ``min_score``) and ``candidates(request, k)`` returning at most ``k``
+    :class:`Candidate` objects. The recommender passes ``k`` positionally, so
+    classes written with the earlier parameter name ``n`` keep working. Sources must not keep per-request state: one
     instance serves many threads. To be saved with :meth:`Recommender.save`, a
     source also needs ``save(path)`` and a classmethod ``load(path)`` and must be
     registered with :func:`~upsell.recommend.register_source`. An optional
@@ -165,15 +171,15 @@ class CandidateSource(Protocol):
     --------
     >>> class Staff:
     ...     name = "staff_picks"
-    ...     def candidates(self, request, n):
-    ...         return [Candidate("mug", 1.0, detail={"cue": "Staff favourite"})][:n]
+    ...     def candidates(self, request, k):
+    ...         return [Candidate("mug", 1.0, detail={"cue": "Staff favourite"})][:k]
     >>> isinstance(Staff(), CandidateSource)
     True
     """
 
     name: str
 
-    def candidates(self, request: Request, n: int) -> Sequence[Candidate]: ...
+    def candidates(self, request: Request, k: int, /) -> Sequence[Candidate]: ...
 
 
 @runtime_checkable
@@ -428,8 +434,27 @@ class Offer:
         return html_fields("Offer", self._row(), summary=f"{self.item} ({self.kind})")
 
 
-class OfferList(list):
-    """The offers of one request (a plain ``list`` of :class:`Offer`) plus what rules removed.
+_OFFER_COLUMNS = ("item", "name", "kind", "item_kind", "score", "probability",
+                  "expected_revenue", "expected_margin", "sources", "reason", "cue", "channel",
+                  "moment", "due")
+_SHOWN_COLUMNS = ("item", "name", "kind", "score", "probability", "cue")
+
+
+def _immutable(name: str) -> Callable[..., Any]:
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"OfferList is immutable: {name}() is not allowed; build a new list "
+                        f"(e.g. list(offers)) to change it")
+    refuse.__name__ = name
+    return refuse
+
+
+def _offer_list(offers: tuple[Offer, ...], removed: dict[str, int], note: str) -> OfferList:
+    return OfferList(offers, removed=removed, note=note)
+
+
+class OfferList(TableResult, list):
+    """The offers of one request, best first (read-only, compares equal to a list of the same
+    :class:`Offer` objects), plus what rules removed.
 
     Attributes
     ----------
@@ -440,27 +465,92 @@ class OfferList(list):
         What a caller should know about the request, in one sentence ("" when
         nothing): e.g. that the customer is unknown to the history and the
         offers are popular items (fill), or why the list is empty.
+    items : tuple
+        The offered item ids, best first.
+    scores : numpy.ndarray of float64
+        The offers' scores, non-increasing.
+    reasons : tuple of str
+        Each offer's reason summary.
+
+    Notes
+    -----
+    The list is immutable: indexing, slicing, ``len``, iteration and ``==`` work
+    as on a list, while ``append``, ``sort``, item assignment and the other
+    mutators raise :class:`TypeError` (one result may be shared, e.g. by the
+    cache of cold requests).
 
     Examples
     --------
     >>> offers = OfferList([], removed={"in_stock": 2})
     >>> offers == [], offers.removed, offers.note
     (True, {'in_stock': 2}, '')
+    >>> offers.items, offers.scores.tolist(), offers.lists()
+    ((), [], [[]])
+    >>> offers.append(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: OfferList is immutable: append() is not allowed; build a new list (e.g. list(offers)) to change it
     """
+
+    _title = "OfferList"
 
     def __init__(self, offers: Sequence[Offer] = (), *, removed: Mapping[str, int] | None = None,
                  note: str = "") -> None:
-        super().__init__(offers)
-        self.removed: dict[str, int] = dict(removed or {})
-        self.note: str = str(note)
+        list.__init__(self, offers)
+        self.__dict__["removed"] = dict(removed or {})
+        self.__dict__["note"] = str(note)
 
-    def _columns(self) -> dict[str, list[Any]]:
-        rows = [o._row() for o in self]
-        names = list(rows[0]) if rows else ["item", "name", "kind", "item_kind", "score",
-                                            "probability", "expected_revenue",
-                                            "expected_margin", "sources", "reason", "cue",
-                                            "channel", "moment", "due"]
-        return {n: [r[n] for r in rows] for n in names}
+    removed: dict[str, int]
+    note: str
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError(f"OfferList is immutable: cannot set {name!r}")
+
+    def __reduce__(self) -> Any:
+        return (_offer_list, (tuple(self), dict(self.removed), self.note))
+
+    append = _immutable("append")
+    extend = _immutable("extend")
+    insert = _immutable("insert")
+    remove = _immutable("remove")
+    pop = _immutable("pop")
+    clear = _immutable("clear")
+    sort = _immutable("sort")
+    reverse = _immutable("reverse")
+    __setitem__ = _immutable("__setitem__")
+    __delitem__ = _immutable("__delitem__")
+    __iadd__ = _immutable("__iadd__")
+    __imul__ = _immutable("__imul__")
+
+    @property
+    def items(self) -> tuple[Any, ...]:
+        """The offered item ids, best first."""
+        return tuple(o.item for o in self)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """The offers' scores (float64), non-increasing."""
+        return np.array([o.score for o in self], dtype=np.float64)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Each offer's reason summary, best first."""
+        return tuple(o.reason.summary for o in self)
+
+    def lists(self) -> list[list[Any]]:
+        """The item ids as one list per request (``[[ids]]``, as :meth:`Recommendations.lists`)."""
+        return [list(self.items)]
+
+    def _columns(self, rows: range | None = None) -> dict[str, list[Any]]:
+        offers = list(self) if rows is None else [self[i] for i in rows]
+        data = [o._row() for o in offers]
+        names = _OFFER_COLUMNS if rows is None else _SHOWN_COLUMNS
+        return {n: [r[n] for r in data] for n in names}
+
+    def _summary(self) -> str:
+        removed = ", ".join(f"{k} {v:,}" for k, v in self.removed.items())
+        return (f"{len(self):,} offer(s)" + (f"; removed: {removed}" if removed else "")
+                + (f"; {self.note}" if self.note else ""))
 
     def to_pandas(self) -> Any:
         """One row per offer, best first: item, name, kinds, score, money, reason summary, cue.
@@ -474,19 +564,7 @@ class OfferList(list):
         >>> OfferList([], removed={"in_stock": 2}).to_pandas().shape
         (0, 14)
         """
-        from upsell._display import data_frame
-
-        return data_frame(self._columns(), "OfferList.to_pandas")
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        cols = self._columns()
-        removed = ", ".join(f"{k} {v:,}" for k, v in self.removed.items())
-        return html_table("OfferList", {k: cols[k] for k in (
-            "item", "name", "kind", "score", "probability", "cue")},
-            summary=f"{len(self):,} offer(s)" + (f"; removed: {removed}" if removed else "")
-            + (f"; {self.note}" if self.note else ""))
+        return TableResult.to_pandas(self)
 
 
 class PoolItem:
@@ -515,8 +593,8 @@ class PoolItem:
     (0.5, [])
     """
 
-    __slots__ = ("components", "effects", "evidence", "fill", "index", "item", "kind",
-                 "margin", "probability", "promoted", "revenue", "score", "strategy")
+    __slots__ = ("blend_reason", "components", "effects", "evidence", "fill", "index", "item",
+                 "kind", "margin", "probability", "promoted", "revenue", "score", "strategy")
 
     def __init__(self, index: int, item: Any, kind: str, score: float) -> None:
         self.index = index
@@ -532,6 +610,7 @@ class PoolItem:
         self.promoted = False
         self.fill = False
         self.strategy: str | None = None
+        self.blend_reason = ""
 
     @property
     def expected_margin(self) -> float:

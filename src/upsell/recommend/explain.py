@@ -23,7 +23,8 @@ CHANNELS = ("web", "email", "store")
 CUE_STYLES = ("bundle", "cf", "upsell", "sequence", "popular", "promoted", "default")
 #: Fields a template may use.
 CUE_FIELDS = ("name", "item", "price", "because", "base", "price_diff", "share_pct",
-              "lag_days", "age_days", "due", "segment", "source_cue", "category", "strategy")
+              "lag_days", "age_days", "due", "segment", "source_cue", "category", "strategy",
+              "blend_reason")
 
 _DEFAULTS: dict[str, dict[str, str]] = {
     "web": {

@@ -91,6 +91,9 @@ def _id_list(values: frozenset[Any]) -> list[Any]:
 class NotOwned:
     """Leave out items in the basket and items the customer owns, except consumables bought again.
 
+    A request with ``include_owned=True`` (:meth:`Recommender.recommend`) keeps
+    owned items ("buy again"); basket items are always left out.
+
     Parameters
     ----------
     rebuy : list of item ids, optional
@@ -112,15 +115,19 @@ class NotOwned:
         self.rebuy_kinds = tuple(rebuy_kinds)
 
     def apply(self, pool: OfferPool, request: Request) -> None:
-        """Drop basket items always, owned items unless they are consumables."""
+        """Drop basket items always, owned items unless they are consumables (or the request
+        has ``include_owned``)."""
         basket = set(request.basket)
         owned = set(request.owned)
         kind = pool.catalog.kind
+        again = bool(getattr(request, "include_owned", False))
         for c in pool:
             if c.item in basket:
                 pool.drop(c, self.name)
             elif c.item in owned:
-                if c.item in self.rebuy or str(kind[c.index]) in self.rebuy_kinds:
+                if again:
+                    pool.note(c, self.name, "owned, buy again allowed")
+                elif c.item in self.rebuy or str(kind[c.index]) in self.rebuy_kinds:
                     pool.note(c, self.name, "owned, but bought again")
                 else:
                     pool.drop(c, self.name)

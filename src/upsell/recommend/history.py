@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell._lookup import position
+from upsell._validation import as_segments, as_transactions
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -90,8 +91,7 @@ class CustomerHistory:
         >>> CustomerHistory.from_transactions(tx, Catalog.from_records([{"item": "a"}])).owned("c")[0]
         ('a',)
         """
-        if not isinstance(tx, Transactions):
-            raise UpsellDataError(f"`history` must be Transactions; got {type(tx).__name__}")
+        tx = as_transactions(tx, "history")
         if not isinstance(catalog, Catalog):
             raise UpsellDataError(f"`catalog` must be a Catalog; got {type(catalog).__name__}")
         cust = tx.require("customer", "the recommender's customer history")
@@ -368,8 +368,11 @@ def as_segment_map(segments: Any, history: CustomerHistory | None) -> SegmentMap
         return SegmentMap.from_mapping(segments)
     if hasattr(segments, "customers_"):
         return SegmentMap.from_model(segments)
-    if history is not None and isinstance(segments, (np.ndarray, list, tuple)):
-        return SegmentMap.from_labels(history.customers, segments)
+    if history is not None:
+        # every other form (labels aligned to the history, a pandas Series, a (customers,
+        # labels) pair, a segmenter's result) read the one way upsell reads `segments=`
+        labels, _ = as_segments(segments, history.customers)
+        return SegmentMap.from_labels(history.customers, labels)
     raise UpsellDataError(
         "`segments` must be a fitted segmenter (Personas, Clusters), a mapping customer -> "
         f"label, a SegmentMap, or labels aligned to the history's customers; "

@@ -56,7 +56,7 @@ def register_source(cls: type) -> type:
     >>> @register_source
     ... class Mine:
     ...     name = "mine"
-    ...     def candidates(self, request, n): return []
+    ...     def candidates(self, request, k): return []
     ...     def save(self, path): open(path, "w").close()
     ...     @classmethod
     ...     def load(cls, path): return cls()
@@ -134,12 +134,12 @@ class BundleSource:
     def __repr__(self) -> str:
         return f"BundleSource({self.recommender!r}, name={self.name!r})"
 
-    def candidates(self, request: Request, n: int) -> list[Candidate]:
+    def candidates(self, request: Request, k: int) -> list[Candidate]:
         """Complements of the basket (and recent purchases when ``use_owned``)."""
         basket = list(request.basket) + list(request.owned[:self.use_owned])
         if not basket:
             return []
-        rec = self.recommender.recommend(basket=basket, k=n)
+        rec = self.recommender.recommend(basket=basket, k=k)
         conf = self.recommender.metric == "confidence"
         out = []
         for item, score, ante in zip(rec.items.tolist(), rec.scores.tolist(), rec.antecedents,
@@ -185,7 +185,8 @@ class CFSource:
         Default: the model class in lower case ("als", "itemknn", ...).
     exclude_owned : bool, default True
         Let the model leave out what the customer owns (the recommender's own
-        ``NotOwned`` rule still decides about consumables).
+        ``NotOwned`` rule still decides about consumables); a request with
+        ``include_owned`` asks the model for owned items too.
 
     Examples
     --------
@@ -215,17 +216,18 @@ class CFSource:
     def __repr__(self) -> str:
         return f"CFSource({type(self.model).__name__}, name={self.name!r})"
 
-    def candidates(self, request: Request, n: int) -> list[Candidate]:
-        """The model's top ``n`` for the customer or basket."""
+    def candidates(self, request: Request, k: int) -> list[Candidate]:
+        """The model's top ``k`` for the customer or basket."""
         m = self.model
         basket = _known(m.items_, request.basket)
         cust = _customer(m.customers_, request.customer)
         if cust is not None:
-            recs = m.recommend(customers=[cust], k=n, exclude_owned=self.exclude_owned,
+            recs = m.recommend(customers=[cust], k=k,
+                               exclude_owned=self.exclude_owned and not request.include_owned,
                                exclude=basket or None,
                                history=[basket] if basket else None, num_threads=1)
         elif basket:
-            recs = m.recommend(baskets=[basket], k=n, exclude_owned=True, num_threads=1)
+            recs = m.recommend(baskets=[basket], k=k, exclude_owned=True, num_threads=1)
         else:
             return []
         items = recs.item_ids(0).tolist()
@@ -298,15 +300,15 @@ class UpsellSource:
     def __repr__(self) -> str:
         return f"UpsellSource({self.ranker!r}, name={self.name!r})"
 
-    def candidates(self, request: Request, n: int) -> list[Candidate]:
+    def candidates(self, request: Request, k: int) -> list[Candidate]:
         """Upgrades, value packs, plans and alternatives for the basket or owned items."""
         r = self.ranker
         basket = _known(r.items_, request.basket)
         cust = _customer(r.customers_, request.customer)
         if basket:
-            ups = r.rank(basket=basket, customer=cust, segment=request.segment, k=n)
+            ups = r.rank(basket=basket, customer=cust, segment=request.segment, k=k)
         elif cust is not None:
-            ups = r.rank(customer=cust, k=n)
+            ups = r.rank(customer=cust, k=k)
         else:
             return []
         out = []
@@ -404,7 +406,7 @@ class SequenceSource:
     def __repr__(self) -> str:
         return f"SequenceSource(rules={self._first.size:,}, name={self.name!r})"
 
-    def candidates(self, request: Request, n: int) -> list[Candidate]:
+    def candidates(self, request: Request, k: int) -> list[Candidate]:
         """Next purchases after the basket and the customer's history, best first."""
         at = int(request.at.astype("datetime64[s]").astype(np.int64))
         seeds = list(request.basket) + list(request.owned)
@@ -443,7 +445,7 @@ class SequenceSource:
         order = np.lexsort((then, -score))
         _, first = np.unique(then[order], return_index=True)
         best = order[first]
-        best = best[np.lexsort((then[best], -score[best]))][:n]
+        best = best[np.lexsort((then[best], -score[best]))][:k]
         seed_a = np.repeat(a, lens)
         out = []
         for j in best.tolist():
@@ -591,11 +593,11 @@ class PopularitySource:
     def __repr__(self) -> str:
         return f"PopularitySource(segments={list(self.labels)}, name={self.name!r})"
 
-    def candidates(self, request: Request, n: int) -> list[Candidate]:
-        """The ``n`` best sellers of the request's segment (everyone when it has none)."""
+    def candidates(self, request: Request, k: int) -> list[Candidate]:
+        """The ``k`` best sellers of the request's segment (everyone when it has none)."""
         r = self._pos.get(request.segment or "", len(self.labels))
-        o = self._order[r, :n]
-        b = self._buyers[r, :n]
+        o = self._order[r, :k]
+        b = self._buyers[r, :k]
         ok = o >= 0
         o, b = o[ok], b[ok]
         size = max(self._size[r], 1.0)
@@ -670,13 +672,13 @@ def as_source(obj: Any, *, upsell: bool = False) -> CandidateSource:
 
     Accepts a :class:`~upsell.bundles.BundleRecommender`, a fitted upsell.cf model,
     :class:`~upsell.bundles.SequenceRules`, an :class:`~upsell.tiers.UpsellRanker`
-    or anything with ``name`` and ``candidates(request, n)``.
+    or anything with ``name`` and ``candidates(request, k)``.
 
     Examples
     --------
     >>> class Mine:
     ...     name = "mine"
-    ...     def candidates(self, request, n): return []
+    ...     def candidates(self, request, k): return []
     >>> as_source(Mine()).name
     'mine'
     """
@@ -696,7 +698,7 @@ def as_source(obj: Any, *, upsell: bool = False) -> CandidateSource:
         return obj
     what = "`upsell`" if upsell else "`cross_sell` entries"
     raise UpsellDataError(
-        f"{what} must be candidate sources (a `name` and candidates(request, n)) or fitted "
+        f"{what} must be candidate sources (a `name` and candidates(request, k)) or fitted "
         f"BundleRecommender, upsell.cf model, SequenceRules or UpsellRanker; "
         f"got {type(obj).__name__}")
 

@@ -1,0 +1,130 @@
+"""An offer as people read it: the reason summary, the sales cue and its fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from upsell.recommend._core import Offer, PoolItem, Reason, Request
+from upsell.recommend.explain import money
+
+__all__ = ["render_offer"]
+
+
+def _names(names: Sequence[str], limit: int = 3, total: int | None = None) -> str:
+    """Up to ``limit`` names, then "…and N more" (long baskets stay one readable line)."""
+    n = len(names) if total is None else total
+    if n <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} \u2026and {n - limit:,} more"
+
+
+def _score(v: float) -> str:
+    """A source's raw score as people read it: three significant digits, never an exponent
+    (26,600 not 2.66e+04; 0.000123 not 1.23e-04).
+
+    Examples
+    --------
+    >>> _score(26571.2), _score(7.114), _score(0.000123), _score(1e-300), _score(float("nan"))
+    ('26,571', '7.11', '0.000123', '~0', 'n/a')
+    """
+    v = float(v)
+    if v != v or v in (float("inf"), float("-inf")):
+        return "n/a"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if 0 < abs(v) < 1e-6:  # nothing people would read as different from 0
+        return "~0"
+    text = f"{v:.3g}"
+    return f"{v:.{max(3 - 1 - int(np.floor(np.log10(abs(v)))), 0)}f}" if "e" in text else text
+
+
+def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
+    """The offer shown for a pool item: kind, score and parts, money, reason, cue."""
+    cat = pipe.catalog
+    i = c.index
+    ev = tuple(sorted(c.evidence, key=lambda e: -e.contribution))
+    primary = ev[0] if ev else None
+    if c.fill:
+        style = "popular"
+    elif c.promoted and (primary is None or primary.source == "promotion"):
+        style = "promoted"
+    elif primary is not None:
+        style = pipe.styles.get(primary.source, "default")
+    else:
+        style = "default"
+    detail: Mapping[str, Any] = primary.detail if primary is not None else {}
+    due = next((e.detail["due"] for e in ev if "due" in e.detail), None) \
+        if req.timed else None
+    values = _cue_values(pipe, c, req, detail, due)
+    cue = pipe.cues_.render(req.channel, style, values)
+    parts = []
+    for e in ev:
+        if c.fill and e.source == "popular" and "share" in e.detail:
+            who = f"{req.segment} customers" if req.segment else "customers"
+            txt = f"popular: bought by {float(e.detail['share']):.1%} of {who} (fill)"
+        else:
+            txt = f"{e.source} {_score(e.raw)}"
+        because = e.detail.get("because")
+        if because:
+            txt += f" (after {_names([_name(pipe, b) for b in because[:4]], total=len(because))})"
+        parts.append(txt)
+    summary = c.blend_reason or " + ".join(parts) or "no source"
+    if c.strategy:
+        summary += f"; favoured for {req.segment}: {c.strategy}"
+    if req.moment:
+        summary += f"; moment {req.moment}"
+    reason = Reason(summary=summary, evidence=ev, segment=req.segment, strategy=c.strategy,
+                    moment=req.moment, rules=tuple(c.effects))
+    return Offer(
+        item=c.item, name=str(cat.name[i]), kind=c.kind, item_kind=str(cat.kind[i]),
+        score=float(c.score), components=dict(c.components),
+        sources=tuple(e.source for e in ev), probability=float(c.probability),
+        expected_revenue=float(c.expected_revenue), expected_margin=float(c.expected_margin),
+        reason=reason, cue=cue, channel=req.channel, moment=req.moment,
+        due=due if isinstance(due, np.datetime64) else None)
+
+def _name(pipe: Any, item: Any) -> str:
+    i = pipe.pos(item)
+    return str(pipe.catalog.name[i]) if i >= 0 else str(item)
+
+def _cue_values(pipe: Any, c: PoolItem, req: Request, detail: Mapping[str, Any],
+                due: Any) -> dict[str, str]:
+    cat = pipe.catalog
+    i = c.index
+    v: dict[str, str] = {
+        "name": str(cat.name[i]), "item": str(c.item), "price": money(float(cat.price[i])),
+        "category": str(cat.category[i]),
+        "segment": (req.segment or "").replace("_", " "), "strategy": c.strategy or "",
+    }
+    because = detail.get("because")
+    if because:
+        names = [_name(pipe, b) for b in because[:4]]
+        if len(because) > 3:  # a long basket: the first two and a count, one readable line
+            v["because"] = f"{names[0]}, {names[1]} and {len(because) - 2:,} more"
+        else:
+            v["because"] = " and ".join(names) if len(names) <= 2 else \
+                f"{names[0]}, {names[1]} and {names[2]}"
+    if "base" in detail:
+        v["base"] = _name(pipe, detail["base"])
+    if "price_diff" in detail:
+        v["price_diff"] = money(float(detail["price_diff"]))
+    if "share" in detail:
+        v["share_pct"] = f"{float(detail['share']) * 100:.0f}%"
+    if "lag_days" in detail:
+        lag = float(detail["lag_days"])
+        v["lag_days"] = f"{lag:.0f}"
+        if isinstance(due, np.datetime64):
+            start = int(due.astype("datetime64[s]").astype(np.int64)) - round(lag * 86400)
+            age = (int(req.at.astype("datetime64[s]").astype(np.int64)) - start) / 86400.0
+            v["age_days"] = f"{max(age, 0.0):.0f}"
+    if isinstance(due, np.datetime64) and not np.isnat(due):
+        v["due"] = str(due.astype("datetime64[D]"))
+    if detail.get("cue"):
+        v["source_cue"] = str(detail["cue"])
+    if c.blend_reason:
+        v["blend_reason"] = c.blend_reason
+    return v
+
