@@ -196,3 +196,55 @@ def test_property_nan_if_and_only_if_explained(lines, catalog, by):
         r = kpi(tx, catalog, by=by)
         assert (r.note != "") == bool(np.isnan(r.value).any())
         assert np.all(np.isnan(r.value) | ((r.value >= 0) & (r.value <= 1)))
+
+
+def test_segments_read_by_the_shared_reader():
+    """Every form upsell._validation.as_segments reads gives the same groups."""
+    pd = pytest.importorskip("pandas")
+    tx = _tx()
+    want = atv(tx, by="segment", segments={"ann": "premium", "bob": "basic"})
+    forms = [
+        pd.Series({"ann": "premium", "bob": "basic"}),
+        (["ann", "bob"], ["premium", "basic"]),                  # (customers, labels)
+        ["premium", "basic", None],                               # aligned, cy unlabelled
+        {"ann": "premium", "bob": "basic", "nobody": "vip"},       # unknown customer ignored
+    ]
+    for seg in forms:
+        r = atv(tx, by="segment", segments=seg)
+        assert r.groups.tolist() == ["basic", "premium"]
+        assert r.value.tolist() == want.value.tolist()
+
+
+def test_segments_from_a_segmenter_result():
+    class Result:  # what RFM / Personas / Clusters results look like to as_segments
+        customers = np.array(["ann", "bob", "cy"])
+        labels = np.array(["a", "b", "a"])
+
+    r = upt(_tx(), by="segment", segments=Result())
+    assert r.groups.tolist() == ["a", "b"] and r.denominator.tolist() == [3.0, 2.0]
+
+
+def test_segments_labels_are_text_and_wrong_length_is_named():
+    tx = _tx()
+    r = atv(tx, by="segment", segments={"ann": 1, "bob": 2})
+    assert r.groups.tolist() == ["1", "2"]
+    with pytest.raises(UpsellDataError, match=r"`segments` must give one label per customer \(3\)"):
+        atv(tx, by="segment", segments=["a"])
+
+
+def test_not_transactions_is_a_type_error():
+    from upsell.exceptions import UpsellTypeError
+
+    for f in (atv, upt, revenue_per_order):
+        with pytest.raises(UpsellTypeError, match="`tx` must be Transactions; got list"):
+            f([1, 2])
+
+
+def test_kpi_result_frame_and_notebook_table():
+    pytest.importorskip("pandas")
+    r = atv(_tx(), by="month")
+    df = r.to_pandas()
+    assert df.columns.tolist() == ["month", "value", "numerator", "denominator"]
+    assert df.attrs["note"] == r.note
+    html = r._repr_html_()
+    assert "<b>KPIResult</b>: atv by month, 2 group(s)" in html

@@ -390,3 +390,55 @@ def test_bgnbd_conditional_expectation_is_finite_for_heavy_buyers():
         broke |= not ok.all()
         np.testing.assert_allclose(got[ok], naive[ok], rtol=1e-9, atol=1e-12)
     assert broke            # the naive form does break on these customers
+
+
+def test_times_are_read_by_the_shared_parser():
+    tx = _small_tx()
+    base = rfm_summary(tx, calibration_end="2020-01-29")
+    import datetime as dt
+
+    for v in ("2020-01-29T18:00:00Z", dt.date(2020, 1, 29), np.datetime64("2020-01-29T10:00"),
+              "20200129"):
+        assert rfm_summary(tx, calibration_end=v).T.tolist() == base.T.tolist()
+    for bad in ("soon", True, None, float("nan")):
+        with pytest.raises(UpsellDataError, match="`calibration_end` must be a datetime"):
+            rfm_summary(tx, calibration_end=bad)
+    with pytest.raises(UpsellDataError, match="`end` must be a datetime"):
+        historic_clv(tx, end="later")
+
+
+def test_not_transactions_is_a_type_error():
+    from upsell.exceptions import UpsellTypeError
+    from upsell.kpi import clv_forecast
+
+    with pytest.raises(UpsellTypeError, match="`tx` must be Transactions; got dict"):
+        rfm_summary({}, calibration_end="2020-01-01")
+    with pytest.raises(UpsellTypeError, match="`tx` must be Transactions; got NoneType"):
+        historic_clv(None)
+    with pytest.raises(UpsellTypeError, match="`transactions` must be Transactions"):
+        clv_forecast([])
+
+
+def test_split_modules_keep_every_name_importable():
+    """clv.py was split one file per fitter; the old import paths still work."""
+    from upsell.kpi import bgnbd, clv, gammagamma, paretonbd, rfm
+
+    for name in clv.__all__:
+        assert getattr(clv, name) is getattr(__import__("upsell.kpi", fromlist=[name]), name)
+    assert clv.BetaGeo is bgnbd.BetaGeo and clv.ParetoNBD is paretonbd.ParetoNBD
+    assert clv.GammaGamma is gammagamma.GammaGamma and clv.rfm_summary is rfm.rfm_summary
+    assert clv.FREQ_DAYS is rfm.FREQ_DAYS
+
+
+def test_result_frames_keep_their_columns():
+    pytest.importorskip("pandas")
+    tx = _small_tx()
+    s = rfm_summary(tx, calibration_end="2020-01-29", observation_end="2020-02-26")
+    assert s.to_pandas().columns.tolist() == [
+        "frequency", "recency", "T", "monetary_value", "frequency_holdout",
+        "monetary_value_holdout", "duration_holdout"]
+    assert s.to_pandas().index.name == "customer"
+    h = historic_clv(tx)
+    df = h.to_pandas()
+    assert df.columns.tolist() == ["orders", "revenue", "value"] and df.index.name == "customer"
+    assert "<b>CLVTable</b>" in h._repr_html_() and "<th>customer</th>" in h._repr_html_()

@@ -61,3 +61,35 @@ def test_wilson_interval_contains_the_estimate(k, extra, conf):
         return
     r = conversion({"event": ["presented"] * n + ["accepted"] * k}, confidence=conf)
     assert 0 <= r.low[0] <= r.rate[0] <= r.high[0] <= 1
+
+
+def test_segments_forms():
+    want = conversion(LOG, by="segment", segments={"a": "new", "b": "new", "c": "vip"})
+    forms = [
+        pd.Series({"a": "new", "b": "new", "c": "vip"}),
+        (["a", "b", "c"], ["new", "new", "vip"]),
+        ["new", "new", "new", "new", "new", "vip", "vip"],       # one label per event row
+    ]
+    for seg in forms:
+        r = conversion(LOG, by="segment", segments=seg)
+        assert r.groups.tolist() == want.groups.tolist()
+        assert r.presented.tolist() == want.presented.tolist()
+        assert r.accepted.tolist() == want.accepted.tolist()
+
+
+def test_segments_keyed_by_int_float_or_mixed_customer_columns():
+    ev = ["presented", "accepted", "presented", "presented", "accepted"]
+    for cust in (np.array([1, 1, 2, 3, 3]), np.array([1.0, 1.0, np.nan, 3.0, 3.0]),
+                 np.array([1, "1", None, "b", "b"], dtype=object)):
+        seg = {1: "n", 3: "v"} if cust.dtype.kind != "O" else {1: "n", "b": "v"}
+        r = conversion({"event": ev, "customer": cust}, by="segment", segments=seg)
+        assert r.groups.tolist() == ["n", "v"] and r.rate.tolist() == [1.0, 1.0]
+
+
+def test_segments_per_row_series_is_positional_and_mapping_needs_customers():
+    ev = ["presented", "accepted", "presented", "presented", "accepted"]
+    r = conversion({"event": ev}, by="segment",
+                   segments=pd.Series(["x", "x", "y", "y", "y"], index=[9, 8, 7, 6, 5]))
+    assert r.groups.tolist() == ["x", "y"] and r.presented.tolist() == [1, 2]
+    with pytest.raises(UpsellDataError, match="needs a 'customer' column"):
+        conversion({"event": ev}, by="segment", segments={"a": "x"})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,35 +170,6 @@ def labels_of(values: Any, name: str, n: int) -> np.ndarray:
     if arr.ndim != 1 or arr.size != n:
         raise UpsellDataError(f"`{name}` must have one label per row ({n}); got shape {arr.shape}")
     return arr
-
-
-def mapping_or_array(segments: Any, ids: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labels per id from a mapping (id -> label) or an array aligned to ``ids``.
-
-    Returns the labels (object array) and a mask of ids that have one.
-    """
-    n = ids.size
-    if isinstance(segments, Mapping) or (hasattr(segments, "index") and hasattr(segments, "items")
-                                          and not isinstance(segments, np.ndarray)):
-        items = dict(segments.items())
-        out = np.empty(n, dtype=object)
-        has = np.zeros(n, dtype=bool)
-        for i, cid in enumerate(ids.tolist()):
-            if cid in items:
-                out[i] = items[cid]
-                has[i] = True
-        return out, has & np.array([_present(v) for v in out], dtype=bool)
-    arr = np.asarray(segments.to_numpy() if hasattr(segments, "to_numpy") else segments,
-                     dtype=object)
-    if arr.ndim != 1 or arr.size != n:
-        raise UpsellDataError(
-            f"`{name}` must be a mapping id -> label or an array with one label per id "
-            f"({n}, in index order); got shape {arr.shape}")
-    return arr, np.array([_present(v) for v in arr], dtype=bool)
-
-
-def _present(v: Any) -> bool:
-    return not (v is None or (isinstance(v, float) and math.isnan(v)))
 
 
 def as_label_array(values: np.ndarray) -> np.ndarray:

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from upsell._validation import check_choice
+from upsell._validation import as_segments, as_transactions, check_choice
 from upsell.data.catalog import Catalog
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
-from upsell.kpi._common import KPIResult, as_label_array, encode_labels, mapping_or_array
+from upsell.kpi._common import KPIResult, encode_labels
 
 __all__ = [
     "BY",
@@ -36,12 +36,6 @@ BY = ("day", "week", "month", "segment", "channel")
 
 #: Catalog kinds that attach to a primary product's family.
 ATTACH_KINDS = ("accessory", "warranty", "subscription")
-
-
-def _check_tx(tx: Any) -> Transactions:
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
-    return tx
 
 
 def _check_catalog(catalog: Any, tx: Transactions, feature: str) -> Catalog:
@@ -86,14 +80,14 @@ def _order_groups(tx: Transactions, by: str | None, segments: Any
             "by='segment' needs `segments`: a mapping customer id -> label, or an array with "
             "one label per customer in `tx.customers` order")
     tx.require("customer", "by='segment'")
-    labels, has = mapping_or_array(segments, tx.customers.ids, "segments")
+    labels, _ = as_segments(segments, tx.customers, "segments")  # "" = no label
     cust = ot.customer
     ok = cust >= 0
-    ok[ok] = has[cust[ok]]
+    ok[ok] = labels[cust[ok]] != ""
     codes = np.full(n_orders, -1, dtype=np.int64)
     if not ok.any():
         return codes, np.array([], dtype=object)
-    groups, sub = encode_labels(as_label_array(labels[cust[ok]]))
+    groups, sub = encode_labels(labels[cust[ok]])
     codes[ok] = sub
     return codes, groups
 
@@ -135,9 +129,11 @@ def atv(tx: Transactions, *, by: str | None = None, segments: Any = None) -> KPI
         ``channel`` for channels.
     by : {None, "day", "week", "month", "segment", "channel"}
         Grouping. Weeks start on Monday; an order belongs to the period of its time.
-    segments : mapping or array-like, optional
-        With ``by="segment"``: customer id -> label, or one label per customer in
-        ``tx.customers`` order. Orders of anonymous or unlabelled customers are left out.
+    segments : mapping, Series, pair, segmenter result or array-like, optional
+        With ``by="segment"``: customer id -> label (a mapping or pandas Series), a
+        ``(customer ids, labels)`` pair, a segmenter's result (RFM, Personas,
+        Clusters), or one label per customer in ``tx.customers`` order. Labels are
+        read as text; orders of anonymous or unlabelled customers are left out.
 
     Returns
     -------
@@ -156,7 +152,7 @@ def atv(tx: Transactions, *, by: str | None = None, segments: Any = None) -> KPI
     >>> float(atv(tx))
     15.0
     """
-    tx = _check_tx(tx)
+    tx = as_transactions(tx, "tx")
     tx.require("price", "atv")
     codes, groups = _order_groups(tx, by, segments)
     ot = tx.order_table()
@@ -198,7 +194,7 @@ def upt(tx: Transactions, *, by: str | None = None, segments: Any = None) -> KPI
     >>> float(upt(tx))
     3.0
     """
-    tx = _check_tx(tx)
+    tx = as_transactions(tx, "tx")
     codes, groups = _order_groups(tx, by, segments)
     ot = tx.order_table()
     return _ratio("upt", by, codes, groups, ot.units, np.ones(len(ot)))
@@ -247,7 +243,7 @@ def attach_rate(tx: Transactions, catalog: Catalog, *, by: str | None = None,
     >>> r.numerator.tolist(), r.denominator.tolist()
     ([1.0], [3.0])
     """
-    tx = _check_tx(tx)
+    tx = as_transactions(tx, "tx")
     cat = _check_catalog(catalog, tx, "attach_rate")
     codes, groups = _order_groups(tx, by, segments)
     fam_all = np.concatenate([cat.family, cat.attaches_to])
@@ -325,7 +321,7 @@ def cross_sell_rate(tx: Transactions, catalog: Catalog | None = None, *, by: str
     >>> float(cross_sell_rate(tx, cat))
     0.3333333333333333
     """
-    tx = _check_tx(tx)
+    tx = as_transactions(tx, "tx")
     check_choice(level, "level", ("category", "family"))
     codes, groups = _order_groups(tx, by, segments)
     b = _order_item_matrix(tx)
@@ -386,7 +382,7 @@ def upsell_rate(tx: Transactions, catalog: Catalog, *, by: str | None = None,
     >>> r.numerator.tolist(), r.denominator.tolist()
     ([1.0], [2.0])
     """
-    tx = _check_tx(tx)
+    tx = as_transactions(tx, "tx")
     cat = _check_catalog(catalog, tx, "upsell_rate")
     tx.require("customer", "upsell_rate")
     tx.require("time", "upsell_rate")

@@ -38,7 +38,7 @@ import numpy as np
 
 from upsell._display import TableResult
 from upsell._extras import require
-from upsell._validation import as_floats, check_float
+from upsell._validation import as_floats, as_time, as_transactions, check_float
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
@@ -49,7 +49,7 @@ from upsell.kpi.bgnbd import BetaGeo
 from upsell.kpi.gammagamma import GammaGamma, customer_lifetime_value
 from upsell.kpi.paretonbd import ParetoNBD
 from upsell.kpi.rfm import FREQ_DAYS as FREQ_DAYS
-from upsell.kpi.rfm import RFMSummary, _as_day, rfm_summary
+from upsell.kpi.rfm import RFMSummary, rfm_summary
 
 __all__ = [
     "BetaGeo",
@@ -147,12 +147,14 @@ def historic_clv(tx: Transactions, *, margin: float = 1.0, catalog: Any = None,
     >>> historic_clv(tx, margin=0.5).value.tolist()
     [15.0, 2.5]
     """
+    tx = as_transactions(tx, "tx")
     margin = check_float(margin, "margin", low=0, high=1)
+    end_s = None if end is None else as_time(end, "end", unit="D").astype("datetime64[s]")
     tx.require("customer", "historic_clv")
     price = tx.require("price", "historic_clv")
     keep = tx.customer >= 0
-    if end is not None:
-        keep &= tx.require("time", "historic_clv(end=...)") < _as_day(end, "end").astype("datetime64[s]")
+    if end_s is not None:
+        keep &= tx.require("time", "historic_clv(end=...)") < end_s
     rev_line = tx.quantity * price
     val_line = rev_line * margin
     if catalog is not None:
@@ -164,8 +166,8 @@ def historic_clv(tx: Transactions, *, margin: float = 1.0, catalog: Any = None,
     value = np.bincount(c, weights=val_line[keep], minlength=n)
     ot = tx.order_table()
     okeep = ot.customer >= 0
-    if end is not None:
-        okeep &= ot.time < _as_day(end, "end").astype("datetime64[s]")
+    if end_s is not None:
+        okeep &= ot.time < end_s
     orders = np.bincount(ot.customer[okeep], minlength=n).astype(np.int64)
     return CLVTable(customers=tx.customers.ids, orders=orders, revenue=revenue, value=value)
 

@@ -32,14 +32,10 @@ from typing import Any
 import numpy as np
 
 from upsell._display import TableResult
+from upsell._validation import as_segments
+from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
-from upsell.kpi._common import (
-    as_label_array,
-    encode_labels,
-    mapping_or_array,
-    wilson_interval,
-    z_value,
-)
+from upsell.kpi._common import as_label_array, encode_labels, wilson_interval, z_value
 
 __all__ = ["EVENTS", "OFFER_LOG_COLUMNS", "ConversionResult", "conversion"]
 
@@ -138,6 +134,49 @@ def _columns(offer_log: Any) -> dict[str, np.ndarray]:
     return cols
 
 
+def _per_row(segments: Any, cols: dict[str, np.ndarray]) -> bool:
+    """Whether ``segments`` gives one label per event row rather than per customer."""
+    if isinstance(segments, Mapping):
+        return False
+    if isinstance(segments, tuple) and len(segments) == 2 and all(
+            hasattr(part, "__len__") and not isinstance(part, (str, bytes)) for part in segments):
+        return False  # (customer ids, labels)
+    if isinstance(segments, (list, tuple, np.ndarray)):
+        return True
+    if hasattr(segments, "customers"):  # a segmenter's result
+        return False
+    return "customer" not in cols  # a pandas Series: keyed by customer when the log has them
+
+
+def _segment_labels(segments: Any, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Segment label of every event row ("" for none), read by :func:`as_segments`:
+    keyed by the log's ``customer`` column, or one label per row."""
+    if _per_row(segments, cols):
+        if hasattr(segments, "to_numpy") and not isinstance(segments, np.ndarray):
+            segments = segments.to_numpy()  # a Series aligned by position, not by its index
+        labels, _ = as_segments(segments, IdIndex(np.arange(n), name="row"), "segments")
+        return labels
+    if "customer" not in cols:
+        raise UpsellDataError("by='segment' with a mapping needs a 'customer' column")
+    cust = cols["customer"]
+    row = np.arange(n)
+    if cust.dtype.kind in "iu":
+        key = cust
+    elif cust.dtype.kind == "f":  # a pandas column with missing customers: ids are whole
+        whole = np.isfinite(cust) & (cust == np.round(cust))
+        key, row = cust[whole].astype(np.int64), row[whole]
+    else:
+        key = cust.astype(str)
+        if hasattr(segments, "items") and not isinstance(segments, np.ndarray):
+            # text ids: a mapping's keys are compared as text, as the column is
+            segments = {str(k): v for k, v in segments.items()}
+    uniq, inv = np.unique(key, return_inverse=True)
+    by_customer, _ = as_segments(segments, IdIndex(uniq, name="customer"), "segments")
+    labels = np.full(n, "", dtype=by_customer.dtype if by_customer.size else str)
+    labels[row] = by_customer[inv.reshape(-1)]
+    return labels
+
+
 def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
                confidence: float = 0.95) -> ConversionResult:
     """Conversion rate of offers: accepted / presented, overall or by group.
@@ -148,9 +187,11 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
         Events with the columns listed in the module docstring.
     by : str, optional
         "kind", "channel", "segment", or any other column of the log (e.g. "item").
-    segments : mapping or array-like, optional
-        With ``by="segment"``: customer id -> label, or one label per event row.
-        Events of customers without a label are left out.
+    segments : mapping, Series, pair, segmenter result or array-like, optional
+        With ``by="segment"``: labels keyed by the log's ``customer`` column (a
+        mapping or pandas Series customer id -> label, a ``(customer ids, labels)``
+        pair, a segmenter's result), or a list or array with one label per event
+        row. Labels are read as text; events without a label are left out.
     confidence : float, default 0.95
         Level of the Wilson intervals.
 
@@ -202,21 +243,10 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
     elif by == "segment":
         if segments is None:
             raise UpsellDataError("by='segment' needs `segments` (customer id -> label)")
-        if isinstance(segments, Mapping) or (hasattr(segments, "items") and not isinstance(
-                segments, np.ndarray) and "customer" in cols):
-            if "customer" not in cols:
-                raise UpsellDataError("by='segment' with a mapping needs a 'customer' column")
-            cust = cols["customer"]
-            uniq, inv = np.unique(cust.astype(str) if cust.dtype.kind == "O" else cust,
-                                  return_inverse=True)
-            lab_u, has_u = mapping_or_array(
-                {(str(k) if cust.dtype.kind == "O" else k): v for k, v in segments.items()},
-                uniq, "segments")
-            labels, has = lab_u[inv.reshape(-1)], has_u[inv.reshape(-1)]
-        else:
-            labels, has = mapping_or_array(segments, np.arange(n), "segments")
+        labels = _segment_labels(segments, cols, n)
+        has = labels != ""
         codes = np.full(n, -1, dtype=np.int64)
-        groups, sub = encode_labels(as_label_array(labels[has]))
+        groups, sub = encode_labels(labels[has])
         codes[has] = sub
     else:
         if not isinstance(by, str) or by not in cols or by == "event":

@@ -28,13 +28,13 @@ from scipy import special
 
 from upsell._display import TableResult
 from upsell._extras import require
-from upsell._validation import check_float
+from upsell._validation import as_time, as_transactions, check_float
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ConvergenceError, UpsellDataError
 from upsell.kpi._likelihood import _CountModel, _rfm_arrays, _Rows, _times, _wdot
 from upsell.kpi.bgnbd import BetaGeo
 from upsell.kpi.gammagamma import GammaGamma
-from upsell.kpi.rfm import FREQ_DAYS, RFMSummary, _as_day, _freq_days, rfm_summary
+from upsell.kpi.rfm import FREQ_DAYS, RFMSummary, _freq_days, rfm_summary
 
 __all__ = ["ClvForecast", "clv_forecast"]
 
@@ -446,15 +446,12 @@ def clv_forecast(transactions: Transactions, *, horizon: float = 52.0, step: flo
     >>> bool(np.all(f.clv >= 0)), bool(np.all((f.p_alive >= 0) & (f.p_alive <= 1)))
     (True, True)
     """
-    if not isinstance(transactions, Transactions):
-        raise UpsellDataError(
-            f"`transactions` must be Transactions; got {type(transactions).__name__}")
+    tx = as_transactions(transactions, "transactions")
     horizon = check_float(horizon, "horizon", low=0, low_open=True)
     step = check_float(step, "step", low=0, low_open=True)
     d = check_float(discount_rate, "discount_rate", low=0)
     margin = check_float(margin, "margin", low=0, high=1)
     unit_days = _freq_days(freq)
-    tx = transactions
     tx.require("customer", "clv_forecast")
     times = tx.require("time", "clv_forecast")
     tx.require("price", "clv_forecast")
@@ -464,7 +461,7 @@ def clv_forecast(transactions: Transactions, *, horizon: float = 52.0, step: flo
             raise UpsellDataError("`transactions` has no purchase by a known customer")
         cal_end = times[known].max().astype("datetime64[D]")
     else:
-        cal_end = _as_day(calibration_end, "calibration_end")
+        cal_end = as_time(calibration_end, "calibration_end", unit="D")
     s = rfm_summary(tx, calibration_end=cal_end, freq=freq)
     x, t_x, T = s.frequency.astype(np.float64), s.recency, s.T
     shape = x.shape

@@ -16,7 +16,7 @@ import numpy as np
 
 from upsell._display import TableResult
 from upsell._extras import require
-from upsell._validation import to_datetime64
+from upsell._validation import as_time, as_transactions
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
@@ -106,15 +106,6 @@ class RFMSummary(TableResult):
                 f"time unit {self.freq}")
 
 
-def _as_day(value: Any, name: str) -> np.datetime64:
-    out = to_datetime64(value, "D")
-    if np.isnat(out):  # a time of day: keep its date
-        out = to_datetime64(value, "s").astype("datetime64[D]")
-    if np.isnat(out):
-        raise UpsellDataError(f"`{name}` must be a date or ISO 8601 string; got {value!r}")
-    return out
-
-
 def _freq_days(freq: Any) -> float:
     if isinstance(freq, str) and freq in FREQ_DAYS:
         return FREQ_DAYS[freq]
@@ -128,8 +119,8 @@ def _window(calibration_end: Any, observation_end: Any, freq: str | float
             ) -> tuple[float, np.datetime64, np.datetime64 | None]:
     """Days per time unit and the checked calibration / observation end days of a summary."""
     unit = _freq_days(freq)
-    cal_end = _as_day(calibration_end, "calibration_end")
-    obs_end = None if observation_end is None else _as_day(observation_end, "observation_end")
+    cal_end = as_time(calibration_end, "calibration_end", unit="D")
+    obs_end = as_time(observation_end, "observation_end", unit="D", allow_none=True)
     if obs_end is not None and obs_end <= cal_end:
         raise UpsellDataError(
             f"`observation_end` must be after `calibration_end` ({cal_end}); got {obs_end}")
@@ -184,8 +175,7 @@ def rfm_summary(tx: Transactions, *, calibration_end: Any, observation_end: Any 
     >>> int(s.frequency[0]), float(s.monetary_value[0]), int(s.frequency_holdout[0])
     (1, 8.0, 1)
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    tx = as_transactions(tx, "tx")
     unit, cal_end, obs_end = _window(calibration_end, observation_end, freq)
     tx.require("customer", "rfm_summary")
     tx.require("time", "rfm_summary")
