@@ -1,0 +1,535 @@
+"""The learned blend's view of the history before one point in time: sources, candidates, features.
+
+:class:`BlendState` holds everything the blend knows about the shop as of a cut time
+``cut`` (only order lines strictly before it): per customer x item purchase counts,
+decayed counts, first / last purchase times; per customer basket size, tenure and
+spend; per item popularity, its trend and prices; the last basket of each customer;
+co-purchase confidences; the item-neighbour lists of EASE and ItemKNN (fitted with
+``upsell.cf`` on the same lines). Training builds one state per cut, serving one on
+the whole history, and both call the same :meth:`BlendState.candidates` and
+:meth:`BlendState.features`, so a feature means the same thing in both.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from upsell.cf import EASE, ItemKNN
+
+__all__ = ["FEATURE_GROUPS", "BlendState", "LineData", "feature_names"]
+
+_DAY = 86_400.0
+log = logging.getLogger("upsell")
+
+# feature name -> group; the order is the column order of the feature matrix
+_BASE_FEATURES: tuple[tuple[str, str], ...] = (
+    ("ease_score", "sources"), ("ease_rank", "sources"),
+    ("knn_score", "sources"), ("knn_rank", "sources"),
+    ("cooc_score", "sources"), ("cooc_rank", "sources"),
+    ("repeat_rank", "sources"), ("pop_rank", "sources"),
+    ("times_bought", "repeat"), ("decayed_count", "repeat"),
+    ("days_since_bought", "repeat"), ("repurchase_interval", "repeat"),
+    ("since_over_interval", "repeat"), ("share_of_orders", "repeat"),
+    ("buyers_log", "popularity"), ("recent_buyers_share", "popularity"),
+    ("popularity_trend", "popularity"),
+    ("lift_last_basket", "copurchase"), ("conf_history_max", "copurchase"),
+    ("price", "price"), ("price_vs_usual", "price"), ("price_vs_order_value", "price"),
+    ("discount", "price"), ("margin", "price"),
+    ("orders", "customer"), ("tenure_days", "customer"), ("days_since_order", "customer"),
+    ("basket_size", "customer"), ("orders_per_window", "customer"),
+    ("distinct_items", "customer"),
+    ("segment", "segment"),
+    ("kind", "catalog"), ("tier", "catalog"),
+)
+FEATURE_GROUPS: dict[str, str] = dict(_BASE_FEATURES)
+CATEGORICAL = ("segment", "kind")
+
+
+def feature_names() -> tuple[str, ...]:
+    """Column names of :meth:`BlendState.features`, in order."""
+    return tuple(name for name, _ in _BASE_FEATURES)
+
+
+@dataclass(frozen=True)
+class LineData:
+    """The order lines the blend learns from, as plain arrays (purchases only).
+
+    ``customer``/``item``/``order`` are int32 indices of the full Transactions,
+    ``time`` int64 seconds, ``value`` the line value (NaN without prices),
+    ``unit`` the unit price (NaN without prices). Anonymous lines keep customer -1:
+    they count for co-purchases and popularity, not for a customer's history.
+    """
+
+    customer: np.ndarray
+    item: np.ndarray
+    order: np.ndarray
+    time: np.ndarray
+    unit: np.ndarray
+    value: np.ndarray
+    n_customers: int
+    n_items: int
+    item_cost: np.ndarray  # per item, NaN when unknown
+    item_kind: np.ndarray  # per item, int code (-1 unknown)
+    item_tier: np.ndarray  # per item, float (NaN unknown)
+    segment: np.ndarray  # per customer, int code (-1 unknown)
+
+    def before(self, cut: int) -> LineData:
+        """The lines strictly before ``cut`` (seconds)."""
+        keep = self.time < cut
+        return LineData(self.customer[keep], self.item[keep], self.order[keep],
+                        self.time[keep], self.unit[keep], self.value[keep], self.n_customers,
+                        self.n_items, self.item_cost, self.item_kind, self.item_tier,
+                        self.segment)
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]
+         ) -> sp.csr_matrix:
+    m = sp.csr_matrix((vals, (rows, cols)), shape=shape)
+    m.sum_duplicates()
+    m.sort_indices()
+    return m
+
+
+def _row_of(m: sp.csr_matrix) -> np.ndarray:
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+
+
+def _keys(m: sp.csr_matrix, rows: np.ndarray | None = None) -> np.ndarray:
+    """Sorted int64 keys row * n_cols + col of the stored entries (``rows`` maps local rows)."""
+    r = _row_of(m)
+    if rows is not None:
+        r = rows[r].astype(np.int64)
+    return r * m.shape[1] + m.indices.astype(np.int64)
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray,
+            missing: float = np.nan) -> np.ndarray:
+    """``values`` at ``query`` keys (``keys`` sorted), ``missing`` where absent."""
+    out = np.full(query.size, missing, dtype=np.float64)
+    if keys.size == 0 or query.size == 0:
+        return out
+    at = np.searchsorted(keys, query)
+    at_c = np.minimum(at, keys.size - 1)
+    hit = keys[at_c] == query
+    out[hit] = values[at_c[hit]]
+    return out
+
+
+def _row_ranks(m: sp.csr_matrix) -> np.ndarray:
+    """1-based rank of each stored entry within its row, by value descending."""
+    r = _row_of(m)
+    order = np.lexsort((m.indices, -m.data, r))
+    rank = np.empty(m.nnz, dtype=np.float64)
+    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], np.diff(m.indptr)) + 1
+    return rank
+
+
+def _top_per_row(m: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(local rows, columns) of the ``k`` best entries of every row."""
+    if m.nnz == 0 or k <= 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    rank = _row_ranks(m)
+    keep = rank <= k
+    return _row_of(m)[keep], m.indices[keep].astype(np.int64)
+
+
+@dataclass
+class BlendState:
+    """What the blend knows as of ``cut`` (seconds): see the module docstring."""
+
+    cut: int
+    window: float  # seconds: length of a label window, also the "recent" span
+    half_life: float  # seconds, of the decayed counts
+    n_customers: int
+    n_items: int
+    H: sp.csr_matrix  # orders holding the item, per customer
+    decayed: np.ndarray  # aligned with H.data
+    first_t: np.ndarray  # aligned with H.data (seconds)
+    last_t: np.ndarray  # aligned with H.data (seconds)
+    last_basket: sp.csr_matrix  # 1 for the items of the customer's last order
+    cust: dict[str, np.ndarray]  # per customer statistics
+    item: dict[str, np.ndarray]  # per item statistics
+    conf: sp.csr_matrix  # items x items: share of X's orders that hold j (top per row)
+    ease: sp.csr_matrix  # EASE neighbour weights
+    knn: sp.csr_matrix  # ItemKNN cosine neighbour weights
+    pop_order: np.ndarray  # items by recent buyers, best first
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def build(cls, lines: LineData, cut: int, *, window: float, half_life: float,
+              n_neighbors: int, use_ease: bool, random_state: int = 0) -> BlendState:
+        """Fit every statistic and source on ``lines`` before ``cut``."""
+        d = lines.before(cut)
+        n_c, n_i = d.n_customers, d.n_items
+        named = d.customer >= 0
+        # one purchase per (customer, order, item)
+        c, o, i, t = d.customer[named], d.order[named], d.item[named], d.time[named]
+        key = (c.astype(np.int64) * n_i + i) * (int(o.max()) + 1 if o.size else 1) + o
+        _key_u, first = np.unique(key, return_index=True)
+        c, o, i, t = c[first], o[first], i[first], t[first]
+        ci = c.astype(np.int64) * n_i + i
+        order = np.lexsort((t, ci))
+        ci, c, i, t, o = ci[order], c[order], i[order], t[order], o[order]
+        uniq, start, counts = np.unique(ci, return_index=True, return_counts=True)
+        first_t = t[start]
+        last_t = t[start + counts - 1]
+        w = 0.5 ** ((cut - t) / half_life)
+        dec = np.add.reduceat(w, start) if start.size else np.empty(0)
+        H = sp.csr_matrix((counts.astype(np.float32),
+                           ((uniq // n_i).astype(np.int64), (uniq % n_i).astype(np.int64))),
+                          shape=(n_c, n_i))
+        H.sort_indices()  # keys were sorted: H.data stays aligned with the arrays above
+        # per customer: orders, first/last order time, basket size, spend
+        ord_u, ord_pos = np.unique(d.order[named], return_inverse=True)
+        ord_pos = ord_pos.ravel()
+        ord_cust = np.zeros(ord_u.size, dtype=np.int64)
+        ord_cust[ord_pos] = d.customer[named]
+        ord_time = np.full(ord_u.size, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(ord_time, ord_pos, d.time[named])
+        n_orders = np.bincount(ord_cust, minlength=n_c).astype(np.float64)
+        cfirst = np.full(n_c, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(cfirst, ord_cust, ord_time)
+        clast = np.full(n_c, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(clast, ord_cust, ord_time)
+        lines_per_order = np.bincount(np.searchsorted(ord_u, o), minlength=ord_u.size)
+        basket = np.bincount(ord_cust, weights=lines_per_order, minlength=n_c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            basket_size = basket / n_orders
+            val = d.value[named]
+            spend = np.bincount(d.customer[named], weights=np.nan_to_num(val), minlength=n_c)
+            has_val = np.bincount(d.customer[named], weights=np.isfinite(val), minlength=n_c)
+            order_value = np.where(has_val > 0, spend / n_orders, np.nan)
+        usual = _median_by(d.customer[named], d.unit[named], n_c)
+        has = n_orders > 0
+        tenure = np.where(has, (cut - cfirst) / _DAY, np.nan)
+        since_order = np.where(has, (cut - clast) / _DAY, np.nan)
+        span_windows = np.where(has, np.maximum(cut - cfirst, window) / window, np.nan)
+        cust = {
+            "orders": n_orders, "tenure_days": tenure, "days_since_order": since_order,
+            "basket_size": basket_size, "orders_per_window": n_orders / span_windows,
+            "distinct_items": np.diff(H.indptr).astype(np.float64),
+            "usual_price": usual, "order_value": order_value,
+        }
+        # last basket: every item of the customer's latest order
+        is_last = np.zeros(ord_u.size, dtype=bool)
+        if ord_u.size:
+            is_last = ord_time == clast[ord_cust]
+        last_orders = ord_u[is_last]
+        in_last = np.isin(o, last_orders)
+        last_basket = _csr(c[in_last].astype(np.int64), i[in_last].astype(np.int64),
+                           np.ones(int(in_last.sum()), dtype=np.float32), (n_c, n_i))
+        last_basket.data[:] = 1.0
+        # per item: buyers, recent buyers and their trend, prices
+        buyers = np.diff(H.tocsc().indptr).astype(np.float64)
+        recent = _buyers_between(d, cut - window, cut, n_i)
+        prev = _buyers_between(d, cut - 2 * window, cut - window, n_i)
+        price = _median_by(d.item, d.unit, n_i)
+        recent_price = _median_by(d.item[d.time >= cut - window], d.unit[d.time >= cut - window],
+                                  n_i)
+        item = {
+            "buyers": buyers, "recent": recent, "prev": prev, "price": price,
+            "recent_price": recent_price,
+            "order_count": np.bincount(d.item, minlength=n_i).astype(np.float64),
+        }
+        n_orders_all = float(np.unique(d.order).size)
+        item["n_orders_total"] = np.array([n_orders_all])
+        conf = _cooccurrence(d, n_i, n_neighbors)
+        binary = sp.csr_matrix((np.ones(H.nnz, dtype=np.float32), H.indices, H.indptr),
+                               shape=H.shape)
+        knn = ItemKNN(similarity="cosine", n_neighbors=n_neighbors,
+                      num_threads=1).fit(binary).neighbors_
+        if use_ease:
+            ease = EASE(n_neighbors=n_neighbors,
+                        regularization=_ease_lambda(binary)).fit(binary).neighbors_
+        else:
+            ease = sp.csr_matrix((n_i, n_i), dtype=np.float32)
+        pop_order = np.lexsort((-buyers, -recent)).astype(np.int32)
+        cust["segment"] = np.where(lines.segment >= 0, lines.segment, np.nan)
+        item["cost"] = lines.item_cost.astype(np.float64)
+        item["kind"] = np.where(lines.item_kind >= 0, lines.item_kind, np.nan)
+        item["tier"] = lines.item_tier.astype(np.float64)
+        return cls(cut=int(cut), window=float(window), half_life=float(half_life),
+                   n_customers=n_c, n_items=n_i, H=H, decayed=dec, first_t=first_t,
+                   last_t=last_t, last_basket=last_basket, cust=cust, item=item, conf=conf,
+                   ease=sp.csr_matrix(ease), knn=sp.csr_matrix(knn), pop_order=pop_order)
+
+    # ------------------------------------------------------------------ sources
+    def _hist_rows(self, u: np.ndarray, basket: sp.csr_matrix | None = None
+                   ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+        """(binary history, decayed history scaled to max 1, last basket) of customers ``u``."""
+        Hu = self.H[u]
+        D = sp.csr_matrix((self.decayed, self.H.indices, self.H.indptr), shape=self.H.shape)[u]
+        B = sp.csr_matrix((np.ones(Hu.nnz, dtype=np.float32), Hu.indices, Hu.indptr),
+                          shape=Hu.shape)
+        if D.nnz:
+            top = np.maximum.reduceat(D.data, D.indptr[:-1][np.diff(D.indptr) > 0])
+            scale = np.zeros(D.shape[0])
+            scale[np.diff(D.indptr) > 0] = 1.0 / top
+            D = sp.diags(scale) @ D
+        L = self.last_basket[u] if basket is None else basket
+        return B, sp.csr_matrix(D), L
+
+    def _source_mats(self, u: np.ndarray, basket: sp.csr_matrix | None = None
+                     ) -> dict[str, sp.csr_matrix]:
+        B, D, L = self._hist_rows(u, basket)
+        if basket is not None:  # the request's basket counts as bought now
+            B = sp.csr_matrix(((B + basket) > 0).astype(np.float32))
+            D = sp.csr_matrix(D.maximum(basket))
+        mats = {"ease": sp.csr_matrix(B @ self.ease), "knn": sp.csr_matrix(D @ self.knn),
+                "cooc": _row_max_product(L, self.conf), "repeat": D, "_last": L}
+        for m in mats.values():
+            m.sort_indices()
+            m.eliminate_zeros()
+        return mats
+
+    def candidates(self, u: np.ndarray, n_candidates: int, *, include_owned: bool,
+                   basket: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate (customer, item) pairs for customers ``u``: the union of every source's top.
+
+        Per source (EASE, ItemKNN, co-purchase with the last basket): the best
+        ``n_candidates // 2``; the owned items (by decayed count, at most
+        ``n_candidates``) when ``include_owned``; the ``n_candidates // 5`` most
+        bought items of the last window. Sorted by (customer, item).
+        """
+        mats = self._source_mats(u, basket)
+        self._cache = {"u": u, "mats": mats}
+        per = max(1, n_candidates // 2)
+        rows, cols = [], []
+        for name in ("ease", "knn", "cooc"):
+            r, c = _top_per_row(mats[name], per)
+            rows.append(r)
+            cols.append(c)
+        if include_owned:
+            r, c = _top_per_row(mats["repeat"], n_candidates)
+            rows.append(r)
+            cols.append(c)
+        n_pop = max(1, n_candidates // 5)
+        pop = self.pop_order[:n_pop].astype(np.int64)
+        rows.append(np.repeat(np.arange(u.size, dtype=np.int64), pop.size))
+        cols.append(np.tile(pop, u.size))
+        key = np.unique(np.concatenate(rows) * self.n_items + np.concatenate(cols))
+        cu = u[key // self.n_items]
+        ci = (key % self.n_items).astype(np.int64)
+        if not include_owned:
+            owned = _lookup(_keys(self.H), self.H.data, cu * self.n_items + ci, 0.0) > 0
+            cu, ci = cu[~owned], ci[~owned]
+        return cu.astype(np.int64), ci
+
+    def source_coverage(self, u: np.ndarray, n_candidates: int, include_owned: bool
+                        ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per source, the (customer, item) pairs it proposes (for coverage reports)."""
+        mats = self._source_mats(u)
+        per = max(1, n_candidates // 2)
+        out = {}
+        for name in ("ease", "knn", "cooc"):
+            r, c = _top_per_row(mats[name], per)
+            out[name] = (u[r], c)
+        if include_owned:
+            r, c = _top_per_row(mats["repeat"], n_candidates)
+            out["repeat"] = (u[r], c)
+        pop = self.pop_order[:max(1, n_candidates // 5)].astype(np.int64)
+        out["popular"] = (np.repeat(u, pop.size), np.tile(pop, u.size))
+        return out
+
+    # ------------------------------------------------------------------ features
+    def features(self, cu: np.ndarray, ci: np.ndarray, *, at: int | None = None,
+                 basket: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Feature matrix (float32, columns :func:`feature_names`) of pairs ``(cu, ci)``.
+
+        Also returns the item of the last basket that explains each pair's
+        co-purchase best (-1 when none), for reasons. ``at`` is the request time
+        (seconds, default the cut); it only moves the "days since" features.
+        """
+        n_i = self.n_items
+        now = float(self.cut if at is None else max(int(at), self.cut))
+        u, inv = np.unique(cu, return_inverse=True)
+        cached = self._cache.get("u")
+        if basket is None and cached is not None and np.array_equal(cached, u):
+            mats = self._cache["mats"]
+        else:
+            mats = self._source_mats(u, basket)
+        qk = inv.astype(np.int64) * n_i + ci
+        cols: dict[str, np.ndarray] = {}
+        for name in ("ease", "knn", "cooc"):
+            m = mats[name]
+            k = _keys(m)
+            cols[f"{name}_score"] = _lookup(k, m.data.astype(np.float64), qk, 0.0)
+            cols[f"{name}_rank"] = _lookup(k, _row_ranks(m), qk)
+        rep = mats["repeat"]
+        cols["repeat_rank"] = _lookup(_keys(rep), _row_ranks(rep), qk)
+        pop_rank = np.empty(n_i, dtype=np.float64)
+        pop_rank[self.pop_order] = np.arange(1, n_i + 1)
+        cols["pop_rank"] = pop_rank[ci]
+        # repeat signals
+        hk = _keys(self.H)
+        gk = cu * n_i + ci
+        times = _lookup(hk, self.H.data.astype(np.float64), gk, 0.0)
+        cols["times_bought"] = times
+        cols["decayed_count"] = _lookup(hk, self.decayed, gk, 0.0)
+        last = _lookup(hk, self.last_t.astype(np.float64), gk)
+        first = _lookup(hk, self.first_t.astype(np.float64), gk)
+        since = (now - last) / _DAY
+        cols["days_since_bought"] = since
+        with np.errstate(invalid="ignore", divide="ignore"):
+            interval = np.where(times >= 2, (last - first) / _DAY / (times - 1), np.nan)
+            cols["repurchase_interval"] = interval
+            cols["since_over_interval"] = since / np.maximum(interval, 1.0)
+            cols["share_of_orders"] = times / self.cust["orders"][cu]
+        # popularity
+        it = self.item
+        cols["buyers_log"] = np.log1p(it["buyers"][ci])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["recent_buyers_share"] = it["recent"][ci] / np.maximum(it["buyers"][ci], 1.0)
+        cols["popularity_trend"] = np.log((it["recent"][ci] + 1.0) / (it["prev"][ci] + 1.0))
+        # co-purchase with the last basket (the request's basket when given)
+        conf = cols["cooc_score"]
+        p_j = it["order_count"][ci] / max(float(it["n_orders_total"][0]), 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["lift_last_basket"] = np.where(conf > 0, conf / np.maximum(p_j, 1e-12), 0.0)
+        cols["conf_history_max"] = _history_conf(self, u, inv, ci)
+        # price
+        price = it["price"][ci]
+        cols["price"] = price
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["price_vs_usual"] = price / self.cust["usual_price"][cu]
+            cols["price_vs_order_value"] = price / self.cust["order_value"][cu]
+            cols["discount"] = 1.0 - it["recent_price"][ci] / price
+            cols["margin"] = (price - it["cost"][ci]) / price if "cost" in it else \
+                np.full(ci.size, np.nan)
+        # customer
+        for name in ("orders", "tenure_days", "basket_size", "orders_per_window",
+                     "distinct_items"):
+            cols[name] = self.cust[name][cu]
+        cols["days_since_order"] = self.cust["days_since_order"][cu] + (now - self.cut) / _DAY
+        cols["segment"] = self.cust["segment"][cu] if "segment" in self.cust else \
+            np.full(cu.size, np.nan)
+        cols["kind"] = it["kind"][ci] if "kind" in it else np.full(ci.size, np.nan)
+        cols["tier"] = it["tier"][ci] if "tier" in it else np.full(ci.size, np.nan)
+        X = np.empty((cu.size, len(_BASE_FEATURES)), dtype=np.float32)
+        for j, name in enumerate(feature_names()):
+            X[:, j] = cols[name]
+        return X, _best_last_item(self, mats, u, inv, ci)
+
+
+def _median_by(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` per group 0..n-1 (NaN for empty groups and NaN values)."""
+    out = np.full(n, np.nan)
+    ok = np.isfinite(values) & (group >= 0)
+    g, v = group[ok].astype(np.int64), values[ok]
+    if g.size == 0:
+        return out
+    order = np.lexsort((v, g))
+    g, v = g[order], v[order]
+    uniq, start, cnt = np.unique(g, return_index=True, return_counts=True)
+    lo = v[start + (cnt - 1) // 2]
+    hi = v[start + cnt // 2]
+    out[uniq] = (lo + hi) / 2.0
+    return out
+
+
+def _buyers_between(d: LineData, t0: float, t1: float, n_items: int) -> np.ndarray:
+    m = (d.time >= t0) & (d.time < t1) & (d.customer >= 0)
+    key = np.unique(d.customer[m].astype(np.int64) * n_items + d.item[m])
+    return np.bincount((key % n_items).astype(np.int64), minlength=n_items).astype(np.float64)
+
+
+def _cooccurrence(d: LineData, n_items: int, n_neighbors: int) -> sp.csr_matrix:
+    """Items x items: share of the orders holding X that also hold j (best per row, >= 2 orders)."""
+    ou, oi = np.unique(d.order, return_inverse=True)
+    Bo = sp.csr_matrix((np.ones(d.order.size, dtype=np.float32), (oi.ravel(), d.item)),
+                       shape=(ou.size, n_items))
+    Bo.sum_duplicates()
+    Bo.data[:] = 1.0
+    C = sp.csr_matrix(Bo.T @ Bo)
+    n_x = C.diagonal().astype(np.float64)
+    C.setdiag(0)
+    C.eliminate_zeros()
+    C.data[C.data < 2] = 0  # one shared order is anecdote, not evidence
+    C.eliminate_zeros()
+    rows = _row_of(C)
+    C.data = (C.data / n_x[rows]).astype(np.float32)
+    r, c = _top_per_row(C, n_neighbors)
+    keep = _lookup(_keys(C), C.data.astype(np.float64), r * n_items + c, 0.0)
+    return _csr(r, c, keep.astype(np.float32), (n_items, n_items))
+
+
+def _row_max_product(L: sp.csr_matrix, M: sp.csr_matrix) -> sp.csr_matrix:
+    """Per row r of ``L`` (binary), max over its items x of ``M[x, j]``, sparse."""
+    rows = _row_of(L)
+    x = L.indices
+    starts = M.indptr[x]
+    lens = M.indptr[x + 1] - starts
+    total = int(lens.sum())
+    if total == 0:
+        return sp.csr_matrix(L.shape, dtype=np.float32)
+    offs = np.cumsum(lens) - lens
+    pos = np.repeat(starts - offs, lens) + np.arange(total)
+    r = np.repeat(rows, lens)
+    j = M.indices[pos].astype(np.int64)
+    v = M.data[pos]
+    key = r * M.shape[1] + j
+    order = np.lexsort((-v, key))
+    key, v = key[order], v[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    key, v = key[first], v[first]
+    return sp.csr_matrix((v, (key // M.shape[1], key % M.shape[1])), shape=(L.shape[0],
+                                                                            M.shape[1]))
+
+
+def _best_last_item(state: BlendState, mats: dict[str, sp.csr_matrix], u: np.ndarray,
+                    inv: np.ndarray, ci: np.ndarray) -> np.ndarray:
+    """The last-basket item X with the highest conf(X -> j) per pair (-1 when none)."""
+    L = mats.get("_last")
+    if L is None:
+        L = state.last_basket[u]
+    M = state.conf
+    rows = _row_of(L)
+    x = L.indices.astype(np.int64)
+    starts = M.indptr[x]
+    lens = M.indptr[x + 1] - starts
+    total = int(lens.sum())
+    out = np.full(ci.size, -1, dtype=np.int64)
+    if total == 0:
+        return out
+    offs = np.cumsum(lens) - lens
+    pos = np.repeat(starts - offs, lens) + np.arange(total)
+    r = np.repeat(rows, lens)
+    src = np.repeat(x, lens)
+    key = r * M.shape[1] + M.indices[pos].astype(np.int64)
+    order = np.lexsort((src, -M.data[pos], key))
+    key, src = key[order], src[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    key, src = key[first], src[first]
+    q = inv.astype(np.int64) * M.shape[1] + ci
+    at = np.minimum(np.searchsorted(key, q), key.size - 1)
+    hit = key[at] == q
+    out[hit] = src[at[hit]]
+    return out
+
+
+def _history_conf(state: BlendState, u: np.ndarray, inv: np.ndarray, ci: np.ndarray
+                  ) -> np.ndarray:
+    """Max over every item the customer ever bought of conf(X -> j) (0 when none)."""
+    B = sp.csr_matrix(state.H[u])
+    B.data[:] = 1.0
+    m = _row_max_product(B, state.conf)
+    m.sort_indices()
+    return _lookup(_keys(m), m.data.astype(np.float64), inv.astype(np.int64) * state.n_items + ci,
+                   0.0)
+
+
+def _ease_lambda(X: sp.csr_matrix) -> float:
+    """EASE's L2 weight scaled to the data: the mean item degree (at least 1).
+
+    The EASE paper's best lambda grows with the number of interactions per item; a
+    fixed constant over- or under-regularises shops of other sizes.
+    """
+    cols = np.diff(X.tocsc().indptr)
+    bought = cols[cols > 0]
+    return float(max(1.0, bought.mean() if bought.size else 1.0))

@@ -1,0 +1,87 @@
+"""Offer reasons of the learned blend: the strongest feature contributions, in words."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from upsell.recommend._blend_features import FEATURE_GROUPS, feature_names
+
+__all__ = ["reason_texts"]
+
+_NAMES = feature_names()
+_COL = {n: j for j, n in enumerate(_NAMES)}
+# the groups that say something about the item for this customer (customer-only
+# features shift every candidate alike and explain nothing about one offer)
+_SPOKEN = ("repeat", "copurchase", "sources", "popularity", "price", "segment", "catalog")
+
+
+def _fmt_days(x: float) -> str:
+    return f"{x:.0f}" if x >= 1 else "<1"
+
+
+def _phrase(group: str, feat: str, row: np.ndarray, best_last: int, names: np.ndarray) -> str:
+    v = {n: float(row[_COL[n]]) for n in _NAMES}
+    times = v["times_bought"]
+    if group == "repeat" or feat == "repeat_rank":
+        if times <= 0:
+            return ""
+        since = v["days_since_bought"]
+        if math.isfinite(v["repurchase_interval"]):
+            return (f"bought every ~{_fmt_days(v['repurchase_interval'])} days, last "
+                    f"{_fmt_days(since)} days ago")
+        return f"bought {times:.0f} time{'s' if times != 1 else ''}, last {_fmt_days(since)} days ago"
+    if group == "copurchase" or feat in ("cooc_score", "cooc_rank"):
+        if best_last >= 0 and v["cooc_score"] > 0:
+            return f"bought with {names[best_last]} in {v['cooc_score']:.0%} of orders"
+        if v["conf_history_max"] > 0:
+            return (f"bought with an item you bought in {v['conf_history_max']:.0%} of its "
+                    "orders")
+        return ""
+    if feat in ("ease_score", "ease_rank", "knn_score", "knn_rank"):
+        return "customers who bought what you bought buy it"
+    if group == "popularity" or feat == "pop_rank":
+        rising = v["popularity_trend"] > 0.1
+        buyers = math.expm1(v["buyers_log"])
+        return f"popular: {buyers:,.0f} buyers" + (", rising" if rising else "")
+    if group == "price":
+        if math.isfinite(v["discount"]) and v["discount"] >= 0.05:
+            return f"{v['discount']:.0%} below its usual price"
+        if math.isfinite(v["price_vs_usual"]):
+            return f"priced {v['price_vs_usual']:.1f}x your usual item"
+        return ""
+    if group == "segment":
+        return "popular with customers like you"
+    if group == "catalog":
+        return "fits what you buy"
+    return ""
+
+
+def reason_texts(X: np.ndarray, contrib: np.ndarray, best_last: np.ndarray,
+                 names: np.ndarray, max_parts: int = 2) -> list[str]:
+    """One reason per row: the phrases of its strongest positive feature contributions.
+
+    Contributions of one group are summed; groups are taken by decreasing sum,
+    and at most ``max_parts`` phrases are joined with "; ". Rows with no positive
+    contribution that can be put in words get "ranked by the learned blend".
+    """
+    groups = [g for g in _SPOKEN]
+    G = np.zeros((X.shape[0], len(groups)))
+    top_feat = []
+    for gi, g in enumerate(groups):
+        cols = [j for j, n in enumerate(_NAMES) if FEATURE_GROUPS[n] == g]
+        G[:, gi] = contrib[:, cols].sum(axis=1)
+        sub = contrib[:, cols]
+        top_feat.append([_NAMES[cols[j]] for j in np.argmax(sub, axis=1)])
+    out = []
+    for r in range(X.shape[0]):
+        parts: list[str] = []
+        for gi in np.argsort(-G[r], kind="stable").tolist():
+            if G[r, gi] <= 0 or len(parts) >= max_parts:
+                break
+            text = _phrase(groups[gi], top_feat[gi][r], X[r], int(best_last[r]), names)
+            if text and text not in parts:
+                parts.append(text)
+        out.append("; ".join(parts) if parts else "ranked by the learned blend")
+    return out

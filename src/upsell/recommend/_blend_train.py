@@ -1,0 +1,170 @@
+"""Training data of the learned blend: cut points, labelled candidates, the LightGBM ranker."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from upsell.recommend._blend_features import (
+    CATEGORICAL,
+    BlendState,
+    LineData,
+    feature_names,
+)
+
+__all__ = ["CutRows", "build_cut", "cut_points", "fit_ranker", "labels_for", "stack"]
+
+_DAY = 86_400.0
+log = logging.getLogger("upsell")
+
+
+def cut_points(lines: LineData, n_cuts: int) -> tuple[list[int], float]:
+    """``n_cuts`` cut times (seconds, oldest first) and the window length between them.
+
+    The window is the median gap between a customer's consecutive orders (the
+    shop's own purchase rhythm), bounded to [1 day, span / (2 n_cuts + 2)] so that
+    every cut keeps most of the history before it. The last cut lies one window
+    before the end of the data, the others one window apart.
+    """
+    named = lines.customer >= 0
+    t0, t1 = int(lines.time.min()), int(lines.time.max()) + 1
+    span = float(t1 - t0)
+    c, o, t = lines.customer[named], lines.order[named], lines.time[named]
+    _ou, first = np.unique(o, return_index=True)
+    oc, ot = c[first], t[first]
+    order = np.lexsort((ot, oc))
+    oc, ot = oc[order], ot[order]
+    same = oc[1:] == oc[:-1]
+    gaps = (ot[1:] - ot[:-1])[same].astype(np.float64)
+    gaps = gaps[gaps > 0]
+    gap = float(np.median(gaps)) if gaps.size else span / 10.0
+    window = float(np.clip(gap, _DAY, max(_DAY, span / (2 * n_cuts + 2))))
+    cuts = [int(t1 - window * k) for k in range(n_cuts, 0, -1)]
+    return cuts, window
+
+
+@dataclass
+class CutRows:
+    """Candidates of one cut with features (labels come from :func:`labels_for`)."""
+
+    cut: int
+    customer: np.ndarray  # int64
+    item: np.ndarray  # int64
+    owned: np.ndarray  # bool
+    X: np.ndarray  # float32 (n, n_features)
+
+
+def next_baskets(lines: LineData, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(customer, item) pairs of each customer's first order in [start, end)."""
+    m = (lines.time >= start) & (lines.time < end) & (lines.customer >= 0)
+    c, o, i, t = lines.customer[m], lines.order[m], lines.item[m], lines.time[m]
+    if c.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    ou, first = np.unique(o, return_index=True)
+    ot = np.full(ou.size, np.iinfo(np.int64).max, dtype=np.int64)
+    pos = np.searchsorted(ou, o)
+    np.minimum.at(ot, pos, t)
+    oc = c[first]
+    best = np.full(lines.n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(best, oc, ot)
+    keep = ot[pos] == best[c]  # every order at the customer's first time
+    key = np.unique(c[keep].astype(np.int64) * lines.n_items + i[keep])
+    return key // lines.n_items, key % lines.n_items
+
+
+def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray,
+              n_candidates: int, n_neighbors: int, half_life: float, use_ease: bool
+              ) -> CutRows:
+    """Fit the state before ``cut`` and featurise every candidate of ``customers``."""
+    state = BlendState.build(lines, cut, window=window, half_life=half_life,
+                             n_neighbors=n_neighbors, use_ease=use_ease)
+    u = customers[state.cust["orders"][customers] > 0]
+    cu, ci = state.candidates(u, n_candidates, include_owned=True)
+    X, _ = state.features(cu, ci)
+    owned = X[:, feature_names().index("times_bought")] > 0
+    return CutRows(cut, cu, ci, owned, X)
+
+
+def labels_for(rows: CutRows, lines: LineData, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(label per row, number of next-basket items per customer) for the window [cut, end)."""
+    bc, bi = next_baskets(lines, rows.cut, end)
+    key = np.sort(bc * lines.n_items + bi)
+    q = rows.customer * lines.n_items + rows.item
+    at = np.minimum(np.searchsorted(key, q), max(key.size - 1, 0))
+    y = (key[at] == q) if key.size else np.zeros(q.size, dtype=bool)
+    return y.astype(np.float32), np.bincount(bc, minlength=lines.n_customers)
+
+
+def stack(parts: list[CutRows], labels: list[np.ndarray], *, new_only: bool
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, group sizes) of the queries with at least one positive, rows grouped by query.
+
+    ``new_only``: keep only items the customer never bought (regime "cross-sell").
+    """
+    Xs, ys, gs = [], [], []
+    for rows, y in zip(parts, labels, strict=False):
+        keep = ~rows.owned if new_only else np.ones(rows.owned.size, dtype=bool)
+        c, yk = rows.customer[keep], y[keep]
+        pos = np.bincount(c, weights=yk, minlength=int(c.max()) + 1 if c.size else 0)
+        ok = keep.copy()
+        ok[keep] = pos[c] > 0
+        c = rows.customer[ok]  # sorted by customer (candidates come sorted)
+        Xs.append(rows.X[ok])
+        ys.append(y[ok])
+        _, cnt = np.unique(c, return_counts=True)
+        gs.append(cnt)
+    if not Xs:
+        return (np.empty((0, len(feature_names())), np.float32), np.empty(0, np.float32),
+                np.empty(0, np.int64))
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs)
+
+
+def lgb_params(objective: str, num_leaves: int, min_data_in_leaf: int, learning_rate: float,
+               random_state: int, num_threads: int) -> dict[str, Any]:
+    """LightGBM parameters: deterministic (fixed threads and seeds), quiet."""
+    p: dict[str, Any] = {
+        "objective": objective, "learning_rate": learning_rate, "num_leaves": num_leaves,
+        "min_data_in_leaf": min_data_in_leaf, "feature_fraction": 0.8,
+        "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
+        "seed": random_state, "deterministic": True, "force_row_wise": True,
+        "num_threads": num_threads, "verbose": -1,
+    }
+    if objective == "lambdarank":
+        p.update({"metric": "ndcg", "eval_at": [10], "lambdarank_truncation_level": 20})
+    else:
+        p.update({"metric": "auc"})
+    return p
+
+
+def fit_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, params: dict[str, Any],
+               num_rounds: int, columns: np.ndarray | None = None,
+               valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+               early_stopping: int = 0) -> tuple[Any, int, float]:
+    """Train one LightGBM model; returns (booster, best round count, validation score)."""
+    import lightgbm as lgb
+
+    names = list(feature_names())
+    cols = np.arange(len(names)) if columns is None else columns
+    used = [names[j] for j in cols]
+    cat = [n for n in CATEGORICAL if n in used]
+    ds = lgb.Dataset(X[:, cols], label=y, group=groups if params["objective"] == "lambdarank"
+                     else None, feature_name=used, categorical_feature=cat,
+                     free_raw_data=True, params={"verbose": -1})
+    valid_sets: list[Any] = []
+    callbacks: list[Any] = []
+    if valid is not None:
+        Xv, yv, gv = valid
+        valid_sets = [lgb.Dataset(Xv[:, cols], label=yv, group=gv if params["objective"] ==
+                                  "lambdarank" else None, reference=ds)]
+        if early_stopping:
+            callbacks.append(lgb.early_stopping(early_stopping, verbose=False))
+    booster = lgb.train(params, ds, num_boost_round=num_rounds, valid_sets=valid_sets,
+                        callbacks=callbacks)
+    best = int(booster.best_iteration or num_rounds)
+    score = float("nan")
+    if valid is not None and booster.best_score:
+        score = float(next(iter(next(iter(booster.best_score.values())).values())))
+    return booster, best, score

@@ -1,0 +1,705 @@
+"""Learned blend: a LightGBM ranker over the candidates of every source, trained on the shop's history."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from upsell._atomic import atomic_write_bytes
+from upsell._estimator import Estimator
+from upsell._results import Recommendations
+from upsell._validation import check_choice, check_int, check_k
+from upsell.data.ids import IdIndex
+from upsell.data.transactions import Transactions
+from upsell.exceptions import ModelFileError, UpsellDataError, UpsellTypeError
+from upsell.recommend._blend_features import (
+    FEATURE_GROUPS,
+    BlendState,
+    LineData,
+    feature_names,
+)
+from upsell.recommend._blend_reasons import reason_texts
+from upsell.recommend._blend_state_io import state_arrays, state_from_arrays
+from upsell.recommend._blend_train import (
+    build_cut,
+    cut_points,
+    fit_ranker,
+    labels_for,
+    lgb_params,
+    stack,
+)
+from upsell.recommend.blending import BlendRequest, register_blend
+
+__all__ = ["LearnedBlend"]
+
+log = logging.getLogger("upsell")
+_FORMAT = 1
+_REGIMES = ("owned", "new")
+_MAX_MODEL_BYTES = 256 << 20
+
+
+@register_blend
+class LearnedBlend(Estimator):
+    """Rank every source's candidates with a LightGBM model learned from the shop's own history.
+
+    Two-stage ranking: candidate sources (EASE, cosine item-KNN, co-purchase with the
+    last basket, the customer's own purchases, recent popularity) each propose their
+    best items; a gradient-boosted ranker scores every proposal from the signals
+    below and the best ``k`` are served. The ranker learns from history alone: the
+    orders are cut at several points in time; for each cut every source is fitted on
+    the lines before it, and its candidates are labelled by the customer's next basket
+    after it. Two rankers are learned: one over every candidate (``include_owned=True``:
+    buy-again offers allowed) and one over items the customer never bought.
+
+    Parameters
+    ----------
+    n_candidates : int, default 100
+        Candidate budget per customer: each of EASE, item-KNN and co-purchase proposes
+        its best ``n_candidates // 2``, the customer's own items up to
+        ``n_candidates``, recent popularity ``n_candidates // 5``; the union is ranked.
+    n_cuts : int, default 4
+        Training cut points (see Notes). The last one is held out to choose the
+        hyper-parameters, then the ranker is refitted on all of them.
+    objective : {"lambdarank", "binary"}, default "lambdarank"
+    param_grid : sequence of (num_leaves, min_leaf_share), optional
+        Hyper-parameters tried by the inner time split; ``min_leaf_share`` is the
+        share of training rows a leaf must hold (at least 20 rows). Default
+        ``((15, 0.002), (15, 0.0005), (31, 0.0005), (7, 0.005))``.
+    learning_rate : float, default 0.05
+    max_rounds : int, default 400
+        Boosting rounds at most; the inner split picks the number (early stopping).
+    max_customers : int, default 4000
+        Customers sampled per cut for training (all when fewer); bounds fit time.
+    n_neighbors : int, default 100
+        Neighbours kept per item by EASE, item-KNN and co-purchase.
+    feature_groups : sequence of str, optional
+        Feature groups the ranker sees (default all; see Notes); for ablations.
+    use_ease : bool or "auto", default "auto"
+        EASE needs a dense items x items matrix: "auto" uses it up to 20,000 items.
+    num_threads : int, default 1
+        LightGBM threads (fixed, so results are reproducible).
+
+    Attributes
+    ----------
+    customers_, items_ : IdIndex
+    state_ : the fitted history (sources and statistics over the whole history)
+    boosters_ : dict of str to lightgbm.Booster
+        ``"owned"`` (buy-again allowed) and ``"new"`` (never-bought items).
+    params_ : dict of str to dict
+        Chosen LightGBM parameters and rounds per ranker, with the inner-split scores.
+    cuts_ : list of numpy.datetime64
+        Training cut points; ``window_days_`` their spacing.
+
+    Notes
+    -----
+    **Cuts.** The window is the median gap between a customer's consecutive orders
+    (bounded to [1 day, span / (2 n_cuts + 2)]); the cuts lie 1..n_cuts windows
+    before the end of the data. Labels of a cut: the items of each customer's first
+    order in [cut, cut + 2 windows) (the inner split stops labels at the held-out
+    cut). Nothing of a training row is computed from a line at or after its cut.
+
+    **Features** (``feature_groups`` names in brackets), for customer ``c``, item ``j``:
+
+    - [sources] ``ease_score``/``ease_rank``: EASE score of ``j`` from ``c``'s history
+      (binary) and its rank among ``c``'s EASE scores; ``knn_score``/``knn_rank``: the
+      same for cosine item-KNN over ``c``'s decayed history (TIFU-KNN style);
+      ``cooc_score``/``cooc_rank``: the highest share of orders holding an item ``X``
+      of ``c``'s last basket that also hold ``j``; ``repeat_rank``: rank of ``j``
+      among ``c``'s items by decayed count; ``pop_rank``: rank by buyers in the last
+      window.
+    - [repeat] ``times_bought`` (orders of ``c`` holding ``j``), ``decayed_count``
+      (each such order counts ``0.5 ** (age / half_life)``, half-life 3 windows),
+      ``days_since_bought``, ``repurchase_interval`` (mean days between ``c``'s
+      purchases of ``j``; NaN below 2), ``since_over_interval`` (days since / interval:
+      about 1 when a repeat is due), ``share_of_orders`` (times bought / orders).
+    - [popularity] ``buyers_log`` (log 1 + buyers), ``recent_buyers_share`` (buyers in
+      the last window / all buyers), ``popularity_trend`` (log of last window's buyers
+      + 1 over the window before's + 1).
+    - [copurchase] ``lift_last_basket`` (``cooc_score`` over the share of orders
+      holding ``j``), ``conf_history_max`` (as ``cooc_score`` over every item ``c``
+      ever bought).
+    - [price] ``price`` (median unit price), ``price_vs_usual`` (over ``c``'s median unit
+      price), ``price_vs_order_value`` (over ``c``'s mean order value), ``discount``
+      (1 - last window's median price / median price), ``margin`` ((price - cost) /
+      price, catalog ``cost``; NaN without).
+    - [customer] ``orders``, ``tenure_days``, ``days_since_order``, ``basket_size``
+      (distinct items per order), ``orders_per_window``, ``distinct_items``.
+    - [segment] ``segment``: the customer's segment (categorical; ``segments=``).
+    - [catalog] ``kind`` (categorical) and ``tier`` of the catalog, when given.
+
+    Missing values are NaN (LightGBM routes them). Reasons: LightGBM's per-feature
+    contributions (``pred_contrib``) of an offer; the strongest positive group is put
+    in words ("bought every ~30 days, last 34 days ago", "bought with X in 12% of
+    orders").
+
+    Unknown customers get the co-purchase-with-basket and recent popularity order
+    (the ranker needs a history). Models are read-only after ``fit``.
+
+    Examples
+    --------
+    >>> from upsell.datasets import make_shop
+    >>> shop = make_shop(n_customers=300, n_items=60, n_orders=2500, random_state=0)
+    >>> blend = LearnedBlend(max_rounds=30, n_cuts=3).fit(shop.transactions)
+    >>> recs = blend.recommend(customers=shop.transactions.customers.ids[:2], k=3)
+    >>> [len(x) for x in recs.lists()]
+    [3, 3]
+    """
+
+    _fitted_attr = "state_"
+
+    def __init__(self, *, n_candidates: int = 100, n_cuts: int = 4,
+                 objective: str = "lambdarank", param_grid: Any = None,
+                 learning_rate: float = 0.05, max_rounds: int = 400,
+                 max_customers: int = 4000, n_neighbors: int = 100,
+                 feature_groups: Any = None, use_ease: Any = "auto",
+                 num_threads: int = 1) -> None:
+        self.n_candidates = n_candidates
+        self.n_cuts = n_cuts
+        self.objective = objective
+        self.param_grid = param_grid
+        self.learning_rate = learning_rate
+        self.max_rounds = max_rounds
+        self.max_customers = max_customers
+        self.n_neighbors = n_neighbors
+        self.feature_groups = feature_groups
+        self.use_ease = use_ease
+        self.num_threads = num_threads
+
+    # ------------------------------------------------------------------ params
+    def _grid(self) -> list[tuple[int, float]]:
+        if self.param_grid is None:
+            return [(15, 0.002), (15, 0.0005), (31, 0.0005), (7, 0.005)]
+        return [(int(a), float(b)) for a, b in self.param_grid]
+
+    def _columns(self) -> np.ndarray:
+        names = feature_names()
+        groups = set(FEATURE_GROUPS.values())
+        chosen = groups if self.feature_groups is None else set(self.feature_groups)
+        bad = chosen - groups
+        if bad:
+            raise UpsellDataError(f"`feature_groups` must name groups of {sorted(groups)}; "
+                                  f"got {sorted(bad)}")
+        return np.array([j for j, n in enumerate(names) if FEATURE_GROUPS[n] in chosen],
+                        dtype=np.int64)
+
+    def _validate(self) -> None:
+        check_int(self.n_candidates, "n_candidates", minimum=2, maximum=100_000)
+        check_int(self.n_cuts, "n_cuts", minimum=2, maximum=52)
+        check_choice(self.objective, "objective", ("lambdarank", "binary"))
+        check_int(self.max_rounds, "max_rounds", minimum=1, maximum=100_000)
+        check_int(self.max_customers, "max_customers", minimum=1)
+        check_int(self.n_neighbors, "n_neighbors", minimum=1, maximum=100_000)
+        check_int(self.num_threads, "num_threads", minimum=1, maximum=1024)
+        lr = self.learning_rate
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr <= 1:
+            raise UpsellDataError(f"`learning_rate` must be in (0, 1]; got {lr!r}")
+        if self.use_ease not in (True, False, "auto"):
+            raise UpsellDataError(f'`use_ease` must be True, False or "auto"; got '
+                                  f"{self.use_ease!r}")
+        self._columns()
+        for leaves, share in self._grid():
+            if leaves < 2 or not 0 < share < 1:
+                raise UpsellDataError("`param_grid` holds (num_leaves >= 2, min_leaf_share in "
+                                      f"(0, 1)) pairs; got {(leaves, share)!r}")
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, transactions: Transactions, *, catalog: Any = None, segments: Any = None,
+            sources: Any = None, random_state: int = 0) -> LearnedBlend:
+        """Learn the rankers from the order history alone (see Notes of the class).
+
+        Parameters
+        ----------
+        transactions : Transactions
+            Needs ``customer`` and ``time`` columns; ``price`` (or ``value``) enables
+            the price features.
+        catalog : Catalog, optional
+            ``cost`` (margin), ``kind`` and ``tier`` features.
+        segments : mapping customer id -> label, pandas Series, or a fitted segmenter
+            result with ``customers`` and ``labels``, optional
+        sources : None
+            Reserved: the candidate sources are fitted here, from ``transactions``.
+        random_state : int, default 0
+            Seed of LightGBM and of the customer sample.
+
+        Returns
+        -------
+        self
+        """
+        self._validate()
+        if not isinstance(transactions, Transactions):
+            raise UpsellTypeError(f"`transactions` must be a Transactions; got "
+                                  f"{type(transactions).__name__}")
+        if sources is not None:
+            raise UpsellDataError("`sources` must be None: LearnedBlend fits its own sources")
+        for col in ("customer", "time"):
+            if not transactions.has(col):
+                raise UpsellDataError(f"LearnedBlend needs Transactions with a `{col}` column")
+        seg_labels, seg_index = _segment_codes(segments, transactions.customers)
+        lines = _line_data(transactions, catalog, seg_labels)
+        if lines.customer.size == 0 or not (lines.customer >= 0).any():
+            raise UpsellDataError("`transactions` hold no purchase with a customer")
+        cuts, window = cut_points(lines, int(self.n_cuts))
+        half_life = 3.0 * window
+        n_items = lines.n_items
+        use_ease = self.use_ease if self.use_ease != "auto" else n_items <= 20_000
+        rng = np.random.default_rng(random_state)
+        parts = []
+        for cut in cuts:
+            cust = _sample(rng, lines, cut, int(2 * window), int(self.max_customers))
+            parts.append(build_cut(lines, cut, window, customers=cust,
+                                   n_candidates=int(self.n_candidates),
+                                   n_neighbors=int(self.n_neighbors), half_life=half_life,
+                                   use_ease=bool(use_ease)))
+        end = int(lines.time.max()) + 1
+        cols = self._columns()
+        boosters, chosen = {}, {}
+        for regime in _REGIMES:
+            booster, info = self._train(parts, lines, cuts, window, end, regime == "new",
+                                        cols, random_state)
+            boosters[regime] = booster
+            chosen[regime] = info
+        self.customers_ = transactions.customers
+        self.items_ = transactions.items
+        self.item_names_ = np.asarray(transactions.item_names(), dtype=str)
+        self.segments_ = seg_index
+        self.columns_ = cols
+        self.boosters_ = boosters
+        self.params_ = chosen
+        self.window_days_ = window / 86_400.0
+        self.cuts_ = [np.datetime64(int(c), "s") for c in cuts]
+        self.state_ = BlendState.build(lines, end, window=window, half_life=half_life,
+                                       n_neighbors=int(self.n_neighbors),
+                                       use_ease=bool(use_ease))
+        return self
+
+    def _train(self, parts: list[Any], lines: LineData, cuts: list[int], window: float,
+               end: int, new_only: bool, cols: np.ndarray, random_state: int
+               ) -> tuple[Any, dict[str, Any]]:
+        """Inner time split (last cut held out) over the grid, then a refit on every cut."""
+        horizon = int(2 * window)
+        inner = [labels_for(p, lines, min(p.cut + horizon, cuts[-1]))[0] for p in parts[:-1]]
+        Xt, yt, gt = stack(parts[:-1], inner, new_only=new_only)
+        last = parts[-1]
+        yv = labels_for(last, lines, min(last.cut + horizon, end))[0]
+        valid = stack([last], [yv], new_only=new_only)
+        best: dict[str, Any] = {}
+        for leaves, share in self._grid():
+            min_leaf = max(20, int(share * max(yt.size, 1)))
+            params = lgb_params(self.objective, leaves, min_leaf, float(self.learning_rate),
+                                random_state, int(self.num_threads))
+            if gt.size == 0 or valid[2].size == 0:
+                best = {"params": params, "rounds": int(self.max_rounds), "score": math.nan,
+                        "share": share}
+                break
+            _, rounds, score = fit_ranker(Xt, yt, gt, params, int(self.max_rounds), cols,
+                                          valid=valid, early_stopping=40)
+            log.info("learned blend (%s): leaves %d, min leaf %d: %d rounds, valid %.4f",
+                     "new" if new_only else "owned", leaves, min_leaf, rounds, score)
+            if not best or score > best["score"]:
+                best = {"params": params, "rounds": rounds, "score": score, "share": share}
+        labels = [labels_for(p, lines, min(p.cut + horizon, end))[0] for p in parts]
+        X, y, g = stack(parts, labels, new_only=new_only)
+        if g.size == 0:
+            raise UpsellDataError("no customer bought a candidate after any training cut: "
+                                  "the history is too short or too sparse to learn a blend")
+        params = dict(best["params"])
+        params["min_data_in_leaf"] = max(20, int(best["share"] * y.size))
+        # more data than the inner split: a few more rounds
+        rounds = max(1, round(best["rounds"] * len(parts) / max(len(parts) - 1, 1)))
+        booster, _, _ = fit_ranker(X, y, g, params, rounds, cols)
+        info = {"num_leaves": params["num_leaves"],
+                "min_data_in_leaf": params["min_data_in_leaf"], "rounds": rounds,
+                "inner_score": best["score"], "rows": int(y.size), "queries": int(g.size)}
+        return booster, info
+
+    # ------------------------------------------------------------------ scoring
+    def _predict(self, X: np.ndarray, regime: str) -> np.ndarray:
+        return np.asarray(self.boosters_[regime].predict(X[:, self.columns_],
+                                                         num_threads=int(self.num_threads)),
+                          dtype=np.float64)
+
+    def _contrib(self, X: np.ndarray, regime: str) -> np.ndarray:
+        c = np.asarray(self.boosters_[regime].predict(X[:, self.columns_], pred_contrib=True,
+                                                      num_threads=int(self.num_threads)))
+        full = np.zeros((X.shape[0], len(feature_names())), dtype=np.float64)
+        full[:, self.columns_] = c[:, :-1]
+        return full
+
+    def _reasons(self, X: np.ndarray, regime: str, best_last: np.ndarray) -> list[str]:
+        if X.shape[0] == 0:
+            return []
+        return reason_texts(X, self._contrib(X, regime), best_last, self.item_names_)
+
+    def recommend(self, customers: Any = None, *, baskets: Any = None, k: int = 10,
+                  include_owned: bool = False, exclude: Any = None,
+                  reasons: bool = True) -> Recommendations:
+        """The ``k`` best items per customer by the learned ranker.
+
+        Parameters
+        ----------
+        customers : sequence of customer ids
+        baskets : None
+            Not served (the ranker needs a history): raises.
+        k : int, default 10
+        include_owned : bool, default False
+            True: buy-again offers (the ranker trained over every candidate); False:
+            only items the customer never bought (the cross-sell ranker).
+        exclude : sequence of item ids, optional
+            Never recommended.
+        reasons : bool, default True
+            Put the top feature contributions in words (``Recommendations.reasons``).
+
+        Returns
+        -------
+        Recommendations
+            Unknown customers get recent popularity (reason "popular now").
+        """
+        self._check_fitted()
+        if baskets is not None:
+            raise UpsellDataError("LearnedBlend ranks a customer's history; pass customers= "
+                                  "(baskets= is served by the Recommender and upsell.cf)")
+        if customers is None:
+            raise UpsellDataError("`customers` is required")
+        k = check_k(k)
+        ids = [customers] if np.ndim(customers) == 0 else list(customers)
+        cidx = self.customers_.encode(ids, unknown="mask").astype(np.int64)
+        banned = np.zeros(len(self.items_), dtype=bool)
+        if exclude is not None:
+            ex = self.items_.encode(list(exclude), unknown="mask")
+            banned[ex[ex >= 0]] = True
+        regime = "owned" if include_owned else "new"
+        st = self.state_
+        idx_lists: list[np.ndarray] = [np.empty(0, np.int32)] * len(ids)
+        score_lists: list[np.ndarray] = [np.empty(0, np.float32)] * len(ids)
+        why_lists: list[list[str]] = [[] for _ in ids]
+        known = np.flatnonzero(cidx >= 0)
+        for lo in range(0, known.size, 512):
+            pos = known[lo:lo + 512]
+            u = np.unique(cidx[pos])
+            cu, ci = st.candidates(u, int(self.n_candidates), include_owned=include_owned)
+            ok = ~banned[ci]
+            cu, ci = cu[ok], ci[ok]
+            X, best_last = st.features(cu, ci)
+            s = self._predict(X, regime)
+            order = np.lexsort((ci, -s, cu))
+            cu_o = cu[order]
+            starts = np.searchsorted(cu_o, u)
+            ends = np.searchsorted(cu_o, u, side="right")
+            take = np.concatenate([order[a:min(b, a + k)] for a, b in zip(starts, ends, strict=False)]) \
+                if u.size else np.empty(0, np.int64)
+            why = self._reasons(X[take], regime, best_last[take]) if reasons else []
+            by_c: dict[int, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+            at = 0
+            for c, a, b in zip(u.tolist(), starts.tolist(), ends.tolist(), strict=False):
+                n = min(b - a, k)
+                sel = take[at:at + n]
+                by_c[c] = (ci[sel].astype(np.int32), s[sel].astype(np.float32),
+                           why[at:at + n] if reasons else [])
+                at += n
+            for p in pos.tolist():
+                idx_lists[p], score_lists[p], why_lists[p] = by_c[int(cidx[p])]
+        fallback = [i for i in st.pop_order.tolist() if not banned[i]][:k]
+        for p in np.flatnonzero(cidx < 0).tolist():
+            idx_lists[p] = np.asarray(fallback, dtype=np.int32)
+            score_lists[p] = -np.arange(1, len(fallback) + 1, dtype=np.float32)
+            why_lists[p] = ["popular now"] * len(fallback)
+        req = np.asarray(ids, dtype=object)
+        if ids and all(isinstance(x, (int, np.integer)) for x in ids):
+            req = np.asarray(ids)
+        return Recommendations.from_lists(req, idx_lists, score_lists, items=self.items_,
+                                          reasons=why_lists if reasons else None)
+
+    # ------------------------------------------------------------------ Blend protocol
+    def bind(self, catalog: Any, source_names: tuple[str, ...]) -> LearnedBlend:
+        """Map the Recommender's catalog positions to this blend's item index (once)."""
+        self._check_fitted()
+        pos = self.items_.encode(list(catalog.items.ids), unknown="mask").astype(np.int64)
+        self._catalog_map = pos
+        return self
+
+    def blend(self, request: BlendRequest, items: np.ndarray, source_scores: np.ndarray,
+              source_names: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...] | None]:
+        """Score the Recommender's candidates for one request (the ``Blend`` protocol).
+
+        The ranker scores ``items`` from this blend's own fitted sources and
+        statistics; ``source_scores`` are not used (their columns differ between
+        recommenders). Items unknown to the history rank last; unknown customers
+        get co-purchase with the basket, then recent popularity.
+        """
+        self._check_fitted()
+        cmap = getattr(self, "_catalog_map", None)
+        ci = cmap[np.asarray(items, dtype=np.int64)] if cmap is not None else \
+            np.asarray(items, dtype=np.int64)
+        known_item = ci >= 0
+        st = self.state_
+        c = -1
+        if request.customer is not None:
+            c = int(self.customers_.encode([request.customer], unknown="mask")[0])
+        basket_i = np.asarray(request.basket, dtype=np.int64)
+        if cmap is not None and basket_i.size:
+            basket_i = cmap[basket_i]
+        basket_i = np.unique(basket_i[basket_i >= 0])
+        scores = np.full(ci.size, -np.inf)
+        texts = [""] * ci.size
+        kn = np.flatnonzero(known_item)
+        if c < 0 or st.cust["orders"][c] == 0:
+            conf = _basket_conf(st, basket_i, ci[kn])
+            pop_rank = np.empty(st.n_items)
+            pop_rank[st.pop_order] = np.arange(1, st.n_items + 1)
+            scores[kn] = conf + 1.0 / (1.0 + pop_rank[ci[kn]])
+        else:
+            basket = None
+            if basket_i.size:
+                basket = sp.csr_matrix((np.ones(basket_i.size, dtype=np.float32),
+                                        basket_i, [0, basket_i.size]), shape=(1, st.n_items))
+            when = np.asarray(request.at).astype("datetime64[s]")
+            at = None if np.isnat(when) else int(when.astype(np.int64))
+            cu = np.full(kn.size, c, dtype=np.int64)
+            X, best_last = st.features(cu, ci[kn], at=at, basket=basket)
+            regime = "owned" if request.include_owned else "new"
+            s = self._predict(X, regime)
+            scores[kn] = s
+            top = np.argsort(-s, kind="stable")[:max(2 * int(request.k), 10)]
+            for j, t in zip(top.tolist(), self._reasons(X[top], regime, best_last[top]), strict=False):
+                texts[int(kn[j])] = t
+        low = scores[np.isfinite(scores)].min() - 1.0 if np.isfinite(scores).any() else 0.0
+        scores[~np.isfinite(scores)] = low
+        return scores, tuple(texts)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor parameters, JSON-ready."""
+        p = self.get_params()
+        for key in ("param_grid", "feature_groups"):
+            if p[key] is not None:
+                p[key] = [list(x) if isinstance(x, (tuple, list)) else x for x in p[key]]
+        return p
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the blend into the folder ``path`` (created if missing).
+
+        Files: ``blend.json`` (parameters, format version, feature names, chosen
+        LightGBM parameters), ``state.npz`` (history statistics, source neighbour
+        lists, id maps; no pickle), ``ranker_owned.txt`` and ``ranker_new.txt``
+        (LightGBM's own text models). Every write is atomic.
+        """
+        from upsell.persist import index_arrays
+
+        self._check_fitted()
+        folder = os.fspath(path)
+        os.makedirs(folder, exist_ok=True)
+        arrays = state_arrays(self.state_)
+        arrays.update(index_arrays(self.customers_, "customers"))
+        arrays.update(index_arrays(self.items_, "items"))
+        arrays["item_names"] = self.item_names_
+        arrays["columns"] = self.columns_.astype(np.int64)
+        if self.segments_ is not None:
+            arrays.update(index_arrays(self.segments_, "segments"))
+
+        def write_npz(fh: Any) -> None:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+
+        atomic_write_bytes(os.path.join(folder, "state.npz"), write_npz)
+        for regime, booster in self.boosters_.items():
+            text = booster.model_to_string().encode("utf-8")
+            atomic_write_bytes(os.path.join(folder, f"ranker_{regime}.txt"),
+                               lambda fh, t=text: fh.write(t))
+        meta = {"format": "upsell.LearnedBlend", "format_version": _FORMAT,
+                "params": self.get_config(), "features": list(feature_names()),
+                "chosen": self.params_, "window_days": self.window_days_,
+                "cuts": [str(c) for c in self.cuts_],
+                "state": {"cut": self.state_.cut, "window": self.state_.window,
+                          "half_life": self.state_.half_life,
+                          "n_customers": self.state_.n_customers,
+                          "n_items": self.state_.n_items},
+                "has_segments": self.segments_ is not None}
+        blob = json.dumps(meta, indent=1, allow_nan=True).encode("utf-8")
+        atomic_write_bytes(os.path.join(folder, "blend.json"), lambda fh: fh.write(blob))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **config: Any) -> LearnedBlend:
+        """Read a blend written by :meth:`save`, validating every file (the folder is untrusted).
+
+        Raises
+        ------
+        ModelFileError
+            A file is missing, malformed, or disagrees with the others.
+        """
+        import lightgbm as lgb
+
+        from upsell.persist import (
+            index_from_arrays,
+            read_arrays,
+            read_json,
+            resolve_inside,
+        )
+
+        folder = os.fspath(path)
+        meta_file = resolve_inside(folder, "blend.json", what="blend file")
+        meta = read_json(meta_file)
+        if not isinstance(meta, dict) or meta.get("format") != "upsell.LearnedBlend":
+            raise ModelFileError(f"{meta_file!r} is not a LearnedBlend file", file=meta_file,
+                                 problem="wrong format")
+        if meta.get("format_version") != _FORMAT:
+            raise ModelFileError(f"{meta_file!r}: format_version "
+                                 f"{meta.get('format_version')!r} is not {_FORMAT}",
+                                 file=meta_file, problem="format version")
+        if meta.get("features") != list(feature_names()):
+            raise ModelFileError(f"{meta_file!r}: feature list differs from this upsell's",
+                                 file=meta_file, problem="features")
+        params = meta.get("params")
+        if not isinstance(params, dict) or set(params) != set(cls._param_names()):
+            raise ModelFileError(f"{meta_file!r}: parameters {params!r} are not LearnedBlend's",
+                                 file=meta_file, problem="params")
+        params = {**params, **{k: v for k, v in config.items() if k in params}}
+        try:
+            self = cls(**params)
+            self._validate()
+        except UpsellDataError as exc:
+            raise ModelFileError(f"{meta_file!r}: {exc}", file=meta_file,
+                                 problem="params") from None
+        st_meta = meta.get("state")
+        npz = resolve_inside(folder, "state.npz", what="blend file")
+        arrays = dict(read_arrays(npz))
+        self.customers_ = index_from_arrays(arrays, "customers", name="customer")
+        self.items_ = index_from_arrays(arrays, "items", name="item")
+        self.segments_ = (index_from_arrays(arrays, "segments", name="segment")
+                          if meta.get("has_segments") else None)
+        if not isinstance(st_meta, dict):
+            raise ModelFileError(f"{meta_file!r}: no state section", file=meta_file,
+                                 problem="state")
+        self.state_ = state_from_arrays(arrays, st_meta, file=npz,
+                                        n_customers=len(self.customers_),
+                                        n_items=len(self.items_))
+        names = arrays.get("item_names")
+        if not isinstance(names, np.ndarray) or names.dtype.kind != "U" \
+                or names.shape != (len(self.items_),):
+            raise ModelFileError(f"{npz!r}: item_names malformed", file=npz,
+                                 member="item_names", problem="shape")
+        self.item_names_ = names
+        cols = arrays.get("columns")
+        n_f = len(feature_names())
+        if not isinstance(cols, np.ndarray) or cols.dtype.kind not in "iu" or cols.ndim != 1 \
+                or cols.size == 0 or cols.min() < 0 or cols.max() >= n_f \
+                or np.any(np.diff(cols) <= 0):
+            raise ModelFileError(f"{npz!r}: columns malformed", file=npz, member="columns",
+                                 problem="columns")
+        self.columns_ = cols.astype(np.int64)
+        used = [feature_names()[j] for j in self.columns_]
+        self.boosters_ = {}
+        for regime in _REGIMES:
+            f = resolve_inside(folder, f"ranker_{regime}.txt", what="blend file")
+            if not os.path.isfile(f) or os.path.getsize(f) > _MAX_MODEL_BYTES:
+                raise ModelFileError(f"{f!r}: missing or larger than {_MAX_MODEL_BYTES:,} bytes",
+                                     file=f, problem="ranker file")
+            with open(f, "rb") as fh:
+                raw = fh.read(_MAX_MODEL_BYTES + 1)
+            try:
+                booster = lgb.Booster(model_str=raw.decode("utf-8"))
+            except (UnicodeDecodeError, lgb.basic.LightGBMError, ValueError) as exc:
+                raise ModelFileError(f"{f!r}: not a LightGBM model ({exc})", file=f,
+                                     problem="ranker file") from None
+            if booster.feature_name() != used:
+                raise ModelFileError(f"{f!r}: the ranker's features {booster.feature_name()} "
+                                     f"are not {used}", file=f, problem="ranker features")
+            self.boosters_[regime] = booster
+        chosen = meta.get("chosen")
+        self.params_ = chosen if isinstance(chosen, dict) else {}
+        wd = meta.get("window_days")
+        self.window_days_ = float(wd) if isinstance(wd, (int, float)) else math.nan
+        self.cuts_ = [np.datetime64(str(c), "s") for c in meta.get("cuts", [])
+                      if isinstance(c, str)]
+        return self
+
+
+# ---------------------------------------------------------------------- helpers
+def _line_data(tx: Transactions, catalog: Any, seg_codes: np.ndarray) -> LineData:
+    """Purchase lines (quantity > 0) as :class:`LineData`, with catalog columns per item."""
+    q = tx.quantity
+    keep = q > 0
+    n_i = len(tx.items)
+    if tx.has("price"):
+        unit = np.asarray(tx.price, dtype=np.float64)
+    else:
+        unit = np.full(q.size, np.nan)
+    cost = np.full(n_i, np.nan)
+    kind = np.full(n_i, -1, dtype=np.int64)
+    tier = np.full(n_i, np.nan)
+    if catalog is not None:
+        cat = catalog.align(tx.items)
+        for name, target in (("cost", cost), ("tier", tier)):
+            try:
+                target[:] = np.asarray(cat.column(name), dtype=np.float64)
+            except (KeyError, UpsellDataError, ValueError, TypeError):
+                pass
+        try:
+            kinds = np.asarray(cat.column("kind"), dtype=str)
+            _, kind[:] = np.unique(kinds, return_inverse=True)
+        except (KeyError, UpsellDataError, ValueError, TypeError):
+            pass
+    t = tx.time.astype("datetime64[s]").astype(np.int64)
+    return LineData(customer=tx.customer[keep].astype(np.int64),
+                    item=tx.item[keep].astype(np.int64), order=tx.order[keep].astype(np.int64),
+                    time=t[keep], unit=unit[keep], value=(unit * q)[keep],
+                    n_customers=len(tx.customers), n_items=n_i, item_cost=cost,
+                    item_kind=kind, item_tier=tier, segment=seg_codes)
+
+
+def _segment_codes(segments: Any, customers: IdIndex) -> tuple[np.ndarray, IdIndex | None]:
+    """One int code per customer (-1: none) and the label index, from ``segments=``."""
+    n = len(customers)
+    codes = np.full(n, -1, dtype=np.int64)
+    if segments is None:
+        return codes, None
+    if isinstance(segments, tuple) and len(segments) == 2:
+        ids, labels = list(segments[0]), list(segments[1])
+    elif isinstance(segments, Mapping):
+        ids, labels = list(segments.keys()), list(segments.values())
+    elif hasattr(segments, "customers") and (hasattr(segments, "labels")
+                                             or hasattr(segments, "segment")):
+        ids = list(np.asarray(segments.customers))
+        labels = list(np.asarray(getattr(segments, "labels", None)
+                                 if hasattr(segments, "labels") else segments.segment))
+    elif hasattr(segments, "items") and hasattr(segments, "index"):  # pandas Series
+        ids, labels = list(segments.index), list(segments.to_numpy())
+    else:
+        raise UpsellTypeError("`segments` must be a mapping customer -> label, a pandas Series, "
+                              "a (customers, labels) pair or a segmenter result; got "
+                              f"{type(segments).__name__}")
+    if len(ids) != len(labels):
+        raise UpsellDataError(f"`segments`: {len(ids)} customers but {len(labels)} labels")
+    index, lab = IdIndex.factorize([str(x) for x in labels], name="segment")
+    pos = customers.encode(ids, unknown="mask")
+    ok = pos >= 0
+    codes[pos[ok]] = lab[ok]
+    return codes, index
+
+
+def _sample(rng: np.random.Generator, lines: LineData, cut: int, horizon: int,
+            max_customers: int) -> np.ndarray:
+    """Customers with history before ``cut`` and an order in [cut, cut + horizon), sampled."""
+    named = lines.customer >= 0
+    before = np.unique(lines.customer[named & (lines.time < cut)])
+    after = np.unique(lines.customer[named & (lines.time >= cut)
+                                     & (lines.time < cut + horizon)])
+    both = np.intersect1d(before, after)
+    if both.size > max_customers:
+        both = np.sort(rng.choice(both, max_customers, replace=False))
+    return both.astype(np.int64)
+
+
+def _basket_conf(st: BlendState, basket: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Max co-purchase confidence of each item with the basket (0 without a basket)."""
+    if basket.size == 0 or items.size == 0:
+        return np.zeros(items.size)
+    rows = st.conf[basket]
+    best = np.asarray(rows.max(axis=0).todense()).ravel() if rows.nnz else \
+        np.zeros(st.n_items)
+    return best[items].astype(np.float64)

@@ -1,0 +1,303 @@
+"""LearnedBlend: training without leakage, every feature against a hand count, serving, files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from upsell import Catalog, Transactions
+from upsell.datasets import make_shop
+from upsell.exceptions import ModelFileError, NotFittedError, UpsellDataError
+from upsell.recommend._blend_features import FEATURE_GROUPS, BlendState, feature_names
+from upsell.recommend._blend_train import build_cut, cut_points, labels_for, next_baskets
+from upsell.recommend.blend import LearnedBlend, _line_data, _segment_codes
+from upsell.recommend.blending import Blend, BlendRequest
+
+DAY = 86_400
+FAST = {"param_grid": [(7, 0.01)], "max_rounds": 15, "n_cuts": 3, "max_customers": 200,
+        "n_candidates": 30}
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return make_shop(n_customers=250, n_items=50, n_orders=2200, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(shop):
+    return LearnedBlend(**FAST).fit(shop.transactions, catalog=shop.catalog, random_state=0)
+
+
+# ---------------------------------------------------------------------- hand-made history
+def _hand_tx() -> Transactions:
+    # customer a: item x on days 0, 10, 20; y with x on day 20; z on day 5 (price 4)
+    # customer b: x and y on day 2; w on day 18
+    rows = [
+        ("o1", "a", "x", 0, 2.0), ("o2", "a", "z", 5, 4.0), ("o3", "a", "x", 10, 2.0),
+        ("o4", "a", "x", 20, 1.0), ("o4", "a", "y", 20, 6.0), ("o5", "b", "x", 2, 2.0),
+        ("o5", "b", "y", 2, 6.0), ("o6", "b", "w", 18, 8.0),
+        ("o7", "b", "x", 40, 2.0),  # after the cut: must not matter
+    ]
+    t0 = np.datetime64("2024-01-01T00:00:00")
+    return Transactions.from_arrays(
+        order=[r[0] for r in rows], customer=[r[1] for r in rows], item=[r[2] for r in rows],
+        time=[t0 + np.timedelta64(r[3] * DAY, "s") for r in rows], price=[r[4] for r in rows])
+
+
+def _hand_features():
+    tx = _hand_tx()
+    cat = Catalog.from_records([{"item": "x", "cost": 1.0, "kind": "accessory", "attaches_to": "f"},
+                                {"item": "y", "cost": 3.0, "tier": 2, "family": "f"},
+                                {"item": "z"}, {"item": "w"}])
+    seg, _ = _segment_codes({"a": "vip", "b": "new"}, tx.customers)
+    lines = _line_data(tx, cat, seg)
+    t0 = int(np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64))
+    cut = t0 + 30 * DAY
+    st = BlendState.build(lines, cut, window=10 * DAY, half_life=10 * DAY, n_neighbors=10,
+                          use_ease=True)
+    a, b = (int(tx.customers.encode([c])[0]) for c in ("a", "b"))
+    ix = {i: int(tx.items.encode([i])[0]) for i in ("w", "x", "y", "z")}
+    cu = np.array([a, a, a, b], dtype=np.int64)
+    ci = np.array([ix["x"], ix["w"], ix["y"], ix["z"]], dtype=np.int64)
+    X, best = st.features(cu, ci)
+    return {n: X[:, j].astype(float) for j, n in enumerate(feature_names())}, best, ix, cat
+
+
+# expected value of each feature for the rows (a, x), (a, w), (a, y), (b, z); None = not checked
+_EXPECTED = {
+    "times_bought": [3, 0, 1, 0],
+    "days_since_bought": [10, math.nan, 10, math.nan],
+    "repurchase_interval": [10, math.nan, math.nan, math.nan],
+    "since_over_interval": [1.0, math.nan, math.nan, math.nan],
+    "share_of_orders": [3 / 4, 0, 1 / 4, 0],
+    "decayed_count": [0.5 ** 3 + 0.5 ** 2 + 0.5 ** 1, 0, 0.5, 0],
+    # buyers before the cut: x 2 (a, b), w 1, y 2, z 1
+    "buyers_log": [math.log(3), math.log(2), math.log(3), math.log(2)],
+    # last window [20, 30): buyers x 1 (a), w 0, y 1, z 0; window before [10, 20): x 1, w 1
+    "recent_buyers_share": [0.5, 0.0, 0.5, 0.0],
+    "popularity_trend": [0.0, math.log(1 / 2), math.log(2), 0.0],
+    # a's last basket {x, y}; pairs seen in >= 2 orders: (x, y) in o4, o5 -> conf(y->x)=1,
+    # conf(x->y) = 2/4 (x is in 4 orders before the cut)
+    "cooc_score": [1.0, 0.0, 0.5, 0.0],
+    "lift_last_basket": [1.0 / (4 / 6), 0.0, 0.5 / (2 / 6), 0.0],
+    "conf_history_max": [1.0, 0.0, 0.5, 0.0],
+    "price": [2.0, 8.0, 6.0, 4.0],
+    # a's unit prices 2, 4, 2, 1, 6 -> median 2; b's 2, 6, 8 -> 6
+    "price_vs_usual": [1.0, 4.0, 3.0, 4 / 6],
+    # a's order values 2, 4, 2, 7 -> mean 3.75; b's 8, 8 -> 8
+    "price_vs_order_value": [2 / 3.75, 8 / 3.75, 6 / 3.75, 4 / 8],
+    # last window's median price: x 1 (day 20) vs median 2 -> 50 % off
+    "discount": [0.5, math.nan, 0.0, math.nan],
+    "margin": [0.5, math.nan, 0.5, math.nan],
+    "orders": [4, 4, 4, 2],
+    "tenure_days": [30, 30, 30, 28],
+    "days_since_order": [10, 10, 10, 12],
+    "basket_size": [5 / 4, 5 / 4, 5 / 4, 3 / 2],
+    "orders_per_window": [4 / 3, 4 / 3, 4 / 3, 2 / 2.8],
+    "distinct_items": [3, 3, 3, 3],
+    "tier": [math.nan, math.nan, 2.0, math.nan],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_EXPECTED))
+def test_feature_value_matches_a_hand_count(name):
+    cols, _, _, _ = _hand_features()
+    np.testing.assert_allclose(cols[name], _EXPECTED[name], rtol=1e-5, atol=1e-6)
+
+
+def test_source_scores_and_ranks():
+    cols, _, _, _ = _hand_features()
+    # ranks are 1-based within the customer, NaN where the source did not score the item
+    for src in ("ease", "knn", "cooc"):
+        s, r = cols[f"{src}_score"], cols[f"{src}_rank"]
+        assert np.all((s > 0) == np.isfinite(r)), src
+        assert np.all(r[np.isfinite(r)] >= 1)
+    # a's repeat rank: x (decayed 0.875) before y (0.5); w never bought
+    assert cols["repeat_rank"][0] == 1 and cols["repeat_rank"][2] == 2
+    assert math.isnan(cols["repeat_rank"][1])
+    assert np.all(cols["pop_rank"] >= 1)
+    assert cols["cooc_rank"][0] == 1  # x is a's best co-purchase
+
+
+def test_categorical_segment_and_kind():
+    cols, _, _, _ = _hand_features()
+    # segments are coded in label order: "new" 0, "vip" 1
+    np.testing.assert_array_equal(cols["segment"], [1, 1, 1, 0])
+    # kinds "accessory" and "product" (the catalog default)
+    assert cols["kind"][0] != cols["kind"][1] and cols["kind"][1] == cols["kind"][3]
+
+
+def test_every_feature_is_checked_and_grouped():
+    checked = set(_EXPECTED) | {"ease_score", "ease_rank", "knn_score", "knn_rank",
+                                "cooc_score", "cooc_rank", "repeat_rank", "pop_rank",
+                                "segment", "kind"}
+    assert checked == set(feature_names())
+    assert set(FEATURE_GROUPS) == set(feature_names())
+
+
+def test_best_last_item_names_the_co_purchase():
+    _, best, ix, _ = _hand_features()
+    assert best[0] == ix["y"]  # (a, x) is explained by y in a's last basket
+    assert best[1] == -1
+
+
+# ---------------------------------------------------------------------- training data
+def test_no_feature_of_a_training_row_uses_a_line_at_or_after_its_cut(shop):
+    tx = shop.transactions
+    seg = np.full(len(tx.customers), -1)
+    lines = _line_data(tx, shop.catalog, seg)
+    cuts, window = cut_points(lines, 3)
+    cut = cuts[1]
+    cust = np.unique(lines.customer[(lines.customer >= 0) & (lines.time < cut)])[:80]
+    kw = {"customers": cust, "n_candidates": 20, "n_neighbors": 20, "half_life": 3 * window,
+          "use_ease": True}
+    base = build_cut(lines, cut, window, **kw)
+    # scramble everything at or after the cut: other items, customers and prices
+    rng = np.random.default_rng(0)
+    after = lines.time >= cut
+    moved = type(lines)(
+        customer=np.where(after, rng.permutation(lines.customer), lines.customer),
+        item=np.where(after, rng.integers(0, lines.n_items, lines.item.size), lines.item),
+        order=lines.order, time=lines.time,
+        unit=np.where(after, lines.unit * 7.0, lines.unit),
+        value=np.where(after, lines.value * 3.0, lines.value),
+        n_customers=lines.n_customers, n_items=lines.n_items, item_cost=lines.item_cost,
+        item_kind=lines.item_kind, item_tier=lines.item_tier, segment=lines.segment)
+    other = build_cut(moved, cut, window, **kw)
+    deleted = build_cut(lines.before(cut), cut, window, **kw)
+    for rows in (other, deleted):
+        np.testing.assert_array_equal(rows.customer, base.customer)
+        np.testing.assert_array_equal(rows.item, base.item)
+        np.testing.assert_array_equal(rows.X, base.X)
+    # while the labels do come from after the cut
+    y, _ = labels_for(base, lines, cut + int(2 * window))
+    assert y.sum() > 0
+
+
+def test_next_baskets_take_the_first_order_only():
+    tx = _hand_tx()
+    lines = _line_data(tx, None, np.full(len(tx.customers), -1))
+    t0 = int(np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64))
+    c, i = next_baskets(lines, t0 + 3 * DAY, t0 + 60 * DAY)
+    pairs = {(tx.customers.ids[a], tx.items.ids[b]) for a, b in zip(c, i, strict=True)}
+    assert pairs == {("a", "z"), ("b", "w")}
+
+
+def test_cut_points_follow_the_data():
+    tx = _hand_tx()
+    lines = _line_data(tx, None, np.full(len(tx.customers), -1))
+    cuts, window = cut_points(lines, 2)
+    assert cuts == sorted(cuts) and window >= DAY
+    assert cuts[-1] < int(lines.time.max()) + 1
+
+
+# ---------------------------------------------------------------------- serving
+def test_recommend_contract(fitted, shop):
+    tx = shop.transactions
+    ids = tx.customers.ids[:20]
+    owned = tx.customer_items()
+    banned = list(tx.items.ids[:3])
+    for include_owned in (False, True):
+        recs = fitted.recommend(customers=ids, k=5, include_owned=include_owned,
+                                exclude=banned)
+        assert len(recs) == 20
+        for r in range(len(recs)):
+            items = recs.indices(r)
+            assert items.size <= 5 and np.unique(items).size == items.size
+            assert np.all(np.diff(recs.request_scores(r)) <= 0)
+            assert not set(tx.items.ids[items]) & set(banned)
+            if not include_owned:
+                row = owned[int(tx.customers.encode([ids[r]])[0])]
+                assert not set(items.tolist()) & set(row.indices.tolist())
+        assert recs.reasons is not None and len(recs.reasons) == recs.item_index.size
+        assert all(isinstance(x, str) and x for x in recs.reasons)
+
+
+def test_buy_again_reasons_speak_of_timing(fitted, shop):
+    recs = fitted.recommend(customers=shop.transactions.customers.ids[:40], k=5,
+                            include_owned=True)
+    assert any("days ago" in r for r in recs.reasons)
+
+
+def test_unknown_customers_get_popular_items(fitted):
+    recs = fitted.recommend(customers=["nobody"], k=4)
+    assert len(recs.indices(0)) == 4 and recs.reasons[0] == "popular now"
+
+
+def test_fit_is_deterministic(shop, fitted):
+    again = LearnedBlend(**FAST).fit(shop.transactions, catalog=shop.catalog, random_state=0)
+    ids = shop.transactions.customers.ids[:15]
+    a = fitted.recommend(customers=ids, k=5)
+    b = again.recommend(customers=ids, k=5)
+    assert a.lists() == b.lists()
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_errors_before_fit_and_for_bad_params(shop):
+    with pytest.raises(NotFittedError):
+        LearnedBlend().recommend(customers=["x"])
+    with pytest.raises(UpsellDataError, match="feature_groups"):
+        LearnedBlend(feature_groups=["nope"]).fit(shop.transactions)
+    with pytest.raises(UpsellDataError, match="objective"):
+        LearnedBlend(objective="xendcg").fit(shop.transactions)
+
+
+def test_feature_groups_restrict_the_ranker(shop):
+    m = LearnedBlend(**FAST, feature_groups=["repeat", "sources"]).fit(shop.transactions)
+    used = m.boosters_["owned"].feature_name()
+    assert used and all(FEATURE_GROUPS[n] in ("repeat", "sources") for n in used)
+
+
+# ---------------------------------------------------------------------- Blend protocol
+def _request(customer, basket=(), include_owned=False):
+    return BlendRequest(customer=customer, customer_index=0,
+                        basket=np.asarray(basket, dtype=np.int32),
+                        owned=np.zeros(0, np.int32), owned_time=np.zeros(0, "datetime64[s]"),
+                        at=np.datetime64("2025-01-01T00:00:00"), segment=None, moment=None,
+                        channel="web", k=5, include_owned=include_owned)
+
+
+def test_blend_protocol(fitted, shop):
+    assert isinstance(fitted, Blend)
+    bound = fitted.bind(shop.catalog, ("a", "b"))
+    items = np.arange(10, dtype=np.int32)
+    scores, reasons = bound.blend(_request(shop.transactions.customers.ids[0], [11]), items,
+                                  np.full((10, 2), np.nan), ("a", "b"))
+    assert np.asarray(scores).shape == (10,) and np.all(np.isfinite(scores))
+    assert reasons is not None and len(reasons) == 10
+    # same ranking as recommend's features: an unknown customer still gets finite scores
+    s2, _ = bound.blend(_request("nobody", [11]), items, np.full((10, 2), np.nan), ("a", "b"))
+    assert np.all(np.isfinite(s2))
+
+
+# ---------------------------------------------------------------------- files
+def test_save_load_round_trip(fitted, shop, tmp_path):
+    fitted.save(tmp_path / "blend")
+    back = LearnedBlend.load(tmp_path / "blend")
+    ids = shop.transactions.customers.ids[:10]
+    for inc in (False, True):
+        a = fitted.recommend(customers=ids, k=5, include_owned=inc)
+        b = back.recommend(customers=ids, k=5, include_owned=inc)
+        assert a.lists() == b.lists() and a.reasons == b.reasons
+        np.testing.assert_allclose(a.scores, b.scores)
+
+
+def test_load_refuses_tampered_files(fitted, tmp_path):
+    folder = tmp_path / "blend"
+    fitted.save(folder)
+    meta = json.loads((folder / "blend.json").read_text())
+    meta["features"] = meta["features"][:-1]
+    (folder / "blend.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="feature"):
+        LearnedBlend.load(folder)
+    fitted.save(folder)
+    (folder / "ranker_new.txt").write_text("not a model")
+    with pytest.raises(ModelFileError):
+        LearnedBlend.load(folder)
+    fitted.save(folder)
+    (folder / "state.npz").write_bytes(b"garbage")
+    with pytest.raises(ModelFileError):
+        LearnedBlend.load(folder)
