@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logit
 
-from upsell._validation import as_segments, check_memory
+from upsell._validation import as_segments, check_memory, format_bytes
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -90,9 +90,9 @@ def check_fit_memory(*, n_lines: int, n_items: int, n_edges: int, n_seg: int,
     budget = budget_gb * 1e9
     chunk = int(min(max(0.1 * budget / _BYTES_PER_COMBO, 2**16), 2**23))
     why = (f"{n_seg:,} segment labels x {n_edges:,} candidate offers take "
-           f"~{seg_bytes / 1e9:.1f} GB; pass fewer segment labels (`segments`) or "
+           f"~{format_bytes(seg_bytes)}; pass fewer segment labels (`segments`) or "
            if seg_bytes > 0.5 * fixed else
-           f"{n_lines:,} order lines take ~{_BYTES_PER_LINE * n_lines / 1e9:.1f} GB; "
+           f"{n_lines:,} order lines take ~{format_bytes(_BYTES_PER_LINE * n_lines)}; "
            f"fit on a sample of customers or a shorter period, or ")
     check_memory(fixed + chunk * _BYTES_PER_COMBO,
                  f"UpsellRanker.fit (`max_memory_gb`={budget_gb:g})", budget=budget,
