@@ -7,6 +7,7 @@ import pytest
 
 from upsell.datasets import make_shop
 from upsell.exceptions import NotFittedError, UpsellDataError
+from upsell.persist import read_model, write_model
 from upsell.segments import Clusters
 from upsell.segments.clusters import _silhouette
 
@@ -98,3 +99,25 @@ def test_save_load(fitted, shop, tmp_path):
     assert np.array_equal(back.predict(shop.transactions, at=fitted.at_).cluster,
                           fitted.labels_)
     assert back.profile_.label.tolist() == fitted.profile_.label.tolist()
+
+
+def test_load_takes_the_keywords_of_every_model_load(fitted, shop, tmp_path):
+    p = tmp_path / "clusters.npz"
+    fitted.save(p)
+    shared = [fitted.customers_]
+    back = Clusters.load(p, ids=shared, verify=False, mmap=True)
+    assert back.customers_ is fitted.customers_  # an equal loaded index is reused
+    assert back.items_ == fitted.items_ and shared[-1] is back.items_
+    assert np.array_equal(back.predict().cluster, fitted.predict().cluster)
+
+
+def test_load_reads_files_with_plain_id_arrays(fitted, tmp_path):
+    # files written before the ids were saved with their sort permutation
+    p = tmp_path / "old.npz"
+    fitted.save(p)
+    doc, arrays = read_model(p, kind="Clusters")
+    for key in ("customers", "items"):
+        del arrays[key + ".sorter"]
+    write_model(p, kind="Clusters", params=doc["params"], arrays=arrays, meta=doc["meta"])
+    back = Clusters.load(p)
+    assert back.customers_ == fitted.customers_ and back.items_ == fitted.items_

@@ -22,6 +22,8 @@ from upsell.persist import (
     check_index,
     corrupted,
     fail,
+    index_arrays,
+    index_from_arrays,
     read_model,
     write_model,
 )
@@ -565,7 +567,7 @@ class Clusters(Estimator):
             "centroids": self.centroids_, "center": self.center_, "scale": self.scale_,
             "fill": self.fill_, "columns": self.columns_, "log": self.log_,
             "labels": self.labels_, "distances": self.distances_,
-            "customers": self.customers_.ids, "items": self.items_.ids,
+            **index_arrays(self.customers_, "customers"), **index_arrays(self.items_, "items"),
             "p_label": prof.label, "p_size": prof.size, "p_share": prof.share,
             "p_revenue_share": prof.revenue_share, "p_means": prof.means,
             **self.item_table_.arrays()}
@@ -578,8 +580,20 @@ class Clusters(Estimator):
                           "silhouette": {str(k): v for k, v in self.silhouette_.items()}})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Clusters:
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             verify: bool = True, mmap: bool = False) -> Clusters:
         """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+        ids : sequence of IdIndex, optional
+            Id maps already loaded; one equal to the saved customer or item map
+            is reused instead of a copy.
+        verify : bool, default True
+            Check the arrays' SHA-256 (False when the caller checked the file).
+        mmap : bool, default False
+            Memory-map the large arrays read-only (see :func:`upsell.persist.read_model`).
 
         Examples
         --------
@@ -588,7 +602,7 @@ class Clusters(Estimator):
         ...
         upsell.exceptions.ModelFileError: model file '/nonexistent.npz' does not exist
         """
-        doc, a = read_model(path, kind="Clusters")
+        doc, a = read_model(path, kind="Clusters", verify=verify, mmap=mmap)
         f = os.fspath(path)
         try:
             params = dict(doc["params"])
@@ -615,8 +629,8 @@ class Clusters(Estimator):
             check_array(a.get("log"), file=f, member="log", kind="b", shape=(width,))
             for key in ("customers", "items"):
                 check_array(a.get(key), file=f, member=key, kind="iU", ndim=1)
-            customers = IdIndex(a["customers"], name="customer")
-            items = IdIndex(a["items"], name="item")
+            customers = index_from_arrays(a, "customers", name="customer", ids=ids)
+            items = index_from_arrays(a, "items", name="item", ids=ids)
             n, m = len(customers), len(items)
             check_index(a.get("labels"), k, file=f, member="labels", shape=(n,))
             check_array(a.get("distances"), file=f, member="distances", shape=(n,), low=0)
