@@ -11,6 +11,7 @@ import numpy as np
 from scipy.cluster.vq import ClusterError, kmeans2
 from scipy.spatial.distance import cdist
 
+from upsell._display import TableResult
 from upsell._validation import check_int, is_one_id
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
@@ -73,7 +74,7 @@ _PHRASES = {
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterProfile:
+class ClusterProfile(TableResult):
     """One row per cluster: size, revenue share, mean features and a suggested label.
 
     Attributes
@@ -98,6 +99,8 @@ class ClusterProfile:
     >>> prof = Clusters(k=3, random_state=0).fit(shop.transactions, catalog=shop.catalog).profile_
     >>> int(prof.size.sum()), len(prof.label)
     (100, 3)
+    >>> prof.to_pandas().columns.tolist()[:5]
+    ['cluster', 'label', 'size', 'share', 'revenue_share']
     """
 
     cluster: np.ndarray
@@ -108,67 +111,25 @@ class ClusterProfile:
     means: np.ndarray
     names: tuple[str, ...]
 
+    _title = "ClusterProfile"
+    _plot_function = "upsell.segments.plots:plot_clusters"
+
     def __len__(self) -> int:
         return int(self.cluster.size)
 
-    def to_pandas(self) -> Any:
-        """The profile as a DataFrame (needs pandas).
-
-        Examples
-        --------
-        >>> from upsell.datasets import make_shop
-        >>> shop = make_shop(n_customers=100, n_items=60, n_orders=400)
-        >>> c = Clusters(k=2, random_state=0).fit(shop.transactions)
-        >>> c.profile_.to_pandas().columns.tolist()[:5]
-        ['cluster', 'label', 'size', 'share', 'revenue_share']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "ClusterProfile.to_pandas")
-        data: dict[str, Any] = {"cluster": self.cluster, "label": self.label, "size": self.size,
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cols: dict[str, Any] = {"cluster": self.cluster, "label": self.label, "size": self.size,
                                 "share": self.share, "revenue_share": self.revenue_share}
-        data.update({n: self.means[:, j] for j, n in enumerate(self.names)})
-        return pd.DataFrame(data)
+        if rows is None:  # the frame has the mean features too
+            cols.update({n: self.means[:, j] for j, n in enumerate(self.names)})
+        return cols
 
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("ClusterProfile", {
-            "cluster": self.cluster, "label": self.label, "size": self.size,
-            "share": self.share, "revenue_share": self.revenue_share,
-        }, max_rows=25, summary=f"{len(self):,} clusters, {int(self.size.sum()):,} customers")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw each cluster's share of customers and of revenue with matplotlib; see :func:`upsell.report.plots.plot_clusters`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_clusters`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = Clusters(k=3).fit(tx).profile_.plot()  # doctest: +SKIP
-        """
-        from upsell.segments.plots import plot_clusters
-
-        return plot_clusters(self, ax=ax, **kwargs)
+    def _summary(self) -> str:
+        return f"{len(self):,} clusters, {int(self.size.sum()):,} customers"
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterAssignments:
+class ClusterAssignments(TableResult):
     """Nearest cluster per customer.
 
     Attributes
@@ -187,6 +148,8 @@ class ClusterAssignments:
     >>> res = Clusters(k=2, random_state=0).fit(shop.transactions).predict()
     >>> len(res), sorted(set(res.cluster.tolist()))
     (100, [0, 1])
+    >>> res.to_pandas().shape
+    (100, 4)
     """
 
     customers: np.ndarray
@@ -194,32 +157,17 @@ class ClusterAssignments:
     label: np.ndarray
     distance: np.ndarray
 
+    _title = "ClusterAssignments"
+
     def __len__(self) -> int:
         return int(self.customers.size)
 
-    def to_pandas(self) -> Any:
-        """One row per customer (needs pandas).
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        return {"customer": self.customers, "cluster": self.cluster, "label": self.label,
+                "distance": self.distance}
 
-        Examples
-        --------
-        >>> from upsell.datasets import make_shop
-        >>> shop = make_shop(n_customers=100, n_items=60, n_orders=400)
-        >>> Clusters(k=2, random_state=0).fit(shop.transactions).predict().to_pandas().shape
-        (100, 4)
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "ClusterAssignments.to_pandas")
-        return pd.DataFrame({"customer": self.customers, "cluster": self.cluster,
-                             "label": self.label, "distance": self.distance})
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("ClusterAssignments", {
-            "customer": self.customers, "cluster": self.cluster, "label": self.label,
-            "distance": self.distance,
-        }, summary=f"{len(self):,} customers")
+    def _summary(self) -> str:
+        return f"{len(self):,} customers"
 
 
 #: Largest silhouette distance matrix Clusters builds (bytes).
