@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._estimator import Estimator
 
 __all__ = ["Estimator", "SegmentSummary", "summarise"]
 
 
 @dataclass(frozen=True, slots=True)
-class SegmentSummary:
+class SegmentSummary(TableResult):
     """Segment sizes and revenue shares: one row per segment, largest revenue first.
 
     Attributes
@@ -35,6 +36,8 @@ class SegmentSummary:
     >>> s = summarise(np.array(["a", "b", "a"]), np.array([10.0, 30.0, 20.0]))
     >>> s.segment.tolist(), s.customers.tolist(), s.revenue_share.tolist()
     (['a', 'b'], [2, 1], [0.5, 0.5])
+    >>> s.to_pandas().columns.tolist()
+    ['segment', 'customers', 'customer_share', 'revenue', 'revenue_share']
     """
 
     segment: np.ndarray
@@ -44,26 +47,23 @@ class SegmentSummary:
     revenue_share: np.ndarray
     means: dict[str, np.ndarray]
 
+    _title = "SegmentSummary"
+    _plot_function = "upsell.segments.plots:plot_segments"
+
     def __len__(self) -> int:
         return int(self.segment.size)
 
-    def to_pandas(self) -> Any:
-        """The table as a DataFrame (needs pandas).
-
-        Examples
-        --------
-        >>> summarise(np.array(["a"]), np.array([1.0])).to_pandas().columns.tolist()
-        ['segment', 'customers', 'customer_share', 'revenue', 'revenue_share']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "SegmentSummary.to_pandas")
-        data: dict[str, Any] = {
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cols: dict[str, Any] = {
             "segment": self.segment, "customers": self.customers,
             "customer_share": self.customer_share, "revenue": self.revenue,
             "revenue_share": self.revenue_share}
-        data.update({f"mean_{k}": v for k, v in self.means.items()})
-        return pd.DataFrame(data)
+        if rows is None:  # the frame has the per-segment means too
+            cols.update({f"mean_{k}": v for k, v in self.means.items()})
+        return cols
+
+    def _summary(self) -> str:
+        return f"{len(self):,} segments, {int(self.customers.sum()):,} customers"
 
     def to_markdown(self) -> str:
         """The table as GitHub Markdown (shares in percent).
@@ -89,43 +89,6 @@ class SegmentSummary:
 
     def __str__(self) -> str:
         return self.to_markdown()
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw each segment's share of customers and of revenue with matplotlib; see :func:`upsell.report.plots.plot_segments`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_segments`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = rfm(tx).summary().plot()  # doctest: +SKIP
-        """
-        from upsell.segments.plots import plot_segments
-
-        return plot_segments(self, ax=ax, **kwargs)
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("SegmentSummary", {
-            "segment": self.segment, "customers": self.customers,
-            "customer_share": self.customer_share, "revenue": self.revenue,
-            "revenue_share": self.revenue_share,
-        }, max_rows=25, summary=f"{len(self):,} segments, {int(self.customers.sum()):,} customers")
 
 
 def summarise(segment: np.ndarray, revenue: np.ndarray,

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell._validation import as_floats, check_int
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
@@ -48,7 +49,7 @@ RFM_SEGMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 
 
 @dataclass(frozen=True, slots=True)
-class RFMResult:
+class RFMResult(TableResult):
     """Recency, frequency, monetary value, their scores and the named segment per customer.
 
     Attributes
@@ -81,6 +82,8 @@ class RFMResult:
     ([1, 47], [2, 1], [15.0, 2.0])
     >>> res.r.tolist(), res.segment.tolist()
     ([5, 1], ['champions', 'lost'])
+    >>> res.to_pandas().columns.tolist()
+    ['customer', 'recency', 'frequency', 'monetary', 'r', 'f', 'm', 'score', 'segment']
     """
 
     customers: np.ndarray
@@ -95,8 +98,25 @@ class RFMResult:
     bins: int
     segments: tuple[str, ...]
 
+    _title = "RFMResult"
+    _plot_function = "upsell.segments.plots:plot_rfm"
+
     def __len__(self) -> int:
         return int(self.customers.size)
+
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        cols: dict[str, Any] = {"customer": self.customers, "recency": self.recency,
+                                "frequency": self.frequency, "monetary": self.monetary}
+        if rows is None:
+            cols.update(r=self.r, f=self.f, m=self.m, score=self.score)
+        else:  # a notebook shows the three-digit code of the shown rows
+            cols["rfm"] = [f"{a}{b}{c}" for a, b, c in zip(
+                self.r[rows].tolist(), self.f[rows].tolist(), self.m[rows].tolist(), strict=True)]
+        cols["segment"] = self.segment
+        return cols
+
+    def _summary(self) -> str:
+        return f"{len(self):,} customers at {self.at}"
 
     @property
     def score(self) -> np.ndarray:
@@ -113,24 +133,6 @@ class RFMResult:
                              self.m.astype(str))
         return digits
 
-    def to_pandas(self) -> Any:
-        """One row per customer (needs pandas).
-
-        Examples
-        --------
-        >>> tx = Transactions.from_arrays(order=[1], item=["a"], customer=["x"],
-        ...                               price=[1.0], time=["2024-01-01"])
-        >>> rfm(tx).to_pandas().columns.tolist()
-        ['customer', 'recency', 'frequency', 'monetary', 'r', 'f', 'm', 'score', 'segment']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "RFMResult.to_pandas")
-        return pd.DataFrame({
-            "customer": self.customers, "recency": self.recency, "frequency": self.frequency,
-            "monetary": self.monetary, "r": self.r, "f": self.f, "m": self.m,
-            "score": self.score, "segment": self.segment})
-
     def summary(self) -> SegmentSummary:
         """Segment sizes and revenue shares, in score-map order, with mean R, F and M values.
 
@@ -146,46 +148,6 @@ class RFMResult:
                          {"recency": self.recency.astype(np.float64),
                           "frequency": self.frequency.astype(np.float64),
                           "monetary": self.monetary}, order=self.segments)
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the segment summary's shares of customers and of revenue with matplotlib; see :func:`upsell.report.plots.plot_rfm`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_rfm`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = rfm(tx).plot()  # doctest: +SKIP
-        """
-        from upsell.segments.plots import plot_rfm
-
-        return plot_rfm(self, ax=ax, **kwargs)
-
-    def _repr_html_(self) -> str:
-        from upsell._display import MAX_ROWS, html_table
-
-        return html_table("RFMResult", {
-            "customer": self.customers, "recency": self.recency, "frequency": self.frequency,
-            "monetary": self.monetary,
-            "rfm": [f"{a}{b}{c}" for a, b, c in zip(self.r[:MAX_ROWS].tolist(),
-                                                     self.f[:MAX_ROWS].tolist(),
-                                                     self.m[:MAX_ROWS].tolist(), strict=True)],
-            "segment": self.segment,
-        }, n_rows=len(self), summary=f"{len(self):,} customers at {self.at}")
 
 
 def quantile_scores(values: Any, bins: int = 5) -> np.ndarray:
