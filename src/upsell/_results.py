@@ -13,7 +13,7 @@ import numpy as np
 
 from upsell._display import TableResult
 from upsell.data.ids import IdIndex
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import UpsellValueError
 
 __all__ = ["Recommendations"]
 
@@ -71,7 +71,7 @@ class Recommendations(TableResult):
 
     def __post_init__(self) -> None:
         if self.reasons is not None and len(self.reasons) != self.item_index.size:
-            raise UpsellDataError(
+            raise UpsellValueError(
                 f"`reasons` must hold one text per recommended item ({self.item_index.size:,}); "
                 f"got {len(self.reasons):,}")
 
@@ -107,7 +107,7 @@ class Recommendations(TableResult):
         if reasons is not None:
             if len(reasons) != len(index_lists) or any(
                     len(w) != n for w, n in zip(reasons, lengths.tolist(), strict=True)):
-                raise UpsellDataError("`reasons` must hold one list per request, as long as its "
+                raise UpsellValueError("`reasons` must hold one list per request, as long as its "
                                        "item list")
             flat_r = tuple(str(w) for per in reasons for w in per)
         return cls(requests=np.asarray(requests), request_kind=request_kind, indptr=indptr,

@@ -227,3 +227,47 @@ def test_no_rules_gives_an_empty_index_that_round_trips(tmp_path):
     rec.save(tmp_path / "empty.npz")
     back = BundleRecommender.load(tmp_path / "empty.npz")
     assert back.n_entries_ == 0 and len(back.recommend(["a", "b"], k=3)) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(baskets=st.lists(st.lists(st.sampled_from([*IDS, "unknown-item"]), max_size=5),
+                        max_size=6),
+       exclude=st.lists(st.sampled_from(IDS), max_size=3), k=st.integers(1, 8))
+def test_baskets_plural_is_the_singular_call_per_basket(baskets, exclude, k):
+    recs = REC.recommend(baskets=baskets, k=k, exclude=exclude or None)
+    assert recs.request_kind == "basket" and recs.requests.tolist() == list(range(len(baskets)))
+    assert recs.reasons is not None and len(recs.reasons) == recs.item_index.size
+    for r, basket in enumerate(baskets):
+        one = REC.recommend(basket, k=k, exclude=exclude or None)
+        assert recs.lists()[r] == one.items.tolist() == one.lists()[0]
+        np.testing.assert_array_equal(recs.request_scores(r), one.scores.astype(np.float32))
+        assert recs.reasons_for(r) == one.reasons
+
+
+def test_basket_recommendation_reads_like_the_family():
+    basket = IDS[:3]
+    one = REC.recommend(basket, k=4)
+    assert len(one) and one.lists() == [one.items.tolist()]
+    assert one.reasons == tuple("bought with " + (" and ".join(a) if len(a) <= 2
+                                                  else f"{a[0]}, {a[1]} and {a[2]}")
+                                for a in one.antecedents)
+    assert one.to_pandas().columns.tolist() == ["item", "score", "because"]
+    assert "BasketRecommendation" in one._repr_html_()
+    df = REC.recommend(baskets=[basket], k=4).to_pandas()
+    assert df.columns.tolist() == ["basket", "item", "score", "rank", "reason"]
+    assert df["reason"].tolist() == list(one.reasons)
+
+
+def test_customers_and_request_kind_errors_name_the_argument():
+    from upsell.exceptions import UpsellValueError
+
+    with pytest.raises(UpsellValueError, match=r"`customers`.*pass baskets="):
+        REC.recommend(customers=["c1"])
+    with pytest.raises(UpsellValueError, match="exactly one"):
+        REC.recommend()
+    with pytest.raises(UpsellValueError, match="exactly one"):
+        REC.recommend(IDS[:1], baskets=[IDS[:1]])
+    with pytest.raises(UpsellDataError, match="position 0"):
+        REC.recommend(baskets=IDS[:2])
+    with pytest.raises(UpsellDataError, match="`baskets`"):
+        REC.recommend(baskets="abc")

@@ -17,7 +17,7 @@ from upsell.bundles.itemsets import Itemsets
 from upsell.bundles.rules import METRICS, Rules
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import UpsellDataError, UpsellValueError
 
 __all__ = ["BasketRecommendation", "BundleRecommender", "Bundles", "suggest_bundles"]
 
@@ -354,7 +354,7 @@ class BundleRecommender:
 
         Raises
         ------
-        UpsellDataError
+        UpsellValueError
             For ``customers=``, or not exactly one of ``basket`` and ``baskets``.
 
         Examples
@@ -370,10 +370,10 @@ class BundleRecommender:
         ([['b'], ['a'], []], ('bought with a',))
         """
         if customers is not None:
-            raise UpsellDataError("`customers`: BundleRecommender has no customer history; "
+            raise UpsellValueError("`customers`: BundleRecommender has no customer history; "
                                   "pass baskets= (the customers' current baskets)")
         if (basket is None) == (baskets is None):
-            raise UpsellDataError("pass exactly one of `basket` and `baskets` "
+            raise UpsellValueError("pass exactly one of `basket` and `baskets` "
                                   f"(got {'both' if basket is not None else 'neither'})")
         k = min(check_k(k), len(self.items))  # a longer list than the items cannot fill
         ban = (set() if exclude is None
