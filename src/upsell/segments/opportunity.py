@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from upsell._display import TableResult
 from upsell.data.catalog import KINDS
 from upsell.exceptions import ModelFileError, UnknownIdError, UpsellDataError
 from upsell.persist import CONTENT_ERRORS, atomic_write_bytes, load_json, read_json
@@ -21,7 +22,7 @@ _DIRECTIONS = ("cross_sell", "upsell")
 
 
 @dataclass(frozen=True, slots=True)
-class Strategy:
+class Strategy(TableResult):
     """One way to sell more: catalog item kinds to offer and flags a recommender filters on.
 
     Parameters
@@ -43,6 +44,8 @@ class Strategy:
     --------
     >>> Strategy(kinds=("warranty",), label="extended warranties").to_dict()
     {'kinds': ['warranty'], 'label': 'extended warranties'}
+    >>> Strategy(kinds=("bundle",), discounted=True).to_pandas().values.tolist()
+    [['bundle', 'bundle', 'discounted']]
     """
 
     kinds: tuple[str, ...]
@@ -51,6 +54,8 @@ class Strategy:
     top_tier: bool = False
     exclusive: bool = False
     discounted: bool = False
+
+    _title = "Strategy"
 
     def __post_init__(self) -> None:
         kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
@@ -84,21 +89,11 @@ class Strategy:
         return {"label": self.label or ", ".join(self.kinds), "kinds": ", ".join(self.kinds),
                 "flags": ", ".join(f for f in _FLAGS if getattr(self, f))}
 
-    def to_pandas(self) -> Any:
-        """A one-row DataFrame: label (the kinds when unlabelled), kinds and true flags.
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        return {k: [v] for k, v in self._row().items()}
 
-        Returns
-        -------
-        pandas.DataFrame
-
-        Examples
-        --------
-        >>> Strategy(kinds=("bundle",), discounted=True).to_pandas().values.tolist()
-        [['bundle', 'bundle', 'discounted']]
-        """
-        from upsell._display import data_frame
-
-        return data_frame({k: [v] for k, v in self._row().items()}, "Strategy.to_pandas")
+    def _n_rows(self) -> int:
+        return 1
 
     def _repr_html_(self) -> str:
         from upsell._display import html_fields
@@ -140,7 +135,7 @@ _DEFAULT = {
 
 
 @dataclass(frozen=True)
-class OpportunityMatrix:
+class OpportunityMatrix(TableResult):
     """Segment -> (cross-sell strategy, upsell strategy); immutable, JSON-serialisable.
 
     The default is the handbook's table: new customers -> extended warranties /
@@ -166,9 +161,13 @@ class OpportunityMatrix:
     ...                      upsell={"kinds": ["subscription"]})
     >>> "at risk" in m2, "at risk" in m
     (True, False)
+    >>> m.to_pandas().shape
+    (4, 7)
     """
 
     strategies: Mapping[str, Mapping[str, Strategy]] = field(default_factory=dict)
+
+    _title = "OpportunityMatrix"
 
     def __post_init__(self) -> None:
         src: Any = self.strategies
@@ -197,6 +196,23 @@ class OpportunityMatrix:
 
     def __len__(self) -> int:
         return len(self.strategies)
+
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        segs = list(self.strategies)
+        cols: dict[str, Any] = {"segment": segs}
+        for d in _DIRECTIONS:
+            rows_d = [self.strategies[s][d]._row() for s in segs]
+            if rows is None:  # the frame: label, kinds and flags in columns of their own
+                cols[d] = [r["label"] for r in rows_d]
+                cols[f"{d}_kinds"] = [r["kinds"] for r in rows_d]
+                cols[f"{d}_flags"] = [r["flags"] for r in rows_d]
+            else:  # a notebook: one cell per strategy
+                cols[d] = [f"{r['label']} ({r['kinds']}" + (f"; {r['flags']}" if r["flags"] else "")
+                           + ")" for r in rows_d]
+        return cols
+
+    def _summary(self) -> str:
+        return f"{len(self.strategies):,} segments"
 
     def __getitem__(self, segment: str) -> Mapping[str, Strategy]:
         try:
@@ -352,27 +368,6 @@ class OpportunityMatrix:
                                  f"or too new: {exc}", file=target, problem=str(exc)) from None
 
     # ------------------------------------------------------------------ display
-    def to_pandas(self) -> Any:
-        """One row per segment: strategy labels, kinds and flags (needs pandas).
-
-        Examples
-        --------
-        >>> OpportunityMatrix().to_pandas().shape
-        (4, 7)
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "OpportunityMatrix.to_pandas")
-        rows = []
-        for seg, v in self.strategies.items():
-            row: dict[str, Any] = {"segment": seg}
-            for d in _DIRECTIONS:
-                s = v[d]
-                row[d] = s.label or ", ".join(s.kinds)
-                row[f"{d}_kinds"] = ", ".join(s.kinds)
-                row[f"{d}_flags"] = ", ".join(f for f in _FLAGS if getattr(s, f))
-            rows.append(row)
-        return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
         body = "; ".join(
@@ -380,18 +375,3 @@ class OpportunityMatrix:
             f"{v['upsell'].label or '/'.join(v['upsell'].kinds)}"
             for s, v in self.strategies.items())
         return f"OpportunityMatrix({body})"
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        def cell(s: Strategy) -> str:
-            row = s._row()
-            detail = row["kinds"] + (f"; {row['flags']}" if row["flags"] else "")
-            return f"{row['label']} ({detail})"
-
-        segs = list(self.strategies)
-        return html_table("OpportunityMatrix", {
-            "segment": segs,
-            "cross_sell": [cell(self.strategies[s]["cross_sell"]) for s in segs],
-            "upsell": [cell(self.strategies[s]["upsell"]) for s in segs],
-        }, max_rows=max(len(segs), 1), summary=f"{len(segs):,} segments")
