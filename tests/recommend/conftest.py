@@ -73,3 +73,49 @@ def build(parts: Parts, *, log: Any = None, **kw: Any) -> us.Recommender:
 @pytest.fixture(scope="session")
 def rec(parts: Parts) -> us.Recommender:
     return build(parts)
+
+
+# --------------------------------------------------------------------------- stage helpers
+def small_catalog() -> us.Catalog:
+    """Six items with every attribute a rule reads (kinds, families, stock, prices, costs)."""
+    return us.Catalog.from_records([
+        {"item": "tea", "kind": "product", "family": "drinks", "category": "food",
+         "price": 4.0, "cost": 2.0, "stock": 10},
+        {"item": "mug", "kind": "accessory", "family": "cups", "category": "kitchen",
+         "price": 8.0, "cost": 3.0, "stock": 5},
+        {"item": "cup", "kind": "accessory", "family": "cups", "category": "kitchen",
+         "price": 6.0, "cost": 2.0, "stock": 0},
+        {"item": "pot", "kind": "accessory", "family": "pots", "category": "kitchen",
+         "price": 20.0, "cost": 9.0, "stock": 200},
+        {"item": "ink", "kind": "value_pack", "family": "", "category": "office",
+         "price": 12.0, "cost": 4.0},
+        {"item": "plan", "kind": "warranty", "family": "", "category": "",
+         "price": 3.0, "cost": 0.5, "stock": 1},
+    ])
+
+
+def make_request(*, customer: Any = None, basket: tuple[Any, ...] = (),
+                 owned: tuple[Any, ...] = (), at: str = AT, **kw: Any) -> Any:
+    import numpy as np
+
+    from upsell.recommend import Request
+
+    return Request(customer=customer, known=bool(owned), basket=basket, owned=owned,
+                   owned_time=tuple(np.datetime64("NaT", "s") for _ in owned), segment=None,
+                   moment=None, channel="web", at=np.datetime64(at, "s"), **kw)
+
+
+def make_pool(cat: Any, scores: dict[str, float], *, log: Any = None, k: int = 5) -> Any:
+    """An OfferPool over ``cat`` with the given item -> score (probability 0.5, catalog money)."""
+    from upsell.recommend import Evidence, OfferPool, PoolItem
+
+    items = []
+    for item, s in scores.items():
+        i = cat.items.index(item)
+        p = PoolItem(i, item, "cross_sell", s)
+        p.evidence.append(Evidence("src", s, 1.0, 1.0, {}))
+        p.probability = 0.5
+        p.revenue = float(cat.price[i])
+        p.margin = float(cat.margin[i])
+        items.append(p)
+    return OfferPool(items, catalog=cat, k=k, offer_log=log)
