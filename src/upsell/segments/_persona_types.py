@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult
 from upsell.segments._base import SegmentSummary, summarise
 from upsell.segments._features import (
     FEATURES,
@@ -39,7 +40,7 @@ _P = {p: k for k, p in enumerate(PERSONAS)}
 
 # ---------------------------------------------------------------------- results
 @dataclass(frozen=True, slots=True)
-class PersonaAssignment:
+class PersonaAssignment(TableResult):
     """The persona of one customer, its four scores and why.
 
     Attributes
@@ -59,6 +60,8 @@ class PersonaAssignment:
     >>> a = PersonaAssignment("new", {"new": 1.0}, (), "new: no purchase history", {})
     >>> a.persona, a.reason
     ('new', 'new: no purchase history')
+    >>> a.to_pandas().columns.tolist()
+    ['persona', 'reason', 'score_new']
     """
 
     persona: str
@@ -67,27 +70,18 @@ class PersonaAssignment:
     reason: str
     features: dict[str, float]
 
+    _title = "PersonaAssignment"
+
     def _row(self) -> dict[str, Any]:
         row: dict[str, Any] = {"persona": self.persona, "reason": self.reason}
         row.update({f"score_{p}": s for p, s in self.scores.items()})
         return row
 
-    def to_pandas(self) -> Any:
-        """A one-row DataFrame: persona, reason and one ``score_<persona>`` column per score.
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        return {k: [v] for k, v in self._row().items()}
 
-        Returns
-        -------
-        pandas.DataFrame
-
-        Examples
-        --------
-        >>> a = PersonaAssignment("new", {"new": 1.0}, (), "new: no purchase history", {})
-        >>> a.to_pandas().columns.tolist()
-        ['persona', 'reason', 'score_new']
-        """
-        from upsell._display import data_frame
-
-        return data_frame({k: [v] for k, v in self._row().items()}, "PersonaAssignment.to_pandas")
+    def _n_rows(self) -> int:
+        return 1
 
     def _repr_html_(self) -> str:
         from upsell._display import html_fields
@@ -95,7 +89,7 @@ class PersonaAssignment:
         return html_fields("PersonaAssignment", self._row(), summary=self.persona)
 
 @dataclass(frozen=True, slots=True)
-class PersonaAssignments:
+class PersonaAssignments(TableResult):
     """The persona of many customers, their scores and the features that decided.
 
     Attributes
@@ -124,6 +118,8 @@ class PersonaAssignments:
     >>> res = Personas().fit(shop.transactions, catalog=shop.catalog).predict()
     >>> len(res) == 60, sorted(set(res.persona.tolist())) <= sorted(PERSONAS)
     (True, True)
+    >>> res.to_pandas().columns.tolist()[:3]
+    ['customer', 'persona', 'score_new']
     """
 
     customers: np.ndarray
@@ -134,8 +130,25 @@ class PersonaAssignments:
     decisive_values: np.ndarray
     midpoints: Mapping[str, Mapping[str, float]]
 
+    _title = "PersonaAssignments"
+    _plot_function = "upsell.segments.plots:plot_personas"
+
     def __len__(self) -> int:
         return int(self.customers.size)
+
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        if rows is not None:  # a notebook: the reasons of the shown rows only
+            pos = np.asarray(rows, dtype=np.int64)
+            return {"customer": self.customers[pos], "persona": self.persona[pos],
+                    "reason": self._reasons(pos)}
+        cols: dict[str, Any] = {"customer": self.customers, "persona": self.persona}
+        for k, p in enumerate(PERSONAS):
+            cols[f"score_{p}"] = self.scores[:, k]
+        cols["reason"] = self.reasons()
+        return cols
+
+    def _summary(self) -> str:
+        return f"{len(self):,} customers"
 
     def reasons(self) -> np.ndarray:
         """One short sentence per customer saying what decided the persona.
@@ -149,15 +162,21 @@ class PersonaAssignments:
         >>> str(res.reasons()[0]).split(":")[0] == res.persona[0]
         True
         """
-        out = np.empty(len(self), dtype=object)
-        pers = self.persona.tolist()
-        codes = self.decisive.tolist()
-        vals = self.decisive_values.tolist()
-        win = np.argmax(self.persona[:, None] == np.asarray(PERSONAS)[None, :], axis=1)
-        score = self.scores[np.arange(len(self)), win].tolist()
+        return self._reasons(np.arange(len(self)))
+
+    def _reasons(self, pos: np.ndarray) -> np.ndarray:
+        """The reasons of the customers at positions ``pos``."""
+        out = np.empty(pos.size, dtype=object)
+        persona = self.persona[pos]
+        pers = persona.tolist()
+        codes = self.decisive[pos].tolist()
+        vals = self.decisive_values[pos].tolist()
+        scores = np.asarray(self.scores)[pos]
+        win = np.argmax(persona[:, None] == np.asarray(PERSONAS)[None, :], axis=1)
+        score = scores[np.arange(pos.size), win].tolist()
         # no history: scored (1, 0, 0, 0) with nothing decisive (see _Scorer.score)
-        history = (np.asarray(self.scores)[:, 1:] != 0).any(axis=1).tolist()
-        for i in range(len(self)):
+        history = (scores[:, 1:] != 0).any(axis=1).tolist()
+        for i in range(pos.size):
             out[i] = _reason(pers[i], codes[i], vals[i], self.midpoints, score[i], history[i])
         return out.astype(str) if out.size else np.array([], dtype=str)
 
@@ -174,66 +193,6 @@ class PersonaAssignments:
         60
         """
         return summarise(self.persona, self.monetary, order=PERSONAS)
-
-    def to_pandas(self) -> Any:
-        """One row per customer: persona, the four scores and the reason (needs pandas).
-
-        Examples
-        --------
-        >>> from upsell.datasets import make_shop
-        >>> from upsell.segments import Personas
-        >>> shop = make_shop(n_customers=60, n_items=40, n_orders=240)
-        >>> df = Personas().fit(shop.transactions, catalog=shop.catalog).predict().to_pandas()
-        >>> df.columns.tolist()[:3]
-        ['customer', 'persona', 'score_new']
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "PersonaAssignments.to_pandas")
-        data: dict[str, Any] = {"customer": self.customers, "persona": self.persona}
-        for k, p in enumerate(PERSONAS):
-            data[f"score_{p}"] = self.scores[:, k]
-        data["reason"] = self.reasons()
-        return pd.DataFrame(data)
-
-    def _repr_html_(self) -> str:
-        from upsell._display import MAX_ROWS, html_table
-
-        head = self.customers[:MAX_ROWS]
-        part = PersonaAssignments(head, self.persona[:MAX_ROWS], self.scores[:MAX_ROWS],
-                                  self.monetary[:MAX_ROWS], self.decisive[:MAX_ROWS],
-                                  self.decisive_values[:MAX_ROWS], self.midpoints)
-        return html_table("PersonaAssignments", {
-            "customer": head, "persona": part.persona, "reason": part.reasons(),
-        }, n_rows=len(self), summary=f"{len(self):,} customers")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw customers and revenue per persona with matplotlib; see :func:`upsell.report.plots.plot_personas`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_personas`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = Personas().fit(tx).predict().plot()  # doctest: +SKIP
-        """
-        from upsell.segments.plots import plot_personas
-
-        return plot_personas(self, ax=ax, **kwargs)
 
 def _reason(persona: str, codes: Sequence[int], values: Sequence[float],
             midpoints: Mapping[str, Mapping[str, float]], score: float = math.nan,
