@@ -243,10 +243,11 @@ class CFModel(Estimator):
         exclude_owned : bool, default True
             Leave out what the customer bought (fit-time history plus
             ``history``) or what the basket holds.
-        exclude : list of item ids, optional
-            Items never to recommend (for every request).
+        exclude : item id or list of item ids, optional
+            Items never to recommend (for every request); ids the model does not
+            know are ignored.
         candidates : list of item ids, optional
-            Recommend only among these.
+            Recommend only among these (unknown ids ignored).
         history : list of lists of item ids, optional
             One list per customer: purchases since fit (repeats count). A seen
             customer's grown history, or an unseen customer's whole history, is
@@ -269,7 +270,14 @@ class CFModel(Estimator):
 
         Raises
         ------
-        NotFittedError, UnknownIdError, UpsellDataError
+        NotFittedError
+            Before fit.
+        UnknownIdError
+            A customer not seen at fit and given without ``history`` (the message
+            names it and says how to serve it).
+        UpsellDataError
+            Neither or both of ``customers`` and ``baskets``, a bad ``k`` or another
+            malformed argument (the message names it).
 
         Examples
         --------
