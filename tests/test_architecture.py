@@ -58,12 +58,15 @@ UPWARD_ALLOWED: set[tuple[str, str]] = set()
 # sorted pairs of packages that reach each other through imports. Empty since data writes
 # through upsell._atomic rather than upsell.persist (which reads data.ids).
 CYCLES_ALLOWED: set[tuple[str, str]] = set()
-# (importer, "module:name"): datasets.synthetic builds Transactions from data's private _Prepared
-# (left to the data work of issue 19). Spark reuses the local engines through the documented
-# internal modules bundles.engine, cf.engine, kpi.engine and segments.engine.
-PRIVATE_ALLOWED: set[tuple[str, str]] = {
-    ("upsell.datasets.synthetic", "upsell.data.transactions:_Prepared"),
-}
+# (importer, "module:name"). Empty since datasets builds Transactions through the documented
+# internal module data.engine; spark reuses the local engines through bundles.engine,
+# cf.engine, kpi.engine and segments.engine.
+PRIVATE_ALLOWED: set[tuple[str, str]] = set()
+# files and functions past the size a reader holds in mind at once (issue 19)
+MAX_FILE_LINES = 900
+MAX_FUNCTION_LINES = 150
+LONG_FILES_ALLOWED: set[tuple[str, str]] = set()
+LONG_FUNCTIONS_ALLOWED: set[tuple[str, str]] = set()
 # --------------------------------------------------------------------------------------------
 
 
@@ -196,6 +199,69 @@ def private_imports(graph: dict[str, list[tuple[str, str | None]]]) -> set[tuple
     return found
 
 
+def module_cycles(graph: dict[str, list[tuple[str, str | None]]]) -> list[list[str]]:
+    """Groups of modules that reach each other through imports (lazy ones included)."""
+    adjacency = {m: {t for t, _ in edges if t in graph and t != m} for m, edges in graph.items()}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(start: str) -> None:  # Tarjan, iterative (no recursion limit)
+        work = [(start, iter(sorted(adjacency[start])))]
+        order[start] = low[start] = len(order)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in order:
+                    order[child] = low[child] = len(order)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(adjacency[child]))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], order[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == order[node]:
+                    group = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node:
+                            break
+                    if len(group) > 1:
+                        groups.append(sorted(group))
+
+    for module in sorted(adjacency):
+        if module not in order:
+            visit(module)
+    return sorted(groups)
+
+
+def oversized(src: Path = SRC) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """``(module, "N lines")`` over :data:`MAX_FILE_LINES` and ``(module, "function")`` over
+    :data:`MAX_FUNCTION_LINES` (decorators and docstrings included)."""
+    files, functions = set(), set()
+    for path in sorted(src.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = module_name(path)
+        if text.count("\n") > MAX_FILE_LINES:
+            files.add((name, "file"))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                if (node.end_lineno or node.lineno) - first + 1 > MAX_FUNCTION_LINES:
+                    functions.add((name, node.name))
+    return files, functions
+
+
 def _check(found: set[tuple[str, str]], allowed: set[tuple[str, str]], what: str) -> None:
     new = sorted(found - allowed)
     gone = sorted(allowed - found)
@@ -227,6 +293,18 @@ def test_no_private_names_across_packages() -> None:
     _check(private_imports(scan()), PRIVATE_ALLOWED, "private cross-package imports")
 
 
+def test_no_module_cycles() -> None:
+    cycles = module_cycles(scan())
+    assert not cycles, "modules that import each other (lazy imports included):\n" + "\n".join(
+        "  " + " <-> ".join(group) for group in cycles)
+
+
+def test_no_god_files_or_functions() -> None:
+    files, functions = oversized()
+    _check(files, LONG_FILES_ALLOWED, f"files over {MAX_FILE_LINES} lines")
+    _check(functions, LONG_FUNCTIONS_ALLOWED, f"functions over {MAX_FUNCTION_LINES} lines")
+
+
 def test_allowlists_only_name_modules_that_exist() -> None:
     graph = scan()
     for module, _ in UPWARD_ALLOWED | PRIVATE_ALLOWED:
@@ -246,6 +324,8 @@ def main() -> None:  # pragma: no cover - a report for people
         ("upward imports", upward_imports(graph)),
         ("package cycles", package_cycles(graph)),
         ("private cross-package imports", private_imports(graph)),
+        ("module cycles", {(g[0], " <-> ".join(g[1:])) for g in module_cycles(graph)}),
+        ("oversized files and functions", set().union(*oversized())),
     ):
         print(f"\n{title}: {len(found)}")
         for a, b in sorted(found):

@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 
 from upsell.data import _arrow
 from upsell.data import _columns as C
+from upsell.data._clean import prepare
+from upsell.data._columns import _positional, resolve_columns
 from upsell.data.ids import IdIndex
-from upsell.data.io import _positional, maybe_int_ids, resolve_columns
-from upsell.data.transactions import Transactions, _prepare
+from upsell.data.io import maybe_int_ids
+from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
 OPTS = {"columns": None, "delimiter": ",", "encoding": "utf-8", "header": True}
@@ -97,7 +99,7 @@ def reference(path: Path, *, invalid: str = "raise", **kw: Any):
         if role in ("order", "item", "customer", "channel"):
             arr = _oracle_ids(arr, role, repairs)
         arrays[role] = arr
-    prep = _prepare(arrays, invalid=invalid, item_index=None, customer_index=None, source=label)
+    prep = prepare(arrays, invalid=invalid, item_index=None, customer_index=None, source=label)
     prep.repairs.update(repairs)
     return Transactions._from_prepared(prep, invalid=invalid)
 

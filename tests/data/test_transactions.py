@@ -489,7 +489,7 @@ def test_names_and_derived_prices_do_not_depend_on_row_order(lines, seed):
 @given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=30),
        n_keys=st.integers(0, 3), seed=st.integers(0, 2**16))
 def test_group_order_is_lexsort(sizes, n_keys, seed):
-    from upsell.data.transactions import _group_order
+    from upsell.data._clean import _group_order
 
     rng = np.random.default_rng(seed)
     group = np.repeat(np.arange(len(sizes)), sizes)

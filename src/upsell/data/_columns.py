@@ -1,10 +1,13 @@
 """Normalising raw columns (ids, numbers, timestamps) with row-precise errors.
 
-Private helpers shared by the Transactions and Catalog constructors.
+Private helpers shared by the Transactions and Catalog constructors and every reader:
+which column holds which role, and the value rules. Nothing here imports the readers
+(:mod:`upsell.data.io`, :mod:`upsell.data._arrow`), so they may all use it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -357,3 +360,106 @@ def _factorize_list(values: list[Any] | tuple[Any, ...], name: str,
     codes = seen.recode(first, code_of)
     miss = codes < 0
     return codes, index, miss, np.zeros(len(values), dtype=bool)
+
+
+# ---------------------------------------------------------------------- roles and ids
+ColumnMap = Mapping[str, str | int]
+
+
+_ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value")
+_REQUIRED = ("order", "item")
+
+
+def resolve_columns(available: list[str], columns: ColumnMap | None, *,
+                    source: str) -> dict[str, int]:
+    """Map each role to a position in ``available``.
+
+    Roles named in ``columns`` must exist; other roles are picked up when a
+    column carries the role's own name. ``order`` and ``item`` are required.
+    """
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(_ROLES))
+    if unknown:
+        raise UpsellDataError(
+            f"`columns` has unknown role {unknown[0]!r}; roles are {', '.join(_ROLES)}"
+        )
+    out: dict[str, int] = {}
+    for role in _ROLES:
+        if role in columns:
+            name = columns[role]
+            if isinstance(name, int) and not isinstance(name, bool):
+                if not 0 <= name < len(available):
+                    raise UpsellDataError(
+                        f"column position {name} for `{role}` is out of range: {source} has "
+                        f"{len(available)} columns"
+                    )
+                out[role] = name
+                continue
+            if name not in available:
+                raise UpsellDataError(
+                    f"column {name!r} (for `{role}`) is not in {source}; it has "
+                    f"{', '.join(repr(a) for a in available[:20])}"
+                )
+            out[role] = _only(available, name, role, source)
+        elif role in available:
+            out[role] = _only(available, role, role, source)
+    for role in _REQUIRED:
+        if role not in out:
+            raise UpsellDataError(
+                f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
+                f"it has {', '.join(repr(a) for a in available[:20])}"
+            )
+    return out
+
+
+def _only(available: list[str], name: str, role: str, source: str) -> int:
+    """Position of the one column called ``name``; two of that name are an error."""
+    pos = available.index(name)
+    if name in available[pos + 1:]:
+        raise UpsellDataError(
+            f"{source} has two columns named {name!r} (for `{role}`); rename one, since "
+            f"which to read would be a guess"
+        )
+    return pos
+
+
+def utf8_error(data: bytes, label: str, encoding: str) -> UpsellDataError:
+    """The error for UTF-8 content that is not valid, naming its line and byte offset."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return UpsellDataError(
+            f"{label} line {line:,} is not valid {encoding} text ({exc.reason} at byte "
+            f"{exc.start:,}); pass the right `encoding`"
+        )
+    return UpsellDataError(f"{label} is not valid {encoding} text; pass the right `encoding`")
+
+
+#: Customer id texts read as "no customer" (anonymous), case-insensitive, besides blanks:
+#: what databases, spreadsheets and ``str(None)`` / ``str(float("nan"))`` write for none.
+NULL_CUSTOMERS = ("nan", "null", "none", "na", "n/a", "#n/a", "nil")
+
+
+def null_markers(values: np.ndarray) -> np.ndarray:
+    """True where a (stripped) customer id text is one of :data:`NULL_CUSTOMERS`.
+
+    Examples
+    --------
+    >>> null_markers(np.array(["NULL", "17850", "nan", "None"])).tolist()
+    [True, False, True, True]
+    """
+    if values.dtype.kind != "U" or values.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    short = np.char.str_len(values) <= 4
+    out = np.zeros(values.size, dtype=bool)
+    if short.any():
+        low = np.char.lower(values[short])
+        out[short] = np.isin(low, np.array(NULL_CUSTOMERS))
+    return out
+
+
+def _positional(columns: ColumnMap | None, header: bool) -> ColumnMap | None:
+    if header or columns is None:
+        return columns
+    return {k: (str(v) if isinstance(v, int) else v) for k, v in columns.items()}

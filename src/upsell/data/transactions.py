@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from upsell._validation import as_time, check_choice, check_float
 from upsell.data import _columns as C
-from upsell.data._keys import KeyTable
+from upsell.data._clean import (  # noqa: F401 - the limits are documented here
+    _INVALID,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    TIME_MAX,
+    TIME_MIN,
+    Prepared,
+    clean,
+    prepare,
+)
 from upsell.data.ids import IdIndex
 from upsell.data.report import DataReport
 from upsell.exceptions import UpsellDataError
@@ -33,63 +42,11 @@ Policy3 = Literal["keep", "drop", "raise"]
 InvalidPolicy = Literal["raise", "drop"]
 Weighting = Literal["count", "binary", "units", "value", "bm25", "tfidf"]
 
-#: Largest absolute quantity and unit price accepted (larger ones follow ``invalid``): far
-#: beyond any real order line, and small enough that sums of quantity x price over
-#: billions of lines stay finite in float64.
-MAX_QUANTITY = 1e12
-MAX_PRICE = 1e12
-#: Plausible range of order times, [TIME_MIN, TIME_MAX); others follow ``invalid``.
-TIME_MIN = np.datetime64("1900-01-01T00:00:00", "s")
-TIME_MAX = np.datetime64("2200-01-01T00:00:00", "s")
-
 #: Keywords the readers pass on to from_arrays (cleaning rules and id universes).
 _OPTIONS = ("returns", "anonymous", "bad_prices", "duplicates", "invalid", "cancel_prefix",
             "item_index", "customer_index", "source")
 
-_RETURNS = ("net", "drop", "keep", "raise")
-_KEEP_DROP_RAISE = ("keep", "drop", "raise")
-_INVALID = ("raise", "drop")
 _WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
-
-
-@dataclass
-class _Prepared:
-    """Raw columns after id encoding and type conversion, before the cleaning rules.
-
-    Internal hand-over format between readers (csv, pandas, arrow, arrays) and
-    :meth:`Transactions._from_prepared`. Codes are int32 or int64 with -1 for missing.
-    """
-
-    n: int
-    order: np.ndarray
-    order_index: IdIndex
-    item: np.ndarray
-    item_index: IdIndex
-    customer: np.ndarray | None = None
-    customer_index: IdIndex | None = None
-    quantity: np.ndarray | None = None
-    price: np.ndarray | None = None
-    time: np.ndarray | None = None
-    channel: np.ndarray | None = None
-    channel_index: IdIndex | None = None
-    # rows already found unusable by the reader (value set to NaN/NaT/-1), by reason
-    bad: dict[str, np.ndarray] = field(default_factory=dict)
-    # rows whose item is not in a fixed item index given by the caller
-    unknown_item: np.ndarray | None = None
-    unknown_customer: np.ndarray | None = None
-    fixed_items: bool = False
-    fixed_customers: bool = False
-    source: str = ""
-    # product name per line (codes into name_index, -1 missing) and line totals
-    name: np.ndarray | None = None
-    name_index: IdIndex | None = None
-    value: np.ndarray | None = None
-    # rows changed while reading (ids stripped, null markers read as anonymous), by reason;
-    # counted as repaired among the rows kept
-    repairs: dict[str, np.ndarray] = field(default_factory=dict)
-    # every id of the indexes built from the data (not the fixed ones) occurs in some row:
-    # when every row is kept, they need no compaction
-    exact_ids: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +398,7 @@ class Transactions:
         if len(set(lengths.values())) > 1:
             desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
             raise UpsellDataError(f"columns must have the same length; got {desc}")
-        prep = _prepare(arrays, invalid=invalid, item_index=item_index,
+        prep = prepare(arrays, invalid=invalid, item_index=item_index,
                         customer_index=customer_index, source=source)
         return cls._from_prepared(
             prep, returns=returns, anonymous=anonymous, bad_prices=bad_prices,
@@ -596,23 +553,12 @@ class Transactions:
     # ------------------------------------------------------------------ cleaning
     @classmethod
     def _from_prepared(
-        cls, prep: _Prepared, *, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
+        cls, prep: Prepared, *, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
         bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
         invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
     ) -> Transactions:
-        check_choice(returns, "returns", _RETURNS)
-        check_choice(anonymous, "anonymous", _KEEP_DROP_RAISE)
-        check_choice(bad_prices, "bad_prices", _KEEP_DROP_RAISE)
-        check_choice(duplicates, "duplicates", _KEEP_DROP_RAISE)
-        check_choice(invalid, "invalid", _INVALID)
-        if cancel_prefix is not None and (not isinstance(cancel_prefix, str) or not cancel_prefix):
-            raise UpsellDataError(f"`cancel_prefix` must be a non-empty string; got {cancel_prefix!r}")
-        n = prep.n
-        if n == 0:
-            raise UpsellDataError(f"no order lines in {prep.source or 'the input'}: it has no data rows")
-        return _Cleaner(prep).run(
-            returns=returns, anonymous=anonymous, bad_prices=bad_prices,
-            duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix)
+        return cls(**clean(prep, returns=returns, anonymous=anonymous, bad_prices=bad_prices,
+                           duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix))
 
     # ------------------------------------------------------------------ cached views
     def _cached(self, key: Any, build: Callable[[], Any]) -> Any:
@@ -960,533 +906,9 @@ class Transactions:
         write_csv(self, path, columns)
 
 
-
-def _prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
-             customer_index: IdIndex | None, source: str) -> _Prepared:
-    """Encode ids and convert values of raw columns (all of one length) into a _Prepared.
-
-    Id columns may still be Python lists (see :func:`upsell.data._columns.factorize_column`).
-    """
-    n = len(arrays["order"])
-    bad: dict[str, np.ndarray] = {}
-    o_codes, o_index, _, _ = C.factorize_column(arrays["order"], "order")
-    i_codes, i_index, _, i_unknown = C.factorize_column(arrays["item"], "item", item_index)
-    prep = _Prepared(
-        n=n, order=o_codes, order_index=o_index,  # type: ignore[arg-type]
-        item=i_codes, item_index=item_index if item_index is not None else i_index,  # type: ignore[arg-type]
-        unknown_item=i_unknown, fixed_items=item_index is not None, bad=bad, source=source,
-    )
-    if "customer" in arrays:
-        c_codes, c_index, _, c_unknown = C.factorize_column(
-            arrays["customer"], "customer", customer_index)
-        if c_index is not None and c_index.kind == "str":
-            from upsell.data.io import null_markers
-
-            marker = null_markers(np.char.strip(c_index.ids))
-            if marker.any():
-                hit = np.zeros(c_codes.size, dtype=bool)
-                known = c_codes >= 0
-                hit[known] = marker[c_codes[known]]
-                c_codes = np.where(hit, -1, c_codes)
-                prep.repairs["customer id 'NULL', 'nan', 'None' ... read as anonymous"] = hit
-        prep.customer = c_codes
-        prep.customer_index = customer_index if customer_index is not None else c_index
-        prep.unknown_customer = c_unknown
-        prep.fixed_customers = customer_index is not None
-    if "quantity" in arrays:
-        prep.quantity = C.numbers(arrays["quantity"], "quantity", invalid=invalid, rows_bad=bad)
-    if "price" in arrays:
-        prep.price = C.numbers(arrays["price"], "price", invalid=invalid, rows_bad=bad)
-    if "time" in arrays:
-        prep.time = C.timestamps(arrays["time"], "time", invalid=invalid, rows_bad=bad)
-    if "channel" in arrays:
-        ch_codes, ch_index, _, _ = C.factorize_column(arrays["channel"], "channel")
-        prep.channel, prep.channel_index = ch_codes, ch_index
-    if "name" in arrays:
-        nm_codes, nm_index, _, _ = C.factorize_column(arrays["name"], "name")
-        assert nm_index is not None
-        if nm_index.kind == "int":  # names that are all numbers are names all the same
-            nm_index = IdIndex(nm_index.ids.astype(str), name="name")
-        prep.name, prep.name_index = nm_codes, nm_index
-    if "value" in arrays:
-        prep.value = C.numbers(arrays["value"], "value", invalid=invalid, rows_bad=bad)
-    return prep
-
 def _freeze_csr(m: sp.csr_matrix) -> sp.csr_matrix:
     m.indices = m.indices.astype(np.int32, copy=False)
     m.indptr = m.indptr.astype(np.int32 if m.nnz < 2**31 else np.int64, copy=False)
     for a in (m.data, m.indices, m.indptr):
         a.flags.writeable = False
     return m
-
-
-class _Cleaner:
-    """Applies the cleaning rules to prepared columns and counts what it did."""
-
-    def __init__(self, prep: _Prepared) -> None:
-        self.p = prep
-        self.n = prep.n
-        self.keep = np.ones(prep.n, dtype=bool)
-        self.dropped: dict[str, int] = {}
-        self.repaired: dict[str, int] = {}
-        self.flagged: dict[str, int] = {}
-
-    def label(self, pos: int) -> str:
-        lab = f"row {pos + 1:,}"
-        code = int(self.p.order[pos])
-        if code >= 0:
-            lab += f" (order {C.py(self.p.order_index.ids[code])!r})"
-        return lab
-
-    def apply(self, mask: np.ndarray, reason: str, policy: str, what: Callable[[int], str],
-              flag: str | None = None) -> None:
-        """Drop, flag or refuse the still-kept rows in ``mask``."""
-        m = mask & self.keep
-        count = int(m.sum())
-        if not count:
-            return
-        if policy == "raise":
-            pos = int(np.flatnonzero(m)[0])
-            more = f" ({count:,} such rows)" if count > 1 else ""
-            raise UpsellDataError(f"{self.label(pos)}: {what(pos)}{more}")
-        if policy == "drop":
-            self.dropped[reason] = self.dropped.get(reason, 0) + count
-            self.keep &= ~m
-        else:
-            key = flag or reason
-            self.flagged[key] = self.flagged.get(key, 0) + count
-
-    def run(self, *, returns: str, anonymous: str, bad_prices: str, duplicates: str,
-            invalid: str, cancel_prefix: str | None) -> Transactions:
-        p = self.p
-        for reason, mask in p.bad.items():
-            self.apply(mask, reason, "drop", str)  # already NaN'd by the reader; never raises
-        hint = "; pass invalid='drop' to drop such rows"
-        if p.price is None and p.value is not None:
-            # line totals only: unit price = value / quantity (zero quantities are dropped
-            # below; their price is only kept finite so that the drop is what counts them)
-            q0 = p.quantity if p.quantity is not None else np.ones(self.n)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                p.price = np.where(q0 != 0, p.value / np.where(q0 != 0, q0, 1.0),
-                                   np.where(np.isfinite(p.value), 0.0, np.nan))
-        self.apply(p.order < 0, "order id missing", invalid,
-                   lambda i: f"`order` is empty{hint}")
-        item_missing = (p.item < 0) & ~(p.unknown_item if p.unknown_item is not None else False)
-        self.apply(item_missing, "item id missing", invalid,
-                   lambda i: f"`item` is empty{hint}")
-        if p.unknown_item is not None and p.unknown_item.any():
-            self.apply(p.unknown_item, "item not in the item index", invalid,
-                       lambda i: f"`item` is not in the given item index{hint}")
-        if p.unknown_customer is not None and p.unknown_customer.any():
-            self.apply(p.unknown_customer, "customer not in the customer index", invalid,
-                       lambda i: f"`customer` is not in the given customer index{hint}")
-        qty = p.quantity if p.quantity is not None else np.ones(self.n)
-        self.apply(~np.isfinite(qty), "quantity missing or not finite", invalid,
-                   lambda i: f"`quantity` {C.py(qty[i])!r} is missing or not finite{hint}")
-        if p.price is not None:
-            price = p.price
-            self.apply(~np.isfinite(price), "price missing or not finite", invalid,
-                       lambda i: f"`price` {C.py(price[i])!r} is missing or not finite{hint}")
-        self.apply(np.abs(qty) > MAX_QUANTITY, "quantity out of range", invalid,
-                   lambda i: f"`quantity` {C.py(qty[i])!r} is beyond +-{MAX_QUANTITY:.0e}{hint}")
-        if p.price is not None:
-            price = p.price
-            self.apply(np.abs(price) > MAX_PRICE, "price out of range", invalid,
-                       lambda i: f"`price` {C.py(price[i])!r} is beyond +-{MAX_PRICE:.0e}{hint}")
-        if p.time is not None:
-            tm = p.time
-            self.apply(np.isnat(tm), "time missing", invalid,
-                       lambda i: f"`time` is missing or not a timestamp{hint}")
-            self.apply((tm < TIME_MIN) | (tm >= TIME_MAX), "time out of range", invalid,
-                       lambda i: f"`time` {str(tm[i])!r} is outside the plausible range "
-                       f"[{TIME_MIN}, {TIME_MAX}){hint}")
-        self.apply(qty == 0, "zero quantity", "drop", lambda i: "zero quantity")
-        if p.price is not None:
-            price = p.price
-            self.apply(price <= 0, "price zero or negative", bad_prices,
-                       lambda i: f"`price` {C.py(price[i])!r} is zero or negative; pass "
-                       f"bad_prices='drop' or 'keep'")
-        customer = p.customer
-        if customer is not None:
-            customer = self.fill_customers(customer)
-            self.apply(customer < 0, "anonymous (no customer)", anonymous,
-                       lambda i: "no customer (anonymous order); pass anonymous='keep' or 'drop'")
-        qty = qty.astype(np.float64, copy=True)
-        is_return = qty < 0
-        if cancel_prefix is not None:
-            ids = p.order_index.ids
-            if ids.dtype.kind == "U":
-                cancel = np.char.startswith(ids, cancel_prefix)
-                in_cancel = np.zeros(self.n, dtype=bool)
-                ok = p.order >= 0
-                in_cancel[ok] = cancel[p.order[ok]]
-                is_return |= in_cancel
-                qty[in_cancel] = -np.abs(qty[in_cancel])
-        if returns == "net":
-            self.net_returns(qty, is_return, customer)
-        else:
-            self.apply(is_return, "return or cancellation", returns if returns != "keep" else "keep",
-                       lambda i: f"return or cancellation (quantity {qty[i]:g}); pass "
-                       f"returns='net', 'drop' or 'keep'",
-                       flag="return or cancellation kept")
-        return self.finish(qty, customer, duplicates)
-
-    def fill_customers(self, customer: np.ndarray) -> np.ndarray:
-        p = self.p
-        named = self.keep & (p.order >= 0) & (customer >= 0)
-        if not named.any():
-            return customer
-        o = p.order[named]
-        c = customer[named]
-        # each order's customer: any of its named lines (a plain scatter, no ufunc.at);
-        # an order of two customers shows as a line that disagrees with it
-        owner = np.full(len(p.order_index), -1, dtype=customer.dtype)
-        owner[o] = c
-        disagree = owner[o] != c
-        if disagree.any():
-            bad = int(o[disagree].min())
-            theirs = c[o == bad]
-            lo, hi = theirs.min(), theirs.max()
-            cids = p.customer_index.ids if p.customer_index is not None else None
-            a, b = (cids[lo], cids[hi]) if cids is not None else (lo, hi)
-            a, b = C.py(a), C.py(b)
-            raise UpsellDataError(
-                f"order {C.py(p.order_index.ids[bad])!r} has lines of two customers ({a!r} and {b!r}); "
-                f"an order belongs to one customer, check the `order` and `customer` columns"
-            )
-        del o, c, named
-        fill = (customer < 0) & self.keep & (p.order >= 0)
-        fill[fill] = owner[p.order[fill]] >= 0
-        if fill.any():
-            customer = customer.copy()
-            customer[fill] = owner[p.order[fill]]
-            self.repaired["customer filled from its order"] = int(fill.sum())
-        return customer
-
-    def net_returns(self, qty: np.ndarray, is_return: np.ndarray,
-                    customer: np.ndarray | None) -> None:
-        p = self.p
-        ret = is_return & self.keep
-        n_ret = int(ret.sum())
-        if not n_ret:
-            return
-        n_netted = 0
-        if customer is not None:
-            n_items = max(len(p.item_index), 1)
-            r_rows = np.flatnonzero(ret & (customer >= 0))
-            r_key = customer[r_rows].astype(np.int64) * n_items + p.item[r_rows]
-            ret_keys, ret_inv = np.unique(r_key, return_inverse=True)
-            ret_inv = ret_inv.reshape(-1)
-            returned = np.bincount(ret_inv, weights=-qty[r_rows], minlength=ret_keys.size)
-            rows, code = self._purchases_of(ret_keys, customer, is_return, n_items)
-            matched = np.zeros(ret_keys.size, dtype=bool)
-            if rows.size:
-                t = (p.time[rows].view(np.int64) if p.time is not None
-                     else np.zeros(rows.size, dtype=np.int64))
-                # latest first; ties broken by content, never by row position, so that the
-                # result does not depend on the input's row order
-                ties = [-p.order[rows], -qty[rows]]
-                if p.price is not None:
-                    ties.insert(0, -p.price[rows])
-                if p.channel is not None:
-                    ties.insert(0, -p.channel[rows])
-                order = np.lexsort((*ties, -t, code))
-                rows, code = rows[order], code[order]
-                q = qty[rows]
-                group_start = np.r_[True, code[1:] != code[:-1]]
-                csum = np.cumsum(q)
-                base = np.maximum.accumulate(np.where(group_start, csum - q, 0))
-                cum_incl = csum - base
-                total_ret = returned[code]
-                consumed = np.minimum(cum_incl, total_ret) - np.minimum(cum_incl - q, total_ret)
-                remaining = q - consumed
-                full = remaining <= 1e-12
-                part = ~full & (consumed > 0)
-                if full.any():
-                    self.dropped["fully returned"] = int(full.sum())
-                    self.keep[rows[full]] = False
-                if part.any():
-                    self.repaired["quantity reduced by a return"] = int(part.sum())
-                    qty[rows[part]] = remaining[part]
-                matched[code] = True
-            n_netted = int(matched[ret_inv].sum())
-        if n_netted:
-            self.dropped["return netted against a purchase"] = n_netted
-        if n_ret > n_netted:
-            self.dropped["return without a matching purchase"] = n_ret - n_netted
-        self.keep &= ~ret
-
-    def _purchases_of(self, keys: np.ndarray, customer: np.ndarray, is_return: np.ndarray,
-                      n_items: int) -> tuple[np.ndarray, np.ndarray]:
-        """Kept purchase lines whose (customer, item) key is in ``keys``, with its position.
-
-        One hash lookup per purchase line, in slices to bound the temporaries: no
-        sort or ``np.isin`` over all lines when only a few keys saw returns.
-        """
-        table = KeyTable.of_unique(keys.view(np.uint64))
-        cand = ~is_return & self.keep & (customer >= 0)
-        # only lines of a customer and of an item that saw a return can match: two
-        # gathers of flags leave most lines out of the hash lookups
-        cust_flag = np.zeros(max(int(customer.max()) + 1, 1) if customer.size else 1,
-                             dtype=bool)
-        cust_flag[keys // n_items] = True
-        item_flag = np.zeros(n_items, dtype=bool)
-        item_flag[keys % n_items] = True
-        cand &= cust_flag[np.maximum(customer, 0)]
-        cand &= item_flag[self.p.item]
-        found_rows, found_code = [], []
-        step = 1 << 20
-        for lo in range(0, self.n, step):
-            rows = np.flatnonzero(cand[lo:lo + step])
-            rows += lo
-            key = customer[rows].astype(np.int64)
-            key *= n_items
-            key += self.p.item[rows]
-            code = table.find(key.view(np.uint64))
-            hit = code >= 0
-            found_rows.append(rows[hit])
-            found_code.append(code[hit].astype(np.intp))
-        return np.concatenate(found_rows), np.concatenate(found_code)
-
-    def finish(self, qty: np.ndarray, customer: np.ndarray | None,
-               duplicates: str) -> Transactions:
-        p = self.p
-        keep = self.keep
-        for reason, mask in p.repairs.items():
-            count = int((mask & keep).sum())
-            if count:
-                self.repaired[reason] = self.repaired.get(reason, 0) + count
-        if not keep.any():
-            reasons = ", ".join(f"{r}: {n:,}" for r, n in self.dropped.items())
-            raise UpsellDataError(
-                f"no order lines left in {p.source or 'the input'} after cleaning "
-                f"({p.n:,} rows read; dropped {reasons})"
-            )
-        rows = None if keep.all() else np.flatnonzero(keep)
-
-        def sel(a: np.ndarray) -> np.ndarray:
-            return a if rows is None else a[rows]
-
-        def _compact(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
-            if rows is None and p.exact_ids:  # every id occurs in a kept row
-                return codes.astype(np.int32), index  # a copy, as _compact_codes gives
-            return _compact_codes(codes, index)
-
-        o_codes, orders = _compact(sel(p.order), p.order_index)
-        if p.fixed_items:
-            i_codes, items = sel(p.item).astype(np.int32), p.item_index
-        else:
-            i_codes, items = _compact(sel(p.item), p.item_index)
-        names = None
-        if p.name is not None and p.name_index is not None:
-            names = _item_names(i_codes, sel(p.name), len(items), p.name_index)
-        # canonical order: by (order, item), ties by the remaining columns, then by row
-        key = o_codes.astype(np.int64)
-        key *= max(len(items), 1)
-        key += i_codes
-        m = key.size
-        perm: np.ndarray | None = None
-        if m > 1 and not bool((key[1:] >= key[:-1]).all()):
-            # stable only for speed (timsort uses the runs files come in, e.g. grouped by
-            # order); equal keys are put in row order below anyway, with the other ties
-            perm = np.argsort(key, kind="stable")
-            key = key[perm]
-            o_codes, i_codes = o_codes[perm], i_codes[perm]
-        # the other columns in one gather each: kept rows in canonical order
-        idx = rows if perm is None else (perm if rows is None else rows[perm])
-
-        def take(a: np.ndarray) -> np.ndarray:
-            # a copy either way: columns end up read-only and may be the caller's arrays
-            return a.copy() if idx is None else a[idx]
-
-        q = qty if idx is None else qty[idx]  # qty is run()'s own copy
-        price = take(p.price) if p.price is not None else None
-        time = take(p.time) if p.time is not None else None
-        cust = None
-        customers = IdIndex(np.array([], dtype=np.int64), name="customer")
-        if customer is not None and p.customer_index is not None:
-            c_sel = customer if idx is None else customer[idx]
-            if p.fixed_customers:
-                cust, customers = c_sel.astype(np.int32), p.customer_index
-            else:
-                # compaction keeps the index's id order: the same whatever the row order
-                cust, customers = _compact(c_sel, p.customer_index)
-        chan = channels = None
-        if p.channel is not None and p.channel_index is not None:
-            chan, channels = _compact(p.channel if idx is None else p.channel[idx],
-                                      p.channel_index)
-        same_key = key[1:] == key[:-1]
-        del key
-        cols = [c for c in (q, price, time.view(np.int64) if time is not None else None,
-                            cust, chan) if c is not None]
-        dup_at = np.zeros(0, dtype=np.intp)
-        tie_pos = tie_src = None
-        if same_key.any():
-            # only lines sharing their (order, item) with another need the tie-break
-            tie = np.zeros(m, dtype=bool)
-            tie[1:] = same_key
-            tie[:-1] |= same_key
-            tie_pos = np.flatnonzero(tie)
-            del tie
-            src = perm[tie_pos] if perm is not None else tie_pos
-            # tie groups are runs in tie_pos; (lo, hi) are the neighbours within a group
-            pair = np.flatnonzero(same_key[tie_pos[:-1]])
-            lo, hi = tie_pos[pair], tie_pos[pair + 1]
-            # a column constant within every group (the customer, often the time or the
-            # price) cannot reorder a group: leave it out of the sort and the moves
-            # (bit for bit, so that 0.0 and -0.0 still move with their lines)
-            varying = [c for c in cols if not bool((_bits(c)[hi] == _bits(c)[lo]).all())]
-            group = np.empty(tie_pos.size, dtype=np.intp)
-            group[0] = 0
-            np.cumsum(~same_key[tie_pos[:-1]], out=group[1:])
-            # by group, then the varying columns, then row: lexsort is stable and tie_pos runs
-            # in row order within a group (src increases there: perm is a stable sort), so
-            # the row needs no key of its own
-            sub = _group_order(group, [c[tie_pos] for c in varying])
-            tie_src = src[sub]
-            moved = tie_pos[sub]
-            for c in varying:
-                c[tie_pos] = c[moved]
-            # a duplicate equals the line before it in every column
-            equal = np.ones(pair.size, dtype=bool)
-            for c in varying:
-                equal &= c[hi] == c[lo]
-            dup_at = hi[equal]
-        n_dup = int(dup_at.size)
-        if n_dup:
-            if duplicates == "raise":
-                assert tie_pos is not None and tie_src is not None
-                first = int(tie_src[np.searchsorted(tie_pos, dup_at[0])])
-                row = first if rows is None else int(rows[first])
-                raise UpsellDataError(
-                    f"{self.label(row)}: duplicate line (identical in every column "
-                    f"to an earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'"
-                )
-            if duplicates == "drop":
-                self.dropped["duplicate line"] = n_dup
-                k2 = np.ones(m, dtype=bool)
-                k2[dup_at] = False
-                o_codes, i_codes, q = o_codes[k2], i_codes[k2], q[k2]
-                price = price[k2] if price is not None else None
-                time = time[k2] if time is not None else None
-                cust = cust[k2] if cust is not None else None
-                chan = chan[k2] if chan is not None else None
-            else:
-                self.flagged["duplicate line"] = n_dup
-        report = DataReport(rows_read=p.n, rows_kept=int(o_codes.size), repaired=self.repaired,
-                            dropped=self.dropped, flagged=self.flagged, source=p.source)
-        return Transactions(
-            order=o_codes.astype(np.int32, copy=False), item=i_codes.astype(np.int32, copy=False),
-            customer=cust.astype(np.int32, copy=False) if cust is not None else None,
-            quantity=np.ascontiguousarray(q, dtype=np.float64), price=price, time=time,
-            channel=chan.astype(np.int32, copy=False) if chan is not None else None,
-            orders=orders, items=items, customers=customers, channels=channels, report=report,
-            names=names,
-        )
-
-
-def _item_names(item: np.ndarray, name: np.ndarray, n_items: int, index: IdIndex) -> np.ndarray:
-    """Most frequent name per item (ties: the first in sorted order); "" where none."""
-    text = index.ids.astype(str)
-    out = np.full(n_items, "", dtype=text.dtype if text.size else "U1")
-    ok = name >= 0
-    if not ok.any():
-        return out
-    n_names = max(len(index), 1)
-    key = item[ok].astype(np.int64) * n_names + name[ok]
-    uk, cnt = np.unique(key, return_counts=True)
-    it, nm = uk // n_names, uk % n_names
-    order = np.lexsort((nm, -cnt, it))
-    it, nm = it[order], nm[order]
-    first = np.ones(it.size, dtype=bool)
-    first[1:] = it[1:] != it[:-1]
-    out[it[first]] = text[nm[first]]
-    return out
-
-
-def _group_order(group: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
-    """``np.lexsort([*reversed(keys), group])``: by group, then each key in turn, stably.
-
-    Faster for the usual few keys: each key becomes its rank among its values
-    (its offset from the minimum when the values are integers in a small range,
-    else one sort), and group and ranks are packed into one int64 sorted once
-    (the groups come in order, which the stable sort's runs use). Falls back to
-    lexsort when they do not fit in 63 bits.
-    """
-    if not keys:
-        return np.arange(group.size)
-    ranks, widths = [], []
-    bits = int(group.max()).bit_length() if group.size else 0
-    same_group = group[1:] == group[:-1]
-    for k in keys:
-        # only groups where the key varies need its rank; elsewhere any constant will do
-        varies = np.zeros(int(group.max()) + 1 if group.size else 0, dtype=bool)
-        varies[group[1:][same_group & (k[1:] != k[:-1])]] = True
-        rows = varies[group]
-        part = k[rows] if not bool(rows.all()) else k
-        r_part, width = _offset_rank(part)
-        if r_part is None:
-            uniq, r_part = np.unique(part, return_inverse=True)
-            r_part, width = r_part.reshape(-1), int(uniq.size - 1).bit_length()
-        if part is k:
-            r = r_part
-        else:
-            r = np.zeros(k.size, dtype=np.int64)
-            r[rows] = r_part
-        ranks.append(r)
-        widths.append(max(width, 1))
-        bits += widths[-1]
-    if bits > 62:
-        return np.lexsort([*reversed(keys), group])
-    packed = group.astype(np.int64)
-    for r, width in zip(ranks, widths, strict=True):
-        packed <<= width
-        packed |= r
-    return np.argsort(packed, kind="stable")
-
-
-def _offset_rank(k: np.ndarray) -> tuple[np.ndarray | None, int]:
-    """``k - k.min()`` as int64 with its bit width when ``k`` holds integers spanning < 2**32.
-
-    Orders like the rank among the values (equal values, 0.0 and -0.0 included,
-    get equal offsets) without a sort; ``(None, 0)`` for other values.
-    """
-    if not k.size or k.dtype.kind not in "fiu":
-        return None, 0
-    lo, hi = k.min(), k.max()
-    if k.dtype.kind == "f":
-        # integers below 2**52 in size: exact in float64, and so is their difference
-        if not (lo > -2.0**52 and hi < 2.0**52 and hi - lo < 2**32):
-            return None, 0
-        if not bool((k == np.floor(k)).all()):
-            return None, 0
-        r = k - lo
-        return r.astype(np.int64), int(hi - lo).bit_length()
-    span = int(hi) - int(lo)
-    if span >= 2**32:
-        return None, 0
-    r = k.astype(np.int64)
-    r -= int(lo)
-    return r, span.bit_length()
-
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    return a.view(np.int64) if a.dtype == np.float64 else a
-
-
-def _compact_codes(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
-    """Re-index codes to the ids actually used, keeping the index's (sorted) id order.
-
-    Codes of -1 (anonymous) stay -1. One scatter and one gather, through codes
-    shifted by one (-1 -> 0), so anonymous rows need no masks.
-    """
-    plus = codes + 1
-    used = np.zeros(len(index) + 1, dtype=bool)
-    used[plus] = True
-    if used[1:].all():
-        return codes.astype(np.int32), index
-    table = np.empty(used.size, dtype=np.int32)
-    table[0] = -1
-    np.cumsum(used[1:], dtype=np.int32, out=table[1:])
-    table[1:] -= 1
-    return table[plus], index._subset(used[1:])

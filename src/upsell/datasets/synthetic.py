@@ -21,8 +21,9 @@ import numpy as np
 
 from upsell._validation import as_time, check_float, check_int
 from upsell.data.catalog import Catalog
+from upsell.data.engine import Prepared, from_prepared
 from upsell.data.ids import IdIndex
-from upsell.data.transactions import Transactions, _Prepared
+from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["PERSONAS", "Shop", "ShopTruth", "make_shop"]
@@ -922,7 +923,7 @@ def _make_orders(rng: np.random.Generator, cat: _Cat, p: dict[str, Any]) -> Shop
 
     t0 = first_day.astype("datetime64[s]")
     n_lines = L_o.size + r_lines.size
-    prep = _Prepared(
+    prep = Prepared(
         n=n_lines,
         order=np.r_[L_code, R_code],
         order_index=order_index,
@@ -942,7 +943,7 @@ def _make_orders(rng: np.random.Generator, cat: _Cat, p: dict[str, Any]) -> Shop
     del L_code, R_code, L_o, L_i, L_q, L_price, L_disc, rate, ret, r_lines, r_qty, r_sec
     del O_cust, O_pers, O_clu, O_day, O_typ, O_fam, O_tier, O_home, O_newfam, O_first, anon
     del sec, ch, o_rank, cancelled, disc, sale
-    tx = Transactions._from_prepared(prep, cancel_prefix="C")
+    tx = from_prepared(prep, cancel_prefix="C")
     del prep
 
     # ---- truth aligned to the customers left after cleaning
