@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from upsell._display import TableResult
 from upsell._validation import check_choice, check_float, check_int, to_datetime64
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
@@ -26,7 +27,7 @@ __all__ = ["Split", "leave_last_n_split", "random_basket_split", "temporal_split
 
 
 @dataclass(frozen=True, slots=True)
-class Split:
+class Split(TableResult):
     """A train/test split and what each test request should be scored against.
 
     Attributes
@@ -64,6 +65,8 @@ class Split:
     >>> s = temporal_split(tx, at="2011-01-15", drop_unseen_items=False)
     >>> s.request_ids.tolist(), s.relevant_sets(), s.relevant.shape
     (['x'], [{'c'}], (2, 3))
+    >>> s.to_pandas().values.tolist()  # long: one row per (request, item, role)
+    [['x', 'c', 'relevant']]
     """
 
     train: Transactions
@@ -75,8 +78,34 @@ class Split:
     method: str
     at: np.datetime64 | None = None
 
+    _title = "Split"
+
     def __len__(self) -> int:
         return int(self.requests.size)
+
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        if rows is not None:  # a notebook: one row per request, its items as lists
+            shown = self.requests[rows.start:rows.stop]
+            cols: dict[str, Any] = {
+                self.request_kind: self.request_ids[rows.start:rows.stop],
+                "relevant": _rows_as_lists(self.relevant, shown, self.train)}
+            if self.query is not None:
+                cols["query"] = _rows_as_lists(self.query, shown, self.train)
+            return cols
+        # the frame: long, one row per (request, item, role)
+        ids, items, roles = [], [], []
+        for role, m in (("relevant", self.relevant), ("query", self.query)):
+            if m is None:
+                continue
+            sub = m[self.requests]
+            ids.append(np.repeat(self.request_ids, np.diff(sub.indptr)))
+            items.append(self.train.items.ids[sub.indices])
+            roles.append(np.full(sub.indices.size, role, dtype=object))
+        return {self.request_kind: np.concatenate(ids), "item": np.concatenate(items),
+                "role": np.concatenate(roles)}
+
+    def _summary(self) -> str:
+        return repr(self).removeprefix("Split(").removesuffix(")")
 
     @property
     def request_ids(self) -> np.ndarray:
@@ -110,52 +139,12 @@ class Split:
             return None
         return _rows_as_lists(self.query, self.requests, self.train)
 
-    def to_pandas(self) -> Any:
-        """Long table: one row per (request, item, role) with role "relevant" or "query".
-
-        Examples
-        --------
-        >>> tx = Transactions.from_arrays(order=[1, 2], item=["a", "b"], customer=["x", "x"],
-        ...                               time=["2011-01-01", "2011-02-01"])
-        >>> s = temporal_split(tx, at="2011-01-15", drop_unseen_items=False)
-        >>> s.to_pandas().values.tolist()
-        [['x', 'b', 'relevant']]
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "Split.to_pandas")
-        frames = []
-        for role, m in (("relevant", self.relevant), ("query", self.query)):
-            if m is None:
-                continue
-            sub = m[self.requests]
-            counts = np.diff(sub.indptr)
-            frames.append(pd.DataFrame({
-                self.request_kind: np.repeat(self.request_ids, counts),
-                "item": self.train.items.ids[sub.indices],
-                "role": role,
-            }))
-        return pd.concat(frames, ignore_index=True)
-
     def __repr__(self) -> str:
         n_rel = int(self.relevant[self.requests].nnz) if self.requests.size else 0
         at = f", at={self.at}" if self.at is not None else ""
         return (f"Split({self.method}{at}: train={len(self.train):,} lines, "
                 f"test={len(self.test):,} lines, {len(self):,} {self.request_kind} requests, "
                 f"{n_rel:,} relevant items)")
-
-
-    def _repr_html_(self) -> str:
-        from upsell._display import MAX_ROWS, html_table
-
-        shown = self.requests[:MAX_ROWS]
-        columns: dict[str, Any] = {
-            self.request_kind: self.request_ids[:MAX_ROWS],
-            "relevant": _rows_as_lists(self.relevant, shown, self.train)}
-        if self.query is not None:
-            columns["query"] = _rows_as_lists(self.query, shown, self.train)
-        return html_table("Split", columns, n_rows=len(self),
-                          summary=repr(self).removeprefix("Split(").removesuffix(")"))
 
 
 def _rows_as_lists(m: sp.csr_matrix, rows: np.ndarray, tx: Transactions) -> list[list[Any]]:
