@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from upsell._display import TableResult, data_frame
+from upsell._extras import require
 from upsell._results import Recommendations
 from upsell._validation import as_csr, check_float, check_int, check_k
 from upsell.data.catalog import Catalog
@@ -36,7 +38,7 @@ _BOOTSTRAP_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class Comparison:
+class Comparison(TableResult):
     """Metric means of several models on the same test requests, with bootstrap intervals.
 
     Attributes
@@ -108,6 +110,9 @@ class Comparison:
     recommend_seconds: np.ndarray
     per_request: Mapping[str, np.ndarray] | None = None
 
+    _title = "Comparison"
+    _plot_function = "upsell.evaluate.plots:plot_comparison"
+
     def _pos(self, model: str, metric: str) -> tuple[int, int]:
         if model not in self.models:
             raise UpsellDataError(f"`model` must be one of {list(self.models)}; got {model!r}")
@@ -119,6 +124,35 @@ class Comparison:
         """Mean of one metric for one model (see the class example)."""
         i, j = self._pos(model, metric)
         return float(self.means[i, j])
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        if rows is None:  # the wide frame: one column of means per metric, models as the index
+            return {m: self.means[:, j] for j, m in enumerate(self.metrics)}
+
+        def cell(i: int, j: int) -> str:
+            text = f"{self.means[i, j]:.4f}"
+            if self.models[i] != self.baseline and np.isfinite(self.diff_low[i, j]):
+                text += (f" (Δ {self.diff[i, j]:+.4f} "
+                         f"[{self.diff_low[i, j]:+.4f}, {self.diff_high[i, j]:+.4f}])")
+            return text
+
+        columns: dict[str, Any] = {
+            "model": [self.models[i] + (" (baseline)" if self.models[i] == self.baseline else "")
+                      for i in rows]}
+        columns.update({f"{m}@{self.k}": [cell(i, j) for i in rows]
+                        for j, m in enumerate(self.metrics)})
+        return columns
+
+    def _index(self) -> Any:
+        pd = require("pandas", "Comparison.to_pandas")
+        return pd.Index(list(self.models), name="model")
+
+    def _summary(self) -> str:
+        return (f"{self.n_requests:,} requests; Δ = difference to {self.baseline} with its "
+                f"{self.confidence:.0%} paired bootstrap interval ({self.n_bootstrap} replicates)")
 
     def to_pandas(self, long: bool = False) -> Any:
         """The table as a DataFrame (needs pandas).
@@ -144,22 +178,17 @@ class Comparison:
         >>> c.to_pandas(long=True).columns.tolist()[:4]
         ['model', 'metric', 'mean', 'ci_low']
         """
-        from upsell._extras import require
-
-        pd = require("pandas", "Comparison.to_pandas")
         if not long:
-            frame = pd.DataFrame(self.means, index=pd.Index(list(self.models), name="model"),
-                                 columns=list(self.metrics))
-            return frame
+            return TableResult.to_pandas(self)
         n_mod, n_met = self.means.shape
-        return pd.DataFrame({
+        return data_frame({
             "model": np.repeat(np.array(self.models, dtype=object), n_met),
             "metric": np.tile(np.array(self.metrics, dtype=object), n_mod),
             "mean": self.means.ravel(), "ci_low": self.ci_low.ravel(),
             "ci_high": self.ci_high.ravel(), "diff": self.diff.ravel(),
             "diff_low": self.diff_low.ravel(), "diff_high": self.diff_high.ravel(),
             "p_value": self.diff_p.ravel(),
-        })
+        }, "Comparison.to_pandas")
 
     def __repr__(self) -> str:
         width = max(10, *(len(m) for m in self.models))
@@ -175,53 +204,6 @@ class Comparison:
                     for j in range(len(self.metrics)))
                 lines.append("  diff CI".ljust(width) + cells)
         return "\n".join(lines)
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw one bar per model for each metric with matplotlib; see :func:`upsell.report.plots.plot_comparison`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw on; default a new figure (pyplot is used only if already imported).
-        **kwargs
-            ``title`` and the other options of :func:`~upsell.report.plots.plot_comparison`;
-            the rest go to the matplotlib call that draws the data.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-
-        Raises
-        ------
-        MissingExtraError
-            If matplotlib (the ``plots`` extra) is not installed.
-
-        Examples
-        --------
-        >>> ax = compare(models, split).plot()  # doctest: +SKIP
-        """
-        from upsell.evaluate.plots import plot_comparison
-
-        return plot_comparison(self, ax=ax, **kwargs)
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        def cell(i: int, j: int) -> str:
-            text = f"{self.means[i, j]:.4f}"
-            if self.models[i] != self.baseline and np.isfinite(self.diff_low[i, j]):
-                text += (f" (Δ {self.diff[i, j]:+.4f} "
-                         f"[{self.diff_low[i, j]:+.4f}, {self.diff_high[i, j]:+.4f}])")
-            return text
-
-        n = len(self.models)
-        columns: dict[str, Any] = {
-            "model": [m + (" (baseline)" if m == self.baseline else "") for m in self.models]}
-        columns.update({f"{m}@{self.k}": [cell(i, j) for i in range(n)]
-                        for j, m in enumerate(self.metrics)})
-        return html_table("Comparison", columns, max_rows=max(n, 1), summary=(
-            f"{self.n_requests:,} requests; Δ = difference to {self.baseline} with its "
-            f"{self.confidence:.0%} paired bootstrap interval ({self.n_bootstrap} replicates)"))
 
 
 def _fmt_interval(lo: float, hi: float) -> str:
