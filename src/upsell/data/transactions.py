@@ -11,6 +11,7 @@ import numpy as np
 
 from upsell._validation import as_time, check_choice, check_float
 from upsell.data import _columns as C
+from upsell.data import _matrices as M
 from upsell.data._clean import (  # noqa: F401 - the limits are documented here
     _INVALID,
     MAX_PRICE,
@@ -585,12 +586,8 @@ class Transactions:
         return self._cached("baskets", self._build_baskets)
 
     def _build_baskets(self) -> sp.csr_matrix:
-        import scipy.sparse as sp  # local: `import upsell` does not load scipy
-
         indptr, indices = self._basket_structure()
-        m = sp.csr_matrix((np.ones(indices.size, dtype=np.float32), indices, indptr),
-                          shape=(len(self.orders), len(self.items)))
-        return _freeze_csr(m)
+        return M.baskets(indptr, indices, (len(self.orders), len(self.items)))
 
     def _basket_structure(self) -> tuple[np.ndarray, np.ndarray]:
         """The CSR structure of :meth:`baskets` (indptr, sorted indices), built with numpy alone.
@@ -599,22 +596,8 @@ class Transactions:
         repeated items of an order. Cached and read-only; the bundle miner reads
         it without importing scipy.
         """
-        def build() -> tuple[np.ndarray, np.ndarray]:
-            keep = self.quantity > 0
-            rows, cols = self.order[keep], self.item[keep]
-            first = np.ones(rows.size, dtype=bool)
-            first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-            if not first.all():
-                rows, cols = rows[first], cols[first]
-            indptr = np.zeros(len(self.orders) + 1,
-                              dtype=np.int32 if rows.size < 2**31 else np.int64)
-            np.cumsum(np.bincount(rows, minlength=len(self.orders)), out=indptr[1:])
-            indices = cols.astype(np.int32)
-            indptr.flags.writeable = False
-            indices.flags.writeable = False
-            return indptr, indices
-
-        return self._cached("basket_structure", build)
+        return self._cached("basket_structure", lambda: M.basket_structure(
+            self.order, self.item, self.quantity, len(self.orders)))
 
     def customer_items(self, weighting: Weighting = "count", *, bm25_k1: float = 100.0,
                        bm25_b: float = 0.8) -> sp.csr_matrix:
@@ -660,55 +643,14 @@ class Transactions:
         return self._cached(("ci", weighting), lambda: self._build_customer_items(weighting))
 
     def _build_customer_items(self, weighting: str) -> sp.csr_matrix:
-        import scipy.sparse as sp  # local: `import upsell` does not load scipy
-
         cust = self.require("customer", f"customer_items(weighting={weighting!r})")
-        known = cust >= 0
-        shape = (len(self.customers), len(self.items))
-        if weighting in ("count", "binary"):
-            # one count per (order, item) with positive net quantity; lines are sorted by
-            # (order, item) so repeated lines of one order are adjacent
-            o, i, q = self.order, self.item, self.quantity
-            first = np.ones(o.size, dtype=bool)
-            first[1:] = (o[1:] != o[:-1]) | (i[1:] != i[:-1])
-            group = np.cumsum(first) - 1
-            net = np.bincount(group, weights=q)
-            pos = (net > 0)[group] & first & known
-            data = np.ones(int(pos.sum()), dtype=np.float32)
-            m = sp.csr_matrix((data, (cust[pos], i[pos])), shape=shape)
-        else:
-            w = self.quantity if weighting == "units" else self.quantity * self.require(
-                "price", "customer_items(weighting='value')")
-            m = sp.csr_matrix((w[known], (cust[known], self.item[known])), shape=shape,
-                              dtype=np.float64)
-        m.sum_duplicates()
-        m.data[m.data < 0] = 0
-        m.eliminate_zeros()
-        m = m.astype(np.float32)
-        if weighting == "binary":
-            m.data[:] = 1.0
-        m.sort_indices()
-        return _freeze_csr(m)
+        price = None if weighting != "value" else self.require(
+            "price", "customer_items(weighting='value')")
+        return M.customer_items(cust, self.order, self.item, self.quantity, price, weighting,
+                                (len(self.customers), len(self.items)))
 
     def _reweight(self, weighting: str, k1: float, b: float) -> sp.csr_matrix:
-        import scipy.sparse as sp  # local: `import upsell` does not load scipy
-
-        base = self.customer_items("count").tocoo()
-        n_rows = max(base.shape[0], 1)
-        df = np.bincount(base.col, minlength=base.shape[1])
-        idf = np.log(n_rows) - np.log1p(df)
-        data = base.data.astype(np.float64)
-        if weighting == "tfidf":
-            data = np.sqrt(data) * idf[base.col]
-        else:
-            row_sums = np.bincount(base.row, weights=data, minlength=base.shape[0])
-            avg = row_sums.mean() if row_sums.size else 1.0
-            length = (1.0 - b) + b * row_sums / (avg if avg > 0 else 1.0)
-            data = data * (k1 + 1.0) / (k1 * length[base.row] + data) * idf[base.col]
-        m = sp.csr_matrix((data.astype(np.float32), (base.row, base.col)), shape=base.shape)
-        m.eliminate_zeros()
-        m.sort_indices()
-        return _freeze_csr(m)
+        return M.reweight(self.customer_items("count"), weighting, k1, b)
 
     def order_table(self) -> OrderTable:
         """Per-order summary: customer, time, lines, units and value.
@@ -905,10 +847,3 @@ class Transactions:
 
         write_csv(self, path, columns)
 
-
-def _freeze_csr(m: sp.csr_matrix) -> sp.csr_matrix:
-    m.indices = m.indices.astype(np.int32, copy=False)
-    m.indptr = m.indptr.astype(np.int32 if m.nnz < 2**31 else np.int64, copy=False)
-    for a in (m.data, m.indices, m.indptr):
-        a.flags.writeable = False
-    return m
