@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+import numpy as np
+
+from upsell._display import TableResult
+
 __all__ = ["MAX_MARKS", "Chart", "Table", "fmt", "fmt_pct", "shorten_list"]
 
 #: Most marks (points, bars, line vertices) one report chart draws; beyond it the
@@ -110,7 +114,7 @@ def _cut(text: str, limit: int = _MAX_CELL) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Table:
+class Table(TableResult):
     """A small display table: a title, column names and rows of plain Python values.
 
     Attributes
@@ -152,15 +156,16 @@ class Table:
     unit: str = "rows"
     empty: str = ""
 
+    _title = "Table"
+
     def __len__(self) -> int:
         return len(self.rows)
 
-    def to_pandas(self) -> Any:
-        """The rows as a DataFrame (needs pandas)."""
-        from upsell._extras import require
-
-        pd = require("pandas", "Table.to_pandas")
-        return pd.DataFrame(list(self.rows), columns=list(self.columns))
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        kept = self.rows if rows is None else self.rows[rows.start:rows.stop]
+        if not kept:  # no values to infer a type from: object columns, as pandas makes them
+            return {c: np.empty(0, dtype=object) for c in self.columns}
+        return {c: [row[j] for row in kept] for j, c in enumerate(self.columns)}
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per row.

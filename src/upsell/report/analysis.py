@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from upsell._display import TableResult
 from upsell.data import Catalog, Transactions
 from upsell.exceptions import UpsellDataError
 from upsell.report._baskets import _section_bundles, _section_ladders
@@ -126,7 +127,7 @@ class Section:
 
 
 @dataclass(frozen=True, slots=True)
-class Analysis:
+class Analysis(TableResult):
     """The result of :func:`analyse`: the sections in report order and what they ran on.
 
     Attributes
@@ -154,6 +155,8 @@ class Analysis:
     shape: tuple[int, int, int, int] = (0, 0, 0, 0)
     has_catalog: bool = False
 
+    _title = "Analysis"
+
     def __iter__(self) -> Iterator[Section]:
         return iter(self.sections)
 
@@ -169,14 +172,22 @@ class Analysis:
                 return s
         raise KeyError(f"no section {name!r}; sections: {[s.name for s in self.sections]}")
 
-    def to_pandas(self) -> Any:
-        """One row per section: name, title, status, seconds, rss_mb, peak_mb, note (needs pandas)."""
-        from upsell._extras import require
+    def _columns(self, rows: range | None = None) -> dict[str, Any]:
+        if rows is not None:  # a notebook: what ran, how long, and why not
+            shown = self.sections[rows.start:rows.stop]
+            return {"section": [s.title for s in shown], "status": [s.status for s in shown],
+                    "seconds": [round(s.seconds, 2) for s in shown],
+                    "note": [s.note for s in shown]}
+        return {"section": [s.name for s in self.sections],
+                "title": [s.title for s in self.sections],
+                "status": [s.status for s in self.sections],
+                "seconds": [s.seconds for s in self.sections],
+                "rss_mb": [s.rss_mb for s in self.sections],
+                "peak_mb": [s.peak_mb for s in self.sections],
+                "note": [s.note for s in self.sections]}
 
-        pd = require("pandas", "Analysis.to_pandas")
-        return pd.DataFrame([{"section": s.name, "title": s.title, "status": s.status,
-                              "seconds": s.seconds, "rss_mb": s.rss_mb, "peak_mb": s.peak_mb,
-                              "note": s.note} for s in self.sections])
+    def _summary(self) -> str:
+        return f"{self.source or 'order lines'}: {self.shape[0]:,} lines"
 
     def summary(self) -> list[str]:
         """A few lines for a terminal: the headline KPIs and each section's status.
@@ -221,14 +232,6 @@ class Analysis:
         from upsell.report.html import write_html
 
         write_html(self, path, title=title, charts=charts)
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{escape(s.title)}</td><td>{escape(s.status)}</td>"
-            f"<td>{s.seconds:.2f}</td><td>{escape(s.note)}</td></tr>" for s in self.sections)
-        return (f"<b>Analysis</b> of {escape(self.source)}: {self.shape[0]:,} lines"
-                "<table><tr><th>section</th><th>status</th><th>seconds</th><th>note</th></tr>"
-                f"{rows}</table>")
 
 
 _RUNNERS: dict[str, Callable[[_Context], dict[str, Any]]] = {
