@@ -1,4 +1,5 @@
-"""One contract every recommender in upsell.cf must keep."""
+"""One contract every recommender in upsell.cf must keep (fold-in, recommend_all, similar_items,
+model files); the contract every recommender shares is tests/test_contract.py."""
 
 from __future__ import annotations
 
