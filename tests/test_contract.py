@@ -180,6 +180,10 @@ def test_at_most_k_distinct_items_scores_non_increasing(name: str, cases: dict[s
             else:
                 assert recs.requests.tolist() == list(range(len(shop.baskets)))
             served += sum(len(x) for x in recs.lists())
+            df = recs.to_pandas()
+            assert df.columns.tolist() == [kind[:-1], "item", "score", "rank",
+                                           *(["reason"] if recs.reasons is not None else [])]
+            assert len(df) == recs.item_index.size
     assert served > 0, f"{name} recommended nothing at all"
 
 
