@@ -227,7 +227,10 @@ class WeightedBlend:
     candidate gets 1 and ratios are kept; "minmax" maps the range onto [0, 1] (a
     single candidate gets 1); "rank" gives ``1 - r / n`` to the ``r``-th best of
     ``n``. An item's score is the sum over the sources proposing it of
-    ``weight * normalised``, so agreement between sources counts.
+    ``weight * normalised``, so agreement between sources counts. On the
+    recommender's default path each source's candidates are normalised in the
+    source's own order; :meth:`blend` sees them as matrix rows, so under "rank"
+    tied scores may be ranked the other way round.
 
     Examples
     --------
