@@ -95,7 +95,7 @@ def replace_text(path: str, text: str) -> None:
 def read_others(folder: str) -> list[dict[str, Any]]:
     """The latest snapshots the OTHER worker processes (alive or dead) wrote to ``folder``."""
     own = f"metrics-{os.getpid()}.json"
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         names = sorted(os.listdir(folder))
     except OSError:

@@ -103,7 +103,7 @@ def open_offer_log(url: str | None) -> OfferLog | None:
         return OfferLog.sqlite(path)
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            import psycopg  # type: ignore[import-not-found]
+            import psycopg
         except ImportError:
             raise UpsellDataError("`--offer-log` postgresql:// needs psycopg: "
                                   "pip install 'psycopg[binary]'") from None

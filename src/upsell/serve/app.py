@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
@@ -93,8 +94,9 @@ def _offer_json(o: Any) -> dict[str, Any]:
 class _Guard:
     """Pure ASGI wrapper: the key check, timing and counting of every HTTP request."""
 
-    def __init__(self, app: Any, key: str | None, metrics: Metrics) -> None:
+    def __init__(self, app: Any, key: str | None, metrics: Metrics, slot: ModelSlot) -> None:
         self.app = app
+        self.slot = slot  # the model served now (tests, embedding)
         self.key = None if key is None else key.encode("utf-8")
         self.metrics = metrics
 
@@ -185,6 +187,180 @@ def _openapi_text() -> bytes:
     return resources.files("upsell.serve").joinpath("openapi.json").read_bytes()
 
 
+class _Service:
+    """One worker's state and request handlers (the routes of :func:`create_app`)."""
+
+    def __init__(self, config: ServeConfig, offer_log: Any) -> None:
+        self.config = config
+        self.offer_log = offer_log
+        self.slot = ModelSlot(config, offer_log)
+        self.metrics = Metrics()
+        self.started = time.time()
+        self.reload_lock = asyncio.Lock()
+        self.openapi = _openapi_text()
+
+    # ------------------------------------------------------------------ the model
+    async def load_into_slot(self, model_dir: str, generation: int,
+                             verify: bool | None = None) -> Any:
+        slot = self.slot
+
+        def go() -> Any:
+            with slot.lock:
+                loaded = slot.load(model_dir, generation, verify=verify)
+                slot.swap(loaded)
+                return loaded
+
+        return await run_in_threadpool(go)
+
+    def current(self) -> Any:
+        cur = self.slot.current
+        if cur is None:
+            raise RequestError("the model is not loaded yet", status=503)
+        return cur
+
+    async def tick(self) -> None:
+        """Write this worker's counts; follow a reload another worker published."""
+        folder = self.config.runtime_dir
+        assert folder is not None
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                self.metrics.write(folder)
+                state = read_state(folder)
+                cur = self.slot.current
+                if cur is not None and int(state["generation"]) > cur.generation:
+                    async with self.reload_lock:
+                        await self.load_into_slot(state["model_dir"],
+                                                  int(state["generation"]), verify=False)
+                        self.metrics.count("reloads", "followed")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep serving the current model; say why in the log
+                log.exception("upsell serve: background tick failed")
+                self.metrics.count("reloads", "failed")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        config = self.config
+        model_dir, generation = config.model_dir, 0
+        if config.runtime_dir is not None:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                state = read_state(config.runtime_dir)
+                model_dir, generation = state["model_dir"], int(state["generation"])
+        await self.load_into_slot(model_dir, generation)
+        task = None if config.runtime_dir is None else asyncio.create_task(self.tick())
+        try:
+            yield
+        finally:
+            # uvicorn runs this after the in-flight requests finished; events are
+            # committed before their 202, so nothing is pending here
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                with contextlib.suppress(OSError):
+                    self.metrics.write(config.runtime_dir)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ routes
+    async def recommend(self, request: Request) -> Response:
+        req = parse_recommend(parse_json(await _body(request, self.config.max_body)),
+                              max_k=self.config.max_k)
+        cur = self.current()
+        try:
+            offers = cur.rec.recommend(**req.kwargs())
+        except UpsellDataError as exc:
+            raise RequestError(str(exc), field=_field_of(str(exc))) from None
+        out = [_offer_json(o) for o in offers]
+        for o in out:
+            self.metrics.count("offers", o["kind"])
+        body: dict[str, Any] = {"request_id": uuid.uuid4().hex, "model_version": cur.version,
+                                "offers": out}
+        if offers.note:
+            body["note"] = offers.note
+        return JSONResponse(body)
+
+    async def events(self, request: Request) -> Response:
+        raw = await _body(request, self.config.max_body)
+        if self.offer_log is None:
+            raise RequestError("this service keeps no offer log; start it with "
+                               "--offer-log sqlite:PATH", status=503)
+        batch = parse_events(parse_json(raw))
+        try:
+            recorded, refused = await run_in_threadpool(_write_events, self.offer_log, batch)
+        except _LogDown as exc:
+            log.error("upsell serve: offer log write failed: %s", exc)
+            return JSONResponse({"error": f"the offer log is unavailable ({exc}); events "
+                                          f"before this one were recorded, retry the batch "
+                                          f"(recorded events are refused, not doubled)",
+                                 "field": None, "recorded": exc.recorded}, status_code=503)
+        for kind, n in recorded.items():
+            self.metrics.count("events", kind, n)
+        for r in refused:
+            self.metrics.count("events_refused", batch[r["index"]].type)
+        return JSONResponse({"recorded": sum(recorded.values()), "refused": refused},
+                            status_code=202)
+
+    async def reload(self, request: Request) -> Response:
+        raw = await _body(request, self.config.max_body)
+        path = parse_reload(parse_json(raw) if raw.strip() else {})
+        async with self.reload_lock:
+            cur = self.current()
+            target = os.path.abspath(path or cur.model_dir)
+            try:
+                loaded = await self.load_into_slot(target, cur.generation + 1)
+            except (UpsellError, OSError) as exc:
+                self.metrics.count("reloads", "failed")
+                raise RequestError(f"cannot load `model_dir` {target!r}: {exc}; still "
+                                   f"serving {cur.version}", field="model_dir") from None
+            if self.config.runtime_dir is not None:
+                gen = write_state(self.config.runtime_dir, target)
+                self.slot.current = dataclasses.replace(loaded, generation=gen)
+            self.metrics.count("reloads", "ok")
+        now = self.current()
+        return JSONResponse({"model_version": now.version, "model_dir": now.model_dir,
+                             "generation": now.generation, "previous_version": cur.version})
+
+    async def health(self, request: Request) -> Response:
+        cur = self.slot.current
+        if cur is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ok", "model_version": cur.version,
+                             "generation": cur.generation, "loaded_at": cur.loaded_at,
+                             "pid": os.getpid(), "offer_log": self.offer_log is not None,
+                             "uptime_seconds": round(time.time() - self.started, 3)})
+
+    async def prometheus(self, request: Request) -> Response:
+        snaps = [self.metrics.snapshot()]
+        if self.config.runtime_dir is not None:
+            snaps += read_others(self.config.runtime_dir)
+        cur = self.slot.current
+        model = {"version": cur.version if cur else "", "loaded": cur.loaded_at if cur else 0}
+        return Response(render(merge(snaps), model=model, workers=len(snaps)),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi_json(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: f"no such path {request.url.path!r}",
+               405: f"method {request.method} is not allowed on {request.url.path!r}"
+               }.get(exc.status_code, str(exc.detail))
+    return _error(exc.status_code, message,
+                  headers=None if exc.headers is None else dict(exc.headers))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("upsell serve: %s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal error; the server log has the details")
+
+
 def create_app(config: ServeConfig, *, offer_log: Any = None) -> Any:
     """The service's ASGI application for one worker process.
 
@@ -199,7 +375,7 @@ def create_app(config: ServeConfig, *, offer_log: Any = None) -> Any:
     ASGI application
         Loads the model at startup (lifespan); routes ``POST /v1/recommend``,
         ``POST /v1/events``, ``POST /v1/reload``, ``GET /v1/health``, ``GET /metrics``,
-        ``GET /openapi.json``.
+        ``GET /openapi.json``. Its ``slot.current`` is the model served now.
 
     Examples
     --------
@@ -216,178 +392,17 @@ def create_app(config: ServeConfig, *, offer_log: Any = None) -> Any:
     """
     if offer_log is None:
         offer_log = open_offer_log(config.offer_log)
-    slot = ModelSlot(config, offer_log)
-    metrics = Metrics()
-    started = time.time()
-    reload_lock = asyncio.Lock()
-    openapi = _openapi_text()
-
-    async def load_into_slot(model_dir: str, generation: int, verify: bool | None = None) -> Any:
-        def go() -> Any:
-            with slot.lock:
-                loaded = slot.load(model_dir, generation, verify=verify)
-                slot.swap(loaded)
-                return loaded
-
-        return await run_in_threadpool(go)
-
-    async def tick() -> None:
-        """Write this worker's counts; follow a reload another worker published."""
-        folder = config.runtime_dir
-        assert folder is not None
-        while True:
-            await asyncio.sleep(TICK)
-            try:
-                metrics.write(folder)
-                state = read_state(folder)
-                cur = slot.current
-                if cur is not None and int(state["generation"]) > cur.generation:
-                    async with reload_lock:
-                        await load_into_slot(state["model_dir"], int(state["generation"]),
-                                             verify=False)
-                        metrics.count("reloads", "followed")
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep serving the current model; say why in the log
-                log.exception("upsell serve: background tick failed")
-                metrics.count("reloads", "failed")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        model_dir, generation = config.model_dir, 0
-        if config.runtime_dir is not None:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                state = read_state(config.runtime_dir)
-                model_dir, generation = state["model_dir"], int(state["generation"])
-        await load_into_slot(model_dir, generation)
-        task = None if config.runtime_dir is None else asyncio.create_task(tick())
-        try:
-            yield
-        finally:
-            # uvicorn runs this after the in-flight requests finished; events are
-            # committed before their 202, so nothing is pending here
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                with contextlib.suppress(OSError):
-                    metrics.write(config.runtime_dir)  # type: ignore[arg-type]
-
-    def current() -> Any:
-        cur = slot.current
-        if cur is None:
-            raise RequestError("the model is not loaded yet", status=503)
-        return cur
-
-    async def recommend(request: Request) -> Response:
-        req = parse_recommend(parse_json(await _body(request, config.max_body)),
-                              max_k=config.max_k)
-        cur = current()
-        try:
-            offers = cur.rec.recommend(**req.kwargs())
-        except UpsellDataError as exc:
-            raise RequestError(str(exc), field=_field_of(str(exc))) from None
-        out = [_offer_json(o) for o in offers]
-        for o in out:
-            metrics.count("offers", o["kind"])
-        body: dict[str, Any] = {"request_id": uuid.uuid4().hex, "model_version": cur.version,
-                                "offers": out}
-        if offers.note:
-            body["note"] = offers.note
-        return JSONResponse(body)
-
-    async def events(request: Request) -> Response:
-        raw = await _body(request, config.max_body)
-        if offer_log is None:
-            raise RequestError("this service keeps no offer log; start it with "
-                               "--offer-log sqlite:PATH", status=503)
-        batch = parse_events(parse_json(raw))
-        try:
-            recorded, refused = await run_in_threadpool(_write_events, offer_log, batch)
-        except _LogDown as exc:
-            log.error("upsell serve: offer log write failed: %s", exc)
-            return JSONResponse({"error": f"the offer log is unavailable ({exc}); events "
-                                          f"before this one were recorded, retry the batch "
-                                          f"(recorded events are refused, not doubled)",
-                                 "field": None, "recorded": exc.recorded}, status_code=503)
-        for kind, n in recorded.items():
-            metrics.count("events", kind, n)
-        for r in refused:
-            metrics.count("events_refused", batch[r["index"]].type)
-        return JSONResponse({"recorded": sum(recorded.values()), "refused": refused},
-                            status_code=202)
-
-    async def reload(request: Request) -> Response:
-        raw = await _body(request, config.max_body)
-        path = parse_reload(parse_json(raw) if raw.strip() else {})
-        async with reload_lock:
-            cur = current()
-            target = os.path.abspath(path or cur.model_dir)
-            try:
-                loaded = await load_into_slot(target, cur.generation + 1)
-            except (UpsellError, OSError) as exc:
-                metrics.count("reloads", "failed")
-                raise RequestError(f"cannot load `model_dir` {target!r}: {exc}; still "
-                                   f"serving {cur.version}", field="model_dir") from None
-            if config.runtime_dir is not None:
-                gen = write_state(config.runtime_dir, target)
-                slot.current = type(loaded)(loaded.rec, loaded.model_dir, loaded.version,
-                                            loaded.loaded_at, gen)
-            metrics.count("reloads", "ok")
-        now = slot.current
-        assert now is not None
-        return JSONResponse({"model_version": now.version, "model_dir": now.model_dir,
-                             "generation": now.generation, "previous_version": cur.version})
-
-    async def health(request: Request) -> Response:
-        cur = slot.current
-        if cur is None:
-            return JSONResponse({"status": "starting"}, status_code=503)
-        return JSONResponse({"status": "ok", "model_version": cur.version,
-                             "generation": cur.generation, "loaded_at": cur.loaded_at,
-                             "pid": os.getpid(), "offer_log": offer_log is not None,
-                             "uptime_seconds": round(time.time() - started, 3)})
-
-    async def prometheus(request: Request) -> Response:
-        snaps = [metrics.snapshot()]
-        if config.runtime_dir is not None:
-            snaps += read_others(config.runtime_dir)
-        cur = slot.current
-        model = {"version": cur.version if cur else "", "loaded": cur.loaded_at if cur else 0}
-        return Response(render(merge(snaps), model=model, workers=len(snaps)),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    async def openapi_json(request: Request) -> Response:
-        return Response(openapi, media_type="application/json")
-
-    async def request_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestError)
-        return JSONResponse(exc.body(), status_code=exc.status)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        message = {404: f"no such path {request.url.path!r}",
-                   405: f"method {request.method} is not allowed on {request.url.path!r}"
-                   }.get(exc.status_code, str(exc.detail))
-        return _error(exc.status_code, message, headers=exc.headers)
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("upsell serve: %s %s failed", request.method, request.url.path,
-                  exc_info=exc)
-        return _error(500, "internal error; the server log has the details")
-
-    routes = [Route("/v1/recommend", recommend, methods=["POST"]),
-              Route("/v1/events", events, methods=["POST"]),
-              Route("/v1/reload", reload, methods=["POST"]),
-              Route("/v1/health", health, methods=["GET"]),
-              Route("/metrics", prometheus, methods=["GET"]),
-              Route("/openapi.json", openapi_json, methods=["GET"])]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={RequestError: request_error, HTTPException: http_error,
-                                        Exception: server_error})
-    guarded = _Guard(app, config.api_key, metrics)
-    guarded.slot = slot  # type: ignore[attr-defined] - for tests and embedding
-    return guarded
+    svc = _Service(config, offer_log)
+    routes = [Route("/v1/recommend", svc.recommend, methods=["POST"]),
+              Route("/v1/events", svc.events, methods=["POST"]),
+              Route("/v1/reload", svc.reload, methods=["POST"]),
+              Route("/v1/health", svc.health, methods=["GET"]),
+              Route("/metrics", svc.prometheus, methods=["GET"]),
+              Route("/openapi.json", svc.openapi_json, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=svc.lifespan,
+                    exception_handlers={RequestError: _request_error, HTTPException: _http_error,
+                                        Exception: _server_error})
+    return _Guard(app, config.api_key, svc.metrics, svc.slot)
 
 
 def app_from_env() -> Any:

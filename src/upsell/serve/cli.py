@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -20,6 +21,10 @@ from upsell.exceptions import UpsellError
 from upsell.serve._state import CONFIG_ENV, KEY_ENV, open_offer_log, write_state
 
 __all__ = ["add_arguments", "is_loopback", "main", "read_key"]
+
+
+class _Stopped(Exception):
+    """SIGTERM/SIGINT after uvicorn's graceful shutdown."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,14 +149,28 @@ def main(args: argparse.Namespace) -> int:
             # the folder was verified above; workers (and their replacements) skip the hashing
             "verify": False})
         logging.getLogger("upsell").setLevel(args.log_level.upper())
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again
+        # with the handlers it found; these turn it into a clean return (runtime folder removed)
+        stopped: list[int] = []
+
+        def stop(signum: int, frame: object) -> None:
+            stopped.append(signum)
+            raise _Stopped
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             uvicorn.run("upsell.serve.app:app_from_env", factory=True, host=args.host,
                         port=args.port, workers=args.workers, log_level=args.log_level,
                         access_log=False, server_header=False,
                         timeout_graceful_shutdown=max(1, round(args.graceful_timeout)))
+        except _Stopped:
+            pass
         except SystemExit as exc:
             return int(exc.code or 0)
-        return 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 130 if stopped == [signal.SIGINT] else 0
     finally:
         os.environ.pop(CONFIG_ENV, None)
         shutil.rmtree(runtime, ignore_errors=True)
