@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell._results import Recommendations
-from upsell._validation import as_csr, check_choice, check_k
+from upsell._validation import as_csr, as_transactions, check_choice, check_k
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -400,8 +400,7 @@ def item_popularity(train: Transactions, items: IdIndex | None = None) -> np.nda
     >>> item_popularity(tx).tolist()
     [1.0, 0.5]
     """
-    if not isinstance(train, Transactions):
-        raise UpsellDataError(f"`train` must be Transactions; got {type(train).__name__}")
+    as_transactions(train, "train")
     ci = train.customer_items("binary")
     counts = np.bincount(ci.indices, minlength=ci.shape[1]).astype(np.float64)
     n_customers = max(int((np.diff(ci.indptr) > 0).sum()), 1)

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell._results import Recommendations
-from upsell._validation import check_k
+from upsell._validation import check_k, check_memory
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -49,7 +49,7 @@ from upsell.evaluate._core import (  # public names re-exported: they are docume
     metrics_at_k,
     per_request_at_k,
 )
-from upsell.exceptions import UpsellDataError, UpsellMemoryError
+from upsell.exceptions import UpsellDataError
 
 __all__ = [
     "METRICS",
@@ -79,11 +79,8 @@ class _Encoded:
 
     def __init__(self, recommended: Any, relevant: Any, k: int) -> None:
         recs = _as_lists(recommended, "recommended")
-        need = 8 * len(recs) * k
-        if need > _MAX_TOP_BYTES:
-            raise UpsellMemoryError(
-                f"`k`={k} for {len(recs):,} lists needs a {need / 2**30:,.1f} GiB top-k matrix "
-                f"(limit {_MAX_TOP_BYTES / 2**30:.0f} GiB); lower `k`")
+        check_memory(8 * len(recs) * k, f"`k`={k} for {len(recs):,} lists (a top-k matrix)",
+                     budget=_MAX_TOP_BYTES, hint="lower `k`")
         vocab: dict[Any, int] = {}
         top = np.full((len(recs), k), -1, dtype=np.int64)
         for r, lst in enumerate(recs):

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell._display import TableResult
-from upsell._validation import check_choice, check_float, check_int, to_datetime64
+from upsell._validation import as_transactions, check_choice, check_float, check_int, to_datetime64
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 
@@ -292,8 +292,7 @@ def temporal_split(tx: Transactions, at: Any, *, test_customers: str = "seen",
     >>> temporal_split(tx, at="2011-01-15", target="all").relevant_sets()
     [{'a'}]
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    as_transactions(tx, "tx")
     tx.require("customer", "temporal_split")
     tx.require("time", "temporal_split")
     test_customers = check_choice(test_customers, "test_customers", ("seen", "all"))
@@ -362,8 +361,7 @@ def leave_last_n_split(tx: Transactions, n: int = 1, *, min_train_baskets: int =
     >>> s.request_ids.tolist(), s.relevant_sets(), len(s.train)
     (['x', 'y'], [{'b'}, {'c'}], 2)
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    as_transactions(tx, "tx")
     n = check_int(n, "n", minimum=1)
     min_train_baskets = check_int(min_train_baskets, "min_train_baskets", minimum=0)
     tx.require("customer", "leave_last_n_split")
@@ -428,8 +426,7 @@ def random_basket_split(tx: Transactions, hide: float = 0.5, *, test_size: float
     >>> sorted(s.relevant_sets()[0] | set(s.query_lists()[0]))
     ['a', 'b', 'c', 'd']
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    as_transactions(tx, "tx")
     hide = check_float(hide, "hide", low=0, high=1, low_open=True, high_open=True)
     test_size = check_float(test_size, "test_size", low=0, high=1, low_open=True)
     min_basket_size = check_int(min_basket_size, "min_basket_size", minimum=2)

@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from upsell._display import TableResult
+from upsell._validation import as_transactions
 from upsell.data import Catalog, Transactions
 from upsell.exceptions import UpsellDataError
 from upsell.report._baskets import _section_bundles, _section_ladders
@@ -322,8 +323,7 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
     >>> a["ladders"].status, a["ladders"].note
     ('skipped', 'upgrade ladders need a product catalog (--catalog)')
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    as_transactions(tx, "tx")
     if catalog is not None and not isinstance(catalog, Catalog):
         raise UpsellDataError(f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
     names = list(SECTIONS) if sections is None else [str(s) for s in sections]

@@ -12,11 +12,11 @@ from scipy.cluster.vq import ClusterError, kmeans2
 from scipy.spatial.distance import cdist
 
 from upsell._display import TableResult
-from upsell._validation import check_int, is_one_id
+from upsell._validation import as_transactions, check_int, check_memory, is_one_id
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
-from upsell.exceptions import UpsellDataError, UpsellMemoryError
+from upsell.exceptions import UpsellDataError
 from upsell.persist import (
     CONTENT_ERRORS,
     check_array,
@@ -177,12 +177,10 @@ MAX_SILHOUETTE_BYTES = 2 * 2**30
 def _check_silhouette_memory(m: int) -> None:
     """Refuse a silhouette sample whose m x m distances would not fit, before allocating them."""
     need = 2 * 8 * m * m  # the float64 distances and one temporary of the same size
-    if need > MAX_SILHOUETTE_BYTES:
-        raise UpsellMemoryError(
-            f"choosing k on a sample of {m:,} customers needs {need / 2**30:,.1f} GiB for "
-            f"pairwise distances (limit {MAX_SILHOUETTE_BYTES / 2**30:.0f} GiB); lower "
-            f"`sample_size` (largest that fits: {int((MAX_SILHOUETTE_BYTES / 16) ** 0.5):,}) "
-            f"or give `k` as an integer")
+    check_memory(need, f"choosing k on a sample of {m:,} customers (pairwise distances)",
+                 budget=MAX_SILHOUETTE_BYTES,
+                 hint=f"lower `sample_size` (largest that fits: "
+                      f"{int((MAX_SILHOUETTE_BYTES / 16) ** 0.5):,}) or give `k` as an integer")
 
 
 def _silhouette(X: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -338,8 +336,7 @@ class Clusters(Estimator):
             ks = list(range(k_lo, k_hi + 1))
         else:
             ks = [check_int(self.k, "k", minimum=1)]
-        if not isinstance(tx, Transactions):
-            raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+        as_transactions(tx, "tx")
         if catalog is not None and not isinstance(catalog, Catalog):
             raise UpsellDataError(
                 f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
@@ -462,8 +459,7 @@ class Clusters(Estimator):
             src = self.customers_
             labels, dist = self.labels_, self.distances_
         else:
-            if not isinstance(tx, Transactions):
-                raise UpsellDataError(f"`tx` must be Transactions or None; got {type(tx).__name__}")
+            as_transactions(tx, "tx")
             src = tx.customers
             when = default_at(tx) if at is None else as_time(at)
             table = table_for(self.items_, self.item_table_, tx.items)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import is_one_id
+from upsell._validation import as_transactions, is_one_id
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -336,8 +336,7 @@ class Personas(Estimator):
         q = _check_quantiles(self.quantiles)
         evidence = _check_evidence(self.evidence)
         fixed = _check_thresholds(self.thresholds)
-        if not isinstance(tx, Transactions):
-            raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+        as_transactions(tx, "tx")
         if catalog is not None and not isinstance(catalog, Catalog):
             raise UpsellDataError(
                 f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
@@ -435,8 +434,7 @@ class Personas(Estimator):
             res = self.assignments_
             index = self.customers_
         else:
-            if not isinstance(tx, Transactions):
-                raise UpsellDataError(f"`tx` must be Transactions or None; got {type(tx).__name__}")
+            as_transactions(tx, "tx")
             tx.require("customer", "Personas.predict")
             when = default_at(tx) if at is None else as_time(at)
             table = table_for(self.items_, self.item_table_, tx.items)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from upsell._display import TableResult
-from upsell._validation import as_floats, check_int
+from upsell._validation import as_floats, as_transactions, check_int
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError
 from upsell.segments._base import SegmentSummary, summarise
@@ -288,8 +288,7 @@ def rfm(tx: Transactions, at: Any = None, bins: int = 5,
     >>> print(res.summary().to_markdown().splitlines()[2])
     | champions | 1 | 33.3 | 20 | 80.0 | 2.0 | 2.0 | 20.0 |
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    as_transactions(tx, "tx")
     bins = check_int(bins, "bins", minimum=1, maximum=100)
     if score_map is None:
         if bins != 5:
