@@ -27,6 +27,17 @@ def test_atv_upt_equal(shop_pair: tuple[Any, Any, Any], by: str | None) -> None:
         np.testing.assert_allclose(b.value, a.value, rtol=1e-12)
 
 
+def test_segments_in_every_local_form(shop_pair: tuple[Any, Any, Any]) -> None:
+    _, stx, tx = shop_pair
+    r = rfm(tx)
+    as_dict = atv(stx, by="segment",
+                  segments=dict(zip(r.customers.tolist(), r.segment.tolist(), strict=True)))
+    for form in (r, (r.customers, r.segment)):
+        got = atv(stx, by="segment", segments=form)
+        assert np.array_equal(got.groups, as_dict.groups)
+        np.testing.assert_allclose(got.value, as_dict.value, rtol=1e-12)
+
+
 def test_attach_rate_equal(shop_pair: tuple[Any, Any, Any]) -> None:
     shop, stx, tx = shop_pair
     a, b = kpi.attach_rate(tx, shop.catalog, by="month"), attach_rate(stx, shop.catalog, by="month")

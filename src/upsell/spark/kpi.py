@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from upsell._validation import check_choice
+from upsell._validation import as_segments, check_choice
 from upsell.data.catalog import Catalog
 from upsell.exceptions import UpsellDataError
 from upsell.kpi.basket import ATTACH_KINDS, BY
@@ -57,15 +56,17 @@ def _group_column(F: Any, stx: SparkTransactions, orders: Any, by: str | None, s
             "by='segment' needs `segments`: a mapping customer id -> label (a Spark DataFrame "
             "with columns customer and segment also works)")
     stx.require("customer", "by='segment'")
-    if isinstance(segments, Mapping):
-        spark = stx.frame.sparkSession
-        pairs = [(k.item() if isinstance(k, np.generic) else k, str(v))
-                 for k, v in segments.items() if v is not None]
-        id_type = "string" if stx.customers.kind == "str" else "long"
-        seg = spark.createDataFrame(pairs, f"customer {id_type}, _group string")
-    else:
+    from pyspark.sql import DataFrame
+
+    if isinstance(segments, DataFrame):
         seg = check_frame(segments, "segments").select(
             "customer", F.col("segment").cast("string").alias("_group"))
+    else:  # every local form of segments= (mapping, Series, segmenter result, pairs)
+        labels, _ = as_segments(segments, stx.customers)
+        keep = labels != ""
+        pairs = list(zip(stx.customers.ids[keep].tolist(), labels[keep].tolist(), strict=True))
+        id_type = "string" if stx.customers.kind == "str" else "long"
+        seg = stx.frame.sparkSession.createDataFrame(pairs, f"customer {id_type}, _group string")
     return orders.join(F.broadcast(seg), "customer", "inner"), "str"
 
 
@@ -107,8 +108,10 @@ def atv(stx: SparkTransactions, *, by: str | None = None, segments: Any = None) 
         Needs ``price``.
     by : {None, "day", "week", "month", "segment", "channel"}
         As :func:`upsell.kpi.atv` (weeks start on Monday).
-    segments : mapping or Spark DataFrame, optional
-        With ``by="segment"``: customer id -> label, or a DataFrame with columns
+    segments : mapping, segmenter result, Series, pair or Spark DataFrame, optional
+        With ``by="segment"``: any form of ``segments=`` the local engine reads
+        (:func:`upsell.kpi.atv`: customer id -> label, a ``(customers, labels)`` pair,
+        an RFM/Personas/Clusters result ...), or a DataFrame with columns
         ``customer`` and ``segment``.
 
     Returns
