@@ -370,3 +370,11 @@ def test_output_is_byte_identical_to_the_pinned_version(shop: Shop) -> None:
     small = make_shop(n_customers=200, n_items=60, n_orders=800, random_state=0)
     assert _digest(small) == _PINNED["small"]
     assert _digest(shop) == _PINNED["default"]
+
+
+def test_a_shop_beyond_the_physical_memory_is_refused_before_drawing() -> None:
+    from upsell.exceptions import UpsellMemoryError
+
+    with pytest.raises(UpsellMemoryError, match=r"make_shop\(n_orders=10,000,000,000,000.*"
+                                                r"lower `n_orders`"):
+        make_shop(n_customers=10, n_orders=10**13)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._validation import as_time, check_float, check_int
+from upsell._validation import as_time, check_float, check_int, check_memory, memory_budget
 from upsell.data.catalog import Catalog
 from upsell.data.transactions import Transactions
 from upsell.datasets._catalog import make_catalog
@@ -29,6 +29,10 @@ __all__ = ["PERSONAS", "Shop", "ShopTruth", "make_shop"]
 
 #: The handbook's customer types, in the order of their integer codes.
 PERSONAS = ("new", "frequent", "price_sensitive", "premium")
+
+_BYTES_PER_ORDER = 700
+_BYTES_PER_CUSTOMER = 300
+_BYTES_PER_ITEM = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +275,9 @@ def make_shop(n_customers: int = 2_000, n_items: int = 300, n_orders: int = 10_0
     ------
     UpsellDataError
         For arguments out of range.
+    UpsellMemoryError
+        If the shop would not fit in the physical memory (about 700 bytes per order
+        at the generator's peak), before anything is drawn.
 
     Notes
     -----
@@ -328,6 +335,13 @@ def _check_params(**kw: Any) -> dict[str, Any]:
             f"`n_orders` must be at least `n_customers` ({p['n_customers']:,}), since every "
             f"customer orders once; got {p['n_orders']:,}"
         )
+    # measured peak (benchmarks/README.md, 4.8M orders: 3.57 GB RSS), rounded up; a shop is
+    # the caller's only product, so it may use the whole physical memory, not half of it
+    need = (_BYTES_PER_ORDER * p["n_orders"] + _BYTES_PER_CUSTOMER * p["n_customers"]
+            + _BYTES_PER_ITEM * p["n_items"])
+    check_memory(need, f"make_shop(n_orders={p['n_orders']:,}, n_customers="
+                 f"{p['n_customers']:,}, n_items={p['n_items']:,})", budget=2 * memory_budget(),
+                 hint="lower `n_orders` (about 700 bytes each at the generator's peak)")
     p["random_state"] = check_int(kw["random_state"], "random_state", minimum=0)
     p["n_clusters"] = check_int(kw["n_clusters"], "n_clusters", minimum=1, maximum=100)
     p["anonymous_share"] = check_float(kw["anonymous_share"], "anonymous_share", low=0,
