@@ -34,10 +34,10 @@ def test_from_prepared_equals_from_arrays(rows: list[tuple[int, str, str | None,
                           source="rows")
     try:
         want = Transactions.from_arrays(**arrays, returns=returns, duplicates=duplicates)
-    except ValueError as exc:  # nothing left: the engine refuses too, for the same reason
-        with pytest.raises(ValueError, match="no order lines left") as info:
+    except ValueError as exc:  # the engine refuses too, with the same message
+        with pytest.raises(ValueError) as info:
             engine.from_prepared(prep, returns=returns, duplicates=duplicates)
-        assert "no order lines left" in str(exc) and "rows" in str(info.value)
+        assert str(info.value).split(" in ")[0] == str(exc).split(" in ")[0]
         return
     got = engine.from_prepared(prep, returns=returns, duplicates=duplicates)
     assert _same(got, want)
