@@ -494,3 +494,33 @@ def test_weighted_blend_save_load_round_trip_property(parts: Any, tmp_path_facto
     back = Recommender.load(path, offer_log=us.recommend.OfferLog.in_memory())
     c = parts.tx.customers.ids[pos].item()
     assert back.recommend(c, k=5, at=AT) == rec.recommend(c, k=5, at=AT)
+
+
+# --------------------------------------------------------------------------- the learned blend
+@pytest.fixture(scope="module")
+def learned(parts: Any) -> Any:
+    from upsell.recommend import LearnedBlend
+
+    return LearnedBlend(n_cuts=2, max_rounds=20).fit(parts.tx, catalog=parts.cat,
+                                                      random_state=0)
+
+
+def test_learned_blend_serves_through_the_pipeline_and_round_trips(parts: Any, learned: Any,
+                                                                   tmp_path: Path) -> None:
+    rec = build(parts, blend=learned)
+    custs = parts.tx.customers.ids[:12].tolist()
+    for c in custs:
+        offers = rec.recommend(c, k=5, at=AT)
+        assert np.all(np.diff(offers.scores) <= 0) and len(offers) <= 5
+        owned = set(rec.history_.owned(c)[0])
+        assert all(o.item not in owned or o.item_kind == "value_pack" for o in offers)
+        assert all(set(o.components) <= {"blend", "segment", "fill", "fill_cap"}
+                   | {k for k in o.components if k.startswith("rule:")} for o in offers)
+    rec.save(tmp_path / "r")
+    doc = json.loads((tmp_path / "r" / "recommender.json").read_text())
+    assert doc["format_version"] == 2 and doc["blend"]["type"] == "LearnedBlend"
+    back = Recommender.load(tmp_path / "r", offer_log=us.recommend.OfferLog.in_memory())
+    for c in custs:
+        assert back.recommend(c, k=5, at=AT) == rec.recommend(c, k=5, at=AT)
+        assert back.recommend(c, k=5, at=AT, include_owned=True) == \
+            rec.recommend(c, k=5, at=AT, include_owned=True)

@@ -36,6 +36,7 @@ from upsell.recommend._core import (
     Request,
     Rule,
 )
+from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import (
     NORMALIZATIONS,
     Blend,
@@ -101,6 +102,7 @@ __all__ = [
     "FrequencyCap",
     "InStock",
     "InventoryPush",
+    "LearnedBlend",
     "MarginWeight",
     "MemoryOfferLog",
     "Moment",
