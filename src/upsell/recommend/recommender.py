@@ -252,6 +252,14 @@ class Recommender(Estimator):
         -------
         Recommender
             Assembled (``fit()`` done).
+
+        Examples
+        --------
+        >>> import upsell as us
+        >>> shop = us.datasets.make_shop(random_state=0)  # doctest: +SKIP
+        >>> rec = Recommender.from_history(shop.transactions, shop.catalog)  # doctest: +SKIP
+        >>> rec.recommend(customer=shop.transactions.customers.ids[0], k=5,
+        ...               include_owned=True)  # doctest: +SKIP
         """
         from upsell._validation import as_transactions
         from upsell.recommend import blend as learned
