@@ -524,3 +524,12 @@ def test_learned_blend_serves_through_the_pipeline_and_round_trips(parts: Any, l
         assert back.recommend(c, k=5, at=AT) == rec.recommend(c, k=5, at=AT)
         assert back.recommend(c, k=5, at=AT, include_owned=True) == \
             rec.recommend(c, k=5, at=AT, include_owned=True)
+
+
+def test_batch_takes_include_owned_like_single_requests(parts: Any, rec: Any) -> None:
+    custs = parts.tx.customers.ids[:8].tolist()
+    for flag in (False, True):
+        got = dict(rec.recommend_batch(custs, k=4, at=AT, include_owned=flag))
+        for c in custs:
+            assert got[c] == rec.recommend(c, k=4, at=AT, include_owned=flag,
+                                           channel="email", moment="post_purchase")

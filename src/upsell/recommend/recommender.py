@@ -420,7 +420,8 @@ class Recommender(Estimator):
                         moment: str | None = "post_purchase",
                         context: Mapping[str, Any] | None = None, fill: bool | None = None,
                         exclude: Any = None, where: Mapping[str, Any] | None = None,
-                        at: Any = None) -> Iterator[tuple[Any, OfferList]]:
+                        at: Any = None, include_owned: bool = False
+                        ) -> Iterator[tuple[Any, OfferList]]:
         """Offers for many customers (e-mail campaigns), one at a time: memory stays bounded.
 
         With the default moment "post_purchase" the sequence source times offers
@@ -432,7 +433,7 @@ class Recommender(Estimator):
         customers : iterable of ids, optional
             Default: every customer of the history. Ids are matched as in
             :meth:`recommend` ("17850" finds 17850) and yielded as given.
-        k, channel, moment, context, fill, exclude, where, at
+        k, channel, moment, context, fill, exclude, where, at, include_owned
             As in :meth:`recommend`; ``at`` is the send time, the same for all.
 
         Yields
@@ -455,7 +456,7 @@ class Recommender(Estimator):
         """
         pipe = self._pipeline()
         k, channel, context, extra = pipe.check_common(k, channel, moment, context, fill,
-                                                       exclude, where)
+                                                       exclude, where, include_owned)
         when = _as_time(at, "at")
         if customers is None:
             if pipe.history_ is None:
@@ -466,7 +467,8 @@ class Recommender(Estimator):
             ids = [customers]
         else:
             ids = customers
-        return _batch(pipe, ids, k, channel, moment, context, fill, extra, when)
+        return _batch(pipe, ids, k, channel, moment, context, fill, extra, when,
+                      bool(include_owned))
 
 
     # ------------------------------------------------------------------ files
@@ -571,9 +573,9 @@ class Recommender(Estimator):
 
 def _batch(pipe: Pipeline, ids: Iterable[Any], k: int, channel: str, moment: str | None,
            context: Mapping[str, Any], fill: bool | None, extra: list[Any],
-           when: np.datetime64) -> Iterator[tuple[Any, OfferList]]:
+           when: np.datetime64, include_owned: bool) -> Iterator[tuple[Any, OfferList]]:
     for cid in ids:
-        req, mom = pipe.request(cid, (), channel, moment, context, when)
+        req, mom = pipe.request(cid, (), channel, moment, context, when, include_owned)
         yield cid, pipe.serve(req, mom, k, fill, extra)
 
 
