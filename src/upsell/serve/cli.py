@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the SHA-256 check of the model files at load")
     parser.add_argument("--graceful-timeout", type=float, default=30.0,
                         help="seconds in-flight requests get to finish on shutdown (default 30)")
+    parser.add_argument("--http", default="auto", choices=("auto", "h11", "httptools"),
+                        help="uvicorn's HTTP parser (auto: httptools when installed)")
+    parser.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"),
+                        help="event loop (auto: uvloop when installed)")
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))
 
@@ -161,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             uvicorn.run("upsell.serve.app:app_from_env", factory=True, host=args.host,
                         port=args.port, workers=args.workers, log_level=args.log_level,
-                        access_log=False, server_header=False,
+                        access_log=False, server_header=False, http=args.http, loop=args.loop,
                         timeout_graceful_shutdown=max(1, round(args.graceful_timeout)))
         except _Stopped:
             pass
