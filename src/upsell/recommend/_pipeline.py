@@ -408,12 +408,24 @@ class Pipeline:
         for _s, src, kept in gathered:
             norm = normalise([c.score for _, c in kept], how)
             w = self.weights_[src.name]
+            is_up = src.name == self.upsell_name
+            key = f"source:{src.name}"
+            # the hot path of every request: _add_evidence inlined
             for (idx, c), z in zip(kept, norm, strict=True):
                 ev = Evidence(src.name, float(c.score), z, w, c.detail)
-                if self._add_evidence(pool, src, idx, c, ev):
-                    item = pool[idx]
-                    item.components[f"source:{src.name}"] = ev.contribution
-                    item.score += ev.contribution
+                kind = "upsell" if (is_up or c.kind == "upsell") else "cross_sell"
+                item = pool.get(idx)
+                if item is None:
+                    item = PoolItem(idx, c.item, kind, 0.0)
+                    pool[idx] = item
+                elif ev.contribution > max((e.contribution for e in item.evidence),
+                                           default=-1.0):
+                    item.kind = kind
+                if any(e.source == src.name for e in item.evidence):
+                    continue  # a source repeating an item: its best (first) proposal counts
+                item.evidence.append(ev)
+                item.components[key] = ev.contribution
+                item.score += ev.contribution
         return pool
 
     def blend_request(self, req: Request, k: int) -> BlendRequest:
