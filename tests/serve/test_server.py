@@ -173,3 +173,31 @@ def test_refuses_a_public_host_without_a_key(model_dirs: Any, monkeypatch: Any,
     assert run([str(model_dirs[0]), "--api-key-file", "/nonexistent/key"]) == 2
     assert run(["/nonexistent/model"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_reload_reaches_every_worker_and_metrics_add_up(server_factory: Any,
+                                                          model_dirs: Any) -> None:
+    server = server_factory(model_dirs[0], workers=2)
+    old = server.wait_ready()["model_version"]
+    status, body = server.call("POST", "/v1/reload", {"model_dir": str(model_dirs[1])})
+    assert status == 200 and body["model_version"] != old
+    new = body["model_version"]
+    seen: dict[int, str] = {}
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not (len(seen) == 2 and set(seen.values()) == {new}):
+        status, h = server.call("GET", "/v1/health")  # a new connection: either worker
+        if status == 200:
+            seen[h["pid"]] = h["model_version"]
+        time.sleep(0.05)
+    assert len(seen) == 2 and set(seen.values()) == {new}, seen
+    for _ in range(10):
+        assert server.call("POST", "/v1/recommend", {"k": 2})[0] == 200
+    time.sleep(1.5)  # each worker writes its counts every second
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    assert "upsell_workers 2" in text
+    assert 'upsell_http_requests_total{path="/v1/recommend",method="POST",status="200"} 10' in text
+    assert 'upsell_model_reloads_total{result="ok"} 1' in text
+    assert 'upsell_model_reloads_total{result="followed"} 1' in text
