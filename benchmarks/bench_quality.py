@@ -13,6 +13,17 @@ Metrics @10 (recall, NDCG, hit rate, catalog coverage) from ``upsell.evaluate.me
 ``--repeat-slots`` most bought items, then the model's list without owned
 items. ``RepeatBlend`` (upsell.cf) blends at the score level.
 
+``--blend`` adds the learned blend (``upsell.recommend.LearnedBlend``, issue 20), fitted on
+the training period only (it picks its own hyper-parameters on an inner time split), in
+the same run: regime (a) with ``include_owned=True`` against RepeatBlend and personal
+popularity, regime (b) against EASE; recall@10, NDCG@10, revenue@10 and margin@10 with
+paired bootstrap CIs of the recall ratio; the candidate coverage of every source; and an
+ablation per feature group (the ranker refitted without the group, same cuts, the
+hyper-parameters the full fit chose; its training customers subsampled to
+``--ablation-customers`` per cut to bound the run). ``--blend-only`` skips the other models'
+tables. Online Retail has no cost column: margin@10 assumes cost = 60% of the price
+(``--cost-share``), so it only shows whether the blend trades revenue for recall.
+
 ``--tune`` first searches RepeatBlend's ``cf_weight`` x ``popularity_weight`` x
 ``half_life_days`` on a
 validation split inside the training period only (train before ``--val-at``,
@@ -23,6 +34,7 @@ Usage::
 
     python benchmarks/bench_quality.py ../shared/data/online-retail/online_retail_2010-12_to_2011-09.csv.gz
     python benchmarks/bench_quality.py PATH --tune     # the validation grid first
+    python benchmarks/bench_quality.py PATH --blend --blend-only   # learned blend tables
 
 JSON goes to ``benchmarks/out/`` (gitignored).
 """
@@ -95,6 +107,187 @@ def tune_blend(tx: Any, args: argparse.Namespace) -> dict[str, Any]:
     return {"personal": ref, "grid": grid, "best": best, "n_requests": int(req.size)}
 
 
+# ---------------------------------------------------------------------- learned blend (issue 20)
+def paired_ratio(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0
+                 ) -> tuple[float, float, float]:
+    """mean(a) / mean(b) with a paired bootstrap 95% interval (requests resampled together)."""
+    rng = np.random.default_rng(seed)
+    n = a.size
+    idx = rng.integers(0, n, size=(n_boot, n))
+    num, den = a[idx].mean(axis=1), b[idx].mean(axis=1)
+    ratios = num / np.where(den > 0, den, np.nan)
+    lo, hi = np.nanpercentile(ratios, [2.5, 97.5])
+    return float(a.mean() / b.mean()), float(lo), float(hi)
+
+
+def _catalog_with_cost(train: Any, share: float) -> Any:
+    from upsell import Catalog
+
+    cat = Catalog.from_transactions(train)
+    price = np.asarray(cat.column("price"), dtype=np.float64)
+    return Catalog.from_arrays(item=cat.items.ids, price=price, cost=price * share)
+
+
+def _per_request(recs: Any, rel: Any, k: int, catalog: Any) -> dict[str, np.ndarray]:
+    from upsell.evaluate import per_request_at_k
+
+    return per_request_at_k(recs, rel, k, metrics=["recall", "ndcg", "revenue", "margin"],
+                            catalog=catalog)
+
+
+def _print_rows(title: str, rows: dict[str, dict[str, Any]], ref: str) -> None:
+    print(f"\n{title}")
+    print(f"{'model':<22}{'recall':>9}{'ndcg':>9}{'revenue':>10}{'margin':>10}"
+          f"{'recall / ' + ref:>22}{'95% CI':>18}", flush=True)
+    for name, r in rows.items():
+        ratio = f"{r['ratio']:.3f}" if "ratio" in r else ""
+        ci = f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]" if "ci" in r else ""
+        print(f"{name:<22}{r['recall']:>9.4f}{r['ndcg']:>9.4f}{r['revenue']:>10.2f}"
+              f"{r['margin']:>10.2f}{ratio:>22}{ci:>18}", flush=True)
+
+
+def blend_tables(tx: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The learned blend against the best single models, coverage per source, ablation."""
+    from upsell.recommend.blend import LearnedBlend
+
+    out: dict[str, Any] = {}
+    split_a = temporal_split(tx, at=args.at, target="next_basket")
+    split_b = temporal_split(tx, at=args.at, target="next_basket", exclude_train_items=True)
+    train = split_a.train
+    catalog = _catalog_with_cost(train, args.cost_share)
+    t = time.perf_counter()
+    blend = LearnedBlend(num_threads=max(1, args.threads)).fit(train, random_state=0)
+    fit_s = time.perf_counter() - t
+    print(f"\nLearnedBlend fitted in {fit_s:.0f}s: window {blend.window_days_:.1f} days, "
+          f"cuts {[str(c)[:10] for c in blend.cuts_]}, chosen {blend.params_}", flush=True)
+    out["fit_s"] = fit_s
+    out["chosen"] = blend.params_
+    regimes = (("a", split_a, True, {"RepeatBlend": lambda: RepeatBlend(num_threads=args.threads),
+                                     "Popular (personal)": lambda: Popular(mode="personal")},
+                "RepeatBlend"),
+               ("b", split_b, False, {"EASE": lambda: EASE()}, "EASE"))
+    for regime, split, include_owned, peers, ref in regimes:
+        req = split.requests
+        rel = split.relevant[req]
+        cids = tx.customers.ids[req]
+        t = time.perf_counter()
+        recs = blend.recommend(customers=cids, k=args.k, include_owned=include_owned,
+                               reasons=False)
+        serve_s = time.perf_counter() - t
+        per = {"LearnedBlend": _per_request(recs, rel, args.k, catalog)}
+        for name, factory in peers.items():
+            model = factory().fit(split.train)
+            r = model.recommend(customers=cids, k=args.k, exclude_owned=not include_owned)
+            per[name] = _per_request(r, rel, args.k, catalog)
+        rows: dict[str, dict[str, Any]] = {}
+        for name, p in per.items():
+            rows[name] = {m: float(np.nanmean(p[m])) for m in ("recall", "ndcg", "revenue",
+                                                               "margin")}
+            if name != ref:
+                ratio, lo, hi = paired_ratio(p["recall"], per[ref]["recall"], args.bootstrap)
+                rows[name].update({"ratio": ratio, "ci": [lo, hi]})
+        label = ("(a) next basket, repeats included (include_owned=True)" if regime == "a"
+                 else "(b) never-bought items (default)")
+        _print_rows(f"regime {label}: {req.size:,} customers, @{args.k}; "
+                    f"blend served {req.size / serve_s:,.0f} customers/s (batch)", rows, ref)
+        out[regime] = {"n_requests": int(req.size), "rows": rows, "serve_s": serve_s}
+        out[f"coverage_{regime}"] = coverage_table(blend, split, include_owned)
+    if not args.no_ablation:
+        out["ablation"] = ablation_table(tx, blend, split_a, split_b, args)
+    return out
+
+
+def coverage_table(blend: Any, split: Any, include_owned: bool) -> dict[str, float]:
+    """Share of the test customers' next-basket (customer, item) pairs each source proposes."""
+    st = blend.state_
+    req = split.requests.astype(np.int64)
+    rel = split.relevant[req].tocsr()
+    n_items = rel.shape[1]
+    rel_rows = np.repeat(req, np.diff(rel.indptr))
+    rel_keys = rel_rows * n_items + rel.indices
+    res: dict[str, float] = {}
+    union = np.zeros(rel_keys.size, dtype=bool)
+    for name, (cu, ci) in st.source_coverage(req, int(blend.n_candidates),
+                                             include_owned).items():
+        hit = np.isin(rel_keys, cu * n_items + ci)
+        union |= hit
+        res[name] = float(hit.mean()) if hit.size else float("nan")
+    res["union"] = float(union.mean()) if union.size else float("nan")
+    print(f"candidate coverage ({'a' if include_owned else 'b'}): share of next-basket pairs "
+          "proposed (n_candidates=%d)" % blend.n_candidates)
+    print("  " + "  ".join(f"{k} {v:.3f}" for k, v in res.items()), flush=True)
+    return res
+
+
+def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
+                   args: argparse.Namespace) -> dict[str, Any]:
+    """Recall@k of the ranker refitted without each feature group (same cuts and parameters)."""
+    from upsell.recommend import _blend_train as bt
+    from upsell.recommend._blend_features import FEATURE_GROUPS, feature_names
+    from upsell.recommend.blend import _line_data, _sample
+
+    names = feature_names()
+    seg = np.full(len(tx.customers), -1)
+    lines = _line_data(split_a.train, None, seg)
+    all_lines = _line_data(tx, None, seg)
+    cuts, window = bt.cut_points(lines, int(blend.n_cuts))
+    kw = {"n_candidates": int(blend.n_candidates), "n_neighbors": int(blend.n_neighbors),
+          "half_life": 3 * window, "use_ease": True}
+    rng = np.random.default_rng(0)
+    parts = [bt.build_cut(lines, c, window, customers=_sample(rng, lines, c, int(2 * window),
+                                                               args.ablation_customers), **kw)
+             for c in cuts]
+    at = int(np.datetime64(args.at, "s").astype(np.int64))
+    test = bt.build_cut(all_lines, at, window, customers=split_a.requests.astype(np.int64),
+                        **kw)
+    end = int(lines.time.max()) + 1
+    labels = [bt.labels_for(p, lines, min(p.cut + int(2 * window), end))[0] for p in parts]
+    groups = sorted(set(FEATURE_GROUPS.values()))
+    res: dict[str, Any] = {}
+    print(f"\nablation: recall@{args.k} without each feature group "
+          f"({args.ablation_customers} training customers per cut)")
+    print(f"{'features':<22}{'(a) recall':>12}{'vs all':>9}{'(b) recall':>12}{'vs all':>9}",
+          flush=True)
+    for drop in [None, *groups]:
+        cols = np.array([j for j, n in enumerate(names) if FEATURE_GROUPS[n] != drop])
+        row = {}
+        for regime, split, new_only in (("a", split_a, False), ("b", split_b, True)):
+            chosen = blend.params_["new" if new_only else "owned"]
+            X, y, g = bt.stack(parts, labels, new_only=new_only)
+            share = chosen["min_data_in_leaf"] / max(chosen["rows"], 1)
+            params = bt.lgb_params(blend.objective, chosen["num_leaves"],
+                                   max(20, int(share * y.size)), float(blend.learning_rate), 0,
+                                   max(1, args.threads))
+            booster, _, _ = bt.fit_ranker(X, y, g, params, chosen["rounds"], cols)
+            s = booster.predict(test.X[:, cols])
+            row[regime] = _rows_recall(test, s, split, new_only, args.k)
+        name = "all" if drop is None else f"- {drop}"
+        res[name] = row
+        base = res["all"]
+        print(f"{name:<22}{row['a']:>12.4f}{row['a'] / base['a']:>9.3f}"
+              f"{row['b']:>12.4f}{row['b'] / base['b']:>9.3f}", flush=True)
+    return res
+
+
+def _rows_recall(test: Any, s: np.ndarray, split: Any, new_only: bool, k: int) -> float:
+    """Mean recall@k over the split's requests of the top-k candidate rows by score."""
+    keep = ~test.owned if new_only else np.ones(test.owned.size, dtype=bool)
+    cu, ci, sc = test.customer[keep], test.item[keep], s[keep]
+    order = np.lexsort((ci, -sc, cu))
+    cu, ci = cu[order], ci[order]
+    rank = np.arange(cu.size) - np.searchsorted(cu, cu)
+    cu, ci = cu[rank < k], ci[rank < k]
+    rel = split.relevant.tocsr()
+    n_items = rel.shape[1]
+    keys = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr)) * n_items \
+        + rel.indices
+    hit = np.isin(cu * n_items + ci, keys)
+    hits = np.bincount(cu[hit], minlength=rel.shape[0])
+    n_rel = np.diff(rel.indptr)
+    req = split.requests
+    return float(np.mean(np.where(n_rel[req] > 0, hits[req] / np.maximum(n_rel[req], 1), 0.0)))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("path", type=Path)
@@ -104,6 +297,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tune", action="store_true", help="RepeatBlend grid on a validation split")
     ap.add_argument("--val-at", default="2011-07-01")
+    ap.add_argument("--blend", action="store_true", help="add the learned blend tables")
+    ap.add_argument("--blend-only", action="store_true", help="only the learned blend tables")
+    ap.add_argument("--ablation-customers", type=int, default=1500)
+    ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--cost-share", type=float, default=0.6)
+    ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "out" / "bench_quality.json")
     args = ap.parse_args(argv)
@@ -126,7 +325,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.tune:
         out["tuning"] = tune_blend(tx, args)
     models["RepeatBlend"] = lambda: RepeatBlend(num_threads=args.threads)
-    for regime, exclude_train in (("a", False), ("b", True)):
+    if args.blend or args.blend_only:
+        out["blend"] = blend_tables(tx, args)
+    for regime, exclude_train in (() if args.blend_only else (("a", False), ("b", True))):
         split = temporal_split(tx, at=args.at, target="next_basket",
                                exclude_train_items=exclude_train)
         train = split.train

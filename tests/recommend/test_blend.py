@@ -73,6 +73,10 @@ _EXPECTED = {
     "repurchase_interval": [10, math.nan, math.nan, math.nan],
     "since_over_interval": [1.0, math.nan, math.nan, math.nan],
     "share_of_orders": [3 / 4, 0, 1 / 4, 0],
+    "item_repeat_rate": [0.5, 0.0, 0.0, 0.0],
+    "item_interval": [10, math.nan, math.nan, math.nan],
+    "since_over_item_interval": [1.0, math.nan, math.nan, math.nan],
+    "repeat_share": [0.4, 0.4, 0.4, 0.0],
     "decayed_count": [0.5 ** 3 + 0.5 ** 2 + 0.5 ** 1, 0, 0.5, 0],
     # buyers before the cut: x 2 (a, b), w 1, y 2, z 1
     "buyers_log": [math.log(3), math.log(2), math.log(3), math.log(2)],

@@ -35,6 +35,8 @@ _BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("times_bought", "repeat"), ("decayed_count", "repeat"),
     ("days_since_bought", "repeat"), ("repurchase_interval", "repeat"),
     ("since_over_interval", "repeat"), ("share_of_orders", "repeat"),
+    ("item_repeat_rate", "repeat"), ("item_interval", "repeat"),
+    ("since_over_item_interval", "repeat"),
     ("buyers_log", "popularity"), ("recent_buyers_share", "popularity"),
     ("popularity_trend", "popularity"),
     ("lift_last_basket", "copurchase"), ("conf_history_max", "copurchase"),
@@ -42,7 +44,7 @@ _BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("discount", "price"), ("margin", "price"),
     ("orders", "customer"), ("tenure_days", "customer"), ("days_since_order", "customer"),
     ("basket_size", "customer"), ("orders_per_window", "customer"),
-    ("distinct_items", "customer"),
+    ("distinct_items", "customer"), ("repeat_share", "customer"),
     ("segment", "segment"),
     ("kind", "catalog"), ("tier", "catalog"),
 )
@@ -210,7 +212,15 @@ class BlendState:
         tenure = np.where(has, (cut - cfirst) / _DAY, np.nan)
         since_order = np.where(has, (cut - clast) / _DAY, np.nan)
         span_windows = np.where(has, np.maximum(cut - cfirst, window) / window, np.nan)
+        c_of = (uniq // n_i).astype(np.int64)
+        i_of = (uniq % n_i).astype(np.int64)
+        purchases = np.bincount(c_of, weights=counts, minlength=n_c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            repeat_share = (purchases - np.diff(H.indptr)) / purchases
+            own_interval = np.where(counts >= 2, (last_t - first_t) / _DAY
+                                    / np.maximum(counts - 1, 1), np.nan)
         cust = {
+            "repeat_share": repeat_share,
             "orders": n_orders, "tenure_days": tenure, "days_since_order": since_order,
             "basket_size": basket_size, "orders_per_window": n_orders / span_windows,
             "distinct_items": np.diff(H.indptr).astype(np.float64),
@@ -232,7 +242,11 @@ class BlendState:
         price = _median_by(d.item, d.unit, n_i)
         recent_price = _median_by(d.item[d.time >= cut - window], d.unit[d.time >= cut - window],
                                   n_i)
+        repeaters = np.bincount(i_of, weights=counts >= 2, minlength=n_i)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            repeat_rate = np.where(buyers > 0, repeaters / buyers, np.nan)
         item = {
+            "repeat_rate": repeat_rate, "interval": _median_by(i_of, own_interval, n_i),
             "buyers": buyers, "recent": recent, "prev": prev, "price": price,
             "recent_price": recent_price,
             "order_count": np.bincount(d.item, minlength=n_i).astype(np.float64),
@@ -381,6 +395,9 @@ class BlendState:
             cols["repurchase_interval"] = interval
             cols["since_over_interval"] = since / np.maximum(interval, 1.0)
             cols["share_of_orders"] = times / self.cust["orders"][cu]
+            cols["item_repeat_rate"] = self.item["repeat_rate"][ci]
+            cols["item_interval"] = self.item["interval"][ci]
+            cols["since_over_item_interval"] = since / np.maximum(self.item["interval"][ci], 1.0)
         # popularity
         it = self.item
         cols["buyers_log"] = np.log1p(it["buyers"][ci])
@@ -404,7 +421,7 @@ class BlendState:
                 np.full(ci.size, np.nan)
         # customer
         for name in ("orders", "tenure_days", "basket_size", "orders_per_window",
-                     "distinct_items"):
+                     "distinct_items", "repeat_share"):
             cols[name] = self.cust[name][cu]
         cols["days_since_order"] = self.cust["days_since_order"][cu] + (now - self.cut) / _DAY
         cols["segment"] = self.cust["segment"][cu] if "segment" in self.cust else \

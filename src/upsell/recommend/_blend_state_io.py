@@ -16,8 +16,8 @@ __all__ = ["state_arrays", "state_from_arrays"]
 
 _CSR = ("H", "last_basket", "conf", "ease", "knn")
 _CUST = ("orders", "tenure_days", "days_since_order", "basket_size", "orders_per_window",
-         "distinct_items", "usual_price", "order_value", "segment")
-_ITEM = ("buyers", "recent", "prev", "price", "recent_price", "order_count", "cost", "kind",
+         "distinct_items", "usual_price", "order_value", "segment", "repeat_share")
+_ITEM = ("repeat_rate", "interval", "buyers", "recent", "prev", "price", "recent_price", "order_count", "cost", "kind",
          "tier")
 
 

@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ import scipy.sparse as sp
 from upsell._atomic import atomic_write_bytes
 from upsell._estimator import Estimator
 from upsell._results import Recommendations
-from upsell._validation import check_choice, check_int, check_k
+from upsell._validation import as_segments, check_choice, check_int, check_k
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError, UpsellTypeError
@@ -504,7 +503,7 @@ class LearnedBlend(Estimator):
             arrays.update(index_arrays(self.segments_, "segments"))
 
         def write_npz(fh: Any) -> None:
-            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
 
         atomic_write_bytes(os.path.join(folder, "state.npz"), write_npz)
         for regime, booster in self.boosters_.items():
@@ -654,31 +653,14 @@ def _line_data(tx: Transactions, catalog: Any, seg_codes: np.ndarray) -> LineDat
 
 def _segment_codes(segments: Any, customers: IdIndex) -> tuple[np.ndarray, IdIndex | None]:
     """One int code per customer (-1: none) and the label index, from ``segments=``."""
-    n = len(customers)
-    codes = np.full(n, -1, dtype=np.int64)
+    codes = np.full(len(customers), -1, dtype=np.int64)
     if segments is None:
         return codes, None
-    if isinstance(segments, tuple) and len(segments) == 2:
-        ids, labels = list(segments[0]), list(segments[1])
-    elif isinstance(segments, Mapping):
-        ids, labels = list(segments.keys()), list(segments.values())
-    elif hasattr(segments, "customers") and (hasattr(segments, "labels")
-                                             or hasattr(segments, "segment")):
-        ids = list(np.asarray(segments.customers))
-        labels = list(np.asarray(getattr(segments, "labels", None)
-                                 if hasattr(segments, "labels") else segments.segment))
-    elif hasattr(segments, "items") and hasattr(segments, "index"):  # pandas Series
-        ids, labels = list(segments.index), list(segments.to_numpy())
-    else:
-        raise UpsellTypeError("`segments` must be a mapping customer -> label, a pandas Series, "
-                              "a (customers, labels) pair or a segmenter result; got "
-                              f"{type(segments).__name__}")
-    if len(ids) != len(labels):
-        raise UpsellDataError(f"`segments`: {len(ids)} customers but {len(labels)} labels")
-    index, lab = IdIndex.factorize([str(x) for x in labels], name="segment")
-    pos = customers.encode(ids, unknown="mask")
-    ok = pos >= 0
-    codes[pos[ok]] = lab[ok]
+    labels, names = as_segments(segments, customers)
+    index = IdIndex(np.asarray(names, dtype=str), name="segment")
+    has = labels != ""
+    if len(index):
+        codes[has] = index.encode(list(labels[has]), unknown="mask")
     return codes, index
 
 
@@ -703,3 +685,59 @@ def _basket_conf(st: BlendState, basket: np.ndarray, items: np.ndarray) -> np.nd
     best = np.asarray(rows.max(axis=0).todense()).ravel() if rows.nnz else \
         np.zeros(st.n_items)
     return best[items].astype(np.float64)
+
+
+def history_parts(tx: Transactions, catalog: Any = None, *, blend: str = "learned",
+                  random_state: int = 0) -> dict[str, Any]:
+    """Keyword arguments of ``Recommender(**parts)`` with every part fitted from ``tx``.
+
+    What :meth:`Recommender.from_history` assembles: bundle rules (support chosen
+    under the itemset budget, pruned, significant at 5%), EASE (item-KNN above
+    20,000 items) and :class:`~upsell.cf.RepeatBlend` as cross-sell sources,
+    customer types (:class:`~upsell.segments.Personas`) when the lines have
+    customers and times, the upsell ranker when a catalog is given, and the blend:
+    ``"learned"`` a :class:`LearnedBlend` fitted on the same history (with the
+    customer types as segments), ``"weighted"`` the fixed weighted sum (``None``).
+
+    Parameters
+    ----------
+    tx : Transactions
+    catalog : Catalog, optional
+        Default: built from the transactions (names, median unit prices).
+    blend : {"learned", "weighted"}, default "learned"
+    random_state : int, default 0
+
+    Returns
+    -------
+    dict of str to object
+    """
+    from upsell import bundles, segments
+    from upsell.cf import EASE, ItemKNN, RepeatBlend
+    from upsell.data.catalog import Catalog
+
+    check_choice(blend, "blend", ("learned", "weighted"))
+    cross: list[Any] = []
+    fi = bundles.frequent_itemsets(tx, min_support="auto", max_len=3)
+    rules = bundles.association_rules(fi, min_confidence=0.1, prune=True, max_p=0.05)
+    if len(rules):
+        cross.append(bundles.BundleRecommender(rules))
+    personas = None
+    if tx.has("customer"):
+        cf = EASE() if len(tx.items) <= 20_000 else ItemKNN()
+        cross.append(cf.fit(tx))
+        cross.append(RepeatBlend(num_threads=1).fit(tx))
+        if tx.has("time"):
+            personas = segments.Personas().fit(tx, catalog=catalog)
+    cat = catalog.align(tx.items) if catalog is not None else Catalog.from_transactions(tx)
+    ranker = None
+    if catalog is not None:
+        from upsell.tiers import UpsellRanker
+
+        objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
+        ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
+    learned = None
+    if blend == "learned":
+        learned = LearnedBlend().fit(tx, catalog=catalog, segments=personas,
+                                     random_state=random_state)
+    return {"catalog": cat, "cross_sell": cross, "upsell": ranker, "segments": personas,
+            "history": tx if tx.has("customer") else None, "blend": learned}
