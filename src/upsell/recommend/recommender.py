@@ -245,7 +245,8 @@ class Recommender(Estimator):
             Default: built from the transactions.
         blend : {"learned", "weighted"}, default "learned"
             The learned blend (:class:`~upsell.recommend.LearnedBlend`) or the
-            fixed weighted sum.
+            fixed weighted sum. The sources, segments and settings are the
+            recipe of ``upsell.recommend.blend.history_parts``.
         random_state : int, default 0
 
         Returns
@@ -264,8 +265,9 @@ class Recommender(Estimator):
         from upsell._validation import as_transactions
         from upsell.recommend import blend as learned
 
+        # the recipe (which sources, how many candidates) lives beside the learned blend
         build = getattr(learned, "history_parts", None)
-        if build is None:  # pragma: no cover - the learned blend's module is incomplete
+        if build is None:  # pragma: no cover - only while the learned blend's module is partial
             raise UpsellDataError("Recommender.from_history needs "
                                   "upsell.recommend.blend.history_parts")
         parts = build(as_transactions(tx, "tx"), catalog, blend=blend,
