@@ -292,3 +292,31 @@ def test_format_bytes() -> None:
     assert format_bytes(1536) == "1.5 KiB"
     assert format_bytes(250 * 2**30) == "250 GiB"
     assert format_bytes(2**41) == "2 TiB"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(
+    # (numpy text drops trailing NULs, which ids refuse anyway)
+    st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=4), min_size=1,
+             max_size=20),
+    st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=20),
+    st.lists(st.booleans(), min_size=1, max_size=20),
+    st.lists(st.floats(allow_infinity=True, allow_nan=True), min_size=1, max_size=20)))
+def test_as_segments_arrays_read_like_lists(values: list[object]) -> None:
+    """The vectorised reading of numpy labels gives the texts the per-value one gives."""
+    customers = IdIndex(list(range(len(values))))
+    as_list, names = as_segments(list(values), customers)
+    expected = ["" if v != v else str(v) for v in values]  # NaN: no label
+    assert as_list.tolist() == expected
+    as_array, names_a = as_segments(np.array(values), customers)
+    assert as_array.tolist() == expected
+    assert names.tolist() == names_a.tolist() == sorted(set(expected) - {""})
+
+
+def test_as_segments_recommend_segment_map() -> None:
+    from upsell.recommend.history import SegmentMap
+
+    segment_map = SegmentMap.from_mapping({"c1": "gold", "c3": "new"})
+    labels, names = as_segments(segment_map, CUSTOMERS)
+    assert labels.tolist() == ["gold", "", "new", ""]
+    assert names.tolist() == ["gold", "new"]

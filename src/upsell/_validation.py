@@ -523,7 +523,7 @@ def as_segments(segments: Any, customers: IdIndex, name: str = "segments", *,
     if segments is None:
         labels = np.full(n, "", dtype=str)
     elif callable(getattr(segments, "labels_for", None)):  # recommend's SegmentMap
-        labels = _label_text(np.asarray(segments.labels_for(customers), dtype=object))
+        labels = _label_strings(segments.labels_for(customers), name)
     else:
         pair = _segment_pair(segments, customers, name)
         if pair is None:
@@ -589,14 +589,14 @@ def _labels_from_pair(ids: Any, values: Any, customers: IdIndex,
                       name: str) -> tuple[np.ndarray, int]:
     """Labels per customer from keyed labels, and how many keys are not customers."""
     ids = getattr(ids, "ids", ids)  # an IdIndex
-    vals = _label_text(_object_array(values))
+    vals = _label_strings(values, name).reshape(-1)
     keys = np.asarray(ids, dtype=object).reshape(-1) if not isinstance(ids, np.ndarray) \
         else ids.reshape(-1)
     if keys.size != vals.size:
         raise UpsellDataError(
             f"`{name}` must pair each customer with one label; got {keys.size:,} customers "
             f"and {vals.size:,} labels")
-    out = np.full(len(customers), "", dtype=object)
+    out = np.full(len(customers), "", dtype=vals.dtype if vals.size else "<U1")
     if keys.size:
         pos = customers.encode(keys, unknown="mask")
         ok = pos >= 0
@@ -604,7 +604,7 @@ def _labels_from_pair(ids: Any, values: Any, customers: IdIndex,
         unknown = int((~ok).sum())
     else:
         unknown = 0
-    return _as_str(out), unknown
+    return out, unknown
 
 
 def _aligned_labels(segments: Any, n: int, name: str) -> np.ndarray:
@@ -613,29 +613,43 @@ def _aligned_labels(segments: Any, n: int, name: str) -> np.ndarray:
             f"`{name}` must be None, a mapping customer -> label, a pandas Series, a "
             f"(customers, labels) pair, a segmenter or its result, or one label per "
             f"customer; got {type(segments).__name__}")
-    vals = _object_array(segments)
+    vals = _label_strings(segments, name)
     if vals.ndim != 1 or vals.size != n:
         got = f"{vals.size:,}" if vals.ndim == 1 else f"shape {vals.shape}"
         raise UpsellDataError(f"`{name}` must give one label per customer ({n:,}); got {got}")
-    return _as_str(_label_text(vals))
+    return vals
 
 
-def _object_array(values: Any) -> np.ndarray:
+def _label_strings(values: Any, name: str) -> np.ndarray:
+    """Labels as a new str array (a scalar or 1-d input gives 1-d); None, NaN, pandas NA and
+    NaT as ''. Arrays of text, integers, bools and floats convert without a Python loop."""
     if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
         values = values.to_numpy()
     if isinstance(values, np.ndarray):
-        return values.astype(object).reshape(-1) if values.ndim <= 1 else values.astype(object)
-    out = np.empty(len(values), dtype=object)
-    out[:] = list(values)
-    return out
-
-
-def _label_text(vals: np.ndarray) -> np.ndarray:
-    """Object labels as text; None, NaN, pandas NA and NaT as ''."""
-    out = np.empty(vals.shape, dtype=object)
-    flat = vals.reshape(-1).tolist()
-    out.reshape(-1)[:] = [_one_label(v) for v in flat]
-    return out
+        arr = values.reshape(-1) if values.ndim <= 1 else values
+        kind = arr.dtype.kind
+        if kind == "U":
+            return arr.copy()
+        if kind in "iubf":
+            out = arr.astype(str)
+            if kind == "f":
+                out[np.isnan(arr)] = ""
+            # numbers' text is at most 32 characters wide; the labels' own width sorts faster
+            width = int(np.char.str_len(out).max(initial=1)) if out.size else 1
+            return out.astype(f"<U{max(width, 1)}")
+        obj = arr.astype(object)
+    else:
+        try:
+            seq = list(values)
+            obj = np.empty(len(seq), dtype=object)
+            obj[:] = seq
+        except (TypeError, ValueError):
+            raise UpsellDataError(
+                f"`{name}` labels must be one value per customer; got {_short(values)}"
+            ) from None
+    text = [_one_label(v) for v in obj.reshape(-1).tolist()]
+    out = np.array(text, dtype=str) if text else np.zeros(0, dtype=str)
+    return out.reshape(obj.shape)
 
 
 def _one_label(v: Any) -> str:
@@ -647,10 +661,6 @@ def _one_label(v: Any) -> str:
     except (TypeError, ValueError):  # pandas NA refuses a truth value
         return ""
     return str(v)
-
-
-def _as_str(labels: np.ndarray) -> np.ndarray:
-    return labels.astype(str) if labels.size else np.zeros(0, dtype=str)
 
 
 # ------------------------------------------------------------------------ memory
