@@ -192,9 +192,34 @@ def blend_tables(tx: Any, args: argparse.Namespace) -> dict[str, Any]:
                     f"blend served {req.size / serve_s:,.0f} customers/s (batch)", rows, ref)
         out[regime] = {"n_requests": int(req.size), "rows": rows, "serve_s": serve_s}
         out[f"coverage_{regime}"] = coverage_table(blend, split, include_owned)
+        out[f"latency_{regime}"] = blend_latency(blend, cids[:300], include_owned)
     if not args.no_ablation:
         out["ablation"] = ablation_table(tx, blend, split_a, split_b, args)
     return out
+
+
+def blend_latency(blend: Any, cids: Any, include_owned: bool) -> dict[str, float]:
+    """Milliseconds per ``blend.blend`` call (the Recommender's per-request step), 100 candidates."""
+    from upsell.recommend.blending import BlendRequest
+
+    st = blend.state_
+    rng = np.random.default_rng(0)
+    times = []
+    for cid in cids:
+        items = rng.choice(st.n_items, min(100, st.n_items), replace=False).astype(np.int32)
+        req = BlendRequest(customer=cid, customer_index=0, basket=np.zeros(0, np.int32),
+                           owned=np.zeros(0, np.int32), owned_time=np.zeros(0, "datetime64[s]"),
+                           at=np.datetime64(st.cut, "s"), segment=None, moment=None,
+                           channel="web", k=10, include_owned=include_owned)
+        t = time.perf_counter()
+        blend.blend(req, items, np.full((items.size, 1), np.nan), ("x",))
+        times.append(time.perf_counter() - t)
+    ms = np.array(times) * 1e3
+    res = {"p50_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)),
+           "n_items": int(st.n_items)}
+    print(f"blend() per request, 100 candidates, {st.n_items:,} items: median "
+          f"{res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms", flush=True)
+    return res
 
 
 def coverage_table(blend: Any, split: Any, include_owned: bool) -> dict[str, float]:

@@ -305,3 +305,26 @@ def test_load_refuses_tampered_files(fitted, tmp_path):
     (folder / "state.npz").write_bytes(b"garbage")
     with pytest.raises(ModelFileError):
         LearnedBlend.load(folder)
+
+
+# ---------------------------------------------------------------------- Recommender
+def test_recommender_serves_with_the_learned_blend(shop, tmp_path):
+    from upsell.recommend import Recommender
+    from upsell.recommend.blend import history_parts
+
+    tx = shop.transactions
+    parts = history_parts(tx, shop.catalog, blend="weighted")
+    assert parts["blend"] is None and parts["cross_sell"]
+    parts["blend"] = LearnedBlend(**FAST).fit(tx, catalog=shop.catalog,
+                                              segments=parts["segments"])
+    rec = Recommender(**parts).fit()
+    c = tx.customers.ids[3]
+    owned = set(tx.items.ids[tx.customer_items()[3].indices])
+    offers = rec.recommend(customer=c, k=5)
+    assert 0 < len(offers) <= 5 and not {o.item for o in offers} & owned
+    again = rec.recommend(customer=c, k=5, include_owned=True)
+    assert 0 < len(again) <= 5
+    assert any(o.reason.summary for o in offers)
+    rec.save(tmp_path / "rec")
+    back = Recommender.load(tmp_path / "rec")
+    assert [o.item for o in back.recommend(customer=c, k=5)] == [o.item for o in offers]

@@ -145,7 +145,8 @@ class LearnedBlend(Estimator):
     --------
     >>> from upsell.datasets import make_shop
     >>> shop = make_shop(n_customers=300, n_items=60, n_orders=2500, random_state=0)
-    >>> blend = LearnedBlend(max_rounds=30, n_cuts=3).fit(shop.transactions)
+    >>> blend = LearnedBlend(n_cuts=3, max_rounds=20, param_grid=[(7, 0.01)]).fit(
+    ...     shop.transactions)
     >>> recs = blend.recommend(customers=shop.transactions.customers.ids[:2], k=3)
     >>> [len(x) for x in recs.lists()]
     [3, 3]
