@@ -201,12 +201,23 @@ def normalise_columns(source_scores: np.ndarray, how: str) -> np.ndarray:
     [[1.0, nan], [0.5, 1.0]]
     """
     x = np.asarray(source_scores, dtype=np.float64)
-    out = np.full(x.shape, np.nan)
-    for s in range(x.shape[1]):
-        rows = np.flatnonzero(~np.isnan(x[:, s]))
-        if rows.size:
-            out[rows, s] = normalise(x[rows, s].tolist(), how)
-    return out
+    if how == "rank" or x.size == 0:  # ties ranked in row order, as sorted() does
+        out = np.full(x.shape, np.nan)
+        for s in range(x.shape[1]):
+            rows = np.flatnonzero(~np.isnan(x[:, s]))
+            if rows.size:
+                out[rows, s] = normalise(x[rows, s].tolist(), how)
+        return out
+    seen = ~np.isnan(x)
+    hi = np.max(np.where(seen, x, -np.inf), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if how == "max":  # the same arithmetic as normalise(): max(s, 0) / top, 0 if top <= 0
+            z = np.where(hi > 0, np.maximum(x, 0.0) / np.where(hi > 0, hi, 1.0), 0.0)
+        else:
+            lo = np.min(np.where(seen, x, np.inf), axis=0)
+            span = hi - lo
+            z = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 1.0)
+    return np.where(seen, z, np.nan)
 
 
 @register_blend
