@@ -163,7 +163,9 @@ class ModelSlot:
     def swap(self, loaded: Loaded) -> None:
         """Serve ``loaded`` from the next request on."""
         self.current = loaded
-        # the loaded model lives as long as the process: keep the collector off its objects
+        # the loaded model lives until the next reload: keep the collector off its objects
+        # (unfreeze first, so cycles in a model swapped out earlier can still be collected)
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
 

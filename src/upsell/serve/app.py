@@ -227,12 +227,14 @@ class _Service:
             try:
                 self.metrics.write(folder)
                 state = read_state(folder)
+                gen = int(state["generation"])
                 cur = self.slot.current
-                if cur is not None and int(state["generation"]) > cur.generation:
+                if cur is not None and gen > cur.generation:
                     async with self.reload_lock:
-                        await self.load_into_slot(state["model_dir"],
-                                                  int(state["generation"]), verify=False)
-                        self.metrics.count("reloads", "followed")
+                        cur = self.slot.current  # a reload here may have got there first
+                        if cur is not None and gen > cur.generation:
+                            await self.load_into_slot(state["model_dir"], gen, verify=False)
+                            self.metrics.count("reloads", "followed")
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep serving the current model; say why in the log
