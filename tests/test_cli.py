@@ -366,3 +366,16 @@ def test_top_rules_show_different_ideas(files):
     code, text = run("mine", str(files["orders"]), "--min-support", "0.002", "--top", "15",
                      "--max-per-item", "0", "--format", "json")
     assert code == 0 and len(json.loads(text)) >= len(rules)
+
+
+def test_serve_is_a_subcommand_and_refuses_a_public_bind_without_a_key(tmp_path, capsys, monkeypatch):
+    from upsell.cli import main
+
+    monkeypatch.delenv("UPSELL_API_KEY", raising=False)
+    assert main(["serve", "--help"]) == 0
+    assert "MODEL_DIR" in capsys.readouterr().out
+    pytest.importorskip("uvicorn")
+    assert main(["serve", str(tmp_path / "missing"), "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("upsell serve: error:")
+    assert "Traceback" not in err

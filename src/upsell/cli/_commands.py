@@ -515,3 +515,10 @@ def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     _write(rows or {c: [] for c in ("customer", "item", "name", "kind", "source", "score",
                                      "cue", "reason")}, args, out)
     return 0
+
+
+def _cmd_serve(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    """``upsell serve MODEL_DIR``: the HTTP service of :mod:`upsell.serve` (the serve extra)."""
+    from upsell.serve import main as serve_main
+
+    return serve_main(args)

@@ -21,8 +21,10 @@ from upsell.cli._commands import (
     _cmd_recommend,
     _cmd_report,
     _cmd_segment,
+    _cmd_serve,
 )
 from upsell.cli._io import _ROLE_FLAGS
+from upsell.serve.cli import add_arguments as serve_arguments
 
 __all__ = ["build_parser"]
 
@@ -279,4 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(cf_model="itemknn", min_support="auto", min_confidence=0.1,
                    max_rules=_MAX_RULES)
     _output_options(p)
+
+    p = cmd("serve", _cmd_serve, "serve offers over HTTP/JSON to shop back ends in any "
+                                 "language (needs the serve extra)")
+    serve_arguments(p)
     return parser
