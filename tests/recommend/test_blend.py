@@ -115,7 +115,7 @@ def test_feature_value_matches_a_hand_count(name):
 def test_source_scores_and_ranks():
     cols, _, _, _ = _hand_features()
     # ranks are 1-based within the customer, NaN where the source did not score the item
-    for src in ("ease", "knn", "cooc"):
+    for src in ("ease", "knn", "cooc", "uknn"):
         s, r = cols[f"{src}_score"], cols[f"{src}_rank"]
         assert np.all((s > 0) == np.isfinite(r)), src
         assert np.all(r[np.isfinite(r)] >= 1)
@@ -124,6 +124,11 @@ def test_source_scores_and_ranks():
     assert math.isnan(cols["repeat_rank"][1])
     assert np.all(cols["pop_rank"] >= 1)
     assert cols["cooc_rank"][0] == 1  # x is a's best co-purchase
+    # user-KNN: a's only neighbour is b, who bought w, x, y (not z): a's scores follow b's
+    # decayed vector, so w (bought by b on day 18) beats x and y (day 2)
+    assert cols["uknn_score"][1] > cols["uknn_score"][0] > 0
+    assert cols["uknn_rank"][1] == 1
+    assert cols["uknn_score"][3] > 0  # (b, z): z comes from a
 
 
 def test_categorical_segment_and_kind():
@@ -137,6 +142,7 @@ def test_categorical_segment_and_kind():
 def test_every_feature_is_checked_and_grouped():
     checked = set(_EXPECTED) | {"ease_score", "ease_rank", "knn_score", "knn_rank",
                                 "cooc_score", "cooc_rank", "repeat_rank", "pop_rank",
+                                "uknn_score", "uknn_rank",
                                 "segment", "kind"}
     assert checked == set(feature_names())
     assert set(FEATURE_GROUPS) == set(feature_names())

@@ -31,6 +31,7 @@ _BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("ease_score", "sources"), ("ease_rank", "sources"),
     ("knn_score", "sources"), ("knn_rank", "sources"),
     ("cooc_score", "sources"), ("cooc_rank", "sources"),
+    ("uknn_score", "sources"), ("uknn_rank", "sources"),
     ("repeat_rank", "sources"), ("pop_rank", "sources"),
     ("times_bought", "repeat"), ("decayed_count", "repeat"),
     ("days_since_bought", "repeat"), ("repurchase_interval", "repeat"),
@@ -160,7 +161,18 @@ class BlendState:
     ease: sp.csr_matrix  # EASE neighbour weights
     knn: sp.csr_matrix  # ItemKNN cosine neighbour weights
     pop_order: np.ndarray  # items by recent buyers, best first
+    knn_users: int = 100  # neighbours of the user-KNN source
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # customers as L2-normalised decayed purchase vectors, for the user-KNN source
+        H = self.H
+        rows = _row_of(H)
+        norm = np.sqrt(np.bincount(rows, weights=self.decayed ** 2, minlength=H.shape[0]))
+        vals = self.decayed / np.where(norm > 0, norm, 1.0)[rows]
+        self._unit = sp.csr_matrix((vals.astype(np.float32), H.indices, H.indptr),
+                                   shape=H.shape)
+        self._unit_t = sp.csr_matrix(self._unit.T)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -271,7 +283,8 @@ class BlendState:
         return cls(cut=int(cut), window=float(window), half_life=float(half_life),
                    n_customers=n_c, n_items=n_i, H=H, decayed=dec, first_t=first_t,
                    last_t=last_t, last_basket=last_basket, cust=cust, item=item, conf=conf,
-                   ease=sp.csr_matrix(ease), knn=sp.csr_matrix(knn), pop_order=pop_order)
+                   ease=sp.csr_matrix(ease), knn=sp.csr_matrix(knn), pop_order=pop_order,
+                   knn_users=int(n_neighbors))
 
     # ------------------------------------------------------------------ sources
     def _hist_rows(self, u: np.ndarray, basket: sp.csr_matrix | None = None
@@ -296,26 +309,43 @@ class BlendState:
             B = sp.csr_matrix(((B + basket) > 0).astype(np.float32))
             D = sp.csr_matrix(D.maximum(basket))
         mats = {"ease": sp.csr_matrix(B @ self.ease), "knn": sp.csr_matrix(D @ self.knn),
-                "cooc": _row_max_product(L, self.conf), "repeat": D, "_last": L}
+                "cooc": _row_max_product(L, self.conf), "repeat": D, "_last": L,
+                "uknn": self._user_knn(u, D)}
         for m in mats.values():
             m.sort_indices()
             m.eliminate_zeros()
         return mats
 
+    def _user_knn(self, u: np.ndarray, D: sp.csr_matrix) -> sp.csr_matrix:
+        """Sum over the most similar customers (cosine of decayed vectors) of their vectors."""
+        norm = np.sqrt(np.asarray(D.multiply(D).sum(axis=1)).ravel())
+        Du = sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ D
+        S = sp.csr_matrix(Du @ self._unit_t)
+        S = S - sp.csr_matrix((np.asarray(S[np.arange(u.size), u]).ravel(),
+                               (np.arange(u.size), u)), shape=S.shape)  # not oneself
+        S.eliminate_zeros()
+        S.sort_indices()
+        k = max(1, min(self.knn_users, S.shape[1]))
+        r, c = _top_per_row(S, k)
+        v = _lookup(_keys(S), S.data.astype(np.float64), r * S.shape[1] + c, 0.0)
+        top = sp.csr_matrix((v, (r, c)), shape=S.shape)
+        return sp.csr_matrix(top @ self._unit)
+
     def candidates(self, u: np.ndarray, n_candidates: int, *, include_owned: bool,
                    basket: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Candidate (customer, item) pairs for customers ``u``: the union of every source's top.
 
-        Per source (EASE, ItemKNN, co-purchase with the last basket): the best
+        Per source (EASE, ItemKNN, co-purchase with the last basket, user-KNN): the best
         ``n_candidates // 2``; the owned items (by decayed count, at most
         ``n_candidates``) when ``include_owned``; the ``n_candidates // 5`` most
         bought items of the last window. Sorted by (customer, item).
         """
         mats = self._source_mats(u, basket)
-        self._cache = {"u": u, "mats": mats}
+        # one tuple, replaced atomically: threads sharing the state never mix two requests
+        self._cache["last"] = (u, mats)
         per = max(1, n_candidates // 2)
         rows, cols = [], []
-        for name in ("ease", "knn", "cooc"):
+        for name in ("ease", "knn", "cooc", "uknn"):
             r, c = _top_per_row(mats[name], per)
             rows.append(r)
             cols.append(c)
@@ -341,7 +371,7 @@ class BlendState:
         mats = self._source_mats(u)
         per = max(1, n_candidates // 2)
         out = {}
-        for name in ("ease", "knn", "cooc"):
+        for name in ("ease", "knn", "cooc", "uknn"):
             r, c = _top_per_row(mats[name], per)
             out[name] = (u[r], c)
         if include_owned:
@@ -363,14 +393,14 @@ class BlendState:
         n_i = self.n_items
         now = float(self.cut if at is None else max(int(at), self.cut))
         u, inv = np.unique(cu, return_inverse=True)
-        cached = self._cache.get("u")
-        if basket is None and cached is not None and np.array_equal(cached, u):
-            mats = self._cache["mats"]
+        cached = self._cache.get("last")
+        if basket is None and cached is not None and np.array_equal(cached[0], u):
+            mats = cached[1]
         else:
             mats = self._source_mats(u, basket)
         qk = inv.astype(np.int64) * n_i + ci
         cols: dict[str, np.ndarray] = {}
-        for name in ("ease", "knn", "cooc"):
+        for name in ("ease", "knn", "cooc", "uknn"):
             m = mats[name]
             k = _keys(m)
             cols[f"{name}_score"] = _lookup(k, m.data.astype(np.float64), qk, 0.0)

@@ -14,6 +14,7 @@ _NAMES = feature_names()
 _COL = {n: j for j, n in enumerate(_NAMES)}
 # the groups that say something about the item for this customer (customer-only
 # features shift every candidate alike and explain nothing about one offer)
+_GENERIC = "customers who bought what you bought buy it"
 _SPOKEN = ("repeat", "copurchase", "sources", "popularity", "price", "segment", "catalog")
 
 
@@ -40,7 +41,7 @@ def _phrase(group: str, feat: str, row: np.ndarray, best_last: int, names: np.nd
                     "orders")
         return ""
     if feat in ("ease_score", "ease_rank", "knn_score", "knn_rank"):
-        return "customers who bought what you bought buy it"
+        return _GENERIC
     if group == "popularity" or feat == "pop_rank":
         rising = v["popularity_trend"] > 0.1
         buyers = math.expm1(v["buyers_log"])
@@ -78,10 +79,12 @@ def reason_texts(X: np.ndarray, contrib: np.ndarray, best_last: np.ndarray,
     for r in range(X.shape[0]):
         parts: list[str] = []
         for gi in np.argsort(-G[r], kind="stable").tolist():
-            if G[r, gi] <= 0 or len(parts) >= max_parts:
+            if G[r, gi] <= 0:
                 break
             text = _phrase(groups[gi], top_feat[gi][r], X[r], int(best_last[r]), names)
             if text and text not in parts:
                 parts.append(text)
-        out.append("; ".join(parts) if parts else "ranked by the learned blend")
+        # concrete evidence (timing, co-purchase, price) before the generic neighbour phrase
+        parts.sort(key=lambda t: t == _GENERIC)
+        out.append("; ".join(parts[:max_parts]) if parts else "ranked by the learned blend")
     return out

@@ -49,13 +49,13 @@ def state_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], *,
         return ModelFileError(f"model file {os.fspath(file)!r}: {problem}",
                               file=os.fspath(file), problem=problem)
 
-    for key in ("cut", "window", "half_life", "n_customers", "n_items"):
+    for key in ("cut", "window", "half_life", "n_customers", "n_items", "knn_users"):
         v = meta.get(key)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
             raise bad(f"state field {key!r} is {v!r}")
     if meta["n_customers"] != n_customers or meta["n_items"] != n_items:
         raise bad("state size disagrees with the id maps")
-    if not meta["window"] > 0 or not meta["half_life"] > 0:
+    if not meta["window"] > 0 or not meta["half_life"] > 0 or not 1 <= meta["knn_users"] <= 1e6:
         raise bad("window and half_life must be positive")
     shapes = {"H": (n_customers, n_items), "last_basket": (n_customers, n_items),
               "conf": (n_items, n_items), "ease": (n_items, n_items),
@@ -91,4 +91,5 @@ def state_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], *,
                       n_items=n_items, H=mats["H"], decayed=np.asarray(dec, np.float64),
                       first_t=np.asarray(first_t, np.int64), last_t=np.asarray(last_t, np.int64),
                       last_basket=mats["last_basket"], cust=cust, item=item, conf=mats["conf"],
-                      ease=mats["ease"], knn=mats["knn"], pop_order=np.asarray(pop, np.int32))
+                      ease=mats["ease"], knn=mats["knn"], pop_order=np.asarray(pop, np.int32),
+                      knn_users=int(meta["knn_users"]))

@@ -48,8 +48,8 @@ _MAX_MODEL_BYTES = 256 << 20
 class LearnedBlend(Estimator):
     """Rank every source's candidates with a LightGBM model learned from the shop's own history.
 
-    Two-stage ranking: candidate sources (EASE, cosine item-KNN, co-purchase with the
-    last basket, the customer's own purchases, recent popularity) each propose their
+    Two-stage ranking: candidate sources (EASE, cosine item-KNN, user-KNN, co-purchase
+    with the last basket, the customer's own purchases, recent popularity) each propose their
     best items; a gradient-boosted ranker scores every proposal from the signals
     below and the best ``k`` are served. The ranker learns from history alone: the
     orders are cut at several points in time; for each cut every source is fitted on
@@ -59,8 +59,8 @@ class LearnedBlend(Estimator):
 
     Parameters
     ----------
-    n_candidates : int, default 100
-        Candidate budget per customer: each of EASE, item-KNN and co-purchase proposes
+    n_candidates : int, default 150
+        Candidate budget per customer: each of EASE, item-KNN, user-KNN and co-purchase proposes
         its best ``n_candidates // 2``, the customer's own items up to
         ``n_candidates``, recent popularity ``n_candidates // 5``; the union is ranked.
     n_cuts : int, default 4
@@ -110,7 +110,9 @@ class LearnedBlend(Estimator):
       (binary) and its rank among ``c``'s EASE scores; ``knn_score``/``knn_rank``: the
       same for cosine item-KNN over ``c``'s decayed history (TIFU-KNN style);
       ``cooc_score``/``cooc_rank``: the highest share of orders holding an item ``X``
-      of ``c``'s last basket that also hold ``j``; ``repeat_rank``: rank of ``j``
+      of ``c``'s last basket that also hold ``j``; ``uknn_score``/``uknn_rank``: user-KNN,
+      the sum of the ``n_neighbors`` most similar customers' L2-normalised decayed
+      vectors, weighted by their cosine similarity to ``c`` (TIFU-KNN style); ``repeat_rank``: rank of ``j``
       among ``c``'s items by decayed count; ``pop_rank``: rank by buyers in the last
       window.
     - [repeat] ``times_bought`` (orders of ``c`` holding ``j``), ``decayed_count``
@@ -154,7 +156,7 @@ class LearnedBlend(Estimator):
 
     _fitted_attr = "state_"
 
-    def __init__(self, *, n_candidates: int = 100, n_cuts: int = 4,
+    def __init__(self, *, n_candidates: int = 150, n_cuts: int = 4,
                  objective: str = "lambdarank", param_grid: Any = None,
                  learning_rate: float = 0.05, max_rounds: int = 400,
                  max_customers: int = 4000, n_neighbors: int = 100,
@@ -518,7 +520,8 @@ class LearnedBlend(Estimator):
                 "state": {"cut": self.state_.cut, "window": self.state_.window,
                           "half_life": self.state_.half_life,
                           "n_customers": self.state_.n_customers,
-                          "n_items": self.state_.n_items},
+                          "n_items": self.state_.n_items,
+                          "knn_users": self.state_.knn_users},
                 "has_segments": self.segments_ is not None}
         blob = json.dumps(meta, indent=1, allow_nan=True).encode("utf-8")
         atomic_write_bytes(os.path.join(folder, "blend.json"), lambda fh: fh.write(blob))
