@@ -245,3 +245,29 @@ def test_config_hides_the_key() -> None:
 
     assert KEY not in repr(ServeConfig("m", api_key=KEY))
     assert KEY not in str(ServeConfig("m", api_key=KEY))
+
+
+def test_worker_factory_reads_the_config_and_the_key_file(model_dirs: Any, tmp_path: Path,
+                                                          monkeypatch: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from upsell.serve.app import app_from_env
+
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    monkeypatch.delenv("UPSELL_API_KEY", raising=False)
+    monkeypatch.setenv("UPSELL_SERVE_CONFIG", json.dumps(
+        {"model_dir": str(model_dirs[0]), "offer_log": None, "api_key_file": str(key_file),
+         "max_body": 4096, "max_k": 3, "runtime_dir": None, "verify": False}))
+    with TestClient(app_from_env()) as client:
+        ok = {"Authorization": f"Bearer {KEY}"}
+        assert client.post("/v1/recommend", json={"k": 3}).status_code == 401
+        assert client.post("/v1/recommend", json={"k": 3}, headers=ok).status_code == 200
+        r = client.post("/v1/recommend", json={"k": 4}, headers=ok)
+        assert r.status_code == 400 and "from 1 to 3" in r.json()["error"]
+    monkeypatch.setenv("UPSELL_SERVE_CONFIG", json.dumps(
+        {"model_dir": str(model_dirs[0]), "runtime_dir": None}))
+    monkeypatch.setenv("UPSELL_API_KEY", "from-the-environment")
+    with TestClient(app_from_env()) as client:
+        r = client.get("/metrics", headers={"Authorization": "Bearer from-the-environment"})
+        assert r.status_code == 200
