@@ -304,6 +304,7 @@ def open_loop(port: int, jobs: list[tuple[str, Any]], rate: float,
     lat: list[float] = []
     failed = [0]
     retried = [0]
+    rejected = [0]
     lock = threading.Lock()
 
     def sender() -> None:
@@ -340,6 +341,8 @@ def open_loop(port: int, jobs: list[tuple[str, Any]], rate: float,
                         retried[0] += 1
             took = (time.perf_counter() - due) * 1000
             with lock:
+                if ok and r.status >= 300:
+                    rejected[0] += 1  # a 4xx: answered, but the benchmark's request was wrong
                 if ok:
                     lat.append(took)
                 else:
@@ -375,6 +378,7 @@ def open_loop(port: int, jobs: list[tuple[str, Any]], rate: float,
         stopper.set()
     out = summarise(np.asarray(lat), failed[0], rate, (len(lat) + failed[0]) / wall)
     out["retried"] = retried[0]
+    out["rejected_4xx"] = rejected[0]
     out["client_cpu_ms_per_request"] = (time.process_time() - client0) * 1000 / max(len(jobs), 1)
     if cpu_of:
         by_worker = [cpu_seconds(p) - c for p, c in cpu0.items()]
