@@ -193,9 +193,55 @@ def blend_tables(tx: Any, args: argparse.Namespace) -> dict[str, Any]:
         out[regime] = {"n_requests": int(req.size), "rows": rows, "serve_s": serve_s}
         out[f"coverage_{regime}"] = coverage_table(blend, split, include_owned)
         out[f"latency_{regime}"] = blend_latency(blend, cids[:300], include_owned)
+    if not args.no_recommender:
+        out["recommender"] = recommender_table(tx, blend, split_a, split_b, args, catalog)
     if not args.no_ablation:
         out["ablation"] = ablation_table(tx, blend, split_a, split_b, args)
     return out
+
+
+def recommender_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
+                      args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
+    """The composed Recommender (rules + EASE + RepeatBlend sources) with each blend, and its
+    best single source, on both regimes (requests at the split time)."""
+    from upsell.recommend import Recommender
+    from upsell.recommend.blend import history_parts
+
+    train = split_a.train
+    parts = history_parts(train, None, blend="weighted")
+    recs = {"Recommender (weighted)": Recommender(**parts).fit(),
+            "Recommender (learned)": Recommender(**{**parts, "blend": blend}).fit()}
+    singles = {type(s).__name__: s for s in parts["cross_sell"]
+               if hasattr(s, "recommend") and type(s).__name__ in ("EASE", "RepeatBlend")}
+    res: dict[str, Any] = {}
+    for regime, split, inc in (("a", split_a, True), ("b", split_b, False)):
+        req = split.requests
+        rel = split.relevant[req]
+        cids = tx.customers.ids[req]
+        per: dict[str, Any] = {}
+        for name, rec in recs.items():
+            t = time.perf_counter()
+            r = rec.recommend(customers=cids, k=args.k, include_owned=inc, at=args.at)
+            per[name] = (_per_request(r, rel, args.k, catalog), time.perf_counter() - t)
+        for name, model in singles.items():
+            r = model.recommend(customers=cids, k=args.k, exclude_owned=not inc)
+            per[name] = (_per_request(r, rel, args.k, catalog), 0.0)
+        best = max(singles, key=lambda n: float(np.nanmean(per[n][0]["recall"])))
+        rows: dict[str, dict[str, Any]] = {}
+        for name, (p, secs) in per.items():
+            rows[name] = {m: float(np.nanmean(p[m])) for m in ("recall", "ndcg", "revenue",
+                                                               "margin")}
+            rows[name]["ms_per_request"] = 1e3 * secs / max(req.size, 1)
+            if name != best:
+                ratio, lo, hi = paired_ratio(p["recall"], per[best][0]["recall"],
+                                             args.bootstrap)
+                rows[name].update({"ratio": ratio, "ci": [lo, hi]})
+        _print_rows(f"composed Recommender, regime ({regime}), vs its best single source "
+                    f"({best}); ms/request: "
+                    + ", ".join(f"{n} {r['ms_per_request']:.1f}" for n, r in rows.items()
+                                if n.startswith("Recommender")), rows, best)
+        res[regime] = rows
+    return res
 
 
 def blend_latency(blend: Any, cids: Any, include_owned: bool) -> dict[str, float]:
@@ -326,6 +372,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--blend-only", action="store_true", help="only the learned blend tables")
     ap.add_argument("--ablation-customers", type=int, default=1500)
     ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--no-recommender", action="store_true")
     ap.add_argument("--cost-share", type=float, default=0.6)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--out", type=Path,

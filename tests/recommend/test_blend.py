@@ -334,3 +334,16 @@ def test_recommender_serves_with_the_learned_blend(shop, tmp_path):
     rec.save(tmp_path / "rec")
     back = Recommender.load(tmp_path / "rec")
     assert [o.item for o in back.recommend(customer=c, k=5)] == [o.item for o in offers]
+
+
+def test_one_customer_path_matches_the_batch(fitted, shop):
+    st = fitted.state_
+    u = np.flatnonzero(st.cust["orders"] > 0)[:12].astype(np.int64)
+    cu, ci = st.candidates(u, 30, include_owned=True)
+    X, best = st.features(cu, ci)
+    for c in u[:6].tolist():
+        cu1, ci1 = st.candidates(np.array([c]), 30, include_owned=True)
+        np.testing.assert_array_equal(ci1, ci[cu == c])
+        X1, best1 = st.features(cu1, ci1)
+        np.testing.assert_allclose(X1, X[cu == c], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(best1, best[cu == c])

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell.cf import EASE, ItemKNN
+from upsell.cf.base import gather_rows
 
 __all__ = ["FEATURE_GROUPS", "BlendState", "LineData", "feature_names"]
 
@@ -304,6 +305,8 @@ class BlendState:
 
     def _source_mats(self, u: np.ndarray, basket: sp.csr_matrix | None = None
                      ) -> dict[str, sp.csr_matrix]:
+        if u.size == 1:
+            return self._one_customer(int(u[0]), basket)
         B, D, L = self._hist_rows(u, basket)
         if basket is not None:  # the request's basket counts as bought now
             B = sp.csr_matrix(((B + basket) > 0).astype(np.float32))
@@ -314,6 +317,55 @@ class BlendState:
         for m in mats.values():
             m.sort_indices()
             m.eliminate_zeros()
+        return mats
+
+    def _one_customer(self, c: int, basket: sp.csr_matrix | None) -> dict[str, sp.csr_matrix]:
+        """:meth:`_source_mats` for one customer: plain numpy on the rows it touches.
+
+        One request is dominated by scipy's per-call overhead, not arithmetic; the
+        same sums over the stored entries, without building intermediate matrices.
+        """
+        n = self.n_items
+        H = self.H
+        lo, hi = int(H.indptr[c]), int(H.indptr[c + 1])
+        items = H.indices[lo:hi].astype(np.int64)
+        dec = self.decayed[lo:hi]
+        d = dec / dec.max() if dec.size and dec.max() > 0 else dec.astype(np.float64)
+        if basket is not None:
+            last = np.asarray(basket.indices, dtype=np.int64)
+            both = np.union1d(items, last)
+            dd = np.zeros(both.size)
+            dd[np.searchsorted(both, items)] = d
+            at = np.searchsorted(both, last)
+            dd[at] = np.maximum(dd[at], 1.0)
+            items, d = both, dd
+        else:
+            lb = self.last_basket
+            last = lb.indices[lb.indptr[c]:lb.indptr[c + 1]].astype(np.int64)
+
+        def row(cols: np.ndarray, vals: np.ndarray) -> sp.csr_matrix:
+            keep = vals > 0
+            cols, vals = cols[keep], vals[keep]
+            return sp.csr_matrix((vals.astype(np.float32), cols.astype(np.int32),
+                                  np.array([0, cols.size])), shape=(1, n))
+
+        L = row(last, np.ones(last.size))
+        mats = {"ease": row(*gather_rows(self.ease, items, np.ones(items.size))),
+                "knn": row(*gather_rows(self.knn, items, d)),
+                "cooc": _row_max_product(L, self.conf), "repeat": row(items, d), "_last": L}
+        # user-KNN: the customers sharing an item, by cosine; the best knn_users of them
+        norm = float(np.sqrt((d * d).sum()))
+        cu, sim = gather_rows(self._unit_t, items, d / (norm if norm > 0 else 1.0))
+        keep = (cu != c) & (sim > 0)
+        cu, sim = cu[keep], sim[keep]
+        k = max(1, min(self.knn_users, self.n_customers))
+        if cu.size > k:
+            top = np.lexsort((cu, -sim))[:k]
+            cu, sim = cu[top], sim[top]
+        mats["uknn"] = row(*gather_rows(self._unit, cu.astype(np.int64),
+                                        sim.astype(np.float64)))
+        for m in mats.values():
+            m.sort_indices()
         return mats
 
     def _user_knn(self, u: np.ndarray, D: sp.csr_matrix) -> sp.csr_matrix:

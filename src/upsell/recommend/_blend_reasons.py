@@ -18,12 +18,24 @@ _GENERIC = "customers who bought what you bought buy it"
 _SPOKEN = ("repeat", "copurchase", "sources", "popularity", "price", "segment", "catalog")
 
 
+class _Row:
+    """Feature values of one row by name, read on demand."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: np.ndarray) -> None:
+        self.row = row
+
+    def __getitem__(self, name: str) -> float:
+        return float(self.row[_COL[name]])
+
+
 def _fmt_days(x: float) -> str:
     return f"{x:.0f}" if x >= 1 else "<1"
 
 
 def _phrase(group: str, feat: str, row: np.ndarray, best_last: int, names: np.ndarray) -> str:
-    v = {n: float(row[_COL[n]]) for n in _NAMES}
+    v = _Row(row)
     times = v["times_bought"]
     if group == "repeat" or feat == "repeat_rank":
         if times <= 0:
