@@ -12,6 +12,8 @@ _EXTRA_OF = {
     "pyarrow": "arrow",
     "matplotlib": "plots",
     "pyspark": "spark",
+    "starlette": "serve",
+    "uvicorn": "serve",
 }
 
 
