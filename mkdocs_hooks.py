@@ -17,7 +17,7 @@ from typing import Any
 from mkdocs.structure.files import File, Files
 
 API = ("upsell", "data", "datasets", "segments", "bundles", "cf", "tiers", "recommend", "kpi",
-       "evaluate", "report", "spark", "persist")
+       "evaluate", "report", "spark", "persist", "serve")
 GUIDES = {"cf.md": ("Collaborative filtering", "cf"), "tiers.md": ("Tiers and upsell", "tiers"),
           "recommend.md": ("Recommender", "recommend"), "data.md": ("Data", "data"),
           "segments.md": ("Segments", "segments"), "bundles.md": ("Bundles", "bundles"),

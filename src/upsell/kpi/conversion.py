@@ -65,6 +65,8 @@ class ConversionResult(TableResult):
         revenue / presented.
     confidence : float
 
+    Notes
+    -----
     ``to_pandas()`` gives one row per group; ``plot()`` draws
     :func:`upsell.kpi.plots.plot_conversion` (the rate with its interval).
 

@@ -38,6 +38,8 @@ class NPSResult(TableResult):
         Answers dropped as invalid (with ``invalid="drop"``).
     confidence : float
 
+    Notes
+    -----
     ``to_pandas()`` gives one row per group; ``plot()`` draws
     :func:`upsell.kpi.plots.plot_nps` (the NPS with its interval).
 
