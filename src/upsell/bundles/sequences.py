@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from upsell._display import TableResult
-from upsell._validation import check_float, support_count
+from upsell._validation import as_transactions, check_float, support_count
 from upsell.bundles._rulegen import _fraction, _ratio_at_least
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -155,8 +155,7 @@ def sequence_rules(tx: Transactions, *, within: Any = "90D", min_support: float 
     >>> int(seq.count[0]), float(seq.confidence[0]), float(seq.lift[0])
     (1, 0.5, 0.5)
     """
-    if not isinstance(tx, Transactions):
-        raise UpsellDataError(f"`tx` must be Transactions; got {type(tx).__name__}")
+    tx = as_transactions(tx, "tx")
     cust = tx.require("customer", "sequence_rules")
     time = tx.require("time", "sequence_rules").astype("datetime64[s]").astype(np.int64)
     window = _window(within)
