@@ -30,6 +30,7 @@ from upsell import Recommendations
 from upsell.bundles import BundleRecommender, association_rules, frequent_itemsets
 from upsell.cf import ALS, BPR, EASE, CFModel, ItemKNN, Popular, RepeatBlend
 from upsell.exceptions import UnknownIdError, UpsellError, UpsellValueError
+from upsell.recommend.blend import history_parts
 from upsell.tiers import UpsellRanker
 
 AT = "2025-01-10T12:00:00"
@@ -124,10 +125,20 @@ def cases(shop: Shop) -> dict[str, Case]:
                          upsell=ranker, history=tx)
     out["Recommender"] = Case("Recommender", rec, unknown_customer=None, fixed={"at": AT},
                               needs_request=False, pairs=True, single=_offer_list)
+    # the composed recommender with the learned blend (issue 20), fitted from history alone
+    parts = history_parts(tx, cat, random_state=0)
+    learned = us.Recommender(**parts)
+    out["Recommender+LearnedBlend"] = Case("Recommender+LearnedBlend", learned,
+                                           unknown_customer=None, fixed={"at": AT},
+                                           needs_request=False, pairs=True, single=_offer_list)
+    out["LearnedBlend"] = Case("LearnedBlend", parts["blend"], serves=("customers",),
+                               unknown_customer=None)
     return out
 
 
-NAMES = [*CF_MODELS, "BundleRecommender", "UpsellRanker", "Recommender"]
+NAMES = [*CF_MODELS, "BundleRecommender", "UpsellRanker", "Recommender",
+         "Recommender+LearnedBlend", "LearnedBlend"]
+FOLDERS = ("Recommender", "Recommender+LearnedBlend", "LearnedBlend")  # saved as a folder
 
 
 def _requests(case: Case, shop: Shop) -> list[dict[str, Any]]:
@@ -257,7 +268,8 @@ def test_exactly_one_request_kind(name: str, cases: dict[str, Case], shop: Shop)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n in ("BundleRecommender", "UpsellRanker",
-                                                            "Recommender")])
+                                                            "Recommender",
+                                                            "Recommender+LearnedBlend")])
 def test_singular_call_agrees_with_plural(name: str, cases: dict[str, Case], shop: Shop) -> None:
     case = cases[name]
     assert case.single is not None
@@ -269,7 +281,7 @@ def test_singular_call_agrees_with_plural(name: str, cases: dict[str, Case], sho
 def test_save_load_round_trip(name: str, cases: dict[str, Case], shop: Shop,
                               tmp_path: Path) -> None:
     case = cases[name]
-    path = tmp_path / ("rec" if name == "Recommender" else f"{name}.npz")
+    path = tmp_path / ("rec" if name in FOLDERS else f"{name}.npz")
     case.model.save(path)
     back = type(case.model).load(path)
     for req in _requests(case, shop):

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from upsell._atomic import atomic_write_bytes
 from upsell._estimator import Estimator
 from upsell._results import Recommendations
-from upsell._validation import as_segments, check_choice, check_int, check_k
+from upsell._validation import as_segments, check_choice, check_int, check_k, is_one_id
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError, UpsellTypeError
@@ -375,7 +375,8 @@ class LearnedBlend(Estimator):
         cidx = self.customers_.encode(ids, unknown="mask").astype(np.int64)
         banned = np.zeros(len(self.items_), dtype=bool)
         if exclude is not None:
-            ex = self.items_.encode(list(exclude), unknown="mask")
+            ex = self.items_.encode([exclude] if is_one_id(exclude) else list(exclude),
+                                    unknown="mask")
             banned[ex[ex >= 0]] = True
         regime = "owned" if include_owned else "new"
         st = self.state_
