@@ -9,7 +9,6 @@ import os
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from upsell._atomic import atomic_write_bytes
 from upsell._estimator import Estimator
@@ -24,6 +23,7 @@ from upsell.recommend._blend_features import (
     LineData,
     feature_names,
 )
+from upsell.recommend._blend_one import OneCustomer
 from upsell.recommend._blend_reasons import reason_texts
 from upsell.recommend._blend_state_io import state_arrays, state_from_arrays
 from upsell.recommend._blend_train import (
@@ -322,6 +322,14 @@ class LearnedBlend(Estimator):
         return booster, info
 
     # ------------------------------------------------------------------ scoring
+    def _one(self) -> OneCustomer:
+        """The one-request feature view of ``state_`` (built once per fitted state)."""
+        got = getattr(self, "_one_view", None)
+        if got is None or got.st is not self.state_:
+            got = OneCustomer(self.state_)
+            self._one_view = got  # one assignment: a racing thread builds an equal view
+        return got
+
     def _predict(self, X: np.ndarray, regime: str) -> np.ndarray:
         Xc = np.ascontiguousarray(X[:, self.columns_])
         return np.asarray(self.boosters_[regime].predict(Xc, num_threads=int(self.num_threads)),
@@ -426,6 +434,7 @@ class LearnedBlend(Estimator):
         self._check_fitted()
         pos = self.items_.encode(list(catalog.items.ids), unknown="mask").astype(np.int64)
         self._catalog_map = pos
+        self._one()
         return self
 
     def blend(self, request: BlendRequest, items: np.ndarray, source_scores: np.ndarray,
@@ -459,14 +468,10 @@ class LearnedBlend(Estimator):
             pop_rank[st.pop_order] = np.arange(1, st.n_items + 1)
             scores[kn] = conf + 1.0 / (1.0 + pop_rank[ci[kn]])
         else:
-            basket = None
-            if basket_i.size:
-                basket = sp.csr_matrix((np.ones(basket_i.size, dtype=np.float32),
-                                        basket_i, [0, basket_i.size]), shape=(1, st.n_items))
             when = np.asarray(request.at).astype("datetime64[s]")
             at = None if np.isnat(when) else int(when.astype(np.int64))
-            cu = np.full(kn.size, c, dtype=np.int64)
-            X, best_last = st.features(cu, ci[kn], at=at, basket=basket)
+            X, best_last = self._one().features(c, ci[kn], at=at,
+                                                basket=basket_i if basket_i.size else None)
             regime = "owned" if request.include_owned else "new"
             s = self._predict(X, regime)
             scores[kn] = s

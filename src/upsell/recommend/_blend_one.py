@@ -1,0 +1,278 @@
+"""One request of the learned blend: the features of one customer's candidates, in plain numpy.
+
+:meth:`BlendState.features` serves batches (training, ``LearnedBlend.recommend``);
+one request through it pays scipy's per-call overhead a few dozen times and touches
+arrays of the whole history (the keys of every stored purchase). :class:`OneCustomer`
+computes the same matrix, value for value (``tests/recommend/test_blend_serving.py``
+checks equality with the batch path), from:
+
+- per-item and per-customer feature blocks computed once from the state (gathers);
+- the customer's own purchase row (a slice of ``H``);
+- the source rows (EASE, item-KNN, user-KNN, co-purchase, repeat) built from the
+  neighbour lists of the customer's items only, summed with ``bincount`` over a
+  catalog-size scratch when the gathered entries are many (a sort otherwise: the
+  cheaper of the two, same sums in the same order);
+- ranks within a source row counted for the candidates only (values greater, then
+  equal values at a smaller column: the batch path's order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from upsell.cf.base import gather_rows
+from upsell.recommend._blend_features import BlendState, feature_names
+
+__all__ = ["OneCustomer"]
+
+_DAY = 86_400.0
+_NAMES = feature_names()
+_COL = {n: j for j, n in enumerate(_NAMES)}
+_ITEM_COLS = ("item_repeat_rate", "item_interval", "buyers_log", "recent_buyers_share",
+              "popularity_trend", "pop_rank", "price", "discount", "margin", "kind", "tier")
+_CUST_COLS = ("orders", "tenure_days", "basket_size", "orders_per_window", "distinct_items",
+              "repeat_share", "segment")
+_EMPTY_I = np.empty(0, np.int64)
+_EMPTY_F = np.empty(0, np.float32)
+
+
+def _gather_sum(M: Any, rows: np.ndarray, weights: np.ndarray, n_cols: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``gather_rows(M, rows, weights)``, value for value; a dense scratch when entries are many."""
+    starts = M.indptr[rows].astype(np.int64)
+    lens = M.indptr[rows + 1].astype(np.int64) - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, np.int32), np.empty(0, np.float32)
+    if total * 16 < n_cols:
+        return gather_rows(M, rows, weights)
+    offs = np.cumsum(lens) - lens
+    pos = np.repeat(starts - offs, lens) + np.arange(total)
+    cols = M.indices[pos]
+    vals = M.data[pos].astype(np.float64) * np.repeat(weights, lens)
+    # bincount adds each column's entries in array order, as gather_rows' grouped bincount
+    sums = np.bincount(cols, weights=vals, minlength=n_cols)
+    uniq = np.flatnonzero(np.bincount(cols, minlength=n_cols))
+    return uniq.astype(np.int32), sums[uniq].astype(np.float32)
+
+
+def _positive(cols: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = vals > 0
+    return cols[keep].astype(np.int64), vals[keep].astype(np.float32)
+
+
+def _row_max(M: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Max over ``rows`` of ``M[row, j]`` per column j, as (sorted columns, float32 maxima)."""
+    starts = M.indptr[rows].astype(np.int64)
+    lens = M.indptr[rows + 1].astype(np.int64) - starts
+    total = int(lens.sum())
+    if total == 0:
+        return _EMPTY_I, _EMPTY_F
+    offs = np.cumsum(lens) - lens
+    pos = np.repeat(starts - offs, lens) + np.arange(total)
+    j = M.indices[pos].astype(np.int64)
+    order = np.argsort(j, kind="stable")
+    j = j[order]
+    first = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+    return j[first], np.maximum.reduceat(M.data[pos][order], first)
+
+
+def _score_rank(cols: np.ndarray, vals: np.ndarray, ci: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Score (0 when absent) and 1-based rank within the row (NaN when absent) of items ``ci``.
+
+    The rank orders the row by value descending, then column ascending (``_row_ranks``).
+    """
+    score = np.zeros(ci.size)
+    rank = np.full(ci.size, np.nan)
+    if cols.size == 0 or ci.size == 0:
+        return score, rank
+    at = np.minimum(np.searchsorted(cols, ci), cols.size - 1)
+    hit = cols[at] == ci
+    if not hit.any():
+        return score, rank
+    v = vals[at[hit]]
+    score[hit] = v
+    asc = np.sort(vals)
+    above = vals.size - np.searchsorted(asc, v, side="right")
+    ties = np.searchsorted(asc, v, side="right") - np.searchsorted(asc, v, side="left")
+    r = above + 1.0
+    for t in np.flatnonzero(ties > 1).tolist():  # equal values: the smaller column first
+        j = ci[hit][t]
+        r[t] += np.count_nonzero((vals == v[t]) & (cols < j))
+    rank[hit] = r
+    return score, rank
+
+
+class OneCustomer:
+    """The learned blend's features for one known customer's candidates (see the module doc).
+
+    Built once per fitted state (O(customers + items) memory); read-only afterwards, so
+    any number of threads may call :meth:`features` at once.
+    """
+
+    def __init__(self, st: BlendState) -> None:
+        self.st = st
+        n_i = st.n_items
+        it, cu = st.item, st.cust
+        pop_rank = np.empty(n_i, dtype=np.float64)
+        pop_rank[st.pop_order] = np.arange(1, n_i + 1)
+        price = it["price"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            item = {
+                "item_repeat_rate": it["repeat_rate"], "item_interval": it["interval"],
+                "buyers_log": np.log1p(it["buyers"]),
+                "recent_buyers_share": it["recent"] / np.maximum(it["buyers"], 1.0),
+                "popularity_trend": np.log((it["recent"] + 1.0) / (it["prev"] + 1.0)),
+                "pop_rank": pop_rank, "price": price,
+                "discount": 1.0 - it["recent_price"] / price,
+                "margin": (price - it["cost"]) / price if "cost" in it else
+                np.full(n_i, np.nan),
+                "kind": it["kind"] if "kind" in it else np.full(n_i, np.nan),
+                "tier": it["tier"] if "tier" in it else np.full(n_i, np.nan),
+            }
+            self.p_j = it["order_count"] / max(float(it["n_orders_total"][0]), 1.0)
+        self.item_floor = np.maximum(it["interval"], 1.0)
+        self.item_block = np.ascontiguousarray(np.column_stack([item[n] for n in _ITEM_COLS]))
+        self.item_at = np.array([_COL[n] for n in _ITEM_COLS])
+        seg = cu["segment"] if "segment" in cu else np.full(st.n_customers, np.nan)
+        self.cust_block = np.ascontiguousarray(np.column_stack(
+            [cu[n] if n != "segment" else seg for n in _CUST_COLS]))
+        self.cust_at = np.array([_COL[n] for n in _CUST_COLS])
+        self.decayed_all = st.decayed
+        self.last_t = st.last_t.astype(np.float64)
+        self.first_t = st.first_t.astype(np.float64)
+
+    # ------------------------------------------------------------------ source rows
+    def _rows(self, c: int, basket: np.ndarray | None
+              ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+        """Per source, the customer's row as (sorted columns, float32 values); the last items."""
+        st = self.st
+        n = st.n_items
+        H = st.H
+        lo, hi = int(H.indptr[c]), int(H.indptr[c + 1])
+        items = H.indices[lo:hi].astype(np.int64)
+        dec = st.decayed[lo:hi]
+        d = dec / dec.max() if dec.size and dec.max() > 0 else dec.astype(np.float64)
+        if basket is not None:
+            last = basket
+            both = np.union1d(items, last)
+            dd = np.zeros(both.size)
+            dd[np.searchsorted(both, items)] = d
+            at = np.searchsorted(both, last)
+            dd[at] = np.maximum(dd[at], 1.0)
+            items, d = both, dd
+        else:
+            lb = st.last_basket
+            last = lb.indices[lb.indptr[c]:lb.indptr[c + 1]].astype(np.int64)
+        rows = {"ease": _positive(*_gather_sum(st.ease, items, np.ones(items.size), n)),
+                "knn": _positive(*_gather_sum(st.knn, items, d, n)),
+                "cooc": _row_max(st.conf, last), "repeat": _positive(items, d)}
+        norm = float(np.sqrt((d * d).sum()))
+        cu, sim = _gather_sum(st._unit_t, items, d / (norm if norm > 0 else 1.0),
+                              st.n_customers)
+        keep = (cu != c) & (sim > 0)
+        cu, sim = cu[keep], sim[keep]
+        k = max(1, min(st.knn_users, st.n_customers))
+        if cu.size > k:
+            top = np.lexsort((cu, -sim))[:k]
+            cu, sim = cu[top], sim[top]
+        rows["uknn"] = _positive(*_gather_sum(st._unit, cu.astype(np.int64),
+                                              sim.astype(np.float64), n))
+        return rows, last
+
+    # ------------------------------------------------------------------ features
+    def features(self, c: int, ci: np.ndarray, *, at: int | None = None,
+                 basket: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``BlendState.features`` of the pairs (c, ci): (float32 matrix, best last-basket item).
+
+        ``basket``: sorted distinct item indices of the request's basket (None: none).
+        """
+        st = self.st
+        ci = np.asarray(ci, dtype=np.int64)
+        n = ci.size
+        now = float(st.cut if at is None else max(int(at), st.cut))
+        X = np.empty((n, len(_NAMES)), dtype=np.float64)
+        rows, last = self._rows(c, basket)
+        for name in ("ease", "knn", "cooc", "uknn"):
+            s, r = _score_rank(*rows[name], ci)
+            X[:, _COL[f"{name}_score"]] = s
+            X[:, _COL[f"{name}_rank"]] = r
+        X[:, _COL["repeat_rank"]] = _score_rank(*rows["repeat"], ci)[1]
+        # the customer's own purchases of the candidates
+        H = st.H
+        lo, hi = int(H.indptr[c]), int(H.indptr[c + 1])
+        hidx = H.indices[lo:hi]
+        times = np.zeros(n)
+        decayed = np.zeros(n)
+        last_t = np.full(n, np.nan)
+        first_t = np.full(n, np.nan)
+        if hidx.size:
+            at_h = np.minimum(np.searchsorted(hidx, ci), hidx.size - 1)
+            hit = hidx[at_h] == ci
+            p = lo + at_h[hit]
+            times[hit] = H.data[p]
+            decayed[hit] = self.decayed_all[p]
+            last_t[hit] = self.last_t[p]
+            first_t[hit] = self.first_t[p]
+        since = (now - last_t) / _DAY
+        cust = st.cust
+        with np.errstate(invalid="ignore", divide="ignore"):
+            interval = np.where(times >= 2, (last_t - first_t) / _DAY / (times - 1), np.nan)
+            X[:, _COL["times_bought"]] = times
+            X[:, _COL["decayed_count"]] = decayed
+            X[:, _COL["days_since_bought"]] = since
+            X[:, _COL["repurchase_interval"]] = interval
+            X[:, _COL["since_over_interval"]] = since / np.maximum(interval, 1.0)
+            X[:, _COL["share_of_orders"]] = times / cust["orders"][c]
+            X[:, _COL["since_over_item_interval"]] = since / self.item_floor[ci]
+            conf = X[:, _COL["cooc_score"]]
+            X[:, _COL["lift_last_basket"]] = np.where(
+                conf > 0, conf / np.maximum(self.p_j[ci], 1e-12), 0.0)
+            X[:, self.item_at] = self.item_block[ci]
+            price = X[:, _COL["price"]]
+            X[:, _COL["price_vs_usual"]] = price / cust["usual_price"][c]
+            X[:, _COL["price_vs_order_value"]] = price / cust["order_value"][c]
+        X[:, self.cust_at] = self.cust_block[c]
+        X[:, _COL["days_since_order"]] = cust["days_since_order"][c] + (now - st.cut) / _DAY
+        X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci)
+        return X.astype(np.float32), best
+
+    def _conf(self, hidx: np.ndarray, last: np.ndarray, ci: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Max conf(X -> j) over the customer's items X, and the last-basket X of the best conf."""
+        M = self.st.conf
+        hist = np.zeros(ci.size)
+        best = np.full(ci.size, -1, dtype=np.int64)
+        if ci.size == 0:
+            return hist, best
+        order = np.argsort(ci, kind="stable")
+        cs = ci[order]
+        for which, src in (("hist", hidx.astype(np.int64)), ("last", last)):
+            starts = M.indptr[src].astype(np.int64)
+            lens = M.indptr[src + 1].astype(np.int64) - starts
+            total = int(lens.sum())
+            if total == 0:
+                continue
+            offs = np.cumsum(lens) - lens
+            pos = np.repeat(starts - offs, lens) + np.arange(total)
+            j = M.indices[pos].astype(np.int64)
+            at = np.minimum(np.searchsorted(cs, j), cs.size - 1)
+            ok = cs[at] == j
+            if not ok.any():
+                continue
+            v = M.data[pos][ok]
+            slot = order[at[ok]]  # candidate position (ci holds distinct items)
+            if which == "hist":
+                m = np.zeros(ci.size, dtype=np.float32)
+                np.maximum.at(m, slot, v)
+                hist = m.astype(np.float64)
+            else:
+                x = np.repeat(src, lens)[ok]
+                o = np.lexsort((x, -v, slot))
+                slot, x = slot[o], x[o]
+                first = np.r_[True, slot[1:] != slot[:-1]]
+                best[slot[first]] = x[first]
+        return hist, best

@@ -1,0 +1,101 @@
+"""LearnedBlend's one-request path: the same features, scores and reasons as the batch path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from upsell.datasets import make_shop
+from upsell.recommend._blend_one import OneCustomer, _gather_sum, _score_rank
+from upsell.recommend.blend import LearnedBlend
+from upsell.recommend.blending import BlendRequest
+
+FAST = {"param_grid": [(7, 0.01)], "max_rounds": 15, "n_cuts": 3, "max_customers": 200,
+        "n_candidates": 30}
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return make_shop(n_customers=250, n_items=50, n_orders=2200, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(shop):
+    return LearnedBlend(**FAST).fit(shop.transactions, catalog=shop.catalog, random_state=0)
+
+
+def _batch(st, c, ci, at, basket):
+    """The batch path's features of (c, ci) (the reference the one-request path must equal)."""
+    import scipy.sparse as sp
+
+    B = None
+    if basket is not None:
+        B = sp.csr_matrix((np.ones(basket.size, dtype=np.float32), basket, [0, basket.size]),
+                          shape=(1, st.n_items))
+    st._cache.clear()
+    return st.features(np.full(ci.size, c, dtype=np.int64), ci, at=at, basket=B)
+
+
+@pytest.mark.parametrize("with_basket", [False, True])
+def test_one_customer_features_equal_the_batch(fitted, with_basket):
+    st = fitted.state_
+    one = OneCustomer(st)
+    rng = np.random.default_rng(0)
+    known = np.flatnonzero(st.cust["orders"] > 0)
+    for c in rng.choice(known, 25, replace=False).tolist():
+        ci = rng.choice(st.n_items, 20, replace=False).astype(np.int64)
+        basket = np.unique(rng.choice(st.n_items, 3)) if with_basket else None
+        at = None if c % 2 else st.cut + 40 * 86_400
+        X1, best1 = one.features(c, ci, at=at, basket=basket)
+        X0, best0 = _batch(st, c, ci, at, basket)
+        np.testing.assert_array_equal(X1, X0)
+        np.testing.assert_array_equal(best1, best0)
+
+
+def test_blend_scores_and_reasons_equal_the_batch_ranker(fitted, shop):
+    """What blend() returns is the batch features' prediction, and the reasons of its best."""
+    bound = fitted.bind(shop.catalog, ("a",))
+    st = fitted.state_
+    rng = np.random.default_rng(1)
+    cmap = bound._catalog_map
+    for c in np.flatnonzero(st.cust["orders"] > 0)[:12].tolist():
+        items = rng.choice(cmap.size, 15, replace=False).astype(np.int32)
+        inc = bool(c % 2)
+        req = BlendRequest(customer=fitted.customers_.ids[c], customer_index=0,
+                           basket=np.zeros(0, np.int32), owned=np.zeros(0, np.int32),
+                           owned_time=np.zeros(0, "datetime64[s]"),
+                           at=np.datetime64("NaT", "s"), segment=None, moment=None,
+                           channel="web", k=4, include_owned=inc)
+        scores, reasons = bound.blend(req, items, np.full((15, 1), np.nan), ("a",))
+        ci = cmap[items]
+        kn = np.flatnonzero(ci >= 0)
+        X, best = _batch(st, c, ci[kn], None, None)
+        regime = "owned" if inc else "new"
+        s = fitted._predict(X, regime)
+        np.testing.assert_array_equal(np.asarray(scores)[kn], s)
+        top = np.argsort(-s, kind="stable")[:4 + 3]
+        want = fitted._reasons(X[top], regime, best[top])
+        assert [reasons[int(kn[j])] for j in top] == want
+
+
+def test_gather_sum_dense_and_sorted_paths_agree():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(2)
+    M = sp.random(40, 30, density=0.3, format="csr", random_state=3, dtype=np.float32)
+    rows = np.array([0, 5, 7, 39])
+    w = rng.random(rows.size)
+    dense = _gather_sum(M, rows, w, M.shape[1])  # few columns: the bincount path
+    from upsell.cf.base import gather_rows
+
+    ref = gather_rows(M, rows, w)
+    np.testing.assert_array_equal(dense[0], ref[0])
+    np.testing.assert_array_equal(dense[1], ref[1])
+
+
+def test_score_rank_breaks_ties_by_column():
+    cols = np.array([1, 3, 4, 8, 9])
+    vals = np.array([0.5, 0.9, 0.5, 0.5, 0.1], dtype=np.float32)
+    score, rank = _score_rank(cols, vals, np.array([8, 1, 3, 2, 9, 4]))
+    np.testing.assert_array_equal(rank, [4, 2, 1, np.nan, 5, 3])
+    np.testing.assert_allclose(score, [0.5, 0.5, 0.9, 0.0, 0.1, 0.5])
