@@ -99,3 +99,47 @@ def test_score_rank_breaks_ties_by_column():
     score, rank = _score_rank(cols, vals, np.array([8, 1, 3, 2, 9, 4]))
     np.testing.assert_array_equal(rank, [4, 2, 1, np.nan, 5, 3])
     np.testing.assert_allclose(score, [0.5, 0.5, 0.9, 0.0, 0.1, 0.5])
+
+
+def _req(customer, k=4, include_owned=False):
+    return BlendRequest(customer=customer, customer_index=0, basket=np.zeros(0, np.int32),
+                        owned=np.zeros(0, np.int32), owned_time=np.zeros(0, "datetime64[s]"),
+                        at=np.datetime64("NaT", "s"), segment=None, moment=None,
+                        channel="web", k=k, include_owned=include_owned)
+
+
+def test_explain_changes_reasons_never_scores(shop):
+    tx = shop.transactions
+    got = {}
+    for explain in ("contributions", "features", "none"):
+        b = LearnedBlend(**FAST, explain=explain).fit(tx, catalog=shop.catalog)
+        b = b.bind(shop.catalog, ("a",))
+        items = np.arange(20, dtype=np.int32)
+        got[explain] = [b.blend(_req(c, include_owned=bool(j % 2)), items,
+                                np.full((20, 1), np.nan), ("a",))
+                        for j, c in enumerate(tx.customers.ids[:8])]
+    for explain in ("features", "none"):
+        for (s0, _), (s1, _) in zip(got["contributions"], got[explain], strict=True):
+            np.testing.assert_array_equal(s0, s1)
+    assert all(r is None for _, r in got["none"])
+    for _, r in got["features"]:
+        assert r is not None and len(r) == 20
+        assert sum(bool(x) for x in r) == 4 + 3  # the k + 3 best get a phrase
+    # a repeat candidate speaks of timing first under "features"
+    assert any(x.startswith("bought ") for _, r in got["features"] for x in r)
+
+
+def test_explain_is_validated_and_saved(fitted, tmp_path):
+    from upsell.exceptions import UpsellDataError
+
+    with pytest.raises(UpsellDataError, match="explain"):
+        LearnedBlend(explain="shap").fit(None)
+    import json
+
+    fitted.save(tmp_path / "b")
+    assert LearnedBlend.load(tmp_path / "b").explain == "contributions"
+    meta = json.loads((tmp_path / "b" / "blend.json").read_text())
+    del meta["params"]["explain"]  # a folder saved before `explain` existed still loads
+    (tmp_path / "b" / "blend.json").write_text(json.dumps(meta))
+    assert LearnedBlend.load(tmp_path / "b").explain == "contributions"
+    assert LearnedBlend.load(tmp_path / "b", explain="none").explain == "none"

@@ -134,6 +134,7 @@ class OneCustomer:
                 "tier": it["tier"] if "tier" in it else np.full(n_i, np.nan),
             }
             self.p_j = it["order_count"] / max(float(it["n_orders_total"][0]), 1.0)
+        self.pop_rank = pop_rank
         self.item_floor = np.maximum(it["interval"], 1.0)
         self.item_block = np.ascontiguousarray(np.column_stack([item[n] for n in _ITEM_COLS]))
         self.item_at = np.array([_COL[n] for n in _ITEM_COLS])
@@ -239,6 +240,11 @@ class OneCustomer:
         X[:, _COL["days_since_order"]] = cust["days_since_order"][c] + (now - st.cut) / _DAY
         X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci)
         return X.astype(np.float32), best
+
+    def basket_conf(self, basket: np.ndarray, ci: np.ndarray) -> np.ndarray:
+        """Max co-purchase confidence of each item ``ci`` with the basket (0 without one)."""
+        return self._conf(np.asarray(basket, dtype=np.int64), np.empty(0, np.int64),
+                          np.asarray(ci, dtype=np.int64))[0]
 
     def _conf(self, hidx: np.ndarray, last: np.ndarray, ci: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from upsell.recommend._blend_features import FEATURE_GROUPS, feature_names
 
-__all__ = ["reason_texts"]
+__all__ = ["priority_contrib", "reason_texts"]
 
 _NAMES = feature_names()
 _COL = {n: j for j, n in enumerate(_NAMES)}
@@ -100,3 +100,22 @@ def reason_texts(X: np.ndarray, contrib: np.ndarray, best_last: np.ndarray,
         parts.sort(key=lambda t: t == _GENERIC)
         out.append("; ".join(parts[:max_parts]) if parts else "ranked by the learned blend")
     return out
+
+
+# explain="features": the phrases by a fixed order of groups instead of the ranker's
+# contributions (timing first: the most concrete evidence a shop has)
+_PRIORITY = ("repeat", "copurchase", "sources", "popularity", "price", "segment", "catalog")
+
+
+def priority_contrib(n_rows: int) -> np.ndarray:
+    """Stand-in contributions that make :func:`reason_texts` speak by a fixed group order.
+
+    Each group's first feature gets a weight decreasing along ``_PRIORITY`` (the
+    ``sources`` group's first feature is ``ease_score``: the neighbour phrase), so a
+    row's reason is the first applicable phrases of that order, from its values alone.
+    """
+    w = np.zeros(len(_NAMES))
+    for rank, g in enumerate(_PRIORITY):
+        first = next(j for j, n in enumerate(_NAMES) if FEATURE_GROUPS[n] == g)
+        w[first] = float(len(_PRIORITY) - rank)
+    return np.tile(w, (n_rows, 1))
