@@ -20,6 +20,19 @@ time the process waited for a core. The load average is printed with the result.
 
 There is no peer library to compare with (no open-source package serves
 blended, rule-filtered offers); the targets are p99 < 2 ms and load < 2 s.
+
+``--blend`` measures what the learned blend (``upsell.recommend.LearnedBlend``, issue
+20) adds to a request: the same history gives two Recommenders (the recipe of
+``Recommender.from_history``: bundle rules, EASE or item-KNN, RepeatBlend, personas,
+the upsell ranker), one with the default weighted blend and one with the learned
+blend; a fresh process loads both and sends every request to each in turn (same
+requests, same moment, so machine noise hits both alike), timing whole ``recommend``
+calls and the learned ``blend()`` step inside them, for each ``explain`` mode
+(exact contributions, feature phrases, none). Offers are the same under every mode
+(checked in the run).
+
+    python benchmarks/bench_serving.py --blend --data PATH/online_retail.csv.gz
+    python benchmarks/bench_serving.py --blend --customers 50000 --items 50000 --orders 300000
 """
 
 from __future__ import annotations
@@ -210,6 +223,157 @@ def serve(path: str, n_requests: int, seed: int) -> dict[str, Any]:
             "throughput_rps": {str(k): v for k, v in thr.items()}}
 
 
+def build_blend(args: argparse.Namespace, work: str) -> dict[str, Any]:
+    """Fit the history recipe once, then save it with the weighted and the learned blend."""
+    import upsell as us
+    from upsell.recommend.blend import LearnedBlend, history_parts
+
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    if args.data:
+        from upsell.datasets import load_online_retail
+
+        tx, catalog = load_online_retail(args.data), None
+    else:
+        shop = us.datasets.make_shop(n_customers=args.customers, n_items=args.items,
+                                     n_orders=args.orders, random_state=args.seed)
+        tx, catalog = shop.transactions, shop.catalog
+    times["data"] = time.perf_counter() - t
+    print(f"  {tx}", flush=True)
+    t = time.perf_counter()
+    parts = history_parts(tx, catalog, blend="weighted", random_state=args.seed)
+    times["sources"] = time.perf_counter() - t
+    t = time.perf_counter()
+    learned = LearnedBlend().fit(tx, catalog=catalog, segments=parts["segments"],
+                                 random_state=args.seed)
+    times["learned_blend"] = time.perf_counter() - t
+    print("  fit seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()), flush=True)
+    us.Recommender(**parts).save(os.path.join(work, "weighted"))
+    us.Recommender(**{**parts, "blend": learned}).save(os.path.join(work, "learned"))
+    return {"fit_seconds": times, "lines": len(tx), "orders": len(tx.orders),
+            "customers": len(tx.customers), "items": len(tx.items),
+            "rounds": {r: p["rounds"] for r, p in learned.params_.items()},
+            "num_leaves": {r: p["num_leaves"] for r, p in learned.params_.items()}}
+
+
+def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
+    """Run in a fresh process: both Recommenders, each request to each in turn."""
+    from threadpoolctl import threadpool_limits
+
+    from upsell.recommend import Recommender
+
+    threadpool_limits(1)
+    wrec = Recommender.load(os.path.join(work, "weighted"))
+    lrec = Recommender.load(os.path.join(work, "learned"))
+    gc.collect()
+    gc.freeze()
+    pipe = lrec._pipeline()
+    blend = pipe.generic_blend
+    blend_ms: list[float] = []
+
+    class Timed:  # the learned blend, timed where the pipeline calls it
+        def blend(self, *a: Any) -> Any:
+            t = time.perf_counter_ns()
+            out = blend.blend(*a)
+            blend_ms.append((time.perf_counter_ns() - t) / 1e6)
+            return out
+
+    pipe.generic_blend = Timed()
+    hist = wrec.history_
+    assert hist is not None
+    cust = hist.customers.ids
+    rng = np.random.default_rng(seed)
+    pop = list(wrec.catalog.items.ids[:500])
+    reqs: list[dict[str, Any]] = []
+    for j in range(n_requests):
+        c = None if j % 10 == 0 else cust[rng.integers(cust.size)].item()
+        owned = hist.owned(c)[0] if c is not None else ()
+        if owned and j % 3:
+            basket = [owned[rng.integers(len(owned))]]
+        else:
+            basket = [pop[rng.integers(len(pop))]] if j % 2 else []
+        reqs.append({"customer": c, "basket": basket, "k": 5, "include_owned": j % 4 == 1,
+                     "at": "2025-01-05T10:00:00"})
+    for r in reqs[:100]:  # warm-up
+        wrec.recommend(**r)
+        lrec.recommend(**r)
+    res: dict[str, Any] = {"requests": len(reqs), "loadavg_1min": os.getloadavg()[0]}
+    offers: dict[str, list[list[Any]]] = {}
+    for explain in ("contributions", "features", "none"):
+        blend.explain = explain
+        w_ms, l_ms = np.empty(len(reqs)), np.empty(len(reqs))
+        blend_ms.clear()
+        got = []
+        for j, r in enumerate(reqs):
+            t = time.perf_counter_ns()
+            wrec.recommend(**r)
+            w_ms[j] = (time.perf_counter_ns() - t) / 1e6
+            t = time.perf_counter_ns()
+            out = lrec.recommend(**r)
+            l_ms[j] = (time.perf_counter_ns() - t) / 1e6
+            got.append([(o.item, o.score) for o in out])
+        offers[explain] = got
+        b = np.asarray(blend_ms)
+        res[explain] = {
+            "weighted_p50_ms": float(np.median(w_ms)), "weighted_p99_ms": float(np.percentile(w_ms, 99)),
+            "learned_p50_ms": float(np.median(l_ms)), "learned_p99_ms": float(np.percentile(l_ms, 99)),
+            "added_p50_ms": float(np.median(l_ms - w_ms)),
+            "added_p99_ms": float(np.percentile(l_ms, 99) - np.percentile(w_ms, 99)),
+            "added_paired_p99_ms": float(np.percentile(l_ms - w_ms, 99)),
+            "blend_p50_ms": float(np.median(b)), "blend_p99_ms": float(np.percentile(b, 99)),
+            "blend_calls": int(b.size)}
+    res["same_offers_every_explain"] = offers["features"] == offers["contributions"] \
+        == offers["none"]
+    return res
+
+
+def main_blend(args: argparse.Namespace) -> None:
+    work = args.dir or tempfile.mkdtemp(prefix="bench-serving-blend-")
+    if args.reuse:
+        info = json.loads(Path(work, "build.json").read_text())
+    else:
+        print("building both Recommenders ...", flush=True)
+        info = build_blend(args, work)
+        Path(work, "build.json").write_text(json.dumps(info))
+    runs = []
+    for i in range(args.runs):
+        print(f"serving from a fresh process ({i + 1} of {args.runs}) ...", flush=True)
+        res = subprocess.run([sys.executable, __file__, "--blend-child", work, "--requests",
+                              str(args.requests), "--seed", str(args.seed)],
+                             capture_output=True, text=True, check=True)
+        line = next(x for x in res.stdout.splitlines() if x.startswith("RESULT "))
+        runs.append(json.loads(line[7:]))
+    modes = ("contributions", "features", "none")
+    med = {m: {k: float(np.median([r[m][k] for r in runs])) for k in runs[0][m]} for m in modes}
+    what = "Online Retail" if args.data else (f"make_shop {info['customers']:,} customers x "
+                                              f"{info['items']:,} items")
+    print()
+    print(f"{what}: {info['lines']:,} lines, {info['items']:,} items; learned blend rounds "
+          f"{info['rounds']}, leaves {info['num_leaves']}; fit seconds "
+          + ", ".join(f"{k} {v:.0f}" for k, v in info["fit_seconds"].items()))
+    print(f"medians of {len(runs)} fresh processes x {args.requests:,} requests (k=5), each "
+          f"request to both Recommenders in turn; load average "
+          f"{min(r['loadavg_1min'] for r in runs):.1f}-{max(r['loadavg_1min'] for r in runs):.1f}; "
+          "same offers under every explain mode: "
+          + str(all(r["same_offers_every_explain"] for r in runs)))
+    print("| explain | blend() p50 / p99 | recommend, weighted p50 / p99 | "
+          "recommend, learned p50 / p99 | added p50 / p99 | added per request p99 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for m in modes:
+        x = med[m]
+        print(f"| {m} | {x['blend_p50_ms']:.2f} / {x['blend_p99_ms']:.2f} ms | "
+              f"{x['weighted_p50_ms']:.2f} / {x['weighted_p99_ms']:.2f} ms | "
+              f"{x['learned_p50_ms']:.2f} / {x['learned_p99_ms']:.2f} ms | "
+              f"{x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms | "
+              f"{x['added_paired_p99_ms']:.2f} ms |")
+    OUT.mkdir(exist_ok=True)
+    target = OUT / ("bench_serving_blend_retail.json" if args.data else
+                    "bench_serving_blend.json")
+    target.write_text(json.dumps({**info, "median": med, "runs": runs, "args": vars(args)},
+                                 indent=1))
+    print(f"wrote {target}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--customers", type=int, default=1_000_000)
@@ -222,10 +386,21 @@ def main() -> None:
                     help="fresh serving processes; medians are reported (default 3)")
     ap.add_argument("--reuse", action="store_true",
                     help="serve the recommender already saved in --dir (no build)")
+    ap.add_argument("--blend", action="store_true",
+                    help="the learned blend against the weighted one (see the module doc)")
+    ap.add_argument("--data", help="with --blend: an Online Retail CSV instead of make_shop")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--blend-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print("RESULT " + json.dumps(serve(args.child, args.requests, args.seed)), flush=True)
+        return
+    if args.blend_child:
+        print("RESULT " + json.dumps(serve_blend(args.blend_child, args.requests, args.seed)),
+              flush=True)
+        return
+    if args.blend:
+        main_blend(args)
         return
     work = args.dir or tempfile.mkdtemp(prefix="bench-serving-")
     path = os.path.join(work, "recommender")
