@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from upsell._validation import check_choice
+from upsell._validation import as_segments, check_choice
 from upsell.cf._request import _Request
 from upsell.cf._topk import gather_rows
 from upsell.cf.base import CFModel, check_positive
@@ -135,21 +134,15 @@ class Popular(CFModel):
         self._set_popular(np.asarray(scores, dtype=np.float32), seg_index, seg_codes, seg_scores)
 
     def _segment_codes(self, segments: Any) -> tuple[IdIndex, np.ndarray]:
-        n = len(self.customers_)
-        if isinstance(segments, Mapping):
-            labels = list(segments.values())
-            seg_index, codes = IdIndex.factorize(labels, name="segment")
-            cust = self.customers_.encode(list(segments.keys()), unknown="mask")
-            out = np.full(n, -1, dtype=np.int32)
-            ok = cust >= 0
-            out[cust[ok]] = codes[ok]
-            return seg_index, out
-        arr = np.asarray(segments)
-        if arr.ndim != 1 or arr.size != n:
-            raise UpsellDataError(
-                f"`segments` must hold one label per customer ({n}); got shape {arr.shape}")
-        seg_index, codes = IdIndex.factorize(arr, name="segment")
-        return seg_index, codes.astype(np.int32)
+        # the one reading of segments= (mapping, Series, (customers, labels), a segmenter
+        # result or model, or one label per customer); labels are text, "" = none
+        labels, names = as_segments(segments, self.customers_)
+        seg_index = IdIndex(names.tolist(), name="segment")
+        codes = np.full(len(self.customers_), -1, dtype=np.int32)
+        has = labels != ""
+        if has.any():
+            codes[has] = seg_index.encode(labels[has])
+        return seg_index, codes
 
     def _set_popular(self, scores: np.ndarray, seg_index: IdIndex | None, seg_codes: np.ndarray,
                      seg_scores: np.ndarray) -> None:
