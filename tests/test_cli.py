@@ -379,3 +379,20 @@ def test_serve_is_a_subcommand_and_refuses_a_public_bind_without_a_key(tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("upsell serve: error:")
     assert "Traceback" not in err
+
+
+def test_fit_with_the_learned_blend(files, tmp_path, capsys):
+    from upsell.cli import main
+
+    model = tmp_path / "model"
+    code, text = run("fit", str(files["orders"]), "--catalog", str(files["catalog"]),
+                     "--out", str(model), "--blend", "learned")
+    assert code == 0 and (model / "blend").is_dir(), text
+    code, text = run("recommend", "--model", str(model), "--customer", files["customer"],
+                     "--format", "json")
+    offers = json.loads(text)
+    assert code == 0 and 0 < len(offers) <= 5
+    assert {o["customer"] for o in offers} == {files["customer"]}
+    capsys.readouterr()
+    assert main(["fit", "--help"]) == 0
+    assert "--blend {weighted,learned}" in capsys.readouterr().out

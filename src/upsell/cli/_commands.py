@@ -455,8 +455,17 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         with steps.step("fitting the upsell ranker"):
             objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
             ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
+    blend = None
+    if getattr(args, "blend", "weighted") == "learned":
+        if not (tx.has("customer") and tx.has("time")):
+            raise UpsellDataError("--blend learned needs order lines with customers and times")
+        from upsell.recommend import LearnedBlend
+
+        with steps.step("fitting the learned blend"):
+            blend = LearnedBlend().fit(tx, catalog=catalog, segments=personas,
+                                       random_state=getattr(args, "seed", 0) or 0)
     return Recommender(catalog=cat, cross_sell=cross, upsell=ranker, segments=personas,
-                       history=tx if tx.has("customer") else None)
+                       history=tx if tx.has("customer") else None, blend=blend)
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     tx = _read_orders(args, steps)

@@ -264,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rules", type=_count, default=_MAX_RULES,
                    help=f"rule budget while mining, the most confident kept (default "
                         f"{_MAX_RULES:,}; 0: none); the saved bundle index has its own budget")
+    p.add_argument("--blend", default="weighted", choices=("weighted", "learned"),
+                   help="how the sources' scores are combined: weighted (default: a fixed sum "
+                        "of normalised scores, fits in seconds) or learned (a LightGBM ranker "
+                        "trained on time cuts of the history, upsell.recommend.LearnedBlend; "
+                        "better offers on Online Retail, but its fit took 140-280 s there on a "
+                        "2-core machine, beyond the 60 s fit budget, hence not the default); "
+                        "needs customers and times")
 
     p = cmd("recommend", _cmd_recommend, "offers for a customer and/or a basket")
     # the same reading options as `upsell fit` (a semicolon, Latin-1 or Online Retail file
