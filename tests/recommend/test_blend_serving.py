@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from upsell.datasets import make_shop
-from upsell.recommend._blend_one import OneCustomer, _gather_sum, _score_rank
+from upsell.recommend._blend_one import OneCustomer, _gather_pos, _score_rank
 from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import BlendRequest
 
@@ -78,19 +78,33 @@ def test_blend_scores_and_reasons_equal_the_batch_ranker(fitted, shop):
         assert [reasons[int(kn[j])] for j in top] == want
 
 
-def test_gather_sum_dense_and_sorted_paths_agree():
+def test_gather_pos_dense_and_sorted_paths_agree():
     import scipy.sparse as sp
 
-    rng = np.random.default_rng(2)
-    M = sp.random(40, 30, density=0.3, format="csr", random_state=3, dtype=np.float32)
-    rows = np.array([0, 5, 7, 39])
-    w = rng.random(rows.size)
-    dense = _gather_sum(M, rows, w, M.shape[1])  # few columns: the bincount path
     from upsell.cf.base import gather_rows
 
-    ref = gather_rows(M, rows, w)
-    np.testing.assert_array_equal(dense[0], ref[0])
-    np.testing.assert_array_equal(dense[1], ref[1])
+    rng = np.random.default_rng(2)
+    M = sp.random(400, 300, density=0.3, format="csr", random_state=3, dtype=np.float32)
+    M.data -= 0.3  # negative weights too (EASE): only positive sums are kept
+    for rows in (np.array([0, 5, 7, 39]), np.arange(0, 400, 3), np.array([11])):
+        w = rng.random(rows.size)
+        ref_c, ref_v = gather_rows(M, rows, w)
+        keep = ref_v > 0
+        for n_cols in (300, 10**6):  # the dense scratch, then the sorted path
+            c, v = _gather_pos(M, rows, w, n_cols)
+            np.testing.assert_array_equal(c, ref_c[keep])
+            np.testing.assert_array_equal(v, ref_v[keep])
+
+
+def test_history_conf_by_rows_and_by_columns(fitted):
+    """Long histories read conf by column, short ones by row: both equal a dense max."""
+    st = fitted.state_
+    one = OneCustomer(st)
+    dense = st.conf.toarray()
+    ci = np.arange(0, st.n_items, 2, dtype=np.int64)
+    for hist in (np.array([3], dtype=np.int32), np.arange(st.n_items, dtype=np.int32)):
+        got, _ = one._conf(hist, np.empty(0, np.int64), ci)
+        np.testing.assert_array_equal(got, dense[hist][:, ci].max(axis=0).astype(np.float64))
 
 
 def test_score_rank_breaks_ties_by_column():

@@ -38,29 +38,24 @@ _EMPTY_I = np.empty(0, np.int64)
 _EMPTY_F = np.empty(0, np.float32)
 
 
-def _gather_sum(M: Any, rows: np.ndarray, weights: np.ndarray, n_cols: int
+def _gather_pos(M: Any, rows: np.ndarray, weights: np.ndarray, n_cols: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """``gather_rows(M, rows, weights)``, value for value; a dense scratch when entries are many."""
-    starts = M.indptr[rows].astype(np.int64)
-    lens = M.indptr[rows + 1].astype(np.int64) - starts
-    total = int(lens.sum())
+    """The positive entries of ``gather_rows(M, rows, weights)``: (int64 columns, float32 sums).
+
+    Many gathered entries: scipy's sparse product into a dense scratch of ``n_cols``
+    (it adds each column's entries in the same order, float64, as gather_rows'
+    grouped bincount, so the sums are the same); few: gather_rows itself.
+    """
+    total = int((M.indptr[rows + 1] - M.indptr[rows]).sum())
     if total == 0:
-        return np.empty(0, np.int32), np.empty(0, np.float32)
+        return _EMPTY_I, _EMPTY_F
     if total * 16 < n_cols:
-        return gather_rows(M, rows, weights)
-    offs = np.cumsum(lens) - lens
-    pos = np.repeat(starts - offs, lens) + np.arange(total)
-    cols = M.indices[pos]
-    vals = M.data[pos].astype(np.float64) * np.repeat(weights, lens)
-    # bincount adds each column's entries in array order, as gather_rows' grouped bincount
-    sums = np.bincount(cols, weights=vals, minlength=n_cols)
-    uniq = np.flatnonzero(np.bincount(cols, minlength=n_cols))
-    return uniq.astype(np.int32), sums[uniq].astype(np.float32)
-
-
-def _positive(cols: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keep = vals > 0
-    return cols[keep].astype(np.int64), vals[keep].astype(np.float32)
+        cols, vals = gather_rows(M, rows, weights)
+        keep = vals > 0
+        return cols[keep].astype(np.int64), vals[keep]
+    sums = (M[rows].T @ np.asarray(weights, dtype=np.float64)).astype(np.float32)
+    cols = np.flatnonzero(sums > 0)
+    return cols, sums[cols]
 
 
 def _row_max(M: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +130,9 @@ class OneCustomer:
             }
             self.p_j = it["order_count"] / max(float(it["n_orders_total"][0]), 1.0)
         self.pop_rank = pop_rank
+        # conf by column (j -> the items X with conf(X -> j)), for long histories
+        self.conf_t = st.conf.T.tocsr()
+        self.conf_t.sort_indices()
         self.item_floor = np.maximum(it["interval"], 1.0)
         self.item_block = np.ascontiguousarray(np.column_stack([item[n] for n in _ITEM_COLS]))
         self.item_at = np.array([_COL[n] for n in _ITEM_COLS])
@@ -168,20 +166,21 @@ class OneCustomer:
         else:
             lb = st.last_basket
             last = lb.indices[lb.indptr[c]:lb.indptr[c + 1]].astype(np.int64)
-        rows = {"ease": _positive(*_gather_sum(st.ease, items, np.ones(items.size), n)),
-                "knn": _positive(*_gather_sum(st.knn, items, d, n)),
-                "cooc": _row_max(st.conf, last), "repeat": _positive(items, d)}
+        pos = d > 0
+        rows = {"ease": _gather_pos(st.ease, items, np.ones(items.size), n),
+                "knn": _gather_pos(st.knn, items, d, n),
+                "cooc": _row_max(st.conf, last),
+                "repeat": (items[pos], d[pos].astype(np.float32))}
         norm = float(np.sqrt((d * d).sum()))
-        cu, sim = _gather_sum(st._unit_t, items, d / (norm if norm > 0 else 1.0),
+        cu, sim = _gather_pos(st._unit_t, items, d / (norm if norm > 0 else 1.0),
                               st.n_customers)
-        keep = (cu != c) & (sim > 0)
+        keep = cu != c
         cu, sim = cu[keep], sim[keep]
         k = max(1, min(st.knn_users, st.n_customers))
         if cu.size > k:
             top = np.lexsort((cu, -sim))[:k]
             cu, sim = cu[top], sim[top]
-        rows["uknn"] = _positive(*_gather_sum(st._unit, cu.astype(np.int64),
-                                              sim.astype(np.float64), n))
+        rows["uknn"] = _gather_pos(st._unit, cu.astype(np.int64), sim.astype(np.float64), n)
         return rows, last
 
     # ------------------------------------------------------------------ features
@@ -248,37 +247,71 @@ class OneCustomer:
 
     def _conf(self, hidx: np.ndarray, last: np.ndarray, ci: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
-        """Max conf(X -> j) over the customer's items X, and the last-basket X of the best conf."""
-        M = self.st.conf
+        """Max conf(X -> j) over the customer's items X, and the last-basket X of the best conf.
+
+        Each is read from the rows of the X (short histories) or from the candidates'
+        columns (long ones): the same (X, j, conf) entries either way, so the same
+        maxima and the same tie-break (the smallest X).
+        """
+        M, Mt = self.st.conf, self.conf_t
         hist = np.zeros(ci.size)
         best = np.full(ci.size, -1, dtype=np.int64)
         if ci.size == 0:
             return hist, best
-        order = np.argsort(ci, kind="stable")
-        cs = ci[order]
+        col_lens = Mt.indptr[ci + 1].astype(np.int64) - Mt.indptr[ci]
+        col_total = int(col_lens.sum())
+        cols: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         for which, src in (("hist", hidx.astype(np.int64)), ("last", last)):
-            starts = M.indptr[src].astype(np.int64)
-            lens = M.indptr[src + 1].astype(np.int64) - starts
-            total = int(lens.sum())
-            if total == 0:
+            if src.size == 0:
                 continue
-            offs = np.cumsum(lens) - lens
-            pos = np.repeat(starts - offs, lens) + np.arange(total)
-            j = M.indices[pos].astype(np.int64)
-            at = np.minimum(np.searchsorted(cs, j), cs.size - 1)
-            ok = cs[at] == j
-            if not ok.any():
+            if col_total < int((M.indptr[src + 1] - M.indptr[src]).sum()):
+                if cols is None:  # every (X, conf, candidate slot) leading to a candidate
+                    offs = np.cumsum(col_lens) - col_lens
+                    pos = np.repeat(Mt.indptr[ci].astype(np.int64) - offs, col_lens) \
+                        + np.arange(col_total)
+                    cols = (Mt.indices[pos].astype(np.int64), Mt.data[pos],
+                            np.repeat(np.arange(ci.size), col_lens))
+                mine = np.zeros(self.st.n_items, dtype=bool)  # 1 byte an item
+                mine[src] = True
+                ok = mine[cols[0]]
+                if which == "hist":  # conf > 0: the max per candidate, 0 when no X leads to it
+                    v = np.where(ok, cols[1], np.float32(0))
+                    has = col_lens > 0
+                    m = np.zeros(ci.size, dtype=np.float32)
+                    m[has] = np.maximum.reduceat(v, (np.cumsum(col_lens) - col_lens)[has])
+                    hist = m.astype(np.float64)
+                    continue
+                x, v, slot = cols[0][ok], cols[1][ok], cols[2][ok]
+            else:
+                x, v, slot = self._by_rows(src, ci)
+            if slot.size == 0:
                 continue
-            v = M.data[pos][ok]
-            slot = order[at[ok]]  # candidate position (ci holds distinct items)
             if which == "hist":
                 m = np.zeros(ci.size, dtype=np.float32)
                 np.maximum.at(m, slot, v)
                 hist = m.astype(np.float64)
             else:
-                x = np.repeat(src, lens)[ok]
                 o = np.lexsort((x, -v, slot))
                 slot, x = slot[o], x[o]
                 first = np.r_[True, slot[1:] != slot[:-1]]
                 best[slot[first]] = x[first]
         return hist, best
+
+    def _by_rows(self, src: np.ndarray, ci: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(X, conf, candidate slot) of the entries of rows ``src`` whose column is a candidate."""
+        M = self.st.conf
+        starts = M.indptr[src].astype(np.int64)
+        lens = M.indptr[src + 1].astype(np.int64) - starts
+        total = int(lens.sum())
+        if total == 0:
+            return _EMPTY_I, _EMPTY_F, _EMPTY_I
+        order = np.argsort(ci, kind="stable")
+        cs = ci[order]
+        offs = np.cumsum(lens) - lens
+        pos = np.repeat(starts - offs, lens) + np.arange(total)
+        j = M.indices[pos].astype(np.int64)
+        at = np.minimum(np.searchsorted(cs, j), cs.size - 1)
+        ok = cs[at] == j
+        # candidate position (ci holds distinct items)
+        return np.repeat(src, lens)[ok], M.data[pos][ok], order[at[ok]]
