@@ -94,7 +94,8 @@ class LearnedBlend(Estimator):
         co-purchase, neighbours, popularity, price, segment, catalog); ~0.2 ms per
         request. ``"none"``: no blend reason (the offer's reason comes from its
         sources' evidence, as with any blend without reasons). Scores and offers are
-        the same under all three.
+        the same under all three. :meth:`recommend` has its own ``reasons=`` switch
+        (contributions, or the feature phrases under ``"features"``).
 
     Attributes
     ----------
