@@ -136,13 +136,9 @@ class OneCustomer:
         self.item_floor = np.maximum(it["interval"], 1.0)
         self.item_block = np.ascontiguousarray(np.column_stack([item[n] for n in _ITEM_COLS]))
         self.item_at = np.array([_COL[n] for n in _ITEM_COLS])
-        seg = cu["segment"] if "segment" in cu else np.full(st.n_customers, np.nan)
-        self.cust_block = np.ascontiguousarray(np.column_stack(
-            [cu[n] if n != "segment" else seg for n in _CUST_COLS]))
-        self.cust_at = np.array([_COL[n] for n in _CUST_COLS])
-        self.decayed_all = st.decayed
-        self.last_t = st.last_t.astype(np.float64)
-        self.first_t = st.first_t.astype(np.float64)
+        # per customer: read at request time (no copy of customer- or purchase-size arrays)
+        self.cust_cols = [cu[n] for n in _CUST_COLS if n in cu]
+        self.cust_at = np.array([_COL[n] for n in _CUST_COLS if n in cu])
 
     # ------------------------------------------------------------------ source rows
     def _rows(self, c: int, basket: np.ndarray | None
@@ -214,9 +210,9 @@ class OneCustomer:
             hit = hidx[at_h] == ci
             p = lo + at_h[hit]
             times[hit] = H.data[p]
-            decayed[hit] = self.decayed_all[p]
-            last_t[hit] = self.last_t[p]
-            first_t[hit] = self.first_t[p]
+            decayed[hit] = st.decayed[p]
+            last_t[hit] = st.last_t[p]
+            first_t[hit] = st.first_t[p]
         since = (now - last_t) / _DAY
         cust = st.cust
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -235,7 +231,9 @@ class OneCustomer:
             price = X[:, _COL["price"]]
             X[:, _COL["price_vs_usual"]] = price / cust["usual_price"][c]
             X[:, _COL["price_vs_order_value"]] = price / cust["order_value"][c]
-        X[:, self.cust_at] = self.cust_block[c]
+        X[:, self.cust_at] = [float(a[c]) for a in self.cust_cols]
+        if "segment" not in cust:
+            X[:, _COL["segment"]] = np.nan
         X[:, _COL["days_since_order"]] = cust["days_since_order"][c] + (now - st.cut) / _DAY
         X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci)
         return X.astype(np.float32), best
