@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from upsell._validation import memory_budget
 from upsell.exceptions import ModelFileError
 
 __all__ = ["CONTENT_ERRORS", "MAX_INFLATE_RATIO", "MAX_JSON_BYTES", "MAX_JSON_DEPTH",
@@ -49,25 +50,6 @@ MAX_JSON_DEPTH = 64
 MAX_MEMBERS = 10_000
 _ALLOWED_KINDS = frozenset("biufcUSMm")
 _CHUNK = 1 << 24
-
-
-def memory_budget() -> int:
-    """Default limit on the bytes one model file's arrays may take once read: half the RAM.
-
-    Falls back to 4 GiB where the physical memory size is unknown.
-
-    Examples
-    --------
-    >>> memory_budget() > 0
-    True
-    """
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        if pages > 0 and size > 0:
-            return int(pages) * int(size) // 2
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        pass
-    return 4 * 2**30  # pragma: no cover
 
 
 def fail(file: str | os.PathLike[str], member: str | None, problem: str) -> ModelFileError:
