@@ -350,3 +350,11 @@ def test_one_customer_path_matches_the_batch(fitted, shop):
         X1, best1 = st.features(cu1, ci1)
         np.testing.assert_allclose(X1, X[cu == c], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(best1, best[cu == c])
+
+
+def test_repeat_reason_reads_as_people_say_it():
+    from upsell.recommend._blend_reasons import _ago, _span
+
+    assert _span(33) == "33 days" and _span(1) == "1 day"
+    assert _span(150) == "5 months" and _span(5847) == "16 years"
+    assert _ago(0.2) == "today" and _ago(1.5) == "yesterday" and _ago(34) == "34 days ago"

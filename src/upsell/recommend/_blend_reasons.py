@@ -30,8 +30,23 @@ class _Row:
         return float(self.row[_COL[name]])
 
 
-def _fmt_days(x: float) -> str:
-    return f"{x:.0f}" if x >= 1 else "<1"
+def _span(days: float) -> str:
+    """A number of days as people say it: "33 days", "5 months", "16 years"."""
+    if days < 60:
+        n, unit = round(days), "day"
+    elif days < 730:
+        n, unit = round(days / 30.44), "month"
+    else:
+        n, unit = round(days / 365.25), "year"
+    return f"{n:,} {unit}{'' if n == 1 else 's'}"
+
+
+def _ago(days: float) -> str:
+    if days < 1:
+        return "today"
+    if days < 2:
+        return "yesterday"
+    return _span(days) + " ago"
 
 
 def _phrase(group: str, feat: str, row: np.ndarray, best_last: int, names: np.ndarray) -> str:
@@ -41,10 +56,11 @@ def _phrase(group: str, feat: str, row: np.ndarray, best_last: int, names: np.nd
         if times <= 0:
             return ""
         since = v["days_since_bought"]
-        if math.isfinite(v["repurchase_interval"]):
-            return (f"bought every ~{_fmt_days(v['repurchase_interval'])} days, last "
-                    f"{_fmt_days(since)} days ago")
-        return f"bought {times:.0f} time{'s' if times != 1 else ''}, last {_fmt_days(since)} days ago"
+        every = v["repurchase_interval"]
+        # an interval under a day is several lines of one visit, not a rhythm to cite
+        if math.isfinite(every) and every >= 1:
+            return f"bought every ~{_span(every)}, last {_ago(since)}"
+        return f"bought {times:,.0f} time{'s' if times != 1 else ''}, last {_ago(since)}"
     if group == "copurchase" or feat in ("cooc_score", "cooc_rank"):
         if best_last >= 0 and v["cooc_score"] > 0:
             return f"bought with {names[best_last]} in {v['cooc_score']:.0%} of orders"
