@@ -150,11 +150,19 @@ def register_blend(cls: type) -> type:
     >>> "WeightedBlend" in blend_types()
     True
     """
+    return add_to_registry(_REGISTRY, cls, "blend", "folder")
+
+
+def add_to_registry(registry: dict[str, type], cls: type, what: str, arg: str) -> type:
+    """Put ``cls`` in ``registry`` by name once it has ``save(arg)`` and a classmethod ``load``.
+
+    The one check behind :func:`register_blend` and ``register_source``.
+    """
     if not callable(getattr(cls, "save", None)) or not callable(getattr(cls, "load", None)):
         raise UpsellDataError(
-            f"a registered blend class needs save(folder) and a classmethod load(folder); "
+            f"a registered {what} class needs save({arg}) and a classmethod load({arg}); "
             f"{cls.__name__} lacks one")
-    _REGISTRY[cls.__qualname__] = cls
+    registry[cls.__qualname__] = cls
     return cls
 
 

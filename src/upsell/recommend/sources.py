@@ -29,6 +29,7 @@ from upsell.persist import (
     write_model,
 )
 from upsell.recommend._core import Candidate, CandidateSource, Request, _as_indexed
+from upsell.recommend.blending import add_to_registry
 
 __all__ = [
     "BundleSource",
@@ -63,12 +64,7 @@ def register_source(cls: type) -> type:
     >>> "Mine" in source_types()
     True
     """
-    if not callable(getattr(cls, "save", None)) or not callable(getattr(cls, "load", None)):
-        raise UpsellDataError(
-            f"a registered source class needs save(path) and a classmethod load(path); "
-            f"{cls.__name__} lacks one")
-    _REGISTRY[cls.__qualname__] = cls
-    return cls
+    return add_to_registry(_REGISTRY, cls, "source", "path")
 
 
 def source_types() -> dict[str, type]:
