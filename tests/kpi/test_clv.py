@@ -442,3 +442,13 @@ def test_result_frames_keep_their_columns():
     df = h.to_pandas()
     assert df.columns.tolist() == ["orders", "revenue", "value"] and df.index.name == "customer"
     assert "<b>CLVTable</b>" in h._repr_html_() and "<th>customer</th>" in h._repr_html_()
+
+
+def test_clv_model_load_takes_verify_like_every_model_load(tmp_path):
+    from upsell.kpi import BetaGeo
+
+    m = BetaGeo.from_params(r=0.24, alpha=4.4, a=0.79, b=2.4)
+    path = tmp_path / "bg.npz"
+    m.save(path)
+    for verify in (True, False):
+        assert BetaGeo.load(path, verify=verify).params_ == m.params_

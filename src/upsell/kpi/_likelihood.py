@@ -431,15 +431,23 @@ class _Model(Estimator):
                           "n_iter": self.n_iter_})
 
     @classmethod
-    def load(cls: type[_M], path: str | os.PathLike[str]) -> _M:
+    def load(cls: type[_M], path: str | os.PathLike[str], *, verify: bool = True) -> _M:
         """Load a model saved by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+        verify : bool, default True
+            Check the arrays' SHA-256, as every model load does (False when the caller
+            checked the file). A CLV model holds a few parameters and no id maps, so the
+            ``ids=`` and ``mmap=`` of the larger models' loads have nothing to act on.
 
         Raises
         ------
         ModelFileError
             Missing or corrupted file, or a file holding another model kind.
         """
-        doc, arrays = read_model(path, kind=cls.__name__)
+        doc, arrays = read_model(path, kind=cls.__name__, verify=verify)
         f = os.fspath(path)
         try:
             model = cls(**doc["params"])
