@@ -33,11 +33,14 @@ from upsell.evaluate.metrics import (
     recall_at_k,
     revenue_at_k,
 )
+from upsell.evaluate.offpolicy import ESTIMATORS, PolicyValue, off_policy_value
 from upsell.evaluate.splits import Split, leave_last_n_split, random_basket_split, temporal_split
 
 __all__ = [
+    "ESTIMATORS",
     "METRICS",
     "Comparison",
+    "PolicyValue",
     "Split",
     "catalog_coverage",
     "compare",
@@ -52,6 +55,7 @@ __all__ = [
     "mrr_at_k",
     "ndcg_at_k",
     "novelty",
+    "off_policy_value",
     "per_request_at_k",
     "precision_at_k",
     "random_basket_split",

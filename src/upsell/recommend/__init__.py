@@ -67,6 +67,7 @@ from upsell.recommend.offerlog import (
     SQLOfferLog,
 )
 from upsell.recommend.recommender import Recommender
+from upsell.recommend.replay import PolicyEvaluation, evaluate_policy
 from upsell.recommend.rerank import Diversity, InventoryPush, MarginWeight, Promote
 from upsell.recommend.sources import (
     BundleSource,
@@ -113,6 +114,7 @@ __all__ = [
     "OfferList",
     "OfferLog",
     "OfferPool",
+    "PolicyEvaluation",
     "PoolItem",
     "PopularitySource",
     "Promote",
@@ -129,6 +131,7 @@ __all__ = [
     "Where",
     "as_source",
     "blend_types",
+    "evaluate_policy",
     "register_blend",
     "register_rule",
     "register_source",
