@@ -136,7 +136,7 @@ def _vector(value: Any, name: str, n: int | None) -> np.ndarray:
     bad = ~np.isfinite(out)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise UpsellDataError(f"`{name}` must be finite; row {i:,} is {out[i]!r} "
+        raise UpsellDataError(f"`{name}` must be finite; row {i:,} is {float(out[i])!r} "
                               f"({int(bad.sum()):,} rows are not finite)")
     return out
 
@@ -149,7 +149,7 @@ def _probabilities(value: Any, name: str, n: int, *, open_low: bool) -> np.ndarr
         i = int(np.flatnonzero(bad)[0])
         where = "(0, 1]" if open_low else "[0, 1]"
         raise UpsellDataError(f"`{name}` must be probabilities in {where}; row {i:,} is "
-                              f"{out[i]!r} ({int(bad.sum()):,} rows outside)")
+                              f"{float(out[i])!r} ({int(bad.sum()):,} rows outside)")
     return out
 
 

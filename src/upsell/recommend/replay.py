@@ -350,7 +350,7 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         oid = f" (offer_id {cols['offer_id'][i]})" if "offer_id" in cols else ""
-        raise UpsellDataError(f"`offer_log` row {i:,}{oid}: propensity {prop[i]!r} is not in "
+        raise UpsellDataError(f"`offer_log` row {i:,}{oid}: propensity {float(prop[i])!r} is not in "
                               "(0, 1]")
     n_excluded = int((~usable).sum())
     notes: list[str] = []
@@ -411,7 +411,7 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     if np.any((p_tgt < 0) | (p_tgt > 1)):
         j = int(np.flatnonzero((p_tgt < 0) | (p_tgt > 1))[0])
         raise UpsellDataError(f"the candidate's policy_distribution gave probability "
-                              f"{p_tgt[j]!r} for item {item[j]!r} at position {posk[j]}")
+                              f"{float(p_tgt[j])!r} for item {item[j]!r} at position {posk[j]}")
     if not hasattr(candidate, "policy_distribution"):
         notes.append("the candidate has no policy_distribution: its recommend() lists read "
                      "as a deterministic policy")

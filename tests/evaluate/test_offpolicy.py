@@ -1,0 +1,217 @@
+"""Off-policy value: hand-computed values, properties, the bootstrap, validation, obp equality."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from upsell.evaluate import ESTIMATORS, PolicyValue, off_policy_value
+from upsell.exceptions import UpsellDataError, UpsellError
+
+R = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+P_LOG = np.array([0.5, 0.25, 1.0, 0.8, 0.4])
+P_TGT = np.array([1.0, 0.5, 0.0, 0.4, 0.2])
+Q_LOG = np.array([0.6, 0.1, 0.5, 0.3, 0.2])
+Q_TGT = np.array([0.7, 0.2, 0.4, 0.3, 0.1])
+
+
+def test_hand_computed_values():
+    w = [2.0, 2.0, 0.0, 0.5, 0.5]
+    ips = off_policy_value(R, P_LOG, P_TGT, "ips", n_bootstrap=0)
+    assert ips.value == pytest.approx((2 + 0 + 0 + 0 + 0.5) / 5)
+    snips = off_policy_value(R, P_LOG, P_TGT, "snips", n_bootstrap=0)
+    assert snips.value == pytest.approx(2.5 / sum(w))
+    dr = off_policy_value(R, P_LOG, P_TGT, "dr", (Q_LOG, Q_TGT), n_bootstrap=0)
+    rows = [0.7 + 2 * 0.4, 0.2 + 2 * -0.1, 0.4, 0.3 + 0.5 * -0.3, 0.1 + 0.5 * 0.8]
+    assert dr.value == pytest.approx(sum(rows) / 5)
+    assert ips.n == 5 and ips.mean_weight == pytest.approx(1.0) and ips.max_weight == 2.0
+    assert ips.effective_sample_size == pytest.approx(sum(w) ** 2 / sum(x * x for x in w))
+    assert math.isnan(ips.ci_low) and math.isnan(ips.ci_high)
+
+
+def test_result_is_a_table():
+    v = off_policy_value(R, P_LOG, P_TGT, "snips", n_bootstrap=50)
+    assert isinstance(v, PolicyValue) and len(v) == 1 and float(v) == v.value
+    frame = v.to_pandas()
+    assert frame["estimator"].tolist() == ["snips"]
+    assert frame["value"].iloc[0] == v.value
+    assert "<b>PolicyValue</b>" in v._repr_html_()
+    assert repr(v).startswith("PolicyValue(snips: ")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 10), st.floats(0.01, 1)), min_size=1, max_size=40))
+def test_ips_of_the_logging_policy_is_the_mean_reward(rows):
+    r = np.array([a for a, _ in rows])
+    p = np.array([b for _, b in rows])
+    for est in ("ips", "snips"):
+        v = off_policy_value(r, p, p, est, n_bootstrap=0)
+        assert v.value == pytest.approx(r.mean(), rel=1e-12, abs=1e-12)
+        assert v.effective_sample_size == pytest.approx(len(r))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5), st.floats(0.05, 1), st.floats(0.01, 1)),
+                min_size=1, max_size=30),
+       st.floats(0.05, 1.0))
+def test_snips_is_invariant_to_scaling_the_target(rows, c):
+    r = np.array([a for a, _, _ in rows])
+    p = np.array([b for _, b, _ in rows])
+    t = np.array([x for _, _, x in rows])
+    a = off_policy_value(r, p, t, "snips", n_bootstrap=0).value
+    b = off_policy_value(r, p, c * t, "snips", n_bootstrap=0).value
+    assert b == pytest.approx(a, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5), st.floats(0.05, 1), st.floats(0, 1)),
+                min_size=1, max_size=30))
+def test_dr_with_a_zero_model_is_ips_and_values_are_order_free(rows):
+    r = np.array([a for a, _, _ in rows])
+    p = np.array([b for _, b, _ in rows])
+    t = np.array([x for _, _, x in rows])
+    z = np.zeros_like(r)
+    ips = off_policy_value(r, p, t, "ips", n_bootstrap=0).value
+    dr = off_policy_value(r, p, t, "dr", (z, z), n_bootstrap=0).value
+    assert dr == pytest.approx(ips, rel=1e-12, abs=1e-12)
+    perm = np.random.default_rng(0).permutation(r.size)
+    for est in ESTIMATORS:
+        rm = (r * 0.5, t * 0.3) if est == "dr" else None
+        rm_perm = (r[perm] * 0.5, t[perm] * 0.3) if est == "dr" else None
+        a = off_policy_value(r, p, t, est, rm, n_bootstrap=0).value
+        b = off_policy_value(r[perm], p[perm], t[perm], est, rm_perm, n_bootstrap=0).value
+        assert (math.isnan(a) and math.isnan(b)) or b == pytest.approx(a, rel=1e-12, abs=1e-12)
+
+
+def test_dr_with_a_perfect_model_has_zero_variance():
+    rng = np.random.default_rng(1)
+    r = rng.integers(0, 2, 200).astype(float)
+    p = rng.uniform(0.1, 1, 200)
+    t = rng.uniform(0, 1, 200)
+    # the model knows every logged reward and the target's expected reward is the same everywhere
+    v = off_policy_value(r, p, t, "dr", (r, np.full(200, 0.3)), n_bootstrap=300)
+    assert v.value == pytest.approx(0.3)
+    assert v.ci_low == pytest.approx(0.3) and v.ci_high == pytest.approx(0.3)
+
+
+def test_bootstrap_is_seeded_covers_the_value_and_matches_a_naive_loop():
+    rng = np.random.default_rng(2)
+    n = 300
+    r = rng.integers(0, 2, n).astype(float)
+    p = rng.uniform(0.2, 1, n)
+    t = rng.uniform(0, 1, n)
+    a = off_policy_value(r, p, t, "snips", n_bootstrap=400, random_state=7)
+    b = off_policy_value(r, p, t, "snips", n_bootstrap=400, random_state=7)
+    c = off_policy_value(r, p, t, "snips", n_bootstrap=400, random_state=8)
+    assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high) != (c.ci_low, c.ci_high)
+    assert a.ci_low < a.value < a.ci_high
+    # brute-force twin: the same draws, one replicate at a time
+    draws = np.random.default_rng(7).integers(0, n, size=(400, n))
+    w = t / p
+    naive = np.array([np.sum(w[d] * r[d]) / np.sum(w[d]) for d in draws])
+    lo, hi = np.quantile(naive, [0.025, 0.975])
+    assert a.ci_low == pytest.approx(lo, rel=1e-12) and a.ci_high == pytest.approx(hi, rel=1e-12)
+    # a wider level gives a wider interval
+    wide = off_policy_value(r, p, t, "snips", n_bootstrap=400, random_state=7, confidence=0.99)
+    assert wide.ci_low <= a.ci_low and wide.ci_high >= a.ci_high
+
+
+def test_groups_resample_whole_requests():
+    rng = np.random.default_rng(3)
+    n = 120
+    r = rng.integers(0, 2, n).astype(float)
+    p = rng.uniform(0.2, 1, n)
+    t = rng.uniform(0, 1, n)
+    rows = off_policy_value(r, p, t, "ips", n_bootstrap=200)
+    single = off_policy_value(r, p, t, "ips", groups=np.arange(n), n_bootstrap=200)
+    assert (rows.ci_low, rows.ci_high) == (single.ci_low, single.ci_high)
+    grouped = off_policy_value(r, p, t, "ips", groups=np.repeat(np.arange(30), 4),
+                               n_bootstrap=200)
+    assert grouped.value == rows.value and grouped.n_groups == 30
+    assert grouped.ci_low < grouped.value < grouped.ci_high
+    with pytest.raises(UpsellDataError, match="`groups` must have one label per logged row"):
+        off_policy_value(r, p, t, groups=[1, 2])
+
+
+def test_snips_undefined_when_the_target_never_shows_the_logged_items():
+    v = off_policy_value([1.0, 0.0], [0.5, 0.5], [0.0, 0.0], "snips", n_bootstrap=100)
+    assert math.isnan(v.value) and math.isnan(v.ci_low) and "undefined" in v.note
+    assert v.effective_sample_size == 0.0
+    assert off_policy_value([1.0, 0.0], [0.5, 0.5], [0.0, 0.0], "ips", n_bootstrap=0).value == 0
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"rewards": [1, 0], "logged_propensities": [0.5]}, "one value per logged row"),
+    ({"rewards": [1, float("nan")]}, r"`rewards` must be finite; row 1 is nan"),
+    ({"logged_propensities": [0.5, 0.0]}, r"`logged_propensities` must be probabilities in "
+                                          r"\(0, 1\]; row 1 is 0.0"),
+    ({"target_propensities": [1.5, 0.5]}, r"`target_propensities` must be probabilities in "
+                                          r"\[0, 1\]; row 0 is 1.5"),
+    ({"target_propensities": [0.5, float("inf")]}, r"`target_propensities` must be finite; "
+                                                   "row 1 is inf"),
+    ({"rewards": []}, "empty"),
+    ({"estimator": "dm"}, "`estimator` must be one of 'ips', 'snips', 'dr'; got 'dm'"),
+    ({"estimator": "dr"}, "needs `reward_model`"),
+    ({"estimator": "dr", "reward_model": [0.1, 0.2]}, r"reward_model\[0\] \(q_logged\)"),
+    ({"estimator": "dr", "reward_model": ([0.1, 0.2], [0.1])}, r"q_target.*one value"),
+    ({"estimator": "ips", "reward_model": ([0.1, 0.2], [0.1, 0.2])}, "used by estimator='dr'"),
+    ({"rewards": [[1, 0]]}, "one-dimensional"),
+    ({"rewards": ["a", "b"]}, "`rewards` must be numbers"),
+    ({"confidence": 1.0}, "`confidence`"),
+    ({"n_bootstrap": -1}, "`n_bootstrap`"),
+])
+def test_bad_input_names_the_argument(kwargs, match):
+    args = {"rewards": [1.0, 0.0], "logged_propensities": [0.5, 0.5],
+            "target_propensities": [0.5, 0.5]}
+    args.update(kwargs)
+    with pytest.raises(UpsellDataError, match=match) as info:
+        off_policy_value(**args)
+    assert isinstance(info.value, UpsellError) and isinstance(info.value, ValueError)
+
+
+def test_dr_reward_model_as_a_2xn_array():
+    a = off_policy_value(R, P_LOG, P_TGT, "dr", np.stack([Q_LOG, Q_TGT]), n_bootstrap=0)
+    b = off_policy_value(R, P_LOG, P_TGT, "dr", (Q_LOG, Q_TGT), n_bootstrap=0)
+    assert a.value == b.value
+
+
+# ---------------------------------------------------------------------------- obp
+def _obp_inputs(seed, n_rounds=500, n_actions=6, len_list=3):
+    rng = np.random.default_rng(seed)
+    action = rng.integers(0, n_actions, n_rounds)
+    position = rng.integers(0, len_list, n_rounds)
+    pscore = rng.uniform(0.05, 1.0, n_rounds)
+    reward = rng.binomial(1, 0.3, n_rounds).astype(float)
+    raw = rng.uniform(0, 1, (n_rounds, n_actions, len_list)) ** 3
+    action_dist = raw / raw.sum(axis=1, keepdims=True)
+    q_hat = rng.uniform(0, 1, (n_rounds, n_actions, len_list))
+    return action, position, pscore, reward, action_dist, q_hat
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_estimates_equal_obp(seed):
+    """obp's IPW, SNIPW and DR on the same arrays, to 1e-9 (obp is not a dependency: skipped
+    without it; run it in a venv with obp installed)."""
+    obp_ope = pytest.importorskip("obp.ope")
+    action, position, pscore, reward, action_dist, q_hat = _obp_inputs(seed)
+    idx = np.arange(reward.size)
+    target = action_dist[idx, action, position]
+    q_logged = q_hat[idx, action, position]
+    q_target = np.sum(action_dist[idx, :, position] * q_hat[idx, :, position], axis=1)
+    kw = {"reward": reward, "action": action, "position": position, "pscore": pscore,
+          "action_dist": action_dist}
+    want = {
+        "ips": obp_ope.InverseProbabilityWeighting().estimate_policy_value(**kw),
+        "snips": obp_ope.SelfNormalizedInverseProbabilityWeighting().estimate_policy_value(
+            **kw),
+        "dr": obp_ope.DoublyRobust().estimate_policy_value(
+            estimated_rewards_by_reg_model=q_hat, **kw),
+    }
+    for est, value in want.items():
+        rm = (q_logged, q_target) if est == "dr" else None
+        got = off_policy_value(reward, pscore, target, est, rm, n_bootstrap=0).value
+        assert abs(got - float(value)) <= 1e-9, (est, got, value)
