@@ -46,6 +46,7 @@ from upsell.recommend.blending import (
     register_blend,
 )
 from upsell.recommend.explain import CHANNELS, CUE_FIELDS, CUE_STYLES, CueTemplates
+from upsell.recommend.explore import EXPLORE_METHODS, Explore, ExplorePlan
 from upsell.recommend.filters import (
     Exclude,
     FrequencyCap,
@@ -66,6 +67,7 @@ from upsell.recommend.offerlog import (
     SQLiteOfferLog,
     SQLOfferLog,
 )
+from upsell.recommend.outcomes import OUTCOME_VALUES, LearnFromOutcomes
 from upsell.recommend.recommender import Recommender
 from upsell.recommend.replay import PolicyEvaluation, evaluate_policy
 from upsell.recommend.rerank import Diversity, InventoryPush, MarginWeight, Promote
@@ -85,9 +87,11 @@ __all__ = [
     "CUE_FIELDS",
     "CUE_STYLES",
     "EVENTS",
+    "EXPLORE_METHODS",
     "MOMENTS",
     "NORMALIZATIONS",
     "OFFER_KINDS",
+    "OUTCOME_VALUES",
     "SCHEMA",
     "Blend",
     "BlendRequest",
@@ -100,9 +104,12 @@ __all__ = [
     "Diversity",
     "Evidence",
     "Exclude",
+    "Explore",
+    "ExplorePlan",
     "FrequencyCap",
     "InStock",
     "InventoryPush",
+    "LearnFromOutcomes",
     "LearnedBlend",
     "MarginWeight",
     "MemoryOfferLog",
