@@ -319,7 +319,8 @@ def test_offer_list_is_read_only_and_reads_like_the_result_family(rec: Any,
     assert isinstance(frame, pd.DataFrame)
     assert frame.columns.tolist() == ["item", "name", "kind", "item_kind", "score", "probability",
                                       "expected_revenue", "expected_margin", "sources", "reason",
-                                      "cue", "channel", "moment", "due"]
+                                      "cue", "channel", "moment", "due", "propensity",
+                                      "explored"]
     assert "<b>OfferList</b>" in offers._repr_html_()
 
 

@@ -43,7 +43,8 @@ __all__ = ["EVENTS", "OFFER_LOG_COLUMNS", "ConversionResult", "conversion"]
 EVENTS = ("presented", "accepted", "declined")
 #: Columns :func:`conversion` reads from an offer log (only ``event`` is required).
 OFFER_LOG_COLUMNS = ("event", "kind", "channel", "customer", "item", "offer_id", "time",
-                     "revenue")
+                     "revenue", "request_id", "position", "policy", "propensity", "explored",
+                     "segment", "probability")
 
 
 @dataclass(frozen=True, slots=True)

@@ -339,6 +339,13 @@ class Offer:
     moment : str or None
     due : numpy.datetime64 or None
         When the customer typically buys the item (timed offers), else None.
+    propensity : float, default 1.0
+        Probability that the policy which made the list shows this item at this
+        position for this request (1.0 for a deterministic policy; below 1 when an
+        exploration rule may swap the slot). The offer log records it for
+        off-policy evaluation.
+    explored : bool, default False
+        The slot was filled by exploration rather than by the greedy ranking.
 
     Examples
     --------
@@ -349,6 +356,8 @@ class Offer:
     ...           channel="web", moment=None, due=None)
     >>> o.to_dict()["item"], o.to_dict()["components"]
     ('mug', {'source:bundles': 1.0})
+    >>> o.propensity, o.explored, o.to_dict()["propensity"]
+    (1.0, False, 1.0)
     """
 
     item: Any
@@ -366,6 +375,8 @@ class Offer:
     channel: str
     moment: str | None
     due: np.datetime64 | None
+    propensity: float = 1.0
+    explored: bool = False
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Offer):
@@ -396,6 +407,7 @@ class Offer:
             "expected_margin": _jsonable(self.expected_margin),
             "reason": self.reason.to_dict(), "cue": self.cue, "channel": self.channel,
             "moment": self.moment, "due": _jsonable(self.due) if self.due is not None else None,
+            "propensity": _jsonable(self.propensity), "explored": bool(self.explored),
         }
 
     def _row(self) -> dict[str, Any]:
@@ -405,7 +417,8 @@ class Offer:
                 "probability": self.probability, "expected_revenue": self.expected_revenue,
                 "expected_margin": self.expected_margin, "sources": self.sources,
                 "reason": self.reason.summary, "cue": self.cue, "channel": self.channel,
-                "moment": self.moment, "due": self.due}
+                "moment": self.moment, "due": self.due, "propensity": self.propensity,
+                "explored": self.explored}
 
     def to_pandas(self) -> Any:
         """A one-row DataFrame of the offer (the reason as its summary; see :meth:`to_dict`).
@@ -436,7 +449,7 @@ class Offer:
 
 _OFFER_COLUMNS = ("item", "name", "kind", "item_kind", "score", "probability",
                   "expected_revenue", "expected_margin", "sources", "reason", "cue", "channel",
-                  "moment", "due")
+                  "moment", "due", "propensity", "explored")
 _SHOWN_COLUMNS = ("item", "name", "kind", "score", "probability", "cue")
 
 
@@ -448,8 +461,9 @@ def _immutable(name: str) -> Callable[..., Any]:
     return refuse
 
 
-def _offer_list(offers: tuple[Offer, ...], removed: dict[str, int], note: str) -> OfferList:
-    return OfferList(offers, removed=removed, note=note)
+def _offer_list(offers: tuple[Offer, ...], removed: dict[str, int], note: str,
+                policy: str = "", segment: str | None = None) -> OfferList:
+    return OfferList(offers, removed=removed, note=note, policy=policy, segment=segment)
 
 
 class OfferList(TableResult, list):
@@ -465,6 +479,11 @@ class OfferList(TableResult, list):
         What a caller should know about the request, in one sentence ("" when
         nothing): e.g. that the customer is unknown to the history and the
         offers are popular items (fill), or why the list is empty.
+    policy : str
+        ``"name@version"`` of the recommender (policy) that made the list, ""
+        when unknown; :meth:`OfferLog.presented` logs it with every offer.
+    segment : str or None
+        The request's segment label, when known (logged for the learner).
     items : tuple
         The offered item ids, best first.
     scores : numpy.ndarray of float64
@@ -477,7 +496,8 @@ class OfferList(TableResult, list):
     The list is immutable: indexing, slicing, ``len``, iteration and ``==`` work
     as on a list, while ``append``, ``sort``, item assignment and the other
     mutators raise :class:`TypeError` (one result may be shared, e.g. by the
-    cache of cold requests).
+    cache of cold requests). Copies (``copy``, ``deepcopy``, ``pickle``) keep
+    ``removed``, ``note``, ``policy`` and ``segment``; a slice is a plain list.
 
     Examples
     --------
@@ -486,6 +506,11 @@ class OfferList(TableResult, list):
     (True, {'in_stock': 2}, '')
     >>> offers.items, offers.scores.tolist(), offers.lists()
     ((), [], [[]])
+    >>> tagged = OfferList([], policy="upsell@1a2b3c4d", segment="loyal")
+    >>> import copy
+    >>> c = copy.copy(tagged)
+    >>> c.policy, c.segment
+    ('upsell@1a2b3c4d', 'loyal')
     >>> offers.append(None)
     Traceback (most recent call last):
     ...
@@ -495,19 +520,33 @@ class OfferList(TableResult, list):
     _title = "OfferList"
 
     def __init__(self, offers: Sequence[Offer] = (), *, removed: Mapping[str, int] | None = None,
-                 note: str = "") -> None:
+                 note: str = "", policy: str = "", segment: str | None = None) -> None:
         list.__init__(self, offers)
+        if not isinstance(policy, str):
+            raise UpsellDataError(f"`policy` must be a string ('name@version'); got {policy!r}")
+        if segment is not None and not isinstance(segment, str):
+            if isinstance(segment, np.generic):
+                segment = segment.item()
+            if isinstance(segment, bool) or not isinstance(segment, (str, int)):
+                raise UpsellDataError(f"`segment` must be a string label or None; got "
+                                      f"{segment!r}")
+            segment = str(segment)
         self.__dict__["removed"] = dict(removed or {})
         self.__dict__["note"] = str(note)
+        self.__dict__["policy"] = policy
+        self.__dict__["segment"] = segment
 
     removed: dict[str, int]
     note: str
+    policy: str
+    segment: str | None
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise TypeError(f"OfferList is immutable: cannot set {name!r}")
 
     def __reduce__(self) -> Any:
-        return (_offer_list, (tuple(self), dict(self.removed), self.note))
+        return (_offer_list, (tuple(self), dict(self.removed), self.note, self.policy,
+                              self.segment))
 
     append = _immutable("append")
     extend = _immutable("extend")
@@ -562,7 +601,7 @@ class OfferList(TableResult, list):
         Examples
         --------
         >>> OfferList([], removed={"in_stock": 2}).to_pandas().shape
-        (0, 14)
+        (0, 16)
         """
         return TableResult.to_pandas(self)
 

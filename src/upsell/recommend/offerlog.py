@@ -8,6 +8,15 @@ shop's own database. Frequency caps read it, and
 
 Ids are stored as text: item and customer ids come back as strings. Times are
 seconds since 1970-01-01 UTC (double precision).
+
+Every presented offer also records what off-policy evaluation and learning need:
+the request it belongs to (``request_id``), its slot (``position``), the policy
+that made the list (``policy``, "name@version"), the probability that this policy
+shows the item in that slot (``propensity``), whether exploration filled the slot
+(``explored``), the request's segment and the recommender's own P(accept)
+(``probability``). Accepted and declined events copy them from the presented
+row. Logs written before these columns existed are migrated when opened
+(:data:`MIGRATION`); their old rows hold NULL.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import re
 import sqlite3
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,16 +37,22 @@ from typing import Any
 import numpy as np
 
 from upsell._validation import check_choice, check_float, to_datetime64
-from upsell.exceptions import UpsellDataError
+from upsell.exceptions import UpsellDataError, UpsellWarning
 
-__all__ = ["EVENTS", "SCHEMA", "TIME_RANGE", "MemoryOfferLog", "OfferEvent", "OfferLog",
-           "SQLOfferLog", "SQLiteOfferLog"]
+__all__ = ["EVENTS", "MIGRATION", "OUTCOME_COLUMNS", "SCHEMA", "TIME_RANGE", "MemoryOfferLog",
+           "OfferEvent", "OfferLog", "SQLOfferLog", "SQLiteOfferLog"]
 
 #: Event names.
 EVENTS = ("presented", "accepted", "declined")
 _TABLE = "upsell_offer_events"
-_COLUMNS = ("offer_id", "event", "time", "customer", "item", "kind", "channel", "source",
-            "revenue")
+#: The columns added by the closed offer loop (issue 22), with their portable SQL types.
+_NEW_COLUMNS = (("request_id", "VARCHAR(64)"), ("position", "INTEGER"),
+                ("policy", "VARCHAR(255)"), ("propensity", "DOUBLE PRECISION"),
+                ("explored", "INTEGER"), ("segment", "VARCHAR(255)"),
+                ("probability", "DOUBLE PRECISION"))
+_OLD_COLUMNS = ("offer_id", "event", "time", "customer", "item", "kind", "channel", "source",
+                "revenue")
+_COLUMNS = _OLD_COLUMNS + tuple(name for name, _ in _NEW_COLUMNS)
 
 #: The table, in portable SQL (``{table}`` is the table name).
 SCHEMA = """CREATE TABLE IF NOT EXISTS {table} (
@@ -48,8 +64,24 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS {table} (
     kind      VARCHAR(32)      NOT NULL,
     channel   VARCHAR(32)      NOT NULL,
     source    VARCHAR(255)     NOT NULL,
-    revenue   DOUBLE PRECISION
+    revenue   DOUBLE PRECISION,
+    request_id  VARCHAR(64),
+    position    INTEGER,
+    policy      VARCHAR(255),
+    propensity  DOUBLE PRECISION,
+    explored    INTEGER,
+    segment     VARCHAR(255),
+    probability DOUBLE PRECISION
 )"""
+#: The statements that bring a table created by an earlier version up to :data:`SCHEMA`
+#: (``{table}`` is the table name); run the ones whose column is missing. Opening a log
+#: with ``create=True`` (the default; always for SQLite files) runs them itself.
+MIGRATION = tuple(f"ALTER TABLE {{table}} ADD COLUMN {name} {kind}"
+                  for name, kind in _NEW_COLUMNS)
+#: Columns of :meth:`OfferLog.outcomes`, one row per presented offer.
+OUTCOME_COLUMNS = ("offer_id", "request_id", "time", "customer", "item", "kind", "channel",
+                   "source", "segment", "policy", "position", "propensity", "explored",
+                   "probability", "revenue", "accepted", "declined")
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS {table}_by_customer ON {table} (customer, time)",
     "CREATE INDEX IF NOT EXISTS {table}_by_offer ON {table} (offer_id)",
@@ -60,10 +92,18 @@ _INDEXES = (
 class OfferEvent:
     """One row of the offer log.
 
+    The last seven fields (request, slot, policy, propensity, exploration flag,
+    segment, the recommender's P(accept)) are None on rows logged before they
+    existed or when the caller did not give them.
+
     Examples
     --------
     >>> OfferEvent("o1", "presented", 0.0, "c1", "mug", "cross_sell", "web", "bundles", None).event
     'presented'
+    >>> e = OfferEvent("o1", "presented", 0.0, "c1", "mug", "cross_sell", "web", "bundles", None,
+    ...                request_id="r1", position=0, policy="upsell@1a2b3c4d", propensity=0.95)
+    >>> e.position, e.propensity, e.explored
+    (0, 0.95, None)
     """
 
     offer_id: str
@@ -75,6 +115,13 @@ class OfferEvent:
     channel: str
     source: str
     revenue: float | None
+    request_id: str | None = None
+    position: int | None = None
+    policy: str | None = None
+    propensity: float | None = None
+    explored: bool | None = None
+    segment: str | None = None
+    probability: float | None = None
 
     def _row(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -162,6 +209,51 @@ def _text(value: Any, name: str, *, optional: bool = False) -> str | None:
     return str(value)
 
 
+def _position(value: Any, name: str = "position") -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UpsellDataError(f"`{name}` must be an integer >= 0 (the 0-based slot); got "
+                              f"{value!r}")
+    return int(value)
+
+
+def _propensity(value: Any, name: str = "propensity") -> float | None:
+    if value is None:
+        return None
+    return check_float(value, name, low=0.0, high=1.0, low_open=True)
+
+
+def _probability(value: Any, name: str = "probability") -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value != value:
+        return None  # an unknown estimate is stored as NULL
+    return check_float(value, name, low=0.0, high=1.0)
+
+
+def _explored(value: Any, name: str = "explored") -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise UpsellDataError(f"`{name}` must be True or False; got {value!r}")
+    return bool(value)
+
+
+def _policy(value: Any, name: str = "policy") -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise UpsellDataError(f"`{name}` must be a string ('name@version'); got {value!r}")
+    return value
+
+
+#: Positions of the seven loop fields in a row tuple (after the nine original columns).
+_LOOP = slice(len(_OLD_COLUMNS), len(_COLUMNS))
+
+
 class OfferLog:
     """Base class of the offer-log backends: record, query, hand over to the KPIs.
 
@@ -178,6 +270,9 @@ class OfferLog:
     >>> from upsell.kpi import conversion
     >>> float(conversion(log).rate[0])
     1.0
+    >>> out = log.outcomes()
+    >>> out["item"].tolist(), out["accepted"].tolist(), out["revenue"].tolist()
+    (['mug'], [True], [8.0])
     """
 
     # ------------------------------------------------------------------ factories
@@ -224,7 +319,10 @@ class OfferLog:
     # ------------------------------------------------------------------ writing
     def record(self, event: str, *, item: Any, customer: Any = None, kind: str = "cross_sell",
                channel: str = "web", source: str = "", offer_id: str | None = None,
-               time: Any = None, revenue: float | None = None) -> str:
+               time: Any = None, revenue: float | None = None, position: int | None = None,
+               policy: str | None = None, propensity: float | None = None,
+               explored: bool | None = None, segment: Any = None,
+               probability: float | None = None, request_id: str | None = None) -> str:
         """Log one event and return its offer id (a new one when none is given).
 
         Parameters
@@ -237,18 +335,68 @@ class OfferLog:
         time : datetime, numpy datetime64, ISO string or epoch seconds; default now
         revenue : float, optional
             Revenue of an accepted offer.
+        position : int >= 0, optional
+            0-based slot the offer was shown in.
+        policy : str, optional
+            "name@version" of the policy that made the offer.
+        propensity : float in (0, 1], optional
+            Probability that the policy shows this item in this slot for this request.
+        explored : bool, optional
+            The slot was filled by exploration.
+        segment : str, optional
+            The request's segment label.
+        probability : float in [0, 1], optional
+            The recommender's own P(accept) for the offer (NaN is stored as NULL).
+        request_id : str, optional
+            Ties the offers of one request together; a presented event without
+            one gets a new id (a request of its own).
+
+        Notes
+        -----
+        An accepted or declined event of an offer that was presented in this log
+        copies the seven loop fields (``position`` ... ``request_id``) the caller
+        leaves as None from the presented row.
 
         Examples
         --------
         >>> OfferLog.in_memory().record("presented", item="a", offer_id="x1")
         'x1'
+        >>> log = OfferLog.in_memory()
+        >>> oid = log.record("presented", item="a", position=2, propensity=0.9, explored=True)
+        >>> _ = log.record("accepted", item="a", offer_id=oid)
+        >>> log.events()[1].position, log.events()[1].propensity, log.events()[1].explored
+        (2, 0.9, True)
+        >>> log.record("presented", item="a", propensity=0)
+        Traceback (most recent call last):
+        ...
+        upsell.exceptions.UpsellDataError: `propensity` must be a number in (0, 1]; got 0
         """
         row = self._row(event, item=item, customer=customer, kind=kind, channel=channel,
-                        source=source, offer_id=offer_id, time=time, revenue=revenue)
+                        source=source, offer_id=offer_id, time=time, revenue=revenue,
+                        loop=self._loop(position=position, policy=policy, propensity=propensity,
+                                        explored=explored, segment=segment,
+                                        probability=probability, request_id=request_id))
+        if event == "presented" and row[_LOOP.start] is None:
+            row = (*row[:_LOOP.start], uuid.uuid4().hex, *row[_LOOP.start + 1:])
         if offer_id is not None:
             self._check_new(str(row[0]), event)
+            if event != "presented" and any(v is None for v in row[_LOOP]):
+                first = self._find(str(row[0]))
+                if first is not None:  # a follow-up inherits what the presentation recorded
+                    row = row[:_LOOP.start] + tuple(
+                        v if v is not None else w
+                        for v, w in zip(row[_LOOP], _loop_of(first), strict=True))
         self._insert([row])
         return str(row[0])
+
+    @staticmethod
+    def _loop(*, position: Any = None, policy: Any = None, propensity: Any = None,
+              explored: Any = None, segment: Any = None, probability: Any = None,
+              request_id: Any = None) -> tuple[Any, ...]:
+        """The seven loop fields, validated, in column order."""
+        return (_text(request_id, "request_id", optional=True), _position(position),
+                _policy(policy), _propensity(propensity), _explored(explored),
+                _text(segment, "segment", optional=True), _probability(probability))
 
     def _check_new(self, offer_id: str, event: str) -> None:
         """Refuse a second presentation or a second outcome (accepted/declined) of one offer.
@@ -271,39 +419,56 @@ class OfferLog:
                     f"declined once (record a new presentation to offer it again)")
 
     def _row(self, event: str, *, item: Any, customer: Any, kind: str, channel: str, source: str,
-             offer_id: str | None, time: Any, revenue: float | None) -> tuple[Any, ...]:
+             offer_id: str | None, time: Any, revenue: float | None,
+             loop: tuple[Any, ...] = (None,) * len(_NEW_COLUMNS)) -> tuple[Any, ...]:
         check_choice(event, "event", EVENTS)
         oid = uuid.uuid4().hex if offer_id is None else _text(offer_id, "offer_id")
         rev = None if revenue is None else check_float(revenue, "revenue")
         return (oid, event, _event_time(time), _text(customer, "customer", optional=True),
                 _text(item, "item"), str(_text(kind, "kind")), str(_text(channel, "channel")),
-                str(source), rev)
+                str(source), rev, *loop)
 
     def presented(self, offers: Iterable[Any], *, customer: Any = None, channel: str | None = None,
-                  time: Any = None) -> list[str]:
+                  time: Any = None, policy: str | None = None, segment: Any = None) -> list[str]:
         """Log that offers were shown (one transaction) and return their new offer ids.
+
+        The offers share one new ``request_id``; each offer's ``position`` is its
+        index in ``offers``, and its ``propensity``, ``explored`` and
+        ``probability`` are the offer's own (1.0, False and None when the object
+        lacks them).
 
         Parameters
         ----------
         offers : iterable of Offer
+            Usually an :class:`~upsell.recommend.OfferList`, whole (positions are
+            indices: log the list as shown).
         customer : id, optional
         channel : str, optional
             Default: each offer's own channel.
         time : optional
             Default now.
+        policy : str, optional
+            Default: ``offers.policy`` (the recommender's "name@version"), else NULL.
+        segment : str, optional
+            Default: ``offers.segment``, else NULL.
 
         Examples
         --------
-        >>> from upsell.recommend import Offer, Reason
+        >>> from upsell.recommend import Offer, OfferList, Reason
         >>> o = Offer("a", "A", "upsell", "product", 1.0, {}, ("upsell",), 0.1, 1.0, 0.5,
         ...           Reason("", (), None, None, None, ()), "", "web", None, None)
-        >>> len(OfferLog.in_memory().presented([o], customer="c"))
+        >>> log = OfferLog.in_memory()
+        >>> len(log.presented([o], customer="c"))
         1
+        >>> _ = log.presented(OfferList([o, o], policy="upsell@1a2b3c4d", segment="loyal"))
+        >>> [(e.position, e.policy, e.segment, e.propensity) for e in log.events()[1:]]
+        [(0, 'upsell@1a2b3c4d', 'loyal', 1.0), (1, 'upsell@1a2b3c4d', 'loyal', 1.0)]
         """
         t = _event_time(time)
         if offers is None or isinstance(offers, (str, bytes)) or not hasattr(offers, "__iter__"):
             raise UpsellDataError(f"`offers` must be an iterable of Offer (from "
                                   f"Recommender.recommend); got {type(offers).__name__}")
+        offers_in = offers
         offers = list(offers)
         for i, o in enumerate(offers):
             srcs = getattr(o, "sources", None)
@@ -312,9 +477,22 @@ class OfferLog:
                 raise UpsellDataError(f"`offers` position {i}: expected an Offer (from "
                                       f"Recommender.recommend); got {type(o).__name__} "
                                       f"{str(o)[:80]!r}; use record() for single events")
-        rows = [self._row("presented", item=o.item, customer=customer, kind=o.kind,
-                          channel=channel or o.channel, source="+".join(o.sources),
-                          offer_id=None, time=t, revenue=None) for o in offers]
+        pol = _policy(getattr(offers_in, "policy", None) if policy is None else policy)
+        seg = _text(getattr(offers_in, "segment", None) if segment is None else segment,
+                    "segment", optional=True)
+        request = uuid.uuid4().hex
+        rows = []
+        for i, o in enumerate(offers):
+            try:
+                loop = (request, i, pol,
+                        _propensity(getattr(o, "propensity", 1.0)),
+                        _explored(getattr(o, "explored", False)), seg,
+                        _probability(getattr(o, "probability", None)))
+            except UpsellDataError as exc:
+                raise UpsellDataError(f"`offers` position {i}: {exc}") from None
+            rows.append(self._row("presented", item=o.item, customer=customer, kind=o.kind,
+                                  channel=channel or o.channel, source="+".join(o.sources),
+                                  offer_id=None, time=t, revenue=None, loop=loop))
         if rows:
             self._insert(rows)
         return [str(r[0]) for r in rows]
@@ -327,7 +505,8 @@ class OfferLog:
         self._check_new(oid, event)
         self._insert([self._row(event, item=first.item, customer=first.customer,
                                 kind=first.kind, channel=first.channel, source=first.source,
-                                offer_id=oid, time=time, revenue=revenue)])
+                                offer_id=oid, time=time, revenue=revenue,
+                                loop=_loop_of(first))])
 
     def accepted(self, offer_id: str, *, revenue: float | None = None, time: Any = None) -> None:
         """Log that a presented offer was taken (``revenue`` it brought, optional).
@@ -368,6 +547,10 @@ class OfferLog:
         cust = _text(customer, "customer")
         return self._history(str(cust), -np.inf if since is None else _seconds(since, "since"))
 
+    def _table_rows(self) -> list[tuple[Any, ...]]:
+        """Every event as a tuple of the table's columns, in :meth:`events` order."""
+        return [_tuple(e) for e in self.events()]
+
     def to_offer_table(self) -> dict[str, np.ndarray]:
         """The log as the columns :func:`upsell.kpi.conversion` reads.
 
@@ -376,7 +559,10 @@ class OfferLog:
         dict of str to ndarray
             Exactly ``upsell.kpi.OFFER_LOG_COLUMNS``: event, kind, channel,
             customer ("" for anonymous), item, offer_id, time (datetime64[us]),
-            revenue (NaN where none).
+            revenue (NaN where none), then the loop fields: request_id ("" where
+            none), position (int64, -1 where none), policy (""), propensity
+            (NaN), explored (bool, False where none), segment (""), probability
+            (NaN).
 
         Examples
         --------
@@ -384,20 +570,158 @@ class OfferLog:
         >>> tuple(OfferLog.in_memory().to_offer_table()) == OFFER_LOG_COLUMNS
         True
         """
-        ev = self.events()
-        n = len(ev)
-
-        def col(f: Callable[[OfferEvent], Any]) -> np.ndarray:
-            return np.array([f(e) for e in ev], dtype=str) if n else np.zeros(0, dtype=str)
-
-        t = np.array([round(e.time * 1e6) for e in ev], dtype=np.int64).astype("datetime64[us]")
+        cols = _transpose(self._table_rows(), len(_COLUMNS))
+        c = dict(zip(_COLUMNS, cols, strict=True))
         return {
-            "event": col(lambda e: e.event), "kind": col(lambda e: e.kind),
-            "channel": col(lambda e: e.channel), "customer": col(lambda e: e.customer or ""),
-            "item": col(lambda e: e.item), "offer_id": col(lambda e: e.offer_id), "time": t,
-            "revenue": np.array([np.nan if e.revenue is None else e.revenue for e in ev],
-                                dtype=np.float64),
+            "event": _strings(c["event"]), "kind": _strings(c["kind"]),
+            "channel": _strings(c["channel"]), "customer": _strings(c["customer"]),
+            "item": _strings(c["item"]), "offer_id": _strings(c["offer_id"]),
+            "time": _times(c["time"]), "revenue": _floats(c["revenue"]),
+            "request_id": _strings(c["request_id"]), "position": _ints(c["position"]),
+            "policy": _strings(c["policy"]), "propensity": _floats(c["propensity"]),
+            "explored": _flags(c["explored"]), "segment": _strings(c["segment"]),
+            "probability": _floats(c["probability"]),
         }
+
+    def _outcome_rows(self, since: float) -> list[tuple[Any, ...]]:
+        """Presented rows at or after ``since`` (insertion order) with their outcome counts:
+        :data:`_PRESENTED` columns, then accepted count, declined count, accepted revenue."""
+        answers: dict[str, list[Any]] = {}
+        events = self.events()
+        for e in events:
+            if e.event != "presented":
+                a = answers.setdefault(e.offer_id, [0, 0, None])
+                if e.event == "accepted":
+                    a[0] += 1
+                    if e.revenue is not None:
+                        a[2] = e.revenue if a[2] is None else a[2] + e.revenue
+                else:
+                    a[1] += 1
+        none = (None, None, None)
+        return [tuple(getattr(e, f) for f in _PRESENTED) + tuple(answers.get(e.offer_id, none))
+                for e in events if e.event == "presented" and e.time >= since]
+
+    def outcomes(self, since: Any = None) -> dict[str, np.ndarray]:
+        """One row per presented offer with its outcome: what a learner or an evaluator reads.
+
+        Parameters
+        ----------
+        since : time, optional
+            Only offers presented at or after it (datetime, datetime64, ISO
+            string or epoch seconds); default all.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The columns :data:`OUTCOME_COLUMNS`, oldest presentation first (ties
+            in logging order): offer_id, request_id ("" where not logged), time
+            (of the presentation, datetime64[us]), customer ("" for anonymous),
+            item, kind, channel, source, segment (""), policy (""), position
+            (int64, -1 where not logged), propensity (NaN where not logged),
+            explored (bool), probability (NaN), revenue (float64: the revenue
+            logged with the acceptance, NaN when not accepted or none was
+            logged), accepted (bool), declined (bool).
+
+        Notes
+        -----
+        SQL backends answer with one query (the presented rows LEFT JOIN the
+        answers grouped by offer id), so a log of a million events is read in a
+        second or two. ``accepted`` and ``declined`` are both True only when two
+        processes answered the same offer at the same instant (the log refuses
+        it otherwise).
+
+        Examples
+        --------
+        >>> log = OfferLog.in_memory()
+        >>> a = log.record("presented", item="mug", customer="c", time=10.0, position=0,
+        ...                propensity=0.9, policy="upsell@1a2b3c4d")
+        >>> b = log.record("presented", item="tea", customer="c", time=10.0, position=1)
+        >>> log.accepted(a, revenue=8.0, time=20.0)
+        >>> log.declined(b, time=21.0)
+        >>> out = log.outcomes()
+        >>> out["item"].tolist(), out["accepted"].tolist(), out["declined"].tolist()
+        (['mug', 'tea'], [True, False], [False, True])
+        >>> out["propensity"].tolist(), out["policy"].tolist(), out["revenue"].tolist()
+        ([0.9, nan], ['upsell@1a2b3c4d', ''], [8.0, nan])
+        >>> len(log.outcomes(since=15.0)["item"])
+        0
+        """
+        lo = _LOWEST if since is None else _seconds(since, "since")
+        rows = self._outcome_rows(lo)
+        cols = dict(zip((*_PRESENTED, "n_accepted", "n_declined", "accepted_revenue"),
+                        _transpose(rows, len(_PRESENTED) + 3), strict=True))
+        seconds = np.array(cols["time"], dtype=np.float64)
+        accepted = _floats(cols["n_accepted"])
+        out = {
+            "offer_id": _strings(cols["offer_id"]), "request_id": _strings(cols["request_id"]),
+            "time": _times(cols["time"]), "customer": _strings(cols["customer"]),
+            "item": _strings(cols["item"]), "kind": _strings(cols["kind"]),
+            "channel": _strings(cols["channel"]), "source": _strings(cols["source"]),
+            "segment": _strings(cols["segment"]), "policy": _strings(cols["policy"]),
+            "position": _ints(cols["position"]), "propensity": _floats(cols["propensity"]),
+            "explored": _flags(cols["explored"]), "probability": _floats(cols["probability"]),
+            "revenue": np.where(accepted > 0, _floats(cols["accepted_revenue"]), np.nan),
+            "accepted": accepted > 0, "declined": _floats(cols["n_declined"]) > 0,
+        }
+        if seconds.size > 1 and np.any(seconds[1:] < seconds[:-1]):
+            order = np.argsort(seconds, kind="stable")
+            out = {k: v[order] for k, v in out.items()}
+        return out
+
+
+#: Columns of a presented row that :meth:`OfferLog.outcomes` reads.
+_PRESENTED = ("offer_id", "request_id", "time", "customer", "item", "kind", "channel", "source",
+              "segment", "policy", "position", "propensity", "explored", "probability")
+#: Below every time a log holds (binding a finite number works on every database).
+_LOWEST = -1e300
+
+
+def _select_list(have: frozenset[str], names: Sequence[str], prefix: str = "") -> str:
+    """Column names, those missing from the table as NULL."""
+    return ", ".join(f"{prefix}{c}" if c in have else f"NULL AS {c}" for c in names)
+
+
+def _tuple(e: OfferEvent) -> tuple[Any, ...]:
+    return tuple(getattr(e, f) for f in _COLUMNS)
+
+
+def _loop_of(e: OfferEvent) -> tuple[Any, ...]:
+    return (e.request_id, e.position, e.policy, e.propensity, e.explored, e.segment,
+            e.probability)
+
+
+def _transpose(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    return list(zip(*rows, strict=True)) if rows else [()] * width
+
+
+def _strings(values: Sequence[Any]) -> np.ndarray:
+    """Text column, "" for NULL."""
+    if not values:
+        return np.zeros(0, dtype=str)
+    arr = np.array(values, dtype=object)
+    arr[arr == None] = ""  # noqa: E711 - elementwise test for SQL NULL
+    return arr.astype(str)
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    """float64 column, NaN for NULL (numpy reads None as NaN)."""
+    return np.array(values, dtype=np.float64) if values else np.zeros(0, dtype=np.float64)
+
+
+def _ints(values: Sequence[Any]) -> np.ndarray:
+    """int64 column, -1 for NULL."""
+    f = _floats(values)
+    return np.where(np.isnan(f), -1, f).astype(np.int64)
+
+
+def _flags(values: Sequence[Any]) -> np.ndarray:
+    """bool column, False for NULL."""
+    return _floats(values) == 1.0
+
+
+def _times(values: Sequence[Any]) -> np.ndarray:
+    """Epoch seconds as datetime64[us] (rounded to the microsecond)."""
+    return np.round(_floats(values) * 1e6).astype(np.int64).astype("datetime64[us]")
 
 
 class MemoryOfferLog(OfferLog):
@@ -461,7 +785,11 @@ class SQLOfferLog(OfferLog):
 
     Values are always bound as parameters; only the table name is written into
     the SQL, and it must be a plain identifier. The table (see :data:`SCHEMA`
-    and docs/recommend.md) is created when missing unless ``create=False``.
+    and docs/recommend.md) is created when missing unless ``create=False``;
+    with ``create=True`` a table written by an earlier version gains the columns
+    it lacks (:data:`MIGRATION`, see :meth:`migrate`). With ``create=False`` the
+    table is used as it is: columns it lacks are read as NULL and not written
+    (an :class:`~upsell.exceptions.UpsellWarning` says so once).
 
     Parameters
     ----------
@@ -500,15 +828,25 @@ class SQLOfferLog(OfferLog):
         self._connect = connect
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._present: frozenset[str] | None = None
+        self._warned = False
         if create:
             self._create()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table={self.table!r})"
 
-    # placeholders written as "?" and translated for the driver
+    # placeholders written as "?" and translated for the driver; {columns} / {p_columns}
+    # are the select list (a column the table lacks read as NULL), {insert} the insert list
     def _sql(self, text: str) -> str:
         text = text.replace("{table}", self.table)
+        if "{columns}" in text or "{p_columns}" in text or "{insert}" in text:
+            have = self._columns_present()
+            text = text.replace("{columns}", _select_list(have, _COLUMNS)).replace(
+                "{p_columns}", _select_list(have, _PRESENTED, "p."))
+            ins = [c for c in _COLUMNS if c in have]
+            text = text.replace("{insert}", f"({', '.join(ins)}) VALUES "
+                                            f"({', '.join('?' * len(ins))})")
         if self.paramstyle == "qmark":
             return text
         parts = text.split("?")
@@ -555,10 +893,113 @@ class SQLOfferLog(OfferLog):
                 cur.close()
 
         self._run(go)
+        self.migrate()
+
+    def _probe(self, conn: Any) -> frozenset[str] | None:
+        """The table's column names (lower case), None when it cannot be read."""
+        cur = conn.cursor()
+        try:
+            cur.execute(self._sql("SELECT * FROM {table} WHERE 1 = 0"))
+            names = frozenset(str(d[0]).lower() for d in cur.description or ())
+            cur.fetchall()
+            conn.commit()
+            return names
+        except Exception:  # any driver's error: a missing table reads as "unknown"
+            conn.rollback()
+            return None
+        finally:
+            cur.close()
+
+    def _columns_present(self) -> frozenset[str]:
+        """Columns the table has (probed once); all of them when the table cannot be read yet."""
+        have = self._present
+        if have is None:
+            probed = self._run(self._probe)
+            if probed is None:
+                return frozenset(_COLUMNS)
+            have = self._present = frozenset(probed)
+        return have
+
+    def migrate(self) -> tuple[str, ...]:
+        """Add the columns this version writes to a table created by an earlier version.
+
+        Runs the statements of :data:`MIGRATION` whose column is missing, each
+        committed on its own. Idempotent and safe when several processes open the
+        same old log at once: a column another process added meanwhile (the
+        database's "duplicate column" error) is checked for and accepted. Called
+        by the constructor unless ``create=False``; old rows read NULL (see
+        :meth:`OfferLog.outcomes`).
+
+        Returns
+        -------
+        tuple of str
+            The columns this call added (empty when the table was up to date).
+
+        Raises
+        ------
+        UpsellDataError
+            A column could not be added (e.g. no ALTER privilege), naming it and
+            the statement to run by hand.
+
+        Examples
+        --------
+        >>> import sqlite3
+        >>> conn = sqlite3.connect(":memory:", check_same_thread=False)
+        >>> _ = conn.execute("CREATE TABLE upsell_offer_events (offer_id VARCHAR(64) NOT NULL, "
+        ...                  "event VARCHAR(16) NOT NULL, time DOUBLE PRECISION NOT NULL, "
+        ...                  "customer VARCHAR(255), item VARCHAR(255) NOT NULL, "
+        ...                  "kind VARCHAR(32) NOT NULL, channel VARCHAR(32) NOT NULL, "
+        ...                  "source VARCHAR(255) NOT NULL, revenue DOUBLE PRECISION)")
+        >>> log = SQLOfferLog(conn, create=False)
+        >>> log.migrate()
+        ('request_id', 'position', 'policy', 'propensity', 'explored', 'segment', 'probability')
+        >>> log.migrate()
+        ()
+        """
+        added = tuple(self._run(self._migrate))
+        self._present = None
+        return added
+
+    def _migrate(self, conn: Any) -> list[str]:
+        have = self._probe(conn)
+        if have is None:
+            raise UpsellDataError(f"table {self.table!r} cannot be read; create it first "
+                                  f"(SCHEMA) or open the log with create=True")
+        added = []
+        for (name, _), stmt in zip(_NEW_COLUMNS, MIGRATION, strict=True):
+            if name in have:
+                continue
+            cur = conn.cursor()
+            try:
+                cur.execute(self._sql(stmt))
+                conn.commit()
+                added.append(name)
+            except Exception as exc:
+                conn.rollback()
+                now = self._probe(conn)
+                if now is None or name not in now:  # not another process's duplicate column
+                    raise UpsellDataError(
+                        f"table {self.table!r}: cannot add column {name!r} "
+                        f"({type(exc).__name__}: {exc}); run "
+                        f"{stmt.replace('{table}', self.table)!r} by hand") from None
+            finally:
+                cur.close()
+        return added
 
     def _insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        sql = self._sql(f"INSERT INTO {{table}} ({', '.join(_COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(_COLUMNS))})")
+        have = self._columns_present()
+        lacking = [i for i, c in enumerate(_COLUMNS) if c not in have and i >= _LOOP.start]
+        if lacking:  # an old table opened with create=False: the loop fields cannot be kept
+            if not self._warned and any(r[i] is not None for r in rows for i in lacking):
+                self._warned = True
+                warnings.warn(
+                    f"offer log table {self.table!r} lacks the columns "
+                    f"{', '.join(_COLUMNS[i] for i in lacking)}: they are not stored; run "
+                    f"log.migrate() or the ALTER TABLE statements of "
+                    f"upsell.recommend.offerlog.MIGRATION", UpsellWarning, stacklevel=3)
+            keep = [i for i in range(len(_COLUMNS)) if i not in lacking]
+            rows = [tuple(r[i] for i in keep) for r in rows]
+        sql = self._sql("INSERT INTO {table} {insert}")
 
         def go(conn: Any) -> None:
             cur = conn.cursor()
@@ -574,10 +1015,12 @@ class SQLOfferLog(OfferLog):
         self._run(go)
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        text = self._sql(sql)
+
         def go(conn: Any) -> list[tuple[Any, ...]]:
             cur = conn.cursor()
             try:
-                cur.execute(self._sql(sql), self._params(params))
+                cur.execute(text, self._params(params))
                 out = [tuple(r) for r in cur.fetchall()]
                 conn.commit()  # end the read transaction: later reads see new rows
                 return out
@@ -587,8 +1030,8 @@ class SQLOfferLog(OfferLog):
         return list(self._run(go))
 
     def _find(self, offer_id: str) -> OfferEvent | None:
-        rows = self._select(f"SELECT {', '.join(_COLUMNS)} FROM {{table}} WHERE offer_id = ? "
-                            f"AND event = ? ORDER BY time", [offer_id, "presented"])
+        rows = self._select("SELECT {columns} FROM {table} WHERE offer_id = ? AND event = ? "
+                            "ORDER BY time", [offer_id, "presented"])
         return _event(rows[0]) if rows else None
 
     def _offer_events(self, offer_id: str) -> list[str]:
@@ -600,20 +1043,40 @@ class SQLOfferLog(OfferLog):
                             "time >= ? ORDER BY time", [customer, since])
         return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
 
+    def _table_rows(self) -> list[tuple[Any, ...]]:
+        order = "time, rowid" if isinstance(self, SQLiteOfferLog) else "time"
+        return self._select(f"SELECT {{columns}} FROM {{table}} ORDER BY {order}", [])
+
     def events(self) -> list[OfferEvent]:
         """Every event, oldest first."""
-        order = "time, rowid" if isinstance(self, SQLiteOfferLog) else "time"
-        return [_event(r) for r in self._select(
-            f"SELECT {', '.join(_COLUMNS)} FROM {{table}} ORDER BY {order}", [])]
+        return [_event(r) for r in self._table_rows()]
+
+    def _outcome_rows(self, since: float) -> list[tuple[Any, ...]]:
+        # one query: each presented row with its answers, counted per offer id (an offer
+        # answered twice by two racing processes stays one row)
+        order = "p.rowid" if isinstance(self, SQLiteOfferLog) else "p.time"
+        return self._select(
+            f"SELECT {{p_columns}}, o.n_accepted, o.n_declined, o.accepted_revenue "
+            f"FROM {{table}} p LEFT JOIN (SELECT offer_id, "
+            f"SUM(CASE WHEN event = 'accepted' THEN 1 ELSE 0 END) AS n_accepted, "
+            f"SUM(CASE WHEN event = 'declined' THEN 1 ELSE 0 END) AS n_declined, "
+            f"SUM(CASE WHEN event = 'accepted' THEN revenue END) AS accepted_revenue "
+            f"FROM {{table}} WHERE event <> 'presented' GROUP BY offer_id) o "
+            f"ON o.offer_id = p.offer_id WHERE p.event = 'presented' AND p.time >= ? "
+            f"ORDER BY {order}", [since])
 
     def __len__(self) -> int:
         return int(self._select("SELECT COUNT(*) FROM {table}", [])[0][0])
 
 
 def _event(r: tuple[Any, ...]) -> OfferEvent:
-    return OfferEvent(str(r[0]), str(r[1]), float(r[2]), None if r[3] is None else str(r[3]),
-                      str(r[4]), str(r[5]), str(r[6]), str(r[7]),
-                      None if r[8] is None else float(r[8]))
+    def opt(v: Any, kind: Callable[[Any], Any]) -> Any:
+        return None if v is None else kind(v)
+
+    return OfferEvent(str(r[0]), str(r[1]), float(r[2]), opt(r[3], str), str(r[4]), str(r[5]),
+                      str(r[6]), str(r[7]), opt(r[8], float), opt(r[9], str), opt(r[10], int),
+                      opt(r[11], str), opt(r[12], float), opt(r[13], lambda v: bool(int(v))),
+                      opt(r[14], str), opt(r[15], float))
 
 
 class SQLiteOfferLog(SQLOfferLog):
@@ -680,6 +1143,28 @@ class SQLiteOfferLog(SQLOfferLog):
         if str(mode).lower() != "wal":
             raise UpsellDataError(f"SQLite file {self.path!r} cannot use WAL mode (got {mode!r})")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
+
+    def _migrate(self, conn: Any) -> list[str]:
+        # under SQLite's write lock: one process adds the columns, the others wait for it
+        # (up to `timeout`) and then find them; no half-migrated table is ever visible
+        if conn.in_transaction:
+            conn.commit()
+        added = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            have = {str(r[1]).lower() for r in conn.execute(f"PRAGMA table_info({self.table})")}
+            for (name, _), stmt in zip(_NEW_COLUMNS, MIGRATION, strict=True):
+                if name not in have:
+                    conn.execute(self._sql(stmt))
+                    added.append(name)
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            if "duplicate column" in str(exc).lower():  # a writer without the lock won
+                return super()._migrate(conn)
+            raise UpsellDataError(f"`path` {self.path!r}: cannot add the offer-loop columns to "
+                                  f"table {self.table!r} ({type(exc).__name__}: {exc})") from None
+        return added
 
     @property
     def journal_mode(self) -> str:
