@@ -37,8 +37,11 @@ from upsell.recommend.sources import PopularitySource, source_types
 __all__ = ["load", "save"]
 
 #: Format 2: the folder holds a blend (older upsell refuses it instead of dropping the blend).
-_FORMAT = 2
+#: Format 3: it holds a rule's learned state under ``rules/`` (LearnFromOutcomes posteriors).
+_FORMAT = 3
+_FORMAT_BLEND = 2
 _FORMAT_NO_BLEND = 1
+_RULES_DIR = "rules"
 
 
 def _accepted(fn: Any, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,9 +94,10 @@ def _checked_files(root: str, man: str, doc: dict[str, Any], verify: bool) -> di
         raise ModelFileError(f"{root!r} is partial: the manifest does not list catalog.npz",
                              file=man, member="files", problem="catalog.npz not listed")
     present = [p for p in _PARTS if os.path.lexists(os.path.join(root, p))]
-    src_dir = os.path.join(root, "sources")
-    if os.path.isdir(src_dir) and not os.path.islink(src_dir):
-        present += [f"sources/{n}" for n in sorted(os.listdir(src_dir)) if n.endswith(".npz")]
+    for sub in ("sources", _RULES_DIR):
+        sub_dir = os.path.join(root, sub)
+        if os.path.isdir(sub_dir) and not os.path.islink(sub_dir):
+            present += [f"{sub}/{n}" for n in sorted(os.listdir(sub_dir)) if n.endswith(".npz")]
     blend_dir = os.path.join(root, _BLEND_DIR)
     if os.path.lexists(blend_dir):
         if os.path.islink(blend_dir) or not os.path.isdir(blend_dir):
@@ -133,6 +137,11 @@ def save(rec: Any, path: str | os.PathLike[str]) -> None:
         cfg = get_config() if callable(get_config) else {}
         plan.append((f"sources/{pos:02d}_{s.name}.npz", s, cfg))
     rules = [rule_to_config(r) for r in pipe.rules_]
+    # rules that learned something (LearnFromOutcomes) keep it as arrays beside the manifest
+    states = {pos: r.get_state() for pos, r in enumerate(pipe.rules_)
+              if callable(getattr(r, "get_state", None))}
+    for pos in states:
+        rules[pos]["state"] = f"{_RULES_DIR}/{pos:02d}_{pipe.rules_[pos].name}.npz"
     log = pipe.offer_log
     log_doc = {"sqlite": os.path.abspath(log.path), "table": log.table} \
         if isinstance(log, SQLiteOfferLog) else None
@@ -156,6 +165,11 @@ def save(rec: Any, path: str | os.PathLike[str]) -> None:
             s.save(os.path.join(tmp, rel))
         if blend_doc is not None:
             _save_blend(rec.blend, tmp, blend_doc)
+        if states:
+            os.mkdir(os.path.join(tmp, _RULES_DIR))
+        for pos, arrays in states.items():
+            write_model(os.path.join(tmp, rules[pos]["state"]), kind="RuleState",
+                        params={"type": rules[pos]["type"]}, arrays=arrays)
         files = {}
         for root, _dirs, names in os.walk(tmp):
             for n in names:
@@ -163,14 +177,16 @@ def save(rec: Any, path: str | os.PathLike[str]) -> None:
                 rel = os.path.relpath(full, tmp).replace(os.sep, "/")
                 files[rel] = {"size": os.path.getsize(full), "sha256": file_digest(full)}
         doc = {
-            "format_version": _FORMAT if blend_doc is not None else _FORMAT_NO_BLEND,
+            "format_version": _FORMAT if states else (
+                _FORMAT_BLEND if blend_doc is not None else _FORMAT_NO_BLEND),
             "kind": "Recommender",
             "params": {"weights": None if rec.blend is not None else pipe.weights_,
                        "min_score": pipe.min_score_,
                        "normalize": "max" if rec.blend is not None else pipe.normalize_,
                        "segment_boost": pipe.segment_boost_,
                        "default_probability": pipe.default_probability_,
-                       "candidates_per_source": pipe.n_candidates_},
+                       "candidates_per_source": pipe.n_candidates_,
+                       "policy": rec.policy},
             "sources": [{"type": type(s).__qualname__, "name": s.name, "config": cfg,
                          "file": rel, "upsell": s.name == pipe.upsell_name}
                         for rel, s, cfg in plan],
@@ -279,6 +295,9 @@ def _from_doc(cls: Any, root: str, doc: dict[str, Any], files: dict[str, str],
     rules = [rule_from_config(r) if isinstance(r, dict)
              else _raise(fail(man, "rules", f"entry {r!r} is not an object"))
              for r in doc["rules"]]
+    for pos, r in enumerate(doc["rules"]):
+        if "state" in r:
+            _load_rule_state(rules[pos], r["state"], files, man, pos)
     ld = doc.get("offer_log")
     saved_log = None
     if isinstance(ld, dict) and isinstance(ld.get("sqlite"), str):
@@ -288,6 +307,8 @@ def _from_doc(cls: Any, root: str, doc: dict[str, Any], files: dict[str, str],
         if not isinstance(doc.get(key), dict):
             raise fail(man, key, "must be an object")
     prm = doc["params"]
+    if not isinstance(prm.get("policy"), (str, type(None))):
+        raise fail(man, "params.policy", "must be a string or null")
     opp = doc.get("opportunity")
     blend = _load_blend(root, man, doc, files)
     rec = cls(catalog=catalog, cross_sell=cross, upsell=upsell, segments=segments,
@@ -298,9 +319,21 @@ def _from_doc(cls: Any, root: str, doc: dict[str, Any], files: dict[str, str],
               popularity=popularity, offer_log=offer_log,
               segment_boost=prm["segment_boost"],
               default_probability=prm["default_probability"],
-              candidates_per_source=prm["candidates_per_source"], blend=blend)
+              candidates_per_source=prm["candidates_per_source"], blend=blend,
+              policy=prm.get("policy"))
     rec.saved_offer_log_ = saved_log
     return rec
+
+
+def _load_rule_state(rule: Any, rel: Any, files: dict[str, str], man: str, pos: int) -> None:
+    """A rule's learned arrays (``rules/NN_name.npz``), checked by the rule's ``set_state``."""
+    if not isinstance(rel, str) or rel not in files or not rel.startswith(_RULES_DIR + "/"):
+        raise fail(man, f"rules[{pos}].state", f"names {rel!r}, which the manifest's `files` "
+                                               f"does not list under {_RULES_DIR}/")
+    if not callable(getattr(rule, "set_state", None)):
+        raise fail(man, f"rules[{pos}].state", f"rule {rule.name!r} keeps no state")
+    _, arrays = read_model(files[rel], kind="RuleState", verify=False)
+    rule.set_state(arrays, file=files[rel])
 
 
 def _load_sources(root: str, man: str, doc: dict[str, Any], files: dict[str, str],

@@ -12,6 +12,7 @@ threads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -195,6 +196,10 @@ class Pipeline:
             b = getattr(r, "bind", None)
             bound.append(b(self.catalog) if callable(b) else r)
         self.rules_: tuple[Any, ...] = tuple(bound)
+        # rules that act on the chosen list (Explore): run after selection and fill
+        self.explorers: tuple[Any, ...] = tuple(
+            r for r in bound if callable(getattr(r, "explore", None)))
+        self.policy_ = ""  # "name@version", set by the Recommender once assembled
         # rules that inject items (promotions), found once instead of on every request
         self.injectors: tuple[Any, ...] = tuple(
             inj for inj in (getattr(r, "injected", None) for r in bound) if callable(inj))
@@ -675,7 +680,7 @@ class Pipeline:
         return (req.segment, req.moment, req.channel, k, req.include_owned, tuple(extra_key))
 
     def serve(self, req: Request, mom: Moment | None, k: int, fill: bool | None,
-               extra: list[Any]) -> OfferList:
+               extra: list[Any], trace: dict[str, Any] | None = None) -> OfferList:
         removed: dict[str, int] = {}
         items = self.pool_from_sources(req, mom, k, removed)
         cold = not req.known and not req.basket
@@ -688,7 +693,8 @@ class Pipeline:
             if hit is not None:
                 cached, was_removed, n_filled = hit
                 return OfferList(cached, removed=dict(was_removed),
-                                 note=self._note(req, cold, fill, n_filled, len(cached)))
+                                 note=self._note(req, cold, fill, n_filled, len(cached)),
+                                 policy=self.policy_, segment=req.segment)
         for inj in self.injectors:
             for item in inj(req):
                 i = self.pos(item)
@@ -709,14 +715,24 @@ class Pipeline:
         n_chosen = len(chosen)
         if fill and len(chosen) < k:
             self._fill(req, mom, k, chosen, set(items), extra, counts, removed)
+        shown = None
+        for ex in self.explorers:  # after selection: swaps keep every limit and quota
+            shown = ex.explore(chosen, ordered, req, k, limits=pool.limits, quotas=pool.quotas,
+                               rules=self.rules_)
+            if trace is not None:
+                trace["plan"] = shown[2]
         offers = [render_offer(self, c, req) for c in chosen]
+        if shown is not None:
+            offers = [replace(o, propensity=p, explored=e) if e or p != 1.0 else o
+                      for o, p, e in zip(offers, shown[0], shown[1], strict=True)]
         n_filled = len(chosen) - n_chosen
         if key is not None:
             if len(self._cold_cache) >= _COLD_CACHE_SIZE:
                 self._cold_cache.clear()  # bounded: many distinct where/exclude keys
             self._cold_cache[key] = (tuple(offers), dict(removed), n_filled)
         return OfferList(offers, removed=removed,
-                         note=self._note(req, cold, fill, n_filled, len(chosen)))
+                         note=self._note(req, cold, fill, n_filled, len(chosen)),
+                         policy=self.policy_, segment=req.segment)
 
     def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int) -> str:
         """One sentence on what the caller should know about this request."""

@@ -435,7 +435,9 @@ def policy_name(name: str | None, pipe: Any) -> str:
                        for s in pipe.sources_],
            "weights": pipe.weights_, "min_score": pipe.min_score_,
            "normalize": pipe.normalize_, "rules": rules,
-           "blend": [type(pipe.blend_).__qualname__, cfg(pipe.blend_, "get_config")],
+           # the weighted blend is described by weights_ (its own config may omit defaults)
+           "blend": [type(pipe.blend_).__qualname__, None if pipe.generic_blend is None
+                     else cfg(pipe.blend_, "get_config")],
            "segment_boost": pipe.segment_boost_,
            "default_probability": pipe.default_probability_}
     text = json.dumps(doc, sort_keys=True, default=str)

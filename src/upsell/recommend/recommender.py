@@ -33,6 +33,7 @@ from upsell.recommend.blending import NORMALIZATIONS, Blend
 from upsell.recommend.explain import CueTemplates
 from upsell.recommend.moments import MomentPolicy
 from upsell.recommend.offerlog import OfferLog
+from upsell.recommend.outcomes import policy_name
 from upsell.recommend.sources import PopularitySource
 
 __all__ = ["NORMALIZATIONS", "Recommender"]
@@ -43,7 +44,7 @@ _BUILD_LOCK = threading.Lock()
 _FITTED = frozenset({
     "sources_", "rules_", "history_", "segments_", "popularity_", "opportunity_", "weights_",
     "min_score_", "normalize_", "cues_", "moments_", "segment_boost_", "default_probability_",
-    "n_candidates_", "blend_", "source_names_"})
+    "n_candidates_", "blend_", "source_names_", "policy_"})
 # names kept importable from this module for code written against it
 _ = (_names, _score, Candidate)
 
@@ -108,6 +109,12 @@ class Recommender(Estimator):
         :class:`~upsell.recommend.Blend`); default :class:`~upsell.recommend.WeightedBlend`
         with ``weights`` and ``normalize`` (pass those to the blend instead when
         giving one).
+    policy : str, optional
+        Name of this policy (default "upsell"). ``policy_`` is
+        ``"name@version"``, the version 8 hex characters of a digest of the
+        configuration and of the learned outcome state (it changes with
+        :meth:`update`); every :class:`OfferList` carries it as ``policy`` and
+        the offer log records it.
 
     Notes
     -----
@@ -157,7 +164,8 @@ class Recommender(Estimator):
                  moments: MomentPolicy | Mapping[str, Any] | None = None, history: Any = None,
                  popularity: PopularitySource | None = None, offer_log: OfferLog | None = None,
                  segment_boost: float = 0.25, default_probability: float = 0.02,
-                 candidates_per_source: int = 30, blend: Blend | None = None) -> None:
+                 candidates_per_source: int = 30, blend: Blend | None = None,
+                 policy: str | None = None) -> None:
         self.catalog = catalog
         self.cross_sell = cross_sell
         self.upsell = upsell
@@ -176,6 +184,7 @@ class Recommender(Estimator):
         self.default_probability = default_probability
         self.candidates_per_source = candidates_per_source
         self.blend = blend
+        self.policy = policy
 
     # ------------------------------------------------------------------ assembly
     _fitted_attr = "_built"
@@ -187,7 +196,11 @@ class Recommender(Estimator):
             with _BUILD_LOCK:
                 built = self.__dict__.get("_built")
                 if built is None:
+                    if self.policy is not None and not isinstance(self.policy, str):
+                        raise UpsellDataError(f"`policy` must be a name (str) or None; got "
+                                              f"{self.policy!r}")
                     built = Pipeline(self)
+                    built.policy_ = policy_name(self.policy, built)
                     self.__dict__["_built"] = built
         return built
 
@@ -472,6 +485,116 @@ class Recommender(Estimator):
         return _batch(pipe, ids, k, channel, moment, context, fill, extra, when,
                       bool(include_owned))
 
+    # ------------------------------------------------------------------ the offer loop
+    def update(self, offer_log: Any = None, *, since: Any = None) -> Recommender:
+        """Learn from the offer log: every rule with ``update`` gets its outcomes.
+
+        Reads ``offer_log.outcomes(since=since)`` (one row per presented offer,
+        with whether it was accepted) and passes the arrays to each rule that
+        has ``update`` (:class:`~upsell.recommend.LearnFromOutcomes`), which
+        swaps in new posteriors atomically: requests served meanwhile see the
+        old or the new state, never a mix. No source is refitted. ``policy_``
+        gets the new version.
+
+        Parameters
+        ----------
+        offer_log : OfferLog or mapping of str to array, optional
+            Default: the recommender's own ``offer_log``. A mapping is taken as
+            the outcomes themselves (the arrays ``OfferLog.outcomes()`` returns).
+        since : datetime, optional
+            Learn only from offers presented since then (default: the whole log).
+
+        Returns
+        -------
+        Recommender
+            ``self``.
+
+        Raises
+        ------
+        UpsellDataError
+            No offer log, or a log without ``outcomes()``.
+
+        Examples
+        --------
+        >>> from upsell import Catalog
+        >>> from upsell.recommend import LearnFromOutcomes
+        >>> rec = Recommender(catalog=Catalog.from_records([{"item": "a"}]),
+        ...                   rules=[LearnFromOutcomes()], policy="shop")
+        >>> before = rec.policy_
+        >>> rec.update({"item": ["a", "a"], "accepted": [True, False]}) is rec
+        True
+        >>> rec.policy_.startswith("shop@"), rec.policy_ != before
+        (True, True)
+        """
+        pipe = self._pipeline()
+        log = self.offer_log if offer_log is None else offer_log
+        if isinstance(log, Mapping):
+            outcomes = log
+        else:
+            read = getattr(log, "outcomes", None)
+            if log is None or not callable(read):
+                raise UpsellDataError(
+                    "update needs an offer log with outcomes(): pass offer_log= or build the "
+                    f"Recommender with offer_log=; got {type(log).__name__}")
+            outcomes = read() if since is None else read(since=since)
+        for r in pipe.rules_:
+            up = getattr(r, "update", None)
+            if callable(up):
+                up(outcomes)
+        pipe.policy_ = policy_name(self.policy, pipe)
+        return self
+
+    def policy_distribution(self, customer: Any = None, *, basket: Any = (), k: int = 5,
+                            at: Any = None, channel: str = "web", moment: str | None = None
+                            ) -> dict[tuple[Any, int], float]:
+        """The probability of each (item, position) this recommender shows for a request.
+
+        A deterministic recommender gives 1.0 to each offer it would show, at
+        its position; with :class:`~upsell.recommend.Explore` the exact
+        marginals over the greedy list and its exploration set. Off-policy
+        evaluation reads it as the target policy's propensities.
+
+        Parameters
+        ----------
+        customer, basket, k, at, channel, moment
+            As in :meth:`recommend`.
+
+        Returns
+        -------
+        dict of (item id, int) to float
+            Positions are 0-based; the probabilities of one position sum to 1.
+
+        Notes
+        -----
+        With ``LearnFromOutcomes(thompson=True)`` the greedy list is itself a
+        random draw; the distribution is then the one of that request's draw.
+
+        Examples
+        --------
+        >>> from upsell import Catalog
+        >>> from upsell.recommend import Explore
+        >>> cat = Catalog.from_records([{"item": i} for i in "abc"])
+        >>> class Three:
+        ...     name = "three"
+        ...     def candidates(self, request, n):
+        ...         return [Candidate("a", 3.0), Candidate("b", 2.0), Candidate("c", 1.0)]
+        >>> Recommender(catalog=cat, cross_sell=[Three()]).policy_distribution(k=1)
+        {('a', 0): 1.0}
+        >>> rec = Recommender(catalog=cat, cross_sell=[Three()], rules=[Explore(rate=0.1)])
+        >>> {key: round(p, 3) for key, p in rec.policy_distribution(k=1).items()}
+        {('a', 0): 0.9, ('b', 0): 0.05, ('c', 0): 0.05}
+        """
+        pipe = self._pipeline()
+        k, channel, context, extra = pipe.check_common(k, channel, moment, None, None, None,
+                                                       None)
+        bk = id_tuple(basket, "basket", self.catalog.items)
+        req, mom = pipe.request(customer, bk, channel, moment, context, _as_time(at, "at"))
+        trace: dict[str, Any] = {}
+        offers = pipe.serve(req, mom, k, None, extra, trace=trace)
+        plan = trace.get("plan")
+        if plan is None:
+            return {(o.item, j): 1.0 for j, o in enumerate(offers)}
+        return dict(plan.distribution())
 
     # ------------------------------------------------------------------ files
     #: Where the offer log of a loaded recommender was when it was saved
