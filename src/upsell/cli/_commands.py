@@ -526,6 +526,59 @@ def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     return 0
 
 
+def _open_offer_log(path: str) -> Any:
+    """An existing SQLite offer log (never created here: a typo must not make an empty log)."""
+    from upsell.recommend import OfferLog
+
+    if not os.path.exists(path):
+        raise UpsellDataError(f"offer log not found: {path} (an SQLite file written by "
+                              "upsell.recommend.OfferLog.sqlite)")
+    if os.path.isdir(path):
+        raise UpsellDataError(f"offer log {path} is a folder; give the SQLite file")
+    return OfferLog.sqlite(path)
+
+def _load_model(path: str) -> Any:
+    from upsell.recommend import Recommender
+
+    if not os.path.isdir(path):
+        raise UpsellDataError(f"model folder not found: {path} (written by `upsell fit --out`)")
+    return Recommender.load(path)
+
+def _estimator_names(text: str) -> tuple[str, ...]:
+    from upsell.evaluate import ESTIMATORS
+
+    names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in ESTIMATORS]
+    if bad or not names:
+        raise UpsellDataError(f"--estimator must name some of {', '.join(ESTIMATORS)}; "
+                              f"got {text!r}")
+    return names
+
+def _cmd_evaluate_policy(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    """``upsell evaluate-policy``: the off-policy table of a saved model on an offer log."""
+    import json
+
+    from upsell.recommend import evaluate_policy
+
+    estimators = _estimator_names(args.estimator)
+    log = _open_offer_log(args.log)
+    with steps.step("loading the model"):
+        rec = _load_model(args.model)
+    with steps.step("replaying the logged requests"):
+        ev = evaluate_policy(log, rec, estimators=estimators, since=args.since, k=args.k,
+                             reward=args.reward, max_requests=args.max_requests or None,
+                             n_bootstrap=args.bootstrap, random_state=args.seed)
+    if args.json:
+        json.dump({"reward": ev.reward, "candidate": ev.candidate,
+                   "logging_policies": list(ev.logging_policies), "n_rows": ev.n_rows,
+                   "n_excluded": ev.n_excluded, "n_requests": ev.n_requests,
+                   "confidence": ev.estimates[0].confidence, "note": ev.note,
+                   "estimates": ev.to_records()}, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(repr(ev) + "\n")
+    return 0
+
 def _cmd_serve(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     """``upsell serve MODEL_DIR``: the HTTP service of :mod:`upsell.serve` (the serve extra)."""
     from upsell.serve import main as serve_main

@@ -14,6 +14,7 @@ from upsell.cli._commands import (
     _cmd_clv,
     _cmd_demo,
     _cmd_evaluate,
+    _cmd_evaluate_policy,
     _cmd_fit,
     _cmd_inspect,
     _cmd_kpi,
@@ -251,6 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", action="store_true",
                    help="count repeat purchases as hits (default: new items only)")
     _output_options(p)
+
+    p = cmd("evaluate-policy", _cmd_evaluate_policy,
+            "estimate from an offer log how a saved model would have converted (off-policy "
+            "evaluation: IPS, SNIPS, doubly robust) beside the logged policy")
+    p.add_argument("--log", required=True, metavar="LOG",
+                   help="SQLite offer log (upsell.recommend.OfferLog.sqlite) with logged "
+                        "propensities")
+    p.add_argument("--model", required=True, metavar="MODEL_DIR",
+                   help="folder written by `upsell fit`: the candidate policy")
+    p.add_argument("--estimator", default="ips,snips,dr", metavar="NAMES",
+                   help="comma-separated, from ips, snips, dr (default all three)")
+    p.add_argument("--since", metavar="DATE", help="only offers presented from this time on")
+    p.add_argument("--reward", default="accepted", choices=["accepted", "revenue"],
+                   help="acceptance rate per offer shown (default) or revenue per offer shown")
+    p.add_argument("-k", "--k", type=_positive, default=None,
+                   help="list length asked of the model (default: each logged list's length)")
+    p.add_argument("--max-requests", type=_count, default=0, metavar="N",
+                   help="replay a random sample of N requests (default 0: all)")
+    p.add_argument("--bootstrap", type=_count, default=1000,
+                   help="bootstrap replicates of the intervals (default 1000; 0: none)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = cmd("fit", _cmd_fit, "fit and save the models behind `upsell recommend --model`")
     _data_options(p)

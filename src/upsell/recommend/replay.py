@@ -357,6 +357,9 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     if n_excluded:
         notes.append(f"{n_excluded:,} of {n_rows:,} offers left out: logged without a "
                      "propensity (before propensities were logged) or without a request id")
+    if n_rows == 0:
+        raise UpsellDataError("no offer to evaluate: the log holds no presented offer"
+                              + (f" since {since}" if since is not None else ""))
     if not usable.any():
         raise UpsellDataError(f"no offer to evaluate: none of the {n_rows:,} presented offers "
                               "in the log carries a logged propensity, request id and position")
