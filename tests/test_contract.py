@@ -133,12 +133,26 @@ def cases(shop: Shop) -> dict[str, Case]:
                                            needs_request=False, pairs=True, single=_offer_list)
     out["LearnedBlend"] = Case("LearnedBlend", parts["blend"], serves=("customers",),
                                unknown_customer=None)
+    # the offer loop (issue 22): learned acceptance posteriors and seeded exploration
+    from upsell.recommend import Explore, InStock, LearnFromOutcomes, NotOwned
+
+    loop = us.Recommender(catalog=cat, cross_sell=[bundles, out["ItemKNN"].model],
+                          upsell=ranker, history=tx,
+                          rules=[NotOwned(), InStock(), LearnFromOutcomes(),
+                                 Explore(rate=0.2, random_state=0)])
+    rng = np.random.default_rng(0)
+    loop.update({"item": rng.choice(cat.items.ids.astype(str), 5000),
+                 "accepted": rng.random(5000) < 0.1})
+    out["Recommender+Loop"] = Case("Recommender+Loop", loop, unknown_customer=None,
+                                   fixed={"at": AT}, needs_request=False, pairs=True,
+                                   single=_offer_list)
     return out
 
 
 NAMES = [*CF_MODELS, "BundleRecommender", "UpsellRanker", "Recommender",
-         "Recommender+LearnedBlend", "LearnedBlend"]
-FOLDERS = ("Recommender", "Recommender+LearnedBlend", "LearnedBlend")  # saved as a folder
+         "Recommender+LearnedBlend", "LearnedBlend", "Recommender+Loop"]
+FOLDERS = ("Recommender", "Recommender+LearnedBlend", "LearnedBlend",
+           "Recommender+Loop")  # saved as a folder
 
 
 def _requests(case: Case, shop: Shop) -> list[dict[str, Any]]:
@@ -269,7 +283,8 @@ def test_exactly_one_request_kind(name: str, cases: dict[str, Case], shop: Shop)
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n in ("BundleRecommender", "UpsellRanker",
                                                             "Recommender",
-                                                            "Recommender+LearnedBlend")])
+                                                            "Recommender+LearnedBlend",
+                                                            "Recommender+Loop")])
 def test_singular_call_agrees_with_plural(name: str, cases: dict[str, Case], shop: Shop) -> None:
     case = cases[name]
     assert case.single is not None

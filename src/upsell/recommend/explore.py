@@ -46,19 +46,21 @@ def _random_state(value: Any) -> int | None:
     return int(value)
 
 
-def request_rng(random_state: int | None, request: Request, k: int, salt: str
-                ) -> np.random.Generator:
+def request_rng(random_state: int | None, request: Request, k: int, salt: str,
+                candidates: Sequence[int] = ()) -> np.random.Generator:
     """The random stream of one request.
 
     ``random_state=None``: fresh entropy from the OS for every request. An int:
-    a stream seeded by ``(random_state, salt, the request)`` (customer, basket,
-    time, channel, moment, k), so the same request draws the same way in any
-    thread and in any order (tests, replays), and different requests differ.
+    a stream seeded by ``(random_state, salt, the request)`` (customer, time,
+    channel, moment, k, segment and the catalog positions of ``candidates``),
+    so the same request draws the same way in any thread and in any order
+    (tests, replays), and different requests differ. The basket enters through
+    the candidates it leads to (an unknown id in it changes nothing).
     """
     if random_state is None:
         return np.random.default_rng()
-    key = repr((salt, request.customer, request.basket, str(request.at), request.channel,
-                request.moment, k, request.segment)).encode()
+    key = repr((salt, request.customer, str(request.at), request.channel, request.moment, k,
+                request.segment, tuple(candidates))).encode()
     h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
     return np.random.default_rng([random_state, h])
 
@@ -324,7 +326,8 @@ class Explore:
             props[j] = 1.0 - plan.slot_probability
         if not plan.slots:
             return props, flags, plan
-        got = plan.draw(request_rng(self.random_state, request, k, "explore"))
+        got = plan.draw(request_rng(self.random_state, request, k, "explore",
+                                    [c.index for c in chosen]))
         if got is None:
             return props, flags, plan
         j, a = got

@@ -336,7 +336,9 @@ class LearnFromOutcomes:
             return
         a, b, v = self.posterior(request, items)
         if self.thompson:
-            p = request_rng(self.random_state, request, pool.k, "outcomes").beta(a, b)
+            rng = request_rng(self.random_state, request, pool.k, "outcomes",
+                              sorted(c.index for c in items))
+            p = rng.beta(a, b)
         else:
             p = a / (a + b)
         ev = p * v
