@@ -7,8 +7,9 @@ Examples
 50
 """
 
+from upsell.datasets._response import ResponseModel
 from upsell.datasets.loaders import load_cdnow, load_online_retail, read_baskets
 from upsell.datasets.synthetic import PERSONAS, Shop, ShopTruth, make_shop
 
-__all__ = ["PERSONAS", "Shop", "ShopTruth", "load_cdnow", "load_online_retail", "make_shop",
-           "read_baskets"]
+__all__ = ["PERSONAS", "ResponseModel", "Shop", "ShopTruth", "load_cdnow", "load_online_retail",
+           "make_shop", "read_baskets"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from upsell.data.transactions import Transactions
 from upsell.datasets._catalog import make_catalog
 from upsell.datasets._orders import make_orders
 from upsell.exceptions import UpsellDataError
+
+if TYPE_CHECKING:
+    from upsell.datasets._response import ResponseModel
 
 __all__ = ["PERSONAS", "Shop", "ShopTruth", "make_shop"]
 
@@ -175,6 +178,25 @@ class Shop:
         return (f"Shop(customers={len(tx.customers):,}, items={len(self.catalog):,}, "
                 f"orders={len(tx.orders):,}, lines={len(tx):,}, "
                 f"random_state={self.params.get('random_state')})")
+
+    @property
+    def response(self) -> ResponseModel:
+        """The ground-truth response to offers: each customer's true P(accept) of any item.
+
+        Built on each access from the shop's truth and history (about as long as
+        reading the history once; keep the result). Its random parts come from a
+        child of the shop's seed, so the shop itself is unchanged. See
+        :class:`~upsell.datasets.ResponseModel` for the formula.
+
+        Examples
+        --------
+        >>> shop = make_shop(n_customers=100, n_items=60, n_orders=400)
+        >>> shop.response
+        ResponseModel(customers=100, items=60, random_state=0)
+        """
+        from upsell.datasets._response import ResponseModel
+
+        return ResponseModel(self)
 
     def to_pandas(self) -> Any:
         """The shop's order lines, as :meth:`Transactions.to_pandas <upsell.data.Transactions.to_pandas>` gives them.
