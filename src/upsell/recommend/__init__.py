@@ -71,6 +71,7 @@ from upsell.recommend.outcomes import OUTCOME_VALUES, LearnFromOutcomes
 from upsell.recommend.recommender import Recommender
 from upsell.recommend.replay import PolicyEvaluation, evaluate_policy
 from upsell.recommend.rerank import Diversity, InventoryPush, MarginWeight, Promote
+from upsell.recommend.simulation import Simulation, simulate
 from upsell.recommend.sources import (
     BundleSource,
     CFSource,
@@ -133,6 +134,7 @@ __all__ = [
     "SQLiteOfferLog",
     "SegmentMap",
     "SequenceSource",
+    "Simulation",
     "UpsellSource",
     "WeightedBlend",
     "Where",
@@ -143,5 +145,6 @@ __all__ = [
     "register_rule",
     "register_source",
     "rule_from_config",
+    "simulate",
     "source_types",
 ]
