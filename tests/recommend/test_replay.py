@@ -159,7 +159,7 @@ def test_a_propensity_outside_0_1_names_the_row():
 def test_missing_columns_and_bad_options():
     log = simulate_log(10)
     del log["propensity"]
-    with pytest.raises(UpsellDataError, match="lack the column.*propensity"):
+    with pytest.raises(UpsellDataError, match=r"lack the column.*propensity"):
         evaluate_policy(log, Shows())
     with pytest.raises(UpsellDataError, match="`estimators` must be one of"):
         evaluate_policy(simulate_log(10), Shows(), estimators=("ipw",))

@@ -78,8 +78,19 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     options: dict[str, Any] = {}
     if args.nps:
         options["nps_scores"] = _read_scores(args.nps)
+    if args.offer_log and args.log:
+        raise UpsellDataError("give --log (an SQLite offer log) or --offer-log (a CSV of "
+                              "events), not both")
     if args.offer_log:
         options["offer_log"] = _read_offer_log(args.offer_log)
+    if args.model and not args.log:
+        raise UpsellDataError("--model needs --log LOG: the model is evaluated on the logged "
+                              "requests")
+    if args.log:
+        options["offer_log"] = _open_offer_log(args.log)
+    if args.model:
+        with steps.step("loading the model"):
+            options["candidate"] = _load_model(args.model)
     source = "standard input" if args.orders == "-" else os.path.basename(args.orders)
     return _analyse_and_write(tx, catalog, args, steps, out, source=source, **options)
 

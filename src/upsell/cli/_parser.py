@@ -189,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nps", metavar="CSV", help="survey answers 0-10 (a score column)")
     p.add_argument("--offer-log", metavar="CSV",
                    help="offer log (event, kind, revenue, ...) for the conversion card")
+    p.add_argument("--log", metavar="LOG",
+                   help="SQLite offer log (upsell.recommend.OfferLog.sqlite): the conversion "
+                        "card and the section 'What the log says' (conversion by policy "
+                        "version and by exploration)")
+    p.add_argument("--model", metavar="MODEL_DIR",
+                   help="with --log: a folder written by `upsell fit`, evaluated off-policy "
+                        "on the logged requests")
     _report_options(p)
 
     p = cmd("inspect", _cmd_inspect, "read an order file and print its data report")

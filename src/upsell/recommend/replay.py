@@ -111,7 +111,7 @@ class PolicyEvaluation(TableResult):
 
     def _policy(self, e: PolicyValue) -> str:
         if e.estimator == "logged":
-            return ", ".join(self.logging_policies) or "(unnamed)"
+            return ", ".join(self.logging_policies) or "(not logged)"
         return self.candidate or "(candidate)"
 
     def _columns(self, rows: range | None = None) -> dict[str, Any]:
@@ -378,7 +378,7 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     item = _text(cols["item"][keep], n)
     posk = pos[keep].astype(np.int64)
     p_log = prop[keep]
-    seg = _text(cols.get("segment", None)[keep] if "segment" in cols else None, n)
+    seg = _text(cols["segment"][keep] if "segment" in cols else None, n)
     cust = _text(cols["customer"][keep], n)
     chan = _text(cols["channel"][keep], n) if "channel" in cols else None
     times = _times(cols["time"][keep]) if "time" in cols else None
@@ -419,8 +419,8 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
         notes.append("the candidate has no policy_distribution: its recommend() lists read "
                      "as a deterministic policy")
 
-    common = {"groups": inv, "n_bootstrap": n_bootstrap, "confidence": confidence,
-              "random_state": random_state}
+    common: dict[str, Any] = {"groups": inv, "n_bootstrap": n_bootstrap,
+                              "confidence": confidence, "random_state": random_state}
     logged = off_policy_value(r, p_log, p_log, "ips", **common)
     out = [PolicyValue("logged", logged.value, logged.ci_low, logged.ci_high, logged.n,
                        logged.effective_sample_size, 1.0, 1.0, logged.confidence,

@@ -21,6 +21,7 @@ from upsell.data import Catalog, Transactions
 from upsell.exceptions import UpsellDataError
 from upsell.report._baskets import _section_bundles, _section_ladders
 from upsell.report._context import _Context, _log, _mem, _num, _Skip
+from upsell.report._log import _section_log
 from upsell.report._models import (  # _clv_result: re-exported for tests
     _clv_result,  # noqa: F401
     _section_clv,
@@ -51,6 +52,7 @@ SECTIONS: dict[str, str] = {
     "ladders": "Upgrade ladders",
     "clv": "Customer lifetime value",
     "evaluation": "Offline evaluation",
+    "log": "What the log says",
     "offers": "Example offers",
 }
 
@@ -215,6 +217,11 @@ class Analysis(TableResult):
             lines.append(f"Best recommender: {ev.get('best')} "
                          f"(recall@{ev.get('k')} {fmt(ev.get('best_recall'))} vs popularity "
                          f"{fmt(ev.get('popular_recall'))})")
+        if "log" in self and self["log"].ok and self["log"].values.get("off_policy"):
+            ope = self["log"].values["off_policy"]
+            parts = [f"{name} {fmt_pct(v)}" for name, v in ope.items() if name != "logged"]
+            lines.append(f"Offer log: accepted {fmt_pct(ope.get('logged'))} of offers shown; "
+                         f"the model, off-policy: {', '.join(parts)}")
         lines.append("Sections:")
         for s in self.sections:
             extra = f" ({s.note})" if s.status != "ok" and s.note else ""
@@ -245,13 +252,15 @@ _RUNNERS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "ladders": _section_ladders,
     "clv": _section_clv,
     "evaluation": _section_evaluation,
+    "log": _section_log,
     "offers": _section_offers,
 }
 
 
 def analyse(tx: Transactions, catalog: Catalog | None = None, *,
             sections: Any = None, nps_scores: Any = None, offer_log: Any = None,
-            opportunity_matrix: Any = None, k: int = 10, min_support: float | str = "auto",
+            candidate: Any = None, opportunity_matrix: Any = None, k: int = 10,
+            min_support: float | str = "auto",
             min_confidence: float = 0.1, max_itemsets: int = 100_000,
             max_rules: int | None = None, factors: int = 32, iterations: int = 10,
             max_eval_customers: int = 20_000, n_examples: int = 5, top: int = 15,
@@ -271,12 +280,20 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
     catalog : Catalog, optional
         Without it the tier, ladder and attach-rate parts are left out.
     sections : iterable of str, optional
-        Names from :data:`SECTIONS` to run (default all, in report order).
+        Names from :data:`SECTIONS` to run (default all, in report order; "log"
+        only when ``offer_log`` is given).
     nps_scores : array-like of int, optional
         Survey answers 0-10; adds the NPS card.
     offer_log : mapping or DataFrame, optional
-        A real offer log (see :func:`upsell.kpi.conversion`); without it the
-        conversion card shows the backtest conversion of the evaluation section.
+        A real offer log (see :func:`upsell.kpi.conversion`), or an
+        :class:`~upsell.recommend.OfferLog`; without it the conversion card shows
+        the backtest conversion of the evaluation section. With it, the section
+        "What the log says" shows conversion by policy version and by
+        exploration vs exploitation.
+    candidate : Recommender, optional
+        With an :class:`~upsell.recommend.OfferLog`: the model whose value on the
+        logged requests "What the log says" estimates off-policy
+        (:func:`upsell.recommend.evaluate_policy`).
     opportunity_matrix : OpportunityMatrix, optional
         Default the handbook's.
     k : int, default 10
@@ -326,7 +343,8 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
     as_transactions(tx, "tx")
     if catalog is not None and not isinstance(catalog, Catalog):
         raise UpsellDataError(f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
-    names = list(SECTIONS) if sections is None else [str(s) for s in sections]
+    names = ([s for s in SECTIONS if s != "log" or offer_log is not None]
+             if sections is None else [str(s) for s in sections])
     unknown = [s for s in names if s not in SECTIONS]
     if unknown:
         raise UpsellDataError(
@@ -345,6 +363,7 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
                "factors": factors, "iterations": iterations,
                "max_eval_customers": max_eval_customers, "n_examples": n_examples, "top": top,
                "random_state": random_state, "nps_scores": nps_scores, "offer_log": offer_log,
+               "candidate": candidate,
                "opportunity_matrix": opportunity_matrix}
     ctx = _Context(tx, catalog, options)
     # the KPI cards show the backtest conversion, which the evaluation computes
