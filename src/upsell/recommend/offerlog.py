@@ -22,6 +22,7 @@ row. Logs written before these columns existed are migrated when opened
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import numbers
 import os
@@ -80,7 +81,7 @@ MIGRATION = tuple(f"ALTER TABLE {{table}} ADD COLUMN {name} {kind}"
                   for name, kind in _NEW_COLUMNS)
 #: Columns of :meth:`OfferLog.outcomes`, one row per presented offer.
 OUTCOME_COLUMNS = ("offer_id", "request_id", "time", "customer", "item", "kind", "channel",
-                   "source", "segment", "policy", "position", "propensity", "explored",
+                   "segment", "policy", "position", "propensity", "explored",
                    "probability", "revenue", "accepted", "declined")
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS {table}_by_customer ON {table} (customer, time)",
@@ -583,23 +584,14 @@ class OfferLog:
             "probability": _floats(c["probability"]),
         }
 
-    def _outcome_rows(self, since: float) -> list[tuple[Any, ...]]:
-        """Presented rows at or after ``since`` (insertion order) with their outcome counts:
-        :data:`_PRESENTED` columns, then accepted count, declined count, accepted revenue."""
-        answers: dict[str, list[Any]] = {}
+    def _outcome_parts(self, since: float) -> tuple[list[tuple[Any, ...]],
+                                                    list[tuple[Any, ...]]]:
+        """The presented rows at or after ``since`` (:data:`_PRESENTED` columns, logging
+        order) and every answer ``(offer_id, event, revenue)`` (accepted or declined)."""
         events = self.events()
-        for e in events:
-            if e.event != "presented":
-                a = answers.setdefault(e.offer_id, [0, 0, None])
-                if e.event == "accepted":
-                    a[0] += 1
-                    if e.revenue is not None:
-                        a[2] = e.revenue if a[2] is None else a[2] + e.revenue
-                else:
-                    a[1] += 1
-        none = (None, None, None)
-        return [tuple(getattr(e, f) for f in _PRESENTED) + tuple(answers.get(e.offer_id, none))
-                for e in events if e.event == "presented" and e.time >= since]
+        return ([tuple(getattr(e, f) for f in _PRESENTED) for e in events
+                 if e.event == "presented" and e.time >= since],
+                [(e.offer_id, e.event, e.revenue) for e in events if e.event != "presented"])
 
     def outcomes(self, since: Any = None) -> dict[str, np.ndarray]:
         """One row per presented offer with its outcome: what a learner or an evaluator reads.
@@ -616,7 +608,7 @@ class OfferLog:
             The columns :data:`OUTCOME_COLUMNS`, oldest presentation first (ties
             in logging order): offer_id, request_id ("" where not logged), time
             (of the presentation, datetime64[us]), customer ("" for anonymous),
-            item, kind, channel, source, segment (""), policy (""), position
+            item, kind, channel, segment (""), policy (""), position
             (int64, -1 where not logged), propensity (NaN where not logged),
             explored (bool), probability (NaN), revenue (float64: the revenue
             logged with the acceptance, NaN when not accepted or none was
@@ -624,9 +616,11 @@ class OfferLog:
 
         Notes
         -----
-        SQL backends answer with one query (the presented rows LEFT JOIN the
-        answers grouped by offer id), so a log of a million events is read in a
-        second or two. ``accepted`` and ``declined`` are both True only when two
+        SQL backends read the presented rows and the answers (two plain scans,
+        no per-row join in the database: SQLite's LEFT JOIN cost more than
+        everything else) and join them on the offer id in a hash table holding
+        only the answered offers, so a log of a million events is read in a few
+        seconds (benchmarks/bench_offer_log.py). ``accepted`` and ``declined`` are both True only when two
         processes answered the same offer at the same instant (the log refuses
         it otherwise).
 
@@ -647,21 +641,40 @@ class OfferLog:
         0
         """
         lo = _LOWEST if since is None else _seconds(since, "since")
-        rows = self._outcome_rows(lo)
-        cols = dict(zip((*_PRESENTED, "n_accepted", "n_declined", "accepted_revenue"),
-                        _transpose(rows, len(_PRESENTED) + 3), strict=True))
-        seconds = np.array(cols["time"], dtype=np.float64)
-        accepted = _floats(cols["n_accepted"])
+        rows, answers = self._outcome_parts(lo)
+        cols = dict(zip(_PRESENTED, _transpose(rows, len(_PRESENTED)), strict=True))
+        seconds = _floats(cols["time"])
+        # answers counted per offer id (an offer answered twice by two racing processes stays
+        # one row), then looked up for each presented offer: a hash join on the few answered
+        slot: dict[str, int] = {}
+        n_acc: list[int] = []
+        n_dec: list[int] = []
+        acc_rev: list[float] = []
+        for oid, event, revenue in answers:
+            j = slot.get(oid)
+            if j is None:
+                j = slot[oid] = len(n_acc)
+                n_acc.append(0)
+                n_dec.append(0)
+                acc_rev.append(math.nan)
+            if event == "accepted":
+                n_acc[j] += 1
+                if revenue is not None:
+                    acc_rev[j] = revenue if acc_rev[j] != acc_rev[j] else acc_rev[j] + revenue
+            else:
+                n_dec[j] += 1
+        hit = np.fromiter(map(slot.get, cols["offer_id"], itertools.repeat(-1)), dtype=np.int64,
+                          count=len(rows))  # -1: unanswered, the sentinel appended last
+        accepted = np.array([*n_acc, 0], dtype=np.int64)[hit] > 0
         out = {
             "offer_id": _strings(cols["offer_id"]), "request_id": _strings(cols["request_id"]),
             "time": _times(cols["time"]), "customer": _strings(cols["customer"]),
             "item": _strings(cols["item"]), "kind": _strings(cols["kind"]),
-            "channel": _strings(cols["channel"]), "source": _strings(cols["source"]),
-            "segment": _strings(cols["segment"]), "policy": _strings(cols["policy"]),
+            "channel": _strings(cols["channel"]), "segment": _strings(cols["segment"]), "policy": _strings(cols["policy"]),
             "position": _ints(cols["position"]), "propensity": _floats(cols["propensity"]),
             "explored": _flags(cols["explored"]), "probability": _floats(cols["probability"]),
-            "revenue": np.where(accepted > 0, _floats(cols["accepted_revenue"]), np.nan),
-            "accepted": accepted > 0, "declined": _floats(cols["n_declined"]) > 0,
+            "revenue": np.where(accepted, np.array([*acc_rev, np.nan])[hit], np.nan),
+            "accepted": accepted, "declined": np.array([*n_dec, 0], dtype=np.int64)[hit] > 0,
         }
         if seconds.size > 1 and np.any(seconds[1:] < seconds[:-1]):
             order = np.argsort(seconds, kind="stable")
@@ -670,15 +683,25 @@ class OfferLog:
 
 
 #: Columns of a presented row that :meth:`OfferLog.outcomes` reads.
-_PRESENTED = ("offer_id", "request_id", "time", "customer", "item", "kind", "channel", "source",
+_PRESENTED = ("offer_id", "request_id", "time", "customer", "item", "kind", "channel",
               "segment", "policy", "position", "propensity", "explored", "probability")
 #: Below every time a log holds (binding a finite number works on every database).
 _LOWEST = -1e300
 
 
-def _select_list(have: frozenset[str], names: Sequence[str], prefix: str = "") -> str:
-    """Column names, those missing from the table as NULL."""
-    return ", ".join(f"{prefix}{c}" if c in have else f"NULL AS {c}" for c in names)
+def _select_list(have: frozenset[str], names: Sequence[str], *, text_null: bool = False) -> str:
+    """Column names, those missing from the table as NULL (as '' for text with
+    ``text_null``: text columns then never hold None and become arrays directly)."""
+    def one(c: str) -> str:
+        if text_null and c in _TEXT:
+            return f"COALESCE({c}, '') AS {c}" if c in have else f"'' AS {c}"
+        return c if c in have else f"NULL AS {c}"
+
+    return ", ".join(one(c) for c in names)
+
+
+_TEXT = frozenset(("offer_id", "event", "customer", "item", "kind", "channel", "source",
+                   "request_id", "policy", "segment"))
 
 
 def _tuple(e: OfferEvent) -> tuple[Any, ...]:
@@ -690,36 +713,44 @@ def _loop_of(e: OfferEvent) -> tuple[Any, ...]:
             e.probability)
 
 
-def _transpose(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
-    return list(zip(*rows, strict=True)) if rows else [()] * width
+def _transpose(rows: list[tuple[Any, ...]], width: int) -> list[Any]:
+    """The columns of equal-length rows (object arrays: numpy transposes faster than zip)."""
+    if not rows:
+        return [()] * width
+    table = np.empty((len(rows), width), dtype=object)
+    table[:] = rows
+    return [table[:, i] for i in range(width)]
 
 
-def _strings(values: Sequence[Any]) -> np.ndarray:
+def _strings(values: Any) -> np.ndarray:
     """Text column, "" for NULL."""
-    if not values:
+    if len(values) == 0:
         return np.zeros(0, dtype=str)
-    arr = np.array(values, dtype=object)
-    arr[arr == None] = ""  # noqa: E711 - elementwise test for SQL NULL
+    arr = np.asarray(values, dtype=object)
+    none = arr == None  # noqa: E711 - elementwise test for SQL NULL
+    if none.any():
+        arr = arr.copy()
+        arr[none] = ""
     return arr.astype(str)
 
 
-def _floats(values: Sequence[Any]) -> np.ndarray:
+def _floats(values: Any) -> np.ndarray:
     """float64 column, NaN for NULL (numpy reads None as NaN)."""
-    return np.array(values, dtype=np.float64) if values else np.zeros(0, dtype=np.float64)
+    return np.asarray(values, dtype=np.float64) if len(values) else np.zeros(0, np.float64)
 
 
-def _ints(values: Sequence[Any]) -> np.ndarray:
+def _ints(values: Any) -> np.ndarray:
     """int64 column, -1 for NULL."""
     f = _floats(values)
     return np.where(np.isnan(f), -1, f).astype(np.int64)
 
 
-def _flags(values: Sequence[Any]) -> np.ndarray:
+def _flags(values: Any) -> np.ndarray:
     """bool column, False for NULL."""
     return _floats(values) == 1.0
 
 
-def _times(values: Sequence[Any]) -> np.ndarray:
+def _times(values: Any) -> np.ndarray:
     """Epoch seconds as datetime64[us] (rounded to the microsecond)."""
     return np.round(_floats(values) * 1e6).astype(np.int64).astype("datetime64[us]")
 
@@ -840,10 +871,10 @@ class SQLOfferLog(OfferLog):
     # are the select list (a column the table lacks read as NULL), {insert} the insert list
     def _sql(self, text: str) -> str:
         text = text.replace("{table}", self.table)
-        if "{columns}" in text or "{p_columns}" in text or "{insert}" in text:
+        if "{columns}" in text or "{outcome_columns}" in text or "{insert}" in text:
             have = self._columns_present()
             text = text.replace("{columns}", _select_list(have, _COLUMNS)).replace(
-                "{p_columns}", _select_list(have, _PRESENTED, "p."))
+                "{outcome_columns}", _select_list(have, _PRESENTED, text_null=True))
             ins = [c for c in _COLUMNS if c in have]
             text = text.replace("{insert}", f"({', '.join(ins)}) VALUES "
                                             f"({', '.join('?' * len(ins))})")
@@ -1051,19 +1082,16 @@ class SQLOfferLog(OfferLog):
         """Every event, oldest first."""
         return [_event(r) for r in self._table_rows()]
 
-    def _outcome_rows(self, since: float) -> list[tuple[Any, ...]]:
-        # one query: each presented row with its answers, counted per offer id (an offer
-        # answered twice by two racing processes stays one row)
-        order = "p.rowid" if isinstance(self, SQLiteOfferLog) else "p.time"
-        return self._select(
-            f"SELECT {{p_columns}}, o.n_accepted, o.n_declined, o.accepted_revenue "
-            f"FROM {{table}} p LEFT JOIN (SELECT offer_id, "
-            f"SUM(CASE WHEN event = 'accepted' THEN 1 ELSE 0 END) AS n_accepted, "
-            f"SUM(CASE WHEN event = 'declined' THEN 1 ELSE 0 END) AS n_declined, "
-            f"SUM(CASE WHEN event = 'accepted' THEN revenue END) AS accepted_revenue "
-            f"FROM {{table}} WHERE event <> 'presented' GROUP BY offer_id) o "
-            f"ON o.offer_id = p.offer_id WHERE p.event = 'presented' AND p.time >= ? "
-            f"ORDER BY {order}", [since])
+    def _outcome_parts(self, since: float) -> tuple[list[tuple[Any, ...]],
+                                                    list[tuple[Any, ...]]]:
+        # presented first: an answer logged between the two reads is one more answer, never
+        # an answer without its presentation
+        order = " ORDER BY rowid" if isinstance(self, SQLiteOfferLog) else " ORDER BY time"
+        shown = self._select("SELECT {outcome_columns} FROM {table} WHERE event = ? AND "
+                             "time >= ?" + order, ["presented", since])
+        answers = self._select("SELECT offer_id, event, revenue FROM {table} WHERE event <> ?",
+                               ["presented"])
+        return shown, answers
 
     def __len__(self) -> int:
         return int(self._select("SELECT COUNT(*) FROM {table}", [])[0][0])
