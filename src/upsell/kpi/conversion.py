@@ -16,7 +16,15 @@ column           required   meaning
 ``offer_id``     no         id tying an offer's events together
 ``time``         no         event time
 ``revenue``      no         revenue of an accepted offer (0 / NaN elsewhere)
+``policy``       by=...     "name@version" of the policy that made the offer
+``explored``     by=...     the slot was filled by exploration (bool)
 ===============  =========  ==================================================
+
+:meth:`upsell.recommend.OfferLog.to_offer_table` also hands over ``request_id``,
+``position``, ``propensity``, ``segment`` and ``probability`` (any of them works
+as ``by``). Follow-up events carry the policy and exploration flag of the
+presented offer, so ``by="policy"`` and ``by="explored"`` compare policy
+versions and exploration with exploitation.
 
 Each ``presented`` row is one offer shown; each ``accepted`` row one offer
 taken. ``declined`` rows are counted but do not enter the rate (an offer shown
@@ -25,6 +33,7 @@ and ignored is neither accepted nor declined).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -189,7 +198,10 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
     offer_log : mapping of arrays or pandas.DataFrame
         Events with the columns listed in the module docstring.
     by : str, optional
-        "kind", "channel", "segment", or any other column of the log (e.g. "item").
+        "kind", "channel", "segment", "policy" (policy version: offers logged
+        without one form the group "(none)"), "explored" (groups "exploit" and
+        "explore": offers the policy chose vs slots filled by exploration; a
+        missing flag is exploitation), or any other column of the log (e.g. "item").
     segments : mapping, Series, pair, segmenter result or array-like, optional
         With ``by="segment"``: labels keyed by the log's ``customer`` column (a
         mapping or pandas Series customer id -> label, a ``(customer ids, labels)``
@@ -226,6 +238,15 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
     (['cross_sell', 'upsell'], [0.5, 0.5], [6.0, 15.0])
     >>> bool(r.low[0] < 0.5 < r.high[0])
     True
+    >>> log = {"event": ["presented", "presented", "presented", "accepted"],
+    ...        "policy": ["upsell@a1", "upsell@b2", "upsell@b2", "upsell@b2"],
+    ...        "explored": [False, False, True, True]}
+    >>> r = conversion(log, by="policy")
+    >>> r.groups.tolist(), r.rate.tolist()
+    (['upsell@a1', 'upsell@b2'], [0.0, 0.5])
+    >>> r = conversion(log, by="explored")
+    >>> r.groups.tolist(), r.presented.tolist(), r.rate.tolist()
+    (['exploit', 'explore'], [2, 1], [0.0, 1.0])
     """
     z = z_value(confidence)
     cols = _columns(offer_log)
@@ -251,10 +272,14 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
         codes = np.full(n, -1, dtype=np.int64)
         groups, sub = encode_labels(labels[has])
         codes[has] = sub
+    elif by == "explored" and "explored" in cols:
+        groups, codes = _explored_codes(cols["explored"])
+    elif by == "policy" and "policy" in cols:
+        groups, codes = encode_labels(_policy_labels(cols["policy"]))
     else:
         if not isinstance(by, str) or by not in cols or by == "event":
             raise UpsellDataError(
-                f"`by` must be None, 'segment' or a column of the offer log "
+                f"`by` must be None, 'segment', 'policy', 'explored' or a column of the offer log "
                 f"({', '.join(c for c in cols if c != 'event')}); got {by!r}")
         col = cols[by]
         if col.dtype.kind in "OfcM":  # a row without a label would be dropped or unsortable
@@ -292,6 +317,54 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
     else:
         revenue = np.full(k, np.nan)
     return _from_counts(by, groups, cnt, revenue, z, confidence)
+
+
+#: Group labels of ``by="explored"``.
+_EXPLORED_GROUPS = ("exploit", "explore")
+
+
+def _missing(col: np.ndarray) -> np.ndarray:
+    """Rows without a value: None / NaN (object or float columns), NaT."""
+    if col.dtype.kind == "O":
+        return np.array([v is None or (isinstance(v, (float, np.floating)) and v != v)
+                         for v in col.tolist()], dtype=bool)
+    if col.dtype.kind == "f":
+        return np.isnan(col)
+    if col.dtype.kind == "M":
+        return np.isnat(col)
+    return np.zeros(col.size, dtype=bool)
+
+
+def _explored_codes(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """0 (exploit) / 1 (explore) per row from a bool, 0/1 or text flag; missing is exploit."""
+    if col.dtype.kind == "b":
+        flag = col.astype(bool)
+    else:
+        missing = _missing(col)
+        vals = col.tolist()
+        text = {"true": True, "1": True, "false": False, "0": False, "": False}
+        flag = np.zeros(col.size, dtype=bool)
+        for i, v in enumerate(vals):
+            if missing[i]:
+                continue
+            if isinstance(v, (bool, np.bool_)) or (isinstance(v, numbers.Real) and v in (0, 1)):
+                flag[i] = bool(v)
+            elif isinstance(v, str) and v.strip().lower() in text:
+                flag[i] = text[v.strip().lower()]
+            else:
+                raise UpsellDataError(f"offer_log row {i}: `explored` {v!r} is not a flag "
+                                      f"(True / False, 1 / 0)")
+    return np.array(_EXPLORED_GROUPS), flag.astype(np.int64)
+
+
+def _policy_labels(col: np.ndarray) -> np.ndarray:
+    """Policy labels as text; offers logged without a policy (None, NaN, "") are "(none)"."""
+    missing = _missing(col)
+    labels = np.array(["" if m else str(v) for v, m in zip(col.tolist(), missing, strict=True)]
+                      ) if col.dtype.kind not in "US" else col.astype(str)
+    if labels.size == 0:
+        return labels.astype(str)
+    return np.where(labels == "", "(none)", labels)
 
 
 def _check_offer_ids(ids: np.ndarray, event: np.ndarray) -> None:
