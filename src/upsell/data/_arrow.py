@@ -407,7 +407,7 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     pool = _pa()[0].default_memory_pool()
     prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
-                     source=label, exact_ids=True)
+                     source=label, exact_ids=True, owned=True)
     done = _convert_columns(cols, prep, pool, item_index=item_index,
                             customer_index=customer_index)
     prep.order, o_index, _ = done["order"]
@@ -607,10 +607,10 @@ def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
     _, pc, _ = _pa()
     if col.num_chunks == 0:  # never: read_prepared refuses files without rows first
         raise UpsellDataError("no rows")
-    whole = col.combine_chunks() if col.num_chunks > 1 else col.chunk(0)
-    n = len(whole)
+    n = len(col)
     # a sample first: only an order-like column is cut at its value changes
-    if n > 2 and _sorted_runs(whole.slice(0, min(n, 1 << 16))):
+    if n > 2 and _sorted_runs(col.slice(0, min(n, 1 << 16)).combine_chunks()):
+        whole = col.combine_chunks() if col.num_chunks > 1 else col.chunk(0)
         change = pc.not_equal(whole.slice(1), whole.slice(0, n - 1))
         n_runs = 1 + int(pc.sum(change).as_py() or 0)
         if n_runs * 4 <= n * 3:  # enough repeats in a row to pay off
@@ -621,10 +621,18 @@ def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
             codes = np.cumsum(new, dtype=np.int32)
             codes -= 1
             return codes, pc.take(whole, _arrow_ints(np.flatnonzero(new))), True
-    if n == 0:
-        return np.zeros(0, np.int32), whole, False
-    enc = pc.dictionary_encode(whole)
-    return _numpy(enc.indices).astype(np.int32, copy=False), enc.dictionary, False
+    if col.num_chunks == 1 or n == 0:
+        whole = col.combine_chunks() if col.num_chunks > 1 else col.chunk(0)
+        if n == 0:
+            return np.zeros(0, np.int32), whole, False
+        enc = pc.dictionary_encode(whole)
+        return _numpy(enc.indices).astype(np.int32, copy=False), enc.dictionary, False
+    # the chunks hashed in turn without a combined copy of their text: they share one
+    # growing memo table, so every chunk's codes index the last chunk's dictionary
+    enc = pc.dictionary_encode(col)
+    codes = np.concatenate([_numpy(c.indices) for c in enc.chunks]).astype(np.int32,
+                                                                        copy=False)
+    return codes, enc.chunk(enc.num_chunks - 1).dictionary, False
 
 
 def _strings(arr: Any, role: str) -> np.ndarray:
@@ -642,6 +650,11 @@ def _strings(arr: Any, role: str) -> np.ndarray:
     w = max(int(lengths.max()), 1)
     if data.size and not data.all():
         raise UpsellDataError(f"a `{role}` value contains a NUL character, which ids may not hold")
+    ascii_ = not data.size or int(data.max()) < 0x80
+    if ascii_ and data.size == n * w:  # all of one width (codes like 'O0000001'): no gather
+        out_u = np.empty((n, w), dtype=np.uint32)
+        out_u[...] = data.reshape(n, w)
+        return out_u.view(f"U{w}").reshape(-1)
     padded = np.zeros(data.size + w, dtype=np.uint8)
     padded[:data.size] = data
     window = np.ndarray(shape=(padded.size - w + 1,), dtype=f"S{w}", buffer=padded,
@@ -650,7 +663,7 @@ def _strings(arr: Any, role: str) -> np.ndarray:
     if (lengths != w).any():
         mat = out.view(np.uint8).reshape(n, w)
         mat *= np.arange(w) < lengths[:, None]
-    if not data.size or int(data.max()) < 0x80:
+    if ascii_:
         # ASCII: each byte is its code point; widening is far cheaper than a decode
         return out.view(np.uint8).reshape(n, w).astype(np.uint32).view(f"U{w}").reshape(-1)
     return np.strings.decode(out, "utf-8")
@@ -710,6 +723,9 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
             inv = inv.reshape(-1)
     elif _increasing(present):
         ids, inv = _strings(present, role), np.arange(len(present))
+        if index is None and not miss.any():  # the codes are the index's already
+            return codes, IdIndex._from_sorted_unique(ids, name=role), np.zeros(codes.size,
+                                                                                dtype=bool)
     else:
         if may_repeat:
             enc = pc.dictionary_encode(present)

@@ -11,6 +11,7 @@ use :mod:`upsell.data.engine`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,9 @@ class Prepared:
     # every id of the indexes built from the data (not the fixed ones) occurs in some row:
     # when every row is kept, they need no compaction
     exact_ids: bool = False
+    # the arrays are the reader's own (no caller holds them): cleaning may change them in
+    # place and hand them to Transactions without a copy
+    owned: bool = False
 
 
 
@@ -203,11 +207,16 @@ class Cleaner:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 p.price = np.where(q0 != 0, p.value / np.where(q0 != 0, q0, 1.0),
                                    np.where(np.isfinite(p.value), 0.0, np.nan))
-        self.apply(p.order < 0, "order id missing", invalid,
-                   lambda i: f"`order` is empty{hint}")
-        item_missing = (p.item < 0) & ~(p.unknown_item if p.unknown_item is not None else False)
-        self.apply(item_missing, "item id missing", invalid,
-                   lambda i: f"`item` is empty{hint}")
+        # each rule's mask is built only when a cheap whole-column reduction (min and max,
+        # no temporaries; NaN and NaT fail it) says some row may break it
+        if not _within(p.order, 0, None):
+            self.apply(p.order < 0, "order id missing", invalid,
+                       lambda i: f"`order` is empty{hint}")
+        if not _within(p.item, 0, None):
+            item_missing = (p.item < 0) & ~(p.unknown_item if p.unknown_item is not None
+                                            else False)
+            self.apply(item_missing, "item id missing", invalid,
+                       lambda i: f"`item` is empty{hint}")
         if p.unknown_item is not None and p.unknown_item.any():
             self.apply(p.unknown_item, "item not in the item index", invalid,
                        lambda i: f"`item` is not in the given item index{hint}")
@@ -215,27 +224,35 @@ class Cleaner:
             self.apply(p.unknown_customer, "customer not in the customer index", invalid,
                        lambda i: f"`customer` is not in the given customer index{hint}")
         qty = p.quantity if p.quantity is not None else np.ones(self.n)
-        self.apply(~np.isfinite(qty), "quantity missing or not finite", invalid,
-                   lambda i: f"`quantity` {C.py(qty[i])!r} is missing or not finite{hint}")
-        if p.price is not None:
+        qty_ok = _within(qty, -MAX_QUANTITY, MAX_QUANTITY)
+        price_ok = p.price is None or _within(p.price, -MAX_PRICE, MAX_PRICE)
+        if not qty_ok:
+            self.apply(~np.isfinite(qty), "quantity missing or not finite", invalid,
+                       lambda i: f"`quantity` {C.py(qty[i])!r} is missing or not finite{hint}")
+        if p.price is not None and not price_ok:
             price = p.price
             self.apply(~np.isfinite(price), "price missing or not finite", invalid,
                        lambda i: f"`price` {C.py(price[i])!r} is missing or not finite{hint}")
-        self.apply(np.abs(qty) > MAX_QUANTITY, "quantity out of range", invalid,
-                   lambda i: f"`quantity` {C.py(qty[i])!r} is beyond +-{MAX_QUANTITY:.0e}{hint}")
-        if p.price is not None:
+        if not qty_ok:
+            self.apply(np.abs(qty) > MAX_QUANTITY, "quantity out of range", invalid,
+                       lambda i: f"`quantity` {C.py(qty[i])!r} is beyond +-{MAX_QUANTITY:.0e}"
+                       f"{hint}")
+        if p.price is not None and not price_ok:
             price = p.price
             self.apply(np.abs(price) > MAX_PRICE, "price out of range", invalid,
                        lambda i: f"`price` {C.py(price[i])!r} is beyond +-{MAX_PRICE:.0e}{hint}")
-        if p.time is not None:
+        if p.time is not None and not _within(
+                p.time.astype("datetime64[s]", copy=False).view(np.int64), _TIME_MIN_S,
+                _TIME_MAX_S - 1):
             tm = p.time
             self.apply(np.isnat(tm), "time missing", invalid,
                        lambda i: f"`time` is missing or not a timestamp{hint}")
             self.apply((tm < TIME_MIN) | (tm >= TIME_MAX), "time out of range", invalid,
                        lambda i: f"`time` {str(tm[i])!r} is outside the plausible range "
                        f"[{TIME_MIN}, {TIME_MAX}){hint}")
-        self.apply(qty == 0, "zero quantity", "drop", lambda i: "zero quantity")
-        if p.price is not None:
+        if not _within(qty, np.nextafter(0.0, 1.0), None):  # negatives: returns, zeros
+            self.apply(qty == 0, "zero quantity", "drop", lambda i: "zero quantity")
+        if p.price is not None and not _within(p.price, np.nextafter(0.0, 1.0), None):
             price = p.price
             self.apply(price <= 0, "price zero or negative", bad_prices,
                        lambda i: f"`price` {C.py(price[i])!r} is zero or negative; pass "
@@ -245,7 +262,7 @@ class Cleaner:
             customer = self.fill_customers(customer)
             self.apply(customer < 0, "anonymous (no customer)", anonymous,
                        lambda i: "no customer (anonymous order); pass anonymous='keep' or 'drop'")
-        qty = qty.astype(np.float64, copy=True)
+        qty = qty.astype(np.float64, copy=p.quantity is not None and not p.owned)
         is_return = qty < 0
         if cancel_prefix is not None:
             ids = p.order_index.ids
@@ -357,17 +374,20 @@ class Cleaner:
         One hash lookup per purchase line, in slices to bound the temporaries: no
         sort or ``np.isin`` over all lines when only a few keys saw returns.
         """
-        table = KeyTable.of_unique(keys.view(np.uint64))
-        cand = ~is_return & self.keep & (customer >= 0)
+        find = _key_finder(keys)
         # only lines of a customer and of an item that saw a return can match: two
-        # gathers of flags leave most lines out of the hash lookups
-        cust_flag = np.zeros(max(int(customer.max()) + 1, 1) if customer.size else 1,
-                             dtype=bool)
-        cust_flag[keys // n_items] = True
+        # gathers of flags leave most lines out of the hash lookups (the customer's
+        # flags shifted by one, so that anonymous lines (-1) read False)
+        cust_flag = np.zeros(int(customer.max()) + 2 if customer.size else 1, dtype=bool)
+        cust_flag[keys // n_items + 1] = True
         item_flag = np.zeros(n_items, dtype=bool)
         item_flag[keys % n_items] = True
-        cand &= cust_flag[np.maximum(customer, 0)]
+        shifted = customer + 1
+        cand = cust_flag[shifted]
+        del shifted
         cand &= item_flag[self.p.item]
+        cand &= self.keep
+        cand &= ~is_return
         found_rows, found_code = [], []
         step = 1 << 20
         for lo in range(0, self.n, step):
@@ -376,7 +396,7 @@ class Cleaner:
             key = customer[rows].astype(np.int64)
             key *= n_items
             key += self.p.item[rows]
-            code = table.find(key.view(np.uint64))
+            code = find(key)
             hit = code >= 0
             found_rows.append(rows[hit])
             found_code.append(code[hit].astype(np.intp))
@@ -403,7 +423,8 @@ class Cleaner:
 
         def _compact(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
             if rows is None and p.exact_ids:  # every id occurs in a kept row
-                return codes.astype(np.int32), index  # a copy, as _compact_codes gives
+                # a copy, as _compact_codes gives, unless the reader's own
+                return codes.astype(np.int32, copy=not p.owned), index
             return _compact_codes(codes, index)
 
         o_codes, orders = _compact(sel(p.order), p.order_index)
@@ -430,10 +451,13 @@ class Cleaner:
         idx = rows if perm is None else (perm if rows is None else rows[perm])
 
         def take(a: np.ndarray) -> np.ndarray:
-            # a copy either way: columns end up read-only and may be the caller's arrays
-            return a.copy() if idx is None else a[idx]
+            # a copy either way (columns end up read-only and may be the caller's
+            # arrays), unless they are the reader's own
+            if idx is None:
+                return a if p.owned else a.copy()
+            return a[idx]
 
-        q = qty if idx is None else qty[idx]  # qty is run()'s own copy
+        q = qty if idx is None else qty[idx]  # run()'s own copy, or the reader's own array
         price = take(p.price) if p.price is not None else None
         time = take(p.time) if p.time is not None else None
         cust = None
@@ -517,6 +541,62 @@ class Cleaner:
             orders=orders, items=items, customers=customers, channels=channels, report=report,
             names=names,
         )
+
+
+_TIME_MIN_S = int(TIME_MIN.astype(np.int64))
+_TIME_MAX_S = int(TIME_MAX.astype(np.int64))
+
+
+def _within(a: np.ndarray, lo: Any, hi: Any) -> bool:
+    """Whether every value of ``a`` lies in [lo, hi] (None: unbounded); NaN never does.
+
+    Two reductions over the column and no mask: the rules of :meth:`Cleaner.run`
+    build their row masks only when this is False.
+    """
+    if a.size == 0:
+        return True
+    if lo is not None and not a.min() >= lo:  # "not >=": NaN fails
+        return False
+    return hi is None or bool(a.max() <= hi)
+
+
+def _key_finder(keys: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A lookup of int64 keys in the distinct ``keys``: position (int32), -1 if absent.
+
+    pyarrow's ``index_in`` (one C++ hash pass) when pyarrow is loaded already, as it
+    is for the CSV reader; otherwise :class:`KeyTable` (a few numpy passes per probe
+    round), so that other readers need not import pyarrow.
+    """
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        try:
+            import pyarrow._compute as pc
+
+            value_set = pa.Array.from_buffers(
+                pa.int64(), keys.size, [None, pa.py_buffer(np.ascontiguousarray(keys,
+                                                                                np.int64))])
+            options = pc.SetLookupOptions(value_set)
+
+            def find_arrow(k: np.ndarray) -> np.ndarray:
+                k = np.ascontiguousarray(k, dtype=np.int64)
+                arr = pa.Array.from_buffers(pa.int64(), k.size, [None, pa.py_buffer(k)])
+                res = pc.call_function("index_in", [arr], options)
+                n = len(res)
+                bufs = res.buffers()
+                if n == 0:
+                    return np.zeros(0, dtype=np.int32)
+                out = np.frombuffer(bufs[1], dtype=np.int32)[res.offset:res.offset + n].copy()
+                if res.null_count:
+                    bits = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8),
+                                         bitorder="little")[res.offset:res.offset + n]
+                    out[bits == 0] = -1
+                return out
+
+            return find_arrow
+        except (ImportError, AttributeError):  # a pyarrow that moved them: numpy's table
+            pass
+    table = KeyTable.of_unique(keys.view(np.uint64))
+    return lambda k: table.find(np.ascontiguousarray(k, dtype=np.int64).view(np.uint64))
 
 
 def _item_names(item: np.ndarray, name: np.ndarray, n_items: int, index: IdIndex) -> np.ndarray:
