@@ -93,3 +93,53 @@ def test_segments_per_row_series_is_positional_and_mapping_needs_customers():
     assert r.groups.tolist() == ["x", "y"] and r.presented.tolist() == [1, 2]
     with pytest.raises(UpsellDataError, match="needs a 'customer' column"):
         conversion({"event": ev}, by="segment", segments={"a": "x"})
+
+
+# ------------------------------------------------------------------ the policy dimension
+POLICY_LOG = {
+    "event": ["presented"] * 5 + ["accepted", "accepted", "declined"],
+    "policy": ["upsell@a1", "upsell@a1", "upsell@b2", "upsell@b2", None,
+               "upsell@a1", "upsell@b2", "upsell@b2"],
+    "explored": [False, True, False, True, None, True, True, False],
+    "revenue": [0, 0, 0, 0, 0, 10.0, 4.0, 0],
+}
+
+
+def test_by_policy_compares_policy_versions_and_names_unlogged_ones():
+    r = conversion(POLICY_LOG, by="policy")
+    assert r.by == "policy"
+    assert r.groups.tolist() == ["(none)", "upsell@a1", "upsell@b2"]
+    assert r.presented.tolist() == [1, 2, 2] and r.accepted.tolist() == [0, 1, 1]
+    assert r.declined.tolist() == [0, 0, 1] and r.revenue.tolist() == [0.0, 10.0, 4.0]
+    frame = pd.DataFrame(POLICY_LOG)
+    frame.loc[4, "policy"] = np.nan  # pandas: a missing policy is NaN
+    same = conversion(frame, by="policy")
+    assert same.groups.tolist() == r.groups.tolist() and same.rate.tolist() == r.rate.tolist()
+    assert conversion({k: np.array(["" if v is None else v for v in POLICY_LOG[k]])
+                       if k == "policy" else v for k, v in POLICY_LOG.items()},
+                      by="policy").groups.tolist() == r.groups.tolist()
+
+
+def test_by_explored_splits_exploration_from_exploitation():
+    r = conversion(POLICY_LOG, by="explored")
+    assert r.groups.tolist() == ["exploit", "explore"]
+    assert r.presented.tolist() == [3, 2] and r.accepted.tolist() == [0, 2]
+    assert r.rate.tolist() == [0.0, 1.0] and r.revenue.tolist() == [0.0, 14.0]
+    for form in ([0, 1, 0, 1, 0, 1, 1, 0], ["false", "true", "0", "1", "", "True", "1", "0"],
+                 np.array([0.0, 1.0, 0.0, 1.0, np.nan, 1.0, 1.0, 0.0])):
+        other = conversion({**POLICY_LOG, "explored": form}, by="explored")
+        assert other.presented.tolist() == [3, 2] and other.accepted.tolist() == [0, 2]
+    with pytest.raises(UpsellDataError, match=r"row 2: `explored` 'maybe' is not a flag"):
+        conversion({**POLICY_LOG, "explored": [0, 1, "maybe", 1, 0, 1, 1, 0]}, by="explored")
+    with pytest.raises(UpsellDataError, match="row 1: `explored` 2 is not a flag"):
+        conversion({**POLICY_LOG, "explored": [0, 2, 0, 1, 0, 1, 1, 0]}, by="explored")
+
+
+def test_existing_groupings_keep_their_types_with_the_new_columns():
+    r = conversion(POLICY_LOG)
+    assert r.by is None and r.groups.tolist() == ["all"] and r.presented.dtype == np.int64
+    assert conversion(POLICY_LOG).to_pandas().columns.tolist() == [
+        "group", "presented", "accepted", "declined", "rate", "low", "high", "revenue",
+        "revenue_per_offer"]
+    with pytest.raises(UpsellDataError, match="'policy', 'explored'"):
+        conversion({"event": ["presented"]}, by="explored")
