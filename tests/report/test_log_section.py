@@ -62,7 +62,7 @@ def test_section_with_log_and_candidate(small_shop, offer_log):
     by_policy, explored, ope = s.tables
     assert {row[0] for row in by_policy.rows} == {"old@1", "new@2", "(not logged)"}
     assert sum(row[1] for row in by_policy.rows) == 361
-    assert {row[0] for row in explored.rows} >= {"explored",
+    assert {row[0] for row in explored.rows} == {"explored",
                                                  "exploited (the policy's own choice)"}
     assert [row[0] for row in ope.rows] == ["what the log shows (observed)", "model: IPS",
                                             "model: self-normalised IPS",

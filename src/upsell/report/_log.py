@@ -47,14 +47,14 @@ def _conversion_table(log: Any, by: str, title: str, label: Any, note: str) -> T
 
 def _policy_label(value: Any) -> str:
     text = "" if value is None else str(value)
-    return text if text and text != "nan" else "(not logged)"
+    return text if text and text not in ("nan", "(none)") else "(not logged)"
 
 
 def _explored_label(value: Any) -> str:
     text = str(value).strip().lower()
-    if text in ("true", "1", "1.0", "yes"):
+    if text in ("explore", "true", "1", "1.0", "yes"):
         return "explored"
-    if text in ("false", "0", "0.0", "no"):
+    if text in ("exploit", "false", "0", "0.0", "no"):
         return "exploited (the policy's own choice)"
     return "(not logged)"
 
