@@ -140,8 +140,9 @@ class LearnFromOutcomes:
     with ``s = prior_strength``; the prior mean mixes the offer's own
     ``probability`` (the recommender's estimate) with the acceptance rate of
     its kind in the segment, so an item never shown starts where its kind
-    stands. The candidate's score gains ``weight * EV / max EV`` with
-    ``EV = E[p] * value`` (component ``rule:outcomes``).
+    stands. Candidates are ranked by the expected value ``EV = E[p] * value``:
+    the score becomes ``EV / max EV`` within the request (or, with ``weight``,
+    gains ``weight * EV / max EV``); component ``rule:outcomes``.
 
     Parameters
     ----------
@@ -163,9 +164,11 @@ class LearnFromOutcomes:
         data uses the posteriors pooled over every segment).
     random_state : int, optional
         Seeds the Thompson draws per request (as :class:`Explore` does).
-    weight : float or None, default 1.0
-        Size of the learned term relative to the blended relevance; None
-        ranks by the expected value alone (the score becomes ``EV / max EV``).
+    weight : float or None, default None
+        None ranks by the expected value alone (the score becomes
+        ``EV / max EV``). A number adds ``weight * EV / max EV`` to the blended
+        relevance instead, so the sources' ranking still counts (gentler at a
+        cold start, when the expected value rests on the prior alone).
 
     Notes
     -----
@@ -194,7 +197,7 @@ class LearnFromOutcomes:
 
     def __init__(self, value: str = "revenue", prior_strength: float = 20.0,
                  thompson: bool = False, by_segment: bool = True,
-                 random_state: int | None = None, weight: float | None = 1.0) -> None:
+                 random_state: int | None = None, weight: float | None = None) -> None:
         self.value = check_choice(value, "value", OUTCOME_VALUES)
         self.prior_strength = check_float(prior_strength, "prior_strength", low=0)
         if self.prior_strength <= 0:
@@ -344,7 +347,7 @@ class LearnFromOutcomes:
         return np.maximum(v, 0.0)
 
     def apply(self, pool: OfferPool, request: Request) -> None:
-        """Add ``weight * EV / max EV`` to each candidate (or set the score to it)."""
+        """Set each candidate's score to ``EV / max EV`` (or add ``weight`` times it)."""
         items = list(pool)
         if not items:
             return
