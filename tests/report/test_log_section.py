@@ -46,9 +46,10 @@ def offer_log(small_shop):
 
 
 def test_no_log_no_section_by_default(small_shop, full_analysis):
-    from upsell.report import SECTIONS
+    from upsell.report.analysis import INPUT_SECTIONS, SECTIONS
 
-    assert "log" in SECTIONS and "log" not in full_analysis  # the default report is unchanged
+    assert "log" in INPUT_SECTIONS and "log" not in SECTIONS
+    assert "log" not in full_analysis  # the default report is unchanged
     a = analyse(small_shop.transactions, sections=["log"])
     assert a["log"].status == "skipped" and "--log" in a["log"].note
 

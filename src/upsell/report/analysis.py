@@ -38,7 +38,7 @@ from upsell.report._shop import (
 )
 from upsell.report._tables import MAX_MARKS, Chart, Table, fmt, fmt_pct  # noqa: F401 - MAX_MARKS re-exported
 
-__all__ = ["SECTIONS", "Analysis", "Section", "analyse", "fit_clv_models"]
+__all__ = ["INPUT_SECTIONS", "SECTIONS", "Analysis", "Section", "analyse", "fit_clv_models"]
 
 
 #: Section names, in report order, with their titles.
@@ -52,9 +52,15 @@ SECTIONS: dict[str, str] = {
     "ladders": "Upgrade ladders",
     "clv": "Customer lifetime value",
     "evaluation": "Offline evaluation",
-    "log": "What the log says",
     "offers": "Example offers",
 }
+
+#: Sections run only when their input is given (``log``: an offer log), not by default.
+INPUT_SECTIONS: dict[str, str] = {"log": "What the log says"}
+
+# every section in report order: the input sections go before the example offers
+_TITLES: dict[str, str] = {**{k: v for k, v in SECTIONS.items() if k != "offers"},
+                           **INPUT_SECTIONS, "offers": SECTIONS["offers"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,7 @@ class Section:
     Attributes
     ----------
     name : str
-        Key in :data:`SECTIONS`.
+        Key in :data:`SECTIONS` or :data:`INPUT_SECTIONS`.
     title : str
     status : {"ok", "skipped", "failed"}
     note : str
@@ -280,8 +286,8 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
     catalog : Catalog, optional
         Without it the tier, ladder and attach-rate parts are left out.
     sections : iterable of str, optional
-        Names from :data:`SECTIONS` to run (default all, in report order; "log"
-        only when ``offer_log`` is given).
+        Names from :data:`SECTIONS` or :data:`INPUT_SECTIONS` to run (default all
+        of :data:`SECTIONS`, and "log" when ``offer_log`` is given), in report order.
     nps_scores : array-like of int, optional
         Survey answers 0-10; adds the NPS card.
     offer_log : mapping or DataFrame, optional
@@ -343,13 +349,13 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
     as_transactions(tx, "tx")
     if catalog is not None and not isinstance(catalog, Catalog):
         raise UpsellDataError(f"`catalog` must be a Catalog or None; got {type(catalog).__name__}")
-    names = ([s for s in SECTIONS if s != "log" or offer_log is not None]
+    names = ([*SECTIONS, *(["log"] if offer_log is not None else [])]
              if sections is None else [str(s) for s in sections])
-    unknown = [s for s in names if s not in SECTIONS]
+    unknown = [s for s in names if s not in _TITLES]
     if unknown:
         raise UpsellDataError(
-            f"`sections` must be names from {', '.join(SECTIONS)}; got {unknown!r}")
-    order = [s for s in SECTIONS if s in names]
+            f"`sections` must be names from {', '.join(_TITLES)}; got {unknown!r}")
+    order = [s for s in _TITLES if s in names]
     if not (isinstance(min_support, str) and min_support == "auto"):
         try:
             ok = 0 < float(min_support) <= 1
@@ -379,7 +385,7 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
     done: dict[str, Section] = {}
     for name in run_order:
         if bar is not None:
-            bar.set_description(SECTIONS[name])
+            bar.set_description(_TITLES[name])
         elif callable(progress):
             progress(name)
         done[name] = _run(name, ctx)
@@ -408,7 +414,7 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
 
 def _run(name: str, ctx: _Context) -> Section:
     start = time.perf_counter()
-    title = SECTIONS[name]
+    title = _TITLES[name]
     try:
         out = _RUNNERS[name](ctx)
         status, note = "ok", str(out.get("note", ""))
