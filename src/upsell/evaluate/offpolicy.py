@@ -200,12 +200,13 @@ def _boot_ratio(num: np.ndarray, den: np.ndarray, n_bootstrap: int, seed: Any, *
     both = np.stack([num, den], axis=1)
     if compress and g > 64:
         # distinct pairs through one sort per column (np.unique(axis=0) is ~10x slower)
-        a, ia = np.unique(num, return_inverse=True)
-        b, ib = np.unique(den, return_inverse=True)
-        keys, freq = np.unique(ia.reshape(-1).astype(np.int64) * b.size + ib.reshape(-1),
+        u_num, i_num = np.unique(num, return_inverse=True)
+        u_den, i_den = np.unique(den, return_inverse=True)
+        m = u_den.size
+        keys, freq = np.unique(i_num.reshape(-1).astype(np.int64) * m + i_den.reshape(-1),
                                return_counts=True)
         if keys.size * 4 <= g:
-            pairs = np.stack([a[keys // b.size], b[keys % b.size]], axis=1)
+            pairs = np.stack([u_num[keys // m], u_den[keys % m]], axis=1)
             counts = rng.multinomial(g, freq / g, size=n_bootstrap).astype(np.float64)
             sums = counts @ pairs
             return np.divide(sums[:, 0], sums[:, 1], out=np.full(n_bootstrap, np.nan),
