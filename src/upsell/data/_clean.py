@@ -444,8 +444,7 @@ class Cleaner:
         if m > 1 and not bool((key[1:] >= key[:-1]).all()):
             # stable only for speed (timsort uses the runs files come in, e.g. grouped by
             # order); equal keys are put in row order below anyway, with the other ties
-            perm = np.argsort(key, kind="stable")
-            key = key[perm]
+            perm, key = _stable_sort(key)
             o_codes, i_codes = o_codes[perm], i_codes[perm]
         # the other columns in one gather each: kept rows in canonical order
         idx = rows if perm is None else (perm if rows is None else rows[perm])
@@ -487,9 +486,9 @@ class Cleaner:
             tie_pos = np.flatnonzero(tie)
             del tie
             src = perm[tie_pos] if perm is not None else tie_pos
-            # tie groups are runs in tie_pos; (lo, hi) are the neighbours within a group
-            pair = np.flatnonzero(same_key[tie_pos[:-1]])
-            lo, hi = tie_pos[pair], tie_pos[pair + 1]
+            # (lo, hi) are the neighbours within a group
+            lo = np.flatnonzero(same_key)
+            hi = lo + 1
             # a column constant within every group (the customer, often the time or the
             # price) cannot reorder a group: leave it out of the sort and the moves
             # (bit for bit, so that 0.0 and -0.0 still move with their lines)
@@ -506,7 +505,7 @@ class Cleaner:
             for c in varying:
                 c[tie_pos] = c[moved]
             # a duplicate equals the line before it in every column
-            equal = np.ones(pair.size, dtype=bool)
+            equal = np.ones(lo.size, dtype=bool)
             for c in varying:
                 equal &= c[hi] == c[lo]
             dup_at = hi[equal]
@@ -597,6 +596,27 @@ def _key_finder(keys: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
             pass
     table = KeyTable.of_unique(keys.view(np.uint64))
     return lambda k: table.find(np.ascontiguousarray(k, dtype=np.int64).view(np.uint64))
+
+
+def _stable_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``perm = np.argsort(key, kind="stable")`` and ``key[perm]`` (``key`` >= 0, int64).
+
+    When key and row number fit in 63 bits together, the row goes into the key's
+    low bits and one unstable SIMD sort of the values does it (distinct values:
+    stable by construction), about twice as fast as a stable argsort and a gather.
+    """
+    m = key.size
+    row_bits = max(int(m - 1).bit_length(), 1)
+    top = int(key.max()) if m else 0
+    if key.dtype != np.int64 or int(key.min()) < 0 or top.bit_length() + row_bits > 62:
+        perm = np.argsort(key, kind="stable")
+        return perm, key[perm]
+    packed = key << row_bits
+    packed |= np.arange(m, dtype=np.int64)
+    packed.sort()
+    perm = packed & ((1 << row_bits) - 1)
+    packed >>= row_bits
+    return perm, packed
 
 
 def _item_names(item: np.ndarray, name: np.ndarray, n_items: int, index: IdIndex) -> np.ndarray:
@@ -691,16 +711,16 @@ def _bits(a: np.ndarray) -> np.ndarray:
 def _compact_codes(codes: np.ndarray, index: IdIndex) -> tuple[np.ndarray, IdIndex]:
     """Re-index codes to the ids actually used, keeping the index's (sorted) id order.
 
-    Codes of -1 (anonymous) stay -1. One scatter and one gather, through codes
-    shifted by one (-1 -> 0), so anonymous rows need no masks.
+    Codes of -1 (anonymous) stay -1. One scatter and one gather through tables with
+    one more slot at the end, where -1 lands, so anonymous rows need no masks.
     """
-    plus = codes + 1
-    used = np.zeros(len(index) + 1, dtype=bool)
-    used[plus] = True
-    if used[1:].all():
+    n = len(index)
+    used = np.zeros(n + 1, dtype=bool)
+    used[codes] = True  # -1 lands on the last slot, outside the ids
+    if used[:n].all():
         return codes.astype(np.int32), index
-    table = np.empty(used.size, dtype=np.int32)
-    table[0] = -1
-    np.cumsum(used[1:], dtype=np.int32, out=table[1:])
-    table[1:] -= 1
-    return table[plus], index._subset(used[1:])
+    table = np.empty(n + 1, dtype=np.int32)
+    np.cumsum(used[:n], dtype=np.int32, out=table[:n])
+    table[:n] -= 1
+    table[n] = -1
+    return np.take(table, codes), index._subset(used[:n])
