@@ -7,6 +7,7 @@ import pytest
 
 from upsell.datasets import make_shop
 from upsell.recommend._blend_one import OneCustomer, _gather_pos, _score_rank
+from upsell.recommend._blend_reasons import DeferredReasons
 from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import BlendRequest
 
@@ -76,6 +77,14 @@ def test_blend_scores_and_reasons_equal_the_batch_ranker(fitted, shop):
         top = np.argsort(-s, kind="stable")[:4 + 3]
         want = fitted._reasons(X[top], regime, best[top])
         assert [reasons[int(kn[j])] for j in top] == want
+        assert reasons.resolve([int(kn[j]) for j in top[::-1]]) == want[::-1]
+        # exact contributions: the compiled forest is LightGBM's TreeSHAP
+        Xc = X[:, fitted.columns_]
+        np.testing.assert_allclose(
+            fitted._forest(regime).contributions(Xc),
+            fitted.boosters_[regime].predict(Xc, pred_contrib=True), rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(
+            fitted._forest(regime).predict(Xc), fitted.boosters_[regime].predict(Xc))
 
 
 def test_gather_pos_dense_and_sorted_paths_agree():
@@ -137,8 +146,11 @@ def test_explain_changes_reasons_never_scores(shop):
             np.testing.assert_array_equal(s0, s1)
     assert all(r is None for _, r in got["none"])
     for _, r in got["features"]:
-        assert r is not None and len(r) == 20
-        assert sum(bool(x) for x in r) == 4 + 3  # the k + 3 best get a phrase
+        assert isinstance(r, DeferredReasons) and len(r) == 20
+        assert not r._done  # nothing put in words until asked
+        r.resolve([0, 3])
+        assert sorted(r._done) == [0, 3]  # only the rows asked for
+        assert all(isinstance(x, str) for x in r)
     # a repeat candidate speaks of timing first under "features"
     assert any(x.startswith("bought ") for _, r in got["features"] for x in r)
 
@@ -157,3 +169,104 @@ def test_explain_is_validated_and_saved(fitted, tmp_path):
     (tmp_path / "b" / "blend.json").write_text(json.dumps(meta))
     assert LearnedBlend.load(tmp_path / "b").explain == "contributions"
     assert LearnedBlend.load(tmp_path / "b", explain="none").explain == "none"
+
+
+# ---------------------------------------------------------------------- in the Recommender
+@pytest.fixture(scope="module")
+def rec(shop, fitted):
+    from upsell.recommend import Recommender
+    from upsell.recommend.blend import history_parts
+
+    parts = history_parts(shop.transactions, shop.catalog, blend="weighted")
+    return Recommender(**{**parts, "blend": fitted}).fit()
+
+
+def _offers(rec, customers, **kw):
+    return [[(o.item, o.score, o.kind, o.reason.summary, o.cue) for o in
+             rec.recommend(customer=c, k=4, at="2011-01-01", **kw)] for c in customers]
+
+
+def test_reasons_of_the_chosen_offers_only_and_exact(rec, fitted, shop, monkeypatch):
+    """Deferred reasons are the eager ones: LightGBM's own pred_contrib gives the same texts."""
+    ids = list(shop.transactions.customers.ids[:12])
+    calls = []
+    real = fitted._reasons
+
+    def counting(X, *a, **kw):
+        calls.append(X.shape[0])
+        return real(X, *a, **kw)
+
+    monkeypatch.setattr(fitted, "_reasons", counting)
+    got = [_offers(rec, ids, include_owned=inc) for inc in (False, True)]
+    assert calls and max(calls) <= 4  # one batch per request, the shown offers only
+    assert any(r[3] for lists in got for row in lists for r in [row[0]] if row)
+
+    def lgb_contrib(X, regime):
+        Xc = np.ascontiguousarray(X[:, fitted.columns_])
+        c = fitted.boosters_[regime].predict(Xc, pred_contrib=True)
+        full = np.zeros((X.shape[0], X.shape[1]))
+        full[:, fitted.columns_] = c[:, :-1]
+        return full
+
+    monkeypatch.setattr(fitted, "_contrib", lgb_contrib)
+    assert [_offers(rec, ids, include_owned=inc) for inc in (False, True)] == got
+
+
+def test_offers_identical_across_explain_modes(rec, fitted, shop):
+    ids = list(shop.transactions.customers.ids[:15])
+    seen = {}
+    try:
+        for explain in ("contributions", "features", "none"):
+            fitted.explain = explain
+            seen[explain] = [[x[:3] for x in lst] for inc in (False, True)
+                             for lst in _offers(rec, ids, include_owned=inc)]
+    finally:
+        fitted.explain = "contributions"
+    assert seen["contributions"] == seen["features"] == seen["none"]
+
+
+def test_buy_again_offers_are_replenish(rec, shop):
+    from upsell.recommend import OFFER_KINDS, CueTemplates
+
+    assert "replenish" in OFFER_KINDS
+    tx = shop.transactions
+    H = tx.customer_items()
+    n_replenish = 0
+    for r in range(20):
+        c = tx.customers.ids[r]
+        owned = set(tx.items.ids[H[r].indices].tolist())
+        for o in rec.recommend(customer=c, k=5, include_owned=True, at="2011-01-01"):
+            assert (o.kind == "replenish") == (o.item in owned and o.kind != "upsell")
+            if o.kind == "replenish":
+                n_replenish += 1
+                assert o.cue == CueTemplates().render("web", "replenish", {"name": o.name})
+        for o in rec.recommend(customer=c, k=5, at="2011-01-01"):
+            assert o.kind != "replenish"  # owned items are not offered by default
+    assert n_replenish > 0
+
+
+def test_reasons_use_dates_when_the_request_is_far_past_the_history(fitted, shop):
+    """'last 16 years ago' from an old history replayed at today's date: a date instead."""
+    bound = fitted.bind(shop.catalog, ("a",))
+    items = np.arange(20, dtype=np.int32)
+    end = np.datetime64(int(fitted.state_.cut), "s")
+    texts = {}
+    for label, at in (("soon", end + np.timedelta64(1, "D")),
+                      ("late", np.datetime64("2040-01-01T00:00:00"))):
+        req = BlendRequest(customer=shop.transactions.customers.ids[2], customer_index=0,
+                           basket=np.zeros(0, np.int32), owned=np.zeros(0, np.int32),
+                           owned_time=np.zeros(0, "datetime64[s]"), at=at, segment=None,
+                           moment=None, channel="web", k=20, include_owned=True)
+        _, r = bound.blend(req, items, np.full((20, 1), np.nan), ("a",))
+        texts[label] = " ".join(r)
+    assert "last " in texts["soon"] and " ago" in texts["soon"] or "today" in texts["soon"]
+    assert "years ago" not in texts["late"] and "last on 20" in texts["late"]
+
+
+def test_clock_rule():
+    from upsell.recommend._blend_reasons import Clock
+
+    day = 86_400.0
+    assert not Clock(now=100 * day, end=40 * day, window=30 * day).absolute  # 2 windows
+    assert Clock(now=101 * day, end=40 * day, window=30 * day).absolute
+    assert Clock(now=101 * day, end=40 * day, window=30 * day).ago(1.0) == "on 1970-04-11"

@@ -34,8 +34,9 @@ __all__ = [
     "Rule",
 ]
 
-#: Offer kinds: an extra item (cross-sell) or a better or bigger one (upsell).
-OFFER_KINDS = ("cross_sell", "upsell")
+#: Offer kinds: an extra item (cross-sell), a better or bigger one (upsell), or an item the
+#: customer bought before, offered again (replenish: requests with ``include_owned=True``).
+OFFER_KINDS = ("cross_sell", "upsell", "replenish")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -314,7 +315,9 @@ class Offer:
     item : item id
     name : str
         Display name from the catalog.
-    kind : {"cross_sell", "upsell"}
+    kind : {"cross_sell", "upsell", "replenish"}
+        ``"replenish"``: an item the customer bought before ("buy again"; only when
+        the request allows owned items, ``include_owned=True``).
     item_kind : str
         The catalog kind (product, accessory, warranty, ...).
     score : float

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from upsell.recommend._blend_reasons import resolve_later
 from upsell.recommend._core import Offer, PoolItem, Reason, Request
 from upsell.recommend.explain import money
 
-__all__ = ["render_offer"]
+__all__ = ["render_offer", "render_offers"]
 
 
 def _names(names: Sequence[str], limit: int = 3, total: int | None = None) -> str:
@@ -41,8 +42,30 @@ def _score(v: float) -> str:
     return f"{v:.{max(3 - 1 - int(np.floor(np.log10(abs(v)))), 0)}f}" if "e" in text else text
 
 
-def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
-    """The offer shown for a pool item: kind, score and parts, money, reason, cue."""
+def render_offers(pipe: Any, chosen: Sequence[PoolItem], req: Request) -> list[Offer]:
+    """The offers shown for the chosen pool items, in order.
+
+    A learned blend leaves its reasons unwritten until here (``Later``): they are
+    put in words for the chosen items only, in one batch per request.
+    """
+    resolve_later(chosen)
+    owned = frozenset(req.owned) if req.include_owned and req.owned else None
+    return [render_offer(pipe, c, req, owned=owned) for c in chosen]
+
+
+def render_offer(pipe: Any, c: PoolItem, req: Request, *,
+                 owned: frozenset[Any] | None = None) -> Offer:
+    """The offer shown for a pool item: kind, score and parts, money, reason, cue.
+
+    A cross-sell of an item in ``owned`` (the customer's purchases, when the request
+    allows them: ``include_owned=True``) is a "buy again" offer: kind ``"replenish"``,
+    cue style ``replenish``.
+    """
+    if not isinstance(c.blend_reason, str):
+        c.blend_reason = str(c.blend_reason)
+    kind = c.kind
+    if owned is not None and kind == "cross_sell" and c.item in owned:
+        kind = "replenish"
     cat = pipe.catalog
     i = c.index
     ev = tuple(sorted(c.evidence, key=lambda e: -e.contribution))
@@ -51,6 +74,8 @@ def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
         style = "popular"
     elif c.promoted and (primary is None or primary.source == "promotion"):
         style = "promoted"
+    elif kind == "replenish":
+        style = "replenish"
     elif primary is not None:
         style = pipe.styles.get(primary.source, "default")
     else:
@@ -72,6 +97,8 @@ def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
             txt += f" (after {_names([_name(pipe, b) for b in because[:4]], total=len(because))})"
         parts.append(txt)
     summary = c.blend_reason or " + ".join(parts) or "no source"
+    if kind == "replenish" and not c.blend_reason:
+        summary = f"bought before; {summary}"
     if c.strategy:
         summary += f"; favoured for {req.segment}: {c.strategy}"
     if req.moment:
@@ -79,7 +106,7 @@ def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
     reason = Reason(summary=summary, evidence=ev, segment=req.segment, strategy=c.strategy,
                     moment=req.moment, rules=tuple(c.effects))
     return Offer(
-        item=c.item, name=str(cat.name[i]), kind=c.kind, item_kind=str(cat.kind[i]),
+        item=c.item, name=str(cat.name[i]), kind=kind, item_kind=str(cat.kind[i]),
         score=float(c.score), components=dict(c.components),
         sources=tuple(e.source for e in ev), probability=float(c.probability),
         expected_revenue=float(c.expected_revenue), expected_margin=float(c.expected_margin),

@@ -34,7 +34,7 @@ from upsell.recommend._core import (
     Rule,
     _as_indexed,
 )
-from upsell.recommend._offers import render_offer
+from upsell.recommend._offers import render_offers
 from upsell.recommend.blending import NORMALIZATIONS, BlendRequest, WeightedBlend, normalise
 from upsell.recommend.explain import CHANNELS, CueTemplates
 from upsell.recommend.filters import (
@@ -496,7 +496,9 @@ class Pipeline:
             item.score = s
             item.components["blend"] = s
             if reasons is not None:
-                item.blend_reason = str(reasons[j])
+                # a learned blend's reasons are put in words for the shown offers only
+                item.blend_reason = reasons.later(j) if hasattr(reasons, "later") \
+                    else str(reasons[j])
         return pool
 
     # ------------------------------------------------------------------ after the blend
@@ -721,7 +723,7 @@ class Pipeline:
                                rules=self.rules_)
             if trace is not None:
                 trace["plan"] = shown[2]
-        offers = [render_offer(self, c, req) for c in chosen]
+        offers = render_offers(self, chosen, req)
         if shown is not None:
             offers = [replace(o, propensity=p, explored=e) if e or p != 1.0 else o
                       for o, p, e in zip(offers, shown[0], shown[1], strict=True)]

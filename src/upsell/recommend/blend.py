@@ -24,7 +24,12 @@ from upsell.recommend._blend_features import (
     feature_names,
 )
 from upsell.recommend._blend_one import OneCustomer
-from upsell.recommend._blend_reasons import priority_contrib, reason_texts
+from upsell.recommend._blend_reasons import (
+    Clock,
+    DeferredReasons,
+    priority_contrib,
+    reason_texts,
+)
 from upsell.recommend._blend_state_io import state_arrays, state_from_arrays
 from upsell.recommend._blend_train import (
     build_cut,
@@ -34,6 +39,7 @@ from upsell.recommend._blend_train import (
     lgb_params,
     stack,
 )
+from upsell.recommend._forest import Forest
 from upsell.recommend.blending import BlendRequest, register_blend
 
 __all__ = ["LearnedBlend"]
@@ -344,6 +350,15 @@ class LearnedBlend(Estimator):
             self._one_view = got  # one assignment: a racing thread builds an equal view
         return got
 
+    def _forest(self, regime: str) -> Forest:
+        """The ranker compiled to arrays for exact contributions (built once per booster;
+        LightGBM's predict stays faster for scores; see ``_forest.py``)."""
+        forests = getattr(self, "_forests", None)
+        if forests is None or any(forests[r].booster is not self.boosters_[r] for r in forests):
+            forests = {r: Forest(b) for r, b in self.boosters_.items()}
+            self._forests = forests  # one assignment: a racing thread builds equal ones
+        return forests[regime]
+
     def _predict(self, X: np.ndarray, regime: str) -> np.ndarray:
         Xc = np.ascontiguousarray(X[:, self.columns_])
         return np.asarray(self.boosters_[regime].predict(Xc, num_threads=int(self.num_threads)),
@@ -351,18 +366,20 @@ class LearnedBlend(Estimator):
 
     def _contrib(self, X: np.ndarray, regime: str) -> np.ndarray:
         Xc = np.ascontiguousarray(X[:, self.columns_])
-        c = np.asarray(self.boosters_[regime].predict(Xc, pred_contrib=True,
-                                                      num_threads=int(self.num_threads)))
+        c = self._forest(regime).contributions(Xc)  # exact TreeSHAP, as pred_contrib
         full = np.zeros((X.shape[0], len(feature_names())), dtype=np.float64)
         full[:, self.columns_] = c[:, :-1]
         return full
 
-    def _reasons(self, X: np.ndarray, regime: str, best_last: np.ndarray) -> list[str]:
+    def _reasons(self, X: np.ndarray, regime: str, best_last: np.ndarray,
+                 clock: Clock | None = None) -> list[str]:
         if X.shape[0] == 0:
             return []
         if self.explain == "features":
-            return reason_texts(X, priority_contrib(X.shape[0]), best_last, self.item_names_)
-        return reason_texts(X, self._contrib(X, regime), best_last, self.item_names_)
+            return reason_texts(X, priority_contrib(X.shape[0]), best_last, self.item_names_,
+                                clock=clock)
+        return reason_texts(X, self._contrib(X, regime), best_last, self.item_names_,
+                            clock=clock)
 
     def recommend(self, customers: Any = None, *, baskets: Any = None, k: int = 10,
                   include_owned: bool = False, exclude: Any = None,
@@ -451,6 +468,8 @@ class LearnedBlend(Estimator):
         pos = self.items_.encode(list(catalog.items.ids), unknown="mask").astype(np.int64)
         self._catalog_map = pos
         self._one()
+        for regime in self.boosters_:
+            self._forest(regime)
         return self
 
     def blend(self, request: BlendRequest, items: np.ndarray, source_scores: np.ndarray,
@@ -491,15 +510,14 @@ class LearnedBlend(Estimator):
             s = self._predict(X, regime)
             scores[kn] = s
             if self.explain != "none":
-                # contributions cost ~0.5-2 ms a row: the offers the request can show, and a
-                # few spares for the business rules that drop some after the blend
-                top = np.argsort(-s, kind="stable")[:int(request.k) + 3]
-                for j, t in zip(top.tolist(), self._reasons(X[top], regime, best_last[top]),
-                                strict=False):
-                    texts[int(kn[j])] = t
-        low = scores[np.isfinite(scores)].min() - 1.0 if np.isfinite(scores).any() else 0.0
-        scores[~np.isfinite(scores)] = low
-        return scores, (None if self.explain == "none" else tuple(texts))
+                # put in words only for the offers the rules choose (the pipeline resolves
+                # them in one batch); indexing works too, row by row
+                row_of = np.full(ci.size, -1, dtype=np.int64)
+                row_of[kn] = np.arange(kn.size)
+                clock = Clock(st.cut if at is None else max(at, st.cut), st.cut, st.window)
+                return _finite(scores), DeferredReasons(
+                    lambda Xr, br: self._reasons(Xr, regime, br, clock), X, best_last, row_of)
+        return _finite(scores), (None if self.explain == "none" else tuple(texts))
 
     def get_config(self) -> dict[str, Any]:
         """Constructor parameters, JSON-ready."""
@@ -651,6 +669,14 @@ class LearnedBlend(Estimator):
 
 
 # ---------------------------------------------------------------------- helpers
+def _finite(scores: np.ndarray) -> np.ndarray:
+    """Scores with -inf (items unknown to the history) just below the lowest finite one."""
+    ok = np.isfinite(scores)
+    low = scores[ok].min() - 1.0 if ok.any() else 0.0
+    scores[~ok] = low
+    return scores
+
+
 def _line_data(tx: Transactions, catalog: Any, seg_codes: np.ndarray) -> LineData:
     """Purchase lines (quantity > 0) as :class:`LineData`, with catalog columns per item."""
     q = tx.quantity

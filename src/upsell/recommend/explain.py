@@ -3,7 +3,9 @@
 A cue is a line on the web page, a sentence in an e-mail, or a script line for
 store staff. The template is chosen by channel and by the *style* of the
 strongest source (``bundle``, ``cf``, ``upsell``, ``sequence``, ``popular``,
-``promoted`` or ``default``); fields are filled from the offer's data.
+``promoted`` or ``default``), or ``replenish`` for a "buy again" offer (an item the
+customer bought before, offered when the request allows owned items: offer kind
+``"replenish"``); fields are filled from the offer's data.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ __all__ = ["CHANNELS", "CUE_FIELDS", "CUE_STYLES", "CueTemplates"]
 
 #: Channels a cue can be rendered for.
 CHANNELS = ("web", "email", "store")
-#: Template styles (the strongest source's kind of evidence).
-CUE_STYLES = ("bundle", "cf", "upsell", "sequence", "popular", "promoted", "default")
+#: Template styles (the strongest source's kind of evidence; ``replenish``: a buy-again offer).
+CUE_STYLES = ("bundle", "cf", "upsell", "sequence", "popular", "promoted", "replenish",
+              "default")
 #: Fields a template may use.
 CUE_FIELDS = ("name", "item", "price", "because", "base", "price_diff", "share_pct",
               "lag_days", "age_days", "due", "segment", "source_cue", "category", "strategy",
@@ -34,6 +37,7 @@ _DEFAULTS: dict[str, dict[str, str]] = {
         "sequence": "Customers who bought {because} buy {name} next",
         "popular": "Popular with customers like you",
         "promoted": "Featured: {name}",
+        "replenish": "Buy again: {name}",
         "default": "Recommended for you: {name}",
     },
     "email": {
@@ -45,6 +49,7 @@ _DEFAULTS: dict[str, dict[str, str]] = {
                     "{lag_days} days later.",
         "popular": "{name} is a favourite among customers like you.",
         "promoted": "Featured this week: {name} ({price}).",
+        "replenish": "Time to stock up on {name} again? ({price})",
         "default": "You might like {name} ({price}).",
     },
     "store": {
@@ -55,6 +60,7 @@ _DEFAULTS: dict[str, dict[str, str]] = {
         "sequence": "They bought {because} {age_days} days ago; ask whether they need {name} now.",
         "popular": "Point out {name}, one of our best sellers.",
         "promoted": "Point out {name}, featured this week.",
+        "replenish": "They have bought {name} before; ask whether they need more.",
         "default": "Suggest {name}.",
     },
 }
