@@ -260,3 +260,32 @@ def test_update_while_serving_in_threads(parts: Any) -> None:
         t.join()
     assert not errors, errors[0]
     assert learn.n_outcomes_ == 2000
+
+
+def test_rule_state_files_are_untrusted(parts: Any, tmp_path: Any) -> None:
+    import json
+    import shutil
+
+    rec = build(parts, rules=[*all_rules(parts.cat), LearnFromOutcomes()])
+    rec.update(_outcomes(np.random.default_rng(3), parts.cat.items.ids.tolist(), 500))
+    path = os.path.join(tmp_path, "rec")
+    rec.save(path)
+    log = OfferLog.in_memory()
+    assert us.Recommender.load(path, offer_log=log).rules_[-1].n_outcomes_ == 500
+    # a file the manifest does not list
+    extra = os.path.join(path, "rules", "99_extra.npz")
+    shutil.copy(os.path.join(path, "rules", sorted(os.listdir(os.path.join(path,
+                                                                         "rules")))[0]), extra)
+    with pytest.raises(ModelFileError, match="not list"):
+        us.Recommender.load(path, offer_log=log)
+    os.remove(extra)
+    # a state entry naming a file outside rules/ (or not listed)
+    man = os.path.join(path, "recommender.json")
+    with open(man, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    for bad in ("catalog.npz", "../elsewhere.npz", 3):
+        doc["rules"][-1]["state"] = bad
+        with open(man, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc))
+        with pytest.raises(ModelFileError):
+            us.Recommender.load(path, offer_log=log)

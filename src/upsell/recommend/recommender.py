@@ -493,8 +493,9 @@ class Recommender(Estimator):
         with whether it was accepted) and passes the arrays to each rule that
         has ``update`` (:class:`~upsell.recommend.LearnFromOutcomes`), which
         swaps in new posteriors atomically: requests served meanwhile see the
-        old or the new state, never a mix. No source is refitted. ``policy_``
-        gets the new version.
+        old or the new state, never a mix, and to the blend when it has
+        ``update(outcomes)``. No source is refitted. ``policy_`` gets the new
+        version.
 
         Parameters
         ----------
@@ -537,8 +538,9 @@ class Recommender(Estimator):
                     "update needs an offer log with outcomes(): pass offer_log= or build the "
                     f"Recommender with offer_log=; got {type(log).__name__}")
             outcomes = read() if since is None else read(since=since)
-        for r in pipe.rules_:
-            up = getattr(r, "update", None)
+        # the rules that learn (LearnFromOutcomes) and a blend that offers update(outcomes)
+        for part in (*pipe.rules_, pipe.blend_):
+            up = getattr(part, "update", None)
             if callable(up):
                 up(outcomes)
         pipe.policy_ = policy_name(self.policy, pipe)
