@@ -275,8 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="acceptance rate per offer shown (default) or revenue per offer shown")
     p.add_argument("-k", "--k", type=_positive, default=None,
                    help="list length asked of the model (default: each logged list's length)")
-    p.add_argument("--max-requests", type=_count, default=0, metavar="N",
-                   help="replay a random sample of N requests (default 0: all)")
+    p.add_argument("--max-requests", type=_count, default=20_000, metavar="N",
+                   help="replay at most N logged requests, a seeded random sample (default "
+                        "20,000: a saved model answers in a few ms per request, so about a "
+                        "minute or two; 0: all)")
     p.add_argument("--bootstrap", type=_count, default=1000,
                    help="bootstrap replicates of the intervals (default 1000; 0: none)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

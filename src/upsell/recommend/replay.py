@@ -202,6 +202,8 @@ def _times(col: np.ndarray) -> np.ndarray:
 def _text(col: np.ndarray | None, n: int) -> np.ndarray:
     if col is None:
         return np.full(n, "", dtype=object)
+    if col.dtype.kind == "U":  # text already: no None or NaN to blank
+        return col.astype(object)
     return np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v)
                      for v in col.tolist()], dtype=object)
 
@@ -237,6 +239,8 @@ class _RewardModel:
         pc = np.bincount(pinv)
         prior = q_item[inv[first]]
         q_pair = (ps + m * prior) / (pc + m)
+        #: the model's estimate for each row it was fitted on (DR's q_logged)
+        self.rows = q_pair[pinv]
         self.pair: dict[tuple[str, str], float] = {(str(segment[f]), str(item[f])): float(q)
                      for f, q in zip(first.tolist(), q_pair.tolist(), strict=True)}
 
@@ -254,9 +258,47 @@ def _distribution(candidate: Any, customer: Any, at: Any, k: int,
     get = getattr(candidate, "policy_distribution", None)
     if get is not None:
         dist = get(customer=customer, at=at, k=k, channel=channel)
+        key = next(iter(dist), None)
+        if key is None or (type(key[0]) is str and type(key[1]) is int):
+            return dict(dist)  # text ids and int positions already, as the log holds them
         return {(str(item), int(pos)): float(p) for (item, pos), p in dist.items()}
     offers = candidate.recommend(customer, k=k, at=at, channel=channel)
     return {(str(getattr(o, "item", o)), pos): 1.0 for pos, o in enumerate(offers)}
+
+
+def _replay(candidate: Any, inv: np.ndarray, item: np.ndarray, pos: np.ndarray,
+            seg: np.ndarray, cust: np.ndarray, times: np.ndarray | None,
+            chan: np.ndarray | None, k: int | None, channel: str,
+            model: _RewardModel | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the candidate's probability of the logged (item, position), and (with a
+    reward model) its expected modelled reward at that position; one call per request."""
+    n = inv.size
+    order = np.argsort(inv, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(inv[order])) + 1]
+    ends = np.r_[starts[1:], n].tolist()
+    first = order[starts]
+    sizes = (np.maximum.reduceat(pos[order], starts) + 1).tolist()
+    at_l = ([None if np.isnat(t) else t for t in times[first]] if times is not None
+            else [None] * len(sizes))
+    ch_l = ([c or channel for c in chan[first].tolist()] if chan is not None
+            else [channel] * len(sizes))
+    cust_l, seg_l = cust[first].tolist(), seg[first].tolist()
+    order_l, item_l, pos_l = order.tolist(), item.tolist(), pos.tolist()
+    p_tgt, q_tgt = [0.0] * n, [0.0] * n
+    for g, start in enumerate(starts.tolist()):
+        rows = order_l[start:ends[g]]
+        dist = _distribution(candidate, cust_l[g] or None, at_l[g],
+                             k if k is not None else sizes[g], ch_l[g])
+        for j in rows:
+            p_tgt[j] = dist.get((item_l[j], pos_l[j]), 0.0)
+        if model is not None:
+            by_pos: dict[int, float] = {}
+            for (it, ps), p in dist.items():
+                if p > 0:
+                    by_pos[ps] = by_pos.get(ps, 0.0) + p * model(seg_l[g], it)
+            for j in rows:
+                q_tgt[j] = by_pos.get(pos_l[j], 0.0)
+    return np.array(p_tgt), np.array(q_tgt)
 
 
 def evaluate_policy(offer_log: Any, candidate: Any, *,
@@ -392,25 +434,8 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     r = np.nan_to_num(r, nan=0.0)
 
     model = _RewardModel(seg, item, r, smoothing) if "dr" in est else None
-    p_tgt = np.zeros(n)
-    q_tgt = np.zeros(n)
-    order = np.argsort(inv, kind="stable")
-    bounds = np.flatnonzero(np.diff(inv[order])) + 1
-    for rows in np.split(order, bounds):
-        i0 = int(rows[0])
-        kk = k if k is not None else int(posk[rows].max()) + 1
-        at = times[i0] if times is not None and not np.isnat(times[i0]) else None
-        ch = (chan[i0] or channel) if chan is not None else channel
-        dist = _distribution(candidate, cust[i0] or None, at, kk, ch)
-        for j in rows.tolist():
-            p_tgt[j] = dist.get((item[j], int(posk[j])), 0.0)
-        if model is not None:
-            by_pos: dict[int, float] = {}
-            for (it, ps), p in dist.items():
-                if p > 0:
-                    by_pos[ps] = by_pos.get(ps, 0.0) + p * model(seg[i0], it)
-            for j in rows.tolist():
-                q_tgt[j] = by_pos.get(int(posk[j]), 0.0)
+    p_tgt, q_tgt = _replay(candidate, inv, item, posk, seg, cust, times, chan, k, channel,
+                           model)
     if np.any((p_tgt < 0) | (p_tgt > 1)):
         j = int(np.flatnonzero((p_tgt < 0) | (p_tgt > 1))[0])
         raise UpsellDataError(f"the candidate's policy_distribution gave probability "
@@ -428,8 +453,7 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     for e in est:
         rm = None
         if e == "dr" and model is not None:
-            rm = (np.array([model(s, i) for s, i in zip(seg.tolist(), item.tolist(),
-                                                         strict=True)]), q_tgt)
+            rm = (model.rows, q_tgt)
         out.append(off_policy_value(r, p_log, p_tgt, e, rm, **common))
     ess = out[-1].effective_sample_size
     if ess < max(10.0, 0.01 * n):
