@@ -225,8 +225,8 @@ class Analysis(TableResult):
                          f"{fmt(ev.get('popular_recall'))})")
         if "log" in self and self["log"].ok and self["log"].values.get("off_policy"):
             ope = self["log"].values["off_policy"]
-            parts = [f"{name} {fmt_pct(v)}" for name, v in ope.items() if name != "logged"]
-            lines.append(f"Offer log: accepted {fmt_pct(ope.get('logged'))} of offers shown; "
+            parts = [f"{name} {fmt_pct(v, 2)}" for name, v in ope.items() if name != "logged"]
+            lines.append(f"Offer log: accepted {fmt_pct(ope.get('logged'), 2)} of offers shown; "
                          f"the model, off-policy: {', '.join(parts)}")
         lines.append("Sections:")
         for s in self.sections:
