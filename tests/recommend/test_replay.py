@@ -185,6 +185,10 @@ def test_revenue_reward_and_since_and_sampling():
     assert rev.value("logged") == pytest.approx(10 * acc.value("logged"))
     later = evaluate_policy(log, Shows(), since="2024-05-01T05:00:00", n_bootstrap=0)
     assert later.n_requests == 600 - 300
+    epoch = (np.datetime64("2024-05-01T05:00:00", "s") - np.datetime64(0, "s")).astype(int)
+    assert evaluate_policy(log, Shows(), since=int(epoch), n_bootstrap=0).n_requests == 300
+    with pytest.raises(UpsellDataError, match="`since` must be"):
+        evaluate_policy(log, Shows(), since="soon")
     some = evaluate_policy(log, Shows(), max_requests=100, n_bootstrap=0)
     assert some.n_requests == 100 and some["ips"].n == 200
     assert "a random sample of 100 of 600 requests" in some.note

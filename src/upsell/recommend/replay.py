@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from upsell._display import TableResult
-from upsell._validation import check_choice, check_float, check_int, to_datetime64
+from upsell._validation import as_time, check_choice, check_float, check_int, to_datetime64
 from upsell.evaluate import ESTIMATORS, PolicyValue, off_policy_value
 from upsell.exceptions import UpsellDataError
 
@@ -181,7 +181,7 @@ def _read(offer_log: Any, since: Any) -> dict[str, np.ndarray]:
         raise UpsellDataError("`offer_log` outcome columns must have one value per presented "
                               f"offer; got lengths {n}")
     if since is not None and not hasattr(offer_log, "outcomes") and "time" in out:
-        keep = _times(out["time"]) >= to_datetime64(since, "us")
+        keep = _times(out["time"]) >= as_time(since, "since", unit="us")
         out = {k: v[keep] for k, v in out.items()}
     return out
 
