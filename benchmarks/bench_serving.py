@@ -303,7 +303,8 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
         blend.explain = explain
         w_ms, l_ms = np.empty(len(reqs)), np.empty(len(reqs))
         blend_ms.clear()
-        got = []
+        got: list[Any] = []
+        texts: list[Any] = []
         for j, r in enumerate(reqs):
             t = time.perf_counter_ns()
             wrec.recommend(**r)
@@ -312,7 +313,10 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
             out = lrec.recommend(**r)
             l_ms[j] = (time.perf_counter_ns() - t) / 1e6
             got.append([(o.item, o.score) for o in out])
+            texts.append([o.reason.summary for o in out])
         offers[explain] = got
+        res[explain + "_digest"] = _digest(got)
+        res[explain + "_reasons_digest"] = _digest(texts)
         b = np.asarray(blend_ms)
         res[explain] = {
             "weighted_p50_ms": float(np.median(w_ms)), "weighted_p99_ms": float(np.percentile(w_ms, 99)),
@@ -327,6 +331,12 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
     return res
 
 
+def _digest(x: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(x, default=str).encode()).hexdigest()[:16]
+
+
 def main_blend(args: argparse.Namespace) -> None:
     work = args.dir or tempfile.mkdtemp(prefix="bench-serving-blend-")
     if args.reuse:
@@ -335,15 +345,40 @@ def main_blend(args: argparse.Namespace) -> None:
         print("building both Recommenders ...", flush=True)
         info = build_blend(args, work)
         Path(work, "build.json").write_text(json.dumps(info))
-    runs = []
+    codes = [("after", None)]
+    if args.compare_src:  # another tree's src/ (e.g. `git archive HEAD src`), alternated
+        codes = [("before", os.path.abspath(args.compare_src)), ("after", None)]
+    by_code: dict[str, list[dict[str, Any]]] = {c: [] for c, _ in codes}
     for i in range(args.runs):
-        print(f"serving from a fresh process ({i + 1} of {args.runs}) ...", flush=True)
-        res = subprocess.run([sys.executable, __file__, "--blend-child", work, "--requests",
-                              str(args.requests), "--seed", str(args.seed)],
-                             capture_output=True, text=True, check=True)
-        line = next(x for x in res.stdout.splitlines() if x.startswith("RESULT "))
-        runs.append(json.loads(line[7:]))
+        for code, src in codes:
+            print(f"serving from a fresh process ({code}, {i + 1} of {args.runs}) ...",
+                  flush=True)
+            env = dict(os.environ)
+            if src:
+                env["PYTHONPATH"] = src
+            res = subprocess.run([sys.executable, __file__, "--blend-child", work,
+                                  "--requests", str(args.requests), "--seed", str(args.seed)],
+                                 capture_output=True, text=True, check=True, env=env)
+            line = next(x for x in res.stdout.splitlines() if x.startswith("RESULT "))
+            by_code[code].append(json.loads(line[7:]))
     modes = ("contributions", "features", "none")
+    for code, runs in by_code.items():
+        _table(args, info, code, runs, modes)
+    if args.compare_src:
+        b, a = by_code["before"][0], by_code["after"][0]
+        print("offers identical before/after: " + ", ".join(
+            f"{m} {b[m + '_digest'] == a[m + '_digest']}" for m in modes)
+            + "; reason texts identical: " + ", ".join(
+            f"{m} {b[m + '_reasons_digest'] == a[m + '_reasons_digest']}" for m in modes))
+    OUT.mkdir(exist_ok=True)
+    target = OUT / ("bench_serving_blend_retail.json" if args.data else
+                    "bench_serving_blend.json")
+    target.write_text(json.dumps({**info, "runs": by_code, "args": vars(args)}, indent=1))
+    print(f"wrote {target}")
+
+
+def _table(args: argparse.Namespace, info: dict[str, Any], code: str,
+           runs: list[dict[str, Any]], modes: tuple[str, ...]) -> None:
     med = {m: {k: float(np.median([r[m][k] for r in runs])) for k in runs[0][m]} for m in modes}
     what = "Online Retail" if args.data else (f"make_shop {info['customers']:,} customers x "
                                               f"{info['items']:,} items")
@@ -351,6 +386,7 @@ def main_blend(args: argparse.Namespace) -> None:
     print(f"{what}: {info['lines']:,} lines, {info['items']:,} items; learned blend rounds "
           f"{info['rounds']}, leaves {info['num_leaves']}; fit seconds "
           + ", ".join(f"{k} {v:.0f}" for k, v in info["fit_seconds"].items()))
+    print(f"code: {code}")
     print(f"medians of {len(runs)} fresh processes x {args.requests:,} requests (k=5), each "
           f"request to both Recommenders in turn; load average "
           f"{min(r['loadavg_1min'] for r in runs):.1f}-{max(r['loadavg_1min'] for r in runs):.1f}; "
@@ -366,12 +402,6 @@ def main_blend(args: argparse.Namespace) -> None:
               f"{x['learned_p50_ms']:.2f} / {x['learned_p99_ms']:.2f} ms | "
               f"{x['added_p50_ms']:.2f} / {x['added_p99_ms']:.2f} ms | "
               f"{x['added_paired_p99_ms']:.2f} ms |")
-    OUT.mkdir(exist_ok=True)
-    target = OUT / ("bench_serving_blend_retail.json" if args.data else
-                    "bench_serving_blend.json")
-    target.write_text(json.dumps({**info, "median": med, "runs": runs, "args": vars(args)},
-                                 indent=1))
-    print(f"wrote {target}")
 
 
 def main() -> None:
@@ -389,6 +419,8 @@ def main() -> None:
     ap.add_argument("--blend", action="store_true",
                     help="the learned blend against the weighted one (see the module doc)")
     ap.add_argument("--data", help="with --blend: an Online Retail CSV instead of make_shop")
+    ap.add_argument("--compare-src", help="with --blend: also serve with this src/ folder (e.g. "
+                    "`git archive HEAD src | tar -x -C DIR`, then DIR/src), alternating")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--blend-child", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -110,10 +110,10 @@ class Forest:
             # breadth-first, both children of a split in adjacent slots
             r = new_node()
             roots.append(r)
-            queue = [(root, r, [])]
+            queue: list[tuple[dict[str, Any], int, list[tuple[int, bool]]]] = [(root, r, [])]
             exp, total, first = 0.0, None, len(leaf_value)
             while queue:
-                nxt = []
+                nxt: list[tuple[dict[str, Any], int, list[tuple[int, bool]]]] = []
                 for node, at, path in queue:
                     if "leaf_value" in node:
                         v = float(node["leaf_value"])
@@ -297,11 +297,11 @@ class Forest:
                     stack.append(ch)
         self.levels = []
         for lv in range(1, self.depth + 1):
-            ch = np.flatnonzero(level == lv)
-            pa = parent[ch]
+            kids = np.flatnonzero(level == lv)
+            pa = parent[kids]
             # a child is reached by the row when the parent's decision points at it
-            self.levels.append((ch, pa, self.key[pa], self.thr[pa],
-                                ch == self.left[pa], bit[pa]))
+            self.levels.append((kids, pa, self.key[pa], self.thr[pa],
+                                kids == self.left[pa], bit[pa]))
         # the node of each leaf, in the leaves' own numbering (the order of ``paths``)
         leaf_nodes = np.flatnonzero(self._leaf_of >= 0)
         self.leaf_node = np.empty(n_leaves, dtype=np.int64)
@@ -317,10 +317,10 @@ class Forest:
             if dd == 0:
                 continue
             who = np.flatnonzero(tab & (d == dd))
-            z = np.array([zs[i] for i in who.tolist()], dtype=np.float64)
+            zz = np.array([zs[i] for i in who.tolist()], dtype=np.float64)
             pat = np.arange(1 << dd)
             o = ((pat[:, None] >> np.arange(dd)[None, :]) & 1).astype(np.float64)
-            phi = _shapley_product(z[:, None, :], o[None, :, :])  # (m, patterns, dd)
+            phi = _shapley_product(zz[:, None, :], o[None, :, :])  # (m, patterns, dd)
             phi *= leaf_value[who][:, None, None]
             idx = offset[who][:, None] + np.arange(dd * (1 << dd))[None, :]
             table[idx] = phi.reshape(who.size, -1)

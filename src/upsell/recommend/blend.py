@@ -93,9 +93,11 @@ class LearnedBlend(Estimator):
         LightGBM threads (fixed, so results are reproducible).
     explain : {"contributions", "features", "none"}, default "contributions"
         How a served offer's reason is found. ``"contributions"``: the ranker's
-        per-feature contributions (LightGBM ``pred_contrib``, exact TreeSHAP) of the
-        ``k + 3`` best candidates of a request, put in words; the costliest step of a
-        request (~0.5-2 ms per offer on Online Retail's rankers). ``"features"``: the
+        per-feature contributions (exact TreeSHAP, as LightGBM's ``pred_contrib``) of
+        the offers the business rules keep, put in words after the rules; the
+        costliest step of a request (~0.2-1.5 ms per offer on Online Retail's rankers;
+        computed from the ranker compiled to numpy tables when they fit 32 MB).
+        ``"features"``: the
         same phrases chosen from the feature values alone, by a fixed order (timing,
         co-purchase, neighbours, popularity, price, segment, catalog); ~0.2 ms per
         request. ``"none"``: no blend reason (the offer's reason comes from its
@@ -473,13 +475,15 @@ class LearnedBlend(Estimator):
         return self
 
     def blend(self, request: BlendRequest, items: np.ndarray, source_scores: np.ndarray,
-              source_names: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...] | None]:
+              source_names: tuple[str, ...]) -> tuple[np.ndarray, Any]:
         """Score the Recommender's candidates for one request (the ``Blend`` protocol).
 
         The ranker scores ``items`` from this blend's own fitted sources and
         statistics; ``source_scores`` are not used (their columns differ between
         recommenders). Items unknown to the history rank last; unknown customers
-        get co-purchase with the basket, then recent popularity.
+        get co-purchase with the basket, then recent popularity. The reasons are a
+        sequence of texts (``DeferredReasons``): put in words when read, for the
+        offers the recommender shows only.
         """
         self._check_fitted()
         cmap = getattr(self, "_catalog_map", None)
