@@ -494,3 +494,64 @@ def test_time_texts_with_utc_offsets_raise_no_warning(tmp_path):
         warnings.simplefilter("error")
         tx = Transactions.read_csv(path)
     assert [str(t) for t in tx.time] == ["2011-12-09T11:50:00", "2011-12-09T12:50:00"]
+
+
+# ------------------------------------------------------- gzip inflated while it is parsed
+def _big_text(n: int = 60_000, *, crlf: bool = False, quotes: bool = True) -> str:
+    end = "\r\n" if crlf else "\n"
+    rows = ["\ufefforder,item,customer,quantity,name"]
+    for i in range(n):
+        name = f'"cup, {i % 7}"' if quotes and i % 5 == 0 else f"cup {i % 7}"
+        rows.append(f"{i // 3},I{i % 97},{1000 + i // 30},{1 + i % 4},{name}")
+    return end.join(rows) + end
+
+
+def test_gzip_streamed_matches_plain_members_bom_crlf(tmp_path):
+    # beyond the first inflated megabyte the file is inflated while pyarrow parses it;
+    # two gzip members (as `cat a.gz b.gz` makes), a BOM and CR LF line ends as well
+    text = _big_text(crlf=True)
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(text.encode()[3:])
+    raw = text.encode()
+    half = len(raw) // 2 + 1  # a CR LF may fall across the members too
+    packed = tmp_path / "two.csv.gz"
+    packed.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    assert _arrow.GzipSource.open(str(packed)) is not None  # the streamed path
+    a, b = Transactions.read_csv(plain), Transactions.read_csv(packed)
+    assert a.report.rows_read == b.report.rows_read == 60_000
+    for col in ("order", "item", "customer", "quantity"):
+        assert np.array_equal(a._cols[col], b._cols[col]), col
+    assert a.item_names().tolist() == b.item_names().tolist()
+
+
+def test_gzip_streamed_truncated_or_damaged_is_a_clear_error(tmp_path):
+    whole = gzip.compress(_big_text(quotes=False).encode(), compresslevel=1)
+    for cut in (0.6, 0.97):
+        p = tmp_path / f"cut{cut}.csv.gz"
+        p.write_bytes(whole[:int(len(whole) * cut)])
+        if cut == 0.97:  # well past the first inflated megabyte: found while parsing
+            assert _arrow.GzipSource.open(str(p)) is not None
+        with pytest.raises(UpsellDataError, match="truncated or damaged gzip"):
+            Transactions.read_csv(p)
+    damaged = bytearray(whole)
+    damaged[len(whole) * 9 // 10] ^= 0xFF
+    p = tmp_path / "damaged.csv.gz"
+    p.write_bytes(bytes(damaged))
+    with pytest.raises(UpsellDataError, match="truncated or damaged gzip"):
+        Transactions.read_csv(p)
+
+
+def test_gzip_streamed_unterminated_quote_and_bad_utf8_named(tmp_path):
+    lines = _big_text(quotes=False).split("\n")
+    lines[50_001] = lines[50_001].replace("cup", '"cup', 1)
+    p = tmp_path / "q.csv.gz"
+    p.write_bytes(gzip.compress("\n".join(lines).encode()))
+    with pytest.raises(UpsellDataError, match="line 50,002: a quoted field opens here"):
+        Transactions.read_csv(p)
+    raw = "\n".join(_big_text(quotes=False).split("\n")).encode()
+    at = raw.index(b"I5", len(raw) * 9 // 10)
+    bad = raw[:at] + b"\xff" + raw[at + 1:]
+    p = tmp_path / "u.csv.gz"
+    p.write_bytes(gzip.compress(bad))
+    with pytest.raises(UpsellDataError, match=rf"not valid utf-8 text .*byte {at - 3:,}\b"):
+        Transactions.read_csv(p)

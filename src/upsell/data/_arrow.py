@@ -24,6 +24,7 @@ import io
 import mmap
 import os
 import re
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from types import SimpleNamespace
@@ -40,6 +41,9 @@ _BLOCK = 1 << 24  # pyarrow's block size for files it streams: bounds the per-th
 # for bytes already in memory (gzip, other encodings) smaller blocks keep the parser's own
 # buffers small next to them
 _BLOCK_IN_MEMORY = 1 << 20
+# gzip files streamed: blocks small enough for both threads to parse while the I/O
+# thread inflates the next one
+_BLOCK_GZIP = 1 << 22
 
 
 class _Kernels:
@@ -303,6 +307,157 @@ class Source:
         pa, _, _ = _pa()
         return pa.py_buffer(self.data) if self.data is not None else pa.OSFile(self.path)
 
+    def block(self) -> int:
+        """pyarrow's block size for this content."""
+        return _BLOCK if self.data is None else min(_BLOCK, _BLOCK_IN_MEMORY)
+
+    def settle(self, label: str) -> None:
+        """After a parse: what only the parse's own pass could learn (nothing here)."""
+
+
+class _Inflating:
+    """A gzip file's inflated bytes as a read-only stream for pyarrow, counted as they pass.
+
+    Every gzip member in turn, as ``gzip`` reads them; a UTF-8 BOM dropped. pyarrow
+    reads it on its I/O thread while its other threads parse the blocks already
+    read (zlib and numpy release the GIL), so inflating overlaps parsing and the
+    whole text is never in memory. Quotes and line ends are counted on the way. A
+    truncated or damaged stream ends the text early and is kept in ``error`` for
+    the reader to raise (pyarrow sees an end of file).
+    """
+
+    _STEP = 1 << 18  # compressed bytes inflated at a time
+
+    def __init__(self, path: str) -> None:
+        self._fh = open(path, "rb")  # closed by close(), as pyarrow closes its files
+        self._d = zlib.decompressobj(wbits=31)
+        self._buf = bytearray()
+        self._done = False
+        self._first = True
+        self.error: str | None = None
+        self.quotes = 0
+        self.ends = 0
+        self.last = b""
+        self._tail_cr = False
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._fh.close()
+
+    def _fill(self, n: int) -> None:
+        while len(self._buf) < n and not self._done:
+            raw = self._fh.read(self._STEP)
+            try:
+                if not raw:
+                    if not self._d.eof:
+                        raise EOFError("compressed file ended before the end-of-stream marker")
+                    self._done = True
+                    break
+                while raw:
+                    if self._d.eof:
+                        if not raw.lstrip(b"\0"):  # zero padding after the last member
+                            break
+                        self._d = zlib.decompressobj(wbits=31)  # the next member
+                    self._buf += self._d.decompress(raw)
+                    raw = self._d.unused_data if self._d.eof else b""
+            except (EOFError, zlib.error) as exc:
+                self.error = str(exc)
+                self._done = True
+
+    def read(self, n: int | None = -1) -> bytes:
+        want = n if n is not None and n >= 0 else 1 << 62
+        self._fill(want)
+        out = bytes(self._buf[:want])
+        del self._buf[:len(out)]
+        if self._first and out:
+            self._first = False
+            if out.startswith(b"\xef\xbb\xbf"):
+                out = out[3:]
+        if out:
+            self.quotes += int(np.count_nonzero(np.frombuffer(out, np.uint8) == 0x22))
+            # a CR LF split between two reads is one line end
+            self.ends += _count_line_ends(out) - (1 if self._tail_cr and out[:1] == b"\n"
+                                                  else 0)
+            self._tail_cr = out[-1:] == b"\r"
+            self.last = out[-1:]
+        return out
+
+
+class GzipSource(Source):
+    """UTF-8 text in a gzip file, inflated while pyarrow parses it (see :class:`_Inflating`).
+
+    Whether it has quotes is known only after the parse: the parse is quote-aware,
+    and :meth:`settle` then sets ``quotes``, ``odd_quotes`` and ``lines`` from the
+    stream's counts (and raises for a truncated or damaged file).
+    """
+
+    def __init__(self, path: str, head: bytes) -> None:
+        self.data, self.path = None, path
+        self.blank = False
+        self.quotes = True
+        self.odd_quotes = False
+        self.lines = 0
+        self._head = head
+        self._stream: _Inflating | None = None
+
+    @classmethod
+    def open(cls, path: str) -> GzipSource | None:
+        """The source, or None when the first inflated bytes are blank or damaged.
+
+        The whole-file reader then decides what to report.
+        """
+        stream = _Inflating(path)
+        try:
+            head = stream.read(1 << 20)
+        finally:
+            stream.close()
+        if stream.error is not None or not head.strip():
+            return None
+        return cls(path, head)
+
+    def head(self) -> bytes:
+        return self._head
+
+    def whole(self) -> bytes:
+        stream = _Inflating(self.path)  # type: ignore[arg-type]
+        try:
+            return stream.read()
+        finally:
+            stream.close()
+
+    def block(self) -> int:
+        return _BLOCK_GZIP
+
+    def arrow(self) -> Any:
+        pa, _, _ = _pa()
+        self._stream = _Inflating(self.path)  # type: ignore[arg-type]
+        return pa.PythonFile(self._stream, mode="r")
+
+    def settle(self, label: str) -> None:
+        stream = self._stream
+        if stream is None:
+            return
+        self._stream = None
+        stream.close()
+        if stream.error is not None:
+            raise UpsellDataError(
+                f"{label} is a truncated or damaged gzip file ({stream.error}); nothing was read"
+            )
+        self.quotes = stream.quotes > 0
+        self.odd_quotes = stream.quotes % 2 == 1
+        self.lines = stream.ends + (0 if stream.last in (b"\n", b"\r", b"") else 1)
+
 
 class _Read:
     """One pyarrow read of the wanted columns, with the rows it skipped."""
@@ -332,7 +487,7 @@ class _Read:
                 self.bad.append(row)
             return "skip"
 
-        block = _BLOCK if src.data is None else min(_BLOCK, _BLOCK_IN_MEMORY)
+        block = src.block()
         read = pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
                                  block_size=block)
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=has_quotes,
@@ -346,6 +501,7 @@ class _Read:
             self.table = pacsv.read_csv(src.arrow(), read_options=read, parse_options=parse,
                                         convert_options=convert)
         except pa.ArrowInvalid as exc:
+            src.settle(label)  # a truncated gzip file is the error to report
             msg = str(exc)
             if "UTF8" in msg or "UTF-8" in msg or "utf8" in msg:
                 raise utf8_error(src.whole(), label, encoding) from None
@@ -354,7 +510,8 @@ class _Read:
             if "Empty CSV file" in msg or "empty" in msg.lower():
                 raise UpsellDataError(f"{label} has a header but no data rows") from None
             raise UpsellDataError(f"{label}: {msg}") from None
-        if has_quotes and (self.bad or src.odd_quotes
+        src.settle(label)
+        if src.quotes and (self.bad or src.odd_quotes
                            or self.table.num_rows + int(header) != src.lines):
             # some record spans lines, a line was blank or had the wrong number of fields:
             # a quote that never closes would explain it, and is the error to report

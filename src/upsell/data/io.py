@@ -259,6 +259,13 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
             _arrow.Source(path=os.fspath(path)), label=label, columns=columns,
             delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
             item_index=item_index, customer_index=customer_index)
+    if utf8:  # gzip: inflated while pyarrow parses, never in memory whole
+        gz = _arrow.GzipSource.open(os.fspath(path))
+        if gz is not None:
+            return _arrow.read_prepared(
+                gz, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
+                header=header, invalid=invalid, item_index=item_index,
+                customer_index=customer_index)
     # handed over in a list the parser empties: no frame holds the bytes once pyarrow has them
     return _arrow.read_prepared([read_source(path, encoding, label)], label=label, columns=columns, delimiter=delimiter,
                               encoding=encoding, header=header, invalid=invalid,
