@@ -284,7 +284,11 @@ class Cleaner:
 
     def fill_customers(self, customer: np.ndarray) -> np.ndarray:
         p = self.p
-        named = self.keep & (p.order >= 0) & (customer >= 0)
+        # rows of a missing order are no longer kept (or have raised) by now
+        keep = None if self.keep.all() else self.keep
+        named = customer >= 0
+        if keep is not None:
+            named &= keep
         if not named.any():
             return customer
         o = p.order[named]
@@ -306,7 +310,9 @@ class Cleaner:
                 f"an order belongs to one customer, check the `order` and `customer` columns"
             )
         del o, c, named
-        fill = (customer < 0) & self.keep & (p.order >= 0)
+        fill = customer < 0
+        if keep is not None:
+            fill &= keep
         fill[fill] = owner[p.order[fill]] >= 0
         if fill.any():
             customer = customer.copy()
