@@ -717,17 +717,17 @@ class Pipeline:
         n_chosen = len(chosen)
         if fill and len(chosen) < k:
             self._fill(req, mom, k, chosen, set(items), extra, counts, removed)
+        n_filled = len(chosen) - n_chosen
         shown = None
         for ex in self.explorers:  # after selection: swaps keep every limit and quota
             shown = ex.explore(chosen, ordered, req, k, limits=pool.limits, quotas=pool.quotas,
-                               rules=self.rules_)
+                               rules=self.rules_, want_plan=trace is not None)
             if trace is not None:
                 trace["plan"] = shown[2]
         offers = render_offers(self, chosen, req)
         if shown is not None:
             offers = [replace(o, propensity=p, explored=e) if e or p != 1.0 else o
                       for o, p, e in zip(offers, shown[0], shown[1], strict=True)]
-        n_filled = len(chosen) - n_chosen
         if key is not None:
             if len(self._cold_cache) >= _COLD_CACHE_SIZE:
                 self._cold_cache.clear()  # bounded: many distinct where/exclude keys

@@ -137,18 +137,26 @@ class ExplorePlan:
         ``slot_probability * len(slots)``), which one (uniform) and, for the
         item, one more draw from the slot's probabilities.
         """
-        n = len(self.slots)
-        if n == 0 or self.slot_probability <= 0:
-            return None
-        u = float(rng.random())
-        total = self.slot_probability * n
-        if u >= total:
-            return None
-        j = self.slots[min(int(u / self.slot_probability), n - 1)]
-        w = self.choices[j][1]
-        pick = int(np.searchsorted(np.cumsum(w), float(rng.random()) * float(w.sum()),
-                                   side="right"))
-        return j, min(pick, w.size - 1)
+        j = _draw_slot(rng, self.slots, self.slot_probability)
+        return None if j is None else (j, _draw_item(rng, self.choices[j][1]))
+
+
+def _draw_slot(rng: np.random.Generator, slots: Sequence[int], r: float) -> int | None:
+    """The explored position (each of ``slots`` with probability ``r``), or None."""
+    n = len(slots)
+    if n == 0 or r <= 0:
+        return None
+    u = float(rng.random())
+    if u >= r * n:
+        return None
+    return slots[min(int(u / r), n - 1)]
+
+
+def _draw_item(rng: np.random.Generator, w: np.ndarray) -> int:
+    """An index drawn with probabilities ``w``."""
+    pick = int(np.searchsorted(np.cumsum(w), float(rng.random()) * float(w.sum()),
+                               side="right"))
+    return min(pick, w.size - 1)
 
 
 @register_rule
@@ -277,38 +285,45 @@ class Explore:
         still meets all of them. ``weigh(greedy_item, admissible)`` gives
         "thompson" weights (None: uniform).
         """
+        sw = self._swaps(chosen, eligible, k, limits, quotas)
+        slots = sw.explorable()
+        r = min(self.rate, 1.0 / len(slots)) if slots else 0.0
+        admissible = {j: sw.admissible(j) for j in slots}
+        choices = {j: ([c.item for c in admissible[j]],
+                       self._weights(chosen[j], admissible[j], weigh)) for j in slots}
+        return ExplorePlan([c.item for c in chosen], slots, choices, r), admissible
+
+    def _swaps(self, chosen: Sequence[PoolItem], eligible: Sequence[PoolItem], k: int,
+               limits: Sequence[Limit], quotas: Sequence[Quota]) -> _Swaps:
         in_list = {c.index for c in chosen}
         m = self.pool if self.pool is not None else 3 * k
         E = [c for c in eligible if c.index not in in_list][:m]
-        admissible: dict[int, list[PoolItem]] = {}
-        if E and chosen:
-            if not limits and not quotas:
-                admissible = {j: E for j in range(len(chosen))}
-            else:
-                admissible = _admissible(list(chosen), E, limits, quotas)
-        slots = [j for j in range(len(chosen)) if admissible.get(j)]
-        r = min(self.rate, 1.0 / len(slots)) if slots else 0.0
-        choices: dict[int, tuple[list[Any], np.ndarray]] = {}
-        for j in slots:
-            A = admissible[j]
-            w = np.full(len(A), 1.0 / len(A))
-            if self.method == "thompson" and weigh is not None and len(A) > 1:
-                got = np.asarray(weigh(chosen[j], A), dtype=np.float64)
-                got = np.where(np.isfinite(got) & (got > 0), got, 0.0)
-                if got.sum() > 0:
-                    w = _FLOOR / len(A) + (1.0 - _FLOOR) * got / got.sum()
-            choices[j] = ([c.item for c in A], w)
-        return ExplorePlan([c.item for c in chosen], slots, choices, r), admissible
+        return _Swaps(list(chosen), E, limits, quotas)
+
+    def _weights(self, g: PoolItem, A: list[PoolItem],
+                 weigh: Callable[[PoolItem, list[PoolItem]], np.ndarray] | None) -> np.ndarray:
+        """Probabilities of the admissible items of an explored slot."""
+        w = np.full(len(A), 1.0 / len(A))
+        if self.method == "thompson" and weigh is not None and len(A) > 1:
+            got = np.asarray(weigh(g, A), dtype=np.float64)
+            got = np.where(np.isfinite(got) & (got > 0), got, 0.0)
+            if got.sum() > 0:
+                w = _FLOOR / len(A) + (1.0 - _FLOOR) * got / got.sum()
+        return w
 
     # ------------------------------------------------------------------ the pipeline hook
     def explore(self, chosen: list[PoolItem], eligible: Sequence[PoolItem], request: Request,
                 k: int, *, limits: Sequence[Limit] = (), quotas: Sequence[Quota] = (),
-                rules: Sequence[Any] = ()) -> tuple[list[float], list[bool], ExplorePlan]:
+                rules: Sequence[Any] = (), want_plan: bool = False
+                ) -> tuple[list[float], list[bool], ExplorePlan | None]:
         """Swap at most one slot of ``chosen`` (in place); the propensities and flags per slot.
 
         Called by the pipeline after selection and fill. Returns, per position
-        of the final list, the propensity and whether it was explored, and the
-        plan (for :meth:`Recommender.policy_distribution`).
+        of the final list, the propensity and whether it was explored, and
+        with ``want_plan`` the whole plan (for
+        :meth:`Recommender.policy_distribution`). Without it only what the
+        draw needs is computed: which slots can be explored (one fitting
+        candidate each) and, when a slot is explored, its admissible set.
         """
         weigh = None
         if self.method == "thompson":
@@ -318,24 +333,30 @@ class Explore:
                     def weigh(g: PoolItem, A: list[PoolItem], _f: Any = f) -> np.ndarray:
                         return np.asarray(_f(request, g, A))
                     break
-        plan, admissible = self.plan(chosen, eligible, k, limits=limits, quotas=quotas,
-                                     weigh=weigh)
+        plan = None
+        if want_plan:
+            plan, _ = self.plan(chosen, eligible, k, limits=limits, quotas=quotas, weigh=weigh)
+        sw = self._swaps(chosen, eligible, k, limits, quotas)
+        slots = sw.explorable()
+        r = min(self.rate, 1.0 / len(slots)) if slots else 0.0
         props = [1.0] * len(chosen)
         flags = [False] * len(chosen)
-        for j in plan.slots:
-            props[j] = 1.0 - plan.slot_probability
-        if not plan.slots:
+        for pos in slots:
+            props[pos] = 1.0 - r
+        if not slots or r <= 0:
             return props, flags, plan
-        got = plan.draw(request_rng(self.random_state, request, k, "explore",
-                                    [c.index for c in chosen]))
-        if got is None:
+        rng = request_rng(self.random_state, request, k, "explore", [c.index for c in chosen])
+        j = _draw_slot(rng, slots, r)  # the same draws as ExplorePlan.draw
+        if j is None:
             return props, flags, plan
-        j, a = got
-        g, x = chosen[j], admissible[j][a]
+        A = sw.admissible(j)
+        w = self._weights(chosen[j], A, weigh)
+        a = _draw_item(rng, w)
+        g, x = chosen[j], A[a]
         delta = g.score - x.score
         x.score = g.score
         x.components["rule:explore"] = x.components.get("rule:explore", 0.0) + delta
-        p = plan.slot_probability * float(plan.choices[j][1][a])
+        p = r * float(w[a])
         x.effects.append((self.name, f"explored: slot {j + 1} in place of {g.item} "
                                      f"(probability {p:.4g})"))
         chosen[j] = x
@@ -354,40 +375,64 @@ class Explore:
         return cls(**config)
 
 
+class _Swaps:
+    """Which candidates may take which slot of a chosen list without breaking a limit or quota.
+
+    The keys of the list are computed once; a candidate's keys on first use.
+    """
+
+    __slots__ = ("E", "chosen", "counts", "lim_keys", "limits", "members", "q_counts",
+                 "quotas", "x_cache")
+
+    def __init__(self, chosen: list[PoolItem], E: list[PoolItem], limits: Sequence[Limit],
+                 quotas: Sequence[Quota]) -> None:
+        self.chosen, self.E, self.limits, self.quotas = chosen, E, limits, quotas
+        self.lim_keys = [[key(c) for c in chosen] for _n, key, _m in limits]
+        self.counts: list[dict[Any, int]] = []
+        for keys in self.lim_keys:
+            d: dict[Any, int] = {}
+            for kv in keys:
+                if kv is not None:
+                    d[kv] = d.get(kv, 0) + 1
+            self.counts.append(d)
+        self.members = [[bool(member(c)) for c in chosen] for _n, member, _s in quotas]
+        self.q_counts = [sum(m) for m in self.members]
+        self.x_cache: dict[int, tuple[list[Any], list[bool]]] = {}
+
+    def fits(self, j: int, e: int) -> bool:
+        if not self.limits and not self.quotas:
+            return True
+        got = self.x_cache.get(e)
+        if got is None:
+            x = self.E[e]
+            got = ([key(x) for _n, key, _m in self.limits],
+                   [bool(member(x)) for _n, member, _s in self.quotas])
+            self.x_cache[e] = got
+        keys, mem = got
+        for li, (_n, _key, max_per) in enumerate(self.limits):
+            kx = keys[li]
+            if kx is not None and self.counts[li].get(kx, 0) - (
+                    1 if self.lim_keys[li][j] == kx else 0) + 1 > max_per:
+                return False
+        for qi, (_n, _member, slots) in enumerate(self.quotas):
+            if mem[qi] and self.q_counts[qi] - self.members[qi][j] + 1 > slots:
+                return False
+        return True
+
+    def explorable(self) -> list[int]:
+        """Positions with at least one fitting candidate (stops at the first)."""
+        if not self.E:
+            return []
+        return [j for j in range(len(self.chosen))
+                if any(self.fits(j, e) for e in range(len(self.E)))]
+
+    def admissible(self, j: int) -> list[PoolItem]:
+        """The candidates that fit position ``j``, best first."""
+        return [x for e, x in enumerate(self.E) if self.fits(j, e)]
+
+
 def _admissible(chosen: list[PoolItem], E: list[PoolItem], limits: Sequence[Limit],
                 quotas: Sequence[Quota]) -> dict[int, list[PoolItem]]:
     """Per slot, the items of ``E`` whose swap into it keeps every limit and quota."""
-    lim_keys = [[key(c) for c in chosen] for _n, key, _m in limits]
-    counts = []
-    for keys in lim_keys:
-        d: dict[Any, int] = {}
-        for kv in keys:
-            if kv is not None:
-                d[kv] = d.get(kv, 0) + 1
-        counts.append(d)
-    members = [[bool(member(c)) for c in chosen] for _n, member, _s in quotas]
-    q_counts = [sum(m) for m in members]
-    x_keys = [[key(x) for x in E] for _n, key, _m in limits]
-    x_members = [[bool(member(x)) for x in E] for _n, member, _s in quotas]
-    out: dict[int, list[PoolItem]] = {}
-    for j in range(len(chosen)):
-        ok = []
-        for e, x in enumerate(E):
-            fits = True
-            for li, (_n, _key, max_per) in enumerate(limits):
-                kx = x_keys[li][e]
-                if kx is None:
-                    continue
-                n = counts[li].get(kx, 0) - (1 if lim_keys[li][j] == kx else 0) + 1
-                if n > max_per:
-                    fits = False
-                    break
-            if fits:
-                for qi, (_n, _member, slots) in enumerate(quotas):
-                    if x_members[qi][e] and q_counts[qi] - members[qi][j] + 1 > slots:
-                        fits = False
-                        break
-            if fits:
-                ok.append(x)
-        out[j] = ok
-    return out
+    sw = _Swaps(chosen, E, limits, quotas)
+    return {j: sw.admissible(j) for j in range(len(chosen))}
