@@ -529,6 +529,9 @@ class Recommender(Estimator):
         """
         pipe = self._pipeline()
         log = self.offer_log if offer_log is None else offer_log
+        # the rules that learn (LearnFromOutcomes) and a blend that offers update(outcomes)
+        learners = [up for up in (getattr(p, "update", None) for p in (*pipe.rules_, pipe.blend_))
+                    if callable(up)]
         if isinstance(log, Mapping):
             outcomes = log
         else:
@@ -537,12 +540,11 @@ class Recommender(Estimator):
                 raise UpsellDataError(
                     "update needs an offer log with outcomes(): pass offer_log= or build the "
                     f"Recommender with offer_log=; got {type(log).__name__}")
+            if not learners:  # nothing learns: do not read the log
+                return self
             outcomes = read() if since is None else read(since=since)
-        # the rules that learn (LearnFromOutcomes) and a blend that offers update(outcomes)
-        for part in (*pipe.rules_, pipe.blend_):
-            up = getattr(part, "update", None)
-            if callable(up):
-                up(outcomes)
+        for up in learners:
+            up(outcomes)
         pipe.policy_ = policy_name(self.policy, pipe)
         return self
 
