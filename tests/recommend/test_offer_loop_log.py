@@ -440,3 +440,12 @@ def test_schema_and_migration_texts_agree() -> None:
     for stmt in MIGRATION:
         conn.execute(stmt.format(table="old"))
     assert columns(conn, "fresh") == columns(conn, "old")
+
+
+def test_outcomes_read_labels_holding_the_separator(log: OfferLog) -> None:
+    odd = "p\x1fq"  # SQL backends join four label columns with this character
+    log.presented(OfferList([offer("a")], policy=odd, segment="s\x1f"), time=1.0)
+    log.presented(OfferList([offer("b")], policy="p@1"), time=2.0)
+    out = log.outcomes()
+    assert out["policy"].tolist() == [odd, "p@1"] and out["segment"].tolist() == ["s\x1f", ""]
+    assert out["kind"].tolist() == ["cross_sell", "cross_sell"]

@@ -874,7 +874,7 @@ class SQLOfferLog(OfferLog):
         if "{columns}" in text or "{outcome_columns}" in text or "{insert}" in text:
             have = self._columns_present()
             text = text.replace("{columns}", _select_list(have, _COLUMNS)).replace(
-                "{outcome_columns}", _select_list(have, _PRESENTED, text_null=True))
+                "{outcome_columns}", _select_list(have, _PRESENTED))
             ins = [c for c in _COLUMNS if c in have]
             text = text.replace("{insert}", f"({', '.join(ins)}) VALUES "
                                             f"({', '.join('?' * len(ins))})")
