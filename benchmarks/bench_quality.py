@@ -305,13 +305,14 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
     kw = {"n_candidates": int(blend.n_candidates), "n_neighbors": int(blend.n_neighbors),
           "half_life": 3 * window, "use_ease": True}
     rng = np.random.default_rng(0)
+    end = int(lines.time.max()) + 1
     parts = [bt.build_cut(lines, c, window, customers=_sample(rng, lines, c, int(2 * window),
-                                                               args.ablation_customers), **kw)
+                                                               args.ablation_customers),
+                          thin=(min(c + int(2 * window), end), bt.NEGATIVE_SHARE, rng), **kw)
              for c in cuts]
     at = int(np.datetime64(args.at, "s").astype(np.int64))
     test = bt.build_cut(all_lines, at, window, customers=split_a.requests.astype(np.int64),
                         **kw)
-    end = int(lines.time.max()) + 1
     labels = [bt.labels_for(p, lines, min(p.cut + int(2 * window), end))[0] for p in parts]
     groups = sorted(set(FEATURE_GROUPS.values()))
     res: dict[str, Any] = {}

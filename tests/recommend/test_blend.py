@@ -77,6 +77,16 @@ _EXPECTED = {
     "item_interval": [10, math.nan, math.nan, math.nan],
     "since_over_item_interval": [1.0, math.nan, math.nan, math.nan],
     "repeat_share": [0.4, 0.4, 0.4, 0.0],
+    # a's orders from the latest: o4 (x, y) 0, o3 (x) 1, o2 (z) 2, o1 (x) 3; b's: o6 (w) 0, o5 1
+    "orders_since_bought": [0, math.nan, 0, math.nan],
+    "in_last_2_orders": [2, 0, 1, 0],
+    "in_last_4_orders": [3, 0, 1, 0],
+    "order_decayed_count": [1 + 0.5 ** (1 / 3) + 0.5, 0, 1, 0],
+    # purchases followed by another order: x in o3 (again in o4), o1 (not in o2), o5 (not
+    # in o6) -> 1/3; w never; y in o5 (not in o6) -> 0; z in o2 (not in o3) -> 0
+    "item_next_order_rate": [1 / 3, math.nan, 0.0, 0.0],
+    # a's lines after o1: z (not in o1), x (not in o2), x (in o3), y (not) -> 1/4; b's: w -> 0
+    "next_order_overlap": [0.25, 0.25, 0.25, 0.0],
     "decayed_count": [0.5 ** 3 + 0.5 ** 2 + 0.5 ** 1, 0, 0.5, 0],
     # buyers before the cut: x 2 (a, b), w 1, y 2, z 1
     "buyers_log": [math.log(3), math.log(2), math.log(3), math.log(2)],

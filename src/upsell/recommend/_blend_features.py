@@ -39,6 +39,9 @@ _BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("since_over_interval", "repeat"), ("share_of_orders", "repeat"),
     ("item_repeat_rate", "repeat"), ("item_interval", "repeat"),
     ("since_over_item_interval", "repeat"),
+    ("orders_since_bought", "repeat"), ("in_last_2_orders", "repeat"),
+    ("in_last_4_orders", "repeat"), ("order_decayed_count", "repeat"),
+    ("item_next_order_rate", "repeat"),
     ("buyers_log", "popularity"), ("recent_buyers_share", "popularity"),
     ("popularity_trend", "popularity"),
     ("lift_last_basket", "copurchase"), ("conf_history_max", "copurchase"),
@@ -47,11 +50,15 @@ _BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("orders", "customer"), ("tenure_days", "customer"), ("days_since_order", "customer"),
     ("basket_size", "customer"), ("orders_per_window", "customer"),
     ("distinct_items", "customer"), ("repeat_share", "customer"),
+    ("next_order_overlap", "customer"),
     ("segment", "segment"),
     ("kind", "catalog"), ("tier", "catalog"),
 )
 FEATURE_GROUPS: dict[str, str] = dict(_BASE_FEATURES)
 CATEGORICAL = ("segment", "kind")
+# per (customer, item) purchase statistics counted in the customer's own orders (aligned with H)
+ENTRY = ("orders_since", "in_last_2", "in_last_4", "order_decayed")
+_ORDER_HALF_LIFE = 3.0  # orders: a shop-free scale (the customer's own rhythm)
 
 
 def feature_names() -> tuple[str, ...]:
@@ -163,6 +170,7 @@ class BlendState:
     knn: sp.csr_matrix  # ItemKNN cosine neighbour weights
     pop_order: np.ndarray  # items by recent buyers, best first
     knn_users: int = 100  # neighbours of the user-KNN source
+    entry: dict[str, np.ndarray] = field(default_factory=dict)  # aligned with H.data (ENTRY)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -232,7 +240,15 @@ class BlendState:
             repeat_share = (purchases - np.diff(H.indptr)) / purchases
             own_interval = np.where(counts >= 2, (last_t - first_t) / _DAY
                                     / np.maximum(counts - 1, 1), np.nan)
+        # every purchase's order counted from the customer's latest (0 = the last order)
+        by_recent = np.lexsort((ord_u, -ord_time, ord_cust))
+        o_rank = np.empty(ord_u.size, dtype=np.int64)
+        oc_s = ord_cust[by_recent]
+        o_rank[by_recent] = np.arange(ord_u.size) - np.searchsorted(oc_s, oc_s)
+        rk = o_rank[np.searchsorted(ord_u, o)] if o.size else np.empty(0, np.int64)
+        entry, next_rate, overlap = _order_stats(ci, rk, start, n_orders, n_c, n_i)
         cust = {
+            "next_order_overlap": overlap,
             "repeat_share": repeat_share,
             "orders": n_orders, "tenure_days": tenure, "days_since_order": since_order,
             "basket_size": basket_size, "orders_per_window": n_orders / span_windows,
@@ -259,6 +275,7 @@ class BlendState:
         with np.errstate(invalid="ignore", divide="ignore"):
             repeat_rate = np.where(buyers > 0, repeaters / buyers, np.nan)
         item = {
+            "next_order_rate": next_rate,
             "repeat_rate": repeat_rate, "interval": _median_by(i_of, own_interval, n_i),
             "buyers": buyers, "recent": recent, "prev": prev, "price": price,
             "recent_price": recent_price,
@@ -285,7 +302,7 @@ class BlendState:
                    n_customers=n_c, n_items=n_i, H=H, decayed=dec, first_t=first_t,
                    last_t=last_t, last_basket=last_basket, cust=cust, item=item, conf=conf,
                    ease=sp.csr_matrix(ease), knn=sp.csr_matrix(knn), pop_order=pop_order,
-                   knn_users=int(n_neighbors))
+                   knn_users=int(n_neighbors), entry=entry)
 
     # ------------------------------------------------------------------ sources
     def _hist_rows(self, u: np.ndarray, basket: sp.csr_matrix | None = None
@@ -480,6 +497,11 @@ class BlendState:
             cols["item_repeat_rate"] = self.item["repeat_rate"][ci]
             cols["item_interval"] = self.item["interval"][ci]
             cols["since_over_item_interval"] = since / np.maximum(self.item["interval"][ci], 1.0)
+        cols["orders_since_bought"] = _lookup(hk, self.entry["orders_since"], gk)
+        cols["in_last_2_orders"] = _lookup(hk, self.entry["in_last_2"], gk, 0.0)
+        cols["in_last_4_orders"] = _lookup(hk, self.entry["in_last_4"], gk, 0.0)
+        cols["order_decayed_count"] = _lookup(hk, self.entry["order_decayed"], gk, 0.0)
+        cols["item_next_order_rate"] = self.item["next_order_rate"][ci]
         # popularity
         it = self.item
         cols["buyers_log"] = np.log1p(it["buyers"][ci])
@@ -503,7 +525,7 @@ class BlendState:
                 np.full(ci.size, np.nan)
         # customer
         for name in ("orders", "tenure_days", "basket_size", "orders_per_window",
-                     "distinct_items", "repeat_share"):
+                     "distinct_items", "repeat_share", "next_order_overlap"):
             cols[name] = self.cust[name][cu]
         cols["days_since_order"] = self.cust["days_since_order"][cu] + (now - self.cut) / _DAY
         cols["segment"] = self.cust["segment"][cu] if "segment" in self.cust else \
@@ -514,6 +536,47 @@ class BlendState:
         for j, name in enumerate(feature_names()):
             X[:, j] = cols[name]
         return X, _best_last_item(self, mats, u, inv, ci)
+
+
+def _order_stats(ci: np.ndarray, rank: np.ndarray, start: np.ndarray, n_orders: np.ndarray,
+                 n_c: int, n_i: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Order-counted repeat statistics from one row per (customer, order, item) purchase.
+
+    ``ci`` holds customer * n_i + item (sorted; groups begin at ``start``), ``rank`` the
+    purchase's order counted from the customer's latest (0 = last order). Returns the
+    per-(customer, item) arrays of :data:`ENTRY`, per item the share of its purchases
+    (with a later order of that customer) repeated in the customer's next order, and per
+    customer the share of their basket lines (orders after the first) already in their
+    previous order.
+    """
+    if ci.size == 0:
+        empty = {name: np.empty(0) for name in ENTRY}
+        return empty, np.full(n_i, np.nan), np.full(n_c, np.nan)
+    entry = {
+        "orders_since": np.minimum.reduceat(rank, start).astype(np.float64),
+        "in_last_2": np.add.reduceat((rank < 2).astype(np.float64), start),
+        "in_last_4": np.add.reduceat((rank < 4).astype(np.float64), start),
+        "order_decayed": np.add.reduceat(0.5 ** (rank / _ORDER_HALF_LIFE), start),
+    }
+    span = int(rank.max()) + 2
+    key = ci * span + rank
+    key_s = np.sort(key)
+
+    def has(q: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(key_s, q), key_s.size - 1)
+        return key_s[at] == q
+
+    item, cust = ci % n_i, ci // n_i
+    later = rank > 0  # the customer ordered again after this purchase
+    again = later & has(key - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        next_rate = (np.bincount(item[again], minlength=n_i)
+                     / np.bincount(item[later], minlength=n_i).astype(np.float64))
+        not_first = rank < n_orders[cust] - 1
+        kept = not_first & has(key + 1)
+        overlap = (np.bincount(cust[kept], minlength=n_c)
+                   / np.bincount(cust[not_first], minlength=n_c).astype(np.float64))
+    return entry, next_rate, overlap
 
 
 def _median_by(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -23,17 +23,17 @@ from typing import Any
 import numpy as np
 
 from upsell.cf.base import gather_rows
-from upsell.recommend._blend_features import BlendState, feature_names
+from upsell.recommend._blend_features import ENTRY, BlendState, feature_names
 
 __all__ = ["OneCustomer"]
 
 _DAY = 86_400.0
 _NAMES = feature_names()
 _COL = {n: j for j, n in enumerate(_NAMES)}
-_ITEM_COLS = ("item_repeat_rate", "item_interval", "buyers_log", "recent_buyers_share",
-              "popularity_trend", "pop_rank", "price", "discount", "margin", "kind", "tier")
+_ITEM_COLS = ("item_repeat_rate", "item_next_order_rate", "item_interval", "buyers_log",
+              "recent_buyers_share", "popularity_trend", "pop_rank", "price", "discount", "margin", "kind", "tier")
 _CUST_COLS = ("orders", "tenure_days", "basket_size", "orders_per_window", "distinct_items",
-              "repeat_share", "segment")
+              "repeat_share", "next_order_overlap", "segment")
 _EMPTY_I = np.empty(0, np.int64)
 _EMPTY_F = np.empty(0, np.float32)
 
@@ -118,6 +118,7 @@ class OneCustomer:
         with np.errstate(invalid="ignore", divide="ignore"):
             item = {
                 "item_repeat_rate": it["repeat_rate"], "item_interval": it["interval"],
+                "item_next_order_rate": it["next_order_rate"],
                 "buyers_log": np.log1p(it["buyers"]),
                 "recent_buyers_share": it["recent"] / np.maximum(it["buyers"], 1.0),
                 "popularity_trend": np.log((it["recent"] + 1.0) / (it["prev"] + 1.0)),
@@ -205,6 +206,8 @@ class OneCustomer:
         decayed = np.zeros(n)
         last_t = np.full(n, np.nan)
         first_t = np.full(n, np.nan)
+        ent = {name: np.zeros(n) for name in ENTRY}
+        ent["orders_since"][:] = np.nan
         if hidx.size:
             at_h = np.minimum(np.searchsorted(hidx, ci), hidx.size - 1)
             hit = hidx[at_h] == ci
@@ -213,6 +216,8 @@ class OneCustomer:
             decayed[hit] = st.decayed[p]
             last_t[hit] = st.last_t[p]
             first_t[hit] = st.first_t[p]
+            for name in ENTRY:
+                ent[name][hit] = st.entry[name][p]
         since = (now - last_t) / _DAY
         cust = st.cust
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -224,6 +229,10 @@ class OneCustomer:
             X[:, _COL["since_over_interval"]] = since / np.maximum(interval, 1.0)
             X[:, _COL["share_of_orders"]] = times / cust["orders"][c]
             X[:, _COL["since_over_item_interval"]] = since / self.item_floor[ci]
+            X[:, _COL["orders_since_bought"]] = ent["orders_since"]
+            X[:, _COL["in_last_2_orders"]] = ent["in_last_2"]
+            X[:, _COL["in_last_4_orders"]] = ent["in_last_4"]
+            X[:, _COL["order_decayed_count"]] = ent["order_decayed"]
             conf = X[:, _COL["cooc_score"]]
             X[:, _COL["lift_last_basket"]] = np.where(
                 conf > 0, conf / np.maximum(self.p_j[ci], 1e-12), 0.0)

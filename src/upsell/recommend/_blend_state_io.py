@@ -10,14 +10,15 @@ import scipy.sparse as sp
 
 from upsell.exceptions import ModelFileError
 from upsell.persist import check_array, check_csr
-from upsell.recommend._blend_features import BlendState
+from upsell.recommend._blend_features import ENTRY, BlendState
 
 __all__ = ["state_arrays", "state_from_arrays"]
 
 _CSR = ("H", "last_basket", "conf", "ease", "knn")
 _CUST = ("orders", "tenure_days", "days_since_order", "basket_size", "orders_per_window",
-         "distinct_items", "usual_price", "order_value", "segment", "repeat_share")
-_ITEM = ("repeat_rate", "interval", "buyers", "recent", "prev", "price", "recent_price", "order_count", "cost", "kind",
+         "distinct_items", "usual_price", "order_value", "segment", "repeat_share",
+         "next_order_overlap")
+_ITEM = ("repeat_rate", "next_order_rate", "interval", "buyers", "recent", "prev", "price", "recent_price", "order_count", "cost", "kind",
          "tier")
 
 
@@ -32,6 +33,8 @@ def state_arrays(st: BlendState) -> dict[str, np.ndarray]:
     out["decayed"] = np.asarray(st.decayed, dtype=np.float64)
     out["first_t"] = np.asarray(st.first_t, dtype=np.int64)
     out["last_t"] = np.asarray(st.last_t, dtype=np.int64)
+    for name in ENTRY:
+        out[f"entry.{name}"] = np.asarray(st.entry[name], dtype=np.float64)
     for name in _CUST:
         out[f"cust.{name}"] = np.asarray(st.cust[name], dtype=np.float64)
     for name in _ITEM:
@@ -76,6 +79,8 @@ def state_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], *,
                          shape=(nnz,))
     if np.any(first_t > last_t) or (last_t.size and last_t.max() >= meta["cut"]):
         raise bad("purchase times out of order or after the state's cut")
+    entry = {n: np.asarray(check_array(arrays.get(f"entry.{n}"), file=file, member=f"entry.{n}",
+                                       shape=(nnz,), low=0), np.float64) for n in ENTRY}
     cust = {n: check_array(arrays.get(f"cust.{n}"), file=file, member=f"cust.{n}",
                            shape=(n_customers,), finite=False) for n in _CUST}
     item = {n: check_array(arrays.get(f"item.{n}"), file=file, member=f"item.{n}",
@@ -92,4 +97,4 @@ def state_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], *,
                       first_t=np.asarray(first_t, np.int64), last_t=np.asarray(last_t, np.int64),
                       last_basket=mats["last_basket"], cust=cust, item=item, conf=mats["conf"],
                       ease=mats["ease"], knn=mats["knn"], pop_order=np.asarray(pop, np.int32),
-                      knn_users=int(meta["knn_users"]))
+                      knn_users=int(meta["knn_users"]), entry=entry)

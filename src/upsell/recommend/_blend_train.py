@@ -19,15 +19,20 @@ __all__ = ["CutRows", "build_cut", "cut_points", "fit_ranker", "labels_for", "st
 
 _DAY = 86_400.0
 log = logging.getLogger("upsell")
+CUT_SPACING = 0.5  # windows between training cuts
+NEGATIVE_SHARE = 0.5  # share of the unbought candidates kept for training
 
 
-def cut_points(lines: LineData, n_cuts: int) -> tuple[list[int], float]:
-    """``n_cuts`` cut times (seconds, oldest first) and the window length between them.
+def cut_points(lines: LineData, n_cuts: int, spacing: float = CUT_SPACING
+               ) -> tuple[list[int], float]:
+    """``n_cuts`` cut times (seconds, oldest first) and the label window length.
 
     The window is the median gap between a customer's consecutive orders (the
-    shop's own purchase rhythm), bounded to [1 day, span / (2 n_cuts + 2)] so that
-    every cut keeps most of the history before it. The last cut lies one window
-    before the end of the data, the others one window apart.
+    shop's own purchase rhythm), bounded to [1 day, span / (2 n_cuts spacing + 2)] so
+    that every cut keeps most of the history before it. The cuts lie ``spacing``
+    windows apart, the last one ``spacing`` windows before the end of the data: cuts
+    closer than a window see other next baskets of the same customers (more queries
+    from the same history).
     """
     named = lines.customer >= 0
     t0, t1 = int(lines.time.min()), int(lines.time.max()) + 1
@@ -41,8 +46,8 @@ def cut_points(lines: LineData, n_cuts: int) -> tuple[list[int], float]:
     gaps = (ot[1:] - ot[:-1])[same].astype(np.float64)
     gaps = gaps[gaps > 0]
     gap = float(np.median(gaps)) if gaps.size else span / 10.0
-    window = float(np.clip(gap, _DAY, max(_DAY, span / (2 * n_cuts + 2))))
-    cuts = [int(t1 - window * k) for k in range(n_cuts, 0, -1)]
+    window = float(np.clip(gap, _DAY, max(_DAY, span / (2 * n_cuts * spacing + 2))))
+    cuts = [int(t1 - window * spacing * k) for k in range(n_cuts, 0, -1)]
     return cuts, window
 
 
@@ -80,13 +85,24 @@ def next_baskets(lines: LineData, start: int, end: int, *, first_only: bool = Tr
 
 
 def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray,
-              n_candidates: int, n_neighbors: int, half_life: float, use_ease: bool
-              ) -> CutRows:
-    """Fit the state before ``cut`` and featurise every candidate of ``customers``."""
+              n_candidates: int, n_neighbors: int, half_life: float, use_ease: bool,
+              thin: tuple[int, float, np.random.Generator] | None = None) -> CutRows:
+    """Fit the state before ``cut`` and featurise every candidate of ``customers``.
+
+    ``thin=(label_end, share, rng)``: keep every candidate the customer bought in their
+    next basket before ``label_end`` and a random ``share`` of the others (they are
+    many and alike; the ranker learns as well from half of them, in half the time).
+    """
     state = BlendState.build(lines, cut, window=window, half_life=half_life,
                              n_neighbors=n_neighbors, use_ease=use_ease)
     u = customers[state.cust["orders"][customers] > 0]
     cu, ci = state.candidates(u, n_candidates, include_owned=True)
+    if thin is not None:
+        label_end, share, rng = thin
+        bc, bi = next_baskets(lines, cut, label_end)
+        bought = np.isin(cu * lines.n_items + ci, bc * lines.n_items + bi)
+        keep = bought | (rng.random(cu.size) < share)
+        cu, ci = cu[keep], ci[keep]
     X, _ = state.features(cu, ci)
     owned = X[:, feature_names().index("times_bought")] > 0
     return CutRows(cut, cu, ci, owned, X)
@@ -133,7 +149,7 @@ def lgb_params(objective: str, num_leaves: int, min_data_in_leaf: int, learning_
     p: dict[str, Any] = {
         "objective": objective, "learning_rate": learning_rate, "num_leaves": num_leaves,
         "min_data_in_leaf": min_data_in_leaf, "feature_fraction": 0.8,
-        "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
+        "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 63,
         "seed": random_state, "deterministic": True, "force_row_wise": True,
         "num_threads": num_threads, "verbose": -1,
     }

@@ -32,6 +32,7 @@ from upsell.recommend._blend_reasons import (
 )
 from upsell.recommend._blend_state_io import state_arrays, state_from_arrays
 from upsell.recommend._blend_train import (
+    NEGATIVE_SHARE,
     build_cut,
     cut_points,
     fit_ranker,
@@ -70,9 +71,9 @@ class LearnedBlend(Estimator):
         Candidate budget per customer: each of EASE, item-KNN, user-KNN and co-purchase proposes
         its best ``n_candidates // 2``, the customer's own items up to
         ``n_candidates``, recent popularity ``n_candidates // 5``; the union is ranked.
-    n_cuts : int, default 4
-        Training cut points (see Notes). The last one is held out to choose the
-        hyper-parameters, then the ranker is refitted on all of them.
+    n_cuts : int, default 8
+        Training cut points, half a window apart (see Notes). The last one is held
+        out to choose the hyper-parameters, then the ranker is refitted on all of them.
     objective : {"lambdarank", "binary"}, default "lambdarank"
     param_grid : sequence of (num_leaves, min_leaf_share), optional
         Hyper-parameters tried by the inner time split; ``min_leaf_share`` is the
@@ -119,10 +120,13 @@ class LearnedBlend(Estimator):
     Notes
     -----
     **Cuts.** The window is the median gap between a customer's consecutive orders
-    (bounded to [1 day, span / (2 n_cuts + 2)]); the cuts lie 1..n_cuts windows
-    before the end of the data. Labels of a cut: the items of each customer's first
-    order in [cut, cut + 2 windows) (the inner split stops labels at the held-out
-    cut). Nothing of a training row is computed from a line at or after its cut.
+    (bounded to [1 day, span / (n_cuts + 2)]); the cuts lie 0.5, 1, ..., n_cuts / 2
+    windows before the end of the data (cuts closer than a window see other next
+    baskets of the same customers: more queries from the same history). Labels of a
+    cut: the items of each customer's first order in [cut, cut + 2 windows) (the
+    inner split stops labels at the held-out cut). Training keeps every bought
+    candidate and half of the others (drawn with ``random_state``). Nothing of a
+    training row is computed from a line at or after its cut.
 
     **Features** (``feature_groups`` names in brackets), for customer ``c``, item ``j``:
 
@@ -139,7 +143,16 @@ class LearnedBlend(Estimator):
       (each such order counts ``0.5 ** (age / half_life)``, half-life 3 windows),
       ``days_since_bought``, ``repurchase_interval`` (mean days between ``c``'s
       purchases of ``j``; NaN below 2), ``since_over_interval`` (days since / interval:
-      about 1 when a repeat is due), ``share_of_orders`` (times bought / orders).
+      about 1 when a repeat is due), ``share_of_orders`` (times bought / orders),
+      ``item_repeat_rate`` (share of the item's buyers who bought it in two orders or
+      more), ``item_interval`` (median of its buyers' repurchase intervals),
+      ``since_over_item_interval`` (days since / item interval). Counted in ``c``'s own
+      orders (the same scale in every shop): ``orders_since_bought`` (orders of ``c``
+      after the last one holding ``j``; 0: ``j`` was in the last order),
+      ``in_last_2_orders``, ``in_last_4_orders`` (how many of ``c``'s last 2 / 4 orders
+      hold ``j``), ``order_decayed_count`` (each order holding ``j`` counts
+      ``0.5 ** (orders since / 3)``); ``item_next_order_rate`` (share of the item's
+      purchases, by customers who ordered again, repeated in their next order).
     - [popularity] ``buyers_log`` (log 1 + buyers), ``recent_buyers_share`` (buyers in
       the last window / all buyers), ``popularity_trend`` (log of last window's buyers
       + 1 over the window before's + 1).
@@ -151,7 +164,10 @@ class LearnedBlend(Estimator):
       (1 - last window's median price / median price), ``margin`` ((price - cost) /
       price, catalog ``cost``; NaN without).
     - [customer] ``orders``, ``tenure_days``, ``days_since_order``, ``basket_size``
-      (distinct items per order), ``orders_per_window``, ``distinct_items``.
+      (distinct items per order), ``orders_per_window``, ``distinct_items``,
+      ``repeat_share`` (share of ``c``'s purchases of an item bought before),
+      ``next_order_overlap`` (share of ``c``'s basket lines after the first order that
+      were in their previous order).
     - [segment] ``segment``: the customer's segment (categorical; ``segments=``).
     - [catalog] ``kind`` (categorical) and ``tier`` of the catalog, when given.
 
@@ -176,7 +192,7 @@ class LearnedBlend(Estimator):
 
     _fitted_attr = "state_"
 
-    def __init__(self, *, n_candidates: int = 150, n_cuts: int = 4,
+    def __init__(self, *, n_candidates: int = 150, n_cuts: int = 8,
                  objective: str = "lambdarank", param_grid: Any = None,
                  learning_rate: float = 0.05, max_rounds: int = 400,
                  max_customers: int = 4000, n_neighbors: int = 100,
@@ -274,14 +290,15 @@ class LearnedBlend(Estimator):
         n_items = lines.n_items
         use_ease = self.use_ease if self.use_ease != "auto" else n_items <= 20_000
         rng = np.random.default_rng(random_state)
+        end = int(lines.time.max()) + 1
         parts = []
         for cut in cuts:
             cust = _sample(rng, lines, cut, int(2 * window), int(self.max_customers))
             parts.append(build_cut(lines, cut, window, customers=cust,
                                    n_candidates=int(self.n_candidates),
                                    n_neighbors=int(self.n_neighbors), half_life=half_life,
-                                   use_ease=bool(use_ease)))
-        end = int(lines.time.max()) + 1
+                                   use_ease=bool(use_ease),
+                                   thin=(min(cut + int(2 * window), end), NEGATIVE_SHARE, rng)))
         cols = self._columns()
         boosters, chosen = {}, {}
         for regime in _REGIMES:
