@@ -689,19 +689,9 @@ _PRESENTED = ("offer_id", "request_id", "time", "customer", "item", "kind", "cha
 _LOWEST = -1e300
 
 
-def _select_list(have: frozenset[str], names: Sequence[str], *, text_null: bool = False) -> str:
-    """Column names, those missing from the table as NULL (as '' for text with
-    ``text_null``: text columns then never hold None and become arrays directly)."""
-    def one(c: str) -> str:
-        if text_null and c in _TEXT:
-            return f"COALESCE({c}, '') AS {c}" if c in have else f"'' AS {c}"
-        return c if c in have else f"NULL AS {c}"
-
-    return ", ".join(one(c) for c in names)
-
-
-_TEXT = frozenset(("offer_id", "event", "customer", "item", "kind", "channel", "source",
-                   "request_id", "policy", "segment"))
+def _select_list(have: frozenset[str], names: Sequence[str]) -> str:
+    """Column names, those missing from the table as NULL."""
+    return ", ".join(c if c in have else f"NULL AS {c}" for c in names)
 
 
 def _tuple(e: OfferEvent) -> tuple[Any, ...]:
