@@ -1167,8 +1167,11 @@ class SQLiteOfferLog(SQLOfferLog):
         # (up to `timeout`) and then find them; no half-migrated table is ever visible
         if conn.in_transaction:
             conn.commit()
-        added = []
+        added: list[str] = []
         try:
+            have = {str(r[1]).lower() for r in conn.execute(f"PRAGMA table_info({self.table})")}
+            if all(name in have for name, _ in _NEW_COLUMNS):
+                return added  # up to date: no write lock taken
             conn.execute("BEGIN IMMEDIATE")
             have = {str(r[1]).lower() for r in conn.execute(f"PRAGMA table_info({self.table})")}
             for (name, _), stmt in zip(_NEW_COLUMNS, MIGRATION, strict=True):
