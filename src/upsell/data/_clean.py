@@ -286,6 +286,14 @@ class Cleaner:
         p = self.p
         # rows of a missing order are no longer kept (or have raised) by now
         keep = None if self.keep.all() else self.keep
+        if keep is None:
+            # the usual file: each order's lines all name its customer or all none; one
+            # scatter and one gather over whole columns show it, without masked copies
+            owner = np.full(len(p.order_index), -1, dtype=customer.dtype)
+            owner[p.order] = customer
+            if bool((owner[p.order] == customer).all()):
+                return customer
+            del owner
         named = customer >= 0
         if keep is not None:
             named &= keep
