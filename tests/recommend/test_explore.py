@@ -279,3 +279,30 @@ def test_offer_list_carries_policy_and_segment(parts: Any) -> None:
     assert build(parts, segment_boost=0.5).policy_ != build(parts).policy_
     with pytest.raises(UpsellDataError, match="policy"):
         build(parts, policy=3).fit()
+
+
+def test_thompson_exploration_propensities_match_frequencies() -> None:
+    from upsell.recommend import LearnFromOutcomes
+
+    cat, src = _small()
+    learn = LearnFromOutcomes(value="probability", weight=1.0)
+    rec = us.Recommender(catalog=cat, cross_sell=[src],
+                         rules=[NotOwned(), InStock(), learn,
+                                Explore(rate=0.2, method="thompson", pool=5)])
+    rng = np.random.default_rng(0)
+    items = np.array([f"i{i}" for i in range(12)])
+    shown = rng.choice(items, 3000)
+    rates = {f"i{i}": 0.02 * i for i in range(12)}
+    rec.update({"item": shown, "accepted": rng.random(3000) < np.vectorize(rates.get)(shown)})
+    dist = rec.policy_distribution(k=3)
+    slot0 = sorted(p for (_, j), p in dist.items() if j == 0 and p < 0.5)
+    assert len(set(np.round(slot0, 9))) > 1  # not uniform: weighted by the posteriors
+    n = 2000
+    counts: Counter[tuple[Any, int]] = Counter()
+    for _ in range(n):
+        offers = rec.recommend(k=3)
+        for j, o in enumerate(offers):
+            counts[(o.item, j)] += 1
+            assert o.propensity == pytest.approx(dist[(o.item, j)])
+    for key, p in dist.items():
+        assert abs(counts[key] - n * p) <= _tolerance(n, p), (key, counts[key], p)
