@@ -15,7 +15,9 @@ every customer is to accept every offer (issue 22 targets in brackets):
    interval of the ratio over seeds and one over blocks of ``--update-every``
    visits (pooled over seeds) [learning >= 1.10 x static], the oracle's expected
    revenue per visit and the share of it each policy reaches. Regret curves of the
-   first seed go to ``benchmarks/out/offer_loop_regret.png``.
+   first seed go to ``benchmarks/out/offer_loop_regret.png``. ``--ablation`` adds the
+   learning recommender's rules never updated (``update_every=visits``): what ranking by
+   prior expected value (the offers' own P(accept) x price) gives without learning.
 2. OPE accuracy: ``--ope-reps`` independent logs of ``--ope-visits`` visits from a
    logging policy with ``Explore(rate=--ope-rate)``; each estimates the revenue per
    slot of the greedy policy (no exploration) with ``evaluate_policy`` (IPS, SNIPS,
@@ -107,6 +109,14 @@ def loop(args: argparse.Namespace) -> tuple[list[dict], dict, Any]:
             sims[name] = simulate(shop, rec, visits=args.visits, update_every=args.update_every,
                                   k=args.k, random_state=seed, log_declines=False)
             sims[name + "_s"] = time.perf_counter() - t0
+        if args.ablation:
+            # the same rules, never updated: how much is the expected-value ranking alone
+            frozen = policies(parts, seed, args.rate)[1]
+            t0 = time.perf_counter()
+            sims["frozen"] = simulate(shop, frozen, visits=args.visits,
+                                      update_every=args.visits, k=args.k, random_state=seed,
+                                      log_declines=False)
+            sims["frozen_s"] = time.perf_counter() - t0
         s, lrn = sims["static"], sims["learning"]
         row = {"seed": seed, "static": s.revenue_per_visit(last),
                "learning": lrn.revenue_per_visit(last),
@@ -117,6 +127,11 @@ def loop(args: argparse.Namespace) -> tuple[list[dict], dict, Any]:
                "acceptance_learning": float(lrn.acceptance[-1]),
                "seconds_static": sims["static_s"], "seconds_learning": sims["learning_s"],
                "regret_static": float(s.regret[-1]), "regret_learning": float(lrn.regret[-1])}
+        if args.ablation:
+            row["frozen_expected"] = sims["frozen"].revenue_per_visit(last, expected=True)
+            row["frozen_first_window"] = float(sims["frozen"].visit_expected[
+                :args.update_every].mean())
+            row["learning_first_window"] = float(lrn.expected_revenue[0])
         row["ratio"] = row["learning"] / row["static"]
         row["ratio_expected"] = row["learning_expected"] / row["static_expected"]
         rows.append(row)
@@ -305,6 +320,8 @@ def main() -> None:
     ap.add_argument("--speed-visits", type=int, default=3_000)
     ap.add_argument("--update-rows", type=int, default=1_000_000)
     ap.add_argument("--latency-requests", type=int, default=500)
+    ap.add_argument("--ablation", action="store_true",
+                    help="also the learning recommender's rules never updated (EV ranking alone)")
     ap.add_argument("--skip", nargs="*", default=(), choices=("loop", "ope", "speed"))
     ap.add_argument("--quick", action="store_true",
                     help="2 seeds x 3,000 visits, 30 OPE repetitions of 200 visits")
@@ -333,6 +350,13 @@ def main() -> None:
                   f"{r['static_expected']:>10.3f} {r['learning_expected']:>9.3f} "
                   f"{r['ratio_expected']:>6.3f} {r['oracle']:>7.2f} {r['regret_static']:>10,.0f} "
                   f"{r['regret_learning']:>10,.0f}")
+        if args.ablation:
+            print(f"\nablation: expected revenue per visit over the last {min(args.last, args.visits):,} "
+                  f"visits")
+            print(f"{'seed':>4} {'static':>8} {'EV rank, no updates':>20} {'learning':>9}")
+            for r in rows:
+                print(f"{r['seed']:>4} {r['static_expected']:>8.3f} {r['frozen_expected']:>20.3f} "
+                      f"{r['learning_expected']:>9.3f}")
         m, lo, hi = summary["ratio_expected_over_seeds"]
         bm, blo, bhi = summary["ratio_expected_over_blocks"]
         print(f"expected revenue per visit, learning / static: {m:.3f} (95% CI over seeds "
