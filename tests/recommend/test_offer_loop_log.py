@@ -449,3 +449,23 @@ def test_outcomes_read_labels_holding_the_separator(log: OfferLog) -> None:
     out = log.outcomes()
     assert out["policy"].tolist() == [odd, "p@1"] and out["segment"].tolist() == ["s\x1f", ""]
     assert out["kind"].tolist() == ["cross_sell", "cross_sell"]
+
+
+def test_outcomes_read_in_chunks_equal_one_read(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    import upsell.recommend.offerlog as offerlog
+
+    lite, mem = OfferLog.sqlite(tmp_path / "o.db"), OfferLog.in_memory()
+    for lg in (lite, mem):
+        replay(lg, [(3, "a", 1, 0.5, True, "p@1", None), (0, "a", 2, 0.5, True, None, 2.0),
+                    (2, "b", 3, 0.25, False, None, None), (1, "c", 4, 1.0, False, "p@2", None),
+                    (0, "a", 5, 0.5, False, None, None)])
+    whole = lite.outcomes()
+    monkeypatch.setattr(offerlog, "_CHUNK", 2)
+    chunked = lite.outcomes()
+    want = mem.outcomes()
+    assert whole["item"].size == 6
+    for name in OUTCOME_COLUMNS:
+        np.testing.assert_array_equal(chunked[name], whole[name], err_msg=name)
+        if name not in ("offer_id", "request_id"):
+            np.testing.assert_array_equal(chunked[name], want[name], err_msg=name)

@@ -584,13 +584,14 @@ class OfferLog:
             "probability": _floats(c["probability"]),
         }
 
-    def _outcome_parts(self, since: float) -> tuple[list[tuple[Any, ...]],
+    def _outcome_parts(self, since: float) -> tuple[dict[str, np.ndarray],
                                                     list[tuple[Any, ...]]]:
-        """The presented rows at or after ``since`` (:data:`_PRESENTED` columns, logging
-        order) and every answer ``(offer_id, event, revenue)`` (accepted or declined)."""
+        """The presented rows at or after ``since`` as :data:`_PRESENTED` columns (text or
+        float64 arrays, logging order) and every answer ``(offer_id, event, revenue)``."""
         events = self.events()
-        return ([tuple(getattr(e, f) for f in _PRESENTED) for e in events
-                 if e.event == "presented" and e.time >= since],
+        rows = [tuple(getattr(e, f) for f in _PRESENTED) for e in events
+                if e.event == "presented" and e.time >= since]
+        return (_arrays(rows, _PRESENTED),
                 [(e.offer_id, e.event, e.revenue) for e in events if e.event != "presented"])
 
     def outcomes(self, since: Any = None) -> dict[str, np.ndarray]:
@@ -641,9 +642,9 @@ class OfferLog:
         0
         """
         lo = _LOWEST if since is None else _seconds(since, "since")
-        rows, answers = self._outcome_parts(lo)
-        cols = dict(zip(_PRESENTED, _transpose(rows, len(_PRESENTED)), strict=True))
-        seconds = _floats(cols["time"])
+        cols, answers = self._outcome_parts(lo)
+        n = len(cols["offer_id"])
+        seconds = cols["time"]
         # answers counted per offer id (an offer answered twice by two racing processes stays
         # one row), then looked up for each presented offer: a hash join on the few answered
         slot: dict[str, int] = {}
@@ -663,16 +664,16 @@ class OfferLog:
                     acc_rev[j] = revenue if acc_rev[j] != acc_rev[j] else acc_rev[j] + revenue
             else:
                 n_dec[j] += 1
-        hit = np.fromiter(map(slot.get, cols["offer_id"], itertools.repeat(-1)), dtype=np.int64,
-                          count=len(rows))  # -1: unanswered, the sentinel appended last
+        hit = np.fromiter(map(slot.get, cols["offer_id"].tolist(), itertools.repeat(-1)),
+                          dtype=np.int64, count=n)  # -1: unanswered, the sentinel appended last
         accepted = np.array([*n_acc, 0], dtype=np.int64)[hit] > 0
         out = {
-            "offer_id": _strings(cols["offer_id"]), "request_id": _strings(cols["request_id"]),
-            "time": _times(cols["time"]), "customer": _strings(cols["customer"]),
-            "item": _strings(cols["item"]), "kind": _strings(cols["kind"]),
-            "channel": _strings(cols["channel"]), "segment": _strings(cols["segment"]), "policy": _strings(cols["policy"]),
-            "position": _ints(cols["position"]), "propensity": _floats(cols["propensity"]),
-            "explored": _flags(cols["explored"]), "probability": _floats(cols["probability"]),
+            "offer_id": cols["offer_id"], "request_id": cols["request_id"],
+            "time": _times(seconds), "customer": cols["customer"], "item": cols["item"],
+            "kind": cols["kind"], "channel": cols["channel"], "segment": cols["segment"],
+            "policy": cols["policy"], "position": _ints(cols["position"]),
+            "propensity": cols["propensity"], "explored": _flags(cols["explored"]),
+            "probability": cols["probability"],
             "revenue": np.where(accepted, np.array([*acc_rev, np.nan])[hit], np.nan),
             "accepted": accepted, "declined": np.array([*n_dec, 0], dtype=np.int64)[hit] > 0,
         }
@@ -685,8 +686,21 @@ class OfferLog:
 #: Columns of a presented row that :meth:`OfferLog.outcomes` reads.
 _PRESENTED = ("offer_id", "request_id", "time", "customer", "item", "kind", "channel",
               "segment", "policy", "position", "propensity", "explored", "probability")
+#: Rows :meth:`OfferLog.outcomes` converts to arrays at a time (SQL backends).
+_CHUNK = 65_536
 #: Below every time a log holds (binding a finite number works on every database).
 _LOWEST = -1e300
+
+
+_PRESENTED_TEXT = frozenset(("offer_id", "request_id", "customer", "item", "kind", "channel",
+                             "segment", "policy"))
+
+
+def _arrays(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Rows of :data:`_PRESENTED` columns as arrays: text ("" for NULL) or float64 (NaN)."""
+    cols = _transpose(list(rows), len(names))
+    return {n: _strings(c) if n in _PRESENTED_TEXT else _floats(c)
+            for n, c in zip(names, cols, strict=True)}
 
 
 def _select_list(have: frozenset[str], names: Sequence[str]) -> str:
@@ -703,7 +717,7 @@ def _loop_of(e: OfferEvent) -> tuple[Any, ...]:
             e.probability)
 
 
-def _transpose(rows: list[tuple[Any, ...]], width: int) -> list[Any]:
+def _transpose(rows: Sequence[Sequence[Any]], width: int) -> list[Any]:
     """The columns of equal-length rows (object arrays: numpy transposes faster than zip)."""
     if not rows:
         return [()] * width
@@ -1072,13 +1086,36 @@ class SQLOfferLog(OfferLog):
         """Every event, oldest first."""
         return [_event(r) for r in self._table_rows()]
 
-    def _outcome_parts(self, since: float) -> tuple[list[tuple[Any, ...]],
+    def _outcome_parts(self, since: float) -> tuple[dict[str, np.ndarray],
                                                     list[tuple[Any, ...]]]:
         # presented first: an answer logged between the two reads is one more answer, never
         # an answer without its presentation
         order = " ORDER BY rowid" if isinstance(self, SQLiteOfferLog) else " ORDER BY time"
-        shown = self._select("SELECT {outcome_columns} FROM {table} WHERE event = ? AND "
-                             "time >= ?" + order, ["presented", since])
+        text = self._sql("SELECT {outcome_columns} FROM {table} WHERE event = ? AND "
+                         "time >= ?" + order)
+
+        def go(conn: Any) -> dict[str, np.ndarray]:
+            # converted to arrays a chunk at a time: the rows of a million offers as Python
+            # tuples would hold several times the memory of the arrays
+            cur = conn.cursor()
+            try:
+                cur.execute(text, self._params(["presented", since]))
+                parts = []
+                while True:
+                    rows = cur.fetchmany(_CHUNK)
+                    if not rows:
+                        break
+                    parts.append(_arrays(rows, _PRESENTED))
+                conn.commit()
+            finally:
+                cur.close()
+            if len(parts) == 1:
+                return parts[0]
+            if not parts:
+                return _arrays([], _PRESENTED)
+            return {c: np.concatenate([p[c] for p in parts]) for c in _PRESENTED}
+
+        shown = self._run(go)
         answers = self._select("SELECT offer_id, event, revenue FROM {table} WHERE event <> ?",
                                ["presented"])
         return shown, answers
