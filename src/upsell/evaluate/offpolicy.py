@@ -7,7 +7,8 @@ recorded when the offer was made) and the probability that the *target* policy
 would show it there (``target_propensities``). From these,
 :func:`off_policy_value` estimates the target policy's mean reward per shown
 slot with inverse propensity scoring (IPS), self-normalised IPS (SNIPS) or the
-doubly robust estimator (DR), and a percentile bootstrap interval.
+doubly robust estimator (DR), and a studentized bootstrap interval (BCa and
+percentile on request).
 
 The estimates equal Open Bandit Pipeline's ``InverseProbabilityWeighting``,
 ``SelfNormalizedInverseProbabilityWeighting`` and ``DoublyRobust`` (Saito et
@@ -29,8 +30,9 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -39,10 +41,15 @@ from upsell._display import TableResult
 from upsell._validation import as_floats, check_choice, check_float, check_int
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["ESTIMATORS", "PolicyValue", "off_policy_value"]
+__all__ = ["ESTIMATORS", "INTERVALS", "PolicyValue", "off_policy_value"]
 
 #: Estimators :func:`off_policy_value` knows.
 ESTIMATORS = ("ips", "snips", "dr")
+
+#: Bootstrap intervals :func:`off_policy_value` knows (the first is the default).
+INTERVALS = ("studentized", "bca", "percentile")
+
+_NORMAL = NormalDist()
 
 # bytes of resampling counts held at once by the bootstrap
 _BOOTSTRAP_BYTES = 32 * 2**20
@@ -59,8 +66,8 @@ class PolicyValue(TableResult):
         Estimated mean reward per logged row under the target policy (NaN when
         undefined, see ``note``).
     ci_low, ci_high : float
-        Percentile bootstrap interval of ``value`` at ``confidence`` (NaN when
-        ``n_bootstrap == 0``).
+        Bootstrap interval of ``value`` at ``confidence`` (NaN when
+        ``n_bootstrap == 0``), of the kind ``interval`` names.
     n : int
         Logged rows used.
     effective_sample_size : float
@@ -77,6 +84,8 @@ class PolicyValue(TableResult):
         Units the bootstrap resampled (``groups`` given: distinct groups; else rows).
     note : str
         Why the value is undefined, or a remark.
+    interval : {"studentized", "bca", "percentile"}
+        How ``ci_low`` and ``ci_high`` were computed (see :func:`off_policy_value`).
 
     Examples
     --------
@@ -97,6 +106,7 @@ class PolicyValue(TableResult):
     n_bootstrap: int
     n_groups: int
     note: str = ""
+    interval: str = "studentized"
 
     _title = "PolicyValue"
 
@@ -116,7 +126,7 @@ class PolicyValue(TableResult):
 
     def _summary(self) -> str:
         text = (f"{self.estimator.upper()} over {self.n:,} logged rows, {self.confidence:.0%} "
-                f"percentile bootstrap ({self.n_bootstrap} replicates)")
+                f"{self.interval} bootstrap ({self.n_bootstrap} replicates)")
         return text + (f"; {self.note}" if self.note else "")
 
     def __repr__(self) -> str:
@@ -183,21 +193,21 @@ def _groups(groups: Any, n: int) -> tuple[np.ndarray, int]:
     return codes, int(codes.max()) + 1 if n else 0
 
 
-def _boot_ratio(num: np.ndarray, den: np.ndarray, n_bootstrap: int, seed: Any, *,
-                compress: bool = True) -> np.ndarray:
-    """``sum(c * num) / sum(c * den)`` for ``n_bootstrap`` resamples ``c`` of the units.
+def _boot_sums(num: np.ndarray, den: np.ndarray, n_bootstrap: int, seed: Any,
+               columns: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+               compress: bool = True) -> np.ndarray:
+    """``counts @ columns(num, den)`` for ``n_bootstrap`` resamples ``counts`` of the units.
 
-    Units with the same ``(num, den)`` are interchangeable, so when they repeat
-    (0/1 rewards, a few propensity values: most offer logs) the resample is
-    drawn exactly as multinomial counts over the distinct pairs, in time
-    proportional to their number. Otherwise resampling counts are drawn as
-    uniform draws with replacement and counted with one ``bincount`` per chunk
-    of replicates, so memory stays under a fixed budget.
+    ``columns`` maps the units' ``(num, den)`` to a (units, m) array of per-unit
+    terms whose resampled sums are wanted. Units with the same ``(num, den)`` are
+    interchangeable, so when they repeat (0/1 rewards, a few propensity values:
+    most offer logs) the resample is drawn exactly as multinomial counts over the
+    distinct pairs, in time proportional to their number. Otherwise resampling
+    counts are drawn as uniform draws with replacement and counted with one
+    ``bincount`` per chunk of replicates, so memory stays under a fixed budget.
     """
     g = num.size
     rng = np.random.default_rng(seed)
-    out = np.empty(n_bootstrap)
-    both = np.stack([num, den], axis=1)
     if compress and g > 64:
         # distinct pairs through one sort per column (np.unique(axis=0) is ~10x slower)
         u_num, i_num = np.unique(num, return_inverse=True)
@@ -206,27 +216,111 @@ def _boot_ratio(num: np.ndarray, den: np.ndarray, n_bootstrap: int, seed: Any, *
         keys, freq = np.unique(i_num.reshape(-1).astype(np.int64) * m + i_den.reshape(-1),
                                return_counts=True)
         if keys.size * 4 <= g:
-            pairs = np.stack([u_num[keys // m], u_den[keys % m]], axis=1)
+            cols = columns(u_num[keys // m], u_den[keys % m])
             counts = rng.multinomial(g, freq / g, size=n_bootstrap).astype(np.float64)
-            sums = counts @ pairs
-            return np.divide(sums[:, 0], sums[:, 1], out=np.full(n_bootstrap, np.nan),
-                             where=sums[:, 1] != 0)
+            return counts @ cols
+    cols = columns(num, den)
+    out = np.empty((n_bootstrap, cols.shape[1]))
     chunk = max(1, min(n_bootstrap, _BOOTSTRAP_BYTES // (8 * max(g, 1))))
     for start in range(0, n_bootstrap, chunk):
         b = min(chunk, n_bootstrap - start)
         draws = rng.integers(0, g, size=(b, g))
         draws += (np.arange(b, dtype=np.int64) * g)[:, None]
         counts = np.bincount(draws.ravel(), minlength=b * g).reshape(b, g).astype(np.float64)
-        sums = counts @ both
-        out[start:start + b] = np.divide(sums[:, 0], sums[:, 1],
-                                         out=np.full(b, np.nan), where=sums[:, 1] != 0)
+        out[start:start + b] = counts @ cols
     return out
+
+
+def _ratio(sums: np.ndarray) -> np.ndarray:
+    return np.divide(sums[:, 0], sums[:, 1], out=np.full(sums.shape[0], np.nan),
+                     where=sums[:, 1] != 0)
+
+
+def _boot_ratio(num: np.ndarray, den: np.ndarray, n_bootstrap: int, seed: Any, *,
+                compress: bool = True) -> np.ndarray:
+    """``sum(c * num) / sum(c * den)`` for ``n_bootstrap`` resamples ``c`` of the units."""
+    return _ratio(_boot_sums(num, den, n_bootstrap, seed,
+                             lambda a, b: np.stack([a, b], axis=1), compress=compress))
+
+
+def _quantiles(x: np.ndarray, levels: Sequence[float]) -> list[float]:
+    """``np.quantile(x, levels)`` (linear) where interpolating next to an infinity gives it."""
+    xs = np.sort(x)
+    out = []
+    for q in levels:
+        h = (xs.size - 1) * q
+        i = math.floor(h)
+        j = min(i + 1, xs.size - 1)
+        a, b = float(xs[i]), float(xs[j])
+        if h == i or a == b:
+            out.append(a)
+        elif math.isinf(a) or math.isinf(b):
+            out.append(b if math.isinf(b) else a)
+        else:
+            out.append(a + (h - i) * (b - a))
+    return out
+
+
+def _interval(num: np.ndarray, den: np.ndarray, value: float, method: str, n_bootstrap: int,
+              confidence: float, seed: Any) -> tuple[float, float]:
+    """The bootstrap interval of ``value = sum(num) / sum(den)`` over the units."""
+    alpha = 1.0 - confidence
+    if method == "studentized":
+        # residuals about the estimate: the replicates' spread is a sum of small
+        # terms, not a difference of large ones; rounding noise is no spread (a
+        # perfect DR model must give a zero-width interval, not an infinite t)
+        def resid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            e = a - value * b
+            e[np.abs(e) <= 1e-12 * (np.abs(a) + np.abs(value * b))] = 0.0
+            return e
+
+        def cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            e = resid(a, b)
+            return np.stack([e, b, e * e, e * b, b * b], axis=1)
+
+        total = float(den.sum())
+        e = resid(num, den)
+        se = math.sqrt(float(np.dot(e, e))) / abs(total)
+        s = _boot_sums(num, den, n_bootstrap, seed, cols)
+        s = s[s[:, 1] != 0]
+        if not s.size:
+            return math.nan, math.nan
+        delta = s[:, 0] / s[:, 1]                          # replicate - estimate
+        var = np.maximum(s[:, 2] - 2 * delta * s[:, 3] + delta * delta * s[:, 4], 0.0)
+        var /= s[:, 1] * s[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(var > 0, delta / np.sqrt(var),
+                         np.where(delta == 0, 0.0, np.sign(delta) * np.inf))
+        t_hi, t_lo = _quantiles(t, [1 - alpha / 2, alpha / 2])
+        if se == 0:
+            return value, value
+        return value - float(t_hi) * se, value - float(t_lo) * se
+    boot = _boot_ratio(num, den, n_bootstrap, seed)
+    boot = boot[np.isfinite(boot)]
+    if not boot.size:
+        return math.nan, math.nan
+    levels = [alpha / 2, 1 - alpha / 2]
+    if method == "bca":
+        b = boot.size
+        share = (np.count_nonzero(boot < value) + 0.5 * np.count_nonzero(boot == value)) / b
+        z0 = _NORMAL.inv_cdf(min(max(share, 0.5 / b), 1 - 0.5 / b))
+        # closed-form jackknife: leave one unit out of both sums
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jack = (num.sum() - num) / (den.sum() - den)
+        jack = jack[np.isfinite(jack)]
+        u = jack.mean() - jack if jack.size else jack
+        ss = float(np.dot(u, u))
+        acc = float(np.sum(u ** 3)) / (6 * ss ** 1.5) if ss > 0 else 0.0
+        levels = [_NORMAL.cdf(z0 + (z0 + z) / (1 - acc * (z0 + z)))
+                  for z in (_NORMAL.inv_cdf(lv) for lv in levels)]
+    lo, hi = np.quantile(boot, levels)
+    return float(lo), float(hi)
 
 
 def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities: Any,
                      estimator: str = "ips", reward_model: Any = None, *,
                      groups: Any = None, n_bootstrap: int = 1000, confidence: float = 0.95,
-                     random_state: Any = 0) -> PolicyValue:
+                     interval: str = "studentized", random_state: Any = 0) -> PolicyValue:
     """Estimate a target policy's mean reward per logged slot from another policy's log.
 
     Parameters
@@ -254,7 +348,11 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     n_bootstrap : int, default 1000
         Bootstrap replicates; 0 skips the interval (NaN bounds).
     confidence : float, default 0.95
-        Level of the percentile interval, in (0, 1).
+        Level of the interval, in (0, 1).
+    interval : {"studentized", "bca", "percentile"}, default "studentized"
+        The bootstrap interval (see Notes): studentized (bootstrap-t), the
+        bias-corrected and accelerated percentile interval, or the plain
+        percentile interval.
     random_state : int or numpy Generator, default 0
         Seed of the bootstrap; the same seed gives the same interval.
 
@@ -269,7 +367,7 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
         argument, the row and the value), a logged propensity outside (0, 1], a
         target propensity outside [0, 1], a missing or misshapen
         ``reward_model`` for "dr", a ``reward_model`` for another estimator, an
-        unknown estimator.
+        unknown estimator or interval.
 
     Notes
     -----
@@ -286,10 +384,36 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     unbiased when the reward of a slot depends on its own item and position
     only (the independence assumption of obp's position-wise estimators).
 
-    The interval is a percentile bootstrap (Efron & Tibshirani 1993, ch. 13)
-    of the whole estimator: each replicate resamples rows (or ``groups``) with
-    replacement and recomputes the estimate, SNIPS's normaliser included.
-    The effective sample size is Kish's ``(sum w)^2 / sum w^2``.
+    Every estimator is a ratio ``theta = sum_g N_g / sum_g D_g`` of per-unit
+    sums (a unit is a row, or a group), ``D_g`` the unit's row count (IPS, DR)
+    or its weights (SNIPS). Each bootstrap replicate resamples units with
+    replacement and recomputes the whole estimate, SNIPS's normaliser included.
+
+    - "studentized" (bootstrap-t; Efron & Tibshirani 1993, ch. 12.5; Hall
+      1992, ch. 3): each replicate's ``t* = (theta* - theta) / se*``, with the
+      ratio's linearised standard error
+      ``se = sqrt(sum_g (N_g - theta D_g)^2) / sum_g D_g`` recomputed in the
+      replicate; the interval is ``[theta - t*_(1-a/2) se, theta - t*_(a/2) se]``.
+      It is second-order accurate and, unlike the percentile intervals, not
+      confined to the range of the replicates: when the reward is
+      heavy-tailed (revenue: few acceptances of very different prices) a log
+      that happens to miss the large values has both a low estimate and a small
+      ``se``, and the interval reaches above the replicates accordingly. An
+      interval bound is infinite when more than ``a/2`` of the replicates
+      have no spread at all (e.g. too few non-zero rewards to say anything).
+    - "bca" (Efron 1987; Efron & Tibshirani 1993, ch. 14.3): percentiles of
+      the replicates at levels corrected for the median bias ``z0`` (ties
+      counted half) and the acceleration ``a = sum u^3 / (6 (sum u^2)^1.5)``
+      from the leave-one-unit-out jackknife, in closed form
+      ``theta_(g) = (N - N_g) / (D - D_g)``.
+    - "percentile" (Efron & Tibshirani 1993, ch. 13): the replicates'
+      ``a/2`` and ``1 - a/2`` quantiles; it undercovers with skewed rewards.
+
+    On simulated logs with lognormal revenue times Bernoulli acceptance
+    (tests/evaluate/test_offpolicy.py) the studentized interval holds the
+    truth close to the nominal share where the percentile one falls 5-10
+    points short, BCa in between. The effective sample size is Kish's
+    ``(sum w)^2 / sum w^2``.
 
     Examples
     --------
@@ -321,6 +445,7 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
         raise UpsellDataError(f"`reward_model` is used by estimator='dr' only; got it with "
                               f"estimator={estimator!r}")
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    interval = check_choice(interval, "interval", INTERVALS)
     confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True,
                              high_open=True)
     codes, n_groups = _groups(groups, n)
@@ -348,12 +473,10 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     if n_bootstrap > 0 and np.isfinite(value):
         g_num = np.bincount(codes, weights=num, minlength=n_groups)
         g_den = np.bincount(codes, weights=den, minlength=n_groups)
-        boot = _boot_ratio(g_num, g_den, n_bootstrap, random_state)
-        boot = boot[np.isfinite(boot)]
-        if boot.size:
-            alpha = 1.0 - confidence
-            lo, hi = (float(x) for x in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+        lo, hi = _interval(g_num, g_den, value, interval, n_bootstrap, confidence,
+                           random_state)
     return PolicyValue(estimator=estimator, value=value, ci_low=lo, ci_high=hi, n=n,
                        effective_sample_size=ess, mean_weight=float(w.mean()),
                        max_weight=float(w.max()), confidence=confidence,
-                       n_bootstrap=n_bootstrap, n_groups=n_groups, note=note)
+                       n_bootstrap=n_bootstrap, n_groups=n_groups, note=note,
+                       interval=interval)

@@ -306,7 +306,7 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
                     k: int | None = None, reward: str = "accepted", channel: str = "web",
                     smoothing: float = 10.0, max_requests: int | None = None,
                     n_bootstrap: int = 1000, confidence: float = 0.95,
-                    random_state: int = 0) -> PolicyEvaluation:
+                    interval: str = "studentized", random_state: int = 0) -> PolicyEvaluation:
     """Estimate how a candidate recommender would have done on the requests of an offer log.
 
     Parameters
@@ -336,7 +336,7 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
         Strength (in pseudo-offers) of the DR reward model's shrinkage, see Notes.
     max_requests : int, optional
         Replay at most this many requests, a seeded random sample (the note says so).
-    n_bootstrap, confidence, random_state
+    n_bootstrap, confidence, interval, random_state
         As in :func:`upsell.evaluate.off_policy_value`; the bootstrap resamples
         whole requests.
 
@@ -445,11 +445,12 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
                      "as a deterministic policy")
 
     common: dict[str, Any] = {"groups": inv, "n_bootstrap": n_bootstrap,
-                              "confidence": confidence, "random_state": random_state}
+                              "confidence": confidence, "interval": interval,
+                              "random_state": random_state}
     logged = off_policy_value(r, p_log, p_log, "ips", **common)
     out = [PolicyValue("logged", logged.value, logged.ci_low, logged.ci_high, logged.n,
                        logged.effective_sample_size, 1.0, 1.0, logged.confidence,
-                       logged.n_bootstrap, logged.n_groups)]
+                       logged.n_bootstrap, logged.n_groups, interval=logged.interval)]
     for e in est:
         rm = None
         if e == "dr" and model is not None:
