@@ -23,9 +23,12 @@ Readers:
     own inference).
 
 Each reader runs ``--repeats`` times, interleaved; the table shows the median
-and best seconds, lines per second (median), the largest peak memory, and for
-each peer how many times faster upsell is (its median time / upsell's) and
-upsell's peak memory as a fraction of the peer's.
+and best seconds, the median CPU seconds (all threads of the child), lines per
+second (median), the largest peak memory, and for each peer how many times
+faster upsell is (its median time / upsell's, in wall and in CPU seconds: the
+CPU ratio moves less when other work shares the machine) and upsell's peak
+memory as a fraction of the peer's. Each table's header gives the 1-minute load
+average before and after its runs.
 Results go to ``benchmarks/out/bench_ingest.json``.
 
 Usage::
@@ -79,31 +82,31 @@ ids = [columns[r] for r in ("order", "item", "customer", "channel") if r in colu
 
 _CHILD_UPSELL = _PEAK + """
 from upsell import Transactions
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 tx = Transactions.read_csv(path, columns=columns)
-dt = time.perf_counter() - t0
-print(dt, tx.report.rows_read, peak_kb(), "-")
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
+print(dt, tx.report.rows_read, peak_kb(), "-", dc)
 """
 
 _CHILD_PANDAS = _PEAK + """
 import pandas as pd
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 df = pd.read_csv(path, usecols=list(columns.values()))
 codes = {c: pd.factorize(df[c])[0] for c in ids}
 t = pd.to_datetime(df[columns["time"]], format="ISO8601")
-dt = time.perf_counter() - t0
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
 col = df[columns["item"]]
 storage = getattr(col.dtype, "storage", str(col.dtype))
-print(dt, len(df), peak_kb(), storage)
+print(dt, len(df), peak_kb(), storage, dc)
 """
 
 _CHILD_PYARROW = _PEAK + """
 import pyarrow.csv as pc, pyarrow.compute as pcc
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 t = pc.read_csv(path, convert_options=pc.ConvertOptions(include_columns=list(columns.values())))
 codes = {c: pcc.dictionary_encode(t.column(c)) for c in ids}
-dt = time.perf_counter() - t0
-print(dt, t.num_rows, peak_kb(), str(t.schema.field(columns["time"]).type).replace(" ", ""))
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
+print(dt, t.num_rows, peak_kb(), str(t.schema.field(columns["time"]).type).replace(" ", ""), dc)
 """
 
 
@@ -180,7 +183,9 @@ def run_child(code: str, csv_path: Path, columns: dict[str, str],
     out = subprocess.run([sys.executable, "-c", code, str(csv_path), json.dumps(columns)],
                          check=True, capture_output=True, text=True, env=env).stdout.split()
     seconds, lines, maxrss_kb, note = float(out[0]), int(out[1]), int(out[2]), out[3]
-    return {"seconds": seconds, "lines": lines, "peak_mb": maxrss_kb / 1024, "note": note}
+    cpu = float(out[4]) if len(out) > 4 else float("nan")
+    return {"seconds": seconds, "lines": lines, "peak_mb": maxrss_kb / 1024, "note": note,
+            "cpu_s": cpu}
 
 
 def bench_file(label: str, csv_path: Path, columns: dict[str, str], repeats: int,
@@ -190,6 +195,7 @@ def bench_file(label: str, csv_path: Path, columns: dict[str, str], repeats: int
         readers.append(("upsell-baseline", _CHILD_UPSELL, baseline))
     readers += [("pandas", _CHILD_PANDAS, None), ("pyarrow", _CHILD_PYARROW, None)]
     runs: dict[str, list[dict[str, float | str]]] = {name: [] for name, _, _ in readers}
+    load_before = os.getloadavg()
     for _ in range(repeats):  # interleaved, so load changes hit all alike
         for name, code, pp in readers:
             runs[name].append(run_child(code, csv_path, columns, pp))
@@ -198,20 +204,27 @@ def bench_file(label: str, csv_path: Path, columns: dict[str, str], repeats: int
         secs = statistics.median(float(r["seconds"]) for r in rs)
         lines = int(rs[0]["lines"])
         summary[name] = {"median_s": secs, "best_s": min(float(r["seconds"]) for r in rs),
+                         "median_cpu_s": statistics.median(float(r["cpu_s"]) for r in rs),
                          "lines_per_s": lines / secs,
                          "peak_mb": max(float(r["peak_mb"]) for r in rs), "lines": lines,
                          "note": rs[0]["note"], "runs": rs}
     up = summary["upsell"]
     size = csv_path.stat().st_size / 1e6
+    load_after = os.getloadavg()
     print(f"\n{label}: {csv_path.name} ({size:,.0f} MB, {up['lines']:,} lines), "
-          f"median of {repeats}")
-    print(f"{'reader':<18} {'median s':>9} {'best s':>7} {'lines/s':>12} {'peak MB':>9} "
-          f"{'upsell speed x':>15} {'upsell memory x':>16}")
+          f"median of {repeats}; load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after ({os.cpu_count()} cpus)")
+    print(f"{'reader':<18} {'median s':>9} {'best s':>7} {'cpu s':>6} {'lines/s':>12} "
+          f"{'peak MB':>9} {'upsell speed x':>15} {'upsell cpu x':>13} {'upsell memory x':>16}")
     for name, s in summary.items():
-        # "upsell speed x": how many times faster upsell is (median); memory: peak ratio
-        print(f"{name:<18} {s['median_s']:>9.2f} {s['best_s']:>7.2f} {s['lines_per_s']:>12,.0f} "
-              f"{s['peak_mb']:>9,.0f} {s['median_s'] / up['median_s']:>15.2f} "  # type: ignore[operator]
+        # "upsell speed x": how many times faster upsell is (median wall); "cpu x": the
+        # same for CPU seconds (all threads), steadier on a shared machine; memory: peak
+        print(f"{name:<18} {s['median_s']:>9.2f} {s['best_s']:>7.2f} {s['median_cpu_s']:>6.2f} "
+              f"{s['lines_per_s']:>12,.0f} {s['peak_mb']:>9,.0f} "
+              f"{s['median_s'] / up['median_s']:>15.2f} "  # type: ignore[operator]
+              f"{s['median_cpu_s'] / up['median_cpu_s']:>13.2f} "  # type: ignore[operator]
               f"{up['peak_mb'] / s['peak_mb']:>16.2f}")  # type: ignore[operator]
+    summary["_load_average"] = {"before": load_before, "after": load_after}
     return summary
 
 
