@@ -453,7 +453,7 @@ def test_outcomes_read_labels_holding_the_separator(log: OfferLog) -> None:
 
 def test_outcomes_read_in_chunks_equal_one_read(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
-    import upsell.recommend.offerlog as offerlog
+    import upsell.recommend._offerlog_sql as offerlog_sql
 
     lite, mem = OfferLog.sqlite(tmp_path / "o.db"), OfferLog.in_memory()
     for lg in (lite, mem):
@@ -461,7 +461,7 @@ def test_outcomes_read_in_chunks_equal_one_read(monkeypatch: pytest.MonkeyPatch,
                     (2, "b", 3, 0.25, False, None, None), (1, "c", 4, 1.0, False, "p@2", None),
                     (0, "a", 5, 0.5, False, None, None)])
     whole = lite.outcomes()
-    monkeypatch.setattr(offerlog, "_CHUNK", 2)
+    monkeypatch.setattr(offerlog_sql, "_CHUNK", 2)
     chunked = lite.outcomes()
     want = mem.outcomes()
     assert whole["item"].size == 6
