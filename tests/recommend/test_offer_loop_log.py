@@ -469,3 +469,36 @@ def test_outcomes_read_in_chunks_equal_one_read(monkeypatch: pytest.MonkeyPatch,
         np.testing.assert_array_equal(chunked[name], whole[name], err_msg=name)
         if name not in ("offer_id", "request_id"):
             np.testing.assert_array_equal(chunked[name], want[name], err_msg=name)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=EVENTS, since=st.sampled_from([None, 0.0, 20.0, 45.0]),
+       names=st.lists(st.sampled_from(OUTCOME_COLUMNS), min_size=1, max_size=6))
+def test_outcomes_of_some_columns_equal_those_columns_of_the_full_read(
+        script: list[tuple[Any, ...]], since: float | None, names: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = (OfferLog.in_memory(), OfferLog.sqlite(Path(tmp) / "o.db"),
+                SQLOfferLog(sqlite3.connect(":memory:", check_same_thread=False)))
+        for lg in logs:
+            replay(lg, script)
+            full = lg.outcomes(since=since)
+            some = lg.outcomes(since=since, columns=names)
+            assert tuple(some) == tuple(dict.fromkeys(names))  # order given, each once
+            for name in some:
+                assert some[name].dtype == full[name].dtype, name
+                np.testing.assert_array_equal(some[name], full[name], err_msg=name)
+
+
+@pytest.mark.parametrize("columns, match", [
+    (["item", "price"], "'price' is not an outcome column"),
+    ("item", "list of outcome column names"),
+    (3, "list of outcome column names"),
+])
+def test_outcomes_refuse_unknown_columns(log: OfferLog, columns: Any, match: str) -> None:
+    with pytest.raises(UpsellDataError, match=match):
+        log.outcomes(columns=columns)
+
+
+def test_outcomes_of_no_column_is_empty(log: OfferLog) -> None:
+    log.record("presented", item="a", time=1.0)
+    assert log.outcomes(columns=[]) == {}

@@ -23,7 +23,6 @@ from upsell.recommend._offerlog_base import (
     _INDEXES,
     _LOOP,
     _NEW_COLUMNS,
-    _PRESENTED,
     _TABLE,
     MIGRATION,
     SCHEMA,
@@ -103,14 +102,13 @@ class SQLOfferLog(OfferLog):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table={self.table!r})"
 
-    # placeholders written as "?" and translated for the driver; {columns} / {p_columns}
-    # are the select list (a column the table lacks read as NULL), {insert} the insert list
+    # placeholders written as "?" and translated for the driver; {columns} is the select
+    # list (a column the table lacks read as NULL), {insert} the insert list
     def _sql(self, text: str) -> str:
         text = text.replace("{table}", self.table)
-        if "{columns}" in text or "{outcome_columns}" in text or "{insert}" in text:
+        if "{columns}" in text or "{insert}" in text:
             have = self._columns_present()
-            text = text.replace("{columns}", _select_list(have, _COLUMNS)).replace(
-                "{outcome_columns}", _select_list(have, _PRESENTED))
+            text = text.replace("{columns}", _select_list(have, _COLUMNS))
             ins = [c for c in _COLUMNS if c in have]
             text = text.replace("{insert}", f"({', '.join(ins)}) VALUES "
                                             f"({', '.join('?' * len(ins))})")
@@ -318,13 +316,14 @@ class SQLOfferLog(OfferLog):
         """Every event, oldest first."""
         return [_event(r) for r in self._table_rows()]
 
-    def _outcome_parts(self, since: float) -> tuple[dict[str, np.ndarray],
-                                                    list[tuple[Any, ...]]]:
+    def _outcome_parts(self, since: float, names: Sequence[str], answers: bool
+                       ) -> tuple[dict[str, np.ndarray], list[tuple[Any, ...]]]:
         # presented first: an answer logged between the two reads is one more answer, never
         # an answer without its presentation
         order = " ORDER BY rowid" if isinstance(self, SQLiteOfferLog) else " ORDER BY time"
-        text = self._sql("SELECT {outcome_columns} FROM {table} WHERE event = ? AND "
-                         "time >= ?" + order)
+        # only the columns asked for: SQLite's cost is per column produced (bench_offer_log)
+        text = self._sql(f"SELECT {_select_list(self._columns_present(), names)} FROM "
+                         "{table} WHERE event = ? AND time >= ?" + order)
 
         def go(conn: Any) -> dict[str, np.ndarray]:
             # converted to arrays a chunk at a time: the rows of a million offers as Python
@@ -337,20 +336,21 @@ class SQLOfferLog(OfferLog):
                     rows = cur.fetchmany(_CHUNK)
                     if not rows:
                         break
-                    parts.append(_arrays(rows, _PRESENTED))
+                    parts.append(_arrays(rows, names))
                 conn.commit()
             finally:
                 cur.close()
             if len(parts) == 1:
                 return parts[0]
             if not parts:
-                return _arrays([], _PRESENTED)
-            return {c: np.concatenate([p[c] for p in parts]) for c in _PRESENTED}
+                return _arrays([], names)
+            return {c: np.concatenate([p[c] for p in parts]) for c in names}
 
         shown = self._run(go)
-        answers = self._select("SELECT offer_id, event, revenue FROM {table} WHERE event <> ?",
-                               ["presented"])
-        return shown, answers
+        if not answers:
+            return shown, []
+        return shown, self._select("SELECT offer_id, event, revenue FROM {table} WHERE "
+                                   "event <> ?", ["presented"])
 
     def __len__(self) -> int:
         return int(self._select("SELECT COUNT(*) FROM {table}", [])[0][0])
