@@ -259,7 +259,7 @@ def test_reasons_use_dates_when_the_request_is_far_past_the_history(fitted, shop
                            moment=None, channel="web", k=20, include_owned=True)
         _, r = bound.blend(req, items, np.full((20, 1), np.nan), ("a",))
         texts[label] = " ".join(r)
-    assert "last " in texts["soon"] and " ago" in texts["soon"] or "today" in texts["soon"]
+    assert ("last " in texts["soon"] and " ago" in texts["soon"]) or "today" in texts["soon"]
     assert "years ago" not in texts["late"] and "last on 20" in texts["late"]
 
 
