@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from upsell.data import _arrow
+from upsell.data import _arrow, _sources
 from upsell.data import _columns as C
 from upsell.data._clean import prepare
 from upsell.data._columns import _positional, resolve_columns
@@ -32,12 +32,12 @@ OPTS = {"columns": None, "delimiter": ",", "encoding": "utf-8", "header": True}
 @contextmanager
 def block_size(n: int):
     """Make pyarrow read small blocks, so records cross block boundaries."""
-    old = _arrow._BLOCK
-    _arrow._BLOCK = n
+    old = _sources._BLOCK
+    _sources._BLOCK = n
     try:
         yield
     finally:
-        _arrow._BLOCK = old
+        _sources._BLOCK = old
 
 
 def fast(path: Path, *, invalid: str = "raise", **kw: Any):
@@ -516,7 +516,7 @@ def test_gzip_streamed_matches_plain_members_bom_crlf(tmp_path):
     half = len(raw) // 2 + 1  # a CR LF may fall across the members too
     packed = tmp_path / "two.csv.gz"
     packed.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
-    assert _arrow.GzipSource.open(str(packed)) is not None  # the streamed path
+    assert _sources.GzipSource.open(str(packed)) is not None  # the streamed path
     a, b = Transactions.read_csv(plain), Transactions.read_csv(packed)
     assert a.report.rows_read == b.report.rows_read == 60_000
     for col in ("order", "item", "customer", "quantity"):
@@ -530,7 +530,7 @@ def test_gzip_streamed_truncated_or_damaged_is_a_clear_error(tmp_path):
         p = tmp_path / f"cut{cut}.csv.gz"
         p.write_bytes(whole[:int(len(whole) * cut)])
         if cut == 0.97:  # well past the first inflated megabyte: found while parsing
-            assert _arrow.GzipSource.open(str(p)) is not None
+            assert _sources.GzipSource.open(str(p)) is not None
         with pytest.raises(UpsellDataError, match="truncated or damaged gzip"):
             Transactions.read_csv(p)
     damaged = bytearray(whole)

@@ -240,7 +240,7 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
     follow upsell's own rules, column by column.
     """
-    from upsell.data import _arrow
+    from upsell.data import _arrow, _sources
 
     if (not isinstance(delimiter, str) or len(delimiter) != 1 or not delimiter.isascii()
             or delimiter in '"\r\n\0'):
@@ -256,11 +256,11 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         plain = not isinstance(fh, gzip.GzipFile)
     if utf8 and plain:  # pyarrow streams the file itself: it is never in memory whole
         return _arrow.read_prepared(
-            _arrow.Source(path=os.fspath(path)), label=label, columns=columns,
+            _sources.Source(path=os.fspath(path)), label=label, columns=columns,
             delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
             item_index=item_index, customer_index=customer_index)
     if utf8:  # gzip: inflated while pyarrow parses, never in memory whole
-        gz = _arrow.GzipSource.open(os.fspath(path))
+        gz = _sources.GzipSource.open(os.fspath(path))
         if gz is not None:
             return _arrow.read_prepared(
                 gz, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
