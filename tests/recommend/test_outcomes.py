@@ -289,3 +289,45 @@ def test_rule_state_files_are_untrusted(parts: Any, tmp_path: Any) -> None:
             fh.write(json.dumps(doc))
         with pytest.raises(ModelFileError):
             us.Recommender.load(path, offer_log=log)
+
+
+def test_update_asks_the_log_only_for_the_columns_the_learners_declare(parts: Any) -> None:
+    from upsell.recommend.offerlog import OUTCOME_COLUMNS, MemoryOfferLog
+
+    class Spy(MemoryOfferLog):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[Any] = []
+
+        def outcomes(self, since: Any = None, *, columns: Any = None) -> dict[str, np.ndarray]:
+            self.asked.append(columns)
+            return super().outcomes(since, columns=columns)
+
+    log = Spy()
+    rng = np.random.default_rng(3)
+    for item in rng.choice(np.array(parts.cat.items.ids.tolist()), 60).tolist():
+        oid = log.record("presented", item=item, customer="c", time=AT, segment="s")
+        if rng.random() < 0.4:
+            log.accepted(oid, time=AT)
+    learn, whole = LearnFromOutcomes(), LearnFromOutcomes()
+    build(parts, log=log, rules=[*all_rules(parts.cat), learn]).update()
+    assert log.asked == [LearnFromOutcomes.outcome_columns]
+    whole.update(log.outcomes())
+    assert learn.state_version == whole.state_version and learn.n_outcomes_ == 60
+
+    class Undeclared:  # a learner that does not say what it reads gets every column
+        name = "undeclared"
+
+        def __init__(self) -> None:
+            self.seen: tuple[str, ...] = ()
+
+        def apply(self, pool: Any, request: Any) -> Any:
+            return pool
+
+        def update(self, outcomes: Any) -> None:
+            self.seen = tuple(outcomes)
+
+    other = Undeclared()
+    log.asked.clear()
+    build(parts, log=log, rules=[*all_rules(parts.cat), LearnFromOutcomes(), other]).update()
+    assert log.asked == [None] and other.seen == OUTCOME_COLUMNS

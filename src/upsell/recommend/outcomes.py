@@ -194,6 +194,10 @@ class LearnFromOutcomes:
     """
 
     name = "outcomes"
+    #: The columns of ``OfferLog.outcomes()`` that :meth:`update` reads: what
+    #: :meth:`Recommender.update` asks the log for (a quarter of its columns, read
+    #: several times faster from an SQL log).
+    outcome_columns = ("item", "accepted", "segment", "kind")
 
     def __init__(self, value: str = "revenue", prior_strength: float = 20.0,
                  thompson: bool = False, by_segment: bool = True,

@@ -495,7 +495,9 @@ class Recommender(Estimator):
         swaps in new posteriors atomically: requests served meanwhile see the
         old or the new state, never a mix, and to the blend when it has
         ``update(outcomes)``. No source is refitted. ``policy_`` gets the new
-        version.
+        version. An :class:`~upsell.recommend.OfferLog` is asked only for the
+        columns the learners declare in ``outcome_columns`` (their union; every
+        column when one of them declares none).
 
         Parameters
         ----------
@@ -530,8 +532,8 @@ class Recommender(Estimator):
         pipe = self._pipeline()
         log = self.offer_log if offer_log is None else offer_log
         # the rules that learn (LearnFromOutcomes) and a blend that offers update(outcomes)
-        learners = [up for up in (getattr(p, "update", None) for p in (*pipe.rules_, pipe.blend_))
-                    if callable(up)]
+        owners = [p for p in (*pipe.rules_, pipe.blend_) if callable(getattr(p, "update", None))]
+        learners = [p.update for p in owners]
         if isinstance(log, Mapping):
             outcomes = log
         else:
@@ -542,7 +544,11 @@ class Recommender(Estimator):
                     f"Recommender with offer_log=; got {type(log).__name__}")
             if not learners:  # nothing learns: do not read the log
                 return self
-            outcomes = read() if since is None else read(since=since)
+            kw: dict[str, Any] = {} if since is None else {"since": since}
+            wanted = _outcome_columns(owners)
+            if wanted is not None and isinstance(log, OfferLog):  # a duck-typed log: all
+                kw["columns"] = wanted
+            outcomes = read(**kw)
         for up in learners:
             up(outcomes)
         pipe.policy_ = policy_name(self.policy, pipe)
@@ -734,3 +740,15 @@ def _basket_list(baskets: Any) -> list[Any]:
             raise UpsellDataError(f"`baskets` must hold baskets (lists of item ids), not single "
                                   f"ids; got {b!r} (use baskets=[[...]])")
     return out
+
+
+def _outcome_columns(learners: Sequence[Any]) -> tuple[str, ...] | None:
+    """The union of the ``outcome_columns`` the learners declare; None (every column) when
+    one of them declares none."""
+    wanted: dict[str, None] = {}
+    for p in learners:
+        cols = getattr(p, "outcome_columns", None)
+        if cols is None:
+            return None
+        wanted.update(dict.fromkeys(cols))
+    return tuple(wanted)
