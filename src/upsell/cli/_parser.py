@@ -47,6 +47,7 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be >= 0 (0 writes every row); got {n}")
     return n
 
+
 def _positive(text: str) -> int:
     try:
         n = int(text)
@@ -55,6 +56,7 @@ def _positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1; got {n}")
     return n
+
 
 def _support_arg(text: str) -> float | str:
     """``auto`` (a budget of item sets decides) or a share in (0, 1] / a count >= 1."""
@@ -70,6 +72,7 @@ def _support_arg(text: str) -> float | str:
             f"must be auto, a share in (0, 1] or a count >= 1; got {text!r}")
     return v
 
+
 def _p_value(text: str) -> float:
     try:
         v = float(text)
@@ -78,6 +81,7 @@ def _p_value(text: str) -> float:
     if not 0 <= v <= 1:
         raise argparse.ArgumentTypeError(f"must be a p-value in [0, 1]; got {text!r}")
     return v
+
 
 def _precision_arg(text: str) -> int | None:
     if text.strip().lower() in ("full", "none"):
@@ -90,6 +94,7 @@ def _precision_arg(text: str) -> int | None:
     if not 1 <= n <= 17:
         raise argparse.ArgumentTypeError(f"must be 1..17 or full; got {n}")
     return n
+
 
 def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                   format_flag: bool = True, orders_optional: bool = False,
@@ -130,6 +135,7 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                    help="bad values: stop with the row and column (raise) or drop the row")
     p.add_argument("--cancel-prefix", default=None, help='e.g. "C" for Online Retail')
 
+
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="csv", choices=["csv", "json", "baskets"],
                    help="output csv (default) or json; `baskets` reads ORDERS as one basket "
@@ -139,11 +145,87 @@ def _output_options(p: argparse.ArgumentParser) -> None:
                         "decimals); full: unrounded")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
 
+
 def _report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="upsell-report.html", metavar="HTML",
                    help="report file (default upsell-report.html)")
     p.add_argument("--title", default="upsell report")
     p.add_argument("--no-charts", action="store_true", help="tables only (no matplotlib)")
+
+
+def _mine_options(p: argparse.ArgumentParser) -> None:
+    """Options of ``upsell mine``."""
+    _data_options(p, format_flag=False)
+    p.add_argument("--what", default="rules",
+                   choices=["rules", "itemsets", "bundles", "sequences"])
+    p.add_argument("--min-support", type=_support_arg, default="auto",
+                   help="auto (default: the lowest support whose item sets fit the budget), "
+                        "a share of orders (or customers for sequences; auto means 0.01 "
+                        "there), or a count >= 1")
+    p.add_argument("--min-confidence", type=float, default=0.1)
+    p.add_argument("--max-len", type=_positive, default=3)
+    p.add_argument("--max-p", type=_p_value, default=_MAX_P,
+                   help=f"rules: largest Holm-adjusted Fisher p-value shown (default {_MAX_P}; "
+                        f"0: no test)")
+    p.add_argument("--max-per-item", type=_count, default=2, metavar="N",
+                   help="rules: show an item in at most N of the top rows (default 2; 0: no "
+                        "limit), so the table is not one product family's permutations")
+    p.add_argument("--no-prune", dest="prune", action="store_false",
+                   help="keep redundant rules (a longer antecedent that adds nothing over a "
+                        "shorter one); default: pruned")
+    p.add_argument("--rank-by", default="lift", choices=["lift", "revenue"],
+                   help="bundles: by lift (default) or by joint revenue")
+    p.add_argument("--within", default="90D", help="sequence window, e.g. 30D")
+    p.add_argument("--top", type=_count, default=100,
+                   help="rows to write (default 100; rules: the best by lift, one per item "
+                        "set); 0 writes every row")
+    _output_options(p)
+
+
+def _policy_options(p: argparse.ArgumentParser) -> None:
+    """Options of ``upsell evaluate-policy``."""
+    p.add_argument("--log", required=True, metavar="LOG",
+                   help="SQLite offer log (upsell.recommend.OfferLog.sqlite) with logged "
+                        "propensities")
+    p.add_argument("--model", required=True, metavar="MODEL_DIR",
+                   help="folder written by `upsell fit`: the candidate policy")
+    p.add_argument("--estimator", default="ips,snips,dr", metavar="NAMES",
+                   help="comma-separated, from ips, snips, dr (default all three)")
+    p.add_argument("--since", metavar="DATE", help="only offers presented from this time on")
+    p.add_argument("--reward", default="accepted", choices=["accepted", "revenue"],
+                   help="acceptance rate per offer shown (default) or revenue per offer shown")
+    p.add_argument("-k", "--k", type=_positive, default=None,
+                   help="list length asked of the model (default: each logged list's length)")
+    p.add_argument("--max-requests", type=_count, default=20_000, metavar="N",
+                   help="replay at most N logged requests, a seeded random sample (default "
+                        "20,000: a saved model answers in a few ms per request, so about a "
+                        "minute or two; 0: all)")
+    p.add_argument("--bootstrap", type=_count, default=1000,
+                   help="bootstrap replicates of the intervals (default 1000; 0: none)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _fit_options(p: argparse.ArgumentParser) -> None:
+    """Options of ``upsell fit``."""
+    _data_options(p)
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to write")
+    p.add_argument("--model", default="itemknn", choices=list(_CF_MODELS),
+                   help="collaborative-filtering model")
+    p.add_argument("--min-support", type=_support_arg, default="auto",
+                   help="bundle rules: auto (default: the lowest support whose item sets fit "
+                        "the budget), a share of orders or a count")
+    p.add_argument("--min-confidence", type=float, default=0.1)
+    p.add_argument("--max-rules", type=_count, default=_MAX_RULES,
+                   help=f"rule budget while mining, the most confident kept (default "
+                        f"{_MAX_RULES:,}; 0: none); the saved bundle index has its own budget")
+    p.add_argument("--blend", default="weighted", choices=("weighted", "learned"),
+                   help="how the sources' scores are combined: weighted (default: a fixed sum "
+                        "of normalised scores, fits in seconds) or learned (a LightGBM ranker "
+                        "trained on time cuts of the history, upsell.recommend.LearnedBlend; "
+                        "better offers on Online Retail, but its fit took 140-280 s there on a "
+                        "2-core machine, beyond the 60 s fit budget, hence not the default); "
+                        "needs customers and times")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``upsell`` command.
@@ -202,31 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p, catalog=False)
 
     p = cmd("mine", _cmd_mine, "products bought together: rules, itemsets, bundles, sequences")
-    _data_options(p, format_flag=False)
-    p.add_argument("--what", default="rules",
-                   choices=["rules", "itemsets", "bundles", "sequences"])
-    p.add_argument("--min-support", type=_support_arg, default="auto",
-                   help="auto (default: the lowest support whose item sets fit the budget), "
-                        "a share of orders (or customers for sequences; auto means 0.01 "
-                        "there), or a count >= 1")
-    p.add_argument("--min-confidence", type=float, default=0.1)
-    p.add_argument("--max-len", type=_positive, default=3)
-    p.add_argument("--max-p", type=_p_value, default=_MAX_P,
-                   help=f"rules: largest Holm-adjusted Fisher p-value shown (default {_MAX_P}; "
-                        f"0: no test)")
-    p.add_argument("--max-per-item", type=_count, default=2, metavar="N",
-                   help="rules: show an item in at most N of the top rows (default 2; 0: no "
-                        "limit), so the table is not one product family's permutations")
-    p.add_argument("--no-prune", dest="prune", action="store_false",
-                   help="keep redundant rules (a longer antecedent that adds nothing over a "
-                        "shorter one); default: pruned")
-    p.add_argument("--rank-by", default="lift", choices=["lift", "revenue"],
-                   help="bundles: by lift (default) or by joint revenue")
-    p.add_argument("--within", default="90D", help="sequence window, e.g. 30D")
-    p.add_argument("--top", type=_count, default=100,
-                   help="rows to write (default 100; rules: the best by lift, one per item "
-                        "set); 0 writes every row")
-    _output_options(p)
+    _mine_options(p)
 
     p = cmd("segment", _cmd_segment, "customer segments: handbook types, RFM or clusters")
     _data_options(p, format_flag=False)
@@ -263,45 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("evaluate-policy", _cmd_evaluate_policy,
             "estimate from an offer log how a saved model would have converted (off-policy "
             "evaluation: IPS, SNIPS, doubly robust) beside the logged policy")
-    p.add_argument("--log", required=True, metavar="LOG",
-                   help="SQLite offer log (upsell.recommend.OfferLog.sqlite) with logged "
-                        "propensities")
-    p.add_argument("--model", required=True, metavar="MODEL_DIR",
-                   help="folder written by `upsell fit`: the candidate policy")
-    p.add_argument("--estimator", default="ips,snips,dr", metavar="NAMES",
-                   help="comma-separated, from ips, snips, dr (default all three)")
-    p.add_argument("--since", metavar="DATE", help="only offers presented from this time on")
-    p.add_argument("--reward", default="accepted", choices=["accepted", "revenue"],
-                   help="acceptance rate per offer shown (default) or revenue per offer shown")
-    p.add_argument("-k", "--k", type=_positive, default=None,
-                   help="list length asked of the model (default: each logged list's length)")
-    p.add_argument("--max-requests", type=_count, default=20_000, metavar="N",
-                   help="replay at most N logged requests, a seeded random sample (default "
-                        "20,000: a saved model answers in a few ms per request, so about a "
-                        "minute or two; 0: all)")
-    p.add_argument("--bootstrap", type=_count, default=1000,
-                   help="bootstrap replicates of the intervals (default 1000; 0: none)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _policy_options(p)
 
     p = cmd("fit", _cmd_fit, "fit and save the models behind `upsell recommend --model`")
-    _data_options(p)
-    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to write")
-    p.add_argument("--model", default="itemknn", choices=list(_CF_MODELS),
-                   help="collaborative-filtering model")
-    p.add_argument("--min-support", type=_support_arg, default="auto",
-                   help="bundle rules: auto (default: the lowest support whose item sets fit "
-                        "the budget), a share of orders or a count")
-    p.add_argument("--min-confidence", type=float, default=0.1)
-    p.add_argument("--max-rules", type=_count, default=_MAX_RULES,
-                   help=f"rule budget while mining, the most confident kept (default "
-                        f"{_MAX_RULES:,}; 0: none); the saved bundle index has its own budget")
-    p.add_argument("--blend", default="weighted", choices=("weighted", "learned"),
-                   help="how the sources' scores are combined: weighted (default: a fixed sum "
-                        "of normalised scores, fits in seconds) or learned (a LightGBM ranker "
-                        "trained on time cuts of the history, upsell.recommend.LearnedBlend; "
-                        "better offers on Online Retail, but its fit took 140-280 s there on a "
-                        "2-core machine, beyond the 60 s fit budget, hence not the default); "
-                        "needs customers and times")
+    _fit_options(p)
 
     p = cmd("recommend", _cmd_recommend, "offers for a customer and/or a basket")
     # the same reading options as `upsell fit` (a semicolon, Latin-1 or Online Retail file
