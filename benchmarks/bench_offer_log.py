@@ -8,7 +8,12 @@ pipeline or a long-running server fills it) and into a memory log (through
 
     python benchmarks/bench_offer_log.py [--events 1000000] [--repeat 3] [--json out.json]
 
-Target (issue 22): ``outcomes()`` on 1M events well under 5 s.
+Also times ``outcomes(columns=LearnFromOutcomes.outcome_columns)`` (the four
+columns the learner reads, what ``Recommender.update`` asks for) and
+``Recommender.update`` end to end with a ``LearnFromOutcomes`` rule, wall and CPU
+seconds; the load average is printed before and after (the machine may be shared).
+
+Target (issue 22): ``Recommender.update`` on 1M events <= 5 s.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from upsell import Catalog, Recommender
 from upsell.kpi import conversion
-from upsell.recommend import OfferLog
+from upsell.recommend import LearnFromOutcomes, OfferLog
 from upsell.recommend.offerlog import SCHEMA
 
 
@@ -90,6 +96,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
+    load_before = os.getloadavg()
     rows = make_rows(args.events, args.k, args.seed)
     n_pres = sum(r[1] == "presented" for r in rows)
     results = []
@@ -121,6 +128,7 @@ def main() -> None:
                 else:
                     mem.declined(ids[r[0]], time=r[2])
             backends.append(("memory", mem, time.perf_counter() - t))
+        learner = LearnFromOutcomes.outcome_columns
         for name, lg, fill_s in backends:
             secs, out = timed(lg.outcomes, args.repeat)
             secs_cpu = cpu(lg.outcomes)
@@ -133,21 +141,42 @@ def main() -> None:
             s_table, _ = timed(lg.to_offer_table, 1)
             s_conv, _ = timed(lambda lg=lg: conversion(lg, by="policy"), 1)
             assert out["item"].size == n_pres
+            s_cols, some = timed(lambda lg=lg, c=learner: lg.outcomes(columns=c), args.repeat)
+            s_cols_cpu = cpu(lambda lg=lg, c=learner: lg.outcomes(columns=c))
+            for c in learner:
+                np.testing.assert_array_equal(some[c], out[c])
+            rec = Recommender(catalog=Catalog.from_records(
+                [{"item": f"I{i}"} for i in range(5_000)]), rules=[LearnFromOutcomes()],
+                offer_log=lg, policy="bench")
+            s_update, _ = timed(rec.update, args.repeat)
+            s_update_cpu = cpu(rec.update)
+            # before: the learner fed the full read (every column)
+            s_full_cpu = cpu(lambda lg=lg: LearnFromOutcomes().update(lg.outcomes()))
             results.append({"backend": name, "events": len(rows), "presented": n_pres,
                             "fill_s": fill_s, "outcomes_s": secs, "outcomes_cpu_s": secs_cpu, "outcomes_peak_mib": peak,
                             "outcomes_since_half_s": s_since,
+                            "outcomes_learner_cols_s": s_cols,
+                            "outcomes_learner_cols_cpu_s": s_cols_cpu,
+                            "update_s": s_update, "update_cpu_s": s_update_cpu,
+                            "update_full_read_cpu_s": s_full_cpu,
                             "rows_since_half": int(part["item"].size),
                             "to_offer_table_s": s_table, "conversion_by_policy_s": s_conv,
                             "accepted": int(out["accepted"].sum()),
                             "declined": int(out["declined"].sum())})
     head = ("backend", "events", "fill_s", "outcomes_s", "outcomes_cpu_s", "outcomes_peak_mib",
-            "outcomes_since_half_s", "to_offer_table_s", "conversion_by_policy_s")
+            "outcomes_since_half_s", "outcomes_learner_cols_s", "outcomes_learner_cols_cpu_s",
+            "update_s", "update_cpu_s", "update_full_read_cpu_s", "to_offer_table_s", "conversion_by_policy_s")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in results:
         print("| " + " | ".join(f"{r[h]:,.2f}" if isinstance(r[h], float) else f"{r[h]:,}"
                                 if isinstance(r[h], int) else str(r[h]) for h in head) + " |")
+    load_after = os.getloadavg()
+    print(f"load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after: {', '.join(f'{x:.2f}' for x in load_after)} ({os.cpu_count()} CPUs)")
     if args.json:
+        for r in results:
+            r["load_before"], r["load_after"] = list(load_before), list(load_after)
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
 
