@@ -21,7 +21,8 @@ every customer is to accept every offer (issue 22 targets in brackets):
 2. OPE accuracy: ``--ope-reps`` independent logs of ``--ope-visits`` visits from a
    logging policy with ``Explore(rate=--ope-rate)``; each estimates the revenue per
    slot of the greedy policy (no exploration) with ``evaluate_policy`` (IPS, SNIPS,
-   95% bootstrap intervals over requests). The truth is the simulator's: the
+   95% bootstrap intervals over requests: studentized, the default, or those
+   ``--ope-intervals`` names, each scored on the same logs). The truth is the simulator's: the
    visit-weighted mean over every customer of the sum of true P(accept) x price of
    the greedy list, per slot. Reported: coverage (share of repetitions whose interval
    holds the truth) [>= 90%], bias and RMSE.
@@ -230,7 +231,7 @@ def ope(args: argparse.Namespace) -> dict:
     later = at + np.timedelta64(int(args.days), "D")
     moved = sum(list(target.recommend(c, k=args.k, at=later)) != list(
         target.recommend(c, k=args.k, at=at)) for c in ids[:50].tolist())
-    res: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    res: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
     t0 = time.perf_counter()
     for rep in range(args.ope_reps):
         logger = Recommender(**parts, policy="logger",
@@ -239,24 +240,35 @@ def ope(args: argparse.Namespace) -> dict:
         sim = simulate(shop, logger, visits=args.ope_visits, update_every=args.ope_visits,
                        k=args.k, random_state=10_000 + rep, days=args.days, log_declines=False)
         for reward in ("accepted", "revenue"):
-            ev = evaluate_policy(sim.offer_log, cached, estimators=("ips", "snips"),
-                                 reward=reward, n_bootstrap=args.ope_bootstrap,
-                                 random_state=rep)
-            for name in ("logged", "ips", "snips"):
-                e = ev[name]
-                res.setdefault((reward, name), []).append((e.value, e.ci_low, e.ci_high))
+            for interval in args.ope_intervals:
+                ev = evaluate_policy(sim.offer_log, cached, estimators=("ips", "snips"),
+                                     reward=reward, n_bootstrap=args.ope_bootstrap,
+                                     interval=interval, random_state=rep)
+                for name in ("logged", "ips", "snips"):
+                    e = ev[name]
+                    res.setdefault((reward, name, interval), []).append(
+                        (e.value, e.ci_low, e.ci_high))
         if rep % 20 == 19:
             print(f"  OPE rep {rep + 1}/{args.ope_reps} ({time.perf_counter() - t0:.0f} s)",
                   flush=True)
     out: dict[str, Any] = {"truth": truth, "reps": args.ope_reps, "visits": args.ope_visits,
-                           "rate": args.ope_rate, "target_lists_moved": int(moved)}
-    for (reward, name), vals in res.items():
+                           "rate": args.ope_rate, "target_lists_moved": int(moved),
+                           "intervals": list(args.ope_intervals)}
+    for (reward, name, interval), vals in res.items():
         a = np.array(vals)
         tr = truth[reward]
-        out[f"{reward}/{name}"] = {
+        # the first interval under the plain key (as before), every one under reward/name/interval
+        keys = [f"{reward}/{name}/{interval}"]
+        if interval == args.ope_intervals[0]:
+            keys.append(f"{reward}/{name}")
+        out[keys[0]] = {
             "coverage": float(np.mean((a[:, 1] <= tr) & (tr <= a[:, 2]))),
+            "truth_above": float(np.mean(tr > a[:, 2])), "truth_below": float(np.mean(tr < a[:, 1])),
             "bias": float(a[:, 0].mean() - tr), "rmse": float(np.sqrt(np.mean((a[:, 0] - tr) ** 2))),
-            "mean_ci_width": float(np.mean(a[:, 2] - a[:, 1])), "mean": float(a[:, 0].mean())}
+            "mean_ci_width": float(np.mean(a[:, 2] - a[:, 1])), "mean": float(a[:, 0].mean()),
+            "median_ci_width": float(np.median(a[:, 2] - a[:, 1]))}
+        for key in keys[1:]:
+            out[key] = out[keys[0]]
     return out
 
 
@@ -317,6 +329,10 @@ def main() -> None:
     ap.add_argument("--ope-visits", type=int, default=300)
     ap.add_argument("--ope-rate", type=float, default=0.2)
     ap.add_argument("--ope-bootstrap", type=int, default=500)
+    ap.add_argument("--ope-intervals", nargs="+", default=["studentized"],
+                    choices=("studentized", "bca", "percentile"),
+                    help="bootstrap intervals to score, each on the same logs (default: the "
+                         "library's default, studentized)")
     ap.add_argument("--speed-visits", type=int, default=3_000)
     ap.add_argument("--update-rows", type=int, default=1_000_000)
     ap.add_argument("--latency-requests", type=int, default=500)
@@ -372,14 +388,16 @@ def main() -> None:
         result["ope"] = o
         print(f"\ngreedy lists that moved within {args.days:g} days: {o['target_lists_moved']} "
               f"of 50 (the replay reads them once per customer)")
-        print(f"{'reward':>9} {'estimator':>9} {'truth':>8} {'mean':>8} {'coverage':>9} "
-              f"{'bias':>8} {'rmse':>8} {'CI width':>9}")
+        print(f"{'reward':>9} {'estimator':>9} {'interval':>11} {'truth':>8} {'mean':>8} "
+              f"{'coverage':>9} {'above':>6} {'bias':>8} {'rmse':>8} {'CI width':>9} {'median':>8}")
         for reward in ("accepted", "revenue"):
             for name in ("ips", "snips", "logged"):
-                e = o[f"{reward}/{name}"]
-                print(f"{reward:>9} {name:>9} {o['truth'][reward]:>8.4f} {e['mean']:>8.4f} "
-                      f"{e['coverage']:>9.0%} {e['bias']:>8.4f} {e['rmse']:>8.4f} "
-                      f"{e['mean_ci_width']:>9.4f}")
+                for interval in args.ope_intervals:
+                    e = o[f"{reward}/{name}/{interval}"]
+                    print(f"{reward:>9} {name:>9} {interval:>11} {o['truth'][reward]:>8.4f} "
+                          f"{e['mean']:>8.4f} {e['coverage']:>9.0%} {e['truth_above']:>6.0%} {e['bias']:>8.4f} "
+                          f"{e['rmse']:>8.4f} {e['mean_ci_width']:>9.4f} "
+                          f"{e['median_ci_width']:>8.4f}")
         print(f"[target coverage >= 90%]; peak RSS {peak_mb():,.0f} MB\n", flush=True)
     if "speed" not in args.skip:
         print("3-4. update on 1M outcome rows, serving latency", flush=True)
