@@ -412,8 +412,10 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     On simulated logs with lognormal revenue times Bernoulli acceptance
     (tests/evaluate/test_offpolicy.py) the studentized interval holds the
     truth close to the nominal share where the percentile one falls 5-10
-    points short, BCa in between. The effective sample size is Kish's
-    ``(sum w)^2 / sum w^2``.
+    points short, BCa in between. It is still asymptotic: on short logs
+    whose revenue rests on a few dozen accepted offers it holds the truth
+    less often than nominal, mostly missing from below (docs/offer-loop.md).
+    The effective sample size is Kish's ``(sum w)^2 / sum w^2``.
 
     Examples
     --------
