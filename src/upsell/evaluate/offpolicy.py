@@ -317,6 +317,33 @@ def _interval(num: np.ndarray, den: np.ndarray, value: float, method: str, n_boo
     return float(lo), float(hi)
 
 
+def _inputs(rewards: Any, logged_propensities: Any, target_propensities: Any, estimator: Any,
+            reward_model: Any, groups: Any, n_bootstrap: Any, interval: Any, confidence: Any
+            ) -> tuple[Any, ...]:
+    """:func:`off_policy_value`'s arguments checked: (estimator, rewards, logged and target
+    propensities, (q_logged, q_target) or None, n_bootstrap, interval, confidence, group codes,
+    number of groups)."""
+    estimator = check_choice(estimator, "estimator", ESTIMATORS)
+    r = _vector(rewards, "rewards", None)
+    n = r.size
+    if n == 0:
+        raise UpsellDataError("`rewards` is empty: off-policy evaluation needs logged rows")
+    p_log = _probabilities(logged_propensities, "logged_propensities", n, open_low=True)
+    p_tgt = _probabilities(target_propensities, "target_propensities", n, open_low=False)
+    q = None
+    if estimator == "dr":
+        q = _reward_model(reward_model, n)
+    elif reward_model is not None:
+        raise UpsellDataError(f"`reward_model` is used by estimator='dr' only; got it with "
+                              f"estimator={estimator!r}")
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    interval = check_choice(interval, "interval", INTERVALS)
+    confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True,
+                             high_open=True)
+    codes, n_groups = _groups(groups, n)
+    return estimator, r, p_log, p_tgt, q, n_bootstrap, interval, confidence, codes, n_groups
+
+
 def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities: Any,
                      estimator: str = "ips", reward_model: Any = None, *,
                      groups: Any = None, n_bootstrap: int = 1000, confidence: float = 0.95,
@@ -409,12 +436,9 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     - "percentile" (Efron & Tibshirani 1993, ch. 13): the replicates'
       ``a/2`` and ``1 - a/2`` quantiles; it undercovers with skewed rewards.
 
-    On simulated logs with lognormal revenue times Bernoulli acceptance
-    (tests/evaluate/test_offpolicy.py) the studentized interval holds the
-    truth close to the nominal share where the percentile one falls 5-10
-    points short, BCa in between. It is still asymptotic: on short logs
-    whose revenue rests on a few dozen accepted offers it holds the truth
-    less often than nominal, mostly missing from below (docs/offer-loop.md).
+    On simulated lognormal-revenue logs the studentized interval holds the truth
+    near the nominal share (percentile 5-10 points short); on short logs whose
+    revenue rests on a few dozen acceptances it still undercovers (docs/offer-loop.md).
     The effective sample size is Kish's ``(sum w)^2 / sum w^2``.
 
     Examples
@@ -434,24 +458,10 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     >>> round(v.value, 4), bool(v.ci_low <= v.value <= v.ci_high)
     (0.6875, True)
     """
-    estimator = check_choice(estimator, "estimator", ESTIMATORS)
-    r = _vector(rewards, "rewards", None)
+    estimator, r, p_log, p_tgt, q, n_bootstrap, interval, confidence, codes, n_groups = _inputs(
+        rewards, logged_propensities, target_propensities, estimator, reward_model, groups,
+        n_bootstrap, interval, confidence)
     n = r.size
-    if n == 0:
-        raise UpsellDataError("`rewards` is empty: off-policy evaluation needs logged rows")
-    p_log = _probabilities(logged_propensities, "logged_propensities", n, open_low=True)
-    p_tgt = _probabilities(target_propensities, "target_propensities", n, open_low=False)
-    if estimator == "dr":
-        q_logged, q_target = _reward_model(reward_model, n)
-    elif reward_model is not None:
-        raise UpsellDataError(f"`reward_model` is used by estimator='dr' only; got it with "
-                              f"estimator={estimator!r}")
-    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
-    interval = check_choice(interval, "interval", INTERVALS)
-    confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True,
-                             high_open=True)
-    codes, n_groups = _groups(groups, n)
-
     w = p_tgt / p_log
     # per-row numerator and denominator of the ratio every estimator is
     if estimator == "ips":
@@ -459,7 +469,7 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     elif estimator == "snips":
         num, den = w * r, w
     else:
-        num, den = q_target + w * (r - q_logged), np.ones(n)
+        num, den = q[1] + w * (r - q[0]), np.ones(n)
     total_den = float(den.sum())
     note = ""
     if total_den == 0:

@@ -301,6 +301,47 @@ def _replay(candidate: Any, inv: np.ndarray, item: np.ndarray, pos: np.ndarray,
     return np.array(p_tgt), np.array(q_tgt)
 
 
+def _usable_rows(cols: dict[str, np.ndarray], since: Any, max_requests: int | None,
+                 random_state: Any, notes: list[str]) -> tuple[Any, ...]:
+    """The logged rows :func:`evaluate_policy` can replay (a propensity, a position and a
+    request id), sampled to ``max_requests`` requests: (rows in the log, rows left out,
+    requests replayed, kept row positions, their request codes, positions, propensities)."""
+    n_rows = int(cols["request_id"].shape[0])
+    req = _text(cols["request_id"], n_rows)
+    pos = _floats(cols["position"], "position")
+    prop = _floats(cols["propensity"], "propensity")
+    usable = np.isfinite(prop) & np.isfinite(pos) & (pos >= 0) & (req != "")
+    bad = usable & ((prop <= 0) | (prop > 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        oid = f" (offer_id {cols['offer_id'][i]})" if "offer_id" in cols else ""
+        raise UpsellDataError(f"`offer_log` row {i:,}{oid}: propensity {float(prop[i])!r} is not in "
+                              "(0, 1]")
+    n_excluded = int((~usable).sum())
+    if n_excluded:
+        notes.append(f"{n_excluded:,} of {n_rows:,} offers left out: logged without a "
+                     "propensity (before propensities were logged) or without a request id")
+    if n_rows == 0:
+        raise UpsellDataError("no offer to evaluate: the log holds no presented offer"
+                              + (f" since {since}" if since is not None else ""))
+    if not usable.any():
+        raise UpsellDataError(f"no offer to evaluate: none of the {n_rows:,} presented offers "
+                              "in the log carries a logged propensity, request id and position")
+    keep = np.flatnonzero(usable)
+    uniq, inv = np.unique(req[keep], return_inverse=True)
+    inv = inv.reshape(-1)
+    if max_requests is not None and uniq.size > max_requests:
+        rng = np.random.default_rng(random_state)
+        chosen = np.zeros(uniq.size, dtype=bool)
+        chosen[rng.choice(uniq.size, size=max_requests, replace=False)] = True
+        notes.append(f"a random sample of {max_requests:,} of {uniq.size:,} requests replayed")
+        keep, inv = keep[chosen[inv]], inv[chosen[inv]]
+        _, inv = np.unique(inv, return_inverse=True)
+        inv = inv.reshape(-1)
+    n_requests = int(uniq.size if max_requests is None else min(uniq.size, max_requests))
+    return n_rows, n_excluded, n_requests, keep, inv, pos, prop
+
+
 def evaluate_policy(offer_log: Any, candidate: Any, *,
                     estimators: Sequence[str] = ("ips", "snips", "dr"), since: Any = None,
                     k: int | None = None, reward: str = "accepted", channel: str = "web",
@@ -383,39 +424,9 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     if max_requests is not None:
         max_requests = check_int(max_requests, "max_requests", minimum=1)
     cols = _read(offer_log, since)
-    n_rows = int(cols["request_id"].shape[0])
-    req = _text(cols["request_id"], n_rows)
-    pos = _floats(cols["position"], "position")
-    prop = _floats(cols["propensity"], "propensity")
-    usable = np.isfinite(prop) & np.isfinite(pos) & (pos >= 0) & (req != "")
-    bad = usable & ((prop <= 0) | (prop > 1))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        oid = f" (offer_id {cols['offer_id'][i]})" if "offer_id" in cols else ""
-        raise UpsellDataError(f"`offer_log` row {i:,}{oid}: propensity {float(prop[i])!r} is not in "
-                              "(0, 1]")
-    n_excluded = int((~usable).sum())
     notes: list[str] = []
-    if n_excluded:
-        notes.append(f"{n_excluded:,} of {n_rows:,} offers left out: logged without a "
-                     "propensity (before propensities were logged) or without a request id")
-    if n_rows == 0:
-        raise UpsellDataError("no offer to evaluate: the log holds no presented offer"
-                              + (f" since {since}" if since is not None else ""))
-    if not usable.any():
-        raise UpsellDataError(f"no offer to evaluate: none of the {n_rows:,} presented offers "
-                              "in the log carries a logged propensity, request id and position")
-    keep = np.flatnonzero(usable)
-    uniq, inv = np.unique(req[keep], return_inverse=True)
-    inv = inv.reshape(-1)
-    if max_requests is not None and uniq.size > max_requests:
-        rng = np.random.default_rng(random_state)
-        chosen = np.zeros(uniq.size, dtype=bool)
-        chosen[rng.choice(uniq.size, size=max_requests, replace=False)] = True
-        notes.append(f"a random sample of {max_requests:,} of {uniq.size:,} requests replayed")
-        keep, inv = keep[chosen[inv]], inv[chosen[inv]]
-        _, inv = np.unique(inv, return_inverse=True)
-        inv = inv.reshape(-1)
+    n_rows, n_excluded, n_requests, keep, inv, pos, prop = _usable_rows(
+        cols, since, max_requests, random_state, notes)
     n = keep.size
     item = _text(cols["item"][keep], n)
     posk = pos[keep].astype(np.int64)
@@ -466,6 +477,5 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     return PolicyEvaluation(estimates=tuple(out), reward=reward,
                             candidate=name if isinstance(name, str) else "",
                             logging_policies=pols, n_rows=n_rows, n_excluded=n_excluded,
-                            n_requests=int(uniq.size if max_requests is None
-                                           else min(uniq.size, max_requests)),
+                            n_requests=n_requests,
                             note="; ".join(notes))
