@@ -104,7 +104,9 @@ def test_report_markup_stays_text_in_chromium(hostile_html, tmp_path):
 # ---------------------------------------------------------------------------- SQL
 #: the only names interpolated into SQL text; each is validated or a constant
 SQL_INTERPOLATIONS = {"table", "self.table", "self.synchronous", "', '.join(_COLUMNS)",
-                      "', '.join('?' * len(_COLUMNS))", "order", "marks"}
+                      "', '.join('?' * len(_COLUMNS))", "order", "marks",
+                      # OfferLog.outcomes(columns=): _select_list admits only the table's own column names
+                      "select_list"}
 
 
 def _sql_strings(tree: ast.AST) -> list[ast.AST]:

@@ -25,6 +25,7 @@ from upsell.recommend._offerlog_base import (
     _NEW_COLUMNS,
     _TABLE,
     MIGRATION,
+    OUTCOME_COLUMNS,
     SCHEMA,
     OfferEvent,
     OfferLog,
@@ -38,7 +39,12 @@ _CHUNK = 65_536
 
 
 def _select_list(have: frozenset[str], names: Sequence[str]) -> str:
-    """Column names, those missing from the table as NULL."""
+    """Column names, those missing from the table as NULL (names of the table's own columns
+    only: they are written into the SQL text)."""
+    bad = [c for c in names if c not in _COLUMNS and c not in OUTCOME_COLUMNS]
+    if bad:
+        raise UpsellDataError(f"`columns`: unknown outcome column {bad[0]!r}; choose from "
+                              f"{', '.join(OUTCOME_COLUMNS)}")
     return ", ".join(c if c in have else f"NULL AS {c}" for c in names)
 
 
@@ -322,7 +328,9 @@ class SQLOfferLog(OfferLog):
         # an answer without its presentation
         order = " ORDER BY rowid" if isinstance(self, SQLiteOfferLog) else " ORDER BY time"
         # only the columns asked for: SQLite's cost is per column produced (bench_offer_log)
-        text = self._sql(f"SELECT {_select_list(self._columns_present(), names)} FROM "
+        # column names only from the constant lists (_select_list checks), never from input
+        select_list = _select_list(self._columns_present(), names)
+        text = self._sql(f"SELECT {select_list} FROM "
                          "{table} WHERE event = ? AND time >= ?" + order)
 
         def go(conn: Any) -> dict[str, np.ndarray]:
