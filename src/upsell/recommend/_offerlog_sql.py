@@ -10,6 +10,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -429,12 +430,27 @@ class SQLiteOfferLog(SQLOfferLog):
         return conn
 
     def _prepare(self, conn: Any) -> None:
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise UpsellDataError(f"`path` {self.path!r} is not a usable SQLite database "
-                                  f"({exc})") from None
+        # switching a rollback-journal file to WAL needs an exclusive lock, and SQLite can
+        # answer "database is locked" at once (without its busy handler) while another
+        # process opens or migrates the same file: retried until `timeout`
+        deadline = time.monotonic() + self.timeout
+        wait = 0.005
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc).lower() and time.monotonic() < deadline:
+                    time.sleep(wait)
+                    wait = min(wait * 2, 0.2)
+                    continue
+                conn.close()
+                raise UpsellDataError(f"`path` {self.path!r} is not a usable SQLite database "
+                                      f"({exc})") from None
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise UpsellDataError(f"`path` {self.path!r} is not a usable SQLite database "
+                                      f"({exc})") from None
         if str(mode).lower() != "wal":
             raise UpsellDataError(f"SQLite file {self.path!r} cannot use WAL mode (got {mode!r})")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
