@@ -95,3 +95,29 @@ def test_errors_are_one_line_and_exit_2(saved, tmp_path, capsys, which, extra, m
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "nope.db").exists()  # a mistyped path never creates a log
+
+
+def test_logs_are_read_only_and_another_database_is_refused(tmp_path) -> None:
+    import hashlib
+    import sqlite3
+
+    from upsell.exceptions import UpsellDataError
+    from upsell.recommend import OfferLog
+
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(UpsellDataError, match="holds no offer log"):
+        OfferLog.sqlite(path, read_only=True)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    log_path = tmp_path / "offers.db"
+    log = OfferLog.sqlite(log_path)
+    log.record("presented", item="a", customer="c", time=1.0)
+    ro = OfferLog.sqlite(log_path, read_only=True)
+    assert len(ro) == 1 and ro.outcomes()["item"].tolist() == ["a"]
+    with pytest.raises(UpsellDataError, match="never creates"):
+        OfferLog.sqlite(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()

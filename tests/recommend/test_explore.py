@@ -24,7 +24,7 @@ from upsell.recommend import (
     Promote,
     rule_from_config,
 )
-from upsell.recommend.explore import _admissible
+from upsell.recommend.explore import _Swaps
 
 from .conftest import AT, all_rules, build
 
@@ -111,7 +111,8 @@ def test_admissible_swaps_keep_limits_and_quotas(fams: list[str], n: int, max_pe
                 and not (c.promoted and any(x.promoted for x in chosen)):
             chosen.append(c)
     rest = [c for c in items if c not in chosen]
-    adm = _admissible(chosen, rest, limits, quotas)
+    sw = _Swaps(chosen, rest, limits, quotas)
+    adm = {j: sw.admissible(j) for j in range(len(chosen))}
     for j, ok in adm.items():
         for x in rest:
             swapped = [*chosen[:j], x, *chosen[j + 1:]]

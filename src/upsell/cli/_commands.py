@@ -546,7 +546,8 @@ def _open_offer_log(path: str) -> Any:
                               "upsell.recommend.OfferLog.sqlite)")
     if os.path.isdir(path):
         raise UpsellDataError(f"offer log {path} is a folder; give the SQLite file")
-    return OfferLog.sqlite(path)
+    return OfferLog.sqlite(path, read_only=True)  # a report writes nothing into it
+
 
 def _load_model(path: str) -> Any:
     from upsell.recommend import Recommender

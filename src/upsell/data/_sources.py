@@ -308,11 +308,13 @@ class _Inflating:
     """
 
     _STEP = 1 << 18  # compressed bytes inflated at a time
+    _MAX_OUT = 1 << 22  # inflated bytes per decompress call (4 MB)
 
     def __init__(self, path: str) -> None:
         self._fh = open(path, "rb")  # closed by close(), as pyarrow closes its files
         self._d = zlib.decompressobj(wbits=31)
         self._buf = bytearray()
+        self._pending = b""
         self._done = False
         self._first = True
         self.error: str | None = None
@@ -338,20 +340,28 @@ class _Inflating:
 
     def _fill(self, n: int) -> None:
         while len(self._buf) < n and not self._done:
-            raw = self._fh.read(self._STEP)
+            raw, self._pending = (self._pending or self._fh.read(self._STEP)), b""
             try:
                 if not raw:
+                    if not self._d.eof:  # output zlib still holds for input it consumed
+                        self._buf += self._d.flush()
                     if not self._d.eof:
                         raise EOFError("compressed file ended before the end-of-stream marker")
                     self._done = True
                     break
                 while raw:
                     if self._d.eof:
-                        if not raw.lstrip(b"\0"):  # zero padding after the last member
+                        raw = raw.lstrip(b"\0")  # zero padding between or after members
+                        if not raw:
                             break
                         self._d = zlib.decompressobj(wbits=31)  # the next member
-                    self._buf += self._d.decompress(raw)
-                    raw = self._d.unused_data if self._d.eof else b""
+                    # bounded output per call: a highly compressible step cannot inflate
+                    # to hundreds of MB at once
+                    self._buf += self._d.decompress(raw, self._MAX_OUT)
+                    raw = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
+                    if len(self._buf) >= n and raw and not self._d.eof:
+                        self._pending = raw  # the rest of this step, inflated on next fill
+                        return
             except (EOFError, zlib.error) as exc:
                 self.error = str(exc)
                 self._done = True

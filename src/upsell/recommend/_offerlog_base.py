@@ -275,10 +275,11 @@ class OfferLog:
 
     @staticmethod
     def sqlite(path: str | os.PathLike[str], *, table: str = _TABLE, timeout: float = 30.0,
-               synchronous: str = "NORMAL") -> SQLiteOfferLog:
-        """A log in an SQLite database file (created when missing); see :class:`SQLiteOfferLog`."""
+               synchronous: str = "NORMAL", read_only: bool = False) -> SQLiteOfferLog:
+        """A log in an SQLite database file (created when missing unless ``read_only``); see
+        :class:`SQLiteOfferLog`."""
         return cast("SQLiteOfferLog", OfferLog._backends["sqlite"](
-            path, table=table, timeout=timeout, synchronous=synchronous))
+            path, table=table, timeout=timeout, synchronous=synchronous, read_only=read_only))
 
     @staticmethod
     def from_connection(connection: Any = None, *, connect: Callable[[], Any] | None = None,

@@ -11,6 +11,7 @@ import re
 import sqlite3
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -392,6 +393,10 @@ class SQLiteOfferLog(SQLOfferLog):
     synchronous : {"NORMAL", "FULL"}, default "NORMAL"
         "NORMAL" survives process crashes; "FULL" also survives power loss
         (an fsync per commit).
+    read_only : bool, default False
+        Open an existing log for reading only (reports, off-policy evaluation):
+        the file is never created, migrated or switched to WAL; an old table's
+        loop columns read as NULL.
 
     Examples
     --------
@@ -403,7 +408,8 @@ class SQLiteOfferLog(SQLOfferLog):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, table: str = _TABLE,
-                 timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
+                 timeout: float = 30.0, synchronous: str = "NORMAL",
+                 read_only: bool = False) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise UpsellDataError(f"`path` must be a file path; got {type(path).__name__}")
         self.path = os.fspath(path)
@@ -414,22 +420,40 @@ class SQLiteOfferLog(SQLOfferLog):
             raise UpsellDataError(f"`path` {self.path!r}: folder {folder!r} does not exist")
         self.timeout = check_float(timeout, "timeout", low=0)
         self.synchronous = check_choice(synchronous, "synchronous", ("NORMAL", "FULL"))
+        if not isinstance(read_only, bool):
+            raise UpsellDataError(f"`read_only` must be True or False; got {read_only!r}")
+        self.read_only = read_only
+        if read_only and not os.path.isfile(self.path):
+            raise UpsellDataError(f"`path` {self.path!r}: no such offer log file (read_only=True "
+                                  "never creates one)")
         _check_sqlite_file(self.path)
         try:
-            super().__init__(connect=self._open, paramstyle="qmark", table=table, create=True)
+            super().__init__(connect=self._open, paramstyle="qmark", table=table,
+                             create=not read_only)
+            if read_only and not self._run(lambda conn: conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (self.table,)).fetchone()):
+                raise UpsellDataError(f"`path` {self.path!r} holds no offer log (no table "
+                                      f"{self.table!r}); it is an SQLite file of something else")
         except sqlite3.Error as exc:
             raise UpsellDataError(f"`path` {self.path!r} cannot hold an offer log "
                                   f"({type(exc).__name__}: {exc})") from None
 
     def _open(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout)
+            if self.read_only:  # nothing written: no table, no migration, no WAL switch
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+                conn = sqlite3.connect(uri, timeout=self.timeout, uri=True)
+            else:
+                conn = sqlite3.connect(self.path, timeout=self.timeout)
         except sqlite3.Error as exc:
             raise UpsellDataError(f"`path` {self.path!r}: cannot open the SQLite offer log "
                                   f"({exc})") from None
         return conn
 
     def _prepare(self, conn: Any) -> None:
+        if self.read_only:
+            return
         # switching a rollback-journal file to WAL needs an exclusive lock, and SQLite can
         # answer "database is locked" at once (without its busy handler) while another
         # process opens or migrates the same file: retried until `timeout`

@@ -199,6 +199,10 @@ class Pipeline:
         # rules that act on the chosen list (Explore): run after selection and fill
         self.explorers: tuple[Any, ...] = tuple(
             r for r in bound if callable(getattr(r, "explore", None)))
+        if len(self.explorers) > 1:  # a second one would re-explore the first one's list
+            raise UpsellDataError(
+                f"`rules` may hold one exploring rule (Explore); got {len(self.explorers)}: "
+                + ", ".join(repr(r) for r in self.explorers))
         self.policy_ = ""  # "name@version", set by the Recommender once assembled
         # rules that inject items (promotions), found once instead of on every request
         self.injectors: tuple[Any, ...] = tuple(

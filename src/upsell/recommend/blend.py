@@ -487,8 +487,8 @@ class LearnedBlend(Estimator):
         pos = self.items_.encode(list(catalog.items.ids), unknown="mask").astype(np.int64)
         self._catalog_map = pos
         self._one()
-        for regime in self.boosters_:
-            self._forest(regime)
+        if self.explain == "contributions":  # the compiled ranker serves exact reasons only
+            self._forest(next(iter(self.boosters_)))  # builds every regime's
         return self
 
     def blend(self, request: BlendRequest, items: np.ndarray, source_scores: np.ndarray,

@@ -255,7 +255,7 @@ class Explore:
 
     # ------------------------------------------------------------------ the plan
     def propensity(self, greedy: Sequence[Any], explore_set: Sequence[Any], item: Any,
-                   position: int) -> float:
+                   position: int, *, k: int | None = None) -> float:
         """Probability that this rule shows ``item`` at ``position`` ("epsilon" draws).
 
         For off-policy evaluation: the target propensity of a logged
@@ -269,10 +269,13 @@ class Explore:
             The greedy list, best first.
         explore_set : sequence of item ids
             The exploration set (candidates not in ``greedy``), best first; cut
-            to ``pool`` (default ``3 * len(greedy)``).
+            to ``pool`` (default ``3 * k``, as when serving).
         item : item id
         position : int
             0-based slot.
+        k : int, optional
+            The list length the request asked for (default ``len(greedy)``; a
+            list shorter than ``k`` still explores ``3 * k`` candidates when serving).
 
         Returns
         -------
@@ -283,8 +286,9 @@ class Explore:
         >>> Explore(rate=0.2).propensity(["a"], ["x", "y"], "x", 0)
         0.1
         """
-        m = self.pool if self.pool is not None else 3 * max(len(greedy), 1)
-        E = [x for x in explore_set if x not in set(greedy)][:m]
+        m = self.pool if self.pool is not None else 3 * max(k or len(greedy), 1)
+        shown = set(greedy)
+        E = [x for x in explore_set if x not in shown][:m]
         plan = self._plan_ids(list(greedy), E)
         return plan.propensity(item, int(position))
 
@@ -451,10 +455,3 @@ class _Swaps:
     def admissible(self, j: int) -> list[PoolItem]:
         """The candidates that fit position ``j``, best first."""
         return [x for e, x in enumerate(self.E) if self.fits(j, e)]
-
-
-def _admissible(chosen: list[PoolItem], E: list[PoolItem], limits: Sequence[Limit],
-                quotas: Sequence[Quota]) -> dict[int, list[PoolItem]]:
-    """Per slot, the items of ``E`` whose swap into it keeps every limit and quota."""
-    sw = _Swaps(chosen, E, limits, quotas)
-    return {j: sw.admissible(j) for j in range(len(chosen))}

@@ -50,7 +50,7 @@ class _State:
         self.kind_col = {str(s): c for c, s in enumerate(kinds.tolist())}
         self.n_rows = round(float(shown[-1].sum())) if shown.size else 0
         h = hashlib.blake2b(digest_size=8)
-        for a in (items, segments, kinds, acc, shown):
+        for a in (items, segments, kinds, acc, shown, kacc, kshown):
             h.update(np.ascontiguousarray(a).tobytes())
         self.version = h.hexdigest()[:8]
         self.catalog_items: Any = None
