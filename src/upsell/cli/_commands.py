@@ -571,14 +571,16 @@ def _cmd_evaluate_policy(args: argparse.Namespace, out: TextIO, steps: _Steps) -
     import json
 
     from upsell.recommend import evaluate_policy
+    from upsell.recommend.replay import REPLAY_MAX_REQUESTS
 
     estimators = _estimator_names(args.estimator)
+    most = REPLAY_MAX_REQUESTS if args.max_requests is None else args.max_requests
     log = _open_offer_log(args.log)
     with steps.step("loading the model"):
         rec = _load_model(args.model)
     with steps.step("replaying the logged requests"):
         ev = evaluate_policy(log, rec, estimators=estimators, since=args.since, k=args.k,
-                             reward=args.reward, max_requests=args.max_requests or None,
+                             reward=args.reward, max_requests=most or None,
                              n_bootstrap=args.bootstrap, random_state=args.seed)
     if args.json:
         json.dump({"reward": ev.reward, "candidate": ev.candidate,

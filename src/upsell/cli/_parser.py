@@ -196,7 +196,7 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
                    help="acceptance rate per offer shown (default) or revenue per offer shown")
     p.add_argument("-k", "--k", type=_positive, default=None,
                    help="list length asked of the model (default: each logged list's length)")
-    p.add_argument("--max-requests", type=_count, default=20_000, metavar="N",
+    p.add_argument("--max-requests", type=_count, default=None, metavar="N",
                    help="replay at most N logged requests, a seeded random sample (default "
                         "20,000: a saved model answers in a few ms per request, so about a "
                         "minute or two; 0: all)")

@@ -163,6 +163,11 @@ class PolicyEvaluation(TableResult):
 
 
 # ---------------------------------------------------------------------------- reading
+#: Requests the command line and the report replay at most (a seeded sample beyond): a saved
+#: model answers in a few ms per request, so a long log stays a minute or two.
+REPLAY_MAX_REQUESTS = 20_000
+
+
 def _read(offer_log: Any, since: Any) -> dict[str, np.ndarray]:
     if hasattr(offer_log, "outcomes"):
         cols = offer_log.outcomes(since=since)

@@ -269,7 +269,8 @@ def simulate(shop: Any, recommender: Any, *, visits: int = 50_000, update_every:
     tx, catalog = shop.transactions, shop.catalog
     cust_ids = np.asarray(response.customers.ids)
     item_pos = {str(x): i for i, x in enumerate(np.asarray(response.items.ids).tolist())}
-    price = np.asarray(response.price, dtype=np.float64)
+    # an unknown price earns nothing: realised and expected revenue count it alike
+    price = np.nan_to_num(np.asarray(response.price, dtype=np.float64))
     oracle = _Oracle(response, catalog, k)
 
     rng = np.random.default_rng(seed)
@@ -298,7 +299,7 @@ def simulate(shop: Any, recommender: Any, *, visits: int = 50_000, update_every:
             took = draws[vis, slot] < p
             earned = np.where(took, price[items], 0.0)
             np.add.at(v_rev, vis, earned)
-            np.add.at(v_exp, vis, p * np.nan_to_num(price[items]))
+            np.add.at(v_exp, vis, p * price[items])
             _log_outcomes(log, oids, took, price[items], times[vis], log_declines)
             w_acc[w] = float(took.mean())
         v_orc[lo:hi] = oracle(codes[lo:hi], cust_ids)

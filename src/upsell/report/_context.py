@@ -36,6 +36,16 @@ class _Context:
         self.shared: dict[str, Any] = {}
         self.rng = np.random.default_rng(options["random_state"])
 
+    def offer_events(self) -> Any:
+        """The offer log's events as a table, read once for every section that counts them."""
+        table = self.shared.get("offer_events")
+        if table is None:
+            log = self.opt["offer_log"]
+            read = getattr(log, "to_offer_table", None)
+            table = read() if callable(read) else log
+            self.shared["offer_events"] = table
+        return table
+
     def need(self, *columns: str) -> None:
         missing = [c for c in columns if not self.tx.has(c)]
         if missing:

@@ -11,10 +11,6 @@ from upsell.exceptions import UpsellDataError
 from upsell.report._context import _Context, _Skip
 from upsell.report._tables import Table, fmt_pct
 
-#: Requests replayed through the candidate at most (a seeded sample beyond), so a report on a
-#: long log stays quick; the table's note says when it sampled.
-MAX_REPLAYED_REQUESTS = 20_000
-
 
 def _interval(low: float, high: float, digits: int = 1) -> str:
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -61,14 +57,16 @@ def _explored_label(value: Any) -> str:
 
 def _ope_table(log: Any, candidate: Any, seed: int) -> tuple[Table, dict[str, Any]]:
     from upsell.recommend import evaluate_policy
+    from upsell.recommend.replay import REPLAY_MAX_REQUESTS
 
     if not hasattr(log, "outcomes"):
         return (Table("Would the model convert better?", ("estimator",), (), unit="estimates",
                       empty="off-policy evaluation needs an OfferLog (its outcomes()), not an "
                             "event table"), {})
     try:
-        ev = evaluate_policy(log, candidate, max_requests=MAX_REPLAYED_REQUESTS,
-                             n_bootstrap=500, random_state=seed)
+        # the same replay as `upsell evaluate-policy` (same sample, replicates and seed)
+        ev = evaluate_policy(log, candidate, max_requests=REPLAY_MAX_REQUESTS,
+                             random_state=seed)
     except UpsellDataError as exc:
         return (Table("Would the model convert better?", ("estimator",), (), unit="estimates",
                       empty=str(exc)), {})
@@ -96,10 +94,10 @@ def _section_log(ctx: _Context) -> dict[str, Any]:
     if log is None:
         raise _Skip("no offer log given (upsell report --log LOG)")
     tables = [
-        _conversion_table(log, "policy", "Conversion by policy version", _policy_label,
+        _conversion_table(ctx.offer_events(), "policy", "Conversion by policy version", _policy_label,
                           "Offers each recommender version showed and how many were "
                           "accepted (Wilson 95% intervals)."),
-        _conversion_table(log, "explored", "Exploration and exploitation", _explored_label,
+        _conversion_table(ctx.offer_events(), "explored", "Exploration and exploitation", _explored_label,
                           "Explored offers are the bounded share of slots that tried an "
                           "untested offer; their conversion is the price of learning."),
     ]

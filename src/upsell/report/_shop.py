@@ -82,7 +82,7 @@ def _section_kpis(ctx: _Context) -> dict[str, Any]:
         rows.append(("orders with 2+ items", fmt_pct(values["multi_item_share"]),
                      "cross-sell already happening"))
     if ctx.opt.get("offer_log") is not None:
-        conv = kpi.conversion(ctx.opt["offer_log"])
+        conv = kpi.conversion(ctx.offer_events())
         values["conversion"] = float(conv.rate[0])
         if not np.isfinite(values["conversion"]):
             values["conversion_why"] = "the offer log has no presented offer"
