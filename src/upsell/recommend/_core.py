@@ -617,7 +617,10 @@ class PoolItem:
     index : int
         Position in the recommender's catalog.
     item : item id
-    kind : {"cross_sell", "upsell"}
+    kind : {"cross_sell", "upsell", "replenish"}
+        Decided when the pool is prepared: ``"replenish"`` for a cross-sell of an
+        item the customer bought before (requests with ``include_owned=True``),
+        so rules, learners, the log and the rendered offer read the same kind.
     score : float
         Current score (blended relevance + bonuses + adjustments so far).
     evidence : list of Evidence

@@ -49,23 +49,19 @@ def render_offers(pipe: Any, chosen: Sequence[PoolItem], req: Request) -> list[O
     put in words for the chosen items only, in one batch per request.
     """
     resolve_later(chosen)
-    owned = frozenset(req.owned) if req.include_owned and req.owned else None
-    return [render_offer(pipe, c, req, owned=owned) for c in chosen]
+    return [render_offer(pipe, c, req) for c in chosen]
 
 
-def render_offer(pipe: Any, c: PoolItem, req: Request, *,
-                 owned: frozenset[Any] | None = None) -> Offer:
+def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
     """The offer shown for a pool item: kind, score and parts, money, reason, cue.
 
-    A cross-sell of an item in ``owned`` (the customer's purchases, when the request
-    allows them: ``include_owned=True``) is a "buy again" offer: kind ``"replenish"``,
+    The kind is the pool item's, decided when the pool was prepared
+    (``Pipeline.prepare``): a "buy again" offer (kind ``"replenish"``) gets the
     cue style ``replenish``.
     """
     if not isinstance(c.blend_reason, str):
         c.blend_reason = str(c.blend_reason)
     kind = c.kind
-    if owned is not None and kind == "cross_sell" and c.item in owned:
-        kind = "replenish"
     cat = pipe.catalog
     i = c.index
     ev = tuple(sorted(c.evidence, key=lambda e: -e.contribution))

@@ -523,6 +523,14 @@ class Pipeline:
             if not pool:
                 return
             idx = np.fromiter(pool.keys(), dtype=np.int64, count=len(pool))
+        if req.include_owned and req.owned:
+            # a cross-sell of an item the customer bought before is a "buy again" offer: its
+            # kind is decided here, once, so every rule, the learner, the log and the rendered
+            # offer read the same kind (a moment and the segment bonus treat it as a cross-sell)
+            owned = frozenset(req.owned)
+            for c in pool.values():
+                if c.kind == "cross_sell" and c.item in owned:
+                    c.kind = "replenish"
         kinds = cat.kind[idx].tolist()
         price = cat.price[idx].tolist()
         margin = self._margin[idx].tolist()
@@ -533,14 +541,15 @@ class Pipeline:
         strategies = opp[seg] if (opp is not None and seg is not None and seg in opp) else None
         for j, i in enumerate(idx.tolist()):
             c = pool[i]
+            direction = "cross_sell" if c.kind == "replenish" else c.kind
             if mom is not None:
-                if not mom.allows(c.kind, kinds[j]):
+                if not mom.allows(direction, kinds[j]):
                     del pool[i]
                     removed["moment"] = removed.get("moment", 0) + 1
                     continue
                 c.effects.append(("moment", f"{kinds[j]} fits {req.moment}"))
             if strategies is not None and self.segment_boost_ > 0:
-                st = strategies[c.kind]
+                st = strategies[direction]
                 if (kinds[j] in st.kinds and (not st.exclusive or excl[j])
                         and (not st.top_tier or top[j])):
                     c.score += self.segment_boost_
