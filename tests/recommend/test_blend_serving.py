@@ -156,7 +156,7 @@ def test_explain_changes_reasons_never_scores(shop):
 
 
 def test_explain_is_validated_and_saved(fitted, tmp_path):
-    from upsell.exceptions import UpsellDataError
+    from upsell.exceptions import ModelFileError, UpsellDataError
 
     with pytest.raises(UpsellDataError, match="explain"):
         LearnedBlend(explain="shap").fit(None)
@@ -164,11 +164,14 @@ def test_explain_is_validated_and_saved(fitted, tmp_path):
 
     fitted.save(tmp_path / "b")
     assert LearnedBlend.load(tmp_path / "b").explain == "contributions"
-    meta = json.loads((tmp_path / "b" / "blend.json").read_text())
-    del meta["params"]["explain"]  # a folder saved before `explain` existed still loads
-    (tmp_path / "b" / "blend.json").write_text(json.dumps(meta))
-    assert LearnedBlend.load(tmp_path / "b").explain == "contributions"
     assert LearnedBlend.load(tmp_path / "b", explain="none").explain == "none"
+    meta = json.loads((tmp_path / "b" / "blend.json").read_text())
+    # every folder saved before `explain` existed has an older feature list too (refused
+    # by it first): one without `explain` is not a LearnedBlend's
+    del meta["params"]["explain"]
+    (tmp_path / "b" / "blend.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="parameters"):
+        LearnedBlend.load(tmp_path / "b")
 
 
 # ---------------------------------------------------------------------- in the Recommender

@@ -40,13 +40,21 @@ from upsell.recommend._blend_train import (
     lgb_params,
     stack,
 )
+from upsell.recommend._blend_update import (
+    UPDATE_COLUMNS,
+    Stage,
+    fit_stage,
+    stage_adjust,
+    stage_contributions,
+)
 from upsell.recommend._forest import Forest
 from upsell.recommend.blending import BlendRequest, register_blend
 
 __all__ = ["LearnedBlend"]
 
 log = logging.getLogger("upsell")
-_FORMAT = 1
+_FORMAT = 2  # 2: a second stage learned from outcomes (written only when there is one)
+_FORMATS = (1, 2)
 _REGIMES = ("owned", "new")
 _MAX_MODEL_BYTES = 256 << 20
 _EXPLAIN = ("contributions", "features", "none")
@@ -378,27 +386,115 @@ class LearnedBlend(Estimator):
             self._forests = forests  # one assignment: a racing thread builds equal ones
         return forests[regime]
 
-    def _predict(self, X: np.ndarray, regime: str) -> np.ndarray:
+    def _predict(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
         Xc = np.ascontiguousarray(X[:, self.columns_])
-        return np.asarray(self.boosters_[regime].predict(Xc, num_threads=int(self.num_threads)),
-                          dtype=np.float64)
+        booster = self.boosters_[regime]
+        adj = stage_adjust(stage, Xc, regime)
+        if adj is None:
+            return np.asarray(booster.predict(Xc, num_threads=int(self.num_threads)),
+                              dtype=np.float64)
+        raw = np.asarray(booster.predict(Xc, raw_score=True, num_threads=int(self.num_threads)),
+                         dtype=np.float64) + adj
+        return 1.0 / (1.0 + np.exp(-raw)) if self.objective == "binary" else raw
 
-    def _contrib(self, X: np.ndarray, regime: str) -> np.ndarray:
+    def _contrib(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
         Xc = np.ascontiguousarray(X[:, self.columns_])
         c = self._forest(regime).contributions(Xc)  # exact TreeSHAP, as pred_contrib
+        more = stage_contributions(stage, Xc, regime)  # Shapley values add over trees
+        if more is not None:
+            c = c + more
         full = np.zeros((X.shape[0], len(feature_names())), dtype=np.float64)
         full[:, self.columns_] = c[:, :-1]
         return full
 
     def _reasons(self, X: np.ndarray, regime: str, best_last: np.ndarray,
-                 clock: Clock | None = None) -> list[str]:
+                 clock: Clock | None = None, stage: Stage | None = None) -> list[str]:
         if X.shape[0] == 0:
             return []
         if self.explain == "features":
             return reason_texts(X, priority_contrib(X.shape[0]), best_last, self.item_names_,
                                 clock=clock)
-        return reason_texts(X, self._contrib(X, regime), best_last, self.item_names_,
-                            clock=clock)
+        contrib = self._contrib(X, regime) if stage is None else self._contrib(X, regime, stage)
+        return reason_texts(X, contrib, best_last, self.item_names_, clock=clock)
+
+    # ------------------------------------------------------------------ learning from outcomes
+    #: The columns of ``OfferLog.outcomes()`` that :meth:`update` reads (what
+    #: :meth:`Recommender.update` asks the log for).
+    outcome_columns = UPDATE_COLUMNS
+
+    @property
+    def stage_(self) -> Stage | None:
+        """The second stage learned by :meth:`update` (None before one, or after a refit)."""
+        st = getattr(self, "_stage", None)
+        return st if st is not None and st.base is getattr(self, "boosters_", None) else None
+
+    @property
+    def state_version(self) -> str | None:
+        """8 hex characters of a digest of the learned stage (None without one): part of
+        ``Recommender.policy_``."""
+        st = self.stage_
+        return st.version if st is not None and st.version else None
+
+    def update(self, outcomes: Any, *, objective: str = "binary", weights: str | None = None,
+               random_state: int = 0) -> LearnedBlend:
+        """Learn what the shop's customers accept: refit the second stage from the outcomes.
+
+        Called by :meth:`Recommender.update <upsell.recommend.Recommender.update>` with
+        ``OfferLog.outcomes(columns=LearnedBlend.outcome_columns)``. Labels: accepted
+        (1) against presented and not accepted (0), grouped by ``request_id`` (else by
+        customer and time); features: this blend's own serving features of each
+        presented (customer, item) at the logged time. Per regime (``owned``/``new``),
+        a small binary LightGBM stage continues boosting from the history ranker's
+        score (Platt-scaled ``init_score``): few depth-2 trees, their number chosen on
+        the most recent quarter of the requests, used only when it beats the history
+        ranker there and only with enough acceptances (at least ``max(40, features)``
+        in at least half as many requests). With fewer outcomes, or no gain, the
+        blend stays the history ranker. Every call refits from the outcomes it is
+        given (the same log gives the same stage). The new stage is swapped in with
+        one attribute store: requests see the old or the new model, never a mix.
+        Details: ``upsell/recommend/_blend_update.py`` and docs/offer-loop.md.
+
+        Parameters
+        ----------
+        outcomes : mapping of str to array
+            ``customer``, ``item`` and ``accepted`` are required; ``request_id``,
+            ``time`` and ``propensity`` are used when present.
+        objective : {"binary", "lambdarank"}, default "binary"
+            The stage's loss (lambdarank: init score the raw ranker score, requests as
+            queries).
+        weights : {None, "propensity"}, default None
+            None: every presented offer weighs 1; "propensity": ``1 / propensity``
+            capped at 20.
+        random_state : int, default 0
+            LightGBM's seed.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        UpsellDataError
+            A missing column, columns of different lengths, non-boolean ``accepted``.
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=300, n_items=60, n_orders=2500, random_state=0)
+        >>> blend = LearnedBlend(n_cuts=3, max_rounds=20, param_grid=[(7, 0.01)]).fit(
+        ...     shop.transactions)
+        >>> ids = shop.transactions.customers.ids[:3]
+        >>> blend.update({"customer": ids, "item": shop.transactions.items.ids[:3],
+        ...               "accepted": [True, False, False]}) is blend
+        True
+        >>> blend.stage_.info["new"]["status"], blend.state_version
+        ('too few outcomes', None)
+        """
+        self._check_fitted()
+        stage = fit_stage(self, outcomes, objective=objective, weights=weights,
+                          random_state=random_state)
+        self._stage = stage  # one attribute store: readers see the old or the new stage
+        return self
 
     def recommend(self, customers: Any = None, *, baskets: Any = None, k: int = 10,
                   include_owned: bool = False, exclude: Any = None,
@@ -440,6 +536,7 @@ class LearnedBlend(Estimator):
             banned[ex[ex >= 0]] = True
         regime = "owned" if include_owned else "new"
         st = self.state_
+        stage = self.stage_
         idx_lists: list[np.ndarray] = [np.empty(0, np.int32)] * len(ids)
         score_lists: list[np.ndarray] = [np.empty(0, np.float32)] * len(ids)
         why_lists: list[list[str]] = [[] for _ in ids]
@@ -451,14 +548,15 @@ class LearnedBlend(Estimator):
             ok = ~banned[ci]
             cu, ci = cu[ok], ci[ok]
             X, best_last = st.features(cu, ci)
-            s = self._predict(X, regime)
+            s = self._predict(X, regime, stage)
             order = np.lexsort((ci, -s, cu))
             cu_o = cu[order]
             starts = np.searchsorted(cu_o, u)
             ends = np.searchsorted(cu_o, u, side="right")
             take = np.concatenate([order[a:min(b, a + k)] for a, b in zip(starts, ends, strict=False)]) \
                 if u.size else np.empty(0, np.int64)
-            why = self._reasons(X[take], regime, best_last[take]) if reasons else []
+            why = self._reasons(X[take], regime, best_last[take], stage=stage) \
+                if reasons else []
             by_c: dict[int, tuple[np.ndarray, np.ndarray, list[str]]] = {}
             at = 0
             for c, a, b in zip(u.tolist(), starts.tolist(), ends.tolist(), strict=False):
@@ -508,6 +606,7 @@ class LearnedBlend(Estimator):
             np.asarray(items, dtype=np.int64)
         known_item = ci >= 0
         st = self.state_
+        stage = self.stage_  # one read: scores and reasons of this request from one model
         c = -1
         if request.customer is not None:
             c = int(self.customers_.encode([request.customer], unknown="mask")[0])
@@ -528,7 +627,7 @@ class LearnedBlend(Estimator):
             X, best_last = self._one().features(c, ci[kn], at=at,
                                                 basket=basket_i if basket_i.size else None)
             regime = "owned" if request.include_owned else "new"
-            s = self._predict(X, regime)
+            s = self._predict(X, regime, stage)
             scores[kn] = s
             if self.explain != "none":
                 # put in words only for the offers the rules choose (the pipeline resolves
@@ -537,7 +636,8 @@ class LearnedBlend(Estimator):
                 row_of[kn] = np.arange(kn.size)
                 clock = Clock(st.cut if at is None else max(at, st.cut), st.cut, st.window)
                 return _finite(scores), DeferredReasons(
-                    lambda Xr, br: self._reasons(Xr, regime, br, clock), X, best_last, row_of)
+                    lambda Xr, br: self._reasons(Xr, regime, br, clock, stage), X, best_last,
+                    row_of)
         return _finite(scores), (None if self.explain == "none" else tuple(texts))
 
     def get_config(self) -> dict[str, Any]:
@@ -555,7 +655,10 @@ class LearnedBlend(Estimator):
         Files: ``blend.json`` (parameters, format version, feature names, chosen
         LightGBM parameters), ``state.npz`` (history statistics, source neighbour
         lists, id maps; no pickle), ``ranker_owned.txt`` and ``ranker_new.txt``
-        (LightGBM's own text models). Every write is atomic.
+        (LightGBM's own text models) and, after an :meth:`update` that learned a
+        second stage, ``stage_owned.txt`` / ``stage_new.txt`` (format version 2; a
+        blend without a stage is written as format 1, which older upsell reads).
+        Every write is atomic.
         """
         from upsell.persist import index_arrays
 
@@ -578,7 +681,17 @@ class LearnedBlend(Estimator):
             text = booster.model_to_string().encode("utf-8")
             atomic_write_bytes(os.path.join(folder, f"ranker_{regime}.txt"),
                                lambda fh, t=text: fh.write(t))
-        meta = {"format": "upsell.LearnedBlend", "format_version": _FORMAT,
+        stage = self.stage_
+        stage_doc: dict[str, Any] | None = None
+        if stage is not None and stage.boosters:
+            stage_doc = {"scale": {}, "info": stage.info}
+            for regime, booster in stage.boosters.items():
+                text = booster.model_to_string().encode("utf-8")
+                atomic_write_bytes(os.path.join(folder, f"stage_{regime}.txt"),
+                                   lambda fh, t=text: fh.write(t))
+                stage_doc["scale"][regime] = [float(v) for v in stage.scale[regime]]
+        meta = {"format": "upsell.LearnedBlend",
+                "format_version": _FORMAT if stage_doc is not None else 1,
                 "params": self.get_config(), "features": list(feature_names()),
                 "chosen": self.params_, "window_days": self.window_days_,
                 "cuts": [str(c) for c in self.cuts_],
@@ -588,6 +701,8 @@ class LearnedBlend(Estimator):
                           "n_items": self.state_.n_items,
                           "knn_users": self.state_.knn_users},
                 "has_segments": self.segments_ is not None}
+        if stage_doc is not None:
+            meta["stage"] = stage_doc
         blob = json.dumps(meta, indent=1, allow_nan=True).encode("utf-8")
         atomic_write_bytes(os.path.join(folder, "blend.json"), lambda fh: fh.write(blob))
 
@@ -600,7 +715,6 @@ class LearnedBlend(Estimator):
         ModelFileError
             A file is missing, malformed, or disagrees with the others.
         """
-        import lightgbm as lgb
 
         from upsell.persist import (
             index_from_arrays,
@@ -615,16 +729,14 @@ class LearnedBlend(Estimator):
         if not isinstance(meta, dict) or meta.get("format") != "upsell.LearnedBlend":
             raise ModelFileError(f"{meta_file!r} is not a LearnedBlend file", file=meta_file,
                                  problem="wrong format")
-        if meta.get("format_version") != _FORMAT:
-            raise ModelFileError(f"{meta_file!r}: format_version "
-                                 f"{meta.get('format_version')!r} is not {_FORMAT}",
-                                 file=meta_file, problem="format version")
+        version = meta.get("format_version")
+        if isinstance(version, bool) or version not in _FORMATS:
+            raise ModelFileError(f"{meta_file!r}: format_version {version!r} is not one of "
+                                 f"{list(_FORMATS)}", file=meta_file, problem="format version")
         if meta.get("features") != list(feature_names()):
             raise ModelFileError(f"{meta_file!r}: feature list differs from this upsell's",
                                  file=meta_file, problem="features")
         params = meta.get("params")
-        if isinstance(params, dict) and "explain" not in params:
-            params = {**params, "explain": "contributions"}  # saved before `explain` existed
         if not isinstance(params, dict) or set(params) != set(cls._param_names()):
             raise ModelFileError(f"{meta_file!r}: parameters {params!r} are not LearnedBlend's",
                                  file=meta_file, problem="params")
@@ -663,23 +775,10 @@ class LearnedBlend(Estimator):
                                  problem="columns")
         self.columns_ = cols.astype(np.int64)
         used = [feature_names()[j] for j in self.columns_]
-        self.boosters_ = {}
-        for regime in _REGIMES:
-            f = resolve_inside(folder, f"ranker_{regime}.txt", what="blend file")
-            if not os.path.isfile(f) or os.path.getsize(f) > _MAX_MODEL_BYTES:
-                raise ModelFileError(f"{f!r}: missing or larger than {_MAX_MODEL_BYTES:,} bytes",
-                                     file=f, problem="ranker file")
-            with open(f, "rb") as fh:
-                raw = fh.read(_MAX_MODEL_BYTES + 1)
-            try:
-                booster = lgb.Booster(model_str=raw.decode("utf-8"))
-            except (UnicodeDecodeError, lgb.basic.LightGBMError, ValueError) as exc:
-                raise ModelFileError(f"{f!r}: not a LightGBM model ({exc})", file=f,
-                                     problem="ranker file") from None
-            if booster.feature_name() != used:
-                raise ModelFileError(f"{f!r}: the ranker's features {booster.feature_name()} "
-                                     f"are not {used}", file=f, problem="ranker features")
-            self.boosters_[regime] = booster
+        self.boosters_ = {regime: _read_booster(folder, f"ranker_{regime}.txt", used)
+                          for regime in _REGIMES}
+        self._stage = None if version == 1 else _read_stage(folder, meta_file, meta.get("stage"),
+                                                            used, self.boosters_)
         chosen = meta.get("chosen")
         self.params_ = chosen if isinstance(chosen, dict) else {}
         wd = meta.get("window_days")
@@ -690,6 +789,58 @@ class LearnedBlend(Estimator):
 
 
 # ---------------------------------------------------------------------- helpers
+def _read_booster(folder: str, name: str, used: list[str]) -> Any:
+    """A LightGBM text model of the folder, bounded in size and checked to read ``used``."""
+    import lightgbm as lgb
+
+    from upsell.persist import resolve_inside
+
+    f = resolve_inside(folder, name, what="blend file")
+    if not os.path.isfile(f) or os.path.getsize(f) > _MAX_MODEL_BYTES:
+        raise ModelFileError(f"{f!r}: missing or larger than {_MAX_MODEL_BYTES:,} bytes",
+                             file=f, problem="ranker file")
+    with open(f, "rb") as fh:
+        raw = fh.read(_MAX_MODEL_BYTES + 1)
+    try:
+        booster = lgb.Booster(model_str=raw.decode("utf-8"))
+    except (UnicodeDecodeError, lgb.basic.LightGBMError, ValueError) as exc:
+        raise ModelFileError(f"{f!r}: not a LightGBM model ({exc})", file=f,
+                             problem="ranker file") from None
+    if booster.feature_name() != used:
+        raise ModelFileError(f"{f!r}: the ranker's features {booster.feature_name()} "
+                             f"are not {used}", file=f, problem="ranker features")
+    return booster
+
+
+def _read_stage(folder: str, meta_file: str, doc: Any, used: list[str],
+                base: dict[str, Any]) -> Stage:
+    """The second stage of a format-2 folder: its scale per regime and its text models."""
+    def bad(problem: str) -> ModelFileError:
+        return ModelFileError(f"{meta_file!r}: stage {problem}", file=meta_file,
+                              problem="stage")
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("scale"), dict) \
+            or not isinstance(doc.get("info", {}), dict):
+        raise bad("section missing or malformed")
+    scale: dict[str, tuple[float, float]] = {}
+    boosters: dict[str, Any] = {}
+    for regime, ab in doc["scale"].items():
+        if regime not in _REGIMES:
+            raise bad(f"regime {regime!r} is not one of {list(_REGIMES)}")
+        if not (isinstance(ab, list) and len(ab) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in ab) and ab[0] > 0):
+            raise bad(f"scale of {regime!r} must be [a > 0, b] (finite); got {ab!r}")
+        scale[regime] = (float(ab[0]), float(ab[1]))
+        boosters[regime] = _read_booster(folder, f"stage_{regime}.txt", used)
+    if not boosters:
+        raise bad("names no regime")
+    try:
+        return Stage.build(base, boosters, scale, doc.get("info", {}))
+    except ValueError as exc:  # a model with several outputs per row
+        raise bad(f"model unusable ({exc})") from None
+
+
 def _finite(scores: np.ndarray) -> np.ndarray:
     """Scores with -inf (items unknown to the history) just below the lowest finite one."""
     ok = np.isfinite(scores)
