@@ -198,7 +198,8 @@ def test_dr_uses_the_smoothed_segment_item_model():
     """Brute-force twin of the DR reward model on a small log."""
     log = simulate_log(60, seed=7)
     m = 10.0
-    ev = evaluate_policy(log, Shows(), estimators=("dr",), smoothing=m, n_bootstrap=0)
+    ev = evaluate_policy(log, Shows(), estimators=("dr",), smoothing=m, n_bootstrap=0,
+                         dr_folds=1)
     r = log["accepted"].astype(float)
     g = r.mean()
 
@@ -216,6 +217,41 @@ def test_dr_uses_the_smoothed_segment_item_model():
                                                            strict=True)])
     want = off_policy_value(r, log["propensity"], target, "dr", (q_log, q_tgt), n_bootstrap=0)
     assert ev.value("dr") == pytest.approx(want.value, rel=1e-12)
+
+
+def test_dr_model_is_cross_fitted_over_requests():
+    """Each request's rows are answered by the model fitted on the other folds' requests."""
+    log = simulate_log(80, seed=11)
+    m, folds = 5.0, 4
+    ev = evaluate_policy(log, Shows(), estimators=("dr",), smoothing=m, n_bootstrap=0,
+                         dr_folds=folds, random_state=3)
+    r = log["accepted"].astype(float)
+    _, req = np.unique(log["request_id"], return_inverse=True)
+    fold = np.random.default_rng(3).permutation(req.max() + 1) % folds
+
+    def q(seg, item, f):
+        tr = fold[req] != f
+        g = r[tr].mean()
+        it = (log["item"] == item) & tr
+        q_item = (r[it].sum() + m * g) / (it.sum() + m)
+        both = it & (log["segment"] == seg)
+        return (r[both].sum() + m * q_item) / (both.sum() + m)
+
+    cand = ("b", "d")
+    f_row = fold[req]
+    q_log = np.array([q(s, i, f) for s, i, f in zip(log["segment"], log["item"], f_row,
+                                                     strict=True)])
+    q_tgt = np.array([q(s, cand[p], f) for s, p, f in zip(log["segment"], log["position"],
+                                                          f_row, strict=True)])
+    target = np.array([float(cand[p] == i) for i, p in zip(log["item"], log["position"],
+                                                           strict=True)])
+    want = off_policy_value(r, log["propensity"], target, "dr", (q_log, q_tgt), n_bootstrap=0)
+    assert ev.value("dr") == pytest.approx(want.value, rel=1e-12)
+    one = evaluate_policy(log, Shows(), estimators=("dr",), smoothing=m, n_bootstrap=0,
+                          dr_folds=1)
+    assert one.value("dr") != ev.value("dr")
+    with pytest.raises(UpsellDataError, match="dr_folds"):
+        evaluate_policy(log, Shows(), estimators=("dr",), dr_folds=0)
 
 
 def test_result_table_text_and_records():
