@@ -42,17 +42,26 @@ def _score(v: float) -> str:
     return f"{v:.{max(3 - 1 - int(np.floor(np.log10(abs(v)))), 0)}f}" if "e" in text else text
 
 
-def render_offers(pipe: Any, chosen: Sequence[PoolItem], req: Request) -> list[Offer]:
+def render_offers(pipe: Any, chosen: Sequence[PoolItem], req: Request,
+                  propensities: Sequence[float] | None = None,
+                  explored: Sequence[bool] | None = None) -> list[Offer]:
     """The offers shown for the chosen pool items, in order.
 
     A learned blend leaves its reasons unwritten until here (``Later``): they are
     put in words for the chosen items only, in one batch per request.
+    ``propensities`` and ``explored`` (one per chosen item, from an exploring
+    rule) go into each offer as it is built: every offer is built once.
     """
     resolve_later(chosen)
-    return [render_offer(pipe, c, req) for c in chosen]
+    if propensities is None:
+        return [render_offer(pipe, c, req) for c in chosen]
+    flags = explored if explored is not None else [False] * len(chosen)
+    return [render_offer(pipe, c, req, propensity=p, explored=e)
+            for c, p, e in zip(chosen, propensities, flags, strict=True)]
 
 
-def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
+def render_offer(pipe: Any, c: PoolItem, req: Request, *, propensity: float = 1.0,
+                 explored: bool = False) -> Offer:
     """The offer shown for a pool item: kind, score and parts, money, reason, cue.
 
     The kind is the pool item's, decided when the pool was prepared
@@ -107,7 +116,8 @@ def render_offer(pipe: Any, c: PoolItem, req: Request) -> Offer:
         sources=tuple(e.source for e in ev), probability=float(c.probability),
         expected_revenue=float(c.expected_revenue), expected_margin=float(c.expected_margin),
         reason=reason, cue=cue, channel=req.channel, moment=req.moment,
-        due=due if isinstance(due, np.datetime64) else None)
+        due=due if isinstance(due, np.datetime64) else None,
+        propensity=float(propensity), explored=bool(explored))
 
 def _name(pipe: Any, item: Any) -> str:
     i = pipe.pos(item)

@@ -12,7 +12,6 @@ threads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -737,10 +736,8 @@ class Pipeline:
                                rules=self.rules_, want_plan=trace is not None)
             if trace is not None:
                 trace["plan"] = shown[2]
-        offers = render_offers(self, chosen, req)
-        if shown is not None:
-            offers = [replace(o, propensity=p, explored=e) if e or p != 1.0 else o
-                      for o, p, e in zip(offers, shown[0], shown[1], strict=True)]
+        offers = render_offers(self, chosen, req) if shown is None else \
+            render_offers(self, chosen, req, shown[0], shown[1])
         if key is not None:
             if len(self._cold_cache) >= _COLD_CACHE_SIZE:
                 self._cold_cache.clear()  # bounded: many distinct where/exclude keys
