@@ -54,10 +54,18 @@ def test_forest_equals_lightgbm(params):
     np.testing.assert_allclose(f.contributions(Q[:200]), b.predict(Q[:200], pred_contrib=True),
                                rtol=0, atol=1e-6)
     assert f.predict(Q[:0]).shape == (0,)
-    # a model beyond the tables' budget is explained by LightGBM itself
-    small = Forest(b, max_table=10)
-    assert not small.tables_ok
-    np.testing.assert_allclose(small.contributions(Q[:5]), f.contributions(Q[:5]), atol=1e-6)
+    # beyond the tables' budget the deep leaves are solved per request: all of them,
+    # or the deepest only
+    want = b.predict(Q[:60], pred_contrib=True)
+    for budget in (0, f.table.size // 3):
+        part = Forest(b, max_table=budget)
+        assert part.deep and part.table.size <= budget
+        np.testing.assert_allclose(part.contributions(Q[:60]), want, rtol=0, atol=1e-6)
+    # tables built at the first contributions when asked so; scores never need them
+    lazy = Forest(b, tables=False)
+    np.testing.assert_allclose(lazy.predict(Q), f.predict(Q), rtol=0, atol=0)
+    assert not hasattr(lazy, "table")
+    np.testing.assert_allclose(lazy.contributions(Q[:5]), want[:5], rtol=0, atol=1e-6)
 
 
 def test_forest_single_leaf_trees_and_width_check():

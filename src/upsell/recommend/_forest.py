@@ -1,14 +1,16 @@
 """A fitted LightGBM model compiled once into flat numpy arrays: scores and exact contributions.
 
 The learned blend scores ~50 candidates per request and explains the few it
-serves. LightGBM's ``Booster.predict`` costs a fixed ~0.1-0.2 ms per call in
-Python before any tree is read, and its TreeSHAP (``pred_contrib``) walks every
-path of every tree for each row (O(leaves x depth^2) per tree). :class:`Forest`
+serves. LightGBM's ``Booster.predict`` of a small dense matrix costs ~25 us per
+row on this kind of model (each row is copied to a sparse vector first), and its
+TreeSHAP (``pred_contrib``) walks every path of every tree for each row
+(O(leaves x depth^2) per tree). :class:`Forest`
 reads the model once (``Booster.dump_model()``) and serves both from arrays:
 
 - :meth:`Forest.predict`: every tree for every row at once, one depth level per
   numpy step (the nodes are laid out so a node's right child follows its left
-  one). LightGBM's decision rule is kept exactly (``NumericalDecision`` and
+  one; the trees deepest first, so level ``l`` walks only the trees deeper than
+  ``l``). LightGBM's decision rule is kept exactly (``NumericalDecision`` and
   ``CategoricalDecision`` of its ``tree.h``): a NaN goes to the default child
   when the split's ``missing_type`` is ``NaN``; otherwise it is read as 0; with
   ``missing_type`` ``Zero`` a value within 1e-35 of 0 goes to the default child;
@@ -25,9 +27,13 @@ reads the model once (``Booster.dump_model()``) and serves both from arrays:
   tabulated once per leaf and pattern (``2**d`` patterns for ``d`` distinct
   features; Fast TreeSHAP v2, Yang 2021); a request reads one table row per
   leaf. Which ``o_j`` are 1 is found for all leaves at once, top-down over the
-  tree levels. A model whose tables would exceed ``max_table`` entries (deep
-  leaf-wise trees: ``sum over leaves of d * 2**d``) is explained by LightGBM
-  itself. Tested against ``pred_contrib`` to 1e-6 (the sums differ only in
+  tree levels. The tables of the leaves with the fewest distinct features are
+  built while they fit ``max_table`` entries (``sum over leaves of d * 2**d``);
+  the deeper leaves (few, in leaf-wise trees) solve their product games per
+  request: ``phi_i = (o_i - z_i) * sum_k w_k P(t_k) / f_i(t_k)`` with ``P`` the
+  product of the factors ``f_j(t) = z_j + (o_j - z_j) t`` at the Gauss-Legendre
+  nodes ``t_k`` (every factor is positive inside [0, 1] when every ``z > 0``).
+  Tested against ``pred_contrib`` to 1e-6 (the sums differ only in
   rounding order). The table entries are Shapley values of a product game,
   ``phi_i = (o_i - z_i) * integral over [0, 1] of prod_{j != i} (z_j + (o_j - z_j) t)``
   (its multilinear extension; exact by Gauss-Legendre quadrature).
@@ -35,6 +41,7 @@ reads the model once (``Booster.dump_model()``) and serves both from arrays:
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -54,8 +61,18 @@ class Forest:
         Any fitted booster with one output per row (regression, binary raw score,
         lambdarank); read once, kept for models the tables cannot hold.
     max_table : int, default 4,000,000
-        Entries of the contribution tables at most (float64, 32 MB); a larger model
-        is explained by LightGBM's ``pred_contrib`` (:attr:`tables_ok` False).
+        Entries of the contribution tables at most (float64, 32 MB): the leaves with
+        the fewest distinct features are tabulated, as many as fit; the others are
+        solved per request (exact either way).
+    tables : bool, default True
+        Build the tables now; False: at the first :meth:`contributions` (a forest
+        that only scores never builds them).
+
+    Attributes
+    ----------
+    tables_ok : bool
+        Contributions computed here (False only for paths longer than 62 splits,
+        which LightGBM's ``pred_contrib`` explains).
 
     Examples
     --------
@@ -71,7 +88,8 @@ class Forest:
     True
     """
 
-    def __init__(self, booster: Any, *, max_table: int = _MAX_TABLE) -> None:
+    def __init__(self, booster: Any, *, max_table: int = _MAX_TABLE,
+                 tables: bool = True) -> None:
         self.booster = booster
         dump = booster.dump_model()
         if int(dump.get("num_tree_per_iteration", 1)) != 1:
@@ -92,6 +110,7 @@ class Forest:
         leaf_value: list[float] = []
         leaf_count: list[float] = []
         expected: list[float] = []
+        tree_depth: list[int] = []
 
         def new_node() -> int:
             feat.append(0)
@@ -157,12 +176,18 @@ class Forest:
                 for j in range(first, len(leaf_value)):
                     exp += (leaf_count[j] / total) * leaf_value[j]
             expected.append(exp)
+            tree_depth.append(max(len(paths[j]) for j in range(first, len(leaf_value))))
 
         self.n_trees = len(roots)
         self._leaf_of = np.asarray(leaf_of, dtype=np.int64)
         self.roots = np.asarray(roots, dtype=np.int64)
         self.left = np.asarray(left, dtype=np.int64)
         self.depth = max((len(p) for p in paths), default=0)
+        td = np.asarray(tree_depth, dtype=np.int64)
+        order = np.argsort(-td, kind="stable")
+        self._roots_by_depth = self.roots[order]
+        self._by_depth_inv = np.argsort(order)
+        self._active = [int((td > lv).sum()) for lv in range(self.depth)]
         self.expected_value = float(sum(expected))  # LightGBM adds them in tree order
         feature = np.asarray(feat, dtype=np.int64)
         self.feature = feature
@@ -197,7 +222,19 @@ class Forest:
         self.cat_table = np.zeros((max(cat_nodes.size, 1), width), dtype=bool)
         for r_, i in enumerate(cat_nodes.tolist()):
             self.cat_table[r_, sorted(cat_sets[i] or ())] = True
-        self._build_tables(paths, np.asarray(leaf_value), max_table, count)
+        self.max_table = int(max_table)
+        self.tables_ok = bool(paths) and self.depth <= 62
+        self._pending: tuple[Any, ...] | None = (paths, np.asarray(leaf_value), count)
+        if tables:
+            self.build_tables()
+
+    def build_tables(self) -> Forest:
+        """Tabulate the contributions now (else at the first :meth:`contributions`)."""
+        pending = self._pending
+        if pending is not None:
+            self._build_tables(pending[0], pending[1], self.max_table, pending[2])
+            self._pending = None
+        return self
 
     # ------------------------------------------------------------------ decisions
     def _widen(self, X: np.ndarray) -> np.ndarray:
@@ -233,15 +270,15 @@ class Forest:
             return np.zeros(0)
         flat = W.ravel()
         base = np.arange(n, dtype=np.int64) * W.shape[1]
-        node = np.repeat(self.roots[:, None], n, axis=1)
+        # trees deepest first: level l walks only the first ``active[l]`` trees
+        node = np.repeat(self._roots_by_depth[:, None], n, axis=1)
         key, thr, left = self.key, self.thr, self.left
-        for _ in range(self.depth):
-            node = left[node] + (flat[base + key[node]] > thr[node])
-        vals = self.value[node]
-        out = np.zeros(n)
-        for row in vals:  # tree by tree, in LightGBM's order of addition
-            out += row
-        return out
+        for a in self._active:
+            nd = node[:a]
+            node[:a] = left[nd] + (flat[base + key[nd]] > thr[nd])
+        # tree by tree in LightGBM's order of addition (a reduction over axis 0 adds
+        # the rows one after another)
+        return np.add.reduce(self.value[node[self._by_depth_inv]], axis=0)
 
     # ------------------------------------------------------------------ contributions
     def _build_tables(self, paths: list[list[tuple[int, bool]]], leaf_value: np.ndarray,
@@ -265,11 +302,18 @@ class Forest:
             slots.append(fs)
             zs.append(z)
         d = np.array([len(s) for s in slots], dtype=np.int64)
-        size = int((d * (1 << np.minimum(d, 62))).sum()) if n_leaves else 0
-        self.tables_ok = n_leaves > 0 and int(d.max(initial=0)) <= 40 and size <= max_table
+        # the shallow leaves are tabulated, as many as ``max_table`` holds (a leaf of d
+        # features takes d * 2**d entries); the deep ones are computed per request
+        size_of = d * (1 << np.minimum(d, 62))
+        by_d = np.bincount(d, weights=size_of.astype(np.float64)) if n_leaves else np.zeros(1)
+        fits = np.flatnonzero(np.cumsum(by_d) <= max_table)
+        self.table_depth = int(fits[-1]) if fits.size else 0
+        tab = d <= self.table_depth
+        # a leaf's pattern is an int64 bitset: longer paths are explained by LightGBM
+        self.tables_ok = n_leaves > 0 and self.depth <= 62
+        self.n_tabulated = int(tab.sum())
         if not self.tables_ok:
             return
-        tab = np.ones(n_leaves, dtype=bool)
         # A path's distinct features get slots in path order, so every node has one
         # slot per ancestor split, shared by all the leaves below it: the "missed" bits
         # of a leaf (slots of the features whose splits the row does not follow) are
@@ -295,13 +339,16 @@ class Forest:
                     level[ch] = level[u] + 1
                     node_slots[ch] = below
                     stack.append(ch)
-        self.levels = []
-        for lv in range(1, self.depth + 1):
-            kids = np.flatnonzero(level == lv)
-            pa = parent[kids]
-            # a child is reached by the row when the parent's decision points at it
-            self.levels.append((kids, pa, self.key[pa], self.thr[pa],
-                                kids == self.left[pa], bit[pa]))
+        # every non-root node, by level: the row reaches it when its parent's decision
+        # points at it (one comparison per node for all levels at once)
+        kids = np.flatnonzero(parent >= 0)
+        kids = kids[np.argsort(level[kids], kind="stable")]
+        pa = parent[kids]
+        self.edge_child, self.edge_parent = kids, pa
+        self.edge_key, self.edge_thr = self.key[pa], self.thr[pa]
+        self.edge_left, self.edge_bit = kids == self.left[pa], bit[pa]
+        bounds = np.searchsorted(level[kids], np.arange(1, self.depth + 2))
+        self.levels = [(int(a), int(b)) for a, b in pairwise(bounds.tolist())]
         # the node of each leaf, in the leaves' own numbering (the order of ``paths``)
         leaf_nodes = np.flatnonzero(self._leaf_of >= 0)
         self.leaf_node = np.empty(n_leaves, dtype=np.int64)
@@ -334,12 +381,28 @@ class Forest:
         self.pair_leaf, self.pair_slot, pf = pl[by], ps[by], pf[by]
         starts = np.flatnonzero(np.r_[True, pf[1:] != pf[:-1]]) if pf.size else pf
         self.pair_starts, self.pair_features = starts, pf[starts]
+        # the deep leaves, by number of features: (leaves, cover fractions, values)
+        self.deep: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        deep_f: list[np.ndarray] = []
+        for dd in np.unique(d[~tab]).tolist():
+            who = np.flatnonzero(~tab & (d == dd))
+            self.deep.append((who, np.array([zs[i] for i in who.tolist()], dtype=np.float64),
+                              leaf_value[who]))
+            deep_f.append(np.array([slots[i] for i in who.tolist()], dtype=np.int64).ravel())
+        df = np.concatenate(deep_f) if deep_f else np.empty(0, np.int64)
+        by = np.argsort(df, kind="stable")
+        df = df[by]
+        self.deep_order = by
+        self.deep_starts = np.flatnonzero(np.r_[True, df[1:] != df[:-1]]) if df.size else df
+        self.deep_features = df[self.deep_starts]
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Exact TreeSHAP contributions, as ``Booster.predict(X, pred_contrib=True)``.
 
         Returns float64 ``(n, n_features + 1)``; the last column is the expected value.
         """
+        if self._pending is not None:
+            self.build_tables()
         W = self._widen(X)
         n, F = W.shape[0], self.n_features
         if not self.tables_ok:
@@ -350,16 +413,54 @@ class Forest:
         out[:, F] = self.expected_value
         if n == 0:
             return out
+        # the bit of each edge's feature when the row does not follow it, then ORed
+        # down the tree one level at a time
+        miss = np.where((W[:, self.edge_key] <= self.edge_thr) == self.edge_left,
+                        0, self.edge_bit)
         missed = np.zeros((n, self.left.size), dtype=np.int64)
-        for ch, pa, key, thr, is_left, bit in self.levels:
-            follows = (W[:, key] <= thr) == is_left
-            missed[:, ch] = missed[:, pa] | np.where(follows, 0, bit)
+        ch, pa = self.edge_child, self.edge_parent
+        for a, b in self.levels:
+            missed[:, ch[a:b]] = missed[:, pa[a:b]] | miss[:, a:b]
         pattern = self.full ^ missed[:, self.leaf_node]  # features whose every split it follows
         at = self.offset + pattern * self.d  # (n, leaves): the leaf's table row
         vals = self.table[at[:, self.pair_leaf] + self.pair_slot]
         if vals.shape[1]:
             out[:, self.pair_features] += np.add.reduceat(vals, self.pair_starts, axis=1)
+        if self.deep:  # leaves beyond the tables: their product games solved here
+            parts = [_shapley_rows(zz, (pattern[:, who, None] >> np.arange(zz.shape[1])) & 1)
+                     * v[:, None] for who, zz, v in self.deep]
+            vals = np.concatenate([p.reshape(n, -1) for p in parts], axis=1)[:, self.deep_order]
+            out[:, self.deep_features] += np.add.reduceat(vals, self.deep_starts, axis=1)
         return out
+
+
+def _shapley_rows(z: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """:func:`_shapley_product` of ``m`` leaves (``z``: ``(m, d)``) for ``n`` rows' ``o`` ``(n, m, d)``.
+
+    With every ``z > 0`` each factor ``z_j + (o_j - z_j) t`` is positive at the
+    (interior) quadrature nodes, so the product of the others is the whole product
+    over the own factor: fewer steps than prefix and suffix products.
+    """
+    d = z.shape[1]
+    if not (z > 0).all():
+        return _shapley_product(z[None, :, :], o.astype(np.float64))
+    t, w = _gauss(d // 2 + 1)
+    oz = o - z  # (n, m, d)
+    f = z[:, None, :] + oz[:, :, None, :] * t[:, None]  # (n, m, nodes, d)
+    p = f.prod(axis=-1) * w  # (n, m, nodes)
+    return oz * np.einsum("nmk,nmkd->nmd", p, 1.0 / f)
+
+
+_GAUSS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _gauss(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1] (``k`` nodes: exact to degree ``2k - 1``)."""
+    got = _GAUSS.get(k)
+    if got is None:
+        t, w = np.polynomial.legendre.leggauss(k)
+        got = _GAUSS[k] = ((t + 1.0) / 2.0, w / 2.0)
+    return got
 
 
 def _shapley_product(z: np.ndarray, o: np.ndarray) -> np.ndarray:
