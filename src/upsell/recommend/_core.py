@@ -32,6 +32,7 @@ __all__ = [
     "Reason",
     "Request",
     "Rule",
+    "Snapshot",
 ]
 
 #: Offer kinds: an extra item (cross-sell), a better or bigger one (upsell), or an item the
@@ -101,6 +102,42 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A recommender's learned state as one request reads it: the policy version and the
+    state of every learner, published together by ``Recommender.update``.
+
+    A request reads the recommender's current snapshot once, when it starts; every
+    learner reads its own state from it (``request.snapshot.state_of(rule, default)``),
+    so the offers and the version they carry (``OfferList.policy``) come from the
+    same update whatever another thread publishes meanwhile.
+
+    Attributes
+    ----------
+    policy : str
+        ``"name@version"`` of the recommender with these states.
+    states : mapping of int to object
+        Each learner's state, keyed by ``id(learner)``.
+
+    Examples
+    --------
+    >>> rule = object()
+    >>> snap = Snapshot("shop@1a2b3c4d", {id(rule): "state 2"})
+    >>> snap.state_of(rule, "state 1"), snap.state_of(object(), "own state")
+    ('state 2', 'own state')
+    """
+
+    policy: str = ""
+    states: Mapping[int, Any] = field(default_factory=lambda: _EMPTY_STATES)
+
+    def state_of(self, owner: Any, default: Any = None) -> Any:
+        """The state published for ``owner`` in this snapshot, else ``default``."""
+        return self.states.get(id(owner), default)
+
+
+_EMPTY_STATES: Mapping[int, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """What a source sees of one request (validated and resolved by the recommender).
 
@@ -130,6 +167,9 @@ class Request:
     include_owned : bool, default False
         The caller allows items the customer owns ("buy again" offers):
         ``NotOwned`` lets them through and sources should not leave them out.
+    snapshot : Snapshot or None, default None
+        The recommender's learned states and policy version when the request
+        started (set by the recommender; learners read their state from it).
 
     Examples
     --------
@@ -152,6 +192,7 @@ class Request:
     timed: bool = False
     context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     include_owned: bool = False
+    snapshot: Snapshot | None = None
 
 
 @runtime_checkable

@@ -11,6 +11,7 @@ threads.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from upsell.recommend._core import (
     PoolItem,
     Request,
     Rule,
+    Snapshot,
     _as_indexed,
 )
 from upsell.recommend._offers import render_offers
@@ -57,7 +59,7 @@ from upsell.recommend.sources import (
     as_source,
 )
 
-__all__ = ["Pipeline", "id_tuple", "scalar_id"]
+__all__ = ["Pipeline", "id_tuple", "scalar_id", "staged_learner"]
 
 _COLD_CACHE_SIZE = 256
 #: Rules whose effect on a cold request (no customer history, empty basket) does not depend on
@@ -117,6 +119,7 @@ class Pipeline:
         self._build_rules(rec)
         self._build_scores(rec)
         self._build_lookups()
+        self._build_learners()
 
     # ------------------------------------------------------------------ assembly
     def _build_sources(self, rec: Any) -> None:
@@ -202,7 +205,6 @@ class Pipeline:
             raise UpsellDataError(
                 f"`rules` may hold one exploring rule (Explore); got {len(self.explorers)}: "
                 + ", ".join(repr(r) for r in self.explorers))
-        self.policy_ = ""  # "name@version", set by the Recommender once assembled
         # rules that inject items (promotions), found once instead of on every request
         self.injectors: tuple[Any, ...] = tuple(
             inj for inj in (getattr(r, "injected", None) for r in bound) if callable(inj))
@@ -288,6 +290,34 @@ class Pipeline:
         # distinct values of the text columns `where=` conditions named (checked per request)
         self._where_values: dict[str, frozenset[Any]] = {}
 
+    def _build_learners(self) -> None:
+        """The rules (and blend) that learn, and the first snapshot of their states."""
+        #: everything ``Recommender.update`` hands outcomes to
+        self.learners: tuple[Any, ...] = tuple(
+            p for p in (*self.rules_, self.blend_) if callable(getattr(p, "update", None)))
+        #: the learners that build a new state without publishing it (learn/publish): their
+        #: states are published with the policy version in one snapshot
+        self.staged: tuple[Any, ...] = tuple(p for p in self.learners if staged_learner(p))
+        self.update_lock = threading.Lock()  # one update at a time per pipeline
+        self.snapshot_ = Snapshot("", {id(p): p.learned_state for p in self.staged})
+
+    @property
+    def policy_(self) -> str:
+        """``"name@version"`` of the current snapshot (set by the Recommender)."""
+        return self.snapshot_.policy
+
+    @policy_.setter
+    def policy_(self, value: str) -> None:
+        self.snapshot_ = Snapshot(value, self.snapshot_.states)
+
+    def publish(self, policy: str, states: Mapping[int, Any]) -> None:
+        """Install new learner states and the policy version they make, in one step.
+
+        ``states`` holds every staged learner's state (by ``id``). Requests that
+        started before read the old snapshot throughout; later ones the new one.
+        """
+        self.snapshot_ = Snapshot(policy, dict(states))  # one attribute store
+
     # ------------------------------------------------------------------ requests
     def request(self, customer: Any, basket: tuple[Any, ...], channel: str,
                 moment: str | None, context: Mapping[str, Any], at: np.datetime64,
@@ -309,7 +339,8 @@ class Pipeline:
         req = Request(customer=customer, known=known, basket=basket, owned=owned,
                       owned_time=times, segment=seg, moment=moment, channel=channel, at=at,
                       timed=bool(mom.timed) if mom is not None else False,
-                      context=context, include_owned=include_owned)
+                      context=context, include_owned=include_owned,
+                      snapshot=self.snapshot_)  # read once: the request's learned state
         return req, mom
 
     def customer_id(self, customer: Any) -> Any:
@@ -708,7 +739,7 @@ class Pipeline:
                 cached, was_removed, n_filled = hit
                 return OfferList(cached, removed=dict(was_removed),
                                  note=self._note(req, cold, fill, n_filled, len(cached)),
-                                 policy=self.policy_, segment=req.segment)
+                                 policy=_policy(req, self), segment=req.segment)
         for inj in self.injectors:
             for item in inj(req):
                 i = self.pos(item)
@@ -744,7 +775,7 @@ class Pipeline:
             self._cold_cache[key] = (tuple(offers), dict(removed), n_filled)
         return OfferList(offers, removed=removed,
                          note=self._note(req, cold, fill, n_filled, len(chosen)),
-                         policy=self.policy_, segment=req.segment)
+                         policy=_policy(req, self), segment=req.segment)
 
     def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int) -> str:
         """One sentence on what the caller should know about this request."""
@@ -860,6 +891,19 @@ class Pipeline:
             if len(chosen) > before:
                 last = chosen[-1].score
 
+
+
+def staged_learner(owner: Any) -> bool:
+    """Whether a learner builds its new state without publishing it: ``learn(outcomes)``
+    returns the state, ``publish(state)`` installs it, ``learned_state`` is the current one
+    (and it reads its state from ``request.snapshot`` while serving)."""
+    return callable(getattr(owner, "learn", None)) and callable(getattr(owner, "publish", None)) \
+        and hasattr(owner, "learned_state")
+
+
+def _policy(req: Request, pipe: Pipeline) -> str:
+    """The policy version of the snapshot the request read (the pipeline's when it read none)."""
+    return req.snapshot.policy if req.snapshot is not None else pipe.policy_
 
 
 def _checked_weights(weights: Any, names: tuple[str, ...]) -> dict[str, float]:

@@ -246,8 +246,20 @@ class LearnFromOutcomes:
         return self
 
     # ------------------------------------------------------------------ learning
+    @property
+    def learned_state(self) -> Any:
+        """The current posteriors (an opaque, immutable snapshot; see :meth:`learn`)."""
+        return self._state
+
     def update(self, outcomes: Mapping[str, Any]) -> None:
         """Rebuild the posteriors from presented offers and swap them in (thread-safe).
+
+        ``update(outcomes)`` is ``publish(learn(outcomes))``. Inside a
+        recommender use :meth:`Recommender.update
+        <upsell.recommend.Recommender.update>`: it publishes the new posteriors
+        and the policy version that names them in one step; requests read the
+        recommender's snapshot, so a rule updated directly is served from the
+        next ``Recommender.update`` on.
 
         Parameters
         ----------
@@ -263,6 +275,26 @@ class LearnFromOutcomes:
         ------
         UpsellDataError
             A missing column or columns of different lengths (named).
+        """
+        self.publish(self.learn(outcomes))
+
+    def learn(self, outcomes: Mapping[str, Any]) -> Any:
+        """The posteriors rebuilt from presented offers, not yet published.
+
+        Same input and checks as :meth:`update`. :meth:`Recommender.update
+        <upsell.recommend.Recommender.update>` learns the new state of every
+        rule first, then publishes them all with the new policy version in one
+        snapshot (:meth:`publish` keeps the rule's own copy for ``save`` and
+        ``n_outcomes_``).
+
+        Examples
+        --------
+        >>> learn = LearnFromOutcomes()
+        >>> state = learn.learn({"item": ["mug"], "accepted": [True]})
+        >>> learn.n_outcomes_, state.n_rows
+        (0, 1)
+        >>> learn.publish(state); learn.n_outcomes_
+        1
         """
         if not isinstance(outcomes, Mapping):
             raise UpsellDataError(f"`outcomes` must be a mapping of column -> array "
@@ -295,21 +327,37 @@ class LearnFromOutcomes:
         kshown = _table(scode, kcode, ns, nk, None)
         kgot = _table(scode, kcode, ns, nk, w)
         labels = np.concatenate([segs.astype(str), np.array([_ALL])])
-        self._install(_State(items, labels, kinds, got, shown, kgot, kshown))
+        return self._prepared(_State(items, labels, kinds, got, shown, kgot, kshown))
 
-    def _install(self, st: _State) -> None:
+    def _prepared(self, st: _State) -> _State:
+        """The state bound to this rule's catalog, arrays read-only."""
         old = self._state
         if old.catalog_items is not None:
             st = st.bound(old.catalog_items)
         for a in (st.acc, st.shown, st.kacc, st.kshown):
             a.flags.writeable = False
-        self._state = st  # one attribute store: readers see the old or the new snapshot
+        return st
+
+    def publish(self, state: Any) -> None:
+        """Install a state from :meth:`learn` as this rule's own (one attribute store)."""
+        if not isinstance(state, _State):
+            raise UpsellDataError(f"`state` must come from LearnFromOutcomes.learn; got "
+                                  f"{type(state).__name__}")
+        self._state = state  # readers see the old or the new snapshot, never a mix
+
+    def _install(self, st: _State) -> None:
+        self.publish(self._prepared(st))
 
     # ------------------------------------------------------------------ serving
     def posterior(self, request: Request, items: list[PoolItem]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Beta parameters (alpha, beta) and value of each candidate, for this request."""
-        st = self._state
+        """Beta parameters (alpha, beta) and value of each candidate, for this request.
+
+        The posteriors are the ones of the request's snapshot (published with its
+        policy version by ``Recommender.update``), else this rule's own.
+        """
+        snap = request.snapshot
+        st = self._state if snap is None else snap.states.get(id(self), self._state)
         n = len(items)
         s = self.prior_strength
         p0 = np.fromiter((c.probability for c in items), dtype=np.float64, count=n)
@@ -433,9 +481,19 @@ class LearnFromOutcomes:
                              np.array(kinds, dtype=str), *out))
 
 
-def policy_name(name: str | None, pipe: Any) -> str:
+def policy_name(name: str | None, pipe: Any, states: Mapping[int, Any] | None = None) -> str:
     """``"name@version"``: 8 hex characters of a digest of the recommender's configuration
-    (sources, weights, floors, rules, blend kind) and of its learned outcome state."""
+    (sources, weights, floors, rules, blend kind) and of its learned state.
+
+    ``states`` (by ``id`` of the learner) are the learned states to name, e.g. ones about
+    to be published; a learner not in it is named by its own ``state_version``."""
+    states = {} if states is None else states
+
+    def version(owner: Any) -> Any:
+        st = states.get(id(owner))
+        return getattr(st, "version", None) if st is not None else \
+            getattr(owner, "state_version", None)
+
     from upsell.recommend.filters import rule_to_config
 
     def cfg(obj: Any, fn: str) -> Any:
@@ -451,7 +509,7 @@ def policy_name(name: str | None, pipe: Any) -> str:
             rules.append(rule_to_config(r))
         except UpsellDataError:
             rules.append({"type": type(r).__qualname__, "name": getattr(r, "name", "")})
-        ver = getattr(r, "state_version", None)
+        ver = version(r)
         if isinstance(ver, str):
             rules.append({"state": ver})
     doc = {"sources": [[type(s).__qualname__, s.name, cfg(s, "get_config")]
@@ -463,5 +521,8 @@ def policy_name(name: str | None, pipe: Any) -> str:
                      else cfg(pipe.blend_, "get_config")],
            "segment_boost": pipe.segment_boost_,
            "default_probability": pipe.default_probability_}
+    ver = version(pipe.blend_)  # a blend that learns from outcomes (LearnedBlend.update)
+    if isinstance(ver, str):
+        doc["blend_state"] = ver
     text = json.dumps(doc, sort_keys=True, default=str)
     return f"{name or 'upsell'}@{hashlib.sha256(text.encode()).hexdigest()[:8]}"

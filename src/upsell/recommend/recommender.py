@@ -491,11 +491,17 @@ class Recommender(Estimator):
 
         Reads ``offer_log.outcomes(since=since)`` (one row per presented offer,
         with whether it was accepted) and passes the arrays to each rule that
-        has ``update`` (:class:`~upsell.recommend.LearnFromOutcomes`), which
-        swaps in new posteriors atomically: requests served meanwhile see the
-        old or the new state, never a mix, and to the blend when it has
-        ``update(outcomes)``. No source is refitted. ``policy_`` gets the new
-        version. An :class:`~upsell.recommend.OfferLog` is asked only for the
+        has ``update`` (:class:`~upsell.recommend.LearnFromOutcomes`) and to
+        the blend when it has ``update(outcomes)``. No source is refitted.
+        ``policy_`` gets the new version. Learners with ``learn(outcomes)`` /
+        ``publish(state)`` (``LearnFromOutcomes``) build their new states
+        first; the states and the policy version that names them are then
+        published in one step, as one snapshot each request reads once when it
+        starts: a request served meanwhile, in any thread, is ranked by the old
+        states and labelled with the old version, or by the new ones with the
+        new version, never a mix. A learner with only ``update(outcomes)``
+        publishes its own state when that returns, just before the new version
+        (a request served in between sees its new state under the old version). An :class:`~upsell.recommend.OfferLog` is asked only for the
         columns the learners declare in ``outcome_columns`` (their union; every
         column when one of them declares none).
 
@@ -532,8 +538,7 @@ class Recommender(Estimator):
         pipe = self._pipeline()
         log = self.offer_log if offer_log is None else offer_log
         # the rules that learn (LearnFromOutcomes) and a blend that offers update(outcomes)
-        owners = [p for p in (*pipe.rules_, pipe.blend_) if callable(getattr(p, "update", None))]
-        learners = [p.update for p in owners]
+        owners = list(pipe.learners)
         if isinstance(log, Mapping):
             outcomes = log
         else:
@@ -542,16 +547,24 @@ class Recommender(Estimator):
                 raise UpsellDataError(
                     "update needs an offer log with outcomes(): pass offer_log= or build the "
                     f"Recommender with offer_log=; got {type(log).__name__}")
-            if not learners:  # nothing learns: do not read the log
+            if not owners:  # nothing learns: do not read the log
                 return self
             kw: dict[str, Any] = {} if since is None else {"since": since}
             wanted = _outcome_columns(owners)
             if wanted is not None and isinstance(log, OfferLog):  # a duck-typed log: all
                 kw["columns"] = wanted
             outcomes = read(**kw)
-        for up in learners:
-            up(outcomes)
-        pipe.policy_ = policy_name(self.policy, pipe)
+        with pipe.update_lock:  # concurrent updates publish one after the other
+            states = dict(pipe.snapshot_.states)
+            for p in owners:
+                if p in pipe.staged:  # learn without publishing: served from the snapshot
+                    states[id(p)] = p.learn(outcomes)
+                else:  # a plain update(outcomes) publishes its own state as it returns
+                    p.update(outcomes)
+            policy = policy_name(self.policy, pipe, states)
+            pipe.publish(policy, states)  # the states and their version, one step
+            for p in pipe.staged:
+                p.publish(states[id(p)])  # the rule's own copy (save, n_outcomes_)
         return self
 
     def policy_distribution(self, customer: Any = None, *, basket: Any = (), k: int = 5,
