@@ -19,6 +19,8 @@ _COL = {n: j for j, n in enumerate(_NAMES)}
 # features shift every candidate alike and explain nothing about one offer)
 _GENERIC = "customers who bought what you bought buy it"
 _SPOKEN = ("repeat", "copurchase", "sources", "popularity", "price", "segment", "catalog")
+_GROUP_COLS = [np.array([j for j, n in enumerate(_NAMES) if FEATURE_GROUPS[n] == g],
+                        dtype=np.int64) for g in _SPOKEN]
 
 
 class _Row:
@@ -138,21 +140,23 @@ def reason_texts(X: np.ndarray, contrib: np.ndarray, best_last: np.ndarray,
     ``clock`` says when things happened (:class:`Clock`; default: relative spans).
     """
     clock = _RELATIVE if clock is None else clock
-    groups = [g for g in _SPOKEN]
+    groups = _SPOKEN
     G = np.zeros((X.shape[0], len(groups)))
     top_feat = []
-    for gi, g in enumerate(groups):
-        cols = [j for j, n in enumerate(_NAMES) if FEATURE_GROUPS[n] == g]
-        G[:, gi] = contrib[:, cols].sum(axis=1)
+    for gi, cols in enumerate(_GROUP_COLS):
         sub = contrib[:, cols]
-        top_feat.append([_NAMES[cols[j]] for j in np.argmax(sub, axis=1)])
+        G[:, gi] = sub.sum(axis=1)
+        top_feat.append([_NAMES[cols[j]] for j in np.argmax(sub, axis=1).tolist()])
     out = []
+    order = np.argsort(-G, axis=1, kind="stable").tolist()
+    Gl = G.tolist()
+    best = np.asarray(best_last).tolist()
     for r in range(X.shape[0]):
         parts: list[str] = []
-        for gi in np.argsort(-G[r], kind="stable").tolist():
-            if G[r, gi] <= 0:
+        for gi in order[r]:
+            if Gl[r][gi] <= 0:
                 break
-            text = _phrase(groups[gi], top_feat[gi][r], X[r], int(best_last[r]), names, clock)
+            text = _phrase(groups[gi], top_feat[gi][r], X[r], int(best[r]), names, clock)
             if text and text not in parts:
                 parts.append(text)
         # concrete evidence (timing, co-purchase, price) before the generic neighbour phrase
