@@ -20,9 +20,9 @@ every customer is to accept every offer (issue 22 targets in brackets):
    prior expected value (the offers' own P(accept) x price) gives without learning.
 2. OPE accuracy: ``--ope-reps`` independent logs of ``--ope-visits`` visits from a
    logging policy with ``Explore(rate=--ope-rate)``; each estimates the revenue per
-   slot of the greedy policy (no exploration) with ``evaluate_policy`` (IPS, SNIPS,
-   95% bootstrap intervals over requests: studentized, the default, or those
-   ``--ope-intervals`` names, each scored on the same logs). The truth is the simulator's: the
+   slot of the greedy policy (no exploration) with ``evaluate_policy`` (IPS, SNIPS, or the
+   ``--ope-estimators`` named, DR's reward model cross-fitted; 95% intervals over requests:
+   the library's default, or those ``--ope-intervals`` names, each scored on the same logs). The truth is the simulator's: the
    visit-weighted mean over every customer of the sum of true P(accept) x price of
    the greedy list, per slot. Reported: coverage (share of repetitions whose interval
    holds the truth) [>= 90%], bias and RMSE.
@@ -53,6 +53,7 @@ import numpy as np
 from scipy import stats
 
 from upsell.datasets import make_shop
+from upsell.evaluate.offpolicy import INTERVALS
 from upsell.recommend import (
     Explore,
     InStock,
@@ -241,10 +242,10 @@ def ope(args: argparse.Namespace) -> dict:
                        k=args.k, random_state=10_000 + rep, days=args.days, log_declines=False)
         for reward in ("accepted", "revenue"):
             for interval in args.ope_intervals:
-                ev = evaluate_policy(sim.offer_log, cached, estimators=("ips", "snips"),
+                ev = evaluate_policy(sim.offer_log, cached, estimators=args.ope_estimators,
                                      reward=reward, n_bootstrap=args.ope_bootstrap,
                                      interval=interval, random_state=rep)
-                for name in ("logged", "ips", "snips"):
+                for name in ("logged", *args.ope_estimators):
                     e = ev[name]
                     res.setdefault((reward, name, interval), []).append(
                         (e.value, e.ci_low, e.ci_high))
@@ -329,10 +330,12 @@ def main() -> None:
     ap.add_argument("--ope-visits", type=int, default=300)
     ap.add_argument("--ope-rate", type=float, default=0.2)
     ap.add_argument("--ope-bootstrap", type=int, default=500)
-    ap.add_argument("--ope-intervals", nargs="+", default=["studentized"],
-                    choices=("studentized", "bca", "percentile"),
-                    help="bootstrap intervals to score, each on the same logs (default: the "
-                         "library's default, studentized)")
+    ap.add_argument("--ope-intervals", nargs="+", default=[INTERVALS[0]], choices=INTERVALS,
+                    help="intervals to score, each on the same logs (default: the library's "
+                         f"default, {INTERVALS[0]}; 'el' is the empirical likelihood interval)")
+    ap.add_argument("--ope-estimators", nargs="+", default=["ips", "snips"],
+                    choices=("ips", "snips", "dr"),
+                    help="estimators to score (dr: evaluate_policy's cross-fitted reward model)")
     ap.add_argument("--speed-visits", type=int, default=3_000)
     ap.add_argument("--update-rows", type=int, default=1_000_000)
     ap.add_argument("--latency-requests", type=int, default=500)
@@ -391,7 +394,7 @@ def main() -> None:
         print(f"{'reward':>9} {'estimator':>9} {'interval':>11} {'truth':>8} {'mean':>8} "
               f"{'coverage':>9} {'above':>6} {'bias':>8} {'rmse':>8} {'CI width':>9} {'median':>8}")
         for reward in ("accepted", "revenue"):
-            for name in ("ips", "snips", "logged"):
+            for name in (*args.ope_estimators, "logged"):
                 for interval in args.ope_intervals:
                     e = o[f"{reward}/{name}/{interval}"]
                     print(f"{reward:>9} {name:>9} {interval:>11} {o['truth'][reward]:>8.4f} "

@@ -14,6 +14,9 @@ from upsell.evaluate import ESTIMATORS, PolicyValue, off_policy_value
 from upsell.evaluate.offpolicy import INTERVALS
 from upsell.exceptions import UpsellDataError, UpsellError
 
+#: the resampling intervals (seeded); "el" is deterministic
+BOOTSTRAPS = tuple(i for i in INTERVALS if i != "el")
+
 R = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
 P_LOG = np.array([0.5, 0.25, 1.0, 0.8, 0.4])
 P_TGT = np.array([1.0, 0.5, 0.0, 0.4, 0.2])
@@ -106,7 +109,7 @@ def test_bootstrap_is_seeded_covers_the_value_and_matches_a_naive_loop():
     r = rng.integers(0, 2, n).astype(float)
     p = rng.uniform(0.2, 1, n)
     t = rng.uniform(0, 1, n)
-    for interval in INTERVALS:
+    for interval in BOOTSTRAPS:
         a = off_policy_value(r, p, t, "snips", n_bootstrap=400, random_state=7, interval=interval)
         b = off_policy_value(r, p, t, "snips", n_bootstrap=400, random_state=7, interval=interval)
         c = off_policy_value(r, p, t, "snips", n_bootstrap=400, random_state=8, interval=interval)
@@ -297,3 +300,93 @@ def test_repeated_values_resample_as_multinomial_counts_with_the_same_distributi
     v = off_policy_value(r, rng.choice([1.0, 0.9, 0.05], n), rng.choice([0.0, 1.0], n),
                          "snips")
     assert v.ci_low < v.value < v.ci_high
+
+
+# ---------------------------------------------------------------------------- empirical likelihood
+def _el_statistic(g):
+    """-2 log R of E[g] = 0 by the dual, solved independently (root_scalar, bracketing)."""
+    from scipy.optimize import root_scalar
+
+    lo, hi = -1 / g.max(), -1 / g.min()
+    pad = 1e-10 * (hi - lo)
+    lam = root_scalar(lambda x: np.sum(g / (1 + x * g)), bracket=(lo + pad, hi - pad),
+                      xtol=1e-14).root
+    p = 1 / (g.size * (1 + lam * g))
+    return 2 * np.sum(np.log1p(lam * g)), p
+
+
+@pytest.mark.parametrize("estimator", ["ips", "snips"])
+def test_el_bounds_sit_on_the_f_calibrated_likelihood_contour(estimator):
+    """At each bound, the profile empirical likelihood of E[N - theta D] = 0 over the requests
+    equals the F(1, g-1) level, with probabilities that sum to 1 and satisfy the equation."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    n = 240
+    r = (rng.random(n) < 0.15) * rng.lognormal(1, 1, n)
+    p = rng.choice([0.8, 0.1], n)
+    t = (p > 0.5).astype(float)
+    groups = np.repeat(np.arange(80), 3)
+    v = off_policy_value(r, p, t, estimator, groups=groups, interval="el")
+    assert v.interval == "el" and "empirical likelihood" in v._summary()
+    w = t / p
+    num = np.bincount(groups, weights=w * r)
+    den = np.bincount(groups, weights=np.ones(n) if estimator == "ips" else w)
+    level = stats.f.ppf(0.95, 1, 79)
+    for theta in (v.ci_low, v.ci_high):
+        g = num - theta * den
+        stat, prob = _el_statistic(g)
+        assert stat == pytest.approx(level, rel=1e-7)
+        assert prob.sum() == pytest.approx(1, abs=1e-9) and abs(prob @ g) <= 1e-9 * np.abs(g).max()
+    assert v.ci_low < v.value < v.ci_high
+    # deterministic: no resampling, the seed is not used
+    again = off_policy_value(r, p, t, estimator, groups=groups, interval="el", random_state=9)
+    assert (again.ci_low, again.ci_high) == (v.ci_low, v.ci_high)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 50), st.floats(0.05, 1), st.floats(0, 1)),
+                min_size=2, max_size=40),
+       st.sampled_from(["ips", "snips", "dr"]), st.floats(0.01, 100))
+def test_el_interval_properties(rows, estimator, scale):
+    """The EL interval holds the estimate, stays inside the units' own ratios (never below 0
+    for rewards >= 0 with IPS and SNIPS), scales with the rewards and shrinks when every
+    unit is seen four times as often."""
+    r = np.array([a for a, _, _ in rows])
+    p = np.array([b for _, b, _ in rows])
+    t = np.array([x for _, _, x in rows])
+    rm = (0.5 * r, 0.3 * r) if estimator == "dr" else None
+    v = off_policy_value(r, p, t, estimator, rm, interval="el")
+    if not np.isfinite(v.value):
+        return
+    tol = 1e-9 * max(1.0, abs(v.value))
+    assert v.ci_low - tol <= v.value <= v.ci_high + tol
+    w = t / p
+    num = 0.3 * r + w * (r - 0.5 * r) if estimator == "dr" else w * r
+    den = w if estimator == "snips" else np.ones_like(r)
+    ratio = num[den > 0] / den[den > 0]
+    assert ratio.min() - tol <= v.ci_low and v.ci_high <= ratio.max() + tol
+    rm_s = (0.5 * r * scale, 0.3 * r * scale) if estimator == "dr" else None
+    s = off_policy_value(r * scale, p, t, estimator, rm_s, interval="el")
+    assert s.ci_low == pytest.approx(v.ci_low * scale, rel=1e-6, abs=1e-9 * scale)
+    assert s.ci_high == pytest.approx(v.ci_high * scale, rel=1e-6, abs=1e-9 * scale)
+    rm4 = tuple(np.tile(q, 4) for q in rm) if rm is not None else None
+    big = off_policy_value(np.tile(r, 4), np.tile(p, 4), np.tile(t, 4), estimator, rm4,
+                           interval="el")
+    assert big.value == pytest.approx(v.value, rel=1e-9, abs=1e-12)
+    assert big.ci_high - big.ci_low <= (v.ci_high - v.ci_low) * (1 + 1e-9) + 1e-12
+
+
+def test_el_degenerate_logs():
+    # every unit the same ratio: no spread, a zero-width interval (like a perfect DR model)
+    v = off_policy_value(np.ones(10), np.ones(10), np.ones(10), interval="el")
+    assert (v.ci_low, v.ci_high) == (1.0, 1.0)
+    one = off_policy_value([3.0], [0.5], [1.0], interval="el")
+    assert (one.ci_low, one.ci_high) == (6.0, 6.0)
+    # one accepted offer among 20 requests: bounded by the data's range, unlike the studentized
+    r = np.zeros(20)
+    r[0] = 5.0
+    v = off_policy_value(r, np.ones(20), np.ones(20), interval="el")
+    assert 0.0 < v.ci_low < v.value == 0.25 < v.ci_high < 5.0
+    assert math.isnan(off_policy_value(r, np.ones(20), np.ones(20), interval="el",
+                                       n_bootstrap=0).ci_low)

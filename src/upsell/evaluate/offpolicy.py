@@ -39,6 +39,7 @@ import numpy as np
 
 from upsell._display import TableResult
 from upsell._validation import as_floats, check_choice, check_float, check_int
+from upsell.evaluate._likelihood import el_interval
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["ESTIMATORS", "INTERVALS", "PolicyValue", "off_policy_value"]
@@ -46,8 +47,9 @@ __all__ = ["ESTIMATORS", "INTERVALS", "PolicyValue", "off_policy_value"]
 #: Estimators :func:`off_policy_value` knows.
 ESTIMATORS = ("ips", "snips", "dr")
 
-#: Bootstrap intervals :func:`off_policy_value` knows (the first is the default).
-INTERVALS = ("studentized", "bca", "percentile")
+#: Intervals :func:`off_policy_value` knows (the first is the default): three bootstraps
+#: and the empirical likelihood interval.
+INTERVALS = ("studentized", "bca", "percentile", "el")
 
 _NORMAL = NormalDist()
 
@@ -66,8 +68,8 @@ class PolicyValue(TableResult):
         Estimated mean reward per logged row under the target policy (NaN when
         undefined, see ``note``).
     ci_low, ci_high : float
-        Bootstrap interval of ``value`` at ``confidence`` (NaN when
-        ``n_bootstrap == 0``), of the kind ``interval`` names.
+        Interval of ``value`` at ``confidence`` (NaN when ``n_bootstrap == 0``),
+        of the kind ``interval`` names.
     n : int
         Logged rows used.
     effective_sample_size : float
@@ -84,7 +86,7 @@ class PolicyValue(TableResult):
         Units the bootstrap resampled (``groups`` given: distinct groups; else rows).
     note : str
         Why the value is undefined, or a remark.
-    interval : {"studentized", "bca", "percentile"}
+    interval : {"studentized", "bca", "percentile", "el"}
         How ``ci_low`` and ``ci_high`` were computed (see :func:`off_policy_value`).
 
     Examples
@@ -125,8 +127,9 @@ class PolicyValue(TableResult):
             ("mean_weight", self.mean_weight), ("max_weight", self.max_weight))}
 
     def _summary(self) -> str:
-        text = (f"{self.estimator.upper()} over {self.n:,} logged rows, {self.confidence:.0%} "
-                f"{self.interval} bootstrap ({self.n_bootstrap} replicates)")
+        how = ("empirical likelihood interval" if self.interval == "el"
+               else f"{self.interval} bootstrap ({self.n_bootstrap} replicates)")
+        text = f"{self.estimator.upper()} over {self.n:,} logged rows, {self.confidence:.0%} {how}"
         return text + (f"; {self.note}" if self.note else "")
 
     def __repr__(self) -> str:
@@ -263,8 +266,10 @@ def _quantiles(x: np.ndarray, levels: Sequence[float]) -> list[float]:
 
 def _interval(num: np.ndarray, den: np.ndarray, value: float, method: str, n_bootstrap: int,
               confidence: float, seed: Any) -> tuple[float, float]:
-    """The bootstrap interval of ``value = sum(num) / sum(den)`` over the units."""
+    """The interval of ``value = sum(num) / sum(den)`` over the units."""
     alpha = 1.0 - confidence
+    if method == "el":
+        return el_interval(num, den, value, confidence)
     if method == "studentized":
         # residuals about the estimate: the replicates' spread is a sum of small
         # terms, not a difference of large ones; rounding noise is no spread (a
@@ -376,10 +381,12 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
         Bootstrap replicates; 0 skips the interval (NaN bounds).
     confidence : float, default 0.95
         Level of the interval, in (0, 1).
-    interval : {"studentized", "bca", "percentile"}, default "studentized"
-        The bootstrap interval (see Notes): studentized (bootstrap-t), the
-        bias-corrected and accelerated percentile interval, or the plain
-        percentile interval.
+    interval : {"studentized", "bca", "percentile", "el"}, default "studentized"
+        The interval (see Notes): studentized (bootstrap-t), the
+        bias-corrected and accelerated percentile interval, the plain
+        percentile interval, or the empirical likelihood interval (no
+        resampling: ``n_bootstrap`` only switches it off with 0, and
+        ``random_state`` is not used).
     random_state : int or numpy Generator, default 0
         Seed of the bootstrap; the same seed gives the same interval.
 
@@ -435,6 +442,23 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
       ``theta_(g) = (N - N_g) / (D - D_g)``.
     - "percentile" (Efron & Tibshirani 1993, ch. 13): the replicates'
       ``a/2`` and ``1 - a/2`` quantiles; it undercovers with skewed rewards.
+    - "el" (empirical likelihood; Owen 1988, 1990; Qin & Lawless 1994 for
+      the estimating equation ``E[N_g - theta D_g] = 0``, which handles
+      SNIPS's random normaliser): the values ``theta`` whose profile
+      likelihood ratio ``R(theta) = max prod(g p_g)``, over probabilities
+      ``p`` on the units that satisfy the equation, has ``-2 log R(theta)``
+      at most the ``confidence`` quantile of F(1, g - 1) (Owen 2001, sec.
+      3.5; chi-square(1) as g grows). Each bound is a root of a monotone
+      function found by bracketing, each evaluation one scalar root (the
+      dual multiplier). It is deterministic, transformation-respecting, its
+      shape follows the data's skewness (like a score interval, the spread
+      is evaluated at the candidate ``theta``, not at the estimate), and it
+      never leaves the range of the units' own ratios ``N_g / D_g`` (no
+      negative bound for rewards >= 0, never an infinite one); for
+      the same reason it cannot reach above rewards the log never saw.
+      Karampatziakis, Langford & Mineiro (2020) use it for off-policy
+      evaluation with the constraint ``E[w] = 1`` added; here it is the plain
+      interval of each estimator.
 
     On simulated lognormal-revenue logs the studentized interval holds the truth
     near the nominal share (percentile 5-10 points short); on short logs whose

@@ -127,8 +127,10 @@ class PolicyEvaluation(TableResult):
 
     def _summary(self) -> str:
         conf = self.estimates[0].confidence if self.estimates else 0.95
+        how = ("empirical likelihood" if self.estimates and self.estimates[0].interval == "el"
+               else "bootstrap")
         text = (f"{self._what()} per offer shown, {self.n_requests:,} requests, "
-                f"{conf:.0%} bootstrap intervals over requests")
+                f"{conf:.0%} {how} intervals over requests")
         return text + (f"; {self.note}" if self.note else "")
 
     def _what(self) -> str:
