@@ -374,12 +374,13 @@ class OfferLog:
             row = (*row[:_LOOP.start], uuid.uuid4().hex, *row[_LOOP.start + 1:])
         if offer_id is not None:
             self._check_new(str(row[0]), event)
-            if event != "presented" and any(v is None for v in row[_LOOP]):
+            if event != "presented":
                 first = self._find(str(row[0]))
                 if first is not None:  # a follow-up inherits what the presentation recorded
                     row = row[:_LOOP.start] + tuple(
                         v if v is not None else w
                         for v, w in zip(row[_LOOP], _loop_of(first), strict=True))
+                    row = _not_before(row, first.time)
         self._insert([row])
         return str(row[0])
 
@@ -497,13 +498,18 @@ class OfferLog:
         if first is None:
             raise UpsellDataError(f"`offer_id` {oid!r} was never presented in this offer log")
         self._check_new(oid, event)
-        self._insert([self._row(event, item=first.item, customer=first.customer,
-                                kind=first.kind, channel=first.channel, source=first.source,
-                                offer_id=oid, time=time, revenue=revenue,
-                                loop=_loop_of(first))])
+        row = self._row(event, item=first.item, customer=first.customer, kind=first.kind,
+                        channel=first.channel, source=first.source, offer_id=oid, time=time,
+                        revenue=revenue, loop=_loop_of(first))
+        self._insert([_not_before(row, first.time)])
 
     def accepted(self, offer_id: str, *, revenue: float | None = None, time: Any = None) -> None:
         """Log that a presented offer was taken (``revenue`` it brought, optional).
+
+        An answer (accepted or declined, here or through :meth:`record`) is never
+        logged before its presentation: a ``time`` earlier than the presentation's
+        (a clock behind the one that logged it) is logged as the presentation's
+        time.
 
         Examples
         --------
@@ -624,7 +630,10 @@ class OfferLog:
         no per-row join in the database: SQLite's LEFT JOIN cost more than
         everything else) and join them on the offer id in a hash table holding
         only the answered offers, so a log of a million events is read in a few
-        seconds (benchmarks/bench_offer_log.py). ``accepted`` and ``declined`` are both True only when two
+        seconds (benchmarks/bench_offer_log.py). With ``since`` the database
+        returns only the answers logged since then: an answer is never logged
+        before its presentation (:meth:`accepted`), so these are all the
+        answers of the offers presented since. ``accepted`` and ``declined`` are both True only when two
         processes answered the same offer at the same instant (the log refuses
         it otherwise).
 
@@ -665,6 +674,12 @@ class OfferLog:
             order = np.argsort(seconds, kind="stable")
             out = {k: v[order] for k, v in out.items()}
         return out
+
+
+def _not_before(row: tuple[Any, ...], presented: float) -> tuple[Any, ...]:
+    """An answer's row timed no earlier than its presentation (a clock behind the one that
+    logged the presentation): what lets ``outcomes(since=)`` bound the answers by time."""
+    return row if row[2] >= presented else (*row[:2], float(presented), *row[3:])
 
 
 def _answered(offer_ids: np.ndarray, answers: Sequence[tuple[Any, ...]]
