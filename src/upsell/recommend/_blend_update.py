@@ -220,9 +220,9 @@ def stage_rows(blend: Any, outcomes: Mapping[str, Any], weights: str | None) -> 
     keep = (c_idx >= 0) & (i_idx >= 0)
     # the request of each row: its request_id, else (customer, time)
     rid = np.array([""] * n, dtype=object) if req is None else np.asarray(req, dtype=object)
-    key = [r if isinstance(r, str) and r else f"\x00{c}\x00{tt}"
+    keys = [r if isinstance(r, str) and r else f"\x00{c}\x00{tt}"
            for r, c, tt in zip(rid.tolist(), c_idx.tolist(), t.tolist(), strict=True)]
-    kk = np.asarray(key, dtype=object)[keep]
+    kk = np.asarray(keys, dtype=object)[keep]
     rows = np.flatnonzero(keep)
     _, first, code = np.unique(kk.astype(str), return_index=True, return_inverse=True)
     # requests in time order (then first row), rows by request (stable: logged order)
@@ -234,7 +234,7 @@ def stage_rows(blend: Any, outcomes: Mapping[str, Any], weights: str | None) -> 
     rows, rq = rows[order], rq[order]
     starts = np.flatnonzero(np.r_[True, rq[1:] != rq[:-1]]) if rq.size else \
         np.empty(0, np.int64)
-    ends = np.r_[starts[1:], rq.size]
+    ends = np.r_[starts[1:], rq.size] if rq.size else np.empty(0, np.int64)
     one = blend._one()
     X = np.empty((rows.size, len(feature_names())), dtype=np.float32)
     owned = np.zeros(starts.size, dtype=bool)
