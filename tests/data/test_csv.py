@@ -555,3 +555,65 @@ def test_gzip_streamed_unterminated_quote_and_bad_utf8_named(tmp_path):
     p.write_bytes(gzip.compress(bad))
     with pytest.raises(UpsellDataError, match=rf"not valid utf-8 text .*byte {at - 3:,}\b"):
         Transactions.read_csv(p)
+
+
+# ------------------------------------------- shortcuts that must not change a result
+_short_id = st.text(alphabet=["a", "b", "Z", "1", " ", "\t", "\u00a0", "é", "\x00", "~"],
+                    max_size=10)
+
+
+@st.composite
+def id_files(draw: Any) -> str:
+    """Order-line files whose ids are short (<= 8 bytes, hashed as integers) or not."""
+    n = draw(st.integers(3, 40))
+    pool = draw(st.lists(_short_id, min_size=1, max_size=6))
+    grouped = draw(st.booleans())  # orders in increasing runs: the run-cutting path
+    orders = sorted(draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))) \
+        if grouped else draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    lines = ["order,item,customer"]
+    for o in orders:
+        cells = [o, draw(st.sampled_from(pool)), draw(st.sampled_from([*pool, "", "NULL"]))]
+        lines.append(",".join('"' + c.replace('"', '""') + '"' for c in cells))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=id_files(), invalid=st.sampled_from(["raise", "drop"]))
+def test_short_id_and_strip_shortcuts_change_nothing(tmp_path_factory, text, invalid):
+    """Ids hashed as integers and the skipped strip give what the plain text path gives.
+
+    Spaces, tabs, U+00A0 and NUL bytes at either end or inside, empty ids and ids of
+    exactly 8 bytes, grouped in runs or not: same ids, codes, repairs and errors.
+    """
+    path = tmp_path_factory.mktemp("short") / "f.csv"
+    path.write_bytes(text.encode("utf-8"))
+    got = outcome(fast, path, invalid)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_arrow, "_short_keys", lambda col: None)
+        m.setattr(_arrow, "_edges_may_be_space", lambda arr, lengths: True)
+        plain = outcome(fast, path, invalid)
+    if isinstance(got, Exception) or isinstance(plain, Exception):
+        assert str(got) == str(plain)
+        return
+    assert_same(got, plain)
+    assert a_names(got) == a_names(plain)
+
+
+def a_names(tx: Any) -> list[Any]:
+    return [getattr(tx, n).ids.tolist() for n in ("orders", "items", "customers")]
+
+
+def test_short_ids_with_nul_bytes_are_refused_as_before(tmp_path):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"order,item\n1,a\x00\n1,a\n")
+    with pytest.raises(UpsellDataError, match="NUL"):
+        fast(path)
+
+
+def test_padded_and_spaced_short_ids_stay_apart(tmp_path):
+    """'a' and 'a ' are different texts; the strip merges them and counts the repair."""
+    path = tmp_path / "sp.csv"
+    path.write_text("order,item\nO1,a\nO1,b\nO2, a\nO3,\u00a0b\n", encoding="utf-8")
+    tx = fast(path)
+    assert tx.items.ids.tolist() == ["a", "b"]
+    assert tx.report.repaired == {"item id stripped of surrounding spaces": 2}

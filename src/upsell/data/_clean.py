@@ -165,6 +165,10 @@ class Cleaner:
         self.p = prep
         self.n = prep.n
         self.keep = np.ones(prep.n, dtype=bool)
+        # False once a rule drops a row: while True, masks need no "& keep"
+        self.all_kept = True
+        # (min, max) of the columns the rules check, each taken once (see within())
+        self._span: dict[int, list[Any]] = {}
         self.dropped: dict[str, int] = {}
         self.repaired: dict[str, int] = {}
         self.flagged: dict[str, int] = {}
@@ -179,8 +183,8 @@ class Cleaner:
     def apply(self, mask: np.ndarray, reason: str, policy: str, what: Callable[[int], str],
               flag: str | None = None) -> None:
         """Drop, flag or refuse the still-kept rows in ``mask``."""
-        m = mask & self.keep
-        count = int(m.sum())
+        m = mask if self.all_kept else mask & self.keep
+        count = int(np.count_nonzero(m))
         if not count:
             return
         if policy == "raise":
@@ -190,9 +194,31 @@ class Cleaner:
         if policy == "drop":
             self.dropped[reason] = self.dropped.get(reason, 0) + count
             self.keep &= ~m
+            self.all_kept = False
         else:
             key = flag or reason
             self.flagged[key] = self.flagged.get(key, 0) + count
+
+    def within(self, a: np.ndarray, lo: Any, hi: Any) -> bool:
+        """:func:`_within`, each column's min and max taken at most once for all the rules.
+
+        Only for the checks before any rule changes a column in place.
+        """
+        if a.size == 0:
+            return True
+        got = self._span.get(id(a))
+        if got is None or got[0] is not a:  # the array is held, so its id stays its own
+            got = self._span[id(a)] = [a, None, None]
+        if lo is not None:
+            if got[1] is None:
+                got[1] = a.min()
+            if not got[1] >= lo:  # "not >=": NaN fails
+                return False
+        if hi is None:
+            return True
+        if got[2] is None:
+            got[2] = a.max()
+        return bool(got[2] <= hi)
 
     def run(self, *, returns: str, anonymous: str, bad_prices: str, duplicates: str,
             invalid: str, cancel_prefix: str | None) -> dict[str, Any]:
@@ -209,10 +235,10 @@ class Cleaner:
                                    np.where(np.isfinite(p.value), 0.0, np.nan))
         # each rule's mask is built only when a cheap whole-column reduction (min and max,
         # no temporaries; NaN and NaT fail it) says some row may break it
-        if not _within(p.order, 0, None):
+        if not self.within(p.order, 0, None):
             self.apply(p.order < 0, "order id missing", invalid,
                        lambda i: f"`order` is empty{hint}")
-        if not _within(p.item, 0, None):
+        if not self.within(p.item, 0, None):
             item_missing = (p.item < 0) & ~(p.unknown_item if p.unknown_item is not None
                                             else False)
             self.apply(item_missing, "item id missing", invalid,
@@ -224,8 +250,8 @@ class Cleaner:
             self.apply(p.unknown_customer, "customer not in the customer index", invalid,
                        lambda i: f"`customer` is not in the given customer index{hint}")
         qty = p.quantity if p.quantity is not None else np.ones(self.n)
-        qty_ok = _within(qty, -MAX_QUANTITY, MAX_QUANTITY)
-        price_ok = p.price is None or _within(p.price, -MAX_PRICE, MAX_PRICE)
+        qty_ok = self.within(qty, -MAX_QUANTITY, MAX_QUANTITY)
+        price_ok = p.price is None or self.within(p.price, -MAX_PRICE, MAX_PRICE)
         if not qty_ok:
             self.apply(~np.isfinite(qty), "quantity missing or not finite", invalid,
                        lambda i: f"`quantity` {C.py(qty[i])!r} is missing or not finite{hint}")
@@ -241,7 +267,7 @@ class Cleaner:
             price = p.price
             self.apply(np.abs(price) > MAX_PRICE, "price out of range", invalid,
                        lambda i: f"`price` {C.py(price[i])!r} is beyond +-{MAX_PRICE:.0e}{hint}")
-        if p.time is not None and not _within(
+        if p.time is not None and not self.within(
                 p.time.astype("datetime64[s]", copy=False).view(np.int64), _TIME_MIN_S,
                 _TIME_MAX_S - 1):
             tm = p.time
@@ -250,9 +276,9 @@ class Cleaner:
             self.apply((tm < TIME_MIN) | (tm >= TIME_MAX), "time out of range", invalid,
                        lambda i: f"`time` {str(tm[i])!r} is outside the plausible range "
                        f"[{TIME_MIN}, {TIME_MAX}){hint}")
-        if not _within(qty, np.nextafter(0.0, 1.0), None):  # negatives: returns, zeros
+        if not self.within(qty, np.nextafter(0.0, 1.0), None):  # negatives: returns, zeros
             self.apply(qty == 0, "zero quantity", "drop", lambda i: "zero quantity")
-        if p.price is not None and not _within(p.price, np.nextafter(0.0, 1.0), None):
+        if p.price is not None and not self.within(p.price, np.nextafter(0.0, 1.0), None):
             price = p.price
             self.apply(price <= 0, "price zero or negative", bad_prices,
                        lambda i: f"`price` {C.py(price[i])!r} is zero or negative; pass "
@@ -260,9 +286,16 @@ class Cleaner:
         customer = p.customer
         if customer is not None:
             customer = self.fill_customers(customer)
-            self.apply(customer < 0, "anonymous (no customer)", anonymous,
-                       lambda i: "no customer (anonymous order); pass anonymous='keep' or 'drop'")
+            if not self.within(customer, 0, None):
+                self.apply(customer < 0, "anonymous (no customer)", anonymous,
+                           lambda i: "no customer (anonymous order); pass anonymous='keep' or "
+                           "'drop'")
+        # no negative quantity (NaN fails this too) and no prefix: no return to find
+        no_returns = cancel_prefix is None and self.within(qty, 0.0, None)
+        self._span.clear()  # the columns may change in place from here
         qty = qty.astype(np.float64, copy=p.quantity is not None and not p.owned)
+        if no_returns:
+            return self.finish(qty, customer, duplicates)
         is_return = qty < 0
         if cancel_prefix is not None:
             ids = p.order_index.ids
@@ -285,15 +318,25 @@ class Cleaner:
     def fill_customers(self, customer: np.ndarray) -> np.ndarray:
         p = self.p
         # rows of a missing order are no longer kept (or have raised) by now
-        keep = None if self.keep.all() else self.keep
+        keep = None if self.all_kept else self.keep
         if keep is None:
-            # the usual file: each order's lines all name its customer or all none; one
-            # scatter and one gather over whole columns show it, without masked copies
-            owner = np.full(len(p.order_index), -1, dtype=customer.dtype)
-            owner[p.order] = customer
-            if bool((owner[p.order] == customer).all()):
-                return customer
-            del owner
+            # the usual file: each order's lines all name its customer or all none
+            order = p.order
+            if order.size > 1 and bool((order[1:] >= order[:-1]).all()):
+                # lines grouped by order (a file written order by order): a customer
+                # that changes only where the order does, three passes, no scatter
+                split = customer[1:] != customer[:-1]
+                split &= order[1:] == order[:-1]
+                if not split.any():
+                    return customer
+                del split
+            else:
+                # one scatter and one gather over whole columns, without masked copies
+                owner = np.full(len(p.order_index), -1, dtype=customer.dtype)
+                owner[order] = customer
+                if bool((owner[order] == customer).all()):
+                    return customer
+                del owner
         named = customer >= 0
         if keep is not None:
             named &= keep
@@ -370,6 +413,7 @@ class Cleaner:
                 if full.any():
                     self.dropped["fully returned"] = int(full.sum())
                     self.keep[rows[full]] = False
+                    self.all_kept = False
                 if part.any():
                     self.repaired["quantity reduced by a return"] = int(part.sum())
                     qty[rows[part]] = remaining[part]
@@ -380,6 +424,7 @@ class Cleaner:
         if n_ret > n_netted:
             self.dropped["return without a matching purchase"] = n_ret - n_netted
         self.keep &= ~ret
+        self.all_kept = False
 
     def _purchases_of(self, keys: np.ndarray, customer: np.ndarray, is_return: np.ndarray,
                       n_items: int) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ class _Kernels:
             # classes), without building its wrappers
             import pyarrow._compute as c
 
-            c.call_function, c.MatchSubstringOptions, c.ReplaceSubstringOptions  # noqa: B018
+            c.call_function, c.MatchSubstringOptions, c.ReplaceSubstringOptions, c.PadOptions  # noqa: B018
         except (ImportError, AttributeError):  # a pyarrow that moved them: the public module
             import pyarrow.compute as c
 
@@ -93,6 +93,12 @@ class _Kernels:
     def replace_substring_regex(self, a: Any, pattern: str, replacement: str) -> Any:
         return self._call("replace_substring_regex", a,
                           options=self._c.ReplaceSubstringOptions(pattern, replacement))
+
+    def min_max(self, a: Any) -> Any:
+        return self._call("min_max", a)
+
+    def ascii_rpad(self, a: Any, width: int, padding: str) -> Any:
+        return self._call("ascii_rpad", a, options=self._c.PadOptions(width, padding))
 
     def cast(self, a: Any, target: Any) -> Any:
         return self._call("cast", a, options=self._c.CastOptions.safe(target))
