@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from upsell.datasets import make_shop
-from upsell.recommend._blend_one import OneCustomer, _gather_pos, _score_rank
+from upsell.recommend._blend_one import OneCustomer, _gather_pos, _score_rank, _top_k
 from upsell.recommend._blend_reasons import DeferredReasons
 from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import BlendRequest
@@ -114,6 +114,17 @@ def test_history_conf_by_rows_and_by_columns(fitted):
     for hist in (np.array([3], dtype=np.int32), np.arange(st.n_items, dtype=np.int32)):
         got, _ = one._conf(hist, np.empty(0, np.int64), ci)
         np.testing.assert_array_equal(got, dense[hist][:, ci].max(axis=0).astype(np.float64))
+
+
+def test_top_k_equals_a_full_lexsort():
+    """The partitioned top k: the same rows in the same order as sorting everything."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(2, 2000))
+        k = int(rng.integers(1, n))
+        cols = np.sort(rng.choice(10**5, n, replace=False))
+        vals = (rng.integers(0, int(rng.integers(1, 40)), n) / 7).astype(np.float32)
+        np.testing.assert_array_equal(_top_k(cols, vals, k), np.lexsort((cols, -vals))[:k])
 
 
 def test_score_rank_breaks_ties_by_column():

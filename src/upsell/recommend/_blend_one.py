@@ -101,6 +101,19 @@ def _score_rank(cols: np.ndarray, vals: np.ndarray, ci: np.ndarray
     return score, rank
 
 
+def _top_k(cols: np.ndarray, vals: np.ndarray, k: int) -> np.ndarray:
+    """``np.lexsort((cols, -vals))[:k]`` (``cols`` ascending and distinct): the k largest
+    values, ties by the smaller column, in that order; a partition first, so only the
+    chosen few are sorted."""
+    if vals.size <= 4 * k:
+        return np.lexsort((cols, -vals))[:k]
+    kth = np.partition(vals, vals.size - k)[vals.size - k]  # the k-th largest value
+    above = np.flatnonzero(vals > kth)
+    tied = np.flatnonzero(vals == kth)[:k - above.size]  # smaller columns first
+    sel = np.concatenate([above, tied])
+    return sel[np.lexsort((cols[sel], -vals[sel]))]
+
+
 class OneCustomer:
     """The learned blend's features for one known customer's candidates (see the module doc).
 
@@ -175,7 +188,7 @@ class OneCustomer:
         cu, sim = cu[keep], sim[keep]
         k = max(1, min(st.knn_users, st.n_customers))
         if cu.size > k:
-            top = np.lexsort((cu, -sim))[:k]
+            top = _top_k(cu, sim, k)
             cu, sim = cu[top], sim[top]
         rows["uknn"] = _gather_pos(st._unit, cu.astype(np.int64), sim.astype(np.float64), n)
         return rows, last
