@@ -617,3 +617,27 @@ def test_padded_and_spaced_short_ids_stay_apart(tmp_path):
     tx = fast(path)
     assert tx.items.ids.tolist() == ["a", "b"]
     assert tx.report.repaired == {"item id stripped of surrounding spaces": 2}
+
+
+def test_gzip_stream_closed_when_the_parse_fails_unexpectedly(tmp_path):
+    """The inflating stream is closed (settled) on every way out of the parse."""
+    import pyarrow.csv as pacsv
+
+    path = tmp_path / "o.csv.gz"
+    path.write_bytes(gzip.compress(b"order,item\n1,a\n2,b\n"))
+    opened: list[Any] = []
+
+    class Recording(_sources._Inflating):
+        def __init__(self, p: str) -> None:
+            super().__init__(p)
+            opened.append(self)
+
+    def boom(*args: Any, **kw: Any) -> Any:
+        raise MemoryError("no room")
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_sources, "_Inflating", Recording)
+        m.setattr(pacsv, "read_csv", boom)
+        with pytest.raises(MemoryError):
+            fast(path)
+    assert opened and all(s.closed for s in opened)

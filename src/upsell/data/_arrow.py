@@ -27,7 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from upsell.data._sources import Source, _header, _locate_bad_row, _pa, _unterminated_quote
+from upsell.data._sources import (
+    Source,
+    _arrow_ints,
+    _header,
+    _locate_bad_row,
+    _numpy,
+    _pa,
+    _unterminated_quote,
+    _with_nulls,
+)
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
@@ -76,10 +85,14 @@ class _Read:
         from upsell.data._columns import utf8_error
 
         try:
-            self.table = pacsv.read_csv(src.arrow(), read_options=read, parse_options=parse,
-                                        convert_options=convert)
+            try:
+                self.table = pacsv.read_csv(src.arrow(), read_options=read,
+                                            parse_options=parse, convert_options=convert)
+            finally:
+                # the stream closed whatever happened; a truncated gzip file is the error
+                # to report, before any parse error it caused
+                src.settle(label)
         except pa.ArrowInvalid as exc:
-            src.settle(label)  # a truncated gzip file is the error to report
             msg = str(exc)
             if "UTF8" in msg or "UTF-8" in msg or "utf8" in msg:
                 raise utf8_error(src.whole(), label, encoding) from None
@@ -88,7 +101,6 @@ class _Read:
             if "Empty CSV file" in msg or "empty" in msg.lower():
                 raise UpsellDataError(f"{label} has a header but no data rows") from None
             raise UpsellDataError(f"{label}: {msg}") from None
-        src.settle(label)
         if src.quotes and (self.bad or src.odd_quotes
                            or self.table.num_rows + int(header) != src.lines):
             # some record spans lines, a line was blank or had the wrong number of fields:
@@ -254,47 +266,6 @@ def _order_ids(prep: Any) -> _OrderIds:
 
 
 _INT_ID = r"^-?(0|[1-9][0-9]{0,17})(\.0)?$"  # io.maybe_int_ids's rule
-
-
-# Arrays go between numpy and pyarrow through their buffers: pyarrow's own converters
-# (pa.array, pa.scalar, to_numpy with copies) import pandas, a quarter second per process.
-_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
-                "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
-                "uint64": np.uint64, "double": np.float64}
-
-
-def _numpy(arr: Any) -> np.ndarray:
-    """A primitive pyarrow array without nulls as a read-only numpy view of its buffer."""
-    n = len(arr)
-    dtype = _NUMPY_TYPES[str(arr.type)]
-    if n == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset:arr.offset + n]
-
-
-def _with_nulls(arr: Any, dtype: Any, fill: Any, copy: bool = True) -> np.ndarray:
-    """A primitive pyarrow array as a numpy copy, ``fill`` where it is null.
-
-    With ``copy=False`` an array without nulls comes as a read-only view of its buffer.
-    """
-    n, off = len(arr), arr.offset
-    bufs = arr.buffers()
-    if n == 0:
-        return np.zeros(0, dtype=dtype)
-    out = np.frombuffer(bufs[1], dtype=dtype)[off:off + n]
-    if not copy and not arr.null_count:
-        return out
-    out = out.copy()
-    if arr.null_count:
-        bits = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8), bitorder="little")
-        out[~bits[off:off + n].astype(bool)] = fill
-    return out
-
-
-def _arrow_ints(values: np.ndarray) -> Any:
-    pa, _, _ = _pa()
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), values.size, [None, pa.py_buffer(values)])
 
 
 def _arrow_mask(mask: np.ndarray) -> Any:

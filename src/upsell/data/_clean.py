@@ -625,30 +625,17 @@ def _key_finder(keys: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     is for the CSV reader; otherwise :class:`KeyTable` (a few numpy passes per probe
     round), so that other readers need not import pyarrow.
     """
-    pa = sys.modules.get("pyarrow")
-    if pa is not None:
+    if "pyarrow" in sys.modules:
         try:
             import pyarrow._compute as pc
 
-            value_set = pa.Array.from_buffers(
-                pa.int64(), keys.size, [None, pa.py_buffer(np.ascontiguousarray(keys,
-                                                                                np.int64))])
-            options = pc.SetLookupOptions(value_set)
+            from upsell.data._sources import _arrow_ints, _with_nulls
+
+            options = pc.SetLookupOptions(_arrow_ints(keys))
 
             def find_arrow(k: np.ndarray) -> np.ndarray:
-                k = np.ascontiguousarray(k, dtype=np.int64)
-                arr = pa.Array.from_buffers(pa.int64(), k.size, [None, pa.py_buffer(k)])
-                res = pc.call_function("index_in", [arr], options)
-                n = len(res)
-                bufs = res.buffers()
-                if n == 0:
-                    return np.zeros(0, dtype=np.int32)
-                out = np.frombuffer(bufs[1], dtype=np.int32)[res.offset:res.offset + n].copy()
-                if res.null_count:
-                    bits = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8),
-                                         bitorder="little")[res.offset:res.offset + n]
-                    out[bits == 0] = -1
-                return out
+                found = pc.call_function("index_in", [_arrow_ints(k)], options)
+                return _with_nulls(found, np.int32, -1)  # absent keys are null
 
             return find_arrow
         except (ImportError, AttributeError):  # a pyarrow that moved them: numpy's table

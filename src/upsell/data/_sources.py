@@ -116,6 +116,48 @@ def _pa() -> tuple[Any, Any, Any]:
     return pa, _KERNELS[0], pacsv
 
 
+# Arrays go between numpy and pyarrow through their buffers: pyarrow's own converters
+# (pa.array, pa.scalar, to_numpy with copies) import pandas, a quarter second per process.
+_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+                "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
+                "uint64": np.uint64, "double": np.float64}
+
+
+def _numpy(arr: Any) -> np.ndarray:
+    """A primitive pyarrow array without nulls as a read-only numpy view of its buffer."""
+    n = len(arr)
+    dtype = _NUMPY_TYPES[str(arr.type)]
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset:arr.offset + n]
+
+
+def _with_nulls(arr: Any, dtype: Any, fill: Any, copy: bool = True) -> np.ndarray:
+    """A primitive pyarrow array as a numpy copy, ``fill`` where it is null.
+
+    With ``copy=False`` an array without nulls comes as a read-only view of its buffer.
+    """
+    n, off = len(arr), arr.offset
+    bufs = arr.buffers()
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    out = np.frombuffer(bufs[1], dtype=dtype)[off:off + n]
+    if not copy and not arr.null_count:
+        return out
+    out = out.copy()
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8), bitorder="little")
+        out[~bits[off:off + n].astype(bool)] = fill
+    return out
+
+
+def _arrow_ints(values: np.ndarray) -> Any:
+    """An integer numpy array as a pyarrow int64 array (no copy when already int64)."""
+    pa, _, _ = _pa()
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), values.size, [None, pa.py_buffer(values)])
+
+
 def _header(data: bytes, delimiter: str, header: bool) -> list[str]:
     """The first record's fields (the header names, or the width without a header)."""
     end = 0
