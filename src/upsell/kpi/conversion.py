@@ -46,7 +46,8 @@ from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 from upsell.kpi._common import as_label_array, encode_labels, wilson_interval, z_value
 
-__all__ = ["EVENTS", "OFFER_LOG_COLUMNS", "ConversionResult", "conversion"]
+__all__ = ["EVENTS", "EXPLORED_GROUPS", "NO_POLICY", "OFFER_LOG_COLUMNS", "ConversionResult",
+           "conversion"]
 
 #: Event names an offer log may hold.
 EVENTS = ("presented", "accepted", "declined")
@@ -319,8 +320,11 @@ def conversion(offer_log: Any, *, by: str | None = None, segments: Any = None,
     return _from_counts(by, groups, cnt, revenue, z, confidence)
 
 
-#: Group labels of ``by="explored"``.
-_EXPLORED_GROUPS = ("exploit", "explore")
+#: Group labels of ``by="explored"``: offers the policy chose, slots filled by exploration.
+EXPLORED_GROUPS = ("exploit", "explore")
+_EXPLORED_GROUPS = EXPLORED_GROUPS
+#: Group label of ``by="policy"`` for offers logged without a policy.
+NO_POLICY = "(none)"
 
 
 def _missing(col: np.ndarray) -> np.ndarray:
@@ -364,7 +368,7 @@ def _policy_labels(col: np.ndarray) -> np.ndarray:
                       ) if col.dtype.kind not in "US" else col.astype(str)
     if labels.size == 0:
         return labels.astype(str)
-    return np.where(labels == "", "(none)", labels)
+    return np.where(labels == "", NO_POLICY, labels)
 
 
 def _check_offer_ids(ids: np.ndarray, event: np.ndarray) -> None:

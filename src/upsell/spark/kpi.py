@@ -11,7 +11,7 @@ from upsell.data.catalog import Catalog
 from upsell.exceptions import UpsellDataError
 from upsell.kpi.basket import ATTACH_KINDS, BY
 from upsell.kpi.clv import RFMSummary
-from upsell.kpi.conversion import EVENTS, ConversionResult
+from upsell.kpi.conversion import EVENTS, EXPLORED_GROUPS, NO_POLICY, ConversionResult
 from upsell.kpi.engine import KPIResult, z_value
 from upsell.kpi.engine import clv_window as _window
 from upsell.kpi.engine import conversion_from_counts as _conversion_from_counts
@@ -286,13 +286,18 @@ def conversion(df: Any, *, by: str | None = None, confidence: float = 0.95) -> C
         The offer log: an ``event`` column (presented, accepted, declined) and
         optionally ``revenue`` and grouping columns, as :func:`upsell.kpi.conversion`.
     by : str, optional
-        A column of the log ("kind", "channel", "segment", "item", ...).
+        A column of the log ("kind", "channel", "segment", "item", ...), grouped
+        as :func:`upsell.kpi.conversion` groups it: "policy" gives one group per
+        policy version (offers logged without one: "(none)"), "explored" the
+        groups "exploit" and "explore" (a missing flag is exploitation). Every
+        other column needs a value in every row.
     confidence : float, default 0.95
         Level of the Wilson intervals.
 
     Returns
     -------
     ConversionResult
+        Equal to ``upsell.kpi.conversion`` on the same log.
 
     Examples
     --------
@@ -318,7 +323,7 @@ def conversion(df: Any, *, by: str | None = None, confidence: float = 0.95) -> C
         raise UpsellDataError(
             f"`by` must be None or a column of the offer log "
             f"({', '.join(c for c in df.columns if c != 'event')}); got {by!r}")
-    group = F.lit("all") if by is None else F.col(f"`{by}`")
+    group = F.lit("all") if by is None else _conversion_group(df, by, F)
     rev = (F.when(F.isnan(F.col("revenue").cast("double")), 0.0)
            .otherwise(F.coalesce(F.col("revenue").cast("double"), F.lit(0.0)))
            if "revenue" in df.columns else F.lit(None).cast("double"))
@@ -326,6 +331,9 @@ def conversion(df: Any, *, by: str | None = None, confidence: float = 0.95) -> C
             .groupBy("g").agg(*[F.sum((F.col("e") == e).cast("long")).alias(e) for e in EVENTS],
                               F.sum(F.when(F.col("e") == "accepted", F.col("r"))).alias("rev"))
             .orderBy("g").collect())
+    if by == "explored":  # both groups, as the local KPI gives them, even one without rows
+        got = {r["g"]: r for r in rows}
+        rows = [got.get(g, {"g": g, **dict.fromkeys((*EVENTS, "rev"))}) for g in EXPLORED_GROUPS]
     groups = np.array([r["g"] for r in rows]) if by is not None else np.array(["all"])
     cnt = {e: np.array([int(r[e] or 0) for r in rows], dtype=np.int64) for e in EVENTS}
     if "revenue" in df.columns:
@@ -333,6 +341,38 @@ def conversion(df: Any, *, by: str | None = None, confidence: float = 0.95) -> C
     else:
         revenue = np.full(len(rows), np.nan)
     return _conversion_from_counts(by, groups, cnt, revenue, z, confidence)
+
+
+def _conversion_group(df: Any, by: str, F: Any) -> Any:
+    """The group label of each row, as :func:`upsell.kpi.conversion` labels it."""
+    col = F.col(f"`{by}`")
+    kind = dict(df.dtypes)[by]
+    if by == "policy":
+        text = col.cast("string")
+        return F.when(text.isNull() | (text == ""), F.lit(NO_POLICY)).otherwise(text)
+    if by == "explored":
+        if kind == "boolean":
+            flag = F.coalesce(col, F.lit(False))
+        elif kind in ("string", "varchar") or kind.startswith(("char", "varchar")):
+            text = F.lower(F.trim(col))
+            bad = col.isNotNull() & ~text.isin("true", "1", "false", "0", "")
+            flag = F.coalesce(text.isin("true", "1"), F.lit(False))
+        else:  # numbers: 1 / 0, a missing value (NULL, NaN) is exploitation
+            num = col.cast("double")
+            missing = num.isNull() | F.isnan(num)
+            bad = ~missing & ~num.isin(0.0, 1.0)
+            flag = F.when(missing, F.lit(False)).otherwise(num == 1.0)
+        if kind != "boolean":
+            got = df.where(bad).select(col.cast("string")).limit(1).collect()
+            if got:
+                raise UpsellDataError(f"offer_log: `explored` {got[0][0]!r} is not a flag "
+                                      f"(True / False, 1 / 0)")
+        return F.when(flag, F.lit(EXPLORED_GROUPS[1])).otherwise(F.lit(EXPLORED_GROUPS[0]))
+    missing = col.isNull() | (F.isnan(col) if kind in ("double", "float") else F.lit(False))
+    if df.where(missing).limit(1).collect():
+        raise UpsellDataError(f"offer_log: `{by}` has no value in some rows; every event needs "
+                              f"one to be grouped by {by!r}")
+    return col
 
 
 def rfm_summary(stx: SparkTransactions, *, calibration_end: Any, observation_end: Any = None,
