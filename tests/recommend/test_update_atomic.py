@@ -69,8 +69,11 @@ def _serve_while_updating(rec: us.Recommender, updates: list[Mapping[str, Any]],
     for t in threads:
         t.start()
     try:
-        for r in range(rounds):
+        r = 0
+        # at least `rounds` updates, more on a loaded machine until requests saw every state
+        while r < rounds or (len({p for p, _ in seen[-2000:]}) < len(updates) and r < 50 * rounds):
             rec.update(updates[r % len(updates)])
+            r += 1
     finally:
         stop.set()
         for t in threads:
@@ -128,3 +131,58 @@ def test_a_learner_state_published_outside_update_reaches_requests() -> None:
     rec.update(_favouring("b"))
     assert rec.recommend(k=1).items == ("b",)
     assert learn.n_outcomes_ == 400  # the rule holds what was published
+
+
+class _FavouriteState:
+    def __init__(self, item: str) -> None:
+        self.item = item
+        self.version = f"fav-{item}"
+
+
+class _LearningBlend:
+    """A blend that learns through learn/publish and reads its state from the request."""
+
+    def __init__(self) -> None:
+        self._state = _FavouriteState("a")
+        self.catalog: Any = None
+
+    def bind(self, catalog: Any, names: Any) -> _LearningBlend:
+        self.catalog = catalog
+        return self
+
+    @property
+    def learned_state(self) -> _FavouriteState:
+        return self._state
+
+    def learn(self, outcomes: Mapping[str, Any]) -> _FavouriteState:
+        items = np.asarray(outcomes["item"])[np.asarray(outcomes["accepted"], bool)]
+        values, counts = np.unique(items, return_counts=True)
+        return _FavouriteState(str(values[np.argmax(counts)]))
+
+    def publish(self, state: _FavouriteState) -> None:
+        self._state = state
+
+    def update(self, outcomes: Mapping[str, Any]) -> None:
+        self.publish(self.learn(outcomes))
+
+    def blend(self, request: Any, items: np.ndarray, scores: np.ndarray,
+              names: Any) -> tuple[np.ndarray, None]:
+        snap = request.snapshot
+        st = self._state if snap is None else snap.state_of(self, self._state)
+        ids = self.catalog.items.ids[items].astype(str)
+        return np.where(ids == st.item, 2.0, 1.0), None
+
+
+def test_a_blend_that_learns_is_published_with_the_version(fast_switching: None) -> None:
+    cat = us.Catalog.from_records([{"item": "a", "price": 1.0}, {"item": "b", "price": 1.0}])
+    rec = us.Recommender(catalog=cat, cross_sell=[_Two()], blend=_LearningBlend(),
+                         rules=[], policy="shop")
+    expected = {}
+    for item in ("a", "b"):
+        rec.update(_favouring(item))
+        assert rec.recommend(k=1).items == (item,)
+        expected[rec.policy_] = item
+    assert len(expected) == 2  # the version names the blend's state
+    seen = _serve_while_updating(rec, [_favouring("a"), _favouring("b")], rounds=200)
+    assert {p for p, _ in seen} == set(expected)
+    assert all(expected[p] == i for p, i in seen)

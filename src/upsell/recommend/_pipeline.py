@@ -487,7 +487,8 @@ class Pipeline:
         return BlendRequest(customer=req.customer, customer_index=int(r), basket=basket,
                             owned=owned, owned_time=owned_time, at=req.at, segment=req.segment,
                             moment=req.moment, channel=req.channel, k=k,
-                            include_owned=req.include_owned, context=req.context)
+                            include_owned=req.include_owned, context=req.context,
+                            snapshot=req.snapshot)
 
     def _blended(self, gathered: list[tuple[int, CandidateSource, list[tuple[int, Candidate]]]],
                  req: Request, k: int, removed: dict[str, int]) -> dict[int, PoolItem]:

@@ -68,6 +68,10 @@ class BlendRequest:
         The request allows items the customer owns ("buy again").
     context : mapping
         The caller's free-form context, unchanged.
+    snapshot : Snapshot or None, default None
+        The recommender's learned states and policy version when the request
+        started: a blend that learns through ``learn``/``publish`` reads its
+        state from it (``request.snapshot.state_of(self, default)``).
 
     Examples
     --------
@@ -91,6 +95,7 @@ class BlendRequest:
     k: int
     include_owned: bool = False
     context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    snapshot: Any = None
 
 
 @runtime_checkable
