@@ -35,6 +35,7 @@ from upsell.recommend._core import (
     Snapshot,
     _as_indexed,
 )
+from upsell.recommend._fill import fill as popularity_fill
 from upsell.recommend._offers import render_offers
 from upsell.recommend.blending import NORMALIZATIONS, BlendRequest, WeightedBlend, normalise
 from upsell.recommend.explain import CHANNELS, CueTemplates
@@ -760,7 +761,7 @@ class Pipeline:
         self._select(ordered, k, chosen, pool.limits, pool.quotas, counts, removed)
         n_chosen = len(chosen)
         if fill and len(chosen) < k:
-            self._fill(req, mom, k, chosen, set(items), extra, counts, removed)
+            popularity_fill(self, req, mom, k, chosen, set(items), extra, counts, removed)
         n_filled = len(chosen) - n_chosen
         shown = None
         for ex in self.explorers:  # after selection: swaps keep every limit and quota
@@ -805,93 +806,6 @@ class Pipeline:
             if not isinstance(item, self._item_type) or isinstance(item, bool):
                 return -1
         return self._item_pos.get(item, -1)
-
-    def _fill_ranking(self, segment: str | None, mom: Moment | None
-                      ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """(eligible catalog positions best first, their buyers, best buyers, segment size).
-
-        Eligible: a kind the moment allows as cross-sell and no known stock <= 0.
-        Computed once per segment and moment, then cached (requests only read it).
-        """
-        key = (segment, None if mom is None else mom.cross_sell)
-        got = self._fill_cache.get(key)
-        if got is None:
-            pop = self.popularity_
-            assert pop is not None
-            order, buyers, size = pop.ranked(segment)
-            top = float(buyers[0]) if buyers.size else 0.0
-            ok = ~(self.catalog.stock[order] <= 0)
-            if mom is not None:
-                ok &= np.isin(self.catalog.kind[order], mom.cross_sell)
-            order, buyers = order[ok].astype(np.int64), buyers[ok]
-            order.flags.writeable = False
-            buyers.flags.writeable = False
-            got = (order, buyers, top, size)
-            self._fill_cache[key] = got  # a race only computes the same value twice
-        return got
-
-    def _fill(self, req: Request, mom: Moment | None, k: int, chosen: list[PoolItem],
-              seen: set[int], extra: list[Any], counts: dict[str, dict[Any, int]],
-              removed: dict[str, int]) -> None:
-        order, buyers, top, size = self._fill_ranking(req.segment, mom)
-        if order.size == 0:
-            return
-        skip = set(seen)
-        for ids in ((req.basket,) if req.include_owned else (req.basket, req.owned)):
-            for x in ids:
-                i = self.pos(x)
-                if i >= 0:
-                    skip.add(i)
-        skip_arr = np.fromiter(skip, dtype=np.int64, count=len(skip))
-        last = chosen[-1].score if chosen else None
-        start, step = 0, 4 * k
-        cat_ids = self.catalog.items.ids
-        seg = req.segment
-        pos = np.empty(0, dtype=np.int64)
-        while len(chosen) < k:
-            # positions start .. start+step of the eligible ranking minus ``skip``: a prefix
-            # of start + step + len(skip) entries always holds them (no catalog-size work)
-            head = order[:start + step + skip_arr.size]
-            pos = np.flatnonzero(~np.isin(head, skip_arr)) if skip_arr.size else \
-                np.arange(head.size)
-            if start >= pos.size:
-                break
-            fresh: dict[int, PoolItem] = {}
-            for j in pos[start:start + step].tolist():
-                i = int(order[j])
-                b = float(buyers[j])
-                p = PoolItem(i, cat_ids[i].item(), "cross_sell", 0.0)
-                z = b / top if top > 0 else 0.0
-                p.evidence.append(Evidence("popular", b, z, 0.1,
-                                           {"share": b / size, "segment": seg}))
-                p.components["fill"] = 0.1 * z
-                p.score = 0.1 * z
-                p.fill = True
-                fresh[i] = p
-            start += step
-            step *= 4
-            self.prepare(fresh, req, mom, removed)
-            # fill does not get the segment bonus: it is not a relevance signal
-            for p in fresh.values():
-                if "segment" in p.components:
-                    p.score -= p.components.pop("segment")
-                    p.effects = [e for e in p.effects if e[0] != "segment"]
-            pool = OfferPool(list(fresh.values()), catalog=self.catalog, k=k,
-                             offer_log=self.offer_log)
-            self._run_rules(pool, req, extra)
-            for name, m in pool.removed.items():
-                removed[name] = removed.get(name, 0) + m
-            ordered = sorted(pool, key=lambda c: (-c.score, c.index))
-            for p in ordered:
-                if last is not None and p.score > last:
-                    p.components["fill_cap"] = last - p.score
-                    p.score = last
-                p.effects.append(("fill", "popular in segment (fill)"))
-            before = len(chosen)
-            self._select(ordered, k, chosen, pool.limits, pool.quotas, counts, removed)
-            if len(chosen) > before:
-                last = chosen[-1].score
-
 
 
 def staged_learner(owner: Any) -> bool:
