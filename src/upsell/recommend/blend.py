@@ -53,7 +53,6 @@ from upsell.recommend.blending import BlendRequest, register_blend
 __all__ = ["LearnedBlend"]
 
 log = logging.getLogger("upsell")
-_FOREST_ROWS = 2_000  # rows scored by the compiled ranker (more: LightGBM, less memory)
 _FORMAT = 2  # 2: a second stage learned from outcomes (written only when there is one)
 _FORMATS = (1, 2)
 _REGIMES = ("owned", "new")
@@ -379,12 +378,11 @@ class LearnedBlend(Estimator):
         return got
 
     def _forest(self, regime: str) -> Forest:
-        """The ranker compiled to arrays (built once per booster): one request's scores,
-        and exact contributions (tables built at once when ``explain`` asks for them)."""
+        """The ranker compiled to arrays for exact contributions (built once per booster;
+        LightGBM's predict stays faster for scores; see ``_forest.py``)."""
         forests = getattr(self, "_forests", None)
         if forests is None or any(forests[r].booster is not self.boosters_[r] for r in forests):
-            tables = self.explain == "contributions"
-            forests = {r: Forest(b, tables=tables) for r, b in self.boosters_.items()}
+            forests = {r: Forest(b) for r, b in self.boosters_.items()}
             self._forests = forests  # one assignment: a racing thread builds equal ones
         return forests[regime]
 
@@ -392,16 +390,11 @@ class LearnedBlend(Estimator):
         Xc = np.ascontiguousarray(X[:, self.columns_])
         booster = self.boosters_[regime]
         adj = stage_adjust(stage, Xc, regime)
-        small = Xc.shape[0] <= _FOREST_ROWS  # one request: the compiled ranker, same bits
-        if adj is None and (self.objective == "binary" or not small):
+        if adj is None:
             return np.asarray(booster.predict(Xc, num_threads=int(self.num_threads)),
                               dtype=np.float64)
-        raw = self._forest(regime).predict(Xc) if small else np.asarray(
-            booster.predict(Xc, raw_score=True, num_threads=int(self.num_threads)),
-            dtype=np.float64)
-        if adj is None:
-            return raw
-        raw = raw + adj
+        raw = np.asarray(booster.predict(Xc, raw_score=True, num_threads=int(self.num_threads)),
+                         dtype=np.float64) + adj
         return 1.0 / (1.0 + np.exp(-raw)) if self.objective == "binary" else raw
 
     def _contrib(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
@@ -592,7 +585,8 @@ class LearnedBlend(Estimator):
         pos = self.items_.encode(list(catalog.items.ids), unknown="mask").astype(np.int64)
         self._catalog_map = pos
         self._one()
-        self._forest(next(iter(self.boosters_)))  # builds every regime's
+        if self.explain == "contributions":  # the compiled ranker serves exact reasons only
+            self._forest(next(iter(self.boosters_)))  # builds every regime's
         return self
 
     def blend(self, request: BlendRequest, items: np.ndarray, source_scores: np.ndarray,
