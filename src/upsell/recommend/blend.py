@@ -199,6 +199,7 @@ class LearnedBlend(Estimator):
     """
 
     _fitted_attr = "state_"
+    _stage: Stage | None = None  # set by update(): one attribute store per new stage
 
     def __init__(self, *, n_candidates: int = 150, n_cuts: int = 8,
                  objective: str = "lambdarank", param_grid: Any = None,
@@ -425,7 +426,7 @@ class LearnedBlend(Estimator):
     @property
     def stage_(self) -> Stage | None:
         """The second stage learned by :meth:`update` (None before one, or after a refit)."""
-        st = getattr(self, "_stage", None)
+        st = self._stage
         return st if st is not None and st.base is getattr(self, "boosters_", None) else None
 
     @property
