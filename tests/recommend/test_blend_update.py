@@ -223,7 +223,8 @@ def test_rows_unknown_are_counted_and_bad_input_named(base, tmp_path):
             "accepted": [True, False, False]}
     blend.update(data)
     assert blend.stage_.info["dropped"] == {"anonymous or unknown customer": 2,
-                                            "item unknown to the blend": 1}
+                                            "item unknown to the blend": 1,
+                                            "older than the newest 20,000 requests": 0}
     with pytest.raises(UpsellDataError, match="'accepted'"):
         blend.update({"customer": ["a"], "item": ["b"]})
     with pytest.raises(UpsellDataError, match="one value per row"):
@@ -234,6 +235,18 @@ def test_rows_unknown_are_counted_and_bad_input_named(base, tmp_path):
         blend.update({"customer": ["a"], "item": ["b"], "accepted": [True]}, objective="x")
     with pytest.raises(UpsellDataError, match="weights"):
         blend.update({"customer": ["a"], "item": ["b"], "accepted": [True]}, weights="x")
+
+
+def test_only_the_newest_requests(base, tmp_path, monkeypatch):
+    import upsell.recommend._blend_update as bu
+
+    data, _ = _outcomes(base, requests=30)
+    monkeypatch.setattr(bu, "MAX_REQUESTS", 10)
+    rows = bu.stage_rows(base, data, None)
+    assert rows.y.size == 50 and rows.request.max() == 9
+    newest = bu.stage_rows(base, {k: v[-50:] for k, v in data.items()}, None)
+    np.testing.assert_array_equal(rows.X, newest.X)
+    assert rows.dropped["older than the newest 10 requests"] == 100
 
 
 def test_weights_and_lambdarank_fit_too(base, tmp_path):

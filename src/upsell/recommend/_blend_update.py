@@ -48,7 +48,9 @@ shown ones). ``weights="propensity"`` weighs each row by ``1 / propensity``
 
 **Idempotent.** Each call refits every stage from the outcomes it is given
 (deterministic LightGBM, fixed seed): the same log gives the same stage, and a row
-is never counted twice. Pass the whole log, or the window to learn from.
+is never counted twice. Pass the whole log, or the window to learn from. At most the
+newest ``MAX_REQUESTS`` (20,000) requests are used, a time budget: each costs one
+serving-path feature call (~1 ms); older rows are counted in ``info["dropped"]``.
 
 **Serving.** The stage is compiled to numpy tables (:class:`Forest`): its scores are
 added to the base ranker's, and its exact TreeSHAP contributions to the base's
@@ -85,6 +87,9 @@ MAX_ROUNDS = 100
 EARLY_STOPPING = 10
 VALID_SHARE = 0.25
 MAX_WEIGHT = 20.0
+#: The newest requests a stage learns from at most: a time budget (each logged request
+#: costs one serving-path feature call, ~1 ms), not a statistical limit.
+MAX_REQUESTS = 20_000
 OBJECTIVES = ("binary", "lambdarank")
 WEIGHTS = (None, "propensity")
 _TIMES_BOUGHT = feature_names().index("times_bought")
@@ -207,7 +212,8 @@ def stage_rows(blend: Any, outcomes: Mapping[str, Any], weights: str | None) -> 
         t = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     req = _column(outcomes, "request_id", n)
     prop = _column(outcomes, "propensity", n)
-    dropped = {"anonymous or unknown customer": 0, "item unknown to the blend": 0}
+    dropped = {"anonymous or unknown customer": 0, "item unknown to the blend": 0,
+               f"older than the newest {MAX_REQUESTS:,} requests": 0}
     cust_s = np.asarray(cust, dtype=object)
     named = np.array([c is not None and str(c) != "" for c in cust_s.tolist()], dtype=bool)
     c_idx = np.full(n, -1, dtype=np.int64)
@@ -230,6 +236,9 @@ def stage_rows(blend: Any, outcomes: Mapping[str, Any], weights: str | None) -> 
     rank = np.empty(req_order.size, dtype=np.int64)
     rank[req_order] = np.arange(req_order.size)
     rq = rank[code.ravel()]
+    old = rq < req_order.size - MAX_REQUESTS
+    dropped[f"older than the newest {MAX_REQUESTS:,} requests"] = int(old.sum())
+    rows, rq = rows[~old], rq[~old] - max(0, req_order.size - MAX_REQUESTS)
     order = np.argsort(rq, kind="stable")
     rows, rq = rows[order], rq[order]
     starts = np.flatnonzero(np.r_[True, rq[1:] != rq[:-1]]) if rq.size else \
