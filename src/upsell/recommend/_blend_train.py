@@ -62,10 +62,8 @@ class CutRows:
     X: np.ndarray  # float32 (n, n_features)
 
 
-def next_baskets(lines: LineData, start: int, end: int, *, first_only: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(customer, item) pairs of each customer's first order in [start, end) (every order
-    in it with ``first_only=False``)."""
+def next_baskets(lines: LineData, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(customer, item) pairs of each customer's first order in [start, end)."""
     m = (lines.time >= start) & (lines.time < end) & (lines.customer >= 0)
     c, o, i, t = lines.customer[m], lines.order[m], lines.item[m], lines.time[m]
     if c.size == 0:
@@ -78,8 +76,6 @@ def next_baskets(lines: LineData, start: int, end: int, *, first_only: bool = Tr
     best = np.full(lines.n_customers, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(best, oc, ot)
     keep = ot[pos] == best[c]  # every order at the customer's first time
-    if not first_only:
-        keep[:] = True
     key = np.unique(c[keep].astype(np.int64) * lines.n_items + i[keep])
     return key // lines.n_items, key % lines.n_items
 
@@ -108,10 +104,9 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
     return CutRows(cut, cu, ci, owned, X)
 
 
-def labels_for(rows: CutRows, lines: LineData, end: int, *, first_only: bool = True
-               ) -> tuple[np.ndarray, np.ndarray]:
+def labels_for(rows: CutRows, lines: LineData, end: int) -> tuple[np.ndarray, np.ndarray]:
     """(label per row, number of next-basket items per customer) for the window [cut, end)."""
-    bc, bi = next_baskets(lines, rows.cut, end, first_only=first_only)
+    bc, bi = next_baskets(lines, rows.cut, end)
     key = np.sort(bc * lines.n_items + bi)
     q = rows.customer * lines.n_items + rows.item
     at = np.minimum(np.searchsorted(key, q), max(key.size - 1, 0))
