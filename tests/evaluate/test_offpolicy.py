@@ -390,3 +390,23 @@ def test_el_degenerate_logs():
     assert 0.0 < v.ci_low < v.value == 0.25 < v.ci_high < 5.0
     assert math.isnan(off_policy_value(r, np.ones(20), np.ones(20), interval="el",
                                        n_bootstrap=0).ci_low)
+
+
+def test_evaluate_policy_passes_the_el_interval_through():
+    from upsell.recommend import evaluate_policy
+
+    rng = np.random.default_rng(6)
+    n = 200
+    log = {"request_id": np.repeat([f"r{i}" for i in range(n // 2)], 2),
+           "customer": np.repeat([f"c{i % 7}" for i in range(n // 2)], 2),
+           "item": rng.choice(["a", "b"], n), "position": np.tile([0, 1], n // 2),
+           "propensity": np.full(n, 0.5), "accepted": rng.random(n) < 0.2}
+
+    class Shows:
+        def policy_distribution(self, customer=None, *, k=2, at=None, channel="web"):
+            return {("a", 0): 1.0, ("b", 1): 1.0}
+
+    ev = evaluate_policy(log, Shows(), estimators=("ips", "snips", "dr"), interval="el")
+    assert all(e.interval == "el" for e in ev.estimates)
+    assert "95% empirical likelihood intervals over requests" in ev._summary()
+    assert all(e.ci_low <= e.value <= e.ci_high for e in ev.estimates)
