@@ -226,25 +226,32 @@ def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
         if role in cols:
             jobs.append((role, partial(_values, cols.pop(role), role)))
 
-    def run(job: Any) -> Any:
+    def run(role: str, job: Any) -> Any:
         out = job()
         pool.release_unused()
+        # the column's range for the cleaning rules, taken here on the worker thread
+        col = out[0]
+        if col is not None and col.size:
+            ints = col.view(np.int64) if col.dtype.kind == "M" else col
+            spans[role] = (col, ints.min(), None if role in _ID_ROLES else ints.max())
         return out
 
     # results (and the first error) are taken in the sequential reader's role order
     order = ("order", "item", "customer", "channel", "name", "quantity", "price", "value",
              "time")
     workers = min(2, os.cpu_count() or 1, len(jobs))
+    spans: dict[str, tuple[np.ndarray, Any, Any]] = {}
     if workers < 2:
-        results = {role: run(job) for role, job in jobs}
+        results = {role: run(role, job) for role, job in jobs}
         done = {role: results[role] for role in order if role in results}
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upsell-csv") as ex:
-            futures = {role: ex.submit(run, job) for role, job in jobs}
+            futures = {role: ex.submit(run, role, job) for role, job in jobs}
             del jobs
             done = {role: futures[role].result() for role in order if role in futures}
     for role in _ID_ROLES:
         prep.repairs.update(repairs[role].repairs)
+    prep.spans = spans
     return done
 
 

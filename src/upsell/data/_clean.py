@@ -84,6 +84,9 @@ class Prepared:
     # the arrays are the reader's own (no caller holds them): cleaning may change them in
     # place and hand them to Transactions without a copy
     owned: bool = False
+    # (column, min, max) of columns whose range the reader took already (on its threads),
+    # by role; min and max of a time column are of its int64 seconds
+    spans: dict[str, tuple[np.ndarray, Any, Any]] = field(default_factory=dict)
 
 
 
@@ -169,6 +172,13 @@ class Cleaner:
         self.all_kept = True
         # (min, max) of the columns the rules check, each taken once (see within())
         self._span: dict[int, list[Any]] = {}
+        # the time column as int64 seconds, the one object the range rules look at
+        self.time_s = (prep.time.astype("datetime64[s]", copy=False).view(np.int64)
+                       if prep.time is not None else None)
+        for role, (arr, lo, hi) in prep.spans.items():
+            if getattr(prep, role, None) is arr:
+                key = self.time_s if role == "time" else arr
+                self._span[id(key)] = [key, lo, hi]
         self.dropped: dict[str, int] = {}
         self.repaired: dict[str, int] = {}
         self.flagged: dict[str, int] = {}
@@ -267,9 +277,8 @@ class Cleaner:
             price = p.price
             self.apply(np.abs(price) > MAX_PRICE, "price out of range", invalid,
                        lambda i: f"`price` {C.py(price[i])!r} is beyond +-{MAX_PRICE:.0e}{hint}")
-        if p.time is not None and not self.within(
-                p.time.astype("datetime64[s]", copy=False).view(np.int64), _TIME_MIN_S,
-                _TIME_MAX_S - 1):
+        if self.time_s is not None and not self.within(self.time_s, _TIME_MIN_S,
+                                                       _TIME_MAX_S - 1):
             tm = p.time
             self.apply(np.isnat(tm), "time missing", invalid,
                        lambda i: f"`time` is missing or not a timestamp{hint}")
@@ -495,8 +504,7 @@ class Cleaner:
         if p.name is not None and p.name_index is not None:
             names = _item_names(i_codes, sel(p.name), len(items), p.name_index)
         # canonical order: by (order, item), ties by the remaining columns, then by row
-        key = o_codes.astype(np.int64)
-        key *= max(len(items), 1)
+        key = np.multiply(o_codes, max(len(items), 1), dtype=np.int64)  # one pass, no cast copy
         key += i_codes
         m = key.size
         perm: np.ndarray | None = None
