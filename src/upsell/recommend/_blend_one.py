@@ -42,18 +42,25 @@ def _gather_pos(M: Any, rows: np.ndarray, weights: np.ndarray, n_cols: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The positive entries of ``gather_rows(M, rows, weights)``: (int64 columns, float32 sums).
 
-    Many gathered entries: scipy's sparse product into a dense scratch of ``n_cols``
-    (it adds each column's entries in the same order, float64, as gather_rows'
-    grouped bincount, so the sums are the same); few: gather_rows itself.
+    Many gathered entries: a ``bincount`` into a dense scratch of ``n_cols`` (it adds
+    each column's entries in the same order, float64, as gather_rows' grouped
+    bincount, so the sums are the same; no scipy call); few: gather_rows itself (a
+    sort of the entries, no catalog-size array).
     """
-    total = int((M.indptr[rows + 1] - M.indptr[rows]).sum())
+    starts = M.indptr[rows].astype(np.int64)
+    lens = M.indptr[rows + 1].astype(np.int64) - starts
+    total = int(lens.sum())
     if total == 0:
         return _EMPTY_I, _EMPTY_F
     if total * 16 < n_cols:
         cols, vals = gather_rows(M, rows, weights)
         keep = vals > 0
         return cols[keep].astype(np.int64), vals[keep]
-    sums = (M[rows].T @ np.asarray(weights, dtype=np.float64)).astype(np.float32)
+    offs = np.cumsum(lens) - lens
+    pos = np.repeat(starts - offs, lens) + np.arange(total)
+    w = M.data[pos].astype(np.float64)
+    w *= np.repeat(np.asarray(weights, dtype=np.float64), lens)
+    sums = np.bincount(M.indices[pos], weights=w, minlength=n_cols).astype(np.float32)
     cols = np.flatnonzero(sums > 0)
     return cols, sums[cols]
 
@@ -78,7 +85,8 @@ def _score_rank(cols: np.ndarray, vals: np.ndarray, ci: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Score (0 when absent) and 1-based rank within the row (NaN when absent) of items ``ci``.
 
-    The rank orders the row by value descending, then column ascending (``_row_ranks``).
+    The rank orders the row by value descending, then column ascending (``_row_ranks``):
+    ``cols`` is ascending, so a stable sort of the values alone gives that order.
     """
     score = np.zeros(ci.size)
     rank = np.full(ci.size, np.nan)
@@ -88,16 +96,12 @@ def _score_rank(cols: np.ndarray, vals: np.ndarray, ci: np.ndarray
     hit = cols[at] == ci
     if not hit.any():
         return score, rank
-    v = vals[at[hit]]
-    score[hit] = v
-    asc = np.sort(vals)
-    above = vals.size - np.searchsorted(asc, v, side="right")
-    ties = np.searchsorted(asc, v, side="right") - np.searchsorted(asc, v, side="left")
-    r = above + 1.0
-    for t in np.flatnonzero(ties > 1).tolist():  # equal values: the smaller column first
-        j = ci[hit][t]
-        r[t] += np.count_nonzero((vals == v[t]) & (cols < j))
-    rank[hit] = r
+    where = at[hit]
+    score[hit] = vals[where]
+    order = np.argsort(-vals, kind="stable")
+    pos = np.empty(order.size, dtype=np.float64)
+    pos[order] = np.arange(1, order.size + 1, dtype=np.float64)
+    rank[hit] = pos[where]
     return score, rank
 
 
