@@ -174,7 +174,7 @@ class LearnFromOutcomes:
     -----
     Prior mean of an item: ``pi = (s * p0 + w * r_k) / (s + w)`` with ``p0``
     the offer's probability, ``r_k = A_k / N_k`` the acceptance rate of its
-    kind (cross-sell or upsell) in the segment and ``w = s * N_k / (s + N_k)``
+    kind (cross-sell, upsell or replenish) in the segment and ``w = s * N_k / (s + N_k)``
     (no kind data: ``pi = p0``). Posterior: ``Beta(s * pi + A, s * (1 - pi) +
     N - A)`` from the item's ``A`` acceptances in ``N`` presentations.
     Positions are not modelled (an offer shown last counts like one shown first).
@@ -266,7 +266,7 @@ class LearnFromOutcomes:
         outcomes : mapping of str to array
             One row per presented offer, as ``OfferLog.outcomes()`` returns:
             ``item`` and ``accepted`` (bool) are required; ``segment`` (text,
-            "" when unknown) and ``kind`` ("cross_sell" / "upsell") are used
+            "" when unknown) and ``kind`` ("cross_sell" / "upsell" / "replenish") are used
             when present. The posteriors are rebuilt from these rows alone
             (pass the whole log, or the window to learn from), so calling it
             again with the same log does not count rows twice.
