@@ -7,8 +7,8 @@ recorded when the offer was made) and the probability that the *target* policy
 would show it there (``target_propensities``). From these,
 :func:`off_policy_value` estimates the target policy's mean reward per shown
 slot with inverse propensity scoring (IPS), self-normalised IPS (SNIPS) or the
-doubly robust estimator (DR), and a studentized bootstrap interval (BCa and
-percentile on request).
+doubly robust estimator (DR), and a studentized bootstrap interval (BCa,
+percentile and the empirical likelihood interval on request).
 
 The estimates equal Open Bandit Pipeline's ``InverseProbabilityWeighting``,
 ``SelfNormalizedInverseProbabilityWeighting`` and ``DoublyRobust`` (Saito et
