@@ -280,3 +280,17 @@ def test_recommender_update_feeds_the_blend(base, shop, tmp_path):
     assert set(seen) >= set(LearnedBlend.outcome_columns)
     assert set(seen) <= set(LearnedBlend.outcome_columns) | {"time"}
     assert blend.stage_ is not None and blend.stage_.info["new"]["rows"] == 15
+
+
+def test_the_policy_version_names_the_stage(base, shop, tmp_path):
+    from upsell.cf import Popular
+
+    blend = _copy(base, tmp_path)
+    rec = Recommender(catalog=shop.catalog, history=shop.transactions, blend=blend,
+                      cross_sell=[Popular().fit(shop.transactions)], policy="shop").fit()
+    first = rec.policy_
+    few, _ = _outcomes(base, requests=8)
+    assert rec.update(few).policy_ == first  # nothing learned: the same policy
+    many, _ = _outcomes(base)
+    assert rec.update(many).policy_ != first
+    assert blend.state_version is not None
