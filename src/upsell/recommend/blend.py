@@ -36,8 +36,10 @@ from upsell.recommend._blend_train import (
     build_cut,
     cut_points,
     fit_ranker,
+    halving_search,
     labels_for,
     lgb_params,
+    make_dataset,
     stack,
 )
 from upsell.recommend._blend_update import (
@@ -300,14 +302,17 @@ class LearnedBlend(Estimator):
         use_ease = self.use_ease if self.use_ease != "auto" else n_items <= 20_000
         rng = np.random.default_rng(random_state)
         end = int(lines.time.max()) + 1
-        parts = []
+        parts: list[Any] = []
         for cut in cuts:
             cust = _sample(rng, lines, cut, int(2 * window), int(self.max_customers))
             parts.append(build_cut(lines, cut, window, customers=cust,
                                    n_candidates=int(self.n_candidates),
                                    n_neighbors=int(self.n_neighbors), half_life=half_life,
                                    use_ease=bool(use_ease),
-                                   thin=(min(cut + int(2 * window), end), NEGATIVE_SHARE, rng)))
+                                   thin=(min(cut + int(2 * window), end), NEGATIVE_SHARE, rng),
+                                   previous=parts[-1] if parts else None))
+        for p in parts:
+            p.item_models = None  # only needed while building the next cut
         cols = self._columns()
         boosters, chosen = {}, {}
         for regime in _REGIMES:
@@ -339,21 +344,24 @@ class LearnedBlend(Estimator):
         last = parts[-1]
         yv = labels_for(last, lines, min(last.cut + horizon, end))[0]
         valid = stack([last], [yv], new_only=new_only)
-        best: dict[str, Any] = {}
-        for leaves, share in self._grid():
-            min_leaf = max(20, int(share * max(yt.size, 1)))
-            params = lgb_params(self.objective, leaves, min_leaf, float(self.learning_rate),
-                                random_state, int(self.num_threads))
-            if gt.size == 0 or valid[2].size == 0:
-                best = {"params": params, "rounds": int(self.max_rounds), "score": math.nan,
-                        "share": share}
-                break
-            _, rounds, score = fit_ranker(Xt, yt, gt, params, int(self.max_rounds), cols,
-                                          valid=valid, early_stopping=40)
-            log.info("learned blend (%s): leaves %d, min leaf %d: %d rounds, valid %.4f",
-                     "new" if new_only else "owned", leaves, min_leaf, rounds, score)
-            if not best or score > best["score"]:
-                best = {"params": params, "rounds": rounds, "score": score, "share": share}
+        grid = self._grid()
+        cands = [lgb_params(self.objective, leaves, max(20, int(share * max(yt.size, 1))),
+                            float(self.learning_rate), random_state, int(self.num_threads))
+                 for leaves, share in grid]
+        best: dict[str, Any]
+        if gt.size == 0 or valid[2].size == 0:
+            best = {"params": cands[0], "rounds": int(self.max_rounds), "score": math.nan,
+                    "share": grid[0][1]}
+        else:  # one binned set shared by every candidate; successive halving picks one
+            ds = make_dataset(Xt, yt, gt, cands[0], cols)
+            dv = make_dataset(*valid, cands[0], cols, reference=ds)
+            j, rounds, score, trace = halving_search(ds, dv, cands, int(self.max_rounds))
+            for jj, it, sc in trace:
+                log.info("learned blend (%s): leaves %d, min leaf %d: %d rounds, valid %.4f",
+                         "new" if new_only else "owned", cands[jj]["num_leaves"],
+                         cands[jj]["min_data_in_leaf"], it, sc)
+            del ds, dv
+            best = {"params": cands[j], "rounds": rounds, "score": score, "share": grid[j][1]}
         labels = [labels_for(p, lines, min(p.cut + horizon, end))[0] for p in parts]
         X, y, g = stack(parts, labels, new_only=new_only)
         if g.size == 0:
