@@ -127,6 +127,20 @@ def test_top_k_equals_a_full_lexsort():
         np.testing.assert_array_equal(_top_k(cols, vals, k), np.lexsort((cols, -vals))[:k])
 
 
+def test_score_rank_sorted_keys_equal_the_stable_sort():
+    """Positive float32 rows rank by an int64 key sort; others by a stable argsort: equal."""
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        n = int(rng.integers(1, 500))
+        cols = np.sort(rng.choice(10**5, n, replace=False))
+        vals = (rng.integers(1, int(rng.integers(2, 30)), n) / 7).astype(np.float32)
+        ci = np.unique(np.concatenate([rng.choice(cols, min(n, 20)), rng.integers(0, 10**5, 20)]))
+        got = _score_rank(cols, vals, ci)
+        ref = _score_rank(cols, vals.astype(np.float64), ci)  # the stable-sort path
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+
+
 def test_score_rank_breaks_ties_by_column():
     cols = np.array([1, 3, 4, 8, 9])
     vals = np.array([0.5, 0.9, 0.5, 0.5, 0.1], dtype=np.float32)

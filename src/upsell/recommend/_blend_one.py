@@ -98,6 +98,13 @@ def _score_rank(cols: np.ndarray, vals: np.ndarray, ci: np.ndarray
         return score, rank
     where = at[hit]
     score[hit] = vals[where]
+    if vals.dtype == np.float32 and cols.size and (vals > 0).all() and cols[-1] < 2**31:
+        # positive float32 values order like their bits: one int64 key per entry,
+        # (value descending, column ascending), sorted once; a rank is a searchsorted
+        key = (0x7FFFFFFF - vals.view(np.int32).astype(np.int64)) << 32
+        key |= cols
+        rank[hit] = np.searchsorted(np.sort(key), key[where]) + 1.0
+        return score, rank
     order = np.argsort(-vals, kind="stable")
     pos = np.empty(order.size, dtype=np.float64)
     pos[order] = np.arange(1, order.size + 1, dtype=np.float64)
