@@ -18,8 +18,11 @@ true P(accept) x price of what was shown) and the acceptance rate over the last
 the end (regimes fitted, rounds, acceptances it learned from). The expected revenue
 is the less noisy measure (it does not depend on the outcome draws).
 
-CPU seconds (``time.process_time``) are reported, since the machine is shared. The
-defaults (3 seeds x 6,000 visits, a 600-customer shop) take a few minutes on 2 cores.
+Also per seed: one ``update`` on the whole final log (CPU seconds) and the median CPU
+milliseconds of a ``recommend`` call with the static and the updated blend (``--serve``
+requests). CPU seconds (``time.process_time``) are reported, since the machine is shared.
+The defaults (3 seeds x 6,000 visits, a 600-customer shop) take about 3 CPU minutes
+(10-13 minutes of wall time on a loaded 2-core machine).
 Usage:
     python benchmarks/bench_blend_update.py [--seeds 3] [--visits 6000] [--objective binary]
 """
@@ -56,6 +59,17 @@ def recommender(parts: dict[str, Any], blend: Any, seed: int, rate: float, name:
                 ) -> Recommender:
     rules = [NotOwned(), InStock(), Explore(rate=rate, random_state=seed)]
     return Recommender(**{**parts, "blend": blend}, rules=rules, policy=name).fit()
+
+
+def serve_cpu(rec: Recommender, customers: np.ndarray, k: int) -> float:
+    """Median CPU milliseconds of one recommend call, over blocks of 20 calls."""
+    per: list[float] = []
+    for lo in range(0, customers.size, 20):
+        t0 = time.process_time()
+        for c in customers[lo:lo + 20].tolist():
+            rec.recommend(customer=c, k=k)
+        per.append((time.process_time() - t0) * 1000 / len(customers[lo:lo + 20]))
+    return float(np.median(per))
 
 
 class Updating:
@@ -115,6 +129,15 @@ def one_seed(seed: int, args: argparse.Namespace) -> dict[str, Any]:
         p = shop.response.probability(out["customer"][late], out["item"][late],
                                       out["kind"][late])
         row[f"{name}_expected_acceptance"] = float(np.mean(p)) if p.size else float("nan")
+        if name == "update":
+            # one update on the whole final log, and serving CPU with and without the stage
+            out_all = sim.offer_log.outcomes(columns=LearnedBlend.outcome_columns)
+            t0 = time.process_time()
+            twin.update(out_all, objective=args.objective, weights=args.weights)
+            row["last_update_cpu_s"] = time.process_time() - t0
+            row["last_update_rows"] = int(out_all["item"].size)
+            row["serve_cpu_ms"] = {p: serve_cpu(r, sim.visit_customer[:args.serve], args.k)
+                                   for p, r in (("static", static), ("update", learner.rec))}
     st = twin.stage_
     info = st.info if st is not None else {}
     row["update_cpu_s"] = learner.cpu
@@ -142,6 +165,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--objective", choices=("binary", "lambdarank"), default="binary")
     ap.add_argument("--weights", choices=("none", "propensity"), default="none")
+    ap.add_argument("--serve", type=int, default=400,
+                    help="requests timed for serving CPU (static vs updated blend)")
     ap.add_argument("--json", type=Path, default=OUT / "bench_blend_update.json")
     args = ap.parse_args()
     args.weights = None if args.weights == "none" else args.weights
@@ -156,7 +181,9 @@ def main() -> None:
               f"{row['update_expected_acceptance']:.4f}); "
               f"stage {row['stage']}; CPU s: fit {row['fit_cpu_s']:.1f}, static "
               f"{row['static_cpu_s']:.1f}, update {row['update_cpu_s'] + 0:.1f} in "
-              f"{row['updates']} updates", flush=True)
+              f"{row['updates']} updates; one update on {row['last_update_rows']:,} rows "
+              f"{row['last_update_cpu_s']:.2f} CPU s; serving CPU ms/request "
+              f"{row['serve_cpu_ms']}", flush=True)
     ratio = np.array([r["update_expected"] / r["static_expected"] for r in rows])
     diff = np.concatenate([r["update_visit_expected"] - r["static_visit_expected"]
                            for r in rows])
@@ -183,11 +210,15 @@ def main() -> None:
           f"[{dlo:.4f}, {dhi:.4f}] (visits pooled)")
     print(f"ratio of expected acceptance per offer (update / static): {am:.3f} "
           f"[{alo:.3f}, {ahi:.3f}] over seeds")
+    gm, glo, ghi = np.exp(t_interval(np.log(ratio)))
+    print(f"geometric mean ratio of expected revenue: {gm:.3f} [{glo:.3f}, {ghi:.3f}]; median "
+          f"{float(np.median(ratio)):.3f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     out = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "rows": [{k: v for k, v in r.items() if not k.endswith("visit_expected")}
                     for r in rows],
-           "ratio": [m, lo, hi], "acceptance_ratio": [am, alo, ahi], "paired_difference": [dm, dlo, dhi]}
+           "ratio": [m, lo, hi], "acceptance_ratio": [am, alo, ahi],
+           "geometric_ratio": [gm, glo, ghi], "paired_difference": [dm, dlo, dhi]}
     args.json.write_text(json.dumps(out, indent=1, default=float))
 
 
