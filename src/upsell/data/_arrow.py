@@ -390,9 +390,9 @@ def _short_keys(col: Any) -> Any:
     for c in padded.chunks:
         bufs = c.buffers()
         start = int(np.frombuffer(bufs[1], dtype=np.int32)[c.offset]) if len(c) else 0
-        data = bufs[2] if bufs[2] is not None else pa.py_buffer(b"")
-        chunks.append(pa.Array.from_buffers(pa.uint64(), len(c), [None, data],
-                                            offset=start // 8))
+        data = (bufs[2].slice(start, 8 * len(c)) if bufs[2] is not None
+                else pa.py_buffer(b""))
+        chunks.append(pa.Array.from_buffers(pa.uint64(), len(c), [None, data]))
     return pa.chunked_array(chunks, type=pa.uint64())
 
 
