@@ -167,7 +167,7 @@ class Cleaner:
     def __init__(self, prep: Prepared) -> None:
         self.p = prep
         self.n = prep.n
-        self.keep = np.ones(prep.n, dtype=bool)
+        self._keep: np.ndarray | None = None  # built by the first rule that drops a row
         # False once a rule drops a row: while True, masks need no "& keep"
         self.all_kept = True
         # (min, max) of the columns the rules check, each taken once (see within())
@@ -182,6 +182,17 @@ class Cleaner:
         self.dropped: dict[str, int] = {}
         self.repaired: dict[str, int] = {}
         self.flagged: dict[str, int] = {}
+
+    @property
+    def keep(self) -> np.ndarray:
+        """Rows still kept (a mask of every row)."""
+        if self._keep is None:
+            self._keep = np.ones(self.n, dtype=bool)
+        return self._keep
+
+    @keep.setter
+    def keep(self, value: np.ndarray) -> None:
+        self._keep = value
 
     def label(self, pos: int) -> str:
         lab = f"row {pos + 1:,}"
@@ -277,8 +288,8 @@ class Cleaner:
             price = p.price
             self.apply(np.abs(price) > MAX_PRICE, "price out of range", invalid,
                        lambda i: f"`price` {C.py(price[i])!r} is beyond +-{MAX_PRICE:.0e}{hint}")
-        if self.time_s is not None and not self.within(self.time_s, _TIME_MIN_S,
-                                                       _TIME_MAX_S - 1):
+        if (p.time is not None and self.time_s is not None
+                and not self.within(self.time_s, _TIME_MIN_S, _TIME_MAX_S - 1)):
             tm = p.time
             self.apply(np.isnat(tm), "time missing", invalid,
                        lambda i: f"`time` is missing or not a timestamp{hint}")
@@ -473,18 +484,18 @@ class Cleaner:
     def finish(self, qty: np.ndarray, customer: np.ndarray | None,
                duplicates: str) -> dict[str, Any]:
         p = self.p
-        keep = self.keep
+        keep = None if self.all_kept else self.keep
         for reason, mask in p.repairs.items():
-            count = int((mask & keep).sum())
+            count = int(np.count_nonzero(mask if keep is None else mask & keep))
             if count:
                 self.repaired[reason] = self.repaired.get(reason, 0) + count
-        if not keep.any():
+        if keep is not None and not keep.any():
             reasons = ", ".join(f"{r}: {n:,}" for r, n in self.dropped.items())
             raise UpsellDataError(
                 f"no order lines left in {p.source or 'the input'} after cleaning "
                 f"({p.n:,} rows read; dropped {reasons})"
             )
-        rows = None if keep.all() else np.flatnonzero(keep)
+        rows = None if keep is None or keep.all() else np.flatnonzero(keep)
 
         def sel(a: np.ndarray) -> np.ndarray:
             return a if rows is None else a[rows]
