@@ -367,14 +367,22 @@ class Forest:
         for dd in np.unique(d[tab]).tolist():
             if dd == 0:
                 continue
-            who = np.flatnonzero(tab & (d == dd))
-            zz = np.array([zs[i] for i in who.tolist()], dtype=np.float64)
             pat = np.arange(1 << dd)
             o = ((pat[:, None] >> np.arange(dd)[None, :]) & 1).astype(np.float64)
-            phi = _shapley_product(zz[:, None, :], o[None, :, :])  # (m, patterns, dd)
-            phi *= leaf_value[who][:, None, None]
-            idx = offset[who][:, None] + np.arange(dd * (1 << dd))[None, :]
-            table[idx] = phi.reshape(who.size, -1)
+            # leaves in chunks: the quadrature's scratch (patterns x leaves x nodes x
+            # dd floats) stays near 4M entries
+            step = max(1, 4_000_000 // ((1 << dd) * (dd // 2 + 1) * dd))
+            all_who = np.flatnonzero(tab & (d == dd))
+            for lo in range(0, all_who.size, step):
+                who = all_who[lo:lo + step]
+                zz = np.array([zs[i] for i in who.tolist()], dtype=np.float64)
+                if (zz > 0).all():  # (m, patterns, dd); the quicker division form
+                    phi = _shapley_rows(zz, o[:, None, :]).transpose(1, 0, 2)
+                else:
+                    phi = _shapley_product(zz[:, None, :], o[None, :, :])
+                phi *= leaf_value[who][:, None, None]
+                idx = offset[who][:, None] + np.arange(dd * (1 << dd))[None, :]
+                table[idx] = phi.reshape(who.size, -1)
         self.table = table
         # (leaf, slot) pairs, ordered by feature: the sums per feature are one reduceat
         pl = np.repeat(np.arange(n_leaves), d_t)
