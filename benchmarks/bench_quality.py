@@ -295,7 +295,8 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
     """Recall@k of the ranker refitted without each feature group (same cuts and parameters)."""
     from upsell.recommend import _blend_train as bt
     from upsell.recommend._blend_features import FEATURE_GROUPS, feature_names
-    from upsell.recommend.blend import _line_data, _sample
+    from upsell.recommend._blend_train import line_data as _line_data
+    from upsell.recommend._blend_train import sample_customers as _sample
 
     names = feature_names()
     seg = np.full(len(tx.customers), -1)

@@ -25,7 +25,9 @@ from upsell.recommend._blend_train import (
     next_baskets,
     reuse_items,
 )
-from upsell.recommend.blend import LearnedBlend, _line_data, _segment_codes
+from upsell.recommend._blend_train import line_data as _line_data
+from upsell.recommend._blend_train import segment_codes as _segment_codes
+from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import Blend, BlendRequest
 
 DAY = 86_400

@@ -270,9 +270,10 @@ def test_recommender_update_feeds_the_blend(base, shop, tmp_path):
 
     def spy(outcomes, **kw):
         seen.update(outcomes)
-        return LearnedBlend.update(blend, outcomes, **kw)
+        return LearnedBlend.learn(blend, outcomes, **kw)
 
-    blend.update = spy  # type: ignore[method-assign]
+    # Recommender.update learns the stage unpublished and publishes it with the policy version
+    blend.learn = spy  # type: ignore[method-assign]
     for c in shop.transactions.customers.ids[:5]:
         ids = log.presented(rec.recommend(customer=c, k=3), customer=c)
         log.accepted(ids[0])

@@ -492,6 +492,14 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     estimator, r, p_log, p_tgt, q, n_bootstrap, interval, confidence, codes, n_groups = _inputs(
         rewards, logged_propensities, target_propensities, estimator, reward_model, groups,
         n_bootstrap, interval, confidence)
+    return _policy_value(estimator, r, p_log, p_tgt, q, n_bootstrap, interval, confidence,
+                         codes, n_groups, random_state)
+
+
+def _policy_value(estimator: str, r: np.ndarray, p_log: np.ndarray, p_tgt: np.ndarray,
+                  q: Any, n_bootstrap: int, interval: str, confidence: float,
+                  codes: np.ndarray, n_groups: int, random_state: Any) -> PolicyValue:
+    """The estimate and its interval from checked arrays (see :func:`off_policy_value`)."""
     n = r.size
     w = p_tgt / p_log
     # per-row numerator and denominator of the ratio every estimator is

@@ -30,7 +30,7 @@ import numpy as np
 from upsell.cf.base import gather_rows
 from upsell.recommend._blend_features import ENTRY, BlendState, feature_names
 
-__all__ = ["OneCustomer"]
+__all__ = ["OneCustomer", "finite_scores"]
 
 _DAY = 86_400.0
 _NAMES = feature_names()
@@ -351,3 +351,12 @@ class OneCustomer:
         ok = cs[at] == j
         # candidate position (ci holds distinct items)
         return np.repeat(src, lens)[ok], M.data[pos][ok], order[at[ok]]
+
+
+def finite_scores(scores: np.ndarray) -> np.ndarray:
+    """Scores with -inf (items unknown to the history) just below the lowest finite one
+    (in place)."""
+    ok = np.isfinite(scores)
+    low = scores[ok].min() - 1.0 if ok.any() else 0.0
+    scores[~ok] = low
+    return scores

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -11,8 +12,13 @@ import scipy.sparse as sp
 from upsell.exceptions import ModelFileError
 from upsell.persist import check_array, check_csr
 from upsell.recommend._blend_features import ENTRY, BlendState
+from upsell.recommend._blend_update import Stage
 
-__all__ = ["state_arrays", "state_from_arrays"]
+__all__ = ["MAX_MODEL_BYTES", "REGIMES", "names_and_columns", "read_booster", "read_meta",
+           "read_stage", "state_arrays", "state_from_arrays", "write_models"]
+
+REGIMES = ("owned", "new")
+MAX_MODEL_BYTES = 256 << 20
 
 _CSR = ("H", "last_basket", "conf", "ease", "knn")
 _CUST = ("orders", "tenure_days", "days_since_order", "basket_size", "orders_per_window",
@@ -98,3 +104,114 @@ def state_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], *,
                       last_basket=mats["last_basket"], cust=cust, item=item, conf=mats["conf"],
                       ease=mats["ease"], knn=mats["knn"], pop_order=np.asarray(pop, np.int32),
                       knn_users=int(meta["knn_users"]), entry=entry)
+
+
+def read_booster(folder: str, name: str, used: list[str]) -> Any:
+    """A LightGBM text model of the folder, bounded in size and checked to read ``used``."""
+    import lightgbm as lgb
+
+    from upsell.persist import resolve_inside
+
+    f = resolve_inside(folder, name, what="blend file")
+    if not os.path.isfile(f) or os.path.getsize(f) > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{f!r}: missing or larger than {MAX_MODEL_BYTES:,} bytes",
+                             file=f, problem="ranker file")
+    with open(f, "rb") as fh:
+        raw = fh.read(MAX_MODEL_BYTES + 1)
+    try:
+        booster = lgb.Booster(model_str=raw.decode("utf-8"))
+    except (UnicodeDecodeError, lgb.basic.LightGBMError, ValueError) as exc:
+        raise ModelFileError(f"{f!r}: not a LightGBM model ({exc})", file=f,
+                             problem="ranker file") from None
+    if booster.feature_name() != used:
+        raise ModelFileError(f"{f!r}: the ranker's features {booster.feature_name()} "
+                             f"are not {used}", file=f, problem="ranker features")
+    return booster
+
+
+def read_stage(folder: str, meta_file: str, doc: Any, used: list[str],
+                base: dict[str, Any]) -> Stage:
+    """The second stage of a format-2 folder: its scale per regime and its text models."""
+    def bad(problem: str) -> ModelFileError:
+        return ModelFileError(f"{meta_file!r}: stage {problem}", file=meta_file,
+                              problem="stage")
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("scale"), dict) \
+            or not isinstance(doc.get("info", {}), dict):
+        raise bad("section missing or malformed")
+    scale: dict[str, tuple[float, float]] = {}
+    boosters: dict[str, Any] = {}
+    for regime, ab in doc["scale"].items():
+        if regime not in REGIMES:
+            raise bad(f"regime {regime!r} is not one of {list(REGIMES)}")
+        if not (isinstance(ab, list) and len(ab) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in ab) and ab[0] > 0):
+            raise bad(f"scale of {regime!r} must be [a > 0, b] (finite); got {ab!r}")
+        scale[regime] = (float(ab[0]), float(ab[1]))
+        boosters[regime] = read_booster(folder, f"stage_{regime}.txt", used)
+    if not boosters:
+        raise bad("names no regime")
+    try:
+        return Stage.build(base, boosters, scale, doc.get("info", {}))
+    except ValueError as exc:  # a model with several outputs per row
+        raise bad(f"model unusable ({exc})") from None
+
+
+def write_models(folder: str, boosters: dict[str, Any], stage: Stage | None
+                 ) -> dict[str, Any] | None:
+    """Write the rankers (and the second stage's models) as LightGBM text, atomically.
+
+    Returns the ``stage`` section of ``blend.json`` (None without a stage).
+    """
+    from upsell._atomic import atomic_write_bytes
+
+    for regime, booster in boosters.items():
+        text = booster.model_to_string().encode("utf-8")
+        atomic_write_bytes(os.path.join(folder, f"ranker_{regime}.txt"),
+                           lambda fh, t=text: fh.write(t))
+    if stage is None or not stage.boosters:
+        return None
+    doc: dict[str, Any] = {"scale": {}, "info": stage.info}
+    for regime, booster in stage.boosters.items():
+        text = booster.model_to_string().encode("utf-8")
+        atomic_write_bytes(os.path.join(folder, f"stage_{regime}.txt"),
+                           lambda fh, t=text: fh.write(t))
+        doc["scale"][regime] = [float(v) for v in stage.scale[regime]]
+    return doc
+
+
+def read_meta(meta_file: str, formats: Any, features: list[str]) -> dict[str, Any]:
+    """``blend.json``, checked: its format, a known format version, this upsell's features."""
+    from upsell.persist import read_json
+
+    meta = read_json(meta_file)
+    if not isinstance(meta, dict) or meta.get("format") != "upsell.LearnedBlend":
+        raise ModelFileError(f"{meta_file!r} is not a LearnedBlend file", file=meta_file,
+                             problem="wrong format")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or version not in formats:
+        raise ModelFileError(f"{meta_file!r}: format_version {version!r} is not one of "
+                             f"{list(formats)}", file=meta_file, problem="format version")
+    if meta.get("features") != features:
+        raise ModelFileError(f"{meta_file!r}: feature list differs from this upsell's",
+                             file=meta_file, problem="features")
+    return meta
+
+
+def names_and_columns(arrays: dict[str, Any], npz: str, n_items: int, n_features: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The item names (one text per item) and the ranker's feature columns (strictly
+    increasing, inside the feature list) of ``state.npz``, checked."""
+    names = arrays.get("item_names")
+    if not isinstance(names, np.ndarray) or names.dtype.kind != "U" \
+            or names.shape != (n_items,):
+        raise ModelFileError(f"{npz!r}: item_names malformed", file=npz,
+                             member="item_names", problem="shape")
+    cols = arrays.get("columns")
+    if not isinstance(cols, np.ndarray) or cols.dtype.kind not in "iu" or cols.ndim != 1 \
+            or cols.size == 0 or cols.min() < 0 or cols.max() >= n_features \
+            or np.any(np.diff(cols) <= 0):
+        raise ModelFileError(f"{npz!r}: columns malformed", file=npz, member="columns",
+                             problem="columns")
+    return names, cols.astype(np.int64)

@@ -9,6 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from upsell._validation import as_segments
+from upsell.data.ids import IdIndex
+from upsell.data.transactions import Transactions
+from upsell.exceptions import UpsellDataError
 from upsell.recommend._blend_features import (
     CATEGORICAL,
     BlendState,
@@ -287,3 +291,61 @@ def halving_search(train: Any, valid: Any, candidates: list[dict[str, Any]], max
     s = live[0]
     trace.append((s["j"], s["it"], s["best"]))
     return s["j"], max(1, s["best_it"]), s["best"], sorted(trace)
+
+
+def line_data(tx: Transactions, catalog: Any, seg_codes: np.ndarray) -> LineData:
+    """Purchase lines (quantity > 0) as :class:`LineData`, with catalog columns per item."""
+    q = tx.quantity
+    keep = q > 0
+    n_i = len(tx.items)
+    if tx.has("price"):
+        unit = np.asarray(tx.price, dtype=np.float64)
+    else:
+        unit = np.full(q.size, np.nan)
+    cost = np.full(n_i, np.nan)
+    kind = np.full(n_i, -1, dtype=np.int64)
+    tier = np.full(n_i, np.nan)
+    if catalog is not None:
+        cat = catalog.align(tx.items)
+        for name, target in (("cost", cost), ("tier", tier)):
+            try:
+                target[:] = np.asarray(cat.column(name), dtype=np.float64)
+            except (KeyError, UpsellDataError, ValueError, TypeError):
+                pass
+        try:
+            kinds = np.asarray(cat.column("kind"), dtype=str)
+            _, kind[:] = np.unique(kinds, return_inverse=True)
+        except (KeyError, UpsellDataError, ValueError, TypeError):
+            pass
+    t = tx.time.astype("datetime64[s]").astype(np.int64)
+    return LineData(customer=tx.customer[keep].astype(np.int64),
+                    item=tx.item[keep].astype(np.int64), order=tx.order[keep].astype(np.int64),
+                    time=t[keep], unit=unit[keep], value=(unit * q)[keep],
+                    n_customers=len(tx.customers), n_items=n_i, item_cost=cost,
+                    item_kind=kind, item_tier=tier, segment=seg_codes)
+
+
+def segment_codes(segments: Any, customers: IdIndex) -> tuple[np.ndarray, IdIndex | None]:
+    """One int code per customer (-1: none) and the label index, from ``segments=``."""
+    codes = np.full(len(customers), -1, dtype=np.int64)
+    if segments is None:
+        return codes, None
+    labels, names = as_segments(segments, customers)
+    index = IdIndex(np.asarray(names, dtype=str), name="segment")
+    has = labels != ""
+    if len(index):
+        codes[has] = index.encode(list(labels[has]), unknown="mask")
+    return codes, index
+
+
+def sample_customers(rng: np.random.Generator, lines: LineData, cut: int, horizon: int,
+            max_customers: int) -> np.ndarray:
+    """Customers with history before ``cut`` and an order in [cut, cut + horizon), sampled."""
+    named = lines.customer >= 0
+    before = np.unique(lines.customer[named & (lines.time < cut)])
+    after = np.unique(lines.customer[named & (lines.time >= cut)
+                                     & (lines.time < cut + horizon)])
+    both = np.intersect1d(before, after)
+    if both.size > max_customers:
+        both = np.sort(rng.choice(both, max_customers, replace=False))
+    return both.astype(np.int64)

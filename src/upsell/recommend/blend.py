@@ -13,8 +13,7 @@ import numpy as np
 from upsell._atomic import atomic_write_bytes
 from upsell._estimator import Estimator
 from upsell._results import Recommendations
-from upsell._validation import as_segments, check_choice, check_int, check_k, is_one_id
-from upsell.data.ids import IdIndex
+from upsell._validation import check_choice, check_int, check_k, is_one_id
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError, UpsellTypeError
 from upsell.recommend._blend_features import (
@@ -23,14 +22,23 @@ from upsell.recommend._blend_features import (
     LineData,
     feature_names,
 )
-from upsell.recommend._blend_one import OneCustomer
+from upsell.recommend._blend_one import OneCustomer, finite_scores
 from upsell.recommend._blend_reasons import (
     Clock,
     DeferredReasons,
     priority_contrib,
     reason_texts,
 )
-from upsell.recommend._blend_state_io import state_arrays, state_from_arrays
+from upsell.recommend._blend_state_io import REGIMES as _REGIMES
+from upsell.recommend._blend_state_io import (
+    names_and_columns,
+    read_booster,
+    read_meta,
+    read_stage,
+    state_arrays,
+    state_from_arrays,
+    write_models,
+)
 from upsell.recommend._blend_train import (
     NEGATIVE_SHARE,
     build_cut,
@@ -39,7 +47,10 @@ from upsell.recommend._blend_train import (
     halving_search,
     labels_for,
     lgb_params,
+    line_data,
     make_dataset,
+    sample_customers,
+    segment_codes,
     stack,
 )
 from upsell.recommend._blend_update import (
@@ -57,8 +68,6 @@ __all__ = ["LearnedBlend"]
 log = logging.getLogger("upsell")
 _FORMAT = 2  # 2: a second stage learned from outcomes (written only when there is one)
 _FORMATS = (1, 2)
-_REGIMES = ("owned", "new")
-_MAX_MODEL_BYTES = 256 << 20
 _EXPLAIN = ("contributions", "features", "none")
 
 
@@ -295,8 +304,8 @@ class LearnedBlend(Estimator):
         for col in ("customer", "time"):
             if not transactions.has(col):
                 raise UpsellDataError(f"LearnedBlend needs Transactions with a `{col}` column")
-        seg_labels, seg_index = _segment_codes(segments, transactions.customers)
-        lines = _line_data(transactions, catalog, seg_labels)
+        seg_labels, seg_index = segment_codes(segments, transactions.customers)
+        lines = line_data(transactions, catalog, seg_labels)
         if lines.customer.size == 0 or not (lines.customer >= 0).any():
             raise UpsellDataError("`transactions` hold no purchase with a customer")
         cuts, window = cut_points(lines, int(self.n_cuts))
@@ -307,7 +316,7 @@ class LearnedBlend(Estimator):
         end = int(lines.time.max()) + 1
         parts: list[Any] = []
         for cut in cuts:
-            cust = _sample(rng, lines, cut, int(2 * window), int(self.max_customers))
+            cust = sample_customers(rng, lines, cut, int(2 * window), int(self.max_customers))
             parts.append(build_cut(lines, cut, window, customers=cust,
                                    n_candidates=int(self.n_candidates),
                                    n_neighbors=int(self.n_neighbors), half_life=half_life,
@@ -437,7 +446,10 @@ class LearnedBlend(Estimator):
     @property
     def stage_(self) -> Stage | None:
         """The second stage learned by :meth:`update` (None before one, or after a refit)."""
-        st = self._stage
+        return self._live(self._stage)
+
+    def _live(self, st: Stage | None) -> Stage | None:
+        """``st`` when it continues the current rankers (a refit drops it), else None."""
         return st if st is not None and st.base is getattr(self, "boosters_", None) else None
 
     @property
@@ -502,11 +514,70 @@ class LearnedBlend(Estimator):
         >>> blend.stage_.info["new"]["status"], blend.state_version
         ('too few outcomes', None)
         """
-        self._check_fitted()
-        stage = fit_stage(self, outcomes, objective=objective, weights=weights,
-                          random_state=random_state)
-        self._stage = stage  # one attribute store: readers see the old or the new stage
+        self.publish(self.learn(outcomes, objective=objective, weights=weights,
+                                random_state=random_state))
         return self
+
+    @property
+    def learned_state(self) -> Stage | None:
+        """The published second stage (opaque; see :meth:`learn`), or None."""
+        return self._stage
+
+    def learn(self, outcomes: Any, *, objective: str = "binary", weights: str | None = None,
+              random_state: int = 0) -> Stage:
+        """The second stage :meth:`update` would install, without installing it.
+
+        ``update(outcomes)`` is ``publish(learn(outcomes))``. Inside a
+        :class:`~upsell.recommend.Recommender`, ``Recommender.update`` learns
+        first and publishes the stage with the new policy version as one
+        snapshot that each request reads once, so a request's offers and the
+        policy version logged with them always come from the same stage.
+
+        Parameters
+        ----------
+        outcomes, objective, weights, random_state
+            As in :meth:`update`.
+
+        Returns
+        -------
+        Stage
+            Opaque; pass it to :meth:`publish`.
+
+        Examples
+        --------
+        >>> from upsell.datasets import make_shop
+        >>> shop = make_shop(n_customers=300, n_items=60, n_orders=2500, random_state=0)
+        >>> blend = LearnedBlend(n_cuts=3, max_rounds=20, param_grid=[(7, 0.01)]).fit(
+        ...     shop.transactions)
+        >>> stage = blend.learn({"customer": shop.transactions.customers.ids[:2],
+        ...                      "item": shop.transactions.items.ids[:2],
+        ...                      "accepted": [True, False]})
+        >>> blend.stage_ is None, stage.info["new"]["status"]
+        (True, 'too few outcomes')
+        >>> blend.publish(stage); blend.stage_ is stage
+        True
+        """
+        self._check_fitted()
+        return fit_stage(self, outcomes, objective=objective, weights=weights,
+                         random_state=random_state)
+
+    def publish(self, state: Stage | None) -> None:
+        """Install a stage from :meth:`learn` (one attribute store: readers see the old or
+        the new stage, never a mix).
+
+        Parameters
+        ----------
+        state : Stage or None
+            From :meth:`learn`; None drops the stage.
+
+        Examples
+        --------
+        >>> LearnedBlend().publish(None)
+        """
+        if state is not None and not isinstance(state, Stage):
+            raise UpsellDataError(f"`state` must come from LearnedBlend.learn; got "
+                                  f"{type(state).__name__}")
+        self._stage = state
 
     def recommend(self, customers: Any = None, *, baskets: Any = None, k: int = 10,
                   include_owned: bool = False, exclude: Any = None,
@@ -618,7 +689,10 @@ class LearnedBlend(Estimator):
             np.asarray(items, dtype=np.int64)
         known_item = ci >= 0
         st = self.state_
-        stage = self.stage_  # one read: scores and reasons of this request from one model
+        # one read: scores and reasons of this request from one model, the one published
+        # with the request's policy version (Recommender.update) when it read a snapshot
+        snap = getattr(request, "snapshot", None)
+        stage = self.stage_ if snap is None else self._live(snap.state_of(self, self._stage))
         c = -1
         if request.customer is not None:
             c = int(self.customers_.encode([request.customer], unknown="mask")[0])
@@ -647,10 +721,10 @@ class LearnedBlend(Estimator):
                 row_of = np.full(ci.size, -1, dtype=np.int64)
                 row_of[kn] = np.arange(kn.size)
                 clock = Clock(st.cut if at is None else max(at, st.cut), st.cut, st.window)
-                return _finite(scores), DeferredReasons(
+                return finite_scores(scores), DeferredReasons(
                     lambda Xr, br: self._reasons(Xr, regime, br, clock, stage), X, best_last,
                     row_of)
-        return _finite(scores), (None if self.explain == "none" else tuple(texts))
+        return finite_scores(scores), (None if self.explain == "none" else tuple(texts))
 
     def get_config(self) -> dict[str, Any]:
         """Constructor parameters, JSON-ready."""
@@ -689,19 +763,7 @@ class LearnedBlend(Estimator):
             np.savez(fh, **arrays)  # type: ignore[arg-type]
 
         atomic_write_bytes(os.path.join(folder, "state.npz"), write_npz)
-        for regime, booster in self.boosters_.items():
-            text = booster.model_to_string().encode("utf-8")
-            atomic_write_bytes(os.path.join(folder, f"ranker_{regime}.txt"),
-                               lambda fh, t=text: fh.write(t))
-        stage = self.stage_
-        stage_doc: dict[str, Any] | None = None
-        if stage is not None and stage.boosters:
-            stage_doc = {"scale": {}, "info": stage.info}
-            for regime, booster in stage.boosters.items():
-                text = booster.model_to_string().encode("utf-8")
-                atomic_write_bytes(os.path.join(folder, f"stage_{regime}.txt"),
-                                   lambda fh, t=text: fh.write(t))
-                stage_doc["scale"][regime] = [float(v) for v in stage.scale[regime]]
+        stage_doc = write_models(folder, self.boosters_, self.stage_)
         meta = {"format": "upsell.LearnedBlend",
                 "format_version": _FORMAT if stage_doc is not None else 1,
                 "params": self.get_config(), "features": list(feature_names()),
@@ -731,23 +793,13 @@ class LearnedBlend(Estimator):
         from upsell.persist import (
             index_from_arrays,
             read_arrays,
-            read_json,
             resolve_inside,
         )
 
         folder = os.fspath(path)
         meta_file = resolve_inside(folder, "blend.json", what="blend file")
-        meta = read_json(meta_file)
-        if not isinstance(meta, dict) or meta.get("format") != "upsell.LearnedBlend":
-            raise ModelFileError(f"{meta_file!r} is not a LearnedBlend file", file=meta_file,
-                                 problem="wrong format")
-        version = meta.get("format_version")
-        if isinstance(version, bool) or version not in _FORMATS:
-            raise ModelFileError(f"{meta_file!r}: format_version {version!r} is not one of "
-                                 f"{list(_FORMATS)}", file=meta_file, problem="format version")
-        if meta.get("features") != list(feature_names()):
-            raise ModelFileError(f"{meta_file!r}: feature list differs from this upsell's",
-                                 file=meta_file, problem="features")
+        meta = read_meta(meta_file, _FORMATS, list(feature_names()))
+        version = meta["format_version"]
         params = meta.get("params")
         if not isinstance(params, dict) or set(params) != set(cls._param_names()):
             raise ModelFileError(f"{meta_file!r}: parameters {params!r} are not LearnedBlend's",
@@ -772,24 +824,12 @@ class LearnedBlend(Estimator):
         self.state_ = state_from_arrays(arrays, st_meta, file=npz,
                                         n_customers=len(self.customers_),
                                         n_items=len(self.items_))
-        names = arrays.get("item_names")
-        if not isinstance(names, np.ndarray) or names.dtype.kind != "U" \
-                or names.shape != (len(self.items_),):
-            raise ModelFileError(f"{npz!r}: item_names malformed", file=npz,
-                                 member="item_names", problem="shape")
-        self.item_names_ = names
-        cols = arrays.get("columns")
-        n_f = len(feature_names())
-        if not isinstance(cols, np.ndarray) or cols.dtype.kind not in "iu" or cols.ndim != 1 \
-                or cols.size == 0 or cols.min() < 0 or cols.max() >= n_f \
-                or np.any(np.diff(cols) <= 0):
-            raise ModelFileError(f"{npz!r}: columns malformed", file=npz, member="columns",
-                                 problem="columns")
-        self.columns_ = cols.astype(np.int64)
+        self.item_names_, self.columns_ = names_and_columns(arrays, npz, len(self.items_),
+                                                            len(feature_names()))
         used = [feature_names()[j] for j in self.columns_]
-        self.boosters_ = {regime: _read_booster(folder, f"ranker_{regime}.txt", used)
+        self.boosters_ = {regime: read_booster(folder, f"ranker_{regime}.txt", used)
                           for regime in _REGIMES}
-        self._stage = None if version == 1 else _read_stage(folder, meta_file, meta.get("stage"),
+        self._stage = None if version == 1 else read_stage(folder, meta_file, meta.get("stage"),
                                                             used, self.boosters_)
         chosen = meta.get("chosen")
         self.params_ = chosen if isinstance(chosen, dict) else {}
@@ -798,125 +838,6 @@ class LearnedBlend(Estimator):
         self.cuts_ = [np.datetime64(str(c), "s") for c in meta.get("cuts", [])
                       if isinstance(c, str)]
         return self
-
-
-# ---------------------------------------------------------------------- helpers
-def _read_booster(folder: str, name: str, used: list[str]) -> Any:
-    """A LightGBM text model of the folder, bounded in size and checked to read ``used``."""
-    import lightgbm as lgb
-
-    from upsell.persist import resolve_inside
-
-    f = resolve_inside(folder, name, what="blend file")
-    if not os.path.isfile(f) or os.path.getsize(f) > _MAX_MODEL_BYTES:
-        raise ModelFileError(f"{f!r}: missing or larger than {_MAX_MODEL_BYTES:,} bytes",
-                             file=f, problem="ranker file")
-    with open(f, "rb") as fh:
-        raw = fh.read(_MAX_MODEL_BYTES + 1)
-    try:
-        booster = lgb.Booster(model_str=raw.decode("utf-8"))
-    except (UnicodeDecodeError, lgb.basic.LightGBMError, ValueError) as exc:
-        raise ModelFileError(f"{f!r}: not a LightGBM model ({exc})", file=f,
-                             problem="ranker file") from None
-    if booster.feature_name() != used:
-        raise ModelFileError(f"{f!r}: the ranker's features {booster.feature_name()} "
-                             f"are not {used}", file=f, problem="ranker features")
-    return booster
-
-
-def _read_stage(folder: str, meta_file: str, doc: Any, used: list[str],
-                base: dict[str, Any]) -> Stage:
-    """The second stage of a format-2 folder: its scale per regime and its text models."""
-    def bad(problem: str) -> ModelFileError:
-        return ModelFileError(f"{meta_file!r}: stage {problem}", file=meta_file,
-                              problem="stage")
-
-    if not isinstance(doc, dict) or not isinstance(doc.get("scale"), dict) \
-            or not isinstance(doc.get("info", {}), dict):
-        raise bad("section missing or malformed")
-    scale: dict[str, tuple[float, float]] = {}
-    boosters: dict[str, Any] = {}
-    for regime, ab in doc["scale"].items():
-        if regime not in _REGIMES:
-            raise bad(f"regime {regime!r} is not one of {list(_REGIMES)}")
-        if not (isinstance(ab, list) and len(ab) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                        and math.isfinite(v) for v in ab) and ab[0] > 0):
-            raise bad(f"scale of {regime!r} must be [a > 0, b] (finite); got {ab!r}")
-        scale[regime] = (float(ab[0]), float(ab[1]))
-        boosters[regime] = _read_booster(folder, f"stage_{regime}.txt", used)
-    if not boosters:
-        raise bad("names no regime")
-    try:
-        return Stage.build(base, boosters, scale, doc.get("info", {}))
-    except ValueError as exc:  # a model with several outputs per row
-        raise bad(f"model unusable ({exc})") from None
-
-
-def _finite(scores: np.ndarray) -> np.ndarray:
-    """Scores with -inf (items unknown to the history) just below the lowest finite one."""
-    ok = np.isfinite(scores)
-    low = scores[ok].min() - 1.0 if ok.any() else 0.0
-    scores[~ok] = low
-    return scores
-
-
-def _line_data(tx: Transactions, catalog: Any, seg_codes: np.ndarray) -> LineData:
-    """Purchase lines (quantity > 0) as :class:`LineData`, with catalog columns per item."""
-    q = tx.quantity
-    keep = q > 0
-    n_i = len(tx.items)
-    if tx.has("price"):
-        unit = np.asarray(tx.price, dtype=np.float64)
-    else:
-        unit = np.full(q.size, np.nan)
-    cost = np.full(n_i, np.nan)
-    kind = np.full(n_i, -1, dtype=np.int64)
-    tier = np.full(n_i, np.nan)
-    if catalog is not None:
-        cat = catalog.align(tx.items)
-        for name, target in (("cost", cost), ("tier", tier)):
-            try:
-                target[:] = np.asarray(cat.column(name), dtype=np.float64)
-            except (KeyError, UpsellDataError, ValueError, TypeError):
-                pass
-        try:
-            kinds = np.asarray(cat.column("kind"), dtype=str)
-            _, kind[:] = np.unique(kinds, return_inverse=True)
-        except (KeyError, UpsellDataError, ValueError, TypeError):
-            pass
-    t = tx.time.astype("datetime64[s]").astype(np.int64)
-    return LineData(customer=tx.customer[keep].astype(np.int64),
-                    item=tx.item[keep].astype(np.int64), order=tx.order[keep].astype(np.int64),
-                    time=t[keep], unit=unit[keep], value=(unit * q)[keep],
-                    n_customers=len(tx.customers), n_items=n_i, item_cost=cost,
-                    item_kind=kind, item_tier=tier, segment=seg_codes)
-
-
-def _segment_codes(segments: Any, customers: IdIndex) -> tuple[np.ndarray, IdIndex | None]:
-    """One int code per customer (-1: none) and the label index, from ``segments=``."""
-    codes = np.full(len(customers), -1, dtype=np.int64)
-    if segments is None:
-        return codes, None
-    labels, names = as_segments(segments, customers)
-    index = IdIndex(np.asarray(names, dtype=str), name="segment")
-    has = labels != ""
-    if len(index):
-        codes[has] = index.encode(list(labels[has]), unknown="mask")
-    return codes, index
-
-
-def _sample(rng: np.random.Generator, lines: LineData, cut: int, horizon: int,
-            max_customers: int) -> np.ndarray:
-    """Customers with history before ``cut`` and an order in [cut, cut + horizon), sampled."""
-    named = lines.customer >= 0
-    before = np.unique(lines.customer[named & (lines.time < cut)])
-    after = np.unique(lines.customer[named & (lines.time >= cut)
-                                     & (lines.time < cut + horizon)])
-    both = np.intersect1d(before, after)
-    if both.size > max_customers:
-        both = np.sort(rng.choice(both, max_customers, replace=False))
-    return both.astype(np.int64)
 
 
 def history_parts(tx: Transactions, catalog: Any = None, *, blend: str = "learned",

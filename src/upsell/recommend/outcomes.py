@@ -491,7 +491,8 @@ def policy_name(name: str | None, pipe: Any, states: Mapping[int, Any] | None = 
 
     def version(owner: Any) -> Any:
         st = states.get(id(owner))
-        return getattr(st, "version", None) if st is not None else \
+        # a state without a version (a blend stage that learned nothing) names nothing
+        return (getattr(st, "version", None) or None) if st is not None else \
             getattr(owner, "state_version", None)
 
     from upsell.recommend.filters import rule_to_config
