@@ -74,6 +74,7 @@ from upsell._validation import check_choice
 from upsell.exceptions import UpsellDataError
 from upsell.recommend._blend_features import CATEGORICAL, feature_names
 from upsell.recommend._forest import Forest
+from upsell.recommend._outcome_arrays import outcome_column, outcome_items
 
 __all__ = ["UPDATE_COLUMNS", "Stage", "fit_stage", "stage_adjust", "stage_contributions"]
 
@@ -160,16 +161,6 @@ def stage_contributions(stage: Stage | None, Xc: np.ndarray, regime: str
 
 
 # ---------------------------------------------------------------------- the rows
-def _column(outcomes: Mapping[str, Any], key: str, n: int) -> np.ndarray | None:
-    if key not in outcomes or outcomes[key] is None:
-        return None
-    a = np.asarray(outcomes[key])
-    if a.ndim != 1 or a.shape[0] != n:
-        raise UpsellDataError(f"`outcomes[{key!r}]` must be one value per row ({n:,}); got "
-                              f"shape {a.shape}")
-    return a
-
-
 @dataclass
 class _Rows:
     X: np.ndarray  # float32 (n, all features), rows grouped by request, requests by time
@@ -182,24 +173,15 @@ class _Rows:
 
 def stage_rows(blend: Any, outcomes: Mapping[str, Any], weights: str | None) -> _Rows:
     """The training rows of a stage (see the module doc), from ``OfferLog.outcomes()`` arrays."""
-    if not isinstance(outcomes, Mapping):
-        raise UpsellDataError(f"`outcomes` must be a mapping of column -> array "
-                              f"(OfferLog.outcomes()); got {type(outcomes).__name__}")
-    for key in ("customer", "item", "accepted"):
-        if key not in outcomes or outcomes[key] is None:
-            raise UpsellDataError(f"`outcomes` lacks the column {key!r}; it has "
-                                  f"{sorted(map(str, outcomes))}")
-    item = np.asarray(outcomes["item"])
-    if item.ndim != 1:
-        raise UpsellDataError(f"`outcomes['item']` must be 1-D; got shape {item.shape}")
+    item = outcome_items(outcomes, ("customer", "item", "accepted"))
     n = item.shape[0]
-    cust = _column(outcomes, "customer", n)
-    acc = _column(outcomes, "accepted", n)
+    cust = outcome_column(outcomes, "customer", n)
+    acc = outcome_column(outcomes, "accepted", n)
     assert cust is not None and acc is not None
     if acc.dtype.kind not in "bui" and not (acc.dtype.kind == "f" and np.isin(
             acc, (0.0, 1.0)).all()):
         raise UpsellDataError(f"`outcomes['accepted']` must be booleans; got dtype {acc.dtype}")
-    when = _column(outcomes, "time", n)
+    when = outcome_column(outcomes, "time", n)
     if when is not None:
         try:
             t = np.asarray(when).astype("datetime64[s]").astype(np.int64)
@@ -210,8 +192,8 @@ def stage_rows(blend: Any, outcomes: Mapping[str, Any], weights: str | None) -> 
                      np.iinfo(np.int64).min, t)
     else:
         t = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    req = _column(outcomes, "request_id", n)
-    prop = _column(outcomes, "propensity", n)
+    req = outcome_column(outcomes, "request_id", n)
+    prop = outcome_column(outcomes, "propensity", n)
     dropped = {"anonymous or unknown customer": 0, "item unknown to the blend": 0,
                f"older than the newest {MAX_REQUESTS:,} requests": 0}
     cust_s = np.asarray(cust, dtype=object)

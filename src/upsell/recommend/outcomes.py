@@ -21,6 +21,7 @@ from upsell._validation import check_choice, check_float
 from upsell.data.catalog import Catalog
 from upsell.exceptions import UpsellDataError
 from upsell.recommend._core import OfferPool, PoolItem, Request
+from upsell.recommend._outcome_arrays import outcome_column, outcome_items
 from upsell.recommend.explore import _random_state, request_rng
 from upsell.recommend.filters import register_rule
 
@@ -84,13 +85,8 @@ def _empty_state() -> _State:
 
 
 def _column(outcomes: Mapping[str, Any], key: str, n: int, default: Any) -> np.ndarray:
-    if key not in outcomes or outcomes[key] is None:
-        return np.full(n, default)
-    a = np.asarray(outcomes[key])
-    if a.ndim != 1 or a.shape[0] != n:
-        raise UpsellDataError(f"`outcomes[{key!r}]` must be one value per row ({n:,}); got "
-                              f"shape {a.shape}")
-    return a
+    a = outcome_column(outcomes, key, n)
+    return np.full(n, default) if a is None else a
 
 
 def _factorize(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,16 +292,7 @@ class LearnFromOutcomes:
         >>> learn.publish(state); learn.n_outcomes_
         1
         """
-        if not isinstance(outcomes, Mapping):
-            raise UpsellDataError(f"`outcomes` must be a mapping of column -> array "
-                                  f"(OfferLog.outcomes()); got {type(outcomes).__name__}")
-        for key in ("item", "accepted"):
-            if key not in outcomes:
-                raise UpsellDataError(f"`outcomes` lacks the column {key!r}; it has "
-                                      f"{sorted(map(str, outcomes))}")
-        item = np.asarray(outcomes["item"])
-        if item.ndim != 1:
-            raise UpsellDataError(f"`outcomes['item']` must be 1-D; got shape {item.shape}")
+        item = outcome_items(outcomes, ("item", "accepted"))
         n = item.shape[0]
         acc = _column(outcomes, "accepted", n, False)
         if acc.dtype.kind not in "bui" and not (acc.dtype.kind == "f" and np.isin(
