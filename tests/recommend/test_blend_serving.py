@@ -298,3 +298,30 @@ def test_clock_rule():
     assert not Clock(now=100 * day, end=40 * day, window=30 * day).absolute  # 2 windows
     assert Clock(now=101 * day, end=40 * day, window=30 * day).absolute
     assert Clock(now=101 * day, end=40 * day, window=30 * day).ago(1.0) == "on 1970-04-11"
+
+
+def test_customers_without_history_get_worded_reasons(rec, fitted, shop):
+    """A visitor the blend does not know is ranked by basket co-purchase, then popularity:
+    the reason says which, in words (not a source's raw score)."""
+    st = fitted.state_
+    basket = [shop.transactions.items.ids[int(np.argmax(st.item["buyers"]))]]
+    offers = rec.recommend(customer=None, basket=basket, k=4, at="2011-01-01")
+    blended = [o for o in offers if "fill" not in o.components]
+    assert blended
+    for o in blended:
+        s = o.reason.summary
+        if s.startswith("popular: "):
+            i = int(fitted.items_.encode([o.item])[0])
+            assert f"{st.item['buyers'][i]:,.0f} buyers" in s
+        else:
+            assert s.startswith("bought with an item in your basket in "), s
+    assert any(o.reason.summary.startswith("bought with an item in your basket")
+               for o in blended)
+    try:
+        fitted.explain = "none"
+        quiet = rec.recommend(customer=None, basket=basket, k=4, at="2011-01-01")
+    finally:
+        fitted.explain = "contributions"
+    assert [o.item for o in quiet] == [o.item for o in offers]
+    assert not any(o.reason.summary.startswith(("popular: ", "bought with an item in your"))
+                   for o in quiet if "fill" not in o.components)

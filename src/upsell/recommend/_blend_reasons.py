@@ -10,8 +10,15 @@ import numpy as np
 
 from upsell.recommend._blend_features import FEATURE_GROUPS, feature_names
 
-__all__ = ["Clock", "DeferredReasons", "Later", "priority_contrib", "reason_texts",
-           "resolve_later"]
+__all__ = [
+    "Clock",
+    "DeferredReasons",
+    "Later",
+    "cold_reasons",
+    "priority_contrib",
+    "reason_texts",
+    "resolve_later",
+]
 
 _NAMES = feature_names()
 _COL = {n: j for j, n in enumerate(_NAMES)}
@@ -286,3 +293,20 @@ def resolve_later(items: Sequence[Any]) -> None:
         texts = owner.resolve([c.blend_reason.j for c in cs])
         for c, t in zip(cs, texts, strict=True):
             c.blend_reason = t
+
+
+def cold_reasons(st: Any, ci: np.ndarray, conf: np.ndarray) -> list[str]:
+    """The reason of each item ``ci`` offered to a customer without history: co-purchase
+    with the basket (``conf``, its best confidence) when there is one, else popularity."""
+    it = st.item
+    buyers = np.asarray(it["buyers"], dtype=np.float64)[ci]
+    rising = np.log((np.asarray(it["recent"])[ci] + 1.0)
+                    / (np.asarray(it["prev"])[ci] + 1.0)) > 0.1
+    out = []
+    for b, r, c in zip(buyers.tolist(), rising.tolist(), np.asarray(conf).tolist(),
+                            strict=True):
+        if c > 0:
+            out.append(f"bought with an item in your basket in {c:.0%} of orders")
+        else:
+            out.append(f"popular: {b:,.0f} buyers" + (", rising" if r else ""))
+    return out

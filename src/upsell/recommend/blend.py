@@ -26,6 +26,7 @@ from upsell.recommend._blend_one import OneCustomer, finite_scores
 from upsell.recommend._blend_reasons import (
     Clock,
     DeferredReasons,
+    cold_reasons,
     priority_contrib,
     reason_texts,
 )
@@ -707,6 +708,9 @@ class LearnedBlend(Estimator):
             one = self._one()
             conf = one.basket_conf(basket_i, ci[kn])
             scores[kn] = conf + 1.0 / (1.0 + one.pop_rank[ci[kn]])
+            if self.explain != "none":  # the same two signals in words
+                for j, t in zip(kn.tolist(), cold_reasons(st, ci[kn], conf), strict=True):
+                    texts[j] = t
         else:
             when = np.asarray(request.at).astype("datetime64[s]")
             at = None if np.isnat(when) else int(when.astype(np.int64))
