@@ -101,3 +101,4 @@ def test_an_answer_is_never_logged_before_its_presentation(backend: str, how: st
     later = log.record("presented", item="b", customer="c", time=200.0)
     log.declined(later, time=250.0)
     assert log.events()[-1].time == 250.0  # a later answer keeps its time
+    assert log.answers_retimed == 1  # the repair is counted, the on-time answer is not

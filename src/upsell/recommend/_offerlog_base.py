@@ -380,7 +380,7 @@ class OfferLog:
                     row = row[:_LOOP.start] + tuple(
                         v if v is not None else w
                         for v, w in zip(row[_LOOP], _loop_of(first), strict=True))
-                    row = _not_before(row, first.time)
+                    row = self._not_before(row, first.time)
         self._insert([row])
         return str(row[0])
 
@@ -501,7 +501,21 @@ class OfferLog:
         row = self._row(event, item=first.item, customer=first.customer, kind=first.kind,
                         channel=first.channel, source=first.source, offer_id=oid, time=time,
                         revenue=revenue, loop=_loop_of(first))
-        self._insert([_not_before(row, first.time)])
+        self._insert([self._not_before(row, first.time)])
+
+    #: answers (accepted / declined / follow-up records) this object logged at their
+    #: presentation's time because they came timed earlier (a clock behind the one that
+    #: logged the presentation): the repair :meth:`accepted` describes, counted
+    answers_retimed: int = 0
+
+    def _not_before(self, row: tuple[Any, ...], presented: float) -> tuple[Any, ...]:
+        """An answer's row timed no earlier than its presentation (counted in
+        ``answers_retimed``): what lets ``outcomes(since=)`` bound the answers by time."""
+        if row[2] >= presented:
+            return row
+        with _RETIMED_LOCK:
+            self.answers_retimed += 1
+        return (*row[:2], float(presented), *row[3:])
 
     def accepted(self, offer_id: str, *, revenue: float | None = None, time: Any = None) -> None:
         """Log that a presented offer was taken (``revenue`` it brought, optional).
@@ -509,7 +523,7 @@ class OfferLog:
         An answer (accepted or declined, here or through :meth:`record`) is never
         logged before its presentation: a ``time`` earlier than the presentation's
         (a clock behind the one that logged it) is logged as the presentation's
-        time.
+        time, and counted in ``answers_retimed``.
 
         Examples
         --------
@@ -676,10 +690,7 @@ class OfferLog:
         return out
 
 
-def _not_before(row: tuple[Any, ...], presented: float) -> tuple[Any, ...]:
-    """An answer's row timed no earlier than its presentation (a clock behind the one that
-    logged the presentation): what lets ``outcomes(since=)`` bound the answers by time."""
-    return row if row[2] >= presented else (*row[:2], float(presented), *row[3:])
+_RETIMED_LOCK = threading.Lock()  # answers_retimed counts writes of every thread
 
 
 def _answered(offer_ids: np.ndarray, answers: Sequence[tuple[Any, ...]]
