@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
@@ -14,8 +13,6 @@ from upsell.datasets import make_shop
 from upsell.exceptions import ModelFileError, NotFittedError, UpsellDataError
 from upsell.recommend._blend_features import FEATURE_GROUPS, BlendState, feature_names
 from upsell.recommend._blend_train import (
-    ITEM_REFIT_GROWTH,
-    ITEM_REFIT_WINDOWS,
     build_cut,
     cut_points,
     halving_search,
@@ -23,7 +20,6 @@ from upsell.recommend._blend_train import (
     lgb_params,
     make_dataset,
     next_baskets,
-    reuse_items,
 )
 from upsell.recommend._blend_train import line_data as _line_data
 from upsell.recommend._blend_train import segment_codes as _segment_codes
@@ -209,32 +205,6 @@ def test_no_feature_of_a_training_row_uses_a_line_at_or_after_its_cut(shop):
     # while the labels do come from after the cut
     y, _ = labels_for(base, lines, cut + int(2 * window))
     assert y.sum() > 0
-
-
-def test_reused_item_models_come_from_an_earlier_cut_only(shop):
-    tx = shop.transactions
-    lines = _line_data(tx, shop.catalog, np.full(len(tx.customers), -1))
-    cuts, window = cut_points(lines, 4)
-    cust = np.unique(lines.customer[(lines.customer >= 0) & (lines.time < cuts[0])])[:60]
-    kw = {"customers": cust, "n_candidates": 20, "n_neighbors": 20, "half_life": 3 * window,
-          "use_ease": True}
-    first = build_cut(lines, cuts[0], window, **kw)
-    assert first.items_fitted_at == cuts[0]
-    nxt = build_cut(lines, cuts[1], window, previous=first, **kw)
-    if reuse_items(lines, cuts[0], cuts[1], window):
-        assert nxt.items_fitted_at == cuts[0]
-        for a, b in zip(nxt.item_models, first.item_models, strict=True):
-            assert (a != b).nnz == 0  # fitted before the earlier cut: no later line in them
-    else:
-        assert nxt.items_fitted_at == cuts[1]
-    # the rule: refit once the lines grew by more than ITEM_REFIT_GROWTH or too late
-    n = np.count_nonzero
-    t = lines.time
-    for a, b in itertools.pairwise(cuts):
-        grew = n(t < b) > (1 + ITEM_REFIT_GROWTH) * n(t < a)
-        late = b - a >= ITEM_REFIT_WINDOWS * window
-        assert reuse_items(lines, a, b, window) == (not grew and not late)
-    assert not reuse_items(lines, cuts[1], cuts[0], window)  # never a later fit
 
 
 def test_halving_search_keeps_the_best_of_a_full_grid():

@@ -192,15 +192,8 @@ class BlendState:
     # ------------------------------------------------------------------ build
     @classmethod
     def build(cls, lines: LineData, cut: int, *, window: float, half_life: float,
-              n_neighbors: int, use_ease: bool, random_state: int = 0,
-              item_models: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix] | None = None
-              ) -> BlendState:
-        """Fit every statistic and source on ``lines`` before ``cut``.
-
-        ``item_models``: the (co-purchase, EASE, item-KNN) item x item matrices of an
-        earlier state (fitted on fewer lines, so nothing at or after ``cut``), reused
-        instead of refitted (training cuts close together; see ``_blend_train``).
-        """
+              n_neighbors: int, use_ease: bool, random_state: int = 0) -> BlendState:
+        """Fit every statistic and source on ``lines`` before ``cut``."""
         d = lines.before(cut)
         n_c, n_i = d.n_customers, d.n_items
         named = d.customer >= 0
@@ -296,19 +289,16 @@ class BlendState:
         }
         n_orders_all = float(np.unique(d.order).size)
         item["n_orders_total"] = np.array([n_orders_all])
-        if item_models is not None:
-            conf, ease, knn = item_models
+        conf = _cooccurrence(d, n_i, n_neighbors)
+        binary = sp.csr_matrix((np.ones(H.nnz, dtype=np.float32), H.indices, H.indptr),
+                               shape=H.shape)
+        knn = ItemKNN(similarity="cosine", n_neighbors=n_neighbors,
+                      num_threads=1).fit(binary).neighbors_
+        if use_ease:
+            ease = EASE(n_neighbors=n_neighbors,
+                        regularization=_ease_lambda(binary)).fit(binary).neighbors_
         else:
-            conf = _cooccurrence(d, n_i, n_neighbors)
-            binary = sp.csr_matrix((np.ones(H.nnz, dtype=np.float32), H.indices, H.indptr),
-                                   shape=H.shape)
-            knn = ItemKNN(similarity="cosine", n_neighbors=n_neighbors,
-                          num_threads=1).fit(binary).neighbors_
-            if use_ease:
-                ease = EASE(n_neighbors=n_neighbors,
-                            regularization=_ease_lambda(binary)).fit(binary).neighbors_
-            else:
-                ease = sp.csr_matrix((n_i, n_i), dtype=np.float32)
+            ease = sp.csr_matrix((n_i, n_i), dtype=np.float32)
         pop_order = np.lexsort((-buyers, -recent)).astype(np.int32)
         cust["segment"] = np.where(lines.segment >= 0, lines.segment, np.nan)
         item["cost"] = lines.item_cost.astype(np.float64)

@@ -322,10 +322,7 @@ class LearnedBlend(Estimator):
                                    n_candidates=int(self.n_candidates),
                                    n_neighbors=int(self.n_neighbors), half_life=half_life,
                                    use_ease=bool(use_ease),
-                                   thin=(min(cut + int(2 * window), end), NEGATIVE_SHARE, rng),
-                                   previous=parts[-1] if parts else None))
-        for p in parts:
-            p.item_models = None  # only needed while building the next cut
+                                   thin=(min(cut + int(2 * window), end), NEGATIVE_SHARE, rng)))
         cols = self._columns()
         boosters, chosen = {}, {}
         for regime in _REGIMES:
@@ -702,15 +699,18 @@ class LearnedBlend(Estimator):
             basket_i = cmap[basket_i]
         basket_i = np.unique(basket_i[basket_i >= 0])
         scores = np.full(ci.size, -np.inf)
-        texts = [""] * ci.size
         kn = np.flatnonzero(known_item)
+        row_of = np.full(ci.size, -1, dtype=np.int64)  # candidate -> its row (reasons)
+        row_of[kn] = np.arange(kn.size)
         if c < 0 or st.cust["orders"][c] == 0:
             one = self._one()
             conf = one.basket_conf(basket_i, ci[kn])
             scores[kn] = conf + 1.0 / (1.0 + one.pop_rank[ci[kn]])
-            if self.explain != "none":  # the same two signals in words
-                for j, t in zip(kn.tolist(), cold_reasons(st, ci[kn], conf), strict=True):
-                    texts[j] = t
+            if self.explain != "none":  # the same two signals in words, for the shown only
+                rows = np.column_stack([ci[kn].astype(np.float64), conf])
+                return finite_scores(scores), DeferredReasons(
+                    lambda Xr, br: cold_reasons(st, Xr[:, 0].astype(np.int64), Xr[:, 1]),
+                    rows, np.full(kn.size, -1, dtype=np.int64), row_of)
         else:
             when = np.asarray(request.at).astype("datetime64[s]")
             at = None if np.isnat(when) else int(when.astype(np.int64))
@@ -722,13 +722,11 @@ class LearnedBlend(Estimator):
             if self.explain != "none":
                 # put in words only for the offers the rules choose (the pipeline resolves
                 # them in one batch); indexing works too, row by row
-                row_of = np.full(ci.size, -1, dtype=np.int64)
-                row_of[kn] = np.arange(kn.size)
                 clock = Clock(st.cut if at is None else max(at, st.cut), st.cut, st.window)
                 return finite_scores(scores), DeferredReasons(
                     lambda Xr, br: self._reasons(Xr, regime, br, clock, stage), X, best_last,
                     row_of)
-        return finite_scores(scores), (None if self.explain == "none" else tuple(texts))
+        return finite_scores(scores), None  # explain="none": no reasons
 
     def get_config(self) -> dict[str, Any]:
         """Constructor parameters, JSON-ready."""
