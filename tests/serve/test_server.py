@@ -192,12 +192,27 @@ def test_a_reload_reaches_every_worker_and_metrics_add_up(server_factory: Any,
     assert len(seen) == 2 and set(seen.values()) == {new}, seen
     for _ in range(10):
         assert server.call("POST", "/v1/recommend", {"k": 2})[0] == 200
-    time.sleep(1.5)  # each worker writes its counts every second
+    # each worker writes its counts every second, so a scrape may trail by a tick (more on a
+    # loaded machine): scrape until every count arrived, then check none overshoots
+    want = ["upsell_workers 2",
+            'upsell_http_requests_total{path="/v1/recommend",method="POST",status="200"} 10',
+            'upsell_model_reloads_total{result="ok"} 1',
+            'upsell_model_reloads_total{result="followed"} 1']
+    text, end = "", time.monotonic() + 60
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        if all(line in text.splitlines() for line in want):
+            break
+    for line in want:
+        assert line in text.splitlines(), (line, text)
+    time.sleep(1.5)  # a later tick must not count anything twice
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
+    again = conn.getresponse().read().decode().splitlines()
     conn.close()
-    assert "upsell_workers 2" in text
-    assert 'upsell_http_requests_total{path="/v1/recommend",method="POST",status="200"} 10' in text
-    assert 'upsell_model_reloads_total{result="ok"} 1' in text
-    assert 'upsell_model_reloads_total{result="followed"} 1' in text
+    for line in want:
+        assert line in again, (line, again)
