@@ -62,6 +62,7 @@ from upsell.recommend._blend_update import (
     stage_contributions,
 )
 from upsell.recommend._forest import Forest
+from upsell.recommend._from_history import parts_from_history
 from upsell.recommend.blending import BlendRequest, register_blend
 
 __all__ = ["LearnedBlend"]
@@ -842,57 +843,17 @@ class LearnedBlend(Estimator):
         return self
 
 
+
+
 def history_parts(tx: Transactions, catalog: Any = None, *, blend: str = "learned",
                   random_state: int = 0) -> dict[str, Any]:
     """Keyword arguments of ``Recommender(**parts)`` with every part fitted from ``tx``.
 
-    What :meth:`Recommender.from_history` assembles: bundle rules (support chosen
-    under the itemset budget, pruned, significant at 5%), EASE (item-KNN above
-    20,000 items) and :class:`~upsell.cf.RepeatBlend` as cross-sell sources,
-    customer types (:class:`~upsell.segments.Personas`) when the lines have
-    customers and times, the upsell ranker when a catalog is given, and the blend:
-    ``"learned"`` a :class:`LearnedBlend` fitted on the same history (with the
-    customer types as segments), ``"weighted"`` the fixed weighted sum (``None``).
-
-    Parameters
-    ----------
-    tx : Transactions
-    catalog : Catalog, optional
-        Default: built from the transactions (names, median unit prices).
-    blend : {"learned", "weighted"}, default "learned"
-    random_state : int, default 0
-
-    Returns
-    -------
-    dict of str to object
+    The recipe is :func:`upsell.recommend._from_history.parts_from_history` (see there);
+    ``blend="learned"`` fits a :class:`LearnedBlend` on the same history.
     """
-    from upsell import bundles, segments
-    from upsell.cf import EASE, ItemKNN, RepeatBlend
-    from upsell.data.catalog import Catalog
+    def learned(tx: Transactions, catalog: Any, segments: Any) -> LearnedBlend:
+        return LearnedBlend().fit(tx, catalog=catalog, segments=segments,
+                                  random_state=random_state)
 
-    check_choice(blend, "blend", ("learned", "weighted"))
-    cross: list[Any] = []
-    fi = bundles.frequent_itemsets(tx, min_support="auto", max_len=3)
-    rules = bundles.association_rules(fi, min_confidence=0.1, prune=True, max_p=0.05)
-    if len(rules):
-        cross.append(bundles.BundleRecommender(rules))
-    personas = None
-    if tx.has("customer"):
-        cf = EASE() if len(tx.items) <= 20_000 else ItemKNN()
-        cross.append(cf.fit(tx))
-        cross.append(RepeatBlend(num_threads=1).fit(tx))
-        if tx.has("time"):
-            personas = segments.Personas().fit(tx, catalog=catalog)
-    cat = catalog.align(tx.items) if catalog is not None else Catalog.from_transactions(tx)
-    ranker = None
-    if catalog is not None:
-        from upsell.tiers import UpsellRanker
-
-        objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
-        ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
-    learned = None
-    if blend == "learned":
-        learned = LearnedBlend().fit(tx, catalog=catalog, segments=personas,
-                                     random_state=random_state)
-    return {"catalog": cat, "cross_sell": cross, "upsell": ranker, "segments": personas,
-            "history": tx if tx.has("customer") else None, "blend": learned}
+    return parts_from_history(tx, catalog, blend=blend, fit_learned=learned)

@@ -276,15 +276,10 @@ class Recommender(Estimator):
         ...               include_owned=True)  # doctest: +SKIP
         """
         from upsell._validation import as_transactions
-        from upsell.recommend import blend as learned
+        from upsell.recommend.blend import history_parts
 
-        # the recipe (which sources, how many candidates) lives beside the learned blend
-        build = getattr(learned, "history_parts", None)
-        if build is None:  # pragma: no cover - only while the learned blend's module is partial
-            raise UpsellDataError("Recommender.from_history needs "
-                                  "upsell.recommend.blend.history_parts")
-        parts = build(as_transactions(tx, "tx"), catalog, blend=blend,
-                      random_state=random_state)
+        parts = history_parts(as_transactions(tx, "tx"), catalog, blend=blend,
+                              random_state=random_state)
         return cls(**parts).fit()
 
     # get_params comes from Estimator; the repr summarises the built state instead
