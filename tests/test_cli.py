@@ -395,4 +395,4 @@ def test_fit_with_the_learned_blend(files, tmp_path, capsys):
     assert {o["customer"] for o in offers} == {files["customer"]}
     capsys.readouterr()
     assert main(["fit", "--help"]) == 0
-    assert "--blend {weighted,learned}" in capsys.readouterr().out
+    assert "--blend {auto,learned,weighted}" in capsys.readouterr().out

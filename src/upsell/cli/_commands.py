@@ -467,14 +467,17 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
             objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
             ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
     blend = None
-    if getattr(args, "blend", "weighted") == "learned":
-        if not (tx.has("customer") and tx.has("time")):
+    asked = getattr(args, "blend", "weighted")  # `upsell recommend ORDERS`: weighted, fast
+    if asked != "weighted":
+        if asked == "learned" and not (tx.has("customer") and tx.has("time")):
             raise UpsellDataError("--blend learned needs order lines with customers and times")
-        from upsell.recommend import LearnedBlend
+        from upsell.recommend import LearnedBlend, choose_blend
 
         with steps.step("fitting the learned blend"):
-            blend = LearnedBlend().fit(tx, catalog=catalog, segments=personas,
-                                       random_state=getattr(args, "seed", 0) or 0)
+            choice = choose_blend(tx, LearnedBlend(), catalog=catalog, segments=personas,
+                                  blend=asked, random_state=getattr(args, "seed", 0) or 0)
+        blend = choice.blend
+        sys.stderr.write(f"upsell: --blend {asked}: {choice.reason}\n")
     return Recommender(catalog=cat, cross_sell=cross, upsell=ranker, segments=personas,
                        history=tx if tx.has("customer") else None, blend=blend)
 
@@ -485,7 +488,8 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     with steps.step("saving"):
         rec.save(args.out)
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(args.out) for f in fs)
-    out.write(f"saved {rec!r} to {args.out} ({size / 1e6:,.1f} MB)\n")
+    kind = "learned" if rec.blend is not None else "weighted"
+    out.write(f"saved {rec!r} with the {kind} blend to {args.out} ({size / 1e6:,.1f} MB)\n")
     return 0
 
 def _coerce(ids: Any, values: list[str]) -> list[Any]:

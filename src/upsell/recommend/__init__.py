@@ -36,6 +36,7 @@ from upsell.recommend._core import (
     Request,
     Rule,
 )
+from upsell.recommend._from_history import BLEND_CHOICES, BlendChoice, choose_blend
 from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import (
     NORMALIZATIONS,
@@ -84,6 +85,7 @@ from upsell.recommend.sources import (
 )
 
 __all__ = [
+    "BLEND_CHOICES",
     "CHANNELS",
     "CUE_FIELDS",
     "CUE_STYLES",
@@ -95,6 +97,7 @@ __all__ = [
     "OUTCOME_VALUES",
     "SCHEMA",
     "Blend",
+    "BlendChoice",
     "BlendRequest",
     "BundleSource",
     "CFSource",
@@ -140,6 +143,7 @@ __all__ = [
     "Where",
     "as_source",
     "blend_types",
+    "choose_blend",
     "evaluate_policy",
     "register_blend",
     "register_rule",

@@ -850,10 +850,8 @@ def history_parts(tx: Transactions, catalog: Any = None, *, blend: str = "learne
     """Keyword arguments of ``Recommender(**parts)`` with every part fitted from ``tx``.
 
     The recipe is :func:`upsell.recommend._from_history.parts_from_history` (see there);
-    ``blend="learned"`` fits a :class:`LearnedBlend` on the same history.
+    ``blend="learned"`` fits a :class:`LearnedBlend` on the same history, ``"auto"`` keeps
+    it when it measures better (:func:`upsell.recommend.choose_blend`).
     """
-    def learned(tx: Transactions, catalog: Any, segments: Any) -> LearnedBlend:
-        return LearnedBlend().fit(tx, catalog=catalog, segments=segments,
-                                  random_state=random_state)
-
-    return parts_from_history(tx, catalog, blend=blend, fit_learned=learned)
+    return parts_from_history(tx, catalog, blend=blend, learned=LearnedBlend(),
+                              random_state=random_state)

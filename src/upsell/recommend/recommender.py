@@ -247,7 +247,7 @@ class Recommender(Estimator):
         return self
 
     @classmethod
-    def from_history(cls, tx: Any, catalog: Catalog | None = None, *, blend: str = "learned",
+    def from_history(cls, tx: Any, catalog: Catalog | None = None, *, blend: str = "auto",
                      random_state: int = 0) -> Recommender:
         """Every source, the segments and the blend fitted from one shop's history, in one call.
 
@@ -256,10 +256,14 @@ class Recommender(Estimator):
         tx : Transactions
         catalog : Catalog, optional
             Default: built from the transactions.
-        blend : {"learned", "weighted"}, default "learned"
-            The learned blend (:class:`~upsell.recommend.LearnedBlend`) or the
-            fixed weighted sum. The sources, segments and settings are the
-            recipe of ``upsell.recommend.blend.history_parts``.
+        blend : {"auto", "learned", "weighted"}, default "auto"
+            The learned blend (:class:`~upsell.recommend.LearnedBlend`), the
+            fixed weighted sum, or ``"auto"``: the learned blend when it measures
+            better than its best single source on its own inner held-out cut, else
+            the weighted sum (also when the history is too short to learn one;
+            :func:`~upsell.recommend.choose_blend` says why, the ``upsell`` logger
+            logs it). The sources, segments and settings are the recipe of
+            ``upsell.recommend.blend.history_parts``.
         random_state : int, default 0
 
         Returns
