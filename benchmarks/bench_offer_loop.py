@@ -18,14 +18,21 @@ every customer is to accept every offer (issue 22 targets in brackets):
    first seed go to ``benchmarks/out/offer_loop_regret.png``. ``--ablation`` adds the
    learning recommender's rules never updated (``update_every=visits``): what ranking by
    prior expected value (the offers' own P(accept) x price) gives without learning.
-2. OPE accuracy: ``--ope-reps`` independent logs of ``--ope-visits`` visits from a
-   logging policy with ``Explore(rate=--ope-rate)``; each estimates the revenue per
-   slot of the greedy policy (no exploration) with ``evaluate_policy`` (IPS, SNIPS, or the
-   ``--ope-estimators`` named, DR's reward model cross-fitted; 95% intervals over requests:
-   the library's default, or those ``--ope-intervals`` names, each scored on the same logs). The truth is the simulator's: the
-   visit-weighted mean over every customer of the sum of true P(accept) x price of
-   the greedy list, per slot. Reported: coverage (share of repetitions whose interval
-   holds the truth) [>= 90%], bias and RMSE.
+2. OPE accuracy: ``--ope-reps`` independent logs of each size in ``--ope-sizes`` and
+   ``--ope-visits`` (the headline size) from a logging policy with
+   ``Explore(rate=--ope-rate)``, never updated; each estimates the acceptance rate and the
+   revenue per slot of the greedy policy (no exploration) with ``evaluate_policy`` (IPS,
+   SNIPS, DR with its cross-fitted reward model, or the ``--ope-estimators`` named; 95%
+   intervals over requests: the library's default, or those ``--ope-intervals`` names, each
+   scored on the same logs). ``--ope-reps`` logs of the largest size are simulated and each
+   is cut at random into disjoint logs of the smaller sizes (the visits of a never-updated
+   logger are independent draws, so this is the same as simulating them apart, and
+   cheaper). The truth is the simulator's: the visit-weighted mean over every customer of
+   the sum of true P(accept) x price of the greedy list, per slot. Reported per size:
+   coverage (share of logs whose interval holds the truth) [>= 90%], bias, RMSE, mean
+   interval width, mean ESS of the importance weights, mean effective accepted offers
+   (``PolicyValue.rewarded_ess``), the share of logs marked ``reliable`` and the coverage
+   among them.
 3. ``Recommender.update`` on 1,000,000 presented offers (outcome rows shaped as
    ``OfferLog.outcomes()`` returns them, tiled from the simulated log) [<= 5 s],
    and ``OfferLog.outcomes()`` on the simulated in-memory log.
@@ -33,7 +40,7 @@ every customer is to accept every offer (issue 22 targets in brackets):
 
 A visit costs one ``recommend`` call (3-10 ms with these sources, depending on the
 machine's load) plus its logging, so the defaults (5 seeds x 10,000 visits, 100 OPE logs of
-300 visits) take 15-30 minutes on 2 cores; ``--full`` runs the issue's 5 x 50,000 visits
+3,000 visits cut into the smaller sizes too) take 25-45 minutes on 2 cores; ``--full`` runs the issue's 5 x 50,000 visits
 (about four times longer), ``--quick`` 2 x 3,000. Peak memory is the process's maximum RSS.
 Usage:
     python benchmarks/bench_offer_loop.py [--seeds 5] [--visits 10000] [--ope-reps 100]
@@ -199,15 +206,12 @@ class Cached:
         return self.cache[key]
 
 
-def ope(args: argparse.Namespace) -> dict:
-    shop = make_shop(n_customers=args.customers, n_items=args.items, n_orders=args.orders,
-                     random_state=0)
-    parts = recipe(shop, args.candidates)
-    target = Recommender(**parts, policy="greedy").fit()
+def ope_truth(shop: Any, target: Recommender, k: int) -> tuple[dict[str, float], Cached]:
+    """The simulator's value of the greedy target per slot, and the target's cached lists."""
     rm = shop.response
     tx = shop.transactions
     at = tx.time.max() + np.timedelta64(2, "D")
-    # the truth: visit-weighted sum of true P(accept) x price of the greedy list, per slot
+    # visit-weighted (visits follow each customer's orders) sum of true P(accept) x price
     ids = tx.customers.ids
     width = int(tx.order.max()) + 1
     known = tx.customer >= 0
@@ -218,59 +222,155 @@ def ope(args: argparse.Namespace) -> dict:
     accept = np.zeros(ids.size)
     length = np.zeros(ids.size)
     for c, cid in enumerate(ids.tolist()):
-        offers = target.recommend(cid, k=args.k, at=at)
+        offers = target.recommend(cid, k=k, at=at)
         if len(offers):
             items = [o.item for o in offers]
             p = rm.probability(np.full(len(items), cid), items, [o.kind for o in offers])
             value[c] = float(np.sum(p * rm.price[rm.items.encode(items)]))
             accept[c] = float(np.sum(p))
             length[c] = len(items)
-        cached.cache[(cid, args.k, "web")] = {(o.item, j): 1.0 for j, o in enumerate(offers)}
-    truth = {"revenue": float(np.sum(w * value) / np.sum(w * length)),
-             "accepted": float(np.sum(w * accept) / np.sum(w * length))}
-    # the target's lists do not move within the simulated days (checked on 50 customers)
-    later = at + np.timedelta64(int(args.days), "D")
-    moved = sum(list(target.recommend(c, k=args.k, at=later)) != list(
-        target.recommend(c, k=args.k, at=at)) for c in ids[:50].tolist())
-    res: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
-    t0 = time.perf_counter()
+        cached.cache[(cid, k, "web")] = {(o.item, j): 1.0 for j, o in enumerate(offers)}
+    return ({"revenue": float(np.sum(w * value) / np.sum(w * length)),
+             "accepted": float(np.sum(w * accept) / np.sum(w * length))}, cached)
+
+
+def ope_logs(args: argparse.Namespace, shop: Any, parts: dict[str, Any], sizes: list[int]):
+    """Yield ``(size, repetition, log)``: ``--ope-reps`` logs of each size.
+
+    ``--ope-reps`` logs of ``max(sizes)`` visits are simulated (logger ``Explore(--ope-rate)``,
+    never updated, so its visits are independent draws); each is one log of the largest
+    size and is split at random into disjoint logs of every smaller size (``max // size``
+    per simulated log), the first ``--ope-reps`` of which are scored. Logs of one size never
+    share a visit, so their coverage counts independent logs.
+    """
+    big = max(sizes)
+    taken = dict.fromkeys(sizes, 0)
     for rep in range(args.ope_reps):
         logger = Recommender(**parts, policy="logger",
                              rules=[NotOwned(), InStock(),
                                     Explore(rate=args.ope_rate, random_state=rep)]).fit()
-        sim = simulate(shop, logger, visits=args.ope_visits, update_every=args.ope_visits,
-                       k=args.k, random_state=10_000 + rep, days=args.days, log_declines=False)
+        sim = simulate(shop, logger, visits=big, update_every=big, k=args.k,
+                       random_state=10_000 + rep, days=args.days, log_declines=False)
+        cols = {c: np.asarray(v) for c, v in sim.offer_log.outcomes().items()}
+        req = cols["request_id"]
+        uniq = np.unique(req)
+        perm = np.random.default_rng(rep).permutation(uniq)
+        for size in sizes:
+            # parts of exactly `size` visits (the largest: the whole log; a visit whose
+            # list was empty logs nothing)
+            parts = [perm] if size == big else [
+                perm[c * size:(c + 1) * size] for c in range(min(big, uniq.size) // size)]
+            for part in parts:
+                if taken[size] >= args.ope_reps:
+                    break
+                rows = np.isin(req, part)
+                taken[size] += 1
+                yield size, taken[size] - 1, {k: v[rows] for k, v in cols.items()}
+
+
+def ope(args: argparse.Namespace) -> dict:
+    shop = make_shop(n_customers=args.customers, n_items=args.items, n_orders=args.orders,
+                     random_state=0)
+    parts = recipe(shop, args.candidates)
+    target = Recommender(**parts, policy="greedy").fit()
+    truth, cached = ope_truth(shop, target, args.k)
+    # the target's lists do not move within the simulated days (checked on 50 customers)
+    at = shop.transactions.time.max() + np.timedelta64(2, "D")
+    later = at + np.timedelta64(int(args.days), "D")
+    ids = shop.transactions.customers.ids
+    moved = sum(list(target.recommend(c, k=args.k, at=later)) != list(
+        target.recommend(c, k=args.k, at=at)) for c in ids[:50].tolist())
+    sizes = sorted({*args.ope_sizes, args.ope_visits})
+    names = ("logged", *args.ope_estimators)
+    res: dict[tuple[int, str, str, str], list[tuple[float, ...]]] = {}
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    for size, rep, log in ope_logs(args, shop, parts, sizes):
         for reward in ("accepted", "revenue"):
             for interval in args.ope_intervals:
-                ev = evaluate_policy(sim.offer_log, cached, estimators=args.ope_estimators,
+                ev = evaluate_policy(log, cached, estimators=args.ope_estimators,
                                      reward=reward, n_bootstrap=args.ope_bootstrap,
                                      interval=interval, random_state=rep)
-                for name in ("logged", *args.ope_estimators):
+                for name in names:
                     e = ev[name]
-                    res.setdefault((reward, name, interval), []).append(
-                        (e.value, e.ci_low, e.ci_high))
-        if rep % 20 == 19:
-            print(f"  OPE rep {rep + 1}/{args.ope_reps} ({time.perf_counter() - t0:.0f} s)",
+                    res.setdefault((size, reward, name, interval), []).append(
+                        (e.value, e.ci_low, e.ci_high, e.effective_sample_size,
+                         e.rewarded_ess, e.top_share, float(e.reliable)))
+        if size == sizes[-1] and rep % 10 == 9:
+            print(f"  OPE: {rep + 1}/{args.ope_reps} simulated logs of {size:,} visits "
+                  f"({time.perf_counter() - t0:.0f} s, {time.process_time() - c0:.0f} s CPU)",
                   flush=True)
     out: dict[str, Any] = {"truth": truth, "reps": args.ope_reps, "visits": args.ope_visits,
-                           "rate": args.ope_rate, "target_lists_moved": int(moved),
-                           "intervals": list(args.ope_intervals)}
-    for (reward, name, interval), vals in res.items():
+                           "sizes": sizes, "rate": args.ope_rate,
+                           "target_lists_moved": int(moved),
+                           "intervals": list(args.ope_intervals),
+                           "cpu_s": time.process_time() - c0, "by_size": {}}
+    for (size, reward, name, interval), vals in res.items():
         a = np.array(vals)
         tr = truth[reward]
-        # the first interval under the plain key (as before), every one under reward/name/interval
-        keys = [f"{reward}/{name}/{interval}"]
-        if interval == args.ope_intervals[0]:
-            keys.append(f"{reward}/{name}")
-        out[keys[0]] = {
-            "coverage": float(np.mean((a[:, 1] <= tr) & (tr <= a[:, 2]))),
-            "truth_above": float(np.mean(tr > a[:, 2])), "truth_below": float(np.mean(tr < a[:, 1])),
-            "bias": float(a[:, 0].mean() - tr), "rmse": float(np.sqrt(np.mean((a[:, 0] - tr) ** 2))),
-            "mean_ci_width": float(np.mean(a[:, 2] - a[:, 1])), "mean": float(a[:, 0].mean()),
-            "median_ci_width": float(np.median(a[:, 2] - a[:, 1]))}
-        for key in keys[1:]:
-            out[key] = out[keys[0]]
+        hit = (a[:, 1] <= tr) & (tr <= a[:, 2])
+        ok = a[:, 6] > 0
+        e = {"reps": int(a.shape[0]), "coverage": float(np.mean(hit)),
+             "truth_above": float(np.mean(tr > a[:, 2])),
+             "truth_below": float(np.mean(tr < a[:, 1])),
+             "bias": float(a[:, 0].mean() - tr),
+             "rmse": float(np.sqrt(np.mean((a[:, 0] - tr) ** 2))),
+             "mean_ci_width": float(np.mean(a[:, 2] - a[:, 1])), "mean": float(a[:, 0].mean()),
+             "median_ci_width": float(np.median(a[:, 2] - a[:, 1])),
+             "mean_ess": float(a[:, 3].mean()), "mean_rewarded_ess": float(a[:, 4].mean()),
+             "mean_top_share": float(np.nanmean(a[:, 5])) if np.isfinite(a[:, 5]).any()
+             else float("nan"),
+             "reliable": float(ok.mean()),
+             "coverage_reliable": float(np.mean(hit[ok])) if ok.any() else float("nan"),
+             "coverage_not_reliable": float(np.mean(hit[~ok])) if (~ok).any()
+             else float("nan"),
+             # per log, for the study of what predicts a miss
+             "logs": a.tolist()}
+        out["by_size"][f"{size}/{reward}/{name}/{interval}"] = e
+        if size == args.ope_visits:
+            # the headline size under the keys the earlier runs used
+            out[f"{reward}/{name}/{interval}"] = e
+            if interval == args.ope_intervals[0]:
+                out[f"{reward}/{name}"] = e
     return out
+
+
+def pct(x: float, width: int) -> str:
+    return f"{x:>{width}.0%}" if np.isfinite(x) else f"{'-':>{width}}"
+
+
+def print_ope(o: dict, args: argparse.Namespace) -> None:
+    print(f"\ngreedy lists that moved within {args.days:g} days: {o['target_lists_moved']} "
+          f"of 50 (the replay reads them once per customer); OPE {o['cpu_s']:.0f} s CPU")
+    print(f"\n{args.ope_visits:,} visits per log (--ope-visits), {args.ope_reps} logs:")
+    print(f"{'reward':>9} {'estimator':>9} {'interval':>11} {'truth':>8} {'mean':>8} "
+          f"{'coverage':>9} {'above':>6} {'bias':>8} {'rmse':>8} {'CI width':>9} {'median':>8}")
+    for reward in ("accepted", "revenue"):
+        for name in (*args.ope_estimators, "logged"):
+            for interval in args.ope_intervals:
+                e = o[f"{reward}/{name}/{interval}"]
+                print(f"{reward:>9} {name:>9} {interval:>11} {o['truth'][reward]:>8.4f} "
+                      f"{e['mean']:>8.4f} {e['coverage']:>9.0%} {e['truth_above']:>6.0%} "
+                      f"{e['bias']:>8.4f} {e['rmse']:>8.4f} {e['mean_ci_width']:>9.4f} "
+                      f"{e['median_ci_width']:>8.4f}")
+    print("\nevery log size (coverage of the 95% interval [target >= 90%]; mean width; mean "
+          "ESS of the weights; mean effective accepted offers; share of logs marked reliable "
+          "and the coverage among them):")
+    print(f"{'visits':>7} {'reward':>9} {'estimator':>9} {'interval':>11} {'logs':>5} "
+          f"{'coverage':>9} {'above':>6} {'width':>8} {'ESS':>9} {'accepted':>9} {'top1%':>6} "
+          f"{'reliable':>9} {'cov|rel':>8} {'cov|not':>8}")
+    for size in o["sizes"]:
+        for reward in ("accepted", "revenue"):
+            for name in args.ope_estimators:
+                for interval in args.ope_intervals:
+                    e = o["by_size"][f"{size}/{reward}/{name}/{interval}"]
+                    print(f"{size:>7,} {reward:>9} {name:>9} {interval:>11} {e['reps']:>5} "
+                          f"{e['coverage']:>9.0%} {e['truth_above']:>6.0%} "
+                          f"{e['mean_ci_width']:>8.4f} {e['mean_ess']:>9,.0f} "
+                          f"{e['mean_rewarded_ess']:>9,.1f} {pct(e['mean_top_share'], 6)} "
+                          f"{e['reliable']:>9.0%} {pct(e['coverage_reliable'], 8)} "
+                          f"{pct(e['coverage_not_reliable'], 8)}")
+    print(f"[target coverage >= 90%]; peak RSS {peak_mb():,.0f} MB\n", flush=True)
 
 
 # ------------------------------------------------------------------------ 3, 4. speed
@@ -327,13 +427,19 @@ def main() -> None:
                     help="candidates_per_source of both recommenders")
     ap.add_argument("--days", type=float, default=90.0)
     ap.add_argument("--ope-reps", type=int, default=100)
-    ap.add_argument("--ope-visits", type=int, default=300)
+    ap.add_argument("--ope-visits", type=int, default=3_000,
+                    help="the headline log size: the smallest at which every estimator's "
+                         "interval holds the truth in >= 90%% of logs, conversion and revenue")
+    ap.add_argument("--ope-sizes", type=int, nargs="*", default=[300, 1_000, 3_000],
+                    help="log sizes of the coverage table (each --ope-reps logs, cut from "
+                         "--ope-reps simulated logs of the largest size); add 10000 for the "
+                         "long logs (about 3x the default run's OPE time)")
     ap.add_argument("--ope-rate", type=float, default=0.2)
     ap.add_argument("--ope-bootstrap", type=int, default=500)
     ap.add_argument("--ope-intervals", nargs="+", default=[INTERVALS[0]], choices=INTERVALS,
                     help="intervals to score, each on the same logs (default: the library's "
                          f"default, {INTERVALS[0]}; 'el' is the empirical likelihood interval)")
-    ap.add_argument("--ope-estimators", nargs="+", default=["ips", "snips"],
+    ap.add_argument("--ope-estimators", nargs="+", default=["ips", "snips", "dr"],
                     choices=("ips", "snips", "dr"),
                     help="estimators to score (dr: evaluate_policy's cross-fitted reward model)")
     ap.add_argument("--speed-visits", type=int, default=3_000)
@@ -343,7 +449,7 @@ def main() -> None:
                     help="also the learning recommender's rules never updated (EV ranking alone)")
     ap.add_argument("--skip", nargs="*", default=(), choices=("loop", "ope", "speed"))
     ap.add_argument("--quick", action="store_true",
-                    help="2 seeds x 3,000 visits, 30 OPE repetitions of 200 visits")
+                    help="2 seeds x 3,000 visits, 30 OPE logs of 300 and 1,000 visits")
     ap.add_argument("--full", action="store_true",
                     help="the issue's 5 seeds x 50,000 visits (last 10,000): about 4 x longer")
     ap.add_argument("--json", type=Path, default=OUT / "bench_offer_loop.json")
@@ -352,7 +458,8 @@ def main() -> None:
         args.seeds, args.visits, args.last = 5, 50_000, 10_000
     if args.quick:
         args.seeds, args.visits, args.last = 2, 3_000, 1_000
-        args.ope_reps, args.ope_visits, args.latency_requests = 30, 200, 200
+        args.ope_reps, args.ope_visits, args.latency_requests = 30, 1_000, 200
+        args.ope_sizes = [300]
     OUT.mkdir(exist_ok=True)
     result: dict[str, Any] = {"args": {k: (str(v) if isinstance(v, Path) else v)
                                        for k, v in vars(args).items()}}
@@ -389,19 +496,7 @@ def main() -> None:
               f"Explore(rate={args.ope_rate})", flush=True)
         o = ope(args)
         result["ope"] = o
-        print(f"\ngreedy lists that moved within {args.days:g} days: {o['target_lists_moved']} "
-              f"of 50 (the replay reads them once per customer)")
-        print(f"{'reward':>9} {'estimator':>9} {'interval':>11} {'truth':>8} {'mean':>8} "
-              f"{'coverage':>9} {'above':>6} {'bias':>8} {'rmse':>8} {'CI width':>9} {'median':>8}")
-        for reward in ("accepted", "revenue"):
-            for name in (*args.ope_estimators, "logged"):
-                for interval in args.ope_intervals:
-                    e = o[f"{reward}/{name}/{interval}"]
-                    print(f"{reward:>9} {name:>9} {interval:>11} {o['truth'][reward]:>8.4f} "
-                          f"{e['mean']:>8.4f} {e['coverage']:>9.0%} {e['truth_above']:>6.0%} {e['bias']:>8.4f} "
-                          f"{e['rmse']:>8.4f} {e['mean_ci_width']:>9.4f} "
-                          f"{e['median_ci_width']:>8.4f}")
-        print(f"[target coverage >= 90%]; peak RSS {peak_mb():,.0f} MB\n", flush=True)
+        print_ope(o, args)
     if "speed" not in args.skip:
         print("3-4. update on 1M outcome rows, serving latency", flush=True)
         s = speed(args)

@@ -57,7 +57,8 @@ def test_prints_the_table(saved):
     assert code == 0, text
     lines = text.splitlines()
     assert lines[0].startswith("PolicyEvaluation: acceptance rate per offer shown, 40 requests")
-    assert lines[1].split() == ["estimator", "policy", "value", "ci_low", "ci_high", "n", "ess"]
+    assert lines[1].split() == ["estimator", "policy", "value", "ci_low", "ci_high", "n", "ess",
+                                "accepted", "top1%", "reliable"]
     assert [ln.split()[0] for ln in lines[2:6]] == ["logged", "ips", "snips", "dr"]
     assert "logged    shop@1" in text
     assert "note: 7 of 127 offers left out" in text

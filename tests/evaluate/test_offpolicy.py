@@ -410,3 +410,87 @@ def test_evaluate_policy_passes_the_el_interval_through():
     assert all(e.interval == "el" for e in ev.estimates)
     assert "95% empirical likelihood intervals over requests" in ev._summary()
     assert all(e.ci_low <= e.value <= e.ci_high for e in ev.estimates)
+
+
+# ------------------------------------------------------------------ diagnostics and reliability
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0.01, 1.0), min_size=1, max_size=60), st.floats(0.01, 1.0),
+       st.lists(st.floats(0.0, 1.0), min_size=60, max_size=60))
+def test_ess_is_n_for_equal_weights_and_within_1_and_n(p_log, t, p_tgt):
+    n = len(p_log)
+    r = np.ones(n)
+    # target proportional to the logged propensities: every weight the same
+    equal = off_policy_value(r, p_log, t * np.asarray(p_log), n_bootstrap=0)
+    assert equal.ess == equal.effective_sample_size == pytest.approx(n, rel=1e-12)
+    v = off_policy_value(r, p_log, p_tgt[:n], n_bootstrap=0)
+    if np.any(np.asarray(p_tgt[:n]) > 0):
+        assert 1.0 <= v.ess <= n
+        assert 1.0 <= v.rewarded_ess <= n
+    else:
+        assert v.ess == 0.0 and v.rewarded_ess == 0.0
+
+
+def test_diagnostics_by_hand():
+    r = np.r_[np.ones(10), np.zeros(190)] * 2.0
+    r[0] = 100.0
+    p = np.full(200, 0.5)
+    t = np.r_[np.full(100, 1.0), np.full(100, 0.5)]
+    v = off_policy_value(r, p, t, n_bootstrap=0)
+    w = t / p
+    assert v.rewarded_ess == pytest.approx(10.0)  # ten rewarded rows, weight 2 each
+    terms = np.sort(np.abs(w * r))[::-1]
+    assert v.top_share == pytest.approx(terms[:2].sum() / terms.sum())  # 1% of 200 rows: 2
+    frame = v.to_pandas()
+    assert {"rewarded_ess", "top_share", "reliable"} <= set(frame.columns)
+    assert frame["reliable"].tolist() == [False]
+    assert "not reliable" in v.note and "10.0 effective rewarded rows" in v.note
+    assert "not reliable" in repr(v)
+    nothing = off_policy_value(np.zeros(5), np.ones(5), np.ones(5), n_bootstrap=0)
+    assert math.isnan(nothing.top_share) and nothing.rewarded_ess == 0.0
+
+
+@pytest.mark.parametrize("kind", ["binary", "other"])
+def test_reliable_follows_the_documented_thresholds(kind):
+    from upsell.evaluate.offpolicy import RELIABLE_MIN_REWARDED
+
+    need = int(math.ceil(RELIABLE_MIN_REWARDED[kind]))
+    value = 1.0 if kind == "binary" else 7.5
+    for accepted, expect in ((need - 1, False), (need, True)):
+        r = np.zeros(4 * need)
+        r[:accepted] = value
+        v = off_policy_value(r, np.ones(r.size), np.ones(r.size), n_bootstrap=0)
+        assert v.rewarded_ess == pytest.approx(accepted)
+        assert v.reliable is expect, (kind, accepted)
+        assert ("not reliable" in v.note) is (not expect)
+    # an undefined value is never reliable
+    assert not off_policy_value([1.0, 0.0], [1.0, 1.0], [0.0, 0.0], "snips",
+                                n_bootstrap=0).reliable
+
+
+def test_evaluate_policy_table_shows_the_diagnostics():
+    from upsell.recommend import evaluate_policy
+
+    rng = np.random.default_rng(7)
+    n = 400
+    log = {"request_id": np.repeat([f"r{i}" for i in range(n // 2)], 2),
+           "customer": np.repeat([f"c{i % 9}" for i in range(n // 2)], 2),
+           "item": rng.choice(["a", "b"], n), "position": np.tile([0, 1], n // 2),
+           "propensity": np.full(n, 0.5), "accepted": rng.random(n) < 0.3,
+           "revenue": rng.lognormal(2.0, 1.5, n)}
+
+    class Shows:
+        def policy_distribution(self, customer=None, *, k=2, at=None, channel="web"):
+            return {("a", 0): 1.0, ("b", 1): 1.0}
+
+    conv = evaluate_policy(log, Shows(), n_bootstrap=50)
+    rev = evaluate_policy(log, Shows(), reward="revenue", n_bootstrap=50)
+    for ev in (conv, rev):
+        text = repr(ev)
+        assert "reliable" in text.splitlines()[1] and "accepted" in text.splitlines()[1]
+        assert set(ev.to_pandas().columns) >= {"effective_sample_size", "rewarded_ess",
+                                                "top_share", "reliable"}
+        assert isinstance(ev.to_records()[1]["reliable"], bool)
+    # about 60 accepted offers: enough for 0/1 rewards, not for revenue
+    assert all(e.reliable for e in conv.estimates)
+    assert not any(e.reliable for e in rev.estimates)
+    assert "ips, snips, dr not reliable" in rev.note

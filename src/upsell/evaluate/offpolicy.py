@@ -42,7 +42,7 @@ from upsell._validation import as_floats, check_choice, check_float, check_int
 from upsell.evaluate._likelihood import el_interval
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["ESTIMATORS", "INTERVALS", "PolicyValue", "off_policy_value"]
+__all__ = ["ESTIMATORS", "INTERVALS", "RELIABLE_MIN_REWARDED", "PolicyValue", "off_policy_value"]
 
 #: Estimators :func:`off_policy_value` knows.
 ESTIMATORS = ("ips", "snips", "dr")
@@ -52,6 +52,14 @@ ESTIMATORS = ("ips", "snips", "dr")
 INTERVALS = ("studentized", "bca", "percentile", "el")
 
 _NORMAL = NormalDist()
+
+#: Effective rewarded rows (see :class:`PolicyValue`) an estimate needs to be marked
+#: ``reliable``: with 0/1 rewards, and with any other reward (revenue). Measured on simulated
+#: logs (``benchmarks/bench_offer_loop.py --ope-sizes``; docs/offer-loop.md has the table).
+RELIABLE_MIN_REWARDED = {"binary": 30.0, "other": 300.0}
+
+# share of the rows whose weighted rewards make PolicyValue.top_share
+_TOP = 0.01
 
 # bytes of resampling counts held at once by the bootstrap
 _BOOTSTRAP_BYTES = 32 * 2**20
@@ -75,7 +83,8 @@ class PolicyValue(TableResult):
     effective_sample_size : float
         Kish's effective sample size of the importance weights
         ``(sum w)^2 / sum w^2``: how many on-policy rows the estimate is worth
-        (0 when no weight is positive).
+        (0 when no weight is positive; ``ess`` is the same number). Between 1
+        and ``n``; ``n`` when every weight is the same.
     mean_weight, max_weight : float
         Mean and largest importance weight ``target / logged``; a mean far
         from 1 means the logged propensities or the target's are wrong, or the
@@ -88,12 +97,29 @@ class PolicyValue(TableResult):
         Why the value is undefined, or a remark.
     interval : {"studentized", "bca", "percentile", "el"}
         How ``ci_low`` and ``ci_high`` were computed (see :func:`off_policy_value`).
+    rewarded_ess : float
+        The effective sample size of the weights of the rows with a non-zero
+        reward and a positive weight: the accepted offers the estimate rests on
+        (their number when the weights are equal; NaN when not computed).
+    top_share : float
+        Share of the weighted rewards ``sum |w r|`` carried by the largest 1%
+        of them (at least one row): near ``n_rewarded / n``-th parts when every
+        accepted row counts alike, near 1 when a few rows carry the estimate
+        (NaN when every reward or weight is 0).
+    reliable : bool
+        Whether the interval can be expected to hold the true value near its
+        nominal share: ``rewarded_ess`` is at least
+        ``RELIABLE_MIN_REWARDED["binary"]`` for 0/1 rewards and
+        ``RELIABLE_MIN_REWARDED["other"]`` for any other reward (revenue, whose
+        short logs miss the rare expensive acceptances), and the value is
+        defined. The thresholds come from a coverage study on simulated logs
+        (docs/offer-loop.md); when False, ``note`` says why.
 
     Examples
     --------
     >>> v = PolicyValue("ips", 0.5, 0.4, 0.6, 10, 8.0, 1.0, 2.0, 0.95, 200, 10)
-    >>> float(v), v.to_pandas()["value"].tolist()
-    (0.5, [0.5])
+    >>> float(v), v.to_pandas()["value"].tolist(), v.ess
+    (0.5, [0.5], 8.0)
     """
 
     estimator: str
@@ -109,8 +135,16 @@ class PolicyValue(TableResult):
     n_groups: int
     note: str = ""
     interval: str = "studentized"
+    rewarded_ess: float = math.nan
+    top_share: float = math.nan
+    reliable: bool = True
 
     _title = "PolicyValue"
+
+    @property
+    def ess(self) -> float:
+        """Kish's effective sample size of the importance weights (``effective_sample_size``)."""
+        return self.effective_sample_size
 
     def __len__(self) -> int:
         return 1
@@ -124,7 +158,9 @@ class PolicyValue(TableResult):
             ("estimator", self.estimator), ("value", self.value), ("ci_low", self.ci_low),
             ("ci_high", self.ci_high), ("n", self.n),
             ("effective_sample_size", self.effective_sample_size),
-            ("mean_weight", self.mean_weight), ("max_weight", self.max_weight))}
+            ("mean_weight", self.mean_weight), ("max_weight", self.max_weight),
+            ("rewarded_ess", self.rewarded_ess), ("top_share", self.top_share),
+            ("reliable", self.reliable))}
 
     def _summary(self) -> str:
         how = ("empirical likelihood interval" if self.interval == "el"
@@ -134,8 +170,9 @@ class PolicyValue(TableResult):
 
     def __repr__(self) -> str:
         ci = (f" [{self.ci_low:.4g}, {self.ci_high:.4g}]" if np.isfinite(self.ci_low) else "")
+        flag = "" if self.reliable else ", not reliable"
         return (f"PolicyValue({self.estimator}: {self.value:.4g}{ci}, n={self.n:,}, "
-                f"ess={self.effective_sample_size:,.1f})")
+                f"ess={self.effective_sample_size:,.1f}{flag})")
 
 
 def _vector(value: Any, name: str, n: int | None) -> np.ndarray:
@@ -517,8 +554,10 @@ def _policy_value(estimator: str, r: np.ndarray, p_log: np.ndarray, p_tgt: np.nd
                 "shows what the log shows), so SNIPS is undefined")
     else:
         value = float(num.sum() / total_den)
-    sw, sw2 = float(w.sum()), float(np.dot(w, w))
-    ess = sw * sw / sw2 if sw2 > 0 else 0.0
+    ess = _kish(w)
+    rewarded_ess, top_share, reliable, why = _diagnostics(r, w, value)
+    if why:
+        note = "; ".join(t for t in (note, why) if t)
 
     lo = hi = math.nan
     if n_bootstrap > 0 and np.isfinite(value):
@@ -530,4 +569,35 @@ def _policy_value(estimator: str, r: np.ndarray, p_log: np.ndarray, p_tgt: np.nd
                        effective_sample_size=ess, mean_weight=float(w.mean()),
                        max_weight=float(w.max()), confidence=confidence,
                        n_bootstrap=n_bootstrap, n_groups=n_groups, note=note,
-                       interval=interval)
+                       interval=interval, rewarded_ess=rewarded_ess, top_share=top_share,
+                       reliable=reliable)
+
+
+def _kish(w: np.ndarray) -> float:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` (0 when no weight is positive)."""
+    sw, sw2 = float(w.sum()), float(np.dot(w, w))
+    # clipped to [1, size]: rounding may step outside when the weights are (near) equal
+    return min(max(sw * sw / sw2, 1.0), float(w.size)) if sw2 > 0 else 0.0
+
+
+def _diagnostics(r: np.ndarray, w: np.ndarray, value: float) -> tuple[float, float, bool, str]:
+    """``(rewarded_ess, top_share, reliable, why not reliable)`` of rewards and weights."""
+    rewarded_ess = _kish(w[(r != 0) & (w > 0)])
+    terms = np.abs(w * r)
+    total = float(terms.sum())
+    top_share = math.nan
+    if total > 0:
+        k = max(1, math.ceil(_TOP * terms.size))
+        top_share = min(float(np.partition(terms, terms.size - k)[terms.size - k:].sum())
+                        / total, 1.0)
+    binary = bool(np.all((r == 0) | (r == 1)))
+    need = RELIABLE_MIN_REWARDED["binary" if binary else "other"]
+    if not np.isfinite(value):
+        return rewarded_ess, top_share, False, ""
+    if rewarded_ess < need:
+        kind = "0/1 rewards" if binary else "rewards that are not 0/1 (a heavy tail is missed)"
+        return rewarded_ess, top_share, False, (
+            f"not reliable: the estimate rests on {rewarded_ess:,.1f} effective rewarded rows, "
+            f"fewer than the {need:,.0f} that {kind} need for the interval to hold the true "
+            "value near its nominal share")
+    return rewarded_ess, top_share, True, ""

@@ -123,7 +123,10 @@ class PolicyEvaluation(TableResult):
                 "ci_low": np.array([e.ci_low for e in shown]),
                 "ci_high": np.array([e.ci_high for e in shown]),
                 "n": np.array([e.n for e in shown], dtype=np.int64),
-                "effective_sample_size": np.array([e.effective_sample_size for e in shown])}
+                "effective_sample_size": np.array([e.effective_sample_size for e in shown]),
+                "rewarded_ess": np.array([e.rewarded_ess for e in shown]),
+                "top_share": np.array([e.top_share for e in shown]),
+                "reliable": np.array([e.reliable for e in shown], dtype=bool)}
 
     def _summary(self) -> str:
         conf = self.estimates[0].confidence if self.estimates else 0.95
@@ -153,12 +156,15 @@ class PolicyEvaluation(TableResult):
         head = (f"PolicyEvaluation: {self._what()} per offer shown, "
                 f"{self.n_requests:,} requests, {self.n_rows - self.n_excluded:,} offers")
         lines = [head, f"{'estimator':<10}{'policy':<24}{'value':>10}{'ci_low':>10}"
-                       f"{'ci_high':>10}{'n':>10}{'ess':>12}"]
+                       f"{'ci_high':>10}{'n':>10}{'ess':>12}{'accepted':>10}{'top1%':>7}"
+                       f"{'reliable':>9}"]
         for e in self.estimates:
             pol = self._policy(e)
             pol = pol if len(pol) <= 22 else pol[:21] + "…"
+            top = f"{e.top_share:.0%}" if math.isfinite(e.top_share) else "–"
             lines.append(f"{e.estimator:<10}{pol:<24}{e.value:>10.4g}{e.ci_low:>10.4g}"
-                         f"{e.ci_high:>10.4g}{e.n:>10,}{e.effective_sample_size:>12,.1f}")
+                         f"{e.ci_high:>10.4g}{e.n:>10,}{e.effective_sample_size:>12,.1f}"
+                         f"{e.rewarded_ess:>10,.1f}{top:>7}{'yes' if e.reliable else 'NO':>9}")
         if self.note:
             lines.append(f"note: {self.note}")
         return "\n".join(lines)
@@ -383,6 +389,15 @@ def _usable_rows(cols: dict[str, np.ndarray], since: Any, max_requests: int | No
     return n_rows, n_excluded, n_requests, keep, inv, pos, prop
 
 
+def _not_reliable(estimates: Sequence[PolicyValue]) -> list[str]:
+    """The note of the estimates whose interval is not reliable (empty when all are)."""
+    weak = [e for e in estimates if not e.reliable and "not reliable" in e.note]
+    if not weak:
+        return []
+    why = weak[0].note[weak[0].note.index("not reliable"):]
+    return [f"{', '.join(e.estimator for e in weak)} {why}"]
+
+
 def evaluate_policy(offer_log: Any, candidate: Any, *,
                     estimators: Sequence[str] = ("ips", "snips", "dr"), since: Any = None,
                     k: int | None = None, reward: str = "accepted", channel: str = "web",
@@ -512,12 +527,15 @@ def evaluate_policy(offer_log: Any, candidate: Any, *,
     logged = off_policy_value(r, p_log, p_log, "ips", **common)
     out = [PolicyValue("logged", logged.value, logged.ci_low, logged.ci_high, logged.n,
                        logged.effective_sample_size, 1.0, 1.0, logged.confidence,
-                       logged.n_bootstrap, logged.n_groups, interval=logged.interval)]
+                       logged.n_bootstrap, logged.n_groups, note=logged.note,
+                       interval=logged.interval, rewarded_ess=logged.rewarded_ess,
+                       top_share=logged.top_share, reliable=logged.reliable)]
     for e in est:
         rm = None
         if e == "dr" and model is not None:
             rm = (model.rows, q_tgt)
         out.append(off_policy_value(r, p_log, p_tgt, e, rm, **common))
+    notes += _not_reliable(out[1:])
     ess = out[-1].effective_sample_size
     if ess < max(10.0, 0.01 * n):
         notes.append(f"the candidate rarely shows what the log shows (effective sample size "
