@@ -327,6 +327,9 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
         offers[explain] = got
         res[explain + "_digest"] = _digest(got)
         res[explain + "_reasons_digest"] = _digest(texts)
+        # per request (items, reason texts): compared with the other code version's
+        res[explain + "_per_request"] = [_digest([[o[0] for o in g], t])
+                                         for g, t in zip(got, texts, strict=True)]
         b = np.asarray(blend_ms)
         bc = np.asarray(blend_cpu)
         res[explain] = {
@@ -345,6 +348,17 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
             "learned_cpu_p99_ms": float(np.percentile(l_cpu, 99))}
     res["same_offers_every_explain"] = offers["features"] == offers["contributions"] \
         == offers["none"]
+    # every tree for every candidate (LearnedBlend(cascade=None)): the offers the cascade
+    # changes; code without a cascade serves these already
+    blend.explain = "none"
+    cascade = getattr(blend, "cascade", None)
+    blend.cascade = None
+    full = [[o.item for o in lrec.recommend(**r)] for r in reqs]
+    blend.cascade = cascade
+    res["cascade"] = cascade
+    res["full_items_digest"] = _digest(full)
+    res["cascade_same_items"] = float(np.mean([[x[0] for x in g] == f for g, f
+                                               in zip(offers["none"], full, strict=True)]))
     return res
 
 
@@ -387,6 +401,15 @@ def main_blend(args: argparse.Namespace) -> None:
             f"{m} {b[m + '_digest'] == a[m + '_digest']}" for m in modes)
             + "; reason texts identical: " + ", ".join(
             f"{m} {b[m + '_reasons_digest'] == a[m + '_reasons_digest']}" for m in modes))
+        print("every tree for every candidate (cascade=None): offers identical before/after "
+              f"{b['full_items_digest'] == a['full_items_digest']}")
+        if "none_per_request" in a and "none_per_request" in b:
+            same = {m: np.mean([x == y for x, y in zip(b[m + "_per_request"],
+                                                       a[m + "_per_request"], strict=True)])
+                    for m in modes}
+            print(f"cascade {a.get('cascade')}: requests with the same offers and reason texts "
+                  "as before " + ", ".join(f"{m} {v:.2%}" for m, v in same.items())
+                  + f"; same offer lists as without the cascade: {a['cascade_same_items']:.2%}")
     OUT.mkdir(exist_ok=True)
     target = OUT / ("bench_serving_blend_retail.json" if args.data else
                     "bench_serving_blend.json")

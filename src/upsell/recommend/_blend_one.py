@@ -23,14 +23,17 @@ candidates (``benchmarks/bench_serving.py --blend``).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
 
+from upsell._lookup import position
 from upsell.cf.base import gather_rows
 from upsell.recommend._blend_features import ENTRY, BlendState, feature_names
 
-__all__ = ["OneCustomer", "finite_scores"]
+__all__ = ["CASCADE", "OneCustomer", "cascade_keep", "cascade_raw", "cascade_trees", "customer_row",
+           "finite_scores", "used_trees"]
 
 _DAY = 86_400.0
 _NAMES = feature_names()
@@ -360,3 +363,87 @@ def finite_scores(scores: np.ndarray) -> np.ndarray:
     low = scores[ok].min() - 1.0 if ok.any() else 0.0
     scores[~ok] = low
     return scores
+
+
+#: ``LearnedBlend(cascade=)``'s default: the share of the ranker's trees that scores every
+#: candidate of a request before the best ``cascade_keep(k)`` get the rest (see
+#: :func:`cascade_raw`; chosen by measurement, ``benchmarks/README.md``).
+CASCADE = 1 / 3
+
+
+def cascade_keep(k: int) -> int:
+    """Candidates the cascade finishes for a request of ``k`` offers: ``max(4 k, 20)``."""
+    return max(4 * int(k), 20)
+
+
+def cascade_trees(share: float | None, n_trees: int, n_rows: int, keep: int) -> int:
+    """Trees of the cascade's first pass (0: no cascade, every row gets every tree).
+
+    ``share`` of the ``n_trees`` (at least one, fewer than all) when there are more
+    than ``keep`` rows to score; else 0.
+    """
+    if share is None or not 0 < share < 1 or keep <= 0 or n_rows <= keep or n_trees < 2:
+        return 0
+    return min(max(1, round(float(share) * n_trees)), n_trees - 1)
+
+
+_TREES: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def used_trees(booster: Any) -> int:
+    """Trees ``Booster.predict`` reads by default (its best iteration, else all).
+
+    Remembered per booster (a served booster never changes; asking LightGBM costs
+    ~25 us), keyed by the best iteration too.
+    """
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    if best > 0:
+        return best
+    n = _TREES.get(booster)
+    if n is None:
+        n = _TREES[booster] = int(booster.num_trees())
+    return n
+
+
+def cascade_raw(booster: Any, Xc: np.ndarray, first: int, keep: int,
+                adj: np.ndarray | None = None, num_threads: int = 1) -> np.ndarray:
+    """Raw scores of the rows ``Xc``: every tree for the ``keep`` best rows after a first pass.
+
+    The first ``first`` trees score every row; the ``keep`` rows with the highest
+    first-pass score (plus ``adj``, a second stage's correction; ties: the earlier
+    row) get the other trees too (their score is the model's, up to the rounding of
+    one more addition). The others keep their first-pass order and spacing, shifted
+    to rank below every finished row. ``first == 0``: every tree for every row.
+    """
+    n = Xc.shape[0]
+    if first <= 0 or n <= keep:
+        raw = np.asarray(booster.predict(Xc, raw_score=True, num_threads=num_threads),
+                         dtype=np.float64)
+        return raw if adj is None else raw + adj
+    part = np.asarray(booster.predict(Xc, raw_score=True, num_iteration=first,
+                                      num_threads=num_threads), dtype=np.float64)
+    if adj is not None:
+        part = part + adj
+    top = np.argsort(-part, kind="stable")[:keep]
+    rest = np.asarray(booster.predict(np.ascontiguousarray(Xc[top]), raw_score=True,
+                                      start_iteration=first,
+                                      num_iteration=used_trees(booster) - first,
+                                      num_threads=num_threads),
+                      dtype=np.float64)
+    out = part.copy()
+    out[top] += rest
+    low = np.ones(n, dtype=bool)
+    low[top] = False
+    floor = float(out[top].min())
+    out[low] += floor - float(part[low].max()) - 1e-6 * (1.0 + abs(floor))
+    return out
+
+
+def customer_row(index: Any, customer: Any) -> int:
+    """Row of one request's customer in ``index`` (-1: none or unknown), as
+    ``index.encode([customer], unknown="mask")``: an exact id by one binary search,
+    anything else (another id kind, padded text) by ``encode`` itself."""
+    if customer is None:
+        return -1
+    p = position(index, customer)
+    return p if p >= 0 else int(index.encode([customer], unknown="mask")[0])

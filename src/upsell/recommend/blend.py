@@ -13,7 +13,7 @@ import numpy as np
 from upsell._atomic import atomic_write_bytes
 from upsell._estimator import Estimator
 from upsell._results import Recommendations
-from upsell._validation import check_choice, check_int, check_k, is_one_id
+from upsell._validation import check_choice, check_float, check_int, check_k, is_one_id
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError, UpsellTypeError
 from upsell.recommend._blend_features import (
@@ -22,7 +22,16 @@ from upsell.recommend._blend_features import (
     LineData,
     feature_names,
 )
-from upsell.recommend._blend_one import OneCustomer, finite_scores
+from upsell.recommend._blend_one import (
+    CASCADE,
+    OneCustomer,
+    cascade_keep,
+    cascade_raw,
+    cascade_trees,
+    customer_row,
+    finite_scores,
+    used_trees,
+)
 from upsell.recommend._blend_reasons import (
     Clock,
     DeferredReasons,
@@ -129,6 +138,12 @@ class LearnedBlend(Estimator):
         sources' evidence, as with any blend without reasons). Scores and offers are
         the same under all three. :meth:`recommend` has its own ``reasons=`` switch
         (contributions, or the feature phrases under ``"features"``).
+    cascade : float or None, default 1/3
+        Serving (:meth:`blend`, one request): this share of the ranker's trees scores
+        every candidate, the best ``max(4 k, 20)`` get the other trees; the rest rank
+        below them in their first-pass order. None: every tree for every candidate (as
+        :meth:`recommend` always does). On Online Retail (k=5) 99.5-99.9% of offer lists
+        are the same as without it, recall unchanged; the ranker's time ~halves.
 
     Attributes
     ----------
@@ -222,7 +237,8 @@ class LearnedBlend(Estimator):
                  learning_rate: float = 0.05, max_rounds: int = 400,
                  max_customers: int = 4000, n_neighbors: int = 100,
                  feature_groups: Any = None, use_ease: Any = "auto",
-                 num_threads: int = 1, explain: str = "contributions") -> None:
+                 num_threads: int = 1, explain: str = "contributions",
+                 cascade: float | None = CASCADE) -> None:
         self.n_candidates = n_candidates
         self.n_cuts = n_cuts
         self.objective = objective
@@ -235,6 +251,7 @@ class LearnedBlend(Estimator):
         self.use_ease = use_ease
         self.num_threads = num_threads
         self.explain = explain
+        self.cascade = cascade
 
     # ------------------------------------------------------------------ params
     def _grid(self) -> list[tuple[int, float]]:
@@ -262,6 +279,8 @@ class LearnedBlend(Estimator):
         check_int(self.n_neighbors, "n_neighbors", minimum=1, maximum=100_000)
         check_int(self.num_threads, "num_threads", minimum=1, maximum=1024)
         check_choice(self.explain, "explain", _EXPLAIN)
+        if self.cascade is not None:
+            check_float(self.cascade, "cascade", low=0.0, high=1.0)
         lr = self.learning_rate
         if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr <= 1:
             raise UpsellDataError(f"`learning_rate` must be in (0, 1]; got {lr!r}")
@@ -406,15 +425,17 @@ class LearnedBlend(Estimator):
             self._forests = forests  # one assignment: a racing thread builds equal ones
         return forests[regime]
 
-    def _predict(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
+    def _predict(self, X: np.ndarray, regime: str, stage: Stage | None = None,
+                 keep: int = 0) -> np.ndarray:
+        """Scores of the rows ``X``; ``keep`` > 0: the serving cascade (``cascade``)."""
         Xc = np.ascontiguousarray(X[:, self.columns_])
         booster = self.boosters_[regime]
         adj = stage_adjust(stage, Xc, regime)
-        if adj is None:
+        first = cascade_trees(self.cascade, used_trees(booster), Xc.shape[0], keep)
+        if adj is None and first == 0:
             return np.asarray(booster.predict(Xc, num_threads=int(self.num_threads)),
                               dtype=np.float64)
-        raw = np.asarray(booster.predict(Xc, raw_score=True, num_threads=int(self.num_threads)),
-                         dtype=np.float64) + adj
+        raw = cascade_raw(booster, Xc, first, keep, adj, int(self.num_threads))
         return 1.0 / (1.0 + np.exp(-raw)) if self.objective == "binary" else raw
 
     def _contrib(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
@@ -692,9 +713,7 @@ class LearnedBlend(Estimator):
         # with the request's policy version (Recommender.update) when it read a snapshot
         snap = getattr(request, "snapshot", None)
         stage = self.stage_ if snap is None else self._live(snap.state_of(self, self._stage))
-        c = -1
-        if request.customer is not None:
-            c = int(self.customers_.encode([request.customer], unknown="mask")[0])
+        c = customer_row(self.customers_, request.customer)
         basket_i = np.asarray(request.basket, dtype=np.int64)
         if cmap is not None and basket_i.size:
             basket_i = cmap[basket_i]
@@ -718,8 +737,7 @@ class LearnedBlend(Estimator):
             X, best_last = self._one().features(c, ci[kn], at=at,
                                                 basket=basket_i if basket_i.size else None)
             regime = "owned" if request.include_owned else "new"
-            s = self._predict(X, regime, stage)
-            scores[kn] = s
+            scores[kn] = self._predict(X, regime, stage, cascade_keep(request.k))
             if self.explain != "none":
                 # put in words only for the offers the rules choose (the pipeline resolves
                 # them in one batch); indexing works too, row by row
@@ -769,7 +787,9 @@ class LearnedBlend(Estimator):
         stage_doc = write_models(folder, self.boosters_, self.stage_)
         meta = {"format": "upsell.LearnedBlend",
                 "format_version": _FORMAT if stage_doc is not None else 1,
-                "params": self.get_config(), "features": list(feature_names()),
+                "params": {k: v for k, v in self.get_config().items()  # older upsell reads it
+                           if k != "cascade" or v != CASCADE},
+                "features": list(feature_names()),
                 "chosen": self.params_, "window_days": self.window_days_,
                 "cuts": [str(c) for c in self.cuts_],
                 "state": {"cut": self.state_.cut, "window": self.state_.window,
@@ -804,6 +824,8 @@ class LearnedBlend(Estimator):
         meta = read_meta(meta_file, _FORMATS, list(feature_names()))
         version = meta["format_version"]
         params = meta.get("params")
+        if isinstance(params, dict) and "cascade" not in params:  # the default is not written
+            params = {**params, "cascade": CASCADE}
         if not isinstance(params, dict) or set(params) != set(cls._param_names()):
             raise ModelFileError(f"{meta_file!r}: parameters {params!r} are not LearnedBlend's",
                                  file=meta_file, problem="params")
