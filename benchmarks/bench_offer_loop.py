@@ -39,8 +39,8 @@ every customer is to accept every offer (issue 22 targets in brackets):
 4. Serving latency p50 / p99 of ``recommend`` with and without the loop rules.
 
 A visit costs one ``recommend`` call (3-10 ms with these sources, depending on the
-machine's load) plus its logging, so the defaults (5 seeds x 10,000 visits, 100 OPE logs of
-3,000 visits cut into the smaller sizes too) take 25-45 minutes on 2 cores; ``--full`` runs the issue's 5 x 50,000 visits
+machine's load) plus its logging, so the defaults (5 seeds x 10,000 visits; 100 OPE logs of
+3,000 visits, cut into logs of 2,000, 1,000 and 300 visits too) take 25-45 minutes on 2 cores; ``--full`` runs the issue's 5 x 50,000 visits
 (about four times longer), ``--quick`` 2 x 3,000. Peak memory is the process's maximum RSS.
 Usage:
     python benchmarks/bench_offer_loop.py [--seeds 5] [--visits 10000] [--ope-reps 100]
@@ -427,7 +427,7 @@ def main() -> None:
                     help="candidates_per_source of both recommenders")
     ap.add_argument("--days", type=float, default=90.0)
     ap.add_argument("--ope-reps", type=int, default=100)
-    ap.add_argument("--ope-visits", type=int, default=3_000,
+    ap.add_argument("--ope-visits", type=int, default=2_000,
                     help="the headline log size: the smallest at which every estimator's "
                          "interval holds the truth in >= 90%% of logs, conversion and revenue")
     ap.add_argument("--ope-sizes", type=int, nargs="*", default=[300, 1_000, 3_000],

@@ -443,7 +443,7 @@ def test_diagnostics_by_hand():
     frame = v.to_pandas()
     assert {"rewarded_ess", "top_share", "reliable"} <= set(frame.columns)
     assert frame["reliable"].tolist() == [False]
-    assert "not reliable" in v.note and "10.0 effective rewarded rows" in v.note
+    assert "not reliable" in v.note and "rests on 10.0 accepted offers" in v.note
     assert "not reliable" in repr(v)
     nothing = off_policy_value(np.zeros(5), np.ones(5), np.ones(5), n_bootstrap=0)
     assert math.isnan(nothing.top_share) and nothing.rewarded_ess == 0.0
@@ -453,7 +453,7 @@ def test_diagnostics_by_hand():
 def test_reliable_follows_the_documented_thresholds(kind):
     from upsell.evaluate.offpolicy import RELIABLE_MIN_REWARDED
 
-    need = int(math.ceil(RELIABLE_MIN_REWARDED[kind]))
+    need = math.ceil(RELIABLE_MIN_REWARDED[kind])
     value = 1.0 if kind == "binary" else 7.5
     for accepted, expect in ((need - 1, False), (need, True)):
         r = np.zeros(4 * need)
