@@ -454,10 +454,10 @@ def test_reliable_follows_the_documented_thresholds(kind):
     from upsell.evaluate.offpolicy import RELIABLE_MIN_REWARDED
 
     need = math.ceil(RELIABLE_MIN_REWARDED[kind])
-    value = 1.0 if kind == "binary" else 7.5
     for accepted, expect in ((need - 1, False), (need, True)):
         r = np.zeros(4 * need)
-        r[:accepted] = value
+        # a fixed price is a scaled 0/1 reward; prices that vary are not
+        r[:accepted] = 7.5 if kind == "binary" else np.linspace(1.0, 50.0, accepted)
         v = off_policy_value(r, np.ones(r.size), np.ones(r.size), n_bootstrap=0)
         assert v.rewarded_ess == pytest.approx(accepted)
         assert v.reliable is expect, (kind, accepted)

@@ -54,7 +54,8 @@ INTERVALS = ("studentized", "bca", "percentile", "el")
 _NORMAL = NormalDist()
 
 #: Effective rewarded rows (see :class:`PolicyValue`) an estimate needs to be marked
-#: ``reliable``: with 0/1 rewards, and with any other reward (revenue). Measured on simulated
+#: ``reliable``: with 0/1 rewards (or one non-zero value), and with rewards of varying size
+#: (revenue). Measured on simulated
 #: logs (``benchmarks/bench_offer_loop.py --ope-sizes``; docs/offer-loop.md has the table).
 RELIABLE_MIN_REWARDED = {"binary": 10.0, "other": 200.0}
 
@@ -109,10 +110,10 @@ class PolicyValue(TableResult):
     reliable : bool
         Whether the interval can be expected to hold the true value near its
         nominal share: ``rewarded_ess`` is at least
-        ``RELIABLE_MIN_REWARDED["binary"]`` for 0/1 rewards and
-        ``RELIABLE_MIN_REWARDED["other"]`` for any other reward (revenue, whose
-        short logs miss the rare expensive acceptances), and the value is
-        defined. The thresholds come from a coverage study on simulated logs
+        ``RELIABLE_MIN_REWARDED["binary"]`` for 0/1 rewards (or any reward with
+        one non-zero value, a scaled 0/1) and ``RELIABLE_MIN_REWARDED["other"]``
+        for rewards of varying size (revenue, whose short logs miss the rare
+        expensive acceptances), and the value is defined. The thresholds come from a coverage study on simulated logs
         (docs/offer-loop.md); when False, ``note`` says why.
 
     Examples
@@ -512,7 +513,8 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     ``(sum w)^2 / sum w^2``; ``rewarded_ess`` is the same over the rows with a
     non-zero reward (the accepted offers, weighted), and ``reliable`` is
     ``rewarded_ess >= RELIABLE_MIN_REWARDED["binary"]`` (10) for 0/1 rewards
-    and ``>= RELIABLE_MIN_REWARDED["other"]`` (200) for any other reward. The
+    (or one non-zero value: a fixed price) and ``>= RELIABLE_MIN_REWARDED["other"]``
+    (200) for rewards of varying size. The
     thresholds come from the coverage study of ``benchmarks/bench_offer_loop.py``
     (100 logs per size, 30 to 10,000 visits; docs/offer-loop.md): acceptance
     was covered 93-99% at every size, down to about 5 accepted offers per log;
@@ -609,14 +611,16 @@ def _diagnostics(r: np.ndarray, w: np.ndarray, value: float) -> tuple[float, flo
         k = max(1, math.ceil(_TOP * terms.size))
         top_share = min(float(np.partition(terms, terms.size - k)[terms.size - k:].sum())
                         / total, 1.0)
-    binary = bool(np.all((r == 0) | (r == 1)))
+    nonzero = r[r != 0]
+    # one non-zero value (0/1, or a fixed price): a scaled 0/1 reward, no tail to miss
+    binary = bool(nonzero.size == 0 or np.all(nonzero == nonzero[0]))
     need = RELIABLE_MIN_REWARDED["binary" if binary else "other"]
     if not np.isfinite(value):
         return rewarded_ess, top_share, False, ""
     if rewarded_ess < need:
         why = ("a 0/1 reward needs for its interval to hold the true value near the nominal "
                "share" if binary else
-               "a reward other than 0/1 needs: a log this short often misses the rare large "
+               "a reward of varying size needs: a log this short often misses the rare large "
                "rewards, and its interval then lies below the true value")
         return rewarded_ess, top_share, False, (
             f"not reliable: the estimate rests on {rewarded_ess:,.1f} accepted offers "
