@@ -451,17 +451,22 @@ def test_diagnostics_by_hand():
 
 @pytest.mark.parametrize("kind", ["binary", "other"])
 def test_reliable_follows_the_documented_thresholds(kind):
-    from upsell.evaluate.offpolicy import RELIABLE_MIN_REWARDED
+    from upsell.evaluate.offpolicy import RELIABLE_MIN_REWARDED, RELIABLE_MIN_UNITS
 
     need = math.ceil(RELIABLE_MIN_REWARDED[kind])
     for accepted, expect in ((need - 1, False), (need, True)):
-        r = np.zeros(4 * need)
+        r = np.zeros(max(4 * need, RELIABLE_MIN_UNITS))
         # a fixed price is a scaled 0/1 reward; prices that vary are not
         r[:accepted] = 7.5 if kind == "binary" else np.linspace(1.0, 50.0, accepted)
         v = off_policy_value(r, np.ones(r.size), np.ones(r.size), n_bootstrap=0)
         assert v.rewarded_ess == pytest.approx(accepted)
         assert v.reliable is expect, (kind, accepted)
         assert ("not reliable" in v.note) is (not expect)
+    # too few resampled units: never reliable, whatever the accepted offers
+    few = off_policy_value(np.ones(RELIABLE_MIN_UNITS - 1), np.ones(RELIABLE_MIN_UNITS - 1),
+                           np.ones(RELIABLE_MIN_UNITS - 1), n_bootstrap=0)
+    assert few.rewarded_ess >= RELIABLE_MIN_REWARDED["binary"] and not few.reliable
+    assert "resampled units" in few.note
     # an undefined value is never reliable
     assert not off_policy_value([1.0, 0.0], [1.0, 1.0], [0.0, 0.0], "snips",
                                 n_bootstrap=0).reliable

@@ -42,7 +42,8 @@ from upsell._validation import as_floats, check_choice, check_float, check_int
 from upsell.evaluate._likelihood import el_interval
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["ESTIMATORS", "INTERVALS", "RELIABLE_MIN_REWARDED", "PolicyValue", "off_policy_value"]
+__all__ = ["ESTIMATORS", "INTERVALS", "RELIABLE_MIN_REWARDED", "RELIABLE_MIN_UNITS", "PolicyValue",
+           "off_policy_value"]
 
 #: Estimators :func:`off_policy_value` knows.
 ESTIMATORS = ("ips", "snips", "dr")
@@ -58,6 +59,11 @@ _NORMAL = NormalDist()
 #: (revenue). Measured on simulated
 #: logs (``benchmarks/bench_offer_loop.py --ope-sizes``; docs/offer-loop.md has the table).
 RELIABLE_MIN_REWARDED = {"binary": 10.0, "other": 200.0}
+
+#: Resampled units (requests, or rows without ``groups``) below which no estimate is marked
+#: ``reliable``: in logs of 30 requests the few that reach 10 accepted offers do so because
+#: their acceptance is unusually high, and their intervals miss (same study).
+RELIABLE_MIN_UNITS = 50
 
 # share of the rows whose weighted rewards make PolicyValue.top_share
 _TOP = 0.01
@@ -113,7 +119,8 @@ class PolicyValue(TableResult):
         ``RELIABLE_MIN_REWARDED["binary"]`` for 0/1 rewards (or any reward with
         one non-zero value, a scaled 0/1) and ``RELIABLE_MIN_REWARDED["other"]``
         for rewards of varying size (revenue, whose short logs miss the rare
-        expensive acceptances), and the value is defined. The thresholds come from a coverage study on simulated logs
+        expensive acceptances), at least ``RELIABLE_MIN_UNITS`` (50) units were
+        resampled, and the value is defined. The thresholds come from a coverage study on simulated logs
         (docs/offer-loop.md); when False, ``note`` says why.
 
     Examples
@@ -514,17 +521,21 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     non-zero reward (the accepted offers, weighted), and ``reliable`` is
     ``rewarded_ess >= RELIABLE_MIN_REWARDED["binary"]`` (10) for 0/1 rewards
     (or one non-zero value: a fixed price) and ``>= RELIABLE_MIN_REWARDED["other"]``
-    (200) for rewards of varying size. The
+    (200) for rewards of varying size, with at least ``RELIABLE_MIN_UNITS`` (50)
+    resampled units (requests with ``groups``, else rows). The
     thresholds come from the coverage study of ``benchmarks/bench_offer_loop.py``
-    (100 logs per size, 30 to 10,000 visits; docs/offer-loop.md): acceptance
-    was covered 93-99% at every size, down to about 5 accepted offers per log;
-    revenue was covered 84-86% with about 45 and 150 accepted offers and at
-    least 90% among the logs with 200 or more, at every size and by every
-    estimator. What predicts a miss is the number of accepted offers, not the
-    weights' ESS (the same in every log there) nor the log's own tail (a log
-    that misses the expensive acceptances looks *lighter*-tailed). The revenue
-    threshold reflects that study's prices (lognormal, the dearest about 60
-    times the median acceptance); a shop whose prices spread wider needs more.
+    (100-300 logs per size, 30 to 10,000 visits; docs/offer-loop.md):
+    acceptance was covered 92-99% at every size (down to about 5 accepted
+    offers per log, where the intervals are wide or unbounded), and at 100
+    visits 97-98% of the logs with 10 or more accepted offers against 71-86%
+    of those with fewer; revenue was covered 83-86% with 23-45 accepted
+    offers per log, 89-90% with about 150, and at least 92% among the logs
+    with 200 or more, by every estimator. What predicts a miss is the number
+    of accepted offers, not the weights' ESS (the same in every log there)
+    nor the log's own tail (a log that misses the expensive acceptances looks
+    *lighter*-tailed). The revenue threshold reflects that study's prices
+    (median accepted price 11, the dearest 465; 4% of the acceptances carry a
+    third of the revenue); a shop whose prices spread wider needs more.
 
     Examples
     --------
@@ -572,7 +583,7 @@ def _policy_value(estimator: str, r: np.ndarray, p_log: np.ndarray, p_tgt: np.nd
     else:
         value = float(num.sum() / total_den)
     ess = _kish(w)
-    rewarded_ess, top_share, reliable, why = _diagnostics(r, w, value)
+    rewarded_ess, top_share, reliable, why = _diagnostics(r, w, value, n_groups)
     if why:
         note = "; ".join(t for t in (note, why) if t)
 
@@ -601,7 +612,8 @@ def _kish(w: np.ndarray) -> float:
     return min(max(sw * sw / sw2, 1.0), float(w.size))
 
 
-def _diagnostics(r: np.ndarray, w: np.ndarray, value: float) -> tuple[float, float, bool, str]:
+def _diagnostics(r: np.ndarray, w: np.ndarray, value: float,
+                 n_units: int) -> tuple[float, float, bool, str]:
     """``(rewarded_ess, top_share, reliable, why not reliable)`` of rewards and weights."""
     rewarded_ess = _kish(w[(r != 0) & (w > 0)])
     terms = np.abs(w * r)
@@ -617,6 +629,11 @@ def _diagnostics(r: np.ndarray, w: np.ndarray, value: float) -> tuple[float, flo
     need = RELIABLE_MIN_REWARDED["binary" if binary else "other"]
     if not np.isfinite(value):
         return rewarded_ess, top_share, False, ""
+    if n_units < RELIABLE_MIN_UNITS:
+        return rewarded_ess, top_share, False, (
+            f"not reliable: {n_units:,} resampled units (requests or rows), fewer than "
+            f"{RELIABLE_MIN_UNITS}: a log this short that has many accepted offers mostly has "
+            "an unusually high acceptance, and its interval then misses the true value")
     if rewarded_ess < need:
         why = ("a 0/1 reward needs for its interval to hold the true value near the nominal "
                "share" if binary else
