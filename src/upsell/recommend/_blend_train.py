@@ -20,13 +20,17 @@ from upsell.recommend._blend_features import (
     feature_names,
 )
 
-__all__ = ["CutRows", "build_cut", "cut_points", "fit_ranker", "halving_search", "labels_for",
-           "make_dataset", "stack"]
+__all__ = ["CutRows", "RecallAtK", "build_cut", "cut_points", "fit_ranker", "halving_search",
+           "labels_for", "make_dataset", "source_recalls", "stack", "target_counts",
+           "train_regime"]
 
 _DAY = 86_400.0
 log = logging.getLogger("upsell")
 CUT_SPACING = 0.5  # windows between training cuts
 NEGATIVE_SHARE = 0.5  # share of the unbought candidates kept for training
+RANKING = ("lambdarank", "rank_xendcg")  # objectives that learn from query groups
+SELECT_K = 10  # the inner split reports recall at this k
+SELECT_ON_RECALL = False  # measured: choosing by that recall was no better than by NDCG@10
 
 
 def cut_points(lines: LineData, n_cuts: int, spacing: float = CUT_SPACING
@@ -124,6 +128,16 @@ def labels_for(rows: CutRows, lines: LineData, end: int) -> tuple[np.ndarray, np
     return y.astype(np.float32), np.bincount(bc, minlength=lines.n_customers)
 
 
+def _kept(rows: CutRows, y: np.ndarray, new_only: bool) -> np.ndarray:
+    """Rows of the queries (customers) with at least one positive, in the regime."""
+    keep = ~rows.owned if new_only else np.ones(rows.owned.size, dtype=bool)
+    c, yk = rows.customer[keep], y[keep]
+    pos = np.bincount(c, weights=yk, minlength=int(c.max()) + 1 if c.size else 0)
+    ok = keep.copy()
+    ok[keep] = pos[c] > 0
+    return ok
+
+
 def stack(parts: list[CutRows], labels: list[np.ndarray], *, new_only: bool
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(X, y, group sizes) of the queries with at least one positive, rows grouped by query.
@@ -132,11 +146,7 @@ def stack(parts: list[CutRows], labels: list[np.ndarray], *, new_only: bool
     """
     Xs, ys, gs = [], [], []
     for rows, y in zip(parts, labels, strict=False):
-        keep = ~rows.owned if new_only else np.ones(rows.owned.size, dtype=bool)
-        c, yk = rows.customer[keep], y[keep]
-        pos = np.bincount(c, weights=yk, minlength=int(c.max()) + 1 if c.size else 0)
-        ok = keep.copy()
-        ok[keep] = pos[c] > 0
+        ok = _kept(rows, y, new_only)
         c = rows.customer[ok]  # sorted by customer (candidates come sorted)
         Xs.append(rows.X[ok])
         ys.append(y[ok])
@@ -146,6 +156,81 @@ def stack(parts: list[CutRows], labels: list[np.ndarray], *, new_only: bool
         return (np.empty((0, len(feature_names())), np.float32), np.empty(0, np.float32),
                 np.empty(0, np.int64))
     return np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs)
+
+
+def target_counts(lines: LineData, cut: int, end: int, *, new_only: bool) -> np.ndarray:
+    """Per customer, the items of their next basket in [cut, end) (recall's denominator).
+
+    ``new_only``: only items the customer did not buy before ``cut``.
+    """
+    bc, bi = next_baskets(lines, cut, end)
+    if new_only and bc.size:
+        m = (lines.time < cut) & (lines.customer >= 0)
+        before = np.unique(lines.customer[m] * lines.n_items + lines.item[m])
+        bc = bc[~np.isin(bc * lines.n_items + bi, before, assume_unique=False)]
+    return np.bincount(bc, minlength=lines.n_customers)
+
+
+class RecallAtK:
+    """Mean recall@k over the customers of one cut, for scores of its stacked rows.
+
+    Recall of a customer: the next-basket items among their ``k`` best-scored rows
+    over all items of that basket (items no source proposed count in the
+    denominator). Customers with a next basket but no bought candidate score 0 and
+    are counted, so the value reads like an offline recall@k of the served blend.
+    Ties keep row order; NaN scores rank last.
+    """
+
+    def __init__(self, rows: CutRows, y: np.ndarray, counts: np.ndarray, *, new_only: bool,
+                 k: int = 10) -> None:
+        ok = _kept(rows, y, new_only)
+        c = rows.customer[ok]
+        cu, start, size = np.unique(c, return_index=True, return_counts=True)
+        self.gid = np.repeat(np.arange(cu.size), size)
+        self.top = (np.arange(c.size) - start[self.gid]) < k
+        self.y = y[ok].astype(np.float64)
+        self.weight = 1.0 / np.maximum(counts[cu], 1)
+        asked = np.unique(rows.customer)
+        self.n_queries = max(int((counts[asked] > 0).sum()), 1)
+        self.k = k
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.y.size)
+
+    def __call__(self, scores: np.ndarray, *, strict: bool = False) -> float:
+        """Mean recall@k; ``strict``: a row with a NaN score is never a hit (a source
+        that did not propose an item gets no credit for it from the row order)."""
+        s = np.asarray(scores, dtype=np.float64)
+        y = self.y * ~np.isnan(s) if strict else self.y
+        s = np.where(np.isnan(s), -np.inf, s)
+        order = np.lexsort((-s, self.gid))  # gid is sorted: order keeps the groups in place
+        hits = np.bincount(self.gid[self.top], weights=y[order][self.top],
+                           minlength=self.weight.size)
+        return float((hits * self.weight).sum() / self.n_queries)
+
+    def feval(self, preds: np.ndarray, data: Any) -> tuple[str, float, bool]:
+        """LightGBM's custom-metric signature."""
+        return f"recall@{self.k}", self(preds), True
+
+
+RANK_FEATURES = ("ease_rank", "knn_rank", "cooc_rank", "uknn_rank", "repeat_rank", "pop_rank")
+
+
+def source_recalls(metric: RecallAtK, X: np.ndarray, columns: np.ndarray) -> dict[str, float]:
+    """Recall@k of each single source's own order (its rank feature) of the same rows.
+
+    ``X``: the stacked rows ``metric`` was built for (every feature column). Items a
+    source did not rank (NaN) are never its hits.
+    """
+    names = feature_names()
+    used = {names[j] for j in columns}
+    out = {}
+    for name in RANK_FEATURES:
+        if name in used:
+            out[name[: -len("_rank")]] = metric(-X[:, names.index(name)].astype(np.float64),
+                                                  strict=True)
+    return out
 
 
 def lgb_params(objective: str, num_leaves: int, min_data_in_leaf: int, learning_rate: float,
@@ -160,6 +245,8 @@ def lgb_params(objective: str, num_leaves: int, min_data_in_leaf: int, learning_
     }
     if objective == "lambdarank":
         p.update({"metric": "ndcg", "eval_at": [10], "lambdarank_truncation_level": 20})
+    elif objective in RANKING:
+        p.update({"metric": "ndcg", "eval_at": [10]})
     else:
         p.update({"metric": "auc"})
     return p
@@ -176,15 +263,15 @@ def fit_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, params: dict[st
     cols = np.arange(len(names)) if columns is None else columns
     used = [names[j] for j in cols]
     cat = [n for n in CATEGORICAL if n in used]
-    ds = lgb.Dataset(X[:, cols], label=y, group=groups if params["objective"] == "lambdarank"
+    ds = lgb.Dataset(X[:, cols], label=y, group=groups if params["objective"] in RANKING
                      else None, feature_name=used, categorical_feature=cat,
                      free_raw_data=True, params={"verbose": -1})
     valid_sets: list[Any] = []
     callbacks: list[Any] = []
     if valid is not None:
         Xv, yv, gv = valid
-        valid_sets = [lgb.Dataset(Xv[:, cols], label=yv, group=gv if params["objective"] ==
-                                  "lambdarank" else None, reference=ds)]
+        valid_sets = [lgb.Dataset(Xv[:, cols], label=yv, group=gv if params["objective"] in
+                                  RANKING else None, reference=ds)]
         if early_stopping:
             callbacks.append(lgb.early_stopping(early_stopping, verbose=False))
     booster = lgb.train(params, ds, num_boost_round=num_rounds, valid_sets=valid_sets,
@@ -212,15 +299,16 @@ def make_dataset(X: np.ndarray, y: np.ndarray, groups: np.ndarray, params: dict[
     ds_params = {"max_bin": params["max_bin"], "feature_pre_filter": False, "verbose": -1,
                  "seed": params["seed"], "num_threads": params["num_threads"]}
     ds = lgb.Dataset(np.ascontiguousarray(X[:, columns]), label=y,
-                     group=groups if params["objective"] == "lambdarank" else None,
+                     group=groups if params["objective"] in RANKING else None,
                      feature_name=used, categorical_feature=cat, free_raw_data=True,
                      params=ds_params, reference=reference)
     return ds.construct()
 
 
 def halving_search(train: Any, valid: Any, candidates: list[dict[str, Any]], max_rounds: int,
-                   *, patience: int = 40, first_rung: int = 40
-                   ) -> tuple[int, int, float, list[tuple[int, int, float]]]:
+                   *, patience: int = 40, first_rung: int = 40, feval: Any = None,
+                   select_feval: bool = False
+                   ) -> tuple[int, int, float, list[tuple[int, int, float, float]]]:
     """Successive halving over ``candidates`` (LightGBM parameter dicts) on one split.
 
     Every candidate boosts ``first_rung`` rounds on the shared binned ``train`` set and
@@ -228,10 +316,13 @@ def halving_search(train: Any, valid: Any, candidates: list[dict[str, Any]], max
     score so far) is dropped and the survivors go on to twice the rounds, until one is
     left, which runs to early stopping (``patience`` rounds without a better score) or
     ``max_rounds``. Same choice as a full grid when the ranking of the candidates is
-    settled early, at about half its boosting rounds.
+    settled early, at about half its boosting rounds. ``feval``: a LightGBM custom
+    metric (higher is better) scored beside the candidates' own first metric; it
+    selects instead of that metric when ``select_feval``.
 
     Returns (index of the best candidate, its best round count, its best score,
-    per candidate (index, rounds boosted, best score)).
+    per candidate (index, rounds boosted, best score, ``feval`` at the best round
+    (NaN without one))).
     """
     import lightgbm as lgb
 
@@ -239,17 +330,20 @@ def halving_search(train: Any, valid: Any, candidates: list[dict[str, Any]], max
     for j, p in enumerate(candidates):
         b = lgb.Booster(params=p, train_set=train)
         b.add_valid(valid, "valid")
-        live.append({"j": j, "b": b, "it": 0, "best": -math.inf, "best_it": 0, "done": False})
-    trace: list[tuple[int, int, float]] = []
+        live.append({"j": j, "b": b, "it": 0, "best": -math.inf, "best_it": 0, "done": False,
+                     "aux": math.nan})
+    trace: list[tuple[int, int, float, float]] = []
     rung = max(1, first_rung)
     while True:
         for s in live:
             while not s["done"] and s["it"] < rung:
                 s["b"].update()
                 s["it"] += 1
-                score = float(s["b"].eval_valid()[0][2])
+                got = s["b"].eval_valid(feval)
+                aux = float(got[-1][2]) if feval is not None else math.nan
+                score = aux if select_feval else float(got[0][2])
                 if score > s["best"]:
-                    s["best"], s["best_it"] = score, s["it"]
+                    s["best"], s["best_it"], s["aux"] = score, s["it"], aux
                 if s["it"] - s["best_it"] >= patience or s["it"] >= max_rounds:
                     s["done"] = True
         if len(live) == 1 and live[0]["done"]:
@@ -258,12 +352,83 @@ def halving_search(train: Any, valid: Any, candidates: list[dict[str, Any]], max
             live.sort(key=lambda s: (-s["best"], s["j"]))
             keep = (len(live) + 1) // 2
             for s in live[keep:]:
-                trace.append((s["j"], s["it"], s["best"]))
+                trace.append((s["j"], s["it"], s["best"], s["aux"]))
             live = live[:keep]
         rung *= 2
     s = live[0]
-    trace.append((s["j"], s["it"], s["best"]))
+    trace.append((s["j"], s["it"], s["best"], s["aux"]))
     return s["j"], max(1, s["best_it"]), s["best"], sorted(trace)
+
+
+def train_regime(parts: list[CutRows], lines: LineData, cuts: list[int], window: float,
+                 end: int, *, new_only: bool, columns: np.ndarray,
+                 grid: list[tuple[int, float]], objective: str, learning_rate: float,
+                 max_rounds: int, num_threads: int, random_state: int
+                 ) -> tuple[Any, dict[str, Any]]:
+    """One ranker: hyper-parameters and rounds from an inner time split, then a refit.
+
+    The last cut is held out (labels of the other cuts stop at it); every ``grid``
+    candidate (num_leaves, min_leaf_share) is searched by :func:`halving_search` on
+    the objective's own metric (NDCG@10 for the ranking objectives), and the
+    chosen one is refitted on every cut with a few more rounds (more data). Its
+    recall@``SELECT_K`` on the held-out customers (:class:`RecallAtK`) at the chosen
+    round is recorded, with that of each source's own order of the same candidates.
+    Selecting on that recall instead was measured: as good on one outer split, worse
+    on another (a noisier metric: fewer rounds chosen).
+
+    Returns the booster and its record: chosen parameters, ``inner_score`` and
+    ``inner_recall`` (the chosen ranker's recall@10 on the held-out cut, at its best
+    round), ``inner_source_recall`` (per source), ``inner_best_source`` and
+    ``inner_best_source_recall``.
+    """
+    horizon = int(2 * window)
+    inner = [labels_for(p, lines, min(p.cut + horizon, cuts[-1]))[0] for p in parts[:-1]]
+    Xt, yt, gt = stack(parts[:-1], inner, new_only=new_only)
+    last = parts[-1]
+    v_end = min(last.cut + horizon, end)
+    yv = labels_for(last, lines, v_end)[0]
+    valid = stack([last], [yv], new_only=new_only)
+    metric = RecallAtK(last, yv, target_counts(lines, last.cut, v_end, new_only=new_only),
+                       new_only=new_only, k=SELECT_K)
+    cands = [lgb_params(objective, leaves, max(20, int(share * max(yt.size, 1))),
+                        learning_rate, random_state, num_threads)
+             for leaves, share in grid]
+    best: dict[str, Any]
+    regime = "new" if new_only else "owned"
+    sources: dict[str, float] = {}
+    if gt.size == 0 or valid[2].size == 0:
+        best = {"params": cands[0], "rounds": max_rounds, "score": math.nan, "share": grid[0][1],
+                "recall": math.nan}
+    else:  # one binned set shared by every candidate; successive halving picks one
+        sources = source_recalls(metric, valid[0], columns)
+        ds = make_dataset(Xt, yt, gt, cands[0], columns)
+        dv = make_dataset(*valid, cands[0], columns, reference=ds)
+        j, rounds, score, trace = halving_search(ds, dv, cands, max_rounds, feval=metric.feval,
+                                                 select_feval=SELECT_ON_RECALL)
+        for jj, it, sc, rec in trace:
+            log.info("learned blend (%s): leaves %d, min leaf %d: %d rounds, valid %.4f, "
+                     "recall@%d %.4f", regime, cands[jj]["num_leaves"],
+                     cands[jj]["min_data_in_leaf"], it, sc, SELECT_K, rec)
+        del ds, dv
+        best = {"params": cands[j], "rounds": rounds, "score": score, "share": grid[j][1],
+                "recall": next(t[3] for t in trace if t[0] == j)}
+    labels = [labels_for(p, lines, min(p.cut + horizon, end))[0] for p in parts]
+    X, y, g = stack(parts, labels, new_only=new_only)
+    if g.size == 0:
+        raise UpsellDataError("no customer bought a candidate after any training cut: "
+                              "the history is too short or too sparse to learn a blend")
+    params = dict(best["params"])
+    params["min_data_in_leaf"] = max(20, int(best["share"] * y.size))
+    # more data than the inner split: a few more rounds
+    rounds = max(1, round(best["rounds"] * len(parts) / max(len(parts) - 1, 1)))
+    booster, _, _ = fit_ranker(X, y, g, params, rounds, columns)
+    top = max(sources, key=lambda n: (sources[n], n)) if sources else None
+    info = {"num_leaves": params["num_leaves"], "min_data_in_leaf": params["min_data_in_leaf"],
+            "rounds": rounds, "inner_score": best["score"], "inner_recall": best["recall"],
+            "inner_source_recall": sources, "inner_best_source": top,
+            "inner_best_source_recall": sources[top] if top is not None else math.nan,
+            "rows": int(y.size), "queries": int(g.size)}
+    return booster, info
 
 
 def line_data(tx: Transactions, catalog: Any, seg_codes: np.ndarray) -> LineData:

@@ -53,15 +53,10 @@ from upsell.recommend._blend_train import (
     NEGATIVE_SHARE,
     build_cut,
     cut_points,
-    fit_ranker,
-    halving_search,
-    labels_for,
-    lgb_params,
     line_data,
-    make_dataset,
     sample_customers,
     segment_codes,
-    stack,
+    train_regime,
 )
 from upsell.recommend._blend_update import (
     UPDATE_COLUMNS,
@@ -109,9 +104,10 @@ class LearnedBlend(Estimator):
         Hyper-parameters tried by the inner time split; ``min_leaf_share`` is the
         share of training rows a leaf must hold (at least 20 rows). Default
         ``((15, 0.002), (15, 0.0005), (31, 0.0005), (7, 0.005))``. Chosen by
-        successive halving: every candidate boosts 40 rounds on one shared binned
-        set, the better half goes on to twice the rounds, until one is left and runs
-        to early stopping (about half the rounds of a full grid).
+        successive halving on recall@10 of the held-out cut (what is served): every
+        candidate boosts 40 rounds on one shared binned set, the better half goes on
+        to twice the rounds, until one is left and runs to early stopping (about half
+        the rounds of a full grid).
     learning_rate : float, default 0.05
     max_rounds : int, default 400
         Boosting rounds at most; the inner split picks the number (early stopping).
@@ -152,7 +148,14 @@ class LearnedBlend(Estimator):
     boosters_ : dict of str to lightgbm.Booster
         ``"owned"`` (buy-again allowed) and ``"new"`` (never-bought items).
     params_ : dict of str to dict
-        Chosen LightGBM parameters and rounds per ranker, with the inner-split scores.
+        Per ranker: chosen LightGBM parameters and rounds, and the inner split's numbers
+        (recall@10 on the held-out cut, every customer of the cut with a next basket
+        counted): ``"inner_recall"`` of the chosen ranker, ``"inner_source_recall"``
+        of each single source's own order of the same candidates, the best of them as
+        ``"inner_best_source"`` and ``"inner_best_source_recall"``.
+    measures_better_ : bool or None
+        True when every ranker's inner recall@10 beats the best single source's (see
+        :attr:`measures_better_`); what ``upsell fit`` may use to keep the learned blend.
     cuts_ : list of numpy.datetime64
         Training cut points; ``window_days_`` their spacing.
 
@@ -368,44 +371,11 @@ class LearnedBlend(Estimator):
                end: int, new_only: bool, cols: np.ndarray, random_state: int
                ) -> tuple[Any, dict[str, Any]]:
         """Inner time split (last cut held out) over the grid, then a refit on every cut."""
-        horizon = int(2 * window)
-        inner = [labels_for(p, lines, min(p.cut + horizon, cuts[-1]))[0] for p in parts[:-1]]
-        Xt, yt, gt = stack(parts[:-1], inner, new_only=new_only)
-        last = parts[-1]
-        yv = labels_for(last, lines, min(last.cut + horizon, end))[0]
-        valid = stack([last], [yv], new_only=new_only)
-        grid = self._grid()
-        cands = [lgb_params(self.objective, leaves, max(20, int(share * max(yt.size, 1))),
-                            float(self.learning_rate), random_state, int(self.num_threads))
-                 for leaves, share in grid]
-        best: dict[str, Any]
-        if gt.size == 0 or valid[2].size == 0:
-            best = {"params": cands[0], "rounds": int(self.max_rounds), "score": math.nan,
-                    "share": grid[0][1]}
-        else:  # one binned set shared by every candidate; successive halving picks one
-            ds = make_dataset(Xt, yt, gt, cands[0], cols)
-            dv = make_dataset(*valid, cands[0], cols, reference=ds)
-            j, rounds, score, trace = halving_search(ds, dv, cands, int(self.max_rounds))
-            for jj, it, sc in trace:
-                log.info("learned blend (%s): leaves %d, min leaf %d: %d rounds, valid %.4f",
-                         "new" if new_only else "owned", cands[jj]["num_leaves"],
-                         cands[jj]["min_data_in_leaf"], it, sc)
-            del ds, dv
-            best = {"params": cands[j], "rounds": rounds, "score": score, "share": grid[j][1]}
-        labels = [labels_for(p, lines, min(p.cut + horizon, end))[0] for p in parts]
-        X, y, g = stack(parts, labels, new_only=new_only)
-        if g.size == 0:
-            raise UpsellDataError("no customer bought a candidate after any training cut: "
-                                  "the history is too short or too sparse to learn a blend")
-        params = dict(best["params"])
-        params["min_data_in_leaf"] = max(20, int(best["share"] * y.size))
-        # more data than the inner split: a few more rounds
-        rounds = max(1, round(best["rounds"] * len(parts) / max(len(parts) - 1, 1)))
-        booster, _, _ = fit_ranker(X, y, g, params, rounds, cols)
-        info = {"num_leaves": params["num_leaves"],
-                "min_data_in_leaf": params["min_data_in_leaf"], "rounds": rounds,
-                "inner_score": best["score"], "rows": int(y.size), "queries": int(g.size)}
-        return booster, info
+        return train_regime(parts, lines, cuts, window, end, new_only=new_only, columns=cols,
+                            grid=self._grid(), objective=str(self.objective),
+                            learning_rate=float(self.learning_rate),
+                            max_rounds=int(self.max_rounds), num_threads=int(self.num_threads),
+                            random_state=random_state)
 
     # ------------------------------------------------------------------ scoring
     def _one(self) -> OneCustomer:
@@ -462,6 +432,30 @@ class LearnedBlend(Estimator):
     #: The columns of ``OfferLog.outcomes()`` that :meth:`update` reads (what
     #: :meth:`Recommender.update` asks the log for).
     outcome_columns = UPDATE_COLUMNS
+
+    @property
+    def measures_better_(self) -> bool | None:
+        """Whether every trained ranker beat the best single source on the inner split.
+
+        True when, for each regime, the ranker's recall@10 on the held-out cut of the
+        inner time split (``params_[regime]["inner_recall"]``) exceeds that of the best
+        single source's own order of the same candidates
+        (``"inner_best_source_recall"``); None before :meth:`fit` and for a blend
+        loaded from a file written without these numbers.
+        """
+        chosen = getattr(self, "params_", None)
+        if not chosen:
+            return None
+        better = True
+        for regime in _REGIMES:
+            info = chosen.get(regime)
+            if not isinstance(info, dict):
+                return None
+            mine, best = info.get("inner_recall"), info.get("inner_best_source_recall")
+            if not isinstance(mine, (int, float)) or not isinstance(best, (int, float)):
+                return None
+            better = better and mine > best  # NaN (nothing to compare) is not better
+        return better
 
     @property
     def stage_(self) -> Stage | None:
