@@ -165,3 +165,34 @@ def test_cascade_is_validated_saved_and_optional_in_files(fitted, tmp_path):
     assert json.loads((tmp_path / "b" / "blend.json").read_text())["params"]["cascade"] == 0.5
     assert LearnedBlend.load(tmp_path / "b").cascade == 0.5
     assert LearnedBlend.load(tmp_path / "b", cascade=None).cascade is None
+
+
+def test_pipeline_skips_what_the_learned_blend_does_not_read(fitted, shop, monkeypatch):
+    """The pipeline hands LearnedBlend NaN source scores and no owned items (it reads its own
+    state); the offers are those of the full inputs."""
+    from upsell.recommend import Recommender
+    from upsell.recommend.blend import history_parts
+
+    parts = history_parts(shop.transactions, shop.catalog, blend="weighted")
+    rec = Recommender(**{**parts, "blend": fitted}).fit()
+    seen = []
+    orig = LearnedBlend.blend
+
+    def spy(self, request, items, scores, names):
+        seen.append((request.owned.size, bool(np.isnan(scores).all())))
+        return orig(self, request, items, scores, names)
+
+    monkeypatch.setattr(LearnedBlend, "blend", spy)
+    ids = list(shop.transactions.customers.ids[:15])
+
+    def offers():
+        return [[(o.item, o.score, o.reason.summary) for o in
+                 rec.recommend(customer=c, k=4, include_owned=bool(j % 2), at="2011-01-01")]
+                for j, c in enumerate(ids)]
+
+    lean = offers()
+    assert seen and all(n == 0 and nan for n, nan in seen)
+    seen.clear()
+    monkeypatch.setattr(fitted, "_own_inputs", False, raising=False)
+    assert offers() == lean
+    assert any(n > 0 for n, _ in seen) and not all(nan for _, nan in seen)

@@ -468,14 +468,15 @@ class Pipeline:
                 item.score += ev.contribution
         return pool
 
-    def blend_request(self, req: Request, k: int) -> BlendRequest:
-        """What the blend sees of a request (catalog positions, history row)."""
+    def blend_request(self, req: Request, k: int, owned_items: bool = True) -> BlendRequest:
+        """What the blend sees of a request (catalog positions, history row; the owned
+        items and their times unless ``owned_items`` is False: left empty)."""
         r = -1
         owned = np.zeros(0, dtype=np.int32)
         owned_time = np.zeros(0, dtype="datetime64[s]")
         if self.history_ is not None and req.customer is not None:
             r = self.history_.row(req.customer)
-            if r >= 0:
+            if r >= 0 and owned_items:
                 idx, t = self.history_.owned_index(r)
                 owned = np.asarray(idx, dtype=np.int32)
                 secs = np.asarray(t, dtype=np.int64)
@@ -502,16 +503,21 @@ class Pipeline:
                                                                c.detail))
         if not pool:
             return pool
+        b = self.generic_blend
+        # a blend that scores from its own fitted state (LearnedBlend) reads neither the
+        # sources' scores (all NaN then) nor the request's owned items
+        own = bool(getattr(b, "_own_inputs", False))
         col = {name: s for s, name in enumerate(self.source_names_)}
         scores = np.full((len(pool), len(col)), np.nan)
-        for j, item in enumerate(pool.values()):
-            for e in item.evidence:
-                scores[j, col[e.source]] = e.raw
+        if not own:
+            for j, item in enumerate(pool.values()):
+                for e in item.evidence:
+                    scores[j, col[e.source]] = e.raw
         scores.flags.writeable = False
         items = np.fromiter(pool.keys(), dtype=np.int32, count=len(pool))
         items.flags.writeable = False
-        b = self.generic_blend
-        got = b.blend(self.blend_request(req, k), items, scores, self.source_names_)
+        got = b.blend(self.blend_request(req, k, owned_items=not own), items, scores,
+                      self.source_names_)
         if not (isinstance(got, tuple) and len(got) == 2):
             raise UpsellDataError(f"blend {type(b).__name__}.blend must return (scores, reasons); "
                                   f"got {type(got).__name__}")

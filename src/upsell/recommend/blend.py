@@ -234,6 +234,7 @@ class LearnedBlend(Estimator):
 
     _fitted_attr = "state_"
     _stage: Stage | None = None  # set by update(): one attribute store per new stage
+    _own_inputs = True  # blend() reads neither source_scores nor request.owned (the pipeline)
 
     def __init__(self, *, n_candidates: int = 150, n_cuts: int = 8,
                  objective: str = "lambdarank", param_grid: Any = None,
