@@ -258,9 +258,9 @@ def ope_logs(args: argparse.Namespace, shop: Any, parts: dict[str, Any], sizes: 
         for size in sizes:
             # parts of exactly `size` visits (the largest: the whole log; a visit whose
             # list was empty logs nothing)
-            parts = [perm] if size == big else [
+            pieces = [perm] if size == big else [
                 perm[c * size:(c + 1) * size] for c in range(min(big, uniq.size) // size)]
-            for part in parts:
+            for part in pieces:
                 if taken[size] >= args.ope_reps:
                     break
                 rows = np.isin(req, part)
