@@ -46,9 +46,11 @@ _EMPTY_I = np.empty(0, np.int64)
 _EMPTY_F = np.empty(0, np.float32)
 
 
-def _gather_pos(M: Any, rows: np.ndarray, weights: np.ndarray, n_cols: int
+def _gather_pos(M: Any, rows: np.ndarray, weights: np.ndarray | None, n_cols: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The positive entries of ``gather_rows(M, rows, weights)``: (int64 columns, float32 sums).
+
+    ``weights`` None: every row weighs 1 (no multiplication; the same sums).
 
     Many gathered entries: a ``bincount`` into a dense scratch of ``n_cols`` (it adds
     each column's entries in the same order, float64, as gather_rows' grouped
@@ -61,13 +63,14 @@ def _gather_pos(M: Any, rows: np.ndarray, weights: np.ndarray, n_cols: int
     if total == 0:
         return _EMPTY_I, _EMPTY_F
     if total * 16 < n_cols:
-        cols, vals = gather_rows(M, rows, weights)
+        cols, vals = gather_rows(M, rows, np.ones(rows.size) if weights is None else weights)
         keep = vals > 0
         return cols[keep].astype(np.int64), vals[keep]
     offs = np.cumsum(lens) - lens
     pos = np.repeat(starts - offs, lens) + np.arange(total)
     w = M.data[pos].astype(np.float64)
-    w *= np.repeat(np.asarray(weights, dtype=np.float64), lens)
+    if weights is not None:
+        w *= np.repeat(np.asarray(weights, dtype=np.float64), lens)
     sums = np.bincount(M.indices[pos], weights=w, minlength=n_cols).astype(np.float32)
     cols = np.flatnonzero(sums > 0)
     return cols, sums[cols]
@@ -196,7 +199,7 @@ class OneCustomer:
             lb = st.last_basket
             last = lb.indices[lb.indptr[c]:lb.indptr[c + 1]].astype(np.int64)
         pos = d > 0
-        rows = {"ease": _gather_pos(st.ease, items, np.ones(items.size), n),
+        rows = {"ease": _gather_pos(st.ease, items, None, n),
                 "knn": _gather_pos(st.knn, items, d, n),
                 "cooc": _row_max(st.conf, last),
                 "repeat": (items[pos], d[pos].astype(np.float32))}
@@ -345,14 +348,20 @@ class OneCustomer:
         total = int(lens.sum())
         if total == 0:
             return _EMPTY_I, _EMPTY_F, _EMPTY_I
-        order = np.argsort(ci, kind="stable")
-        cs = ci[order]
         offs = np.cumsum(lens) - lens
         pos = np.repeat(starts - offs, lens) + np.arange(total)
-        j = M.indices[pos].astype(np.int64)
+        j = M.indices[pos]
+        if total * 4 >= self.st.n_items:  # many entries: a catalog-size slot map, one gather
+            slot_of = np.full(self.st.n_items, -1, dtype=np.int64)
+            slot_of[ci] = np.arange(ci.size)  # candidate position (ci holds distinct items)
+            slot = slot_of[j]
+            ok = slot >= 0
+            return np.repeat(src, lens)[ok], M.data[pos][ok], slot[ok]
+        order = np.argsort(ci, kind="stable")
+        cs = ci[order]
+        j = j.astype(np.int64)
         at = np.minimum(np.searchsorted(cs, j), cs.size - 1)
         ok = cs[at] == j
-        # candidate position (ci holds distinct items)
         return np.repeat(src, lens)[ok], M.data[pos][ok], order[at[ok]]
 
 
