@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from upsell.cf import EASE, ItemKNN
 from upsell.cf.base import gather_rows
 
-__all__ = ["FEATURE_GROUPS", "BlendState", "LineData", "feature_names"]
+__all__ = ["FEATURE_GROUPS", "BlendState", "LineData", "feature_names", "spend_columns"]
 
 _DAY = 86_400.0
 log = logging.getLogger("upsell")
@@ -53,11 +53,13 @@ _BASE_FEATURES: tuple[tuple[str, str], ...] = (
     ("next_order_overlap", "customer"),
     ("segment", "segment"),
     ("kind", "catalog"), ("tier", "catalog"),
+    ("spend_share", "spend"), ("quantity_per_order", "spend"), ("quantity_vs_item", "spend"),
 )
 FEATURE_GROUPS: dict[str, str] = dict(_BASE_FEATURES)
 CATEGORICAL = ("segment", "kind")
 # per (customer, item) purchase statistics counted in the customer's own orders (aligned with H)
-ENTRY = ("orders_since", "in_last_2", "in_last_4", "order_decayed")
+ENTRY = ("orders_since", "in_last_2", "in_last_4", "order_decayed", "spend", "quantity")
+NAN_ENTRY = ("orders_since", "spend", "quantity")  # NaN (not 0) for items never bought
 _ORDER_HALF_LIFE = 3.0  # orders: a shop-free scale (the customer's own rhythm)
 
 
@@ -253,7 +255,19 @@ class BlendState:
         o_rank[by_recent] = np.arange(ord_u.size) - np.searchsorted(oc_s, oc_s)
         rk = o_rank[np.searchsorted(ord_u, o)] if o.size else np.empty(0, np.int64)
         entry, next_rate, overlap = _order_stats(ci, rk, start, n_orders, n_c, n_i)
+        # value and units per (customer, item) over every line (NaN without prices)
+        at_u = np.searchsorted(uniq, d.customer[named].astype(np.int64) * n_i + d.item[named])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            units = d.value[named] / d.unit[named]
+        for name, v in (("spend", d.value[named]), ("quantity", units)):
+            ok = np.isfinite(v)
+            seen = np.bincount(at_u[ok], minlength=uniq.size) > 0
+            entry[name] = np.where(seen, np.bincount(at_u[ok], weights=v[ok],
+                                                     minlength=uniq.size), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            item_quantity = _median_by(i_of, entry["quantity"] / counts, n_i)
         cust = {
+            "spend": np.where(has_val > 0, spend, np.nan),
             "next_order_overlap": overlap,
             "repeat_share": repeat_share,
             "orders": n_orders, "tenure_days": tenure, "days_since_order": since_order,
@@ -286,6 +300,7 @@ class BlendState:
             "buyers": buyers, "recent": recent, "prev": prev, "price": price,
             "recent_price": recent_price,
             "order_count": np.bincount(d.item, minlength=n_i).astype(np.float64),
+            "quantity": item_quantity,
         }
         n_orders_all = float(np.unique(d.order).size)
         item["n_orders_total"] = np.array([n_orders_all])
@@ -508,6 +523,9 @@ class BlendState:
         cols["in_last_4_orders"] = _lookup(hk, self.entry["in_last_4"], gk, 0.0)
         cols["order_decayed_count"] = _lookup(hk, self.entry["order_decayed"], gk, 0.0)
         cols["item_next_order_rate"] = self.item["next_order_rate"][ci]
+        cols.update(spend_columns(times, _lookup(hk, self.entry["spend"], gk),
+                                  _lookup(hk, self.entry["quantity"], gk),
+                                  self.cust["spend"][cu], self.item["quantity"][ci]))
         # popularity
         it = self.item
         cols["buyers_log"] = np.log1p(it["buyers"][ci])
@@ -583,6 +601,23 @@ def _order_stats(ci: np.ndarray, rank: np.ndarray, start: np.ndarray, n_orders: 
         overlap = (np.bincount(cust[kept], minlength=n_c)
                    / np.bincount(cust[not_first], minlength=n_c).astype(np.float64))
     return entry, next_rate, overlap
+
+
+def spend_columns(times: np.ndarray, spend: np.ndarray, quantity: np.ndarray,
+                  customer_spend: float | np.ndarray, item_quantity: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """The [spend] features of pairs, one formula for the batch and the one-request paths.
+
+    ``times``: orders of the customer holding the item (0: never bought); ``spend`` and
+    ``quantity``: the customer's value and units of the item (NaN when never bought or
+    without prices); ``customer_spend``: the customer's whole spend; ``item_quantity``:
+    the item's median over its buyers of units per order.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_order = np.where(times > 0, quantity / times, np.nan)
+        return {"spend_share": np.where(times > 0, spend / customer_spend, 0.0),
+                "quantity_per_order": per_order,
+                "quantity_vs_item": per_order / item_quantity}
 
 
 def _median_by(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

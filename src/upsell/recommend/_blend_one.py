@@ -30,7 +30,13 @@ import numpy as np
 
 from upsell._lookup import position
 from upsell.cf.base import gather_rows
-from upsell.recommend._blend_features import ENTRY, BlendState, feature_names
+from upsell.recommend._blend_features import (
+    ENTRY,
+    NAN_ENTRY,
+    BlendState,
+    feature_names,
+    spend_columns,
+)
 
 __all__ = ["CASCADE", "OneCustomer", "cascade_keep", "cascade_raw", "cascade_trees", "customer_row",
            "finite_scores", "used_trees"]
@@ -166,6 +172,7 @@ class OneCustomer:
             }
             self.p_j = it["order_count"] / max(float(it["n_orders_total"][0]), 1.0)
         self.pop_rank = pop_rank
+        self.item_quantity = it["quantity"]
         # conf by column (j -> the items X with conf(X -> j)), for long histories
         self.conf_t = st.conf.T.tocsr()
         self.conf_t.sort_indices()
@@ -242,7 +249,8 @@ class OneCustomer:
         last_t = np.full(n, np.nan)
         first_t = np.full(n, np.nan)
         ent = {name: np.zeros(n) for name in ENTRY}
-        ent["orders_since"][:] = np.nan
+        for name in NAN_ENTRY:
+            ent[name][:] = np.nan
         if hidx.size:
             at_h = np.minimum(np.searchsorted(hidx, ci), hidx.size - 1)
             hit = hidx[at_h] == ci
@@ -280,6 +288,9 @@ class OneCustomer:
             X[:, _COL["segment"]] = np.nan
         X[:, _COL["days_since_order"]] = cust["days_since_order"][c] + (now - st.cut) / _DAY
         X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci)
+        for name, v in spend_columns(times, ent["spend"], ent["quantity"], cust["spend"][c],
+                                     self.item_quantity[ci]).items():
+            X[:, _COL[name]] = v
         return X.astype(np.float32), best
 
     def basket_conf(self, basket: np.ndarray, ci: np.ndarray) -> np.ndarray:

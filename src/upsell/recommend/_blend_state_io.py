@@ -23,9 +23,12 @@ MAX_MODEL_BYTES = 256 << 20
 _CSR = ("H", "last_basket", "conf", "ease", "knn")
 _CUST = ("orders", "tenure_days", "days_since_order", "basket_size", "orders_per_window",
          "distinct_items", "usual_price", "order_value", "segment", "repeat_share",
-         "next_order_overlap")
+         "next_order_overlap", "spend")
 _ITEM = ("repeat_rate", "next_order_rate", "interval", "buyers", "recent", "prev", "price", "recent_price", "order_count", "cost", "kind",
-         "tier")
+         "tier", "quantity")
+# arrays of the [spend] features: files written before them load with NaN (unknown)
+_SINCE_7 = ("entry.spend", "entry.quantity", "cust.spend", "item.quantity")
+_MAY_NAN = ("spend", "quantity")  # entries without prices are NaN (any sign with refunds)
 
 
 def state_arrays(st: BlendState) -> dict[str, np.ndarray]:
@@ -85,8 +88,13 @@ def state_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], *,
                          shape=(nnz,))
     if np.any(first_t > last_t) or (last_t.size and last_t.max() >= meta["cut"]):
         raise bad("purchase times out of order or after the state's cut")
+    size = {"entry": nnz, "cust": n_customers, "item": n_items}
+    arrays = {**{k: np.full(size[k.split(".")[0]], np.nan) for k in _SINCE_7 if k not in arrays},
+              **arrays}
     entry = {n: np.asarray(check_array(arrays.get(f"entry.{n}"), file=file, member=f"entry.{n}",
-                                       shape=(nnz,), low=0), np.float64) for n in ENTRY}
+                                       shape=(nnz,), low=None if n in _MAY_NAN else 0,
+                                       finite=n not in _MAY_NAN),
+                           np.float64) for n in ENTRY}
     cust = {n: check_array(arrays.get(f"cust.{n}"), file=file, member=f"cust.{n}",
                            shape=(n_customers,), finite=False) for n in _CUST}
     item = {n: check_array(arrays.get(f"item.{n}"), file=file, member=f"item.{n}",

@@ -210,6 +210,9 @@ class LearnedBlend(Estimator):
       ``repeat_share`` (share of ``c``'s purchases of an item bought before),
       ``next_order_overlap`` (share of ``c``'s basket lines after the first order that
       were in their previous order).
+    - [spend] ``spend_share`` (``c``'s spend on ``j`` / ``c``'s whole spend),
+      ``quantity_per_order`` (``c``'s units of ``j`` per order holding it), ``quantity_vs_item``
+      (over the item's median of that among its buyers); NaN without prices.
     - [segment] ``segment``: the customer's segment (categorical; ``segments=``).
     - [catalog] ``kind`` (categorical) and ``tier`` of the catalog, when given.
 
