@@ -18,6 +18,28 @@ is one (round, position) there, ``target_propensities[i]`` is obp's
 ``(q_logged, q_target)`` with ``q_logged[i] = q_hat[i, action[i], position[i]]``
 and ``q_target[i] = sum_a action_dist[i, a, position[i]] * q_hat[i, a, position[i]]``.
 
+Reliability. No interval computed from the rewards alone holds a heavy-tailed
+revenue near its nominal share on a short log, so the result says when its
+interval can be trusted. ``ess`` is Kish's ``(sum w)^2 / sum w^2``;
+``rewarded_ess`` is the same over the rows with a non-zero reward (the accepted
+offers, weighted), and ``reliable`` is ``rewarded_ess >=
+RELIABLE_MIN_REWARDED["binary"]`` (10) for 0/1 rewards (or one non-zero value:
+a fixed price) and ``>= RELIABLE_MIN_REWARDED["other"]`` (200) for rewards of
+varying size, with at least ``RELIABLE_MIN_UNITS`` (50) resampled units
+(requests with ``groups``, else rows). The thresholds come from the coverage study of ``benchmarks/bench_offer_loop.py``
+(56-300 logs per size, 30 to 10,000 visits; docs/offer-loop.md):
+acceptance was covered 92-99% at every size (down to about 5 accepted
+offers per log, where the intervals are wide or unbounded), and at 100
+visits 97-98% of the logs with 10 or more accepted offers against 71-86%
+of those with fewer; revenue was covered 83-86% with 23-45 accepted
+offers per log, 89-90% with about 150, and at least 92% among the logs
+with 200 or more, by every estimator. What predicts a miss is the number
+of accepted offers, not the weights' ESS (the same in every log there)
+nor the log's own tail (a log that misses the expensive acceptances looks
+*lighter*-tailed). The revenue threshold reflects that study's prices
+(median accepted price 11, the dearest 465; 4% of the acceptances carry a
+third of the revenue); a shop whose prices spread wider needs more.
+
 Examples
 --------
 >>> from upsell.evaluate import off_policy_value
@@ -516,26 +538,9 @@ def off_policy_value(rewards: Any, logged_propensities: Any, target_propensities
     known reward cap (empirical Bernstein, an empirical likelihood atom at the
     cap) are then many times wider than the value itself.
 
-    So the result says when its interval can be trusted. ``ess`` is Kish's
-    ``(sum w)^2 / sum w^2``; ``rewarded_ess`` is the same over the rows with a
-    non-zero reward (the accepted offers, weighted), and ``reliable`` is
-    ``rewarded_ess >= RELIABLE_MIN_REWARDED["binary"]`` (10) for 0/1 rewards
-    (or one non-zero value: a fixed price) and ``>= RELIABLE_MIN_REWARDED["other"]``
-    (200) for rewards of varying size, with at least ``RELIABLE_MIN_UNITS`` (50)
-    resampled units (requests with ``groups``, else rows). The
-    thresholds come from the coverage study of ``benchmarks/bench_offer_loop.py``
-    (100-300 logs per size, 30 to 10,000 visits; docs/offer-loop.md):
-    acceptance was covered 92-99% at every size (down to about 5 accepted
-    offers per log, where the intervals are wide or unbounded), and at 100
-    visits 97-98% of the logs with 10 or more accepted offers against 71-86%
-    of those with fewer; revenue was covered 83-86% with 23-45 accepted
-    offers per log, 89-90% with about 150, and at least 92% among the logs
-    with 200 or more, by every estimator. What predicts a miss is the number
-    of accepted offers, not the weights' ESS (the same in every log there)
-    nor the log's own tail (a log that misses the expensive acceptances looks
-    *lighter*-tailed). The revenue threshold reflects that study's prices
-    (median accepted price 11, the dearest 465; 4% of the acceptances carry a
-    third of the revenue); a shop whose prices spread wider needs more.
+    So the result says when its interval can be trusted: ``ess``,
+    ``rewarded_ess`` and ``reliable`` (see :class:`PolicyValue` and the module
+    docstring for the rule and the study behind it).
 
     Examples
     --------
