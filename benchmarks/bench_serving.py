@@ -29,7 +29,10 @@ blend; a fresh process loads both and sends every request to each in turn (same
 requests, same moment, so machine noise hits both alike), timing whole ``recommend``
 calls and the learned ``blend()`` step inside them, for each ``explain`` mode
 (exact contributions, feature phrases, none). Offers are the same under every mode
-(checked in the run).
+(checked in the run). The learned blend's serving cascade (``LearnedBlend(cascade=)``)
+may change a few offers: each process also serves every request with ``cascade=None``;
+with ``--compare-src`` the run prints whether those offers equal the other tree's and the
+share of requests whose offers and reason texts are unchanged.
 
     python benchmarks/bench_serving.py --blend --data PATH/online_retail.csv.gz
     python benchmarks/bench_serving.py --blend --customers 50000 --items 50000 --orders 300000
