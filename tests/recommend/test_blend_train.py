@@ -206,3 +206,25 @@ def test_measures_better_is_false_when_a_regime_has_no_inner_numbers(fitted):
     blend.params_["owned"]["inner_best_source_recall"] = 0.5
     blend.params_["new"]["inner_best_source_recall"] = 0.5
     assert blend.measures_better_ is True
+
+
+@pytest.mark.parametrize("objective", ["lambdarank", "binary"])
+def test_other_objectives_train_and_serve(shop, objective):
+    blend = LearnedBlend(**{**FAST, "objective": objective}).fit(shop.transactions,
+                                                                 random_state=0)
+    recs = blend.recommend(customers=shop.transactions.customers.ids[:3], k=4)
+    assert [len(x) for x in recs.lists()] == [4, 4, 4]
+    assert blend.measures_better_ in (True, False)
+    assert blend.boosters_["owned"].params["objective"] == objective
+
+
+def test_default_objective_is_listwise(fitted):
+    assert fitted.objective == "rank_xendcg"
+    assert fitted.boosters_["new"].params["objective"] == "rank_xendcg"
+
+
+def test_unknown_objective_is_refused(shop):
+    from upsell.exceptions import UpsellDataError
+
+    with pytest.raises(UpsellDataError, match="objective"):
+        LearnedBlend(objective="ndcg").fit(shop.transactions)

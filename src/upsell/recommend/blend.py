@@ -99,7 +99,11 @@ class LearnedBlend(Estimator):
     n_cuts : int, default 8
         Training cut points, half a window apart (see Notes). The last one is held
         out to choose the hyper-parameters, then the ranker is refitted on all of them.
-    objective : {"lambdarank", "binary"}, default "lambdarank"
+    objective : {"rank_xendcg", "lambdarank", "binary"}, default "rank_xendcg"
+        LightGBM objective of both rankers. ``"rank_xendcg"`` (listwise
+        cross-entropy, Bruch 2021) needs ~20-30% less boosting time than
+        lambdarank at the same recall (measured on two outer time splits of
+        Online Retail).
     param_grid : sequence of (num_leaves, min_leaf_share), optional
         Hyper-parameters tried by the inner time split; ``min_leaf_share`` is the
         share of training rows a leaf must hold (at least 20 rows). Default
@@ -240,7 +244,7 @@ class LearnedBlend(Estimator):
     _own_inputs = True  # blend() reads neither source_scores nor request.owned (the pipeline)
 
     def __init__(self, *, n_candidates: int = 150, n_cuts: int = 8,
-                 objective: str = "lambdarank", param_grid: Any = None,
+                 objective: str = "rank_xendcg", param_grid: Any = None,
                  learning_rate: float = 0.05, max_rounds: int = 400,
                  max_customers: int = 4000, n_neighbors: int = 100,
                  feature_groups: Any = None, use_ease: Any = "auto",
@@ -280,7 +284,7 @@ class LearnedBlend(Estimator):
     def _validate(self) -> None:
         check_int(self.n_candidates, "n_candidates", minimum=2, maximum=100_000)
         check_int(self.n_cuts, "n_cuts", minimum=2, maximum=52)
-        check_choice(self.objective, "objective", ("lambdarank", "binary"))
+        check_choice(self.objective, "objective", ("lambdarank", "rank_xendcg", "binary"))
         check_int(self.max_rounds, "max_rounds", minimum=1, maximum=100_000)
         check_int(self.max_customers, "max_customers", minimum=1)
         check_int(self.n_neighbors, "n_neighbors", minimum=1, maximum=100_000)
