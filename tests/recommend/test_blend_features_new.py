@@ -50,10 +50,10 @@ def test_spend_features_match_a_hand_count():
     cols, _, _, _ = _features(st, tx, [("a", "x"), ("a", "y"), ("b", "x"), ("a", "z")])
     # a spent 2 * 1.5 + 4 * 1.5 = 9 on x and 3 on y: 12 in all; z never bought by a
     np.testing.assert_allclose(cols["spend_share"], [0.75, 0.25, 15 / 17, 0.0])
-    # units per order holding the item: a's x 6 / 2, a's y 1, b's x 10; NaN when never bought
-    np.testing.assert_allclose(cols["quantity_per_order"], [3.0, 1.0, 10.0, math.nan])
+    # units per order holding the item: a's x 6 / 2, a's y 1, b's x 10; 0 when never bought
+    np.testing.assert_allclose(cols["quantity_per_order"], [3.0, 1.0, 10.0, 0.0])
     # x's median over its buyers of units per order: (3 + 10) / 2; y's: 1
-    np.testing.assert_allclose(cols["quantity_vs_item"], [3 / 6.5, 1.0, 10 / 6.5, math.nan])
+    np.testing.assert_allclose(cols["quantity_vs_item"], [3 / 6.5, 1.0, 10 / 6.5, 0.0])
 
 
 def test_without_prices_the_spend_features_are_unknown():
@@ -61,7 +61,8 @@ def test_without_prices_the_spend_features_are_unknown():
     cols, _, _, _ = _features(st, tx, [("a", "x"), ("a", "z")])
     for name in NEW:
         assert math.isnan(cols[name][0]), name
-    assert cols["spend_share"][1] == 0.0  # never bought: no share, known without prices
+    for name in NEW:  # never bought: nothing spent, known without prices
+        assert cols[name][1] == 0.0, name
 
 
 def test_lines_at_or_after_the_cut_do_not_count():

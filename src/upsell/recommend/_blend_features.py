@@ -611,13 +611,16 @@ def spend_columns(times: np.ndarray, spend: np.ndarray, quantity: np.ndarray,
     ``times``: orders of the customer holding the item (0: never bought); ``spend`` and
     ``quantity``: the customer's value and units of the item (NaN when never bought or
     without prices); ``customer_spend``: the customer's whole spend; ``item_quantity``:
-    the item's median over its buyers of units per order.
+    the item's median over its buyers of units per order. Items never bought get 0 (not
+    NaN: a column that is NaN on every row of the never-bought ranker still moves
+    LightGBM's column sampling, measured to shift that ranker's recall by +-0.003).
     """
+    bought = times > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_order = np.where(times > 0, quantity / times, np.nan)
-        return {"spend_share": np.where(times > 0, spend / customer_spend, 0.0),
+        per_order = np.where(bought, quantity / times, 0.0)
+        return {"spend_share": np.where(bought, spend / customer_spend, 0.0),
                 "quantity_per_order": per_order,
-                "quantity_vs_item": per_order / item_quantity}
+                "quantity_vs_item": np.where(bought, per_order / item_quantity, 0.0)}
 
 
 def _median_by(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -216,7 +216,7 @@ class LearnedBlend(Estimator):
       were in their previous order).
     - [spend] ``spend_share`` (``c``'s spend on ``j`` / ``c``'s whole spend),
       ``quantity_per_order`` (``c``'s units of ``j`` per order holding it), ``quantity_vs_item``
-      (over the item's median of that among its buyers); NaN without prices.
+      (over the item's median of that among its buyers); 0 if never bought, NaN without prices.
     - [segment] ``segment``: the customer's segment (categorical; ``segments=``).
     - [catalog] ``kind`` (categorical) and ``tier`` of the catalog, when given.
 
