@@ -359,13 +359,41 @@ def test_save_load_round_trip(fitted, shop, tmp_path):
         np.testing.assert_allclose(a.scores, b.scores)
 
 
+def test_a_file_written_before_the_newest_features_loads(shop, tmp_path):
+    from upsell.recommend._blend_features import FEATURE_GROUPS, feature_names
+
+    # a blend without the newest group ([spend], last in the list) is what an older upsell
+    # wrote: its feature list is a prefix of today's
+    groups = sorted(set(FEATURE_GROUPS.values()) - {"spend"})
+    old = LearnedBlend(**{**FAST, "feature_groups": groups}).fit(
+        shop.transactions, catalog=shop.catalog, random_state=0)
+    folder = tmp_path / "blend"
+    old.save(folder)
+    meta = json.loads((folder / "blend.json").read_text())
+    n_old = int(old.columns_.max()) + 1
+    assert n_old < len(feature_names())
+    meta["features"] = list(feature_names())[:n_old]
+    (folder / "blend.json").write_text(json.dumps(meta))
+    back = LearnedBlend.load(folder)
+    ids = shop.transactions.customers.ids[:10]
+    assert back.recommend(customers=ids, k=5).lists() == old.recommend(
+        customers=ids, k=5).lists()
+
+
 def test_load_refuses_tampered_files(fitted, tmp_path):
     folder = tmp_path / "blend"
     fitted.save(folder)
     meta = json.loads((folder / "blend.json").read_text())
-    meta["features"] = meta["features"][:-1]
+    meta["features"] = meta["features"][::-1]
     (folder / "blend.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="feature"):
+        LearnedBlend.load(folder)
+    # a shorter list is a file written before the newest features: it loads only when its
+    # rankers' columns stay inside it
+    cut = int(fitted.columns_.max())
+    meta["features"] = meta["features"][::-1][:cut]
+    (folder / "blend.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="columns"):
         LearnedBlend.load(folder)
     fitted.save(folder)
     (folder / "ranker_new.txt").write_text("not a model")

@@ -190,7 +190,8 @@ def write_models(folder: str, boosters: dict[str, Any], stage: Stage | None
 
 
 def read_meta(meta_file: str, formats: Any, features: list[str]) -> dict[str, Any]:
-    """``blend.json``, checked: its format, a known format version, this upsell's features."""
+    """``blend.json``, checked: its format, a known format version, this upsell's features
+    (or the first of them: a file written before the newest features)."""
     from upsell.persist import read_json
 
     meta = read_json(meta_file)
@@ -201,7 +202,10 @@ def read_meta(meta_file: str, formats: Any, features: list[str]) -> dict[str, An
     if isinstance(version, bool) or version not in formats:
         raise ModelFileError(f"{meta_file!r}: format_version {version!r} is not one of "
                              f"{list(formats)}", file=meta_file, problem="format version")
-    if meta.get("features") != features:
+    saved = meta.get("features")
+    # features are only ever appended, so a file written before the newest ones names a
+    # prefix of this upsell's list: its rankers' column indices mean the same features
+    if not isinstance(saved, list) or not saved or saved != features[:len(saved)]:
         raise ModelFileError(f"{meta_file!r}: feature list differs from this upsell's",
                              file=meta_file, problem="features")
     return meta

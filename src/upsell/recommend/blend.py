@@ -852,7 +852,7 @@ class LearnedBlend(Estimator):
                                         n_customers=len(self.customers_),
                                         n_items=len(self.items_))
         self.item_names_, self.columns_ = names_and_columns(arrays, npz, len(self.items_),
-                                                            len(feature_names()))
+                                                            len(meta["features"]))
         used = [feature_names()[j] for j in self.columns_]
         self.boosters_ = {regime: read_booster(folder, f"ranker_{regime}.txt", used)
                           for regime in _REGIMES}
