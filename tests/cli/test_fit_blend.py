@@ -122,6 +122,9 @@ def test_learned_keeps_raising_when_no_customer_orders_twice():
         choose_blend(tx, LearnedBlend(), blend="learned")
     choice = choose_blend(tx, LearnedBlend(), blend="auto")
     assert choice.kind == "weighted" and "too few customers" in choice.reason
+    # LearnedBlend.fit called directly says the same (it raised a scipy ValueError)
+    with pytest.raises(UpsellDataError, match="no customer ordered both before and after"):
+        LearnedBlend().fit(tx)
 
 
 def test_history_parts_auto_drops_a_learned_blend_that_does_not_measure_better(shop,

@@ -349,6 +349,10 @@ class LearnedBlend(Estimator):
         parts: list[Any] = []
         for cut in cuts:
             cust = sample_customers(rng, lines, cut, int(2 * window), int(self.max_customers))
+            if cust.size == 0:
+                raise UpsellDataError(f"no customer ordered both before and after the time cut "
+                                      f"{str(np.datetime64(int(cut), 's'))[:10]}: the history "
+                                      f"is too short or too sparse to learn a blend")
             parts.append(build_cut(lines, cut, window, customers=cust,
                                    n_candidates=int(self.n_candidates),
                                    n_neighbors=int(self.n_neighbors), half_life=half_life,
