@@ -133,3 +133,24 @@ def test_a_source_cue_is_a_field() -> None:
     rec = us.Recommender(catalog=cat, rules=[], cross_sell=[
         Fixed("staff", [("pot", 1.0, {"cue": "Staff pick"})], style="upsell")])
     assert rec.recommend(k=1, at=AT)[0].cue == "Staff pick"
+
+
+def test_bundle_and_cf_evidence_read_as_words_not_raw_scores() -> None:
+    from upsell.recommend import Evidence
+    from upsell.recommend._offers import evidence_text
+
+    names = {"85123A": "WHITE HANGING HEART"}.get
+    lift = Evidence("bundles", 5.48, 1.0, 1.0, {"because": ("85123A",), "metric": "lift"})
+    assert evidence_text(lift, names) == ("bought with WHITE HANGING HEART, 5.5x as often as "
+                                          "by chance (bundles)")
+    conf = Evidence("rules", 0.523, 1.0, 1.0, {"because": ("85123A",), "metric": "confidence"})
+    assert evidence_text(conf, names) == ("bought with WHITE HANGING HEART in 52% of their "
+                                          "orders (rules)")
+    for model, words in (("ItemKNN", "similar to what you bought"),
+                         ("EASE", "bought by customers who buy what you buy"),
+                         ("ALS", "bought by customers who buy what you buy")):
+        ev = Evidence("cf", 26602.8, 1.0, 1.0, {"model": model})
+        assert evidence_text(ev, names) == f"{words} (cf)"  # never "cf 26,603"
+    # a source without a known metric or model keeps its score and what it answers
+    other = Evidence("next", 2.0, 1.0, 1.0, {"because": ("85123A",)})
+    assert evidence_text(other, names) == "next 2 (after WHITE HANGING HEART)"

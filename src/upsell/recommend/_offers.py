@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from upsell.recommend._blend_reasons import resolve_later
 from upsell.recommend._core import Offer, PoolItem, Reason, Request
 from upsell.recommend.explain import money
 
-__all__ = ["render_offer", "render_offers"]
+__all__ = ["evidence_text", "render_offer", "render_offers"]
 
 
 def _names(names: Sequence[str], limit: int = 3, total: int | None = None) -> str:
@@ -20,6 +20,50 @@ def _names(names: Sequence[str], limit: int = 3, total: int | None = None) -> st
     if n <= limit:
         return ", ".join(names)
     return f"{', '.join(names[:limit])} \u2026and {n - limit:,} more"
+
+
+#: How a collaborative-filtering model's evidence reads (its score has no unit people know).
+_CF_WORDS = {"ItemKNN": "similar to what you bought",
+             "RepeatBlend": "similar to what you buy often", "Popular": "popular"}
+_CF_DEFAULT = "bought by customers who buy what you buy"
+
+
+def evidence_text(e: Any, name: Callable[[Any], str]) -> str:
+    """One source's evidence for an offer in words, its source named in brackets.
+
+    Bundle rules (``detail`` with ``metric`` and ``because``) say what the offer is
+    bought with and how strongly; a collaborative-filtering model (``detail["model"]``)
+    says what kind of likeness it found (its raw score has no unit a person reads);
+    any other source keeps its score, with the items it answers in brackets.
+
+    Examples
+    --------
+    >>> from upsell.recommend import Evidence
+    >>> evidence_text(Evidence("bundles", 5.48, 1.0, 1.0, {"because": ("t",), "metric": "lift"}),
+    ...               str.upper)
+    'bought with T, 5.5x as often as by chance (bundles)'
+    >>> evidence_text(Evidence("itemknn", 26603.0, 1.0, 1.0, {"model": "ItemKNN"}), str)
+    'similar to what you bought (itemknn)'
+    >>> evidence_text(Evidence("rules", 2.0, 1.0, 1.0, {"because": ("tea",)}), str)
+    'rules 2 (after tea)'
+    """
+    detail = e.detail
+    because = detail.get("because")
+    names = (_names([name(b) for b in because[:4]], total=len(because))
+             if because else "")
+    metric = detail.get("metric")
+    raw = float(e.raw)
+    if because and isinstance(metric, str) and raw == raw:
+        if metric == "lift":
+            return f"bought with {names}, {raw:.1f}x as often as by chance ({e.source})"
+        if metric == "confidence":
+            return f"bought with {names} in {raw:.0%} of their orders ({e.source})"
+        return f"bought with {names}, {metric} {_score(raw)} ({e.source})"
+    model = detail.get("model")
+    if isinstance(model, str) and not because:
+        return f"{_CF_WORDS.get(model, _CF_DEFAULT)} ({e.source})"
+    txt = f"{e.source} {_score(raw)}"
+    return f"{txt} (after {names})" if because else txt
 
 
 def _score(v: float) -> str:
@@ -94,13 +138,9 @@ def render_offer(pipe: Any, c: PoolItem, req: Request, *, propensity: float = 1.
     for e in ev:
         if c.fill and e.source == "popular" and "share" in e.detail:
             who = f"{req.segment} customers" if req.segment else "customers"
-            txt = f"popular: bought by {float(e.detail['share']):.1%} of {who} (fill)"
+            parts.append(f"popular: bought by {float(e.detail['share']):.1%} of {who} (fill)")
         else:
-            txt = f"{e.source} {_score(e.raw)}"
-        because = e.detail.get("because")
-        if because:
-            txt += f" (after {_names([_name(pipe, b) for b in because[:4]], total=len(because))})"
-        parts.append(txt)
+            parts.append(evidence_text(e, lambda b: _name(pipe, b)))
     summary = c.blend_reason or " + ".join(parts) or "no source"
     if kind == "replenish" and not c.blend_reason:
         summary = f"bought before; {summary}"
