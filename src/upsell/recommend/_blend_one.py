@@ -425,6 +425,31 @@ def used_trees(booster: Any) -> int:
     return n
 
 
+_SPLITS: weakref.WeakKeyDictionary[Any, tuple[int, Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _split(booster: Any, first: int) -> tuple[Any, Any]:
+    """Two boosters holding ``booster``'s first ``first`` trees and the rest it predicts with.
+
+    Separate boosters, not ``predict(start_iteration=, num_iteration=)`` on one: LightGBM
+    sets the tree range on the booster itself for each prediction, so two threads asking
+    for different ranges of one booster at once can each score with the other's range
+    (a test with 8 threads saw it). Built once per booster (a racing thread builds an
+    equal pair).
+    """
+    got = _SPLITS.get(booster)
+    if got is not None and got[0] == first:
+        return got[1], got[2]
+    import lightgbm as lgb
+
+    used = used_trees(booster)
+    head = lgb.Booster(model_str=booster.model_to_string(num_iteration=first))
+    tail = lgb.Booster(model_str=booster.model_to_string(start_iteration=first,
+                                                         num_iteration=used - first))
+    _SPLITS[booster] = (first, head, tail)
+    return head, tail
+
+
 def cascade_raw(booster: Any, Xc: np.ndarray, first: int, keep: int,
                 adj: np.ndarray | None = None, num_threads: int = 1) -> np.ndarray:
     """Raw scores of the rows ``Xc``: every tree for the ``keep`` best rows after a first pass.
@@ -440,16 +465,14 @@ def cascade_raw(booster: Any, Xc: np.ndarray, first: int, keep: int,
         raw = np.asarray(booster.predict(Xc, raw_score=True, num_threads=num_threads),
                          dtype=np.float64)
         return raw if adj is None else raw + adj
-    part = np.asarray(booster.predict(Xc, raw_score=True, num_iteration=first,
-                                      num_threads=num_threads), dtype=np.float64)
+    head, tail = _split(booster, first)
+    part = np.asarray(head.predict(Xc, raw_score=True, num_threads=num_threads),
+                      dtype=np.float64)
     if adj is not None:
         part = part + adj
     top = np.argsort(-part, kind="stable")[:keep]
-    rest = np.asarray(booster.predict(np.ascontiguousarray(Xc[top]), raw_score=True,
-                                      start_iteration=first,
-                                      num_iteration=used_trees(booster) - first,
-                                      num_threads=num_threads),
-                      dtype=np.float64)
+    rest = np.asarray(tail.predict(np.ascontiguousarray(Xc[top]), raw_score=True,
+                                   num_threads=num_threads), dtype=np.float64)
     out = part.copy()
     out[top] += rest
     low = np.ones(n, dtype=bool)
