@@ -10,11 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from upsell._implicit import blas_single_thread
 from upsell._validation import check_choice
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellTypeError
-from upsell.recommend._blend_train import cut_points
+from upsell.recommend._blend_train import cut_points, sample_customers
 
 __all__ = ["BLEND_CHOICES", "BlendChoice", "choose_blend", "parts_from_history"]
 
@@ -80,39 +79,30 @@ class BlendChoice:
 
 
 def customers_per_cut(tx: Transactions, n_cuts: int) -> tuple[list[np.datetime64], list[int]]:
-    """The learned blend's time cuts and, per cut, the customers with an order before and after.
+    """The learned blend's time cuts and, per cut, the customers it could learn from there.
 
-    The cuts and the label horizon (two windows) are those :class:`LearnedBlend`
-    uses (the last cut is its inner held-out one); "after" is within the horizon.
+    The cuts, the label horizon (two windows) and the customers (an order before the
+    cut and one within the horizon after it) are :class:`LearnedBlend`'s own (the last
+    cut is its inner held-out one).
     """
     keep = tx.quantity > 0
-    named = keep & (tx.customer >= 0)
-    if not named.any():
+    if not (keep & (tx.customer >= 0)).any():
         return [], []
     t = tx.time.astype("datetime64[s]").astype(np.int64)
     lines = SimpleNamespace(customer=tx.customer[keep].astype(np.int64),
                             order=tx.order[keep].astype(np.int64), time=t[keep])
     cuts, window = cut_points(lines, int(n_cuts))  # type: ignore[arg-type]
-    c, tt = tx.customer[named], t[named]
-    end = int(tt.max()) + 1
-    counts = []
-    for cut in cuts:
-        before = np.unique(c[tt < cut])
-        after = np.unique(c[(tt >= cut) & (tt < min(cut + int(2 * window), end))])
-        counts.append(int(np.intersect1d(before, after, assume_unique=True).size))
+    rng, everyone = np.random.default_rng(0), np.iinfo(np.int64).max  # no sampling: all
+    counts = [int(sample_customers(rng, lines, cut, int(2 * window),  # type: ignore[arg-type]
+                                   everyone).size) for cut in cuts]
     return [np.datetime64(int(x), "s") for x in cuts], counts
 
 
-def _too_small(tx: Transactions, n_cuts: int, asked: str) -> str | None:
-    """Why ``tx`` is too small to learn (``"learned"``) or learn and judge (``"auto"``) a
-    blend, or None."""
-    cuts, counts = customers_per_cut(tx, n_cuts)
+def _too_small(tx: Transactions, n_cuts: int) -> str | None:
+    """Why ``tx`` is too small to learn and judge a blend (``blend="auto"``), or None."""
+    _, counts = customers_per_cut(tx, n_cuts)
     if not counts:
         return "no purchase has a customer"
-    if asked == "learned":  # every cut needs a customer to learn from
-        empty = [str(c)[:10] for c, n in zip(cuts, counts, strict=True) if n == 0]
-        return (f"no customer ordered both before and after its time cut(s) "
-                f"{', '.join(empty)}: the history is too short or too sparse" if empty else None)
     train, held_out = sum(counts[:-1]), counts[-1]
     if held_out < MIN_CUSTOMERS or train < MIN_CUSTOMERS:
         return (f"too few customers ordered again after the learned blend's time cuts "
@@ -196,17 +186,13 @@ def choose_blend(tx: Transactions, learned: Any, *, catalog: Any = None, segment
         return BlendChoice(kind="weighted", blend=None, asked=blend,
                            reason="weighted blend: the learned one needs order lines with "
                                   "customers and times")
-    why = _too_small(tx, int(getattr(learned, "n_cuts", 8)), blend)
+    # "learned": LearnedBlend.fit itself says why a history is too short to learn from
+    why = None if blend == "learned" else _too_small(tx, int(getattr(learned, "n_cuts", 8)))
     if why is not None:
-        if blend == "learned":
-            raise UpsellDataError(f"the learned blend cannot be fitted: {why}")
         log.info("blend auto: weighted, %s", why)
         return BlendChoice(kind="weighted", blend=None, asked=blend,
                            reason=f"weighted blend: {why}")
-    # one BLAS thread: the blend's EASE fits (one per cut) spend a second BLAS thread mostly
-    # spinning next to single-threaded LightGBM (demo shop: 43 s CPU pinned, 56 s not; same blend)
-    with blas_single_thread():
-        fitted = learned.fit(tx, catalog=catalog, segments=segments, random_state=random_state)
+    fitted = learned.fit(tx, catalog=catalog, segments=segments, random_state=random_state)
     rec, src, best = _inner(fitted)
     shown = _measured(rec, src, best)
     better = getattr(fitted, "measures_better_", None) if blend == "auto" else True
