@@ -307,7 +307,13 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
     res: dict[str, Any] = {"requests": len(reqs), "loadavg_1min": os.getloadavg()[0],
                            "learned_load_cpu_s": load_cpu}
     offers: dict[str, list[list[Any]]] = {}
-    for explain in ("contributions", "features", "none"):
+    reason_texts: dict[str, list[list[str]]] = {}
+    from upsell.recommend import blend as blend_module
+
+    # "paths" (path attributions) where the served code has it
+    modes = [m for m in MODES if m in getattr(blend_module, "_EXPLAIN", OLD_MODES)]
+    res["modes"] = modes
+    for explain in modes:
         blend.explain = explain
         w_ms, l_ms = np.empty(len(reqs)), np.empty(len(reqs))
         w_cpu, l_cpu = np.empty(len(reqs)), np.empty(len(reqs))
@@ -328,6 +334,7 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
             got.append([(o.item, o.score) for o in out])
             texts.append([o.reason.summary for o in out])
         offers[explain] = got
+        reason_texts[explain] = texts
         res[explain + "_digest"] = _digest(got)
         res[explain + "_reasons_digest"] = _digest(texts)
         # per request (items, reason texts): compared with the other code version's
@@ -349,8 +356,10 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
             "added_cpu_p99_ms": float(np.percentile(l_cpu, 99) - np.percentile(w_cpu, 99)),
             "weighted_cpu_p99_ms": float(np.percentile(w_cpu, 99)),
             "learned_cpu_p99_ms": float(np.percentile(l_cpu, 99))}
-    res["same_offers_every_explain"] = offers["features"] == offers["contributions"] \
-        == offers["none"]
+    res["same_offers_every_explain"] = all(offers[m] == offers["none"] for m in modes)
+    if "paths" in modes:
+        res["paths_agreement"] = _agreement(reqs, reason_texts["contributions"],
+                                            reason_texts["paths"])
     # every tree for every candidate (LearnedBlend(cascade=None)): the offers the cascade
     # changes; code without a cascade serves these already
     blend.explain = "none"
@@ -363,6 +372,33 @@ def serve_blend(work: str, n_requests: int, seed: int) -> dict[str, Any]:
     res["cascade_same_items"] = float(np.mean([[x[0] for x in g] == f for g, f
                                                in zip(offers["none"], full, strict=True)]))
     return res
+
+
+MODES = ("contributions", "paths", "features", "none")
+OLD_MODES = ("contributions", "features", "none")  # code before explain="paths"
+
+
+def _agreement(reqs: list[dict[str, Any]], exact: list[list[str]], other: list[list[str]]
+               ) -> dict[str, Any]:
+    """How often the reason texts of two explain modes agree, per offer of a known customer
+    (unknown customers get the same co-purchase / popularity reason in every mode), by the
+    ranker that served it: first phrase, the whole text (both phrases, in order), and the
+    same phrases in any order."""
+    out: dict[str, Any] = {}
+    for name, owned in (("owned", True), ("new", False), ("all", None)):
+        first = whole = as_set = n = 0
+        for r, ta, tb in zip(reqs, exact, other, strict=True):
+            if r["customer"] is None or (owned is not None and r["include_owned"] != owned):
+                continue
+            for a, b in zip(ta, tb, strict=True):
+                pa, pb = a.split("; "), b.split("; ")
+                n += 1
+                first += pa[0] == pb[0]
+                whole += a == b
+                as_set += set(pa) == set(pb)
+        out[name] = {"offers": n, "first_phrase": first / max(n, 1),
+                     "whole_text": whole / max(n, 1), "same_phrases": as_set / max(n, 1)}
+    return out
 
 
 def _digest(x: Any) -> str:
@@ -395,11 +431,19 @@ def main_blend(args: argparse.Namespace) -> None:
                                  capture_output=True, text=True, check=True, env=env)
             line = next(x for x in res.stdout.splitlines() if x.startswith("RESULT "))
             by_code[code].append(json.loads(line[7:]))
-    modes = ("contributions", "features", "none")
     for code, runs in by_code.items():
-        _table(args, info, code, runs, modes)
+        _table(args, info, code, runs, tuple(runs[0].get("modes", OLD_MODES)))
+        agree = [r["paths_agreement"] for r in runs if "paths_agreement" in r]
+        if agree:
+            print(f"reason texts of explain='paths' vs exact contributions ({code}, first "
+                  "run; offers of known customers): " + "; ".join(
+                      f"{k} ({v['offers']:,} offers): first phrase {v['first_phrase']:.1%}, "
+                      f"whole text {v['whole_text']:.1%}, same phrases {v['same_phrases']:.1%}"
+                      for k, v in agree[0].items()))
     if args.compare_src:
         b, a = by_code["before"][0], by_code["after"][0]
+        modes = tuple(m for m in MODES if m in b.get("modes", OLD_MODES)
+                      and m in a.get("modes", OLD_MODES))
         print("offers identical before/after: " + ", ".join(
             f"{m} {b[m + '_digest'] == a[m + '_digest']}" for m in modes)
             + "; reason texts identical: " + ", ".join(

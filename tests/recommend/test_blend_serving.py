@@ -244,13 +244,13 @@ def test_offers_identical_across_explain_modes(rec, fitted, shop):
     ids = list(shop.transactions.customers.ids[:15])
     seen = {}
     try:
-        for explain in ("contributions", "features", "none"):
+        for explain in ("contributions", "features", "none", "paths"):
             fitted.explain = explain
             seen[explain] = [[x[:3] for x in lst] for inc in (False, True)
                              for lst in _offers(rec, ids, include_owned=inc)]
     finally:
         fitted.explain = "contributions"
-    assert seen["contributions"] == seen["features"] == seen["none"]
+    assert seen["contributions"] == seen["features"] == seen["none"] == seen["paths"]
 
 
 def test_buy_again_offers_are_replenish(rec, shop):

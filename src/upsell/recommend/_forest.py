@@ -67,6 +67,8 @@ class Forest:
     tables : bool, default True
         Build the tables now; False: at the first :meth:`contributions` (a forest
         that only scores never builds them).
+    paths : bool, default False
+        Build the table of :meth:`paths` now (else at its first call).
 
     Attributes
     ----------
@@ -89,7 +91,7 @@ class Forest:
     """
 
     def __init__(self, booster: Any, *, max_table: int = _MAX_TABLE,
-                 tables: bool = True) -> None:
+                 tables: bool = True, paths: bool = False) -> None:
         self.booster = booster
         dump = booster.dump_model()
         if int(dump.get("num_tree_per_iteration", 1)) != 1:
@@ -111,6 +113,8 @@ class Forest:
         leaf_count: list[float] = []
         expected: list[float] = []
         tree_depth: list[int] = []
+        lgb_leaf: list[int] = []  # per leaf, LightGBM's leaf_index within its tree
+        first_leaf: list[int] = []  # per tree, its first leaf
 
         def new_node() -> int:
             feat.append(0)
@@ -131,6 +135,7 @@ class Forest:
             roots.append(r)
             queue: list[tuple[dict[str, Any], int, list[tuple[int, bool]]]] = [(root, r, [])]
             exp, total, first = 0.0, None, len(leaf_value)
+            first_leaf.append(first)
             while queue:
                 nxt: list[tuple[dict[str, Any], int, list[tuple[int, bool]]]] = []
                 for node, at, path in queue:
@@ -144,6 +149,7 @@ class Forest:
                         paths.append(path)
                         leaf_value.append(v)
                         leaf_count.append(c)
+                        lgb_leaf.append(int(node.get("leaf_index", 0)))
                         continue
                     count[at] = float(node["internal_count"])
                     if total is None:
@@ -225,8 +231,19 @@ class Forest:
         self.max_table = int(max_table)
         self.tables_ok = bool(paths) and self.depth <= 62
         self._pending: tuple[Any, ...] | None = (paths, np.asarray(leaf_value), count)
+        self._count = np.asarray(count, dtype=np.float64)
+        # LightGBM's ``pred_leaf`` numbers: leaf ``i`` of tree ``t`` is this forest's leaf
+        # ``lgb_to_leaf[first_leaf[t] + i]`` (a tree's leaves are numbered in one block)
+        self.first_leaf = np.asarray(first_leaf, dtype=np.int64)
+        tree_of = np.repeat(np.arange(self.n_trees), np.diff(np.r_[first_leaf, len(leaf_value)]))
+        self.lgb_to_leaf = np.empty(len(leaf_value), dtype=np.int64)
+        self.lgb_to_leaf[self.first_leaf[tree_of] + np.asarray(lgb_leaf, dtype=np.int64)] = \
+            np.arange(len(leaf_value))
+        self._path_table: tuple[np.ndarray, np.ndarray] | None = None
         if tables:
             self.build_tables()
+        if paths:
+            self._build_paths()
 
     def build_tables(self) -> Forest:
         """Tabulate the contributions now (else at the first :meth:`contributions`)."""
@@ -264,10 +281,19 @@ class Forest:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Raw scores of the rows ``X`` (float64 ``(n,)``), as ``Booster.predict``."""
+        node = self._walk(X)
+        if node.shape[1] == 0:
+            return np.zeros(0)
+        # tree by tree in LightGBM's order of addition (a reduction over axis 0 adds
+        # the rows one after another)
+        return np.add.reduce(self.value[node], axis=0)
+
+    def _walk(self, X: np.ndarray) -> np.ndarray:
+        """The leaf node each row reaches in each tree: int64 ``(n_trees, n)``, tree order."""
         W = self._widen(X)
         n = W.shape[0]
         if n == 0:
-            return np.zeros(0)
+            return np.zeros((self.n_trees, 0), dtype=np.int64)
         flat = W.ravel()
         base = np.arange(n, dtype=np.int64) * W.shape[1]
         # trees deepest first: level l walks only the first ``active[l]`` trees
@@ -276,9 +302,7 @@ class Forest:
         for a in self._active:
             nd = node[:a]
             node[:a] = left[nd] + (flat[base + key[nd]] > thr[nd])
-        # tree by tree in LightGBM's order of addition (a reduction over axis 0 adds
-        # the rows one after another)
-        return np.add.reduce(self.value[node[self._by_depth_inv]], axis=0)
+        return node[self._by_depth_inv]
 
     # ------------------------------------------------------------------ contributions
     def _build_tables(self, paths: list[list[tuple[int, bool]]], leaf_value: np.ndarray,
@@ -448,6 +472,93 @@ class Forest:
                      * v[:, None] for who, zz, v in self.deep]
             vals = np.concatenate([p.reshape(n, -1) for p in parts], axis=1)[:, self.deep_order]
             out[:, self.deep_features] += np.add.reduceat(vals, self.deep_starts, axis=1)
+        return out
+
+    # ------------------------------------------------------------------ path attributions
+    def _build_paths(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per leaf, its path's features and their changes of the expected value (padded)."""
+        got = self._path_table
+        if got is not None:
+            return got
+        left = self.left.tolist()
+        feature = self.feature.tolist()
+        count = self._count.tolist()
+        value = self.value.tolist()
+        n_nodes = len(left)
+        # expected value of every node: its leaves' values weighted by their counts
+        # (children follow their parent, so one backward pass); a node no training row
+        # reached (count 0) takes the mean of its children's
+        mass = [0.0] * n_nodes
+        cnt = [0.0] * n_nodes
+        ev = [0.0] * n_nodes
+        for u in range(n_nodes - 1, -1, -1):
+            lc = left[u]
+            if lc == u:
+                cnt[u] = count[u]
+                mass[u] = count[u] * value[u]
+                ev[u] = value[u]
+                continue
+            cnt[u] = cnt[lc] + cnt[lc + 1]
+            mass[u] = mass[lc] + mass[lc + 1]
+            ev[u] = mass[u] / cnt[u] if cnt[u] > 0 else 0.5 * (ev[lc] + ev[lc + 1])
+        # top-down: each node's path so far as {feature: summed change}
+        n_leaves = int(self.lgb_to_leaf.size)
+        per_leaf: list[dict[int, float]] = [{} for _ in range(n_leaves)]
+        leaf_of = self._leaf_of.tolist()
+        for r in self.roots.tolist():
+            stack: list[tuple[int, dict[int, float]]] = [(r, {})]
+            while stack:
+                u, acc = stack.pop()
+                lc = left[u]
+                if lc == u:
+                    per_leaf[leaf_of[u]] = acc
+                    continue
+                f = feature[u]
+                for ch in (lc, lc + 1):
+                    a = dict(acc)
+                    a[f] = a.get(f, 0.0) + (ev[ch] - ev[u])
+                    stack.append((ch, a))
+        width = max((len(a) for a in per_leaf), default=0)
+        feats = np.full((n_leaves, max(width, 1)), self.n_features, dtype=np.int64)
+        vals = np.zeros((n_leaves, max(width, 1)))
+        for j, a in enumerate(per_leaf):
+            if a:
+                feats[j, :len(a)] = list(a.keys())
+                vals[j, :len(a)] = list(a.values())
+        self._path_table = (feats, vals)
+        return feats, vals
+
+    def leaves(self, X: np.ndarray) -> np.ndarray:
+        """The leaf (this forest's numbering) each row reaches in each tree: ``(n, n_trees)``.
+
+        From LightGBM's ``pred_leaf`` (compiled: faster than the numpy walk for a few
+        rows), mapped to this forest's leaves.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[0] == 0:
+            return np.zeros((0, self.n_trees), dtype=np.int64)
+        pl = np.asarray(self.booster.predict(X, pred_leaf=True, num_threads=1),
+                        dtype=np.int64).reshape(X.shape[0], -1)[:, :self.n_trees]
+        return self.lgb_to_leaf[pl + self.first_leaf]
+
+    def paths(self, X: np.ndarray) -> np.ndarray:
+        """Path attributions ("tree interpreter", Saabas 2014) of the rows ``X``.
+
+        Along a row's path in each tree, every split's feature gets the change of the
+        expected value (the count-weighted mean of the leaves below) from the split's
+        node to the child the row follows; summed over trees. A function of the leaves
+        the row reaches only, so it is one table row per leaf and tree. Same shape and
+        bias column as :meth:`contributions` (``(n, n_features + 1)``; the rows sum to
+        the raw score), but not Shapley values: a feature split high in a tree gets
+        the credit its interactions share under TreeSHAP.
+        """
+        feats, vals = self._build_paths()
+        leaves = self.leaves(X)
+        n, F = leaves.shape[0], self.n_features
+        rows = np.arange(n, dtype=np.int64)[:, None, None] * (F + 1)
+        out = np.bincount((feats[leaves] + rows).ravel(), weights=vals[leaves].ravel(),
+                          minlength=n * (F + 1)).reshape(n, F + 1)
+        out[:, F] = self.expected_value
         return out
 
 

@@ -75,7 +75,7 @@ __all__ = ["LearnedBlend"]
 log = logging.getLogger("upsell")
 _FORMAT = 2  # 2: a second stage learned from outcomes (written only when there is one)
 _FORMATS = (1, 2)
-_EXPLAIN = ("contributions", "features", "none")
+_EXPLAIN = ("contributions", "features", "none", "paths")
 
 
 @register_blend
@@ -126,7 +126,7 @@ class LearnedBlend(Estimator):
         EASE needs a dense items x items matrix: "auto" uses it up to 20,000 items.
     num_threads : int, default 1
         LightGBM threads (fixed, so results are reproducible).
-    explain : {"contributions", "features", "none"}, default "contributions"
+    explain : {"contributions", "features", "none", "paths"}, default "contributions"
         How a served offer's reason is found. ``"contributions"``: the ranker's
         per-feature contributions (exact TreeSHAP, as LightGBM's ``pred_contrib``) of
         the offers the business rules keep, put in words after the rules; the
@@ -137,8 +137,9 @@ class LearnedBlend(Estimator):
         co-purchase, neighbours, popularity, price, segment, catalog); ~0.2 ms per
         request. ``"none"``: no blend reason (the offer's reason comes from its
         sources' evidence, as with any blend without reasons). Scores and offers are
-        the same under all three. :meth:`recommend` has its own ``reasons=`` switch
-        (contributions, or the feature phrases under ``"features"``).
+        the same under all four. :meth:`recommend` has its own ``reasons=`` switch
+        (contributions, or the feature phrases under ``"features"``). ``"paths"``: path
+        attributions (Saabas) from a table per leaf instead of TreeSHAP; not Shapley values.
     cascade : float or None, default 1/3
         Serving (:meth:`blend`, one request): this share of the ranker's trees scores
         every candidate, the best ``max(4 k, 20)`` get the other trees; the rest rank
@@ -410,7 +411,8 @@ class LearnedBlend(Estimator):
         LightGBM's predict stays faster for scores; see ``_forest.py``)."""
         forests = getattr(self, "_forests", None)
         if forests is None or any(forests[r].booster is not self.boosters_[r] for r in forests):
-            forests = {r: Forest(b) for r, b in self.boosters_.items()}
+            forests = {r: Forest(b, tables=self.explain != "paths", paths=self.explain == "paths")
+                       for r, b in self.boosters_.items()}
             self._forests = forests  # one assignment: a racing thread builds equal ones
         return forests[regime]
 
@@ -429,7 +431,8 @@ class LearnedBlend(Estimator):
 
     def _contrib(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
         Xc = np.ascontiguousarray(X[:, self.columns_])
-        c = self._forest(regime).contributions(Xc)  # exact TreeSHAP, as pred_contrib
+        f = self._forest(regime)  # exact TreeSHAP as pred_contrib, or path attributions
+        c = f.paths(Xc) if self.explain == "paths" else f.contributions(Xc)
         more = stage_contributions(stage, Xc, regime)  # Shapley values add over trees
         if more is not None:
             c = c + more
@@ -701,7 +704,7 @@ class LearnedBlend(Estimator):
         pos = self.items_.encode(list(catalog.items.ids), unknown="mask").astype(np.int64)
         self._catalog_map = pos
         self._one()
-        if self.explain == "contributions":  # the compiled ranker serves exact reasons only
+        if self.explain in ("contributions", "paths"):  # reasons from the compiled ranker
             self._forest(next(iter(self.boosters_)))  # builds every regime's
         return self
 
