@@ -80,6 +80,10 @@ def test_paths_equal_a_tree_interpreter_and_sum_to_the_score(params):
     dump = b.dump_model()
     want = np.array([_reference(dump, x, 6) for x in Q])
     np.testing.assert_allclose(P[:, :6], want[:, :6], rtol=0, atol=1e-9)
+    # beyond the dense table's budget: padded (feature, change) pairs per leaf, same values
+    small = Forest(b, tables=False, max_table=10)
+    np.testing.assert_allclose(small.paths(Q), P, rtol=0, atol=1e-12)
+    assert small._path_table[1] is not None and f._path_table[1] is None
     # the bias column is TreeSHAP's expected value (the same in both explanations)
     np.testing.assert_allclose(P[:, 6], b.predict(Q[:1], pred_contrib=True)[0, -1], atol=1e-9)
     # leaves from LightGBM's pred_leaf are the numpy walk's

@@ -239,7 +239,7 @@ class Forest:
         self.lgb_to_leaf = np.empty(len(leaf_value), dtype=np.int64)
         self.lgb_to_leaf[self.first_leaf[tree_of] + np.asarray(lgb_leaf, dtype=np.int64)] = \
             np.arange(len(leaf_value))
-        self._path_table: tuple[np.ndarray, np.ndarray] | None = None
+        self._path_table: tuple[np.ndarray, np.ndarray | None] | None = None
         if tables:
             self.build_tables()
         if paths:
@@ -475,8 +475,8 @@ class Forest:
         return out
 
     # ------------------------------------------------------------------ path attributions
-    def _build_paths(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per leaf, its path's features and their changes of the expected value (padded)."""
+    def _build_paths(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per leaf, its path's features and their changes of the expected value."""
         got = self._path_table
         if got is not None:
             return got
@@ -518,15 +518,32 @@ class Forest:
                     a = dict(acc)
                     a[f] = a.get(f, 0.0) + (ev[ch] - ev[u])
                     stack.append((ch, a))
-        width = max((len(a) for a in per_leaf), default=0)
-        feats = np.full((n_leaves, max(width, 1)), self.n_features, dtype=np.int64)
+        # rows in LightGBM's numbering (``first_leaf[tree] + leaf_index``): a request adds
+        # the rows of its leaves. Dense (leaves x features) within ``max_table`` entries,
+        # else padded (feature, change) pairs per leaf, added up by one bincount
+        per_lgb = [per_leaf[j] for j in self.lgb_to_leaf.tolist()]
+        F = self.n_features
+        if n_leaves * (F + 1) <= self.max_table:
+            dense = np.zeros((n_leaves, F + 1))
+            for j, a in enumerate(per_lgb):
+                if a:
+                    dense[j, list(a.keys())] = list(a.values())
+            self._path_table = (dense, None)
+            return dense, None
+        width = max((len(a) for a in per_lgb), default=0)
+        feats = np.full((n_leaves, max(width, 1)), F, dtype=np.int64)
         vals = np.zeros((n_leaves, max(width, 1)))
-        for j, a in enumerate(per_leaf):
+        for j, a in enumerate(per_lgb):
             if a:
                 feats[j, :len(a)] = list(a.keys())
                 vals[j, :len(a)] = list(a.values())
-        self._path_table = (feats, vals)
-        return feats, vals
+        self._path_table = (vals, feats)
+        return vals, feats
+
+    def _lgb_leaves(self, X: np.ndarray) -> np.ndarray:
+        """LightGBM's ``pred_leaf`` as rows of the path table: ``(n, n_trees)``."""
+        pl = self.booster.predict(X, pred_leaf=True, num_threads=1)
+        return np.asarray(pl).reshape(X.shape[0], -1)[:, :self.n_trees] + self.first_leaf
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf (this forest's numbering) each row reaches in each tree: ``(n, n_trees)``.
@@ -537,9 +554,7 @@ class Forest:
         X = np.asarray(X, dtype=np.float64)
         if X.shape[0] == 0:
             return np.zeros((0, self.n_trees), dtype=np.int64)
-        pl = np.asarray(self.booster.predict(X, pred_leaf=True, num_threads=1),
-                        dtype=np.int64).reshape(X.shape[0], -1)[:, :self.n_trees]
-        return self.lgb_to_leaf[pl + self.first_leaf]
+        return self.lgb_to_leaf[self._lgb_leaves(X)]
 
     def paths(self, X: np.ndarray) -> np.ndarray:
         """Path attributions ("tree interpreter", Saabas 2014) of the rows ``X``.
@@ -552,12 +567,18 @@ class Forest:
         the raw score), but not Shapley values: a feature split high in a tree gets
         the credit its interactions share under TreeSHAP.
         """
-        feats, vals = self._build_paths()
-        leaves = self.leaves(X)
-        n, F = leaves.shape[0], self.n_features
-        rows = np.arange(n, dtype=np.int64)[:, None, None] * (F + 1)
-        out = np.bincount((feats[leaves] + rows).ravel(), weights=vals[leaves].ravel(),
-                          minlength=n * (F + 1)).reshape(n, F + 1)
+        table, feats = self._build_paths()
+        X = np.asarray(X, dtype=np.float64)
+        n, F = X.shape[0], self.n_features
+        if n == 0:
+            return np.zeros((0, F + 1))
+        at = self._lgb_leaves(X)
+        if feats is None:  # dense: a (leaves x features) row per leaf
+            out = np.add.reduce(table[at], axis=1)
+        else:
+            rows = np.arange(n, dtype=np.int64)[:, None, None] * (F + 1)
+            out = np.bincount((feats[at] + rows).ravel(), weights=table[at].ravel(),
+                              minlength=n * (F + 1)).reshape(n, F + 1)
         out[:, F] = self.expected_value
         return out
 
