@@ -91,6 +91,9 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     if args.model:
         with steps.step("loading the model"):
             options["candidate"] = _load_model(args.model)
+    excluded = _never_offered(args, tx, catalog)
+    if excluded:
+        options["exclude_items"] = excluded
     source = "standard input" if args.orders == "-" else os.path.basename(args.orders)
     return _analyse_and_write(tx, catalog, args, steps, out, source=source, **options)
 
@@ -466,6 +469,7 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         with steps.step("fitting the upsell ranker"):
             objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
             ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
+    offer_rules = _offer_rules(args, tx, catalog)
     blend = None
     asked = getattr(args, "blend", "weighted")  # `upsell recommend ORDERS`: weighted, fast
     if asked != "weighted":
@@ -479,7 +483,50 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         blend = choice.blend
         sys.stderr.write(f"upsell: --blend {asked}: {choice.reason}\n")
     return Recommender(catalog=cat, cross_sell=cross, upsell=ranker, segments=personas,
-                       history=tx if tx.has("customer") else None, blend=blend)
+                       history=tx if tx.has("customer") else None, blend=blend,
+                       rules=offer_rules)
+
+def _never_offered(args: argparse.Namespace, tx: Transactions,
+                   catalog: Catalog | None) -> list[Any]:
+    """Item ids never to offer: those that look like fees or services (unless
+    ``--offer-all-items``) and ``--exclude-items``; one stderr line says which and why."""
+    from upsell.data import non_product_items
+
+    ids: list[Any] = []
+    if not getattr(args, "offer_all_items", False):
+        found = non_product_items(tx, catalog)
+        if len(found):
+            ids = found.items.tolist()
+            shown = ", ".join(map(str, ids[:4])) + (", ..." if len(ids) > 4 else "")
+            why = (f"ids unlike the shop's other {found.n_items - len(found):,}"
+                   if found.method == "id shapes" else "so marked in the catalog")
+            lines = int(found.lines.sum())
+            sys.stderr.write(
+                f"upsell: {len(ids):,} items look like fees or services, not products ({why}: "
+                f"{shown}; {lines:,} lines, {found.line_share.sum():.2%}): kept in the KPIs, "
+                "never offered; --offer-all-items offers them\n")
+    asked = [v.strip() for v in (getattr(args, "exclude_items", None) or "").split(",")
+             if v.strip()]
+    if asked:
+        mine = _coerce(tx.items, asked)
+        unknown = [v for v in mine if v not in tx.items]
+        if unknown:
+            sys.stderr.write(f"upsell: --exclude-items not in the orders (excluded all the "
+                             f"same): {', '.join(map(str, unknown[:5]))}"
+                             f"{' ...' if len(unknown) > 5 else ''}\n")
+        ids.extend(v for v in mine if v not in set(ids))
+    return ids
+
+def _offer_rules(args: argparse.Namespace, tx: Transactions,
+                 catalog: Catalog | None) -> list[Any] | None:
+    """The Recommender's rules: the defaults, plus an Exclude of the items never offered
+    (saved with the model); None (the defaults) when there are none."""
+    ids = _never_offered(args, tx, catalog)
+    if not ids:
+        return None
+    from upsell.recommend.filters import Exclude, InStock, NotOwned
+
+    return [NotOwned(), InStock(), Exclude(ids)]
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     tx = _read_orders(args, steps)
@@ -512,6 +559,9 @@ def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     if not customers and not basket:
         raise UpsellDataError("give --customer ID and/or --basket ITEM,ITEM")
     if args.model:
+        if args.offer_all_items or args.exclude_items:
+            sys.stderr.write("upsell: --offer-all-items and --exclude-items apply when fitting; "
+                             "the saved model keeps the items it was fitted to exclude\n")
         with steps.step("loading the model"):
             rec = Recommender.load(args.model)
     else:

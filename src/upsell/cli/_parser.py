@@ -228,6 +228,19 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
                         "history, upsell.recommend.LearnedBlend; needs customers and times). "
                         "The learned blend costs minutes to fit (about 170 s on Online Retail), "
                         "a second to load and ~9 ms per request")
+    _offer_options(p)
+
+
+def _offer_options(p: argparse.ArgumentParser) -> None:
+    """Which items may be offered (``fit``, ``recommend``, ``report``)."""
+    p.add_argument("--offer-all-items", action="store_true",
+                   help="also offer items that look like fees, shipping or adjustments "
+                        "(default: never offered, said on stderr; they stay in the KPIs). "
+                        "They are found by a catalog column of kinds (service, fee, "
+                        "shipping, ...) or, without one, by item ids unlike the shop's "
+                        "usual id pattern (upsell.data.non_product_items)")
+    p.add_argument("--exclude-items", metavar="ID[,ID...]",
+                   help="items never to offer (saved with the model by `upsell fit`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="MODEL_DIR",
                    help="with --log: a folder written by `upsell fit`, evaluated off-policy "
                         "on the logged requests")
+    _offer_options(p)
     _report_options(p)
 
     p = cmd("inspect", _cmd_inspect, "read an order file and print its data report")
@@ -342,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill", action=argparse.BooleanOptionalAction, default=None,
                    help="top up with popular items of the customer's segment (default: only "
                         "for an unknown customer with no basket, said on stderr)")
+    _offer_options(p)
     p.set_defaults(cf_model="itemknn", min_support="auto", min_confidence=0.1,
                    max_rules=_MAX_RULES)
     _output_options(p)

@@ -248,7 +248,7 @@ class Recommender(Estimator):
 
     @classmethod
     def from_history(cls, tx: Any, catalog: Catalog | None = None, *, blend: str = "auto",
-                     random_state: int = 0) -> Recommender:
+                     random_state: int = 0, offer_non_products: bool = False) -> Recommender:
         """Every source, the segments and the blend fitted from one shop's history, in one call.
 
         Parameters
@@ -265,6 +265,13 @@ class Recommender(Estimator):
             logs it). The sources, segments and settings are the recipe of
             ``upsell.recommend.blend.history_parts``.
         random_state : int, default 0
+        offer_non_products : bool, default False
+            False: items that look like fees, shipping or adjustments
+            (:func:`upsell.data.non_product_items`: a catalog column of kinds, else
+            item ids unlike the shop's id pattern) get an
+            :class:`~upsell.recommend.filters.Exclude` rule after the default rules
+            (saved with the model; the ``upsell`` logger says which). They stay in
+            the history, the sources and the KPIs. True: no such rule.
 
         Returns
         -------
@@ -282,8 +289,21 @@ class Recommender(Estimator):
         from upsell._validation import as_transactions
         from upsell.recommend.blend import history_parts
 
-        parts = history_parts(as_transactions(tx, "tx"), catalog, blend=blend,
-                              random_state=random_state)
+        tx = as_transactions(tx, "tx")
+        parts = history_parts(tx, catalog, blend=blend, random_state=random_state)
+        if not offer_non_products:
+            import logging
+
+            from upsell.data import non_product_items
+            from upsell.recommend.filters import Exclude, InStock, NotOwned
+
+            found = non_product_items(tx, catalog)
+            if len(found):
+                parts["rules"] = [NotOwned(), InStock(), Exclude(found.items)]
+                logging.getLogger("upsell").info(
+                    "from_history: %d items look like fees or services, never offered "
+                    "(offer_non_products=True offers them): %s; %s", len(found),
+                    ", ".join(map(str, found.items[:8].tolist())), found.note)
         return cls(**parts).fit()
 
     # get_params comes from Estimator; the repr summarises the built state instead

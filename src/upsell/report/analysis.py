@@ -265,8 +265,8 @@ _RUNNERS: dict[str, Callable[[_Context], dict[str, Any]]] = {
 
 def analyse(tx: Transactions, catalog: Catalog | None = None, *,
             sections: Any = None, nps_scores: Any = None, offer_log: Any = None,
-            candidate: Any = None, opportunity_matrix: Any = None, k: int = 10,
-            min_support: float | str = "auto",
+            candidate: Any = None, opportunity_matrix: Any = None, exclude_items: Any = None,
+            k: int = 10, min_support: float | str = "auto",
             min_confidence: float = 0.1, max_itemsets: int = 100_000,
             max_rules: int | None = None, factors: int = 32, iterations: int = 10,
             max_eval_customers: int = 20_000, n_examples: int = 5, top: int = 15,
@@ -302,6 +302,8 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
         (:func:`upsell.recommend.evaluate_policy`).
     opportunity_matrix : OpportunityMatrix, optional
         Default the handbook's.
+    exclude_items : list of item ids, optional
+        Never in the example offers, e.g. :func:`upsell.data.non_product_items`.
     k : int, default 10
         List length of the evaluation.
     min_support : "auto" or float, default "auto"
@@ -370,7 +372,7 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
                "max_eval_customers": max_eval_customers, "n_examples": n_examples, "top": top,
                "random_state": random_state, "nps_scores": nps_scores, "offer_log": offer_log,
                "candidate": candidate,
-               "opportunity_matrix": opportunity_matrix}
+               "opportunity_matrix": opportunity_matrix, "exclude_items": exclude_items}
     ctx = _Context(tx, catalog, options)
     # the KPI cards show the backtest conversion, which the evaluation computes
     run_order = list(order)
