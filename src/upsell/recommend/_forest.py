@@ -523,12 +523,17 @@ class Forest:
         # else padded (feature, change) pairs per leaf, added up by one bincount
         per_lgb = [per_leaf[j] for j in self.lgb_to_leaf.tolist()]
         F = self.n_features
-        if n_leaves * (F + 1) <= self.max_table:
-            dense = np.zeros((n_leaves, F + 1))
+        # dense columns: the features the trees split on (a smaller table stays in cache)
+        used = np.unique(self.feature[self.left != np.arange(n_nodes)])
+        if n_leaves * used.size <= self.max_table:
+            col = np.zeros(F, dtype=np.int64)
+            col[used] = np.arange(used.size)
+            dense = np.zeros((n_leaves, used.size))
             for j, a in enumerate(per_lgb):
                 if a:
-                    dense[j, list(a.keys())] = list(a.values())
+                    dense[j, col[list(a.keys())]] = list(a.values())
             self._path_table = (dense, None)
+            self._path_cols = used
             return dense, None
         width = max((len(a) for a in per_lgb), default=0)
         feats = np.full((n_leaves, max(width, 1)), F, dtype=np.int64)
@@ -573,8 +578,9 @@ class Forest:
         if n == 0:
             return np.zeros((0, F + 1))
         at = self._lgb_leaves(X)
-        if feats is None:  # dense: a (leaves x features) row per leaf
-            out = np.add.reduce(table[at], axis=1)
+        if feats is None:  # dense: a (leaves x features split on) row per leaf
+            out = np.zeros((n, F + 1))
+            out[:, self._path_cols] = np.add.reduce(table[at], axis=1)
         else:
             rows = np.arange(n, dtype=np.int64)[:, None, None] * (F + 1)
             out = np.bincount((feats[at] + rows).ravel(), weights=table[at].ravel(),
