@@ -157,3 +157,25 @@ def test_from_history_excludes_and_logs(orders: Path, caplog: pytest.LogCaptureF
     assert not _offered(rec, list(range(100, 130))) & {"POST", "M"}
     every = Recommender.from_history(tx, blend="weighted", offer_non_products=True)
     assert not [r for r in every.rules_ if isinstance(r, Exclude)]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_online_retail_fit_never_offers_postage(online_retail_path: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from upsell.data import non_product_items
+
+    code, _ = _run("fit", str(online_retail_path), "--cancel-prefix", "C", "--columns",
+                   COLUMNS, "--out", str(tmp_path / "m"))
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "items look like fees or services, not products" in err and "POST, DOT, M, C2" in err
+    rec = Recommender.load(tmp_path / "m")
+    tx = Transactions.read_csv(online_retail_path, cancel_prefix="C",
+                               columns=dict(p.split("=") for p in COLUMNS.split(",")))
+    flagged = set(non_product_items(tx).items.tolist())
+    assert {"POST", "DOT", "M", "C2", "BANK CHARGES", "AMAZONFEE"} <= flagged
+    customers = [str(c) for c in tx.customers.ids[::12]]
+    for c in customers:  # buy-again offers showed POSTAGE first to 2.5% of customers before
+        for kw in ({}, {"include_owned": True}):
+            assert not {o.item for o in rec.recommend(c, k=5, **kw)} & flagged
