@@ -28,8 +28,9 @@ the upsell ranker), one with the default weighted blend and one with the learned
 blend; a fresh process loads both and sends every request to each in turn (same
 requests, same moment, so machine noise hits both alike), timing whole ``recommend``
 calls and the learned ``blend()`` step inside them, for each ``explain`` mode
-(exact contributions, feature phrases, none). Offers are the same under every mode
-(checked in the run). The learned blend's serving cascade (``LearnedBlend(cascade=)``)
+(exact contributions, path attributions where the served code has them, feature
+phrases, none). Offers are the same under every mode (checked in the run); the run
+prints how often the reason texts of ``paths`` equal those of exact contributions. The learned blend's serving cascade (``LearnedBlend(cascade=)``)
 may change a few offers: each process also serves every request with ``cascade=None``;
 with ``--compare-src`` the run prints whether those offers equal the other tree's and the
 share of requests whose offers and reason texts are unchanged.

@@ -90,13 +90,16 @@ def test_paths_equal_a_tree_interpreter_and_sum_to_the_score(params):
     np.testing.assert_array_equal(f.leaves(Q), f._leaf_of[f._walk(Q)].T)
     assert f.paths(Q[:0]).shape == (0, 7)
     assert f._pending is not None  # paths never build the TreeSHAP tables
+    assert Forest(b)._path_table is None  # nor contributions the path table
 
 
 def test_paths_of_a_single_leaf_tree():
     X = np.random.default_rng(0).normal(size=(50, 2))
     b = lgb.train({"verbose": -1, "min_data_in_leaf": 100, "num_threads": 1},
                   lgb.Dataset(X, np.ones(50)), 2)
-    P = Forest(b, paths=True).paths(X[:3])
+    f = Forest(b, path_table=True)
+    assert f._path_table is not None
+    P = f.paths(X[:3])
     np.testing.assert_allclose(P[:, :2], 0.0)
     np.testing.assert_allclose(P.sum(axis=1), b.predict(X[:3], raw_score=True))
 

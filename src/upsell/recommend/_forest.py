@@ -37,6 +37,16 @@ reads the model once (``Booster.dump_model()``) and serves both from arrays:
   rounding order). The table entries are Shapley values of a product game,
   ``phi_i = (o_i - z_i) * integral over [0, 1] of prod_{j != i} (z_j + (o_j - z_j) t)``
   (its multilinear extension; exact by Gauss-Legendre quadrature).
+- :meth:`Forest.paths`: path attributions (Saabas' "tree interpreter"), the cheap
+  stand-in for reasons (``LearnedBlend(explain="paths")``): along the row's path each
+  split's feature gets the change of the node's expected value (count-weighted mean
+  of its leaves) to the child the row follows. They depend on the reached leaf only,
+  so a table holds one row per leaf (the features the trees split on, float64; padded
+  (feature, change) pairs beyond ``max_table``), and a request adds the rows of the
+  leaves LightGBM's ``pred_leaf`` finds: ~0.1-0.25 ms for 5 rows on the served
+  rankers, against 1-4 ms for exact TreeSHAP. They sum to the raw score like
+  contributions but are not Shapley values (a feature split near the root gets the
+  credit TreeSHAP shares with the features it interacts with).
 """
 
 from __future__ import annotations
@@ -67,7 +77,7 @@ class Forest:
     tables : bool, default True
         Build the tables now; False: at the first :meth:`contributions` (a forest
         that only scores never builds them).
-    paths : bool, default False
+    path_table : bool, default False
         Build the table of :meth:`paths` now (else at its first call).
 
     Attributes
@@ -88,10 +98,12 @@ class Forest:
     True
     >>> bool(np.allclose(f.contributions(X[:2]), b.predict(X[:2], pred_contrib=True)))
     True
+    >>> bool(np.allclose(f.paths(X[:2]).sum(axis=1), b.predict(X[:2])))  # not Shapley values
+    True
     """
 
     def __init__(self, booster: Any, *, max_table: int = _MAX_TABLE,
-                 tables: bool = True, paths: bool = False) -> None:
+                 tables: bool = True, path_table: bool = False) -> None:
         self.booster = booster
         dump = booster.dump_model()
         if int(dump.get("num_tree_per_iteration", 1)) != 1:
@@ -242,8 +254,18 @@ class Forest:
         self._path_table: tuple[np.ndarray, np.ndarray | None] | None = None
         if tables:
             self.build_tables()
-        if paths:
+        if path_table:
             self._build_paths()
+
+    @classmethod
+    def for_explain(cls, booster: Any, explain: str) -> Forest:
+        """The forest a ``LearnedBlend(explain=)`` serves reasons from: the path table for
+        ``"paths"``, the TreeSHAP tables otherwise (either is built later if asked for)."""
+        return cls(booster, tables=explain != "paths", path_table=explain == "paths")
+
+    def attributions(self, X: np.ndarray, explain: str) -> np.ndarray:
+        """:meth:`paths` for ``explain="paths"``, else exact :meth:`contributions`."""
+        return self.paths(X) if explain == "paths" else self.contributions(X)
 
     def build_tables(self) -> Forest:
         """Tabulate the contributions now (else at the first :meth:`contributions`)."""
@@ -584,7 +606,7 @@ class Forest:
         else:
             rows = np.arange(n, dtype=np.int64)[:, None, None] * (F + 1)
             out = np.bincount((feats[at] + rows).ravel(), weights=table[at].ravel(),
-                              minlength=n * (F + 1)).reshape(n, F + 1)
+                              minlength=n * (F + 1)).astype(np.float64).reshape(n, F + 1)
         out[:, F] = self.expected_value
         return out
 

@@ -411,8 +411,7 @@ class LearnedBlend(Estimator):
         LightGBM's predict stays faster for scores; see ``_forest.py``)."""
         forests = getattr(self, "_forests", None)
         if forests is None or any(forests[r].booster is not self.boosters_[r] for r in forests):
-            forests = {r: Forest(b, tables=self.explain != "paths", paths=self.explain == "paths")
-                       for r, b in self.boosters_.items()}
+            forests = {r: Forest.for_explain(b, self.explain) for r, b in self.boosters_.items()}
             self._forests = forests  # one assignment: a racing thread builds equal ones
         return forests[regime]
 
@@ -431,8 +430,7 @@ class LearnedBlend(Estimator):
 
     def _contrib(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
         Xc = np.ascontiguousarray(X[:, self.columns_])
-        f = self._forest(regime)  # exact TreeSHAP as pred_contrib, or path attributions
-        c = f.paths(Xc) if self.explain == "paths" else f.contributions(Xc)
+        c = self._forest(regime).attributions(Xc, self.explain)  # TreeSHAP or "paths"
         more = stage_contributions(stage, Xc, regime)  # Shapley values add over trees
         if more is not None:
             c = c + more
