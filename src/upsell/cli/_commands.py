@@ -500,10 +500,9 @@ def _never_offered(args: argparse.Namespace, tx: Transactions,
             shown = ", ".join(map(str, ids[:4])) + (", ..." if len(ids) > 4 else "")
             why = (f"ids unlike the shop's other {found.n_items - len(found):,}"
                    if found.method == "id shapes" else "so marked in the catalog")
-            lines = int(found.lines.sum())
             sys.stderr.write(
                 f"upsell: {len(ids):,} items look like fees or services, not products ({why}: "
-                f"{shown}; {lines:,} lines, {found.line_share.sum():.2%}): kept in the KPIs, "
+                f"{shown}; {found.line_share.sum():.2%} of the lines): kept in the KPIs, "
                 "never offered; --offer-all-items offers them\n")
     asked = [v.strip() for v in (getattr(args, "exclude_items", None) or "").split(",")
              if v.strip()]

@@ -79,6 +79,16 @@ class NonProductItems:
         The id shapes of the shop's products (``method="id shapes"``), else empty.
     note : str
         One sentence on what was found and how.
+
+    Examples
+    --------
+    >>> tx = Transactions.from_arrays(order=[1, 1, 2, 2], item=["A1", "SHIP", "A2", "A3"])
+    >>> cat = Catalog.from_records([{"item": "SHIP", "type": "Shipping"}])
+    >>> found = non_product_items(tx, cat)
+    >>> found
+    NonProductItems(1 of 4 items: [SHIP])
+    >>> found.method, str(found.reason[0]), found.line_share.tolist()
+    ('catalog', "catalog type 'Shipping'", [0.25])
     """
 
     items: np.ndarray
@@ -224,18 +234,22 @@ def _norm(values: np.ndarray) -> np.ndarray:
 def _by_catalog(cat: Catalog, flagged: np.ndarray, reasons: np.ndarray) -> tuple[bool, str]:
     """Flag items whose catalog kind column says non-product; True when the catalog decides."""
     present = [c for c in KIND_COLUMNS if c == "kind" or c in cat.attributes]
-    has_column = any(c != "kind" for c in present)
+    used = []
     for col in present:
-        raw = cat.column(col) if col != "kind" else cat.kind
+        raw = cat.column(col)
         hit = np.isin(_norm(raw), NON_PRODUCT_KINDS) & ~flagged
         if hit.any():
             reasons[hit] = [f"catalog {col} {v!r}" for v in raw[hit].tolist()]
             flagged |= hit
-    if flagged.any() or has_column:
-        cols = ", ".join(f"`{c}`" for c in present if c != "kind" or not has_column)
-        return True, (f"the catalog's {cols} column marks {int(flagged.sum()):,} of "
-                      f"{flagged.size:,} items as fees, shipping or services")
-    return False, ""
+            used.append(col)
+    # a column of kinds (other than the standard `kind`, which defaults to "product") means
+    # the shop labels its items: the catalog decides even when it marks none
+    named = used or [c for c in present if c != "kind"]
+    if not named:
+        return False, ""
+    return True, (f"the catalog ({', '.join(f'`{c}`' for c in named)}) marks "
+                  f"{int(flagged.sum()):,} of {flagged.size:,} items as fees, shipping or "
+                  "services")
 
 
 def _by_shape(tx: Transactions, flagged: np.ndarray, reasons: np.ndarray,

@@ -299,7 +299,8 @@ class Recommender(Estimator):
 
             found = non_product_items(tx, catalog)
             if len(found):
-                parts["rules"] = [NotOwned(), InStock(), Exclude(found.items)]
+                rules = parts.get("rules") or [NotOwned(), InStock()]
+                parts["rules"] = [*rules, Exclude(found.items)]
                 logging.getLogger("upsell").info(
                     "from_history: %d items look like fees or services, never offered "
                     "(offer_non_products=True offers them): %s; %s", len(found),
