@@ -76,6 +76,19 @@ def test_fit_excludes_fees_says_so_and_saves_the_rule(orders: Path, tmp_path: Pa
     assert not _offered(rec, customers) & {"POST", "M"}
 
 
+def test_a_catalog_type_column_decides(orders: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("item,type\nPOST,Shipping\n10001,product\n", encoding="utf-8")
+    code, _ = _run("fit", str(orders), "--columns", COLUMNS, "--catalog", str(catalog),
+                   "--out", str(tmp_path / "m"))
+    assert code == 0
+    assert ("upsell: 1 item looks like fees or services, not products (so marked in the "
+            "catalog: POST;") in capsys.readouterr().err
+    (excl,) = [r for r in Recommender.load(tmp_path / "m").rules_ if isinstance(r, Exclude)]
+    assert excl.items == {"POST"}  # the catalog decides: M (id shape) is a product to it
+
+
 def test_offer_all_items_offers_them(orders: Path, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = _run("fit", str(orders), "--columns", COLUMNS, "--out", str(tmp_path / "m"),

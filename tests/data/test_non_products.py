@@ -186,3 +186,11 @@ def test_other_real_files_flag_nothing(groceries_path: object, retail_path: obje
     for tx in (read_baskets(groceries_path), read_baskets(retail_path),
                load_cdnow(cdnow_master_path)):
         assert len(non_product_items(tx)) == 0
+
+
+@given(st.permutations(list(range(206))))
+def test_independent_of_row_order(order: list[int]) -> None:
+    items = [str(10000 + i) for i in range(200)] + ["POST", "DOT", "M", "C2", "8A", "9A"]
+    tx = Transactions.from_arrays(order=order, item=items)
+    found = non_product_items(tx)
+    assert set(found.items.tolist()) == {"POST", "DOT", "M", "C2", "8A", "9A"}

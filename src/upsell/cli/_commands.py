@@ -501,7 +501,8 @@ def _never_offered(args: argparse.Namespace, tx: Transactions,
             why = (f"ids unlike the shop's other {found.n_items - len(found):,}"
                    if found.method == "id shapes" else "so marked in the catalog")
             sys.stderr.write(
-                f"upsell: {len(ids):,} items look like fees or services, not products ({why}: "
+                f"upsell: {len(ids):,} {'item looks' if len(ids) == 1 else 'items look'} like "
+                f"fees or services, not products ({why}: "
                 f"{shown}; {found.line_share.sum():.2%} of the lines): kept in the KPIs, "
                 "never offered; --offer-all-items offers them\n")
     asked = [v.strip() for v in (getattr(args, "exclude_items", None) or "").split(",")
