@@ -325,3 +325,46 @@ def test_customers_without_history_get_worded_reasons(rec, fitted, shop):
     assert [o.item for o in quiet] == [o.item for o in offers]
     assert not any(o.reason.summary.startswith(("popular: ", "bought with an item in your"))
                    for o in quiet if "fill" not in o.components)
+
+
+def _reason_texts_reference(X, contrib, best_last, names, max_parts=2):
+    """reason_texts as first written: every group's sum and top feature, every phrase."""
+    from upsell.recommend import _blend_reasons as br
+
+    G = np.zeros((X.shape[0], len(br._SPOKEN)))
+    top_feat = []
+    for gi, cols in enumerate(br._GROUP_COLS):
+        sub = contrib[:, cols]
+        G[:, gi] = sub.sum(axis=1)
+        top_feat.append([br._NAMES[cols[j]] for j in np.argmax(sub, axis=1).tolist()])
+    out = []
+    order = np.argsort(-G, axis=1, kind="stable")
+    for r in range(X.shape[0]):
+        parts = []
+        for gi in order[r].tolist():
+            if G[r, gi] <= 0:
+                break
+            text = br._phrase(br._SPOKEN[gi], top_feat[gi][r], X[r], int(best_last[r]), names)
+            if text and text not in parts:
+                parts.append(text)
+        parts.sort(key=lambda t: t == br._GENERIC)
+        out.append("; ".join(parts[:max_parts]) if parts else "ranked by the learned blend")
+    return out
+
+
+def test_reason_texts_stop_early_with_the_same_texts(fitted):
+    """reason_texts stops once ``max_parts`` concrete phrases are found: same texts."""
+    from upsell.recommend._blend_reasons import priority_contrib, reason_texts
+
+    st = fitted.state_
+    one = OneCustomer(st)
+    rng = np.random.default_rng(3)
+    for c in np.flatnonzero(st.cust["orders"] > 0)[:20].tolist():
+        ci = rng.choice(st.n_items, 25, replace=False).astype(np.int64)
+        X, best = one.features(c, ci)
+        for contrib in (fitted._contrib(X, "owned"), fitted._contrib(X, "new"),
+                        priority_contrib(X.shape[0]),
+                        rng.normal(size=(X.shape[0], X.shape[1])) * (rng.random(X.shape) < .5)):
+            for mp in (1, 2, 3):
+                assert reason_texts(X, contrib, best, fitted.item_names_, max_parts=mp) == \
+                    _reason_texts_reference(X, contrib, best, fitted.item_names_, mp)

@@ -28,6 +28,10 @@ _GENERIC = "customers who bought what you bought buy it"
 _SPOKEN = ("repeat", "copurchase", "sources", "popularity", "price", "segment", "catalog")
 _GROUP_COLS = [np.array([j for j, n in enumerate(_NAMES) if FEATURE_GROUPS[n] == g],
                         dtype=np.int64) for g in _SPOKEN]
+_SPOKEN_COLS = np.concatenate(_GROUP_COLS)  # the groups' columns, group after group
+_SPOKEN_SPANS = [(int(a), int(b)) for a, b in zip(
+    np.cumsum([0] + [c.size for c in _GROUP_COLS[:-1]]),
+    np.cumsum([c.size for c in _GROUP_COLS]), strict=True)]
 
 
 class _Row:
@@ -148,24 +152,26 @@ def reason_texts(X: np.ndarray, contrib: np.ndarray, best_last: np.ndarray,
     """
     clock = _RELATIVE if clock is None else clock
     groups = _SPOKEN
-    G = np.zeros((X.shape[0], len(groups)))
-    top_feat = []
-    for gi, cols in enumerate(_GROUP_COLS):
-        sub = contrib[:, cols]
-        G[:, gi] = sub.sum(axis=1)
-        top_feat.append([_NAMES[cols[j]] for j in np.argmax(sub, axis=1).tolist()])
+    # one gather of the spoken columns, grouped; each group's sum as ``sum(axis=1)`` of
+    # its columns gives it (the same additions in the same order)
+    sub = contrib[:, _SPOKEN_COLS]
+    G = np.column_stack([sub[:, a:b].sum(axis=1) for a, b in _SPOKEN_SPANS])
     out = []
     order = np.argsort(-G, axis=1, kind="stable").tolist()
     Gl = G.tolist()
     best = np.asarray(best_last).tolist()
     for r in range(X.shape[0]):
         parts: list[str] = []
+        concrete = 0
         for gi in order[r]:
-            if Gl[r][gi] <= 0:
-                break
-            text = _phrase(groups[gi], top_feat[gi][r], X[r], int(best[r]), names, clock)
+            if Gl[r][gi] <= 0 or concrete >= max_parts:
+                break  # later phrases could only follow these
+            a, b = _SPOKEN_SPANS[gi]
+            feat = _NAMES[int(_SPOKEN_COLS[a + int(np.argmax(sub[r, a:b]))])]
+            text = _phrase(groups[gi], feat, X[r], int(best[r]), names, clock)
             if text and text not in parts:
                 parts.append(text)
+                concrete += text != _GENERIC
         # concrete evidence (timing, co-purchase, price) before the generic neighbour phrase
         parts.sort(key=lambda t: t == _GENERIC)
         out.append("; ".join(parts[:max_parts]) if parts else "ranked by the learned blend")
@@ -184,11 +190,18 @@ def priority_contrib(n_rows: int) -> np.ndarray:
     ``sources`` group's first feature is ``ease_score``: the neighbour phrase), so a
     row's reason is the first applicable phrases of that order, from its values alone.
     """
+    return np.tile(_PRIORITY_W, (n_rows, 1))
+
+
+def _priority_weights() -> np.ndarray:
     w = np.zeros(len(_NAMES))
     for rank, g in enumerate(_PRIORITY):
         first = next(j for j, n in enumerate(_NAMES) if FEATURE_GROUPS[n] == g)
         w[first] = float(len(_PRIORITY) - rank)
-    return np.tile(w, (n_rows, 1))
+    return w
+
+
+_PRIORITY_W = _priority_weights()
 
 
 class DeferredReasons(Sequence[str]):

@@ -554,8 +554,8 @@ class Forest:
             for j, a in enumerate(per_lgb):
                 if a:
                     dense[j, col[list(a.keys())]] = list(a.values())
+            self._path_cols = used  # before the table: a racing thread reads both
             self._path_table = (dense, None)
-            self._path_cols = used
             return dense, None
         width = max((len(a) for a in per_lgb), default=0)
         feats = np.full((n_leaves, max(width, 1)), F, dtype=np.int64)
