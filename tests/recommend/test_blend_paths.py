@@ -105,7 +105,7 @@ def test_paths_of_a_single_leaf_tree():
 
 
 # ---------------------------------------------------------------------- in the blend
-def test_blend_paths_mode_same_offers_and_worded_reasons():
+def test_blend_paths_mode_same_offers_and_worded_reasons(tmp_path):
     from upsell.datasets import make_shop
     from upsell.recommend import Recommender
     from upsell.recommend.blend import LearnedBlend, history_parts
@@ -124,6 +124,8 @@ def test_blend_paths_mode_same_offers_and_worded_reasons():
                 for inc in (False, True) for c in ids]
 
     paths = offers()
+    blend.save(tmp_path / "b")  # the mode is saved with the blend
+    assert LearnedBlend.load(tmp_path / "b").explain == "paths"
     forests = blend._forests
     assert all(f._path_table is not None and f._pending is not None for f in forests.values())
     blend.explain = "contributions"
