@@ -65,7 +65,21 @@ def _top_rules(rules: Any, k: int) -> tuple[Any, np.ndarray]:
     return rules, np.arange(len(rules), dtype=np.int64)
 
 
-def _diverse_bundles(fi: Any, catalog: Catalog, k: int) -> Any:
+def _with_items(rules: Any, excluded: Any) -> np.ndarray:
+    """Mask of the rules that hold one of the ``excluded`` item ids (either side)."""
+    bad = np.zeros(len(rules.items), dtype=bool)
+    if excluded:
+        pos = rules.items.encode(list(excluded), unknown="mask")
+        bad[pos[pos >= 0]] = True
+    hit = np.zeros(len(rules), dtype=bool)
+    for ptr, idx in ((rules.antecedent_indptr, rules.antecedent_index),
+                     (rules.consequent_indptr, rules.consequent_index)):
+        owner = np.repeat(np.arange(len(rules)), np.diff(ptr))
+        hit[owner[bad[idx]]] = True
+    return hit
+
+
+def _diverse_bundles(fi: Any, catalog: Catalog, k: int, excluded: Any = ()) -> Any:
     """Bundle candidates of different product lines: each one shares no item, no catalog
     family and no strong pair (lift above half its own) with a bundle ranked above it."""
     from upsell import bundles
@@ -81,8 +95,9 @@ def _diverse_bundles(fi: Any, catalog: Catalog, k: int) -> Any:
     picked: list[int] = []
     used_items: set[Any] = set()
     used_fams: set[str] = set()
+    skip = set(excluded or ())
     for j, items in enumerate(pool.items):
-        if used_items.intersection(items):
+        if used_items.intersection(items) or skip.intersection(items):
             continue
         fams = {fam.get(i, "") for i in items} - {""}
         if fams & used_fams:
@@ -124,7 +139,9 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
     if len(rules):
         ctx.shared["bundle_recommender"] = bundles.BundleRecommender(rules)
     top = int(ctx.opt["top"])
-    best, order = _top_rules(rules, top)
+    excluded = ctx.opt.get("exclude_items") or ()
+    fees = _with_items(rules, excluded) if len(rules) else np.zeros(0, dtype=bool)
+    best, order = _top_rules(rules.select(~fees) if fees.any() else rules, top)
     rows = []
     for r in order.tolist():
         ant, con = best.rule(r)
@@ -137,17 +154,20 @@ def _section_bundles(ctx: _Context) -> dict[str, Any]:
             f"{fmt_pct(support)} ({int(fi.min_count):,} of {n_baskets:,} orders; "
             f"{how}); {len(rules):,} rules with confidence >= "
             f"{float(ctx.opt['min_confidence']):.0%} and Holm-adjusted p < 0.05{pruned_text}. "
-            "Shown: the best by lift, one rule per item set, no product in more than two.")
+            "Shown: the best by lift, one rule per item set, no product in more than two"
+            + (f"; not shown: {int(fees.sum()):,} rules with fees or services, which are never "
+               f"offered ({', '.join(ctx.name(list(excluded)[:3]))}"
+               f"{', ...' if len(excluded) > 3 else ''})." if fees.any() else "."))
     why = _why_no_rules(ctx, fi) if len(rules) == 0 else ""
     tables = [Table("Top rules by lift: customers who buy the first also buy the second",
                     ("if bought", "also buy", "support", "confidence", "lift", "orders"),
                     tuple(rows), percent=("support", "confidence"), note=note,
-                    total=len(rules), unit="rules", empty=why)]
+                    total=len(rules) - int(fees.sum()), unit="rules", empty=why)]
     charts = []
     if len(rules):
         charts.append(_rules_chart(ctx, rules))
     if len(fi):
-        pool, picked = _diverse_bundles(fi, ctx.items_catalog, min(10, top))
+        pool, picked = _diverse_bundles(fi, ctx.items_catalog, min(10, top), excluded)
         brow: tuple[tuple[Any, ...], ...] = tuple(
             (" + ".join(ctx.name(list(pool.items[j]))), float(pool.lift[j]),
              int(pool.count[j]), float(pool.list_price[j])) for j in picked)

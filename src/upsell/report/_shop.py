@@ -40,6 +40,11 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         rows.append(("product names", "from the name column (most frequent name per item)"))
     else:
         rows.append(("product names", "none in the data: items are shown by id"))
+    excluded = list(ctx.opt.get("exclude_items") or ())
+    if excluded:
+        names = ", ".join(ctx.name(excluded[:3])) + (", ..." if len(excluded) > 3 else "")
+        rows.append(("never offered: fees, services and --exclude-items",
+                     f"{len(excluded):,} items ({names}); kept in every figure"))
     missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
     note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
     if cat is None:
