@@ -45,4 +45,4 @@ def test_rules_and_bundles_with_excluded_items_are_not_shown() -> None:
 def test_data_section_names_the_items_never_offered() -> None:
     rows = dict(analyse(_shop(), sections=["data"], exclude_items=["POST"])["data"].tables[0].rows)
     assert rows["never offered: fees, services and --exclude-items"] == \
-        "1 items (POST); kept in every figure"
+        "1 item (POST); kept in every figure"

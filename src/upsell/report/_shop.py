@@ -44,7 +44,8 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
     if excluded:
         names = ", ".join(ctx.name(excluded[:3])) + (", ..." if len(excluded) > 3 else "")
         rows.append(("never offered: fees, services and --exclude-items",
-                     f"{len(excluded):,} items ({names}); kept in every figure"))
+                     f"{len(excluded):,} item{'s' if len(excluded) != 1 else ''} ({names}); "
+                     "kept in every figure"))
     missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
     note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
     if cat is None:
