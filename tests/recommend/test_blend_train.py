@@ -13,11 +13,16 @@ from hypothesis import strategies as st
 from upsell.datasets import make_shop
 from upsell.recommend._blend_features import feature_names
 from upsell.recommend._blend_train import (
+    MAX_CUTS,
+    MIN_CUTS,
     CutRows,
     RecallAtK,
+    cut_points,
     halving_search,
     lgb_params,
     make_dataset,
+    plan_cuts,
+    sample_customers,
     source_recalls,
     target_counts,
 )
@@ -228,3 +233,55 @@ def test_unknown_objective_is_refused(shop):
 
     with pytest.raises(UpsellDataError, match="objective"):
         LearnedBlend(objective="ndcg").fit(shop.transactions)
+
+
+def _eligible(lines, cuts, window):
+    rng, everyone = np.random.default_rng(0), np.iinfo(np.int64).max
+    return [sample_customers(rng, lines, c, int(2 * window), everyone).size for c in cuts]
+
+
+def test_a_roomy_budget_takes_every_customer_at_every_cut(shop):
+    lines = _line_data(shop.transactions, None, _segment_codes(None, shop.transactions.customers)[0])
+    cuts, window, per_cut = plan_cuts(lines, n_cuts=None, max_rows=10**9, n_candidates=100)
+    assert (cuts, window) == cut_points(lines, MAX_CUTS)
+    assert per_cut >= max(_eligible(lines, cuts, window))
+
+
+def test_a_tight_budget_takes_fewer_cuts_and_samples_customers(shop):
+    lines = _line_data(shop.transactions, None, _segment_codes(None, shop.transactions.customers)[0])
+    all_cuts, window = cut_points(lines, MAX_CUTS)
+    typical = float(np.median(_eligible(lines, all_cuts, window)))
+    budget = int(4 * typical)  # customers: four cuts' worth
+    cuts, w, per_cut = plan_cuts(lines, n_cuts=None, max_rows=budget * 50, n_candidates=50)
+    assert w == window and cuts == [all_cuts[j] for j in (0, 2, 5, 7)]  # spread, latest last
+    assert per_cut == budget // 4
+    cuts, _, per_cut = plan_cuts(lines, n_cuts=None, max_rows=50, n_candidates=50)
+    assert len(cuts) == MIN_CUTS and per_cut == 1
+
+
+def test_given_cuts_and_customer_cap_are_kept(shop):
+    lines = _line_data(shop.transactions, None, _segment_codes(None, shop.transactions.customers)[0])
+    cuts, window, per_cut = plan_cuts(lines, n_cuts=5, max_rows=10**9, n_candidates=100,
+                                      max_customers=17)
+    assert (cuts, window) == cut_points(lines, 5) and per_cut == 17
+
+
+@settings(max_examples=25, deadline=None)
+@given(max_rows=st.integers(1, 10**7), n_candidates=st.integers(1, 500),
+       n_cuts=st.one_of(st.none(), st.integers(2, 12)))
+def test_the_plan_stays_within_its_budget(shop, max_rows, n_candidates, n_cuts):
+    lines = _line_data(shop.transactions, None, _segment_codes(None, shop.transactions.customers)[0])
+    cuts, window, per_cut = plan_cuts(lines, n_cuts=n_cuts, max_rows=max_rows,
+                                      n_candidates=n_candidates)
+    n = len(cuts)
+    assert n == n_cuts if n_cuts is not None else MIN_CUTS <= n <= MAX_CUTS
+    assert cuts == sorted(cuts) and window > 0
+    assert per_cut >= 1
+    assert per_cut * n * n_candidates <= max(max_rows, n * n_candidates)
+
+
+def test_the_budget_sets_the_training_queries(shop):
+    blend = LearnedBlend(**{**FAST, "n_cuts": None, "max_customers": None,
+                            "max_rows": 30 * 40 * MIN_CUTS}).fit(shop.transactions)
+    assert len(blend.cuts_) == MIN_CUTS  # 40 customers a cut: fewer than eligible
+    assert blend.params_["owned"]["queries"] <= 40 * MIN_CUTS

@@ -21,16 +21,20 @@ from upsell.recommend._blend_features import (
 )
 
 __all__ = ["CutRows", "RecallAtK", "build_cut", "cut_points", "fit_ranker", "halving_search",
-           "labels_for", "make_dataset", "source_recalls", "stack", "target_counts",
-           "train_regime"]
+           "labels_for", "make_dataset", "plan_cuts", "source_recalls", "stack",
+           "target_counts", "train_regime"]
 
 _DAY = 86_400.0
 log = logging.getLogger("upsell")
 CUT_SPACING = 0.5  # windows between training cuts
+MAX_CUTS = 8  # cuts at most when the budget sets their number (more: the same customers again)
+MIN_CUTS = 3  # two to learn from (the inner split), one held out
 NEGATIVE_SHARE = 0.5  # share of the unbought candidates kept for training
 RANKING = ("lambdarank", "rank_xendcg")  # objectives that learn from query groups
 SELECT_K = 10  # the inner split reports recall at this k
 SELECT_ON_RECALL = False  # measured: choosing by that recall was no better than by NDCG@10
+RUNG_STEP = 2.0  # successive halving's first rung and patience: this many / learning_rate rounds
+LEARNING_RATE = {"owned": 0.1, "new": 0.05}  # default per ranker (learning_rate=None)
 
 
 def cut_points(lines: LineData, n_cuts: int, spacing: float = CUT_SPACING
@@ -59,6 +63,37 @@ def cut_points(lines: LineData, n_cuts: int, spacing: float = CUT_SPACING
     window = float(np.clip(gap, _DAY, max(_DAY, span / (2 * n_cuts * spacing + 2))))
     cuts = [int(t1 - window * spacing * k) for k in range(n_cuts, 0, -1)]
     return cuts, window
+
+
+def plan_cuts(lines: LineData, *, n_cuts: int | None, max_rows: int, n_candidates: int,
+              max_customers: int | None = None) -> tuple[list[int], float, int]:
+    """(cut times, label window, customers sampled per cut) under a training-row budget.
+
+    ``max_rows`` bounds the candidate rows of all cuts together, counted as customers x
+    ``n_candidates`` (the cost of a fit grows with them: features, then boosting). With
+    ``n_cuts=None`` the number of cuts follows the shop: as many (``MIN_CUTS`` to
+    ``MAX_CUTS``) as the budget fills with the customers a cut can learn from (an order
+    before the cut and one within two windows after it; their median over the cuts);
+    a shop with many such customers gets fewer cuts, each sampling ``budget / cuts`` of
+    them, a small shop up to ``MAX_CUTS`` cuts of all of them. Fewer cuts are spread
+    over the span of :func:`cut_points`'s ``MAX_CUTS`` (the latest one kept): measured
+    on Online Retail (5 cuts), the latest five cost 0.1 of the never-bought ratio to
+    EASE (1.13x vs 1.22x; 8 cuts 1.21-1.24x), the spread five did not.
+    ``max_customers`` caps the sample.
+    """
+    cuts, window = cut_points(lines, MAX_CUTS if n_cuts is None else n_cuts)
+    budget = max(1, int(max_rows) // max(int(n_candidates), 1))  # customers over every cut
+    if n_cuts is None:
+        everyone = np.iinfo(np.int64).max
+        rng = np.random.default_rng(0)  # not used: nothing is sampled
+        counts = [sample_customers(rng, lines, c, int(2 * window), everyone).size for c in cuts]
+        typical = max(float(np.median(counts)), 1.0)
+        n = int(np.clip(budget // typical, MIN_CUTS, MAX_CUTS))
+        cuts = [cuts[j] for j in np.round(np.linspace(0, MAX_CUTS - 1, n)).astype(int)]
+    per_cut = max(1, budget // len(cuts))
+    if max_customers is not None:
+        per_cut = min(per_cut, int(max_customers))
+    return cuts, window, per_cut
 
 
 @dataclass
@@ -362,7 +397,7 @@ def halving_search(train: Any, valid: Any, candidates: list[dict[str, Any]], max
 
 def train_regime(parts: list[CutRows], lines: LineData, cuts: list[int], window: float,
                  end: int, *, new_only: bool, columns: np.ndarray,
-                 grid: list[tuple[int, float]], objective: str, learning_rate: float,
+                 grid: list[tuple[int, float]], objective: str, learning_rate: float | None,
                  max_rounds: int, num_threads: int, random_state: int
                  ) -> tuple[Any, dict[str, Any]]:
     """One ranker: hyper-parameters and rounds from an inner time split, then a refit.
@@ -381,6 +416,9 @@ def train_regime(parts: list[CutRows], lines: LineData, cuts: list[int], window:
     round), ``inner_source_recall`` (per source), ``inner_best_source`` and
     ``inner_best_source_recall``.
     """
+    regime = "new" if new_only else "owned"
+    if learning_rate is None:
+        learning_rate = LEARNING_RATE[regime]
     horizon = int(2 * window)
     inner = [labels_for(p, lines, min(p.cut + horizon, cuts[-1]))[0] for p in parts[:-1]]
     Xt, yt, gt = stack(parts[:-1], inner, new_only=new_only)
@@ -394,7 +432,6 @@ def train_regime(parts: list[CutRows], lines: LineData, cuts: list[int], window:
                         learning_rate, random_state, num_threads)
              for leaves, share in grid]
     best: dict[str, Any]
-    regime = "new" if new_only else "owned"
     sources: dict[str, float] = {}
     if gt.size == 0 or valid[2].size == 0:
         best = {"params": cands[0], "rounds": max_rounds, "score": math.nan, "share": grid[0][1],
@@ -403,8 +440,10 @@ def train_regime(parts: list[CutRows], lines: LineData, cuts: list[int], window:
         sources = source_recalls(metric, valid[0], columns)
         ds = make_dataset(Xt, yt, gt, cands[0], columns)
         dv = make_dataset(*valid, cands[0], columns, reference=ds)
-        j, rounds, score, trace = halving_search(ds, dv, cands, max_rounds, feval=metric.feval,
-                                                 select_feval=SELECT_ON_RECALL)
+        rung = max(5, round(RUNG_STEP / learning_rate))  # 40 rounds at 0.05
+        j, rounds, score, trace = halving_search(
+            ds, dv, cands, max_rounds, patience=rung, first_rung=rung, feval=metric.feval,
+            select_feval=SELECT_ON_RECALL)
         for jj, it, sc, rec in trace:
             log.info("learned blend (%s): leaves %d, min leaf %d: %d rounds, valid %.4f, "
                      "recall@%d %.4f", regime, cands[jj]["num_leaves"],
@@ -419,7 +458,8 @@ def train_regime(parts: list[CutRows], lines: LineData, cuts: list[int], window:
                               "the history is too short or too sparse to learn a blend")
     params = dict(best["params"])
     params["min_data_in_leaf"] = max(20, int(best["share"] * y.size))
-    # more data than the inner split: a few more rounds
+    # more data than the inner split: a few more rounds (measured: keeping the inner
+    # split's ranker instead saves ~30% of the boosting but cost (b) 1.207x -> 1.179x EASE)
     rounds = max(1, round(best["rounds"] * len(parts) / max(len(parts) - 1, 1)))
     booster, _, _ = fit_ranker(X, y, g, params, rounds, columns)
     top = max(sources, key=lambda n: (sources[n], n)) if sources else None

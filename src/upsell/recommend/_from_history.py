@@ -13,7 +13,7 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellTypeError
-from upsell.recommend._blend_train import cut_points, sample_customers
+from upsell.recommend._blend_train import plan_cuts, sample_customers
 
 __all__ = ["BLEND_CHOICES", "BlendChoice", "choose_blend", "parts_from_history"]
 
@@ -78,10 +78,11 @@ class BlendChoice:
                                          for r in regimes]})
 
 
-def customers_per_cut(tx: Transactions, n_cuts: int) -> tuple[list[np.datetime64], list[int]]:
+def customers_per_cut(tx: Transactions, learned: Any) -> tuple[list[np.datetime64], list[int]]:
     """The learned blend's time cuts and, per cut, the customers it could learn from there.
 
-    The cuts, the label horizon (two windows) and the customers (an order before the
+    The cuts (planned as ``learned``'s ``n_cuts``, ``max_rows`` and ``n_candidates``
+    plan them), the label horizon (two windows) and the customers (an order before the
     cut and one within the horizon after it) are :class:`LearnedBlend`'s own (the last
     cut is its inner held-out one).
     """
@@ -91,16 +92,19 @@ def customers_per_cut(tx: Transactions, n_cuts: int) -> tuple[list[np.datetime64
     t = tx.time.astype("datetime64[s]").astype(np.int64)
     lines = SimpleNamespace(customer=tx.customer[keep].astype(np.int64),
                             order=tx.order[keep].astype(np.int64), time=t[keep])
-    cuts, window = cut_points(lines, int(n_cuts))  # type: ignore[arg-type]
+    cuts, window, _ = plan_cuts(lines,  # type: ignore[arg-type]
+                                n_cuts=getattr(learned, "n_cuts", None),
+                                max_rows=int(getattr(learned, "max_rows", 750_000)),
+                                n_candidates=int(getattr(learned, "n_candidates", 150)))
     rng, everyone = np.random.default_rng(0), np.iinfo(np.int64).max  # no sampling: all
     counts = [int(sample_customers(rng, lines, cut, int(2 * window),  # type: ignore[arg-type]
                                    everyone).size) for cut in cuts]
     return [np.datetime64(int(x), "s") for x in cuts], counts
 
 
-def _too_small(tx: Transactions, n_cuts: int) -> str | None:
+def _too_small(tx: Transactions, learned: Any) -> str | None:
     """Why ``tx`` is too small to learn and judge a blend (``blend="auto"``), or None."""
-    _, counts = customers_per_cut(tx, n_cuts)
+    _, counts = customers_per_cut(tx, learned)
     if not counts:
         return "no purchase has a customer"
     train, held_out = sum(counts[:-1]), counts[-1]
@@ -187,7 +191,7 @@ def choose_blend(tx: Transactions, learned: Any, *, catalog: Any = None, segment
                            reason="weighted blend: the learned one needs order lines with "
                                   "customers and times")
     # "learned": LearnedBlend.fit itself says why a history is too short to learn from
-    why = None if blend == "learned" else _too_small(tx, int(getattr(learned, "n_cuts", 8)))
+    why = None if blend == "learned" else _too_small(tx, learned)
     if why is not None:
         log.info("blend auto: weighted, %s", why)
         return BlendChoice(kind="weighted", blend=None, asked=blend,

@@ -53,8 +53,8 @@ from upsell.recommend._blend_state_io import (
 from upsell.recommend._blend_train import (
     NEGATIVE_SHARE,
     build_cut,
-    cut_points,
     line_data,
+    plan_cuts,
     sample_customers,
     segment_codes,
     train_regime,
@@ -97,9 +97,9 @@ class LearnedBlend(Estimator):
         Candidate budget per customer: each of EASE, item-KNN, user-KNN and co-purchase proposes
         its best ``n_candidates // 2``, the customer's own items up to
         ``n_candidates``, recent popularity ``n_candidates // 5``; the union is ranked.
-    n_cuts : int, default 8
-        Training cut points, half a window apart (see Notes). The last one is held
-        out to choose the hyper-parameters, then the ranker is refitted on all of them.
+    n_cuts : int, optional
+        Training cut points (see Notes); the last one is held out to choose the hyper-
+        parameters, then the ranker is refitted on all. Default: from ``max_rows``.
     objective : {"rank_xendcg", "lambdarank", "binary"}, default "rank_xendcg"
         LightGBM objective of both rankers. ``"rank_xendcg"`` (listwise
         cross-entropy, Bruch 2021) needs ~20-30% less boosting time than
@@ -113,11 +113,16 @@ class LearnedBlend(Estimator):
         candidate boosts 40 rounds on one shared binned set, the better half goes on
         to twice the rounds, until one is left and runs to early stopping (about half
         the rounds of a full grid).
-    learning_rate : float, default 0.05
+    learning_rate : float, optional
+        Of both rankers; default 0.1 buy-again, 0.05 never-bought (fewer rows: see Notes).
     max_rounds : int, default 400
         Boosting rounds at most; the inner split picks the number (early stopping).
-    max_customers : int, default 4000
-        Customers sampled per cut for training (all when fewer); bounds fit time.
+    max_rows : int, default 750_000
+        Training budget: customers x ``n_candidates`` over all cuts. It sets the cuts
+        (``n_cuts=None``: as many as it fills with the customers a cut can learn from)
+        and the customers sampled per cut; fit time follows it, not the shop's size.
+    max_customers : int, optional
+        Customers sampled per cut at most (default: ``max_rows`` over cuts).
     n_neighbors : int, default 100
         Neighbours kept per item by EASE, item-KNN and co-purchase.
     feature_groups : sequence of str, optional
@@ -168,13 +173,14 @@ class LearnedBlend(Estimator):
     Notes
     -----
     **Cuts.** The window is the median gap between a customer's consecutive orders
-    (bounded to [1 day, span / (n_cuts + 2)]); the cuts lie 0.5, 1, ..., n_cuts / 2
-    windows before the end of the data (cuts closer than a window see other next
-    baskets of the same customers: more queries from the same history). Labels of a
-    cut: the items of each customer's first order in [cut, cut + 2 windows) (the
-    inner split stops labels at the held-out cut). Training keeps every bought
-    candidate and half of the others (drawn with ``random_state``). Nothing of a
-    training row is computed from a line at or after its cut.
+    (bounded to [1 day, span / (n_cuts + 2)]); the cuts lie half a window apart, the
+    last half a window before the end of the data (``n_cuts=None``: ``max_rows`` keeps
+    3 to 8 of 8 such cuts, spread). Labels of a cut: the items of each customer's first
+    order in [cut, cut + 2 windows) (the inner split stops labels at the held-out cut).
+    Training keeps every bought candidate and half of the others (drawn with
+    ``random_state``). Nothing of a training row is computed from a line at or after its
+    cut. The never-bought ranker learns at 0.05 (at 0.1 it stopped after 10-13 trees and
+    lost up to 0.05 of its ratio to EASE).
 
     **Features** (``feature_groups`` names in brackets), for customer ``c``, item ``j``:
 
@@ -245,10 +251,10 @@ class LearnedBlend(Estimator):
     _stage: Stage | None = None  # set by update(): one attribute store per new stage
     _own_inputs = True  # blend() reads neither source_scores nor request.owned (the pipeline)
 
-    def __init__(self, *, n_candidates: int = 150, n_cuts: int = 8,
+    def __init__(self, *, n_candidates: int = 150, n_cuts: int | None = None,
                  objective: str = "rank_xendcg", param_grid: Any = None,
-                 learning_rate: float = 0.05, max_rounds: int = 400,
-                 max_customers: int = 4000, n_neighbors: int = 100,
+                 learning_rate: float | None = None, max_rounds: int = 400, max_rows: int = 750_000,
+                 max_customers: int | None = None, n_neighbors: int = 100,
                  feature_groups: Any = None, use_ease: Any = "auto",
                  num_threads: int = 1, explain: str = "contributions",
                  cascade: float | None = CASCADE) -> None:
@@ -258,6 +264,7 @@ class LearnedBlend(Estimator):
         self.param_grid = param_grid
         self.learning_rate = learning_rate
         self.max_rounds = max_rounds
+        self.max_rows = max_rows
         self.max_customers = max_customers
         self.n_neighbors = n_neighbors
         self.feature_groups = feature_groups
@@ -285,17 +292,21 @@ class LearnedBlend(Estimator):
 
     def _validate(self) -> None:
         check_int(self.n_candidates, "n_candidates", minimum=2, maximum=100_000)
-        check_int(self.n_cuts, "n_cuts", minimum=2, maximum=52)
+        if self.n_cuts is not None:
+            check_int(self.n_cuts, "n_cuts", minimum=2, maximum=52)
         check_choice(self.objective, "objective", ("lambdarank", "rank_xendcg", "binary"))
         check_int(self.max_rounds, "max_rounds", minimum=1, maximum=100_000)
-        check_int(self.max_customers, "max_customers", minimum=1)
+        check_int(self.max_rows, "max_rows", minimum=1)
+        if self.max_customers is not None:
+            check_int(self.max_customers, "max_customers", minimum=1)
         check_int(self.n_neighbors, "n_neighbors", minimum=1, maximum=100_000)
         check_int(self.num_threads, "num_threads", minimum=1, maximum=1024)
         check_choice(self.explain, "explain", _EXPLAIN)
         if self.cascade is not None:
             check_float(self.cascade, "cascade", low=0.0, high=1.0)
         lr = self.learning_rate
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr <= 1:
+        if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool)
+                               or not 0 < lr <= 1):
             raise UpsellDataError(f"`learning_rate` must be in (0, 1]; got {lr!r}")
         if self.use_ease not in (True, False, "auto"):
             raise UpsellDataError(f'`use_ease` must be True, False or "auto"; got '
@@ -342,42 +353,38 @@ class LearnedBlend(Estimator):
         lines = line_data(transactions, catalog, seg_labels)
         if lines.customer.size == 0 or not (lines.customer >= 0).any():
             raise UpsellDataError("`transactions` hold no purchase with a customer")
-        cuts, window = cut_points(lines, int(self.n_cuts))
-        half_life = 3.0 * window
-        n_items = lines.n_items
+        cuts, window, per_cut = plan_cuts(
+            lines, n_cuts=self.n_cuts, max_rows=self.max_rows, n_candidates=self.n_candidates,
+            max_customers=self.max_customers)
+        half_life, n_items = 3.0 * window, lines.n_items
         use_ease = self.use_ease if self.use_ease != "auto" else n_items <= 20_000
-        rng = np.random.default_rng(random_state)
-        end = int(lines.time.max()) + 1
-        # one BLAS thread: a cut's EASE fit spends a second one mostly spinning beside the
-        # single-threaded rest (demo shop: 43 s CPU pinned, 56 s not; same blend)
+        rng, end = np.random.default_rng(random_state), int(lines.time.max()) + 1
+        # one BLAS thread (the served state's EASE too): a cut's EASE fit spends a second
+        # one mostly spinning beside the single-threaded rest (demo shop: 43 s CPU, 56 s not)
         with blas_single_thread():
-            parts = [self._cut(lines, cut, window, rng, end, half_life, bool(use_ease))
-                     for cut in cuts]
+            parts = [self._cut(lines, cut, window, rng, end, half_life, bool(use_ease),
+                               per_cut) for cut in cuts]
+            state = BlendState.build(lines, end, window=window, half_life=half_life,
+                                     n_neighbors=int(self.n_neighbors), use_ease=bool(use_ease))
         cols = self._columns()
-        boosters, chosen = {}, {}
-        for regime in _REGIMES:
-            booster, info = self._train(parts, lines, cuts, window, end, regime == "new",
-                                        cols, random_state)
-            boosters[regime] = booster
-            chosen[regime] = info
+        trained = {r: self._train(parts, lines, cuts, window, end, r == "new", cols,
+                                  random_state) for r in _REGIMES}
         self.customers_ = transactions.customers
         self.items_ = transactions.items
         self.item_names_ = np.asarray(transactions.item_names(), dtype=str)
         self.segments_ = seg_index
         self.columns_ = cols
-        self.boosters_ = boosters
-        self.params_ = chosen
+        self.boosters_ = {r: b for r, (b, _) in trained.items()}
+        self.params_ = {r: info for r, (_, info) in trained.items()}
         self.window_days_ = window / 86_400.0
         self.cuts_ = [np.datetime64(int(c), "s") for c in cuts]
-        self.state_ = BlendState.build(lines, end, window=window, half_life=half_life,
-                                       n_neighbors=int(self.n_neighbors),
-                                       use_ease=bool(use_ease))
+        self.state_ = state
         return self
 
     def _cut(self, lines: LineData, cut: int, window: float, rng: np.random.Generator,
-             end: int, half_life: float, use_ease: bool) -> Any:
-        """The training rows of one cut (its customers sampled with ``rng``)."""
-        cust = sample_customers(rng, lines, cut, int(2 * window), int(self.max_customers))
+             end: int, half_life: float, use_ease: bool, per_cut: int) -> Any:
+        """The training rows of one cut (``per_cut`` customers sampled with ``rng``)."""
+        cust = sample_customers(rng, lines, cut, int(2 * window), per_cut)
         if cust.size == 0:
             raise UpsellDataError(f"no customer ordered both before and after the time cut "
                                   f"{str(np.datetime64(int(cut), 's'))[:10]}: the history "
@@ -393,7 +400,7 @@ class LearnedBlend(Estimator):
         """Inner time split (last cut held out) over the grid, then a refit on every cut."""
         return train_regime(parts, lines, cuts, window, end, new_only=new_only, columns=cols,
                             grid=self._grid(), objective=str(self.objective),
-                            learning_rate=float(self.learning_rate),
+                            learning_rate=self.learning_rate,
                             max_rounds=int(self.max_rounds), num_threads=int(self.num_threads),
                             random_state=random_state)
 
