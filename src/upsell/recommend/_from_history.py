@@ -94,7 +94,7 @@ def customers_per_cut(tx: Transactions, learned: Any) -> tuple[list[np.datetime6
                             order=tx.order[keep].astype(np.int64), time=t[keep])
     cuts, window, _ = plan_cuts(lines,  # type: ignore[arg-type]
                                 n_cuts=getattr(learned, "n_cuts", None),
-                                max_rows=int(getattr(learned, "max_rows", 750_000)),
+                                max_rows=int(getattr(learned, "max_rows", 600_000)),
                                 n_candidates=int(getattr(learned, "n_candidates", 150)))
     rng, everyone = np.random.default_rng(0), np.iinfo(np.int64).max  # no sampling: all
     counts = [int(sample_customers(rng, lines, cut, int(2 * window),  # type: ignore[arg-type]
