@@ -210,7 +210,29 @@ class Forest:
         feature = np.asarray(feat, dtype=np.int64)
         self.feature = feature
         self.value = np.asarray(value, dtype=np.float64)
+        self._compile(thr, nan_left, zero_default, cat_sets, leaf_of)
+        self.max_table = int(max_table)
+        self.tables_ok = bool(paths) and self.depth <= 62
+        self._pending: tuple[Any, ...] | None = (paths, np.asarray(leaf_value), count)
+        self._count = np.asarray(count, dtype=np.float64)
+        # LightGBM's ``pred_leaf`` numbers: leaf ``i`` of tree ``t`` is this forest's leaf
+        # ``lgb_to_leaf[first_leaf[t] + i]`` (a tree's leaves are numbered in one block)
+        self.first_leaf = np.asarray(first_leaf, dtype=np.int64)
+        tree_of = np.repeat(np.arange(self.n_trees), np.diff(np.r_[first_leaf, len(leaf_value)]))
+        self.lgb_to_leaf = np.empty(len(leaf_value), dtype=np.int64)
+        self.lgb_to_leaf[self.first_leaf[tree_of] + np.asarray(lgb_leaf, dtype=np.int64)] = \
+            np.arange(len(leaf_value))
+        self._path_table: tuple[np.ndarray, np.ndarray | None] | None = None
+        if tables:
+            self.build_tables()
+        if path_table:
+            self._build_paths()
+
+    def _compile(self, thr: list[float], nan_left: list[bool], zero_default: list[int],
+                 cat_sets: list[frozenset[int] | None], leaf_of: list[int]) -> None:
+        """Every node's decision as one comparison over a widened row (see below)."""
         F = self.n_features
+        feature = self.feature
         # Every decision is one comparison ``Xext[:, key] <= thr`` over a widened row:
         # copies of X with NaN read as -inf (the split sends NaN left) and +inf (right);
         # a split without learned missing values reads NaN as 0, which goes where
@@ -240,22 +262,6 @@ class Forest:
         self.cat_table = np.zeros((max(cat_nodes.size, 1), width), dtype=bool)
         for r_, i in enumerate(cat_nodes.tolist()):
             self.cat_table[r_, sorted(cat_sets[i] or ())] = True
-        self.max_table = int(max_table)
-        self.tables_ok = bool(paths) and self.depth <= 62
-        self._pending: tuple[Any, ...] | None = (paths, np.asarray(leaf_value), count)
-        self._count = np.asarray(count, dtype=np.float64)
-        # LightGBM's ``pred_leaf`` numbers: leaf ``i`` of tree ``t`` is this forest's leaf
-        # ``lgb_to_leaf[first_leaf[t] + i]`` (a tree's leaves are numbered in one block)
-        self.first_leaf = np.asarray(first_leaf, dtype=np.int64)
-        tree_of = np.repeat(np.arange(self.n_trees), np.diff(np.r_[first_leaf, len(leaf_value)]))
-        self.lgb_to_leaf = np.empty(len(leaf_value), dtype=np.int64)
-        self.lgb_to_leaf[self.first_leaf[tree_of] + np.asarray(lgb_leaf, dtype=np.int64)] = \
-            np.arange(len(leaf_value))
-        self._path_table: tuple[np.ndarray, np.ndarray | None] | None = None
-        if tables:
-            self.build_tables()
-        if path_table:
-            self._build_paths()
 
     @classmethod
     def for_explain(cls, booster: Any, explain: str) -> Forest:
