@@ -380,6 +380,25 @@ def test_a_file_written_before_the_newest_features_loads(shop, tmp_path):
         customers=ids, k=5).lists()
 
 
+def test_a_file_written_before_a_parameter_existed_loads_with_its_default(fitted, shop,
+                                                                         tmp_path):
+    # session 7's files have no max_rows (the training-row budget came later)
+    folder = tmp_path / "blend"
+    fitted.save(folder)
+    meta = json.loads((folder / "blend.json").read_text())
+    del meta["params"]["max_rows"]
+    (folder / "blend.json").write_text(json.dumps(meta))
+    back = LearnedBlend.load(folder)
+    assert back.max_rows == LearnedBlend().max_rows
+    ids = shop.transactions.customers.ids[:10]
+    assert back.recommend(customers=ids, k=5).lists() == fitted.recommend(
+        customers=ids, k=5).lists()
+    meta["params"]["max_trees"] = 5  # a name this upsell does not know is refused
+    (folder / "blend.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="parameters"):
+        LearnedBlend.load(folder)
+
+
 def test_load_refuses_tampered_files(fitted, tmp_path):
     folder = tmp_path / "blend"
     fitted.save(folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from typing import Any
@@ -15,7 +16,7 @@ from upsell.recommend._blend_features import ENTRY, BlendState
 from upsell.recommend._blend_update import Stage
 
 __all__ = ["MAX_MODEL_BYTES", "REGIMES", "names_and_columns", "read_booster", "read_meta",
-           "read_stage", "state_arrays", "state_from_arrays", "write_models"]
+           "read_stage", "state_arrays", "state_from_arrays", "with_defaults", "write_models"]
 
 REGIMES = ("owned", "new")
 MAX_MODEL_BYTES = 256 << 20
@@ -227,3 +228,24 @@ def names_and_columns(arrays: dict[str, Any], npz: str, n_items: int, n_features
         raise ModelFileError(f"{npz!r}: columns malformed", file=npz, member="columns",
                              problem="columns")
     return names, cols.astype(np.int64)
+
+
+def with_defaults(cls: type, params: Any) -> Any:
+    """Saved ``params`` with every constructor parameter they lack at its default.
+
+    A file does not write ``cascade`` at its default, and files written before a
+    parameter existed (``max_rows``) lack it: the blend loads with today's default
+    (it only matters for a refit). Anything but a dict is returned unchanged (the
+    caller refuses it); unknown names stay, so the caller refuses those too.
+
+    >>> class B:
+    ...     def __init__(self, a=1, b=2): ...
+    >>> with_defaults(B, {"a": 5})
+    {'a': 5, 'b': 2}
+    """
+    if not isinstance(params, dict):
+        return params
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    return {**{n: p.default for n, p in sig.parameters.items()
+               if p.default is not inspect.Parameter.empty}, **params}
+

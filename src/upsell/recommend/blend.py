@@ -48,6 +48,7 @@ from upsell.recommend._blend_state_io import (
     read_stage,
     state_arrays,
     state_from_arrays,
+    with_defaults,
     write_models,
 )
 from upsell.recommend._blend_train import (
@@ -844,9 +845,7 @@ class LearnedBlend(Estimator):
         meta_file = resolve_inside(folder, "blend.json", what="blend file")
         meta = read_meta(meta_file, _FORMATS, list(feature_names()))
         version = meta["format_version"]
-        params = meta.get("params")
-        if isinstance(params, dict) and "cascade" not in params:  # the default is not written
-            params = {**params, "cascade": CASCADE}
+        params = with_defaults(cls, meta.get("params"))
         if not isinstance(params, dict) or set(params) != set(cls._param_names()):
             raise ModelFileError(f"{meta_file!r}: parameters {params!r} are not LearnedBlend's",
                                  file=meta_file, problem="params")
