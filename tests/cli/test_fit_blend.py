@@ -152,10 +152,10 @@ def test_from_history_defaults_to_auto(shop, monkeypatch):
 
 
 # ------------------------------------------------------------------ upsell fit
-def test_fit_help_lists_weighted_as_the_default(capsys):
+def test_fit_help_lists_auto_as_the_default(capsys):
     assert main(["fit", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "--blend {auto,learned,weighted}" in text and "weighted (default" in text
+    assert "--blend {auto,learned,weighted}" in text and "auto (default" in text
 
 
 @pytest.mark.parametrize("better", [True, False])

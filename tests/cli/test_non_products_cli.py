@@ -179,7 +179,7 @@ def test_online_retail_fit_never_offers_postage(online_retail_path: Path, tmp_pa
     from upsell.data import non_product_items
 
     code, _ = _run("fit", str(online_retail_path), "--cancel-prefix", "C", "--columns",
-                   COLUMNS, "--out", str(tmp_path / "m"))
+                   COLUMNS, "--out", str(tmp_path / "m"), "--blend", "weighted")
     assert code == 0
     err = capsys.readouterr().err
     assert "items look like fees or services, not products" in err and "POST, DOT, M, C2" in err

@@ -218,16 +218,17 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-rules", type=_count, default=_MAX_RULES,
                    help=f"rule budget while mining, the most confident kept (default "
                         f"{_MAX_RULES:,}; 0: none); the saved bundle index has its own budget")
-    p.add_argument("--blend", default="weighted", choices=("auto", "learned", "weighted"),
-                   help="how the sources' scores are combined: weighted (default: a fixed sum "
-                        "of normalised scores; fits in seconds, serves in about a millisecond), "
-                        "auto (the learned blend when it beats its best single source on its "
-                        "own held-out time cut, else weighted; weighted too when the lines lack "
-                        "customers or times or the history is too short; the output says which "
-                        "and why) or learned (a LightGBM ranker trained on time cuts of the "
-                        "history, upsell.recommend.LearnedBlend; needs customers and times). "
-                        "The learned blend costs minutes to fit (about 170 s on Online Retail), "
-                        "a second to load and ~9 ms per request")
+    p.add_argument("--blend", default="auto", choices=("auto", "learned", "weighted"),
+                   help="how the sources' scores are combined: auto (default: the learned "
+                        "blend when it beats its best single source on its own held-out time "
+                        "cut, else weighted; weighted too when the lines lack customers or "
+                        "times or the history is too short; the output says which and why), "
+                        "learned (a LightGBM ranker trained on time cuts of the history, "
+                        "upsell.recommend.LearnedBlend; needs customers and times) or weighted "
+                        "(a fixed sum of normalised scores; fits in seconds, serves in about a "
+                        "millisecond). The learned blend fits in about a minute on Online "
+                        "Retail (under a fixed training-row budget), loads in about half a "
+                        "second and takes a few ms per request")
     _offer_options(p)
 
 
