@@ -8,6 +8,8 @@ import pytest
 
 from upsell.recommend._forest import Forest
 
+from ._forest_data import forest_booster, forest_data
+
 PARAMS = [
     {"objective": "lambdarank", "num_leaves": 15},
     {"objective": "binary", "num_leaves": 31, "max_depth": 6},
@@ -16,14 +18,7 @@ PARAMS = [
 
 
 def _data(n, F, seed):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, F))
-    X[rng.random(X.shape) < 0.15] = np.nan
-    X[rng.random(X.shape) < 0.05] = 0.0
-    X[:, 1] = rng.integers(0, 7, n).astype(float)  # categorical
-    y = (np.nan_to_num(X[:, 0]) + (X[:, 1] == 3) + np.nan_to_num(X[:, 2]) * np.nan_to_num(X[:, 3])
-         + rng.normal(size=n) > 0.3).astype(float)
-    return X, y
+    return forest_data(n, F, seed, nan_category=0.0)
 
 
 def _reference(dump, x, F):
@@ -67,10 +62,7 @@ def _reference(dump, x, F):
 @pytest.mark.parametrize("params", PARAMS)
 def test_paths_equal_a_tree_interpreter_and_sum_to_the_score(params):
     X, y = _data(2000, 6, 0)
-    rank = params["objective"] == "lambdarank"
-    ds = lgb.Dataset(X, label=y, group=np.full(40, 50) if rank else None,
-                     categorical_feature=[1], params={"verbose": -1})
-    b = lgb.train({**params, "verbose": -1, "min_data_in_leaf": 20, "num_threads": 1}, ds, 30)
+    b = forest_booster(params, X, y, 30)
     f = Forest(b, tables=False)
     Q = X[:80].copy()
     Q[:5, 0] = [np.nan, 0.0, 1e-36, np.inf, -np.inf]

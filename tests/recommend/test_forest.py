@@ -8,17 +8,9 @@ import pytest
 
 from upsell.recommend._forest import Forest, _shapley_product
 
+from ._forest_data import forest_booster, forest_data
 
-def _data(n, F, seed, nan=0.15, zeros=0.05):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, F))
-    X[rng.random(X.shape) < nan] = np.nan
-    X[rng.random(X.shape) < zeros] = 0.0
-    X[:, 1] = rng.integers(0, 7, n).astype(float)  # categorical
-    X[rng.random(n) < 0.1, 1] = np.nan
-    y = (np.nan_to_num(X[:, 0]) + (X[:, 1] == 3) + np.nan_to_num(X[:, 2]) * np.nan_to_num(X[:, 3])
-         + rng.normal(size=n) > 0.3).astype(float)
-    return X, y
+_data = forest_data
 
 
 def _queries(X):
@@ -42,11 +34,7 @@ PARAMS = [
 @pytest.mark.parametrize("params", PARAMS)
 def test_forest_equals_lightgbm(params):
     X, y = _data(3000, 8, 0)
-    rank = params["objective"] == "lambdarank"
-    ds = lgb.Dataset(X, label=y, group=np.full(60, 50) if rank else None,
-                     categorical_feature=[1], params={"verbose": -1})
-    b = lgb.train({**params, "verbose": -1, "min_data_in_leaf": 20, "num_threads": 1,
-                   "learning_rate": 0.1}, ds, 60)
+    b = forest_booster(params, X, y, 60, learning_rate=0.1)
     f = Forest(b)
     assert f.tables_ok
     Q = _queries(X)
