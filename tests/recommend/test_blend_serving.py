@@ -191,11 +191,13 @@ def test_explain_is_validated_and_saved(fitted, tmp_path):
     assert LearnedBlend.load(tmp_path / "b").explain == "contributions"
     assert LearnedBlend.load(tmp_path / "b", explain="none").explain == "none"
     meta = json.loads((tmp_path / "b" / "blend.json").read_text())
-    # every folder saved before `explain` existed has an older feature list too (refused
-    # by it first): one without `explain` is not a LearnedBlend's
+    # a parameter the file lacks (written before it existed) takes today's default
     del meta["params"]["explain"]
     (tmp_path / "b" / "blend.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelFileError, match="parameters"):
+    assert LearnedBlend.load(tmp_path / "b").explain == "contributions"
+    meta["params"]["explain"] = "shap"  # a value this upsell does not know is refused
+    (tmp_path / "b" / "blend.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="explain"):
         LearnedBlend.load(tmp_path / "b")
 
 
