@@ -199,3 +199,18 @@ def test_fit_auto_without_customers_saves_the_weighted_blend(tmp_path, capsys):
     code, _ = _fit(str(path), "--out", str(tmp_path / "m2"), "--blend", "learned")
     assert code == 2
     assert "--blend learned needs order lines with customers and times" in capsys.readouterr().err
+
+
+def test_fit_explain_chooses_how_the_learned_blend_words_reasons(orders, tmp_path, capsys):
+    model = tmp_path / "model"
+    code, text = _fit(str(orders), "--out", str(model), "--blend", "learned",
+                      "--explain", "paths")
+    assert code == 0, capsys.readouterr().err
+    rec = Recommender.load(model)
+    assert rec.blend is not None and rec.blend.explain == "paths"
+    customer = rec.history_.customers.ids[0]
+    offers = rec.recommend(customer, k=3, include_owned=True)
+    assert offers and all(o.reason.summary for o in offers)
+    assert main(["fit", "--help"]) == 0
+    assert "--explain {contributions,paths,features,none}" in " ".join(
+        capsys.readouterr().out.split())

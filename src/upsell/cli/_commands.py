@@ -478,7 +478,8 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         from upsell.recommend import LearnedBlend, choose_blend
 
         with steps.step("fitting the learned blend"):
-            choice = choose_blend(tx, LearnedBlend(), catalog=catalog, segments=personas,
+            learner = LearnedBlend(explain=getattr(args, "explain", "contributions"))
+            choice = choose_blend(tx, learner, catalog=catalog, segments=personas,
                                   blend=asked, random_state=getattr(args, "seed", 0) or 0)
         blend = choice.blend
         sys.stderr.write(f"upsell: --blend {asked}: {choice.reason}\n")
