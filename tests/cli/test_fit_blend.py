@@ -203,7 +203,7 @@ def test_fit_auto_without_customers_saves_the_weighted_blend(tmp_path, capsys):
 
 def test_fit_explain_chooses_how_the_learned_blend_words_reasons(orders, tmp_path, capsys):
     model = tmp_path / "model"
-    code, text = _fit(str(orders), "--out", str(model), "--blend", "learned",
+    code, _ = _fit(str(orders), "--out", str(model), "--blend", "learned",
                       "--explain", "paths")
     assert code == 0, capsys.readouterr().err
     rec = Recommender.load(model)
