@@ -1,4 +1,4 @@
-"""Small LightGBM models with NaN, zero and categorical splits, shared by the forest tests."""
+"""Small LightGBM data and models shared by the forest, serving and training tests."""
 
 from __future__ import annotations
 
@@ -30,3 +30,12 @@ def forest_booster(params: dict[str, Any], X: np.ndarray, y: np.ndarray, rounds:
                      categorical_feature=[1], params={"verbose": -1})
     return lgb.train({**params, "verbose": -1, "min_data_in_leaf": 20, "num_threads": 1,
                       **extra}, ds, rounds)
+
+
+def ranking_data(n_queries: int, per: int, n_features: int, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X float32, y 0/1 from column 0 plus noise, group sizes) of ``n_queries`` x ``per`` rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_queries * per, n_features)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * rng.normal(size=X.shape[0]) > 1.0).astype(np.float32)
+    return X, y, np.full(n_queries, per)

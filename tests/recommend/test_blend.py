@@ -26,6 +26,8 @@ from upsell.recommend._blend_train import segment_codes as _segment_codes
 from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import Blend, BlendRequest
 
+from ._forest_data import ranking_data
+
 DAY = 86_400
 FAST = {"param_grid": [(7, 0.01)], "max_rounds": 15, "n_cuts": 3, "max_customers": 200,
         "n_candidates": 30}
@@ -211,11 +213,8 @@ def test_no_feature_of_a_training_row_uses_a_line_at_or_after_its_cut(shop):
 
 def test_halving_search_keeps_the_best_of_a_full_grid():
     pytest.importorskip("lightgbm")
-    rng = np.random.default_rng(0)
     n_q, per = 120, 20
-    X = rng.normal(size=(n_q * per, len(feature_names()))).astype(np.float32)
-    y = (X[:, 0] + 0.5 * rng.normal(size=X.shape[0]) > 1.0).astype(np.float32)
-    g = np.full(n_q, per)
+    X, y, g = ranking_data(n_q, per, len(feature_names()))
     cols = np.arange(5)
     cands = [lgb_params("lambdarank", leaves, leaf, 0.1, 0, 1)
              for leaves, leaf in ((3, 20), (7, 20), (15, 5), (7, 200))]

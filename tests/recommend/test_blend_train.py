@@ -30,6 +30,8 @@ from upsell.recommend._blend_train import line_data as _line_data
 from upsell.recommend._blend_train import segment_codes as _segment_codes
 from upsell.recommend.blend import LearnedBlend
 
+from ._forest_data import ranking_data
+
 FAST = {"param_grid": [(7, 0.01), (3, 0.02)], "max_rounds": 15, "n_cuts": 3,
         "max_customers": 200, "n_candidates": 30}
 
@@ -138,11 +140,8 @@ def test_target_counts_of_the_new_regime_leave_out_owned_items(shop):
 
 def test_halving_search_selects_on_a_custom_metric():
     pytest.importorskip("lightgbm")
-    rng = np.random.default_rng(0)
     n_q, per = 100, 20
-    X = rng.normal(size=(n_q * per, len(feature_names()))).astype(np.float32)
-    y = (X[:, 0] + 0.5 * rng.normal(size=X.shape[0]) > 1.0).astype(np.float32)
-    g = np.full(n_q, per)
+    X, y, g = ranking_data(n_q, per, len(feature_names()))
     cols = np.arange(5)
     cands = [lgb_params("lambdarank", leaves, 20, 0.1, 0, 1) for leaves in (3, 7)]
     for c in cands:

@@ -91,9 +91,7 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     if args.model:
         with steps.step("loading the model"):
             options["candidate"] = _load_model(args.model)
-    excluded = _never_offered(args, tx, catalog)
-    if excluded:
-        options["exclude_items"] = excluded
+    options["exclude_items"] = _never_offered(args, tx, catalog)  # [] with --offer-all-items
     source = "standard input" if args.orders == "-" else os.path.basename(args.orders)
     return _analyse_and_write(tx, catalog, args, steps, out, source=source, **options)
 
@@ -525,9 +523,9 @@ def _offer_rules(args: argparse.Namespace, tx: Transactions,
     ids = _never_offered(args, tx, catalog)
     if not ids:
         return None
-    from upsell.recommend.filters import Exclude, InStock, NotOwned
+    from upsell.recommend.filters import default_rules
 
-    return [NotOwned(), InStock(), Exclude(ids)]
+    return default_rules(exclude=ids)
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     tx = _read_orders(args, steps)

@@ -54,6 +54,7 @@ from upsell.recommend.filters import (
     InStock,
     NotOwned,
     Where,
+    default_rules,
     register_rule,
     rule_from_config,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "as_source",
     "blend_types",
     "choose_blend",
+    "default_rules",
     "evaluate_policy",
     "register_blend",
     "register_rule",

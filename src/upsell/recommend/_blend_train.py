@@ -20,9 +20,9 @@ from upsell.recommend._blend_features import (
     feature_names,
 )
 
-__all__ = ["CutRows", "RecallAtK", "build_cut", "cut_points", "fit_ranker", "halving_search",
-           "labels_for", "make_dataset", "plan_cuts", "source_recalls", "stack",
-           "target_counts", "train_regime"]
+__all__ = ["CutRows", "RecallAtK", "build_cut", "cut_points", "eligible_customers", "fit_ranker",
+           "halving_search", "labels_for", "make_dataset", "plan_cuts", "source_recalls",
+           "stack", "target_counts", "train_regime"]
 
 _DAY = 86_400.0
 log = logging.getLogger("upsell")
@@ -85,9 +85,7 @@ def plan_cuts(lines: LineData, *, n_cuts: int | None, max_rows: int, n_candidate
     cuts, window = cut_points(lines, MAX_CUTS if n_cuts is None else n_cuts)
     budget = max(1, int(max_rows) // max(int(n_candidates), 1))  # customers over every cut
     if n_cuts is None:
-        everyone = np.iinfo(np.int64).max
-        rng = np.random.default_rng(0)  # not used: nothing is sampled
-        counts = [sample_customers(rng, lines, c, int(2 * window), everyone).size for c in cuts]
+        counts = [eligible_customers(lines, c, int(2 * window)).size for c in cuts]
         typical = max(float(np.median(counts)), 1.0)
         n = int(np.clip(round(budget / typical), MIN_CUTS, MAX_CUTS))
         cuts = [cuts[j] for j in np.round(np.linspace(0, MAX_CUTS - 1, n)).astype(int)]
@@ -519,14 +517,19 @@ def segment_codes(segments: Any, customers: IdIndex) -> tuple[np.ndarray, IdInde
     return codes, index
 
 
-def sample_customers(rng: np.random.Generator, lines: LineData, cut: int, horizon: int,
-            max_customers: int) -> np.ndarray:
-    """Customers with history before ``cut`` and an order in [cut, cut + horizon), sampled."""
+def eligible_customers(lines: LineData, cut: int, horizon: int) -> np.ndarray:
+    """Customers with history before ``cut`` and an order in [cut, cut + horizon), sorted."""
     named = lines.customer >= 0
     before = np.unique(lines.customer[named & (lines.time < cut)])
     after = np.unique(lines.customer[named & (lines.time >= cut)
                                      & (lines.time < cut + horizon)])
-    both = np.intersect1d(before, after)
+    return np.intersect1d(before, after, assume_unique=True)
+
+
+def sample_customers(rng: np.random.Generator, lines: LineData, cut: int, horizon: int,
+            max_customers: int) -> np.ndarray:
+    """:func:`eligible_customers`, at most ``max_customers`` of them drawn with ``rng``."""
+    both = eligible_customers(lines, cut, horizon)
     if both.size > max_customers:
         both = np.sort(rng.choice(both, max_customers, replace=False))
     return both.astype(np.int64)

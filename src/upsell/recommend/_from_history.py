@@ -13,7 +13,7 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellTypeError
-from upsell.recommend._blend_train import plan_cuts, sample_customers
+from upsell.recommend._blend_train import eligible_customers, plan_cuts
 
 __all__ = ["BLEND_CHOICES", "BlendChoice", "choose_blend", "parts_from_history"]
 
@@ -96,9 +96,8 @@ def customers_per_cut(tx: Transactions, learned: Any) -> tuple[list[np.datetime6
                                 n_cuts=getattr(learned, "n_cuts", None),
                                 max_rows=int(getattr(learned, "max_rows", 600_000)),
                                 n_candidates=int(getattr(learned, "n_candidates", 150)))
-    rng, everyone = np.random.default_rng(0), np.iinfo(np.int64).max  # no sampling: all
-    counts = [int(sample_customers(rng, lines, cut, int(2 * window),  # type: ignore[arg-type]
-                                   everyone).size) for cut in cuts]
+    counts = [int(eligible_customers(lines, cut, int(2 * window)).size)  # type: ignore[arg-type]
+              for cut in cuts]
     return [np.datetime64(int(x), "s") for x in cuts], counts
 
 

@@ -46,6 +46,7 @@ from upsell.recommend.filters import (
     NotOwned,
     Where,
     check_where,
+    default_rules,
 )
 from upsell.recommend.history import CustomerHistory, SegmentMap, as_segment_map
 from upsell.recommend.moments import Moment, MomentPolicy
@@ -184,9 +185,7 @@ class Pipeline:
 
     def _build_rules(self, rec: Any) -> None:
         if rec.rules is None:
-            rules: list[Any] = [NotOwned(), InStock()]
-            if rec.offer_log is not None:
-                rules.append(FrequencyCap())
+            rules: list[Any] = default_rules(frequency_cap=rec.offer_log is not None)
         else:
             if isinstance(rec.rules, (str, bytes)) or not isinstance(rec.rules, Iterable):
                 raise UpsellDataError(f"`rules` must be a list of rules; got {rec.rules!r}")

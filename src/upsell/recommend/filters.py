@@ -14,8 +14,8 @@ from upsell._validation import check_float, check_int
 from upsell.exceptions import UpsellDataError
 from upsell.recommend._core import OfferPool, Request
 
-__all__ = ["Exclude", "FrequencyCap", "InStock", "NotOwned", "Where", "register_rule",
-           "rule_from_config"]
+__all__ = ["Exclude", "FrequencyCap", "InStock", "NotOwned", "Where", "default_rules",
+           "register_rule", "rule_from_config"]
 
 _RULES: dict[str, type] = {}
 
@@ -462,3 +462,31 @@ class FrequencyCap:
         """Inverse of :meth:`to_config`."""
         return cls(**config)
 
+
+def default_rules(*, frequency_cap: bool = False, exclude: Any = None) -> list[Any]:
+    """The :class:`~upsell.recommend.Recommender`'s rules when none are given.
+
+    ``[NotOwned(), InStock()]``, then :class:`FrequencyCap` (``frequency_cap``: the
+    Recommender has an offer log) and an :class:`Exclude` of ``exclude`` when it names
+    any item (e.g. :func:`upsell.data.non_product_items`: fees and postage).
+
+    Parameters
+    ----------
+    frequency_cap : bool, default False
+    exclude : sequence of item ids, optional
+
+    Returns
+    -------
+    list of Rule
+
+    Examples
+    --------
+    >>> [r.name for r in default_rules(exclude=["POST"])]
+    ['not_owned', 'in_stock', 'exclude']
+    """
+    rules: list[Any] = [NotOwned(), InStock()]
+    if frequency_cap:
+        rules.append(FrequencyCap())
+    if exclude is not None and len(exclude):
+        rules.append(Exclude(exclude))
+    return rules

@@ -295,11 +295,11 @@ class Recommender(Estimator):
             import logging
 
             from upsell.data import non_product_items
-            from upsell.recommend.filters import Exclude, InStock, NotOwned
+            from upsell.recommend.filters import Exclude, default_rules
 
             found = non_product_items(tx, catalog)
             if len(found):
-                rules = parts.get("rules") or [NotOwned(), InStock()]
+                rules = parts.get("rules") or default_rules()
                 parts["rules"] = [*rules, Exclude(found.items)]
                 logging.getLogger("upsell").info(
                     "from_history: %d items look like fees or services, never offered "

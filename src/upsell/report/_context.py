@@ -33,6 +33,10 @@ class _Context:
         self.tx = tx
         self.catalog = catalog.align(tx.items) if catalog is not None else None
         self.opt = options
+        if isinstance(options.get("exclude_items"), str) and options["exclude_items"] == "auto":
+            from upsell.data import non_product_items  # fees and postage: never offered
+
+            options["exclude_items"] = non_product_items(tx, self.catalog).items.tolist()
         self.shared: dict[str, Any] = {}
         self.rng = np.random.default_rng(options["random_state"])
 

@@ -299,11 +299,9 @@ def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[in
     from upsell.recommend import Recommender
 
     cross = [m for m in (ctx.shared.get("bundle_recommender"), _knn(ctx)) if m is not None]
-    rules: list[Any] | None = None
-    if ctx.opt.get("exclude_items"):
-        from upsell.recommend.filters import Exclude, InStock, NotOwned
+    from upsell.recommend.filters import default_rules
 
-        rules = [NotOwned(), InStock(), Exclude(ctx.opt["exclude_items"])]
+    rules = default_rules(exclude=ctx.opt.get("exclude_items"))
     rec = Recommender(catalog=ctx.items_catalog, cross_sell=cross, upsell=_upsell_ranker(ctx),
                       segments=ctx.shared.get("personas"), history=ctx.tx, rules=rules)
     at = ctx.tx.time.max() if ctx.tx.has("time") else None

@@ -265,7 +265,7 @@ _RUNNERS: dict[str, Callable[[_Context], dict[str, Any]]] = {
 
 def analyse(tx: Transactions, catalog: Catalog | None = None, *,
             sections: Any = None, nps_scores: Any = None, offer_log: Any = None,
-            candidate: Any = None, opportunity_matrix: Any = None, exclude_items: Any = None,
+            candidate: Any = None, opportunity_matrix: Any = None, exclude_items: Any = "auto",
             k: int = 10, min_support: float | str = "auto",
             min_confidence: float = 0.1, max_itemsets: int = 100_000,
             max_rules: int | None = None, factors: int = 32, iterations: int = 10,
@@ -302,8 +302,8 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
         (:func:`upsell.recommend.evaluate_policy`).
     opportunity_matrix : OpportunityMatrix, optional
         Default the handbook's.
-    exclude_items : list of item ids, optional
-        Never in the example offers, e.g. :func:`upsell.data.non_product_items`.
+    exclude_items : "auto" or list of item ids, default "auto"
+        Never offered, nor in the bundle tables; "auto": :func:`upsell.data.non_product_items`.
     k : int, default 10
         List length of the evaluation.
     min_support : "auto" or float, default "auto"
