@@ -19,8 +19,8 @@ the same run: regime (a) with ``include_owned=True`` against RepeatBlend and per
 popularity, regime (b) against EASE; recall@10, NDCG@10, revenue@10 and margin@10 with
 paired bootstrap CIs of the recall ratio; the candidate coverage of every source; and an
 ablation per feature group (the ranker refitted without the group, same cuts, the
-hyper-parameters the full fit chose; its training customers subsampled to
-``--ablation-customers`` per cut to bound the run). ``--blend-only`` skips the other models'
+hyper-parameters the full fit chose, the cuts and customers of its training-row budget, or
+at most ``--ablation-customers`` per cut). ``--blend-only`` skips the other models'
 tables. Online Retail has no cost column: margin@10 assumes cost = 60% of the price
 (``--cost-share``), so it only shows whether the blend trades revenue for recall.
 
@@ -302,13 +302,19 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
     seg = np.full(len(tx.customers), -1)
     lines = _line_data(split_a.train, None, seg)
     all_lines = _line_data(tx, None, seg)
-    cuts, window = bt.cut_points(lines, int(blend.n_cuts))
+    # the cuts and customers per cut of the fit (its training-row budget), unless
+    # --ablation-customers bounds them
+    cuts, window, per_cut = bt.plan_cuts(
+        lines, n_cuts=blend.n_cuts, max_rows=int(blend.max_rows),
+        n_candidates=int(blend.n_candidates), max_customers=blend.max_customers)
+    if args.ablation_customers:
+        per_cut = min(per_cut, int(args.ablation_customers))
     kw = {"n_candidates": int(blend.n_candidates), "n_neighbors": int(blend.n_neighbors),
           "half_life": 3 * window, "use_ease": True}
     rng = np.random.default_rng(0)
     end = int(lines.time.max()) + 1
     parts = [bt.build_cut(lines, c, window, customers=_sample(rng, lines, c, int(2 * window),
-                                                               args.ablation_customers),
+                                                               per_cut),
                           thin=(min(c + int(2 * window), end), bt.NEGATIVE_SHARE, rng), **kw)
              for c in cuts]
     at = int(np.datetime64(args.at, "s").astype(np.int64))
@@ -318,7 +324,7 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
     groups = sorted(set(FEATURE_GROUPS.values()))
     res: dict[str, Any] = {}
     print(f"\nablation: recall@{args.k} without each feature group "
-          f"({args.ablation_customers} training customers per cut)")
+          f"({len(cuts)} cuts x {per_cut} training customers at most)")
     print(f"{'features':<22}{'(a) recall':>12}{'vs all':>9}{'(b) recall':>12}{'vs all':>9}",
           flush=True)
     for drop in [None, *groups]:
@@ -328,8 +334,9 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
             chosen = blend.params_["new" if new_only else "owned"]
             X, y, g = bt.stack(parts, labels, new_only=new_only)
             share = chosen["min_data_in_leaf"] / max(chosen["rows"], 1)
+            lr = blend.learning_rate or bt.LEARNING_RATE["new" if new_only else "owned"]
             params = bt.lgb_params(blend.objective, chosen["num_leaves"],
-                                   max(20, int(share * y.size)), float(blend.learning_rate), 0,
+                                   max(20, int(share * y.size)), float(lr), 0,
                                    max(1, args.threads))
             booster, _, _ = bt.fit_ranker(X, y, g, params, chosen["rounds"], cols)
             s = booster.predict(test.X[:, cols])
@@ -372,7 +379,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--val-at", default="2011-07-01")
     ap.add_argument("--blend", action="store_true", help="add the learned blend tables")
     ap.add_argument("--blend-only", action="store_true", help="only the learned blend tables")
-    ap.add_argument("--ablation-customers", type=int, default=1500)
+    ap.add_argument("--ablation-customers", type=int, default=None,
+                    help="at most this many training customers per cut (default: the fit's "
+                         "own row budget)")
     ap.add_argument("--no-ablation", action="store_true")
     ap.add_argument("--no-recommender", action="store_true")
     ap.add_argument("--cost-share", type=float, default=0.6)
