@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular
+from upsell.cf import ALS, BPR, EASE, ItemKNN, Popular, RepeatBlend
 from upsell.exceptions import UpsellDataError, UpsellMemoryError
 
 from .conftest import random_matrix
@@ -243,3 +243,17 @@ def test_repeat_blend_owned_first_and_decay() -> None:
     assert "a" not in m.recommend(customers="x", k=3).item_ids(0).tolist()
     with pytest.raises(UpsellDataError, match="cf_weight"):
         RepeatBlend(cf_weight=-1.0).fit(tx)
+
+
+@pytest.mark.parametrize("cls", [ItemKNN, EASE, RepeatBlend])
+def test_neighbors_work_with_every_scipy_operation(cls: type, tmp_path) -> None:
+    # indptr and indices of one dtype: scipy's tocoo / nonzero refuse mixed ones
+    X = sp.csr_matrix(np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 0, 1]],
+                               dtype=np.float32))
+    m = cls().fit(X)
+    m.save(tmp_path / "m.npz")
+    for nb in (m.neighbors_, cls.load(tmp_path / "m.npz").neighbors_):
+        assert nb.indptr.dtype == nb.indices.dtype
+        rows, cols = nb.nonzero()
+        np.testing.assert_array_equal(nb.toarray()[rows, cols], nb.tocoo().data)
+        np.testing.assert_allclose((nb @ np.ones(4)), nb.toarray().sum(axis=1), rtol=1e-6)

@@ -32,8 +32,10 @@ class NeighborModel(CFModel):
         S.data[~(S.data > 0)] = 0
         S.eliminate_zeros()
         S.sort_indices()
-        S.indices = S.indices.astype(np.int32, copy=False)
-        S.indptr = S.indptr.astype(np.int64, copy=False)
+        # one index dtype for both arrays: scipy refuses mixed ones (tocoo, nonzero, ...)
+        idx = np.int32 if S.nnz < 2**31 - 1 else np.int64
+        S.indices = S.indices.astype(idx, copy=False)
+        S.indptr = S.indptr.astype(idx, copy=False)
         for a in (S.data, S.indices, S.indptr):
             a.flags.writeable = False
         self.neighbors_ = S
