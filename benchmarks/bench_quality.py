@@ -310,7 +310,8 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
     if args.ablation_customers:
         per_cut = min(per_cut, int(args.ablation_customers))
     kw = {"n_candidates": int(blend.n_candidates), "n_neighbors": int(blend.n_neighbors),
-          "half_life": 3 * window, "use_ease": True}
+          "half_life": 3 * window,
+          **bt.ease_plan(blend.use_ease, lines.n_items, len(cuts) + 1)}
     rng = np.random.default_rng(0)
     end = int(lines.time.max()) + 1
     parts = [bt.build_cut(lines, c, window, customers=_sample(rng, lines, c, int(2 * window),

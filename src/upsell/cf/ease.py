@@ -8,7 +8,7 @@ import numpy as np
 import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 
-from upsell._validation import check_int
+from upsell._validation import check_float, check_int
 from upsell.cf.base import check_positive
 from upsell.cf.knn import NeighborModel
 from upsell.exceptions import UpsellDataError, UpsellMemoryError
@@ -17,6 +17,11 @@ __all__ = ["EASE"]
 
 # above this many items the Gram matrix is inverted in float32 to halve memory
 _FLOAT64_MAX_ITEMS = 12_000
+
+#: Work the library's own recipes (``Recommender.from_history``, ``LearnedBlend``) give EASE,
+#: in items**3: inverting the items x items Gram matrix costs ~n**3 flops. 1e12 is about
+#: 17 s of one core of the reference machine (8,000 items: 8.8 s; 4,000: 1.6 s).
+EASE_WORK_BUDGET = 1e12
 
 
 class EASE(NeighborModel):
@@ -71,6 +76,36 @@ class EASE(NeighborModel):
         self.regularization = regularization
         self.n_neighbors = n_neighbors
         self.max_items = max_items
+
+    @staticmethod
+    def affordable_items(n_fits: int = 1, work: float = EASE_WORK_BUDGET) -> int:
+        """Most items ``n_fits`` EASE fits may span together within ``work`` (items**3).
+
+        The budget the library's recipes use to decide where EASE is worth its cubic
+        cost: :meth:`Recommender.from_history <upsell.recommend.Recommender.from_history>`
+        uses item-KNN above ``affordable_items()``; ``LearnedBlend`` fits EASE at
+        every time cut, over the ``affordable_items(cuts + 1)`` most-bought items.
+
+        Parameters
+        ----------
+        n_fits : int, default 1
+            EASE fits of the same catalog size.
+        work : float, default ``EASE_WORK_BUDGET`` (1e12)
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> EASE.affordable_items()
+        10000
+        >>> EASE.affordable_items(5)
+        5848
+        """
+        check_int(n_fits, "n_fits", minimum=1)
+        per_fit = check_float(work, "work", low=1.0) / n_fits
+        return int(round(per_fit ** (1.0 / 3.0), 6))
 
     def _validate_params(self) -> None:
         check_positive(self.regularization, "regularization")

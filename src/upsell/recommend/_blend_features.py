@@ -194,8 +194,13 @@ class BlendState:
     # ------------------------------------------------------------------ build
     @classmethod
     def build(cls, lines: LineData, cut: int, *, window: float, half_life: float,
-              n_neighbors: int, use_ease: bool, random_state: int = 0) -> BlendState:
-        """Fit every statistic and source on ``lines`` before ``cut``."""
+              n_neighbors: int, use_ease: bool, random_state: int = 0,
+              ease_items: int | None = None) -> BlendState:
+        """Fit every statistic and source on ``lines`` before ``cut``.
+
+        ``ease_items``: EASE spans at most this many items, the most bought before
+        ``cut`` (None: all); the others get no EASE score.
+        """
         d = lines.before(cut)
         n_c, n_i = d.n_customers, d.n_items
         named = d.customer >= 0
@@ -310,8 +315,7 @@ class BlendState:
         knn = ItemKNN(similarity="cosine", n_neighbors=n_neighbors,
                       num_threads=1).fit(binary).neighbors_
         if use_ease:
-            ease = EASE(n_neighbors=n_neighbors,
-                        regularization=_ease_lambda(binary)).fit(binary).neighbors_
+            ease = _ease_over_top(binary, buyers, n_neighbors, ease_items)
         else:
             ease = sp.csr_matrix((n_i, n_i), dtype=np.float32)
         pop_order = np.lexsort((-buyers, -recent)).astype(np.int32)
@@ -729,6 +733,27 @@ def _history_conf(state: BlendState, u: np.ndarray, inv: np.ndarray, ci: np.ndar
     m.sort_indices()
     return _lookup(_keys(m), m.data.astype(np.float64), inv.astype(np.int64) * state.n_items + ci,
                    0.0)
+
+
+def _ease_over_top(binary: sp.csr_matrix, buyers: np.ndarray, n_neighbors: int,
+                   max_items: int | None) -> sp.csr_matrix:
+    """EASE neighbour weights over the ``max_items`` items with the most buyers (None: all).
+
+    EASE inverts a dense items x items matrix (cubic in the items): above the budget
+    it is fitted on the best-selling items' columns only, and its weights are put
+    back at their item positions (the other items get no EASE weight).
+    """
+    n_i = binary.shape[1]
+    if max_items is None or max_items >= n_i:
+        return EASE(n_neighbors=n_neighbors,
+                    regularization=_ease_lambda(binary)).fit(binary).neighbors_
+    top = np.sort(np.argsort(-buyers, kind="stable")[:max(int(max_items), 1)])
+    sub = sp.csr_matrix(binary[:, top])
+    nb = EASE(n_neighbors=n_neighbors, regularization=_ease_lambda(sub)).fit(sub).neighbors_
+    rows = np.repeat(top, np.diff(nb.indptr))
+    return sp.csr_matrix((np.asarray(nb.data, dtype=np.float32),
+                          (rows, top[np.asarray(nb.indices, dtype=np.int64)])),
+                         shape=(n_i, n_i))
 
 
 def _ease_lambda(X: sp.csr_matrix) -> float:

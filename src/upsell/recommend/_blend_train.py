@@ -126,7 +126,8 @@ def next_baskets(lines: LineData, start: int, end: int) -> tuple[np.ndarray, np.
 
 def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray,
               n_candidates: int, n_neighbors: int, half_life: float, use_ease: bool,
-              thin: tuple[int, float, np.random.Generator] | None = None) -> CutRows:
+              thin: tuple[int, float, np.random.Generator] | None = None,
+              ease_items: int | None = None) -> CutRows:
     """Fit the state before ``cut`` and featurise every candidate of ``customers``.
 
     ``thin=(label_end, share, rng)``: keep every candidate the customer bought in their
@@ -140,7 +141,7 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
     from fresh neighbours what it is served.
     """
     state = BlendState.build(lines, cut, window=window, half_life=half_life,
-                             n_neighbors=n_neighbors, use_ease=use_ease)
+                             n_neighbors=n_neighbors, use_ease=use_ease, ease_items=ease_items)
     u = customers[state.cust["orders"][customers] > 0]
     cu, ci = state.candidates(u, n_candidates, include_owned=True)
     if thin is not None:
@@ -515,6 +516,21 @@ def segment_codes(segments: Any, customers: IdIndex) -> tuple[np.ndarray, IdInde
     if len(index):
         codes[has] = index.encode(list(labels[has]), unknown="mask")
     return codes, index
+
+
+def ease_plan(use_ease: Any, n_items: int, n_fits: int) -> dict[str, Any]:
+    """``use_ease`` and ``ease_items`` (at most; None: all) of ``LearnedBlend(use_ease=)``.
+
+    ``"auto"``: EASE over the items ``n_fits`` fits can afford together
+    (:meth:`upsell.cf.EASE.affordable_items`), the most bought first; ``True``: every
+    item; ``False``: none.
+    """
+    if use_ease == "auto":
+        from upsell.cf import EASE
+
+        cap = EASE.affordable_items(max(int(n_fits), 1))
+        return {"use_ease": True, "ease_items": None if n_items <= cap else cap}
+    return {"use_ease": bool(use_ease), "ease_items": None}
 
 
 def eligible_customers(lines: LineData, cut: int, horizon: int) -> np.ndarray:

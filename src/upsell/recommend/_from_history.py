@@ -221,8 +221,8 @@ def parts_from_history(tx: Transactions, catalog: Any = None, *, blend: str = "l
     """Keyword arguments of ``Recommender(**parts)`` with every part fitted from ``tx``.
 
     What :meth:`Recommender.from_history` assembles: bundle rules (support chosen
-    under the itemset budget, pruned, significant at 5%), EASE (item-KNN above
-    20,000 items) and :class:`~upsell.cf.RepeatBlend` as cross-sell sources,
+    under the itemset budget, pruned, significant at 5%), EASE (item-KNN above the
+    items one EASE fit can afford, :meth:`~upsell.cf.EASE.affordable_items`) and :class:`~upsell.cf.RepeatBlend` as cross-sell sources,
     customer types (:class:`~upsell.segments.Personas`) when the lines have
     customers and times, the upsell ranker when a catalog is given, and the blend
     (see :func:`choose_blend`): ``"learned"`` a :class:`LearnedBlend` fitted on the
@@ -258,7 +258,8 @@ def parts_from_history(tx: Transactions, catalog: Any = None, *, blend: str = "l
         cross.append(bundles.BundleRecommender(rules))
     personas = None
     if tx.has("customer"):
-        cf = EASE() if len(tx.items) <= 20_000 else ItemKNN()
+        # EASE is cubic in the items: item-KNN above what one fit can afford (10,000)
+        cf = EASE() if len(tx.items) <= EASE.affordable_items() else ItemKNN()
         cross.append(cf.fit(tx))
         cross.append(RepeatBlend(num_threads=1).fit(tx))
         if tx.has("time"):

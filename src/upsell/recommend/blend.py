@@ -54,6 +54,7 @@ from upsell.recommend._blend_state_io import (
 from upsell.recommend._blend_train import (
     NEGATIVE_SHARE,
     build_cut,
+    ease_plan,
     line_data,
     plan_cuts,
     sample_customers,
@@ -129,7 +130,9 @@ class LearnedBlend(Estimator):
     feature_groups : sequence of str, optional
         Feature groups the ranker sees (default all; see Notes); for ablations.
     use_ease : bool or "auto", default "auto"
-        EASE needs a dense items x items matrix: "auto" uses it up to 20,000 items.
+        EASE inverts a dense items x items matrix at every cut (cubic in the items):
+        "auto" fits it over the most-bought items the cuts can afford together
+        (:meth:`upsell.cf.EASE.affordable_items`; every item of Online Retail).
     num_threads : int, default 1
         LightGBM threads (fixed, so results are reproducible).
     explain : {"contributions", "features", "none", "paths"}, default "contributions"
@@ -357,16 +360,14 @@ class LearnedBlend(Estimator):
         cuts, window, per_cut = plan_cuts(
             lines, n_cuts=self.n_cuts, max_rows=self.max_rows, n_candidates=self.n_candidates,
             max_customers=self.max_customers)
-        half_life, n_items = 3.0 * window, lines.n_items
-        use_ease = self.use_ease if self.use_ease != "auto" else n_items <= 20_000
+        half_life, ease = 3.0 * window, ease_plan(self.use_ease, lines.n_items, len(cuts) + 1)
         rng, end = np.random.default_rng(random_state), int(lines.time.max()) + 1
         # one BLAS thread (the served state's EASE too): a cut's EASE fit spends a second
         # one mostly spinning beside the single-threaded rest (demo shop: 43 s CPU, 56 s not)
         with blas_single_thread():
-            parts = [self._cut(lines, cut, window, rng, end, half_life, bool(use_ease),
-                               per_cut) for cut in cuts]
+            parts = [self._cut(lines, cut, window, rng, end, half_life, ease, per_cut) for cut in cuts]
             state = BlendState.build(lines, end, window=window, half_life=half_life,
-                                     n_neighbors=int(self.n_neighbors), use_ease=bool(use_ease))
+                                     n_neighbors=int(self.n_neighbors), **ease)
         cols = self._columns()
         trained = {r: self._train(parts, lines, cuts, window, end, r == "new", cols,
                                   random_state) for r in _REGIMES}
@@ -383,7 +384,7 @@ class LearnedBlend(Estimator):
         return self
 
     def _cut(self, lines: LineData, cut: int, window: float, rng: np.random.Generator,
-             end: int, half_life: float, use_ease: bool, per_cut: int) -> Any:
+             end: int, half_life: float, ease: dict[str, Any], per_cut: int) -> Any:
         """The training rows of one cut (``per_cut`` customers sampled with ``rng``)."""
         cust = sample_customers(rng, lines, cut, int(2 * window), per_cut)
         if cust.size == 0:
@@ -392,7 +393,7 @@ class LearnedBlend(Estimator):
                                   f"is too short or too sparse to learn a blend")
         return build_cut(lines, cut, window, customers=cust,
                          n_candidates=int(self.n_candidates), n_neighbors=int(self.n_neighbors),
-                         half_life=half_life, use_ease=use_ease,
+                         half_life=half_life, **ease,
                          thin=(min(cut + int(2 * window), end), NEGATIVE_SHARE, rng))
 
     def _train(self, parts: list[Any], lines: LineData, cuts: list[int], window: float,
