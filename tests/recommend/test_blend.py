@@ -234,14 +234,21 @@ def test_row_ranks_and_row_max_product_match_plain_definitions():
     from upsell.recommend._blend_features import _row_max_product, _row_ranks
 
     rng = np.random.default_rng(3)
+    # short rows (one sort over every entry) and long ones with empty rows (a sort per row)
+    for shape, density in (((40, 30), 0.4), ((25, 300), 0.3)):
+        m = sp.random(*shape, density=density, format="csr", random_state=1, dtype=np.float32)
+        m.data = np.round(m.data * 4).astype(np.float32) + 1  # many ties
+        if shape[1] > 30:
+            m = sp.csr_matrix(sp.vstack([m[:5], sp.csr_matrix((3, shape[1])), m[5:]]))
+        m.sort_indices()
+        ranks = _row_ranks(m)
+        for r in range(m.shape[0]):
+            lo, hi = m.indptr[r], m.indptr[r + 1]
+            order = sorted(range(lo, hi), key=lambda e: (-m.data[e], m.indices[e]))
+            assert [int(ranks[e]) for e in order] == list(range(1, hi - lo + 1))
     m = sp.random(40, 30, density=0.4, format="csr", random_state=1, dtype=np.float32)
-    m.data = np.round(m.data * 4).astype(np.float32) + 1  # many ties
+    m.data = np.round(m.data * 4).astype(np.float32) + 1
     m.sort_indices()
-    ranks = _row_ranks(m)
-    for r in range(m.shape[0]):
-        lo, hi = m.indptr[r], m.indptr[r + 1]
-        order = sorted(range(lo, hi), key=lambda e: (-m.data[e], m.indices[e]))
-        assert [int(ranks[e]) for e in order] == list(range(1, hi - lo + 1))
     L = sp.csr_matrix((rng.random((15, 30)) < 0.2).astype(np.float32))
     got = _row_max_product(L, m).toarray()
     dense = m.toarray()

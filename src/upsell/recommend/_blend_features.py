@@ -137,22 +137,35 @@ def _row_ranks(m: sp.csr_matrix) -> np.ndarray:
     """1-based rank of each stored entry within its row, by value descending."""
     # two stable sorts (value descending, then row) keep equal values in column order
     # when the indices are sorted: the order of a three-key lexsort, in 40% of its time
-    r = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
+    lens = np.diff(m.indptr)
+    if m.has_sorted_indices and m.nnz >= 16 * max(m.shape[0], 1):
+        # long rows: one small stable sort per row is ~2x faster than two over all
+        # entries (measured on 1,000-20,000 rows of 37-3,000 entries), same ranks
+        rank = np.empty(m.nnz, dtype=np.float64)
+        neg = -np.asarray(m.data)
+        steps = np.arange(1, int(lens.max()) + 1, dtype=np.float64)
+        for lo, hi in zip(m.indptr[:-1].tolist(), m.indptr[1:].tolist(), strict=True):
+            if hi > lo:
+                rank[lo + np.argsort(neg[lo:hi], kind="stable")] = steps[:hi - lo]
+        return rank
+    r = np.repeat(np.arange(m.shape[0], dtype=np.int32), lens)
     if m.has_sorted_indices:
         order = np.argsort(-np.asarray(m.data), kind="stable")
         order = order[np.argsort(r[order], kind="stable")]
     else:
         order = np.lexsort((m.indices, -m.data, r))
     rank = np.empty(m.nnz, dtype=np.float64)
-    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], np.diff(m.indptr)) + 1
+    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], lens) + 1
     return rank
 
 
-def _top_per_row(m: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(local rows, columns) of the ``k`` best entries of every row."""
+def _top_per_row(m: sp.csr_matrix, k: int, rank: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(local rows, columns) of the ``k`` best entries of every row (``rank``: its
+    :func:`_row_ranks`, when known)."""
     if m.nnz == 0 or k <= 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    rank = _row_ranks(m)
+    rank = _row_ranks(m) if rank is None else rank
     keep = rank <= k
     return _row_of(m)[keep], m.indices[keep].astype(np.int64)
 
@@ -435,16 +448,19 @@ class BlendState:
         bought items of the last window. Sorted by (customer, item).
         """
         mats = self._source_mats(u, basket)
+        # each source row's ranks, sorted once: features() reads them again
+        ranks = {name: _row_ranks(mats[name]) for name in ("ease", "knn", "cooc", "uknn",
+                                                            "repeat")}
         # one tuple, replaced atomically: threads sharing the state never mix two requests
-        self._cache["last"] = (u, mats)
+        self._cache["last"] = (u, mats, ranks)
         per = max(1, n_candidates // 2)
         rows, cols = [], []
         for name in ("ease", "knn", "cooc", "uknn"):
-            r, c = _top_per_row(mats[name], per)
+            r, c = _top_per_row(mats[name], per, ranks[name])
             rows.append(r)
             cols.append(c)
         if include_owned:
-            r, c = _top_per_row(mats["repeat"], n_candidates)
+            r, c = _top_per_row(mats["repeat"], n_candidates, ranks["repeat"])
             rows.append(r)
             cols.append(c)
         n_pop = max(1, n_candidates // 5)
@@ -488,8 +504,9 @@ class BlendState:
         now = float(self.cut if at is None else max(int(at), self.cut))
         u, inv = np.unique(cu, return_inverse=True)
         cached = self._cache.get("last")
+        ranks: dict[str, np.ndarray] = {}
         if basket is None and cached is not None and np.array_equal(cached[0], u):
-            mats = cached[1]
+            mats, ranks = cached[1], cached[2]
         else:
             mats = self._source_mats(u, basket)
         qk = inv.astype(np.int64) * n_i + ci
@@ -498,9 +515,11 @@ class BlendState:
             m = mats[name]
             k = _keys(m)
             cols[f"{name}_score"] = _lookup(k, m.data.astype(np.float64), qk, 0.0)
-            cols[f"{name}_rank"] = _lookup(k, _row_ranks(m), qk)
+            rank = ranks[name] if name in ranks else _row_ranks(m)
+            cols[f"{name}_rank"] = _lookup(k, rank, qk)
         rep = mats["repeat"]
-        cols["repeat_rank"] = _lookup(_keys(rep), _row_ranks(rep), qk)
+        rank = ranks["repeat"] if "repeat" in ranks else _row_ranks(rep)
+        cols["repeat_rank"] = _lookup(_keys(rep), rank, qk)
         pop_rank = np.empty(n_i, dtype=np.float64)
         pop_rank[self.pop_order] = np.arange(1, n_i + 1)
         cols["pop_rank"] = pop_rank[ci]
