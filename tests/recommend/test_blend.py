@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from upsell import Catalog, Transactions
-from upsell.datasets import make_shop
 from upsell.exceptions import ModelFileError, NotFittedError, UpsellDataError
 from upsell.recommend._blend_features import FEATURE_GROUPS, BlendState, feature_names
 from upsell.recommend._blend_train import (
@@ -26,16 +25,15 @@ from upsell.recommend._blend_train import segment_codes as _segment_codes
 from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import Blend, BlendRequest
 
+from ._blend_data import FAST, small_shop
 from ._forest_data import ranking_data
 
 DAY = 86_400
-FAST = {"param_grid": [(7, 0.01)], "max_rounds": 15, "n_cuts": 3, "max_customers": 200,
-        "n_candidates": 30}
 
 
 @pytest.fixture(scope="module")
 def shop():
-    return make_shop(n_customers=250, n_items=50, n_orders=2200, random_state=1)
+    return small_shop()
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,20 @@ import pytest
 import scipy.sparse as sp
 
 from upsell.cf import EASE, ItemKNN
-from upsell.datasets import make_shop
 from upsell.exceptions import UpsellDataError
 from upsell.recommend._blend_features import BlendState, _ease_lambda
 from upsell.recommend._blend_train import ease_plan, line_data, segment_codes
 from upsell.recommend._from_history import parts_from_history
 from upsell.recommend.blend import LearnedBlend
 
+from ._blend_data import FAST, small_shop
+
 DAY = 86_400
-FAST = {"param_grid": [(7, 0.01)], "max_rounds": 15, "n_cuts": 3, "max_customers": 200,
-        "n_candidates": 30}
 
 
 @pytest.fixture(scope="module")
 def shop():
-    return make_shop(n_customers=250, n_items=50, n_orders=2200, random_state=1)
+    return small_shop()
 
 
 def _cap(n: int):
