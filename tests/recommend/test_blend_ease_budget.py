@@ -10,7 +10,7 @@ from upsell.cf import EASE, ItemKNN
 from upsell.exceptions import UpsellDataError
 from upsell.recommend._blend_features import BlendState, _ease_lambda
 from upsell.recommend._blend_train import ease_plan, line_data, segment_codes
-from upsell.recommend._from_history import parts_from_history
+from upsell.recommend._from_history import choose_blend, parts_from_history
 from upsell.recommend.blend import LearnedBlend
 
 from ._blend_data import FAST, small_shop
@@ -88,3 +88,13 @@ def test_from_history_uses_item_knn_above_one_ease_fit(shop, monkeypatch):
     monkeypatch.setattr(EASE, "affordable_items", _cap(len(tx.items) - 1))
     kinds = [type(s) for s in parts_from_history(tx, blend="weighted")["cross_sell"]]
     assert ItemKNN in kinds and EASE not in kinds
+
+
+def test_choose_blend_says_when_ease_leaves_items_out(shop, monkeypatch):
+    tx = shop.transactions
+    full = choose_blend(tx, LearnedBlend(**FAST), blend="learned")
+    assert "EASE" not in full.reason
+    monkeypatch.setattr(EASE, "affordable_items", _cap(15))
+    capped = choose_blend(tx, LearnedBlend(**FAST), blend="learned")
+    assert capped.reason.endswith(f"its EASE spans the 15 most-bought of {len(tx.items)} items "
+                                  f"(the work budget of 4 fits)")

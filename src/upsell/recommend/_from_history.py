@@ -13,7 +13,7 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellTypeError
-from upsell.recommend._blend_train import eligible_customers, plan_cuts
+from upsell.recommend._blend_train import ease_plan, eligible_customers, plan_cuts
 
 __all__ = ["BLEND_CHOICES", "BlendChoice", "choose_blend", "parts_from_history"]
 
@@ -134,6 +134,17 @@ def _measured(rec: dict[str, float], src: dict[str, str], best: dict[str, float]
                      f"({_REGIME_WORDS.get(r, r)})" for r in rec)
 
 
+def _ease_note(fitted: Any) -> str:
+    """What the blend's EASE spans when its work budget left items out ("" when none)."""
+    state = getattr(fitted, "state_", None)
+    if state is None or not hasattr(fitted, "cuts_"):
+        return ""
+    n = int(state.n_items)
+    cap = ease_plan(getattr(fitted, "use_ease", "auto"), n, len(fitted.cuts_) + 1)["ease_items"]
+    return "" if cap is None else (f"; its EASE spans the {cap:,} most-bought of {n:,} items "
+                                   f"(the work budget of {len(fitted.cuts_) + 1} fits)")
+
+
 def choose_blend(tx: Transactions, learned: Any, *, catalog: Any = None, segments: Any = None,
                  blend: str = "auto", random_state: int = 0) -> BlendChoice:
     """Fit the learned blend and keep it, or the weighted sum, as ``blend`` asks.
@@ -209,8 +220,10 @@ def choose_blend(tx: Transactions, learned: Any, *, catalog: Any = None, segment
     else:
         reason = (f"weighted blend: the learned one does not beat its best single source on "
                   f"its held-out cut, inner recall@10 {shown}")
-    log.info("blend %s: %s", blend, reason)
     kept = better is not False
+    if kept:
+        reason += _ease_note(fitted)
+    log.info("blend %s: %s", blend, reason)
     return BlendChoice(kind="learned" if kept else "weighted", blend=fitted if kept else None,
                        asked=blend, reason=reason, inner_recall=rec, inner_best_source=src,
                        inner_best_source_recall=best)
