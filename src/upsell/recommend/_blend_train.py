@@ -124,6 +124,12 @@ def next_baskets(lines: LineData, start: int, end: int) -> tuple[np.ndarray, np.
     return key // lines.n_items, key % lines.n_items
 
 
+#: Cells (customers x items, or x customers) of one chunk's source matrices in build_cut:
+#: ~8M cells bound its memory to ~100 MB a matrix, whatever the catalog (Online Retail's
+#: cuts, ~1,000 customers x 3,739 items, are one chunk).
+CHUNK_CELLS = 8_000_000
+
+
 def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray,
               n_candidates: int, n_neighbors: int, half_life: float, use_ease: bool,
               thin: tuple[int, float, np.random.Generator] | None = None,
@@ -143,14 +149,26 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
     state = BlendState.build(lines, cut, window=window, half_life=half_life,
                              n_neighbors=n_neighbors, use_ease=use_ease, ease_items=ease_items)
     u = customers[state.cust["orders"][customers] > 0]
-    cu, ci = state.candidates(u, n_candidates, include_owned=True)
+    bought_keys = None
     if thin is not None:
-        label_end, share, rng = thin
-        bc, bi = next_baskets(lines, cut, label_end)
-        bought = np.isin(cu * lines.n_items + ci, bc * lines.n_items + bi)
-        keep = bought | (rng.random(cu.size) < share)
-        cu, ci = cu[keep], ci[keep]
-    X, _ = state.features(cu, ci)
+        bc, bi = next_baskets(lines, cut, thin[0])
+        bought_keys = bc * lines.n_items + bi
+    # customers in chunks: a chunk's source matrices hold at most ~CHUNK_CELLS cells
+    # (customers x items, and x customers for user-KNN); every row is computed alone,
+    # and the thinning draws run in the same order, so the rows are those of one batch
+    step = max(1, CHUNK_CELLS // max(state.n_items, state.n_customers, 1))
+    got: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for lo in range(0, u.size, step):
+        cu, ci = state.candidates(u[lo:lo + step], n_candidates, include_owned=True)
+        if thin is not None and bought_keys is not None:
+            bought = np.isin(cu * lines.n_items + ci, bought_keys)
+            keep = bought | (thin[2].random(cu.size) < thin[1])
+            cu, ci = cu[keep], ci[keep]
+        got.append((cu, ci, state.features(cu, ci)[0]))
+    if not got:
+        got.append((np.empty(0, np.int64), np.empty(0, np.int64),
+                    np.empty((0, len(feature_names())), np.float32)))
+    cu, ci, X = (np.concatenate([g[j] for g in got]) for j in range(3))
     owned = X[:, feature_names().index("times_bought")] > 0
     return CutRows(cut, cu, ci, owned, X)
 

@@ -1,4 +1,5 @@
-"""EASE within a work budget: LearnedBlend over the most-bought items, from_history's fallback."""
+"""The learned blend's fit budgets: EASE's work (most-bought items, from_history's fallback)
+and the memory of a cut's source matrices (customers in chunks)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import scipy.sparse as sp
 
 from upsell.cf import EASE, ItemKNN
 from upsell.exceptions import UpsellDataError
+from upsell.recommend import _blend_train
 from upsell.recommend._blend_features import BlendState, _ease_lambda
-from upsell.recommend._blend_train import ease_plan, line_data, segment_codes
+from upsell.recommend._blend_train import build_cut, ease_plan, line_data, segment_codes
 from upsell.recommend._from_history import choose_blend, parts_from_history
 from upsell.recommend.blend import LearnedBlend
 
@@ -98,3 +100,26 @@ def test_choose_blend_says_when_ease_leaves_items_out(shop, monkeypatch):
     capped = choose_blend(tx, LearnedBlend(**FAST), blend="learned")
     assert capped.reason.endswith(f"its EASE spans the 15 most-bought of {len(tx.items)} items "
                                   f"(the work budget of 4 fits)")
+
+
+def test_a_cut_in_customer_chunks_gives_the_rows_of_one_batch(shop, monkeypatch):
+    tx = shop.transactions
+    seg, _ = segment_codes(None, tx.customers)
+    lines = line_data(tx, None, seg)
+    end = int(lines.time.max()) + 1
+    cut = end - 30 * DAY
+    customers = np.arange(len(tx.customers), dtype=np.int64)
+
+    def rows():
+        return build_cut(lines, cut, 14 * DAY, customers=customers, n_candidates=20,
+                         n_neighbors=20, half_life=42 * DAY, use_ease=True,
+                         thin=(end, 0.5, np.random.default_rng(7)))
+
+    one = rows()
+    monkeypatch.setattr(_blend_train, "CHUNK_CELLS", 7 * max(len(tx.items), len(tx.customers)))
+    chunked = rows()  # chunks of 7 customers
+    assert one.customer.size > 100 and np.unique(one.customer).size > 7
+    for a, b in ((one.customer, chunked.customer), (one.item, chunked.item),
+                 (one.owned, chunked.owned)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.X, chunked.X)
