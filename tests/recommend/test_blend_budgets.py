@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from upsell.cf import EASE, ItemKNN
 from upsell.exceptions import UpsellDataError
-from upsell.recommend import _blend_train
+from upsell.recommend import _blend_features
 from upsell.recommend._blend_features import BlendState, _ease_lambda
 from upsell.recommend._blend_train import build_cut, ease_plan, line_data, segment_codes
 from upsell.recommend._from_history import choose_blend, parts_from_history
@@ -116,10 +116,23 @@ def test_a_cut_in_customer_chunks_gives_the_rows_of_one_batch(shop, monkeypatch)
                          thin=(end, 0.5, np.random.default_rng(7)))
 
     one = rows()
-    monkeypatch.setattr(_blend_train, "CHUNK_CELLS", 7 * max(len(tx.items), len(tx.customers)))
+    monkeypatch.setattr(_blend_features, "CHUNK_CELLS",
+                        7 * max(len(tx.items), len(tx.customers)))
     chunked = rows()  # chunks of 7 customers
     assert one.customer.size > 100 and np.unique(one.customer).size > 7
     for a, b in ((one.customer, chunked.customer), (one.item, chunked.item),
                  (one.owned, chunked.owned)):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one.X, chunked.X)
+
+
+def test_batch_recommend_in_customer_chunks_gives_the_same_lists(shop, monkeypatch):
+    b = LearnedBlend(**FAST).fit(shop.transactions, random_state=0)
+    ids = shop.transactions.customers.ids[:60]
+    for owned in (False, True):
+        one = b.recommend(customers=ids, k=4, include_owned=owned)
+        monkeypatch.setattr(_blend_features, "CHUNK_CELLS", 7 * b.state_.n_customers)
+        chunked = b.recommend(customers=ids, k=4, include_owned=owned)
+        monkeypatch.undo()
+        assert one.lists() == chunked.lists()
+        np.testing.assert_array_equal(one.scores, chunked.scores)

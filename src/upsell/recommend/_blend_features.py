@@ -61,6 +61,10 @@ CATEGORICAL = ("segment", "kind")
 ENTRY = ("orders_since", "in_last_2", "in_last_4", "order_decayed", "spend", "quantity")
 NAN_ENTRY = ("orders_since", "spend", "quantity")  # NaN (not 0) for items never bought
 _ORDER_HALF_LIFE = 3.0  # orders: a shop-free scale (the customer's own rhythm)
+#: Cells (customers x items, or x customers for user-KNN) of the source matrices of one batch
+#: of customers: ~8M bound them to ~100 MB each, whatever the catalog (Online Retail's cuts,
+#: ~1,000 customers x 3,739 items, are one batch)
+CHUNK_CELLS = 8_000_000
 
 
 def feature_names() -> tuple[str, ...]:
@@ -341,6 +345,11 @@ class BlendState:
                    last_t=last_t, last_basket=last_basket, cust=cust, item=item, conf=conf,
                    ease=sp.csr_matrix(ease), knn=sp.csr_matrix(knn), pop_order=pop_order,
                    knn_users=int(n_neighbors), entry=entry)
+
+    def chunk_rows(self, most: int | None = None) -> int:
+        """Customers per batch of :meth:`candidates` / :meth:`features` (``CHUNK_CELLS``)."""
+        rows = max(1, CHUNK_CELLS // max(self.n_items, self.n_customers, 1))
+        return rows if most is None else max(1, min(rows, int(most)))
 
     # ------------------------------------------------------------------ sources
     def _hist_rows(self, u: np.ndarray, basket: sp.csr_matrix | None = None

@@ -124,12 +124,6 @@ def next_baskets(lines: LineData, start: int, end: int) -> tuple[np.ndarray, np.
     return key // lines.n_items, key % lines.n_items
 
 
-#: Cells (customers x items, or x customers) of one chunk's source matrices in build_cut:
-#: ~8M cells bound its memory to ~100 MB a matrix, whatever the catalog (Online Retail's
-#: cuts, ~1,000 customers x 3,739 items, are one chunk).
-CHUNK_CELLS = 8_000_000
-
-
 def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray,
               n_candidates: int, n_neighbors: int, half_life: float, use_ease: bool,
               thin: tuple[int, float, np.random.Generator] | None = None,
@@ -153,10 +147,9 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
     if thin is not None:
         bc, bi = next_baskets(lines, cut, thin[0])
         bought_keys = bc * lines.n_items + bi
-    # customers in chunks: a chunk's source matrices hold at most ~CHUNK_CELLS cells
-    # (customers x items, and x customers for user-KNN); every row is computed alone,
-    # and the thinning draws run in the same order, so the rows are those of one batch
-    step = max(1, CHUNK_CELLS // max(state.n_items, state.n_customers, 1))
+    # customers in chunks (BlendState.chunk_rows); every row is computed alone, and the
+    # thinning draws run in the same order, so the rows are those of one batch
+    step = state.chunk_rows()
     got: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for lo in range(0, u.size, step):
         cu, ci = state.candidates(u[lo:lo + step], n_candidates, include_owned=True)

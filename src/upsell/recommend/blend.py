@@ -667,8 +667,8 @@ class LearnedBlend(Estimator):
         score_lists: list[np.ndarray] = [np.empty(0, np.float32)] * len(ids)
         why_lists: list[list[str]] = [[] for _ in ids]
         known = np.flatnonzero(cidx >= 0)
-        for lo in range(0, known.size, 512):
-            pos = known[lo:lo + 512]
+        for lo in range(0, known.size, step := st.chunk_rows(512)):  # bounded memory
+            pos = known[lo:lo + step]
             u = np.unique(cidx[pos])
             cu, ci = st.candidates(u, int(self.n_candidates), include_owned=include_owned)
             ok = ~banned[ci]
