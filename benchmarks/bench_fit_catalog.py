@@ -9,7 +9,8 @@ budget, item-KNN above; the learned blend's EASE at every cut over the most-boug
 cuts can afford together).
 
     python benchmarks/bench_fit_catalog.py
-    python benchmarks/bench_fit_catalog.py --items 4000,12000,24000 --customers 20000 --orders 120000
+    python benchmarks/bench_fit_catalog.py --items 4000,12000,24000 --customers 20000 \
+        --orders 120000
 
 No peer: no other library fits this recipe; EASE's own cost against a reference
 implementation is in bench_cf.py.

@@ -235,9 +235,10 @@ def parts_from_history(tx: Transactions, catalog: Any = None, *, blend: str = "l
 
     What :meth:`Recommender.from_history` assembles: bundle rules (support chosen
     under the itemset budget, pruned, significant at 5%), EASE (item-KNN above the
-    items one EASE fit can afford, :meth:`~upsell.cf.EASE.affordable_items`) and :class:`~upsell.cf.RepeatBlend` as cross-sell sources,
-    customer types (:class:`~upsell.segments.Personas`) when the lines have
-    customers and times, the upsell ranker when a catalog is given, and the blend
+    items one EASE fit can afford, :meth:`~upsell.cf.EASE.affordable_items`) and
+    :class:`~upsell.cf.RepeatBlend` as cross-sell sources, customer types
+    (:class:`~upsell.segments.Personas`) when the lines have customers and times,
+    the upsell ranker when a catalog is given, and the blend
     (see :func:`choose_blend`): ``"learned"`` a :class:`LearnedBlend` fitted on the
     same history (with the customer types as segments), ``"weighted"`` the fixed
     weighted sum (``None``), ``"auto"`` the learned one when it measures better

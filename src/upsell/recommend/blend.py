@@ -365,7 +365,7 @@ class LearnedBlend(Estimator):
         # one BLAS thread (the served state's EASE too): a cut's EASE fit spends a second
         # one mostly spinning beside the single-threaded rest (demo shop: 43 s CPU, 56 s not)
         with blas_single_thread():
-            parts = [self._cut(lines, cut, window, rng, end, half_life, ease, per_cut) for cut in cuts]
+            parts = [self._cut(lines, c, window, rng, end, half_life, ease, per_cut) for c in cuts]
             state = BlendState.build(lines, end, window=window, half_life=half_life,
                                      n_neighbors=int(self.n_neighbors), **ease)
         cols = self._columns()
