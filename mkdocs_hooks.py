@@ -2,8 +2,8 @@
 
 - ``api/<module>.md`` is generated for every module in the nav; a module that does not
   import yet gets a short page saying so, so the site builds while it is being written.
-- A module guide listed in the nav but absent from docs/ (``cf.md``, ``tiers.md``,
-  ``recommend.md`` while their authors write them) gets a stand-in pointing at the API page.
+- A module guide listed in the nav but absent from docs/ (as ``cf.md``, ``tiers.md`` and
+  ``recommend.md`` were while their authors wrote them) gets a stand-in pointing at the API page.
 - Links to ``../benchmarks/README.md`` (right on GitHub) point at the included page.
 """
 
