@@ -79,7 +79,7 @@ def test_paths_equal_a_tree_interpreter_and_sum_to_the_score(params):
     # the bias column is TreeSHAP's expected value (the same in both explanations)
     np.testing.assert_allclose(P[:, 6], b.predict(Q[:1], pred_contrib=True)[0, -1], atol=1e-9)
     # leaves from LightGBM's pred_leaf are the numpy walk's
-    np.testing.assert_array_equal(f.leaves(Q), f._leaf_of[f._walk(Q)].T)
+    np.testing.assert_array_equal(f.lgb_to_leaf[f._lgb_leaves(Q)], f._leaf_of[f._walk(Q)].T)
     assert f.paths(Q[:0]).shape == (0, 7)
     assert f._pending is not None  # paths never build the TreeSHAP tables
     assert Forest(b)._path_table is None  # nor contributions the path table

@@ -513,7 +513,7 @@ def _never_offered(args: argparse.Namespace, tx: Transactions,
             sys.stderr.write(f"upsell: --exclude-items not in the orders (excluded all the "
                              f"same): {', '.join(map(str, unknown[:5]))}"
                              f"{' ...' if len(unknown) > 5 else ''}\n")
-        ids.extend(v for v in mine if v not in set(ids))
+        ids = list(dict.fromkeys([*ids, *mine]))  # in order, each once
     return ids
 
 def _offer_rules(args: argparse.Namespace, tx: Transactions,

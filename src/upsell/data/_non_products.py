@@ -154,8 +154,9 @@ def non_product_items(transactions: Transactions, catalog: Catalog | None = None
        ones, hold at least ``share`` of the items, they are the shop's pattern and
        the items of the other shapes are flagged, provided no such shape holds more
        than 1% of the items and more than five items (a second product line with
-       its own code pattern is not a fee). Ids that all share one shape (all-numeric ids) flag nothing, and
-       neither do free-text ids with no few dominant shapes (product names as ids).
+       its own code pattern is not a fee). Ids that all share one shape (all-numeric
+       ids) flag nothing, and neither do free-text ids with no few dominant shapes
+       (product names as ids).
 
     Nothing is dropped or changed: the result lists the items with their evidence
     and weight, for a caller to exclude from offers while keeping them in the KPIs.
@@ -261,8 +262,7 @@ def _by_shape(tx: Transactions, flagged: np.ndarray, reasons: np.ndarray,
     if tx.items.kind == "int":  # whole numbers: one shape (two with negative ids)
         return (), "the item ids are whole numbers: one shape, nothing flagged"
     shapes = [_shape(i) for i in tx.items.ids.astype(str).tolist()]
-    counts = Counter(shapes).most_common()
-    counts.sort(key=lambda sc: (-sc[1], sc[0]))
+    counts = sorted(Counter(shapes).items(), key=lambda sc: (-sc[1], sc[0]))
     held, common = 0, []
     for s, c in counts:
         common.append(s)

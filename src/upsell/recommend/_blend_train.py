@@ -143,22 +143,22 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
     state = BlendState.build(lines, cut, window=window, half_life=half_life,
                              n_neighbors=n_neighbors, use_ease=use_ease, ease_items=ease_items)
     u = customers[state.cust["orders"][customers] > 0]
-    bought_keys = None
+    bought = np.empty(0, dtype=np.int64)  # (customer, item) keys of the labels (thin)
     if thin is not None:
         bc, bi = next_baskets(lines, cut, thin[0])
-        bought_keys = bc * lines.n_items + bi
+        bought = bc * lines.n_items + bi
     # customers in chunks (BlendState.chunk_rows); every row is computed alone, and the
     # thinning draws run in the same order, so the rows are those of one batch
     step = state.chunk_rows()
     got: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for lo in range(0, u.size, step):
         cu, ci = state.candidates(u[lo:lo + step], n_candidates, include_owned=True)
-        if thin is not None and bought_keys is not None:
-            bought = np.isin(cu * lines.n_items + ci, bought_keys)
-            keep = bought | (thin[2].random(cu.size) < thin[1])
+        if thin is not None:
+            drawn = thin[2].random(cu.size) < thin[1]
+            keep = np.isin(cu * lines.n_items + ci, bought) | drawn
             cu, ci = cu[keep], ci[keep]
         got.append((cu, ci, state.features(cu, ci)[0]))
-    if not got:
+    if not got:  # no customer with history before the cut
         got.append((np.empty(0, np.int64), np.empty(0, np.int64),
                     np.empty((0, len(feature_names())), np.float32)))
     cu, ci, X = (np.concatenate([g[j] for g in got]) for j in range(3))

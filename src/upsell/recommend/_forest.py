@@ -578,17 +578,6 @@ class Forest:
         pl = self.booster.predict(X, pred_leaf=True, num_threads=1)
         return np.asarray(pl).reshape(X.shape[0], -1)[:, :self.n_trees] + self.first_leaf
 
-    def leaves(self, X: np.ndarray) -> np.ndarray:
-        """The leaf (this forest's numbering) each row reaches in each tree: ``(n, n_trees)``.
-
-        From LightGBM's ``pred_leaf`` (compiled: faster than the numpy walk for a few
-        rows), mapped to this forest's leaves.
-        """
-        X = np.asarray(X, dtype=np.float64)
-        if X.shape[0] == 0:
-            return np.zeros((0, self.n_trees), dtype=np.int64)
-        return self.lgb_to_leaf[self._lgb_leaves(X)]
-
     def paths(self, X: np.ndarray) -> np.ndarray:
         """Path attributions ("tree interpreter", Saabas 2014) of the rows ``X``.
 

@@ -295,12 +295,11 @@ class Recommender(Estimator):
             import logging
 
             from upsell.data import non_product_items
-            from upsell.recommend.filters import Exclude, default_rules
+            from upsell.recommend.filters import default_rules
 
             found = non_product_items(tx, catalog)
             if len(found):
-                rules = parts.get("rules") or default_rules()
-                parts["rules"] = [*rules, Exclude(found.items)]
+                parts["rules"] = default_rules(exclude=found.items)
                 logging.getLogger("upsell").info(
                     "from_history: %d items look like fees or services, never offered "
                     "(offer_non_products=True offers them): %s; %s", len(found),
