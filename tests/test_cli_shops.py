@@ -214,7 +214,9 @@ def test_recommend_on_orders_reads_them_like_fit_and_takes_customer_ids(tmp_path
 
 @pytest.mark.parametrize(("header", "line", "says"), [
     ("order,item,value", "1,a,\"15,3\"", "decimal commas"),
-    ("order,item,time", "1,a,12/1/2010 8:26", "day/month or month/day dates"),
+    ("order,item,time", "1,a,12/1/2010 8:26",
+     "no field above 12 tells day/month from month/day: '%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'"),
+    ("order,item,time", "1,a,2010/12/01", "unless --time-format says how they are written"),
 ])
 def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line, says):
     path = tmp_path / "export.csv"
@@ -222,6 +224,23 @@ def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line,
     code, _ = run("inspect", str(path))
     err = capsys.readouterr().err
     assert code == 2 and says in err and "row 1" in err
+
+
+def test_time_format_reads_day_month_dates_and_the_error_names_it(tmp_path, capsys):
+    """A shop's export with dates like 31/12/2011 23:59 (UK) or 12/31/2011 (US)."""
+    path = tmp_path / "export.csv"
+    path.write_text("order,item,customer,time\n1,a,c1,01/12/2010 08:26\n"
+                    "2,b,c1,13/12/2010 9:05\n3,a,c2,02/01/2011 17:00\n")
+    code, _ = run("inspect", str(path))
+    err = capsys.readouterr().err
+    assert code == 2 and "pass --time-format '%d/%m/%Y %H:%M' (a first field above 12" in err
+    code, text = run("inspect", str(path), "--time-format", "%d/%m/%Y %H:%M")
+    assert code == 0 and "2010-12-01 to 2011-01-02" in text, text
+    code, _ = run("inspect", str(path), "--time-format", "%m/%d/%Y %H:%M")
+    err = capsys.readouterr().err
+    assert code == 2 and "'13/12/2010 9:05' is not a timestamp (expected --time-format" in err
+    code, _ = run("inspect", str(path), "--time-format", "dd/mm/yyyy")
+    assert code == 2 and "must be a strptime format" in capsys.readouterr().err
 
 
 def test_basic_iso_dates_are_read(tmp_path):

@@ -295,6 +295,38 @@ def test_bad_price_and_timestamp(tmp_path):
         Transactions.read_csv(p2)
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_time_format_reads_the_file_and_keeps_offsets_in_utc(tmp_path, gz):
+    text = ("order,item,time\n1,A,12/31/2011 23:59\n2,B,1/2/2012 8:05 \n"
+            "4,B,12/13/2011 00:00\n")
+    p = tmp_path / "f.csv"
+    if gz:
+        import gzip
+
+        p = tmp_path / "f.csv.gz"
+        p.write_bytes(gzip.compress(text.encode()))
+    else:
+        p.write_text(text)
+    tx = Transactions.read_csv(p, time_format="%m/%d/%Y %H:%M")
+    got = sorted(str(t) for t in tx.time)
+    assert got == ["2011-12-13T00:00:00", "2011-12-31T23:59:00", "2012-01-02T08:05:00"]
+    with pytest.raises(UpsellDataError, match=r"pass time_format='%m/%d/%Y %H:%M' \(a second "
+                                              r"field above 12 \(12/31/2011 23:59\) is a day\)"):
+        Transactions.read_csv(p)
+    with pytest.raises(UpsellDataError, match=r"row 1 \(order 1\): `time` '12/31/2011 23:59' is "
+                                              r"not a timestamp \(expected time_format "
+                                              r"'%d/%m/%Y %H:%M'\)"):
+        Transactions.read_csv(p, time_format="%d/%m/%Y %H:%M")
+    dropped = Transactions.read_csv(p, time_format="%d/%m/%Y %H:%M", invalid="drop")
+    assert dropped.report.dropped == {"time not a timestamp": 2}
+    assert str(dropped.time[0]) == "2012-02-01T08:05:00"
+    z = write(tmp_path, "order,item,time\n1,A,2011-12-31T23:59:00+0100\n", "z.csv")
+    tz = Transactions.read_csv(z, time_format="%Y-%m-%dT%H:%M:%S%z")
+    assert str(tz.time[0]) == "2011-12-31T22:59:00"
+    with pytest.raises(UpsellDataError, match="`time_format` must be a strptime format"):
+        Transactions.read_csv(z, time_format="yyyy-mm-dd")
+
+
 def test_invalid_utf8_names_line_and_byte(tmp_path):
     p = tmp_path / "f.csv"
     p.write_bytes(b"order,item\n1,A\n2,\xff\n")

@@ -120,7 +120,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                 path, columns=columns or None, delimiter=args.delimiter or ",",
                 encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
                 bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
-                cancel_prefix=args.cancel_prefix)
+                cancel_prefix=args.cancel_prefix,
+                time_format=getattr(args, "time_format", None))
         except UpsellDataError as exc:
             text = str(exc)
             if not columns and (text.startswith("no `order` column")
@@ -153,6 +154,9 @@ _LIBRARY_WORDS = (
     (re.compile(r"columns=\{'(\w+)': \.\.\.\}"), r"--columns \1=HEADER"),
     (re.compile(r"invalid='drop'"), "--invalid drop"),
     (re.compile(r"the right `encoding`"), "the right --encoding"),
+    (re.compile(r"time_format=('[^']*')"), r"--time-format \1"),
+    (re.compile(r"\bpass time_format\b"), "pass --time-format"),
+    (re.compile(r"expected time_format"), "expected --time-format"),
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
 )
 
@@ -168,18 +172,19 @@ def _cli_words(message: str) -> str:
     for pattern, words in _LIBRARY_WORDS:
         message = pattern.sub(words, message)
     for pattern, hint in _FORMAT_HINTS:
-        if pattern.search(message):
+        if pattern.search(message) and "--time-format" not in message:
             message += hint
     return message
 
-#: Formats read nowhere (decimal commas, day/month dates): the error says what to convert.
+#: Formats read only when told (decimal commas: nowhere; other dates: --time-format):
+#: the error says what to convert or pass.
 _FORMAT_HINTS = (
     (re.compile(r"'[-+]?\d[\d.]*,\d+' is not a number"),
      ". Numbers are read with a decimal point: decimal commas (1.234,5) need converting "
      "(1234.5) before reading"),
-    (re.compile(r"'\d{1,2}[/.]\d{1,2}[/.]\d{2,4}[^']*' is not a timestamp"),
-     ". Dates are read as ISO 8601 (2010-12-01 08:26): day/month or month/day dates are "
-     "ambiguous and need converting before reading"),
+    (re.compile(r"' is not a timestamp \(expected ISO 8601"),
+     ". Dates are read as ISO 8601 (2010-12-01 08:26) unless --time-format says how they "
+     "are written, e.g. --time-format '%d/%m/%Y %H:%M' for 31/12/2011 23:59"),
 )
 
 def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:

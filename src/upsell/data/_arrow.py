@@ -123,8 +123,12 @@ class _Redo(Exception):
 
 def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
                   encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
-                  customer_index: IdIndex | None) -> Any:
-    """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring)."""
+                  customer_index: IdIndex | None, time_format: str | None = None) -> Any:
+    """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring).
+
+    ``time_format``: a strptime format for the time column (read as text, then its
+    distinct values by the format); None: ISO 8601.
+    """
     from upsell.data._clean import Prepared as _Prepared
     from upsell.data._columns import _positional, resolve_columns
 
@@ -137,9 +141,10 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     names = _header(src.head(), delimiter, header)
     roles = resolve_columns(names, _positional(columns, header), source=label)
     width = len(names)
+    first_text = {"time"} if time_format is not None else set()
     try:
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
-                   width=width, wanted=roles, text_roles=set())
+                   width=width, wanted=roles, text_roles=first_text)
     except _Redo:
         text = {r for r in roles if r in _NUMBER_ROLES or r == "time"}
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
@@ -156,7 +161,7 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
                      source=label, exact_ids=True, owned=True)
     done = _convert_columns(cols, prep, pool, item_index=item_index,
-                            customer_index=customer_index)
+                            customer_index=customer_index, time_format=time_format)
     prep.order, o_index, _ = done["order"]
     assert o_index is not None
     prep.order_index = o_index
@@ -173,7 +178,7 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
         prep.channel, prep.channel_index, _ = done["channel"]
     if "name" in done:
         prep.name, prep.name_index, _ = done["name"]
-    first_bad: dict[str, tuple[int, str]] = {}
+    first_bad: dict[str, tuple[int, str, str]] = {}
     for role in ("quantity", "price", "value", "time"):
         if role in done:
             values, bad_mask, first = done[role]
@@ -181,7 +186,7 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
             if bad_mask is not None:
                 what = "not a timestamp" if role == "time" else "not a number"
                 prep.bad[f"{role} {what}"] = bad_mask
-                first_bad[role] = first
+                first_bad[role] = first  # (row, its text, advice)
     del done
     # the columns are numpy arrays now; hand the parser's freed buffers back to the OS
     # before the cleaning rules allocate theirs
@@ -190,19 +195,22 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
         from upsell.data import _columns as C
 
         role = next(r for r in ("quantity", "price", "value", "time") if r in first_bad)
-        row, raw = first_bad[role]
+        row, raw, advice = first_bad[role]
         what = "not a timestamp" if role == "time" else "not a number"
-        expected = " (expected ISO 8601, e.g. '2011-12-09 12:50:00')" if role == "time" else ""
+        expected = ""
+        if role == "time":
+            expected = (f" (expected time_format {time_format!r})" if time_format is not None
+                        else " (expected ISO 8601, e.g. '2011-12-09 12:50:00')")
         raise UpsellDataError(
-            f"{C.row_label(row, _order_ids(prep))}: `{role}` {raw!r} is {what}{expected}; "
-            f"pass invalid='drop' to drop such rows"
+            f"{C.row_label(row, _order_ids(prep))}: `{role}` {raw!r} is {what}{expected}"
+            f"{advice}; {'or ' if advice else ''}pass invalid='drop' to drop such rows"
         )
     return prep
 
 
 def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
-                     item_index: IdIndex | None, customer_index: IdIndex | None
-                     ) -> dict[str, Any]:
+                     item_index: IdIndex | None, customer_index: IdIndex | None,
+                     time_format: str | None = None) -> dict[str, Any]:
     """Each parsed column as numpy (codes and indexes for ids, values for the rest).
 
     The columns are independent and pyarrow's kernels and numpy's sorts release the
@@ -224,7 +232,7 @@ def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
                                        text=as_text)))
     for role in ("time", "quantity", "price", "value"):
         if role in cols:
-            jobs.append((role, partial(_values, cols.pop(role), role)))
+            jobs.append((role, partial(_values, cols.pop(role), role, time_format)))
 
     def run(role: str, job: Any) -> Any:
         out = job()
@@ -564,11 +572,13 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
     return out, out_index, unknown
 
 
-def _values(col: Any, role: str) -> tuple[np.ndarray, np.ndarray | None, tuple[int, str] | None]:
+def _values(col: Any, role: str, time_format: str | None = None
+            ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, str, str] | None]:
     """float64 or datetime64[s] values of a column; for text columns also the bad rows.
 
     Returns the values (NaN / NaT where blank or bad), the mask of bad rows (None
-    when there is none) and the first bad row with its text.
+    when there is none) and the first bad row with its text and the advice for the
+    error (a ``time_format`` that reads the bad times, when one does).
     """
     pa, _, _ = _pa()
     if not pa.types.is_string(col.type):
@@ -588,7 +598,7 @@ def _values(col: Any, role: str) -> tuple[np.ndarray, np.ndarray | None, tuple[i
     from upsell.data import _columns as C
 
     if role == "time":
-        parsed, bad = C.parse_times(raw)
+        parsed, bad = C.parse_times(raw, time_format)
     else:
         parsed, bad = C.parse_numbers(raw)
     values = parsed[codes]
@@ -596,4 +606,5 @@ def _values(col: Any, role: str) -> tuple[np.ndarray, np.ndarray | None, tuple[i
         return values, None, None
     rows_bad = bad[codes]
     first = int(np.flatnonzero(rows_bad)[0])
-    return values, rows_bad, (first, str(raw[codes[first]]))
+    advice = C.time_advice(raw[bad]) if role == "time" and time_format is None else ""
+    return values, rows_bad, (first, str(raw[codes[first]]), advice)

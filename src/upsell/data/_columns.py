@@ -7,6 +7,7 @@ which column holds which role, and the value rules. Nothing here imports the rea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -177,18 +178,50 @@ def parse_numbers(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, bad
 
 
-def parse_times(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_time_format(time_format: Any) -> str | None:
+    """``time_format`` validated: None, or a strptime format with at least one directive.
+
+    Examples
+    --------
+    >>> check_time_format("%d/%m/%Y %H:%M")
+    '%d/%m/%Y %H:%M'
+    >>> check_time_format("dd/mm/yyyy")
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset); got 'dd/mm/yyyy'
+    """
+    if time_format is None:
+        return None
+    if not isinstance(time_format, str) or "%" not in time_format:
+        raise UpsellDataError(
+            "`time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, "
+            f"%m month, %Y year, %H hour, %M minute, %S second, %z UTC offset); got "
+            f"{time_format!r}")
+    return time_format
+
+
+def parse_times(text: np.ndarray, time_format: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """datetime64[s] of distinct time texts (ISO 8601, UTC offsets converted); blank is NaT.
 
     Returns the values and the mask of texts that are not timestamps. No numpy
-    warning escapes for offsets: they are converted to UTC first.
+    warning escapes for offsets: they are converted to UTC first. With
+    ``time_format`` (a strptime format, :func:`check_time_format`) the texts are
+    read by it instead (pyarrow's ``strptime``; ``%z`` offsets become UTC), after
+    stripping spaces at either end.
 
     Examples
     --------
     >>> v, bad = parse_times(np.array(["2011-12-09 12:50:00+01:00", "", "soon"]))
     >>> str(v[0]), bad.tolist()
     ('2011-12-09T11:50:00', [False, False, True])
+    >>> v, bad = parse_times(np.array(["9/12/2011 12:50", "31/12/2011 8:05", "12/31/2011 8:05"]),
+    ...                      "%d/%m/%Y %H:%M")
+    >>> [str(t) for t in v], bad.tolist()
+    (['2011-12-09T12:50:00', '2011-12-31T08:05:00', 'NaT'], [False, False, True])
     """
+    if time_format is not None:
+        return _strptime(text, time_format)
     from upsell._validation import to_datetime64
 
     out = np.full(text.size, np.datetime64("NaT"), dtype="datetime64[s]")
@@ -202,6 +235,86 @@ def parse_times(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         else:
             out[i] = t
     return out, bad
+
+
+def _strptime(text: np.ndarray, time_format: str) -> tuple[np.ndarray, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stripped = np.char.strip(text.astype(str)) if text.size else text.astype(str)
+    blank = stripped == ""
+    try:
+        got = pc.strptime(pa.array(stripped.tolist(), type=pa.string()), format=time_format,
+                          unit="s", error_is_null=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise UpsellDataError(f"`time_format` {time_format!r} cannot be used: {exc}") from None
+    if pa.types.is_timestamp(got.type) and got.type.tz is not None:  # %z: UTC
+        got = got.cast(pa.timestamp("s"))
+    ints = got.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
+    out = np.asarray(ints, dtype=np.int64).view("datetime64[s]").copy()
+    bad = np.isnat(out) & ~blank
+    return out, bad
+
+
+#: day, month and year with one separator, an optional clock time (the formats a shop's
+#: export writes when it does not write ISO 8601)
+_DMY = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})"
+                  r"(?:([ T])(\d{1,2}):(\d{2})(:\d{2})?)?\s*$")
+
+
+def guess_time_format(texts: Any) -> tuple[str | None, str]:
+    """The strptime format that reads every one of ``texts`` (day/month or month/day dates).
+
+    Returns ``(format, why)``: the format when exactly one of day-first and
+    month-first reads every text (a first field above 12 is a day; a second one, a
+    day too), else None with the two candidates in ``why``. Nothing is guessed for
+    texts of other shapes. Used for the advice of an error, never to read silently.
+
+    Examples
+    --------
+    >>> guess_time_format(["12/1/2010 8:26", "12/13/2010 9:01"])
+    ('%m/%d/%Y %H:%M', 'a second field above 12 (12/13/2010 9:01) is a day')
+    >>> guess_time_format(["01.02.2011"])[0] is None
+    True
+    """
+    found = [_DMY.match(str(t)) for t in texts if str(t).strip()]
+    if not found or not all(found):
+        return None, ""
+    ms = [m for m in found if m is not None]
+    shapes = {(m.group(2), len(m.group(4)), m.group(5), m.group(8) is not None) for m in ms}
+    if len(shapes) != 1:
+        return None, ""
+    sep, ylen, clock_sep, secs = shapes.pop()
+    year = "%Y" if ylen == 4 else "%y"
+    clock = "" if clock_sep is None else f"{clock_sep}%H:%M" + (":%S" if secs else "")
+    day_first = f"%d{sep}%m{sep}{year}{clock}"
+    month_first = f"%m{sep}%d{sep}{year}{clock}"
+    first_day = next((m for m in ms if int(m.group(1)) > 12), None)
+    second_day = next((m for m in ms if int(m.group(3)) > 12), None)
+    if first_day is not None and second_day is None:
+        return day_first, f"a first field above 12 ({first_day.group(0).strip()}) is a day"
+    if second_day is not None and first_day is None:
+        return month_first, f"a second field above 12 ({second_day.group(0).strip()}) is a day"
+    if first_day is None and second_day is None:
+        return None, (f"no field above 12 tells day/month from month/day: "
+                      f"{day_first!r} or {month_first!r}")
+    return None, ""
+
+
+def time_advice(texts: Any, label: str = "time_format") -> str:
+    """What to pass when ``texts`` are not ISO 8601 timestamps ('' when no day/month shape).
+
+    Examples
+    --------
+    >>> time_advice(["31/12/2011 23:59"])
+    "; pass time_format='%d/%m/%Y %H:%M' (a first field above 12 (31/12/2011 23:59) is a day)"
+    """
+    fmt, why = guess_time_format(texts)
+    if fmt is not None:
+        return f"; pass {label}={fmt!r} ({why})"
+    if why:
+        return f"; pass {label} ({why})"
+    return ""
 
 
 def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]

@@ -234,7 +234,8 @@ def _gunzip(raw: bytes, label: str) -> bytes:
 
 def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
                       header: bool, invalid: str, item_index: IdIndex | None = None,
-                      customer_index: IdIndex | None = None) -> _Prepared:
+                      customer_index: IdIndex | None = None,
+                      time_format: str | None = None) -> _Prepared:
     """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
 
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
@@ -248,6 +249,9 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
             f"`delimiter` must be a single ASCII character other than a quote or a line "
             f"break; got {delimiter!r}")
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    from upsell.data._columns import check_time_format
+
+    time_format = check_time_format(time_format)
     try:
         utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     except (LookupError, TypeError):
@@ -258,18 +262,19 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         return _arrow.read_prepared(
             _sources.Source(path=os.fspath(path)), label=label, columns=columns,
             delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
-            item_index=item_index, customer_index=customer_index)
+            item_index=item_index, customer_index=customer_index, time_format=time_format)
     if utf8:  # gzip: inflated while pyarrow parses, never in memory whole
         gz = _sources.GzipSource.open(os.fspath(path))
         if gz is not None:
             return _arrow.read_prepared(
                 gz, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
                 header=header, invalid=invalid, item_index=item_index,
-                customer_index=customer_index)
+                customer_index=customer_index, time_format=time_format)
     # handed over in a list the parser empties: no frame holds the bytes once pyarrow has them
     return _arrow.read_prepared([read_source(path, encoding, label)], label=label, columns=columns, delimiter=delimiter,
                               encoding=encoding, header=header, invalid=invalid,
-                              item_index=item_index, customer_index=customer_index)
+                              item_index=item_index, customer_index=customer_index,
+                              time_format=time_format)
 
 
 def strip_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

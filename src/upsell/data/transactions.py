@@ -491,7 +491,8 @@ class Transactions:
 
     @classmethod
     def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
-                 encoding: str = "utf-8", header: bool = True, **options: Any) -> Transactions:
+                 encoding: str = "utf-8", header: bool = True, time_format: str | None = None,
+                 **options: Any) -> Transactions:
         """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
 
         Parameters
@@ -506,6 +507,14 @@ class Transactions:
         encoding : str, default "utf-8"
         header : bool, default True
             Whether the first line names the columns.
+        time_format : str, optional
+            How the time column is written, as a strptime format: ``"%d/%m/%Y %H:%M"``
+            for 31/12/2011 23:59, ``"%m/%d/%Y %H:%M"`` for 12/31/2011 23:59 (``%d``
+            day, ``%m`` month, ``%Y`` year, ``%y`` two-digit year, ``%H`` hour, ``%M``
+            minute, ``%S`` second, ``%z`` UTC offset, converted to UTC). Default:
+            ISO 8601 (2011-12-31 23:59:00, offsets converted to UTC). A file with
+            day/month dates and no ``time_format`` stops with an error that names
+            the format which reads every one of them, when one does.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.
 
@@ -547,7 +556,8 @@ class Transactions:
         prep = read_csv_prepared(path, columns=columns, delimiter=delimiter,
                                  encoding=encoding, header=header, invalid=invalid,
                                  item_index=options.pop("item_index", None),
-                                 customer_index=options.pop("customer_index", None))
+                                 customer_index=options.pop("customer_index", None),
+                                 time_format=time_format)
         options.pop("source", None)
         return cls._from_prepared(prep, **options)
 
