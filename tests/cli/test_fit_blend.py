@@ -127,6 +127,29 @@ def test_learned_keeps_raising_when_no_customer_orders_twice():
         LearnedBlend().fit(tx)
 
 
+def test_auto_falls_back_when_customers_only_ever_rebuy(shop):
+    # the shop's history played twice, the second time a year later by the same customers:
+    # after every cut they buy only what they bought before, so the ranker of never-bought
+    # items has nothing to learn from (seen on Online Retail repeated over 20 months)
+    tx = shop.transactions
+    year = np.timedelta64(365, "D")
+    t = np.concatenate([tx.time, tx.time + year])
+    n = tx.order.size
+    tx2 = us.Transactions.from_arrays(
+        order=np.concatenate([tx.order, tx.order + len(tx.orders)]),
+        item=np.concatenate([tx.item, tx.item]), customer=np.concatenate([tx.customer] * 2),
+        time=t)
+    assert tx2.order.size == 2 * n
+    fast = {"param_grid": [(7, 0.01)], "max_rounds": 10, "n_cuts": 3, "max_customers": 200,
+            "n_candidates": 20}
+    with pytest.raises(UpsellDataError, match="never bought") as err:
+        choose_blend(tx2, LearnedBlend(**fast), blend="learned")
+    assert "no customer bought an item new to them" in str(err.value)
+    choice = choose_blend(tx2, LearnedBlend(**fast), blend="auto")
+    assert choice.kind == "weighted" and choice.blend is None
+    assert choice.reason.startswith("weighted blend: no customer bought an item new to them")
+
+
 def test_history_parts_auto_drops_a_learned_blend_that_does_not_measure_better(shop,
                                                                                monkeypatch):
     monkeypatch.setattr(LearnedBlend, "measures_better_", property(lambda self: False),

@@ -20,7 +20,7 @@ from upsell.recommend._blend_features import (
     feature_names,
 )
 
-__all__ = ["CutRows", "RecallAtK", "build_cut", "cut_points", "eligible_customers", "fit_ranker",
+__all__ = ["CutRows", "NothingToLearn", "RecallAtK", "build_cut", "cut_points", "eligible_customers", "fit_ranker",
            "halving_search", "labels_for", "make_dataset", "plan_cuts", "source_recalls",
            "stack", "target_counts", "train_regime"]
 
@@ -35,6 +35,17 @@ SELECT_K = 10  # the inner split reports recall at this k
 SELECT_ON_RECALL = False  # measured: choosing by that recall was no better than by NDCG@10
 RUNG_STEP = 2.0  # successive halving's first rung and patience: this many / learning_rate rounds
 LEARNING_RATE = {"owned": 0.1, "new": 0.05}  # default per ranker (learning_rate=None)
+
+
+_REGIME = {True: "offers of items the customer never bought",
+           False: "offers that may repeat a purchase"}
+
+
+class NothingToLearn(UpsellDataError):
+    """No training query of a ranker has a bought candidate: there is nothing to learn.
+
+    ``choose_blend(blend="auto")`` keeps the weighted sum then, saying why.
+    """
 
 
 def cut_points(lines: LineData, n_cuts: int, spacing: float = CUT_SPACING
@@ -467,8 +478,10 @@ def train_regime(parts: list[CutRows], lines: LineData, cuts: list[int], window:
     labels = [labels_for(p, lines, min(p.cut + horizon, end))[0] for p in parts]
     X, y, g = stack(parts, labels, new_only=new_only)
     if g.size == 0:
-        raise UpsellDataError("no customer bought a candidate after any training cut: "
-                              "the history is too short or too sparse to learn a blend")
+        what = "an item new to them" if new_only else "a candidate"
+        raise NothingToLearn(f"no customer bought {what} in the window after any training "
+                             f"cut: the history is too short or too sparse to learn a "
+                             f"blend ({_REGIME[new_only]})")
     params = dict(best["params"])
     params["min_data_in_leaf"] = max(20, int(best["share"] * y.size))
     # more data than the inner split: a few more rounds (measured: keeping the inner

@@ -13,7 +13,12 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellTypeError
-from upsell.recommend._blend_train import ease_plan, eligible_customers, plan_cuts
+from upsell.recommend._blend_train import (
+    NothingToLearn,
+    ease_plan,
+    eligible_customers,
+    plan_cuts,
+)
 
 __all__ = ["BLEND_CHOICES", "BlendChoice", "choose_blend", "parts_from_history"]
 
@@ -154,9 +159,11 @@ def choose_blend(tx: Transactions, learned: Any, *, catalog: Any = None, segment
     than its best single source on its own inner held-out cut
     (``learned.measures_better_``; kept when that is unknown), else the weighted
     sum. ``"auto"`` also falls back to the weighted sum, saying why in
-    :attr:`BlendChoice.reason`, when the lines have no customers or times, or
+    :attr:`BlendChoice.reason`, when the lines have no customers or times,
     when fewer than 30 customers ordered before and after the blend's time cuts
-    (a learned blend could not be trained or judged).
+    (a learned blend could not be trained or judged), or when no customer bought
+    what one of its rankers learns from after any cut (e.g. customers who only
+    ever re-buy what they bought before: nothing new to learn from).
 
     Parameters
     ----------
@@ -206,7 +213,14 @@ def choose_blend(tx: Transactions, learned: Any, *, catalog: Any = None, segment
         log.info("blend auto: weighted, %s", why)
         return BlendChoice(kind="weighted", blend=None, asked=blend,
                            reason=f"weighted blend: {why}")
-    fitted = learned.fit(tx, catalog=catalog, segments=segments, random_state=random_state)
+    try:
+        fitted = learned.fit(tx, catalog=catalog, segments=segments, random_state=random_state)
+    except NothingToLearn as exc:
+        if blend == "learned":
+            raise
+        log.info("blend auto: weighted, %s", exc)
+        return BlendChoice(kind="weighted", blend=None, asked=blend,
+                           reason=f"weighted blend: {exc}")
     rec, src, best = _inner(fitted)
     shown = _measured(rec, src, best)
     better = getattr(fitted, "measures_better_", None) if blend == "auto" else True
