@@ -243,6 +243,23 @@ def test_time_format_reads_day_month_dates_and_the_error_names_it(tmp_path, caps
     assert code == 2 and "must be a strptime format" in capsys.readouterr().err
 
 
+def test_unmapped_export_headers_get_a_columns_line_to_paste(tmp_path, capsys):
+    """Online Retail II's headers: no role under its own name, every one a common export name."""
+    path = tmp_path / "online_retail_II.csv"
+    path.write_text("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,"
+                    "Country\n489434,85048,LED BULB,12,2009-12-01 07:45:00,6.95,13085,UK\n"
+                    "489435,22350,CAT BOWL,12,2009-12-01 07:46:00,2.55,13085,UK\n")
+    code, _ = run("inspect", str(path))
+    err = capsys.readouterr().err
+    line = ("--columns 'order=Invoice,item=StockCode,customer=Customer ID,quantity=Quantity,"
+            "price=Price,time=InvoiceDate,name=Description'")
+    assert code == 2 and f"its headers look like {line}" in err and "--format baskets" not in err
+    code, text = run("inspect", str(path), "--columns",
+                     "order=Invoice,item=StockCode,customer=Customer ID,quantity=Quantity,"
+                     "price=Price,time=InvoiceDate,name=Description")
+    assert code == 0 and "2 orders" in text.replace(",", ""), text
+
+
 def test_basic_iso_dates_are_read(tmp_path):
     """CDNOW writes dates as YYYYMMDD (ISO 8601 basic form); a bad calendar date is an error."""
     path = tmp_path / "cdnow.csv"

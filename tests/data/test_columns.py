@@ -67,3 +67,28 @@ def test_from_arrays_on_lists_reports_blank_items():
     assert tx.items.ids.tolist() == ["a", "b"]
     assert tx.report.n_dropped == 1
     assert tx.report.rows_kept == 3
+
+
+def test_suggest_columns_maps_common_export_headers_once_each():
+    from upsell.data._columns import suggest_columns
+
+    olist = ["order_id", "order_item_id", "product_id", "seller_id", "price", "freight_value",
+             "customer_unique_id", "order_purchase_timestamp"]
+    assert suggest_columns(olist) == {
+        "order": "order_id", "item": "product_id", "customer": "customer_unique_id",
+        "price": "price", "time": "order_purchase_timestamp"}
+    # a role already read keeps its column; "Date" and "date" are one header for one role
+    assert suggest_columns(["order", "SKU", "Date", "date"], {"order": 0}) == {
+        "item": "SKU", "time": "Date"}
+    assert suggest_columns(["a", "b"]) == {}
+
+
+def test_missing_order_column_names_the_mapping_to_pass():
+    with pytest.raises(UpsellDataError) as err:
+        _columns.resolve_columns(["InvoiceNo", "StockCode", "Qty"], None, source="f.csv")
+    assert str(err.value).endswith(
+        "its headers look like columns={'order': 'InvoiceNo', 'item': 'StockCode', "
+        "'quantity': 'Qty'}")
+    with pytest.raises(UpsellDataError) as err:
+        _columns.resolve_columns(["a", "b"], None, source="f.csv")
+    assert "look like" not in str(err.value)

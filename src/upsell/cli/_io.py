@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -124,8 +125,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                 time_format=getattr(args, "time_format", None))
         except UpsellDataError as exc:
             text = str(exc)
-            if not columns and (text.startswith("no `order` column")
-                                or text.startswith("no `item` column")):
+            if not columns and "headers look like" not in text and (
+                    text.startswith("no `order` column") or text.startswith("no `item` column")):
                 # Groceries-like files have no header: one basket of item labels per line
                 raise UpsellDataError(f"{text}. If the file holds one basket of items per line, "
                                       "add --format baskets") from exc
@@ -160,6 +161,16 @@ _LIBRARY_WORDS = (
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
 )
 
+_MAPPING = re.compile(r"columns=\{((?:'\w+': '[^']*'(?:, )?)+)\}")
+
+
+def _mapping_words(m: re.Match[str]) -> str:
+    """``columns={'order': 'Invoice', 'customer': 'Customer ID'}`` as a --columns option."""
+    pairs = re.findall(r"'(\w+)': '([^']*)'", m.group(1))
+    arg = ",".join(f"{role}={header}" for role, header in pairs)
+    return f"--columns {shlex.quote(arg)}"
+
+
 def _cli_words(message: str) -> str:
     """An error of the library in the command line's words: ``columns={'order': ...}`` reads
     ``--columns order=HEADER``, ``invalid='drop'`` reads ``--invalid drop``.
@@ -168,7 +179,10 @@ def _cli_words(message: str) -> str:
     --------
     >>> _cli_words("no `order` column: map one with columns={'order': ...}; pass invalid='drop'")
     'no `order` column: map one with --columns order=HEADER; pass --invalid drop'
+    >>> _cli_words("look like columns={'order': 'Invoice', 'customer': 'Customer ID'}")
+    "look like --columns 'order=Invoice,customer=Customer ID'"
     """
+    message = _MAPPING.sub(_mapping_words, message)
     for pattern, words in _LIBRARY_WORDS:
         message = pattern.sub(words, message)
     for pattern, hint in _FORMAT_HINTS:

@@ -518,10 +518,70 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
             out[role] = _only(available, role, role, source)
     for role in _REQUIRED:
         if role not in out:
+            guess = suggest_columns(available, out)
+            hint = ""
+            if role in guess:
+                hint = (f"; its headers look like columns="
+                        f"{{{', '.join(f'{r!r}: {h!r}' for r, h in guess.items())}}}")
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
-                f"it has {', '.join(repr(a) for a in available[:20])}"
+                f"it has {', '.join(repr(a) for a in available[:20])}{hint}"
             )
+    return out
+
+
+#: common export headers of each role, compared lower case without spaces, "_" or "-"
+#: (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng, typical shop exports)
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "order": ("invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "ordernumber",
+              "orderno", "transactionid", "transaction", "basketid", "receiptid", "receipt",
+              "ticketid", "ticket"),
+    "item": ("stockcode", "sku", "itemid", "productid", "product", "article", "articleid",
+             "productcode", "itemcode", "ean", "upc"),
+    "customer": ("customerid", "customer", "customerno", "customernumber", "clientid",
+                 "client", "userid", "user", "memberid", "householdkey", "household",
+                 "customeruniqueid"),
+    "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits"),
+    "price": ("unitprice", "price", "priceperunit", "itemprice", "salesprice"),
+    "time": ("invoicedate", "orderdate", "transactiondate", "datetime", "timestamp", "date",
+             "time", "orderpurchasetimestamp", "createdat", "purchasedate", "tdat"),
+    "name": ("description", "productname", "itemname", "productdescription", "title"),
+    "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue"),
+    "channel": ("channel", "saleschannel"),
+}
+
+
+def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
+                    ) -> dict[str, str]:
+    """Role -> header of ``available`` that a common export uses for it (for an error's advice).
+
+    Headers are compared in lower case without spaces, ``_`` and ``-``; each header
+    serves one role; roles already in ``taken`` (role -> position) keep theirs and
+    are left out. Never used to read silently: the caller says what it found.
+
+    Examples
+    --------
+    >>> suggest_columns(["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate",
+    ...                  "Price", "Customer ID", "Country"])
+    {'order': 'Invoice', 'item': 'StockCode', 'customer': 'Customer ID', 'quantity': 'Quantity', 'price': 'Price', 'time': 'InvoiceDate', 'name': 'Description'}
+    """
+    taken = dict(taken or {})
+    used = set(taken.values())
+    keys: dict[str, int] = {}
+    for pos, header in enumerate(available):
+        if pos not in used and isinstance(header, str):
+            key = re.sub(r"[\s_\-]+", "", header).lower()
+            keys.setdefault(key, pos)
+    out: dict[str, str] = {}
+    for role in _ROLES:
+        if role in taken:
+            continue
+        for word in _SYNONYMS.get(role, ()):
+            at = keys.get(word)
+            if at is not None and at not in used:
+                out[role] = available[at]
+                used.add(at)
+                break
     return out
 
 
