@@ -412,6 +412,7 @@ def _digest(x: Any) -> str:
 
 def main_blend(args: argparse.Namespace) -> None:
     work = args.dir or tempfile.mkdtemp(prefix="bench-serving-blend-")
+    os.makedirs(work, exist_ok=True)
     if args.reuse:
         info = json.loads(Path(work, "build.json").read_text())
     else:
@@ -537,6 +538,7 @@ def main() -> None:
         main_blend(args)
         return
     work = args.dir or tempfile.mkdtemp(prefix="bench-serving-")
+    os.makedirs(work, exist_ok=True)
     path = os.path.join(work, "recommender")
     if args.reuse:
         info = json.loads(Path(work, "build.json").read_text())
