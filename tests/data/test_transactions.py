@@ -516,3 +516,27 @@ def test_times_of_filter_and_split_at_parse_like_every_time_argument():
             tx.filter(end=bad)
     with pytest.raises(TypeError, match="`transactions` must be Transactions; got list"):
         Catalog.from_transactions([])
+
+
+def test_time_format_for_arrays_and_frames_and_the_advice_without_it():
+    times = ["31/12/2011 23:59", "31/12/2011 23:59", "1/2/2012 8:05"]
+    with pytest.raises(UpsellDataError, match=r"pass time_format='%d/%m/%Y %H:%M' \(a first "
+                                              r"field above 12"):
+        Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"], time=times)
+    tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"],
+                                  time=np.array(times, dtype=object), time_format="%d/%m/%Y %H:%M")
+    assert [str(t) for t in tx.time] == ["2011-12-31T23:59:00", "2011-12-31T23:59:00",
+                                         "2012-02-01T08:05:00"]
+    with pytest.raises(UpsellDataError, match=r"row 1: `time` '31/12/2011 23:59' is not a "
+                                              r"timestamp \(expected time_format '%m/%d/%Y %H:%M'\)"):
+        Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"], time=times,
+                                 time_format="%m/%d/%Y %H:%M")
+    kept = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"], time=times,
+                                    time_format="%m/%d/%Y %H:%M", invalid="drop")
+    assert kept.report.dropped == {"time not a timestamp": 2} and len(kept.orders) == 1
+    # datetime values ignore the format; a bad format is named
+    dt = Transactions.from_arrays(order=[1], item=["a"], time=np.array(["2011-01-01"], "M8[s]"),
+                                  time_format="%d/%m/%Y")
+    assert str(dt.time[0]) == "2011-01-01T00:00:00"
+    with pytest.raises(UpsellDataError, match="`time_format` must be a strptime format"):
+        Transactions.from_arrays(order=[1], item=["a"], time=["x"], time_format="dd/mm")

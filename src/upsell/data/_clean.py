@@ -91,7 +91,8 @@ class Prepared:
 
 
 def prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
-             customer_index: IdIndex | None, source: str) -> Prepared:
+             customer_index: IdIndex | None, source: str,
+             time_format: str | None = None) -> Prepared:
     """Encode ids and convert values of raw columns (all of one length) into a :class:`Prepared`.
 
     Id columns may still be Python lists (see :func:`upsell.data._columns.factorize_column`).
@@ -125,7 +126,8 @@ def prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
     if "price" in arrays:
         prep.price = C.numbers(arrays["price"], "price", invalid=invalid, rows_bad=bad)
     if "time" in arrays:
-        prep.time = C.timestamps(arrays["time"], "time", invalid=invalid, rows_bad=bad)
+        prep.time = C.timestamps(arrays["time"], "time", invalid=invalid, rows_bad=bad,
+                                 time_format=time_format)
     if "channel" in arrays:
         ch_codes, ch_index, _, _ = C.factorize_column(arrays["channel"], "channel")
         prep.channel, prep.channel_index = ch_codes, ch_index

@@ -350,12 +350,13 @@ def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndar
     return out
 
 
-def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
-               ) -> np.ndarray:
+def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray],
+               time_format: str | None = None) -> np.ndarray:
     """Convert a time column to datetime64[s]; unparseable entries raise or become NaT.
 
     Strings with UTC offsets are converted to UTC (no numpy warning); time spans
-    (timedelta) and numbers are refused.
+    (timedelta) and numbers are refused. ``time_format``: texts are read by that
+    strptime format (:func:`parse_times`); datetime values are taken as they are.
     """
     from upsell._validation import to_datetime64
 
@@ -364,6 +365,8 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
     kind = arr.dtype.kind
     if kind == "M":
         return arr.astype("datetime64[s]")
+    if time_format is not None and kind in "UO":
+        return _formatted(arr, name, invalid, rows_bad, time_format)
     basic = _basic_dates(arr)
     if basic is not None:
         return basic
@@ -387,13 +390,33 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
         t = to_datetime64(v, "s")
         if np.isnat(t):
             if invalid == "raise":
+                texts = [x for x in arr if isinstance(x, str)]
+                advice = time_advice(np.unique(np.asarray(texts, dtype=str))) if texts else ""
                 raise UpsellDataError(
                     f"{row_label(i)}: `{name}` {py(v)!r} is not a timestamp (expected ISO 8601, "
-                    f"e.g. '2011-12-09 12:50:00')"
+                    f"e.g. '2011-12-09 12:50:00'){advice}"
                 )
             bad[i] = True
         out[i] = t
     if bad.any():
+        rows_bad[f"{name} not a timestamp"] = bad
+    return out
+
+
+def _formatted(arr: np.ndarray, name: str, invalid: str, rows_bad: dict[str, np.ndarray],
+               time_format: str) -> np.ndarray:
+    """Texts read by ``time_format`` (distinct texts parsed once); None/NaN/blank are NaT."""
+    text = np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v)
+                     for v in arr.tolist()], dtype=str) if arr.dtype.kind == "O" else arr
+    uniq, inv = np.unique(text, return_inverse=True)
+    parsed, bad_u = parse_times(uniq, time_format)
+    out = parsed[inv.reshape(-1)]
+    bad = bad_u[inv.reshape(-1)]
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        if invalid == "raise":
+            raise UpsellDataError(f"{row_label(i)}: `{name}` {str(text[i])!r} is not a "
+                                  f"timestamp (expected time_format {time_format!r})")
         rows_bad[f"{name} not a timestamp"] = bad
     return out
 

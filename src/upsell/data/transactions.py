@@ -45,7 +45,7 @@ Weighting = Literal["count", "binary", "units", "value", "bm25", "tfidf"]
 
 #: Keywords the readers pass on to from_arrays (cleaning rules and id universes).
 _OPTIONS = ("returns", "anonymous", "bad_prices", "duplicates", "invalid", "cancel_prefix",
-            "item_index", "customer_index", "source")
+            "item_index", "customer_index", "source", "time_format")
 
 _WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
 
@@ -335,7 +335,7 @@ class Transactions:
         bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
         invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
         item_index: IdIndex | None = None, customer_index: IdIndex | None = None,
-        source: str = "arrays",
+        source: str = "arrays", time_format: str | None = None,
     ) -> Transactions:
         """Build Transactions from one array-like per column.
 
@@ -367,6 +367,10 @@ class Transactions:
             other ids follow ``invalid``.
         source : str
             Label for the report.
+        time_format : str, optional
+            How ``time`` texts are written when they are not ISO 8601, as a strptime
+            format (``"%d/%m/%Y %H:%M"``; see :meth:`read_csv`). datetime values are
+            taken as they are.
 
         Returns
         -------
@@ -400,7 +404,8 @@ class Transactions:
             desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
             raise UpsellDataError(f"columns must have the same length; got {desc}")
         prep = prepare(arrays, invalid=invalid, item_index=item_index,
-                        customer_index=customer_index, source=source)
+                        customer_index=customer_index, source=source,
+                        time_format=C.check_time_format(time_format))
         return cls._from_prepared(
             prep, returns=returns, anonymous=anonymous, bad_prices=bad_prices,
             duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix,
