@@ -9,7 +9,6 @@ import json
 import math
 import os
 import re
-import shlex
 import shutil
 import sys
 import tempfile
@@ -168,7 +167,9 @@ def _mapping_words(m: re.Match[str]) -> str:
     """``columns={'order': 'Invoice', 'customer': 'Customer ID'}`` as a --columns option."""
     pairs = re.findall(r"'(\w+)': '([^']*)'", m.group(1))
     arg = ",".join(f"{role}={header}" for role, header in pairs)
-    return f"--columns {shlex.quote(arg)}"
+    if re.fullmatch(r"[\w=,.%+:/@-]+", arg):
+        return f"--columns {arg}"
+    return f"--columns '{arg}'" if "'" not in arg else f'--columns "{arg}"'  # for a shell
 
 
 def _cli_words(message: str) -> str:
