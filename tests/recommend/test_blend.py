@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from upsell import Catalog, Transactions
 from upsell.exceptions import ModelFileError, NotFittedError, UpsellDataError
@@ -361,6 +363,46 @@ def test_save_load_round_trip(fitted, shop, tmp_path):
         b = back.recommend(customers=ids, k=5, include_owned=inc)
         assert a.lists() == b.lists() and a.reasons == b.reasons
         np.testing.assert_allclose(a.scores, b.scores)
+
+
+def test_the_state_is_stored_narrow_and_loads_bit_for_bit(fitted, tmp_path):
+    from upsell.recommend._blend_state_io import state_arrays
+
+    fitted.save(tmp_path / "blend")
+    with np.load(tmp_path / "blend" / "state.npz") as z:
+        stored = {k: z[k] for k in z.files}
+    assert stored["entry.in_last_2"].dtype == np.uint8  # flags
+    assert stored["last_t"].dtype == np.int32  # epoch seconds before 2038
+    back = LearnedBlend.load(tmp_path / "blend").state_
+    a, b = fitted.state_, back
+    for name in ("decayed", "first_t", "last_t"):
+        assert getattr(a, name).dtype == getattr(b, name).dtype
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+    for group in ("entry", "cust", "item"):
+        for k, v in getattr(a, group).items():
+            w = getattr(b, group)[k]
+            assert np.asarray(v, np.float64).tobytes() == np.asarray(w).tobytes(), (group, k)
+            assert np.asarray(w).dtype == np.float64
+    # saving the loaded state writes the same arrays again
+    again = state_arrays(back)
+    assert all(again[k].dtype == stored[k].dtype and np.array_equal(again[k], stored[k],
+                                                                     equal_nan=True)
+               for k in again)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                          st.integers(-300, 70_000).map(float), st.sampled_from([0.0, -0.0, 1.0])),
+                min_size=1, max_size=40),
+       st.lists(st.integers(-2**40, 2**40), min_size=1, max_size=20))
+def test_lossless_gives_every_array_back_bit_for_bit(floats, ints):
+    from upsell.recommend._blend_state_io import lossless
+
+    for a in (np.array(floats, dtype=np.float64), np.array(ints, dtype=np.int64),
+              np.array(ints, dtype=np.int64) % 100, np.array(floats, dtype=np.float64)[:1]):
+        n = lossless(a)
+        assert n.dtype.itemsize <= a.dtype.itemsize
+        assert n.astype(a.dtype).tobytes() == a.tobytes()
 
 
 def test_a_file_written_before_the_newest_features_loads(shop, tmp_path):

@@ -15,7 +15,7 @@ from upsell.persist import check_array, check_csr
 from upsell.recommend._blend_features import ENTRY, BlendState
 from upsell.recommend._blend_update import Stage
 
-__all__ = ["MAX_MODEL_BYTES", "REGIMES", "names_and_columns", "read_booster", "read_meta",
+__all__ = ["MAX_MODEL_BYTES", "REGIMES", "lossless", "names_and_columns", "read_booster", "read_meta",
            "read_stage", "state_arrays", "state_from_arrays", "with_defaults", "write_models"]
 
 REGIMES = ("owned", "new")
@@ -32,19 +32,64 @@ _SINCE_7 = ("entry.spend", "entry.quantity", "cust.spend", "item.quantity")
 _MAY_NAN = ("spend", "quantity")  # entries without prices are NaN (any sign with refunds)
 
 
+#: narrower dtypes tried for a stored array, in order (the first that holds it bit for bit)
+_NARROWER = {"f": ("uint8", "int16", "int32", "float32"), "i": ("int8", "int16", "int32")}
+
+
+def lossless(a: np.ndarray) -> np.ndarray:
+    """``a`` in the narrowest dtype that gives it back bit for bit (else ``a`` itself).
+
+    The per-purchase arrays of the state are float64 and int64 in memory, but many hold
+    flags (0/1), small counts or epoch seconds: stored narrow they take a quarter to an
+    eighth of the bytes, and the loader widens them to the same values (same bits,
+    NaN and -0.0 included), so a loaded blend scores exactly as the fitted one.
+
+    Examples
+    --------
+    >>> lossless(np.array([0.0, 1.0, 1.0])).dtype, lossless(np.array([0.5, np.nan])).dtype
+    (dtype('uint8'), dtype('float32'))
+    >>> lossless(np.array([0.1])).dtype, lossless(np.array([-0.0])).dtype
+    (dtype('float64'), dtype('float32'))
+    """
+    a = np.asarray(a)
+    kind = "i" if a.dtype.kind in "iu" else a.dtype.kind
+    if a.size == 0 or kind not in _NARROWER or a.dtype.itemsize <= 1:
+        return a
+    bits = {8: np.uint64, 4: np.uint32, 2: np.uint16}[a.dtype.itemsize]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for name in _NARROWER[kind]:
+            dtype = np.dtype(name)
+            if dtype.itemsize >= a.dtype.itemsize:
+                break
+            if dtype.kind in "iu":
+                info = np.iinfo(dtype)
+                if kind == "f" and not np.isfinite(a).all():
+                    continue
+                if not (a.min() >= info.min and a.max() <= info.max):
+                    continue
+            narrow = a.astype(dtype)
+            if np.array_equal(narrow.astype(a.dtype).view(bits), a.view(bits)):
+                return narrow
+    return a
+
+
 def state_arrays(st: BlendState) -> dict[str, np.ndarray]:
-    """Every array of ``st``, flat, keyed for the ``.npz``."""
+    """Every array of ``st``, flat, keyed for the ``.npz`` (the per-purchase ones in their
+    :func:`lossless` dtype; :func:`state_from_arrays` widens them back)."""
     out: dict[str, np.ndarray] = {}
     for name in _CSR:
         m = getattr(st, name)
         out[f"{name}.indptr"] = np.asarray(m.indptr, dtype=np.int64)
         out[f"{name}.indices"] = np.asarray(m.indices, dtype=np.int32)
         out[f"{name}.data"] = np.asarray(m.data, dtype=np.float32)
-    out["decayed"] = np.asarray(st.decayed, dtype=np.float64)
-    out["first_t"] = np.asarray(st.first_t, dtype=np.int64)
-    out["last_t"] = np.asarray(st.last_t, dtype=np.int64)
+    out["decayed"] = lossless(np.asarray(st.decayed, dtype=np.float64))
+    out["first_t"] = lossless(np.asarray(st.first_t, dtype=np.int64))
+    out["last_t"] = lossless(np.asarray(st.last_t, dtype=np.int64))
     for name in ENTRY:
-        out[f"entry.{name}"] = np.asarray(st.entry[name], dtype=np.float64)
+        out[f"entry.{name}"] = lossless(np.asarray(st.entry[name], dtype=np.float64))
+    # per customer and per item: float64 as ever. They are small, and earlier upsell
+    # versions read them as stored while widening the per-purchase arrays above, so a
+    # file of either kind loads bit for bit in either version
     for name in _CUST:
         out[f"cust.{name}"] = np.asarray(st.cust[name], dtype=np.float64)
     for name in _ITEM:
@@ -96,10 +141,12 @@ def state_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], *,
                                        shape=(nnz,), low=None if n in _MAY_NAN else 0,
                                        finite=n not in _MAY_NAN),
                            np.float64) for n in ENTRY}
-    cust = {n: check_array(arrays.get(f"cust.{n}"), file=file, member=f"cust.{n}",
-                           shape=(n_customers,), finite=False) for n in _CUST}
-    item = {n: check_array(arrays.get(f"item.{n}"), file=file, member=f"item.{n}",
-                           shape=(n_items,), finite=False) for n in _ITEM}
+    cust = {n: np.asarray(check_array(arrays.get(f"cust.{n}"), file=file, member=f"cust.{n}",
+                                      shape=(n_customers,), finite=False), np.float64)
+            for n in _CUST}
+    item = {n: np.asarray(check_array(arrays.get(f"item.{n}"), file=file, member=f"item.{n}",
+                                      shape=(n_items,), finite=False), np.float64)
+            for n in _ITEM}
     item["n_orders_total"] = check_array(arrays.get("item.n_orders_total"), file=file,
                                          member="item.n_orders_total", shape=(1,), low=0)
     pop = check_array(arrays.get("pop_order"), file=file, member="pop_order", kind="i",
