@@ -256,6 +256,7 @@ def _strptime(text: np.ndarray, time_format: str) -> tuple[np.ndarray, np.ndarra
     return out, bad
 
 
+_GUESS_TEXTS = 200_000  # distinct texts an error's advice reads (a regex each)
 #: day, month and year with one separator, an optional clock time (the formats a shop's
 #: export writes when it does not write ISO 8601)
 _DMY = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})"
@@ -267,8 +268,9 @@ def guess_time_format(texts: Any) -> tuple[str | None, str]:
 
     Returns ``(format, why)``: the format when exactly one of day-first and
     month-first reads every text (a first field above 12 is a day; a second one, a
-    day too), else None with the two candidates in ``why``. Nothing is guessed for
-    texts of other shapes. Used for the advice of an error, never to read silently.
+    day too); None with both candidates in ``why`` when no text tells them apart;
+    ``(None, "")`` for texts of other or mixed shapes. Used for the advice of an
+    error, never to read silently. At most ``_GUESS_TEXTS`` texts are looked at.
 
     Examples
     --------
@@ -277,7 +279,7 @@ def guess_time_format(texts: Any) -> tuple[str | None, str]:
     >>> guess_time_format(["01.02.2011"])[0] is None
     True
     """
-    found = [_DMY.match(str(t)) for t in texts if str(t).strip()]
+    found = [_DMY.match(str(t)) for t in list(texts)[:_GUESS_TEXTS] if str(t).strip()]
     if not found or not all(found):
         return None, ""
     ms = [m for m in found if m is not None]
@@ -301,7 +303,7 @@ def guess_time_format(texts: Any) -> tuple[str | None, str]:
     return None, ""
 
 
-def time_advice(texts: Any, label: str = "time_format") -> str:
+def time_advice(texts: Any) -> str:
     """What to pass when ``texts`` are not ISO 8601 timestamps ('' when no day/month shape).
 
     Examples
@@ -311,10 +313,8 @@ def time_advice(texts: Any, label: str = "time_format") -> str:
     """
     fmt, why = guess_time_format(texts)
     if fmt is not None:
-        return f"; pass {label}={fmt!r} ({why})"
-    if why:
-        return f"; pass {label} ({why})"
-    return ""
+        return f"; pass time_format={fmt!r} ({why})"
+    return f"; pass time_format ({why})" if why else ""
 
 
 def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
