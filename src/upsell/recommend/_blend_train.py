@@ -20,9 +20,9 @@ from upsell.recommend._blend_features import (
     feature_names,
 )
 
-__all__ = ["CutRows", "NothingToLearn", "RecallAtK", "build_cut", "cut_points", "eligible_customers", "fit_ranker",
-           "halving_search", "labels_for", "make_dataset", "plan_cuts", "source_recalls",
-           "stack", "target_counts", "train_regime"]
+__all__ = ["CutRows", "NothingToLearn", "RecallAtK", "build_cut", "cut_points",
+           "eligible_customers", "fit_ranker", "halving_search", "labels_for", "make_dataset",
+           "plan_cuts", "source_recalls", "stack", "target_counts", "train_regime"]
 
 _DAY = 86_400.0
 log = logging.getLogger("upsell")
