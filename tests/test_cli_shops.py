@@ -284,3 +284,16 @@ def test_evaluate_on_one_order_per_customer_says_so(tmp_path, capsys):
     report = tmp_path / "r.html"
     code, text = run("report", str(path), "-o", str(report), "--no-charts")
     assert code == 0 and "Offline evaluation: skipped (every customer has a single order" in text
+
+
+def test_orders_joined_from_customer_and_day_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "tafeng.csv"
+    path.write_text("TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID\n11/1/2000,01,A\n11/1/2000,01,B\n"
+                    "11/2/2000,01,A\n11/13/2000,02,C\n")
+    code, _ = run("inspect", str(path))
+    err = capsys.readouterr().err
+    line = ("--columns order=CUSTOMER_ID+TRANSACTION_DT,item=PRODUCT_ID,customer=CUSTOMER_ID,"
+            "time=TRANSACTION_DT")
+    assert code == 2 and f"join those columns: {line}" in err and "--format baskets" not in err
+    code, text = run("inspect", str(path), *line.split(" "), "--time-format", "%m/%d/%Y")
+    assert code == 0 and "3 orders" in text, text

@@ -92,3 +92,12 @@ def test_missing_order_column_names_the_mapping_to_pass():
     with pytest.raises(UpsellDataError) as err:
         _columns.resolve_columns(["a", "b"], None, source="f.csv")
     assert "look like" not in str(err.value)
+
+
+def test_joined_headers_outside_read_csv_say_how_to_build_the_column():
+    import pandas as pd
+
+    frame = pd.DataFrame({"cust": ["a", "a"], "day": ["d1", "d2"], "sku": ["x", "y"]})
+    with pytest.raises(UpsellDataError, match=r"which Transactions.read_csv does; for the "
+                                              r"DataFrame build the column first"):
+        Transactions.from_pandas(frame, columns={"order": ("cust", "day"), "item": "sku"})

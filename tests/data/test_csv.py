@@ -673,3 +673,30 @@ def test_gzip_stream_closed_when_the_parse_fails_unexpectedly(tmp_path):
         with pytest.raises(MemoryError):
             fast(path)
     assert opened and all(s.closed for s in opened)
+
+
+def test_an_order_id_joined_from_customer_and_day(tmp_path):
+    """Ta-Feng's layout: no order id, one order per customer and day (US dates)."""
+    p = write(tmp_path, "TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID,AMOUNT\n"
+                        "11/1/2000,01,A,2\n11/1/2000,01,B,1\n11/2/2000,01,A,1\n"
+                        "11/1/2000,02,A,1\n11/13/2000,02,C,3\n")
+    with pytest.raises(UpsellDataError) as err:
+        Transactions.read_csv(p)
+    assert ("join those columns: columns={'order': ('CUSTOMER_ID', 'TRANSACTION_DT'), "
+            "'item': 'PRODUCT_ID', 'customer': 'CUSTOMER_ID', 'time': 'TRANSACTION_DT'}"
+            in str(err.value))
+    cols = {"order": ("CUSTOMER_ID", "TRANSACTION_DT"), "item": "PRODUCT_ID",
+            "customer": "CUSTOMER_ID", "time": "TRANSACTION_DT", "quantity": "AMOUNT"}
+    tx = Transactions.read_csv(p, columns=cols, time_format="%m/%d/%Y")
+    assert sorted(tx.orders.ids.tolist()) == ["01|11/1/2000", "01|11/2/2000", "02|11/1/2000",
+                                              "02|11/13/2000"]
+    assert tx.shape == (5, 4, 3) and str(tx.time.max()) == "2000-11-13T00:00:00"
+    # without a header: positions
+    q = write(tmp_path, "11/1/2000,01,A\n11/1/2000,01,B\n11/2/2000,01,A\n", "nh.csv")
+    tx2 = Transactions.read_csv(q, header=False, columns={"order": (1, 0), "item": 2})
+    assert len(tx2.orders) == 2
+    with pytest.raises(UpsellDataError, match=r"column 'DAY' \(joined into `order`\) is not in"):
+        Transactions.read_csv(p, columns={**cols, "order": ("CUSTOMER_ID", "DAY")})
+    for bad in ({"quantity": ("AMOUNT", "AMOUNT")}, {"order": ("CUSTOMER_ID",)}):
+        with pytest.raises(UpsellDataError, match="joins two or more headers into one id"):
+            Transactions.read_csv(p, columns={**cols, **bad})

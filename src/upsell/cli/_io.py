@@ -64,8 +64,9 @@ class _Steps:
             bar.close()
 
 # ---------------------------------------------------------------------- reading
-def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, str]:
-    columns: dict[str, str] = {}
+def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    """``--columns role=header,...``; ``order=A+B`` joins the headers A and B into the id."""
+    columns: dict[str, Any] = {}
     if text:
         for part in text.split(","):
             if not part.strip():
@@ -78,7 +79,10 @@ def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, str]
             if role not in _ROLE_FLAGS:
                 raise UpsellDataError(
                     f"--columns: unknown role {role!r}; roles are {', '.join(_ROLE_FLAGS)}")
-            columns[role] = header.strip()
+            heads = tuple(h.strip() for h in header.split("+"))
+            if len(heads) > 1 and not all(heads):
+                raise UpsellDataError(f"--columns: {part!r} joins an empty header")
+            columns[role] = heads if len(heads) > 1 else heads[0]
     # the hidden --order/--item/... header flags; `upsell recommend` has none (its --customer
     # is a customer id, which used to be read as the customer column's header)
     for role in _ROLE_FLAGS if getattr(args, "role_flags", True) else ():
@@ -124,7 +128,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                 time_format=getattr(args, "time_format", None))
         except UpsellDataError as exc:
             text = str(exc)
-            if not columns and "headers look like" not in text and (
+            advised = "headers look like" in text or "join those columns" in text
+            if not columns and not advised and (
                     text.startswith("no `order` column") or text.startswith("no `item` column")):
                 # Groceries-like files have no header: one basket of item labels per line
                 raise UpsellDataError(f"{text}. If the file holds one basket of items per line, "
@@ -160,13 +165,15 @@ _LIBRARY_WORDS = (
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
 )
 
-_MAPPING = re.compile(r"columns=\{((?:'\w+': '[^']*'(?:, )?)+)\}")
+_QUOTED = re.compile(r"'([^']*)'")
+_MAPPING = re.compile(r"columns=\{((?:'\w+': (?:'[^']*'|\((?:'[^']*'(?:, )?)+\))(?:, )?)+)\}")
 
 
 def _mapping_words(m: re.Match[str]) -> str:
-    """``columns={'order': 'Invoice', 'customer': 'Customer ID'}`` as a --columns option."""
-    pairs = re.findall(r"'(\w+)': '([^']*)'", m.group(1))
-    arg = ",".join(f"{role}={header}" for role, header in pairs)
+    """``columns={'order': 'Invoice', 'customer': 'Customer ID'}`` as a --columns option;
+    a tuple of headers (joined into one id) reads ``order=A+B``."""
+    pairs = re.findall(r"'(\w+)': ('[^']*'|\((?:'[^']*'(?:, )?)+\))", m.group(1))
+    arg = ",".join(f"{role}={'+'.join(_QUOTED.findall(v))}" for role, v in pairs)
     if re.fullmatch(r"[\w=,.%+:/@-]+", arg):
         return f"--columns {arg}"
     return f"--columns '{arg}'" if "'" not in arg else f'--columns "{arg}"'  # for a shell
@@ -182,6 +189,8 @@ def _cli_words(message: str) -> str:
     'no `order` column: map one with --columns order=HEADER; pass --invalid drop'
     >>> _cli_words("look like columns={'order': 'Invoice', 'customer': 'Customer ID'}")
     "look like --columns 'order=Invoice,customer=Customer ID'"
+    >>> _cli_words("join: columns={'order': ('CUST', 'DAY'), 'item': 'SKU'}")
+    'join: --columns order=CUST+DAY,item=SKU'
     """
     message = _MAPPING.sub(_mapping_words, message)
     for pattern, words in _LIBRARY_WORDS:

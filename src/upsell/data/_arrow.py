@@ -57,6 +57,8 @@ class _Read:
         names = [f"c{i}" for i in range(width)]
         types: dict[str, Any] = {}
         for role, pos in wanted.items():
+            if types.get(names[pos]) == pa.string():
+                continue  # a column two roles read (a joined id's part): text for both
             if role in _ID_ROLES or role in text_roles:
                 # plain strings, hashed afterwards: pyarrow's dictionary conversion while
                 # parsing is slower than one dictionary_encode of the whole column
@@ -117,6 +119,15 @@ class _Read:
         self.pc = pc
 
 
+def _known(names: list[str], header: str, role: str, label: str, only: Any) -> int:
+    """Position of ``header`` (a part of a joined ``role``), or an error naming the file's."""
+    if header not in names:
+        raise UpsellDataError(
+            f"column {header!r} (joined into `{role}`) is not in {label}; it has "
+            f"{', '.join(repr(a) for a in names[:20])}")
+    return int(only(names, header, role, label))
+
+
 class _Redo(Exception):
     """pyarrow's strict converters refused a value: read the value columns as text."""
 
@@ -139,22 +150,34 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     if src.blank:
         raise UpsellDataError(f"{label} is empty: no header and no data rows")
     names = _header(src.head(), delimiter, header)
-    roles = resolve_columns(names, _positional(columns, header), source=label)
+    from upsell.data._columns import _only, split_joined
+
+    plain, joined = split_joined(_positional(columns, header))
+    roles = resolve_columns(names, plain, source=label, joins=True)
+    parts = {role: [roles[role]] + [_known(names, h, role, label, _only) for h in heads[1:]]
+             for role, heads in joined.items()}  # joined role -> positions of its headers
+    wanted = {**roles, **{f"{r}#{j}": p for r, ps in parts.items() for j, p in enumerate(ps)}}
     width = len(names)
-    first_text = {"time"} if time_format is not None else set()
+    first_text = ({"time"} if time_format is not None else set()) | set(wanted) - set(roles)
     try:
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
-                   width=width, wanted=roles, text_roles=first_text)
+                   width=width, wanted=wanted, text_roles=first_text)
     except _Redo:
-        text = {r for r in roles if r in _NUMBER_ROLES or r == "time"}
+        text = first_text | {r for r in roles if r in _NUMBER_ROLES or r == "time"}
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
-                   width=width, wanted=roles, text_roles=text)
+                   width=width, wanted=wanted, text_roles=text)
     del src
     table = rd.table
     n = table.num_rows
     if n == 0:
         raise UpsellDataError(f"{label} has a header but no data rows")
     cols = {role: table.column(rd.names[pos]) for role, pos in roles.items()}
+    if parts:
+        pc = _pa()[1]
+        from upsell.data._columns import JOIN_SEP
+
+        for role, ps in parts.items():  # the texts of the headers, joined: one id
+            cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
     del table, rd
     pool = _pa()[0].default_memory_pool()
     prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),

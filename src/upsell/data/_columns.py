@@ -507,11 +507,13 @@ _REQUIRED = ("order", "item")
 
 
 def resolve_columns(available: list[str], columns: ColumnMap | None, *,
-                    source: str) -> dict[str, int]:
+                    source: str, joins: bool = False) -> dict[str, int]:
     """Map each role to a position in ``available``.
 
     Roles named in ``columns`` must exist; other roles are picked up when a
     column carries the role's own name. ``order`` and ``item`` are required.
+    ``joins``: the reader can join headers into an order id (:func:`split_joined`),
+    so a file without an order column but with customers and times is told how.
     """
     columns = dict(columns or {})
     unknown = sorted(set(columns) - set(_ROLES))
@@ -523,6 +525,12 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
     for role in _ROLES:
         if role in columns:
             name = columns[role]
+            if isinstance(name, (tuple, list)):
+                raise UpsellDataError(
+                    f"`columns[{role!r}]` joins headers {tuple(name)!r} into one id, which "
+                    f"Transactions.read_csv does; for {source} build the column first, e.g. "
+                    f"frame[{role!r}] = frame[{name[0]!r}].astype(str) + '|' + "
+                    f"frame[{name[-1]!r}].astype(str)")
             if isinstance(name, int) and not isinstance(name, bool):
                 if not 0 <= name < len(available):
                     raise UpsellDataError(
@@ -543,14 +551,62 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
         if role not in out:
             guess = suggest_columns(available, out)
             hint = ""
+            known = {**{r: available[p] for r, p in out.items()}, **guess}
             if role in guess:
-                hint = (f"; its headers look like columns="
-                        f"{{{', '.join(f'{r!r}: {h!r}' for r, h in guess.items())}}}")
+                hint = f"; its headers look like columns={_mapping_text(guess)}"
+            elif role == "order" and joins and "customer" in known and "time" in known:
+                hint = ("; when a customer's lines of one time are one order, join those "
+                        "columns: columns=" + _mapping_text(
+                            {"order": (known["customer"], known["time"]), **guess}))
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
                 f"it has {', '.join(repr(a) for a in available[:20])}{hint}"
             )
     return out
+
+
+def _mapping_text(mapping: Mapping[str, Any]) -> str:
+    """``{'order': 'A', 'item': ('B', 'C')}`` as Python writes it, headers joined as tuples."""
+    parts = [f"{r!r}: {tuple(h)!r}" if isinstance(h, (tuple, list)) else f"{r!r}: {h!r}"
+             for r, h in mapping.items()]
+    return "{" + ", ".join(parts) + "}"
+
+
+#: the id roles whose column may be several headers joined (see :func:`split_joined`)
+JOINABLE = ("order", "item", "customer")
+JOIN_SEP = "|"
+
+
+def split_joined(columns: Any) -> tuple[Any, dict[str, tuple[str, ...]]]:
+    """``columns`` with each joined role (a tuple of headers) cut to its first header, and
+    the joined roles.
+
+    A file without an order id (Ta-Feng: one order per customer and day) names its
+    order as several columns, ``columns={"order": ("CUSTOMER_ID", "TRANSACTION_DT")}``:
+    the reader joins their texts with ``"|"`` into the order id. Only ``order``,
+    ``item`` and ``customer`` may be joined, from two headers or more.
+
+    Examples
+    --------
+    >>> split_joined({"order": ("CUST", "DAY"), "item": "SKU"})
+    ({'order': 'CUST', 'item': 'SKU'}, {'order': ('CUST', 'DAY')})
+    """
+    if not columns:
+        return columns, {}
+    plain: dict[str, Any] = {}
+    joined: dict[str, tuple[str, ...]] = {}
+    for role, name in dict(columns).items():
+        if not isinstance(name, (tuple, list)):
+            plain[role] = name
+            continue
+        parts = tuple(name)
+        if role not in JOINABLE or len(parts) < 2 or not all(
+                isinstance(h, str) and h for h in parts):
+            raise UpsellDataError(
+                f"`columns[{role!r}]` joins two or more headers into one id, and only for "
+                f"{', '.join(JOINABLE)}; got {name!r}")
+        plain[role], joined[role] = parts[0], parts
+    return plain, joined
 
 
 #: common export headers of each role, compared lower case without spaces, "_" or "-"
@@ -565,9 +621,10 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
                  "client", "userid", "user", "memberid", "householdkey", "household",
                  "customeruniqueid"),
     "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits"),
-    "price": ("unitprice", "price", "priceperunit", "itemprice", "salesprice"),
-    "time": ("invoicedate", "orderdate", "transactiondate", "datetime", "timestamp", "date",
-             "time", "orderpurchasetimestamp", "createdat", "purchasedate", "tdat"),
+    "price": ("unitprice", "price", "priceperunit", "itemprice"),
+    "time": ("invoicedate", "orderdate", "transactiondate", "transactiondt", "datetime",
+             "timestamp", "date", "time", "orderpurchasetimestamp", "createdat",
+             "purchasedate", "tdat"),
     "name": ("description", "productname", "itemname", "productdescription", "title"),
     "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue"),
     "channel": ("channel", "saleschannel"),
@@ -658,4 +715,9 @@ def null_markers(values: np.ndarray) -> np.ndarray:
 def _positional(columns: ColumnMap | None, header: bool) -> ColumnMap | None:
     if header or columns is None:
         return columns
-    return {k: (str(v) if isinstance(v, int) else v) for k, v in columns.items()}
+
+    def name(v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    return {k: (tuple(name(h) for h in v) if isinstance(v, (tuple, list)) else name(v))
+            for k, v in columns.items()}

@@ -68,6 +68,17 @@ class _Kernels:
     def take(self, a: Any, indices: Any) -> Any:
         return self._call("take", a, indices)
 
+    def join(self, columns: list[Any], sep: str) -> Any:
+        """Element-wise ``sep.join`` of string columns of one length (a null part: null)."""
+        import pyarrow as pa
+
+        n = len(columns[0])
+        raw = sep.encode("utf-8")
+        seps = pa.Array.from_buffers(  # one separator per row, built from buffers (no pandas)
+            pa.string(), n, [None, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * len(raw)),
+                             pa.py_buffer(raw * n)])
+        return self._call("binary_join_element_wise", *columns, seps)
+
     def filter(self, a: Any, mask: Any) -> Any:
         return self._call("filter", a, mask)
 
