@@ -297,3 +297,20 @@ def test_orders_joined_from_customer_and_day_on_the_command_line(tmp_path, capsy
     assert code == 2 and f"join those columns: {line}" in err and "--format baskets" not in err
     code, text = run("inspect", str(path), *line.split(" "), "--time-format", "%m/%d/%Y")
     assert code == 0 and "3 orders" in text, text
+
+
+def test_catalog_columns_map_a_catalog_export(tmp_path, capsys):
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order,item,customer,time\n1,A1,c,2011-01-01\n1,A2,c,2011-01-01\n"
+                      "2,A1,d,2011-01-02\n")
+    catalog = tmp_path / "products.csv"
+    catalog.write_text("sku,title,price\nA1,Red mug,4.5\nA2,Blue mug,5.5\n")
+    code, _ = run("kpi", str(orders), "--catalog", str(catalog))
+    err = capsys.readouterr().err
+    assert code == 2 and "map one with --catalog-columns item=HEADER" in err
+    assert "its headers look like --catalog-columns item=sku,name=title" in err
+    code, text = run("kpi", str(orders), "--catalog", str(catalog),
+                     "--catalog-columns", "item=sku,name=title")
+    assert code == 0, text
+    code, _ = run("kpi", str(orders), "--catalog", str(catalog), "--catalog-columns", "item")
+    assert code == 2 and "name=header pairs" in capsys.readouterr().err

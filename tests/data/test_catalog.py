@@ -125,3 +125,15 @@ def test_int_ids_beyond_64_bits_are_refused_by_name():
 
     with pytest.raises(UpsellDataError, match="`customer` ids do not fit in 64 bits"):
         Transactions.from_records([{"order": 1, "item": "a", "customer": 2**63}])
+
+
+def test_a_catalog_without_an_item_column_names_the_mapping_its_headers_suggest(tmp_path):
+    p = tmp_path / "products.csv"
+    p.write_text("sku,title,category,price,unit_cost\nA1,Red mug,kitchen,4.5,2\n"
+                 "A2,Blue mug,kitchen,5.5,2.2\n")
+    with pytest.raises(UpsellDataError) as err:
+        Catalog.read_csv(p)
+    assert str(err.value).endswith(
+        "its headers look like columns={'item': 'sku', 'name': 'title', 'cost': 'unit_cost'}")
+    cat = Catalog.read_csv(p, columns={"item": "sku", "name": "title", "cost": "unit_cost"})
+    assert cat.name.tolist() == ["Red mug", "Blue mug"] and cat.cost.tolist() == [2.0, 2.2]

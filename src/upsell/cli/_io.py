@@ -217,8 +217,25 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
         return None
     if not os.path.exists(path):
         raise UpsellDataError(f"catalog file not found: {path}")
+    columns: dict[str, str] = {}
+    for part in (getattr(args, "catalog_columns", None) or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, header = part.partition("=")
+        if not sep or not name.strip() or not header.strip():
+            raise UpsellDataError(
+                f"--catalog-columns takes name=header pairs separated by commas; got {part!r}")
+        columns[name.strip()] = header.strip()
     with steps.step(f"reading {os.path.basename(path)}"):
-        return Catalog.read_csv(path, delimiter=args.delimiter or ",", encoding=args.encoding)
+        try:
+            return Catalog.read_csv(path, columns=columns or None,
+                                    delimiter=args.delimiter or ",", encoding=args.encoding)
+        except UpsellDataError as exc:  # its `columns` is --catalog-columns here
+            text = _MAPPING.sub(lambda m: _mapping_words(m).replace("--columns",
+                                                                    "--catalog-columns"),
+                                str(exc))
+            raise UpsellDataError(re.sub(r"columns=\{'(\w+)': \.\.\.\}",
+                                         r"--catalog-columns \1=HEADER", text)) from None
 
 def _read_scores(path: str) -> np.ndarray:
     """NPS answers: a CSV with a ``score`` (or ``nps``) column, or one number per line."""

@@ -108,6 +108,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
     if catalog:
         p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
                        "family, tier, price, cost, kind, ...)")
+        p.add_argument("--catalog-columns", metavar="NAME=HEADER,...",
+                       help="the catalog's headers for item, name, category, family, tier, "
+                            "price, cost, stock, kind, ..., e.g. item=sku,name=title")
     p.add_argument("--columns", metavar="ROLE=HEADER,...",
                    help="map roles (order, item, customer, quantity, price, time, channel, "
                         "name, value) to your headers, e.g. order=InvoiceNo,item=StockCode,"

@@ -553,10 +553,10 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
             hint = ""
             known = {**{r: available[p] for r, p in out.items()}, **guess}
             if role in guess:
-                hint = f"; its headers look like columns={_mapping_text(guess)}"
+                hint = f"; its headers look like columns={mapping_text(guess)}"
             elif role == "order" and joins and "customer" in known and "time" in known:
                 hint = ("; when a customer's lines of one time are one order, join those "
-                        "columns: columns=" + _mapping_text(
+                        "columns: columns=" + mapping_text(
                             {"order": (known["customer"], known["time"]), **guess}))
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
@@ -565,7 +565,7 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
     return out
 
 
-def _mapping_text(mapping: Mapping[str, Any]) -> str:
+def mapping_text(mapping: Mapping[str, Any]) -> str:
     """``{'order': 'A', 'item': ('B', 'C')}`` as Python writes it, headers joined as tuples."""
     parts = [f"{r!r}: {tuple(h)!r}" if isinstance(h, (tuple, list)) else f"{r!r}: {h!r}"
              for r, h in mapping.items()]
@@ -631,13 +631,31 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
+#: a catalog's common headers (``Catalog.read_csv``'s advice when it finds no ``item``)
+CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "item": _SYNONYMS["item"] + ("productno", "productnumber", "articlenumber", "code"),
+    "name": ("name",) + _SYNONYMS["name"],
+    "category": ("category", "categoryname", "productcategory", "productcategoryname",
+                 "department", "subcategory", "productsubclass", "commodity", "commoditydesc"),
+    "family": ("family", "productfamily", "brand", "manufacturer", "productline"),
+    "tier": ("tier", "level", "grade"),
+    "price": _SYNONYMS["price"] + ("listprice", "retailprice", "sellingprice", "msrp"),
+    "cost": ("cost", "unitcost", "costprice", "purchaseprice", "cogs"),
+    "stock": ("stock", "inventory", "onhand", "stocklevel", "quantityonhand", "available"),
+    "kind": ("kind", "type", "producttype", "itemtype"),
+}
+
+
+def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None,
+                    synonyms: Mapping[str, tuple[str, ...]] | None = None
                     ) -> dict[str, str]:
     """Role -> header of ``available`` that a common export uses for it (for an error's advice).
 
     Headers are compared in lower case without spaces, ``_`` and ``-``; each header
     serves one role; roles already in ``taken`` (role -> position) keep theirs and
-    are left out. Never used to read silently: the caller says what it found.
+    are left out. ``synonyms``: role -> headers, in the order roles are tried
+    (default: the order-line roles). Never used to read silently: the caller says
+    what it found.
 
     Examples
     --------
@@ -653,10 +671,11 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
             key = re.sub(r"[\s_\-]+", "", header).lower()
             keys.setdefault(key, pos)
     out: dict[str, str] = {}
-    for role in _ROLES:
+    table = _SYNONYMS if synonyms is None else synonyms
+    for role in (_ROLES if synonyms is None else tuple(table)):
         if role in taken:
             continue
-        for word in _SYNONYMS.get(role, ()):
+        for word in table.get(role, ()):
             at = keys.get(word)
             if at is not None and at not in used:
                 out[role] = available[at]

@@ -288,9 +288,14 @@ class Catalog:
                      for h in header]
             _refuse_duplicates(names, f"catalog {label}")
             if "item" not in names:
+                guess = C.suggest_columns(names, {r: names.index(r) for r in names
+                                                  if r in C.CATALOG_SYNONYMS},
+                                          synonyms=C.CATALOG_SYNONYMS)
+                hint = (f"; its headers look like columns={C.mapping_text(guess)}"
+                        if "item" in guess else "")
                 raise UpsellDataError(
                     f"catalog {label} has no `item` column: map one with columns={{'item': ...}}; "
-                    f"it has {', '.join(repr(h) for h in header)}"
+                    f"it has {', '.join(repr(h) for h in header)}{hint}"
                 )
             rows = []
             i, line = 0, reader.line_num + 1
