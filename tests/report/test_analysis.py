@@ -102,3 +102,19 @@ def test_section_lookup():
     assert "data" in a and "kpis" not in a and len(a) == 1
     with pytest.raises(KeyError):
         a["kpis"]
+
+
+def test_a_ladder_reads_one_step_per_tier_each_dearer():
+    from upsell.report._baskets import _ladder_text
+
+    # tiers inferred from price bands put several items on one tier: one step per tier,
+    # its most-bought item, so every arrow is a step up
+    tier = np.array([1, 1, 2, 2, 3, 4, 5, 6], dtype=float)
+    price = np.array([1.0, 1.0, 2.0, 2.1, 3.0, 4.0, 5.0, 6.0])
+    bought = np.array([5, 9, 1, 7, 1, 1, 1, 1])
+    names = np.array([f"item{i}" for i in range(8)])
+    text = _ladder_text(np.arange(8), tier, price, bought, names, lambda v: f"{v:.2f}")
+    assert text == ("tier 1: item1 (1.00) → tier 2: item3 (2.10) → tier 3: item4 (3.00) → "
+                    "tier 4: item5 (4.00) (+2 tiers)")
+    two = _ladder_text(np.array([0, 2]), tier, price, bought, names, lambda v: f"{v:.2f}")
+    assert two == "tier 1: item0 (1.00) → tier 2: item2 (2.00)"

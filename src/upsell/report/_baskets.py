@@ -269,13 +269,13 @@ def _section_ladders(ctx: _Context) -> dict[str, Any]:
     top_fams = np.argsort(-fam_customers, kind="stable")[:ctx.opt["top"]]
     names = cat.name
     price = cat.price
+    bought = np.bincount(tx.item[line], minlength=len(tier))  # lines per item
     rows = []
     for fi in top_fams.tolist():
         members = np.flatnonzero((fam_code == fi) & on)
         if fam_customers[fi] == 0 or np.unique(tier[members]).size < 2:
             continue
-        members = members[np.lexsort((price[members], tier[members]))]
-        ladder = " → ".join(f"{names[m]} ({fmt(float(price[m]))})" for m in members[:5])
+        ladder = _ladder_text(members, tier, price, bought, names, fmt)
         sel = (g // 1000) == fi
         rates = [f"tier {int(tt)}: {n_up[j] / n_start[j]:.0%} of {int(n_start[j]):,}"
                  for j, tt in zip(np.flatnonzero(sel).tolist(), (g[sel] % 1000).tolist(),
@@ -294,6 +294,19 @@ def _section_ladders(ctx: _Context) -> dict[str, Any]:
                     note=f"{int(upgraded.size):,} customer-family pairs, pooled over all "
                          "families by entry tier.")]
     return {"tables": tables, "charts": charts, "values": values}
+
+
+def _ladder_text(members: np.ndarray, tier: np.ndarray, price: np.ndarray, bought: np.ndarray,
+                 names: np.ndarray, fmt: Any, steps: int = 4) -> str:
+    """A family's ladder in words: per tier (lowest first) its most-bought item and price,
+    "(+N tiers)" after ``steps``; items of one tier share a step, so an arrow is always a
+    step up."""
+    order = members[np.lexsort((-bought[members], tier[members]))]
+    t = tier[order]
+    heads = order[np.r_[True, t[1:] != t[:-1]]]
+    text = " → ".join(f"tier {int(tier[m])}: {names[m]} ({fmt(float(price[m]))})"
+                      for m in heads[:steps])
+    return text + (f" (+{heads.size - steps} tiers)" if heads.size > steps else "")
 
 
 def _take_up_by_tier(tiers: np.ndarray, n_start: np.ndarray, n_up: np.ndarray) -> dict[str, Any]:
