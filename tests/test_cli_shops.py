@@ -213,7 +213,7 @@ def test_recommend_on_orders_reads_them_like_fit_and_takes_customer_ids(tmp_path
 
 
 @pytest.mark.parametrize(("header", "line", "says"), [
-    ("order,item,value", "1,a,\"15,3\"", "decimal commas"),
+    ("order,item,value", "1,a,\"15,3\"", "the file writes decimal commas: pass --decimal ,"),
     ("order,item,time", "1,a,12/1/2010 8:26",
      "no field above 12 tells day/month from month/day: '%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'"),
     ("order,item,time", "1,a,2010/12/01", "unless --time-format says how they are written"),
@@ -314,3 +314,11 @@ def test_catalog_columns_map_a_catalog_export(tmp_path, capsys):
     assert code == 0, text
     code, _ = run("kpi", str(orders), "--catalog", str(catalog), "--catalog-columns", "item")
     assert code == 2 and "name=header pairs" in capsys.readouterr().err
+
+
+def test_decimal_comma_export_reads_with_decimal_flag(tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("order;item;customer;quantity;price\n1;A;c;2;15,3\n1;B;c;1;2,25\n2;A;d;1;15,3\n")
+    code, text = run("inspect", str(path), "--delimiter", ";", "--decimal", ",")
+    # orders: 2 x 15.3 + 2.25 = 32.85 and 15.3
+    assert code == 0 and "average transaction value (ATV): 24.0" in text, text

@@ -137,3 +137,11 @@ def test_a_catalog_without_an_item_column_names_the_mapping_its_headers_suggest(
         "its headers look like columns={'item': 'sku', 'name': 'title', 'cost': 'unit_cost'}")
     cat = Catalog.read_csv(p, columns={"item": "sku", "name": "title", "cost": "unit_cost"})
     assert cat.name.tolist() == ["Red mug", "Blue mug"] and cat.cost.tolist() == [2.0, 2.2]
+
+
+def test_catalog_decimal_commas(tmp_path):
+    p = tmp_path / "cat.csv"
+    p.write_text("item;name;price;cost\nA;Mug, red;4,50;2\nB;Cup;5;\n")
+    cat = Catalog.read_csv(p, delimiter=";", decimal=",")
+    assert cat.price.tolist() == [4.5, 5.0] and cat.name.tolist() == ["Mug, red", "Cup"]
+    assert cat.cost[0] == 2.0 and np.isnan(cat.cost[1])

@@ -700,3 +700,20 @@ def test_an_order_id_joined_from_customer_and_day(tmp_path):
     for bad in ({"quantity": ("AMOUNT", "AMOUNT")}, {"order": ("CUSTOMER_ID",)}):
         with pytest.raises(UpsellDataError, match="joins two or more headers into one id"):
             Transactions.read_csv(p, columns={**cols, **bad})
+
+
+def test_decimal_commas_are_read_when_told_and_named_when_not(tmp_path):
+    p = write(tmp_path, 'order;item;quantity;price\n1;A;2;15,3\n1;B;1;2\n2;A;1,5;"1.234,5"\n'
+                        "3;C;-1;,5\n", "eu.csv")
+    with pytest.raises(UpsellDataError, match=r"`quantity` '1,5' is not a number; the file "
+                                              r"writes decimal commas: pass decimal=','"):
+        Transactions.read_csv(p, delimiter=";")
+    with pytest.raises(UpsellDataError, match=r"row 3 \(order 2\): `price` '1.234,5' is not a "
+                                              r"number; pass invalid='drop'"):
+        Transactions.read_csv(p, delimiter=";", decimal=",")
+    tx = Transactions.read_csv(p, delimiter=";", decimal=",", invalid="drop", returns="keep")
+    assert tx.report.dropped == {"price not a number": 1}
+    assert sorted(tx.price.tolist()) == [0.5, 2.0, 15.3]
+    assert sorted(tx.quantity.tolist()) == [-1.0, 1.0, 2.0]
+    with pytest.raises(UpsellDataError, match="`decimal` is the decimal mark"):
+        Transactions.read_csv(p, delimiter=";", decimal=";")

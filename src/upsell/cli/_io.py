@@ -125,7 +125,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                 encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
                 bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
                 cancel_prefix=args.cancel_prefix,
-                time_format=getattr(args, "time_format", None))
+                time_format=getattr(args, "time_format", None),
+                decimal=getattr(args, "decimal", "."))
         except UpsellDataError as exc:
             text = str(exc)
             advised = "headers look like" in text or "join those columns" in text
@@ -162,6 +163,7 @@ _LIBRARY_WORDS = (
     (re.compile(r"time_format=('[^']*')"), r"--time-format \1"),
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
     (re.compile(r"expected time_format"), "expected --time-format"),
+    (re.compile(r"pass decimal=','"), "pass --decimal ,"),
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
 )
 
@@ -196,7 +198,8 @@ def _cli_words(message: str) -> str:
     for pattern, words in _LIBRARY_WORDS:
         message = pattern.sub(words, message)
     for pattern, hint in _FORMAT_HINTS:
-        if pattern.search(message) and "--time-format" not in message:
+        if pattern.search(message) and "--time-format" not in message \
+                and "--decimal" not in message:
             message += hint
     return message
 
@@ -204,8 +207,8 @@ def _cli_words(message: str) -> str:
 #: the error says what to convert or pass.
 _FORMAT_HINTS = (
     (re.compile(r"'[-+]?\d[\d.]*,\d+' is not a number"),
-     ". Numbers are read with a decimal point: decimal commas (1.234,5) need converting "
-     "(1234.5) before reading"),
+     ". Numbers are read with a decimal point unless --decimal , says they write a comma; "
+     "thousands separators (1.234,5) need removing before reading"),
     (re.compile(r"' is not a timestamp \(expected ISO 8601"),
      ". Dates are read as ISO 8601 (2010-12-01 08:26) unless --time-format says how they "
      "are written, e.g. --time-format '%d/%m/%Y %H:%M' for 31/12/2011 23:59"),
@@ -229,7 +232,8 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
     with steps.step(f"reading {os.path.basename(path)}"):
         try:
             return Catalog.read_csv(path, columns=columns or None,
-                                    delimiter=args.delimiter or ",", encoding=args.encoding)
+                                    delimiter=args.delimiter or ",", encoding=args.encoding,
+                                    decimal=getattr(args, "decimal", "."))
         except UpsellDataError as exc:  # its `columns` is --catalog-columns here
             text = _MAPPING.sub(lambda m: _mapping_words(m).replace("--columns",
                                                                     "--catalog-columns"),

@@ -137,6 +137,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
     p.add_argument("--invalid", default="raise", choices=["raise", "drop"],
                    help="bad values: stop with the row and column (raise) or drop the row")
     p.add_argument("--cancel-prefix", default=None, help='e.g. "C" for Online Retail')
+    p.add_argument("--decimal", default=".", choices=[".", ","],
+                   help="the decimal mark of numbers in the files (default: a point; a comma "
+                        "for exports that write 15,3)")
     p.add_argument("--time-format", default=None, metavar="FMT",
                    help="how the time column is written, as a strptime format, e.g. "
                         "'%%d/%%m/%%Y %%H:%%M' for 31/12/2011 23:59 (default: ISO 8601)")

@@ -20,6 +20,7 @@ What pyarrow would accept but upsell does not:
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from types import SimpleNamespace
@@ -50,8 +51,8 @@ class _Read:
     """One pyarrow read of the wanted columns, with the rows it skipped."""
 
     def __init__(self, src: Source, *, label: str, delimiter: str, encoding: str,
-                 header: bool, width: int, wanted: dict[str, int], text_roles: set[str]
-                 ) -> None:
+                 header: bool, width: int, wanted: dict[str, int], text_roles: set[str],
+                 decimal: str = ".") -> None:
         pa, pc, pacsv = _pa()
         self.bad: list[Any] = []
         names = [f"c{i}" for i in range(width)]
@@ -83,7 +84,8 @@ class _Read:
                                    invalid_row_handler=handler)
         convert = pacsv.ConvertOptions(column_types=types, include_columns=include,
                                        strings_can_be_null=False, null_values=[""],
-                                       quoted_strings_can_be_null=False, check_utf8=True)
+                                       quoted_strings_can_be_null=False, check_utf8=True,
+                                       decimal_point=decimal)
         from upsell.data._columns import utf8_error
 
         try:
@@ -134,11 +136,12 @@ class _Redo(Exception):
 
 def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
                   encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
-                  customer_index: IdIndex | None, time_format: str | None = None) -> Any:
+                  customer_index: IdIndex | None, time_format: str | None = None,
+                  decimal: str = ".") -> Any:
     """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring).
 
     ``time_format``: a strptime format for the time column (read as text, then its
-    distinct values by the format); None: ISO 8601.
+    distinct values by the format); None: ISO 8601. ``decimal``: the decimal mark.
     """
     from upsell.data._clean import Prepared as _Prepared
     from upsell.data._columns import _positional, resolve_columns
@@ -161,11 +164,11 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     first_text = ({"time"} if time_format is not None else set()) | set(wanted) - set(roles)
     try:
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
-                   width=width, wanted=wanted, text_roles=first_text)
+                   width=width, wanted=wanted, text_roles=first_text, decimal=decimal)
     except _Redo:
         text = first_text | {r for r in roles if r in _NUMBER_ROLES or r == "time"}
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
-                   width=width, wanted=wanted, text_roles=text)
+                   width=width, wanted=wanted, text_roles=text, decimal=decimal)
     del src
     table = rd.table
     n = table.num_rows
@@ -184,7 +187,8 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),
                      source=label, exact_ids=True, owned=True)
     done = _convert_columns(cols, prep, pool, item_index=item_index,
-                            customer_index=customer_index, time_format=time_format)
+                            customer_index=customer_index, time_format=time_format,
+                            decimal=decimal)
     prep.order, o_index, _ = done["order"]
     assert o_index is not None
     prep.order_index = o_index
@@ -233,7 +237,7 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
 
 def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
                      item_index: IdIndex | None, customer_index: IdIndex | None,
-                     time_format: str | None = None) -> dict[str, Any]:
+                     time_format: str | None = None, decimal: str = ".") -> dict[str, Any]:
     """Each parsed column as numpy (codes and indexes for ids, values for the rest).
 
     The columns are independent and pyarrow's kernels and numpy's sorts release the
@@ -255,7 +259,7 @@ def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
                                        text=as_text)))
     for role in ("time", "quantity", "price", "value"):
         if role in cols:
-            jobs.append((role, partial(_values, cols.pop(role), role, time_format)))
+            jobs.append((role, partial(_values, cols.pop(role), role, time_format, decimal)))
 
     def run(role: str, job: Any) -> Any:
         out = job()
@@ -595,7 +599,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
     return out, out_index, unknown
 
 
-def _values(col: Any, role: str, time_format: str | None = None
+def _values(col: Any, role: str, time_format: str | None = None, decimal: str = "."
             ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, str, str] | None]:
     """float64 or datetime64[s] values of a column; for text columns also the bad rows.
 
@@ -623,11 +627,20 @@ def _values(col: Any, role: str, time_format: str | None = None
     if role == "time":
         parsed, bad = C.parse_times(raw, time_format)
     else:
-        parsed, bad = C.parse_numbers(raw)
+        parsed, bad = C.parse_numbers(raw, decimal)
     values = parsed[codes]
     if not bad.any():
         return values, None, None
     rows_bad = bad[codes]
     first = int(np.flatnonzero(rows_bad)[0])
-    advice = C.time_advice(raw[bad]) if role == "time" and time_format is None else ""
+    advice = ""
+    if role == "time" and time_format is None:
+        advice = C.time_advice(raw[bad])
+    elif role != "time" and decimal == ".":
+        seen = raw[bad][:1000].tolist()
+        if 2 * sum(bool(_COMMA_NUMBER.match(str(t))) for t in seen) >= len(seen):
+            advice = "; the file writes decimal commas: pass decimal=','"
     return values, rows_bad, (first, str(raw[codes[first]]), advice)
+
+
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d.]*,\d+\s*$")  # 15,3 or 1.234,5

@@ -155,27 +155,48 @@ def _kind_check(arr: np.ndarray, name: str, want: str) -> None:
                 f"column `{name}` holds {type(odd).__name__} values ({odd!r}), not {want}")
 
 
-def parse_numbers(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def parse_numbers(text: np.ndarray, decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:
     """float64 of distinct number texts as ``float()`` reads them; blank is NaN, not bad.
 
-    Returns the values and the mask of texts that are not numbers.
+    Returns the values and the mask of texts that are not numbers. ``decimal=","``:
+    the texts write a decimal comma (``15,3``); a text with a point is not a number
+    then (``1.234,5``: thousands separators are not read, rather than misread).
 
     Examples
     --------
     >>> v, bad = parse_numbers(np.array(["1.5", " 2 ", "", "abc"]))
     >>> v[:2].tolist(), bad.tolist()
     ([1.5, 2.0], [False, False, False, True])
+    >>> v, bad = parse_numbers(np.array(["15,3", "-2", "1.234,5"]), decimal=",")
+    >>> v[:2].tolist(), bad.tolist()
+    ([15.3, -2.0], [False, False, True])
     """
     out = np.full(text.size, np.nan)
     bad = np.zeros(text.size, dtype=bool)
+    comma = decimal == ","
     for i, v in enumerate(text.tolist()):
         if not v.strip():
             continue
         try:
+            if comma:
+                if "." in v:
+                    raise ValueError(v)
+                v = v.replace(",", ".")
             out[i] = float(v)
         except ValueError:
             bad[i] = True
     return out, bad
+
+
+def check_decimal(decimal: Any) -> str:
+    """``decimal`` validated: the decimal mark of numbers in a file, "." or ",".
+
+    >>> check_decimal(",")
+    ','
+    """
+    if decimal not in (".", ","):
+        raise UpsellDataError(f"`decimal` is the decimal mark, '.' or ','; got {decimal!r}")
+    return str(decimal)
 
 
 def check_time_format(time_format: Any) -> str | None:

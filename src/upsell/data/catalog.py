@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -23,6 +24,9 @@ _TEXT = ("name", "category", "family", "kind", "attaches_to")
 _NUMERIC = ("tier", "price", "cost", "stock", "pack_size")
 _KNOWN = ("item", *_TEXT, *_NUMERIC, "exclusive")
 _MAX_PRICE = 1e12  # as Transactions: far beyond real prices, sums stay finite
+
+
+_COMMA_DECIMAL = re.compile(r"^[-+]?\d+(,\d+)?$")
 
 
 class Catalog:
@@ -240,8 +244,11 @@ class Catalog:
 
     @classmethod
     def read_csv(cls, path: Any, *, columns: Mapping[str, str] | None = None,
-                 delimiter: str = ",", encoding: str = "utf-8") -> Catalog:
+                 delimiter: str = ",", encoding: str = "utf-8", decimal: str = ".") -> Catalog:
         """Read a catalog CSV with a header (gzip accepted); ``columns`` maps names to headers.
+
+        ``decimal=","``: columns whose every value is a number written with a decimal
+        comma (``4,50``) are read as those numbers; other text is left as it is.
 
         Examples
         --------
@@ -322,8 +329,14 @@ class Catalog:
         if not rows:
             raise UpsellDataError(f"catalog {label} has a header but no items")
         data: dict[str, Any] = {}
+        comma = C.check_decimal(decimal) == ","
         for j, name in enumerate(names):
             col = np.array([r[j] for r in rows], dtype=str)
+            if comma and name != "item":
+                stripped = np.char.strip(col)
+                filled = stripped[stripped != ""]
+                if filled.size and all(_COMMA_DECIMAL.match(v) for v in filled.tolist()):
+                    col = np.char.replace(stripped, ",", ".")
             data[name] = maybe_int_ids(np.char.strip(col)) if name == "item" else col
         return cls.from_arrays(**data)
 

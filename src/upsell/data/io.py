@@ -235,7 +235,7 @@ def _gunzip(raw: bytes, label: str) -> bytes:
 def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None,
-                      time_format: str | None = None) -> _Prepared:
+                      time_format: str | None = None, decimal: str = ".") -> _Prepared:
     """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
 
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
@@ -249,9 +249,10 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
             f"`delimiter` must be a single ASCII character other than a quote or a line "
             f"break; got {delimiter!r}")
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-    from upsell.data._columns import check_time_format
+    from upsell.data._columns import check_decimal, check_time_format
 
     time_format = check_time_format(time_format)
+    decimal = check_decimal(decimal)
     try:
         utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     except (LookupError, TypeError):
@@ -262,19 +263,20 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         return _arrow.read_prepared(
             _sources.Source(path=os.fspath(path)), label=label, columns=columns,
             delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
-            item_index=item_index, customer_index=customer_index, time_format=time_format)
+            item_index=item_index, customer_index=customer_index, time_format=time_format,
+            decimal=decimal)
     if utf8:  # gzip: inflated while pyarrow parses, never in memory whole
         gz = _sources.GzipSource.open(os.fspath(path))
         if gz is not None:
             return _arrow.read_prepared(
                 gz, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
                 header=header, invalid=invalid, item_index=item_index,
-                customer_index=customer_index, time_format=time_format)
+                customer_index=customer_index, time_format=time_format, decimal=decimal)
     # handed over in a list the parser empties: no frame holds the bytes once pyarrow has them
     return _arrow.read_prepared([read_source(path, encoding, label)], label=label, columns=columns, delimiter=delimiter,
                               encoding=encoding, header=header, invalid=invalid,
                               item_index=item_index, customer_index=customer_index,
-                              time_format=time_format)
+                              time_format=time_format, decimal=decimal)
 
 
 def strip_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

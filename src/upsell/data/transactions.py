@@ -497,7 +497,7 @@ class Transactions:
     @classmethod
     def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
                  encoding: str = "utf-8", header: bool = True, time_format: str | None = None,
-                 **options: Any) -> Transactions:
+                 decimal: str = ".", **options: Any) -> Transactions:
         """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
 
         Parameters
@@ -520,6 +520,11 @@ class Transactions:
             ISO 8601 (2011-12-31 23:59:00, offsets converted to UTC). A file with
             day/month dates and no ``time_format`` stops with an error that names
             the format which reads every one of them, when one does.
+        decimal : {".", ","}, default "."
+            The decimal mark of the number columns: ``","`` for exports that write
+            ``15,3`` (often with ``delimiter=";"``). Thousands separators are not read:
+            ``1.234,5`` is not a number then (an error, or dropped under
+            ``invalid="drop"``), never misread.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.
 
@@ -562,7 +567,7 @@ class Transactions:
                                  encoding=encoding, header=header, invalid=invalid,
                                  item_index=options.pop("item_index", None),
                                  customer_index=options.pop("customer_index", None),
-                                 time_format=time_format)
+                                 time_format=time_format, decimal=decimal)
         options.pop("source", None)
         return cls._from_prepared(prep, **options)
 
