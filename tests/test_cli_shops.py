@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,14 +229,13 @@ def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line,
 
 def test_time_format_reads_day_month_dates_and_the_error_names_it(tmp_path, capsys):
     """A shop's export with dates like 31/12/2011 23:59 (UK) or 12/31/2011 (US)."""
+    fmt = "%d/%m/%Y %H:%M"
+    out = _advised_then_read(
+        tmp_path, capsys, "order,item,customer,time\n1,a,c1,01/12/2010 08:26\n"
+        "2,b,c1,13/12/2010 9:05\n3,a,c2,02/01/2011 17:00\n",
+        f"pass --time-format '{fmt}' (a first field above 12", ["--time-format", fmt])
+    assert "2010-12-01 to 2011-01-02" in out, out
     path = tmp_path / "export.csv"
-    path.write_text("order,item,customer,time\n1,a,c1,01/12/2010 08:26\n"
-                    "2,b,c1,13/12/2010 9:05\n3,a,c2,02/01/2011 17:00\n")
-    code, _ = run("inspect", str(path))
-    err = capsys.readouterr().err
-    assert code == 2 and "pass --time-format '%d/%m/%Y %H:%M' (a first field above 12" in err
-    code, text = run("inspect", str(path), "--time-format", "%d/%m/%Y %H:%M")
-    assert code == 0 and "2010-12-01 to 2011-01-02" in text, text
     code, _ = run("inspect", str(path), "--time-format", "%m/%d/%Y %H:%M")
     err = capsys.readouterr().err
     assert code == 2 and "'13/12/2010 9:05' is not a timestamp (expected --time-format" in err
@@ -243,21 +243,31 @@ def test_time_format_reads_day_month_dates_and_the_error_names_it(tmp_path, caps
     assert code == 2 and "must be a strptime format" in capsys.readouterr().err
 
 
-def test_unmapped_export_headers_get_a_columns_line_to_paste(tmp_path, capsys):
-    """Online Retail II's headers: no role under its own name, every one a common export name."""
-    path = tmp_path / "online_retail_II.csv"
-    path.write_text("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,"
-                    "Country\n489434,85048,LED BULB,12,2009-12-01 07:45:00,6.95,13085,UK\n"
-                    "489435,22350,CAT BOWL,12,2009-12-01 07:46:00,2.55,13085,UK\n")
+def _advised_then_read(tmp_path: Path, capsys: Any, text: str, advice: str,
+                       fix: list[str], *extra: str) -> str:
+    """``upsell inspect`` on a file: an error holding ``advice``, never the baskets hint;
+    then, with ``fix`` (the advice as arguments) and ``extra``, the file read."""
+    path = tmp_path / "export.csv"
+    path.write_text(text)
     code, _ = run("inspect", str(path))
     err = capsys.readouterr().err
-    line = ("--columns 'order=Invoice,item=StockCode,customer=Customer ID,quantity=Quantity,"
-            "price=Price,time=InvoiceDate,name=Description'")
-    assert code == 2 and f"its headers look like {line}" in err and "--format baskets" not in err
-    code, text = run("inspect", str(path), "--columns",
-                     "order=Invoice,item=StockCode,customer=Customer ID,quantity=Quantity,"
-                     "price=Price,time=InvoiceDate,name=Description")
-    assert code == 0 and "2 orders" in text.replace(",", ""), text
+    assert code == 2 and advice in err and "--format baskets" not in err, err
+    code, out = run("inspect", str(path), *fix, *extra)
+    assert code == 0, capsys.readouterr().err
+    return out
+
+
+def test_unmapped_export_headers_get_a_columns_line_to_paste(tmp_path, capsys):
+    """Online Retail II's headers: no role under its own name, every one a common export name."""
+    cols = ("order=Invoice,item=StockCode,customer=Customer ID,quantity=Quantity,price=Price,"
+            "time=InvoiceDate,name=Description")
+    out = _advised_then_read(
+        tmp_path, capsys,
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+        "489434,85048,LED BULB,12,2009-12-01 07:45:00,6.95,13085,UK\n"
+        "489435,22350,CAT BOWL,12,2009-12-01 07:46:00,2.55,13085,UK\n",
+        f"its headers look like --columns '{cols}'", ["--columns", cols])
+    assert "2 orders" in out.replace(",", ""), out
 
 
 def test_basic_iso_dates_are_read(tmp_path):
@@ -287,16 +297,14 @@ def test_evaluate_on_one_order_per_customer_says_so(tmp_path, capsys):
 
 
 def test_orders_joined_from_customer_and_day_on_the_command_line(tmp_path, capsys):
-    path = tmp_path / "tafeng.csv"
-    path.write_text("TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID\n11/1/2000,01,A\n11/1/2000,01,B\n"
-                    "11/2/2000,01,A\n11/13/2000,02,C\n")
-    code, _ = run("inspect", str(path))
-    err = capsys.readouterr().err
-    line = ("--columns order=CUSTOMER_ID+TRANSACTION_DT,item=PRODUCT_ID,customer=CUSTOMER_ID,"
+    cols = ("order=CUSTOMER_ID+TRANSACTION_DT,item=PRODUCT_ID,customer=CUSTOMER_ID,"
             "time=TRANSACTION_DT")
-    assert code == 2 and f"join those columns: {line}" in err and "--format baskets" not in err
-    code, text = run("inspect", str(path), *line.split(" "), "--time-format", "%m/%d/%Y")
-    assert code == 0 and "3 orders" in text, text
+    out = _advised_then_read(
+        tmp_path, capsys, "TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID\n11/1/2000,01,A\n"
+        "11/1/2000,01,B\n11/2/2000,01,A\n11/13/2000,02,C\n",
+        f"join those columns: --columns {cols}", ["--columns", cols],
+        "--time-format", "%m/%d/%Y")
+    assert "3 orders" in out, out
 
 
 def test_catalog_columns_map_a_catalog_export(tmp_path, capsys):
