@@ -121,13 +121,15 @@ class _Read:
         self.pc = pc
 
 
-def _known(names: list[str], header: str, role: str, label: str, only: Any) -> int:
+def _known(names: list[str], header: str, role: str, label: str) -> int:
     """Position of ``header`` (a part of a joined ``role``), or an error naming the file's."""
+    from upsell.data._columns import _only
+
     if header not in names:
         raise UpsellDataError(
             f"column {header!r} (joined into `{role}`) is not in {label}; it has "
             f"{', '.join(repr(a) for a in names[:20])}")
-    return int(only(names, header, role, label))
+    return _only(names, header, role, label)
 
 
 class _Redo(Exception):
@@ -153,11 +155,11 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     if src.blank:
         raise UpsellDataError(f"{label} is empty: no header and no data rows")
     names = _header(src.head(), delimiter, header)
-    from upsell.data._columns import _only, split_joined
+    from upsell.data._columns import split_joined
 
     plain, joined = split_joined(_positional(columns, header))
     roles = resolve_columns(names, plain, source=label, joins=True)
-    parts = {role: [roles[role]] + [_known(names, h, role, label, _only) for h in heads[1:]]
+    parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
              for role, heads in joined.items()}  # joined role -> positions of its headers
     wanted = {**roles, **{f"{r}#{j}": p for r, ps in parts.items() for j, p in enumerate(ps)}}
     width = len(names)
@@ -605,7 +607,8 @@ def _values(col: Any, role: str, time_format: str | None = None, decimal: str = 
 
     Returns the values (NaN / NaT where blank or bad), the mask of bad rows (None
     when there is none) and the first bad row with its text and the advice for the
-    error (a ``time_format`` that reads the bad times, when one does).
+    error (a ``time_format`` that reads the bad times, when one does; ``decimal=','``
+    when most bad numbers are written with a decimal comma).
     """
     pa, _, _ = _pa()
     if not pa.types.is_string(col.type):
