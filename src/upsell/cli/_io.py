@@ -203,8 +203,8 @@ def _cli_words(message: str) -> str:
             message += hint
     return message
 
-#: Formats read only when told (decimal commas: nowhere; other dates: --time-format):
-#: the error says what to convert or pass.
+#: Formats read only when told (--decimal, --time-format): when the library's error
+#: holds no advice of its own, the hint says what to pass or convert.
 _FORMAT_HINTS = (
     (re.compile(r"'[-+]?\d[\d.]*,\d+' is not a number"),
      ". Numbers are read with a decimal point unless --decimal , says they write a comma; "
