@@ -717,3 +717,31 @@ def test_decimal_commas_are_read_when_told_and_named_when_not(tmp_path):
     assert sorted(tx.quantity.tolist()) == [-1.0, 1.0, 2.0]
     with pytest.raises(UpsellDataError, match="`decimal` is the decimal mark"):
         Transactions.read_csv(p, delimiter=";", decimal=";")
+
+
+def test_number_times_epoch_and_day_numbers(tmp_path):
+    """Dunnhumby writes day numbers (DAY 1..711), event logs epoch seconds or milliseconds."""
+    p = write(tmp_path, "order,item,DAY\n1,A,1\n1,B,1\n2,A,15\n3,C,711\n", "dh.csv")
+    cols = {"time": "DAY"}
+    with pytest.raises(UpsellDataError, match=r"`time` '1' is not a timestamp .*pass "
+                                              r"time_format='days_since:YYYY-MM-DD'"):
+        Transactions.read_csv(p, columns=cols)  # never the year 1
+    tx = Transactions.read_csv(p, columns=cols, time_format="days_since:2020-01-01")
+    assert [str(t)[:10] for t in (tx.time.min(), tx.time.max())] == ["2020-01-02", "2021-12-12"]
+    e = write(tmp_path, "order,item,ts\n1,A,1291191960\n2,B,1291195560.5\n", "ep.csv")
+    with pytest.raises(UpsellDataError, match=r"pass time_format='epoch' \(seconds since"):
+        Transactions.read_csv(e, columns={"time": "ts"})
+    tx = Transactions.read_csv(e, columns={"time": "ts"}, time_format="epoch")
+    assert [str(t) for t in tx.time] == ["2010-12-01T08:26:00", "2010-12-01T09:26:00"]
+    frac = write(tmp_path, "order,item,DAY\n1,A,1.5\n", "frac.csv")
+    with pytest.raises(UpsellDataError, match=r"'1.5' is not a timestamp \(expected "
+                                              r"time_format 'days_since:2020-01-01'\)"):
+        Transactions.read_csv(frac, columns=cols, time_format="days_since:2020-01-01")
+    with pytest.raises(UpsellDataError, match="`time_format` must be"):
+        Transactions.read_csv(p, columns=cols, time_format="days_since:2020-13-01")
+    # arrays of numbers, and text that is a year or a basic date stays a date
+    ms = Transactions.from_arrays(order=[1], item=["a"], time=np.array([1291191960000]),
+                                  time_format="epoch_ms")
+    assert str(ms.time[0]) == "2010-12-01T08:26:00"
+    v, bad = C.parse_times(np.array(["711", "2011", "19970101"]))
+    assert bad.tolist() == [True, False, False] and str(v[2]) == "1997-01-01T00:00:00"

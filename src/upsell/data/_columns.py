@@ -199,26 +199,73 @@ def check_decimal(decimal: Any) -> str:
     return str(decimal)
 
 
+#: time formats that are numbers, not text: seconds or milliseconds since 1970-01-01 UTC
+EPOCH = {"epoch": 1, "epoch_ms": 1000}
+_DAYS_SINCE = re.compile(r"^days_since:(\d{4}-\d{2}-\d{2})$")
+
+
 def check_time_format(time_format: Any) -> str | None:
-    """``time_format`` validated: None, or a strptime format with at least one directive.
+    """``time_format`` validated: None, a strptime format (at least one directive), or a
+    number format: ``"epoch"`` (seconds since 1970-01-01 UTC), ``"epoch_ms"``
+    (milliseconds) or ``"days_since:YYYY-MM-DD"`` (day numbers: N is that date + N days).
 
     Examples
     --------
-    >>> check_time_format("%d/%m/%Y %H:%M")
-    '%d/%m/%Y %H:%M'
+    >>> check_time_format("%d/%m/%Y %H:%M"), check_time_format("days_since:2020-01-01")
+    ('%d/%m/%Y %H:%M', 'days_since:2020-01-01')
     >>> check_time_format("dd/mm/yyyy")
     Traceback (most recent call last):
     ...
-    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset); got 'dd/mm/yyyy'
+    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', 'epoch_ms' or 'days_since:YYYY-MM-DD' for numbers; got 'dd/mm/yyyy'
     """
     if time_format is None:
         return None
-    if not isinstance(time_format, str) or "%" not in time_format:
+    ok = isinstance(time_format, str) and (
+        "%" in time_format or time_format in EPOCH or _day_origin(time_format) is not None)
+    if not ok:
         raise UpsellDataError(
             "`time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, "
-            f"%m month, %Y year, %H hour, %M minute, %S second, %z UTC offset); got "
-            f"{time_format!r}")
-    return time_format
+            "%m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', "
+            f"'epoch_ms' or 'days_since:YYYY-MM-DD' for numbers; got {time_format!r}")
+    return str(time_format)
+
+
+def _day_origin(time_format: str) -> np.datetime64 | None:
+    m = _DAYS_SINCE.match(time_format)
+    if m is None:
+        return None
+    try:
+        return np.datetime64(m.group(1), "D")
+    except ValueError:
+        return None
+
+
+def numeric_times(values: np.ndarray, time_format: str) -> tuple[np.ndarray, np.ndarray]:
+    """datetime64[s] of numbers read by a number ``time_format`` (``"epoch"``,
+    ``"epoch_ms"``, ``"days_since:..."``), and the mask of values that are not
+    (NaN: missing; fractions of a day with ``days_since``; out of range).
+
+    Examples
+    --------
+    >>> t, bad = numeric_times(np.array([1.3e9, 1, 2.5]), "days_since:2000-01-01")
+    >>> [str(x) for x in t[1:2]], bad.tolist()
+    (['2000-01-02T00:00:00'], [True, False, True])
+    >>> str(numeric_times(np.array([1291191960000.0]), "epoch_ms")[0][0])
+    '2010-12-01T08:26:00'
+    """
+    v = np.asarray(values, dtype=np.float64)
+    origin = _day_origin(time_format)
+    if origin is not None:
+        sec = v * 86_400.0 + float(origin.astype("datetime64[s]").astype(np.int64))
+        bad = np.isfinite(v) & (v != np.round(v))
+    else:
+        sec = v / EPOCH[time_format]
+        bad = np.zeros(v.size, dtype=bool)
+    ok = np.isfinite(sec) & (np.abs(sec) < 2**40) & ~bad  # about 35,000 years either side
+    bad |= np.isfinite(v) & ~ok
+    out = np.full(v.size, np.iinfo(np.int64).min, dtype=np.int64)
+    out[ok] = np.floor(sec[ok]).astype(np.int64)
+    return out.view("datetime64[s]"), bad
 
 
 def parse_times(text: np.ndarray, time_format: str | None = None
@@ -242,13 +289,22 @@ def parse_times(text: np.ndarray, time_format: str | None = None
     (['2011-12-09T12:50:00', '2011-12-31T08:05:00', 'NaT'], [False, False, True])
     """
     if time_format is not None:
+        if "%" not in time_format:  # a number format
+            stripped = np.char.strip(text.astype(str)) if text.size else text.astype(str)
+            nums, not_num = parse_numbers(stripped)
+            out, bad = numeric_times(nums, time_format)
+            return out, bad | not_num
         return _strptime(text, time_format)
     from upsell._validation import to_datetime64
 
     out = np.full(text.size, np.datetime64("NaT"), dtype="datetime64[s]")
     bad = np.zeros(text.size, dtype=bool)
     for i, v in enumerate(text.tolist()):
-        if not v.strip():
+        w = v.strip()
+        if not w:
+            continue
+        if w.isdigit() and len(w) not in (4, 8):  # a number (epoch, day number), not a year
+            bad[i] = True  # or a basic date: numpy would read "711" as the year 711
             continue
         t = to_datetime64(v, "s")
         if np.isnat(t):
@@ -324,6 +380,32 @@ def guess_time_format(texts: Any) -> tuple[str | None, str]:
     return None, ""
 
 
+def number_time_advice(values: Any) -> str:
+    """What to pass when a time column holds numbers: epoch seconds or milliseconds by
+    their size, small whole numbers as day numbers ('' when none fits).
+
+    Examples
+    --------
+    >>> number_time_advice(np.array([1291191960, 1291195560]))
+    "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
+    >>> number_time_advice(np.array([1, 711]))
+    "; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + N days)"
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return ""
+    lo, hi = float(v.min()), float(v.max())
+    if lo >= 1e8 and hi < 1e11:
+        return "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
+    if lo >= 1e11 and hi < 1e14:
+        return "; pass time_format='epoch_ms' (milliseconds since 1970-01-01 UTC)"
+    if lo >= 0 and hi < 1e5 and np.all(v == np.round(v)):
+        return ("; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + "
+                "N days)")
+    return ""
+
+
 def time_advice(texts: Any) -> str:
     """What to pass when ``texts`` are not ISO 8601 timestamps ('' when no day/month shape).
 
@@ -335,7 +417,10 @@ def time_advice(texts: Any) -> str:
     fmt, why = guess_time_format(texts)
     if fmt is not None:
         return f"; pass time_format={fmt!r} ({why})"
-    return f"; pass time_format ({why})" if why else ""
+    if why:
+        return f"; pass time_format ({why})"
+    nums, not_num = parse_numbers(np.asarray(list(texts)[:_GUESS_TEXTS], dtype=str))
+    return number_time_advice(nums) if nums.size and not not_num.any() else ""
 
 
 def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
@@ -386,6 +471,15 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
     kind = arr.dtype.kind
     if kind == "M":
         return arr.astype("datetime64[s]")
+    if time_format is not None and "%" not in time_format and kind in "iuf":
+        out, bad = numeric_times(arr, time_format)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            if invalid == "raise":
+                raise UpsellDataError(f"{row_label(i)}: `{name}` {py(arr[i])!r} is not a "
+                                      f"timestamp (expected time_format {time_format!r})")
+            rows_bad[f"{name} not a timestamp"] = bad
+        return out
     if time_format is not None and kind in "UO":
         return _formatted(arr, name, invalid, rows_bad, time_format)
     basic = _basic_dates(arr)
@@ -395,6 +489,7 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
         raise UpsellDataError(
             f"column `{name}` holds numbers ({arr.dtype}); pass datetime64 values or "
             f"ISO 8601 strings such as '2011-12-09 12:50:00'"
+            f"{number_time_advice(arr) if kind in 'iuf' else ''}"
         )
     if kind == "U" and not _may_have_offset(arr):
         try:
@@ -645,7 +740,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "price": ("unitprice", "price", "priceperunit", "itemprice"),
     "time": ("invoicedate", "orderdate", "transactiondate", "transactiondt", "datetime",
              "timestamp", "date", "time", "orderpurchasetimestamp", "createdat",
-             "purchasedate", "tdat"),
+             "purchasedate", "tdat", "day"),
     "name": ("description", "productname", "itemname", "productdescription", "title"),
     "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue"),
     "channel": ("channel", "saleschannel"),
