@@ -64,25 +64,31 @@ class _Steps:
             bar.close()
 
 # ---------------------------------------------------------------------- reading
+def _pairs(text: str | None, option: str, what: str) -> list[tuple[str, str]]:
+    """``name=header,...`` of ``option`` as (name, header) pairs, stripped."""
+    out = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, header = part.partition("=")
+        if not sep or not name.strip() or not header.strip():
+            raise UpsellDataError(
+                f"{option} takes {what}=header pairs separated by commas; got {part!r}")
+        out.append((name.strip(), header.strip()))
+    return out
+
+
 def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]:
     """``--columns role=header,...``; ``order=A+B`` joins the headers A and B into the id."""
     columns: dict[str, Any] = {}
-    if text:
-        for part in text.split(","):
-            if not part.strip():
-                continue
-            role, sep, header = part.partition("=")
-            role = role.strip()
-            if not sep or not header.strip():
-                raise UpsellDataError(
-                    f"--columns takes role=header pairs separated by commas; got {part!r}")
-            if role not in _ROLE_FLAGS:
-                raise UpsellDataError(
-                    f"--columns: unknown role {role!r}; roles are {', '.join(_ROLE_FLAGS)}")
-            heads = tuple(h.strip() for h in header.split("+"))
-            if len(heads) > 1 and not all(heads):
-                raise UpsellDataError(f"--columns: {part!r} joins an empty header")
-            columns[role] = heads if len(heads) > 1 else heads[0]
+    for role, header in _pairs(text, "--columns", "role"):
+        if role not in _ROLE_FLAGS:
+            raise UpsellDataError(
+                f"--columns: unknown role {role!r}; roles are {', '.join(_ROLE_FLAGS)}")
+        heads = tuple(h.strip() for h in header.split("+"))
+        if len(heads) > 1 and not all(heads):
+            raise UpsellDataError(f"--columns: {role}={header} joins an empty header")
+        columns[role] = heads if len(heads) > 1 else heads[0]
     # the hidden --order/--item/... header flags; `upsell recommend` has none (its --customer
     # is a customer id, which used to be read as the customer column's header)
     for role in _ROLE_FLAGS if getattr(args, "role_flags", True) else ():
@@ -157,7 +163,6 @@ def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) ->
         "have mapped: name it with --columns " + ",".join(f"{r}=HEADER" for r in missing))
 
 _LIBRARY_WORDS = (
-    (re.compile(r"columns=\{'(\w+)': \.\.\.\}"), r"--columns \1=HEADER"),
     (re.compile(r"invalid='drop'"), "--invalid drop"),
     (re.compile(r"the right `encoding`"), "the right --encoding"),
     (re.compile(r"time_format=('[^']*')"), r"--time-format \1"),
@@ -168,22 +173,24 @@ _LIBRARY_WORDS = (
 )
 
 _QUOTED = re.compile(r"'([^']*)'")
+_ONE_ROLE = re.compile(r"columns=\{'(\w+)': \.\.\.\}")
 _MAPPING = re.compile(r"columns=\{((?:'\w+': (?:'[^']*'|\((?:'[^']*'(?:, )?)+\))(?:, )?)+)\}")
 
 
-def _mapping_words(m: re.Match[str]) -> str:
-    """``columns={'order': 'Invoice', 'customer': 'Customer ID'}`` as a --columns option;
+def _mapping_words(m: re.Match[str], flag: str) -> str:
+    """``columns={'order': 'Invoice', 'customer': 'Customer ID'}`` as the ``flag`` option;
     a tuple of headers (joined into one id) reads ``order=A+B``."""
     pairs = re.findall(r"'(\w+)': ('[^']*'|\((?:'[^']*'(?:, )?)+\))", m.group(1))
     arg = ",".join(f"{role}={'+'.join(_QUOTED.findall(v))}" for role, v in pairs)
     if re.fullmatch(r"[\w=,.%+:/@-]+", arg):
-        return f"--columns {arg}"
-    return f"--columns '{arg}'" if "'" not in arg else f'--columns "{arg}"'  # for a shell
+        return f"{flag} {arg}"
+    return f"{flag} '{arg}'" if "'" not in arg else f'{flag} "{arg}"'  # for a shell
 
 
-def _cli_words(message: str) -> str:
+def _cli_words(message: str, columns_flag: str = "--columns") -> str:
     """An error of the library in the command line's words: ``columns={'order': ...}`` reads
-    ``--columns order=HEADER``, ``invalid='drop'`` reads ``--invalid drop``.
+    ``--columns order=HEADER`` (``columns_flag``: the option that maps the file at hand),
+    ``invalid='drop'`` reads ``--invalid drop``.
 
     Examples
     --------
@@ -194,12 +201,13 @@ def _cli_words(message: str) -> str:
     >>> _cli_words("join: columns={'order': ('CUST', 'DAY'), 'item': 'SKU'}")
     'join: --columns order=CUST+DAY,item=SKU'
     """
-    message = _MAPPING.sub(_mapping_words, message)
+    message = _MAPPING.sub(lambda m: _mapping_words(m, columns_flag), message)
+    message = _ONE_ROLE.sub(rf"{columns_flag} \1=HEADER", message)
     for pattern, words in _LIBRARY_WORDS:
         message = pattern.sub(words, message)
-    for pattern, hint in _FORMAT_HINTS:
-        if pattern.search(message) and "--time-format" not in message \
-                and "--decimal" not in message:
+    for pattern, hint in _FORMAT_HINTS:  # once: a message may come through here twice
+        if pattern.search(message) and hint not in message \
+                and "--time-format" not in message and "--decimal" not in message:
             message += hint
     return message
 
@@ -220,26 +228,14 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
         return None
     if not os.path.exists(path):
         raise UpsellDataError(f"catalog file not found: {path}")
-    columns: dict[str, str] = {}
-    for part in (getattr(args, "catalog_columns", None) or "").split(","):
-        if not part.strip():
-            continue
-        name, sep, header = part.partition("=")
-        if not sep or not name.strip() or not header.strip():
-            raise UpsellDataError(
-                f"--catalog-columns takes name=header pairs separated by commas; got {part!r}")
-        columns[name.strip()] = header.strip()
+    columns = dict(_pairs(getattr(args, "catalog_columns", None), "--catalog-columns", "name"))
     with steps.step(f"reading {os.path.basename(path)}"):
         try:
             return Catalog.read_csv(path, columns=columns or None,
                                     delimiter=args.delimiter or ",", encoding=args.encoding,
                                     decimal=getattr(args, "decimal", "."))
         except UpsellDataError as exc:  # its `columns` is --catalog-columns here
-            text = _MAPPING.sub(lambda m: _mapping_words(m).replace("--columns",
-                                                                    "--catalog-columns"),
-                                str(exc))
-            raise UpsellDataError(re.sub(r"columns=\{'(\w+)': \.\.\.\}",
-                                         r"--catalog-columns \1=HEADER", text)) from None
+            raise UpsellDataError(_cli_words(str(exc), "--catalog-columns")) from None
 
 def _read_scores(path: str) -> np.ndarray:
     """NPS answers: a CSV with a ``score`` (or ``nps``) column, or one number per line."""

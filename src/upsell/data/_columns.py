@@ -315,22 +315,20 @@ def parse_times(text: np.ndarray, time_format: str | None = None
 
 
 def _strptime(text: np.ndarray, time_format: str) -> tuple[np.ndarray, np.ndarray]:
+    """pyarrow's ``strptime`` on the texts (spaces at either end stripped), through the
+    readers' kernels: no ``pyarrow.compute`` wrappers, no pandas import."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+
+    from upsell.data._sources import _arrow_strings, _pa, _with_nulls
 
     stripped = np.char.strip(text.astype(str)) if text.size else text.astype(str)
-    blank = stripped == ""
     try:
-        got = pc.strptime(pa.array(stripped.tolist(), type=pa.string()), format=time_format,
-                          unit="s", error_is_null=True)
+        got = _pa()[1].strptime(_arrow_strings(stripped), time_format)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
         raise UpsellDataError(f"`time_format` {time_format!r} cannot be used: {exc}") from None
-    if pa.types.is_timestamp(got.type) and got.type.tz is not None:  # %z: UTC
-        got = got.cast(pa.timestamp("s"))
-    ints = got.cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
-    out = np.asarray(ints, dtype=np.int64).view("datetime64[s]").copy()
-    bad = np.isnat(out) & ~blank
-    return out, bad
+    # timestamp[s] values are int64 seconds (UTC when %z read an offset)
+    out = _with_nulls(got, np.int64, np.iinfo(np.int64).min).view("datetime64[s]")
+    return out, np.isnat(out) & (stripped != "")
 
 
 _GUESS_TEXTS = 200_000  # distinct texts an error's advice reads (a regex each)
@@ -473,12 +471,7 @@ def timestamps(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.n
         return arr.astype("datetime64[s]")
     if time_format is not None and "%" not in time_format and kind in "iuf":
         out, bad = numeric_times(arr, time_format)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            if invalid == "raise":
-                raise UpsellDataError(f"{row_label(i)}: `{name}` {py(arr[i])!r} is not a "
-                                      f"timestamp (expected time_format {time_format!r})")
-            rows_bad[f"{name} not a timestamp"] = bad
+        _not_formatted(bad, arr, name, invalid, rows_bad, time_format)
         return out
     if time_format is not None and kind in "UO":
         return _formatted(arr, name, invalid, rows_bad, time_format)
@@ -526,15 +519,20 @@ def _formatted(arr: np.ndarray, name: str, invalid: str, rows_bad: dict[str, np.
                      for v in arr.tolist()], dtype=str) if arr.dtype.kind == "O" else arr
     uniq, inv = np.unique(text, return_inverse=True)
     parsed, bad_u = parse_times(uniq, time_format)
-    out = parsed[inv.reshape(-1)]
-    bad = bad_u[inv.reshape(-1)]
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        if invalid == "raise":
-            raise UpsellDataError(f"{row_label(i)}: `{name}` {str(text[i])!r} is not a "
-                                  f"timestamp (expected time_format {time_format!r})")
-        rows_bad[f"{name} not a timestamp"] = bad
-    return out
+    _not_formatted(bad_u[inv.reshape(-1)], text, name, invalid, rows_bad, time_format)
+    return parsed[inv.reshape(-1)]
+
+
+def _not_formatted(bad: np.ndarray, values: np.ndarray, name: str, invalid: str,
+                   rows_bad: dict[str, np.ndarray], time_format: str) -> None:
+    """The rows ``time_format`` does not read: an error at the first, or counted (drop)."""
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    if invalid == "raise":
+        raise UpsellDataError(f"{row_label(i)}: `{name}` {py(values[i])!r} is not a "
+                              f"timestamp (expected time_format {time_format!r})")
+    rows_bad[f"{name} not a timestamp"] = bad
 
 
 def _basic_dates(arr: np.ndarray) -> np.ndarray | None:

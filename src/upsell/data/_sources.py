@@ -68,6 +68,11 @@ class _Kernels:
     def take(self, a: Any, indices: Any) -> Any:
         return self._call("take", a, indices)
 
+    def strptime(self, a: Any, time_format: str) -> Any:
+        """Timestamps[s] of a string array read by ``time_format`` (null where it does not)."""
+        return self._call("strptime", a,
+                          options=self._c.StrptimeOptions(time_format, "s", True))
+
     def join(self, columns: list[Any], sep: str) -> Any:
         """Element-wise ``sep.join`` of string columns of one length (a null part: null)."""
         import pyarrow as pa
@@ -160,6 +165,16 @@ def _with_nulls(arr: Any, dtype: Any, fill: Any, copy: bool = True) -> np.ndarra
         bits = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8), bitorder="little")
         out[~bits[off:off + n].astype(bool)] = fill
     return out
+
+
+def _arrow_strings(values: np.ndarray) -> Any:
+    """A numpy str array as a pyarrow string array, built from buffers (no pandas import)."""
+    pa, _, _ = _pa()
+    enc = [v.encode("utf-8") for v in np.asarray(values, dtype=str).tolist()]
+    offsets = np.zeros(len(enc) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in enc], out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(enc),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(enc))])
 
 
 def _arrow_ints(values: np.ndarray) -> Any:

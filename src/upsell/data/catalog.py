@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -24,9 +23,6 @@ _TEXT = ("name", "category", "family", "kind", "attaches_to")
 _NUMERIC = ("tier", "price", "cost", "stock", "pack_size")
 _KNOWN = ("item", *_TEXT, *_NUMERIC, "exclusive")
 _MAX_PRICE = 1e12  # as Transactions: far beyond real prices, sums stay finite
-
-
-_COMMA_DECIMAL = re.compile(r"^[-+]?\d+(,\d+)?$")
 
 
 class Catalog:
@@ -332,10 +328,10 @@ class Catalog:
         comma = C.check_decimal(decimal) == ","
         for j, name in enumerate(names):
             col = np.array([r[j] for r in rows], dtype=str)
-            if comma and name != "item":
+            if comma and name != "item":  # a column of numbers only: their decimal points
                 stripped = np.char.strip(col)
-                filled = stripped[stripped != ""]
-                if filled.size and all(_COMMA_DECIMAL.match(v) for v in filled.tolist()):
+                filled = np.unique(stripped[stripped != ""])
+                if filled.size and not C.parse_numbers(filled, decimal=",")[1].any():
                     col = np.char.replace(stripped, ",", ".")
             data[name] = maybe_int_ids(np.char.strip(col)) if name == "item" else col
         return cls.from_arrays(**data)
