@@ -37,6 +37,7 @@ from upsell.recommend._blend_features import (
     feature_names,
     spend_columns,
 )
+from upsell.recommend._kernels import kernels, scratch
 
 __all__ = ["CASCADE", "OneCustomer", "cascade_keep", "cascade_raw", "cascade_trees", "customer_row",
            "finite_scores", "used_trees"]
@@ -48,6 +49,13 @@ _ITEM_COLS = ("item_repeat_rate", "item_next_order_rate", "item_interval", "buye
               "recent_buyers_share", "popularity_trend", "pop_rank", "price", "discount", "margin", "kind", "tier")
 _CUST_COLS = ("orders", "tenure_days", "basket_size", "orders_per_window", "distinct_items",
               "repeat_share", "next_order_overlap", "segment")
+#: the columns ``own_block`` fills, in its order (the last one reads ``cooc_score``)
+_OWN = ("times_bought", "decayed_count", "days_since_bought", "repurchase_interval",
+        "since_over_interval", "share_of_orders", "since_over_item_interval",
+        "orders_since_bought", "in_last_2_orders", "in_last_4_orders", "order_decayed_count",
+        "spend_share", "quantity_per_order", "quantity_vs_item", "cooc_score",
+        "lift_last_basket")
+_OWN_AT = np.array([_COL[n] for n in _OWN], dtype=np.int64)
 _EMPTY_I = np.empty(0, np.int64)
 _EMPTY_F = np.empty(0, np.float32)
 
@@ -180,15 +188,47 @@ class OneCustomer:
         self.item_block = np.ascontiguousarray(np.column_stack([item[n] for n in _ITEM_COLS]))
         self.item_at = np.array([_COL[n] for n in _ITEM_COLS])
         # per customer: read at request time (no copy of customer- or purchase-size arrays)
-        self.cust_cols = [cu[n] for n in _CUST_COLS if n in cu]
-        self.cust_at = np.array([_COL[n] for n in _CUST_COLS if n in cu])
+        # per customer: one row of the customer block (NaN segment without segments)
+        self.cust_block = np.ascontiguousarray(np.column_stack(
+            [cu[n] if n in cu else np.full(st.n_customers, np.nan) for n in _CUST_COLS]))
+        self.cust_at = np.array([_COL[n] for n in _CUST_COLS])
+        #: the compiled loops (None: the numpy ones; tests set it to compare the two)
+        self.kernels = kernels()
+        self._n_scratch = max(n_i, st.n_customers) + 1
 
     # ------------------------------------------------------------------ source rows
-    def _rows(self, c: int, basket: np.ndarray | None
-              ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
-        """Per source, the customer's row as (sorted columns, float32 values); the last items."""
+    def _ranked(self, c: int, basket: np.ndarray | None, ci: np.ndarray
+                ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+        """Per source, ``_score_rank`` of the candidates ``ci`` in the customer's row (the
+        compiled kernels: no row is built or sorted); the last items."""
         st = self.st
-        n = st.n_items
+        kn = self.kernels
+        items, d, last = self._items(c, basket)
+        acc, seen, _slot = scratch(self._n_scratch)
+        g = kn.gather_rank
+        E, K, C = st.ease, st.knn, st.conf
+        pos = d > 0
+        out = {"ease": g(E.indptr, E.indices, E.data, items, np.ones(items.size), False, ci,
+                         acc, seen),
+               "knn": g(K.indptr, K.indices, K.data, items, d.astype(np.float64), False, ci,
+                        acc, seen),
+               "cooc": g(C.indptr, C.indices, C.data, last, np.ones(last.size), True, ci,
+                         acc, seen),
+               "repeat": kn.score_rank(items[pos], d[pos].astype(np.float32), ci)}
+        norm = float(np.sqrt((d * d).sum()))
+        U = st._unit_t
+        cu, sim = kn.gather_top(U.indptr, U.indices, U.data, items,
+                                (d / (norm if norm > 0 else 1.0)).astype(np.float64), c,
+                                max(1, min(st.knn_users, st.n_customers)), acc, seen)
+        U = st._unit
+        out["uknn"] = g(U.indptr, U.indices, U.data, cu, sim.astype(np.float64), False, ci,
+                        acc, seen)
+        return out, last
+
+    def _items(self, c: int, basket: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The customer's items (with the basket's), their weights, and the last items."""
+        st = self.st
         H = st.H
         lo, hi = int(H.indptr[c]), int(H.indptr[c + 1])
         items = H.indices[lo:hi].astype(np.int64)
@@ -205,6 +245,14 @@ class OneCustomer:
         else:
             lb = st.last_basket
             last = lb.indices[lb.indptr[c]:lb.indptr[c + 1]].astype(np.int64)
+        return items, d, last
+
+    def _rows(self, c: int, basket: np.ndarray | None
+              ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+        """Per source, the customer's row as (sorted columns, float32 values); the last items."""
+        st = self.st
+        n = st.n_items
+        items, d, last = self._items(c, basket)
         pos = d > 0
         rows = {"ease": _gather_pos(st.ease, items, None, n),
                 "knn": _gather_pos(st.knn, items, d, n),
@@ -234,16 +282,44 @@ class OneCustomer:
         n = ci.size
         now = float(st.cut if at is None else max(int(at), st.cut))
         X = np.empty((n, len(_NAMES)), dtype=np.float64)
-        rows, last = self._rows(c, basket)
+        if self.kernels is not None:
+            ranked, last = self._ranked(c, basket, ci)
+        else:
+            rows, last = self._rows(c, basket)
+            ranked = {name: _score_rank(*row, ci) for name, row in rows.items()}
         for name in ("ease", "knn", "cooc", "uknn"):
-            s, r = _score_rank(*rows[name], ci)
-            X[:, _COL[f"{name}_score"]] = s
-            X[:, _COL[f"{name}_rank"]] = r
-        X[:, _COL["repeat_rank"]] = _score_rank(*rows["repeat"], ci)[1]
+            X[:, _COL[f"{name}_score"]], X[:, _COL[f"{name}_rank"]] = ranked[name]
+        X[:, _COL["repeat_rank"]] = ranked["repeat"][1]
         # the customer's own purchases of the candidates
         H = st.H
         lo, hi = int(H.indptr[c]), int(H.indptr[c + 1])
         hidx = H.indices[lo:hi]
+        cust = st.cust
+        if self.kernels is not None:  # the same formulas, compiled
+            e = st.entry
+            self.kernels.own_block(
+                X, ci, lo, hi, H.indices, H.data, st.decayed, st.last_t, st.first_t,
+                e["orders_since"], e["in_last_2"], e["in_last_4"], e["order_decayed"],
+                e["spend"], e["quantity"], now, float(cust["orders"][c]),
+                float(cust["spend"][c]), self.item_floor, self.item_quantity, self.p_j, _OWN_AT)
+        else:
+            self._own(X, c, ci, lo, hidx, now)
+        X[:, self.item_at] = self.item_block[ci]
+        price = X[:, _COL["price"]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            X[:, _COL["price_vs_usual"]] = price / cust["usual_price"][c]
+            X[:, _COL["price_vs_order_value"]] = price / cust["order_value"][c]
+        X[:, self.cust_at] = self.cust_block[c]
+        X[:, _COL["days_since_order"]] = cust["days_since_order"][c] + (now - st.cut) / _DAY
+        X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci)
+        return X.astype(np.float32), best
+
+    def _own(self, X: np.ndarray, c: int, ci: np.ndarray, lo: int, hidx: np.ndarray,
+             now: float) -> None:
+        """The columns of ``_OWN`` in numpy (the kernels' ``own_block`` computes the same)."""
+        st = self.st
+        H = st.H
+        n = ci.size
         times = np.zeros(n)
         decayed = np.zeros(n)
         last_t = np.full(n, np.nan)
@@ -279,19 +355,9 @@ class OneCustomer:
             conf = X[:, _COL["cooc_score"]]
             X[:, _COL["lift_last_basket"]] = np.where(
                 conf > 0, conf / np.maximum(self.p_j[ci], 1e-12), 0.0)
-            X[:, self.item_at] = self.item_block[ci]
-            price = X[:, _COL["price"]]
-            X[:, _COL["price_vs_usual"]] = price / cust["usual_price"][c]
-            X[:, _COL["price_vs_order_value"]] = price / cust["order_value"][c]
-        X[:, self.cust_at] = [float(a[c]) for a in self.cust_cols]
-        if "segment" not in cust:
-            X[:, _COL["segment"]] = np.nan
-        X[:, _COL["days_since_order"]] = cust["days_since_order"][c] + (now - st.cut) / _DAY
-        X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci)
         for name, v in spend_columns(times, ent["spend"], ent["quantity"], cust["spend"][c],
                                      self.item_quantity[ci]).items():
             X[:, _COL[name]] = v
-        return X.astype(np.float32), best
 
     def basket_conf(self, basket: np.ndarray, ci: np.ndarray) -> np.ndarray:
         """Max co-purchase confidence of each item ``ci`` with the basket (0 without one)."""
@@ -307,6 +373,10 @@ class OneCustomer:
         maxima and the same tie-break (the smallest X).
         """
         M, Mt = self.st.conf, self.conf_t
+        if self.kernels is not None:
+            _acc, seen, slot = scratch(self._n_scratch)
+            return self.kernels.conf_max(M.indptr, M.indices, M.data, Mt.indptr, Mt.indices,
+                                         Mt.data, hidx.astype(np.int64), last, ci, slot, seen)
         hist = np.zeros(ci.size)
         best = np.full(ci.size, -1, dtype=np.int64)
         if ci.size == 0:

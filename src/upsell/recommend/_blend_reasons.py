@@ -39,7 +39,7 @@ class _Row:
 
     __slots__ = ("row",)
 
-    def __init__(self, row: np.ndarray) -> None:
+    def __init__(self, row: np.ndarray | list[float]) -> None:
         self.row = row
 
     def __getitem__(self, name: str) -> float:
@@ -101,8 +101,8 @@ class Clock:
 _RELATIVE = Clock(0.0, 0.0, 1.0)
 
 
-def _phrase(group: str, feat: str, row: np.ndarray, best_last: int, names: np.ndarray,
-            clock: Clock = _RELATIVE) -> str:
+def _phrase(group: str, feat: str, row: np.ndarray | list[float], best_last: int,
+            names: np.ndarray, clock: Clock = _RELATIVE) -> str:
     v = _Row(row)
     times = v["times_bought"]
     if group == "repeat" or feat == "repeat_rank":
@@ -160,6 +160,8 @@ def reason_texts(X: np.ndarray, contrib: np.ndarray, best_last: np.ndarray,
     order = np.argsort(-G, axis=1, kind="stable").tolist()
     Gl = G.tolist()
     best = np.asarray(best_last).tolist()
+    rows = np.asarray(X).tolist()  # Python floats: read by name per phrase (_Row)
+    subl = sub.tolist()
     for r in range(X.shape[0]):
         parts: list[str] = []
         concrete = 0
@@ -167,8 +169,9 @@ def reason_texts(X: np.ndarray, contrib: np.ndarray, best_last: np.ndarray,
             if Gl[r][gi] <= 0 or concrete >= max_parts:
                 break  # later phrases could only follow these
             a, b = _SPOKEN_SPANS[gi]
-            feat = _NAMES[int(_SPOKEN_COLS[a + int(np.argmax(sub[r, a:b]))])]
-            text = _phrase(groups[gi], feat, X[r], int(best[r]), names, clock)
+            seg = subl[r][a:b]
+            feat = _NAMES[int(_SPOKEN_COLS[a + seg.index(max(seg))])]  # np.argmax: the first
+            text = _phrase(groups[gi], feat, rows[r], int(best[r]), names, clock)
             if text and text not in parts:
                 parts.append(text)
                 concrete += text != _GENERIC

@@ -56,10 +56,13 @@ from typing import Any
 
 import numpy as np
 
+from upsell.recommend._kernels import kernels
+
 __all__ = ["Forest"]
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 _MAX_TABLE = 4_000_000  # contribution table entries (float64): 32 MB at most
+_NO_ADJ = np.zeros(0)
 
 
 class Forest:
@@ -223,6 +226,7 @@ class Forest:
         self.lgb_to_leaf[self.first_leaf[tree_of] + np.asarray(lgb_leaf, dtype=np.int64)] = \
             np.arange(len(leaf_value))
         self._path_table: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._leaf_row: np.ndarray | None = None
         if tables:
             self.build_tables()
         if path_table:
@@ -267,7 +271,7 @@ class Forest:
     def for_explain(cls, booster: Any, explain: str) -> Forest:
         """The forest a ``LearnedBlend(explain=)`` serves reasons from: the path table for
         ``"paths"``, the TreeSHAP tables otherwise (either is built later if asked for)."""
-        return cls(booster, tables=explain != "paths", path_table=explain == "paths")
+        return cls(booster, tables=explain == "contributions", path_table=explain == "paths")
 
     def attributions(self, X: np.ndarray, explain: str) -> np.ndarray:
         """:meth:`paths` for ``explain="paths"``, else exact :meth:`contributions`."""
@@ -315,6 +319,25 @@ class Forest:
         # tree by tree in LightGBM's order of addition (a reduction over axis 0 adds
         # the rows one after another)
         return np.add.reduce(self.value[node], axis=0)
+
+    def raw(self, X: np.ndarray, first: int = 0, keep: int = 0,
+            adj: np.ndarray | None = None) -> np.ndarray | None:
+        """Raw scores, compiled (None without numba): ``cascade_raw``'s, bit for bit.
+
+        ``first`` > 0 with more than ``keep`` rows: the first ``first`` trees (plus
+        ``adj``) score every row, the ``keep`` best get the other trees, the rest rank
+        below them in first-pass order; else every tree (plus ``adj``) for every row.
+        """
+        kn = kernels()
+        if kn is None:  # pragma: no cover - numba is a dependency
+            return None
+        X = np.ascontiguousarray(X)
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"X has {X.shape[1]} columns; the model reads {self.n_features}")
+        return kn.forest_raw(X, self.key, self.thr, self.left, self.value, self.roots,
+                             self.n_copies, self.has_zero, self.cat_feature, self.cat_table,
+                             int(first), int(keep),
+                             _NO_ADJ if adj is None else np.asarray(adj, dtype=np.float64))
 
     def _walk(self, X: np.ndarray) -> np.ndarray:
         """The leaf node each row reaches in each tree: int64 ``(n_trees, n)``, tree order."""
@@ -467,8 +490,12 @@ class Forest:
         """
         if self._pending is not None:
             self.build_tables()
-        W = self._widen(X)
-        n, F = W.shape[0], self.n_features
+        X = np.asarray(X)
+        kn = kernels()
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X has shape {X.shape}; the model reads {self.n_features} columns")
+        W = self._widen(X) if kn is None else X  # the kernel widens each row itself
+        n, F = X.shape[0], self.n_features
         if not self.tables_ok:
             return np.asarray(self.booster.predict(np.asarray(X, dtype=np.float64),
                                                    pred_contrib=True, num_threads=1),
@@ -477,6 +504,14 @@ class Forest:
         out[:, F] = self.expected_value
         if n == 0:
             return out
+        if kn is not None:  # the same steps compiled, to the last bit (reduceat's sums)
+            pattern = kn.forest_contrib(
+                np.ascontiguousarray(X), self.n_copies, self.has_zero, self.cat_feature,
+                self.cat_table, self.left.size, self.edge_key, self.edge_thr,
+                self.edge_bit_true, self.edge_bit_false, self.edge_child, self.edge_parent,
+                self.leaf_node, self.full, self.d, self.offset, self.pair_leaf, self.pair_slot,
+                self.table, self.pair_features, self.pair_starts, out)
+            return self._deep(pattern, out)
         # the bit of each edge's feature when the row does not follow it, then ORed
         # down the tree one level at a time
         # (np.take and in-place steps: half the time of fancy indexing at this size)
@@ -495,6 +530,11 @@ class Forest:
         vals = np.take(self.table, idx)
         if vals.shape[1]:
             out[:, self.pair_features] += np.add.reduceat(vals, self.pair_starts, axis=1)
+        return self._deep(pattern, out)
+
+    def _deep(self, pattern: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out`` plus the contributions of the leaves beyond the tables."""
+        n = out.shape[0]
         if self.deep:  # leaves beyond the tables: their product games solved here
             parts = [_shapley_rows(zz, (pattern[:, who, None] >> np.arange(zz.shape[1])) & 1)
                      * v[:, None] for who, zz, v in self.deep]
@@ -574,7 +614,21 @@ class Forest:
         return vals, feats
 
     def _lgb_leaves(self, X: np.ndarray) -> np.ndarray:
-        """LightGBM's ``pred_leaf`` as rows of the path table: ``(n, n_trees)``."""
+        """LightGBM's ``pred_leaf`` as rows of the path table: ``(n, n_trees)`` (the
+        compiled walk's leaves when numba is there: the same leaves)."""
+        kn = kernels()
+        if kn is not None:
+            if self._leaf_row is None:  # forest node -> path-table row (LightGBM's numbering)
+                row = np.full(self.left.size, -1, dtype=np.int64)
+                leaf = self._leaf_of >= 0
+                inv = np.empty(self.lgb_to_leaf.size, dtype=np.int64)
+                inv[self.lgb_to_leaf] = np.arange(self.lgb_to_leaf.size)
+                row[leaf] = inv[self._leaf_of[leaf]]
+                self._leaf_row = row
+            node = kn.forest_leaves(np.ascontiguousarray(X), self.key, self.thr, self.left,
+                                    self.roots, self.n_copies, self.has_zero, self.cat_feature,
+                                    self.cat_table)
+            return self._leaf_row[node]
         pl = self.booster.predict(X, pred_leaf=True, num_threads=1)
         return np.asarray(pl).reshape(X.shape[0], -1)[:, :self.n_trees] + self.first_leaf
 

@@ -424,21 +424,6 @@ class Pipeline:
             return self._weighted(gathered)
         return self._blended(gathered, req, k, removed)
 
-    def _add_evidence(self, pool: dict[int, PoolItem], src: CandidateSource, idx: int,
-                      c: Candidate, ev: Evidence) -> bool:
-        """Record a source's evidence for an item; False when the source repeated the item."""
-        kind = "upsell" if (src.name == self.upsell_name or c.kind == "upsell") else "cross_sell"
-        item = pool.get(idx)
-        if item is None:
-            item = PoolItem(idx, c.item, kind, 0.0)
-            pool[idx] = item
-        elif ev.contribution > max((e.contribution for e in item.evidence), default=-1.0):
-            item.kind = kind
-        if any(e.source == src.name for e in item.evidence):
-            return False  # a source repeating an item: its best (first) proposal counts
-        item.evidence.append(ev)
-        return True
-
     def _weighted(self, gathered: list[tuple[int, CandidateSource, list[tuple[int, Candidate]]]]
                   ) -> dict[int, PoolItem]:
         """The default blend, source by source: weight x normalised score, summed per item."""
@@ -449,7 +434,7 @@ class Pipeline:
             w = self.weights_[src.name]
             is_up = src.name == self.upsell_name
             key = f"source:{src.name}"
-            # the hot path of every request: _add_evidence inlined
+            # the hot path of every request: one loop, no call per candidate
             for (idx, c), z in zip(kept, norm, strict=True):
                 ev = Evidence(src.name, float(c.score), z, w, c.detail)
                 kind = "upsell" if (is_up or c.kind == "upsell") else "cross_sell"
@@ -497,9 +482,23 @@ class Pipeline:
         pool: dict[int, PoolItem] = {}
         for _s, src, kept in gathered:
             norm = normalise([c.score for _, c in kept], "max")
+            name = src.name
+            is_up = name == self.upsell_name
+            # as in _weighted: one loop, no call per candidate
             for (idx, c), z in zip(kept, norm, strict=True):
-                self._add_evidence(pool, src, idx, c, Evidence(src.name, float(c.score), z, 1.0,
-                                                               c.detail))
+                ev = Evidence(name, float(c.score), z, 1.0, c.detail)
+                kind = "upsell" if (is_up or c.kind == "upsell") else "cross_sell"
+                item = pool.get(idx)
+                if item is None:
+                    item = PoolItem(idx, c.item, kind, 0.0)
+                    pool[idx] = item
+                else:
+                    if ev.contribution > max((e.contribution for e in item.evidence),
+                                             default=-1.0):
+                        item.kind = kind
+                    if any(e.source == name for e in item.evidence):
+                        continue  # a source repeating an item: its best (first) proposal counts
+                item.evidence.append(ev)
         if not pool:
             return pool
         b = self.generic_blend
@@ -527,6 +526,7 @@ class Pipeline:
                 f"blend {type(b).__name__}.blend must return one score (and one reason) per "
                 f"candidate ({items.size}); got {out.size} scores"
                 + ("" if reasons is None else f" and {len(reasons)} reasons"))
+        later = getattr(reasons, "later", None)
         for j, idx in enumerate(list(pool)):
             s = float(out[j])
             if s != s or s in (float("inf"), float("-inf")):
@@ -538,8 +538,7 @@ class Pipeline:
             item.components["blend"] = s
             if reasons is not None:
                 # a learned blend's reasons are put in words for the shown offers only
-                item.blend_reason = reasons.later(j) if hasattr(reasons, "later") \
-                    else str(reasons[j])
+                item.blend_reason = later(j) if later is not None else str(reasons[j])
         return pool
 
     # ------------------------------------------------------------------ after the blend

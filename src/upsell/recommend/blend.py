@@ -416,8 +416,7 @@ class LearnedBlend(Estimator):
         return got
 
     def _forest(self, regime: str) -> Forest:
-        """The ranker compiled to arrays for exact contributions (built once per booster;
-        LightGBM's predict stays faster for scores; see ``_forest.py``)."""
+        """The ranker compiled to arrays: scores and reasons (built once per booster)."""
         forests = getattr(self, "_forests", None)
         if forests is None or any(forests[r].booster is not self.boosters_[r] for r in forests):
             forests = {r: Forest.for_explain(b, self.explain) for r, b in self.boosters_.items()}
@@ -431,10 +430,11 @@ class LearnedBlend(Estimator):
         booster = self.boosters_[regime]
         adj = stage_adjust(stage, Xc, regime)
         first = cascade_trees(self.cascade, used_trees(booster), Xc.shape[0], keep)
-        if adj is None and first == 0:
-            return np.asarray(booster.predict(Xc, num_threads=int(self.num_threads)),
-                              dtype=np.float64)
-        raw = cascade_raw(booster, Xc, first, keep, adj, int(self.num_threads))
+        if adj is None and first == 0 and self.objective == "binary":  # LightGBM's sigmoid
+            return np.asarray(booster.predict(Xc, num_threads=int(self.num_threads)))
+        raw = self._forest(regime).raw(Xc, first, keep, adj)  # compiled; None: LightGBM's
+        raw = cascade_raw(booster, Xc, first, keep, adj, int(self.num_threads)) \
+            if raw is None else raw
         return 1.0 / (1.0 + np.exp(-raw)) if self.objective == "binary" else raw
 
     def _contrib(self, X: np.ndarray, regime: str, stage: Stage | None = None) -> np.ndarray:
@@ -711,8 +711,7 @@ class LearnedBlend(Estimator):
         pos = self.items_.encode(list(catalog.items.ids), unknown="mask").astype(np.int64)
         self._catalog_map = pos
         self._one()
-        if self.explain in ("contributions", "paths"):  # reasons from the compiled ranker
-            self._forest(next(iter(self.boosters_)))  # builds every regime's
+        self._forest(next(iter(self.boosters_)))  # scores (and reasons): every regime's
         return self
 
     def blend(self, request: BlendRequest, items: np.ndarray, source_scores: np.ndarray,
