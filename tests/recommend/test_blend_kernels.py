@@ -555,3 +555,30 @@ def test_forest_raw_refuses_a_wrong_width(models):
     f = Forest(models["one tree"], tables=False)
     with pytest.raises(ValueError, match="columns"):
         f.raw(np.zeros((2, f.n_features + 1)))
+
+
+# --------------------------------------------------------------------------- Forest's reasons
+@pytest.mark.parametrize("max_table", [4_000_000, 40])  # all leaves tabulated; most solved
+def test_forest_contributions_and_paths_compiled_equal_numpy(models, monkeypatch, max_table):
+    """Leaves, exact contributions and path attributions: the kernels' are the numpy path's,
+    bit for bit (and LightGBM's leaves, its TreeSHAP to rounding)."""
+    import upsell.recommend._forest as forest_mod
+
+    for name, booster in models.items():
+        X = _rows(40, 20, np.float64)
+        fast = Forest(booster, max_table=max_table)
+        if name in ("nan+categorical", "early stopped"):  # the per-request solve too
+            assert bool(fast.deep) == (max_table == 40), name
+        got = (fast._lgb_leaves(X), fast.contributions(X), fast.paths(X),
+               fast.contributions(X.astype(np.float32)))
+        with monkeypatch.context() as m:
+            m.setattr(forest_mod, "kernels", lambda: None)
+            slow = Forest(booster, max_table=max_table)
+            want = (slow._lgb_leaves(X), slow.contributions(X), slow.paths(X),
+                    slow.contributions(X.astype(np.float32)))
+        for g, w in zip(got, want, strict=True):
+            assert np.array_equal(g, w), name
+        lgb_leaves = booster.predict(X, pred_leaf=True).reshape(40, -1)[:, :fast.n_trees]
+        assert np.array_equal(got[0], lgb_leaves + fast.first_leaf), name
+        np.testing.assert_allclose(got[1], booster.predict(X, pred_contrib=True),
+                                   rtol=0, atol=1e-9, err_msg=name)
