@@ -370,3 +370,24 @@ def test_reason_texts_stop_early_with_the_same_texts(fitted):
             for mp in (1, 2, 3):
                 assert reason_texts(X, contrib, best, fitted.item_names_, max_parts=mp) == \
                     _reason_texts_reference(X, contrib, best, fitted.item_names_, mp)
+
+
+def test_warm_compiles_without_changing_offers(rec, shop):
+    from upsell.recommend._kernels import kernels
+
+    tx = shop.transactions
+    ids = [tx.customers.ids[r] for r in range(5)]
+
+    def offers():
+        return [[(o.item, o.score, o.reason) for o in rec.recommend(customer=c, k=5,
+                                                                    at="2011-01-01")]
+                for c in ids]
+
+    before = offers()
+    assert rec.warm() is rec
+    assert offers() == before
+    k = kernels()
+    if k is not None:  # every kernel a request takes has been compiled
+        for name in ("gather_rank", "gather_top", "score_rank", "conf_max", "own_block",
+                     "forest_raw"):
+            assert getattr(k, name).signatures, name

@@ -40,7 +40,7 @@ from upsell.recommend._blend_features import (
 from upsell.recommend._kernels import kernels, scratch
 
 __all__ = ["CASCADE", "OneCustomer", "cascade_keep", "cascade_raw", "cascade_trees", "customer_row",
-           "finite_scores", "used_trees"]
+           "finite_scores", "used_trees", "warm"]
 
 _DAY = 86_400.0
 _NAMES = feature_names()
@@ -560,3 +560,25 @@ def customer_row(index: Any, customer: Any) -> int:
         return -1
     p = position(index, customer)
     return p if p >= 0 else int(index.encode([customer], unknown="mask")[0])
+
+
+def warm(blend: Any) -> None:
+    """Run one known customer through every step a fitted blend's requests take.
+
+    numba compiles the kernels at their first call (~15 s after an install, ~0.2 s
+    from its cache); a service calls this before it takes traffic. Nothing is
+    recorded: the blend is read-only.
+    """
+    st = blend.state_
+    known = np.flatnonzero(st.cust["orders"] > 0)
+    if known.size == 0 or st.n_items == 0:
+        return
+    c = int(known[0])
+    ci = np.arange(min(st.n_items, 2 * cascade_keep(1)), dtype=np.int64)
+    one = blend._one()
+    for basket in (None, ci[:1]):
+        X, _ = one.features(c, ci, basket=basket)
+        for regime in blend.boosters_:
+            blend._predict(X, regime, None, cascade_keep(1))
+            if blend.explain in ("contributions", "paths"):
+                blend._contrib(X[:2], regime)

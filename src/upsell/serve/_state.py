@@ -156,8 +156,9 @@ class ModelSlot:
                                verify=self.config.verify if verify is None else verify)
         loaded = Loaded(rec=rec, model_dir=model_dir, version=model_version(model_dir),
                         loaded_at=time.time(), generation=generation)
-        # warm the pipeline so the first request does not pay for assembling it
-        rec.recommend(None, k=1)
+        # warm the pipeline and the learned blend's compiled kernels: the first request
+        # pays for neither
+        rec.warm()
         return loaded
 
     def swap(self, loaded: Loaded) -> None:
