@@ -119,66 +119,36 @@ def test_scratch_is_per_thread_zeroed_and_grows():
     assert other[0][0] is not scratch(10)[0]  # another thread: its own
 
 
-# --------------------------------------------------------------------------- gather_sum
-@pytest.mark.parametrize(("val", "ip", "ix"), DTYPES)
-@PROP
-@given(M=matrices(), data=hs.data())
-def test_gather_sum_equals_gather_pos(val, ip, ix, M, data):
-    rows = _distinct(data.draw, M.shape[0])
-    w = np.asarray(data.draw(hs.lists(hs.sampled_from(WEIGHTS), min_size=rows.size,
-                                      max_size=rows.size)), dtype=np.float64)
-    M.data = M.data.astype(val)
-    indptr, indices, vals = _parts(M, (ip, ix), val)
-    n = M.shape[1]
+# --------------------------------------------------------------------------- edge rows
+def _all_ranked(M, rows, use_max=False):
+    """gather_rank of every column and the numpy twin's, for a few edge cases."""
     acc, seen, slot = _scratch(max(M.shape) + 1)
-    for weights, kw in ((None, np.ones(rows.size)), (w, w)):
-        got = KN.gather_sum(indptr, indices, vals, rows, kw, acc, seen)
-        for n_cols in (n, 10**6):  # the twin's bincount path, then its sorted one
-            want = _gather_pos(M, rows, weights, n_cols)
-            _same(got[0], want[0])
-            _same(got[1], want[1])
-        _assert_clean(acc, seen, slot)
-
-
-def test_gather_sum_empty_inputs():
-    M = sp.csr_matrix(np.array([[0, 1.5], [0, 0]], dtype=np.float32))
-    acc, seen, slot = _scratch(4)
-    for rows in (np.empty(0, np.int64), np.array([1], dtype=np.int64)):  # none; an empty row
-        c, v = KN.gather_sum(M.indptr, M.indices, M.data, rows, np.ones(rows.size), acc, seen)
-        assert c.size == 0 and v.size == 0 and v.dtype == np.float32
-    E = sp.csr_matrix((3, 5), dtype=np.float32)
-    c, v = KN.gather_sum(E.indptr, E.indices, E.data, np.arange(3), np.ones(3), acc, seen)
-    assert c.size == 0 and v.size == 0
+    ci = np.arange(M.shape[1], dtype=np.int64)
+    got = KN.gather_rank(M.indptr, M.indices, M.data, rows, np.ones(rows.size), use_max, ci,
+                         acc, seen)
+    row = _row_max(M, rows) if use_max else _gather_pos(M, rows, None, M.shape[1])
+    want = _score_rank(*row, ci)
+    _same(got[0], want[0])
+    _same(got[1], want[1])
     _assert_clean(acc, seen, slot)
+    return got
 
 
-def test_gather_sum_keeps_a_sum_that_cancels_to_a_few_ulps():
+def test_gather_rank_empty_inputs():
+    M = sp.csr_matrix(np.array([[0, 1.5], [0, 0]], dtype=np.float32))
+    for rows in (np.empty(0, np.int64), np.array([1], dtype=np.int64)):  # none; an empty row
+        for use_max in (False, True):
+            score, rank = _all_ranked(M, rows, use_max)
+            assert (score == 0).all() and np.isnan(rank).all()
+    E = sp.csr_matrix((3, 5), dtype=np.float32)
+    _all_ranked(E, np.arange(3))
+
+
+def test_gather_rank_keeps_a_sum_that_cancels_to_a_few_ulps():
     """0.1 + 0.2 - 0.3 is 5.6e-17 in float64: positive, kept (float32 keeps it too)."""
     M = sp.csr_matrix(np.array([[0.1], [0.2], [-0.3]]))
-    rows = np.arange(3)
-    acc, seen, slot = _scratch(4)
-    got = KN.gather_sum(M.indptr, M.indices, M.data, rows, np.ones(3), acc, seen)
-    want = _gather_pos(M, rows, None, 1)
-    assert want[0].tolist() == [0] and want[1][0] > 0
-    _same(got[0], want[0])
-    _same(got[1], want[1])
-    _assert_clean(acc, seen, slot)
-
-
-# --------------------------------------------------------------------------- row_max
-@pytest.mark.parametrize(("val", "ip", "ix"), DTYPES)
-@PROP
-@given(M=matrices(), data=hs.data())
-def test_row_max_equals_numpy(val, ip, ix, M, data):
-    rows = _distinct(data.draw, M.shape[0])
-    M.data = M.data.astype(val)
-    indptr, indices, vals = _parts(M, (ip, ix), val)
-    acc, seen, slot = _scratch(max(M.shape) + 1)
-    got = KN.row_max(indptr, indices, vals, rows, acc, seen)
-    want = _row_max(M, rows)
-    _same(got[0], want[0])
-    _same(got[1], want[1])
-    _assert_clean(acc, seen, slot)
+    score, rank = _all_ranked(M, np.arange(3))
+    assert score[0] > 0 and rank[0] == 1
 
 
 # --------------------------------------------------------------------------- score_rank
@@ -220,30 +190,6 @@ def test_score_rank_ties_and_empty():
         got, want = KN.score_rank(c, v, q), _score_rank(c, v, q)
         _same(got[0], want[0])
         _same(got[1], want[1])
-
-
-# --------------------------------------------------------------------------- top_k
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@PROP
-@given(data=hs.data())
-def test_top_k_equals_lexsort(dtype, data):
-    cols = _distinct(data.draw, 400, max_size=40, sort=True)
-    pool = data.draw(hs.sampled_from([(1.0,), (1.0, 2.0), (0.5, 1.0, 1.0, 1 / 3, 2.0, 0.1)]))
-    vals = np.asarray(data.draw(hs.lists(hs.sampled_from(pool), min_size=cols.size,
-                                         max_size=cols.size)), dtype=dtype)
-    k = data.draw(hs.integers(1, cols.size + 2))
-    want = np.lexsort((cols, -vals))[:k]
-    got = KN.top_k(cols, vals, k)
-    _same(got, want)
-    _same(_top_k(cols, vals, k), want)  # the numpy twin too
-
-
-def test_top_k_all_tied_takes_the_smallest_columns():
-    cols = np.arange(0, 100, 3, dtype=np.int64)
-    vals = np.ones(cols.size, dtype=np.float32)
-    for k in (1, 5, cols.size - 1, cols.size, cols.size + 3):
-        _same(KN.top_k(cols, vals, k), np.arange(min(k, cols.size)))
-    _same(KN.top_k(cols[:0], vals[:0], 3), np.empty(0, np.int64))
 
 
 # --------------------------------------------------------------------------- gather_rank
@@ -298,6 +244,18 @@ def test_gather_top_equals_numpy(val, ip, ix, M, data):
     want = _gather_top_twin(M, rows, w, skip, k)
     _same(got[0], want[0])
     _same(got[1], want[1])
+    _assert_clean(acc, seen, slot)
+
+
+def test_gather_top_all_tied_takes_the_smallest_columns():
+    cols = np.arange(0, 100, 3, dtype=np.int64)
+    M = sp.csr_matrix((np.ones(cols.size, dtype=np.float32), cols, [0, cols.size]),
+                      shape=(1, 100))
+    acc, seen, slot = _scratch(101)
+    for k in (1, 5, cols.size - 1, cols.size, cols.size + 3):
+        got = KN.gather_top(M.indptr, M.indices, M.data, np.zeros(1, np.int64), np.ones(1), -1,
+                            k, acc, seen)
+        _same(got[0], cols[:min(k, cols.size)])
     _assert_clean(acc, seen, slot)
 
 

@@ -9,19 +9,23 @@ arithmetic in the same order, so they return the numpy path's values bit for bit
 (``tests/recommend/test_blend_kernels.py`` checks each against its numpy twin on
 random inputs, and the served scores against LightGBM's):
 
-- :func:`gather_sum`: ``sum_r weights[r] * M[rows[r]]`` (float64 sums in entry
-  order, as ``bincount``), the positive entries as (sorted columns, float32);
-- :func:`row_max`: the column-wise maximum over some rows of ``M``;
-- :func:`score_rank`: a row's value and 1-based rank (value descending, then
-  column) of the candidates, in O((m + h) log h) for m entries and h candidates
-  (no sort of the row);
-- :func:`top_k`: ``np.lexsort((cols, -vals))[:k]``;
-- :func:`conf_max`: the best co-purchase confidence towards each candidate from the
+- ``gather_rank``: a source's row for the customer (``sum_r weights[r] * M[rows[r]]``,
+  float64 sums in entry order as ``bincount``, kept where positive as float32; or the
+  column-wise maximum), then each candidate's value and 1-based rank in it (value
+  descending, then column) in O((m + h) log h) for m entries and h candidates: the
+  row is neither built nor sorted (``_score_rank(*_gather_pos(...), ci)``);
+- ``score_rank``: the same for a row already built (the repeat row);
+- ``gather_top``: the user-KNN neighbours, the k best of a gathered row (ties: the
+  smaller column), as ``_gather_pos`` then ``_top_k``;
+- ``conf_max``: the best co-purchase confidence towards each candidate from the
   customer's items (and from the last basket, with the item that gives it);
-- :func:`forest_raw`: a LightGBM ranker's raw scores from :class:`Forest`'s arrays
-  (LightGBM's decision rules, trees added in order), with the serving cascade.
+- ``own_block``: the columns read from the customer's own purchases;
+- ``forest_raw``, ``forest_leaves``, ``forest_contrib``: a LightGBM ranker's raw
+  scores (with the serving cascade), reached leaves and tabulated TreeSHAP
+  contributions from :class:`Forest`'s arrays (LightGBM's decision rules; trees added
+  in order; numpy's pairwise sums where the numpy path reduces).
 
-numba compiles each kernel at its first call in a process (about a second each),
+numba compiles each kernel at its first call in a process (~15 s for all of them),
 caching the machine code beside this file, or in the user's cache folder when this
 folder is read-only; :func:`kernels` returns None when numba cannot be imported or
 compile, and the callers keep their numpy path. Kernels release the GIL
@@ -80,10 +84,12 @@ def _build() -> Any:
     # a kernel's helpers are read as module globals when it compiles: compiled first
     g = globals()
     g["_rank_hits"] = jit(_rank_hits)
+    g["_lower_bound"] = jit(_lower_bound)
+    g["_accumulate"] = jit(_accumulate)
+    g["_conf_take"] = jit(_conf_take)
     g["_widen"] = jit(_widen)
     g["_pairwise"] = jit(_pairwise)
-    ns = SimpleNamespace(gather_sum=jit(_gather_sum), row_max=jit(_row_max),
-                         score_rank=jit(_score_rank), top_k=jit(_top_k),
+    ns = SimpleNamespace(score_rank=jit(_score_rank),
                          gather_rank=jit(_gather_rank), gather_top=jit(_gather_top),
                          conf_max=jit(_conf_max), forest_raw=jit(_forest_raw),
                          forest_leaves=jit(_forest_leaves), own_block=jit(_own_block),
@@ -96,63 +102,15 @@ def _build() -> Any:
 # _blend_one.py / _forest.py value for value.
 
 
-def _gather_sum(indptr: Any, indices: Any, data: Any, rows: Any, weights: Any,
-                acc: Any, seen: Any) -> Any:  # pragma: no cover - compiled
-    total = 0
-    for r in range(rows.size):
-        total += indptr[rows[r] + 1] - indptr[rows[r]]
-    touched = np.empty(total, dtype=np.int64)
-    nt = 0
-    for r in range(rows.size):
-        w = weights[r]
-        for p in range(indptr[rows[r]], indptr[rows[r] + 1]):
-            j = indices[p]
-            if seen[j] == 0:
-                seen[j] = 1
-                touched[nt] = j
-                nt += 1
-            acc[j] += np.float64(data[p]) * w
-    cols = np.sort(touched[:nt])
-    vals = np.empty(nt, dtype=np.float32)
-    n = 0
-    for t in range(nt):
-        j = cols[t]
-        v = np.float32(acc[j])
-        acc[j] = 0.0
-        seen[j] = 0
-        if v > 0:
-            cols[n] = j
-            vals[n] = v
-            n += 1
-    return cols[:n], vals[:n]
-
-
-def _row_max(indptr: Any, indices: Any, data: Any, rows: Any, acc: Any, seen: Any
-             ) -> Any:  # pragma: no cover - compiled
-    total = 0
-    for r in range(rows.size):
-        total += indptr[rows[r] + 1] - indptr[rows[r]]
-    touched = np.empty(total, dtype=np.int64)
-    nt = 0
-    for r in range(rows.size):
-        for p in range(indptr[rows[r]], indptr[rows[r] + 1]):
-            j = indices[p]
-            v = np.float64(data[p])
-            if seen[j] == 0:
-                seen[j] = 1
-                touched[nt] = j
-                nt += 1
-                acc[j] = v
-            elif v > acc[j]:
-                acc[j] = v
-    cols = np.sort(touched[:nt])
-    vals = np.empty(nt, dtype=data.dtype)
-    for t in range(nt):
-        j = cols[t]
-        vals[t] = acc[j]
-        acc[j] = 0.0
-        seen[j] = 0
-    return cols, vals
+def _lower_bound(a: Any, lo: int, hi: int, x: Any) -> int:  # pragma: no cover - compiled
+    # the first position in sorted a[lo:hi] whose value is not below x (hi: none)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _score_rank(cols: Any, vals: Any, ci: Any) -> Any:  # pragma: no cover - compiled
@@ -168,14 +126,8 @@ def _score_rank(cols: Any, vals: Any, ci: Any) -> Any:  # pragma: no cover - com
     hs = np.empty(n, dtype=np.int64)
     h = 0
     for i in range(n):
-        lo, hi = 0, m
         x = ci[i]
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if cols[mid] < x:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = _lower_bound(cols, 0, m, x)
         if lo < m and cols[lo] == x:
             score[i] = vals[lo]
             hv[h] = vals[lo]
@@ -187,38 +139,10 @@ def _score_rank(cols: Any, vals: Any, ci: Any) -> Any:  # pragma: no cover - com
     return score, rank
 
 
-def _top_k(cols: Any, vals: Any, k: int) -> Any:  # pragma: no cover - compiled
-    n = vals.size
-    if n <= k:
-        sel = np.arange(n)
-    else:
-        kth = np.partition(vals.copy(), n - k)[n - k]  # the k-th largest value
-        above = 0
-        for i in range(n):
-            if vals[i] > kth:
-                above += 1
-        tied = k - above
-        sel = np.empty(k, dtype=np.int64)
-        s = 0
-        for i in range(n):  # column order: ties go to the smaller columns
-            if vals[i] > kth:
-                sel[s] = i
-                s += 1
-            elif vals[i] == kth and tied > 0:
-                sel[s] = i
-                s += 1
-                tied -= 1
-    # value descending, then column (sel is in column order; a stable sort keeps it)
-    neg = np.empty(sel.size, dtype=np.float64)
-    for i in range(sel.size):
-        neg[i] = -np.float64(vals[sel[i]])
-    return sel[np.argsort(neg, kind="mergesort")]
-
-
-def _gather_rank(indptr: Any, indices: Any, data: Any, rows: Any, weights: Any,
-                 use_max: bool, ci: Any, acc: Any, seen: Any) -> Any:  # pragma: no cover
-    # the row: sum_r weights[r] * M[rows[r]] kept where positive as float32 (use_max:
-    # the column-wise max over the rows, every entry kept), then score_rank of ci
+def _accumulate(indptr: Any, indices: Any, data: Any, rows: Any, weights: Any, use_max: bool,
+                acc: Any, seen: Any) -> Any:  # pragma: no cover - compiled
+    # acc[j] = sum_r weights[r] * M[rows[r], j] (float64, in entry order, as bincount), or
+    # with use_max the max over the rows; returns the columns touched, in first-touch order
     total = 0
     for r in range(rows.size):
         total += indptr[rows[r] + 1] - indptr[rows[r]]
@@ -228,21 +152,28 @@ def _gather_rank(indptr: Any, indices: Any, data: Any, rows: Any, weights: Any,
         w = weights[r]
         for p in range(indptr[rows[r]], indptr[rows[r] + 1]):
             j = indices[p]
-            if use_max:
-                v = np.float64(data[p])
-                if seen[j] == 0:
-                    seen[j] = 1
-                    touched[nt] = j
-                    nt += 1
+            v = np.float64(data[p])
+            if seen[j] == 0:
+                seen[j] = 1
+                touched[nt] = j
+                nt += 1
+                if use_max:
                     acc[j] = v
-                elif v > acc[j]:
+                    continue
+            if use_max:
+                if v > acc[j]:
                     acc[j] = v
             else:
-                if seen[j] == 0:
-                    seen[j] = 1
-                    touched[nt] = j
-                    nt += 1
-                acc[j] += np.float64(data[p]) * w
+                acc[j] += v * w
+    return touched[:nt]
+
+
+def _gather_rank(indptr: Any, indices: Any, data: Any, rows: Any, weights: Any,
+                 use_max: bool, ci: Any, acc: Any, seen: Any) -> Any:  # pragma: no cover
+    # the row: sum_r weights[r] * M[rows[r]] kept where positive as float32 (use_max:
+    # the column-wise max over the rows, every entry kept), then score_rank of ci
+    touched = _accumulate(indptr, indices, data, rows, weights, use_max, acc, seen)
+    nt = touched.size
     vals = np.empty(nt)
     cols = np.empty(nt, dtype=np.int64)
     m = 0
@@ -318,22 +249,10 @@ def _rank_hits(vals: Any, cols: Any, hv: Any, hc: Any, hs: Any, rank: Any
 
 def _gather_top(indptr: Any, indices: Any, data: Any, rows: Any, weights: Any, skip: int,
                 k: int, acc: Any, seen: Any) -> Any:  # pragma: no cover - compiled
-    # the positive float32 sums of gather_sum without column ``skip``: all of them in
+    # the positive float32 sums of the rows without column ``skip``: all of them in
     # column order when k or fewer, else the k best by (value descending, column)
-    total = 0
-    for r in range(rows.size):
-        total += indptr[rows[r] + 1] - indptr[rows[r]]
-    touched = np.empty(total, dtype=np.int64)
-    nt = 0
-    for r in range(rows.size):
-        w = weights[r]
-        for p in range(indptr[rows[r]], indptr[rows[r] + 1]):
-            j = indices[p]
-            if seen[j] == 0:
-                seen[j] = 1
-                touched[nt] = j
-                nt += 1
-            acc[j] += np.float64(data[p]) * w
+    touched = _accumulate(indptr, indices, data, rows, weights, False, acc, seen)
+    nt = touched.size
     cols = np.empty(nt, dtype=np.int64)
     vals = np.empty(nt, dtype=np.float32)
     m = 0
@@ -383,6 +302,18 @@ def _gather_top(indptr: Any, indices: Any, data: Any, rows: Any, weights: Any, s
     return cols[sel], vals[sel]
 
 
+def _conf_take(which: int, s: int, x: int, v: float, hist: Any, best: Any, best_v: Any
+               ) -> None:  # pragma: no cover - compiled
+    # conf(x -> candidate s) = v: the history's maximum (which 0), or the last basket's
+    # best item (which 1: the largest conf, ties the smaller x)
+    if which == 0:
+        if v > hist[s]:
+            hist[s] = v
+    elif best[s] < 0 or v > best_v[s] or (v == best_v[s] and x < best[s]):
+        best[s] = x
+        best_v[s] = v
+
+
 def _conf_max(indptr: Any, indices: Any, data: Any, t_indptr: Any, t_indices: Any,
               t_data: Any, hist_items: Any, last: Any, ci: Any, slot_of: Any,
               mine: Any) -> Any:  # pragma: no cover - compiled
@@ -410,13 +341,7 @@ def _conf_max(indptr: Any, indices: Any, data: Any, t_indptr: Any, t_indices: An
                     x = t_indices[p]
                     if mine[x] == 0:
                         continue
-                    v = np.float64(t_data[p])
-                    if which == 0:
-                        if v > hist[s]:
-                            hist[s] = v
-                    elif best[s] < 0 or v > best_v[s] or (v == best_v[s] and x < best[s]):
-                        best[s] = x
-                        best_v[s] = v
+                    _conf_take(which, s, x, np.float64(t_data[p]), hist, best, best_v)
             for r in range(src.size):
                 mine[src[r]] = 0
         else:  # the rows of the customer's items, kept when the column is a candidate
@@ -428,13 +353,7 @@ def _conf_max(indptr: Any, indices: Any, data: Any, t_indptr: Any, t_indices: An
                     s = slot_of[indices[p]]
                     if s < 0:
                         continue
-                    v = np.float64(data[p])
-                    if which == 0:
-                        if v > hist[s]:
-                            hist[s] = v
-                    elif best[s] < 0 or v > best_v[s] or (v == best_v[s] and x < best[s]):
-                        best[s] = x
-                        best_v[s] = v
+                    _conf_take(which, s, x, np.float64(data[p]), hist, best, best_v)
             for s in range(n):
                 slot_of[ci[s]] = -1
     for s in range(n):  # the numpy twin keeps the maxima in float32
@@ -537,13 +456,7 @@ def _own_block(X: Any, ci: Any, lo: int, hi: int, h_indices: Any, h_data: Any, d
     nan = np.nan
     for i in range(ci.size):
         j = ci[i]
-        a, b = lo, hi  # the customer's purchase of j: a binary search of the sorted row
-        while a < b:
-            mid = (a + b) >> 1
-            if h_indices[mid] < j:
-                a = mid + 1
-            else:
-                b = mid
+        a = _lower_bound(h_indices, lo, hi, j)  # the customer's purchase of j, if any
         if a < hi and h_indices[a] == j:
             times = np.float64(h_data[a])
             dec = np.float64(decayed[a])
