@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from upsell.recommend._kernels import kernels, scratch
+from upsell.recommend._kernels import give, kernels, take
 
 KN = kernels()
 pytestmark = pytest.mark.skipif(
@@ -51,7 +51,7 @@ PROP = settings(max_examples=40, deadline=None)
 
 # --------------------------------------------------------------------------- helpers
 def _scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    acc, seen, slot = scratch(n)
+    acc, seen, slot = take(n)
     _assert_clean(acc, seen, slot)
     return acc, seen, slot
 
@@ -104,19 +104,21 @@ def _distinct(draw: Any, n: int, max_size: int | None = None, sort: bool = False
 
 
 # --------------------------------------------------------------------------- scratch
-def test_scratch_is_per_thread_zeroed_and_grows():
-    acc, seen, slot = scratch(10)
-    assert acc.size >= 10 and seen.size >= 10 and slot.size >= 10
-    _assert_clean(acc, seen, slot)
-    assert scratch(5)[0] is acc  # the same arrays while they are large enough
-    big = scratch(acc.size + 7)
-    assert big[0].size >= acc.size + 7
+def test_scratch_sets_are_pooled_zeroed_and_grow():
+    first = take(10)
+    assert first[0].size >= 10 and first[1].size >= 10 and first[2].size >= 10
+    _assert_clean(*first)
+    second = take(10)  # taken while the first is out: another set
+    assert second[0] is not first[0]
+    give(second)
+    give(first)
+    again = take(5)  # a given-back set is reused while it is large enough
+    assert again[0] is first[0] or again[0] is second[0]
+    give(again)
+    big = take(first[0].size + 7)
+    assert big[0].size >= first[0].size + 7
     _assert_clean(*big)
-    other: list[Any] = []
-    t = threading.Thread(target=lambda: other.append(scratch(10)))
-    t.start()
-    t.join()
-    assert other[0][0] is not scratch(10)[0]  # another thread: its own
+    give(big)
 
 
 # --------------------------------------------------------------------------- edge rows
@@ -353,7 +355,10 @@ def test_features_through_kernels_equal_the_numpy_path(state):
             _same(X1, X0)
             _same(best1, best0)
         _same(fast.basket_conf(ci[:3], ci), slow.basket_conf(ci[:3], ci))
-    _assert_clean(*scratch(fast._n_scratch))
+    from upsell.recommend import _kernels
+
+    for sc in _kernels._POOL:  # every set the requests gave back is clean
+        _assert_clean(*sc)
 
 
 def test_features_from_two_threads_equal_one_thread(state):

@@ -37,7 +37,7 @@ from upsell.recommend._blend_features import (
     feature_names,
     spend_columns,
 )
-from upsell.recommend._kernels import kernels, scratch
+from upsell.recommend._kernels import give, kernels, take
 
 __all__ = ["CASCADE", "OneCustomer", "cascade_keep", "cascade_raw", "cascade_trees", "customer_row",
            "finite_scores", "used_trees", "warm"]
@@ -188,23 +188,21 @@ class OneCustomer:
         self.item_block = np.ascontiguousarray(np.column_stack([item[n] for n in _ITEM_COLS]))
         self.item_at = np.array([_COL[n] for n in _ITEM_COLS])
         # per customer: read at request time (no copy of customer- or purchase-size arrays)
-        # per customer: one row of the customer block (NaN segment without segments)
-        self.cust_block = np.ascontiguousarray(np.column_stack(
-            [cu[n] if n in cu else np.full(st.n_customers, np.nan) for n in _CUST_COLS]))
-        self.cust_at = np.array([_COL[n] for n in _CUST_COLS])
+        self.cust_cols = [cu[n] for n in _CUST_COLS if n in cu]
+        self.cust_at = np.array([_COL[n] for n in _CUST_COLS if n in cu])
         #: the compiled loops (None: the numpy ones; tests set it to compare the two)
         self.kernels = kernels()
         self._n_scratch = max(n_i, st.n_customers) + 1
 
     # ------------------------------------------------------------------ source rows
-    def _ranked(self, c: int, basket: np.ndarray | None, ci: np.ndarray
+    def _ranked(self, c: int, basket: np.ndarray | None, ci: np.ndarray, sc: Any
                 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
         """Per source, ``_score_rank`` of the candidates ``ci`` in the customer's row (the
-        compiled kernels: no row is built or sorted); the last items."""
+        compiled kernels: no row is built or sorted; ``sc`` a scratch set); the last items."""
         st = self.st
         kn = self.kernels
         items, d, last = self._items(c, basket)
-        acc, seen, _slot = scratch(self._n_scratch)
+        acc, seen, _slot = sc
         g = kn.gather_rank
         E, K, C = st.ease, st.knn, st.conf
         pos = d > 0
@@ -282,8 +280,9 @@ class OneCustomer:
         n = ci.size
         now = float(st.cut if at is None else max(int(at), st.cut))
         X = np.empty((n, len(_NAMES)), dtype=np.float64)
-        if self.kernels is not None:
-            ranked, last = self._ranked(c, basket, ci)
+        sc = None if self.kernels is None else take(self._n_scratch)
+        if sc is not None:
+            ranked, last = self._ranked(c, basket, ci, sc)
         else:
             rows, last = self._rows(c, basket)
             ranked = {name: _score_rank(*row, ci) for name, row in rows.items()}
@@ -309,9 +308,13 @@ class OneCustomer:
         with np.errstate(invalid="ignore", divide="ignore"):
             X[:, _COL["price_vs_usual"]] = price / cust["usual_price"][c]
             X[:, _COL["price_vs_order_value"]] = price / cust["order_value"][c]
-        X[:, self.cust_at] = self.cust_block[c]
+        X[:, self.cust_at] = [float(a[c]) for a in self.cust_cols]
+        if "segment" not in cust:
+            X[:, _COL["segment"]] = np.nan
         X[:, _COL["days_since_order"]] = cust["days_since_order"][c] + (now - st.cut) / _DAY
-        X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci)
+        X[:, _COL["conf_history_max"]], best = self._conf(hidx, last, ci, sc)
+        if sc is not None:
+            give(sc)  # not on an error: a set a kernel left midway is dropped
         return X.astype(np.float32), best
 
     def _own(self, X: np.ndarray, c: int, ci: np.ndarray, lo: int, hidx: np.ndarray,
@@ -361,10 +364,14 @@ class OneCustomer:
 
     def basket_conf(self, basket: np.ndarray, ci: np.ndarray) -> np.ndarray:
         """Max co-purchase confidence of each item ``ci`` with the basket (0 without one)."""
-        return self._conf(np.asarray(basket, dtype=np.int64), np.empty(0, np.int64),
-                          np.asarray(ci, dtype=np.int64))[0]
+        sc = None if self.kernels is None else take(self._n_scratch)
+        got = self._conf(np.asarray(basket, dtype=np.int64), np.empty(0, np.int64),
+                         np.asarray(ci, dtype=np.int64), sc)[0]
+        if sc is not None:
+            give(sc)
+        return got
 
-    def _conf(self, hidx: np.ndarray, last: np.ndarray, ci: np.ndarray
+    def _conf(self, hidx: np.ndarray, last: np.ndarray, ci: np.ndarray, sc: Any = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """Max conf(X -> j) over the customer's items X, and the last-basket X of the best conf.
 
@@ -373,8 +380,8 @@ class OneCustomer:
         maxima and the same tie-break (the smallest X).
         """
         M, Mt = self.st.conf, self.conf_t
-        if self.kernels is not None:
-            _acc, seen, slot = scratch(self._n_scratch)
+        if sc is not None:  # the compiled loop (a scratch set from ``take``)
+            _acc, seen, slot = sc
             return self.kernels.conf_max(M.indptr, M.indices, M.data, Mt.indptr, Mt.indices,
                                          Mt.data, hidx.astype(np.int64), last, ci, slot, seen)
         hist = np.zeros(ci.size)

@@ -29,8 +29,8 @@ numba compiles each kernel at its first call in a process (~15 s for all of them
 caching the machine code beside this file, or in the user's cache folder when this
 folder is read-only; :func:`kernels` returns None when numba cannot be imported or
 compile, and the callers keep their numpy path. Kernels release the GIL
-(``nogil``): threads serving requests run them in parallel. Scratch arrays are
-per thread (:func:`scratch`) and left zeroed after each call.
+(``nogil``): threads serving requests run them in parallel. A request borrows its
+scratch arrays from a pool (:func:`take`, :func:`give`); kernels leave them zeroed.
 """
 
 from __future__ import annotations
@@ -41,23 +41,33 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["kernels", "scratch"]
+__all__ = ["give", "kernels", "take"]
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
-_LOCAL = threading.local()
+#: free scratch sets: a request takes one and gives it back, so there are as many as
+#: requests ever ran at once (not one per thread: a service's pool may hold dozens)
+_POOL: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
 
-def scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """This thread's zeroed scratch of at least ``n`` slots: (float64, uint8, int64 = -1).
+def take(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A zeroed scratch set of at least ``n`` slots: (float64, uint8, int64 = -1).
 
-    The kernels leave them as they found them; a larger ``n`` replaces them.
+    Give it back with :func:`give` once the kernels are done with it (they leave it
+    as they found it); a set not given back (an error midway) is simply dropped.
     """
-    got = getattr(_LOCAL, "arrays", None)
+    try:
+        got = _POOL.pop()  # atomic: no two requests get one set
+    except IndexError:
+        got = None
     if got is None or got[0].size < n:
         got = (np.zeros(n), np.zeros(n, dtype=np.uint8), np.full(n, -1, dtype=np.int64))
-        _LOCAL.arrays = got
     return got
+
+
+def give(arrays: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Return a scratch set from :func:`take` to the pool."""
+    _POOL.append(arrays)
 
 
 def kernels() -> Any:
