@@ -518,6 +518,8 @@ def test_forest_raw_refuses_a_wrong_width(models):
     f = Forest(models["one tree"], tables=False)
     with pytest.raises(ValueError, match="columns"):
         f.raw(np.zeros((2, f.n_features + 1)))
+    with pytest.raises(ValueError, match="columns"):
+        f.raw(np.zeros(f.n_features))  # one row must still be a matrix
 
 
 # --------------------------------------------------------------------------- Forest's reasons

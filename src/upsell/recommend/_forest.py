@@ -103,6 +103,9 @@ class Forest:
     True
     >>> bool(np.allclose(f.paths(X[:2]).sum(axis=1), b.predict(X[:2])))  # not Shapley values
     True
+    >>> r = f.raw(X[:4])  # compiled (None without numba): LightGBM's scores to the last bit
+    >>> r is None or bool(np.array_equal(r, b.predict(X[:4], raw_score=True)))
+    True
     """
 
     def __init__(self, booster: Any, *, max_table: int = _MAX_TABLE,
@@ -332,8 +335,8 @@ class Forest:
         if kn is None:  # pragma: no cover - numba is a dependency
             return None
         X = np.ascontiguousarray(X)
-        if X.shape[1] != self.n_features:
-            raise ValueError(f"X has {X.shape[1]} columns; the model reads {self.n_features}")
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X has shape {X.shape}; the model reads {self.n_features} columns")
         return kn.forest_raw(X, self.key, self.thr, self.left, self.value, self.roots,
                              self.n_copies, self.has_zero, self.cat_feature, self.cat_table,
                              int(first), int(keep),
