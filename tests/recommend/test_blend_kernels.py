@@ -526,7 +526,8 @@ def test_forest_raw_refuses_a_wrong_width(models):
 @pytest.mark.parametrize("max_table", [4_000_000, 40])  # all leaves tabulated; most solved
 def test_forest_contributions_and_paths_compiled_equal_numpy(models, monkeypatch, max_table):
     """Leaves, exact contributions and path attributions: the kernels' are the numpy path's,
-    bit for bit (and LightGBM's leaves, its TreeSHAP to rounding)."""
+    bit for bit, except the leaves solved per request (loops instead of a matrix product:
+    rounding only); LightGBM's leaves, its TreeSHAP to rounding."""
     import upsell.recommend._forest as forest_mod
 
     for name, booster in models.items():
@@ -541,8 +542,11 @@ def test_forest_contributions_and_paths_compiled_equal_numpy(models, monkeypatch
             slow = Forest(booster, max_table=max_table)
             want = (slow._lgb_leaves(X), slow.contributions(X), slow.paths(X),
                     slow.contributions(X.astype(np.float32)))
-        for g, w in zip(got, want, strict=True):
-            assert np.array_equal(g, w), name
+        for j, (g, w) in enumerate(zip(got, want, strict=True)):
+            if j in (1, 3) and fast.deep:  # contributions with leaves solved per request
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15, err_msg=name)
+            else:
+                assert np.array_equal(g, w), name
         lgb_leaves = booster.predict(X, pred_leaf=True).reshape(40, -1)[:, :fast.n_trees]
         assert np.array_equal(got[0], lgb_leaves + fast.first_leaf), name
         np.testing.assert_allclose(got[1], booster.predict(X, pred_contrib=True),

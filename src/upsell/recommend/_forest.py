@@ -485,6 +485,24 @@ class Forest:
         self.deep_order = by
         self.deep_starts = np.flatnonzero(np.r_[True, df[1:] != df[:-1]]) if df.size else df
         self.deep_features = df[self.deep_starts]
+        # the same leaves flat, for the compiled solve: per leaf its number, features,
+        # offset of its cover fractions (= of its values in the concatenated parts above),
+        # value, and quadrature nodes (d // 2 + 1 of them, from their offset)
+        leaves = [(w, zz, v) for w, zz, v in self.deep]
+        self.deep_leaf = np.concatenate([w for w, _, _ in leaves]) if leaves else \
+            np.empty(0, np.int64)
+        self.deep_d = d[self.deep_leaf].astype(np.int64)
+        self.deep_z = np.concatenate([zz.ravel() for _, zz, _ in leaves]) if leaves else \
+            np.empty(0)
+        self.deep_v = np.concatenate([v for _, _, v in leaves]) if leaves else np.empty(0)
+        self.deep_zoff = np.r_[0, np.cumsum(self.deep_d)[:-1]].astype(np.int64) \
+            if leaves else np.empty(0, np.int64)
+        nodes = [_gauss(int(k) // 2 + 1) for k in self.deep_d.tolist()]
+        self.deep_t = np.concatenate([t for t, _ in nodes]) if nodes else np.empty(0)
+        self.deep_w = np.concatenate([w for _, w in nodes]) if nodes else np.empty(0)
+        k_of = self.deep_d // 2 + 1
+        self.deep_toff = np.r_[0, np.cumsum(k_of)[:-1]].astype(np.int64) if nodes else \
+            np.empty(0, np.int64)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Exact TreeSHAP contributions, as ``Booster.predict(X, pred_contrib=True)``.
@@ -514,7 +532,12 @@ class Forest:
                 self.edge_bit_true, self.edge_bit_false, self.edge_child, self.edge_parent,
                 self.leaf_node, self.full, self.d, self.offset, self.pair_leaf, self.pair_slot,
                 self.table, self.pair_features, self.pair_starts, out)
-            return self._deep(pattern, out)
+            if self.deep_leaf.size:  # the deep leaves' games too (rounding differs: ~1e-16)
+                kn.forest_deep(pattern, self.deep_leaf, self.deep_d, self.deep_zoff,
+                               self.deep_z, self.deep_v, self.deep_t, self.deep_w,
+                               self.deep_toff, self.deep_order, self.deep_starts,
+                               self.deep_features, out)
+            return out
         # the bit of each edge's feature when the row does not follow it, then ORed
         # down the tree one level at a time
         # (np.take and in-place steps: half the time of fancy indexing at this size)

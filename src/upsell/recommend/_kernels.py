@@ -103,7 +103,7 @@ def _build() -> Any:
                          gather_rank=jit(_gather_rank), gather_top=jit(_gather_top),
                          conf_max=jit(_conf_max), forest_raw=jit(_forest_raw),
                          forest_leaves=jit(_forest_leaves), own_block=jit(_own_block),
-                         forest_contrib=jit(_forest_contrib))
+                         forest_contrib=jit(_forest_contrib), forest_deep=jit(_forest_deep))
     return ns
 
 
@@ -570,3 +570,47 @@ def _forest_contrib(X: Any, n_copies: int, has_zero: bool, cat_feature: Any, cat
             v = vals[a] + _pairwise(vals, a + 1, b - a - 1) if b - a > 1 else vals[a]
             out[i, pair_features[g]] += v
     return pattern
+
+
+def _forest_deep(pattern: Any, leaf: Any, dd: Any, zoff: Any, z: Any, v: Any, t: Any, w: Any,
+                 toff: Any, order: Any, starts: Any, features: Any, out: Any
+                 ) -> None:  # pragma: no cover - compiled
+    # Forest._deep: each deep leaf's product game, phi_j = v (o_j - z_j) sum_k w_k
+    # prod_{l != j} (z_l + (o_l - z_l) t_k) (prefix and suffix products: no division),
+    # then summed per feature as np.add.reduceat does (first + pairwise rest)
+    n = pattern.shape[0]
+    P = z.size
+    G = starts.size
+    vals = np.empty(P)
+    pv = np.empty(P)
+    f = np.empty(64)
+    pre = np.empty(65)
+    acc = np.empty(64)
+    for i in range(n):
+        for q in range(leaf.size):
+            d = dd[q]
+            p = pattern[i, leaf[q]]
+            a = zoff[q]
+            for j in range(d):
+                acc[j] = 0.0
+            for k in range(d // 2 + 1):
+                tk = t[toff[q] + k]
+                pre[0] = 1.0
+                for j in range(d):
+                    o = np.float64((p >> j) & 1)
+                    f[j] = z[a + j] + (o - z[a + j]) * tk
+                    pre[j + 1] = pre[j] * f[j]
+                suf = 1.0
+                for j in range(d - 1, -1, -1):
+                    acc[j] += w[toff[q] + k] * pre[j] * suf
+                    suf *= f[j]
+            for j in range(d):
+                o = np.float64((p >> j) & 1)
+                vals[a + j] = (o - z[a + j]) * acc[j] * v[q]
+        for q in range(P):
+            pv[q] = vals[order[q]]
+        for g in range(G):
+            s0 = starts[g]
+            s1 = starts[g + 1] if g + 1 < G else P
+            out[i, features[g]] += pv[s0] + _pairwise(pv, s0 + 1, s1 - s0 - 1) \
+                if s1 - s0 > 1 else pv[s0]
