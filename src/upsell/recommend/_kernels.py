@@ -99,6 +99,7 @@ def _build() -> Any:
     g["_conf_take"] = jit(_conf_take)
     g["_widen"] = jit(_widen)
     g["_pairwise"] = jit(_pairwise)
+    g["_add_trees"] = jit(_add_trees)
     ns = SimpleNamespace(score_rank=jit(_score_rank),
                          gather_rank=jit(_gather_rank), gather_top=jit(_gather_top),
                          conf_max=jit(_conf_max), forest_raw=jit(_forest_raw),
@@ -403,13 +404,28 @@ def _forest_leaves(X: Any, key: Any, thr: Any, left: Any, roots: Any, n_copies: 
     n = X.shape[0]
     W = _widen(X, n_copies, has_zero, cat_feature, cat_table)
     out = np.empty((n, roots.size), dtype=np.int64)
-    for i in range(n):
-        for t in range(roots.size):
+    for t in range(roots.size):  # tree by tree, as _add_trees
+        for i in range(n):
             node = roots[t]
             while left[node] != node:
                 node = left[node] + (1 if W[i, key[node]] > thr[node] else 0)
             out[i, t] = node
     return out
+
+
+def _add_trees(W: Any, rows: Any, t0: int, t1: int, key: Any, thr: Any, left: Any, value: Any,
+               roots: Any, acc: Any) -> None:  # pragma: no cover - compiled
+    # acc[q] += the leaf value row rows[q] reaches in each tree t0..t1-1, trees in order
+    # (tree by tree over the rows: the rows' walks of one tree are independent, so the
+    # processor overlaps them, and the tree's nodes stay in cache)
+    for t in range(t0, t1):
+        root = roots[t]
+        for q in range(rows.size):
+            i = rows[q]
+            node = root
+            while left[node] != node:
+                node = left[node] + (1 if W[i, key[node]] > thr[node] else 0)
+            acc[q] += value[node]
 
 
 def _forest_raw(X: Any, key: Any, thr: Any, left: Any, value: Any, roots: Any,
@@ -419,29 +435,20 @@ def _forest_raw(X: Any, key: Any, thr: Any, left: Any, value: Any, roots: Any,
     T = roots.size
     W = _widen(X, n_copies, has_zero, cat_feature, cat_table)
     split = first if 0 < first < T and keep < n else T
-    part = np.empty(n)
-    for i in range(n):
-        acc = 0.0
-        for t in range(split):
-            node = roots[t]
-            while left[node] != node:
-                node = left[node] + (1 if W[i, key[node]] > thr[node] else 0)
-            acc += value[node]
-        part[i] = acc + adj[i] if adj.size else acc
+    part = np.zeros(n)
+    _add_trees(W, np.arange(n), 0, split, key, thr, left, value, roots, part)
+    if adj.size:
+        for i in range(n):
+            part[i] += adj[i]
     if split == T:
         return part
     order = np.argsort(-part, kind="mergesort")
     top = order[:keep]
+    rest = np.zeros(keep)
+    _add_trees(W, top, split, T, key, thr, left, value, roots, rest)
     out = part.copy()
     for q in range(keep):
-        i = top[q]
-        acc = 0.0
-        for t in range(split, T):
-            node = roots[t]
-            while left[node] != node:
-                node = left[node] + (1 if W[i, key[node]] > thr[node] else 0)
-            acc += value[node]
-        out[i] += acc
+        out[top[q]] += rest[q]
     floor = np.inf
     for q in range(keep):
         floor = min(floor, out[top[q]])
