@@ -118,3 +118,8 @@ def test_a_ladder_reads_one_step_per_tier_each_dearer():
                     "tier 4: item5 (4.00) (+2 tiers)")
     two = _ladder_text(np.array([0, 2]), tier, price, bought, names, lambda v: f"{v:.2f}")
     assert two == "tier 1: item0 (1.00) → tier 2: item2 (2.00)"
+    # long names: fewer steps, never a cell cut mid-name
+    long = np.array([f"{'VERY LONG PRODUCT NAME ' * 3}{i}" for i in range(8)])
+    text = _ladder_text(np.arange(8), tier, price, bought, long, lambda v: f"{v:.2f}", limit=240)
+    assert len(text) <= 240 and text.endswith(" tiers)") and "…" not in text
+    assert text.count("→") == 1 and text.endswith("(+4 tiers)")  # 2 of 6 tiers fit

@@ -9,7 +9,7 @@ import numpy as np
 from upsell.data import Catalog
 from upsell.exceptions import UpsellError, UpsellMemoryError
 from upsell.report._context import _Context, _log, _Skip
-from upsell.report._tables import MAX_MARKS, Chart, Table, fmt, fmt_pct
+from upsell.report._tables import _MAX_CELL, MAX_MARKS, Chart, Table, fmt, fmt_pct
 
 
 def _mine(ctx: _Context) -> tuple[Any, str]:
@@ -282,7 +282,8 @@ def _section_ladders(ctx: _Context) -> dict[str, Any]:
                                   strict=True)]
         fam_up = upgraded[fam_of == fi]
         rows.append((str(fam_index[fi]), ladder, int(fam_customers[fi]),
-                     float(fam_up.mean()) if fam_up.size else None, "; ".join(rates)))
+                     float(fam_up.mean()) if fam_up.size else None,
+                     _fitted(rates, "; ", len(rates))))
     values: dict[str, Any] = {"take_up": overall}
     note = ("Take-up: share of the customers whose first purchase in a family was at a tier "
             "who later bought a higher tier of that family.")
@@ -297,16 +298,33 @@ def _section_ladders(ctx: _Context) -> dict[str, Any]:
 
 
 def _ladder_text(members: np.ndarray, tier: np.ndarray, price: np.ndarray, bought: np.ndarray,
-                 names: np.ndarray, fmt: Any, steps: int = 4) -> str:
+                 names: np.ndarray, fmt: Any, steps: int = 4, limit: int = _MAX_CELL) -> str:
     """A family's ladder in words: per tier (lowest first) its most-bought item and price,
     "(+N tiers)" after ``steps``; items of one tier share a step, so an arrow is always a
-    step up."""
+    step up. Fewer steps when long names would pass the table's cell ``limit`` (a cut cell
+    would end mid-name); a single step longer than that is left to the table to cut."""
     order = members[np.lexsort((-bought[members], tier[members]))]
     t = tier[order]
     heads = order[np.r_[True, t[1:] != t[:-1]]]
-    text = " → ".join(f"tier {int(tier[m])}: {names[m]} ({fmt(float(price[m]))})"
-                      for m in heads[:steps])
-    return text + (f" (+{heads.size - steps} tiers)" if heads.size > steps else "")
+    parts = [f"tier {int(tier[m])}: {names[m]} ({fmt(float(price[m]))})" for m in heads[:steps]]
+    return _fitted(parts, " → ", int(heads.size), limit)
+
+
+def _fitted(parts: list[str], sep: str, total: int, limit: int = _MAX_CELL) -> str:
+    """``parts`` joined by ``sep``, then "(+N tiers)" for the ``total - len`` not shown; the
+    last parts dropped while the text is longer than ``limit`` (keeping one), so a table
+    cell ends with a whole part instead of being cut mid-word.
+
+    >>> _fitted(["tier 1: 5%", "tier 2: 7%", "tier 3: 9%"], "; ", 3, limit=24)
+    'tier 1: 5% (+2 tiers)'
+    """
+    parts = list(parts)
+    while True:
+        more = total - len(parts)
+        text = sep.join(parts) + (f" (+{more} tiers)" if more > 0 else "")
+        if len(text) <= limit or len(parts) <= 1:
+            return text
+        parts.pop()
 
 
 def _take_up_by_tier(tiers: np.ndarray, n_start: np.ndarray, n_up: np.ndarray) -> dict[str, Any]:
