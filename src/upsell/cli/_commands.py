@@ -567,6 +567,9 @@ def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         tx = _read_orders(args, steps)
         fit_args = argparse.Namespace(**{**vars(args), "model": args.cf_model})
         rec = _fit_recommender(fit_args, tx, _read_catalog(args, steps), steps)
+    # a learned blend's kernels compile once after an install (~15 s): a progress line then
+    with steps.step("preparing the model (compiled once after an install)"):
+        rec.warm()
     basket_ids = _coerce(rec.catalog.items, basket)
     unknown_items = [b for b in basket_ids if b not in rec.catalog.items]
     if unknown_items:

@@ -651,8 +651,7 @@ class Recommender(Estimator):
         >>> rec.warm() is rec
         True
         """
-        self._check_fitted()
-        self.recommend(None, k=1)
+        self.recommend(None, k=1)  # assembles the pipeline (as the first request would)
         from upsell.recommend._blend_one import warm
         from upsell.recommend.blend import LearnedBlend
 
