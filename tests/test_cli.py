@@ -396,3 +396,33 @@ def test_fit_with_the_learned_blend(files, tmp_path, capsys):
     capsys.readouterr()
     assert main(["fit", "--help"]) == 0
     assert "--blend {auto,learned,weighted}" in capsys.readouterr().out
+
+
+def test_steps_show_a_long_step_on_a_terminal_only():
+    import io
+    import time
+
+    from upsell.cli._io import _Steps
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Terminal()
+    steps = _Steps(False, delay=0.0, stream=tty)
+    with steps.step("fitting itemknn"):
+        for _ in range(500):  # the timer thread writes the name while the step runs
+            if tty.getvalue():
+                break
+            time.sleep(0.01)
+    out = tty.getvalue()
+    assert out.startswith("fitting itemknn ...") and out.endswith(" s\n")
+    assert "\rfitting itemknn: " in out
+    for quiet, stream in ((True, Terminal()), (False, io.StringIO())):  # --quiet; a pipe
+        with _Steps(quiet, delay=0.0, stream=stream).step("x"):
+            time.sleep(0.05)
+        assert stream.getvalue() == ""
+    short = Terminal()
+    with _Steps(False, delay=60.0, stream=short).step("quick"):
+        pass
+    assert short.getvalue() == ""  # ended before the delay: nothing

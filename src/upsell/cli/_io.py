@@ -12,6 +12,8 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -33,35 +35,57 @@ _MONEY_KPIS = frozenset({"atv"})
 def _progress_wanted(quiet: bool) -> bool:
     """Progress bars only for a person watching a terminal: never in logs, pipes or files
     (tqdm's carriage returns clutter them)."""
-    if quiet:
-        return False
-    isatty = getattr(sys.stderr, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except (OSError, ValueError):
-        return False
+    return not quiet and _is_terminal(sys.stderr)
 
 class _Steps:
-    """Progress on stderr: one tqdm bar per step (elapsed time), only on a terminal and
-    never with ``--quiet``."""
+    """Progress on stderr, only on a terminal and never with ``--quiet``: a step still
+    running after ``delay`` seconds shows its name, then its time when it ends ("fitting
+    itemknn: 12.3 s"); shorter steps print nothing. (A step is one blocking call: a timer
+    thread writes the line, as nothing in the step can.)"""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = not _progress_wanted(quiet)
+    def __init__(self, quiet: bool, delay: float = 1.0, stream: TextIO | None = None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.quiet = quiet or not _is_terminal(self.stream)
+        self.delay = float(delay)
 
     @contextlib.contextmanager
     def step(self, what: str) -> Iterator[None]:
         if self.quiet:
             yield
             return
-        from tqdm import tqdm
+        start = time.perf_counter()
+        shown = threading.Event()
+        lock = threading.Lock()
 
-        bar = tqdm(total=1, desc=what, bar_format="{desc}: {elapsed}", file=sys.stderr,
-                   leave=False, mininterval=1.0, delay=1.0)
+        def show() -> None:
+            with lock:
+                if not done:
+                    self.stream.write(f"{what} ...")
+                    self.stream.flush()
+                    shown.set()
+
+        done = False
+        timer = threading.Timer(self.delay, show)
+        timer.daemon = True
+        timer.start()
         try:
             yield
-            bar.update(1)
         finally:
-            bar.close()
+            timer.cancel()
+            with lock:
+                done = True
+            if shown.is_set():
+                self.stream.write(f"\r{what}: {time.perf_counter() - start:.1f} s\n")
+                self.stream.flush()
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
 
 # ---------------------------------------------------------------------- reading
 def _pairs(text: str | None, option: str, what: str) -> list[tuple[str, str]]:
