@@ -54,17 +54,16 @@ class _Steps:
             yield
             return
         start = time.perf_counter()
-        shown = threading.Event()
         lock = threading.Lock()
+        state = {"done": False, "shown": False}
 
         def show() -> None:
-            with lock:
-                if not done:
+            with lock:  # never after the step ended
+                if not state["done"]:
                     self.stream.write(f"{what} ...")
                     self.stream.flush()
-                    shown.set()
+                    state["shown"] = True
 
-        done = False
         timer = threading.Timer(self.delay, show)
         timer.daemon = True
         timer.start()
@@ -73,8 +72,8 @@ class _Steps:
         finally:
             timer.cancel()
             with lock:
-                done = True
-            if shown.is_set():
+                state["done"] = True
+            if state["shown"]:
                 self.stream.write(f"\r{what}: {time.perf_counter() - start:.1f} s\n")
                 self.stream.flush()
 

@@ -424,14 +424,18 @@ class Pipeline:
             return self._weighted(gathered)
         return self._blended(gathered, req, k, removed)
 
-    def _weighted(self, gathered: list[tuple[int, CandidateSource, list[tuple[int, Candidate]]]]
-                  ) -> dict[int, PoolItem]:
-        """The default blend, source by source: weight x normalised score, summed per item."""
+    def _weighted(self, gathered: list[tuple[int, CandidateSource, list[tuple[int, Candidate]]]],
+                  evidence_only: bool = False) -> dict[int, PoolItem]:
+        """The default blend, source by source: weight x normalised score, summed per item.
+
+        ``evidence_only``: the pool a user or learned blend scores (each source's evidence,
+        max-normalised, weight 1; no score summed).
+        """
         pool: dict[int, PoolItem] = {}
-        how = self.normalize_
+        how = "max" if evidence_only else self.normalize_
         for _s, src, kept in gathered:
             norm = normalise([c.score for _, c in kept], how)
-            w = self.weights_[src.name]
+            w = 1.0 if evidence_only else self.weights_[src.name]
             is_up = src.name == self.upsell_name
             key = f"source:{src.name}"
             # the hot path of every request: one loop, no call per candidate
@@ -448,8 +452,9 @@ class Pipeline:
                 if any(e.source == src.name for e in item.evidence):
                     continue  # a source repeating an item: its best (first) proposal counts
                 item.evidence.append(ev)
-                item.components[key] = ev.contribution
-                item.score += ev.contribution
+                if not evidence_only:
+                    item.components[key] = ev.contribution
+                    item.score += ev.contribution
         return pool
 
     def blend_request(self, req: Request, k: int, owned_items: bool = True) -> BlendRequest:
@@ -479,26 +484,7 @@ class Pipeline:
     def _blended(self, gathered: list[tuple[int, CandidateSource, list[tuple[int, Candidate]]]],
                  req: Request, k: int, removed: dict[str, int]) -> dict[int, PoolItem]:
         """A user or learned blend: one matrix of raw scores in, one score per candidate out."""
-        pool: dict[int, PoolItem] = {}
-        for _s, src, kept in gathered:
-            norm = normalise([c.score for _, c in kept], "max")
-            name = src.name
-            is_up = name == self.upsell_name
-            # as in _weighted: one loop, no call per candidate
-            for (idx, c), z in zip(kept, norm, strict=True):
-                ev = Evidence(name, float(c.score), z, 1.0, c.detail)
-                kind = "upsell" if (is_up or c.kind == "upsell") else "cross_sell"
-                item = pool.get(idx)
-                if item is None:
-                    item = PoolItem(idx, c.item, kind, 0.0)
-                    pool[idx] = item
-                else:
-                    if ev.contribution > max((e.contribution for e in item.evidence),
-                                             default=-1.0):
-                        item.kind = kind
-                    if any(e.source == name for e in item.evidence):
-                        continue  # a source repeating an item: its best (first) proposal counts
-                item.evidence.append(ev)
+        pool = self._weighted(gathered, evidence_only=True)
         if not pool:
             return pool
         b = self.generic_blend
