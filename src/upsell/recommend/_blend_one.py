@@ -56,6 +56,7 @@ _OWN = ("times_bought", "decayed_count", "days_since_bought", "repurchase_interv
         "spend_share", "quantity_per_order", "quantity_vs_item", "cooc_score",
         "lift_last_basket")
 _OWN_AT = np.array([_COL[n] for n in _OWN], dtype=np.int64)
+_UNSET = object()
 _EMPTY_I = np.empty(0, np.int64)
 _EMPTY_F = np.empty(0, np.float32)
 
@@ -190,9 +191,20 @@ class OneCustomer:
         # per customer: read at request time (no copy of customer- or purchase-size arrays)
         self.cust_cols = [cu[n] for n in _CUST_COLS if n in cu]
         self.cust_at = np.array([_COL[n] for n in _CUST_COLS if n in cu])
-        #: the compiled loops (None: the numpy ones; tests set it to compare the two)
-        self.kernels = kernels()
+        self._kernels: Any = _UNSET  # numba is imported at the first request, not at load
         self._n_scratch = max(n_i, st.n_customers) + 1
+
+    @property
+    def kernels(self) -> Any:
+        """The compiled loops (None: the numpy ones; tests set it to compare the two)."""
+        got = self._kernels
+        if got is _UNSET:
+            got = self._kernels = kernels()
+        return got
+
+    @kernels.setter
+    def kernels(self, value: Any) -> None:
+        self._kernels = value
 
     # ------------------------------------------------------------------ source rows
     def _ranked(self, c: int, basket: np.ndarray | None, ci: np.ndarray, sc: Any
@@ -572,7 +584,7 @@ def customer_row(index: Any, customer: Any) -> int:
 def warm(blend: Any) -> None:
     """Run one known customer through every step a fitted blend's requests take.
 
-    numba compiles the kernels at their first call (~15 s after an install, ~0.2 s
+    numba compiles the kernels at their first call (~15 s after an install, ~0.4 s
     from its cache); a service calls this before it takes traffic. Nothing is
     recorded: the blend is read-only.
     """

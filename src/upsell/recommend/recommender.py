@@ -640,7 +640,7 @@ class Recommender(Estimator):
 
     def warm(self) -> Recommender:
         """Do now what the first requests would: assemble the pipeline and compile the
-        learned blend's serving kernels (numba: ~15 s once after an install, then ~0.2 s
+        learned blend's serving kernels (numba: ~15 s once after an install, then ~0.4 s
         from its cache). A service calls it before it takes traffic. No offer is logged or
         counted against a cap (no customer is asked for). Returns ``self``.
 
