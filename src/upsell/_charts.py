@@ -244,10 +244,15 @@ def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = Fal
             edges = np.linspace(v.min(), v.max() if v.max() > v.min() else v.min() + 1, bins + 1)
         ax.hist(v, **{"bins": edges, "color": BLUE, **kwargs})
         med = float(np.median(v))
-        ax.axvline(med, color=ORANGE, lw=1.5, ls="--", label=f"median {med:,.0f}")
+        ax.axvline(med, color=ORANGE, lw=1.5, ls="--", label=f"median {_short(med)}")
         ax.legend(fontsize=8, frameon=False)
     ax.set_ylabel("customers")
     return style(ax, title, xlabel)
+
+
+def _short(value: float) -> str:
+    """A value for a chart label: whole above 100 ("1,235"), else 3 significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 @matplotlib_keywords

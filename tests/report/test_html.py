@@ -50,3 +50,20 @@ def test_cards_show_the_headline_kpis(full_analysis):
 
 def test_evil_source_name_is_escaped(full_analysis):
     assert EVIL not in full_analysis.to_html(charts=False)
+
+
+def test_ids_read_as_text_and_long_ids_wrap():
+    from upsell.report.analysis import Table
+
+    hashed = "d896af65d5b6b01300e22d3778efe9dc777fcde29ff9a6f2dd04242a7b0367ac"
+    html = Table("", ("customer", "item", "orders", "share"),
+                 ((hashed, "0108775015", "1,234", "12.5%"), ("14334", "85123A", 7, 0.5))).to_html()
+    cells = re.findall(r"<td([^>]*)>([^<]*)</td>", html)
+    align = {text: attrs for attrs, text in cells}
+    # ids (a leading zero, or four digits and more without separators) are text, left-aligned
+    assert align["0108775015"] == "" and align["14334"] == "" and align["85123A"] == ""
+    # formatted numbers stay right-aligned
+    assert align["1,234"] == ' class="num"' and align["12.5%"] == ' class="num"'
+    assert align["7"] == ' class="num"'
+    # a hashed id may wrap anywhere instead of widening its column
+    assert align[hashed] == ' class="long"'

@@ -54,3 +54,12 @@ def test_result_objects_plot_themselves(small_shop, full_analysis):
     assert us.segments.rfm(tx).summary().plot().get_title(loc="left")
     assert full_analysis["evaluation"].values["comparison"].plot().get_title(loc="left")
     assert full_analysis["clv"].plot().get_title(loc="left") == "12-month CLV per customer"
+
+
+@pytest.mark.parametrize(("values", "label"), [
+    (np.r_[0.05, 0.1, 0.2], "median 0.1"),  # a shop with tiny prices: not "median 0"
+    (np.r_[900.0, 1234.5, 5000.0], "median 1,234"), (np.r_[0.00012, 0.00031, 0.0009], "median 0.00031"),
+])
+def test_histogram_median_label_keeps_its_digits(values, label):
+    ax = plots.histogram(values, log=True)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [label]

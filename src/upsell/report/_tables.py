@@ -107,6 +107,10 @@ def shorten_list(names: Any, limit: int = 5, sep: str = ", ") -> str:
 
 # numbers already formatted as text ("12.5%", "n/a") are aligned like numbers
 _NUMERIC_TEXT = re.compile(r"^(?:[-+]?[\d,]*\.?\d+%?|n/a)$")
+# ...but digits that fmt() never writes are ids ("0108775015", customer "14334"): text
+_ID_TEXT = re.compile(r"^(?:0\d+|\d{4,})$")
+# a word this long (a hashed customer id) may wrap anywhere, or it would widen its column
+_LONG_WORD = re.compile(r"\S{25}")
 
 
 def _cut(text: str, limit: int = _MAX_CELL) -> str:
@@ -205,7 +209,10 @@ class Table(TableResult):
             for v, p in zip(row, pct, strict=True):
                 num = isinstance(v, (int, float)) and not isinstance(v, bool)
                 text = fmt_pct(v) if p and num else fmt(v)
-                cls = ' class="num"' if num or _NUMERIC_TEXT.match(text) else ""
+                if num or (_NUMERIC_TEXT.match(text) and not _ID_TEXT.match(text)):
+                    cls = ' class="num"'
+                else:
+                    cls = ' class="long"' if _LONG_WORD.search(text) else ""
                 cells.append(f"<td{cls}>{escape(_cut(text))}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         total = len(self.rows) if self.total is None else max(int(self.total), len(shown))

@@ -49,6 +49,7 @@ table { border-collapse: collapse; margin: 8px 0; font-size: 13px; width: 100%; 
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left;
          vertical-align: top; }
 td { overflow-wrap: break-word; }
+td.long { overflow-wrap: anywhere; min-width: 12ch; }
 th { background: #f1f3f6; font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .note, .more { color: var(--muted); font-size: 12px; margin: 2px 0 8px; }
