@@ -301,7 +301,7 @@ def test_names_are_shown_when_the_data_know_them(tmp_path):
     assert {"antecedent_names", "consequent_names"} <= set(rules[0])
     assert set(rules[0]["antecedent_names"]) <= set(names.values())
     model = tmp_path / "model"
-    code, text = run("fit", str(path), "--columns", cols, "--out", str(model))
+    code, text = run("fit", str(path), "--columns", cols, "-o", str(model))  # -o as in report
     assert code == 0
     code, text = run("recommend", "--model", str(model), "--basket", "A1", "--format", "json")
     offers = json.loads(text)

@@ -217,7 +217,8 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
 def _fit_options(p: argparse.ArgumentParser) -> None:
     """Options of ``upsell fit``."""
     _data_options(p)
-    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to write")
+    p.add_argument("--out", "-o", "--output", dest="out", required=True, metavar="MODEL_DIR",
+                   help="folder to write (-o/--output as in the other commands)")
     p.add_argument("--model", default="itemknn", choices=list(_CF_MODELS),
                    help="collaborative-filtering model")
     p.add_argument("--min-support", type=_support_arg, default="auto",
