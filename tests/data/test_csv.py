@@ -702,6 +702,36 @@ def test_an_order_id_joined_from_customer_and_day(tmp_path):
             Transactions.read_csv(p, columns={**cols, **bad})
 
 
+def test_a_time_joined_from_a_day_and_a_time_of_day(tmp_path):
+    """Dunnhumby's layout: a day number and TRANS_TIME (HHMM) in two columns."""
+    p = write(tmp_path, "household_key,BASKET_ID,DAY,PRODUCT_ID,QUANTITY,TRANS_TIME\n"
+                        "7,b1,1,A,1,0826\n7,b1,1,B,2,0826\n7,b2,1,A,1,1631\n"
+                        "8,b3,2,C,1,5\n8,b4,3,C,1,\n")
+    cols = {"order": "BASKET_ID", "item": "PRODUCT_ID", "customer": "household_key",
+            "quantity": "QUANTITY", "time": ("DAY", "TRANS_TIME")}
+    tx = Transactions.read_csv(p, columns=cols, time_format="days_since:2010-01-01")
+    got = [str(t) for t in tx.time]
+    assert got == ["2010-01-02T08:26:00", "2010-01-02T08:26:00", "2010-01-02T16:31:00",
+                   "2010-01-03T00:05:00", "2010-01-04T00:00:00"]  # a blank clock: the day
+    # a date column and an HH:MM:SS column, the date read by the format
+    q = write(tmp_path, "Date,Time,Transaction,Item\n30/10/2016,09:58:11,1,Bread\n"
+                        "30/10/2016,10:05:34,2,Coffee\n", "bakery.csv")
+    tx2 = Transactions.read_csv(q, columns={"order": "Transaction", "item": "Item",
+                                            "time": ("Date", "Time")}, time_format="%d/%m/%Y")
+    assert [str(t) for t in tx2.time] == ["2016-10-30T09:58:11", "2016-10-30T10:05:34"]
+    # a bad clock is named with its row, and drop counts it
+    bad = write(tmp_path, "BASKET_ID,DAY,PRODUCT_ID,TRANS_TIME\nb1,1,A,0826\nb2,1,B,2575\n",
+                "bad.csv")
+    two = {"order": "BASKET_ID", "item": "PRODUCT_ID", "time": ("DAY", "TRANS_TIME")}
+    with pytest.raises(UpsellDataError, match=r"row 2 \(order 'b2'\): `time` '1\|2575' is not"):
+        Transactions.read_csv(bad, columns=two, time_format="days_since:2010-01-01")
+    tx3 = Transactions.read_csv(bad, columns=two, time_format="days_since:2010-01-01",
+                                invalid="drop")
+    assert len(tx3.orders) == 1 and tx3.report.dropped == {"time not a timestamp": 1}
+    with pytest.raises(UpsellDataError, match="joins exactly two headers"):
+        Transactions.read_csv(p, columns={**cols, "time": ("DAY", "TRANS_TIME", "DAY")})
+
+
 def test_decimal_commas_are_read_when_told_and_named_when_not(tmp_path):
     p = write(tmp_path, 'order;item;quantity;price\n1;A;2;15,3\n1;B;1;2\n2;A;1,5;"1.234,5"\n'
                         "3;C;-1;,5\n", "eu.csv")

@@ -287,7 +287,18 @@ def parse_times(text: np.ndarray, time_format: str | None = None
     ...                      "%d/%m/%Y %H:%M")
     >>> [str(t) for t in v], bad.tolist()
     (['2011-12-09T12:50:00', '2011-12-31T08:05:00', 'NaT'], [False, False, True])
+
+    A date column joined with a time-of-day column (``columns={"time": ("DAY",
+    "TRANS_TIME")}``) arrives as ``"date|clock"``: the date is read as above (by
+    ``time_format`` when given) and the clock, ``HH:MM``, ``HH:MM:SS`` or ``HHMM``
+    (Dunnhumby's ``0826``), is added to it; a blank clock leaves the date alone.
+
+    >>> v, bad = parse_times(np.array(["1|0826", "2|17:05", "2|2460"]), "days_since:2010-01-01")
+    >>> [str(t) for t in v], bad.tolist()
+    (['2010-01-02T08:26:00', '2010-01-03T17:05:00', 'NaT'], [False, False, True])
     """
+    if text.size and bool((np.char.find(text.astype(str), JOIN_SEP) >= 0).any()):
+        return _date_and_clock(text.astype(str), time_format)
     if time_format is not None:
         if "%" not in time_format:  # a number format
             stripped = np.char.strip(text.astype(str)) if text.size else text.astype(str)
@@ -312,6 +323,38 @@ def parse_times(text: np.ndarray, time_format: str | None = None
         else:
             out[i] = t
     return out, bad
+
+
+_CLOCK = re.compile(r"^\s*(?:(\d{1,2}):(\d{2})(?::(\d{2}))?|(\d{1,4}))\s*$")
+
+
+def _date_and_clock(text: np.ndarray, time_format: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """``"date|clock"`` texts: the date read by :func:`parse_times`, plus the time of day."""
+    date, _, clock = (np.char.partition(text, JOIN_SEP)[:, j] for j in range(3))
+    day, bad = parse_times(date, time_format)
+    sec = np.zeros(text.size, dtype=np.int64)
+    for j, c in enumerate(clock.tolist()):
+        if not c.strip():  # no time of day: the date alone
+            continue
+        m = _CLOCK.match(c)
+        if m is None:
+            bad[j] = True
+            continue
+        if m.group(4) is not None:  # HHMM as a number: 826 is 08:26
+            h, mi, s = (*divmod(int(m.group(4)), 100), 0)
+        else:
+            h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+        if h > 23 or mi > 59 or s > 59:
+            bad[j] = True
+        else:
+            sec[j] = 3600 * h + 60 * mi + s
+    blank = np.char.strip(date) == ""
+    bad |= blank & (np.char.strip(clock) != "")  # a clock without its date
+    out = day.astype(np.int64)
+    ok = ~bad & ~np.isnat(day)
+    out[ok] += sec[ok]
+    out[~ok] = np.iinfo(np.int64).min
+    return out.view("datetime64[s]"), bad
 
 
 def _strptime(text: np.ndarray, time_format: str) -> tuple[np.ndarray, np.ndarray]:
@@ -686,8 +729,9 @@ def mapping_text(mapping: Mapping[str, Any]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-#: the id roles whose column may be several headers joined (see :func:`split_joined`)
-JOINABLE = ("order", "item", "customer")
+#: the roles whose column may be several headers joined (see :func:`split_joined`):
+#: ids, and a time written as a date column and a time-of-day column
+JOINABLE = ("order", "item", "customer", "time")
 JOIN_SEP = "|"
 
 
@@ -698,12 +742,16 @@ def split_joined(columns: Any) -> tuple[Any, dict[str, tuple[str, ...]]]:
     A file without an order id (Ta-Feng: one order per customer and day) names its
     order as several columns, ``columns={"order": ("CUSTOMER_ID", "TRANSACTION_DT")}``:
     the reader joins their texts with ``"|"`` into the order id. Only ``order``,
-    ``item`` and ``customer`` may be joined, from two headers or more.
+    ``item`` and ``customer`` may be joined, from two headers or more, and ``time``
+    from exactly two: a date (or day number) and the time of day, as Dunnhumby's
+    ``("DAY", "TRANS_TIME")`` (see :func:`parse_times`).
 
     Examples
     --------
     >>> split_joined({"order": ("CUST", "DAY"), "item": "SKU"})
     ({'order': 'CUST', 'item': 'SKU'}, {'order': ('CUST', 'DAY')})
+    >>> split_joined({"time": ("DAY", "TRANS_TIME")})[1]
+    {'time': ('DAY', 'TRANS_TIME')}
     """
     if not columns:
         return columns, {}
@@ -718,7 +766,12 @@ def split_joined(columns: Any) -> tuple[Any, dict[str, tuple[str, ...]]]:
                 isinstance(h, str) and h for h in parts):
             raise UpsellDataError(
                 f"`columns[{role!r}]` joins two or more headers into one id, and only for "
-                f"{', '.join(JOINABLE)}; got {name!r}")
+                f"{', '.join(JOINABLE[:-1])} (or a date and a time-of-day header for time); "
+                f"got {name!r}")
+        if role == "time" and len(parts) != 2:
+            raise UpsellDataError(
+                f"`columns['time']` joins exactly two headers, a date (or day number) and "
+                f"the time of day, such as ('DAY', 'TRANS_TIME'); got {name!r}")
         plain[role], joined[role] = parts[0], parts
     return plain, joined
 
