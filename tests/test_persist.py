@@ -37,7 +37,7 @@ def test_round_trip(tmp_path):
     doc, arrays = read_model(p, kind="Demo")
     assert doc["params"] == {"factors": 8, "name": "ü"}
     assert doc["meta"] == {"note": [1, 2]}
-    assert doc["format_version"] == FORMAT_VERSION
+    assert doc["format_version"] == 2  # no packed ids: a version an older upsell reads
     assert arrays["w"].dtype == np.float32 and arrays["w"].shape == (3, 4)
     assert arrays["ids"].tolist() == ["a", "b"]
     assert [f.name for f in tmp_path.iterdir()] == ["m.npz"]  # no temp file left
@@ -335,3 +335,25 @@ def test_fifo_and_devices_are_refused_without_blocking(tmp_path):
         for target in (fifo, "/dev/zero", tmp_path):
             with pytest.raises(ModelFileError, match=r"regular file|directory"):
                 reader(target)
+
+
+def test_ascii_ids_are_stored_as_bytes_and_read_back(tmp_path):
+    from upsell import IdIndex
+    from upsell.persist import index_arrays, index_from_arrays
+
+    hashed = [f"{i:064x}" for i in (7, 3, 11)]
+    p = tmp_path / "m.npz"
+    write_model(p, kind="Demo", params={}, arrays=index_arrays(IdIndex(hashed, name="customer"),
+                                                               "customers"))
+    doc, arrays = read_model(p, kind="Demo")
+    assert doc["format_version"] == FORMAT_VERSION == 3
+    assert arrays["customers.ascii"].dtype == np.dtype("S64")  # a quarter of "<U64"
+    back = index_from_arrays(dict(arrays), "customers", name="customer")
+    assert back.ids.tolist() == hashed and back.index(hashed[2]) == 2
+    # untrusted: bytes that are not ASCII, or both forms at once, are refused by name
+    bad = {"customers.ascii": np.array([b"\xff"]), "customers.sorter": np.array([0])}
+    with pytest.raises(ModelFileError, match="customer ids are malformed"):
+        index_from_arrays(bad, "customers", name="customer")
+    both = {**arrays, "customers": np.array(hashed)}
+    with pytest.raises(ModelFileError, match="customer ids are malformed"):
+        index_from_arrays(both, "customers", name="customer")

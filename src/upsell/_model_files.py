@@ -505,7 +505,7 @@ def check_array(a: Any, *, file: str | os.PathLike[str], member: str, kind: str 
 
 
 _KIND_NAMES = {"f": "real numbers", "i": "integers", "b": "booleans", "U": "text",
-               "M": "datetimes", "iU": "integer or text ids"}
+               "M": "datetimes", "iU": "integer or text ids", "S": "ASCII bytes"}
 
 
 def check_csr(arrays: Mapping[str, Any], prefix: str, shape: tuple[int, int], *,

@@ -185,6 +185,8 @@ def _downgrade(root: Path) -> None:
         meta = json.loads(arrays.pop("__meta__").tobytes())
         for key in [k for k in arrays if k.endswith(".sorter")]:
             del arrays[key]
+        for key in [k for k in arrays if k.endswith(".ascii")]:  # version 3: ids as bytes
+            arrays[key[:-len(".ascii")]] = arrays.pop(key).astype("U")
         if meta["kind"] in ("ItemKNN", "BundleRecommender"):  # version 1 kept these in JSON
             for key, name in (("customers", "customer"), ("items", "item")):
                 if key in arrays:

@@ -572,7 +572,11 @@ class Clusters(Estimator):
             check_array(a.get("fill"), file=f, member="fill", shape=(width,))
             check_array(a.get("log"), file=f, member="log", kind="b", shape=(width,))
             for key in ("customers", "items"):
-                check_array(a.get(key), file=f, member=key, kind="iU", ndim=1)
+                if key + ".ascii" in a:  # text ids as ASCII bytes (persist.index_arrays)
+                    check_array(a.get(key + ".ascii"), file=f, member=key + ".ascii",
+                                kind="S", ndim=1)
+                else:
+                    check_array(a.get(key), file=f, member=key, kind="iU", ndim=1)
             customers = index_from_arrays(a, "customers", name="customer", ids=ids)
             items = index_from_arrays(a, "items", name="item", ids=ids)
             n, m = len(customers), len(items)
