@@ -124,6 +124,21 @@ def _keys(m: sp.csr_matrix, rows: np.ndarray | None = None) -> np.ndarray:
     return r * m.shape[1] + m.indices.astype(np.int64)
 
 
+def _row_keys(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys ``row * n_cols + col`` of the entries of ``rows`` (sorted, distinct) and
+    their positions in ``m.data``: a batch's lookups read its own rows, not every row (on
+    a 1.4M-customer shop a batch is 5 customers, and :func:`_keys` of all rows cost more
+    than the batch)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = m.indptr[rows].astype(np.int64)
+    counts = m.indptr[rows + 1].astype(np.int64) - starts
+    total = int(counts.sum())
+    first = np.cumsum(counts) - counts  # where each row's entries start in the output
+    pos = np.repeat(starts - first, counts) + np.arange(total, dtype=np.int64)
+    keys = np.repeat(rows, counts) * m.shape[1] + m.indices[pos].astype(np.int64)
+    return keys, pos
+
+
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray,
             missing: float = np.nan) -> np.ndarray:
     """``values`` at ``query`` keys (``keys`` sorted), ``missing`` where absent."""
@@ -480,7 +495,8 @@ class BlendState:
         cu = u[key // self.n_items]
         ci = (key % self.n_items).astype(np.int64)
         if not include_owned:
-            owned = _lookup(_keys(self.H), self.H.data, cu * self.n_items + ci, 0.0) > 0
+            hk, pos = _row_keys(self.H, np.unique(u))
+            owned = _lookup(hk, self.H.data[pos], cu * self.n_items + ci, 0.0) > 0
             cu, ci = cu[~owned], ci[~owned]
         return cu.astype(np.int64), ci
 
@@ -533,13 +549,13 @@ class BlendState:
         pop_rank[self.pop_order] = np.arange(1, n_i + 1)
         cols["pop_rank"] = pop_rank[ci]
         # repeat signals
-        hk = _keys(self.H)
+        hk, pos = _row_keys(self.H, u)
         gk = cu * n_i + ci
-        times = _lookup(hk, self.H.data.astype(np.float64), gk, 0.0)
+        times = _lookup(hk, self.H.data[pos].astype(np.float64), gk, 0.0)
         cols["times_bought"] = times
-        cols["decayed_count"] = _lookup(hk, self.decayed, gk, 0.0)
-        last = _lookup(hk, self.last_t.astype(np.float64), gk)
-        first = _lookup(hk, self.first_t.astype(np.float64), gk)
+        cols["decayed_count"] = _lookup(hk, self.decayed[pos], gk, 0.0)
+        last = _lookup(hk, self.last_t[pos].astype(np.float64), gk)
+        first = _lookup(hk, self.first_t[pos].astype(np.float64), gk)
         since = (now - last) / _DAY
         cols["days_since_bought"] = since
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -550,13 +566,13 @@ class BlendState:
             cols["item_repeat_rate"] = self.item["repeat_rate"][ci]
             cols["item_interval"] = self.item["interval"][ci]
             cols["since_over_item_interval"] = since / np.maximum(self.item["interval"][ci], 1.0)
-        cols["orders_since_bought"] = _lookup(hk, self.entry["orders_since"], gk)
-        cols["in_last_2_orders"] = _lookup(hk, self.entry["in_last_2"], gk, 0.0)
-        cols["in_last_4_orders"] = _lookup(hk, self.entry["in_last_4"], gk, 0.0)
-        cols["order_decayed_count"] = _lookup(hk, self.entry["order_decayed"], gk, 0.0)
+        cols["orders_since_bought"] = _lookup(hk, self.entry["orders_since"][pos], gk)
+        cols["in_last_2_orders"] = _lookup(hk, self.entry["in_last_2"][pos], gk, 0.0)
+        cols["in_last_4_orders"] = _lookup(hk, self.entry["in_last_4"][pos], gk, 0.0)
+        cols["order_decayed_count"] = _lookup(hk, self.entry["order_decayed"][pos], gk, 0.0)
         cols["item_next_order_rate"] = self.item["next_order_rate"][ci]
-        cols.update(spend_columns(times, _lookup(hk, self.entry["spend"], gk),
-                                  _lookup(hk, self.entry["quantity"], gk),
+        cols.update(spend_columns(times, _lookup(hk, self.entry["spend"][pos], gk),
+                                  _lookup(hk, self.entry["quantity"][pos], gk),
                                   self.cust["spend"][cu], self.item["quantity"][ci]))
         # popularity
         it = self.item

@@ -157,7 +157,7 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
     bought = np.empty(0, dtype=np.int64)  # (customer, item) keys of the labels (thin)
     if thin is not None:
         bc, bi = next_baskets(lines, cut, thin[0])
-        bought = bc * lines.n_items + bi
+        bought = np.unique(bc * lines.n_items + bi)  # sorted once: every chunk searches it
     # customers in chunks (BlendState.chunk_rows); every row is computed alone, and the
     # thinning draws run in the same order, so the rows are those of one batch
     step = state.chunk_rows()
@@ -166,7 +166,7 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
         cu, ci = state.candidates(u[lo:lo + step], n_candidates, include_owned=True)
         if thin is not None:
             drawn = thin[2].random(cu.size) < thin[1]
-            keep = np.isin(cu * lines.n_items + ci, bought) | drawn
+            keep = _member(cu * lines.n_items + ci, bought) | drawn
             cu, ci = cu[keep], ci[keep]
         got.append((cu, ci, state.features(cu, ci)[0]))
     if not got:  # no customer with history before the cut
@@ -175,6 +175,15 @@ def build_cut(lines: LineData, cut: int, window: float, *, customers: np.ndarray
     cu, ci, X = (np.concatenate([g[j] for g in got]) for j in range(3))
     owned = X[:, feature_names().index("times_bought")] > 0
     return CutRows(cut, cu, ci, owned, X)
+
+
+def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, sorted_keys)`` by binary search: ``isin`` sorts both arrays per call,
+    which on a 30M-line shop was 84% of the learned blend's fit (one call per chunk)."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.size, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[at] == keys
 
 
 def labels_for(rows: CutRows, lines: LineData, end: int) -> tuple[np.ndarray, np.ndarray]:
