@@ -298,7 +298,9 @@ def parse_times(text: np.ndarray, time_format: str | None = None
     (['2010-01-02T08:26:00', '2010-01-03T17:05:00', 'NaT'], [False, False, True])
     """
     if text.size and bool((np.char.find(text.astype(str), JOIN_SEP) >= 0).any()):
-        return _date_and_clock(text.astype(str), time_format)
+        from upsell.data._clock import date_and_clock
+
+        return date_and_clock(text.astype(str), time_format, parse_times, JOIN_SEP)
     if time_format is not None:
         if "%" not in time_format:  # a number format
             stripped = np.char.strip(text.astype(str)) if text.size else text.astype(str)
@@ -323,38 +325,6 @@ def parse_times(text: np.ndarray, time_format: str | None = None
         else:
             out[i] = t
     return out, bad
-
-
-_CLOCK = re.compile(r"^\s*(?:(\d{1,2}):(\d{2})(?::(\d{2}))?|(\d{1,4}))\s*$")
-
-
-def _date_and_clock(text: np.ndarray, time_format: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """``"date|clock"`` texts: the date read by :func:`parse_times`, plus the time of day."""
-    date, _, clock = (np.char.partition(text, JOIN_SEP)[:, j] for j in range(3))
-    day, bad = parse_times(date, time_format)
-    sec = np.zeros(text.size, dtype=np.int64)
-    for j, c in enumerate(clock.tolist()):
-        if not c.strip():  # no time of day: the date alone
-            continue
-        m = _CLOCK.match(c)
-        if m is None:
-            bad[j] = True
-            continue
-        if m.group(4) is not None:  # HHMM as a number: 826 is 08:26
-            h, mi, s = (*divmod(int(m.group(4)), 100), 0)
-        else:
-            h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-        if h > 23 or mi > 59 or s > 59:
-            bad[j] = True
-        else:
-            sec[j] = 3600 * h + 60 * mi + s
-    blank = np.char.strip(date) == ""
-    bad |= blank & (np.char.strip(clock) != "")  # a clock without its date
-    out = day.astype(np.int64)
-    ok = ~bad & ~np.isnat(day)
-    out[ok] += sec[ok]
-    out[~ok] = np.iinfo(np.int64).min
-    return out.view("datetime64[s]"), bad
 
 
 def _strptime(text: np.ndarray, time_format: str) -> tuple[np.ndarray, np.ndarray]:
