@@ -344,16 +344,26 @@ def test_canonical_csr_skips_the_copy(monkeypatch):
                         max_size=30),
        budget=st.integers(1, 60), max_len=st.sampled_from([None, 2, 3]))
 def test_auto_support_is_the_lowest_within_budget(baskets, budget, max_len):
-    n_all = {c: len(brute_itemsets(baskets, c, max_len)) for c in range(1, len(baskets) + 2)}
+    # the budget counts itemsets of two or more items: single items are free
+    n_multi = {c: sum(len(s) > 1 for s in brute_itemsets(baskets, c, max_len))
+               for c in range(1, len(baskets) + 2)}
     fi = frequent_itemsets(_tx(baskets), min_support="auto", max_itemsets=budget,
                            max_len=max_len)
     assert fi.support_chosen == "auto"
     assert fi.min_count >= 2
     assert fi.min_support == fi.min_count / len(baskets)
-    assert len(fi) == n_all[fi.min_count] <= budget
+    assert sum(len(s) > 1 for s in _as_dict(fi)) == n_multi[fi.min_count] <= budget
     assert _as_dict(fi) == brute_itemsets(baskets, fi.min_count, max_len)
     if fi.min_count > 2:  # the next lower support is reachable: it must be over budget
-        assert n_all[fi.min_count - 1] > budget
+        assert n_multi[fi.min_count - 1] > budget
+
+
+def test_auto_budget_is_not_spent_on_single_items():
+    # 300 items bought alone 5 times each, and one pair bought together 3 times: counting
+    # the single items, a budget of 100 would stop above every pair
+    baskets = [{i} for i in range(300) for _ in range(5)] + [{1000, 1001}] * 3
+    fi = frequent_itemsets(_tx(baskets), min_support="auto", max_itemsets=100)
+    assert fi.min_count == 2 and (1000, 1001) in fi.tuples()
 
 
 def test_auto_default_budget_and_given_support_recorded():

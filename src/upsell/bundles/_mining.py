@@ -431,7 +431,8 @@ def _in_item_order(mined: Lattice) -> Lattice:
 
 def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
                max_len: int | None, budget: int, floor: int) -> Lattice:
-    """Mine at the lowest count (>= ``floor``) whose frequent itemsets number at most ``budget``.
+    """Mine at the lowest count (>= ``floor``) whose frequent itemsets of two or more items
+    number at most ``budget`` (single items are not counted: see :func:`mine`).
 
     The number of frequent itemsets never rises with the count, so the lowest count
     within budget is found by search. A probe mines with the budget as its limit, so
@@ -446,8 +447,6 @@ def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
     item_counts = np.bincount(indices, minlength=m)
     desc = np.sort(item_counts)[::-1]
     lo = max(1, min(floor, n))  # smallest count not known to be over budget
-    if desc.size > budget:
-        lo = max(lo, int(desc[budget]) + 1)
     hi: int | None = None  # lowest count known to fit
     fit: Lattice | None = None
     fits: list[tuple[int, int]] = []  # (count, itemsets) of the probes that fitted
@@ -457,7 +456,7 @@ def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
     c = max(lo, int(desc[k - 1]) if desc.size else lo)
     while True:
         try:
-            lat = mine(indptr, indices, shape, c, max_len, budget)
+            lat = mine(indptr, indices, shape, c, max_len, budget, singles_free=True)
         except OverBudget as exc:
             found = np.concatenate(exc.counts) if exc.counts else np.empty(0, dtype=np.int64)
             bound = c + 1
@@ -467,7 +466,7 @@ def auto_count(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int],
             lo = bound
         else:
             hi, fit = c, lat
-            fits.append((c, sum(int(x.size) for x in lat.counts)))
+            fits.append((c, sum(int(x.size) for x in lat.counts[1:])))
         if hi is not None and lo >= hi:
             assert fit is not None
             return fit
@@ -498,7 +497,8 @@ def _extrapolate(fit: Lattice, hi: int, budget: int, fits: list[tuple[int, int]]
     line would aim too low) is continued below ``hi`` to where ``f = budget``. The
     guess is rounded up, so it tends to fit; None when the points do not allow one.
     """
-    counts = np.sort(np.concatenate(fit.counts)) if fit.counts else np.empty(0, np.int64)
+    multi = fit.counts[1:]  # the budget counts itemsets of two or more items
+    counts = np.sort(np.concatenate(multi)) if multi else np.empty(0, np.int64)
     points = {c: f for c, f in fits if c >= hi}
     for c in (math.ceil(hi * 1.25), math.ceil(hi * 1.5), 2 * hi):
         points.setdefault(c, counts.size - int(np.searchsorted(counts, c)))
@@ -525,10 +525,13 @@ def _extrapolate(fit: Lattice, hi: int, budget: int, fits: list[tuple[int, int]]
 
 
 def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_count: int,
-         max_len: int | None, max_itemsets: int) -> Lattice:
+         max_len: int | None, max_itemsets: int, *, singles_free: bool = False) -> Lattice:
     """Mine every itemset of ``min_count`` or more baskets from a binary CSR structure.
 
-    ``indices`` must be sorted within rows and free of duplicates.
+    ``indices`` must be sorted within rows and free of duplicates. ``max_itemsets``
+    bounds the itemsets found; with ``singles_free`` only those of two or more items
+    (single items cost one count each, whatever the support, and a shop with many items
+    would otherwise spend the budget on them and find no pair).
     """
     n, m = shape
     item_counts = np.bincount(indices, minlength=m).astype(np.int64, copy=False)
@@ -540,7 +543,8 @@ def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_co
     last = [freq]
     counts = [item_counts[freq]]
     total = int(freq.size)
-    if total > max_itemsets:
+    spent = 0 if singles_free else total  # what counts against max_itemsets
+    if spent > max_itemsets:
         raise OverBudget(
             f"{total:,} single items are frequent, more than `max_itemsets`={max_itemsets:,}; "
             f"raise `max_itemsets` or use {_suggest(counts, max_itemsets, n)}", counts)
@@ -564,17 +568,20 @@ def mine(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], min_co
     k = 1
     while ent.size and (max_len is None or k < max_len):
         build = max_len is None or k + 1 < max_len
-        nxt = _level_pass(db_ptr, ent, parents[-1], min_count, max_itemsets - total, build)
+        nxt = _level_pass(db_ptr, ent, parents[-1], min_count, max_itemsets - spent, build)
         del db_ptr, ent
         if nxt.found == 0:
             break
         level_counts = np.concatenate(nxt.counts)
         total += nxt.found
-        if total > max_itemsets:
+        spent += nxt.found
+        if spent > max_itemsets:
+            budgeted = [*counts, level_counts][1 if singles_free else 0:]
+            what = "of two or more items " if singles_free else ""
             raise OverBudget(
-                f"more than `max_itemsets`={max_itemsets:,} frequent itemsets ({total:,} up to "
-                f"length {k + 1}); raise `max_itemsets` or use "
-                f"{_suggest([*counts, level_counts], max_itemsets, n)}", [*counts, level_counts])
+                f"more than `max_itemsets`={max_itemsets:,} frequent itemsets {what}({spent:,} "
+                f"up to length {k + 1}); raise `max_itemsets` or use "
+                f"{_suggest(budgeted, max_itemsets, n)}", budgeted)
         parents.append(np.concatenate(nxt.parent))
         last.append(last[-1][np.concatenate(nxt.sib)])
         counts.append(level_counts)

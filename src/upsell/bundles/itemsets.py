@@ -261,8 +261,9 @@ def frequent_itemsets(baskets: Any, *, min_support: float | int | str = 0.01, mi
         between the two at 1: the int ``1`` is a count (every itemset seen once),
         the float ``1.0`` is 100% (itemsets in every basket); a float above 1 with
         no fractional part (``25.0``) is a count too. ``"auto"``: the lowest
-        support whose frequent itemsets number at most ``max_itemsets``, at a
-        count of at least 2 (an itemset seen in one basket is no pattern); see Notes.
+        support whose frequent itemsets of two or more items number at most
+        ``max_itemsets``, at a count of at least 2 (an itemset seen in one basket is
+        no pattern); see Notes.
     min_len : int, default 1
         Shortest itemset listed. Shorter ones are still mined (rules need them).
     max_len : int, optional
@@ -271,9 +272,11 @@ def frequent_itemsets(baskets: Any, *, min_support: float | int | str = 0.01, mi
         With a given ``min_support``: a memory guard, default 5,000,000; stop with
         :class:`~upsell.exceptions.UpsellMemoryError` as soon as more frequent
         itemsets than this are found (about 50 bytes each), naming a support that
-        would fit. With ``min_support="auto"``: the budget, default 100,000. Both
-        count every frequent itemset mined up to ``max_len`` (before ``kind`` and
-        ``min_len`` choose what is listed, so the list is never longer).
+        would fit. With ``min_support="auto"``: the budget, default 100,000, of
+        itemsets of two or more items (single items cost one count each whatever the
+        support; counted, they would spend the budget of a shop with 100,000 items
+        before any pair). Both count the frequent itemsets mined up to ``max_len``
+        (before ``kind`` and ``min_len`` choose what is listed).
     kind : {"all", "closed", "maximal"}, default "all"
         "closed": only itemsets no superset of which has the same count;
         "maximal": only itemsets no superset of which is frequent. Both are judged
@@ -337,9 +340,9 @@ def frequent_itemsets(baskets: Any, *, min_support: float | int | str = 0.01, mi
     >>> frequent_itemsets([["milk", "bread", "eggs"], ["milk", "bread"], ["milk"]],
     ...                   min_support=0.5).tuples()
     [('bread',), ('milk',), ('bread', 'milk')]
-    >>> auto = frequent_itemsets(tx, min_support="auto", max_itemsets=2)
+    >>> auto = frequent_itemsets(tx, min_support="auto", max_itemsets=1)
     >>> auto.min_count, auto.support_chosen, auto.tuples()
-    (3, 'auto', [('milk',)])
+    (2, 'auto', [('bread',), ('milk',), ('bread', 'milk')])
     """
     indptr, indices, (n, m), items = _as_baskets(baskets)
     if n == 0:

@@ -29,7 +29,8 @@ def _mine(ctx: _Context) -> tuple[Any, str]:
     given = ctx.opt["min_support"]
     if isinstance(given, str) and given == "auto":
         fi = bundles.frequent_itemsets(tx, min_support="auto", max_itemsets=budget, max_len=3)
-        how = f"chosen automatically: the lowest within a budget of {budget:,} itemsets"
+        how = (f"chosen automatically: the lowest within a budget of {budget:,} itemsets of "
+               "2+ products")
         if fi.min_support < floor:
             fi = bundles.frequent_itemsets(tx, min_support=floor, max_len=3)
             how = (f"20 orders, the floor (the budget of {budget:,} itemsets would allow "
