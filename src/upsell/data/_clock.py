@@ -37,22 +37,28 @@ def date_and_clock(text: np.ndarray, time_format: str | None, parse: Callable[..
     """
     date, _, clock = (np.char.partition(text, sep)[:, j] for j in range(3))
     day, bad = parse(date, time_format)
-    sec = np.zeros(text.size, dtype=np.int64)
-    for j, c in enumerate(clock.tolist()):
+    # a day has at most 1,440 distinct clocks: read each once
+    clocks, at = np.unique(clock, return_inverse=True)
+    sec_u = np.zeros(clocks.size, dtype=np.int64)
+    bad_u = np.zeros(clocks.size, dtype=bool)
+    for j, c in enumerate(clocks.tolist()):
         if not c.strip():  # no time of day: the date alone
             continue
         m = _CLOCK.match(c)
         if m is None:
-            bad[j] = True
+            bad_u[j] = True
             continue
         if m.group(4) is not None:  # HHMM as a number: 826 is 08:26
             h, mi, s = (*divmod(int(m.group(4)), 100), 0)
         else:
             h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
         if h > 23 or mi > 59 or s > 59:
-            bad[j] = True
+            bad_u[j] = True
         else:
-            sec[j] = 3600 * h + 60 * mi + s
+            sec_u[j] = 3600 * h + 60 * mi + s
+    at = at.ravel()
+    sec = sec_u[at]
+    bad |= bad_u[at]
     blank = np.char.strip(date) == ""
     bad |= blank & (np.char.strip(clock) != "")  # a clock without its date
     out = day.astype(np.int64)

@@ -189,10 +189,7 @@ def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
 def labels_for(rows: CutRows, lines: LineData, end: int) -> tuple[np.ndarray, np.ndarray]:
     """(label per row, number of next-basket items per customer) for the window [cut, end)."""
     bc, bi = next_baskets(lines, rows.cut, end)
-    key = np.sort(bc * lines.n_items + bi)
-    q = rows.customer * lines.n_items + rows.item
-    at = np.minimum(np.searchsorted(key, q), max(key.size - 1, 0))
-    y = (key[at] == q) if key.size else np.zeros(q.size, dtype=bool)
+    y = _member(rows.customer * lines.n_items + rows.item, np.sort(bc * lines.n_items + bi))
     return y.astype(np.float32), np.bincount(bc, minlength=lines.n_customers)
 
 
