@@ -525,9 +525,9 @@ def test_forest_raw_refuses_a_wrong_width(models):
 # --------------------------------------------------------------------------- Forest's reasons
 @pytest.mark.parametrize("max_table", [4_000_000, 40])  # all leaves tabulated; most solved
 def test_forest_contributions_and_paths_compiled_equal_numpy(models, monkeypatch, max_table):
-    """Leaves, exact contributions and path attributions: the kernels' are the numpy path's,
-    bit for bit, except the leaves solved per request (loops instead of a matrix product:
-    rounding only); LightGBM's leaves, its TreeSHAP to rounding."""
+    """Leaves and path attributions: the kernels' are the numpy path's, bit for bit; the
+    TreeSHAP tables (built by ``shapley_table``) and so the exact contributions to rounding
+    (loops instead of a matrix product); LightGBM's leaves, its TreeSHAP to rounding."""
     import upsell.recommend._forest as forest_mod
 
     for name, booster in models.items():
@@ -542,8 +542,10 @@ def test_forest_contributions_and_paths_compiled_equal_numpy(models, monkeypatch
             slow = Forest(booster, max_table=max_table)
             want = (slow._lgb_leaves(X), slow.contributions(X), slow.paths(X),
                     slow.contributions(X.astype(np.float32)))
+        assert fast.table.shape == slow.table.shape, name
+        np.testing.assert_allclose(fast.table, slow.table, rtol=1e-12, atol=1e-15, err_msg=name)
         for j, (g, w) in enumerate(zip(got, want, strict=True)):
-            if j in (1, 3) and fast.deep:  # contributions with leaves solved per request
+            if j in (1, 3):  # contributions: the tables and the per-request solve round apart
                 np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15, err_msg=name)
             else:
                 assert np.array_equal(g, w), name

@@ -549,6 +549,15 @@ def _coerce(ids: Any, values: list[str]) -> list[Any]:
     return values
 
 def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
+    from upsell.recommend import without_compiling
+
+    # a few requests, then the process exits: the numpy path serves them (the same offers)
+    # where compiling a learned blend's loops would take ~15 s after an install
+    with without_compiling():
+        return _recommend(args, out, steps)
+
+
+def _recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell.recommend import Recommender
 
     if bool(args.model) == bool(args.orders):
@@ -567,9 +576,6 @@ def _cmd_recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         tx = _read_orders(args, steps)
         fit_args = argparse.Namespace(**{**vars(args), "model": args.cf_model})
         rec = _fit_recommender(fit_args, tx, _read_catalog(args, steps), steps)
-    # a learned blend's kernels compile once after an install (~15 s): a progress line then
-    with steps.step("preparing the model (compiled once after an install)"):
-        rec.warm()
     basket_ids = _coerce(rec.catalog.items, basket)
     unknown_items = [b for b in basket_ids if b not in rec.catalog.items]
     if unknown_items:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, stats
 
 
 def _compress(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,6 +51,8 @@ def _statistic(theta: float, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> flo
     elif score(right) >= 0.0:
         lam = right
     else:
+        from scipy import optimize  # here, not at import: scipy.optimize costs ~0.3 s
+
         lam = optimize.brentq(score, left, right, xtol=1e-15, rtol=4 * np.finfo(float).eps,
                               maxiter=500)
     return 2.0 * float(np.dot(c, np.log1p(lam * g)))
@@ -73,6 +74,8 @@ def el_interval(num: np.ndarray, den: np.ndarray, value: float,
     r_lo, r_hi = float(ratios.min()), float(ratios.max())
     if r_hi - r_lo <= 1e-12 * max(abs(r_lo), abs(r_hi), 1e-300):
         return value, value
+    from scipy import optimize, stats  # here, not at import: ~0.5 s, unused by serving
+
     level = float(stats.f.ppf(confidence, 1, n - 1))
 
     def excess(theta: float) -> float:

@@ -70,7 +70,7 @@ from upsell.recommend.offerlog import (
     SQLOfferLog,
 )
 from upsell.recommend.outcomes import OUTCOME_VALUES, LearnFromOutcomes
-from upsell.recommend.recommender import Recommender
+from upsell.recommend.recommender import Recommender, without_compiling
 from upsell.recommend.replay import PolicyEvaluation, evaluate_policy
 from upsell.recommend.rerank import Diversity, InventoryPush, MarginWeight, Promote
 from upsell.recommend.simulation import Simulation, simulate
@@ -153,4 +153,5 @@ __all__ = [
     "rule_from_config",
     "simulate",
     "source_types",
+    "without_compiling",
 ]

@@ -51,6 +51,7 @@ reads the model once (``Booster.dump_model()``) and serves both from arrays:
 
 from __future__ import annotations
 
+import threading
 from itertools import pairwise
 from typing import Any
 
@@ -220,6 +221,7 @@ class Forest:
         self.max_table = int(max_table)
         self.tables_ok = bool(paths) and self.depth <= 62
         self._pending: tuple[Any, ...] | None = (paths, np.asarray(leaf_value), count)
+        self._build_lock = threading.Lock()
         self._count = np.asarray(count, dtype=np.float64)
         # LightGBM's ``pred_leaf`` numbers: leaf ``i`` of tree ``t`` is this forest's leaf
         # ``lgb_to_leaf[first_leaf[t] + i]`` (a tree's leaves are numbered in one block)
@@ -273,8 +275,9 @@ class Forest:
     @classmethod
     def for_explain(cls, booster: Any, explain: str) -> Forest:
         """The forest a ``LearnedBlend(explain=)`` serves reasons from: the path table for
-        ``"paths"``, the TreeSHAP tables otherwise (either is built later if asked for)."""
-        return cls(booster, tables=explain == "contributions", path_table=explain == "paths")
+        ``"paths"`` now; the TreeSHAP tables at the first reasons asked for (compiled then,
+        with the serving kernels: ``Recommender.load`` imports no numba), or by ``warm``."""
+        return cls(booster, tables=False, path_table=explain == "paths")
 
     def attributions(self, X: np.ndarray, explain: str) -> np.ndarray:
         """:meth:`paths` for ``explain="paths"``, else exact :meth:`contributions`."""
@@ -282,10 +285,12 @@ class Forest:
 
     def build_tables(self) -> Forest:
         """Tabulate the contributions now (else at the first :meth:`contributions`)."""
-        pending = self._pending
-        if pending is not None:
-            self._build_tables(pending[0], pending[1], self.max_table, pending[2])
-            self._pending = None
+        if self._pending is not None:
+            with self._build_lock:  # threads racing for the first reasons build them once
+                pending = self._pending
+                if pending is not None:
+                    self._build_tables(pending[0], pending[1], self.max_table, pending[2])
+                    self._pending = None
         return self
 
     # ------------------------------------------------------------------ decisions
@@ -441,27 +446,7 @@ class Forest:
         offset = np.zeros(n_leaves, dtype=np.int64)
         offset[1:] = np.cumsum(d_t * (1 << d_t))[:-1]
         self.offset = offset
-        table = np.zeros(int((d_t * (1 << d_t)).sum()))
-        for dd in np.unique(d[tab]).tolist():
-            if dd == 0:
-                continue
-            pat = np.arange(1 << dd)
-            o = ((pat[:, None] >> np.arange(dd)[None, :]) & 1).astype(np.float64)
-            # leaves in chunks: the quadrature's scratch (patterns x leaves x nodes x
-            # dd floats) stays near 4M entries
-            step = max(1, 4_000_000 // ((1 << dd) * (dd // 2 + 1) * dd))
-            all_who = np.flatnonzero(tab & (d == dd))
-            for lo in range(0, all_who.size, step):
-                who = all_who[lo:lo + step]
-                zz = np.array([zs[i] for i in who.tolist()], dtype=np.float64)
-                if (zz > 0).all():  # (m, patterns, dd); the quicker division form
-                    phi = _shapley_rows(zz, o[:, None, :]).transpose(1, 0, 2)
-                else:
-                    phi = _shapley_product(zz[:, None, :], o[None, :, :])
-                phi *= leaf_value[who][:, None, None]
-                idx = offset[who][:, None] + np.arange(dd * (1 << dd))[None, :]
-                table[idx] = phi.reshape(who.size, -1)
-        self.table = table
+        self.table = _fill_table(d, tab, d_t, zs, leaf_value, offset)
         # (leaf, slot) pairs, ordered by feature: the sums per feature are one reduceat
         pl = np.repeat(np.arange(n_leaves), d_t)
         ps = np.arange(pl.size) - np.repeat(np.cumsum(d_t) - d_t, d_t)
@@ -685,6 +670,41 @@ class Forest:
         out[:, F] = self.expected_value
         return out
 
+
+
+def _fill_table(d: np.ndarray, tab: np.ndarray, d_t: np.ndarray, zs: list[list[float]],
+                leaf_value: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """The Shapley values of the tabulated leaves' product games, every pattern: leaf ``i``
+    (``d[i]`` features, cover fractions ``zs[i]``) at ``offset[i] + pattern * d[i] + slot``."""
+    table = np.zeros(int((d_t * (1 << d_t)).sum()))
+    kn = kernels()
+    for dd in np.unique(d[tab]).tolist():
+        if dd == 0:
+            continue
+        if kn is not None:  # compiled: a tenth of the time (the same values to 1e-12)
+            who = np.flatnonzero(tab & (d == dd))
+            zz = np.array([zs[i] for i in who.tolist()], dtype=np.float64).reshape(-1, dd)
+            t, w = _gauss(dd // 2 + 1)
+            kn.shapley_table(zz, np.ascontiguousarray(leaf_value[who], dtype=np.float64),
+                             offset[who], t, w, table)
+            continue
+        pat = np.arange(1 << dd)
+        o = ((pat[:, None] >> np.arange(dd)[None, :]) & 1).astype(np.float64)
+        # leaves in chunks: the quadrature's scratch (patterns x leaves x nodes x
+        # dd floats) stays near 4M entries
+        step = max(1, 4_000_000 // ((1 << dd) * (dd // 2 + 1) * dd))
+        all_who = np.flatnonzero(tab & (d == dd))
+        for lo in range(0, all_who.size, step):
+            who = all_who[lo:lo + step]
+            zz = np.array([zs[i] for i in who.tolist()], dtype=np.float64)
+            if (zz > 0).all():  # (m, patterns, dd); the quicker division form
+                phi = _shapley_rows(zz, o[:, None, :]).transpose(1, 0, 2)
+            else:
+                phi = _shapley_product(zz[:, None, :], o[None, :, :])
+            phi *= leaf_value[who][:, None, None]
+            idx = offset[who][:, None] + np.arange(dd * (1 << dd))[None, :]
+            table[idx] = phi.reshape(who.size, -1)
+    return table
 
 def _shapley_rows(z: np.ndarray, o: np.ndarray) -> np.ndarray:
     """:func:`_shapley_product` of ``m`` leaves (``z``: ``(m, d)``) for ``n`` rows' ``o`` ``(n, m, d)``.

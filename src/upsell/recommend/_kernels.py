@@ -23,7 +23,10 @@ random inputs, and the served scores against LightGBM's):
 - ``forest_raw``, ``forest_leaves``, ``forest_contrib``: a LightGBM ranker's raw
   scores (with the serving cascade), reached leaves and tabulated TreeSHAP
   contributions from :class:`Forest`'s arrays (LightGBM's decision rules; trees added
-  in order; numpy's pairwise sums where the numpy path reduces).
+  in order; numpy's pairwise sums where the numpy path reduces);
+- ``shapley_table``: :class:`Forest`'s TreeSHAP tables, built when a model is loaded
+  (the same product-game values as ``_shapley_rows``, to rounding: 1e-12, not bit
+  for bit; a tenth of the numpy time, which was most of ``Recommender.load``).
 
 numba compiles each kernel at its first call in a process (~15 s for all of them),
 caching the machine code beside this file, or in the user's cache folder when this
@@ -36,12 +39,15 @@ scratch arrays from a pool (:func:`take`, :func:`give`); kernels leave them zero
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-__all__ = ["give", "kernels", "take"]
+__all__ = ["give", "kernels", "numpy_only", "numpy_only_now", "take"]
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
@@ -70,8 +76,31 @@ def give(arrays: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     _POOL.append(arrays)
 
 
+#: True inside :func:`numpy_only`: :func:`kernels` answers None (nothing compiles)
+_NUMPY_ONLY: ContextVar[bool] = ContextVar("upsell_numpy_only", default=False)
+
+
+@contextmanager
+def numpy_only() -> Iterator[None]:
+    """Within this block (this thread or task), :func:`kernels` is None: the numpy twins
+    serve and numba compiles nothing. For a process that answers a few requests and
+    exits (``upsell recommend``): after an install, compiling would take ~15 s."""
+    token = _NUMPY_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _NUMPY_ONLY.reset(token)
+
+
+def numpy_only_now() -> bool:
+    """Inside :func:`numpy_only`."""
+    return _NUMPY_ONLY.get()
+
+
 def kernels() -> Any:
     """The compiled kernels (a namespace), or None without numba (numpy path then)."""
+    if _NUMPY_ONLY.get():
+        return None
     if "k" not in _STATE:
         with _LOCK:
             if "k" not in _STATE:
@@ -104,7 +133,8 @@ def _build() -> Any:
                          gather_rank=jit(_gather_rank), gather_top=jit(_gather_top),
                          conf_max=jit(_conf_max), forest_raw=jit(_forest_raw),
                          forest_leaves=jit(_forest_leaves), own_block=jit(_own_block),
-                         forest_contrib=jit(_forest_contrib), forest_deep=jit(_forest_deep))
+                         forest_contrib=jit(_forest_contrib), forest_deep=jit(_forest_deep),
+                         shapley_table=jit(_shapley_table))
     return ns
 
 
@@ -621,3 +651,33 @@ def _forest_deep(pattern: Any, leaf: Any, dd: Any, zoff: Any, z: Any, v: Any, t:
             s1 = starts[g + 1] if g + 1 < G else P
             out[i, features[g]] += pv[s0] + _pairwise(pv, s0 + 1, s1 - s0 - 1) \
                 if s1 - s0 > 1 else pv[s0]
+
+
+def _shapley_table(z: Any, v: Any, offs: Any, t: Any, w: Any, table: Any
+                   ) -> None:  # pragma: no cover - compiled
+    # Forest._build_tables for the m leaves of one feature count d (z: (m, d)): for
+    # every pattern p of the d bits, table[offs[q] + p * d + j] = v (o_j - z_j) sum_k
+    # w_k prod_{l != j} (z_l + (o_l - z_l) t_k) (prefix and suffix products, as
+    # _forest_deep)
+    m, d = z.shape
+    f = np.empty(64)
+    pre = np.empty(65)
+    acc = np.empty(64)
+    for q in range(m):
+        for p in range(1 << d):
+            for j in range(d):
+                acc[j] = 0.0
+            for k in range(t.size):
+                pre[0] = 1.0
+                for j in range(d):
+                    o = np.float64((p >> j) & 1)
+                    f[j] = z[q, j] + (o - z[q, j]) * t[k]
+                    pre[j + 1] = pre[j] * f[j]
+                suf = 1.0
+                for j in range(d - 1, -1, -1):
+                    acc[j] += w[k] * pre[j] * suf
+                    suf *= f[j]
+            base = offs[q] + p * d
+            for j in range(d):
+                o = np.float64((p >> j) & 1)
+                table[base + j] = (o - z[q, j]) * acc[j] * v[q]
