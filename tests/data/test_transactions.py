@@ -336,10 +336,26 @@ def test_csv_basic_and_errors(tmp_path):
 
 
 def test_repr_and_report_text():
-    tx = Transactions.from_arrays(order=[1, 1], item=["a", "a"], duplicates="drop")
+    tx = Transactions.from_arrays(order=[1, 1], item=["a", "a"], quantity=[2, 2],
+                                  duplicates="drop")
     assert "lines=1" in repr(tx)
     assert "duplicate line: 1" in str(tx.report)
     assert "<table>" in tx.report._repr_html_()
+
+
+def test_identical_lines_without_a_quantity_column_are_units():
+    """A file of one line per unit (no quantity column, H&M's export): a second identical
+    line is a second unit, and the report says so instead of calling it a duplicate."""
+    tx = Transactions.from_arrays(order=[1, 1, 1, 2], item=["a", "a", "b", "a"])
+    assert dict(tx.report.flagged) == {"identical lines, one unit each (no quantity column)": 1}
+    assert float(tx.quantity.sum()) == 4.0  # kept: every unit counts
+    tx = Transactions.from_arrays(order=[1, 1], item=["a", "a"], duplicates="drop")
+    assert dict(tx.report.dropped) == {"identical lines, one unit each (no quantity column)": 1}
+    with pytest.raises(UpsellDataError, match=r"row 2 \(order 1\): duplicate line .*no "
+                                              r"quantity column, so each line is one unit"):
+        Transactions.from_arrays(order=[1, 1], item=["a", "a"], duplicates="raise")
+    tx = Transactions.from_arrays(order=[1, 1], item=["a", "a"], quantity=[1, 1])
+    assert dict(tx.report.flagged) == {"duplicate line": 1}
 
 
 def test_netting_matches_per_key_totals_on_many_keys():

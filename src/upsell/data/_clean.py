@@ -29,6 +29,9 @@ from upsell.exceptions import UpsellDataError
 __all__ = ["MAX_PRICE", "MAX_QUANTITY", "TIME_MAX", "TIME_MIN", "Cleaner", "Prepared", "clean",
            "prepare"]
 
+#: The data report's reason for identical lines in a file without a quantity column
+UNIT_LINES = "identical lines, one unit each (no quantity column)"
+
 #: Largest absolute quantity and unit price accepted (larger ones follow ``invalid``): far
 #: beyond any real order line, and small enough that sums of quantity x price over
 #: billions of lines stay finite in float64.
@@ -590,6 +593,11 @@ class Cleaner:
                 equal &= c[hi] == c[lo]
             dup_at = hi[equal]
         n_dup = int(dup_at.size)
+        # without a quantity column a line is one unit: a second identical line is a second
+        # unit of the item (H&M's export), not an error in the file
+        key, hint = (("duplicate line", "") if p.quantity is not None else
+                     (UNIT_LINES, "; the file has no quantity column, so each line is one "
+                      "unit and 'keep' counts them"))
         if n_dup:
             if duplicates == "raise":
                 assert tie_pos is not None and tie_src is not None
@@ -597,10 +605,11 @@ class Cleaner:
                 row = first if rows is None else int(rows[first])
                 raise UpsellDataError(
                     f"{self.label(row)}: duplicate line (identical in every column "
-                    f"to an earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'"
+                    f"to an earlier one; {n_dup:,} such lines); pass duplicates='keep' or "
+                    f"'drop'{hint}"
                 )
             if duplicates == "drop":
-                self.dropped["duplicate line"] = n_dup
+                self.dropped[key] = n_dup
                 k2 = np.ones(m, dtype=bool)
                 k2[dup_at] = False
                 o_codes, i_codes, q = o_codes[k2], i_codes[k2], q[k2]
@@ -609,7 +618,7 @@ class Cleaner:
                 cust = cust[k2] if cust is not None else None
                 chan = chan[k2] if chan is not None else None
             else:
-                self.flagged["duplicate line"] = n_dup
+                self.flagged[key] = n_dup
         report = DataReport(rows_read=p.n, rows_kept=int(o_codes.size), repaired=self.repaired,
                             dropped=self.dropped, flagged=self.flagged, source=p.source)
         return dict(

@@ -686,18 +686,24 @@ class _Cleaning:
         clean = self.stage.where(F.col("_drop").isNull()).select(*roles)
         groups = clean.groupBy(*roles).count().where(F.col("count") > 1)
         n_dup = int(groups.agg(F.sum(F.col("count") - 1)).collect()[0][0] or 0)
+        # as the in-memory reader: without a quantity column each line is one unit
+        key, hint = (("duplicate line", "") if "quantity" in roles else
+                     ("identical lines, one unit each (no quantity column)",
+                      "; the file has no quantity column, so each line is one unit and 'keep' "
+                      "counts them"))
         if n_dup:
             if duplicates == "raise":
                 row = groups.limit(1).collect()[0]
                 raise UpsellDataError(
                     f"order {row['order']!r}: duplicate line (identical in every column to an "
-                    f"earlier one; {n_dup:,} such lines); pass duplicates='keep' or 'drop'")
+                    f"earlier one; {n_dup:,} such lines); pass duplicates='keep' or "
+                    f"'drop'{hint}")
             if duplicates == "drop":
-                dropped["duplicate line"] = n_dup
+                dropped[key] = n_dup
                 clean = clean.dropDuplicates()
                 n_kept -= n_dup
                 if persist:
                     clean = clean.persist()
             else:
-                flagged["duplicate line"] = n_dup
+                flagged[key] = n_dup
         return clean, n_kept
