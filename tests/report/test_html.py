@@ -67,3 +67,37 @@ def test_ids_read_as_text_and_long_ids_wrap():
     assert align["7"] == ' class="num"'
     # a hashed id may wrap anywhere instead of widening its column
     assert align[hashed] == ' class="long"'
+
+
+def test_a_float_column_keeps_its_decimals():
+    """A money column reads "45.8, 30.0, 105.0", not "45.8, 30, 105.0": a cell that ``fmt``
+    rounds to fewer decimals than most of its column's cells gets theirs; a cell with more
+    keeps them (0.004 is not 0.0), counts stay whole."""
+    from upsell.report.analysis import Table
+
+    rows = ((1, 45.8, 3.0, 0.1), (2, 30.0, 4.0, 0.2), (3, 104.96, 5.0, 0.3),
+            (4, 0.004, 2.0, 0.5), (5, 29.996, 1.0, 0.25), (6, 12345.6, 6.0, 0.1))
+    html = Table("", ("product", "revenue", "units", "share"), rows,
+                 percent=("share",)).to_html()
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    assert cells[1::4] == ["45.8", "30.0", "105.0", "0.004", "30.0", "12,346"]
+    assert cells[2::4] == ["3", "4", "5", "2", "1", "6"]
+    assert cells[3::4] == ["10.0%", "20.0%", "30.0%", "50.0%", "25.0%", "10.0%"]
+    # supports below 1% keep two significant digits; 0.3% among them reads 0.30%
+    html = Table("", ("rule", "support"), (("a", 0.0028), ("b", 0.003), ("c", 0.0028),
+                                           ("d", 0.0032), ("e", 0.00001234)),
+                 percent=("support",)).to_html()
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    assert cells[1::2] == ["0.28%", "0.30%", "0.28%", "0.32%", "0.0012%"]
+    # a metric column: 0.065 among 0.0337 and 0.0805 reads 0.0650
+    html = Table("", ("model", "precision"), (("a", 0.0337), ("b", 0.0805), ("c", 0.065)),
+                 ).to_html()
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", html)[1::2] == ["0.0337", "0.0805", "0.0650"]
+    # unlike figures keep their own: no majority (a KPI table), or not floats alone
+    html = Table("", ("KPI", "value"), (("ATV", 0.129), ("UPT", 3.407))).to_html()
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", html)[1::2] == ["0.129", "3.41"]
+    html = Table("", ("what", "value"), (("method", "NBD"), ("customers", 45454),
+                                         ("margin", 1.0), ("mean", 0.475), ("median", 0.223),
+                                         ("99th", 3.05))).to_html()
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", html)[1::2] == ["NBD", "45,454", "1", "0.475",
+                                                                 "0.223", "3.05"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -54,6 +56,47 @@ def fmt(value: Any, digits: int = 3) -> str:
             return f"{value:.1f}"
         return f"{value:.{digits}g}" if value != 0 else "0"
     return str(value)
+
+
+def _decimals(text: str) -> int:
+    return len(text) - text.index(".") - 1 if "." in text and "e" not in text else 0
+
+
+def _column_places(rows: Sequence[Sequence[Any]], pct: list[bool]) -> list[int]:
+    """Per column of floats, the number of decimals that most (over half) of its cells
+    written with decimals by ``fmt`` (``fmt_pct``) have; 0 when none has a majority (a
+    column of counts) or the column holds anything but floats and blanks (a "what / value"
+    table of unlike figures), so that a money column reads "45.8, 30.0, 105.0", not
+    "45.8, 30, 105.0"."""
+    places = []
+    for j, p in enumerate(pct):
+        show = fmt_pct if p else fmt
+        counts: dict[int, int] = {}
+        if not all(r[j] is None or isinstance(r[j], float) for r in rows):
+            places.append(0)
+            continue
+        for r in rows:
+            if isinstance(r[j], float) and math.isfinite(r[j]):
+                d = _decimals(show(r[j]).rstrip("%"))
+                if d:
+                    counts[d] = counts.get(d, 0) + 1
+        best = max(counts, key=lambda d: (counts[d], d)) if counts else 0
+        places.append(best if best and 2 * counts[best] > sum(counts.values()) else 0)
+    return places
+
+
+def _padded(value: Any, text: str, places: int, percent: bool = False) -> str:
+    """``text`` of a float below 1,000 (a share below 10: 1,000%) with fewer decimals than
+    its column's: re-rounded to the column's (never fewer than ``fmt`` wrote); "0.3%"
+    among "0.28%" reads "0.30%"."""
+    if not (places and isinstance(value, float) and math.isfinite(value)):
+        return text
+    if percent:
+        if abs(value) < 10 and "e" not in text and _decimals(text.rstrip("%")) < places:
+            return f"{100 * value:.{places}f}%"
+    elif abs(value) < 1000 and _decimals(text) < places:
+        return f"{value:.{places}f}"
+    return text
 
 
 def fmt_pct(value: Any, digits: int = 1) -> str:
@@ -204,11 +247,12 @@ class Table(TableResult):
         pct = [c in self.percent for c in self.columns]
         body = []
         shown = self.rows[:max_rows]
+        places = _column_places(shown, pct)
         for row in shown:
             cells = []
-            for v, p in zip(row, pct, strict=True):
+            for v, p, d in zip(row, pct, places, strict=True):
                 num = isinstance(v, (int, float)) and not isinstance(v, bool)
-                text = fmt_pct(v) if p and num else fmt(v)
+                text = _padded(v, fmt_pct(v), d, True) if p and num else _padded(v, fmt(v), d)
                 if num or (_NUMERIC_TEXT.match(text) and not _ID_TEXT.match(text)):
                     cls = ' class="num"'
                 else:
