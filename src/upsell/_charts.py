@@ -220,12 +220,17 @@ def grouped_bars(groups: Sequence[Any], series: Mapping[str, Any], *, title: str
 
 @matplotlib_keywords
 def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = False,
-              bins: int = 40, ax: Any = None, **kwargs: Any) -> Any:
+              bins: int = 40, ax: Any = None, median: float | None = None,
+              **kwargs: Any) -> Any:
     """Distribution of values (e.g. CLV per customer); ``log`` uses log-spaced bins.
 
     Further keyword arguments go to ``Axes.hist``.
 
-    Non-finite values are left out; with ``log``, so are values <= 0.
+    Non-finite values are left out; with ``log``, so are values <= 0. ``median``: the
+    median to mark, when ``values`` are only the drawn part of a larger set (a report
+    leaves near-zero CLVs out of a log axis but states the median of every customer);
+    a median outside the drawn range is named in the legend only. Default: the median of
+    the values drawn.
 
     Examples
     --------
@@ -243,8 +248,11 @@ def histogram(values: Any, *, title: str = "", xlabel: str = "", log: bool = Fal
         else:
             edges = np.linspace(v.min(), v.max() if v.max() > v.min() else v.min() + 1, bins + 1)
         ax.hist(v, **{"bins": edges, "color": BLUE, **kwargs})
-        med = float(np.median(v))
-        ax.axvline(med, color=ORANGE, lw=1.5, ls="--", label=f"median {_short(med)}")
+        med = float(np.median(v)) if median is None else float(median)
+        if v.min() <= med <= v.max():
+            ax.axvline(med, color=ORANGE, lw=1.5, ls="--", label=f"median {_short(med)}")
+        else:  # e.g. 0 on a log axis: named, not drawn
+            ax.plot([], [], color=ORANGE, lw=1.5, ls="--", label=f"median {_short(med)}")
         ax.legend(fontsize=8, frameon=False)
     ax.set_ylabel("customers")
     return style(ax, title, xlabel)

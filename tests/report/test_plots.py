@@ -63,3 +63,21 @@ def test_result_objects_plot_themselves(small_shop, full_analysis):
 def test_histogram_median_label_keeps_its_digits(values, label):
     ax = plots.histogram(values, log=True)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [label]
+
+
+def test_histogram_marks_a_given_median_and_names_one_it_cannot_draw():
+    """The report draws CLVs above a floor but states every customer's median: the chart
+    marks that one; 0 (or anything outside the drawn range) is named in the legend only."""
+    ax = plots.histogram(np.r_[0.2, 0.3, 0.5, 0.9], log=True, median=0.25)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["median 0.25"]
+    assert [ln.get_xdata()[0] for ln in ax.get_lines()] == [0.25]
+    ax = plots.histogram(np.r_[0.2, 0.3, 0.5, 0.9], log=True, median=0.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["median 0"]
+    assert all(len(ln.get_xdata()) == 0 for ln in ax.get_lines())
+    assert ax.get_xlim()[0] > 0
+
+
+def test_report_clv_chart_marks_the_tables_median(full_analysis):
+    sec = full_analysis["clv"]
+    (chart,) = sec.charts
+    assert chart.kwargs["median"] == sec.values["median_clv"]

@@ -72,7 +72,8 @@ def _clv_result(clv: np.ndarray, alive: np.ndarray | None, margin: float,
                   + (" not drawn." if tiny or pos.size < c.size else "."))
     return {"tables": [Table("", ("what", "value"), rows, note=note)],
             "charts": [Chart("histogram", "12-month CLV per customer",
-                             {"values": drawn, "xlabel": "CLV", "log": True},
+                             {"values": drawn, "xlabel": "CLV", "log": True,
+                              "median": float(q[2])},  # the table's, of every customer
                              note=chart_note)],
             "values": {"mean_clv": float(c.mean()), "median_clv": float(q[2]),
                        "clv": clv, "customers": customers, "method": method}}
