@@ -70,19 +70,26 @@ def test_ids_read_as_text_and_long_ids_wrap():
 
 
 def test_a_float_column_keeps_its_decimals():
-    """A money column reads "45.8, 30.0, 105.0", not "45.8, 30, 105.0": a cell that ``fmt``
-    rounds to fewer decimals than most of its column's cells gets theirs; a cell with more
-    keeps them (0.004 is not 0.0), counts stay whole."""
+    """A money column reads "45.8, 30.0, 105.0", not "45.8, 30, 105.0": a cell gets the
+    decimals most of its column's cells have, more or fewer, but never fewer than three
+    significant digits (0.004 is not 0.0); counts stay whole."""
     from upsell.report.analysis import Table
 
     rows = ((1, 45.8, 3.0, 0.1), (2, 30.0, 4.0, 0.2), (3, 104.96, 5.0, 0.3),
-            (4, 0.004, 2.0, 0.5), (5, 29.996, 1.0, 0.25), (6, 12345.6, 6.0, 0.1))
+            (4, 0.004, 2.0, 0.5), (5, 55.5, 1.0, 0.25), (6, 12345.6, 6.0, 0.1),
+            (7, 61.2, 2.0, 0.0075))
     html = Table("", ("product", "revenue", "units", "share"), rows,
                  percent=("share",)).to_html()
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
-    assert cells[1::4] == ["45.8", "30.0", "105.0", "0.004", "30.0", "12,346"]
-    assert cells[2::4] == ["3", "4", "5", "2", "1", "6"]
-    assert cells[3::4] == ["10.0%", "20.0%", "30.0%", "50.0%", "25.0%", "10.0%"]
+    assert cells[1::4] == ["45.8", "30.0", "105.0", "0.004", "55.5", "12,346", "61.2"]
+    assert cells[2::4] == ["3", "4", "5", "2", "1", "6", "2"]
+    assert cells[3::4] == ["10.0%", "20.0%", "30.0%", "50.0%", "25.0%", "10.0%", "0.75%"]
+    # a column of thousands: 441.3 reads 441 beside 2,901 (three digits left); 45.8 keeps its
+    rows = tuple((str(i), v) for i, v in enumerate((10844.0, 9315.0, 2901.0, 441.3, 1011.0,
+                                                    633.8, 45.8)))
+    html = Table("", ("segment", "revenue"), rows).to_html()
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", html)[1::2] == [
+        "10,844", "9,315", "2,901", "441", "1,011", "634", "45.8"]
     # supports below 1% keep two significant digits; 0.3% among them reads 0.30%
     html = Table("", ("rule", "support"), (("a", 0.0028), ("b", 0.003), ("c", 0.0028),
                                            ("d", 0.0032), ("e", 0.00001234)),

@@ -62,41 +62,41 @@ def _decimals(text: str) -> int:
     return len(text) - text.index(".") - 1 if "." in text and "e" not in text else 0
 
 
-def _column_places(rows: Sequence[Sequence[Any]], pct: list[bool]) -> list[int]:
-    """Per column of floats, the number of decimals that most (over half) of its cells
-    written with decimals by ``fmt`` (``fmt_pct``) have; 0 when none has a majority (a
-    column of counts) or the column holds anything but floats and blanks (a "what / value"
-    table of unlike figures), so that a money column reads "45.8, 30.0, 105.0", not
-    "45.8, 30, 105.0"."""
-    places = []
+def _column_places(rows: Sequence[Sequence[Any]], pct: list[bool]) -> list[int | None]:
+    """Per column of floats, the number of decimals that most (over half) of its cells have
+    as ``fmt`` (``fmt_pct``) writes them; None when none has a majority or the column
+    holds anything but floats and blanks (a "what / value" table of unlike figures): then
+    every cell keeps its own. So a money column reads "45.8, 30.0, 105.0" (not "45.8, 30,
+    105.0") and one of thousands "2,901, 441, 1,011" (not "2,901, 441.3, 1,011")."""
+    places: list[int | None] = []
     for j, p in enumerate(pct):
         show = fmt_pct if p else fmt
-        counts: dict[int, int] = {}
         if not all(r[j] is None or isinstance(r[j], float) for r in rows):
-            places.append(0)
+            places.append(None)
             continue
+        counts: dict[int, int] = {}
         for r in rows:
             if isinstance(r[j], float) and math.isfinite(r[j]):
                 d = _decimals(show(r[j]).rstrip("%"))
-                if d:
-                    counts[d] = counts.get(d, 0) + 1
+                counts[d] = counts.get(d, 0) + 1
         best = max(counts, key=lambda d: (counts[d], d)) if counts else 0
-        places.append(best if best and 2 * counts[best] > sum(counts.values()) else 0)
+        places.append(best if counts and 2 * counts[best] > sum(counts.values()) else None)
     return places
 
 
-def _padded(value: Any, text: str, places: int, percent: bool = False) -> str:
-    """``text`` of a float below 1,000 (a share below 10: 1,000%) with fewer decimals than
-    its column's: re-rounded to the column's (never fewer than ``fmt`` wrote); "0.3%"
-    among "0.28%" reads "0.30%"."""
-    if not (places and isinstance(value, float) and math.isfinite(value)):
+def _padded(value: Any, text: str, places: int | None, percent: bool = False) -> str:
+    """``text`` of a float below 1,000 (1,000%) re-rounded to its column's ``places``: more
+    decimals ("30" -> "30.0" among "45.8"; "0.3%" -> "0.30%" among "0.28%"), or fewer
+    where three significant digits remain ("441.3" -> "441" among "2,901"; "0.004" and
+    "0.75%" keep theirs)."""
+    if places is None or not isinstance(value, float) or not math.isfinite(value):
         return text
-    if percent:
-        if abs(value) < 10 and "e" not in text and _decimals(text.rstrip("%")) < places:
-            return f"{100 * value:.{places}f}%"
-    elif abs(value) < 1000 and _decimals(text) < places:
-        return f"{value:.{places}f}"
-    return text
+    x = 100 * value if percent else value
+    d = _decimals(text.rstrip("%"))
+    if abs(x) >= 1000 or "e" in text or d == places or (d > places
+                                                          and abs(x) < 10 ** (2 - places)):
+        return text
+    return f"{x:.{places}f}" + ("%" if percent else "")
 
 
 def fmt_pct(value: Any, digits: int = 1) -> str:
