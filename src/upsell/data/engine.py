@@ -53,8 +53,9 @@ def from_prepared(prep: Prepared, **rules: Any) -> Transactions:
     --------
     >>> import numpy as np
     >>> from upsell.data import IdIndex
-    >>> prep = prepare({"order": [1, 1], "item": ["a", "a"]}, invalid="raise",
-    ...                item_index=None, customer_index=None, source="two lines")
+    >>> prep = prepare({"order": [1, 1], "item": ["a", "a"], "quantity": [2, 2]},
+    ...                invalid="raise", item_index=None, customer_index=None,
+    ...                source="two lines")
     >>> dict(from_prepared(prep, duplicates="drop").report.dropped)
     {'duplicate line': 1}
     """
