@@ -681,7 +681,7 @@ def _fill_table(d: np.ndarray, tab: np.ndarray, d_t: np.ndarray, zs: list[list[f
     for dd in np.unique(d[tab]).tolist():
         if dd == 0:
             continue
-        if kn is not None:  # compiled: a tenth of the time (the same values to 1e-12)
+        if kn is not None:  # compiled: a third of the time (the same values to 1e-12)
             who = np.flatnonzero(tab & (d == dd))
             zz = np.array([zs[i] for i in who.tolist()], dtype=np.float64).reshape(-1, dd)
             t, w = _gauss(dd // 2 + 1)

@@ -24,9 +24,10 @@ random inputs, and the served scores against LightGBM's):
   scores (with the serving cascade), reached leaves and tabulated TreeSHAP
   contributions from :class:`Forest`'s arrays (LightGBM's decision rules; trees added
   in order; numpy's pairwise sums where the numpy path reduces);
-- ``shapley_table``: :class:`Forest`'s TreeSHAP tables, built when a model is loaded
-  (the same product-game values as ``_shapley_rows``, to rounding: 1e-12, not bit
-  for bit; a tenth of the numpy time, which was most of ``Recommender.load``).
+- ``shapley_table``: :class:`Forest`'s TreeSHAP tables, built at the first request
+  that asks for reasons, or ``warm`` (the same product-game values as
+  ``_shapley_rows``, to rounding: 1e-12, not bit for bit; a third of the numpy time,
+  which was 60% of ``Recommender.load`` when the load built them).
 
 numba compiles each kernel at its first call in a process (~15 s for all of them),
 caching the machine code beside this file, or in the user's cache folder when this
