@@ -100,9 +100,15 @@ def test_a_float_column_keeps_its_decimals():
     html = Table("", ("model", "precision"), (("a", 0.0337), ("b", 0.0805), ("c", 0.065)),
                  ).to_html()
     assert re.findall(r"<td[^>]*>([^<]*)</td>", html)[1::2] == ["0.0337", "0.0805", "0.0650"]
-    # unlike figures keep their own: no majority (a KPI table), or not floats alone
+    # no majority: the median cell's decimals, three significant digits kept
+    rows = tuple((str(i), v) for i, v in enumerate((20.93, 13.9, 12.0, 11.42, 10.0, 9.03,
+                                                    8.28, 6.96)))
+    html = Table("", ("bundle", "lift"), rows).to_html()
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", html)[1::2] == [
+        "20.9", "13.9", "12.0", "11.4", "10.0", "9.03", "8.28", "6.96"]
     html = Table("", ("KPI", "value"), (("ATV", 0.129), ("UPT", 3.407))).to_html()
     assert re.findall(r"<td[^>]*>([^<]*)</td>", html)[1::2] == ["0.129", "3.41"]
+    # unlike figures keep their own when the column is not floats alone
     html = Table("", ("what", "value"), (("method", "NBD"), ("customers", 45454),
                                          ("margin", 1.0), ("mean", 0.475), ("median", 0.223),
                                          ("99th", 3.05))).to_html()

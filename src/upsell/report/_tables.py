@@ -64,23 +64,26 @@ def _decimals(text: str) -> int:
 
 def _column_places(rows: Sequence[Sequence[Any]], pct: list[bool]) -> list[int | None]:
     """Per column of floats, the number of decimals that most (over half) of its cells have
-    as ``fmt`` (``fmt_pct``) writes them; None when none has a majority or the column
-    holds anything but floats and blanks (a "what / value" table of unlike figures): then
-    every cell keeps its own. So a money column reads "45.8, 30.0, 105.0" (not "45.8, 30,
-    105.0") and one of thousands "2,901, 441, 1,011" (not "2,901, 441.3, 1,011")."""
+    as ``fmt`` (``fmt_pct``) writes them, else those of its median cell (by size); None
+    when the column holds anything but floats and blanks (a "what / value" table of unlike
+    figures): then every cell keeps its own. So a money column reads "45.8, 30.0, 105.0"
+    (not "45.8, 30, 105.0"), one of thousands "2,901, 441, 1,011" (not "2,901, 441.3,
+    1,011") and lifts "13.9, 12.0, 10.0, 9.03" (not "13.9, 12, 10, 9.03")."""
     places: list[int | None] = []
     for j, p in enumerate(pct):
         show = fmt_pct if p else fmt
         if not all(r[j] is None or isinstance(r[j], float) for r in rows):
             places.append(None)
             continue
+        cells = sorted((abs(float(r[j])), _decimals(show(r[j]).rstrip("%"))) for r in rows
+                       if isinstance(r[j], float) and math.isfinite(r[j]))
         counts: dict[int, int] = {}
-        for r in rows:
-            if isinstance(r[j], float) and math.isfinite(r[j]):
-                d = _decimals(show(r[j]).rstrip("%"))
-                counts[d] = counts.get(d, 0) + 1
+        for _, d in cells:
+            counts[d] = counts.get(d, 0) + 1
         best = max(counts, key=lambda d: (counts[d], d)) if counts else 0
-        places.append(best if counts and 2 * counts[best] > sum(counts.values()) else None)
+        if cells and 2 * counts[best] <= len(cells):  # no majority: the median cell's
+            best = cells[len(cells) // 2][1]
+        places.append(best if cells else None)
     return places
 
 
