@@ -23,14 +23,11 @@ from upsell.data import _columns as C
 from upsell.data._columns import null_markers
 from upsell.data._keys import KeyTable
 from upsell.data.ids import IdIndex
-from upsell.data.report import DataReport
+from upsell.data.report import DataReport, duplicate_reason
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["MAX_PRICE", "MAX_QUANTITY", "TIME_MAX", "TIME_MIN", "Cleaner", "Prepared", "clean",
            "prepare"]
-
-#: The data report's reason for identical lines in a file without a quantity column
-UNIT_LINES = "identical lines, one unit each (no quantity column)"
 
 #: Largest absolute quantity and unit price accepted (larger ones follow ``invalid``): far
 #: beyond any real order line, and small enough that sums of quantity x price over
@@ -593,11 +590,7 @@ class Cleaner:
                 equal &= c[hi] == c[lo]
             dup_at = hi[equal]
         n_dup = int(dup_at.size)
-        # without a quantity column a line is one unit: a second identical line is a second
-        # unit of the item (H&M's export), not an error in the file
-        key, hint = (("duplicate line", "") if p.quantity is not None else
-                     (UNIT_LINES, "; the file has no quantity column, so each line is one "
-                      "unit and 'keep' counts them"))
+        key, hint = duplicate_reason(p.quantity is not None)
         if n_dup:
             if duplicates == "raise":
                 assert tie_pos is not None and tie_src is not None

@@ -36,7 +36,11 @@ def date_and_clock(text: np.ndarray, time_format: str | None, parse: Callable[..
     (['2016-10-30T09:58:11', '2016-10-30T00:00:00', 'NaT'], [False, False, True])
     """
     date, _, clock = (np.char.partition(text, sep)[:, j] for j in range(3))
-    day, bad = parse(date, time_format)
+    # ``parse`` reads distinct texts: each date once (Dunnhumby: 711 days under ~1M
+    # distinct date-and-clock texts)
+    dates, at_d = np.unique(date, return_inverse=True)
+    day_u, bad_d = parse(dates, time_format)
+    day, bad = day_u[at_d.ravel()], bad_d[at_d.ravel()].copy()
     # a day has at most 1,440 distinct clocks: read each once
     clocks, at = np.unique(clock, return_inverse=True)
     sec_u = np.zeros(clocks.size, dtype=np.int64)

@@ -8,6 +8,36 @@ from types import MappingProxyType
 from typing import Any
 
 
+def duplicate_reason(has_quantity: bool) -> tuple[str, str]:
+    """The data report's reason for lines identical in every column, and the hint its
+    ``duplicates="raise"`` error adds (both readers, in memory and Spark, use them).
+
+    Without a quantity column a line is one unit: a second identical line is a second unit
+    of the item (H&M's export), which ``duplicates="keep"`` counts, not an error in the file.
+
+    Parameters
+    ----------
+    has_quantity : bool
+        Whether the file has a quantity column.
+
+    Returns
+    -------
+    tuple of (str, str)
+        The reason and the hint (empty with a quantity column).
+
+    Examples
+    --------
+    >>> duplicate_reason(True)
+    ('duplicate line', '')
+    >>> duplicate_reason(False)[0]
+    'identical lines, one unit each (no quantity column)'
+    """
+    if has_quantity:
+        return "duplicate line", ""
+    return ("identical lines, one unit each (no quantity column)",
+            "; the file has no quantity column, so each line is one unit and 'keep' counts them")
+
+
 def _frozen(d: Mapping[str, int] | None) -> Mapping[str, int]:
     return MappingProxyType({k: int(v) for k, v in (d or {}).items() if int(v) != 0})
 

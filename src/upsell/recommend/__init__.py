@@ -37,6 +37,7 @@ from upsell.recommend._core import (
     Rule,
 )
 from upsell.recommend._from_history import BLEND_CHOICES, BlendChoice, choose_blend
+from upsell.recommend._kernels import without_compiling
 from upsell.recommend.blend import LearnedBlend
 from upsell.recommend.blending import (
     NORMALIZATIONS,
@@ -70,7 +71,7 @@ from upsell.recommend.offerlog import (
     SQLOfferLog,
 )
 from upsell.recommend.outcomes import OUTCOME_VALUES, LearnFromOutcomes
-from upsell.recommend.recommender import Recommender, without_compiling
+from upsell.recommend.recommender import Recommender
 from upsell.recommend.replay import PolicyEvaluation, evaluate_policy
 from upsell.recommend.rerank import Diversity, InventoryPush, MarginWeight, Promote
 from upsell.recommend.simulation import Simulation, simulate

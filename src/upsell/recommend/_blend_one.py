@@ -197,7 +197,7 @@ class OneCustomer:
     @property
     def kernels(self) -> Any:
         """The compiled loops (None: the numpy ones; tests set it to compare the two)."""
-        if numpy_only_now():  # inside numpy_only(): nothing is compiled or kept
+        if numpy_only_now():  # inside without_compiling(): nothing compiled or kept
             return None
         got = self._kernels
         if got is _UNSET:

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["give", "kernels", "numpy_only", "numpy_only_now", "take"]
+__all__ = ["give", "kernels", "numpy_only_now", "take", "without_compiling"]
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
@@ -77,15 +77,33 @@ def give(arrays: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     _POOL.append(arrays)
 
 
-#: True inside :func:`numpy_only`: :func:`kernels` answers None (nothing compiles)
+#: True inside :func:`without_compiling`: :func:`kernels` answers None (nothing compiles)
 _NUMPY_ONLY: ContextVar[bool] = ContextVar("upsell_numpy_only", default=False)
 
 
 @contextmanager
-def numpy_only() -> Iterator[None]:
-    """Within this block (this thread or task), :func:`kernels` is None: the numpy twins
-    serve and numba compiles nothing. For a process that answers a few requests and
-    exits (``upsell recommend``): after an install, compiling would take ~15 s."""
+def without_compiling() -> Iterator[None]:
+    """Serve requests in this block without compiling the learned blend's loops.
+
+    A learned blend serves through loops that numba compiles at the first request of a
+    process after an install (~15 s, then read from its cache in ~0.5 s). A process that
+    answers a few requests and exits (a script, a cron job, ``upsell recommend``) serves
+    them in numpy instead: the same offers, scores and reasons (the compiled loops keep
+    the numpy arithmetic), 2-3x slower per request, nothing to compile. Holds for the
+    current thread (or asyncio task); other threads keep compiling as usual.
+
+    Examples
+    --------
+    >>> from upsell.datasets import make_shop
+    >>> from upsell.recommend import Recommender
+    >>> shop = make_shop(n_customers=60, n_items=40, n_orders=400, random_state=0)
+    >>> rec = Recommender.from_history(shop.transactions, shop.catalog, blend="weighted")
+    >>> with without_compiling():
+    ...     offers = rec.recommend(shop.transactions.customers.ids[0], k=2)
+    ...     compiled = kernels()
+    >>> len(offers), compiled is None
+    (2, True)
+    """
     token = _NUMPY_ONLY.set(True)
     try:
         yield
@@ -94,7 +112,7 @@ def numpy_only() -> Iterator[None]:
 
 
 def numpy_only_now() -> bool:
-    """Inside :func:`numpy_only`."""
+    """Inside :func:`without_compiling`."""
     return _NUMPY_ONLY.get()
 
 

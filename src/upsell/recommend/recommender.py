@@ -16,7 +16,6 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,6 @@ from upsell.data.catalog import Catalog
 from upsell.exceptions import UpsellDataError
 from upsell.recommend import _persist
 from upsell.recommend._core import Candidate, OfferList, Rule
-from upsell.recommend._kernels import numpy_only
 from upsell.recommend._offers import _names, _score
 from upsell.recommend._pipeline import Pipeline, id_tuple, scalar_id
 from upsell.recommend.blending import NORMALIZATIONS, Blend
@@ -38,7 +36,7 @@ from upsell.recommend.offerlog import OfferLog
 from upsell.recommend.outcomes import policy_name
 from upsell.recommend.sources import PopularitySource
 
-__all__ = ["NORMALIZATIONS", "Recommender", "without_compiling"]
+__all__ = ["NORMALIZATIONS", "Recommender"]
 
 # the pipeline is assembled once per recommender; one lock for all (assembly is rare)
 _BUILD_LOCK = threading.Lock()
@@ -807,28 +805,3 @@ def _outcome_columns(learners: Sequence[Any]) -> tuple[str, ...] | None:
             return None
         wanted.update(dict.fromkeys(cols))
     return tuple(wanted)
-
-
-@contextmanager
-def without_compiling() -> Iterator[None]:
-    """Serve requests in this block without compiling the learned blend's loops.
-
-    A learned blend serves through loops that numba compiles at the first request of a
-    process after an install (~15 s, then read from its cache in ~0.5 s). A process that
-    answers a few requests and exits (a script, a cron job, ``upsell recommend``) serves
-    them in numpy instead: the same offers, scores and reasons (the compiled loops keep
-    the numpy arithmetic), 2-3x slower per request, nothing to compile. Holds for the
-    current thread (or asyncio task); other threads keep compiling as usual.
-
-    Examples
-    --------
-    >>> from upsell.datasets import make_shop
-    >>> shop = make_shop(n_customers=60, n_items=40, n_orders=400, random_state=0)
-    >>> rec = Recommender.from_history(shop.transactions, shop.catalog, blend="weighted")
-    >>> with without_compiling():
-    ...     offers = rec.recommend(shop.transactions.customers.ids[0], k=2)
-    >>> len(offers)
-    2
-    """
-    with numpy_only():
-        yield

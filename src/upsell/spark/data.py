@@ -11,7 +11,7 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.ids import IdIndex
 from upsell.data.io import resolve_columns
-from upsell.data.report import DataReport
+from upsell.data.report import DataReport, duplicate_reason
 from upsell.data.transactions import ROLES, Transactions
 from upsell.exceptions import UpsellDataError, UpsellDeprecationWarning
 from upsell.spark._session import check_frame, pyspark_modules
@@ -686,11 +686,7 @@ class _Cleaning:
         clean = self.stage.where(F.col("_drop").isNull()).select(*roles)
         groups = clean.groupBy(*roles).count().where(F.col("count") > 1)
         n_dup = int(groups.agg(F.sum(F.col("count") - 1)).collect()[0][0] or 0)
-        # as the in-memory reader: without a quantity column each line is one unit
-        key, hint = (("duplicate line", "") if "quantity" in roles else
-                     ("identical lines, one unit each (no quantity column)",
-                      "; the file has no quantity column, so each line is one unit and 'keep' "
-                      "counts them"))
+        key, hint = duplicate_reason("quantity" in roles)
         if n_dup:
             if duplicates == "raise":
                 row = groups.limit(1).collect()[0]
