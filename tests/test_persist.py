@@ -143,6 +143,16 @@ def test_index_from_arrays_shares_an_equal_index_and_collects_new_ones():
     diff = index_from_arrays(index_arrays(IdIndex(["x", "z"]), "c"), "c", name="customer",
                              ids=pool)
     assert diff is not first and diff.ids.tolist() == ["x", "z"]
+    # text ids stored as ASCII bytes are compared as codes, without a text copy; a
+    # candidate with wider text (U10) is still found by value
+    wide = IdIndex(np.array(["x", "y"], dtype="U10"), name="customer")
+    assert index_from_arrays(index_arrays(other, "c"), "c", name="customer",
+                             ids=[wide]) is wide
+    # a byte above 127 is not ASCII: refused, even when a candidate holds that code
+    accented = IdIndex(["\u00e9"], name="customer")
+    arrs = {"c.ascii": np.array([b"\xe9"]), "c.sorter": np.array([0], dtype=np.int32)}
+    with pytest.raises(ModelFileError, match="not ASCII"):
+        index_from_arrays(arrs, "c", name="customer", ids=[accented])
 
 
 def test_index_from_arrays_reads_version_1_layouts():

@@ -318,6 +318,10 @@ def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,
     True
     >>> index_from_arrays(dict(arrs), "customers", name="customer", ids=[shared]) is shared
     True
+    >>> text = IdIndex(["c-1", "c-22"], name="customer")  # stored as ASCII bytes
+    >>> arrs = index_arrays(text, "customers")
+    >>> index_from_arrays(dict(arrs), "customers", name="customer", ids=[text]) is text
+    True
     >>> index_from_arrays({}, "items", name="item", legacy=["a", "b"]).ids.tolist()
     ['a', 'b']
     """
@@ -325,6 +329,9 @@ def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,
     sorter = arrays.pop(key + _SORTER, None)
     packed = arrays.pop(key + _ASCII, None)
     if packed is not None:
+        same = _shared_ascii(packed, ids) if stored is None else None
+        if same is not None:  # no text copy of the ids just to find they are shared
+            return same
         stored = _unpack_ascii(stored, packed, name)
     if stored is None:
         if legacy is None:
@@ -356,6 +363,26 @@ def _unpack_ascii(stored: Any, packed: np.ndarray, name: str) -> np.ndarray:
         return packed.astype(f"U{max(packed.dtype.itemsize, 1)}")
     except UnicodeDecodeError:
         raise ModelFileError(f"the saved {name} ids are malformed (not ASCII)") from None
+
+
+def _shared_ascii(packed: np.ndarray, candidates: Iterable[IdIndex]) -> IdIndex | None:
+    """The candidate whose text ids are ``packed`` (ASCII bytes), compared code by code."""
+    if packed.ndim != 1 or packed.dtype.kind != "S" or packed.dtype.itemsize == 0:
+        return None
+    width = packed.dtype.itemsize
+    codes = np.ascontiguousarray(packed).view(np.uint8).reshape(packed.size, width)
+    for cand in candidates:
+        have = cand.ids
+        if have.shape != packed.shape or have.dtype != np.dtype(f"U{width}"):
+            continue
+        chars = np.ascontiguousarray(have).view(np.uint32).reshape(have.size, width)
+        # a row at a time would be slow; blocks keep the temporary small
+        step = max(1, (1 << 22) // width)
+        if all(np.array_equal(chars[i:i + step], codes[i:i + step])
+               and int(codes[i:i + step].max(initial=0)) < 128  # else: not ASCII, refused
+               for i in range(0, have.size, step)):
+            return cand
+    return None
 
 
 def _shared(stored: np.ndarray, candidates: Iterable[IdIndex]) -> IdIndex | None:

@@ -378,11 +378,12 @@ def test_the_state_is_stored_narrow_and_loads_bit_for_bit(fitted, tmp_path):
     for name in ("decayed", "first_t", "last_t"):
         assert getattr(a, name).dtype == getattr(b, name).dtype
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+    # the fitted state holds them as narrow as the file (memory), and the loaded one too
+    assert a.entry["in_last_2"].dtype == np.uint8 and a.last_t.dtype == np.int32
     for group in ("entry", "cust", "item"):
         for k, v in getattr(a, group).items():
             w = getattr(b, group)[k]
-            assert np.asarray(v, np.float64).tobytes() == np.asarray(w).tobytes(), (group, k)
-            assert np.asarray(w).dtype == np.float64
+            assert v.dtype == w.dtype and v.tobytes() == w.tobytes(), (group, k)
     # saving the loaded state writes the same arrays again
     again = state_arrays(back)
     assert all(again[k].dtype == stored[k].dtype and np.array_equal(again[k], stored[k],
@@ -491,6 +492,9 @@ def test_recommender_serves_with_the_learned_blend(shop, tmp_path):
     rec.save(tmp_path / "rec")
     back = Recommender.load(tmp_path / "rec")
     assert [o.item for o in back.recommend(customer=c, k=5)] == [o.item for o in offers]
+    # one customer map and one item map in memory, shared by the history and the blend
+    assert back.blend.customers_ is back.history_.customers
+    assert back.blend.items_ is back.history_.items
 
 
 def test_one_customer_path_matches_the_batch(fitted, shop):

@@ -310,7 +310,7 @@ def _from_doc(cls: Any, root: str, doc: dict[str, Any], files: dict[str, str],
     if not isinstance(prm.get("policy"), (str, type(None))):
         raise fail(man, "params.policy", "must be a string or null")
     opp = doc.get("opportunity")
-    blend = _load_blend(root, man, doc, files)
+    blend = _load_blend(root, man, doc, files, shared)
     rec = cls(catalog=catalog, cross_sell=cross, upsell=upsell, segments=segments,
               opportunity=None if opp is None else OpportunityMatrix.from_json(opp),
               rules=rules, weights=prm["weights"], min_score=prm["min_score"] or None,
@@ -406,8 +406,13 @@ def _save_blend(blend: Any, tmp: str, doc: dict[str, Any]) -> None:
         doc["dir"] = None
 
 
-def _load_blend(root: str, man: str, doc: dict[str, Any], files: dict[str, str]) -> Any:
-    """The saved blend (None for the default), rebuilt only from a registered class."""
+def _load_blend(root: str, man: str, doc: dict[str, Any], files: dict[str, str],
+                ids: list[IdIndex]) -> Any:
+    """The saved blend (None for the default), rebuilt only from a registered class.
+
+    ``ids``: the id maps the other parts loaded, offered to a blend whose ``load``
+    takes them (one customer map in memory, not two).
+    """
     spec = doc.get("blend")
     if spec is None:
         return None
@@ -429,5 +434,5 @@ def _load_blend(root: str, man: str, doc: dict[str, Any], files: dict[str, str])
             raise fail(man, "blend", "names a folder, but the manifest's `files` lists none "
                                      "of its files")
     load = kls.load  # type: ignore[attr-defined]
-    accepted = _accepted(load, {"verify": False, "mmap": True})
+    accepted = _accepted(load, {"verify": False, "mmap": True, "ids": ids})
     return load(folder, **dict(spec.get("config", {})), **accepted)

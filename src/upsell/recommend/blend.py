@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from upsell._estimator import Estimator
 from upsell._implicit import blas_single_thread
 from upsell._results import Recommendations
 from upsell._validation import check_choice, check_float, check_int, check_k, is_one_id
+from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
 from upsell.exceptions import ModelFileError, UpsellDataError, UpsellTypeError
 from upsell.recommend._blend_features import (
@@ -827,20 +829,20 @@ class LearnedBlend(Estimator):
         atomic_write_bytes(os.path.join(folder, "blend.json"), lambda fh: fh.write(blob))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **config: Any) -> LearnedBlend:
+    def load(cls, path: str | os.PathLike[str], *, ids: Sequence[IdIndex] = (),
+             mmap: bool = False, **config: Any) -> LearnedBlend:
         """Read a blend written by :meth:`save`, validating every file (the folder is untrusted).
+
+        ``ids``: id maps already loaded: a saved map equal to one is that object, not a
+        copy. ``mmap``: map ``state.npz``'s large arrays read-only instead of copying them
+        (processes share those pages). ``Recommender.load`` passes both.
 
         Raises
         ------
         ModelFileError
             A file is missing, malformed, or disagrees with the others.
         """
-
-        from upsell.persist import (
-            index_from_arrays,
-            read_arrays,
-            resolve_inside,
-        )
+        from upsell.persist import index_from_arrays, read_arrays, resolve_inside
 
         folder = os.fspath(path)
         meta_file = resolve_inside(folder, "blend.json", what="blend file")
@@ -859,9 +861,9 @@ class LearnedBlend(Estimator):
                                  problem="params") from None
         st_meta = meta.get("state")
         npz = resolve_inside(folder, "state.npz", what="blend file")
-        arrays = dict(read_arrays(npz))
-        self.customers_ = index_from_arrays(arrays, "customers", name="customer")
-        self.items_ = index_from_arrays(arrays, "items", name="item")
+        arrays = dict(read_arrays(npz, mmap=mmap))
+        self.customers_ = index_from_arrays(arrays, "customers", name="customer", ids=ids)
+        self.items_ = index_from_arrays(arrays, "items", name="item", ids=ids)
         self.segments_ = (index_from_arrays(arrays, "segments", name="segment")
                           if meta.get("has_segments") else None)
         if not isinstance(st_meta, dict):
@@ -884,8 +886,6 @@ class LearnedBlend(Estimator):
         self.cuts_ = [np.datetime64(str(c), "s") for c in meta.get("cuts", [])
                       if isinstance(c, str)]
         return self
-
-
 
 
 def history_parts(tx: Transactions, catalog: Any = None, *, blend: str = "learned",
