@@ -127,6 +127,15 @@ def test_index_arrays_round_trip_through_a_file(tmp_path, ids):
     assert back.encode(ids, unknown="mask").tolist() == list(range(len(ids)))
 
 
+def test_ids_saved_in_sorted_order_are_held_once():
+    for ids in (["a", "b", "c"], [2, 5, 9]):
+        back = index_from_arrays(index_arrays(IdIndex(ids), "c"), "c", name="customer")
+        assert back._sorted is back._ids  # one array, not a sorted copy of it
+        assert back.encode(ids).tolist() == [0, 1, 2]
+    back = index_from_arrays(index_arrays(IdIndex(["b", "a"]), "c"), "c", name="customer")
+    assert back._sorted is not back._ids and back.encode(["a", "b"]).tolist() == [1, 0]
+
+
 def test_index_from_arrays_shares_an_equal_index_and_collects_new_ones():
     customers = IdIndex(["b", "a", "c"], name="customer")
     items = IdIndex([3, 1], name="item")
