@@ -83,10 +83,17 @@ first = lat[0] if lat else first  # numba's start and the reason tables (from nu
 lat.sort()
 q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
 unknown = rec.recommend("no-such-customer-0", k=5)
+def rss(key):  # this process's memory after the requests: private, and pages of mapped files
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(l.split()[1]) / 1024 for l in fh if l.startswith(key + ":"))
+    except (OSError, StopIteration):
+        return float("nan")
 print(json.dumps({"import_s": t_import, "load_first_s": loads[0], "first_request_s": first,
                   "load_median_s": statistics.median(loads), "requests": len(lat),
                   "p50_ms": q(0.5), "p99_ms": q(0.99), "empty_answers": empty,
-                  "unknown_customer_offers": len(unknown)}))
+                  "unknown_customer_offers": len(unknown), "rss_private_mb": rss("RssAnon"),
+                  "rss_file_mb": rss("RssFile")}))
 """
 
 
@@ -167,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{load['p99_ms']:.2f} ms, empty answers {load['empty_answers']}; unknown "
                   f"customer got {load['unknown_customer_offers']} offers; first load "
                   f"{load['load_first_s']:.2f} s, its first request {load['first_request_s']:.2f} s, "
-                  f"import of upsell.recommend {load['import_s']:.2f} s")
+                  f"import of upsell.recommend {load['import_s']:.2f} s; after the requests "
+                  f"{load.get('rss_private_mb', float('nan')):,.0f} MB private, "
+                  f"{load.get('rss_file_mb', float('nan')):,.0f} MB of mapped files")
     for name, res in results.items():
         if res["code"] != 0:
             print(f"\n{name} failed (exit {res['code']}):\n{res['stderr'][-1500:]}")

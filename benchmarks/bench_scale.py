@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| load | {got.get('load_median_s', float('nan')):.2f} | {load['peak_mb']:,.0f} | | "
           f"{load['code']} |")
     print(f"\nrecommend (k=5, {got.get('requests', 0)} customers): p50 "
-          f"{got.get('p50_ms', float('nan')):.2f} ms, p99 {got.get('p99_ms', float('nan')):.2f} ms")
+          f"{got.get('p50_ms', float('nan')):.2f} ms, p99 {got.get('p99_ms', float('nan')):.2f} ms; "
+          f"the serving process after them: {got.get('rss_private_mb', float('nan')):,.0f} MB "
+          f"private, {got.get('rss_file_mb', float('nan')):,.0f} MB of mapped model files "
+          f"(shared by processes serving the same folder)")
     for step in ("report", "fit", "load"):
         if res[step]["code"]:
             print(f"\n{step} failed:\n{res[step]['stderr']}")
