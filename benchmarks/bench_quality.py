@@ -296,7 +296,6 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
     from upsell.recommend import _blend_train as bt
     from upsell.recommend._blend_features import FEATURE_GROUPS, feature_names
     from upsell.recommend._blend_train import line_data as _line_data
-    from upsell.recommend._blend_train import sample_customers as _sample
 
     names = feature_names()
     seg = np.full(len(tx.customers), -1)
@@ -312,12 +311,13 @@ def ablation_table(tx: Any, blend: Any, split_a: Any, split_b: Any,
     kw = {"n_candidates": int(blend.n_candidates), "n_neighbors": int(blend.n_neighbors),
           "half_life": 3 * window,
           **bt.ease_plan(blend.use_ease, lines.n_items, len(cuts) + 1)}
-    rng = np.random.default_rng(0)
     end = int(lines.time.max()) + 1
-    parts = [bt.build_cut(lines, c, window, customers=_sample(rng, lines, c, int(2 * window),
-                                                               per_cut),
-                          thin=(min(c + int(2 * window), end), bt.NEGATIVE_SHARE, rng), **kw)
-             for c in cuts]
+    seeds = np.random.SeedSequence(0).spawn(len(cuts))  # the fit's streams, one per cut
+    parts = [bt.training_cut(lines, c, window, np.random.default_rng(sd), end=end,
+                             per_cut=per_cut, n_candidates=kw["n_candidates"],
+                             n_neighbors=kw["n_neighbors"], half_life=kw["half_life"],
+                             ease={k: v for k, v in kw.items() if k in ("use_ease", "ease_items")})
+             for c, sd in zip(cuts, seeds, strict=True)]
     at = int(np.datetime64(args.at, "s").astype(np.int64))
     test = bt.build_cut(all_lines, at, window, customers=split_a.requests.astype(np.int64),
                         **kw)

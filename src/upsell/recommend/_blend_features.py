@@ -237,7 +237,6 @@ def lossless(a: np.ndarray) -> np.ndarray:
     return a
 
 
-
 @dataclass
 class BlendState:
     """What the blend knows as of ``cut`` (seconds): see the module docstring."""

@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -54,15 +55,15 @@ from upsell.recommend._blend_state_io import (
     write_models,
 )
 from upsell.recommend._blend_train import (
-    NEGATIVE_SHARE,
-    build_cut,
+    cut_workers,
     ease_plan,
     line_data,
     plan_cuts,
-    sample_customers,
     segment_codes,
+    side_by_side,
     train_regime,
     train_together,
+    training_cut,
 )
 from upsell.recommend._blend_update import (
     UPDATE_COLUMNS,
@@ -364,13 +365,19 @@ class LearnedBlend(Estimator):
             lines, n_cuts=self.n_cuts, max_rows=self.max_rows, n_candidates=self.n_candidates,
             max_customers=self.max_customers)
         half_life, ease = 3.0 * window, ease_plan(self.use_ease, lines.n_items, len(cuts) + 1)
-        rng, end = np.random.default_rng(random_state), int(lines.time.max()) + 1
-        # one BLAS thread (the served state's EASE too): a cut's EASE fit spends a second
-        # one mostly spinning beside the single-threaded rest (demo shop: 43 s CPU, 56 s not)
+        end = int(lines.time.max()) + 1
+        seeds = np.random.SeedSequence(random_state).spawn(len(cuts))  # a stream per cut
+        jobs: list[Callable[[], Any]] = [
+            partial(training_cut, lines, c, window, np.random.default_rng(sd), end=end,
+                    per_cut=per_cut, n_candidates=int(self.n_candidates), half_life=half_life,
+                    n_neighbors=int(self.n_neighbors), ease=ease)
+            for c, sd in zip(cuts, seeds, strict=True)]
+        jobs.append(partial(BlendState.build, lines, end, window=window, half_life=half_life,
+                            n_neighbors=int(self.n_neighbors), **ease))
+        # one BLAS thread each (a cut's EASE fit spent a second one mostly spinning beside its
+        # single-threaded rest); the cuts and the served state are built side by side
         with blas_single_thread():
-            parts = [self._cut(lines, c, window, rng, end, half_life, ease, per_cut) for c in cuts]
-            state = BlendState.build(lines, end, window=window, half_life=half_life,
-                                     n_neighbors=int(self.n_neighbors), **ease)
+            *parts, state = side_by_side(jobs, cut_workers(lines, len(jobs)))
         cols = self._columns()
         trained = train_together(lambda r: self._train(parts, lines, cuts, window, end, r, cols,
                                                        random_state), _REGIMES, self.num_threads)
@@ -385,19 +392,6 @@ class LearnedBlend(Estimator):
         self.cuts_ = [np.datetime64(int(c), "s") for c in cuts]
         self.state_ = state
         return self
-
-    def _cut(self, lines: LineData, cut: int, window: float, rng: np.random.Generator,
-             end: int, half_life: float, ease: dict[str, Any], per_cut: int) -> Any:
-        """The training rows of one cut (``per_cut`` customers sampled with ``rng``)."""
-        cust = sample_customers(rng, lines, cut, int(2 * window), per_cut)
-        if cust.size == 0:
-            raise UpsellDataError(f"no customer ordered both before and after the time cut "
-                                  f"{str(np.datetime64(int(cut), 's'))[:10]}: the history "
-                                  f"is too short or too sparse to learn a blend")
-        return build_cut(lines, cut, window, customers=cust,
-                         n_candidates=int(self.n_candidates), n_neighbors=int(self.n_neighbors),
-                         half_life=half_life, **ease,
-                         thin=(min(cut + int(2 * window), end), NEGATIVE_SHARE, rng))
 
     def _train(self, parts: list[Any], lines: LineData, cuts: list[int], window: float,
                end: int, regime: str, cols: np.ndarray, random_state: int
