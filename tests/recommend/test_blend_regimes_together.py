@@ -5,6 +5,7 @@ other."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -50,6 +51,27 @@ def test_side_by_side_keeps_the_jobs_order_and_passes_an_error_on():
 
     with pytest.raises(ValueError, match="cut 2 has no customer"):
         side_by_side([job(1), bad, job(3)], 2)
+    # the first failure in the jobs' order is raised, and jobs not yet started are dropped
+    started: list[int] = []
+    gate = threading.Event()
+
+    def slow_bad() -> int:
+        gate.wait(5)
+        raise ValueError("first")
+
+    def later(i: int):
+        def run() -> int:
+            started.append(i)
+            if i == 1:
+                gate.set()
+                raise ValueError("second")
+            time.sleep(0.05)  # 38 of them: ~2 s if the queue ran to its end
+            return i
+        return run
+
+    with pytest.raises(ValueError, match="first"):
+        side_by_side([slow_bad, later(1), *[later(i) for i in range(2, 40)]], 2)
+    assert len(started) < 20  # the queue was cancelled, not run to its end
 
 
 def test_cut_workers_follow_the_cores_and_the_memory_budget(monkeypatch):

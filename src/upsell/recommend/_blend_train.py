@@ -607,14 +607,18 @@ def side_by_side(jobs: Sequence[Callable[[], Any]], workers: int, name: str = "u
 
     For jobs that are deterministic on their own (no shared random stream) and spend
     most of their time in code that releases the GIL (numpy's sorts and gathers, BLAS):
-    the results are those of the loop, in the jobs' order. A job's exception is raised
-    after the jobs already running finish.
+    the results are those of the loop, in the jobs' order. The first failing job (in
+    that order) raises, as in the loop, once the jobs already running finish; the jobs
+    not yet started are dropped (an interrupt drops them too).
     """
     if workers <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix=name) as ex:
+    ex = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix=name)
+    try:
         futures = [ex.submit(job) for job in jobs]
         return [f.result() for f in futures]
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def cut_workers(lines: LineData, n_jobs: int) -> int:
