@@ -397,7 +397,7 @@ def test_the_state_is_stored_narrow_and_loads_bit_for_bit(fitted, tmp_path):
                 min_size=1, max_size=40),
        st.lists(st.integers(-2**40, 2**40), min_size=1, max_size=20))
 def test_lossless_gives_every_array_back_bit_for_bit(floats, ints):
-    from upsell.recommend._blend_state_io import lossless
+    from upsell.recommend._blend_features import lossless
 
     for a in (np.array(floats, dtype=np.float64), np.array(ints, dtype=np.int64),
               np.array(ints, dtype=np.int64) % 100, np.array(floats, dtype=np.float64)[:1]):

@@ -15,7 +15,7 @@ from upsell.persist import check_array, check_csr
 from upsell.recommend._blend_features import ENTRY, BlendState, lossless
 from upsell.recommend._blend_update import Stage
 
-__all__ = ["MAX_MODEL_BYTES", "REGIMES", "lossless", "names_and_columns", "read_booster", "read_meta",
+__all__ = ["MAX_MODEL_BYTES", "REGIMES", "names_and_columns", "read_booster", "read_meta",
            "read_stage", "state_arrays", "state_from_arrays", "with_defaults", "write_models"]
 
 REGIMES = ("owned", "new")

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -644,8 +645,6 @@ def train_together(train: Callable[[str], Any], regimes: Sequence[str], num_thre
     regimes train in about the time of the longer (the fit's other steps use one core).
     """
     regimes = list(regimes)
-    if len(regimes) < 2 or num_threads * len(regimes) > _cores():
-        return {r: train(r) for r in regimes}
-    with ThreadPoolExecutor(max_workers=len(regimes), thread_name_prefix="upsell-rank") as ex:
-        futures = {r: ex.submit(train, r) for r in regimes}
-        return {r: f.result() for r, f in futures.items()}
+    together = len(regimes) if num_threads * len(regimes) <= _cores() else 1
+    got = side_by_side([partial(train, r) for r in regimes], together, name="upsell-rank")
+    return dict(zip(regimes, got, strict=True))
