@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from upsell.data import Catalog, Transactions
+from upsell.data.io import file_kind
 from upsell.exceptions import UpsellDataError
 
 _ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel", "name",
@@ -148,14 +149,21 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         with _local_path(args.orders) as path, steps.step(f"reading {label}"):
             return read_baskets(path, args.delimiter, encoding=args.encoding)
     with _local_path(args.orders) as path, steps.step(f"reading {label}"):
+        rules = dict(returns=args.returns, anonymous=args.anonymous, bad_prices=args.bad_prices,
+                     duplicates=args.duplicates, invalid=args.invalid,
+                     cancel_prefix=args.cancel_prefix,
+                     time_format=getattr(args, "time_format", None),
+                     decimal=getattr(args, "decimal", "."))
+        if file_kind(path) in ("parquet", "folder"):  # a folder: Spark's or pandas' part files
+            for flag, value, default in (("--delimiter", args.delimiter, None),
+                                         ("--encoding", args.encoding, "utf-8")):
+                if value not in (None, default):
+                    raise UpsellDataError(f"{flag} goes with CSV files; {label} is Parquet")
+            return Transactions.read_parquet(path, columns=columns or None, **rules)
         try:
             return Transactions.read_csv(
                 path, columns=columns or None, delimiter=args.delimiter or ",",
-                encoding=args.encoding, returns=args.returns, anonymous=args.anonymous,
-                bad_prices=args.bad_prices, duplicates=args.duplicates, invalid=args.invalid,
-                cancel_prefix=args.cancel_prefix,
-                time_format=getattr(args, "time_format", None),
-                decimal=getattr(args, "decimal", "."))
+                encoding=args.encoding, **rules)
         except UpsellDataError as exc:
             text = str(exc)
             advised = "headers look like" in text or "join those columns" in text

@@ -103,8 +103,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
         p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use "
                                                  "--model); read like `upsell fit` reads it")
     else:
-        p.add_argument("orders", help="order lines CSV (gzip accepted), or one basket per "
-                                      "line with --format baskets; - reads standard input")
+        p.add_argument("orders", help="order lines: CSV (gzip accepted) or Parquet (a file "
+                                      "or a folder of them); or one basket per line with "
+                                      "--format baskets; - reads standard input")
     if catalog:
         p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
                        "family, tier, price, cost, kind, ...)")

@@ -145,7 +145,6 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     ``time_format``: a strptime format for the time column (read as text, then its
     distinct values by the format); None: ISO 8601. ``decimal``: the decimal mark.
     """
-    from upsell.data._clean import Prepared as _Prepared
     from upsell.data._columns import _positional, resolve_columns
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
@@ -184,6 +183,22 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
         for role, ps in parts.items():  # the texts of the headers, joined: one id
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
     del table, rd
+    return prepare_columns(cols, n, label=label, invalid=invalid, item_index=item_index,
+                           customer_index=customer_index, time_format=time_format,
+                           decimal=decimal)
+
+
+def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
+                    item_index: IdIndex | None, customer_index: IdIndex | None,
+                    time_format: str | None = None, decimal: str = ".") -> Any:
+    """A ``_Prepared`` from pyarrow columns by role (``cols`` is emptied).
+
+    Id columns (and joined ones) are text; quantity, price and value are float64 or
+    text; time is ``timestamp[s]`` or text (read by ``time_format``). The CSV reader
+    and :func:`upsell.data._parquet.read_prepared` hand their columns over here.
+    """
+    from upsell.data._clean import Prepared as _Prepared
+
     pool = _pa()[0].default_memory_pool()
     prep = _Prepared(n=n, order=np.zeros(0, np.int32), order_index=IdIndex([], name="order"),
                      item=np.zeros(0, np.int32), item_index=IdIndex([], name="item"),

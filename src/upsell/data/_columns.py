@@ -667,9 +667,14 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                 out[role] = name
                 continue
             if name not in available:
+                heads = name.split("+") if isinstance(name, str) else []
+                hint = (f"; to join {' and '.join(map(repr, heads))} into one id pass a tuple, "
+                        f"columns={{{role!r}: {tuple(heads)!r}}}"
+                        if joins and len(heads) > 1 and all(h in available for h in heads)
+                        else "")
                 raise UpsellDataError(
                     f"column {name!r} (for `{role}`) is not in {source}; it has "
-                    f"{', '.join(repr(a) for a in available[:20])}"
+                    f"{', '.join(repr(a) for a in available[:20])}{hint}"
                 )
             out[role] = _only(available, name, role, source)
         elif role in available:

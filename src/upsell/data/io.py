@@ -143,9 +143,48 @@ def open_binary(path: Any) -> IO[bytes]:
         raise UpsellDataError(f"`path` {fspath!r} does not exist")
     if os.path.isdir(fspath):
         raise UpsellDataError(f"`path` {fspath!r} is a directory, not a file")
+    kind = file_kind(fspath)
+    if kind in _NOT_TEXT:
+        raise UpsellDataError(f"{fspath} is {_NOT_TEXT[kind]}, not text: {_ADVICE[kind]}")
+    return gzip.open(fspath, "rb") if kind == "gzip" else open(fspath, "rb")
+
+
+_NOT_TEXT = {"parquet": "a Parquet file", "zip": "a ZIP archive (an Excel .xlsx workbook?)",
+             "ole": "an Excel 97-2003 workbook (or another OLE file)"}
+_ADVICE = {"parquet": "read order lines with Transactions.read_parquet (the command line "
+                      "reads a Parquet order file as it is); write other tables as CSV",
+           "zip": "save the sheet as CSV (UTF-8) or unpack the archive, then read that",
+           "ole": "save the sheet as CSV (UTF-8), then read that"}
+
+
+def file_kind(path: Any) -> str:
+    """What a file holds, by its first (and last) bytes: ``"gzip"``, ``"parquet"``,
+    ``"zip"`` (xlsx), ``"ole"`` (xls), or ``"text"``; a folder is ``"folder"``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.csv"
+    >>> _ = p.write_text("order,item\\n1,A\\n")
+    >>> file_kind(p), file_kind(p.parent)
+    ('text', 'folder')
+    """
+    fspath = os.fspath(path)
+    if os.path.isdir(fspath):
+        return "folder"
     with open(fspath, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(fspath, "rb") if magic == b"\x1f\x8b" else open(fspath, "rb")
+        head = fh.read(8)
+        if head[:4] == b"PAR1" and os.path.getsize(fspath) >= 12:
+            fh.seek(-4, os.SEEK_END)
+            if fh.read(4) == b"PAR1":  # the magic opens and closes a Parquet file
+                return "parquet"
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if head == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "ole"
+    return "text"
 
 
 def open_text(path: Any, encoding: str = "utf-8") -> IO[str]:

@@ -571,6 +571,32 @@ class Transactions:
         options.pop("source", None)
         return cls._from_prepared(prep, **options)
 
+    @classmethod
+    def read_parquet(cls, path: Any, *, columns: ColumnMap | None = None,
+                     time_format: str | None = None, decimal: str = ".",
+                     **options: Any) -> Transactions:
+        """Read order lines from a Parquet file, or a folder of them (Spark, pandas, exports).
+
+        The columns keep their types: ids of any type (integral floats, as pandas
+        writes ids with gaps, are integer ids; NaN is missing), numbers and decimals,
+        timestamps of any unit or zone (to whole UTC seconds) and dates. Text columns
+        follow :meth:`read_csv`'s rules, as do ids (stripped, integers, anonymous
+        markers), ``time_format``, ``decimal``, the cleaning ``options`` and the errors.
+        A folder's ``key=value`` sub-folders are columns too. Only mapped columns are read.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.parquet"
+        >>> pq.write_table(pa.table({"InvoiceNo": [1, 1, 2], "StockCode": ["A", "B", "A"]}), p)
+        >>> Transactions.read_parquet(p, columns={"order": "InvoiceNo", "item": "StockCode"}).shape
+        (3, 2, 2)
+        """
+        from upsell.data._parquet import read_orders
+
+        prep, options = read_orders(path, columns, time_format, decimal, options, _OPTIONS)
+        return cls._from_prepared(prep, **options)
+
     # ------------------------------------------------------------------ cleaning
     @classmethod
     def _from_prepared(

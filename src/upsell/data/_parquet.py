@@ -1,0 +1,164 @@
+"""Parquet order lines behind :meth:`Transactions.read_parquet`: pyarrow reads, upsell's rules after.
+
+A Parquet file (or a folder of them, as Spark, pandas and warehouse exports write, with
+``key=value`` sub-folders read as columns) has typed columns, so nothing is parsed as
+text that was not written as text. Only the wanted columns are read; each is brought
+to the types the CSV reader hands over (:func:`upsell.data._arrow.prepare_columns`),
+and from there both readers share every rule (ids stripped and counted, integer ids,
+anonymous markers, bad values named by row, cleaning):
+
+* ids of any type as text: integers, dates, and floats (pandas writes an integer
+  column with missing values as float64: 17850.0 is the id 17850, NaN is missing);
+* quantity, price and value: integers, floats and decimals as float64; a text column
+  by upsell's number rules (``decimal``);
+* time: timestamps of any unit to whole seconds (zone-aware ones at their UTC
+  instant, as the CSV reader converts offsets), dates at midnight; text and integer
+  columns (``20110131``) by ``time_format`` or ISO 8601.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from upsell.data._sources import _pa
+from upsell.data.ids import IdIndex
+from upsell.exceptions import UpsellDataError
+
+_NUMBERS = ("quantity", "price", "value")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _blank(col: Any) -> Any:
+    """A string column with its nulls as empty text, as the CSV reader sees a blank field."""
+    pa, pc, _ = _pa()
+    if not col.null_count:
+        return col
+    n = len(col)
+    empty = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.zeros(n + 1, np.int32)),
+                                                   pa.py_buffer(b"")])
+    return pc._call("coalesce", col, empty)
+
+
+def _text(col: Any, what: str) -> Any:
+    """A column of any type as pyarrow ``string``, blank where missing (a NaN too)."""
+    pa, pc, _ = _pa()
+    t = col.type
+    if pa.types.is_dictionary(t):
+        return _text(pc.cast(col, t.value_type), what)
+    if pa.types.is_string(t):
+        return _blank(col)
+    if pa.types.is_floating(t):
+        # 17850.0 -> "17850" (pyarrow writes integral floats without a fraction)
+        out = pc.cast(col, pa.string())
+        return _blank(pc._call("if_else", pc._call("is_nan", col),
+                               pa.nulls(len(col), pa.string()), out))
+    try:
+        return _blank(pc.cast(col, pa.string()))
+    except pa.ArrowInvalid:
+        raise UpsellDataError(f"{what} holds bytes that are not UTF-8 text") from None
+    except pa.ArrowNotImplementedError:
+        raise UpsellDataError(f"{what} holds {t} values, which are not ids") from None
+
+
+def _typed(col: Any, role: str, what: str) -> Any:
+    """A column of role ``role`` in the types :func:`prepare_columns` takes."""
+    pa, pc, _ = _pa()
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col, t = pc.cast(col, t.value_type), t.value_type
+    if pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", bool)(t):
+        col, t = pc.cast(col, pa.string()), pa.string()
+    if role not in _NUMBERS and role != "time":
+        return _text(col, what)
+    if pa.types.is_string(t):
+        return _blank(col)  # read by upsell's rules for numbers or times
+    if role in _NUMBERS:
+        if (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+                or pa.types.is_boolean(t) or pa.types.is_null(t)):
+            return pc._call("cast", col, options=pc._c.CastOptions.unsafe(pa.float64()))
+        raise UpsellDataError(f"{what} holds {t} values, not numbers")
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_null(t):
+        # whole seconds; a zone-aware timestamp is stored as its UTC instant
+        return pc._call("cast", col, options=pc._c.CastOptions.unsafe(pa.timestamp("s")))
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return _text(col, what)  # 20110131 or a day number: read by time_format
+    raise UpsellDataError(f"{what} holds {t} values, not times (timestamps, dates or text)")
+
+
+def read_orders(path: Any, columns: Any, time_format: str | None, decimal: str,
+                options: dict[str, Any], allowed: tuple[str, ...]
+                ) -> tuple[Any, dict[str, Any]]:
+    """:meth:`Transactions.read_parquet`: the prepared columns and the cleaning options
+    (``allowed``: the keywords it takes)."""
+    from upsell._validation import check_choice
+    from upsell.data._clean import _INVALID
+    from upsell.data._columns import check_decimal, check_time_format
+    from upsell.data.io import check_options
+
+    check_options(options, allowed, "Transactions.read_parquet")
+    options = dict(options)
+    invalid = options.get("invalid", "raise")
+    check_choice(invalid, "invalid", _INVALID)
+    prep = read_prepared(
+        path, columns=columns, invalid=invalid, item_index=options.pop("item_index", None),
+        customer_index=options.pop("customer_index", None),
+        time_format=check_time_format(time_format), decimal=check_decimal(decimal))
+    options.pop("source", None)
+    return prep, options
+
+
+def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
+                  customer_index: IdIndex | None, time_format: str | None = None,
+                  decimal: str = ".") -> Any:
+    """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring)."""
+    import pyarrow.dataset as pads
+
+    from upsell.data._arrow import _known, prepare_columns
+    from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
+
+    pa, pc, _ = _pa()
+    try:
+        label = os.fspath(path)
+    except TypeError:
+        raise UpsellDataError(f"`path` must be a file path; got {type(path).__name__}") from None
+    if not os.path.exists(label):
+        raise UpsellDataError(f"`path` {label!r} does not exist")
+    try:
+        dset = pads.dataset(label, format="parquet", partitioning="hive")
+        names = list(dset.schema.names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UpsellDataError(
+            f"{label} is not a Parquet file or a folder of them ({_reason(exc)})") from None
+    plain, joined = split_joined(columns)
+    roles = resolve_columns(names, plain, source=label, joins=True)
+    parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
+             for role, heads in joined.items()}
+    wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps})
+    try:
+        table = dset.to_table(columns=[names[p] for p in wanted])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
+    n = table.num_rows
+    if n == 0:
+        raise UpsellDataError(f"{label} has no rows")
+    at = {p: j for j, p in enumerate(wanted)}
+
+    def what(pos: int, role: str) -> str:
+        return f"column {names[pos]!r} (for `{role}`) of {label}"
+
+    cols: dict[str, Any] = {}
+    for role, pos in roles.items():
+        if role not in parts:
+            cols[role] = _typed(table.column(at[pos]), role, what(pos, role))
+    for role, ps in parts.items():  # the texts of the columns, joined: one id
+        cols[role] = pc.join([_text(table.column(at[p]), what(p, role)) for p in ps], JOIN_SEP)
+    del table
+    return prepare_columns(cols, n, label=label, invalid=invalid, item_index=item_index,
+                           customer_index=customer_index, time_format=time_format,
+                           decimal=decimal)
