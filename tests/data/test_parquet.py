@@ -243,3 +243,11 @@ def test_the_command_line_reads_parquet_files_and_folders(tmp_path, capsys):
     assert out.getvalue() == want.getvalue()
     assert main(["--quiet", "kpi", str(path), *cols, "--delimiter", ";"]) == 2
     assert "--delimiter goes with CSV files" in capsys.readouterr().err
+
+
+def test_a_parquet_catalog_is_refused_with_the_way_to_read_it(tmp_path):
+    from upsell.data import Catalog
+
+    path = _write(tmp_path, pa.table({"item": ["a"], "price": [1.0]}), "catalog.parquet")
+    with pytest.raises(UpsellDataError, match=r"Catalog\.from_pandas\(pandas\.read_parquet"):
+        Catalog.read_csv(path)

@@ -152,7 +152,8 @@ def open_binary(path: Any) -> IO[bytes]:
 _NOT_TEXT = {"parquet": "a Parquet file", "zip": "a ZIP archive (an Excel .xlsx workbook?)",
              "ole": "an Excel 97-2003 workbook (or another OLE file)"}
 _ADVICE = {"parquet": "read order lines with Transactions.read_parquet (the command line "
-                      "reads a Parquet order file as it is); write other tables as CSV",
+                      "reads a Parquet order file as it is), a catalog with Catalog.from_pandas("
+                      "pandas.read_parquet(path))",
            "zip": "save the sheet as CSV (UTF-8) or unpack the archive, then read that",
            "ole": "save the sheet as CSV (UTF-8), then read that"}
 
