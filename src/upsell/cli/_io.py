@@ -246,8 +246,7 @@ def _cli_words(message: str, columns_flag: str = "--columns") -> str:
 #: holds no advice of its own, the hint says what to pass or convert.
 _FORMAT_HINTS = (
     (re.compile(r"'[-+]?\d[\d.]*,\d+' is not a number"),
-     ". Numbers are read with a decimal point unless --decimal , says they write a comma; "
-     "thousands separators (1.234,5) need removing before reading"),
+     ". Numbers are read with a decimal point unless --decimal , says they write a comma"),
     (re.compile(r"' is not a timestamp \(expected ISO 8601"),
      ". Dates are read as ISO 8601 (2010-12-01 08:26) unless --time-format says how they "
      "are written, e.g. --time-format '%d/%m/%Y %H:%M' for 31/12/2011 23:59"),

@@ -225,8 +225,11 @@ def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
     first_bad: dict[str, tuple[int, str, str]] = {}
     for role in ("quantity", "price", "value", "time"):
         if role in done:
-            values, bad_mask, first = done[role]
+            values, bad_mask, first, *formatted = done[role]
             setattr(prep, role, values)
+            if formatted:  # (rows, an example): '£1,234.50' read as 1234.5
+                prep.repairs[f"{role} read from a formatted number ({formatted[1]!r})"] = \
+                    formatted[0]
             if bad_mask is not None:
                 what = "not a timestamp" if role == "time" else "not a number"
                 prep.bad[f"{role} {what}"] = bad_mask
@@ -617,8 +620,12 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
 
 
 def _values(col: Any, role: str, time_format: str | None = None, decimal: str = "."
-            ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, str, str] | None]:
+            ) -> tuple[Any, ...]:
     """float64 or datetime64[s] values of a column; for text columns also the bad rows.
+
+    A number text that ``float()`` refuses is tried again as a spreadsheet shows numbers
+    (:mod:`upsell.data._formatted`); the rows read so, with one of their texts, come as a
+    fourth element (repairs).
 
     Returns the values (NaN / NaT where blank or bad), the mask of bad rows (None
     when there is none) and the first bad row with its text and the advice for the
@@ -642,23 +649,42 @@ def _values(col: Any, role: str, time_format: str | None = None, decimal: str = 
     raw = _strings(values, role)
     from upsell.data import _columns as C
 
+    formatted: tuple[np.ndarray, str] | tuple[()] = ()
     if role == "time":
         parsed, bad = C.parse_times(raw, time_format)
     else:
         parsed, bad = C.parse_numbers(raw, decimal)
+        if bad.any():  # a spreadsheet's display: currency, thousands, (negatives)
+            from upsell.data._formatted import read_formatted
+
+            at = np.flatnonzero(bad)
+            got, ok = read_formatted(raw[at].tolist(), decimal)
+            if ok.any():
+                parsed[at[ok]] = got[ok]
+                bad[at[ok]] = False
+                mask = np.zeros(raw.size, dtype=bool)
+                mask[at[ok]] = True
+                rows = mask[codes]
+                formatted = (rows, str(raw[codes[int(np.argmax(rows))]]))
     values = parsed[codes]
     if not bad.any():
-        return values, None, None
+        return (values, None, None, *formatted)
     rows_bad = bad[codes]
     first = int(np.flatnonzero(rows_bad)[0])
     advice = ""
     if role == "time" and time_format is None:
         advice = C.time_advice(raw[bad])
     elif role != "time" and decimal == ".":
-        seen = raw[bad][:1000].tolist()
-        if 2 * sum(bool(_COMMA_NUMBER.match(str(t))) for t in seen) >= len(seen):
+        from upsell.data._formatted import strip_currency
+
+        seen = [strip_currency(str(t))[0] for t in raw[bad][:1000].tolist()]
+        if seen and all(_THOUSANDS.match(t) for t in seen):  # 1,200: 1.2 or 1200?
+            advice = ("; a decimal comma (pass decimal=',') or a thousands separator (write "
+                      "the column without them, or with a decimal point as in 1,200.00)?")
+        elif 2 * sum(bool(_COMMA_NUMBER.match(t)) for t in seen) >= len(seen):
             advice = "; the file writes decimal commas: pass decimal=','"
-    return values, rows_bad, (first, str(raw[codes[first]]), advice)
+    return (values, rows_bad, (first, str(raw[codes[first]]), advice), *formatted)
 
 
-_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d.]*,\d+\s*$")  # 15,3 or 1.234,5
+_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+\s*$")
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d. \u00a0\u202f]*,\d+\s*$")  # 15,3 or 1.234,5 or 1 234,5

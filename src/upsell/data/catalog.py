@@ -515,8 +515,13 @@ def _catalog_numbers(arr: np.ndarray, key: str, items: IdIndex) -> np.ndarray:
                 if not (v is None or (isinstance(v, str) and not v.strip())):
                     float(v)
             except (TypeError, ValueError):
+                from upsell.data._formatted import read_formatted
+
+                shown = isinstance(v, str) and bool(read_formatted([v])[1][0])
                 raise UpsellDataError(
                     f"catalog item {items.ids[i].item()!r}: `{key}` {C.py(v)!r} is not a number"
+                    + ("; it is written as a spreadsheet shows it (currency, thousands): save "
+                       "the column as plain numbers" if shown else "")
                 ) from None
         raise UpsellDataError(f"catalog column `{key}` is not numeric")
     return out

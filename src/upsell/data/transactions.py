@@ -522,9 +522,9 @@ class Transactions:
             the format which reads every one of them, when one does.
         decimal : {".", ","}, default "."
             The decimal mark of the number columns: ``","`` for exports that write
-            ``15,3`` (often with ``delimiter=";"``). Thousands separators are not read:
-            ``1.234,5`` is not a number then (an error, or dropped under
-            ``invalid="drop"``), never misread.
+            ``15,3`` (often with ``delimiter=";"``). Numbers as spreadsheets show them
+            (``£1,234.50``, ``(12.50)``, ``1.234,5 €``) are read and counted as repaired;
+            a separator that may be the decimal mark (``1,200``) only with the column's support.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.
 
