@@ -217,7 +217,8 @@ def test_recommend_on_orders_reads_them_like_fit_and_takes_customer_ids(tmp_path
     ("order,item,value", "1,a,\"15,3\"", "the file writes decimal commas: pass --decimal ,"),
     ("order,item,time", "1,a,12/1/2010 8:26",
      "no field above 12 tells day/month from month/day: '%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'"),
-    ("order,item,time", "1,a,2010/12/01", "unless --time-format says how they are written"),
+    ("order,item,time", "1,a,2010/12/01", "pass --time-format '%Y/%m/%d'"),
+    ("order,item,time", "1,a,2010-12-01 08:26 CET", "a time zone name (CET) is not read"),
 ])
 def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line, says):
     path = tmp_path / "export.csv"

@@ -121,7 +121,10 @@ def check_float(value: Any, name: str, *, low: float | None = None, high: float 
     return out
 
 
-_UTC_OFFSET = re.compile(r"[T ]\d\d(:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)$")
+# a clock with a zone: "Z", "UTC"/"GMT" or an offset, the offset perhaps after a space
+# (Shopify's "2021-03-04 10:15:32 -0500")
+_UTC_OFFSET = re.compile(r"[T ]\d\d(?::\d\d(?::\d\d(?:\.\d+)?)?)?"
+                         r"(?:(?P<z>\s*(?:Z|UTC|GMT))|\s*(?P<off>[+-]\d\d(?::?\d\d)?))$")
 
 
 def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
@@ -142,6 +145,8 @@ def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
     True
     >>> to_datetime64("19970101")            # ISO 8601 basic form
     np.datetime64('1997-01-01T00:00:00')
+    >>> to_datetime64("2021-03-04 10:15:32 -0500"), to_datetime64("2021-03-04 10:15 UTC")
+    (np.datetime64('2021-03-04T15:15:32'), np.datetime64('2021-03-04T10:15:00'))
     """
     u: Any = unit  # numpy's stubs want a literal unit
     nat = np.datetime64("NaT", u)
@@ -155,19 +160,26 @@ def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
                 value = _dt.datetime.strptime(text, "%Y%m%d")
             except ValueError:
                 return nat
-        elif _UTC_OFFSET.search(text):
-            try:
-                value = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z")
-                                                   else text)
-            except ValueError:
-                return nat
+        else:
+            m = _UTC_OFFSET.search(text)
+            if m:
+                zone = "z" if m.group("z") else "off"
+                text = text[:m.start(zone)].rstrip() + (m.group("off") or "+00:00")
+                try:
+                    value = _dt.datetime.fromisoformat(text)
+                except ValueError:
+                    return nat
     if isinstance(value, _dt.datetime) and value.tzinfo is not None:
         offset = value.utcoffset()
         value = value.replace(tzinfo=None) - (offset or _dt.timedelta(0))
-    try:
-        return np.datetime64(value, u)
-    except (TypeError, ValueError, OverflowError):
-        return nat
+    import warnings
+
+    with warnings.catch_warnings():  # a zone numpy only warns about: not a time of ours
+        warnings.simplefilter("error")
+        try:
+            return np.datetime64(value, u)
+        except (TypeError, ValueError, OverflowError, Warning):
+            return nat
 
 
 def as_floats(value: Any, name: str, *, ndim: int | None = None) -> np.ndarray:

@@ -292,7 +292,7 @@ class Cleaner:
                        lambda i: f"`price` {C.py(price[i])!r} is beyond +-{MAX_PRICE:.0e}{hint}")
         if (p.time is not None and self.time_s is not None
                 and not self.within(self.time_s, _TIME_MIN_S, _TIME_MAX_S - 1)):
-            tm = p.time
+            tm = self.fill_times()
             self.apply(np.isnat(tm), "time missing", invalid,
                        lambda i: f"`time` is missing or not a timestamp{hint}")
             self.apply((tm < TIME_MIN) | (tm >= TIME_MAX), "time out of range", invalid,
@@ -336,6 +336,30 @@ class Cleaner:
                        f"returns='net', 'drop' or 'keep'",
                        flag="return or cancellation kept")
         return self.finish(qty, customer, duplicates)
+
+    def fill_times(self) -> np.ndarray:
+        """The time column with the blank times of an order's lines taken from its other
+        lines (the earliest): Shopify's export writes an order's time on its first line only.
+        """
+        p = self.p
+        assert p.time is not None and self.time_s is not None
+        blank = np.isnat(p.time) & (p.order >= 0)
+        if not self.all_kept:
+            blank &= self.keep
+        if not blank.any():
+            return p.time
+        never = np.iinfo(np.int64).max
+        first = np.full(len(p.order_index), never, dtype=np.int64)
+        known = ~np.isnat(p.time) & (p.order >= 0)
+        np.minimum.at(first, p.order[known], self.time_s[known])
+        rows = np.flatnonzero(blank)
+        rows = rows[first[p.order[rows]] != never]
+        if rows.size:
+            time = p.time.astype("datetime64[s]", copy=not p.owned)
+            time[rows] = first[p.order[rows]].view("datetime64[s]")
+            p.time, self.time_s = time, time.view(np.int64)
+            self.repaired["time filled from its order"] = int(rows.size)
+        return p.time
 
     def fill_customers(self, customer: np.ndarray) -> np.ndarray:
         p = self.p

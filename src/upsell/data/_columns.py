@@ -431,7 +431,12 @@ def time_advice(texts: Any) -> str:
     if why:
         return f"; pass time_format ({why})"
     nums, not_num = parse_numbers(np.asarray(list(texts)[:_GUESS_TEXTS], dtype=str))
-    return number_time_advice(nums) if nums.size and not not_num.any() else ""
+    from upsell.data._time_formats import other_format_advice
+
+    if nums.size and not not_num.any():  # 20210304101532 is a time of day, not epoch_ms
+        digits14 = all(len(str(t).strip()) == 14 for t in list(texts)[:_GUESS_TEXTS])
+        return (digits14 and other_format_advice(texts)) or number_time_advice(nums)
+    return other_format_advice(texts)
 
 
 def numbers(values: Any, name: str, *, invalid: str, rows_bad: dict[str, np.ndarray]
@@ -758,16 +763,17 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
               "orderno", "transactionid", "transaction", "basketid", "receiptid", "receipt",
               "ticketid", "ticket"),
     "item": ("stockcode", "sku", "itemid", "productid", "product", "article", "articleid",
-             "productcode", "itemcode", "ean", "upc"),
+             "productcode", "itemcode", "ean", "upc", "lineitemsku"),
     "customer": ("customerid", "customer", "customerno", "customernumber", "clientid",
                  "client", "userid", "user", "memberid", "householdkey", "household",
-                 "customeruniqueid"),
-    "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits"),
-    "price": ("unitprice", "price", "priceperunit", "itemprice"),
+                 "customeruniqueid", "email", "customeremail"),
+    "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity"),
+    "price": ("unitprice", "price", "priceperunit", "itemprice", "lineitemprice"),
     "time": ("invoicedate", "orderdate", "transactiondate", "transactiondt", "datetime",
              "timestamp", "date", "time", "orderpurchasetimestamp", "createdat",
              "purchasedate", "tdat", "day"),
-    "name": ("description", "productname", "itemname", "productdescription", "title"),
+    "name": ("description", "productname", "itemname", "productdescription", "title",
+             "lineitemname"),
     "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue"),
     "channel": ("channel", "saleschannel"),
 }
@@ -813,6 +819,9 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
             key = re.sub(r"[\s_\-]+", "", header).lower()
             keys.setdefault(key, pos)
     out: dict[str, str] = {}
+    if synonyms is None and "name" in keys and "lineitemsku" in keys and "order" not in taken:
+        out["order"] = available[keys["name"]]  # Shopify: "Name" is the order (#1001)
+        used.add(keys["name"])
     table = _SYNONYMS if synonyms is None else synonyms
     for role in (_ROLES if synonyms is None else tuple(table)):
         if role in taken:
