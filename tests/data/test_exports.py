@@ -96,3 +96,14 @@ def test_time_errors_name_the_format_that_reads_the_column(tmp_path, written, ad
     if "time_format=" in advice:  # and that format reads it
         fmt = advice.split("time_format=")[1].strip("'")
         assert not np.isnat(Transactions.read_csv(path, time_format=fmt).time[0])
+
+
+def test_the_command_line_suggests_woocommerce_columns(tmp_path, capsys):
+    from upsell.cli import main
+
+    path = tmp_path / "woo.csv"
+    path.write_text("Order Number,Order Date,Billing Email,Item Name,SKU,Quantity,Item Cost\n"
+                    '1001,2021-03-04 10:15,a@x.com,Mug,MUG-1,2,$5.00\n')
+    assert main(["--quiet", "inspect", str(path)], out=io.StringIO()) == 2
+    assert ("--columns 'order=Order Number,item=SKU,customer=Billing Email,quantity=Quantity,"
+            "price=Item Cost,time=Order Date,name=Item Name'") in capsys.readouterr().err
