@@ -29,10 +29,13 @@ from upsell.exceptions import UpsellDataError, UpsellError
 
 # ---------------------------------------------------------------------- commands
 def _facts(tx: Transactions, out: TextIO) -> None:
+    def n(count: int, word: str) -> str:
+        return f"{count:,} {word}{'' if count == 1 else 's'}"
+
     lines, orders, items = tx.shape
-    out.write(f"  {lines:,} order lines, {orders:,} orders, {items:,} items")
+    out.write(f"  {n(lines, 'order line')}, {n(orders, 'order')}, {n(items, 'item')}")
     if tx.has("customer"):
-        out.write(f", {len(tx.customers):,} customers")
+        out.write(f", {n(len(tx.customers), 'customer')}")
     out.write("\n")
     table = tx.order_table()
     out.write(f"  units per order (UPT): {np.mean(table.units):.2f}\n")
