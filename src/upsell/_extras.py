@@ -14,6 +14,7 @@ _EXTRA_OF = {
     "pyspark": "spark",
     "starlette": "serve",
     "uvicorn": "serve",
+    "python_calamine": "excel",
 }
 
 

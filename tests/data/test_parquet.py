@@ -207,14 +207,15 @@ def test_a_joined_header_written_with_a_plus_is_told_to_pass_a_tuple(tmp_path):
 
 
 @pytest.mark.parametrize(("head", "kind", "says"), [
-    (b"PK\x03\x04rest of a workbook", "zip", "Excel .xlsx"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "ole", "Excel 97-2003"),
+    (b"PK\x03\x04not really a zip", "zip", "a ZIP archive, not text: unpack the archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "xls",
+     r"an Excel 97-2003 workbook.*Transactions\.read_excel"),
 ])
-def test_text_readers_refuse_workbooks_with_advice(tmp_path, head, kind, says):
-    path = tmp_path / "orders.xlsx"
+def test_text_readers_refuse_archives_and_workbooks_with_advice(tmp_path, head, kind, says):
+    path = tmp_path / "orders.bin"
     path.write_bytes(head)
     assert file_kind(path) == kind
-    with pytest.raises(UpsellDataError, match=rf"{says}.*save the sheet as CSV"):
+    with pytest.raises(UpsellDataError, match=says):
         Transactions.read_csv(path)
 
 

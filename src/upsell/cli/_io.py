@@ -137,6 +137,13 @@ def _local_path(path: str) -> Iterator[str]:
     finally:
         os.unlink(tmp)
 
+def _sheet(text: str | None) -> int | str:
+    """``--sheet``: a sheet's name, or its 1-based number as a spreadsheet shows them."""
+    if text is None:
+        return 0
+    return int(text) - 1 if text.isdigit() and int(text) >= 1 else text
+
+
 def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
     columns = _parse_columns(getattr(args, "columns", None), args)
     label = "standard input" if args.orders == "-" else os.path.basename(args.orders)
@@ -154,12 +161,17 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                      cancel_prefix=args.cancel_prefix,
                      time_format=getattr(args, "time_format", None),
                      decimal=getattr(args, "decimal", "."))
-        if file_kind(path) in ("parquet", "folder"):  # a folder: Spark's or pandas' part files
+        kind = file_kind(path)
+        if kind in ("parquet", "folder", "xlsx", "xls", "ods"):  # a folder: Spark's part files
+            what = "Parquet" if kind in ("parquet", "folder") else "a workbook"
             for flag, value, default in (("--delimiter", args.delimiter, None),
                                          ("--encoding", args.encoding, "utf-8")):
                 if value not in (None, default):
-                    raise UpsellDataError(f"{flag} goes with CSV files; {label} is Parquet")
-            return Transactions.read_parquet(path, columns=columns or None, **rules)
+                    raise UpsellDataError(f"{flag} goes with CSV files; {label} is {what}")
+            if what == "Parquet":
+                return Transactions.read_parquet(path, columns=columns or None, **rules)
+            return Transactions.read_excel(path, sheet=_sheet(getattr(args, "sheet", None)),
+                                           columns=columns or None, **rules)
         try:
             return Transactions.read_csv(
                 path, columns=columns or None, delimiter=args.delimiter or ",",

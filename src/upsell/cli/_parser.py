@@ -103,9 +103,10 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
         p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use "
                                                  "--model); read like `upsell fit` reads it")
     else:
-        p.add_argument("orders", help="order lines: CSV (gzip accepted) or Parquet (a file "
-                                      "or a folder of them); or one basket per line with "
-                                      "--format baskets; - reads standard input")
+        p.add_argument("orders", help="order lines: CSV (gzip accepted), Parquet (a file or "
+                                      "a folder of them) or a workbook (.xlsx, .xls, .ods); "
+                                      "or one basket per line with --format baskets; - "
+                                      "reads standard input")
     if catalog:
         p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
                        "family, tier, price, cost, kind, ...)")
@@ -131,6 +132,8 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                    help="field separator (default: a comma; for --format baskets: a comma "
                         "when the first line has one, else whitespace)")
     p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--sheet", metavar="NAME|N", help="the sheet of an Excel or OpenDocument "
+                   "workbook: its name or its number, 1 for the first (default)")
     p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])
     p.add_argument("--anonymous", default="keep", choices=["keep", "drop", "raise"])
     p.add_argument("--bad-prices", default="drop", choices=["keep", "drop", "raise"])

@@ -19,6 +19,7 @@ anonymous markers, bad values named by row, cleaning):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -91,59 +92,58 @@ def _typed(col: Any, role: str, what: str) -> Any:
     raise UpsellDataError(f"{what} holds {t} values, not times (timestamps, dates or text)")
 
 
-def read_orders(path: Any, columns: Any, time_format: str | None, decimal: str,
-                options: dict[str, Any], allowed: tuple[str, ...]
-                ) -> tuple[Any, dict[str, Any]]:
-    """:meth:`Transactions.read_parquet`: the prepared columns and the cleaning options
-    (``allowed``: the keywords it takes)."""
-    from upsell._validation import check_choice
-    from upsell.data._clean import _INVALID
-    from upsell.data._columns import check_decimal, check_time_format
-    from upsell.data.io import check_options
-
-    check_options(options, allowed, "Transactions.read_parquet")
-    options = dict(options)
-    invalid = options.get("invalid", "raise")
-    check_choice(invalid, "invalid", _INVALID)
-    prep = read_prepared(
-        path, columns=columns, invalid=invalid, item_index=options.pop("item_index", None),
-        customer_index=options.pop("customer_index", None),
-        time_format=check_time_format(time_format), decimal=check_decimal(decimal))
-    options.pop("source", None)
-    return prep, options
-
-
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None, time_format: str | None = None,
                   decimal: str = ".") -> Any:
     """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring)."""
     import pyarrow.dataset as pads
 
-    from upsell.data._arrow import _known, prepare_columns
-    from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
-
-    pa, pc, _ = _pa()
-    try:
-        label = os.fspath(path)
-    except TypeError:
-        raise UpsellDataError(f"`path` must be a file path; got {type(path).__name__}") from None
-    if not os.path.exists(label):
-        raise UpsellDataError(f"`path` {label!r} does not exist")
+    pa = _pa()[0]
+    label = _existing(path)
     try:
         dset = pads.dataset(label, format="parquet", partitioning="hive")
         names = list(dset.schema.names)
     except (pa.ArrowInvalid, OSError) as exc:
         raise UpsellDataError(
             f"{label} is not a Parquet file or a folder of them ({_reason(exc)})") from None
+
+    def load(wanted: list[str]) -> Any:
+        try:
+            return dset.to_table(columns=wanted)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
+
+    return from_table(names, load, label=label, columns=columns, invalid=invalid,
+                      item_index=item_index, customer_index=customer_index,
+                      time_format=time_format, decimal=decimal)
+
+
+def _existing(path: Any) -> str:
+    try:
+        label = os.fspath(path)
+    except TypeError:
+        raise UpsellDataError(f"`path` must be a file path; got {type(path).__name__}") from None
+    if not os.path.exists(label):
+        raise UpsellDataError(f"`path` {label!r} does not exist")
+    return label
+
+
+def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str,
+               columns: Any, invalid: str, item_index: IdIndex | None,
+               customer_index: IdIndex | None, time_format: str | None = None,
+               decimal: str = ".") -> Any:
+    """A ``_Prepared`` from a table whose headers are ``names``; ``load(headers)`` gives
+    the wanted columns as a pyarrow table (typed as the module docstring says)."""
+    from upsell.data._arrow import _known, prepare_columns
+    from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
+
+    pc = _pa()[1]
     plain, joined = split_joined(columns)
     roles = resolve_columns(names, plain, source=label, joins=True)
     parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
              for role, heads in joined.items()}
     wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps})
-    try:
-        table = dset.to_table(columns=[names[p] for p in wanted])
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
+    table = load([names[p] for p in wanted])
     n = table.num_rows
     if n == 0:
         raise UpsellDataError(f"{label} has no rows")

@@ -149,18 +149,22 @@ def open_binary(path: Any) -> IO[bytes]:
     return gzip.open(fspath, "rb") if kind == "gzip" else open(fspath, "rb")
 
 
-_NOT_TEXT = {"parquet": "a Parquet file", "zip": "a ZIP archive (an Excel .xlsx workbook?)",
-             "ole": "an Excel 97-2003 workbook (or another OLE file)"}
+_NOT_TEXT = {"parquet": "a Parquet file", "xlsx": "an Excel workbook",
+             "xls": "an Excel 97-2003 workbook (or another OLE file)",
+             "ods": "an OpenDocument spreadsheet", "zip": "a ZIP archive"}
+_SHEET = ("read order lines with Transactions.read_excel (the command line reads a workbook "
+          "as it is); save other tables as CSV (UTF-8)")
 _ADVICE = {"parquet": "read order lines with Transactions.read_parquet (the command line "
                       "reads a Parquet order file as it is), a catalog with Catalog.from_pandas("
                       "pandas.read_parquet(path))",
-           "zip": "save the sheet as CSV (UTF-8) or unpack the archive, then read that",
-           "ole": "save the sheet as CSV (UTF-8), then read that"}
+           "xlsx": _SHEET, "xls": _SHEET, "ods": _SHEET,
+           "zip": "unpack the archive, then read the file inside"}
 
 
 def file_kind(path: Any) -> str:
     """What a file holds, by its first (and last) bytes: ``"gzip"``, ``"parquet"``,
-    ``"zip"`` (xlsx), ``"ole"`` (xls), or ``"text"``; a folder is ``"folder"``.
+    ``"xlsx"``, ``"ods"``, ``"zip"`` (another ZIP archive), ``"xls"`` (an OLE file), or
+    ``"text"``; a folder is ``"folder"``.
 
     Examples
     --------
@@ -182,9 +186,20 @@ def file_kind(path: Any) -> str:
     if head[:2] == b"\x1f\x8b":
         return "gzip"
     if head[:4] == b"PK\x03\x04":
-        return "zip"
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(fspath) as zf:
+                names = set(zf.namelist())
+                kind = ("xlsx" if "xl/workbook.xml" in names else
+                        "ods" if b"opendocument.spreadsheet" in (zf.read("mimetype")
+                                                                 if "mimetype" in names
+                                                                 else b"") else "zip")
+        except (zipfile.BadZipFile, OSError):
+            kind = "zip"
+        return kind
     if head == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        return "ole"
+        return "xls"
     return "text"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -22,6 +21,7 @@ from upsell.data._clean import (  # noqa: F401 - the limits are documented here
     clean,
     prepare,
 )
+from upsell.data._order_table import OrderTable
 from upsell.data.ids import IdIndex
 from upsell.data.report import DataReport
 from upsell.exceptions import UpsellDataError
@@ -48,79 +48,6 @@ _OPTIONS = ("returns", "anonymous", "bad_prices", "duplicates", "invalid", "canc
             "item_index", "customer_index", "source", "time_format")
 
 _WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
-
-
-@dataclass(frozen=True, slots=True)
-class OrderTable:
-    """One row per order: customer, time, number of lines, units and value.
-
-    Attributes
-    ----------
-    order : ndarray of int32
-        Order index (into ``Transactions.orders``).
-    customer : ndarray of int32
-        Customer index, -1 for anonymous orders.
-    time : ndarray of datetime64[s]
-        Time of the order's first line (NaT when the data have no time).
-    lines, units, value : ndarray
-        Line count, summed quantity, and summed quantity x unit price (NaN when the
-        data have no price). Returns kept as negative lines reduce units and value.
-    order_ids : ndarray
-        External order ids, aligned with ``order``.
-    customer_ids : ndarray of object
-        External customer ids, aligned with ``order`` (None for anonymous orders).
-
-    Examples
-    --------
-    >>> tx = Transactions.from_arrays(order=["o1", "o1", "o2"], item=["a", "b", "a"],
-    ...                               quantity=[1, 2, 1], price=[2.0, 1.0, 2.0])
-    >>> t = tx.order_table()
-    >>> t.units.tolist(), t.value.tolist()
-    ([3.0, 1.0], [4.0, 2.0])
-    """
-
-    order: np.ndarray
-    customer: np.ndarray
-    time: np.ndarray
-    lines: np.ndarray
-    units: np.ndarray
-    value: np.ndarray
-    order_ids: np.ndarray
-    customer_ids: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(self.order.size)
-
-    def to_pandas(self) -> Any:
-        """Return a DataFrame with one row per order (needs pandas).
-
-        Examples
-        --------
-        >>> tx = Transactions.from_arrays(order=[1, 1, 2], item=["a", "b", "a"],
-        ...                               customer=["c7", "c7", None])
-        >>> df = tx.order_table().to_pandas()
-        >>> list(df.columns), df["customer"].iloc[0], bool(df["customer"].isna().iloc[1])
-        (['order', 'customer', 'time', 'lines', 'units', 'value'], 'c7', True)
-        """
-        from upsell._extras import require
-
-        pd = require("pandas", "OrderTable.to_pandas")
-        return pd.DataFrame({
-            "order": self.order_ids, "customer": self._customers(), "time": self.time,
-            "lines": self.lines, "units": self.units, "value": self.value,
-        })
-
-    def _customers(self) -> np.ndarray:
-        """External customer ids (None where anonymous), or the indices when unknown."""
-        return self.customer_ids if self.customer_ids is not None else self.customer
-
-    def _repr_html_(self) -> str:
-        from upsell._display import html_table
-
-        return html_table("OrderTable", {
-            "order": self.order_ids, "customer": self._customers(), "time": self.time,
-            "lines": self.lines, "units": self.units, "value": self.value,
-        }, summary=f"{len(self):,} orders")
 
 
 def _readonly(a: np.ndarray | None) -> np.ndarray | None:
@@ -592,12 +519,45 @@ class Transactions:
         >>> Transactions.read_parquet(p, columns={"order": "InvoiceNo", "item": "StockCode"}).shape
         (3, 2, 2)
         """
-        from upsell.data._parquet import read_orders
+        from upsell.data._readers import read_orders
 
         prep, options = read_orders(path, columns, time_format, decimal, options, _OPTIONS)
         return cls._from_prepared(prep, **options)
 
     # ------------------------------------------------------------------ cleaning
+    @classmethod
+    def read_excel(cls, path: Any, *, sheet: int | str = 0, columns: ColumnMap | None = None,
+                   time_format: str | None = None, decimal: str = ".",
+                   **options: Any) -> Transactions:
+        """Read order lines from a sheet of an Excel workbook (``.xlsx``, ``.xlsm``, ``.xls``)
+        or an OpenDocument one (``.ods``); needs python-calamine (``upsell[excel]``).
+
+        The sheet's first row names the columns; rows without a value are skipped. Number
+        cells are numbers (integral ones are integer ids), date cells times (the workbook's
+        clock; no zone), other cells text as a CSV export writes them; from there
+        :meth:`read_csv`'s rules, report and errors apply, as do ``columns`` (joined ones
+        too), ``time_format``, ``decimal`` and the cleaning ``options``.
+
+        Parameters
+        ----------
+        sheet : int or str, default 0
+            The sheet: its 0-based position or its name.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.xlsx"
+        >>> Transactions.read_excel(p)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        upsell.exceptions.UpsellDataError: `path` '.../orders.xlsx' does not exist
+        """
+        from upsell.data._readers import read_orders
+
+        prep, options = read_orders(path, columns, time_format, decimal, options, _OPTIONS,
+                                    sheet=sheet)
+        return cls._from_prepared(prep, **options)
+
     @classmethod
     def _from_prepared(
         cls, prep: Prepared, *, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
