@@ -96,20 +96,28 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
                   customer_index: IdIndex | None, time_format: str | None = None,
                   decimal: str = ".") -> Any:
     """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring)."""
-    import pyarrow.dataset as pads
-
     pa = _pa()[0]
     label = _existing(path)
     try:
-        dset = pads.dataset(label, format="parquet", partitioning="hive")
-        names = list(dset.schema.names)
+        if os.path.isdir(label):  # part files: pyarrow.dataset (it imports pandas, 0.2 s)
+            import pyarrow.dataset as pads
+
+            source: Any = pads.dataset(label, format="parquet", partitioning="hive")
+            names = list(source.schema.names)
+        else:
+            import pyarrow.parquet as pq
+
+            source = pq.ParquetFile(label)
+            names = list(source.schema_arrow.names)
     except (pa.ArrowInvalid, OSError) as exc:
         raise UpsellDataError(
             f"{label} is not a Parquet file or a folder of them ({_reason(exc)})") from None
 
     def load(wanted: list[str]) -> Any:
         try:
-            return dset.to_table(columns=wanted)
+            if os.path.isdir(label):
+                return source.to_table(columns=wanted)
+            return source.read(columns=wanted)
         except (pa.ArrowInvalid, OSError) as exc:
             raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
 
