@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from upsell.data import _arrow, _sources
@@ -220,6 +220,33 @@ def test_fast_reader_without_header_matches_reference(tmp_path_factory, case):
     cols = {"order": 0, "item": 1}
     assert_same(outcome(fast, path, invalid, header=False, columns=cols),
                 outcome(reference, path, invalid, header=False, columns=cols))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=csv_files())
+def test_parquet_of_the_same_cells_reads_as_the_csv(tmp_path_factory, case):
+    """``read_parquet`` on the CSV's cells, written as text columns, gives what ``read_csv``
+    gives: the same arrays, ids and report, or an error naming the same row."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    text, invalid = case
+    folder = tmp_path_factory.mktemp("pq")
+    path = folder / "f.csv"
+    path.write_bytes(text.encode("utf-8"))
+    want = outcome(fast, path, invalid)
+    names = next(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    try:
+        table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                               convert_options=pacsv.ConvertOptions(
+                                   column_types={n: pa.string() for n in names},
+                                   strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        event("skipped")
+        return  # a line of blanks read as a row of one field: no table to write
+    pq.write_table(table, folder / "f.parquet")
+    assert_same(outcome(Transactions.read_parquet, folder / "f.parquet", invalid), want)
 
 
 def test_whole_files_cross_blocks_identically(tmp_path):
