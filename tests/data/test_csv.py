@@ -249,6 +249,32 @@ def test_parquet_of_the_same_cells_reads_as_the_csv(tmp_path_factory, case):
     assert_same(outcome(Transactions.read_parquet, folder / "f.parquet", invalid), want)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=csv_files())
+def test_a_workbook_of_the_same_text_cells_reads_as_the_csv(tmp_path_factory, case):
+    """``read_excel`` on the CSV's cells written as text cells gives what ``read_csv`` gives."""
+    pytest.importorskip("python_calamine")
+    openpyxl = pytest.importorskip("openpyxl")
+    import csv as _csv
+
+    text, invalid = case
+    folder = tmp_path_factory.mktemp("xlsx")
+    path = folder / "f.csv"
+    path.write_bytes(text.encode("utf-8"))
+    want = outcome(fast, path, invalid)
+    rows = [r for r in _csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+            if any(c.strip() for c in r)]  # blank lines are skipped by both readers
+    if len({len(r) for r in rows}) != 1:
+        event("skipped")
+        return  # a row with the wrong number of fields: the CSV error has no sheet twin
+    book = openpyxl.Workbook()
+    for r in rows:
+        book.active.append([c if c.strip() else None for c in r])
+    book.save(folder / "f.xlsx")
+    got = outcome(Transactions.read_excel, folder / "f.xlsx", invalid)
+    assert_same(got, want)
+
+
 def test_whole_files_cross_blocks_identically(tmp_path):
     rng = np.random.default_rng(0)
     n = 3000
