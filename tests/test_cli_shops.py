@@ -228,6 +228,19 @@ def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line,
     assert code == 2 and says in err and "row 1" in err
 
 
+@pytest.mark.parametrize(("header", "line", "says"), [
+    ("order;item;quantity", "1;a;2", "it splits at ';' into 'order', 'item', 'quantity': "
+                                     "pass --delimiter ';'"),
+    ("order\titem", "1\ta", "pass --delimiter $'\\t'"),
+])
+def test_another_field_separator_is_named(tmp_path, capsys, header, line, says):
+    path = tmp_path / "export.csv"
+    path.write_text(f"{header}\n{line}\n")
+    assert run("inspect", str(path))[0] == 2
+    err = capsys.readouterr().err
+    assert says in err and "--format baskets" not in err
+
+
 def test_time_format_reads_day_month_dates_and_the_error_names_it(tmp_path, capsys):
     """A shop's export with dates like 31/12/2011 23:59 (UK) or 12/31/2011 (US)."""
     fmt = "%d/%m/%Y %H:%M"

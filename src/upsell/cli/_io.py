@@ -178,7 +178,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                 encoding=args.encoding, **rules)
         except UpsellDataError as exc:
             text = str(exc)
-            advised = "headers look like" in text or "join those columns" in text
+            advised = ("headers look like" in text or "join those columns" in text
+                       or "pass delimiter=" in text)
             if not columns and not advised and (
                     text.startswith("no `order` column") or text.startswith("no `item` column")):
                 # Groceries-like files have no header: one basket of item labels per line
@@ -213,6 +214,8 @@ _LIBRARY_WORDS = (
     (re.compile(r"expected time_format"), "expected --time-format"),
     (re.compile(r"pass decimal=','"), "pass --decimal ,"),
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
+    (re.compile(r"pass delimiter='\\t'"), lambda m: "pass --delimiter $'\\t'"),
+    (re.compile(r"pass delimiter=('[^']*')"), r"pass --delimiter \1"),
 )
 
 _QUOTED = re.compile(r"'([^']*)'")

@@ -695,6 +695,11 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                 hint = ("; when a customer's lines of one time are one order, join those "
                         "columns: columns=" + mapping_text(
                             {"order": (known["customer"], known["time"]), **guess}))
+            sep = next((c for c in ";\t|" if len(available) == 1 and c in available[0]), None)
+            if sep is not None:  # one header holding the names: another field separator
+                hint = (f"; it splits at {sep!r} into "
+                        f"{', '.join(repr(h.strip()) for h in available[0].split(sep)[:8])}: "
+                        f"pass delimiter={sep!r}")
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
                 f"it has {', '.join(repr(a) for a in available[:20])}{hint}"
