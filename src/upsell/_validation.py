@@ -127,6 +127,10 @@ _UTC_OFFSET = re.compile(r"[T ]\d\d(?::\d\d(?::\d\d(?:\.\d+)?)?)?"
                          r"(?:(?P<z>\s*(?:Z|UTC|GMT))|\s*(?P<off>[+-]\d\d(?::?\d\d)?))$")
 
 
+# a date and clock numpy reads without a zone (the usual text: no warning to guard against)
+_PLAIN_ISO = re.compile(r"\s*\d{4}-\d\d(-\d\d([T ]\d\d(:\d\d(:\d\d(\.\d+)?)?)?)?)?\s*$")
+
+
 def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
     """Convert a time to a naive UTC ``numpy.datetime64``; NaT when it cannot.
 
@@ -172,14 +176,19 @@ def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
     if isinstance(value, _dt.datetime) and value.tzinfo is not None:
         offset = value.utcoffset()
         value = value.replace(tzinfo=None) - (offset or _dt.timedelta(0))
-    import warnings
+    if isinstance(value, str) and not _PLAIN_ISO.match(value):
+        import warnings
 
-    with warnings.catch_warnings():  # a zone numpy only warns about: not a time of ours
-        warnings.simplefilter("error")
-        try:
-            return np.datetime64(value, u)
-        except (TypeError, ValueError, OverflowError, Warning):
-            return nat
+        with warnings.catch_warnings():  # a zone numpy only warns about: not a time of ours
+            warnings.simplefilter("error")
+            try:
+                return np.datetime64(value, u)
+            except (TypeError, ValueError, OverflowError, Warning):
+                return nat
+    try:
+        return np.datetime64(value, u)
+    except (TypeError, ValueError, OverflowError):
+        return nat
 
 
 def as_floats(value: Any, name: str, *, ndim: int | None = None) -> np.ndarray:
