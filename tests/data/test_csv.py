@@ -255,14 +255,12 @@ def test_a_workbook_of_the_same_text_cells_reads_as_the_csv(tmp_path_factory, ca
     """``read_excel`` on the CSV's cells written as text cells gives what ``read_csv`` gives."""
     pytest.importorskip("python_calamine")
     openpyxl = pytest.importorskip("openpyxl")
-    import csv as _csv
-
     text, invalid = case
     folder = tmp_path_factory.mktemp("xlsx")
     path = folder / "f.csv"
     path.write_bytes(text.encode("utf-8"))
     want = outcome(fast, path, invalid)
-    rows = [r for r in _csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
             if any(c.strip() for c in r)]  # blank lines are skipped by both readers
     if len({len(r) for r in rows}) != 1:
         event("skipped")
