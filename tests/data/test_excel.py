@@ -143,3 +143,35 @@ def test_the_command_line_reads_a_workbook(tmp_path, book, capsys):
     assert out.getvalue() == want.getvalue()
     assert main(["--quiet", "kpi", str(book), *cols]) == 2  # sheet 1 is the notes
     assert "sheet 'Notes'" in capsys.readouterr().err
+
+
+def test_a_workbook_catalog_reads_as_its_csv_export(tmp_path):
+    from upsell.data import Catalog
+
+    path = _book(tmp_path / "products.xlsx", {"Products": [
+        ["StockCode", "Description", "price", "cost"],
+        [85123, "WHITE HANGING HEART", 2.55, 1.2],
+        ["85123A", "HEART, LARGE", 3.0, None]]})
+    cat = Catalog.read_table(path, columns={"item": "StockCode", "name": "Description"})
+    assert cat.items.ids.tolist() == ["85123", "85123A"]  # one text id, as in the CSV
+    assert cat.price.tolist() == [2.55, 3.0]
+    assert cat.name.tolist() == ["WHITE HANGING HEART", "HEART, LARGE"]
+    csv = tmp_path / "products.csv"
+    csv.write_text('StockCode,Description,price,cost\n85123,WHITE HANGING HEART,2.55,1.2\n'
+                   '85123A,"HEART, LARGE",3,\n')
+    want = Catalog.read_csv(csv, columns={"item": "StockCode", "name": "Description"})
+    assert want.items.ids.tolist() == cat.items.ids.tolist()
+    np.testing.assert_array_equal(want.cost, cat.cost)
+
+
+def test_the_command_line_reads_a_workbook_catalog(tmp_path, book):
+    from upsell.cli import main
+
+    catalog = _book(tmp_path / "products.xlsx", {"Products": [
+        ["StockCode", "price", "cost"], ["85123A", 2.55, 1.0], [71053, 3.39, 2.0],
+        [22633, 1.85, 0.5], [84879, 1.69, 0.8]]})
+    cols = ("--columns", ",".join(f"{k}={v}" for k, v in COLUMNS.items()), "--cancel-prefix", "C")
+    out = io.StringIO()
+    code = main(["--quiet", "kpi", str(book), "--sheet", "Online Retail", *cols, "--catalog",
+                 str(catalog), "--catalog-columns", "item=StockCode"], out=out)
+    assert code == 0, out.getvalue()

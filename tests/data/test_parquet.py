@@ -246,9 +246,25 @@ def test_the_command_line_reads_parquet_files_and_folders(tmp_path, capsys):
     assert "--delimiter goes with CSV files" in capsys.readouterr().err
 
 
-def test_a_parquet_catalog_is_refused_with_the_way_to_read_it(tmp_path):
+def test_a_parquet_catalog_reads_as_its_csv_export(tmp_path):
     from upsell.data import Catalog
 
-    path = _write(tmp_path, pa.table({"item": ["a"], "price": [1.0]}), "catalog.parquet")
-    with pytest.raises(UpsellDataError, match=r"Catalog\.from_pandas\(pandas\.read_parquet"):
+    path = _write(tmp_path, pa.table({"sku": pa.array([85123.0, 71053.0, None]),
+                                      "price": [2.55, 3.39, 1.0], "family": ["a", "a", None],
+                                      "storage_gb": pa.array([64, 128, 256], pa.int32())}),
+                  "catalog.parquet")
+    with pytest.raises(UpsellDataError, match=r"a catalog with Catalog\.read_table"):
         Catalog.read_csv(path)
+    with pytest.raises(UpsellDataError, match=r"has no `item` column.*columns=\{'item': 'sku'\}"):
+        Catalog.read_table(path)
+    with pytest.raises(UpsellDataError, match=r"`item` is empty|item"):
+        Catalog.read_table(path, columns={"item": "sku"})  # a blank id, as in a CSV
+    csv = tmp_path / "catalog.csv"
+    csv.write_text("sku,price,family,storage_gb\n85123,2.55,a,64\n71053,3.39,a,128\n")
+    want = Catalog.read_csv(csv, columns={"item": "sku"})
+    got = Catalog.read_table(_write(tmp_path, pa.table({
+        "sku": pa.array([85123.0, 71053.0]), "price": [2.55, 3.39], "family": ["a", "a"],
+        "storage_gb": pa.array([64, 128], pa.int32())}), "ok.parquet"), columns={"item": "sku"})
+    assert got.items.ids.tolist() == want.items.ids.tolist() == [71053, 85123]
+    assert got.price.tolist() == want.price.tolist()
+    assert got.features["storage_gb"].tolist() == want.features["storage_gb"].tolist()

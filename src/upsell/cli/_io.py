@@ -276,6 +276,9 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
     columns = dict(_pairs(getattr(args, "catalog_columns", None), "--catalog-columns", "name"))
     with steps.step(f"reading {os.path.basename(path)}"):
         try:
+            if file_kind(path) in ("parquet", "folder", "xlsx", "xls", "ods"):
+                return Catalog.read_table(path, columns=columns or None,
+                                          decimal=getattr(args, "decimal", "."))
             return Catalog.read_csv(path, columns=columns or None,
                                     delimiter=args.delimiter or ",", encoding=args.encoding,
                                     decimal=getattr(args, "decimal", "."))

@@ -54,13 +54,11 @@ def _column(values: list[Any]) -> Any:
     return pa.array([_cell_text(v) for v in values], pa.string())
 
 
-def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
-                  item_index: IdIndex | None, customer_index: IdIndex | None,
-                  time_format: str | None = None, decimal: str = ".") -> Any:
-    """Read one sheet of a workbook into a ``_Prepared`` (see the module docstring)."""
+def _sheet_rows(path: Any, sheet: Any) -> tuple[str, list[str], list[list[Any]]]:
+    """(label, headers, rows with a value) of a workbook's sheet."""
     from upsell._extras import require
 
-    calamine = require("python_calamine", "Transactions.read_excel")
+    calamine = require("python_calamine", "reading a workbook")
     label = _existing(path)
     try:
         book = calamine.CalamineWorkbook.from_path(label)
@@ -87,7 +85,21 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
     header = [_cell_text(h).strip() for h in rows[0]] + [""] * (width - len(rows[0]))
     header = [h or f"column {j + 1}" for j, h in enumerate(header)]
     body = [r for r in rows[1:] if any(v is not None and v != "" for v in r)]
-    del rows
+    return label, header, body
+
+
+def sheet_texts(path: Any, sheet: Any) -> tuple[list[str], list[list[str]]]:
+    """(headers, each column's cells as a CSV export writes them) of a sheet: a catalog."""
+    _, header, body = _sheet_rows(path, sheet)
+    return header, [[_cell_text(r[j]) if j < len(r) else "" for r in body]
+                    for j in range(len(header))]
+
+
+def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
+                  item_index: IdIndex | None, customer_index: IdIndex | None,
+                  time_format: str | None = None, decimal: str = ".") -> Any:
+    """Read one sheet of a workbook into a ``_Prepared`` (see the module docstring)."""
+    label, header, body = _sheet_rows(path, sheet)
 
     def load(wanted: list[str]) -> Any:
         pa = _pa()[0]

@@ -92,12 +92,9 @@ def _typed(col: Any, role: str, what: str) -> Any:
     raise UpsellDataError(f"{what} holds {t} values, not times (timestamps, dates or text)")
 
 
-def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
-                  customer_index: IdIndex | None, time_format: str | None = None,
-                  decimal: str = ".") -> Any:
-    """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring)."""
+def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
+    """The headers of a Parquet file or folder, and a loader of some of its columns."""
     pa = _pa()[0]
-    label = _existing(path)
     try:
         if os.path.isdir(label):  # part files: pyarrow.dataset (it imports pandas, 0.2 s)
             import pyarrow.dataset as pads
@@ -121,6 +118,23 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
         except (pa.ArrowInvalid, OSError) as exc:
             raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
 
+    return names, load
+
+
+def parquet_texts(path: str) -> tuple[list[str], list[list[str]]]:
+    """(headers, each column's cells as text) of a Parquet file or folder: a catalog."""
+    names, load = _open(_existing(path))
+    table = load(names)
+    return names, [_text(table.column(j), f"column {n!r} of {path}").to_pylist()
+                   for j, n in enumerate(names)]
+
+
+def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
+                  customer_index: IdIndex | None, time_format: str | None = None,
+                  decimal: str = ".") -> Any:
+    """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring)."""
+    label = _existing(path)
+    names, load = _open(label)
     return from_table(names, load, label=label, columns=columns, invalid=invalid,
                       item_index=item_index, customer_index=customer_index,
                       time_format=time_format, decimal=decimal)

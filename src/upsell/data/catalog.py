@@ -260,7 +260,7 @@ class Catalog:
         import csv  # local: csv and gzip load on use, not with `import upsell`
         import io
 
-        from upsell.data.io import maybe_int_ids, read_source, utf8_error
+        from upsell.data.io import read_source, utf8_error
 
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise UpsellDataError(f"`delimiter` must be a single character; got {delimiter!r}")
@@ -287,19 +287,7 @@ class Catalog:
                 raise UpsellDataError(f"catalog {label} header: {exc}") from None
             if header is None:
                 raise UpsellDataError(f"catalog {label} is empty")
-            names = [rename.get(h.strip().lstrip("\ufeff"), h.strip().lstrip("\ufeff"))
-                     for h in header]
-            _refuse_duplicates(names, f"catalog {label}")
-            if "item" not in names:
-                guess = C.suggest_columns(names, {r: names.index(r) for r in names
-                                                  if r in C.CATALOG_SYNONYMS},
-                                          synonyms=C.CATALOG_SYNONYMS)
-                hint = (f"; its headers look like columns={C.mapping_text(guess)}"
-                        if "item" in guess else "")
-                raise UpsellDataError(
-                    f"catalog {label} has no `item` column: map one with columns={{'item': ...}}; "
-                    f"it has {', '.join(repr(h) for h in header)}{hint}"
-                )
+            names = _names(header, rename, label)
             rows = []
             i, line = 0, reader.line_num + 1
             while True:
@@ -322,12 +310,21 @@ class Catalog:
                         f"catalog {label} row {i}: has {len(row)} fields; the header has {len(names)}"
                     )
                 rows.append(row)
-        if not rows:
+        return cls._from_texts(names, [[r[j] for r in rows] for j in range(len(names))],
+                               label, decimal)
+
+    @classmethod
+    def _from_texts(cls, names: list[str], cols: list[list[str]], label: str,
+                    decimal: str) -> Catalog:
+        """A catalog from its columns' texts (as a CSV holds them), by role or feature name."""
+        from upsell.data.io import maybe_int_ids
+
+        if not cols or not cols[0]:
             raise UpsellDataError(f"catalog {label} has a header but no items")
         data: dict[str, Any] = {}
         comma = C.check_decimal(decimal) == ","
-        for j, name in enumerate(names):
-            col = np.array([r[j] for r in rows], dtype=str)
+        for name, texts in zip(names, cols, strict=True):
+            col = np.array(texts, dtype=str)
             if comma and name != "item":  # a column of numbers only: their decimal points
                 stripped = np.char.strip(col)
                 filled = np.unique(stripped[stripped != ""])
@@ -335,6 +332,38 @@ class Catalog:
                     col = np.char.replace(stripped, ",", ".")
             data[name] = maybe_int_ids(np.char.strip(col)) if name == "item" else col
         return cls.from_arrays(**data)
+
+    @classmethod
+    def read_table(cls, path: Any, *, sheet: int | str = 0,
+                   columns: Mapping[str, str] | None = None, decimal: str = ".") -> Catalog:
+        """Read a catalog from a Parquet file (or folder) or a workbook's sheet (``.xlsx``,
+        ``.xls``, ``.ods``; needs ``upsell[excel]``), as :meth:`read_csv` reads its export.
+
+        Every cell is taken as the text a CSV export writes (``85123.0`` is ``85123``), so
+        the ids, numbers and errors are :meth:`read_csv`'s. ``sheet``: a workbook's sheet,
+        its name or 0-based position.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "catalog.parquet"
+        >>> pq.write_table(pa.table({"sku": [85123, 71053], "price": [2.55, 3.39]}), p)
+        >>> cat = Catalog.read_table(p, columns={"item": "sku"})
+        >>> cat.items.ids.tolist(), cat.price.tolist()
+        ([71053, 85123], [3.39, 2.55])
+        """
+        from upsell.data._excel import sheet_texts
+        from upsell.data._parquet import parquet_texts
+        from upsell.data.io import file_kind
+
+        label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+        if not os.path.exists(label):
+            raise UpsellDataError(f"catalog {label} does not exist")
+        kind = file_kind(label)
+        header, cols = (parquet_texts(label) if kind in ("parquet", "folder")
+                        else sheet_texts(label, sheet))
+        rename = {v: k for k, v in (columns or {}).items()}
+        return cls._from_texts(_names(header, rename, label), cols, label, decimal)
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -490,6 +519,25 @@ def _try_numbers(arr: np.ndarray) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return np.array(vals, dtype=np.float64)
+
+
+def _names(header: list[str], rename: Mapping[str, str], label: str) -> list[str]:
+    """The catalog's column names: headers stripped and renamed by ``columns``; an error
+    for two of one name, or for no ``item`` (with the mapping its headers suggest)."""
+    names = [rename.get(h.strip().lstrip("\ufeff"), h.strip().lstrip("\ufeff"))
+             for h in header]
+    _refuse_duplicates(names, f"catalog {label}")
+    if "item" not in names:
+        guess = C.suggest_columns(names, {r: names.index(r) for r in names
+                                          if r in C.CATALOG_SYNONYMS},
+                                  synonyms=C.CATALOG_SYNONYMS)
+        hint = (f"; its headers look like columns={C.mapping_text(guess)}"
+                if "item" in guess else "")
+        raise UpsellDataError(
+            f"catalog {label} has no `item` column: map one with columns={{'item': ...}}; "
+            f"it has {', '.join(repr(h) for h in header)}{hint}"
+        )
+    return names
 
 
 def _refuse_duplicates(names: list[str], source: str) -> None:

@@ -152,11 +152,10 @@ def open_binary(path: Any) -> IO[bytes]:
 _NOT_TEXT = {"parquet": "a Parquet file", "xlsx": "an Excel workbook",
              "xls": "an Excel 97-2003 workbook (or another OLE file)",
              "ods": "an OpenDocument spreadsheet", "zip": "a ZIP archive"}
-_SHEET = ("read order lines with Transactions.read_excel (the command line reads a workbook "
-          "as it is); save other tables as CSV (UTF-8)")
-_ADVICE = {"parquet": "read order lines with Transactions.read_parquet (the command line "
-                      "reads a Parquet order file as it is), a catalog with Catalog.from_pandas("
-                      "pandas.read_parquet(path))",
+_SHEET = ("read order lines with Transactions.read_excel, a catalog with Catalog.read_table "
+          "(the command line reads a workbook as it is)")
+_ADVICE = {"parquet": "read order lines with Transactions.read_parquet, a catalog with "
+                      "Catalog.read_table (the command line reads Parquet as it is)",
            "xlsx": _SHEET, "xls": _SHEET, "ods": _SHEET,
            "zip": "unpack the archive, then read the file inside"}
 
