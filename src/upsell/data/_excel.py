@@ -17,9 +17,10 @@ import datetime as _dt
 import math
 from typing import Any
 
-from upsell.data._parquet import _existing, _reason, from_table
+from upsell.data._parquet import _reason, from_table
 from upsell.data._sources import _pa
 from upsell.data.ids import IdIndex
+from upsell.data.io import existing_path
 from upsell.exceptions import UpsellDataError
 
 
@@ -59,7 +60,7 @@ def _sheet_rows(path: Any, sheet: Any) -> tuple[str, list[str], list[list[Any]]]
     from upsell._extras import require
 
     calamine = require("python_calamine", "reading a workbook")
-    label = _existing(path)
+    label = existing_path(path)
     try:
         book = calamine.CalamineWorkbook.from_path(label)
         names = list(book.sheet_names)

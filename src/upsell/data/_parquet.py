@@ -26,6 +26,7 @@ import numpy as np
 
 from upsell.data._sources import _pa
 from upsell.data.ids import IdIndex
+from upsell.data.io import existing_path
 from upsell.exceptions import UpsellDataError
 
 _NUMBERS = ("quantity", "price", "value")
@@ -123,7 +124,7 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
 
 def parquet_texts(path: str) -> tuple[list[str], list[list[str]]]:
     """(headers, each column's cells as text) of a Parquet file or folder: a catalog."""
-    names, load = _open(_existing(path))
+    names, load = _open(existing_path(path))
     table = load(names)
     return names, [_text(table.column(j), f"column {n!r} of {path}").to_pylist()
                    for j, n in enumerate(names)]
@@ -133,21 +134,11 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
                   customer_index: IdIndex | None, time_format: str | None = None,
                   decimal: str = ".") -> Any:
     """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring)."""
-    label = _existing(path)
+    label = existing_path(path)
     names, load = _open(label)
     return from_table(names, load, label=label, columns=columns, invalid=invalid,
                       item_index=item_index, customer_index=customer_index,
                       time_format=time_format, decimal=decimal)
-
-
-def _existing(path: Any) -> str:
-    try:
-        label = os.fspath(path)
-    except TypeError:
-        raise UpsellDataError(f"`path` must be a file path; got {type(path).__name__}") from None
-    if not os.path.exists(label):
-        raise UpsellDataError(f"`path` {label!r} does not exist")
-    return label
 
 
 def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str,

@@ -133,20 +133,35 @@ def _arrow_column(col: Any, role: str) -> np.ndarray:
     return np.asarray(col.to_numpy(zero_copy_only=False))
 
 
-def open_binary(path: Any) -> IO[bytes]:
-    """Open a file for reading bytes, decompressing gzip content whatever the file name."""
+def existing_path(path: Any) -> str:
+    """``path`` as a string, checked to exist (an error naming it otherwise).
+
+    Examples
+    --------
+    >>> existing_path(42)
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `path` must be a file path; got int
+    """
     try:
         fspath = os.fspath(path)
     except TypeError:
         raise UpsellDataError(f"`path` must be a file path; got {type(path).__name__}") from None
     if not os.path.exists(fspath):
         raise UpsellDataError(f"`path` {fspath!r} does not exist")
+    return fspath
+
+
+def open_binary(path: Any) -> IO[bytes]:
+    """Open a file for reading bytes, decompressing gzip content whatever the file name."""
+    fspath = existing_path(path)
     if os.path.isdir(fspath):
         raise UpsellDataError(f"`path` {fspath!r} is a directory, not a file")
     kind = file_kind(fspath)
     if kind in _NOT_TEXT:
         raise UpsellDataError(f"{fspath} is {_NOT_TEXT[kind]}, not text: {_ADVICE[kind]}")
-    return gzip.open(fspath, "rb") if kind == "gzip" else open(fspath, "rb")
+    fh: Any = gzip.open(fspath, "rb") if kind == "gzip" else open(fspath, "rb")
+    return fh
 
 
 _NOT_TEXT = {"parquet": "a Parquet file", "xlsx": "an Excel workbook",
