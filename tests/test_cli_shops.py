@@ -228,6 +228,20 @@ def test_unsupported_formats_say_what_to_convert(tmp_path, capsys, header, line,
     assert code == 2 and says in err and "row 1" in err
 
 
+def test_title_lines_above_the_header_are_named(tmp_path, capsys):
+    """Some till and POS reports write a title (and a blank line) above the table."""
+    path = tmp_path / "report.csv"
+    path.write_text("Sales report March 2021\nShop: Main St\n\nInvoiceNo,StockCode,Quantity\n"
+                    "1,a,2\n")
+    assert run("inspect", str(path))[0] == 2
+    err = capsys.readouterr().err
+    assert ("the table's header seems to be below, on record 4 ('InvoiceNo,StockCode,Quantity'): "
+            "remove the 3 line(s) above it") in err and "--format baskets" not in err
+    path.write_text("\n".join(["InvoiceNo,StockCode,Quantity", "1,a,2"][1:]) + "\n")
+    assert run("inspect", str(path))[0] == 2
+    assert "header seems to be below" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("header", "line", "says"), [
     ("order;item;quantity", "1;a;2", "it splits at ';' into 'order', 'item', 'quantity': "
                                      "pass --delimiter ';'"),

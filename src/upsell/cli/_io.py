@@ -179,7 +179,7 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         except UpsellDataError as exc:
             text = str(exc)
             advised = ("headers look like" in text or "join those columns" in text
-                       or "pass delimiter=" in text)
+                       or "pass delimiter=" in text or "header seems to be below" in text)
             if not columns and not advised and (
                     text.startswith("no `order` column") or text.startswith("no `item` column")):
                 # Groceries-like files have no header: one basket of item labels per line

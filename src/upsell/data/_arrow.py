@@ -121,6 +121,30 @@ class _Read:
         self.pc = pc
 
 
+def _header_below(head: bytes, delimiter: str, columns: Any) -> str:
+    """Advice when a later line of the file's start reads as its header (a report's title
+    lines above the table): that line, and how many lines to remove; else ``""``."""
+    import csv
+    import io
+
+    from upsell.data._columns import suggest_columns
+
+    given = {h for h in dict(columns or {}).values() if isinstance(h, str)}
+    text = head[:1 << 16].decode("utf-8", "replace")
+    for i, fields in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
+        if i > 30:
+            break
+        fields = [f.strip() for f in fields]
+        if i == 0 or len(fields) < 3:
+            continue
+        roles = set(suggest_columns(fields)) | ({"order", "item"} & set(fields))
+        if (given and given <= set(fields)) or {"order", "item"} <= roles:
+            shown = delimiter.join(fields)
+            return (f"; the table's header seems to be below, on record {i + 1} "
+                    f"({shown[:80]!r}): remove the {i} line(s) above it")
+    return ""
+
+
 def _known(names: list[str], header: str, role: str, label: str) -> int:
     """Position of ``header`` (a part of a joined ``role``), or an error naming the file's."""
     from upsell.data._columns import _only
@@ -157,7 +181,13 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     from upsell.data._columns import split_joined
 
     plain, joined = split_joined(_positional(columns, header))
-    roles = resolve_columns(names, plain, source=label, joins=True)
+    try:
+        roles = resolve_columns(names, plain, source=label, joins=True)
+    except UpsellDataError as exc:
+        below = _header_below(src.head(), delimiter, plain) if header and len(names) <= 2 else ""
+        if not below:
+            raise
+        raise UpsellDataError(f"{exc}{below}") from None
     parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
              for role, heads in joined.items()}  # joined role -> positions of its headers
     wanted = {**roles, **{f"{r}#{j}": p for r, ps in parts.items() for j, p in enumerate(ps)}}
