@@ -1,7 +1,8 @@
-"""Advice for time texts that are neither ISO 8601 nor day/month dates: the one common
-export format that reads them all, or why none is read (zone names).
+"""Time formats beyond ISO 8601: the number formats (``epoch``, ``epoch_ms``,
+``days_since:YYYY-MM-DD``, ``excel``) and the advice for time texts that are neither ISO 8601
+nor day/month dates (the one common export format that reads them all, or why none is read).
 
-Used for the advice of an error only, never to read silently: the user passes the format.
+The advice is for an error only, never to read silently: the user passes the format.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ import datetime as _dt
 import re
 from typing import Any
 
-__all__ = ["other_format_advice"]
+import numpy as np
+
+from upsell.exceptions import UpsellDataError
+
+__all__ = ["EPOCH", "check_time_format", "number_time_advice", "numeric_times",
+           "other_format_advice"]
 
 _SAMPLE = 2_000  # texts tried per format: a strptime call each
 #: unambiguous formats of shop exports and spreadsheets (year first, or a month name)
@@ -54,3 +60,100 @@ def other_format_advice(texts: Any) -> str:
             continue
         fits.append(fmt)
     return f"; pass time_format={fits[0]!r}" if len(fits) == 1 else ""
+
+
+#: time formats that are numbers, not text: seconds or milliseconds since 1970-01-01 UTC
+EPOCH = {"epoch": 1, "epoch_ms": 1000}
+_DAYS_SINCE = re.compile(r"^days_since:(\d{4}-\d{2}-\d{2})$")
+
+
+def check_time_format(time_format: Any) -> str | None:
+    """``time_format`` validated: None, a strptime format (at least one directive), or a
+    number format: ``"epoch"`` (seconds since 1970-01-01 UTC), ``"epoch_ms"``
+    (milliseconds) or ``"days_since:YYYY-MM-DD"`` (day numbers: N is that date + N days).
+
+    Examples
+    --------
+    >>> check_time_format("%d/%m/%Y %H:%M"), check_time_format("days_since:2020-01-01")
+    ('%d/%m/%Y %H:%M', 'days_since:2020-01-01')
+    >>> check_time_format("dd/mm/yyyy")
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', 'epoch_ms' or 'days_since:YYYY-MM-DD' for numbers; got 'dd/mm/yyyy'
+    """
+    if time_format is None:
+        return None
+    ok = isinstance(time_format, str) and (
+        "%" in time_format or time_format in EPOCH or _day_origin(time_format) is not None)
+    if not ok:
+        raise UpsellDataError(
+            "`time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, "
+            "%m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', "
+            f"'epoch_ms' or 'days_since:YYYY-MM-DD' for numbers; got {time_format!r}")
+    return str(time_format)
+
+
+def _day_origin(time_format: str) -> np.datetime64 | None:
+    m = _DAYS_SINCE.match(time_format)
+    if m is None:
+        return None
+    try:
+        return np.datetime64(m.group(1), "D")
+    except ValueError:
+        return None
+
+
+def numeric_times(values: np.ndarray, time_format: str) -> tuple[np.ndarray, np.ndarray]:
+    """datetime64[s] of numbers read by a number ``time_format`` (``"epoch"``,
+    ``"epoch_ms"``, ``"days_since:..."``), and the mask of values that are not
+    (NaN: missing; fractions of a day with ``days_since``; out of range).
+
+    Examples
+    --------
+    >>> t, bad = numeric_times(np.array([1.3e9, 1, 2.5]), "days_since:2000-01-01")
+    >>> [str(x) for x in t[1:2]], bad.tolist()
+    (['2000-01-02T00:00:00'], [True, False, True])
+    >>> str(numeric_times(np.array([1291191960000.0]), "epoch_ms")[0][0])
+    '2010-12-01T08:26:00'
+    """
+    v = np.asarray(values, dtype=np.float64)
+    origin = _day_origin(time_format)
+    if origin is not None:
+        sec = v * 86_400.0 + float(origin.astype("datetime64[s]").astype(np.int64))
+        bad = np.isfinite(v) & (v != np.round(v))
+    else:
+        sec = v / EPOCH[time_format]
+        bad = np.zeros(v.size, dtype=bool)
+    ok = np.isfinite(sec) & (np.abs(sec) < 2**40) & ~bad  # about 35,000 years either side
+    bad |= np.isfinite(v) & ~ok
+    out = np.full(v.size, np.iinfo(np.int64).min, dtype=np.int64)
+    out[ok] = np.floor(sec[ok]).astype(np.int64)
+    return out.view("datetime64[s]"), bad
+
+
+
+
+def number_time_advice(values: Any) -> str:
+    """What to pass when a time column holds numbers: epoch seconds or milliseconds by
+    their size, small whole numbers as day numbers ('' when none fits).
+
+    Examples
+    --------
+    >>> number_time_advice(np.array([1291191960, 1291195560]))
+    "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
+    >>> number_time_advice(np.array([1, 711]))
+    "; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + N days)"
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return ""
+    lo, hi = float(v.min()), float(v.max())
+    if lo >= 1e8 and hi < 1e11:
+        return "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
+    if lo >= 1e11 and hi < 1e14:
+        return "; pass time_format='epoch_ms' (milliseconds since 1970-01-01 UTC)"
+    if lo >= 0 and hi < 1e5 and np.all(v == np.round(v)):
+        return ("; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + "
+                "N days)")
+    return ""
