@@ -175,3 +175,12 @@ def test_the_command_line_reads_a_workbook_catalog(tmp_path, book):
     code = main(["--quiet", "kpi", str(book), "--sheet", "Online Retail", *cols, "--catalog",
                  str(catalog), "--catalog-columns", "item=StockCode"], out=out)
     assert code == 0, out.getvalue()
+
+
+def test_serial_dates_in_number_cells_read_with_time_format_excel(tmp_path):
+    path = _book(tmp_path / "serials.xlsx", {"Sheet1": [["order", "item", "time"],
+                                                        [1, "a", 40513.35138888889]]})
+    with pytest.raises(UpsellDataError, match="time_format='excel'"):
+        Transactions.read_excel(path)
+    tx = Transactions.read_excel(path, time_format="excel")
+    assert str(tx.time[0]) == "2010-12-01T08:26:00"

@@ -107,3 +107,17 @@ def test_the_command_line_suggests_woocommerce_columns(tmp_path, capsys):
     assert main(["--quiet", "inspect", str(path)], out=io.StringIO()) == 2
     assert ("--columns 'order=Order Number,item=SKU,customer=Billing Email,quantity=Quantity,"
             "price=Item Cost,time=Order Date,name=Item Name'") in capsys.readouterr().err
+
+
+def test_excel_serial_dates_are_named_then_read(tmp_path):
+    path = tmp_path / "o.csv"
+    path.write_text("order,item,time\n1,a,40513.35138888889\n2,b,40514.5\n")
+    with pytest.raises(UpsellDataError, match=r"pass time_format='excel' \(Excel's serial"):
+        Transactions.read_csv(path)
+    tx = Transactions.read_csv(path, time_format="excel")
+    assert [str(t) for t in tx.time] == ["2010-12-01T08:26:00", "2010-12-02T12:00:00"]
+    arrays = Transactions.from_arrays(order=[1, 2], item=["a", "b"],
+                                      time=[40513.35138888889, 40514.5], time_format="excel")
+    np.testing.assert_array_equal(arrays.time, tx.time)
+    with pytest.raises(UpsellDataError, match="not a timestamp"):  # before 1900-03-01
+        Transactions.from_arrays(order=[1], item=["a"], time=[59.5], time_format="excel")

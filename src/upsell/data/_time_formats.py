@@ -64,6 +64,9 @@ def other_format_advice(texts: Any) -> str:
 
 #: time formats that are numbers, not text: seconds or milliseconds since 1970-01-01 UTC
 EPOCH = {"epoch": 1, "epoch_ms": 1000}
+#: Excel's serial date: days since 1899-12-30 (its day 60 is the 1900-02-29 that never was;
+#: from 1900-03-01 on, the count is right), the time of day as the fraction
+EXCEL_ORIGIN = np.datetime64("1899-12-30", "D")
 _DAYS_SINCE = re.compile(r"^days_since:(\d{4}-\d{2}-\d{2})$")
 
 
@@ -79,17 +82,18 @@ def check_time_format(time_format: Any) -> str | None:
     >>> check_time_format("dd/mm/yyyy")
     Traceback (most recent call last):
     ...
-    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', 'epoch_ms' or 'days_since:YYYY-MM-DD' for numbers; got 'dd/mm/yyyy'
+    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', 'epoch_ms', 'days_since:YYYY-MM-DD' or 'excel' for numbers; got 'dd/mm/yyyy'
     """
     if time_format is None:
         return None
     ok = isinstance(time_format, str) and (
-        "%" in time_format or time_format in EPOCH or _day_origin(time_format) is not None)
+        "%" in time_format or time_format in EPOCH or time_format == "excel"
+        or _day_origin(time_format) is not None)
     if not ok:
         raise UpsellDataError(
             "`time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, "
             "%m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', "
-            f"'epoch_ms' or 'days_since:YYYY-MM-DD' for numbers; got {time_format!r}")
+            f"'epoch_ms', 'days_since:YYYY-MM-DD' or 'excel' for numbers; got {time_format!r}")
     return str(time_format)
 
 
@@ -115,10 +119,15 @@ def numeric_times(values: np.ndarray, time_format: str) -> tuple[np.ndarray, np.
     (['2000-01-02T00:00:00'], [True, False, True])
     >>> str(numeric_times(np.array([1291191960000.0]), "epoch_ms")[0][0])
     '2010-12-01T08:26:00'
+    >>> str(numeric_times(np.array([40513.35138888889]), "excel")[0][0])  # a serial date
+    '2010-12-01T08:26:00'
     """
     v = np.asarray(values, dtype=np.float64)
     origin = _day_origin(time_format)
-    if origin is not None:
+    if time_format == "excel":  # the fraction is the time of day, to the nearest second
+        sec = np.round(v * 86_400.0) + float(EXCEL_ORIGIN.astype("datetime64[s]").astype(np.int64))
+        bad = np.isfinite(v) & (v < 61)  # Excel's days before 1900-03-01 are off by one
+    elif origin is not None:
         sec = v * 86_400.0 + float(origin.astype("datetime64[s]").astype(np.int64))
         bad = np.isfinite(v) & (v != np.round(v))
     else:
@@ -141,6 +150,8 @@ def number_time_advice(values: Any) -> str:
     --------
     >>> number_time_advice(np.array([1291191960, 1291195560]))
     "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
+    >>> number_time_advice(np.array([40513.35, 40514.5]))[:30]
+    "; pass time_format='excel' (Ex"
     >>> number_time_advice(np.array([1, 711]))
     "; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + N days)"
     """
@@ -153,6 +164,9 @@ def number_time_advice(values: Any) -> str:
         return "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
     if lo >= 1e11 and hi < 1e14:
         return "; pass time_format='epoch_ms' (milliseconds since 1970-01-01 UTC)"
+    if lo >= 20_000 and hi < 80_000 and not np.all(v == np.round(v)):
+        return ("; pass time_format='excel' (Excel's serial dates: days since 1899-12-30, "
+                "the time of day as the fraction)")
     if lo >= 0 and hi < 1e5 and np.all(v == np.round(v)):
         return ("; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + "
                 "N days)")
