@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from upsell.data import Catalog, Transactions
-from upsell.data.io import file_kind
+from upsell.data.io import TABLE_KINDS, file_kind
 from upsell.exceptions import UpsellDataError
 
 _ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel", "name",
@@ -162,8 +162,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                      time_format=getattr(args, "time_format", None),
                      decimal=getattr(args, "decimal", "."))
         kind = file_kind(path)
-        if kind in ("parquet", "folder", "xlsx", "xls", "ods"):  # a folder: Spark's part files
-            what = "Parquet" if kind in ("parquet", "folder") else "a workbook"
+        if kind in TABLE_KINDS:
+            what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
             for flag, value, default in (("--delimiter", args.delimiter, None),
                                          ("--encoding", args.encoding, "utf-8")):
                 if value not in (None, default):
@@ -276,7 +276,7 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
     columns = dict(_pairs(getattr(args, "catalog_columns", None), "--catalog-columns", "name"))
     with steps.step(f"reading {os.path.basename(path)}"):
         try:
-            if file_kind(path) in ("parquet", "folder", "xlsx", "xls", "ods"):
+            if file_kind(path) in TABLE_KINDS:
                 return Catalog.read_table(path, columns=columns or None,
                                           decimal=getattr(args, "decimal", "."))
             return Catalog.read_csv(path, columns=columns or None,

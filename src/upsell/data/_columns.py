@@ -697,6 +697,10 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: (header, role, word): ``word`` is the role's header only beside ``header`` (Shopify's
+#: "Name" is the order, #1001, in a file with "Lineitem sku"; elsewhere it is a name)
+_BESIDE = (("lineitemsku", "order", "name"),)
+
 #: a catalog's common headers (``Catalog.read_csv``'s advice when it finds no ``item``)
 CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
     "item": _SYNONYMS["item"] + ("productno", "productnumber", "articlenumber", "code"),
@@ -737,9 +741,10 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
             key = re.sub(r"[\s_\-]+", "", header).lower()
             keys.setdefault(key, pos)
     out: dict[str, str] = {}
-    if synonyms is None and "name" in keys and "lineitemsku" in keys and "order" not in taken:
-        out["order"] = available[keys["name"]]  # Shopify: "Name" is the order (#1001)
-        used.add(keys["name"])
+    for beside, role, word in _BESIDE if synonyms is None else ():
+        if beside in keys and word in keys and role not in taken:
+            out[role] = available[keys[word]]
+            used.add(keys[word])
     table = _SYNONYMS if synonyms is None else synonyms
     for role in (_ROLES if synonyms is None else tuple(table)):
         if role in taken:

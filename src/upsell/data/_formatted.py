@@ -61,8 +61,9 @@ def strip_currency(text: str) -> tuple[str, bool]:
     return s, had
 
 
-def _one(text: str, decimal: str) -> tuple[float, str | None] | None:
-    """(value, the separator if its reading needs the column's support) or None."""
+def _one(text: str, decimal: str) -> tuple[float, str, bool] | None:
+    """(value, its group separator or "", whether that reading needs the column's support)
+    or None."""
     s = text.strip()
     neg = len(s) > 2 and s[0] == "(" and s[-1] == ")"
     if neg:
@@ -80,7 +81,7 @@ def _one(text: str, decimal: str) -> tuple[float, str | None] | None:
         if not (had or neg):  # a plain number: the plain reading refused it for a reason
             return None
         value = float(s.replace(",", "."))
-        return (-value if negative else value), None
+        return (-value if negative else value), "", False
     m = _PATTERNS[decimal].match(s)
     if m is None:
         return None
@@ -89,7 +90,7 @@ def _one(text: str, decimal: str) -> tuple[float, str | None] | None:
     value = float(digits.replace(",", "."))
     # "1,234" (decimal point) could be 1.234 written with a decimal comma
     doubtful = sep in ".," and not m.group(3) and not m.group(4)
-    return (-value if negative else value), (sep if doubtful else None)
+    return (-value if negative else value), sep, doubtful
 
 
 def read_formatted(texts: Sequence[str], decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:
@@ -120,14 +121,12 @@ def read_formatted(texts: Sequence[str], decimal: str = ".") -> tuple[np.ndarray
         got = _one(str(t), decimal)
         if got is None:
             continue
-        out[i], sep = got
-        if sep is None:
-            ok[i] = True
-            m = _PATTERNS[decimal].match(strip_currency(str(t).strip(" ()+-"))[0].lstrip("+-"))
-            if m:
-                sure.add(m.group(2))
-        else:
+        out[i], sep, doubt = got
+        if doubt:
             doubtful[i] = sep
+        else:
+            ok[i] = True
+            sure.add(sep)  # this separator groups digits in this column
     for i, sep in doubtful.items():
         ok[i] = sep in sure
     out[~ok] = np.nan

@@ -96,8 +96,9 @@ def _typed(col: Any, role: str, what: str) -> Any:
 def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
     """The headers of a Parquet file or folder, and a loader of some of its columns."""
     pa = _pa()[0]
+    folder = os.path.isdir(label)
     try:
-        if os.path.isdir(label):  # part files: pyarrow.dataset (it imports pandas, 0.2 s)
+        if folder:  # part files: pyarrow.dataset (it imports pandas, 0.2 s)
             import pyarrow.dataset as pads
 
             source: Any = pads.dataset(label, format="parquet", partitioning="hive")
@@ -113,9 +114,7 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
 
     def load(wanted: list[str]) -> Any:
         try:
-            if os.path.isdir(label):
-                return source.to_table(columns=wanted)
-            return source.read(columns=wanted)
+            return source.to_table(columns=wanted) if folder else source.read(columns=wanted)
         except (pa.ArrowInvalid, OSError) as exc:
             raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
 
@@ -148,8 +147,15 @@ def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str
     """A ``_Prepared`` from a table whose headers are ``names``; ``load(headers)`` gives
     the wanted columns as a pyarrow table (typed as the module docstring says)."""
     from upsell.data._arrow import _known, prepare_columns
-    from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
+    from upsell.data._columns import (
+        JOIN_SEP,
+        check_decimal,
+        check_time_format,
+        resolve_columns,
+        split_joined,
+    )
 
+    time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     pc = _pa()[1]
     plain, joined = split_joined(columns)
     roles = resolve_columns(names, plain, source=label, joins=True)

@@ -354,13 +354,10 @@ class Catalog:
         """
         from upsell.data._excel import sheet_texts
         from upsell.data._parquet import parquet_texts
-        from upsell.data.io import file_kind
+        from upsell.data.io import TABLE_KINDS, existing_path, file_kind
 
-        label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-        if not os.path.exists(label):
-            raise UpsellDataError(f"catalog {label} does not exist")
-        kind = file_kind(label)
-        header, cols = (parquet_texts(label) if kind in ("parquet", "folder")
+        label = existing_path(path)
+        header, cols = (parquet_texts(label) if file_kind(label) in TABLE_KINDS[:2]
                         else sheet_texts(label, sheet))
         rename = {v: k for k, v in (columns or {}).items()}
         return cls._from_texts(_names(header, rename, label), cols, label, decimal)

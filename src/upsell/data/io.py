@@ -175,6 +175,11 @@ _ADVICE = {"parquet": "read order lines with Transactions.read_parquet, a catalo
            "zip": "unpack the archive, then read the file inside"}
 
 
+#: :func:`file_kind`'s kinds that the typed readers take (``read_parquet`` for the first
+#: two, ``read_excel`` and ``Catalog.read_table`` for the rest): a folder is Spark's parts
+TABLE_KINDS = ("parquet", "folder", "xlsx", "xls", "ods")
+
+
 def file_kind(path: Any) -> str:
     """What a file holds, by its first (and last) bytes: ``"gzip"``, ``"parquet"``,
     ``"xlsx"``, ``"ods"``, ``"zip"`` (another ZIP archive), ``"xls"`` (an OLE file), or

@@ -485,17 +485,12 @@ class Transactions:
         >>> tx.shape, tx.report.rows_read
         ((3, 2, 2), 3)
         """
-        from upsell.data.io import check_options, read_csv_prepared
+        from upsell.data._readers import read_orders
+        from upsell.data.io import read_csv_prepared
 
-        check_options(options, _OPTIONS, "Transactions.read_csv")
-        invalid = options.get("invalid", "raise")
-        check_choice(invalid, "invalid", _INVALID)
-        prep = read_csv_prepared(path, columns=columns, delimiter=delimiter,
-                                 encoding=encoding, header=header, invalid=invalid,
-                                 item_index=options.pop("item_index", None),
-                                 customer_index=options.pop("customer_index", None),
-                                 time_format=time_format, decimal=decimal)
-        options.pop("source", None)
+        prep, options = read_orders("read_csv", read_csv_prepared, path, options, _OPTIONS,
+                                    columns=columns, delimiter=delimiter, encoding=encoding,
+                                    header=header, time_format=time_format, decimal=decimal)
         return cls._from_prepared(prep, **options)
 
     @classmethod
@@ -519,9 +514,11 @@ class Transactions:
         >>> Transactions.read_parquet(p, columns={"order": "InvoiceNo", "item": "StockCode"}).shape
         (3, 2, 2)
         """
+        from upsell.data._parquet import read_prepared
         from upsell.data._readers import read_orders
 
-        prep, options = read_orders(path, columns, time_format, decimal, options, _OPTIONS)
+        prep, options = read_orders("read_parquet", read_prepared, path, options, _OPTIONS,
+                                    columns=columns, time_format=time_format, decimal=decimal)
         return cls._from_prepared(prep, **options)
 
     # ------------------------------------------------------------------ cleaning
@@ -552,10 +549,12 @@ class Transactions:
         ...
         upsell.exceptions.UpsellDataError: `path` '.../orders.xlsx' does not exist
         """
+        from upsell.data._excel import read_prepared
         from upsell.data._readers import read_orders
 
-        prep, options = read_orders(path, columns, time_format, decimal, options, _OPTIONS,
-                                    sheet=sheet)
+        prep, options = read_orders("read_excel", read_prepared, path, options, _OPTIONS,
+                                    sheet=sheet, columns=columns, time_format=time_format,
+                                    decimal=decimal)
         return cls._from_prepared(prep, **options)
 
     @classmethod
