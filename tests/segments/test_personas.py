@@ -268,6 +268,37 @@ def test_property_reasons_agree_with_labels(d, quantiles):
         assert one.reason == str(res.reasons()[res.customers == c][0])
 
 
+_TIES = [  # shops hypothesis found where the two paths disagreed in the last bit
+    # c1's price_position sums to its threshold in one line order and not in the other
+    {"order": ["o0-0"] * 10 + ["o1-0"] + ["o0-0"] * 20
+     + ["o1-0", "o1-0", "o0-0", "o1-0", "o2-0", "o2-0", "o3-0", "o0-0"],
+     "item": ["a"] * 10 + ["b", "a", "b"] + ["a"] * 9 + ["d", "a", "a", "d"] + ["a"] * 7
+     + ["d", "a", "a", "b", "a", "c"],
+     "customer": ["c0"] * 10 + ["c1"] + ["c0"] * 20
+     + ["c1", "c1", "c0", "c1", "c2", "c2", "c3", "c0"],
+     "price": [1.0] * 12 + [2.0] + [1.0] * 5 + [2.0] * 4 + [1.0] + [2.0] * 2 + [1.0]
+     + [2.0] * 7 + [1.0] + [2.0] * 5,
+     "time": ["2023-01-01"] * 39},
+    # c1's score is 0.5 less a few ulps: a weak fit in float64, not in the results' float32
+    {"order": ["o0-0"] * 25 + ["o1-0", "o0-1", "o2-0"], "item": ["a"] * 25 + ["b"] * 2 + ["a"],
+     "customer": ["c0"] * 25 + ["c1", "c0", "c2"], "price": [1.0] * 26 + [2.0] + [1.0],
+     "time": ["2023-01-01"] * 26 + ["2023-01-04", "2023-01-02"]},
+]
+
+
+@pytest.mark.parametrize("d", _TIES)
+def test_both_paths_agree_at_ties(d):
+    model = Personas(quantiles=(0.0, 1.0)).fit(Transactions.from_arrays(**d))
+    res = model.predict()
+    _assert_reasons_agree_with_labels(model, res)
+    for c in res.customers.tolist():
+        lines = [i for i in range(len(d["customer"])) if d["customer"][i] == c]
+        one = model.assign(history={k: [d[k][i] for i in lines]
+                                    for k in ("item", "order", "price", "time")}, at=model.at_)
+        assert (one.persona, one.reason) == (str(res.persona[res.customers == c][0]),
+                                             str(res.reasons()[res.customers == c][0]))
+
+
 def test_estimator_to_pandas_and_plot_delegate(fitted):
     pytest.importorskip("pandas")
     df = fitted.to_pandas()

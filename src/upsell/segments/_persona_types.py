@@ -194,6 +194,25 @@ class PersonaAssignments(TableResult):
         """
         return summarise(self.persona, self.monetary, order=PERSONAS)
 
+# Both paths (``score`` over arrays, ``score_one`` in Python) must name the same persona
+# and reasons. A customer's feature summed in another line order, or numpy's exp against
+# math.exp, differ in the last bit, which flips a tie (a value at its threshold, two equal
+# scores or margins). Features and evidence are put on a grid of binary fractions first:
+# scaling by a power of two, adding 0.5 and flooring are exact IEEE steps in both paths.
+_X_GRID = float(2**30)  # features: ~1e-9
+_E_GRID = float(2**40)  # evidence in [0, 1]: ~1e-12
+_S_GRID = float(2**20)  # scores in [0, 1], ~1e-6: exact in the results' float32
+
+
+def _on_grid(x: np.ndarray, grid: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(x), np.floor(x * grid + 0.5) / grid, x)
+
+
+def _on_grid_one(x: float, grid: float) -> float:
+    return math.floor(x * grid + 0.5) / grid if math.isfinite(x) else x
+
+
 def _reason(persona: str, codes: Sequence[int], values: Sequence[float],
             midpoints: Mapping[str, Mapping[str, float]], score: float = math.nan,
             history: bool = True) -> str:
@@ -205,7 +224,9 @@ def _reason(persona: str, codes: Sequence[int], values: Sequence[float],
             continue
         name = FEATURES[code]
         mid = midpoints.get(persona, {}).get(name, math.nan)
-        side = "above" if value > mid else "below" if value < mid else "at"
+        # the value and midpoint the evidence judged
+        on, at = _on_grid_one(value, _X_GRID), _on_grid_one(mid, _X_GRID)
+        side = "above" if on > at else "below" if on < at else "at"
         parts.append(f"{name} {_num(value)} ({side} {_num(mid)})")
     if not parts:
         if not history:

@@ -42,12 +42,17 @@ from upsell.segments._features import (
     table_for,
 )
 from upsell.segments._persona_types import (  # the public names are re-exported here
+    _E_GRID,
     _P,
+    _S_GRID,
+    _X_GRID,
     EVIDENCE,
     PERSONAS,
     PersonaAssignment,
     PersonaAssignments,
     _num,  # noqa: F401 - re-exported for tests
+    _on_grid,
+    _on_grid_one,
     _reason,
 )
 
@@ -147,8 +152,9 @@ def _evidence(x: np.ndarray, lo: float, hi: float, weight: float) -> np.ndarray:
     """Logistic evidence: 0.5 at the midpoint, 0.88 at the far threshold; NaN stays NaN."""
     if not hi > lo:
         return np.where(np.isfinite(x), 0.5, np.nan)
-    z = np.clip((x - (lo + hi) / 2.0) / ((hi - lo) / 4.0), -50.0, 50.0)
-    e = 1.0 / (1.0 + np.exp(-z))
+    mid = _on_grid_one((lo + hi) / 2.0, _X_GRID)
+    z = np.clip((_on_grid(x, _X_GRID) - mid) / ((hi - lo) / 4.0), -50.0, 50.0)
+    e = _on_grid(1.0 / (1.0 + np.exp(-z)), _E_GRID)
     return e if weight > 0 else 1.0 - e
 
 def _evidence_one(x: float, lo: float, hi: float, weight: float) -> float:
@@ -156,8 +162,9 @@ def _evidence_one(x: float, lo: float, hi: float, weight: float) -> float:
         return math.nan
     if not hi > lo:
         return 0.5
-    z = min(max((x - (lo + hi) / 2.0) / ((hi - lo) / 4.0), -50.0), 50.0)
-    e = 1.0 / (1.0 + math.exp(-z))
+    mid = _on_grid_one((lo + hi) / 2.0, _X_GRID)
+    z = min(max((_on_grid_one(x, _X_GRID) - mid) / ((hi - lo) / 4.0), -50.0), 50.0)
+    e = _on_grid_one(1.0 / (1.0 + math.exp(-z)), _E_GRID)
     return e if weight > 0 else 1.0 - e
 
 def _weighted(X: np.ndarray, terms: Sequence[tuple[int, float, float, float]]
@@ -189,7 +196,8 @@ class _Scorer:
         S = np.zeros((n, len(PERSONAS)))
         contrib: list[np.ndarray] = []
         for k, terms in enumerate(self.terms):
-            S[:, k], c = _weighted(X, terms)
+            mean, c = _weighted(X, terms)
+            S[:, k] = _on_grid(mean, _S_GRID)
             contrib.append(c)
         history = X[:, _F["orders"]] > 0
         S[~history] = 0.0
@@ -228,14 +236,14 @@ class _Scorer:
                 if e == e:
                     num += abs(w) * e
                     den += abs(w)
-                    c.append((abs(w) * e, f, e))
-            scores.append(num / den if den > 0 else 0.0)
+                    c.append((abs(w) * e - 0.5 * abs(w), f))
+            scores.append(_on_grid_one(num / den, _S_GRID) if den > 0 else 0.0)
             contribs.append(c)
         win = max(range(len(scores)), key=lambda k: (scores[k], -k))
-        # as in score: only evidence for the persona, strongest (weight x (e - 0.5)) first
-        top = sorted(((c - 0.5 * c / e if e > 0 else -1.0, f, e) for c, f, e in contribs[win]
-                      if e > 0.5), key=lambda t: -t[0])[:2]
-        return scores, win, [(f, x[f]) for _, f, _ in top]
+        # as in score: only evidence for the persona, strongest (weight x (e - 0.5)) first,
+        # the same margins in the same arithmetic, ties in the terms' order
+        top = sorted(((m, f) for m, f in contribs[win] if m > 0), key=lambda t: -t[0])[:2]
+        return scores, win, [(f, x[f]) for _, f in top]
 
 # ---------------------------------------------------------------------- the model
 class Personas(Estimator):
