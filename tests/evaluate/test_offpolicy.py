@@ -362,6 +362,8 @@ def test_el_interval_properties(rows, estimator, scale):
     tol = 1e-9 * max(1.0, abs(v.value))
     assert v.ci_low - tol <= v.value <= v.ci_high + tol
     w = t / p
+    if estimator == "snips" and w.max() > 0:
+        w = w / w.max()  # the same ratios; subnormal weights (5e-324) keep their precision
     num = 0.3 * r + w * (r - 0.5 * r) if estimator == "dr" else w * r
     den = w if estimator == "snips" else np.ones_like(r)
     ratio = num[den > 0] / den[den > 0]

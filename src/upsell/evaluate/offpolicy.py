@@ -576,7 +576,11 @@ def _policy_value(estimator: str, r: np.ndarray, p_log: np.ndarray, p_tgt: np.nd
     if estimator == "ips":
         num, den = w * r, np.ones(n)
     elif estimator == "snips":
-        num, den = w * r, w
+        # a ratio of weighted sums: the weights scaled to a largest of 1 give the same
+        # value, and tiny (subnormal) weights keep their precision in the products
+        top = float(w.max()) if n else 0.0
+        u = w / top if top > 0 else w
+        num, den = u * r, u
     else:
         num, den = q[1] + w * (r - q[0]), np.ones(n)
     total_den = float(den.sum())
