@@ -13,6 +13,8 @@ figure: through pyplot when pyplot is already imported, otherwise as a bare
 from __future__ import annotations
 
 import functools
+import inspect
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -49,6 +51,8 @@ def matplotlib_keywords(func: _F) -> _F:
     matplotlib raises ``AttributeError: Rectangle.set() got an unexpected keyword
     argument 'colr'``, which names neither the call nor the right exception class.
     """
+    own = set(inspect.signature(func).parameters)
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -58,7 +62,26 @@ def matplotlib_keywords(func: _F) -> _F:
                 raise
             raise TypeError(f"{func.__name__}() passes extra keywords to matplotlib, which "
                             f"refused one: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            # a value matplotlib cannot use for a keyword it knows (``ec=1``: "object of
+            # type 'int' has no len()"): name the call and the keywords passed through
+            extra = {k: v for k, v in kwargs.items() if k not in own}
+            if not extra or not _raised_in_matplotlib(exc):
+                raise
+            from upsell.exceptions import UpsellDataError
+
+            given = ", ".join(f"{k}={v!r}" for k, v in extra.items())
+            raise UpsellDataError(f"{func.__name__}() passes extra keywords to matplotlib, "
+                                  f"which refused a value ({given}): {exc}") from None
     return cast(_F, wrapper)
+
+
+def _raised_in_matplotlib(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is matplotlib's code."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}matplotlib{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 BLUE, ORANGE, GREY = "#2f6db5", "#e08a2c", "#8a8f98"

@@ -346,3 +346,14 @@ def test_any_hostile_constructor_parameter_is_refused_or_fits(world, cls, name, 
                 model.fit(world.tx)
         except UpsellError as exc:
             assert str(exc)
+
+
+def test_a_keyword_value_matplotlib_refuses_is_named():
+    """``ec=1`` (an edge colour matplotlib cannot read) escaped as its own TypeError."""
+    pytest.importorskip("matplotlib")
+    from upsell.report import plots
+
+    with pytest.raises(UpsellDataError, match=r"bar_chart\(\).*\(ec=1\)"):
+        plots.bar_chart(["a", "b"], [1, 2], ec=1)
+    with pytest.raises(TypeError, match="positional"):  # our own signature: as Python says
+        plots.bar_chart(["a"], [1], 5)
