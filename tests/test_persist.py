@@ -369,6 +369,12 @@ def test_ascii_ids_are_stored_as_bytes_and_read_back(tmp_path):
     assert arrays["customers.ascii"].dtype == np.dtype("S64")  # a quarter of "<U64"
     back = index_from_arrays(dict(arrays), "customers", name="customer")
     assert back.ids.tolist() == hashed and back.index(hashed[2]) == 2
+    # held as the bytes read: no text copy of a million hashed ids to load them
+    fresh = index_from_arrays(dict(arrays), "customers", name="customer")
+    assert fresh.nbytes <= 2 * 3 * 64 + 3 * 4 and fresh.decode(1) == hashed[1]  # ids, sorted
+    # a file written before version 3 (ids as numpy text) is held as bytes too, and shares
+    old = {"customers": np.array(hashed), "customers.sorter": arrays["customers.sorter"]}
+    assert index_from_arrays(old, "customers", name="customer", ids=[back]) is back
     # untrusted: bytes that are not ASCII, or both forms at once, are refused by name
     bad = {"customers.ascii": np.array([b"\xff"]), "customers.sorter": np.array([0])}
     with pytest.raises(ModelFileError, match="customer ids are malformed"):

@@ -37,6 +37,10 @@ def position(index: IdIndex, value: Any) -> int:
     n = srt.size
     if n == 0:
         return -1
+    if srt.dtype.kind == "S":  # ASCII text held as bytes (IdIndex)
+        if not value.isascii():
+            return -1
+        value = value.encode("ascii")
     try:
         p = int(srt.searchsorted(value))
     except OverflowError:

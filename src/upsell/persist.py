@@ -263,13 +263,10 @@ def index_arrays(index: IdIndex, key: str) -> dict[str, np.ndarray]:
     >>> sorted(index_arrays(IdIndex(["café", "tea"], name="item"), "items"))
     ['items', 'items.sorter']
     """
-    # the index keeps the int32 permutation that sorts its (unique) ids: no sort on save
-    ids = np.ascontiguousarray(index.ids)
-    if ids.dtype.kind == "U" and ids.size and ids.dtype.itemsize \
-            and int(ids.view(np.uint32).max()) < 128:
-        return {key + _ASCII: ids.astype(f"S{ids.dtype.itemsize // 4}"),
-                key + _SORTER: index._sorter}
-    return {key: index.ids, key + _SORTER: index._sorter}
+    # the index keeps the int32 permutation that sorts its (unique) ids: no sort on save,
+    # and holds ASCII text as bytes already (IdIndex): written as it is held
+    held = index._ids
+    return {key + (_ASCII if held.dtype.kind == "S" else ""): held, key + _SORTER: index._sorter}
 
 
 def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,
@@ -329,9 +326,6 @@ def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,
     sorter = arrays.pop(key + _SORTER, None)
     packed = arrays.pop(key + _ASCII, None)
     if packed is not None:
-        same = _shared_ascii(packed, ids) if stored is None else None
-        if same is not None:  # no text copy of the ids just to find they are shared
-            return same
         stored = _unpack_ascii(stored, packed, name)
     if stored is None:
         if legacy is None:
@@ -340,8 +334,14 @@ def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,
             index = IdIndex.from_json(dict(legacy))
         else:
             index = IdIndex(legacy, name=name)
-        found = _shared(index.ids, ids)
+        found = _shared(index._ids, ids)
     else:
+        stored = np.asarray(stored)
+        if stored.dtype.kind == "U" and stored.dtype.itemsize:  # files before version 3
+            try:  # ASCII text is held as bytes (IdIndex)
+                stored = stored.astype(f"S{stored.dtype.itemsize // 4}")
+            except UnicodeEncodeError:
+                pass
         found = _shared(stored, ids)
         if found is None:
             if sorter is None:  # version 1: ids without their permutation
@@ -356,38 +356,22 @@ def index_from_arrays(arrays: dict[str, np.ndarray], key: str, *, name: str,
 
 
 def _unpack_ascii(stored: Any, packed: np.ndarray, name: str) -> np.ndarray:
-    """Text ids from their ASCII bytes (``index_arrays``), checked as untrusted input."""
-    if stored is not None or packed.ndim != 1 or packed.dtype.kind != "S":
+    """Text ids as their ASCII bytes (``index_arrays``; an IdIndex holds them so), checked as
+    untrusted input."""
+    if stored is not None or packed.ndim != 1 or packed.dtype.kind != "S" \
+            or packed.dtype.itemsize == 0:
         raise ModelFileError(f"the saved {name} ids are malformed")
-    try:
-        return packed.astype(f"U{max(packed.dtype.itemsize, 1)}")
-    except UnicodeDecodeError:
-        raise ModelFileError(f"the saved {name} ids are malformed (not ASCII)") from None
-
-
-def _shared_ascii(packed: np.ndarray, candidates: Iterable[IdIndex]) -> IdIndex | None:
-    """The candidate whose text ids are ``packed`` (ASCII bytes), compared code by code."""
-    if packed.ndim != 1 or packed.dtype.kind != "S" or packed.dtype.itemsize == 0:
-        return None
-    width = packed.dtype.itemsize
-    codes = np.ascontiguousarray(packed).view(np.uint8).reshape(packed.size, width)
-    for cand in candidates:
-        have = cand.ids
-        if have.shape != packed.shape or have.dtype != np.dtype(f"U{width}"):
-            continue
-        chars = np.ascontiguousarray(have).view(np.uint32).reshape(have.size, width)
-        # a row at a time would be slow; blocks keep the temporary small
-        step = max(1, (1 << 22) // width)
-        if all(np.array_equal(chars[i:i + step], codes[i:i + step])
-               and int(codes[i:i + step].max(initial=0)) < 128  # else: not ASCII, refused
-               for i in range(0, have.size, step)):
-            return cand
-    return None
+    codes = np.ascontiguousarray(packed).view(np.uint8)
+    step = 1 << 24
+    if any(int(codes[i:i + step].max(initial=0)) >= 0x80 for i in range(0, codes.size, step)):
+        raise ModelFileError(f"the saved {name} ids are malformed (not ASCII)")
+    return packed
 
 
 def _shared(stored: np.ndarray, candidates: Iterable[IdIndex]) -> IdIndex | None:
+    """The candidate that holds exactly ``stored`` (compared as held: ASCII text as bytes)."""
     for cand in candidates:
-        have = cand.ids
+        have = cand._ids
         if (have.shape == stored.shape and have.dtype.kind == stored.dtype.kind
                 and np.array_equal(have, stored)):
             return cand
@@ -395,7 +379,7 @@ def _shared(stored: np.ndarray, candidates: Iterable[IdIndex]) -> IdIndex | None
 
 
 def _from_parts(stored: np.ndarray, sorter: np.ndarray, name: str) -> IdIndex:
-    if stored.ndim != 1 or stored.dtype.kind not in "iU" or sorter.shape != stored.shape \
+    if stored.ndim != 1 or stored.dtype.kind not in "iUS" or sorter.shape != stored.shape \
             or sorter.dtype.kind not in "iu":
         raise ModelFileError(f"the saved {name} ids are malformed")
     n = stored.size
@@ -418,6 +402,7 @@ def _from_parts(stored: np.ndarray, sorter: np.ndarray, name: str) -> IdIndex:
         out._sorted = srt
         out._name = name
         out._dict = None
+        out._text = None
         out._lock = threading.Lock()
         out.kind  # noqa: B018 - fails early if IdIndex's layout changed
     except AttributeError:  # pragma: no cover - IdIndex changed its private layout

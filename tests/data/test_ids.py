@@ -151,3 +151,45 @@ def test_encode_against_an_empty_index_masks_or_raises() -> None:
     assert empty.encode([1], unknown="skip").tolist() == []
     with pytest.raises(UnknownIdError, match="customer 'a' is not in the customer index"):
         empty.encode(["a"])
+
+
+def test_ascii_text_ids_are_held_as_bytes_and_widened_only_when_read():
+    hashed = [f"{i:064x}" for i in range(1000, 0, -1)]
+    idx = IdIndex(hashed, name="customer")
+    held = idx.nbytes
+    assert held < 1000 * 64 * 2 + 1000 * 4 + 1  # bytes (ids + sorted copy), not 4 a char
+    # decode and lookups read the bytes: nothing is widened as a whole
+    assert idx.decode([0, 999]).tolist() == [hashed[0], hashed[999]]
+    assert idx.decode(np.int64(1)) == hashed[1] and idx.decode(np.zeros(0, int)).size == 0
+    assert idx.encode([hashed[5], "zz", "é" + hashed[5][1:]], unknown="mask").tolist() == [5, -1, -1]
+    assert idx.index(hashed[7]) == 7 and hashed[3] in idx and list(idx)[:2] == hashed[:2]
+    assert idx.nbytes == held
+    # the str array a caller reads is built once and kept
+    ids = idx.ids
+    assert ids.dtype == np.dtype("<U64") and ids.tolist() == hashed and idx.ids is ids
+    assert not ids.flags.writeable and idx.nbytes == held + ids.nbytes
+    # the same ids compare and hash alike, however they were built; non-ASCII stay str
+    assert idx == IdIndex(np.array(hashed), name="c") and hash(idx) == hash(IdIndex(hashed))
+    wide = IdIndex(["café", "tea"])
+    assert wide.ids.tolist() == ["café", "tea"] and wide.encode(["tea"]).tolist() == [1]
+    assert IdIndex.from_json(idx.to_json()) == idx
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), min_size=1,
+                        max_size=8), min_size=1, max_size=30, unique=True),
+       st.lists(st.text(st.characters(min_codepoint=1, max_codepoint=0x3000), max_size=9),
+                max_size=10))
+def test_packed_index_answers_as_a_str_index(ids, queries):
+    """An ASCII index (held as bytes) encodes, decodes and orders as the str array would."""
+    idx = IdIndex(ids)
+    arr = np.array(ids)
+    assert idx.ids.tolist() == arr.tolist()
+    everything = list(ids) + list(queries)
+    want = [ids.index(q) if q in ids else -1 for q in everything]
+    # a text with spaces around an id finds it, as in a str index
+    got = idx.encode(everything, unknown="mask").tolist()
+    for q, w, g in zip(everything, want, got, strict=True):
+        assert g == w or (w == -1 and g >= 0 and ids[g] == q.strip()), (q, w, g)
+    order = np.argsort(arr, kind="stable")
+    assert idx.decode(order).tolist() == arr[order].tolist()

@@ -556,3 +556,25 @@ def test_time_format_for_arrays_and_frames_and_the_advice_without_it():
     assert str(dt.time[0]) == "2011-01-01T00:00:00"
     with pytest.raises(UpsellDataError, match="`time_format` must be a strptime format"):
         Transactions.from_arrays(order=[1], item=["a"], time=["x"], time_format="dd/mm")
+
+
+def test_a_read_holds_text_ids_as_bytes_and_the_order_table_no_text(tmp_path):
+    # H&M's layout: no order column (a customer's lines of one day), hashed customer ids
+    cust = [f"{i:064x}" for i in (5, 9, 5, 7)]
+    days = (1, 1, 2, 1)
+    rows = [f"{c},2019-05-{d:02d},01000{j}"
+            for j, (c, d) in enumerate(zip(cust, days, strict=True))]
+    path = tmp_path / "hm.csv"
+    path.write_text("customer_id,t_dat,article_id\n" + "\n".join(rows + rows[:1]) + "\n")
+    tx = Transactions.read_csv(path, columns={"order": ("customer_id", "t_dat"),
+                                              "customer": "customer_id", "time": "t_dat",
+                                              "item": "article_id"})
+    assert len(tx.orders) == 4 and len(tx.customers) == 3
+    before = tx.orders.nbytes + tx.customers.nbytes
+    # one byte a character (the order ids: 64 + "|" + 10), not numpy's four
+    assert tx.orders.nbytes <= 4 * 75 + 4 * 4 and tx.customers.nbytes <= 3 * 64 + 3 * 4
+    t = tx.order_table()
+    assert t.order_ids.tolist() == sorted(f"{c}|2019-05-{d:02d}"
+                                          for c, d in zip(cust, days, strict=True))
+    assert t.customer_ids.tolist() == [cust[0], cust[2], cust[3], cust[1]]
+    assert tx.orders.nbytes + tx.customers.nbytes == before  # nothing widened to build it

@@ -169,7 +169,7 @@ def parse_requests(customers_index: IdIndex, items: IdIndex, H: sp.csr_matrix, c
         else:
             reqs.append(_Request(u, base_i, base_v, u < 0))
     try:
-        req_ids = np.asarray(ids) if ids else customers_index.ids[:0]
+        req_ids = np.asarray(ids) if ids else customers_index.decode(np.zeros(0, np.int64))
     except (TypeError, ValueError):  # pragma: no cover - odd id objects
         req_ids = np.array(ids, dtype=object)
     return req_ids, "customer", reqs

@@ -522,7 +522,7 @@ class CFModel(Estimator):
             top = _top_positions(sims, min(k, cols.size), self._fb_rank[cols])
             out_i.append(cols[top].astype(np.int32))
             out_s.append(sims[top])
-        req = np.asarray(ids) if ids else self.items_.ids[:0]
+        req = np.asarray(ids) if ids else self.items_.decode(np.zeros(0, np.int64))
         return Recommendations.from_lists(req, out_i, out_s, items=self.items_,
                                           request_kind="source_item")
 

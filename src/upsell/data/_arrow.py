@@ -525,8 +525,12 @@ def _edges_may_be_space(arr: Any, lengths: np.ndarray) -> bool:
     return False
 
 
-def _strings(arr: Any, role: str) -> np.ndarray:
-    """A pyarrow string array as a numpy str array, without a Python object per value."""
+def _strings(arr: Any, role: str, *, packed: bool = False) -> np.ndarray:
+    """A pyarrow string array as a numpy str array, without a Python object per value.
+
+    ``packed``: ASCII text comes as bytes (``S``, one byte a character), as an
+    :class:`~upsell.data.IdIndex` holds it, instead of numpy's 4-byte characters.
+    """
     n = len(arr)
     if n == 0:
         return np.zeros(0, dtype="U1")
@@ -542,6 +546,8 @@ def _strings(arr: Any, role: str) -> np.ndarray:
         raise UpsellDataError(f"a `{role}` value contains a NUL character, which ids may not hold")
     ascii_ = not data.size or int(data.max()) < 0x80
     if ascii_ and data.size == n * w:  # all of one width (codes like 'O0000001'): no gather
+        if packed:
+            return data.reshape(n, w).copy().view(f"S{w}").reshape(-1)
         out_u = np.empty((n, w), dtype=np.uint32)
         out_u[...] = data.reshape(n, w)
         return out_u.view(f"U{w}").reshape(-1)
@@ -553,6 +559,8 @@ def _strings(arr: Any, role: str) -> np.ndarray:
     if (lengths != w).any():
         mat = out.view(np.uint8).reshape(n, w)
         mat *= np.arange(w) < lengths[:, None]
+    if ascii_ and packed:
+        return out
     if ascii_:
         # ASCII: each byte is its code point; widening is far cheaper than a decode
         return out.view(np.uint8).reshape(n, w).astype(np.uint32).view(f"U{w}").reshape(-1)
@@ -613,7 +621,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
             ids, inv = np.unique(ints, return_inverse=True)
             inv = inv.reshape(-1)
     elif _increasing(present):
-        ids, inv = _strings(present, role), np.arange(len(present))
+        ids, inv = _strings(present, role, packed=index is None), np.arange(len(present))
         if index is None and not miss.any():  # the codes are the index's already
             return codes, IdIndex._from_sorted_unique(ids, name=role), np.zeros(codes.size,
                                                                                 dtype=bool)
@@ -627,7 +635,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
         rank = np.empty(order.size, dtype=np.int64)
         rank[order] = np.arange(order.size)
         inv = rank[first]
-        ids = _strings(pc.take(distinct, _arrow_ints(order)), role)
+        ids = _strings(pc.take(distinct, _arrow_ints(order)), role, packed=index is None)
     code_map = np.full(len(values), -1, dtype=np.int32)
     unknown_map = np.zeros(len(values), dtype=bool)
     out_index: IdIndex | None = None

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from upsell.data.ids import IdIndex
+
 __all__ = ["OrderTable"]
 
 
@@ -25,10 +27,16 @@ class OrderTable:
     lines, units, value : ndarray
         Line count, summed quantity, and summed quantity x unit price (NaN when the
         data have no price). Returns kept as negative lines reduce units and value.
+    orders : IdIndex
+        The order ids (``Transactions.orders``).
+    customers : IdIndex, optional
+        The customer ids (``Transactions.customers``), when the data have customers.
     order_ids : ndarray
-        External order ids, aligned with ``order``.
+        External order ids, aligned with ``order`` (read from ``orders`` when asked for:
+        the table holds no text per order).
     customer_ids : ndarray of object
-        External customer ids, aligned with ``order`` (None for anonymous orders).
+        External customer ids, aligned with ``order`` (None for anonymous orders), read
+        from ``customers`` when asked for.
 
     Examples
     --------
@@ -46,11 +54,27 @@ class OrderTable:
     lines: np.ndarray
     units: np.ndarray
     value: np.ndarray
-    order_ids: np.ndarray
-    customer_ids: np.ndarray | None = None
+    orders: IdIndex
+    customers: IdIndex | None = None
 
     def __len__(self) -> int:
         return int(self.order.size)
+
+    @property
+    def order_ids(self) -> np.ndarray:
+        """External order ids, aligned with ``order``."""
+        return self.orders.decode(self.order)
+
+    @property
+    def customer_ids(self) -> np.ndarray | None:
+        """External customer ids (object array, None where anonymous), aligned with
+        ``order``; None when the data have no customers."""
+        if self.customers is None:
+            return None
+        out = np.full(self.customer.size, None, dtype=object)
+        named = self.customer >= 0
+        out[named] = self.customers.decode(self.customer[named]).tolist()
+        return out
 
     def to_pandas(self) -> Any:
         """Return a DataFrame with one row per order (needs pandas).
@@ -74,7 +98,8 @@ class OrderTable:
 
     def _customers(self) -> np.ndarray:
         """External customer ids (None where anonymous), or the indices when unknown."""
-        return self.customer_ids if self.customer_ids is not None else self.customer
+        ids = self.customer_ids
+        return ids if ids is not None else self.customer
 
     def _repr_html_(self) -> str:
         from upsell._display import html_table

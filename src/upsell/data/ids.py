@@ -137,6 +137,48 @@ def _object_ids(arr: np.ndarray, name: str) -> np.ndarray:
     )
 
 
+def _packed(arr: np.ndarray) -> np.ndarray:
+    """ASCII text ids as bytes (``S``: 1 byte a character, numpy's ``U`` takes 4), else as is.
+
+    Sorting and comparing bytes of ASCII text is sorting and comparing the text, so an
+    index can search the bytes; the ids are widened back only where they are read out.
+    """
+    if arr.dtype.kind != "U" or arr.size == 0 or arr.dtype.itemsize == 0:
+        return arr
+    width = arr.dtype.itemsize // 4
+    chars = np.ascontiguousarray(arr).view(np.uint32).reshape(arr.size, width)
+    step = max(1, (1 << 22) // width)  # blocks keep the temporaries small
+    if any(int(chars[i:i + step].max(initial=0)) >= 0x80 for i in range(0, arr.size, step)):
+        return arr
+    out = np.empty((arr.size, width), dtype=np.uint8)
+    for i in range(0, arr.size, step):
+        out[i:i + step] = chars[i:i + step]
+    return out.view(f"S{width}").reshape(-1)
+
+
+def _widened(packed: np.ndarray) -> np.ndarray:
+    """Bytes of ASCII text (see :func:`_packed`) as a numpy str array; others as they are."""
+    if packed.dtype.kind != "S":
+        return packed
+    width = max(packed.dtype.itemsize, 1)
+    codes = np.ascontiguousarray(packed).view(np.uint8).reshape(packed.size, packed.dtype.itemsize)
+    out = np.zeros((packed.size, width), dtype=np.uint32)
+    out[:, :codes.shape[1]] = codes
+    return out.view(f"U{width}").reshape(packed.shape)
+
+
+def _query_bytes(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Text ids to look up in a packed index: their bytes, and which are ASCII (others are
+    in no packed index)."""
+    width = max(arr.dtype.itemsize // 4, 1)
+    chars = np.ascontiguousarray(arr).view(np.uint32).reshape(arr.size, -1)
+    ascii_ = chars.max(axis=1, initial=0) < 0x80 if chars.shape[1] else \
+        np.ones(arr.size, dtype=bool)
+    out = np.zeros((arr.size, width), dtype=np.uint8)
+    out[:, :chars.shape[1]] = np.where(ascii_[:, None], chars, 0)
+    return out.view(f"S{width}").reshape(-1), ascii_
+
+
 def _refuse_nul(values: list[str], name: str) -> None:
     # numpy's fixed-width strings drop trailing NUL characters, which would merge distinct ids
     if any("\x00" in v for v in values):
@@ -150,6 +192,9 @@ class IdIndex:
     Ids are all strings or all integers; a mix is an error. Index ``i`` stands for
     ``ids[i]``. Lookups go both ways and are vectorised; a single-id lookup
     (:meth:`index`) is a dictionary hit, fit for a per-request serving path.
+    ASCII text ids are held as bytes, one per character (a million 64-character
+    hashed ids: 64 MB, not numpy's 256 MB); :attr:`ids` widens them to a str array
+    the first time it is read, and :meth:`decode` widens only the ids it returns.
 
     Parameters
     ----------
@@ -176,10 +221,10 @@ class IdIndex:
     [-1, 1]
     """
 
-    __slots__ = ("_dict", "_ids", "_lock", "_name", "_sorted", "_sorter")
+    __slots__ = ("_dict", "_ids", "_lock", "_name", "_sorted", "_sorter", "_text")
 
     def __init__(self, ids: Sequence[Any] | np.ndarray, *, name: str = "id") -> None:
-        arr = _to_id_array(ids, name)
+        arr = _packed(_to_id_array(ids, name))
         if arr.size > np.iinfo(np.int32).max:
             raise UpsellDataError(f"`{name}` index holds {arr.size} ids; at most 2**31-1 fit")
         sorter = np.argsort(arr, kind="stable")
@@ -188,7 +233,8 @@ class IdIndex:
             dup = np.flatnonzero(srt[1:] == srt[:-1])
             if dup.size:
                 raise UpsellDataError(
-                    f"`{name}` ids must be unique; {srt[dup[0]].item()!r} appears more than once"
+                    f"`{name}` ids must be unique; {_widened(srt[dup[:1]])[0].item()!r} appears "
+                    f"more than once"
                 )
         arr = arr.copy()
         arr.flags.writeable = False
@@ -198,17 +244,20 @@ class IdIndex:
         self._sorted = srt
         self._name = name
         self._dict: dict[Any, int] | None = None
+        self._text: np.ndarray | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def _from_sorted_unique(cls, ids: np.ndarray, *, name: str = "id") -> IdIndex:
-        """Index over ids the caller has made strictly increasing (int64 or str array).
+        """Index over ids the caller has made strictly increasing (int64, str or the bytes
+        of ASCII text, see :func:`_packed`).
 
         Skips the sort, the duplicate check and the copy of the public constructor;
         the array is taken over and made read-only.
         """
         if ids.size > np.iinfo(np.int32).max:
             raise UpsellDataError(f"`{name}` index holds {ids.size} ids; at most 2**31-1 fit")
+        ids = _packed(ids)
         self = cls.__new__(cls)
         ids.flags.writeable = False
         self._ids = ids
@@ -216,6 +265,7 @@ class IdIndex:
         self._sorted = ids
         self._name = name
         self._dict = None
+        self._text = None
         self._lock = threading.Lock()
         return self
 
@@ -237,6 +287,7 @@ class IdIndex:
         out._sorted = srt
         out._name = self._name
         out._dict = None
+        out._text = None
         out._lock = threading.Lock()
         return out
 
@@ -271,12 +322,35 @@ class IdIndex:
     @property
     def ids(self) -> np.ndarray:
         """External ids in index order (read-only array of int64 or str)."""
-        return self._ids
+        if self._ids.dtype.kind != "S":
+            return self._ids
+        text = self._text
+        if text is None:
+            text = _widened(self._ids)
+            text.flags.writeable = False
+            self._text = text  # one assignment: a racing thread builds an equal array
+        return text
 
     @property
     def kind(self) -> IdKind:
         """``"int"`` or ``"str"``."""
         return "int" if self._ids.dtype.kind == "i" else "str"
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the index holds in arrays (ids, their sort order, any widened copy).
+
+        Examples
+        --------
+        >>> IdIndex(["b", "a"]).nbytes  # 1-byte ids, sorted and not, and two int32 positions
+        12
+        """
+        arrays = [self._ids, self._sorter]
+        if self._sorted is not self._ids:
+            arrays.append(self._sorted)
+        if self._text is not None:
+            arrays.append(self._text)
+        return int(sum(a.nbytes for a in arrays))
 
     @property
     def name(self) -> str:
@@ -287,7 +361,13 @@ class IdIndex:
         return int(self._ids.size)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._ids.tolist())
+        return iter(self._listed())
+
+    def _listed(self) -> list[Any]:
+        """The ids as a Python list (text ids widened without keeping a str array)."""
+        if self._ids.dtype.kind == "S":
+            return [b.decode("ascii") for b in self._ids.tolist()]
+        return self._ids.tolist()
 
     def __contains__(self, value: object) -> bool:
         return self._find(value) is not None
@@ -295,14 +375,17 @@ class IdIndex:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, IdIndex):
             return NotImplemented
-        return (self.kind == other.kind and len(self) == len(other)
-                and bool(np.array_equal(self._ids, other._ids)))
+        if self.kind != other.kind or len(self) != len(other):
+            return False
+        if (self._ids.dtype.kind == "S") == (other._ids.dtype.kind == "S"):
+            return bool(np.array_equal(self._ids, other._ids))
+        return bool(np.array_equal(self.ids, other.ids))
 
     def __hash__(self) -> int:
-        return hash((self.kind, len(self), self._ids[:8].tobytes()))
+        return hash((self.kind, len(self), tuple(self.decode(np.arange(min(8, len(self)))).tolist())))
 
     def __repr__(self) -> str:
-        head = ", ".join(repr(v) for v in self._ids[:3].tolist())
+        head = ", ".join(repr(v) for v in self.decode(np.arange(min(3, len(self)))).tolist())
         more = ", ..." if len(self) > 3 else ""
         return f"IdIndex(name={self._name!r}, n={len(self)}, ids=[{head}{more}])"
 
@@ -320,7 +403,7 @@ class IdIndex:
         if d is None:
             with self._lock:
                 if self._dict is None:
-                    self._dict = {v: i for i, v in enumerate(self._ids.tolist())}
+                    self._dict = {v: i for i, v in enumerate(self._listed())}
                 d = self._dict
         return d
 
@@ -406,13 +489,8 @@ class IdIndex:
             return self._encode_loose(values, unknown)
         if arr.size == 0:
             return np.empty(0, dtype=np.int32)
-        if len(self) == 0:  # nothing to find (and no position to gather from)
-            found = np.zeros(arr.size, dtype=bool)
-            out = np.full(arr.size, -1, dtype=np.int32)
-        else:
-            pos = np.minimum(np.searchsorted(self._sorted, arr), len(self) - 1)
-            found = self._sorted[pos] == arr
-            out = np.where(found, self._sorter[pos], -1).astype(np.int32)
+        out = self._encode_exact(arr)
+        found = out >= 0
         if not found.all() and arr.dtype.kind == "U":
             # " 85123A" finds "85123A": spaces are retried only where the exact text missed
             miss = np.flatnonzero(~found)
@@ -435,8 +513,13 @@ class IdIndex:
         """Positions of ids of this index's kind; -1 where absent."""
         if len(self) == 0 or arr.size == 0:
             return np.full(arr.size, -1, dtype=np.int32)
+        ascii_ = None
+        if self._sorted.dtype.kind == "S":  # a packed index: search the texts' bytes
+            arr, ascii_ = _query_bytes(arr)
         pos = np.minimum(np.searchsorted(self._sorted, arr), len(self) - 1)
         found = self._sorted[pos] == arr
+        if ascii_ is not None:
+            found &= ascii_
         return np.where(found, self._sorter[pos], -1).astype(np.int32)
 
     def _encode_loose(self, values: Any, unknown: str) -> np.ndarray:
@@ -492,7 +575,10 @@ class IdIndex:
             raise UpsellDataError(
                 f"{self._name} index {int(bad)} is out of range for {len(self)} ids"
             )
-        return self._ids[idx]
+        if self._ids.dtype.kind != "S":
+            return self._ids[idx]
+        out = _widened(np.asarray(self._ids[idx]))
+        return out[()] if idx.ndim == 0 else out
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-serialisable description (used by model files).
@@ -502,7 +588,7 @@ class IdIndex:
         >>> IdIndex.from_json(IdIndex([5, 7], name="item").to_json()) == IdIndex([5, 7])
         True
         """
-        return {"name": self._name, "kind": self.kind, "ids": self._ids.tolist()}
+        return {"name": self._name, "kind": self.kind, "ids": self._listed()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IdIndex:

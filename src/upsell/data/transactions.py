@@ -684,11 +684,8 @@ class Transactions:
         else:
             value = np.full(n_orders, np.nan)
         customer = np.full(n_orders, -1, dtype=np.int32)
-        customer_ids = np.full(n_orders, None, dtype=object)
         if self.has("customer"):
             customer[present] = self.customer[starts]
-            named = customer >= 0
-            customer_ids[named] = self.customers.ids[customer[named]].tolist()
         time = np.full(n_orders, np.datetime64("NaT"), dtype="datetime64[s]")
         if self.has("time"):
             time[present] = np.minimum.reduceat(self.time, starts)
@@ -697,7 +694,7 @@ class Transactions:
         return OrderTable(
             order=_readonly(order), customer=_readonly(customer), time=_readonly(time),  # type: ignore[arg-type]
             lines=_readonly(lines), units=_readonly(units), value=_readonly(value),  # type: ignore[arg-type]
-            order_ids=self.orders.ids, customer_ids=customer_ids,
+            orders=self.orders, customers=self.customers,
         )
 
     # ------------------------------------------------------------------ subsets

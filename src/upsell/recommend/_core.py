@@ -67,7 +67,7 @@ def _as_indexed(index: IdIndex | None, value: Any) -> Any:
         code = int(index.encode([value], unknown="mask")[0])
     except (UpsellError, TypeError, ValueError, OverflowError):
         return value
-    return index.ids[code].item() if code >= 0 else value
+    return index.decode(code).item() if code >= 0 else value
 
 
 @dataclass(frozen=True, slots=True)
