@@ -680,7 +680,7 @@ class UpsellRanker(Estimator):
         tgt = a["cand_target"][sel]
         z = z_c + a["cand_edge_term"][sel]
         if self.affinity is not None and a["w_cf"][0] != 0.0:
-            cid = self.customers_.ids[cust] if cust >= 0 else customer
+            cid = self.customers_.decode(cust).item() if cust >= 0 else customer
             z = z + a["w_cf"][0] * self._affinity(cid, self.items_.ids[tgt])
         prob = expit(z)
         if wsel is not None:
