@@ -358,3 +358,31 @@ def test_decimal_comma_export_reads_with_decimal_flag(tmp_path):
     code, text = run("inspect", str(path), "--delimiter", ";", "--decimal", ",")
     # orders: 2 x 15.3 + 2.25 = 32.85 and 15.3
     assert code == 0 and "average transaction value (ATV): 24.0" in text, text
+
+
+def test_orders_file_gives_the_lines_customer_and_time(tmp_path, capsys):
+    """Olist's layout: the items file has no customer or time; the orders file has them."""
+    items = tmp_path / "olist_order_items_dataset.csv"
+    items.write_text("order_id,order_item_id,product_id,price\n"
+                     + "".join(f"o{i},1,p{i % 5},{10 + i % 7}.9\no{i},2,p{(i + 2) % 5},4.5\n"
+                               for i in range(40)))
+    orders = tmp_path / "olist_orders_dataset.csv"
+    orders.write_text("order_id,customer_id,order_status,order_purchase_timestamp\n"
+                      + "".join(f"o{i},c{i % 9},delivered,2018-0{1 + i % 9}-1{i % 10} 10:00:00\n"
+                                for i in range(40)))
+    heads = "order=order_id,customer=customer_id,time=order_purchase_timestamp"
+    code, out = run("inspect", str(items), "--columns", "order=order_id,item=product_id,"
+                    "price=price", "--orders-file", str(orders), "--orders-columns", heads)
+    assert code == 0, capsys.readouterr().err
+    assert "40 orders" in out and "9 customers" in out
+    code, _ = run("clv", str(items), "--columns", "order=order_id,item=product_id,price=price",
+                  "--orders-file", str(orders), "--orders-columns", heads)
+    assert code == 0, capsys.readouterr().err
+    # an order the orders file does not list: named, in the command line's words
+    orders.write_text(orders.read_text().replace("o7,", "o77,"))
+    code, _ = run("inspect", str(items), "--columns", "order=order_id,item=product_id",
+                  "--orders-file", str(orders), "--orders-columns", heads)
+    err = capsys.readouterr().err
+    assert code == 2 and "order 'o7'" in err and "--invalid drop" in err
+    code, _ = run("inspect", str(items), "--orders-columns", heads)
+    assert code == 2 and "--orders-columns goes with --orders-file" in capsys.readouterr().err

@@ -137,6 +137,24 @@ def _local_path(path: str) -> Iterator[str]:
     finally:
         os.unlink(tmp)
 
+def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
+    """``--orders-file`` and ``--orders-columns`` as ``read_csv``'s keywords (none: {})."""
+    path = getattr(args, "orders_file", None)
+    text = getattr(args, "orders_columns", None)
+    if path is None and text is None:
+        return {}
+    if path is None:
+        raise UpsellDataError("--orders-columns goes with --orders-file (the orders file whose "
+                              "headers it names)")
+    if not os.path.exists(path):
+        raise UpsellDataError(f"orders file not found: {path}")
+    pairs = dict(_pairs(text, "--orders-columns", "role"))
+    if not pairs:
+        raise UpsellDataError("--orders-file needs --orders-columns: order=HEADER and some of "
+                              "customer=, time=, channel=")
+    return {"orders_file": path, "orders_columns": pairs}
+
+
 def _sheet(text: str | None) -> int | str:
     """``--sheet``: a sheet's name, or its 1-based number as a spreadsheet shows them."""
     if text is None:
@@ -162,8 +180,12 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                      time_format=getattr(args, "time_format", None),
                      decimal=getattr(args, "decimal", "."))
         kind = file_kind(path)
+        headers = _orders_file(args)
         if kind in TABLE_KINDS:
             what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
+            if headers:
+                raise UpsellDataError(f"--orders-file goes with a CSV of order lines; {label} "
+                                      f"is {what}")
             for flag, value, default in (("--delimiter", args.delimiter, None),
                                          ("--encoding", args.encoding, "utf-8")):
                 if value not in (None, default):
@@ -175,7 +197,7 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         try:
             return Transactions.read_csv(
                 path, columns=columns or None, delimiter=args.delimiter or ",",
-                encoding=args.encoding, **rules)
+                encoding=args.encoding, **headers, **rules)
         except UpsellDataError as exc:
             text = str(exc)
             advised = ("headers look like" in text or "join those columns" in text

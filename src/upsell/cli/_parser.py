@@ -118,6 +118,14 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                         "name, value) to your headers, e.g. order=InvoiceNo,item=StockCode,"
                         "name=Description; value= is a line total (unit price = value / "
                         "quantity)")
+    p.add_argument("--orders-file", metavar="CSV",
+                   help="a CSV of orders (one row per order) that holds each order's customer, "
+                        "time or channel when the order lines do not (an ERP's order headers, "
+                        "Olist's orders file)")
+    p.add_argument("--orders-columns", metavar="ROLE=HEADER,...",
+                   help="the orders file's headers: order (the key the lines share) and some of "
+                        "customer, time, channel, e.g. order=order_id,customer=customer_id,"
+                        "time=order_purchase_timestamp")
     if role_flags:
         for role in _ROLE_FLAGS:
             p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)

@@ -163,11 +163,13 @@ class _Redo(Exception):
 def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
                   encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None, time_format: str | None = None,
-                  decimal: str = ".") -> Any:
+                  decimal: str = ".", order_headers: Any = None) -> Any:
     """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring).
 
     ``time_format``: a strptime format for the time column (read as text, then its
     distinct values by the format); None: ISO 8601. ``decimal``: the decimal mark.
+    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`),
+    given to every line by its order before any rule runs.
     """
     from upsell.data._columns import _positional, resolve_columns
 
@@ -213,9 +215,17 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
         for role, ps in parts.items():  # the texts of the headers, joined: one id
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
     del table, rd
-    return prepare_columns(cols, n, label=label, invalid=invalid, item_index=item_index,
+    unlisted = None
+    if order_headers is not None:
+        from upsell.data._order_headers import MISSING, join_order_headers
+
+        unlisted = join_order_headers(cols, order_headers, invalid=invalid, label=label)
+    prep = prepare_columns(cols, n, label=label, invalid=invalid, item_index=item_index,
                            customer_index=customer_index, time_format=time_format,
                            decimal=decimal)
+    if unlisted is not None and unlisted.any():
+        prep.bad[MISSING] = unlisted  # dropped and counted by the cleaning rules
+    return prep
 
 
 def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,

@@ -309,11 +309,14 @@ def _gunzip(raw: bytes, label: str) -> bytes:
 def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None,
-                      time_format: str | None = None, decimal: str = ".") -> _Prepared:
+                      time_format: str | None = None, decimal: str = ".",
+                      orders_file: Any = None, orders_columns: Any = None) -> _Prepared:
     """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
 
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
-    follow upsell's own rules, column by column.
+    follow upsell's own rules, column by column. ``orders_file`` / ``orders_columns``:
+    an orders file that gives every line its order's customer, time or channel
+    (:mod:`upsell.data._order_headers`).
     """
     from upsell.data import _arrow, _sources
 
@@ -333,24 +336,35 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     with open_binary(path) as fh:
         plain = not isinstance(fh, gzip.GzipFile)
+    headers = None
+    if orders_file is not None or orders_columns is not None:
+        from upsell.data._order_headers import read_order_headers
+
+        if orders_file is None:
+            raise UpsellDataError("`orders_columns` goes with `orders_file` (the orders file "
+                                  "whose columns they name)")
+        headers = read_order_headers(orders_file, orders_columns,
+                                     delimiter=delimiter, encoding=encoding)
+    extra = {"order_headers": headers} if headers is not None else {}
     if utf8 and plain:  # pyarrow streams the file itself: it is never in memory whole
         return _arrow.read_prepared(
             _sources.Source(path=os.fspath(path)), label=label, columns=columns,
             delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
             item_index=item_index, customer_index=customer_index, time_format=time_format,
-            decimal=decimal)
+            decimal=decimal, **extra)
     if utf8:  # gzip: inflated while pyarrow parses, never in memory whole
         gz = _sources.GzipSource.open(os.fspath(path))
         if gz is not None:
             return _arrow.read_prepared(
                 gz, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
                 header=header, invalid=invalid, item_index=item_index,
-                customer_index=customer_index, time_format=time_format, decimal=decimal)
+                customer_index=customer_index, time_format=time_format, decimal=decimal,
+                **extra)
     # handed over in a list the parser empties: no frame holds the bytes once pyarrow has them
     return _arrow.read_prepared([read_source(path, encoding, label)], label=label, columns=columns, delimiter=delimiter,
                               encoding=encoding, header=header, invalid=invalid,
                               item_index=item_index, customer_index=customer_index,
-                              time_format=time_format, decimal=decimal)
+                              time_format=time_format, decimal=decimal, **extra)
 
 
 def strip_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -424,7 +424,8 @@ class Transactions:
     @classmethod
     def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
                  encoding: str = "utf-8", header: bool = True, time_format: str | None = None,
-                 decimal: str = ".", **options: Any) -> Transactions:
+                 decimal: str = ".", orders_file: Any = None, orders_columns: Any = None,
+                 **options: Any) -> Transactions:
         """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
 
         Parameters
@@ -452,6 +453,14 @@ class Transactions:
             ``15,3`` (often with ``delimiter=";"``). Numbers as spreadsheets show them
             (``£1,234.50``, ``(12.50)``, ``1.234,5 €``) are read and counted as repaired;
             a separator that may be the decimal mark (``1,200``) only with the column's support.
+        orders_file : str or path-like, optional
+            A CSV of orders (one row per order) that holds what the lines do not: each
+            line takes its order's ``customer``, ``time`` or ``channel`` before any rule
+            runs (an ERP's order headers, Olist's orders file). A line whose order is not
+            listed is an error, or dropped and counted with ``invalid="drop"``.
+        orders_columns : mapping, optional
+            The orders file's headers: ``order`` (the key the lines share) and some of
+            ``customer``, ``time``, ``channel``.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.
 
@@ -484,13 +493,25 @@ class Transactions:
         ...                                        "quantity": "Quantity"})
         >>> tx.shape, tx.report.rows_read
         ((3, 2, 2), 3)
+
+        Customers and times kept on the orders, in a file of their own:
+
+        >>> o = p.with_name("invoices.csv")
+        >>> _ = o.write_text("InvoiceNo,CustomerID,InvoiceDate\\n1,c7,2011-01-02\\n2,c9,2011-01-05\\n")
+        >>> tx = Transactions.read_csv(p, columns={"order": "InvoiceNo", "item": "StockCode"},
+        ...                            orders_file=o, orders_columns={
+        ...                                "order": "InvoiceNo", "customer": "CustomerID",
+        ...                                "time": "InvoiceDate"})
+        >>> tx.customers.decode(tx.customer).tolist()
+        ['c7', 'c7', 'c9']
         """
         from upsell.data._readers import read_orders
         from upsell.data.io import read_csv_prepared
 
         prep, options = read_orders("read_csv", read_csv_prepared, path, options, _OPTIONS,
                                     columns=columns, delimiter=delimiter, encoding=encoding,
-                                    header=header, time_format=time_format, decimal=decimal)
+                                    header=header, time_format=time_format, decimal=decimal,
+                                    orders_file=orders_file, orders_columns=orders_columns)
         return cls._from_prepared(prep, **options)
 
     @classmethod

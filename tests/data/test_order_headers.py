@@ -1,0 +1,154 @@
+"""An orders file beside the order lines (``read_csv(orders_file=..., orders_columns=...)``)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from upsell.data import Transactions
+from upsell.exceptions import UpsellDataError
+
+LINES = ("order_id,order_item_id,product_id,price\n"
+         "o1,1,A,2.5\no1,2,B,1.0\no2,1,A,2.5\no3,1,C,9\n")
+ORDERS = ("order_id,customer_id,order_status,order_purchase_timestamp\n"
+          "o1,c1,delivered,2017-10-02 10:56:33\no2, c2 ,delivered,2017-10-03 11:00:00\n"
+          "o3,c1,delivered,2017-11-01 09:00:00\no9,c7,canceled,2017-12-01 00:00:00\n")
+COLS = {"order": "order_id", "item": "product_id", "price": "price"}
+OCOLS = {"order": "order_id", "customer": "customer_id", "time": "order_purchase_timestamp"}
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "items.csv").write_text(LINES)
+    (tmp_path / "orders.csv").write_text(ORDERS)
+    return tmp_path
+
+
+def test_each_line_takes_its_orders_customer_and_time(files):
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "orders.csv",
+                               orders_columns=OCOLS)
+    assert tx.shape == (4, 3, 3)
+    cust = tx.customers.decode(tx.customer).tolist()
+    assert cust == ["c1", "c1", "c2", "c1"]  # " c2 " stripped, as any id
+    assert [str(t) for t in tx.time] == ["2017-10-02T10:56:33", "2017-10-02T10:56:33",
+                                         "2017-10-03T11:00:00", "2017-11-01T09:00:00"]
+    assert tx.report.rows_read == 4 and not tx.report.dropped
+
+
+def test_the_same_as_one_file(files):
+    """The lines with their order's columns written in, read as one file: the same arrays."""
+    one = files / "one.csv"
+    one.write_text("order_id,product_id,price,customer_id,order_purchase_timestamp\n"
+                   "o1,A,2.5,c1,2017-10-02 10:56:33\no1,B,1.0,c1,2017-10-02 10:56:33\n"
+                   "o2,A,2.5,c2,2017-10-03 11:00:00\no3,C,9,c1,2017-11-01 09:00:00\n")
+    a = Transactions.read_csv(one, columns={**COLS, "customer": "customer_id",
+                                            "time": "order_purchase_timestamp"})
+    b = Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.csv", orders_columns=OCOLS)
+    for col in ("order", "item", "customer", "price", "time"):
+        assert np.array_equal(getattr(a, col), getattr(b, col)), col
+    assert a.customers == b.customers and a.orders == b.orders
+
+
+def test_an_unlisted_order_is_named_or_dropped_and_counted(files):
+    (files / "orders.csv").write_text(ORDERS.replace("o3,c1", "o4,c1"))
+    with pytest.raises(UpsellDataError, match=r"1 order line\(s\).*row 4 \(order 'o3'\).*"
+                                              r"invalid='drop'"):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.csv", orders_columns=OCOLS)
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "orders.csv",
+                               orders_columns=OCOLS, invalid="drop")
+    assert len(tx) == 3 and tx.report.dropped == {"order not in the orders file": 1}
+
+
+def test_an_order_listed_twice(files):
+    # the same values twice: read; another time: an error naming the order and both times
+    (files / "orders.csv").write_text(ORDERS + "o1,c1,shipped,2017-10-02 10:56:33\n")
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "orders.csv",
+                               orders_columns=OCOLS)
+    assert len(tx) == 4
+    (files / "orders.csv").write_text(ORDERS + "o2,c2,x,2017-10-04 08:00:00\n")
+    with pytest.raises(UpsellDataError, match=r"order 'o2' twice with different `time` "
+                                              r"\('2017-10-03 11:00:00' and '2017-10-04"):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.csv", orders_columns=OCOLS)
+
+
+@pytest.mark.parametrize("ocols, match", [
+    ({"order": "order_id"}, "needs `order`"),
+    ({"customer": "customer_id", "time": "order_purchase_timestamp"}, "needs `order`"),
+    ({"order": "order_id", "price": "x"}, "'price' cannot come from an orders file"),
+    ({"order": "order_id", "customer": "buyer"}, r"has no column 'buyer' \(for `customer`\); "
+                                                 r"it has 'order_id', 'customer_id'"),
+    ({"order": "order_id", "customer": ""}, "must be a header name"),
+    ("order_id", "must map roles"),
+])
+def test_orders_columns_errors(files, ocols, match):
+    with pytest.raises(UpsellDataError, match=match):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.csv", orders_columns=ocols)
+
+
+def test_other_errors(files):
+    with pytest.raises(UpsellDataError, match="orders file not found"):
+        Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "no.csv",
+                              orders_columns=OCOLS)
+    with pytest.raises(UpsellDataError, match="`orders_columns` goes with `orders_file`"):
+        Transactions.read_csv(files / "items.csv", columns=COLS, orders_columns=OCOLS)
+    with pytest.raises(UpsellDataError, match="`customer` comes from both"):
+        Transactions.read_csv(files / "items.csv", columns={**COLS, "customer": "order_item_id"},
+                              orders_file=files / "orders.csv", orders_columns=OCOLS)
+    (files / "orders.csv").write_text(ORDERS.split("\n", 1)[0] + "\n")
+    with pytest.raises(UpsellDataError, match="lists no order"):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.csv", orders_columns=OCOLS)
+
+
+def test_gzip_orders_file_and_bad_times_named(files):
+    with gzip.open(files / "orders.csv.gz", "wt") as fh:
+        fh.write(ORDERS.replace("2017-11-01 09:00:00", "soon"))
+    with pytest.raises(UpsellDataError, match=r"`time` 'soon' is not a timestamp"):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.csv.gz", orders_columns=OCOLS)
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS,
+                               orders_file=files / "orders.csv.gz", orders_columns=OCOLS,
+                               invalid="drop")
+    assert len(tx) == 3 and tx.report.dropped == {"time not a timestamp": 1}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from("ABCD"), st.integers(1, 5)),
+                min_size=1, max_size=25),
+       st.lists(st.integers(0, 9), min_size=7, max_size=7))
+def test_property_same_as_the_joined_file(tmp_path_factory, lines, days):
+    """Any lines and orders: reading the two files is reading the lines with their order's
+    customer and day written in (dropping the lines of orders not listed, order 6)."""
+    d = tmp_path_factory.mktemp("oh")
+    listed = range(6)
+    (d / "l.csv").write_text("o,i,q\n" + "".join(f"O{o},{i},{q}\n" for o, i, q in lines))
+    (d / "h.csv").write_text("o,c,t\n" + "".join(
+        f"O{o},C{o % 3},2020-01-0{days[o] % 9 + 1}\n" for o in listed))
+    kept = [(o, i, q) for o, i, q in lines if o in listed]
+    (d / "j.csv").write_text("o,i,q,c,t\n" + "".join(
+        f"O{o},{i},{q},C{o % 3},2020-01-0{days[o] % 9 + 1}\n" for o, i, q in kept))
+    kw = {"columns": {"order": "o", "item": "i", "quantity": "q"}, "invalid": "drop",
+          "duplicates": "keep"}
+    heads = {"order": "o", "customer": "c", "time": "t"}
+    if not kept:  # every line's order unlisted: nothing left, and said so
+        with pytest.raises(UpsellDataError, match="dropped order not in the orders file"):
+            Transactions.read_csv(d / "l.csv", orders_file=d / "h.csv", orders_columns=heads,
+                                  **kw)
+        return
+    got = Transactions.read_csv(d / "l.csv", orders_file=d / "h.csv", orders_columns=heads, **kw)
+    want = Transactions.read_csv(d / "j.csv", **{**kw, "columns": {**kw["columns"],
+                                                                    "customer": "c", "time": "t"}})
+    for col in ("order", "item", "customer", "quantity", "time"):
+        assert np.array_equal(getattr(got, col), getattr(want, col)), col
+    assert got.customers == want.customers and got.items == want.items
+    assert got.report.dropped.get("order not in the orders file", 0) == len(lines) - len(kept)
+    assert os.path.exists(d / "h.csv")
