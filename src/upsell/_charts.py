@@ -77,11 +77,14 @@ def matplotlib_keywords(func: _F) -> _F:
 
 
 def _raised_in_matplotlib(exc: BaseException) -> bool:
-    """Whether the innermost frame of ``exc``'s traceback is matplotlib's code."""
+    """Whether ``exc`` was raised inside matplotlib's code (or code matplotlib called, such
+    as numpy), not in ours before it."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+    while tb is not None:
+        if f"{os.sep}matplotlib{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
         tb = tb.tb_next
-    return tb is not None and f"{os.sep}matplotlib{os.sep}" in tb.tb_frame.f_code.co_filename
+    return False
 
 
 BLUE, ORANGE, GREY = "#2f6db5", "#e08a2c", "#8a8f98"

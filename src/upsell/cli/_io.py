@@ -146,8 +146,6 @@ def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
     if path is None:
         raise UpsellDataError("--orders-columns goes with --orders-file (the orders file whose "
                               "headers it names)")
-    if not os.path.exists(path):
-        raise UpsellDataError(f"orders file not found: {path}")
     pairs = dict(_pairs(text, "--orders-columns", "role"))
     if not pairs:
         raise UpsellDataError("--orders-file needs --orders-columns: order=HEADER and some of "

@@ -75,28 +75,32 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     column_types={h: pa.string() for h in heads}, include_columns=heads,
-                    include_missing_columns=True, strings_can_be_null=False))
+                    strings_can_be_null=False))
     except (pa.ArrowInvalid, OSError, UnicodeError, LookupError) as exc:
+        _refuse_missing_headers(label, columns, delimiter, encoding)
         raise UpsellDataError(f"{label} (the orders file): {exc}") from None
-    with pa.input_stream(label, compression="detect") as stream:
-        first = stream.read(1 << 16).decode(encoding, "replace").lstrip("\ufeff")
-    have = _header_names(first, delimiter)
-    for role, header in columns.items():
-        if header not in have:
-            raise UpsellDataError(
-                f"orders file {label} has no column {header!r} (for `{role}`); it has "
-                f"{', '.join(repr(h) for h in have[:20])}")
     cols = {role: table.column(h).combine_chunks() for role, h in columns.items()}
     order = pc.utf8_trim_whitespace(cols.pop("order"))
     return OrderHeaders(label=label, order=order, columns=cols)
 
 
-def _header_names(text: str, delimiter: str) -> list[str]:
+def _refuse_missing_headers(label: str, columns: dict[str, str], delimiter: str,
+                            encoding: str) -> None:
+    """After a failed read: the error naming a mapped header the file does not have (its
+    headers listed), if that was the failure."""
     import csv
     import io
 
-    row = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
-    return [h.strip() for h in row]
+    pa = _pa()[0]
+    with pa.input_stream(label, compression="detect") as stream:
+        text = stream.read(1 << 16).decode(encoding, "replace").lstrip("\ufeff")
+    have = [h.strip() for h in next(csv.reader(io.StringIO(text, newline=""),
+                                               delimiter=delimiter), [])]
+    for role, header in columns.items():
+        if header not in have:
+            raise UpsellDataError(
+                f"orders file {label} has no column {header!r} (for `{role}`); it has "
+                f"{', '.join(repr(h) for h in have[:20])}")
 
 
 def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: str,
@@ -121,17 +125,17 @@ def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: 
         raise UpsellDataError(f"the orders file {headers.label} lists no order")
     if int(pc.count_distinct(key).as_py()) < n_keys:
         _refuse_conflicts(headers)
-    order = cols["order"]
-    text = order.combine_chunks() if hasattr(order, "combine_chunks") else order
-    found = pc.index_in(pc.utf8_trim_whitespace(text), value_set=key)
-    pos = _numpy(pc.fill_null(found, -1)).astype(np.int64)
+    order = cols["order"]  # the lines' order ids as text, chunk by chunk (no combined copy)
+    found = pc.index_in(pc.utf8_trim_whitespace(order), value_set=key)
+    pos = np.concatenate([_numpy(c) for c in pc.fill_null(found, -1).chunks]
+                         or [np.zeros(0, np.int32)]).astype(np.int64)
     missing = pos < 0
     if missing.any() and invalid == "raise":
         row = int(np.flatnonzero(missing)[0])
         raise UpsellDataError(
             f"{int(missing.sum()):,} order line(s) of {label} have an order that the orders "
             f"file {headers.label} does not list, e.g. row {row + 1:,} (order "
-            f"{text[row].as_py()!r}); pass invalid='drop' to drop such rows (counted)")
+            f"{order[row].as_py()!r}); pass invalid='drop' to drop such rows (counted)")
     # a line whose order is not listed takes the first order's values: it is dropped
     # (and counted) before any rule reads them
     rows = np.ascontiguousarray(np.where(missing, 0, pos), dtype=np.int64)

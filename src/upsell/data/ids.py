@@ -224,7 +224,8 @@ class IdIndex:
     __slots__ = ("_dict", "_ids", "_lock", "_name", "_sorted", "_sorter", "_text")
 
     def __init__(self, ids: Sequence[Any] | np.ndarray, *, name: str = "id") -> None:
-        arr = _packed(_to_id_array(ids, name))
+        given = _to_id_array(ids, name)
+        arr = _packed(given)
         if arr.size > np.iinfo(np.int32).max:
             raise UpsellDataError(f"`{name}` index holds {arr.size} ids; at most 2**31-1 fit")
         sorter = np.argsort(arr, kind="stable")
@@ -236,7 +237,8 @@ class IdIndex:
                     f"`{name}` ids must be unique; {_widened(srt[dup[:1]])[0].item()!r} appears "
                     f"more than once"
                 )
-        arr = arr.copy()
+        if arr is given:  # packing made a new array already; the caller's is never held
+            arr = arr.copy()
         arr.flags.writeable = False
         srt.flags.writeable = False
         self._ids = arr

@@ -456,8 +456,9 @@ class Transactions:
         orders_file : str or path-like, optional
             A CSV of orders (one row per order) that holds what the lines do not: each
             line takes its order's ``customer``, ``time`` or ``channel`` before any rule
-            runs (an ERP's order headers, Olist's orders file). A line whose order is not
-            listed is an error, or dropped and counted with ``invalid="drop"``.
+            runs (an ERP's order headers, Olist's orders file). It is read with the same
+            ``delimiter`` and ``encoding``. A line whose order is not listed is an error,
+            or dropped and counted with ``invalid="drop"``.
         orders_columns : mapping, optional
             The orders file's headers: ``order`` (the key the lines share) and some of
             ``customer``, ``time``, ``channel``.
