@@ -386,3 +386,14 @@ def test_orders_file_gives_the_lines_customer_and_time(tmp_path, capsys):
     assert code == 2 and "order 'o7'" in err and "--invalid drop" in err
     code, _ = run("inspect", str(items), "--orders-columns", heads)
     assert code == 2 and "--orders-columns goes with --orders-file" in capsys.readouterr().err
+    # Parquet lines beside a Parquet orders file (a warehouse export of the two tables)
+    pacsv = pytest.importorskip("pyarrow.csv")
+    pq = pytest.importorskip("pyarrow.parquet")
+    orders.write_text(orders.read_text().replace("o77,", "o7,"))
+    for src in (items, orders):
+        pq.write_table(pacsv.read_csv(src), src.with_suffix(".parquet"))
+    code, out = run("inspect", str(items.with_suffix(".parquet")), "--columns",
+                    "order=order_id,item=product_id,price=price", "--orders-file",
+                    str(orders.with_suffix(".parquet")), "--orders-columns", heads)
+    assert code == 0, capsys.readouterr().err
+    assert "40 orders" in out and "9 customers" in out

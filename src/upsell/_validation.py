@@ -127,8 +127,10 @@ _UTC_OFFSET = re.compile(r"[T ]\d\d(?::\d\d(?::\d\d(?:\.\d+)?)?)?"
                          r"(?:(?P<z>\s*(?:Z|UTC|GMT))|\s*(?P<off>[+-]\d\d(?::?\d\d)?))$")
 
 
-# a date and clock numpy reads without a zone (the usual text: no warning to guard against)
-_PLAIN_ISO = re.compile(r"\s*\d{4}-\d\d(-\d\d([T ]\d\d(:\d\d(:\d\d(\.\d+)?)?)?)?)?\s*$")
+# the only texts handed to numpy: a year, a month, a date, a date and clock, with no zone (a
+# zone was converted above). numpy would also read "today" and "now" as the run's own time, and
+# warn (no error) on zones it reads itself; neither is a time of the shop's.
+_PLAIN_ISO = re.compile(r"\s*\d{4}(-\d\d(-\d\d([T ]\d\d(:\d\d(:\d\d(\.\d+)?)?)?)?)?)?\s*$")
 
 
 def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
@@ -147,6 +149,8 @@ def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
     np.datetime64('2024-06-01')
     >>> bool(np.isnat(to_datetime64("soon")))
     True
+    >>> bool(np.isnat(to_datetime64("today"))), bool(np.isnat(to_datetime64("now")))
+    (True, True)
     >>> to_datetime64("19970101")            # ISO 8601 basic form
     np.datetime64('1997-01-01T00:00:00')
     >>> to_datetime64("2021-03-04 10:15:32 -0500"), to_datetime64("2021-03-04 10:15 UTC")
@@ -176,15 +180,10 @@ def to_datetime64(value: Any, unit: str = "s") -> np.datetime64:
     if isinstance(value, _dt.datetime) and value.tzinfo is not None:
         offset = value.utcoffset()
         value = value.replace(tzinfo=None) - (offset or _dt.timedelta(0))
-    if isinstance(value, str) and not _PLAIN_ISO.match(value):
-        import warnings
-
-        with warnings.catch_warnings():  # a zone numpy only warns about: not a time of ours
-            warnings.simplefilter("error")
-            try:
-                return np.datetime64(value, u)
-            except (TypeError, ValueError, OverflowError, Warning):
-                return nat
+    if isinstance(value, str):
+        if not _PLAIN_ISO.match(value):
+            return nat  # no warning filter: they are not thread-safe in a shop's back end
+        value = value.strip()  # numpy reads no space around a time
     try:
         return np.datetime64(value, u)
     except (TypeError, ValueError, OverflowError):

@@ -23,7 +23,7 @@ ROWS = [
     [536365, "85123A", "WHITE HANGING HEART", 6, dt.datetime(2010, 12, 1, 8, 26), 2.55, 17850.0],
     [536365, 71053, "WHITE METAL LANTERN", 6, dt.datetime(2010, 12, 1, 8, 26), 3.39, 17850.0],
     [536366, 22633, "HAND WARMER", 6, dt.datetime(2010, 12, 1, 8, 28), 1.85, None],
-    [None, None, None, None, None, None, None],  # an empty row: skipped, as a blank line
+    [None, None, None, None, None, None, None],  # an empty row: Excel's export writes ",,,,,,"
     [536367, 84879, "BIRD ORNAMENT", 32, dt.datetime(2010, 12, 1, 8, 34), "£1.69", 13047.0],
     ["C536368", 84879, "BIRD ORNAMENT", -2, dt.datetime(2010, 12, 1, 9, 0), 1.69, 13047.0],
 ]
@@ -31,6 +31,7 @@ CSV = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,Customer
 536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850
 536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850
 536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,
+,,,,,,
 536367,84879,BIRD ORNAMENT,32,2010-12-01 08:34:00,£1.69,13047
 C536368,84879,BIRD ORNAMENT,-2,2010-12-01 09:00:00,1.69,13047
 """
@@ -70,6 +71,7 @@ def test_a_sheet_reads_as_its_csv_export_does(tmp_path, book):
     assert got.customers.kind == "int"  # 17850.0 cells are the integer id 17850
     assert str(got.report).split("\n", 1)[1] == str(want.report).split("\n", 1)[1]
     assert "price read from a formatted number ('£1.69')" in got.report.repaired
+    assert got.report.dropped["empty row (no value in any column read)"] == 1
     assert got.report.source.endswith("sheet 'Online Retail'")
     by_position = Transactions.read_excel(book, sheet=1, columns=COLUMNS, cancel_prefix="C")
     np.testing.assert_array_equal(by_position.order, got.order)

@@ -152,3 +152,82 @@ def test_property_same_as_the_joined_file(tmp_path_factory, lines, days):
     assert got.customers == want.customers and got.items == want.items
     assert got.report.dropped.get("order not in the orders file", 0) == len(lines) - len(kept)
     assert os.path.exists(d / "h.csv")
+
+
+def _parquet(path, table):
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("lines_as", ["csv", "parquet", "xlsx"])
+@pytest.mark.parametrize("orders_as", ["csv", "parquet", "xlsx"])
+def test_every_reader_takes_every_kind_of_orders_file(files, lines_as, orders_as):
+    """Lines and orders in any of the three formats read as the CSV pair does: typed
+    columns (an int order key, timestamps, a float id from pandas) join on their text."""
+    pa = pytest.importorskip("pyarrow")
+    want = Transactions.read_csv(files / "items.csv", columns=COLS,
+                                 orders_file=files / "orders.csv", orders_columns=OCOLS)
+    lines = {"order_id": ["o1", "o1", "o2", "o3"], "product_id": ["A", "B", "A", "C"],
+             "price": [2.5, 1.0, 2.5, 9.0]}
+    import datetime as dt
+
+    orders = {"order_id": ["o1", "o2", "o3", "o9"], "customer_id": ["c1", " c2 ", "c1", "c7"],
+              "order_purchase_timestamp": [dt.datetime(2017, 10, 2, 10, 56, 33),
+                                           dt.datetime(2017, 10, 3, 11),
+                                           dt.datetime(2017, 11, 1, 9), dt.datetime(2017, 12, 1)]}
+    paths = {}
+    for what, data, name in (("lines", lines, "items"), ("orders", orders, "orders")):
+        kind = lines_as if what == "lines" else orders_as
+        if kind == "csv":
+            paths[what] = files / f"{name}.csv"
+        elif kind == "parquet":
+            paths[what] = _parquet(files / f"{name}.parquet", pa.table(data))
+        else:
+            openpyxl = pytest.importorskip("openpyxl")
+            pytest.importorskip("python_calamine")
+            wb = openpyxl.Workbook()
+            ws = wb.active
+            ws.append(list(data))
+            for row in zip(*data.values(), strict=True):
+                ws.append(list(row))
+            paths[what] = files / f"{name}.xlsx"
+            wb.save(paths[what])
+    read = {"csv": Transactions.read_csv, "parquet": Transactions.read_parquet,
+            "xlsx": Transactions.read_excel}[lines_as]
+    got = read(paths["lines"], columns=COLS, orders_file=paths["orders"], orders_columns=OCOLS)
+    for col in ("order", "item", "customer", "price", "time"):
+        assert np.array_equal(getattr(got, col), getattr(want, col)), col
+    assert got.customers == want.customers and got.orders == want.orders
+
+
+def test_typed_keys_and_typed_conflicts(tmp_path):
+    """Int order numbers in a Parquet orders file match a CSV's text ones (and pandas' float
+    ids); an order listed twice with two timestamps is named with both."""
+    pa = pytest.importorskip("pyarrow")
+    import datetime as dt
+
+    (tmp_path / "l.csv").write_text("InvoiceNo,StockCode\n536365,A\n536365,B\n536366,A\n")
+    t = [dt.datetime(2010, 12, 1, 8, 26), dt.datetime(2010, 12, 1, 8, 28)]
+    o = _parquet(tmp_path / "o.parquet", pa.table({"InvoiceNo": [536365, 536366],
+                                                    "CustomerID": [17850.0, None],
+                                                    "InvoiceDate": t}))
+    heads = {"order": "InvoiceNo", "customer": "CustomerID", "time": "InvoiceDate"}
+    tx = Transactions.read_csv(tmp_path / "l.csv", columns={"order": "InvoiceNo",
+                                                            "item": "StockCode"},
+                               orders_file=o, orders_columns=heads)
+    assert tx.customers.decode(tx.customer[:2]).tolist() == [17850, 17850]
+    assert [str(x) for x in tx.time] == ["2010-12-01T08:26:00"] * 2 + ["2010-12-01T08:28:00"]
+    assert tx.customer[2] == -1  # pandas' NaN id: an anonymous order, as a blank CSV field
+    _parquet(o, pa.table({"InvoiceNo": [536365, 536365], "InvoiceDate": t}))
+    with pytest.raises(UpsellDataError, match=r"order '536365' twice with different `time`"):
+        Transactions.read_csv(tmp_path / "l.csv", columns={"order": "InvoiceNo",
+                                                           "item": "StockCode"},
+                              orders_file=o, orders_columns={"order": "InvoiceNo",
+                                                             "time": "InvoiceDate"})
+    with pytest.raises(UpsellDataError, match=r"orders file .*o.parquet has no column 'Buyer' "
+                                              r"\(for `customer`\); it has 'InvoiceNo'"):
+        Transactions.read_parquet(o, columns={"order": "InvoiceNo", "item": "InvoiceNo"},
+                                  orders_file=o, orders_columns={"order": "InvoiceNo",
+                                                                 "customer": "Buyer"})

@@ -181,17 +181,15 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         headers = _orders_file(args)
         if kind in TABLE_KINDS:
             what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
-            if headers:
-                raise UpsellDataError(f"--orders-file goes with a CSV of order lines; {label} "
-                                      f"is {what}")
             for flag, value, default in (("--delimiter", args.delimiter, None),
                                          ("--encoding", args.encoding, "utf-8")):
-                if value not in (None, default):
+                if value not in (None, default):  # a CSV orders file beside them: "," UTF-8
                     raise UpsellDataError(f"{flag} goes with CSV files; {label} is {what}")
             if what == "Parquet":
-                return Transactions.read_parquet(path, columns=columns or None, **rules)
+                return Transactions.read_parquet(path, columns=columns or None, **headers,
+                                                 **rules)
             return Transactions.read_excel(path, sheet=_sheet(getattr(args, "sheet", None)),
-                                           columns=columns or None, **rules)
+                                           columns=columns or None, **headers, **rules)
         try:
             return Transactions.read_csv(
                 path, columns=columns or None, delimiter=args.delimiter or ",",

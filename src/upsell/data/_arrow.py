@@ -215,17 +215,13 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
         for role, ps in parts.items():  # the texts of the headers, joined: one id
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
     del table, rd
-    unlisted = None
-    if order_headers is not None:
-        from upsell.data._order_headers import MISSING, join_order_headers
+    from upsell.data._order_headers import prepared_with_headers
 
-        unlisted = join_order_headers(cols, order_headers, invalid=invalid, label=label)
-    prep = prepare_columns(cols, n, label=label, invalid=invalid, item_index=item_index,
-                           customer_index=customer_index, time_format=time_format,
-                           decimal=decimal)
-    if unlisted is not None and unlisted.any():
-        prep.bad[MISSING] = unlisted  # dropped and counted by the cleaning rules
-    return prep
+    return prepared_with_headers(
+        cols, order_headers, invalid=invalid, label=label,
+        prepare=lambda c: prepare_columns(c, n, label=label, invalid=invalid,
+                                          item_index=item_index, customer_index=customer_index,
+                                          time_format=time_format, decimal=decimal))
 
 
 def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,

@@ -26,12 +26,14 @@ from upsell.data.ids import IdIndex
 from upsell.data.report import DataReport, duplicate_reason
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["MAX_PRICE", "MAX_QUANTITY", "TIME_MAX", "TIME_MIN", "Cleaner", "Prepared", "clean",
+__all__ = ["EMPTY_ROW", "MAX_PRICE", "MAX_QUANTITY", "TIME_MAX", "TIME_MIN", "Cleaner", "Prepared", "clean",
            "prepare"]
 
 #: Largest absolute quantity and unit price accepted (larger ones follow ``invalid``): far
 #: beyond any real order line, and small enough that sums of quantity x price over
 #: billions of lines stay finite in float64.
+#: The data report's reason for rows with no value in any column read.
+EMPTY_ROW = "empty row (no value in any column read)"
 MAX_QUANTITY = 1e12
 MAX_PRICE = 1e12
 #: Plausible range of order times, [TIME_MIN, TIME_MAX); others follow ``invalid``.
@@ -222,6 +224,24 @@ class Cleaner:
             key = flag or reason
             self.flagged[key] = self.flagged.get(key, 0) + count
 
+    def empty_rows(self) -> np.ndarray:
+        """Rows with no value in any column read: ids missing, numbers NaN, time NaT."""
+        p = self.p
+        out = p.order < 0
+        for codes in (p.item, p.customer, p.channel, p.name):
+            if codes is not None:
+                out &= codes < 0
+        if p.unknown_item is not None:
+            out &= ~p.unknown_item
+        if p.unknown_customer is not None:
+            out &= ~p.unknown_customer
+        for values in (p.quantity, p.price, p.value):
+            if values is not None:
+                out &= np.isnan(values)
+        if p.time is not None:
+            out &= np.isnat(p.time)
+        return out
+
     def within(self, a: np.ndarray, lo: Any, hi: Any) -> bool:
         """:func:`_within`, each column's min and max taken at most once for all the rules.
 
@@ -259,6 +279,9 @@ class Cleaner:
         # each rule's mask is built only when a cheap whole-column reduction (min and max,
         # no temporaries; NaN and NaT fail it) says some row may break it
         if not self.within(p.order, 0, None):
+            # a row with no value in any column read (a spreadsheet's ",,,,," lines below the
+            # data) holds nothing to name or lose: dropped and counted, never an error
+            self.apply(self.empty_rows(), EMPTY_ROW, "drop", str)
             self.apply(p.order < 0, "order id missing", invalid,
                        lambda i: f"`order` is empty{hint}")
         if not self.within(p.item, 0, None):

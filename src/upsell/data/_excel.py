@@ -5,8 +5,8 @@ Shops keep their order history in spreadsheets, and the UCI Online Retail file i
 published as ``.xlsx``. python-calamine reads Online Retail's sheet (370,931 rows) in
 3.0 s where openpyxl's read-only mode takes 35 s, and reads the old ``.xls`` and
 OpenDocument too. The
-sheet's first row names the columns; rows with no value are skipped (as blank lines of a
-CSV are). Each wanted column becomes a pyarrow column by its cells' types (numbers,
+sheet's first row names the columns; it ends at its last row with a value, and an empty row
+before that is dropped and counted (as a CSV export's ``,,,`` line is). Each wanted column becomes a pyarrow column by its cells' types (numbers,
 dates and times, else text, written as a CSV export would write them), and from there
 :func:`upsell.data._parquet.from_table` applies every rule of the CSV reader.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Callable
 from typing import Any
 
 from upsell.data._parquet import _reason, from_table
@@ -85,21 +86,23 @@ def _sheet_rows(path: Any, sheet: Any) -> tuple[str, list[str], list[list[Any]]]
     width = max(len(r) for r in rows)
     header = [_cell_text(h).strip() for h in rows[0]] + [""] * (width - len(rows[0]))
     header = [h or f"column {j + 1}" for j, h in enumerate(header)]
-    body = [r for r in rows[1:] if any(v is not None and v != "" for v in r)]
-    return label, header, body
+    # a row with no value inside the data is a row (an empty one, dropped and counted as a
+    # CSV export's ",,," line is); the sheet ends at its last row with a value
+    filled = [any(v is not None and v != "" for v in r) for r in rows]
+    last = max((j for j, f in enumerate(filled) if f), default=0)
+    return label, header, rows[1:last + 1]
 
 
 def sheet_texts(path: Any, sheet: Any) -> tuple[list[str], list[list[str]]]:
     """(headers, each column's cells as a CSV export writes them) of a sheet: a catalog."""
-    _, header, body = _sheet_rows(path, sheet)
+    _, header, rows = _sheet_rows(path, sheet)
+    body = [r for r in rows if any(v is not None and v != "" for v in r)]  # as before: skipped
     return header, [[_cell_text(r[j]) if j < len(r) else "" for r in body]
                     for j in range(len(header))]
 
 
-def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
-                  item_index: IdIndex | None, customer_index: IdIndex | None,
-                  time_format: str | None = None, decimal: str = ".") -> Any:
-    """Read one sheet of a workbook into a ``_Prepared`` (see the module docstring)."""
+def sheet_table(path: Any, sheet: Any) -> tuple[str, list[str], Callable[[list[str]], Any]]:
+    """(label, headers, a loader of some columns as a pyarrow table) of a workbook's sheet."""
     label, header, body = _sheet_rows(path, sheet)
 
     def load(wanted: list[str]) -> Any:
@@ -110,6 +113,16 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
             cols[name] = _column([r[j] if j < len(r) else "" for r in body])
         return pa.table(cols) if cols else pa.table({})
 
+    return label, header, load
+
+
+def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
+                  item_index: IdIndex | None, customer_index: IdIndex | None,
+                  time_format: str | None = None, decimal: str = ".",
+                  order_headers: Any = None) -> Any:
+    """Read one sheet of a workbook into a ``_Prepared`` (see the module docstring);
+    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`)."""
+    label, header, load = sheet_table(path, sheet)
     return from_table(header, load, label=label, columns=columns, invalid=invalid,
                       item_index=item_index, customer_index=customer_index,
-                      time_format=time_format, decimal=decimal)
+                      time_format=time_format, decimal=decimal, order_headers=order_headers)

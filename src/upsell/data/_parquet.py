@@ -131,21 +131,24 @@ def parquet_texts(path: str) -> tuple[list[str], list[list[str]]]:
 
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None, time_format: str | None = None,
-                  decimal: str = ".") -> Any:
-    """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring)."""
+                  decimal: str = ".", order_headers: Any = None) -> Any:
+    """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring);
+    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`)."""
     label = existing_path(path)
     names, load = _open(label)
     return from_table(names, load, label=label, columns=columns, invalid=invalid,
                       item_index=item_index, customer_index=customer_index,
-                      time_format=time_format, decimal=decimal)
+                      time_format=time_format, decimal=decimal, order_headers=order_headers)
 
 
 def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str,
                columns: Any, invalid: str, item_index: IdIndex | None,
                customer_index: IdIndex | None, time_format: str | None = None,
-               decimal: str = ".") -> Any:
+               decimal: str = ".", order_headers: Any = None) -> Any:
     """A ``_Prepared`` from a table whose headers are ``names``; ``load(headers)`` gives
-    the wanted columns as a pyarrow table (typed as the module docstring says)."""
+    the wanted columns as a pyarrow table (typed as the module docstring says).
+    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`),
+    given to every line by its order before any rule runs."""
     from upsell.data._arrow import _known, prepare_columns
     from upsell.data._columns import (
         JOIN_SEP,
@@ -178,6 +181,10 @@ def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str
     for role, ps in parts.items():  # the texts of the columns, joined: one id
         cols[role] = pc.join([_text(table.column(at[p]), what(p, role)) for p in ps], JOIN_SEP)
     del table
-    return prepare_columns(cols, n, label=label, invalid=invalid, item_index=item_index,
-                           customer_index=customer_index, time_format=time_format,
-                           decimal=decimal)
+    from upsell.data._order_headers import prepared_with_headers
+
+    return prepared_with_headers(
+        cols, order_headers, invalid=invalid, label=label,
+        prepare=lambda c: prepare_columns(c, n, label=label, invalid=invalid,
+                                          item_index=item_index, customer_index=customer_index,
+                                          time_format=time_format, decimal=decimal))

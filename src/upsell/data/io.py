@@ -310,12 +310,12 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None,
                       time_format: str | None = None, decimal: str = ".",
-                      orders_file: Any = None, orders_columns: Any = None) -> _Prepared:
+                      order_headers: Any = None) -> _Prepared:
     """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
 
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
-    follow upsell's own rules, column by column. ``orders_file`` / ``orders_columns``:
-    an orders file that gives every line its order's customer, time or channel
+    follow upsell's own rules, column by column. ``order_headers``: an orders file's
+    columns that give every line its order's customer, time or channel
     (:mod:`upsell.data._order_headers`).
     """
     from upsell.data import _arrow, _sources
@@ -336,16 +336,7 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     with open_binary(path) as fh:
         plain = not isinstance(fh, gzip.GzipFile)
-    headers = None
-    if orders_file is not None or orders_columns is not None:
-        from upsell.data._order_headers import read_order_headers
-
-        if orders_file is None:
-            raise UpsellDataError("`orders_columns` goes with `orders_file` (the orders file "
-                                  "whose columns they name)")
-        headers = read_order_headers(orders_file, orders_columns,
-                                     delimiter=delimiter, encoding=encoding)
-    extra = {"order_headers": headers} if headers is not None else {}
+    extra = {"order_headers": order_headers} if order_headers is not None else {}
     if utf8 and plain:  # pyarrow streams the file itself: it is never in memory whole
         return _arrow.read_prepared(
             _sources.Source(path=os.fspath(path)), label=label, columns=columns,

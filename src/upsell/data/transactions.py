@@ -454,11 +454,12 @@ class Transactions:
             (``£1,234.50``, ``(12.50)``, ``1.234,5 €``) are read and counted as repaired;
             a separator that may be the decimal mark (``1,200``) only with the column's support.
         orders_file : str or path-like, optional
-            A CSV of orders (one row per order) that holds what the lines do not: each
+            A file of orders (one row per order) that holds what the lines do not: each
             line takes its order's ``customer``, ``time`` or ``channel`` before any rule
-            runs (an ERP's order headers, Olist's orders file). It is read with the same
-            ``delimiter`` and ``encoding``. A line whose order is not listed is an error,
-            or dropped and counted with ``invalid="drop"``.
+            runs (an ERP's order headers, Olist's orders file). A CSV (read with the same
+            ``delimiter`` and ``encoding``), a Parquet file or folder, or a workbook (its
+            first sheet), told apart by their bytes. A line whose order is not listed is
+            an error, or dropped and counted with ``invalid="drop"``.
         orders_columns : mapping, optional
             The orders file's headers: ``order`` (the key the lines share) and some of
             ``customer``, ``time``, ``channel``.
@@ -506,18 +507,22 @@ class Transactions:
         >>> tx.customers.decode(tx.customer).tolist()
         ['c7', 'c7', 'c9']
         """
+        from upsell.data._order_files import maybe_read_order_headers
         from upsell.data._readers import read_orders
         from upsell.data.io import read_csv_prepared
 
+        heads = maybe_read_order_headers(orders_file, orders_columns, delimiter=delimiter,
+                                         encoding=encoding)
         prep, options = read_orders("read_csv", read_csv_prepared, path, options, _OPTIONS,
                                     columns=columns, delimiter=delimiter, encoding=encoding,
                                     header=header, time_format=time_format, decimal=decimal,
-                                    orders_file=orders_file, orders_columns=orders_columns)
+                                    order_headers=heads)
         return cls._from_prepared(prep, **options)
 
     @classmethod
     def read_parquet(cls, path: Any, *, columns: ColumnMap | None = None,
                      time_format: str | None = None, decimal: str = ".",
+                     orders_file: Any = None, orders_columns: Any = None,
                      **options: Any) -> Transactions:
         """Read order lines from a Parquet file, or a folder of them (Spark, pandas, exports).
 
@@ -527,6 +532,9 @@ class Transactions:
         follow :meth:`read_csv`'s rules, as do ids (stripped, integers, anonymous
         markers), ``time_format``, ``decimal``, the cleaning ``options`` and the errors.
         A folder's ``key=value`` sub-folders are columns too. Only mapped columns are read.
+        ``orders_file`` and ``orders_columns``: an orders file beside the lines, as
+        :meth:`read_csv` takes them (a Parquet file or folder, a workbook, or a
+        comma-separated UTF-8 CSV of orders).
 
         Examples
         --------
@@ -536,26 +544,31 @@ class Transactions:
         >>> Transactions.read_parquet(p, columns={"order": "InvoiceNo", "item": "StockCode"}).shape
         (3, 2, 2)
         """
+        from upsell.data._order_files import maybe_read_order_headers
         from upsell.data._parquet import read_prepared
         from upsell.data._readers import read_orders
 
+        heads = maybe_read_order_headers(orders_file, orders_columns)
         prep, options = read_orders("read_parquet", read_prepared, path, options, _OPTIONS,
-                                    columns=columns, time_format=time_format, decimal=decimal)
+                                    columns=columns, time_format=time_format, decimal=decimal,
+                                    order_headers=heads)
         return cls._from_prepared(prep, **options)
 
     # ------------------------------------------------------------------ cleaning
     @classmethod
     def read_excel(cls, path: Any, *, sheet: int | str = 0, columns: ColumnMap | None = None,
                    time_format: str | None = None, decimal: str = ".",
+                   orders_file: Any = None, orders_columns: Any = None,
                    **options: Any) -> Transactions:
         """Read order lines from a sheet of an Excel workbook (``.xlsx``, ``.xlsm``, ``.xls``)
         or an OpenDocument one (``.ods``); needs python-calamine (``upsell[excel]``).
 
-        The sheet's first row names the columns; rows without a value are skipped. Number
+        The sheet's first row names the columns; an empty row is dropped and counted. Number
         cells are numbers (integral ones are integer ids), date cells times (the workbook's
         clock; no zone), other cells text as a CSV export writes them; from there
         :meth:`read_csv`'s rules, report and errors apply, as do ``columns`` (joined ones
-        too), ``time_format``, ``decimal`` and the cleaning ``options``.
+        too), ``time_format``, ``decimal``, the cleaning ``options``, and an orders file
+        beside the lines (``orders_file``, ``orders_columns``).
 
         Parameters
         ----------
@@ -572,11 +585,14 @@ class Transactions:
         upsell.exceptions.UpsellDataError: `path` '.../orders.xlsx' does not exist
         """
         from upsell.data._excel import read_prepared
+        from upsell.data._order_files import maybe_read_order_headers
         from upsell.data._readers import read_orders
 
         prep, options = read_orders("read_excel", read_prepared, path, options, _OPTIONS,
                                     sheet=sheet, columns=columns, time_format=time_format,
-                                    decimal=decimal)
+                                    decimal=decimal,
+                                    order_headers=maybe_read_order_headers(orders_file,
+                                                                           orders_columns))
         return cls._from_prepared(prep, **options)
 
     @classmethod
