@@ -107,11 +107,47 @@ def test_a_euro_export_is_told_its_decimal_mark_then_read(tmp_path):
     assert tx.report.n_repaired == 2
 
 
-def test_a_catalog_price_written_as_currency_is_refused_with_advice(tmp_path):
+def test_a_catalog_file_reads_currency_prices_and_counts_them(tmp_path):
+    """A catalog file read as its order lines are: numbers as a spreadsheet shows them are
+    read and counted in ``Catalog.repaired``; arrays given in Python are refused with advice."""
     from upsell.data import Catalog
 
     path = tmp_path / "catalog.csv"
-    path.write_text('item,price\na,£2.55\nb,"£1,234.50"\n')
+    path.write_text('item,price,cost\na,£2.55,1\nb,"£1,234.50",700\nc,"1,200",900\n')
+    cat = Catalog.read_csv(path)
+    np.testing.assert_array_equal(cat.price, [2.55, 1234.5, 1200.0])  # "1,200": the column's
+    assert dict(cat.repaired) == {"price read from a formatted number ('£2.55')": 3}
+    np.testing.assert_array_equal(cat.cost, [1, 700, 900])
+    euro = tmp_path / "euro.csv"
+    euro.write_text('item;price\na;12,50 €\nb;1.234,50 €\nc;4,5\n')
+    cat = Catalog.read_csv(euro, delimiter=";", decimal=",")
+    np.testing.assert_array_equal(cat.price, [12.5, 1234.5, 4.5])
+    assert sum(cat.repaired.values()) == 2
+    plain = tmp_path / "plain.csv"
+    plain.write_text("item,price\na,2.5\n")
+    assert dict(Catalog.read_csv(plain).repaired) == {}
+    # one value no reading makes a number: named, nothing read by half
+    path.write_text('item,price\na,£2.55\nb,soon\n')
+    with pytest.raises(UpsellDataError, match=r"catalog item 'a': `price` '£2.55' is not a "
+                                              r"number; it is written as a spreadsheet shows it"):
+        Catalog.read_csv(path)
     with pytest.raises(UpsellDataError, match=r"`price` '£2.55' is not a number; it is written "
                                               r"as a spreadsheet shows it"):
-        Catalog.read_csv(path)
+        Catalog.from_records([{"item": "a", "price": "£2.55"}])
+
+
+def test_the_report_lists_the_catalogs_repairs(tmp_path):
+    from upsell.data import Catalog
+    from upsell.datasets import make_shop
+    from upsell.report import analyse
+
+    shop = make_shop(n_customers=60, random_state=0)
+    ids = shop.catalog.items.ids.tolist()
+    path = tmp_path / "catalog.csv"
+    path.write_text("item,price\n" + "".join(f"{i},£{p:,.2f}\n" for i, p in
+                                             zip(ids, shop.catalog.price.tolist(),
+                                                 strict=True)))
+    cat = Catalog.read_csv(path)
+    rows = analyse(shop.transactions, cat, sections=["data"]).sections[0].tables[0].rows
+    assert any(str(what).startswith("catalog repaired: price read from a formatted number")
+               and n == len(ids) for what, n in rows)

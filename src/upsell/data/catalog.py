@@ -74,11 +74,14 @@ class Catalog:
     2.0
     """
 
-    __slots__ = ("_cols", "attributes", "features", "items")
+    __slots__ = ("_cols", "attributes", "features", "items", "repaired")
 
     items: IdIndex
     features: Mapping[str, np.ndarray]
     attributes: Mapping[str, np.ndarray]
+    #: Values a file reader read by a repair, by reason (``"price read from a formatted
+    #: number ('£1.50')": 2``); empty for catalogs built from arrays.
+    repaired: Mapping[str, int]
 
     def __init__(self, items: IdIndex, **columns: Any) -> None:
         n = len(items)
@@ -124,6 +127,7 @@ class Catalog:
         self._cols = cols
         self.features = MappingProxyType(features)
         self.attributes = MappingProxyType(attributes)
+        self.repaired: Mapping[str, int] = MappingProxyType({})
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -322,16 +326,23 @@ class Catalog:
         if not cols or not cols[0]:
             raise UpsellDataError(f"catalog {label} has a header but no items")
         data: dict[str, Any] = {}
+        repaired: dict[str, int] = {}
         comma = C.check_decimal(decimal) == ","
         for name, texts in zip(names, cols, strict=True):
             col = np.array(texts, dtype=str)
+            mark = decimal
             if comma and name != "item":  # a column of numbers only: their decimal points
                 stripped = np.char.strip(col)
                 filled = np.unique(stripped[stripped != ""])
                 if filled.size and not C.parse_numbers(filled, decimal=",")[1].any():
-                    col = np.char.replace(stripped, ",", ".")
-            data[name] = maybe_int_ids(np.char.strip(col)) if name == "item" else col
-        return cls.from_arrays(**data)
+                    col, mark = np.char.replace(stripped, ",", "."), "."
+            if name in _NUMERIC:
+                data[name] = _formatted_numbers(col, name, mark, repaired)
+            else:
+                data[name] = maybe_int_ids(np.char.strip(col)) if name == "item" else col
+        cat = cls.from_arrays(**data)
+        cat.repaired = MappingProxyType(repaired)
+        return cat
 
     @classmethod
     def read_table(cls, path: Any, *, sheet: int | str = 0,
@@ -454,7 +465,9 @@ class Catalog:
         if not have.all():
             cols["pack_size"] = np.where(have, cols["pack_size"], 1.0)
             cols["tier"] = np.where(have, cols["tier"], np.nan)
-        return Catalog(items, **cols)
+        aligned = Catalog(items, **cols)
+        aligned.repaired = self.repaired  # what reading the file repaired, still so
+        return aligned
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """All columns as arrays (for saving); features prefixed ``f:``, attributes ``a:``.
@@ -516,6 +529,26 @@ def _try_numbers(arr: np.ndarray) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return np.array(vals, dtype=np.float64)
+
+
+def _formatted_numbers(col: np.ndarray, name: str, decimal: str,
+                       repaired: dict[str, int]) -> np.ndarray:
+    """A numeric role's texts: as they are when plain numbers, else read as a spreadsheet
+    shows numbers (``£1,234.50``, ``(12.50)``) when every refused one is, the rows so read
+    counted in ``repaired``; else as they are (the constructor names the first refused)."""
+    from upsell.data._formatted import read_formatted
+
+    stripped = np.char.strip(col)
+    plain, refused = C.parse_numbers(stripped, decimal=decimal)
+    if not refused.any():
+        return col
+    got, ok = read_formatted(stripped[refused].tolist(), decimal)
+    if not ok.all():
+        return col
+    plain[refused] = got
+    example = str(stripped[refused][0])
+    repaired[f"{name} read from a formatted number ({example!r})"] = int(refused.sum())
+    return plain
 
 
 def _names(header: list[str], rename: Mapping[str, str], label: str) -> list[str]:

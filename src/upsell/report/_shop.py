@@ -34,6 +34,8 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         kinds, counts = np.unique(cat.kind, return_counts=True)
         rows.append(("catalog", ", ".join(f"{n:,} {k}" for k, n in
                                           zip(kinds.tolist(), counts.tolist(), strict=True))))
+        for reason, n in dict(getattr(cat, "repaired", {}) or {}).items():
+            rows.append((f"catalog repaired: {reason}", int(n)))
     if cat is not None:
         rows.append(("product names", "from the catalog"))
     elif tx.has("name"):
