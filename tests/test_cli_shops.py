@@ -235,8 +235,11 @@ def test_title_lines_above_the_header_are_named(tmp_path, capsys):
                     "1,a,2\n")
     assert run("inspect", str(path))[0] == 2
     err = capsys.readouterr().err
-    assert ("the table's header seems to be below, on record 4 ('InvoiceNo,StockCode,Quantity'): "
-            "remove the 3 line(s) above it") in err and "--format baskets" not in err
+    assert ("the table's header seems to be below, on line 4 ('InvoiceNo,StockCode,Quantity'): "
+            "pass --skip-rows 3 to read from it") in err and "--format baskets" not in err
+    code, out = run("inspect", str(path), "--skip-rows", "3", "--columns",
+                    "order=InvoiceNo,item=StockCode,quantity=Quantity")
+    assert code == 0 and "1 rows read, 1 kept" in out and "units per order (UPT): 2.00" in out
     path.write_text("\n".join(["InvoiceNo,StockCode,Quantity", "1,a,2"][1:]) + "\n")
     assert run("inspect", str(path))[0] == 2
     assert "header seems to be below" not in capsys.readouterr().err

@@ -856,3 +856,57 @@ def test_number_times_epoch_and_day_numbers(tmp_path):
     assert str(ms.time[0]) == "2010-12-01T08:26:00"
     v, bad = C.parse_times(np.array(["711", "2011", "19970101"]))
     assert bad.tolist() == [True, False, False] and str(v[2]) == "1997-01-01T00:00:00"
+
+
+# ------------------------------------------------------ title lines above the table
+_TITLE = 'Sales export "Q1"\r\nGenerated 2021-03-01, by ShopX\r\n\r\n'
+
+
+def test_skip_rows_reads_below_a_reports_title_lines(tmp_path):
+    body = "order,item,quantity\r\n1,A,2\r\n1,B,1\r\n2,A,1\r\n"
+    want = Transactions.read_csv(write(tmp_path, body, "plain.csv"))
+    titled = write(tmp_path, _TITLE + body)
+    with pytest.raises(UpsellDataError, match=r"header seems to be below, on line 4 \('order,"
+                                              r"item,quantity'\): pass skip_rows=3 to read"):
+        Transactions.read_csv(titled)
+    zipped = tmp_path / "t.csv.gz"
+    zipped.write_bytes(gzip.compress((_TITLE + body).encode()))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(("Ventes été\n" + body).encode("latin-1"))
+    for path, k, enc in ((titled, 3, "utf-8"), (zipped, 3, "utf-8"), (latin, 1, "latin-1")):
+        got = Transactions.read_csv(path, skip_rows=k, encoding=enc)
+        for col in ("order", "item", "quantity"):
+            assert np.array_equal(getattr(got, col), getattr(want, col)), (path, col)
+        assert got.report.rows_read == 3
+    # one skipped too few: the advice counts from where the read began
+    with pytest.raises(UpsellDataError, match=r"on line 4 .*pass skip_rows=3"):
+        Transactions.read_csv(titled, skip_rows=1)
+
+
+def test_skip_rows_errors_number_the_files_lines(tmp_path):
+    p = write(tmp_path, _TITLE + 'order,item,quantity\n1,"a\nb",2\n\n2,B\n')
+    with pytest.raises(UpsellDataError, match=r"row 2 \(line 8\): has 2 fields"):
+        Transactions.read_csv(p, skip_rows=3)
+    p = write(tmp_path, _TITLE + 'order,item\n1,A\n2,"B\n3,C\n')
+    with pytest.raises(UpsellDataError, match=r"line 6: a quoted field opens here"):
+        Transactions.read_csv(p, skip_rows=3)
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(UpsellDataError, match=r"`skip_rows` must be a whole number"):
+            Transactions.read_csv(p, skip_rows=bad)
+    with pytest.raises(UpsellDataError, match=r"nothing below the 9 line\(s\)"):
+        Transactions.read_csv(p, skip_rows=9)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=csv_files(), title=st.lists(st.sampled_from(
+    ["", "Report", 'Shop "A", 2021', "a,b,c", " "]), min_size=1, max_size=4))
+def test_title_lines_skipped_read_as_the_table_alone(tmp_path_factory, case, title):
+    """Any file with title lines above it, read with ``skip_rows``, reads as the file alone:
+    the same arrays and report, or an error naming the same row."""
+    text, invalid = case
+    folder = tmp_path_factory.mktemp("skip")
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    plain = write(folder, text, "plain.csv")
+    titled = write(folder, bom + "\n".join(title) + "\n" + text.removeprefix(bom), "t.csv")
+    assert_same(outcome(fast, titled, invalid, skip_rows=len(title)),
+                outcome(fast, plain, invalid))

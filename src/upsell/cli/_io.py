@@ -182,7 +182,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         if kind in TABLE_KINDS:
             what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
             for flag, value, default in (("--delimiter", args.delimiter, None),
-                                         ("--encoding", args.encoding, "utf-8")):
+                                         ("--encoding", args.encoding, "utf-8"),
+                                         ("--skip-rows", getattr(args, "skip_rows", 0), 0)):
                 if value not in (None, default):  # a CSV orders file beside them: "," UTF-8
                     raise UpsellDataError(f"{flag} goes with CSV files; {label} is {what}")
             if what == "Parquet":
@@ -193,7 +194,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         try:
             return Transactions.read_csv(
                 path, columns=columns or None, delimiter=args.delimiter or ",",
-                encoding=args.encoding, **headers, **rules)
+                encoding=args.encoding, skip_rows=getattr(args, "skip_rows", 0), **headers,
+                **rules)
         except UpsellDataError as exc:
             text = str(exc)
             advised = ("headers look like" in text or "join those columns" in text
@@ -231,6 +233,7 @@ _LIBRARY_WORDS = (
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
     (re.compile(r"expected time_format"), "expected --time-format"),
     (re.compile(r"pass decimal=','"), "pass --decimal ,"),
+    (re.compile(r"\bskip_rows=(\d+)"), r"--skip-rows \1"),
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
     (re.compile(r"pass delimiter='\\t'"), lambda m: "pass --delimiter $'\\t'"),
     (re.compile(r"pass delimiter=('[^']*')"), r"pass --delimiter \1"),

@@ -83,6 +83,13 @@ def _p_value(text: str) -> float:
     return v
 
 
+def _skip_rows_arg(text: str) -> int:
+    """``--skip-rows``: a whole number of lines, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of lines >= 0; got {text!r}")
+    return int(text)
+
+
 def _precision_arg(text: str) -> int | None:
     if text.strip().lower() in ("full", "none"):
         return None
@@ -118,10 +125,10 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                         "name, value) to your headers, e.g. order=InvoiceNo,item=StockCode,"
                         "name=Description; value= is a line total (unit price = value / "
                         "quantity)")
-    p.add_argument("--orders-file", metavar="CSV",
-                   help="a CSV of orders (one row per order) that holds each order's customer, "
-                        "time or channel when the order lines do not (an ERP's order headers, "
-                        "Olist's orders file)")
+    p.add_argument("--orders-file", metavar="FILE",
+                   help="a file of orders (CSV, Parquet or a workbook; one row per order) that "
+                        "holds each order's customer, time or channel when the order lines do "
+                        "not (an ERP's order headers, Olist's orders file)")
     p.add_argument("--orders-columns", metavar="ROLE=HEADER,...",
                    help="the orders file's headers: order (the key the lines share) and some of "
                         "customer, time, channel, e.g. order=order_id,customer=customer_id,"
@@ -140,6 +147,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                    help="field separator (default: a comma; for --format baskets: a comma "
                         "when the first line has one, else whitespace)")
     p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--skip-rows", type=_skip_rows_arg, default=0, metavar="N",
+                   help="lines above a CSV's table that are not read (a report's title, its "
+                        "date, a blank line)")
     p.add_argument("--sheet", metavar="NAME|N", help="the sheet of an Excel or OpenDocument "
                    "workbook: its name or its number, 1 for the first (default)")
     p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])

@@ -32,11 +32,13 @@ from upsell.data._sources import (
     Source,
     _arrow_ints,
     _header,
+    _line_ends,
     _locate_bad_row,
     _numpy,
     _pa,
     _unterminated_quote,
     _with_nulls,
+    skip_records,
 )
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
@@ -52,7 +54,7 @@ class _Read:
 
     def __init__(self, src: Source, *, label: str, delimiter: str, encoding: str,
                  header: bool, width: int, wanted: dict[str, int], text_roles: set[str],
-                 decimal: str = ".") -> None:
+                 decimal: str = ".", skip: int = 0) -> None:
         pa, pc, pacsv = _pa()
         self.bad: list[Any] = []
         names = [f"c{i}" for i in range(width)]
@@ -78,7 +80,7 @@ class _Read:
             return "skip"
 
         block = src.block()
-        read = pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
+        read = pacsv.ReadOptions(column_names=names, skip_rows=skip + (1 if header else 0),
                                  block_size=block)
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=has_quotes,
                                    invalid_row_handler=handler)
@@ -106,24 +108,28 @@ class _Read:
                 raise UpsellDataError(f"{label} has a header but no data rows") from None
             raise UpsellDataError(f"{label}: {msg}") from None
         if src.quotes and (self.bad or src.odd_quotes
-                           or self.table.num_rows + int(header) != src.lines):
+                           or self.table.num_rows + int(header) + skip != src.lines):
             # some record spans lines, a line was blank or had the wrong number of fields:
             # a quote that never closes would explain it, and is the error to report
-            line = _unterminated_quote(src.whole(), delimiter)
+            whole = src.whole()
+            at = skip_records(whole, skip)
+            line = _unterminated_quote(whole[at:], delimiter)
             if line is not None:
+                line += _line_ends(whole[:at])
                 raise UpsellDataError(
                     f"{label} line {line:,}: a quoted field opens here and never closes "
                     f"(unterminated quote); nothing was read"
                 )
         if self.bad:
-            raise _locate_bad_row(src.whole(), label, delimiter, width, header)
+            raise _locate_bad_row(src.whole(), label, delimiter, width, header, skip)
         self.names = names
         self.pc = pc
 
 
-def _header_below(head: bytes, delimiter: str, columns: Any) -> str:
+def _header_below(head: bytes, delimiter: str, columns: Any, skip: int = 0) -> str:
     """Advice when a later line of the file's start reads as its header (a report's title
-    lines above the table): that line, and how many lines to remove; else ``""``."""
+    lines above the table): that line, and the ``skip_rows`` that reads the file from it (the
+    lines to remove); else ``""``. ``head`` starts after the ``skip`` lines already skipped."""
     import csv
     import io
 
@@ -140,8 +146,10 @@ def _header_below(head: bytes, delimiter: str, columns: Any) -> str:
         roles = set(suggest_columns(fields)) | ({"order", "item"} & set(fields))
         if (given and given <= set(fields)) or {"order", "item"} <= roles:
             shown = delimiter.join(fields)
-            return (f"; the table's header seems to be below, on record {i + 1} "
-                    f"({shown[:80]!r}): remove the {i} line(s) above it")
+            above = skip + _line_ends(head[:skip_records(head, i)])
+            return (f"; the table's header seems to be below, on line {above + 1} "
+                    f"({shown[:80]!r}): pass skip_rows={above} to read from it (or remove "
+                    f"the {above} line(s) above it)")
     return ""
 
 
@@ -163,13 +171,14 @@ class _Redo(Exception):
 def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
                   encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None, time_format: str | None = None,
-                  decimal: str = ".", order_headers: Any = None) -> Any:
+                  decimal: str = ".", order_headers: Any = None, skip_rows: int = 0) -> Any:
     """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring).
 
     ``time_format``: a strptime format for the time column (read as text, then its
     distinct values by the format); None: ISO 8601. ``decimal``: the decimal mark.
     ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`),
-    given to every line by its order before any rule runs.
+    given to every line by its order before any rule runs. ``skip_rows``: lines above the
+    table (a report's title lines), not read.
     """
     from upsell.data._columns import _positional, resolve_columns
 
@@ -179,14 +188,21 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     del given
     if src.blank:
         raise UpsellDataError(f"{label} is empty: no header and no data rows")
-    names = _header(src.head(), delimiter, header)
+    head = src.head()
+    if skip_rows:
+        head = head[skip_records(head, skip_rows):]
+        if not head.strip():
+            raise UpsellDataError(f"{label} has nothing below the {skip_rows:,} line(s) that "
+                                  f"skip_rows={skip_rows} skips")
+    names = _header(head, delimiter, header)
     from upsell.data._columns import split_joined
 
     plain, joined = split_joined(_positional(columns, header))
     try:
         roles = resolve_columns(names, plain, source=label, joins=True)
     except UpsellDataError as exc:
-        below = _header_below(src.head(), delimiter, plain) if header and len(names) <= 2 else ""
+        below = (_header_below(head, delimiter, plain, skip_rows)
+                 if header and len(names) <= 2 else "")
         if not below:
             raise
         raise UpsellDataError(f"{exc}{below}") from None
@@ -197,11 +213,13 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     first_text = ({"time"} if time_format is not None else set()) | set(wanted) - set(roles)
     try:
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
-                   width=width, wanted=wanted, text_roles=first_text, decimal=decimal)
+                   width=width, wanted=wanted, text_roles=first_text, decimal=decimal,
+                   skip=skip_rows)
     except _Redo:
         text = first_text | {r for r in roles if r in _NUMBER_ROLES or r == "time"}
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
-                   width=width, wanted=wanted, text_roles=text, decimal=decimal)
+                   width=width, wanted=wanted, text_roles=text, decimal=decimal,
+                   skip=skip_rows)
     del src
     table = rd.table
     n = table.num_rows

@@ -202,6 +202,31 @@ def _header(data: bytes, delimiter: str, header: bool) -> list[str]:
     return [str(i) for i in range(len(first))]
 
 
+def skip_records(data: bytes, k: int) -> int:
+    r"""The byte offset after the first ``k`` records (lines; a line end inside quotes does
+    not end one), as pyarrow's ``skip_rows`` counts them; ``len(data)`` when there are fewer.
+
+    Examples
+    --------
+    >>> data = b'Sales export\r\n"a\nb"\n\norder,item\n'
+    >>> data[skip_records(data, 3):]
+    b'order,item\n'
+    """
+    at = 0
+    for _ in range(k):
+        end = at
+        while True:  # the next line end outside quotes
+            nl = min((p for p in (data.find(b"\n", end), data.find(b"\r", end)) if p >= 0),
+                     default=-1)
+            if nl < 0:
+                return len(data)
+            if data.count(b'"', at, nl) % 2 == 0:
+                break
+            end = nl + 1
+        at = nl + (2 if data[nl:nl + 2] == b"\r\n" else 1)
+    return at
+
+
 def _line_ends(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
@@ -216,10 +241,13 @@ def _count_line_ends(chunk: bytes) -> int:
     return ends
 
 
-def _locate_bad_row(data: bytes, label: str, delimiter: str, width: int, header: bool
-                    ) -> UpsellDataError:
-    """The error for the first row with the wrong number of fields (csv module, error path)."""
-    text = data.decode("utf-8", "replace")
+def _locate_bad_row(data: bytes, label: str, delimiter: str, width: int, header: bool,
+                    skip: int = 0) -> UpsellDataError:
+    """The error for the first row with the wrong number of fields (csv module, error path);
+    ``skip``: the lines above the table (``skip_rows``)."""
+    at = skip_records(data, skip)
+    text = data[at:].decode("utf-8", "replace")
+    lines_above = _line_ends(data[:at])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     if header:
         next(reader, None)
@@ -231,7 +259,8 @@ def _locate_bad_row(data: bytes, label: str, delimiter: str, width: int, header:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         return UpsellDataError(
-            f"{label} row {row_no + 1:,} (line {reader.line_num:,}): has {len(row)} fields; "
+            f"{label} row {row_no + 1:,} (line {reader.line_num + lines_above:,}): has "
+            f"{len(row)} fields; "
             f"the header has {width}"
         )
     return UpsellDataError(f"{label}: a row has the wrong number of fields")

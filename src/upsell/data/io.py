@@ -310,7 +310,7 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None,
                       time_format: str | None = None, decimal: str = ".",
-                      order_headers: Any = None) -> _Prepared:
+                      order_headers: Any = None, skip_rows: int = 0) -> _Prepared:
     """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
 
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
@@ -336,7 +336,13 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     with open_binary(path) as fh:
         plain = not isinstance(fh, gzip.GzipFile)
-    extra = {"order_headers": order_headers} if order_headers is not None else {}
+    if isinstance(skip_rows, bool) or not isinstance(skip_rows, (int, np.integer)) \
+            or skip_rows < 0:
+        raise UpsellDataError(f"`skip_rows` must be a whole number of lines >= 0 (the lines "
+                              f"above the table); got {skip_rows!r}")
+    extra: dict[str, Any] = {"skip_rows": int(skip_rows)} if skip_rows else {}
+    if order_headers is not None:
+        extra["order_headers"] = order_headers
     if utf8 and plain:  # pyarrow streams the file itself: it is never in memory whole
         return _arrow.read_prepared(
             _sources.Source(path=os.fspath(path)), label=label, columns=columns,

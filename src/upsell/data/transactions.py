@@ -425,7 +425,7 @@ class Transactions:
     def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
                  encoding: str = "utf-8", header: bool = True, time_format: str | None = None,
                  decimal: str = ".", orders_file: Any = None, orders_columns: Any = None,
-                 **options: Any) -> Transactions:
+                 skip_rows: int = 0, **options: Any) -> Transactions:
         """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
 
         Parameters
@@ -463,6 +463,10 @@ class Transactions:
         orders_columns : mapping, optional
             The orders file's headers: ``order`` (the key the lines share) and some of
             ``customer``, ``time``, ``channel``.
+        skip_rows : int, default 0
+            Lines above the table that are not read: a report's title, its date, a blank
+            line. A file whose header sits below such lines stops with the ``skip_rows``
+            that reads it; error messages still number the file's physical lines.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.
 
@@ -516,7 +520,7 @@ class Transactions:
         prep, options = read_orders("read_csv", read_csv_prepared, path, options, _OPTIONS,
                                     columns=columns, delimiter=delimiter, encoding=encoding,
                                     header=header, time_format=time_format, decimal=decimal,
-                                    order_headers=heads)
+                                    order_headers=heads, skip_rows=skip_rows)
         return cls._from_prepared(prep, **options)
 
     @classmethod
