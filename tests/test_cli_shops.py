@@ -381,6 +381,19 @@ def test_orders_file_gives_the_lines_customer_and_time(tmp_path, capsys):
     code, _ = run("clv", str(items), "--columns", "order=order_id,item=product_id,price=price",
                   "--orders-file", str(orders), "--orders-columns", heads)
     assert code == 0, capsys.readouterr().err
+    # Olist's third table: each order's customer id is its own, the person is named apart
+    people = tmp_path / "olist_customers_dataset.csv"
+    people.write_text("customer_id,customer_unique_id\n"
+                      + "".join(f"c{i},u{i % 4}\n" for i in range(9)))
+    code, out = run("inspect", str(items), "--columns", "order=order_id,item=product_id",
+                    "--orders-file", str(orders), "--orders-columns", heads,
+                    "--customers-file", str(people),
+                    "--customers-columns", "customer=customer_id,person=customer_unique_id")
+    assert code == 0, capsys.readouterr().err
+    assert "4 customers" in out and "customers file" in out
+    code, _ = run("inspect", str(items), "--orders-file", str(orders), "--orders-columns",
+                  heads, "--customers-file", str(people), "--customers-columns", "customer=x")
+    assert code == 2 and "--customers-columns must map `customer`" in capsys.readouterr().err
     # an order the orders file does not list: named, in the command line's words
     orders.write_text(orders.read_text().replace("o7,", "o77,"))
     code, _ = run("inspect", str(items), "--columns", "order=order_id,item=product_id",

@@ -231,3 +231,102 @@ def test_typed_keys_and_typed_conflicts(tmp_path):
         Transactions.read_parquet(o, columns={"order": "InvoiceNo", "item": "InvoiceNo"},
                                   orders_file=o, orders_columns={"order": "InvoiceNo",
                                                                  "customer": "Buyer"})
+
+
+CUSTOMERS = ("customer_id,customer_unique_id,customer_city\n"
+             "c1,p1,sao paulo\nc2,p1,sao paulo\nc7,p7,rio\n")
+CCOLS = {"customer": "customer_id", "person": "customer_unique_id"}
+
+
+def test_a_customers_file_makes_each_customer_its_person(files):
+    """Olist: each order has a customer id of its own; the customers file names the person,
+    so one person's orders are one history."""
+    (files / "customers.csv").write_text(CUSTOMERS)
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS,
+                               orders_file=files / "orders.csv", orders_columns=OCOLS,
+                               customers_file=files / "customers.csv",
+                               customers_columns=CCOLS)
+    assert tx.customers.decode(tx.customer).tolist() == ["p1", "p1", "p1", "p1"]
+    assert len(tx.customers) == 1 and tx.report.rows_read == 4
+    assert "customers file" in tx.report.source
+    # an anonymous customer stays anonymous; one not listed is named, or dropped and counted
+    (files / "orders.csv").write_text(ORDERS.replace("o2, c2 ,", "o2,NULL,")
+                                      .replace("o3,c1,", "o3,c5,"))
+    kw = dict(columns=COLS, orders_file=files / "orders.csv", orders_columns=OCOLS,
+              customers_file=files / "customers.csv", customers_columns=CCOLS)
+    with pytest.raises(UpsellDataError, match=r"1 order line\(s\) .* have a customer that the "
+                                              r"customers file .* does not list, e.g. row 4 "
+                                              r"\(customer 'c5'\)"):
+        Transactions.read_csv(files / "items.csv", **kw)
+    tx = Transactions.read_csv(files / "items.csv", invalid="drop", **kw)
+    assert tx.report.dropped == {"customer not in the customers file": 1}
+    assert tx.customer.tolist()[2] == -1 and len(tx) == 3  # o2's NULL: anonymous, kept
+
+
+def test_customers_file_errors_and_formats(files):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    (files / "customers.csv").write_text(CUSTOMERS + "c1,p9,rio\n")
+    kw = dict(columns=COLS, orders_file=files / "orders.csv", orders_columns=OCOLS,
+              customers_file=files / "customers.csv")
+    with pytest.raises(UpsellDataError, match=r"lists customer 'c1' twice with different "
+                                              r"`person` \('p1' and 'p9'"):
+        Transactions.read_csv(files / "items.csv", customers_columns=CCOLS, **kw)
+    with pytest.raises(UpsellDataError, match=r"`customers_columns` must map `customer`"):
+        Transactions.read_csv(files / "items.csv", customers_columns={"customer": "x"}, **kw)
+    with pytest.raises(UpsellDataError, match=r"customers file .* has no column 'uid' \(for "
+                                              r"`person`\)"):
+        Transactions.read_csv(files / "items.csv", **kw,
+                              customers_columns={"customer": "customer_id", "person": "uid"})
+    with pytest.raises(UpsellDataError, match=r"has no `customer` column to map"):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              customers_file=files / "customers.csv", customers_columns=CCOLS)
+    with pytest.raises(UpsellDataError, match=r"`customers_columns` goes with `customers_file`"):
+        Transactions.read_csv(files / "items.csv", columns=COLS, customers_columns=CCOLS)
+    # a Parquet customers file beside Parquet lines
+    pq.write_table(pa.table({"customer_id": ["c1", "c2", "c7"],
+                             "customer_unique_id": ["p1", "p2", "p1"]}),
+                   files / "customers.parquet")
+    pq.write_table(pa.table({"order_id": ["o1", "o2", "o3"], "product_id": ["A", "B", "C"],
+                             "buyer": ["c1", "c2", "c7"]}), files / "items.parquet")
+    tx = Transactions.read_parquet(files / "items.parquet",
+                                   columns={"order": "order_id", "item": "product_id",
+                                            "customer": "buyer"},
+                                   customers_file=files / "customers.parquet",
+                                   customers_columns=CCOLS)
+    assert tx.customers.decode(tx.customer).tolist() == ["p1", "p2", "p1"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from("ABC")), min_size=1, max_size=20),
+       st.lists(st.integers(0, 6), min_size=6, max_size=6),
+       st.lists(st.integers(0, 2), min_size=5, max_size=5))
+def test_property_a_customers_file_is_the_persons_written_in(tmp_path_factory, lines, buyer,
+                                                              person):
+    """Any lines and customer map: reading with the customers file is reading the lines with
+    each customer's person written in (customer 6 unlisted: dropped and counted; customer 5
+    blank: anonymous)."""
+    d = tmp_path_factory.mktemp("cm")
+
+    def cust(o: int) -> str:
+        return "" if buyer[o] == 5 else f"C{buyer[o]}"
+
+    (d / "l.csv").write_text("o,i,c\n" + "".join(f"O{o},{i},{cust(o)}\n" for o, i in lines))
+    (d / "m.csv").write_text("id,person\n" + "".join(f"C{c},P{person[c]}\n" for c in range(5)))
+    kept = [(o, i) for o, i in lines if buyer[o] != 6]
+    (d / "j.csv").write_text("o,i,c\n" + "".join(
+        f"O{o},{i},{'' if buyer[o] == 5 else f'P{person[buyer[o]]}'}\n" for o, i in kept))
+    kw = {"columns": {"order": "o", "item": "i", "customer": "c"}, "invalid": "drop"}
+    cmap = {"customers_file": d / "m.csv",
+            "customers_columns": {"customer": "id", "person": "person"}}
+    if not kept:
+        with pytest.raises(UpsellDataError, match="customer not in the customers file"):
+            Transactions.read_csv(d / "l.csv", **cmap, **kw)
+        return
+    got = Transactions.read_csv(d / "l.csv", **cmap, **kw)
+    want = Transactions.read_csv(d / "j.csv", **kw)
+    for col in ("order", "item", "customer"):
+        assert np.array_equal(getattr(got, col), getattr(want, col)), col
+    assert got.customers == want.customers
+    assert got.report.dropped.get("customer not in the customers file", 0) == len(lines) - len(kept)

@@ -96,8 +96,9 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
             options["candidate"] = _load_model(args.model)
     options["exclude_items"] = _never_offered(args, tx, catalog)  # [] with --offer-all-items
     source = "standard input" if args.orders == "-" else os.path.basename(args.orders)
-    if getattr(args, "orders_file", None):  # the lines' customers and times came from it
-        source += f" + {os.path.basename(args.orders_file)}"
+    for side in ("orders_file", "customers_file"):  # what the lines' customers came from
+        if getattr(args, side, None):
+            source += f" + {os.path.basename(getattr(args, side))}"
     return _analyse_and_write(tx, catalog, args, steps, out, source=source, **options)
 
 def _cmd_inspect(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:

@@ -138,19 +138,23 @@ def _local_path(path: str) -> Iterator[str]:
         os.unlink(tmp)
 
 def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
-    """``--orders-file`` and ``--orders-columns`` as ``read_csv``'s keywords (none: {})."""
-    path = getattr(args, "orders_file", None)
-    text = getattr(args, "orders_columns", None)
-    if path is None and text is None:
-        return {}
-    if path is None:
-        raise UpsellDataError("--orders-columns goes with --orders-file (the orders file whose "
-                              "headers it names)")
-    pairs = dict(_pairs(text, "--orders-columns", "role"))
-    if not pairs:
-        raise UpsellDataError("--orders-file needs --orders-columns: order=HEADER and some of "
-                              "customer=, time=, channel=")
-    return {"orders_file": path, "orders_columns": pairs}
+    """``--orders-file`` / ``--orders-columns`` and ``--customers-file`` /
+    ``--customers-columns`` as ``read_csv``'s keywords (none: {})."""
+    out: dict[str, Any] = {}
+    for kind, needs in (("orders", "order=HEADER and some of customer=, time=, channel="),
+                        ("customers", "customer=HEADER,person=HEADER")):
+        path = getattr(args, f"{kind}_file", None)
+        text = getattr(args, f"{kind}_columns", None)
+        if path is None and text is None:
+            continue
+        if path is None:
+            raise UpsellDataError(f"--{kind}-columns goes with --{kind}-file (the {kind} file "
+                                  "whose headers it names)")
+        pairs = dict(_pairs(text, f"--{kind}-columns", "role"))
+        if not pairs:
+            raise UpsellDataError(f"--{kind}-file needs --{kind}-columns: {needs}")
+        out.update({f"{kind}_file": path, f"{kind}_columns": pairs})
+    return out
 
 
 def _sheet(text: str | None) -> int | str:
@@ -228,6 +232,10 @@ def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) ->
 
 _LIBRARY_WORDS = (
     (re.compile(r"invalid='drop'"), "--invalid drop"),
+    (re.compile(r"`customers_columns`"), "--customers-columns"),
+    (re.compile(r"`customers_file`"), "--customers-file"),
+    (re.compile(r"`orders_columns`"), "--orders-columns"),
+    (re.compile(r"`orders_file`"), "--orders-file"),
     (re.compile(r"the right `encoding`"), "the right --encoding"),
     (re.compile(r"time_format=('[^']*')"), r"--time-format \1"),
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),

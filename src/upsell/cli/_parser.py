@@ -133,6 +133,13 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                    help="the orders file's headers: order (the key the lines share) and some of "
                         "customer, time, channel, e.g. order=order_id,customer=customer_id,"
                         "time=order_purchase_timestamp")
+    p.add_argument("--customers-file", metavar="FILE",
+                   help="a file of customers (CSV, Parquet or a workbook) that maps the "
+                        "customer ids of the lines or their orders to the person each stands "
+                        "for (Olist's customers file: customer_id -> customer_unique_id)")
+    p.add_argument("--customers-columns", metavar="customer=HEADER,person=HEADER",
+                   help="the customers file's headers, e.g. customer=customer_id,"
+                        "person=customer_unique_id")
     if role_flags:
         for role in _ROLE_FLAGS:
             p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)

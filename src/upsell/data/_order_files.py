@@ -1,4 +1,5 @@
-"""Reading an orders file (CSV, Parquet or a workbook) for :mod:`upsell.data._order_headers`.
+"""Reading an orders file or a customers file (CSV, Parquet or a workbook) for
+:mod:`upsell.data._order_headers`.
 
 Above the three readers (it reads with them) and below :class:`Transactions`, which
 hands the result to the reader of the order lines.
@@ -14,7 +15,48 @@ from upsell.data._order_headers import HEADER_ROLES, OrderHeaders
 from upsell.data._sources import _pa
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["maybe_read_order_headers", "read_order_headers"]
+__all__ = ["maybe_read_order_headers", "read_customer_map", "read_order_headers", "side_files"]
+
+
+def side_files(orders_file: Any, orders_columns: Any, customers_file: Any = None,
+               customers_columns: Any = None, *, delimiter: str = ",",
+               encoding: str = "utf-8") -> list[OrderHeaders] | None:
+    """The files beside the order lines, in the order they are joined: the orders file
+    (:func:`read_order_headers`), then the customers file (:func:`read_customer_map`);
+    None when neither is given."""
+    files = []
+    orders = maybe_read_order_headers(orders_file, orders_columns, delimiter=delimiter,
+                                      encoding=encoding)
+    if orders is not None:
+        files.append(orders)
+    if customers_file is not None or customers_columns is not None:
+        if customers_file is None:
+            raise UpsellDataError("`customers_columns` goes with `customers_file` (the "
+                                  "customers file whose columns they name)")
+        files.append(read_customer_map(customers_file, customers_columns,
+                                       delimiter=delimiter, encoding=encoding))
+    return files or None
+
+
+def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
+                      encoding: str = "utf-8") -> OrderHeaders:
+    """Read a customers file's ``columns``: ``customer`` (the ids the lines or their orders
+    hold) and ``person`` (the id that customer stands for: Olist's ``customer_unique_id``),
+    as :func:`read_order_headers` reads an orders file."""
+    import pyarrow.compute as pc
+
+    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    if isinstance(columns, Mapping):
+        columns = dict(columns)
+    if not isinstance(columns, dict) or set(columns) != {"customer", "person"}:
+        raise UpsellDataError(
+            "`customers_columns` must map `customer` (the ids the lines hold) and `person` "
+            "(the id each stands for) to the customers file's headers, e.g. {'customer': "
+            f"'customer_id', 'person': 'customer_unique_id'}}; got {columns!r}")
+    cols = _read_columns(label, columns, delimiter, encoding, "customers file", "customer")
+    key = pc.utf8_trim_whitespace(cols.pop("customer"))
+    return OrderHeaders(label=label, order=key, columns={"customer": cols["person"]},
+                        key_role="customer")
 
 
 def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter: str = ",",
@@ -37,8 +79,6 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
     them)."""
     import pyarrow.compute as pc  # only with an orders file: its set lookup is not wrapped
 
-    from upsell.data.io import TABLE_KINDS, file_kind
-
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     if isinstance(columns, Mapping):
         columns = dict(columns)
@@ -53,24 +93,31 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
     if "order" not in columns or len(columns) < 2:
         raise UpsellDataError("`orders_columns` needs `order` (the key the lines share) and "
                               f"at least one of {', '.join(HEADER_ROLES)}")
-    for role, header in columns.items():
-        if not isinstance(header, str) or not header:
-            raise UpsellDataError(f"`orders_columns[{role!r}]` must be a header name; "
-                                  f"got {header!r}")
-    if not os.path.exists(label):
-        raise UpsellDataError(f"orders file not found: {label}")
-    kind = file_kind(label)
-    if kind in TABLE_KINDS:
-        cols = _table_columns(label, kind, columns)
-    else:
-        cols = _csv_columns(label, columns, delimiter, encoding)
+    cols = _read_columns(label, columns, delimiter, encoding, "orders file", "order")
     order = pc.utf8_trim_whitespace(cols.pop("order"))
     return OrderHeaders(label=label, order=order, columns=cols)
 
 
+def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding: str,
+                  what: str, key_role: str) -> dict[str, Any]:
+    """role -> the side file's column, by the file's kind (its bytes)."""
+    from upsell.data.io import TABLE_KINDS, file_kind
+
+    for role, header in columns.items():
+        if not isinstance(header, str) or not header:
+            raise UpsellDataError(f"`{what.split()[0]}_columns[{role!r}]` must be a header "
+                                  f"name; got {header!r}")
+    if not os.path.exists(label):
+        raise UpsellDataError(f"{what} not found: {label}")
+    kind = file_kind(label)
+    if kind in TABLE_KINDS:
+        return _table_columns(label, kind, columns, what, key_role)
+    return _csv_columns(label, columns, delimiter, encoding, what)
+
+
 def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
-                 encoding: str) -> dict[str, Any]:
-    """role -> the CSV orders file's column, as text."""
+                 encoding: str, what: str) -> dict[str, Any]:
+    """role -> the CSV side file's column, as text."""
     pa, _, pacsv = _pa()
     heads = list(dict.fromkeys(columns.values()))
     try:
@@ -82,13 +129,14 @@ def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
                     column_types={h: pa.string() for h in heads}, include_columns=heads,
                     strings_can_be_null=False))
     except (pa.ArrowInvalid, OSError, UnicodeError, LookupError) as exc:
-        _refuse_missing_headers(label, columns, delimiter, encoding)
-        raise UpsellDataError(f"{label} (the orders file): {exc}") from None
+        _refuse_missing_headers(label, columns, delimiter, encoding, what)
+        raise UpsellDataError(f"{label} (the {what}): {exc}") from None
     return {role: table.column(h).combine_chunks() for role, h in columns.items()}
 
 
-def _table_columns(label: str, kind: str, columns: dict[str, str]) -> dict[str, Any]:
-    """role -> the Parquet or workbook orders file's column, typed as the lines' readers
+def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,
+                   key_role: str) -> dict[str, Any]:
+    """role -> the Parquet or workbook side file's column, typed as the lines' readers
     type them (ids as text, times as timestamps or text)."""
     from upsell.data._parquet import _open, _text, _typed
 
@@ -102,22 +150,22 @@ def _table_columns(label: str, kind: str, columns: dict[str, str]) -> dict[str, 
     for role, header in columns.items():
         if header not in names:
             raise UpsellDataError(
-                f"orders file {where} has no column {header!r} (for `{role}`); it has "
+                f"{what} {where} has no column {header!r} (for `{role}`); it has "
                 f"{', '.join(repr(h) for h in names[:20])}")
     heads = list(dict.fromkeys(columns.values()))
     table = load(heads)
     out = {}
     for role, header in columns.items():
         col = table.column(heads.index(header))
-        what = f"column {header!r} (for `{role}`) of the orders file {where}"
-        out[role] = (_text(col, what) if role == "order" else _typed(col, role, what))
+        name = f"column {header!r} (for `{role}`) of the {what} {where}"
+        out[role] = (_text(col, name) if role == key_role else _typed(col, role, name))
         if hasattr(out[role], "combine_chunks"):
             out[role] = out[role].combine_chunks()
     return out
 
 
 def _refuse_missing_headers(label: str, columns: dict[str, str], delimiter: str,
-                            encoding: str) -> None:
+                            encoding: str, what: str) -> None:
     """After a failed read: the error naming a mapped header the file does not have (its
     headers listed), if that was the failure."""
     import csv
@@ -131,5 +179,5 @@ def _refuse_missing_headers(label: str, columns: dict[str, str], delimiter: str,
     for role, header in columns.items():
         if header not in have:
             raise UpsellDataError(
-                f"orders file {label} has no column {header!r} (for `{role}`); it has "
+                f"{what} {label} has no column {header!r} (for `{role}`); it has "
                 f"{', '.join(repr(h) for h in have[:20])}")

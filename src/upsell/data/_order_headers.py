@@ -1,4 +1,5 @@
-"""An orders file beside the order lines: each order's customer, time or channel.
+"""An orders file beside the order lines (each order's customer, time or channel), and a
+customers file (each customer id's person).
 
 Shops whose systems export order headers and order lines apart (an ERP's two tables,
 Olist's ``olist_orders_dataset.csv`` beside ``olist_order_items_dataset.csv``) keep the
@@ -8,6 +9,11 @@ before any rule runs, so they are read, cleaned, counted and reported
 as if the lines file had held them. A line whose order the orders file does not list
 is an error under ``invalid="raise"`` (the order and the row named) and is dropped
 and counted under ``invalid="drop"``.
+
+A customers file maps the customer ids the lines (or their orders) hold to the person
+they stand for: Olist gives each order a ``customer_id`` of its own, and its customers
+file names the person, ``customer_unique_id``. Every line's customer becomes its person,
+so a customer's orders are one history.
 """
 
 from __future__ import annotations
@@ -20,68 +26,101 @@ import numpy as np
 from upsell.data._sources import _numpy, _pa
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["HEADER_ROLES", "MISSING", "OrderHeaders", "join_order_headers", "prepared_with_headers"]
+__all__ = ["CUSTOMER_MISSING", "HEADER_ROLES", "MISSING", "OrderHeaders", "join_order_headers",
+           "prepared_with_headers"]
 
 #: What an orders file may give the lines (besides ``order``, the key).
 HEADER_ROLES = ("customer", "time", "channel")
 
 #: The reason the data report gives for lines dropped this way.
 MISSING = "order not in the orders file"
+#: ... and for lines whose customer a customers file does not list.
+CUSTOMER_MISSING = "customer not in the customers file"
 
 
 @dataclass(frozen=True)
 class OrderHeaders:
-    """The orders file's key and columns, as pyarrow text (stripped keys)."""
+    """A side file's key and columns, as pyarrow text (stripped keys): an orders file
+    (``key_role="order"``: each order's customer, time or channel) or a customers file
+    (``key_role="customer"``: each customer id's person, ``columns={"customer": ...}``)."""
 
     label: str
     order: Any
     columns: dict[str, Any]
+    key_role: str = "order"
+
+    @property
+    def what(self) -> str:
+        """``"orders file"`` or ``"customers file"``, as messages name it."""
+        return f"{self.key_role}s file"
 
 
 def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: str,
                        label: str) -> np.ndarray:
-    """Give every line of ``cols`` (role -> pyarrow column, ``order`` among them) its
-    order's columns from ``headers``; returns the mask of lines whose order is not listed.
+    """Give every line of ``cols`` (role -> pyarrow column, ``headers.key_role`` among
+    them) its key's columns from ``headers``; returns the mask of lines whose key is not
+    listed. A customers file maps each line's customer to its person; a blank or anonymous
+    customer (``NULL``, ``n/a``) stays so.
 
-    Raises when the orders file lists an order twice with different values, and, under
-    ``invalid="raise"``, when a line's order is not listed (the first one named).
+    Raises when the file lists a key twice with different values, and, under
+    ``invalid="raise"``, when a line's key is not listed (the first one named).
     """
     pa = _pa()[0]
     import pyarrow.compute as pc
 
-    both = [r for r in headers.columns if r in cols]
+    kr = headers.key_role
+    both = [r for r in headers.columns if r in cols and r != kr]
     if both:
         raise UpsellDataError(
-            f"`{both[0]}` comes from both {label} and the orders file {headers.label}; map "
+            f"`{both[0]}` comes from both {label} and the {headers.what} {headers.label}; map "
             f"it in one of them")
+    if kr not in cols:
+        raise UpsellDataError(f"the {headers.what} {headers.label} maps each {kr}, and "
+                              f"{label} has no `{kr}` column to map; map one")
     key = headers.order
     n_keys = len(key)
     if n_keys == 0:
-        raise UpsellDataError(f"the orders file {headers.label} lists no order")
+        raise UpsellDataError(f"the {headers.what} {headers.label} lists no {kr}")
     if int(pc.count_distinct(key).as_py()) < n_keys:
         _refuse_conflicts(headers)
-    order = cols["order"]  # the lines' order ids as text, chunk by chunk (no combined copy)
-    found = pc.index_in(pc.utf8_trim_whitespace(order), value_set=key)
+    mine = cols[kr]  # the lines' keys as text, chunk by chunk (no combined copy)
+    trimmed = pc.utf8_trim_whitespace(mine)
+    found = pc.index_in(trimmed, value_set=key)
     pos = np.concatenate([_numpy(c) for c in pc.fill_null(found, -1).chunks]
                          or [np.zeros(0, np.int32)]).astype(np.int64)
     missing = pos < 0
+    blank = None
+    if kr == "customer":  # an anonymous line has no customer to map
+        from upsell.data._columns import NULL_CUSTOMERS
+
+        low = pc.utf8_lower(trimmed)
+        anon = pc.or_(pc.equal(trimmed, ""), pc.is_in(low, value_set=pa.array(NULL_CUSTOMERS)))
+        blank = np.concatenate([np.asarray(c.to_numpy(zero_copy_only=False), dtype=bool)
+                                for c in pc.fill_null(anon, True).chunks]
+                               or [np.zeros(0, bool)])
+        missing &= ~blank
     if missing.any() and invalid == "raise":
         row = int(np.flatnonzero(missing)[0])
         raise UpsellDataError(
-            f"{int(missing.sum()):,} order line(s) of {label} have an order that the orders "
-            f"file {headers.label} does not list, e.g. row {row + 1:,} (order "
-            f"{order[row].as_py()!r}); pass invalid='drop' to drop such rows (counted)")
-    # a line whose order is not listed takes the first order's values: it is dropped
-    # (and counted) before any rule reads them
-    rows = np.ascontiguousarray(np.where(missing, 0, pos), dtype=np.int64)
+            f"{int(missing.sum()):,} order line(s) of {label} have {'an' if kr == 'order' else 'a'}"
+            f" {kr} that the {headers.what} {headers.label} does not list, e.g. row "
+            f"{row + 1:,} ({kr} {mine[row].as_py()!r}); pass invalid='drop' to drop such rows "
+            f"(counted)")
+    # a line whose key is not listed takes the first key's values: it is dropped (and
+    # counted) before any rule reads them
+    rows = np.ascontiguousarray(np.where(missing | (blank if blank is not None else False),
+                                         0, pos), dtype=np.int64)
     take = pa.Array.from_buffers(pa.int64(), rows.size, [None, pa.py_buffer(rows)])
     for role, col in headers.columns.items():
-        cols[role] = pa.chunked_array([pc.take(col, take)])
+        got = pc.take(col, take)
+        if blank is not None and blank.any():  # anonymous lines keep their blank
+            got = pc.if_else(pa.array(blank), pa.scalar("", got.type), got)
+        cols[role] = pa.chunked_array([got])
     return missing
 
 
 def _refuse_conflicts(headers: OrderHeaders) -> None:
-    """An order listed twice is fine with the same values; with others it is an error."""
+    """A key listed twice is fine with the same values; with others it is an error."""
     import pyarrow.compute as pc
 
     codes = _numpy(pc.dictionary_encode(headers.order).indices).astype(np.int64)
@@ -89,28 +128,38 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
     seen = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
     seen[codes[first]] = first
     again = np.setdiff1d(np.arange(codes.size), first)
+    kr = headers.key_role
     for role, col in headers.columns.items():
         a = col.take(again).to_pylist()
         b = col.take(seen[codes[again]]).to_pylist()
         for j, (x, y) in enumerate(zip(a, b, strict=True)):
             if (x.strip() != y.strip()) if isinstance(x, str) and isinstance(y, str) else x != y:
                 row = int(again[j])
+                what = "person" if kr == "customer" else role
                 raise UpsellDataError(
-                    f"the orders file {headers.label} lists order "
-                    f"{headers.order[row].as_py()!r} twice with different `{role}` "
-                    f"({y!r} and {x!r}, row {row + 1:,}); an order has one {role}")
+                    f"the {headers.what} {headers.label} lists {kr} "
+                    f"{headers.order[row].as_py()!r} twice with different `{what}` "
+                    f"({y!r} and {x!r}, row {row + 1:,}); {'an' if kr == 'order' else 'a'} "
+                    f"{kr} has one {what}")
 
 
-def prepared_with_headers(cols: dict[str, Any], headers: OrderHeaders | None, *, invalid: str,
+def prepared_with_headers(cols: dict[str, Any], headers: Any, *, invalid: str,
                           label: str, prepare: Any) -> Any:
-    """``prepare(cols)`` (the readers' ``prepare_columns``) after the orders file's columns
-    are given to the lines; a line whose order it does not list is marked to be dropped and
-    counted (under ``invalid="drop"``; ``"raise"`` stopped at the join)."""
-    unlisted = (None if headers is None
-                else join_order_headers(cols, headers, invalid=invalid, label=label))
+    """``prepare(cols)`` (the readers' ``prepare_columns``) after the side files' columns
+    are given to the lines (``headers``: None, an :class:`OrderHeaders` or a sequence of
+    them, joined in turn: an orders file, then a customers file); a line whose key a file
+    does not list is marked to be dropped and counted (under ``invalid="drop"``;
+    ``"raise"`` stopped at the join)."""
+    files = [] if headers is None else [headers] if isinstance(headers, OrderHeaders) \
+        else list(headers)
+    unlisted = {}  # a line dropped for its order is not counted again for its customer
+    for h in files:
+        reason = MISSING if h.key_role == "order" else CUSTOMER_MISSING
+        unlisted[reason] = join_order_headers(cols, h, invalid=invalid, label=label)
     prep = prepare(cols)
-    if headers is not None:  # the report names both files
-        prep.source = f"{prep.source or label} + orders file {headers.label}"
-    if unlisted is not None and unlisted.any():
-        prep.bad[MISSING] = unlisted  # dropped and counted by the cleaning rules
+    for h in files:  # the report names every file
+        prep.source = f"{prep.source or label} + {h.what} {h.label}"
+    for reason, mask in unlisted.items():
+        if mask.any():
+            prep.bad[reason] = mask  # dropped and counted by the cleaning rules
     return prep

@@ -14,7 +14,9 @@ def read_orders(method: str, reader: Callable[..., Any], path: Any, options: dic
     """``reader(path, invalid=..., item_index=..., customer_index=..., **reader_kw)`` (the
     prepared columns) and the cleaning options left for ``Transactions._from_prepared``.
 
-    ``method`` names the caller in the error for a keyword outside ``allowed``.
+    ``method`` names the caller in the error for a keyword outside ``allowed``. An
+    ``orders_file`` or ``customers_file`` (and their ``*_columns``) among ``reader_kw`` is
+    read here and handed to the reader as ``order_headers``.
     """
     from upsell._validation import check_choice
     from upsell.data._clean import _INVALID
@@ -24,6 +26,14 @@ def read_orders(method: str, reader: Callable[..., Any], path: Any, options: dic
     options = dict(options)
     invalid = options.get("invalid", "raise")
     check_choice(invalid, "invalid", _INVALID)
+    sides = {k: reader_kw.pop(k, None) for k in ("orders_file", "orders_columns",
+                                                 "customers_file", "customers_columns")}
+    if any(v is not None for v in sides.values()):  # an orders or customers file beside
+        from upsell.data._order_files import side_files
+
+        reader_kw["order_headers"] = side_files(
+            *sides.values(), delimiter=reader_kw.get("delimiter", ","),
+            encoding=reader_kw.get("encoding", "utf-8"))
     prep = reader(path, invalid=invalid, item_index=options.pop("item_index", None),
                   customer_index=options.pop("customer_index", None), **reader_kw)
     options.pop("source", None)

@@ -425,6 +425,7 @@ class Transactions:
     def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
                  encoding: str = "utf-8", header: bool = True, time_format: str | None = None,
                  decimal: str = ".", orders_file: Any = None, orders_columns: Any = None,
+                 customers_file: Any = None, customers_columns: Any = None,
                  skip_rows: int = 0, **options: Any) -> Transactions:
         """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
 
@@ -463,6 +464,10 @@ class Transactions:
         orders_columns : mapping, optional
             The orders file's headers: ``order`` (the key the lines share) and some of
             ``customer``, ``time``, ``channel``.
+        customers_file, customers_columns : path-like and mapping, optional
+            A file of customers that maps the ids the lines (or their orders) hold,
+            ``customer``, to the ``person`` each stands for (Olist's ``customer_id`` ->
+            ``customer_unique_id``); an unlisted one is handled as an unlisted order.
         skip_rows : int, default 0
             Lines above the table that are not read: a report's title, its date, a blank
             line. A file whose header sits below such lines stops with the ``skip_rows``
@@ -511,22 +516,22 @@ class Transactions:
         >>> tx.customers.decode(tx.customer).tolist()
         ['c7', 'c7', 'c9']
         """
-        from upsell.data._order_files import maybe_read_order_headers
         from upsell.data._readers import read_orders
         from upsell.data.io import read_csv_prepared
 
-        heads = maybe_read_order_headers(orders_file, orders_columns, delimiter=delimiter,
-                                         encoding=encoding)
         prep, options = read_orders("read_csv", read_csv_prepared, path, options, _OPTIONS,
                                     columns=columns, delimiter=delimiter, encoding=encoding,
                                     header=header, time_format=time_format, decimal=decimal,
-                                    order_headers=heads, skip_rows=skip_rows)
+                                    skip_rows=skip_rows, orders_file=orders_file,
+                                    orders_columns=orders_columns, customers_file=customers_file,
+                                    customers_columns=customers_columns)
         return cls._from_prepared(prep, **options)
 
     @classmethod
     def read_parquet(cls, path: Any, *, columns: ColumnMap | None = None,
                      time_format: str | None = None, decimal: str = ".",
                      orders_file: Any = None, orders_columns: Any = None,
+                     customers_file: Any = None, customers_columns: Any = None,
                      **options: Any) -> Transactions:
         """Read order lines from a Parquet file, or a folder of them (Spark, pandas, exports).
 
@@ -536,9 +541,10 @@ class Transactions:
         follow :meth:`read_csv`'s rules, as do ids (stripped, integers, anonymous
         markers), ``time_format``, ``decimal``, the cleaning ``options`` and the errors.
         A folder's ``key=value`` sub-folders are columns too. Only mapped columns are read.
-        ``orders_file`` and ``orders_columns``: an orders file beside the lines, as
+        ``orders_file`` and ``orders_columns``, ``customers_file`` and
+        ``customers_columns``: an orders file and a customers file beside the lines, as
         :meth:`read_csv` takes them (a Parquet file or folder, a workbook, or a
-        comma-separated UTF-8 CSV of orders).
+        comma-separated UTF-8 CSV).
 
         Examples
         --------
@@ -548,14 +554,14 @@ class Transactions:
         >>> Transactions.read_parquet(p, columns={"order": "InvoiceNo", "item": "StockCode"}).shape
         (3, 2, 2)
         """
-        from upsell.data._order_files import maybe_read_order_headers
         from upsell.data._parquet import read_prepared
         from upsell.data._readers import read_orders
 
-        heads = maybe_read_order_headers(orders_file, orders_columns)
         prep, options = read_orders("read_parquet", read_prepared, path, options, _OPTIONS,
                                     columns=columns, time_format=time_format, decimal=decimal,
-                                    order_headers=heads)
+                                    orders_file=orders_file, orders_columns=orders_columns,
+                                    customers_file=customers_file,
+                                    customers_columns=customers_columns)
         return cls._from_prepared(prep, **options)
 
     # ------------------------------------------------------------------ cleaning
@@ -563,6 +569,7 @@ class Transactions:
     def read_excel(cls, path: Any, *, sheet: int | str = 0, columns: ColumnMap | None = None,
                    time_format: str | None = None, decimal: str = ".",
                    orders_file: Any = None, orders_columns: Any = None,
+                   customers_file: Any = None, customers_columns: Any = None,
                    **options: Any) -> Transactions:
         """Read order lines from a sheet of an Excel workbook (``.xlsx``, ``.xlsm``, ``.xls``)
         or an OpenDocument one (``.ods``); needs python-calamine (``upsell[excel]``).
@@ -572,7 +579,7 @@ class Transactions:
         clock; no zone), other cells text as a CSV export writes them; from there
         :meth:`read_csv`'s rules, report and errors apply, as do ``columns`` (joined ones
         too), ``time_format``, ``decimal``, the cleaning ``options``, and an orders file
-        beside the lines (``orders_file``, ``orders_columns``).
+        and a customers file beside the lines (``orders_file``, ``customers_file``).
 
         Parameters
         ----------
@@ -589,14 +596,13 @@ class Transactions:
         upsell.exceptions.UpsellDataError: `path` '.../orders.xlsx' does not exist
         """
         from upsell.data._excel import read_prepared
-        from upsell.data._order_files import maybe_read_order_headers
         from upsell.data._readers import read_orders
 
         prep, options = read_orders("read_excel", read_prepared, path, options, _OPTIONS,
                                     sheet=sheet, columns=columns, time_format=time_format,
-                                    decimal=decimal,
-                                    order_headers=maybe_read_order_headers(orders_file,
-                                                                           orders_columns))
+                                    decimal=decimal, orders_file=orders_file,
+                                    orders_columns=orders_columns, customers_file=customers_file,
+                                    customers_columns=customers_columns)
         return cls._from_prepared(prep, **options)
 
     @classmethod
