@@ -26,14 +26,14 @@ from upsell.data.ids import IdIndex
 from upsell.data.report import DataReport, duplicate_reason
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["EMPTY_ROW", "MAX_PRICE", "MAX_QUANTITY", "TIME_MAX", "TIME_MIN", "Cleaner", "Prepared", "clean",
-           "prepare"]
+__all__ = ["EMPTY_ROW", "MAX_PRICE", "MAX_QUANTITY", "TIME_MAX", "TIME_MIN", "Cleaner",
+           "Prepared", "clean", "prepare"]
 
+#: The data report's reason for rows with no value in any column read.
+EMPTY_ROW = "empty row (no value in any column read)"
 #: Largest absolute quantity and unit price accepted (larger ones follow ``invalid``): far
 #: beyond any real order line, and small enough that sums of quantity x price over
 #: billions of lines stay finite in float64.
-#: The data report's reason for rows with no value in any column read.
-EMPTY_ROW = "empty row (no value in any column read)"
 MAX_QUANTITY = 1e12
 MAX_PRICE = 1e12
 #: Plausible range of order times, [TIME_MIN, TIME_MAX); others follow ``invalid``.

@@ -4,10 +4,10 @@
 Shops keep their order history in spreadsheets, and the UCI Online Retail file is
 published as ``.xlsx``. python-calamine reads Online Retail's sheet (370,931 rows) in
 3.0 s where openpyxl's read-only mode takes 35 s, and reads the old ``.xls`` and
-OpenDocument too. The
-sheet's first row names the columns; it ends at its last row with a value, and an empty row
-before that is dropped and counted (as a CSV export's ``,,,`` line is). Each wanted column becomes a pyarrow column by its cells' types (numbers,
-dates and times, else text, written as a CSV export would write them), and from there
+OpenDocument too. The sheet's first row names the columns; it ends at its last row with a
+value, and an empty row before that is dropped and counted (as a CSV export's ``,,,`` line
+is). Each wanted column becomes a pyarrow column by its cells' types (numbers, dates and
+times, else text, written as a CSV export would write them), and from there
 :func:`upsell.data._parquet.from_table` applies every rule of the CSV reader.
 """
 

@@ -55,7 +55,7 @@ def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
             f"'customer_id', 'person': 'customer_unique_id'}}; got {columns!r}")
     cols = _read_columns(label, columns, delimiter, encoding, "customers file", "customer")
     key = pc.utf8_trim_whitespace(cols.pop("customer"))
-    return OrderHeaders(label=label, order=key, columns={"customer": cols["person"]},
+    return OrderHeaders(label=label, key=key, columns={"customer": cols["person"]},
                         key_role="customer")
 
 
@@ -95,7 +95,7 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
                               f"at least one of {', '.join(HEADER_ROLES)}")
     cols = _read_columns(label, columns, delimiter, encoding, "orders file", "order")
     order = pc.utf8_trim_whitespace(cols.pop("order"))
-    return OrderHeaders(label=label, order=order, columns=cols)
+    return OrderHeaders(label=label, key=order, columns=cols)
 
 
 def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding: str,

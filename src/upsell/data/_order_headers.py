@@ -45,7 +45,7 @@ class OrderHeaders:
     (``key_role="customer"``: each customer id's person, ``columns={"customer": ...}``)."""
 
     label: str
-    order: Any
+    key: Any
     columns: dict[str, Any]
     key_role: str = "order"
 
@@ -77,7 +77,7 @@ def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: 
     if kr not in cols:
         raise UpsellDataError(f"the {headers.what} {headers.label} maps each {kr}, and "
                               f"{label} has no `{kr}` column to map; map one")
-    key = headers.order
+    key = headers.key
     n_keys = len(key)
     if n_keys == 0:
         raise UpsellDataError(f"the {headers.what} {headers.label} lists no {kr}")
@@ -123,7 +123,7 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
     """A key listed twice is fine with the same values; with others it is an error."""
     import pyarrow.compute as pc
 
-    codes = _numpy(pc.dictionary_encode(headers.order).indices).astype(np.int64)
+    codes = _numpy(pc.dictionary_encode(headers.key).indices).astype(np.int64)
     _, first = np.unique(codes, return_index=True)
     seen = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
     seen[codes[first]] = first
@@ -138,7 +138,7 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
                 what = "person" if kr == "customer" else role
                 raise UpsellDataError(
                     f"the {headers.what} {headers.label} lists {kr} "
-                    f"{headers.order[row].as_py()!r} twice with different `{what}` "
+                    f"{headers.key[row].as_py()!r} twice with different `{what}` "
                     f"({y!r} and {x!r}, row {row + 1:,}); {'an' if kr == 'order' else 'a'} "
                     f"{kr} has one {what}")
 
