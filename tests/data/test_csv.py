@@ -910,3 +910,61 @@ def test_title_lines_skipped_read_as_the_table_alone(tmp_path_factory, case, tit
     titled = write(folder, bom + "\n".join(title) + "\n" + text.removeprefix(bom), "t.csv")
     assert_same(outcome(fast, titled, invalid, skip_rows=len(title)),
                 outcome(fast, plain, invalid))
+
+
+# ------------------------------------------------------ columns aligned by spaces
+_ALIGNED = (" customer_id  date number_of_cds  dollar_value  sku\n"
+            " 00001 19970101  1   11.77  A\n"
+            " 00002 19970112  1   12.00  B\n"
+            "\t00002\t19970112  5   77.00  A  \n"
+            "\n")
+_ALIGNED_COLS = {"order": ("customer_id", "date"), "item": "sku", "customer": "customer_id",
+                 "time": "date", "quantity": "number_of_cds", "value": "dollar_value"}
+
+
+def test_whitespace_delimiter_reads_columns_aligned_by_spaces(tmp_path):
+    """CDNOW-like text: runs of spaces or tabs separate fields, spaces at either end of a
+    line do not count; as its CSV twin reads."""
+    csv_twin = write(tmp_path, "customer_id,date,number_of_cds,dollar_value,sku\n"
+                     "00001,19970101,1,11.77,A\n00002,19970112,1,12.00,B\n"
+                     "00002,19970112,5,77.00,A\n", "twin.csv")
+    want = Transactions.read_csv(csv_twin, columns=_ALIGNED_COLS)
+    p = write(tmp_path, _ALIGNED, "aligned.txt")
+    zipped = tmp_path / "aligned.txt.gz"
+    zipped.write_bytes(gzip.compress(_ALIGNED.encode()))
+    for path in (p, zipped):
+        got = Transactions.read_csv(path, delimiter="whitespace", columns=_ALIGNED_COLS)
+        assert_same(got, want)
+    assert got.customers.decode(got.customer).tolist() == ["00001", "00002", "00002"]
+    # a comma inside a field stays in it
+    commas = write(tmp_path, "order item price\n1 A,B 1,5\n", "commas.txt")
+    got = Transactions.read_csv(commas, delimiter="whitespace", decimal=",")
+    assert got.items.ids.tolist() == ["A,B"] and got.price.tolist() == [1.5]
+
+
+def test_whitespace_delimiter_is_advised_and_refuses_quotes(tmp_path):
+    p = write(tmp_path, _ALIGNED, "aligned.txt")
+    with pytest.raises(UpsellDataError, match=r"it splits at spaces into 'customer_id', "
+                                              r"'date', .*: pass delimiter='whitespace'"):
+        Transactions.read_csv(p)
+    q = write(tmp_path, 'order item\n1 "a b"\n', "q.txt")
+    with pytest.raises(UpsellDataError, match=r"q.txt line 2 has a quote"):
+        Transactions.read_csv(q, delimiter="whitespace")
+    with pytest.raises(UpsellDataError, match=r"or 'whitespace'; got 'spaces'"):
+        Transactions.read_csv(p, delimiter="spaces")
+    short = write(tmp_path, "order item qty\n1 A 2\n2 B\n", "short.txt")
+    with pytest.raises(UpsellDataError, match=r"row 2 \(line 3\): has 2 fields; the header has 3"):
+        Transactions.read_csv(short, delimiter="whitespace")
+
+
+def test_cdnow_master_reads_with_the_whitespace_delimiter(cdnow_master_path):
+    from upsell.datasets import load_cdnow
+
+    path = cdnow_master_path
+    ref = load_cdnow(path)
+    tx = Transactions.read_csv(path, delimiter="whitespace", columns={
+        "order": ("customer_id", "date"), "item": "number_of_cds", "customer": "customer_id",
+        "time": "date", "value": "dollar_value"}, bad_prices="keep")  # as load_cdnow: $0 kept
+    assert len(tx.customers) == len(ref.customers) == 23_570  # the published count
+    assert len(tx.orders) == len(ref.orders) and len(tx) == len(ref)
+    assert np.isclose((tx.price * tx.quantity).sum(), (ref.price * ref.quantity).sum())

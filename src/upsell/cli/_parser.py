@@ -152,7 +152,8 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                        help="same as --input-format")
     p.add_argument("--delimiter", default=None,
                    help="field separator (default: a comma; for --format baskets: a comma "
-                        "when the first line has one, else whitespace)")
+                        "when the first line has one, else whitespace); 'whitespace': "
+                        "columns aligned by runs of spaces or tabs (CDNOW's text files)")
     p.add_argument("--encoding", default="utf-8")
     p.add_argument("--skip-rows", type=_skip_rows_arg, default=0, metavar="N",
                    help="lines above a CSV's table that are not read (a report's title, its "

@@ -8,6 +8,7 @@ import io
 import itertools
 import logging
 import os
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
@@ -306,6 +307,30 @@ def _gunzip(raw: bytes, label: str) -> bytes:
     return out[0] if len(out) == 1 else b"".join(out)
 
 
+#: ``delimiter`` for text whose columns are aligned by runs of spaces or tabs (CDNOW).
+WHITESPACE = "whitespace"
+
+
+def whitespace_fields(data: bytes, label: str) -> tuple[bytes, str]:
+    r"""Text whose fields are separated by runs of spaces or tabs (spaces at either end of a
+    line dropped) as the same lines with one separator byte between fields: a comma, or the
+    unit separator when the text holds commas. Quotes are not read in such text: refused.
+
+    Examples
+    --------
+    >>> whitespace_fields(b" customer_id  date number_of_cds\n 00001 19970101  1\n", "f")
+    (b'customer_id,date,number_of_cds\n00001,19970101,1\n', ',')
+    """
+    if data.find(b'"') >= 0:
+        line = data.count(b"\n", 0, data.find(b'"')) + 1
+        raise UpsellDataError(
+            f"{label} line {line:,} has a quote: text whose columns are aligned by spaces "
+            f"cannot quote a field; pass a delimiter (a comma, a tab) if the file has one")
+    sep = b"\x1f" if data.find(b",") >= 0 else b","
+    data = re.sub(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)", b"", data)
+    return re.sub(rb"[ \t]+", sep, data), sep.decode()
+
+
 def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None,
@@ -320,11 +345,12 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     """
     from upsell.data import _arrow, _sources
 
-    if (not isinstance(delimiter, str) or len(delimiter) != 1 or not delimiter.isascii()
-            or delimiter in '"\r\n\0'):
+    aligned = delimiter == WHITESPACE
+    if not aligned and (not isinstance(delimiter, str) or len(delimiter) != 1
+                        or not delimiter.isascii() or delimiter in '"\r\n\0'):
         raise UpsellDataError(
             f"`delimiter` must be a single ASCII character other than a quote or a line "
-            f"break; got {delimiter!r}")
+            f"break, or {WHITESPACE!r}; got {delimiter!r}")
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     from upsell.data._columns import check_decimal, check_time_format
 
@@ -336,6 +362,9 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     with open_binary(path) as fh:
         plain = not isinstance(fh, gzip.GzipFile)
+    if aligned:  # columns aligned by spaces: read whole, then split as a CSV of one separator
+        data, delimiter = whitespace_fields(read_source(path, encoding, label), label)
+        utf8, plain = True, False
     if isinstance(skip_rows, bool) or not isinstance(skip_rows, (int, np.integer)) \
             or skip_rows < 0:
         raise UpsellDataError(f"`skip_rows` must be a whole number of lines >= 0 (the lines "
@@ -343,6 +372,11 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     extra: dict[str, Any] = {"skip_rows": int(skip_rows)} if skip_rows else {}
     if order_headers is not None:
         extra["order_headers"] = order_headers
+    if aligned:
+        return _arrow.read_prepared([data], label=label, columns=columns, delimiter=delimiter,
+                                    encoding="utf-8", header=header, invalid=invalid,
+                                    item_index=item_index, customer_index=customer_index,
+                                    time_format=time_format, decimal=decimal, **extra)
     if utf8 and plain:  # pyarrow streams the file itself: it is never in memory whole
         return _arrow.read_prepared(
             _sources.Source(path=os.fspath(path)), label=label, columns=columns,
@@ -406,6 +440,8 @@ def read_basket_lines(path: Any, *, delimiter: str | None = None, encoding: str 
     if delimiter is None:
         sample = next((ln for ln in lines if ln.strip()), "")
         delimiter = "," if "," in sample else ""
+    elif delimiter == WHITESPACE:
+        delimiter = ""  # any run of whitespace, as for a FIMI file
     # blocks of lines: one C-level split per line, each label hashed once, so only the
     # distinct labels are kept as objects
     seen = FirstSeen()

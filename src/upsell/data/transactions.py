@@ -438,6 +438,7 @@ class Transactions:
             are those of :meth:`from_arrays`, ``name`` and ``value`` included.
             Roles not given are looked up under their own names.
         delimiter : str, default ","
+            One character, or ``"whitespace"``: columns aligned by runs of spaces or tabs.
         encoding : str, default "utf-8"
         header : bool, default True
             Whether the first line names the columns.

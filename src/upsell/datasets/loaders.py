@@ -45,7 +45,8 @@ def read_baskets(path: Any, delimiter: str | None = None, *, encoding: str = "ut
         separated labels) or a FIMI ``.dat`` file (space-separated integers).
     delimiter : str, optional
         Separator of the items on a line. Default: a comma when the first
-        non-empty line has one, else any run of whitespace. Labels in comma files
+        non-empty line has one, else any run of whitespace (``"whitespace"`` asks
+        for that whatever the first line holds). Labels in comma files
         keep their inner and trailing spaces (Groceries has "cream cheese ").
     encoding : str, default "utf-8"
     **options
