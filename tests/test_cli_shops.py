@@ -413,3 +413,25 @@ def test_orders_file_gives_the_lines_customer_and_time(tmp_path, capsys):
                     str(orders.with_suffix(".parquet")), "--orders-columns", heads)
     assert code == 0, capsys.readouterr().err
     assert "40 orders" in out and "9 customers" in out
+
+
+def test_skip_rows_for_a_sheet_and_refused_for_parquet(tmp_path, capsys):
+    openpyxl = pytest.importorskip("openpyxl")
+    pytest.importorskip("python_calamine")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    wb = openpyxl.Workbook()
+    for row in (["Till report"], [None], ["InvoiceNo", "StockCode", "Quantity"], [1, "a", 2],
+                [1, "b", 1]):
+        wb.active.append(row)
+    wb.save(tmp_path / "till.xlsx")
+    assert run("inspect", str(tmp_path / "till.xlsx"))[0] == 2
+    assert "sheet row 3 ('InvoiceNo, StockCode, Quantity'): pass --skip-rows 2" in \
+        capsys.readouterr().err
+    code, out = run("inspect", str(tmp_path / "till.xlsx"), "--skip-rows", "2", "--columns",
+                    "order=InvoiceNo,item=StockCode,quantity=Quantity")
+    assert code == 0 and "2 rows read, 2 kept" in out
+    pq.write_table(pa.table({"order": [1], "item": ["a"]}), tmp_path / "l.parquet")
+    assert run("inspect", str(tmp_path / "l.parquet"), "--skip-rows", "2")[0] == 2
+    assert "--skip-rows goes with CSV files and workbooks" in capsys.readouterr().err

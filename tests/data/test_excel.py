@@ -186,3 +186,39 @@ def test_serial_dates_in_number_cells_read_with_time_format_excel(tmp_path):
         Transactions.read_excel(path)
     tx = Transactions.read_excel(path, time_format="excel")
     assert str(tx.time[0]) == "2010-12-01T08:26:00"
+
+
+def test_title_rows_above_a_sheets_table_are_named_and_skipped(tmp_path):
+    """A report sheet: a title, a blank row and a note above the table. The error names the
+    sheet row of the header and the skip_rows that reads it; counted as the sheet shows rows,
+    also when the sheet's used area starts below its first row."""
+    rows = [["Sales report March 2021"], [None], ["Shop: Main St"],
+            ["Invoice", "SKU", "Qty"], [1, "A", 2], [1, "B", 1], [2, "A", 1]]
+    path = _book(tmp_path / "report.xlsx", {"Report": rows})
+    with pytest.raises(UpsellDataError, match=r"header seems to be below, on sheet row 4 "
+                                              r"\('Invoice, SKU, Qty'\): pass skip_rows=3"):
+        Transactions.read_excel(path, columns={"order": "Invoice", "item": "SKU"})
+    with pytest.raises(UpsellDataError, match=r"no `order` column.*sheet row 4"):
+        Transactions.read_excel(path)
+    cols = {"order": "Invoice", "item": "SKU", "quantity": "Qty"}
+    tx = Transactions.read_excel(path, skip_rows=3, columns=cols)
+    assert tx.shape == (3, 2, 2) and tx.report.rows_read == 3
+    assert tx.quantity.tolist() == [2.0, 1.0, 1.0]
+    # too few skipped: the blank row after them is not the header, the note is; advised
+    with pytest.raises(UpsellDataError, match=r"it has 'Shop: Main St', .*sheet row 4 .*"
+                                              r"pass skip_rows=3"):
+        Transactions.read_excel(path, skip_rows=1, columns=cols)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["B3"], ws["B6"], ws["C6"], ws["B7"], ws["C7"] = "Sales report", "Invoice", "SKU", 1, "A"
+    wb.save(tmp_path / "offset.xlsx")
+    with pytest.raises(UpsellDataError, match=r"on sheet row 6 .*pass skip_rows=5"):
+        Transactions.read_excel(tmp_path / "offset.xlsx", columns={"order": "Invoice",
+                                                                   "item": "SKU"})
+    tx = Transactions.read_excel(tmp_path / "offset.xlsx", skip_rows=5,
+                                 columns={"order": "Invoice", "item": "SKU"})
+    assert tx.shape == (1, 1, 1)
+    with pytest.raises(UpsellDataError, match=r"nothing below the 9 row\(s\)"):
+        Transactions.read_excel(tmp_path / "offset.xlsx", skip_rows=9)
+    with pytest.raises(UpsellDataError, match=r"`skip_rows` must be a whole number"):
+        Transactions.read_excel(path, skip_rows=-2)

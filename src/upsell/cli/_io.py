@@ -185,16 +185,19 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         headers = _orders_file(args)
         if kind in TABLE_KINDS:
             what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
+            skip = getattr(args, "skip_rows", 0)
             for flag, value, default in (("--delimiter", args.delimiter, None),
                                          ("--encoding", args.encoding, "utf-8"),
-                                         ("--skip-rows", getattr(args, "skip_rows", 0), 0)):
+                                         ("--skip-rows", skip if what == "Parquet" else 0, 0)):
                 if value not in (None, default):  # a CSV orders file beside them: "," UTF-8
-                    raise UpsellDataError(f"{flag} goes with CSV files; {label} is {what}")
+                    also = " and workbooks" if flag == "--skip-rows" else ""
+                    raise UpsellDataError(f"{flag} goes with CSV files{also}; {label} is {what}")
             if what == "Parquet":
                 return Transactions.read_parquet(path, columns=columns or None, **headers,
                                                  **rules)
             return Transactions.read_excel(path, sheet=_sheet(getattr(args, "sheet", None)),
-                                           columns=columns or None, **headers, **rules)
+                                           columns=columns or None, skip_rows=skip, **headers,
+                                           **rules)
         try:
             return Transactions.read_csv(
                 path, columns=columns or None, delimiter=args.delimiter or ",",

@@ -156,8 +156,8 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                         "columns aligned by runs of spaces or tabs (CDNOW's text files)")
     p.add_argument("--encoding", default="utf-8")
     p.add_argument("--skip-rows", type=_skip_rows_arg, default=0, metavar="N",
-                   help="lines above a CSV's table that are not read (a report's title, its "
-                        "date, a blank line)")
+                   help="lines above a CSV's table, or rows above a sheet's, that are not "
+                        "read (a report's title, its date, a blank line)")
     p.add_argument("--sheet", metavar="NAME|N", help="the sheet of an Excel or OpenDocument "
                    "workbook: its name or its number, 1 for the first (default)")
     p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])

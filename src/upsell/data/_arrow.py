@@ -133,24 +133,18 @@ def _header_below(head: bytes, delimiter: str, columns: Any, skip: int = 0) -> s
     import csv
     import io
 
-    from upsell.data._columns import suggest_columns
+    from upsell.data._columns import header_row
 
-    given = {h for h in dict(columns or {}).values() if isinstance(h, str)}
     text = head[:1 << 16].decode("utf-8", "replace")
-    for i, fields in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
-        if i > 30:
-            break
-        fields = [f.strip() for f in fields]
-        if i == 0 or len(fields) < 3:
-            continue
-        roles = set(suggest_columns(fields)) | ({"order", "item"} & set(fields))
-        if (given and given <= set(fields)) or {"order", "item"} <= roles:
-            shown = delimiter.join(fields)
-            above = skip + _line_ends(head[:skip_records(head, i)])
-            return (f"; the table's header seems to be below, on line {above + 1} "
-                    f"({shown[:80]!r}): pass skip_rows={above} to read from it (or remove "
-                    f"the {above} line(s) above it)")
-    return ""
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    i = header_row(rows[:31], columns)
+    if i is None:
+        return ""
+    shown = delimiter.join(f.strip() for f in rows[i])
+    above = skip + _line_ends(head[:skip_records(head, i)])
+    return (f"; the table's header seems to be below, on line {above + 1} "
+            f"({shown[:80]!r}): pass skip_rows={above} to read from it (or remove "
+            f"the {above} line(s) above it)")
 
 
 def _known(names: list[str], header: str, role: str, label: str) -> int:

@@ -624,6 +624,27 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
     return out
 
 
+def header_row(rows: list[list[str]], columns: Any = None) -> int | None:
+    """The index of the first row after the first that reads as a table's header (the
+    headers ``columns`` maps, or an order and an item column by their names), else None:
+    a report's title lines stand above its table.
+
+    Examples
+    --------
+    >>> header_row([["Sales report"], [], ["Invoice", "SKU", "Qty"], ["1", "A", "2"]])
+    2
+    """
+    given = {h for h in dict(columns or {}).values() if isinstance(h, str)}
+    for i, fields in enumerate(rows):
+        fields = [str(f).strip() for f in fields]
+        if i == 0 or len([f for f in fields if f]) < 2:
+            continue
+        roles = set(suggest_columns(fields)) | ({"order", "item"} & set(fields))
+        if (given and given <= set(fields)) or {"order", "item"} <= roles:
+            return i
+    return None
+
+
 def mapping_text(mapping: Mapping[str, Any]) -> str:
     """``{'order': 'A', 'item': ('B', 'C')}`` as Python writes it, headers joined as tuples."""
     parts = [f"{r!r}: {tuple(h)!r}" if isinstance(h, (tuple, list)) else f"{r!r}: {h!r}"

@@ -56,8 +56,10 @@ def _column(values: list[Any]) -> Any:
     return pa.array([_cell_text(v) for v in values], pa.string())
 
 
-def _sheet_rows(path: Any, sheet: Any) -> tuple[str, list[str], list[list[Any]]]:
-    """(label, headers, rows with a value) of a workbook's sheet."""
+def _sheet_rows(path: Any, sheet: Any, skip_rows: int = 0
+                ) -> tuple[str, list[str], list[list[Any]], int]:
+    """(label, headers, the rows below the header, the header's 0-based sheet row) of a
+    workbook's sheet; ``skip_rows``: the sheet's first rows, not read (a report's title)."""
     from upsell._extras import require
 
     calamine = require("python_calamine", "reading a workbook")
@@ -75,7 +77,9 @@ def _sheet_rows(path: Any, sheet: Any) -> tuple[str, list[str], list[list[Any]]]
             raise UpsellDataError(f"`sheet` {sheet!r} is not in {label}; its sheets are "
                                   f"{names!r}")
         at = sheet if isinstance(sheet, int) else names.index(sheet)
-        rows = book.get_sheet_by_index(at).to_python(skip_empty_area=True)
+        found = book.get_sheet_by_index(at)
+        rows = found.to_python(skip_empty_area=True)
+        top = found.start[0] if rows and found.start else 0  # the sheet row of rows[0]
     except calamine.CalamineError as exc:
         raise UpsellDataError(
             f"{label} is not a readable Excel or OpenDocument workbook ({_reason(exc)})"
@@ -83,6 +87,14 @@ def _sheet_rows(path: Any, sheet: Any) -> tuple[str, list[str], list[list[Any]]]
     label = f"{label} sheet {names[at]!r}"
     if not rows:
         raise UpsellDataError(f"{label} is empty: no header and no data rows")
+    if skip_rows > top:  # the header: the first row with a value below the skipped ones
+        rows = rows[skip_rows - top:]
+        top = skip_rows
+        while rows and not any(v is not None and v != "" for v in rows[0]):
+            rows, top = rows[1:], top + 1
+        if not rows:
+            raise UpsellDataError(f"{label} has nothing below the {skip_rows:,} row(s) that "
+                                  f"skip_rows={skip_rows} skips")
     width = max(len(r) for r in rows)
     header = [_cell_text(h).strip() for h in rows[0]] + [""] * (width - len(rows[0]))
     header = [h or f"column {j + 1}" for j, h in enumerate(header)]
@@ -90,20 +102,27 @@ def _sheet_rows(path: Any, sheet: Any) -> tuple[str, list[str], list[list[Any]]]
     # CSV export's ",,," line is); the sheet ends at its last row with a value
     filled = [any(v is not None and v != "" for v in r) for r in rows]
     last = max((j for j, f in enumerate(filled) if f), default=0)
-    return label, header, rows[1:last + 1]
+    return label, header, rows[1:last + 1], top
 
 
 def sheet_texts(path: Any, sheet: Any) -> tuple[list[str], list[list[str]]]:
     """(headers, each column's cells as a CSV export writes them) of a sheet: a catalog."""
-    _, header, rows = _sheet_rows(path, sheet)
+    _, header, rows, _ = _sheet_rows(path, sheet)
     body = [r for r in rows if any(v is not None and v != "" for v in r)]  # as before: skipped
     return header, [[_cell_text(r[j]) if j < len(r) else "" for r in body]
                     for j in range(len(header))]
 
 
-def sheet_table(path: Any, sheet: Any) -> tuple[str, list[str], Callable[[list[str]], Any]]:
-    """(label, headers, a loader of some columns as a pyarrow table) of a workbook's sheet."""
-    label, header, body = _sheet_rows(path, sheet)
+def sheet_table(path: Any, sheet: Any, skip_rows: int = 0, columns: Any = None
+                ) -> tuple[str, list[str], Callable[[list[str]], Any]]:
+    """(label, headers, a loader of some columns as a pyarrow table) of a workbook's sheet.
+
+    When ``columns`` are given and a header they need is missing, the error says on which
+    row below a header that has them seems to be (a report's title rows above its table).
+    """
+    label, header, body, top = _sheet_rows(path, sheet, skip_rows)
+    if columns is not None:
+        _refuse_title_rows(label, header, body, top, columns)
 
     def load(wanted: list[str]) -> Any:
         pa = _pa()[0]
@@ -116,13 +135,35 @@ def sheet_table(path: Any, sheet: Any) -> tuple[str, list[str], Callable[[list[s
     return label, header, load
 
 
+def _refuse_title_rows(label: str, header: list[str], body: list[list[Any]], top: int,
+                       columns: Any) -> None:
+    """The column error, with the sheet row and ``skip_rows`` that reads the table when a
+    row below reads as its header."""
+    from upsell.data._columns import header_row, resolve_columns, split_joined
+
+    try:
+        resolve_columns(header, split_joined(columns)[0], source=label, joins=True)
+    except UpsellDataError as exc:
+        texts = [header] + [[_cell_text(v) for v in r] for r in body[:30]]
+        i = header_row(texts, split_joined(columns)[0])
+        if i is None:
+            raise
+        shown = ", ".join(t for t in texts[i] if t.strip())
+        raise UpsellDataError(
+            f"{exc}; the table's header seems to be below, on sheet row {top + i + 1} "
+            f"({shown[:80]!r}): pass skip_rows={top + i} to read from it") from None
+
+
 def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
                   item_index: IdIndex | None, customer_index: IdIndex | None,
                   time_format: str | None = None, decimal: str = ".",
-                  order_headers: Any = None) -> Any:
+                  order_headers: Any = None, skip_rows: int = 0) -> Any:
     """Read one sheet of a workbook into a ``_Prepared`` (see the module docstring);
-    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`)."""
-    label, header, load = sheet_table(path, sheet)
+    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`);
+    ``skip_rows``: the sheet's first rows, not read (a report's title)."""
+    from upsell.data.io import check_skip_rows
+
+    label, header, load = sheet_table(path, sheet, check_skip_rows(skip_rows), columns or {})
     return from_table(header, load, label=label, columns=columns, invalid=invalid,
                       item_index=item_index, customer_index=customer_index,
                       time_format=time_format, decimal=decimal, order_headers=order_headers)

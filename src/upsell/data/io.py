@@ -307,6 +307,21 @@ def _gunzip(raw: bytes, label: str) -> bytes:
     return out[0] if len(out) == 1 else b"".join(out)
 
 
+def check_skip_rows(skip_rows: Any) -> int:
+    """``skip_rows`` as an int, or an error naming it.
+
+    Examples
+    --------
+    >>> check_skip_rows(3)
+    3
+    """
+    if isinstance(skip_rows, bool) or not isinstance(skip_rows, (int, np.integer)) \
+            or skip_rows < 0:
+        raise UpsellDataError(f"`skip_rows` must be a whole number of lines >= 0 (the lines "
+                              f"above the table); got {skip_rows!r}")
+    return int(skip_rows)
+
+
 #: ``delimiter`` for text whose columns are aligned by runs of spaces or tabs (CDNOW).
 WHITESPACE = "whitespace"
 
@@ -365,11 +380,8 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     if aligned:  # columns aligned by spaces: read whole, then split as a CSV of one separator
         data, delimiter = whitespace_fields(read_source(path, encoding, label), label)
         utf8, plain = True, False
-    if isinstance(skip_rows, bool) or not isinstance(skip_rows, (int, np.integer)) \
-            or skip_rows < 0:
-        raise UpsellDataError(f"`skip_rows` must be a whole number of lines >= 0 (the lines "
-                              f"above the table); got {skip_rows!r}")
-    extra: dict[str, Any] = {"skip_rows": int(skip_rows)} if skip_rows else {}
+    skip_rows = check_skip_rows(skip_rows)
+    extra: dict[str, Any] = {"skip_rows": skip_rows} if skip_rows else {}
     if order_headers is not None:
         extra["order_headers"] = order_headers
     if aligned:

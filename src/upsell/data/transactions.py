@@ -470,9 +470,8 @@ class Transactions:
             ``customer``, to the ``person`` each stands for (Olist's ``customer_id`` ->
             ``customer_unique_id``); an unlisted one is handled as an unlisted order.
         skip_rows : int, default 0
-            Lines above the table that are not read: a report's title, its date, a blank
-            line. A file whose header sits below such lines stops with the ``skip_rows``
-            that reads it; error messages still number the file's physical lines.
+            Lines above the table that are not read (a report's title, its date); a file
+            whose header sits below such lines stops with the ``skip_rows`` that reads it.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.
 
@@ -570,7 +569,7 @@ class Transactions:
     def read_excel(cls, path: Any, *, sheet: int | str = 0, columns: ColumnMap | None = None,
                    time_format: str | None = None, decimal: str = ".",
                    orders_file: Any = None, orders_columns: Any = None,
-                   customers_file: Any = None, customers_columns: Any = None,
+                   customers_file: Any = None, customers_columns: Any = None, skip_rows: int = 0,
                    **options: Any) -> Transactions:
         """Read order lines from a sheet of an Excel workbook (``.xlsx``, ``.xlsm``, ``.xls``)
         or an OpenDocument one (``.ods``); needs python-calamine (``upsell[excel]``).
@@ -578,14 +577,14 @@ class Transactions:
         The sheet's first row names the columns; an empty row is dropped and counted. Number
         cells are numbers (integral ones are integer ids), date cells times (the workbook's
         clock; no zone), other cells text as a CSV export writes them; from there
-        :meth:`read_csv`'s rules, report and errors apply, as do ``columns`` (joined ones
-        too), ``time_format``, ``decimal``, the cleaning ``options``, and an orders file
-        and a customers file beside the lines (``orders_file``, ``customers_file``).
+        :meth:`read_csv`'s rules, report and errors apply, as do its keywords.
 
         Parameters
         ----------
         sheet : int or str, default 0
             The sheet: its 0-based position or its name.
+        skip_rows : int, default 0
+            The sheet's first rows, not read (a report's title above its table).
 
         Examples
         --------
@@ -601,7 +600,7 @@ class Transactions:
 
         prep, options = read_orders("read_excel", read_prepared, path, options, _OPTIONS,
                                     sheet=sheet, columns=columns, time_format=time_format,
-                                    decimal=decimal, orders_file=orders_file,
+                                    decimal=decimal, skip_rows=skip_rows, orders_file=orders_file,
                                     orders_columns=orders_columns, customers_file=customers_file,
                                     customers_columns=customers_columns)
         return cls._from_prepared(prep, **options)
