@@ -19,7 +19,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def _mem() -> tuple[float, float]:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    # VmHWM, not ru_maxrss: Linux carries the forking parent's peak (the data writer's) in
+    # ru_maxrss across exec, so the child would report it
+    with open("/proc/self/status") as fh:
+        peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024.0
     with open("/proc/self/statm") as fh:
         rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     return rss, peak
