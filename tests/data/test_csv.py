@@ -968,3 +968,23 @@ def test_cdnow_master_reads_with_the_whitespace_delimiter(cdnow_master_path):
     assert len(tx.customers) == len(ref.customers) == 23_570  # the published count
     assert len(tx.orders) == len(ref.orders) and len(tx) == len(ref)
     assert np.isclose((tx.price * tx.quantity).sum(), (ref.price * ref.quantity).sum())
+
+
+def test_a_header_repeated_among_the_rows_is_dropped_and_counted(tmp_path):
+    """Monthly exports joined with cat: each brings its header; those rows are no data and
+    no error, and the rest reads as the files one after the other."""
+    head = "InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate\n"
+    jan = "1,A,2,1.5,2011-01-03 10:00:00\n1,B,1,2.0,2011-01-03 10:00:00\n"
+    feb = "2,A,1,1.5,2011-02-01 09:00:00\n"
+    cols = {"order": "InvoiceNo", "item": "StockCode", "quantity": "Quantity",
+            "price": "UnitPrice", "time": "InvoiceDate"}
+    want = Transactions.read_csv(write(tmp_path, head + jan + feb, "one.csv"), columns=cols)
+    got = Transactions.read_csv(write(tmp_path, head + jan + " " + head + feb, "cat.csv"),
+                                columns=cols)
+    for col in ("order", "item", "quantity", "price", "time"):
+        assert np.array_equal(getattr(got, col), getattr(want, col)), col
+    assert got.report.rows_read == 4
+    assert got.report.dropped == {"header line repeated (files joined into one)": 1}
+    # without a header row, a row is never taken for one
+    p = write(tmp_path, "0,1\n0,1\n", "noheader.csv")
+    assert len(Transactions.read_csv(p, header=False, columns={"order": 0, "item": 1})) == 2

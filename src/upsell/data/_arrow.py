@@ -227,13 +227,48 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
         for role, ps in parts.items():  # the texts of the headers, joined: one id
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
     del table, rd
+    again = (_header_again(cols, {r: names[p] for r, p in roles.items() if r not in parts})
+             if header else None)
     from upsell.data._order_headers import prepared_with_headers
 
-    return prepared_with_headers(
+    prep = prepared_with_headers(
         cols, order_headers, invalid=invalid, label=label,
         prepare=lambda c: prepare_columns(c, n, label=label, invalid=invalid,
                                           item_index=item_index, customer_index=customer_index,
                                           time_format=time_format, decimal=decimal))
+    if again is not None:
+        prep.bad = {HEADER_AGAIN: again, **prep.bad}  # dropped and counted first
+    return prep
+
+
+#: The data report's reason for the header line found again among the rows.
+HEADER_AGAIN = "header line repeated (files joined into one)"
+
+
+def _header_again(cols: dict[str, Any], heads: dict[str, str]) -> np.ndarray | None:
+    """Rows that repeat the header (monthly exports joined with ``cat``: each brings its
+    header along), found by their order and item fields; their fields are blanked in
+    ``cols`` so that no rule reads them. None when there are none."""
+    pa, _, _ = _pa()
+    import pyarrow.compute as pc
+
+    checks = [(r, heads[r]) for r in ("order", "item") if r in heads and r in cols]
+    if not checks or any(not pa.types.is_string(cols[r].type) for r, _ in checks):
+        return None
+    mask = None
+    for role, name in checks:
+        eq = pc.equal(pc.utf8_trim_whitespace(cols[role]), pa.scalar(name))
+        mask = eq if mask is None else pc.and_(mask, eq)
+    found = pc.fill_null(mask, False)
+    if not pc.any(found).as_py():
+        return None
+    for key, col in cols.items():
+        if pa.types.is_string(col.type):
+            cols[key] = pc.if_else(found, pa.scalar("", pa.string()), col)
+        else:
+            cols[key] = pc.if_else(found, pa.scalar(None, col.type), col)
+    return np.concatenate([np.asarray(c.to_numpy(zero_copy_only=False), dtype=bool)
+                           for c in found.chunks] or [np.zeros(0, bool)])
 
 
 def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
