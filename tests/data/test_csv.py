@@ -988,3 +988,24 @@ def test_a_header_repeated_among_the_rows_is_dropped_and_counted(tmp_path):
     # without a header row, a row is never taken for one
     p = write(tmp_path, "0,1\n0,1\n", "noheader.csv")
     assert len(Transactions.read_csv(p, header=False, columns={"order": 0, "item": 1})) == 2
+
+
+def test_an_encoding_error_names_the_usual_encoding_it_reads_in(tmp_path):
+    """Excel's CSV on Windows is cp1252 ('£', 'é'); its "Unicode Text" is UTF-16 with tabs:
+    the error says which, and the file then reads."""
+    p = tmp_path / "win.csv"
+    p.write_bytes("order,item,price\n1,Café,£1.50\n".encode("cp1252"))
+    with pytest.raises(UpsellDataError, match=r"line 2 is not valid utf-8 text .*it reads as "
+                                              r"cp1252 .*'Caf\u00e9'\); pass encoding='cp1252'"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, encoding="cp1252")
+    assert tx.items.ids.tolist() == ["Café"] and tx.price.tolist() == [1.5]
+    u = tmp_path / "unicode.txt"
+    u.write_bytes("order\titem\n1\tA\n2\tB\n".encode("utf-16"))
+    with pytest.raises(UpsellDataError, match=r"is UTF-16 text .*pass encoding='utf-16'"):
+        Transactions.read_csv(u)
+    assert Transactions.read_csv(u, encoding="utf-16", delimiter="\t").shape == (2, 2, 2)
+    bad = tmp_path / "bad.csv"  # bytes no usual encoding reads: the generic advice
+    bad.write_bytes(b"order,item\n1,\x81\x8d\n")
+    with pytest.raises(UpsellDataError, match=r"\); pass the right `encoding`$"):
+        Transactions.read_csv(bad)

@@ -240,6 +240,7 @@ _LIBRARY_WORDS = (
     (re.compile(r"`orders_columns`"), "--orders-columns"),
     (re.compile(r"`orders_file`"), "--orders-file"),
     (re.compile(r"the right `encoding`"), "the right --encoding"),
+    (re.compile(r"pass encoding='([\w-]+)'"), r"pass --encoding \1"),
     (re.compile(r"time_format=('[^']*')"), r"--time-format \1"),
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
     (re.compile(r"expected time_format"), "expected --time-format"),

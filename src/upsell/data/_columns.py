@@ -797,15 +797,39 @@ def _only(available: list[str], name: str, role: str, source: str) -> int:
 
 
 def utf8_error(data: bytes, label: str, encoding: str) -> UpsellDataError:
-    """The error for UTF-8 content that is not valid, naming its line and byte offset."""
+    """The error for UTF-8 content that is not valid, naming its line and byte offset, and
+    the encoding the text reads in when it is a usual other one: UTF-16 (a byte order mark:
+    Excel's "Unicode Text"), or Windows' cp1252 (Excel's CSV on Windows: ``£``, ``é``).
+
+    Examples
+    --------
+    >>> str(utf8_error(b"order,item\\n1,Caf\\xe9\\n", "f.csv", "utf-8")).split(": ")[-1]
+    "it reads as cp1252 (Windows' Western encoding, as Excel saves a CSV there; 'Café'); pass encoding='cp1252'"
+    """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return UpsellDataError(
+            f"{label} is UTF-16 text (it opens with UTF-16's byte order mark, as Excel's "
+            f"\"Unicode Text\" export does); pass encoding='utf-16'")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
+        where = (f"{label} line {line:,} is not valid {encoding} text ({exc.reason} at byte "
+                 f"{exc.start:,})")
+        try:
+            data.decode("cp1252")
+        except UnicodeDecodeError:
+            return UpsellDataError(f"{where}; pass the right `encoding`")
+        lo = data.rfind(b"\n", 0, exc.start) + 1
+        hi = data.find(b"\n", exc.start)
+        text = data[lo:hi if hi >= 0 else len(data)].decode("cp1252")  # a byte a character
+        at = exc.start - lo
+        start = max((text.rfind(c, 0, at) for c in ",;\t|"), default=-1) + 1
+        ends = [e for e in (text.find(c, at) for c in ",;\t|\r") if e >= 0]
+        shown = text[start:min(ends, default=len(text))][:40]  # the field that holds it
         return UpsellDataError(
-            f"{label} line {line:,} is not valid {encoding} text ({exc.reason} at byte "
-            f"{exc.start:,}); pass the right `encoding`"
-        )
+            f"{where}: it reads as cp1252 (Windows' Western encoding, as Excel saves a CSV "
+            f"there; {shown.strip()!r}); pass encoding='cp1252'")
     return UpsellDataError(f"{label} is not valid {encoding} text; pass the right `encoding`")
 
 

@@ -377,6 +377,12 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     with open_binary(path) as fh:
         plain = not isinstance(fh, gzip.GzipFile)
+        try:
+            bom = fh.read(2) if utf8 else b""
+        except (EOFError, OSError, zlib.error):
+            bom = b""  # a damaged gzip stream: the read below names it
+    if bom in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: Excel's "Unicode Text"
+        raise utf8_error(bom, label, encoding)
     if aligned:  # columns aligned by spaces: read whole, then split as a CSV of one separator
         data, delimiter = whitespace_fields(read_source(path, encoding, label), label)
         utf8, plain = True, False
