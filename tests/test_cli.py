@@ -426,3 +426,17 @@ def test_steps_show_a_long_step_on_a_terminal_only():
     with _Steps(False, delay=60.0, stream=short).step("quick"):
         pass
     assert short.getvalue() == ""  # ended before the delay: nothing
+
+
+def test_a_catalogs_title_lines_in_the_command_lines_words(files, tmp_path, capsys):
+    titled = tmp_path / "titled_catalog.csv"
+    titled.write_text("Price list\n" + files["catalog"].read_text())
+    out = tmp_path / "r.html"
+    code, _ = run("report", str(files["orders"]), "--catalog", str(titled), "-o", str(out),
+                  "--no-charts")
+    err = capsys.readouterr().err
+    assert code == 2 and "pass --catalog-skip-rows 1 to read from it" in err, err
+    code, text = run("report", str(files["orders"]), "--catalog", str(titled),
+                     "--catalog-skip-rows", "1", "-o", str(out), "--no-charts")
+    assert code == 0, text
+    assert "Upgrade ladders" in out.read_text(encoding="utf-8")

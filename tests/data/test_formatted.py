@@ -151,3 +151,33 @@ def test_the_report_lists_the_catalogs_repairs(tmp_path):
     rows = analyse(shop.transactions, cat, sections=["data"]).sections[0].tables[0].rows
     assert any(str(what).startswith("catalog repaired: price read from a formatted number")
                and n == len(ids) for what, n in rows)
+
+
+def test_a_catalogs_title_lines_are_named_and_skipped(tmp_path):
+    """A price list exported with its title above the table: the error names the header's
+    line (sheet row) and the skip_rows that reads it, for a CSV and a workbook."""
+    from upsell.data import Catalog
+
+    path = tmp_path / "prices.csv"
+    path.write_text("Price list 2021\n\nsku,title,price\nA,Apple,£1.50\nB,Bread,2\n")
+    with pytest.raises(UpsellDataError, match=r"has no `item` column.*it has 'Price list "
+                                              r"2021'; .*on line 3 \('sku, title, price'\): "
+                                              r"pass skip_rows=2"):
+        Catalog.read_csv(path)
+    cols = {"item": "sku", "name": "title"}
+    cat = Catalog.read_csv(path, skip_rows=2, columns=cols)
+    assert cat.name.tolist() == ["Apple", "Bread"] and cat.price.tolist() == [1.5, 2.0]
+    openpyxl = pytest.importorskip("openpyxl")
+    pytest.importorskip("python_calamine")
+    wb = openpyxl.Workbook()
+    for row in (["Price list 2021"], [None], ["sku", "title", "price"], ["A", "Apple", 1.5],
+                ["B", "Bread", 2]):
+        wb.active.append(row)
+    wb.save(tmp_path / "prices.xlsx")
+    with pytest.raises(UpsellDataError, match=r"on sheet row 3 \('sku, title, price'\): "
+                                              r"pass skip_rows=2"):
+        Catalog.read_table(tmp_path / "prices.xlsx", columns=cols)
+    cat = Catalog.read_table(tmp_path / "prices.xlsx", skip_rows=2, columns=cols)
+    assert cat.name.tolist() == ["Apple", "Bread"]
+    with pytest.raises(UpsellDataError, match=r"`skip_rows` must be a whole number"):
+        Catalog.read_csv(path, skip_rows=-1)

@@ -309,14 +309,16 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
     columns = dict(_pairs(getattr(args, "catalog_columns", None), "--catalog-columns", "name"))
     with steps.step(f"reading {os.path.basename(path)}"):
         try:
+            skip = getattr(args, "catalog_skip_rows", 0)
             if file_kind(path) in TABLE_KINDS:
-                return Catalog.read_table(path, columns=columns or None,
+                return Catalog.read_table(path, columns=columns or None, skip_rows=skip,
                                           decimal=getattr(args, "decimal", "."))
-            return Catalog.read_csv(path, columns=columns or None,
+            return Catalog.read_csv(path, columns=columns or None, skip_rows=skip,
                                     delimiter=args.delimiter or ",", encoding=args.encoding,
                                     decimal=getattr(args, "decimal", "."))
         except UpsellDataError as exc:  # its `columns` is --catalog-columns here
-            raise UpsellDataError(_cli_words(str(exc), "--catalog-columns")) from None
+            text = re.sub(r"\bskip_rows=(\d+)", r"--catalog-skip-rows \1", str(exc))
+            raise UpsellDataError(_cli_words(text, "--catalog-columns")) from None
 
 def _read_scores(path: str) -> np.ndarray:
     """NPS answers: a CSV with a ``score`` (or ``nps``) column, or one number per line."""

@@ -117,6 +117,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
     if catalog:
         p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
                        "family, tier, price, cost, kind, ...)")
+        p.add_argument("--catalog-skip-rows", type=_skip_rows_arg, default=0, metavar="N",
+                       help="lines above the catalog CSV's table, or rows above its sheet's, "
+                            "that are not read (a price list's title)")
         p.add_argument("--catalog-columns", metavar="NAME=HEADER,...",
                        help="the catalog's headers for item, name, category, family, tier, "
                             "price, cost, stock, kind, ..., e.g. item=sku,name=title")

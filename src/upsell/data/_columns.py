@@ -624,10 +624,13 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
     return out
 
 
-def header_row(rows: list[list[str]], columns: Any = None) -> int | None:
+def header_row(rows: list[list[str]], columns: Any = None,
+               synonyms: Mapping[str, tuple[str, ...]] | None = None,
+               need: tuple[str, ...] = ("order", "item")) -> int | None:
     """The index of the first row after the first that reads as a table's header (the
-    headers ``columns`` maps, or an order and an item column by their names), else None:
-    a report's title lines stand above its table.
+    headers ``columns`` maps, or the ``need`` roles' columns by their names, ``synonyms``
+    as :func:`suggest_columns` takes them), else None: a report's title lines stand above
+    its table.
 
     Examples
     --------
@@ -639,8 +642,8 @@ def header_row(rows: list[list[str]], columns: Any = None) -> int | None:
         fields = [str(f).strip() for f in fields]
         if i == 0 or len([f for f in fields if f]) < 2:
             continue
-        roles = set(suggest_columns(fields)) | ({"order", "item"} & set(fields))
-        if (given and given <= set(fields)) or {"order", "item"} <= roles:
+        roles = set(suggest_columns(fields, synonyms=synonyms)) | (set(need) & set(fields))
+        if (given and given <= set(fields)) or set(need) <= roles:
             return i
     return None
 

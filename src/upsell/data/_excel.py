@@ -105,12 +105,14 @@ def _sheet_rows(path: Any, sheet: Any, skip_rows: int = 0
     return label, header, rows[1:last + 1], top
 
 
-def sheet_texts(path: Any, sheet: Any) -> tuple[list[str], list[list[str]]]:
-    """(headers, each column's cells as a CSV export writes them) of a sheet: a catalog."""
-    _, header, rows, _ = _sheet_rows(path, sheet)
-    body = [r for r in rows if any(v is not None and v != "" for v in r)]  # as before: skipped
-    return header, [[_cell_text(r[j]) if j < len(r) else "" for r in body]
-                    for j in range(len(header))]
+def sheet_texts(path: Any, sheet: Any, skip_rows: int = 0
+                ) -> tuple[list[str], list[list[str]], list[int]]:
+    """(headers, each column's cells as a CSV export writes them, the 0-based sheet row of
+    the header and of each row read) of a sheet: a catalog (its empty rows skipped)."""
+    _, header, rows, top = _sheet_rows(path, sheet, skip_rows)
+    kept = [j for j, r in enumerate(rows) if any(v is not None and v != "" for v in r)]
+    return header, [[_cell_text(rows[i][j]) if j < len(rows[i]) else "" for i in kept]
+                    for j in range(len(header))], [top] + [top + 1 + i for i in kept]
 
 
 def sheet_table(path: Any, sheet: Any, skip_rows: int = 0, columns: Any = None

@@ -244,11 +244,14 @@ class Catalog:
 
     @classmethod
     def read_csv(cls, path: Any, *, columns: Mapping[str, str] | None = None,
-                 delimiter: str = ",", encoding: str = "utf-8", decimal: str = ".") -> Catalog:
+                 delimiter: str = ",", encoding: str = "utf-8", decimal: str = ".",
+                 skip_rows: int = 0) -> Catalog:
         """Read a catalog CSV with a header (gzip accepted); ``columns`` maps names to headers.
 
         ``decimal=","``: columns whose every value is a number written with a decimal
         comma (``4,50``) are read as those numbers; other text is left as it is.
+        ``skip_rows``: lines above the table, not read (a price list's title); a file
+        whose header sits below such lines stops with the ``skip_rows`` that reads it.
 
         Examples
         --------
@@ -264,7 +267,7 @@ class Catalog:
         import csv  # local: csv and gzip load on use, not with `import upsell`
         import io
 
-        from upsell.data.io import read_source, utf8_error
+        from upsell.data.io import check_skip_rows, read_source, utf8_error
 
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise UpsellDataError(f"`delimiter` must be a single character; got {delimiter!r}")
@@ -286,12 +289,19 @@ class Catalog:
             # swallowed into one field
             reader = csv.reader(fh, delimiter=delimiter, strict=True)
             try:
+                for _ in range(check_skip_rows(skip_rows)):
+                    next(reader, None)
+                above = reader.line_num
                 header = next(reader, None)
             except csv.Error as exc:
                 raise UpsellDataError(f"catalog {label} header: {exc}") from None
             if header is None:
                 raise UpsellDataError(f"catalog {label} is empty")
-            names = _names(header, rename, label)
+            try:
+                names = _names(header, rename, label)
+            except UpsellDataError as exc:  # a title above the table?
+                raise UpsellDataError(f"{exc}{_title_lines(reader, header, above, rename)}"
+                                      ) from None
             rows = []
             i, line = 0, reader.line_num + 1
             while True:
@@ -346,13 +356,15 @@ class Catalog:
 
     @classmethod
     def read_table(cls, path: Any, *, sheet: int | str = 0,
-                   columns: Mapping[str, str] | None = None, decimal: str = ".") -> Catalog:
+                   columns: Mapping[str, str] | None = None, decimal: str = ".",
+                   skip_rows: int = 0) -> Catalog:
         """Read a catalog from a Parquet file (or folder) or a workbook's sheet (``.xlsx``,
         ``.xls``, ``.ods``; needs ``upsell[excel]``), as :meth:`read_csv` reads its export.
 
         Every cell is taken as the text a CSV export writes (``85123.0`` is ``85123``), so
         the ids, numbers and errors are :meth:`read_csv`'s. ``sheet``: a workbook's sheet,
-        its name or 0-based position.
+        its name or 0-based position; ``skip_rows``: the sheet's first rows, not read (a
+        price list's title), as :meth:`Transactions.read_excel` skips them.
 
         Examples
         --------
@@ -365,13 +377,29 @@ class Catalog:
         """
         from upsell.data._excel import sheet_texts
         from upsell.data._parquet import parquet_texts
-        from upsell.data.io import TABLE_KINDS, existing_path, file_kind
+        from upsell.data.io import TABLE_KINDS, check_skip_rows, existing_path, file_kind
 
         label = existing_path(path)
-        header, cols = (parquet_texts(label) if file_kind(label) in TABLE_KINDS[:2]
-                        else sheet_texts(label, sheet))
+        skip = check_skip_rows(skip_rows)
+        if skip and file_kind(label) in TABLE_KINDS[:2]:
+            raise UpsellDataError(f"`skip_rows` goes with a CSV or a workbook; {label} is "
+                                  "Parquet, which has no title rows")
+        parquet = file_kind(label) in TABLE_KINDS[:2]
+        header, cols, at = (*parquet_texts(label), []) if parquet else sheet_texts(label, sheet,
+                                                                                    skip)
         rename = {v: k for k, v in (columns or {}).items()}
-        return cls._from_texts(_names(header, rename, label), cols, label, decimal)
+        try:
+            names = _names(header, rename, label)
+        except UpsellDataError as exc:  # a title above the sheet's table?
+            rows = [header] + [list(r) for r in zip(*(c[:30] for c in cols), strict=False)]
+            i = C.header_row(rows, columns, synonyms=C.CATALOG_SYNONYMS, need=("item",))
+            if i is None or parquet:
+                raise
+            raise UpsellDataError(
+                f"{exc}; the table's header seems to be below, on sheet row {at[i] + 1} "
+                f"({', '.join(f for f in rows[i] if f.strip())[:80]!r}): pass "
+                f"skip_rows={at[i]} to read from it") from None
+        return cls._from_texts(names, cols, label, decimal)
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -568,6 +596,27 @@ def _names(header: list[str], rename: Mapping[str, str], label: str) -> list[str
             f"it has {', '.join(repr(h) for h in header)}{hint}"
         )
     return names
+
+
+def _title_lines(reader: Any, header: list[str], above: int, rename: Mapping[str, str]) -> str:
+    """Advice when a record below the catalog's first reads as its header: its line and the
+    ``skip_rows`` that reads the file from it; else ``""``."""
+    import csv
+
+    rows, starts = [header], [above + 1]
+    try:
+        for _ in range(30):
+            starts.append(reader.line_num + 1)
+            rows.append(next(reader))
+    except (StopIteration, csv.Error):
+        pass
+    i = C.header_row(rows, {v: k for k, v in rename.items()}, synonyms=C.CATALOG_SYNONYMS,
+                     need=("item",))
+    if i is None:
+        return ""
+    return (f"; the table's header seems to be below, on line {starts[i]} "
+            f"({', '.join(f for f in rows[i] if f.strip())[:80]!r}): pass "
+            f"skip_rows={starts[i] - 1} to read from it")
 
 
 def _refuse_duplicates(names: list[str], source: str) -> None:
