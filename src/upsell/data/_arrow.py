@@ -38,6 +38,8 @@ from upsell.data._sources import (
     _pa,
     _unterminated_quote,
     _with_nulls,
+    arrow_bools,
+    bool_mask,
     skip_records,
 )
 from upsell.data.ids import IdIndex
@@ -255,20 +257,33 @@ def _header_again(cols: dict[str, Any], heads: dict[str, str]) -> np.ndarray | N
     checks = [(r, heads[r]) for r in ("order", "item") if r in heads and r in cols]
     if not checks or any(not pa.types.is_string(cols[r].type) for r, _ in checks):
         return None
-    mask = None
-    for role, name in checks:
-        eq = pc.equal(pc.utf8_trim_whitespace(cols[role]), pa.scalar(name))
-        mask = eq if mask is None else pc.and_(mask, eq)
-    found = pc.fill_null(mask, False)
-    if not pc.any(found).as_py():
+    # the rows whose fields hold the headers (a bit per row: no trimmed copy of a column), then
+    # those whose fields are the headers, spaces aside
+    found_in = [pc.match_substring(cols[role], name) for role, name in checks]
+    if not all(pc.any(m).as_py() for m in found_in):  # the usual file: a bit per row, no more
         return None
-    for key, col in cols.items():
-        if pa.types.is_string(col.type):
-            cols[key] = pc.if_else(found, pa.scalar("", pa.string()), col)
-        else:
-            cols[key] = pc.if_else(found, pa.scalar(None, col.type), col)
-    return np.concatenate([np.asarray(c.to_numpy(zero_copy_only=False), dtype=bool)
-                           for c in found.chunks] or [np.zeros(0, bool)])
+    hit: np.ndarray | None = None
+    for m in found_in:
+        rows = bool_mask(m)
+        hit = rows if hit is None else hit & rows
+        if not hit.any():
+            return None
+    assert hit is not None
+    for role, name in checks:
+        at = np.flatnonzero(hit)
+        texts = cols[role].take(_arrow_ints(at)).to_pylist()
+        hit[at[[t.strip() != name for t in texts]]] = False
+    if not hit.any():
+        return None
+    found = arrow_bools(hit)
+    n = hit.size
+    empty = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.zeros(n + 1, np.int32)),
+                                                   pa.py_buffer(b"")])
+    for key, col in cols.items():  # blank: no pa.scalar (it imports pandas)
+        blank = empty if pa.types.is_string(col.type) else pa.nulls(n, col.type)
+        whole = col.combine_chunks() if hasattr(col, "chunks") else col
+        cols[key] = pa.chunked_array([pc.if_else(found, blank, whole)])
+    return hit
 
 
 def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,

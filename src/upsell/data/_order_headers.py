@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell.data._sources import _numpy, _pa
+from upsell.data._sources import _numpy, _pa, _with_nulls, arrow_bools
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["CUSTOMER_MISSING", "HEADER_ROLES", "MISSING", "OrderHeaders", "join_order_headers",
@@ -86,18 +86,18 @@ def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: 
     mine = cols[kr]  # the lines' keys as text, chunk by chunk (no combined copy)
     trimmed = pc.utf8_trim_whitespace(mine)
     found = pc.index_in(trimmed, value_set=key)
-    pos = np.concatenate([_numpy(c) for c in pc.fill_null(found, -1).chunks]
+    # numpy through the buffers: pyarrow's converters (fill_null's scalar) import pandas
+    pos = np.concatenate([_with_nulls(c, np.int32, -1) for c in found.chunks]
                          or [np.zeros(0, np.int32)]).astype(np.int64)
     missing = pos < 0
     blank = None
     if kr == "customer":  # an anonymous line has no customer to map
         from upsell.data._columns import NULL_CUSTOMERS
 
-        low = pc.utf8_lower(trimmed)
-        anon = pc.or_(pc.equal(trimmed, ""), pc.is_in(low, value_set=pa.array(NULL_CUSTOMERS)))
-        blank = np.concatenate([np.asarray(c.to_numpy(zero_copy_only=False), dtype=bool)
-                                for c in pc.fill_null(anon, True).chunks]
-                               or [np.zeros(0, bool)])
+        enc = pc.dictionary_encode(trimmed.combine_chunks())  # the distinct ids, judged once
+        words = enc.dictionary.to_pylist()
+        anon = np.array([not w or w.lower() in NULL_CUSTOMERS for w in words] + [True])
+        blank = anon[_with_nulls(enc.indices, np.int32, -1)]  # a null id (-1): anonymous
         missing &= ~blank
     if missing.any() and invalid == "raise":
         row = int(np.flatnonzero(missing)[0])
@@ -114,7 +114,10 @@ def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: 
     for role, col in headers.columns.items():
         got = pc.take(col, take)
         if blank is not None and blank.any():  # anonymous lines keep their blank
-            got = pc.if_else(pa.array(blank), pa.scalar("", got.type), got)
+            n = blank.size
+            empty = pa.Array.from_buffers(pa.string(), n, [
+                None, pa.py_buffer(np.zeros(n + 1, np.int32)), pa.py_buffer(b"")])
+            got = pc.if_else(arrow_bools(blank), empty, pc.cast(got, pa.string()))
         cols[role] = pa.chunked_array([got])
     return missing
 

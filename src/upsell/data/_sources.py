@@ -177,6 +177,41 @@ def _arrow_strings(values: np.ndarray) -> Any:
                                  [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(enc))])
 
 
+def bool_mask(arr: Any) -> np.ndarray:
+    """A pyarrow boolean array (or chunked array) as numpy, null as False, without pyarrow's
+    own converters (they import pandas).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> bool_mask(pa.chunked_array([[True, None], [False, True]])).tolist()
+    [True, False, False, True]
+    """
+    import pyarrow.compute as pc
+
+    pa = _pa()[0]
+    chunks = arr.chunks if hasattr(arr, "chunks") else [arr]
+    parts = [_with_nulls(pc.cast(c, pa.int8()), np.int8, 0) for c in chunks]
+    return np.concatenate(parts).astype(bool) if parts else np.zeros(0, dtype=bool)
+
+
+def arrow_bools(mask: np.ndarray) -> Any:
+    """A numpy bool mask as a pyarrow boolean array (no pandas import).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> arrow_bools(np.array([True, False])).to_pylist()
+    [True, False]
+    """
+    import pyarrow.compute as pc
+
+    pa = _pa()[0]
+    bytes_ = np.ascontiguousarray(mask, dtype=np.uint8)
+    return pc.cast(pa.Array.from_buffers(pa.uint8(), bytes_.size, [None, pa.py_buffer(bytes_)]),
+                   pa.bool_())
+
+
 def _arrow_ints(values: np.ndarray) -> Any:
     """An integer numpy array as a pyarrow int64 array (no copy when already int64)."""
     pa, _, _ = _pa()
