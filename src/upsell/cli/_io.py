@@ -186,12 +186,13 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
         if kind in TABLE_KINDS:
             what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
             skip = getattr(args, "skip_rows", 0)
-            for flag, value, default in (("--delimiter", args.delimiter, None),
-                                         ("--encoding", args.encoding, "utf-8"),
-                                         ("--skip-rows", skip if what == "Parquet" else 0, 0)):
-                if value not in (None, default):  # a CSV orders file beside them: "," UTF-8
-                    also = " and workbooks" if flag == "--skip-rows" else ""
-                    raise UpsellDataError(f"{flag} goes with CSV files{also}; {label} is {what}")
+            # (a CSV orders file beside them is read as "," and UTF-8)
+            for flag, value, default, goes_with in (
+                    ("--delimiter", args.delimiter, None, "CSV files"),
+                    ("--encoding", args.encoding, "utf-8", "CSV files"),
+                    ("--skip-rows", skip if what == "Parquet" else 0, 0, "CSV files and workbooks")):
+                if value not in (None, default):
+                    raise UpsellDataError(f"{flag} goes with {goes_with}; {label} is {what}")
             if what == "Parquet":
                 return Transactions.read_parquet(path, columns=columns or None, **headers,
                                                  **rules)
@@ -245,13 +246,13 @@ _LIBRARY_WORDS = (
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
     (re.compile(r"expected time_format"), "expected --time-format"),
     (re.compile(r"pass decimal=','"), "pass --decimal ,"),
-    (re.compile(r"\bskip_rows=(\d+)"), r"--skip-rows \1"),
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
     (re.compile(r"pass delimiter='\\t'"), lambda m: "pass --delimiter $'\\t'"),
     (re.compile(r"pass delimiter=('[^']*')"), r"pass --delimiter \1"),
 )
 
 _QUOTED = re.compile(r"'([^']*)'")
+_SKIP_ROWS = re.compile(r"\bskip_rows=(\d+)")
 _ONE_ROLE = re.compile(r"columns=\{'(\w+)': \.\.\.\}")
 _MAPPING = re.compile(r"columns=\{((?:'\w+': (?:'[^']*'|\((?:'[^']*'(?:, )?)+\))(?:, )?)+)\}")
 
@@ -266,10 +267,11 @@ def _mapping_words(m: re.Match[str], flag: str) -> str:
     return f"{flag} '{arg}'" if "'" not in arg else f'{flag} "{arg}"'  # for a shell
 
 
-def _cli_words(message: str, columns_flag: str = "--columns") -> str:
+def _cli_words(message: str, columns_flag: str = "--columns",
+               skip_flag: str = "--skip-rows") -> str:
     """An error of the library in the command line's words: ``columns={'order': ...}`` reads
-    ``--columns order=HEADER`` (``columns_flag``: the option that maps the file at hand),
-    ``invalid='drop'`` reads ``--invalid drop``.
+    ``--columns order=HEADER`` and ``skip_rows=2`` reads ``--skip-rows 2`` (``columns_flag``,
+    ``skip_flag``: the options of the file at hand), ``invalid='drop'`` reads ``--invalid drop``.
 
     Examples
     --------
@@ -282,6 +284,7 @@ def _cli_words(message: str, columns_flag: str = "--columns") -> str:
     """
     message = _MAPPING.sub(lambda m: _mapping_words(m, columns_flag), message)
     message = _ONE_ROLE.sub(rf"{columns_flag} \1=HEADER", message)
+    message = _SKIP_ROWS.sub(rf"{skip_flag} \1", message)
     for pattern, words in _LIBRARY_WORDS:
         message = pattern.sub(words, message)
     for pattern, hint in _FORMAT_HINTS:  # once: a message may come through here twice
@@ -316,9 +319,9 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
             return Catalog.read_csv(path, columns=columns or None, skip_rows=skip,
                                     delimiter=args.delimiter or ",", encoding=args.encoding,
                                     decimal=getattr(args, "decimal", "."))
-        except UpsellDataError as exc:  # its `columns` is --catalog-columns here
-            text = re.sub(r"\bskip_rows=(\d+)", r"--catalog-skip-rows \1", str(exc))
-            raise UpsellDataError(_cli_words(text, "--catalog-columns")) from None
+        except UpsellDataError as exc:  # its options are --catalog-columns and --catalog-skip-rows
+            raise UpsellDataError(_cli_words(str(exc), "--catalog-columns",
+                                             "--catalog-skip-rows")) from None
 
 def _read_scores(path: str) -> np.ndarray:
     """NPS answers: a CSV with a ``score`` (or ``nps``) column, or one number per line."""

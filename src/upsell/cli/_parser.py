@@ -83,6 +83,22 @@ def _p_value(text: str) -> float:
     return v
 
 
+#: --orders-file / --customers-file and their --*-columns: (kind, metavar, helps)
+_SIDE_FILES = (
+    ("orders", "ROLE=HEADER,...",
+     "a file of orders (CSV, Parquet or a workbook; one row per order) that holds each "
+     "order's customer, time or channel when the order lines do not (an ERP's order "
+     "headers, Olist's orders file)",
+     "the orders file's headers: order (the key the lines share) and some of customer, "
+     "time, channel, e.g. order=order_id,customer=customer_id,time=order_purchase_timestamp"),
+    ("customers", "customer=HEADER,person=HEADER",
+     "a file of customers (CSV, Parquet or a workbook) that maps the customer ids of the "
+     "lines or their orders to the person each stands for (Olist's customers file: "
+     "customer_id -> customer_unique_id)",
+     "the customers file's headers, e.g. customer=customer_id,person=customer_unique_id"),
+)
+
+
 def _skip_rows_arg(text: str) -> int:
     """``--skip-rows``: a whole number of lines, 0 or more."""
     if not text.isdigit():
@@ -128,21 +144,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                         "name, value) to your headers, e.g. order=InvoiceNo,item=StockCode,"
                         "name=Description; value= is a line total (unit price = value / "
                         "quantity)")
-    p.add_argument("--orders-file", metavar="FILE",
-                   help="a file of orders (CSV, Parquet or a workbook; one row per order) that "
-                        "holds each order's customer, time or channel when the order lines do "
-                        "not (an ERP's order headers, Olist's orders file)")
-    p.add_argument("--orders-columns", metavar="ROLE=HEADER,...",
-                   help="the orders file's headers: order (the key the lines share) and some of "
-                        "customer, time, channel, e.g. order=order_id,customer=customer_id,"
-                        "time=order_purchase_timestamp")
-    p.add_argument("--customers-file", metavar="FILE",
-                   help="a file of customers (CSV, Parquet or a workbook) that maps the "
-                        "customer ids of the lines or their orders to the person each stands "
-                        "for (Olist's customers file: customer_id -> customer_unique_id)")
-    p.add_argument("--customers-columns", metavar="customer=HEADER,person=HEADER",
-                   help="the customers file's headers, e.g. customer=customer_id,"
-                        "person=customer_unique_id")
+    for kind, columns_metavar, what, headers in _SIDE_FILES:  # files beside the lines
+        p.add_argument(f"--{kind}-file", metavar="FILE", help=what)
+        p.add_argument(f"--{kind}-columns", metavar=columns_metavar, help=headers)
     if role_flags:
         for role in _ROLE_FLAGS:
             p.add_argument(f"--{role}", metavar="HEADER", help=argparse.SUPPRESS)

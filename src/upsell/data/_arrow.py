@@ -40,6 +40,7 @@ from upsell.data._sources import (
     _with_nulls,
     arrow_bools,
     bool_mask,
+    empty_strings,
     skip_records,
 )
 from upsell.data.ids import IdIndex
@@ -130,23 +131,20 @@ class _Read:
 
 def _header_below(head: bytes, delimiter: str, columns: Any, skip: int = 0) -> str:
     """Advice when a later line of the file's start reads as its header (a report's title
-    lines above the table): that line, and the ``skip_rows`` that reads the file from it (the
-    lines to remove); else ``""``. ``head`` starts after the ``skip`` lines already skipped."""
+    lines above the table): that line, and the ``skip_rows`` that reads the file from it;
+    else ``""``. ``head`` starts after the ``skip`` lines already skipped."""
     import csv
     import io
 
-    from upsell.data._columns import header_row
+    from upsell.data._columns import header_below, header_row
 
     text = head[:1 << 16].decode("utf-8", "replace")
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     i = header_row(rows[:31], columns)
     if i is None:
         return ""
-    shown = delimiter.join(f.strip() for f in rows[i])
     above = skip + _line_ends(head[:skip_records(head, i)])
-    return (f"; the table's header seems to be below, on line {above + 1} "
-            f"({shown[:80]!r}): pass skip_rows={above} to read from it (or remove "
-            f"the {above} line(s) above it)")
+    return header_below(f"line {above + 1}", above, rows[i], delimiter)
 
 
 def _known(names: list[str], header: str, role: str, label: str) -> int:
@@ -277,8 +275,7 @@ def _header_again(cols: dict[str, Any], heads: dict[str, str]) -> np.ndarray | N
         return None
     found = arrow_bools(hit)
     n = hit.size
-    empty = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.zeros(n + 1, np.int32)),
-                                                   pa.py_buffer(b"")])
+    empty = empty_strings(n)
     for key, col in cols.items():  # blank: no pa.scalar (it imports pandas)
         blank = empty if pa.types.is_string(col.type) else pa.nulls(n, col.type)
         whole = col.combine_chunks() if hasattr(col, "chunks") else col
@@ -326,8 +323,9 @@ def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
             values, bad_mask, first, *formatted = done[role]
             setattr(prep, role, values)
             if formatted:  # (rows, an example): '£1,234.50' read as 1234.5
-                prep.repairs[f"{role} read from a formatted number ({formatted[1]!r})"] = \
-                    formatted[0]
+                from upsell.data._formatted import formatted_reason
+
+                prep.repairs[formatted_reason(role, formatted[1])] = formatted[0]
             if bad_mask is not None:
                 what = "not a timestamp" if role == "time" else "not a number"
                 prep.bad[f"{role} {what}"] = bad_mask

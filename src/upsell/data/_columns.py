@@ -648,6 +648,20 @@ def header_row(rows: list[list[str]], columns: Any = None,
     return None
 
 
+def header_below(place: str, skip: int, fields: list[str], sep: str = ", ") -> str:
+    """The advice that ends an error when a row below reads as the table's header (found by
+    :func:`header_row`): where it is and the ``skip_rows`` that reads from it.
+
+    Examples
+    --------
+    >>> header_below("line 3", 2, ["Invoice", "SKU", ""], ",")
+    "; the table's header seems to be below, on line 3 ('Invoice,SKU'): pass skip_rows=2 to read from it"
+    """
+    shown = sep.join(f.strip() for f in fields if f.strip())
+    return (f"; the table's header seems to be below, on {place} ({shown[:80]!r}): pass "
+            f"skip_rows={skip} to read from it")
+
+
 def mapping_text(mapping: Mapping[str, Any]) -> str:
     """``{'order': 'A', 'item': ('B', 'C')}`` as Python writes it, headers joined as tuples."""
     parts = [f"{r!r}: {tuple(h)!r}" if isinstance(h, (tuple, list)) else f"{r!r}: {h!r}"

@@ -115,16 +115,19 @@ def sheet_texts(path: Any, sheet: Any, skip_rows: int = 0
                     for j in range(len(header))], [top] + [top + 1 + i for i in kept]
 
 
-def sheet_table(path: Any, sheet: Any, skip_rows: int = 0, columns: Any = None
-                ) -> tuple[str, list[str], Callable[[list[str]], Any]]:
-    """(label, headers, a loader of some columns as a pyarrow table) of a workbook's sheet.
-
-    When ``columns`` are given and a header they need is missing, the error says on which
-    row below a header that has them seems to be (a report's title rows above its table).
-    """
+def sheet_table(path: Any, sheet: Any, skip_rows: int = 0
+                ) -> tuple[str, list[str], Callable[[list[str]], Any], Callable[[Any], str]]:
+    """(label, headers, a loader of some columns as a pyarrow table, and ``below(columns)``:
+    the advice when a row below reads as the header ``columns`` need, else ``""``) of a
+    workbook's sheet."""
     label, header, body, top = _sheet_rows(path, sheet, skip_rows)
-    if columns is not None:
-        _refuse_title_rows(label, header, body, top, columns)
+
+    def below(columns: Any) -> str:  # a report's title rows above its table (error path)
+        from upsell.data._columns import header_below, header_row
+
+        texts = [header] + [[_cell_text(v) for v in r] for r in body[:30]]
+        i = header_row(texts, columns)
+        return "" if i is None else header_below(f"sheet row {top + i + 1}", top + i, texts[i])
 
     def load(wanted: list[str]) -> Any:
         pa = _pa()[0]
@@ -134,26 +137,7 @@ def sheet_table(path: Any, sheet: Any, skip_rows: int = 0, columns: Any = None
             cols[name] = _column([r[j] if j < len(r) else "" for r in body])
         return pa.table(cols) if cols else pa.table({})
 
-    return label, header, load
-
-
-def _refuse_title_rows(label: str, header: list[str], body: list[list[Any]], top: int,
-                       columns: Any) -> None:
-    """The column error, with the sheet row and ``skip_rows`` that reads the table when a
-    row below reads as its header."""
-    from upsell.data._columns import header_row, resolve_columns, split_joined
-
-    try:
-        resolve_columns(header, split_joined(columns)[0], source=label, joins=True)
-    except UpsellDataError as exc:
-        texts = [header] + [[_cell_text(v) for v in r] for r in body[:30]]
-        i = header_row(texts, split_joined(columns)[0])
-        if i is None:
-            raise
-        shown = ", ".join(t for t in texts[i] if t.strip())
-        raise UpsellDataError(
-            f"{exc}; the table's header seems to be below, on sheet row {top + i + 1} "
-            f"({shown[:80]!r}): pass skip_rows={top + i} to read from it") from None
+    return label, header, load, below
 
 
 def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
@@ -165,7 +149,8 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
     ``skip_rows``: the sheet's first rows, not read (a report's title)."""
     from upsell.data.io import check_skip_rows
 
-    label, header, load = sheet_table(path, sheet, check_skip_rows(skip_rows), columns or {})
+    label, header, load, below = sheet_table(path, sheet, check_skip_rows(skip_rows))
     return from_table(header, load, label=label, columns=columns, invalid=invalid,
                       item_index=item_index, customer_index=customer_index,
-                      time_format=time_format, decimal=decimal, order_headers=order_headers)
+                      time_format=time_format, decimal=decimal, order_headers=order_headers,
+                      below=below)

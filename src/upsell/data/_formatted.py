@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["read_formatted", "strip_currency"]
+__all__ = ["formatted_reason", "read_formatted", "strip_currency"]
 
 _SPACES = " \u00a0\u202f\u2009"
 _CODE_HEAD = re.compile(r"^([A-Z]{3})\s*(?=[\d(.,+-])")
@@ -91,6 +91,18 @@ def _one(text: str, decimal: str) -> tuple[float, str, bool] | None:
     # "1,234" (decimal point) could be 1.234 written with a decimal comma
     doubtful = sep in ".," and not m.group(3) and not m.group(4)
     return (-value if negative else value), sep, doubtful
+
+
+def formatted_reason(role: str, example: str) -> str:
+    """The data report's repair reason for values of ``role`` read as a spreadsheet shows
+    numbers, with one of them (the order readers and the catalog readers alike).
+
+    Examples
+    --------
+    >>> formatted_reason("price", "£2.55")
+    "price read from a formatted number ('£2.55')"
+    """
+    return f"{role} read from a formatted number ({example!r})"
 
 
 def read_formatted(texts: Sequence[str], decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:

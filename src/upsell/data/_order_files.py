@@ -146,7 +146,7 @@ def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,
     else:
         from upsell.data._excel import sheet_table
 
-        where, names, load = sheet_table(label, 0)
+        where, names, load, _ = sheet_table(label, 0)
     for role, header in columns.items():
         if header not in names:
             raise UpsellDataError(

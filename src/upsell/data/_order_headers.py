@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from upsell.data._sources import _numpy, _pa, _with_nulls, arrow_bools
+from upsell.data._sources import (
+    _arrow_ints,
+    _numpy,
+    _pa,
+    _with_nulls,
+    arrow_bools,
+    bool_mask,
+    empty_strings,
+)
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["CUSTOMER_MISSING", "HEADER_ROLES", "MISSING", "OrderHeaders", "join_order_headers",
@@ -89,16 +97,18 @@ def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: 
     # numpy through the buffers: pyarrow's converters (fill_null's scalar) import pandas
     pos = np.concatenate([_with_nulls(c, np.int32, -1) for c in found.chunks]
                          or [np.zeros(0, np.int32)]).astype(np.int64)
-    missing = pos < 0
-    blank = None
-    if kr == "customer":  # an anonymous line has no customer to map
+    # a line without a key (a blank order: the cleaning rules name or drop it; an anonymous
+    # customer: it stays so) takes nothing from the file
+    if kr == "customer":
         from upsell.data._columns import NULL_CUSTOMERS
 
         enc = pc.dictionary_encode(trimmed.combine_chunks())  # the distinct ids, judged once
         words = enc.dictionary.to_pylist()
         anon = np.array([not w or w.lower() in NULL_CUSTOMERS for w in words] + [True])
         blank = anon[_with_nulls(enc.indices, np.int32, -1)]  # a null id (-1): anonymous
-        missing &= ~blank
+    else:  # (the empty text from a buffer: pa.scalar would import pandas)
+        blank = bool_mask(pc.equal(trimmed, empty_strings(1)[0]))
+    missing = (pos < 0) & ~blank
     if missing.any() and invalid == "raise":
         row = int(np.flatnonzero(missing)[0])
         raise UpsellDataError(
@@ -108,16 +118,13 @@ def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: 
             f"(counted)")
     # a line whose key is not listed takes the first key's values: it is dropped (and
     # counted) before any rule reads them
-    rows = np.ascontiguousarray(np.where(missing | (blank if blank is not None else False),
-                                         0, pos), dtype=np.int64)
-    take = pa.Array.from_buffers(pa.int64(), rows.size, [None, pa.py_buffer(rows)])
+    take = _arrow_ints(np.where(missing | blank, 0, pos))
     for role, col in headers.columns.items():
         got = pc.take(col, take)
-        if blank is not None and blank.any():  # anonymous lines keep their blank
+        if blank.any():  # blank (text) or missing (typed) where the line has no key
             n = blank.size
-            empty = pa.Array.from_buffers(pa.string(), n, [
-                None, pa.py_buffer(np.zeros(n + 1, np.int32)), pa.py_buffer(b"")])
-            got = pc.if_else(arrow_bools(blank), empty, pc.cast(got, pa.string()))
+            fill = empty_strings(n) if pa.types.is_string(got.type) else pa.nulls(n, got.type)
+            got = pc.if_else(arrow_bools(blank), fill, got)
         cols[role] = pa.chunked_array([got])
     return missing
 
@@ -146,15 +153,14 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
                     f"{kr} has one {what}")
 
 
-def prepared_with_headers(cols: dict[str, Any], headers: Any, *, invalid: str,
-                          label: str, prepare: Any) -> Any:
+def prepared_with_headers(cols: dict[str, Any], headers: list[OrderHeaders] | None, *,
+                          invalid: str, label: str, prepare: Any) -> Any:
     """``prepare(cols)`` (the readers' ``prepare_columns``) after the side files' columns
-    are given to the lines (``headers``: None, an :class:`OrderHeaders` or a sequence of
-    them, joined in turn: an orders file, then a customers file); a line whose key a file
-    does not list is marked to be dropped and counted (under ``invalid="drop"``;
+    are given to the lines (``headers``: None, or the files joined in turn, an orders file
+    then a customers file: :func:`upsell.data._order_files.side_files`); a line whose key a
+    file does not list is marked to be dropped and counted (under ``invalid="drop"``;
     ``"raise"`` stopped at the join)."""
-    files = [] if headers is None else [headers] if isinstance(headers, OrderHeaders) \
-        else list(headers)
+    files = headers or []
     unlisted = {}  # a line dropped for its order is not counted again for its customer
     for h in files:
         reason = MISSING if h.key_role == "order" else CUSTOMER_MISSING

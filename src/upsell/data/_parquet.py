@@ -22,9 +22,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from upsell.data._sources import _pa
+from upsell.data._sources import _pa, empty_strings
 from upsell.data.ids import IdIndex
 from upsell.data.io import existing_path
 from upsell.exceptions import UpsellDataError
@@ -38,13 +36,10 @@ def _reason(exc: Exception) -> str:
 
 def _blank(col: Any) -> Any:
     """A string column with its nulls as empty text, as the CSV reader sees a blank field."""
-    pa, pc, _ = _pa()
+    pc = _pa()[1]
     if not col.null_count:
         return col
-    n = len(col)
-    empty = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.zeros(n + 1, np.int32)),
-                                                   pa.py_buffer(b"")])
-    return pc._call("coalesce", col, empty)
+    return pc._call("coalesce", col, empty_strings(len(col)))
 
 
 def _text(col: Any, what: str) -> Any:
@@ -144,11 +139,13 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
 def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str,
                columns: Any, invalid: str, item_index: IdIndex | None,
                customer_index: IdIndex | None, time_format: str | None = None,
-               decimal: str = ".", order_headers: Any = None) -> Any:
+               decimal: str = ".", order_headers: Any = None,
+               below: Callable[[Any], str] | None = None) -> Any:
     """A ``_Prepared`` from a table whose headers are ``names``; ``load(headers)`` gives
     the wanted columns as a pyarrow table (typed as the module docstring says).
     ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`),
-    given to every line by its order before any rule runs."""
+    given to every line by its order before any rule runs. ``below(columns)``: advice for
+    a missing column when the header seems to be a row below (a sheet's title rows)."""
     from upsell.data._arrow import _known, prepare_columns
     from upsell.data._columns import (
         JOIN_SEP,
@@ -161,7 +158,13 @@ def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str
     time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     pc = _pa()[1]
     plain, joined = split_joined(columns)
-    roles = resolve_columns(names, plain, source=label, joins=True)
+    try:
+        roles = resolve_columns(names, plain, source=label, joins=True)
+    except UpsellDataError as exc:
+        advice = below(plain) if below is not None else ""
+        if not advice:
+            raise
+        raise UpsellDataError(f"{exc}{advice}") from None
     parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
              for role, heads in joined.items()}
     wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps})

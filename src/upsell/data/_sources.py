@@ -212,6 +212,19 @@ def arrow_bools(mask: np.ndarray) -> Any:
                    pa.bool_())
 
 
+def empty_strings(n: int) -> Any:
+    """A pyarrow string array of ``n`` empty texts (blank fields), built from its buffers.
+
+    Examples
+    --------
+    >>> empty_strings(2).to_pylist()
+    ['', '']
+    """
+    pa = _pa()[0]
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.zeros(n + 1, np.int32)),
+                                                 pa.py_buffer(b"")])
+
+
 def _arrow_ints(values: np.ndarray) -> Any:
     """An integer numpy array as a pyarrow int64 array (no copy when already int64)."""
     pa, _, _ = _pa()

@@ -381,10 +381,10 @@ class Catalog:
 
         label = existing_path(path)
         skip = check_skip_rows(skip_rows)
-        if skip and file_kind(label) in TABLE_KINDS[:2]:
+        parquet = file_kind(label) in TABLE_KINDS[:2]  # the file's bytes, looked at once
+        if skip and parquet:
             raise UpsellDataError(f"`skip_rows` goes with a CSV or a workbook; {label} is "
                                   "Parquet, which has no title rows")
-        parquet = file_kind(label) in TABLE_KINDS[:2]
         header, cols, at = (*parquet_texts(label), []) if parquet else sheet_texts(label, sheet,
                                                                                     skip)
         rename = {v: k for k, v in (columns or {}).items()}
@@ -396,9 +396,7 @@ class Catalog:
             if i is None or parquet:
                 raise
             raise UpsellDataError(
-                f"{exc}; the table's header seems to be below, on sheet row {at[i] + 1} "
-                f"({', '.join(f for f in rows[i] if f.strip())[:80]!r}): pass "
-                f"skip_rows={at[i]} to read from it") from None
+                f"{exc}{C.header_below(f'sheet row {at[i] + 1}', at[i], rows[i])}") from None
         return cls._from_texts(names, cols, label, decimal)
 
     # ------------------------------------------------------------------ access
@@ -564,7 +562,7 @@ def _formatted_numbers(col: np.ndarray, name: str, decimal: str,
     """A numeric role's texts: as they are when plain numbers, else read as a spreadsheet
     shows numbers (``£1,234.50``, ``(12.50)``) when every refused one is, the rows so read
     counted in ``repaired``; else as they are (the constructor names the first refused)."""
-    from upsell.data._formatted import read_formatted
+    from upsell.data._formatted import formatted_reason, read_formatted
 
     stripped = np.char.strip(col)
     plain, refused = C.parse_numbers(stripped, decimal=decimal)
@@ -575,7 +573,7 @@ def _formatted_numbers(col: np.ndarray, name: str, decimal: str,
         return col
     plain[refused] = got
     example = str(stripped[refused][0])
-    repaired[f"{name} read from a formatted number ({example!r})"] = int(refused.sum())
+    repaired[formatted_reason(name, example)] = int(refused.sum())
     return plain
 
 
@@ -614,9 +612,7 @@ def _title_lines(reader: Any, header: list[str], above: int, rename: Mapping[str
                      need=("item",))
     if i is None:
         return ""
-    return (f"; the table's header seems to be below, on line {starts[i]} "
-            f"({', '.join(f for f in rows[i] if f.strip())[:80]!r}): pass "
-            f"skip_rows={starts[i] - 1} to read from it")
+    return C.header_below(f"line {starts[i]}", starts[i] - 1, rows[i])
 
 
 def _refuse_duplicates(names: list[str], source: str) -> None:
