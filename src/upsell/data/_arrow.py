@@ -147,6 +147,17 @@ def _header_below(head: bytes, delimiter: str, columns: Any, skip: int = 0) -> s
     return header_below(f"line {above + 1}", above, rows[i], delimiter)
 
 
+def _aligned(head: bytes) -> str:
+    """Advice when the file's columns are aligned by spaces (CDNOW's text files): its first
+    two lines split at runs of spaces into as many fields, two or more; else ``""``."""
+    lines = [ln.split() for ln in head[:1 << 16].decode("utf-8", "replace").splitlines()
+             if ln.strip()][:2]
+    if len(lines) < 2 or len(lines[0]) < 2 or len(lines[0]) != len(lines[1]):
+        return ""
+    return (f"; it splits at spaces into {', '.join(repr(h) for h in lines[0][:8])}: pass "
+            f"delimiter='whitespace'")
+
+
 def _known(names: list[str], header: str, role: str, label: str) -> int:
     """Position of ``header`` (a part of a joined ``role``), or an error naming the file's."""
     from upsell.data._columns import _only
@@ -197,6 +208,8 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     except UpsellDataError as exc:
         below = (_header_below(head, delimiter, plain, skip_rows)
                  if header and len(names) <= 2 else "")
+        if not below and len(names) == 1:
+            below = _aligned(head)
         if not below:
             raise
         raise UpsellDataError(f"{exc}{below}") from None

@@ -611,12 +611,6 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                 hint = (f"; it splits at {sep!r} into "
                         f"{', '.join(repr(h.strip()) for h in available[0].split(sep)[:8])}: "
                         f"pass delimiter={sep!r}")
-            elif len(available) == 1 and (len(available[0].split()) >= 3
-                                          or "  " in available[0].strip()):
-                # names aligned by spaces (CDNOW's " customer_id  date number_of_cds")
-                hint = (f"; it splits at spaces into "
-                        f"{', '.join(repr(h) for h in available[0].split()[:8])}: "
-                        f"pass delimiter='whitespace'")
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
                 f"it has {', '.join(repr(a) for a in available[:20])}{hint}"
