@@ -21,6 +21,11 @@ each customer id to a person (``read_parquet(orders_file=, customers_file=)`` ag
 pandas' ``read_parquet`` + two ``merge`` + ``factorize``), and the CSV below two title lines
 (``read_csv(skip_rows=2)`` against ``pandas.read_csv(skiprows=2)`` + ``factorize``).
 
+``--exports`` times a history that comes as many files (session 18): the same lines written
+as one plain CSV, as monthly exports (10 CSV files, each with its header) and as daily ones
+(one CSV file per day with sales), read with ``read_csv(folder)`` against pandas'
+``concat`` of ``read_csv`` of each file + ``factorize``.
+
 Needs pandas, openpyxl (to write the workbook and as pandas' reader) and python-calamine.
 """
 
@@ -55,10 +60,14 @@ if reader == "upsell":
     T = upsell.Transactions
     if kind == "split":
         tx = T.read_parquet(path, columns=line_cols, cancel_prefix="C", **side)
+    elif kind in ("monthly", "daily"):
+        tx = T.read_csv(path, columns=cols, cancel_prefix="C")
+        assert len(tx.report.files) > 1
     elif kind == "titled":
         tx = T.read_csv(path, columns=cols, cancel_prefix="C", skip_rows=2)
     else:
-        read = {"parquet": T.read_parquet, "excel": T.read_excel, "csv": T.read_csv}[kind]
+        read = {"parquet": T.read_parquet, "excel": T.read_excel, "csv": T.read_csv,
+                "plain": T.read_csv}[kind]
         tx = read(path, columns=cols, cancel_prefix="C")
     n = tx.shape[0]
 else:
@@ -71,6 +80,11 @@ else:
         frame["CustomerID"] = frame["Person"]
     elif kind == "titled":
         frame = pd.read_csv(path, skiprows=2, dtype={"InvoiceNo": str, "StockCode": str})
+    elif kind in ("monthly", "daily"):
+        frame = pd.concat([pd.read_csv(f, dtype={"InvoiceNo": str, "StockCode": str})
+                           for f in sorted(Path(path).iterdir())], ignore_index=True)
+    elif kind == "plain":
+        frame = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str})
     else:
         frame = pd.read_parquet(path) if kind == "parquet" else pd.read_excel(path)
     for c in (cols["order"], cols["item"], cols["customer"]):
@@ -133,6 +147,29 @@ def write_side_files(csv: Path, folder: Path) -> tuple[Path, Path]:
     return lines, titled
 
 
+def write_exports(csv: Path, folder: Path) -> tuple[Path, Path, Path]:
+    """The CSV as one plain file, as a folder of monthly exports and as a folder of daily
+    ones (each file with the header, the lines in the file's order)."""
+    import gzip
+    from csv import reader as csv_rows
+
+    raw = csv.read_bytes()
+    text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
+    head, *lines = text.splitlines(keepends=True)
+    plain = folder / "plain.csv"
+    plain.write_text(text, encoding="utf-8")
+    at = head.rstrip("\r\n").split(",").index("InvoiceDate")
+    for name, width in (("monthly", 7), ("daily", 10)):
+        out = folder / name
+        out.mkdir()
+        groups: dict[str, list[str]] = {}
+        for line in lines:  # (no field of Online Retail holds a line break)
+            groups.setdefault(next(csv_rows([line]))[at][:width], []).append(line)
+        for key, rows in groups.items():
+            (out / f"online_retail_{key}.csv").write_text(head + "".join(rows), encoding="utf-8")
+    return plain, folder / "monthly", folder / "daily"
+
+
 def child(kind: str, reader: str, path: Path) -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", _CHILD, kind, reader, str(path),
                           json.dumps(COLUMNS)], capture_output=True, text=True, check=True)
@@ -147,10 +184,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--side-files", action="store_true",
                     help="time an orders file and a customers file beside Parquet lines, and "
                          "a CSV below title lines, instead")
+    ap.add_argument("--exports", action="store_true",
+                    help="time the lines as monthly and as daily CSV exports in a folder, "
+                         "instead")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        if args.side_files:
+        if args.exports:
+            plain, monthly, daily = write_exports(args.csv, Path(tmp))
+            print(f"wrote {len(list(monthly.iterdir()))} monthly and {len(list(daily.iterdir()))}"
+                  f" daily files in {time.perf_counter() - t:.0f} s")
+            runs = [("plain", "upsell", plain), ("plain", "pandas", plain),
+                    ("monthly", "upsell", monthly), ("monthly", "pandas", monthly),
+                    ("daily", "upsell", daily), ("daily", "pandas", daily)]
+        elif args.side_files:
             lines, titled = write_side_files(args.csv, Path(tmp))
             print(f"wrote the split and titled files in {time.perf_counter() - t:.0f} s")
             runs = [("csv", "upsell", args.csv), ("split", "upsell", lines),

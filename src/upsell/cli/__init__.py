@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     stream = out if out is not None else sys.stdout
+    orders = getattr(args, "orders", None)
+    if isinstance(orders, list):  # ORDERS ...: several files read as one history
+        args.orders = orders[0] if len(orders) == 1 else (orders or None)
     if getattr(args, "format", None) == "baskets":  # the input's format, named on --format
         args.input_format, args.format = "baskets", "csv"
     if args.debug:

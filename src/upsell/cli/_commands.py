@@ -22,6 +22,7 @@ from upsell.cli._io import (
     _read_scores,
     _Steps,
     _write,
+    orders_label,
 )
 from upsell.data import Catalog, Transactions
 from upsell.exceptions import UpsellDataError, UpsellError
@@ -95,7 +96,9 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         with steps.step("loading the model"):
             options["candidate"] = _load_model(args.model)
     options["exclude_items"] = _never_offered(args, tx, catalog)  # [] with --offer-all-items
-    source = "standard input" if args.orders == "-" else os.path.basename(args.orders)
+    source = orders_label(args)
+    if tx.report.files:  # several files read as one history
+        source += f" ({len(tx.report.files):,} files)"
     for side in ("orders_file", "customers_file"):  # what the lines' customers came from
         if getattr(args, side, None):
             source += f" + {os.path.basename(getattr(args, side))}"

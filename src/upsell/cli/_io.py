@@ -21,6 +21,7 @@ import numpy as np
 
 from upsell.data import Catalog, Transactions
 from upsell.data.io import TABLE_KINDS, file_kind
+from upsell.data.report import SPLIT_ORDER, duplicate_reason
 from upsell.exceptions import UpsellDataError
 
 _ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel", "name",
@@ -122,11 +123,13 @@ def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]
     return columns
 
 @contextlib.contextmanager
-def _local_path(path: str) -> Iterator[str]:
-    """A file path for ``path``; ``-`` copies standard input to a temporary file."""
+def _local_path(path: Any) -> Iterator[Any]:
+    """A file path for ``path`` (or the paths of a list); ``-`` copies standard input to
+    a temporary file."""
     if path != "-":
-        if not os.path.exists(path):
-            raise UpsellDataError(f"file not found: {path}")
+        for p in path if isinstance(path, list) else [path]:
+            if not os.path.exists(p):
+                raise UpsellDataError(f"file not found: {p}")
         yield path
         return
     fd, tmp = tempfile.mkstemp(prefix="upsell-stdin-", suffix=".csv")
@@ -164,9 +167,36 @@ def _sheet(text: str | None) -> int | str:
     return int(text) - 1 if text.isdigit() and int(text) >= 1 else text
 
 
+def orders_label(args: argparse.Namespace) -> str:
+    """ORDERS as messages and titles name it: a file's (or folder's) name, ``standard
+    input``, or the first and last of several files."""
+    orders = args.orders
+    if isinstance(orders, list):
+        return f"{os.path.basename(orders[0])} ... {os.path.basename(orders[-1])}"
+    return "standard input" if orders == "-" else os.path.basename(os.path.normpath(orders))
+
+
 def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
+    tx = _read_lines(args, steps)
+    split = tx.report.flagged.get(SPLIT_ORDER, 0)
+    dups = tx.report.flagged.get(duplicate_reason(tx.has("quantity"))[0], 0)
+    if split and dups:  # several files whose orders overlap, duplicate lines kept
+        sys.stderr.write(
+            f"upsell: {split:,} lines belong to orders found in more than one of the "
+            f"{len(tx.report.files):,} files (exports that overlap?); a line repeated in two "
+            f"files counts twice: --duplicates drop reads it once\n")
+    return tx
+
+
+def _read_lines(args: argparse.Namespace, steps: _Steps) -> Transactions:
     columns = _parse_columns(getattr(args, "columns", None), args)
-    label = "standard input" if args.orders == "-" else os.path.basename(args.orders)
+    label = orders_label(args)
+    if isinstance(args.orders, list):  # several files: one history
+        if "-" in args.orders:
+            raise UpsellDataError("- (standard input) is read alone, not among several files")
+        if getattr(args, "input_format", "lines") == "baskets":
+            raise UpsellDataError("--format baskets reads one file; join the baskets files "
+                                  "first (one basket per line)")
     if getattr(args, "input_format", "lines") == "baskets":
         from upsell.datasets import read_baskets
 
@@ -181,7 +211,12 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
                      cancel_prefix=args.cancel_prefix,
                      time_format=getattr(args, "time_format", None),
                      decimal=getattr(args, "decimal", "."))
-        kind = file_kind(path)
+        first = path[0] if isinstance(path, list) else path
+        kind = file_kind(first)
+        if kind == "folder":  # a folder of CSV files or workbooks, or one Parquet dataset
+            from upsell.data.io import folder_kind
+
+            kind = {"text": "text", "workbook": "xlsx"}.get(folder_kind(first), "folder")
         headers = _orders_file(args)
         if kind in TABLE_KINDS:
             what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
@@ -231,7 +266,7 @@ def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) ->
             + ",".join(f"{r}=HEADER" for r in missing) + ")")
     raise UpsellDataError(
         f"{what} needs the {cols} column{'s' if len(missing) > 1 else ''}, which "
-        f"{os.path.basename(args.orders) if args.orders != '-' else 'standard input'} does not "
+        f"{orders_label(args)} does not "
         "have mapped: name it with --columns " + ",".join(f"{r}=HEADER" for r in missing))
 
 _LIBRARY_WORDS = (

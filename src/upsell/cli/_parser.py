@@ -123,13 +123,16 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                   format_flag: bool = True, orders_optional: bool = False,
                   role_flags: bool = True) -> None:
     if orders_optional:  # recommend: ORDERS to fit on now, or a saved --model
-        p.add_argument("orders", nargs="?", help="order lines CSV to fit on now (or use "
-                                                 "--model); read like `upsell fit` reads it")
+        p.add_argument("orders", nargs="*", metavar="ORDERS",
+                       help="order lines to fit on now (or use --model); read like "
+                            "`upsell fit` reads them")
     else:
-        p.add_argument("orders", help="order lines: CSV (gzip accepted), Parquet (a file or "
-                                      "a folder of them) or a workbook (.xlsx, .xls, .ods); "
-                                      "or one basket per line with --format baskets; - "
-                                      "reads standard input")
+        p.add_argument("orders", nargs="+", metavar="ORDERS",
+                       help="order lines: CSV (gzip accepted), Parquet (a file or a folder "
+                            "of them) or a workbook (.xlsx, .xls, .ods); several files, or a "
+                            "folder of CSV files, are read as one history (monthly "
+                            "exports); or one basket per line with --format baskets; - "
+                            "reads standard input")
     if catalog:
         p.add_argument("--catalog", metavar="CSV", help="product catalog CSV (item, name, "
                        "family, tier, price, cost, kind, ...)")

@@ -185,7 +185,38 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     given to every line by its order before any rule runs. ``skip_rows``: lines above the
     table (a report's title lines), not read.
     """
+    part = read_part(data, label=label, columns=columns, delimiter=delimiter,
+                     encoding=encoding, header=header, time_format=time_format,
+                     decimal=decimal, skip_rows=skip_rows)
+    return prepare_parts([part], label=label, order_headers=order_headers, invalid=invalid,
+                         item_index=item_index, customer_index=customer_index,
+                         time_format=time_format, decimal=decimal)
+
+
+def prepare_parts(parts: list[Any], *, label: str, order_headers: Any, invalid: str,
+                  item_index: IdIndex | None, customer_index: IdIndex | None,
+                  time_format: str | None = None, decimal: str = ".") -> Any:
+    """A ``_Prepared`` of one file's :class:`~upsell.data._parts.Part`, or of several
+    read as one history (``label`` names them all)."""
+    from upsell.data._parts import join_parts
+
+    return join_parts(
+        parts, label=label, order_headers=order_headers, invalid=invalid,
+        time_format=time_format, decimal=decimal,
+        prepare=lambda c, n, files: prepare_columns(
+            c, n, label=label, invalid=invalid, item_index=item_index,
+            customer_index=customer_index, time_format=time_format, decimal=decimal,
+            files=files))
+
+
+def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
+              encoding: str, header: bool, time_format: str | None = None,
+              decimal: str = ".", skip_rows: int = 0, empty_ok: bool = False) -> Any:
+    """One CSV file's columns by role, parsed (a :class:`~upsell.data._parts.Part`); rows
+    that repeat the header are blanked and marked. ``empty_ok``: a header without rows is
+    a part of no rows (one month of several without sales), not an error."""
     from upsell.data._columns import _positional, resolve_columns
+    from upsell.data._parts import Part
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data
@@ -230,7 +261,7 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
     del src
     table = rd.table
     n = table.num_rows
-    if n == 0:
+    if n == 0 and not empty_ok:
         raise UpsellDataError(f"{label} has a header but no data rows")
     cols = {role: table.column(rd.names[pos]) for role, pos in roles.items()}
     if parts:
@@ -241,17 +272,8 @@ def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any,
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
     del table, rd
     again = (_header_again(cols, {r: names[p] for r, p in roles.items() if r not in parts})
-             if header else None)
-    from upsell.data._order_headers import prepared_with_headers
-
-    prep = prepared_with_headers(
-        cols, order_headers, invalid=invalid, label=label,
-        prepare=lambda c: prepare_columns(c, n, label=label, invalid=invalid,
-                                          item_index=item_index, customer_index=customer_index,
-                                          time_format=time_format, decimal=decimal))
-    if again is not None:
-        prep.bad = {HEADER_AGAIN: again, **prep.bad}  # dropped and counted first
-    return prep
+             if header and n else None)
+    return Part(label=label, cols=cols, n=n, bad={} if again is None else {HEADER_AGAIN: again})
 
 
 #: The data report's reason for the header line found again among the rows.
@@ -298,8 +320,10 @@ def _header_again(cols: dict[str, Any], heads: dict[str, str]) -> np.ndarray | N
 
 def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
                     item_index: IdIndex | None, customer_index: IdIndex | None,
-                    time_format: str | None = None, decimal: str = ".") -> Any:
-    """A ``_Prepared`` from pyarrow columns by role (``cols`` is emptied).
+                    time_format: str | None = None, decimal: str = ".",
+                    files: Any = None) -> Any:
+    """A ``_Prepared`` from pyarrow columns by role (``cols`` is emptied); ``files``: the
+    first row and label of each file, when the rows came from several (errors name them).
 
     Id columns (and joined ones) are text; quantity, price and value are float64 or
     text; time is ``timestamp[s]`` or text (read by ``time_format``). The CSV reader
@@ -358,7 +382,7 @@ def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
             expected = (f" (expected time_format {time_format!r})" if time_format is not None
                         else " (expected ISO 8601, e.g. '2011-12-09 12:50:00')")
         raise UpsellDataError(
-            f"{C.row_label(row, _order_ids(prep))}: `{role}` {raw!r} is {what}{expected}"
+            f"{C.row_label(row, _order_ids(prep), files)}: `{role}` {raw!r} is {what}{expected}"
             f"{advice}; {'or ' if advice else ''}pass invalid='drop' to drop such rows"
         )
     return prep

@@ -89,6 +89,12 @@ class Prepared:
     # (column, min, max) of columns whose range the reader took already (on its threads),
     # by role; min and max of a time column are of its int64 seconds
     spans: dict[str, tuple[np.ndarray, Any, Any]] = field(default_factory=dict)
+    # several files read as one: each file's first row and label, in order (row labels
+    # name the file), and its rows read (the report lists them); kept rows worth knowing
+    # about, by reason (counted as flagged among the rows kept)
+    files: list[tuple[int, str]] | None = None
+    file_rows: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 
@@ -199,7 +205,7 @@ class Cleaner:
         self._keep = value
 
     def label(self, pos: int) -> str:
-        lab = f"row {pos + 1:,}"
+        lab = C.row_name(pos, self.p.files)
         code = int(self.p.order[pos])
         if code >= 0:
             lab += f" (order {C.py(self.p.order_index.ids[code])!r})"
@@ -534,10 +540,11 @@ class Cleaner:
                duplicates: str) -> dict[str, Any]:
         p = self.p
         keep = None if self.all_kept else self.keep
-        for reason, mask in p.repairs.items():
-            count = int(np.count_nonzero(mask if keep is None else mask & keep))
-            if count:
-                self.repaired[reason] = self.repaired.get(reason, 0) + count
+        for counts, masks in ((self.repaired, p.repairs), (self.flagged, p.flags)):
+            for reason, mask in masks.items():
+                count = int(np.count_nonzero(mask if keep is None else mask & keep))
+                if count:
+                    counts[reason] = counts.get(reason, 0) + count
         if keep is not None and not keep.any():
             reasons = ", ".join(f"{r}: {n:,}" for r, n in self.dropped.items())
             raise UpsellDataError(
@@ -660,7 +667,8 @@ class Cleaner:
             else:
                 self.flagged[key] = n_dup
         report = DataReport(rows_read=p.n, rows_kept=int(o_codes.size), repaired=self.repaired,
-                            dropped=self.dropped, flagged=self.flagged, source=p.source)
+                            dropped=self.dropped, flagged=self.flagged, source=p.source,
+                            files=p.file_rows)
         return dict(
             order=o_codes.astype(np.int32, copy=False), item=i_codes.astype(np.int32, copy=False),
             customer=cust.astype(np.int32, copy=False) if cust is not None else None,

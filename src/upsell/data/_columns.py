@@ -28,9 +28,27 @@ def py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def row_label(pos: int, order_ids: Any = None) -> str:
-    """Human row label: 1-based data row, with the order id when known."""
-    label = f"row {pos + 1:,}"
+def row_name(pos: int, files: Any = None) -> str:
+    """A data row as messages name it: ``row 12`` (1-based), or ``feb.csv row 12`` when
+    the rows came from several files (``files``: each file's first row and label, in order).
+
+    Examples
+    --------
+    >>> row_name(11), row_name(11, [(0, "jan.csv"), (10, "feb.csv")])
+    ('row 12', 'feb.csv row 2')
+    """
+    if not files:
+        return f"row {pos + 1:,}"
+    import bisect
+
+    start, label = files[bisect.bisect_right([s for s, _ in files], pos) - 1]
+    return f"{label} row {pos - start + 1:,}"
+
+
+def row_label(pos: int, order_ids: Any = None, files: Any = None) -> str:
+    """Human row label: 1-based data row (in its file, when there are several:
+    :func:`row_name`), with the order id when known."""
+    label = row_name(pos, files)
     if order_ids is not None:
         try:
             label += f" (order {py(order_ids[pos])!r})"

@@ -144,13 +144,33 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
                   item_index: IdIndex | None, customer_index: IdIndex | None,
                   time_format: str | None = None, decimal: str = ".",
                   order_headers: Any = None, skip_rows: int = 0) -> Any:
-    """Read one sheet of a workbook into a ``_Prepared`` (see the module docstring);
-    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`);
-    ``skip_rows``: the sheet's first rows, not read (a report's title)."""
+    """Read one sheet of a workbook, or that sheet of several workbooks read as one
+    history (a list of them, a folder, a glob pattern: :mod:`upsell.data._parts`), into a
+    ``_Prepared`` (see the module docstring); ``order_headers``: an orders file's columns
+    (:mod:`upsell.data._order_headers`); ``skip_rows``: the sheet's first rows, not read
+    (a report's title)."""
+    from upsell.data._parts import WORKBOOK_SUFFIXES, input_files, several_label
     from upsell.data.io import check_skip_rows
 
-    label, header, load, below = sheet_table(path, sheet, check_skip_rows(skip_rows))
-    return from_table(header, load, label=label, columns=columns, invalid=invalid,
-                      item_index=item_index, customer_index=customer_index,
-                      time_format=time_format, decimal=decimal, order_headers=order_headers,
-                      below=below)
+    skip_rows = check_skip_rows(skip_rows)
+    files = input_files(path, suffixes=WORKBOOK_SUFFIXES, what="workbooks")
+    if files is None or len(files) == 1:
+        label, header, load, below = sheet_table(path if files is None else files[0], sheet,
+                                                 skip_rows)
+        return from_table(header, load, label=label, columns=columns, invalid=invalid,
+                          item_index=item_index, customer_index=customer_index,
+                          time_format=time_format, decimal=decimal,
+                          order_headers=order_headers, below=below)
+    from upsell.data._arrow import prepare_parts
+    from upsell.data._columns import check_decimal, check_time_format
+    from upsell.data._parquet import table_part
+
+    parts = []
+    for f in files:
+        label, header, load, below = sheet_table(f, sheet, skip_rows)
+        parts.append(table_part(header, load, label=label, columns=columns, below=below,
+                                empty_ok=True))
+    return prepare_parts(parts, label=several_label(path, files), order_headers=order_headers,
+                         invalid=invalid, item_index=item_index, customer_index=customer_index,
+                         time_format=check_time_format(time_format),
+                         decimal=check_decimal(decimal))

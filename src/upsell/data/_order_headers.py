@@ -64,14 +64,15 @@ class OrderHeaders:
 
 
 def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: str,
-                       label: str) -> np.ndarray:
+                       label: str, files: Any = None) -> np.ndarray:
     """Give every line of ``cols`` (role -> pyarrow column, ``headers.key_role`` among
     them) its key's columns from ``headers``; returns the mask of lines whose key is not
     listed. A customers file maps each line's customer to its person; a blank or anonymous
     customer (``NULL``, ``n/a``) stays so.
 
     Raises when the file lists a key twice with different values, and, under
-    ``invalid="raise"``, when a line's key is not listed (the first one named).
+    ``invalid="raise"``, when a line's key is not listed (the first one named, by its file
+    when ``files`` holds the first row and label of several).
     """
     pa = _pa()[0]
     import pyarrow.compute as pc
@@ -110,12 +111,14 @@ def join_order_headers(cols: dict[str, Any], headers: OrderHeaders, *, invalid: 
         blank = bool_mask(pc.equal(trimmed, empty_strings(1)[0]))
     missing = (pos < 0) & ~blank
     if missing.any() and invalid == "raise":
+        from upsell.data._columns import row_name
+
         row = int(np.flatnonzero(missing)[0])
         raise UpsellDataError(
             f"{int(missing.sum()):,} order line(s) of {label} have {'an' if kr == 'order' else 'a'}"
-            f" {kr} that the {headers.what} {headers.label} does not list, e.g. row "
-            f"{row + 1:,} ({kr} {mine[row].as_py()!r}); pass invalid='drop' to drop such rows "
-            f"(counted)")
+            f" {kr} that the {headers.what} {headers.label} does not list, e.g. "
+            f"{row_name(row, files)} ({kr} {mine[row].as_py()!r}); pass invalid='drop' to "
+            f"drop such rows (counted)")
     # a line whose key is not listed takes the first key's values: it is dropped (and
     # counted) before any rule reads them
     take = _arrow_ints(np.where(missing | blank, 0, pos))
@@ -154,19 +157,21 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
 
 
 def prepared_with_headers(cols: dict[str, Any], headers: list[OrderHeaders] | None, *,
-                          invalid: str, label: str, prepare: Any) -> Any:
+                          invalid: str, label: str, prepare: Any, files: Any = None) -> Any:
     """``prepare(cols)`` (the readers' ``prepare_columns``) after the side files' columns
     are given to the lines (``headers``: None, or the files joined in turn, an orders file
     then a customers file: :func:`upsell.data._order_files.side_files`); a line whose key a
     file does not list is marked to be dropped and counted (under ``invalid="drop"``;
-    ``"raise"`` stopped at the join)."""
-    files = headers or []
+    ``"raise"`` stopped at the join). ``files``: several files' first rows and labels, when
+    the lines came from several (:mod:`upsell.data._parts`)."""
+    sides = headers or []
     unlisted = {}  # a line dropped for its order is not counted again for its customer
-    for h in files:
+    for h in sides:
         reason = MISSING if h.key_role == "order" else CUSTOMER_MISSING
-        unlisted[reason] = join_order_headers(cols, h, invalid=invalid, label=label)
+        unlisted[reason] = join_order_headers(cols, h, invalid=invalid, label=label,
+                                              files=files)
     prep = prepare(cols)
-    for h in files:  # the report names every file
+    for h in sides:  # the report names every file
         prep.source = f"{prep.source or label} + {h.what} {h.label}"
     for reason, mask in unlisted.items():
         if mask.any():

@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from upsell.data._columns import check_decimal, check_time_format
 from upsell.data._sources import _pa, empty_strings
 from upsell.data.ids import IdIndex
 from upsell.data.io import existing_path
@@ -127,13 +128,23 @@ def parquet_texts(path: str) -> tuple[list[str], list[list[str]]]:
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None, time_format: str | None = None,
                   decimal: str = ".", order_headers: Any = None) -> Any:
-    """Read a Parquet file or folder into a ``_Prepared`` (see the module docstring);
+    """Read a Parquet file or folder, or a list of them or a glob pattern (read as one
+    history: :mod:`upsell.data._parts`), into a ``_Prepared`` (see the module docstring);
     ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`)."""
-    label = existing_path(path)
-    names, load = _open(label)
-    return from_table(names, load, label=label, columns=columns, invalid=invalid,
-                      item_index=item_index, customer_index=customer_index,
-                      time_format=time_format, decimal=decimal, order_headers=order_headers)
+    from upsell.data._arrow import prepare_parts
+    from upsell.data._parts import input_files, several_label
+
+    files = input_files(path, suffixes=(".parquet", ".pq"), what="Parquet files",
+                        folders=False)  # a folder is one dataset: pyarrow reads it
+    paths = [existing_path(path)] if files is None else files
+    time_format, decimal = check_time_format(time_format), check_decimal(decimal)
+    several = len(paths) > 1
+    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several)
+             for f in paths]
+    return prepare_parts(parts, label=several_label(path, paths) if several else paths[0],
+                         order_headers=order_headers, invalid=invalid, item_index=item_index,
+                         customer_index=customer_index, time_format=time_format,
+                         decimal=decimal)
 
 
 def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str,
@@ -146,16 +157,25 @@ def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str
     ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`),
     given to every line by its order before any rule runs. ``below(columns)``: advice for
     a missing column when the header seems to be a row below (a sheet's title rows)."""
-    from upsell.data._arrow import _known, prepare_columns
-    from upsell.data._columns import (
-        JOIN_SEP,
-        check_decimal,
-        check_time_format,
-        resolve_columns,
-        split_joined,
-    )
+    from upsell.data._arrow import prepare_parts
 
     time_format, decimal = check_time_format(time_format), check_decimal(decimal)
+    part = table_part(names, load, label=label, columns=columns, below=below)
+    return prepare_parts([part], label=label, order_headers=order_headers, invalid=invalid,
+                         item_index=item_index, customer_index=customer_index,
+                         time_format=time_format, decimal=decimal)
+
+
+def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str,
+               columns: Any, below: Callable[[Any], str] | None = None,
+               empty_ok: bool = False) -> Any:
+    """The columns by role of a table whose headers are ``names`` (a
+    :class:`~upsell.data._parts.Part`), as :func:`from_table` reads them; ``empty_ok``: a
+    table without rows is a part of none (one file of several), not an error."""
+    from upsell.data._arrow import _known
+    from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
+    from upsell.data._parts import Part
+
     pc = _pa()[1]
     plain, joined = split_joined(columns)
     try:
@@ -170,7 +190,7 @@ def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str
     wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps})
     table = load([names[p] for p in wanted])
     n = table.num_rows
-    if n == 0:
+    if n == 0 and not empty_ok:
         raise UpsellDataError(f"{label} has no rows")
     at = {p: j for j, p in enumerate(wanted)}
 
@@ -183,11 +203,4 @@ def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str
             cols[role] = _typed(table.column(at[pos]), role, what(pos, role))
     for role, ps in parts.items():  # the texts of the columns, joined: one id
         cols[role] = pc.join([_text(table.column(at[p]), what(p, role)) for p in ps], JOIN_SEP)
-    del table
-    from upsell.data._order_headers import prepared_with_headers
-
-    return prepared_with_headers(
-        cols, order_headers, invalid=invalid, label=label,
-        prepare=lambda c: prepare_columns(c, n, label=label, invalid=invalid,
-                                          item_index=item_index, customer_index=customer_index,
-                                          time_format=time_format, decimal=decimal))
+    return Part(label=label, cols=cols, n=n)

@@ -153,6 +153,31 @@ def existing_path(path: Any) -> str:
     return fspath
 
 
+def folder_kind(path: Any) -> str:
+    """What a folder of order lines holds, for a caller that picks the reader:
+    ``"parquet"`` (Parquet files, or ``key=value`` sub-folders: one dataset), else
+    ``"text"`` (CSV files) or ``"workbook"``, by its files' names; ``"parquet"`` when it
+    holds none of these (the Parquet reader names what is wrong).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "2011-01.csv.gz").write_bytes(b"")
+    >>> folder_kind(d)
+    'text'
+    """
+    from upsell.data._parts import TEXT_SUFFIXES, WORKBOOK_SUFFIXES, named
+
+    names = [n for n in os.listdir(os.fspath(path)) if not n.startswith((".", "~$", "_"))]
+    if any(named(n, (".parquet", ".pq")) or "=" in n or n.startswith("part-") for n in names):
+        return "parquet"
+    for kind, suffixes in (("text", TEXT_SUFFIXES), ("workbook", WORKBOOK_SUFFIXES)):
+        if any(named(n, suffixes) for n in names):
+            return kind
+    return "parquet"
+
+
 def open_binary(path: Any) -> IO[bytes]:
     """Open a file for reading bytes, decompressing gzip content whatever the file name."""
     fspath = existing_path(path)
@@ -351,14 +376,18 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
                       customer_index: IdIndex | None = None,
                       time_format: str | None = None, decimal: str = ".",
                       order_headers: Any = None, skip_rows: int = 0) -> _Prepared:
-    """Read a CSV file into prepared columns for :meth:`Transactions._from_prepared`.
+    """Read a CSV file, or several read as one history (a list of paths, a folder of CSV
+    files, a glob pattern: :mod:`upsell.data._parts`), into prepared columns for
+    :meth:`Transactions._from_prepared`.
 
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
     follow upsell's own rules, column by column. ``order_headers``: an orders file's
     columns that give every line its order's customer, time or channel
     (:mod:`upsell.data._order_headers`).
     """
-    from upsell.data import _arrow, _sources
+    from upsell.data import _arrow
+    from upsell.data._columns import check_decimal, check_time_format
+    from upsell.data._parts import TEXT_SUFFIXES, input_files, several_label
 
     aligned = delimiter == WHITESPACE
     if not aligned and (not isinstance(delimiter, str) or len(delimiter) != 1
@@ -366,15 +395,34 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         raise UpsellDataError(
             f"`delimiter` must be a single ASCII character other than a quote or a line "
             f"break, or {WHITESPACE!r}; got {delimiter!r}")
-    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-    from upsell.data._columns import check_decimal, check_time_format
-
     time_format = check_time_format(time_format)
     decimal = check_decimal(decimal)
     try:
         utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     except (LookupError, TypeError):
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
+    skip_rows = check_skip_rows(skip_rows)
+    files = input_files(path, suffixes=TEXT_SUFFIXES, what="CSV files")
+    several = files is not None and len(files) > 1
+    paths = [path] if files is None else files
+    parts = [_csv_part(f, columns=columns, delimiter=delimiter, encoding=encoding, utf8=utf8,
+                       header=header, time_format=time_format, decimal=decimal,
+                       skip_rows=skip_rows, empty_ok=several) for f in paths]
+    label = several_label(path, paths) if several else parts[0].label
+    return _arrow.prepare_parts(parts, label=label, order_headers=order_headers,
+                                invalid=invalid, item_index=item_index,
+                                customer_index=customer_index, time_format=time_format,
+                                decimal=decimal)
+
+
+def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
+              utf8: bool, header: bool, time_format: str | None, decimal: str,
+              skip_rows: int, empty_ok: bool) -> Any:
+    """One CSV file's parsed columns (:func:`upsell.data._arrow.read_part`), streamed from
+    the file when it is UTF-8 (plain or gzip), else decoded first."""
+    from upsell.data import _arrow, _sources
+
+    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     with open_binary(path) as fh:
         plain = not isinstance(fh, gzip.GzipFile)
         try:
@@ -383,37 +431,21 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
             bom = b""  # a damaged gzip stream: the read below names it
     if bom in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: Excel's "Unicode Text"
         raise utf8_error(bom, label, encoding)
-    if aligned:  # columns aligned by spaces: read whole, then split as a CSV of one separator
-        data, delimiter = whitespace_fields(read_source(path, encoding, label), label)
-        utf8, plain = True, False
-    skip_rows = check_skip_rows(skip_rows)
-    extra: dict[str, Any] = {"skip_rows": skip_rows} if skip_rows else {}
-    if order_headers is not None:
-        extra["order_headers"] = order_headers
-    if aligned:
-        return _arrow.read_prepared([data], label=label, columns=columns, delimiter=delimiter,
-                                    encoding="utf-8", header=header, invalid=invalid,
-                                    item_index=item_index, customer_index=customer_index,
-                                    time_format=time_format, decimal=decimal, **extra)
+    kw: dict[str, Any] = dict(label=label, columns=columns, delimiter=delimiter,
+                              encoding=encoding, header=header, time_format=time_format,
+                              decimal=decimal, skip_rows=skip_rows, empty_ok=empty_ok)
+    if delimiter == WHITESPACE:  # aligned by spaces: read whole, split as a CSV of one separator
+        data, kw["delimiter"] = whitespace_fields(read_source(path, encoding, label), label)
+        kw["encoding"] = "utf-8"
+        return _arrow.read_part([data], **kw)
     if utf8 and plain:  # pyarrow streams the file itself: it is never in memory whole
-        return _arrow.read_prepared(
-            _sources.Source(path=os.fspath(path)), label=label, columns=columns,
-            delimiter=delimiter, encoding=encoding, header=header, invalid=invalid,
-            item_index=item_index, customer_index=customer_index, time_format=time_format,
-            decimal=decimal, **extra)
+        return _arrow.read_part(_sources.Source(path=os.fspath(path)), **kw)
     if utf8:  # gzip: inflated while pyarrow parses, never in memory whole
         gz = _sources.GzipSource.open(os.fspath(path))
         if gz is not None:
-            return _arrow.read_prepared(
-                gz, label=label, columns=columns, delimiter=delimiter, encoding=encoding,
-                header=header, invalid=invalid, item_index=item_index,
-                customer_index=customer_index, time_format=time_format, decimal=decimal,
-                **extra)
+            return _arrow.read_part(gz, **kw)
     # handed over in a list the parser empties: no frame holds the bytes once pyarrow has them
-    return _arrow.read_prepared([read_source(path, encoding, label)], label=label, columns=columns, delimiter=delimiter,
-                              encoding=encoding, header=header, invalid=invalid,
-                              item_index=item_index, customer_index=customer_index,
-                              time_format=time_format, decimal=decimal, **extra)
+    return _arrow.read_part([read_source(path, encoding, label)], **kw)
 
 
 def strip_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

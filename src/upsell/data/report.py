@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+#: The data report's flag for the lines of an order found in more than one of several
+#: files read as one history (exports that overlap, or an order split at a file's end).
+SPLIT_ORDER = "order found in more than one file (exports that overlap, or split at a file's end)"
+
 
 def duplicate_reason(has_quantity: bool) -> tuple[str, str]:
     """The data report's reason for lines identical in every column, and the hint its
@@ -65,6 +69,9 @@ class DataReport:
         Kept rows worth knowing about, by reason.
     source : str
         Where the rows came from (a path, ``"pandas"``, ...).
+    files : mapping of str to int
+        Data rows read per file, in the order read, when several files were read as one
+        history (monthly exports, a folder of them); empty for one input.
 
     Examples
     --------
@@ -76,6 +83,8 @@ class DataReport:
     DataReport: 10 rows read, 8 kept, 1 repaired, 2 dropped
       dropped   zero quantity: 2
       repaired  customer filled from its order: 1
+    >>> DataReport(rows_read=3, rows_kept=3, files={"jan.csv": 2, "feb.csv": 1}).files["feb.csv"]
+    1
     """
 
     rows_read: int
@@ -84,8 +93,11 @@ class DataReport:
     dropped: Mapping[str, int] = field(default_factory=dict)
     flagged: Mapping[str, int] = field(default_factory=dict)
     source: str = ""
+    files: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "files", MappingProxyType(
+            {str(k): int(v) for k, v in (self.files or {}).items()}))
         object.__setattr__(self, "repaired", _frozen(self.repaired))
         object.__setattr__(self, "dropped", _frozen(self.dropped))
         object.__setattr__(self, "flagged", _frozen(self.flagged))
@@ -120,6 +132,7 @@ class DataReport:
             "repaired": dict(self.repaired),
             "dropped": dict(self.dropped),
             "flagged": dict(self.flagged),
+            "files": dict(self.files),
         }
 
     def __str__(self) -> str:
@@ -132,6 +145,15 @@ class DataReport:
                          ("flagged", self.flagged)):
             for reason, n in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])):
                 lines.append(f"  {title:<9} {reason}: {n:,}")
+        if len(self.files) <= 12:
+            for name, n in self.files.items():
+                lines.append(f"  {'file':<9} {name}: {n:,} rows read")
+        else:  # a year of daily exports: their number and sizes
+            sizes = list(self.files.values())
+            empty = sum(1 for n in sizes if n == 0)
+            lines.append(f"  {'files':<9} {len(sizes):,} files, {min(sizes):,} to "
+                         f"{max(sizes):,} rows each" + (f"; {empty:,} without rows" if empty
+                                                         else ""))
         return "\n".join(lines)
 
     def _rows(self) -> dict[str, list[Any]]:

@@ -431,8 +431,9 @@ class Transactions:
 
         Parameters
         ----------
-        path : str or path-like
-            The file; gzip content (whatever the name) is decompressed.
+        path : str, path-like, or a list of them
+            The file (gzip content decompressed whatever the name); a list, a folder of CSV
+            files or a glob pattern is read as one history (monthly exports; docs/data.md).
         columns : mapping, optional
             Role -> header name (or 0-based position when ``header=False``); roles
             are those of :meth:`from_arrays`, ``name`` and ``value`` included.
@@ -444,24 +445,19 @@ class Transactions:
             Whether the first line names the columns.
         time_format : str, optional
             How the time column is written, as a strptime format: ``"%d/%m/%Y %H:%M"``
-            for 31/12/2011 23:59, ``"%m/%d/%Y %H:%M"`` for 12/31/2011 23:59 (``%d``
-            day, ``%m`` month, ``%Y`` year, ``%y`` two-digit year, ``%H`` hour, ``%M``
-            minute, ``%S`` second, ``%z`` UTC offset, converted to UTC). Default:
-            ISO 8601 (2011-12-31 23:59:00, offsets converted to UTC). A file with
-            day/month dates and no ``time_format`` stops with an error that names
-            the format which reads every one of them, when one does.
+            for 31/12/2011 23:59 (``%z``: a UTC offset, converted to UTC). Default: ISO
+            8601, offsets converted to UTC. Day/month dates without it stop with an error
+            that names the format which reads every one of them, when one does.
         decimal : {".", ","}, default "."
             The decimal mark of the number columns: ``","`` for exports that write
             ``15,3`` (often with ``delimiter=";"``). Numbers as spreadsheets show them
             (``£1,234.50``, ``(12.50)``, ``1.234,5 €``) are read and counted as repaired;
             a separator that may be the decimal mark (``1,200``) only with the column's support.
         orders_file : str or path-like, optional
-            A file of orders (one row per order) that holds what the lines do not: each
-            line takes its order's ``customer``, ``time`` or ``channel`` before any rule
-            runs (an ERP's order headers, Olist's orders file). A CSV (read with the same
-            ``delimiter`` and ``encoding``), a Parquet file or folder, or a workbook (its
-            first sheet), told apart by their bytes. A line whose order is not listed is
-            an error, or dropped and counted with ``invalid="drop"``.
+            A file of orders (one row per order: a CSV read with the same ``delimiter``
+            and ``encoding``, Parquet or a workbook) whose ``customer``, ``time`` or
+            ``channel`` each line takes (Olist's orders file); a line whose order it does
+            not list is an error, or dropped and counted with ``invalid="drop"``.
         orders_columns : mapping, optional
             The orders file's headers: ``order`` (the key the lines share) and some of
             ``customer``, ``time``, ``channel``.
@@ -482,18 +478,18 @@ class Transactions:
         Raises
         ------
         UpsellDataError
-            Missing file or column, a column name used twice, empty file, a row with
-            the wrong number of fields (row and line named), an unterminated quote,
-            text not valid in ``encoding`` (byte offset named), a truncated gzip
-            file, bad values under ``invalid="raise"``.
+            Missing file or column, a column name used twice, empty file, a row with the
+            wrong number of fields (row and line named), an unterminated quote, text not
+            valid in ``encoding`` (byte offset named), a truncated gzip file, bad values
+            under ``invalid="raise"``.
         TypeError
             A keyword that is not a cleaning rule (the close match is suggested).
 
         Notes
         -----
-        Ids are stripped (the rows changed are counted as repaired) and become
-        integers when every one is a plain integer; customer ids "NULL", "nan",
-        "None", "NA", "N/A" (any case) are anonymous lines, counted as repaired.
+        Ids are stripped (the rows changed are counted as repaired) and become integers
+        when every one is a plain integer; customer ids "NULL", "nan", "None", "NA",
+        "N/A" (any case) are anonymous lines, counted as repaired.
 
         Examples
         --------
@@ -515,6 +511,14 @@ class Transactions:
         ...                                "time": "InvoiceDate"})
         >>> tx.customers.decode(tx.customer).tolist()
         ['c7', 'c7', 'c9']
+
+        Monthly exports in a folder, read as one history:
+
+        >>> (d := p.parent / "exports").mkdir()
+        >>> for month, rows in (("01", "1,A\\n1,B\\n"), ("02", "2,A\\n")):
+        ...     _ = (d / f"2011-{month}.csv").write_text("order,item\\n" + rows)
+        >>> Transactions.read_csv(d).shape, list(Transactions.read_csv(d).report.files.values())
+        ((3, 2, 2), [2, 1])
         """
         from upsell.data._readers import read_orders
         from upsell.data.io import read_csv_prepared
@@ -535,16 +539,12 @@ class Transactions:
                      **options: Any) -> Transactions:
         """Read order lines from a Parquet file, or a folder of them (Spark, pandas, exports).
 
-        The columns keep their types: ids of any type (integral floats, as pandas
-        writes ids with gaps, are integer ids; NaN is missing), numbers and decimals,
-        timestamps of any unit or zone (to whole UTC seconds) and dates. Text columns
-        follow :meth:`read_csv`'s rules, as do ids (stripped, integers, anonymous
-        markers), ``time_format``, ``decimal``, the cleaning ``options`` and the errors.
-        A folder's ``key=value`` sub-folders are columns too. Only mapped columns are read.
-        ``orders_file`` and ``orders_columns``, ``customers_file`` and
-        ``customers_columns``: an orders file and a customers file beside the lines, as
-        :meth:`read_csv` takes them (a Parquet file or folder, a workbook, or a
-        comma-separated UTF-8 CSV).
+        The columns keep their types: ids of any type (integral floats, as pandas writes
+        ids with gaps, are integer ids; NaN is missing), numbers, decimals, timestamps of
+        any unit or zone (to whole UTC seconds) and dates; text follows :meth:`read_csv`'s
+        rules, as do its keywords (the side files: a comma-separated UTF-8 CSV, Parquet or
+        a workbook) and errors. A folder's ``key=value`` sub-folders are columns too; a
+        list of files or a glob pattern is read as one history. Only mapped columns are read.
 
         Examples
         --------
@@ -577,7 +577,8 @@ class Transactions:
         The sheet's first row names the columns; an empty row is dropped and counted. Number
         cells are numbers (integral ones are integer ids), date cells times (the workbook's
         clock; no zone), other cells text as a CSV export writes them; from there
-        :meth:`read_csv`'s rules, report and errors apply, as do its keywords.
+        :meth:`read_csv`'s rules, report, errors and keywords apply (a list of workbooks, a
+        folder or a glob pattern: one history, the same ``sheet`` of each).
 
         Parameters
         ----------

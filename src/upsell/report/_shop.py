@@ -23,6 +23,7 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         t = tx.time
         rows.append(("period", f"{str(t.min())[:10]} to {str(t.max())[:10]}"))
     rows.append(("rows read", rep.rows_read))
+    rows += _file_rows(dict(getattr(rep, "files", {}) or {}))
     for attr in ("rows_repaired", "rows_dropped"):
         if hasattr(rep, attr):
             rows.append((attr.replace("_", " "), getattr(rep, attr)))
@@ -57,6 +58,33 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         note += (f"; {' and '.join(derived)} come from the order lines." if derived else ".")
     return {"tables": [Table("", ("what", "value"), tuple(rows))], "note": note.strip(),
             "values": {"lines": len(tx), "orders": len(tx.orders)}}
+
+
+#: Files read as one history that the Data section lists one by one; more are summed up.
+_FILES_LISTED = 12
+
+
+def _file_rows(files: dict[str, int]) -> list[tuple[str, Any]]:
+    """The Data section's rows for several files read as one history: each file's rows
+    read, or (for many files) their number, the range of their sizes and the empty ones."""
+    import os
+
+    if not files:
+        return []
+    names = {os.path.basename(f) or f: n for f, n in files.items()}
+    if len(names) < len(files):  # same names in several folders: the paths tell them apart
+        names = dict(files)
+    if len(names) <= _FILES_LISTED:
+        return [(f"file: {f}", n) for f, n in names.items()]
+    sizes = list(names.values())
+    out: list[tuple[str, Any]] = [(
+        "files read", f"{len(names):,} files, {min(sizes):,} to {max(sizes):,} rows each "
+                      f"({next(iter(names))} ... {list(names)[-1]})")]
+    empty = [f for f, n in names.items() if n == 0]
+    if empty:
+        out.append(("files without rows", ", ".join(empty[:_FILES_LISTED])
+                    + (", ..." if len(empty) > _FILES_LISTED else "")))
+    return out
 
 
 def _section_kpis(ctx: _Context) -> dict[str, Any]:

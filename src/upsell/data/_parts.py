@@ -1,0 +1,254 @@
+"""Several files of order lines read as one history: monthly exports, a folder of them.
+
+Each file is parsed on its own (its header resolved, its lines numbered, a repeated
+header found) into a :class:`Part`; the parts' columns are then joined into one table
+that the cleaning rules see once, so ids share one index, a return in March finds its
+January purchase and a line repeated in two exports is a duplicate line. Messages name
+a row by its file (``feb.csv row 12``); the data report counts each file's rows and flags
+the lines of an order found in more than one file (exports that overlap).
+
+This module sits below the readers (:mod:`upsell.data.io`, ``_arrow``, ``_parquet``,
+``_excel``), which hand it their parts and their own ``prepare`` step.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from upsell.data._sources import empty_strings
+from upsell.data.report import SPLIT_ORDER
+from upsell.exceptions import UpsellDataError
+
+__all__ = ["SPLIT_ORDER", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES", "Part", "input_files",
+           "join_parts", "named", "several_label"]
+
+#: Names of the text files a folder of order lines is read for (gzip too: ``.csv.gz``).
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".dat")
+#: Names of the workbooks a folder of them is read for.
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+@dataclass
+class Part:
+    """One file's columns, parsed and not yet prepared.
+
+    ``cols``: role -> pyarrow column (text, float64 or ``timestamp[s]``, as the reader's
+    ``prepare_columns`` takes them); ``bad``: rows the reader found unusable, by reason.
+    """
+
+    label: str
+    cols: dict[str, Any]
+    n: int
+    bad: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def input_files(path: Any, *, suffixes: Sequence[str], what: str,
+                folders: bool = True) -> list[str] | None:
+    """The files ``path`` names when it may name several: a list or tuple of paths (in its
+    order), a folder (with ``folders``: its files whose names end in ``suffixes``, gzip
+    ones too, by name) or a glob pattern such as ``"exports/2011-*.csv"`` (by name). None
+    when ``path`` names one file (or a folder the reader reads itself).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for m in ("2011-02", "2011-01"):
+    ...     _ = (d / f"{m}.csv").write_text("order,item\\n1,A\\n")
+    >>> [os.path.basename(f) for f in input_files(d, suffixes=TEXT_SUFFIXES, what="CSV files")]
+    ['2011-01.csv', '2011-02.csv']
+    >>> input_files(d / "2011-01.csv", suffixes=TEXT_SUFFIXES, what="CSV files") is None
+    True
+    """
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise UpsellDataError("`path` is an empty list: name at least one file")
+        files = [_existing(p) for p in path]
+        seen: set[str] = set()
+        for f in files:
+            key = os.path.realpath(f)
+            if key in seen:
+                raise UpsellDataError(f"`path` names {f!r} twice: each file is read once")
+            seen.add(key)
+        return files
+    try:
+        fspath = os.fspath(path)
+    except TypeError:
+        return None  # the reader names it
+    if not isinstance(fspath, str):
+        return None
+    if folders and os.path.isdir(fspath):
+        names = sorted(os.listdir(fspath))
+        files = [os.path.join(fspath, n) for n in names
+                 if not n.startswith((".", "~$")) and named(n, suffixes)
+                 and os.path.isfile(os.path.join(fspath, n))]
+        if not files:
+            shown = ", ".join(repr(n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+            raise UpsellDataError(
+                f"`path` {fspath!r} is a folder with no {what} in it (names ending in "
+                f"{', '.join(suffixes)}, or those with .gz); it holds "
+                f"{shown or 'nothing'}"
+                + ("; a folder of Parquet files is read by read_parquet"
+                   if any(named(n, (".parquet", ".pq")) for n in names) else ""))
+        return files
+    if not os.path.exists(fspath) and any(c in fspath for c in "*?["):
+        files = sorted(f for f in glob.glob(fspath) if os.path.isfile(f))
+        if not files:
+            raise UpsellDataError(f"`path` {fspath!r} matches no file")
+        return files
+    return None
+
+
+def several_label(path: Any, files: list[str]) -> str:
+    """How the report and messages name several files read as one.
+
+    Examples
+    --------
+    >>> several_label(["a.csv", "b.csv"], ["a.csv", "b.csv"])
+    'a.csv, b.csv'
+    >>> several_label("exports", ["exports/1.csv", "exports/2.csv", "exports/3.csv"])
+    'exports (3 files)'
+    """
+    if isinstance(path, (list, tuple)):
+        if len(files) <= 3:
+            return ", ".join(files)
+        return f"{files[0]} ... {files[-1]} ({len(files):,} files)"
+    return f"{os.fspath(path)} ({len(files):,} files)"
+
+
+def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: str,
+               prepare: Callable[[dict[str, Any], int, Any], Any],
+               time_format: str | None = None, decimal: str = ".") -> Any:
+    """The ``_Prepared`` of the parts read as one table: ``prepare(cols, n, files)`` (the
+    reader's ``prepare_columns``; ``files``: each file's first row and label, or None for
+    one part) after the side files' columns are joined (``order_headers``,
+    :func:`upsell.data._order_headers.prepared_with_headers`)."""
+    from upsell.data._order_headers import prepared_with_headers
+
+    if len(parts) == 1:
+        one = parts[0]
+        cols, n, bad, files = one.cols, one.n, one.bad, None
+    else:
+        cols, n, bad, files = _joined(parts, time_format, decimal)
+        if n == 0:
+            raise UpsellDataError(f"{label} has headers but no data rows")
+    prep = prepared_with_headers(cols, order_headers, invalid=invalid, label=label,
+                                 prepare=lambda c: prepare(c, n, files), files=files)
+    if bad:
+        prep.bad = {**bad, **prep.bad}  # dropped and counted first
+    if files:
+        prep.files = files
+        prep.file_rows = {p.label: p.n for p in parts}
+        split = _split_orders(prep.order, [p.n for p in parts])
+        if split is not None:
+            prep.flags[SPLIT_ORDER] = split
+    return prep
+
+
+def _existing(path: Any) -> str:
+    try:
+        fspath = os.fspath(path)
+    except TypeError:
+        raise UpsellDataError(
+            f"`path` must be file paths; got {type(path).__name__} in the list") from None
+    if not isinstance(fspath, str):
+        fspath = os.fsdecode(fspath)
+    if not os.path.exists(fspath):
+        raise UpsellDataError(f"`path` {fspath!r} does not exist")
+    if os.path.isdir(fspath):
+        raise UpsellDataError(f"`path` {fspath!r} in the list is a folder; name its files")
+    return fspath
+
+
+def named(name: str, suffixes: Sequence[str]) -> bool:
+    """Whether a file's name ends in one of ``suffixes``, or in one of them and ``.gz``."""
+    low = name.lower()
+    low = low[:-3] if low.endswith(".gz") else low
+    return low.endswith(tuple(suffixes))
+
+
+def _joined(parts: list[Part], time_format: str | None, decimal: str
+            ) -> tuple[dict[str, Any], int, dict[str, np.ndarray], list[tuple[int, str]]]:
+    """(columns, rows, bad rows by reason, each file's first row and label) of the parts."""
+    first = parts[0]
+    for p in parts[1:]:
+        odd = sorted(set(p.cols) ^ set(first.cols))
+        if odd:
+            has, lacks = (p, first) if odd[0] in p.cols else (first, p)
+            raise UpsellDataError(
+                f"{has.label} has a `{odd[0]}` column and {lacks.label} has none: files read "
+                f"as one history need the same roles (name the column of each with "
+                f"`columns`, or read the files apart)")
+    cols = {role: _concat([p.cols[role] for p in parts], time_format, decimal)
+            for role in first.cols}
+    sizes = [p.n for p in parts]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(starts[-1])
+    bad: dict[str, np.ndarray] = {}
+    for j, p in enumerate(parts):
+        for reason, mask in p.bad.items():
+            whole = bad.setdefault(reason, np.zeros(n, dtype=bool))
+            whole[starts[j]:starts[j + 1]] = mask
+    return cols, n, bad, [(int(starts[j]), p.label) for j, p in enumerate(parts)]
+
+
+def _concat(cols: list[Any], time_format: str | None, decimal: str) -> Any:
+    """One chunked column of the files' columns of a role; when their types differ (a file
+    whose prices are all numbers beside one with a dirty price, a typed time beside a text
+    one), each is read as text, as the reader reads a dirty column: times written in
+    ``time_format``, numbers with the ``decimal`` mark."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def chunks(col: Any) -> list[Any]:
+        return list(col.chunks) if hasattr(col, "chunks") else [col]
+
+    def blank(c: Any) -> Any:  # a missing value cast to text: the empty text a CSV cell is
+        return pc.coalesce(c, empty_strings(len(c))) if c.null_count else c
+
+    types = {c.type for c in cols if not pa.types.is_null(c.type)}
+    if len(types) <= 1:
+        kind = types.pop() if types else cols[0].type
+        same = [c if c.type == kind else  # a column of one file with no value: pyarrow's null
+                blank(pc.cast(c, kind)) if pa.types.is_string(kind) else pc.cast(c, kind)
+                for c in cols]
+        return pa.chunked_array([k for c in same for k in chunks(c)], type=kind)
+    text = []
+    for c in cols:
+        if not pa.types.is_string(c.type):
+            number = pa.types.is_floating(c.type) or pa.types.is_integer(c.type)
+            if pa.types.is_timestamp(c.type) and time_format is not None:
+                c = pc.strftime(c, format=time_format)
+            elif pa.types.is_dictionary(c.type):
+                c = pc.cast(c, c.type.value_type)
+            c = blank(pc.cast(c, pa.string()) if not pa.types.is_string(c.type) else c)
+            if number and decimal != ".":
+                c = pc.replace_substring(c, ".", decimal)
+        text.append(c)
+    return pa.chunked_array([k for c in text for k in chunks(c)], type=pa.string())
+
+
+def _split_orders(order: np.ndarray, sizes: list[int]) -> np.ndarray | None:
+    """Rows whose order id occurs in more than one file (None when there are none)."""
+    if order.size == 0:
+        return None
+    part = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
+    known = order >= 0
+    codes = order[known].astype(np.intp)
+    m = int(codes.max()) + 1 if codes.size else 0
+    lo = np.full(m, len(sizes), dtype=np.int32)
+    hi = np.full(m, -1, dtype=np.int32)
+    np.minimum.at(lo, codes, part[known])
+    np.maximum.at(hi, codes, part[known])
+    spans = lo < hi
+    if not spans.any():
+        return None
+    rows = np.zeros(order.size, dtype=bool)
+    rows[known] = spans[codes]
+    return rows
