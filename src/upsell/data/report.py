@@ -93,7 +93,8 @@ class DataReport:
     dropped: Mapping[str, int] = field(default_factory=dict)
     flagged: Mapping[str, int] = field(default_factory=dict)
     source: str = ""
-    files: Mapping[str, int] = field(default_factory=dict)
+    # (not in repr: a report's repr reads as before; str() lists the files)
+    files: Mapping[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", MappingProxyType(
