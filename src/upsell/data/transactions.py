@@ -21,6 +21,13 @@ from upsell.data._clean import (  # noqa: F401 - the limits are documented here
     clean,
     prepare,
 )
+from upsell.data._file_readers import (
+    OPTIONS,
+    FileReaders,
+    InvalidPolicy,
+    Policy3,
+    ReturnsPolicy,
+)
 from upsell.data._order_table import OrderTable
 from upsell.data.ids import IdIndex
 from upsell.data.report import DataReport
@@ -38,14 +45,9 @@ _ID_ROLES = frozenset({"order", "item", "customer", "channel"})
 #: Column roles Transactions understands, in their canonical order.
 ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel")
 
-ReturnsPolicy = Literal["net", "drop", "keep", "raise"]
-Policy3 = Literal["keep", "drop", "raise"]
-InvalidPolicy = Literal["raise", "drop"]
 Weighting = Literal["count", "binary", "units", "value", "bm25", "tfidf"]
 
-#: Keywords the readers pass on to from_arrays (cleaning rules and id universes).
-_OPTIONS = ("returns", "anonymous", "bad_prices", "duplicates", "invalid", "cancel_prefix",
-            "item_index", "customer_index", "source", "time_format")
+_OPTIONS = OPTIONS
 
 _WEIGHTINGS = ("count", "binary", "units", "value", "bm25", "tfidf")
 
@@ -56,7 +58,7 @@ def _readonly(a: np.ndarray | None) -> np.ndarray | None:
     return a
 
 
-class Transactions:
+class Transactions(FileReaders):
     """Order lines as columnar numpy arrays, cleaned by documented rules and immutable.
 
     Build one with :meth:`read_csv`, :meth:`from_pandas`, :meth:`from_arrow`,
@@ -420,200 +422,6 @@ class Transactions:
         check_options(options, _OPTIONS, "Transactions.from_arrow")
         return cls.from_arrays(**frame_columns(table, columns, kind="arrow"),
                                **{"source": "arrow", **options})
-
-    @classmethod
-    def read_csv(cls, path: Any, *, columns: ColumnMap | None = None, delimiter: str = ",",
-                 encoding: str = "utf-8", header: bool = True, time_format: str | None = None,
-                 decimal: str = ".", orders_file: Any = None, orders_columns: Any = None,
-                 customers_file: Any = None, customers_columns: Any = None,
-                 skip_rows: int = 0, **options: Any) -> Transactions:
-        """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
-
-        Parameters
-        ----------
-        path : str, path-like, or a list of them
-            The file (gzip content decompressed whatever the name); a list, a folder of CSV
-            files or a glob pattern is read as one history (monthly exports; docs/data.md).
-        columns : mapping, optional
-            Role -> header name (or 0-based position when ``header=False``); roles
-            are those of :meth:`from_arrays`, ``name`` and ``value`` included.
-            Roles not given are looked up under their own names.
-        delimiter : str, default ","
-            One character, or ``"whitespace"``: columns aligned by runs of spaces or tabs.
-        encoding : str, default "utf-8"
-        header : bool, default True
-            Whether the first line names the columns.
-        time_format : str, optional
-            How the time column is written, as a strptime format: ``"%d/%m/%Y %H:%M"``
-            for 31/12/2011 23:59 (``%z``: a UTC offset, converted to UTC). Default: ISO
-            8601, offsets converted to UTC. Day/month dates without it stop with an error
-            that names the format which reads every one of them, when one does.
-        decimal : {".", ","}, default "."
-            The decimal mark of the number columns: ``","`` for exports that write
-            ``15,3`` (often with ``delimiter=";"``). Numbers as spreadsheets show them
-            (``£1,234.50``, ``(12.50)``, ``1.234,5 €``) are read and counted as repaired;
-            a separator that may be the decimal mark (``1,200``) only with the column's support.
-        orders_file : str or path-like, optional
-            A file of orders (one row per order: a CSV read with the same ``delimiter``
-            and ``encoding``, Parquet or a workbook) whose ``customer``, ``time`` or
-            ``channel`` each line takes (Olist's orders file); a line whose order it does
-            not list is an error, or dropped and counted with ``invalid="drop"``.
-        orders_columns : mapping, optional
-            The orders file's headers: ``order`` (the key the lines share) and some of
-            ``customer``, ``time``, ``channel``.
-        customers_file, customers_columns : path-like and mapping, optional
-            A file of customers that maps the ids the lines (or their orders) hold,
-            ``customer``, to the ``person`` each stands for (Olist's ``customer_id`` ->
-            ``customer_unique_id``); an unlisted one is handled as an unlisted order.
-        skip_rows : int, default 0
-            Lines above the table that are not read (a report's title, its date); a file
-            whose header sits below such lines stops with the ``skip_rows`` that reads it.
-        **options
-            Cleaning rules and other keywords of :meth:`from_arrays`.
-
-        Returns
-        -------
-        Transactions
-
-        Raises
-        ------
-        UpsellDataError
-            Missing file or column, a column name used twice, empty file, a row with the
-            wrong number of fields (row and line named), an unterminated quote, text not
-            valid in ``encoding`` (byte offset named), a truncated gzip file, bad values
-            under ``invalid="raise"``.
-        TypeError
-            A keyword that is not a cleaning rule (the close match is suggested).
-
-        Notes
-        -----
-        Ids are stripped (the rows changed are counted as repaired) and become integers
-        when every one is a plain integer; customer ids "NULL", "nan", "None", "NA",
-        "N/A" (any case) are anonymous lines, counted as repaired.
-
-        Examples
-        --------
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.csv"
-        >>> _ = p.write_text("InvoiceNo,StockCode,Quantity\\n1,A,2\\n1,B,1\\n2,A,1\\n")
-        >>> tx = Transactions.read_csv(p, columns={"order": "InvoiceNo", "item": "StockCode",
-        ...                                        "quantity": "Quantity"})
-        >>> tx.shape, tx.report.rows_read
-        ((3, 2, 2), 3)
-
-        Customers and times kept on the orders, in a file of their own:
-
-        >>> o = p.with_name("invoices.csv")
-        >>> _ = o.write_text("InvoiceNo,CustomerID,InvoiceDate\\n1,c7,2011-01-02\\n2,c9,2011-01-05\\n")
-        >>> tx = Transactions.read_csv(p, columns={"order": "InvoiceNo", "item": "StockCode"},
-        ...                            orders_file=o, orders_columns={
-        ...                                "order": "InvoiceNo", "customer": "CustomerID",
-        ...                                "time": "InvoiceDate"})
-        >>> tx.customers.decode(tx.customer).tolist()
-        ['c7', 'c7', 'c9']
-
-        Monthly exports in a folder, read as one history:
-
-        >>> (d := p.parent / "exports").mkdir()
-        >>> for month, rows in (("01", "1,A\\n1,B\\n"), ("02", "2,A\\n")):
-        ...     _ = (d / f"2011-{month}.csv").write_text("order,item\\n" + rows)
-        >>> Transactions.read_csv(d).shape, list(Transactions.read_csv(d).report.files.values())
-        ((3, 2, 2), [2, 1])
-        """
-        from upsell.data._readers import read_orders
-        from upsell.data.io import read_csv_prepared
-
-        prep, options = read_orders("read_csv", read_csv_prepared, path, options, _OPTIONS,
-                                    columns=columns, delimiter=delimiter, encoding=encoding,
-                                    header=header, time_format=time_format, decimal=decimal,
-                                    skip_rows=skip_rows, orders_file=orders_file,
-                                    orders_columns=orders_columns, customers_file=customers_file,
-                                    customers_columns=customers_columns)
-        return cls._from_prepared(prep, **options)
-
-    @classmethod
-    def read_parquet(cls, path: Any, *, columns: ColumnMap | None = None,
-                     time_format: str | None = None, decimal: str = ".",
-                     orders_file: Any = None, orders_columns: Any = None,
-                     customers_file: Any = None, customers_columns: Any = None,
-                     **options: Any) -> Transactions:
-        """Read order lines from a Parquet file, or a folder of them (Spark, pandas, exports).
-
-        The columns keep their types: ids of any type (integral floats, as pandas writes
-        ids with gaps, are integer ids; NaN is missing), numbers, decimals, timestamps of
-        any unit or zone (to whole UTC seconds) and dates; text follows :meth:`read_csv`'s
-        rules, as do its keywords (the side files: a comma-separated UTF-8 CSV, Parquet or
-        a workbook) and errors. A folder's ``key=value`` sub-folders are columns too; a
-        list of files or a glob pattern is read as one history. Only mapped columns are read.
-
-        Examples
-        --------
-        >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.parquet"
-        >>> pq.write_table(pa.table({"InvoiceNo": [1, 1, 2], "StockCode": ["A", "B", "A"]}), p)
-        >>> Transactions.read_parquet(p, columns={"order": "InvoiceNo", "item": "StockCode"}).shape
-        (3, 2, 2)
-        """
-        from upsell.data._parquet import read_prepared
-        from upsell.data._readers import read_orders
-
-        prep, options = read_orders("read_parquet", read_prepared, path, options, _OPTIONS,
-                                    columns=columns, time_format=time_format, decimal=decimal,
-                                    orders_file=orders_file, orders_columns=orders_columns,
-                                    customers_file=customers_file,
-                                    customers_columns=customers_columns)
-        return cls._from_prepared(prep, **options)
-
-    # ------------------------------------------------------------------ cleaning
-    @classmethod
-    def read_excel(cls, path: Any, *, sheet: int | str = 0, columns: ColumnMap | None = None,
-                   time_format: str | None = None, decimal: str = ".",
-                   orders_file: Any = None, orders_columns: Any = None,
-                   customers_file: Any = None, customers_columns: Any = None, skip_rows: int = 0,
-                   **options: Any) -> Transactions:
-        """Read order lines from a sheet of an Excel workbook (``.xlsx``, ``.xlsm``, ``.xls``)
-        or an OpenDocument one (``.ods``); needs python-calamine (``upsell[excel]``).
-
-        The sheet's first row names the columns; an empty row is dropped and counted. Number
-        cells are numbers (integral ones are integer ids), date cells times (the workbook's
-        clock; no zone), other cells text as a CSV export writes them; from there
-        :meth:`read_csv`'s rules, report, errors and keywords apply (a list of workbooks, a
-        folder or a glob pattern: one history, the same ``sheet`` of each).
-
-        Parameters
-        ----------
-        sheet : int or str, default 0
-            The sheet: its 0-based position or its name.
-        skip_rows : int, default 0
-            The sheet's first rows, not read (a report's title above its table).
-
-        Examples
-        --------
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.xlsx"
-        >>> Transactions.read_excel(p)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        upsell.exceptions.UpsellDataError: `path` '.../orders.xlsx' does not exist
-        """
-        from upsell.data._excel import read_prepared
-        from upsell.data._readers import read_orders
-
-        prep, options = read_orders("read_excel", read_prepared, path, options, _OPTIONS,
-                                    sheet=sheet, columns=columns, time_format=time_format,
-                                    decimal=decimal, skip_rows=skip_rows, orders_file=orders_file,
-                                    orders_columns=orders_columns, customers_file=customers_file,
-                                    customers_columns=customers_columns)
-        return cls._from_prepared(prep, **options)
-
-    @classmethod
-    def _from_prepared(
-        cls, prep: Prepared, *, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
-        bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
-        invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
-    ) -> Transactions:
-        return cls(**clean(prep, returns=returns, anonymous=anonymous, bad_prices=bad_prices,
-                           duplicates=duplicates, invalid=invalid, cancel_prefix=cancel_prefix))
 
     # ------------------------------------------------------------------ cached views
     def _cached(self, key: Any, build: Callable[[], Any]) -> Any:
