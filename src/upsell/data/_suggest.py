@@ -1,0 +1,98 @@
+"""Which column of a file holds which role, guessed from common export headers: the advice
+an error gives when a file's headers are not the role names (:func:`suggest_columns`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["CATALOG_SYNONYMS", "ROLES", "suggest_columns"]
+
+#: The roles of an order-lines file, in their canonical order.
+ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value")
+
+
+#: common export headers of each role, compared lower case without spaces, "_" or "-"
+#: (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng, typical shop exports)
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "order": ("invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "ordernumber",
+              "orderno", "transactionid", "transaction", "basketid", "receiptid", "receipt",
+              "ticketid", "ticket"),
+    "item": ("stockcode", "sku", "itemid", "productid", "product", "article", "articleid",
+             "productcode", "itemcode", "ean", "upc", "lineitemsku"),
+    "customer": ("customerid", "customer", "customerno", "customernumber", "clientid",
+                 "client", "userid", "user", "memberid", "householdkey", "household",
+                 "customeruniqueid", "email", "customeremail", "billingemail",
+                 "customeruserid"),
+    "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity"),
+    "price": ("unitprice", "price", "priceperunit", "itemprice", "lineitemprice", "itemcost"),
+    "time": ("invoicedate", "orderdate", "transactiondate", "transactiondt", "datetime",
+             "timestamp", "date", "time", "orderpurchasetimestamp", "createdat",
+             "purchasedate", "tdat", "day"),
+    "name": ("description", "productname", "itemname", "productdescription", "title",
+             "lineitemname"),
+    "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue",
+              "grosssales", "itemtotal"),
+    "channel": ("channel", "saleschannel"),
+}
+
+
+#: (header, role, word): ``word`` is the role's header only beside ``header`` (Shopify's
+#: "Name" is the order, #1001, in a file with "Lineitem sku"; elsewhere it is a name)
+_BESIDE = (("lineitemsku", "order", "name"),)
+
+#: a catalog's common headers (``Catalog.read_csv``'s advice when it finds no ``item``)
+CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "item": _SYNONYMS["item"] + ("productno", "productnumber", "articlenumber", "code"),
+    "name": ("name",) + _SYNONYMS["name"],
+    "category": ("category", "categoryname", "productcategory", "productcategoryname",
+                 "department", "subcategory", "productsubclass", "commodity", "commoditydesc"),
+    "family": ("family", "productfamily", "brand", "manufacturer", "productline"),
+    "tier": ("tier", "level", "grade"),
+    "price": _SYNONYMS["price"] + ("listprice", "retailprice", "sellingprice", "msrp"),
+    "cost": ("cost", "unitcost", "costprice", "purchaseprice", "cogs"),
+    "stock": ("stock", "inventory", "onhand", "stocklevel", "quantityonhand", "available"),
+    "kind": ("kind", "type", "producttype", "itemtype"),
+}
+
+
+def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None,
+                    synonyms: Mapping[str, tuple[str, ...]] | None = None
+                    ) -> dict[str, str]:
+    """Role -> header of ``available`` that a common export uses for it (for an error's advice).
+
+    Headers are compared in lower case without spaces, ``_`` and ``-``; each header
+    serves one role; roles already in ``taken`` (role -> position) keep theirs and
+    are left out. ``synonyms``: role -> headers, in the order roles are tried
+    (default: the order-line roles). Never used to read silently: the caller says
+    what it found.
+
+    Examples
+    --------
+    >>> suggest_columns(["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate",
+    ...                  "Price", "Customer ID", "Country"])
+    {'order': 'Invoice', 'item': 'StockCode', 'customer': 'Customer ID', 'quantity': 'Quantity', 'price': 'Price', 'time': 'InvoiceDate', 'name': 'Description'}
+    """
+    taken = dict(taken or {})
+    used = set(taken.values())
+    keys: dict[str, int] = {}
+    for pos, header in enumerate(available):
+        if pos not in used and isinstance(header, str):
+            key = re.sub(r"[\s_\-]+", "", header).lower()
+            keys.setdefault(key, pos)
+    out: dict[str, str] = {}
+    for beside, role, word in _BESIDE if synonyms is None else ():
+        if beside in keys and word in keys and role not in taken:
+            out[role] = available[keys[word]]
+            used.add(keys[word])
+    table = _SYNONYMS if synonyms is None else synonyms
+    for role in (ROLES if synonyms is None else tuple(table)):
+        if role in taken:
+            continue
+        for word in table.get(role, ()):
+            at = keys.get(word)
+            if at is not None and at not in used:
+                out[role] = available[at]
+                used.add(at)
+                break
+    return out
