@@ -72,6 +72,8 @@ def test_column_mapping_and_errors(spark: Any) -> None:
         from_spark(df, columns=cols, invalid="drop")
     with pytest.raises(UpsellDataError, match=r"column 'Nope' .* is not in the Spark DataFrame"):
         from_spark(df, columns={**cols, "price": "Nope"})
+    with pytest.raises(UpsellDataError, match=r"purchase log without them .* local readers"):
+        from_spark(df, columns={**cols, "item": None})
     ok = from_spark(df.where("InvoiceNo = '2' or StockCode = 'a'"), columns=cols, invalid="drop")
     assert ok.report.dropped == {"quantity not a number": 1}
     assert np.array_equal(ok.items.ids, np.array(["a"]))

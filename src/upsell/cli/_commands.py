@@ -34,7 +34,8 @@ def _facts(tx: Transactions, out: TextIO) -> None:
         return f"{count:,} {word}{'' if count == 1 else 's'}"
 
     lines, orders, items = tx.shape
-    out.write(f"  {n(lines, 'order line')}, {n(orders, 'order')}, {n(items, 'item')}")
+    out.write(f"  {n(lines, 'order line')}, {n(orders, 'order')}, "
+              + (n(items, 'item') if tx.has("item") else "no item column"))
     if tx.has("customer"):
         out.write(f", {n(len(tx.customers), 'customer')}")
     out.write("\n")
@@ -151,6 +152,7 @@ def _cmd_mine(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import bundles
 
     tx = _read_orders(args, steps)
+    _need(tx, args, "`upsell mine`", "item")
     catalog = _read_catalog(args, steps)
     names = _item_namer(tx, catalog)
     top = args.top or None  # 0: every row
@@ -388,7 +390,7 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     from upsell import evaluate
 
     tx = _read_orders(args, steps)
-    _need(tx, args, "`upsell evaluate`", "customer", "time")
+    _need(tx, args, "`upsell evaluate`", "item", "customer", "time")
     catalog = _read_catalog(args, steps)
     names = _model_names(args.models)
     at: Any = args.at
@@ -538,6 +540,7 @@ def _offer_rules(args: argparse.Namespace, tx: Transactions,
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     tx = _read_orders(args, steps)
+    _need(tx, args, "`upsell fit`", "item")
     catalog = _read_catalog(args, steps)
     rec = _fit_recommender(args, tx, catalog, steps)
     with steps.step("saving"):
@@ -583,6 +586,7 @@ def _recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
             rec = Recommender.load(args.model)
     else:
         tx = _read_orders(args, steps)
+        _need(tx, args, "`upsell recommend`", "item")
         fit_args = argparse.Namespace(**{**vars(args), "model": args.cf_model})
         rec = _fit_recommender(fit_args, tx, _read_catalog(args, steps), steps)
     basket_ids = _coerce(rec.catalog.items, basket)

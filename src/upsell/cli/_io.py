@@ -114,6 +114,11 @@ def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]
         if len(heads) > 1 and not all(heads):
             raise UpsellDataError(f"--columns: {role}={header} joins an empty header")
         columns[role] = heads if len(heads) > 1 else heads[0]
+    if getattr(args, "no_items", False):  # a purchase log: no item column
+        if "item" in columns or getattr(args, "item", None):
+            raise UpsellDataError("--no-items says the file has no item column; "
+                                  "--columns names one (item=...): give one of them")
+        columns["item"] = None
     # the hidden --order/--item/... header flags; `upsell recommend` has none (its --customer
     # is a customer id, which used to be read as the customer column's header)
     for role in _ROLE_FLAGS if getattr(args, "role_flags", True) else ():
@@ -256,6 +261,10 @@ def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) ->
     missing = [r for r in roles if not tx.has(r)]
     if not missing:
         return
+    if "item" in missing:  # read with --no-items
+        raise UpsellDataError(f"{what} needs the items of each order; --no-items read "
+                              f"{orders_label(args)} as a purchase log without them (ATV, CLV "
+                              "and the segments need no items)")
     cols = ", ".join(missing)
     if "price" in missing:  # a line total gives the unit price too
         cols += " (or value, a line total)"
@@ -270,6 +279,7 @@ def _need(tx: Transactions, args: argparse.Namespace, what: str, *roles: str) ->
         "have mapped: name it with --columns " + ",".join(f"{r}=HEADER" for r in missing))
 
 _LIBRARY_WORDS = (
+    (re.compile(r"columns=\{'item': None\}"), "--no-items"),
     (re.compile(r"invalid='drop'"), "--invalid drop"),
     (re.compile(r"`customers_columns`"), "--customers-columns"),
     (re.compile(r"`customers_file`"), "--customers-file"),

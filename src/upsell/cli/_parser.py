@@ -168,6 +168,10 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
     p.add_argument("--skip-rows", type=_skip_rows_arg, default=0, metavar="N",
                    help="lines above a CSV's table, or rows above a sheet's, that are not "
                         "read (a report's title, its date, a blank line)")
+    p.add_argument("--no-items", action="store_true",
+                   help="the file has no item column, as a purchase log (a customer, a time "
+                        "and an amount per line: CDNOW's): each line is one purchase; ATV, "
+                        "CLV and the segments work, the item sections and models do not")
     p.add_argument("--sheet", metavar="NAME|N", help="the sheet of an Excel or OpenDocument "
                    "workbook: its name or its number, 1 for the first (default)")
     p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])

@@ -341,9 +341,15 @@ def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
     prep.order, o_index, _ = done["order"]
     assert o_index is not None
     prep.order_index = o_index
-    prep.item, i_index, prep.unknown_item = done["item"]
-    prep.item_index = item_index if item_index is not None else i_index
-    prep.fixed_items = item_index is not None
+    if "item" in done:
+        prep.item, i_index, prep.unknown_item = done["item"]
+        prep.item_index = item_index if item_index is not None else i_index
+        prep.fixed_items = item_index is not None
+    else:  # a purchase log read without items (columns={"item": None})
+        from upsell.data._clean import no_items
+
+        prep.item, prep.item_index, _ = no_items(n, item_index)
+        prep.no_items = True
     if "customer" in done:
         c_codes, c_index, c_unknown = done["customer"]
         prep.customer = c_codes

@@ -95,7 +95,18 @@ class Prepared:
     files: list[tuple[int, str]] | None = None
     file_rows: dict[str, int] = field(default_factory=dict)
     flags: dict[str, np.ndarray] = field(default_factory=dict)
+    # a purchase log read without items: every line holds the pseudo-item C.NO_ITEM
+    no_items: bool = False
 
+
+
+def no_items(n: int, item_index: IdIndex | None) -> tuple[np.ndarray, IdIndex, None]:
+    """(item codes, item index, unknown items) of ``n`` lines read without items: one
+    pseudo-item, :data:`upsell.data._columns.NO_ITEM`."""
+    if item_index is not None:
+        raise UpsellDataError("`item_index` names the items a line may hold; a purchase log "
+                              "read without items (columns={'item': None}) holds none")
+    return np.zeros(n, dtype=np.int32), IdIndex([C.NO_ITEM], name="item"), None
 
 
 def prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
@@ -108,11 +119,16 @@ def prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
     n = len(arrays["order"])
     bad: dict[str, np.ndarray] = {}
     o_codes, o_index, _, _ = C.factorize_column(arrays["order"], "order")
-    i_codes, i_index, _, i_unknown = C.factorize_column(arrays["item"], "item", item_index)
+    i_index: IdIndex | None
+    if "item" not in arrays:  # a purchase log: each line one purchase of the one pseudo-item
+        i_codes, i_index, i_unknown = no_items(n, item_index)
+    else:
+        i_codes, i_index, _, i_unknown = C.factorize_column(arrays["item"], "item", item_index)
     prep = Prepared(
         n=n, order=o_codes, order_index=o_index,  # type: ignore[arg-type]
         item=i_codes, item_index=item_index if item_index is not None else i_index,  # type: ignore[arg-type]
         unknown_item=i_unknown, fixed_items=item_index is not None, bad=bad, source=source,
+        no_items="item" not in arrays,
     )
     if "customer" in arrays:
         c_codes, c_index, _, c_unknown = C.factorize_column(
@@ -675,7 +691,7 @@ class Cleaner:
             quantity=np.ascontiguousarray(q, dtype=np.float64), price=price, time=time,
             channel=chan.astype(np.int32, copy=False) if chan is not None else None,
             orders=orders, items=items, customers=customers, channels=channels, report=report,
-            names=names,
+            names=names, no_items=p.no_items,
         )
 
 

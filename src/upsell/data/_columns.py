@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from upsell.data._suggest import (  # noqa: F401 - the readers take them from here
-    _SYNONYMS,
     CATALOG_SYNONYMS,
     ROLES,
     suggest_columns,
@@ -571,6 +570,8 @@ ColumnMap = Mapping[str, str | int]
 
 _ROLES = ROLES
 _REQUIRED = ("order", "item")
+#: The one item id of a purchase log read without items (``columns={"item": None}``).
+NO_ITEM = "(no item column)"
 
 
 def resolve_columns(available: list[str], columns: ColumnMap | None, *,
@@ -578,7 +579,8 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
     """Map each role to a position in ``available``.
 
     Roles named in ``columns`` must exist; other roles are picked up when a
-    column carries the role's own name. ``order`` and ``item`` are required.
+    column carries the role's own name; a role mapped to None is not read (``item``: a
+    purchase log without items, see :data:`NO_ITEM`). ``order`` and ``item`` are required.
     ``joins``: the reader can join headers into an order id (:func:`split_joined`),
     so a file without an order column but with customers and times is told how.
     """
@@ -592,6 +594,12 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
     for role in _ROLES:
         if role in columns:
             name = columns[role]
+            if name is None:  # the file has no such column: not picked up by its name either
+                if role == "order":
+                    raise UpsellDataError(
+                        "`columns['order']` is None: every line needs its order (when a "
+                        "customer's lines of one time are one order, join those columns)")
+                continue
             if isinstance(name, (tuple, list)):
                 raise UpsellDataError(
                     f"`columns[{role!r}]` joins headers {tuple(name)!r} into one id, which "
@@ -620,7 +628,7 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
         elif role in available:
             out[role] = _only(available, role, role, source)
     for role in _REQUIRED:
-        if role not in out:
+        if role not in out and not (role in columns and columns[role] is None):
             guess = suggest_columns(available, out)
             hint = ""
             known = {**{r: available[p] for r, p in out.items()}, **guess}
@@ -635,6 +643,10 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                 hint = (f"; it splits at {sep!r} into "
                         f"{', '.join(repr(h.strip()) for h in available[0].split(sep)[:8])}: "
                         f"pass delimiter={sep!r}")
+            if role == "item" and not hint and "order" in known:
+                hint = ("; a purchase log without items (a customer, a time and an amount "
+                        "per line, as CDNOW's): columns={'item': None} reads each line as one "
+                        "purchase, for ATV, CLV and RFM")
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
                 f"it has {', '.join(repr(a) for a in available[:20])}{hint}"

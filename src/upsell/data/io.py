@@ -77,7 +77,7 @@ def records_to_columns(records: Iterable[Any], columns: ColumnMap | None) -> dic
                     raise UpsellDataError(f"record {i}: expected a mapping like record 0; got {r!r}")
                 vals.append(r.get(key))
             out[role] = vals
-        return out
+        return {"item": None, **out}  # no item: a purchase log (columns={"item": None})
     width = len(first)
     if width < 2:
         raise UpsellDataError("records as tuples need at least (order, item)")
@@ -97,12 +97,14 @@ def frame_columns(frame: Any, columns: ColumnMap | None, *, kind: str) -> dict[s
             raise UpsellDataError(f"`frame` must be a pandas DataFrame; got {type(frame).__name__}")
         names = [str(c) for c in frame.columns]
         roles = resolve_columns(names, columns, source="the DataFrame")
-        return {role: _pandas_column(frame.iloc[:, pos], role) for role, pos in roles.items()}
-    if not hasattr(frame, "column_names") or not hasattr(frame, "column"):
-        raise UpsellDataError(f"`table` must be a pyarrow Table; got {type(frame).__name__}")
-    names = list(frame.column_names)
-    roles = resolve_columns(names, columns, source="the Arrow table")
-    return {role: _arrow_column(frame.column(pos), role) for role, pos in roles.items()}
+        out = {role: _pandas_column(frame.iloc[:, pos], role) for role, pos in roles.items()}
+    else:
+        if not hasattr(frame, "column_names") or not hasattr(frame, "column"):
+            raise UpsellDataError(f"`table` must be a pyarrow Table; got {type(frame).__name__}")
+        names = list(frame.column_names)
+        roles = resolve_columns(names, columns, source="the Arrow table")
+        out = {role: _arrow_column(frame.column(pos), role) for role, pos in roles.items()}
+    return {"item": None, **out}  # no item: a purchase log (columns={"item": None})
 
 
 def _pandas_column(series: Any, role: str) -> np.ndarray:

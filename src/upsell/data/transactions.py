@@ -125,8 +125,9 @@ class Transactions(FileReaders):
                  quantity: np.ndarray, price: np.ndarray | None, time: np.ndarray | None,
                  channel: np.ndarray | None, orders: IdIndex, items: IdIndex,
                  customers: IdIndex, channels: IdIndex | None, report: DataReport,
-                 names: np.ndarray | None = None) -> None:
-        """Low-level constructor over already-clean, sorted arrays; use the ``from_*`` methods."""
+                 names: np.ndarray | None = None, no_items: bool = False) -> None:
+        """Low-level constructor over already-clean, sorted arrays; use the ``from_*`` methods.
+        ``no_items``: a purchase log read without items (``has("item")`` is False)."""
         self._cols: dict[str, np.ndarray | None] = {
             "order": _readonly(order), "item": _readonly(item),
             "customer": _readonly(customer), "quantity": _readonly(quantity),
@@ -139,6 +140,7 @@ class Transactions(FileReaders):
         self.report = report
         # one product name per item (aligned with ``items``; "" where unknown), or None
         self._names = _readonly(names)
+        self._no_items = bool(no_items)
         self._cache: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
@@ -196,6 +198,8 @@ class Transactions(FileReaders):
         """
         if column == "name":
             return self._names is not None
+        if column == "item":  # False only for a purchase log read with columns={"item": None}
+            return not self._no_items
         if column not in ROLES:
             raise UpsellDataError(
                 f"`column` must be one of {', '.join(ROLES)}, name; got {column!r}")
@@ -231,7 +235,7 @@ class Transactions(FileReaders):
         ...
         upsell.exceptions.UpsellDataError: split_at needs the `time` column, which these transactions do not have; map it with columns={'time': ...}
         """
-        arr = self._cols.get(column)
+        arr = None if column == "item" and self._no_items else self._cols.get(column)
         if arr is None:
             raise UpsellDataError(
                 f"{feature} needs the `{column}` column, which these transactions do not have; "
@@ -248,7 +252,7 @@ class Transactions(FileReaders):
         return (len(self), len(self.orders), len(self.items))
 
     def __repr__(self) -> str:
-        cols = [c for c in ROLES if self._cols[c] is not None]
+        cols = [c for c in ROLES if self._cols[c] is not None and self.has(c)]
         return (
             f"Transactions(lines={len(self):,}, orders={len(self.orders):,}, "
             f"items={len(self.items):,}, customers={len(self.customers):,}, "
@@ -271,7 +275,9 @@ class Transactions(FileReaders):
         Parameters
         ----------
         order, item : array-like of str or int
-            Order and item id of each line (required).
+            Order and item id of each line (required). ``item=None``: a purchase log without
+            items (a customer, time and amount per line): each line is one purchase, enough
+            for ATV, CLV and RFM; ``has("item")`` is False and item models refuse it.
         customer : array-like, optional
             Customer id; None, NaN or "" mark an anonymous line.
         quantity : array-like of numbers, optional
@@ -458,8 +464,9 @@ class Transactions(FileReaders):
         repeated items of an order. Cached and read-only; the bundle miner reads
         it without importing scipy.
         """
+        item = self.require("item", "order x item baskets")  # not of a purchase log
         return self._cached("basket_structure", lambda: M.basket_structure(
-            self.order, self.item, self.quantity, len(self.orders)))
+            self.order, item, self.quantity, len(self.orders)))
 
     def customer_items(self, weighting: Weighting = "count", *, bm25_k1: float = 100.0,
                        bm25_b: float = 0.8) -> sp.csr_matrix:
@@ -497,6 +504,7 @@ class Transactions(FileReaders):
         ([[2.0, 1.0]], [[3.0, 1.0]])
         """
         check_choice(weighting, "weighting", _WEIGHTINGS)
+        self.require("item", "customer x item matrices")
         bm25_k1 = check_float(bm25_k1, "bm25_k1", low=0, low_open=True)
         bm25_b = check_float(bm25_b, "bm25_b", low=0, high=1)
         if weighting in ("bm25", "tfidf"):
@@ -640,7 +648,7 @@ class Transactions(FileReaders):
             quantity=cols["quantity"], price=cols["price"], time=cols["time"],  # type: ignore[arg-type]
             channel=cols["channel"], orders=self.orders, items=self.items,
             customers=self.customers, channels=self.channels, report=report,
-            names=self._names,
+            names=self._names, no_items=self._no_items,
         )
 
     def to_pandas(self) -> Any:

@@ -129,6 +129,7 @@ def _pair_lifts(fi: Any) -> dict[tuple[Any, Any], float]:
 
 
 def _section_bundles(ctx: _Context) -> dict[str, Any]:
+    ctx.need("item")  # a purchase log read without items has no products
     from upsell import bundles
 
     tx = ctx.tx
@@ -223,6 +224,7 @@ def _rules_chart(ctx: _Context, rules: Any) -> Chart:
 
 
 def _section_ladders(ctx: _Context) -> dict[str, Any]:
+    ctx.need("item")  # a purchase log read without items has no products
     cat = ctx.need_catalog("upgrade ladders")
     ctx.need("customer", "time")
     tx = ctx.tx

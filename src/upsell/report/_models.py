@@ -143,6 +143,7 @@ def _why_no_test_requests(tx: Transactions, split: Any) -> str:
 
 
 def _section_evaluation(ctx: _Context) -> dict[str, Any]:
+    ctx.need("item")  # a purchase log read without items has no products
     from upsell import cf, evaluate
 
     ctx.need("customer", "time")
@@ -212,6 +213,7 @@ def _section_evaluation(ctx: _Context) -> dict[str, Any]:
 
 
 def _section_offers(ctx: _Context) -> dict[str, Any]:
+    ctx.need("item")  # a purchase log read without items has no products
     ctx.need("customer")
     tx = ctx.tx
     n = int(ctx.opt["n_examples"])

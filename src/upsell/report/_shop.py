@@ -16,7 +16,8 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
     tx = ctx.tx
     rep = tx.report
     rows: list[tuple[str, Any]] = [
-        ("order lines kept", len(tx)), ("orders", len(tx.orders)), ("items", len(tx.items)),
+        ("order lines kept", len(tx)), ("orders", len(tx.orders)),
+        ("items", len(tx.items) if tx.has("item") else "none: a purchase log (no item column)"),
         ("customers", len(tx.customers) if tx.has("customer") else None),
     ]
     if tx.has("time"):
@@ -37,7 +38,9 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
                                           zip(kinds.tolist(), counts.tolist(), strict=True))))
         for reason, n in dict(getattr(cat, "repaired", {}) or {}).items():
             rows.append((f"catalog repaired: {reason}", int(n)))
-    if cat is not None:
+    if not tx.has("item"):
+        pass  # a purchase log: no products to name
+    elif cat is not None:
         rows.append(("product names", "from the catalog"))
     elif tx.has("name"):
         rows.append(("product names", "from the name column (most frequent name per item)"))
@@ -49,7 +52,7 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         rows.append(("never offered: fees, services and --exclude-items",
                      f"{len(excluded):,} item{'s' if len(excluded) != 1 else ''} ({names}); "
                      "kept in every figure"))
-    missing = [c for c in ("customer", "price", "time") if not tx.has(c)]
+    missing = [c for c in ("item", "customer", "price", "time") if not tx.has(c)]
     note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
     if cat is None:
         derived = [w for w, ok in (("names", tx.has("name")),
@@ -112,7 +115,7 @@ def _section_kpis(ctx: _Context) -> dict[str, Any]:
             values["attach_rate"] = rate
             rows.append(("attach rate", fmt_pct(rate),
                          "orders with a product that also hold one of its attachments"))
-    sizes = np.diff(tx.baskets().indptr)
+    sizes = np.diff(tx.baskets().indptr) if tx.has("item") else np.zeros(0)
     if sizes.size:
         values["multi_item_share"] = float(np.mean(sizes >= 2))
         rows.append(("orders with 2+ items", fmt_pct(values["multi_item_share"]),
@@ -134,8 +137,10 @@ def _section_kpis(ctx: _Context) -> dict[str, Any]:
             values[key], values[f"{key}_why"] = None, "no order with a positive net value"
     rows = [(label, "n/a" if isinstance(v, float) and not np.isfinite(v) else v, meaning)
             for label, v, meaning in rows]
-    return {"tables": [Table("", ("KPI", "value", "meaning"), tuple(rows)),
-                       _best_sellers(ctx)], "values": values}
+    tables = [Table("", ("KPI", "value", "meaning"), tuple(rows))]
+    if tx.has("item"):  # (a purchase log has no products)
+        tables.append(_best_sellers(ctx))
+    return {"tables": tables, "values": values}
 
 
 def _best_sellers(ctx: _Context) -> Table:

@@ -409,6 +409,7 @@ def analyse(tx: Transactions, catalog: Catalog | None = None, *,
                 done["kpis"], values=vals,
                 tables=(dataclasses.replace(t, rows=rows), *done["kpis"].tables[1:]))
     lines, orders, items = tx.shape
+    items = items if tx.has("item") else 0  # a purchase log: no item column
     return Analysis(sections=tuple(done[n] for n in order), source=source,
                     shape=(lines, orders, items, len(tx.customers) if tx.has("customer") else 0),
                     has_catalog=catalog is not None)

@@ -207,7 +207,7 @@ def render_html(analysis: Analysis, *, title: str = "upsell report", charts: boo
             why = 'Charts need matplotlib: pip install "upsell[plots]".'
     lines, orders, items, customers = analysis.shape
     sub = (f"{escape(analysis.source or 'order history')}: {lines:,} order lines, "
-           f"{orders:,} orders, {items:,} items"
+           f"{orders:,} orders, " + (f"{items:,} items" if items else "no item column")
            + (f", {customers:,} customers" if customers else "")
            + ("" if analysis.has_catalog else "; no catalog"))
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")

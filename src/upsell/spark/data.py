@@ -402,6 +402,9 @@ def from_spark(df: Any, *, columns: Mapping[str, str | int] | None = None,
         raise UpsellDataError(f"`cancel_prefix` must be a non-empty string; got {cancel_prefix!r}")
     names = list(df.columns)
     pos = resolve_columns(names, columns, source="the Spark DataFrame")
+    if "item" not in pos:  # columns={"item": None}
+        raise UpsellDataError("from_spark reads order lines with items; a purchase log without "
+                              "them (columns={'item': None}) is read by the local readers")
     col_of = {role: names[p] for role, p in pos.items()}
 
     job = _Cleaning(F, T, df, col_of)

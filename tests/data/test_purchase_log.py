@@ -1,0 +1,122 @@
+"""A purchase log without items (``columns={"item": None}``, ``--no-items``): a customer, a
+time and an amount per line, as CDNOW's or a payment export. ATV, CLV and the segments
+work; what needs items refuses, naming the column."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import upsell as us
+from upsell.cli import main
+from upsell.data import Transactions
+from upsell.exceptions import UpsellDataError
+
+LOG = ("customer_id,date,number_of_cds,dollar_value\n"
+       "00001,19970101,1,11.77\n00002,19970112,1,12.00\n00002,19970112,5,77.00\n"
+       "00003,19970102,2,20.76\n00003,19970330,2,20.76\n00003,19970402,2,19.54\n")
+COLS = {"order": ("customer_id", "date"), "customer": "customer_id", "time": "date",
+        "quantity": "number_of_cds", "value": "dollar_value", "item": None}
+
+
+@pytest.fixture
+def log(tmp_path):
+    (tmp_path / "log.csv").write_text(LOG)
+    return tmp_path / "log.csv"
+
+
+def test_a_purchase_log_reads_without_items(log):
+    tx = Transactions.read_csv(log, columns=COLS)
+    assert not tx.has("item") and tx.has("customer") and tx.has("price")
+    assert tx.shape == (6, 5, 1) and "'item'" not in repr(tx)
+    assert tx.orders.ids.tolist()[:2] == ["00001|19970101", "00002|19970112"]
+    # ATV: order totals over orders (customer 00002's two lines of one day are one order)
+    assert float(us.kpi.atv(tx)) == pytest.approx((11.77 + 89.0 + 20.76 + 20.76 + 19.54) / 5)
+    assert float(us.kpi.upt(tx)) == pytest.approx(13 / 5)
+    hist = us.kpi.historic_clv(tx)
+    assert hist.value.tolist() == pytest.approx([11.77, 89.0, 61.06])
+    for ask in (tx.baskets, tx.customer_items, lambda: tx.require("item", "bundles")):
+        with pytest.raises(UpsellDataError, match="needs the `item` column"):
+            ask()
+    before, after = tx.split_at("1997-03-01")  # subsets stay purchase logs
+    assert not before.has("item") and not after.has("item") and len(after) == 2
+    assert not tx.filter(customers=["00003"]).has("item")
+
+
+def test_every_reader_and_constructor(log):
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    want = Transactions.read_csv(log, columns=COLS)
+    frame = pd.read_csv(log, dtype=str)
+    frame["order"] = frame["customer_id"] + "|" + frame["date"]
+    cols = {**COLS, "order": "order"}
+    got = [Transactions.from_pandas(frame, columns=cols, time_format="%Y%m%d"),
+           Transactions.from_arrow(pa.Table.from_pandas(frame), columns=cols,
+                                   time_format="%Y%m%d"),
+           Transactions.from_records(frame.to_dict("records"), columns=cols,
+                                     time_format="%Y%m%d"),
+           Transactions.from_arrays(order=frame["order"], item=None,
+                                    customer=frame["customer_id"], time=frame["date"],
+                                    quantity=frame["number_of_cds"].astype(float),
+                                    value=frame["dollar_value"].astype(float),
+                                    time_format="%Y%m%d")]
+    pq.write_table(pa.Table.from_pandas(frame), log.with_suffix(".parquet"))
+    got.append(Transactions.read_parquet(log.with_suffix(".parquet"), columns=cols,
+                                         time_format="%Y%m%d"))
+    log.with_name("empty.csv").write_text(LOG.split("\n")[0] + "\n")  # a month without sales
+    got.append(Transactions.read_csv([log, log.with_name("empty.csv")], columns=COLS))
+    for tx in got:
+        assert not tx.has("item") and tx.items.ids.tolist() == want.items.ids.tolist()
+        for role in ("order", "customer", "quantity", "price", "time"):
+            assert np.array_equal(getattr(tx, role), getattr(want, role)), role
+
+
+def test_an_item_column_mapped_to_none_is_not_read(tmp_path):
+    (tmp_path / "f.csv").write_text("order,item,price\n1,A,2\n2,B,3\n")
+    tx = Transactions.read_csv(tmp_path / "f.csv", columns={"item": None})
+    assert not tx.has("item") and len(tx.items) == 1 and len(tx) == 2
+
+
+def test_errors(log, tmp_path):
+    with pytest.raises(UpsellDataError, match=r"no `item` column.*columns=\{'item': None\} "
+                                              r"reads each line as one purchase"):
+        Transactions.read_csv(log, columns={k: v for k, v in COLS.items() if k != "item"})
+    with pytest.raises(UpsellDataError, match=r"`columns\['order'\]` is None"):
+        Transactions.read_csv(log, columns={**COLS, "order": None})
+    with pytest.raises(UpsellDataError, match="`item_index` names the items"):
+        Transactions.read_csv(log, columns=COLS, item_index=us.IdIndex(["a"]))
+
+
+def test_the_command_line(log, tmp_path, capsys):
+    args = [str(log), "--columns", "order=customer_id+date,customer=customer_id,time=date,"
+            "quantity=number_of_cds,value=dollar_value"]
+    assert main(["--quiet", "clv", *args], out=io.StringIO()) == 2
+    assert "--no-items reads each line as one purchase" in capsys.readouterr().err
+    out = io.StringIO()
+    assert main(["--quiet", "clv", *args, "--no-items", "--method", "historic"], out=out) == 0
+    assert out.getvalue().splitlines()[1].startswith("00001,1,11.77")
+    assert main(["--quiet", "mine", *args, "--no-items"], out=io.StringIO()) == 2
+    assert "`upsell mine` needs the items of each order; --no-items" in capsys.readouterr().err
+    assert main(["--quiet", "clv", *args, "--no-items", "--columns", "item=date"],
+                out=io.StringIO()) == 2
+    assert "--no-items says the file has no item column" in capsys.readouterr().err
+    report = tmp_path / "r.html"
+    assert main(["--quiet", "report", *args, "--no-items", "--no-charts", "-o", str(report)],
+                out=io.StringIO()) == 0
+    page = report.read_text(encoding="utf-8")
+    assert "no item column" in page and page.count("Left out: the data have no item column") == 4
+
+
+def test_cdnow_as_published(cdnow_master_path):
+    """CDNOW's purchase log read by read_csv: its customers, and CLV fitted from it."""
+    cols = {"order": ("customer_id", "date"), "customer": "customer_id", "time": "date",
+            "quantity": "number_of_cds", "value": "dollar_value", "item": None}
+    tx = Transactions.read_csv(cdnow_master_path, delimiter="whitespace", columns=cols,
+                               bad_prices="keep")  # $0 purchases are purchases
+    assert len(tx.customers) == 23_570 and not tx.has("item")
+    f = us.kpi.clv_forecast(tx, horizon=52)
+    assert f.clv.size == 23_570 and np.isfinite(f.clv).all()
