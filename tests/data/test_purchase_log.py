@@ -8,10 +8,13 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import upsell as us
 from upsell.cli import main
 from upsell.data import Transactions
+from upsell.data._columns import NO_ITEM
 from upsell.exceptions import UpsellDataError
 
 LOG = ("customer_id,date,number_of_cds,dollar_value\n"
@@ -120,3 +123,31 @@ def test_cdnow_as_published(cdnow_master_path):
     assert len(tx.customers) == 23_570 and not tx.has("item")
     f = us.kpi.clv_forecast(tx, horizon=52)
     assert f.clv.size == 23_570 and np.isfinite(f.clv).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3), st.sampled_from(
+    ["2.5", "0", "-1", "x", ""])), min_size=1, max_size=15))
+def test_property_the_same_as_one_item_written_in(tmp_path_factory, lines):
+    """Any purchase log reads as the same lines with one item written in (the same arrays,
+    counts, or error), except that it has no item."""
+    d = tmp_path_factory.mktemp("log")
+    (d / "log.csv").write_text("order,customer,value\n" + "".join(
+        f"O{o},C{c},{v}\n" for o, c, v in lines))
+    (d / "one.csv").write_text("order,customer,value,item\n" + "".join(
+        f"O{o},C{c},{v},{NO_ITEM}\n" for o, c, v in lines))
+    kw = {"invalid": "drop", "bad_prices": "drop"}
+    try:
+        want = Transactions.read_csv(d / "one.csv", **kw)
+    except UpsellDataError as exc:
+        with pytest.raises(UpsellDataError) as got:
+            Transactions.read_csv(d / "log.csv", columns={"item": None}, **kw)
+        assert str(got.value) == str(exc).replace("one.csv", "log.csv")
+        return
+    got = Transactions.read_csv(d / "log.csv", columns={"item": None}, **kw)
+    assert not got.has("item") and want.has("item")
+    for role in ("order", "item", "customer", "quantity", "price"):
+        assert np.array_equal(getattr(got, role), getattr(want, role)), role
+    assert got.items == want.items and got.orders == want.orders
+    assert dict(got.report.dropped) == dict(want.report.dropped)
+    assert dict(got.report.flagged) == dict(want.report.flagged)
