@@ -185,8 +185,10 @@ def _joined(parts: list[Part], time_format: str | None, decimal: str
                 f"{has.label} has a `{odd[0]}` column and {lacks.label} has none: files read "
                 f"as one history need the same roles (name the column of each with "
                 f"`columns`, or read the files apart)")
-    cols = {role: _concat([p.cols[role] for p in parts], time_format, decimal)
-            for role in first.cols}
+    # each file's columns leave its part as they are joined: the reader frees a column's
+    # text as soon as it is converted, which it could not while a part still held it
+    cols = {role: _concat([p.cols.pop(role) for p in parts], time_format, decimal)
+            for role in list(first.cols)}
     sizes = [p.n for p in parts]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     n = int(starts[-1])
