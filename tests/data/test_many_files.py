@@ -294,3 +294,32 @@ def test_many_files_are_summed_up(tmp_path):
     assert "14 files, 0 to 2 rows each (2011-01-01.csv ... 2011-01-14.csv)" in page
     assert "2011-01-03.csv, 2011-01-06.csv, 2011-01-09.csv, 2011-01-12.csv" in page
     assert "file: 2011-01-01.csv" not in page
+
+
+def test_side_files_in_several_files(tmp_path):
+    """Monthly exports of the orders (and of the customers) beside monthly lines."""
+    (tmp_path / "lines").mkdir()
+    (tmp_path / "orders").mkdir()
+    (tmp_path / "lines" / "2017-10.csv").write_text("order_id,product_id\no1,A\no1,B\no2,A\n")
+    (tmp_path / "lines" / "2017-11.csv").write_text("order_id,product_id\no3,C\n")
+    (tmp_path / "orders" / "2017-10.csv").write_text(
+        "order_id,customer_id,ts\no1,c1,2017-10-02\no2,c2,2017-10-03\n")
+    (tmp_path / "orders" / "2017-11.csv").write_text(  # o2 again: the exports overlap
+        "order_id,customer_id,ts\no3,c1,2017-11-01\no2,c2,2017-10-03\n")
+    (tmp_path / "people1.csv").write_text("customer_id,person\nc1,p1\n")
+    (tmp_path / "people2.csv").write_text("customer_id,person\nc2,p1\n")
+    kw = {"columns": {"order": "order_id", "item": "product_id"},
+          "orders_file": tmp_path / "orders",
+          "orders_columns": {"order": "order_id", "customer": "customer_id", "time": "ts"}}
+    tx = Transactions.read_csv(tmp_path / "lines", **kw)
+    assert tx.customers.decode(tx.customer).tolist() == ["c1", "c1", "c2", "c1"]
+    assert "orders file " + str(tmp_path / "orders") + " (2 files)" in tx.report.source
+    tx = Transactions.read_csv(tmp_path / "lines", **kw, customers_file=[
+        tmp_path / "people1.csv", tmp_path / "people2.csv"],
+        customers_columns={"customer": "customer_id", "person": "person"})
+    assert tx.customers.ids.tolist() == ["p1"]
+    (tmp_path / "orders" / "2017-11.csv").write_text(
+        "order_id,customer_id,ts\no3,c1,2017-11-01\no2,c9,2017-10-03\n")
+    with pytest.raises(UpsellDataError, match=r"lists order 'o2' twice with different `customer` "
+                                              r"\('c2' and 'c9', .*2017-11\.csv row 2\)"):
+        Transactions.read_csv(tmp_path / "lines", **kw)

@@ -45,7 +45,6 @@ def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
     as :func:`read_order_headers` reads an orders file."""
     import pyarrow.compute as pc
 
-    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     if isinstance(columns, Mapping):
         columns = dict(columns)
     if not isinstance(columns, dict) or set(columns) != {"customer", "person"}:
@@ -53,10 +52,11 @@ def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
             "`customers_columns` must map `customer` (the ids the lines hold) and `person` "
             "(the id each stands for) to the customers file's headers, e.g. {'customer': "
             f"'customer_id', 'person': 'customer_unique_id'}}; got {columns!r}")
-    cols = _read_columns(label, columns, delimiter, encoding, "customers file", "customer")
+    label, cols, files = _read_side(path, columns, delimiter, encoding, "customers file",
+                                    "customer")
     key = pc.utf8_trim_whitespace(cols.pop("customer"))
     return OrderHeaders(label=label, key=key, columns={"customer": cols["person"]},
-                        key_role="customer")
+                        key_role="customer", files=files)
 
 
 def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter: str = ",",
@@ -79,7 +79,6 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
     them)."""
     import pyarrow.compute as pc  # only with an orders file: its set lookup is not wrapped
 
-    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     if isinstance(columns, Mapping):
         columns = dict(columns)
     if not isinstance(columns, dict) or not columns:
@@ -93,9 +92,37 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
     if "order" not in columns or len(columns) < 2:
         raise UpsellDataError("`orders_columns` needs `order` (the key the lines share) and "
                               f"at least one of {', '.join(HEADER_ROLES)}")
-    cols = _read_columns(label, columns, delimiter, encoding, "orders file", "order")
+    label, cols, files = _read_side(path, columns, delimiter, encoding, "orders file", "order")
     order = pc.utf8_trim_whitespace(cols.pop("order"))
-    return OrderHeaders(label=label, key=order, columns=cols)
+    return OrderHeaders(label=label, key=order, columns=cols, files=files)
+
+
+def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str, what: str,
+               key_role: str) -> tuple[str, dict[str, Any], list[tuple[int, str]] | None]:
+    """(label, role -> column, each file's first row and label or None) of a side file, or
+    of several read as one (a list, a folder of CSV files or workbooks, a glob pattern:
+    monthly exports of the orders, as of their lines)."""
+    from upsell.data._parts import (
+        TEXT_SUFFIXES,
+        WORKBOOK_SUFFIXES,
+        concat_columns,
+        input_files,
+        several_label,
+    )
+    from upsell.data.io import folder_kind
+
+    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    folders = os.path.isdir(label) and folder_kind(label) != "parquet"  # else one dataset
+    files = input_files(path, suffixes=(*TEXT_SUFFIXES, ".parquet", ".pq", *WORKBOOK_SUFFIXES),
+                        what=f"{what}s", folders=folders)
+    if files is None or len(files) == 1:
+        one = label if files is None else files[0]
+        return one, _read_columns(one, columns, delimiter, encoding, what, key_role), None
+    parts = [_read_columns(f, columns, delimiter, encoding, what, key_role) for f in files]
+    sizes = [len(next(iter(p.values()))) for p in parts]
+    starts = [sum(sizes[:j]) for j in range(len(files))]
+    cols = {role: concat_columns([p[role] for p in parts]).combine_chunks() for role in columns}
+    return several_label(path, files), cols, list(zip(starts, files, strict=True))
 
 
 def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding: str,

@@ -56,6 +56,8 @@ class OrderHeaders:
     key: Any
     columns: dict[str, Any]
     key_role: str = "order"
+    # several files read as one (monthly exports): each one's first row and label
+    files: Any = None
 
     @property
     def what(self) -> str:
@@ -141,6 +143,8 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
     seen = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
     seen[codes[first]] = first
     again = np.setdiff1d(np.arange(codes.size), first)
+    from upsell.data._columns import row_name
+
     kr = headers.key_role
     for role, col in headers.columns.items():
         a = col.take(again).to_pylist()
@@ -152,7 +156,8 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
                 raise UpsellDataError(
                     f"the {headers.what} {headers.label} lists {kr} "
                     f"{headers.key[row].as_py()!r} twice with different `{what}` "
-                    f"({y!r} and {x!r}, row {row + 1:,}); {'an' if kr == 'order' else 'a'} "
+                    f"({y!r} and {x!r}, {row_name(row, headers.files)}); "
+                    f"{'an' if kr == 'order' else 'a'} "
                     f"{kr} has one {what}")
 
 

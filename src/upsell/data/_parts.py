@@ -25,8 +25,8 @@ from upsell.data._sources import empty_strings
 from upsell.data.report import SPLIT_ORDER
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["SPLIT_ORDER", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES", "Part", "input_files",
-           "join_parts", "named", "several_label"]
+__all__ = ["SPLIT_ORDER", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES", "Part", "concat_columns",
+           "input_files", "join_parts", "named", "several_label"]
 
 #: Names of the text files a folder of order lines is read for (gzip too: ``.csv.gz``).
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".dat")
@@ -187,7 +187,7 @@ def _joined(parts: list[Part], time_format: str | None, decimal: str
                 f"`columns`, or read the files apart)")
     # each file's columns leave its part as they are joined: the reader frees a column's
     # text as soon as it is converted, which it could not while a part still held it
-    cols = {role: _concat([p.cols.pop(role) for p in parts], time_format, decimal)
+    cols = {role: concat_columns([p.cols.pop(role) for p in parts], time_format, decimal)
             for role in list(first.cols)}
     sizes = [p.n for p in parts]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -200,7 +200,7 @@ def _joined(parts: list[Part], time_format: str | None, decimal: str
     return cols, n, bad, [(int(starts[j]), p.label) for j, p in enumerate(parts)]
 
 
-def _concat(cols: list[Any], time_format: str | None, decimal: str) -> Any:
+def concat_columns(cols: list[Any], time_format: str | None = None, decimal: str = ".") -> Any:
     """One chunked column of the files' columns of a role; when their types differ (a file
     whose prices are all numbers beside one with a dirty price, a typed time beside a text
     one), each is read as text, as the reader reads a dirty column: times written in
