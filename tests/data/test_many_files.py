@@ -144,6 +144,13 @@ def test_bad_paths(tmp_path, path, match):
         Transactions.read_csv(arg)
 
 
+def test_a_month_in_another_format_is_not_left_out(months):
+    (months / "2011-03.xlsx").write_bytes(b"")
+    with pytest.raises(UpsellDataError, match=r"holds 2 CSV files and 1 other data file\(s\) "
+                                              r"\('2011-03.xlsx'\), which would not be read"):
+        Transactions.read_csv(months)
+
+
 def test_a_folder_of_parquet_is_not_read_as_csv(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

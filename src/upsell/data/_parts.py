@@ -88,6 +88,14 @@ def input_files(path: Any, *, suffixes: Sequence[str], what: str,
         files = [os.path.join(fspath, n) for n in names
                  if not n.startswith((".", "~$")) and named(n, suffixes)
                  and os.path.isfile(os.path.join(fspath, n))]
+        others = [n for n in names if not n.startswith((".", "~$")) and not named(n, suffixes)
+                  and named(n, (*TEXT_SUFFIXES, *WORKBOOK_SUFFIXES, ".parquet", ".pq"))]
+        if files and others:  # a month exported in another format would be left out
+            raise UpsellDataError(
+                f"`path` {fspath!r} holds {len(files):,} {what} and {len(others):,} other "
+                f"data file(s) ({', '.join(repr(n) for n in others[:3])}"
+                f"{' ...' if len(others) > 3 else ''}), which would not be read: read them apart, "
+                f"or give the files as a list")
         if not files:
             shown = ", ".join(repr(n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
             raise UpsellDataError(
