@@ -188,6 +188,20 @@ def test_parquet_files_with_other_types(tmp_path):
     assert [str(t)[:10] for t in tx.time] == ["2011-02-03", "2011-01-01"]
 
 
+def test_parquet_folders_in_a_list_or_a_pattern(tmp_path):
+    """A Spark job's output per month: each folder one dataset, the folders one history."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    for month, rows in (("2011-01", [1, 2]), ("2011-02", [3])):
+        (tmp_path / month).mkdir()
+        pq.write_table(pa.table({"order": rows, "item": ["A"] * len(rows)}),
+                       tmp_path / month / "part-0.parquet")
+    for path in ([tmp_path / "2011-01", tmp_path / "2011-02"], str(tmp_path / "2011-*")):
+        tx = Transactions.read_parquet(path)
+        assert tx.orders.ids.tolist() == [1, 2, 3] and len(tx.report.files) == 2
+
+
 def test_workbooks(tmp_path):
     pytest.importorskip("python_calamine")
     openpyxl = pytest.importorskip("openpyxl")

@@ -53,7 +53,8 @@ def input_files(path: Any, *, suffixes: Sequence[str], what: str,
     """The files ``path`` names when it may name several: a list or tuple of paths (in its
     order), a folder (with ``folders``: its files whose names end in ``suffixes``, gzip
     ones too, by name) or a glob pattern such as ``"exports/2011-*.csv"`` (by name). None
-    when ``path`` names one file (or a folder the reader reads itself).
+    when ``path`` names one file. Without ``folders`` a folder is one file (a Parquet
+    dataset), in a list too.
 
     Examples
     --------
@@ -69,7 +70,7 @@ def input_files(path: Any, *, suffixes: Sequence[str], what: str,
     if isinstance(path, (list, tuple)):
         if not path:
             raise UpsellDataError("`path` is an empty list: name at least one file")
-        files = [_existing(p) for p in path]
+        files = [_existing(p, folders_ok=not folders) for p in path]
         seen: set[str] = set()
         for f in files:
             key = os.path.realpath(f)
@@ -106,7 +107,8 @@ def input_files(path: Any, *, suffixes: Sequence[str], what: str,
                    if any(named(n, (".parquet", ".pq")) for n in names) else ""))
         return files
     if not os.path.exists(fspath) and any(c in fspath for c in "*?["):
-        files = sorted(f for f in glob.glob(fspath) if os.path.isfile(f))
+        files = sorted(f for f in glob.glob(fspath)
+                       if os.path.isfile(f) or (not folders and os.path.isdir(f)))
         if not files:
             raise UpsellDataError(f"`path` {fspath!r} matches no file")
         return files
@@ -159,7 +161,7 @@ def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: st
     return prep
 
 
-def _existing(path: Any) -> str:
+def _existing(path: Any, folders_ok: bool = False) -> str:
     try:
         fspath = os.fspath(path)
     except TypeError:
@@ -169,7 +171,7 @@ def _existing(path: Any) -> str:
         fspath = os.fsdecode(fspath)
     if not os.path.exists(fspath):
         raise UpsellDataError(f"`path` {fspath!r} does not exist")
-    if os.path.isdir(fspath):
+    if os.path.isdir(fspath) and not folders_ok:  # (a Parquet folder is one dataset: fine)
         raise UpsellDataError(f"`path` {fspath!r} in the list is a folder; name its files")
     return fspath
 
