@@ -215,6 +215,9 @@ def test_workbooks(tmp_path):
     assert tx.shape == (3, 2, 2)
     assert [f.split(" sheet")[0] for f in tx.report.files] == [str(tmp_path / "feb.xlsx"),
                                                                str(tmp_path / "jan.xlsx")]
+    out = io.StringIO()  # the command line tells a folder of workbooks by its files' names
+    assert main(["--quiet", "inspect", str(tmp_path)], out=out) == 0
+    assert "3 rows read, 3 kept" in out.getvalue()
 
 
 def test_orders_file_beside_several_line_files(months, tmp_path):

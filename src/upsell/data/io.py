@@ -166,13 +166,16 @@ def folder_kind(path: Any) -> str:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "2011-01.csv.gz").write_bytes(b"")
+    >>> _ = (d / "part-00000-1b2c.csv").write_bytes(b"")  # Spark writes CSV parts too
     >>> folder_kind(d)
     'text'
     """
     from upsell.data._parts import TEXT_SUFFIXES, WORKBOOK_SUFFIXES, named
 
     names = [n for n in os.listdir(os.fspath(path)) if not n.startswith((".", "~$", "_"))]
-    if any(named(n, (".parquet", ".pq")) or "=" in n or n.startswith("part-") for n in names):
+    if any(named(n, (".parquet", ".pq")) or "=" in n or (  # Spark's parts: part-00000-...
+            n.startswith("part-") and not named(n, (*TEXT_SUFFIXES, *WORKBOOK_SUFFIXES)))
+           for n in names):
         return "parquet"
     for kind, suffixes in (("text", TEXT_SUFFIXES), ("workbook", WORKBOOK_SUFFIXES)):
         if any(named(n, suffixes) for n in names):
