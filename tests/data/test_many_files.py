@@ -347,3 +347,44 @@ def test_side_files_in_several_files(tmp_path):
     with pytest.raises(UpsellDataError, match=r"lists order 'o2' twice with different `customer` "
                                               r"\('c2' and 'c9', .*2017-11\.csv row 2\)"):
         Transactions.read_csv(tmp_path / "lines", **kw)
+
+
+def test_csv_files_inside_a_zip_archive(months, tmp_path):
+    """An export as mailed (a ZIP of monthly CSV files), a download of one CSV: read without
+    unpacking; an archive of different tables (Olist's) is refused with its members named."""
+    import gzip
+    import zipfile
+
+    one = Transactions.read_csv(months.parent / "one.csv", cancel_prefix="C")
+    with zipfile.ZipFile(tmp_path / "exports.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(months / "2011-02.csv", "exports/2011-02.csv")
+        z.writestr("exports/2011-01.csv.gz", gzip.compress((HEAD + JAN).encode()))
+        z.writestr("__MACOSX/exports/._2011-01.csv", b"\0\5\26\7")  # macOS's resource forks
+        z.writestr("exports/README.md", "not read")
+    tx = Transactions.read_csv(tmp_path / "exports.zip", cancel_prefix="C")
+    same(one, tx)
+    assert list(tx.report.files) == [f"{tmp_path / 'exports.zip'}:exports/2011-01.csv.gz",
+                                     f"{tmp_path / 'exports.zip'}:exports/2011-02.csv"]
+    with zipfile.ZipFile(tmp_path / "one.zip", "w") as z:  # cp1252, as Excel on Windows saves
+        z.writestr("sales.csv", (HEAD + JAN.replace("c2", "café")).encode("cp1252"))
+    tx = Transactions.read_csv(tmp_path / "one.zip", encoding="cp1252")
+    assert "café" in tx.customers.ids.tolist() and tx.report.source.endswith("one.zip:sales.csv")
+    with pytest.raises(UpsellDataError, match=r"one\.zip:sales\.csv line 4 is not valid utf-8.*pass encoding='cp1252'"):
+        Transactions.read_csv(tmp_path / "one.zip")
+    with zipfile.ZipFile(tmp_path / "olist.zip", "w") as z:
+        z.writestr("olist_order_items_dataset.csv", "order_id,product_id\no1,A\n")
+        z.writestr("olist_orders_dataset.csv", "order_id,customer_id\no1,c1\n")
+    with pytest.raises(UpsellDataError, match=r"holds 2 CSV files with different headers "
+                                              r"\('olist_order_items_dataset.csv', "):
+        Transactions.read_csv(tmp_path / "olist.zip")
+    with zipfile.ZipFile(tmp_path / "books.zip", "w") as z:
+        z.writestr("sales.xlsx", b"PK")
+    with pytest.raises(UpsellDataError, match=r"no CSV file in it \(it holds 'sales.xlsx'\)"):
+        Transactions.read_csv(tmp_path / "books.zip")
+    (tmp_path / "broken.zip").write_bytes((tmp_path / "exports.zip").read_bytes()[:-60])
+    with pytest.raises(UpsellDataError, match="damaged or encrypted ZIP archive"):
+        Transactions.read_csv(tmp_path / "broken.zip")
+    out = io.StringIO()
+    assert main(["--quiet", "inspect", str(tmp_path / "exports.zip"), "--cancel-prefix", "C"],
+                out=out) == 0
+    assert "6 rows read" in out.getvalue()

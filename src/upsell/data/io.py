@@ -203,7 +203,8 @@ _SHEET = ("read order lines with Transactions.read_excel, a catalog with Catalog
 _ADVICE = {"parquet": "read order lines with Transactions.read_parquet, a catalog with "
                       "Catalog.read_table (the command line reads Parquet as it is)",
            "xlsx": _SHEET, "xls": _SHEET, "ods": _SHEET,
-           "zip": "unpack the archive, then read the file inside"}
+           "zip": "Transactions.read_csv reads the CSV files inside it; else unpack the "
+                  "archive, then read the file inside"}
 
 
 #: :func:`file_kind`'s kinds that the typed readers take (``read_parquet`` for the first
@@ -295,7 +296,7 @@ def read_source(path: Any, encoding: str, label: str) -> bytes:
     UTF-8 content is checked later, by the parser, only where it is read.
     """
     try:
-        name = codecs.lookup(encoding).name
+        codecs.lookup(encoding)
     except (LookupError, TypeError):
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     with open_binary(path) as fh:  # checks the path, detects gzip by its magic bytes
@@ -304,7 +305,19 @@ def read_source(path: Any, encoding: str, label: str) -> bytes:
         raw = fh2.read()
     data = _gunzip(raw, label) if packed else raw
     del raw
-    if name in ("utf-8", "utf-8-sig"):
+    return as_utf8(data, encoding, label)
+
+
+def as_utf8(data: bytes, encoding: str, label: str) -> bytes:
+    """Text in ``encoding`` as UTF-8 bytes, a BOM dropped; an error names the line and byte
+    offset where the text is not valid in ``encoding``.
+
+    Examples
+    --------
+    >>> as_utf8("£2".encode("cp1252"), "cp1252", "f")
+    b'\\xc2\\xa32'
+    """
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
         return data[3:] if data.startswith(codecs.BOM_UTF8) else data
     try:
         text = data.decode(encoding)
@@ -408,12 +421,17 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
     skip_rows = check_skip_rows(skip_rows)
     files = input_files(path, suffixes=TEXT_SUFFIXES, what="CSV files")
-    several = files is not None and len(files) > 1
-    paths = [path] if files is None else files
+    paths: list[Any] = [path] if files is None else files
+    if any(_zipped(p) for p in paths):  # CSV files in a ZIP archive, read from it
+        from upsell.data._zip import members
+
+        paths = [m for p in paths for m in (members(p, TEXT_SUFFIXES) if _zipped(p) else [p])]
+    several = len(paths) > 1
     parts = [_csv_part(f, columns=columns, delimiter=delimiter, encoding=encoding, utf8=utf8,
                        header=header, time_format=time_format, decimal=decimal,
                        skip_rows=skip_rows, empty_ok=several) for f in paths]
-    label = several_label(path, paths) if several else parts[0].label
+    label = (several_label(path, [getattr(p, "label", p) for p in paths]) if several
+             else parts[0].label)
     return _arrow.prepare_parts(parts, label=label, order_headers=order_headers,
                                 invalid=invalid, item_index=item_index,
                                 customer_index=customer_index, time_format=time_format,
@@ -427,7 +445,21 @@ def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding:
     the file when it is UTF-8 (plain or gzip), else decoded first."""
     from upsell.data import _arrow, _sources
 
+    kw: dict[str, Any] = dict(columns=columns, delimiter=delimiter, encoding=encoding,
+                              header=header, time_format=time_format, decimal=decimal,
+                              skip_rows=skip_rows, empty_ok=empty_ok)
+    if hasattr(path, "archive"):  # a member of a ZIP archive: inflated whole, then parsed
+        label = path.label
+        data = path.read()
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff") and utf8:
+            raise utf8_error(data[:2], label, encoding)
+        data = as_utf8(_gunzip(data, label) if data[:2] == b"\x1f\x8b" else data,
+                       encoding, label)
+        if delimiter == WHITESPACE:
+            data, kw["delimiter"] = whitespace_fields(data, label)
+        return _arrow.read_part([data], label=label, **{**kw, "encoding": "utf-8"})
     label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    kw["label"] = label
     with open_binary(path) as fh:
         plain = not isinstance(fh, gzip.GzipFile)
         try:
@@ -436,9 +468,6 @@ def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding:
             bom = b""  # a damaged gzip stream: the read below names it
     if bom in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: Excel's "Unicode Text"
         raise utf8_error(bom, label, encoding)
-    kw: dict[str, Any] = dict(label=label, columns=columns, delimiter=delimiter,
-                              encoding=encoding, header=header, time_format=time_format,
-                              decimal=decimal, skip_rows=skip_rows, empty_ok=empty_ok)
     if delimiter == WHITESPACE:  # aligned by spaces: read whole, split as a CSV of one separator
         data, kw["delimiter"] = whitespace_fields(read_source(path, encoding, label), label)
         kw["encoding"] = "utf-8"
@@ -451,6 +480,12 @@ def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding:
             return _arrow.read_part(gz, **kw)
     # handed over in a list the parser empties: no frame holds the bytes once pyarrow has them
     return _arrow.read_part([read_source(path, encoding, label)], **kw)
+
+
+def _zipped(path: Any) -> bool:
+    """Whether ``path`` is a ZIP archive (not a workbook, which is one too)."""
+    return (isinstance(path, (str, os.PathLike)) and os.path.isfile(path)
+            and file_kind(path) == "zip")
 
 
 def strip_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
