@@ -43,6 +43,11 @@ def test_a_purchase_log_reads_without_items(log):
     for ask in (tx.baskets, tx.customer_items, lambda: tx.require("item", "bundles")):
         with pytest.raises(UpsellDataError, match="needs the `item` column"):
             ask()
+    tx.to_csv(log.with_name("back.csv"))  # written without an item column, read back so
+    back = Transactions.read_csv(log.with_name("back.csv"), columns={"item": None})
+    assert log.with_name("back.csv").read_text().startswith("order,customer,quantity,price,")
+    for role in ("order", "customer", "quantity", "price", "time"):
+        assert np.allclose(getattr(back, role).astype(float), getattr(tx, role).astype(float))
     before, after = tx.split_at("1997-03-01")  # subsets stay purchase logs
     assert not before.has("item") and not after.has("item") and len(after) == 2
     assert not tx.filter(customers=["00003"]).has("item")

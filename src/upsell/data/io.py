@@ -567,8 +567,9 @@ def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
               chunk: int = 1_000_000) -> None:
     """Write order lines with external ids as CSV (gzip when the name ends in .gz), atomically.
 
-    Columns are order, item, then customer, quantity, price, time, channel when
-    present, headed by their role names or by ``columns`` (role -> header name).
+    Columns are order, item (not for a purchase log read without items), then customer,
+    quantity, price, time, channel when present, headed by their role names or by
+    ``columns`` (role -> header name).
     Numbers are written in their shortest round-tripping form, times as ISO 8601,
     anonymous customers as empty cells; ids holding the delimiter, a quote or a
     line break are quoted.
@@ -581,7 +582,7 @@ def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
         raise UpsellDataError(
             f"`columns` has unknown role {unknown[0]!r}; roles are {', '.join(_ROLES)}"
         )
-    roles = [r for r in _ROLES if r in ("order", "item", "quantity")
+    roles = [r for r in _ROLES if r in ("order", "quantity")  # (a purchase log: no item)
              or (r != "value" and tx.has(r))]
     head = ",".join(_quote_cells(np.array([str(names.get(r, r)) for r in roles])).tolist())
     id_text = {"order": _quote_cells(tx.orders.ids.astype(str)),
