@@ -558,8 +558,9 @@ def test_numbers_match_float(tmp_path, cells):
     """Numbers in a CSV are what float() reads (pyarrow's parser or, when it refuses, float())."""
     lines = ["order,item,quantity"] + [f'{i},a,"{c}"' for i, c in enumerate(cells)]
     p = write(tmp_path, "\n".join(lines) + "\n")
-    prep = _arrow.read_prepared(p.read_bytes(), label="f", invalid="drop", item_index=None,
-                                customer_index=None, **OPTS)
+    part = _arrow.read_part(p.read_bytes(), label="f", **OPTS)
+    prep = _arrow.prepare_parts([part], label="f", order_headers=None, invalid="drop",
+                                item_index=None, customer_index=None)
     bad = prep.bad.get("quantity not a number", np.zeros(len(cells), dtype=bool))
     for i, cell in enumerate(cells):
         try:

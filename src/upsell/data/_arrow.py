@@ -173,26 +173,6 @@ class _Redo(Exception):
     """pyarrow's strict converters refused a value: read the value columns as text."""
 
 
-def read_prepared(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
-                  encoding: str, header: bool, invalid: str, item_index: IdIndex | None,
-                  customer_index: IdIndex | None, time_format: str | None = None,
-                  decimal: str = ".", order_headers: Any = None, skip_rows: int = 0) -> Any:
-    """Parse UTF-8 CSV bytes (or a :class:`Source`) into a ``_Prepared`` (see the module docstring).
-
-    ``time_format``: a strptime format for the time column (read as text, then its
-    distinct values by the format); None: ISO 8601. ``decimal``: the decimal mark.
-    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`),
-    given to every line by its order before any rule runs. ``skip_rows``: lines above the
-    table (a report's title lines), not read.
-    """
-    part = read_part(data, label=label, columns=columns, delimiter=delimiter,
-                     encoding=encoding, header=header, time_format=time_format,
-                     decimal=decimal, skip_rows=skip_rows)
-    return prepare_parts([part], label=label, order_headers=order_headers, invalid=invalid,
-                         item_index=item_index, customer_index=customer_index,
-                         time_format=time_format, decimal=decimal)
-
-
 def prepare_parts(parts: list[Any], *, label: str, order_headers: Any, invalid: str,
                   item_index: IdIndex | None, customer_index: IdIndex | None,
                   time_format: str | None = None, decimal: str = ".") -> Any:
@@ -513,7 +493,7 @@ def _distinct_source(col: Any) -> tuple[np.ndarray, Any, bool]:
     and hashed as integers (:func:`_short_keys`).
     """
     _, pc, _ = _pa()
-    if col.num_chunks == 0:  # never: read_prepared refuses files without rows first
+    if col.num_chunks == 0:  # never: join_parts refuses files without rows first
         raise UpsellDataError("no rows")
     n = len(col)
     if n == 0:

@@ -8,7 +8,7 @@ OpenDocument too. The sheet's first row names the columns; it ends at its last r
 value, and an empty row before that is dropped and counted (as a CSV export's ``,,,`` line
 is). Each wanted column becomes a pyarrow column by its cells' types (numbers, dates and
 times, else text, written as a CSV export would write them), and from there
-:func:`upsell.data._parquet.from_table` applies every rule of the CSV reader.
+:func:`upsell.data._parquet.table_part` applies every rule of the CSV reader.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from upsell.data._parquet import _reason, from_table
+from upsell.data._parquet import _reason, table_part
 from upsell.data._sources import _pa
 from upsell.data.ids import IdIndex
 from upsell.data.io import existing_path
@@ -149,28 +149,21 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
     ``_Prepared`` (see the module docstring); ``order_headers``: an orders file's columns
     (:mod:`upsell.data._order_headers`); ``skip_rows``: the sheet's first rows, not read
     (a report's title)."""
+    from upsell.data._arrow import prepare_parts
+    from upsell.data._columns import check_decimal, check_time_format
     from upsell.data._parts import WORKBOOK_SUFFIXES, input_files, several_label
     from upsell.data.io import check_skip_rows
 
     skip_rows = check_skip_rows(skip_rows)
+    time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     files = input_files(path, suffixes=WORKBOOK_SUFFIXES, what="workbooks")
-    if files is None or len(files) == 1:
-        label, header, load, below = sheet_table(path if files is None else files[0], sheet,
-                                                 skip_rows)
-        return from_table(header, load, label=label, columns=columns, invalid=invalid,
-                          item_index=item_index, customer_index=customer_index,
-                          time_format=time_format, decimal=decimal,
-                          order_headers=order_headers, below=below)
-    from upsell.data._arrow import prepare_parts
-    from upsell.data._columns import check_decimal, check_time_format
-    from upsell.data._parquet import table_part
-
+    paths = [path] if files is None else files
     parts = []
-    for f in files:
+    for f in paths:
         label, header, load, below = sheet_table(f, sheet, skip_rows)
         parts.append(table_part(header, load, label=label, columns=columns, below=below,
-                                empty_ok=True))
-    return prepare_parts(parts, label=several_label(path, files), order_headers=order_headers,
-                         invalid=invalid, item_index=item_index, customer_index=customer_index,
-                         time_format=check_time_format(time_format),
-                         decimal=check_decimal(decimal))
+                                empty_ok=len(paths) > 1))
+    return prepare_parts(parts, label=several_label(path, paths) if len(paths) > 1
+                         else parts[0].label, order_headers=order_headers, invalid=invalid,
+                         item_index=item_index, customer_index=customer_index,
+                         time_format=time_format, decimal=decimal)

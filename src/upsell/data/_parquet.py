@@ -147,31 +147,15 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
                          decimal=decimal)
 
 
-def from_table(names: list[str], load: Callable[[list[str]], Any], *, label: str,
-               columns: Any, invalid: str, item_index: IdIndex | None,
-               customer_index: IdIndex | None, time_format: str | None = None,
-               decimal: str = ".", order_headers: Any = None,
-               below: Callable[[Any], str] | None = None) -> Any:
-    """A ``_Prepared`` from a table whose headers are ``names``; ``load(headers)`` gives
-    the wanted columns as a pyarrow table (typed as the module docstring says).
-    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`),
-    given to every line by its order before any rule runs. ``below(columns)``: advice for
-    a missing column when the header seems to be a row below (a sheet's title rows)."""
-    from upsell.data._arrow import prepare_parts
-
-    time_format, decimal = check_time_format(time_format), check_decimal(decimal)
-    part = table_part(names, load, label=label, columns=columns, below=below)
-    return prepare_parts([part], label=label, order_headers=order_headers, invalid=invalid,
-                         item_index=item_index, customer_index=customer_index,
-                         time_format=time_format, decimal=decimal)
-
-
 def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str,
                columns: Any, below: Callable[[Any], str] | None = None,
                empty_ok: bool = False) -> Any:
     """The columns by role of a table whose headers are ``names`` (a
-    :class:`~upsell.data._parts.Part`), as :func:`from_table` reads them; ``empty_ok``: a
-    table without rows is a part of none (one file of several), not an error."""
+    :class:`~upsell.data._parts.Part`): ``load(headers)`` gives the wanted columns as a
+    pyarrow table, each typed as the module docstring says; ``below(columns)``: advice for
+    a missing column when the header seems to be a row below (a sheet's title rows);
+    ``empty_ok``: a table without rows is a part of none (one file of several), not an
+    error."""
     from upsell.data._arrow import _known
     from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
     from upsell.data._parts import Part

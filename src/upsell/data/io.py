@@ -288,36 +288,36 @@ def maybe_int_ids(values: np.ndarray) -> np.ndarray:
 
 
 def read_source(path: Any, encoding: str, label: str) -> bytes:
-    """The whole file as UTF-8 bytes: gzip (by magic bytes) inflated, a BOM dropped.
-
-    Other encodings are decoded and re-encoded; text that is not valid in
-    ``encoding`` raises an :class:`UpsellDataError` naming the byte offset. A
-    truncated or damaged gzip stream raises one too (never a raw ``EOFError``).
-    UTF-8 content is checked later, by the parser, only where it is read.
-    """
+    """The whole file as UTF-8 bytes (:func:`text_bytes`); the path is checked first (a
+    folder, a Parquet file or a workbook is refused with advice)."""
     try:
         codecs.lookup(encoding)
     except (LookupError, TypeError):
         raise UpsellDataError(f"`encoding` {encoding!r} is not a known text encoding") from None
-    with open_binary(path) as fh:  # checks the path, detects gzip by its magic bytes
-        packed = isinstance(fh, gzip.GzipFile)
-    with open(os.fspath(path), "rb") as fh2:
-        raw = fh2.read()
-    data = _gunzip(raw, label) if packed else raw
-    del raw
-    return as_utf8(data, encoding, label)
+    with open_binary(path):  # checks the path and what the file holds
+        pass
+    with open(os.fspath(path), "rb") as fh:
+        return text_bytes(fh.read(), encoding, label)
 
 
-def as_utf8(data: bytes, encoding: str, label: str) -> bytes:
-    """Text in ``encoding`` as UTF-8 bytes, a BOM dropped; an error names the line and byte
-    offset where the text is not valid in ``encoding``.
+def text_bytes(raw: bytes, encoding: str, label: str) -> bytes:
+    """A file's bytes (a ZIP member's too) as UTF-8 text: gzip (by magic bytes) inflated, a
+    BOM dropped, other encodings decoded and re-encoded. Text that is not valid in
+    ``encoding`` raises an :class:`UpsellDataError` naming the line and byte offset, as
+    does UTF-16 read as UTF-8 (its byte order mark) and a truncated or damaged gzip stream
+    (never a raw ``EOFError``). UTF-8 content is checked later, by the parser, only where
+    it is read.
 
     Examples
     --------
-    >>> as_utf8("£2".encode("cp1252"), "cp1252", "f")
+    >>> text_bytes("£2".encode("cp1252"), "cp1252", "f")
     b'\\xc2\\xa32'
     """
+    data = _gunzip(raw, label) if raw[:2] == b"\x1f\x8b" else raw
+    del raw
     if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: Excel's "Unicode Text"
+            raise utf8_error(data[:2], label, encoding)
         return data[3:] if data.startswith(codecs.BOM_UTF8) else data
     try:
         text = data.decode(encoding)
@@ -422,10 +422,7 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     skip_rows = check_skip_rows(skip_rows)
     files = input_files(path, suffixes=TEXT_SUFFIXES, what="CSV files")
     paths: list[Any] = [path] if files is None else files
-    if any(_zipped(p) for p in paths):  # CSV files in a ZIP archive, read from it
-        from upsell.data._zip import members
-
-        paths = [m for p in paths for m in (members(p, TEXT_SUFFIXES) if _zipped(p) else [p])]
+    paths = [m for p in paths for m in _zip_members(p)]  # CSV files in a ZIP archive
     several = len(paths) > 1
     parts = [_csv_part(f, columns=columns, delimiter=delimiter, encoding=encoding, utf8=utf8,
                        header=header, time_format=time_format, decimal=decimal,
@@ -450,11 +447,7 @@ def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding:
                               skip_rows=skip_rows, empty_ok=empty_ok)
     if hasattr(path, "archive"):  # a member of a ZIP archive: inflated whole, then parsed
         label = path.label
-        data = path.read()
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff") and utf8:
-            raise utf8_error(data[:2], label, encoding)
-        data = as_utf8(_gunzip(data, label) if data[:2] == b"\x1f\x8b" else data,
-                       encoding, label)
+        data = text_bytes(path.read(), encoding, label)
         if delimiter == WHITESPACE:
             data, kw["delimiter"] = whitespace_fields(data, label)
         return _arrow.read_part([data], label=label, **{**kw, "encoding": "utf-8"})
@@ -482,10 +475,16 @@ def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding:
     return _arrow.read_part([read_source(path, encoding, label)], **kw)
 
 
-def _zipped(path: Any) -> bool:
-    """Whether ``path`` is a ZIP archive (not a workbook, which is one too)."""
-    return (isinstance(path, (str, os.PathLike)) and os.path.isfile(path)
-            and file_kind(path) == "zip")
+def _zip_members(path: Any) -> list[Any]:
+    """The CSV members of ``path`` when it is a ZIP archive (not a workbook, which is one
+    too: :mod:`upsell.data._zip`), else ``[path]``."""
+    if not (isinstance(path, (str, os.PathLike)) and os.path.isfile(path)
+            and file_kind(path) == "zip"):
+        return [path]
+    from upsell.data._parts import TEXT_SUFFIXES
+    from upsell.data._zip import members
+
+    return list(members(path, TEXT_SUFFIXES))
 
 
 def strip_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
