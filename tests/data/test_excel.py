@@ -99,7 +99,16 @@ def test_sheet_errors_name_the_sheets(book):
         Transactions.read_excel(book, sheet=1.5)
     with pytest.raises(UpsellDataError, match=r"column 'InvoiceNo' \(for `order`\) is not in "
                                               r".*sheet 'Notes'"):
-        Transactions.read_excel(book, columns=COLUMNS)
+        Transactions.read_excel(book, sheet=0, columns=COLUMNS)
+    # by default a sheet without the columns before the table (a cover, notes) is left out
+    got = Transactions.read_excel(book, columns=COLUMNS)
+    assert got.report.source.endswith("sheet 'Online Retail'")
+    assert dict(got.report.not_read) == {f"{book} sheet 'Notes'": "other columns: 'exported'"}
+    assert f"not read  {book} sheet 'Notes': other columns: 'exported'" in str(got.report)
+    with pytest.raises(UpsellDataError, match=r"column 'Invoice' \(for `order`\) is not in "
+                                              r".*sheet 'Notes'.*\(nor does any other sheet of "
+                                              r".*\['Notes', 'Online Retail'\]; pick one"):
+        Transactions.read_excel(book, columns={**COLUMNS, "order": "Invoice"})
 
 
 def test_empty_sheets_and_other_files_are_named(tmp_path):
@@ -143,8 +152,11 @@ def test_the_command_line_reads_a_workbook(tmp_path, book, capsys):
     want = io.StringIO()
     assert main(["--quiet", "kpi", str(csv), *cols], out=want) == 0
     assert out.getvalue() == want.getvalue()
-    assert main(["--quiet", "kpi", str(book), *cols]) == 2  # sheet 1 is the notes
+    assert main(["--quiet", "kpi", str(book), "--sheet", "1", *cols]) == 2  # the notes
     assert "sheet 'Notes'" in capsys.readouterr().err
+    default = io.StringIO()  # the notes sheet before the table is left out
+    assert main(["--quiet", "kpi", str(book), *cols], out=default) == 0
+    assert default.getvalue() == want.getvalue()
 
 
 def test_a_workbook_catalog_reads_as_its_csv_export(tmp_path):

@@ -23,6 +23,7 @@ from upsell.cli._io import (
     _Steps,
     _write,
     orders_label,
+    parts_read,
 )
 from upsell.data import Catalog, Transactions
 from upsell.exceptions import UpsellDataError, UpsellError
@@ -98,8 +99,8 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
             options["candidate"] = _load_model(args.model)
     options["exclude_items"] = _never_offered(args, tx, catalog)  # [] with --offer-all-items
     source = orders_label(args)
-    if tx.report.files:  # several files read as one history
-        source += f" ({len(tx.report.files):,} files)"
+    if tx.report.files:  # several files (or a workbook's sheets) read as one history
+        source += f" ({parts_read(tx)})"
     for side in ("orders_file", "customers_file"):  # what the lines' customers came from
         if getattr(args, side, None):
             source += f" + {os.path.basename(getattr(args, side))}"

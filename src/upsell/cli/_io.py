@@ -165,11 +165,13 @@ def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _sheet(text: str | None) -> int | str:
-    """``--sheet``: a sheet's name, or its 1-based number as a spreadsheet shows them."""
-    if text is None:
-        return 0
-    return int(text) - 1 if text.isdigit() and int(text) >= 1 else text
+def _sheet(texts: list[str] | None) -> int | str | list[int | str] | None:
+    """``--sheet``: a sheet's name, or its 1-based number as a spreadsheet shows them;
+    given again, several sheets; not given, None (the first and those continuing it)."""
+    if not texts:
+        return None
+    out: list[int | str] = [int(t) - 1 if t.isdigit() and int(t) >= 1 else t for t in texts]
+    return out[0] if len(out) == 1 else out
 
 
 def orders_label(args: argparse.Namespace) -> str:
@@ -181,6 +183,16 @@ def orders_label(args: argparse.Namespace) -> str:
     return "standard input" if orders == "-" else os.path.basename(os.path.normpath(orders))
 
 
+def parts_read(tx: Transactions) -> str:
+    """The files read as one history, counted: ``"10 files"``, or ``"2 sheets"`` when they
+    are the sheets of one workbook ("" for one input)."""
+    files = tx.report.files
+    if not files:
+        return ""
+    books = {f.rpartition(" sheet '")[0] for f in files}
+    return f"{len(files):,} " + ("sheets" if len(books) == 1 and "" not in books else "files")
+
+
 def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
     tx = _read_lines(args, steps)
     split = tx.report.flagged.get(SPLIT_ORDER, 0)
@@ -188,8 +200,8 @@ def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:
     if split and dups:  # several files whose orders overlap, duplicate lines kept
         sys.stderr.write(
             f"upsell: {split:,} lines belong to orders found in more than one of the "
-            f"{len(tx.report.files):,} files (exports that overlap?); a line repeated in two "
-            f"files counts twice: --duplicates drop reads it once\n")
+            f"{parts_read(tx)} (exports that overlap?); a line repeated in two of them "
+            f"counts twice: --duplicates drop reads it once\n")
     return tx
 
 

@@ -172,8 +172,11 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                    help="the file has no item column, as a purchase log (a customer, a time "
                         "and an amount per line: CDNOW's): each line is one purchase; ATV, "
                         "CLV and the segments work, the item sections and models do not")
-    p.add_argument("--sheet", metavar="NAME|N", help="the sheet of an Excel or OpenDocument "
-                   "workbook: its name or its number, 1 for the first (default)")
+    p.add_argument("--sheet", metavar="NAME|N", action="append",
+                   help="the sheet of an Excel or OpenDocument workbook: its name or its "
+                        "number, 1 for the first; again for more sheets, read as one history "
+                        "(default: the first sheet, and the sheets after it whose header "
+                        "names the same columns: a table continued over sheets)")
     p.add_argument("--returns", default="net", choices=["net", "drop", "keep", "raise"])
     p.add_argument("--anonymous", default="keep", choices=["keep", "drop", "raise"])
     p.add_argument("--bad-prices", default="drop", choices=["keep", "drop", "raise"])

@@ -97,6 +97,8 @@ class Prepared:
     flags: dict[str, np.ndarray] = field(default_factory=dict)
     # a purchase log read without items: every line holds the pseudo-item C.NO_ITEM
     no_items: bool = False
+    # parts of the input left out, and why (a workbook's sheet with other columns)
+    not_read: dict[str, str] = field(default_factory=dict)
 
 
 
@@ -684,7 +686,7 @@ class Cleaner:
                 self.flagged[key] = n_dup
         report = DataReport(rows_read=p.n, rows_kept=int(o_codes.size), repaired=self.repaired,
                             dropped=self.dropped, flagged=self.flagged, source=p.source,
-                            files=p.file_rows)
+                            files=p.file_rows, not_read=p.not_read)
         return dict(
             order=o_codes.astype(np.int32, copy=False), item=i_codes.astype(np.int32, copy=False),
             customer=cust.astype(np.int32, copy=False) if cust is not None else None,

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from upsell.data._clean import clean
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from upsell.data._clean import Prepared
     from upsell.data.io import ColumnMap
     from upsell.data.transactions import Transactions
@@ -172,7 +174,8 @@ class FileReaders:
         return cls._from_prepared(prep, **options)
 
     @classmethod
-    def read_excel(cls, path: Any, *, sheet: int | str = 0, columns: ColumnMap | None = None,
+    def read_excel(cls, path: Any, *, sheet: int | str | Sequence[int | str] | None = None,
+                   columns: ColumnMap | None = None,
                    time_format: str | None = None, decimal: str = ".",
                    orders_file: Any = None, orders_columns: Any = None,
                    customers_file: Any = None, customers_columns: Any = None, skip_rows: int = 0,
@@ -188,8 +191,12 @@ class FileReaders:
 
         Parameters
         ----------
-        sheet : int or str, default 0
-            The sheet: its 0-based position or its name.
+        sheet : int, str, list of them, or None, default None
+            The sheet: its 0-based position or its name; a list of them reads those sheets,
+            in its order, as one history. None reads the first sheet and every later sheet
+            whose header row names the same columns (a table longer than a sheet's
+            1,048,576 rows continued on the next; Online Retail II's two years): a sheet
+            with other columns or none is left out, and ``report.not_read`` names it.
         skip_rows : int, default 0
             The sheet's first rows, not read (a report's title above its table).
 

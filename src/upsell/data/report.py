@@ -9,7 +9,8 @@ from typing import Any
 
 #: The data report's flag for the lines of an order found in more than one of several
 #: files read as one history (exports that overlap, or an order split at a file's end).
-SPLIT_ORDER = "order found in more than one file (exports that overlap, or split at a file's end)"
+SPLIT_ORDER = ("order found in more than one file or sheet (exports that overlap, or split at "
+               "a file's end)")
 
 
 def duplicate_reason(has_quantity: bool) -> tuple[str, str]:
@@ -71,7 +72,11 @@ class DataReport:
         Where the rows came from (a path, ``"pandas"``, ...).
     files : mapping of str to int
         Data rows read per file, in the order read, when several files were read as one
-        history (monthly exports, a folder of them); empty for one input.
+        history (monthly exports, a folder of them, a workbook's sheets); empty for one
+        input.
+    not_read : mapping of str to str
+        Parts of the input left out, and why: a workbook's sheets that do not continue its
+        table (a notes sheet, a product list), read with the default ``sheet=None``.
 
     Examples
     --------
@@ -95,10 +100,13 @@ class DataReport:
     source: str = ""
     # (not in repr: a report's repr reads as before; str() lists the files)
     files: Mapping[str, int] = field(default_factory=dict, repr=False)
+    not_read: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", MappingProxyType(
             {str(k): int(v) for k, v in (self.files or {}).items()}))
+        object.__setattr__(self, "not_read", MappingProxyType(
+            {str(k): str(v) for k, v in (self.not_read or {}).items()}))
         object.__setattr__(self, "repaired", _frozen(self.repaired))
         object.__setattr__(self, "dropped", _frozen(self.dropped))
         object.__setattr__(self, "flagged", _frozen(self.flagged))
@@ -134,6 +142,7 @@ class DataReport:
             "dropped": dict(self.dropped),
             "flagged": dict(self.flagged),
             "files": dict(self.files),
+            "not_read": dict(self.not_read),
         }
 
     def __str__(self) -> str:
@@ -155,6 +164,8 @@ class DataReport:
             lines.append(f"  {'files':<9} {len(sizes):,} files, {min(sizes):,} to "
                          f"{max(sizes):,} rows each" + (f"; {empty:,} without rows" if empty
                                                          else ""))
+        for name, why in self.not_read.items():
+            lines.append(f"  {'not read':<9} {name}: {why}")
         return "\n".join(lines)
 
     def _rows(self) -> dict[str, list[Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         rows.append(("period", f"{str(t.min())[:10]} to {str(t.max())[:10]}"))
     rows.append(("rows read", rep.rows_read))
     rows += _file_rows(dict(getattr(rep, "files", {}) or {}))
+    rows += [(f"not read: {os.path.basename(f) or f}", why)
+             for f, why in (getattr(rep, "not_read", {}) or {}).items()]
     for attr in ("rows_repaired", "rows_dropped"):
         if hasattr(rep, attr):
             rows.append((attr.replace("_", " "), getattr(rep, attr)))
@@ -70,15 +73,13 @@ _FILES_LISTED = 12
 def _file_rows(files: dict[str, int]) -> list[tuple[str, Any]]:
     """The Data section's rows for several files read as one history: each file's rows
     read, or (for many files) their number, the range of their sizes and the empty ones."""
-    import os
-
     if not files:
         return []
     names = {os.path.basename(f) or f: n for f, n in files.items()}
     if len(names) < len(files):  # same names in several folders: the paths tell them apart
         names = dict(files)
     if len(names) <= _FILES_LISTED:
-        return [(f"file: {f}", n) for f, n in names.items()]
+        return [(("sheet: " if " sheet '" in f else "file: ") + f, n) for f, n in names.items()]
     sizes = list(names.values())
     out: list[tuple[str, Any]] = [(
         "files read", f"{len(names):,} files, {min(sizes):,} to {max(sizes):,} rows each "
