@@ -668,6 +668,62 @@ def test_gzip_streamed_unterminated_quote_and_bad_utf8_named(tmp_path):
         Transactions.read_csv(p)
 
 
+def test_zip_member_streamed_matches_plain_bom_crlf_quotes(tmp_path):
+    """A ZIP member (deflated or stored) is inflated while pyarrow parses it: the same
+    columns as the plain file, beyond the first megabyte, BOM, CR LF and quotes too."""
+    import zipfile
+
+    from upsell.data._zip import Member
+
+    text = _big_text(crlf=True)
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(text.encode()[3:])
+    a = Transactions.read_csv(plain)
+    for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
+        packed = tmp_path / f"sales{method}.zip"
+        with zipfile.ZipFile(packed, "w", method) as z:
+            z.writestr("sales.csv", text.encode())
+        assert _sources.ZipMemberSource.open_member(Member(str(packed), "sales.csv")) is not None
+        b = Transactions.read_csv(packed)
+        assert a.report.rows_read == b.report.rows_read == 60_000
+        for col in ("order", "item", "customer", "quantity"):
+            assert np.array_equal(a._cols[col], b._cols[col]), col
+        assert a.item_names().tolist() == b.item_names().tolist()
+
+
+def test_zip_member_streamed_damaged_quote_and_utf8_named(tmp_path):
+    import zipfile
+
+    whole = _big_text(quotes=False).encode()
+    packed = tmp_path / "sales.zip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("sales.csv", whole)
+    raw = bytearray(packed.read_bytes())
+    with zipfile.ZipFile(packed) as z:
+        info = z.getinfo("sales.csv")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + info.compress_size * 9 // 10] ^= 0xFF  # past the first inflated megabyte
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(UpsellDataError, match=r"damaged\.zip:sales\.csv cannot be read from the "
+                                              r"archive \(.*\); unpack it"):
+        Transactions.read_csv(damaged)
+    lines = whole.decode().split("\n")
+    lines[50_001] = lines[50_001].replace("cup", '"cup', 1)
+    quoted = tmp_path / "q.zip"
+    with zipfile.ZipFile(quoted, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("q.csv", "\n".join(lines).encode())
+    with pytest.raises(UpsellDataError, match=r"q\.zip:q\.csv line 50,002: a quoted field opens"):
+        Transactions.read_csv(quoted)
+    at = whole.index(b"I5", len(whole) * 9 // 10)
+    bad = tmp_path / "u.zip"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("u.csv", whole[:at] + b"\xff" + whole[at + 1:])
+    with pytest.raises(UpsellDataError, match=rf"u\.zip:u\.csv .*not valid utf-8 text .*byte "
+                                              rf"{at - 3:,}\b"):
+        Transactions.read_csv(bad)
+
+
 # ------------------------------------------- shortcuts that must not change a result
 _short_id = st.text(alphabet=["a", "b", "Z", "1", " ", "\t", "\u00a0", "é", "\x00", "~"],
                     max_size=10)

@@ -599,3 +599,98 @@ class GzipSource(Source):
         self.quotes = stream.quotes > 0
         self.odd_quotes = stream.quotes % 2 == 1
         self.lines = stream.ends + (0 if stream.last in (b"\n", b"\r", b"") else 1)
+
+
+class _Passing(_Inflating):
+    """A ZIP member's bytes as a read-only stream for pyarrow, counted as they pass:
+    :mod:`zipfile` inflates them on the way (its own reads release the GIL in zlib), so the
+    member is never in memory whole. A damaged member (a bad CRC, a truncated stream) ends
+    the text early and is kept in ``error``, as :class:`_Inflating` does."""
+
+    def __init__(self, member: Any) -> None:  # member: upsell.data._zip.Member
+        import zipfile
+
+        self._zip = zipfile.ZipFile(member.archive)
+        try:
+            self._fh = self._zip.open(member.name)  # type: ignore[assignment]
+        except BaseException:
+            self._zip.close()
+            raise
+        self._buf = bytearray()
+        self._done = False
+        self._first = True
+        self.error = None
+        self.quotes = 0
+        self.ends = 0
+        self.last = b""
+        self._tail_cr = False
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._fh.close()
+            self._zip.close()
+
+    def _fill(self, n: int) -> None:
+        import zipfile
+
+        while len(self._buf) < n and not self._done:
+            try:
+                raw = self._fh.read(self._STEP)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as exc:
+                self.error = str(exc)
+                self._done = True
+                break
+            if not raw:
+                self._done = True
+                break
+            self._buf += raw
+
+
+class ZipMemberSource(GzipSource):
+    """UTF-8 text in a ZIP archive's member, inflated while pyarrow parses it (see
+    :class:`_Passing`): what :class:`GzipSource` does for a gzip file."""
+
+    def __init__(self, member: Any, head: bytes) -> None:
+        super().__init__(member.label, head)
+        self._member = member
+
+    @classmethod
+    def open_member(cls, member: Any) -> ZipMemberSource | None:
+        """The source, or None when the first bytes are blank, damaged, gzip or UTF-16 (the
+        whole-member reader then decides)."""
+        stream = _Passing(member)
+        try:
+            head = stream.read(1 << 20)
+        finally:
+            stream.close()
+        if (stream.error is not None or not head.strip() or head[:2] == b"\x1f\x8b"
+                or head[:2] in (b"\xff\xfe", b"\xfe\xff")):
+            return None
+        return cls(member, head)
+
+    def whole(self) -> bytes:
+        stream = _Passing(self._member)
+        try:
+            return stream.read()
+        finally:
+            stream.close()
+
+    def arrow(self) -> Any:
+        pa, _, _ = _pa()
+        self._stream = _Passing(self._member)
+        return pa.PythonFile(self._stream, mode="r")
+
+    def settle(self, label: str) -> None:
+        stream = self._stream
+        if stream is None:
+            return
+        self._stream = None
+        stream.close()
+        if stream.error is not None:
+            raise UpsellDataError(f"{label} cannot be read from the archive ({stream.error}); "
+                                  "unpack it and read the file")
+        self.quotes = stream.quotes > 0
+        self.odd_quotes = stream.quotes % 2 == 1
+        self.lines = stream.ends + (0 if stream.last in (b"\n", b"\r", b"") else 1)

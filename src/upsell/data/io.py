@@ -445,8 +445,13 @@ def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding:
     kw: dict[str, Any] = dict(columns=columns, delimiter=delimiter, encoding=encoding,
                               header=header, time_format=time_format, decimal=decimal,
                               skip_rows=skip_rows, empty_ok=empty_ok)
-    if hasattr(path, "archive"):  # a member of a ZIP archive: inflated whole, then parsed
+    if hasattr(path, "archive"):  # a member of a ZIP archive
         label = path.label
+        if utf8 and delimiter != WHITESPACE:  # inflated while pyarrow parses it
+            member = _sources.ZipMemberSource.open_member(path)
+            if member is not None:
+                return _arrow.read_part(member, label=label, **kw)
+        # gzip inside, another encoding, aligned text, a damaged member: whole, then parsed
         data = text_bytes(path.read(), encoding, label)
         if delimiter == WHITESPACE:
             data, kw["delimiter"] = whitespace_fields(data, label)
