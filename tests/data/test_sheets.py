@@ -221,5 +221,5 @@ def test_the_command_line_reads_the_sheets_given(tmp_path):
     assert main(["--quiet", "report", str(path), *cols, "--out", str(page)]) == 0
     html = page.read_text()
     assert "shop.xlsx (2 sheets)" in html
-    assert "sheet: shop.xlsx sheet &#x27;A&#x27;" in html or "sheet: shop.xlsx sheet 'A'" in html
+    assert "<td>sheet &#x27;A&#x27;</td>" in html or "<td>sheet 'A'</td>" in html
     assert "not read: shop.xlsx sheet" in html

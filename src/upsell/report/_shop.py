@@ -26,7 +26,7 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         rows.append(("period", f"{str(t.min())[:10]} to {str(t.max())[:10]}"))
     rows.append(("rows read", rep.rows_read))
     rows += _file_rows(dict(getattr(rep, "files", {}) or {}))
-    rows += [(f"not read: {os.path.basename(f) or f}", why)
+    rows += [(f"not read: {os.path.basename(f) or f}", why)  # a workbook's other sheets
              for f, why in (getattr(rep, "not_read", {}) or {}).items()]
     for attr in ("rows_repaired", "rows_dropped"):
         if hasattr(rep, attr):
@@ -79,7 +79,10 @@ def _file_rows(files: dict[str, int]) -> list[tuple[str, Any]]:
     if len(names) < len(files):  # same names in several folders: the paths tell them apart
         names = dict(files)
     if len(names) <= _FILES_LISTED:
-        return [(("sheet: " if " sheet '" in f else "file: ") + f, n) for f, n in names.items()]
+        books = {f.rpartition(" sheet '")[0] for f in names}
+        if len(books) == 1 and "" not in books:  # one workbook's sheets: the title names it
+            return [(f"sheet {f.rpartition(' sheet ')[2]}", n) for f, n in names.items()]
+        return [(f"file: {f}", n) for f, n in names.items()]
     sizes = list(names.values())
     out: list[tuple[str, Any]] = [(
         "files read", f"{len(names):,} files, {min(sizes):,} to {max(sizes):,} rows each "
