@@ -206,14 +206,20 @@ def _finish(tx: Transactions, train: Transactions, test_lines: np.ndarray, *,
         test_lines = test_lines & _seen_items(train)[tx.item]
     if exclude_train_items and test_lines.any():
         owned = train.customer_items("binary")
+        if not owned.has_sorted_indices:
+            owned = owned.sorted_indices()
         n_items = np.int64(max(len(tx.items), 1))
         rows = np.repeat(np.arange(owned.shape[0], dtype=np.int64), np.diff(owned.indptr))
-        owned_keys = rows * n_items + owned.indices
+        owned_keys = rows * n_items + owned.indices  # sorted: by row, then by column
         cust = tx.customer
         pos = np.flatnonzero(test_lines)
         keys = cust[pos].astype(np.int64) * n_items + tx.item[pos]
+        # a binary search of the few test keys in the sorted owned keys (np.isin sorts
+        # both: 8 s of a 10M-line report)
+        near = np.minimum(np.searchsorted(owned_keys, keys), max(owned_keys.size - 1, 0))
+        bought = (owned_keys[near] == keys) if owned_keys.size else np.zeros(keys.size, bool)
         test_lines = test_lines.copy()
-        test_lines[pos[np.isin(keys, owned_keys)]] = False
+        test_lines[pos[bought]] = False
     test = tx.filter(mask=test_lines)
     relevant = test.customer_items("binary")
     requests = np.flatnonzero(np.diff(relevant.indptr) > 0).astype(np.int32)
