@@ -243,9 +243,14 @@ def target_counts(lines: LineData, cut: int, end: int, *, new_only: bool) -> np.
     """
     bc, bi = next_baskets(lines, cut, end)
     if new_only and bc.size:
-        m = (lines.time < cut) & (lines.customer >= 0)
+        # the earlier purchases of these customers only (a table lookup, not a sort of
+        # every line), then a binary search of their basket's pairs among them
+        m = (lines.time < cut) & np.isin(lines.customer, np.unique(bc), kind="table")
         before = np.unique(lines.customer[m] * lines.n_items + lines.item[m])
-        bc = bc[~np.isin(bc * lines.n_items + bi, before, assume_unique=False)]
+        keys = bc * lines.n_items + bi
+        near = np.minimum(np.searchsorted(before, keys), max(before.size - 1, 0))
+        owned = (before[near] == keys) if before.size else np.zeros(keys.size, bool)
+        bc = bc[~owned]
     return np.bincount(bc, minlength=lines.n_customers)
 
 
