@@ -464,8 +464,12 @@ class _Inflating:
     def __init__(self, path: str) -> None:
         self._fh = open(path, "rb")  # closed by close(), as pyarrow closes its files
         self._d = zlib.decompressobj(wbits=31)
-        self._buf = bytearray()
         self._pending = b""
+        self._start()
+
+    def _start(self) -> None:
+        """An empty buffer and no bytes counted yet."""
+        self._buf = bytearray()
         self._done = False
         self._first = True
         self.error: str | None = None
@@ -571,8 +575,15 @@ class GzipSource(Source):
     def head(self) -> bytes:
         return self._head
 
+    def _new_stream(self) -> _Inflating:
+        return _Inflating(self.path)  # type: ignore[arg-type]
+
+    def _damaged(self, label: str, error: str) -> UpsellDataError:
+        return UpsellDataError(
+            f"{label} is a truncated or damaged gzip file ({error}); nothing was read")
+
     def whole(self) -> bytes:
-        stream = _Inflating(self.path)  # type: ignore[arg-type]
+        stream = self._new_stream()
         try:
             return stream.read()
         finally:
@@ -583,7 +594,7 @@ class GzipSource(Source):
 
     def arrow(self) -> Any:
         pa, _, _ = _pa()
-        self._stream = _Inflating(self.path)  # type: ignore[arg-type]
+        self._stream = self._new_stream()
         return pa.PythonFile(self._stream, mode="r")
 
     def settle(self, label: str) -> None:
@@ -593,9 +604,7 @@ class GzipSource(Source):
         self._stream = None
         stream.close()
         if stream.error is not None:
-            raise UpsellDataError(
-                f"{label} is a truncated or damaged gzip file ({stream.error}); nothing was read"
-            )
+            raise self._damaged(label, stream.error)
         self.quotes = stream.quotes > 0
         self.odd_quotes = stream.quotes % 2 == 1
         self.lines = stream.ends + (0 if stream.last in (b"\n", b"\r", b"") else 1)
@@ -616,15 +625,7 @@ class _Passing(_Inflating):
         except BaseException:
             self._zip.close()
             raise
-        self._buf = bytearray()
-        self._done = False
-        self._first = True
-        self.error = None
-        self.quotes = 0
-        self.ends = 0
-        self.last = b""
-        self._tail_cr = False
-        self.closed = False
+        self._start()
 
     def close(self) -> None:
         if not self.closed:
@@ -670,27 +671,9 @@ class ZipMemberSource(GzipSource):
             return None
         return cls(member, head)
 
-    def whole(self) -> bytes:
-        stream = _Passing(self._member)
-        try:
-            return stream.read()
-        finally:
-            stream.close()
+    def _new_stream(self) -> _Inflating:
+        return _Passing(self._member)
 
-    def arrow(self) -> Any:
-        pa, _, _ = _pa()
-        self._stream = _Passing(self._member)
-        return pa.PythonFile(self._stream, mode="r")
-
-    def settle(self, label: str) -> None:
-        stream = self._stream
-        if stream is None:
-            return
-        self._stream = None
-        stream.close()
-        if stream.error is not None:
-            raise UpsellDataError(f"{label} cannot be read from the archive ({stream.error}); "
-                                  "unpack it and read the file")
-        self.quotes = stream.quotes > 0
-        self.odd_quotes = stream.quotes % 2 == 1
-        self.lines = stream.ends + (0 if stream.last in (b"\n", b"\r", b"") else 1)
+    def _damaged(self, label: str, error: str) -> UpsellDataError:
+        return UpsellDataError(f"{label} cannot be read from the archive ({error}); unpack it "
+                               "and read the file")
