@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def test_any_cut_into_sheets_reads_as_the_whole(tmp_path, cuts, notes_at, shuffl
         lines[bad] = [*lines[bad][:2], "lots", *lines[bad][3:]]
     bounds = [0, *sorted(cuts), len(lines)]
     sheets = []
-    for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for j, (a, b) in enumerate(pairwise(bounds)):
         rows = [HEADER, *lines[a:b]]
         if shuffle and j == 1:  # this sheet's columns stand in another order
             rows = [r[::-1] for r in rows]
@@ -100,7 +101,7 @@ def test_any_cut_into_sheets_reads_as_the_whole(tmp_path, cuts, notes_at, shuffl
     except UpsellDataError as exc:
         with pytest.raises(UpsellDataError) as got_exc:
             Transactions.read_excel(cut, columns=COLUMNS, cancel_prefix="C")
-        where = next(i for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        where = next(i for i, (a, b) in enumerate(pairwise(bounds))
                      if a <= bad < b)
         message = str(exc.value if hasattr(exc, "value") else exc)
         assert message.split(": ", 1)[1] == str(got_exc.value).split(": ", 1)[1]
