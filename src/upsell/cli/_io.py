@@ -103,6 +103,19 @@ def _pairs(text: str | None, option: str, what: str) -> list[tuple[str, str]]:
     return out
 
 
+def _where(args: argparse.Namespace) -> dict[str, list[str]] | None:
+    """``--where HEADER=VALUE`` (repeated): the rows to read, e.g. the purchases of an event
+    log; a header given twice keeps the rows holding either value."""
+    out: dict[str, list[str]] = {}
+    for text in getattr(args, "where", None) or []:
+        header, sep, value = text.partition("=")
+        if not sep or not header.strip() or not value.strip():
+            raise UpsellDataError(f"--where takes HEADER=VALUE (the rows to read, e.g. "
+                                  f"event_type=purchase); got {text!r}")
+        out.setdefault(header.strip(), []).append(value.strip())
+    return out or None
+
+
 def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]:
     """``--columns role=header,...``; ``order=A+B`` joins the headers A and B into the id."""
     columns: dict[str, Any] = {}
@@ -227,7 +240,7 @@ def _read_lines(args: argparse.Namespace, steps: _Steps) -> Transactions:
                      duplicates=args.duplicates, invalid=args.invalid,
                      cancel_prefix=args.cancel_prefix,
                      time_format=getattr(args, "time_format", None),
-                     decimal=getattr(args, "decimal", "."))
+                     decimal=getattr(args, "decimal", "."), where=_where(args))
         first = path[0] if isinstance(path, list) else path
         kind = file_kind(first)
         if kind == "folder":  # a folder of CSV files or workbooks, or one Parquet dataset

@@ -163,8 +163,9 @@ def _known(names: list[str], header: str, role: str, label: str) -> int:
     from upsell.data._columns import _only
 
     if header not in names:
+        what = "of `where`" if role == "where" else f"joined into `{role}`"
         raise UpsellDataError(
-            f"column {header!r} (joined into `{role}`) is not in {label}; it has "
+            f"column {header!r} ({what}) is not in {label}; it has "
             f"{', '.join(repr(a) for a in names[:20])}")
     return _only(names, header, role, label)
 
@@ -191,12 +192,14 @@ def prepare_parts(parts: list[Any], *, label: str, order_headers: Any, invalid: 
 
 def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, delimiter: str,
               encoding: str, header: bool, time_format: str | None = None,
-              decimal: str = ".", skip_rows: int = 0, empty_ok: bool = False) -> Any:
+              decimal: str = ".", skip_rows: int = 0, empty_ok: bool = False,
+              where: dict[str, tuple[str, ...]] | None = None) -> Any:
     """One CSV file's columns by role, parsed (a :class:`~upsell.data._parts.Part`); rows
     that repeat the header are blanked and marked. ``empty_ok``: a header without rows is
-    a part of no rows (one month of several without sales), not an error."""
+    a part of no rows (one month of several without sales), not an error. ``where``
+    (:func:`~upsell.data._parts.check_where`): the rows it leaves out are marked too."""
     from upsell.data._columns import _positional, resolve_columns
-    from upsell.data._parts import Part
+    from upsell.data._parts import Part, event_column, refuse_events, where_rows
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data
@@ -227,6 +230,12 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
              for role, heads in joined.items()}  # joined role -> positions of its headers
     wanted = {**roles, **{f"{r}#{j}": p for r, ps in parts.items() for j, p in enumerate(ps)}}
+    where = where or {}
+    # a where column is read as text, after any role that reads it (text for both)
+    wanted.update({f"where#{h}": _known(names, h, "where", label) for h in where})
+    events = event_column(names, where)  # an event log's event column: read to check it
+    if events is not None:
+        wanted[f"where#{events}"] = names.index(events)
     width = len(names)
     first_text = ({"time"} if time_format is not None else set()) | set(wanted) - set(roles)
     try:
@@ -250,10 +259,16 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
 
         for role, ps in parts.items():  # the texts of the headers, joined: one id
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
+    texts = {h: table.column(rd.names[wanted[f"where#{h}"]]) for h in where}
+    if events is not None and n:
+        refuse_events(label, events, table.column(rd.names[wanted[f"where#{events}"]]))
     del table, rd
     again = (_header_again(cols, {r: names[p] for r, p in roles.items() if r not in parts})
              if header and n else None)
-    return Part(label=label, cols=cols, n=n, bad={} if again is None else {HEADER_AGAIN: again})
+    bad = {} if again is None else {HEADER_AGAIN: again}
+    if where and n:
+        bad.update(where_rows(cols, texts, where, already=again))
+    return Part(label=label, cols=cols, n=n, bad=bad)
 
 
 #: The data report's reason for the header line found again among the rows.

@@ -173,7 +173,7 @@ def _has_roles(header: list[str], columns: Any, label: str) -> bool:
 
 
 def _book_parts(path: Any, *, sheet: Any, skip_rows: int, columns: Any, several: bool,
-                not_read: dict[str, str]) -> list[Any]:
+                not_read: dict[str, str], where: Any = None) -> list[Any]:
     """The :class:`~upsell.data._parts.Part` of each sheet of one workbook that holds its
     order lines; each sheet left out is added to ``not_read`` (its label: why).
 
@@ -187,7 +187,7 @@ def _book_parts(path: Any, *, sheet: Any, skip_rows: int, columns: Any, several:
     def part(rows: Any, empty_ok: bool) -> Any:
         label, header, load, below = sheet_table(path, None, skip_rows, rows)
         return table_part(header, load, label=label, columns=columns, below=below,
-                          empty_ok=empty_ok)
+                          empty_ok=empty_ok, where=where)
 
     opened = _open(path)
     names = opened[3]
@@ -276,7 +276,7 @@ def sheet_table(path: Any, sheet: Any, skip_rows: int = 0,
 def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
                   item_index: IdIndex | None, customer_index: IdIndex | None,
                   time_format: str | None = None, decimal: str = ".",
-                  order_headers: Any = None, skip_rows: int = 0) -> Any:
+                  order_headers: Any = None, skip_rows: int = 0, where: Any = None) -> Any:
     """Read the sheets of a workbook that hold its order lines (:func:`sheets_read`), or
     those of several workbooks read as one history (a list of them, a folder, a glob
     pattern: :mod:`upsell.data._parts`), into a ``_Prepared`` (see the module docstring);
@@ -285,10 +285,10 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
     out are named in the ``_Prepared``'s ``not_read``."""
     from upsell.data._arrow import prepare_parts
     from upsell.data._columns import check_decimal, check_time_format
-    from upsell.data._parts import WORKBOOK_SUFFIXES, input_files, several_label
+    from upsell.data._parts import WORKBOOK_SUFFIXES, check_where, input_files, several_label
     from upsell.data.io import check_skip_rows
 
-    skip_rows = check_skip_rows(skip_rows)
+    skip_rows, where = check_skip_rows(skip_rows), check_where(where)
     time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     files = input_files(path, suffixes=WORKBOOK_SUFFIXES, what="workbooks")
     paths = [path] if files is None else files
@@ -296,7 +296,7 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
     not_read: dict[str, str] = {}
     for f in paths:
         parts += _book_parts(f, sheet=sheet, skip_rows=skip_rows, columns=columns,
-                             several=len(paths) > 1, not_read=not_read)
+                             several=len(paths) > 1, not_read=not_read, where=where)
     if len(paths) > 1:
         label = several_label(path, paths)
     elif len(parts) > 1:

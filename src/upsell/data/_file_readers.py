@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from upsell.data._clean import clean
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from upsell.data._clean import Prepared
     from upsell.data.io import ColumnMap
@@ -33,7 +33,8 @@ class FileReaders:
                  encoding: str = "utf-8", header: bool = True, time_format: str | None = None,
                  decimal: str = ".", orders_file: Any = None, orders_columns: Any = None,
                  customers_file: Any = None, customers_columns: Any = None,
-                 skip_rows: int = 0, **options: Any) -> Transactions:
+                 skip_rows: int = 0, where: Mapping[str, Any] | None = None,
+                 **options: Any) -> Transactions:
         """Read order lines from a CSV file (plain or gzip), parsed by ``pyarrow.csv``.
 
         Parameters
@@ -75,6 +76,11 @@ class FileReaders:
         skip_rows : int, default 0
             Lines above the table that are not read (a report's title, its date); a file
             whose header sits below such lines stops with the ``skip_rows`` that reads it.
+        where : mapping of str to str or list of str, optional
+            The rows to read: header -> the value (or values) its column must hold, e.g.
+            ``{"event_type": "purchase"}`` for an event log's purchases; the other rows are
+            dropped and counted, unread by any rule. An event log (views and carts in an
+            ``event_type``-like column) read without it stops, naming the ``where`` to pass.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.
 
@@ -136,7 +142,7 @@ class FileReaders:
                                     header=header, time_format=time_format, decimal=decimal,
                                     skip_rows=skip_rows, orders_file=orders_file,
                                     orders_columns=orders_columns, customers_file=customers_file,
-                                    customers_columns=customers_columns)
+                                    customers_columns=customers_columns, where=where)
         return cls._from_prepared(prep, **options)
 
     @classmethod
@@ -144,6 +150,7 @@ class FileReaders:
                      time_format: str | None = None, decimal: str = ".",
                      orders_file: Any = None, orders_columns: Any = None,
                      customers_file: Any = None, customers_columns: Any = None,
+                     where: Mapping[str, Any] | None = None,
                      **options: Any) -> Transactions:
         """Read order lines from a Parquet file, or a folder of them (Spark, pandas, exports).
 
@@ -170,7 +177,7 @@ class FileReaders:
                                     columns=columns, time_format=time_format, decimal=decimal,
                                     orders_file=orders_file, orders_columns=orders_columns,
                                     customers_file=customers_file,
-                                    customers_columns=customers_columns)
+                                    customers_columns=customers_columns, where=where)
         return cls._from_prepared(prep, **options)
 
     @classmethod
@@ -179,7 +186,7 @@ class FileReaders:
                    time_format: str | None = None, decimal: str = ".",
                    orders_file: Any = None, orders_columns: Any = None,
                    customers_file: Any = None, customers_columns: Any = None, skip_rows: int = 0,
-                   **options: Any) -> Transactions:
+                   where: Mapping[str, Any] | None = None, **options: Any) -> Transactions:
         """Read order lines from a sheet of an Excel workbook (``.xlsx``, ``.xlsm``, ``.xls``)
         or an OpenDocument one (``.ods``); needs python-calamine (``upsell[excel]``).
 
@@ -217,7 +224,7 @@ class FileReaders:
                                     sheet=sheet, columns=columns, time_format=time_format,
                                     decimal=decimal, skip_rows=skip_rows, orders_file=orders_file,
                                     orders_columns=orders_columns, customers_file=customers_file,
-                                    customers_columns=customers_columns)
+                                    customers_columns=customers_columns, where=where)
         return cls._from_prepared(prep, **options)
 
     @classmethod

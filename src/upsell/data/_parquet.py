@@ -127,19 +127,22 @@ def parquet_texts(path: str) -> tuple[list[str], list[list[str]]]:
 
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
                   customer_index: IdIndex | None, time_format: str | None = None,
-                  decimal: str = ".", order_headers: Any = None) -> Any:
+                  decimal: str = ".", order_headers: Any = None, where: Any = None) -> Any:
     """Read a Parquet file or folder, or a list of them or a glob pattern (read as one
     history: :mod:`upsell.data._parts`), into a ``_Prepared`` (see the module docstring);
-    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`)."""
+    ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`);
+    ``where``: the rows to keep (:func:`upsell.data._parts.check_where`)."""
     from upsell.data._arrow import prepare_parts
-    from upsell.data._parts import input_files, several_label
+    from upsell.data._parts import check_where, input_files, several_label
+
+    where = check_where(where)
 
     files = input_files(path, suffixes=(".parquet", ".pq"), what="Parquet files",
                         folders=False)  # a folder is one dataset: pyarrow reads it
     paths = [existing_path(path)] if files is None else files
     time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     several = len(paths) > 1
-    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several)
+    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several, where=where)
              for f in paths]
     return prepare_parts(parts, label=several_label(path, paths) if several else paths[0],
                          order_headers=order_headers, invalid=invalid, item_index=item_index,
@@ -149,16 +152,18 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
 
 def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str,
                columns: Any, below: Callable[[Any], str] | None = None,
-               empty_ok: bool = False) -> Any:
+               empty_ok: bool = False, where: dict[str, tuple[str, ...]] | None = None
+               ) -> Any:
     """The columns by role of a table whose headers are ``names`` (a
     :class:`~upsell.data._parts.Part`): ``load(headers)`` gives the wanted columns as a
     pyarrow table, each typed as the module docstring says; ``below(columns)``: advice for
     a missing column when the header seems to be a row below (a sheet's title rows);
     ``empty_ok``: a table without rows is a part of none (one file of several), not an
-    error."""
+    error; ``where`` (:func:`~upsell.data._parts.check_where`): the rows it leaves out are
+    marked, their fields blanked."""
     from upsell.data._arrow import _known
     from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
-    from upsell.data._parts import Part
+    from upsell.data._parts import Part, event_column, refuse_events, where_rows
 
     pc = _pa()[1]
     plain, joined = split_joined(columns)
@@ -171,7 +176,13 @@ def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str
         raise UpsellDataError(f"{exc}{advice}") from None
     parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
              for role, heads in joined.items()}
-    wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps})
+    where = where or {}
+    kept_by = {h: _known(names, h, "where", label) for h in where}
+    events = event_column(names, where)  # an event log's event column: read to check it
+    if events is not None:
+        kept_by[events] = names.index(events)
+    wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps}
+                    | set(kept_by.values()))
     table = load([names[p] for p in wanted])
     n = table.num_rows
     if n == 0 and not empty_ok:
@@ -187,4 +198,11 @@ def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str
             cols[role] = _typed(table.column(at[pos]), role, what(pos, role))
     for role, ps in parts.items():  # the texts of the columns, joined: one id
         cols[role] = pc.join([_text(table.column(at[p]), what(p, role)) for p in ps], JOIN_SEP)
-    return Part(label=label, cols=cols, n=n)
+    bad = {}
+    texts = {h: _text(table.column(at[p]), f"column {h!r} (of `where`) of {label}")
+             for h, p in kept_by.items()} if n else {}
+    if events is not None and n:
+        refuse_events(label, events, texts.pop(events))
+    if where and n:
+        bad = where_rows(cols, texts, where)
+    return Part(label=label, cols=cols, n=n, bad=bad)

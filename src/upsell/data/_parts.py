@@ -25,8 +25,9 @@ from upsell.data._sources import empty_strings
 from upsell.data.report import SPLIT_ORDER
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["SPLIT_ORDER", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES", "Part", "concat_columns",
-           "input_files", "join_parts", "named", "several_label"]
+__all__ = ["SPLIT_ORDER", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES", "Part", "check_where",
+           "concat_columns", "event_column", "input_files", "join_parts", "named",
+           "refuse_events", "several_label", "where_reason", "where_rows"]
 
 #: Names of the text files a folder of order lines is read for (gzip too: ``.csv.gz``).
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".dat")
@@ -264,3 +265,138 @@ def _split_orders(order: np.ndarray, sizes: list[int]) -> np.ndarray | None:
     rows = np.zeros(order.size, dtype=bool)
     rows[known] = spans[codes]
     return rows
+
+
+def check_where(where: Any) -> dict[str, tuple[str, ...]]:
+    """``where`` as {column header: the values a row is kept for}, checked.
+
+    Examples
+    --------
+    >>> check_where({"event_type": "purchase", "status": ["paid", "shipped"]})
+    {'event_type': ('purchase',), 'status': ('paid', 'shipped')}
+    >>> check_where(None)
+    {}
+    """
+    if where is None:
+        return {}
+    if not isinstance(where, dict) or not where:
+        raise UpsellDataError(f"`where` maps column headers to the values a row is kept for, "
+                              f"e.g. {{'event_type': 'purchase'}}; got {where!r}")
+    out: dict[str, tuple[str, ...]] = {}
+    for header, values in where.items():
+        vals = (values,) if isinstance(values, (str, int)) else values
+        if (not isinstance(header, str) or isinstance(vals, (bytes, dict))
+                or not isinstance(vals, (list, tuple, set, frozenset)) or not vals
+                or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                           for v in vals)):
+            raise UpsellDataError(f"`where` maps column headers to the values a row is kept "
+                                  f"for (a text or a list of texts); got {header!r}: "
+                                  f"{values!r}")
+        out[header] = tuple(dict.fromkeys(str(v).strip() for v in vals))
+    return out
+
+
+def where_reason(header: str, values: tuple[str, ...]) -> str:
+    """The data report's reason for the rows ``where`` leaves out.
+
+    Examples
+    --------
+    >>> where_reason("event_type", ("purchase",))
+    "`event_type` is not 'purchase' (where=)"
+    """
+    return f"`{header}` is not {' or '.join(repr(v) for v in values)} (where=)"
+
+
+def where_rows(cols: dict[str, Any], texts: dict[str, Any], where: dict[str, tuple[str, ...]],
+               already: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The rows ``where`` leaves out, by reason (each row under the first reason that
+    leaves it out), with their fields blanked in ``cols`` so that no rule reads them (a
+    page view has no order id); ``texts``: each ``where`` header's column as text;
+    ``already``: rows left out for another reason (not counted again)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from upsell.data._sources import _arrow_strings, arrow_bools, bool_mask
+
+    out: dict[str, np.ndarray] = {}
+    gone: np.ndarray | None = already
+    for header, values in where.items():
+        text = pc.utf8_trim_whitespace(texts[header])
+        wanted = _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
+        keep = bool_mask(pc.is_in(text, value_set=wanted))
+        drop = ~keep if gone is None else ~keep & ~gone
+        if drop.any():
+            out[where_reason(header, values)] = drop
+            gone = drop if gone is None else gone | drop
+    if out:
+        assert gone is not None
+        found = arrow_bools(gone)
+        n = gone.size
+        for key, col in cols.items():
+            blank = empty_strings(n) if pa.types.is_string(col.type) else pa.nulls(n, col.type)
+            whole = col.combine_chunks() if hasattr(col, "chunks") else col
+            cols[key] = pa.chunked_array([pc.if_else(found, blank, whole)])
+    return out
+
+
+#: Headers of an event log's event column (web-shop exports of views, carts and purchases).
+EVENT_HEADERS = ("event", "event_type", "eventtype", "event_name", "eventname", "events",
+                 "behavior", "behaviour", "behavior_type", "behaviour_type", "action",
+                 "action_type", "interaction", "interaction_type")
+#: Event names that are not purchases, and those that are (lower case).
+BROWSE_EVENTS = ("view", "views", "pv", "page_view", "pageview", "detail", "product_view",
+                 "click", "cart", "addtocart", "add_to_cart", "remove_from_cart",
+                 "removefromcart", "fav", "favorite", "favourite", "wishlist",
+                 "add_to_wishlist", "search", "impression")
+BUY_EVENTS = ("purchase", "purchased", "transaction", "buy", "order", "checkout", "sale",
+              "paid")
+
+
+def event_column(names: list[str], where: dict[str, tuple[str, ...]]) -> str | None:
+    """The header of an event log's event column among ``names`` (none when ``where``
+    already filters on it).
+
+    Examples
+    --------
+    >>> event_column(["event_time", "event_type", "product_id"], {})
+    'event_type'
+    >>> event_column(["event_time", "event_type"], {"event_type": ("purchase",)}) is None
+    True
+    """
+    for h in names:
+        if h.strip().lower() in EVENT_HEADERS and h not in where:
+            return h
+    return None
+
+
+def refuse_events(label: str, header: str, text: Any) -> None:
+    """Stop the read when the column ``header`` holds page views, carts and purchases: an
+    event log read as order lines would count every view as a purchase.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> refuse_events("log.csv", "event", pa.array(["paid", "shipped"]))  # not events
+    >>> refuse_events("log.csv", "event", pa.array(["view", "view", "purchase"]))
+    Traceback (most recent call last):
+    ...
+    upsell.exceptions.UpsellDataError: log.csv is an event log, not order lines: its column 'event' holds 'view' (66.7%), 'purchase' (33.3%); read its purchases with where={'event': 'purchase'} (--where event=purchase)
+    """
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(pc.utf8_trim_whitespace(text)).to_pylist()
+    found = {str(c["values"]): int(c["counts"]) for c in counts if c["values"]}
+    low = {v.lower(): v for v in found}
+    if not any(v in low for v in BROWSE_EVENTS):
+        return
+    total = max(sum(found.values()), 1)
+    top = sorted(found.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{v!r} ({n / total:.1%})" for v, n in top[:5]) + (
+        ", ..." if len(top) > 5 else "")
+    buys = [low[v] for v in BUY_EVENTS if v in low]
+    advice = (f"read its purchases with where={{{header!r}: {buys[0]!r}}} (--where "
+              f"{header}={buys[0]})" if buys else
+              f"read its purchases with where={{{header!r}: <the purchase event>}} "
+              f"(--where {header}=...)")
+    raise UpsellDataError(f"{label} is an event log, not order lines: its column {header!r} "
+                          f"holds {shown}; {advice}")

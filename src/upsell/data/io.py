@@ -393,10 +393,12 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
                       header: bool, invalid: str, item_index: IdIndex | None = None,
                       customer_index: IdIndex | None = None,
                       time_format: str | None = None, decimal: str = ".",
-                      order_headers: Any = None, skip_rows: int = 0) -> _Prepared:
+                      order_headers: Any = None, skip_rows: int = 0,
+                      where: Any = None) -> _Prepared:
     """Read a CSV file, or several read as one history (a list of paths, a folder of CSV
     files, a glob pattern: :mod:`upsell.data._parts`), into prepared columns for
-    :meth:`Transactions._from_prepared`.
+    :meth:`Transactions._from_prepared`; ``where``: the rows to keep
+    (:func:`upsell.data._parts.check_where`), the others dropped and counted.
 
     Parsing is pyarrow's (:mod:`upsell.data._arrow`); ids, numbers and times then
     follow upsell's own rules, column by column. ``order_headers``: an orders file's
@@ -405,8 +407,9 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     """
     from upsell.data import _arrow
     from upsell.data._columns import check_decimal, check_time_format
-    from upsell.data._parts import TEXT_SUFFIXES, input_files, several_label
+    from upsell.data._parts import TEXT_SUFFIXES, check_where, input_files, several_label
 
+    where = check_where(where)
     aligned = delimiter == WHITESPACE
     if not aligned and (not isinstance(delimiter, str) or len(delimiter) != 1
                         or not delimiter.isascii() or delimiter in '"\r\n\0'):
@@ -426,7 +429,7 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
     several = len(paths) > 1
     parts = [_csv_part(f, columns=columns, delimiter=delimiter, encoding=encoding, utf8=utf8,
                        header=header, time_format=time_format, decimal=decimal,
-                       skip_rows=skip_rows, empty_ok=several) for f in paths]
+                       skip_rows=skip_rows, empty_ok=several, where=where) for f in paths]
     label = (several_label(path, [getattr(p, "label", p) for p in paths]) if several
              else parts[0].label)
     return _arrow.prepare_parts(parts, label=label, order_headers=order_headers,
@@ -437,14 +440,14 @@ def read_csv_prepared(path: Any, *, columns: ColumnMap | None, delimiter: str, e
 
 def _csv_part(path: Any, *, columns: ColumnMap | None, delimiter: str, encoding: str,
               utf8: bool, header: bool, time_format: str | None, decimal: str,
-              skip_rows: int, empty_ok: bool) -> Any:
+              skip_rows: int, empty_ok: bool, where: Any = None) -> Any:
     """One CSV file's parsed columns (:func:`upsell.data._arrow.read_part`), streamed from
     the file when it is UTF-8 (plain or gzip), else decoded first."""
     from upsell.data import _arrow, _sources
 
     kw: dict[str, Any] = dict(columns=columns, delimiter=delimiter, encoding=encoding,
                               header=header, time_format=time_format, decimal=decimal,
-                              skip_rows=skip_rows, empty_ok=empty_ok)
+                              skip_rows=skip_rows, empty_ok=empty_ok, where=where)
     if hasattr(path, "archive"):  # a member of a ZIP archive
         label = path.label
         if utf8 and delimiter != WHITESPACE:  # inflated while pyarrow parses it
