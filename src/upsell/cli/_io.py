@@ -21,7 +21,7 @@ import numpy as np
 
 from upsell.data import Catalog, Transactions
 from upsell.data.io import TABLE_KINDS, file_kind
-from upsell.data.report import SPLIT_ORDER, duplicate_reason
+from upsell.data.report import SPLIT_ORDER, duplicate_reason, one_workbook_sheets
 from upsell.exceptions import UpsellDataError
 
 _ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel", "name",
@@ -202,8 +202,7 @@ def parts_read(tx: Transactions) -> str:
     files = tx.report.files
     if not files:
         return ""
-    books = {f.rpartition(" sheet '")[0] for f in files}
-    return f"{len(files):,} " + ("sheets" if len(books) == 1 and "" not in books else "files")
+    return f"{len(files):,} " + ("files" if one_workbook_sheets(files) is None else "sheets")
 
 
 def _read_orders(args: argparse.Namespace, steps: _Steps) -> Transactions:

@@ -38,9 +38,7 @@ from upsell.data._sources import (
     _pa,
     _unterminated_quote,
     _with_nulls,
-    arrow_bools,
     bool_mask,
-    empty_strings,
     skip_records,
 )
 from upsell.data.ids import IdIndex
@@ -163,9 +161,8 @@ def _known(names: list[str], header: str, role: str, label: str) -> int:
     from upsell.data._columns import _only
 
     if header not in names:
-        what = "of `where`" if role == "where" else f"joined into `{role}`"
         raise UpsellDataError(
-            f"column {header!r} ({what}) is not in {label}; it has "
+            f"column {header!r} (joined into `{role}`) is not in {label}; it has "
             f"{', '.join(repr(a) for a in names[:20])}")
     return _only(names, header, role, label)
 
@@ -199,7 +196,7 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     a part of no rows (one month of several without sales), not an error. ``where``
     (:func:`~upsell.data._parts.check_where`): the rows it leaves out are marked too."""
     from upsell.data._columns import _positional, resolve_columns
-    from upsell.data._parts import Part, event_column, refuse_events, where_rows
+    from upsell.data._parts import Part, rows_left_out, where_columns
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data
@@ -231,11 +228,9 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
              for role, heads in joined.items()}  # joined role -> positions of its headers
     wanted = {**roles, **{f"{r}#{j}": p for r, ps in parts.items() for j, p in enumerate(ps)}}
     where = where or {}
-    # a where column is read as text, after any role that reads it (text for both)
-    wanted.update({f"where#{h}": _known(names, h, "where", label) for h in where})
-    events = event_column(names, where)  # an event log's event column: read to check it
-    if events is not None:
-        wanted[f"where#{events}"] = names.index(events)
+    # where's columns are read as text, after any role that reads them (text for both)
+    where_at, events = where_columns(names, where, label)
+    wanted.update({f"where#{h}": p for h, p in where_at.items()})
     width = len(names)
     first_text = ({"time"} if time_format is not None else set()) | set(wanted) - set(roles)
     try:
@@ -259,15 +254,14 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
 
         for role, ps in parts.items():  # the texts of the headers, joined: one id
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
-    texts = {h: table.column(rd.names[wanted[f"where#{h}"]]) for h in where}
-    if events is not None and n:
-        refuse_events(label, events, table.column(rd.names[wanted[f"where#{events}"]]))
+    texts = {h: table.column(rd.names[p]) for h, p in where_at.items()}
     del table, rd
     again = (_header_again(cols, {r: names[p] for r, p in roles.items() if r not in parts})
              if header and n else None)
     bad = {} if again is None else {HEADER_AGAIN: again}
-    if where and n:
-        bad.update(where_rows(cols, texts, where, already=again))
+    if n:  # a repeated header is counted as such, not as a row where leaves out
+        bad.update({r: m if again is None else m & ~again
+                    for r, m in rows_left_out(label, cols, texts, where, events).items()})
     return Part(label=label, cols=cols, n=n, bad=bad)
 
 
@@ -303,13 +297,9 @@ def _header_again(cols: dict[str, Any], heads: dict[str, str]) -> np.ndarray | N
         hit[at[[t.strip() != name for t in texts]]] = False
     if not hit.any():
         return None
-    found = arrow_bools(hit)
-    n = hit.size
-    empty = empty_strings(n)
-    for key, col in cols.items():  # blank: no pa.scalar (it imports pandas)
-        blank = empty if pa.types.is_string(col.type) else pa.nulls(n, col.type)
-        whole = col.combine_chunks() if hasattr(col, "chunks") else col
-        cols[key] = pa.chunked_array([pc.if_else(found, blank, whole)])
+    from upsell.data._parts import blank_rows
+
+    blank_rows(cols, hit)
     return hit
 
 

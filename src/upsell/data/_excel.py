@@ -24,6 +24,7 @@ from upsell.data._parquet import _reason, table_part
 from upsell.data._sources import _pa
 from upsell.data.ids import IdIndex
 from upsell.data.io import existing_path
+from upsell.data.report import sheet_label
 from upsell.exceptions import UpsellDataError
 
 
@@ -107,7 +108,7 @@ def _rows_of(opened: tuple[Any, str, Any, list[str]], at: int, skip_rows: int
     """(label, headers or None for an empty sheet, the rows below the header, the header's
     0-based sheet row) of the sheet at ``at`` of an opened workbook (:func:`_open`)."""
     calamine, path, book, names = opened
-    label = f"{path} sheet {names[at]!r}"
+    label = sheet_label(path, names[at])
     try:
         found = book.get_sheet_by_index(at)
         rows = found.to_python(skip_empty_area=True)
@@ -185,7 +186,7 @@ def _book_parts(path: Any, *, sheet: Any, skip_rows: int, columns: Any, several:
     reads those, in its order, as one history.
     """
     def part(rows: Any, empty_ok: bool) -> Any:
-        label, header, load, below = sheet_table(path, None, skip_rows, rows)
+        label, header, load, below = _rows_table(rows)
         return table_part(header, load, label=label, columns=columns, below=below,
                           empty_ok=empty_ok, where=where)
 
@@ -247,13 +248,18 @@ def sheet_texts(path: Any, sheet: Any, skip_rows: int = 0
                     for j in range(len(header))], [top] + [top + 1 + i for i in kept]
 
 
-def sheet_table(path: Any, sheet: Any, skip_rows: int = 0,
-                rows: tuple[str, list[str], list[list[Any]], int] | None = None
+def sheet_table(path: Any, sheet: Any, skip_rows: int = 0
+                ) -> tuple[str, list[str], Callable[[list[str]], Any], Callable[[Any], str]]:
+    """:func:`_rows_table` of a workbook's sheet."""
+    return _rows_table(_sheet_rows(path, sheet, skip_rows))
+
+
+def _rows_table(rows: tuple[str, list[str], list[list[Any]], int]
                 ) -> tuple[str, list[str], Callable[[list[str]], Any], Callable[[Any], str]]:
     """(label, headers, a loader of some columns as a pyarrow table, and ``below(columns)``:
     the advice when a row below reads as the header ``columns`` need, else ``""``) of a
-    workbook's sheet (``rows``: the sheet as :func:`sheets_read` gave it)."""
-    label, header, body, top = rows or _sheet_rows(path, sheet, skip_rows)
+    sheet's rows as :func:`_sheet_rows` gives them."""
+    label, header, body, top = rows
 
     def below(columns: Any) -> str:  # a report's title rows above its table (error path)
         from upsell.data._columns import header_below, header_row

@@ -163,7 +163,7 @@ def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str
     marked, their fields blanked."""
     from upsell.data._arrow import _known
     from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
-    from upsell.data._parts import Part, event_column, refuse_events, where_rows
+    from upsell.data._parts import Part, rows_left_out, where_columns
 
     pc = _pa()[1]
     plain, joined = split_joined(columns)
@@ -177,12 +177,9 @@ def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str
     parts = {role: [roles[role]] + [_known(names, h, role, label) for h in heads[1:]]
              for role, heads in joined.items()}
     where = where or {}
-    kept_by = {h: _known(names, h, "where", label) for h in where}
-    events = event_column(names, where)  # an event log's event column: read to check it
-    if events is not None:
-        kept_by[events] = names.index(events)
+    where_at, events = where_columns(names, where, label)
     wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps}
-                    | set(kept_by.values()))
+                    | set(where_at.values()))
     table = load([names[p] for p in wanted])
     n = table.num_rows
     if n == 0 and not empty_ok:
@@ -198,11 +195,7 @@ def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str
             cols[role] = _typed(table.column(at[pos]), role, what(pos, role))
     for role, ps in parts.items():  # the texts of the columns, joined: one id
         cols[role] = pc.join([_text(table.column(at[p]), what(p, role)) for p in ps], JOIN_SEP)
-    bad = {}
     texts = {h: _text(table.column(at[p]), f"column {h!r} (of `where`) of {label}")
-             for h, p in kept_by.items()} if n else {}
-    if events is not None and n:
-        refuse_events(label, events, texts.pop(events))
-    if where and n:
-        bad = where_rows(cols, texts, where)
+             for h, p in where_at.items()}
+    bad = rows_left_out(label, cols, texts, where, events) if n else {}
     return Part(label=label, cols=cols, n=n, bad=bad)

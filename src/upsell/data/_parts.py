@@ -25,9 +25,23 @@ from upsell.data._sources import empty_strings
 from upsell.data.report import SPLIT_ORDER
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["SPLIT_ORDER", "TEXT_SUFFIXES", "WORKBOOK_SUFFIXES", "Part", "check_where",
-           "concat_columns", "event_column", "input_files", "join_parts", "named",
-           "refuse_events", "several_label", "where_reason", "where_rows"]
+__all__ = [
+    "SPLIT_ORDER",
+    "TEXT_SUFFIXES",
+    "WORKBOOK_SUFFIXES",
+    "Part",
+    "blank_rows",
+    "check_where",
+    "concat_columns",
+    "event_column",
+    "input_files",
+    "join_parts",
+    "named",
+    "refuse_events",
+    "several_label",
+    "where_reason",
+    "where_rows",
+]
 
 #: Names of the text files a folder of order lines is read for (gzip too: ``.csv.gz``).
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".dat")
@@ -307,36 +321,72 @@ def where_reason(header: str, values: tuple[str, ...]) -> str:
     return f"`{header}` is not {' or '.join(repr(v) for v in values)} (where=)"
 
 
-def where_rows(cols: dict[str, Any], texts: dict[str, Any], where: dict[str, tuple[str, ...]],
-               already: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The rows ``where`` leaves out, by reason (each row under the first reason that
-    leaves it out), with their fields blanked in ``cols`` so that no rule reads them (a
-    page view has no order id); ``texts``: each ``where`` header's column as text;
-    ``already``: rows left out for another reason (not counted again)."""
+def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: str
+                  ) -> tuple[dict[str, int], str | None]:
+    """(the position of each header a reader reads as text for ``where``, and the header of
+    an event log's event column, read to check it: :func:`event_column`)."""
+    from upsell.data._columns import _only
+
+    at = {}
+    for h in where:
+        if h not in names:
+            raise UpsellDataError(f"column {h!r} (of `where`) is not in {label}; it has "
+                                  f"{', '.join(repr(a) for a in names[:20])}")
+        at[h] = _only(names, h, "where", label)
+    events = event_column(names, where)
+    if events is not None:
+        at[events] = names.index(events)
+    return at, events
+
+
+def rows_left_out(label: str, cols: dict[str, Any], texts: dict[str, Any],
+                  where: dict[str, tuple[str, ...]], events: str | None
+                  ) -> dict[str, np.ndarray]:
+    """After a reader read ``texts`` (:func:`where_columns`' headers, as text): stop an event
+    log read without a ``where`` on its events (:func:`refuse_events`), then the rows
+    ``where`` leaves out (:func:`where_rows`)."""
+    if events is not None:
+        refuse_events(label, events, texts[events])
+    return where_rows(cols, texts, where) if where else {}
+
+
+def where_rows(cols: dict[str, Any], texts: dict[str, Any], where: dict[str, tuple[str, ...]]
+               ) -> dict[str, np.ndarray]:
+    """The rows ``where`` leaves out, by reason, their fields blanked in ``cols`` so that no
+    rule reads them (a page view has no order id); ``texts``: each ``where`` header's column
+    as text. (The cleaning counts a row once, under the first reason that drops it.)"""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from upsell.data._sources import _arrow_strings, arrow_bools, bool_mask
+    from upsell.data._sources import _arrow_strings, bool_mask
 
     out: dict[str, np.ndarray] = {}
-    gone: np.ndarray | None = already
     for header, values in where.items():
-        text = pc.utf8_trim_whitespace(texts[header])
         wanted = _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
-        keep = bool_mask(pc.is_in(text, value_set=wanted))
-        drop = ~keep if gone is None else ~keep & ~gone
-        if drop.any():
-            out[where_reason(header, values)] = drop
-            gone = drop if gone is None else gone | drop
+        keep = bool_mask(pc.is_in(pc.utf8_trim_whitespace(texts[header]), value_set=wanted))
+        if not keep.all():
+            out[where_reason(header, values)] = ~keep
     if out:
-        assert gone is not None
-        found = arrow_bools(gone)
-        n = gone.size
-        for key, col in cols.items():
-            blank = empty_strings(n) if pa.types.is_string(col.type) else pa.nulls(n, col.type)
-            whole = col.combine_chunks() if hasattr(col, "chunks") else col
-            cols[key] = pa.chunked_array([pc.if_else(found, blank, whole)])
+        blank_rows(cols, np.logical_or.reduce(list(out.values())))
     return out
+
+
+def blank_rows(cols: dict[str, Any], rows: np.ndarray) -> None:
+    """Blank the fields of ``rows`` in every column of ``cols`` (an empty text, or null):
+    rows the reader drops (a repeated header, a row ``where`` leaves out) that no rule
+    must read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from upsell.data._sources import arrow_bools
+
+    found = arrow_bools(rows)
+    n = rows.size
+    empty = empty_strings(n)
+    for key, col in cols.items():  # blank: no pa.scalar (it imports pandas)
+        blank = empty if pa.types.is_string(col.type) else pa.nulls(n, col.type)
+        whole = col.combine_chunks() if hasattr(col, "chunks") else col
+        cols[key] = pa.chunked_array([pc.if_else(found, blank, whole)])
 
 
 #: Headers of an event log's event column (web-shop exports of views, carts and purchases).

@@ -13,6 +13,34 @@ SPLIT_ORDER = ("order found in more than one file or sheet (exports that overlap
                "a file's end)")
 
 
+def sheet_label(path: str, sheet: str) -> str:
+    """How messages and the report name a workbook's sheet.
+
+    Examples
+    --------
+    >>> sheet_label("shop.xlsx", "Year 2010")
+    "shop.xlsx sheet 'Year 2010'"
+    """
+    return f"{path} sheet {sheet!r}"
+
+
+def one_workbook_sheets(files: Mapping[str, Any]) -> list[str] | None:
+    """The sheets (``"sheet 'Year 2010'"``) when the files of a report are the sheets of one
+    workbook (:func:`sheet_label`), else None.
+
+    Examples
+    --------
+    >>> one_workbook_sheets({"a.xlsx sheet 'A'": 3, "a.xlsx sheet 'B'": 1})
+    ["sheet 'A'", "sheet 'B'"]
+    >>> one_workbook_sheets({"jan.csv": 3, "feb.csv": 1}) is None
+    True
+    """
+    split = [f.rpartition(" sheet '") for f in files]
+    if not split or len({book for book, _, _ in split}) != 1 or not split[0][1]:
+        return None
+    return [f"sheet '{name}" for _, _, name in split]
+
+
 def duplicate_reason(has_quantity: bool) -> tuple[str, str]:
     """The data report's reason for lines identical in every column, and the hint its
     ``duplicates="raise"`` error adds (both readers, in memory and Spark, use them).

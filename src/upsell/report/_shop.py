@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell.data.report import one_workbook_sheets
 from upsell.exceptions import UpsellDataError
 from upsell.report._context import _Context
 from upsell.report._tables import MAX_MARKS, Chart, Table, fmt_pct
@@ -79,9 +80,9 @@ def _file_rows(files: dict[str, int]) -> list[tuple[str, Any]]:
     if len(names) < len(files):  # same names in several folders: the paths tell them apart
         names = dict(files)
     if len(names) <= _FILES_LISTED:
-        books = {f.rpartition(" sheet '")[0] for f in names}
-        if len(books) == 1 and "" not in books:  # one workbook's sheets: the title names it
-            return [(f"sheet {f.rpartition(' sheet ')[2]}", n) for f, n in names.items()]
+        sheets = one_workbook_sheets(names)  # one workbook's sheets: the title names it
+        if sheets is not None:
+            return list(zip(sheets, names.values(), strict=True))
         return [(f"file: {f}", n) for f, n in names.items()]
     sizes = list(names.values())
     out: list[tuple[str, Any]] = [(
