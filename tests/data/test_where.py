@@ -176,3 +176,114 @@ def test_the_command_line_reads_an_event_log_with_where(tmp_path, capsys):
     assert main(["--quiet", "report", str(log), *cols, "--where", "event_type=purchase",
                  "--out", str(page)]) == 0
     assert "is not &#x27;purchase&#x27; (where=)" in page.read_text()
+
+
+def test_a_row_where_keeps_is_named_by_its_row_in_the_file(tmp_path):
+    """The rows where leaves out are dropped as the file is parsed, so the rows kept are
+    renumbered: an error still names the row of the file (and of the file among several)."""
+    rows = _log([("view", 1, 1, 1)] * 5 + [("purchase", 1, 2, 1), ("cart", 2, 1, 2),
+                                           ("purchase", 2, 3, 2)])
+    rows[-1] = rows[-1].replace(",4.50,", ",free,")  # the 8th data row: a bad price
+    (tmp_path / "log.csv").write_text(HEAD + "".join(rows))
+    keep = {"event_type": "purchase"}
+    with pytest.raises(UpsellDataError, match=r"^row 8 \(order 's2'\): `price` 'free' is not"):
+        Transactions.read_csv(tmp_path / "log.csv", columns=COLUMNS, where=keep)
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.csv").write_text(HEAD + "".join(rows[:6]))
+    (tmp_path / "parts" / "b.csv").write_text(HEAD + "".join(rows[6:]))
+    with pytest.raises(UpsellDataError, match=r"/b\.csv row 2 \(order 's2'\): `price` 'free'"):
+        Transactions.read_csv(tmp_path / "parts", columns=COLUMNS, where=keep)
+    # a rule's error too (a purchase without its session), in the file's rows
+    rows[-1] = rows[-1].replace(",free,", ",4.50,").replace(",s2\n", ",\n")
+    (tmp_path / "log.csv").write_text(HEAD + "".join(rows))
+    with pytest.raises(UpsellDataError, match=r"^row 8: `order` is empty"):
+        Transactions.read_csv(tmp_path / "log.csv", columns=COLUMNS, where=keep)
+    (tmp_path / "parts" / "b.csv").write_text(HEAD + "".join(rows[6:]))
+    tx = Transactions.read_csv(tmp_path / "parts", columns=COLUMNS, where=keep,
+                               invalid="drop")
+    assert dict(tx.report.files) == {str(tmp_path / "parts" / "a.csv"): 6,
+                                     str(tmp_path / "parts" / "b.csv"): 2}
+    assert tx.report.rows_read == 8 and tx.report.rows_kept == 1
+
+
+def test_where_on_compressed_quoted_and_joined_logs(tmp_path):
+    """gzip files and ZIP members are filtered as they are inflated; quoted fields that span
+    lines, a header line repeated (logs joined with cat) and rows that fail two ``where``
+    columns are each counted once, under their own reason."""
+    import gzip
+    import zipfile
+
+    head = "event_type,user_session,product_id,note,channel\n"
+    body = ('view,,1,"two\nlines",web\npurchase,s1,2,"ok",web\n'
+            'purchase,s2,3,,shop\ncart,s3,4,,shop\n'
+            + head + 'purchase,s3,5,"a, b",web\nview,,1,,web\n')
+    cols = {"order": "user_session", "item": "product_id"}
+    keep = {"event_type": ["purchase"], "channel": "web"}
+    (tmp_path / "log.csv").write_text(head + body)
+    with gzip.open(tmp_path / "log.csv.gz", "wt") as fh:
+        fh.write(head + body)
+    with zipfile.ZipFile(tmp_path / "log.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("log.csv", head + body)
+    for name in ("log.csv", "log.csv.gz", "log.zip"):
+        tx = Transactions.read_csv(tmp_path / name, columns=cols, where=keep)
+        assert tx.orders.ids.tolist() == ["s1", "s3"], name
+        assert dict(tx.report.dropped) == {
+            "`event_type` is not 'purchase' (where=)": 3,
+            "`channel` is not 'web' (where=)": 1,
+            "header line repeated (files joined into one)": 1}, name
+        assert tx.report.rows_read == 7, name
+    bad = head + 'purchase,s1,2,"never closed,web\n' + "view,,1,,web\n" * 3
+    (tmp_path / "bad.csv").write_text(bad)
+    with pytest.raises(UpsellDataError, match=r"bad\.csv line 2: a quoted field opens here and "
+                                              r"never closes"):
+        Transactions.read_csv(tmp_path / "bad.csv", columns=cols, where=keep)
+
+
+def test_where_filters_parquet_row_groups_as_it_reads(tmp_path):
+    """A Parquet log (a file in several row groups, or a folder of parts) is filtered a block
+    at a time: the same purchases as the file of them alone, errors naming the file's row."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    n = 200_000  # more than one block of rows
+    ev = np.where(np.arange(n) % 50 == 7, "purchase", "view")
+    table = pa.table({"o": (np.arange(n) // 100).astype(np.int64), "i": np.arange(n) % 37,
+                      "event": ev, "price": np.where(ev == "view", "n/a", "2.5")})
+    pq.write_table(table, tmp_path / "log.parquet", row_group_size=30_000)
+    (tmp_path / "parts").mkdir()
+    pq.write_table(table.slice(0, 70_000), tmp_path / "parts" / "a.parquet")
+    pq.write_table(table.slice(70_000), tmp_path / "parts" / "b.parquet")
+    bought = np.flatnonzero(ev == "purchase")
+    pq.write_table(table.take(bought), tmp_path / "bought.parquet")
+    cols = {"order": "o", "item": "i", "price": "price"}
+    want = Transactions.read_parquet(tmp_path / "bought.parquet", columns=cols)
+    for path in (tmp_path / "log.parquet", tmp_path / "parts"):
+        got = Transactions.read_parquet(path, columns=cols, where={"event": "purchase"})
+        assert got.shape == want.shape
+        for name in ("order", "item", "price"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+        assert got.report.rows_read == n
+        assert dict(got.report.dropped) == {"`event` is not 'purchase' (where=)": n - bought.size}
+    prices = table.column("price").to_numpy(zero_copy_only=False).copy()
+    prices[bought[1234]] = "free"
+    pq.write_table(table.set_column(3, "price", pa.array(prices)), tmp_path / "log.parquet",
+                   row_group_size=30_000)
+    with pytest.raises(UpsellDataError, match=rf"^row {bought[1234] + 1:,} \(order "):
+        Transactions.read_parquet(tmp_path / "log.parquet", columns=cols,
+                                  where={"event": "purchase"})
+
+
+def test_a_long_event_log_is_stopped_by_its_start(tmp_path):
+    """A log too long to read before judging it is stopped by its first rows (the shares are
+    theirs, and the message says so); a log whose start holds purchases only is judged whole."""
+    rows = _log([("view", 1, 1, 1), ("view", 2, 2, 2), ("cart", 2, 2, 2),
+                 ("purchase", 3, 3, 3)] * 10_000)  # 1.6 MB
+    (tmp_path / "long.csv").write_text(HEAD + "".join(rows))
+    with pytest.raises(UpsellDataError, match=r"'view' \(50\.0%\), 'cart' \(25\.0%\), "
+                                              r"'purchase' \(25\.0%\) in its first [\d,]+ rows; "
+                                              r"read its purchases with where"):
+        Transactions.read_csv(tmp_path / "long.csv", columns=COLUMNS)
+    late = _log([("purchase", k % 90, 3, k % 90 % 4) for k in range(30_000)]
+                + [("view", 1, 1, 1)] * 30)
+    (tmp_path / "late.csv").write_text(HEAD + "".join(late))
+    with pytest.raises(UpsellDataError, match=r"'purchase' \(99\.9%\), 'view' \(0\.1%\); read"):
+        Transactions.read_csv(tmp_path / "late.csv", columns=COLUMNS)

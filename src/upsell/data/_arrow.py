@@ -46,6 +46,7 @@ from upsell.exceptions import UpsellDataError
 
 _ID_ROLES = ("order", "item", "customer", "channel", "name")
 _NUMBER_ROLES = ("quantity", "price", "value")
+_STREAM_BLOCK = 1 << 20
 
 
 
@@ -55,9 +56,13 @@ class _Read:
 
     def __init__(self, src: Source, *, label: str, delimiter: str, encoding: str,
                  header: bool, width: int, wanted: dict[str, int], text_roles: set[str],
-                 decimal: str = ".", skip: int = 0) -> None:
+                 decimal: str = ".", skip: int = 0, keep: Any = None) -> None:
         pa, pc, pacsv = _pa()
         self.bad: list[Any] = []
+        # with ``keep`` (a :class:`~upsell.data._parts.WhereFilter`), the rows it leaves out
+        # are dropped block by block as they are parsed: the position of each row kept
+        self.rows: np.ndarray | None = None
+        self.left: dict[str, int] = {}
         names = [f"c{i}" for i in range(width)]
         types: dict[str, Any] = {}
         for role, pos in wanted.items():
@@ -80,7 +85,9 @@ class _Read:
                 self.bad.append(row)
             return "skip"
 
-        block = src.block()
+        # streamed through ``keep``: blocks of 1 MB (the reader reads ahead several blocks;
+        # larger ones only add to the rows held before they are filtered)
+        block = src.block() if keep is None else min(src.block(), _STREAM_BLOCK)
         read = pacsv.ReadOptions(column_names=names, skip_rows=skip + (1 if header else 0),
                                  block_size=block)
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=has_quotes,
@@ -93,8 +100,14 @@ class _Read:
 
         try:
             try:
-                self.table = pacsv.read_csv(src.arrow(), read_options=read,
+                if keep is None:
+                    self.table = pacsv.read_csv(src.arrow(), read_options=read,
+                                                parse_options=parse, convert_options=convert)
+                else:
+                    stream = pacsv.open_csv(src.arrow(), read_options=read,
                                             parse_options=parse, convert_options=convert)
+                    self.table, self.rows = keep.table(stream, stream.schema)
+                    self.left = keep.left
             finally:
                 # the stream closed whatever happened; a truncated gzip file is the error
                 # to report, before any parse error it caused
@@ -108,8 +121,9 @@ class _Read:
             if "Empty CSV file" in msg or "empty" in msg.lower():
                 raise UpsellDataError(f"{label} has a header but no data rows") from None
             raise UpsellDataError(f"{label}: {msg}") from None
+        rows_read = self.table.num_rows if keep is None else keep.read
         if src.quotes and (self.bad or src.odd_quotes
-                           or self.table.num_rows + int(header) + skip != src.lines):
+                           or rows_read + int(header) + skip != src.lines):
             # some record spans lines, a line was blank or had the wrong number of fields:
             # a quote that never closes would explain it, and is the error to report
             whole = src.whole()
@@ -125,6 +139,27 @@ class _Read:
             raise _locate_bad_row(src.whole(), label, delimiter, width, header, skip)
         self.names = names
         self.pc = pc
+
+
+def _events_in_head(head: bytes, label: str, delimiter: str, header: bool, pos: int,
+                    events: str) -> None:
+    """:func:`~upsell.data._parts.refuse_events` on the column ``events`` (at ``pos``) of the
+    rows in ``head``, the file's start (below any rows ``skip_rows`` skips)."""
+    import csv
+    import io
+
+    from upsell.data._parts import refuse_events
+    from upsell.data._sources import _arrow_strings
+
+    whole = len(head) < (1 << 20) - 3  # (a BOM dropped): the head holds the whole file
+    rows = list(csv.reader(io.StringIO(head.decode("utf-8", "replace"), newline=""),
+                           delimiter=delimiter))[int(header):]
+    if not whole:
+        rows = rows[:-1]  # the last may be cut
+    texts = [r[pos] for r in rows if len(r) > pos]
+    if texts:
+        refuse_events(label, events, _arrow_strings(np.array(texts, dtype=str)),
+                      first=None if whole else len(texts))
 
 
 def _header_below(head: bytes, delimiter: str, columns: Any, skip: int = 0) -> str:
@@ -196,7 +231,7 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     a part of no rows (one month of several without sales), not an error. ``where``
     (:func:`~upsell.data._parts.check_where`): the rows it leaves out are marked too."""
     from upsell.data._columns import _positional, resolve_columns
-    from upsell.data._parts import Part, rows_left_out, where_columns
+    from upsell.data._parts import Part, WhereFilter, rows_left_out, where_columns
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data
@@ -231,21 +266,28 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     # where's columns are read as text, after any role that reads them (text for both)
     where_at, events = where_columns(names, where, label)
     wanted.update({f"where#{h}": p for h, p in where_at.items()})
+    if events is not None:  # an event log is stopped by its start, before a long parse
+        _events_in_head(head, label, delimiter, header, names.index(events), events)
     width = len(names)
     first_text = ({"time"} if time_format is not None else set()) | set(wanted) - set(roles)
+
+    def keep() -> WhereFilter | None:  # a new count for each parse
+        return WhereFilter(where, {h: f"c{p}" for h, p in where_at.items() if h in where}
+                           ) if where else None
+
     try:
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
                    width=width, wanted=wanted, text_roles=first_text, decimal=decimal,
-                   skip=skip_rows)
+                   skip=skip_rows, keep=keep())
     except _Redo:
         text = first_text | {r for r in roles if r in _NUMBER_ROLES or r == "time"}
         rd = _Read(src, label=label, delimiter=delimiter, encoding=encoding, header=header,
                    width=width, wanted=wanted, text_roles=text, decimal=decimal,
-                   skip=skip_rows)
+                   skip=skip_rows, keep=keep())
     del src
     table = rd.table
     n = table.num_rows
-    if n == 0 and not empty_ok:
+    if n == 0 and not empty_ok and not rd.left:
         raise UpsellDataError(f"{label} has a header but no data rows")
     cols = {role: table.column(rd.names[pos]) for role, pos in roles.items()}
     if parts:
@@ -255,6 +297,7 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
         for role, ps in parts.items():  # the texts of the headers, joined: one id
             cols[role] = pc.join([table.column(rd.names[p]) for p in ps], JOIN_SEP)
     texts = {h: table.column(rd.names[p]) for h, p in where_at.items()}
+    left, kept_rows = rd.left, rd.rows
     del table, rd
     again = (_header_again(cols, {r: names[p] for r, p in roles.items() if r not in parts})
              if header and n else None)
@@ -262,7 +305,7 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     if n:  # a repeated header is counted as such, not as a row where leaves out
         bad.update({r: m if again is None else m & ~again
                     for r, m in rows_left_out(label, cols, texts, where, events).items()})
-    return Part(label=label, cols=cols, n=n, bad=bad)
+    return Part(label=label, cols=cols, n=n, bad=bad, left=left, rows=kept_rows)
 
 
 #: The data report's reason for the header line found again among the rows.

@@ -92,8 +92,11 @@ class Prepared:
     # several files read as one: each file's first row and label, in order (row labels
     # name the file), and its rows read (the report lists them); kept rows worth knowing
     # about, by reason (counted as flagged among the rows kept)
-    files: list[tuple[int, str]] | None = None
+    files: Any = None
     file_rows: dict[str, int] = field(default_factory=dict)
+    # rows the reader left out while parsing (``where``), by reason: read and dropped, never
+    # among the rows here (``files`` is then a RowMap naming each row's place in its file)
+    left: dict[str, int] = field(default_factory=dict)
     flags: dict[str, np.ndarray] = field(default_factory=dict)
     # a purchase log read without items: every line holds the pseudo-item C.NO_ITEM
     no_items: bool = False
@@ -182,7 +185,7 @@ def clean(prep: Prepared, *, returns: str = "net", anonymous: str = "keep",
     check_choice(invalid, "invalid", _INVALID)
     if cancel_prefix is not None and (not isinstance(cancel_prefix, str) or not cancel_prefix):
         raise UpsellDataError(f"`cancel_prefix` must be a non-empty string; got {cancel_prefix!r}")
-    if prep.n == 0:
+    if prep.n == 0 and not prep.left:
         raise UpsellDataError(f"no order lines in {prep.source or 'the input'}: it has no data rows")
     return Cleaner(prep).run(
         returns=returns, anonymous=anonymous, bad_prices=bad_prices,
@@ -207,7 +210,7 @@ class Cleaner:
             if getattr(prep, role, None) is arr:
                 key = self.time_s if role == "time" else arr
                 self._span[id(key)] = [key, lo, hi]
-        self.dropped: dict[str, int] = {}
+        self.dropped: dict[str, int] = dict(prep.left)  # left out while parsing: first
         self.repaired: dict[str, int] = {}
         self.flagged: dict[str, int] = {}
 
@@ -563,11 +566,12 @@ class Cleaner:
                 count = int(np.count_nonzero(mask if keep is None else mask & keep))
                 if count:
                     counts[reason] = counts.get(reason, 0) + count
-        if keep is not None and not keep.any():
+        read = p.n + sum(p.left.values())
+        if (keep is not None and not keep.any()) or not p.n:
             reasons = ", ".join(f"{r}: {n:,}" for r, n in self.dropped.items())
             raise UpsellDataError(
                 f"no order lines left in {p.source or 'the input'} after cleaning "
-                f"({p.n:,} rows read; dropped {reasons})"
+                f"({read:,} rows read; dropped {reasons})"
             )
         rows = None if keep is None or keep.all() else np.flatnonzero(keep)
 
@@ -684,7 +688,7 @@ class Cleaner:
                 chan = chan[k2] if chan is not None else None
             else:
                 self.flagged[key] = n_dup
-        report = DataReport(rows_read=p.n, rows_kept=int(o_codes.size), repaired=self.repaired,
+        report = DataReport(rows_read=read, rows_kept=int(o_codes.size), repaired=self.repaired,
                             dropped=self.dropped, flagged=self.flagged, source=p.source,
                             files=p.file_rows, not_read=p.not_read)
         return dict(

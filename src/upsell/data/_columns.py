@@ -20,7 +20,9 @@ from upsell.data._suggest import (  # noqa: F401 - the readers take them from he
 )
 from upsell.data._time_formats import (  # noqa: F401 - number time formats live there
     EPOCH,
+    ISO_AT_ONCE,
     check_time_format,
+    iso_times,
     number_time_advice,
     numeric_times,
 )
@@ -33,21 +35,45 @@ def py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+class RowMap:
+    """Where each row kept by a read lies in its file, when the read left rows out as it
+    parsed them (``where=``): ``rows``, each kept row's 0-based data row in its file;
+    ``files``, each file's first kept row and label, in order (None for one file).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row_name(1, RowMap(np.array([4, 9, 0]), [(0, "jan.csv"), (2, "feb.csv")]))
+    'jan.csv row 10'
+    """
+
+    def __init__(self, rows: np.ndarray, files: list[tuple[int, str]] | None = None) -> None:
+        self.rows = rows
+        self.files = files
+
+
 def row_name(pos: int, files: Any = None) -> str:
     """A data row as messages name it: ``row 12`` (1-based), or ``feb.csv row 12`` when
-    the rows came from several files (``files``: each file's first row and label, in order).
+    the rows came from several files (``files``: each file's first row and label, in order,
+    or a :class:`RowMap` when the read left rows out).
 
     Examples
     --------
     >>> row_name(11), row_name(11, [(0, "jan.csv"), (10, "feb.csv")])
     ('row 12', 'feb.csv row 2')
+    >>> import numpy as np
+    >>> row_name(0, RowMap(np.array([6])))
+    'row 7'
     """
-    if not files:
-        return f"row {pos + 1:,}"
+    mapped = isinstance(files, RowMap)
+    row = int(files.rows[pos]) if mapped else pos
+    starts = files.files if mapped else files
+    if not starts:
+        return f"row {row + 1:,}"
     import bisect
 
-    start, label = files[bisect.bisect_right([s for s, _ in files], pos) - 1]
-    return f"{label} row {pos - start + 1:,}"
+    start, label = starts[bisect.bisect_right([s for s, _ in starts], pos) - 1]
+    return f"{label} row {(row if mapped else row - start) + 1:,}"
 
 
 def row_label(pos: int, order_ids: Any = None, files: Any = None) -> str:
@@ -272,7 +298,13 @@ def parse_times(text: np.ndarray, time_format: str | None = None
 
     out = np.full(text.size, np.datetime64("NaT"), dtype="datetime64[s]")
     bad = np.zeros(text.size, dtype=bool)
-    for i, v in enumerate(text.tolist()):
+    todo = range(text.size)
+    if text.size >= ISO_AT_ONCE:  # the usual times at once, the others one by one
+        done = iso_times(text, out)
+        todo = np.flatnonzero(~done).tolist()
+    values = text.tolist()
+    for i in todo:
+        v = values[i]
         w = v.strip()
         if not w:
             continue

@@ -29,6 +29,7 @@ from upsell.data.io import existing_path
 from upsell.exceptions import UpsellDataError
 
 _NUMBERS = ("quantity", "price", "value")
+_BATCH = 1 << 16  # rows a block when where= filters a file as it is read
 
 
 def _reason(exc: Exception) -> str:
@@ -108,9 +109,16 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
         raise UpsellDataError(
             f"{label} is not a Parquet file or a folder of them ({_reason(exc)})") from None
 
-    def load(wanted: list[str]) -> Any:
+    def load(wanted: list[str], keep: Any = None) -> Any:
+        """The ``wanted`` columns; with ``keep`` (a :class:`~upsell.data._parts.WhereFilter`)
+        only the rows it keeps, filtered a block at a time: (table, each row's position)."""
         try:
-            return source.to_table(columns=wanted) if folder else source.read(columns=wanted)
+            if keep is None:
+                return source.to_table(columns=wanted) if folder else source.read(columns=wanted)
+            batches = (source.to_batches(columns=wanted, batch_size=_BATCH) if folder else
+                       source.iter_batches(columns=wanted, batch_size=_BATCH))
+            whole = source.schema if folder else source.schema_arrow
+            return keep.table(batches, pa.schema([whole.field(w) for w in wanted]))
         except (pa.ArrowInvalid, OSError) as exc:
             raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
 
@@ -142,28 +150,29 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
     paths = [existing_path(path)] if files is None else files
     time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     several = len(paths) > 1
-    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several, where=where)
-             for f in paths]
+    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several, where=where,
+                        streams=True) for f in paths]
     return prepare_parts(parts, label=several_label(path, paths) if several else paths[0],
                          order_headers=order_headers, invalid=invalid, item_index=item_index,
                          customer_index=customer_index, time_format=time_format,
                          decimal=decimal)
 
 
-def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str,
+def table_part(names: list[str], load: Callable[..., Any], *, label: str,
                columns: Any, below: Callable[[Any], str] | None = None,
-               empty_ok: bool = False, where: dict[str, tuple[str, ...]] | None = None
-               ) -> Any:
+               empty_ok: bool = False, where: dict[str, tuple[str, ...]] | None = None,
+               streams: bool = False) -> Any:
     """The columns by role of a table whose headers are ``names`` (a
     :class:`~upsell.data._parts.Part`): ``load(headers)`` gives the wanted columns as a
     pyarrow table, each typed as the module docstring says; ``below(columns)``: advice for
     a missing column when the header seems to be a row below (a sheet's title rows);
     ``empty_ok``: a table without rows is a part of none (one file of several), not an
     error; ``where`` (:func:`~upsell.data._parts.check_where`): the rows it leaves out are
-    marked, their fields blanked."""
+    marked, their fields blanked; or, with ``streams`` (``load(headers, keep)`` filters as
+    it reads: a Parquet file's row groups), never held, only counted."""
     from upsell.data._arrow import _known
     from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
-    from upsell.data._parts import Part, rows_left_out, where_columns
+    from upsell.data._parts import Part, WhereFilter, rows_left_out, where_columns
 
     pc = _pa()[1]
     plain, joined = split_joined(columns)
@@ -180,9 +189,15 @@ def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str
     where_at, events = where_columns(names, where, label)
     wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps}
                     | set(where_at.values()))
-    table = load([names[p] for p in wanted])
+    keep = rows = None
+    if where and streams:
+        keep = WhereFilter(where, {h: names[p] for h, p in where_at.items() if h in where},
+                           lambda col, h: _text(col, f"column {h!r} (of `where`) of {label}"))
+        table, rows = load([names[p] for p in wanted], keep)
+    else:
+        table = load([names[p] for p in wanted])
     n = table.num_rows
-    if n == 0 and not empty_ok:
+    if n == 0 and not empty_ok and not (keep is not None and keep.left):
         raise UpsellDataError(f"{label} has no rows")
     at = {p: j for j, p in enumerate(wanted)}
 
@@ -198,4 +213,5 @@ def table_part(names: list[str], load: Callable[[list[str]], Any], *, label: str
     texts = {h: _text(table.column(at[p]), f"column {h!r} (of `where`) of {label}")
              for h, p in where_at.items()}
     bad = rows_left_out(label, cols, texts, where, events) if n else {}
-    return Part(label=label, cols=cols, n=n, bad=bad)
+    return Part(label=label, cols=cols, n=n, bad=bad, left=keep.left if keep else {},
+                rows=rows)

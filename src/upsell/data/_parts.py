@@ -61,6 +61,15 @@ class Part:
     cols: dict[str, Any]
     n: int
     bad: dict[str, np.ndarray] = field(default_factory=dict)
+    # rows the reader left out as it parsed them (``where``), counted by reason, and each
+    # kept row's 0-based data row in the file (None: every row was kept)
+    left: dict[str, int] = field(default_factory=dict)
+    rows: np.ndarray | None = None
+
+    @property
+    def read(self) -> int:
+        """The file's data rows, those left out while parsing included."""
+        return self.n + sum(self.left.values())
 
 
 def input_files(path: Any, *, suffixes: Sequence[str], what: str,
@@ -161,15 +170,24 @@ def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: st
         cols, n, bad, files = one.cols, one.n, one.bad, None
     else:
         cols, n, bad, files = _joined(parts, time_format, decimal)
-        if n == 0:
+        if n == 0 and not any(p.left for p in parts):
             raise UpsellDataError(f"{label} has headers but no data rows")
+    names: Any = files
+    if any(p.rows is not None for p in parts):  # rows were left out while parsing
+        from upsell.data._columns import RowMap
+
+        names = RowMap(np.concatenate([np.arange(p.n) if p.rows is None else p.rows
+                                       for p in parts]), files)
     prep = prepared_with_headers(cols, order_headers, invalid=invalid, label=label,
-                                 prepare=lambda c: prepare(c, n, files), files=files)
+                                 prepare=lambda c: prepare(c, n, names), files=names)
     if bad:
         prep.bad = {**bad, **prep.bad}  # dropped and counted first
+    for p in parts:
+        for reason, count in p.left.items():
+            prep.left[reason] = prep.left.get(reason, 0) + count
+    prep.files = names
     if files:
-        prep.files = files
-        prep.file_rows = {p.label: p.n for p in parts}
+        prep.file_rows = {p.label: p.read for p in parts}
         split = _split_orders(prep.order, [p.n for p in parts])
         if split is not None:
             prep.flags[SPLIT_ORDER] = split
@@ -350,6 +368,80 @@ def rows_left_out(label: str, cols: dict[str, Any], texts: dict[str, Any],
     return where_rows(cols, texts, where) if where else {}
 
 
+class WhereFilter:
+    """``where`` applied to each block of rows as a reader parses it, so that the rows it
+    leaves out (an event log's views and carts) are never held: called with a block
+    (``pyarrow.RecordBatch``), it returns the mask of the rows kept and counts the others
+    by reason (a row under the first header it fails, as the cleaning counts).
+
+    ``names``: the block's column name of each ``where`` header. A row whose field holds
+    the header itself is kept: a header line repeated in the file (files joined with
+    ``cat``) is counted as such by the reader, not as a row ``where`` leaves out.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> keep = WhereFilter({"event": ("buy",)}, {"event": "c0"})
+    >>> keep(pa.record_batch([pa.array(["view", "buy ", "event"])], names=["c0"])).tolist()
+    [False, True, True]
+    >>> keep.read, keep.left
+    (3, {"`event` is not 'buy' (where=)": 1})
+    """
+
+    def __init__(self, where: dict[str, tuple[str, ...]], names: dict[str, str],
+                 text: Callable[[Any, str], Any] | None = None) -> None:
+        import pyarrow as pa
+
+        from upsell.data._sources import _arrow_strings
+
+        self.names = names
+        # a column as text, given its header (a Parquet column may be numbers)
+        self.text = text if text is not None else (lambda col, header: col)
+        def texts(values: Any) -> Any:  # (no pa.array of a list: it imports pandas)
+            return _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
+
+        # (the values kept, the header itself, the reason the others are left out)
+        self.wanted = {h: (texts(v), texts([h.strip()]), where_reason(h, v))
+                       for h, v in where.items()}
+        self.read = 0
+        self.left: dict[str, int] = {}
+
+    def __call__(self, batch: Any) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        from upsell.data._sources import bool_mask
+
+        self.read += batch.num_rows
+        keep = np.ones(batch.num_rows, dtype=bool)
+        for header, (wanted, itself, reason) in self.wanted.items():
+            text = pc.utf8_trim_whitespace(self.text(batch.column(self.names[header]), header))
+            ok = bool_mask(pc.is_in(text, value_set=wanted))
+            if ok.all():
+                continue
+            ok |= bool_mask(pc.is_in(text, value_set=itself))
+            out = np.count_nonzero(keep & ~ok)
+            if out:
+                self.left[reason] = self.left.get(reason, 0) + int(out)
+            keep &= ok
+        return keep
+
+    def table(self, batches: Any, schema: Any) -> tuple[Any, np.ndarray]:
+        """(the table of the rows kept of ``batches``, a reader's blocks of rows, and the
+        position of each among all the rows read); the others are never held."""
+        import pyarrow as pa
+
+        from upsell.data._sources import arrow_bools
+
+        kept, rows = [], []
+        for batch in batches:
+            mask = self(batch)
+            at = np.flatnonzero(mask)
+            rows.append(at + (self.read - batch.num_rows))
+            kept.append(batch.filter(arrow_bools(mask)) if at.size < batch.num_rows else batch)
+        return (pa.Table.from_batches(kept, schema=schema),
+                np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64))
+
+
 def where_rows(cols: dict[str, Any], texts: dict[str, Any], where: dict[str, tuple[str, ...]]
                ) -> dict[str, np.ndarray]:
     """The rows ``where`` leaves out, by reason, their fields blanked in ``cols`` so that no
@@ -419,9 +511,11 @@ def event_column(names: list[str], where: dict[str, tuple[str, ...]]) -> str | N
     return None
 
 
-def refuse_events(label: str, header: str, text: Any) -> None:
+def refuse_events(label: str, header: str, text: Any, first: int | None = None) -> None:
     """Stop the read when the column ``header`` holds page views, carts and purchases: an
-    event log read as order lines would count every view as a purchase.
+    event log read as order lines would count every view as a purchase. ``first``: the
+    column's ``text`` is that of the file's first rows only (a long file is judged by its
+    start before it is parsed whole).
 
     Examples
     --------
@@ -448,5 +542,6 @@ def refuse_events(label: str, header: str, text: Any) -> None:
               f"{header}={buys[0]})" if buys else
               f"read its purchases with where={{{header!r}: <the purchase event>}} "
               f"(--where {header}=...)")
+    within = f" in its first {first:,} rows" if first is not None else ""
     raise UpsellDataError(f"{label} is an event log, not order lines: its column {header!r} "
-                          f"holds {shown}; {advice}")
+                          f"holds {shown}{within}; {advice}")
