@@ -354,3 +354,69 @@ def test_reading_with_side_files_imports_no_pandas(files):
         "assert 'pandas' not in sys.modules, sorted(m for m in sys.modules if 'pandas' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _same_tx(got, want):
+    assert got.shape == want.shape
+    for name in ("order", "item", "customer", "time", "price"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+def test_title_lines_above_a_side_files_header_are_skipped_and_named(files):
+    """An ERP report's title lines above an orders or customers file's header: the header is
+    found by the headers the columns name, the lines above it skipped and named in the data
+    report (``not_read``); the same lines as the file without them."""
+    (files / "customers.csv").write_text(CUSTOMERS)
+    want = Transactions.read_csv(files / "items.csv", columns=COLS,
+                                 orders_file=files / "orders.csv", orders_columns=OCOLS,
+                                 customers_file=files / "customers.csv", customers_columns=CCOLS)
+    (files / "orders_t.csv").write_text("Orders report\nExported 2024-01-01,by ERP\n\n" + ORDERS)
+    (files / "customers_t.csv").write_text("Customers\n" + CUSTOMERS)
+    got = Transactions.read_csv(files / "items.csv", columns=COLS,
+                                orders_file=files / "orders_t.csv", orders_columns=OCOLS,
+                                customers_file=files / "customers_t.csv",
+                                customers_columns=CCOLS)
+    _same_tx(got, want)
+    assert dict(got.report.not_read) == {
+        f"{files / 'orders_t.csv'} lines 1-3": "title lines above the header",
+        f"{files / 'customers_t.csv'} line 1": "title lines above the header"}
+    assert "title lines above the header" in str(got.report)
+    # a header nowhere near the top is still an error naming the headers the file has
+    (files / "orders_x.csv").write_text("Orders report\n" + ORDERS.replace("order_id", "id"))
+    with pytest.raises(UpsellDataError, match=r"orders file .*orders_x\.csv has no column "
+                                              r"'order_id' \(for `order`\); it has 'Orders report'"):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders_x.csv", orders_columns=OCOLS)
+
+
+def test_a_side_workbooks_table_is_found_on_its_sheet(files):
+    """An orders workbook with a cover sheet and title rows above its table: the first sheet
+    whose rows name the headers is read from its header; the others are named."""
+    pytest.importorskip("python_calamine")
+    openpyxl = pytest.importorskip("openpyxl")
+    want = Transactions.read_csv(files / "items.csv", columns=COLS,
+                                 orders_file=files / "orders.csv", orders_columns=OCOLS)
+    wb = openpyxl.Workbook()
+    wb.active.title = "Cover"
+    wb.active.append(["Orders export", "2024"])
+    ws = wb.create_sheet("Orders")
+    ws.append(["Orders report"])
+    ws.append([])
+    for line in ORDERS.splitlines():
+        ws.append(line.split(","))
+    wb.save(files / "orders.xlsx")
+    got = Transactions.read_csv(files / "items.csv", columns=COLS,
+                                orders_file=files / "orders.xlsx", orders_columns=OCOLS)
+    _same_tx(got, want)
+    book = str(files / "orders.xlsx")
+    assert dict(got.report.not_read) == {
+        f"{book} sheet 'Cover'": "other columns: 'Orders export', '2024'",
+        f"{book} sheet 'Orders' rows 1-2": "title rows above the header"}
+    wb.remove(wb["Orders"])
+    wb.save(files / "orders.xlsx")
+    with pytest.raises(UpsellDataError, match=r"no sheet of .*orders\.xlsx has the columns "
+                                              r"'order_id', 'customer_id', "
+                                              r"'order_purchase_timestamp'; its sheets: 'Cover': "
+                                              r"other columns: 'Orders export', '2024'"):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.xlsx", orders_columns=OCOLS)

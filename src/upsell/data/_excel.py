@@ -248,6 +248,39 @@ def sheet_texts(path: Any, sheet: Any, skip_rows: int = 0
                     for j in range(len(header))], [top] + [top + 1 + i for i in kept]
 
 
+def side_sheet(path: Any, headers: list[str], not_read: dict[str, str]
+               ) -> tuple[str, list[str], Callable[[list[str]], Any]]:
+    """(label, headers, loader: :func:`_rows_table`) of the table that holds ``headers`` in
+    a side file's workbook (an orders or a customers file): the first sheet whose header
+    row, or a row below its title rows (within its first 31), names them all. The sheets
+    before it and the title rows are added to ``not_read``; no sheet with them is an error
+    naming each sheet's header."""
+    from upsell.data._columns import header_row
+
+    opened = _open(path)
+    names = opened[3]
+    seen = []
+    for at in range(len(names)):
+        label, header, body, top = _rows_of(opened, at, 0)
+        if header is None:
+            seen.append(f"{names[at]!r}: empty")
+            not_read[label] = "empty"
+            continue
+        if set(headers) <= set(header):
+            return _rows_table((label, header, body, top))[:3]
+        texts = [header] + [[_cell_text(v) for v in r] for r in body[:30]]
+        i = header_row(texts, {h: h for h in headers})
+        if i is not None:
+            above = "row 1" if top + i == 1 else f"rows 1-{top + i}"
+            not_read[f"{label} {above}"] = "title rows above the header"
+            return _rows_table(_sheet_rows(path, at, top + i, opened))[:3]
+        seen.append(f"{names[at]!r}: {_other_columns(header)}")
+        not_read[label] = _other_columns(header)
+    wanted = ", ".join(repr(h) for h in headers)
+    raise UpsellDataError(f"no sheet of {opened[1]} has the columns {wanted}; its sheets: "
+                          f"{'; '.join(seen)}")
+
+
 def sheet_table(path: Any, sheet: Any, skip_rows: int = 0
                 ) -> tuple[str, list[str], Callable[[list[str]], Any], Callable[[Any], str]]:
     """:func:`_rows_table` of a workbook's sheet."""
@@ -314,5 +347,5 @@ def read_prepared(path: Any, *, sheet: Any, columns: Any, invalid: str,
     prep = prepare_parts(parts, label=label, order_headers=order_headers, invalid=invalid,
                          item_index=item_index, customer_index=customer_index,
                          time_format=time_format, decimal=decimal)
-    prep.not_read = not_read
+    prep.not_read = {**not_read, **prep.not_read}  # (a side file's too)
     return prep

@@ -52,11 +52,12 @@ def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
             "`customers_columns` must map `customer` (the ids the lines hold) and `person` "
             "(the id each stands for) to the customers file's headers, e.g. {'customer': "
             f"'customer_id', 'person': 'customer_unique_id'}}; got {columns!r}")
+    notes: dict[str, str] = {}
     label, cols, files = _read_side(path, columns, delimiter, encoding, "customers file",
-                                    "customer")
+                                    "customer", notes)
     key = pc.utf8_trim_whitespace(cols.pop("customer"))
     return OrderHeaders(label=label, key=key, columns={"customer": cols["person"]},
-                        key_role="customer", files=files)
+                        key_role="customer", files=files, not_read=notes)
 
 
 def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter: str = ",",
@@ -92,16 +93,21 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
     if "order" not in columns or len(columns) < 2:
         raise UpsellDataError("`orders_columns` needs `order` (the key the lines share) and "
                               f"at least one of {', '.join(HEADER_ROLES)}")
-    label, cols, files = _read_side(path, columns, delimiter, encoding, "orders file", "order")
+    notes: dict[str, str] = {}
+    label, cols, files = _read_side(path, columns, delimiter, encoding, "orders file", "order",
+                                    notes)
     order = pc.utf8_trim_whitespace(cols.pop("order"))
-    return OrderHeaders(label=label, key=order, columns=cols, files=files)
+    return OrderHeaders(label=label, key=order, columns=cols, files=files, not_read=notes)
 
 
 def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str, what: str,
-               key_role: str) -> tuple[str, dict[str, Any], list[tuple[int, str]] | None]:
+               key_role: str, notes: dict[str, str]
+               ) -> tuple[str, dict[str, Any], list[tuple[int, str]] | None]:
     """(label, role -> column, each file's first row and label or None) of a side file, or
     of several read as one (a list, a folder of CSV files or workbooks, a glob pattern:
-    monthly exports of the orders, as of their lines)."""
+    monthly exports of the orders, as of their lines). Title lines above a file's header
+    and a workbook's sheets before its table are skipped and added to ``notes`` (the data
+    report's ``not_read``)."""
     from upsell.data._parts import (
         TEXT_SUFFIXES,
         WORKBOOK_SUFFIXES,
@@ -117,8 +123,10 @@ def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str
                         what=f"{what}s", folders=folders)
     if files is None or len(files) == 1:
         one = label if files is None else files[0]
-        return one, _read_columns(one, columns, delimiter, encoding, what, key_role), None
-    parts = [_read_columns(f, columns, delimiter, encoding, what, key_role) for f in files]
+        return one, _read_columns(one, columns, delimiter, encoding, what, key_role,
+                                  notes), None
+    parts = [_read_columns(f, columns, delimiter, encoding, what, key_role, notes)
+             for f in files]
     sizes = [len(next(iter(p.values()))) for p in parts]
     starts = [sum(sizes[:j]) for j in range(len(files))]
     cols = {role: concat_columns([p[role] for p in parts]).combine_chunks() for role in columns}
@@ -126,7 +134,7 @@ def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str
 
 
 def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding: str,
-                  what: str, key_role: str) -> dict[str, Any]:
+                  what: str, key_role: str, notes: dict[str, str]) -> dict[str, Any]:
     """role -> the side file's column, by the file's kind (its bytes)."""
     from upsell.data.io import TABLE_KINDS, file_kind
 
@@ -138,19 +146,24 @@ def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding:
         raise UpsellDataError(f"{what} not found: {label}")
     kind = file_kind(label)
     if kind in TABLE_KINDS:
-        return _table_columns(label, kind, columns, what, key_role)
-    return _csv_columns(label, columns, delimiter, encoding, what)
+        return _table_columns(label, kind, columns, what, key_role, notes)
+    return _csv_columns(label, columns, delimiter, encoding, what, notes)
 
 
 def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
-                 encoding: str, what: str) -> dict[str, Any]:
-    """role -> the CSV side file's column, as text."""
+                 encoding: str, what: str, notes: dict[str, str]) -> dict[str, Any]:
+    """role -> the CSV side file's column, as text; title lines above its header (an ERP
+    report's) are skipped and named in ``notes``."""
     pa, _, pacsv = _pa()
     heads = list(dict.fromkeys(columns.values()))
+    skip = _title_lines(label, columns, delimiter, encoding)
+    if skip:
+        notes[f"{label} {'line 1' if skip == 1 else f'lines 1-{skip}'}"] = \
+            "title lines above the header"
     try:
         with pa.input_stream(label, compression="detect") as stream:
             table = pacsv.read_csv(
-                stream, read_options=pacsv.ReadOptions(encoding=encoding),
+                stream, read_options=pacsv.ReadOptions(encoding=encoding, skip_rows=skip),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     column_types={h: pa.string() for h in heads}, include_columns=heads,
@@ -161,8 +174,32 @@ def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
     return {role: table.column(h).combine_chunks() for role, h in columns.items()}
 
 
+def _title_lines(label: str, columns: dict[str, str], delimiter: str, encoding: str) -> int:
+    """The lines above a CSV side file's header: 0 when its first line names the mapped
+    headers, else the lines above the first of its first 31 that names them all (a report's
+    title), else 0 (the read then names the headers it lacks)."""
+    import csv
+    import io
+
+    from upsell.data._columns import header_row
+
+    pa = _pa()[0]
+    try:
+        with pa.input_stream(label, compression="detect") as stream:
+            text = stream.read(1 << 16).decode(encoding, "replace").lstrip("\ufeff")
+    except (OSError, LookupError, pa.ArrowInvalid):
+        return 0  # the read reports it
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))[:31]
+    wanted = set(columns.values())
+    if not rows or wanted <= {h.strip() for h in rows[0]}:
+        return 0
+    at = header_row(rows, {h: h for h in wanted})
+    # lines, not records: title lines hold no line break inside quotes
+    return 0 if at is None or any("\n" in f or "\r" in f for r in rows[:at] for f in r) else at
+
+
 def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,
-                   key_role: str) -> dict[str, Any]:
+                   key_role: str, notes: dict[str, str]) -> dict[str, Any]:
     """role -> the Parquet or workbook side file's column, typed as the lines' readers
     type them (ids as text, times as timestamps or text)."""
     from upsell.data._parquet import _open, _text, _typed
@@ -171,9 +208,9 @@ def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,
         names, load = _open(label)
         where = label
     else:
-        from upsell.data._excel import sheet_table
+        from upsell.data._excel import side_sheet
 
-        where, names, load, _ = sheet_table(label, 0)
+        where, names, load = side_sheet(label, list(dict.fromkeys(columns.values())), notes)
     for role, header in columns.items():
         if header not in names:
             raise UpsellDataError(

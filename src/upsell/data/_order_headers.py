@@ -18,7 +18,7 @@ so a customer's orders are one history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,8 @@ class OrderHeaders:
     key_role: str = "order"
     # several files read as one (monthly exports): each one's first row and label
     files: Any = None
+    # what was skipped, and why (title lines above the header, a workbook's other sheets)
+    not_read: dict[str, str] = field(default_factory=dict)
 
     @property
     def what(self) -> str:
@@ -176,8 +178,9 @@ def prepared_with_headers(cols: dict[str, Any], headers: list[OrderHeaders] | No
         unlisted[reason] = join_order_headers(cols, h, invalid=invalid, label=label,
                                               files=files)
     prep = prepare(cols)
-    for h in sides:  # the report names every file
+    for h in sides:  # the report names every file, and what it skipped in them
         prep.source = f"{prep.source or label} + {h.what} {h.label}"
+        prep.not_read.update(h.not_read)
     for reason, mask in unlisted.items():
         if mask.any():
             prep.bad[reason] = mask  # dropped and counted by the cleaning rules
