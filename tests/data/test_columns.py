@@ -83,6 +83,45 @@ def test_suggest_columns_maps_common_export_headers_once_each():
     assert suggest_columns(["a", "b"]) == {}
 
 
+@pytest.mark.parametrize("headers, want", [
+    # Magento's order grid export: "Order #", "Qty Ordered"
+    (["Order #", "Purchase Date", "Bill-to Name", "Grand Total (Base)", "Status", "SKU",
+      "Product Name", "Qty Ordered", "Price", "Customer Email"],
+     {"order": "Order #", "item": "SKU", "customer": "Customer Email",
+      "quantity": "Qty Ordered", "price": "Price", "time": "Purchase Date",
+      "name": "Product Name"}),
+    # BigCommerce and Ecwid: every line column starts with "Product"
+    (["Order ID", "Order Date", "Customer ID", "Product ID", "Product SKU", "Product Name",
+      "Product Qty", "Product Unit Price", "Order Total (inc tax)"],
+     {"order": "Order ID", "item": "Product ID", "customer": "Customer ID",
+      "quantity": "Product Qty", "price": "Product Unit Price", "time": "Order Date",
+      "name": "Product Name"}),
+    (["Order Number", "Order Date", "Customer Email", "Product SKU", "Product Name",
+      "Product Quantity", "Product Price"],
+     {"order": "Order Number", "item": "Product SKU", "customer": "Customer Email",
+      "quantity": "Product Quantity", "price": "Product Price", "time": "Order Date",
+      "name": "Product Name"}),
+    # Etsy's sold order items: the buyer's user name, "Sale Date"
+    (["Sale Date", "Item Name", "Buyer", "Quantity", "Price", "Item Total", "Transaction ID",
+      "Order ID", "SKU"],
+     {"order": "Order ID", "item": "SKU", "customer": "Buyer", "quantity": "Quantity",
+      "price": "Price", "time": "Sale Date", "name": "Item Name", "value": "Item Total"}),
+    # Amazon's orders report: "item-price" is the line's total, beside "amazon-order-id"
+    (["amazon-order-id", "merchant-order-id", "purchase-date", "order-status", "product-name",
+      "sku", "asin", "quantity", "currency", "item-price", "item-tax"],
+     {"order": "amazon-order-id", "item": "sku", "quantity": "quantity",
+      "time": "purchase-date", "name": "product-name", "value": "item-price"}),
+    # elsewhere "Item Price" is a unit price
+    (["Order No.", "Item No.", "Item Description", "Item Price", "Qty"],
+     {"order": "Order No.", "item": "Item No.", "name": "Item Description",
+      "price": "Item Price", "quantity": "Qty"}),
+])
+def test_suggest_columns_knows_the_shop_platforms_exports(headers, want):
+    from upsell.data._columns import suggest_columns
+
+    assert suggest_columns(headers) == want
+
+
 def test_missing_order_column_names_the_mapping_to_pass():
     with pytest.raises(UpsellDataError) as err:
         _columns.resolve_columns(["InvoiceNo", "StockCode", "Qty"], None, source="f.csv")

@@ -12,34 +12,46 @@ __all__ = ["CATALOG_SYNONYMS", "ROLES", "suggest_columns"]
 ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value")
 
 
-#: common export headers of each role, compared lower case without spaces, "_" or "-"
-#: (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng, typical shop exports)
+#: common export headers of each role, compared lower case without spaces, "_", "-", "#"
+#: or "." (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng; the order exports
+#: of Shopify, WooCommerce, Magento, BigCommerce, Ecwid, Etsy, Square and Amazon Seller
+#: Central; ERP line exports)
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "order": ("invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "ordernumber",
-              "orderno", "transactionid", "transaction", "basketid", "receiptid", "receipt",
-              "ticketid", "ticket"),
+              "orderno", "order", "transactionid", "transaction", "basketid", "receiptid",
+              "receipt", "ticketid", "ticket", "amazonorderid", "salesorder",
+              "salesorderid", "salesordernumber", "ordernum"),
     "item": ("stockcode", "sku", "itemid", "productid", "product", "article", "articleid",
-             "productcode", "itemcode", "ean", "upc", "lineitemsku"),
+             "productcode", "itemcode", "ean", "upc", "lineitemsku", "productsku", "itemsku",
+             "variantsku", "item", "itemnumber", "itemno", "productnumber", "productno",
+             "articlenumber", "articleno", "partnumber", "partno", "materialnumber"),
     "customer": ("customerid", "customer", "customerno", "customernumber", "clientid",
                  "client", "userid", "user", "memberid", "householdkey", "household",
                  "customeruniqueid", "email", "customeremail", "billingemail",
-                 "customeruserid"),
-    "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity"),
-    "price": ("unitprice", "price", "priceperunit", "itemprice", "lineitemprice", "itemcost"),
+                 "customeruserid", "buyer", "buyerid", "buyeremail", "customercode",
+                 "accountid", "accountnumber", "shopperid"),
+    "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity",
+                 "qtyordered", "quantityordered", "orderedquantity", "productqty",
+                 "productquantity", "itemquantity", "itemqty"),
+    "price": ("unitprice", "price", "priceperunit", "itemprice", "lineitemprice", "itemcost",
+              "productunitprice", "productprice", "itemunitprice", "saleprice", "priceeach"),
     "time": ("invoicedate", "orderdate", "transactiondate", "transactiondt", "datetime",
              "timestamp", "date", "time", "orderpurchasetimestamp", "createdat",
-             "purchasedate", "tdat", "day"),
+             "purchasedate", "tdat", "day", "saledate", "orderdatetime", "orderplaced",
+             "ordercreated", "createddate", "dateordered", "orderedat", "paidat"),
     "name": ("description", "productname", "itemname", "productdescription", "title",
-             "lineitemname"),
+             "lineitemname", "itemdescription", "articlename", "articledescription",
+             "producttitle"),
     "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue",
-              "grosssales", "itemtotal"),
+              "grosssales", "itemtotal", "rowtotal", "extendedprice", "netsales"),
     "channel": ("channel", "saleschannel"),
 }
 
 
 #: (header, role, word): ``word`` is the role's header only beside ``header`` (Shopify's
-#: "Name" is the order, #1001, in a file with "Lineitem sku"; elsewhere it is a name)
-_BESIDE = (("lineitemsku", "order", "name"),)
+#: "Name" is the order, #1001, in a file with "Lineitem sku"; elsewhere it is a name; Amazon's
+#: "item-price" is the line's total for its quantity, in a file with "amazon-order-id")
+_BESIDE = (("lineitemsku", "order", "name"), ("amazonorderid", "value", "itemprice"))
 
 #: a catalog's common headers (``Catalog.read_csv``'s advice when it finds no ``item``)
 CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -61,8 +73,8 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
                     ) -> dict[str, str]:
     """Role -> header of ``available`` that a common export uses for it (for an error's advice).
 
-    Headers are compared in lower case without spaces, ``_`` and ``-``; each header
-    serves one role; roles already in ``taken`` (role -> position) keep theirs and
+    Headers are compared in lower case without spaces, ``_``, ``-``, ``#`` and ``.``; each
+    header serves one role; roles already in ``taken`` (role -> position) keep theirs and
     are left out. ``synonyms``: role -> headers, in the order roles are tried
     (default: the order-line roles). Never used to read silently: the caller says
     what it found.
@@ -78,7 +90,7 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
     keys: dict[str, int] = {}
     for pos, header in enumerate(available):
         if pos not in used and isinstance(header, str):
-            key = re.sub(r"[\s_\-]+", "", header).lower()
+            key = re.sub(r"[\s_\-#.]+", "", header).lower()
             keys.setdefault(key, pos)
     out: dict[str, str] = {}
     for beside, role, word in _BESIDE if synonyms is None else ():
