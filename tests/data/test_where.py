@@ -287,3 +287,38 @@ def test_a_long_event_log_is_stopped_by_its_start(tmp_path):
     (tmp_path / "late.csv").write_text(HEAD + "".join(late))
     with pytest.raises(UpsellDataError, match=r"'purchase' \(99\.9%\), 'view' \(0\.1%\); read"):
         Transactions.read_csv(tmp_path / "late.csv", columns=COLUMNS)
+
+
+def test_where_on_an_order_level_column_written_on_the_first_line_only(tmp_path):
+    """Shopify's export writes an order's Financial Status (as its email and time) on the
+    order's first line only: where= keeps an order's later lines with it (counted as a
+    repair) and leaves out all the lines of an order it leaves out."""
+    head = "Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem sku\n"
+    rows = ("#1001,a@x.com,paid,2021-03-04 10:15:32 -0500,1,MUG\n#1001,,,,2,TEA\n"
+            "#1002,b@x.com,refunded,2021-03-05 09:00:00 -0500,1,MUG\n#1002,,,,1,CUP\n"
+            "#1003,a@x.com,paid,2021-03-06 12:00:00 -0500,1,CUP\n#1003,,,,1,TEA\n#1003,,,,3,SPOON\n"
+            ",,,,1,GHOST\n")
+    (tmp_path / "orders_export.csv").write_text(head + rows)
+    cols = {"order": "Name", "item": "Lineitem sku", "customer": "Email",
+            "quantity": "Lineitem quantity", "time": "Created at"}
+    tx = Transactions.read_csv(tmp_path / "orders_export.csv", columns=cols,
+                               where={"Financial Status": "paid"})
+    assert sorted(tx.orders.ids.tolist()) == ["#1001", "#1003"] and tx.shape[0] == 5
+    assert tx.report.repaired["`Financial Status` blank: its order's value (where=)"] == 3
+    assert dict(tx.report.dropped) == {"`Financial Status` is not 'paid' (where=)": 3}
+    # the same read from a workbook (filtered once read) and from Parquet (as it is read)
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(tmp_path / "orders_export.csv", convert_options=pacsv.ConvertOptions(
+        strings_can_be_null=False, column_types={"Name": "string", "Email": "string",
+                                                 "Financial Status": "string",
+                                                 "Created at": "string"}))
+    pq.write_table(table, tmp_path / "orders_export.parquet")
+    got = Transactions.read_parquet(tmp_path / "orders_export.parquet", columns=cols,
+                                    where={"Financial Status": "paid"})
+    assert got.shape == tx.shape
+    for name in ("order", "item", "customer", "quantity", "time"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(tx, name), err_msg=name)
+    assert dict(got.report.repaired) == dict(tx.report.repaired)
+    assert dict(got.report.dropped) == dict(tx.report.dropped)

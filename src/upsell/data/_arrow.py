@@ -302,10 +302,12 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     again = (_header_again(cols, {r: names[p] for r, p in roles.items() if r not in parts})
              if header and n else None)
     bad = {} if again is None else {HEADER_AGAIN: again}
+    repairs: dict[str, np.ndarray] = {}
     if n:  # a repeated header is counted as such, not as a row where leaves out
-        bad.update({r: m if again is None else m & ~again
-                    for r, m in rows_left_out(label, cols, texts, where, events).items()})
-    return Part(label=label, cols=cols, n=n, bad=bad, left=left, rows=kept_rows)
+        out, repairs = rows_left_out(label, cols, texts, where, events)
+        bad.update({r: m if again is None else m & ~again for r, m in out.items()})
+    return Part(label=label, cols=cols, n=n, bad=bad, repairs=repairs, left=left,
+                rows=kept_rows)
 
 
 #: The data report's reason for the header line found again among the rows.

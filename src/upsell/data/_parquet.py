@@ -212,6 +212,6 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
         cols[role] = pc.join([_text(table.column(at[p]), what(p, role)) for p in ps], JOIN_SEP)
     texts = {h: _text(table.column(at[p]), f"column {h!r} (of `where`) of {label}")
              for h, p in where_at.items()}
-    bad = rows_left_out(label, cols, texts, where, events) if n else {}
-    return Part(label=label, cols=cols, n=n, bad=bad, left=keep.left if keep else {},
-                rows=rows)
+    bad, repairs = rows_left_out(label, cols, texts, where, events) if n else ({}, {})
+    return Part(label=label, cols=cols, n=n, bad=bad, repairs=repairs,
+                left=keep.left if keep else {}, rows=rows)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell.data._sources import empty_strings
+from upsell.data._sources import arrow_bools, empty_strings
 from upsell.data.report import SPLIT_ORDER
 from upsell.exceptions import UpsellDataError
 
@@ -61,6 +61,8 @@ class Part:
     cols: dict[str, Any]
     n: int
     bad: dict[str, np.ndarray] = field(default_factory=dict)
+    # rows whose fields the reader repaired, by reason (counted among the rows kept)
+    repairs: dict[str, np.ndarray] = field(default_factory=dict)
     # rows the reader left out as it parsed them (``where``), counted by reason, and each
     # kept row's 0-based data row in the file (None: every row was kept)
     left: dict[str, int] = field(default_factory=dict)
@@ -182,6 +184,9 @@ def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: st
                                  prepare=lambda c: prepare(c, n, names), files=names)
     if bad:
         prep.bad = {**bad, **prep.bad}  # dropped and counted first
+    repairs = parts[0].repairs if len(parts) == 1 else _stacked(parts, "repairs")
+    if repairs:
+        prep.repairs = {**repairs, **prep.repairs}
     for p in parts:
         for reason, count in p.left.items():
             prep.left[reason] = prep.left.get(reason, 0) + count
@@ -232,15 +237,20 @@ def _joined(parts: list[Part], time_format: str | None, decimal: str
     # text as soon as it is converted, which it could not while a part still held it
     cols = {role: concat_columns([p.cols.pop(role) for p in parts], time_format, decimal)
             for role in list(first.cols)}
-    sizes = [p.n for p in parts]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    n = int(starts[-1])
-    bad: dict[str, np.ndarray] = {}
+    starts = np.concatenate([[0], np.cumsum([p.n for p in parts])]).astype(np.int64)
+    return (cols, int(starts[-1]), _stacked(parts, "bad"),
+            [(int(starts[j]), p.label) for j, p in enumerate(parts)])
+
+
+def _stacked(parts: list[Part], masks: str) -> dict[str, np.ndarray]:
+    """The parts' row masks by reason (their ``bad`` or ``repairs``) over all their rows."""
+    starts = np.concatenate([[0], np.cumsum([p.n for p in parts])]).astype(np.int64)
+    out: dict[str, np.ndarray] = {}
     for j, p in enumerate(parts):
-        for reason, mask in p.bad.items():
-            whole = bad.setdefault(reason, np.zeros(n, dtype=bool))
+        for reason, mask in getattr(p, masks).items():
+            whole = out.setdefault(reason, np.zeros(int(starts[-1]), dtype=bool))
             whole[starts[j]:starts[j + 1]] = mask
-    return cols, n, bad, [(int(starts[j]), p.label) for j, p in enumerate(parts)]
+    return out
 
 
 def concat_columns(cols: list[Any], time_format: str | None = None, decimal: str = ".") -> Any:
@@ -359,13 +369,14 @@ def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: st
 
 def rows_left_out(label: str, cols: dict[str, Any], texts: dict[str, Any],
                   where: dict[str, tuple[str, ...]], events: str | None
-                  ) -> dict[str, np.ndarray]:
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """After a reader read ``texts`` (:func:`where_columns`' headers, as text): stop an event
-    log read without a ``where`` on its events (:func:`refuse_events`), then the rows
-    ``where`` leaves out (:func:`where_rows`)."""
+    log read without a ``where`` on its events (:func:`refuse_events`), then (the rows
+    ``where`` leaves out, the rows whose blank field took their order's value), by reason
+    (:func:`where_rows`)."""
     if events is not None:
         refuse_events(label, events, texts[events])
-    return where_rows(cols, texts, where) if where else {}
+    return where_rows(cols, texts, where) if where else ({}, {})
 
 
 class WhereFilter:
@@ -401,7 +412,7 @@ class WhereFilter:
             return _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
 
         # (the values kept, the header itself, the reason the others are left out)
-        self.wanted = {h: (texts(v), texts([h.strip()]), where_reason(h, v))
+        self.wanted = {h: (texts(v), texts([h.strip(), ""]), where_reason(h, v))
                        for h, v in where.items()}
         self.read = 0
         self.left: dict[str, int] = {}
@@ -418,6 +429,8 @@ class WhereFilter:
             ok = bool_mask(pc.is_in(text, value_set=wanted))
             if ok.all():
                 continue
+            # a repeated header line, counted as such by the reader; a blank field, which
+            # takes its order's value (where_rows decides once the orders are read)
             ok |= bool_mask(pc.is_in(text, value_set=itself))
             out = np.count_nonzero(keep & ~ok)
             if out:
@@ -443,24 +456,44 @@ class WhereFilter:
 
 
 def where_rows(cols: dict[str, Any], texts: dict[str, Any], where: dict[str, tuple[str, ...]]
-               ) -> dict[str, np.ndarray]:
-    """The rows ``where`` leaves out, by reason, their fields blanked in ``cols`` so that no
-    rule reads them (a page view has no order id); ``texts``: each ``where`` header's column
-    as text. (The cleaning counts a row once, under the first reason that drops it.)"""
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(the rows ``where`` leaves out, the rows it keeps for their order), by reason; the
+    fields of the rows left out are blanked in ``cols`` so that no rule reads them (a page
+    view has no order id); ``texts``: each ``where`` header's column as text. (The cleaning
+    counts a row once, under the first reason that drops it.)
+
+    A row whose field is blank takes its order's value: Shopify's export writes an order's
+    ``Financial Status`` on its first line only, and ``where={"Financial Status": "paid"}``
+    keeps the order's other lines with it (a repair, counted).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from upsell.data._sources import _arrow_strings, bool_mask
 
     out: dict[str, np.ndarray] = {}
+    filled: dict[str, np.ndarray] = {}
+    order = pc.utf8_trim_whitespace(cols["order"]) if "order" in cols else None
+    blank = _arrow_strings(np.array([""])).cast(pa.string())
     for header, values in where.items():
         wanted = _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
-        keep = bool_mask(pc.is_in(pc.utf8_trim_whitespace(texts[header]), value_set=wanted))
+        text = pc.utf8_trim_whitespace(texts[header])
+        keep = bool_mask(pc.is_in(text, value_set=wanted))
+        if keep.all():
+            continue
+        empty = bool_mask(pc.is_in(text, value_set=blank))
+        if order is not None and empty.any() and keep.any():
+            named = ~bool_mask(pc.is_in(order, value_set=blank))
+            kept_orders = pc.unique(order.filter(arrow_bools(keep & named)))
+            takes = empty & named & bool_mask(pc.is_in(order, value_set=kept_orders))
+            if takes.any():
+                filled[f"`{header}` blank: its order's value (where=)"] = takes
+                keep |= takes
         if not keep.all():
             out[where_reason(header, values)] = ~keep
     if out:
         blank_rows(cols, np.logical_or.reduce(list(out.values())))
-    return out
+    return out, filled
 
 
 def blank_rows(cols: dict[str, Any], rows: np.ndarray) -> None:
