@@ -149,9 +149,9 @@ def _events_in_head(head: bytes, label: str, delimiter: str, header: bool, pos: 
     import io
 
     from upsell.data._parts import refuse_events
-    from upsell.data._sources import _arrow_strings
+    from upsell.data._sources import HEAD_BYTES, _arrow_strings
 
-    whole = len(head) < (1 << 20) - 3  # (a BOM dropped): the head holds the whole file
+    whole = len(head) < HEAD_BYTES - 3  # (a BOM dropped): the head holds the whole file
     rows = list(csv.reader(io.StringIO(head.decode("utf-8", "replace"), newline=""),
                            delimiter=delimiter))[int(header):]
     if not whole:

@@ -338,6 +338,16 @@ def check_where(where: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _texts(values: Any) -> Any:
+    """Texts as a pyarrow string array, for ``value_set=`` (built from buffers: a
+    ``pa.array`` of a list imports pandas)."""
+    import pyarrow as pa
+
+    from upsell.data._sources import _arrow_strings
+
+    return _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
+
+
 def where_reason(header: str, values: tuple[str, ...]) -> str:
     """The data report's reason for the rows ``where`` leaves out.
 
@@ -386,33 +396,27 @@ class WhereFilter:
     by reason (a row under the first header it fails, as the cleaning counts).
 
     ``names``: the block's column name of each ``where`` header. A row whose field holds
-    the header itself is kept: a header line repeated in the file (files joined with
-    ``cat``) is counted as such by the reader, not as a row ``where`` leaves out.
+    the header itself is kept (a header line repeated in the file, files joined with
+    ``cat``, is counted as such by the reader, not as a row ``where`` leaves out), and so
+    is a row whose field is blank (it takes its order's value: :func:`where_rows`).
 
     Examples
     --------
     >>> import pyarrow as pa
     >>> keep = WhereFilter({"event": ("buy",)}, {"event": "c0"})
-    >>> keep(pa.record_batch([pa.array(["view", "buy ", "event"])], names=["c0"])).tolist()
-    [False, True, True]
+    >>> keep(pa.record_batch([pa.array(["view", "buy ", "event", ""])], names=["c0"])).tolist()
+    [False, True, True, True]
     >>> keep.read, keep.left
-    (3, {"`event` is not 'buy' (where=)": 1})
+    (4, {"`event` is not 'buy' (where=)": 1})
     """
 
     def __init__(self, where: dict[str, tuple[str, ...]], names: dict[str, str],
                  text: Callable[[Any, str], Any] | None = None) -> None:
-        import pyarrow as pa
-
-        from upsell.data._sources import _arrow_strings
-
         self.names = names
         # a column as text, given its header (a Parquet column may be numbers)
         self.text = text if text is not None else (lambda col, header: col)
-        def texts(values: Any) -> Any:  # (no pa.array of a list: it imports pandas)
-            return _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
-
-        # (the values kept, the header itself, the reason the others are left out)
-        self.wanted = {h: (texts(v), texts([h.strip(), ""]), where_reason(h, v))
+        # (the values kept, the header itself and a blank, the reason the others are left out)
+        self.wanted = {h: (_texts(v), _texts([h.strip(), ""]), where_reason(h, v))
                        for h, v in where.items()}
         self.read = 0
         self.left: dict[str, int] = {}
@@ -443,8 +447,6 @@ class WhereFilter:
         position of each among all the rows read); the others are never held."""
         import pyarrow as pa
 
-        from upsell.data._sources import arrow_bools
-
         kept, rows = [], []
         for batch in batches:
             mask = self(batch)
@@ -466,17 +468,16 @@ def where_rows(cols: dict[str, Any], texts: dict[str, Any], where: dict[str, tup
     ``Financial Status`` on its first line only, and ``where={"Financial Status": "paid"}``
     keeps the order's other lines with it (a repair, counted).
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    from upsell.data._sources import _arrow_strings, bool_mask
+    from upsell.data._sources import bool_mask
 
     out: dict[str, np.ndarray] = {}
     filled: dict[str, np.ndarray] = {}
     order = pc.utf8_trim_whitespace(cols["order"]) if "order" in cols else None
-    blank = _arrow_strings(np.array([""])).cast(pa.string())
+    blank = _texts([""])
     for header, values in where.items():
-        wanted = _arrow_strings(np.array(values, dtype=str)).cast(pa.string())
+        wanted = _texts(values)
         text = pc.utf8_trim_whitespace(texts[header])
         keep = bool_mask(pc.is_in(text, value_set=wanted))
         if keep.all():
