@@ -420,3 +420,45 @@ def test_a_side_workbooks_table_is_found_on_its_sheet(files):
                                               r"other columns: 'Orders export', '2024'"):
         Transactions.read_csv(files / "items.csv", columns=COLS,
                               orders_file=files / "orders.xlsx", orders_columns=OCOLS)
+
+
+def test_where_on_an_orders_files_column_filters_the_lines_by_their_order(files):
+    """Olist keeps an order's status in its orders file: where={"order_status": ...} keeps
+    the lines of the orders it names (counted as every where), with the lines file's own
+    where headers applied as before; an order listed twice with two statuses is an error."""
+    lines = LINES + "o9,1,D,4\n"
+    (files / "items.csv").write_text(lines)
+    keep = {"order_status": ["delivered", "shipped"]}
+    for orders_as in ("csv", "parquet"):
+        orders = files / "orders.csv"
+        if orders_as == "parquet":
+            pa = pytest.importorskip("pyarrow")
+            pq = pytest.importorskip("pyarrow.parquet")
+            import pyarrow.csv as pacsv
+
+            pq.write_table(pacsv.read_csv(orders, convert_options=pacsv.ConvertOptions(
+                column_types={"order_id": pa.string()})), files / "orders.parquet")
+            orders = files / "orders.parquet"
+        tx = Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=orders,
+                                   orders_columns=OCOLS, where=keep)
+        assert sorted(tx.orders.ids.tolist()) == ["o1", "o2", "o3"], orders_as
+        assert dict(tx.report.dropped) == {
+            "`order_status` is not 'delivered' or 'shipped' (where=)": 1}, orders_as
+        assert tx.report.rows_read == 5
+    # a header of the lines file too: each file filters by its own
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS,
+                               orders_file=files / "orders.csv", orders_columns=OCOLS,
+                               where={**keep, "order_item_id": "1"})
+    assert tx.shape[0] == 3 and dict(tx.report.dropped) == {
+        "`order_item_id` is not '1' (where=)": 1,
+        "`order_status` is not 'delivered' or 'shipped' (where=)": 1}
+    # a header neither file has is named
+    with pytest.raises(UpsellDataError, match=r"column 'status' \(of `where`\) is not in "):
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "orders.csv", orders_columns=OCOLS,
+                              where={"status": "x"})
+    (files / "twice.csv").write_text(ORDERS + "o1,c1,canceled,2017-10-02 10:56:33\n")
+    with pytest.raises(UpsellDataError, match=r"lists order 'o1' twice with different "
+                                              r"`order_status`"):
+        Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "twice.csv",
+                              orders_columns=OCOLS, where=keep)

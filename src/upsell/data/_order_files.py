@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from upsell.data._order_headers import HEADER_ROLES, OrderHeaders
+from upsell.data._order_headers import HEADER_ROLES, WHERE, OrderHeaders
 from upsell.data._sources import _pa
 from upsell.exceptions import UpsellDataError
 
@@ -20,13 +20,14 @@ __all__ = ["maybe_read_order_headers", "read_customer_map", "read_order_headers"
 
 def side_files(orders_file: Any, orders_columns: Any, customers_file: Any = None,
                customers_columns: Any = None, *, delimiter: str = ",",
-               encoding: str = "utf-8") -> list[OrderHeaders] | None:
+               encoding: str = "utf-8", where: dict[str, tuple[str, ...]] | None = None
+               ) -> list[OrderHeaders] | None:
     """The files beside the order lines, in the order they are joined: the orders file
-    (:func:`read_order_headers`), then the customers file (:func:`read_customer_map`);
-    None when neither is given."""
+    (:func:`read_order_headers`, with the ``where`` headers it has), then the customers
+    file (:func:`read_customer_map`); None when neither is given."""
     files = []
     orders = maybe_read_order_headers(orders_file, orders_columns, delimiter=delimiter,
-                                      encoding=encoding)
+                                      encoding=encoding, where=where)
     if orders is not None:
         files.append(orders)
     if customers_file is not None or customers_columns is not None:
@@ -61,7 +62,9 @@ def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
 
 
 def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter: str = ",",
-                             encoding: str = "utf-8") -> OrderHeaders | None:
+                             encoding: str = "utf-8",
+                             where: dict[str, tuple[str, ...]] | None = None
+                             ) -> OrderHeaders | None:
     """:func:`read_order_headers` when an orders file is given (None when neither is)."""
     if orders_file is None and orders_columns is None:
         return None
@@ -69,15 +72,18 @@ def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter
         raise UpsellDataError("`orders_columns` goes with `orders_file` (the orders file "
                               "whose columns they name)")
     return read_order_headers(orders_file, orders_columns, delimiter=delimiter,
-                              encoding=encoding)
+                              encoding=encoding, where=where)
 
 
 def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
-                       encoding: str = "utf-8") -> OrderHeaders:
+                       encoding: str = "utf-8",
+                       where: dict[str, tuple[str, ...]] | None = None) -> OrderHeaders:
     """Read ``columns`` (role -> header: ``order`` and some of :data:`HEADER_ROLES`) of an
     orders file: a CSV (plain or gzip; its columns as text), a Parquet file or folder, or a
     workbook's first sheet (their columns typed as ``read_parquet`` and ``read_excel`` type
-    them)."""
+    them). ``where`` (:func:`~upsell.data._parts.check_where`): those of its headers the
+    file has (an order's status) are read too, as text, to filter each line by its order's
+    value (``OrderHeaders.where``)."""
     import pyarrow.compute as pc  # only with an orders file: its set lookup is not wrapped
 
     if isinstance(columns, Mapping):
@@ -94,10 +100,15 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
         raise UpsellDataError("`orders_columns` needs `order` (the key the lines share) and "
                               f"at least one of {', '.join(HEADER_ROLES)}")
     notes: dict[str, str] = {}
-    label, cols, files = _read_side(path, columns, delimiter, encoding, "orders file", "order",
-                                    notes)
+    mine = {}
+    if where:  # the where headers of the orders file (the first, when there are several)
+        has = _header_names(path, columns, delimiter, encoding)
+        mine = {h: v for h, v in where.items() if h in has and h not in columns.values()}
+    label, cols, files = _read_side(path, {**columns, **{f"{WHERE}{h}": h for h in mine}},
+                                    delimiter, encoding, "orders file", "order", notes)
     order = pc.utf8_trim_whitespace(cols.pop("order"))
-    return OrderHeaders(label=label, key=order, columns=cols, files=files, not_read=notes)
+    return OrderHeaders(label=label, key=order, columns=cols, files=files, not_read=notes,
+                        where=mine)
 
 
 def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str, what: str,
@@ -156,7 +167,7 @@ def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
     report's) are skipped and named in ``notes``."""
     pa, _, pacsv = _pa()
     heads = list(dict.fromkeys(columns.values()))
-    skip = _title_lines(label, columns, delimiter, encoding)
+    skip = _header_line(label, columns, delimiter, encoding)[0]
     if skip:
         notes[f"{label} {'line 1' if skip == 1 else f'lines 1-{skip}'}"] = \
             "title lines above the header"
@@ -174,10 +185,38 @@ def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
     return {role: table.column(h).combine_chunks() for role, h in columns.items()}
 
 
-def _title_lines(label: str, columns: dict[str, str], delimiter: str, encoding: str) -> int:
-    """The lines above a CSV side file's header: 0 when its first line names the mapped
-    headers, else the lines above the first of its first 31 that names them all (a report's
-    title), else 0 (the read then names the headers it lacks)."""
+def _header_names(path: Any, columns: dict[str, str], delimiter: str, encoding: str
+                  ) -> list[str]:
+    """The headers of a side file (of the first, when ``path`` names several): its header
+    line's fields (below any title lines), a Parquet file's or a sheet's names."""
+    from upsell.data._parts import TEXT_SUFFIXES, WORKBOOK_SUFFIXES, input_files
+    from upsell.data.io import TABLE_KINDS, file_kind, folder_kind
+
+    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    folders = os.path.isdir(label) and folder_kind(label) != "parquet"
+    files = input_files(path, suffixes=(*TEXT_SUFFIXES, ".parquet", ".pq", *WORKBOOK_SUFFIXES),
+                        what="files", folders=folders)
+    first = label if not files else files[0]
+    if not os.path.exists(first):
+        return []  # the read names it
+    kind = file_kind(first)
+    if kind in ("parquet", "folder"):
+        from upsell.data._parquet import _open
+
+        return _open(first)[0]
+    if kind in TABLE_KINDS:
+        from upsell.data._excel import side_sheet
+
+        return side_sheet(first, list(dict.fromkeys(columns.values())), {})[1]
+    return _header_line(first, columns, delimiter, encoding)[1]
+
+
+def _header_line(label: str, columns: dict[str, str], delimiter: str, encoding: str
+                 ) -> tuple[int, list[str]]:
+    """(the lines above a CSV side file's header, the header's fields): 0 lines when its
+    first line names the mapped headers, else the lines above the first of its first 31
+    that names them all (a report's title), else 0 (the read then names the headers it
+    lacks)."""
     import csv
     import io
 
@@ -188,14 +227,16 @@ def _title_lines(label: str, columns: dict[str, str], delimiter: str, encoding: 
         with pa.input_stream(label, compression="detect") as stream:
             text = stream.read(1 << 16).decode(encoding, "replace").lstrip("\ufeff")
     except (OSError, LookupError, pa.ArrowInvalid):
-        return 0  # the read reports it
+        return 0, []  # the read reports it
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))[:31]
     wanted = set(columns.values())
     if not rows or wanted <= {h.strip() for h in rows[0]}:
-        return 0
+        return 0, [h.strip() for h in rows[0]] if rows else []
     at = header_row(rows, {h: h for h in wanted})
     # lines, not records: title lines hold no line break inside quotes
-    return 0 if at is None or any("\n" in f or "\r" in f for r in rows[:at] for f in r) else at
+    if at is None or any("\n" in f or "\r" in f for r in rows[:at] for f in r):
+        return 0, [h.strip() for h in rows[0]]
+    return at, [h.strip() for h in rows[at]]
 
 
 def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,

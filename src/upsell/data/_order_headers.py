@@ -46,6 +46,10 @@ MISSING = "order not in the orders file"
 CUSTOMER_MISSING = "customer not in the customers file"
 
 
+#: The key, among an OrderHeaders' columns, of a ``where`` header's column (``where#status``).
+WHERE = "where#"
+
+
 @dataclass(frozen=True)
 class OrderHeaders:
     """A side file's key and columns, as pyarrow text (stripped keys): an orders file
@@ -60,6 +64,9 @@ class OrderHeaders:
     files: Any = None
     # what was skipped, and why (title lines above the header, a workbook's other sheets)
     not_read: dict[str, str] = field(default_factory=dict)
+    # ``where`` headers of this file, with the values kept: each line is kept by its
+    # order's value, read as the column ``WHERE + header`` among ``columns``
+    where: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def what(self) -> str:
@@ -154,7 +161,8 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
         for j, (x, y) in enumerate(zip(a, b, strict=True)):
             if (x.strip() != y.strip()) if isinstance(x, str) and isinstance(y, str) else x != y:
                 row = int(again[j])
-                what = "person" if kr == "customer" else role
+                what = ("person" if kr == "customer" else
+                        role[len(WHERE):] if role.startswith(WHERE) else role)
                 raise UpsellDataError(
                     f"the {headers.what} {headers.label} lists {kr} "
                     f"{headers.key[row].as_py()!r} twice with different `{what}` "

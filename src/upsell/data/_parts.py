@@ -180,8 +180,15 @@ def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: st
 
         names = RowMap(np.concatenate([np.arange(p.n) if p.rows is None else p.rows
                                        for p in parts]), files)
+    by_order: dict[str, np.ndarray] = {}
+
+    def joined(c: dict[str, Any]) -> Any:  # the lines with their side files' columns
+        by_order.update(_where_by_order(c, order_headers))
+        return prepare(c, n, names)
+
     prep = prepared_with_headers(cols, order_headers, invalid=invalid, label=label,
-                                 prepare=lambda c: prepare(c, n, names), files=names)
+                                 prepare=joined, files=names)
+    bad = {**bad, **by_order}
     if bad:
         prep.bad = {**bad, **prep.bad}  # dropped and counted first
     repairs = parts[0].repairs if len(parts) == 1 else _stacked(parts, "repairs")
@@ -240,6 +247,20 @@ def _joined(parts: list[Part], time_format: str | None, decimal: str
     starts = np.concatenate([[0], np.cumsum([p.n for p in parts])]).astype(np.int64)
     return (cols, int(starts[-1]), _stacked(parts, "bad"),
             [(int(starts[j]), p.label) for j, p in enumerate(parts)])
+
+
+def _where_by_order(cols: dict[str, Any], sides: Any) -> dict[str, np.ndarray]:
+    """The lines ``where`` leaves out by their order's value in an orders file (an order's
+    status), by reason, their fields blanked: the ``where`` columns the side files gave the
+    lines (:class:`~upsell.data._order_headers.OrderHeaders`) are taken out of ``cols``."""
+    from upsell.data._order_headers import WHERE
+
+    out: dict[str, np.ndarray] = {}
+    for side in sides or []:
+        if side.where:
+            texts = {h: cols.pop(f"{WHERE}{h}") for h in side.where}
+            out.update(where_rows(cols, texts, side.where)[0])
+    return out
 
 
 def _stacked(parts: list[Part], masks: str) -> dict[str, np.ndarray]:

@@ -30,10 +30,15 @@ def read_orders(method: str, reader: Callable[..., Any], path: Any, options: dic
                                                  "customers_file", "customers_columns")}
     if any(v is not None for v in sides.values()):  # an orders or customers file beside
         from upsell.data._order_files import side_files
+        from upsell.data._parts import check_where
 
-        reader_kw["order_headers"] = side_files(
+        where = check_where(reader_kw.get("where"))
+        files = reader_kw["order_headers"] = side_files(
             *sides.values(), delimiter=reader_kw.get("delimiter", ","),
-            encoding=reader_kw.get("encoding", "utf-8"))
+            encoding=reader_kw.get("encoding", "utf-8"), where=where)
+        if where:  # an orders file's where headers are read there; the lines', here
+            taken = {h for f in files or [] for h in f.where}
+            reader_kw["where"] = {h: v for h, v in where.items() if h not in taken} or None
     prep = reader(path, invalid=invalid, item_index=options.pop("item_index", None),
                   customer_index=options.pop("customer_index", None), **reader_kw)
     options.pop("source", None)
