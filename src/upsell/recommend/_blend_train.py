@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._lookup import find_sorted
 from upsell._validation import as_segments, memory_budget
 from upsell.data.ids import IdIndex
 from upsell.data.transactions import Transactions
@@ -22,7 +23,6 @@ from upsell.recommend._blend_features import (
     BlendState,
     LineData,
     feature_names,
-    find_sorted,
 )
 
 __all__ = ["CutRows", "NothingToLearn", "RecallAtK", "build_cut", "cut_points", "cut_workers",
@@ -247,10 +247,7 @@ def target_counts(lines: LineData, cut: int, end: int, *, new_only: bool) -> np.
         # every line), then a binary search of their basket's pairs among them
         m = (lines.time < cut) & np.isin(lines.customer, np.unique(bc), kind="table")
         before = np.unique(lines.customer[m] * lines.n_items + lines.item[m])
-        keys = bc * lines.n_items + bi
-        near = np.minimum(np.searchsorted(before, keys), max(before.size - 1, 0))
-        owned = (before[near] == keys) if before.size else np.zeros(keys.size, bool)
-        bc = bc[~owned]
+        bc = bc[~find_sorted(before, bc * lines.n_items + bi)[1]]
     return np.bincount(bc, minlength=lines.n_customers)
 
 
