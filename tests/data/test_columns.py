@@ -111,6 +111,17 @@ def test_suggest_columns_maps_common_export_headers_once_each():
       "sku", "asin", "quantity", "currency", "item-price", "item-tax"],
      {"order": "amazon-order-id", "item": "sku", "quantity": "quantity",
       "time": "purchase-date", "name": "product-name", "value": "item-price"}),
+    # Ta-Feng: "AMOUNT" is the units and "SALES_PRICE" the line's total
+    (["TRANSACTION_DT", "CUSTOMER_ID", "AGE_GROUP", "PIN_CODE", "PRODUCT_SUBCLASS",
+      "PRODUCT_ID", "AMOUNT", "ASSET", "SALES_PRICE"],
+     {"item": "PRODUCT_ID", "customer": "CUSTOMER_ID", "quantity": "AMOUNT",
+      "time": "TRANSACTION_DT", "value": "SALES_PRICE"}),
+    # no synonym, but the shape of a count and of an amount (CDNOW, a payments export)
+    (["customer_id", "date", "number_of_cds", "dollar_value"],
+     {"customer": "customer_id", "quantity": "number_of_cds", "time": "date",
+      "value": "dollar_value"}),
+    (["Customer", "Paid At", "Order Amount"],
+     {"customer": "Customer", "time": "Paid At", "value": "Order Amount"}),
     # elsewhere "Item Price" is a unit price
     (["Order No.", "Item No.", "Item Description", "Item Price", "Qty"],
      {"order": "Order No.", "item": "Item No.", "name": "Item Description",

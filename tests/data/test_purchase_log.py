@@ -112,11 +112,33 @@ def test_the_command_line(log, tmp_path, capsys):
     assert main(["--quiet", "clv", *args, "--no-items", "--columns", "item=date"],
                 out=io.StringIO()) == 2
     assert "--no-items says the file has no item column" in capsys.readouterr().err
+    # with no --columns, the advice maps every role the headers show, and --no-items
+    assert main(["--quiet", "inspect", str(log)], out=io.StringIO()) == 2
+    assert ("--columns order=customer_id+date,customer=customer_id,time=date,"
+            "quantity=number_of_cds,value=dollar_value, and with no item column (a purchase "
+            "log, as CDNOW's) --no-items") in capsys.readouterr().err
+    out = io.StringIO()  # inspect prints the facts a purchase log has (no baskets)
+    assert main(["--quiet", "inspect", *args, "--no-items"], out=out) == 0
+    assert "5 orders, no item column" in out.getvalue() and "baskets" not in out.getvalue()
     report = tmp_path / "r.html"
     assert main(["--quiet", "report", *args, "--no-items", "--no-charts", "-o", str(report)],
                 out=io.StringIO()) == 0
     page = report.read_text(encoding="utf-8")
     assert "no item column" in page and page.count("Left out: the data have no item column") == 4
+
+
+def test_segments_claim_no_price_type_without_products(log):
+    """Without items no line has a product's usual price to be paid below: the discount,
+    price-position and kind shares are unknown (NaN), not 'every line discounted' against
+    one pseudo-product's median, so no customer is called price-sensitive from them."""
+    tx = Transactions.read_csv(log, columns=COLS)
+    f = us.segments.customer_features(tx)
+    for name in ("discount_share", "price_position", "value_pack_share", "exclusive_share"):
+        assert np.isnan(f.column(name)).all(), name
+    assert np.isfinite(f.column("aov")).all()
+    personas = us.segments.Personas().fit(tx).assignments_
+    assert "price_sensitive" not in personas.persona.tolist()
+    assert personas.scores[:, 2].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_cdnow_as_published(cdnow_master_path):

@@ -25,6 +25,22 @@ def test_every_section_runs_on_the_demo_shop(full_analysis):
     assert len(full_analysis["offers"].tables[0]) > 0
 
 
+def test_the_persona_table_counts_the_weak_fits(small_shop, evil_catalog, full_analysis):
+    """Customers whose best type scores below 0.5 are counted per type, and the chart's note
+    says how many fit no type well."""
+    from upsell.segments import Personas
+
+    seg = full_analysis["segments"]
+    table = seg.tables[0]
+    assert table.columns[:3] == ("segment", "customers", "weak fit")
+    res = Personas().fit(small_shop.transactions, evil_catalog).assignments_
+    weak = np.asarray(res.scores).max(axis=1) < 0.5
+    assert weak.any() and not weak.all()
+    assert {row[0]: row[2] for row in table.rows} == {
+        p: int(np.sum(weak & (res.persona == p))) for p in np.unique(res.persona)}
+    assert f"{int(weak.sum()):,} customers" in seg.charts[0].note
+
+
 def test_sections_record_time_and_memory(full_analysis):
     for s in full_analysis:
         assert s.seconds >= 0 and s.peak_mb > 0

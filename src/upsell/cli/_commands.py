@@ -47,8 +47,9 @@ def _facts(tx: Transactions, out: TextIO) -> None:
     if tx.has("time"):
         t = tx.time
         out.write(f"  period: {str(t.min())[:10]} to {str(t.max())[:10]}\n")
-    sizes = np.diff(tx.baskets().indptr)
-    out.write(f"  baskets with 2+ items: {np.mean(sizes >= 2):.1%}\n")
+    if tx.has("item"):  # a purchase log (--no-items) has no baskets
+        sizes = np.diff(tx.baskets().indptr)
+        out.write(f"  baskets with 2+ items: {np.mean(sizes >= 2):.1%}\n")
 
 def _analyse_and_write(tx: Transactions, catalog: Catalog | None, args: argparse.Namespace,
                        steps: _Steps, out: TextIO, source: str, **options: Any) -> int:

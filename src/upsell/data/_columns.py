@@ -670,6 +670,9 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                 hint = ("; when a customer's lines of one time are one order, join those "
                         "columns: columns=" + mapping_text(
                             {"order": (known["customer"], known["time"]), **guess}))
+                if "item" not in known and "item" not in columns:
+                    hint += (", and with no item column (a purchase log, as CDNOW's) "
+                             "columns={'item': None}")
             sep = next((c for c in ";\t|" if len(available) == 1 and c in available[0]), None)
             if sep is not None:  # one header holding the names: another field separator
                 hint = (f"; it splits at {sep!r} into "

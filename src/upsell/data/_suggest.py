@@ -48,10 +48,20 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: role -> (prefixes, suffixes) of headers that name it when no header of _SYNONYMS does
+#: ("number_of_cds", "dollar_value", "Order Amount"): tried last, for the order-line roles
+#: only, and a line total (value) only when no unit price was found
+_SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "quantity": (("numberof", "qty"), ("qty", "quantity", "units")),
+    "value": ((), ("value", "amount", "spend", "spent")),
+}
+
 #: (header, role, word): ``word`` is the role's header only beside ``header`` (Shopify's
 #: "Name" is the order, #1001, in a file with "Lineitem sku"; elsewhere it is a name; Amazon's
-#: "item-price" is the line's total for its quantity, in a file with "amazon-order-id")
-_BESIDE = (("lineitemsku", "order", "name"), ("amazonorderid", "value", "itemprice"))
+#: "item-price" is the line's total for its quantity, in a file with "amazon-order-id"; Ta-Feng's
+#: "AMOUNT" is the units and "SALES_PRICE" the line's total)
+_BESIDE = (("lineitemsku", "order", "name"), ("amazonorderid", "value", "itemprice"),
+           ("salesprice", "quantity", "amount"), ("amount", "value", "salesprice"))
 
 #: a catalog's common headers (``Catalog.read_csv``'s advice when it finds no ``item``)
 CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -75,7 +85,8 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
 
     Headers are compared in lower case without spaces, ``_``, ``-``, ``#`` and ``.``; each
     header serves one role; roles already in ``taken`` (role -> position) keep theirs and
-    are left out. ``synonyms``: role -> headers, in the order roles are tried
+    are left out. A header no synonym names may still name ``quantity`` or ``value`` by
+    its shape (``number_of_cds``, ``dollar_value``). ``synonyms``: role -> headers, in the order roles are tried
     (default: the order-line roles). Never used to read silently: the caller says
     what it found.
 
@@ -84,6 +95,8 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
     >>> suggest_columns(["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate",
     ...                  "Price", "Customer ID", "Country"])
     {'order': 'Invoice', 'item': 'StockCode', 'customer': 'Customer ID', 'quantity': 'Quantity', 'price': 'Price', 'time': 'InvoiceDate', 'name': 'Description'}
+    >>> suggest_columns(["customer_id", "date", "number_of_cds", "dollar_value"])
+    {'customer': 'customer_id', 'time': 'date', 'quantity': 'number_of_cds', 'value': 'dollar_value'}
     """
     taken = dict(taken or {})
     used = set(taken.values())
@@ -107,4 +120,13 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
                 out[role] = available[at]
                 used.add(at)
                 break
+    for role, (starts, ends) in _SHAPES.items() if synonyms is None else ():
+        if role in taken or role in out or (role == "value" and ("price" in taken
+                                                                 or "price" in out)):
+            continue
+        at = next((p for key, p in keys.items() if p not in used
+                   and (key.startswith(starts) or key.endswith(ends))), None)
+        if at is not None:
+            out[role] = available[at]
+            used.add(at)
     return out

@@ -174,7 +174,7 @@ def item_table(tx: Transactions, catalog: Catalog | None) -> ItemTable:
     """Per-item lookups from the catalog, or from the transactions alone when there is none."""
     n = len(tx.items)
     price_seen = np.full(n, np.nan)
-    if tx.has("price"):
+    if tx.has("price") and tx.has("item"):  # a purchase log's lines are of no one product
         pos = (tx.quantity > 0) & (tx.price > 0)
         price_seen = _median_by(tx.item[pos], tx.price[pos], n)
     false = np.zeros(n, dtype=bool)
@@ -311,7 +311,8 @@ def customer_sums(tx: Transactions, table: ItemTable, at: np.datetime64) -> dict
     tiered = np.isfinite(tp)
     priced = np.isfinite(pp)
     out = {
-        "lines": count(), "disc": count(disc), "tiered": count(tiered),
+        # a purchase log without items has no product lines: its shares are unknown (NaN)
+        "lines": count() if tx.has("item") else np.zeros(n), "disc": count(disc), "tiered": count(tiered),
         "low": count(table.low_tier[it]), "high": count(table.high_tier[it]),
         "tier_pos": count(tiered, tp), "value": count(table.value_pack[it]),
         "priced": count(priced), "price_pos": count(priced, pp),
@@ -355,7 +356,7 @@ def features_from_sums(s: Mapping[str, np.ndarray], at: np.datetime64) -> np.nda
         out[:, _F["orders_per_month"]] = s["orders"] / np.maximum(tenure, RATE_MIN_DAYS) * 30.0
         out[:, _F["monetary"]] = s["monetary"]
         out[:, _F["aov"]] = np.where(has, s["monetary"] / s["orders"], 0.0)
-        share = np.where(lines > 0, 1.0 / lines, 0.0)
+        share = np.where(lines > 0, 1.0 / lines, np.nan)
         out[:, _F["discount_share"]] = s["disc"] * share
         out[:, _F["value_pack_share"]] = s["value"] * share
         out[:, _F["exclusive_share"]] = s["excl"] * share
@@ -386,7 +387,9 @@ def customer_features(tx: Transactions, catalog: Catalog | None = None, *,
         price) the reference price of an item is the median unit price paid for it
         (its usual price), price position is the item's
         percentile among all items, and the tier, kind and exclusive features are
-        NaN or 0.
+        NaN or 0. A purchase log read without items (``no_items``) has no product
+        to compare a price with: its discount, price-position and kind shares are
+        NaN (unknown), so no customer type is claimed from them.
     at : datetime or str, optional
         Reference time; lines at or after it are ignored. Default: the day after
         the last line.
@@ -399,6 +402,9 @@ def customer_features(tx: Transactions, catalog: Catalog | None = None, *,
 
         ``orders``
             sale orders (orders with positive net units)
+
+        The ``*_share`` columns are NaN for a customer without a product line
+        before ``at``.
         ``tenure_days``, ``recency_days``
             whole days from the first and from the last order to ``at``
 
@@ -530,7 +536,7 @@ def features_one(s: Mapping[str, float], at_s: float) -> list[float]:
     tenure = float(math.floor((at_s - s["first"]) / _DAY)) if has else 0.0
     recency = float(math.floor((at_s - s["last"]) / _DAY)) if has else nan
     lines = s["lines"]
-    share = 1.0 / lines if lines > 0 else 0.0
+    share = 1.0 / lines if lines > 0 else nan
     t = s["tiered"]
     return [
         orders, tenure, recency, orders / max(tenure, RATE_MIN_DAYS) * 30.0, s["monetary"],
