@@ -282,7 +282,7 @@ def test_progress_only_on_a_terminal(files, capsys):
     assert "\r" not in capsys.readouterr().err  # stderr is not a terminal under pytest
 
 
-def test_names_are_shown_when_the_data_know_them(tmp_path):
+def test_names_are_shown_when_the_data_know_them(tmp_path, capsys):
     path = tmp_path / "named.csv"
     rows = ["InvoiceNo,StockCode,Description,Quantity,UnitPrice,CustomerID,InvoiceDate"]
     names = {"A1": "RED MUG", "B2": "TEA TOWEL", "C3": "TEAPOT", "D4": "TEA CADDY"}
@@ -308,6 +308,9 @@ def test_names_are_shown_when_the_data_know_them(tmp_path):
     assert code == 0 and offers
     assert all(o["name"] in names.values() for o in offers)
     assert all("B2" not in o["cue"] and "A1" not in o["cue"] for o in offers)
+    code, text = run("recommend", "--model", str(model), "--basket", "A1,ZZ9")
+    assert code == 0  # the unknown item is named and left out, in the model's words
+    assert "basket item(s) not among the model's items, ignored: ZZ9" in capsys.readouterr().err
 
 
 def test_recommend_unknown_customer_is_never_silent(files, tmp_path, capsys):

@@ -112,6 +112,9 @@ def test_the_command_line(log, tmp_path, capsys):
     assert main(["--quiet", "clv", *args, "--no-items", "--columns", "item=date"],
                 out=io.StringIO()) == 2
     assert "--no-items says the file has no item column" in capsys.readouterr().err
+    assert main(["--quiet", "clv", *args, "--columns", "item=none"], out=io.StringIO()) == 2
+    assert ("--columns item=none: a file without an item column (a purchase log) is read "
+            "with --no-items") in capsys.readouterr().err
     # with no --columns, the advice maps every role the headers show, and --no-items
     assert main(["--quiet", "inspect", str(log)], out=io.StringIO()) == 2
     assert ("--columns order=customer_id+date,customer=customer_id,time=date,"

@@ -123,6 +123,9 @@ def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]
         if role not in _ROLE_FLAGS:
             raise UpsellDataError(
                 f"--columns: unknown role {role!r}; roles are {', '.join(_ROLE_FLAGS)}")
+        if role == "item" and header.strip().lower() in ("none", "null", "nan", "-"):
+            raise UpsellDataError(f"--columns item={header}: a file without an item column (a "
+                                  "purchase log) is read with --no-items")
         heads = tuple(h.strip() for h in header.split("+"))
         if len(heads) > 1 and not all(heads):
             raise UpsellDataError(f"--columns: {role}={header} joins an empty header")
