@@ -157,6 +157,22 @@ def test_fit_then_recommend_from_the_saved_model(files, tmp_path):
     assert {o["customer"] for o in offers} == {files["customer"]}
     assert files["item"] not in {o["item"] for o in offers}
     assert any(o["kind"] == "upsell" for o in offers) or all(o["cue"] for o in offers)
+    # buy again: the customer's own items are offered only with --include-owned
+    from upsell import Transactions
+
+    tx = Transactions.read_csv(files["orders"])
+    row = tx.customer_items("count")[0]
+    owned = set(tx.items.ids[row.indices[row.data > 0]].tolist())
+    who = str(tx.customers.ids[0])
+    code, text = run("recommend", "--model", str(model), "--customer", who, "-k", "10",
+                     "--format", "json")
+    assert code == 0 and not owned & {o["item"] for o in json.loads(text)}
+    code, text = run("recommend", "--model", str(model), "--customer", who, "-k", "10",
+                     "--format", "json", "--include-owned", "--at", "2030-01-01",
+                     "--moment", "post_purchase")
+    again = json.loads(text)
+    assert code == 0 and owned & {o["item"] for o in again}
+    assert {o["kind"] for o in again if o["item"] in owned} == {"replenish"}
 
 
 def test_recommend_fits_on_the_fly_and_reads_stdin(files, monkeypatch):

@@ -603,7 +603,8 @@ def _recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     rows: list[dict[str, Any]] = []
     for cust in (_coerce(known, customers) or [None]):
         offers = rec.recommend(cust, basket=basket_ids, k=args.k, channel=args.cue_channel,
-                               fill=args.fill)
+                               fill=args.fill, include_owned=args.include_owned,
+                               moment=args.moment, at=args.at)
         if offers.note:  # an unknown customer, an empty list: never silent
             sys.stderr.write(f"upsell: {offers.note}\n")
         for offer in offers:

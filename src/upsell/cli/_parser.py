@@ -427,6 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill", action=argparse.BooleanOptionalAction, default=None,
                    help="top up with popular items of the customer's segment (default: only "
                         "for an unknown customer with no basket, said on stderr)")
+    p.add_argument("--include-owned", action="store_true",
+                   help="allow items the customer bought before (buy again: refills, "
+                        "replenishment); default: only items new to the customer")
+    p.add_argument("--moment", choices=["product_page", "cart", "checkout", "post_purchase"],
+                   help="moment of the journey the offers are for (default: any)")
+    p.add_argument("--at", metavar="TIME",
+                   help="time of the request, e.g. 2011-10-01 (default: now); timing, "
+                        "'last bought N days ago' and frequency caps count from it")
     _offer_options(p)
     p.set_defaults(cf_model="itemknn", min_support="auto", min_confidence=0.1,
                    max_rules=_MAX_RULES)
