@@ -126,6 +126,27 @@ def test_cold_requests_get_popular_fill_by_default(parts: Any, rec: Recommender)
     assert offers.note == "" or not offers
 
 
+def test_a_basket_of_items_new_since_the_fit_serves_as_an_empty_one(
+        parts: Any, rec: Recommender) -> None:
+    """A product page for a product added after the fit (an id the model has never seen) is
+    a cold request for an unknown visitor: the segment's popular items, not an empty list; the
+    note names the unknown items. Known items beside them serve as before, the unknown ones
+    named as ignored."""
+    for cust in (None, "never-seen"):
+        empty = rec.recommend(cust, basket=[], k=4, at=AT)
+        new = rec.recommend(cust, basket=["NEW-SKU-1"], k=4, at=AT)
+        assert [o.item for o in new] == [o.item for o in empty] and len(new) == 4
+        assert "no basket item is known to the model (NEW-SKU-1)" in new.note
+        assert "popular" in new.note
+    item = parts.tx.items.ids[0].item()
+    both = rec.recommend(None, basket=[item, "NEW-SKU-1"], k=4, at=AT)
+    alone = rec.recommend(None, basket=[item], k=4, at=AT)
+    assert [o.item for o in both] == [o.item for o in alone]
+    assert both.note.startswith("basket item(s) not among the model's items, ignored: "
+                                "NEW-SKU-1")
+    assert "NEW-SKU-1" not in alone.note
+
+
 def test_ids_as_a_web_request_sends_them() -> None:
     # int customer and item ids (Online Retail's CustomerID; a numeric StockCode): the
     # spellings a web request or a spreadsheet sends find them

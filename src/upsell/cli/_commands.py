@@ -592,13 +592,6 @@ def _recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
         fit_args = argparse.Namespace(**{**vars(args), "model": args.cf_model})
         rec = _fit_recommender(fit_args, tx, _read_catalog(args, steps), steps)
     basket_ids = _coerce(rec.catalog.items, basket)
-    unknown_items = [b for b in basket_ids if b not in rec.catalog.items]
-    if unknown_items:
-        where = ("the model's items" if args.model else "the order file's items") + (
-            " or catalog" if getattr(args, "catalog", None) else "")
-        sys.stderr.write(f"upsell: basket item(s) not among {where}, ignored: "
-                         f"{', '.join(map(str, unknown_items[:5]))}"
-                         f"{' ...' if len(unknown_items) > 5 else ''}\n")
     known = rec.history_.customers if rec.history_ is not None else None
     rows: list[dict[str, Any]] = []
     for cust in (_coerce(known, customers) or [None]):

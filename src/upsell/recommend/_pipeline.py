@@ -720,7 +720,9 @@ class Pipeline:
                extra: list[Any], trace: dict[str, Any] | None = None) -> OfferList:
         removed: dict[str, int] = {}
         items = self.pool_from_sources(req, mom, k, removed)
-        cold = not req.known and not req.basket
+        # a basket of items the model has never seen (a product added since the fit) serves
+        # like an empty one: the customer's own sources, or the segment's popular items
+        cold = not req.known and all(self.pos(b) < 0 for b in req.basket)
         if fill is None:
             fill = cold and self.popularity_ is not None
         key = self.cold_key(req, k, extra) if (cold and fill and not items and not removed) \
@@ -771,21 +773,30 @@ class Pipeline:
 
     def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int) -> str:
         """One sentence on what the caller should know about this request."""
+        unknown = [b for b in req.basket if self.pos(b) < 0]
+        listed = f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}"
+        ignored = f"basket item(s) not among the model's items, ignored: {listed}" \
+            if unknown else ""
         if not cold:
-            return "" if n else "no source had an offer that passed the rules"
+            said = "" if n else "no source had an offer that passed the rules"
+            return "; ".join(t for t in (ignored, said) if t)
         who = "an anonymous visitor" if req.customer is None else (
             f"customer {req.customer!r} is not in the history" if self.history_ is not None
             else f"customer {req.customer!r}: the recommender has no history")
+        who += " and the basket is empty" if not req.basket else \
+            f" and no basket item is known to the model ({listed})"
         seg = f" of segment {req.segment!r}" if req.segment else ""
         if n_filled:
-            return f"{who} and the basket is empty: {n_filled} popular item(s){seg} (fill)"
-        if n:
-            return f"{who} and the basket is empty"
-        if self.popularity_ is None:
-            return f"{who} and the basket is empty: no popularity to fill from"
-        if not fill:
-            return f"{who} and the basket is empty: nothing shown (fill=False)"
-        return f"{who} and the basket is empty: every popular item was filtered out"
+            said = f"{who}: {n_filled} popular item(s){seg} (fill)"
+        elif n:
+            said = who
+        elif self.popularity_ is None:
+            said = f"{who}: no popularity to fill from"
+        elif not fill:
+            said = f"{who}: nothing shown (fill=False)"
+        else:
+            said = f"{who}: every popular item was filtered out"
+        return said
 
     def pos(self, item: Any) -> int:
         """Catalog position of an item id; -1 when unknown or of the other id type."""
