@@ -55,6 +55,34 @@ def test_summary_and_tables(full_analysis):
     assert "<b>" in full_analysis["segments"]._repr_html_()
 
 
+def test_quantity_breaks_show_without_a_catalog():
+    """A shop without a catalog whose prices drop with volume: the ladders section shows its
+    quantity breaks (and says why the ladders are left out), the key figures count them."""
+    from upsell.report.html import render_html
+
+    rng = np.random.default_rng(0)
+    n = 400
+    item = rng.choice(["mug", "tin", "tea"], n)
+    qty = rng.choice([1, 2, 4, 6, 12, 24, 32, 48], n)
+    price = np.where((item == "mug") & (qty >= 24), 2.55,
+                     np.where(item == "mug", 2.95, np.where(item == "tin", 4.95, 1.25)))
+    order = np.arange(n) // 2
+    tx = Transactions.from_arrays(
+        order=order, item=item, quantity=qty, price=price,
+        customer=[f"c{o % 37}" for o in order],
+        time=[str(np.datetime64("2024-01-01") + int(o)) for o in order])
+    a = analyse(tx, sections=["kpis", "ladders"])
+    lad = a["ladders"]
+    assert lad.ok and "upgrade ladders need a product catalog" in lad.note
+    table = lad.tables[0]
+    assert table.title.startswith("Quantity breaks") and len(table.rows) == 1
+    row = dict(zip(table.columns, table.rows[0], strict=True))
+    assert row["product"].startswith("mug") and row["break"] == "24+ at 2.55"
+    assert row["unit price"] == 2.95 and abs(row["saving"] - (1 - 2.55 / 2.95)) < 1e-9
+    page = render_html(a)
+    assert "Quantity breaks" in page and "24+ at 2.55" in page
+
+
 def test_no_catalog_leaves_out_tier_sections(small_shop):
     a = analyse(small_shop.transactions, sections=["kpis", "ladders", "data"])
     assert a["ladders"].status == "skipped" and "catalog" in a["ladders"].note

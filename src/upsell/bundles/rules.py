@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from upsell._display import TableResult
+from upsell._stats import adjust_p_values
 from upsell._validation import check_choice, check_float, check_int
 from upsell.bundles._fisher import _sum_rows, fisher_p_value
 from upsell.bundles._rulegen import (
@@ -344,24 +345,6 @@ class Rules(TableResult):
         return f"{len(self):,} rules from {self.n_baskets:,} baskets"
 
 
-def _adjust(p: np.ndarray, method: str | None) -> np.ndarray:
-    m = p.size
-    if method is None or m == 0:
-        return p.copy()
-    # any sort does: equal p-values get equal adjusted ones (Holm's running max and BH's
-    # running min end a run of ties on the same value), so their order cannot show; the
-    # default sort is several times faster than the stable one
-    order = np.argsort(p)
-    ps = p[order]
-    if method == "holm":
-        adj = np.maximum.accumulate(ps * (m - np.arange(m)))
-    else:  # Benjamini-Hochberg
-        adj = np.minimum.accumulate((ps * m / np.arange(1, m + 1))[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
-
-
 def _rule_args(min_confidence: Any, min_lift: Any, min_len: Any, max_len: Any,
                consequent_len: Any, p_adjust: Any, max_p: Any
                ) -> tuple[float, float | None, int, int | None, int, str | None, float | None]:
@@ -511,7 +494,7 @@ def association_rules(itemsets: Itemsets, *, min_confidence: float = 0.8,
     c_flat, c_ptr = _assemble(blocks, antecedent=False)
     del blocks
     metrics = rule_metrics(cxy, cx, cy, n)
-    metrics["p_adjusted"] = _adjust(metrics["p_value"], p_adjust)
+    metrics["p_adjusted"] = adjust_p_values(metrics["p_value"], p_adjust)
     if max_p is not None:
         idx = np.flatnonzero(metrics["p_adjusted"] <= max_p)
         a_flat, a_ptr = _take(a_flat, a_ptr, idx)

@@ -224,7 +224,71 @@ def _rules_chart(ctx: _Context, rules: Any) -> Chart:
 
 
 def _section_ladders(ctx: _Context) -> dict[str, Any]:
+    """The catalog's upgrade ladders, then the quantity breaks the shop's own prices show;
+    skipped only when neither has anything to show."""
     ctx.need("item")  # a purchase log read without items has no products
+    out: dict[str, Any] = {"tables": [], "charts": [], "values": {}}
+    left_out = ""
+    try:
+        got = _ladders_part(ctx)
+        for key in out:
+            out[key] = got[key]
+    except _Skip as exc:
+        left_out = str(exc)
+    breaks = _breaks_part(ctx)
+    if breaks is None:
+        if left_out:
+            raise _Skip(left_out)
+        return out
+    table, values = breaks
+    out["tables"].append(table)
+    out["values"]["quantity_breaks"] = values
+    if left_out:
+        out["note"] = (f"Upgrade ladders left out: {left_out}. Shown: the quantity breaks "
+                       "the shop's own prices show.")
+    return out
+
+
+def _breaks_part(ctx: _Context) -> tuple[Table, Any] | None:
+    """The quantity breaks table (None without prices or quantities, or with no break)."""
+    tx = ctx.tx
+    if not tx.has("price") or not tx.has("quantity"):
+        return None
+    from upsell.tiers import quantity_breaks
+
+    br = quantity_breaks(tx, exclude=ctx.opt.get("exclude_items") or None)
+    if not len(br):
+        return None
+    top = np.lexsort((np.arange(len(br)), -np.asarray(br.lines), -np.asarray(br.near)))
+    top = top[:int(ctx.opt["top"])]
+    names = ctx.name(br.item[top])
+    rows = tuple(
+        (str(nm), float(br.base_price[i]), f"{int(br.quantity[i]):,}+ at "
+         f"{_price(float(br.price[i]))}", float(br.saving[i]), int(br.lines[i]),
+         int(br.near[i]), (float(br.taken[i] / br.near[i]) if br.near[i] else None))
+        for nm, i in zip(names, top.tolist(), strict=True))
+    n_near, n_taken = int(np.sum(br.near)), int(np.sum(br.taken))
+    items = int(np.unique(br.item).size)
+    note = (f"{len(br):,} quantity breaks of {items:,} products, read from the prices paid "
+            f"(a lower unit price from a quantity on, paid by 2+ customers and still in "
+            f"force). Within reach: lines below a break whose customer would have spent at "
+            f"most {br.price_jump:g}x the line to reach it: {n_near:,} "
+            f"({n_near / max(len(tx), 1):.1%} of the lines); later bought at the break: "
+            f"{n_taken / n_near:.0%} of them." if n_near else
+            f"{len(br):,} quantity breaks of {items:,} products, read from the prices paid.")
+    table = Table("Quantity breaks: upsell to the next volume price", (
+        "product", "unit price", "break", "saving", "lines at break", "lines within reach",
+        "later bought at break"), rows, note=note, percent=("saving", "later bought at break"),
+        total=len(br), unit="breaks")
+    return table, br
+
+
+def _price(x: float) -> str:
+    """A unit price as a price list writes it: 8.50, not 8.5."""
+    return f"{x:,.2f}" if abs(x) < 1e4 else fmt(x)
+
+
+def _ladders_part(ctx: _Context) -> dict[str, Any]:
     cat = ctx.need_catalog("upgrade ladders")
     ctx.need("customer", "time")
     tx = ctx.tx

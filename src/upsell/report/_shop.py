@@ -236,7 +236,8 @@ def _section_segments(ctx: _Context) -> dict[str, Any]:
 
 def _summary_table(title: str, summ: Any, weak: dict[str, int] | None = None) -> Table:
     """One row per segment; ``weak``: segment -> customers that fit it weakly (a column)."""
-    rows = tuple((str(s), int(c), float(cs), float(rv), float(rs)) for s, c, cs, rv, rs in zip(
+    rows: tuple[tuple[Any, ...], ...] = tuple(
+        (str(s), int(c), float(cs), float(rv), float(rs)) for s, c, cs, rv, rs in zip(
         summ.segment.tolist(), summ.customers.tolist(), summ.customer_share.tolist(),
         summ.revenue.tolist(), summ.revenue_share.tolist(), strict=True))
     cols: tuple[str, ...] = ("segment", "customers", "share of customers", "revenue",

@@ -8,6 +8,8 @@ import os
 from html import escape
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from upsell import __version__
 from upsell.persist import atomic_write_bytes
 from upsell.report._tables import Chart, fmt, fmt_pct
@@ -105,9 +107,16 @@ def _cards(analysis: Analysis) -> str:
         cards.append(_card("CLV (12 months)", fmt(cv["mean_clv"]),
                            f"mean; median {fmt(cv['median_clv'])}"
                            + (f"; {method}" if method else "")))
-    if "ladders" in analysis and analysis["ladders"].ok:
-        cards.append(_card("Upgrade take-up", fmt_pct(analysis["ladders"].values["take_up"]),
+    lv = analysis["ladders"].values if "ladders" in analysis and analysis["ladders"].ok else {}
+    if "take_up" in lv:
+        cards.append(_card("Upgrade take-up", fmt_pct(lv["take_up"]),
                            "customers who moved up a tier"))
+    br = lv.get("quantity_breaks")
+    if br is not None and int(np.sum(br.near)):
+        cards.append(_card("Quantity breaks", f"{len(br):,}",
+                           f"{int(np.sum(br.near)):,} lines within reach; "
+                           f"{int(np.sum(br.taken)) / int(np.sum(br.near)):.0%} later bought "
+                           "at the break"))
     if not cards:
         return ""
     return f'<div class="cards">{"".join(cards)}</div>'

@@ -10,6 +10,7 @@ Examples
 True
 """
 
+from upsell.tiers.breaks import QuantityBreaks, quantity_breaks
 from upsell.tiers.ladders import EDGE_KINDS, Ladders, LogGain, ValueFunction, build_ladders
 from upsell.tiers.propensity import LogisticFit, Reliability, fit_logistic, reliability_table
 from upsell.tiers.ranker import (
@@ -30,11 +31,13 @@ __all__ = [
     "Ladders",
     "LogGain",
     "LogisticFit",
+    "QuantityBreaks",
     "Reliability",
     "UpsellRanker",
     "Upsells",
     "ValueFunction",
     "build_ladders",
     "fit_logistic",
+    "quantity_breaks",
     "reliability_table",
 ]
