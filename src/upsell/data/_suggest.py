@@ -124,7 +124,8 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
         if role in taken or role in out or (role == "value" and ("price" in taken
                                                                  or "price" in out)):
             continue
-        at = next((p for key, p in keys.items() if p not in used
+        # a bare "amount" is units in Ta-Feng and money in a payments export: no guess
+        at = next((p for key, p in keys.items() if p not in used and key != "amount"
                    and (key.startswith(starts) or key.endswith(ends))), None)
         if at is not None:
             out[role] = available[at]

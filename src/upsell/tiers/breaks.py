@@ -63,12 +63,11 @@ class QuantityBreaks(TableResult):
     Examples
     --------
     >>> from upsell.data import Transactions
-    >>> q = [6, 12, 6, 32, 32, 40, 24, 12]
-    >>> p = [2.95, 2.95, 2.95, 2.55, 2.55, 2.55, 2.95, 2.95]
+    >>> q = [6, 12, 6, 32, 32, 40, 24, 12, 6, 32, 12, 6]
+    >>> p = [2.95, 2.95, 2.95, 2.55, 2.55, 2.55, 2.95, 2.95, 2.95, 2.55, 2.95, 2.95]
     >>> tx = Transactions.from_arrays(
-    ...     order=range(8), item=["mug"] * 8, quantity=q, price=p,
-    ...     customer=["a", "b", "c", "a", "b", "c", "d", "d"],
-    ...     time=[f"2024-0{m}-01" for m in range(1, 9)])
+    ...     order=range(12), item=["mug"] * 12, quantity=q, price=p,
+    ...     customer=list("abcabcddabcd"), time=[f"2024-{m:02d}-01" for m in range(1, 13)])
     >>> br = quantity_breaks(tx)
     >>> br.quantity.tolist(), br.price.tolist(), round(float(br.saving[0]), 3)
     ([32], [2.55], 0.136)
@@ -197,7 +196,7 @@ def _money(x: float) -> str:
 
 def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: float = MIN_DROP,
                     window_days: float = WINDOW_DAYS, include_anonymous: bool = False,
-                    exclude: Any = None, max_p: float = 0.05, min_share: float = 2 / 3
+                    exclude: Any = None, max_p: float = 0.01, min_share: float = 2 / 3
                     ) -> QuantityBreaks:
     """Find the quantity breaks in a shop's order lines: where its unit price drops with volume.
 
@@ -220,8 +219,10 @@ def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: floa
     exclude : sequence of item ids, optional
         Items left out (fees and services: :func:`upsell.data.non_product_items`); ids not
         in ``tx`` are ignored.
-    max_p : float, default 0.05
-        A break is kept when its Holm-adjusted p-value (below) is under this.
+    max_p : float, default 0.01
+        A break is kept when its Holm-adjusted p-value (below) is under this. Holm's
+        adjustment holds the family-wise rate: a shop whose prices have no break shows a
+        false one with probability at most ``max_p``.
     min_share : float, default 2/3
         A price list, not a sale: the break's price is paid on at least this share of the
         lines at or above its quantity. Online Retail's breaks have 0.86 at their 5th
@@ -255,9 +256,9 @@ def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: floa
     Examples
     --------
     >>> tx = Transactions.from_arrays(  # 1-6 at 4.00, 10 or more at 3.50
-    ...     order=range(12), item=["tea"] * 12,
-    ...     quantity=[1, 2, 1, 2, 6, 6, 2, 1, 10, 12, 10, 20],
-    ...     price=[4.0] * 8 + [3.5] * 4, customer=list("abcdabcdabcd"))
+    ...     order=range(14), item=["tea"] * 14,
+    ...     quantity=[1, 2, 1, 2, 6, 6, 2, 1, 2, 1, 10, 12, 10, 20],
+    ...     price=[4.0] * 10 + [3.5] * 4, customer=list("abcdabcdababcd"))
     >>> br = quantity_breaks(tx)
     >>> (br.base_price.tolist(), br.quantity.tolist(), br.price.tolist(), br.near.tolist(),
     ...  br.taken.tolist())
@@ -296,6 +297,39 @@ def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: floa
     empty = _empty(jump)
     if not rows.size:
         return empty
+    found = _candidates(item, qty, price, drop)
+    if found is None:
+        return empty
+    b_item, b_qty, b_price, base = found
+    ev = _evidence(item, qty, price, cust, when, (b_item, b_qty, b_price, base), jump,
+                   has_cust=has_cust, has_time=has_time)
+    ok = (ev["customers"] >= 2) & (ev["lines"] >= share * ev["big"]) & ev["in_force"]
+    if not ok.any():
+        return empty
+    # the break's price is paid more often at or above it than below: one-sided Fisher exact
+    # test, Holm-adjusted over the breaks left (discounts given at any quantity are no break)
+    from scipy.stats import hypergeom
+
+    cand = np.flatnonzero(ok)
+    p_value = hypergeom.sf(ev["lines"][cand] - 1, ev["all"][cand], ev["low"][cand],
+                           ev["big"][cand])
+    cand = cand[adjust_p_values(np.asarray(p_value, dtype=np.float64), "holm") < max_p]
+    if not cand.size:
+        return empty
+    ids = tx.items.ids[b_item[cand]]
+    names = tx.item_names()[b_item[cand]].astype(str) if tx.has("name") else ids.astype(str)
+    arrays = (ids, names, base[cand], b_qty[cand].astype(np.int64), b_price[cand],
+              1.0 - b_price[cand] / base[cand], ev["lines"][cand], ev["customers"][cand],
+              ev["near"][cand], ev["taken"][cand])
+    for a in arrays:
+        a.flags.writeable = False
+    return QuantityBreaks(*arrays, price_jump=jump)
+
+
+def _candidates(item: np.ndarray, qty: np.ndarray, price: np.ndarray, drop: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Candidate breaks (item, quantity, price, base price; sorted by item, then quantity)
+    from the modal price of each (item, quantity); None when there is none."""
     # the modal price of each (item, quantity): count each (item, quantity, price) triple,
     # through one int64 key (one sort instead of three); prices descending within a pair
     whole = float(qty.max()) < 2**20 and bool(np.all(qty == np.rint(qty)))
@@ -331,7 +365,7 @@ def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: floa
     trusted = (g_lines >= 2) & (2 * best_n >= g_lines)
     g_item, g_qty, g_price = g_item[trusted], g_qty[trusted], g_price[trusted]
     if not g_item.size:
-        return empty
+        return None
     # the schedule: the running maximum from each item's largest quantity down
     item_start = np.flatnonzero(np.r_[True, g_item[1:] != g_item[:-1]])
     seg = np.cumsum(np.r_[True, g_item[1:] != g_item[:-1]]) - 1
@@ -345,32 +379,8 @@ def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: floa
     step = ~first_of_item & (sched <= prev * (1.0 - drop))
     cand = np.flatnonzero(step)
     if not cand.size:
-        return empty
-    base = sched[item_start][seg[cand]]
-    b_item, b_qty, b_price = g_item[cand], g_qty[cand], sched[cand]
-    ev = _evidence(item, qty, price, cust, when, (b_item, b_qty, b_price, base), jump,
-                   has_cust=has_cust, has_time=has_time)
-    ok = (ev["customers"] >= 2) & (ev["lines"] >= share * ev["big"]) & ev["in_force"]
-    if not ok.any():
-        return empty
-    # the break's price is paid more often at or above it than below: one-sided Fisher exact
-    # test, Holm-adjusted over the breaks left (discounts given at any quantity are no break)
-    from scipy.stats import hypergeom
-
-    cand = np.flatnonzero(ok)
-    p_value = hypergeom.sf(ev["lines"][cand] - 1, ev["all"][cand], ev["low"][cand],
-                           ev["big"][cand])
-    cand = cand[adjust_p_values(np.asarray(p_value, dtype=np.float64), "holm") < max_p]
-    if not cand.size:
-        return empty
-    ids = tx.items.ids[b_item[cand]]
-    names = tx.item_names()[b_item[cand]].astype(str) if tx.has("name") else ids.astype(str)
-    arrays = (ids, names, base[cand], b_qty[cand].astype(np.int64), b_price[cand],
-              1.0 - b_price[cand] / base[cand], ev["lines"][cand], ev["customers"][cand],
-              ev["near"][cand], ev["taken"][cand])
-    for a in arrays:
-        a.flags.writeable = False
-    return QuantityBreaks(*arrays, price_jump=jump)
+        return None
+    return g_item[cand], g_qty[cand], sched[cand], sched[item_start][seg[cand]]
 
 
 def _evidence(item: np.ndarray, qty: np.ndarray, price: np.ndarray, cust: np.ndarray,
