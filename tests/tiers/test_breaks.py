@@ -158,3 +158,37 @@ def test_online_retail_breaks(online_retail_path):
     assert cake is not None and cake[1:] == (10.95, 12.75)
     assert not set(br.item.tolist()) & {"POST", "DOT", "M"}
     assert 0 < br.taken.sum() < br.near.sum()
+
+
+def test_save_and_load_round_trip_and_refuse_edited_files(tmp_path):
+    from upsell.exceptions import ModelFileError
+    from upsell.persist import read_model, write_model
+
+    rng = np.random.default_rng(6)
+    br = quantity_breaks(_lines(_schedule(rng, "tin", 4.95, [(10, 4.50), (24, 3.95)])
+                                + _schedule(rng, "mug", 2.95, [(32, 2.55)])))
+    path = tmp_path / "breaks.npz"
+    br.save(path)
+    back = QuantityBreaks.load(path)
+    for name in ("item", "name", "base_price", "quantity", "price", "saving", "lines",
+                 "customers", "near", "taken"):
+        assert np.array_equal(getattr(back, name), getattr(br, name)), name
+    assert back.price_jump == br.price_jump and back.cue("tin", 8) == br.cue("tin", 8)
+    assert not back.price.flags.writeable
+    doc, arrays = read_model(path, kind="QuantityBreaks")
+
+    def edited(member, value, match, params=None):
+        bad = tmp_path / f"bad-{member}.npz"
+        write_model(bad, kind="QuantityBreaks", params=params or doc["params"],
+                    arrays={**arrays, member: value})
+        with pytest.raises(ModelFileError, match=match):
+            QuantityBreaks.load(bad)
+
+    edited("price", arrays["base_price"] * 1.1, "below base_price")
+    edited("quantity", np.full_like(arrays["quantity"], 10), "must rise within")
+    edited("taken", arrays["near"] + 1, "must not exceed near")
+    edited("lines", arrays["lines"].astype(float) - 100, "lines")
+    edited("name", arrays["name"][:1], "name")
+    edited("item", arrays["item"], "price_jump", params={"price_jump": 0.5})
+    with pytest.raises(ModelFileError, match="does not exist"):
+        QuantityBreaks.load(tmp_path / "none.npz")

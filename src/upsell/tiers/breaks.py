@@ -8,6 +8,7 @@ told that 32 cost 2.55 each. :func:`quantity_breaks` finds the breaks in the ord
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from upsell._stats import adjust_p_values
 from upsell._validation import as_transactions, check_float
 from upsell.data import Transactions
 from upsell.exceptions import UpsellDataError
+from upsell.persist import check_array, fail, read_model, write_model
 
 __all__ = ["QuantityBreaks", "quantity_breaks"]
 
@@ -188,6 +190,76 @@ class QuantityBreaks(TableResult):
         n, price, now = found
         return (f"Buy {n:,} for {_money(price)} each instead of {_money(now)} "
                 f"(save {1 - price / now:.0%})")
+
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the breaks to one ``.npz`` file (arrays and JSON, no pickle), atomically.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> br = QuantityBreaks(np.array(["mug"]), np.array(["MUG"]), np.array([2.95]),
+        ...                     np.array([32]), np.array([2.55]), np.array([0.136]),
+        ...                     *[np.array([9])] * 4)
+        >>> path = os.path.join(tempfile.mkdtemp(), "breaks.npz")
+        >>> br.save(path)
+        >>> QuantityBreaks.load(path).cue("mug", 24)
+        'Buy 32 for 2.55 each instead of 2.95 (save 14%)'
+        """
+        item = self.item
+        if item.dtype.kind not in "iuU":  # ids as read: text or integers
+            item = item.astype(str)
+        write_model(path, kind="QuantityBreaks", params={"price_jump": self.price_jump},
+                    arrays={"item": item, "name": self.name.astype(str),
+                            **{k: getattr(self, k) for k in _NUMBERS if k != "saving"}})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> QuantityBreaks:
+        """Read a file written by :meth:`save`; the file is untrusted input and checked.
+
+        Raises
+        ------
+        ModelFileError
+            A missing, damaged or edited file, naming the member and the problem (unsorted
+            rows, a break price not below its base, counts that do not add up, ...).
+        """
+        doc, a = read_model(path, kind="QuantityBreaks")
+        f = os.fspath(path)
+        jump = doc["params"].get("price_jump")
+        if type(jump) not in (int, float) or not 1.0 <= jump < float("inf"):
+            raise fail(f, "price_jump", f"must be a number >= 1; got {jump!r}")
+        item = check_array(a.get("item"), file=f, member="item", kind="iU", ndim=1)
+        n = item.size
+        name = check_array(a.get("name"), file=f, member="name", kind="U", shape=(n,))
+        cols = {}
+        for key in _NUMBERS:
+            if key == "saving":
+                continue
+            counts = key in ("quantity", "lines", "customers", "near", "taken")
+            cols[key] = check_array(a.get(key), file=f, member=key, kind="i" if counts else "f",
+                                    shape=(n,), low=0 if counts else None)
+        if n and not (cols["quantity"] >= 1).all():
+            raise fail(f, "quantity", "must be at least 1")
+        if n and not ((cols["price"] > 0) & (cols["price"] < cols["base_price"])).all():
+            raise fail(f, "price", "must be above 0 and below base_price")
+        if n and not (cols["taken"] <= cols["near"]).all():
+            raise fail(f, "taken", "must not exceed near")
+        if n:  # offer() reads an item's rows as one run of rising quantities
+            starts = np.r_[True, item[1:] != item[:-1]]
+            if np.unique(item).size != int(starts.sum()):
+                raise fail(f, "item", "the rows of one item must be together")
+            if np.any(~starts[1:] & (np.diff(cols["quantity"]) <= 0)):
+                raise fail(f, "quantity", "must rise within an item's rows")
+        cols["saving"] = 1.0 - cols["price"] / cols["base_price"]  # derived, not trusted
+        for arr in (item, name, *cols.values()):
+            arr.flags.writeable = False
+        return cls(item, name, cols["base_price"], cols["quantity"], cols["price"],
+                   cols["saving"], cols["lines"], cols["customers"], cols["near"],
+                   cols["taken"], price_jump=float(jump))
+
+
+#: the numeric columns of a QuantityBreaks, in field order (after item and name)
+_NUMBERS = ("base_price", "quantity", "price", "saving", "lines", "customers", "near", "taken")
 
 
 def _money(x: float) -> str:
