@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from upsell.cli import build_parser, main
@@ -459,3 +460,29 @@ def test_a_catalogs_title_lines_in_the_command_lines_words(files, tmp_path, caps
                      "--catalog-skip-rows", "1", "-o", str(out), "--no-charts")
     assert code == 0, text
     assert "Upgrade ladders" in out.read_text(encoding="utf-8")
+
+
+def test_recommend_offers_a_basket_lines_next_volume_price(tmp_path, capsys):
+    """`fit` reads the shop's quantity breaks; `recommend --basket ITEM:QTY` adds the line's
+    next volume price as a quantity_break row."""
+    rng = np.random.default_rng(0)
+    rows = ["order,item,customer,quantity,price,time"]
+    for o in range(240):
+        item = ("MUG", "TIN", "TEA")[o % 3]
+        q = int(rng.choice([1, 2, 4, 6, 12, 24, 32, 48]))
+        p = (2.55 if q >= 24 else 2.95) if item == "MUG" else (4.95 if item == "TIN" else 1.25)
+        rows.append(f"O{o},{item},C{o % 29},{q},{p},2024-{1 + o % 12:02d}-{1 + o % 27:02d}")
+    path = tmp_path / "lines.csv"
+    path.write_text("\n".join(rows) + "\n")
+    model = tmp_path / "model"
+    assert run("fit", str(path), "--blend", "weighted", "-o", str(model))[0] == 0
+    assert (model / "breaks.npz").exists()
+    code, text = run("recommend", "--model", str(model), "--basket", "MUG:12,TIN:2",
+                     "--format", "json")
+    more = [r for r in json.loads(text) if r["kind"] == "quantity_break"]
+    assert code == 0 and [(r["item"], r["cue"]) for r in more] == [
+        ("MUG", "Buy 24 for 2.55 each instead of 2.95 (save 14%)")]
+    assert more[0]["reason"] == "24+ at 2.55 instead of 2.95: 12 more for 25.80"
+    code, _ = run("recommend", "--model", str(model), "--basket", "MUG:0")
+    assert code == 2 and "--basket MUG:0: the quantity after ':' must be a positive number" in \
+        capsys.readouterr().err

@@ -259,3 +259,33 @@ def test_user_sources_without_load_options_still_load(parts: Any, tmp_path: Path
     rec.save(tmp_path / "rec")
     back = Recommender.load(tmp_path / "rec", offer_log=OfferLog.in_memory())
     assert [s.name for s in back.sources_] == ["fixed"]
+
+
+def test_quantity_breaks_are_saved_and_offered(parts: Any, tmp_path: Path) -> None:
+    """A recommender with the shop's quantity breaks keeps them in breaks.npz (listed in the
+    manifest, checked on load) and answers basket lines with the same quantity offers."""
+    import numpy as np
+
+    from upsell.tiers import QuantityBreaks
+
+    item = parts.cat.items.ids[:2].tolist()
+    br = QuantityBreaks(np.array(item), np.array(["ONE", "TWO"]), np.array([4.0, 10.0]),
+                        np.array([12, 6]), np.array([3.5, 9.0]), np.array([0.125, 0.1]),
+                        *[np.array([5, 5])] * 4)
+    rec = build(parts, quantity_breaks=br)
+    assert build(parts).quantity_offers({item[0]: 10}) == ()  # none without breaks
+    lines = {item[0]: 10, item[1]: 1, "unknown": 3}
+    want = rec.quantity_offers(lines)
+    assert [(o.item, o.quantity, o.price) for o in want] == [(item[0], 12, 3.5)]
+    path = tmp_path / "rec"
+    rec.save(path)
+    assert "breaks.npz" in json.loads((path / "recommender.json").read_text())["files"]
+    back = Recommender.load(path, offer_log=OfferLog.in_memory())
+    assert back.quantity_offers(lines) == want
+    (path / "breaks.npz").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        Recommender.load(path)
+    with pytest.raises(UpsellDataError, match="`quantity_breaks` must be a QuantityBreaks"):
+        build(parts, quantity_breaks="breaks.npz").quantity_offers(lines)
+    with pytest.raises(UpsellDataError, match="`quantity_breaks` must be a QuantityBreaks"):
+        build(parts, quantity_breaks="breaks.npz").save(tmp_path / "other")

@@ -271,3 +271,35 @@ def test_worker_factory_reads_the_config_and_the_key_file(model_dirs: Any, tmp_p
     with TestClient(app_from_env()) as client:
         r = client.get("/metrics", headers={"Authorization": "Bearer from-the-environment"})
         assert r.status_code == 200
+
+
+def test_quantities_bring_the_quantity_offers(shop: Any, tmp_path: Path) -> None:
+    """With `quantities`, the answer has each basket line's next volume price within reach,
+    as Recommender.quantity_offers gives it; bad quantities are named."""
+    import numpy as np
+    from starlette.testclient import TestClient
+
+    from upsell.serve import ServeConfig, create_app
+    from upsell.tiers import QuantityBreaks
+
+    from .conftest import fit
+
+    items = [str(i) for i in shop.catalog.items.ids[:2]]
+    br = QuantityBreaks(np.array(items), np.array(["ONE", "TWO"]), np.array([4.0, 10.0]),
+                        np.array([12, 6]), np.array([3.5, 9.0]), np.array([0.125, 0.1]),
+                        *[np.array([5, 5])] * 4)
+    rec = fit(shop)
+    rec.quantity_breaks = br
+    rec.save(tmp_path / "m")
+    with TestClient(create_app(ServeConfig(str(tmp_path / "m"))),
+                    raise_server_exceptions=False) as client:
+        body = {"basket": items, "quantities": [10, None], "k": 2, "at": AT}
+        got = client.post("/v1/recommend", json=body).json()
+        want = [o.to_dict() for o in br.offers({items[0]: 10})]
+        assert got["quantity_offers"] == want and want[0]["quantity"] == 12
+        assert "quantity_offers" not in client.post("/v1/recommend", json={
+            "basket": items, "k": 2, "at": AT}).json()
+        for quantities, field in (([10], "quantities"), ([0, 1], "quantities[0]"),
+                                  ([True, 1], "quantities[0]"), ("10", "quantities")):
+            r = client.post("/v1/recommend", json={"basket": items, "quantities": quantities})
+            assert r.status_code == 400 and r.json()["field"] == field, r.text

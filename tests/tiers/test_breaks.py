@@ -192,3 +192,21 @@ def test_save_and_load_round_trip_and_refuse_edited_files(tmp_path):
     edited("item", arrays["item"], "price_jump", params={"price_jump": 0.5})
     with pytest.raises(ModelFileError, match="does not exist"):
         QuantityBreaks.load(tmp_path / "none.npz")
+
+
+def test_offers_for_a_basket_in_every_shape():
+    rng = np.random.default_rng(7)
+    br = quantity_breaks(_lines(_schedule(rng, "tin", 4.95, [(10, 4.50), (24, 3.95)])))
+    want = br.offers({"tin": 8, "tea": 3})
+    assert [(o.item, o.quantity_now, o.quantity, o.price, o.price_now) for o in want] == [
+        ("tin", 8.0, 10, 4.50, 4.95)]
+    assert want[0].cue == br.cue("tin", 8) and abs(want[0].saving - (1 - 4.50 / 4.95)) < 1e-12
+    assert abs(want[0].extra_spend - (10 * 4.50 - 8 * 4.95)) < 1e-9
+    assert br.offers([("tin", 8), ("tea", 3)]) == want
+    assert br.offers([{"item": "tin", "quantity": 8}]) == want
+    assert br.offers({}) == () and br.offers({"tin": 1}) == ()
+    assert want[0].to_dict()["extra_spend"] == round(10 * 4.50 - 8 * 4.95, 6)
+    for bad, match in (("tin", "must map item ids"), ([("tin",)], "line 0 must be"),
+                       ({"tin": 0}, r"line 0 \('tin', 0\): `quantity`")):
+        with pytest.raises(UpsellDataError, match=match):
+            br.offers(bad)

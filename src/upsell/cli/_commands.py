@@ -480,7 +480,14 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         with steps.step("fitting the upsell ranker"):
             objective = "margin" if np.isfinite(catalog.cost).any() else "revenue"
             ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
-    offer_rules = _offer_rules(args, tx, catalog)
+    offer_rules, never = _offer_rules(args, tx, catalog)
+    breaks = None
+    if tx.has("price"):  # the shop's volume prices, for Recommender.quantity_offers
+        from upsell.tiers import quantity_breaks
+
+        with steps.step("reading quantity breaks"):
+            found = quantity_breaks(tx, exclude=never or None)
+        breaks = found if len(found) else None
     blend = None
     asked = getattr(args, "blend", "weighted")  # `upsell recommend ORDERS`: weighted, fast
     if asked != "weighted":
@@ -496,7 +503,7 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         sys.stderr.write(f"upsell: --blend {asked}: {choice.reason}\n")
     return Recommender(catalog=cat, cross_sell=cross, upsell=ranker, segments=personas,
                        history=tx if tx.has("customer") else None, blend=blend,
-                       rules=offer_rules)
+                       rules=offer_rules, quantity_breaks=breaks)
 
 def _never_offered(args: argparse.Namespace, tx: Transactions,
                    catalog: Catalog | None) -> list[Any]:
@@ -530,15 +537,15 @@ def _never_offered(args: argparse.Namespace, tx: Transactions,
     return ids
 
 def _offer_rules(args: argparse.Namespace, tx: Transactions,
-                 catalog: Catalog | None) -> list[Any] | None:
+                 catalog: Catalog | None) -> tuple[list[Any] | None, list[Any]]:
     """The Recommender's rules: the defaults, plus an Exclude of the items never offered
-    (saved with the model); None (the defaults) when there are none."""
+    (saved with the model; None, the defaults, when there are none); and those items."""
     ids = _never_offered(args, tx, catalog)
     if not ids:
-        return None
+        return None, ids
     from upsell.recommend.filters import default_rules
 
-    return default_rules(exclude=ids)
+    return default_rules(exclude=ids), ids
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     tx = _read_orders(args, steps)
@@ -577,7 +584,7 @@ def _recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     if bool(args.model) == bool(args.orders):
         raise UpsellDataError("give either ORDERS (fit now) or --model MODEL_DIR (from `upsell fit`)")
     customers = [c.strip() for c in (args.customer or "").split(",") if c.strip()]
-    basket = [b.strip() for b in (args.basket or "").split(",") if b.strip()]
+    basket, quantities = _basket_lines(args.basket or "")
     if not customers and not basket:
         raise UpsellDataError("give --customer ID and/or --basket ITEM,ITEM")
     if args.model:
@@ -594,6 +601,8 @@ def _recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
     basket_ids = _coerce(rec.catalog.items, basket)
     known = rec.history_.customers if rec.history_ is not None else None
     rows: list[dict[str, Any]] = []
+    more = rec.quantity_offers([(b, q) for b, q in zip(basket_ids, quantities, strict=True)
+                                if q is not None])
     for cust in (_coerce(known, customers) or [None]):
         offers = rec.recommend(cust, basket=basket_ids, k=args.k, channel=args.cue_channel,
                                fill=args.fill, include_owned=args.include_owned,
@@ -605,9 +614,39 @@ def _recommend(args: argparse.Namespace, out: TextIO, steps: _Steps) -> int:
                          "kind": offer.kind, "source": "+".join(offer.sources),
                          "score": float(offer.score), "cue": offer.cue,
                          "reason": offer.reason.summary})
+        for q in more:  # buy more of a basket line: the shop's next volume price
+            rows.append({"customer": cust, "item": q.item, "name": q.name,
+                         "kind": "quantity_break", "source": "quantity_breaks",
+                         "score": q.saving, "cue": q.cue,
+                         "reason": f"{q.quantity:,}+ at {q.price:,.2f} instead of "
+                                   f"{q.price_now:,.2f}: {q.quantity - q.quantity_now:g} more "
+                                   f"for {q.extra_spend:,.2f}"})
     _write(rows or {c: [] for c in ("customer", "item", "name", "kind", "source", "score",
                                      "cue", "reason")}, args, out)
     return 0
+
+
+def _basket_lines(text: str) -> tuple[list[str], list[float | None]]:
+    """``--basket A,B:24``: item ids, and each line's quantity when ``:N`` follows it (a
+    quantity lets the offers include the line's next volume price)."""
+    items: list[str] = []
+    quantities: list[float | None] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        head, sep, tail = part.rpartition(":")
+        qty = None
+        if sep and head.strip():
+            try:
+                qty = float(tail)
+            except ValueError:
+                qty = None
+            if qty is not None and not (qty > 0 and qty < float("inf")):
+                raise UpsellDataError(f"--basket {part}: the quantity after ':' must be a "
+                                      f"positive number; got {tail!r}")
+        items.append(head.strip() if qty is not None else part)
+        quantities.append(qty)
+    return items, quantities
 
 
 def _open_offer_log(path: str) -> Any:

@@ -420,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p, format_flag=False, orders_optional=True, role_flags=False)
     p.add_argument("--model", metavar="MODEL_DIR", help="folder written by `upsell fit`")
     p.add_argument("--customer", metavar="ID[,ID...]")
-    p.add_argument("--basket", metavar="ITEM[,ITEM...]")
+    p.add_argument("--basket", metavar="ITEM[:QTY][,ITEM...]",
+                   help="items in the basket; ITEM:QTY gives a line's quantity, which adds "
+                        "its next volume price when the shop has one (kind quantity_break)")
     p.add_argument("-k", "--k", type=int, default=5)
     p.add_argument("--cue-channel", default="web", choices=["web", "email", "store"],
                    help="channel the cue is worded for (default: web)")

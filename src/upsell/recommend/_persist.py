@@ -33,6 +33,7 @@ from upsell.recommend.history import CustomerHistory, SegmentMap
 from upsell.recommend.moments import MomentPolicy
 from upsell.recommend.offerlog import OfferLog, SQLiteOfferLog
 from upsell.recommend.sources import PopularitySource, source_types
+from upsell.tiers import QuantityBreaks
 
 __all__ = ["load", "save"]
 
@@ -56,7 +57,7 @@ def _accepted(fn: Any, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: The parts a saved recommender may hold besides its sources (catalog.npz always).
-_PARTS = ("catalog.npz", "history.npz", "segments.npz", "popularity.npz")
+_PARTS = ("catalog.npz", "history.npz", "segments.npz", "popularity.npz", "breaks.npz")
 
 
 def _raise(exc: Exception) -> Any:
@@ -147,6 +148,10 @@ def save(rec: Any, path: str | os.PathLike[str]) -> None:
         if isinstance(log, SQLiteOfferLog) else None
     cat = pipe.catalog
     blend_doc = _blend_plan(rec.blend)
+    breaks = rec.quantity_breaks
+    if breaks is not None and not isinstance(breaks, QuantityBreaks):
+        raise UpsellDataError(f"`quantity_breaks` must be a QuantityBreaks or None; got "
+                              f"{type(breaks).__name__}")
 
     def fill(tmp: str) -> None:
         write_model(os.path.join(tmp, "catalog.npz"), kind="Catalog", params={},
@@ -159,6 +164,8 @@ def save(rec: Any, path: str | os.PathLike[str]) -> None:
             pipe.segments_.save(os.path.join(tmp, "segments.npz"))
         if pipe.popularity_ is not None:
             pipe.popularity_.save(os.path.join(tmp, "popularity.npz"))
+        if breaks is not None:
+            breaks.save(os.path.join(tmp, "breaks.npz"))
         if plan:
             os.mkdir(os.path.join(tmp, "sources"))
         for rel, s, _cfg in plan:
@@ -289,6 +296,7 @@ def _from_doc(cls: Any, root: str, doc: dict[str, Any], files: dict[str, str],
         if "segments.npz" in files else None
     popularity = PopularitySource.load(files["popularity.npz"], **opts) \
         if "popularity.npz" in files else None
+    breaks = QuantityBreaks.load(files["breaks.npz"]) if "breaks.npz" in files else None
     cross, upsell = _load_sources(root, man, doc, files, opts)
     if not isinstance(doc.get("rules"), list):
         raise fail(man, "rules", "must be a list")
@@ -320,7 +328,7 @@ def _from_doc(cls: Any, root: str, doc: dict[str, Any], files: dict[str, str],
               segment_boost=prm["segment_boost"],
               default_probability=prm["default_probability"],
               candidates_per_source=prm["candidates_per_source"], blend=blend,
-              policy=prm.get("policy"))
+              policy=prm.get("policy"), quantity_breaks=breaks)
     rec.saved_offer_log_ = saved_log
     return rec
 

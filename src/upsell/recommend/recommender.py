@@ -115,6 +115,9 @@ class Recommender(Estimator):
         configuration and of the learned outcome state (it changes with
         :meth:`update`); every :class:`OfferList` carries it as ``policy`` and
         the offer log records it.
+    quantity_breaks : QuantityBreaks, optional
+        The shop's volume prices (:func:`upsell.tiers.quantity_breaks`), for
+        :meth:`quantity_offers`; saved with the recommender.
 
     Notes
     -----
@@ -165,7 +168,7 @@ class Recommender(Estimator):
                  popularity: PopularitySource | None = None, offer_log: OfferLog | None = None,
                  segment_boost: float = 0.25, default_probability: float = 0.02,
                  candidates_per_source: int = 30, blend: Blend | None = None,
-                 policy: str | None = None) -> None:
+                 policy: str | None = None, quantity_breaks: Any = None) -> None:
         self.catalog = catalog
         self.cross_sell = cross_sell
         self.upsell = upsell
@@ -185,6 +188,7 @@ class Recommender(Estimator):
         self.candidates_per_source = candidates_per_source
         self.blend = blend
         self.policy = policy
+        self.quantity_breaks = quantity_breaks
 
     # ------------------------------------------------------------------ assembly
     _fitted_attr = "_built"
@@ -305,6 +309,50 @@ class Recommender(Estimator):
                     "(offer_non_products=True offers them): %s; %s", len(found),
                     ", ".join(map(str, found.items[:8].tolist())), found.note)
         return cls(**parts).fit()
+
+    def quantity_offers(self, lines: Any) -> tuple[Any, ...]:
+        """Offers to buy more of the basket's lines: each line's next quantity break in reach.
+
+        They sit beside :meth:`recommend`'s offers (a cart page shows "buy 8 more, save 14%"
+        next to "customers also bought"); empty when the recommender has no
+        ``quantity_breaks``.
+
+        Parameters
+        ----------
+        lines : mapping of item id to quantity, or sequence of (item, quantity) pairs
+
+        Returns
+        -------
+        tuple of upsell.tiers.QuantityOffer
+
+        Raises
+        ------
+        UpsellDataError
+            A line that is not (item id, positive quantity), naming it; ``quantity_breaks``
+            that is not a :class:`~upsell.tiers.QuantityBreaks`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from upsell import Catalog
+        >>> from upsell.tiers import QuantityBreaks
+        >>> br = QuantityBreaks(np.array(["mug"]), np.array(["MUG"]), np.array([2.95]),
+        ...                     np.array([32]), np.array([2.55]), np.array([0.136]),
+        ...                     *[np.array([9])] * 4)
+        >>> rec = Recommender(catalog=Catalog.from_records([{"item": "mug"}]),
+        ...                   quantity_breaks=br)
+        >>> [o.cue for o in rec.quantity_offers({"mug": 24})]
+        ['Buy 32 for 2.55 each instead of 2.95 (save 14%)']
+        """
+        from upsell.tiers import QuantityBreaks
+
+        br = self.quantity_breaks
+        if br is None:
+            return ()
+        if not isinstance(br, QuantityBreaks):
+            raise UpsellDataError(f"`quantity_breaks` must be a QuantityBreaks or None; got "
+                                  f"{type(br).__name__}")
+        return br.offers(lines)
 
     # get_params comes from Estimator; the repr summarises the built state instead
     def __repr__(self) -> str:

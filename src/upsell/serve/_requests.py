@@ -31,7 +31,7 @@ MAX_EVENTS = 1000
 MAX_ITEMS = 1000
 
 _RECOMMEND_FIELDS = ("customer", "basket", "k", "channel", "moment", "include_owned",
-                     "exclude", "at", "fill")
+                     "exclude", "at", "fill", "quantities")
 _EVENT_FIELDS = ("type", "request_id", "customer", "item", "channel", "time", "kind",
                  "revenue", "source")
 
@@ -149,6 +149,23 @@ def _id_list(value: Any, field: str) -> tuple[Any, ...]:
     return tuple(_id(v, f"{field}[{i}]") for i, v in enumerate(value))
 
 
+def _quantities(value: Any, basket: tuple[Any, ...]) -> tuple[float | None, ...]:
+    """The basket lines' quantities: absent, or one positive number (or null) per line."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) != len(basket):
+        raise RequestError(f"`quantities` must be an array of one quantity per basket line "
+                           f"({len(basket)}); got {_show(value)}", field="quantities")
+    out: list[float | None] = []
+    for i, v in enumerate(value):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not 0 < v < float("inf")):
+            raise RequestError(f"`quantities[{i}]` must be a positive number or null; got "
+                               f"{_show(v)}", field=f"quantities[{i}]")
+        out.append(None if v is None else float(v))
+    return tuple(out)
+
+
 def _bool(value: Any, field: str, default: bool | None) -> bool | None:
     if value is None:
         return default
@@ -198,6 +215,12 @@ class RecommendIn:
     exclude: tuple[Any, ...]
     at: Any
     fill: bool | None
+    quantities: tuple[float | None, ...] = ()
+
+    def lines(self) -> list[tuple[Any, float]]:
+        """(item, quantity) of the basket lines whose quantity was sent."""
+        return [(b, q) for b, q in zip(self.basket, self.quantities, strict=False)
+                if q is not None]
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Recommender.recommend`` (customer included)."""
@@ -245,13 +268,15 @@ def parse_recommend(body: Any, *, max_k: int = 100) -> RecommendIn:
     if moment is not None and (not isinstance(moment, str) or not moment.strip()):
         raise RequestError(f"`moment` must be a moment name or null; got {_show(moment)}",
                            field="moment")
+    basket = _id_list(b.get("basket"), "basket")
     return RecommendIn(
         customer=_id(b.get("customer"), "customer", optional=True),
-        basket=_id_list(b.get("basket"), "basket"), k=k,
+        basket=basket, k=k,
         channel=_choice(b.get("channel"), "channel", CHANNELS, "web"), moment=moment,
         include_owned=bool(_bool(b.get("include_owned"), "include_owned", False)),
         exclude=_id_list(b.get("exclude"), "exclude"), at=_time(b.get("at"), "at"),
-        fill=_bool(b.get("fill"), "fill", None))
+        fill=_bool(b.get("fill"), "fill", None),
+        quantities=_quantities(b.get("quantities"), basket))
 
 
 def _event_seconds(value: Any, field: str) -> float:

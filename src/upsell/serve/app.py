@@ -279,6 +279,14 @@ class _Service:
                                 "offers": out}
         if offers.note:
             body["note"] = offers.note
+        if req.quantities:
+            try:
+                more = cur.rec.quantity_offers(req.lines())
+            except UpsellDataError as exc:
+                raise RequestError(str(exc), field="quantities") from None
+            if more:
+                body["quantity_offers"] = [q.to_dict() for q in more]
+                self.metrics.count("offers", "quantity_break", len(more))
         return JSONResponse(body)
 
     async def events(self, request: Request) -> Response:

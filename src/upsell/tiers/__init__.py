@@ -10,7 +10,7 @@ Examples
 True
 """
 
-from upsell.tiers.breaks import QuantityBreaks, quantity_breaks
+from upsell.tiers.breaks import QuantityBreaks, QuantityOffer, quantity_breaks
 from upsell.tiers.ladders import EDGE_KINDS, Ladders, LogGain, ValueFunction, build_ladders
 from upsell.tiers.propensity import LogisticFit, Reliability, fit_logistic, reliability_table
 from upsell.tiers.ranker import (
@@ -32,6 +32,7 @@ __all__ = [
     "LogGain",
     "LogisticFit",
     "QuantityBreaks",
+    "QuantityOffer",
     "Reliability",
     "UpsellRanker",
     "Upsells",

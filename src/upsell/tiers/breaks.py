@@ -9,7 +9,8 @@ told that 32 cost 2.55 each. :func:`quantity_breaks` finds the breaks in the ord
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,12 +22,62 @@ from upsell.data import Transactions
 from upsell.exceptions import UpsellDataError
 from upsell.persist import check_array, fail, read_model, write_model
 
-__all__ = ["QuantityBreaks", "quantity_breaks"]
+__all__ = ["QuantityBreaks", "QuantityOffer", "quantity_breaks"]
 
 #: A break is a drop of at least this share of the unit price (smaller ones are rounding).
 MIN_DROP = 0.02
 #: Days of history the price list is read from (a year: one price list, not every one).
 WINDOW_DAYS = 365
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityOffer:
+    """An offer to buy more of a basket line: its next quantity break within reach.
+
+    Attributes
+    ----------
+    item : id
+    name : str
+    quantity_now : float
+        The line's quantity.
+    quantity : int
+        Buy at least this many...
+    price : float
+        ...for this unit price...
+    price_now : float
+        ...instead of this one.
+    saving : float
+        ``1 - price / price_now``.
+    cue : str
+        The sales cue ("Buy 32 for 2.55 each instead of 2.95 (save 14%)").
+
+    Examples
+    --------
+    >>> o = QuantityOffer("mug", "MUG", 24.0, 32, 2.55, 2.95, 1 - 2.55 / 2.95, "Buy 32 ...")
+    >>> o.to_dict()["quantity"], round(o.extra_spend, 2)
+    (32, 10.8)
+    """
+
+    item: Any
+    name: str
+    quantity_now: float
+    quantity: int
+    price: float
+    price_now: float
+    saving: float
+    cue: str
+
+    @property
+    def extra_spend(self) -> float:
+        """What the customer pays more at the break than for the line now."""
+        return self.quantity * self.price - self.quantity_now * self.price_now
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields (``extra_spend`` included)."""
+        return {"item": self.item, "name": self.name, "quantity_now": self.quantity_now,
+                "quantity": self.quantity, "price": self.price, "price_now": self.price_now,
+                "saving": self.saving, "extra_spend": round(self.extra_spend, 6),
+                "cue": self.cue}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +143,20 @@ class QuantityBreaks(TableResult):
     near: np.ndarray
     taken: np.ndarray
     price_jump: float = 2.0
+    # item id -> (first row, row after its last): one dict lookup per basket line
+    _runs: dict[Any, tuple[int, int]] = field(init=False, repr=False, compare=False)
 
     _title = "QuantityBreaks"
+
+    def __post_init__(self) -> None:
+        ids = self.item.tolist()
+        runs: dict[Any, tuple[int, int]] = {}
+        start = 0
+        for pos in range(1, len(ids) + 1):
+            if pos == len(ids) or ids[pos] != ids[start]:
+                runs.setdefault(ids[start], (start, pos))
+                start = pos
+        object.__setattr__(self, "_runs", runs)
 
     def __len__(self) -> int:
         return int(self.item.size)
@@ -115,8 +178,7 @@ class QuantityBreaks(TableResult):
             item = item.item()
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             raise UpsellDataError(f"`item` must be an id (str or int); got {item!r}")
-        ids = self.item
-        if ids.dtype.kind in "iu":
+        if self.item.dtype.kind in "iu":
             if isinstance(item, str):
                 try:
                     item = int(float(item.strip()))
@@ -124,7 +186,8 @@ class QuantityBreaks(TableResult):
                     return np.empty(0, dtype=np.int64)
         else:
             item = str(item)
-        return np.flatnonzero(ids == item)
+        lo, hi = self._runs.get(item, (0, 0))
+        return np.arange(lo, hi)
 
     def offer(self, item: Any, quantity: float) -> tuple[int, float, float] | None:
         """The next break above ``quantity`` of ``item`` within reach, or None.
@@ -192,6 +255,50 @@ class QuantityBreaks(TableResult):
                 f"(save {1 - price / now:.0%})")
 
 
+    def offers(self, lines: Any) -> tuple[QuantityOffer, ...]:
+        """The quantity offers of a basket: one per line with a break within reach.
+
+        Parameters
+        ----------
+        lines : mapping of item id to quantity, or sequence of (item, quantity) pairs
+            The basket's lines (a line whose item has no break, or none in reach, gets no
+            offer).
+
+        Returns
+        -------
+        tuple of QuantityOffer
+            In the order of ``lines``.
+
+        Raises
+        ------
+        UpsellDataError
+            A line that is not (item id, positive quantity), naming it.
+
+        Examples
+        --------
+        >>> br = QuantityBreaks(np.array(["mug"]), np.array(["MUG"]), np.array([2.95]),
+        ...                     np.array([32]), np.array([2.55]), np.array([0.136]),
+        ...                     *[np.array([9])] * 4)
+        >>> [o.cue for o in br.offers({"mug": 24, "tea": 3})]
+        ['Buy 32 for 2.55 each instead of 2.95 (save 14%)']
+        """
+        pairs = _lines_of(lines)
+        out = []
+        for pos, (item, qty) in enumerate(pairs):
+            try:
+                found = self.offer(item, qty)
+            except UpsellDataError as exc:
+                raise UpsellDataError(f"`lines` line {pos} ({item!r}, {qty!r}): {exc}") from None
+            if found is None:
+                continue
+            n, price, now = found
+            row = int(self._rows_of(item)[0])
+            ident = self.item[row].item() if isinstance(self.item[row], np.generic) \
+                else self.item[row]
+            out.append(QuantityOffer(ident, str(self.name[row]), float(qty), n, price, now,
+                                     1.0 - price / now, self.cue(item, qty)))
+        return tuple(out)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the breaks to one ``.npz`` file (arrays and JSON, no pickle), atomically.
 
@@ -256,6 +363,26 @@ class QuantityBreaks(TableResult):
         return cls(item, name, cols["base_price"], cols["quantity"], cols["price"],
                    cols["saving"], cols["lines"], cols["customers"], cols["near"],
                    cols["taken"], price_jump=float(jump))
+
+
+def _lines_of(lines: Any) -> list[tuple[Any, Any]]:
+    """Basket lines as (item, quantity) pairs: a mapping, or a sequence of pairs or of
+    ``{"item": ..., "quantity": ...}`` mappings."""
+    if isinstance(lines, Mapping):
+        return list(lines.items())
+    if isinstance(lines, (str, bytes)) or not isinstance(lines, Iterable):
+        raise UpsellDataError("`lines` must map item ids to quantities or list (item, "
+                              f"quantity) pairs; got {lines!r}")
+    out = []
+    for pos, line in enumerate(lines):
+        if isinstance(line, Mapping) and "item" in line and "quantity" in line:
+            out.append((line["item"], line["quantity"]))
+        elif isinstance(line, (tuple, list)) and len(line) == 2:
+            out.append((line[0], line[1]))
+        else:
+            raise UpsellDataError(f"`lines` line {pos} must be an (item, quantity) pair; got "
+                                  f"{line!r}")
+    return out
 
 
 #: the numeric columns of a QuantityBreaks, in field order (after item and name)
