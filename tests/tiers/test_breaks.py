@@ -210,3 +210,31 @@ def test_offers_for_a_basket_in_every_shape():
                        ({"tin": 0}, r"line 0 \('tin', 0\): `quantity`")):
         with pytest.raises(UpsellDataError, match=match):
             br.offers(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.tuples(
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 6.0, 12.0, 24.0, 80995.0]),
+    st.sampled_from([0.01, 0.99, 1.0, 1.5, 2.95, 2.55, 1e5 / 3]),
+    st.integers(0, 5), st.integers(0, 300)), min_size=1, max_size=80),
+    anonymous=st.booleans(), seed=st.integers(0, 2**16))
+def test_property_any_lines_give_consistent_breaks(lines, anonymous, seed):
+    """Fractional and huge quantities, odd prices, any customers and days, beside a planted
+    schedule: no error, and every break is a lower price than its base, paid at its quantity
+    by two or more customers, with its chances counted consistently; an offer never asks for
+    less than the line has."""
+    rng = np.random.default_rng(seed)
+    planted = _schedule(rng, "p", 9.99, [(int(rng.choice([4, 12, 32])), 8.49)], n=60)
+    tx = _lines([(i, q, p, f"c{c}", d) for i, q, p, c, d in lines] + planted)
+    br = quantity_breaks(tx, include_anonymous=anonymous)
+    assert (br.price < br.base_price).all() and (br.saving > 0).all() and (br.saving < 1).all()
+    assert (br.customers >= 2).all() and (br.lines >= 1).all()
+    assert ((br.taken >= 0) & (br.taken <= br.near)).all()
+    for item in set(br.item.tolist()):
+        rows = br.item == item
+        assert (np.diff(br.quantity[rows]) > 0).all() and (np.diff(br.price[rows]) < 0).all()
+        for q in (0.25, 1.0, 7.0, 100.0):
+            got = br.offer(item, q)
+            assert got is None or (got[0] > q and got[1] < got[2])
+    assert "p" in br.item.tolist()  # the planted break survives the noise
