@@ -471,3 +471,33 @@ def test_where_on_an_orders_files_column_filters_the_lines_by_their_order(files)
                                               r"`order_status`"):
         Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "twice.csv",
                               orders_columns=OCOLS, where=keep)
+
+
+def test_where_on_a_customers_files_column_filters_the_lines_by_their_customer(files):
+    """A customer's group, state or test flag lives in the customers file: where= on its
+    header keeps the lines of the customers it names (counted as every where), the orders
+    file's own where headers first; an anonymous line has no value there and is left out
+    with them; a header no file has names every file looked in."""
+    (files / "customers.csv").write_text(
+        "customer_id,customer_unique_id,customer_state\nc1,p1,SP\nc2,p2,RJ\nc7,p7,SP\n")
+    kw = dict(columns=COLS, orders_file=files / "orders.csv", orders_columns=OCOLS,
+              customers_file=files / "customers.csv", customers_columns=CCOLS)
+    tx = Transactions.read_csv(files / "items.csv", where={"customer_state": "SP"}, **kw)
+    assert sorted(tx.orders.ids.tolist()) == ["o1", "o3"]
+    assert tx.customers.ids.tolist() == ["p1"] and tx.report.rows_read == 4
+    assert dict(tx.report.dropped) == {"`customer_state` is not 'SP' (where=)": 1}
+    # with the orders file's status too: each file filters by its own column
+    tx = Transactions.read_csv(files / "items.csv", **kw, where={
+        "customer_state": ["SP", "RJ"], "order_status": "delivered"})
+    assert len(tx.orders) == 3 and not tx.report.dropped
+    # an anonymous line is nobody in the customers file: left out, counted
+    (files / "anon.csv").write_text(ORDERS.replace("o2, c2 ,", "o2,NULL,"))
+    tx = Transactions.read_csv(files / "items.csv", **{**kw, "orders_file": files / "anon.csv"},
+                               where={"customer_state": ["SP", "RJ"]})
+    assert sorted(tx.orders.ids.tolist()) == ["o1", "o3"]
+    assert dict(tx.report.dropped) == {"`customer_state` is not 'SP' or 'RJ' (where=)": 1}
+    with pytest.raises(UpsellDataError, match=r"column 'state' \(of `where`\) is not in "
+                                              r".*items\.csv; .*nor in the orders file "
+                                              r".*orders\.csv or the customers file "
+                                              r".*customers\.csv"):
+        Transactions.read_csv(files / "items.csv", where={"state": "SP"}, **kw)

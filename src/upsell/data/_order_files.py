@@ -34,16 +34,22 @@ def side_files(orders_file: Any, orders_columns: Any, customers_file: Any = None
         if customers_file is None:
             raise UpsellDataError("`customers_columns` goes with `customers_file` (the "
                                   "customers file whose columns they name)")
+        left = {h: v for h, v in (where or {}).items()
+                if orders is None or h not in orders.where}  # the orders file's come first
         files.append(read_customer_map(customers_file, customers_columns,
-                                       delimiter=delimiter, encoding=encoding))
+                                       delimiter=delimiter, encoding=encoding,
+                                       where=left or None))
     return files or None
 
 
 def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
-                      encoding: str = "utf-8") -> OrderHeaders:
+                      encoding: str = "utf-8",
+                      where: dict[str, tuple[str, ...]] | None = None) -> OrderHeaders:
     """Read a customers file's ``columns``: ``customer`` (the ids the lines or their orders
     hold) and ``person`` (the id that customer stands for: Olist's ``customer_unique_id``),
-    as :func:`read_order_headers` reads an orders file."""
+    as :func:`read_order_headers` reads an orders file; ``where``: those of its headers the
+    file has (a customer's state, group or test flag) are read too, as text, to filter each
+    line by its customer's value."""
     import pyarrow.compute as pc
 
     if isinstance(columns, Mapping):
@@ -55,10 +61,13 @@ def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
             f"'customer_id', 'person': 'customer_unique_id'}}; got {columns!r}")
     notes: dict[str, str] = {}
     label, cols, files = _read_side(path, columns, delimiter, encoding, "customers file",
-                                    "customer", notes)
+                                    "customer", notes, optional=list(where or {}))
     key = pc.utf8_trim_whitespace(cols.pop("customer"))
-    return OrderHeaders(label=label, key=key, columns={"customer": cols["person"]},
-                        key_role="customer", files=files, not_read=notes)
+    mine = {h: v for h, v in (where or {}).items() if f"{WHERE}{h}" in cols}
+    return OrderHeaders(label=label, key=key,
+                        columns={"customer": cols["person"],
+                                 **{f"{WHERE}{h}": cols[f"{WHERE}{h}"] for h in mine}},
+                        key_role="customer", files=files, not_read=notes, where=mine)
 
 
 def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter: str = ",",

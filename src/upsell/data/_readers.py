@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from upsell.exceptions import UpsellDataError
+
 __all__ = ["read_orders"]
 
 
@@ -39,7 +41,14 @@ def read_orders(method: str, reader: Callable[..., Any], path: Any, options: dic
         if where:  # an orders file's where headers are read there; the lines', here
             taken = {h for f in files or [] for h in f.where}
             reader_kw["where"] = {h: v for h, v in where.items() if h not in taken} or None
-    prep = reader(path, invalid=invalid, item_index=options.pop("item_index", None),
-                  customer_index=options.pop("customer_index", None), **reader_kw)
+    try:
+        prep = reader(path, invalid=invalid, item_index=options.pop("item_index", None),
+                      customer_index=options.pop("customer_index", None), **reader_kw)
+    except UpsellDataError as exc:
+        sides_read = reader_kw.get("order_headers") or []
+        if sides_read and "(of `where`) is not in" in str(exc):  # name every file looked in
+            raise UpsellDataError(f"{exc}; nor in the " + " or the ".join(
+                f"{f.what} {f.label}" for f in sides_read)) from None
+        raise
     options.pop("source", None)
     return prep, options
