@@ -495,7 +495,8 @@ def test_where_on_a_customers_files_column_filters_the_lines_by_their_customer(f
     tx = Transactions.read_csv(files / "items.csv", **{**kw, "orders_file": files / "anon.csv"},
                                where={"customer_state": ["SP", "RJ"]})
     assert sorted(tx.orders.ids.tolist()) == ["o1", "o3"]
-    assert dict(tx.report.dropped) == {"`customer_state` is not 'SP' or 'RJ' (where=)": 1}
+    assert dict(tx.report.dropped) == {
+        "anonymous: no customer to look up `customer_state` in the customers file (where=)": 1}
     with pytest.raises(UpsellDataError, match=r"column 'state' \(of `where`\) is not in "
                                               r".*items\.csv; .*nor in the orders file "
                                               r".*orders\.csv or the customers file "

@@ -258,9 +258,32 @@ def _where_by_order(cols: dict[str, Any], sides: Any) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for side in sides or []:
         if side.where:
+            anon = _anonymous(cols) if side.key_role == "customer" else None
             texts = {h: cols.pop(f"{WHERE}{h}") for h in side.where}
-            out.update(where_rows(cols, texts, side.where)[0])
+            got = where_rows(cols, texts, side.where)[0]
+            if anon is not None and anon.any():  # nobody to look up: said so, not "not SP"
+                gone = np.logical_or.reduce(list(got.values())) & anon if got else anon[:0]
+                got = {r: m & ~anon for r, m in got.items()}
+                if gone.any():
+                    heads = " and ".join(f"`{h}`" for h in side.where)
+                    got[f"anonymous: no customer to look up {heads} in the customers file "
+                        "(where=)"] = gone
+            out.update({r: m for r, m in got.items() if m.any()})
     return out
+
+
+def _anonymous(cols: dict[str, Any]) -> np.ndarray:
+    """The lines without a customer after the customers file's join (blank or missing)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from upsell.data._sources import bool_mask
+
+    cust = cols["customer"]
+    missing = bool_mask(pc.is_null(cust))
+    if pa.types.is_string(cust.type):
+        missing |= bool_mask(pc.is_in(pc.utf8_trim_whitespace(cust), value_set=_texts([""])))
+    return missing
 
 
 def _stacked(parts: list[Part], masks: str) -> dict[str, np.ndarray]:
