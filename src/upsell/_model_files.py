@@ -153,6 +153,8 @@ def load_json(data: str | bytes, *, file: str | os.PathLike[str], member: str | 
     ...
     upsell.exceptions.ModelFileError: model file 'x.json': JSON nested 1,000 deep (limit 64)
     """
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):  # bytes(n) is n zero bytes
+        raise fail(file, member, f"JSON must be text or bytes; got {type(data).__name__}")
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if len(raw) > max_bytes:
         raise fail(file, member, f"JSON of {len(raw):,} bytes exceeds the limit of "

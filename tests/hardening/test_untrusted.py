@@ -530,6 +530,27 @@ def test_any_manifest_edit_is_refused_or_served(world, saved_rec, tmp_path_facto
     _rec_outcome(root, world, f"manifest {key}/{k!r} = {value!r}")
 
 
+def test_a_number_where_the_opportunity_matrix_belongs_is_refused_at_once(world, saved_rec,
+                                                                          tmp_path):
+    """``"opportunity": 10000000000`` once reached ``bytes(10**10)`` (10 GB of zeros) in the
+    JSON reader: found by the property above on a random seed, which the OOM killer ended."""
+    from upsell._model_files import load_json
+
+    root = tmp_path / "model"
+    shutil.copytree(saved_rec, root)
+    man = root / "recommender.json"
+    doc = json.loads(man.read_text("utf-8"))
+    doc["opportunity"] = 10**10
+    man.write_text(json.dumps(doc), "utf-8")
+    _refresh_manifest(root)
+    with pytest.raises(ModelFileError, match=r"opportunity.*must be an object or null; got int"):
+        us.Recommender.load(root)
+    with pytest.raises(ModelFileError, match="JSON must be text or bytes; got int"):
+        load_json(10**10, file="x.json")  # type: ignore[arg-type]
+    with pytest.raises(us.UpsellDataError, match="must be text, bytes or a mapping; got int"):
+        us.segments.OpportunityMatrix.from_json(10**10)  # type: ignore[arg-type]
+
+
 @PROPERTY
 @given(data=st.data())
 def test_any_part_corruption_is_refused_or_served(world, saved_rec, tmp_path_factory, data):

@@ -318,6 +318,8 @@ def _from_doc(cls: Any, root: str, doc: dict[str, Any], files: dict[str, str],
     if not isinstance(prm.get("policy"), (str, type(None))):
         raise fail(man, "params.policy", "must be a string or null")
     opp = doc.get("opportunity")
+    if opp is not None and not isinstance(opp, dict):
+        raise fail(man, "opportunity", f"must be an object or null; got {type(opp).__name__}")
     blend = _load_blend(root, man, doc, files, shared)
     rec = cls(catalog=catalog, cross_sell=cross, upsell=upsell, segments=segments,
               opportunity=None if opp is None else OpportunityMatrix.from_json(opp),
