@@ -170,8 +170,10 @@ class QuantityBreaks(TableResult):
                 "near": self.near[sel], "taken": self.taken[sel]}
 
     def _summary(self) -> str:
-        items = np.unique(self.item).size if len(self) else 0
-        return f"{len(self):,} breaks of {items:,} products"
+        return f"{len(self):,} breaks of {len(self._runs):,} products"
+
+    def __repr__(self) -> str:
+        return f"QuantityBreaks({self._summary()}, price_jump={self.price_jump:g})"
 
     def _rows_of(self, item: Any) -> np.ndarray:
         if isinstance(item, np.generic):
