@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from upsell.data.ids import IdIndex
+from upsell.exceptions import UpsellError
 
-__all__ = ["find_sorted", "position"]
+__all__ = ["as_indexed", "find_sorted", "position"]
 
 
 def find_sorted(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,3 +66,38 @@ def position(index: IdIndex, value: Any) -> int:
     if p < n and srt[p] == value:
         return int(index._sorter[p])
     return -1
+
+
+def as_indexed(index: IdIndex | None, value: Any) -> Any:
+    """``value`` as ``index`` holds it ("17850", " 17850 ", "17850.0" -> 17850 for int ids;
+    22423 -> "22423" for str ids), or unchanged when the index does not know it.
+
+    Goes through :meth:`IdIndex.encode`, so requests accept every spelling the id
+    index accepts; the binary search of :func:`position` answers the usual case
+    (the id already has the index's type) without building anything.
+
+    Examples
+    --------
+    >>> as_indexed(IdIndex([17850, 12347]), " 17850.0 "), as_indexed(IdIndex(["22423"]), 22423)
+    (17850, '22423')
+    >>> as_indexed(IdIndex([17850]), "nope")
+    'nope'
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if index is None or value is None or len(index) == 0:
+        return value
+    if position(index, value) >= 0:
+        return value
+    if index.kind == "str" and isinstance(value, str):
+        # text for text ids: only surrounding spaces can differ (the usual unknown customer
+        # costs one more binary search, not a lookup table)
+        stripped = value.strip()
+        return stripped if stripped != value and position(index, stripped) >= 0 else value
+    if index.kind == "int" and isinstance(value, int):
+        return value  # an int for int ids: the binary search was the whole lookup
+    try:
+        code = int(index.encode([value], unknown="mask")[0])
+    except (UpsellError, TypeError, ValueError, OverflowError):
+        return value
+    return index.decode(code).item() if code >= 0 else value

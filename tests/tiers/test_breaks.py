@@ -189,6 +189,8 @@ def test_save_and_load_round_trip_and_refuse_edited_files(tmp_path):
     edited("taken", arrays["near"] + 1, "must not exceed near")
     edited("lines", arrays["lines"].astype(float) - 100, "lines")
     edited("name", arrays["name"][:1], "name")
+    if len(arrays["item"]) == 3:  # tin, tin, mug (or mug, tin, tin): one item's rows apart
+        edited("item", arrays["item"][[1, 0, 2]], "the rows of one item must be together")
     edited("item", arrays["item"], "price_jump", params={"price_jump": 0.5})
     with pytest.raises(ModelFileError, match="does not exist"):
         QuantityBreaks.load(tmp_path / "none.npz")

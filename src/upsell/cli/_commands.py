@@ -486,8 +486,7 @@ def _fit_recommender(args: argparse.Namespace, tx: Transactions, catalog: Catalo
         from upsell.tiers import quantity_breaks
 
         with steps.step("reading quantity breaks"):
-            found = quantity_breaks(tx, exclude=never or None)
-        breaks = found if len(found) else None
+            breaks = quantity_breaks(tx, exclude=never or None)
     blend = None
     asked = getattr(args, "blend", "weighted")  # `upsell recommend ORDERS`: weighted, fast
     if asked != "weighted":

@@ -403,6 +403,11 @@ def where_reason(header: str, values: tuple[str, ...]) -> str:
     return f"`{header}` is not {' or '.join(repr(v) for v in values)} (where=)"
 
 
+class MissingWhereColumn(UpsellDataError):
+    """A ``where`` header the lines file does not have (the readers add the side files
+    they looked in too: :func:`upsell.data._readers.read_orders`)."""
+
+
 def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: str
                   ) -> tuple[dict[str, int], str | None]:
     """(the position of each header a reader reads as text for ``where``, and the header of
@@ -412,7 +417,7 @@ def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: st
     at = {}
     for h in where:
         if h not in names:
-            raise UpsellDataError(f"column {h!r} (of `where`) is not in {label}; it has "
+            raise MissingWhereColumn(f"column {h!r} (of `where`) is not in {label}; it has "
                                   f"{', '.join(repr(a) for a in names[:20])}")
         at[h] = _only(names, h, "where", label)
     events = event_column(names, where)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from upsell.data._parts import MissingWhereColumn
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["read_orders"]
@@ -44,11 +45,11 @@ def read_orders(method: str, reader: Callable[..., Any], path: Any, options: dic
     try:
         prep = reader(path, invalid=invalid, item_index=options.pop("item_index", None),
                       customer_index=options.pop("customer_index", None), **reader_kw)
-    except UpsellDataError as exc:
+    except MissingWhereColumn as exc:
         sides_read = reader_kw.get("order_headers") or []
-        if sides_read and "(of `where`) is not in" in str(exc):  # name every file looked in
-            raise UpsellDataError(f"{exc}; nor in the " + " or the ".join(
-                f"{f.what} {f.label}" for f in sides_read)) from None
-        raise
+        if not sides_read:
+            raise
+        raise UpsellDataError(f"{exc}; nor in the " + " or the ".join(  # every file looked in
+            f"{f.what} {f.label}" for f in sides_read)) from None
     options.pop("source", None)
     return prep, options

@@ -86,9 +86,9 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
     Headers are compared in lower case without spaces, ``_``, ``-``, ``#`` and ``.``; each
     header serves one role; roles already in ``taken`` (role -> position) keep theirs and
     are left out. A header no synonym names may still name ``quantity`` or ``value`` by
-    its shape (``number_of_cds``, ``dollar_value``). ``synonyms``: role -> headers, in the order roles are tried
-    (default: the order-line roles). Never used to read silently: the caller says
-    what it found.
+    its shape (``number_of_cds``, ``dollar_value``). ``synonyms``: role -> headers, in
+    the order roles are tried (default: the order-line roles). Never used to read
+    silently: the caller says what it found.
 
     Examples
     --------

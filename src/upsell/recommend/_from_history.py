@@ -252,8 +252,7 @@ def parts_from_history(tx: Transactions, catalog: Any = None, *, blend: str = "l
     items one EASE fit can afford, :meth:`~upsell.cf.EASE.affordable_items`) and
     :class:`~upsell.cf.RepeatBlend` as cross-sell sources, customer types
     (:class:`~upsell.segments.Personas`) when the lines have customers and times,
-    the upsell ranker when a catalog is given, the shop's quantity breaks when it has
-    prices (:func:`upsell.tiers.quantity_breaks`, fees and services left out), and the blend
+    the upsell ranker when a catalog is given, and the blend
     (see :func:`choose_blend`): ``"learned"`` a :class:`LearnedBlend` fitted on the
     same history (with the customer types as segments), ``"weighted"`` the fixed
     weighted sum (``None``), ``"auto"`` the learned one when it measures better
@@ -302,13 +301,5 @@ def parts_from_history(tx: Transactions, catalog: Any = None, *, blend: str = "l
         ranker = UpsellRanker(objective=objective).fit(tx, cat, segments=personas)
     chosen = choose_blend(tx, learned, catalog=catalog, segments=personas, blend=blend,
                           random_state=random_state).blend
-    breaks = None
-    if tx.has("item") and tx.has("price"):
-        from upsell.data import non_product_items
-        from upsell.tiers import quantity_breaks
-
-        found = quantity_breaks(tx, exclude=non_product_items(tx, catalog).items)
-        breaks = found if len(found) else None
     return {"catalog": cat, "cross_sell": cross, "upsell": ranker, "segments": personas,
-            "history": tx if tx.has("customer") else None, "blend": chosen,
-            "quantity_breaks": breaks}
+            "history": tx if tx.has("customer") else None, "blend": chosen}

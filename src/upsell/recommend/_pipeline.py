@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._lookup import position
+from upsell._lookup import as_indexed, position
 from upsell._validation import check_choice, check_float, check_int, check_k
 from upsell.data.catalog import Catalog
 from upsell.data.transactions import Transactions
@@ -33,7 +33,6 @@ from upsell.recommend._core import (
     Request,
     Rule,
     Snapshot,
-    _as_indexed,
 )
 from upsell.recommend._fill import fill as popularity_fill
 from upsell.recommend._offers import render_offers
@@ -60,6 +59,7 @@ from upsell.recommend.sources import (
     UpsellSource,
     as_source,
 )
+from upsell.tiers import QuantityBreaks
 
 __all__ = ["Pipeline", "id_tuple", "scalar_id", "staged_learner"]
 
@@ -97,7 +97,7 @@ def id_tuple(values: Any, name: str, index: Any = None) -> tuple[Any, ...]:
     for v in values:
         if not scalar_id(v):
             raise UpsellDataError(f"`{name}` must hold item ids (str or int); got {v!r}")
-        out.append(_as_indexed(index, v))
+        out.append(as_indexed(index, v))
     return tuple(dict.fromkeys(out))
 
 
@@ -173,6 +173,11 @@ class Pipeline:
             raise UpsellDataError(f"`popularity` must be a PopularitySource; got "
                                   f"{type(pop).__name__}")
         self.popularity_: PopularitySource | None = pop
+        breaks = rec.quantity_breaks
+        if breaks is not None and not isinstance(breaks, QuantityBreaks):
+            raise UpsellDataError(f"`quantity_breaks` must be a QuantityBreaks or None; got "
+                                  f"{type(breaks).__name__}")
+        self.quantity_breaks_: QuantityBreaks | None = breaks
         opp = rec.opportunity
         if opp is None and self.segments_ is not None:
             opp = OpportunityMatrix()
@@ -350,7 +355,7 @@ class Pipeline:
         for index in (None if self.history_ is None else self.history_.customers,
                       None if self.segments_ is None else self.segments_.customers):
             if index is not None:
-                got = _as_indexed(index, customer)
+                got = as_indexed(index, customer)
                 if got is not customer or position(index, got) >= 0:
                     return got
         return customer.item() if isinstance(customer, np.generic) else customer
@@ -722,7 +727,8 @@ class Pipeline:
         items = self.pool_from_sources(req, mom, k, removed)
         # a basket of items the model has never seen (a product added since the fit) serves
         # like an empty one: the customer's own sources, or the segment's popular items
-        cold = not req.known and all(self.pos(b) < 0 for b in req.basket)
+        unknown = [b for b in req.basket if self.pos(b) < 0]
+        cold = not req.known and len(unknown) == len(req.basket)
         if fill is None:
             fill = cold and self.popularity_ is not None
         key = self.cold_key(req, k, extra) if (cold and fill and not items and not removed) \
@@ -732,7 +738,8 @@ class Pipeline:
             if hit is not None:
                 cached, was_removed, n_filled = hit
                 return OfferList(cached, removed=dict(was_removed),
-                                 note=self._note(req, cold, fill, n_filled, len(cached)),
+                                 note=self._note(req, cold, fill, n_filled, len(cached),
+                                                 unknown),
                                  policy=_policy(req, self), segment=req.segment)
         for inj in self.injectors:
             for item in inj(req):
@@ -768,12 +775,13 @@ class Pipeline:
                 self._cold_cache.clear()  # bounded: many distinct where/exclude keys
             self._cold_cache[key] = (tuple(offers), dict(removed), n_filled)
         return OfferList(offers, removed=removed,
-                         note=self._note(req, cold, fill, n_filled, len(chosen)),
+                         note=self._note(req, cold, fill, n_filled, len(chosen), unknown),
                          policy=_policy(req, self), segment=req.segment)
 
-    def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int) -> str:
-        """One sentence on what the caller should know about this request."""
-        unknown = [b for b in req.basket if self.pos(b) < 0]
+    def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int,
+              unknown: list[Any]) -> str:
+        """One sentence on what the caller should know about this request (``unknown``: the
+        basket's items the model does not know)."""
         listed = f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}"
         ignored = f"basket item(s) not among the model's items, ignored: {listed}" \
             if unknown else ""

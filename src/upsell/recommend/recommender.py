@@ -44,7 +44,7 @@ _BUILD_LOCK = threading.Lock()
 _FITTED = frozenset({
     "sources_", "rules_", "history_", "segments_", "popularity_", "opportunity_", "weights_",
     "min_score_", "normalize_", "cues_", "moments_", "segment_boost_", "default_probability_",
-    "n_candidates_", "blend_", "source_names_", "policy_"})
+    "n_candidates_", "blend_", "source_names_", "policy_", "quantity_breaks_"})
 # names kept importable from this module for code written against it
 _ = (_names, _score, Candidate)
 
@@ -275,7 +275,10 @@ class Recommender(Estimator):
             item ids unlike the shop's id pattern) get an
             :class:`~upsell.recommend.filters.Exclude` rule after the default rules
             (saved with the model; the ``upsell`` logger says which). They stay in
-            the history, the sources and the KPIs. True: no such rule.
+            the history, the sources and the KPIs. True: no such rule. Either way they
+            have no quantity breaks: ``quantity_breaks`` (the shop's volume prices,
+            :func:`upsell.tiers.quantity_breaks`, for :meth:`quantity_offers`) leaves them
+            out.
 
         Returns
         -------
@@ -291,17 +294,20 @@ class Recommender(Estimator):
         ...               include_owned=True)  # doctest: +SKIP
         """
         from upsell._validation import as_transactions
+        from upsell.data import non_product_items
         from upsell.recommend.blend import history_parts
+        from upsell.tiers import quantity_breaks
 
         tx = as_transactions(tx, "tx")
         parts = history_parts(tx, catalog, blend=blend, random_state=random_state)
+        found = non_product_items(tx, catalog)
+        if tx.has("price"):  # the shop's volume prices; a fee has none to offer
+            parts["quantity_breaks"] = quantity_breaks(tx, exclude=found.items)
         if not offer_non_products:
             import logging
 
-            from upsell.data import non_product_items
             from upsell.recommend.filters import default_rules
 
-            found = non_product_items(tx, catalog)
             if len(found):
                 parts["rules"] = default_rules(exclude=found.items)
                 logging.getLogger("upsell").info(
@@ -344,15 +350,8 @@ class Recommender(Estimator):
         >>> [o.cue for o in rec.quantity_offers({"mug": 24})]
         ['Buy 32 for 2.55 each instead of 2.95 (save 14%)']
         """
-        from upsell.tiers import QuantityBreaks
-
-        br = self.quantity_breaks
-        if br is None:
-            return ()
-        if not isinstance(br, QuantityBreaks):
-            raise UpsellDataError(f"`quantity_breaks` must be a QuantityBreaks or None; got "
-                                  f"{type(br).__name__}")
-        return br.offers(lines)
+        br = self._pipeline().quantity_breaks_  # checked once, as every part
+        return () if br is None else br.offers(lines)
 
     # get_params comes from Estimator; the repr summarises the built state instead
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from upsell._lookup import position
+from upsell._lookup import as_indexed, position
 from upsell._validation import check_float, check_int
 from upsell.data.catalog import Catalog
 from upsell.data.ids import IdIndex
@@ -28,7 +28,7 @@ from upsell.persist import (
     read_model,
     write_model,
 )
-from upsell.recommend._core import Candidate, CandidateSource, Request, _as_indexed
+from upsell.recommend._core import Candidate, CandidateSource, Request
 from upsell.recommend.blending import add_to_registry
 
 __all__ = [
@@ -79,14 +79,14 @@ def source_types() -> dict[str, type]:
 
 
 def _known(index: IdIndex, ids: Sequence[Any]) -> list[Any]:
-    return [i for i in (_as_indexed(index, v) for v in ids) if i in index]
+    return [i for i in (as_indexed(index, v) for v in ids) if i in index]
 
 
 def _customer(index: IdIndex, customer: Any) -> Any:
     """The customer id as the model holds it, or None when the model does not know it."""
     if customer is None:
         return None
-    got = _as_indexed(index, customer)
+    got = as_indexed(index, customer)
     return got if position(index, got) >= 0 else None
 
 

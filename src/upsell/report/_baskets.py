@@ -268,7 +268,7 @@ def _breaks_part(ctx: _Context) -> tuple[Table, Any] | None:
          int(br.near[i]), (float(br.taken[i] / br.near[i]) if br.near[i] else None))
         for nm, i in zip(names, top.tolist(), strict=True))
     n_near, n_taken = int(np.sum(br.near)), int(np.sum(br.taken))
-    items = int(np.unique(br.item).size)
+    items = br.n_items
     note = (f"{len(br):,} quantity breaks of {items:,} products, read from the prices paid "
             f"(a lower unit price from a quantity on, paid by 2+ customers and still in "
             f"force). Within reach: lines below a break whose customer would have spent at "

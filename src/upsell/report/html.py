@@ -112,11 +112,11 @@ def _cards(analysis: Analysis) -> str:
         cards.append(_card("Upgrade take-up", fmt_pct(lv["take_up"]),
                            "customers who moved up a tier"))
     br = lv.get("quantity_breaks")
-    if br is not None and int(np.sum(br.near)):
+    near = int(np.sum(br.near)) if br is not None else 0
+    if br is not None and near:
         cards.append(_card("Quantity breaks", f"{len(br):,}",
-                           f"{int(np.sum(br.near)):,} lines within reach; "
-                           f"{int(np.sum(br.taken)) / int(np.sum(br.near)):.0%} later bought "
-                           "at the break"))
+                           f"{near:,} lines within reach; {int(np.sum(br.taken)) / near:.0%} "
+                           "later bought at the break"))
     if not cards:
         return ""
     return f'<div class="cards">{"".join(cards)}</div>'

@@ -312,7 +312,8 @@ def customer_sums(tx: Transactions, table: ItemTable, at: np.datetime64) -> dict
     priced = np.isfinite(pp)
     out = {
         # a purchase log without items has no product lines: its shares are unknown (NaN)
-        "lines": count() if tx.has("item") else np.zeros(n), "disc": count(disc), "tiered": count(tiered),
+        "lines": count() if tx.has("item") else np.zeros(n),
+        "disc": count(disc), "tiered": count(tiered),
         "low": count(table.low_tier[it]), "high": count(table.high_tier[it]),
         "tier_pos": count(tiered, tp), "value": count(table.value_pack[it]),
         "priced": count(priced), "price_pos": count(priced, pp),
@@ -402,9 +403,6 @@ def customer_features(tx: Transactions, catalog: Catalog | None = None, *,
 
         ``orders``
             sale orders (orders with positive net units)
-
-        The ``*_share`` columns are NaN for a customer without a product line
-        before ``at``.
         ``tenure_days``, ``recency_days``
             whole days from the first and from the last order to ``at``
 
@@ -426,6 +424,9 @@ def customer_features(tx: Transactions, catalog: Catalog | None = None, *,
             to 1 dearest
         ``exclusive_share``, ``warranty_share``, ``accessory_share``, ``subscription_share``
             share of lines of exclusive items and of each kind
+
+        The ``*_share`` columns are NaN for a customer without a product line
+        before ``at``.
 
     Raises
     ------

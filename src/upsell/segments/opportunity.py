@@ -310,9 +310,6 @@ class OpportunityMatrix(TableResult):
         """
         if isinstance(text, Mapping):
             doc: Any = text
-        elif not isinstance(text, (str, bytes, bytearray)):  # an int would be bytes(n) below
-            raise UpsellDataError(f"opportunity matrix JSON must be text, bytes or a mapping; "
-                                  f"got {type(text).__name__}")
         else:
             try:  # bounded: size, nesting depth (no RecursionError), no NaN, no repeated key
                 doc = load_json(text, file="opportunity matrix JSON")

@@ -219,7 +219,7 @@ class RecommendIn:
 
     def lines(self) -> list[tuple[Any, float]]:
         """(item, quantity) of the basket lines whose quantity was sent."""
-        return [(b, q) for b, q in zip(self.basket, self.quantities, strict=False)
+        return [(b, q) for b, q in zip(self.basket, self.quantities, strict=True)
                 if q is not None]
 
     def kwargs(self) -> dict[str, Any]:

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from upsell._display import TableResult
+from upsell._lookup import as_indexed, find_sorted, position
 from upsell._stats import adjust_p_values
 from upsell._validation import as_transactions, check_float
 from upsell.data import Transactions
+from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 from upsell.persist import check_array, fail, read_model, write_model
 
@@ -143,20 +145,20 @@ class QuantityBreaks(TableResult):
     near: np.ndarray
     taken: np.ndarray
     price_jump: float = 2.0
-    # item id -> (first row, row after its last): one dict lookup per basket line
-    _runs: dict[Any, tuple[int, int]] = field(init=False, repr=False, compare=False)
+    # the distinct items in row order and where each one's rows start: a basket line's id,
+    # in any spelling a request sends (upsell._lookup.as_indexed), finds its rows
+    _items: IdIndex = field(init=False, repr=False, compare=False)
+    _starts: np.ndarray = field(init=False, repr=False, compare=False)
 
     _title = "QuantityBreaks"
 
     def __post_init__(self) -> None:
-        ids = self.item.tolist()
-        runs: dict[Any, tuple[int, int]] = {}
-        start = 0
-        for pos in range(1, len(ids) + 1):
-            if pos == len(ids) or ids[pos] != ids[start]:
-                runs.setdefault(ids[start], (start, pos))
-                start = pos
-        object.__setattr__(self, "_runs", runs)
+        first = np.flatnonzero(np.r_[True, self.item[1:] != self.item[:-1]]) if len(self) \
+            else np.zeros(0, dtype=np.int64)
+        # IdIndex refuses an id twice: the rows of one item must be one run
+        items = IdIndex(self.item[first].tolist() if first.size else [], name="item")
+        object.__setattr__(self, "_items", items)
+        object.__setattr__(self, "_starts", np.r_[first, len(self)].astype(np.int64))
 
     def __len__(self) -> int:
         return int(self.item.size)
@@ -169,27 +171,37 @@ class QuantityBreaks(TableResult):
                 "lines": self.lines[sel], "customers": self.customers[sel],
                 "near": self.near[sel], "taken": self.taken[sel]}
 
+    @property
+    def n_items(self) -> int:
+        """Products with at least one break."""
+        return len(self._items)
+
     def _summary(self) -> str:
-        return f"{len(self):,} breaks of {len(self._runs):,} products"
+        return f"{len(self):,} breaks of {self.n_items:,} products"
 
     def __repr__(self) -> str:
         return f"QuantityBreaks({self._summary()}, price_jump={self.price_jump:g})"
 
-    def _rows_of(self, item: Any) -> np.ndarray:
+    def _next(self, item: Any, quantity: Any) -> tuple[int, float] | None:
+        """(row of the largest break within reach above ``quantity``, the unit price paid
+        now), or None; one lookup of ``item``."""
+        q = check_float(quantity, "quantity", low=0.0, low_open=True)
         if isinstance(item, np.generic):
             item = item.item()
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             raise UpsellDataError(f"`item` must be an id (str or int); got {item!r}")
-        if self.item.dtype.kind in "iu":
-            if isinstance(item, str):
-                try:
-                    item = int(float(item.strip()))
-                except ValueError:
-                    return np.empty(0, dtype=np.int64)
-        else:
-            item = str(item)
-        lo, hi = self._runs.get(item, (0, 0))
-        return np.arange(lo, hi)
+        code = position(self._items, as_indexed(self._items, item))
+        if code < 0:
+            return None
+        lo, hi = int(self._starts[code]), int(self._starts[code + 1])
+        levels = self.quantity[lo:hi]
+        below = int(np.searchsorted(levels, q, side="right"))  # rows at or under q
+        now = float(self.base_price[lo] if below == 0 else self.price[lo + below - 1])
+        best = None
+        for r in range(lo + below, hi):  # dearer breaks last: keep the largest in reach
+            if float(self.quantity[r]) * float(self.price[r]) <= self.price_jump * q * now:
+                best = r
+        return None if best is None else (best, now)
 
     def offer(self, item: Any, quantity: float) -> tuple[int, float, float] | None:
         """The next break above ``quantity`` of ``item`` within reach, or None.
@@ -222,21 +234,11 @@ class QuantityBreaks(TableResult):
         >>> br.offer("mug", 8), br.offer("mug", 30), br.offer("mug", 60)
         ((10, 2.5, 3.0), (50, 2.0, 2.5), None)
         """
-        q = check_float(quantity, "quantity", low=0.0, low_open=True)
-        rows = self._rows_of(item)
-        if not rows.size:
+        found = self._next(item, quantity)
+        if found is None:
             return None
-        levels = self.quantity[rows]
-        now = float(self.base_price[rows[0]])
-        below = rows[levels <= q]
-        if below.size:
-            now = float(self.price[below[-1]])
-        best = None
-        for r in rows[levels > q].tolist():
-            spend = float(self.quantity[r]) * float(self.price[r])
-            if spend <= self.price_jump * q * now:
-                best = (int(self.quantity[r]), float(self.price[r]), now)
-        return best
+        r, now = found
+        return int(self.quantity[r]), float(self.price[r]), now
 
     def cue(self, item: Any, quantity: float) -> str:
         """The sales cue of :meth:`offer` for a basket line ("" when there is no break in reach).
@@ -250,12 +252,7 @@ class QuantityBreaks(TableResult):
         'Buy 32 for 2.55 each instead of 2.95 (save 14%)'
         """
         found = self.offer(item, quantity)
-        if found is None:
-            return ""
-        n, price, now = found
-        return (f"Buy {n:,} for {_money(price)} each instead of {_money(now)} "
-                f"(save {1 - price / now:.0%})")
-
+        return "" if found is None else _cue_text(*found)
 
     def offers(self, lines: Any) -> tuple[QuantityOffer, ...]:
         """The quantity offers of a basket: one per line with a break within reach.
@@ -284,21 +281,19 @@ class QuantityBreaks(TableResult):
         >>> [o.cue for o in br.offers({"mug": 24, "tea": 3})]
         ['Buy 32 for 2.55 each instead of 2.95 (save 14%)']
         """
-        pairs = _lines_of(lines)
         out = []
-        for pos, (item, qty) in enumerate(pairs):
+        for pos, (item, qty) in enumerate(_lines_of(lines)):
             try:
-                found = self.offer(item, qty)
+                found = self._next(item, qty)
             except UpsellDataError as exc:
                 raise UpsellDataError(f"`lines` line {pos} ({item!r}, {qty!r}): {exc}") from None
             if found is None:
                 continue
-            n, price, now = found
-            row = int(self._rows_of(item)[0])
-            ident = self.item[row].item() if isinstance(self.item[row], np.generic) \
-                else self.item[row]
-            out.append(QuantityOffer(ident, str(self.name[row]), float(qty), n, price, now,
-                                     1.0 - price / now, self.cue(item, qty)))
+            r, now = found
+            n, price = int(self.quantity[r]), float(self.price[r])
+            out.append(QuantityOffer(self.item[r:r + 1].tolist()[0], str(self.name[r]),
+                                     float(qty), n, price, now, 1.0 - price / now,
+                                     _cue_text(n, price, now)))
         return tuple(out)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -323,8 +318,11 @@ class QuantityBreaks(TableResult):
                             **{k: getattr(self, k) for k in _NUMBERS if k != "saving"}})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> QuantityBreaks:
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> QuantityBreaks:
         """Read a file written by :meth:`save`; the file is untrusted input and checked.
+
+        ``verify``: check the arrays' SHA-256 (a caller that checked the whole file's
+        digest already, as :meth:`upsell.Recommender.load` does, passes False).
 
         Raises
         ------
@@ -332,7 +330,7 @@ class QuantityBreaks(TableResult):
             A missing, damaged or edited file, naming the member and the problem (unsorted
             rows, a break price not below its base, counts that do not add up, ...).
         """
-        doc, a = read_model(path, kind="QuantityBreaks")
+        doc, a = read_model(path, kind="QuantityBreaks", verify=verify)
         f = os.fspath(path)
         jump = doc["params"].get("price_jump")
         if type(jump) not in (int, float) or not 1.0 <= jump < float("inf"):
@@ -353,18 +351,17 @@ class QuantityBreaks(TableResult):
             raise fail(f, "price", "must be above 0 and below base_price")
         if n and not (cols["taken"] <= cols["near"]).all():
             raise fail(f, "taken", "must not exceed near")
-        if n:  # offer() reads an item's rows as one run of rising quantities
-            starts = np.r_[True, item[1:] != item[:-1]]
-            if np.unique(item).size != int(starts.sum()):
-                raise fail(f, "item", "the rows of one item must be together")
-            if np.any(~starts[1:] & (np.diff(cols["quantity"]) <= 0)):
-                raise fail(f, "quantity", "must rise within an item's rows")
+        if n and np.any((item[1:] == item[:-1]) & (np.diff(cols["quantity"]) <= 0)):
+            raise fail(f, "quantity", "must rise within an item's rows")
         cols["saving"] = 1.0 - cols["price"] / cols["base_price"]  # derived, not trusted
         for arr in (item, name, *cols.values()):
             arr.flags.writeable = False
-        return cls(item, name, cols["base_price"], cols["quantity"], cols["price"],
-                   cols["saving"], cols["lines"], cols["customers"], cols["near"],
-                   cols["taken"], price_jump=float(jump))
+        try:  # the construction checks that each item's rows are one run
+            return cls(item, name, cols["base_price"], cols["quantity"], cols["price"],
+                       cols["saving"], cols["lines"], cols["customers"], cols["near"],
+                       cols["taken"], price_jump=float(jump))
+        except UpsellDataError:
+            raise fail(f, "item", "the rows of one item must be together") from None
 
 
 def _lines_of(lines: Any) -> list[tuple[Any, Any]]:
@@ -389,6 +386,12 @@ def _lines_of(lines: Any) -> list[tuple[Any, Any]]:
 
 #: the numeric columns of a QuantityBreaks, in field order (after item and name)
 _NUMBERS = ("base_price", "quantity", "price", "saving", "lines", "customers", "near", "taken")
+
+
+def _cue_text(n: int, price: float, now: float) -> str:
+    """The sales cue of a break: "Buy 32 for 2.55 each instead of 2.95 (save 14%)"."""
+    return (f"Buy {n:,} for {_money(price)} each instead of {_money(now)} "
+            f"(save {1 - price / now:.0%})")
 
 
 def _money(x: float) -> str:
@@ -446,8 +449,9 @@ def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: floa
     whose mode is at least half of them. The price schedule is the running maximum of those
     prices from the largest quantity down, so a break is a drop that holds for every larger
     quantity seen. A break is kept when the new price is at least ``min_drop`` lower, paid
-    on at least ``min_share`` of the lines at or above its quantity, by at least two customers (when the data have customers: not one customer's own deal),
-    both prices were paid in one span of time (with times: a markdown, the old price
+    on at least ``min_share`` of the lines at or above its quantity, by at least two
+    customers (when the data have customers: not one customer's own deal), when both
+    prices were paid in one span of time (with times: a markdown, the old price
     before a date and the new one after it, is not a break), and the latest line at the
     break's quantity paid its price (a break the shop has since dropped is not one). Last,
     the break's price must be paid more often at or above its quantity than below it:
@@ -484,17 +488,16 @@ def quantity_breaks(tx: Transactions, *, price_jump: float = 2.0, min_drop: floa
         gone = np.zeros(len(tx.items), dtype=bool)
         gone[out_pos[out_pos >= 0]] = True
         keep &= ~gone[tx.item]
-    if tx.has("time") and keep.any():
-        t = tx.time.astype("datetime64[s]").astype(np.int64)
+    has_time = tx.has("time")
+    t = tx.time.astype("datetime64[s]").astype(np.int64) if has_time else None
+    if t is not None and keep.any():
         keep &= t >= t[keep].max() - int(window * 86400)
     rows = np.flatnonzero(keep)
     item = tx.item[rows].astype(np.int64)
     qty = tx.quantity[rows].astype(np.float64)
     price = np.round(tx.price[rows].astype(np.float64), 6)  # value / quantity: float noise
     cust = tx.customer[rows].astype(np.int64) if has_cust else np.zeros(rows.size, np.int64)
-    has_time = tx.has("time")
-    when = (tx.time[rows].astype("datetime64[s]").astype(np.int64) if has_time
-            else np.arange(rows.size, dtype=np.int64))
+    when = t[rows] if t is not None else np.arange(rows.size, dtype=np.int64)
     empty = _empty(jump)
     if not rows.size:
         return empty
@@ -610,8 +613,8 @@ def _evidence(item: np.ndarray, qty: np.ndarray, price: np.ndarray, cust: np.nda
     out = {"all": count(np.ones(kk.size, dtype=bool)), "big": count(big), "low": count(low),
            "lines": count(at), "near": count(near)}
     known = c >= 0
+    span = int(c.max()) + 1 if c.size else 1  # (break, customer) keys: break * span + customer
     if has_cust:  # distinct customers paying the break; an anonymous line is a visitor each
-        span = int(c.max()) + 1 if c.size else 1
         keys = np.unique(kk[at & known] * span + c[at & known])
         out["customers"] = (np.bincount(keys // span, minlength=k).astype(np.int64)
                             + count(at & ~known))
@@ -621,16 +624,18 @@ def _evidence(item: np.ndarray, qty: np.ndarray, price: np.ndarray, cust: np.nda
     if has_time:
         lo_t, hi_t = np.iinfo(np.int64).min, np.iinfo(np.int64).max
 
-        def first_last(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            first = np.full(k, hi_t, dtype=np.int64)
-            last = np.full(k, lo_t, dtype=np.int64)
-            np.minimum.at(first, kk[mask], w[mask])
-            np.maximum.at(last, kk[mask], w[mask])
-            return first, last
+        def first(mask: np.ndarray) -> np.ndarray:
+            out = np.full(k, hi_t, dtype=np.int64)
+            np.minimum.at(out, kk[mask], w[mask])
+            return out
 
-        f_first, f_last = first_last(full)
-        a_first, a_last = first_last(at)
-        big_last = first_last(big)[1]
+        def last(mask: np.ndarray) -> np.ndarray:
+            out = np.full(k, lo_t, dtype=np.int64)
+            np.maximum.at(out, kk[mask], w[mask])
+            return out
+
+        f_first, f_last, a_first, a_last = first(full), last(full), first(at), last(at)
+        big_last = last(big)
         # both prices in force at once (a markdown, the old price before a date and the new
         # one bought in bulk after it, is not a break) and still: the latest line at the
         # break's quantity paid its price (a break the shop has since dropped is not one)
@@ -641,15 +646,13 @@ def _evidence(item: np.ndarray, qty: np.ndarray, price: np.ndarray, cust: np.nda
     was, now = near & known, big & known
     if has_cust and was.any() and now.any():
         # a near line is taken when its customer bought the break or more after it
-        span = int(c.max()) + 1
         key_now = kk[now] * span + c[now]
         order = np.argsort(key_now, kind="stable")
         key_now, w_now = key_now[order], w[now][order]
         starts = np.flatnonzero(np.r_[True, key_now[1:] != key_now[:-1]])
-        keys, last = key_now[starts], np.maximum.reduceat(w_now, starts)
-        key_was = kk[was] * span + c[was]
-        pos = np.minimum(np.searchsorted(keys, key_was), keys.size - 1)
-        hit = (keys[pos] == key_was) & (last[pos] > w[was])
+        keys, latest = key_now[starts], np.maximum.reduceat(w_now, starts)
+        pos, found = find_sorted(keys, kk[was] * span + c[was])
+        hit = found & (latest[pos] > w[was])
         taken = np.bincount(kk[was][hit], minlength=k).astype(np.int64)
     out["taken"] = taken
     return out
