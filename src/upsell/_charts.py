@@ -194,7 +194,8 @@ def bar_chart(labels: Sequence[Any], values: Any, *, title: str = "", ylabel: st
 @matplotlib_keywords
 def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *,
                title: str = "", ax: Any = None, **kwargs: Any) -> Any:
-    """Horizontal paired bars: each segment's share of customers and share of revenue.
+    """Horizontal paired bars: each segment's share of customers and share of revenue
+    (``revenue_share=None``, data without prices: the customers' bars alone).
 
     Further keyword arguments go to both ``Axes.barh`` calls.
 
@@ -205,10 +206,13 @@ def share_bars(labels: Sequence[Any], customer_share: Any, revenue_share: Any, *
     n = len(labels)
     ax = get_axes(ax, (6.5, 0.45 * n + 1.2))
     pos = np.arange(n)
-    ax.barh(pos - 0.2, np.nan_to_num(np.asarray(customer_share, dtype=float)),
-            **{"height": 0.4, "color": GREY, "label": "customers", **kwargs})
-    ax.barh(pos + 0.2, np.nan_to_num(np.asarray(revenue_share, dtype=float)),
-            **{"height": 0.4, "color": BLUE, "label": "revenue", **kwargs})
+    both = revenue_share is not None
+    ax.barh(pos - 0.2 * both, np.nan_to_num(np.asarray(customer_share, dtype=float)),
+            **{"height": 0.4 + 0.2 * (not both), "color": GREY, "label": "customers",
+               **kwargs})
+    if both:
+        ax.barh(pos + 0.2, np.nan_to_num(np.asarray(revenue_share, dtype=float)),
+                **{"height": 0.4, "color": BLUE, "label": "revenue", **kwargs})
     ax.set_yticks(pos, short_labels(labels, 22))
     ax.invert_yaxis()
     percent_axis(ax, "x")

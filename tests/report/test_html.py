@@ -69,6 +69,25 @@ def test_ids_read_as_text_and_long_ids_wrap():
     assert align[hashed] == ' class="long"'
 
 
+def test_short_ids_in_a_column_of_ids_read_as_text():
+    """Instacart's product ids run from 1 to 49,688: "170" beside "3103" is an id too (it
+    stood right of the others); a column of counts, blanks read "n/a", stays numbers."""
+    from upsell.report.analysis import Table
+
+    html = Table("", ("product", "orders", "lift"),
+                 (("3103", 1549, "12"), ("170", 1023, "n/a"), ("42", 7, "1,234"))).to_html()
+    cells = re.findall(r"<td([^>]*)>([^<]*)</td>", html)
+    align = {text: attrs for attrs, text in cells}
+    assert align["3103"] == align["170"] == align["42"] == ""
+    assert align["1,549"] == align["7"] == ' class="num"'
+    assert align["12"] == align["n/a"] == align["1,234"] == ' class="num"'
+    # a products or offers column is ids however short, integer ids included (not "25,508")
+    html = Table("", ("offer", "orders"), ((2, 5), (25508, 12345))).to_html()
+    align = {text: attrs for attrs, text in re.findall(r"<td([^>]*)>([^<]*)</td>", html)}
+    assert align["2"] == align["25508"] == "" and align["12,345"] == ' class="num"'
+    assert "+ 3 more" in Table("", ("product",), (), total=3).to_html()  # none shown
+
+
 def test_a_float_column_keeps_its_decimals():
     """A money column reads "45.8, 30.0, 105.0", not "45.8, 30, 105.0": a cell gets the
     decimals most of its column's cells have, more or fewer, but never fewer than three

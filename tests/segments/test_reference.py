@@ -20,7 +20,7 @@ RFM_TABLE = {  # segment: (customers, revenue share %)
     "about to sleep": (206, 1.5), "at risk": (464, 6.7), "cannot lose": (27, 1.0),
     "hibernating": (352, 1.9), "lost": (580, 3.0),
 }
-PERSONA_SIZES = {"new": 1193, "frequent": 696, "price_sensitive": 833, "premium": 888}
+PERSONA_SIZES = {"new": 1240, "frequent": 719, "price_sensitive": 850, "premium": 801}
 
 
 @pytest.fixture

@@ -165,8 +165,7 @@ def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
     """``--orders-file`` / ``--orders-columns`` and ``--customers-file`` /
     ``--customers-columns`` as ``read_csv``'s keywords (none: {})."""
     out: dict[str, Any] = {}
-    for kind, needs in (("orders", "order=HEADER and some of customer=, time=, channel="),
-                        ("customers", "customer=HEADER,person=HEADER")):
+    for kind, needs in (("orders", ""), ("customers", "customer=HEADER,person=HEADER")):
         path = getattr(args, f"{kind}_file", None)
         text = getattr(args, f"{kind}_columns", None)
         if path is None and text is None:
@@ -175,9 +174,10 @@ def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
             raise UpsellDataError(f"--{kind}-columns goes with --{kind}-file (the {kind} file "
                                   "whose headers it names)")
         pairs = dict(_pairs(text, f"--{kind}-columns", "role"))
-        if not pairs:
+        if not pairs and kind == "customers":
             raise UpsellDataError(f"--{kind}-file needs --{kind}-columns: {needs}")
-        out.update({f"{kind}_file": path, f"{kind}_columns": pairs})
+        # no --orders-columns: the reader's error suggests them from the file's headers
+        out.update({f"{kind}_file": path, f"{kind}_columns": pairs or None})
     return out
 
 
@@ -326,13 +326,16 @@ _LIBRARY_WORDS = (
 _QUOTED = re.compile(r"'([^']*)'")
 _SKIP_ROWS = re.compile(r"\bskip_rows=(\d+)")
 _ONE_ROLE = re.compile(r"columns=\{'(\w+)': \.\.\.\}")
-_MAPPING = re.compile(r"columns=\{((?:'\w+': (?:'[^']*'|\((?:'[^']*'(?:, )?)+\))(?:, )?)+)\}")
+_MAPPING = re.compile(r"((?:orders|customers)_)?columns="
+                      r"\{((?:'\w+': (?:'[^']*'|\((?:'[^']*'(?:, )?)+\))(?:, )?)+)\}")
 
 
 def _mapping_words(m: re.Match[str], flag: str) -> str:
     """``columns={'order': 'Invoice', 'customer': 'Customer ID'}`` as the ``flag`` option;
     a tuple of headers (joined into one id) reads ``order=A+B``."""
-    pairs = re.findall(r"'(\w+)': ('[^']*'|\((?:'[^']*'(?:, )?)+\))", m.group(1))
+    if m.group(1):  # an orders or customers file's mapping: its own option
+        flag = f"--{m.group(1)[:-1]}-columns"
+    pairs = re.findall(r"'(\w+)': ('[^']*'|\((?:'[^']*'(?:, )?)+\))", m.group(2))
     arg = ",".join(f"{role}={'+'.join(_QUOTED.findall(v))}" for role, v in pairs)
     if re.fullmatch(r"[\w=,.%+:/@-]+", arg):
         return f"{flag} {arg}"
@@ -353,6 +356,8 @@ def _cli_words(message: str, columns_flag: str = "--columns",
     "look like --columns 'order=Invoice,customer=Customer ID'"
     >>> _cli_words("join: columns={'order': ('CUST', 'DAY'), 'item': 'SKU'}")
     'join: --columns order=CUST+DAY,item=SKU'
+    >>> _cli_words("look like orders_columns={'order': 'order_id', 'customer': 'user_id'}")
+    'look like --orders-columns order=order_id,customer=user_id'
     """
     message = _MAPPING.sub(lambda m: _mapping_words(m, columns_flag), message)
     message = _ONE_ROLE.sub(rf"{columns_flag} \1=HEADER", message)

@@ -90,7 +90,10 @@ _SIDE_FILES = (
      "order's customer, time or channel when the order lines do not (an ERP's order "
      "headers, Olist's orders file)",
      "the orders file's headers: order (the key the lines share) and some of customer, "
-     "time, channel, e.g. order=order_id,customer=customer_id,time=order_purchase_timestamp"),
+     "time, channel, e.g. order=order_id,customer=customer_id,time=order_purchase_timestamp; "
+     "or sequence= and days_since_prior= for the time (Instacart's order_number and "
+     "days_since_prior_order, with --time-format days_since:YYYY-MM-DD, the day of the "
+     "last orders)"),
     ("customers", "customer=HEADER,person=HEADER",
      "a file of customers (CSV, Parquet or a workbook) that maps the customer ids of the "
      "lines or their orders to the person each stands for (Olist's customers file: "

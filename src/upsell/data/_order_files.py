@@ -15,19 +15,28 @@ from upsell.data._order_headers import HEADER_ROLES, WHERE, OrderHeaders
 from upsell.data._sources import _pa
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["maybe_read_order_headers", "read_customer_map", "read_order_headers", "side_files"]
+__all__ = ["maybe_read_order_headers", "orders_columns_advice", "read_customer_map",
+           "read_order_headers", "side_files"]
+
+#: an orders file's common headers, compared as :func:`~upsell.data._suggest.suggest_columns`
+#: compares them (Olist's, Instacart's, an ERP's order headers)
+_ORDER_SYNONYMS = {
+    "days_since_prior": ("dayssincepriororder", "dayssinceprior", "dayssincelastorder",
+                         "dayssincepreviousorder", "dayssinceprevious"),
+    "sequence": ("ordernumber", "ordersequence", "orderseq", "sequence", "ordercount"),
+}
 
 
 def side_files(orders_file: Any, orders_columns: Any, customers_file: Any = None,
                customers_columns: Any = None, *, delimiter: str = ",",
-               encoding: str = "utf-8", where: dict[str, tuple[str, ...]] | None = None
-               ) -> list[OrderHeaders] | None:
+               encoding: str = "utf-8", where: dict[str, tuple[str, ...]] | None = None,
+               time_format: str | None = None) -> list[OrderHeaders] | None:
     """The files beside the order lines, in the order they are joined: the orders file
     (:func:`read_order_headers`, with the ``where`` headers it has), then the customers
     file (:func:`read_customer_map`); None when neither is given."""
     files = []
     orders = maybe_read_order_headers(orders_file, orders_columns, delimiter=delimiter,
-                                      encoding=encoding, where=where)
+                                      encoding=encoding, where=where, time_format=time_format)
     if orders is not None:
         files.append(orders)
     if customers_file is not None or customers_columns is not None:
@@ -70,10 +79,59 @@ def read_customer_map(path: Any, columns: Any, *, delimiter: str = ",",
                         key_role="customer", files=files, not_read=notes, where=mine)
 
 
+def orders_columns_advice(path: Any, delimiter: str = ",", encoding: str = "utf-8") -> str:
+    """What ``orders_columns`` an orders file's headers suggest, as an error's advice:
+    ``"; its headers look like orders_columns={...}"`` ('' when the file cannot be read or
+    suggests no ``order`` and one more role). A header counting days since the customer's
+    previous order (Instacart's ``days_since_prior_order``) suggests the ``sequence`` and
+    ``days_since_prior`` roles.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "orders.csv"
+    >>> _ = p.write_text("order_id,user_id,order_number,days_since_prior_order\\n1,7,1,\\n")
+    >>> print(orders_columns_advice(p)[24:157])
+    orders_columns={'order': 'order_id', 'customer': 'user_id', 'sequence': 'order_number', 'days_since_prior': 'days_since_prior_order'}
+    """
+    from upsell.data._suggest import _SYNONYMS, suggest_columns
+
+    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) else ""
+    names: list[str] = []
+    try:
+        if os.path.isfile(label):
+            from upsell.data.io import TABLE_KINDS, file_kind
+
+            kind = file_kind(label)
+            if kind in ("parquet", "folder"):
+                from upsell.data._parquet import _open
+
+                names = _open(label)[0]
+            elif kind not in TABLE_KINDS:
+                names = _header_line(label, {}, delimiter, encoding)[1]
+    except UpsellDataError:
+        return ""
+    days = suggest_columns(names, synonyms={"days_since_prior":
+                                            _ORDER_SYNONYMS["days_since_prior"]})
+    table = {r: _SYNONYMS[r] for r in ("order", "customer")}
+    if days:  # the time counted back from each customer's last order
+        table["sequence"] = _ORDER_SYNONYMS["sequence"]
+    else:
+        table.update({r: _SYNONYMS[r] for r in ("time", "channel")})
+    got = suggest_columns([n for n in names if n not in days.values()], synonyms=table)
+    if "sequence" in got:
+        got.update(days)
+    if "order" not in got or len(got) < 2:
+        return ""
+    return f"; its headers look like orders_columns={got!r}" + (
+        ", with time_format='days_since:YYYY-MM-DD' (the day of each customer's last order)"
+        if "days_since_prior" in got else "")
+
+
 def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter: str = ",",
                              encoding: str = "utf-8",
-                             where: dict[str, tuple[str, ...]] | None = None
-                             ) -> OrderHeaders | None:
+                             where: dict[str, tuple[str, ...]] | None = None,
+                             time_format: str | None = None) -> OrderHeaders | None:
     """:func:`read_order_headers` when an orders file is given (None when neither is)."""
     if orders_file is None and orders_columns is None:
         return None
@@ -81,30 +139,43 @@ def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter
         raise UpsellDataError("`orders_columns` goes with `orders_file` (the orders file "
                               "whose columns they name)")
     return read_order_headers(orders_file, orders_columns, delimiter=delimiter,
-                              encoding=encoding, where=where)
+                              encoding=encoding, where=where, time_format=time_format)
 
 
 def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
                        encoding: str = "utf-8",
-                       where: dict[str, tuple[str, ...]] | None = None) -> OrderHeaders:
+                       where: dict[str, tuple[str, ...]] | None = None,
+                       time_format: str | None = None) -> OrderHeaders:
     """Read ``columns`` (role -> header: ``order`` and some of :data:`HEADER_ROLES`) of an
     orders file: a CSV (plain or gzip; its columns as text), a Parquet file or folder, or a
     workbook's first sheet (their columns typed as ``read_parquet`` and ``read_excel`` type
     them). ``where`` (:func:`~upsell.data._parts.check_where`): those of its headers the
     file has (an order's status) are read too, as text, to filter each line by its order's
-    value (``OrderHeaders.where``)."""
+    value (``OrderHeaders.where``). ``sequence`` and ``days_since_prior`` instead of
+    ``time`` (:mod:`upsell.data._timeline`) give each order a time back from its customer's
+    last order, on the day ``time_format="days_since:YYYY-MM-DD"`` names."""
     import pyarrow.compute as pc  # only with an orders file: its set lookup is not wrapped
+
+    from upsell.data._timeline import TIMELINE_ROLES, check_timeline_roles, timeline_times
 
     if isinstance(columns, Mapping):
         columns = dict(columns)
-    if not isinstance(columns, dict) or not columns:
+    if columns is None or columns == {}:
+        raise UpsellDataError(
+            "`orders_file` needs `orders_columns`: `order` (the key the lines share) and some "
+            f"of {', '.join(HEADER_ROLES)} (or {' and '.join(TIMELINE_ROLES)} for the time)"
+            f"{orders_columns_advice(path, delimiter, encoding)}")
+    if not isinstance(columns, dict):
         raise UpsellDataError("`orders_columns` must map roles to the orders file's headers, "
                               "e.g. {'order': 'order_id', 'customer': 'customer_id', "
                               "'time': 'order_purchase_timestamp'}")
-    unknown = [r for r in columns if r != "order" and r not in HEADER_ROLES]
+    unknown = [r for r in columns
+               if r != "order" and r not in HEADER_ROLES and r not in TIMELINE_ROLES]
     if unknown:
         raise UpsellDataError(f"`orders_columns`: {unknown[0]!r} cannot come from an orders "
-                              f"file; it gives {', '.join(HEADER_ROLES)} (and `order`, the key)")
+                              f"file; it gives {', '.join(HEADER_ROLES)} (and `order`, the key;"
+                              f" or {' and '.join(TIMELINE_ROLES)} for the time)")
+    origin = check_timeline_roles(columns, time_format)
     if "order" not in columns or len(columns) < 2:
         raise UpsellDataError("`orders_columns` needs `order` (the key the lines share) and "
                               f"at least one of {', '.join(HEADER_ROLES)}")
@@ -112,6 +183,10 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
     label, cols, files = _read_side(path, columns, delimiter, encoding, "orders file", "order",
                                     notes, optional=list(where or {}))
     order = pc.utf8_trim_whitespace(cols.pop("order"))
+    if origin is not None:
+        cols["time"] = timeline_times(
+            cols["customer"], cols.pop("sequence"), cols.pop("days_since_prior"),
+            origin=origin, headers=columns, label=label, files=files)
     mine = {h: v for h, v in (where or {}).items() if f"{WHERE}{h}" in cols}
     return OrderHeaders(label=label, key=order, columns=cols, files=files, not_read=notes,
                         where=mine)

@@ -38,7 +38,8 @@ def read_orders(method: str, reader: Callable[..., Any], path: Any, options: dic
         where = check_where(reader_kw.get("where"))
         files = reader_kw["order_headers"] = side_files(
             *sides.values(), delimiter=reader_kw.get("delimiter", ","),
-            encoding=reader_kw.get("encoding", "utf-8"), where=where)
+            encoding=reader_kw.get("encoding", "utf-8"), where=where,
+            time_format=reader_kw.get("time_format"))
         if where:  # an orders file's where headers are read there; the lines', here
             taken = {h for f in files or [] for h in f.where}
             reader_kw["where"] = {h: v for h, v in where.items() if h not in taken} or None

@@ -210,15 +210,19 @@ def _section_segments(ctx: _Context) -> dict[str, Any]:
     # a customer whose best type scores below 0.5 fits none well: counted under the nearest
     weak = np.asarray(res.scores).max(axis=1) < 0.5
     weak_by = {str(p): int(np.sum(weak & (res.persona == p))) for p in summ.segment.tolist()}
-    tables = [_summary_table("Handbook customer types (personas)", summ, weak_by)]
-    note = f"Shares of {int(np.sum(summ.customers)):,} customers and of their revenue."
+    priced = tx.has("price")  # without prices the revenue is unknown, not 0
+    tables = [_summary_table("Handbook customer types (personas)", summ, weak_by, priced)]
+    note = (f"Shares of {int(np.sum(summ.customers)):,} customers"
+            + (" and of their revenue." if priced else " (no prices: no revenue)."))
     if weak.any():
         note += (f" {int(weak.sum()):,} customers ({weak.mean():.0%}) fit no type well (best "
                  "score below 0.5) and count under the nearest type (the weak fit column).")
-    charts = [Chart("share_bars", "Customers and revenue by type",
+    charts = [Chart("share_bars", "Customers and revenue by type" if priced else
+                    "Customers by type",
                     {"labels": summ.segment.tolist(),
                      "customer_share": np.asarray(summ.customer_share),
-                     "revenue_share": np.asarray(summ.revenue_share)}, note=note)]
+                     "revenue_share": np.asarray(summ.revenue_share) if priced else None},
+                    note=note)]
     values: dict[str, Any] = {"personas": summ}
     if tx.has("price"):
         r = segments.rfm(tx)
@@ -234,8 +238,10 @@ def _section_segments(ctx: _Context) -> dict[str, Any]:
     return {"tables": tables, "charts": charts, "values": values}
 
 
-def _summary_table(title: str, summ: Any, weak: dict[str, int] | None = None) -> Table:
-    """One row per segment; ``weak``: segment -> customers that fit it weakly (a column)."""
+def _summary_table(title: str, summ: Any, weak: dict[str, int] | None = None,
+                   priced: bool = True) -> Table:
+    """One row per segment; ``weak``: segment -> customers that fit it weakly (a column);
+    ``priced=False``: no revenue columns (data without prices)."""
     rows: tuple[tuple[Any, ...], ...] = tuple(
         (str(s), int(c), float(cs), float(rv), float(rs)) for s, c, cs, rv, rs in zip(
         summ.segment.tolist(), summ.customers.tolist(), summ.customer_share.tolist(),
@@ -245,6 +251,9 @@ def _summary_table(title: str, summ: Any, weak: dict[str, int] | None = None) ->
     if weak is not None:
         rows = tuple((*r[:2], weak.get(r[0], 0), *r[2:]) for r in rows)
         cols = (*cols[:2], "weak fit", *cols[2:])
+    if not priced:
+        rows = tuple(r[:-2] for r in rows)
+        cols = cols[:-2]
     return Table(title, cols, rows, percent=("share of customers", "share of revenue"))
 
 

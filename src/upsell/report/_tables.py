@@ -155,6 +155,11 @@ def shorten_list(names: Any, limit: int = 5, sep: str = ", ") -> str:
 _NUMERIC_TEXT = re.compile(r"^(?:[-+]?[\d,]*\.?\d+%?|n/a)$")
 # ...but digits that fmt() never writes are ids ("0108775015", customer "14334"): text
 _ID_TEXT = re.compile(r"^(?:0\d+|\d{4,})$")
+_DIGITS = re.compile(r"^\d+$")
+_LETTER = re.compile(r"[^\W\d_]")  # a cell with a letter: a column of names or ids
+#: columns of products or customers: their digits are ids however short (Instacart's "2")
+_ID_HEADERS = frozenset(("product", "item", "customer", "offer", "if bought", "also buy",
+                         "bundle", "order"))
 # a word this long (a hashed customer id) may wrap anywhere, or it would widen its column
 _LONG_WORD = re.compile(r"\S{25}")
 
@@ -251,12 +256,23 @@ class Table(TableResult):
         body = []
         shown = self.rows[:max_rows]
         places = _column_places(shown, pct)
+        # a column of ids (one reads as an id: "3103", "85123A") keeps its short ones
+        # ("170") as text too, or they would stand right of the others
+        by_col = list(zip(*shown, strict=True)) if shown else [()] * len(pct)
+        named = [name.lower() in _ID_HEADERS for name in self.columns]
+        ids = [n or any(isinstance(v, str) and v != "n/a"
+                        and (_ID_TEXT.match(v) or _LETTER.search(v)) for v in col)
+               for n, col in zip(named, by_col, strict=True)]
         for row in shown:
             cells = []
-            for v, p, d in zip(row, pct, places, strict=True):
+            for v, p, d, id_col, of_ids in zip(row, pct, places, ids, named, strict=True):
+                if of_ids and isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                    v = str(v)  # an integer id: 25508, not "25,508" right-aligned
                 num = isinstance(v, (int, float)) and not isinstance(v, bool)
                 text = _padded(v, fmt_pct(v), d, True) if p and num else _padded(v, fmt(v), d)
-                if num or (_NUMERIC_TEXT.match(text) and not _ID_TEXT.match(text)):
+                digits = isinstance(v, str) and id_col and _DIGITS.match(text)
+                if num or (_NUMERIC_TEXT.match(text) and not _ID_TEXT.match(text)
+                           and not digits):
                     cls = ' class="num"'
                 else:
                     cls = ' class="long"' if _LONG_WORD.search(text) else ""

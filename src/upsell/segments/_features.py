@@ -326,6 +326,9 @@ def customer_sums(tx: Transactions, table: ItemTable, at: np.datetime64) -> dict
     oo = tx.order[allc]
     val = tx.quantity[allc] * price[allc]
     out["monetary"] = np.bincount(oc, weights=np.nan_to_num(val), minlength=n)
+    if not tx.has("price"):  # no prices: spend and discounts are unknown (NaN), not 0
+        out["monetary"] = np.full(n, np.nan)
+        out["disc"] = np.full(n, np.nan)
     units = np.bincount(oo, weights=tx.quantity[allc], minlength=len(tx.orders))
     o_cust = np.full(len(tx.orders), -1, dtype=np.int64)
     o_cust[oo] = oc

@@ -174,8 +174,9 @@ class PersonaAssignments(TableResult):
         scores = np.asarray(self.scores)[pos]
         win = np.argmax(persona[:, None] == np.asarray(PERSONAS)[None, :], axis=1)
         score = scores[np.arange(pos.size), win].tolist()
-        # no history: scored (1, 0, 0, 0) with nothing decisive (see _Scorer.score)
-        history = (scores[:, 1:] != 0).any(axis=1).tolist()
+        # no history: scored (1, 0, 0, 0) with nothing decisive (see _Scorer.score); a
+        # customer with history whose features are no evidence at all scores (0, 0, 0, 0)
+        history = ((scores[:, 1:] != 0).any(axis=1) | (scores[:, 0] != 1)).tolist()
         for i in range(pos.size):
             out[i] = _reason(pers[i], codes[i], vals[i], self.midpoints, score[i], history[i])
         return out.astype(str) if out.size else np.array([], dtype=str)

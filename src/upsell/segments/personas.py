@@ -149,19 +149,19 @@ def _learn(x: np.ndarray, weight: float, q: tuple[float, float]) -> tuple[float,
     return float(lo), float(hi)
 
 def _evidence(x: np.ndarray, lo: float, hi: float, weight: float) -> np.ndarray:
-    """Logistic evidence: 0.5 at the midpoint, 0.88 at the far threshold; NaN stays NaN."""
+    """Logistic evidence: 0.5 at the midpoint, 0.88 at the far threshold; NaN stays NaN.
+    Without a range (every customer had the same value: no prices, no value packs in the
+    catalog) the feature is no evidence (NaN), not a 0.5 that would tie the types."""
     if not hi > lo:
-        return np.where(np.isfinite(x), 0.5, np.nan)
+        return np.full(np.shape(x), np.nan)
     mid = _on_grid_one((lo + hi) / 2.0, _X_GRID)
     z = np.clip((_on_grid(x, _X_GRID) - mid) / ((hi - lo) / 4.0), -50.0, 50.0)
     e = _on_grid(1.0 / (1.0 + np.exp(-z)), _E_GRID)
     return e if weight > 0 else 1.0 - e
 
 def _evidence_one(x: float, lo: float, hi: float, weight: float) -> float:
-    if x != x:
+    if x != x or not hi > lo:
         return math.nan
-    if not hi > lo:
-        return 0.5
     mid = _on_grid_one((lo + hi) / 2.0, _X_GRID)
     z = min(max((_on_grid_one(x, _X_GRID) - mid) / ((hi - lo) / 4.0), -50.0), 50.0)
     e = _on_grid_one(1.0 / (1.0 + math.exp(-z)), _E_GRID)
