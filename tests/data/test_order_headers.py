@@ -502,3 +502,10 @@ def test_where_on_a_customers_files_column_filters_the_lines_by_their_customer(f
                                               r".*orders\.csv or the customers file "
                                               r".*customers\.csv"):
         Transactions.read_csv(files / "items.csv", where={"state": "SP"}, **kw)
+
+
+def test_no_orders_columns_suggests_olists_from_the_headers(files):
+    with pytest.raises(UpsellDataError, match=r"needs `orders_columns`.*its headers look like "
+                       r"orders_columns=\{'order': 'order_id', 'customer': 'customer_id', "
+                       r"'time': 'order_purchase_timestamp'\}$"):
+        Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "orders.csv")

@@ -95,7 +95,9 @@ def test_errors_name_the_argument_row_and_value(files):
             ("15,1,train,3,4,7,21.0", "15,1,train,3,4,7,-2",
              r"row 4 .*`days_since_prior_order` '-2' is not a number of days"),
             ("15,1,train,3,4,7,21.0", "15,1,train,2,4,7,21.0",
-             r"customer '1' has order number '2' twice \(rows 1 and 4\)"),
+             r"customer '1' has order number '2' twice \(row 1 and row 4\)"),
+            ("15,1,train,3,4,7,21.0", "15,1,train,3,4,7,1e300",
+             r"row 2 .*customer '1''s gaps in `days_since_prior_order` add up to 1e\+300"),
             ("12,1,prior,2,3,7,15.0", "12,1,prior,2,3,7,",
              r"row 1 .*is blank, and order number '2' is not customer '1''s first")):
         (files / "orders.csv").write_text(ORDERS.replace(old, new))

@@ -103,6 +103,25 @@ def test_no_customer_column_leaves_out_cf_and_segments():
     assert "customer" in a["segments"].note
 
 
+def test_no_prices_no_revenue_and_no_type_from_absent_evidence(small_shop):
+    """Without prices (Instacart) a customer's spend and discounts are unknown: the segment
+    tables have no revenue columns, the chart no revenue bars, and no customer is called
+    price-sensitive or premium from features every customer shares (they tied at 0.5)."""
+    tx = small_shop.transactions
+    k = tx.customer >= 0
+    bare = Transactions.from_arrays(order=tx.orders.decode(tx.order[k]),
+                                    item=tx.items.decode(tx.item[k]),
+                                    customer=tx.customers.decode(tx.customer[k]), time=tx.time[k])
+    a = analyse(bare, sections=["segments", "opportunities"])
+    seg = a["segments"]
+    assert seg.status == "ok" and seg.tables[0].columns == (
+        "segment", "customers", "weak fit", "share of customers")
+    assert {row[0] for row in seg.tables[0].rows} <= {"new", "frequent"}
+    assert seg.charts[0].kwargs["revenue_share"] is None and "no prices" in seg.charts[0].note
+    assert "share of revenue" not in a["opportunities"].tables[0].columns
+    assert "Customers by type" in a.to_html()  # the chart draws the customers' bars alone
+
+
 def test_a_failing_section_is_reported_not_raised(small_shop, monkeypatch):
     from upsell.report import analysis as mod
 

@@ -150,9 +150,10 @@ def timeline_times(customer: Any, sequence: Any, gap: Any, *, origin: Any,
     if again.size:
         i, j = int(order[again[0]]), int(order[again[0] - 1])
         raise UpsellDataError(
-            f"{where(i)}: customer {words[cust[i]]!r} has order "
-            f"number {sequence[i].as_py()!r} twice (rows {min(i, j) + 1} and {max(i, j) + 1}); "
-            f"`{headers['sequence']}` numbers each customer's orders")
+            f"{where(i)}: customer {words[cust[i]]!r} has order number "
+            f"{sequence[i].as_py()!r} twice ({row_name(min(i, j), files)} and "
+            f"{row_name(max(i, j), files)}); `{headers['sequence']}` numbers each customer's "
+            "orders")
     missing = np.flatnonzero(~first & np.isnan(d) & ~blank[c])
     if missing.size:
         i = int(order[missing[0]])
@@ -165,6 +166,12 @@ def timeline_times(customer: Any, sequence: Any, gap: Any, *, origin: Any,
     since_first = total - np.repeat(total[start], np.diff(np.append(start, n)))
     end = np.repeat(np.append(start[1:], n) - 1, np.diff(np.append(start, n)))
     back = since_first - since_first[end]  # <= 0: days before the customer's last order
+    far = np.flatnonzero(back * 86_400.0 < -(2.0**40))  # about 35,000 years, as numeric_times
+    if far.size:
+        i = int(order[far[0]])
+        raise UpsellDataError(
+            f"{where(i)}: customer {words[cust[i]]!r}'s gaps in `{headers['days_since_prior']}`"
+            f" add up to {-back[far[0]]:.3g} days before their last order: not a time")
     sec = np.empty(n, dtype=np.int64)
     sec[order] = np.round(back * 86_400.0).astype(np.int64)
     sec += int(np.datetime64(origin, "s").astype(np.int64))

@@ -275,6 +275,11 @@ def _section_opportunities(ctx: _Context) -> dict[str, Any]:
         rows.append((seg, n, share, cs.label or ", ".join(cs.kinds),
                      up.label or ", ".join(up.kinds)))
     note = ("" if sizes else "Segment sizes need a customer column; the matrix is the handbook's.")
-    return {"tables": [Table("", ("segment", "customers", "share of revenue", "cross-sell with",
-                                  "upsell with"), tuple(rows), percent=("share of revenue",))],
+    cols: tuple[str, ...] = ("segment", "customers", "share of revenue", "cross-sell with",
+                             "upsell with")
+    shown: list[tuple[Any, ...]] = list(rows)
+    if not ctx.tx.has("price"):  # no prices: no revenue to share
+        shown = [r[:2] + r[3:] for r in rows]
+        cols = cols[:2] + cols[3:]
+    return {"tables": [Table("", cols, tuple(shown), percent=("share of revenue",))],
             "note": note, "values": {"matrix": matrix}}

@@ -1,0 +1,55 @@
+"""One error gives the whole command: beside the columns, the encoding and time format the
+file's rows need (a Kaggle copy of Online Retail: cp1252 text, ``12/1/2010 8:26`` times)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from upsell.data import Transactions
+from upsell.exceptions import UpsellDataError
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+
+def _row(i: int, day: int, name: str = "WHITE HANGING HEART") -> str:
+    return f"{536365 + i // 5},85123A,{name},6,12/{day}/2010 8:26,2.55,17850,United Kingdom\n"
+
+
+def test_the_columns_error_names_the_encoding_and_time_format(tmp_path):
+    p = tmp_path / "data.csv"
+    p.write_bytes((HEADER + _row(0, 1) + _row(1, 13, "CAFÉ SET")).encode("cp1252"))
+    with pytest.raises(UpsellDataError, match=r"its headers look like columns=\{'order': "
+                       r"'InvoiceNo'.*\}; pass encoding='cp1252'; pass "
+                       r"time_format='%m/%d/%Y %H:%M' \(a second field above 12"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, encoding="cp1252", time_format="%m/%d/%Y %H:%M", columns={
+        "order": "InvoiceNo", "item": "StockCode", "customer": "CustomerID",
+        "quantity": "Quantity", "price": "UnitPrice", "time": "InvoiceDate"})
+    assert str(tx.time[-1]) == "2010-12-13T08:26:00"
+
+
+def test_a_file_that_needs_neither_gets_only_the_columns(tmp_path):
+    p = tmp_path / "data.csv"
+    p.write_text(HEADER + "536365,85123A,X,6,2010-12-01 08:26:00,2.55,17850,UK\n")
+    with pytest.raises(UpsellDataError) as err:
+        Transactions.read_csv(p)
+    assert str(err.value).endswith("'name': 'Description'}"), err.value
+
+
+def test_rows_beyond_the_first_megabyte_tell_day_from_month(tmp_path):
+    """The first month of a history (December 1-12) cannot tell 12/1 from 1/12, and its
+    first megabyte is plain ASCII: pieces spread over a plain file tell both."""
+    p = tmp_path / "data.csv"
+    early = "".join(_row(i, 1 + i % 12) for i in range(15_000))  # > 1 MB
+    late = "".join(_row(i, 21, "CAFÉ SET") for i in range(15_000, 30_000))
+    p.write_bytes((HEADER + early + late).encode("cp1252"))
+    assert p.stat().st_size > 2 << 20
+    run = subprocess.run([sys.executable, "-m", "upsell", "report", str(p)], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2
+    assert "; pass --time-format '%m/%d/%Y %H:%M' (a second field above 12 (12/21/2010" \
+        in run.stderr, run.stderr
+    assert "; pass --encoding cp1252;" in run.stderr, run.stderr
