@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from upsell.data import Transactions
 from upsell.exceptions import UpsellDataError
@@ -53,3 +55,16 @@ def test_rows_beyond_the_first_megabyte_tell_day_from_month(tmp_path):
     assert "; pass --time-format '%m/%d/%Y %H:%M' (a second field above 12 (12/21/2010" \
         in run.stderr, run.stderr
     assert "; pass --encoding cp1252;" in run.stderr, run.stderr
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=400), st.sampled_from(["utf-8", "cp1252", "latin-1"]),
+       st.sampled_from([None, "When", "Nope"]))
+def test_property_the_advice_never_raises(head, encoding, time_header):
+    """Advice rides on an error: whatever the bytes, it is a string, never a new error."""
+    from upsell.data._first_rows import first_rows_advice
+
+    out = first_rows_advice(b"Invoice,When\n" + head, ["Invoice", "When"], delimiter=",",
+                            encoding=encoding, time_header=time_header, time_format=None,
+                            more=head)
+    assert isinstance(out, str)

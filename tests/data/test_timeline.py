@@ -161,3 +161,26 @@ def test_property_gaps_are_the_days_between_a_customers_orders(tmp_path_factory,
         times = np.unique(tx.time[tx.customer == code])
         want = end - np.cumsum([0, *g[1:][::-1]])[::-1].astype("timedelta64[D]")
         assert set(times.tolist()) == set(np.unique(want).tolist())
+
+
+_CELLS = st.sampled_from(["", " ", "0", "1", "2", "7.5", "-1", "1e300", "nan", "inf", "x", "30",
+                          "1.0", "3"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["u1", "u2", "", "NULL"]), _CELLS, _CELLS),
+                min_size=1, max_size=12))
+def test_property_any_cells_read_or_are_named(tmp_path_factory, rows):
+    """Whatever the order numbers and gaps hold, the read gives times or an UpsellDataError
+    naming the orders file; never another exception, and never a time after the named day."""
+    d = tmp_path_factory.mktemp("cells")
+    (d / "o.csv").write_text("order_id,user_id,order_number,days_since_prior_order\n" + "".join(
+        f"{k},{u},{s},{g}\n" for k, (u, s, g) in enumerate(rows)))
+    (d / "l.csv").write_text("order_id,product_id\n" + "".join(f"{k},p\n" for k in range(len(rows))))
+    try:
+        tx = Transactions.read_csv(d / "l.csv", columns=COLS, orders_file=d / "o.csv",
+                                   orders_columns=OCOLS, time_format=END, invalid="drop")
+    except UpsellDataError as exc:
+        assert "o.csv" in str(exc) or "orders file" in str(exc), exc
+        return
+    assert (tx.time <= np.datetime64("2017-05-01T00:00:00")).all()

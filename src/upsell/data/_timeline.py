@@ -160,7 +160,7 @@ def timeline_times(customer: Any, sequence: Any, gap: Any, *, origin: Any,
         raise UpsellDataError(
             f"{where(i)}: `{headers['days_since_prior']}` is blank, and "
             f"order number {sequence[i].as_py()!r} is not customer {words[cust[i]]!r}'s first")
-    d = np.where(first, 0.0, d)
+    d = np.where(first | blank[c], 0.0, d)  # an anonymous order's gap is not read
     start = np.flatnonzero(first)
     total = np.cumsum(d)
     since_first = total - np.repeat(total[start], np.diff(np.append(start, n)))
