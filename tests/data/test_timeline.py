@@ -184,3 +184,16 @@ def test_property_any_cells_read_or_are_named(tmp_path_factory, rows):
         assert "o.csv" in str(exc) or "orders file" in str(exc), exc
         return
     assert (tx.time <= np.datetime64("2017-05-01T00:00:00")).all()
+
+
+def test_an_order_listed_again_is_one_order(files):
+    """Two exports that overlap list an order twice: the same values are one order (not the
+    customer's order number twice); other values are refused, naming both rows."""
+    (files / "twice.csv").write_text(ORDERS + "12,1,prior,2,3,7,15.0\n")
+    tx = _read(files, orders_file=files / "twice.csv")
+    want = _read(files)
+    assert tx.shape == (5, 4, 3) and np.array_equal(tx.time, want.time)
+    (files / "orders.csv").write_text(ORDERS + "12,1,prior,2,3,7,16.0\n")
+    with pytest.raises(UpsellDataError, match=r"row 6 .*order '12' is listed again \(row 1 "
+                                              r"first\) with another customer, order number"):
+        _read(files)

@@ -186,7 +186,7 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
     if origin is not None:
         cols["time"] = timeline_times(
             cols["customer"], cols.pop("sequence"), cols.pop("days_since_prior"),
-            origin=origin, headers=columns, label=label, files=files)
+            origin=origin, headers=columns, label=label, files=files, key=order)
     mine = {h: v for h, v in (where or {}).items() if f"{WHERE}{h}" in cols}
     return OrderHeaders(label=label, key=order, columns=cols, files=files, not_read=notes,
                         where=mine)

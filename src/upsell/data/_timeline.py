@@ -89,13 +89,16 @@ def _numbers(col: Any, header: str, where: Any) -> np.ndarray:
 
 
 def timeline_times(customer: Any, sequence: Any, gap: Any, *, origin: Any,
-                   headers: dict[str, str], label: str, files: Any = None) -> Any:
+                   headers: dict[str, str], label: str, files: Any = None,
+                   key: Any = None) -> Any:
     """Each order's time (pyarrow ``timestamp[s]``) from its ``customer`` (text), its
     ``sequence`` (the customer's order number) and ``gap`` (days since the customer's
     previous order): every customer's orders are laid out back from their last one, on
     ``origin``. An order without a customer has no time (null: the cleaning rules count
     its lines). ``headers``: role -> header, and ``label`` (and ``files``, several files'
-    first rows and labels), for messages.
+    first rows and labels), for messages. ``key``: the orders' ids; an order listed again
+    (two exports that overlap) is not another order of its customer: it takes its first
+    listing's time (and if its values differ, the join names the conflict).
 
     Raises when an order number is not a whole number or repeats for one customer, or
     when a gap is negative, or blank beyond a customer's first order (the row named).
@@ -142,11 +145,32 @@ def timeline_times(customer: Any, sequence: Any, gap: Any, *, origin: Any,
 
     # by code (-1, a null, last): an anonymous order (blank, NULL, n/a) has no history
     blank = np.array([not w or w.lower() in NULL_CUSTOMERS for w in words] + [True])
-    order = np.lexsort((seq, cust))
-    c, s, d = cust[order], seq[order], days[order]
+    skip = blank[cust]  # rows whose gap is not read: anonymous orders, orders listed again
+    if key is not None:
+        key = key.combine_chunks() if hasattr(key, "combine_chunks") else key
+        k = _with_nulls(pc.dictionary_encode(key).indices, np.int32, -1)
+        codes, at_first = np.unique(k, return_index=True)
+        listed = np.zeros(n, dtype=bool)
+        listed[at_first] = True
+        skip = skip | ~listed
+        again = np.flatnonzero(~listed)
+        if again.size:  # each listing again says what its first listing says
+            one = np.empty(int(codes.max()) + 1, dtype=np.int64)
+            one[codes] = at_first
+            j = one[k[again]]
+            same = ((cust[again] == cust[j]) & (seq[again] == seq[j])
+                    & ((days[again] == days[j]) | (np.isnan(days[again]) & np.isnan(days[j]))))
+            if not same.all():
+                i, f = int(again[~same][0]), int(j[~same][0])
+                raise UpsellDataError(
+                    f"{where(i)}: order {key[i].as_py()!r} is listed again "
+                    f"({row_name(f, files)} first) with another customer, order number or "
+                    f"`{headers['days_since_prior']}`; an order has one of each")
+    order = np.lexsort((seq, cust))  # stable: an order's first listing before the others
+    c, s, d, sk = cust[order], seq[order], days[order], skip[order]
     first = np.ones(n, dtype=bool)
     first[1:] = c[1:] != c[:-1]
-    again = np.flatnonzero(~first & (s == np.roll(s, 1)) & ~blank[c])
+    again = np.flatnonzero(~first & (s == np.roll(s, 1)) & ~sk)
     if again.size:
         i, j = int(order[again[0]]), int(order[again[0] - 1])
         raise UpsellDataError(
@@ -154,13 +178,13 @@ def timeline_times(customer: Any, sequence: Any, gap: Any, *, origin: Any,
             f"{sequence[i].as_py()!r} twice ({row_name(min(i, j), files)} and "
             f"{row_name(max(i, j), files)}); `{headers['sequence']}` numbers each customer's "
             "orders")
-    missing = np.flatnonzero(~first & np.isnan(d) & ~blank[c])
+    missing = np.flatnonzero(~first & np.isnan(d) & ~sk)
     if missing.size:
         i = int(order[missing[0]])
         raise UpsellDataError(
             f"{where(i)}: `{headers['days_since_prior']}` is blank, and "
             f"order number {sequence[i].as_py()!r} is not customer {words[cust[i]]!r}'s first")
-    d = np.where(first | blank[c], 0.0, d)  # an anonymous order's gap is not read
+    d = np.where(first | sk, 0.0, d)  # (an order listed again: its first listing's time)
     start = np.flatnonzero(first)
     total = np.cumsum(d)
     since_first = total - np.repeat(total[start], np.diff(np.append(start, n)))
