@@ -68,3 +68,14 @@ def test_property_the_advice_never_raises(head, encoding, time_header):
                             encoding=encoding, time_header=time_header, time_format=None,
                             more=head)
     assert isinstance(out, str)
+
+
+@pytest.mark.parametrize("text", ['{"order_id": 1, "sku": "A"}\n{"order_id": 2, "sku": "B"}\n',
+                                  '[{"order_id": 1, "sku": "A"}]'])
+def test_json_is_named_with_what_reads_it(tmp_path, text):
+    """JSON read as CSV made headers of '{"order_id": 1' and advised --format baskets."""
+    p = tmp_path / "orders.jsonl"
+    p.write_text(text)
+    with pytest.raises(UpsellDataError, match=r"orders.jsonl holds JSON, not CSV: .*"
+                       r"Transactions.from_arrow\(pyarrow.json.read_json\(path\)"):
+        Transactions.read_csv(p, columns={"order": "order_id", "item": "sku"})
