@@ -501,3 +501,15 @@ def test_evaluate_policy_table_shows_the_diagnostics():
     assert all(e.reliable for e in conv.estimates)
     assert not any(e.reliable for e in rev.estimates)
     assert "ips, snips, dr not reliable" in rev.note
+
+
+def test_el_interval_of_subnormal_values_scales():
+    """Seed 34 of the property above: a target probability of 2.2e-313 made the ratios
+    subnormal, the root finder's tolerance 0 ("xtol too small") or its loop endless. The
+    interval is solved on ratios of order 1 and scaled back: 12x the rewards, 12x the bounds."""
+    r, p, t = np.array([0.0, 0.0, 1.0]), np.ones(3), np.array([0.0, 0.0, 2.2250738585e-313])
+    one = off_policy_value(r, p, t, "ips", interval="el")
+    twelve = off_policy_value(12 * r, p, t, "ips", interval="el")
+    assert 0 < one.ci_low < one.value < one.ci_high
+    assert twelve.ci_low == pytest.approx(12 * one.ci_low, rel=1e-6)
+    assert twelve.ci_high == pytest.approx(12 * one.ci_high, rel=1e-6)

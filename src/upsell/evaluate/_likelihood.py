@@ -72,8 +72,18 @@ def el_interval(num: np.ndarray, den: np.ndarray, value: float,
         return value, value
     ratios = a[pos] / b[pos]
     r_lo, r_hi = float(ratios.min()), float(ratios.max())
-    if r_hi - r_lo <= 1e-12 * max(abs(r_lo), abs(r_hi), 1e-300):
+    if r_hi - r_lo <= 1e-12 * max(abs(r_lo), abs(r_hi)):  # one ratio (to rounding)
         return value, value
+    # solved on ratios of order 1: the statistic does not depend on the numerators' scale,
+    # and a tolerance relative to subnormal ratios (a target probability of 2e-313) is 0
+    unit = max(abs(r_lo), abs(r_hi))
+    lo, hi = _el_bounds(a / unit, b, c, n, value / unit, r_lo / unit, r_hi / unit, confidence)
+    return lo * unit, hi * unit
+
+
+def _el_bounds(a: np.ndarray, b: np.ndarray, c: np.ndarray, n: float, value: float,
+               r_lo: float, r_hi: float, confidence: float) -> tuple[float, float]:
+    """:func:`el_interval`'s bounds for units whose ratios span ``[r_lo, r_hi]``."""
     from scipy import optimize, stats  # here, not at import: ~0.5 s, unused by serving
 
     level = float(stats.f.ppf(confidence, 1, n - 1))
