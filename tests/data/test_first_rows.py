@@ -70,12 +70,14 @@ def test_property_the_advice_never_raises(head, encoding, time_header):
     assert isinstance(out, str)
 
 
-@pytest.mark.parametrize("text", ['{"order_id": 1, "sku": "A"}\n{"order_id": 2, "sku": "B"}\n',
-                                  '[{"order_id": 1, "sku": "A"}]'])
-def test_json_is_named_with_what_reads_it(tmp_path, text):
+@pytest.mark.parametrize(("text", "match"), [
+    ('{"order_id": 1, "sku": "A"}\n{"order_id": 2, "sku": "B"}\n',
+     r"orders.jsonl holds JSON Lines, not CSV: read it with Transactions.read_json"),
+    ('[{"order_id": 1, "sku": "A"}]',
+     r"orders.jsonl holds a JSON array, not CSV: write one record per line")])
+def test_json_is_named_with_what_reads_it(tmp_path, text, match):
     """JSON read as CSV made headers of '{"order_id": 1' and advised --format baskets."""
     p = tmp_path / "orders.jsonl"
     p.write_text(text)
-    with pytest.raises(UpsellDataError, match=r"orders.jsonl holds JSON, not CSV: .*"
-                       r"Transactions.from_arrow\(pyarrow.json.read_json\(path\)"):
+    with pytest.raises(UpsellDataError, match=match):
         Transactions.read_csv(p, columns={"order": "order_id", "item": "sku"})

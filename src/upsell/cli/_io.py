@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from upsell.data import Catalog, Transactions
-from upsell.data.io import TABLE_KINDS, file_kind
+from upsell.data.io import TABLE_KINDS, file_kind, is_json_lines
 from upsell.data.report import SPLIT_ORDER, duplicate_reason, one_workbook_sheets
 from upsell.exceptions import UpsellDataError
 
@@ -250,6 +250,13 @@ def _read_lines(args: argparse.Namespace, steps: _Steps) -> Transactions:
 
             kind = {"text": "text", "workbook": "xlsx"}.get(folder_kind(first), "folder")
         headers = _orders_file(args)
+        if kind in ("text", "gzip") and is_json_lines(first):  # an API's or warehouse's export
+            for flag, value, default in (("--delimiter", args.delimiter, None),
+                                         ("--encoding", args.encoding, "utf-8"),
+                                         ("--skip-rows", getattr(args, "skip_rows", 0), 0)):
+                if value not in (None, default):
+                    raise UpsellDataError(f"{flag} goes with CSV files; {label} is JSON Lines")
+            return Transactions.read_json(path, columns=columns or None, **headers, **rules)
         if kind in TABLE_KINDS:
             what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
             skip = getattr(args, "skip_rows", 0)

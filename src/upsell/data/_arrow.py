@@ -238,11 +238,13 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
         if not head.strip():
             raise UpsellDataError(f"{label} has nothing below the {skip_rows:,} line(s) that "
                                   f"skip_rows={skip_rows} skips")
-    if head.lstrip()[:1] in (b"{", b"["):  # not a CSV's header: JSON records
-        raise UpsellDataError(
-            f"{label} holds JSON, not CSV: upsell reads CSV, Parquet and workbooks; in Python, "
-            "JSON Lines (one flat record per line) read as Transactions.from_arrow("
-            "pyarrow.json.read_json(path), columns=...); or write the records as CSV or Parquet")
+    first = head.lstrip()[:1]
+    if first == b"{":  # not a CSV's header: JSON records
+        raise UpsellDataError(f"{label} holds JSON Lines, not CSV: read it with "
+                              "Transactions.read_json (the command line does by itself)")
+    if first == b"[":
+        raise UpsellDataError(f"{label} holds a JSON array, not CSV: write one record per "
+                              "line (JSON Lines) and read it with Transactions.read_json")
     names = _header(head, delimiter, header)
     from upsell.data._columns import split_joined
 

@@ -181,6 +181,43 @@ class FileReaders:
         return cls._from_prepared(prep, **options)
 
     @classmethod
+    def read_json(cls, path: Any, *, columns: ColumnMap | None = None,
+                  time_format: str | None = None, decimal: str = ".",
+                  orders_file: Any = None, orders_columns: Any = None,
+                  customers_file: Any = None, customers_columns: Any = None,
+                  where: Mapping[str, Any] | None = None,
+                  **options: Any) -> Transactions:
+        """Read order lines from a JSON Lines file (one flat JSON record per line; plain or
+        gzip), or a list, folder or glob pattern of them: an API's or a warehouse's export.
+
+        The values keep their JSON types (numbers, text, booleans; times as text by
+        ``time_format`` or ISO 8601, or numbers with a number ``time_format``), and from
+        there every rule, keyword and error is :meth:`read_parquet`'s. A nested value (a
+        list of line items) is refused with its column named: flatten it first. A JSON
+        array (one document) is not JSON Lines.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from upsell.data import Transactions
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "lines.jsonl"
+        >>> _ = p.write_text('{"order_id": 1, "sku": "A", "qty": 2}\\n'
+        ...                  '{"order_id": 1, "sku": "B", "qty": 1}\\n')
+        >>> Transactions.read_json(p, columns={"order": "order_id", "item": "sku",
+        ...                                    "quantity": "qty"}).shape
+        (2, 1, 2)
+        """
+        from upsell.data._json import read_prepared
+        from upsell.data._readers import read_orders
+
+        prep, options = read_orders("read_json", read_prepared, path, options, OPTIONS,
+                                    columns=columns, time_format=time_format, decimal=decimal,
+                                    orders_file=orders_file, orders_columns=orders_columns,
+                                    customers_file=customers_file,
+                                    customers_columns=customers_columns, where=where)
+        return cls._from_prepared(prep, **options)
+
+    @classmethod
     def read_excel(cls, path: Any, *, sheet: int | str | Sequence[int | str] | None = None,
                    columns: ColumnMap | None = None,
                    time_format: str | None = None, decimal: str = ".",

@@ -212,6 +212,31 @@ _ADVICE = {"parquet": "read order lines with Transactions.read_parquet, a catalo
 TABLE_KINDS = ("parquet", "folder", "xlsx", "xls", "ods")
 
 
+def is_json_lines(path: Any) -> bool:
+    """True when a file's first non-blank byte (gzip decompressed) opens a JSON object: JSON
+    Lines, for :meth:`Transactions.read_json`.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "lines.jsonl"
+    >>> _ = p.write_text('{"order": 1, "item": "A"}\\n')
+    >>> is_json_lines(p), is_json_lines(p.parent)
+    (True, False)
+    """
+    import pyarrow as pa
+
+    label = os.fspath(path)
+    if not os.path.isfile(label):
+        return False
+    try:
+        with pa.input_stream(label, compression="detect") as stream:
+            head = stream.read(4096)
+    except (OSError, pa.ArrowInvalid):
+        return False
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
 def file_kind(path: Any) -> str:
     """What a file holds, by its first (and last) bytes: ``"gzip"``, ``"parquet"``,
     ``"xlsx"``, ``"ods"``, ``"zip"`` (another ZIP archive), ``"xls"`` (an OLE file), or

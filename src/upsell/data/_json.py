@@ -1,0 +1,81 @@
+"""JSON Lines order lines behind :meth:`Transactions.read_json`: one flat record per line.
+
+An API's or a warehouse's export (BigQuery's newline-delimited JSON, an event stream's
+dump) writes each order line as one JSON object. pyarrow reads them typed (plain or gzip,
+in blocks, not through Python objects); from there the columns take the Parquet reader's
+path (:func:`upsell.data._parquet.table_part`): ids of any type as text, numbers and
+timestamps as they were written, text by upsell's rules, and every cleaning rule after.
+A nested value (an order's ``line_items`` list) is refused with the column named: flatten
+it first, one line per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from upsell.data._sources import _pa
+from upsell.data.ids import IdIndex
+from upsell.exceptions import UpsellDataError
+
+__all__ = ["read_prepared"]
+
+
+def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
+    """The headers (keys) of a JSON Lines file, and a loader of some of its columns."""
+    pa = _pa()[0]
+    import pyarrow.json as pajson
+
+    try:
+        with pa.input_stream(label, compression="detect") as stream:
+            table = pajson.read_json(stream)
+    except (pa.ArrowInvalid, OSError) as exc:
+        reason = str(exc).split("\n")[0]
+        hint = ("; a JSON array (one document) is not JSON Lines: write one record per line"
+                if "array" in reason.lower() or "list" in reason.lower() else "")
+        raise UpsellDataError(f"{label} could not be read as JSON Lines ({reason}){hint}"
+                              ) from None
+    names = list(table.schema.names)
+    # a nested record or list is no column of order lines: refused when it is mapped
+    nested = {f.name: str(f.type) for f in table.schema
+              if pa.types.is_struct(f.type) or pa.types.is_list(f.type)
+              or pa.types.is_large_list(f.type)}
+
+    def load(wanted: list[str], keep: Any = None) -> Any:
+        """The ``wanted`` columns; with ``keep`` (a WhereFilter) only the rows it keeps."""
+        for w in wanted:
+            if w in nested:
+                raise UpsellDataError(
+                    f"column {w!r} of {label} holds nested values ({nested[w]}): flatten them "
+                    "first, one order line per record")
+        part = table.select(wanted)
+        if keep is None:
+            return part
+        return keep.table(iter(part.to_batches()), part.schema)
+
+    return names, load
+
+
+def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
+                  customer_index: IdIndex | None, time_format: str | None = None,
+                  decimal: str = ".", order_headers: Any = None, where: Any = None) -> Any:
+    """Read a JSON Lines file, or a list of them, a folder of them or a glob pattern (read
+    as one history: :mod:`upsell.data._parts`), into a ``_Prepared``, as
+    :func:`upsell.data._parquet.read_prepared` reads Parquet."""
+    from upsell.data._arrow import prepare_parts
+    from upsell.data._columns import check_decimal, check_time_format
+    from upsell.data._parquet import table_part
+    from upsell.data._parts import check_where, input_files, several_label
+    from upsell.data.io import existing_path
+
+    where = check_where(where)
+    files = input_files(path, suffixes=(".jsonl", ".ndjson", ".json"), what="JSON Lines files")
+    paths = [existing_path(path)] if files is None else files
+    time_format, decimal = check_time_format(time_format), check_decimal(decimal)
+    several = len(paths) > 1
+    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several, where=where,
+                        streams=True) for f in paths]
+    return prepare_parts(parts, label=several_label(path, paths) if several else paths[0],
+                         order_headers=order_headers, invalid=invalid, item_index=item_index,
+                         customer_index=customer_index, time_format=time_format,
+                         decimal=decimal)
