@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from upsell.data import Transactions
 from upsell.exceptions import UpsellDataError
@@ -92,3 +94,36 @@ def test_the_command_line_reads_json_lines(tmp_path):
             f"us.Transactions.read_json({str(p)!r}, columns={COLS!r})\n"
             "assert 'pandas' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+_KINDS = {
+    "int": st.integers(-5, 10**12), "float": st.floats(allow_nan=False),
+    "bool": st.booleans(),
+    "text": st.sampled_from(["", " ", "A", "17850", "2010-12-01 08:26:00", "x,y", "NULL",
+                             "12/1/2010", "-3", "1e400"]),
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.integers(1, 8))
+def test_property_any_json_values_read_or_are_named(tmp_path_factory, data, n):
+    """Whatever JSON type each column has (pyarrow refuses a column that changes type, naming
+    it), and whatever its values, the read keeps or drops (and counts) every line, or stops
+    with an UpsellDataError; never another exception. (Times stay times: a boolean time
+    column is refused, named, before any line is looked at.)"""
+    keys = ("o", "i", "c", "q", "p")
+    kinds = {k: data.draw(st.sampled_from(sorted(_KINDS)), label=k) for k in keys}
+    times = st.sampled_from(["2010-12-01 08:26:00", "2011-01-05", "2011-01-05T10:00:00Z"])
+    rows = [{**{k: data.draw(st.none() | _KINDS[kinds[k]]) for k in keys},
+             "t": data.draw(times)} for _ in range(n)]
+    d = tmp_path_factory.mktemp("js")
+    (d / "l.jsonl").write_text(_jsonl(rows))
+    cols = {"order": "o", "item": "i", "customer": "c", "quantity": "q", "price": "p",
+            "time": "t"}
+    try:
+        tx = Transactions.read_json(d / "l.jsonl", columns=cols, invalid="drop")
+    except UpsellDataError:
+        return
+    rep = tx.report
+    assert rep.rows_read == len(rows) == rep.rows_kept + rep.n_dropped  # every line counted
+    assert len(tx) == rep.rows_kept
