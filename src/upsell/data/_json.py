@@ -62,20 +62,10 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
     """Read a JSON Lines file, or a list of them, a folder of them or a glob pattern (read
     as one history: :mod:`upsell.data._parts`), into a ``_Prepared``, as
     :func:`upsell.data._parquet.read_prepared` reads Parquet."""
-    from upsell.data._arrow import prepare_parts
-    from upsell.data._columns import check_decimal, check_time_format
-    from upsell.data._parquet import table_part
-    from upsell.data._parts import check_where, input_files, several_label
-    from upsell.data.io import existing_path
+    from upsell.data._parquet import read_tables
 
-    where = check_where(where)
-    files = input_files(path, suffixes=(".jsonl", ".ndjson", ".json"), what="JSON Lines files")
-    paths = [existing_path(path)] if files is None else files
-    time_format, decimal = check_time_format(time_format), check_decimal(decimal)
-    several = len(paths) > 1
-    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several, where=where,
-                        streams=True) for f in paths]
-    return prepare_parts(parts, label=several_label(path, paths) if several else paths[0],
-                         order_headers=order_headers, invalid=invalid, item_index=item_index,
-                         customer_index=customer_index, time_format=time_format,
-                         decimal=decimal)
+    return read_tables(path, _open, suffixes=(".jsonl", ".ndjson", ".json"),
+                       what="JSON Lines files", folders=True, columns=columns, invalid=invalid,
+                       item_index=item_index, customer_index=customer_index,
+                       time_format=time_format, decimal=decimal, order_headers=order_headers,
+                       where=where)

@@ -140,18 +140,32 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
     history: :mod:`upsell.data._parts`), into a ``_Prepared`` (see the module docstring);
     ``order_headers``: an orders file's columns (:mod:`upsell.data._order_headers`);
     ``where``: the rows to keep (:func:`upsell.data._parts.check_where`)."""
+    # a folder is one dataset: pyarrow reads it
+    return read_tables(path, _open, suffixes=(".parquet", ".pq"), what="Parquet files",
+                       folders=False, columns=columns, invalid=invalid, item_index=item_index,
+                       customer_index=customer_index, time_format=time_format,
+                       decimal=decimal, order_headers=order_headers, where=where)
+
+
+def read_tables(path: Any, open_table: Callable[[str], Any], *, suffixes: tuple[str, ...],
+                what: str, folders: bool, columns: Any, invalid: str,
+                item_index: IdIndex | None, customer_index: IdIndex | None,
+                time_format: str | None, decimal: str, order_headers: Any,
+                where: Any) -> Any:
+    """:func:`read_prepared` for any typed table format: ``open_table(file)`` gives a
+    file's headers and loader (:func:`_open`'s pair); ``suffixes``, ``what`` and
+    ``folders`` say which files a list, folder or pattern names
+    (:func:`~upsell.data._parts.input_files`)."""
     from upsell.data._arrow import prepare_parts
     from upsell.data._parts import check_where, input_files, several_label
 
     where = check_where(where)
-
-    files = input_files(path, suffixes=(".parquet", ".pq"), what="Parquet files",
-                        folders=False)  # a folder is one dataset: pyarrow reads it
+    files = input_files(path, suffixes=suffixes, what=what, folders=folders)
     paths = [existing_path(path)] if files is None else files
     time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     several = len(paths) > 1
-    parts = [table_part(*_open(f), label=f, columns=columns, empty_ok=several, where=where,
-                        streams=True) for f in paths]
+    parts = [table_part(*open_table(f), label=f, columns=columns, empty_ok=several,
+                        where=where, streams=True) for f in paths]
     return prepare_parts(parts, label=several_label(path, paths) if several else paths[0],
                          order_headers=order_headers, invalid=invalid, item_index=item_index,
                          customer_index=customer_index, time_format=time_format,
