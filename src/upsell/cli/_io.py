@@ -165,7 +165,8 @@ def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
     """``--orders-file`` / ``--orders-columns`` and ``--customers-file`` /
     ``--customers-columns`` as ``read_csv``'s keywords (none: {})."""
     out: dict[str, Any] = {}
-    for kind, needs in (("orders", ""), ("customers", "customer=HEADER,person=HEADER")):
+    # no --orders-columns: the reader's error suggests them from the orders file's headers
+    for kind, needs in (("orders", None), ("customers", "customer=HEADER,person=HEADER")):
         path = getattr(args, f"{kind}_file", None)
         text = getattr(args, f"{kind}_columns", None)
         if path is None and text is None:
@@ -174,9 +175,8 @@ def _orders_file(args: argparse.Namespace) -> dict[str, Any]:
             raise UpsellDataError(f"--{kind}-columns goes with --{kind}-file (the {kind} file "
                                   "whose headers it names)")
         pairs = dict(_pairs(text, f"--{kind}-columns", "role"))
-        if not pairs and kind == "customers":
+        if not pairs and needs:
             raise UpsellDataError(f"--{kind}-file needs --{kind}-columns: {needs}")
-        # no --orders-columns: the reader's error suggests them from the file's headers
         out.update({f"{kind}_file": path, f"{kind}_columns": pairs or None})
     return out
 
@@ -250,23 +250,22 @@ def _read_lines(args: argparse.Namespace, steps: _Steps) -> Transactions:
 
             kind = {"text": "text", "workbook": "xlsx"}.get(folder_kind(first), "folder")
         headers = _orders_file(args)
-        if kind in ("text", "gzip") and is_json_lines(first):  # an API's or warehouse's export
-            for flag, value, default in (("--delimiter", args.delimiter, None),
-                                         ("--encoding", args.encoding, "utf-8"),
-                                         ("--skip-rows", getattr(args, "skip_rows", 0), 0)):
-                if value not in (None, default):
-                    raise UpsellDataError(f"{flag} goes with CSV files; {label} is JSON Lines")
-            return Transactions.read_json(path, columns=columns or None, **headers, **rules)
-        if kind in TABLE_KINDS:
-            what = "Parquet" if kind in TABLE_KINDS[:2] else "a workbook"
+        # JSON Lines: an API's or a warehouse's export, told by its first byte
+        json_lines = kind in ("text", "gzip") and is_json_lines(first)
+        if json_lines or kind in TABLE_KINDS:
+            what = ("JSON Lines" if json_lines else
+                    "Parquet" if kind in TABLE_KINDS[:2] else "a workbook")
             skip = getattr(args, "skip_rows", 0)
             # (a CSV orders file beside them is read as "," and UTF-8)
             for flag, value, default, goes_with in (
                     ("--delimiter", args.delimiter, None, "CSV files"),
                     ("--encoding", args.encoding, "utf-8", "CSV files"),
-                    ("--skip-rows", skip if what == "Parquet" else 0, 0, "CSV files and workbooks")):
+                    ("--skip-rows", skip if what != "a workbook" else 0, 0,
+                     "CSV files and workbooks")):
                 if value not in (None, default):
                     raise UpsellDataError(f"{flag} goes with {goes_with}; {label} is {what}")
+            if json_lines:
+                return Transactions.read_json(path, columns=columns or None, **headers, **rules)
             if what == "Parquet":
                 return Transactions.read_parquet(path, columns=columns or None, **headers,
                                                  **rules)

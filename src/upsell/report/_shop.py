@@ -224,7 +224,7 @@ def _section_segments(ctx: _Context) -> dict[str, Any]:
                      "revenue_share": np.asarray(summ.revenue_share) if priced else None},
                     note=note)]
     values: dict[str, Any] = {"personas": summ}
-    if tx.has("price"):
+    if priced:
         r = segments.rfm(tx)
         rs = r.summary()
         values["rfm"] = rs
