@@ -176,6 +176,21 @@ def test_fit_then_recommend_from_the_saved_model(files, tmp_path):
     assert {o["kind"] for o in again if o["item"] in owned} == {"replenish"}
 
 
+def test_a_model_folder_and_order_lines_given_for_each_other(files, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert run("fit", str(files["orders"]), "--out", str(model))[0] == 0
+    code, _ = run("recommend", str(model), "--customer", files["customer"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{model} is a model folder written by `upsell fit`, not order " \
+        f"lines: pass it as --model {model}" in err, err
+    code, _ = run("report", str(model), "-o", str(tmp_path / "r.html"))
+    err = capsys.readouterr().err
+    assert code == 2 and f"`upsell recommend --model {model}` gives its offers" in err, err
+    code, _ = run("recommend", "--model", str(files["orders"]), "--customer", files["customer"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a file, not the folder Recommender.save (upsell fit) writes" in err
+
+
 def test_recommend_fits_on_the_fly_and_reads_stdin(files, monkeypatch):
     data = files["orders"].read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))

@@ -61,6 +61,9 @@ def test_duplicates_and_missing_items_refused():
         Catalog.from_arrays(item=["A", "B"], price=[1.0])
     with pytest.raises(UpsellDataError, match="no column 'zzz'"):
         small().column("zzz")
+    with pytest.raises(UpsellDataError, match=r"`items` must be an IdIndex .* not list: build "
+                                              r"one with IdIndex\(ids\)"):
+        Catalog(["A", "B"], price=[1.0, 2.0])
 
 
 def test_align_fills_unknown_items():

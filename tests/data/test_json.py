@@ -96,6 +96,31 @@ def test_the_command_line_reads_json_lines(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_the_command_line_reads_a_folder_of_json_lines(tmp_path, capsys):
+    from upsell.cli import main
+
+    (tmp_path / "lines").mkdir()
+    (tmp_path / "lines" / "2010-12.jsonl").write_text(_jsonl(ROWS[:2]))
+    with gzip.open(tmp_path / "lines" / "2011-01.jsonl.gz", "wt") as fh:
+        fh.write(_jsonl(ROWS[2:]))
+    cols = ",".join(f"{k}={v}" for k, v in COLS.items())
+    assert main(["--quiet", "inspect", str(tmp_path / "lines"), "--columns", cols]) == 0
+    out = capsys.readouterr().out
+    assert "4 rows read" in out and "2011-01.jsonl.gz: 2 rows read" in out, out
+    # a folder of other files, and an empty one, are named as such
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.md").write_text("hi")
+    (tmp_path / "empty").mkdir()
+    for folder, said in (("notes", "is not a folder of order lines: it holds no CSV, JSON "
+                                   "Lines, workbook or Parquet files (README.md;"),
+                         ("empty", "is an empty folder: no order lines to read")):
+        assert main(["--quiet", "inspect", str(tmp_path / folder)]) == 2
+        assert said in capsys.readouterr().err
+    (tmp_path / "blank.jsonl").write_text("{}\n")
+    with pytest.raises(UpsellDataError, match=r"no `order` column .*; it has no columns"):
+        Transactions.read_json(tmp_path / "blank.jsonl")
+
+
 _KINDS = {
     "int": st.integers(-5, 10**12), "float": st.floats(allow_nan=False),
     "bool": st.booleans(),

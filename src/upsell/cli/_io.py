@@ -247,11 +247,19 @@ def _read_lines(args: argparse.Namespace, steps: _Steps) -> Transactions:
         kind = file_kind(first)
         if kind == "folder":  # a folder of CSV files or workbooks, or one Parquet dataset
             from upsell.data.io import folder_kind
+            from upsell.recommend import Recommender
 
-            kind = {"text": "text", "workbook": "xlsx"}.get(folder_kind(first), "folder")
+            if Recommender.is_saved(first):  # `upsell recommend MODEL --customer ...`
+                how = (f"pass it as --model {first}" if args.command == "recommend"
+                       else f"`upsell recommend --model {first}` gives its offers")
+                raise UpsellDataError(f"{first} is a model folder written by `upsell fit`, "
+                                      f"not order lines: {how}")
+
+            kind = {"text": "text", "workbook": "xlsx", "json": "json"}.get(
+                folder_kind(first), "folder")
         headers = _orders_file(args)
         # JSON Lines: an API's or a warehouse's export, told by its first byte
-        json_lines = kind in ("text", "gzip") and is_json_lines(first)
+        json_lines = kind == "json" or (kind in ("text", "gzip") and is_json_lines(first))
         if json_lines or kind in TABLE_KINDS:
             what = ("JSON Lines" if json_lines else
                     "Parquet" if kind in TABLE_KINDS[:2] else "a workbook")

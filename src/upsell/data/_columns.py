@@ -684,7 +684,7 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                         "purchase, for ATV, CLV and RFM")
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
-                f"it has {', '.join(repr(a) for a in available[:20])}{hint}"
+                f"it has {', '.join(repr(a) for a in available[:20]) or 'no columns'}{hint}"
             )
     return out
 

@@ -63,8 +63,9 @@ def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex 
     as one history: :mod:`upsell.data._parts`), into a ``_Prepared``, as
     :func:`upsell.data._parquet.read_prepared` reads Parquet."""
     from upsell.data._parquet import read_tables
+    from upsell.data._parts import JSON_SUFFIXES
 
-    return read_tables(path, _open, suffixes=(".jsonl", ".ndjson", ".json"),
+    return read_tables(path, _open, suffixes=JSON_SUFFIXES,
                        what="JSON Lines files", folders=True, columns=columns, invalid=invalid,
                        item_index=item_index, customer_index=customer_index,
                        time_format=time_format, decimal=decimal, order_headers=order_headers,

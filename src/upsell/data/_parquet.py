@@ -94,6 +94,8 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
     """The headers of a Parquet file or folder, and a loader of some of its columns."""
     pa = _pa()[0]
     folder = os.path.isdir(label)
+    if folder and not any(not n.startswith((".", "_")) for n in os.listdir(label)):
+        raise UpsellDataError(f"{label} is an empty folder: no order lines to read")
     try:
         if folder:  # part files: pyarrow.dataset (it imports pandas, 0.2 s)
             import pyarrow.dataset as pads
@@ -106,6 +108,12 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
             source = pq.ParquetFile(label)
             names = list(source.schema_arrow.names)
     except (pa.ArrowInvalid, OSError) as exc:
+        if folder:  # no file named as CSV, JSON Lines or a workbook: read as Parquet
+            names = sorted(n for n in os.listdir(label) if not n.startswith("."))
+            raise UpsellDataError(
+                f"{label} is not a folder of order lines: it holds no CSV, JSON Lines, "
+                f"workbook or Parquet files ({', '.join(names[:5]) or 'no files'}"
+                f"{', ...' if len(names) > 5 else ''}; as Parquet: {_reason(exc)})") from None
         raise UpsellDataError(
             f"{label} is not a Parquet file or a folder of them ({_reason(exc)})") from None
 

@@ -47,6 +47,8 @@ __all__ = [
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".dat")
 #: Names of the workbooks a folder of them is read for.
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+#: Names of the JSON Lines files a folder of them is read for.
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
 @dataclass

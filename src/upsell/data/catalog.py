@@ -84,6 +84,11 @@ class Catalog:
     repaired: Mapping[str, int]
 
     def __init__(self, items: IdIndex, **columns: Any) -> None:
+        if not isinstance(items, IdIndex):  # a list of ids: columns could not be aligned to it
+            raise UpsellDataError(
+                f"`items` must be an IdIndex (the item ids the columns align with), not "
+                f"{type(items).__name__}: build one with IdIndex(ids), or pass rows to "
+                "Catalog.from_records")
         n = len(items)
         cols: dict[str, np.ndarray] = {}
         features: dict[str, np.ndarray] = {}

@@ -158,8 +158,8 @@ def existing_path(path: Any) -> str:
 def folder_kind(path: Any) -> str:
     """What a folder of order lines holds, for a caller that picks the reader:
     ``"parquet"`` (Parquet files, or ``key=value`` sub-folders: one dataset), else
-    ``"text"`` (CSV files) or ``"workbook"``, by its files' names; ``"parquet"`` when it
-    holds none of these (the Parquet reader names what is wrong).
+    ``"text"`` (CSV files), ``"workbook"`` or ``"json"`` (JSON Lines), by its files' names;
+    ``"parquet"`` when it holds none of these (the Parquet reader names what is wrong).
 
     Examples
     --------
@@ -169,15 +169,20 @@ def folder_kind(path: Any) -> str:
     >>> _ = (d / "part-00000-1b2c.csv").write_bytes(b"")  # Spark writes CSV parts too
     >>> folder_kind(d)
     'text'
+    >>> e = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (e / "2011-01.jsonl.gz").write_bytes(b"")
+    >>> folder_kind(e)
+    'json'
     """
-    from upsell.data._parts import TEXT_SUFFIXES, WORKBOOK_SUFFIXES, named
+    from upsell.data._parts import JSON_SUFFIXES, TEXT_SUFFIXES, WORKBOOK_SUFFIXES, named
 
     names = [n for n in os.listdir(os.fspath(path)) if not n.startswith((".", "~$", "_"))]
     if any(named(n, (".parquet", ".pq")) or "=" in n or (  # Spark's parts: part-00000-...
             n.startswith("part-") and not named(n, (*TEXT_SUFFIXES, *WORKBOOK_SUFFIXES)))
            for n in names):
         return "parquet"
-    for kind, suffixes in (("text", TEXT_SUFFIXES), ("workbook", WORKBOOK_SUFFIXES)):
+    for kind, suffixes in (("text", TEXT_SUFFIXES), ("workbook", WORKBOOK_SUFFIXES),
+                           ("json", JSON_SUFFIXES)):
         if any(named(n, suffixes) for n in names):
             return kind
     return "parquet"

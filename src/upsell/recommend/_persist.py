@@ -213,11 +213,21 @@ def save(rec: Any, path: str | os.PathLike[str]) -> None:
 
 
 
+def is_saved(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder holding a recommender's manifest (see
+    :meth:`Recommender.is_saved`)."""
+    return os.path.isfile(os.path.join(os.fspath(path), MANIFEST))
+
+
 def load(cls: Any, path: str | os.PathLike[str], *, offer_log: OfferLog | None = None,
          verify: bool = True) -> Any:
     """Read a recommender (see :meth:`Recommender.load`)."""
     root = os.fspath(path)
     if not os.path.isdir(root):
+        if os.path.exists(root):  # order lines given for the model, say
+            raise ModelFileError(f"recommender directory {root!r} is a file, not the folder "
+                                 "Recommender.save (upsell fit) writes", file=root,
+                                 problem="not a directory")
         raise ModelFileError(f"recommender directory {root!r} does not exist", file=root,
                              problem="does not exist")
     man = os.path.join(root, MANIFEST)

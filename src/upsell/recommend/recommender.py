@@ -743,6 +743,25 @@ class Recommender(Estimator):
         """
         _persist.save(self, path)
 
+    @staticmethod
+    def is_saved(path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is a folder :meth:`save` wrote (it holds the manifest).
+
+        A cheap look, not a check of the files (:meth:`load` does that): for a caller
+        that takes order lines or a model and says which it was given.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> p = tempfile.mkdtemp()
+        >>> Recommender.is_saved(p)
+        False
+        >>> Recommender(catalog=Catalog.from_records([{"item": "a"}])).save(p)
+        >>> Recommender.is_saved(p)
+        True
+        """
+        return _persist.is_saved(path)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, offer_log: OfferLog | None = None,
              verify: bool = True) -> Recommender:
