@@ -67,9 +67,16 @@ def test_errors_name_the_column_or_the_file(tmp_path):
     nested = [{**r, "tags": ["a", "b"], "meta": {"x": 1}} for r in ROWS]
     (tmp_path / "n.jsonl").write_text(_jsonl(nested))
     assert Transactions.read_json(tmp_path / "n.jsonl", columns=COLS).report.rows_read == 4
-    with pytest.raises(UpsellDataError, match=r"column 'meta' of .*n.jsonl holds nested "
-                                              r"values \(struct<x: int64>\): flatten them"):
+    with pytest.raises(UpsellDataError, match=r"column 'tags' of .*n.jsonl holds nested "
+                                              r"values \(list<item: string>\): map the "
+                                              r"fields of its objects \(none\)"):
+        Transactions.read_json(tmp_path / "n.jsonl", columns={**COLS, "item": "tags"})
+    # an object's keys are columns by their dotted paths
+    with pytest.raises(UpsellDataError, match=r"column 'meta' \(for `item`\) is not in .*"
+                                              r"'meta.x'"):
         Transactions.read_json(tmp_path / "n.jsonl", columns={**COLS, "item": "meta"})
+    assert Transactions.read_json(tmp_path / "n.jsonl", columns={**COLS, "item": "meta.x"}
+                                  ).items.ids.tolist() == [1]
     (tmp_path / "arr.json").write_text(json.dumps(ROWS))
     with pytest.raises(UpsellDataError, match=r"arr.json could not be read as JSON Lines"):
         Transactions.read_json(tmp_path / "arr.json", columns=COLS)
@@ -92,6 +99,65 @@ def test_the_command_line_reads_json_lines(tmp_path):
     assert bad.returncode == 2 and "--delimiter goes with CSV files" in bad.stderr, bad.stderr
     code = ("import sys, upsell as us\n"
             f"us.Transactions.read_json({str(p)!r}, columns={COLS!r})\n"
+            "assert 'pandas' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+#: API orders (Shopify's, WooCommerce's): one record per order, its lines in a list of objects
+API_ORDERS = [
+    {"id": 1001, "created_at": "2024-01-05T10:00:00-05:00", "financial_status": "paid",
+     "customer": {"id": 7, "email": "a@x"},
+     "line_items": [{"sku": "TEE-1", "quantity": 2, "price": "19.99", "title": "Tee"},
+                    {"sku": "CAP-1", "quantity": 1, "price": "9.50", "title": "Cap"}]},
+    {"id": 1002, "created_at": "2024-01-06T11:00:00-05:00", "financial_status": "refunded",
+     "customer": {"id": 8, "email": "b@x"},
+     "line_items": [{"sku": "TEE-1", "quantity": 1, "price": "19.99", "title": "Tee"}]},
+    {"id": 1003, "created_at": "2024-01-07T12:00:00-05:00", "financial_status": "paid",
+     "customer": None, "line_items": []},
+    {"id": 1004, "created_at": "2024-01-08T12:00:00-05:00", "financial_status": "paid",
+     "customer": {"id": 7, "email": "a@x"}, "refunds": [{"id": 1}],
+     "line_items": [{"sku": "MUG-1", "quantity": 1, "price": "abc", "title": "Mug"},
+                    {"sku": "CAP-1", "quantity": 3, "price": "9.50", "title": "Cap"}]},
+]
+API_COLS = {"order": "id", "item": "line_items.sku", "customer": "customer.id",
+            "quantity": "line_items.quantity", "price": "line_items.price",
+            "time": "created_at"}
+
+
+def test_api_orders_their_line_items_are_the_lines(tmp_path):
+    p = tmp_path / "orders.jsonl"
+    p.write_text(_jsonl(API_ORDERS))
+    tx = Transactions.read_json(p, columns=API_COLS, invalid="drop")
+    assert tx.report.rows_read == 6  # five line items and the order without any
+    assert tx.report.dropped == {"price not a number": 1,
+                                 "record with no 'line_items' objects (an order without "
+                                 "lines)": 1}
+    assert tx.orders.decode(tx.order).tolist() == [1001, 1001, 1002, 1004]
+    assert tx.items.decode(tx.item).tolist() == ["CAP-1", "TEE-1", "TEE-1", "CAP-1"]
+    assert tx.quantity.tolist() == [1.0, 2.0, 1.0, 3.0]
+    assert tx.customers.decode(tx.customer).tolist() == [7, 7, 8, 7]
+    # an error names the record (its line) and its order
+    with pytest.raises(UpsellDataError, match=r"row 4 \(order 1004\): `price` 'abc' is not a "
+                                              r"number"):
+        Transactions.read_json(p, columns=API_COLS)
+    paid = Transactions.read_json(p, columns=API_COLS, invalid="drop",
+                                  where={"financial_status": "paid"})
+    assert paid.report.rows_read == 6 and paid.orders.ids.tolist() == [1001, 1004]
+    with pytest.raises(UpsellDataError, match=r"fields of two lists of .*orders.jsonl, "
+                                              r"'line_items' and 'refunds'"):
+        Transactions.read_json(p, columns={**API_COLS, "name": "refunds.id"})
+    with pytest.raises(UpsellDataError, match=r"its headers look like columns=\{'order': 'id', "
+                                              r"'item': 'line_items.sku', 'customer': "
+                                              r"'customer.id', 'quantity': "
+                                              r"'line_items.quantity', 'price': "
+                                              r"'line_items.price', 'time': 'created_at'"):
+        Transactions.read_json(p)
+    with pytest.raises(UpsellDataError, match=r"column 'line_items' of .* holds nested values "
+                                              r"\(list<item: struct.*: map the fields of its "
+                                              r"objects \(line_items.sku, line_items.quantity"):
+        Transactions.read_json(p, columns={**API_COLS, "item": "line_items"})
+    code = ("import sys, upsell as us\n"
+            f"us.Transactions.read_json({str(p)!r}, columns={API_COLS!r}, invalid='drop')\n"
             "assert 'pandas' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 

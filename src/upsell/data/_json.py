@@ -5,8 +5,11 @@ dump) writes each order line as one JSON object. pyarrow reads them typed (plain
 in blocks, not through Python objects); from there the columns take the Parquet reader's
 path (:func:`upsell.data._parquet.table_part`): ids of any type as text, numbers and
 timestamps as they were written, text by upsell's rules, and every cleaning rule after.
-A nested value (an order's ``line_items`` list) is refused with the column named: flatten
-it first, one line per record.
+Nested records are read by their dotted paths: an object's keys as ``customer.id``, and one
+list of objects, an order's ``line_items`` (Shopify's and WooCommerce's API orders), as
+``line_items.sku``: each of its objects is an order line, and the order's own fields repeat on
+each. Errors name the record (its line); an order whose list is empty has no lines, counted
+as left out. Any other list, or a list of plain values, is refused with the column named.
 """
 
 from __future__ import annotations
@@ -14,44 +17,94 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from upsell.data._sources import _pa
+import numpy as np
+
+from upsell.data._sources import _arrow_ints, _numpy, _pa
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["read_prepared"]
 
 
-def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
-    """The headers (keys) of a JSON Lines file, and a loader of some of its columns."""
+def _flat(table: Any) -> Any:
+    """``table`` with every object (struct) column spread into ``parent.key`` columns."""
     pa = _pa()[0]
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return table
+
+
+def _paths(name: str, kind: Any) -> list[str]:
+    """The dotted names ``Table.flatten`` gives a column ``name`` of type ``kind``."""
+    pa = _pa()[0]
+    if not pa.types.is_struct(kind):
+        return [name]
+    return [p for j in range(kind.num_fields)
+            for p in _paths(f"{name}.{kind.field(j).name}", kind.field(j).type)]
+
+
+def _lists_of_objects(table: Any) -> dict[str, list[str]]:
+    """list column -> the dotted names of its objects' fields (``line_items.sku``)."""
+    pa = _pa()[0]
+    return {f.name: _paths(f.name, f.type.value_type) for f in table.schema
+            if (pa.types.is_list(f.type) or pa.types.is_large_list(f.type))
+            and pa.types.is_struct(f.type.value_type)}
+
+
+def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
+    """The headers (keys, nested ones by their dotted paths) of a JSON Lines file, and a
+    loader of some of its columns."""
+    pa, pc, _ = _pa()
     import pyarrow.json as pajson
 
     try:
         with pa.input_stream(label, compression="detect") as stream:
-            table = pajson.read_json(stream)
+            table = _flat(pajson.read_json(stream))
     except (pa.ArrowInvalid, OSError) as exc:
         reason = str(exc).split("\n")[0]
         hint = ("; a JSON array (one document) is not JSON Lines: write one record per line"
                 if "array" in reason.lower() or "list" in reason.lower() else "")
         raise UpsellDataError(f"{label} could not be read as JSON Lines ({reason}){hint}"
                               ) from None
-    names = list(table.schema.names)
-    # a nested record or list is no column of order lines: refused when it is mapped
+    lists = _lists_of_objects(table)
+    names = list(table.schema.names) + [n for fields in lists.values() for n in fields]
+    # a list (or a list's value) is no column of order lines: refused when it is mapped
     nested = {f.name: str(f.type) for f in table.schema
-              if pa.types.is_struct(f.type) or pa.types.is_list(f.type)
-              or pa.types.is_large_list(f.type)}
+              if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)}
 
     def load(wanted: list[str], keep: Any = None) -> Any:
-        """The ``wanted`` columns; with ``keep`` (a WhereFilter) only the rows it keeps."""
+        """The ``wanted`` columns, one row per line item when they name a list's fields;
+        with ``keep`` (a WhereFilter) only the rows it keeps: (table, each row's record,
+        records left out)."""
         for w in wanted:
             if w in nested:
                 raise UpsellDataError(
-                    f"column {w!r} of {label} holds nested values ({nested[w]}): flatten them "
-                    "first, one order line per record")
-        part = table.select(wanted)
+                    f"column {w!r} of {label} holds nested values ({nested[w]}): map the "
+                    f"fields of its objects ({', '.join(lists.get(w, [])[:4]) or 'none'}), "
+                    "or flatten it first, one order line per record")
+        used = sorted(name for name, fields in lists.items() if set(fields) & set(wanted))
+        if len(used) > 1:
+            raise UpsellDataError(
+                f"the columns map fields of two lists of {label}, {used[0]!r} and {used[1]!r}: "
+                "the order lines are the objects of one of them")
+        records = None
+        left: dict[str, int] = {}
+        part = table.select([w for w in wanted if w in table.schema.names])
+        if used:  # one row per object of the list; the record's own fields repeat
+            col = table.column(used[0]).combine_chunks()  # parents index the whole column
+            records = _numpy(pc._call("list_parent_indices", col)).astype(np.int64)
+            items = _flat(pa.table({used[0]: pc._call("list_flatten", col)}))
+            outer = pc.take(part, _arrow_ints(records))  # (Table.take imports pandas)
+            part = pa.Table.from_arrays(
+                [items.column(w) if w in lists[used[0]] else outer.column(w) for w in wanted],
+                names=wanted)
+            empty = table.num_rows - int(np.unique(records).size)
+            if empty:
+                left[f"record with no {used[0]!r} objects (an order without lines)"] = empty
         if keep is None:
-            return part
-        return keep.table(iter(part.to_batches()), part.schema)
+            return (part, records, left) if used else part
+        kept, rows = keep.table(iter(part.to_batches()), part.schema)
+        return kept, (rows if records is None else records[rows]), left
 
     return names, load
 

@@ -212,14 +212,19 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
     wanted = sorted(set(roles.values()) | {p for ps in parts.values() for p in ps}
                     | set(where_at.values()))
     keep = rows = None
+    left: dict[str, int] = {}
     if where and streams:
         keep = WhereFilter(where, {h: names[p] for h, p in where_at.items() if h in where},
                            lambda col, h: _text(col, f"column {h!r} (of `where`) of {label}"))
-        table, rows = load([names[p] for p in wanted], keep)
+        got = load([names[p] for p in wanted], keep)
     else:
-        table = load([names[p] for p in wanted])
+        got = load([names[p] for p in wanted])
+    # a loader gives the table, or (the table, each row's record, records left out): the
+    # objects of a JSON record's list are one row each
+    table, rows, left = (*got, {})[:3] if isinstance(got, tuple) else (got, None, {})
+    left = {**(keep.left if keep else {}), **left}
     n = table.num_rows
-    if n == 0 and not empty_ok and not (keep is not None and keep.left):
+    if n == 0 and not empty_ok and not left:
         raise UpsellDataError(f"{label} has no rows")
     at = {p: j for j, p in enumerate(wanted)}
 
@@ -235,5 +240,4 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
     texts = {h: _text(table.column(at[p]), f"column {h!r} (of `where`) of {label}")
              for h, p in where_at.items()}
     bad, repairs = rows_left_out(label, cols, texts, where, events) if n else ({}, {})
-    return Part(label=label, cols=cols, n=n, bad=bad, repairs=repairs,
-                left=keep.left if keep else {}, rows=rows)
+    return Part(label=label, cols=cols, n=n, bad=bad, repairs=repairs, left=left, rows=rows)

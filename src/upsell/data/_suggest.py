@@ -59,9 +59,11 @@ _SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: (header, role, word): ``word`` is the role's header only beside ``header`` (Shopify's
 #: "Name" is the order, #1001, in a file with "Lineitem sku"; elsewhere it is a name; Amazon's
 #: "item-price" is the line's total for its quantity, in a file with "amazon-order-id"; Ta-Feng's
-#: "AMOUNT" is the units and "SALES_PRICE" the line's total)
+#: "AMOUNT" is the units and "SALES_PRICE" the line's total; an API order's "id" is the order
+#: in a record with a "line_items" list, Shopify's and WooCommerce's)
 _BESIDE = (("lineitemsku", "order", "name"), ("amazonorderid", "value", "itemprice"),
-           ("salesprice", "quantity", "amount"), ("amount", "value", "salesprice"))
+           ("salesprice", "quantity", "amount"), ("amount", "value", "salesprice"),
+           ("lineitems", "order", "id"))
 
 #: a catalog's common headers (``Catalog.read_csv``'s advice when it finds no ``item``)
 CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -98,6 +100,9 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
     {'order': 'Invoice', 'item': 'StockCode', 'customer': 'Customer ID', 'quantity': 'Quantity', 'price': 'Price', 'time': 'InvoiceDate', 'name': 'Description'}
     >>> suggest_columns(["customer_id", "date", "number_of_cds", "dollar_value"])
     {'customer': 'customer_id', 'time': 'date', 'quantity': 'number_of_cds', 'value': 'dollar_value'}
+    >>> suggest_columns(["id", "created_at", "customer.id", "line_items", "line_items.sku",
+    ...                  "line_items.quantity", "line_items.price"])
+    {'order': 'id', 'item': 'line_items.sku', 'customer': 'customer.id', 'quantity': 'line_items.quantity', 'price': 'line_items.price', 'time': 'created_at'}
     """
     taken = dict(taken or {})
     used = set(taken.values())
@@ -106,6 +111,9 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
         if pos not in used and isinstance(header, str):
             key = re.sub(r"[\s_\-#.]+", "", header).lower()
             keys.setdefault(key, pos)
+    for pos, header in enumerate(available):  # a nested field by its own name: "line_items.sku"
+        if pos not in used and isinstance(header, str) and "." in header.strip("."):
+            keys.setdefault(re.sub(r"[\s_\-#.]+", "", header.rsplit(".", 1)[1]).lower(), pos)
     out: dict[str, str] = {}
     for beside, role, word in _BESIDE if synonyms is None else ():
         if beside in keys and word in keys and role not in taken:
