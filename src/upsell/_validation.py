@@ -704,6 +704,22 @@ def memory_budget() -> int:
     return 4 * 2**30  # pragma: no cover
 
 
+def resident_bytes() -> int | None:
+    """Memory this process holds now (its resident set), or None where unknown (not Linux).
+
+    Examples
+    --------
+    >>> got = resident_bytes()
+    >>> got is None or got > 0
+    True
+    """
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def format_bytes(n_bytes: float) -> str:
     """A byte count for people: ``1.5 GiB``, ``640 MiB``, ``12 KiB``, ``80 bytes``.
 

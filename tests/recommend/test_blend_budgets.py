@@ -102,6 +102,27 @@ def test_choose_blend_says_when_ease_leaves_items_out(shop, monkeypatch):
                                   f"(the work budget of 4 fits)")
 
 
+def test_auto_keeps_the_weighted_blend_when_the_learned_one_would_not_fit(shop, monkeypatch):
+    from upsell.recommend import _from_history
+
+    tx = shop.transactions
+    held = _from_history.resident_bytes()
+    if held is None:
+        pytest.skip("the resident memory is not known on this system")
+    # a machine whose memory the process already fills: 300 bytes per line do not fit
+    monkeypatch.setattr(_from_history, "memory_budget", lambda: held // 2)
+    auto = choose_blend(tx, LearnedBlend(**FAST), blend="auto")
+    assert auto.kind == "weighted" and auto.blend is None
+    assert auto.reason.startswith("weighted blend: the learned one would need about ")
+    assert f"for its {len(tx):,} order lines" in auto.reason
+    assert auto.reason.endswith("(asked for, it is fitted anyway)")
+    assert choose_blend(tx, LearnedBlend(**FAST), blend="learned").kind == "learned"
+    # with room for the lines the learned blend is fitted
+    monkeypatch.setattr(_from_history, "memory_budget",
+                        lambda: held + _from_history.STATE_BYTES_PER_LINE * len(tx))
+    assert _from_history._too_big(tx) is None
+
+
 def test_a_cut_in_customer_chunks_gives_the_rows_of_one_batch(shop, monkeypatch):
     tx = shop.transactions
     seg, _ = segment_codes(None, tx.customers)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import resource
 from typing import Any
 
 import numpy as np
 
+from upsell._validation import resident_bytes
 from upsell.data import Catalog, Transactions
 from upsell.report._tables import fmt
 
@@ -119,9 +119,5 @@ def _derived_catalog(tx: Transactions) -> Catalog:
 def _mem() -> tuple[float, float]:
     """(current RSS, peak RSS) of this process in MB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    try:
-        with open("/proc/self/statm") as fh:
-            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        rss = float("nan")
-    return rss, peak
+    now = resident_bytes()
+    return (float("nan") if now is None else now / 2**20), peak
