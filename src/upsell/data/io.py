@@ -170,7 +170,7 @@ def folder_kind(path: Any) -> str:
     >>> folder_kind(d)
     'text'
     >>> e = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (e / "2011-01.jsonl.gz").write_bytes(b"")
+    >>> _ = (e / "part-00000-1b2c-c000.json").write_bytes(b"")  # and JSON parts
     >>> folder_kind(e)
     'json'
     """
@@ -178,7 +178,8 @@ def folder_kind(path: Any) -> str:
 
     names = [n for n in os.listdir(os.fspath(path)) if not n.startswith((".", "~$", "_"))]
     if any(named(n, (".parquet", ".pq")) or "=" in n or (  # Spark's parts: part-00000-...
-            n.startswith("part-") and not named(n, (*TEXT_SUFFIXES, *WORKBOOK_SUFFIXES)))
+            n.startswith("part-")
+            and not named(n, (*TEXT_SUFFIXES, *WORKBOOK_SUFFIXES, *JSON_SUFFIXES)))
            for n in names):
         return "parquet"
     for kind, suffixes in (("text", TEXT_SUFFIXES), ("workbook", WORKBOOK_SUFFIXES),

@@ -212,7 +212,6 @@ def save(rec: Any, path: str | os.PathLike[str]) -> None:
     write_directory(path, fill)
 
 
-
 def is_saved(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a folder holding a recommender's manifest (see
     :meth:`Recommender.is_saved`)."""
