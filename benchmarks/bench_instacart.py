@@ -120,11 +120,16 @@ def main() -> None:
     ap.add_argument("--orders", type=float, default=3.4e6)
     ap.add_argument("--work", default="/tmp/instacart")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--write-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    n, m = write_shop(work, int(args.orders))
-    print(f"{n:,} orders, {m:,} lines in {work}")
+    if args.write_only:  # in a child: a child's peak counts the pages it forked from
+        n, m = write_shop(work, int(args.orders))
+        print(f"{n:,} orders, {m:,} lines in {work}")
+        return
+    print(run([sys.executable, __file__, "--write-only", "--orders", str(args.orders),
+               "--work", str(work)])["out"].strip())
     rows = {"upsell read": run([sys.executable, "-c", UPSELL_READ, str(work), END])}
     try:
         import pandas  # noqa: F401
