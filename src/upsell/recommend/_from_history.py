@@ -30,7 +30,7 @@ BLEND_CHOICES = ("auto", "learned", "weighted")
 MIN_CUSTOMERS = 30
 #: Peak bytes one of the learned blend's history states adds per order line while it is
 #: built (EASE aside, which ``EASE.affordable_items`` budgets): 280 measured on a 31.8M-line,
-#: 1.37M-customer H&M-shaped shop (a 16.8 GB fit on top of 7 GB of data and sources).
+#: 1.37M-customer H&M-shaped shop (a 16.1 GiB fit peak, 7 GiB of it data and sources).
 STATE_BYTES_PER_LINE = 300
 _REGIME_WORDS = {"owned": "buy-again allowed", "new": "never-bought items"}
 
