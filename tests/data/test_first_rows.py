@@ -33,6 +33,29 @@ def test_the_columns_error_names_the_encoding_and_time_format(tmp_path):
     assert str(tx.time[-1]) == "2010-12-13T08:26:00"
 
 
+def test_an_event_log_is_told_the_where_that_reads_its_purchases(tmp_path):
+    # Retailrocket's events.csv: views and carts, purchases further down, times in ms
+    rows = [f"{1433221332117 + i},{257597 + i % 7},view,{355908 + i % 11},\n" for i in range(50)]
+    rows += [f"{1433224214164 + i},{992329 + i // 2},transaction,{248676 + i},{4000 + i // 2}\n"
+             for i in range(6)]
+    p = tmp_path / "events.csv"
+    p.write_text("timestamp,visitorid,event,itemid,transactionid\n" + "".join(rows))
+    with pytest.raises(UpsellDataError, match=r"its headers look like columns=\{'order': "
+                       r"'transactionid', 'item': 'itemid', 'customer': 'visitorid', 'time': "
+                       r"'timestamp'\}; read its purchases with where=\{'event': "
+                       r"'transaction'\} \(--where event=transaction\); pass "
+                       r"time_format='epoch_ms'"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, where={"event": "transaction"}, time_format="epoch_ms",
+                               columns={"order": "transactionid", "item": "itemid",
+                                        "customer": "visitorid", "time": "timestamp"})
+    assert (len(tx.orders), len(tx)) == (3, 6)
+    # filtered already: no such advice
+    with pytest.raises(UpsellDataError) as got:
+        Transactions.read_csv(p, where={"event": "transaction"})
+    assert "read its purchases" not in str(got.value)
+
+
 def test_a_file_that_needs_neither_gets_only_the_columns(tmp_path):
     p = tmp_path / "data.csv"
     p.write_text(HEADER + "536365,85123A,X,6,2010-12-01 08:26:00,2.55,17850,UK\n")
@@ -59,14 +82,19 @@ def test_rows_beyond_the_first_megabyte_tell_day_from_month(tmp_path):
 
 @settings(max_examples=80, deadline=None)
 @given(st.binary(max_size=400), st.sampled_from(["utf-8", "cp1252", "latin-1"]),
-       st.sampled_from([None, "When", "Nope"]))
-def test_property_the_advice_never_raises(head, encoding, time_header):
-    """Advice rides on an error: whatever the bytes, it is a string, never a new error."""
+       st.sampled_from([None, "When", "Nope"]), st.booleans(),
+       st.lists(st.sampled_from(["view", "cart", "purchase", "", " x", "VIEW", ",", "\n"]),
+                max_size=6))
+def test_property_the_advice_never_raises(head, encoding, time_header, with_events, events):
+    """Advice rides on an error: whatever the bytes (an event column's among them), it is a
+    string, never a new error."""
     from upsell.data._first_rows import first_rows_advice
 
-    out = first_rows_advice(b"Invoice,When\n" + head, ["Invoice", "When"], delimiter=",",
-                            encoding=encoding, time_header=time_header, time_format=None,
-                            more=head)
+    names = ["Invoice", "When"] + (["event"] if with_events else [])
+    rows = "".join(f"1,x,{e}\n" for e in events).encode() if with_events else b""
+    out = first_rows_advice(",".join(names).encode() + b"\n" + rows + head, names,
+                            delimiter=",", encoding=encoding, time_header=time_header,
+                            time_format=None, more=head)
     assert isinstance(out, str)
 
 

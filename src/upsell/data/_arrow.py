@@ -265,7 +265,8 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
             below = first_rows_advice(
                 head, names, delimiter=delimiter, encoding=encoding, time_format=time_format,
                 time_header=mapped if isinstance(mapped, str) else suggest_columns(names).get(
-                    "time"), more=spread_sample(str(src.path)) if plain_file else b"")
+                    "time"), more=spread_sample(str(src.path)) if plain_file else b"",
+                where=where)
         if not below:
             raise
         raise UpsellDataError(f"{exc}{below}") from None

@@ -9,6 +9,7 @@ error now names all three (:func:`first_rows_advice`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["first_rows_advice", "spread_sample"]
 
@@ -48,7 +49,7 @@ def spread_sample(path: str) -> bytes:
 
 def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, encoding: str,
                       time_header: str | None, time_format: str | None,
-                      more: bytes = b"") -> str:
+                      more: bytes = b"", where: Any = None) -> str:
     """``"; pass encoding=...; pass time_format=..."`` for the file whose first bytes are
     ``head`` (about 1 MB) and whose headers are ``names``: the encoding its text reads in
     when it is not ``encoding`` (:func:`~upsell.data._columns.utf8_error`), and the time
@@ -56,7 +57,9 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
     its first rows are not ISO 8601 and no ``time_format`` is given. '' when the first
     rows need neither. ``more``: whole lines from further into the file
     (:func:`spread_sample`), read too (without a header; rows of another width are left
-    out: a piece may start inside a quoted field).
+    out: a piece may start inside a quoted field). An event log (an ``event`` column of
+    page views and carts, :func:`~upsell.data._parts.event_column`) not filtered by
+    ``where`` is told the ``where`` that reads its purchases.
 
     Examples
     --------
@@ -66,6 +69,7 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
     "; pass encoding='cp1252'; pass time_format='%m/%d/%Y %H:%M' (a second field above 12 (12/13/2010 9:01) is a day)"
     """
     from upsell.data._columns import time_advice, utf8_error
+    from upsell.data._parts import BROWSE_EVENTS, BUY_EVENTS, event_column
     from upsell.data._sources import text_rows
 
     out = ""
@@ -78,7 +82,9 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
             if "pass encoding=" in advice:
                 encoding = advice.rsplit("pass encoding=", 1)[1].strip("'")
                 out += f"; pass encoding={encoding!r}"
-    if time_header is None or time_format is not None or time_header not in names:
+    events = event_column(list(names), dict(where or {}))
+    timed = time_header is not None and time_format is None and time_header in names
+    if not timed and events is None:
         return out
     try:
         text = head.decode(encoding, "replace")
@@ -89,6 +95,17 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
     if more:
         rows += [r for r in text_rows(more.decode(encoding, "replace"), delimiter)
                  if len(r) == len(names)]
-    at = list(names).index(time_header)
+    if events is not None:
+        at = list(names).index(events)
+        seen = {r[at].strip().lower(): r[at].strip() for r in rows if len(r) > at}
+        if any(v in seen for v in BROWSE_EVENTS):  # views and carts: purchases by `where`
+            buy = next((seen[v] for v in BUY_EVENTS if v in seen), None)
+            out += (f"; read its purchases with where={{{events!r}: {buy!r}}} (--where "
+                    f"{events}={buy})" if buy is not None else
+                    f"; read its purchases with where={{{events!r}: <the purchase event>}} "
+                    f"(--where {events}=...)")
+    if not timed:
+        return out
+    at = list(names).index(str(time_header))
     values = [r[at].strip() for r in rows if len(r) > at and r[at].strip()]
     return out + (time_advice(values) if values else "")

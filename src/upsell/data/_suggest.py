@@ -13,7 +13,7 @@ ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "n
 
 
 #: common export headers of each role, compared lower case without spaces, "_", "-", "#"
-#: or "." (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng; the order exports
+#: or "." (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng, Retailrocket; the order exports
 #: of Shopify, WooCommerce, Magento, BigCommerce, Ecwid, Etsy, Square and Amazon Seller
 #: Central; ERP line exports)
 _SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -29,7 +29,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
                  "client", "userid", "user", "memberid", "householdkey", "household",
                  "customeruniqueid", "email", "customeremail", "billingemail",
                  "customeruserid", "buyer", "buyerid", "buyeremail", "customercode",
-                 "accountid", "accountnumber", "shopperid"),
+                 "accountid", "accountnumber", "shopperid", "visitorid", "visitor"),
     "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity",
                  "qtyordered", "quantityordered", "orderedquantity", "productqty",
                  "productquantity", "itemquantity", "itemqty"),
