@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import glob
 import json
 import math
 import os
@@ -147,21 +146,16 @@ def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]
 @contextlib.contextmanager
 def _local_path(path: Any) -> Iterator[Any]:
     """A file path for ``path`` (or the paths of a list); ``-`` copies standard input to
-    a temporary file. A glob pattern the shell left alone (quoted, or a Windows shell,
-    which expands none) names the files it matches, in name order."""
+    a temporary file. Paths are taken literally (docs/hardening.md): a pattern the shell
+    left alone is not expanded, and the error says how to name its files."""
     if path != "-":
-        found: list[Any] = []
         for p in path if isinstance(path, list) else [path]:
-            if not os.path.exists(p) and any(c in str(p) for c in "*?["):
-                matched = sorted(f for f in glob.glob(p) if os.path.isfile(f))
-                if not matched:
-                    raise UpsellDataError(f"no file matches {p}")
-                found.extend(matched)
-            elif not os.path.exists(p):
-                raise UpsellDataError(f"file not found: {p}")
-            else:
-                found.append(p)
-        yield found if isinstance(path, list) or len(found) > 1 else found[0]
+            if not os.path.exists(p):
+                how = ("; paths are taken literally: let the shell expand the pattern "
+                       "(unquoted), or give the folder that holds the files"
+                       if any(c in str(p) for c in "*?[") else "")
+                raise UpsellDataError(f"file not found: {p}{how}")
+        yield path
         return
     fd, tmp = tempfile.mkstemp(prefix="upsell-stdin-", suffix=".csv")
     try:
