@@ -186,6 +186,10 @@ def test_error_codes(client_factory: Any, model_dirs: Any) -> None:
         assert set(r.json()) == {"error", "field"} and r.json()["field"] == field, r.json()
         assert "Traceback" not in r.text
     assert cases[-1][0].headers["allow"] == "POST"
+    # a 404 says where to go: the path with its version, or the paths there are
+    assert client.get("/health").json()["error"] == \
+        "no such path '/health'; did you mean '/v1/health'?"
+    assert "; the paths are /v1/recommend, /v1/events, " in cases[7][0].json()["error"]
 
     # streamed (chunked, no Content-Length): counted as it arrives
     def chunks() -> Any:

@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any
 
 from upsell.exceptions import MissingExtraError, UpsellDataError, UpsellError
-from upsell.serve._metrics import Metrics, merge, read_others, render
+from upsell.serve._metrics import PATHS, Metrics, merge, read_others, render
 from upsell.serve._requests import (
     EventIn,
     RequestError,
@@ -359,7 +359,11 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = {404: f"no such path {request.url.path!r}",
+    path = request.url.path
+    near = "/v1/" + path.strip("/").removeprefix("v1/")  # "/health", "/v1/health/"
+    hint = (f"; did you mean {near!r}?" if near in PATHS and near != path else
+            f"; the paths are {', '.join(PATHS)}")
+    message = {404: f"no such path {path!r}{hint}",
                405: f"method {request.method} is not allowed on {request.url.path!r}"
                }.get(exc.status_code, str(exc.detail))
     return _error(exc.status_code, message,
