@@ -187,14 +187,17 @@ class FileReaders:
                   customers_file: Any = None, customers_columns: Any = None,
                   where: Mapping[str, Any] | None = None,
                   **options: Any) -> Transactions:
-        """Read order lines from a JSON Lines file (one flat JSON record per line; plain or
+        """Read order lines from a JSON Lines file (one JSON record per line; plain or
         gzip), or a list, folder or glob pattern of them: an API's or a warehouse's export.
 
         The values keep their JSON types (numbers, text, booleans; times as text by
         ``time_format`` or ISO 8601, or numbers with a number ``time_format``), and from
-        there every rule, keyword and error is :meth:`read_parquet`'s. A nested value (a
-        list of line items) is refused with its column named: flatten it first. A JSON
-        array (one document) is not JSON Lines.
+        there every rule, keyword and error is :meth:`read_parquet`'s. Nested values are
+        mapped by their dotted paths: an object's keys (``"customer.id"``), and the fields
+        of one list of objects (an API order's ``"line_items.sku"``), each object of which
+        is one order line, the record's own fields repeated on it; an error names the
+        record, and a record whose list is empty is counted as left out. A JSON array (one
+        document) is not JSON Lines.
 
         Examples
         --------
@@ -206,6 +209,13 @@ class FileReaders:
         >>> Transactions.read_json(p, columns={"order": "order_id", "item": "sku",
         ...                                    "quantity": "qty"}).shape
         (2, 1, 2)
+        >>> _ = p.write_text('{"id": 7, "customer": {"id": 3}, "line_items": '
+        ...                  '[{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 1}]}\\n')
+        >>> tx = Transactions.read_json(p, columns={
+        ...     "order": "id", "customer": "customer.id", "item": "line_items.sku",
+        ...     "quantity": "line_items.quantity"})
+        >>> tx.shape, tx.quantity.tolist()
+        ((2, 1, 2), [2.0, 1.0])
         """
         from upsell.data._json import read_prepared
         from upsell.data._readers import read_orders
