@@ -218,3 +218,32 @@ def test_property_any_json_values_read_or_are_named(tmp_path_factory, data, n):
     rep = tx.report
     assert rep.rows_read == len(rows) == rep.rows_kept + rep.n_dropped  # every line counted
     assert len(tx) == rep.rows_kept
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.lists(st.fixed_dictionaries(
+    {"sku": st.sampled_from(["A", "B", "C", ""]), "quantity": st.integers(-2, 5) | st.none()}),
+    max_size=4)), min_size=1, max_size=8))
+def test_property_every_line_item_is_a_line_or_counted(tmp_path_factory, items):
+    """Whatever the records' lists (empty, missing, null, objects with blank or missing
+    fields), each object is one order line, kept or dropped and counted, and each record
+    without any is counted as left out: rows read = objects + records without objects."""
+    rows = [{"id": j, "created_at": "2024-01-05T10:00:00", "customer": {"id": j % 3},
+             **({} if its is None and j % 2 else {"line_items": its})}
+            for j, its in enumerate(items)]
+    if not any(its for its in items):  # no line at all: the file has no order lines
+        rows.append({"id": 99, "line_items": [{"sku": "A", "quantity": 1}]})
+        items = [*items, [{"sku": "A", "quantity": 1}]]
+    d = tmp_path_factory.mktemp("nested")
+    (d / "o.jsonl").write_text(_jsonl(rows))
+    try:
+        tx = Transactions.read_json(d / "o.jsonl", columns=API_COLS | {"price": None},
+                                    invalid="drop")
+    except UpsellDataError as exc:  # pyarrow names a field whose type it cannot unify
+        assert "o.jsonl" in str(exc)
+        return
+    objects = sum(len(its) for its in items if its)
+    empty = sum(1 for its in items if not its)
+    rep = tx.report
+    assert rep.rows_read == objects + empty == rep.rows_kept + rep.n_dropped
+    assert len(tx) == rep.rows_kept
