@@ -571,6 +571,19 @@ def test_any_part_corruption_is_refused_or_served(world, saved_rec, tmp_path_fac
     _rec_outcome(root, world, f"{part}: {member} {how}@{pos}")
 
 
+def test_a_sequence_lag_beyond_any_history_is_refused(world, saved_rec, tmp_path_factory):
+    """Random seed 53 of the property above: a lag of 1e300 days loaded, then serving raised
+    a raw OverflowError turning it into a due date."""
+    root = tmp_path_factory.mktemp("lag") / "model"
+    shutil.copytree(saved_rec, root)
+    (part,) = root.glob("sources/*next_purchase*.npz")
+    _rewrite(part, lambda doc, arrs: arrs.__setitem__("lag", np.full_like(arrs["lag"], 1e300)))
+    _refresh_manifest(root)
+    with pytest.raises(ModelFileError, match="lag"):
+        us.Recommender.load(root, offer_log=us.recommend.OfferLog.in_memory())
+    assert _rec_outcome(root, world, "lag") == "refused"
+
+
 def test_load_has_no_side_effect_on_the_offer_log_database(world, saved_rec_copy, tmp_path):
     import sqlite3
 

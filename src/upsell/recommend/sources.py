@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type] = {}
+#: The longest lag a saved sequence rule may hold (35,000 years, in days): a due date past it
+#: is no time (``datetime64[s]``), and no history spans it.
+MAX_LAG_DAYS = 35_000 * 365.25
 
 
 def register_source(cls: type) -> type:
@@ -479,7 +482,8 @@ class SequenceSource:
                 check_index(a.get(key), len(items), file=f, member=key, shape=(n,))
             check_array(a.get("confidence"), file=f, member="confidence", shape=(n,), low=0,
                         high=1)
-            check_array(a.get("lag"), file=f, member="lag", shape=(n,), low=0)
+            # a lag is days within a history: beyond 35,000 years its due date is no time
+            check_array(a.get("lag"), file=f, member="lag", shape=(n,), low=0, high=MAX_LAG_DAYS)
             return cls((items, a), **params)
         except (KeyError, ValueError, TypeError) as exc:
             if isinstance(exc, ModelFileError):
