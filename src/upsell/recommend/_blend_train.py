@@ -42,6 +42,11 @@ SELECT_ON_RECALL = False  # measured: choosing by that recall was no better than
 RUNG_STEP = 2.0  # successive halving's first rung and patience: this many / learning_rate rounds
 LEARNING_RATE = {"owned": 0.1, "new": 0.05}  # default per ranker (learning_rate=None)
 CUT_BYTES_PER_LINE = 1000  # peak bytes of a cut being built, per order line (cut_workers)
+#: The same, EASE aside (``EASE.affordable_items`` budgets it): 280 measured on a 31.8M-line,
+#: 1.37M-customer H&M-shaped shop (a 16.1 GiB fit peak, 7 GiB of it data and sources), where
+#: CUT_BYTES_PER_LINE's 1000 (Online Retail, EASE over every item) is cautious for how many
+#: cuts run side by side but would refuse shops that fit (``choose_blend``'s memory check).
+STATE_BYTES_PER_LINE = 300
 
 
 _REGIME = {True: "offers of items the customer never bought",

@@ -14,6 +14,7 @@ from upsell._validation import check_choice, format_bytes, memory_budget, reside
 from upsell.data.transactions import Transactions
 from upsell.exceptions import UpsellDataError, UpsellTypeError
 from upsell.recommend._blend_train import (
+    STATE_BYTES_PER_LINE,
     NothingToLearn,
     ease_plan,
     eligible_customers,
@@ -28,10 +29,6 @@ BLEND_CHOICES = ("auto", "learned", "weighted")
 # A learned blend is judged on its held-out cut and trained on the cuts before it: below this
 # many customers with an order on both sides of a cut, recall@10 differences are noise.
 MIN_CUSTOMERS = 30
-#: Peak bytes one of the learned blend's history states adds per order line while it is
-#: built (EASE aside, which ``EASE.affordable_items`` budgets): 280 measured on a 31.8M-line,
-#: 1.37M-customer H&M-shaped shop (a 16.1 GiB fit peak, 7 GiB of it data and sources).
-STATE_BYTES_PER_LINE = 300
 _REGIME_WORDS = {"owned": "buy-again allowed", "new": "never-bought items"}
 
 
