@@ -109,3 +109,83 @@ def test_json_is_named_with_what_reads_it(tmp_path, text, match):
     p.write_text(text)
     with pytest.raises(UpsellDataError, match=match):
         Transactions.read_csv(p, columns={"order": "order_id", "item": "sku"})
+
+
+def _ga4(events):
+    """Google Analytics 4's BigQuery export as JSON Lines: one record per event, the bought
+    items in a list, ``user_id`` empty (no sign-in) beside ``user_pseudo_id``, the time in
+    microseconds written as a string (BigQuery's INT64 in JSON)."""
+    import json
+
+    out = []
+    for k, (name, order, items) in enumerate(events):
+        out.append({"event_date": "20210131", "event_timestamp": str(1612069510766593 + k),
+                    "event_name": name, "user_id": None, "user_pseudo_id": f"{k % 2}.16120",
+                    "event_params": [{"key": "page_title", "value": {"string_value": "Shop"}}],
+                    "ecommerce": {"transaction_id": order},
+                    "items": [{"item_id": i, "item_name": i.title(), "price": 2.5,
+                               "quantity": "2"} for i in items]})
+    return "".join(json.dumps(r) + "\n" for r in out)
+
+
+GA4_EVENTS = [("page_view", None, []), ("view_item", None, ["mug"]),
+              ("add_to_cart", None, ["mug"]), ("purchase", "T1", ["mug", "tea"]),
+              ("purchase", "T2", ["tea"])]
+
+
+def test_a_ga4_export_is_told_its_customer_purchases_and_time(tmp_path):
+    p = tmp_path / "events.jsonl"
+    p.write_text(_ga4(GA4_EVENTS))
+    with pytest.raises(UpsellDataError, match=r"look like columns=\{'order': "
+                       r"'ecommerce.transaction_id', 'item': 'items.item_id', 'customer': "
+                       r"'user_pseudo_id', 'quantity': 'items.quantity', 'price': "
+                       r"'items.price', 'time': 'event_timestamp', 'name': 'items.item_name'\} "
+                       r"\('user_id' is empty in the rows looked at\); read its purchases with "
+                       r"where=\{'event_name': 'purchase'\} \(--where event_name=purchase\); "
+                       r"pass time_format='epoch_us' \(microseconds"):
+        Transactions.read_json(p)
+    tx = Transactions.read_json(p, where={"event_name": "purchase"}, time_format="epoch_us",
+                                columns={"order": "ecommerce.transaction_id",
+                                         "item": "items.item_id", "customer": "user_pseudo_id",
+                                         "quantity": "items.quantity", "price": "items.price",
+                                         "time": "event_timestamp"})
+    assert tx.orders.ids.tolist() == ["T1", "T2"] and tx.quantity.tolist() == [2.0] * 3
+    assert str(tx.time[0]) == "2021-01-31T05:05:10"
+    # the same export flattened to CSV (one row per item) gets the same advice
+    c = tmp_path / "events.csv"
+    rows = [f"{name},{1612069510766593 + k},,{k % 2}.16120,{order or ''},{item}\n"
+            for k, (name, order, items) in enumerate(GA4_EVENTS) for item in items or [""]]
+    c.write_text("event_name,event_timestamp,user_id,user_pseudo_id,transaction_id,item_id\n"
+                 + "".join(rows))
+    with pytest.raises(UpsellDataError, match=r"'customer': 'user_pseudo_id'.*\('user_id' is "
+                       r"empty in the rows looked at\); read its purchases with where="
+                       r"\{'event_name': 'purchase'\}.*time_format='epoch_us'"):
+        Transactions.read_csv(c)
+
+
+def test_an_empty_column_stays_advised_when_no_other_header_fits(tmp_path):
+    # an event log's first rows are views: its order id is empty there, and still the order
+    rows = [f"{1433221332117 + i},{257597 + i % 7},view,{355908 + i % 11},\n" for i in range(50)]
+    p = tmp_path / "events.csv"
+    p.write_text("timestamp,visitorid,event,itemid,transactionid\n" + "".join(rows))
+    with pytest.raises(UpsellDataError, match=r"columns=\{'order': 'transactionid', 'item': "
+                       r"'itemid', 'customer': 'visitorid', 'time': 'timestamp'\}; read its "
+                       r"purchases with where=\{'event': <the purchase event>\}") as got:
+        Transactions.read_csv(p)
+    assert "empty in the rows" not in str(got.value)
+
+
+@pytest.mark.parametrize(("fmt", "scale"), [("epoch_us", 10**6), ("epoch_ns", 10**9)])
+def test_times_in_microseconds_and_nanoseconds(tmp_path, fmt, scale):
+    import json
+
+    p = tmp_path / "lines.jsonl"
+    p.write_text("".join(json.dumps({"order": o, "item": "a", "time": (1291191960 + o) * scale})
+                         + "\n" for o in (1, 2)))
+    with pytest.raises(UpsellDataError, match=f"pass time_format='{fmt}'"):
+        Transactions.read_json(p)
+    tx = Transactions.read_json(p, time_format=fmt)
+    assert [str(t) for t in tx.time] == ["2010-12-01T08:26:01", "2010-12-01T08:26:02"]
+    c = tmp_path / "lines.csv"
+    c.write_text(f"order,item,time\n1,a,{1291191961 * scale}\n")
+    assert str(Transactions.read_csv(c, time_format=fmt).time[0]) == "2010-12-01T08:26:01"

@@ -197,7 +197,8 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
     p.add_argument("--time-format", default=None, metavar="FMT",
                    help="how the time column is written, as a strptime format, e.g. "
                         "'%%d/%%m/%%Y %%H:%%M' for 31/12/2011 23:59, or for numbers epoch, "
-                        "epoch_ms, days_since:YYYY-MM-DD or excel (default: ISO 8601)")
+                        "epoch_ms, epoch_us, epoch_ns, days_since:YYYY-MM-DD or excel (default: "
+                        "ISO 8601)")
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:

@@ -258,15 +258,17 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
             below = _aligned(head)
         if not below and "look like columns=" in str(exc):  # the rest of the command too
             from upsell.data._first_rows import first_rows_advice, spread_sample
-            from upsell.data._suggest import suggest_columns
 
             mapped = (plain or {}).get("time")
             plain_file = type(src) is Source and src.path is not None and not skip_rows
-            below = first_rows_advice(
+            full = first_rows_advice(
                 head, names, delimiter=delimiter, encoding=encoding, time_format=time_format,
-                time_header=mapped if isinstance(mapped, str) else suggest_columns(names).get(
-                    "time"), more=spread_sample(str(src.path)) if plain_file else b"",
-                where=where)
+                time_header=mapped if isinstance(mapped, str) else None,
+                more=spread_sample(str(src.path)) if plain_file else b"",
+                where=where, message=str(exc), columns=plain)
+            below = full[len(str(exc)):] if full.startswith(str(exc)) else ""
+            if full != str(exc) and not below:  # the columns advice itself redone
+                raise UpsellDataError(full) from None
         if not below:
             raise
         raise UpsellDataError(f"{exc}{below}") from None

@@ -8,10 +8,12 @@ error now names all three (:func:`first_rows_advice`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["first_rows_advice", "spread_sample"]
+from upsell.exceptions import UpsellDataError
+
+__all__ = ["first_rows_advice", "spread_sample", "typed_advice", "values_advice"]
 
 #: rows of the sample whose times are looked at (the guess needs a day above 12)
 _ROWS = 5_000
@@ -49,7 +51,8 @@ def spread_sample(path: str) -> bytes:
 
 def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, encoding: str,
                       time_header: str | None, time_format: str | None,
-                      more: bytes = b"", where: Any = None) -> str:
+                      more: bytes = b"", where: Any = None, message: str = "",
+                      columns: Any = None) -> str:
     """``"; pass encoding=...; pass time_format=..."`` for the file whose first bytes are
     ``head`` (about 1 MB) and whose headers are ``names``: the encoding its text reads in
     when it is not ``encoding`` (:func:`~upsell.data._columns.utf8_error`), and the time
@@ -59,7 +62,9 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
     (:func:`spread_sample`), read too (without a header; rows of another width are left
     out: a piece may start inside a quoted field). An event log (an ``event`` column of
     page views and carts, :func:`~upsell.data._parts.event_column`) not filtered by
-    ``where`` is told the ``where`` that reads its purchases.
+    ``where`` is told the ``where`` that reads its purchases. With ``message`` (the
+    columns error, ``columns`` the mapping it was given): that message with its advice
+    redone (:func:`values_advice`) and this advice after it.
 
     Examples
     --------
@@ -68,8 +73,8 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
     ...                   encoding="utf-8", time_header="When", time_format=None)
     "; pass encoding='cp1252'; pass time_format='%m/%d/%Y %H:%M' (a second field above 12 (12/13/2010 9:01) is a day)"
     """
-    from upsell.data._columns import time_advice, utf8_error
-    from upsell.data._parts import BROWSE_EVENTS, BUY_EVENTS, event_column
+    from upsell.data._columns import utf8_error
+    from upsell.data._parts import event_column
     from upsell.data._sources import text_rows
 
     out = ""
@@ -82,30 +87,114 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
             if "pass encoding=" in advice:
                 encoding = advice.rsplit("pass encoding=", 1)[1].strip("'")
                 out += f"; pass encoding={encoding!r}"
-    events = event_column(list(names), dict(where or {}))
     timed = time_header is not None and time_format is None and time_header in names
-    if not timed and events is None:
+    if not message and not timed and event_column(list(names), dict(where or {})) is None:
         return out
     try:
         text = head.decode(encoding, "replace")
     except LookupError:
-        return out
+        return message + out
     rows = text_rows(text.lstrip("\ufeff"), delimiter)[1:]
     rows = rows[:_ROWS] if text.endswith("\n") else rows[:-1][:_ROWS]  # a cut last line
     if more:
         rows += [r for r in text_rows(more.decode(encoding, "replace"), delimiter)
                  if len(r) == len(names)]
+    at = {h: j for j, h in reversed(list(enumerate(names)))}
+
+    def texts(header: str) -> list[str]:
+        j = at[header]
+        return [r[j].strip() for r in rows if len(r) > j]
+
+    return values_advice(message, list(names), columns, texts, time_format=time_format,
+                         where=where, time_header=time_header, before=out)
+
+
+def typed_advice(message: str, names: list[str], load: Any, columns: Any, *,
+                 time_format: str | None, where: Any) -> str:
+    """:func:`values_advice` for a typed table (JSON Lines, Parquet): ``load(headers)``
+    gives its columns (:func:`upsell.data._parquet.table_part`'s loader); the first
+    ``_ROWS`` values of each are looked at, as text (a null as '')."""
+    from upsell.data._sources import _pa
+
+    pa = _pa()[0]
+    cache: dict[str, list[str]] = {}
+
+    def texts(header: str) -> list[str]:
+        if header not in cache:
+            try:
+                got = load([header])
+                col = (got[0] if isinstance(got, tuple) else got).column(0).slice(0, _ROWS)
+                if pa.types.is_list(col.type) or pa.types.is_struct(col.type):
+                    cache[header] = []
+                else:
+                    cache[header] = ["" if v is None else str(v)
+                                     for v in col.cast(pa.string()).to_pylist()]
+            except (UpsellDataError, pa.ArrowException):
+                cache[header] = []
+        return cache[header]
+
+    return values_advice(message, names, columns, texts, time_format=time_format,
+                         where=where)
+
+
+def values_advice(message: str, names: list[str], columns: Any,
+                  texts: Callable[[str], list[str]], *, time_format: str | None,
+                  where: Any, time_header: str | None = None, before: str = "") -> str:
+    """The columns error ``message`` (its headers' advice from
+    :func:`~upsell.data._suggest.suggest_columns`) checked against the values
+    ``texts(header)`` gives (a sample of a column, as text): a header advised for a role but
+    empty in every row looked at gives way to another header for the role that is not
+    (Google Analytics 4's ``user_id`` is empty when its ``user_pseudo_id`` is not; an event
+    log's order id, empty but on its rare purchases, stays when no other fits);
+    then ``before``, the purchase event of an event log (:func:`~upsell.data._parts.
+    purchase_advice`) and the time format of the time column (``time_header``, default
+    the advised one) when no ``time_format`` is given and it is not ISO 8601.
+
+    Examples
+    --------
+    >>> cols = {"event_name": ["page_view", "purchase"], "ecommerce.transaction_id":
+    ...         ["", "T1"], "items.item_id": ["", "A"], "user_id": ["", ""],
+    ...         "user_pseudo_id": ["7.1", "7.1"], "event_timestamp": ["1612069510766593"] * 2}
+    >>> msg = ("no `order` column in ga4.json: ...; its headers look like columns={'order': "
+    ...        "'ecommerce.transaction_id', 'item': 'items.item_id', 'customer': 'user_id', "
+    ...        "'time': 'event_timestamp'}")
+    >>> print(values_advice(msg, list(cols), None, cols.get, time_format=None, where=None))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    no `order` column in ga4.json: ...; its headers look like columns={'order':
+    'ecommerce.transaction_id', 'item': 'items.item_id', 'customer': 'user_pseudo_id', 'time':
+    'event_timestamp'} ('user_id' is empty in the rows looked at); read its purchases with
+    where={'event_name': 'purchase'} (--where event_name=purchase); pass
+    time_format='epoch_us' (microseconds since 1970-01-01 UTC)
+    """
+    from upsell.data._columns import mapping_text, time_advice
+    from upsell.data._parts import event_column, purchase_advice
+    from upsell.data._suggest import ROLES, suggest_columns
+
+    given = dict(columns or {})
+    taken = {r: names.index(h) for r, h in given.items() if isinstance(h, str) and h in names}
+    taken.update({r: names.index(r) for r in ROLES if r in names and r not in given})
+    guess = suggest_columns(names, taken)
+    old = f"columns={mapping_text(guess)}"
+    out = message
+    if guess and old in message:
+        empty = {r: h for r, h in guess.items() if not any(texts(h))}
+        other = suggest_columns(names, {**taken, **{f"empty {h}": names.index(h)
+                                                    for h in empty.values()}})
+        swap = {r: other[r] for r in empty if r in other and any(texts(other[r]))}
+        if swap:  # an empty header with no other for its role stays advised
+            guess = {r: swap.get(r, h) for r, h in guess.items()}
+            said = " and ".join(repr(empty[r]) for r in swap)
+            out = out.replace(old, f"columns={mapping_text(guess)} ({said} "
+                                   f"{'is' if len(swap) == 1 else 'are'} empty in the rows "
+                                   "looked at)")
+    out += before
+    events = event_column(names, dict(where or {}))
     if events is not None:
-        at = list(names).index(events)
-        seen = {r[at].strip().lower(): r[at].strip() for r in rows if len(r) > at}
-        if any(v in seen for v in BROWSE_EVENTS):  # views and carts: purchases by `where`
-            buy = next((seen[v] for v in BUY_EVENTS if v in seen), None)
-            out += (f"; read its purchases with where={{{events!r}: {buy!r}}} (--where "
-                    f"{events}={buy})" if buy is not None else
-                    f"; read its purchases with where={{{events!r}: <the purchase event>}} "
-                    f"(--where {events}=...)")
-    if not timed:
-        return out
-    at = list(names).index(str(time_header))
-    values = [r[at].strip() for r in rows if len(r) > at and r[at].strip()]
-    return out + (time_advice(values) if values else "")
+        advice = purchase_advice(events, set(texts(events)))
+        out += f"; {advice}" if advice else ""
+    mapped = given.get("time")
+    header = time_header or (mapped if isinstance(mapped, str) else guess.get("time"))
+    if time_format is None and header in names:
+        values = [v for v in texts(str(header)) if v]
+        out += time_advice(values) if values else ""
+    return out

@@ -173,7 +173,7 @@ def read_tables(path: Any, open_table: Callable[[str], Any], *, suffixes: tuple[
     time_format, decimal = check_time_format(time_format), check_decimal(decimal)
     several = len(paths) > 1
     parts = [table_part(*open_table(f), label=f, columns=columns, empty_ok=several,
-                        where=where, streams=True) for f in paths]
+                        where=where, streams=True, time_format=time_format) for f in paths]
     return prepare_parts(parts, label=several_label(path, paths) if several else paths[0],
                          order_headers=order_headers, invalid=invalid, item_index=item_index,
                          customer_index=customer_index, time_format=time_format,
@@ -183,7 +183,7 @@ def read_tables(path: Any, open_table: Callable[[str], Any], *, suffixes: tuple[
 def table_part(names: list[str], load: Callable[..., Any], *, label: str,
                columns: Any, below: Callable[[Any], str] | None = None,
                empty_ok: bool = False, where: dict[str, tuple[str, ...]] | None = None,
-               streams: bool = False) -> Any:
+               streams: bool = False, time_format: str | None = None) -> Any:
     """The columns by role of a table whose headers are ``names`` (a
     :class:`~upsell.data._parts.Part`): ``load(headers)`` gives the wanted columns as a
     pyarrow table, each typed as the module docstring says; ``below(columns)``: advice for
@@ -191,7 +191,9 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
     ``empty_ok``: a table without rows is a part of none (one file of several), not an
     error; ``where`` (:func:`~upsell.data._parts.check_where`): the rows it leaves out are
     marked, their fields blanked; or, with ``streams`` (``load(headers, keep)`` filters as
-    it reads: a Parquet file's row groups), never held, only counted."""
+    it reads: a Parquet file's row groups), never held, only counted. ``time_format``: the
+    one given, else a columns error says the one the time column needs
+    (:func:`~upsell.data._first_rows.typed_advice`)."""
     from upsell.data._arrow import _known
     from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
     from upsell.data._parts import Part, WhereFilter, rows_left_out, where_columns
@@ -202,6 +204,13 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
         roles = resolve_columns(names, plain, source=label, joins=True)
     except UpsellDataError as exc:
         advice = below(plain) if below is not None else ""
+        if not advice and "look like columns=" in str(exc):  # the rest of the command too
+            from upsell.data._first_rows import typed_advice
+
+            full = typed_advice(str(exc), names, load, plain, time_format=time_format,
+                                where=where)
+            if full != str(exc):
+                raise UpsellDataError(full) from None
         if not advice:
             raise
         raise UpsellDataError(f"{exc}{advice}") from None

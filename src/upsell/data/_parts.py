@@ -37,6 +37,7 @@ __all__ = [
     "input_files",
     "join_parts",
     "named",
+    "purchase_advice",
     "refuse_events",
     "several_label",
     "where_reason",
@@ -596,6 +597,28 @@ def event_column(names: list[str], where: dict[str, tuple[str, ...]]) -> str | N
     return None
 
 
+def purchase_advice(header: str, values: Any) -> str:
+    """``"read its purchases with where=..."`` when the event column ``header`` holds page
+    views or carts among ``values`` (its texts), naming the purchase event when one is
+    among them; '' when it holds no views or carts (not an event log).
+
+    Examples
+    --------
+    >>> purchase_advice("event_name", ["page_view", "add_to_cart", "purchase"])
+    "read its purchases with where={'event_name': 'purchase'} (--where event_name=purchase)"
+    >>> purchase_advice("status", ["paid", "shipped"])
+    ''
+    """
+    low = {str(v).strip().lower(): str(v).strip() for v in values}
+    if not any(v in low for v in BROWSE_EVENTS):
+        return ""
+    buys = [low[v] for v in BUY_EVENTS if v in low]
+    return (f"read its purchases with where={{{header!r}: {buys[0]!r}}} (--where "
+            f"{header}={buys[0]})" if buys else
+            f"read its purchases with where={{{header!r}: <the purchase event>}} "
+            f"(--where {header}=...)")
+
+
 def refuse_events(label: str, header: str, text: Any, first: int | None = None) -> None:
     """Stop the read when the column ``header`` holds page views, carts and purchases: an
     event log read as order lines would count every view as a purchase. ``first``: the
@@ -622,11 +645,7 @@ def refuse_events(label: str, header: str, text: Any, first: int | None = None) 
     top = sorted(found.items(), key=lambda kv: -kv[1])
     shown = ", ".join(f"{v!r} ({n / total:.1%})" for v, n in top[:5]) + (
         ", ..." if len(top) > 5 else "")
-    buys = [low[v] for v in BUY_EVENTS if v in low]
-    advice = (f"read its purchases with where={{{header!r}: {buys[0]!r}}} (--where "
-              f"{header}={buys[0]})" if buys else
-              f"read its purchases with where={{{header!r}: <the purchase event>}} "
-              f"(--where {header}=...)")
+    advice = purchase_advice(header, found)
     within = f" in its first {first:,} rows" if first is not None else ""
     raise UpsellDataError(f"{label} is an event log, not order lines: its column {header!r} "
                           f"holds {shown}{within}; {advice}")

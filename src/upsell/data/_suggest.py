@@ -13,7 +13,8 @@ ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "n
 
 
 #: common export headers of each role, compared lower case without spaces, "_", "-", "#"
-#: or "." (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng, Retailrocket; the order exports
+#: or "." (Online Retail I and II, Instacart, Olist, Dunnhumby, Ta-Feng, Retailrocket; Google
+#: Analytics 4's and Universal Analytics' BigQuery exports, Segment and Mixpanel events; the order exports
 #: of Shopify, WooCommerce, Magento, BigCommerce, Ecwid, Etsy, Square and Amazon Seller
 #: Central; ERP line exports)
 _SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -29,7 +30,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
                  "client", "userid", "user", "memberid", "householdkey", "household",
                  "customeruniqueid", "email", "customeremail", "billingemail",
                  "customeruserid", "buyer", "buyerid", "buyeremail", "customercode",
-                 "accountid", "accountnumber", "shopperid", "visitorid", "visitor"),
+                 "accountid", "accountnumber", "shopperid", "visitorid", "visitor",
+                 "userpseudoid", "fullvisitorid", "anonymousid", "distinctid"),
     "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity",
                  "qtyordered", "quantityordered", "orderedquantity", "productqty",
                  "productquantity", "itemquantity", "itemqty"),
@@ -38,7 +40,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "time": ("invoicedate", "orderdate", "transactiondate", "transactiondt", "datetime",
              "timestamp", "date", "time", "orderpurchasetimestamp", "createdat",
              "purchasedate", "tdat", "day", "saledate", "orderdatetime", "orderplaced",
-             "ordercreated", "createddate", "dateordered", "orderedat", "paidat"),
+             "ordercreated", "createddate", "dateordered", "orderedat", "paidat",
+             "eventtimestamp", "eventtime", "eventdate"),
     "name": ("description", "productname", "itemname", "productdescription", "title",
              "lineitemname", "itemdescription", "articlename", "articledescription",
              "producttitle"),

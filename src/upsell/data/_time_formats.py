@@ -1,6 +1,6 @@
-"""Time formats beyond ISO 8601: the number formats (``epoch``, ``epoch_ms``,
-``days_since:YYYY-MM-DD``, ``excel``) and the advice for time texts that are neither ISO 8601
-nor day/month dates (the one common export format that reads them all, or why none is read).
+"""Time formats beyond ISO 8601: the number formats (``epoch``, ``epoch_ms``, ``epoch_us``,
+``epoch_ns``, ``days_since:YYYY-MM-DD``, ``excel``) and the advice for time texts that are
+neither ISO 8601 nor day/month dates (the one common export format that reads them all, or why none is read).
 
 The advice is for an error only, never to read silently: the user passes the format.
 """
@@ -62,8 +62,9 @@ def other_format_advice(texts: Any) -> str:
     return f"; pass time_format={fits[0]!r}" if len(fits) == 1 else ""
 
 
-#: time formats that are numbers, not text: seconds or milliseconds since 1970-01-01 UTC
-EPOCH = {"epoch": 1, "epoch_ms": 1000}
+#: time formats that are numbers, not text: seconds, milliseconds, microseconds (Google
+#: Analytics 4's ``event_timestamp``) or nanoseconds since 1970-01-01 UTC
+EPOCH = {"epoch": 1, "epoch_ms": 1000, "epoch_us": 1_000_000, "epoch_ns": 1_000_000_000}
 #: Excel's serial date: days since 1899-12-30 (its day 60 is the 1900-02-29 that never was;
 #: from 1900-03-01 on, the count is right), the time of day as the fraction
 EXCEL_ORIGIN = np.datetime64("1899-12-30", "D")
@@ -73,7 +74,7 @@ _DAYS_SINCE = re.compile(r"^days_since:(\d{4}-\d{2}-\d{2})$")
 def check_time_format(time_format: Any) -> str | None:
     """``time_format`` validated: None, a strptime format (at least one directive), or a
     number format: ``"epoch"`` (seconds since 1970-01-01 UTC), ``"epoch_ms"``
-    (milliseconds) or ``"days_since:YYYY-MM-DD"`` (day numbers: N is that date + N days).
+    (milliseconds), ``"epoch_us"`` (microseconds), ``"epoch_ns"`` (nanoseconds) or ``"days_since:YYYY-MM-DD"`` (day numbers: N is that date + N days).
 
     Examples
     --------
@@ -82,7 +83,7 @@ def check_time_format(time_format: Any) -> str | None:
     >>> check_time_format("dd/mm/yyyy")
     Traceback (most recent call last):
     ...
-    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', 'epoch_ms', 'days_since:YYYY-MM-DD' or 'excel' for numbers; got 'dd/mm/yyyy'
+    upsell.exceptions.UpsellDataError: `time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, %m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', 'epoch_ms', 'epoch_us', 'epoch_ns', 'days_since:YYYY-MM-DD' or 'excel' for numbers; got 'dd/mm/yyyy'
     """
     if time_format is None:
         return None
@@ -93,7 +94,8 @@ def check_time_format(time_format: Any) -> str | None:
         raise UpsellDataError(
             "`time_format` must be a strptime format such as '%d/%m/%Y %H:%M' (%d day, "
             "%m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', "
-            f"'epoch_ms', 'days_since:YYYY-MM-DD' or 'excel' for numbers; got {time_format!r}")
+            f"'epoch_ms', 'epoch_us', 'epoch_ns', 'days_since:YYYY-MM-DD' or 'excel' for numbers; "
+            f"got {time_format!r}")
     return str(time_format)
 
 
@@ -143,13 +145,15 @@ def numeric_times(values: np.ndarray, time_format: str) -> tuple[np.ndarray, np.
 
 
 def number_time_advice(values: Any) -> str:
-    """What to pass when a time column holds numbers: epoch seconds or milliseconds by
-    their size, small whole numbers as day numbers ('' when none fits).
+    """What to pass when a time column holds numbers: epoch seconds, milliseconds,
+    microseconds or nanoseconds by their size, small whole numbers as day numbers ('' when none fits).
 
     Examples
     --------
     >>> number_time_advice(np.array([1291191960, 1291195560]))
     "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
+    >>> number_time_advice(np.array([1612069510766593]))  # GA4's event_timestamp
+    "; pass time_format='epoch_us' (microseconds since 1970-01-01 UTC)"
     >>> number_time_advice(np.array([40513.35, 40514.5]))[:30]
     "; pass time_format='excel' (Ex"
     >>> number_time_advice(np.array([1, 711]))
@@ -164,6 +168,10 @@ def number_time_advice(values: Any) -> str:
         return "; pass time_format='epoch' (seconds since 1970-01-01 UTC)"
     if lo >= 1e11 and hi < 1e14:
         return "; pass time_format='epoch_ms' (milliseconds since 1970-01-01 UTC)"
+    if lo >= 1e14 and hi < 1e17:
+        return "; pass time_format='epoch_us' (microseconds since 1970-01-01 UTC)"
+    if lo >= 1e17 and hi < 1e20:
+        return "; pass time_format='epoch_ns' (nanoseconds since 1970-01-01 UTC)"
     if lo >= 20_000 and hi < 80_000 and not np.all(v == np.round(v)):
         return ("; pass time_format='excel' (Excel's serial dates: days since 1899-12-30, "
                 "the time of day as the fraction)")
