@@ -151,6 +151,22 @@ def test_a_ga4_export_is_told_its_customer_purchases_and_time(tmp_path):
                                          "time": "event_timestamp"})
     assert tx.orders.ids.tolist() == ["T1", "T2"] and tx.quantity.tolist() == [2.0] * 3
     assert str(tx.time[0]) == "2021-01-31T05:05:10"
+    # as Parquet (BigQuery's other export format) the nested records read the same way
+    import pyarrow.json as pajson
+    import pyarrow.parquet as pq
+
+    pq.write_table(pajson.read_json(str(p)), tmp_path / "events.parquet")
+    with pytest.raises(UpsellDataError, match=r"'customer': 'user_pseudo_id'.*\('user_id' is "
+                       r"empty in the rows looked at\); read its purchases with where="
+                       r"\{'event_name': 'purchase'\}.*time_format='epoch_us'"):
+        Transactions.read_parquet(tmp_path / "events.parquet")
+    again = Transactions.read_parquet(
+        tmp_path / "events.parquet", where={"event_name": "purchase"}, time_format="epoch_us",
+        columns={"order": "ecommerce.transaction_id", "item": "items.item_id",
+                 "customer": "user_pseudo_id", "quantity": "items.quantity",
+                 "time": "event_timestamp"})
+    assert again.items.decode(again.item).tolist() == tx.items.decode(tx.item).tolist()
+    assert again.report.rows_read == tx.report.rows_read
     # the same export flattened to CSV (one row per item) gets the same advice
     c = tmp_path / "events.csv"
     rows = [f"{name},{1612069510766593 + k},,{k % 2}.16120,{order or ''},{item}\n"

@@ -23,7 +23,7 @@ from upsell.data._sources import _arrow_ints, _numpy, _pa
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["read_prepared"]
+__all__ = ["nested_open", "read_prepared"]
 
 
 def _flat(table: Any) -> Any:
@@ -43,34 +43,42 @@ def _paths(name: str, kind: Any) -> list[str]:
             for p in _paths(f"{name}.{kind.field(j).name}", kind.field(j).type)]
 
 
-def _lists_of_objects(table: Any) -> dict[str, list[str]]:
-    """list column -> the dotted names of its objects' fields (``line_items.sku``)."""
+def _flat_fields(schema: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """(dotted name -> type of each column ``Table.flatten`` gives, dotted name -> the
+    top-level column it is read from)."""
+    types: dict[str, Any] = {}
+    top: dict[str, str] = {}
     pa = _pa()[0]
-    return {f.name: _paths(f.name, f.type.value_type) for f in table.schema
-            if (pa.types.is_list(f.type) or pa.types.is_large_list(f.type))
-            and pa.types.is_struct(f.type.value_type)}
+
+    def walk(name: str, kind: Any, root: str) -> None:
+        if pa.types.is_struct(kind):
+            for j in range(kind.num_fields):
+                walk(f"{name}.{kind.field(j).name}", kind.field(j).type, root)
+        else:
+            types[name], top[name] = kind, root
+
+    for f in schema:
+        walk(f.name, f.type, f.name)
+    return types, top
 
 
-def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
-    """The headers (keys, nested ones by their dotted paths) of a JSON Lines file, and a
-    loader of some of its columns."""
+def nested_open(label: str, schema: Any, read: Callable[[list[str]], Any]
+                ) -> tuple[list[str], Callable[..., Any]]:
+    """The headers (keys, nested ones by their dotted paths, a list's objects' fields too)
+    of a table of nested records whose schema is ``schema``, and a loader of some of its
+    columns: ``read(top_level_names)`` gives those columns of the table (JSON Lines held
+    whole, or a Parquet file read for them)."""
     pa, pc, _ = _pa()
-    import pyarrow.json as pajson
-
-    try:
-        with pa.input_stream(label, compression="detect") as stream:
-            table = _flat(pajson.read_json(stream))
-    except (pa.ArrowInvalid, OSError) as exc:
-        reason = str(exc).split("\n")[0]
-        hint = ("; a JSON array (one document) is not JSON Lines: write one record per line"
-                if "array" in reason.lower() or "list" in reason.lower() else "")
-        raise UpsellDataError(f"{label} could not be read as JSON Lines ({reason}){hint}"
-                              ) from None
-    lists = _lists_of_objects(table)
-    names = list(table.schema.names) + [n for fields in lists.values() for n in fields]
+    types, top = _flat_fields(schema)
+    lists = {name: _paths(name, kind.value_type) for name, kind in types.items()
+             if (pa.types.is_list(kind) or pa.types.is_large_list(kind))
+             and pa.types.is_struct(kind.value_type)}
+    for name, fields in lists.items():
+        top.update({f: top[name] for f in fields})
+    names = list(types) + [n for fields in lists.values() for n in fields]
     # a list (or a list's value) is no column of order lines: refused when it is mapped
-    nested = {f.name: str(f.type) for f in table.schema
-              if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)}
+    nested = {name: str(kind) for name, kind in types.items()
+              if pa.types.is_list(kind) or pa.types.is_large_list(kind)}
 
     def load(wanted: list[str], keep: Any = None) -> Any:
         """The ``wanted`` columns, one row per line item when they name a list's fields;
@@ -87,6 +95,7 @@ def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
             raise UpsellDataError(
                 f"the columns map fields of two lists of {label}, {used[0]!r} and {used[1]!r}: "
                 "the order lines are the objects of one of them")
+        table = _flat(read(sorted({top[w] for w in [*wanted, *used]})))
         records = None
         left: dict[str, int] = {}
         part = table.select([w for w in wanted if w in table.schema.names])
@@ -107,6 +116,24 @@ def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
         return kept, (rows if records is None else records[rows]), left
 
     return names, load
+
+
+def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
+    """The headers (keys, nested ones by their dotted paths) of a JSON Lines file, and a
+    loader of some of its columns."""
+    pa = _pa()[0]
+    import pyarrow.json as pajson
+
+    try:
+        with pa.input_stream(label, compression="detect") as stream:
+            table = pajson.read_json(stream)
+    except (pa.ArrowInvalid, OSError) as exc:
+        reason = str(exc).split("\n")[0]
+        hint = ("; a JSON array (one document) is not JSON Lines: write one record per line"
+                if "array" in reason.lower() or "list" in reason.lower() else "")
+        raise UpsellDataError(f"{label} could not be read as JSON Lines ({reason}){hint}"
+                              ) from None
+    return nested_open(label, table.schema, table.select)
 
 
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,

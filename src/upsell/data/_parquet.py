@@ -91,7 +91,8 @@ def _typed(col: Any, role: str, what: str) -> Any:
 
 
 def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
-    """The headers of a Parquet file or folder, and a loader of some of its columns."""
+    """The headers of a Parquet file or folder, and a loader of some of its columns (of a
+    file of nested records, by their dotted paths: :func:`upsell.data._json.nested_open`)."""
     pa = _pa()[0]
     folder = os.path.isdir(label)
     if folder and not any(not n.startswith((".", "_")) for n in os.listdir(label)):
@@ -129,6 +130,27 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
             return keep.table(batches, pa.schema([whole.field(w) for w in wanted]))
         except (pa.ArrowInvalid, OSError) as exc:
             raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
+
+    schema = source.schema if folder else source.schema_arrow
+    if any(pa.types.is_struct(f.type) or ((pa.types.is_list(f.type) or pa.types.is_large_list(
+            f.type)) and pa.types.is_struct(f.type.value_type)) for f in schema):
+        # nested records (a BigQuery or Spark export): read by dotted paths, as JSON Lines;
+        # the plain columns as any Parquet file's (where= filters as it reads)
+        from upsell.data._json import nested_open
+
+        def read(top: list[str]) -> Any:
+            try:
+                return source.to_table(columns=top) if folder else source.read(columns=top)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
+
+        paths, by_path = nested_open(label, schema, read)
+        plain = {f.name for f in schema if not pa.types.is_nested(f.type)}
+
+        def either(wanted: list[str], keep: Any = None) -> Any:
+            return (load if set(wanted) <= plain else by_path)(wanted, keep)
+
+        return paths, either
 
     return names, load
 
