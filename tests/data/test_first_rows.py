@@ -205,3 +205,19 @@ def test_times_in_microseconds_and_nanoseconds(tmp_path, fmt, scale):
     c = tmp_path / "lines.csv"
     c.write_text(f"order,item,time\n1,a,{1291191961 * scale}\n")
     assert str(Transactions.read_csv(c, time_format=fmt).time[0]) == "2010-12-01T08:26:01"
+
+
+def test_kaggles_groceries_dataset_is_told_the_join_the_item_and_the_date_format(tmp_path):
+    # Groceries_dataset.csv: a member's items of one day are one basket; the item is its name
+    p = tmp_path / "Groceries_dataset.csv"
+    p.write_text("Member_number,Date,itemDescription\n1808,21-07-2015,tropical fruit\n"
+                 "1808,21-07-2015,whole milk\n2552,05-01-2015,whole milk\n")
+    with pytest.raises(UpsellDataError, match=r"join those columns: columns=\{'order': "
+                       r"\('Member_number', 'Date'\), 'customer': 'Member_number', 'time': "
+                       r"'Date', 'item': 'itemDescription'\}; pass time_format='%d-%m-%Y' "
+                       r"\(a first field above 12"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, time_format="%d-%m-%Y", columns={
+        "order": ("Member_number", "Date"), "customer": "Member_number", "time": "Date",
+        "item": "itemDescription"})
+    assert (len(tx.orders), tx.items.ids.tolist()) == (2, ["tropical fruit", "whole milk"])

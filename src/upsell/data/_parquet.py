@@ -92,7 +92,7 @@ def _typed(col: Any, role: str, what: str) -> Any:
 
 def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
     """The headers of a Parquet file or folder, and a loader of some of its columns (of a
-    file of nested records, by their dotted paths: :func:`upsell.data._json.nested_open`)."""
+    file of nested records, by their dotted paths: :func:`upsell.data._nested.nested_open`)."""
     pa = _pa()[0]
     folder = os.path.isdir(label)
     if folder and not any(not n.startswith((".", "_")) for n in os.listdir(label)):
@@ -136,7 +136,7 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
             f.type)) and pa.types.is_struct(f.type.value_type)) for f in schema):
         # nested records (a BigQuery or Spark export): read by dotted paths, as JSON Lines;
         # the plain columns as any Parquet file's (where= filters as it reads)
-        from upsell.data._json import nested_open
+        from upsell.data._nested import nested_open
 
         def read(top: list[str]) -> Any:
             try:
@@ -226,7 +226,8 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
         roles = resolve_columns(names, plain, source=label, joins=True)
     except UpsellDataError as exc:
         advice = below(plain) if below is not None else ""
-        if not advice and "look like columns=" in str(exc):  # the rest of the command too
+        if not advice and ("look like columns=" in str(exc)  # the rest of the command too
+                           or "join those columns: columns=" in str(exc)):
             from upsell.data._first_rows import typed_advice
 
             full = typed_advice(str(exc), names, load, plain, time_format=time_format,

@@ -31,7 +31,9 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
                  "customeruniqueid", "email", "customeremail", "billingemail",
                  "customeruserid", "buyer", "buyerid", "buyeremail", "customercode",
                  "accountid", "accountnumber", "shopperid", "visitorid", "visitor",
-                 "userpseudoid", "fullvisitorid", "anonymousid", "distinctid"),
+                 "userpseudoid", "fullvisitorid", "anonymousid", "distinctid",
+                 "membernumber", "member", "memberno", "loyaltyid", "loyaltycard",
+                 "loyaltycardnumber", "cardnumber", "cardid"),
     "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity",
                  "qtyordered", "quantityordered", "orderedquantity", "productqty",
                  "productquantity", "itemquantity", "itemqty"),
@@ -91,7 +93,8 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
 
     Headers are compared in lower case without spaces, ``_``, ``-``, ``#`` and ``.``; each
     header serves one role; roles already in ``taken`` (role -> position) keep theirs and
-    are left out. A header no synonym names may still name ``quantity`` or ``value`` by
+    are left out. A file with product names and no product id is advised its names as the
+    items. A header no synonym names may still name ``quantity`` or ``value`` by
     its shape (``number_of_cds``, ``dollar_value``). ``synonyms``: role -> headers, in
     the order roles are tried (default: the order-line roles). Never used to read
     silently: the caller says what it found.
@@ -101,6 +104,8 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
     >>> suggest_columns(["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate",
     ...                  "Price", "Customer ID", "Country"])
     {'order': 'Invoice', 'item': 'StockCode', 'customer': 'Customer ID', 'quantity': 'Quantity', 'price': 'Price', 'time': 'InvoiceDate', 'name': 'Description'}
+    >>> suggest_columns(["Member_number", "Date", "itemDescription"])  # the name is the item
+    {'customer': 'Member_number', 'time': 'Date', 'item': 'itemDescription'}
     >>> suggest_columns(["customer_id", "date", "number_of_cds", "dollar_value"])
     {'customer': 'customer_id', 'time': 'date', 'quantity': 'number_of_cds', 'value': 'dollar_value'}
     >>> suggest_columns(["id", "created_at", "customer.id", "line_items", "line_items.sku",
@@ -142,4 +147,7 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
         if at is not None:
             out[role] = available[at]
             used.add(at)
+    if synonyms is None and "name" in out and "item" not in out and "item" not in taken:
+        # no product id, only its name (Kaggle's Groceries_dataset.csv: "itemDescription")
+        out = {("item" if r == "name" else r): h for r, h in out.items()}
     return out
