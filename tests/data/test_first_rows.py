@@ -221,3 +221,44 @@ def test_kaggles_groceries_dataset_is_told_the_join_the_item_and_the_date_format
         "order": ("Member_number", "Date"), "customer": "Member_number", "time": "Date",
         "item": "itemDescription"})
     assert (len(tx.orders), tx.items.ids.tolist()) == (2, ["tropical fruit", "whole milk"])
+
+
+def test_a_bakerys_till_export_is_told_its_decimal_commas_and_date_and_time(tmp_path):
+    # Kaggle's French bakery sales: prices "0,90 €", quantities "1.0", a date and a time column
+    p = tmp_path / "Bakery_sales.csv"
+    p.write_text(",date,time,ticket_number,article,Quantity,unit_price\n"
+                 '0,2021-01-02,08:38,150040.0,BAGUETTE,1.0,"0,90 €"\n'
+                 '1,2021-01-02,08:38,150040.0,PAIN AU CHOCOLAT,3.0,"1,20 €"\n'
+                 '2,2021-01-02,09:14,150041.0,PAIN AU CHOCOLAT,2.0,"1,20 €"\n', encoding="utf-8")
+    with pytest.raises(UpsellDataError, match=r"look like columns=\{'order': 'ticket_number', "
+                       r"'item': 'article', 'quantity': 'Quantity', 'price': 'unit_price', "
+                       r"'time': \('date', 'time'\)\}; the file writes decimal commas: pass "
+                       r"decimal=','; 'time' holds times of day: joined to 'date'$"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, decimal=",", columns={
+        "order": "ticket_number", "item": "article", "quantity": "Quantity",
+        "price": "unit_price", "time": ("date", "time")})
+    # "1.0" beside decimal commas: a point that cannot group thousands is a decimal point
+    assert tx.quantity.tolist() == [1.0, 3.0, 2.0] and tx.price.tolist() == [0.9, 1.2, 1.2]
+    assert str(tx.time[-1]) == "2021-01-02T09:14:00"
+    # "1.234" under decimal=',' stays unread (1234 or 1.234?), named with its row
+    q = tmp_path / "q.csv"
+    q.write_text('order,item,quantity,price\n1,a,1.234,"0,90"\n')
+    with pytest.raises(UpsellDataError, match=r"`quantity` '1.234' is not a number"):
+        Transactions.read_csv(q, decimal=",")
+
+
+def test_a_date_column_beside_a_time_of_day_column_is_advised_joined(tmp_path):
+    # BreadBasket_DMS.csv: Date, Time, Transaction, Item
+    p = tmp_path / "BreadBasket_DMS.csv"
+    p.write_text("Date,Time,Transaction,Item\n30/10/2016,09:58:11,1,Bread\n"
+                 "30/10/2016,10:05:34,2,Scandinavian\n")
+    with pytest.raises(UpsellDataError, match=r"look like columns=\{'order': 'Transaction', "
+                       r"'item': 'Item', 'time': \('Date', 'Time'\)\}; 'Time' holds times of "
+                       r"day: joined to 'Date'; pass time_format='%d/%m/%Y'"):
+        Transactions.read_csv(p)
+    # mapped by hand without the date, the time of day says what it is
+    with pytest.raises(UpsellDataError, match=r"'09:58:11' is not a timestamp .*times of day "
+                       r"without a date"):
+        Transactions.read_csv(p, columns={"order": "Transaction", "item": "Item",
+                                          "time": "Time"})

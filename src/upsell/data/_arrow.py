@@ -266,7 +266,7 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
                 head, names, delimiter=delimiter, encoding=encoding, time_format=time_format,
                 time_header=mapped if isinstance(mapped, str) else None,
                 more=spread_sample(str(src.path)) if plain_file else b"",
-                where=where, message=str(exc), columns=plain)
+                where=where, message=str(exc), columns=plain, decimal=decimal)
             below = full[len(str(exc)):] if full.startswith(str(exc)) else ""
             if full != str(exc) and not below:  # the columns advice itself redone
                 raise UpsellDataError(full) from None

@@ -210,21 +210,28 @@ def _kind_check(arr: np.ndarray, name: str, want: str) -> None:
                 f"column `{name}` holds {type(odd).__name__} values ({odd!r}), not {want}")
 
 
+#: a number whose one point cannot group thousands: not three digits after it, no comma
+_POINT_NOT_GROUPING = re.compile(r"^\s*[-+]?(\d*\.(\d{0,2}|\d{4,})|\d{4,}\.\d*)\s*$")
+
+
 def parse_numbers(text: np.ndarray, decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:
     """float64 of distinct number texts as ``float()`` reads them; blank is NaN, not bad.
 
     Returns the values and the mask of texts that are not numbers. ``decimal=","``:
     the texts write a decimal comma (``15,3``); a text with a point is not a number
-    then (``1.234,5``: thousands separators are not read, rather than misread).
+    then (``1.234,5``: thousands separators are not read, rather than misread), unless
+    its point cannot group thousands (``6.0``, ``2.55``: one point, no comma, not three
+    digits after it), as a file whose prices write commas may write its quantities
+    (a French bakery's ``"0,90 €"`` beside ``1.0``).
 
     Examples
     --------
     >>> v, bad = parse_numbers(np.array(["1.5", " 2 ", "", "abc"]))
     >>> v[:2].tolist(), bad.tolist()
     ([1.5, 2.0], [False, False, False, True])
-    >>> v, bad = parse_numbers(np.array(["15,3", "-2", "1.234,5"]), decimal=",")
-    >>> v[:2].tolist(), bad.tolist()
-    ([15.3, -2.0], [False, False, True])
+    >>> v, bad = parse_numbers(np.array(["15,3", "-2", "1.234,5", "6.0", "1.234"]), decimal=",")
+    >>> v[[0, 1, 3]].tolist(), bad.tolist()
+    ([15.3, -2.0, 6.0], [False, False, True, False, True])
     """
     out = np.full(text.size, np.nan)
     bad = np.zeros(text.size, dtype=bool)
@@ -234,7 +241,7 @@ def parse_numbers(text: np.ndarray, decimal: str = ".") -> tuple[np.ndarray, np.
             continue
         try:
             if comma:
-                if "." in v:
+                if "." in v and not _POINT_NOT_GROUPING.match(v):
                     raise ValueError(v)
                 v = v.replace(",", ".")
             out[i] = float(v)

@@ -8,9 +8,11 @@ error now names all three (:func:`first_rows_advice`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from upsell.data._time_formats import TIME_OF_DAY as _TIME_OF_DAY
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["first_rows_advice", "spread_sample", "typed_advice", "values_advice"]
@@ -52,7 +54,7 @@ def spread_sample(path: str) -> bytes:
 def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, encoding: str,
                       time_header: str | None, time_format: str | None,
                       more: bytes = b"", where: Any = None, message: str = "",
-                      columns: Any = None) -> str:
+                      columns: Any = None, decimal: str = ".") -> str:
     """``"; pass encoding=...; pass time_format=..."`` for the file whose first bytes are
     ``head`` (about 1 MB) and whose headers are ``names``: the encoding its text reads in
     when it is not ``encoding`` (:func:`~upsell.data._columns.utf8_error`), and the time
@@ -106,7 +108,7 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
         return [r[j].strip() for r in rows if len(r) > j]
 
     return values_advice(message, list(names), columns, texts, time_format=time_format,
-                         where=where, time_header=time_header, before=out)
+                         where=where, time_header=time_header, before=out, decimal=decimal)
 
 
 def typed_advice(message: str, names: list[str], load: Any, columns: Any, *,
@@ -139,7 +141,8 @@ def typed_advice(message: str, names: list[str], load: Any, columns: Any, *,
 
 def values_advice(message: str, names: list[str], columns: Any,
                   texts: Callable[[str], list[str]], *, time_format: str | None,
-                  where: Any, time_header: str | None = None, before: str = "") -> str:
+                  where: Any, time_header: str | None = None, before: str = "",
+                  decimal: str = ".") -> str:
     """The columns error ``message`` (its headers' advice from
     :func:`~upsell.data._suggest.suggest_columns`) checked against the values
     ``texts(header)`` gives (a sample of a column, as text): a header advised for a role but
@@ -147,8 +150,10 @@ def values_advice(message: str, names: list[str], columns: Any,
     (Google Analytics 4's ``user_id`` is empty when its ``user_pseudo_id`` is not; an event
     log's order id, empty but on its rare purchases, stays when no other fits);
     then ``before``, the purchase event of an event log (:func:`~upsell.data._parts.
-    purchase_advice`) and the time format of the time column (``time_header``, default
-    the advised one) when no ``time_format`` is given and it is not ISO 8601.
+    purchase_advice`), ``decimal=','`` when a number column writes decimal commas (and
+    ``decimal`` is '.'), and the time format of the time column (``time_header``, default
+    the advised one) when no ``time_format`` is given and it is not ISO 8601, or the date
+    column to join to it when it holds times of day.
 
     Examples
     --------
@@ -192,9 +197,64 @@ def values_advice(message: str, names: list[str], columns: Any,
     if events is not None:
         advice = purchase_advice(events, set(texts(events)))
         out += f"; {advice}" if advice else ""
+    if decimal == ".":  # a price written "0,90 €"
+        out += _comma_advice(names, {**guess, **given}, texts)
     mapped = given.get("time")
     header = time_header or (mapped if isinstance(mapped, str) else guess.get("time"))
+    if header is None and "time" in names:
+        header = "time"  # taken by its own name
     if time_format is None and header in names:
         values = [v for v in texts(str(header)) if v]
-        out += time_advice(values) if values else ""
+        date = next((h for h in names if h != header and _key(h) in _DATE_HEADERS), None)
+        clock = next((h for h in names if h != header and _key(h) in _TIME_HEADERS), None)
+        if values and clock is not None and not any(":" in v for v in values[:_ROWS]):
+            hours = [v for v in texts(clock) if v]  # a date column, and one of times of day
+            if hours and all(_TIME_OF_DAY.match(v) for v in hours[:_ROWS]):
+                date, header, values = str(header), clock, hours
+        if values and date is not None and all(_TIME_OF_DAY.match(v) for v in values[:_ROWS]):
+            now = f"columns={mapping_text(guess)}"
+            joined = {**{r: h for r, h in guess.items() if h != date}, "time": (date, header)}
+            if guess and now in out:  # the advised mapping takes the two joined
+                out = out.replace(now, f"columns={mapping_text(joined)}")
+                out += f"; {header!r} holds times of day: joined to {date!r}"
+                values = [v for v in texts(date) if v]
+                out += time_advice(values) if values else ""  # the date's, read first
+            else:
+                out += (f"; {header!r} holds times of day: join the date to it, "
+                        f"columns={{'time': ({date!r}, {header!r})}}")
+        else:
+            out += time_advice(values) if values else ""
     return out
+
+
+#: headers of a date column beside a time-of-day column (a till's "date" and "time")
+_DATE_HEADERS = ("date", "orderdate", "transactiondate", "saledate", "day", "invoicedate",
+                 "purchasedate", "receiptdate", "ticketdate")
+
+
+#: headers of a time-of-day column beside a date column
+_TIME_HEADERS = ("time", "ordertime", "transactiontime", "saletime", "receipttime",
+                 "tickettime", "timeofday")
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[\s_\-#.]+", "", header).lower()
+
+
+def _comma_advice(names: list[str], mapping: dict[str, Any],
+                  texts: Callable[[str], list[str]]) -> str:
+    """``"; the file writes decimal commas: pass decimal=','"`` when most values of the
+    number column first mapped (price, value, quantity) are written so."""
+    from upsell.data._formatted import strip_currency
+
+    for role in ("price", "value", "quantity"):
+        header = mapping.get(role, role if role in names else None)
+        if not isinstance(header, str) or header not in names:
+            continue
+        seen = [strip_currency(v)[0] for v in texts(header)[:1000] if v]
+        if seen and 2 * sum(bool(_COMMA_NUMBER.match(v)) for v in seen) >= len(seen):
+            return "; the file writes decimal commas: pass decimal=','"
+    return ""
+
+
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d. \u00a0\u202f]*,\d+\s*$")  # 15,3 or 1.234,5

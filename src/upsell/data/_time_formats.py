@@ -15,7 +15,7 @@ import numpy as np
 
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["EPOCH", "check_time_format", "number_time_advice", "numeric_times",
+__all__ = ["EPOCH", "TIME_OF_DAY", "check_time_format", "number_time_advice", "numeric_times",
            "other_format_advice"]
 
 _SAMPLE = 2_000  # texts tried per format: a strptime call each
@@ -31,6 +31,10 @@ FORMATS = (
 _ZONE_NAME = re.compile(r"\d\s+([A-Z]{2,5})$")
 
 
+#: a time of day without a date: ``08:26``, ``8:26:05``, ``8:26 PM``
+TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?( ?[AaPp][Mm])?$")
+
+
 def other_format_advice(texts: Any) -> str:
     """``"; pass time_format=..."`` when exactly one of :data:`FORMATS` reads every text,
     a word on zone names (``EST``) when the texts end with one, else ``""``.
@@ -43,10 +47,15 @@ def other_format_advice(texts: Any) -> str:
     "; pass time_format='%d-%b-%Y'"
     >>> other_format_advice(["2021-03-04 10:15:32 EST"])[:40]
     '; a time zone name (EST) is not read (on'
+    >>> other_format_advice(["08:26", "17:05"])
+    '; these are times of day without a date: map time to the date column and this one joined (a tuple of the two headers, DATE+TIME on the command line)'
     """
     sample = [str(t).strip() for t in list(texts)[:_SAMPLE] if str(t).strip()]
     if not sample:
         return ""
+    if all(TIME_OF_DAY.match(t) for t in sample):  # a bakery's "date" and "time" columns
+        return ("; these are times of day without a date: map time to the date column and "
+                "this one joined (a tuple of the two headers, DATE+TIME on the command line)")
     zone = _ZONE_NAME.search(sample[0])
     if zone and zone.group(1) not in ("AM", "PM"):
         return (f"; a time zone name ({zone.group(1)}) is not read (one name means several "
