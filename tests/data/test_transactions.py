@@ -578,3 +578,57 @@ def test_a_read_holds_text_ids_as_bytes_and_the_order_table_no_text(tmp_path):
                                           for c, d in zip(cust, days, strict=True))
     assert t.customer_ids.tolist() == [cust[0], cust[2], cust[3], cust[1]]
     assert tx.orders.nbytes + tx.customers.nbytes == before  # nothing widened to build it
+
+
+def test_unit_costs_from_a_cost_or_a_profit_column():
+    tx = Transactions.from_arrays(order=[1, 1, 2, 3, 4], item=["a", "b", "a", "a", "b"],
+                                  price=[10.0, 4.0, 10.0, 12.0, 4.0], quantity=[1, 2, 2, 1, -1],
+                                  profit=[4.0, 2.0, 8.0, 5.0, -1.0], customer=[1, 1, 2, 2, 1])
+    # a: 10 - 4/1 = 6, 10 - 8/2 = 6, 12 - 5 = 7 -> median 6; b: 4 - 2/2 = 3 (the return's
+    # line is netted against the purchase, its profit not a cost of its own)
+    assert tx.has("cost") and tx.item_costs().tolist() == [6.0, 3.0]
+    # a cost column wins over profit; a blank cost is unknown, not a reason to drop the line
+    tx = Transactions.from_arrays(order=[1, 2, 3], item=["a", "a", "b"], price=[10.0] * 3,
+                                  cost=[5.0, 7.0, np.nan], profit=[0.0, 0.0, 0.0])
+    assert len(tx) == 3 and tx.item_costs()[0] == 6.0 and np.isnan(tx.item_costs()[1])
+    assert tx.filter(np.array([True, False, True])).item_costs()[0] == 6.0
+    assert not Transactions.from_arrays(order=[1], item=["a"]).has("cost")
+    assert np.isnan(Transactions.from_arrays(order=[1], item=["a"]).item_costs()).all()
+    with pytest.raises(UpsellDataError, match=r"row 1: `cost` 'n/a' is not a "
+                                              r"number"):
+        Transactions.from_arrays(order=[1], item=["a"], cost=["n/a"])
+
+
+def test_a_superstore_export_is_read_with_its_profit(tmp_path):
+    p = tmp_path / "superstore.csv"
+    p.write_text("Row ID,Order ID,Order Date,Customer ID,Product ID,Product Name,Sales,"
+                 "Quantity,Discount,Profit\n"
+                 "1,CA-2016-152156,11/8/2016,CG-12520,FUR-BO-10001798,Bookcase,261.96,2,0,41.91\n"
+                 "2,CA-2016-152156,11/8/2016,CG-12520,FUR-CH-10000454,Chairs,731.94,3,0,219.58\n"
+                 "3,US-2015-108966,10/11/2015,SO-20335,FUR-BO-10001798,Bookcase,957.58,5,0.45,"
+                 "-383.03\n")
+    with pytest.raises(UpsellDataError, match=r"look like columns=\{'order': 'Order ID', 'item': "
+                       r"'Product ID', 'customer': 'Customer ID', 'quantity': 'Quantity', "
+                       r"'time': 'Order Date', 'name': 'Product Name', 'value': 'Sales', "
+                       r"'profit': 'Profit'\}"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, time_format="%m/%d/%Y", columns={
+        "order": "Order ID", "item": "Product ID", "customer": "Customer ID",
+        "quantity": "Quantity", "time": "Order Date", "value": "Sales", "profit": "Profit"})
+    # Bookcase: (261.96 - 41.91) / 2 and (957.58 + 383.03) / 5; Chairs (731.94 - 219.58) / 3
+    want = [np.median([110.025, 268.122]), (731.94 - 219.58) / 3]
+    assert np.allclose(tx.item_costs(), want)
+    from upsell import Catalog
+
+    assert np.allclose(Catalog.from_transactions(tx).cost, want)
+
+
+def test_unit_costs_survive_to_csv_and_back(tmp_path):
+    tx = Transactions.from_arrays(order=[1, 2, 3], item=["a", "a", "b"], price=[10.0, 9.0, 4.0],
+                                  profit=[4.0, 2.5, np.nan], customer=[1, 2, 1])
+    tx.to_csv(tmp_path / "lines.csv")
+    head = (tmp_path / "lines.csv").read_text().splitlines()[0]
+    assert head == "order,item,customer,quantity,price,cost"
+    back = Transactions.read_csv(tmp_path / "lines.csv")
+    assert np.allclose(back.item_costs(), tx.item_costs(), equal_nan=True)
+    assert tx.item_costs()[0] == 6.25 and np.isnan(tx.item_costs()[1])

@@ -186,3 +186,24 @@ def test_a_ladder_reads_one_step_per_tier_each_dearer():
     text = _ladder_text(np.arange(8), tier, price, bought, long, lambda v: f"{v:.2f}", limit=240)
     assert len(text) <= 240 and text.endswith(" tiers)") and "…" not in text
     assert text.count("→") == 1 and text.endswith("(+4 tiers)")  # 2 of 6 tiers fit
+
+
+def test_order_lines_with_a_profit_column_give_costs_and_the_clv_margin(small_shop):
+    # a Superstore-style export: a line's revenue and profit, no catalog
+    tx0 = small_shop.transactions
+    price, q = tx0.price, tx0.quantity
+    cost = small_shop.catalog.align(tx0.items).cost[tx0.item]
+    tx = Transactions.from_arrays(
+        order=tx0.orders.decode(tx0.order), item=tx0.items.decode(tx0.item),
+        customer=[None if c < 0 else int(c) for c in tx0.customer.tolist()],
+        time=tx0.time, quantity=q,
+        value=price * q, profit=(price - cost) * q)
+    assert np.allclose(tx.item_costs(), small_shop.catalog.align(tx.items).cost, equal_nan=True)
+    a = analyse(tx, sections=["data", "clv"])
+    assert "names, prices and costs come from the order lines" not in a["data"].note
+    assert "prices and costs come from the order lines" in a["data"].note
+    rows = dict(a["data"].tables[0].rows)
+    assert rows["unit costs"].startswith("from the order lines (median per item)")
+    clv_rows = dict(a["clv"].tables[0].rows) if a["clv"].tables else {}
+    expected = 1 - float(np.sum(cost * q) / np.sum(price * q))
+    assert abs(float(clv_rows["margin rate used"]) - expected) < 1e-6

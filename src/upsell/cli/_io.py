@@ -25,7 +25,7 @@ from upsell.data.report import SPLIT_ORDER, duplicate_reason, one_workbook_sheet
 from upsell.exceptions import UpsellDataError
 
 _ROLE_FLAGS = ("order", "item", "customer", "quantity", "price", "time", "channel", "name",
-               "value")
+               "value", "cost", "profit")
 
 #: Columns written as money (two decimals); other floats keep ``--precision`` significant digits.
 _MONEY = frozenset({"revenue", "monetary", "price", "list_price", "clv", "expected_spend",

@@ -45,7 +45,7 @@ from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
 _ID_ROLES = ("order", "item", "customer", "channel", "name")
-_NUMBER_ROLES = ("quantity", "price", "value")
+_NUMBER_ROLES = ("quantity", "price", "value", "cost", "profit")
 _STREAM_BLOCK = 1 << 20
 
 
@@ -405,7 +405,7 @@ def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
     if "name" in done:
         prep.name, prep.name_index, _ = done["name"]
     first_bad: dict[str, tuple[int, str, str]] = {}
-    for role in ("quantity", "price", "value", "time"):
+    for role in ("quantity", "price", "value", "cost", "profit", "time"):
         if role in done:
             values, bad_mask, first, *formatted = done[role]
             setattr(prep, role, values)
@@ -424,7 +424,8 @@ def prepare_columns(cols: dict[str, Any], n: int, *, label: str, invalid: str,
     if invalid == "raise" and first_bad:
         from upsell.data import _columns as C
 
-        role = next(r for r in ("quantity", "price", "value", "time") if r in first_bad)
+        role = next(r for r in ("quantity", "price", "value", "cost", "profit", "time")
+                    if r in first_bad)
         row, raw, advice = first_bad[role]
         what = "not a timestamp" if role == "time" else "not a number"
         expected = ""
@@ -460,7 +461,7 @@ def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
         if role in cols:
             jobs.append((role, partial(_ids, cols.pop(role), role, index, repairs[role],
                                        text=as_text)))
-    for role in ("time", "quantity", "price", "value"):
+    for role in ("time", "quantity", "price", "value", "cost", "profit"):
         if role in cols:
             jobs.append((role, partial(_values, cols.pop(role), role, time_format, decimal)))
 
@@ -476,7 +477,7 @@ def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
 
     # results (and the first error) are taken in the sequential reader's role order
     order = ("order", "item", "customer", "channel", "name", "quantity", "price", "value",
-             "time")
+             "cost", "profit", "time")
     workers = min(2, os.cpu_count() or 1, len(jobs))
     spans: dict[str, tuple[np.ndarray, Any, Any]] = {}
     if workers < 2:

@@ -77,6 +77,9 @@ class Prepared:
     name: np.ndarray | None = None
     name_index: IdIndex | None = None
     value: np.ndarray | None = None
+    # unit cost, or line profit (cost = price - profit / quantity), per line
+    cost: np.ndarray | None = None
+    profit: np.ndarray | None = None
     # rows changed while reading (ids stripped, null markers read as anonymous), by reason;
     # counted as repaired among the rows kept
     repairs: dict[str, np.ndarray] = field(default_factory=dict)
@@ -168,6 +171,9 @@ def prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
         prep.name, prep.name_index = nm_codes, nm_index
     if "value" in arrays:
         prep.value = C.numbers(arrays["value"], "value", invalid=invalid, rows_bad=bad)
+    for role in ("cost", "profit"):
+        if role in arrays:
+            setattr(prep, role, C.numbers(arrays[role], role, invalid=invalid, rows_bad=bad))
     return prep
 
 def clean(prep: Prepared, *, returns: str = "net", anonymous: str = "keep",
@@ -262,7 +268,7 @@ class Cleaner:
             out &= ~p.unknown_item
         if p.unknown_customer is not None:
             out &= ~p.unknown_customer
-        for values in (p.quantity, p.price, p.value):
+        for values in (p.quantity, p.price, p.value, p.cost, p.profit):
             if values is not None:
                 out &= np.isnan(values)
         if p.time is not None:
@@ -303,6 +309,13 @@ class Cleaner:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 p.price = np.where(q0 != 0, p.value / np.where(q0 != 0, q0, 1.0),
                                    np.where(np.isfinite(p.value), 0.0, np.nan))
+        if p.cost is None and p.profit is not None and p.price is not None:
+            # line profit: unit cost = unit price - profit / quantity (a line's own cost,
+            # never a reason to drop it: NaN where it cannot be told)
+            q0 = p.quantity if p.quantity is not None else np.ones(self.n)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                p.cost = np.where(q0 != 0, p.price - p.profit / np.where(q0 != 0, q0, 1.0),
+                                  np.nan)
         # each rule's mask is built only when a cheap whole-column reduction (min and max,
         # no temporaries; NaN and NaT fail it) says some row may break it
         if not self.within(p.order, 0, None):
@@ -592,6 +605,12 @@ class Cleaner:
         names = None
         if p.name is not None and p.name_index is not None:
             names = _item_names(i_codes, sel(p.name), len(items), p.name_index)
+        costs = None
+        if p.cost is not None:  # one unit cost per item: the median of its purchase lines
+            keep_q = sel(qty) > 0
+            from upsell._stats import median_by
+
+            costs = median_by(i_codes[keep_q], sel(p.cost)[keep_q], len(items))
         # canonical order: by (order, item), ties by the remaining columns, then by row
         key = np.multiply(o_codes, max(len(items), 1), dtype=np.int64)  # one pass, no cast copy
         key += i_codes
@@ -697,7 +716,7 @@ class Cleaner:
             quantity=np.ascontiguousarray(q, dtype=np.float64), price=price, time=time,
             channel=chan.astype(np.int32, copy=False) if chan is not None else None,
             orders=orders, items=items, customers=customers, channels=channels, report=report,
-            names=names, no_items=p.no_items,
+            names=names, costs=costs, no_items=p.no_items,
         )
 
 

@@ -28,7 +28,7 @@ from upsell.data.ids import IdIndex
 from upsell.data.io import existing_path
 from upsell.exceptions import UpsellDataError
 
-_NUMBERS = ("quantity", "price", "value")
+_NUMBERS = ("quantity", "price", "value", "cost", "profit")
 _BATCH = 1 << 16  # rows a block when where= filters a file as it is read
 
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 __all__ = ["CATALOG_SYNONYMS", "ROLES", "suggest_columns"]
 
 #: The roles of an order-lines file, in their canonical order.
-ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value")
+ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value",
+         "cost", "profit")
 
 
 #: common export headers of each role, compared lower case without spaces, "_", "-", "#"
@@ -52,6 +53,9 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue",
               "grosssales", "itemtotal", "rowtotal", "extendedprice", "netsales"),
     "channel": ("channel", "saleschannel"),
+    "cost": ("unitcost", "costprice", "costperunit", "costperitem", "purchaseprice",
+             "itemunitcost", "cost"),
+    "profit": ("profit", "grossprofit", "lineprofit", "profitamount"),
 }
 
 

@@ -188,8 +188,9 @@ class Catalog:
         Items are the transactions' items; ``name`` is :meth:`Transactions.item_names`
         (the most frequent product name of the item's lines, the id where none is
         known); ``price`` is the median unit price over the item's purchase lines
-        (positive quantity and price), NaN for an item without one. Every other
-        column takes its default (no family, tier, cost or stock).
+        (positive quantity and price), NaN for an item without one; ``cost`` is
+        :meth:`Transactions.item_costs` when the lines had a cost or profit column. Every
+        other column takes its default (no family, tier or stock).
 
         Parameters
         ----------
@@ -209,20 +210,17 @@ class Catalog:
         >>> cat.name.tolist(), cat.price.tolist()
         (['Mug', 'Tea'], [3.0, 1.5])
         """
+        from upsell._stats import median_by
+
         tx = as_transactions(transactions, "transactions")
         n = len(tx.items)
         price = np.full(n, np.nan)
         if tx.has("price"):
             p, q, it = tx.price, tx.quantity, tx.item
             ok = (q > 0) & np.isfinite(p) & (p > 0)
-            order = np.lexsort((p[ok], it[ok]))
-            pp = p[ok][order]
-            counts = np.bincount(it[ok], minlength=n)
-            starts = np.cumsum(counts) - counts
-            has = counts > 0
-            lo = starts[has] + (counts[has] - 1) // 2
-            hi = starts[has] + counts[has] // 2
-            price[has] = (pp[lo] + pp[hi]) / 2
+            price = median_by(it[ok], p[ok], n)
+        if tx.has("cost"):
+            return cls(tx.items, name=tx.item_names(), price=price, cost=tx.item_costs())
         return cls(tx.items, name=tx.item_names(), price=price)
 
     @classmethod

@@ -85,8 +85,9 @@ def records_to_columns(records: Iterable[Any], columns: ColumnMap | None) -> dic
     for i, r in enumerate(rows):
         if len(r) != width:
             raise UpsellDataError(f"record {i} has {len(r)} fields; record 0 has {width}")
-    for pos in range(min(width, len(_ROLES))):
-        out[_ROLES[pos]] = [r[pos] for r in rows]
+    positional = _ROLES[:_ROLES.index("value") + 1]  # cost and profit by name only
+    for pos in range(min(width, len(positional))):
+        out[positional[pos]] = [r[pos] for r in rows]
     return out
 
 
@@ -621,7 +622,7 @@ def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
             f"`columns` has unknown role {unknown[0]!r}; roles are {', '.join(_ROLES)}"
         )
     roles = [r for r in _ROLES if r in ("order", "quantity")  # (a purchase log: no item)
-             or (r != "value" and tx.has(r))]
+             or (r not in ("value", "profit") and tx.has(r))]  # (profit: read as cost)
     head = ",".join(_quote_cells(np.array([str(names.get(r, r)) for r in roles])).tolist())
     id_text = {"order": _quote_cells(tx.orders.ids.astype(str)),
                "item": _quote_cells(tx.items.ids.astype(str))}
@@ -633,10 +634,14 @@ def write_csv(tx: Any, path: Any, columns: ColumnMap | None = None, *,
 
     if tx.has("name"):
         id_text["name"] = _quote_cells(tx.item_names())
+    costs = tx.item_costs()
 
     def cells(role: str, lo: int, hi: int) -> np.ndarray:
         if role == "name":
             return id_text["name"][tx.item[lo:hi]]
+        if role == "cost":  # the item's unit cost on each of its lines, blank where unknown
+            c = costs[tx.item[lo:hi]]
+            return np.where(np.isfinite(c), _number_text(c), "")
         if role in id_text:
             return id_text[role][getattr(tx, role)[lo:hi]]
         if role == "time":

@@ -112,8 +112,8 @@ class Transactions(FileReaders):
     [[1.0], [1.0]]
     """
 
-    __slots__ = ("_cache", "_cols", "_lock", "_names", "channels", "customers", "items", "orders",
-                 "report")
+    __slots__ = ("_cache", "_cols", "_costs", "_lock", "_names", "channels", "customers", "items",
+                 "orders", "report")
 
     orders: IdIndex
     items: IdIndex
@@ -125,7 +125,8 @@ class Transactions(FileReaders):
                  quantity: np.ndarray, price: np.ndarray | None, time: np.ndarray | None,
                  channel: np.ndarray | None, orders: IdIndex, items: IdIndex,
                  customers: IdIndex, channels: IdIndex | None, report: DataReport,
-                 names: np.ndarray | None = None, no_items: bool = False) -> None:
+                 names: np.ndarray | None = None, no_items: bool = False,
+                 costs: np.ndarray | None = None) -> None:
         """Low-level constructor over already-clean, sorted arrays; use the ``from_*`` methods.
         ``no_items``: a purchase log read without items (``has("item")`` is False)."""
         self._cols: dict[str, np.ndarray | None] = {
@@ -140,6 +141,8 @@ class Transactions(FileReaders):
         self.report = report
         # one product name per item (aligned with ``items``; "" where unknown), or None
         self._names = _readonly(names)
+        # one unit cost per item (aligned with ``items``; NaN where unknown), or None
+        self._costs = _readonly(costs)
         self._no_items = bool(no_items)
         self._cache: dict[Any, Any] = {}
         self._lock = threading.Lock()
@@ -187,9 +190,10 @@ class Transactions(FileReaders):
         return self.require("channel", "channels")
 
     def has(self, column: str) -> bool:
-        """Whether the optional column (customer, price, time, channel, name) is present.
+        """Whether the optional column (customer, price, time, channel, name, cost) is present.
 
-        ``"name"`` means product names were read (the ``name`` role).
+        ``"name"`` means product names were read (the ``name`` role); ``"cost"``, unit
+        costs (the ``cost`` or ``profit`` role: :meth:`item_costs`).
 
         Examples
         --------
@@ -198,12 +202,31 @@ class Transactions(FileReaders):
         """
         if column == "name":
             return self._names is not None
+        if column == "cost":
+            return self._costs is not None
         if column == "item":  # False only for a purchase log read with columns={"item": None}
             return not self._no_items
         if column not in ROLES:
             raise UpsellDataError(
                 f"`column` must be one of {', '.join(ROLES)}, name; got {column!r}")
         return self._cols[column] is not None
+
+    def item_costs(self) -> np.ndarray:
+        """Unit cost of each item, aligned with ``tx.items`` (float64): the median over the
+        item's purchase lines of the ``cost`` column, or of unit price - profit / quantity
+        from the ``profit`` column; NaN where no line tells it, or when neither was read.
+
+        Examples
+        --------
+        >>> tx = Transactions.from_arrays(order=[1, 2, 3], item=["a", "a", "b"],
+        ...                               price=[10.0, 10.0, 4.0], quantity=[1, 2, 1],
+        ...                               profit=[3.0, 8.0, 1.0])
+        >>> tx.item_costs().tolist()
+        [6.5, 3.0]
+        """
+        if self._costs is None:
+            return np.full(len(self.items), np.nan)
+        return self._costs.copy()
 
     def item_names(self) -> np.ndarray:
         """Product name of each item, aligned with ``tx.items`` (str array).
@@ -264,7 +287,8 @@ class Transactions(FileReaders):
     def from_arrays(
         cls, *, order: Any, item: Any, customer: Any = None, quantity: Any = None,
         price: Any = None, time: Any = None, channel: Any = None, name: Any = None,
-        value: Any = None, returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
+        value: Any = None, cost: Any = None, profit: Any = None,
+        returns: ReturnsPolicy = "net", anonymous: Policy3 = "keep",
         bad_prices: Policy3 = "drop", duplicates: Policy3 = "keep",
         invalid: InvalidPolicy = "raise", cancel_prefix: str | None = None,
         item_index: IdIndex | None = None, customer_index: IdIndex | None = None,
@@ -293,6 +317,13 @@ class Transactions(FileReaders):
             Line total (quantity x unit price), for data without unit prices: when
             ``price`` is not given, unit price = value / quantity. Ignored when
             ``price`` is given.
+        cost : array-like of numbers, optional
+            Unit cost of each line (what the shop paid for one unit): :meth:`item_costs`
+            keeps the median per item, the cost a derived catalog takes
+            (:meth:`Catalog.from_transactions`) for margins.
+        profit : array-like of numbers, optional
+            Line profit (the Superstore sample's ``Profit``), for data without unit costs:
+            unit cost = unit price - profit / quantity. Ignored when ``cost`` is given.
         returns, anonymous, bad_prices, duplicates, invalid : str
             Cleaning rules; see the class docstring.
         cancel_prefix : str, optional
@@ -328,7 +359,8 @@ class Transactions(FileReaders):
         """
         invalid = check_choice(invalid, "invalid", _INVALID)  # type: ignore[assignment]
         cols = {"order": order, "item": item, "customer": customer, "quantity": quantity,
-                "price": price, "time": time, "channel": channel, "name": name, "value": value}
+                "price": price, "time": time, "channel": channel, "name": name, "value": value,
+                "cost": cost, "profit": profit}
         # id columns given as Python lists are hashed as they are (C.factorize_column's
         # fast path): no object or string array of the whole column is built
         arrays = {k: v if k in _ID_ROLES and isinstance(v, (list, tuple)) and k != "name"
@@ -648,7 +680,7 @@ class Transactions(FileReaders):
             quantity=cols["quantity"], price=cols["price"], time=cols["time"],  # type: ignore[arg-type]
             channel=cols["channel"], orders=self.orders, items=self.items,
             customers=self.customers, channels=self.channels, report=report,
-            names=self._names, no_items=self._no_items,
+            names=self._names, no_items=self._no_items, costs=self._costs,
         )
 
     def to_pandas(self) -> Any:
@@ -678,6 +710,8 @@ class Transactions(FileReaders):
                 data[col] = self._cols[col]
         if self.channels is not None and self.has("channel"):
             data["channel"] = self.channels.ids[self.channel]
+        if self._costs is not None:
+            data["cost"] = self._costs[self.item]
         return pd.DataFrame(data)
 
     def to_csv(self, path: Any, columns: ColumnMap | None = None) -> None:

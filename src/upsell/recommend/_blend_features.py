@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from upsell._lookup import find_sorted
+from upsell._stats import median_by as _median_by
 from upsell.cf import EASE, ItemKNN
 from upsell.cf.base import gather_rows
 
@@ -709,22 +710,6 @@ def spend_columns(times: np.ndarray, spend: np.ndarray, quantity: np.ndarray,
         return {"spend_share": np.where(bought, spend / customer_spend, 0.0),
                 "quantity_per_order": per_order,
                 "quantity_vs_item": np.where(bought, per_order / item_quantity, 0.0)}
-
-
-def _median_by(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Median of ``values`` per group 0..n-1 (NaN for empty groups and NaN values)."""
-    out = np.full(n, np.nan)
-    ok = np.isfinite(values) & (group >= 0)
-    g, v = group[ok].astype(np.int64), values[ok]
-    if g.size == 0:
-        return out
-    order = np.lexsort((v, g))
-    g, v = g[order], v[order]
-    uniq, start, cnt = np.unique(g, return_index=True, return_counts=True)
-    lo = v[start + (cnt - 1) // 2]
-    hi = v[start + cnt // 2]
-    out[uniq] = (lo + hi) / 2.0
-    return out
 
 
 def _buyers_between(d: LineData, t0: float, t1: float, n_items: int) -> np.ndarray:

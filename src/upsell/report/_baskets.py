@@ -404,11 +404,13 @@ def _take_up_by_tier(tiers: np.ndarray, n_start: np.ndarray, n_up: np.ndarray) -
 
 
 def _margin_rate(ctx: _Context) -> float:
-    """The catalog's margin rate (revenue-weighted), 1 without costs."""
+    """The catalog's margin rate (revenue-weighted), or that of the order lines' own costs
+    (a cost or profit column) without a catalog; 1 without costs."""
     tx = ctx.tx
-    if ctx.catalog is None or not np.isfinite(ctx.catalog.cost).any():
+    cat = ctx.catalog if ctx.catalog is not None or not tx.has("cost") else ctx.items_catalog
+    if cat is None or not np.isfinite(cat.cost).any():
         return 1.0
-    cost = ctx.catalog.cost[tx.item]
+    cost = cat.cost[tx.item]
     p, q = tx.price, tx.quantity
     ok = np.isfinite(cost)
     rev = float(np.sum(q[ok] * p[ok]))

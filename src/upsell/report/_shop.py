@@ -50,6 +50,10 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
         rows.append(("product names", "from the name column (most frequent name per item)"))
     else:
         rows.append(("product names", "none in the data: items are shown by id"))
+    if cat is None and tx.has("cost"):
+        costs = tx.item_costs()
+        rows.append(("unit costs", f"from the order lines (median per item): "
+                                   f"{int(np.isfinite(costs).sum()):,} of {costs.size:,} items"))
     excluded = list(ctx.opt.get("exclude_items") or ())
     if excluded:
         names = ", ".join(ctx.name(excluded[:3])) + (", ..." if len(excluded) > 3 else "")
@@ -59,10 +63,12 @@ def _section_data(ctx: _Context) -> dict[str, Any]:
     missing = [c for c in ("item", "customer", "price", "time") if not tx.has(c)]
     note = ("Columns not in the data: " + ", ".join(missing) + "." if missing else "")
     if cat is None:
-        derived = [w for w, ok in (("names", tx.has("name")),
-                                   ("prices", tx.has("price"))) if ok]
+        derived = [w for w, ok in (("names", tx.has("name")), ("prices", tx.has("price")),
+                                   ("costs", tx.has("cost"))) if ok]
         note += " No catalog: tier, ladder and attach-rate sections are left out"
-        note += (f"; {' and '.join(derived)} come from the order lines." if derived else ".")
+        said = ", ".join(derived[:-1]) + " and " + derived[-1] if len(derived) > 1 else (
+            derived[0] if derived else "")
+        note += (f"; {said} come from the order lines." if derived else ".")
     return {"tables": [Table("", ("what", "value"), tuple(rows))], "note": note.strip(),
             "values": {"lines": len(tx), "orders": len(tx.orders)}}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from upsell._stats import median_by as _median_by
 from upsell._validation import as_time as _parse_time
 from upsell._validation import as_transactions
 from upsell.data.catalog import Catalog
@@ -149,33 +150,15 @@ class ItemTable:
         return list(zip(*cols, strict=True))
 
 
-def _median_by(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Median of ``values`` per key in ``range(n)`` (NaN for a key without values).
-
-    The reference price of an item without a list price: its usual price. The highest
-    price paid, used before, made 96% of Online Retail's lines "discounted" (a few
-    retail-priced lines set every item's maximum), so the discount feature said nothing.
-    """
-    out = np.full(n, np.nan)
-    if not keys.size:
-        return out
-    order = np.lexsort((values, keys))
-    k, v = keys[order], values[order]
-    starts = np.searchsorted(k, np.arange(n))
-    counts = np.searchsorted(k, np.arange(n), side="right") - starts
-    has = counts > 0
-    lo = starts[has] + (counts[has] - 1) // 2
-    hi = starts[has] + counts[has] // 2
-    out[has] = (v[lo] + v[hi]) / 2.0
-    return out
-
-
 def item_table(tx: Transactions, catalog: Catalog | None) -> ItemTable:
     """Per-item lookups from the catalog, or from the transactions alone when there is none."""
     n = len(tx.items)
     price_seen = np.full(n, np.nan)
     if tx.has("price") and tx.has("item"):  # a purchase log's lines are of no one product
         pos = (tx.quantity > 0) & (tx.price > 0)
+        # the reference price of an item without a list price: its usual (median) price;
+        # the highest price paid, used before, made 96% of Online Retail's lines
+        # "discounted" (a few retail-priced lines set every item's maximum)
         price_seen = _median_by(tx.item[pos], tx.price[pos], n)
     false = np.zeros(n, dtype=bool)
     if catalog is None:
