@@ -632,3 +632,12 @@ def test_unit_costs_survive_to_csv_and_back(tmp_path):
     back = Transactions.read_csv(tmp_path / "lines.csv")
     assert np.allclose(back.item_costs(), tx.item_costs(), equal_nan=True)
     assert tx.item_costs()[0] == 6.25 and np.isnan(tx.item_costs()[1])
+
+
+def test_cost_headers_are_advised_but_a_purchase_price_is_not_a_cost():
+    from upsell.data._suggest import suggest_columns
+
+    got = suggest_columns(["Order", "SKU", "Qty", "Unit Price", "Unit Cost", "Date"])
+    assert (got["price"], got["cost"]) == ("Unit Price", "Unit Cost")
+    # in order lines a "Purchase Price" may be what the customer paid: no guess
+    assert "cost" not in suggest_columns(["Order", "SKU", "Purchase Price"])

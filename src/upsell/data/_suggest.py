@@ -53,8 +53,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue",
               "grosssales", "itemtotal", "rowtotal", "extendedprice", "netsales"),
     "channel": ("channel", "saleschannel"),
-    "cost": ("unitcost", "costprice", "costperunit", "costperitem", "purchaseprice",
-             "itemunitcost", "cost"),
+    # ("purchaseprice" is left to catalogs: in order lines it may be what the customer paid)
+    "cost": ("unitcost", "costprice", "costperunit", "costperitem", "itemunitcost", "cost"),
     "profit": ("profit", "grossprofit", "lineprofit", "profitamount"),
 }
 
