@@ -124,7 +124,10 @@ def typed_advice(message: str, names: list[str], load: Any, columns: Any, *,
     def texts(header: str) -> list[str]:
         if header not in cache:
             try:
-                got = load([header])
+                try:  # the first rows only, where the loader can (a Parquet file's)
+                    got = load([header], limit=_ROWS)
+                except TypeError:
+                    got = load([header])
                 col = (got[0] if isinstance(got, tuple) else got).column(0).slice(0, _ROWS)
                 if pa.types.is_list(col.type) or pa.types.is_struct(col.type):
                     cache[header] = []

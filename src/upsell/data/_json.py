@@ -38,7 +38,10 @@ def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
                 if "array" in reason.lower() or "list" in reason.lower() else "")
         raise UpsellDataError(f"{label} could not be read as JSON Lines ({reason}){hint}"
                               ) from None
-    return nested_open(label, table.schema, table.select)
+    def read(top: list[str], limit: int | None) -> Any:
+        return table.select(top) if limit is None else table.select(top).slice(0, limit)
+
+    return nested_open(label, table.schema, read)
 
 
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,

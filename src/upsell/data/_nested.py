@@ -57,12 +57,12 @@ def _flat_fields(schema: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return types, top
 
 
-def nested_open(label: str, schema: Any, read: Callable[[list[str]], Any]
+def nested_open(label: str, schema: Any, read: Callable[[list[str], int | None], Any]
                 ) -> tuple[list[str], Callable[..., Any]]:
     """The headers (keys, nested ones by their dotted paths, a list's objects' fields too)
     of a table of nested records whose schema is ``schema``, and a loader of some of its
-    columns: ``read(top_level_names)`` gives those columns of the table (JSON Lines held
-    whole, or a Parquet file read for them)."""
+    columns: ``read(top_level_names, limit)`` gives those columns of the table (JSON Lines
+    held whole, or a Parquet file read for them), its first ``limit`` rows when not None."""
     pa, pc, _ = _pa()
     types, top = _flat_fields(schema)
     lists = {name: _paths(name, kind.value_type) for name, kind in types.items()
@@ -75,10 +75,10 @@ def nested_open(label: str, schema: Any, read: Callable[[list[str]], Any]
     nested = {name: str(kind) for name, kind in types.items()
               if pa.types.is_list(kind) or pa.types.is_large_list(kind)}
 
-    def load(wanted: list[str], keep: Any = None) -> Any:
+    def load(wanted: list[str], keep: Any = None, limit: int | None = None) -> Any:
         """The ``wanted`` columns, one row per line item when they name a list's fields;
         with ``keep`` (a WhereFilter) only the rows it keeps: (table, each row's record,
-        records left out)."""
+        records left out); ``limit``: of the first records only (an error's advice)."""
         for w in wanted:
             if w in nested:
                 raise UpsellDataError(
@@ -90,7 +90,7 @@ def nested_open(label: str, schema: Any, read: Callable[[list[str]], Any]
             raise UpsellDataError(
                 f"the columns map fields of two lists of {label}, {used[0]!r} and {used[1]!r}: "
                 "the order lines are the objects of one of them")
-        table = _flat(read(sorted({top[w] for w in [*wanted, *used]})))
+        table = _flat(read(sorted({top[w] for w in [*wanted, *used]}), limit))
         records = None
         left: dict[str, int] = {}
         part = table.select([w for w in wanted if w in table.schema.names])

@@ -118,10 +118,20 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
         raise UpsellDataError(
             f"{label} is not a Parquet file or a folder of them ({_reason(exc)})") from None
 
-    def load(wanted: list[str], keep: Any = None) -> Any:
+    def head(wanted: list[str], limit: int) -> Any:
+        """The first ``limit`` rows of the ``wanted`` columns (an error's advice)."""
+        if folder:
+            return source.head(limit, columns=wanted)
+        first = next(iter(source.iter_batches(columns=wanted, batch_size=limit)), None)
+        return source.read(columns=wanted) if first is None else pa.Table.from_batches([first])
+
+    def load(wanted: list[str], keep: Any = None, limit: int | None = None) -> Any:
         """The ``wanted`` columns; with ``keep`` (a :class:`~upsell.data._parts.WhereFilter`)
-        only the rows it keeps, filtered a block at a time: (table, each row's position)."""
+        only the rows it keeps, filtered a block at a time: (table, each row's position);
+        ``limit``: the first rows only."""
         try:
+            if limit is not None:
+                return head(wanted, limit)
             if keep is None:
                 return source.to_table(columns=wanted) if folder else source.read(columns=wanted)
             batches = (source.to_batches(columns=wanted, batch_size=_BATCH) if folder else
@@ -138,8 +148,10 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
         # the plain columns as any Parquet file's (where= filters as it reads)
         from upsell.data._nested import nested_open
 
-        def read(top: list[str]) -> Any:
+        def read(top: list[str], limit: int | None) -> Any:
             try:
+                if limit is not None:
+                    return head(top, limit)
                 return source.to_table(columns=top) if folder else source.read(columns=top)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
@@ -147,8 +159,8 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
         paths, by_path = nested_open(label, schema, read)
         plain = {f.name for f in schema if not pa.types.is_nested(f.type)}
 
-        def either(wanted: list[str], keep: Any = None) -> Any:
-            return (load if set(wanted) <= plain else by_path)(wanted, keep)
+        def either(wanted: list[str], keep: Any = None, limit: int | None = None) -> Any:
+            return (load if set(wanted) <= plain else by_path)(wanted, keep, limit)
 
         return paths, either
 
