@@ -207,3 +207,17 @@ def test_order_lines_with_a_profit_column_give_costs_and_the_clv_margin(small_sh
     clv_rows = dict(a["clv"].tables[0].rows) if a["clv"].tables else {}
     expected = 1 - float(np.sum(cost * q) / np.sum(price * q))
     assert abs(float(clv_rows["margin rate used"]) - expected) < 1e-6
+
+
+def test_customer_ids_that_are_email_addresses_are_masked_in_the_offers(small_shop):
+    # Shopify's order export names its customers by e-mail: the report is shared wider
+    tx0 = small_shop.transactions
+    emails = [None if c < 0 else f"customer.{c}@shop-example.com" for c in tx0.customer.tolist()]
+    tx = Transactions.from_arrays(
+        order=tx0.orders.decode(tx0.order), item=tx0.items.decode(tx0.item), customer=emails,
+        time=tx0.time, quantity=tx0.quantity, price=tx0.price)
+    a = analyse(tx, sections=["offers"])
+    shown = [r[0] for r in a["offers"].tables[0].rows if r[0]]
+    assert shown and all(s.startswith("c***@shop-example.com") for s in shown)
+    assert "shown masked" in a["offers"].tables[0].note
+    assert not any("customer." in str(c) for r in a["offers"].tables[0].rows for c in r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import numpy as np
@@ -245,10 +246,31 @@ def _section_offers(ctx: _Context) -> dict[str, Any]:
     note = ("One customer of each type first, then others at random, among customers with 2+ "
             "orders whose last order has a typical size; each is offered up to 3 products "
             "given that order.")
+    if any(_EMAIL.match(str(ctx.tx.customers.ids[c]).strip()) for c in cust):
+        note += (" Customer ids that are e-mail addresses are shown masked (a***@example.com): "
+                 "a report is shared wider than the order lines.")
     return {"tables": [Table("", ("customer", "type", "last order", "offer", "kind", "cue"),
                              tuple(rows), note=note)],
             "values": {"n": len(rows), "customers": [str(ctx.tx.customers.ids[c])
                                                       for c in cust]}}
+
+
+#: an e-mail address used as the customer id (Shopify's order export): its first character
+#: and its domain are shown, the rest masked
+_EMAIL = re.compile(r"^([^@\s])[^@\s]*@([^@\s]+\.[^@\s]+)$")
+
+
+def shown_customer(cid: Any) -> str:
+    """A customer id as the report shows it: an e-mail address masked, others as they are.
+
+    Examples
+    --------
+    >>> shown_customer("jane.doe@example.com"), shown_customer(17850)
+    ('j***@example.com', '17850')
+    """
+    text = str(cid)
+    m = _EMAIL.match(text.strip())
+    return f"{m.group(1)}***@{m.group(2)}" if m else text
 
 
 def _example_customers(ctx: _Context, n: int, last_order: dict[int, int],
@@ -313,7 +335,8 @@ def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[in
         cid = ctx.tx.customers.ids[c]
         basket = _basket_ids(ctx, c, last_order, B)
         offers = list(rec.recommend(cid, basket=basket, k=3, channel="web", at=at))[:3]
-        who, persona, shown = str(cid), _persona_of(ctx, cid), shorten_list(ctx.name(basket), 4)
+        who, persona = shown_customer(cid), _persona_of(ctx, cid)
+        shown = shorten_list(ctx.name(basket), 4)
         if not offers:
             rows.append((who, persona, shown, "no offer", "", ""))
         for i, off in enumerate(offers):
