@@ -262,3 +262,31 @@ def test_a_date_column_beside_a_time_of_day_column_is_advised_joined(tmp_path):
                        r"without a date"):
         Transactions.read_csv(p, columns={"order": "Transaction", "item": "Item",
                                           "time": "Time"})
+
+
+def test_a_status_column_with_cancelled_orders_is_told_the_where_that_keeps_the_sold(tmp_path):
+    # Kaggle's sales_data_sample.csv: a STATUS per line, some orders cancelled
+    p = tmp_path / "sales_data_sample.csv"
+    rows = [f"{10100 + i // 2},30,95.7,{i % 2 + 1},2871,2/24/2003 0:00,"
+            f"{['Shipped', 'Cancelled', 'In Process', 'Shipped'][i % 4]},S10_{i % 3},"
+            f"Land of Toys Inc.\n" for i in range(8)]
+    p.write_text("ORDERNUMBER,QUANTITYORDERED,PRICEEACH,ORDERLINENUMBER,SALES,ORDERDATE,STATUS,"
+                 "PRODUCTCODE,CUSTOMERNAME\n" + "".join(rows))
+    with pytest.raises(UpsellDataError, match=r"'customer': 'CUSTOMERNAME'.*its 'STATUS' column "
+                       r"holds 'Cancelled' \(25.0%\) in the rows looked at: to count only sold "
+                       r"orders, keep the others with where=\{'STATUS': \['Shipped', 'In "
+                       r"Process'\]\} \(--where STATUS=Shipped --where 'STATUS=In Process'\)"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, where={"STATUS": ["Shipped", "In Process"]},
+                               time_format="%m/%d/%Y %H:%M", columns={
+                                   "order": "ORDERNUMBER", "item": "PRODUCTCODE",
+                                   "customer": "CUSTOMERNAME", "quantity": "QUANTITYORDERED",
+                                   "price": "PRICEEACH", "time": "ORDERDATE"})
+    assert len(tx) == 6 and tx.report.dropped == {
+        "`STATUS` is not 'Shipped' or 'In Process' (where=)": 2}
+    # statuses with nothing unsold, or filtered already: no such advice
+    q = tmp_path / "paid.csv"
+    q.write_text("Order ID,SKU,Status\n1,a,paid\n2,b,pending\n")
+    with pytest.raises(UpsellDataError) as got:
+        Transactions.read_csv(q)
+    assert "to count only sold orders" not in str(got.value)

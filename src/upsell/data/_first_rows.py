@@ -202,6 +202,7 @@ def values_advice(message: str, names: list[str], columns: Any,
         out += f"; {advice}" if advice else ""
     if decimal == ".":  # a price written "0,90 €"
         out += _comma_advice(names, {**guess, **given}, texts)
+    out += _status_advice(names, texts, dict(where or {}))
     mapped = given.get("time")
     header = time_header or (mapped if isinstance(mapped, str) else guess.get("time"))
     if header is None and "time" in names:
@@ -257,6 +258,37 @@ def _comma_advice(names: list[str], mapping: dict[str, Any],
         seen = [strip_currency(v)[0] for v in texts(header)[:1000] if v]
         if seen and 2 * sum(bool(_COMMA_NUMBER.match(v)) for v in seen) >= len(seen):
             return "; the file writes decimal commas: pass decimal=','"
+    return ""
+
+
+#: order statuses of what was not sold (Kaggle's sales sample, WooCommerce, Olist, Shopify)
+_NOT_SOLD = ("cancelled", "canceled", "cancel", "voided", "void", "refunded", "failed",
+             "declined", "rejected", "unavailable", "returned")
+
+
+def _status_advice(names: list[str], texts: Callable[[str], list[str]],
+                   where: dict[str, Any]) -> str:
+    """The ``where`` that keeps the sold orders when a status column (a header ending in
+    "status", not filtered already) holds cancelled, refunded or failed ones among a few
+    statuses: read as they are, their lines would count as sales."""
+    import shlex
+    from collections import Counter
+
+    for header in names:
+        if not _key(header).endswith("status") or header in where:
+            continue
+        seen = Counter(v for v in texts(header) if v)
+        if not seen or len(seen) > 12:
+            continue
+        gone = [v for v in seen if v.lower() in _NOT_SOLD]
+        kept = sorted((v for v in seen if v not in gone), key=lambda v: -seen[v])
+        if not gone or not kept:
+            continue
+        total = sum(seen.values())
+        said = ", ".join(f"{v!r} ({seen[v] / total:.1%})" for v in gone)
+        flags = " ".join(f"--where {shlex.quote(f'{header}={v}')}" for v in kept)
+        return (f"; its {header!r} column holds {said} in the rows looked at: to count only "
+                f"sold orders, keep the others with where={{{header!r}: {kept!r}}} ({flags})")
     return ""
 
 
