@@ -290,3 +290,20 @@ def test_a_status_column_with_cancelled_orders_is_told_the_where_that_keeps_the_
     with pytest.raises(UpsellDataError) as got:
         Transactions.read_csv(q)
     assert "to count only sold orders" not in str(got.value)
+
+
+def test_google_analytics_not_set_is_no_id(tmp_path):
+    # GA4 writes "(not set)" where it has no value: a purchase without a transaction id is
+    # not one giant order of every such purchase, and a customer "(not set)" is anonymous
+    p = tmp_path / "ga.csv"
+    p.write_text("transaction_id,item_id,user_pseudo_id\nT1,a,u1\n(not set),b,u2\n"
+                 "(not set),c,u3\nT2,a, (not set) \n")
+    cols = {"order": "transaction_id", "item": "item_id", "customer": "user_pseudo_id"}
+    with pytest.raises(UpsellDataError, match=r"row 2: `order` is '\(not set\)' \(Google "
+                       r"Analytics' placeholder: no id\); pass invalid='drop'"):
+        Transactions.read_csv(p, columns=cols)
+    tx = Transactions.read_csv(p, columns=cols, invalid="drop")
+    assert tx.orders.ids.tolist() == ["T1", "T2"] and tx.report.dropped == {
+        "order id missing": 2}
+    assert tx.report.repaired == {"customer id '(not set)' read as anonymous": 1}
+    assert tx.customer.tolist() == [0, -1]

@@ -452,7 +452,7 @@ def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
     """
     # each id column records its repairs apart; they are merged in the file's role order
     # so the report reads the same however the threads ran
-    repairs = {role: SimpleNamespace(repairs={}) for role in _ID_ROLES}
+    repairs = {role: SimpleNamespace(repairs={}, placeholders={}) for role in _ID_ROLES}
     jobs: list[tuple[str, Any]] = []
     for role, index, as_text in (("item", item_index, False),
                                  ("customer", customer_index, False),
@@ -490,6 +490,7 @@ def _convert_columns(cols: dict[str, Any], prep: Any, pool: Any, *,
             done = {role: futures[role].result() for role in order if role in futures}
     for role in _ID_ROLES:
         prep.repairs.update(repairs[role].repairs)
+        prep.placeholders.update(repairs[role].placeholders)
     prep.spans = spans
     return done
 
@@ -739,7 +740,7 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
     customer null markers ("NULL", "nan", ...) = anonymous (counted), integers when
     every id is a plain integer (:func:`upsell.data.io.maybe_int_ids`'s rule).
     """
-    from upsell.data._columns import null_markers
+    from upsell.data._columns import NOT_SET, null_markers
 
     pa, pc, _ = _pa()
     codes, values, may_repeat = _distinct_source(col)
@@ -757,6 +758,18 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
                 prep.repairs["customer id 'NULL', 'nan', 'None' ... read as anonymous"] = \
                     marker[codes]
                 miss |= marker
+    if role in ("order", "item", "customer") and len(values):
+        # Google Analytics' "(not set)": no id at all (a GA4 export's transaction_id)
+        nine = np.flatnonzero((slen == len(NOT_SET)) & ~miss)
+        if nine.size:
+            hit = np.zeros(len(values), dtype=bool)
+            hit[nine] = _strings(pc.take(stripped, _arrow_ints(nine)), role) == NOT_SET
+            if hit.any():
+                if role == "customer":
+                    prep.repairs[f"customer id {NOT_SET!r} read as anonymous"] = hit[codes]
+                else:  # named by the error of the line left without its id
+                    prep.placeholders[role] = hit[codes]
+                miss |= hit
     changed = (slen != rlen) & ~miss
     if changed.any():
         if not text:  # a product name's spaces are layout, not a repaired id

@@ -101,6 +101,8 @@ class Prepared:
     # among the rows here (``files`` is then a RowMap naming each row's place in its file)
     left: dict[str, int] = field(default_factory=dict)
     flags: dict[str, np.ndarray] = field(default_factory=dict)
+    # rows whose order or item id was a placeholder ("(not set)"), read as missing, by role
+    placeholders: dict[str, np.ndarray] = field(default_factory=dict)
     # a purchase log read without items: every line holds the pseudo-item C.NO_ITEM
     no_items: bool = False
     # parts of the input left out, and why (a workbook's sheet with other columns)
@@ -257,6 +259,12 @@ class Cleaner:
             key = flag or reason
             self.flagged[key] = self.flagged.get(key, 0) + count
 
+    def empty_as(self, role: str, row: int) -> str:
+        """How a row's missing id was written: empty, or Google Analytics' placeholder."""
+        hit = self.p.placeholders.get(role)
+        return ("'(not set)' (Google Analytics' placeholder: no id)"
+                if hit is not None and bool(hit[row]) else "empty")
+
     def empty_rows(self) -> np.ndarray:
         """Rows with no value in any column read: ids missing, numbers NaN, time NaT."""
         p = self.p
@@ -323,12 +331,12 @@ class Cleaner:
             # data) holds nothing to name or lose: dropped and counted, never an error
             self.apply(self.empty_rows(), EMPTY_ROW, "drop", str)
             self.apply(p.order < 0, "order id missing", invalid,
-                       lambda i: f"`order` is empty{hint}")
+                       lambda i: f"`order` is {self.empty_as('order', i)}{hint}")
         if not self.within(p.item, 0, None):
             item_missing = (p.item < 0) & ~(p.unknown_item if p.unknown_item is not None
                                             else False)
             self.apply(item_missing, "item id missing", invalid,
-                       lambda i: f"`item` is empty{hint}")
+                       lambda i: f"`item` is {self.empty_as('item', i)}{hint}")
         if p.unknown_item is not None and p.unknown_item.any():
             self.apply(p.unknown_item, "item not in the item index", invalid,
                        lambda i: f"`item` is not in the given item index{hint}")

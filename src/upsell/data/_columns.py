@@ -839,6 +839,8 @@ def utf8_error(data: bytes, label: str, encoding: str) -> UpsellDataError:
 #: Customer id texts read as "no customer" (anonymous), case-insensitive, besides blanks:
 #: what databases, spreadsheets and ``str(None)`` / ``str(float("nan"))`` write for none.
 NULL_CUSTOMERS = ("nan", "null", "none", "na", "n/a", "#n/a", "nil")
+#: Google Analytics' value of a field it has none for: no id (an order, item or customer)
+NOT_SET = "(not set)"
 
 
 def null_markers(values: np.ndarray) -> np.ndarray:
