@@ -307,3 +307,26 @@ def test_google_analytics_not_set_is_no_id(tmp_path):
         "order id missing": 2}
     assert tx.report.repaired == {"customer id '(not set)' read as anonymous": 1}
     assert tx.customer.tolist() == [0, -1]
+
+
+def test_a_file_without_a_header_line_is_told_so_and_read_by_position(tmp_path, capsys):
+    # Taobao's UserBehavior.csv: user, item, category, behaviour, epoch seconds; no header
+    rows = [f"{1 + i % 3},{2268318 + i % 5},2520377,{['pv', 'cart', 'buy'][i % 3]},"
+            f"{1511544070 + 60 * i}\n" for i in range(12)]
+    p = tmp_path / "UserBehavior.csv"
+    p.write_text("".join(rows))
+    with pytest.raises(UpsellDataError, match=r"its first line looks like data, not headers: "
+                       r"a file without a header line is read with header=False, its columns "
+                       r"named by position: 0 \('1'\), 1 \('2268318'\).*read its purchases "
+                       r"with where=\{'3': 'buy'\}.*column 4 holds times: pass "
+                       r"time_format='epoch'"):
+        Transactions.read_csv(p)
+    from upsell.cli import main
+
+    assert main(["--quiet", "inspect", str(p), "--no-header", "--columns",
+                 "order=0+4,customer=0,item=1,time=4", "--where", "3=buy",
+                 "--time-format", "epoch"]) == 0
+    assert "4 order lines" in capsys.readouterr().out
+    assert main(["--quiet", "inspect", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "read with --no-header" in err and "--format baskets" not in err

@@ -273,7 +273,8 @@ def _read_lines(args: argparse.Namespace, steps: _Steps) -> Transactions:
                     ("--delimiter", args.delimiter, None, "CSV files"),
                     ("--encoding", args.encoding, "utf-8", "CSV files"),
                     ("--skip-rows", skip if what != "a workbook" else 0, 0,
-                     "CSV files and workbooks")):
+                     "CSV files and workbooks"),
+                    ("--no-header", getattr(args, "no_header", False), False, "CSV files")):
                 if value not in (None, default):
                     raise UpsellDataError(f"{flag} goes with {goes_with}; {label} is {what}")
             if json_lines:
@@ -288,11 +289,12 @@ def _read_lines(args: argparse.Namespace, steps: _Steps) -> Transactions:
             return Transactions.read_csv(
                 path, columns=columns or None, delimiter=args.delimiter or ",",
                 encoding=args.encoding, skip_rows=getattr(args, "skip_rows", 0), **headers,
-                **rules)
+                header=not getattr(args, "no_header", False), **rules)
         except UpsellDataError as exc:
             text = str(exc)
             advised = ("headers look like" in text or "join those columns" in text
-                       or "pass delimiter=" in text or "header seems to be below" in text)
+                       or "pass delimiter=" in text or "header seems to be below" in text
+                       or "first line looks like data" in text)
             if not columns and not advised and (
                     text.startswith("no `order` column") or text.startswith("no `item` column")):
                 # Groceries-like files have no header: one basket of item labels per line
@@ -336,6 +338,7 @@ _LIBRARY_WORDS = (
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
     (re.compile(r"expected time_format"), "expected --time-format"),
     (re.compile(r"pass decimal=','"), "pass --decimal ,"),
+    (re.compile(r"read with header=False"), "read with --no-header"),
     (re.compile(r"\bby='(\w+)'"), r"--by \1"),
     (re.compile(r"pass delimiter='\\t'"), lambda m: "pass --delimiter $'\\t'"),
     (re.compile(r"pass delimiter=('[^']*')"), r"pass --delimiter \1"),

@@ -168,6 +168,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                         "when the first line has one, else whitespace); 'whitespace': "
                         "columns aligned by runs of spaces or tabs (CDNOW's text files)")
     p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--no-header", action="store_true",
+                   help="the CSV has no header line: --columns names its columns by 0-based "
+                        "position, e.g. --columns customer=0,item=1,time=4")
     p.add_argument("--skip-rows", type=_skip_rows_arg, default=0, metavar="N",
                    help="lines above a CSV's table, or rows above a sheet's, that are not "
                         "read (a report's title, its date, a blank line)")

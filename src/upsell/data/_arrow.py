@@ -256,6 +256,10 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
                  if header and len(names) <= 2 else "")
         if not below and len(names) == 1:
             below = _aligned(head)
+        if not below and header and not plain:  # a first line of data: no header line
+            from upsell.data._first_rows import headerless_advice
+
+            below = headerless_advice(head, names, delimiter=delimiter, encoding=encoding)
         if not below and ("look like columns=" in str(exc)  # the rest of the command too
                           or "join those columns: columns=" in str(exc)):
             from upsell.data._first_rows import first_rows_advice, spread_sample

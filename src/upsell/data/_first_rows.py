@@ -111,6 +111,59 @@ def first_rows_advice(head: bytes, names: Sequence[str], *, delimiter: str, enco
                          where=where, time_header=time_header, before=out, decimal=decimal)
 
 
+def headerless_advice(head: bytes, names: Sequence[str], *, delimiter: str,
+                      encoding: str) -> str:
+    """``"; its first line looks like data ..."`` when most of a CSV's "headers" are numbers
+    and none is a header of :func:`~upsell.data._suggest.suggest_columns` (Taobao's
+    ``UserBehavior.csv``: user, item, category, behaviour, epoch seconds): read with
+    ``header=False``, the columns are named by position; the purchase event and the time
+    format its first rows show too. '' otherwise.
+
+    Examples
+    --------
+    >>> head = b"1,2268318,2520377,pv,1511544070\\n1,2333346,2520771,buy,1511561733\\n"
+    >>> print(headerless_advice(head, ["1", "2268318", "2520377", "pv", "1511544070"],
+    ...                         delimiter=",", encoding="utf-8"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ; its first line looks like data, not headers: a file without a header line is read with
+    header=False, its columns named by position: 0 ('1'), 1 ('2268318'), 2 ('2520377'),
+    3 ('pv'), 4 ('1511544070'), e.g. columns={'order': '0', 'item': '1'}; read its purchases
+    with where={'3': 'buy'} (--where 3=buy); column 4 holds times: pass time_format='epoch'
+    (seconds since 1970-01-01 UTC)
+    """
+    import numpy as np
+
+    from upsell.data._columns import parse_numbers, time_advice
+    from upsell.data._parts import purchase_advice
+    from upsell.data._sources import text_rows
+    from upsell.data._suggest import suggest_columns
+
+    words = parse_numbers(np.asarray([str(n).strip() for n in names], dtype=str))[1]
+    if len(names) < 2 or 2 * int(words.sum()) > len(names) or suggest_columns(list(names)):
+        return ""
+    try:
+        text = head.decode(encoding, "replace")
+    except LookupError:
+        return ""
+    rows = [r for r in text_rows(text.lstrip("\ufeff"), delimiter)[:_ROWS]
+            if len(r) == len(names)]
+    if not text.endswith("\n"):
+        rows = rows[:-1]  # a cut last line
+    shown = ", ".join(f"{j} ({str(n).strip()!r})" for j, n in enumerate(names))
+    out = (f"; its first line looks like data, not headers: a file without a header line is "
+           f"read with header=False, its columns named by position: {shown}, e.g. "
+           "columns={'order': '0', 'item': '1'}")
+    for j in range(len(names)):
+        values = [r[j].strip() for r in rows if r[j].strip()]
+        advice = purchase_advice(str(j), set(values))
+        if advice:
+            out += f"; {advice}"
+        elif values and all(v.isdigit() and len(v) >= 9 for v in values):
+            got = time_advice(values)
+            out += f"; column {j} holds times: {got[2:]}" if got else ""
+    return out
+
+
 def typed_advice(message: str, names: list[str], load: Any, columns: Any, *,
                  time_format: str | None, where: Any) -> str:
     """:func:`values_advice` for a typed table (JSON Lines, Parquet): ``load(headers)``
