@@ -330,3 +330,33 @@ def test_a_file_without_a_header_line_is_told_so_and_read_by_position(tmp_path, 
     assert main(["--quiet", "inspect", str(p)]) == 2
     err = capsys.readouterr().err
     assert "read with --no-header" in err and "--format baskets" not in err
+
+
+_HEADERS = ["user_id", "user_pseudo_id", "Status", "date", "time", "Date", "Time", "event_name",
+            "unit_price", "Quantity", "17850", "123", "Member_number", "itemDescription",
+            "ticket_number", "Profit", "Unit Cost", "transaction_id", "item_id"]
+_CELLS = ["", "(not set)", "08:26", "2021-01-02", "0,90 €", "1.0", "Cancelled", "paid", "pv",
+          "buy", "1612069510766593", "abc", "12/31/2011", "1.234", "-3", "25:00", "x y"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_HEADERS), min_size=1, max_size=6, unique=True),
+       st.lists(st.lists(st.sampled_from(_CELLS), min_size=6, max_size=6), max_size=6),
+       st.sampled_from([",", ";"]))
+def test_property_a_files_advice_is_an_error_never_a_crash(tmp_path_factory, headers, rows,
+                                                           delimiter):
+    """Whatever headers and cells a till, an analytics export or a headerless dump has, the
+    read gives Transactions or an UpsellDataError, whose advice (the columns, the empty
+    customer, the status, the date and time, the first line of data) is text."""
+    import csv
+
+    p = tmp_path_factory.mktemp("advice") / "lines.csv"
+    with open(p, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter=delimiter)
+        w.writerow(headers)
+        for r in rows:
+            w.writerow(r[:len(headers)])
+    try:
+        Transactions.read_csv(p, delimiter=delimiter)
+    except UpsellDataError as exc:
+        assert isinstance(str(exc), str) and str(exc)
