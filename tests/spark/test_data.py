@@ -77,3 +77,11 @@ def test_column_mapping_and_errors(spark: Any) -> None:
     ok = from_spark(df.where("InvoiceNo = '2' or StockCode = 'a'"), columns=cols, invalid="drop")
     assert ok.report.dropped == {"quantity not a number": 1}
     assert np.array_equal(ok.items.ids, np.array(["a"]))
+
+
+@pytest.mark.parametrize("role", ["value", "profit", "name"])
+def test_from_spark_refuses_a_mapped_role_it_does_not_read(spark, role):
+    sdf = spark.createDataFrame([("1", "a", 2.0)], "o string, i string, v double")
+    with pytest.raises(UpsellDataError, match=rf"from_spark does not read the `{role}` column "
+                                              r"\('v', of `columns`\)"):
+        from_spark(sdf, columns={"order": "o", "item": "i", role: "v"})

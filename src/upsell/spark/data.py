@@ -401,6 +401,16 @@ def from_spark(df: Any, *, columns: Mapping[str, str | int] | None = None,
     if cancel_prefix is not None and (not isinstance(cancel_prefix, str) or not cancel_prefix):
         raise UpsellDataError(f"`cancel_prefix` must be a non-empty string; got {cancel_prefix!r}")
     names = list(df.columns)
+    unread = [r for r in ("name", "value", "cost", "profit")
+              if isinstance((columns or {}).get(r), (str, int))]
+    if unread:  # mapped, and not read: a price or a cost would be silently missing
+        r = unread[0]
+        raise UpsellDataError(
+            f"from_spark does not read the `{r}` column ({dict(columns or {})[r]!r}, of "
+            "`columns`): "
+            "map order, item, customer, quantity, price, time and channel (a line total: "
+            "compute price = value / quantity in Spark first), or read the lines with the "
+            "local readers, which take it")
     pos = resolve_columns(names, columns, source="the Spark DataFrame")
     if "item" not in pos:  # columns={"item": None}
         raise UpsellDataError("from_spark reads order lines with items; a purchase log without "
