@@ -360,3 +360,12 @@ def test_property_a_files_advice_is_an_error_never_a_crash(tmp_path_factory, hea
         Transactions.read_csv(p, delimiter=delimiter)
     except UpsellDataError as exc:
         assert isinstance(str(exc), str) and str(exc)
+
+
+def test_not_set_is_no_id_in_arrays_and_frames_too():
+    tx = Transactions.from_arrays(order=["T1", "(not set)", "T2"], item=["a", "b", "a"],
+                                  customer=["u1", "u2", " (not set)"], invalid="drop")
+    assert tx.orders.ids.tolist() == ["T1", "T2"] and tx.customer.tolist() == [0, -1]
+    assert tx.report.repaired == {"customer id '(not set)' read as anonymous": 1}
+    with pytest.raises(UpsellDataError, match=r"row 2: `order` is '\(not set\)'"):
+        Transactions.from_arrays(order=["T1", "(not set)"], item=["a", "b"])

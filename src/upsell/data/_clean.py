@@ -22,6 +22,7 @@ from upsell._validation import check_choice
 from upsell.data import _columns as C
 from upsell.data._columns import null_markers
 from upsell.data._keys import KeyTable
+from upsell.data._per_item import item_names, not_set_rows
 from upsell.data.ids import IdIndex
 from upsell.data.report import DataReport, duplicate_reason
 from upsell.exceptions import UpsellDataError
@@ -140,6 +141,11 @@ def prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
         unknown_item=i_unknown, fixed_items=item_index is not None, bad=bad, source=source,
         no_items="item" not in arrays,
     )
+    for role, codes, index in (("order", o_codes, o_index), ("item", i_codes, i_index)):
+        hit = not_set_rows(codes, index)  # Google Analytics' "(not set)": no id
+        if hit is not None:
+            codes[hit] = -1
+            prep.placeholders[role] = hit
     if "customer" in arrays:
         c_codes, c_index, _, c_unknown = C.factorize_column(
             arrays["customer"], "customer", customer_index)
@@ -151,6 +157,10 @@ def prepare(arrays: dict[str, Any], *, invalid: str, item_index: IdIndex | None,
                 hit[known] = marker[c_codes[known]]
                 c_codes = np.where(hit, -1, c_codes)
                 prep.repairs["customer id 'NULL', 'nan', 'None' ... read as anonymous"] = hit
+        unset = not_set_rows(c_codes, c_index)
+        if unset is not None:
+            c_codes = np.where(unset, -1, c_codes)
+            prep.repairs[f"customer id {C.NOT_SET!r} read as anonymous"] = unset
         prep.customer = c_codes
         prep.customer_index = customer_index if customer_index is not None else c_index
         prep.unknown_customer = c_unknown
@@ -612,7 +622,7 @@ class Cleaner:
             i_codes, items = _compact(sel(p.item), p.item_index)
         names = None
         if p.name is not None and p.name_index is not None:
-            names = _item_names(i_codes, sel(p.name), len(items), p.name_index)
+            names = item_names(i_codes, sel(p.name), len(items), p.name_index)
         costs = None
         if p.cost is not None:  # one unit cost per item: the median of its purchase lines
             keep_q = sel(qty) > 0
@@ -790,25 +800,6 @@ def _stable_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     perm = packed & ((1 << row_bits) - 1)
     packed >>= row_bits
     return perm, packed
-
-
-def _item_names(item: np.ndarray, name: np.ndarray, n_items: int, index: IdIndex) -> np.ndarray:
-    """Most frequent name per item (ties: the first in sorted order); "" where none."""
-    text = index.ids.astype(str)
-    out = np.full(n_items, "", dtype=text.dtype if text.size else "U1")
-    ok = name >= 0
-    if not ok.any():
-        return out
-    n_names = max(len(index), 1)
-    key = item[ok].astype(np.int64) * n_names + name[ok]
-    uk, cnt = np.unique(key, return_counts=True)
-    it, nm = uk // n_names, uk % n_names
-    order = np.lexsort((nm, -cnt, it))
-    it, nm = it[order], nm[order]
-    first = np.ones(it.size, dtype=bool)
-    first[1:] = it[1:] != it[:-1]
-    out[it[first]] = text[nm[first]]
-    return out
 
 
 def _group_order(group: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
