@@ -369,3 +369,26 @@ def test_not_set_is_no_id_in_arrays_and_frames_too():
     assert tx.report.repaired == {"customer id '(not set)' read as anonymous": 1}
     with pytest.raises(UpsellDataError, match=r"row 2: `order` is '\(not set\)'"):
         Transactions.from_arrays(order=["T1", "(not set)"], item=["a", "b"])
+
+
+def test_lines_of_unsold_orders_read_as_they_are_are_flagged(tmp_path):
+    # headers that are the role names: no columns error, so no advice; the data report says it
+    p = tmp_path / "lines.csv"
+    p.write_text("order,item,price,Financial Status\n1,a,2.0,paid\n2,b,3.0,refunded\n"
+                 "3,a,2.0,paid\n3,b,3.0,paid\n")
+    tx = Transactions.read_csv(p)
+    assert len(tx) == 4 and {k: v for k, v in tx.report.flagged.items()} == {
+        "order status 'refunded' (not sold, kept: where= on 'Financial Status' leaves it "
+        "out)": 1}
+    tx = Transactions.read_csv(p, where={"Financial Status": "paid"})
+    assert len(tx) == 3 and not tx.report.flagged
+    # the same in a Parquet file, and over several files read as one
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    pq.write_table(pacsv.read_csv(p), tmp_path / "lines.parquet")
+    assert sum(Transactions.read_parquet(tmp_path / "lines.parquet").report.flagged.values()) == 1
+    (tmp_path / "more.csv").write_text("order,item,price,Financial Status\n4,a,2.0,voided\n")
+    both = Transactions.read_csv([p, tmp_path / "more.csv"])
+    assert sorted(both.report.flagged.values()) == [1, 1]
+    assert any("'voided'" in k for k in both.report.flagged)

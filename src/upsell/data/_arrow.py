@@ -224,7 +224,13 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     a part of no rows (one month of several without sales), not an error. ``where``
     (:func:`~upsell.data._parts.check_where`): the rows it leaves out are marked too."""
     from upsell.data._columns import _positional, resolve_columns
-    from upsell.data._parts import Part, WhereFilter, rows_left_out, where_columns
+    from upsell.data._parts import (
+        Part,
+        WhereFilter,
+        rows_left_out,
+        status_flags,
+        where_columns,
+    )
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data
@@ -325,7 +331,7 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
         out, repairs = rows_left_out(label, cols, texts, where, events)
         bad.update({r: m if again is None else m & ~again for r, m in out.items()})
     return Part(label=label, cols=cols, n=n, bad=bad, repairs=repairs, left=left,
-                rows=kept_rows)
+                rows=kept_rows, flags=status_flags(texts, where) if n else {})
 
 
 #: The data report's reason for the header line found again among the rows.

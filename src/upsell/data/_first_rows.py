@@ -314,11 +314,6 @@ def _comma_advice(names: list[str], mapping: dict[str, Any],
     return ""
 
 
-#: order statuses of what was not sold (Kaggle's sales sample, WooCommerce, Olist, Shopify)
-_NOT_SOLD = ("cancelled", "canceled", "cancel", "voided", "void", "refunded", "failed",
-             "declined", "rejected", "unavailable", "returned")
-
-
 def _status_advice(names: list[str], texts: Callable[[str], list[str]],
                    where: dict[str, Any]) -> str:
     """The ``where`` that keeps the sold orders when a status column (a header ending in
@@ -327,16 +322,15 @@ def _status_advice(names: list[str], texts: Callable[[str], list[str]],
     import shlex
     from collections import Counter
 
-    for header in names:
-        if not _key(header).endswith("status") or header in where:
-            continue
+    from upsell.data._parts import NOT_SOLD, status_column
+
+    header = status_column(names, where)
+    if header is not None:
         seen = Counter(v for v in texts(header) if v)
-        if not seen or len(seen) > 12:
-            continue
-        gone = [v for v in seen if v.lower() in _NOT_SOLD]
+        gone = [v for v in seen if v.lower() in NOT_SOLD]
         kept = sorted((v for v in seen if v not in gone), key=lambda v: -seen[v])
-        if not gone or not kept:
-            continue
+        if len(seen) > 12 or not gone or not kept:
+            return ""
         total = sum(seen.values())
         said = ", ".join(f"{v!r} ({seen[v] / total:.1%})" for v in gone)
         flags = " ".join(f"--where {shlex.quote(f'{header}={v}')}" for v in kept)

@@ -230,7 +230,13 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
     (:func:`~upsell.data._first_rows.typed_advice`)."""
     from upsell.data._arrow import _known
     from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
-    from upsell.data._parts import Part, WhereFilter, rows_left_out, where_columns
+    from upsell.data._parts import (
+        Part,
+        WhereFilter,
+        rows_left_out,
+        status_flags,
+        where_columns,
+    )
 
     pc = _pa()[1]
     plain, joined = split_joined(columns)
@@ -284,4 +290,5 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
     texts = {h: _text(table.column(at[p]), f"column {h!r} (of `where`) of {label}")
              for h, p in where_at.items()}
     bad, repairs = rows_left_out(label, cols, texts, where, events) if n else ({}, {})
-    return Part(label=label, cols=cols, n=n, bad=bad, repairs=repairs, left=left, rows=rows)
+    return Part(label=label, cols=cols, n=n, bad=bad, repairs=repairs, left=left, rows=rows,
+                flags=status_flags(texts, where) if n else {})

@@ -70,6 +70,8 @@ class Part:
     # kept row's 0-based data row in the file (None: every row was kept)
     left: dict[str, int] = field(default_factory=dict)
     rows: np.ndarray | None = None
+    # rows kept that are worth knowing about (an order status of an unsold order), by reason
+    flags: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
@@ -197,6 +199,7 @@ def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: st
     repairs = parts[0].repairs if len(parts) == 1 else _stacked(parts, "repairs")
     if repairs:
         prep.repairs = {**repairs, **prep.repairs}
+    prep.flags.update(parts[0].flags if len(parts) == 1 else _stacked(parts, "flags"))
     for p in parts:
         for reason, count in p.left.items():
             prep.left[reason] = prep.left.get(reason, 0) + count
@@ -290,7 +293,8 @@ def _anonymous(cols: dict[str, Any]) -> np.ndarray:
 
 
 def _stacked(parts: list[Part], masks: str) -> dict[str, np.ndarray]:
-    """The parts' row masks by reason (their ``bad`` or ``repairs``) over all their rows."""
+    """The parts' row masks by reason (their ``bad``, ``repairs`` or ``flags``) over all
+    their rows."""
     starts = np.concatenate([[0], np.cumsum([p.n for p in parts])]).astype(np.int64)
     out: dict[str, np.ndarray] = {}
     for j, p in enumerate(parts):
@@ -426,7 +430,70 @@ def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: st
     events = event_column(names, where)
     if events is not None:
         at[events] = names.index(events)
+    status = status_column(names, where)
+    if status is not None and status not in at:  # read to flag the orders not sold
+        at[status] = names.index(status)
     return at, events
+
+
+#: order statuses of what was not sold (Kaggle's sales sample, WooCommerce, Olist, Shopify)
+NOT_SOLD = ("cancelled", "canceled", "cancel", "voided", "void", "refunded", "failed",
+            "declined", "rejected", "unavailable", "returned")
+
+
+def status_column(names: list[str], where: dict[str, Any]) -> str | None:
+    """The first header ending in "status" (``STATUS``, ``Order Status``, ``financial_status``)
+    that ``where`` does not filter on, else None.
+
+    Examples
+    --------
+    >>> status_column(["Order ID", "Financial Status"], {})
+    'Financial Status'
+    >>> status_column(["STATUS"], {"STATUS": ("Shipped",)}) is None
+    True
+    """
+    import re
+
+    return next((h for h in names if h not in where
+                 and re.sub(r"[\s_\-#.]+", "", str(h)).lower().endswith("status")), None)
+
+
+def status_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The rows kept whose order status (:func:`status_column`, among the headers read as
+    ``texts``) is one of an unsold order (:data:`NOT_SOLD`), flagged by their statuses:
+    read as they are, their lines count as sales; ``where`` leaves them out. Nothing when
+    the column holds more than 12 distinct values (not a status).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> f = status_flags({"STATUS": pa.array(["Shipped", "Cancelled", "Shipped"])}, {})
+    >>> {k: v.tolist() for k, v in f.items()}
+    {"order status 'Cancelled' (not sold, kept: where= on 'STATUS' leaves it out)": [False, True, False]}
+    """
+    from upsell.data._sources import _numpy, _pa
+
+    header = status_column(list(texts), where)
+    if header is None:
+        return {}
+    col = texts[header]
+    seen: set[str] = set()
+    gone: list[str] = []
+    masks = []
+    for chunk in getattr(col, "chunks", [col]):  # a few statuses: each chunk's own codes
+        enc = _pa()[1]._call("dictionary_encode", chunk)
+        values = [str(v).strip() for v in enc.dictionary.to_pylist()]
+        seen.update(values)
+        if len(seen) > 12:
+            return {}
+        at = [j for j, v in enumerate(values) if v.lower() in NOT_SOLD]
+        gone += [values[j] for j in at if values[j] not in gone]
+        masks.append(np.isin(_numpy(enc.indices), at))
+    if not gone:
+        return {}
+    said = ", ".join(repr(v) for v in gone)
+    return {f"order status {said} (not sold, kept: where= on {header!r} leaves it out)":
+            np.concatenate(masks)}
 
 
 def rows_left_out(label: str, cols: dict[str, Any], texts: dict[str, Any],
