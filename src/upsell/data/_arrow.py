@@ -224,13 +224,7 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
     a part of no rows (one month of several without sales), not an error. ``where``
     (:func:`~upsell.data._parts.check_where`): the rows it leaves out are marked too."""
     from upsell.data._columns import _positional, resolve_columns
-    from upsell.data._parts import (
-        Part,
-        WhereFilter,
-        rows_left_out,
-        status_flags,
-        where_columns,
-    )
+    from upsell.data._parts import Part, WhereFilter, rows_left_out, status_flags, where_columns
 
     given: Any = data.pop() if isinstance(data, list) else data  # [bytes]: no caller keeps them
     del data

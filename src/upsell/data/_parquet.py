@@ -230,13 +230,7 @@ def table_part(names: list[str], load: Callable[..., Any], *, label: str,
     (:func:`~upsell.data._first_rows.typed_advice`)."""
     from upsell.data._arrow import _known
     from upsell.data._columns import JOIN_SEP, resolve_columns, split_joined
-    from upsell.data._parts import (
-        Part,
-        WhereFilter,
-        rows_left_out,
-        status_flags,
-        where_columns,
-    )
+    from upsell.data._parts import Part, WhereFilter, rows_left_out, status_flags, where_columns
 
     pc = _pa()[1]
     plain, joined = split_joined(columns)
