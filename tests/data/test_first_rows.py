@@ -392,3 +392,8 @@ def test_lines_of_unsold_orders_read_as_they_are_are_flagged(tmp_path):
     both = Transactions.read_csv([p, tmp_path / "more.csv"])
     assert sorted(both.report.flagged.values()) == [1, 1]
     assert any("'voided'" in k for k in both.report.flagged)
+    # WooCommerce's raw statuses; a partial refund was a sale
+    (tmp_path / "woo.csv").write_text("order,item,status\n1,a,wc-completed\n2,a,wc-cancelled\n"
+                                      "3,b,partially_refunded\n")
+    assert list(Transactions.read_csv(tmp_path / "woo.csv").report.flagged) == [
+        "order status 'wc-cancelled' (not sold, kept: where= on 'status' leaves it out)"]

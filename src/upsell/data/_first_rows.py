@@ -322,12 +322,12 @@ def _status_advice(names: list[str], texts: Callable[[str], list[str]],
     import shlex
     from collections import Counter
 
-    from upsell.data._parts import NOT_SOLD, status_column
+    from upsell.data._parts import not_sold, status_column
 
     header = status_column(names, where)
     if header is not None:
         seen = Counter(v for v in texts(header) if v)
-        gone = [v for v in seen if v.lower() in NOT_SOLD]
+        gone = [v for v in seen if not_sold(v)]
         kept = sorted((v for v in seen if v not in gone), key=lambda v: -seen[v])
         if len(seen) > 12 or not gone or not kept:
             return ""

@@ -26,6 +26,7 @@ from upsell.data.report import SPLIT_ORDER
 from upsell.exceptions import UpsellDataError
 
 __all__ = [
+    "NOT_SOLD",
     "SPLIT_ORDER",
     "TEXT_SUFFIXES",
     "WORKBOOK_SUFFIXES",
@@ -37,9 +38,12 @@ __all__ = [
     "input_files",
     "join_parts",
     "named",
+    "not_sold",
     "purchase_advice",
     "refuse_events",
     "several_label",
+    "status_column",
+    "status_flags",
     "where_reason",
     "where_rows",
 ]
@@ -441,6 +445,22 @@ NOT_SOLD = ("cancelled", "canceled", "cancel", "voided", "void", "refunded", "fa
             "declined", "rejected", "unavailable", "returned")
 
 
+def not_sold(status: str) -> bool:
+    """Whether an order status says the order was not sold: one of its words is one of
+    :data:`NOT_SOLD` (WooCommerce's ``wc-cancelled``, Amazon's ``Shipped - Returned to
+    Seller``), and none says "partial" (Shopify's ``partially_refunded`` was sold).
+
+    Examples
+    --------
+    >>> [not_sold(s) for s in ("Cancelled", "wc-cancelled", "partially_refunded", "paid")]
+    [True, True, False, False]
+    """
+    import re
+
+    words = re.split(r"[^a-z]+", status.lower())
+    return any(w in NOT_SOLD for w in words) and not any(w.startswith("partial") for w in words)
+
+
 def status_column(names: list[str], where: dict[str, Any]) -> str | None:
     """The first header ending in "status" (``STATUS``, ``Order Status``, ``financial_status``)
     that ``where`` does not filter on, else None.
@@ -486,7 +506,7 @@ def status_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.n
         seen.update(values)
         if len(seen) > 12:
             return {}
-        at = [j for j, v in enumerate(values) if v.lower() in NOT_SOLD]
+        at = [j for j, v in enumerate(values) if not_sold(v)]
         gone += [values[j] for j in at if values[j] not in gone]
         masks.append(np.isin(_numpy(enc.indices), at))
     if not gone:
