@@ -20,7 +20,6 @@ What pyarrow would accept but upsell does not:
 from __future__ import annotations
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from types import SimpleNamespace
@@ -766,8 +765,11 @@ def _ids(col: Any, role: str, index: IdIndex | None, prep: Any, *, text: bool = 
         # Google Analytics' "(not set)": no id at all (a GA4 export's transaction_id)
         nine = np.flatnonzero((slen == len(NOT_SET)) & ~miss)
         if nine.size:
-            hit = np.zeros(len(values), dtype=bool)
-            hit[nine] = _strings(pc.take(stripped, _arrow_ints(nine)), role) == NOT_SET
+            same = pc._call("starts_with", pc.take(stripped, _arrow_ints(nine)),
+                            options=pc._c.MatchSubstringOptions(NOT_SET))  # (and 9 long)
+            hit = np.zeros(len(values), dtype=bool)  # in pyarrow: ids of 9 are no strings here
+            hit[nine] = _numpy(pc._call("cast", same, options=pc._c.CastOptions.unsafe(
+                pa.uint8()))).astype(bool)
             if hit.any():
                 if role == "customer":
                     prep.repairs[f"customer id {NOT_SET!r} read as anonymous"] = hit[codes]
@@ -884,16 +886,7 @@ def _values(col: Any, role: str, time_format: str | None = None, decimal: str = 
     if role == "time" and time_format is None:
         advice = C.time_advice(raw[bad])
     elif role != "time" and decimal == ".":
-        from upsell.data._formatted import strip_currency
+        from upsell.data._formatted import decimal_advice
 
-        seen = [strip_currency(str(t))[0] for t in raw[bad][:1000].tolist()]
-        if seen and all(_THOUSANDS.match(t) for t in seen):  # 1,200: 1.2 or 1200?
-            advice = ("; a decimal comma (pass decimal=',') or a thousands separator (write "
-                      "the column without them, or with a decimal point as in 1,200.00)?")
-        elif 2 * sum(bool(_COMMA_NUMBER.match(t)) for t in seen) >= len(seen):
-            advice = "; the file writes decimal commas: pass decimal=','"
+        advice = decimal_advice(raw[bad][:1000].tolist())
     return (values, rows_bad, (first, str(raw[codes[first]]), advice), *formatted)
-
-
-_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+\s*$")
-_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d. \u00a0\u202f]*,\d+\s*$")  # 15,3 or 1.234,5 or 1 234,5

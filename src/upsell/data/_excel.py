@@ -301,12 +301,14 @@ def _rows_table(rows: tuple[str, list[str], list[list[Any]], int]
         i = header_row(texts, columns)
         return "" if i is None else header_below(f"sheet row {top + i + 1}", top + i, texts[i])
 
-    def load(wanted: list[str]) -> Any:
+    def load(wanted: list[str], limit: int | None = None) -> Any:
+        """The ``wanted`` columns; ``limit``: of the first rows only (an error's advice)."""
         pa = _pa()[0]
+        rows = body if limit is None else body[:limit]
         cols = {}
         for name in wanted:
             j = header.index(name)
-            cols[name] = _column([r[j] if j < len(r) else "" for r in body])
+            cols[name] = _column([r[j] if j < len(r) else "" for r in rows])
         return pa.table(cols) if cols else pa.table({})
 
     return label, header, load, below

@@ -8,11 +8,11 @@ error now names all three (:func:`first_rows_advice`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from upsell.data._time_formats import TIME_OF_DAY as _TIME_OF_DAY
+from upsell.data._suggest import header_key
+from upsell.data._time_formats import TIME_OF_DAY
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["first_rows_advice", "spread_sample", "typed_advice", "values_advice"]
@@ -145,10 +145,9 @@ def headerless_advice(head: bytes, names: Sequence[str], *, delimiter: str,
         text = head.decode(encoding, "replace")
     except LookupError:
         return ""
-    rows = [r for r in text_rows(text.lstrip("\ufeff"), delimiter)[:_ROWS]
-            if len(r) == len(names)]
-    if not text.endswith("\n"):
-        rows = rows[:-1]  # a cut last line
+    rows = text_rows(text.lstrip("\ufeff"), delimiter)
+    rows = rows if text.endswith("\n") else rows[:-1]  # a cut last line
+    rows = [r for r in rows[:_ROWS] if len(r) == len(names)]
     shown = ", ".join(f"{j} ({str(n).strip()!r})" for j, n in enumerate(names))
     out = (f"; its first line looks like data, not headers: a file without a header line is "
            f"read with header=False, its columns named by position: {shown}, e.g. "
@@ -176,11 +175,8 @@ def typed_advice(message: str, names: list[str], load: Any, columns: Any, *,
 
     def texts(header: str) -> list[str]:
         if header not in cache:
-            try:
-                try:  # the first rows only, where the loader can (a Parquet file's)
-                    got = load([header], limit=_ROWS)
-                except TypeError:
-                    got = load([header])
+            try:  # the first rows only (a Parquet file's are not read whole)
+                got = load([header], limit=_ROWS)
                 col = (got[0] if isinstance(got, tuple) else got).column(0).slice(0, _ROWS)
                 if pa.types.is_list(col.type) or pa.types.is_struct(col.type):
                     cache[header] = []
@@ -262,13 +258,13 @@ def values_advice(message: str, names: list[str], columns: Any,
         header = "time"  # taken by its own name
     if time_format is None and header in names:
         values = [v for v in texts(str(header)) if v]
-        date = next((h for h in names if h != header and _key(h) in _DATE_HEADERS), None)
-        clock = next((h for h in names if h != header and _key(h) in _TIME_HEADERS), None)
+        date = next((h for h in names if h != header and header_key(h) in _DATE_HEADERS), None)
+        clock = next((h for h in names if h != header and header_key(h) in _TIME_HEADERS), None)
         if values and clock is not None and not any(":" in v for v in values[:_ROWS]):
             hours = [v for v in texts(clock) if v]  # a date column, and one of times of day
-            if hours and all(_TIME_OF_DAY.match(v) for v in hours[:_ROWS]):
+            if hours and all(TIME_OF_DAY.match(v) for v in hours[:_ROWS]):
                 date, header, values = str(header), clock, hours
-        if values and date is not None and all(_TIME_OF_DAY.match(v) for v in values[:_ROWS]):
+        if values and date is not None and all(TIME_OF_DAY.match(v) for v in values[:_ROWS]):
             now = f"columns={mapping_text(guess)}"
             joined = {**{r: h for r, h in guess.items() if h != date}, "time": (date, header)}
             if guess and now in out:  # the advised mapping takes the two joined
@@ -294,23 +290,24 @@ _TIME_HEADERS = ("time", "ordertime", "transactiontime", "saletime", "receipttim
                  "tickettime", "timeofday")
 
 
-def _key(header: str) -> str:
-    return re.sub(r"[\s_\-#.]+", "", header).lower()
-
-
 def _comma_advice(names: list[str], mapping: dict[str, Any],
                   texts: Callable[[str], list[str]]) -> str:
-    """``"; the file writes decimal commas: pass decimal=','"`` when most values of the
-    number column first mapped (price, value, quantity) are written so."""
-    from upsell.data._formatted import strip_currency
+    """The decimal advice (:func:`~upsell.data._formatted.decimal_advice`) of the first
+    number column (price, value, quantity) whose values a decimal point mostly does not
+    read ("0,90 €")."""
+    import numpy as np
+
+    from upsell.data._columns import parse_numbers
+    from upsell.data._formatted import decimal_advice
 
     for role in ("price", "value", "quantity"):
         header = mapping.get(role, role if role in names else None)
         if not isinstance(header, str) or header not in names:
             continue
-        seen = [strip_currency(v)[0] for v in texts(header)[:1000] if v]
-        if seen and 2 * sum(bool(_COMMA_NUMBER.match(v)) for v in seen) >= len(seen):
-            return "; the file writes decimal commas: pass decimal=','"
+        seen = [v for v in texts(header)[:1000] if v]
+        bad = parse_numbers(np.asarray(seen, dtype=str))[1] if seen else np.zeros(0, bool)
+        if seen and 2 * int(bad.sum()) >= len(seen):
+            return decimal_advice([v for v, b in zip(seen, bad.tolist(), strict=True) if b])
     return ""
 
 
@@ -322,21 +319,17 @@ def _status_advice(names: list[str], texts: Callable[[str], list[str]],
     import shlex
     from collections import Counter
 
-    from upsell.data._parts import not_sold, status_column
+    from upsell.data._parts import MAX_STATUSES, not_sold, status_column
 
     header = status_column(names, where)
-    if header is not None:
-        seen = Counter(v for v in texts(header) if v)
-        gone = [v for v in seen if not_sold(v)]
-        kept = sorted((v for v in seen if v not in gone), key=lambda v: -seen[v])
-        if len(seen) > 12 or not gone or not kept:
-            return ""
-        total = sum(seen.values())
-        said = ", ".join(f"{v!r} ({seen[v] / total:.1%})" for v in gone)
-        flags = " ".join(f"--where {shlex.quote(f'{header}={v}')}" for v in kept)
-        return (f"; its {header!r} column holds {said} in the rows looked at: to count only "
-                f"sold orders, keep the others with where={{{header!r}: {kept!r}}} ({flags})")
-    return ""
+    seen = Counter(v for v in texts(header) if v) if header is not None else Counter()
+    gone = [v for v in seen if not_sold(v)]
+    kept = sorted((v for v in seen if v not in gone), key=lambda v: -seen[v])
+    if len(seen) > MAX_STATUSES or not gone or not kept:
+        return ""
+    total = sum(seen.values())
+    said = ", ".join(f"{v!r} ({seen[v] / total:.1%})" for v in gone)
+    flags = " ".join(f"--where {shlex.quote(f'{header}={v}')}" for v in kept)
+    return (f"; its {header!r} column holds {said} in the rows looked at: to count only "
+            f"sold orders, keep the others with where={{{header!r}: {kept!r}}} ({flags})")
 
-
-_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d. \u00a0\u202f]*,\d+\s*$")  # 15,3 or 1.234,5

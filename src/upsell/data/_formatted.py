@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["formatted_reason", "read_formatted", "strip_currency"]
+__all__ = ["decimal_advice", "formatted_reason", "read_formatted", "strip_currency"]
 
 _SPACES = " \u00a0\u202f\u2009"
 _CODE_HEAD = re.compile(r"^([A-Z]{3})\s*(?=[\d(.,+-])")
@@ -143,3 +143,28 @@ def read_formatted(texts: Sequence[str], decimal: str = ".") -> tuple[np.ndarray
         ok[i] = sep in sure
     out[~ok] = np.nan
     return out, ok
+
+
+_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+\s*$")
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?[\d. \u00a0\u202f]*,\d+\s*$")  # 15,3 or 1.234,5 or 1 234,5
+
+
+def decimal_advice(texts: Sequence[str]) -> str:
+    """What to pass for number ``texts`` a decimal point does not read: ``decimal=','``
+    when most are written with a decimal comma (``15,3``, ``0,90 €``), a question when
+    each could be a thousands separator (``1,200``), else ''.
+
+    Examples
+    --------
+    >>> decimal_advice(["0,90 €", "1,20 €"])
+    "; the file writes decimal commas: pass decimal=','"
+    >>> decimal_advice(["abc"])
+    ''
+    """
+    seen = [strip_currency(str(t))[0] for t in list(texts)[:1000]]
+    if seen and all(_THOUSANDS.match(t) for t in seen):  # 1,200: 1.2 or 1200?
+        return ("; a decimal comma (pass decimal=',') or a thousands separator (write the "
+                "column without them, or with a decimal point as in 1,200.00)?")
+    if seen and 2 * sum(bool(_COMMA_NUMBER.match(t)) for t in seen) >= len(seen):
+        return "; the file writes decimal commas: pass decimal=','"
+    return ""

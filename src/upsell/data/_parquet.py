@@ -148,15 +148,8 @@ def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
         # the plain columns as any Parquet file's (where= filters as it reads)
         from upsell.data._nested import nested_open
 
-        def read(top: list[str], limit: int | None) -> Any:
-            try:
-                if limit is not None:
-                    return head(top, limit)
-                return source.to_table(columns=top) if folder else source.read(columns=top)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise UpsellDataError(f"{label} could not be read ({_reason(exc)})") from None
-
-        paths, by_path = nested_open(label, schema, read)
+        paths, by_path = nested_open(label, schema,
+                                     lambda top, limit: load(top, None, limit))
         plain = {f.name for f in schema if not pa.types.is_nested(f.type)}
 
         def either(wanted: list[str], keep: Any = None, limit: int | None = None) -> Any:

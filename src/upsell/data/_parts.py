@@ -26,6 +26,7 @@ from upsell.data.report import SPLIT_ORDER
 from upsell.exceptions import UpsellDataError
 
 __all__ = [
+    "MAX_STATUSES",
     "NOT_SOLD",
     "SPLIT_ORDER",
     "TEXT_SUFFIXES",
@@ -440,6 +441,8 @@ def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: st
     return at, events
 
 
+#: distinct values a status column holds at most (more: not a status)
+MAX_STATUSES = 12
 #: order statuses of what was not sold (Kaggle's sales sample, WooCommerce, Olist, Shopify)
 NOT_SOLD = ("cancelled", "canceled", "cancel", "voided", "void", "refunded", "failed",
             "declined", "rejected", "unavailable", "returned")
@@ -472,10 +475,10 @@ def status_column(names: list[str], where: dict[str, Any]) -> str | None:
     >>> status_column(["STATUS"], {"STATUS": ("Shipped",)}) is None
     True
     """
-    import re
+    from upsell.data._suggest import header_key
 
-    return next((h for h in names if h not in where
-                 and re.sub(r"[\s_\-#.]+", "", str(h)).lower().endswith("status")), None)
+    return next((h for h in names if h not in where and header_key(str(h)).endswith("status")),
+                None)
 
 
 def status_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -504,7 +507,7 @@ def status_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.n
         enc = _pa()[1]._call("dictionary_encode", chunk)
         values = [str(v).strip() for v in enc.dictionary.to_pylist()]
         seen.update(values)
-        if len(seen) > 12:
+        if len(seen) > MAX_STATUSES:
             return {}
         at = [j for j, v in enumerate(values) if not_sold(v)]
         gone += [values[j] for j in at if values[j] not in gone]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["CATALOG_SYNONYMS", "ROLES", "suggest_columns"]
+__all__ = ["CATALOG_SYNONYMS", "ROLES", "header_key", "suggest_columns"]
 
 #: The roles of an order-lines file, in their canonical order.
 ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value",
@@ -93,6 +93,16 @@ CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def header_key(header: str) -> str:
+    """A header as the synonyms compare it: lower case, without spaces, ``_``, ``-``, ``#``
+    or ``.``.
+
+    >>> header_key("Order #"), header_key("financial_status")
+    ('order', 'financialstatus')
+    """
+    return re.sub(r"[\s_\-#.]+", "", header).lower()
+
+
 def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None,
                     synonyms: Mapping[str, tuple[str, ...]] | None = None
                     ) -> dict[str, str]:
@@ -124,11 +134,11 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
     keys: dict[str, int] = {}
     for pos, header in enumerate(available):
         if pos not in used and isinstance(header, str):
-            key = re.sub(r"[\s_\-#.]+", "", header).lower()
+            key = header_key(header)
             keys.setdefault(key, pos)
     for pos, header in enumerate(available):  # a nested field by its own name: "line_items.sku"
         if pos not in used and isinstance(header, str) and "." in header.strip("."):
-            keys.setdefault(re.sub(r"[\s_\-#.]+", "", header.rsplit(".", 1)[1]).lower(), pos)
+            keys.setdefault(header_key(header.rsplit(".", 1)[1]), pos)
     out: dict[str, str] = {}
     for beside, role, word in _BESIDE if synonyms is None else ():
         if beside in keys and word in keys and role not in taken:

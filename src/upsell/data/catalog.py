@@ -219,9 +219,7 @@ class Catalog:
             p, q, it = tx.price, tx.quantity, tx.item
             ok = (q > 0) & np.isfinite(p) & (p > 0)
             price = median_by(it[ok], p[ok], n)
-        if tx.has("cost"):
-            return cls(tx.items, name=tx.item_names(), price=price, cost=tx.item_costs())
-        return cls(tx.items, name=tx.item_names(), price=price)
+        return cls(tx.items, name=tx.item_names(), price=price, cost=tx.item_costs())
 
     @classmethod
     def from_pandas(cls, frame: Any, *, columns: Mapping[str, str] | None = None) -> Catalog:

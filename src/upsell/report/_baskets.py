@@ -407,8 +407,8 @@ def _margin_rate(ctx: _Context) -> float:
     """The catalog's margin rate (revenue-weighted), or that of the order lines' own costs
     (a cost or profit column) without a catalog; 1 without costs."""
     tx = ctx.tx
-    cat = ctx.catalog if ctx.catalog is not None or not tx.has("cost") else ctx.items_catalog
-    if cat is None or not np.isfinite(cat.cost).any():
+    cat = ctx.items_catalog  # the given catalog, else the lines' (their costs, if any)
+    if not np.isfinite(cat.cost).any():
         return 1.0
     cost = cat.cost[tx.item]
     p, q = tx.price, tx.quantity
