@@ -122,6 +122,27 @@ def test_suggest_columns_maps_common_export_headers_once_each():
       "value": "dollar_value"}),
     (["Customer", "Paid At", "Order Amount"],
      {"customer": "Customer", "time": "Paid At", "value": "Order Amount"}),
+    # dunnhumby's "Let's Get Sort of Real": no synonym, ids and the date by their shapes
+    (["SHOP_WEEK", "SHOP_DATE", "SHOP_HOUR", "QUANTITY", "SPEND", "PROD_CODE", "PROD_CODE_10",
+      "CUST_CODE", "CUST_PRICE_SENSITIVITY", "BASKET_ID", "BASKET_SIZE", "STORE_CODE"],
+     {"order": "BASKET_ID", "item": "PROD_CODE", "customer": "CUST_CODE",
+      "quantity": "QUANTITY", "time": "SHOP_DATE", "value": "SPEND"}),
+    (["TxnKey", "txn_ts", "MerchRef", "ShopperNbr"],
+     {"order": "TxnKey", "item": "MerchRef", "customer": "ShopperNbr", "time": "txn_ts"}),
+    # Maven's coffee shop sales: the names in "product_detail"
+    (["transaction_id", "transaction_date", "transaction_qty", "product_id", "unit_price",
+      "product_category", "product_detail"],
+     {"order": "transaction_id", "item": "product_id", "quantity": "transaction_qty",
+      "price": "unit_price", "time": "transaction_date", "name": "product_detail"}),
+    # Kaggle's supermarket and retail sales files name no product: the category is the item
+    (["Invoice ID", "Branch", "Customer type", "Product line", "Unit price", "Quantity",
+      "Total", "Date", "Time", "cogs"],
+     {"order": "Invoice ID", "quantity": "Quantity", "price": "Unit price", "time": "Date",
+      "item": "Product line"}),
+    (["Transaction ID", "Date", "Customer ID", "Product Category", "Quantity",
+      "Price per Unit", "Total Amount"],
+     {"order": "Transaction ID", "customer": "Customer ID", "quantity": "Quantity",
+      "price": "Price per Unit", "time": "Date", "item": "Product Category"}),
     # elsewhere "Item Price" is a unit price
     (["Order No.", "Item No.", "Item Description", "Item Price", "Qty"],
      {"order": "Order No.", "item": "Item No.", "name": "Item Description",
@@ -151,3 +172,16 @@ def test_joined_headers_outside_read_csv_say_how_to_build_the_column():
     with pytest.raises(UpsellDataError, match=r"which Transactions.read_csv does; for the "
                                               r"DataFrame build the column first"):
         Transactions.from_pandas(frame, columns={"order": ("cust", "day"), "item": "sku"})
+
+
+def test_a_file_of_many_headers_says_how_many_it_does_not_list():
+    heads = [f"col{i}" for i in range(25)]
+    with pytest.raises(UpsellDataError, match=r"'col19' and 5 more"):
+        _columns.resolve_columns(heads, None, source="f.csv")
+
+
+def test_a_category_advised_as_the_item_is_said_to_be_one():
+    with pytest.raises(UpsellDataError, match=r"'item': 'category'\}; it names no "
+                       r"product: the categories in 'category' are advised as the items$"):
+        _columns.resolve_columns(["invoice_no", "customer_id", "category", "quantity"], None,
+                                 source="customer_shopping_data.csv")

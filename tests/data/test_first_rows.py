@@ -332,6 +332,30 @@ def test_a_file_without_a_header_line_is_told_so_and_read_by_position(tmp_path, 
     assert "read with --no-header" in err and "--format baskets" not in err
 
 
+def test_a_headerless_example_maps_the_times_and_prices_by_their_values(tmp_path):
+    # Yoochoose's buys: session, ISO time, item, price, quantity; no header
+    p = tmp_path / "yoochoose-buys.dat"
+    p.write_text("".join(f"{420374 + i // 3},2014-04-06T18:44:58.{i:03d}Z,2145770{i % 4},"
+                         f"{(i % 5) + 0.5},{1 + i % 2}\n" for i in range(12)))
+    with pytest.raises(UpsellDataError, match=r"e\.g\. columns=\{'order': '0', 'item': '2', "
+                       r"'time': '1', 'price': '3'\}"):
+        Transactions.read_csv(p)
+    tx = Transactions.read_csv(p, header=False, columns={"order": "0", "item": "2",
+                                                         "time": "1", "price": "3"})
+    assert len(tx.orders) == 4 and tx.report.rows_kept == 12
+
+
+def test_lines_of_zero_quantity_and_price_are_counted_as_not_recorded():
+    # half of Yoochoose's buys have price 0 and quantity 0: the log did not record them
+    from upsell.data.report import ZERO_BOTH
+
+    tx = Transactions.from_arrays(order=[1, 1, 2, 2], item=["a", "b", "a", "c"],
+                                  quantity=[1, 0, 0, 2], price=[2.0, 0.0, 3.0, 1.0])
+    assert tx.report.dropped == {ZERO_BOTH: 1, "zero quantity": 1}
+    kept = Transactions.from_arrays(order=[1, 1, 2, 2], item=["a", "b", "a", "c"])
+    assert kept.report.rows_kept == 4
+
+
 _HEADERS = ["user_id", "user_pseudo_id", "Status", "date", "time", "Date", "Time", "event_name",
             "unit_price", "Quantity", "17850", "123", "Member_number", "itemDescription",
             "ticket_number", "Profit", "Unit Cost", "transaction_id", "item_id"]

@@ -507,5 +507,50 @@ def test_where_on_a_customers_files_column_filters_the_lines_by_their_customer(f
 def test_no_orders_columns_suggests_olists_from_the_headers(files):
     with pytest.raises(UpsellDataError, match=r"needs `orders_columns`.*its headers look like "
                        r"orders_columns=\{'order': 'order_id', 'customer': 'customer_id', "
-                       r"'time': 'order_purchase_timestamp'\}$"):
+                       r"'time': 'order_purchase_timestamp'\}; its 'order_status' column holds "
+                       r"'canceled'"):
         Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "orders.csv")
+
+
+def test_an_orders_files_unsold_statuses_are_flagged_and_advised(files):
+    """Read without where=, the lines of Olist's canceled orders are kept and flagged by
+    their order's status; an order listed twice with two statuses is no error then (a
+    status history), and the advice for a missing orders_columns gives the where."""
+    (files / "items.csv").write_text(LINES + "o9,1,D,4\n")
+    for orders in ("orders.csv", "history.csv"):
+        (files / "history.csv").write_text(ORDERS + "o1,c1,shipped,2017-10-02 10:56:33\n")
+        tx = Transactions.read_csv(files / "items.csv", columns=COLS,
+                                   orders_file=files / orders, orders_columns=OCOLS)
+        assert dict(tx.report.flagged) == {
+            "order status 'canceled' (not sold, kept: where= on 'order_status' leaves it "
+            "out)": 1}, orders
+        assert tx.report.rows_kept == 5
+    with pytest.raises(UpsellDataError, match=r"its 'order_status' column holds 'canceled' "
+                       r"\(20\.0%\) in the rows looked at: to count only sold orders, keep the "
+                       r"others with where=\{'order_status': \['delivered', 'shipped'\]\}"):
+        Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "history.csv")
+    # monthly orders files: the status of the first is not required of the others
+    (files / "months").mkdir()
+    (files / "months" / "a.csv").write_text(ORDERS)
+    (files / "months" / "b.csv").write_text("order_id,customer_id,order_purchase_timestamp\n"
+                                            "o7,c3,2017-12-02 00:00:00\n")
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "months",
+                               orders_columns=OCOLS)
+    assert tx.report.rows_kept == 5
+
+
+def test_a_customer_id_one_per_order_is_flagged():
+    """Olist's customer_id is one per order: when every one of 300+ customers has one
+    order, the data report asks whether the id is the person."""
+    from upsell.data.report import ONE_ORDER
+
+    n = 320
+    tx = Transactions.from_arrays(order=np.repeat(np.arange(n), 2), item=np.tile([1, 2], n),
+                                  customer=np.repeat(np.arange(n) + 1000, 2))
+    assert tx.report.flagged == {ONE_ORDER: 2 * n}
+    again = Transactions.from_arrays(order=np.arange(n), item=np.ones(n, dtype=int),
+                                     customer=np.arange(n) // 2)
+    assert ONE_ORDER not in again.report.flagged
+    few = Transactions.from_arrays(order=np.arange(10), item=np.ones(10, dtype=int),
+                                   customer=np.arange(10))
+    assert ONE_ORDER not in few.report.flagged

@@ -219,5 +219,6 @@ def test_customer_ids_that_are_email_addresses_are_masked_in_the_offers(small_sh
     a = analyse(tx, sections=["offers"])
     shown = [r[0] for r in a["offers"].tables[0].rows if r[0]]
     assert shown and all(s.startswith("c***@shop-example.com") for s in shown)
+    assert len(set(shown)) == len(shown) > 1  # masked alike, numbered apart: (1), (2), ...
     assert "shown masked" in a["offers"].tables[0].note
     assert not any("customer." in str(c) for r in a["offers"].tables[0].rows for c in r)

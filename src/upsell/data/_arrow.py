@@ -40,6 +40,7 @@ from upsell.data._sources import (
     bool_mask,
     skip_records,
 )
+from upsell.data._suggest import header_list
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
@@ -190,7 +191,7 @@ def _known(names: list[str], header: str, role: str, label: str) -> int:
     if header not in names:
         raise UpsellDataError(
             f"column {header!r} (joined into `{role}`) is not in {label}; it has "
-            f"{', '.join(repr(a) for a in names[:20])}")
+            f"{header_list(names)}")
     return _only(names, header, role, label)
 
 

@@ -24,7 +24,7 @@ from upsell.data._columns import null_markers
 from upsell.data._keys import KeyTable
 from upsell.data._per_item import item_names, not_set_rows
 from upsell.data.ids import IdIndex
-from upsell.data.report import DataReport, duplicate_reason
+from upsell.data.report import ZERO_BOTH, DataReport, duplicate_reason, one_order_flag
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["EMPTY_ROW", "MAX_PRICE", "MAX_QUANTITY", "TIME_MAX", "TIME_MIN", "Cleaner",
@@ -380,6 +380,9 @@ class Cleaner:
                        lambda i: f"`time` {str(tm[i])!r} is outside the plausible range "
                        f"[{TIME_MIN}, {TIME_MAX}){hint}")
         if not self.within(qty, np.nextafter(0.0, 1.0), None):  # negatives: returns, zeros
+            money = p.value if p.value is not None else p.price  # as read (not value / 0)
+            if money is not None:  # both 0: not recorded (half of Yoochoose's buys)
+                self.apply((qty == 0) & (money == 0), ZERO_BOTH, "drop", lambda i: ZERO_BOTH)
             self.apply(qty == 0, "zero quantity", "drop", lambda i: "zero quantity")
         if p.price is not None and not self.within(p.price, np.nextafter(0.0, 1.0), None):
             price = p.price
@@ -725,6 +728,7 @@ class Cleaner:
                 chan = chan[k2] if chan is not None else None
             else:
                 self.flagged[key] = n_dup
+        self.flagged.update(one_order_flag(o_codes, cust))
         report = DataReport(rows_read=read, rows_kept=int(o_codes.size), repaired=self.repaired,
                             dropped=self.dropped, flagged=self.flagged, source=p.source,
                             files=p.file_rows, not_read=p.not_read)

@@ -16,6 +16,8 @@ import numpy as np
 from upsell.data._suggest import (  # noqa: F401 - the readers take them from here
     CATALOG_SYNONYMS,
     ROLES,
+    category_note,
+    header_list,
     suggest_columns,
 )
 from upsell.data._time_formats import (  # noqa: F401 - number time formats live there
@@ -661,7 +663,7 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                         else "")
                 raise UpsellDataError(
                     f"column {name!r} (for `{role}`) is not in {source}; it has "
-                    f"{', '.join(repr(a) for a in available[:20])}{hint}"
+                    f"{header_list(available)}{hint}"
                 )
             out[role] = _only(available, name, role, source)
         elif role in available:
@@ -673,6 +675,7 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
             known = {**{r: available[p] for r, p in out.items()}, **guess}
             if role in guess:
                 hint = f"; its headers look like columns={mapping_text(guess)}"
+                hint += category_note(guess)
             elif role == "order" and joins and "customer" in known and "time" in known:
                 hint = ("; when a customer's lines of one time are one order, join those "
                         "columns: columns=" + mapping_text(
@@ -691,7 +694,7 @@ def resolve_columns(available: list[str], columns: ColumnMap | None, *,
                         "purchase, for ATV, CLV and RFM")
             raise UpsellDataError(
                 f"no `{role}` column in {source}: map one with columns={{'{role}': ...}}; "
-                f"it has {', '.join(repr(a) for a in available[:20]) or 'no columns'}{hint}"
+                f"it has {header_list(available) or 'no columns'}{hint}"
             )
     return out
 

@@ -8,6 +8,7 @@ error now names all three (:func:`first_rows_advice`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -127,9 +128,9 @@ def headerless_advice(head: bytes, names: Sequence[str], *, delimiter: str,
     ... # doctest: +NORMALIZE_WHITESPACE
     ; its first line looks like data, not headers: a file without a header line is read with
     header=False, its columns named by position: 0 ('1'), 1 ('2268318'), 2 ('2520377'),
-    3 ('pv'), 4 ('1511544070'), e.g. columns={'order': '0', 'item': '1'}; read its purchases
-    with where={'3': 'buy'} (--where 3=buy); column 4 holds times: pass time_format='epoch'
-    (seconds since 1970-01-01 UTC)
+    3 ('pv'), 4 ('1511544070'), e.g. columns={'order': '0', 'item': '1', 'time': '4'}; read
+    its purchases with where={'3': 'buy'} (--where 3=buy); column 4 holds times: pass
+    time_format='epoch' (seconds since 1970-01-01 UTC)
     """
     import numpy as np
 
@@ -149,18 +150,32 @@ def headerless_advice(head: bytes, names: Sequence[str], *, delimiter: str,
     rows = rows if text.endswith("\n") else rows[:-1]  # a cut last line
     rows = [r for r in rows[:_ROWS] if len(r) == len(names)]
     shown = ", ".join(f"{j} ({str(n).strip()!r})" for j, n in enumerate(names))
-    out = (f"; its first line looks like data, not headers: a file without a header line is "
-           f"read with header=False, its columns named by position: {shown}, e.g. "
-           "columns={'order': '0', 'item': '1'}")
+    ids: list[int] = []  # columns neither times, events nor decimal numbers: ids, in order
+    example: dict[str, str] = {}
+    tail = ""
     for j in range(len(names)):
-        values = [r[j].strip() for r in rows if r[j].strip()]
+        values = [v for v in (str(names[j]).strip(), *(r[j].strip() for r in rows)) if v]
         advice = purchase_advice(str(j), set(values))
         if advice:
-            out += f"; {advice}"
+            tail += f"; {advice}"
         elif values and all(v.isdigit() and len(v) >= 9 for v in values):
             got = time_advice(values)
-            out += f"; column {j} holds times: {got[2:]}" if got else ""
-    return out
+            tail += f"; column {j} holds times: {got[2:]}" if got else ""
+            example.setdefault("time", str(j))
+        elif values and all(_ISO_DAY.match(v) for v in values):
+            example.setdefault("time", str(j))
+        elif values and all(_DECIMAL.match(v) for v in values):
+            example.setdefault("price", str(j))
+        elif values:
+            ids.append(j)
+    example = {**dict(zip(("order", "item"), map(str, ids), strict=False)), **example}
+    return (f"; its first line looks like data, not headers: a file without a header line is "
+            f"read with header=False, its columns named by position: {shown}, e.g. "
+            f"columns={example!r}{tail}")
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]|$)")
+_DECIMAL = re.compile(r"^-?\d*\.\d+$")
 
 
 def typed_advice(message: str, names: list[str], load: Any, columns: Any, *,

@@ -11,8 +11,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from upsell.data._order_headers import HEADER_ROLES, WHERE, OrderHeaders
+from upsell.data._order_headers import HEADER_ROLES, STATUS, WHERE, OrderHeaders, side_header
 from upsell.data._sources import _pa
+from upsell.data._suggest import header_list
 from upsell.exceptions import UpsellDataError
 
 __all__ = ["maybe_read_order_headers", "orders_columns_advice", "read_customer_map",
@@ -125,7 +126,35 @@ def orders_columns_advice(path: Any, delimiter: str = ",", encoding: str = "utf-
         return ""
     return f"; its headers look like orders_columns={got!r}" + (
         ", with time_format='days_since:YYYY-MM-DD' (the day of each customer's last order)"
-        if "days_since_prior" in got else "")
+        if "days_since_prior" in got else "") + _status_advice(label, names, delimiter, encoding)
+
+
+def _status_advice(label: str, names: list[str], delimiter: str, encoding: str) -> str:
+    """The ``where`` that keeps an orders CSV's sold orders when its status column holds
+    unsold ones in its first rows (Olist's ``order_status``: canceled, unavailable), as
+    the order lines' advice gives it; '' otherwise."""
+    from upsell.data._first_rows import _status_advice as advice
+    from upsell.data._parts import status_column
+    from upsell.data._sources import text_rows
+
+    pa = _pa()[0]
+    if not names or status_column(names, {}) is None:
+        return ""
+    try:
+        with pa.input_stream(label, compression="detect") as stream:
+            text = stream.read(1 << 20).decode(encoding, "replace").lstrip("\ufeff")
+    except (OSError, LookupError, pa.ArrowInvalid):
+        return ""
+    rows = text_rows(text, delimiter)
+    if not rows or [h.strip() for h in rows[0]] != names:
+        return ""  # title lines above the header: no advice
+    body = rows[1:] if text.endswith("\n") else rows[1:-1]  # whole rows (1 MB may cut one)
+
+    def texts(header: str) -> list[str]:
+        j = names.index(header)
+        return [r[j].strip() for r in body if len(r) > j]
+
+    return advice(names, texts, {})
 
 
 def maybe_read_order_headers(orders_file: Any, orders_columns: Any, *, delimiter: str = ",",
@@ -181,7 +210,7 @@ def read_order_headers(path: Any, columns: Any, *, delimiter: str = ",",
                               f"at least one of {', '.join(HEADER_ROLES)}")
     notes: dict[str, str] = {}
     label, cols, files = _read_side(path, columns, delimiter, encoding, "orders file", "order",
-                                    notes, optional=list(where or {}))
+                                    notes, optional=[*(where or {}), STATUS])
     order = pc.utf8_trim_whitespace(cols.pop("order"))
     if origin is not None:
         cols["time"] = timeline_times(
@@ -220,8 +249,10 @@ def _read_side(path: Any, columns: dict[str, str], delimiter: str, encoding: str
                                   optional or []), None
     first = _read_columns(files[0], columns, delimiter, encoding, what, key_role, notes,
                           optional or [])
+    # a status column read for its flag only: the other files need not have it
+    first = {r: c for r, c in first.items() if not r.startswith(STATUS)}
     # the optional headers the first file has, the others must have too
-    columns = {**columns, **{r: r[len(WHERE):] for r in first if r not in columns}}
+    columns = {**columns, **{r: side_header(r) for r in first if r not in columns}}
     parts = [first] + [_read_columns(f, columns, delimiter, encoding, what, key_role, notes, [])
                        for f in files[1:]]
     sizes = [len(next(iter(p.values()))) for p in parts]
@@ -251,15 +282,24 @@ def _read_columns(label: str, columns: dict[str, str], delimiter: str, encoding:
 
 def _role(role: str) -> str:
     """A column's role as messages name it (``where`` for a ``where`` header's column)."""
-    return "where" if role.startswith(WHERE) else role
+    return ("where" if role.startswith(WHERE) else "status" if role.startswith(STATUS)
+            else role)
 
 
 def _with_optional(columns: dict[str, str], names: list[str], optional: list[str]
                    ) -> dict[str, str]:
     """``columns`` and those of the ``optional`` headers that ``names`` holds, as
-    ``WHERE + header`` (a header a role already reads is not read twice)."""
-    return {**columns, **{f"{WHERE}{h}": h for h in optional
-                          if h in names and h not in columns.values()}}
+    ``WHERE + header`` (a header a role already reads is not read twice); ``STATUS`` among
+    them: the file's status column (:func:`~upsell.data._parts.status_column`, not a
+    ``where`` header) too, as ``STATUS + header``, to flag the lines of unsold orders."""
+    from upsell.data._parts import status_column
+
+    out = {**columns, **{f"{WHERE}{h}": h for h in optional
+                         if h != STATUS and h in names and h not in columns.values()}}
+    status = status_column(names, dict.fromkeys(optional, ())) if STATUS in optional else None
+    if status is not None and status not in out.values():
+        out[f"{STATUS}{status}"] = status
+    return out
 
 
 def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
@@ -287,7 +327,7 @@ def _csv_columns(label: str, columns: dict[str, str], delimiter: str,
             if names and header not in names:
                 raise UpsellDataError(
                     f"{what} {label} has no column {header!r} (for `{_role(role)}`); it has "
-                    f"{', '.join(repr(h) for h in names[:20])}") from None
+                    f"{header_list(names)}") from None
         raise UpsellDataError(f"{label} (the {what}): {exc}") from None
     return {role: table.column(h).combine_chunks() for role, h in columns.items()}
 
@@ -337,7 +377,7 @@ def _table_columns(label: str, kind: str, columns: dict[str, str], what: str,
         if header not in names:
             raise UpsellDataError(
                 f"{what} {where} has no column {header!r} (for `{_role(role)}`); it has "
-                f"{', '.join(repr(h) for h in names[:20])}")
+                f"{header_list(names)}")
     heads = list(dict.fromkeys(columns.values()))
     table = load(heads)
     out = {}

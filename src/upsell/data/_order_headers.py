@@ -48,6 +48,17 @@ CUSTOMER_MISSING = "customer not in the customers file"
 
 #: The key, among an OrderHeaders' columns, of a ``where`` header's column (``where#status``).
 WHERE = "where#"
+#: ... of an orders file's status column read to flag unsold orders (``status#order_status``)
+STATUS = "status#"
+
+
+def side_header(key: str) -> str:
+    """The header a side file's column key names: ``where#status`` -> ``status``.
+
+    >>> side_header("where#order_status"), side_header("status#STATUS"), side_header("time")
+    ('order_status', 'STATUS', 'time')
+    """
+    return key.split("#", 1)[1] if key.startswith((WHERE, STATUS)) else key
 
 
 @dataclass(frozen=True)
@@ -156,13 +167,14 @@ def _refuse_conflicts(headers: OrderHeaders) -> None:
 
     kr = headers.key_role
     for role, col in headers.columns.items():
+        if role.startswith(STATUS):  # read for a flag: an order's first status does
+            continue
         a = col.take(again).to_pylist()
         b = col.take(seen[codes[again]]).to_pylist()
         for j, (x, y) in enumerate(zip(a, b, strict=True)):
             if (x.strip() != y.strip()) if isinstance(x, str) and isinstance(y, str) else x != y:
                 row = int(again[j])
-                what = ("person" if kr == "customer" else
-                        role[len(WHERE):] if role.startswith(WHERE) else role)
+                what = "person" if kr == "customer" else side_header(role)
                 raise UpsellDataError(
                     f"the {headers.what} {headers.label} lists {kr} "
                     f"{headers.key[row].as_py()!r} twice with different `{what}` "

@@ -191,9 +191,11 @@ def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: st
         names = RowMap(np.concatenate([np.arange(p.n) if p.rows is None else p.rows
                                        for p in parts]), files)
     by_order: dict[str, np.ndarray] = {}
+    unsold: dict[str, np.ndarray] = {}
 
     def joined(c: dict[str, Any]) -> Any:  # the lines with their side files' columns
         by_order.update(_where_by_order(c, order_headers))
+        unsold.update(_status_by_order(c))
         return prepare(c, n, names)
 
     prep = prepared_with_headers(cols, order_headers, invalid=invalid, label=label,
@@ -205,6 +207,7 @@ def join_parts(parts: list[Part], *, label: str, order_headers: Any, invalid: st
     if repairs:
         prep.repairs = {**repairs, **prep.repairs}
     prep.flags.update(parts[0].flags if len(parts) == 1 else _stacked(parts, "flags"))
+    prep.flags.update(unsold)
     for p in parts:
         for reason, count in p.left.items():
             prep.left[reason] = prep.left.get(reason, 0) + count
@@ -280,6 +283,17 @@ def _where_by_order(cols: dict[str, Any], sides: Any) -> dict[str, np.ndarray]:
                     got[f"anonymous: no customer to look up {heads} in the customers file "
                         "(where=)"] = gone
             out.update({r: m for r, m in got.items() if m.any()})
+    return out
+
+
+def _status_by_order(cols: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The lines whose order an orders file gives an unsold status (:func:`status_flags`),
+    by reason; its status column (``STATUS + header``) is taken out of ``cols``."""
+    from upsell.data._order_headers import STATUS
+
+    out: dict[str, np.ndarray] = {}
+    for key in [k for k in cols if k.startswith(STATUS)]:
+        out.update(status_flags({key[len(STATUS):]: cols.pop(key)}, {}))
     return out
 
 

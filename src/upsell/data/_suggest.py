@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["CATALOG_SYNONYMS", "ROLES", "header_key", "suggest_columns"]
+__all__ = ["CATALOG_SYNONYMS", "CATEGORY_ITEMS", "ROLES", "category_note", "header_key",
+           "header_list", "suggest_columns"]
 
 #: The roles of an order-lines file, in their canonical order.
 ROLES = ("order", "item", "customer", "quantity", "price", "time", "channel", "name", "value",
@@ -50,7 +51,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
              "eventtimestamp", "eventtime", "eventdate"),
     "name": ("description", "productname", "itemname", "productdescription", "title",
              "lineitemname", "itemdescription", "articlename", "articledescription",
-             "producttitle"),
+             "producttitle", "productdetail", "productdetails", "itemdetail"),
     "value": ("salesvalue", "linetotal", "lineamount", "totalprice", "sales", "revenue",
               "grosssales", "itemtotal", "rowtotal", "extendedprice", "netsales"),
     "channel": ("channel", "saleschannel"),
@@ -66,6 +67,20 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 _SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "quantity": (("numberof", "qty"), ("qty", "quantity", "units")),
     "value": ((), ("value", "amount", "spend", "spent")),
+}
+_ID_ENDS = ("id", "no", "num", "number", "code", "key", "ref", "nbr")
+#: role -> (prefixes, suffixes) that both must hold ("PROD_CODE", "CUST_CODE", "SHOP_DATE",
+#: "BasketKey", "txn_ts" in exports no synonym names): tried after the synonyms and _SHAPES
+_BOTH: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "order": (("order", "invoice", "basket", "transaction", "trans", "txn", "receipt",
+               "ticket", "bill", "sale", "cart", "checkout"), _ID_ENDS),
+    "item": (("prod", "item", "article", "sku", "material", "part", "goods", "merch",
+              "variant"), (*_ID_ENDS, "sku")),
+    "customer": (("cust", "client", "member", "user", "buyer", "shopper", "account",
+                  "household", "hshd", "consumer", "patron", "guest", "person"), _ID_ENDS),
+    "time": (("order", "invoice", "purchase", "transaction", "trans", "txn", "sale", "shop",
+              "event", "created", "bought", "basket", "receipt", "ticket", "bill"),
+             ("date", "datetime", "time", "timestamp", "dt", "ts", "at", "day")),
 }
 
 #: (header, role, word): ``word`` is the role's header only beside ``header`` (Shopify's
@@ -125,6 +140,9 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
     {'customer': 'Member_number', 'time': 'Date', 'item': 'itemDescription'}
     >>> suggest_columns(["customer_id", "date", "number_of_cds", "dollar_value"])
     {'customer': 'customer_id', 'time': 'date', 'quantity': 'number_of_cds', 'value': 'dollar_value'}
+    >>> suggest_columns(["SHOP_DATE", "QUANTITY", "SPEND", "PROD_CODE", "PROD_CODE_10",
+    ...                  "CUST_CODE", "BASKET_ID"])  # by the headers' shapes
+    {'order': 'BASKET_ID', 'quantity': 'QUANTITY', 'value': 'SPEND', 'item': 'PROD_CODE', 'customer': 'CUST_CODE', 'time': 'SHOP_DATE'}
     >>> suggest_columns(["id", "created_at", "customer.id", "line_items", "line_items.sku",
     ...                  "line_items.quantity", "line_items.price"])
     {'order': 'id', 'item': 'line_items.sku', 'customer': 'customer.id', 'quantity': 'line_items.quantity', 'price': 'line_items.price', 'time': 'created_at'}
@@ -164,7 +182,49 @@ def suggest_columns(available: list[str], taken: Mapping[str, int] | None = None
         if at is not None:
             out[role] = available[at]
             used.add(at)
+    for role, (starts, ends) in _BOTH.items() if synonyms is None else ():
+        if role in taken or role in out:
+            continue
+        at = next((p for key, p in keys.items() if p not in used and key.startswith(starts)
+                   and key.endswith(ends) and not key.isdigit()), None)
+        if at is not None:
+            out[role] = available[at]
+            used.add(at)
     if synonyms is None and "name" in out and "item" not in out and "item" not in taken:
         # no product id, only its name (Kaggle's Groceries_dataset.csv: "itemDescription")
         out = {("item" if r == "name" else r): h for r, h in out.items()}
+    if synonyms is None and "item" not in out and "item" not in taken:
+        # no product at all, only its category (Kaggle's supermarket and retail sales files)
+        at = next((keys[w] for w in CATEGORY_ITEMS if keys.get(w, -1) not in (-1, *used)),
+                  None)
+        if at is not None:
+            out["item"] = available[at]
     return out
+
+
+#: headers of a product's category, advised as the items of a file that names no product
+CATEGORY_ITEMS = ("productline", "productcategory", "itemcategory", "category",
+                  "productsubcategory", "subcategory", "productgroup", "producttype",
+                  "itemtype", "department")
+
+
+def category_note(advised: Mapping[str, object]) -> str:
+    """``"; it names no product: ..."`` when the advised item is a category header.
+
+    >>> category_note({"order": "Invoice ID", "item": "Product line"})
+    "; it names no product: the categories in 'Product line' are advised as the items"
+    """
+    item = advised.get("item")
+    if isinstance(item, str) and header_key(item) in CATEGORY_ITEMS:
+        return f"; it names no product: the categories in {item!r} are advised as the items"
+    return ""
+
+
+def header_list(names: list[str], limit: int = 20) -> str:
+    """A file's headers for an error: the first ``limit`` quoted, then how many more.
+
+    >>> header_list(["a", "b", "c"], limit=2)
+    "'a', 'b' and 1 more"
+    """
+    shown = ", ".join(repr(a) for a in names[:limit])
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")

@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 #: The data report's flag for the lines of an order found in more than one of several
 #: files read as one history (exports that overlap, or an order split at a file's end).
 SPLIT_ORDER = ("order found in more than one file or sheet (exports that overlap, or split at "
                "a file's end)")
+#: The data report's reason for lines whose quantity and price are both 0: a log that did not
+#: record them (half of Yoochoose's buys); read without quantity and price, they are kept
+ZERO_BOTH = "zero quantity and price (not recorded? map neither to keep such lines)"
 
 
 def sheet_label(path: str, sheet: str) -> str:
@@ -39,6 +44,41 @@ def one_workbook_sheets(files: Mapping[str, Any]) -> list[str] | None:
     if not split or len({book for book, _, _ in split}) != 1 or not split[0][1]:
         return None
     return [f"sheet '{name}" for _, _, name in split]
+
+
+#: The data report's flag for the lines of a history in which every customer has one order.
+ONE_ORDER = ("every customer has exactly one order: is the customer id one per order (as "
+             "Olist's customer_id)? then map the person's id (Olist's customer_unique_id, from "
+             "a customers file)")
+#: Customers that make one order each worth flagging: were 1% of a shop's customers to order
+#: again, 300 customers would all have one order with a chance below 5% (0.99**300)
+ONE_ORDER_MIN = 300
+
+
+def one_order_flag(order: np.ndarray, customer: np.ndarray | None) -> dict[str, int]:
+    """``{ONE_ORDER: lines}`` when at least :data:`ONE_ORDER_MIN` customers each have exactly
+    one order (an order-level id read as the customer), else ``{}``. ``order`` and
+    ``customer`` are a history's codes per line (customer -1: anonymous); every order has
+    one customer.
+
+    Examples
+    --------
+    >>> orders = np.arange(400)
+    >>> one_order_flag(orders, orders) == {ONE_ORDER: 400}
+    True
+    >>> one_order_flag(orders, orders // 2)
+    {}
+    """
+    if customer is None or not order.size:
+        return {}
+    known = customer >= 0
+    of_order = np.full(int(order.max()) + 1, -1, dtype=np.int64)
+    of_order[order[known]] = customer[known]
+    per = np.bincount(of_order[of_order >= 0])
+    n = int(np.count_nonzero(per))
+    if n < ONE_ORDER_MIN or int(per.max()) > 1:
+        return {}
+    return {ONE_ORDER: int(np.count_nonzero(known))}
 
 
 def duplicate_reason(has_quantity: bool) -> tuple[str, str]:

@@ -247,8 +247,9 @@ def _section_offers(ctx: _Context) -> dict[str, Any]:
             "orders whose last order has a typical size; each is offered up to 3 products "
             "given that order.")
     if any("***@" in r[0] for r in rows):  # shown_customer masked an address
-        note += (" Customer ids that are e-mail addresses are shown masked (a***@example.com): "
-                 "a report is shared wider than the order lines.")
+        note += (" Customer ids that are e-mail addresses are shown masked (a***@example.com; "
+                 "(1), (2) tell apart customers masked alike): a report is shared wider than "
+                 "the order lines.")
     return {"tables": [Table("", ("customer", "type", "last order", "offer", "kind", "cue"),
                              tuple(rows), note=note)],
             "values": {"n": len(rows), "customers": [str(ctx.tx.customers.ids[c])
@@ -319,6 +320,17 @@ def _basket_ids(ctx: _Context, c: int, last_order: dict[int, int], B: Any) -> li
     return ctx.tx.items.ids[B.indices[B.indptr[o]:B.indptr[o + 1]]].tolist()
 
 
+def _distinct(shown: list[str]) -> list[str]:
+    """Masked ids that look alike (``j***@example.com`` twice) numbered apart: ``(1)``, ``(2)``."""
+    seen: dict[str, int] = {}
+    total = {s: shown.count(s) for s in shown}
+    out = []
+    for s in shown:
+        seen[s] = seen.get(s, 0) + 1
+        out.append(f"{s} ({seen[s]})" if total[s] > 1 and "***@" in s else s)
+    return out
+
+
 def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[int, int],
                              B: Any) -> list[tuple[Any, ...]]:
     from upsell.recommend import Recommender
@@ -331,11 +343,12 @@ def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[in
                       segments=ctx.shared.get("personas"), history=ctx.tx, rules=rules)
     at = ctx.tx.time.max() if ctx.tx.has("time") else None
     rows = []
-    for c in cust:
+    shown_as = _distinct([shown_customer(ctx.tx.customers.ids[c]) for c in cust])
+    for c, who in zip(cust, shown_as, strict=True):
         cid = ctx.tx.customers.ids[c]
         basket = _basket_ids(ctx, c, last_order, B)
         offers = list(rec.recommend(cid, basket=basket, k=3, channel="web", at=at))[:3]
-        who, persona = shown_customer(cid), _persona_of(ctx, cid)
+        persona = _persona_of(ctx, cid)
         shown = shorten_list(ctx.name(basket), 4)
         if not offers:
             rows.append((who, persona, shown, "no offer", "", ""))

@@ -11,7 +11,7 @@ import numpy as np
 from upsell._validation import check_choice
 from upsell.data.ids import IdIndex
 from upsell.data.io import resolve_columns
-from upsell.data.report import DataReport, duplicate_reason
+from upsell.data.report import ZERO_BOTH, DataReport, duplicate_reason
 from upsell.data.transactions import ROLES, Transactions
 from upsell.exceptions import UpsellDataError, UpsellDeprecationWarning
 from upsell.spark._session import check_frame, pyspark_modules
@@ -503,6 +503,9 @@ class _Cleaning:
         if "time" in roles:
             rules.append(("time missing", F.col("time").isNull(), invalid, None,
                           f"`time` is missing or not a timestamp{_HINT}"))
+        if "price" in roles:
+            rules.append((ZERO_BOTH, (F.col("quantity") == 0) & (F.col("price") == 0), "drop",
+                          None, ZERO_BOTH))
         rules.append(("zero quantity", F.col("quantity") == 0, "drop", None, "zero quantity"))
         if "price" in roles:
             rules.append(("price zero or negative", F.col("price") <= 0, bad_prices, None,
