@@ -534,3 +534,20 @@ def test_batch_takes_include_owned_like_single_requests(parts: Any, rec: Any) ->
         for c in custs:
             assert got[c] == rec.recommend(c, k=4, at=AT, include_owned=flag,
                                            channel="email", moment="post_purchase")
+
+
+def test_an_empty_offer_list_says_why():
+    """No offer: the note names the rules that left candidates out, or says that no source
+    had one and how many of the items the customer owns (a 6-category shop's customer who
+    bought every category)."""
+    tx = us.Transactions.from_arrays(order=[1, 1, 2, 3], item=["a", "b", "a", "b"],
+                                     customer=["u", "u", "v", "w"])
+    cat = us.Catalog.from_transactions(tx)
+    rec = Recommender(catalog=cat, cross_sell=[Fixed("fixed", [("a", 1.0), ("b", 0.5)])],
+                      history=tx).fit()
+    got = rec.recommend("u", k=3, fill=False)
+    assert not list(got) and "left out by rule: not_owned 2" in got.note
+    alone = Recommender(catalog=cat, cross_sell=[Fixed("fixed", [])], history=tx).fit()
+    assert alone.recommend("u", k=3, fill=False).note == (
+        "no source had an offer that passed the rules (no source had a candidate; the "
+        "customer owns 2 of the 2 items)")

@@ -775,18 +775,25 @@ class Pipeline:
                 self._cold_cache.clear()  # bounded: many distinct where/exclude keys
             self._cold_cache[key] = (tuple(offers), dict(removed), n_filled)
         return OfferList(offers, removed=removed,
-                         note=self._note(req, cold, fill, n_filled, len(chosen), unknown),
+                         note=self._note(req, cold, fill, n_filled, len(chosen), unknown,
+                                         removed),
                          policy=_policy(req, self), segment=req.segment)
 
     def _note(self, req: Request, cold: bool, fill: bool, n_filled: int, n: int,
-              unknown: list[Any]) -> str:
+              unknown: list[Any], removed: dict[str, int] | None = None) -> str:
         """One sentence on what the caller should know about this request (``unknown``: the
-        basket's items the model does not know)."""
+        basket's items the model does not know; ``removed``: candidates left out, by rule)."""
         listed = f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}"
         ignored = f"basket item(s) not among the model's items, ignored: {listed}" \
             if unknown else ""
         if not cold:
-            said = "" if n else "no source had an offer that passed the rules"
+            gone = ", ".join(f"{r} {c:,}" for r, c in sorted((removed or {}).items(),
+                                                            key=lambda rc: -rc[1]))
+            owns = (f"; the customer owns {len(req.owned):,} of the "
+                    f"{len(self.catalog.items):,} items") if req.owned else ""
+            said = "" if n else ("no source had an offer that passed the rules" +
+                                 (f" (left out by rule: {gone})" if gone else
+                                  f" (no source had a candidate{owns})"))
             return "; ".join(t for t in (ignored, said) if t)
         who = "an anonymous visitor" if req.customer is None else (
             f"customer {req.customer!r} is not in the history" if self.history_ is not None
