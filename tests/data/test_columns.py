@@ -127,8 +127,13 @@ def test_suggest_columns_maps_common_export_headers_once_each():
       "CUST_CODE", "CUST_PRICE_SENSITIVITY", "BASKET_ID", "BASKET_SIZE", "STORE_CODE"],
      {"order": "BASKET_ID", "item": "PROD_CODE", "customer": "CUST_CODE",
       "quantity": "QUANTITY", "time": "SHOP_DATE", "value": "SPEND"}),
-    (["TxnKey", "txn_ts", "MerchRef", "ShopperNbr"],
-     {"order": "TxnKey", "item": "MerchRef", "customer": "ShopperNbr", "time": "txn_ts"}),
+    (["TxnKey", "txn_ts", "GoodsRef", "ShopperNbr", "sales_commission_code", "SalesRepId",
+      "BillingAddressId", "PartnerId"],  # (a salesperson, an address: no order or item)
+     {"order": "TxnKey", "item": "GoodsRef", "customer": "ShopperNbr", "time": "txn_ts"}),
+    # Walmart's trip types (a visit is an order; negative scan counts are returns) and
+    # Pakistan's e-commerce data (Magento: the order number is "increment_id")
+    (["TripType", "VisitNumber", "Weekday", "Upc", "ScanCount", "DepartmentDescription"],
+     {"order": "VisitNumber", "item": "Upc", "quantity": "ScanCount"}),
     # Maven's coffee shop sales: the names in "product_detail"
     (["transaction_id", "transaction_date", "transaction_qty", "product_id", "unit_price",
       "product_category", "product_detail"],

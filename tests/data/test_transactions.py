@@ -641,3 +641,17 @@ def test_cost_headers_are_advised_but_a_purchase_price_is_not_a_cost():
     assert (got["price"], got["cost"]) == ("Unit Price", "Unit Cost")
     # in order lines a "Purchase Price" may be what the customer paid: no guess
     assert "cost" not in suggest_columns(["Order", "SKU", "Purchase Price"])
+
+
+def test_an_anonymous_return_nets_against_its_own_order():
+    """A till's void (Walmart's negative scan count): no customer, so the return nets
+    against the purchases of its own order, and only those."""
+    tx = Transactions.from_arrays(order=[1, 1, 1, 2, 3], item=["a", "a", "b", "a", "a"],
+                                  quantity=[2, -1, 1, 1, -1])
+    assert tx.quantity.tolist() == [1.0, 1.0, 1.0]
+    assert tx.report.dropped == {"return netted against a purchase": 1,
+                                 "return without a matching purchase": 1}
+    named = Transactions.from_arrays(order=[1, 1, 2, 3], item=["a", "a", "a", "a"],
+                                     quantity=[2, -2, 3, -1], customer=[None, None, "u", "u"])
+    assert named.quantity.tolist() == [2.0]  # u's 3 less 1; the anonymous 2 voided
+    assert named.report.dropped == {"fully returned": 1, "return netted against a purchase": 2}

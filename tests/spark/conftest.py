@@ -40,7 +40,8 @@ def dirty_lines(random_state: int = 0) -> tuple[Any, Any]:
     """(pandas DataFrame of raw lines, Shop): a make_shop sample with every kind of dirt.
 
     Cancellations of bought lines in full, in part and beyond what was bought; plain
-    negative lines, one of an item never bought and one anonymous; anonymous lines in
+    negative lines, one of an item never bought and one anonymous; a void in an anonymous
+    order (netted within it); anonymous lines in
     orders with a customer; zero quantities, zero, negative and missing prices,
     missing ids and times, an infinite quantity, a quantity that is not a number,
     and duplicate lines. Quantities are strings, as a CSV would give them.
@@ -63,6 +64,9 @@ def dirty_lines(random_state: int = 0) -> tuple[Any, Any]:
     rows.append({**r, "order": "R1", "quantity": -1.0})
     rows.append({**r, "order": "R2", "item": "I_NEVER", "quantity": -2.0})
     rows.append({**r, "order": "R3", "customer": None, "quantity": -1.0})
+    # an anonymous order with a void at the till: netted within the order
+    rows.append({**r, "order": "V1", "customer": None, "quantity": 3.0})
+    rows.append({**r, "order": "V1", "customer": None, "quantity": -1.0})
     raw = pd.concat([base, pd.DataFrame(rows)], ignore_index=True)
     raw["quantity"] = raw["quantity"].astype(float)
     multi = raw[raw["customer"].notna() & raw["order"].duplicated(keep=False)].index[:5]

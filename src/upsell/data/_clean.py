@@ -22,7 +22,7 @@ from upsell._validation import check_choice
 from upsell.data import _columns as C
 from upsell.data._columns import null_markers
 from upsell.data._keys import KeyTable
-from upsell.data._per_item import item_names, not_set_rows
+from upsell.data._per_item import item_names, not_set_rows, return_owners
 from upsell.data.ids import IdIndex
 from upsell.data.report import ZERO_BOTH, DataReport, duplicate_reason, one_order_flag
 from upsell.exceptions import UpsellDataError
@@ -509,6 +509,8 @@ class Cleaner:
         if not n_ret:
             return
         n_netted = 0
+        if customer is None or not self.within(customer, 0, None):
+            customer = return_owners(customer, p.order)  # an anonymous order owns its lines
         if customer is not None:
             n_items = max(len(p.item_index), 1)
             r_rows = np.flatnonzero(ret & (customer >= 0))

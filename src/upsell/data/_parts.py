@@ -455,11 +455,12 @@ def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: st
     return at, events
 
 
-#: distinct values a status column holds at most (more: not a status)
-MAX_STATUSES = 12
+#: distinct values a status column holds at most (more: not a status); Magento's order
+#: states and statuses (Pakistan's e-commerce data) are about 16
+MAX_STATUSES = 24
 #: order statuses of what was not sold (Kaggle's sales sample, WooCommerce, Olist, Shopify)
-NOT_SOLD = ("cancelled", "canceled", "cancel", "voided", "void", "refunded", "failed",
-            "declined", "rejected", "unavailable", "returned")
+NOT_SOLD = ("cancelled", "canceled", "cancel", "voided", "void", "refunded", "refund", "failed",
+            "declined", "rejected", "unavailable", "returned", "fraud", "chargeback")
 
 
 def not_sold(status: str) -> bool:
@@ -499,7 +500,7 @@ def status_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.n
     """The rows kept whose order status (:func:`status_column`, among the headers read as
     ``texts``) is one of an unsold order (:data:`NOT_SOLD`), flagged by their statuses:
     read as they are, their lines count as sales; ``where`` leaves them out. Nothing when
-    the column holds more than 12 distinct values (not a status).
+    the column holds more than :data:`MAX_STATUSES` distinct values (not a status).
 
     Examples
     --------

@@ -1,5 +1,6 @@
 """Values per item or per id drawn from the order lines: an item's most frequent product
-name, and the rows whose id is Google Analytics' placeholder "(not set)" (no id at all)."""
+name, the rows whose id is Google Analytics' placeholder "(not set)" (no id at all), and
+whose purchases each line's return nets against."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from upsell.data.ids import IdIndex
 
-__all__ = ["item_names", "not_set_rows"]
+__all__ = ["item_names", "not_set_rows", "return_owners"]
 
 
 def item_names(item: np.ndarray, name: np.ndarray, n_items: int, index: IdIndex) -> np.ndarray:
@@ -50,3 +51,21 @@ def not_set_rows(codes: np.ndarray, index: Any) -> np.ndarray | None:
         return None
     hit = np.isin(codes, at)
     return hit if hit.any() else None
+
+
+def return_owners(customer: np.ndarray | None, order: np.ndarray) -> np.ndarray:
+    """Whose purchases each line's return nets against: its customer, or for an anonymous
+    line (a till's void, Walmart's negative scan count) its own order, as a customer of
+    its own (codes above every customer's).
+
+    Examples
+    --------
+    >>> return_owners(np.array([0, 1, -1, -1]), np.array([0, 1, 2, 3])).tolist()
+    [0, 1, 4, 5]
+    >>> return_owners(None, np.array([7, 7])).tolist()
+    [7, 7]
+    """
+    if customer is None:
+        return order.astype(np.int64)
+    base = int(customer.max()) + 1 if customer.size else 0
+    return np.where(customer >= 0, customer, base + order.astype(np.int64))

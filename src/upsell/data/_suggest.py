@@ -25,7 +25,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
               "receipt", "ticketid", "ticket", "amazonorderid", "salesorder",
               "salesorderid", "salesordernumber", "ordernum", "ticketnumber", "ticketno",
               "receiptnumber", "receiptno", "transactionnumber", "transactionno", "billno",
-              "billnumber", "checkid", "checknumber"),
+              "billnumber", "checkid", "checknumber", "incrementid", "visitnumber",
+              "visitid", "tripnumber", "tripid"),
     "item": ("stockcode", "sku", "itemid", "productid", "product", "article", "articleid",
              "productcode", "itemcode", "ean", "upc", "lineitemsku", "productsku", "itemsku",
              "variantsku", "item", "itemnumber", "itemno", "productnumber", "productno",
@@ -41,7 +42,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
                  "buyername"),
     "quantity": ("quantity", "qty", "units", "unitssold", "numberofunits", "lineitemquantity",
                  "qtyordered", "quantityordered", "orderedquantity", "productqty",
-                 "productquantity", "itemquantity", "itemqty"),
+                 "productquantity", "itemquantity", "itemqty", "scancount"),
     "price": ("unitprice", "price", "priceperunit", "itemprice", "lineitemprice", "itemcost",
               "productunitprice", "productprice", "itemunitprice", "saleprice", "priceeach"),
     "time": ("invoicedate", "orderdate", "transactiondate", "transactiondt", "datetime",
@@ -72,14 +73,14 @@ _ID_ENDS = ("id", "no", "num", "number", "code", "key", "ref", "nbr")
 #: role -> (prefixes, suffixes) that both must hold ("PROD_CODE", "CUST_CODE", "SHOP_DATE",
 #: "BasketKey", "txn_ts" in exports no synonym names): tried after the synonyms and _SHAPES
 _BOTH: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "order": (("order", "invoice", "basket", "transaction", "trans", "txn", "receipt",
-               "ticket", "bill", "sale", "cart", "checkout"), _ID_ENDS),
-    "item": (("prod", "item", "article", "sku", "material", "part", "goods", "merch",
+    "order": (("order", "invoice", "basket", "transaction", "txn", "receipt", "ticket",
+               "cart", "checkout"), _ID_ENDS),
+    "item": (("prod", "item", "article", "sku", "material", "goods", "merchandise",
               "variant"), (*_ID_ENDS, "sku")),
     "customer": (("cust", "client", "member", "user", "buyer", "shopper", "account",
                   "household", "hshd", "consumer", "patron", "guest", "person"), _ID_ENDS),
-    "time": (("order", "invoice", "purchase", "transaction", "trans", "txn", "sale", "shop",
-              "event", "created", "bought", "basket", "receipt", "ticket", "bill"),
+    "time": (("order", "invoice", "purchase", "transaction", "txn", "sale", "shop", "event",
+              "created", "bought", "basket", "receipt", "ticket"),
              ("date", "datetime", "time", "timestamp", "dt", "ts", "at", "day")),
 }
 

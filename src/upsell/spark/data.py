@@ -425,7 +425,7 @@ def from_spark(df: Any, *, columns: Mapping[str, str | int] | None = None,
     order_is_str = isinstance(df.schema[col_of["order"]].dataType, T.StringType)
     job.returns(returns, cancel_prefix if order_is_str else None)
     job.stage = job.stage.drop(*[c for c in ("_cmin", "_cmax", "_returned", "_n_ret", "_cum",
-                                             "_n_cand", "_consumed", "_full")
+                                             "_n_cand", "_consumed", "_full", "_anon_order")
                                  if c in job.stage.columns])
     if persist:
         job.stage = job.stage.persist()
@@ -577,12 +577,18 @@ class _Cleaning:
             self._net_returns(kept, ret)
 
     def _net_returns(self, kept: Any, ret: Any) -> None:
-        """Net returns against the latest purchases of the same (customer, item)."""
+        """Net returns against the latest purchases of the same (customer, item); an
+        anonymous line's against its own order's (a till's void), as the local engine."""
         from pyspark.sql import Window
 
         F, roles, stage = self.F, self.roles, self.stage
-        matchable = F.col("customer").isNotNull() if self.has_customer else F.lit(False)
-        key = ["customer", "item"] if self.has_customer else ["item"]
+        matchable = F.lit(True)
+        if self.has_customer:
+            stage = stage.withColumn("_anon_order", F.when(F.col("customer").isNull(),
+                                                           F.col("order")))
+            key = ["customer", "_anon_order", "item"]
+        else:
+            key = ["order", "item"]
         w_key = Window.partitionBy(*key)
         purchase = kept & ~ret & matchable
         stage = stage.withColumn(
