@@ -102,7 +102,7 @@ def test_property_the_advice_never_raises(head, encoding, time_header, with_even
     ('{"order_id": 1, "sku": "A"}\n{"order_id": 2, "sku": "B"}\n',
      r"orders.jsonl holds JSON Lines, not CSV: read it with Transactions.read_json"),
     ('[{"order_id": 1, "sku": "A"}]',
-     r"orders.jsonl holds a JSON array, not CSV: write one record per line")])
+     r"orders.jsonl holds a JSON array, not CSV: read it with Transactions.read_json")])
 def test_json_is_named_with_what_reads_it(tmp_path, text, match):
     """JSON read as CSV made headers of '{"order_id": 1' and advised --format baskets."""
     p = tmp_path / "orders.jsonl"

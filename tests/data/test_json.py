@@ -77,9 +77,9 @@ def test_errors_name_the_column_or_the_file(tmp_path):
         Transactions.read_json(tmp_path / "n.jsonl", columns={**COLS, "item": "meta"})
     assert Transactions.read_json(tmp_path / "n.jsonl", columns={**COLS, "item": "meta.x"}
                                   ).items.ids.tolist() == [1]
-    (tmp_path / "arr.json").write_text(json.dumps(ROWS))
-    with pytest.raises(UpsellDataError, match=r"arr.json could not be read as JSON Lines"):
-        Transactions.read_json(tmp_path / "arr.json", columns=COLS)
+    (tmp_path / "bad.json").write_text('{"a": 1}\n{"a": ')
+    with pytest.raises(UpsellDataError, match=r"bad.json could not be read as JSON Lines"):
+        Transactions.read_json(tmp_path / "bad.json", columns=COLS)
     with pytest.raises(UpsellDataError, match=r"no `order` column .* its headers look like "
                                               r"columns=\{'order': 'InvoiceNo'"):
         Transactions.read_json(tmp_path / "n.jsonl")
@@ -247,3 +247,32 @@ def test_property_every_line_item_is_a_line_or_counted(tmp_path_factory, items):
     rep = tx.report
     assert rep.rows_read == objects + empty == rep.rows_kept + rep.n_dropped
     assert len(tx) == rep.rows_kept
+
+
+def test_a_json_array_of_records_reads_as_its_lines(tmp_path, capsys):
+    """An API's list of orders is one JSON document, an array (WooCommerce's REST orders),
+    or an object holding it ({"orders": [...]}: Shopify's): read as JSON Lines are."""
+    lines = Transactions.read_json(_write(tmp_path / "o.jsonl", _jsonl(API_ORDERS)),
+                                   columns=API_COLS, invalid="drop")
+    for name, doc in (("array.json", API_ORDERS), ("api.json", {"orders": API_ORDERS,
+                                                                "count": 4})):
+        p = _write(tmp_path / name, json.dumps(doc, indent=2))
+        tx = Transactions.read_json(p, columns=API_COLS, invalid="drop")
+        assert tx.to_pandas().equals(lines.to_pandas()) and tx.report.dropped == \
+            lines.report.dropped, name
+    from upsell.cli import main
+
+    assert main(["--quiet", "inspect", str(tmp_path / "array.json"), "--columns",
+                 ",".join(f"{k}={v}" for k, v in API_COLS.items()), "--invalid", "drop"]) == 0
+    assert "order lines" in capsys.readouterr().out
+    for text, match in (("[1, 2]", r"record 1 of its JSON array is int '1', not an object"),
+                        ("[]", r"holds an empty JSON array"),
+                        ('[{"id": 1}, {"id": "x"}]', r"records do not share their types"),
+                        ('{"a": [{"id": 1}]}', r"it has 'a', 'a.id'")):  # no wrapper key
+        with pytest.raises(UpsellDataError, match=match):
+            Transactions.read_json(_write(tmp_path / "e.json", text), columns=API_COLS)
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path

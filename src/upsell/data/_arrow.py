@@ -243,8 +243,8 @@ def read_part(data: bytes | Source | list[Any], *, label: str, columns: Any, del
         raise UpsellDataError(f"{label} holds JSON Lines, not CSV: read it with "
                               "Transactions.read_json (the command line does by itself)")
     if first == b"[":
-        raise UpsellDataError(f"{label} holds a JSON array, not CSV: write one record per "
-                              "line (JSON Lines) and read it with Transactions.read_json")
+        raise UpsellDataError(f"{label} holds a JSON array, not CSV: read it with "
+                              "Transactions.read_json (the command line does by itself)")
     names = _header(head, delimiter, header)
     from upsell.data._columns import split_joined
 

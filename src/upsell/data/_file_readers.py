@@ -196,8 +196,9 @@ class FileReaders:
         mapped by their dotted paths: an object's keys (``"customer.id"``), and the fields
         of one list of objects (an API order's ``"line_items.sku"``), each object of which
         is one order line, the record's own fields repeated on it; an error names the
-        record, and a record whose list is empty is counted as left out. A JSON array (one
-        document) is not JSON Lines.
+        record, and a record whose list is empty is counted as left out. One JSON document
+        is read too (parsed whole): an array of records, or an object holding one under a
+        key such as ``orders`` or ``data`` (an API response).
 
         Examples
         --------

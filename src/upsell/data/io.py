@@ -220,8 +220,9 @@ TABLE_KINDS = ("parquet", "folder", "xlsx", "xls", "ods")
 
 
 def is_json_lines(path: Any) -> bool:
-    """True when a file's first non-blank byte (gzip decompressed) opens a JSON object: JSON
-    Lines, for :meth:`Transactions.read_json`.
+    """True when a file's first non-blank byte (gzip decompressed) opens a JSON object (JSON
+    Lines, or one document), or opens an array whose first value is an object (an API's
+    list of orders): JSON records, for :meth:`Transactions.read_json`.
 
     Examples
     --------
@@ -230,6 +231,8 @@ def is_json_lines(path: Any) -> bool:
     >>> _ = p.write_text('{"order": 1, "item": "A"}\\n')
     >>> is_json_lines(p), is_json_lines(p.parent)
     (True, False)
+    >>> _ = p.write_text('[\\n  {"order": 1, "item": "A"}\\n]'); is_json_lines(p)
+    True
     """
     import pyarrow as pa
 
@@ -241,7 +244,8 @@ def is_json_lines(path: Any) -> bool:
             head = stream.read(4096)
     except (OSError, pa.ArrowInvalid):
         return False
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1] == b"{" or (head[:1] == b"[" and head[1:].lstrip(b" \t\r\n")[:1] == b"{")
 
 
 def file_kind(path: Any) -> str:
