@@ -276,3 +276,22 @@ def test_a_json_array_of_records_reads_as_its_lines(tmp_path, capsys):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.fixed_dictionaries({
+    "id": st.integers(1, 5),
+    "sku": st.text(alphabet='ab[]{},:"\\\n\t é', min_size=1, max_size=6).filter(str.strip),
+    "qty": st.integers(1, 9)}), min_size=1, max_size=8),
+    st.sampled_from([None, 1, 4]), st.booleans())
+def test_property_a_json_array_reads_as_its_json_lines(tmp_path_factory, rows, indent, wrap):
+    """Records whose text holds brackets, braces, commas, quotes and escaped line breaks
+    read the same from an array (pretty-printed or not, wrapped or not) as from lines."""
+    d = tmp_path_factory.mktemp("arr")
+    cols = {"order": "id", "item": "sku", "quantity": "qty"}
+    want = Transactions.read_json(_write(d / "a.jsonl", _jsonl(rows)), columns=cols)
+    doc = {"meta": {"page": [1, 2]}, "results": rows} if wrap else rows
+    got = Transactions.read_json(_write(d / "a.json", json.dumps(doc, indent=indent,
+                                                                 ensure_ascii=False)),
+                                 columns=cols)
+    assert got.to_pandas().equals(want.to_pandas())

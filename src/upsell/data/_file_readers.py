@@ -197,8 +197,8 @@ class FileReaders:
         of one list of objects (an API order's ``"line_items.sku"``), each object of which
         is one order line, the record's own fields repeated on it; an error names the
         record, and a record whose list is empty is counted as left out. One JSON document
-        is read too (parsed whole): an array of records, or an object holding one under a
-        key such as ``orders`` or ``data`` (an API response).
+        is read too, record by record: an array of records, or an object holding one under
+        a key such as ``orders`` or ``data`` (an API response).
 
         Examples
         --------

@@ -13,6 +13,7 @@ one order line per object. Errors name the record (its line).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -68,45 +69,90 @@ def _unwrapped(table: Any) -> Any:
 
 def _document(label: str) -> Any:
     """One JSON document of records as a table: an array of objects (an API's list of
-    orders), or an object whose one list of objects sits under a key of :data:`_WRAPPERS`
+    orders), or an object whose list of objects sits under a key of :data:`_WRAPPERS`
     (``{"orders": [...], "count": 250}``); None when the file is no such document. The
-    document is parsed whole (a JSON array cannot be read in blocks)."""
-    import json
+    records are found one at a time (each parsed, then let go) and written one per line
+    for pyarrow's JSON Lines reader: the text and those lines are held, not a Python
+    object per value (``json.loads`` of the whole would take ten times the file)."""
+    import pyarrow.json as pajson
 
     pa = _pa()[0]
     try:
         with pa.input_stream(label, compression="detect") as stream:
-            doc = json.loads(stream.read())
-    except (ValueError, OSError, pa.ArrowInvalid):
+            text = stream.read().decode("utf-8-sig")
+    except (UnicodeDecodeError, OSError, pa.ArrowInvalid):
         return None
-    if isinstance(doc, dict):
-        found = [k for k, v in doc.items() if isinstance(v, list) and str(k).lower()
-                 in _WRAPPERS and all(isinstance(r, dict) for r in v)]
-        if len(found) != 1:
-            return None
-        doc = doc[found[0]]
-    if not isinstance(doc, list):
-        return None
-    bad = next((j for j, r in enumerate(doc) if not isinstance(r, dict)), None)
-    if bad is not None:
-        raise UpsellDataError(f"{label}: record {bad + 1:,} of its JSON array is "
-                              f"{type(doc[bad]).__name__} {str(doc[bad])[:40]!r}, not an object")
-    if not doc:
-        raise UpsellDataError(f"{label} holds an empty JSON array: no order lines")
-    import pyarrow.json as pajson
-
-    # one record per line, typed by pyarrow as JSON Lines are (pa.Table.from_pylist would
-    # import pandas, and type the values otherwise)
-    lines = [json.dumps(r, ensure_ascii=False).encode() for r in doc]
-    longest = max(len(b) for b in lines)
-    data = b"\n".join(lines)
-    del doc, lines
+    dec = json.JSONDecoder()
     try:
+        at = _records_at(text, dec)
+        if at is None:
+            return None
+        data, longest = _record_lines(label, text, at, dec)
+    except json.JSONDecodeError:  # not JSON: the JSON Lines error stands
+        return None
+    del text
+    try:  # typed by pyarrow as JSON Lines are (pa.Table.from_pylist would import pandas)
         return pajson.read_json(pa.BufferReader(data), read_options=pajson.ReadOptions(
             block_size=max(1 << 20, 2 * longest + 2)))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise UpsellDataError(f"{label}: its JSON array's records do not share their "
                               f"types ({str(exc).splitlines()[0]})") from None
+
+
+def _skip(text: str, i: int) -> int:
+    """The position of the first character at or after ``i`` that is not JSON whitespace."""
+    n = len(text)
+    while i < n and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _records_at(text: str, dec: Any) -> int | None:
+    """Where the array of records opens: the document itself, or the first value under a
+    key of :data:`_WRAPPERS` of an object that is an array (the object's other values are
+    skipped); None when there is none."""
+    i = _skip(text, 0)
+    if text.startswith("[", i):
+        return i
+    if not text.startswith("{", i):
+        return None
+    i = _skip(text, i + 1)
+    while i < len(text) and text[i] != "}":
+        key, i = dec.raw_decode(text, i)
+        i = _skip(text, i)
+        if not text.startswith(":", i):
+            raise json.JSONDecodeError("no ':' after a key", text, i)
+        i = _skip(text, i + 1)
+        if isinstance(key, str) and key.lower() in _WRAPPERS and text.startswith("[", i):
+            return i
+        i = _skip(text, dec.raw_decode(text, i)[1])
+        i = _skip(text, i + 1) if text.startswith(",", i) else i
+    return None
+
+
+def _record_lines(label: str, text: str, at: int, dec: Any) -> tuple[bytes, int]:
+    """(the records of the array opening at ``at``, one per line, the longest line's
+    length); a value that is not an object is named by its place."""
+    out = bytearray()
+    longest, k = 0, 0
+    i = _skip(text, at + 1)
+    while not text.startswith("]", i):
+        if i >= len(text):
+            raise json.JSONDecodeError("the array does not close", text, i)
+        start = i
+        value, i = dec.raw_decode(text, i)
+        k += 1
+        if not isinstance(value, dict):
+            raise UpsellDataError(f"{label}: record {k:,} of its JSON array is "
+                                  f"{type(value).__name__} {str(value)[:40]!r}, not an object")
+        line = text[start:i].replace("\n", " ").replace("\r", " ").encode()
+        longest = max(longest, len(line))
+        out += line + b"\n"
+        i = _skip(text, i)
+        i = _skip(text, i + 1) if text.startswith(",", i) else i
+    if not k:
+        raise UpsellDataError(f"{label} holds an empty JSON array: no order lines")
+    return bytes(out), longest
 
 
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,
