@@ -148,3 +148,28 @@ def test_catalog_decimal_commas(tmp_path):
     cat = Catalog.read_csv(p, delimiter=";", decimal=",")
     assert cat.price.tolist() == [4.5, 5.0] and cat.name.tolist() == ["Mug, red", "Cup"]
     assert cat.cost[0] == 2.0 and np.isnan(cat.cost[1])
+
+
+def test_shopifys_product_export_is_advised_and_its_variants_filled_from_their_product(tmp_path):
+    """Shopify's product CSV: one row per variant, the product's title, type and category on
+    its first variant's row only, the product being its Handle."""
+    p = tmp_path / "products_export_1.csv"
+    p.write_text(
+        "Handle,Title,Vendor,Product Category,Type,Variant SKU,Variant Inventory Qty,"
+        "Variant Price,Variant Compare At Price,Cost per item\n"
+        "mug,Red mug,Acme,Kitchen,Decor,M-S,4,4.50,,2.00\n"
+        "mug,,,,,M-L,0,6.50,7.00,2.50\n"
+        "tee,Tee,Acme,,Apparel,T-1,9,12.00,,5.00\n")
+    with pytest.raises(UpsellDataError) as err:
+        Catalog.read_csv(p)
+    cols = {"item": "Variant SKU", "name": "Title", "category": "Product Category",
+            "family": "Handle", "price": "Variant Price", "cost": "Cost per item",
+            "stock": "Variant Inventory Qty"}
+    assert str(err.value).endswith(f"its headers look like columns={cols}")
+    cat = Catalog.read_csv(p, columns=cols)
+    assert cat.name.tolist() == ["Red mug", "Red mug", "Tee"]
+    assert cat.category.tolist() == ["Kitchen", "Kitchen", ""]  # the tee's is blank: stays
+    assert cat.items.ids.tolist() == ["M-L", "M-S", "T-1"]
+    assert cat.family.tolist() == ["mug", "mug", "tee"] and cat.stock.tolist() == [0, 4, 9]
+    assert dict(cat.repaired) == {"name filled from its family's first row": 1,
+                                  "category filled from its family's first row": 1}

@@ -100,12 +100,19 @@ CATALOG_SYNONYMS: dict[str, tuple[str, ...]] = {
     "category": ("category", "categoryname", "productcategory", "productcategoryname",
                  "department", "subcategory", "productsubclass", "commodity", "commoditydesc",
                  "aisle", "aisleid", "categoryid", "departmentid"),
-    "family": ("family", "productfamily", "brand", "manufacturer", "productline"),
+    "family": ("family", "productfamily", "handle", "parentsku", "parentid",
+               "parentproductid", "styleid", "stylecode", "brand", "manufacturer",
+               "productline"),
     "tier": ("tier", "level", "grade"),
-    "price": _SYNONYMS["price"] + ("listprice", "retailprice", "sellingprice", "msrp"),
-    "cost": ("cost", "unitcost", "costprice", "purchaseprice", "cogs"),
-    "stock": ("stock", "inventory", "onhand", "stocklevel", "quantityonhand", "available"),
-    "kind": ("kind", "type", "producttype", "itemtype"),
+    "price": _SYNONYMS["price"] + ("variantprice", "listprice", "retailprice", "sellingprice",
+                                   "msrp"),
+    "cost": ("cost", "unitcost", "costprice", "costperitem", "variantcost", "purchaseprice",
+             "cogs"),
+    "stock": ("stock", "inventory", "onhand", "stocklevel", "quantityonhand", "available",
+              "variantinventoryqty", "inventoryqty", "inventoryquantity", "stockquantity",
+              "stockqty", "qtyonhand"),
+    # ("type" and "product_type" are free text in most exports, Shopify's "Decor": no kind)
+    "kind": ("kind", "offerkind", "itemkind"),
 }
 
 

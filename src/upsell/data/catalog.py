@@ -351,6 +351,8 @@ class Catalog:
                 data[name] = _formatted_numbers(col, name, mark, repaired)
             else:
                 data[name] = maybe_int_ids(np.char.strip(col)) if name == "item" else col
+        if "family" in data:
+            _fill_from_family(data, repaired)
         cat = cls.from_arrays(**data)
         cat.repaired = MappingProxyType(repaired)
         return cat
@@ -556,6 +558,36 @@ def _try_numbers(arr: np.ndarray) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return np.array(vals, dtype=np.float64)
+
+
+def _fill_from_family(data: dict[str, Any], repaired: dict[str, int]) -> None:
+    """Blank names, categories and kinds of an item take its family's first one, counted:
+    Shopify's product export writes a product's title, type and category on its first
+    variant's row only (the family is its ``Handle``)."""
+    fam = np.char.strip(np.asarray(data["family"], dtype=str))
+    has = fam != ""
+    if not has.any():
+        return
+    codes = np.unique(fam[has])
+    at = np.searchsorted(codes, fam[has])
+    rows = np.flatnonzero(has)
+    for name in ("name", "category", "kind"):
+        if name not in data:
+            continue
+        col = np.asarray(data[name], dtype=str)
+        blank = np.char.strip(col[rows]) == ""
+        if not blank.any() or blank.all():
+            continue
+        first = np.full(codes.size, -1, dtype=np.int64)  # each family's first filled row
+        filled = rows[~blank][::-1]
+        first[at[~blank][::-1]] = filled
+        take = first[at[blank]]
+        ok = take >= 0
+        if ok.any():
+            col = col.copy()
+            col[rows[blank][ok]] = col[take[ok]]
+            data[name] = col
+            repaired[f"{name} filled from its family's first row"] = int(ok.sum())
 
 
 def _formatted_numbers(col: np.ndarray, name: str, decimal: str,
