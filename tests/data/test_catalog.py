@@ -173,3 +173,16 @@ def test_shopifys_product_export_is_advised_and_its_variants_filled_from_their_p
     assert cat.family.tolist() == ["mug", "mug", "tee"] and cat.stock.tolist() == [0, 4, 9]
     assert dict(cat.repaired) == {"name filled from its family's first row": 1,
                                   "category filled from its family's first row": 1}
+
+
+def test_woocommerces_product_export_is_advised_its_regular_price(tmp_path):
+    """WooCommerce's "Sale price" is blank off sale: the advice takes "Regular price"."""
+    p = tmp_path / "wc-product-export.csv"
+    p.write_text("ID,Type,SKU,Name,Stock,Sale price,Regular price,Categories,Parent\n"
+                 "11,variation,hoodie-blue,Hoodie - Blue,5,,45,,id:10\n"
+                 "13,simple,cap,Cap,20,16,18,Accessories,\n")
+    with pytest.raises(UpsellDataError) as err:
+        Catalog.read_csv(p)
+    assert str(err.value).endswith(
+        "its headers look like columns={'item': 'SKU', 'name': 'Name', 'category': "
+        "'Categories', 'family': 'Parent', 'price': 'Regular price', 'stock': 'Stock'}")
