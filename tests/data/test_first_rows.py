@@ -274,8 +274,8 @@ def test_a_status_column_with_cancelled_orders_is_told_the_where_that_keeps_the_
                  "PRODUCTCODE,CUSTOMERNAME\n" + "".join(rows))
     with pytest.raises(UpsellDataError, match=r"'customer': 'CUSTOMERNAME'.*its 'STATUS' column "
                        r"holds 'Cancelled' \(25.0%\) in the rows looked at: to count only sold "
-                       r"orders, keep the others with where=\{'STATUS': \['Shipped', 'In "
-                       r"Process'\]\} \(--where STATUS=Shipped --where 'STATUS=In Process'\)"):
+                       r"orders, leave those out with where=\{'STATUS': \{'not': "
+                       r"\['Cancelled'\]\}\} \(--where 'STATUS!=Cancelled'\)"):
         Transactions.read_csv(p)
     tx = Transactions.read_csv(p, where={"STATUS": ["Shipped", "In Process"]},
                                time_format="%m/%d/%Y %H:%M", columns={

@@ -526,8 +526,8 @@ def test_an_orders_files_unsold_statuses_are_flagged_and_advised(files):
             "out)": 1}, orders
         assert tx.report.rows_kept == 5
     with pytest.raises(UpsellDataError, match=r"its 'order_status' column holds 'canceled' "
-                       r"\(20\.0%\) in the rows looked at: to count only sold orders, keep the "
-                       r"others with where=\{'order_status': \['delivered', 'shipped'\]\}"):
+                       r"\(20\.0%\) in the rows looked at: to count only sold orders, leave "
+                       r"those out with where=\{'order_status': \{'not': \['canceled'\]\}\}"):
         Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "history.csv")
     # monthly orders files: the status of the first is not required of the others
     (files / "months").mkdir()

@@ -322,3 +322,34 @@ def test_where_on_an_order_level_column_written_on_the_first_line_only(tmp_path)
         np.testing.assert_array_equal(getattr(got, name), getattr(tx, name), err_msg=name)
     assert dict(got.report.repaired) == dict(tx.report.repaired)
     assert dict(got.report.dropped) == dict(tx.report.dropped)
+
+
+def test_where_not_leaves_out_the_values_named_in_every_reader(tmp_path):
+    """``{"not": [...]}`` (``--where 'status!=canceled'``) leaves out the rows holding one
+    of the values named and keeps every other, a blank one and a status seen nowhere else
+    too: an export's rare statuses are not dropped for being missing from a list."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = {"o": ["1", "1", "2", "3", "4"], "i": ["a", "b", "a", "c", "d"],
+            "status": ["paid", "paid", "canceled", "on-hold", ""]}
+    (tmp_path / "s.csv").write_text("o,i,status\n" + "".join(
+        f"{o},{i},{s}\n" for o, i, s in zip(*rows.values(), strict=True)))
+    pq.write_table(pa.table(rows), tmp_path / "s.parquet")
+    (tmp_path / "s.jsonl").write_text("".join(
+        f'{{"o": "{o}", "i": "{i}", "status": "{s}"}}\n'
+        for o, i, s in zip(*rows.values(), strict=True)))
+    cols = {"order": "o", "item": "i"}
+    where = {"status": {"not": ["canceled", "refunded"]}}
+    for name, read in (("s.csv", Transactions.read_csv), ("s.parquet", Transactions.read_parquet),
+                       ("s.jsonl", Transactions.read_json)):
+        tx = read(tmp_path / name, columns=cols, where=where)
+        assert [str(o) for o in tx.orders.ids.tolist()] == ["1", "3", "4"], name
+        assert dict(tx.report.dropped) == {"`status` is 'canceled' or 'refunded' (where=)": 1}
+    with pytest.raises(UpsellDataError, match=r"or \{'not': \[\.\.\.\]\}"):
+        Transactions.read_csv(tmp_path / "s.csv", columns=cols, where={"status": {"no": "x"}})
+    from upsell.cli import main
+
+    out = io.StringIO()
+    assert main(["--quiet", "inspect", str(tmp_path / "s.csv"), "--columns", "order=o,item=i",
+                 "--where", "status!=canceled", "--where", "status!=refunded"], out=out) == 0
+    assert "`status` is 'canceled' or 'refunded' (where=): 1" in out.getvalue()

@@ -103,17 +103,25 @@ def _pairs(text: str | None, option: str, what: str) -> list[tuple[str, str]]:
     return out
 
 
-def _where(args: argparse.Namespace) -> dict[str, list[str]] | None:
+def _where(args: argparse.Namespace) -> dict[str, Any] | None:
     """``--where HEADER=VALUE`` (repeated): the rows to read, e.g. the purchases of an event
-    log; a header given twice keeps the rows holding either value."""
+    log; a header given twice keeps the rows holding either value. ``HEADER!=VALUE`` leaves
+    out the rows holding it (an order status: ``status!=canceled``)."""
     out: dict[str, list[str]] = {}
+    negated: dict[str, bool] = {}
     for text in getattr(args, "where", None) or []:
         header, sep, value = text.partition("=")
+        neg = header.endswith("!")
+        header = header[:-1] if neg else header
         if not sep or not header.strip() or not value.strip():
             raise UpsellDataError(f"--where takes HEADER=VALUE (the rows to read, e.g. "
-                                  f"event_type=purchase); got {text!r}")
+                                  f"event_type=purchase) or HEADER!=VALUE (the rows to leave "
+                                  f"out, e.g. status!=canceled); got {text!r}")
+        if negated.setdefault(header.strip(), neg) != neg:
+            raise UpsellDataError(f"--where: {header.strip()!r} is given with both = and !=; "
+                                  "use one (= keeps the values named, != the others)")
         out.setdefault(header.strip(), []).append(value.strip())
-    return out or None
+    return {h: ({"not": v} if negated[h] else v) for h, v in out.items()} or None
 
 
 def _parse_columns(text: str | None, args: argparse.Namespace) -> dict[str, Any]:

@@ -180,8 +180,9 @@ def _data_options(p: argparse.ArgumentParser, *, catalog: bool = True,
                         "CLV and the segments work, the item sections and models do not")
     p.add_argument("--where", metavar="HEADER=VALUE", action="append",
                    help="read only the rows whose column HEADER holds VALUE (an event log's "
-                        "purchases: --where event_type=purchase); again for more values or "
-                        "columns; the other rows are dropped and counted")
+                        "purchases: --where event_type=purchase), or with HEADER!=VALUE the "
+                        "rows that do not (--where status!=canceled); again for more values "
+                        "or columns; the other rows are dropped and counted")
     p.add_argument("--sheet", metavar="NAME|N", action="append",
                    help="the sheet of an Excel or OpenDocument workbook: its name or its "
                         "number, 1 for the first; again for more sheets, read as one history "

@@ -78,8 +78,9 @@ class FileReaders:
             whose header sits below such lines stops with the ``skip_rows`` that reads it.
         where : mapping of str to str or list of str, optional
             The rows to read: header -> the value (or values) its column must hold, e.g.
-            ``{"event_type": "purchase"}`` for an event log's purchases; the other rows are
-            dropped and counted, unread by any rule. An event log (views and carts in an
+            ``{"event_type": "purchase"}`` for an event log's purchases, or ``{"not":
+            [...]}``, the values it must not hold (``{"status": {"not": ["canceled"]}}``);
+            the other rows are dropped and counted, unread by any rule. An event log (views and carts in an
             ``event_type``-like column) read without it stops, naming the ``where`` to pass.
         **options
             Cleaning rules and other keywords of :meth:`from_arrays`.

@@ -344,7 +344,8 @@ def _status_advice(names: list[str], texts: Callable[[str], list[str]],
         return ""
     total = sum(seen.values())
     said = ", ".join(f"{v!r} ({seen[v] / total:.1%})" for v in gone)
-    flags = " ".join(f"--where {shlex.quote(f'{header}={v}')}" for v in kept)
+    flags = " ".join(f"--where {shlex.quote(f'{header}!={v}')}" for v in gone)
     return (f"; its {header!r} column holds {said} in the rows looked at: to count only "
-            f"sold orders, keep the others with where={{{header!r}: {kept!r}}} ({flags})")
+            f"sold orders, leave those out with where={{{header!r}: {{'not': {gone!r}}}}} "
+            f"({flags})")
 

@@ -27,6 +27,7 @@ from upsell.exceptions import UpsellDataError
 
 __all__ = [
     "MAX_STATUSES",
+    "NOT",
     "NOT_SOLD",
     "SPLIT_ORDER",
     "TEXT_SUFFIXES",
@@ -45,6 +46,7 @@ __all__ = [
     "several_label",
     "status_column",
     "status_flags",
+    "where_mask",
     "where_reason",
     "where_rows",
 ]
@@ -379,13 +381,22 @@ def _split_orders(order: np.ndarray, sizes: list[int]) -> np.ndarray | None:
     return rows
 
 
+#: The first of a ``where`` header's values when the others are the values it leaves out
+#: (``{"status": {"not": [...]}}``), as :func:`check_where` returns them.
+NOT = "\x00not"
+
+
 def check_where(where: Any) -> dict[str, tuple[str, ...]]:
-    """``where`` as {column header: the values a row is kept for}, checked.
+    """``where`` as {column header: the values a row is kept for}, checked; ``{"not":
+    [...]}`` for a header keeps the rows whose value is none of those (a blank one too),
+    returned after :data:`NOT`.
 
     Examples
     --------
     >>> check_where({"event_type": "purchase", "status": ["paid", "shipped"]})
     {'event_type': ('purchase',), 'status': ('paid', 'shipped')}
+    >>> check_where({"status": {"not": ["canceled", "refund"]}})["status"][1:]
+    ('canceled', 'refund')
     >>> check_where(None)
     {}
     """
@@ -396,16 +407,44 @@ def check_where(where: Any) -> dict[str, tuple[str, ...]]:
                               f"e.g. {{'event_type': 'purchase'}}; got {where!r}")
     out: dict[str, tuple[str, ...]] = {}
     for header, values in where.items():
+        negated = isinstance(values, dict) and set(values) == {"not"}
+        if negated:
+            values = values["not"]
+            values = (values,) if isinstance(values, (str, int)) else values
+            if isinstance(values, (list, tuple)) and values and values[0] == NOT:
+                raise UpsellDataError(f"`where`: {header!r} is negated twice")
         vals = (values,) if isinstance(values, (str, int)) else values
         if (not isinstance(header, str) or isinstance(vals, (bytes, dict))
                 or not isinstance(vals, (list, tuple, set, frozenset)) or not vals
                 or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
                            for v in vals)):
             raise UpsellDataError(f"`where` maps column headers to the values a row is kept "
-                                  f"for (a text or a list of texts); got {header!r}: "
-                                  f"{values!r}")
-        out[header] = tuple(dict.fromkeys(str(v).strip() for v in vals))
+                                  f"for (a text or a list of texts, or {{'not': [...]}}, the "
+                                  f"values it leaves out); got {header!r}: {values!r}")
+        kept = tuple(dict.fromkeys(str(v).strip() for v in vals))
+        out[header] = (NOT, *kept) if negated else kept
     return out
+
+
+def where_mask(text: Any, values: tuple[str, ...]) -> np.ndarray:
+    """The rows ``where``'s ``values`` for a header (:func:`check_where`) keep, given the
+    header's column as trimmed pyarrow text: those holding one of them, or under
+    :data:`NOT` those holding none of the others.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> col = pa.array(["paid", "canceled", ""])
+    >>> where_mask(col, ("paid",)).tolist(), where_mask(col, (NOT, "canceled")).tolist()
+    ([True, False, False], [True, False, True])
+    """
+    import pyarrow.compute as pc
+
+    from upsell.data._sources import bool_mask
+
+    if values and values[0] == NOT:
+        return ~bool_mask(pc.is_in(text, value_set=_texts(list(values[1:]))))
+    return bool_mask(pc.is_in(text, value_set=_texts(list(values))))
 
 
 def _texts(values: Any) -> Any:
@@ -425,7 +464,11 @@ def where_reason(header: str, values: tuple[str, ...]) -> str:
     --------
     >>> where_reason("event_type", ("purchase",))
     "`event_type` is not 'purchase' (where=)"
+    >>> where_reason("status", (NOT, "canceled", "refund"))
+    "`status` is 'canceled' or 'refund' (where=)"
     """
+    if values and values[0] == NOT:
+        return f"`{header}` is {' or '.join(repr(v) for v in values[1:])} (where=)"
     return f"`{header}` is not {' or '.join(repr(v) for v in values)} (where=)"
 
 
@@ -573,7 +616,7 @@ class WhereFilter:
         # a column as text, given its header (a Parquet column may be numbers)
         self.text = text if text is not None else (lambda col, header: col)
         # (the values kept, the header itself and a blank, the reason the others are left out)
-        self.wanted = {h: (_texts(v), _texts([h.strip(), ""]), where_reason(h, v))
+        self.wanted = {h: (v, _texts([h.strip(), ""]), where_reason(h, v))
                        for h, v in where.items()}
         self.read = 0
         self.left: dict[str, int] = {}
@@ -587,7 +630,7 @@ class WhereFilter:
         keep = np.ones(batch.num_rows, dtype=bool)
         for header, (wanted, itself, reason) in self.wanted.items():
             text = pc.utf8_trim_whitespace(self.text(batch.column(self.names[header]), header))
-            ok = bool_mask(pc.is_in(text, value_set=wanted))
+            ok = where_mask(text, wanted)
             if ok.all():
                 continue
             # a repeated header line, counted as such by the reader; a blank field, which
@@ -634,9 +677,8 @@ def where_rows(cols: dict[str, Any], texts: dict[str, Any], where: dict[str, tup
     order = pc.utf8_trim_whitespace(cols["order"]) if "order" in cols else None
     blank = _texts([""])
     for header, values in where.items():
-        wanted = _texts(values)
         text = pc.utf8_trim_whitespace(texts[header])
-        keep = bool_mask(pc.is_in(text, value_set=wanted))
+        keep = where_mask(text, values)
         if keep.all():
             continue
         empty = bool_mask(pc.is_in(text, value_set=blank))
