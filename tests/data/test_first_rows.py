@@ -358,9 +358,11 @@ def test_lines_of_zero_quantity_and_price_are_counted_as_not_recorded():
 
 _HEADERS = ["user_id", "user_pseudo_id", "Status", "date", "time", "Date", "Time", "event_name",
             "unit_price", "Quantity", "17850", "123", "Member_number", "itemDescription",
-            "ticket_number", "Profit", "Unit Cost", "transaction_id", "item_id"]
+            "ticket_number", "Profit", "Unit Cost", "transaction_id", "item_id", "BASKET_ID",
+            "PROD_CODE", "CUST_CODE", "SHOP_DATE", "Product line", "increment_id", "ScanCount"]
 _CELLS = ["", "(not set)", "08:26", "2021-01-02", "0,90 €", "1.0", "Cancelled", "paid", "pv",
-          "buy", "1612069510766593", "abc", "12/31/2011", "1.234", "-3", "25:00", "x y"]
+          "buy", "1612069510766593", "abc", "12/31/2011", "1.234", "-3", "25:00", "x y",
+          "20060413", "order_refunded", "\\N", "0", "2014-04-06T18:44:58.456Z"]
 
 
 @settings(max_examples=60, deadline=None)
