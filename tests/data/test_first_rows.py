@@ -3,6 +3,7 @@ file's rows need (a Kaggle copy of Online Retail: cp1252 text, ``12/1/2010 8:26`
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -423,3 +424,31 @@ def test_lines_of_unsold_orders_read_as_they_are_are_flagged(tmp_path):
                                       "3,b,partially_refunded\n")
     assert list(Transactions.read_csv(tmp_path / "woo.csv").report.flagged) == [
         "order status 'wc-cancelled' (not sold, kept: where= on 'status' leaves it out)"]
+
+
+def test_prices_in_several_currencies_are_advised_and_flagged(tmp_path):
+    """Shopify's export of a shop selling in USD and EUR: money figures would add them as
+    they are. The columns error gives the where that reads one; read without it, the lines
+    of the other currencies are flagged, in CSV and JSON Lines alike."""
+    text = ("Name,Created at,Lineitem sku,Lineitem quantity,Lineitem price,Email,Currency\n"
+            "#1001,2024-01-05 10:00:00 -0500,A,1,10,a@x.com,USD\n"
+            "#1002,2024-01-06 10:00:00 -0500,B,2,9,b@x.com,EUR\n"
+            "#1003,2024-01-07 10:00:00 -0500,A,1,10,a@x.com,USD\n")
+    p = tmp_path / "orders_export.csv"
+    p.write_text(text)
+    with pytest.raises(UpsellDataError, match=r"its 'Currency' column holds 'USD' \(66\.7%\), "
+                       r"'EUR' \(33\.3%\) in the rows looked at: money figures would add them "
+                       r"as they are; read one with where=\{'Currency': 'USD'\}"):
+        Transactions.read_csv(p)
+    cols = {"order": "Name", "item": "Lineitem sku", "quantity": "Lineitem quantity",
+            "price": "Lineitem price", "customer": "Email", "time": "Created at"}
+    flag = ("price in 'EUR', not the most lines' 'USD' (money figures add currencies as they "
+            "are: where= on 'Currency' reads one)")
+    head, *rows = [r.split(",") for r in text.splitlines()]
+    (tmp_path / "o.jsonl").write_text("".join(
+        json.dumps(dict(zip(head, r, strict=True))) + "\n" for r in rows))
+    for tx in (Transactions.read_csv(p, columns=cols),
+               Transactions.read_json(tmp_path / "o.jsonl", columns=cols)):
+        assert dict(tx.report.flagged) == {flag: 1}
+    one = Transactions.read_csv(p, columns=cols, where={"Currency": "USD"})
+    assert one.report.rows_kept == 2 and not one.report.flagged

@@ -267,6 +267,7 @@ def values_advice(message: str, names: list[str], columns: Any,
     if decimal == ".":  # a price written "0,90 €"
         out += _comma_advice(names, {**guess, **given}, texts)
     out += _status_advice(names, texts, dict(where or {}))
+    out += _currency_advice(names, texts, dict(where or {}))
     mapped = given.get("time")
     header = time_header or (mapped if isinstance(mapped, str) else guess.get("time"))
     if header is None and "time" in names:
@@ -324,6 +325,27 @@ def _comma_advice(names: list[str], mapping: dict[str, Any],
         if seen and 2 * int(bad.sum()) >= len(seen):
             return decimal_advice([v for v, b in zip(seen, bad.tolist(), strict=True) if b])
     return ""
+
+
+def _currency_advice(names: list[str], texts: Callable[[str], list[str]],
+                     where: dict[str, Any]) -> str:
+    """The ``where`` that reads one currency when a currency column holds several in the
+    rows looked at: money figures would add them as they are."""
+    import shlex
+    from collections import Counter
+
+    from upsell.data._parts import currency_column
+
+    header = currency_column(names, where)
+    seen = Counter(v for v in texts(header) if v) if header is not None else Counter()
+    if len(seen) < 2 or len(seen) > 200:
+        return ""
+    total = sum(seen.values())
+    said = ", ".join(f"{v!r} ({n / total:.1%})" for v, n in seen.most_common(5))
+    top = seen.most_common(1)[0][0]
+    return (f"; its {header!r} column holds {said} in the rows looked at: money figures "
+            f"would add them as they are; read one with where={{{header!r}: {top!r}}} "
+            f"(--where {shlex.quote(f'{header}={top}')})")
 
 
 def _status_advice(names: list[str], texts: Callable[[str], list[str]],

@@ -36,6 +36,8 @@ __all__ = [
     "blank_rows",
     "check_where",
     "concat_columns",
+    "currency_column",
+    "currency_flags",
     "event_column",
     "input_files",
     "join_parts",
@@ -492,10 +494,67 @@ def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: st
     events = event_column(names, where)
     if events is not None:
         at[events] = names.index(events)
-    status = status_column(names, where)
-    if status is not None and status not in at:  # read to flag the orders not sold
-        at[status] = names.index(status)
+    for flagged in (status_column(names, where), currency_column(names, where)):
+        if flagged is not None and flagged not in at:  # read to flag unsold orders, currencies
+            at[flagged] = names.index(flagged)
     return at, events
+
+
+#: headers of a line's or order's currency, compared as :func:`header_key` compares them
+#: (Shopify's "Currency", Amazon's "currency", GA4's "ecommerce.currency")
+CURRENCY_HEADERS = ("currency", "currencycode", "ordercurrency", "presentmentcurrency",
+                    "transactioncurrency", "ecommercecurrency", "itemcurrency")
+
+
+def currency_column(names: list[str], where: dict[str, Any]) -> str | None:
+    """The first currency header (:data:`CURRENCY_HEADERS`) not filtered by ``where``.
+
+    >>> currency_column(["Name", "Currency"], {}), currency_column(["Currency"], {"Currency": ()})
+    ('Currency', None)
+    """
+    from upsell.data._suggest import header_key
+
+    return next((h for h in names if h not in where
+                 and header_key(str(h)) in CURRENCY_HEADERS), None)
+
+
+def currency_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The rows kept whose currency (:func:`currency_column`) is not the most common one,
+    when the rows hold several: money figures add prices of several currencies as they are,
+    and ``where`` reads one. Nothing with one currency, or over 200 distinct values.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> f = currency_flags({"Currency": pa.array(["USD", "EUR", "USD", ""])}, {})
+    >>> {k: v.tolist() for k, v in f.items()}
+    {"price in 'EUR', not the most lines' 'USD' (money figures add currencies as they are: where= on 'Currency' reads one)": [False, True, False, False]}
+    """
+    from upsell.data._sources import _numpy, _pa
+
+    header = currency_column(list(texts), where)
+    if header is None:
+        return {}
+    counts: dict[str, int] = {}
+    parts = []
+    for chunk in getattr(texts[header], "chunks", [texts[header]]):  # each chunk's own codes
+        enc = _pa()[1]._call("dictionary_encode", chunk)
+        words = [str(v).strip() for v in enc.dictionary.to_pylist()]
+        codes = _numpy(enc.indices)
+        for w, n in zip(words, np.bincount(codes, minlength=len(words)).tolist(), strict=True):
+            counts[w] = counts.get(w, 0) + n
+        if len(counts) > 200:
+            return {}
+        parts.append((words, codes))
+    named = sorted((w for w in counts if w and counts[w]), key=lambda w: -counts[w])
+    if len(named) < 2:
+        return {}
+    others = named[1:]
+    mask = np.concatenate([np.isin(codes, [j for j, w in enumerate(words) if w in others])
+                           for words, codes in parts])
+    return {f"price in {', '.join(map(repr, others))}, not the most lines' {named[0]!r} "
+            f"(money figures add currencies as they are: where= on {header!r} reads one)":
+            mask}
 
 
 #: distinct values a status column holds at most (more: not a status); Magento's order
@@ -543,7 +602,8 @@ def status_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.n
     """The rows kept whose order status (:func:`status_column`, among the headers read as
     ``texts``) is one of an unsold order (:data:`NOT_SOLD`), flagged by their statuses:
     read as they are, their lines count as sales; ``where`` leaves them out. Nothing when
-    the column holds more than :data:`MAX_STATUSES` distinct values (not a status).
+    the column holds more than :data:`MAX_STATUSES` distinct values (not a status). The
+    rows of a currency other than the most common one too (:func:`currency_flags`).
 
     Examples
     --------
@@ -552,6 +612,11 @@ def status_flags(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.n
     >>> {k: v.tolist() for k, v in f.items()}
     {"order status 'Cancelled' (not sold, kept: where= on 'STATUS' leaves it out)": [False, True, False]}
     """
+    return {**_unsold(texts, where), **currency_flags(texts, where)}
+
+
+def _unsold(texts: dict[str, Any], where: dict[str, Any]) -> dict[str, np.ndarray]:
+    """:func:`status_flags`' rows of unsold orders."""
     from upsell.data._sources import _numpy, _pa
 
     header = status_column(list(texts), where)
