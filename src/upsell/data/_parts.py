@@ -484,12 +484,13 @@ def where_columns(names: list[str], where: dict[str, tuple[str, ...]], label: st
     """(the position of each header a reader reads as text for ``where``, and the header of
     an event log's event column, read to check it: :func:`event_column`)."""
     from upsell.data._columns import _only
+    from upsell.data._suggest import header_list
 
     at = {}
     for h in where:
         if h not in names:
             raise MissingWhereColumn(f"column {h!r} (of `where`) is not in {label}; it has "
-                                  f"{', '.join(repr(a) for a in names[:20])}")
+                                  f"{header_list(names)}")
         at[h] = _only(names, h, "where", label)
     events = event_column(names, where)
     if events is not None:
