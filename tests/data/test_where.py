@@ -353,3 +353,28 @@ def test_where_not_leaves_out_the_values_named_in_every_reader(tmp_path):
     assert main(["--quiet", "inspect", str(tmp_path / "s.csv"), "--columns", "order=o,item=i",
                  "--where", "status!=canceled", "--where", "status!=refunded"], out=out) == 0
     assert "`status` is 'canceled' or 'refunded' (where=): 1" in out.getvalue()
+
+
+def test_an_event_log_coded_by_numbers_is_stopped_and_its_dates_without_a_year_named(tmp_path):
+    """Tmall's user log: action_type 0 click, 1 cart, 2 purchase, 3 favourite, and
+    time_stamp MMDD. Read as order lines every click was a sale; with '%m%d' every time
+    fell in 1900."""
+    rows = "".join(f"{u},{i},{t},{a}\n" for u, i, t, a in [
+        (1, 10, "0511", 0), (1, 10, "0511", 2), (2, 11, "1111", 0), (2, 12, "1111", 1),
+        (2, 12, "1111", 2), (3, 10, "0630", 3), (3, 10, "0701", 0)])
+    p = tmp_path / "user_log_format1.csv"
+    p.write_text("user_id,item_id,time_stamp,action_type\n" + rows)
+    with pytest.raises(UpsellDataError, match=r"its events are number codes \(0, 1, 2, 3\): "
+                       r"read its purchases with where=\{'action_type': <the purchase code>\}"
+                       r".*a month and a day without a year \(MMDD"):
+        Transactions.read_csv(p)
+    cols = {"order": ("user_id", "time_stamp"), "item": "item_id", "customer": "user_id"}
+    with pytest.raises(UpsellDataError, match=r"is an event log, not order lines: its column "
+                       r"'action_type' holds '0' \(42\.9%\)"):
+        Transactions.read_csv(p, columns=cols)
+    with pytest.raises(UpsellDataError, match=r"`time_format` '%m%d' reads no year, so every "
+                       r"time would fall in 1900"):
+        Transactions.read_csv(p, columns={**cols, "time": "time_stamp"}, time_format="%m%d",
+                              where={"action_type": "2"})
+    tx = Transactions.read_csv(p, columns=cols, where={"action_type": "2"})
+    assert tx.report.rows_kept == 2

@@ -823,13 +823,29 @@ def purchase_advice(header: str, values: Any) -> str:
     ''
     """
     low = {str(v).strip().lower(): str(v).strip() for v in values}
-    if not any(v in low for v in BROWSE_EVENTS):
-        return ""
+    if not any(v in low for v in BROWSE_EVENTS):  # number codes: under an event header only
+        coded = str(header).strip().lower() in EVENT_HEADERS
+        return _coded_advice(header, [v for v in low if v]) if coded else ""
     buys = [low[v] for v in BUY_EVENTS if v in low]
     return (f"read its purchases with where={{{header!r}: {buys[0]!r}}} (--where "
             f"{header}={buys[0]})" if buys else
             f"read its purchases with where={{{header!r}: <the purchase event>}} "
             f"(--where {header}=...)")
+
+
+def _coded_advice(header: str, codes: list[str]) -> str:
+    """The ``where`` to read an event column that holds 2-10 number codes (Tmall's user logs:
+    0 click, 1 cart, 2 purchase, 3 favourite): which code is the purchase the file does not
+    say. '' for other values.
+
+    >>> _coded_advice("action_type", ["0", "2", "1"])
+    "its events are number codes (0, 1, 2): read its purchases with where={'action_type': <the purchase code>} (--where action_type=CODE; Tmall's user logs: 2)"
+    """
+    if not 2 <= len(codes) <= 10 or not all(c.isdigit() and len(c) <= 2 for c in codes):
+        return ""
+    return (f"its events are number codes ({', '.join(sorted(codes, key=int))}): read its "
+            f"purchases with where={{{header!r}: <the purchase code>}} (--where "
+            f"{header}=CODE; Tmall's user logs: 2)")
 
 
 def refuse_events(label: str, header: str, text: Any, first: int | None = None) -> None:
@@ -852,7 +868,7 @@ def refuse_events(label: str, header: str, text: Any, first: int | None = None) 
     counts = pc.value_counts(pc.utf8_trim_whitespace(text)).to_pylist()
     found = {str(c["values"]): int(c["counts"]) for c in counts if c["values"]}
     low = {v.lower(): v for v in found}
-    if not any(v in low for v in BROWSE_EVENTS):
+    if not any(v in low for v in BROWSE_EVENTS) and not purchase_advice(header, found):
         return
     total = max(sum(found.values()), 1)
     top = sorted(found.items(), key=lambda kv: -kv[1])

@@ -105,7 +105,17 @@ def check_time_format(time_format: Any) -> str | None:
             "%m month, %Y year, %H hour, %M minute, %S second, %z UTC offset), or 'epoch', "
             f"'epoch_ms', 'epoch_us', 'epoch_ns', 'days_since:YYYY-MM-DD' or 'excel' for numbers; "
             f"got {time_format!r}")
+    if "%" in time_format and not any(d in time_format for d in _YEARS):
+        raise UpsellDataError(
+            f"`time_format` {time_format!r} reads no year, so every time would fall in 1900: "
+            "give the year a directive (%Y 2011, %y 11); when the file's times name no year "
+            "(Tmall's user log writes 1111 for 11 November), write the year into the column "
+            "first")
     return str(time_format)
+
+
+#: strptime directives that read a year (or a whole instant)
+_YEARS = ("%Y", "%y", "%G", "%g", "%F", "%D", "%c", "%x", "%s")
 
 
 def _day_origin(time_format: str) -> np.datetime64 | None:
@@ -167,6 +177,8 @@ def number_time_advice(values: Any) -> str:
     "; pass time_format='excel' (Ex"
     >>> number_time_advice(np.array([1, 711]))
     "; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + N days)"
+    >>> number_time_advice(np.array([511, 630, 1111]))[:57]
+    '; its times look like a month and a day without a year (M'
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -184,7 +196,14 @@ def number_time_advice(values: Any) -> str:
     if lo >= 20_000 and hi < 80_000 and not np.all(v == np.round(v)):
         return ("; pass time_format='excel' (Excel's serial dates: days since 1899-12-30, "
                 "the time of day as the fraction)")
-    if lo >= 0 and hi < 1e5 and np.all(v == np.round(v)):
+    whole = bool(np.all(v == np.round(v)))
+    iv = v.astype(np.int64) if whole else v.astype(np.int64) * 0
+    if whole and lo >= 101 and hi <= 1231 and hi - lo > 100 and np.all(
+            (iv // 100 <= 12) & (iv % 100 >= 1) & (iv % 100 <= 31)):
+        return ("; its times look like a month and a day without a year (MMDD, as Tmall's "
+                "1111 for 11 November; day numbers this wide would pass day 31): write the "
+                "year into the column first, then pass time_format='%Y%m%d'")
+    if lo >= 0 and hi < 1e5 and whole:
         return ("; pass time_format='days_since:YYYY-MM-DD' (day numbers: N is that date + "
                 "N days)")
     return ""
