@@ -47,6 +47,8 @@ def other_format_advice(texts: Any) -> str:
     "; pass time_format='%d-%b-%Y'"
     >>> other_format_advice(["2021-03-04 10:15:32 EST"])[:40]
     '; a time zone name (EST) is not read (on'
+    >>> other_format_advice(["2022-09-12 09:35:35 UTC"])  # (read as it is)
+    ''
     >>> other_format_advice(["08:26", "17:05"])
     '; these are times of day without a date: map time to the date column and this one joined (a tuple of the two headers, DATE+TIME on the command line)'
     """
@@ -57,7 +59,7 @@ def other_format_advice(texts: Any) -> str:
         return ("; these are times of day without a date: map time to the date column and "
                 "this one joined (a tuple of the two headers, DATE+TIME on the command line)")
     zone = _ZONE_NAME.search(sample[0])
-    if zone and zone.group(1) not in ("AM", "PM"):
+    if zone and zone.group(1) not in ("AM", "PM", "UTC"):  # (UTC is read: one zone)
         return (f"; a time zone name ({zone.group(1)}) is not read (one name means several "
                 "zones): export times with UTC offsets (-0500) or in UTC")
     fits = []
