@@ -655,3 +655,15 @@ def test_an_anonymous_return_nets_against_its_own_order():
                                      quantity=[2, -2, 3, -1], customer=[None, None, "u", "u"])
     assert named.quantity.tolist() == [2.0]  # u's 3 less 1; the anonymous 2 voided
     assert named.report.dropped == {"fully returned": 1, "return netted against a purchase": 2}
+
+
+@pytest.mark.parametrize("n", [2, 100])
+def test_times_ending_in_utc_or_gmt_read_without_a_numpy_warning(n):
+    import warnings
+
+    for zone in ("UTC", "GMT"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tx = Transactions.from_arrays(order=np.arange(n), item=["a"] * n,
+                                          time=[f"2010-12-01 08:26:00 {zone}"] * n)
+        assert str(tx.time[0]) == "2010-12-01T08:26:00", zone

@@ -556,14 +556,16 @@ def _basic_dates(arr: np.ndarray) -> np.ndarray | None:
 
 
 def _may_have_offset(arr: np.ndarray) -> bool:
-    """Whether a time text may end in a UTC offset or Z (numpy would warn on it)."""
+    """Whether a time text may end in a UTC offset, Z, UTC or GMT (numpy would warn on it)."""
     if arr.size == 0 or arr.dtype.itemsize // 4 <= 10:
         return False
     tail = np.array([v[10:] for v in arr.tolist()]) if arr.size <= 64 else None
     if tail is None:
-        return bool((np.char.find(arr, "+", 10) >= 0).any() or np.char.endswith(
-            np.char.strip(arr), "Z").any() or (np.char.rfind(arr, "-") > 10).any())
-    return any(("+" in t) or t.strip().endswith("Z") or ("-" in t) for t in tail.tolist())
+        end = np.char.strip(arr)
+        return bool((np.char.find(arr, "+", 10) >= 0).any() or (np.char.rfind(arr, "-") > 10).any()
+                    or any(np.char.endswith(end, z).any() for z in ("Z", "UTC", "GMT")))
+    return any(("+" in t) or t.strip().endswith(("Z", "UTC", "GMT")) or ("-" in t)
+               for t in tail.tolist())
 
 
 def _factorize_list(values: list[Any] | tuple[Any, ...], name: str,
