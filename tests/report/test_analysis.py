@@ -222,3 +222,26 @@ def test_customer_ids_that_are_email_addresses_are_masked_in_the_offers(small_sh
     assert len(set(shown)) == len(shown) > 1  # masked alike, numbered apart: (1), (2), ...
     assert "shown masked" in a["offers"].tables[0].note
     assert not any("customer." in str(c) for r in a["offers"].tables[0].rows for c in r)
+
+
+def test_an_example_customer_without_an_offer_is_told_why():
+    """A customer who bought every product gets "no offer", and the cue column says why
+    (the offer list's note), where it was blank."""
+    rng = np.random.default_rng(0)
+    products = list("abcdef")
+    orders, items, custs = [], [], []
+    for c in range(60):
+        for o in range(2):
+            basket = (products[3 * o:3 * o + 3] if c % 2 else  # one in two own all six
+                      list(rng.choice(products, size=2, replace=False)))
+            orders += [f"{c}-{o}"] * len(basket)
+            items += basket
+            custs += [f"u{c}"] * len(basket)
+    times = np.datetime64("2024-01-01") + np.arange(len(orders)).astype("timedelta64[h]")
+    tx = Transactions.from_arrays(order=orders, item=items, customer=custs, time=times,
+                                  price=np.ones(len(orders)))
+    section = analyse(tx, sections=["offers"])["offers"]
+    rows = section.tables[0].rows
+    none = [r for r in rows if r[3] == "no offer"]
+    assert none and all("owns 6 of the 6 items" in r[5] for r in none), rows
+    assert any(r[3] not in ("", "no offer") for r in rows)

@@ -347,11 +347,12 @@ def _offers_with_recommender(ctx: _Context, cust: list[int], last_order: dict[in
     for c, who in zip(cust, shown_as, strict=True):
         cid = ctx.tx.customers.ids[c]
         basket = _basket_ids(ctx, c, last_order, B)
-        offers = list(rec.recommend(cid, basket=basket, k=3, channel="web", at=at))[:3]
+        got = rec.recommend(cid, basket=basket, k=3, channel="web", at=at)
+        offers = list(got)[:3]
         persona = _persona_of(ctx, cid)
         shown = shorten_list(ctx.name(basket), 4)
-        if not offers:
-            rows.append((who, persona, shown, "no offer", "", ""))
+        if not offers:  # the cue column says why (the offer list's note)
+            rows.append((who, persona, shown, "no offer", "", str(got.note)))
         for i, off in enumerate(offers):
             first = i == 0
             rows.append((who if first else "", persona if first else "", shown if first else "",
