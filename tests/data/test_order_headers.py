@@ -529,6 +529,19 @@ def test_an_orders_files_unsold_statuses_are_flagged_and_advised(files):
                        r"\(20\.0%\) in the rows looked at: to count only sold orders, leave "
                        r"those out with where=\{'order_status': \{'not': \['canceled'\]\}\}"):
         Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "history.csv")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.csv as pacsv
+
+    pq.write_table(pacsv.read_csv(files / "history.csv", convert_options=pacsv.ConvertOptions(
+        column_types={"order_id": pa.string()})), files / "history.parquet")
+    with pytest.raises(UpsellDataError, match=r"its 'order_status' column holds 'canceled' "
+                       r"\(20\.0%\)"):  # a Parquet orders file's first rows too
+        Transactions.read_csv(files / "items.csv", columns=COLS,
+                              orders_file=files / "history.parquet")
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS,
+                               orders_file=files / "history.parquet", orders_columns=OCOLS)
+    assert len(tx.report.flagged) == 1
     # monthly orders files: the status of the first is not required of the others
     (files / "months").mkdir()
     (files / "months" / "a.csv").write_text(ORDERS)

@@ -130,9 +130,9 @@ def orders_columns_advice(path: Any, delimiter: str = ",", encoding: str = "utf-
 
 
 def _status_advice(label: str, names: list[str], delimiter: str, encoding: str) -> str:
-    """The ``where`` that keeps an orders CSV's sold orders when its status column holds
-    unsold ones in its first rows (Olist's ``order_status``: canceled, unavailable), as
-    the order lines' advice gives it; '' otherwise."""
+    """The ``where`` that keeps an orders file's sold orders (a CSV or a Parquet file) when
+    its status column holds unsold ones in its first rows (Olist's ``order_status``:
+    canceled, unavailable), as the order lines' advice gives it; '' otherwise."""
     from upsell.data._first_rows import _status_advice as advice
     from upsell.data._parts import status_column
     from upsell.data._sources import text_rows
@@ -140,6 +140,19 @@ def _status_advice(label: str, names: list[str], delimiter: str, encoding: str) 
     pa = _pa()[0]
     if not names or status_column(names, {}) is None:
         return ""
+    from upsell.data.io import file_kind
+
+    if file_kind(label) == "parquet":  # its first rows, typed
+        from upsell.data._parquet import _open
+
+        load = _open(label)[1]
+
+        def typed(header: str) -> list[str]:
+            got = load([header], limit=5_000)
+            col = (got[0] if isinstance(got, tuple) else got).column(0)
+            return ["" if v is None else str(v).strip() for v in col.to_pylist()]
+
+        return advice(names, typed, {})
     try:
         with pa.input_stream(label, compression="detect") as stream:
             text = stream.read(1 << 20).decode(encoding, "replace").lstrip("\ufeff")
