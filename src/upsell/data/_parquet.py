@@ -90,7 +90,7 @@ def _typed(col: Any, role: str, what: str) -> Any:
     raise UpsellDataError(f"{what} holds {t} values, not times (timestamps, dates or text)")
 
 
-def _open(label: str) -> tuple[list[str], Callable[[list[str]], Any]]:
+def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
     """The headers of a Parquet file or folder, and a loader of some of its columns (of a
     file of nested records, by their dotted paths: :func:`upsell.data._nested.nested_open`)."""
     pa = _pa()[0]
