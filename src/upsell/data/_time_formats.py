@@ -199,8 +199,8 @@ def number_time_advice(values: Any) -> str:
         return ("; pass time_format='excel' (Excel's serial dates: days since 1899-12-30, "
                 "the time of day as the fraction)")
     whole = bool(np.all(v == np.round(v)))
-    iv = v.astype(np.int64) if whole else v.astype(np.int64) * 0
-    if whole and lo >= 101 and hi <= 1231 and hi - lo > 100 and np.all(
+    iv = v.astype(np.int64) if whole and lo >= 101 and hi <= 1231 else None  # (cast in range)
+    if iv is not None and hi - lo > 100 and np.all(
             (iv // 100 <= 12) & (iv % 100 >= 1) & (iv % 100 <= 31)):
         return ("; its times look like a month and a day without a year (MMDD, as Tmall's "
                 "1111 for 11 November; day numbers this wide would pass day 31): write the "
