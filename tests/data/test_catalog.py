@@ -186,3 +186,41 @@ def test_woocommerces_product_export_is_advised_its_regular_price(tmp_path):
     assert str(err.value).endswith(
         "its headers look like columns={'item': 'SKU', 'name': 'Name', 'category': "
         "'Categories', 'family': 'Parent', 'price': 'Regular price', 'stock': 'Stock'}")
+
+
+def test_shopifys_products_json_reads_one_item_per_variant(tmp_path, capsys):
+    """The Admin API's products.json: each product's variants are its items, the product's
+    own fields (title, handle, type) repeated on each; other lists (images) are not read."""
+    import json
+
+    products = [
+        {"id": 1, "title": "Mug", "handle": "mug", "product_type": "Kitchen",
+         "images": [{"src": "m.png"}],
+         "variants": [{"sku": "M-S", "price": "4.50", "inventory_quantity": 4},
+                      {"sku": "M-L", "price": "6.50", "inventory_quantity": 0}]},
+        {"id": 2, "title": "Cap", "handle": "cap", "product_type": "Apparel", "images": [],
+         "variants": [{"sku": "C-1", "price": "12.00", "inventory_quantity": 9}]}]
+    p = tmp_path / "products.json"
+    p.write_text(json.dumps({"products": products}, indent=2))
+    with pytest.raises(UpsellDataError, match=r"its headers look like columns=\{'item': "
+                       r"'variants.sku', 'name': 'title', 'family': 'handle', 'price': "
+                       r"'variants.price', 'stock': 'variants.inventory_quantity'\}"):
+        Catalog.read_table(p)
+    cols = {"item": "variants.sku", "name": "title", "family": "handle",
+            "price": "variants.price", "stock": "variants.inventory_quantity"}
+    cat = Catalog.read_table(p, columns=cols)
+    assert cat.items.ids.tolist() == ["C-1", "M-L", "M-S"]
+    assert cat.name.tolist() == ["Cap", "Mug", "Mug"] and cat.family.tolist() == ["cap", "mug",
+                                                                                  "mug"]
+    assert cat.price.tolist() == [12.0, 6.5, 4.5] and cat.stock.tolist() == [9, 0, 4]
+    assert cat.column("product_type").tolist() == ["Apparel", "Kitchen", "Kitchen"]
+    with pytest.raises(UpsellDataError, match=r"column 'variants.size' is not in the catalog"):
+        Catalog.read_table(p, columns={**cols, "name": "variants.size"})
+    from upsell.cli import main
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order,item,price\n1,M-S,4.5\n1,C-1,12\n2,M-L,6.5\n")
+    page = tmp_path / "r.html"
+    assert main(["--quiet", "report", str(orders), "--catalog", str(p), "--catalog-columns",
+                 ",".join(f"{k}={v}" for k, v in cols.items()), "--out", str(page)]) == 0
+    assert "3 product" in page.read_text()

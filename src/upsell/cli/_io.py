@@ -419,7 +419,7 @@ def _read_catalog(args: argparse.Namespace, steps: _Steps) -> Catalog | None:
     with steps.step(f"reading {os.path.basename(path)}"):
         try:
             skip = getattr(args, "catalog_skip_rows", 0)
-            if file_kind(path) in TABLE_KINDS:
+            if file_kind(path) in TABLE_KINDS or is_json_lines(path):  # (JSON: products.json)
                 return Catalog.read_table(path, columns=columns or None, skip_rows=skip,
                                           decimal=getattr(args, "decimal", "."))
             return Catalog.read_csv(path, columns=columns or None, skip_rows=skip,

@@ -14,15 +14,16 @@ one order line per object. Errors name the record (its line).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from upsell.data._nested import nested_open
 from upsell.data._sources import _pa
+from upsell.data._suggest import header_list
 from upsell.data.ids import IdIndex
 from upsell.exceptions import UpsellDataError
 
-__all__ = ["read_prepared"]
+__all__ = ["json_texts", "read_prepared"]
 
 
 def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
@@ -49,8 +50,8 @@ def _open(label: str) -> tuple[list[str], Callable[..., Any]]:
 
 
 #: keys of an API response's object that hold its list of records ({"orders": [...]})
-_WRAPPERS = ("orders", "data", "results", "records", "rows", "transactions", "sales", "lines",
-             "events", "order_lines", "orderlines")
+_WRAPPERS = ("orders", "products", "data", "results", "records", "rows", "transactions", "sales",
+             "lines", "events", "order_lines", "orderlines")
 
 
 def _unwrapped(table: Any) -> Any:
@@ -153,6 +154,33 @@ def _record_lines(label: str, text: str, at: int, dec: Any) -> tuple[bytes, int]
     if not k:
         raise UpsellDataError(f"{label} holds an empty JSON array: no order lines")
     return bytes(out), longest
+
+
+def json_texts(label: str, columns: Mapping[str, str] | None, check: Callable[..., Any]
+               ) -> tuple[list[str], list[list[str]]]:
+    """(headers, each column's cells as text) of a JSON catalog (Shopify's
+    ``products.json``: a product's ``variants`` are its items, the product's own fields
+    repeated on each): the headers ``columns`` maps and every plain field (no list, no
+    list's field). ``check(headers)`` is called on every header first (it raises when none
+    names the item, with the mapping they suggest)."""
+    from upsell.data._parquet import _text
+
+    names, load = _open(label)
+    check(names)
+    lists = {m for m in names if any(n.startswith(m + ".") for n in names)
+             and not any(m.startswith(p + ".") for p in names)}
+    mapped = list(dict.fromkeys((columns or {}).values()))
+    for header in mapped:
+        if header not in names:
+            raise UpsellDataError(f"column {header!r} is not in the catalog {label}; it has "
+                                  f"{header_list(names)}")
+    plain = [n for n in names if n not in lists and not any(n.startswith(m + ".")
+                                                           for m in lists)]
+    wanted = list(dict.fromkeys([*mapped, *plain]))
+    got = load(wanted)
+    table = got[0] if isinstance(got, tuple) else got  # (one row per object of a list)
+    return wanted, [_text(table.column(j), f"column {n!r} of {label}").to_pylist()
+                    for j, n in enumerate(wanted)]
 
 
 def read_prepared(path: Any, *, columns: Any, invalid: str, item_index: IdIndex | None,

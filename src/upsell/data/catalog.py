@@ -361,8 +361,10 @@ class Catalog:
     def read_table(cls, path: Any, *, sheet: int | str = 0,
                    columns: Mapping[str, str] | None = None, decimal: str = ".",
                    skip_rows: int = 0) -> Catalog:
-        """Read a catalog from a Parquet file (or folder) or a workbook's sheet (``.xlsx``,
-        ``.xls``, ``.ods``; needs ``upsell[excel]``), as :meth:`read_csv` reads its export.
+        """Read a catalog from a Parquet file (or folder), a workbook's sheet (``.xlsx``,
+        ``.xls``, ``.ods``; needs ``upsell[excel]``) or JSON (JSON Lines, or an API's array
+        of products: Shopify's ``products.json``, whose ``variants.sku`` make each variant an
+        item, the product's fields repeated on it), as :meth:`read_csv` reads its export.
 
         Every cell is taken as the text a CSV export writes (``85123.0`` is ``85123``), so
         the ids, numbers and errors are :meth:`read_csv`'s. ``sheet``: a workbook's sheet,
@@ -380,17 +382,30 @@ class Catalog:
         """
         from upsell.data._excel import sheet_texts
         from upsell.data._parquet import parquet_texts
-        from upsell.data.io import TABLE_KINDS, check_skip_rows, existing_path, file_kind
+        from upsell.data.io import (
+            TABLE_KINDS,
+            check_skip_rows,
+            existing_path,
+            file_kind,
+            is_json_lines,
+        )
 
         label = existing_path(path)
         skip = check_skip_rows(skip_rows)
-        parquet = file_kind(label) in TABLE_KINDS[:2]  # the file's bytes, looked at once
+        kind = file_kind(label)  # the file's bytes, looked at once
+        rename = {v: k for k, v in (columns or {}).items()}
+        if kind in ("text", "gzip") and is_json_lines(label):  # products.json: variants
+            from upsell.data._json import json_texts
+
+            header, cols = json_texts(label, columns,
+                                      lambda names: _names(names, rename, label))
+            return cls._from_texts(_names(header, rename, label), cols, label, decimal)
+        parquet = kind in TABLE_KINDS[:2]
         if skip and parquet:
             raise UpsellDataError(f"`skip_rows` goes with a CSV or a workbook; {label} is "
                                   "Parquet, which has no title rows")
         header, cols, at = (*parquet_texts(label), []) if parquet else sheet_texts(label, sheet,
                                                                                     skip)
-        rename = {v: k for k, v in (columns or {}).items()}
         try:
             names = _names(header, rename, label)
         except UpsellDataError as exc:  # a title above the sheet's table?
