@@ -567,3 +567,19 @@ def test_a_customer_id_one_per_order_is_flagged():
     few = Transactions.from_arrays(order=np.arange(10), item=np.ones(10, dtype=int),
                                    customer=np.arange(10))
     assert ONE_ORDER not in few.report.flagged
+
+
+def test_an_orders_files_currencies_are_flagged(files):
+    """An ERP's order headers carry the currency: the lines of orders in another currency
+    than most are flagged, as a currency in the lines is."""
+    (files / "cur.csv").write_text("order_id,customer_id,currency,order_purchase_timestamp\n"
+                                   "o1,c1,EUR,2017-10-02 10:56:33\no2,c2,EUR,2017-10-03 11:00:00\n"
+                                   "o3,c1,USD,2017-11-01 09:00:00\n")
+    tx = Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "cur.csv",
+                               orders_columns=OCOLS)
+    assert dict(tx.report.flagged) == {
+        "price in 'USD', not the most lines' 'EUR' (money figures add currencies as they are: "
+        "where= on 'currency' reads one)": 1}
+    one = Transactions.read_csv(files / "items.csv", columns=COLS, orders_file=files / "cur.csv",
+                                orders_columns=OCOLS, where={"currency": "EUR"})
+    assert one.report.rows_kept == 3 and not one.report.flagged

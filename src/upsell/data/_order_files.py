@@ -303,15 +303,18 @@ def _with_optional(columns: dict[str, str], names: list[str], optional: list[str
                    ) -> dict[str, str]:
     """``columns`` and those of the ``optional`` headers that ``names`` holds, as
     ``WHERE + header`` (a header a role already reads is not read twice); ``STATUS`` among
-    them: the file's status column (:func:`~upsell.data._parts.status_column`, not a
-    ``where`` header) too, as ``STATUS + header``, to flag the lines of unsold orders."""
-    from upsell.data._parts import status_column
+    them: the file's status and currency columns (:func:`~upsell.data._parts.status_column`,
+    :func:`~upsell.data._parts.currency_column`; not ``where`` headers) too, as ``STATUS +
+    header``, to flag the lines of unsold orders and of other currencies."""
+    from upsell.data._parts import currency_column, status_column
 
     out = {**columns, **{f"{WHERE}{h}": h for h in optional
                          if h != STATUS and h in names and h not in columns.values()}}
-    status = status_column(names, dict.fromkeys(optional, ())) if STATUS in optional else None
-    if status is not None and status not in out.values():
-        out[f"{STATUS}{status}"] = status
+    if STATUS in optional:  # an order's status and currency, read for their flags
+        where = dict.fromkeys(optional, ())
+        for h in (status_column(names, where), currency_column(names, where)):
+            if h is not None and h not in out.values():
+                out[f"{STATUS}{h}"] = h
     return out
 
 
